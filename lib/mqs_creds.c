@@ -1,0 +1,410 @@
+/* mqs_creds.c - credentials file (SPEC §2) over cJSON. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+
+#include "mqs_creds.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errbuf == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Wipe every string in a cJSON tree (it may hold secrets) before it is freed. */
+static void wipe_tree(cJSON *node)
+{
+	for (; node != NULL; node = node->next) {
+		if (node->valuestring != NULL)
+			OPENSSL_cleanse(node->valuestring, strlen(node->valuestring));
+		wipe_tree(node->child);
+	}
+}
+
+/* Zero c. */
+void mqs_creds_init(struct mqs_creds *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+/* Wipe and free everything c owns. */
+void mqs_creds_release(struct mqs_creds *c)
+{
+	if (c == NULL)
+		return;
+	free(c->username);
+	for (size_t i = 0; i < c->nkeys; i++)
+		free(c->keys[i].topic);
+	mqs_secret_free(c->keys, c->nkeys * sizeof(*c->keys));
+	OPENSSL_cleanse(c, sizeof(*c));
+}
+
+/* Set username. */
+int mqs_creds_set_username(struct mqs_creds *c, const char *username)
+{
+	char *copy;
+	size_t len;
+
+	if (c == NULL || username == NULL)
+		return MQS_ERR_INVAL;
+	len = strlen(username);
+	if (len == 0 || len > MQS_CREDS_USERNAME_MAX)
+		return MQS_ERR_INVAL;
+	copy = strdup(username);
+	if (copy == NULL)
+		return MQS_ERR_NOMEM;
+	free(c->username);
+	c->username = copy;
+	return MQS_OK;
+}
+
+/* Append a key. */
+int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *topic,
+                      const uint8_t key[MQS_ENVELOPE_KEY_LEN])
+{
+	struct mqs_creds_key *keys;
+	char *tcopy = NULL;
+
+	if (c == NULL || key == NULL ||
+	    (use != MQS_CREDS_USE_DEVICE && use != MQS_CREDS_USE_TOPIC) ||
+	    (use == MQS_CREDS_USE_TOPIC && (topic == NULL || topic[0] == 0)))
+		return MQS_ERR_INVAL;
+	if (c->nkeys >= MQS_CREDS_KEYS_MAX)
+		return MQS_ERR_TOOBIG;
+	if (use == MQS_CREDS_USE_TOPIC) {
+		tcopy = strdup(topic);
+		if (tcopy == NULL)
+			return MQS_ERR_NOMEM;
+	}
+	/* grow by copying so old key bytes can be wiped */
+	keys = calloc(c->nkeys + 1, sizeof(*keys));
+	if (keys == NULL) {
+		free(tcopy);
+		return MQS_ERR_NOMEM;
+	}
+	if (c->nkeys > 0)
+		memcpy(keys, c->keys, c->nkeys * sizeof(*keys));
+	mqs_secret_free(c->keys, c->nkeys * sizeof(*keys));
+	c->keys = keys;
+	keys[c->nkeys].id = id;
+	keys[c->nkeys].use = use;
+	keys[c->nkeys].topic = tcopy;
+	memcpy(keys[c->nkeys].key, key, MQS_ENVELOPE_KEY_LEN);
+	c->nkeys++;
+	return MQS_OK;
+}
+
+/* First device key. */
+const struct mqs_creds_key *mqs_creds_device_key(const struct mqs_creds *c)
+{
+	for (size_t i = 0; c != NULL && i < c->nkeys; i++) {
+		if (c->keys[i].use == MQS_CREDS_USE_DEVICE)
+			return &c->keys[i];
+	}
+	return NULL;
+}
+
+/* Key by id. */
+const struct mqs_creds_key *mqs_creds_find_key(const struct mqs_creds *c, uint32_t id)
+{
+	for (size_t i = 0; c != NULL && i < c->nkeys; i++) {
+		if (c->keys[i].id == id)
+			return &c->keys[i];
+	}
+	return NULL;
+}
+
+static int parse_totp(const cJSON *totp, struct mqs_creds *c, char *errbuf, size_t errlen)
+{
+	const cJSON *secret = cJSON_GetObjectItemCaseSensitive(totp, "secret");
+	const cJSON *digits = cJSON_GetObjectItemCaseSensitive(totp, "digits");
+	const cJSON *period = cJSON_GetObjectItemCaseSensitive(totp, "period");
+	const cJSON *alg = cJSON_GetObjectItemCaseSensitive(totp, "algorithm");
+	uint8_t *raw = NULL;
+	size_t raw_len = 0;
+	int rc = MQS_ERR_PARSE;
+
+	mqs_totp_params_default(&c->totp);
+	if (!cJSON_IsObject(totp)) {
+		set_err(errbuf, errlen, "\"totp\" is not an object");
+		goto out;
+	}
+	if (!cJSON_IsString(secret)) {
+		set_err(errbuf, errlen, "\"totp.secret\" missing or not a string");
+		goto out;
+	}
+	if (digits != NULL) {
+		if (!cJSON_IsNumber(digits) ||
+		    (digits->valuedouble != 6 && digits->valuedouble != 8)) {
+			set_err(errbuf, errlen, "\"totp.digits\" must be 6 or 8");
+			goto out;
+		}
+		c->totp.digits = (unsigned)digits->valueint;
+	}
+	if (period != NULL) {
+		if (!cJSON_IsNumber(period) || period->valuedouble < 1 ||
+		    period->valuedouble > 3600 || period->valuedouble != (double)period->valueint) {
+			set_err(errbuf, errlen, "\"totp.period\" must be 1..3600 seconds");
+			goto out;
+		}
+		c->totp.period = (unsigned)period->valueint;
+	}
+	if (alg != NULL) {
+		if (!cJSON_IsString(alg) ||
+		    mqs_totp_alg_parse(alg->valuestring, &c->totp.algorithm) != MQS_OK) {
+			set_err(errbuf, errlen,
+			        "\"totp.algorithm\" must be SHA1, SHA256 or SHA512");
+			goto out;
+		}
+	}
+	if (mqs_base32_decode(secret->valuestring, strlen(secret->valuestring), &raw, &raw_len) !=
+	        MQS_OK ||
+	    raw_len == 0 || raw_len > MQS_TOTP_SECRET_MAX) {
+		set_err(errbuf, errlen, "\"totp.secret\" is not base32 of 1..%d bytes",
+		        MQS_TOTP_SECRET_MAX);
+		goto out;
+	}
+	memcpy(c->totp_secret, raw, raw_len);
+	c->totp_secret_len = raw_len;
+	c->has_totp = 1;
+	rc = MQS_OK;
+out:
+	mqs_secret_free(raw, raw_len);
+	return rc;
+}
+
+static int parse_key(const cJSON *item, size_t index, struct mqs_creds *c, char *errbuf,
+                     size_t errlen)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(item, "key");
+	const cJSON *use = cJSON_GetObjectItemCaseSensitive(item, "use");
+	const cJSON *topic = cJSON_GetObjectItemCaseSensitive(item, "topic");
+	uint8_t *raw = NULL;
+	size_t raw_len = 0;
+	int u;
+	int rc = MQS_ERR_PARSE;
+
+	if (!cJSON_IsObject(item)) {
+		set_err(errbuf, errlen, "keys[%zu] is not an object", index);
+		goto out;
+	}
+	if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 4294967295.0 ||
+	    id->valuedouble != (double)(uint32_t)id->valuedouble) {
+		set_err(errbuf, errlen, "keys[%zu].id must be an integer 1..4294967295", index);
+		goto out;
+	}
+	if (!cJSON_IsString(use) ||
+	    (strcmp(use->valuestring, "device") != 0 && strcmp(use->valuestring, "topic") != 0)) {
+		set_err(errbuf, errlen, "keys[%zu].use must be \"device\" or \"topic\"", index);
+		goto out;
+	}
+	u = strcmp(use->valuestring, "device") == 0 ? MQS_CREDS_USE_DEVICE : MQS_CREDS_USE_TOPIC;
+	if (u == MQS_CREDS_USE_TOPIC && (!cJSON_IsString(topic) || topic->valuestring[0] == 0 ||
+	                                 strlen(topic->valuestring) > 65535)) {
+		set_err(errbuf, errlen, "keys[%zu].topic missing for a topic key", index);
+		goto out;
+	}
+	if (!cJSON_IsString(key) ||
+	    mqs_base64_decode(key->valuestring, strlen(key->valuestring), MQS_ENVELOPE_KEY_LEN,
+	                      &raw, &raw_len) != MQS_OK ||
+	    raw_len != MQS_ENVELOPE_KEY_LEN) {
+		set_err(errbuf, errlen, "keys[%zu].key must be base64 of 32 bytes", index);
+		goto out;
+	}
+	rc = mqs_creds_add_key(c, (uint32_t)id->valuedouble, u,
+	                       u == MQS_CREDS_USE_TOPIC ? topic->valuestring : NULL, raw);
+	if (rc != MQS_OK)
+		set_err(errbuf, errlen, "keys[%zu]: %s", index, mqs_strerror(rc));
+out:
+	mqs_secret_free(raw, raw_len);
+	return rc;
+}
+
+/* Parse credentials JSON. */
+int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *errbuf, size_t errlen)
+{
+	cJSON *root = NULL;
+	const cJSON *username;
+	const cJSON *totp;
+	const cJSON *keys;
+	const cJSON *item;
+	size_t index = 0;
+	int rc = MQS_ERR_PARSE;
+
+	mqs_creds_init(c);
+	if (json == NULL) {
+		rc = MQS_ERR_INVAL;
+		goto out;
+	}
+	if (len > MQS_CREDS_FILE_MAX) {
+		set_err(errbuf, errlen, "credentials larger than %u bytes", MQS_CREDS_FILE_MAX);
+		rc = MQS_ERR_TOOBIG;
+		goto out;
+	}
+	root = cJSON_ParseWithLength(json, len);
+	if (root == NULL || !cJSON_IsObject(root)) {
+		set_err(errbuf, errlen, "not a json object");
+		goto out;
+	}
+	username = cJSON_GetObjectItemCaseSensitive(root, "username");
+	if (!cJSON_IsString(username) || username->valuestring[0] == 0 ||
+	    strlen(username->valuestring) > MQS_CREDS_USERNAME_MAX) {
+		set_err(errbuf, errlen, "\"username\" missing or not a string of 1..%d bytes",
+		        MQS_CREDS_USERNAME_MAX);
+		goto out;
+	}
+	rc = mqs_creds_set_username(c, username->valuestring);
+	if (rc != MQS_OK)
+		goto out;
+	rc = MQS_ERR_PARSE;
+	totp = cJSON_GetObjectItemCaseSensitive(root, "totp");
+	if (totp != NULL && !cJSON_IsNull(totp) && parse_totp(totp, c, errbuf, errlen) != MQS_OK)
+		goto out;
+	keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
+	if (keys != NULL && !cJSON_IsNull(keys)) {
+		if (!cJSON_IsArray(keys)) {
+			set_err(errbuf, errlen, "\"keys\" is not an array");
+			goto out;
+		}
+		cJSON_ArrayForEach(item, keys)
+		{
+			rc = parse_key(item, index++, c, errbuf, errlen);
+			if (rc != MQS_OK)
+				goto out;
+		}
+	}
+	rc = MQS_OK;
+out:
+	wipe_tree(root);
+	cJSON_Delete(root);
+	if (rc != MQS_OK)
+		mqs_creds_release(c);
+	return rc;
+}
+
+/* Read and parse a credentials file. */
+int mqs_creds_load(const char *path, struct mqs_creds *c, char *errbuf, size_t errlen)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	mqs_creds_init(c);
+	rc = mqs_file_read(path, MQS_CREDS_FILE_MAX, 1, &data, &len);
+	if (rc != MQS_OK) {
+		if (rc == MQS_ERR_PERM)
+			set_err(errbuf, errlen, "%s is readable by group or others (chmod 600)",
+			        path);
+		else
+			set_err(errbuf, errlen, "%s", mqs_strerror(rc));
+		goto out;
+	}
+	rc = mqs_creds_parse((const char *)data, len, c, errbuf, errlen);
+out:
+	mqs_secret_free(data, len + 1);
+	return rc;
+}
+
+/* Serialise to JSON. */
+int mqs_creds_to_json(const struct mqs_creds *c, char **json)
+{
+	cJSON *root = NULL;
+	cJSON *totp;
+	cJSON *keys;
+	char *b32 = NULL;
+	char *b64 = NULL;
+	char *text = NULL;
+	int rc = MQS_ERR_NOMEM;
+
+	*json = NULL;
+	if (c == NULL || c->username == NULL)
+		return MQS_ERR_INVAL;
+	root = cJSON_CreateObject();
+	if (root == NULL || cJSON_AddStringToObject(root, "username", c->username) == NULL)
+		goto out;
+	if (c->has_totp) {
+		totp = cJSON_AddObjectToObject(root, "totp");
+		if (totp == NULL)
+			goto out;
+		rc = mqs_base32_encode(c->totp_secret, c->totp_secret_len, &b32);
+		if (rc != MQS_OK)
+			goto out;
+		rc = MQS_ERR_NOMEM;
+		if (cJSON_AddStringToObject(totp, "secret", b32) == NULL ||
+		    cJSON_AddNumberToObject(totp, "digits", c->totp.digits) == NULL ||
+		    cJSON_AddNumberToObject(totp, "period", c->totp.period) == NULL ||
+		    cJSON_AddStringToObject(totp, "algorithm",
+		                            mqs_totp_alg_name(c->totp.algorithm)) == NULL)
+			goto out;
+	}
+	keys = cJSON_AddArrayToObject(root, "keys");
+	if (keys == NULL)
+		goto out;
+	for (size_t i = 0; i < c->nkeys; i++) {
+		const struct mqs_creds_key *k = &c->keys[i];
+		cJSON *o = cJSON_CreateObject();
+
+		if (o == NULL)
+			goto out;
+		cJSON_AddItemToArray(keys, o);
+		rc = mqs_base64_encode(k->key, sizeof(k->key), &b64);
+		if (rc != MQS_OK)
+			goto out;
+		rc = MQS_ERR_NOMEM;
+		if (cJSON_AddNumberToObject(o, "id", k->id) == NULL ||
+		    cJSON_AddStringToObject(o, "key", b64) == NULL ||
+		    cJSON_AddStringToObject(
+		        o, "use", k->use == MQS_CREDS_USE_TOPIC ? "topic" : "device") == NULL)
+			goto out;
+		if (k->use == MQS_CREDS_USE_TOPIC &&
+		    cJSON_AddStringToObject(o, "topic", k->topic) == NULL)
+			goto out;
+		mqs_secret_free(b64, strlen(b64));
+		b64 = NULL;
+	}
+	text = cJSON_Print(root);
+	if (text == NULL)
+		goto out;
+	*json = text;
+	rc = MQS_OK;
+out:
+	if (b32 != NULL)
+		mqs_secret_free(b32, strlen(b32));
+	if (b64 != NULL)
+		mqs_secret_free(b64, strlen(b64));
+	wipe_tree(root);
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* Serialise and write with mode 0600. */
+int mqs_creds_save(const char *path, const struct mqs_creds *c)
+{
+	char *json = NULL;
+	size_t len;
+	int rc;
+
+	rc = mqs_creds_to_json(c, &json);
+	if (rc != MQS_OK)
+		return rc;
+	len = strlen(json);
+	json[len] = '\n'; /* replace the NUL: the file ends with a newline */
+	rc = mqs_file_write_secret(path, json, len + 1, 0);
+	json[len] = 0;
+	mqs_secret_free(json, len);
+	return rc;
+}

@@ -1,0 +1,77 @@
+/* mqs_creds.h - the credentials file (SPEC §2): username, TOTP parameters
+ * and secret, device and topic keys, as JSON.
+ *
+ * Ownership: struct mqs_creds is caller-owned; initialise with
+ * mqs_creds_init(), release with mqs_creds_release() which wipes every
+ * secret and frees every string.  Parsing fills a released struct on failure.
+ * Readers ignore unknown fields.  Files are written with mode 0600.
+ */
+#ifndef MQS_CREDS_H
+#define MQS_CREDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqs_envelope.h"
+#include "mqs_totp.h"
+
+#define MQS_CREDS_FILE_MAX     (256u * 1024u)
+#define MQS_CREDS_KEYS_MAX     1024
+#define MQS_CREDS_USERNAME_MAX 255
+
+enum mqs_creds_use { MQS_CREDS_USE_DEVICE = 0, MQS_CREDS_USE_TOPIC };
+
+struct mqs_creds_key {
+	uint32_t id;
+	int use;     /* enum mqs_creds_use */
+	char *topic; /* topic filter for MQS_CREDS_USE_TOPIC, else NULL */
+	uint8_t key[MQS_ENVELOPE_KEY_LEN];
+};
+
+struct mqs_creds {
+	char *username;
+	int has_totp;
+	struct mqs_totp_params totp;
+	uint8_t totp_secret[MQS_TOTP_SECRET_MAX];
+	size_t totp_secret_len;
+	struct mqs_creds_key *keys;
+	size_t nkeys;
+};
+
+/* Zero c. */
+void mqs_creds_init(struct mqs_creds *c);
+
+/* Wipe secrets and free everything c owns; c is left initialised.  NULL is fine. */
+void mqs_creds_release(struct mqs_creds *c);
+
+/* Parse JSON text (len bytes, at most MQS_CREDS_FILE_MAX).  Returns MQS_OK,
+ * MQS_ERR_PARSE (with a lowercase reason in errbuf when not NULL),
+ * MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
+int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *errbuf, size_t errlen);
+
+/* Read and parse path.  A file readable by group or others is refused with
+ * MQS_ERR_PERM.  Other returns as mqs_creds_parse and mqs_file_read. */
+int mqs_creds_load(const char *path, struct mqs_creds *c, char *errbuf, size_t errlen);
+
+/* Serialise c into a new NUL-terminated JSON string *json (free with
+ * mqs_secret_free(*json, strlen(*json))). */
+int mqs_creds_to_json(const struct mqs_creds *c, char **json);
+
+/* Serialise and write to path with mode 0600 (atomic replace). */
+int mqs_creds_save(const char *path, const struct mqs_creds *c);
+
+/* Set username (copied, at most MQS_CREDS_USERNAME_MAX bytes). */
+int mqs_creds_set_username(struct mqs_creds *c, const char *username);
+
+/* Append a key (topic copied, NULL for device keys).  Returns MQS_OK,
+ * MQS_ERR_INVAL, MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
+int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *topic,
+                      const uint8_t key[MQS_ENVELOPE_KEY_LEN]);
+
+/* The first device key, or NULL. */
+const struct mqs_creds_key *mqs_creds_device_key(const struct mqs_creds *c);
+
+/* The key with this id, or NULL. */
+const struct mqs_creds_key *mqs_creds_find_key(const struct mqs_creds *c, uint32_t id);
+
+#endif

@@ -1,0 +1,64 @@
+/* mqs_schema.c - the broker database schema, as ordered migrations.
+ *
+ * Never edit a released migration; append a new one.  Index i brings the
+ * database from user_version i to i+1.
+ */
+#include "config.h"
+
+#include "mqs_db.h"
+
+const char *const mqs_broker_schema[] = {
+    /* 1: keys, devices, lists, groups, ACL rules, protected topics, audit */
+    "CREATE TABLE keys ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT CHECK (id BETWEEN 1 AND 4294967295),"
+    "  purpose TEXT NOT NULL CHECK (purpose IN ('device', 'topic')),"
+    "  owner TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired')),"
+    "  created_at INTEGER NOT NULL,"
+    "  retire_after INTEGER NOT NULL DEFAULT 0,"
+    "  wrapped BLOB NOT NULL);"
+    "CREATE INDEX keys_owner ON keys(purpose, owner);"
+    "CREATE TABLE devices ("
+    "  name TEXT PRIMARY KEY,"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  digits INTEGER NOT NULL DEFAULT 6 CHECK (digits IN (6, 8)),"
+    "  period INTEGER NOT NULL DEFAULT 30 CHECK (period BETWEEN 1 AND 3600),"
+    "  algorithm TEXT NOT NULL DEFAULT 'SHA1',"
+    "  totp_wrapped BLOB NOT NULL,"
+    "  last_step INTEGER NOT NULL DEFAULT -1,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE list_entries ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('allow', 'deny')),"
+    "  match TEXT NOT NULL CHECK (match IN ('clientid', 'username', 'ip')),"
+    "  pattern TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE groups ("
+    "  name TEXT PRIMARY KEY);"
+    "CREATE TABLE group_members ("
+    "  grp TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,"
+    "  member TEXT NOT NULL,"
+    "  PRIMARY KEY (grp, member));"
+    "CREATE TABLE acl_rules ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  effect TEXT NOT NULL CHECK (effect IN ('allow', 'deny')),"
+    "  access TEXT NOT NULL CHECK (access IN ('pub', 'sub', 'read', 'all')),"
+    "  subject TEXT NOT NULL,"
+    "  filter TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE protected_topics ("
+    "  filter TEXT PRIMARY KEY,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  at INTEGER NOT NULL,"
+    "  who TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT '');",
+};
+
+const int mqs_broker_schema_count = (int)(sizeof(mqs_broker_schema) / sizeof(mqs_broker_schema[0]));

@@ -1,0 +1,18 @@
+/* mqs_topic.h - MQTT topic filter matching (MQTT 3.1.1 §4.7).
+ *
+ * Pure functions over caller-owned strings; nothing allocates.
+ */
+#ifndef MQS_TOPIC_H
+#define MQS_TOPIC_H
+
+#include <stddef.h>
+
+/* Return 1 when filter (may hold '+' and '#') matches topic, else 0.
+ * Topics starting with '$' are not matched by a leading wildcard. */
+int mqs_topic_matches(const char *filter, const char *topic);
+
+/* Return MQS_OK when filter is a valid subscription filter: non-empty,
+ * '+' only as a whole level, '#' only as the whole last level. */
+int mqs_topic_filter_check(const char *filter);
+
+#endif

@@ -1,0 +1,54 @@
+/* mqs_totp.h - RFC 6238 TOTP over liboath.
+ *
+ * Secrets are raw bytes (callers decode base32 with mqs_base32_decode).
+ * Code comparison during validation is constant time (CRYPTO_memcmp).
+ * Nothing here allocates or logs.
+ */
+#ifndef MQS_TOTP_H
+#define MQS_TOTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum mqs_totp_alg { MQS_TOTP_SHA1 = 0, MQS_TOTP_SHA256, MQS_TOTP_SHA512 };
+
+#define MQS_TOTP_CODE_MAX   8  /* digits */
+#define MQS_TOTP_SECRET_MAX 64 /* bytes */
+#define MQS_TOTP_SECRET_LEN 20 /* bytes generated for new devices */
+
+struct mqs_totp_params {
+	unsigned digits; /* 6 or 8 */
+	unsigned period; /* seconds, 1..3600 (default 30) */
+	int algorithm;   /* enum mqs_totp_alg */
+};
+
+/* Fill p with the defaults: 6 digits, 30 s, SHA1. */
+void mqs_totp_params_default(struct mqs_totp_params *p);
+
+/* Return MQS_OK when p is usable, else MQS_ERR_INVAL. */
+int mqs_totp_params_check(const struct mqs_totp_params *p);
+
+/* Parse "SHA1", "SHA256", "SHA512" (any case).  MQS_ERR_UNSUPPORTED else. */
+int mqs_totp_alg_parse(const char *name, int *alg);
+
+/* Name of alg, "SHA1" for unknown values. */
+const char *mqs_totp_alg_name(int alg);
+
+/* Write the code for time now into code (capacity >= digits + 1,
+ * NUL-terminated).  Returns MQS_OK, MQS_ERR_INVAL, MQS_ERR_CRYPTO. */
+int mqs_totp_generate(const uint8_t *secret, size_t secret_len, const struct mqs_totp_params *p,
+                      time_t now, char *code, size_t code_cap);
+
+/* Validate code against now +/- window steps.  On success *step (may be
+ * NULL) is the matched time step (now/period + offset).  Returns MQS_OK,
+ * MQS_ERR_TOTP (no match or malformed code) or MQS_ERR_INVAL. */
+int mqs_totp_validate(const uint8_t *secret, size_t secret_len, const struct mqs_totp_params *p,
+                      time_t now, unsigned window, const char *code, uint64_t *step);
+
+/* Build "otpauth://totp/ISSUER:NAME?secret=..&issuer=..&algorithm=..&digits=..&period=.."
+ * into a new string *uri (free with mqs_secret_free(uri, strlen(uri))). */
+int mqs_totp_uri(const char *issuer, const char *name, const uint8_t *secret, size_t secret_len,
+                 const struct mqs_totp_params *p, char **uri);
+
+#endif

@@ -1,0 +1,321 @@
+/* mqs_util.c - files with secrets, encodings, time. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liboath/oath.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "mqs_error.h"
+#include "mqs_util.h"
+
+/* Wipe and free a secret buffer. */
+void mqs_secret_free(void *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, len);
+	free(p);
+}
+
+/* Write all bytes, retrying on EINTR. */
+int mqs_write_all(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return MQS_ERR_IO;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return MQS_OK;
+}
+
+/* Grow *buf (capacity *cap, used bytes kept) to at least need bytes. */
+static int grow(uint8_t **buf, size_t *cap, size_t used, size_t need)
+{
+	size_t ncap = *cap == 0 ? 4096 : *cap;
+	uint8_t *nbuf;
+
+	while (ncap < need)
+		ncap *= 2;
+	nbuf = malloc(ncap);
+	if (nbuf == NULL)
+		return MQS_ERR_NOMEM;
+	if (used > 0)
+		memcpy(nbuf, *buf, used);
+	mqs_secret_free(*buf, *cap);
+	*buf = nbuf;
+	*cap = ncap;
+	return MQS_OK;
+}
+
+/* Read all of fd, up to max bytes, into a NUL-terminated new buffer. */
+int mqs_read_all(int fd, size_t max, uint8_t **data, size_t *len)
+{
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	size_t used = 0;
+	int rc = MQS_OK;
+
+	*data = NULL;
+	*len = 0;
+	for (;;) {
+		size_t want;
+		ssize_t n;
+
+		/* keep room for one byte past max (to detect oversize) and the NUL */
+		if (cap - used < 2) {
+			size_t need = used + (used < 65536 ? 4096 : used);
+			if (need > max + 2)
+				need = max + 2;
+			if (need <= used + 1) {
+				rc = MQS_ERR_TOOBIG;
+				goto out;
+			}
+			rc = grow(&buf, &cap, used, need);
+			if (rc != MQS_OK)
+				goto out;
+		}
+		want = cap - used - 1;
+		n = read(fd, buf + used, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = MQS_ERR_IO;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used > max) {
+			rc = MQS_ERR_TOOBIG;
+			goto out;
+		}
+	}
+	if (buf == NULL) {
+		rc = grow(&buf, &cap, 0, 1);
+		if (rc != MQS_OK)
+			goto out;
+	}
+	buf[used] = 0;
+	*data = buf;
+	*len = used;
+	buf = NULL;
+out:
+	mqs_secret_free(buf, cap);
+	return rc;
+}
+
+/* Read a whole file (optionally a secret one) into a new buffer. */
+int mqs_file_read(const char *path, size_t max, int secret, uint8_t **data, size_t *len)
+{
+	struct stat st;
+	int fd = -1;
+	int rc;
+
+	*data = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		rc = errno == ENOENT ? MQS_ERR_NOENT : MQS_ERR_IO;
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = MQS_ERR_IO;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		rc = MQS_ERR_IO;
+		goto out;
+	}
+	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		rc = MQS_ERR_PERM;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > (uint64_t)max) {
+		rc = MQS_ERR_TOOBIG;
+		goto out;
+	}
+	rc = mqs_read_all(fd, max, data, len);
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Write a secret file atomically with mode 0600. */
+int mqs_file_write_secret(const char *path, const void *data, size_t len, int exclusive)
+{
+	char tmp[PATH_MAX];
+	int fd = -1;
+	int rc = MQS_ERR_IO;
+	int made = 0;
+
+	if (exclusive && access(path, F_OK) == 0) {
+		rc = MQS_ERR_EXISTS;
+		goto out;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		goto out;
+	}
+	fd = mkstemp(tmp); /* mkstemp creates with mode 0600 */
+	if (fd < 0)
+		goto out;
+	made = 1;
+	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)
+		goto out;
+	if (mqs_write_all(fd, data, len) != MQS_OK)
+		goto out;
+	if (fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (exclusive) {
+		/* link() fails if path appeared meanwhile: never overwrite */
+		if (link(tmp, path) != 0) {
+			rc = errno == EEXIST ? MQS_ERR_EXISTS : MQS_ERR_IO;
+			goto out;
+		}
+		unlink(tmp);
+		made = 0;
+	} else if (rename(tmp, path) != 0) {
+		goto out;
+	} else {
+		made = 0;
+	}
+	rc = MQS_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made) {
+		int saved = errno;
+		unlink(tmp);
+		errno = saved;
+	}
+	return rc;
+}
+
+/* Base64-encode with padding into a new string. */
+int mqs_base64_encode(const uint8_t *in, size_t in_len, char **out)
+{
+	size_t olen;
+	char *buf;
+
+	*out = NULL;
+	if (in_len > (size_t)INT_MAX / 2)
+		return MQS_ERR_TOOBIG;
+	olen = 4 * ((in_len + 2) / 3);
+	buf = malloc(olen + 1);
+	if (buf == NULL)
+		return MQS_ERR_NOMEM;
+	EVP_EncodeBlock((unsigned char *)buf, in, (int)in_len);
+	buf[olen] = 0;
+	*out = buf;
+	return MQS_OK;
+}
+
+static int b64_char_ok(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+/* Decode canonical padded base64 of at most max decoded bytes. */
+int mqs_base64_decode(const char *in, size_t in_len, size_t max, uint8_t **out, size_t *out_len)
+{
+	size_t pad = 0;
+	size_t dlen;
+	uint8_t *buf = NULL;
+	int n;
+
+	*out = NULL;
+	*out_len = 0;
+	if (in == NULL || in_len % 4 != 0)
+		return MQS_ERR_PARSE;
+	if (in_len / 4 * 3 > max + 2 || in_len > (size_t)INT_MAX)
+		return MQS_ERR_TOOBIG;
+	if (in_len > 0 && in[in_len - 1] == '=')
+		pad++;
+	if (in_len > 1 && in[in_len - 2] == '=')
+		pad++;
+	for (size_t i = 0; i < in_len - pad; i++) {
+		if (!b64_char_ok(in[i]))
+			return MQS_ERR_PARSE;
+	}
+	dlen = in_len / 4 * 3 - pad;
+	if (dlen > max)
+		return MQS_ERR_TOOBIG;
+	buf = malloc(in_len / 4 * 3 + 1);
+	if (buf == NULL)
+		return MQS_ERR_NOMEM;
+	n = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)in_len);
+	if (n < 0 || (size_t)n != in_len / 4 * 3) {
+		mqs_secret_free(buf, in_len / 4 * 3 + 1);
+		return MQS_ERR_PARSE;
+	}
+	*out = buf;
+	*out_len = dlen;
+	return MQS_OK;
+}
+
+/* Base32-encode (liboath) into a new string. */
+int mqs_base32_encode(const uint8_t *in, size_t in_len, char **out)
+{
+	char *enc = NULL;
+	size_t enc_len = 0;
+
+	*out = NULL;
+	if (oath_base32_encode((const char *)in, in_len, &enc, &enc_len) != OATH_OK)
+		return MQS_ERR_NOMEM;
+	/* strip padding: authenticator apps and oathtool accept it unpadded */
+	while (enc_len > 0 && enc[enc_len - 1] == '=')
+		enc[--enc_len] = 0;
+	*out = enc;
+	return MQS_OK;
+}
+
+/* Base32-decode (liboath) into a new buffer. */
+int mqs_base32_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	char *dec = NULL;
+	size_t dec_len = 0;
+
+	*out = NULL;
+	*out_len = 0;
+	if (in == NULL || in_len == 0 || in_len > 1024)
+		return MQS_ERR_PARSE;
+	if (oath_base32_decode(in, in_len, &dec, &dec_len) != OATH_OK)
+		return MQS_ERR_PARSE;
+	*out = (uint8_t *)dec;
+	*out_len = dec_len;
+	return MQS_OK;
+}
+
+/* Current Unix time in milliseconds. */
+uint64_t mqs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

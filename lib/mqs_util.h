@@ -1,0 +1,49 @@
+/* mqs_util.h - small helpers shared by every component: files with secrets,
+ * encodings, time.
+ *
+ * Ownership: functions returning a pointer through an out-parameter hand
+ * the caller a malloc'd buffer; free it with mqs_secret_free() (wipes, then
+ * frees; NULL is fine).  On failure out-parameters are left NULL/0.
+ */
+#ifndef MQS_UTIL_H
+#define MQS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wipe len bytes at p with OPENSSL_cleanse, then free(p).  NULL is fine. */
+void mqs_secret_free(void *p, size_t len);
+
+/* Read a whole file of at most max bytes into a new buffer, NUL-terminated
+ * (the NUL is not counted in *len).  When secret is non-zero the file must
+ * not be readable by group or others (MQS_ERR_PERM).  Returns MQS_OK,
+ * MQS_ERR_NOENT, MQS_ERR_IO, MQS_ERR_PERM, MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
+int mqs_file_read(const char *path, size_t max, int secret, uint8_t **data, size_t *len);
+
+/* Write len bytes to path with mode 0600, atomically (temporary file in the
+ * same folder, fsync, rename).  When exclusive is non-zero an existing path
+ * gives MQS_ERR_EXISTS.  Returns MQS_OK, MQS_ERR_EXISTS or MQS_ERR_IO. */
+int mqs_file_write_secret(const char *path, const void *data, size_t len, int exclusive);
+
+/* Write len bytes to fd, retrying on EINTR and short writes.  Returns MQS_OK
+ * or MQS_ERR_IO. */
+int mqs_write_all(int fd, const void *data, size_t len);
+
+/* Read all of fd (up to max bytes) into a new buffer.  Returns MQS_OK,
+ * MQS_ERR_TOOBIG (more than max bytes available), MQS_ERR_IO, MQS_ERR_NOMEM. */
+int mqs_read_all(int fd, size_t max, uint8_t **data, size_t *len);
+
+/* Standard base64 (with padding).  Encoding: *out is a NUL-terminated new
+ * string.  Decoding accepts only canonical padded base64 of at most max
+ * decoded bytes; whitespace is refused. */
+int mqs_base64_encode(const uint8_t *in, size_t in_len, char **out);
+int mqs_base64_decode(const char *in, size_t in_len, size_t max, uint8_t **out, size_t *out_len);
+
+/* RFC 4648 base32 (liboath); decoding ignores case, spaces and padding. */
+int mqs_base32_encode(const uint8_t *in, size_t in_len, char **out);
+int mqs_base32_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_len);
+
+/* Current Unix time in milliseconds (CLOCK_REALTIME). */
+uint64_t mqs_now_ms(void);
+
+#endif
