@@ -14,6 +14,9 @@
 #include "mqs_util.h"
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 

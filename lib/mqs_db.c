@@ -35,8 +35,10 @@ out:
 	return rc;
 }
 
-/* Apply pending migrations, each in its own transaction. */
-int mqs_db_migrate(sqlite3 *db, const char *const *migrations, int count)
+/* Apply pending migrations; on SQLite failure copy its message into why
+ * before the rollback resets it. */
+static int migrate(sqlite3 *db, const char *const *migrations, int count, char *why,
+		   size_t whylen)
 {
 	int version = 0;
 	int rc;
@@ -64,11 +66,19 @@ int mqs_db_migrate(sqlite3 *db, const char *const *migrations, int count)
 		if (sqlite3_exec(db, migrations[i], NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			if (why != NULL && whylen > 0)
+				snprintf(why, whylen, "migration %d: %s", i + 1, sqlite3_errmsg(db));
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			return MQS_ERR_DB;
 		}
 	}
 	return MQS_OK;
+}
+
+/* Apply pending migrations, each in its own transaction. */
+int mqs_db_migrate(sqlite3 *db, const char *const *migrations, int count)
+{
+	return migrate(db, migrations, count, NULL, 0);
 }
 
 /* Open a database with WAL, busy timeout and foreign keys; migrate it. */
@@ -119,13 +129,16 @@ int mqs_db_open(const char *path, int flags, const char *const *migrations, int 
 		goto out;
 	}
 	if (!(flags & MQS_DB_READONLY) && migrations != NULL) {
-		rc = mqs_db_migrate(db, migrations, count);
+		char why[256] = "";
+
+		rc = migrate(db, migrations, count, why, sizeof(why));
 		if (rc == MQS_ERR_DB_VERSION) {
 			set_err(errbuf, errlen, "cannot open", path, mqs_strerror(rc));
 			goto out;
 		}
 		if (rc != MQS_OK) {
-			set_err(errbuf, errlen, "cannot migrate", path, sqlite3_errmsg(db));
+			set_err(errbuf, errlen, "cannot migrate", path,
+				why[0] ? why : sqlite3_errmsg(db));
 			goto out;
 		}
 	} else if (migrations != NULL) {
