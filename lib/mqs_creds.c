@@ -11,6 +11,7 @@
 
 #include "mqs_creds.h"
 #include "mqs_error.h"
+#include "mqs_topic.h"
 #include "mqs_util.h"
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -52,6 +53,9 @@ void mqs_creds_release(struct mqs_creds *c)
 	for (size_t i = 0; i < c->nkeys; i++)
 		free(c->keys[i].topic);
 	mqs_secret_free(c->keys, c->nkeys * sizeof(*c->keys));
+	for (size_t i = 0; i < c->nprotected; i++)
+		free(c->protected_filters[i]);
+	free(c->protected_filters);
 	OPENSSL_cleanse(c, sizeof(*c));
 }
 
@@ -108,6 +112,58 @@ int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *top
 	memcpy(keys[c->nkeys].key, key, MQS_ENVELOPE_KEY_LEN);
 	c->nkeys++;
 	return MQS_OK;
+}
+
+/* Append a protected filter. */
+int mqs_creds_add_protected(struct mqs_creds *c, const char *filter)
+{
+	char **list;
+	char *copy;
+
+	if (c == NULL || filter == NULL || mqs_topic_filter_check(filter) != MQS_OK)
+		return MQS_ERR_INVAL;
+	if (c->nprotected >= MQS_CREDS_KEYS_MAX)
+		return MQS_ERR_TOOBIG;
+	copy = strdup(filter);
+	if (copy == NULL)
+		return MQS_ERR_NOMEM;
+	list = realloc(c->protected_filters, (c->nprotected + 1) * sizeof(*list));
+	if (list == NULL) {
+		free(copy);
+		return MQS_ERR_NOMEM;
+	}
+	list[c->nprotected++] = copy;
+	c->protected_filters = list;
+	return MQS_OK;
+}
+
+/* Is topic protected according to c? */
+int mqs_creds_topic_protected(const struct mqs_creds *c, const char *topic)
+{
+	for (size_t i = 0; c != NULL && i < c->nprotected; i++) {
+		if (mqs_topic_matches(c->protected_filters[i], topic))
+			return 1;
+	}
+	for (size_t i = 0; c != NULL && i < c->nkeys; i++) {
+		if (c->keys[i].use == MQS_CREDS_USE_TOPIC && mqs_topic_matches(c->keys[i].topic, topic))
+			return 1;
+	}
+	return 0;
+}
+
+/* Key with id usable for topic. */
+const struct mqs_creds_key *mqs_creds_key_for(const struct mqs_creds *c, uint32_t id,
+					      const char *topic)
+{
+	for (size_t i = 0; c != NULL && i < c->nkeys; i++) {
+		const struct mqs_creds_key *k = &c->keys[i];
+
+		if (k->id != id)
+			continue;
+		if (k->use == MQS_CREDS_USE_DEVICE || mqs_topic_matches(k->topic, topic))
+			return k;
+	}
+	return NULL;
 }
 
 /* First device key. */
@@ -244,6 +300,7 @@ int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *err
 	const cJSON *username;
 	const cJSON *totp;
 	const cJSON *keys;
+	const cJSON *prot;
 	const cJSON *item;
 	size_t index = 0;
 	int rc = MQS_ERR_PARSE;
@@ -277,6 +334,21 @@ int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *err
 	totp = cJSON_GetObjectItemCaseSensitive(root, "totp");
 	if (totp != NULL && !cJSON_IsNull(totp) && parse_totp(totp, c, errbuf, errlen) != MQS_OK)
 		goto out;
+	prot = cJSON_GetObjectItemCaseSensitive(root, "protected");
+	if (prot != NULL && !cJSON_IsNull(prot)) {
+		if (!cJSON_IsArray(prot)) {
+			set_err(errbuf, errlen, "\"protected\" is not an array");
+			goto out;
+		}
+		cJSON_ArrayForEach(item, prot)
+		{
+			if (!cJSON_IsString(item) ||
+			    mqs_creds_add_protected(c, item->valuestring) != MQS_OK) {
+				set_err(errbuf, errlen, "\"protected\" holds an invalid topic filter");
+				goto out;
+			}
+		}
+	}
 	keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
 	if (keys != NULL && !cJSON_IsNull(keys)) {
 		if (!cJSON_IsArray(keys)) {
@@ -378,6 +450,19 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 			goto out;
 		mqs_secret_free(b64, strlen(b64));
 		b64 = NULL;
+	}
+	if (c->nprotected > 0) {
+		cJSON *prot = cJSON_AddArrayToObject(root, "protected");
+
+		if (prot == NULL)
+			goto out;
+		for (size_t i = 0; i < c->nprotected; i++) {
+			cJSON *str = cJSON_CreateString(c->protected_filters[i]);
+
+			if (str == NULL)
+				goto out;
+			cJSON_AddItemToArray(prot, str);
+		}
 	}
 	text = cJSON_Print(root);
 	if (text == NULL)

@@ -36,6 +36,10 @@ struct mqs_creds {
 	size_t totp_secret_len;
 	struct mqs_creds_key *keys;
 	size_t nkeys;
+	/* "protected": topic filters whose payloads are sealed (an mqttsec
+	 * extension of SPEC §2; publishers seal on a matching topic) */
+	char **protected_filters;
+	size_t nprotected;
 };
 
 /* Zero c. */
@@ -67,6 +71,19 @@ int mqs_creds_set_username(struct mqs_creds *c, const char *username);
  * MQS_ERR_INVAL, MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
 int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *topic,
                       const uint8_t key[MQS_ENVELOPE_KEY_LEN]);
+
+/* Append a protected topic filter (copied).  Returns MQS_OK, MQS_ERR_INVAL,
+ * MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
+int mqs_creds_add_protected(struct mqs_creds *c, const char *filter);
+
+/* Return 1 when topic matches a protected filter or a topic key's filter. */
+int mqs_creds_topic_protected(const struct mqs_creds *c, const char *topic);
+
+/* The topic key that opens an envelope with key id for topic: same id and
+ * (for topic keys) a filter matching topic; the device key with that id
+ * also qualifies.  NULL when none. */
+const struct mqs_creds_key *mqs_creds_key_for(const struct mqs_creds *c, uint32_t id,
+					      const char *topic);
 
 /* The first device key, or NULL. */
 const struct mqs_creds_key *mqs_creds_device_key(const struct mqs_creds *c);

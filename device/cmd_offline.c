@@ -1,0 +1,295 @@
+/* cmd_offline.c - mqttsec-device commands that never touch the network:
+ * totp, seal TOPIC, open TOPIC (SPEC §5, envelope v1 of SPEC §3).
+ *
+ * Plaintext buffers are wiped before they are freed.  open writes nothing
+ * to stdout unless the envelope authenticates.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "device.h"
+#include "mqs_envelope.h"
+#include "mqs_error.h"
+#include "mqs_topic.h"
+#include "mqs_totp.h"
+#include "mqs_util.h"
+
+/* Parse "CMD [-h] TOPIC": on success *topic points at the operand. */
+static int parse_topic_args(int argc, char **argv, const char **topic)
+{
+	int opt;
+	int ex = EX_USAGE;
+
+	*topic = NULL;
+	for (;;) {
+		opt = getopt(argc, argv, "h");
+		if (opt == -1)
+			break;
+		dev_usage_cmd(argv[0]);
+		if (opt == 'h')
+			ex = EX_OK;
+		goto out;
+	}
+	if (argc - optind != 1) {
+		dev_usage_cmd(argv[0]);
+		goto out;
+	}
+	*topic = argv[optind];
+	if (mqs_envelope_topic_check(*topic, strlen(*topic)) != MQS_OK) {
+		dev_err("invalid topic %s: must be 1..%u bytes without '+' or '#'", *topic,
+		        MQS_ENVELOPE_TOPIC_MAX);
+		*topic = NULL;
+		goto out;
+	}
+	ex = EX_OK;
+out:
+	return ex;
+}
+
+/* Length of the UTF-8 sequence at s (at most len bytes) when it is valid,
+ * shortest form and a printable code point; 0 otherwise. */
+static size_t utf8_printable(const uint8_t *s, size_t len)
+{
+	uint32_t cp = 0;
+	size_t n = 0;
+
+	if (s[0] >= 0x20 && s[0] < 0x7f) {
+		n = 1;
+		goto out;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	}
+	if (n == 0 || n > len) {
+		n = 0;
+		goto out;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			n = 0;
+			goto out;
+		}
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond Unicode, C1 controls, line and
+	 * paragraph separators, bidi embeddings/overrides and isolates */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0 || cp == 0x2028 || cp == 0x2029 ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		n = 0;
+out:
+	return n;
+}
+
+/* Print "origin: NAME" on stderr; bytes that are not printable UTF-8 are
+ * shown as \xNN so a hostile origin cannot drive the terminal. */
+static void print_origin(const uint8_t *origin, size_t len)
+{
+	size_t i = 0;
+
+	fputs("origin: ", stderr);
+	while (i < len) {
+		size_t n = utf8_printable(origin + i, len - i);
+
+		if (n == 0 || origin[i] == '\\') {
+			fprintf(stderr, "\\x%02x", origin[i]);
+			i++;
+		} else {
+			fwrite(origin + i, 1, n, stderr);
+			i += n;
+		}
+	}
+	fputc('\n', stderr);
+}
+
+/* totp: print the current code. */
+int dev_cmd_totp(struct dev_ctx *ctx, int argc, char **argv)
+{
+	char code[MQS_TOTP_CODE_MAX + 1];
+	int opt;
+	int rc;
+	int ex = EX_USAGE;
+
+	for (;;) {
+		opt = getopt(argc, argv, "h");
+		if (opt == -1)
+			break;
+		dev_usage_cmd(argv[0]);
+		if (opt == 'h')
+			ex = EX_OK;
+		goto out;
+	}
+	if (optind != argc) {
+		dev_usage_cmd(argv[0]);
+		goto out;
+	}
+	if (!ctx->creds.has_totp) {
+		dev_err("cannot make a code: credentials %s have no totp secret", ctx->creds_path);
+		ex = EX_CONFIG;
+		goto out;
+	}
+	rc = mqs_totp_generate(ctx->creds.totp_secret, ctx->creds.totp_secret_len, &ctx->creds.totp,
+	                       time(NULL), code, sizeof(code));
+	if (rc != MQS_OK) {
+		dev_err("cannot make a code: %s", mqs_strerror(rc));
+		ex = EX_SOFTWARE;
+		goto out;
+	}
+	printf("%s\n", code);
+	ex = EX_OK;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		dev_err("cannot write the code: output error");
+		ex = EX_IOERR;
+	}
+out:
+	OPENSSL_cleanse(code, sizeof(code));
+	return ex;
+}
+
+/* seal TOPIC: stdin -> envelope on stdout, with the device key. */
+int dev_cmd_seal(struct dev_ctx *ctx, int argc, char **argv)
+{
+	const struct mqs_creds_key *key;
+	const char *topic;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	uint8_t *env = NULL;
+	size_t env_cap = 0;
+	size_t env_len = 0;
+	int rc;
+	int ex;
+
+	ex = parse_topic_args(argc, argv, &topic);
+	if (ex != EX_OK || topic == NULL)
+		goto out;
+	key = mqs_creds_device_key(&ctx->creds);
+	if (key == NULL) {
+		dev_err("cannot seal: credentials %s have no device key", ctx->creds_path);
+		ex = EX_CONFIG;
+		goto out;
+	}
+	rc = mqs_read_all(STDIN_FILENO, MQS_ENVELOPE_PLAIN_MAX, &plain, &plain_len);
+	if (rc == MQS_ERR_TOOBIG) {
+		dev_err("cannot seal: input larger than %u bytes", MQS_ENVELOPE_PLAIN_MAX);
+		ex = EX_DATAERR;
+		goto out;
+	}
+	if (rc != MQS_OK) {
+		dev_err("cannot read stdin: %s", mqs_strerror(rc));
+		ex = rc == MQS_ERR_NOMEM ? EX_OSERR : EX_IOERR;
+		goto out;
+	}
+	env_cap = mqs_envelope_sealed_len(0, plain_len);
+	env = malloc(env_cap);
+	if (env == NULL) {
+		dev_err("cannot seal: %s", mqs_strerror(MQS_ERR_NOMEM));
+		ex = EX_OSERR;
+		goto out;
+	}
+	rc = mqs_envelope_seal(key->key, key->id, mqs_now_ms(), NULL, NULL, 0, topic, strlen(topic),
+	                       plain, plain_len, env, env_cap, &env_len);
+	if (rc != MQS_OK) {
+		dev_err("cannot seal: %s", mqs_strerror(rc));
+		ex = EX_SOFTWARE;
+		goto out;
+	}
+	if (mqs_write_all(STDOUT_FILENO, env, env_len) != MQS_OK) {
+		dev_err("cannot write the envelope: output error");
+		ex = EX_IOERR;
+		goto out;
+	}
+	ex = EX_OK;
+out:
+	mqs_secret_free(plain, plain_len + 1);
+	free(env);
+	return ex;
+}
+
+/* open TOPIC: envelope on stdin -> plaintext on stdout, origin on stderr. */
+int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv)
+{
+	struct mqs_envelope_info info;
+	const struct mqs_creds_key *key;
+	const char *topic;
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	uint8_t *plain = NULL;
+	size_t plain_cap = 0;
+	size_t plain_len = 0;
+	int rc;
+	int ex;
+
+	ex = parse_topic_args(argc, argv, &topic);
+	if (ex != EX_OK || topic == NULL)
+		goto out;
+	rc = mqs_read_all(STDIN_FILENO, MQS_ENVELOPE_MAX_LEN, &env, &env_len);
+	if (rc == MQS_ERR_TOOBIG) {
+		dev_err("cannot open envelope: input larger than %u bytes",
+		        (unsigned)MQS_ENVELOPE_MAX_LEN);
+		ex = EX_DATAERR;
+		goto out;
+	}
+	if (rc != MQS_OK) {
+		dev_err("cannot read stdin: %s", mqs_strerror(rc));
+		ex = rc == MQS_ERR_NOMEM ? EX_OSERR : EX_IOERR;
+		goto out;
+	}
+	ex = EX_DATAERR;
+	rc = mqs_envelope_parse(env, env_len, &info);
+	if (rc != MQS_OK) {
+		dev_err("cannot open envelope: %s", mqs_strerror(rc));
+		goto out;
+	}
+	key = mqs_creds_find_key(&ctx->creds, info.key_id);
+	if (key == NULL) {
+		dev_err("cannot open envelope: %s (no key id %lu in %s)",
+		        mqs_strerror(MQS_ERR_ENV_KEYID), (unsigned long)info.key_id,
+		        ctx->creds_path);
+		goto out;
+	}
+	if (key->use == MQS_CREDS_USE_TOPIC && !mqs_topic_matches(key->topic, topic)) {
+		dev_err("cannot open envelope: key id %lu is for topics %s, not %s",
+		        (unsigned long)key->id, key->topic, topic);
+		goto out;
+	}
+	plain_cap = info.ciphertext_len > 0 ? info.ciphertext_len : 1;
+	plain = malloc(plain_cap);
+	if (plain == NULL) {
+		dev_err("cannot open envelope: %s", mqs_strerror(MQS_ERR_NOMEM));
+		ex = EX_OSERR;
+		goto out;
+	}
+	rc = mqs_envelope_open(key->key, key->id, env, env_len, topic, strlen(topic), plain,
+	                       plain_cap, &plain_len, &info);
+	if (rc != MQS_OK) {
+		dev_err("cannot open envelope: %s", mqs_strerror(rc));
+		goto out;
+	}
+	if (info.origin_len > 0)
+		print_origin(info.origin, info.origin_len);
+	if (mqs_write_all(STDOUT_FILENO, plain, plain_len) != MQS_OK) {
+		dev_err("cannot write the plaintext: output error");
+		ex = EX_IOERR;
+		goto out;
+	}
+	ex = EX_OK;
+out:
+	mqs_secret_free(plain, plain_cap);
+	free(env);
+	return ex;
+}

@@ -1,0 +1,89 @@
+/* device.h - mqttsec-device (SPEC §5): shared state and the command table.
+ *
+ * main.c parses the global options, loads the credentials file and
+ * dispatches to one dev_cmd_* function per command.  Each command group
+ * lives in its own file (cmd_offline.c: totp, seal, open).
+ *
+ * Ownership: struct dev_ctx is owned by main(); commands borrow it and must
+ * not release the credentials.  Commands return a sysexits.h code and print
+ * their own one-line error on stderr ("cannot ...: reason").
+ */
+#ifndef DEV_DEVICE_H
+#define DEV_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqs_creds.h"
+
+#define DEV_PROG "mqttsec-device"
+
+/* State shared by every command. */
+struct dev_ctx {
+	const char *creds_path; /* -c CREDS or $MQTTSEC_CREDS */
+	struct mqs_creds creds; /* loaded before the command runs */
+};
+
+/* Every command has the signature of dev_cmd_totp: argv[0] is the command
+ * name, argv[1..argc-1] its arguments; it returns a sysexits.h exit code. */
+
+/* cmd_offline.c: commands that never touch the network. */
+
+/* totp: print the current TOTP code of the credentials. */
+int dev_cmd_totp(struct dev_ctx *ctx, int argc, char **argv);
+
+/* seal TOPIC: seal stdin (at most MQS_ENVELOPE_PLAIN_MAX bytes) for TOPIC
+ * with the device key; write the envelope to stdout. */
+int dev_cmd_seal(struct dev_ctx *ctx, int argc, char **argv);
+
+/* open TOPIC: open the envelope on stdin with the matching key of the
+ * credentials; write the plaintext to stdout only when it authenticates,
+ * and "origin: NAME" on stderr when the envelope carries one. */
+int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv);
+
+/* cmd_pubsub.c: commands that talk to a broker. */
+
+/* publish [-h HOST] [-p PORT] -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r]
+ * [--seal | --no-seal]: connect with the current TOTP code, seal when the
+ * topic is protected, publish. */
+int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv);
+
+/* subscribe [-h HOST] [-p PORT] -t FILTER [-C COUNT] [-q QOS] [-v]: print
+ * one payload per line, opening envelopes with the credentials' keys. */
+int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv);
+
+/* conn.c: one MQTT connection with TOTP.  The struct is caller-owned;
+ * dev_conn_close() frees what dev_conn_open() made (also after failure). */
+struct mosquitto;
+struct dev_conn {
+	struct dev_ctx *ctx;
+	struct mosquitto *mosq;
+	const char *host;
+	int port;
+	int64_t last_step; /* TOTP step of the last code sent */
+	int connack;       /* -1 while waiting */
+	int connected;
+	unsigned disconnects;
+	int quiet;
+};
+
+/* Connect as the credentials' user with a fresh TOTP code (MQTT v5) and
+ * wait for the CONNACK.  Returns a sysexits code; prints the reason. */
+int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host, int port,
+		  const char *client_id, int clean);
+
+/* Reconnect with a code from a later time step, with backoff. */
+int dev_conn_reconnect(struct dev_conn *c);
+
+/* Disconnect cleanly and free the client. */
+void dev_conn_close(struct dev_conn *c);
+
+/* main.c: helpers for commands. */
+
+/* Print "mqttsec-device: " and the formatted message and a newline on stderr. */
+void dev_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print the usage line of the command name on stderr and return EX_USAGE. */
+int dev_usage_cmd(const char *name);
+
+#endif
