@@ -1,0 +1,314 @@
+/* cmd_acl.c - mqttsec-acl acl add|rm|show: topic ACL rules.
+ *
+ * A rule is effect (allow|deny), access (pub|sub|read|all), subject (a
+ * device NAME or @GROUP, which must exist), an MQTT topic filter that may
+ * hold %u / %c, and a priority.  The broker applies the first matching rule
+ * in the order acl show prints: higher priority first, deny before allow at
+ * equal priority; no match = deny.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "acl.h"
+
+#define PRIORITY_MIN (-2147483647LL - 1)
+#define PRIORITY_MAX 2147483647LL
+
+/* Check a rule's words, subject and filter. */
+int acl_rule_check(struct acl_ctx *ctx, const char *effect, const char *access, const char *subject,
+                   const char *filter, char *why)
+{
+	int is_group = subject[0] == '@';
+	const char *name = is_group ? subject + 1 : subject;
+	int rc;
+	int ex;
+
+	ex = acl_effect_check(effect, why);
+	if (ex != EX_OK)
+		goto out;
+	if (strcmp(access, "pub") != 0 && strcmp(access, "sub") != 0 &&
+	    strcmp(access, "read") != 0 && strcmp(access, "all") != 0) {
+		ex = acl_fail(why, EX_DATAERR, "invalid access: use pub, sub, read or all");
+		goto out;
+	}
+	ex = acl_name_check(name, is_group ? "group" : "device", why);
+	if (ex == EX_OK)
+		ex = acl_filter_check(filter, why);
+	if (ex != EX_OK)
+		goto out;
+	rc = is_group ? acl_group_exists(ctx, name) : acl_device_exists(ctx, name);
+	if (rc != 1)
+		ex = rc < 0 ? acl_db_fail(ctx, why, "read db")
+		            : acl_fail(why, EX_DATAERR, "unknown %s %s",
+		                       is_group ? "group" : "device", name);
+out:
+	return ex;
+}
+
+/* Insert a rule unless an identical one exists. */
+int acl_rule_put(struct acl_ctx *ctx, const char *effect, const char *access, const char *subject,
+                 const char *filter, long long priority, int exist_ok, long long *id, char *why)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+	int ex;
+
+	*id = 0;
+	ex = acl_prepare(ctx,
+	                 "SELECT id FROM acl_rules WHERE effect = ?1 AND access = ?2 AND "
+	                 "subject = ?3 AND filter = ?4 AND priority = ?5",
+	                 &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, effect, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, access, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, filter, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, priority);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (!exist_ok)
+			ex = acl_fail(why, EX_DATAERR, "acl rule exists: id %lld",
+			              (long long)sqlite3_column_int64(st, 0));
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		ex = acl_db_fail(ctx, why, "read acl rules");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	ex = acl_prepare(ctx,
+	                 "INSERT INTO acl_rules (effect, access, subject, filter, priority, "
+	                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                 &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, effect, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, access, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, filter, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, priority);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)ctx->now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		ex = acl_db_fail(ctx, why, "add acl rule");
+		goto out;
+	}
+	*id = sqlite3_last_insert_rowid(ctx->db);
+out:
+	sqlite3_finalize(st);
+	return ex;
+}
+
+struct add_opts {
+	long long priority;
+	char why[ACL_WHY_MAX];
+};
+
+static int add_opt(int opt, const char *arg, void *data)
+{
+	struct add_opts *o = data;
+	int ex;
+
+	ex = acl_int_parse(arg, PRIORITY_MIN, PRIORITY_MAX, "priority", &o->priority, o->why);
+	if (ex != EX_OK)
+		acl_err("%s", o->why);
+	return ex;
+}
+
+static int rule_add(struct acl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {{"priority", required_argument, NULL, 'p'},
+	                                     {NULL, 0, NULL, 0}};
+	struct add_opts o;
+	char *why = o.why;
+	char detail[512];
+	const char *effect;
+	const char *access;
+	const char *subject;
+	const char *filter;
+	long long id = 0;
+	int first;
+	int ex;
+
+	memset(&o, 0, sizeof(o));
+	ex = acl_parse_opts(ctx, argc, argv, "acl add",
+	                    "allow|deny pub|sub|read|all NAME|@GROUP TOPICFILTER [--priority N]", 0,
+	                    opts, add_opt, &o, 4, 4, &first);
+	if (ex != EX_OK)
+		goto out;
+	effect = argv[first];
+	access = argv[first + 1];
+	subject = argv[first + 2];
+	filter = argv[first + 3];
+	ex = acl_ctx_db(ctx);
+	if (ex != EX_OK)
+		goto out;
+	ex = acl_tx_begin(ctx, why);
+	if (ex == EX_OK)
+		ex = acl_rule_check(ctx, effect, access, subject, filter, why);
+	if (ex == EX_OK)
+		ex = acl_rule_put(ctx, effect, access, subject, filter, o.priority, 0, &id, why);
+	if (ex != EX_OK)
+		goto fail;
+	snprintf(detail, sizeof(detail), "id=%lld %s %s %s priority=%lld filter=%.300s", id, effect,
+	         access, subject, o.priority, filter);
+	ex = acl_tx_commit(ctx, "acl add", detail, why);
+	if (ex != EX_OK)
+		goto fail;
+	printf("acl rule %lld added\n", id);
+	goto out;
+fail:
+	acl_tx_rollback(ctx);
+	acl_err("%s", why);
+out:
+	return ex;
+}
+
+static int rule_rm(struct acl_ctx *ctx, int argc, char **argv)
+{
+	char why[ACL_WHY_MAX] = "";
+	char detail[512];
+	sqlite3_stmt *st = NULL;
+	long long id = 0;
+	int first;
+	int rc;
+	int ex;
+
+	ex = acl_parse_opts(ctx, argc, argv, "acl rm", "ID", 0, NULL, NULL, NULL, 1, 1, &first);
+	if (ex != EX_OK)
+		goto out;
+	ex = acl_int_parse(argv[first], 1, INT64_MAX, "id", &id, why);
+	if (ex != EX_OK)
+		goto fail;
+	ex = acl_ctx_db(ctx);
+	if (ex != EX_OK)
+		goto out;
+	ex = acl_tx_begin(ctx, why);
+	if (ex == EX_OK)
+		ex = acl_prepare(ctx,
+		                 "SELECT effect, access, subject, priority, filter FROM acl_rules "
+		                 "WHERE id = ?1",
+		                 &st, why);
+	if (ex != EX_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		ex = rc == SQLITE_DONE ? acl_fail(why, EX_DATAERR, "unknown acl rule %lld", id)
+		                       : acl_db_fail(ctx, why, "read acl rules");
+		goto fail;
+	}
+	snprintf(detail, sizeof(detail), "id=%lld %s %s %s priority=%lld filter=%.300s", id,
+	         (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+	         (const char *)sqlite3_column_text(st, 2), (long long)sqlite3_column_int64(st, 3),
+	         (const char *)sqlite3_column_text(st, 4));
+	sqlite3_finalize(st);
+	st = NULL;
+	ex = acl_prepare(ctx, "DELETE FROM acl_rules WHERE id = ?1", &st, why);
+	if (ex != EX_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		ex = acl_db_fail(ctx, why, "delete acl rule");
+		goto fail;
+	}
+	ex = acl_tx_commit(ctx, "acl rm", detail, why);
+	if (ex != EX_OK)
+		goto fail;
+	printf("acl rule %lld removed\n", id);
+	goto out;
+fail:
+	acl_tx_rollback(ctx);
+	acl_err("%s", why);
+out:
+	sqlite3_finalize(st);
+	return ex;
+}
+
+static int rule_show(struct acl_ctx *ctx, int argc, char **argv)
+{
+	static const struct acl_column cols[] = {{"id", "ID"},           {"priority", "PRIORITY"},
+	                                         {"effect", "EFFECT"},   {"access", "ACCESS"},
+	                                         {"subject", "SUBJECT"}, {"filter", "FILTER"}};
+	char why[ACL_WHY_MAX] = "";
+	sqlite3_stmt *st = NULL;
+	cJSON *rows = NULL;
+	const char *subject = NULL;
+	int first;
+	int rc;
+	int ex;
+
+	ex = acl_parse_opts(ctx, argc, argv, "acl show", "[NAME|@GROUP] [--json]", 1, NULL, NULL,
+	                    NULL, 0, 1, &first);
+	if (ex == EX_OK)
+		ex = acl_ctx_db(ctx);
+	if (ex != EX_OK)
+		goto out;
+	if (first < argc)
+		subject = argv[first];
+	ex = acl_prepare(ctx,
+	                 "SELECT id, priority, effect, access, subject, filter, created_at "
+	                 "FROM acl_rules WHERE ?1 IS NULL OR subject = ?1 "
+	                 "ORDER BY priority DESC, effect = 'deny' DESC, id",
+	                 &st, why);
+	if (ex != EX_OK)
+		goto fail;
+	if (subject != NULL)
+		sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+	rows = cJSON_CreateArray();
+	if (rows == NULL)
+		goto nomem;
+	for (;;) {
+		cJSON *row;
+
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			ex = acl_db_fail(ctx, why, "read acl rules");
+			goto fail;
+		}
+		row = cJSON_CreateObject();
+		if (row == NULL)
+			goto nomem;
+		cJSON_AddItemToArray(rows, row);
+		if (!acl_json_num(row, "id", sqlite3_column_int64(st, 0)) ||
+		    !acl_json_num(row, "priority", sqlite3_column_int64(st, 1)) ||
+		    !acl_json_str(row, "effect", (const char *)sqlite3_column_text(st, 2)) ||
+		    !acl_json_str(row, "access", (const char *)sqlite3_column_text(st, 3)) ||
+		    !acl_json_str(row, "subject", (const char *)sqlite3_column_text(st, 4)) ||
+		    !acl_json_str(row, "filter", (const char *)sqlite3_column_text(st, 5)) ||
+		    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 6)))
+			goto nomem;
+	}
+	ex = acl_output(ctx, rows, cols, sizeof(cols) / sizeof(cols[0]));
+	goto out;
+nomem:
+	ex = acl_fail(why, EX_OSERR, "cannot list rules: out of memory");
+fail:
+	acl_err("%s", why);
+out:
+	sqlite3_finalize(st);
+	cJSON_Delete(rows);
+	return ex;
+}
+
+static const struct acl_cmd rule_cmds[] = {
+    {"add", "allow|deny pub|sub|read|all NAME|@GROUP TOPICFILTER [--priority N]",
+     "add a topic rule", rule_add},
+    {"rm", "ID", "remove a rule", rule_rm},
+    {"show", "[NAME|@GROUP] [--json]", "show rules in evaluation order", rule_show},
+};
+
+/* acl SUBCOMMAND ... */
+int acl_cmd_acl(struct acl_ctx *ctx, int argc, char **argv)
+{
+	return acl_dispatch(ctx, "acl", rule_cmds, sizeof(rule_cmds) / sizeof(rule_cmds[0]), argc,
+	                    argv);
+}

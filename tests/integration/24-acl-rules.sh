@@ -1,0 +1,66 @@
+#!/bin/bash
+# 24-acl-rules.sh - mqttsec-acl acl add|rm|show: evaluation order (priority
+# descending, deny before allow), %u/%c filters, bad filters and unknown
+# subjects refused without changes.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+need_file "$ACL_BIN"
+need_cmd sqlite3 python3
+unset SUDO_USER MQTTSEC_DB MQTTSEC_MASTER_KEY_FILE
+
+DB=$TEST_TMP/db.sqlite
+KEY=$TEST_TMP/master.key
+acl() { "$ACL_BIN" -d "$DB" -k "$KEY" "$@"; }
+dump() { sqlite3 "$DB" .dump; }
+q() { sqlite3 "$DB" "$1"; }
+unchanged() {
+	local desc=$1 before rc=0
+	shift
+	before=$(dump)
+	"$@" >/dev/null 2>"$TEST_TMP/err" || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		fail "$desc" "unexpectedly exited 0"
+	elif [ "$(wc -l <"$TEST_TMP/err")" -ne 1 ]; then
+		fail "$desc" "want one line on stderr, got:" "$(cat "$TEST_TMP/err")"
+	elif [ "$(dump)" != "$before" ]; then
+		fail "$desc" "the database changed"
+	else
+		pass "$desc"
+	fi
+}
+
+ok "init" acl init
+acl device add dev1 >/dev/null 2>&1 || bail_out "cannot add dev1"
+acl group add ops >/dev/null || bail_out "cannot add ops"
+
+ok "allow pub @ops alerts/# prio 10" acl acl add allow pub @ops 'alerts/#' --priority 10
+ok "deny pub dev1 alerts/secret prio 10" acl acl add deny pub dev1 alerts/secret --priority 10
+ok "allow all dev1 devices/%u/# (prio 0)" acl acl add allow all dev1 'devices/%u/#'
+ok "allow sub dev1 clients/%c/+ prio -3" acl acl add allow sub dev1 'clients/%c/+' --priority=-3
+ok "allow read dev1 pre%u/x prio 100" acl acl add allow read dev1 'pre%u/x' --priority 100
+ok "deny read dev1 + prio 0" acl acl add deny read dev1 '+'
+
+is "$(acl acl show --json | python3 -c 'import json, sys; print(" ".join("%s:%s:%s" % (r["priority"], r["effect"], r["filter"]) for r in json.load(sys.stdin)))')" \
+	"100:allow:pre%u/x 10:deny:alerts/secret 10:allow:alerts/# 0:deny:+ 0:allow:devices/%u/# -3:allow:clients/%c/+" \
+	"show: priority descending, deny first at equal priority"
+is "$(acl acl show @ops --json | python3 -c 'import json, sys; print([r["subject"] for r in json.load(sys.stdin)])')" \
+	"['@ops']" "show filtered by subject"
+ok "table has a header" sh -c "'$ACL_BIN' -d '$DB' acl show | head -n 1 | grep -q '^ID  *PRIORITY  *EFFECT  *ACCESS  *SUBJECT  *FILTER'"
+
+unchanged "unknown device" acl acl add allow pub nosuch 'a/b'
+unchanged "unknown group" acl acl add allow pub @nog 'a/b'
+unchanged "bad effect" acl acl add permit pub dev1 'a/b'
+unchanged "bad access" acl acl add allow write dev1 'a/b'
+unchanged "# not last" acl acl add allow pub dev1 'a/#/b'
+unchanged "+ inside a level" acl acl add allow pub dev1 'a/b+'
+unchanged "empty filter" acl acl add allow pub dev1 ''
+unchanged "bad % substitution" acl acl add allow pub dev1 'a/%x'
+unchanged "bad priority" acl acl add allow pub dev1 'a/b' --priority high
+unchanged "identical rule" acl acl add allow pub @ops 'alerts/#' --priority 10
+unchanged "rm unknown rule" acl acl rm 999
+
+id=$(q "SELECT id FROM acl_rules WHERE filter = '+'")
+ok "acl rm" acl acl rm "$id"
+is "$(q "SELECT count(*) FROM acl_rules WHERE id = $id")" 0 "rule gone"
+is "$(q "SELECT count(*) FROM audit WHERE action = 'acl add'")" 6 "each add audited"
+
+done_testing
