@@ -65,12 +65,13 @@ struct dev_conn {
 	int connected;
 	unsigned disconnects;
 	int quiet;
+	void *user; /* the command's own state, for its callbacks */
 };
 
 /* Connect as the credentials' user with a fresh TOTP code (MQTT v5) and
  * wait for the CONNACK.  Returns a sysexits code; prints the reason. */
 int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host, int port,
-		  const char *client_id, int clean);
+                  const char *client_id, int clean);
 
 /* Reconnect with a code from a later time step, with backoff. */
 int dev_conn_reconnect(struct dev_conn *c);

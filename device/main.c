@@ -30,6 +30,11 @@ static const struct dev_cmd dev_cmds[] = {
     {"seal", "TOPIC < plain > envelope", "seal stdin for TOPIC with the device key", dev_cmd_seal},
     {"open", "TOPIC < envelope > plain", "open an envelope for TOPIC (origin on stderr)",
      dev_cmd_open},
+    {"publish",
+     "[-h HOST] [-p PORT] -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r] [--seal|--no-seal]",
+     "publish, sealing on protected topics", dev_cmd_publish},
+    {"subscribe", "[-h HOST] [-p PORT] -t FILTER [-C COUNT] [-q QOS] [-v] [-W SECS]",
+     "print payloads, opening envelopes", dev_cmd_subscribe},
 };
 
 #define DEV_NCMDS (sizeof(dev_cmds) / sizeof(dev_cmds[0]))

@@ -15,7 +15,7 @@
 #include "mqs_util.h"
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 {
@@ -145,7 +145,8 @@ int mqs_creds_topic_protected(const struct mqs_creds *c, const char *topic)
 			return 1;
 	}
 	for (size_t i = 0; c != NULL && i < c->nkeys; i++) {
-		if (c->keys[i].use == MQS_CREDS_USE_TOPIC && mqs_topic_matches(c->keys[i].topic, topic))
+		if (c->keys[i].use == MQS_CREDS_USE_TOPIC &&
+		    mqs_topic_matches(c->keys[i].topic, topic))
 			return 1;
 	}
 	return 0;
@@ -153,7 +154,7 @@ int mqs_creds_topic_protected(const struct mqs_creds *c, const char *topic)
 
 /* Key with id usable for topic. */
 const struct mqs_creds_key *mqs_creds_key_for(const struct mqs_creds *c, uint32_t id,
-					      const char *topic)
+                                              const char *topic)
 {
 	for (size_t i = 0; c != NULL && i < c->nkeys; i++) {
 		const struct mqs_creds_key *k = &c->keys[i];
@@ -344,7 +345,8 @@ int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *err
 		{
 			if (!cJSON_IsString(item) ||
 			    mqs_creds_add_protected(c, item->valuestring) != MQS_OK) {
-				set_err(errbuf, errlen, "\"protected\" holds an invalid topic filter");
+				set_err(errbuf, errlen,
+				        "\"protected\" holds an invalid topic filter");
 				goto out;
 			}
 		}

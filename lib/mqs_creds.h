@@ -83,7 +83,7 @@ int mqs_creds_topic_protected(const struct mqs_creds *c, const char *topic);
  * (for topic keys) a filter matching topic; the device key with that id
  * also qualifies.  NULL when none. */
 const struct mqs_creds_key *mqs_creds_key_for(const struct mqs_creds *c, uint32_t id,
-					      const char *topic);
+                                              const char *topic);
 
 /* The first device key, or NULL. */
 const struct mqs_creds_key *mqs_creds_device_key(const struct mqs_creds *c);

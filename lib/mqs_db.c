@@ -37,8 +37,7 @@ out:
 
 /* Apply pending migrations; on SQLite failure copy its message into why
  * before the rollback resets it. */
-static int migrate(sqlite3 *db, const char *const *migrations, int count, char *why,
-		   size_t whylen)
+static int migrate(sqlite3 *db, const char *const *migrations, int count, char *why, size_t whylen)
 {
 	int version = 0;
 	int rc;
@@ -67,7 +66,8 @@ static int migrate(sqlite3 *db, const char *const *migrations, int count, char *
 		    sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			if (why != NULL && whylen > 0)
-				snprintf(why, whylen, "migration %d: %s", i + 1, sqlite3_errmsg(db));
+				snprintf(why, whylen, "migration %d: %s", i + 1,
+				         sqlite3_errmsg(db));
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			return MQS_ERR_DB;
 		}
@@ -138,7 +138,7 @@ int mqs_db_open(const char *path, int flags, const char *const *migrations, int 
 		}
 		if (rc != MQS_OK) {
 			set_err(errbuf, errlen, "cannot migrate", path,
-				why[0] ? why : sqlite3_errmsg(db));
+			        why[0] ? why : sqlite3_errmsg(db));
 			goto out;
 		}
 	} else if (migrations != NULL) {

@@ -5,6 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "mqs_envelope.h"
@@ -227,5 +228,24 @@ int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id, 
 	}
 	*out_len = info->ciphertext_len;
 out:
+	return rc;
+}
+
+/* Deterministic re-seal nonce: HMAC-SHA256(prf_key, in)[0..11]. */
+int mqs_envelope_derive_nonce(const uint8_t prf_key[32], const uint8_t *in, size_t in_len,
+                              uint8_t nonce[MQS_ENVELOPE_NONCE_LEN])
+{
+	uint8_t mac[32];
+	unsigned int n = 0;
+	int rc = MQS_ERR_CRYPTO;
+
+	if (prf_key == NULL || nonce == NULL || in == NULL)
+		return MQS_ERR_INVAL;
+	if (HMAC(EVP_sha256(), prf_key, 32, in, in_len, mac, &n) == NULL || n != sizeof(mac))
+		goto out;
+	memcpy(nonce, mac, MQS_ENVELOPE_NONCE_LEN);
+	rc = MQS_OK;
+out:
+	OPENSSL_cleanse(mac, sizeof(mac));
 	return rc;
 }

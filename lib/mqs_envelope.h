@@ -86,4 +86,15 @@ int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id, 
                       size_t env_len, const char *topic, size_t topic_len, uint8_t *out,
                       size_t out_cap, size_t *out_len, struct mqs_envelope_info *info);
 
+/* Derive the nonce for re-sealing an incoming envelope deterministically:
+ * the first 12 bytes of HMAC-SHA256(prf_key, in).  The same input
+ * envelope always gives the same nonce (so a QoS 2 retransmission re-seals
+ * to identical bytes), and distinct inputs give unrelated nonces; nothing
+ * depends on a counter that could repeat after a restart.  prf_key must be
+ * secret and used for nothing else: derive it with
+ * mqs_master_key_derive(mk, "mqttsec-reseal-nonce").  Returns MQS_OK, MQS_ERR_INVAL
+ * or MQS_ERR_CRYPTO. */
+int mqs_envelope_derive_nonce(const uint8_t prf_key[32], const uint8_t *in, size_t in_len,
+                              uint8_t nonce[MQS_ENVELOPE_NONCE_LEN]);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "mqs_error.h"
@@ -182,5 +183,22 @@ int mqs_wrap_open(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *aad, const u
 		return rc;
 	}
 	*out_len = plain_len;
+	return MQS_OK;
+}
+
+/* Derive a subkey: HMAC-SHA256(mk, label). */
+int mqs_master_key_derive(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *label,
+                          uint8_t out[MQS_MASTER_KEY_LEN])
+{
+	unsigned int n = 0;
+
+	if (mk == NULL || label == NULL || out == NULL)
+		return MQS_ERR_INVAL;
+	if (HMAC(EVP_sha256(), mk, MQS_MASTER_KEY_LEN, (const unsigned char *)label, strlen(label),
+	         out, &n) == NULL ||
+	    n != MQS_MASTER_KEY_LEN) {
+		OPENSSL_cleanse(out, MQS_MASTER_KEY_LEN);
+		return MQS_ERR_CRYPTO;
+	}
 	return MQS_OK;
 }

@@ -42,4 +42,11 @@ int mqs_wrap_seal(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *aad, const u
 int mqs_wrap_open(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *aad, const uint8_t *wrapped,
                   size_t wrapped_len, uint8_t *out, size_t out_cap, size_t *out_len);
 
+/* Derive a 32-byte subkey for one purpose: HMAC-SHA256(mk, label).  Distinct
+ * labels give independent keys; the master key itself never leaves this
+ * module's callers' memory.  Returns MQS_OK, MQS_ERR_INVAL, MQS_ERR_CRYPTO;
+ * on failure out is wiped. */
+int mqs_master_key_derive(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *label,
+                          uint8_t out[MQS_MASTER_KEY_LEN]);
+
 #endif

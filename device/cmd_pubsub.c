@@ -1,0 +1,473 @@
+/* cmd_pubsub.c - mqttsec-device publish and subscribe (SPEC §5): like
+ * mosquitto_pub / mosquitto_sub, with the TOTP code as password, sealing on
+ * protected topics and opening envelopes on receipt.
+ *
+ * Plaintext buffers are wiped before they are freed.  A payload that looks
+ * like an envelope but does not open is reported on stderr (never printed).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <openssl/crypto.h>
+
+#include "device.h"
+#include "mqs_envelope.h"
+#include "mqs_error.h"
+#include "mqs_topic.h"
+#include "mqs_util.h"
+
+#define LINE_MAX_BYTES MQS_ENVELOPE_PLAIN_MAX
+
+struct pubsub_opts {
+	const char *host;
+	int port;
+	const char *topic;
+	const char *message;
+	const char *file;
+	int lines;
+	int qos;
+	int retain;
+	int seal; /* -1 auto, 0 never, 1 always */
+	long count;
+	int verbose;
+	int timeout_s;
+	const char *client_id;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+enum { OPT_SEAL = 1000, OPT_NO_SEAL };
+
+static const struct option long_opts[] = {
+    {"seal", no_argument, NULL, OPT_SEAL},
+    {"no-seal", no_argument, NULL, OPT_NO_SEAL},
+    {"help", no_argument, NULL, 'H'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parse the options shared by publish and subscribe. */
+static int parse_opts(int argc, char **argv, const char *optstring, struct pubsub_opts *o)
+{
+	char *end;
+	int opt;
+
+	memset(o, 0, sizeof(*o));
+	o->host = "127.0.0.1";
+	o->port = 1883;
+	o->seal = -1;
+	for (;;) {
+		opt = getopt_long(argc, argv, optstring, long_opts, NULL);
+		if (opt == -1)
+			break;
+		switch (opt) {
+		case 'h':
+			o->host = optarg;
+			break;
+		case 'p':
+			errno = 0;
+			o->port = (int)strtol(optarg, &end, 10);
+			if (errno != 0 || *end != 0 || o->port < 1 || o->port > 65535) {
+				dev_err("invalid port %s", optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 't':
+			o->topic = optarg;
+			break;
+		case 'm':
+			o->message = optarg;
+			break;
+		case 'f':
+			o->file = optarg;
+			break;
+		case 'l':
+			o->lines = 1;
+			break;
+		case 'q':
+			if (strcmp(optarg, "0") != 0 && strcmp(optarg, "1") != 0 &&
+			    strcmp(optarg, "2") != 0) {
+				dev_err("invalid qos %s: must be 0, 1 or 2", optarg);
+				return EX_USAGE;
+			}
+			o->qos = optarg[0] - '0';
+			break;
+		case 'r':
+			o->retain = 1;
+			break;
+		case 'C':
+			errno = 0;
+			o->count = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != 0 || o->count < 1) {
+				dev_err("invalid count %s", optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'W':
+			errno = 0;
+			o->timeout_s = (int)strtol(optarg, &end, 10);
+			if (errno != 0 || *end != 0 || o->timeout_s < 1) {
+				dev_err("invalid timeout %s", optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'i':
+			o->client_id = optarg;
+			break;
+		case OPT_SEAL:
+			o->seal = 1;
+			break;
+		case OPT_NO_SEAL:
+			o->seal = 0;
+			break;
+		default:
+			return dev_usage_cmd(argv[0]);
+		}
+	}
+	if (optind != argc || o->topic == NULL)
+		return dev_usage_cmd(argv[0]);
+	return EX_OK;
+}
+
+struct pub_state {
+	int pending; /* QoS > 0 messages not yet acknowledged */
+	int failed;
+};
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+                       const mosquitto_property *props)
+{
+	struct dev_conn *c = obj;
+	struct pub_state *ps = c->user;
+
+	ps->pending--;
+	if (reason >= 0x80) {
+		ps->failed++;
+		dev_err("broker refused message %d: %s", mid, mosquitto_reason_string(reason));
+	}
+}
+
+/* Seal (when asked) and publish one payload. */
+static int publish_one(struct dev_conn *c, const struct pubsub_opts *o, int seal,
+                       const uint8_t *data, size_t len)
+{
+	struct pub_state *ps = c->user;
+	const struct mqs_creds_key *dk;
+	uint8_t *env = NULL;
+	size_t env_cap = 0;
+	size_t env_len = 0;
+	int rc;
+	int ex = EX_DATAERR;
+
+	if (seal) {
+		dk = mqs_creds_device_key(&c->ctx->creds);
+		if (dk == NULL) {
+			dev_err("cannot seal for %s: the credentials hold no device key", o->topic);
+			goto out;
+		}
+		env_cap = mqs_envelope_sealed_len(0, len);
+		if (env_cap == 0) {
+			dev_err("cannot seal: message larger than %u bytes",
+			        MQS_ENVELOPE_PLAIN_MAX);
+			goto out;
+		}
+		env = malloc(env_cap);
+		if (env == NULL) {
+			ex = EX_OSERR;
+			goto out;
+		}
+		rc = mqs_envelope_seal(dk->key, dk->id, mqs_now_ms(), NULL, NULL, 0, o->topic,
+		                       strlen(o->topic), data, len, env, env_cap, &env_len);
+		if (rc != MQS_OK) {
+			dev_err("cannot seal for %s: %s", o->topic, mqs_strerror(rc));
+			goto out;
+		}
+		data = env;
+		len = env_len;
+	}
+	rc = mosquitto_publish(c->mosq, NULL, o->topic, (int)len, data, o->qos, o->retain != 0);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		dev_err("cannot publish to %s: %s", o->topic, mosquitto_strerror(rc));
+		ex = EX_UNAVAILABLE;
+		goto out;
+	}
+	if (o->qos > 0)
+		ps->pending++;
+	ex = EX_OK;
+out:
+	free(env);
+	return ex;
+}
+
+/* Service the network until every QoS > 0 message is acknowledged. */
+static int drain(struct dev_conn *c, int timeout_s)
+{
+	struct pub_state *ps = c->user;
+	time_t end = time(NULL) + timeout_s;
+
+	while (time(NULL) < end && !stop_requested) {
+		int rc = mosquitto_loop(c->mosq, 100, 1);
+		if (ps->pending <= 0 && mosquitto_want_write(c->mosq) == false)
+			return EX_OK;
+		if (rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN) {
+			dev_err("connection lost before every message was acknowledged");
+			return EX_UNAVAILABLE;
+		}
+	}
+	return ps->pending <= 0 ? EX_OK : EX_UNAVAILABLE;
+}
+
+/* publish command. */
+int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
+{
+	struct pubsub_opts o;
+	struct pub_state ps = {0, 0};
+	struct dev_conn c;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	char *line = NULL;
+	size_t line_cap = 0;
+	int seal;
+	int sources;
+	int ex;
+
+	memset(&c, 0, sizeof(c));
+	ex = parse_opts(argc, argv, "h:p:t:m:f:lq:ri:", &o);
+	if (ex != EX_OK)
+		goto out;
+	sources = (o.message != NULL) + (o.file != NULL) + o.lines;
+	if (sources != 1) {
+		dev_err("give exactly one of -m MSG, -f FILE or -l");
+		ex = dev_usage_cmd(argv[0]);
+		goto out;
+	}
+	if (mqs_envelope_topic_check(o.topic, strlen(o.topic)) != MQS_OK) {
+		dev_err("invalid topic %s: must be 1..%u bytes without '+' or '#'", o.topic,
+		        MQS_ENVELOPE_TOPIC_MAX);
+		ex = EX_USAGE;
+		goto out;
+	}
+	seal = o.seal >= 0 ? o.seal : mqs_creds_topic_protected(&ctx->creds, o.topic);
+	if (o.file != NULL) {
+		int rc = mqs_file_read(o.file, MQS_ENVELOPE_PLAIN_MAX, 0, &data, &len);
+		if (rc != MQS_OK) {
+			dev_err("cannot read %s: %s", o.file,
+			        rc == MQS_ERR_IO ? strerror(errno) : mqs_strerror(rc));
+			ex = rc == MQS_ERR_TOOBIG ? EX_DATAERR : EX_NOINPUT;
+			goto out;
+		}
+	}
+	install_signals();
+	c.user = &ps;
+	ex = dev_conn_open(&c, ctx, o.host, o.port, o.client_id, 1);
+	if (ex != EX_OK)
+		goto out;
+	mosquitto_publish_v5_callback_set(c.mosq, on_publish);
+	if (o.message != NULL) {
+		ex = publish_one(&c, &o, seal, (const uint8_t *)o.message, strlen(o.message));
+	} else if (o.file != NULL) {
+		ex = publish_one(&c, &o, seal, data, len);
+	} else {
+		for (;;) {
+			ssize_t n = getline(&line, &line_cap, stdin);
+			if (n < 0 || stop_requested)
+				break;
+			if (n > 0 && line[n - 1] == '\n')
+				n--;
+			if ((size_t)n > LINE_MAX_BYTES) {
+				dev_err("line longer than %u bytes skipped", LINE_MAX_BYTES);
+				continue;
+			}
+			ex = publish_one(&c, &o, seal, (const uint8_t *)line, (size_t)n);
+			if (ex != EX_OK)
+				break;
+			/* keep the socket serviced so large inputs do not pile up */
+			mosquitto_loop(c.mosq, 0, 1);
+		}
+	}
+	if (ex == EX_OK)
+		ex = drain(&c, 30);
+	if (ex == EX_OK && ps.failed > 0)
+		ex = EX_NOPERM;
+out:
+	dev_conn_close(&c);
+	if (line != NULL)
+		mqs_secret_free(line, line_cap);
+	mqs_secret_free(data, len);
+	return ex;
+}
+
+struct sub_state {
+	const struct pubsub_opts *o;
+	long received;
+	int error;
+};
+
+/* Print a payload as one line: topic (and origin) first with -v. */
+static void print_payload(const struct pubsub_opts *o, const char *topic, const char *origin,
+                          const uint8_t *data, size_t len)
+{
+	if (o->verbose)
+		printf("%s %s ", topic, origin != NULL && origin[0] ? origin : "-");
+	fwrite(data, 1, len, stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m,
+                       const mosquitto_property *props)
+{
+	struct dev_conn *c = obj;
+	struct sub_state *ss = c->user;
+	const struct mqs_creds *cr = &c->ctx->creds;
+	struct mqs_envelope_info info;
+	const struct mqs_creds_key *k = NULL;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	char origin[MQS_ENVELOPE_ORIGIN_MAX + 1] = "";
+	int protected_topic = mqs_creds_topic_protected(cr, m->topic);
+	int rc;
+
+	if (ss->o->count > 0 && ss->received >= ss->o->count)
+		return;
+	rc = mqs_envelope_parse(m->payload, (size_t)m->payloadlen, &info);
+	if (rc == MQS_OK)
+		k = mqs_creds_key_for(cr, info.key_id, m->topic);
+	if (k == NULL) {
+		if (protected_topic) {
+			dev_err("cannot open message on %s: %s", m->topic,
+			        rc != MQS_OK ? mqs_strerror(rc)
+			                     : "no key with that id for this topic");
+			return;
+		}
+		print_payload(ss->o, m->topic, NULL, m->payload, (size_t)m->payloadlen);
+		ss->received++;
+		return;
+	}
+	plain = malloc(info.ciphertext_len + 1);
+	if (plain == NULL)
+		return;
+	rc = mqs_envelope_open(k->key, k->id, m->payload, (size_t)m->payloadlen, m->topic,
+	                       strlen(m->topic), plain, info.ciphertext_len, &plain_len, &info);
+	if (rc != MQS_OK) {
+		dev_err("cannot open message on %s: %s", m->topic, mqs_strerror(rc));
+		goto out;
+	}
+	for (size_t i = 0; i < info.origin_len; i++) {
+		uint8_t ch = info.origin[i];
+		origin[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	origin[info.origin_len] = 0;
+	print_payload(ss->o, m->topic, origin, plain, plain_len);
+	ss->received++;
+out:
+	mqs_secret_free(plain, info.ciphertext_len + 1);
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count,
+                         const int *granted, const mosquitto_property *props)
+{
+	struct dev_conn *c = obj;
+	struct sub_state *ss = c->user;
+
+	for (int i = 0; i < qos_count; i++) {
+		if (granted[i] >= 0x80) {
+			dev_err("broker refused the subscription: %s",
+			        mosquitto_reason_string(granted[i]));
+			ss->error = EX_NOPERM;
+		}
+	}
+}
+
+/* subscribe command. */
+int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
+{
+	struct pubsub_opts o;
+	struct sub_state ss;
+	struct dev_conn c;
+	time_t end = 0;
+	int rc;
+	int ex;
+
+	memset(&c, 0, sizeof(c));
+	memset(&ss, 0, sizeof(ss));
+	ex = parse_opts(argc, argv, "h:p:t:q:C:W:vi:", &o);
+	if (ex != EX_OK)
+		goto out;
+	if (mqs_topic_filter_check(o.topic) != MQS_OK) {
+		dev_err("invalid topic filter %s", o.topic);
+		ex = EX_USAGE;
+		goto out;
+	}
+	ss.o = &o;
+	install_signals();
+	c.user = &ss;
+	ex = dev_conn_open(&c, ctx, o.host, o.port, o.client_id, 1);
+	if (ex != EX_OK)
+		goto out;
+	mosquitto_message_v5_callback_set(c.mosq, on_message);
+	mosquitto_subscribe_v5_callback_set(c.mosq, on_subscribe);
+	rc = mosquitto_subscribe(c.mosq, NULL, o.topic, o.qos);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		dev_err("cannot subscribe to %s: %s", o.topic, mosquitto_strerror(rc));
+		ex = EX_UNAVAILABLE;
+		goto out;
+	}
+	if (o.timeout_s > 0)
+		end = time(NULL) + o.timeout_s;
+	while (!stop_requested && ss.error == 0) {
+		if (o.count > 0 && ss.received >= o.count)
+			break;
+		if (end != 0 && time(NULL) >= end) {
+			dev_err("timed out after %d s with %ld message(s)", o.timeout_s,
+			        ss.received);
+			ex = EX_TEMPFAIL;
+			goto out;
+		}
+		rc = mosquitto_loop(c.mosq, 200, 1);
+		if (rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN || !c.connected) {
+			if (stop_requested)
+				break;
+			dev_err("connection lost; reconnecting");
+			ex = dev_conn_reconnect(&c);
+			if (ex != EX_OK)
+				goto out;
+			rc = mosquitto_subscribe(c.mosq, NULL, o.topic, o.qos);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				ex = EX_UNAVAILABLE;
+				goto out;
+			}
+		}
+	}
+	ex = ss.error != 0 ? ss.error : EX_OK;
+out:
+	dev_conn_close(&c);
+	return ex;
+}

@@ -1,0 +1,174 @@
+/* conn.c - mqttsec-device's MQTT connection: TOTP code as password, a fresh
+ * code (from a later time step) on every (re)connect, synchronous CONNACK.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <openssl/crypto.h>
+
+#include "device.h"
+#include "mqs_error.h"
+#include "mqs_totp.h"
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
+{
+	struct dev_conn *c = obj;
+
+	c->connack = rc;
+	c->connected = rc == 0;
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
+                          const mosquitto_property *props)
+{
+	struct dev_conn *c = obj;
+
+	c->connected = 0;
+	c->disconnects++;
+}
+
+/* Set the password to a code from a time step later than the last one
+ * used (the broker refuses a replayed step), waiting for it if needed. */
+static int set_fresh_code(struct dev_conn *c)
+{
+	const struct mqs_creds *cr = &c->ctx->creds;
+	char code[MQS_TOTP_CODE_MAX + 1];
+	time_t now;
+	int64_t step;
+	int ex = EX_SOFTWARE;
+
+	if (!cr->has_totp) {
+		/* no TOTP: connect with the username only (e.g. a plain broker) */
+		if (mosquitto_username_pw_set(c->mosq, cr->username, NULL) != MOSQ_ERR_SUCCESS)
+			goto out;
+		ex = EX_OK;
+		goto out;
+	}
+	now = time(NULL);
+	step = (int64_t)now / cr->totp.period;
+	if (step <= c->last_step) {
+		/* sleep to the start of the next step */
+		time_t wake = (time_t)((c->last_step + 1) * (int64_t)cr->totp.period);
+		if (!c->quiet)
+			fprintf(stderr, DEV_PROG ": waiting %ld s for a fresh one-time code\n",
+			        (long)(wake - now));
+		while (time(NULL) < wake)
+			sleep(1);
+		now = time(NULL);
+		step = (int64_t)now / cr->totp.period;
+	}
+	if (mqs_totp_generate(cr->totp_secret, cr->totp_secret_len, &cr->totp, now, code,
+	                      sizeof(code)) != MQS_OK) {
+		dev_err("cannot compute one-time code");
+		goto out;
+	}
+	c->last_step = step;
+	if (mosquitto_username_pw_set(c->mosq, cr->username, code) != MOSQ_ERR_SUCCESS)
+		goto out;
+	ex = EX_OK;
+out:
+	OPENSSL_cleanse(code, sizeof(code));
+	return ex;
+}
+
+/* Run the network loop until the CONNACK or timeout_s seconds. */
+static int wait_connack(struct dev_conn *c, int timeout_s)
+{
+	time_t end = time(NULL) + timeout_s;
+
+	c->connack = -1;
+	while (c->connack < 0 && time(NULL) < end) {
+		int rc = mosquitto_loop(c->mosq, 200, 1);
+		if (rc != MOSQ_ERR_SUCCESS && c->connack < 0) {
+			if (rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN)
+				break;
+		}
+	}
+	if (c->connack < 0) {
+		dev_err("cannot connect to %s:%d: no answer from the broker", c->host, c->port);
+		return EX_UNAVAILABLE;
+	}
+	if (c->connack != 0) {
+		dev_err("cannot connect to %s:%d: %s", c->host, c->port,
+		        mosquitto_reason_string(c->connack));
+		return EX_NOPERM;
+	}
+	return EX_OK;
+}
+
+/* Connect (first time). */
+int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host, int port,
+                  const char *client_id, int clean)
+{
+	int ex = EX_SOFTWARE;
+	int rc;
+
+	c->ctx = ctx;
+	c->host = host;
+	c->port = port;
+	c->last_step = -1;
+	mosquitto_lib_init();
+	c->mosq = mosquitto_new(client_id, clean ? true : false, c);
+	if (c->mosq == NULL) {
+		dev_err("cannot create mqtt client: %s", strerror(errno));
+		goto out;
+	}
+	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	mosquitto_connect_v5_callback_set(c->mosq, on_connect);
+	mosquitto_disconnect_v5_callback_set(c->mosq, on_disconnect);
+	ex = set_fresh_code(c);
+	if (ex != EX_OK)
+		goto out;
+	rc = mosquitto_connect(c->mosq, host, port, 30);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		dev_err("cannot connect to %s:%d: %s", host, port,
+		        rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		ex = EX_UNAVAILABLE;
+		goto out;
+	}
+	ex = wait_connack(c, 15);
+out:
+	return ex;
+}
+
+/* Reconnect with a fresh code; backoff between tries. */
+int dev_conn_reconnect(struct dev_conn *c)
+{
+	unsigned delay = 1;
+
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		int ex = set_fresh_code(c);
+		if (ex != EX_OK)
+			return ex;
+		if (mosquitto_reconnect(c->mosq) == MOSQ_ERR_SUCCESS &&
+		    wait_connack(c, 15) == EX_OK)
+			return EX_OK;
+		sleep(delay);
+		delay = delay < 30 ? delay * 2 : 30;
+	}
+	return EX_UNAVAILABLE;
+}
+
+/* Disconnect and free. */
+void dev_conn_close(struct dev_conn *c)
+{
+	if (c->mosq != NULL) {
+		if (c->connected) {
+			mosquitto_disconnect(c->mosq);
+			for (int i = 0; i < 10 && c->connected; i++)
+				mosquitto_loop(c->mosq, 50, 1);
+		}
+		mosquitto_destroy(c->mosq);
+		c->mosq = NULL;
+	}
+	mosquitto_lib_cleanup();
+}

@@ -1,0 +1,73 @@
+#!/bin/bash
+# 04-device-pubsub.sh - mqttsec-device publish/subscribe against a plain
+# Debian mosquitto (no plugin): sealing on protected topics, opening on
+# receipt, -l line mode, raw payloads on unprotected topics, refusals.
+# The TOTP path against the real plugin is covered by the plugin tests.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+need_file "$DEVICE_BIN"
+need_cmd mosquitto_sub mosquitto_pub timeout
+
+D=$DEVICE_BIN
+SECRET=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ
+KEY=$(random_key)
+C=$TEST_TMP/creds.json
+# the device key doubles as the topic key for sealed/#: without the plugin
+# nobody re-seals, so the subscriber opens what the publisher sealed
+make_creds "$C" dev1 "$SECRET" 6 30 SHA1 "device:17:$KEY" "topic:17:$KEY:sealed/#"
+
+start_mosquitto "allow_anonymous true" || bail_out "mosquitto did not start"
+P=$MOSQ_PORT
+
+## sealed round trip through the broker
+OUT=$TEST_TMP/sub.out
+start_bg sub "$D" -c "$C" subscribe -p "$P" -t 'sealed/#' -C 2 -v -W 20
+start_bg raw timeout 20 mosquitto_sub -p "$P" -t 'sealed/a' -C 1 -N
+sleep 1
+ok "publish -m on a protected topic" "$D" -c "$C" publish -p "$P" -t sealed/a -m hello -q 1
+ok "publish -f FILE" sh -c "printf 'from file' >'$TEST_TMP/msg' && '$D' -c '$C' publish -p '$P' -t sealed/b -f '$TEST_TMP/msg' -q 1"
+wait_for 20 sh -c "! kill -0 ${BG_PID[sub]} 2>/dev/null"
+is "$(cat "$TEST_TMP/sub.log")" "sealed/a - hello
+sealed/b - from file" "subscribe opens both envelopes and prints topic, origin, payload"
+wait_for 20 sh -c "! kill -0 ${BG_PID[raw]} 2>/dev/null"
+RAW=$TEST_TMP/raw.log
+is "$(head -c1 "$RAW" | od -An -tx1 | tr -d ' ')" "01" "on the wire the payload is an envelope (version 1)"
+nok "on the wire the plaintext does not appear" grep -q hello "$RAW"
+is "$(wc -c <"$RAW")" "$((26 + 5 + 16))" "envelope size is header + plaintext + tag"
+
+## unprotected topics pass as they are; an unopenable payload is reported
+start_bg sub2 "$D" -c "$C" subscribe -p "$P" -t '#' -C 1 -W 20
+sleep 1
+ok "publish --no-seal on a protected topic" "$D" -c "$C" publish -p "$P" -t sealed/c -m plain --no-seal
+ok "publish on an unprotected topic" "$D" -c "$C" publish -p "$P" -t plain/x -m 'as is'
+wait_for 20 sh -c "! kill -0 ${BG_PID[sub2]} 2>/dev/null"
+is "$(grep -v '^mqttsec-device' "$TEST_TMP/sub2.log")" "as is" "unprotected payload printed unchanged"
+ok "plaintext on a protected topic reported, not printed" grep -q "cannot open message on sealed/c" "$TEST_TMP/sub2.log"
+
+## -l publishes one message per line
+start_bg sub3 "$D" -c "$C" subscribe -p "$P" -t 'sealed/l' -C 3 -W 20
+sleep 1
+ok "publish -l" sh -c "printf 'one\ntwo\nthree\n' | '$D' -c '$C' publish -p '$P' -t sealed/l -l -q 1"
+wait_for 20 sh -c "! kill -0 ${BG_PID[sub3]} 2>/dev/null"
+is "$(cat "$TEST_TMP/sub3.log")" "one
+two
+three" "three lines, three sealed messages, in order"
+
+## refusals
+"$D" -c "$C" publish -p "$P" -m x >/dev/null 2>&1
+is "$?" 64 "publish without -t: usage error"
+"$D" -c "$C" publish -p "$P" -t 'a/+' -m x >/dev/null 2>&1
+is "$?" 64 "publish to a wildcard topic refused"
+"$D" -c "$C" publish -p "$P" -t a -m x -q 3 >/dev/null 2>&1
+is "$?" 64 "qos 3 refused"
+CLOSED=$(free_port)
+ERR=$("$D" -c "$C" publish -p "$CLOSED" -t a -m x 2>&1)
+is "$?" 69 "unreachable broker: EX_UNAVAILABLE"
+is "$(printf '%s\n' "$ERR" | wc -l)" 1 "one-line message"
+ok "message names the broker" sh -c "printf '%s' '$ERR' | grep -q 'cannot connect to 127.0.0.1:$CLOSED'"
+head -c $((1024 * 1024 + 1)) /dev/zero >"$TEST_TMP/big"
+"$D" -c "$C" publish -p "$P" -t sealed/big -f "$TEST_TMP/big" >/dev/null 2>&1
+is "$?" 65 "a file over 1 MiB is refused"
+
+done_testing
