@@ -3,8 +3,10 @@
  * main.c parses the global options (-d DB, -k MASTER_KEY_FILE, --json) and
  * dispatches to one acl_cmd_* function per command group, each in its own
  * file (cmd_init.c, cmd_device.c, cmd_list.c, cmd_group.c, cmd_acl.c,
- * cmd_audit.c, cmd_export.c).  A new group is one more row in main.c's
- * table and one more cmd_*.c file.
+ * cmd_audit.c, cmd_export.c, cmd_topic.c, cmd_key.c).  A new group is one
+ * more row in main.c's table and one more cmd_*.c file.  keyaccess.c
+ * decides key export with the broker plugin's rule evaluation
+ * (broker-plugin/acl.c, linked in).
  *
  * ctx.c opens the database and the master key on demand, runs each change
  * in one transaction (BEGIN IMMEDIATE ... COMMIT) that also writes exactly
@@ -31,14 +33,15 @@
 
 #include "mqs_master_key.h"
 
-#define ACL_PROG        "mqttsec-acl"
-#define ACL_WHY_MAX     512
-#define ACL_NAME_MAX    64                   /* device and group names */
-#define ACL_PATTERN_MAX 256                  /* clientid/username list patterns */
-#define ACL_REASON_MAX  200                  /* list entry reasons */
-#define ACL_FILTER_MAX  65535                /* ACL topic filters (MQTT limit) */
-#define ACL_TTL_MAX     (10 * 365 * 86400LL) /* ten years */
-#define ACL_WHO_MAX     64
+#define ACL_PROG          "mqttsec-acl"
+#define ACL_WHY_MAX       512
+#define ACL_NAME_MAX      64                   /* device and group names */
+#define ACL_PATTERN_MAX   256                  /* clientid/username list patterns */
+#define ACL_REASON_MAX    200                  /* list entry reasons */
+#define ACL_FILTER_MAX    65535                /* ACL topic filters (MQTT limit) */
+#define ACL_TTL_MAX       (10 * 365 * 86400LL) /* ten years */
+#define ACL_WHO_MAX       64
+#define ACL_GRACE_DEFAULT 86400 /* seconds a retired topic key stays usable */
 
 /* Defaults of SPEC §4.2 when neither option nor environment is given. */
 #define ACL_DEFAULT_DB  "/var/lib/mqttsec/mqttsec.db"
@@ -82,6 +85,10 @@ int acl_cmd_audit(struct acl_ctx *ctx, int argc, char **argv);
 int acl_cmd_export(struct acl_ctx *ctx, int argc, char **argv);
 /* cmd_export.c: import FILE - apply an export in one transaction. */
 int acl_cmd_import(struct acl_ctx *ctx, int argc, char **argv);
+/* cmd_topic.c: topic protect|unprotect|list - protected topics. */
+int acl_cmd_topic(struct acl_ctx *ctx, int argc, char **argv);
+/* cmd_key.c: key rotate|export|list - keys of protected topics. */
+int acl_cmd_key(struct acl_ctx *ctx, int argc, char **argv);
 
 /* ---- main.c: usage and dispatch ---- */
 
@@ -246,5 +253,44 @@ int acl_rule_check(struct acl_ctx *ctx, const char *effect, const char *access, 
  * *id gets the row id (0 when skipped).  Inside a transaction. */
 int acl_rule_put(struct acl_ctx *ctx, const char *effect, const char *access, const char *subject,
                  const char *filter, long long priority, int exist_ok, long long *id, char *why);
+
+/* cmd_topic.c: a protected topic filter: an ACL filter without %u/%c.
+ * Returns EX_OK or EX_DATAERR with why filled. */
+int acl_protected_filter_check(const char *filter, char *why);
+
+/* cmd_topic.c: parse a grace period: "0" or a TTL (see acl_ttl_parse).
+ * Returns EX_OK or EX_DATAERR with why filled. */
+int acl_grace_parse(const char *text, long long *seconds, char *why);
+
+/* cmd_topic.c: return 1 when filter is protected, 0 when not, -1 on a
+ * database error. */
+int acl_topic_is_protected(struct acl_ctx *ctx, const char *filter);
+
+/* cmd_topic.c: append every protected filter (sorted) to c's "protected"
+ * list.  Returns EX_OK or a code with why filled. */
+struct mqs_creds;
+int acl_topic_add_protected(struct acl_ctx *ctx, struct mqs_creds *c, char *why);
+
+/* cmd_topic.c: the retire_after of a key retired now with grace seconds:
+ * now + grace, or now - 1 for grace 0 (a retired key with retire_after <
+ * now is dead). */
+long long acl_retire_after(const struct acl_ctx *ctx, long long grace);
+
+/* cmd_topic.c: append id to the comma-separated list ids (cap bytes,
+ * NUL-terminated; ends in "..." when full). */
+void acl_ids_append(char *ids, size_t cap, unsigned long id);
+
+/* cmd_topic.c: retire every active topic key of filter for grace seconds;
+ * *n gets the count and ids (cap bytes, may be 0) their ids.  Inside a
+ * transaction.  Returns EX_OK or a code with why filled. */
+int acl_topic_retire(struct acl_ctx *ctx, const char *filter, long long grace, char *ids,
+                     size_t cap, int *n, char *why);
+
+/* keyaccess.c: *allowed = 1 when device name's ACL (its rules and its
+ * groups') gives read on every topic filter matches, with the broker
+ * plugin's evaluation (allow rules covering filter against deny rules
+ * overlapping it).  Returns EX_OK or a code with why filled. */
+int acl_read_covers(struct acl_ctx *ctx, const char *name, const char *filter, int *allowed,
+                    char *why);
 
 #endif

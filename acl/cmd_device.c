@@ -3,10 +3,11 @@
  * A device is a row of devices (TOTP parameters, the TOTP secret wrapped
  * under the master key with AAD "mqttsec-totp:<name>") plus a device key
  * in the key store.  add prints or writes the credentials JSON (SPEC §2)
- * once; qr shows the otpauth:// URI (and a QR code on a terminal).  These
- * two are the only outputs that carry a secret; both are audited without
- * it.  rm also removes the device's keys, group memberships and ACL rules,
- * so a later device of the same name inherits nothing.
+ * once, with the protected topic filters ("protected", so the device knows
+ * where to seal); qr shows the otpauth:// URI (and a QR code on a
+ * terminal).  These two (and key export) are the only outputs that carry
+ * a secret; all are audited without it.  rm also removes the device's keys, group memberships and
+ * ACL rules, so a later device of the same name inherits nothing.
  */
 #include "config.h"
 
@@ -207,8 +208,15 @@ static int device_add(struct acl_ctx *ctx, int argc, char **argv)
 	rc = mqs_creds_set_username(&creds, name);
 	if (rc == MQS_OK)
 		rc = mqs_creds_add_key(&creds, key.id, MQS_CREDS_USE_DEVICE, NULL, key.key);
-	if (rc == MQS_OK)
-		rc = mqs_creds_to_json(&creds, &json);
+	if (rc != MQS_OK) {
+		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
+		goto fail;
+	}
+	/* "protected": the device seals its payloads on these topics */
+	ex = acl_topic_add_protected(ctx, &creds, why);
+	if (ex != EX_OK)
+		goto fail;
+	rc = mqs_creds_to_json(&creds, &json);
 	if (rc != MQS_OK) {
 		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
 		goto fail;

@@ -4,9 +4,9 @@
  *
  * DB comes from -d, $MQTTSEC_DB or /var/lib/mqttsec/mqttsec.db; the master
  * key from -k, $MQTTSEC_MASTER_KEY_FILE or /etc/mqttsec/master.key.  Every
- * command opens what it needs itself (only device add and device qr read
- * the master key), so list, group and ACL administration works without
- * access to the key file.
+ * command opens what it needs itself (only device add, device qr, topic
+ * protect and key rotate/export read the master key), so list, group and
+ * ACL administration works without access to the key file.
  */
 #include "config.h"
 
@@ -27,6 +27,8 @@ static const struct acl_cmd acl_cmds[] = {
      acl_cmd_list},
     {"group", "add|rm|list|member ...", "device groups", acl_cmd_group},
     {"acl", "add|rm|show ...", "topic ACL rules", acl_cmd_acl},
+    {"topic", "protect|unprotect|list ...", "protected (encrypted) topics", acl_cmd_topic},
+    {"key", "rotate|export|list ...", "keys of protected topics", acl_cmd_key},
     {"audit", "[--limit N]", "who changed what, when", acl_cmd_audit},
     {"export", "", "print lists, groups and ACL rules as text", acl_cmd_export},
     {"import", "[--replace] FILE", "apply an export, all or nothing", acl_cmd_import},

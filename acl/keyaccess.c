@@ -1,0 +1,194 @@
+/* keyaccess.c - may a device receive every message of a topic filter?
+ *
+ * key export hands a device the keys of a protected filter F only when the
+ * device's ACL gives it `read` on every topic F matches.  The answer comes
+ * from the broker plugin's own rule evaluation (broker-plugin/acl.c, linked
+ * into mqttsec-acl): the device's rules and its groups' rules with access
+ * read or all go into one rule tree as if they were subscribe rules, and
+ * F is evaluated like a subscription: an allow rule applies when its filter
+ * covers F, a deny rule when it overlaps F; the greatest (priority, effect)
+ * wins, deny beats allow at equal priority, no rule means no access.
+ *
+ * %u is the device name.  The client id is unknown here, so an allow rule
+ * holding %c never counts, and a deny rule holding %c counts as if each
+ * level containing %c were '+' (it might deny some client id).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "acl.h"
+#include "mqs_error.h"
+
+#include "../broker-plugin/acl.h"
+#include "../broker-plugin/arena.h"
+
+/* one rule with read access */
+struct read_rule {
+	char *filter;
+	int deny;
+	long long priority;
+};
+
+/* qsort: level-by-level filter order, as mqsp_acl_tree_add() expects. */
+static int rule_cmp(const void *x, const void *y)
+{
+	const struct read_rule *a = x;
+	const struct read_rule *b = y;
+
+	return mqsp_acl_filter_cmp(a->filter, b->filter);
+}
+
+/* Copy filter, replacing every level that holds %c with '+'.  NULL when
+ * out of memory. */
+static char *widen_clientid(const char *filter)
+{
+	size_t n = strlen(filter);
+	char *out = malloc(n + 1);
+	size_t o = 0;
+	const char *s = filter;
+
+	if (out == NULL)
+		return NULL;
+	for (;;) {
+		const char *e = strchr(s, '/');
+		size_t len = e != NULL ? (size_t)(e - s) : strlen(s);
+		int has_c = 0;
+
+		for (size_t i = 0; i + 1 < len; i++) {
+			if (s[i] == '%' && s[i + 1] == 'c')
+				has_c = 1;
+		}
+		if (has_c) {
+			out[o++] = '+';
+		} else {
+			memcpy(out + o, s, len);
+			o += len;
+		}
+		if (e == NULL)
+			break;
+		out[o++] = '/';
+		s = e + 1;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Load name's read rules (its own and its groups'). */
+static int load_rules(struct acl_ctx *ctx, const char *name, struct read_rule **rules, size_t *n,
+                      char *why)
+{
+	sqlite3_stmt *st = NULL;
+	struct read_rule *r = NULL;
+	size_t cap = 0;
+	int rc;
+	int ex;
+
+	*n = 0;
+	ex = acl_prepare(ctx,
+	                 "SELECT effect, filter, priority FROM acl_rules WHERE access IN "
+	                 "('read', 'all') AND (subject = ?1 OR subject IN "
+	                 "(SELECT '@' || grp FROM group_members WHERE member = ?1))",
+	                 &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	for (;;) {
+		const char *effect;
+		const char *filter;
+		struct read_rule *rule;
+
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			ex = acl_db_fail(ctx, why, "read acl rules");
+			goto out;
+		}
+		if (*n == cap) {
+			size_t ncap = cap == 0 ? 16 : cap * 2;
+			struct read_rule *nr = realloc(r, ncap * sizeof(*nr));
+
+			if (nr == NULL)
+				goto nomem;
+			r = nr;
+			cap = ncap;
+		}
+		effect = (const char *)sqlite3_column_text(st, 0);
+		filter = (const char *)sqlite3_column_text(st, 1);
+		rule = &r[*n];
+		/* anything but "allow" denies, as in the plugin */
+		rule->deny = effect == NULL || strcmp(effect, "allow") != 0;
+		rule->priority = sqlite3_column_int64(st, 2);
+		if (filter == NULL)
+			filter = "";
+		if (strstr(filter, "%c") != NULL) {
+			if (!rule->deny)
+				continue; /* an unknown client id never gains access */
+			rule->filter = widen_clientid(filter);
+		} else {
+			rule->filter = strdup(filter);
+		}
+		if (rule->filter == NULL)
+			goto nomem;
+		(*n)++;
+	}
+	goto out;
+nomem:
+	ex = acl_fail(why, EX_OSERR, "cannot read acl rules: out of memory");
+out:
+	sqlite3_finalize(st);
+	*rules = r;
+	return ex;
+}
+
+/* Does name's ACL give read on every topic filter matches? */
+int acl_read_covers(struct acl_ctx *ctx, const char *name, const char *filter, int *allowed,
+                    char *why)
+{
+	struct mqsp_arena arena;
+	struct mqsp_acl_tree *tree;
+	struct read_rule *rules = NULL;
+	int64_t best = MQSP_ACL_NONE;
+	size_t n = 0;
+	int rc;
+	int ex;
+
+	*allowed = 0;
+	mqsp_arena_init(&arena);
+	ex = load_rules(ctx, name, &rules, &n, why);
+	if (ex != EX_OK)
+		goto out;
+	if (n > 0)
+		qsort(rules, n, sizeof(*rules), rule_cmp);
+	tree = mqsp_acl_tree_new(&arena);
+	if (tree == NULL)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		rc = mqsp_acl_tree_add(tree, &arena, rules[i].filter, MQSP_ACCESS_SUB,
+		                       rules[i].deny, rules[i].priority);
+		if (rc == MQS_ERR_NOMEM)
+			goto nomem;
+		if (rc != MQS_OK && rules[i].deny) {
+			/* an unusable deny rule could hide a refusal: fail closed */
+			ex = acl_fail(why, EX_DATAERR,
+			              "cannot evaluate the acl of %s: bad rule filter", name);
+			goto out;
+		}
+	}
+	if (mqsp_acl_tree_finish(tree, &arena) != MQS_OK)
+		goto nomem;
+	mqsp_acl_eval(tree, MQSP_ACL_SUB, filter, name, NULL, &best);
+	*allowed = mqsp_acl_key_allows(best);
+	goto out;
+nomem:
+	ex = acl_fail(why, EX_OSERR, "cannot evaluate the acl of %s: out of memory", name);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(rules[i].filter);
+	free(rules);
+	mqsp_arena_release(&arena);
+	return ex;
+}
