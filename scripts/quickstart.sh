@@ -151,7 +151,7 @@ log_type warning
 log_type notice
 log_type information
 plugin $PLUGIN
-plugin_opt_db $DB
+plugin_opt_db_file $DB
 plugin_opt_master_key_file $KEY
 EOF
 

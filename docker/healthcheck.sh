@@ -1,0 +1,33 @@
+#!/bin/sh
+# mqttsec-healthcheck broker|gateway - container health without logging in
+# (a login would spend a TOTP step and fill the broker's log).
+#
+#   broker   healthy when a socket listens on the MQTT port (mosquitto only
+#            listens once its configuration and the plugin have loaded)
+#   gateway  healthy when a TCP connection to the broker's port is established
+#
+# The port is MQTTSEC_HEALTH_PORT (1883).  Reads /proc/net/tcp{,6}.
+set -eu
+port=$(printf '%04X' "${MQTTSEC_HEALTH_PORT:-1883}")
+case ${1:-broker} in
+broker)
+	col=2
+	state=0A
+	;;
+gateway)
+	col=3
+	state=01
+	;;
+*)
+	echo "usage: mqttsec-healthcheck broker|gateway" >&2
+	exit 2
+	;;
+esac
+set --
+for f in /proc/net/tcp /proc/net/tcp6; do
+	if [ -r "$f" ]; then set -- "$@" "$f"; fi
+done
+[ $# -gt 0 ] || exit 1
+exec awk -v col="$col" -v port=":$port" -v state="$state" '
+	FNR > 1 && substr($col, length($col) - 4) == port && $4 == state { ok = 1 }
+	END { exit ok ? 0 : 1 }' "$@"
