@@ -1,0 +1,125 @@
+/* access.c - MOSQ_EVT_ACL_CHECK: topic ACLs, default deny.
+ *
+ * This runs for every subscriber of every message (MOSQ_ACL_READ), so it
+ * does no I/O: one hash lookup for the device, then one walk of the topic
+ * levels per tree (the device's rules, then each of its groups'), see acl.h
+ * for the evaluation rules.  The last READ and the last WRITE decision of
+ * each device are remembered with the device, inside the snapshot: a new
+ * snapshot starts with no remembered decision.  Devices with %c rules are
+ * not remembered (their decisions depend on the client id too).
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin.h"
+#include "reseal.h"
+
+/* Decide with the trees of d. */
+static int decide(struct mqsp_device *d, enum mqsp_acl_kind kind, const char *topic,
+                  const char *user, struct mosquitto *client)
+{
+	int64_t best = MQSP_ACL_NONE;
+
+	for (unsigned i = 0; i < d->ntrees; i++)
+		mqsp_acl_eval(d->trees[i], kind, topic, user, mosquitto_client_id(client), &best);
+	return mqsp_acl_key_allows(best);
+}
+
+/* Decide, through the device's one-entry cache for READ and WRITE. */
+static int decide_cached(struct mqsp_device *d, enum mqsp_acl_kind kind, const char *topic,
+                         const char *user, struct mosquitto *client)
+{
+	struct mqsp_acl_cache *c;
+	size_t len;
+	int k = kind == MQSP_ACL_READ ? 0 : 1;
+	int allowed;
+
+	if (!d->cacheable || kind == MQSP_ACL_SUB)
+		return decide(d, kind, topic, user, client);
+	len = strlen(topic);
+	c = d->cache;
+	if (c != NULL && c->len[k] == len && memcmp(c->topic[k], topic, len) == 0)
+		return c->allowed[k];
+	allowed = decide(d, kind, topic, user, client);
+	if (len == 0 || len >= MQSP_CACHE_TOPIC_MAX)
+		return allowed;
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c));
+		d->cache = c;
+	}
+	if (c != NULL) {
+		memcpy(c->topic[k], topic, len);
+		c->len[k] = (uint16_t)len;
+		c->allowed[k] = (int8_t)allowed;
+	}
+	return allowed;
+}
+
+/* Find the device of a username, through a small cache keyed by the
+ * broker's username pointer (checked by content, so a reused pointer of
+ * another client cannot pick up the wrong device). */
+static struct mqsp_device *device_of(struct mqsp_plugin *p, const char *user)
+{
+	struct mqsp_user_cache *c;
+
+	if (user == NULL)
+		return NULL;
+	c = &p->ucache[((uintptr_t)user >> 4) % MQSP_USER_CACHE];
+	if (c->user == user && c->d != NULL && strcmp(c->d->name, user) == 0)
+		return c->d;
+	c->user = user;
+	c->d = mqsp_snapshot_device(p->snap, user);
+	return c->d;
+}
+
+/* MOSQ_EVT_ACL_CHECK. */
+int mqsp_access_cb(int event, void *event_data, void *userdata)
+{
+	struct mqsp_plugin *p = userdata;
+	struct mosquitto_evt_acl_check *ed = event_data;
+	const char *user;
+	struct mqsp_device *d;
+	enum mqsp_acl_kind kind;
+
+	(void)event;
+	switch (ed->access) {
+	case MOSQ_ACL_READ:
+		kind = MQSP_ACL_READ;
+		break;
+	case MOSQ_ACL_WRITE:
+		kind = MQSP_ACL_WRITE;
+		break;
+	case MOSQ_ACL_SUBSCRIBE:
+		kind = MQSP_ACL_SUB;
+		break;
+	case MOSQ_ACL_UNSUBSCRIBE:
+		return MOSQ_ERR_SUCCESS;
+	default:
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (ed->topic == NULL)
+		return MOSQ_ERR_ACL_DENIED;
+	user = mosquitto_client_username(ed->client);
+	d = device_of(p, user);
+	if (d == NULL && p->opt.defer_unknown && kind == MQSP_ACL_WRITE)
+		/* no device key: never on a protected topic, whoever else decides */
+		return mqsp_reseal_write_check(p, ed->client, ed->topic, ed->payload,
+		                               ed->payloadlen) == MOSQ_ERR_SUCCESS
+		           ? MOSQ_ERR_PLUGIN_DEFER
+		           : MOSQ_ERR_ACL_DENIED;
+	if (d == NULL)
+		return p->opt.defer_unknown ? MOSQ_ERR_PLUGIN_DEFER : MOSQ_ERR_ACL_DENIED;
+	if (!d->enabled)
+		return MOSQ_ERR_ACL_DENIED;
+	if (!decide_cached(d, kind, ed->topic, user, ed->client))
+		return MOSQ_ERR_ACL_DENIED;
+	/* protected topics: a sealed, fresh envelope of the publisher's own key
+	 * (the only check a Last Will gets: it never reaches MOSQ_EVT_MESSAGE) */
+	if (kind == MQSP_ACL_WRITE)
+		return mqsp_reseal_write_check(p, ed->client, ed->topic, ed->payload,
+		                               ed->payloadlen);
+	return MOSQ_ERR_SUCCESS;
+}

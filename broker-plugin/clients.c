@@ -1,0 +1,132 @@
+/* clients.c - connected clients accepted by the plugin. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "clients.h"
+#include "mqs_error.h"
+
+struct mqsp_client_entry {
+	UT_hash_handle hh;
+	struct mqsp_client c;
+};
+
+/* Start an empty table. */
+void mqsp_clients_init(struct mqsp_clients *t)
+{
+	t->by_id = NULL;
+	t->count = 0;
+}
+
+/* Free one entry. */
+static void entry_free(struct mqsp_client_entry *e)
+{
+	free(e->c.clientid);
+	free(e->c.username);
+	free(e);
+}
+
+/* Record an accepted client. */
+int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *clientid,
+                     const char *username, const uint8_t *addr)
+{
+	struct mqsp_client_entry *e = NULL;
+	struct mqsp_client_entry *old = NULL;
+
+	if (clientid == NULL)
+		return MQS_ERR_INVAL;
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return MQS_ERR_NOMEM;
+	e->c.ctx = ctx;
+	e->c.clientid = strdup(clientid);
+	e->c.username = username != NULL ? strdup(username) : NULL;
+	if (e->c.clientid == NULL || (username != NULL && e->c.username == NULL)) {
+		entry_free(e);
+		return MQS_ERR_NOMEM;
+	}
+	if (addr != NULL) {
+		memcpy(e->c.addr, addr, 16);
+		e->c.have_addr = 1;
+	}
+	HASH_FIND_STR(t->by_id, clientid, old);
+	if (old != NULL) {
+		HASH_DEL(t->by_id, old);
+		entry_free(old);
+		t->count--;
+	}
+	HASH_ADD_KEYPTR(hh, t->by_id, e->c.clientid, strlen(e->c.clientid), e);
+	t->count++;
+	return MQS_OK;
+}
+
+/* Forget a client if ctx is still its connection. */
+void mqsp_clients_remove(struct mqsp_clients *t, const void *ctx, const char *clientid)
+{
+	struct mqsp_client_entry *e = NULL;
+
+	if (clientid == NULL)
+		return;
+	HASH_FIND_STR(t->by_id, clientid, e);
+	if (e != NULL && e->c.ctx == ctx) {
+		HASH_DEL(t->by_id, e);
+		entry_free(e);
+		t->count--;
+	}
+}
+
+/* Select clients. */
+char **mqsp_clients_select(const struct mqsp_clients *t,
+                           int (*fn)(const struct mqsp_client *c, void *arg), void *arg)
+{
+	struct mqsp_client_entry *e, *tmp;
+	char **ids = NULL;
+	size_t n = 0, cap = 0;
+
+	HASH_ITER(hh, t->by_id, e, tmp)
+	{
+		if (!fn(&e->c, arg))
+			continue;
+		if (n + 1 >= cap) {
+			size_t ncap = cap == 0 ? 16 : cap * 2;
+			char **nids = realloc(ids, ncap * sizeof(*ids));
+
+			if (nids == NULL)
+				break;
+			ids = nids;
+			cap = ncap;
+		}
+		ids[n] = strdup(e->c.clientid);
+		if (ids[n] == NULL)
+			break;
+		n++;
+		ids[n] = NULL;
+	}
+	return ids;
+}
+
+/* Free an id array. */
+void mqsp_clients_ids_free(char **ids)
+{
+	if (ids == NULL)
+		return;
+	for (size_t i = 0; ids[i] != NULL; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/* Free every entry. */
+void mqsp_clients_release(struct mqsp_clients *t)
+{
+	struct mqsp_client_entry *e, *tmp;
+
+	HASH_ITER(hh, t->by_id, e, tmp)
+	{
+		HASH_DEL(t->by_id, e);
+		entry_free(e);
+	}
+	t->count = 0;
+}

@@ -1,0 +1,86 @@
+/* keys.h - the part of a snapshot that protected topics need: the protected
+ * filters with the key the broker seals with, the device keys by key id,
+ * and the expiry times of automatic bans (for statistics).
+ *
+ * Loaded by mqsp_keys_load() inside the snapshot's read transaction (one
+ * call, not time-sliced: a few queries and one unwrap per key), read-only
+ * afterwards.
+ *
+ *   - Protected filters are kept most specific first: most levels, then
+ *     fewest wildcards ('+', '#'), then strcmp order; the first filter that
+ *     matches a topic is the one whose key seals it (docs/acl.md).  Each
+ *     carries the newest (highest id) active topic key of that filter.
+ *   - Device keys: active keys, and retired ones still in their grace, of
+ *     ENABLED devices only, so a disabled or removed device's key stops
+ *     opening with the next snapshot.
+ *
+ * Ownership: mqsp_keys_load() returns a struct freed with mqsp_keys_free()
+ * (NULL is fine), which wipes every key byte.  Nothing here is shared with
+ * the snapshot's arena.
+ */
+#ifndef MQSP_KEYS_H
+#define MQSP_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+#include <uthash.h>
+
+#include "mqs_envelope.h"
+#include "mqs_master_key.h"
+
+#define MQSP_DEVICE_NAME_MAX 64
+
+struct mqsp_protected {
+	char *filter; /* malloc'd */
+	unsigned levels;
+	unsigned wildcards;
+	uint32_t key_id; /* 0: the filter has no active key (messages are dropped) */
+	uint8_t key[MQS_ENVELOPE_KEY_LEN];
+};
+
+struct mqsp_device_key {
+	UT_hash_handle hh;
+	uint32_t id;
+	int64_t until; /* 0: active; else a retired key that opens while now <= until */
+	char device[MQSP_DEVICE_NAME_MAX + 1];
+	uint8_t key[MQS_ENVELOPE_KEY_LEN];
+};
+
+struct mqsp_keys {
+	struct mqsp_protected *protected; /* array, most specific first */
+	size_t nprotected;
+	struct mqsp_device_key *dkeys; /* array of ndkeys */
+	struct mqsp_device_key *by_id; /* uthash over dkeys */
+	size_t ndkeys;
+	int64_t *bans; /* expires_at of automatic bans unexpired at load (0 = never) */
+	size_t nbans;
+	unsigned long bad_keys; /* rows skipped: key does not unwrap, name too long */
+};
+
+/* Load from db (the caller holds a read transaction).  Keys and bans
+ * already expired at now are left out.  Returns MQS_OK, MQS_ERR_DB or
+ * MQS_ERR_NOMEM. */
+int mqsp_keys_load(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
+                   struct mqsp_keys **out);
+
+/* Wipe every key and free everything.  NULL is fine. */
+void mqsp_keys_free(struct mqsp_keys *k);
+
+/* The most specific protected filter that matches topic, or NULL (also when
+ * k is NULL or holds none). */
+const struct mqsp_protected *mqsp_keys_match(const struct mqsp_keys *k, const char *topic);
+
+/* The device key with this id that opens at now_s, or NULL. */
+const struct mqsp_device_key *mqsp_keys_device(const struct mqsp_keys *k, uint32_t id,
+                                               int64_t now_s);
+
+/* Number of automatic bans still in force at now. */
+size_t mqsp_keys_bans_active(const struct mqsp_keys *k, int64_t now);
+
+/* Order protected filters most specific first (qsort comparator over
+ * struct mqsp_protected). */
+int mqsp_keys_protected_cmp(const void *a, const void *b);
+
+#endif

@@ -1,0 +1,58 @@
+/* lists.h - one allow or deny list (client ids, usernames, IP networks),
+ * indexed for lookups at CONNECT time.
+ *
+ * Client ids and usernames are exact strings in hash tables; networks are
+ * grouped by prefix length, one hash table of network addresses per length,
+ * so a lookup costs one hash probe per distinct prefix length in use.  Each
+ * entry keeps its expiry (Unix seconds, 0 = never): an expired entry stops
+ * matching at once, without a rebuild.  Duplicate patterns keep the latest
+ * expiry.
+ *
+ * Ownership: a list owns its entries (malloc); mqsp_list_release() frees
+ * them.  A list is built by one thread and then only read.
+ */
+#ifndef MQSP_LISTS_H
+#define MQSP_LISTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum mqsp_match { MQSP_MATCH_CLIENTID = 0, MQSP_MATCH_USERNAME, MQSP_MATCH_IP };
+
+struct mqsp_list_key;
+struct mqsp_list_net;
+
+struct mqsp_list {
+	struct mqsp_list_key *clientids; /* uthash */
+	struct mqsp_list_key *usernames; /* uthash */
+	struct mqsp_list_net *nets[129]; /* uthash per prefix length */
+	unsigned char prefixes[129];     /* prefix lengths in use, longest first */
+	unsigned nprefixes;
+	size_t count;        /* distinct entries */
+	int64_t next_expiry; /* earliest expires_at > 0, or 0 when none */
+};
+
+/* Start an empty list. */
+void mqsp_list_init(struct mqsp_list *l);
+
+/* Add an entry.  pattern: the exact client id or username, or an address or
+ * CIDR for MQSP_MATCH_IP.  expires_at: Unix seconds, 0 = never.  Returns
+ * MQS_OK, MQS_ERR_PARSE (bad network), MQS_ERR_INVAL, MQS_ERR_NOMEM. */
+int mqsp_list_add(struct mqsp_list *l, enum mqsp_match match, const char *pattern,
+                  int64_t expires_at);
+
+/* Return 1 when an unexpired entry matches the client id, the username or
+ * the address (16-byte mapped form).  Any argument may be NULL. */
+int mqsp_list_match(const struct mqsp_list *l, const char *clientid, const char *username,
+                    const uint8_t *addr, int64_t now);
+
+/* Return the earliest expiry later than now, or 0 when none (a scan). */
+int64_t mqsp_list_next_expiry(const struct mqsp_list *l, int64_t now);
+
+/* Parse "clientid", "username", "ip" into *match.  Returns MQS_OK or MQS_ERR_PARSE. */
+int mqsp_match_parse(const char *text, enum mqsp_match *match);
+
+/* Free every entry; the list is empty again. */
+void mqsp_list_release(struct mqsp_list *l);
+
+#endif

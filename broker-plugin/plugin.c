@@ -1,0 +1,323 @@
+/* plugin.c - mqttsec_plugin.so entry points: plugin API version, options,
+ * start-up checks, callback registration.
+ *
+ * Only the three mosquitto_plugin_* functions are exported; everything else
+ * has hidden visibility (the broker loads plugins RTLD_GLOBAL).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "mqs_db.h"
+#include "mqs_error.h"
+#include "plugin.h"
+#include "reseal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+#define PLUGIN_API_VERSION 5
+
+/* Log through the broker. */
+void mqsp_log(int level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	mosquitto_log_printf(level, "%s", line);
+}
+
+/* Parse an unsigned decimal in [min, max]. */
+static int opt_uint(const char *key, const char *value, unsigned long min, unsigned long max,
+                    unsigned long *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	if (value == NULL || value[0] < '0' || value[0] > '9')
+		goto bad;
+	v = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < min || v > max)
+		goto bad;
+	*out = v;
+	return MQS_OK;
+bad:
+	mqsp_log(MOSQ_LOG_ERR, "mqttsec: bad plugin_opt_%s \"%s\": want a number from %lu to %lu",
+	         key, value != NULL ? value : "", min, max);
+	return MQS_ERR_INVAL;
+}
+
+/* Parse on|off (also true|false, yes|no, 1|0). */
+static int opt_bool(const char *key, const char *value, int *out)
+{
+	static const char *const on[] = {"on", "true", "yes", "1"};
+	static const char *const off[] = {"off", "false", "no", "0"};
+
+	for (size_t i = 0; value != NULL && i < sizeof(on) / sizeof(on[0]); i++) {
+		if (strcasecmp(value, on[i]) == 0) {
+			*out = 1;
+			return MQS_OK;
+		}
+		if (strcasecmp(value, off[i]) == 0) {
+			*out = 0;
+			return MQS_OK;
+		}
+	}
+	mqsp_log(MOSQ_LOG_ERR, "mqttsec: bad plugin_opt_%s \"%s\": want on or off", key,
+	         value != NULL ? value : "");
+	return MQS_ERR_INVAL;
+}
+
+/* Fill o from the plugin_opt_* lines, with the defaults of SPEC 4.1. */
+static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int count)
+{
+	unsigned long v = 0;
+	int rc = MQS_OK;
+
+	memset(o, 0, sizeof(*o));
+	o->totp_window = 1;
+	o->max_auth_failures = 5;
+	o->max_ip_failures = 50;
+	o->failure_window = 60;
+	o->ban_seconds = 300;
+	o->replay_window = 300;
+	o->poll_ms = 200;
+	o->failure_table_max = 10000;
+	o->replay_cache_max = 1000000;
+	o->stats_interval = 10;
+	for (int i = 0; i < count && rc == MQS_OK; i++) {
+		const char *k = opts[i].key;
+		const char *val = opts[i].value;
+
+		if (k == NULL)
+			continue;
+		if (strcmp(k, "db") == 0 || strcmp(k, "db_file") == 0) {
+			/* mosquitto 2.0.11 refuses option names shorter than three
+			 * characters ("plugin_opt_db"): db_file is the same option */
+			o->db = val;
+			o->db_key = k;
+		} else if (strcmp(k, "master_key_file") == 0) {
+			o->master_key_file = val;
+		} else if (strcmp(k, "allowlist") == 0) {
+			rc = opt_bool(k, val, &o->allowlist);
+		} else if (strcmp(k, "defer_unknown") == 0) {
+			rc = opt_bool(k, val, &o->defer_unknown);
+		} else if (strcmp(k, "totp_window") == 0) {
+			rc = opt_uint(k, val, 0, 10, &v);
+			o->totp_window = (unsigned)v;
+		} else if (strcmp(k, "max_auth_failures") == 0) {
+			rc = opt_uint(k, val, 0, 1000000, &v);
+			o->max_auth_failures = (unsigned)v;
+		} else if (strcmp(k, "max_ip_failures") == 0) {
+			rc = opt_uint(k, val, 0, 1000000, &v);
+			o->max_ip_failures = (unsigned)v;
+		} else if (strcmp(k, "failure_window") == 0) {
+			rc = opt_uint(k, val, 1, 86400, &v);
+			o->failure_window = (unsigned)v;
+		} else if (strcmp(k, "ban_seconds") == 0) {
+			rc = opt_uint(k, val, 1, 31536000, &v);
+			o->ban_seconds = (unsigned)v;
+		} else if (strcmp(k, "replay_window") == 0) {
+			rc = opt_uint(k, val, 1, 86400, &v);
+			o->replay_window = (unsigned)v;
+		} else if (strcmp(k, "poll_ms") == 0) {
+			rc = opt_uint(k, val, 20, 1000, &v);
+			o->poll_ms = (unsigned)v;
+		} else if (strcmp(k, "failure_table_max") == 0) {
+			rc = opt_uint(k, val, 16, 10000000, &v);
+			o->failure_table_max = (size_t)v;
+		} else if (strcmp(k, "replay_cache_max") == 0) {
+			rc = opt_uint(k, val, 100, 1000000000, &v);
+			o->replay_cache_max = (size_t)v;
+		} else if (strcmp(k, "stats_interval") == 0) {
+			rc = opt_uint(k, val, 0, 86400, &v);
+			o->stats_interval = (unsigned)v;
+		} else {
+			mqsp_log(MOSQ_LOG_ERR, "mqttsec: unknown option plugin_opt_%s", k);
+			rc = MQS_ERR_INVAL;
+		}
+	}
+	if (rc == MQS_OK && (o->db == NULL || o->db[0] == '\0')) {
+		mqsp_log(MOSQ_LOG_ERR,
+		         "mqttsec: plugin_opt_db_file (or plugin_opt_db) is required");
+		rc = MQS_ERR_INVAL;
+	}
+	if (rc == MQS_OK && (o->master_key_file == NULL || o->master_key_file[0] == '\0')) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: plugin_opt_master_key_file is required");
+		rc = MQS_ERR_INVAL;
+	}
+	return rc;
+}
+
+/* Free the plugin state (callbacks must be unregistered already). */
+static void plugin_free(struct mqsp_plugin *p)
+{
+	if (p == NULL)
+		return;
+	mqsp_build_free(p->build);
+	mqsp_store_close(p->store); /* writes what is still queued */
+	mqsp_snapshot_free(p->snap);
+	mqsp_bans_free(p->bans);
+	mqsp_clients_release(&p->clients);
+	mqsp_auth_steps_free(p);
+	mqsp_reseal_free(p->reseal);
+	OPENSSL_cleanse(p->mk, sizeof(p->mk));
+	free(p);
+}
+
+/* Open the master key and the database, load the first snapshot.  Every
+ * failure names the option and the path. */
+static int plugin_open(struct mqsp_plugin *p)
+{
+	struct mqsp_bans_cfg bc;
+	char err[512];
+	int rc;
+
+	errno = 0;
+	rc = mqs_master_key_load(p->opt.master_key_file, p->mk);
+	if (rc != MQS_OK) {
+		int e = errno;
+
+		/* mosquitto started as root has already switched to its "user" here */
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot read plugin_opt_master_key_file %s: %s%s%s",
+		         p->opt.master_key_file, mqs_strerror(rc),
+		         rc == MQS_ERR_IO && e != 0 ? ": " : "",
+		         rc == MQS_ERR_IO && e != 0
+		             ? strerror(e)
+		             : (rc == MQS_ERR_NOENT ? "" : " (want mode 0600, 32 bytes)"));
+		return rc;
+	}
+	err[0] = '\0';
+	rc = mqsp_store_open(p->opt.db, &p->store, err, sizeof(err));
+	if (rc != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot open plugin_opt_%s %s: %s", p->opt.db_key,
+		         p->opt.db, rc == MQS_ERR_NOENT ? "no such file" : err);
+		return rc;
+	}
+	rc = mqsp_snapshot_load(mqsp_store_reader(p->store), p->mk, (int64_t)time(NULL), &p->snap,
+	                        err, sizeof(err));
+	if (rc != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot load plugin_opt_%s %s: %s", p->opt.db_key,
+		         p->opt.db, err);
+		return rc;
+	}
+	if (p->snap->ndevices > 0 && p->snap->bad_secrets == p->snap->ndevices) {
+		/* most likely the master key of another installation */
+		mqsp_log(MOSQ_LOG_ERR,
+		         "mqttsec: plugin_opt_master_key_file %s does not open the TOTP secret "
+		         "of any device in %s",
+		         p->opt.master_key_file, p->opt.db);
+		return MQS_ERR_UNWRAP;
+	}
+	if (p->snap->bad_secrets > 0)
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: %lu devices have a TOTP secret that does not open; they "
+		         "are refused",
+		         p->snap->bad_secrets);
+	p->next_expiry = p->snap->allow.next_expiry;
+	mqsp_log(MOSQ_LOG_INFO,
+	         "mqttsec: loaded %lu devices, %lu acl rules, %lu list entries from %s in %.1f ms",
+	         p->snap->ndevices, p->snap->nrules, p->snap->nentries, p->opt.db,
+	         p->snap->build_ms);
+	bc.max_user_failures = p->opt.max_auth_failures;
+	bc.max_ip_failures = p->opt.max_ip_failures;
+	bc.window = p->opt.failure_window;
+	bc.table_max = p->opt.failure_table_max;
+	p->bans = mqsp_bans_new(&bc);
+	if (p->bans == NULL)
+		return MQS_ERR_NOMEM;
+	rc = mqsp_reseal_new(p->mk, p->opt.replay_window, p->opt.replay_cache_max, &p->reseal);
+	if (rc != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot set up protected topics: %s",
+		         mqs_strerror(rc));
+		return rc;
+	}
+	return MQS_OK;
+}
+
+static const struct {
+	int event;
+	MOSQ_FUNC_generic_callback cb;
+} callbacks[] = {
+    {MOSQ_EVT_BASIC_AUTH, mqsp_auth_cb},  {MOSQ_EVT_ACL_CHECK, mqsp_access_cb},
+    {MOSQ_EVT_TICK, mqsp_tick_cb},        {MOSQ_EVT_DISCONNECT, mqsp_disconnect_cb},
+    {MOSQ_EVT_MESSAGE, mqsp_message_cb},  /* protected topics (reseal.c) */
+    {MOSQ_EVT_TICK, mqsp_reseal_tick_cb}, /* replay set, $SYS statistics */
+};
+
+#define NCALLBACKS (sizeof(callbacks) / sizeof(callbacks[0]))
+
+/* Unregister the first n callbacks. */
+static void callbacks_unregister(struct mqsp_plugin *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mosquitto_callback_unregister(p->id, callbacks[i].event, callbacks[i].cb, NULL);
+}
+
+/* Tell the broker which plugin API this plugin speaks. */
+EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+{
+	for (int i = 0; i < supported_version_count; i++) {
+		if (supported_versions[i] == PLUGIN_API_VERSION)
+			return PLUGIN_API_VERSION;
+	}
+	return -1;
+}
+
+/* Parse the options, open the key and the database, register callbacks. */
+EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
+                                 struct mosquitto_opt *options, int option_count)
+{
+	struct mqsp_plugin *p = calloc(1, sizeof(*p));
+	size_t i;
+	int rc;
+
+	*userdata = NULL;
+	if (p == NULL)
+		return MOSQ_ERR_NOMEM;
+	p->id = identifier;
+	mqsp_clients_init(&p->clients);
+	if (options_parse(&p->opt, options, option_count) != MQS_OK || plugin_open(p) != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: plugin not started");
+		plugin_free(p);
+		return MOSQ_ERR_INVAL;
+	}
+	for (i = 0; i < NCALLBACKS; i++) {
+		rc = mosquitto_callback_register(p->id, callbacks[i].event, callbacks[i].cb, NULL,
+		                                 p);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot register callback %d: error %d",
+			         callbacks[i].event, rc);
+			callbacks_unregister(p, i);
+			plugin_free(p);
+			return rc;
+		}
+	}
+	*userdata = p;
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* Unregister, flush queued writes, free everything. */
+EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
+{
+	struct mqsp_plugin *p = userdata;
+
+	(void)options;
+	(void)option_count;
+	if (p == NULL)
+		return MOSQ_ERR_SUCCESS;
+	callbacks_unregister(p, NCALLBACKS);
+	plugin_free(p);
+	return MOSQ_ERR_SUCCESS;
+}

@@ -1,0 +1,110 @@
+/* plugin.h - state shared by the callbacks of mqttsec_plugin.so.
+ *
+ * One struct mqsp_plugin exists per loaded plugin; mosquitto_plugin_init()
+ * creates it and hands it to every callback as userdata.  Everything in it
+ * is used by the broker thread only (the plugin starts no thread).
+ *
+ * Include order for the broker headers: mosquitto_broker.h before
+ * mosquitto_plugin.h (2.0.11's plugin header does not include it).
+ */
+#ifndef MQSP_PLUGIN_H
+#define MQSP_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "bans.h"
+#include "clients.h"
+#include "mqs_master_key.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "store.h"
+
+struct mqsp_options {
+	const char *db;              /* plugin_opt_db_file / plugin_opt_db (broker-owned) */
+	const char *db_key;          /* which of the two names was used, for messages */
+	const char *master_key_file; /* plugin_opt_master_key_file */
+	unsigned totp_window;        /* plugin_opt_totp_window, steps either side */
+	int allowlist;               /* plugin_opt_allowlist on|off */
+	unsigned max_auth_failures;  /* plugin_opt_max_auth_failures, 0 = off */
+	unsigned max_ip_failures;    /* plugin_opt_max_ip_failures, 0 = off */
+	unsigned failure_window;     /* plugin_opt_failure_window, seconds */
+	unsigned ban_seconds;        /* plugin_opt_ban_seconds */
+	unsigned replay_window;      /* plugin_opt_replay_window (payload encryption) */
+	int defer_unknown;           /* plugin_opt_defer_unknown on|off */
+	unsigned poll_ms;            /* plugin_opt_poll_ms, change polling interval */
+	size_t failure_table_max;    /* plugin_opt_failure_table_max */
+	size_t replay_cache_max;     /* plugin_opt_replay_cache_max, envelopes (reseal.h) */
+	unsigned stats_interval;     /* plugin_opt_stats_interval, seconds, 0 = off */
+};
+
+/* username -> device of the current snapshot, keyed by the broker's own
+ * username pointer (stable for a connection); emptied on every swap */
+#define MQSP_USER_CACHE 8
+struct mqsp_user_cache {
+	const char *user;
+	struct mqsp_device *d;
+};
+
+struct mqsp_plugin {
+	mosquitto_plugin_id_t *id;
+	struct mqsp_options opt;
+	uint8_t mk[MQS_MASTER_KEY_LEN];
+	struct mqsp_snapshot *snap; /* the view in use; never NULL after init */
+	struct mqsp_store *store;
+	struct mqsp_build *build;  /* a reload in progress, or NULL */
+	uint64_t next_poll_ms;     /* when to look for committed changes again */
+	uint64_t next_flush_ms;    /* when to write queued steps */
+	uint64_t last_call_ms;     /* the previous tick callback (idle detection) */
+	uint64_t last_slice_ms;    /* the end of the previous build slice */
+	uint64_t build_ban_seq;    /* bans committed when the build started */
+	double build_max_slice_ms; /* longest slice of the build (for the log) */
+	int rebuild;               /* build again even without a new commit */
+	char last_error[256];      /* last database error logged (logged once) */
+	struct mqsp_bans *bans;
+	struct mqsp_clients clients;
+	struct mqsp_step *steps; /* accepted TOTP steps not yet in snap (uthash) */
+	int kick_pending;        /* re-check connected clients on the next tick */
+	int64_t next_expiry;     /* when an allow entry of snap expires (0: none) */
+	struct mqsp_user_cache ucache[MQSP_USER_CACHE];
+	uint64_t last_tick_ms;      /* coarse monotonic time of the last real tick */
+	struct mqsp_reseal *reseal; /* protected topics (reseal.h) */
+	struct mqsp_stats stats;    /* $SYS counters (stats.h) */
+};
+
+/* Log through the broker with the "mqttsec: " prefix (broker thread only). */
+void mqsp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* MOSQ_EVT_BASIC_AUTH (auth.c). */
+int mqsp_auth_cb(int event, void *event_data, void *userdata);
+
+/* Why the current lists refuse a client, or NULL when they let it in
+ * (deny list, automatic bans, allow list when on, device enabled).  Used at
+ * CONNECT and when re-checking connected clients (auth.c). */
+const char *mqsp_auth_refusal(struct mqsp_plugin *p, const char *clientid, const char *username,
+                              const uint8_t *addr, int64_t now);
+
+/* Forget in-memory accepted steps that snap now holds (auth.c). */
+void mqsp_auth_steps_prune(struct mqsp_plugin *p);
+
+/* Free the in-memory accepted steps (auth.c). */
+void mqsp_auth_steps_free(struct mqsp_plugin *p);
+
+/* MOSQ_EVT_ACL_CHECK (access.c). */
+int mqsp_access_cb(int event, void *event_data, void *userdata);
+
+/* MOSQ_EVT_TICK: take a new snapshot, log, re-check clients (reload.c). */
+int mqsp_tick_cb(int event, void *event_data, void *userdata);
+
+/* MOSQ_EVT_DISCONNECT: forget the client (session.c). */
+int mqsp_disconnect_cb(int event, void *event_data, void *userdata);
+
+/* Disconnect every tracked client the current state refuses (session.c). */
+void mqsp_session_kick_denied(struct mqsp_plugin *p, int64_t now);
+
+#endif

@@ -1,0 +1,179 @@
+/* reload.c - MOSQ_EVT_TICK: the plugin's housekeeping, on the broker thread.
+ *
+ *   - queued writes (accepted steps, bans) go to the database in one
+ *     transaction: bans at once, steps every FLUSH_MS;
+ *   - every poll interval PRAGMA data_version tells whether mqttsec-acl
+ *     committed; then a new snapshot is built a slice at a time (a few ms
+ *     per slice while the broker is busy, more while it is idle) and, when
+ *     done, replaces the one in use (a pointer swap);
+ *   - connected clients are re-checked after a swap, a ban, or the expiry of
+ *     an allow entry, and the ones now refused are disconnected.
+ *
+ * Mosquitto 2.0.11 calls the tick on every turn of its main loop (about
+ * once per packet under load), so the callback returns after a look at the
+ * coarse clock unless there is work.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mqs_error.h"
+#include "plugin.h"
+
+#define TICK_MS        50   /* housekeeping at most this often */
+#define FLUSH_MS       200  /* accepted steps are written at least this often */
+#define SLICE_BUSY_MS  8    /* build work per slice while clients keep the broker busy */
+#define SLICE_IDLE_MS  40   /* ... and while it is idle */
+#define SLICE_GAP_MS   4    /* serving time between two slices */
+#define IDLE_GAP_MS    20   /* a tick this long after the previous one: idle broker */
+#define BUILD_RETRY_MS 5000 /* after a failed build */
+
+/* Milliseconds of the coarse monotonic clock (a few ns, no system call). */
+static uint64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Milliseconds of the precise monotonic clock. */
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Log a database problem once (until the message changes). */
+static void log_db_error(struct mqsp_plugin *p, const char *what, const char *msg)
+{
+	char line[sizeof(p->last_error)];
+
+	snprintf(line, sizeof(line), "%s: %s", what, msg);
+	if (strcmp(line, p->last_error) == 0)
+		return;
+	memcpy(p->last_error, line, sizeof(line));
+	mqsp_log(MOSQ_LOG_WARNING, "mqttsec: %s", line);
+}
+
+/* Put a finished snapshot in use. */
+static void swap_in(struct mqsp_plugin *p, struct mqsp_snapshot *s, int64_t now)
+{
+	struct mqsp_snapshot *old = p->snap;
+	double t0 = mono_ms();
+
+	s->ban_seq = p->build_ban_seq;
+	p->snap = s;
+	memset(p->ucache, 0, sizeof(p->ucache)); /* devices of the old view */
+	p->next_expiry = s->allow.next_expiry;
+	mqsp_bans_prune(p->bans, s->ban_seq, now);
+	mqsp_auth_steps_prune(p);
+	mqsp_snapshot_free(old);
+	mqsp_log(MOSQ_LOG_INFO,
+	         "mqttsec: reloaded %lu devices, %lu acl rules, %lu list entries in %.1f ms "
+	         "(%.1f ms of broker time, longest slice %.1f ms, swap %.1f ms)",
+	         s->ndevices, s->nrules, s->nentries, s->build_ms, s->work_ms,
+	         p->build_max_slice_ms, mono_ms() - t0);
+	if (s->bad_rules + s->bad_entries + s->bad_secrets > 0)
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: skipped %lu acl rules, %lu list entries, %lu devices "
+		         "that cannot be used",
+		         s->bad_rules, s->bad_entries, s->bad_secrets);
+	p->kick_pending = 1;
+}
+
+/* Work on the build in progress for about budget_ms. */
+static void build_slice(struct mqsp_plugin *p, double budget_ms, uint64_t mono)
+{
+	struct mqsp_snapshot *s = NULL;
+	char err[256];
+	double t0 = mono_ms(), took;
+	int rc = mqsp_build_step(p->build, budget_ms, &s, err, sizeof(err));
+
+	took = mono_ms() - t0;
+	if (took > p->build_max_slice_ms)
+		p->build_max_slice_ms = took;
+	p->last_slice_ms = coarse_ms();
+	if (rc == MQSP_BUILD_AGAIN)
+		return;
+	mqsp_build_free(p->build);
+	p->build = NULL;
+	if (rc == MQS_OK) {
+		p->rebuild = 0;
+		swap_in(p, s, (int64_t)time(NULL));
+		return;
+	}
+	mqsp_log(MOSQ_LOG_ERR, "mqttsec: reload failed, keeping the rules in use: %s", err);
+	p->rebuild = 1;
+	p->next_poll_ms = mono + BUILD_RETRY_MS;
+}
+
+/* Start a build when the database changed (or a failed one is due again). */
+static void poll_changes(struct mqsp_plugin *p, uint64_t mono, int idle)
+{
+	int changed;
+
+	p->next_poll_ms = mono + p->opt.poll_ms;
+	changed = mqsp_store_changed(p->store);
+	if (changed < 0) {
+		log_db_error(p, "cannot poll the database", mqsp_store_error(p->store));
+		return;
+	}
+	if (!changed && !p->rebuild)
+		return;
+	/* what is committed now is what the new view will hold */
+	p->build_ban_seq = mqsp_store_bans_done(p->store);
+	p->build_max_slice_ms = 0;
+	if (mqsp_build_start(mqsp_store_reader(p->store), p->mk, (int64_t)time(NULL), &p->build) !=
+	    MQS_OK) {
+		p->rebuild = 1;
+		return;
+	}
+	/* the first slice at once: an idle broker may be done before the next tick */
+	build_slice(p, idle ? SLICE_IDLE_MS : SLICE_BUSY_MS, mono);
+}
+
+/* MOSQ_EVT_TICK. */
+int mqsp_tick_cb(int event, void *event_data, void *userdata)
+{
+	struct mqsp_plugin *p = userdata;
+	uint64_t mono = coarse_ms();
+	int idle = mono - p->last_call_ms >= IDLE_GAP_MS;
+	int64_t now;
+
+	(void)event;
+	(void)event_data;
+	p->last_call_ms = mono;
+	if (p->build != NULL && mono - p->last_slice_ms >= SLICE_GAP_MS)
+		build_slice(p, idle ? SLICE_IDLE_MS : SLICE_BUSY_MS, mono);
+	if (mono - p->last_tick_ms < TICK_MS)
+		return MOSQ_ERR_SUCCESS;
+	p->last_tick_ms = mono;
+	now = (int64_t)time(NULL);
+	if (mqsp_store_pending(p->store) &&
+	    (mqsp_store_bans_pending(p->store) || mono >= p->next_flush_ms)) {
+		p->next_flush_ms = mono + FLUSH_MS;
+		if (mqsp_store_flush(p->store) != MQS_OK)
+			log_db_error(p, "cannot write to the database (will retry)",
+			             mqsp_store_error(p->store));
+		else
+			p->last_error[0] = '\0';
+	}
+	if (p->build == NULL && mono >= p->next_poll_ms)
+		poll_changes(p, mono, idle);
+	if (p->opt.allowlist && p->next_expiry != 0 && now >= p->next_expiry) {
+		/* an allow entry expired: clients it let in may have to go */
+		p->next_expiry = mqsp_list_next_expiry(&p->snap->allow, now);
+		p->kick_pending = 1;
+	}
+	if (p->kick_pending) {
+		p->kick_pending = 0;
+		mqsp_session_kick_denied(p, now);
+	}
+	return MOSQ_ERR_SUCCESS;
+}

@@ -1,0 +1,82 @@
+/* replay.h - the set of envelopes seen recently, to refuse replays.
+ *
+ * An entry is keyed by (key id, input nonce) and remembers a digest of the
+ * whole input envelope (a keyed PRF of it: equal digests mean equal bytes),
+ * a hash of the publishing client's id and the timestamp the broker put in
+ * its re-sealed output.  That lets the broker tell a QoS 1/2 retransmission
+ * (same bytes, same client: re-seal to the same output again) from a replay
+ * (anything else with a seen key id and nonce).
+ *
+ * Memory is bounded twice:
+ *   - time: an envelope stamped ts can be accepted only while now is within
+ *     window of ts, so its entry is needed until ts + window and no longer.
+ *     Entries sit in time buckets by that expiry second; a ring of buckets
+ *     covers 2 windows (timestamps may lie up to one window in the future),
+ *     and a whole bucket is dropped at once when its last second has passed;
+ *   - count: at most max entries.  When the set is full new envelopes are
+ *     refused (mqsp_replay_add() says so) rather than forgetting entries
+ *     whose window is still open, which would let their replays through.
+ *
+ * Entries live in a pool of fixed-size records (56 bytes) grown in chunks
+ * up to max, chained in a hash table seeded at random, so memory stays at
+ * the high-water mark (at most max * 56 bytes plus the table) and a busy
+ * broker does not call malloc per message.
+ *
+ * Ownership: mqsp_replay_new() returns a set freed by mqsp_replay_free()
+ * (NULL is fine).  Not thread-safe: broker thread only.
+ */
+#ifndef MQSP_REPLAY_H
+#define MQSP_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqs_envelope.h"
+
+#define MQSP_REPLAY_DIGEST_LEN 12
+
+enum mqsp_replay_verdict {
+	MQSP_REPLAY_NEW = 0, /* (key id, nonce) not seen */
+	MQSP_REPLAY_SAME,    /* seen with the same digest from the same client */
+	MQSP_REPLAY_SEEN     /* seen otherwise: a replay */
+};
+
+struct mqsp_replay;
+
+/* New empty set for window_s seconds (>= 1) and at most max entries (>= 1).
+ * Returns NULL when out of memory. */
+struct mqsp_replay *mqsp_replay_new(unsigned window_s, size_t max);
+
+/* Free everything.  NULL is fine. */
+void mqsp_replay_free(struct mqsp_replay *r);
+
+/* Drop the entries whose window closed before now_s (Unix seconds).
+ * Cheap when called again within the same second. */
+void mqsp_replay_expire(struct mqsp_replay *r, int64_t now_s);
+
+/* Look up (key_id, nonce).  For MQSP_REPLAY_SAME the stored output
+ * timestamp is written to *out_ts_ms. */
+enum mqsp_replay_verdict mqsp_replay_lookup(const struct mqsp_replay *r, uint32_t key_id,
+                                            const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
+                                            const uint8_t digest[MQSP_REPLAY_DIGEST_LEN],
+                                            uint64_t client, uint64_t *out_ts_ms);
+
+/* Return 1 when the set holds max entries (an add would fail). */
+int mqsp_replay_full(const struct mqsp_replay *r);
+
+/* Record an envelope (after it was looked up as MQSP_REPLAY_NEW and opened)
+ * stamped ts_ms, re-sealed with out_ts_ms, at now_s.  An envelope whose
+ * window already closed is not stored (it would be refused anyway).
+ * Returns MQS_OK, MQS_ERR_TOOBIG (full) or MQS_ERR_NOMEM. */
+int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
+                    const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
+                    const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client,
+                    uint64_t ts_ms, uint64_t out_ts_ms, int64_t now_s);
+
+/* Hash a client id for mqsp_replay_*() (seeded per set).  NULL is fine. */
+uint64_t mqsp_replay_client(const struct mqsp_replay *r, const char *clientid);
+
+/* Number of entries held. */
+size_t mqsp_replay_count(const struct mqsp_replay *r);
+
+#endif

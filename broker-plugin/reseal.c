@@ -1,0 +1,289 @@
+/* reseal.c - MOSQ_EVT_MESSAGE on protected topics (see reseal.h). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "keys.h"
+#include "mqs_envelope.h"
+#include "mqs_envelope_ctx.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
+#include "plugin.h"
+#include "replay.h"
+#include "reseal.h"
+
+#define LOG_FIELD_MAX 128
+#define PLAIN_MIN     4096
+
+struct mqsp_reseal {
+	struct mqs_envelope_ctx *ec; /* reused OpenSSL state, holds the PRF key */
+	struct mqsp_replay *seen;
+	uint8_t *plain; /* plaintext scratch, wiped after every message */
+	size_t plain_cap;
+	int64_t log_second;
+	unsigned log_count;
+	unsigned long log_skipped;
+};
+
+/* New state. */
+int mqsp_reseal_new(const uint8_t mk[MQS_MASTER_KEY_LEN], unsigned window_s, size_t replay_max,
+                    struct mqsp_reseal **out)
+{
+	struct mqsp_reseal *r = calloc(1, sizeof(*r));
+	uint8_t prf_key[MQS_MASTER_KEY_LEN];
+	int rc;
+
+	*out = NULL;
+	if (r == NULL)
+		return MQS_ERR_NOMEM;
+	rc = mqs_envelope_ctx_new(&r->ec);
+	if (rc == MQS_OK)
+		rc = mqs_master_key_derive(mk, "mqttsec-reseal-nonce", prf_key);
+	if (rc == MQS_OK)
+		rc = mqs_envelope_ctx_set_prf_key(r->ec, prf_key);
+	OPENSSL_cleanse(prf_key, sizeof(prf_key));
+	if (rc != MQS_OK) {
+		mqsp_reseal_free(r);
+		return rc;
+	}
+	r->seen = mqsp_replay_new(window_s, replay_max);
+	if (r->seen == NULL) {
+		mqsp_reseal_free(r);
+		return MQS_ERR_NOMEM;
+	}
+	*out = r;
+	return MQS_OK;
+}
+
+/* Wipe and free. */
+void mqsp_reseal_free(struct mqsp_reseal *r)
+{
+	if (r == NULL)
+		return;
+	mqsp_replay_free(r->seen);
+	mqs_secret_free(r->plain, r->plain_cap);
+	mqs_envelope_ctx_free(r->ec);
+	free(r);
+}
+
+/* Envelopes in the replay set. */
+size_t mqsp_reseal_replay_count(const struct mqsp_reseal *r)
+{
+	return r != NULL ? mqsp_replay_count(r->seen) : 0;
+}
+
+/* Copy s for a log line: control bytes become '?', at most LOG_FIELD_MAX. */
+static const char *printable(const char *s, char *buf)
+{
+	size_t i = 0;
+
+	if (s == NULL)
+		return "-";
+	for (; s[i] != '\0' && i < LOG_FIELD_MAX; i++)
+		buf[i] = ((uint8_t)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	buf[i] = '\0';
+	if (s[i] != '\0' && i >= 3)
+		memcpy(buf + i - 3, "...", 3);
+	return buf;
+}
+
+/* Count a refusal and log it (rate-limited); returns MOSQ_ERR_ACL_DENIED. */
+static int drop(struct mqsp_plugin *p, enum mqsp_drop why, struct mosquitto *client,
+                const char *topic, const char *what)
+{
+	struct mqsp_reseal *r = p->reseal;
+	char cid[LOG_FIELD_MAX + 1], t[LOG_FIELD_MAX + 1];
+	int64_t now = (int64_t)time(NULL);
+
+	p->stats.dropped[why]++;
+	if (now != r->log_second) {
+		if (r->log_skipped > 0)
+			mqsp_log(MOSQ_LOG_NOTICE,
+			         "mqttsec: %lu more dropped messages on protected topics not logged",
+			         r->log_skipped);
+		r->log_second = now;
+		r->log_count = 0;
+		r->log_skipped = 0;
+	}
+	if (r->log_count >= MQSP_RESEAL_LOG_PER_S) {
+		r->log_skipped++;
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	r->log_count++;
+	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: dropped %s from client %s on protected topic %s: %s",
+	         what, printable(mosquitto_client_id(client), cid), printable(topic, t),
+	         mqsp_drop_name(why));
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+/* Steps 1 and 2: an envelope of the publisher's own device key, fresh.
+ * Returns MQSP_DROP__COUNT when it passes. */
+static enum mqsp_drop check_envelope(const struct mqsp_keys *k, const char *user,
+                                     const void *payload, uint32_t len, uint64_t now_ms,
+                                     uint64_t window_ms, struct mqs_envelope_info *info,
+                                     const struct mqsp_device_key **dk)
+{
+	if (payload == NULL || mqs_envelope_parse(payload, len, info) != MQS_OK ||
+	    info->origin_len != 0)
+		return MQSP_DROP_MALFORMED;
+	*dk = mqsp_keys_device(k, info->key_id, (int64_t)(now_ms / 1000));
+	if (*dk == NULL)
+		return MQSP_DROP_UNKNOWN_KEY;
+	if (user == NULL || strcmp((*dk)->device, user) != 0)
+		return MQSP_DROP_WRONG_KEY;
+	if (info->timestamp_ms > now_ms && info->timestamp_ms - now_ms > window_ms)
+		return MQSP_DROP_FUTURE;
+	if (info->timestamp_ms <= now_ms && now_ms - info->timestamp_ms > window_ms)
+		return MQSP_DROP_STALE;
+	return MQSP_DROP__COUNT;
+}
+
+/* Make room for n bytes of plaintext. */
+static int plain_reserve(struct mqsp_reseal *r, size_t n)
+{
+	size_t cap = r->plain_cap;
+	uint8_t *b;
+
+	if (n <= cap && r->plain != NULL)
+		return MQS_OK;
+	if (cap < PLAIN_MIN)
+		cap = PLAIN_MIN;
+	while (cap < n)
+		cap *= 2;
+	b = malloc(cap);
+	if (b == NULL)
+		return MQS_ERR_NOMEM;
+	mqs_secret_free(r->plain, r->plain_cap); /* wiped after each use anyway */
+	r->plain = b;
+	r->plain_cap = cap;
+	return MQS_OK;
+}
+
+/* Write check (publishes and wills). */
+int mqsp_reseal_write_check(struct mqsp_plugin *p, struct mosquitto *client, const char *topic,
+                            const void *payload, uint32_t payloadlen)
+{
+	const struct mqsp_keys *k = p->snap->keys;
+	const struct mqsp_device_key *dk = NULL;
+	struct mqs_envelope_info info;
+	enum mqsp_drop why;
+
+	if (k == NULL || k->nprotected == 0 || mqsp_keys_match(k, topic) == NULL)
+		return MOSQ_ERR_SUCCESS;
+	why = check_envelope(k, mosquitto_client_username(client), payload, payloadlen,
+	                     mqs_now_ms(), (uint64_t)p->opt.replay_window * 1000u, &info, &dk);
+	if (why == MQSP_DROP__COUNT)
+		return MOSQ_ERR_SUCCESS;
+	return drop(p, why, client, topic, "publish or will");
+}
+
+/* MOSQ_EVT_MESSAGE. */
+int mqsp_message_cb(int event, void *event_data, void *userdata)
+{
+	struct mqsp_plugin *p = userdata;
+	struct mosquitto_evt_message *ed = event_data;
+	struct mqsp_reseal *r = p->reseal;
+	const struct mqsp_keys *k = p->snap->keys;
+	const struct mqsp_protected *pt;
+	const struct mqsp_device_key *dk = NULL;
+	struct mqs_envelope_info info;
+	uint8_t digest[MQS_ENVELOPE_NONCE_LEN];
+	const char *user;
+	uint8_t *out = NULL;
+	size_t out_len, plain_len = 0, written = 0;
+	uint64_t now_ms, out_ts = 0, client;
+	enum mqsp_replay_verdict seen;
+	enum mqsp_drop why;
+	int rc;
+
+	(void)event;
+	if (k == NULL || k->nprotected == 0)
+		return MOSQ_ERR_SUCCESS;
+	pt = mqsp_keys_match(k, ed->topic);
+	if (pt == NULL)
+		return MOSQ_ERR_SUCCESS;
+	user = mosquitto_client_username(ed->client);
+	now_ms = mqs_now_ms();
+	why = check_envelope(k, user, ed->payload, ed->payloadlen, now_ms,
+	                     (uint64_t)p->opt.replay_window * 1000u, &info, &dk);
+	if (why != MQSP_DROP__COUNT)
+		goto refuse;
+	if (pt->key_id == 0) {
+		why = MQSP_DROP_NO_TOPIC_KEY;
+		goto refuse;
+	}
+	why = MQSP_DROP_ERROR;
+	/* the output nonce, also the digest that tells a retransmission */
+	if (mqs_envelope_ctx_derive_nonce(r->ec, ed->payload, ed->payloadlen, digest) != MQS_OK)
+		goto refuse;
+	client = mqsp_replay_client(r->seen, mosquitto_client_id(ed->client));
+	seen = mqsp_replay_lookup(r->seen, info.key_id, info.nonce, digest, client, &out_ts);
+	if (seen == MQSP_REPLAY_SEEN || (seen == MQSP_REPLAY_SAME && ed->qos == 0)) {
+		why = MQSP_DROP_REPLAY;
+		goto refuse;
+	}
+	if (seen == MQSP_REPLAY_NEW) {
+		if (mqsp_replay_full(r->seen)) {
+			why = MQSP_DROP_REPLAY_FULL;
+			goto refuse;
+		}
+		out_ts = now_ms;
+	}
+	if (plain_reserve(r, info.ciphertext_len) != MQS_OK)
+		goto refuse;
+	rc = mqs_envelope_ctx_open(r->ec, dk->key, dk->id, ed->payload, ed->payloadlen, ed->topic,
+	                       strlen(ed->topic), r->plain, r->plain_cap, &plain_len, NULL);
+	if (rc != MQS_OK) {
+		why = rc == MQS_ERR_ENV_AUTH ? MQSP_DROP_TAMPERED : MQSP_DROP_ERROR;
+		goto refuse;
+	}
+	out_len = mqs_envelope_sealed_len(strlen(user), plain_len);
+	out = out_len > 0 ? mosquitto_malloc(out_len + 1) : NULL;
+	if (out == NULL)
+		goto refuse;
+	rc = mqs_envelope_ctx_seal(r->ec, pt->key, pt->key_id, out_ts, digest, user, strlen(user),
+	                           ed->topic, strlen(ed->topic), r->plain, plain_len, out, out_len,
+	                           &written);
+	if (rc != MQS_OK)
+		goto refuse;
+	if (seen == MQSP_REPLAY_NEW) {
+		rc = mqsp_replay_add(r->seen, info.key_id, info.nonce, digest, client,
+		                     info.timestamp_ms, out_ts, (int64_t)(now_ms / 1000));
+		if (rc != MQS_OK) {
+			why = rc == MQS_ERR_TOOBIG ? MQSP_DROP_REPLAY_FULL : MQSP_DROP_ERROR;
+			goto refuse;
+		}
+	}
+	OPENSSL_cleanse(r->plain, plain_len);
+	out[written] = '\0';
+	ed->payload = out;
+	ed->payloadlen = (uint32_t)written;
+	p->stats.resealed++;
+	return MOSQ_ERR_SUCCESS;
+refuse:
+	if (plain_len > 0)
+		OPENSSL_cleanse(r->plain, plain_len);
+	mosquitto_free(out);
+	return drop(p, why, ed->client, ed->topic, "message");
+}
+
+/* MOSQ_EVT_TICK. */
+int mqsp_reseal_tick_cb(int event, void *event_data, void *userdata)
+{
+	struct mqsp_plugin *p = userdata;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)event;
+	(void)event_data;
+	mqsp_replay_expire(p->reseal->seen, now);
+	if (p->opt.stats_interval > 0 && now >= p->stats.next_publish) {
+		p->stats.next_publish = now + (int64_t)p->opt.stats_interval;
+		mqsp_stats_publish(&p->stats, mqsp_keys_bans_active(p->snap->keys, now),
+		                   mqsp_replay_count(p->reseal->seen));
+	}
+	return MOSQ_ERR_SUCCESS;
+}

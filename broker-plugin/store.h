@@ -1,0 +1,75 @@
+/* store.h - the plugin's two connections to the broker database, used from
+ * the broker thread only (the plugin starts no thread: a second thread
+ * would switch glibc's malloc into its locked multi-thread mode, which costs
+ * the broker about 7% of its message rate).
+ *
+ * The writer connection:
+ *   - queues writes made while serving clients: accepted TOTP steps
+ *     (coalesced per device, written as "last_step = ? WHERE last_step < ?"
+ *     so the stored step only grows) and automatic bans (a deny list entry
+ *     and an audit row); mqsp_store_flush() writes them in one transaction
+ *     and never waits for a lock (busy: they stay queued for the next try);
+ *   - answers mqsp_store_changed() with PRAGMA data_version, which changes
+ *     only when another connection (mqttsec-acl) committed, never for the
+ *     plugin's own writes.
+ * The reader connection (read-only) is the one snapshots are built from, so
+ * a build's read transaction may stay open while the writer commits.
+ *
+ * Ownership: mqsp_store_open() returns a store the caller closes with
+ * mqsp_store_close() (NULL is fine), which first tries to write what is
+ * still queued.
+ */
+#ifndef MQSP_STORE_H
+#define MQSP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "lists.h"
+
+struct mqsp_store;
+
+/* Open path twice (writer: migrated, must be writable; reader: read-only).
+ * Returns MQS_OK, MQS_ERR_NOENT, MQS_ERR_DB, MQS_ERR_DB_VERSION, MQS_ERR_PERM
+ * (read-only file), MQS_ERR_NOMEM; a lowercase message goes to err. */
+int mqsp_store_open(const char *path, struct mqsp_store **out, char *err, size_t errlen);
+
+/* Write what is queued (waiting up to 1 s for a lock), close both
+ * connections, free the store.  NULL is fine. */
+void mqsp_store_close(struct mqsp_store *s);
+
+/* The read-only connection snapshots are built from. */
+sqlite3 *mqsp_store_reader(struct mqsp_store *s);
+
+/* Queue "last_step of device name = step" (kept when it is larger). */
+void mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step);
+
+/* Queue an automatic ban.  Returns its sequence number (> 0), or 0 when it
+ * could not be queued. */
+uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_match match, const char *pattern,
+                             int64_t now, unsigned ttl);
+
+/* 1 when writes are queued. */
+int mqsp_store_pending(const struct mqsp_store *s);
+
+/* 1 when bans are queued (they should go out without waiting). */
+int mqsp_store_bans_pending(const struct mqsp_store *s);
+
+/* Write the queued steps and bans in one transaction.  Returns MQS_OK
+ * (also when nothing was queued) or MQS_ERR_DB (nothing written, all kept;
+ * mqsp_store_error() says why). */
+int mqsp_store_flush(struct mqsp_store *s);
+
+/* Every ban with a sequence number up to this one is committed. */
+uint64_t mqsp_store_bans_done(const struct mqsp_store *s);
+
+/* 1 when another connection committed since the last call that returned 1
+ * (or since open), 0 when not, -1 on error. */
+int mqsp_store_changed(struct mqsp_store *s);
+
+/* The last SQLite error message of the writer. */
+const char *mqsp_store_error(const struct mqsp_store *s);
+
+#endif

@@ -1,0 +1,241 @@
+/* mqs_envelope_ctx.c - envelope v1 with reused OpenSSL contexts. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "mqs_envelope_ctx.h"
+#include "mqs_error.h"
+
+/* a cipher context bound to AES-256-GCM and one direction, keeping the
+ * schedule of the last key it was given: the next call with the same key
+ * only sets the nonce */
+struct keyed {
+	EVP_CIPHER_CTX *cctx;
+	int keyed;
+	uint8_t key[MQS_ENVELOPE_KEY_LEN];
+};
+
+struct mqs_envelope_ctx {
+	EVP_CIPHER *aes;    /* AES-256-GCM, fetched once */
+	struct keyed dir[2]; /* [0] opens, [1] seals */
+	EVP_MAC *hmac;
+	EVP_MAC_CTX *mctx; /* HMAC-SHA256 keyed with the PRF key */
+	int prf_ready;
+};
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* New context. */
+int mqs_envelope_ctx_new(struct mqs_envelope_ctx **out)
+{
+	struct mqs_envelope_ctx *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (c == NULL)
+		return MQS_ERR_NOMEM;
+	c->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	c->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	c->mctx = c->hmac != NULL ? EVP_MAC_CTX_new(c->hmac) : NULL;
+	if (c->aes == NULL || c->mctx == NULL) {
+		mqs_envelope_ctx_free(c);
+		return MQS_ERR_CRYPTO;
+	}
+	/* bind the cipher and direction once: later inits pass key and nonce */
+	for (int enc = 0; enc < 2; enc++) {
+		c->dir[enc].cctx = EVP_CIPHER_CTX_new();
+		if (c->dir[enc].cctx == NULL ||
+		    EVP_CipherInit_ex2(c->dir[enc].cctx, c->aes, NULL, NULL, enc, NULL) != 1) {
+			mqs_envelope_ctx_free(c);
+			return MQS_ERR_CRYPTO;
+		}
+	}
+	*out = c;
+	return MQS_OK;
+}
+
+/* Free everything. */
+void mqs_envelope_ctx_free(struct mqs_envelope_ctx *c)
+{
+	if (c == NULL)
+		return;
+	for (int enc = 0; enc < 2; enc++) {
+		EVP_CIPHER_CTX_free(c->dir[enc].cctx);
+		OPENSSL_cleanse(c->dir[enc].key, sizeof(c->dir[enc].key));
+	}
+	EVP_CIPHER_free(c->aes);
+	EVP_MAC_CTX_free(c->mctx);
+	EVP_MAC_free(c->hmac);
+	free(c);
+}
+
+/* One AES-256-GCM pass with the reused context (the default GCM IV length
+ * is the envelope's 12 bytes).  Returns MQS_OK, MQS_ERR_ENV_AUTH (only when
+ * decrypting) or MQS_ERR_CRYPTO. */
+static int gcm(struct mqs_envelope_ctx *c, int enc, const uint8_t *key, const uint8_t *nonce,
+               const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2, size_t aad2_len,
+               const uint8_t *in, size_t in_len, uint8_t *out, uint8_t *tag)
+{
+	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+	struct keyed *k = &c->dir[enc ? 1 : 0];
+	EVP_CIPHER_CTX *cctx = k->cctx;
+	uint8_t fin[MQS_ENVELOPE_TAG_LEN];
+	int same, n = 0;
+
+	if (in_len > INT32_MAX || aad2_len > INT32_MAX)
+		return MQS_ERR_CRYPTO;
+	same = k->keyed && CRYPTO_memcmp(k->key, key, sizeof(k->key)) == 0;
+	if (!same) {
+		k->keyed = 0;
+		memcpy(k->key, key, sizeof(k->key));
+	}
+	if (EVP_CipherInit_ex2(cctx, NULL, same ? NULL : key, nonce, enc, NULL) != 1)
+		return MQS_ERR_CRYPTO;
+	k->keyed = 1;
+	if (EVP_CipherUpdate(cctx, NULL, &n, aad1, (int)aad1_len) != 1)
+		return MQS_ERR_CRYPTO;
+	if (aad2_len > 0 && EVP_CipherUpdate(cctx, NULL, &n, aad2, (int)aad2_len) != 1)
+		return MQS_ERR_CRYPTO;
+	if (in_len > 0 && EVP_CipherUpdate(cctx, out, &n, in, (int)in_len) != 1)
+		return MQS_ERR_CRYPTO;
+	p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
+	                                         MQS_ENVELOPE_TAG_LEN);
+	if (!enc) {
+		if (EVP_CIPHER_CTX_set_params(cctx, p) != 1)
+			return MQS_ERR_CRYPTO;
+		if (EVP_CipherFinal_ex(cctx, fin, &n) != 1)
+			return MQS_ERR_ENV_AUTH;
+		return MQS_OK;
+	}
+	if (EVP_CipherFinal_ex(cctx, fin, &n) != 1 || EVP_CIPHER_CTX_get_params(cctx, p) != 1)
+		return MQS_ERR_CRYPTO;
+	return MQS_OK;
+}
+
+/* Seal; see mqs_envelope_seal(). */
+int mqs_envelope_ctx_seal(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVELOPE_KEY_LEN],
+                          uint32_t key_id, uint64_t timestamp_ms, const uint8_t *nonce,
+                          const char *origin, size_t origin_len, const char *topic,
+                          size_t topic_len, const uint8_t *plain, size_t plain_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len)
+{
+	size_t total, hdr_len;
+	int rc;
+
+	if (out_len != NULL)
+		*out_len = 0;
+	if (c == NULL || key == NULL || out == NULL || out_len == NULL ||
+	    (plain == NULL && plain_len > 0) || (origin == NULL && origin_len > 0))
+		return MQS_ERR_INVAL;
+	total = mqs_envelope_sealed_len(origin_len, plain_len);
+	if (total == 0)
+		return MQS_ERR_TOOBIG;
+	rc = mqs_envelope_topic_check(topic, topic_len);
+	if (rc != MQS_OK)
+		return rc;
+	if (out_cap < total)
+		return MQS_ERR_BUFSIZE;
+	hdr_len = MQS_ENVELOPE_HDR_LEN + origin_len;
+	out[0] = MQS_ENVELOPE_VERSION;
+	out[1] = (uint8_t)origin_len;
+	put_be32(out + 2, key_id);
+	put_be32(out + 6, (uint32_t)(timestamp_ms >> 32));
+	put_be32(out + 10, (uint32_t)timestamp_ms);
+	if (nonce != NULL)
+		memcpy(out + 14, nonce, MQS_ENVELOPE_NONCE_LEN);
+	else if (RAND_bytes(out + 14, MQS_ENVELOPE_NONCE_LEN) != 1)
+		return MQS_ERR_CRYPTO;
+	if (origin_len > 0)
+		memcpy(out + MQS_ENVELOPE_HDR_LEN, origin, origin_len);
+	rc = gcm(c, 1, key, out + 14, out, hdr_len, (const uint8_t *)topic, topic_len, plain,
+	         plain_len, out + hdr_len, out + hdr_len + plain_len);
+	if (rc != MQS_OK) {
+		OPENSSL_cleanse(out, total);
+		return rc;
+	}
+	*out_len = total;
+	return MQS_OK;
+}
+
+/* Open; see mqs_envelope_open(). */
+int mqs_envelope_ctx_open(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVELOPE_KEY_LEN],
+                          uint32_t key_id, const uint8_t *env, size_t env_len, const char *topic,
+                          size_t topic_len, uint8_t *out, size_t out_cap, size_t *out_len,
+                          struct mqs_envelope_info *info)
+{
+	struct mqs_envelope_info local;
+	uint8_t tag[MQS_ENVELOPE_TAG_LEN];
+	int rc;
+
+	if (out_len != NULL)
+		*out_len = 0;
+	if (info == NULL)
+		info = &local;
+	if (c == NULL || key == NULL || out_len == NULL || (out == NULL && out_cap > 0))
+		return MQS_ERR_INVAL;
+	rc = mqs_envelope_parse(env, env_len, info);
+	if (rc != MQS_OK)
+		return rc;
+	if (info->key_id != key_id)
+		return MQS_ERR_ENV_KEYID;
+	rc = mqs_envelope_topic_check(topic, topic_len);
+	if (rc != MQS_OK)
+		return rc;
+	if (out_cap < info->ciphertext_len)
+		return MQS_ERR_BUFSIZE;
+	memcpy(tag, info->ciphertext + info->ciphertext_len, MQS_ENVELOPE_TAG_LEN);
+	rc = gcm(c, 0, key, info->nonce, env, MQS_ENVELOPE_HDR_LEN + info->origin_len,
+	         (const uint8_t *)topic, topic_len, info->ciphertext, info->ciphertext_len, out, tag);
+	if (rc != MQS_OK) {
+		OPENSSL_cleanse(out, info->ciphertext_len);
+		return rc;
+	}
+	*out_len = info->ciphertext_len;
+	return MQS_OK;
+}
+
+/* Key the HMAC context. */
+int mqs_envelope_ctx_set_prf_key(struct mqs_envelope_ctx *c, const uint8_t prf_key[32])
+{
+	OSSL_PARAM p[2];
+
+	if (c == NULL || prf_key == NULL)
+		return MQS_ERR_INVAL;
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	p[1] = OSSL_PARAM_construct_end();
+	c->prf_ready = EVP_MAC_init(c->mctx, prf_key, 32, p) == 1;
+	return c->prf_ready ? MQS_OK : MQS_ERR_CRYPTO;
+}
+
+/* HMAC-SHA256(prf_key, in)[0..11], reusing the keyed state. */
+int mqs_envelope_ctx_derive_nonce(struct mqs_envelope_ctx *c, const uint8_t *in, size_t in_len,
+                                  uint8_t nonce[MQS_ENVELOPE_NONCE_LEN])
+{
+	uint8_t mac[32];
+	size_t n = 0;
+	int rc = MQS_ERR_CRYPTO;
+
+	if (c == NULL || !c->prf_ready || in == NULL || nonce == NULL)
+		return MQS_ERR_INVAL;
+	/* a NULL key re-initialises with the key already set */
+	if (EVP_MAC_init(c->mctx, NULL, 0, NULL) != 1 || EVP_MAC_update(c->mctx, in, in_len) != 1 ||
+	    EVP_MAC_final(c->mctx, mac, &n, sizeof(mac)) != 1 || n != sizeof(mac))
+		goto out;
+	memcpy(nonce, mac, MQS_ENVELOPE_NONCE_LEN);
+	rc = MQS_OK;
+out:
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return rc;
+}

@@ -1,0 +1,62 @@
+/* mqs_envelope_ctx.h - envelope v1 (SPEC §3, mqs_envelope.h) for callers
+ * that seal and open many envelopes: the OpenSSL algorithms are fetched
+ * once and the cipher and HMAC contexts are kept and reused, instead of
+ * being looked up and allocated for every call (which costs more than the
+ * cryptography itself at small payloads).  The broker plugin re-seals
+ * every message on a protected topic with it.
+ *
+ * Same wire format, same checks and same error codes as mqs_envelope_seal,
+ * mqs_envelope_open and mqs_envelope_derive_nonce; the outputs are
+ * byte-identical (tests/unit/test-envelope-ctx.c).
+ *
+ * Each direction (seal, open) keeps the key schedule of the last key it
+ * used, so consecutive calls with the same key skip the key setup; the
+ * context therefore holds a copy of those two keys until they change or
+ * the context is freed.
+ *
+ * Ownership: mqs_envelope_ctx_new() returns a context freed with
+ * mqs_envelope_ctx_free() (NULL is fine), which wipes the keys it holds and
+ * the PRF key state.
+ * A context is not thread-safe: one per thread.  Callers own every buffer;
+ * on failure outputs are wiped as with mqs_envelope.h.
+ */
+#ifndef MQS_ENVELOPE_CTX_H
+#define MQS_ENVELOPE_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqs_envelope.h"
+
+struct mqs_envelope_ctx;
+
+/* New context.  Returns MQS_OK, MQS_ERR_NOMEM or MQS_ERR_CRYPTO. */
+int mqs_envelope_ctx_new(struct mqs_envelope_ctx **out);
+
+/* Free (and wipe) everything.  NULL is fine. */
+void mqs_envelope_ctx_free(struct mqs_envelope_ctx *c);
+
+/* As mqs_envelope_seal(). */
+int mqs_envelope_ctx_seal(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVELOPE_KEY_LEN],
+                          uint32_t key_id, uint64_t timestamp_ms, const uint8_t *nonce,
+                          const char *origin, size_t origin_len, const char *topic,
+                          size_t topic_len, const uint8_t *plain, size_t plain_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
+
+/* As mqs_envelope_open(). */
+int mqs_envelope_ctx_open(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVELOPE_KEY_LEN],
+                          uint32_t key_id, const uint8_t *env, size_t env_len, const char *topic,
+                          size_t topic_len, uint8_t *out, size_t out_cap, size_t *out_len,
+                          struct mqs_envelope_info *info);
+
+/* Set the key of mqs_envelope_ctx_derive_nonce() (kept in the context's
+ * HMAC state only).  Returns MQS_OK, MQS_ERR_INVAL or MQS_ERR_CRYPTO. */
+int mqs_envelope_ctx_set_prf_key(struct mqs_envelope_ctx *c, const uint8_t prf_key[32]);
+
+/* As mqs_envelope_derive_nonce() with the key given to
+ * mqs_envelope_ctx_set_prf_key(): HMAC-SHA256(prf_key, in)[0..11].
+ * Returns MQS_OK, MQS_ERR_INVAL (no key set) or MQS_ERR_CRYPTO. */
+int mqs_envelope_ctx_derive_nonce(struct mqs_envelope_ctx *c, const uint8_t *in, size_t in_len,
+                                  uint8_t nonce[MQS_ENVELOPE_NONCE_LEN]);
+
+#endif

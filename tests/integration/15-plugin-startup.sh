@@ -1,0 +1,189 @@
+#!/bin/bash
+# 15-plugin-startup.sh - the broker refuses to start, with a log line naming
+# the option and the path, when the plugin's database or master key is
+# missing or unusable, or an option is wrong.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+########################################################################
+## plugin test helpers (the same block in every 1x-plugin-*.sh)
+
+need_file "$PLUGIN_SO" "$ACL_BIN"
+need_cmd oathtool mosquitto_pub mosquitto_sub python3 timeout
+export MQTTSEC_DB=$TEST_TMP/mqttsec.db
+export MQTTSEC_MASTER_KEY_FILE=$TEST_TMP/master.key
+CLIENT_TIMEOUT=10
+
+# acl ARGS...: mqttsec-acl on the test database.
+acl() {
+	"$ACL_BIN" "$@"
+}
+
+# device NAME [ARGS...]: enrol a device; credentials in $TEST_TMP/NAME.json.
+device() {
+	local name=$1
+	shift
+	acl device add "$name" --out "$TEST_TMP/$name.json" "$@" >/dev/null
+}
+
+# creds NAME: print "SECRET PERIOD DIGITS" from the credentials file.
+creds() {
+	python3 -c 'import json, sys
+t = json.load(open(sys.argv[1]))["totp"]
+print(t["secret"], t["period"], t["digits"])' "$TEST_TMP/$1.json"
+}
+
+# code NAME [STEPS]: oathtool's code for NAME now (or STEPS steps from now).
+code() {
+	local secret period digits
+	read -r secret period digits < <(creds "$1")
+	oathtool --totp -b -d "$digits" --time-step-size="${period}s" \
+		-N "@$(($(date +%s) + ${2:-0} * period))" "$secret"
+}
+
+# fresh NAME: a code of a time step later than the last one fresh gave for
+# NAME (waits for the next step when needed; use short --period devices).
+fresh() {
+	local secret period digits now step last
+	read -r secret period digits < <(creds "$1")
+	last=$(cat "$TEST_TMP/$1.step" 2>/dev/null || echo -1)
+	while :; do
+		now=$(date +%s)
+		step=$((now / period))
+		[ "$step" -gt "$last" ] && break
+		sleep 0.2
+	done
+	echo "$step" >"$TEST_TMP/$1.step"
+	oathtool --totp -b -d "$digits" --time-step-size="${period}s" -N "@$now" "$secret"
+}
+
+# wrong_code NAME: a well-formed code that is not NAME's current one.
+wrong_code() {
+	local c
+	c=$(code "$1")
+	printf '%0*d\n' "${#c}" $(((10#$c + 1) % 10 ** ${#c}))
+}
+
+# start_plugin_broker [CONF_LINE...]: mosquitto with the plugin loaded.
+start_plugin_broker() {
+	start_mosquitto "plugin $PLUGIN_SO" \
+		"plugin_opt_db_file $MQTTSEC_DB" \
+		"plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE" "$@" ||
+		bail_out "mosquitto with the plugin did not start"
+}
+
+# pub NAME CODE ARGS...: mosquitto_pub as device NAME with password CODE.
+pub() {
+	local name=$1 pass=$2
+	shift 2
+	timeout "$CLIENT_TIMEOUT" mosquitto_pub -h 127.0.0.1 -p "$MOSQ_PORT" -u "$name" \
+		-P "$pass" "$@"
+}
+
+# connects NAME CODE [ARGS...]: true when the broker accepts the CONNECT.
+connects() {
+	local name=$1 pass=$2
+	shift 2
+	pub "$name" "$pass" -t mqttsec/probe -n "$@"
+}
+
+# reloads: how many times the plugin reloaded so far.
+reloads() {
+	grep -c 'mqttsec: reloaded' "$MOSQ_LOG" 2>/dev/null
+}
+
+_reloaded_since() {
+	[ "$(reloads)" -gt "$1" ]
+}
+
+# change ARGS...: run mqttsec-acl ARGS, then wait until the broker reloaded.
+change() {
+	local before
+	before=$(reloads)
+	acl "$@" >/dev/null || return 1
+	wait_for 5 _reloaded_since "$before"
+}
+
+# logged PATTERN: true when the broker log has a line matching PATTERN.
+logged() {
+	grep -q -- "$1" "$MOSQ_LOG"
+}
+
+acl init >/dev/null 2>&1 || bail_out "mqttsec-acl init failed"
+########################################################################
+
+device dev1
+
+# refuses MESSAGE CONF_LINE...: mosquitto with these plugin lines exits
+# non-zero by itself and its output holds MESSAGE (a fixed string).
+refuses() {
+	local msg=$1 conf=$TEST_TMP/refuse.conf out=$TEST_TMP/refuse.out rc=0 line
+	shift
+	{
+		[ "$(id -u)" -eq 0 ] && echo "user root"
+		echo "listener $(free_port) 127.0.0.1"
+		echo "persistence false"
+		echo "log_dest stdout"
+		echo "allow_anonymous false"
+		echo "plugin $PLUGIN_SO"
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >"$conf"
+	# sanitizer builds: the runtimes the plugin links must be preloaded
+	timeout 10 env ${SAN_PRELOAD:+LD_PRELOAD="$SAN_PRELOAD"} \
+		ASAN_OPTIONS="${ASAN_OPTIONS}:detect_leaks=0" \
+		"$MOSQUITTO_BIN" -c "$conf" >"$out" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
+		diag "mosquitto exit status $rc"
+		return 1
+	fi
+	grep -qF -- "$msg" "$out" || {
+		diag "$(cat "$out")"
+		return 1
+	}
+}
+
+SAN_PRELOAD=$(_san_preload "$PLUGIN_SO")
+DB="plugin_opt_db_file $MQTTSEC_DB"
+MK="plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE"
+NODB=$TEST_TMP/missing/mqttsec.db
+NOMK=$TEST_TMP/missing/master.key
+
+ok "missing db: refused, log names option and path" \
+	refuses "cannot open plugin_opt_db_file $NODB" "plugin_opt_db_file $NODB" "$MK"
+# mosquitto 2.0.11 refuses option names shorter than 3 characters itself
+# ("Invalid auth_opt_ config option"); later brokers pass it to the plugin
+ok "missing db given as plugin_opt_db: refused too" refuses "" "plugin_opt_db $NODB" "$MK"
+ok "missing master key: refused, log names option and path" \
+	refuses "cannot read plugin_opt_master_key_file $NOMK" "$DB" "plugin_opt_master_key_file $NOMK"
+cp "$MQTTSEC_MASTER_KEY_FILE" "$TEST_TMP/open.key"
+chmod 644 "$TEST_TMP/open.key"
+ok "master key readable by others: refused" \
+	refuses "cannot read plugin_opt_master_key_file $TEST_TMP/open.key" "$DB" \
+	"plugin_opt_master_key_file $TEST_TMP/open.key"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TEST_TMP/other.key"
+echo >>"$TEST_TMP/other.key"
+chmod 600 "$TEST_TMP/other.key"
+ok "a master key that opens no device secret: refused" \
+	refuses "does not open" "$DB" "plugin_opt_master_key_file $TEST_TMP/other.key"
+echo "not a database" >"$TEST_TMP/bad.db"
+chmod 600 "$TEST_TMP/bad.db"
+ok "a file that is no database: refused" \
+	refuses "cannot open plugin_opt_db_file $TEST_TMP/bad.db" \
+	"plugin_opt_db_file $TEST_TMP/bad.db" "$MK"
+ok "no db option: refused" refuses "plugin_opt_db_file (or plugin_opt_db) is required" "$MK"
+ok "no master key option: refused" refuses "plugin_opt_master_key_file is required" "$DB"
+ok "unknown option: refused" refuses "unknown option plugin_opt_no_such_thing" "$DB" "$MK" \
+	"plugin_opt_no_such_thing 1"
+ok "bad number: refused" refuses "bad plugin_opt_totp_window" "$DB" "$MK" \
+	"plugin_opt_totp_window lots"
+ok "bad switch: refused" refuses "bad plugin_opt_allowlist" "$DB" "$MK" \
+	"plugin_opt_allowlist maybe"
+
+# and with everything in place it starts
+start_plugin_broker
+ok "starts with a good db and master key" logged "mqttsec: loaded 1 devices"
+ok "and accepts a device" connects dev1 "$(code dev1)"
+
+done_testing

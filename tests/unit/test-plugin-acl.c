@@ -1,0 +1,440 @@
+/* test-plugin-acl.c - topic ACL trees of the broker plugin (broker-plugin/acl.c):
+ * topic matching, subscription cover/overlap, rule ordering, %u/%c. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acl.h"
+#include "arena.h"
+#include "mqs_error.h"
+#include "mqs_topic.h"
+#include "tap.h"
+
+#define R  MQSP_ACCESS_READ
+#define W  MQSP_ACCESS_WRITE
+#define S  MQSP_ACCESS_SUB
+#define RW (R | W | S)
+
+struct rule {
+	const char *filter;
+	unsigned access;
+	int deny;
+	int64_t priority;
+};
+
+/* Build a tree from rules (sorted as the plugin does). */
+static int rule_sort(const void *x, const void *y)
+{
+	return mqsp_acl_filter_cmp(((const struct rule *)x)->filter,
+	                           ((const struct rule *)y)->filter);
+}
+
+static struct mqsp_acl_tree *build(struct mqsp_arena *a, struct rule *rules, size_t n)
+{
+	struct mqsp_acl_tree *t = mqsp_acl_tree_new(a);
+
+	qsort(rules, n, sizeof(*rules), rule_sort);
+	for (size_t i = 0; i < n; i++)
+		mqsp_acl_tree_add(t, a, rules[i].filter, rules[i].access, rules[i].deny,
+		                  rules[i].priority);
+	mqsp_acl_tree_finish(t, a);
+	return t;
+}
+
+/* Evaluate several trees like the plugin does for a device and its groups. */
+static int allowed(struct mqsp_acl_tree **trees, size_t n, enum mqsp_acl_kind k, const char *topic,
+                   const char *user, const char *cid)
+{
+	int64_t best = MQSP_ACL_NONE;
+
+	for (size_t i = 0; i < n; i++)
+		mqsp_acl_eval(trees[i], k, topic, user, cid, &best);
+	return mqsp_acl_key_allows(best);
+}
+
+static int allowed1(struct mqsp_acl_tree *t, enum mqsp_acl_kind k, const char *topic)
+{
+	return allowed(&t, 1, k, topic, "dev1", "cid1");
+}
+
+/* ---- exhaustive checks over a small topic space ---- */
+
+static const char *levels[] = {"a", "b", "$x", ""};
+#define NLEVELS    4
+#define MAX_TOPICS 400
+
+static char topics[MAX_TOPICS][16];
+static size_t ntopics;
+
+/* Enumerate every topic of 1..4 levels over the alphabet (but not ""). */
+static void topics_make(void)
+{
+	char buf[32];
+
+	for (int depth = 1; depth <= 4; depth++) {
+		int total = 1;
+
+		for (int i = 0; i < depth; i++)
+			total *= NLEVELS;
+		for (int code = 0; code < total; code++) {
+			int c = code;
+
+			buf[0] = '\0';
+			for (int i = 0; i < depth; i++) {
+				if (i > 0)
+					strcat(buf, "/");
+				strcat(buf, levels[c % NLEVELS]);
+				c /= NLEVELS;
+			}
+			/* "" is no valid topic; it stays in the space of the
+			 * brute-force cover/overlap check only (conservative) */
+			if (buf[0] == '\0' && depth > 1)
+				continue;
+			snprintf(topics[ntopics++], sizeof(topics[0]), "%s", buf);
+		}
+	}
+}
+
+/* A random valid filter of 1..3 levels. */
+static void random_filter(char *buf, size_t cap)
+{
+	static const char *fl[] = {"a", "b", "$x", "", "+", "#"};
+	int depth = 1 + rand() % 3;
+
+	buf[0] = '\0';
+	for (int i = 0; i < depth; i++) {
+		const char *l = fl[rand() % 6];
+
+		if (strcmp(l, "#") == 0 && i != depth - 1)
+			l = "+";
+		if (i > 0)
+			strncat(buf, "/", cap - strlen(buf) - 1);
+		strncat(buf, l, cap - strlen(buf) - 1);
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, cap, "a");
+}
+
+/* Brute force: does r cover f / overlap f over the enumerated topics? */
+static void brute(const char *r, const char *f, int *covers, int *overlaps)
+{
+	*covers = 1;
+	*overlaps = 0;
+	for (size_t i = 0; i < ntopics; i++) {
+		int fm = mqs_topic_matches(f, topics[i]);
+		int rm = mqs_topic_matches(r, topics[i]);
+
+		if (fm && !rm)
+			*covers = 0;
+		if (fm && rm)
+			*overlaps = 1;
+	}
+}
+
+static void test_cover_overlap(void)
+{
+	unsigned bad_cover = 0, bad_overlap = 0, n = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		char r[32], f[32];
+		int c, o;
+
+		random_filter(r, sizeof(r));
+		random_filter(f, sizeof(f));
+		brute(r, f, &c, &o);
+		if (mqsp_acl_filter_covers(r, f) != c) {
+			if (bad_cover++ < 5)
+				tap_diag("covers(%s, %s) = %d, want %d", r, f, !c, c);
+		}
+		if (mqsp_acl_filter_overlaps(r, f) != o) {
+			if (bad_overlap++ < 5)
+				tap_diag("overlaps(%s, %s) = %d, want %d", r, f, !o, o);
+		}
+		n++;
+	}
+	tap_is_int(bad_cover, 0, "filter covers agrees with brute force over %u pairs", n);
+	tap_is_int(bad_overlap, 0, "filter overlaps agrees with brute force over %u pairs", n);
+}
+
+/* Reference evaluation: a linear scan with the definitions of acl.h. */
+static int64_t reference(const struct rule *rules, size_t n, enum mqsp_acl_kind k,
+                         const char *topic)
+{
+	static const unsigned bits[] = {R, W, S};
+	int64_t best = MQSP_ACL_NONE;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t key = mqsp_acl_key(rules[i].priority, rules[i].deny);
+		int applies;
+
+		if ((rules[i].access & bits[k]) == 0)
+			continue;
+		if (k != MQSP_ACL_SUB)
+			applies = mqs_topic_matches(rules[i].filter, topic);
+		else if (rules[i].deny)
+			applies = mqsp_acl_filter_overlaps(rules[i].filter, topic);
+		else
+			applies = mqsp_acl_filter_covers(rules[i].filter, topic);
+		if (applies && key > best)
+			best = key;
+	}
+	return best;
+}
+
+static void test_tree_vs_reference(void)
+{
+	static const unsigned accs[] = {R, W, S, R | S, RW};
+	unsigned mismatches = 0, checks = 0;
+
+	for (int round = 0; round < 200; round++) {
+		struct mqsp_arena a;
+		struct rule rules[40];
+		char filters[40][32];
+		size_t n = 1 + (size_t)(rand() % 40);
+		struct mqsp_acl_tree *t;
+
+		mqsp_arena_init(&a);
+		for (size_t i = 0; i < n; i++) {
+			random_filter(filters[i], sizeof(filters[i]));
+			rules[i].filter = filters[i];
+			rules[i].access = accs[rand() % 5];
+			rules[i].deny = rand() % 3 == 0;
+			rules[i].priority = rand() % 4 - 1;
+		}
+		t = build(&a, rules, n);
+		for (int k = 0; k < MQSP_ACL_KINDS; k++) {
+			for (size_t i = 0; i < ntopics; i++) {
+				char f[32];
+				const char *probe = topics[i];
+				int64_t got = MQSP_ACL_NONE;
+				int64_t want;
+
+				if (topics[i][0] == '\0')
+					continue;
+				if (k == MQSP_ACL_SUB && rand() % 2 == 0) {
+					random_filter(f, sizeof(f));
+					probe = f;
+				}
+				mqsp_acl_eval(t, (enum mqsp_acl_kind)k, probe, NULL, NULL, &got);
+				want = reference(rules, n, (enum mqsp_acl_kind)k, probe);
+				checks++;
+				if (got != want && mismatches++ < 5)
+					tap_diag("round %d kind %d '%s': tree %lld, reference %lld",
+					         round, k, probe, (long long)got, (long long)want);
+			}
+		}
+		mqsp_arena_release(&a);
+	}
+	tap_is_int(mismatches, 0, "tree evaluation equals a linear scan (%u checks)", checks);
+}
+
+/* ---- rule ordering ---- */
+
+static void test_ordering(void)
+{
+	struct mqsp_arena a;
+	struct rule user_rules[] = {
+	    {"a/#", RW, 0, 0},           /* allow everything under a */
+	    {"a/secret", R, 1, 0},       /* deny read at the same priority: deny wins */
+	    {"a/vip", R, 1, 5},          /* deny at 5 ... */
+	    {"a/vip", R, 0, 6},          /* ... allow at 6 wins */
+	    {"b/+", W, 0, 1},            /* publish only */
+	    {"c/#", RW, 0, -3},          /* negative priorities work */
+	    {"c/x", RW, 1, -4},          /* lower deny loses */
+	    {"users/%u/#", RW, 0, 0},    /* own subtree by username */
+	    {"clients/%c", W, 0, 0},     /* own client id */
+	    {"mixed/dev-%u/x", R, 0, 0}, /* %u inside a level */
+	};
+	struct rule group_rules[] = {
+	    {"a/group-denied", R, 1, 1}, /* group deny above the user's allow */
+	    {"g/#", R, 0, 0},            /* a group grant */
+	    {"a/boost", R, 0, 10},       /* group allow above the user's deny */
+	};
+	struct rule user_deny[] = {{"a/boost", R, 1, 9}};
+	struct mqsp_acl_tree *trees[3];
+
+	mqsp_arena_init(&a);
+	trees[0] = build(&a, user_rules, sizeof(user_rules) / sizeof(user_rules[0]));
+	trees[1] = build(&a, group_rules, sizeof(group_rules) / sizeof(group_rules[0]));
+	trees[2] = build(&a, user_deny, 1);
+
+	tap_ok(allowed1(trees[0], MQSP_ACL_READ, "a/b"), "allow rule grants read");
+	tap_ok(allowed1(trees[0], MQSP_ACL_WRITE, "a/b/c"), "allow rule grants write below #");
+	tap_ok(!allowed1(trees[0], MQSP_ACL_READ, "a/secret"),
+	       "deny beats allow at equal priority");
+	tap_ok(allowed1(trees[0], MQSP_ACL_WRITE, "a/secret"), "deny read leaves write alone");
+	tap_ok(allowed1(trees[0], MQSP_ACL_READ, "a/vip"), "higher priority allow beats deny");
+	tap_ok(allowed1(trees[0], MQSP_ACL_WRITE, "b/x"), "pub rule grants publish");
+	tap_ok(!allowed1(trees[0], MQSP_ACL_READ, "b/x"), "pub rule does not grant read");
+	tap_ok(!allowed1(trees[0], MQSP_ACL_SUB, "b/x"), "pub rule does not grant subscribe");
+	tap_ok(allowed1(trees[0], MQSP_ACL_READ, "c/x"), "lower priority deny loses");
+	tap_ok(!allowed1(trees[0], MQSP_ACL_READ, "z"), "no rule: deny");
+	tap_ok(!allowed1(trees[0], MQSP_ACL_READ, "$SYS/x"), "no rule for $SYS: deny");
+
+	/* groups */
+	tap_ok(allowed(trees, 1, MQSP_ACL_READ, "a/group-denied", "dev1", "c"),
+	       "user alone may read a/group-denied");
+	tap_ok(!allowed(trees, 2, MQSP_ACL_READ, "a/group-denied", "dev1", "c"),
+	       "group deny at higher priority wins over user allow");
+	tap_ok(allowed(trees, 2, MQSP_ACL_READ, "g/1", "dev1", "c"), "group grants read");
+	tap_ok(!allowed(trees, 1, MQSP_ACL_READ, "g/1", "dev1", "c"), "without the group: denied");
+	tap_ok(allowed(trees, 3, MQSP_ACL_READ, "a/boost", "dev1", "c"),
+	       "group allow at 10 beats user deny at 9");
+
+	/* %u and %c */
+	tap_ok(allowed(trees, 1, MQSP_ACL_WRITE, "users/dev1/t", "dev1", "c"), "%%u own subtree");
+	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "users/dev2/t", "dev1", "c"),
+	       "%%u other user's subtree denied");
+	tap_ok(allowed(trees, 1, MQSP_ACL_WRITE, "clients/cid-7", "dev1", "cid-7"),
+	       "%%c own client id");
+	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "clients/cid-8", "dev1", "cid-7"),
+	       "%%c other client id denied");
+	tap_ok(allowed(trees, 1, MQSP_ACL_READ, "mixed/dev-dev1/x", "dev1", "c"),
+	       "%%u inside a level");
+	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "users/x/t", NULL, "c"),
+	       "%%u with no username never applies");
+	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "users/+/t", "+", "c"),
+	       "%%u with a wildcard username never applies");
+	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "users/a/b/t", "a/b", "c"),
+	       "%%u with a slash never applies");
+	tap_ok(allowed(trees, 1, MQSP_ACL_SUB, "users/dev1/+", "dev1", "c"),
+	       "%%u subscription inside own subtree");
+	tap_ok(!allowed(trees, 1, MQSP_ACL_SUB, "users/+/x", "dev1", "c"),
+	       "%%u subscription across users denied");
+	mqsp_arena_release(&a);
+}
+
+/* ---- subscriptions ---- */
+
+static void test_subscribe(void)
+{
+	struct mqsp_arena a;
+	struct rule rules[] = {
+	    {"#", S, 0, 0},   {"secret/#", S, 1, 0},  {"p/+/x", S, 0, 0},
+	    {"q/#", S, 0, 0}, {"q/private", S, 1, 5},
+	};
+	struct mqsp_acl_tree *t;
+
+	mqsp_arena_init(&a);
+	t = build(&a, rules, sizeof(rules) / sizeof(rules[0]));
+	tap_ok(allowed1(t, MQSP_ACL_SUB, "a/b"), "sub # covers a/b");
+	tap_ok(!allowed1(t, MQSP_ACL_SUB, "#"), "sub # overlaps the secret deny: denied");
+	tap_ok(!allowed1(t, MQSP_ACL_SUB, "secret/+"), "sub inside a deny: denied");
+	tap_ok(!allowed1(t, MQSP_ACL_SUB, "+/x"), "sub overlapping secret/x: denied");
+	tap_ok(allowed1(t, MQSP_ACL_SUB, "p/y/x"), "literal covered by +");
+	tap_ok(!allowed1(t, MQSP_ACL_SUB, "$SYS/#"), "# does not cover $SYS");
+	mqsp_arena_release(&a);
+
+	{
+		struct rule r2[] = {{"p/+/x", S, 0, 0}, {"q/#", S, 0, 0}, {"q/private", S, 1, 5}};
+
+		mqsp_arena_init(&a);
+		t = build(&a, r2, 3);
+		tap_ok(allowed1(t, MQSP_ACL_SUB, "p/+/x"), "p/+/x covers p/+/x");
+		tap_ok(!allowed1(t, MQSP_ACL_SUB, "p/#"), "p/+/x does not cover p/#");
+		tap_ok(!allowed1(t, MQSP_ACL_SUB, "p/+/+"), "p/+/x does not cover p/+/+");
+		tap_ok(allowed1(t, MQSP_ACL_SUB, "q"), "q/# covers q");
+		tap_ok(allowed1(t, MQSP_ACL_SUB, "q/public/#"), "q/# covers q/public/#");
+		tap_ok(!allowed1(t, MQSP_ACL_SUB, "q/#"), "q/# overlaps a higher deny: denied");
+		tap_ok(!allowed1(t, MQSP_ACL_SUB, "q/+"), "q/+ overlaps q/private: denied");
+		mqsp_arena_release(&a);
+	}
+}
+
+/* ---- bad input ---- */
+
+static void test_bad_input(void)
+{
+	struct mqsp_arena a;
+	struct mqsp_acl_tree *t;
+	int64_t best = MQSP_ACL_NONE;
+
+	mqsp_arena_init(&a);
+	t = mqsp_acl_tree_new(&a);
+	tap_is_int(mqsp_acl_tree_add(t, &a, "a/#/b", R, 0, 0), MQS_ERR_INVAL, "refuses a/#/b");
+	tap_is_int(mqsp_acl_tree_add(t, &a, "a+", R, 0, 0), MQS_ERR_INVAL, "refuses a+");
+	tap_is_int(mqsp_acl_tree_add(t, &a, "", R, 0, 0), MQS_ERR_INVAL, "refuses empty filter");
+	tap_is_int(mqsp_acl_tree_add(t, &a, "a", 0, 0, 0), MQS_ERR_INVAL, "refuses no access");
+	tap_is_int(mqsp_acl_tree_add(t, &a, "a", R, 0, 0), MQS_OK, "accepts a");
+	mqsp_acl_tree_finish(t, &a);
+	tap_is_int(mqsp_acl_tree_rules(t), 1, "one rule counted");
+	mqsp_acl_eval(t, MQSP_ACL_READ, "", "u", "c", &best);
+	tap_ok(best == MQSP_ACL_NONE, "empty topic matches nothing");
+	tap_ok(mqsp_acl_key(INT64_MAX, 1) > mqsp_acl_key(INT64_MAX, 0),
+	       "priority clamp keeps deny above allow");
+	tap_ok(mqsp_acl_filter_cmp("a/b", "ab") < 0 && mqsp_acl_filter_cmp("a", "a/b") < 0 &&
+	           mqsp_acl_filter_cmp("a/b", "a/b") == 0,
+	       "filters sort level by level");
+	mqsp_arena_release(&a);
+}
+
+/* ---- scale (figures only, no timing assertion) ---- */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void test_scale(void)
+{
+	enum { N = 100000 };
+	struct mqsp_arena a;
+	struct rule *rules = calloc(N, sizeof(*rules));
+	char(*filters)[48] = calloc(N, sizeof(*filters));
+	struct mqsp_acl_tree *t;
+	double t0, t1, t2;
+	unsigned hits = 0;
+
+	if (rules == NULL || filters == NULL) {
+		tap_skip(2, "out of memory");
+		free(rules);
+		free(filters);
+		return;
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(filters[i], sizeof(filters[i]), "site%d/dev%d/%s", i % 100, i,
+		         i % 3 == 0 ? "#" : "data");
+		rules[i].filter = filters[i];
+		rules[i].access = RW;
+		rules[i].deny = i % 7 == 0;
+		rules[i].priority = i % 5;
+	}
+	mqsp_arena_init(&a);
+	t0 = now_ms();
+	t = build(&a, rules, N);
+	t1 = now_ms();
+	for (int i = 0; i < 1000000; i++) {
+		char topic[48];
+
+		snprintf(topic, sizeof(topic), "site%d/dev%d/data", (i * 7) % 100, (i * 7) % N);
+		hits += allowed1(t, MQSP_ACL_READ, topic);
+	}
+	t2 = now_ms();
+	tap_is_int(mqsp_acl_tree_rules(t), N, "100000 rules in one tree");
+	tap_ok(hits > 0, "lookups find rules");
+	tap_diag(
+	    "build %.1f ms for %d rules (%.1f MB arena); 1e6 READ checks %.1f ms (%.0f ns each)",
+	    t1 - t0, N, (double)a.total / 1048576.0, t2 - t1, (t2 - t1) * 1e6 / 1e6);
+	mqsp_arena_release(&a);
+	free(rules);
+	free(filters);
+}
+
+int main(void)
+{
+	srand(12345);
+	topics_make();
+	test_cover_overlap();
+	test_tree_vs_reference();
+	test_ordering();
+	test_subscribe();
+	test_bad_input();
+	test_scale();
+	return tap_exit();
+}

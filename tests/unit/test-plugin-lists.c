@@ -1,0 +1,187 @@
+/* test-plugin-lists.c - allow/deny list index and failed-login bans of the
+ * broker plugin (broker-plugin/lists.c, broker-plugin/bans.c). */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bans.h"
+#include "lists.h"
+#include "mqs_cidr.h"
+#include "mqs_error.h"
+#include "tap.h"
+
+/* Match an address given as text. */
+static int match_ip(const struct mqsp_list *l, const char *ip, int64_t now)
+{
+	uint8_t addr[16];
+
+	if (mqs_ip_parse(ip, addr) != MQS_OK)
+		return -1;
+	return mqsp_list_match(l, NULL, NULL, addr, now);
+}
+
+static void test_lists(void)
+{
+	struct mqsp_list l;
+	enum mqsp_match m;
+
+	mqsp_list_init(&l);
+	tap_is_int(mqsp_list_match(&l, "c", "u", NULL, 0), 0, "empty list matches nothing");
+	tap_is_int(mqsp_list_add(&l, MQSP_MATCH_CLIENTID, "cid-1", 0), MQS_OK, "add client id");
+	tap_is_int(mqsp_list_add(&l, MQSP_MATCH_USERNAME, "dev1", 0), MQS_OK, "add username");
+	tap_is_int(mqsp_list_add(&l, MQSP_MATCH_IP, "10.0.0.0/8", 0), MQS_OK, "add v4 network");
+	tap_is_int(mqsp_list_add(&l, MQSP_MATCH_IP, "2001:db8::/32", 0), MQS_OK, "add v6 network");
+	tap_is_int(mqsp_list_add(&l, MQSP_MATCH_IP, "192.168.1.5", 0), MQS_OK, "add v4 host");
+	tap_is_int(mqsp_list_add(&l, MQSP_MATCH_IP, "10.0.0.0/33", 0), MQS_ERR_PARSE,
+	           "bad network refused");
+	tap_is_int(mqsp_list_add(&l, MQSP_MATCH_CLIENTID, "", 0), MQS_ERR_INVAL,
+	           "empty client id refused");
+
+	tap_is_int(mqsp_list_match(&l, "cid-1", NULL, NULL, 100), 1, "client id matches");
+	tap_is_int(mqsp_list_match(&l, "cid-2", NULL, NULL, 100), 0, "other client id does not");
+	tap_is_int(mqsp_list_match(&l, NULL, "dev1", NULL, 100), 1, "username matches");
+	tap_is_int(mqsp_list_match(&l, "dev1", NULL, NULL, 100), 0,
+	           "a username entry does not match a client id");
+	tap_is_int(match_ip(&l, "10.20.30.40", 100), 1, "address in v4 network");
+	tap_is_int(match_ip(&l, "::ffff:10.20.30.40", 100), 1, "mapped address in v4 network");
+	tap_is_int(match_ip(&l, "11.0.0.1", 100), 0, "address outside");
+	tap_is_int(match_ip(&l, "2001:db8:1::1", 100), 1, "v6 address in network");
+	tap_is_int(match_ip(&l, "192.168.1.5", 100), 1, "v4 host entry");
+	tap_is_int(match_ip(&l, "192.168.1.6", 100), 0, "next host not matched");
+	mqsp_list_release(&l);
+	tap_is_int(mqsp_list_match(&l, "cid-1", NULL, NULL, 100), 0, "released list is empty");
+
+	/* expiry */
+	tap_is_int(mqsp_list_add(&l, MQSP_MATCH_USERNAME, "tmp", 1000), MQS_OK, "add expiring");
+	tap_is_int(mqsp_list_match(&l, NULL, "tmp", NULL, 999), 1, "matches before expiry");
+	tap_is_int(mqsp_list_match(&l, NULL, "tmp", NULL, 1000), 0, "stops at expiry");
+	mqsp_list_add(&l, MQSP_MATCH_USERNAME, "tmp", 2000);
+	tap_is_int(mqsp_list_match(&l, NULL, "tmp", NULL, 1500), 1,
+	           "duplicate keeps latest expiry");
+	mqsp_list_add(&l, MQSP_MATCH_USERNAME, "tmp", 0);
+	tap_is_int(mqsp_list_match(&l, NULL, "tmp", NULL, 1 << 30), 1, "0 means never");
+	mqsp_list_add(&l, MQSP_MATCH_IP, "10.1.0.0/16", 500);
+	mqsp_list_add(&l, MQSP_MATCH_IP, "10.0.0.0/8", 3000);
+	tap_is_int(match_ip(&l, "10.1.2.3", 2000), 1, "expired /16 but live /8 still matches");
+	tap_is_int(match_ip(&l, "10.1.2.3", 3000), 0, "both expired");
+	tap_is_int(l.next_expiry, 500, "earliest expiry noted");
+	tap_is_int(mqsp_list_next_expiry(&l, 500), 3000, "next expiry after 500");
+	tap_is_int(mqsp_list_next_expiry(&l, 3000), 0, "no expiry after 3000");
+	mqsp_list_release(&l);
+
+	tap_ok(mqsp_match_parse("ip", &m) == MQS_OK && m == MQSP_MATCH_IP, "parse ip");
+	tap_ok(mqsp_match_parse("IP", &m) == MQS_ERR_PARSE, "match words are exact");
+}
+
+static void test_lists_scale(void)
+{
+	struct mqsp_list l;
+	struct timespec t0, t1;
+	unsigned hits = 0;
+	uint8_t addr[16];
+	char buf[64];
+	double ns;
+
+	mqsp_list_init(&l);
+	for (int i = 0; i < 10000; i++) {
+		switch (i % 4) {
+		case 0:
+			snprintf(buf, sizeof(buf), "client-%d", i);
+			mqsp_list_add(&l, MQSP_MATCH_CLIENTID, buf, 0);
+			break;
+		case 1:
+			snprintf(buf, sizeof(buf), "user-%d", i);
+			mqsp_list_add(&l, MQSP_MATCH_USERNAME, buf, 0);
+			break;
+		case 2:
+			snprintf(buf, sizeof(buf), "10.%d.%d.0/24", (i >> 8) & 255, i & 255);
+			mqsp_list_add(&l, MQSP_MATCH_IP, buf, 0);
+			break;
+		default:
+			snprintf(buf, sizeof(buf), "2001:db8:%x::/%d", i, 48 + i % 17);
+			mqsp_list_add(&l, MQSP_MATCH_IP, buf, 0);
+			break;
+		}
+	}
+	tap_is_int((long long)l.count, 10000, "10000 distinct entries");
+	mqs_ip_parse("10.0.2.7", addr);
+	tap_is_int(mqsp_list_match(&l, NULL, NULL, addr, 1), 1, "address found among 10000");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 100000; i++) {
+		snprintf(buf, sizeof(buf), "172.16.%d.%d", (i >> 8) & 255, i & 255);
+		mqs_ip_parse(buf, addr);
+		hits += mqsp_list_match(&l, "nobody", "nobody", addr, 1);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e5;
+	tap_is_int(hits, 0, "misses over 10000 entries");
+	tap_diag("10000 entries, %u prefix lengths: %.0f ns per miss (parse included)", l.nprefixes,
+	         ns);
+	mqsp_list_release(&l);
+}
+
+static void test_bans(void)
+{
+	struct mqsp_bans_cfg cfg = {3, 5, 60, 4};
+	struct mqsp_bans *b = mqsp_bans_new(&cfg);
+	uint8_t addr[16];
+	unsigned hit;
+
+	tap_ok(b != NULL, "bans table");
+	tap_is_int(mqsp_bans_fail(b, "dev1", "10.0.0.1", 100), 0, "failure 1");
+	tap_is_int(mqsp_bans_fail(b, "dev1", "10.0.0.1", 101), 0, "failure 2");
+	tap_is_int(mqsp_bans_fail(b, "dev1", "10.0.0.1", 102), MQSP_BAN_USER,
+	           "failure 3 bans the username");
+	tap_is_int(mqsp_bans_fail(b, "dev2", "10.0.0.1", 103), 0, "ip failure 4");
+	tap_is_int(mqsp_bans_fail(b, "dev3", "10.0.0.1", 104), MQSP_BAN_IP,
+	           "ip failure 5 bans the address");
+
+	/* sliding window: old failures fall out */
+	tap_is_int(mqsp_bans_fail(b, "slow", NULL, 200), 0, "slow 1");
+	tap_is_int(mqsp_bans_fail(b, "slow", NULL, 250), 0, "slow 2");
+	tap_is_int(mqsp_bans_fail(b, "slow", NULL, 261), 0, "slow 3: the first left the window");
+	tap_is_int(mqsp_bans_fail(b, "slow", NULL, 262), MQSP_BAN_USER,
+	           "slow 4: three within 60 s");
+
+	/* success forgets */
+	mqsp_bans_fail(b, "ok", NULL, 300);
+	mqsp_bans_fail(b, "ok", NULL, 301);
+	mqsp_bans_success(b, "ok");
+	tap_is_int(mqsp_bans_fail(b, "ok", NULL, 302), 0, "success reset the counter");
+
+	/* the table is capped (4 keys per table) */
+	for (int i = 0; i < 100; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "spray%d", i);
+		mqsp_bans_fail(b, name, NULL, 400);
+	}
+	tap_ok(mqsp_bans_tracked(b) <= 8, "tables stay capped (%zu keys)", mqsp_bans_tracked(b));
+
+	/* in-memory bans */
+	tap_is_int(mqsp_bans_add(b, MQSP_MATCH_USERNAME, "dev1", 500, 1), MQS_OK, "mem ban user");
+	tap_is_int(mqsp_bans_add(b, MQSP_MATCH_IP, "10.0.0.1", 600, 2), MQS_OK, "mem ban ip");
+	mqs_ip_parse("::ffff:10.0.0.1", addr);
+	tap_is_int(mqsp_bans_match(b, "dev1", NULL, 400), 1, "banned username");
+	tap_is_int(mqsp_bans_match(b, "other", addr, 400), 1, "banned mapped address");
+	tap_is_int(mqsp_bans_match(b, "dev1", NULL, 500), 0, "ban ends at its expiry");
+	mqsp_bans_prune(b, 1, 400);
+	tap_is_int(mqsp_bans_match(b, "dev1", NULL, 400), 0, "pruned once a snapshot holds it");
+	tap_is_int(mqsp_bans_match(b, NULL, addr, 400), 1, "later ban kept");
+	mqsp_bans_prune(b, 1, 600);
+	tap_is_int(mqsp_bans_match(b, NULL, addr, 599), 0, "expired ban pruned");
+	hit = mqsp_bans_fail(b, NULL, NULL, 1);
+	tap_is_int(hit, 0, "nothing to count");
+	mqsp_bans_free(b);
+	mqsp_bans_free(NULL);
+}
+
+int main(void)
+{
+	test_lists();
+	test_lists_scale();
+	test_bans();
+	return tap_exit();
+}
