@@ -156,6 +156,32 @@ static int parse_opts(int argc, char **argv, const char *optstring, struct pubsu
 	return EX_OK;
 }
 
+/* Read one line (without its newline) of at most cap bytes into buf.
+ * Returns the length, -1 at end of input, or -2 for a longer line (which is
+ * consumed up to its newline). */
+static long read_line(FILE *in, uint8_t *buf, size_t cap)
+{
+	size_t n = 0;
+	int too_long = 0;
+	int c;
+
+	for (;;) {
+		c = getc(in);
+		if (c == EOF) {
+			if (n == 0 && !too_long)
+				return -1;
+			break;
+		}
+		if (c == '\n')
+			break;
+		if (n < cap)
+			buf[n++] = (uint8_t)c;
+		else
+			too_long = 1;
+	}
+	return too_long ? -2 : (long)n;
+}
+
 struct pub_state {
 	int pending; /* QoS > 0 messages not yet acknowledged */
 	int failed;
@@ -252,8 +278,7 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
 	struct dev_conn c;
 	uint8_t *data = NULL;
 	size_t len = 0;
-	char *line = NULL;
-	size_t line_cap = 0;
+	uint8_t *line = NULL;
 	int seal;
 	int sources;
 	int ex;
@@ -295,17 +320,21 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
 	} else if (o.file != NULL) {
 		ex = publish_one(&c, &o, seal, data, len);
 	} else {
+		/* one fixed buffer, wiped at the end: no plaintext left in freed memory */
+		line = malloc(LINE_MAX_BYTES);
+		if (line == NULL) {
+			ex = EX_OSERR;
+			goto out;
+		}
 		for (;;) {
-			ssize_t n = getline(&line, &line_cap, stdin);
-			if (n < 0 || stop_requested)
+			long n = read_line(stdin, line, LINE_MAX_BYTES);
+			if (n == -1 || stop_requested)
 				break;
-			if (n > 0 && line[n - 1] == '\n')
-				n--;
-			if ((size_t)n > LINE_MAX_BYTES) {
+			if (n == -2) {
 				dev_err("line longer than %u bytes skipped", LINE_MAX_BYTES);
 				continue;
 			}
-			ex = publish_one(&c, &o, seal, (const uint8_t *)line, (size_t)n);
+			ex = publish_one(&c, &o, seal, line, (size_t)n);
 			if (ex != EX_OK)
 				break;
 			/* keep the socket serviced so large inputs do not pile up */
@@ -318,8 +347,7 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
 		ex = EX_NOPERM;
 out:
 	dev_conn_close(&c);
-	if (line != NULL)
-		mqs_secret_free(line, line_cap);
+	mqs_secret_free(line, LINE_MAX_BYTES);
 	mqs_secret_free(data, len);
 	return ex;
 }
@@ -330,12 +358,18 @@ struct sub_state {
 	int error;
 };
 
-/* Print a payload as one line: topic (and origin) first with -v. */
-static void print_payload(const struct pubsub_opts *o, const char *topic, const char *origin,
-                          const uint8_t *data, size_t len)
+/* Print a payload as one line: topic and origin first with -v. */
+static void print_payload(const struct pubsub_opts *o, const char *topic, const uint8_t *origin,
+                          size_t origin_len, const uint8_t *data, size_t len)
 {
-	if (o->verbose)
-		printf("%s %s ", topic, origin != NULL && origin[0] ? origin : "-");
+	if (o->verbose) {
+		printf("%s ", topic);
+		if (origin_len > 0)
+			dev_origin_write(stdout, origin, origin_len);
+		else
+			fputc('-', stdout);
+		fputc(' ', stdout);
+	}
 	fwrite(data, 1, len, stdout);
 	fputc('\n', stdout);
 	fflush(stdout);
@@ -351,7 +385,6 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	const struct mqs_creds_key *k = NULL;
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
-	char origin[MQS_ENVELOPE_ORIGIN_MAX + 1] = "";
 	int protected_topic = mqs_creds_topic_protected(cr, m->topic);
 	int rc;
 
@@ -367,7 +400,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 			                     : "no key with that id for this topic");
 			return;
 		}
-		print_payload(ss->o, m->topic, NULL, m->payload, (size_t)m->payloadlen);
+		print_payload(ss->o, m->topic, NULL, 0, m->payload, (size_t)m->payloadlen);
 		ss->received++;
 		return;
 	}
@@ -380,12 +413,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 		dev_err("cannot open message on %s: %s", m->topic, mqs_strerror(rc));
 		goto out;
 	}
-	for (size_t i = 0; i < info.origin_len; i++) {
-		uint8_t ch = info.origin[i];
-		origin[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-	}
-	origin[info.origin_len] = 0;
-	print_payload(ss->o, m->topic, origin, plain, plain_len);
+	print_payload(ss->o, m->topic, info.origin, info.origin_len, plain, plain_len);
 	ss->received++;
 out:
 	mqs_secret_free(plain, info.ciphertext_len + 1);

@@ -4,6 +4,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +40,52 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 	c->disconnects++;
 }
 
+/* The broker refuses a code whose step is not later than the last one it
+ * accepted for this device, so every run with the same credentials shares
+ * the last step it used through CREDS.step (mode 0600, under flock): a
+ * second run within one step waits for the next code instead of failing.
+ * Returns an open, locked fd (or -1 when the file cannot be used: then only
+ * this process's memory counts) and the stored step in *stored. */
+static int step_file_open(struct dev_conn *c, int64_t *stored)
+{
+	char path[PATH_MAX];
+	char buf[32];
+	ssize_t n;
+	int fd;
+
+	*stored = -1;
+	if (c->ctx->creds_path == NULL ||
+	    snprintf(path, sizeof(path), "%s.step", c->ctx->creds_path) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX) != 0) {
+		close(fd);
+		return -1;
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n > 0) {
+		buf[n] = 0;
+		*stored = strtoll(buf, NULL, 10);
+	}
+	return fd;
+}
+
+/* Record step in the step file and unlock it. */
+static void step_file_close(int fd, int64_t step)
+{
+	char buf[32];
+	int len;
+
+	if (fd < 0)
+		return;
+	len = snprintf(buf, sizeof(buf), "%lld\n", (long long)step);
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)len, 0) != len)
+		(void)0; /* best effort: the broker still refuses a replay */
+	close(fd);       /* releases the lock */
+}
+
 /* Set the password to a code from a time step later than the last one
  * used (the broker refuses a replayed step), waiting for it if needed. */
 static int set_fresh_code(struct dev_conn *c)
@@ -44,6 +94,8 @@ static int set_fresh_code(struct dev_conn *c)
 	char code[MQS_TOTP_CODE_MAX + 1];
 	time_t now;
 	int64_t step;
+	int64_t stored = -1;
+	int fd = -1;
 	int ex = EX_SOFTWARE;
 
 	if (!cr->has_totp) {
@@ -53,6 +105,9 @@ static int set_fresh_code(struct dev_conn *c)
 		ex = EX_OK;
 		goto out;
 	}
+	fd = step_file_open(c, &stored);
+	if (stored > c->last_step)
+		c->last_step = stored;
 	now = time(NULL);
 	step = (int64_t)now / cr->totp.period;
 	if (step <= c->last_step) {
@@ -72,10 +127,13 @@ static int set_fresh_code(struct dev_conn *c)
 		goto out;
 	}
 	c->last_step = step;
+	step_file_close(fd, step);
+	fd = -1;
 	if (mosquitto_username_pw_set(c->mosq, cr->username, code) != MOSQ_ERR_SUCCESS)
 		goto out;
 	ex = EX_OK;
 out:
+	step_file_close(fd, c->last_step);
 	OPENSSL_cleanse(code, sizeof(code));
 	return ex;
 }

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mqs_creds.h"
 
@@ -78,6 +79,14 @@ int dev_conn_reconnect(struct dev_conn *c);
 
 /* Disconnect cleanly and free the client. */
 void dev_conn_close(struct dev_conn *c);
+
+/* origin.c: print an origin safely (non-printable UTF-8 as \xNN). */
+
+/* Write origin (len bytes, untrusted) on f. */
+void dev_origin_write(FILE *f, const uint8_t *origin, size_t len);
+
+/* Write prefix, the origin and a newline on f. */
+void dev_origin_print(FILE *f, const char *prefix, const uint8_t *origin, size_t len);
 
 /* main.c: helpers for commands. */
 

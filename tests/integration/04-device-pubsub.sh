@@ -14,8 +14,16 @@ SECRET=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ
 KEY=$(random_key)
 C=$TEST_TMP/creds.json
 # the device key doubles as the topic key for sealed/#: without the plugin
-# nobody re-seals, so the subscriber opens what the publisher sealed
-make_creds "$C" dev1 "$SECRET" 6 30 SHA1 "device:17:$KEY" "topic:17:$KEY:sealed/#"
+# nobody re-seals, so the subscriber opens what the publisher sealed.  No TOTP
+# in these credentials: the plain broker needs no password, and every run may
+# connect at once (with TOTP, runs share the last step used, see below).
+(umask 077 && python3 - "$KEY" >"$C") <<'PY'
+import json, sys
+key = sys.argv[1]
+print(json.dumps({"username": "dev1",
+                  "keys": [{"id": 17, "key": key, "use": "device"},
+                           {"id": 17, "key": key, "use": "topic", "topic": "sealed/#"}]}))
+PY
 
 start_mosquitto "allow_anonymous true" || bail_out "mosquitto did not start"
 P=$MOSQ_PORT
@@ -69,5 +77,17 @@ ok "message names the broker" sh -c "printf '%s' '$ERR' | grep -q 'cannot connec
 head -c $((1024 * 1024 + 1)) /dev/zero >"$TEST_TMP/big"
 "$D" -c "$C" publish -p "$P" -t sealed/big -f "$TEST_TMP/big" >/dev/null 2>&1
 is "$?" 65 "a file over 1 MiB is refused"
+
+## with TOTP, two runs within one time step: the second waits for a fresh
+## code (the broker refuses a replayed step) instead of failing
+C2=$TEST_TMP/totp.json
+make_creds "$C2" dev2 "$SECRET" 6 2 SHA1 "device:18:$KEY"
+ok "first run with TOTP credentials" "$D" -c "$C2" publish -p "$P" -t plain/t -m one
+is "$(stat -c %a "$C2.step")" 600 "the last step used is kept in CREDS.step, mode 0600"
+ERR=$("$D" -c "$C2" publish -p "$P" -t plain/t -m two 2>&1)
+is "$?" 0 "second run succeeds"
+ok "second run waited for the next step" sh -c "printf '%s' '$ERR' | grep -q 'waiting .* for a fresh one-time code'"
+STEP1=$(cat "$C2.step")
+ok "the step file moved on" test "$STEP1" -gt 0
 
 done_testing
