@@ -3,13 +3,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "keys.h"
 #include "mqs_error.h"
 #include "mqs_keystore.h"
-#include "mqs_keystore_unwrap.h"
 #include "mqs_topic.h"
 
 /* Count the levels and the wildcard levels of a filter. */
@@ -45,129 +45,207 @@ int mqsp_keys_protected_cmp(const void *a, const void *b)
 	return strcmp(x->filter, y->filter);
 }
 
-/* Load protected_topics with the newest active key of each filter. */
-static int load_protected(struct mqsp_keys *k, sqlite3 *db, const uint8_t *mk)
+#define CLOCK_EVERY 32 /* rows between two looks at the clock */
+
+enum load_phase { LP_PROTECTED, LP_DEVICE_KEYS, LP_BANS, LP_INDEX, LP_DONE };
+
+static const char *const load_sql[] = {
+    [LP_PROTECTED] = "SELECT p.filter, k.id, k.wrapped FROM protected_topics p "
+                     "LEFT JOIN keys k ON k.id = (SELECT max(id) FROM keys "
+                     "WHERE purpose = 'topic' AND owner = p.filter AND state = 'active')",
+    [LP_DEVICE_KEYS] = "SELECT k.id, k.owner, k.state, k.retire_after, k.wrapped "
+                       "FROM keys k JOIN devices d ON d.name = k.owner "
+                       "WHERE k.purpose = 'device' AND d.enabled = 1 "
+                       "AND (k.state = 'active' OR k.retire_after >= ?1)",
+    [LP_BANS] = "SELECT expires_at FROM list_entries WHERE kind = 'deny' "
+                "AND created_by = 'mqttsec-plugin' AND reason = 'auth-failures' "
+                "AND (expires_at = 0 OR expires_at > ?1)",
+};
+
+struct mqsp_keys_load {
+	sqlite3 *db;
+	const uint8_t *mk;
+	int64_t now;
+	enum load_phase phase;
+	sqlite3_stmt *st;
+	struct mqsp_keys *k;
+	size_t cap_protected, cap_dkeys, cap_bans;
+};
+
+/* Milliseconds of the monotonic clock. */
+static double mono_ms(void)
 {
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	int rc = MQS_ERR_DB;
-	int r;
+	struct timespec ts;
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT p.filter, k.id, k.wrapped FROM protected_topics p "
-	                       "LEFT JOIN keys k ON k.id = (SELECT max(id) FROM keys "
-	                       "WHERE purpose = 'topic' AND owner = p.filter AND state = 'active')",
-	                       -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *filter = (const char *)sqlite3_column_text(st, 0);
-		struct mqsp_protected *pt;
-
-		if (filter == NULL || mqs_topic_filter_check(filter) != MQS_OK) {
-			k->bad_keys++;
-			continue;
-		}
-		if (k->nprotected == cap) {
-			size_t ncap = cap == 0 ? 16 : cap * 2;
-			struct mqsp_protected *n = realloc(k->protected, ncap * sizeof(*n));
-
-			if (n == NULL) {
-				rc = MQS_ERR_NOMEM;
-				goto out;
-			}
-			k->protected = n;
-			cap = ncap;
-		}
-		pt = &k->protected[k->nprotected];
-		memset(pt, 0, sizeof(*pt));
-		pt->filter = strdup(filter);
-		if (pt->filter == NULL) {
-			rc = MQS_ERR_NOMEM;
-			goto out;
-		}
-		k->nprotected++;
-		filter_shape(pt->filter, &pt->levels, &pt->wildcards);
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
-			int64_t id = sqlite3_column_int64(st, 1);
-			const uint8_t *w = sqlite3_column_blob(st, 2);
-			int wl = sqlite3_column_bytes(st, 2);
-
-			if (id >= 1 && id <= UINT32_MAX && w != NULL &&
-			    mqs_keystore_unwrap(mk, (uint32_t)id, MQS_KEY_TOPIC, w, (size_t)wl,
-			                        pt->key) == MQS_OK)
-				pt->key_id = (uint32_t)id;
-			else
-				k->bad_keys++;
-		}
-	}
-	if (r != SQLITE_DONE)
-		goto out;
-	if (k->nprotected > 1)
-		qsort(k->protected, k->nprotected, sizeof(*k->protected), mqsp_keys_protected_cmp);
-	rc = MQS_OK;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Load the usable keys of enabled devices. */
-static int load_device_keys(struct mqsp_keys *k, sqlite3 *db, const uint8_t *mk, int64_t now)
+/* Grow an array of n elements of size sz to hold one more (doubling). */
+static int grow(void **a, size_t *cap, size_t n, size_t sz, size_t first)
 {
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	int rc = MQS_ERR_DB;
+	size_t ncap;
+	void *na;
+
+	if (n < *cap)
+		return MQS_OK;
+	ncap = *cap == 0 ? first : *cap * 2;
+	na = realloc(*a, ncap * sz);
+	if (na == NULL)
+		return MQS_ERR_NOMEM;
+	*a = na;
+	*cap = ncap;
+	return MQS_OK;
+}
+
+/* One protected_topics row with the newest active key of its filter. */
+static int row_protected(struct mqsp_keys_load *l)
+{
+	struct mqsp_keys *k = l->k;
+	const char *filter = (const char *)sqlite3_column_text(l->st, 0);
+	struct mqsp_protected *pt;
+
+	if (filter == NULL || mqs_topic_filter_check(filter) != MQS_OK) {
+		k->bad_keys++;
+		return MQS_OK;
+	}
+	if (grow((void **)&k->protected, &l->cap_protected, k->nprotected, sizeof(*pt), 16) !=
+	    MQS_OK)
+		return MQS_ERR_NOMEM;
+	pt = &k->protected[k->nprotected];
+	memset(pt, 0, sizeof(*pt));
+	pt->filter = strdup(filter);
+	if (pt->filter == NULL)
+		return MQS_ERR_NOMEM;
+	k->nprotected++;
+	filter_shape(pt->filter, &pt->levels, &pt->wildcards);
+	if (sqlite3_column_type(l->st, 1) != SQLITE_NULL) {
+		int64_t id = sqlite3_column_int64(l->st, 1);
+		const uint8_t *w = sqlite3_column_blob(l->st, 2);
+		int wl = sqlite3_column_bytes(l->st, 2);
+
+		if (id >= 1 && id <= UINT32_MAX && w != NULL &&
+		    mqs_keystore_unwrap(l->mk, (uint32_t)id, MQS_KEY_TOPIC, w, (size_t)wl,
+		                        pt->key) == MQS_OK)
+			pt->key_id = (uint32_t)id;
+		else
+			k->bad_keys++;
+	}
+	return MQS_OK;
+}
+
+/* One usable key of an enabled device. */
+static int row_device_key(struct mqsp_keys_load *l)
+{
+	struct mqsp_keys *k = l->k;
+	int64_t id = sqlite3_column_int64(l->st, 0);
+	const char *owner = (const char *)sqlite3_column_text(l->st, 1);
+	const char *state = (const char *)sqlite3_column_text(l->st, 2);
+	const uint8_t *w = sqlite3_column_blob(l->st, 4);
+	int wl = sqlite3_column_bytes(l->st, 4);
+	struct mqsp_device_key *dk;
+
+	if (k->ndkeys == l->cap_dkeys) {
+		/* not realloc: the old array holds keys and must be wiped */
+		size_t ncap = l->cap_dkeys == 0 ? 64 : l->cap_dkeys * 2;
+		struct mqsp_device_key *n = calloc(ncap, sizeof(*n));
+
+		if (n == NULL)
+			return MQS_ERR_NOMEM;
+		if (k->dkeys != NULL) {
+			memcpy(n, k->dkeys, k->ndkeys * sizeof(*n));
+			OPENSSL_cleanse(k->dkeys, l->cap_dkeys * sizeof(*n));
+			free(k->dkeys);
+		}
+		k->dkeys = n;
+		l->cap_dkeys = ncap;
+	}
+	dk = &k->dkeys[k->ndkeys];
+	if (id < 1 || id > UINT32_MAX || owner == NULL || state == NULL ||
+	    strlen(owner) > MQSP_DEVICE_NAME_MAX || w == NULL ||
+	    mqs_keystore_unwrap(l->mk, (uint32_t)id, MQS_KEY_DEVICE, w, (size_t)wl, dk->key) !=
+	        MQS_OK) {
+		OPENSSL_cleanse(dk, sizeof(*dk));
+		k->bad_keys++;
+		return MQS_OK;
+	}
+	dk->id = (uint32_t)id;
+	dk->until = strcmp(state, "active") == 0 ? 0 : sqlite3_column_int64(l->st, 3);
+	strcpy(dk->device, owner);
+	k->ndkeys++;
+	return MQS_OK;
+}
+
+/* One automatic ban still in force. */
+static int row_ban(struct mqsp_keys_load *l)
+{
+	struct mqsp_keys *k = l->k;
+
+	if (grow((void **)&k->bans, &l->cap_bans, k->nbans, sizeof(*k->bans), 16) != MQS_OK)
+		return MQS_ERR_NOMEM;
+	k->bans[k->nbans++] = sqlite3_column_int64(l->st, 0);
+	return MQS_OK;
+}
+
+/* Start a load. */
+int mqsp_keys_load_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
+                         struct mqsp_keys_load **out)
+{
+	struct mqsp_keys_load *l = calloc(1, sizeof(*l));
+
+	*out = NULL;
+	if (l == NULL)
+		return MQS_ERR_NOMEM;
+	l->k = calloc(1, sizeof(*l->k));
+	if (l->k == NULL) {
+		free(l);
+		return MQS_ERR_NOMEM;
+	}
+	l->db = db;
+	l->mk = mk;
+	l->now = now;
+	l->phase = LP_PROTECTED;
+	*out = l;
+	return MQS_OK;
+}
+
+/* Step the rows of the current phase until done or out of time. */
+static int phase_rows(struct mqsp_keys_load *l, double deadline_ms, int *done)
+{
+	int (*row)(struct mqsp_keys_load *) = l->phase == LP_PROTECTED     ? row_protected
+	                                      : l->phase == LP_DEVICE_KEYS ? row_device_key
+	                                                                   : row_ban;
+	int rc = MQS_OK;
 	int r;
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT k.id, k.owner, k.state, k.retire_after, k.wrapped "
-	                       "FROM keys k JOIN devices d ON d.name = k.owner "
-	                       "WHERE k.purpose = 'device' AND d.enabled = 1 "
-	                       "AND (k.state = 'active' OR k.retire_after >= ?1)",
-	                       -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, now);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const char *owner = (const char *)sqlite3_column_text(st, 1);
-		const char *state = (const char *)sqlite3_column_text(st, 2);
-		const uint8_t *w = sqlite3_column_blob(st, 4);
-		int wl = sqlite3_column_bytes(st, 4);
-		struct mqsp_device_key *dk;
-
-		if (k->ndkeys == cap) {
-			size_t ncap = cap == 0 ? 64 : cap * 2;
-			struct mqsp_device_key *n = calloc(ncap, sizeof(*n));
-
-			/* not realloc: the old array must be wiped */
-			if (n == NULL) {
-				rc = MQS_ERR_NOMEM;
-				goto out;
-			}
-			if (k->dkeys != NULL) {
-				memcpy(n, k->dkeys, k->ndkeys * sizeof(*n));
-				OPENSSL_cleanse(k->dkeys, cap * sizeof(*n));
-				free(k->dkeys);
-			}
-			k->dkeys = n;
-			cap = ncap;
-		}
-		dk = &k->dkeys[k->ndkeys];
-		if (id < 1 || id > UINT32_MAX || owner == NULL || state == NULL ||
-		    strlen(owner) > MQSP_DEVICE_NAME_MAX || w == NULL ||
-		    mqs_keystore_unwrap(mk, (uint32_t)id, MQS_KEY_DEVICE, w, (size_t)wl, dk->key) !=
-		        MQS_OK) {
-			OPENSSL_cleanse(dk, sizeof(*dk));
-			k->bad_keys++;
-			continue;
-		}
-		dk->id = (uint32_t)id;
-		dk->until = strcmp(state, "active") == 0 ? 0 : sqlite3_column_int64(st, 3);
-		strcpy(dk->device, owner);
-		k->ndkeys++;
+	*done = 0;
+	if (l->st == NULL) {
+		if (sqlite3_prepare_v2(l->db, load_sql[l->phase], -1, &l->st, NULL) != SQLITE_OK)
+			return MQS_ERR_DB;
+		if (l->phase != LP_PROTECTED)
+			sqlite3_bind_int64(l->st, 1, l->now);
+	}
+	for (unsigned n = 1;; n++) {
+		r = sqlite3_step(l->st);
+		if (r != SQLITE_ROW)
+			break;
+		rc = row(l);
+		if (rc != MQS_OK)
+			return rc;
+		if (n % CLOCK_EVERY == 0 && mono_ms() >= deadline_ms)
+			return MQS_OK;
 	}
 	if (r != SQLITE_DONE)
-		goto out;
-	/* the array no longer moves: index it */
+		return MQS_ERR_DB;
+	sqlite3_finalize(l->st);
+	l->st = NULL;
+	*done = 1;
+	return MQS_OK;
+}
+
+/* Index the device keys (the array no longer moves) and order the filters. */
+static void finish(struct mqsp_keys *k)
+{
 	for (size_t i = 0; i < k->ndkeys; i++) {
 		struct mqsp_device_key *dk = &k->dkeys[i];
 		struct mqsp_device_key *dup = NULL;
@@ -176,68 +254,63 @@ static int load_device_keys(struct mqsp_keys *k, sqlite3 *db, const uint8_t *mk,
 		if (dup == NULL)
 			HASH_ADD(hh, k->by_id, id, sizeof(dk->id), dk);
 	}
-	rc = MQS_OK;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	if (k->nprotected > 1)
+		qsort(k->protected, k->nprotected, sizeof(*k->protected), mqsp_keys_protected_cmp);
 }
 
-/* Load the expiry times of automatic bans still in force. */
-static int load_bans(struct mqsp_keys *k, sqlite3 *db, int64_t now)
+/* Load until done or out of time. */
+int mqsp_keys_load_step(struct mqsp_keys_load *l, double deadline_ms, struct mqsp_keys **out)
 {
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	int rc = MQS_ERR_DB;
-	int r;
+	int rc = MQS_OK;
+	int done = 0;
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT expires_at FROM list_entries WHERE kind = 'deny' "
-	                       "AND created_by = 'mqttsec-plugin' AND reason = 'auth-failures' "
-	                       "AND (expires_at = 0 OR expires_at > ?1)",
-	                       -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, now);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (k->nbans == cap) {
-			size_t ncap = cap == 0 ? 16 : cap * 2;
-			int64_t *n = realloc(k->bans, ncap * sizeof(*n));
-
-			if (n == NULL) {
-				rc = MQS_ERR_NOMEM;
-				goto out;
-			}
-			k->bans = n;
-			cap = ncap;
+	*out = NULL;
+	while (rc == MQS_OK && l->phase != LP_DONE) {
+		if (l->phase == LP_INDEX) {
+			finish(l->k);
+			l->phase = LP_DONE;
+			break;
 		}
-		k->bans[k->nbans++] = sqlite3_column_int64(st, 0);
+		rc = phase_rows(l, deadline_ms, &done);
+		if (rc != MQS_OK)
+			break;
+		if (!done)
+			return MQSP_KEYS_AGAIN;
+		l->phase++;
+		if (mono_ms() >= deadline_ms && l->phase != LP_DONE)
+			return MQSP_KEYS_AGAIN;
 	}
-	rc = r == SQLITE_DONE ? MQS_OK : MQS_ERR_DB;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	if (rc != MQS_OK)
+		return rc;
+	*out = l->k;
+	l->k = NULL;
+	return MQS_OK;
 }
 
-/* Load everything protected topics need. */
+/* Abandon or finish a load. */
+void mqsp_keys_load_free(struct mqsp_keys_load *l)
+{
+	if (l == NULL)
+		return;
+	sqlite3_finalize(l->st);
+	mqsp_keys_free(l->k);
+	free(l);
+}
+
+/* Load in one go. */
 int mqsp_keys_load(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
                    struct mqsp_keys **out)
 {
-	struct mqsp_keys *k = calloc(1, sizeof(*k));
-	int rc = MQS_ERR_NOMEM;
+	struct mqsp_keys_load *l = NULL;
+	int rc = mqsp_keys_load_start(db, mk, now, &l);
 
 	*out = NULL;
-	if (k == NULL)
-		goto out;
-	rc = load_protected(k, db, mk);
-	if (rc == MQS_OK)
-		rc = load_device_keys(k, db, mk, now);
-	if (rc == MQS_OK)
-		rc = load_bans(k, db, now);
-	if (rc == MQS_OK) {
-		*out = k;
-		k = NULL;
-	}
-out:
-	mqsp_keys_free(k);
+	if (rc != MQS_OK)
+		return rc;
+	do
+		rc = mqsp_keys_load_step(l, 1e300, out);
+	while (rc == MQSP_KEYS_AGAIN);
+	mqsp_keys_load_free(l);
 	return rc;
 }
 

@@ -2,9 +2,10 @@
  * filters with the key the broker seals with, the device keys by key id,
  * and the expiry times of automatic bans (for statistics).
  *
- * Loaded by mqsp_keys_load() inside the snapshot's read transaction (one
- * call, not time-sliced: a few queries and one unwrap per key), read-only
- * afterwards.
+ * Loaded inside the snapshot's read transaction, in time slices
+ * (mqsp_keys_load_start/step: one unwrap per device key is the bulk of the
+ * work, about 3 ms per 1,000 devices) or in one go (mqsp_keys_load), and
+ * read-only afterwards.
  *
  *   - Protected filters are kept most specific first: most levels, then
  *     fewest wildcards ('+', '#'), then strcmp order; the first filter that
@@ -59,9 +60,27 @@ struct mqsp_keys {
 	unsigned long bad_keys; /* rows skipped: key does not unwrap, name too long */
 };
 
-/* Load from db (the caller holds a read transaction).  Keys and bans
- * already expired at now are left out.  Returns MQS_OK, MQS_ERR_DB or
- * MQS_ERR_NOMEM. */
+#define MQSP_KEYS_AGAIN 1 /* mqsp_keys_load_step: not finished yet */
+
+struct mqsp_keys_load;
+
+/* Start a load from db, in slices: the caller holds one read transaction
+ * from the first mqsp_keys_load_step() to the last.  Keys and bans already
+ * expired at now are left out.  Returns MQS_OK or MQS_ERR_NOMEM. */
+int mqsp_keys_load_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
+                         struct mqsp_keys_load **out);
+
+/* Load until done or until the monotonic clock (CLOCK_MONOTONIC, in ms)
+ * passes deadline_ms (checked every few rows; one unwrap per device key is
+ * the bulk of the work).  Returns MQSP_KEYS_AGAIN, MQS_OK with the result in
+ * *out (the caller owns it), MQS_ERR_DB or MQS_ERR_NOMEM. */
+int mqsp_keys_load_step(struct mqsp_keys_load *l, double deadline_ms, struct mqsp_keys **out);
+
+/* Abandon or finish a load (wipes what it holds).  NULL is fine. */
+void mqsp_keys_load_free(struct mqsp_keys_load *l);
+
+/* Load in one go (the caller holds a read transaction): start, step
+ * without deadline, free.  Returns MQS_OK, MQS_ERR_DB or MQS_ERR_NOMEM. */
 int mqsp_keys_load(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
                    struct mqsp_keys **out);
 

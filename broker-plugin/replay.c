@@ -202,6 +202,14 @@ enum mqsp_replay_verdict mqsp_replay_lookup(const struct mqsp_replay *r, uint32_
 	return MQSP_REPLAY_NEW;
 }
 
+/* Prefetch the chain head of (key_id, nonce). */
+void mqsp_replay_prefetch(const struct mqsp_replay *r, uint32_t key_id,
+                          const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN])
+{
+	if (r != NULL && r->nheads > 0)
+		__builtin_prefetch(&r->heads[key_hash(r, key_id, nonce) & (r->nheads - 1)]);
+}
+
 /* 1 when full. */
 int mqsp_replay_full(const struct mqsp_replay *r)
 {
@@ -258,8 +266,8 @@ static uint32_t record_take(struct mqsp_replay *r)
 /* Record an envelope. */
 int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
                     const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
-                    const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client,
-                    uint64_t ts_ms, uint64_t out_ts_ms, int64_t now_s)
+                    const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client, uint64_t ts_ms,
+                    uint64_t out_ts_ms, int64_t now_s)
 {
 	int64_t expiry;
 	struct bucket *b;
@@ -277,7 +285,9 @@ int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
 		return MQS_ERR_INVAL; /* further ahead than an accepted timestamp can be */
 	if (r->count >= r->max)
 		return MQS_ERR_TOOBIG;
-	if (r->count + 1 > r->nheads && heads_grow(r) != MQS_OK)
+	/* at most one entry per two chains: most lookups of a new envelope
+	 * end at an empty chain head, without touching an entry */
+	if (2 * (r->count + 1) > r->nheads && heads_grow(r) != MQS_OK)
 		return MQS_ERR_NOMEM;
 	b = &r->buckets[(expiry / r->span) % NBUCKETS];
 	if (b->epoch != expiry / r->span) {

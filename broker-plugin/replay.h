@@ -18,9 +18,10 @@
  *     whose window is still open, which would let their replays through.
  *
  * Entries live in a pool of fixed-size records (56 bytes) grown in chunks
- * up to max, chained in a hash table seeded at random, so memory stays at
- * the high-water mark (at most max * 56 bytes plus the table) and a busy
- * broker does not call malloc per message.
+ * up to max, chained in a hash table (at least two chain heads of 4 bytes
+ * per entry) seeded at random, so memory stays at the high-water mark (at
+ * most about max * 72 bytes) and a busy broker does not call malloc per
+ * message.
  *
  * Ownership: mqsp_replay_new() returns a set freed by mqsp_replay_free()
  * (NULL is fine).  Not thread-safe: broker thread only.
@@ -61,6 +62,11 @@ enum mqsp_replay_verdict mqsp_replay_lookup(const struct mqsp_replay *r, uint32_
                                             const uint8_t digest[MQSP_REPLAY_DIGEST_LEN],
                                             uint64_t client, uint64_t *out_ts_ms);
 
+/* Start loading the memory mqsp_replay_lookup() will need for (key_id,
+ * nonce), so that other work can hide the cache miss.  Optional. */
+void mqsp_replay_prefetch(const struct mqsp_replay *r, uint32_t key_id,
+                          const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN]);
+
 /* Return 1 when the set holds max entries (an add would fail). */
 int mqsp_replay_full(const struct mqsp_replay *r);
 
@@ -70,8 +76,8 @@ int mqsp_replay_full(const struct mqsp_replay *r);
  * Returns MQS_OK, MQS_ERR_TOOBIG (full) or MQS_ERR_NOMEM. */
 int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
                     const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
-                    const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client,
-                    uint64_t ts_ms, uint64_t out_ts_ms, int64_t now_s);
+                    const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client, uint64_t ts_ms,
+                    uint64_t out_ts_ms, int64_t now_s);
 
 /* Hash a client id for mqsp_replay_*() (seeded per set).  NULL is fine. */
 uint64_t mqsp_replay_client(const struct mqsp_replay *r, const char *clientid);

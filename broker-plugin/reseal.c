@@ -91,6 +91,20 @@ static const char *printable(const char *s, char *buf)
 	return buf;
 }
 
+/* Log how many drop lines were left out in an earlier second. */
+static void log_skipped(struct mqsp_reseal *r, int64_t now)
+{
+	if (now == r->log_second)
+		return;
+	if (r->log_skipped > 0)
+		mqsp_log(MOSQ_LOG_NOTICE,
+		         "mqttsec: %lu more dropped messages on protected topics not logged",
+		         r->log_skipped);
+	r->log_second = now;
+	r->log_count = 0;
+	r->log_skipped = 0;
+}
+
 /* Count a refusal and log it (rate-limited); returns MOSQ_ERR_ACL_DENIED. */
 static int drop(struct mqsp_plugin *p, enum mqsp_drop why, struct mosquitto *client,
                 const char *topic, const char *what)
@@ -100,15 +114,7 @@ static int drop(struct mqsp_plugin *p, enum mqsp_drop why, struct mosquitto *cli
 	int64_t now = (int64_t)time(NULL);
 
 	p->stats.dropped[why]++;
-	if (now != r->log_second) {
-		if (r->log_skipped > 0)
-			mqsp_log(MOSQ_LOG_NOTICE,
-			         "mqttsec: %lu more dropped messages on protected topics not logged",
-			         r->log_skipped);
-		r->log_second = now;
-		r->log_count = 0;
-		r->log_skipped = 0;
-	}
+	log_skipped(r, now);
 	if (r->log_count >= MQSP_RESEAL_LOG_PER_S) {
 		r->log_skipped++;
 		return MOSQ_ERR_ACL_DENIED;
@@ -217,6 +223,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		goto refuse;
 	}
 	why = MQSP_DROP_ERROR;
+	mqsp_replay_prefetch(r->seen, info.key_id, info.nonce);
 	/* the output nonce, also the digest that tells a retransmission */
 	if (mqs_envelope_ctx_derive_nonce(r->ec, ed->payload, ed->payloadlen, digest) != MQS_OK)
 		goto refuse;
@@ -236,7 +243,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	if (plain_reserve(r, info.ciphertext_len) != MQS_OK)
 		goto refuse;
 	rc = mqs_envelope_ctx_open(r->ec, dk->key, dk->id, ed->payload, ed->payloadlen, ed->topic,
-	                       strlen(ed->topic), r->plain, r->plain_cap, &plain_len, NULL);
+	                           strlen(ed->topic), r->plain, r->plain_cap, &plain_len, NULL);
 	if (rc != MQS_OK) {
 		why = rc == MQS_ERR_ENV_AUTH ? MQSP_DROP_TAMPERED : MQSP_DROP_ERROR;
 		goto refuse;
@@ -280,6 +287,8 @@ int mqsp_reseal_tick_cb(int event, void *event_data, void *userdata)
 	(void)event;
 	(void)event_data;
 	mqsp_replay_expire(p->reseal->seen, now);
+	if (p->reseal->log_skipped > 0)
+		log_skipped(p->reseal, now);
 	if (p->opt.stats_interval > 0 && now >= p->stats.next_publish) {
 		p->stats.next_publish = now + (int64_t)p->opt.stats_interval;
 		mqsp_stats_publish(&p->stats, mqsp_keys_bans_active(p->snap->keys, now),

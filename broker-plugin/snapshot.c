@@ -70,6 +70,7 @@ struct mqsp_build {
 	struct mqsp_subject *cur;
 	struct member_row *members;
 	size_t nmembers, capmembers;
+	struct mqsp_keys_load *keys; /* PH_KEYS in progress (keys.h) */
 };
 
 /* Milliseconds of the monotonic clock. */
@@ -511,9 +512,19 @@ int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot
 			}
 			break;
 		case PH_KEYS:
-			/* protected topics and keys (keys.c): a few small queries */
-			rc = mqsp_keys_load(b->db, b->mk, b->now, &b->s->keys);
-			b->phase = PH_LINK;
+			/* protected topics and keys (keys.c), sliced: one unwrap per
+			 * device key */
+			if (b->keys == NULL)
+				rc = mqsp_keys_load_start(b->db, b->mk, b->now, &b->keys);
+			if (rc == MQS_OK)
+				rc = mqsp_keys_load_step(b->keys, deadline, &b->s->keys);
+			if (rc == MQSP_KEYS_AGAIN) {
+				rc = MQS_OK; /* the same phase goes on in the next slice */
+			} else if (rc == MQS_OK) {
+				mqsp_keys_load_free(b->keys);
+				b->keys = NULL;
+				b->phase = PH_LINK;
+			}
 			break;
 		case PH_LINK:
 			rc = link_devices(b);
@@ -557,6 +568,7 @@ void mqsp_build_free(struct mqsp_build *b)
 	free(b->rows);
 	free(b->tmp);
 	free(b->members);
+	mqsp_keys_load_free(b->keys);
 	mqsp_snapshot_free(b->s);
 	free(b);
 }

@@ -12,11 +12,11 @@
 #define PREFIX "$SYS/broker/mqttsec/"
 
 static const char *const drop_names[MQSP_DROP__COUNT] = {
-    [MQSP_DROP_MALFORMED] = "malformed",       [MQSP_DROP_UNKNOWN_KEY] = "unknown-key",
-    [MQSP_DROP_WRONG_KEY] = "wrong-key",       [MQSP_DROP_STALE] = "stale",
-    [MQSP_DROP_FUTURE] = "future",             [MQSP_DROP_REPLAY] = "replay",
-    [MQSP_DROP_TAMPERED] = "tampered",         [MQSP_DROP_NO_TOPIC_KEY] = "no-topic-key",
-    [MQSP_DROP_REPLAY_FULL] = "replay-full",   [MQSP_DROP_ERROR] = "error",
+    [MQSP_DROP_MALFORMED] = "malformed",     [MQSP_DROP_UNKNOWN_KEY] = "unknown-key",
+    [MQSP_DROP_WRONG_KEY] = "wrong-key",     [MQSP_DROP_STALE] = "stale",
+    [MQSP_DROP_FUTURE] = "future",           [MQSP_DROP_REPLAY] = "replay",
+    [MQSP_DROP_TAMPERED] = "tampered",       [MQSP_DROP_NO_TOPIC_KEY] = "no-topic-key",
+    [MQSP_DROP_REPLAY_FULL] = "replay-full", [MQSP_DROP_ERROR] = "error",
 };
 
 /* Name of a drop reason. */

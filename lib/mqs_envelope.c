@@ -6,24 +6,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "mqs_envelope.h"
+#include "mqs_envelope_ctx.h"
 #include "mqs_error.h"
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
 
 static uint32_t get_be32(const uint8_t *p)
 {
@@ -55,102 +41,24 @@ int mqs_envelope_topic_check(const char *topic, size_t topic_len)
 	return MQS_OK;
 }
 
-/* Run AES-256-GCM over one buffer: encrypt when enc, else decrypt and verify
- * tag.  aad1/aad2 are fed in order.  Returns MQS_OK, MQS_ERR_ENV_AUTH (only
- * when decrypting) or MQS_ERR_CRYPTO. */
-static int gcm_run(int enc, const uint8_t *key, const uint8_t *nonce, const uint8_t *aad1,
-                   size_t aad1_len, const uint8_t *aad2, size_t aad2_len, const uint8_t *in,
-                   size_t in_len, uint8_t *out, uint8_t *tag)
-{
-	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t fin[MQS_ENVELOPE_TAG_LEN]; /* GCM final writes nothing; never NULL+0 */
-	int rc = MQS_ERR_CRYPTO;
-	int n = 0;
-
-	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL)
-		goto out;
-	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1)
-		goto out;
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, MQS_ENVELOPE_NONCE_LEN, NULL) != 1)
-		goto out;
-	if (EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) != 1)
-		goto out;
-	if (EVP_CipherUpdate(ctx, NULL, &n, aad1, (int)aad1_len) != 1)
-		goto out;
-	if (aad2_len > 0 && EVP_CipherUpdate(ctx, NULL, &n, aad2, (int)aad2_len) != 1)
-		goto out;
-	if (in_len > 0 && EVP_CipherUpdate(ctx, out, &n, in, (int)in_len) != 1)
-		goto out;
-	if (!enc) {
-		if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, MQS_ENVELOPE_TAG_LEN, tag) != 1)
-			goto out;
-		if (EVP_CipherFinal_ex(ctx, fin, &n) != 1) {
-			rc = MQS_ERR_ENV_AUTH;
-			goto out;
-		}
-	} else {
-		if (EVP_CipherFinal_ex(ctx, fin, &n) != 1)
-			goto out;
-		if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, MQS_ENVELOPE_TAG_LEN, tag) != 1)
-			goto out;
-	}
-	rc = MQS_OK;
-out:
-	EVP_CIPHER_CTX_free(ctx);
-	return rc;
-}
-
-/* Seal plain for topic; see header. */
+/* Seal plain for topic; see header.  One-shot: a context for one call. */
 int mqs_envelope_seal(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
-                      uint64_t timestamp_ms, const uint8_t *nonce, const char *origin,
-                      size_t origin_len, const char *topic, size_t topic_len, const uint8_t *plain,
-                      size_t plain_len, uint8_t *out, size_t out_cap, size_t *out_len)
+		      uint64_t timestamp_ms, const uint8_t *nonce, const char *origin,
+		      size_t origin_len, const char *topic, size_t topic_len, const uint8_t *plain,
+		      size_t plain_len, uint8_t *out, size_t out_cap, size_t *out_len)
 {
-	size_t total;
-	size_t hdr_len;
+	struct mqs_envelope_ctx *c = NULL;
 	int rc;
 
 	if (out_len != NULL)
 		*out_len = 0;
-	if (key == NULL || out == NULL || out_len == NULL || (plain == NULL && plain_len > 0) ||
-	    (origin == NULL && origin_len > 0)) {
-		rc = MQS_ERR_INVAL;
-		goto out;
-	}
-	total = mqs_envelope_sealed_len(origin_len, plain_len);
-	if (total == 0) {
-		rc = MQS_ERR_TOOBIG;
-		goto out;
-	}
-	rc = mqs_envelope_topic_check(topic, topic_len);
+	rc = mqs_envelope_ctx_new(&c);
 	if (rc != MQS_OK)
 		goto out;
-	if (out_cap < total) {
-		rc = MQS_ERR_BUFSIZE;
-		goto out;
-	}
-	hdr_len = MQS_ENVELOPE_HDR_LEN + origin_len;
-	out[0] = MQS_ENVELOPE_VERSION;
-	out[1] = (uint8_t)origin_len;
-	put_be32(out + 2, key_id);
-	put_be64(out + 6, timestamp_ms);
-	if (nonce != NULL) {
-		memcpy(out + 14, nonce, MQS_ENVELOPE_NONCE_LEN);
-	} else if (RAND_bytes(out + 14, MQS_ENVELOPE_NONCE_LEN) != 1) {
-		rc = MQS_ERR_CRYPTO;
-		goto out;
-	}
-	if (origin_len > 0)
-		memcpy(out + MQS_ENVELOPE_HDR_LEN, origin, origin_len);
-	rc = gcm_run(1, key, out + 14, out, hdr_len, (const uint8_t *)topic, topic_len, plain,
-	             plain_len, out + hdr_len, out + hdr_len + plain_len);
-	if (rc != MQS_OK) {
-		OPENSSL_cleanse(out, total);
-		goto out;
-	}
-	*out_len = total;
+	rc = mqs_envelope_ctx_seal(c, key, key_id, timestamp_ms, nonce, origin, origin_len, topic,
+				   topic_len, plain, plain_len, out, out_cap, out_len);
 out:
+	mqs_envelope_ctx_free(c);
 	return rc;
 }
 
@@ -186,48 +94,24 @@ int mqs_envelope_parse(const uint8_t *env, size_t env_len, struct mqs_envelope_i
 	return MQS_OK;
 }
 
-/* Open an envelope; see header. */
-int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id, const uint8_t *env,
-                      size_t env_len, const char *topic, size_t topic_len, uint8_t *out,
-                      size_t out_cap, size_t *out_len, struct mqs_envelope_info *info)
+/* Open an envelope; see header.  One-shot: a context for one call. */
+int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
+		      const uint8_t *env, size_t env_len, const char *topic, size_t topic_len,
+		      uint8_t *out, size_t out_cap, size_t *out_len,
+		      struct mqs_envelope_info *info)
 {
-	struct mqs_envelope_info local;
-	uint8_t tag[MQS_ENVELOPE_TAG_LEN];
-	size_t hdr_len;
+	struct mqs_envelope_ctx *c = NULL;
 	int rc;
 
 	if (out_len != NULL)
 		*out_len = 0;
-	if (info == NULL)
-		info = &local;
-	if (key == NULL || out_len == NULL || (out == NULL && out_cap > 0)) {
-		rc = MQS_ERR_INVAL;
-		goto out;
-	}
-	rc = mqs_envelope_parse(env, env_len, info);
+	rc = mqs_envelope_ctx_new(&c);
 	if (rc != MQS_OK)
 		goto out;
-	if (info->key_id != key_id) {
-		rc = MQS_ERR_ENV_KEYID;
-		goto out;
-	}
-	rc = mqs_envelope_topic_check(topic, topic_len);
-	if (rc != MQS_OK)
-		goto out;
-	if (out_cap < info->ciphertext_len) {
-		rc = MQS_ERR_BUFSIZE;
-		goto out;
-	}
-	hdr_len = MQS_ENVELOPE_HDR_LEN + info->origin_len;
-	memcpy(tag, info->ciphertext + info->ciphertext_len, MQS_ENVELOPE_TAG_LEN);
-	rc = gcm_run(0, key, info->nonce, env, hdr_len, (const uint8_t *)topic, topic_len,
-	             info->ciphertext, info->ciphertext_len, out, tag);
-	if (rc != MQS_OK) {
-		OPENSSL_cleanse(out, info->ciphertext_len);
-		goto out;
-	}
-	*out_len = info->ciphertext_len;
+	rc = mqs_envelope_ctx_open(c, key, key_id, env, env_len, topic, topic_len, out, out_cap,
+				   out_len, info);
 out:
+	mqs_envelope_ctx_free(c);
 	return rc;
 }
 

@@ -23,7 +23,7 @@ struct keyed {
 };
 
 struct mqs_envelope_ctx {
-	EVP_CIPHER *aes;    /* AES-256-GCM, fetched once */
+	EVP_CIPHER *aes;     /* AES-256-GCM, fetched once */
 	struct keyed dir[2]; /* [0] opens, [1] seals */
 	EVP_MAC *hmac;
 	EVP_MAC_CTX *mctx; /* HMAC-SHA256 keyed with the PRF key */
@@ -197,7 +197,8 @@ int mqs_envelope_ctx_open(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVE
 		return MQS_ERR_BUFSIZE;
 	memcpy(tag, info->ciphertext + info->ciphertext_len, MQS_ENVELOPE_TAG_LEN);
 	rc = gcm(c, 0, key, info->nonce, env, MQS_ENVELOPE_HDR_LEN + info->origin_len,
-	         (const uint8_t *)topic, topic_len, info->ciphertext, info->ciphertext_len, out, tag);
+	         (const uint8_t *)topic, topic_len, info->ciphertext, info->ciphertext_len, out,
+	         tag);
 	if (rc != MQS_OK) {
 		OPENSSL_cleanse(out, info->ciphertext_len);
 		return rc;

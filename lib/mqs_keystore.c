@@ -41,6 +41,26 @@ void mqs_key_release(struct mqs_key *k)
 	OPENSSL_cleanse(k, sizeof(*k));
 }
 
+/* Unwrap one row's key. */
+int mqs_keystore_unwrap(const uint8_t mk[MQS_MASTER_KEY_LEN], uint32_t id, const char *purpose,
+			const uint8_t *wrapped, size_t wrapped_len,
+			uint8_t key[MQS_ENVELOPE_KEY_LEN])
+{
+	char aad[64];
+	size_t n = 0;
+	int rc;
+
+	if (mk == NULL || key == NULL || wrapped == NULL || !purpose_ok(purpose))
+		return MQS_ERR_INVAL;
+	key_aad(aad, sizeof(aad), id, purpose);
+	rc = mqs_wrap_open(mk, aad, wrapped, wrapped_len, key, MQS_ENVELOPE_KEY_LEN, &n);
+	if (rc == MQS_OK && n != MQS_ENVELOPE_KEY_LEN)
+		rc = MQS_ERR_UNWRAP;
+	if (rc != MQS_OK)
+		OPENSSL_cleanse(key, MQS_ENVELOPE_KEY_LEN);
+	return rc == MQS_ERR_BUFSIZE ? MQS_ERR_UNWRAP : rc;
+}
+
 /* Fill k from a row: id, purpose, owner, state, created_at, retire_after, wrapped. */
 static int key_from_row(sqlite3_stmt *st, const uint8_t *mk, struct mqs_key *k)
 {
@@ -49,10 +69,6 @@ static int key_from_row(sqlite3_stmt *st, const uint8_t *mk, struct mqs_key *k)
 	const char *state = (const char *)sqlite3_column_text(st, 3);
 	const uint8_t *wrapped = sqlite3_column_blob(st, 6);
 	size_t wrapped_len = (size_t)sqlite3_column_bytes(st, 6);
-	char aad[64];
-	size_t n = 0;
-	int rc;
-
 	if (purpose == NULL || owner == NULL || state == NULL || wrapped == NULL ||
 	    !purpose_ok(purpose))
 		return MQS_ERR_DB;
@@ -64,11 +80,7 @@ static int key_from_row(sqlite3_stmt *st, const uint8_t *mk, struct mqs_key *k)
 	k->active = strcmp(state, "active") == 0;
 	k->created_at = sqlite3_column_int64(st, 4);
 	k->retire_after = sqlite3_column_int64(st, 5);
-	key_aad(aad, sizeof(aad), k->id, k->purpose);
-	rc = mqs_wrap_open(mk, aad, wrapped, wrapped_len, k->key, sizeof(k->key), &n);
-	if (rc == MQS_OK && n != MQS_ENVELOPE_KEY_LEN)
-		rc = MQS_ERR_UNWRAP;
-	return rc;
+	return mqs_keystore_unwrap(mk, k->id, k->purpose, wrapped, wrapped_len, k->key);
 }
 
 /* Create and store a new random key. */

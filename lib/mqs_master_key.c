@@ -16,17 +16,6 @@
 #define WRAP_NONCE   12
 #define WRAP_TAG     16
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Load the master key file. */
 int mqs_master_key_load(const char *path, uint8_t key[MQS_MASTER_KEY_LEN])
 {
@@ -54,8 +43,8 @@ int mqs_master_key_load(const char *path, uint8_t key[MQS_MASTER_KEY_LEN])
 		goto out;
 	}
 	for (size_t i = 0; i < MQS_MASTER_KEY_LEN; i++) {
-		int hi = hexval(data[2 * i]);
-		int lo = hexval(data[2 * i + 1]);
+		int hi = mqs_hex_digit(data[2 * i]);
+		int lo = mqs_hex_digit(data[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			rc = MQS_ERR_PARSE;
 			OPENSSL_cleanse(key, MQS_MASTER_KEY_LEN);

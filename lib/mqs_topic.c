@@ -62,3 +62,9 @@ int mqs_topic_filter_check(const char *filter)
 	}
 	return MQS_OK;
 }
+
+/* Check an identity (username, client id) for %u/%c substitution. */
+int mqs_topic_identity_ok(const char *s)
+{
+	return s != NULL && s[0] != '\0' && s[0] != '$' && strpbrk(s, "+#/") == NULL;
+}

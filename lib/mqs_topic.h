@@ -15,4 +15,11 @@ int mqs_topic_matches(const char *filter, const char *topic);
  * '+' only as a whole level, '#' only as the whole last level. */
 int mqs_topic_filter_check(const char *filter);
 
+/* Return 1 when s may stand for %u or %c in an ACL filter: not NULL, not
+ * empty, no '+', '#' or '/' (they would add wildcards or levels) and not
+ * starting with '$' (a client id "$SYS" would turn "%c/#" into "$SYS/#").
+ * Return 0 otherwise.  The broker plugin refuses such usernames and client
+ * ids at CONNECT and never substitutes them. */
+int mqs_topic_identity_ok(const char *s);
+
 #endif

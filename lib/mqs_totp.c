@@ -219,3 +219,21 @@ out:
 	mqs_secret_free(buf, cap);
 	return rc;
 }
+
+/* The AAD of a device's wrapped TOTP secret. */
+int mqs_totp_wrap_aad(char *buf, size_t cap, const char *name)
+{
+	int n;
+
+	if (buf == NULL || cap == 0)
+		return MQS_ERR_INVAL;
+	buf[0] = '\0';
+	if (name == NULL || name[0] == '\0')
+		return MQS_ERR_INVAL;
+	n = snprintf(buf, cap, "mqttsec-totp:%s", name);
+	if (n < 0 || (size_t)n >= cap) {
+		buf[0] = '\0';
+		return MQS_ERR_INVAL;
+	}
+	return MQS_OK;
+}

@@ -46,6 +46,17 @@ int mqs_totp_generate(const uint8_t *secret, size_t secret_len, const struct mqs
 int mqs_totp_validate(const uint8_t *secret, size_t secret_len, const struct mqs_totp_params *p,
                       time_t now, unsigned window, const char *code, uint64_t *step);
 
+/* Capacity that holds the AAD of any device name of up to 64 bytes. */
+#define MQS_TOTP_AAD_MAX 80
+
+/* Write the AAD a device's wrapped TOTP secret is sealed with,
+ * "mqttsec-totp:<name>" (devices.totp_wrapped = mqs_wrap_seal(mk, aad,
+ * secret)), NUL-terminated into buf (cap bytes; MQS_TOTP_AAD_MAX is enough
+ * for names up to 64 bytes).  Returns MQS_OK, or MQS_ERR_INVAL when buf or
+ * name is NULL, name is empty or the text does not fit (buf then holds ""
+ * when cap > 0). */
+int mqs_totp_wrap_aad(char *buf, size_t cap, const char *name);
+
 /* Build "otpauth://totp/ISSUER:NAME?secret=..&issuer=..&algorithm=..&digits=..&period=.."
  * into a new string *uri (free with mqs_secret_free(uri, strlen(uri))). */
 int mqs_totp_uri(const char *issuer, const char *name, const uint8_t *secret, size_t secret_len,

@@ -311,6 +311,18 @@ int mqs_base32_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_
 	return MQS_OK;
 }
 
+/* Value of one hexadecimal digit, -1 for anything else. */
+int mqs_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Current Unix time in milliseconds. */
 uint64_t mqs_now_ms(void)
 {

@@ -43,6 +43,10 @@ int mqs_base64_decode(const char *in, size_t in_len, size_t max, uint8_t **out, 
 int mqs_base32_encode(const uint8_t *in, size_t in_len, char **out);
 int mqs_base32_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_len);
 
+/* Value of the hexadecimal digit c ('0'-'9', 'a'-'f', 'A'-'F'): 0..15, or
+ * -1 for any other value (negative chars included). */
+int mqs_hex_digit(int c);
+
 /* Current Unix time in milliseconds (CLOCK_REALTIME). */
 uint64_t mqs_now_ms(void);
 
