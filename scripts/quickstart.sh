@@ -2,10 +2,12 @@
 # quickstart.sh - build mqttsec and run it on its embedded defaults.
 #
 # With the broker plugin built: a Mosquitto broker with mqttsec on
-# 127.0.0.1:${MQTTSEC_PORT:-1883} in the foreground (Ctrl-C stops it), a
-# fresh database and master key, and one enrolled demo device "demo" that may
-# publish and subscribe under demo/#.  Without the plugin: a demonstration of
-# the device CLI (TOTP code, seal, open).
+# 127.0.0.1:${MQTTSEC_PORT:-1883} and mqttsec-gateway, in the foreground
+# (Ctrl-C stops both), a fresh database and master key, one enrolled demo
+# device "demo" that may use demo/# and publish alerts/#, and the gateway's
+# own device; the gateway has no channel configured, so deliveries are files
+# in the spool folder.  Without the plugin: a demonstration of the device CLI
+# (TOTP code, seal, open).
 #
 # Environment: MQTTSEC_STATE (state folder, default ./_quickstart),
 # MQTTSEC_PORT (default 1883), MOSQUITTO_BIN (default /usr/sbin/mosquitto),
@@ -104,12 +106,16 @@ if [ ! -f "$PLUGIN" ] || [ ! -x "$ACL" ]; then
 	exit 0
 fi
 
-## with the broker plugin: a broker on the embedded defaults
+## with the broker plugin: broker + plugin + gateway on the embedded defaults
 DB=$STATE/mqttsec.db
 KEY=$STATE/master.key
 CREDS=$STATE/demo.json
+GWCREDS=$STATE/gateway.json
 CONF=$STATE/mosquitto.conf
+GWCONF=$STATE/gateway.conf
+GATEWAY=$B/gateway/mqttsec-gateway
 A() { "$ACL" -d "$DB" -k "$KEY" "$@"; }
+G() { "$GATEWAY" -c "$GWCONF" "$@"; }
 
 [ -x "$MOSQUITTO_BIN" ] || die "$MOSQUITTO_BIN not found (apt-get install mosquitto)"
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
@@ -120,9 +126,23 @@ fi
 
 A init >/dev/null || die "mqttsec-acl init failed"
 if [ ! -f "$CREDS" ]; then
-	A device add demo --out "$CREDS" >/dev/null || die "cannot enrol the demo device"
-	A acl add allow all demo 'demo/#' >/dev/null || die "cannot add the demo ACL rule"
-	say "enrolled device 'demo' (credentials in $CREDS), allowed on demo/#"
+	{ A device add demo --out "$CREDS" &&
+		A acl add allow all demo 'demo/#' &&
+		A acl add allow pub demo 'alerts/#' &&
+		A acl add allow sub demo 'mqttsec/status/#' &&
+		A acl add allow read demo 'mqttsec/status/#'; } >/dev/null ||
+		die "cannot enrol the demo device"
+	say "enrolled device 'demo' (credentials in $CREDS): demo/#, may publish alerts/#"
+fi
+if [ -x "$GATEWAY" ] && [ ! -f "$GWCREDS" ]; then
+	{ A device add gateway --out "$GWCREDS" &&
+		A acl add allow sub gateway 'alerts/#' &&
+		A acl add allow read gateway 'alerts/#' &&
+		A acl add allow pub gateway 'mqttsec/status/#' &&
+		A acl add allow sub gateway 'mqttsec/status/+/ack' &&
+		A acl add allow read gateway 'mqttsec/status/+/ack'; } >/dev/null ||
+		die "cannot enrol the gateway device"
+	say "enrolled device 'gateway' (credentials in $GWCREDS): receives alerts/#"
 fi
 
 # Started as root, mosquitto drops to the mosquitto user, which must be
@@ -138,7 +158,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	fi
 fi
 
-cat >"$CONF" <<EOF
+cat >"$CONF" <<EOC
 # written by scripts/quickstart.sh
 ${user_line}
 per_listener_settings false
@@ -153,31 +173,72 @@ log_type information
 plugin $PLUGIN
 plugin_opt_db_file $DB
 plugin_opt_master_key_file $KEY
-EOF
+EOC
 
-cat <<EOF
+# The gateway: no [channel] section, so every delivery becomes a file in
+# the spool folder next to its database.
+if [ -x "$GATEWAY" ]; then
+	cat >"$GWCONF" <<EOC
+; written by scripts/quickstart.sh
+[broker]
+host = 127.0.0.1
+port = $PORT
+credentials = $GWCREDS
+status_topic = mqttsec/status
 
-mqttsec quickstart: Mosquitto with the mqttsec plugin on 127.0.0.1:$PORT
-  state:   $STATE (database, master key, demo credentials, mosquitto.conf)
-  device:  demo, may publish and subscribe under demo/#
+[store]
+db = $STATE/gateway.db
+master_key_file = $STATE/gateway.key
+spool_dir = $STATE/spool
 
-Try it in another terminal:
-  D="$DEVICE -c $CREDS"
-  \$D totp
-  mosquitto_sub -h 127.0.0.1 -p $PORT -i demo-sub -u demo -P "\$(\$D totp)" -t 'demo/#' -v
-  # a code works once: wait for the next 30 s step, then
-  mosquitto_pub -h 127.0.0.1 -p $PORT -i demo-pub -u demo -P "\$(\$D totp)" -t demo/hello -m hi
-Manage it:
-  $ACL -d $DB -k $KEY device list
-
-Ctrl-C stops the broker.
-EOF
+[route alerts]
+topic = alerts/#
+kind = alert
+EOC
+	if ! G group list 2>/dev/null | grep -qw ops; then
+		{ G group add ops && G recipient add alice --email alice@example.com --group ops; } \
+			>/dev/null || die "cannot add the demo group and recipient to the gateway"
+	fi
+fi
 
 "$MOSQUITTO_BIN" -c "$CONF" &
 pids+=($!)
-wait "${pids[0]}"
+for _ in $(seq 50); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+	kill -0 "${pids[0]}" 2>/dev/null || break
+	sleep 0.2
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || die "mosquitto did not start (see above)"
+if [ -x "$GATEWAY" ]; then
+	G run &
+	pids+=($!)
+fi
+
+cat <<EOC
+
+mqttsec quickstart
+  broker:  Mosquitto with the mqttsec plugin on 127.0.0.1:$PORT
+  gateway: mqttsec-gateway: alerts/# -> recipient alice (group ops) -> files in $STATE/spool
+  state:   $STATE (databases, master keys, credentials, configs)
+  device:  demo, may use demo/# and publish alerts/#
+
+Try it in another terminal:
+  D="$DEVICE -c $CREDS"
+  \$D totp                                              # the current one-time code
+  \$D publish -h 127.0.0.1 -p $PORT -t alerts/room3 \\
+     -m '{"id":"a-1","severity":"warning","group":"ops","title":"Server room hot","body":"41.5 C"}'
+  ls $STATE/spool                                       # the delivery, one file
+  (a code works once: a second run of mqttsec-device waits for the next 30 s step)
+Manage it:
+  $ACL -d $DB -k $KEY device list
+  $GATEWAY -c $GWCONF outbox
+
+Ctrl-C stops everything.
+EOC
+
+wait -n "${pids[@]}"
 rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ]; then
-	say "mosquitto exited with status $rc"
+	say "a process exited with status $rc; stopping"
 fi
 exit "$rc"
