@@ -10,8 +10,9 @@
  *
  * ctx.c opens the database and the master key on demand, runs each change
  * in one transaction (BEGIN IMMEDIATE ... COMMIT) that also writes exactly
- * one audit row, and names the OS user.  output.c prints listings as a
- * table or, with --json, as a JSON array (cJSON).
+ * one audit row (acl_tx_run, acl_row_delete), and names the OS user.
+ * output.c runs listings (acl_list_rows) and prints them as a table or,
+ * with --json, as a JSON array (cJSON).
  *
  * Ownership: struct acl_ctx is owned by main(); commands borrow it.
  * acl_ctx_release() closes the database and wipes the master key.
@@ -40,8 +41,10 @@
 #define ACL_REASON_MAX    200                  /* list entry reasons */
 #define ACL_FILTER_MAX    65535                /* ACL topic filters (MQTT limit) */
 #define ACL_TTL_MAX       (10 * 365 * 86400LL) /* ten years */
-#define ACL_WHO_MAX       64
-#define ACL_GRACE_DEFAULT 86400 /* seconds a retired topic key stays usable */
+#define ACL_WHO_MAX       64                   /* one user name in the audit "who" */
+#define ACL_DETAIL_MAX    1024                 /* audit detail of one change */
+#define ACL_OPTS_MAX      12                   /* long options of one command (acl_parse_opts) */
+#define ACL_GRACE_DEFAULT 86400                /* seconds a retired topic key stays usable */
 
 /* Defaults of SPEC §4.2 when neither option nor environment is given. */
 #define ACL_DEFAULT_DB  "/var/lib/mqttsec/mqttsec.db"
@@ -55,8 +58,9 @@ struct acl_ctx {
 	sqlite3 *db;          /* opened by acl_ctx_db() */
 	int have_mk;          /* mk holds the loaded master key */
 	uint8_t mk[MQS_MASTER_KEY_LEN];
-	char who[ACL_WHO_MAX + 1]; /* OS user for audit rows and created_by */
-	time_t now;                /* one clock reading per run */
+	/* audit rows and created_by: the OS user, or "SUDO_USER via root" */
+	char who[2 * ACL_WHO_MAX + sizeof(" via ")];
+	time_t now; /* one clock reading per run */
 };
 
 /* One entry of a command table: "name args" is its usage. */
@@ -107,12 +111,12 @@ int acl_dispatch(struct acl_ctx *ctx, const char *group, const struct acl_cmd *c
 
 /* Parse a command's options: only -h/--help and --json (when json_ok)
  * plus the long options in extra (may be NULL, terminated by a zero
- * entry).  For each option in extra, handler(opt, optarg, arg) is called
- * and returns EX_OK or an exit code.  On success *first is the index of
- * the first operand and the operand count is checked against min..max
- * (max < 0: unlimited).  words is the usage prefix, e.g. "list add".
- * Returns EX_OK, EX_USAGE (usage printed) or -1 after -h (usage printed on
- * stdout; the caller exits 0). */
+ * entry; more than ACL_OPTS_MAX is a bug: EX_SOFTWARE).  For each option
+ * in extra, handler(opt, optarg, arg) is called and returns EX_OK or an
+ * exit code.  On success *first is the index of the first operand and the
+ * operand count is checked against min..max (max < 0: unlimited).  words
+ * is the usage prefix, e.g. "list add".  Returns EX_OK, EX_USAGE (usage
+ * printed) or -1 after -h (usage printed on stdout; the caller exits 0). */
 struct option;
 int acl_parse_opts(struct acl_ctx *ctx, int argc, char **argv, const char *words, const char *args,
                    int json_ok, const struct option *extra,
@@ -121,7 +125,10 @@ int acl_parse_opts(struct acl_ctx *ctx, int argc, char **argv, const char *words
 
 /* ---- ctx.c: database, master key, transactions, audit ---- */
 
-/* Initialise ctx from the environment (paths, OS user, clock). */
+/* Initialise ctx from the environment (paths, OS user, clock).  The user
+ * is the name of the effective uid; when the real uid is root and
+ * $SUDO_USER is set, "SUDO_USER via NAME" (a non-root caller cannot pose
+ * as someone else by setting $SUDO_USER). */
 void acl_ctx_init(struct acl_ctx *ctx);
 
 /* Close the database and wipe the master key.  NULL is fine. */
@@ -145,6 +152,38 @@ int acl_tx_commit(struct acl_ctx *ctx, const char *action, const char *detail, c
 /* ROLLBACK when a transaction is open; never fails. */
 void acl_tx_rollback(struct acl_ctx *ctx);
 
+/* Returned by an acl_tx_run change that finds nothing to change: the
+ * transaction is rolled back without an audit row and acl_tx_run returns
+ * it (not a sysexits.h code: the caller reports and exits 0). */
+#define ACL_TX_SKIP (-2)
+
+/* Run one change as BEGIN IMMEDIATE, change(), one audit row (action and
+ * the detail change wrote), COMMIT; roll back on any failure.  change gets
+ * arg, detail (ACL_DETAIL_MAX bytes, "" when untouched: a non-secret
+ * summary) and why, and returns EX_OK, ACL_TX_SKIP or a code with why
+ * filled.  On failure the error is printed (one line; nothing when change
+ * left why empty because it printed its own).  Returns EX_OK after the
+ * commit, ACL_TX_SKIP or the failure's code.  Nothing is printed on
+ * success: the caller reports. */
+int acl_tx_run(struct acl_ctx *ctx, const char *action,
+               int (*change)(struct acl_ctx *ctx, void *arg, char *detail, char *why), void *arg);
+
+/* A "... rm ID" command: the row it deletes and how the audit names it. */
+struct acl_row_del {
+	const char *words;  /* usage words and audit action, e.g. "acl rm" */
+	const char *what;   /* the row in messages: "unknown acl rule 7" */
+	const char *select; /* reads the row with id ?1 for describe */
+	const char *del;    /* deletes the row with id ?1 */
+	/* write the audit detail of row st (id) into detail (ACL_DETAIL_MAX) */
+	void (*describe)(sqlite3_stmt *st, long long id, char *detail);
+};
+
+/* Run "WORDS ID" (argv[0] is the subcommand): check ID, then in one
+ * transaction (acl_tx_run) read the row (unknown: EX_DATAERR), delete it
+ * and write the audit row; print "WHAT ID removed".  Errors are printed.
+ * Returns a sysexits.h code (-1 after -h, as acl_parse_opts). */
+int acl_row_delete(struct acl_ctx *ctx, int argc, char **argv, const struct acl_row_del *d);
+
 /* Fill why with "cannot WHAT: <sqlite message>" and return EX_TEMPFAIL
  * when the database is busy, else EX_SOFTWARE. */
 int acl_db_fail(struct acl_ctx *ctx, char *why, const char *what);
@@ -154,6 +193,16 @@ int acl_fail(char *why, int ex, const char *fmt, ...) __attribute__((format(prin
 
 /* Prepare sql on ctx->db; on failure fill why and return non-EX_OK. */
 int acl_prepare(struct acl_ctx *ctx, const char *sql, sqlite3_stmt **st, char *why);
+
+/* Run sql with text parameter ?1 = param: return 1 when it yields a row, 0
+ * when not, -1 on a database error. */
+int acl_row_exists(struct acl_ctx *ctx, const char *sql, const char *param);
+
+/* Run a statement (DELETE, UPDATE, INSERT) with text parameters ?1 = a and,
+ * unless b is NULL, ?2 = b; *n (may be NULL) gets the changed row count.
+ * Returns EX_OK or a code with why filled. */
+int acl_exec_text(struct acl_ctx *ctx, const char *sql, const char *a, const char *b, int *n,
+                  char *why);
 
 /* Return 1 when device name exists, 0 when not, -1 on a database error. */
 int acl_device_exists(struct acl_ctx *ctx, const char *name);
@@ -202,6 +251,17 @@ struct acl_column {
  * or EX_IOERR (stdout failed). */
 int acl_output(const struct acl_ctx *ctx, const cJSON *rows, const struct acl_column *cols,
                size_t ncols);
+
+/* Run a listing: prepare sql, call bind (may be NULL) to bind its
+ * parameters, call row for every result row (it appends an object to rows,
+ * or extends the last one; returns 1, or 0 when out of memory), then print
+ * rows with acl_output.  bind and row get arg.  what names the rows in
+ * errors ("cannot read WHAT: ...", "cannot list WHAT: out of memory"),
+ * which are printed.  Returns a sysexits.h code. */
+int acl_list_rows(struct acl_ctx *ctx, const char *sql,
+                  void (*bind)(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg),
+                  int (*row)(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg),
+                  void *arg, const char *what, const struct acl_column *cols, size_t ncols);
 
 /* Format t as ISO 8601 UTC ("2024-05-01T12:00:00Z") into buf (>= 21 bytes). */
 void acl_time_iso(long long t, char *buf, size_t cap);
@@ -263,7 +323,7 @@ int acl_protected_filter_check(const char *filter, char *why);
 int acl_grace_parse(const char *text, long long *seconds, char *why);
 
 /* cmd_topic.c: return 1 when filter is protected, 0 when not, -1 on a
- * database error. */
+ * database error (acl_row_exists). */
 int acl_topic_is_protected(struct acl_ctx *ctx, const char *filter);
 
 /* cmd_topic.c: append every protected filter (sorted) to c's "protected"

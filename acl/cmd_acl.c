@@ -121,18 +121,34 @@ static int add_opt(int opt, const char *arg, void *data)
 	return ex;
 }
 
+/* The operands of acl add and the new rule's id. */
+struct rule_add_arg {
+	char **op; /* effect, access, subject, filter */
+	long long priority;
+	long long id;
+};
+
+static int rule_add_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct rule_add_arg *a = data;
+	int ex;
+
+	ex = acl_rule_check(ctx, a->op[0], a->op[1], a->op[2], a->op[3], why);
+	if (ex == EX_OK)
+		ex = acl_rule_put(ctx, a->op[0], a->op[1], a->op[2], a->op[3], a->priority, 0,
+		                  &a->id, why);
+	if (ex == EX_OK)
+		snprintf(detail, ACL_DETAIL_MAX, "id=%lld %s %s %s priority=%lld filter=%.300s",
+		         a->id, a->op[0], a->op[1], a->op[2], a->priority, a->op[3]);
+	return ex;
+}
+
 static int rule_add(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"priority", required_argument, NULL, 'p'},
 	                                     {NULL, 0, NULL, 0}};
 	struct add_opts o;
-	char *why = o.why;
-	char detail[512];
-	const char *effect;
-	const char *access;
-	const char *subject;
-	const char *filter;
-	long long id = 0;
+	struct rule_add_arg a = {NULL, 0, 0};
 	int first;
 	int ex;
 
@@ -140,95 +156,59 @@ static int rule_add(struct acl_ctx *ctx, int argc, char **argv)
 	ex = acl_parse_opts(ctx, argc, argv, "acl add",
 	                    "allow|deny pub|sub|read|all NAME|@GROUP TOPICFILTER [--priority N]", 0,
 	                    opts, add_opt, &o, 4, 4, &first);
+	if (ex == EX_OK)
+		ex = acl_ctx_db(ctx);
 	if (ex != EX_OK)
 		goto out;
-	effect = argv[first];
-	access = argv[first + 1];
-	subject = argv[first + 2];
-	filter = argv[first + 3];
-	ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_tx_begin(ctx, why);
+	a.op = argv + first;
+	a.priority = o.priority;
+	ex = acl_tx_run(ctx, "acl add", rule_add_change, &a);
 	if (ex == EX_OK)
-		ex = acl_rule_check(ctx, effect, access, subject, filter, why);
-	if (ex == EX_OK)
-		ex = acl_rule_put(ctx, effect, access, subject, filter, o.priority, 0, &id, why);
-	if (ex != EX_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "id=%lld %s %s %s priority=%lld filter=%.300s", id, effect,
-	         access, subject, o.priority, filter);
-	ex = acl_tx_commit(ctx, "acl add", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("acl rule %lld added\n", id);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+		printf("acl rule %lld added\n", a.id);
 out:
 	return ex;
 }
 
-static int rule_rm(struct acl_ctx *ctx, int argc, char **argv)
+/* acl rm: the audit detail of the rule being removed. */
+static void rule_describe(sqlite3_stmt *st, long long id, char *detail)
 {
-	char why[ACL_WHY_MAX] = "";
-	char detail[512];
-	sqlite3_stmt *st = NULL;
-	long long id = 0;
-	int first;
-	int rc;
-	int ex;
-
-	ex = acl_parse_opts(ctx, argc, argv, "acl rm", "ID", 0, NULL, NULL, NULL, 1, 1, &first);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_int_parse(argv[first], 1, INT64_MAX, "id", &id, why);
-	if (ex != EX_OK)
-		goto fail;
-	ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = acl_prepare(ctx,
-		                 "SELECT effect, access, subject, priority, filter FROM acl_rules "
-		                 "WHERE id = ?1",
-		                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		ex = rc == SQLITE_DONE ? acl_fail(why, EX_DATAERR, "unknown acl rule %lld", id)
-		                       : acl_db_fail(ctx, why, "read acl rules");
-		goto fail;
-	}
-	snprintf(detail, sizeof(detail), "id=%lld %s %s %s priority=%lld filter=%.300s", id,
+	snprintf(detail, ACL_DETAIL_MAX, "id=%lld %s %s %s priority=%lld filter=%.300s", id,
 	         (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
 	         (const char *)sqlite3_column_text(st, 2), (long long)sqlite3_column_int64(st, 3),
 	         (const char *)sqlite3_column_text(st, 4));
-	sqlite3_finalize(st);
-	st = NULL;
-	ex = acl_prepare(ctx, "DELETE FROM acl_rules WHERE id = ?1", &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		ex = acl_db_fail(ctx, why, "delete acl rule");
-		goto fail;
-	}
-	ex = acl_tx_commit(ctx, "acl rm", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("acl rule %lld removed\n", id);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
-out:
-	sqlite3_finalize(st);
-	return ex;
+}
+
+static int rule_rm(struct acl_ctx *ctx, int argc, char **argv)
+{
+	static const struct acl_row_del del = {
+	    "acl rm", "acl rule",
+	    "SELECT effect, access, subject, priority, filter FROM acl_rules WHERE id = ?1",
+	    "DELETE FROM acl_rules WHERE id = ?1", rule_describe};
+
+	return acl_row_delete(ctx, argc, argv, &del);
+}
+
+/* acl show [SUBJECT]: bind the subject (NULL = every rule). */
+static void show_bind(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg)
+{
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+}
+
+static int show_row(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg)
+{
+	cJSON *row = cJSON_CreateObject();
+
+	if (row == NULL)
+		return 0;
+	cJSON_AddItemToArray(rows, row);
+	return acl_json_num(row, "id", sqlite3_column_int64(st, 0)) &&
+	       acl_json_num(row, "priority", sqlite3_column_int64(st, 1)) &&
+	       acl_json_str(row, "effect", (const char *)sqlite3_column_text(st, 2)) &&
+	       acl_json_str(row, "access", (const char *)sqlite3_column_text(st, 3)) &&
+	       acl_json_str(row, "subject", (const char *)sqlite3_column_text(st, 4)) &&
+	       acl_json_str(row, "filter", (const char *)sqlite3_column_text(st, 5)) &&
+	       acl_json_num(row, "created_at", sqlite3_column_int64(st, 6));
 }
 
 static int rule_show(struct acl_ctx *ctx, int argc, char **argv)
@@ -236,12 +216,8 @@ static int rule_show(struct acl_ctx *ctx, int argc, char **argv)
 	static const struct acl_column cols[] = {{"id", "ID"},           {"priority", "PRIORITY"},
 	                                         {"effect", "EFFECT"},   {"access", "ACCESS"},
 	                                         {"subject", "SUBJECT"}, {"filter", "FILTER"}};
-	char why[ACL_WHY_MAX] = "";
-	sqlite3_stmt *st = NULL;
-	cJSON *rows = NULL;
-	const char *subject = NULL;
+	char *subject = NULL;
 	int first;
-	int rc;
 	int ex;
 
 	ex = acl_parse_opts(ctx, argc, argv, "acl show", "[NAME|@GROUP] [--json]", 1, NULL, NULL,
@@ -252,50 +228,13 @@ static int rule_show(struct acl_ctx *ctx, int argc, char **argv)
 		goto out;
 	if (first < argc)
 		subject = argv[first];
-	ex = acl_prepare(ctx,
-	                 "SELECT id, priority, effect, access, subject, filter, created_at "
-	                 "FROM acl_rules WHERE ?1 IS NULL OR subject = ?1 "
-	                 "ORDER BY priority DESC, effect = 'deny' DESC, id",
-	                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	if (subject != NULL)
-		sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
-	rows = cJSON_CreateArray();
-	if (rows == NULL)
-		goto nomem;
-	for (;;) {
-		cJSON *row;
-
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			ex = acl_db_fail(ctx, why, "read acl rules");
-			goto fail;
-		}
-		row = cJSON_CreateObject();
-		if (row == NULL)
-			goto nomem;
-		cJSON_AddItemToArray(rows, row);
-		if (!acl_json_num(row, "id", sqlite3_column_int64(st, 0)) ||
-		    !acl_json_num(row, "priority", sqlite3_column_int64(st, 1)) ||
-		    !acl_json_str(row, "effect", (const char *)sqlite3_column_text(st, 2)) ||
-		    !acl_json_str(row, "access", (const char *)sqlite3_column_text(st, 3)) ||
-		    !acl_json_str(row, "subject", (const char *)sqlite3_column_text(st, 4)) ||
-		    !acl_json_str(row, "filter", (const char *)sqlite3_column_text(st, 5)) ||
-		    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 6)))
-			goto nomem;
-	}
-	ex = acl_output(ctx, rows, cols, sizeof(cols) / sizeof(cols[0]));
-	goto out;
-nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot list rules: out of memory");
-fail:
-	acl_err("%s", why);
+	ex = acl_list_rows(ctx,
+	                   "SELECT id, priority, effect, access, subject, filter, created_at "
+	                   "FROM acl_rules WHERE ?1 IS NULL OR subject = ?1 "
+	                   "ORDER BY priority DESC, effect = 'deny' DESC, id",
+	                   show_bind, show_row, subject, "acl rules", cols,
+	                   sizeof(cols) / sizeof(cols[0]));
 out:
-	sqlite3_finalize(st);
-	cJSON_Delete(rows);
 	return ex;
 }
 

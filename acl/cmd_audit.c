@@ -29,6 +29,32 @@ static int audit_opt(int opt, const char *arg, void *data)
 	return ex;
 }
 
+/* audit: ?1 = the limit (-1 = all). */
+static void audit_bind(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg)
+{
+	long long limit = *(const long long *)arg;
+
+	sqlite3_bind_int64(st, 1, limit > 0 ? limit : -1);
+}
+
+static int audit_row(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg)
+{
+	cJSON *row;
+	char iso[32];
+
+	row = cJSON_CreateObject();
+	if (row == NULL)
+		return 0;
+	cJSON_AddItemToArray(rows, row);
+	acl_time_iso(sqlite3_column_int64(st, 1), iso, sizeof(iso));
+	return acl_json_num(row, "id", sqlite3_column_int64(st, 0)) &&
+	       acl_json_num(row, "at", sqlite3_column_int64(st, 1)) &&
+	       acl_json_str(row, "time", iso) &&
+	       acl_json_str(row, "who", (const char *)sqlite3_column_text(st, 2)) &&
+	       acl_json_str(row, "action", (const char *)sqlite3_column_text(st, 3)) &&
+	       acl_json_str(row, "detail", (const char *)sqlite3_column_text(st, 4));
+}
+
 /* audit */
 int acl_cmd_audit(struct acl_ctx *ctx, int argc, char **argv)
 {
@@ -37,61 +63,18 @@ int acl_cmd_audit(struct acl_ctx *ctx, int argc, char **argv)
 	static const struct acl_column cols[] = {
 	    {"time", "TIME"}, {"who", "WHO"}, {"action", "ACTION"}, {"detail", "DETAIL"}};
 	struct audit_opts o = {AUDIT_DEFAULT_LIMIT, ""};
-	char *why = o.why;
-	sqlite3_stmt *st = NULL;
-	cJSON *rows = NULL;
 	int first;
-	int rc;
 	int ex;
 
 	ex = acl_parse_opts(ctx, argc, argv, "audit", "[--limit N] [--json]", 1, opts, audit_opt,
 	                    &o, 0, 0, &first);
 	if (ex == EX_OK)
 		ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_prepare(ctx,
-	                 "SELECT id, at, who, action, detail FROM (SELECT * FROM audit "
-	                 "ORDER BY id DESC LIMIT ?1) ORDER BY id",
-	                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, o.limit > 0 ? o.limit : -1);
-	rows = cJSON_CreateArray();
-	if (rows == NULL)
-		goto nomem;
-	for (;;) {
-		cJSON *row;
-		char iso[32];
-
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			ex = acl_db_fail(ctx, why, "read audit log");
-			goto fail;
-		}
-		row = cJSON_CreateObject();
-		if (row == NULL)
-			goto nomem;
-		cJSON_AddItemToArray(rows, row);
-		acl_time_iso(sqlite3_column_int64(st, 1), iso, sizeof(iso));
-		if (!acl_json_num(row, "id", sqlite3_column_int64(st, 0)) ||
-		    !acl_json_num(row, "at", sqlite3_column_int64(st, 1)) ||
-		    !acl_json_str(row, "time", iso) ||
-		    !acl_json_str(row, "who", (const char *)sqlite3_column_text(st, 2)) ||
-		    !acl_json_str(row, "action", (const char *)sqlite3_column_text(st, 3)) ||
-		    !acl_json_str(row, "detail", (const char *)sqlite3_column_text(st, 4)))
-			goto nomem;
-	}
-	ex = acl_output(ctx, rows, cols, sizeof(cols) / sizeof(cols[0]));
-	goto out;
-nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot list audit log: out of memory");
-fail:
-	acl_err("%s", why);
-out:
-	sqlite3_finalize(st);
-	cJSON_Delete(rows);
+	if (ex == EX_OK)
+		ex = acl_list_rows(ctx,
+		                   "SELECT id, at, who, action, detail FROM (SELECT * FROM audit "
+		                   "ORDER BY id DESC LIMIT ?1) ORDER BY id",
+		                   audit_bind, audit_row, &o.limit, "audit log", cols,
+		                   sizeof(cols) / sizeof(cols[0]));
 	return ex;
 }

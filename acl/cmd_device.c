@@ -1,13 +1,15 @@
 /* cmd_device.c - mqttsec-acl device add|list|rm|disable|enable|qr.
  *
  * A device is a row of devices (TOTP parameters, the TOTP secret wrapped
- * under the master key with AAD "mqttsec-totp:<name>") plus a device key
- * in the key store.  add prints or writes the credentials JSON (SPEC §2)
- * once, with the protected topic filters ("protected", so the device knows
- * where to seal); qr shows the otpauth:// URI (and a QR code on a
- * terminal).  These two (and key export) are the only outputs that carry
- * a secret; all are audited without it.  rm also removes the device's keys, group memberships and
- * ACL rules, so a later device of the same name inherits nothing.
+ * under the master key with AAD mqs_totp_wrap_aad(), "mqttsec-totp:<name>")
+ * plus a device key in the key store.  add prints or writes the
+ * credentials JSON (SPEC §2) once, with the protected topic filters
+ * ("protected", so the device knows where to seal); qr shows the
+ * otpauth:// URI (and a QR code on a terminal).  These two (and key
+ * export) are the only outputs that carry a secret; all are audited
+ * without it.  rm also removes the device's keys, group memberships, ACL
+ * rules and the list entries naming it as username, so a later device of
+ * the same name inherits nothing.
  */
 #include "config.h"
 
@@ -31,12 +33,6 @@
 #include "mqs_util.h"
 
 #define QR_QUIET 4 /* quiet zone, modules */
-
-/* AAD binding a wrapped TOTP secret to its device row. */
-static void totp_aad(const char *name, char *aad, size_t cap)
-{
-	snprintf(aad, cap, "mqttsec-totp:%s", name);
-}
 
 /* ---- add ---- */
 
@@ -108,6 +104,93 @@ out:
 	return ex;
 }
 
+/* device add: the device's secrets while its rows are written. */
+struct add_arg {
+	const struct add_opts *o;
+	const char *name;
+	const uint8_t *secret; /* raw TOTP secret, MQS_TOTP_SECRET_LEN bytes */
+	const uint8_t *wrapped;
+	size_t wrapped_len;
+	struct mqs_creds creds;
+	struct mqs_key key;
+	char *json;
+	int wrote; /* o->out was written: remove it unless committed */
+};
+
+static int add_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct add_arg *a = data;
+	const struct add_opts *o = a->o;
+	sqlite3_stmt *st = NULL;
+	int rc;
+	int ex;
+
+	rc = acl_device_exists(ctx, a->name);
+	if (rc != 0) {
+		ex = rc < 0 ? acl_db_fail(ctx, why, "read devices")
+		            : acl_fail(why, EX_DATAERR, "device %s exists", a->name);
+		goto out;
+	}
+	ex = acl_prepare(
+	    ctx,
+	    "INSERT INTO devices (name, enabled, digits, period, algorithm, "
+	    "totp_wrapped, last_step, created_at) VALUES (?1, 1, ?2, ?3, ?4, ?5, -1, ?6)",
+	    &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)o->p.digits);
+	sqlite3_bind_int(st, 3, (int)o->p.period);
+	sqlite3_bind_text(st, 4, mqs_totp_alg_name(o->p.algorithm), -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, a->wrapped, (int)a->wrapped_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)ctx->now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		ex = acl_db_fail(ctx, why, "add device");
+		goto out;
+	}
+	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_DEVICE, a->name, &a->key);
+	if (rc != MQS_OK) {
+		ex = rc == MQS_ERR_DB ? acl_db_fail(ctx, why, "create device key")
+		                      : acl_fail(why, EX_SOFTWARE, "cannot create device key: %s",
+		                                 mqs_strerror(rc));
+		goto out;
+	}
+
+	a->creds.has_totp = 1;
+	a->creds.totp = o->p;
+	memcpy(a->creds.totp_secret, a->secret, MQS_TOTP_SECRET_LEN);
+	a->creds.totp_secret_len = MQS_TOTP_SECRET_LEN;
+	rc = mqs_creds_set_username(&a->creds, a->name);
+	if (rc == MQS_OK)
+		rc =
+		    mqs_creds_add_key(&a->creds, a->key.id, MQS_CREDS_USE_DEVICE, NULL, a->key.key);
+	if (rc != MQS_OK) {
+		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
+		goto out;
+	}
+	/* "protected": the device seals its payloads on these topics */
+	ex = acl_topic_add_protected(ctx, &a->creds, why);
+	if (ex != EX_OK)
+		goto out;
+	rc = mqs_creds_to_json(&a->creds, &a->json);
+	if (rc != MQS_OK) {
+		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
+		goto out;
+	}
+	/* written before the commit: a device whose credentials cannot be
+	 * delivered is not added */
+	ex = add_write_creds(o, a->json, why);
+	if (ex != EX_OK)
+		goto out;
+	a->wrote = o->out != NULL;
+	snprintf(detail, ACL_DETAIL_MAX, "name=%s digits=%u period=%u algorithm=%s key=%lu",
+	         a->name, o->p.digits, o->p.period, mqs_totp_alg_name(o->p.algorithm),
+	         (unsigned long)a->key.id);
+out:
+	sqlite3_finalize(st);
+	return ex;
+}
+
 static int device_add(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -115,34 +198,31 @@ static int device_add(struct acl_ctx *ctx, int argc, char **argv)
 	    {"algorithm", required_argument, NULL, 'A'}, {"out", required_argument, NULL, 'o'},
 	    {"force", no_argument, NULL, 'f'},           {NULL, 0, NULL, 0}};
 	struct add_opts o;
-	struct mqs_creds creds;
-	struct mqs_key key;
+	struct add_arg a;
 	uint8_t secret[MQS_TOTP_SECRET_LEN];
 	uint8_t wrapped[MQS_TOTP_SECRET_LEN + MQS_WRAP_OVERHEAD];
-	size_t wrapped_len = 0;
-	char aad[96];
-	char detail[160];
-	char *json = NULL;
+	char aad[MQS_TOTP_AAD_MAX];
 	char *why = o.why;
-	const char *name;
-	sqlite3_stmt *st = NULL;
-	int wrote = 0;
 	int first;
 	int rc;
 	int ex;
 
 	memset(&o, 0, sizeof(o));
+	memset(&a, 0, sizeof(a));
 	mqs_totp_params_default(&o.p);
-	mqs_creds_init(&creds);
-	mqs_key_init(&key);
+	mqs_creds_init(&a.creds);
+	mqs_key_init(&a.key);
 	ex = acl_parse_opts(ctx, argc, argv, "device add",
 	                    "NAME [--digits 6|8] [--period S] [--algorithm SHA1|SHA256|SHA512] "
 	                    "[--out FILE [--force]]",
 	                    0, opts, add_opt, &o, 1, 1, &first);
 	if (ex != EX_OK)
 		goto out;
-	name = argv[first];
-	ex = acl_name_check(name, "device", why);
+	a.o = &o;
+	a.name = argv[first];
+	a.secret = secret;
+	a.wrapped = wrapped;
+	ex = acl_name_check(a.name, "device", why);
 	if (ex != EX_OK)
 		goto fail;
 	if (o.force && o.out == NULL) {
@@ -159,100 +239,87 @@ static int device_add(struct acl_ctx *ctx, int argc, char **argv)
 		ex = acl_fail(why, EX_SOFTWARE, "cannot draw a random totp secret");
 		goto fail;
 	}
-	totp_aad(name, aad, sizeof(aad));
-	rc = mqs_wrap_seal(ctx->mk, aad, secret, sizeof(secret), wrapped, sizeof(wrapped),
-	                   &wrapped_len);
+	rc = mqs_totp_wrap_aad(aad, sizeof(aad), a.name);
+	if (rc == MQS_OK)
+		rc = mqs_wrap_seal(ctx->mk, aad, secret, sizeof(secret), wrapped, sizeof(wrapped),
+		                   &a.wrapped_len);
 	if (rc != MQS_OK) {
 		ex = acl_fail(why, EX_SOFTWARE, "cannot wrap totp secret: %s", mqs_strerror(rc));
 		goto fail;
 	}
-
-	ex = acl_tx_begin(ctx, why);
-	if (ex != EX_OK)
-		goto fail;
-	rc = acl_device_exists(ctx, name);
-	if (rc != 0) {
-		ex = rc < 0 ? acl_db_fail(ctx, why, "read devices")
-		            : acl_fail(why, EX_DATAERR, "device %s exists", name);
-		goto fail;
+	ex = acl_tx_run(ctx, "device add", add_change, &a);
+	if (ex != EX_OK) {
+		if (a.wrote)
+			unlink(o.out); /* the device was not committed: its credentials are void */
+		goto out;
 	}
-	ex = acl_prepare(
-	    ctx,
-	    "INSERT INTO devices (name, enabled, digits, period, algorithm, "
-	    "totp_wrapped, last_step, created_at) VALUES (?1, 1, ?2, ?3, ?4, ?5, -1, ?6)",
-	    &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, (int)o.p.digits);
-	sqlite3_bind_int(st, 3, (int)o.p.period);
-	sqlite3_bind_text(st, 4, mqs_totp_alg_name(o.p.algorithm), -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, wrapped, (int)wrapped_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)ctx->now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		ex = acl_db_fail(ctx, why, "add device");
-		goto fail;
-	}
-	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_DEVICE, name, &key);
-	if (rc != MQS_OK) {
-		ex = rc == MQS_ERR_DB ? acl_db_fail(ctx, why, "create device key")
-		                      : acl_fail(why, EX_SOFTWARE, "cannot create device key: %s",
-		                                 mqs_strerror(rc));
-		goto fail;
-	}
-
-	creds.has_totp = 1;
-	creds.totp = o.p;
-	memcpy(creds.totp_secret, secret, sizeof(secret));
-	creds.totp_secret_len = sizeof(secret);
-	rc = mqs_creds_set_username(&creds, name);
-	if (rc == MQS_OK)
-		rc = mqs_creds_add_key(&creds, key.id, MQS_CREDS_USE_DEVICE, NULL, key.key);
-	if (rc != MQS_OK) {
-		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
-		goto fail;
-	}
-	/* "protected": the device seals its payloads on these topics */
-	ex = acl_topic_add_protected(ctx, &creds, why);
-	if (ex != EX_OK)
-		goto fail;
-	rc = mqs_creds_to_json(&creds, &json);
-	if (rc != MQS_OK) {
-		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
-		goto fail;
-	}
-	ex = add_write_creds(&o, json, why);
-	if (ex != EX_OK)
-		goto fail;
-	wrote = o.out != NULL;
-
-	snprintf(detail, sizeof(detail), "name=%s digits=%u period=%u algorithm=%s key=%lu", name,
-	         o.p.digits, o.p.period, mqs_totp_alg_name(o.p.algorithm), (unsigned long)key.id);
-	ex = acl_tx_commit(ctx, "device add", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	wrote = 0;
 	if (o.out != NULL)
-		printf("device %s added, credentials written to %s\n", name, o.out);
+		printf("device %s added, credentials written to %s\n", a.name, o.out);
 	else
-		fprintf(stderr, "device %s added\n", name);
+		fprintf(stderr, "device %s added\n", a.name);
 	goto out;
 fail:
-	acl_tx_rollback(ctx);
-	if (wrote)
-		unlink(o.out); /* the device was not committed: its credentials are void */
 	acl_err("%s", why);
 out:
-	sqlite3_finalize(st);
-	if (json != NULL)
-		mqs_secret_free(json, strlen(json));
-	mqs_creds_release(&creds);
-	mqs_key_release(&key);
+	if (a.json != NULL)
+		mqs_secret_free(a.json, strlen(a.json));
+	mqs_creds_release(&a.creds);
+	mqs_key_release(&a.key);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	return ex;
 }
 
 /* ---- list ---- */
+
+static int list_row(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg)
+{
+	cJSON *row;
+	cJSON *groups;
+	char iso[32];
+	const char *g;
+	long long step;
+	long long period;
+
+	row = cJSON_CreateObject();
+	if (row == NULL)
+		return 0;
+	cJSON_AddItemToArray(rows, row);
+	step = sqlite3_column_int64(st, 6);
+	period = sqlite3_column_int64(st, 3);
+	acl_time_iso(sqlite3_column_int64(st, 5), iso, sizeof(iso));
+	if (!acl_json_str(row, "name", (const char *)sqlite3_column_text(st, 0)) ||
+	    !acl_json_bool(row, "enabled", sqlite3_column_int(st, 1)) ||
+	    !acl_json_num(row, "digits", sqlite3_column_int64(st, 2)) ||
+	    !acl_json_num(row, "period", period) ||
+	    !acl_json_str(row, "algorithm", (const char *)sqlite3_column_text(st, 4)) ||
+	    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 5)) ||
+	    !acl_json_str(row, "created", iso))
+		return 0;
+	if (step >= 0)
+		acl_time_iso(step * period, iso, sizeof(iso));
+	else
+		snprintf(iso, sizeof(iso), "never");
+	if (!acl_json_str(row, "last_auth", iso))
+		return 0;
+	groups = cJSON_AddArrayToObject(row, "groups");
+	if (groups == NULL)
+		return 0;
+	g = (const char *)sqlite3_column_text(st, 7);
+	while (g != NULL && *g != '\0') {
+		const char *comma = strchr(g, ',');
+		size_t n = comma != NULL ? (size_t)(comma - g) : strlen(g);
+		char buf[ACL_NAME_MAX + 1];
+		cJSON *s;
+
+		snprintf(buf, sizeof(buf), "%.*s", (int)(n < ACL_NAME_MAX ? n : ACL_NAME_MAX), g);
+		s = cJSON_CreateString(buf);
+		if (s == NULL)
+			return 0;
+		cJSON_AddItemToArray(groups, s);
+		g += n + (comma != NULL);
+	}
+	return 1;
+}
 
 static int device_list(struct acl_ctx *ctx, int argc, char **argv)
 {
@@ -260,119 +327,25 @@ static int device_list(struct acl_ctx *ctx, int argc, char **argv)
 	                                         {"digits", "DIGITS"},       {"period", "PERIOD"},
 	                                         {"algorithm", "ALG"},       {"created", "CREATED"},
 	                                         {"last_auth", "LAST_AUTH"}, {"groups", "GROUPS"}};
-	char why[ACL_WHY_MAX] = "";
-	sqlite3_stmt *st = NULL;
-	cJSON *rows = NULL;
 	int first;
-	int rc;
 	int ex;
 
 	ex = acl_parse_opts(ctx, argc, argv, "device list", "[--json]", 1, NULL, NULL, NULL, 0, 0,
 	                    &first);
 	if (ex == EX_OK)
 		ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_prepare(ctx,
-	                 "SELECT d.name, d.enabled, d.digits, d.period, d.algorithm, d.created_at, "
-	                 "d.last_step, (SELECT group_concat(grp, ',') FROM (SELECT grp FROM "
-	                 "group_members WHERE member = d.name ORDER BY grp)) FROM devices d "
-	                 "ORDER BY d.name",
-	                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	rows = cJSON_CreateArray();
-	if (rows == NULL)
-		goto nomem;
-	for (;;) {
-		cJSON *row;
-		cJSON *groups;
-		char iso[32];
-		const char *g;
-		long long step;
-		long long period;
-
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			ex = acl_db_fail(ctx, why, "read devices");
-			goto fail;
-		}
-		row = cJSON_CreateObject();
-		if (row == NULL)
-			goto nomem;
-		cJSON_AddItemToArray(rows, row);
-		step = sqlite3_column_int64(st, 6);
-		period = sqlite3_column_int64(st, 3);
-		acl_time_iso(sqlite3_column_int64(st, 5), iso, sizeof(iso));
-		if (!acl_json_str(row, "name", (const char *)sqlite3_column_text(st, 0)) ||
-		    !acl_json_bool(row, "enabled", sqlite3_column_int(st, 1)) ||
-		    !acl_json_num(row, "digits", sqlite3_column_int64(st, 2)) ||
-		    !acl_json_num(row, "period", period) ||
-		    !acl_json_str(row, "algorithm", (const char *)sqlite3_column_text(st, 4)) ||
-		    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 5)) ||
-		    !acl_json_str(row, "created", iso))
-			goto nomem;
-		if (step >= 0)
-			acl_time_iso(step * period, iso, sizeof(iso));
-		else
-			snprintf(iso, sizeof(iso), "never");
-		if (!acl_json_str(row, "last_auth", iso))
-			goto nomem;
-		groups = cJSON_AddArrayToObject(row, "groups");
-		if (groups == NULL)
-			goto nomem;
-		g = (const char *)sqlite3_column_text(st, 7);
-		while (g != NULL && *g != '\0') {
-			const char *comma = strchr(g, ',');
-			size_t n = comma != NULL ? (size_t)(comma - g) : strlen(g);
-			char buf[ACL_NAME_MAX + 1];
-			cJSON *s;
-
-			snprintf(buf, sizeof(buf), "%.*s",
-			         (int)(n < ACL_NAME_MAX ? n : ACL_NAME_MAX), g);
-			s = cJSON_CreateString(buf);
-			if (s == NULL)
-				goto nomem;
-			cJSON_AddItemToArray(groups, s);
-			g += n + (comma != NULL);
-		}
-	}
-	ex = acl_output(ctx, rows, cols, sizeof(cols) / sizeof(cols[0]));
-	goto out;
-nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot list devices: out of memory");
-fail:
-	acl_err("%s", why);
-out:
-	sqlite3_finalize(st);
-	cJSON_Delete(rows);
+	if (ex == EX_OK)
+		ex = acl_list_rows(
+		    ctx,
+		    "SELECT d.name, d.enabled, d.digits, d.period, d.algorithm, d.created_at, "
+		    "d.last_step, (SELECT group_concat(grp, ',') FROM (SELECT grp FROM "
+		    "group_members WHERE member = d.name ORDER BY grp)) FROM devices d "
+		    "ORDER BY d.name",
+		    NULL, list_row, NULL, "devices", cols, sizeof(cols) / sizeof(cols[0]));
 	return ex;
 }
 
 /* ---- rm ---- */
-
-/* Run a one-parameter DELETE/UPDATE; *n gets the changed row count. */
-static int exec1(struct acl_ctx *ctx, const char *sql, const char *param, int *n, char *why)
-{
-	sqlite3_stmt *st = NULL;
-	int ex;
-
-	ex = acl_prepare(ctx, sql, &st, why);
-	if (ex != EX_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		ex = acl_db_fail(ctx, why, "update db");
-		goto out;
-	}
-	if (n != NULL)
-		*n = sqlite3_changes(ctx->db);
-out:
-	sqlite3_finalize(st);
-	return ex;
-}
 
 /* Parse "device VERB NAME" and open the db. */
 static int name_operand(struct acl_ctx *ctx, int argc, char **argv, const char *words,
@@ -396,102 +369,121 @@ out:
 	return ex;
 }
 
-static int device_rm(struct acl_ctx *ctx, int argc, char **argv)
+/* device rm: the device and how many rows went with it. */
+struct rm_arg {
+	const char *name;
+	int ngroups;
+	int nrules;
+	int nentries;
+};
+
+static int rm_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
 {
-	char why[ACL_WHY_MAX] = "";
-	char detail[160];
-	const char *name = NULL;
+	struct rm_arg *a = data;
 	int ndev = 0;
-	int nrules = 0;
-	int ngroups = 0;
 	int rc;
 	int ex;
 
-	ex = name_operand(ctx, argc, argv, "device rm", &name);
+	ex = acl_exec_text(ctx, "DELETE FROM devices WHERE name = ?1", a->name, NULL, &ndev, why);
 	if (ex != EX_OK)
 		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = exec1(ctx, "DELETE FROM devices WHERE name = ?1", name, &ndev, why);
-	if (ex != EX_OK)
-		goto fail;
 	if (ndev == 0) {
-		ex = acl_fail(why, EX_DATAERR, "unknown device %s", name);
-		goto fail;
+		ex = acl_fail(why, EX_DATAERR, "unknown device %s", a->name);
+		goto out;
 	}
-	rc = mqs_keystore_delete_owner(ctx->db, MQS_KEY_DEVICE, name);
+	rc = mqs_keystore_delete_owner(ctx->db, MQS_KEY_DEVICE, a->name);
 	if (rc != MQS_OK) {
 		ex = acl_db_fail(ctx, why, "delete device keys");
-		goto fail;
+		goto out;
 	}
-	ex = exec1(ctx, "DELETE FROM group_members WHERE member = ?1", name, &ngroups, why);
+	ex = acl_exec_text(ctx, "DELETE FROM group_members WHERE member = ?1", a->name, NULL,
+	                   &a->ngroups, why);
 	if (ex == EX_OK)
-		ex = exec1(ctx, "DELETE FROM acl_rules WHERE subject = ?1", name, &nrules, why);
-	if (ex != EX_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "name=%s groups=%d rules=%d", name, ngroups, nrules);
-	ex = acl_tx_commit(ctx, "device rm", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("device %s removed (%d group memberships, %d acl rules)\n", name, ngroups, nrules);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+		ex = acl_exec_text(ctx, "DELETE FROM acl_rules WHERE subject = ?1", a->name, NULL,
+		                   &a->nrules, why);
+	/* a device enrolled later under the same name must not inherit them */
+	if (ex == EX_OK)
+		ex = acl_exec_text(
+		    ctx, "DELETE FROM list_entries WHERE match = 'username' AND pattern = ?1",
+		    a->name, NULL, &a->nentries, why);
+	if (ex == EX_OK)
+		snprintf(detail, ACL_DETAIL_MAX, "name=%s groups=%d rules=%d list_entries=%d",
+		         a->name, a->ngroups, a->nrules, a->nentries);
 out:
+	return ex;
+}
+
+static int device_rm(struct acl_ctx *ctx, int argc, char **argv)
+{
+	struct rm_arg a = {NULL, 0, 0, 0};
+	int ex;
+
+	ex = name_operand(ctx, argc, argv, "device rm", &a.name);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, "device rm", rm_change, &a);
+	if (ex == EX_OK)
+		printf("device %s removed (%d group memberships, %d acl rules, %d list entries)\n",
+		       a.name, a.ngroups, a.nrules, a.nentries);
 	return ex;
 }
 
 /* ---- disable / enable ---- */
 
-static int device_set_enabled(struct acl_ctx *ctx, int argc, char **argv, int enabled)
+/* device enable|disable: the device and the new state. */
+struct enable_arg {
+	const char *name;
+	int enabled;
+};
+
+/* Set enabled; already in that state: ACL_TX_SKIP. */
+static int enable_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
 {
-	const char *words = enabled ? "device enable" : "device disable";
-	char why[ACL_WHY_MAX] = "";
-	char detail[96];
+	const struct enable_arg *a = data;
 	sqlite3_stmt *st = NULL;
-	const char *name = NULL;
 	int rc;
 	int ex;
 
-	ex = name_operand(ctx, argc, argv, words, &name);
+	ex = acl_prepare(ctx, "UPDATE devices SET enabled = ?2 WHERE name = ?1 AND enabled != ?2",
+	                 &st, why);
 	if (ex != EX_OK)
 		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = acl_prepare(
-		    ctx, "UPDATE devices SET enabled = ?2 WHERE name = ?1 AND enabled != ?2", &st,
-		    why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, enabled);
+	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, a->enabled);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		ex = acl_db_fail(ctx, why, "update device");
-		goto fail;
+		goto out;
 	}
 	if (sqlite3_changes(ctx->db) == 0) {
-		rc = acl_device_exists(ctx, name);
-		acl_tx_rollback(ctx);
-		if (rc == 1) {
-			printf("device %s is already %s\n", name, enabled ? "enabled" : "disabled");
-			goto out;
-		}
-		ex = rc < 0 ? acl_db_fail(ctx, why, "read devices")
-		            : acl_fail(why, EX_DATAERR, "unknown device %s", name);
-		goto fail;
+		rc = acl_device_exists(ctx, a->name);
+		if (rc == 1)
+			ex = ACL_TX_SKIP;
+		else
+			ex = rc < 0 ? acl_db_fail(ctx, why, "read devices")
+			            : acl_fail(why, EX_DATAERR, "unknown device %s", a->name);
+		goto out;
 	}
-	snprintf(detail, sizeof(detail), "name=%s", name);
-	ex = acl_tx_commit(ctx, words, detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("device %s %s\n", name, enabled ? "enabled" : "disabled");
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+	snprintf(detail, ACL_DETAIL_MAX, "name=%s", a->name);
 out:
 	sqlite3_finalize(st);
+	return ex;
+}
+
+static int device_set_enabled(struct acl_ctx *ctx, int argc, char **argv, int enabled)
+{
+	const char *words = enabled ? "device enable" : "device disable";
+	const char *state = enabled ? "enabled" : "disabled";
+	struct enable_arg a = {NULL, enabled};
+	int ex;
+
+	ex = name_operand(ctx, argc, argv, words, &a.name);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, words, enable_change, &a);
+	if (ex == ACL_TX_SKIP) {
+		printf("device %s is already %s\n", a.name, state);
+		ex = EX_OK;
+	} else if (ex == EX_OK) {
+		printf("device %s %s\n", a.name, state);
+	}
 	return ex;
 }
 
@@ -562,6 +554,68 @@ static int qr_draw(const QRcode *qr, int invert)
 	return ferror(stdout) ? EX_IOERR : EX_OK;
 }
 
+/* device qr: the device and its otpauth:// URI (a secret). */
+struct qr_arg {
+	const char *name;
+	char *uri;
+};
+
+/* Read and unwrap the TOTP secret, build the URI; audited before it is
+ * shown, so showing a secret is always on record. */
+static int qr_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct qr_arg *a = data;
+	struct mqs_totp_params p;
+	uint8_t secret[MQS_TOTP_SECRET_MAX];
+	size_t secret_len = 0;
+	char aad[MQS_TOTP_AAD_MAX];
+	sqlite3_stmt *st = NULL;
+	int rc;
+	int ex;
+
+	ex = acl_prepare(ctx,
+	                 "SELECT digits, period, algorithm, totp_wrapped FROM devices "
+	                 "WHERE name = ?1",
+	                 &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		ex = rc == SQLITE_DONE ? acl_fail(why, EX_DATAERR, "unknown device %s", a->name)
+		                       : acl_db_fail(ctx, why, "read device");
+		goto out;
+	}
+	p.digits = (unsigned)sqlite3_column_int(st, 0);
+	p.period = (unsigned)sqlite3_column_int(st, 1);
+	if (mqs_totp_alg_parse((const char *)sqlite3_column_text(st, 2), &p.algorithm) != MQS_OK) {
+		ex = acl_fail(why, EX_DATAERR, "device %s has an unknown algorithm", a->name);
+		goto out;
+	}
+	rc = mqs_totp_wrap_aad(aad, sizeof(aad), a->name);
+	if (rc == MQS_OK)
+		rc = mqs_wrap_open(ctx->mk, aad, sqlite3_column_blob(st, 3),
+		                   (size_t)sqlite3_column_bytes(st, 3), secret, sizeof(secret),
+		                   &secret_len);
+	if (rc != MQS_OK) {
+		ex =
+		    acl_fail(why, EX_DATAERR,
+		             "cannot unwrap the totp secret of %s: wrong master key or damaged row",
+		             a->name);
+		goto out;
+	}
+	rc = mqs_totp_uri("mqttsec", a->name, secret, secret_len, &p, &a->uri);
+	if (rc != MQS_OK) {
+		ex = acl_fail(why, EX_SOFTWARE, "cannot build otpauth uri: %s", mqs_strerror(rc));
+		goto out;
+	}
+	snprintf(detail, ACL_DETAIL_MAX, "name=%s", a->name);
+out:
+	sqlite3_finalize(st);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	return ex;
+}
+
 static int device_qr(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"qr", no_argument, NULL, 'q'},
@@ -569,84 +623,34 @@ static int device_qr(struct acl_ctx *ctx, int argc, char **argv)
 	                                     {"invert", no_argument, NULL, 'i'},
 	                                     {NULL, 0, NULL, 0}};
 	struct qr_opts o = {-1, 0};
-	struct mqs_totp_params p;
-	uint8_t secret[MQS_TOTP_SECRET_MAX];
-	size_t secret_len = 0;
+	struct qr_arg a = {NULL, NULL};
 	char why[ACL_WHY_MAX] = "";
-	char aad[96];
-	char detail[96];
-	char *uri = NULL;
-	const char *name;
-	sqlite3_stmt *st = NULL;
 	QRcode *qr = NULL;
 	int first;
-	int rc;
 	int ex;
 
 	ex = acl_parse_opts(ctx, argc, argv, "device qr", "NAME [--qr|--no-qr] [--invert]", 0, opts,
 	                    qr_opt, &o, 1, 1, &first);
 	if (ex != EX_OK)
 		goto out;
-	name = argv[first];
-	ex = acl_name_check(name, "device", why);
+	a.name = argv[first];
+	ex = acl_name_check(a.name, "device", why);
 	if (ex != EX_OK)
 		goto fail;
 	ex = acl_ctx_db(ctx);
 	if (ex == EX_OK)
 		ex = acl_ctx_master_key(ctx);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, "device qr", qr_change, &a);
 	if (ex != EX_OK)
 		goto out;
-
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = acl_prepare(ctx,
-		                 "SELECT digits, period, algorithm, totp_wrapped FROM devices "
-		                 "WHERE name = ?1",
-		                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		ex = rc == SQLITE_DONE ? acl_fail(why, EX_DATAERR, "unknown device %s", name)
-		                       : acl_db_fail(ctx, why, "read device");
-		goto fail;
-	}
-	p.digits = (unsigned)sqlite3_column_int(st, 0);
-	p.period = (unsigned)sqlite3_column_int(st, 1);
-	if (mqs_totp_alg_parse((const char *)sqlite3_column_text(st, 2), &p.algorithm) != MQS_OK) {
-		ex = acl_fail(why, EX_DATAERR, "device %s has an unknown algorithm", name);
-		goto fail;
-	}
-	totp_aad(name, aad, sizeof(aad));
-	rc =
-	    mqs_wrap_open(ctx->mk, aad, sqlite3_column_blob(st, 3),
-	                  (size_t)sqlite3_column_bytes(st, 3), secret, sizeof(secret), &secret_len);
-	if (rc != MQS_OK) {
-		ex = acl_fail(
-		    why, EX_DATAERR,
-		    "cannot unwrap the totp secret of %s: wrong master key or damaged row", name);
-		goto fail;
-	}
-	rc = mqs_totp_uri("mqttsec", name, secret, secret_len, &p, &uri);
-	if (rc != MQS_OK) {
-		ex = acl_fail(why, EX_SOFTWARE, "cannot build otpauth uri: %s", mqs_strerror(rc));
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	/* audit first: showing a secret is always on record */
-	snprintf(detail, sizeof(detail), "name=%s", name);
-	ex = acl_tx_commit(ctx, "device qr", detail, why);
-	if (ex != EX_OK)
-		goto fail;
 
 	fprintf(stderr,
 	        ACL_PROG ": warning: this shows the totp secret of %s; anyone who sees it can "
 	                 "log in as %s\n",
-	        name, name);
+	        a.name, a.name);
 	if (o.draw == 1 || (o.draw == -1 && isatty(STDOUT_FILENO))) {
-		qr = QRcode_encodeString8bit(uri, 0, QR_ECLEVEL_M);
+		qr = QRcode_encodeString8bit(a.uri, 0, QR_ECLEVEL_M);
 		if (qr == NULL) {
 			ex = acl_fail(why, EX_SOFTWARE, "cannot encode qr code");
 			goto fail;
@@ -657,23 +661,20 @@ static int device_qr(struct acl_ctx *ctx, int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (printf("%s\n", uri) < 0) {
+	if (printf("%s\n", a.uri) < 0) {
 		ex = acl_fail(why, EX_IOERR, "cannot write to stdout");
 		goto fail;
 	}
 	goto out;
 fail:
-	acl_tx_rollback(ctx);
 	acl_err("%s", why);
 out:
-	sqlite3_finalize(st);
 	if (qr != NULL) {
 		OPENSSL_cleanse(qr->data, (size_t)qr->width * (size_t)qr->width);
 		QRcode_free(qr);
 	}
-	if (uri != NULL)
-		mqs_secret_free(uri, strlen(uri));
-	OPENSSL_cleanse(secret, sizeof(secret));
+	if (a.uri != NULL)
+		mqs_secret_free(a.uri, strlen(a.uri));
 	return ex;
 }
 
@@ -683,7 +684,7 @@ static const struct acl_cmd device_cmds[] = {
      "[--force]]",
      "enrol a device; print or write its credentials", device_add},
     {"list", "[--json]", "list devices (never secrets)", device_list},
-    {"rm", "NAME", "remove a device, its keys, memberships and rules", device_rm},
+    {"rm", "NAME", "remove a device, its keys, memberships, rules and list entries", device_rm},
     {"disable", "NAME", "refuse a device's logins", device_disable},
     {"enable", "NAME", "accept a device's logins again", device_enable},
     {"qr", "NAME [--qr|--no-qr] [--invert]", "show the otpauth:// uri (and a qr code)", device_qr},

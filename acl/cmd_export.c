@@ -186,17 +186,6 @@ struct import_stats {
 	long long groups, members, rules, entries, kept, skipped;
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Split line (modified in place) into at most IMPORT_FIELDS decoded fields. */
 static int split_fields(char *line, char **field, int *nfield, char *why)
 {
@@ -219,11 +208,11 @@ static int split_fields(char *line, char **field, int *nfield, char *why)
 				*w++ = *p++;
 				continue;
 			}
-			if (p[1] != 'x' || hexval(p[2]) < 0 || hexval(p[3]) < 0)
+			if (p[1] != 'x' || mqs_hex_digit(p[2]) < 0 || mqs_hex_digit(p[3]) < 0)
 				return acl_fail(why, EX_DATAERR,
 				                "bad escape: write a byte as \\xHH (a backslash as "
 				                "\\x5c)");
-			*w = (char)(hexval(p[2]) * 16 + hexval(p[3]));
+			*w = (char)(mqs_hex_digit(p[2]) * 16 + mqs_hex_digit(p[3]));
 			if (*w == '\0')
 				return acl_fail(why, EX_DATAERR,
 				                "bad escape: \\x00 is not allowed");
@@ -403,61 +392,32 @@ static int import_opt(int opt, const char *arg, void *data)
 	return EX_OK;
 }
 
-/* import */
-int acl_cmd_import(struct acl_ctx *ctx, int argc, char **argv)
-{
-	static const struct option opts[] = {{"replace", no_argument, NULL, 'r'},
-	                                     {"dry-run", no_argument, NULL, 'n'},
-	                                     {NULL, 0, NULL, 0}};
-	struct import_opts o = {0, 0};
+/* import: the file's text and what applying it did. */
+struct import_arg {
+	const struct import_opts *o;
+	const char *shown; /* file name in messages, "<stdin>" for "-" */
+	char *data;        /* the file, NUL-free, modified in place */
+	size_t len;
 	struct import_stats s;
-	char why[ACL_WHY_MAX] = "";
-	char detail[ACL_WHY_MAX];
-	const char *path;
-	const char *shown;
-	const char *base;
-	uint8_t *data = NULL;
-	size_t len = 0;
-	size_t lineno = 0;
-	char *p;
-	int rc;
-	int first;
-	int ex;
+};
 
-	memset(&s, 0, sizeof(s));
-	ex = acl_parse_opts(ctx, argc, argv, "import", "[--replace] [--dry-run] FILE|-", 0, opts,
-	                    import_opt, &o, 1, 1, &first);
-	if (ex != EX_OK)
-		goto out;
-	path = argv[first];
-	shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
-	if (strcmp(path, "-") == 0)
-		rc = mqs_read_all(STDIN_FILENO, IMPORT_FILE_MAX, &data, &len);
-	else
-		rc = mqs_file_read(path, IMPORT_FILE_MAX, 0, &data, &len);
-	if (rc != MQS_OK) {
-		acl_err("cannot read %s: %s", shown, mqs_strerror(rc));
-		ex = rc == MQS_ERR_NOENT ? EX_NOINPUT : EX_IOERR;
-		goto out;
-	}
-	if (memchr(data, '\0', len) != NULL) {
-		acl_err("%s: not a text file (contains NUL bytes)", shown);
-		ex = EX_DATAERR;
-		goto out;
-	}
-	ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK && o.replace)
+/* Apply every line (the first bad one is printed as FILE:LINE: reason);
+ * --dry-run: ACL_TX_SKIP. */
+static int import_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct import_arg *a = data;
+	const char *base;
+	char *end = a->data + a->len;
+	char *p = a->data;
+	size_t lineno = 0;
+	int ex = EX_OK;
+
+	if (a->o->replace)
 		ex = import_clear(ctx, why);
-	if (ex != EX_OK) {
-		acl_err("%s", why);
-		goto fail;
-	}
-	p = (char *)data;
-	while (p < (char *)data + len) {
-		char *nl = memchr(p, '\n', (size_t)((char *)data + len - p));
+	if (ex != EX_OK)
+		goto out;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n;
 
 		if (nl != NULL)
@@ -469,35 +429,79 @@ int acl_cmd_import(struct acl_ctx *ctx, int argc, char **argv)
 		if (n > IMPORT_LINE_MAX)
 			ex = acl_fail(why, EX_DATAERR, "line too long");
 		else
-			ex = import_line(ctx, p, &s, why);
+			ex = import_line(ctx, p, &a->s, why);
 		if (ex != EX_OK) {
-			fprintf(stderr, "%s:%zu: %s\n", shown, lineno, why);
-			goto fail;
+			fprintf(stderr, "%s:%zu: %s\n", a->shown, lineno, why);
+			why[0] = '\0'; /* printed */
+			goto out;
 		}
-		p = nl != NULL ? nl + 1 : (char *)data + len;
+		p = nl != NULL ? nl + 1 : end;
 	}
-	if (o.dry_run) {
-		acl_tx_rollback(ctx);
-		printf("%s: ok (dry run, nothing changed)\n", shown);
+	if (a->o->dry_run) {
+		ex = ACL_TX_SKIP;
 		goto out;
 	}
-	base = strrchr(shown, '/') != NULL ? strrchr(shown, '/') + 1 : shown;
-	snprintf(detail, sizeof(detail),
+	base = strrchr(a->shown, '/') != NULL ? strrchr(a->shown, '/') + 1 : a->shown;
+	snprintf(detail, ACL_DETAIL_MAX,
 	         "file=%.100s replace=%d groups=%lld members=%lld rules=%lld entries=%lld "
 	         "skipped=%lld",
-	         base, o.replace, s.groups, s.members, s.rules, s.entries, s.skipped);
-	ex = acl_tx_commit(ctx, "import", detail, why);
-	if (ex != EX_OK) {
-		acl_err("%s", why);
-		goto fail;
+	         base, a->o->replace, a->s.groups, a->s.members, a->s.rules, a->s.entries,
+	         a->s.skipped);
+out:
+	return ex;
+}
+
+/* import */
+int acl_cmd_import(struct acl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {{"replace", no_argument, NULL, 'r'},
+	                                     {"dry-run", no_argument, NULL, 'n'},
+	                                     {NULL, 0, NULL, 0}};
+	struct import_opts o = {0, 0};
+	struct import_arg a;
+	const char *path;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc;
+	int first;
+	int ex;
+
+	memset(&a, 0, sizeof(a));
+	a.o = &o;
+	ex = acl_parse_opts(ctx, argc, argv, "import", "[--replace] [--dry-run] FILE|-", 0, opts,
+	                    import_opt, &o, 1, 1, &first);
+	if (ex != EX_OK)
+		goto out;
+	path = argv[first];
+	a.shown = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	if (strcmp(path, "-") == 0)
+		rc = mqs_read_all(STDIN_FILENO, IMPORT_FILE_MAX, &data, &len);
+	else
+		rc = mqs_file_read(path, IMPORT_FILE_MAX, 0, &data, &len);
+	if (rc != MQS_OK) {
+		acl_err("cannot read %s: %s", a.shown, mqs_strerror(rc));
+		ex = rc == MQS_ERR_NOENT ? EX_NOINPUT : EX_IOERR;
+		goto out;
 	}
-	printf("imported %s: %lld groups, %lld members, %lld acl rules, %lld list entries "
-	       "(%lld already present, %lld expired skipped)%s\n",
-	       shown, s.groups, s.members, s.rules, s.entries, s.kept, s.skipped,
-	       o.replace ? ", replacing the previous policy" : "");
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
+	if (memchr(data, '\0', len) != NULL) {
+		acl_err("%s: not a text file (contains NUL bytes)", a.shown);
+		ex = EX_DATAERR;
+		goto out;
+	}
+	a.data = (char *)data;
+	a.len = len;
+	ex = acl_ctx_db(ctx);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, "import", import_change, &a);
+	if (ex == ACL_TX_SKIP) {
+		printf("%s: ok (dry run, nothing changed)\n", a.shown);
+		ex = EX_OK;
+	} else if (ex == EX_OK) {
+		printf("imported %s: %lld groups, %lld members, %lld acl rules, %lld list entries "
+		       "(%lld already present, %lld expired skipped)%s\n",
+		       a.shown, a.s.groups, a.s.members, a.s.rules, a.s.entries, a.s.kept,
+		       a.s.skipped, o.replace ? ", replacing the previous policy" : "");
+	}
 out:
 	mqs_secret_free(data, len);
 	return ex;

@@ -103,34 +103,21 @@ out:
 	return ex;
 }
 
-/* Run a DELETE with one or two text parameters; *n gets the row count. */
-static int del(struct acl_ctx *ctx, const char *sql, const char *a, const char *b, int *n,
-               char *why)
+/* group add: create the group. */
+static int group_add_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
 {
-	sqlite3_stmt *st = NULL;
+	const char *group = data;
 	int ex;
 
-	ex = acl_prepare(ctx, sql, &st, why);
-	if (ex != EX_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	if (b != NULL)
-		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		ex = acl_db_fail(ctx, why, "update db");
-		goto out;
-	}
-	*n = sqlite3_changes(ctx->db);
-out:
-	sqlite3_finalize(st);
+	ex = acl_group_put(ctx, group, 0, NULL, why);
+	snprintf(detail, ACL_DETAIL_MAX, "group=%s", group);
 	return ex;
 }
 
 static int group_add(struct acl_ctx *ctx, int argc, char **argv)
 {
 	char why[ACL_WHY_MAX] = "";
-	char detail[96];
-	const char *group;
+	char *group;
 	int first;
 	int ex;
 
@@ -140,38 +127,54 @@ static int group_add(struct acl_ctx *ctx, int argc, char **argv)
 		goto out;
 	group = argv[first];
 	ex = acl_name_check(group, "group", why);
-	if (ex != EX_OK)
-		goto fail;
-	ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
+	if (ex != EX_OK) {
+		acl_err("%s", why);
 		goto out;
-	ex = acl_tx_begin(ctx, why);
+	}
+	ex = acl_ctx_db(ctx);
 	if (ex == EX_OK)
-		ex = acl_group_put(ctx, group, 0, NULL, why);
-	if (ex != EX_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "group=%s", group);
-	ex = acl_tx_commit(ctx, "group add", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("group %s added\n", group);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+		ex = acl_tx_run(ctx, "group add", group_add_change, group);
+	if (ex == EX_OK)
+		printf("group %s added\n", group);
 out:
+	return ex;
+}
+
+/* group rm: the group and what went with it. */
+struct group_rm_arg {
+	const char *group;
+	int nmembers;
+	int nrules;
+};
+
+static int group_rm_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct group_rm_arg *a = data;
+	char subject[ACL_NAME_MAX + 2];
+	int ngroups = 0;
+	int ex;
+
+	snprintf(subject, sizeof(subject), "@%s", a->group);
+	ex = acl_exec_text(ctx, "DELETE FROM group_members WHERE grp = ?1", a->group, NULL,
+	                   &a->nmembers, why);
+	if (ex == EX_OK)
+		ex = acl_exec_text(ctx, "DELETE FROM groups WHERE name = ?1", a->group, NULL,
+		                   &ngroups, why);
+	if (ex == EX_OK && ngroups == 0)
+		ex = acl_fail(why, EX_DATAERR, "unknown group %s", a->group);
+	if (ex == EX_OK)
+		ex = acl_exec_text(ctx, "DELETE FROM acl_rules WHERE subject = ?1", subject, NULL,
+		                   &a->nrules, why);
+	if (ex == EX_OK)
+		snprintf(detail, ACL_DETAIL_MAX, "group=%s members=%d rules=%d", a->group,
+		         a->nmembers, a->nrules);
 	return ex;
 }
 
 static int group_rm(struct acl_ctx *ctx, int argc, char **argv)
 {
+	struct group_rm_arg a = {NULL, 0, 0};
 	char why[ACL_WHY_MAX] = "";
-	char detail[128];
-	char subject[ACL_NAME_MAX + 2];
-	const char *group;
-	int nmembers = 0;
-	int nrules = 0;
-	int ngroups = 0;
 	int first;
 	int ex;
 
@@ -179,140 +182,131 @@ static int group_rm(struct acl_ctx *ctx, int argc, char **argv)
 	    acl_parse_opts(ctx, argc, argv, "group rm", "GROUP", 0, NULL, NULL, NULL, 1, 1, &first);
 	if (ex != EX_OK)
 		goto out;
-	group = argv[first];
-	ex = acl_name_check(group, "group", why);
-	if (ex != EX_OK)
-		goto fail;
-	ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
+	a.group = argv[first];
+	ex = acl_name_check(a.group, "group", why);
+	if (ex != EX_OK) {
+		acl_err("%s", why);
 		goto out;
-	snprintf(subject, sizeof(subject), "@%s", group);
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = del(ctx, "DELETE FROM group_members WHERE grp = ?1", group, NULL, &nmembers,
-		         why);
-	if (ex == EX_OK)
-		ex = del(ctx, "DELETE FROM groups WHERE name = ?1", group, NULL, &ngroups, why);
-	if (ex != EX_OK)
-		goto fail;
-	if (ngroups == 0) {
-		ex = acl_fail(why, EX_DATAERR, "unknown group %s", group);
-		goto fail;
 	}
-	ex = del(ctx, "DELETE FROM acl_rules WHERE subject = ?1", subject, NULL, &nrules, why);
-	if (ex != EX_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "group=%s members=%d rules=%d", group, nmembers, nrules);
-	ex = acl_tx_commit(ctx, "group rm", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("group %s removed (%d members, %d acl rules)\n", group, nmembers, nrules);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+	ex = acl_ctx_db(ctx);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, "group rm", group_rm_change, &a);
+	if (ex == EX_OK)
+		printf("group %s removed (%d members, %d acl rules)\n", a.group, a.nmembers,
+		       a.nrules);
 out:
 	return ex;
+}
+
+/* group list: rows come as (group, member) sorted by group; one listing
+ * row per group collects its members. */
+struct group_list_arg {
+	const char *only; /* GROUP operand or NULL */
+	cJSON *members;   /* members array of the last listing row */
+	char last[ACL_NAME_MAX + 1];
+};
+
+static void list_bind(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg)
+{
+	const struct group_list_arg *a = arg;
+
+	if (a->only != NULL)
+		sqlite3_bind_text(st, 1, a->only, -1, SQLITE_STATIC);
+}
+
+static int list_row(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg)
+{
+	struct group_list_arg *a = arg;
+	const char *g = (const char *)sqlite3_column_text(st, 0);
+	const char *m = (const char *)sqlite3_column_text(st, 1);
+
+	if (g == NULL)
+		return 1;
+	if (a->members == NULL || strcmp(g, a->last) != 0) {
+		cJSON *row = cJSON_CreateObject();
+
+		if (row == NULL)
+			return 0;
+		cJSON_AddItemToArray(rows, row);
+		if (!acl_json_str(row, "group", g))
+			return 0;
+		a->members = cJSON_AddArrayToObject(row, "members");
+		if (a->members == NULL)
+			return 0;
+		snprintf(a->last, sizeof(a->last), "%s", g);
+	}
+	if (m != NULL) {
+		cJSON *s = cJSON_CreateString(m);
+
+		if (s == NULL)
+			return 0;
+		cJSON_AddItemToArray(a->members, s);
+	}
+	return 1;
 }
 
 static int group_list(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct acl_column cols[] = {{"group", "GROUP"}, {"members", "MEMBERS"}};
+	struct group_list_arg a;
 	char why[ACL_WHY_MAX] = "";
-	sqlite3_stmt *st = NULL;
-	cJSON *rows = NULL;
-	cJSON *members = NULL;
-	const char *only = NULL;
-	char last[ACL_NAME_MAX + 1] = "";
 	int first;
 	int rc;
 	int ex;
 
+	memset(&a, 0, sizeof(a));
 	ex = acl_parse_opts(ctx, argc, argv, "group list", "[GROUP] [--json]", 1, NULL, NULL, NULL,
 	                    0, 1, &first);
 	if (ex != EX_OK)
 		goto out;
 	if (first < argc) {
-		only = argv[first];
-		ex = acl_name_check(only, "group", why);
+		a.only = argv[first];
+		ex = acl_name_check(a.only, "group", why);
 		if (ex != EX_OK)
 			goto fail;
 	}
 	ex = acl_ctx_db(ctx);
 	if (ex != EX_OK)
 		goto out;
-	if (only != NULL) {
-		rc = acl_group_exists(ctx, only);
+	if (a.only != NULL) {
+		rc = acl_group_exists(ctx, a.only);
 		if (rc != 1) {
 			ex = rc < 0 ? acl_db_fail(ctx, why, "read groups")
-			            : acl_fail(why, EX_DATAERR, "unknown group %s", only);
+			            : acl_fail(why, EX_DATAERR, "unknown group %s", a.only);
 			goto fail;
 		}
 	}
-	ex = acl_prepare(
+	ex = acl_list_rows(
 	    ctx,
 	    "SELECT g.name, m.member FROM groups g LEFT JOIN group_members m "
 	    "ON m.grp = g.name WHERE ?1 IS NULL OR g.name = ?1 ORDER BY g.name, m.member",
-	    &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	if (only != NULL)
-		sqlite3_bind_text(st, 1, only, -1, SQLITE_STATIC);
-	rows = cJSON_CreateArray();
-	if (rows == NULL)
-		goto nomem;
-	for (;;) {
-		const char *g;
-		const char *m;
-
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			ex = acl_db_fail(ctx, why, "read groups");
-			goto fail;
-		}
-		g = (const char *)sqlite3_column_text(st, 0);
-		m = (const char *)sqlite3_column_text(st, 1);
-		if (g == NULL)
-			continue;
-		if (members == NULL || strcmp(g, last) != 0) {
-			cJSON *row = cJSON_CreateObject();
-
-			if (row == NULL)
-				goto nomem;
-			cJSON_AddItemToArray(rows, row);
-			if (!acl_json_str(row, "group", g))
-				goto nomem;
-			members = cJSON_AddArrayToObject(row, "members");
-			if (members == NULL)
-				goto nomem;
-			snprintf(last, sizeof(last), "%s", g);
-		}
-		if (m != NULL) {
-			cJSON *s = cJSON_CreateString(m);
-
-			if (s == NULL)
-				goto nomem;
-			cJSON_AddItemToArray(members, s);
-		}
-	}
-	ex = acl_output(ctx, rows, cols, sizeof(cols) / sizeof(cols[0]));
+	    list_bind, list_row, &a, "groups", cols, sizeof(cols) / sizeof(cols[0]));
 	goto out;
-nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot list groups: out of memory");
 fail:
 	acl_err("%s", why);
 out:
-	sqlite3_finalize(st);
-	cJSON_Delete(rows);
+	return ex;
+}
+
+/* group member add|rm: the pair. */
+struct member_arg {
+	const char *group;
+	const char *name;
+};
+
+static int member_add_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	const struct member_arg *a = data;
+	int ex;
+
+	ex = acl_member_put(ctx, a->group, a->name, 0, NULL, why);
+	snprintf(detail, ACL_DETAIL_MAX, "group=%s name=%s", a->group, a->name);
 	return ex;
 }
 
 static int member_add(struct acl_ctx *ctx, int argc, char **argv)
 {
-	char why[ACL_WHY_MAX] = "";
-	char detail[160];
+	struct member_arg a;
 	int first;
 	int ex;
 
@@ -322,32 +316,46 @@ static int member_add(struct acl_ctx *ctx, int argc, char **argv)
 		ex = acl_ctx_db(ctx);
 	if (ex != EX_OK)
 		goto out;
-	ex = acl_tx_begin(ctx, why);
+	a.group = argv[first];
+	a.name = argv[first + 1];
+	ex = acl_tx_run(ctx, "group member add", member_add_change, &a);
 	if (ex == EX_OK)
-		ex = acl_member_put(ctx, argv[first], argv[first + 1], 0, NULL, why);
+		printf("device %s added to group %s\n", a.name, a.group);
+out:
+	return ex;
+}
+
+static int member_rm_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	const struct member_arg *a = data;
+	int n = 0;
+	int rc;
+	int ex;
+
+	ex = acl_exec_text(ctx, "DELETE FROM group_members WHERE grp = ?1 AND member = ?2",
+	                   a->group, a->name, &n, why);
 	if (ex != EX_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "group=%s name=%s", argv[first], argv[first + 1]);
-	ex = acl_tx_commit(ctx, "group member add", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("device %s added to group %s\n", argv[first + 1], argv[first]);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+		goto out;
+	if (n == 0) {
+		rc = acl_group_exists(ctx, a->group);
+		if (rc < 0)
+			ex = acl_db_fail(ctx, why, "read groups");
+		else if (rc == 0)
+			ex = acl_fail(why, EX_DATAERR, "unknown group %s", a->group);
+		else
+			ex = acl_fail(why, EX_DATAERR, "device %s is not a member of %s", a->name,
+			              a->group);
+		goto out;
+	}
+	snprintf(detail, ACL_DETAIL_MAX, "group=%s name=%s", a->group, a->name);
 out:
 	return ex;
 }
 
 static int member_rm(struct acl_ctx *ctx, int argc, char **argv)
 {
+	struct member_arg a;
 	char why[ACL_WHY_MAX] = "";
-	char detail[160];
-	const char *group;
-	const char *name;
-	int n = 0;
-	int rc;
 	int first;
 	int ex;
 
@@ -355,42 +363,20 @@ static int member_rm(struct acl_ctx *ctx, int argc, char **argv)
 	                    2, 2, &first);
 	if (ex != EX_OK)
 		goto out;
-	group = argv[first];
-	name = argv[first + 1];
-	ex = acl_name_check(group, "group", why);
+	a.group = argv[first];
+	a.name = argv[first + 1];
+	ex = acl_name_check(a.group, "group", why);
 	if (ex == EX_OK)
-		ex = acl_name_check(name, "device", why);
-	if (ex != EX_OK)
-		goto fail;
-	ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
+		ex = acl_name_check(a.name, "device", why);
+	if (ex != EX_OK) {
+		acl_err("%s", why);
 		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = del(ctx, "DELETE FROM group_members WHERE grp = ?1 AND member = ?2", group,
-		         name, &n, why);
-	if (ex != EX_OK)
-		goto fail;
-	if (n == 0) {
-		rc = acl_group_exists(ctx, group);
-		if (rc < 0)
-			ex = acl_db_fail(ctx, why, "read groups");
-		else if (rc == 0)
-			ex = acl_fail(why, EX_DATAERR, "unknown group %s", group);
-		else
-			ex = acl_fail(why, EX_DATAERR, "device %s is not a member of %s", name,
-			              group);
-		goto fail;
 	}
-	snprintf(detail, sizeof(detail), "group=%s name=%s", group, name);
-	ex = acl_tx_commit(ctx, "group member rm", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("device %s removed from group %s\n", name, group);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+	ex = acl_ctx_db(ctx);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, "group member rm", member_rm_change, &a);
+	if (ex == EX_OK)
+		printf("device %s removed from group %s\n", a.name, a.group);
 out:
 	return ex;
 }

@@ -63,6 +63,13 @@ out:
 	return n;
 }
 
+/* init: nothing to change but the audit row, whose detail is arg. */
+static int init_change(struct acl_ctx *ctx, void *arg, char *detail, char *why)
+{
+	snprintf(detail, ACL_DETAIL_MAX, "%s", (const char *)arg);
+	return EX_OK;
+}
+
 /* init */
 int acl_cmd_init(struct acl_ctx *ctx, int argc, char **argv)
 {
@@ -136,11 +143,9 @@ int acl_cmd_init(struct acl_ctx *ctx, int argc, char **argv)
 	if (key_created || db_created) {
 		snprintf(detail, sizeof(detail), "key=%s db=%s", key_created ? "created" : "kept",
 		         db_created ? "created" : "kept");
-		ex = acl_tx_begin(ctx, why);
-		if (ex == EX_OK)
-			ex = acl_tx_commit(ctx, "init", detail, why);
+		ex = acl_tx_run(ctx, "init", init_change, detail);
 		if (ex != EX_OK)
-			goto fail;
+			goto out;
 	}
 	printf("master key %s: %s\n", ctx->key_path, key_created ? "created" : "exists");
 	printf("db %s: %s\n", ctx->db_path, db_created ? "created" : "exists");

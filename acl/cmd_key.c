@@ -9,9 +9,11 @@
  * the next rotate deletes it.
  *
  * export hands the active and in-grace keys of a filter to a device whose
- * ACL gives it read on every topic of the filter (keyaccess.c), as a
- * credentials file (SPEC §2): printed, written, or merged into the
- * device's existing file.  It is audited with the key ids, never the keys.
+ * ACL gives it read on every topic of the filter (keyaccess.c), as the
+ * device's credentials file (SPEC §2: TOTP secret, device key, the topic
+ * keys and "protected"; --keys-only: the topic keys alone): printed,
+ * written, or merged into the device's existing file.  It is audited with
+ * the key ids, never the keys.
  */
 #include "config.h"
 
@@ -116,63 +118,74 @@ out:
 	return ex;
 }
 
+/* key rotate: the filter, its grace and what the rotation did. */
+struct rotate_arg {
+	const char *filter;
+	long long grace;
+	struct mqs_key key; /* the new active key */
+	char ids[IDS_MAX];  /* retired key ids */
+	int nretired;
+};
+
+static int rotate_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct rotate_arg *a = data;
+	int npurged = 0;
+	int rc;
+	int ex;
+
+	ex = need_protected(ctx, a->filter, why);
+	if (ex == EX_OK)
+		ex = purge_dead(ctx, a->filter, &npurged, why);
+	if (ex == EX_OK)
+		ex = acl_topic_retire(ctx, a->filter, a->grace, a->ids, sizeof(a->ids),
+		                      &a->nretired, why);
+	if (ex != EX_OK)
+		goto out;
+	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_TOPIC, a->filter, &a->key);
+	if (rc != MQS_OK) {
+		ex = rc == MQS_ERR_DB ? acl_db_fail(ctx, why, "create topic key")
+		                      : acl_fail(why, EX_SOFTWARE, "cannot create topic key: %s",
+		                                 mqs_strerror(rc));
+		goto out;
+	}
+	snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s key=%lu retired=%s grace=%lld purged=%d",
+	         a->filter, (unsigned long)a->key.id, a->nretired > 0 ? a->ids : "-", a->grace,
+	         npurged);
+out:
+	return ex;
+}
+
 static int key_rotate(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"grace", required_argument, NULL, 'g'},
 	                                     {NULL, 0, NULL, 0}};
 	struct rotate_opts o = {ACL_GRACE_DEFAULT, ""};
-	struct mqs_key key;
-	char *why = o.why;
-	char detail[600];
-	char ids[IDS_MAX];
+	struct rotate_arg a;
 	char until[32];
-	const char *filter = NULL;
-	int nretired = 0;
-	int npurged = 0;
-	int rc;
 	int ex;
 
-	mqs_key_init(&key);
+	memset(&a, 0, sizeof(a));
+	mqs_key_init(&a.key);
 	ex = filter_operand(ctx, argc, argv, "key rotate", "TOPICFILTER [--grace SECONDS]", opts,
-	                    rotate_opt, &o, why, &filter);
+	                    rotate_opt, &o, o.why, &a.filter);
 	if (ex != EX_OK)
 		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = need_protected(ctx, filter, why);
-	if (ex == EX_OK)
-		ex = purge_dead(ctx, filter, &npurged, why);
-	if (ex == EX_OK)
-		ex = acl_topic_retire(ctx, filter, o.grace, ids, sizeof(ids), &nretired, why);
+	a.grace = o.grace;
+	ex = acl_tx_run(ctx, "key rotate", rotate_change, &a);
 	if (ex != EX_OK)
-		goto fail;
-	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_TOPIC, filter, &key);
-	if (rc != MQS_OK) {
-		ex = rc == MQS_ERR_DB ? acl_db_fail(ctx, why, "create topic key")
-		                      : acl_fail(why, EX_SOFTWARE, "cannot create topic key: %s",
-		                                 mqs_strerror(rc));
-		goto fail;
-	}
-	snprintf(detail, sizeof(detail), "filter=%.300s key=%lu retired=%s grace=%lld purged=%d",
-	         filter, (unsigned long)key.id, nretired > 0 ? ids : "-", o.grace, npurged);
-	ex = acl_tx_commit(ctx, "key rotate", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	acl_time_iso(acl_retire_after(ctx, o.grace), until, sizeof(until));
-	if (nretired == 0)
-		printf("topic %s: new key %lu\n", filter, (unsigned long)key.id);
-	else if (o.grace > 0)
-		printf("topic %s: new key %lu; retired %s, usable until %s\n", filter,
-		       (unsigned long)key.id, ids, until);
+		goto out;
+	acl_time_iso(acl_retire_after(ctx, a.grace), until, sizeof(until));
+	if (a.nretired == 0)
+		printf("topic %s: new key %lu\n", a.filter, (unsigned long)a.key.id);
+	else if (a.grace > 0)
+		printf("topic %s: new key %lu; retired %s, usable until %s\n", a.filter,
+		       (unsigned long)a.key.id, a.ids, until);
 	else
-		printf("topic %s: new key %lu; retired %s, unusable now\n", filter,
-		       (unsigned long)key.id, ids);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+		printf("topic %s: new key %lu; retired %s, unusable now\n", a.filter,
+		       (unsigned long)a.key.id, a.ids);
 out:
-	mqs_key_release(&key);
+	mqs_key_release(&a.key);
 	return ex;
 }
 
@@ -181,7 +194,8 @@ out:
 struct export_opts {
 	const char *name;
 	const char *out;
-	int with_totp;
+	int keys_only; /* --keys-only: the topic keys without TOTP and device key */
+	int with_totp; /* --with-totp: the default now, kept for old scripts */
 	char why[ACL_WHY_MAX];
 };
 
@@ -193,6 +207,8 @@ static int export_opt(int opt, const char *arg, void *data)
 		o->name = arg;
 	else if (opt == 'o')
 		o->out = arg;
+	else if (opt == 'K')
+		o->keys_only = 1;
 	else if (opt == 'T')
 		o->with_totp = 1;
 	return EX_OK;
@@ -204,7 +220,7 @@ static int export_device(struct acl_ctx *ctx, const char *name, int totp, struct
                          char *why)
 {
 	sqlite3_stmt *st = NULL;
-	char aad[96];
+	char aad[MQS_TOTP_AAD_MAX];
 	int rc;
 	int ex;
 
@@ -234,10 +250,11 @@ static int export_device(struct acl_ctx *ctx, const char *name, int totp, struct
 		ex = acl_fail(why, EX_DATAERR, "device %s has an unknown algorithm", name);
 		goto out;
 	}
-	snprintf(aad, sizeof(aad), "mqttsec-totp:%s", name);
-	rc = mqs_wrap_open(ctx->mk, aad, sqlite3_column_blob(st, 4),
-	                   (size_t)sqlite3_column_bytes(st, 4), c->totp_secret,
-	                   sizeof(c->totp_secret), &c->totp_secret_len);
+	rc = mqs_totp_wrap_aad(aad, sizeof(aad), name);
+	if (rc == MQS_OK)
+		rc = mqs_wrap_open(ctx->mk, aad, sqlite3_column_blob(st, 4),
+		                   (size_t)sqlite3_column_bytes(st, 4), c->totp_secret,
+		                   sizeof(c->totp_secret), &c->totp_secret_len);
 	if (rc != MQS_OK) {
 		ex = acl_fail(
 		    why, EX_DATAERR,
@@ -428,124 +445,186 @@ static int out_dir_ok(const char *path, char *why)
 	return EX_OK;
 }
 
+/* key export: the request and the credentials built for it. */
+struct export_arg {
+	const struct export_opts *o;
+	const char *filter;
+	int full; /* TOTP secret and device key too (not --keys-only) */
+	struct mqs_creds creds;
+	char ids[IDS_MAX]; /* exported topic key ids */
+	char *json;
+	int merged;
+};
+
+/* Check the device and its read access, build the credentials JSON and
+ * write the audit detail: handing out keys is on record before the output
+ * is written. */
+static int export_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct export_arg *a = data;
+	const struct export_opts *o = a->o;
+	int allowed = 0;
+	int rc;
+	int ex;
+
+	ex = need_protected(ctx, a->filter, why);
+	if (ex == EX_OK && o->out != NULL)
+		ex = export_merge_base(o->out, o->name, a->filter, &a->creds, &a->merged, why);
+	if (ex == EX_OK)
+		ex = export_device(ctx, o->name, a->full, &a->creds, why);
+	if (ex == EX_OK)
+		ex = acl_read_covers(ctx, o->name, a->filter, &allowed, why);
+	if (ex == EX_OK && !allowed)
+		ex = acl_fail(why, EX_NOPERM,
+		              "device %s may not read every topic of %s: no keys exported", o->name,
+		              a->filter);
+	if (ex != EX_OK)
+		goto out;
+	rc = mqs_creds_set_username(&a->creds, o->name);
+	if (rc != MQS_OK) {
+		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
+		goto out;
+	}
+	if (a->full)
+		ex = export_device_key(ctx, o->name, &a->creds, why);
+	if (ex == EX_OK)
+		ex = export_topic_keys(ctx, a->filter, &a->creds, a->ids, sizeof(a->ids), why);
+	if (ex == EX_OK) {
+		/* the current list replaces the file's */
+		for (size_t i = 0; i < a->creds.nprotected; i++)
+			free(a->creds.protected_filters[i]);
+		a->creds.nprotected = 0;
+		ex = acl_topic_add_protected(ctx, &a->creds, why);
+	}
+	if (ex != EX_OK)
+		goto out;
+	rc = mqs_creds_to_json(&a->creds, &a->json);
+	if (rc != MQS_OK) {
+		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
+		goto out;
+	}
+	snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s for=%s key_ids=%s out=%.300s%s totp=%s",
+	         a->filter, o->name, a->ids, o->out != NULL ? o->out : "stdout",
+	         a->merged ? " (merged)" : "", a->full ? "yes" : "no");
+out:
+	return ex;
+}
+
 static int key_export(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"for", required_argument, NULL, 'F'},
 	                                     {"out", required_argument, NULL, 'o'},
+	                                     {"keys-only", no_argument, NULL, 'K'},
 	                                     {"with-totp", no_argument, NULL, 'T'},
 	                                     {NULL, 0, NULL, 0}};
-	static const char args[] = "TOPICFILTER --for NAME [--out FILE] [--with-totp]";
+	static const char args[] = "TOPICFILTER --for NAME [--out FILE] [--keys-only]";
 	struct export_opts o;
-	struct mqs_creds creds;
+	struct export_arg a;
 	char *why = o.why;
-	char detail[1024];
-	char ids[IDS_MAX];
-	char *json = NULL;
-	const char *filter = NULL;
-	int allowed = 0;
-	int merged = 0;
 	int rc;
 	int ex;
 
 	memset(&o, 0, sizeof(o));
-	mqs_creds_init(&creds);
-	ex =
-	    filter_operand(ctx, argc, argv, "key export", args, opts, export_opt, &o, why, &filter);
+	memset(&a, 0, sizeof(a));
+	mqs_creds_init(&a.creds);
+	a.o = &o;
+	ex = filter_operand(ctx, argc, argv, "key export", args, opts, export_opt, &o, why,
+	                    &a.filter);
 	if (ex != EX_OK)
 		goto out;
-	if (o.name == NULL) {
-		acl_err("key export: --for NAME is missing");
+	if (o.name == NULL || (o.keys_only && o.with_totp)) {
+		acl_err("key export: %s", o.name == NULL ? "--for NAME is missing"
+		                                         : "--keys-only and --with-totp exclude "
+		                                           "each other");
 		acl_usage_line(stderr, "key export", args);
 		ex = EX_USAGE;
 		goto out;
 	}
+	a.full = !o.keys_only;
 	ex = acl_name_check(o.name, "device", why);
 	if (ex == EX_OK && o.out != NULL)
 		ex = out_dir_ok(o.out, why);
-	if (ex == EX_OK)
-		ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = need_protected(ctx, filter, why);
-	if (ex == EX_OK && o.out != NULL)
-		ex = export_merge_base(o.out, o.name, filter, &creds, &merged, why);
-	if (ex == EX_OK)
-		ex = export_device(ctx, o.name, o.with_totp, &creds, why);
-	if (ex == EX_OK)
-		ex = acl_read_covers(ctx, o.name, filter, &allowed, why);
-	if (ex == EX_OK && !allowed)
-		ex = acl_fail(why, EX_NOPERM,
-		              "device %s may not read every topic of %s: no keys exported", o.name,
-		              filter);
-	if (ex != EX_OK)
-		goto fail;
-
-	rc = mqs_creds_set_username(&creds, o.name);
-	if (rc != MQS_OK) {
-		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
-		goto fail;
+	if (ex != EX_OK) {
+		acl_err("%s", why);
+		goto out;
 	}
-	if (o.with_totp)
-		ex = export_device_key(ctx, o.name, &creds, why);
-	if (ex == EX_OK)
-		ex = export_topic_keys(ctx, filter, &creds, ids, sizeof(ids), why);
-	if (ex == EX_OK) {
-		/* the current list replaces the file's */
-		for (size_t i = 0; i < creds.nprotected; i++)
-			free(creds.protected_filters[i]);
-		creds.nprotected = 0;
-		ex = acl_topic_add_protected(ctx, &creds, why);
-	}
+	ex = acl_tx_run(ctx, "key export", export_change, &a);
 	if (ex != EX_OK)
-		goto fail;
-	rc = mqs_creds_to_json(&creds, &json);
-	if (rc != MQS_OK) {
-		ex = acl_fail(why, EX_SOFTWARE, "cannot build credentials: %s", mqs_strerror(rc));
-		goto fail;
-	}
+		goto out;
 
-	/* audit first: handing out keys is always on record */
-	snprintf(detail, sizeof(detail), "filter=%.300s for=%s key_ids=%s out=%.300s%s totp=%s",
-	         filter, o.name, ids, o.out != NULL ? o.out : "stdout", merged ? " (merged)" : "",
-	         o.with_totp ? "yes" : "no");
-	ex = acl_tx_commit(ctx, "key export", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-
-	if (creds.has_totp && o.with_totp)
+	if (a.full)
 		fprintf(stderr,
-		        ACL_PROG ": warning: this shows the totp secret of %s; anyone who sees it "
-		                 "can log in as %s\n",
+		        ACL_PROG
+		        ": warning: the credentials hold the totp secret and device key of "
+		        "%s; anyone who has them can log in as %s (--keys-only exports the "
+		        "topic keys alone)\n",
 		        o.name, o.name);
 	if (o.out == NULL) {
-		size_t len = strlen(json);
+		size_t len = strlen(a.json);
 
-		if (fwrite(json, 1, len, stdout) != len || fputc('\n', stdout) == EOF ||
+		if (fwrite(a.json, 1, len, stdout) != len || fputc('\n', stdout) == EOF ||
 		    fflush(stdout) != 0) {
 			ex = acl_fail(why, EX_IOERR, "cannot write credentials to stdout");
 			goto fail;
 		}
 		goto out;
 	}
-	rc = mqs_creds_save(o.out, &creds);
+	rc = mqs_creds_save(o.out, &a.creds);
 	if (rc != MQS_OK) {
 		ex = acl_fail(why, EX_CANTCREAT, "cannot write credentials %s: %s", o.out,
 		              mqs_strerror(rc));
 		goto fail;
 	}
-	printf("keys %s of %s for %s %s %s\n", ids, filter, o.name,
-	       merged ? "merged into" : "written to", o.out);
+	printf("%s %s of %s for %s %s %s\n", a.full ? "credentials with keys" : "keys", a.ids,
+	       a.filter, o.name, a.merged ? "merged into" : "written to", o.out);
 	goto out;
 fail:
-	acl_tx_rollback(ctx);
 	acl_err("%s", why);
 out:
-	if (json != NULL)
-		mqs_secret_free(json, strlen(json));
-	mqs_creds_release(&creds);
+	if (a.json != NULL)
+		mqs_secret_free(a.json, strlen(a.json));
+	mqs_creds_release(&a.creds);
 	return ex;
 }
 
 /* ---- list ---- */
+
+/* key list [TOPICFILTER]: ?1 = the filter (NULL = every topic key). */
+static void list_bind(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg)
+{
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+}
+
+static int list_row(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg)
+{
+	cJSON *row;
+	char created[32];
+	char until[32];
+	const char *state;
+	long long retire_after;
+
+	row = cJSON_CreateObject();
+	if (row == NULL)
+		return 0;
+	cJSON_AddItemToArray(rows, row);
+	retire_after = sqlite3_column_int64(st, 4);
+	state = (const char *)sqlite3_column_text(st, 2);
+	if (state != NULL && strcmp(state, "active") == 0) {
+		state = "active";
+		snprintf(until, sizeof(until), "-");
+	} else {
+		state = retire_after >= (long long)ctx->now ? "grace" : "dead";
+		acl_time_iso(retire_after, until, sizeof(until));
+	}
+	acl_time_iso(sqlite3_column_int64(st, 3), created, sizeof(created));
+	return acl_json_num(row, "id", sqlite3_column_int64(st, 0)) &&
+	       acl_json_str(row, "filter", (const char *)sqlite3_column_text(st, 1)) &&
+	       acl_json_str(row, "state", state) &&
+	       acl_json_num(row, "created_at", sqlite3_column_int64(st, 3)) &&
+	       acl_json_str(row, "created", created) &&
+	       acl_json_num(row, "retire_after", retire_after) && acl_json_str(row, "until", until);
+}
 
 static int key_list(struct acl_ctx *ctx, int argc, char **argv)
 {
@@ -554,12 +633,8 @@ static int key_list(struct acl_ctx *ctx, int argc, char **argv)
 	                                         {"state", "STATE"},
 	                                         {"created", "CREATED"},
 	                                         {"until", "UNTIL"}};
-	char why[ACL_WHY_MAX] = "";
-	sqlite3_stmt *st = NULL;
-	cJSON *rows = NULL;
-	const char *filter = NULL;
+	char *filter = NULL;
 	int first;
-	int rc;
 	int ex;
 
 	ex = acl_parse_opts(ctx, argc, argv, "key list", "[TOPICFILTER] [--json]", 1, NULL, NULL,
@@ -570,72 +645,21 @@ static int key_list(struct acl_ctx *ctx, int argc, char **argv)
 		goto out;
 	if (first < argc)
 		filter = argv[first];
-	ex = acl_prepare(ctx,
-	                 "SELECT id, owner, state, created_at, retire_after FROM keys "
-	                 "WHERE purpose = 'topic' AND (?1 IS NULL OR owner = ?1) "
-	                 "ORDER BY owner, id",
-	                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	if (filter != NULL)
-		sqlite3_bind_text(st, 1, filter, -1, SQLITE_STATIC);
-	rows = cJSON_CreateArray();
-	if (rows == NULL)
-		goto nomem;
-	for (;;) {
-		cJSON *row;
-		char created[32];
-		char until[32];
-		const char *state;
-		long long retire_after;
-
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			ex = acl_db_fail(ctx, why, "read topic keys");
-			goto fail;
-		}
-		row = cJSON_CreateObject();
-		if (row == NULL)
-			goto nomem;
-		cJSON_AddItemToArray(rows, row);
-		retire_after = sqlite3_column_int64(st, 4);
-		state = (const char *)sqlite3_column_text(st, 2);
-		if (state != NULL && strcmp(state, "active") == 0) {
-			state = "active";
-			snprintf(until, sizeof(until), "-");
-		} else {
-			state = retire_after >= (long long)ctx->now ? "grace" : "dead";
-			acl_time_iso(retire_after, until, sizeof(until));
-		}
-		acl_time_iso(sqlite3_column_int64(st, 3), created, sizeof(created));
-		if (!acl_json_num(row, "id", sqlite3_column_int64(st, 0)) ||
-		    !acl_json_str(row, "filter", (const char *)sqlite3_column_text(st, 1)) ||
-		    !acl_json_str(row, "state", state) ||
-		    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 3)) ||
-		    !acl_json_str(row, "created", created) ||
-		    !acl_json_num(row, "retire_after", retire_after) ||
-		    !acl_json_str(row, "until", until))
-			goto nomem;
-	}
-	ex = acl_output(ctx, rows, cols, sizeof(cols) / sizeof(cols[0]));
-	goto out;
-nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot list keys: out of memory");
-fail:
-	acl_err("%s", why);
+	ex = acl_list_rows(ctx,
+	                   "SELECT id, owner, state, created_at, retire_after FROM keys "
+	                   "WHERE purpose = 'topic' AND (?1 IS NULL OR owner = ?1) "
+	                   "ORDER BY owner, id",
+	                   list_bind, list_row, filter, "topic keys", cols,
+	                   sizeof(cols) / sizeof(cols[0]));
 out:
-	sqlite3_finalize(st);
-	cJSON_Delete(rows);
 	return ex;
 }
 
 static const struct acl_cmd key_cmds[] = {
     {"rotate", "TOPICFILTER [--grace SECONDS]",
      "new active topic key; the old one stays usable for the grace period", key_rotate},
-    {"export", "TOPICFILTER --for NAME [--out FILE] [--with-totp]",
-     "credentials with the topic's keys for a device that may read it", key_export},
+    {"export", "TOPICFILTER --for NAME [--out FILE] [--keys-only]",
+     "a device's credentials with the topic's keys, if it may read the topic", key_export},
     {"list", "[TOPICFILTER] [--json]", "topic keys: id, state, grace end (never key bytes)",
      key_list},
 };

@@ -180,123 +180,92 @@ static int add_opt(int opt, const char *arg, void *data)
 	return ex;
 }
 
+/* The operands of list add and what the change made of them. */
+struct list_add_arg {
+	char **op; /* kind, match, pattern */
+	long long ttl;
+	const char *reason;
+	char pattern[ACL_PATTERN_MAX + 1]; /* normalised */
+	long long expires;
+	long long id;
+};
+
+static int list_add_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct list_add_arg *a = data;
+	int ex;
+
+	ex = acl_list_pattern(ctx, a->op[1], a->op[2], a->pattern, sizeof(a->pattern), why);
+	if (ex != EX_OK)
+		goto out;
+	if (a->ttl > 0)
+		a->expires = (long long)ctx->now + a->ttl;
+	ex = acl_list_put(ctx, a->op[0], a->op[1], a->pattern, a->expires, a->reason, 0, &a->id,
+	                  why);
+	if (ex == EX_OK)
+		snprintf(detail, ACL_DETAIL_MAX, "id=%lld kind=%s match=%s pattern=%s expires=%lld",
+		         a->id, a->op[0], a->op[1], a->pattern, a->expires);
+out:
+	return ex;
+}
+
 static int list_add(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"ttl", required_argument, NULL, 't'},
 	                                     {"reason", required_argument, NULL, 'r'},
 	                                     {NULL, 0, NULL, 0}};
 	struct add_opts o;
-	char *why = o.why;
-	char pattern[ACL_PATTERN_MAX + 1];
-	char detail[ACL_PATTERN_MAX + 128];
+	struct list_add_arg a;
 	char iso[32];
-	const char *kind;
-	const char *match;
-	long long expires = 0;
-	long long id = 0;
 	int first;
 	int ex;
 
 	memset(&o, 0, sizeof(o));
+	memset(&a, 0, sizeof(a));
 	ex = acl_parse_opts(
 	    ctx, argc, argv, "list add",
 	    "allow|deny clientid|username|ip PATTERN [--ttl SECONDS] [--reason TEXT]", 0, opts,
 	    add_opt, &o, 3, 3, &first);
 	if (ex != EX_OK)
 		goto out;
-	kind = argv[first];
-	match = argv[first + 1];
-	ex = acl_list_words(kind, match, why);
-	if (ex != EX_OK)
-		goto fail;
+	a.op = argv + first;
+	a.ttl = o.ttl;
+	a.reason = o.reason;
+	ex = acl_list_words(a.op[0], a.op[1], o.why);
+	if (ex != EX_OK) {
+		acl_err("%s", o.why);
+		goto out;
+	}
 	ex = acl_ctx_db(ctx);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, "list add", list_add_change, &a);
 	if (ex != EX_OK)
 		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = acl_list_pattern(ctx, match, argv[first + 2], pattern, sizeof(pattern), why);
-	if (ex != EX_OK)
-		goto fail;
-	if (o.ttl > 0)
-		expires = (long long)ctx->now + o.ttl;
-	ex = acl_list_put(ctx, kind, match, pattern, expires, o.reason, 0, &id, why);
-	if (ex != EX_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "id=%lld kind=%s match=%s pattern=%s expires=%lld", id,
-	         kind, match, pattern, expires);
-	ex = acl_tx_commit(ctx, "list add", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	if (expires != 0)
-		acl_time_iso(expires, iso, sizeof(iso));
-	printf("list entry %lld added: %s %s %s, expires %s\n", id, kind, match, pattern,
-	       expires != 0 ? iso : "never");
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+	if (a.expires != 0)
+		acl_time_iso(a.expires, iso, sizeof(iso));
+	printf("list entry %lld added: %s %s %s, expires %s\n", a.id, a.op[0], a.op[1], a.pattern,
+	       a.expires != 0 ? iso : "never");
 out:
 	return ex;
 }
 
 /* ---- rm ---- */
 
-static int list_rm(struct acl_ctx *ctx, int argc, char **argv)
+/* list rm: the audit detail of the entry being removed. */
+static void entry_describe(sqlite3_stmt *st, long long id, char *detail)
 {
-	char why[ACL_WHY_MAX] = "";
-	char detail[ACL_PATTERN_MAX + 128];
-	sqlite3_stmt *st = NULL;
-	long long id = 0;
-	int first;
-	int rc;
-	int ex;
-
-	ex = acl_parse_opts(ctx, argc, argv, "list rm", "ID", 0, NULL, NULL, NULL, 1, 1, &first);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_int_parse(argv[first], 1, INT64_MAX, "id", &id, why);
-	if (ex != EX_OK)
-		goto fail;
-	ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex == EX_OK)
-		ex = acl_prepare(ctx, "SELECT kind, match, pattern FROM list_entries WHERE id = ?1",
-		                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		ex = rc == SQLITE_DONE ? acl_fail(why, EX_DATAERR, "unknown list entry %lld", id)
-		                       : acl_db_fail(ctx, why, "read list");
-		goto fail;
-	}
-	snprintf(detail, sizeof(detail), "id=%lld kind=%s match=%s pattern=%s", id,
+	snprintf(detail, ACL_DETAIL_MAX, "id=%lld kind=%s match=%s pattern=%s", id,
 	         (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
 	         (const char *)sqlite3_column_text(st, 2));
-	sqlite3_finalize(st);
-	st = NULL;
-	ex = acl_prepare(ctx, "DELETE FROM list_entries WHERE id = ?1", &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		ex = acl_db_fail(ctx, why, "delete list entry");
-		goto fail;
-	}
-	ex = acl_tx_commit(ctx, "list rm", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("list entry %lld removed\n", id);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
-out:
-	sqlite3_finalize(st);
-	return ex;
+}
+
+static int list_rm(struct acl_ctx *ctx, int argc, char **argv)
+{
+	static const struct acl_row_del del = {
+	    "list rm", "list entry", "SELECT kind, match, pattern FROM list_entries WHERE id = ?1",
+	    "DELETE FROM list_entries WHERE id = ?1", entry_describe};
+
+	return acl_row_delete(ctx, argc, argv, &del);
 }
 
 /* ---- show ---- */
@@ -307,6 +276,46 @@ static int show_opt(int opt, const char *arg, void *data)
 	return EX_OK;
 }
 
+/* list show: ?1 = --all, ?2 = now. */
+static void show_bind(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg)
+{
+	sqlite3_bind_int(st, 1, *(const int *)arg);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)ctx->now);
+}
+
+static int show_row(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg)
+{
+	cJSON *row;
+	char iso[32];
+	char expires[48];
+	long long at;
+	int expired;
+
+	row = cJSON_CreateObject();
+	if (row == NULL)
+		return 0;
+	cJSON_AddItemToArray(rows, row);
+	at = sqlite3_column_int64(st, 4);
+	expired = at != 0 && at <= (long long)ctx->now;
+	acl_time_iso(at, iso, sizeof(iso));
+	snprintf(expires, sizeof(expires), "%s%s", at == 0 ? "never" : iso,
+	         expired ? " (expired)" : "");
+	if (!acl_json_num(row, "id", sqlite3_column_int64(st, 0)) ||
+	    !acl_json_str(row, "kind", (const char *)sqlite3_column_text(st, 1)) ||
+	    !acl_json_str(row, "match", (const char *)sqlite3_column_text(st, 2)) ||
+	    !acl_json_str(row, "pattern", (const char *)sqlite3_column_text(st, 3)) ||
+	    !acl_json_num(row, "expires_at", at) ||
+	    !acl_json_str(row, "expires", at == 0 ? "never" : iso) ||
+	    !acl_json_bool(row, "expired", expired) ||
+	    !acl_json_str(row, "reason", (const char *)sqlite3_column_text(st, 5)) ||
+	    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 6)) ||
+	    !acl_json_str(row, "created_by", (const char *)sqlite3_column_text(st, 7)))
+		return 0;
+	if (!ctx->json) /* the table shows the flag in the expires column */
+		cJSON_ReplaceItemInObjectCaseSensitive(row, "expires", cJSON_CreateString(expires));
+	return 1;
+}
+
 static int list_show(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
@@ -314,127 +323,69 @@ static int list_show(struct acl_ctx *ctx, int argc, char **argv)
 	                                         {"match", "MATCH"},     {"pattern", "PATTERN"},
 	                                         {"expires", "EXPIRES"}, {"reason", "REASON"},
 	                                         {"created_by", "BY"}};
-	char why[ACL_WHY_MAX] = "";
-	sqlite3_stmt *st = NULL;
-	cJSON *rows = NULL;
 	int all = 0;
 	int first;
-	int rc;
 	int ex;
 
 	ex = acl_parse_opts(ctx, argc, argv, "list show", "[--all] [--json]", 1, opts, show_opt,
 	                    &all, 0, 0, &first);
 	if (ex == EX_OK)
 		ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_prepare(ctx,
-	                 "SELECT id, kind, match, pattern, expires_at, reason, created_at, "
-	                 "created_by FROM list_entries WHERE ?1 OR expires_at = 0 OR "
-	                 "expires_at > ?2 ORDER BY id",
-	                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_int(st, 1, all);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)ctx->now);
-	rows = cJSON_CreateArray();
-	if (rows == NULL)
-		goto nomem;
-	for (;;) {
-		cJSON *row;
-		char iso[32];
-		char expires[48];
-		long long at;
-		int expired;
-
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			ex = acl_db_fail(ctx, why, "read list");
-			goto fail;
-		}
-		row = cJSON_CreateObject();
-		if (row == NULL)
-			goto nomem;
-		cJSON_AddItemToArray(rows, row);
-		at = sqlite3_column_int64(st, 4);
-		expired = at != 0 && at <= (long long)ctx->now;
-		acl_time_iso(at, iso, sizeof(iso));
-		snprintf(expires, sizeof(expires), "%s%s", at == 0 ? "never" : iso,
-		         expired ? " (expired)" : "");
-		if (!acl_json_num(row, "id", sqlite3_column_int64(st, 0)) ||
-		    !acl_json_str(row, "kind", (const char *)sqlite3_column_text(st, 1)) ||
-		    !acl_json_str(row, "match", (const char *)sqlite3_column_text(st, 2)) ||
-		    !acl_json_str(row, "pattern", (const char *)sqlite3_column_text(st, 3)) ||
-		    !acl_json_num(row, "expires_at", at) ||
-		    !acl_json_str(row, "expires", at == 0 ? "never" : iso) ||
-		    !acl_json_bool(row, "expired", expired) ||
-		    !acl_json_str(row, "reason", (const char *)sqlite3_column_text(st, 5)) ||
-		    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 6)) ||
-		    !acl_json_str(row, "created_by", (const char *)sqlite3_column_text(st, 7)))
-			goto nomem;
-		if (!ctx->json) /* the table shows the flag in the expires column */
-			cJSON_ReplaceItemInObjectCaseSensitive(row, "expires",
-			                                       cJSON_CreateString(expires));
-	}
-	ex = acl_output(ctx, rows, cols, sizeof(cols) / sizeof(cols[0]));
-	goto out;
-nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot list entries: out of memory");
-fail:
-	acl_err("%s", why);
-out:
-	sqlite3_finalize(st);
-	cJSON_Delete(rows);
+	if (ex == EX_OK)
+		ex = acl_list_rows(
+		    ctx,
+		    "SELECT id, kind, match, pattern, expires_at, reason, created_at, "
+		    "created_by FROM list_entries WHERE ?1 OR expires_at = 0 OR "
+		    "expires_at > ?2 ORDER BY id",
+		    show_bind, show_row, &all, "list entries", cols,
+		    sizeof(cols) / sizeof(cols[0]));
 	return ex;
 }
 
 /* ---- purge ---- */
 
+/* Delete the expired entries; nothing expired: ACL_TX_SKIP. */
+static int purge_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	int *n = data;
+	sqlite3_stmt *st = NULL;
+	int ex;
+
+	ex = acl_prepare(ctx, "DELETE FROM list_entries WHERE expires_at != 0 AND expires_at <= ?1",
+	                 &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctx->now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		ex = acl_db_fail(ctx, why, "purge list");
+		goto out;
+	}
+	*n = sqlite3_changes(ctx->db);
+	if (*n == 0)
+		ex = ACL_TX_SKIP;
+	snprintf(detail, ACL_DETAIL_MAX, "entries=%d", *n);
+out:
+	sqlite3_finalize(st);
+	return ex;
+}
+
 static int list_purge(struct acl_ctx *ctx, int argc, char **argv)
 {
-	char why[ACL_WHY_MAX] = "";
-	char detail[64];
-	sqlite3_stmt *st = NULL;
-	int n;
+	int n = 0;
 	int first;
 	int ex;
 
 	ex = acl_parse_opts(ctx, argc, argv, "list purge", "", 0, NULL, NULL, NULL, 0, 0, &first);
 	if (ex == EX_OK)
 		ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_tx_begin(ctx, why);
 	if (ex == EX_OK)
-		ex = acl_prepare(
-		    ctx, "DELETE FROM list_entries WHERE expires_at != 0 AND expires_at <= ?1", &st,
-		    why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctx->now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		ex = acl_db_fail(ctx, why, "purge list");
-		goto fail;
-	}
-	n = sqlite3_changes(ctx->db);
-	if (n == 0) {
-		acl_tx_rollback(ctx);
+		ex = acl_tx_run(ctx, "list purge", purge_change, &n);
+	if (ex == ACL_TX_SKIP) {
 		printf("no expired list entries\n");
-		goto out;
+		ex = EX_OK;
+	} else if (ex == EX_OK) {
+		printf("%d expired list entries removed\n", n);
 	}
-	snprintf(detail, sizeof(detail), "entries=%d", n);
-	ex = acl_tx_commit(ctx, "list purge", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("%d expired list entries removed\n", n);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
-out:
-	sqlite3_finalize(st);
 	return ex;
 }
 

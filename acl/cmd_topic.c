@@ -59,22 +59,7 @@ int acl_grace_parse(const char *text, long long *seconds, char *why)
 /* Is filter protected? */
 int acl_topic_is_protected(struct acl_ctx *ctx, const char *filter)
 {
-	sqlite3_stmt *st = NULL;
-	int found = -1;
-	int rc;
-
-	if (sqlite3_prepare_v2(ctx->db, "SELECT 1 FROM protected_topics WHERE filter = ?1", -1, &st,
-	                       NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, filter, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		found = 1;
-	else if (rc == SQLITE_DONE)
-		found = 0;
-out:
-	sqlite3_finalize(st);
-	return found;
+	return acl_row_exists(ctx, "SELECT 1 FROM protected_topics WHERE filter = ?1", filter);
 }
 
 /* Append every protected filter to c. */
@@ -164,69 +149,77 @@ out:
 
 /* ---- protect ---- */
 
-static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
-{
-	char why[ACL_WHY_MAX] = "";
-	char detail[400];
-	struct mqs_key key;
-	sqlite3_stmt *st = NULL;
+/* topic protect: the filter and its first key. */
+struct protect_arg {
 	const char *filter;
-	int first;
+	struct mqs_key key;
+};
+
+static int protect_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct protect_arg *a = data;
+	sqlite3_stmt *st = NULL;
 	int rc;
 	int ex;
 
-	mqs_key_init(&key);
-	ex = acl_parse_opts(ctx, argc, argv, "topic protect", "TOPICFILTER", 0, NULL, NULL, NULL, 1,
-	                    1, &first);
-	if (ex != EX_OK)
-		goto out;
-	filter = argv[first];
-	ex = acl_protected_filter_check(filter, why);
-	if (ex != EX_OK)
-		goto fail;
-	ex = acl_ctx_db(ctx);
-	if (ex == EX_OK)
-		ex = acl_ctx_master_key(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_tx_begin(ctx, why);
-	if (ex != EX_OK)
-		goto fail;
-	rc = acl_topic_is_protected(ctx, filter);
+	rc = acl_topic_is_protected(ctx, a->filter);
 	if (rc != 0) {
 		ex = rc < 0 ? acl_db_fail(ctx, why, "read protected topics")
-		            : acl_fail(why, EX_DATAERR, "topic %s is already protected", filter);
-		goto fail;
+		            : acl_fail(why, EX_DATAERR, "topic %s is already protected", a->filter);
+		goto out;
 	}
 	ex = acl_prepare(ctx, "INSERT INTO protected_topics (filter, created_at) VALUES (?1, ?2)",
 	                 &st, why);
 	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, filter, -1, SQLITE_STATIC);
+		goto out;
+	sqlite3_bind_text(st, 1, a->filter, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)ctx->now);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		ex = acl_db_fail(ctx, why, "protect topic");
-		goto fail;
+		goto out;
 	}
-	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_TOPIC, filter, &key);
+	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_TOPIC, a->filter, &a->key);
 	if (rc != MQS_OK) {
 		ex = rc == MQS_ERR_DB ? acl_db_fail(ctx, why, "create topic key")
 		                      : acl_fail(why, EX_SOFTWARE, "cannot create topic key: %s",
 		                                 mqs_strerror(rc));
-		goto fail;
+		goto out;
 	}
-	snprintf(detail, sizeof(detail), "filter=%.300s key=%lu", filter, (unsigned long)key.id);
-	ex = acl_tx_commit(ctx, "topic protect", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("topic %s protected, key %lu\n", filter, (unsigned long)key.id);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+	snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s key=%lu", a->filter,
+	         (unsigned long)a->key.id);
 out:
 	sqlite3_finalize(st);
-	mqs_key_release(&key);
+	return ex;
+}
+
+static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
+{
+	struct protect_arg a;
+	char why[ACL_WHY_MAX] = "";
+	int first;
+	int ex;
+
+	a.filter = NULL;
+	mqs_key_init(&a.key);
+	ex = acl_parse_opts(ctx, argc, argv, "topic protect", "TOPICFILTER", 0, NULL, NULL, NULL, 1,
+	                    1, &first);
+	if (ex != EX_OK)
+		goto out;
+	a.filter = argv[first];
+	ex = acl_protected_filter_check(a.filter, why);
+	if (ex != EX_OK) {
+		acl_err("%s", why);
+		goto out;
+	}
+	ex = acl_ctx_db(ctx);
+	if (ex == EX_OK)
+		ex = acl_ctx_master_key(ctx);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, "topic protect", protect_change, &a);
+	if (ex == EX_OK)
+		printf("topic %s protected, key %lu\n", a.filter, (unsigned long)a.key.id);
+out:
+	mqs_key_release(&a.key);
 	return ex;
 }
 
@@ -249,17 +242,39 @@ static int grace_opt(int opt, const char *arg, void *data)
 	return ex;
 }
 
+/* topic unprotect: the filter, its grace and the keys retired. */
+struct unprotect_arg {
+	const char *filter;
+	long long grace;
+	int nretired;
+};
+
+static int unprotect_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct unprotect_arg *a = data;
+	char ids[128];
+	int n = 0;
+	int ex;
+
+	ex = acl_exec_text(ctx, "DELETE FROM protected_topics WHERE filter = ?1", a->filter, NULL,
+	                   &n, why);
+	if (ex == EX_OK && n == 0)
+		ex = acl_fail(why, EX_DATAERR, "topic %s is not protected", a->filter);
+	if (ex == EX_OK)
+		ex =
+		    acl_topic_retire(ctx, a->filter, a->grace, ids, sizeof(ids), &a->nretired, why);
+	if (ex == EX_OK)
+		snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s retired=%s grace=%lld", a->filter,
+		         a->nretired > 0 ? ids : "-", a->grace);
+	return ex;
+}
+
 static int topic_unprotect(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"grace", required_argument, NULL, 'g'},
 	                                     {NULL, 0, NULL, 0}};
 	struct grace_opts o = {ACL_GRACE_DEFAULT, ""};
-	char *why = o.why;
-	char detail[600];
-	char ids[128];
-	sqlite3_stmt *st = NULL;
-	const char *filter;
-	int nretired = 0;
+	struct unprotect_arg a = {NULL, 0, 0};
 	int first;
 	int ex;
 
@@ -267,47 +282,50 @@ static int topic_unprotect(struct acl_ctx *ctx, int argc, char **argv)
 	                    opts, grace_opt, &o, 1, 1, &first);
 	if (ex != EX_OK)
 		goto out;
-	filter = argv[first];
-	ex = acl_protected_filter_check(filter, why);
-	if (ex != EX_OK)
-		goto fail;
-	ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
+	a.filter = argv[first];
+	a.grace = o.grace;
+	ex = acl_protected_filter_check(a.filter, o.why);
+	if (ex != EX_OK) {
+		acl_err("%s", o.why);
 		goto out;
-	ex = acl_tx_begin(ctx, why);
+	}
+	ex = acl_ctx_db(ctx);
 	if (ex == EX_OK)
-		ex = acl_prepare(ctx, "DELETE FROM protected_topics WHERE filter = ?1", &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, filter, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		ex = acl_db_fail(ctx, why, "unprotect topic");
-		goto fail;
-	}
-	if (sqlite3_changes(ctx->db) == 0) {
-		ex = acl_fail(why, EX_DATAERR, "topic %s is not protected", filter);
-		goto fail;
-	}
-	ex = acl_topic_retire(ctx, filter, o.grace, ids, sizeof(ids), &nretired, why);
-	if (ex != EX_OK)
-		goto fail;
-	snprintf(detail, sizeof(detail), "filter=%.300s retired=%s grace=%lld", filter,
-	         nretired > 0 ? ids : "-", o.grace);
-	ex = acl_tx_commit(ctx, "topic unprotect", detail, why);
-	if (ex != EX_OK)
-		goto fail;
-	printf("topic %s unprotected, %d key%s retired (grace %lld s)\n", filter, nretired,
-	       nretired == 1 ? "" : "s", o.grace);
-	goto out;
-fail:
-	acl_tx_rollback(ctx);
-	acl_err("%s", why);
+		ex = acl_tx_run(ctx, "topic unprotect", unprotect_change, &a);
+	if (ex == EX_OK)
+		printf("topic %s unprotected, %d key%s retired (grace %lld s)\n", a.filter,
+		       a.nretired, a.nretired == 1 ? "" : "s", a.grace);
 out:
-	sqlite3_finalize(st);
 	return ex;
 }
 
 /* ---- list ---- */
+
+/* topic list: ?1 = now (keys still in grace). */
+static void list_bind(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg)
+{
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctx->now);
+}
+
+static int list_row(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg)
+{
+	cJSON *row;
+	char iso[32];
+
+	row = cJSON_CreateObject();
+	if (row == NULL)
+		return 0;
+	cJSON_AddItemToArray(rows, row);
+	acl_time_iso(sqlite3_column_int64(st, 1), iso, sizeof(iso));
+	if (!acl_json_str(row, "filter", (const char *)sqlite3_column_text(st, 0)) ||
+	    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 1)) ||
+	    !acl_json_str(row, "created", iso) ||
+	    !acl_json_num(row, "in_grace", sqlite3_column_int64(st, 3)))
+		return 0;
+	if (sqlite3_column_type(st, 2) == SQLITE_NULL)
+		return cJSON_AddNullToObject(row, "active_key") != NULL;
+	return acl_json_num(row, "active_key", sqlite3_column_int64(st, 2));
+}
 
 static int topic_list(struct acl_ctx *ctx, int argc, char **argv)
 {
@@ -315,70 +333,24 @@ static int topic_list(struct acl_ctx *ctx, int argc, char **argv)
 	                                         {"active_key", "KEY"},
 	                                         {"created", "CREATED"},
 	                                         {"in_grace", "IN_GRACE"}};
-	char why[ACL_WHY_MAX] = "";
-	sqlite3_stmt *st = NULL;
-	cJSON *rows = NULL;
 	int first;
-	int rc;
 	int ex;
 
 	ex = acl_parse_opts(ctx, argc, argv, "topic list", "[--json]", 1, NULL, NULL, NULL, 0, 0,
 	                    &first);
 	if (ex == EX_OK)
 		ex = acl_ctx_db(ctx);
-	if (ex != EX_OK)
-		goto out;
-	ex = acl_prepare(ctx,
-	                 "SELECT p.filter, p.created_at, "
-	                 "(SELECT max(id) FROM keys k WHERE k.purpose = 'topic' AND "
-	                 "k.owner = p.filter AND k.state = 'active'), "
-	                 "(SELECT count(*) FROM keys k WHERE k.purpose = 'topic' AND "
-	                 "k.owner = p.filter AND k.state = 'retired' AND k.retire_after >= ?1) "
-	                 "FROM protected_topics p ORDER BY p.filter",
-	                 &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctx->now);
-	rows = cJSON_CreateArray();
-	if (rows == NULL)
-		goto nomem;
-	for (;;) {
-		cJSON *row;
-		char iso[32];
-
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			ex = acl_db_fail(ctx, why, "read protected topics");
-			goto fail;
-		}
-		row = cJSON_CreateObject();
-		if (row == NULL)
-			goto nomem;
-		cJSON_AddItemToArray(rows, row);
-		acl_time_iso(sqlite3_column_int64(st, 1), iso, sizeof(iso));
-		if (!acl_json_str(row, "filter", (const char *)sqlite3_column_text(st, 0)) ||
-		    !acl_json_num(row, "created_at", sqlite3_column_int64(st, 1)) ||
-		    !acl_json_str(row, "created", iso) ||
-		    !acl_json_num(row, "in_grace", sqlite3_column_int64(st, 3)))
-			goto nomem;
-		if (sqlite3_column_type(st, 2) == SQLITE_NULL) {
-			if (cJSON_AddNullToObject(row, "active_key") == NULL)
-				goto nomem;
-		} else if (!acl_json_num(row, "active_key", sqlite3_column_int64(st, 2))) {
-			goto nomem;
-		}
-	}
-	ex = acl_output(ctx, rows, cols, sizeof(cols) / sizeof(cols[0]));
-	goto out;
-nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot list protected topics: out of memory");
-fail:
-	acl_err("%s", why);
-out:
-	sqlite3_finalize(st);
-	cJSON_Delete(rows);
+	if (ex == EX_OK)
+		ex = acl_list_rows(
+		    ctx,
+		    "SELECT p.filter, p.created_at, "
+		    "(SELECT max(id) FROM keys k WHERE k.purpose = 'topic' AND "
+		    "k.owner = p.filter AND k.state = 'active'), "
+		    "(SELECT count(*) FROM keys k WHERE k.purpose = 'topic' AND "
+		    "k.owner = p.filter AND k.state = 'retired' AND k.retire_after >= ?1) "
+		    "FROM protected_topics p ORDER BY p.filter",
+		    list_bind, list_row, NULL, "protected topics", cols,
+		    sizeof(cols) / sizeof(cols[0]));
 	return ex;
 }
 

@@ -1,9 +1,11 @@
 /* ctx.c - mqttsec-acl shared state: database, master key, transactions,
  * audit rows and the OS user.
  *
- * Every change runs as BEGIN IMMEDIATE, the change, one audit row, COMMIT,
- * so the broker plugin (which polls PRAGMA data_version) never sees half a
- * change and every change is attributed.
+ * Every change runs as BEGIN IMMEDIATE, the change, one audit row, COMMIT
+ * (acl_tx_run), so the broker plugin (which polls PRAGMA data_version)
+ * never sees half a change and every change is attributed.  Also the
+ * small statement helpers the commands share (acl_row_exists,
+ * acl_exec_text) and the "... rm ID" commands (acl_row_delete).
  */
 #include "config.h"
 
@@ -41,21 +43,34 @@ static int who_copy(char *dst, const char *src)
 	return 1;
 }
 
+/* The name of uid into dst (ACL_WHO_MAX + 1 bytes), "uid:N" when it has
+ * no usable name. */
+static void who_name(char *dst, uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw == NULL || !who_copy(dst, pw->pw_name))
+		snprintf(dst, ACL_WHO_MAX + 1, "uid:%lu", (unsigned long)uid);
+}
+
 /* Initialise paths from the environment, the OS user and the clock. */
 void acl_ctx_init(struct acl_ctx *ctx)
 {
+	char sudo[ACL_WHO_MAX + 1];
+	char real[ACL_WHO_MAX + 1];
 	const char *env;
-	struct passwd *pw;
 
 	memset(ctx, 0, sizeof(*ctx));
 	env = getenv("MQTTSEC_DB");
 	ctx->db_path = env != NULL && env[0] != '\0' ? env : ACL_DEFAULT_DB;
 	env = getenv("MQTTSEC_MASTER_KEY_FILE");
 	ctx->key_path = env != NULL && env[0] != '\0' ? env : ACL_DEFAULT_KEY;
-	if (!who_copy(ctx->who, getenv("SUDO_USER"))) {
-		pw = getpwuid(geteuid());
-		if (pw == NULL || !who_copy(ctx->who, pw->pw_name))
-			snprintf(ctx->who, sizeof(ctx->who), "uid:%lu", (unsigned long)geteuid());
+	/* anyone can set $SUDO_USER: believe it only when root runs us */
+	if (getuid() == 0 && who_copy(sudo, getenv("SUDO_USER"))) {
+		who_name(real, getuid());
+		snprintf(ctx->who, sizeof(ctx->who), "%s via %s", sudo, real);
+	} else {
+		who_name(ctx->who, geteuid());
 	}
 	ctx->now = time(NULL);
 }
@@ -207,8 +222,96 @@ out:
 	return ex;
 }
 
-/* Return 1 when a row of sql (one text parameter) exists. */
-static int row_exists(struct acl_ctx *ctx, const char *sql, const char *name)
+/* Run a change in one transaction with its audit row. */
+int acl_tx_run(struct acl_ctx *ctx, const char *action,
+               int (*change)(struct acl_ctx *ctx, void *arg, char *detail, char *why), void *arg)
+{
+	char why[ACL_WHY_MAX] = "";
+	char detail[ACL_DETAIL_MAX] = "";
+	int ex;
+
+	ex = acl_tx_begin(ctx, why);
+	if (ex == EX_OK)
+		ex = change(ctx, arg, detail, why);
+	if (ex == EX_OK)
+		ex = acl_tx_commit(ctx, action, detail, why);
+	if (ex != EX_OK)
+		acl_tx_rollback(ctx);
+	if (ex != EX_OK && ex != ACL_TX_SKIP && why[0] != '\0')
+		acl_err("%s", why);
+	return ex;
+}
+
+/* acl_row_delete's change: the row to delete. */
+struct row_del_arg {
+	const struct acl_row_del *d;
+	long long id;
+};
+
+/* Read the row for the audit detail, then delete it. */
+static int row_del_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
+{
+	struct row_del_arg *a = data;
+	sqlite3_stmt *st = NULL;
+	char what[64];
+	int rc;
+	int ex;
+
+	ex = acl_prepare(ctx, a->d->select, &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, a->id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		snprintf(what, sizeof(what), "read %s", a->d->what);
+		ex = rc == SQLITE_DONE
+		         ? acl_fail(why, EX_DATAERR, "unknown %s %lld", a->d->what, a->id)
+		         : acl_db_fail(ctx, why, what);
+		goto out;
+	}
+	a->d->describe(st, a->id, detail);
+	sqlite3_finalize(st);
+	st = NULL;
+	ex = acl_prepare(ctx, a->d->del, &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, a->id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		snprintf(what, sizeof(what), "delete %s", a->d->what);
+		ex = acl_db_fail(ctx, why, what);
+	}
+out:
+	sqlite3_finalize(st);
+	return ex;
+}
+
+/* A "... rm ID" command. */
+int acl_row_delete(struct acl_ctx *ctx, int argc, char **argv, const struct acl_row_del *d)
+{
+	struct row_del_arg a = {d, 0};
+	char why[ACL_WHY_MAX] = "";
+	int first;
+	int ex;
+
+	ex = acl_parse_opts(ctx, argc, argv, d->words, "ID", 0, NULL, NULL, NULL, 1, 1, &first);
+	if (ex != EX_OK)
+		goto out;
+	ex = acl_int_parse(argv[first], 1, INT64_MAX, "id", &a.id, why);
+	if (ex != EX_OK) {
+		acl_err("%s", why);
+		goto out;
+	}
+	ex = acl_ctx_db(ctx);
+	if (ex == EX_OK)
+		ex = acl_tx_run(ctx, d->words, row_del_change, &a);
+	if (ex == EX_OK)
+		printf("%s %lld removed\n", d->what, a.id);
+out:
+	return ex;
+}
+
+/* Does sql with one text parameter yield a row? */
+int acl_row_exists(struct acl_ctx *ctx, const char *sql, const char *param)
 {
 	sqlite3_stmt *st = NULL;
 	int found = -1;
@@ -216,7 +319,7 @@ static int row_exists(struct acl_ctx *ctx, const char *sql, const char *name)
 
 	if (sqlite3_prepare_v2(ctx->db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		found = 1;
@@ -227,14 +330,38 @@ out:
 	return found;
 }
 
+/* Run a statement with one or two text parameters. */
+int acl_exec_text(struct acl_ctx *ctx, const char *sql, const char *a, const char *b, int *n,
+                  char *why)
+{
+	sqlite3_stmt *st = NULL;
+	int ex;
+
+	ex = acl_prepare(ctx, sql, &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b != NULL)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		ex = acl_db_fail(ctx, why, "update db");
+		goto out;
+	}
+	if (n != NULL)
+		*n = sqlite3_changes(ctx->db);
+out:
+	sqlite3_finalize(st);
+	return ex;
+}
+
 /* Does device name exist? */
 int acl_device_exists(struct acl_ctx *ctx, const char *name)
 {
-	return row_exists(ctx, "SELECT 1 FROM devices WHERE name = ?1", name);
+	return acl_row_exists(ctx, "SELECT 1 FROM devices WHERE name = ?1", name);
 }
 
 /* Does group name exist? */
 int acl_group_exists(struct acl_ctx *ctx, const char *name)
 {
-	return row_exists(ctx, "SELECT 1 FROM groups WHERE name = ?1", name);
+	return acl_row_exists(ctx, "SELECT 1 FROM groups WHERE name = ?1", name);
 }

@@ -124,17 +124,20 @@ int acl_parse_opts(struct acl_ctx *ctx, int argc, char **argv, const char *words
                    int (*handler)(int opt, const char *optarg, void *arg), void *arg, int min,
                    int max, int *first)
 {
-	struct option opts[16];
+	struct option opts[ACL_OPTS_MAX + 3]; /* + help, json, terminator */
 	size_t n = 0;
 	int opt;
 	int ex = EX_USAGE;
 	int nops;
 
-	if (extra != NULL) {
-		while (extra[n].name != NULL && n < 12) {
-			opts[n] = extra[n];
-			n++;
+	for (; extra != NULL && extra[n].name != NULL; n++) {
+		if (n == ACL_OPTS_MAX) {
+			/* a command table bug: never drop an option silently */
+			acl_err("%s: internal error: more than %d options", words, ACL_OPTS_MAX);
+			ex = EX_SOFTWARE;
+			goto out;
 		}
+		opts[n] = extra[n];
 	}
 	opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
 	if (json_ok)

@@ -1,5 +1,7 @@
 /* output.c - mqttsec-acl listings: a JSON array (--json) or an aligned
  * table built from the same cJSON rows, so both views always agree.
+ * acl_list_rows runs a listing query into those rows.  Everything is
+ * linear in the number of rows (no cJSON_GetArrayItem in a loop).
  *
  * Table cells never carry control characters to the terminal (each is
  * shown as '?'), so stored text cannot inject escape sequences.
@@ -110,6 +112,8 @@ static int print_table(const cJSON *rows, const struct acl_column *cols, size_t 
 {
 	size_t nrows = (size_t)cJSON_GetArraySize(rows);
 	size_t width[16];
+	size_t r = 0;
+	const cJSON *row;
 	char **cells = NULL;
 	int ex = EX_OSERR;
 
@@ -120,9 +124,8 @@ static int print_table(const cJSON *rows, const struct acl_column *cols, size_t 
 		goto out;
 	for (size_t c = 0; c < ncols; c++)
 		width[c] = strlen(cols[c].header);
-	for (size_t r = 0; r < nrows; r++) {
-		const cJSON *row = cJSON_GetArrayItem(rows, (int)r);
-
+	cJSON_ArrayForEach(row, rows)
+	{
 		for (size_t c = 0; c < ncols; c++) {
 			char *t = cell_text(cJSON_GetObjectItemCaseSensitive(row, cols[c].key));
 
@@ -133,11 +136,12 @@ static int print_table(const cJSON *rows, const struct acl_column *cols, size_t 
 			if (strlen(t) > width[c])
 				width[c] = strlen(t);
 		}
+		r++;
 	}
 	for (size_t c = 0; c < ncols; c++)
 		printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0, cols[c].header,
 		       c + 1 < ncols ? "  " : "\n");
-	for (size_t r = 0; r < nrows; r++) {
+	for (r = 0; r < nrows; r++) {
 		for (size_t c = 0; c < ncols; c++)
 			printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0, cells[r * ncols + c],
 			       c + 1 < ncols ? "  " : "\n");
@@ -177,5 +181,50 @@ out:
 	free(text);
 	if (ex == EX_IOERR)
 		acl_err("cannot write to stdout");
+	return ex;
+}
+
+/* Run a listing query and print its rows. */
+int acl_list_rows(struct acl_ctx *ctx, const char *sql,
+                  void (*bind)(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg),
+                  int (*row)(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg),
+                  void *arg, const char *what, const struct acl_column *cols, size_t ncols)
+{
+	char why[ACL_WHY_MAX] = "";
+	char reading[64];
+	sqlite3_stmt *st = NULL;
+	cJSON *rows = NULL;
+	int rc;
+	int ex;
+
+	ex = acl_prepare(ctx, sql, &st, why);
+	if (ex != EX_OK)
+		goto fail;
+	if (bind != NULL)
+		bind(ctx, st, arg);
+	rows = cJSON_CreateArray();
+	if (rows == NULL)
+		goto nomem;
+	for (;;) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			snprintf(reading, sizeof(reading), "read %s", what);
+			ex = acl_db_fail(ctx, why, reading);
+			goto fail;
+		}
+		if (!row(ctx, st, rows, arg))
+			goto nomem;
+	}
+	ex = acl_output(ctx, rows, cols, ncols);
+	goto out;
+nomem:
+	ex = acl_fail(why, EX_OSERR, "cannot list %s: out of memory", what);
+fail:
+	acl_err("%s", why);
+out:
+	sqlite3_finalize(st);
+	cJSON_Delete(rows);
 	return ex;
 }

@@ -1,7 +1,9 @@
 #!/bin/bash
 # 21-acl-device.sh - mqttsec-acl device add|list|rm|disable|enable|qr:
 # credentials files (0600, no overwrite), TOTP agreeing with oathtool, no
-# secrets in listings, qr's otpauth:// URI, bad input changes nothing.
+# secrets in listings, qr's otpauth:// URI, rm leaves nothing a re-enrolled
+# device could inherit (list entries naming it included), bad input
+# changes nothing.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$ACL_BIN" "$DEVICE_BIN"
 need_cmd oathtool sqlite3 python3
@@ -137,13 +139,29 @@ else
 fi
 unchanged "qr of an unknown device" acl device qr nosuch
 
-# rm removes keys, memberships and rules
+# rm removes keys, memberships, rules and the list entries naming it
 ok "group add" acl group add g1
 ok "member add" acl group member add g1 dev4
 ok "rule add" acl acl add allow pub dev4 'x/#'
-ok "device rm" acl device rm dev4
-is "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM devices WHERE name = 'dev4') || (SELECT count(*) FROM keys WHERE owner = 'dev4') || (SELECT count(*) FROM group_members WHERE member = 'dev4') || (SELECT count(*) FROM acl_rules WHERE subject = 'dev4')")" \
-	0000 "rm removed device, keys, memberships and rules"
+ok "deny username entry" acl list add deny username dev4 --reason lost
+ok "allow username entry" acl list add allow username dev4
+ok "expired username entry" sqlite3 "$DB" "INSERT INTO list_entries (kind, match, pattern, expires_at, reason, created_at, created_by) VALUES ('deny', 'username', 'dev4', 1000, 'old', 900, 'test')"
+ok "clientid entry with the same text" acl list add deny clientid dev4
+ok "username entry of another device" acl list add deny username dev1
+acl device rm dev4 >"$TEST_TMP/rm.out" 2>"$TEST_TMP/rm.err"
+is "$?" 0 "device rm"
+is "$(cat "$TEST_TMP/rm.out")" "device dev4 removed (1 group memberships, 1 acl rules, 3 list entries)" \
+	"rm reports what went with the device"
+is "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM devices WHERE name = 'dev4') || (SELECT count(*) FROM keys WHERE owner = 'dev4') || (SELECT count(*) FROM group_members WHERE member = 'dev4') || (SELECT count(*) FROM acl_rules WHERE subject = 'dev4') || (SELECT count(*) FROM list_entries WHERE match = 'username' AND pattern = 'dev4')")" \
+	00000 "rm removed device, keys, memberships, rules and username list entries"
+is "$(sqlite3 "$DB" "SELECT match || ':' || pattern FROM list_entries WHERE pattern IN ('dev4', 'dev1') ORDER BY id")" \
+	"$(printf 'clientid:dev4\nusername:dev1')" "other list entries stay"
+is "$(sqlite3 "$DB" "SELECT detail FROM audit WHERE action = 'device rm'")" \
+	"name=dev4 groups=1 rules=1 list_entries=3" "rm audited with the counts"
+ok "re-enrol dev4" acl device add dev4 --out "$TEST_TMP/dev4-new.json"
+is "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM group_members WHERE member = 'dev4') || (SELECT count(*) FROM acl_rules WHERE subject = 'dev4') || (SELECT count(*) FROM list_entries WHERE match = 'username' AND pattern = 'dev4')")" \
+	000 "the re-enrolled device inherits nothing"
+ok "device rm again" acl device rm dev4
 unchanged "rm unknown device" acl device rm dev4
 is "$(sqlite3 "$DB" "SELECT count(*) FROM audit WHERE who = '$(id -un)'")" \
 	"$(sqlite3 "$DB" "SELECT count(*) FROM audit")" "every audit row names the os user"

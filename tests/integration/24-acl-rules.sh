@@ -1,7 +1,7 @@
 #!/bin/bash
 # 24-acl-rules.sh - mqttsec-acl acl add|rm|show: evaluation order (priority
 # descending, deny before allow), %u/%c filters, bad filters and unknown
-# subjects refused without changes.
+# subjects refused without changes, a listing of 20,000 rules completes.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$ACL_BIN"
 need_cmd sqlite3 python3
@@ -62,5 +62,18 @@ id=$(q "SELECT id FROM acl_rules WHERE filter = '+'")
 ok "acl rm" acl acl rm "$id"
 is "$(q "SELECT count(*) FROM acl_rules WHERE id = $id")" 0 "rule gone"
 is "$(q "SELECT count(*) FROM audit WHERE action = 'acl add'")" 6 "each add audited"
+
+# a large rule set: acl show stays linear (it used to be quadratic).  No
+# timing assertion: it only has to finish within the bounded wait.
+before=$(q "SELECT count(*) FROM acl_rules")
+q "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+   INSERT INTO acl_rules (effect, access, subject, filter, priority, created_at)
+   SELECT 'allow', 'sub', 'dev1', 'bulk/' || i || '/#', 0, 0 FROM n"
+total=$((before + 20000))
+ok "acl show of $total rules finishes" timeout 120 sh -c "'$ACL_BIN' -d '$DB' acl show >'$TEST_TMP/big.txt'"
+is "$(wc -l <"$TEST_TMP/big.txt")" "$((total + 1))" "every rule listed (plus the header)"
+ok "acl show --json of $total rules finishes" timeout 120 sh -c "'$ACL_BIN' -d '$DB' acl show --json >'$TEST_TMP/big.json'"
+is "$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$TEST_TMP/big.json")" \
+	"$total" "every rule in the json"
 
 done_testing

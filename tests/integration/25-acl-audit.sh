@@ -1,7 +1,8 @@
 #!/bin/bash
 # 25-acl-audit.sh - mqttsec-acl audit: every change is one row naming the
-# OS user (or $SUDO_USER), refusals and listings write nothing, --limit,
-# --json, and no secret ever reaches the log.
+# OS user ("$SUDO_USER via root" when root runs it for a sudo user; a
+# non-root $SUDO_USER is ignored), refusals and listings write nothing,
+# --limit, --json, and no secret ever reaches the log.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$ACL_BIN"
 need_cmd sqlite3 python3
@@ -38,8 +39,13 @@ is "$(python3 -c 'import json, sys; print(" | ".join(r["action"] for r in json.l
 	"one row per change, in order"
 is "$(python3 -c 'import json, sys; print(sorted(set(r["who"] for r in json.load(open(sys.argv[1]))[:-1])))' "$TEST_TMP/audit.json")" \
 	"['$me']" "who is the os user"
+if [ "$(id -u)" -eq 0 ]; then
+	want_sudo="alice via $me"
+else
+	want_sudo=$me
+fi
 is "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[-1]["who"])' "$TEST_TMP/audit.json")" \
-	alice "who is \$SUDO_USER when set"
+	"$want_sudo" "who is '\$SUDO_USER via root' for root, else the os user"
 is "$(python3 -c 'import json, sys; print(sorted(json.load(open(sys.argv[1]))[0]))' "$TEST_TMP/audit.json")" \
 	"['action', 'at', 'detail', 'id', 'time', 'who']" "audit fields"
 ok "time is ISO 8601 UTC" python3 -c 'import json, sys, datetime
@@ -53,5 +59,26 @@ secret=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["totp"
 key=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["keys"][0]["key"])' "$TEST_TMP/dev1.json")
 nok "no secret in the audit log" sh -c "sqlite3 '$DB' 'SELECT * FROM audit' | grep -q -e '$secret' -e '$key'"
 nok "bad --limit" acl audit --limit -1
+
+# $SUDO_USER counts only for root: a non-root caller cannot pose as another
+# user.  As root, run the CLI as nobody on a copy it may write.
+nobody_uid=$(id -u nobody 2>/dev/null || true)
+if [ "$(id -u)" -eq 0 ] && [ -n "$nobody_uid" ] && command -v setpriv >/dev/null 2>&1; then
+	chmod 711 "$TEST_TMP"
+	mkdir "$TEST_TMP/nobody"
+	cp "$DB" "$TEST_TMP/nobody/db.sqlite"
+	chown -R nobody "$TEST_TMP/nobody"
+	ok "non-root list add with SUDO_USER set" env SUDO_USER=alice \
+		setpriv --reuid="$nobody_uid" --regid="$(id -g nobody)" --clear-groups \
+		"$ACL_BIN" -d "$TEST_TMP/nobody/db.sqlite" list add deny clientid y
+	is "$(sqlite3 "$TEST_TMP/nobody/db.sqlite" "SELECT who FROM audit ORDER BY id DESC LIMIT 1")" \
+		"$(id -un nobody)" "non-root: who is the os user, \$SUDO_USER ignored"
+	is "$(sqlite3 "$TEST_TMP/nobody/db.sqlite" "SELECT created_by FROM list_entries WHERE pattern = 'y'")" \
+		"$(id -un nobody)" "non-root: created_by is the os user too"
+else
+	skip "non-root list add with SUDO_USER set" "needs root, user nobody and setpriv"
+	skip "non-root: who is the os user, \$SUDO_USER ignored" "needs root"
+	skip "non-root: created_by is the os user too" "needs root"
+fi
 
 done_testing

@@ -2,10 +2,12 @@
 # 28-acl-key.sh - mqttsec-acl key rotate|export|list: rotation keeps the old
 # key in grace (export shows both; with --grace 0 only the new one), export
 # only for a device whose ACL gives read on the whole filter (own rule,
-# group rule, deny overriding), exported keys open envelopes sealed with
-# them (tests/tools/envelope.py -> mqttsec-device open), --out merges into
-# the device's credentials (TOTP and device key kept, 0600), the audit log
-# never holds key bytes, bad input changes nothing.
+# group rule, deny overriding), export writes the device's full credentials
+# (TOTP, device key, topic keys, "protected") with a warning on stderr, or
+# with --keys-only the topic keys alone, exported keys open envelopes
+# sealed with them (tests/tools/envelope.py -> mqttsec-device open), --out
+# merges into the device's credentials (0600), the audit log never holds
+# key bytes, bad input changes nothing.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$ACL_BIN" "$DEVICE_BIN"
 need_cmd sqlite3 python3
@@ -76,17 +78,36 @@ acl acl add allow read sub5 'alerts/+' >/dev/null
 acl acl add allow all sub6 '#' >/dev/null
 acl acl add deny read sub6 'alerts/%c/#' >/dev/null
 
-# export to stdout
-ok "export for sub1 (own rule)" sh -c "'$ACL_BIN' -d '$DB' -k '$KEY' key export 'alerts/#' --for sub1 >'$TEST_TMP/e1.json'"
+# export to stdout: NAME's full credentials by default
+ok "export for sub1 (own rule)" sh -c "'$ACL_BIN' -d '$DB' -k '$KEY' key export 'alerts/#' --for sub1 >'$TEST_TMP/e1.json' 2>'$TEST_TMP/e1.err'"
 is "$(json_get "$TEST_TMP/e1.json" 'd["username"]')" sub1 "export names the device"
-is "$(json_get "$TEST_TMP/e1.json" '"totp" in d')" False "no totp secret without --with-totp"
-is "$(json_get "$TEST_TMP/e1.json" '[(k["id"], k["use"], k["topic"]) for k in d["keys"]]')" \
-	"[($ka, 'topic', 'alerts/#')]" "the topic key only"
+is "$(json_get "$TEST_TMP/e1.json" 'd["totp"]')" "$(json_get "$TEST_TMP/sub1.json" 'd["totp"]')" \
+	"export holds the device's totp secret and parameters by default"
+is "$(json_get "$TEST_TMP/e1.json" '[k for k in d["keys"] if k["use"] == "device"]')" \
+	"$(json_get "$TEST_TMP/sub1.json" '[k for k in d["keys"] if k["use"] == "device"]')" \
+	"export holds the device key by default"
+is "$(json_get "$TEST_TMP/e1.json" '[(k["id"], k["topic"]) for k in d["keys"] if k["use"] == "topic"]')" \
+	"[($ka, 'alerts/#')]" "and the topic key"
 is "$(json_get "$TEST_TMP/e1.json" 'd["protected"]')" "['alerts/#', 'plant/#']" \
 	"every protected filter listed"
+ok "export warns that the output holds secrets" grep -q 'warning: .*totp secret.*device key' "$TEST_TMP/e1.err"
+is "$(wc -l <"$TEST_TMP/e1.err")" 1 "one warning line"
+secret1=$(json_get "$TEST_TMP/sub1.json" 'd["totp"]["secret"]')
+nok "the warning does not repeat the secret" grep -qF "$secret1" "$TEST_TMP/e1.err"
 chmod 600 "$TEST_TMP/e1.json"
+ok "exported credentials give a totp code" "$DEVICE_BIN" -c "$TEST_TMP/e1.json" totp
 ok "exported key opens an envelope sealed with it" opens "$TEST_TMP/e1.json" "$ka" alerts/fire
 ok "export via a group rule" acl key export 'alerts/#' --for sub3
+# --keys-only: the topic keys alone, no warning
+ok "export --keys-only" sh -c "'$ACL_BIN' -d '$DB' -k '$KEY' key export 'alerts/#' --for sub1 --keys-only >'$TEST_TMP/k1.json' 2>'$TEST_TMP/k1.err'"
+is "$(json_get "$TEST_TMP/k1.json" '("totp" in d, d["username"], d["protected"])')" \
+	"(False, 'sub1', ['alerts/#', 'plant/#'])" "--keys-only: no totp secret"
+is "$(json_get "$TEST_TMP/k1.json" '[(k["id"], k["use"], k["topic"]) for k in d["keys"]]')" \
+	"[($ka, 'topic', 'alerts/#')]" "--keys-only: the topic key only"
+ok "--keys-only: nothing on stderr" test ! -s "$TEST_TMP/k1.err"
+is "$(q "SELECT substr(detail, -8) FROM audit WHERE action = 'key export' ORDER BY id DESC LIMIT 1")" \
+	" totp=no" "--keys-only audited as totp=no"
+nok "--keys-only and --with-totp exclude each other" acl key export 'alerts/#' --for sub1 --keys-only --with-totp
 
 # refusals: exit 77, one line, nothing written
 refused "no read rule at all" 77 acl key export 'alerts/#' --for sub2
@@ -161,11 +182,23 @@ is "$(topic_keys "$TEST_TMP/sub1.json" 'plant/#')" \
 	"keys of other filters kept"
 ok "new --out file" acl key export 'alerts/#' --for sub3 --out "$TEST_TMP/new3.json"
 is "$(stat -c %a "$TEST_TMP/new3.json")" 600 "new file is 0600"
-is "$(json_get "$TEST_TMP/new3.json" '("totp" in d, d["username"])')" "(False, 'sub3')" "new file: no totp"
-ok "--with-totp" sh -c "'$ACL_BIN' -d '$DB' -k '$KEY' key export 'alerts/#' --for sub3 --with-totp >'$TEST_TMP/e4.json' 2>/dev/null"
+is "$(json_get "$TEST_TMP/new3.json" '(d["username"], d["totp"], sorted(k["use"] for k in d["keys"]))')" \
+	"$(json_get "$TEST_TMP/sub3.json" '("sub3", d["totp"], ["device", "topic", "topic"])')" \
+	"new file: the full credentials of sub3 (totp, device key, topic keys)"
+ok "new --out file --keys-only" acl key export 'alerts/#' --for sub3 --out "$TEST_TMP/new3k.json" --keys-only
+is "$(json_get "$TEST_TMP/new3k.json" '("totp" in d, d["username"], sorted(k["use"] for k in d["keys"]))')" \
+	"(False, 'sub3', ['topic', 'topic'])" "new file --keys-only: topic keys only"
+ok "--with-totp (the default) is still accepted" sh -c "'$ACL_BIN' -d '$DB' -k '$KEY' key export 'alerts/#' --for sub3 --with-totp >'$TEST_TMP/e4.json' 2>/dev/null"
 is "$(json_get "$TEST_TMP/e4.json" '(d["totp"], sorted(k["use"] for k in d["keys"]))')" \
 	"$(json_get "$TEST_TMP/sub3.json" '(d["totp"], ["device", "topic", "topic"])')" \
-	"--with-totp adds the TOTP secret and the device key"
+	"--with-totp gives the TOTP secret and the device key"
+# --keys-only merge keeps the file's TOTP and device key
+cp "$TEST_TMP/sub3.json" "$TEST_TMP/sub3.orig"
+ok "--keys-only merge" acl key export 'alerts/#' --for sub3 --out "$TEST_TMP/sub3.json" --keys-only
+is "$(json_get "$TEST_TMP/sub3.json" '(d["totp"], [k for k in d["keys"] if k["use"] == "device"])')" \
+	"$(json_get "$TEST_TMP/sub3.orig" '(d["totp"], [k for k in d["keys"] if k["use"] == "device"])')" \
+	"--keys-only merge keeps the file's TOTP and device key"
+is "$(topic_keys "$TEST_TMP/sub3.json" 'alerts/#')" "[$ka, $ka3]" "--keys-only merge adds the topic keys"
 
 # refused merges leave the file alone
 cp "$TEST_TMP/pub1.json" "$TEST_TMP/pub1.before"
@@ -195,8 +228,8 @@ nok "export without --for" acl key export 'alerts/#'
 
 # audit: ids, never key bytes
 is "$(q "SELECT detail FROM audit WHERE action = 'key export' ORDER BY id LIMIT 1")" \
-	"filter=alerts/# for=sub1 key_ids=$ka out=stdout totp=no" "export audited with key ids"
-for f in e1 e2 e3 e4 sub1 new3; do
+	"filter=alerts/# for=sub1 key_ids=$ka out=stdout totp=yes" "export audited with key ids"
+for f in e1 e2 e3 e4 sub1 new3 k1 new3k; do
 	json_get "$TEST_TMP/$f.json" '"\n".join(k["key"] for k in d["keys"])'
 done | sort -u >"$TEST_TMP/keys.txt"
 acl audit --limit 0 >"$TEST_TMP/audit.txt"
