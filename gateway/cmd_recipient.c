@@ -1,0 +1,149 @@
+/* cmd_recipient.c - `recipient add|list|rm|optout|find`. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cmd.h"
+#include "gw_recipient.h"
+#include "gw_util.h"
+#include "mqs_error.h"
+
+#define MAX_GROUPS 32
+
+static int usage_err(const char *what)
+{
+	fprintf(stderr, "usage: mqttsec-gateway recipient %s\n", what);
+	return EX_USAGE;
+}
+
+static int add(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"email", required_argument, NULL, 'e'},
+	                                     {"phone", required_argument, NULL, 'p'},
+	                                     {"line", required_argument, NULL, 'l'},
+	                                     {"group", required_argument, NULL, 'g'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *values[GW_F__COUNT] = {NULL, NULL, NULL};
+	const char *groups[MAX_GROUPS];
+	size_t ngroups = 0;
+	char err[256];
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'e':
+			values[GW_F_EMAIL] = optarg;
+			break;
+		case 'p':
+			values[GW_F_PHONE] = optarg;
+			break;
+		case 'l':
+			values[GW_F_LINE] = optarg;
+			break;
+		case 'g':
+			if (ngroups == MAX_GROUPS) {
+				fprintf(stderr, "mqttsec-gateway: at most %d groups\n", MAX_GROUPS);
+				return EX_USAGE;
+			}
+			groups[ngroups++] = optarg;
+			break;
+		default:
+			return usage_err(
+			    "add NAME [--email E] [--phone P] [--line USERID] [--group G]...");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_err("add NAME [--email E] [--phone P] [--line USERID] [--group G]...");
+	rc = gw_recipient_add(s, argv[optind], values, groups, ngroups, err, sizeof(err));
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot add recipient: %s\n", err);
+		return cmd_exit_code(rc);
+	}
+	return EX_OK;
+}
+
+static int find(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"email", required_argument, NULL, 'e'},
+	                                     {"phone", required_argument, NULL, 'p'},
+	                                     {"line", required_argument, NULL, 'l'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *value = NULL;
+	char name[GW_NAME_MAX + 1], err[256];
+	int opt, field = -1, rc;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (field >= 0 || (opt != 'e' && opt != 'p' && opt != 'l'))
+			return usage_err("find (--email E | --phone P | --line USERID)");
+		field = opt == 'e' ? GW_F_EMAIL : opt == 'p' ? GW_F_PHONE : GW_F_LINE;
+		value = optarg;
+	}
+	if (field < 0 || optind != argc)
+		return usage_err("find (--email E | --phone P | --line USERID)");
+	rc = gw_recipient_find(s, field, value, name, sizeof(name), err, sizeof(err));
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: %s\n", err);
+		return cmd_exit_code(rc);
+	}
+	printf("%s\n", name);
+	return EX_OK;
+}
+
+static int list(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	int json = 0, opt;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt != 'j')
+			return usage_err("list [--json]");
+		json = 1;
+	}
+	if (optind != argc)
+		return usage_err("list [--json]");
+	if (gw_recipient_list(s, stdout, json) != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot list recipients\n");
+		return EX_IOERR;
+	}
+	return EX_OK;
+}
+
+/* recipient ... */
+int cmd_recipient(struct gw_config *conf, int argc, char **argv)
+{
+	struct gw_store s;
+	const char *sub = argc > 1 ? argv[1] : "";
+	char err[256];
+	int rc;
+
+	if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "rm") != 0 &&
+	    strcmp(sub, "optout") != 0 && strcmp(sub, "find") != 0)
+		return usage_err("add|list|rm|optout|find ...");
+	if (strcmp(sub, "rm") == 0 && argc != 3)
+		return usage_err("rm NAME");
+	if (strcmp(sub, "optout") == 0 && (argc != 4 || gw_chan_parse(argv[3]) < 0))
+		return usage_err("optout NAME email|sms|phone|line");
+	rc = cmd_open_store(conf, &s);
+	if (rc != EX_OK)
+		return rc;
+	if (strcmp(sub, "add") == 0)
+		rc = add(&s, argc - 1, argv + 1);
+	else if (strcmp(sub, "list") == 0)
+		rc = list(&s, argc - 1, argv + 1);
+	else if (strcmp(sub, "find") == 0)
+		rc = find(&s, argc - 1, argv + 1);
+	else {
+		int e = strcmp(sub, "rm") == 0
+		            ? gw_recipient_rm(&s, argv[2], err, sizeof(err))
+		            : gw_recipient_optout(&s, argv[2], gw_chan_parse(argv[3]), err,
+		                                  sizeof(err));
+		if (e != MQS_OK)
+			fprintf(stderr, "mqttsec-gateway: %s\n", err);
+		rc = cmd_exit_code(e);
+	}
+	gw_store_close(&s);
+	return rc;
+}

@@ -1,0 +1,277 @@
+/* gw_alert.c - alert JSON: validation, channel choice, queueing. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "gateway.h"
+#include "gw_alert.h"
+#include "gw_engine.h"
+#include "gw_escalation.h"
+#include "gw_log.h"
+#include "gw_outbox.h"
+#include "gw_status.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
+
+/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+int gw_utf8_check(const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n;
+		unsigned cp;
+
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		for (size_t k = 1; k <= n; k++) {
+			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+static int text_field(const cJSON *root, const char *key, int required, size_t max, int one_line,
+                      char **out, char *err, size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+	size_t len;
+
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v)) {
+		if (required) {
+			snprintf(err, errlen, "missing \"%s\"", key);
+			return -1;
+		}
+		*out = strdup("");
+		return *out != NULL ? 0 : -1;
+	}
+	if (!cJSON_IsString(v)) {
+		snprintf(err, errlen, "\"%s\" must be a string", key);
+		return -1;
+	}
+	len = strlen(v->valuestring);
+	if ((required && len == 0) || len > max) {
+		snprintf(err, errlen, "\"%s\" must be %d..%zu bytes", key, required ? 1 : 0, max);
+		return -1;
+	}
+	if (!gw_utf8_check(v->valuestring, len)) {
+		snprintf(err, errlen, "\"%s\" is not valid UTF-8", key);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v->valuestring[i];
+		if ((c < 0x20 && (one_line || (c != '\n' && c != '\t' && c != '\r'))) ||
+		    c == 0x7f) {
+			snprintf(err, errlen, "\"%s\" contains control characters%s", key,
+			         one_line ? " (one line only)" : "");
+			return -1;
+		}
+	}
+	*out = strdup(v->valuestring);
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse and validate. */
+int gw_alert_parse(const uint8_t *json, size_t len, const char *default_group, struct gw_alert *a,
+                   char *err, size_t errlen)
+{
+	cJSON *root = NULL;
+	const cJSON *v;
+
+	memset(a, 0, sizeof(*a));
+	if (len == 0 || len > 64 * 1024) {
+		snprintf(err, errlen, "payload must be 1..65536 bytes of JSON");
+		goto fail;
+	}
+	root = cJSON_ParseWithLength((const char *)json, len);
+	if (root == NULL || !cJSON_IsObject(root)) {
+		snprintf(err, errlen, "payload is not a JSON object");
+		goto fail;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "id");
+	if (!cJSON_IsString(v) || !gw_id_check(v->valuestring)) {
+		snprintf(err, errlen, "\"id\" missing or not 1..%d of A-Z a-z 0-9 . _ : @ -",
+		         GW_ID_MAX);
+		goto fail;
+	}
+	snprintf(a->id, sizeof(a->id), "%s", v->valuestring);
+	v = cJSON_GetObjectItemCaseSensitive(root, "severity");
+	a->severity = GW_SEV_INFO;
+	if (v != NULL && !cJSON_IsNull(v)) {
+		if (!cJSON_IsString(v) || (a->severity = gw_severity_parse(v->valuestring)) < 0) {
+			snprintf(err, errlen, "\"severity\" must be info, warning or critical");
+			goto fail;
+		}
+	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "group");
+	if (v != NULL && !cJSON_IsNull(v)) {
+		if (!cJSON_IsString(v) || !gw_name_check(v->valuestring)) {
+			snprintf(err, errlen, "\"group\" must be 1..64 of A-Z a-z 0-9 _ - . @");
+			goto fail;
+		}
+		snprintf(a->group, sizeof(a->group), "%s", v->valuestring);
+	} else if (default_group != NULL) {
+		snprintf(a->group, sizeof(a->group), "%s", default_group);
+	} else {
+		snprintf(err, errlen, "missing \"group\" (and the route sets no group)");
+		goto fail;
+	}
+	if (text_field(root, "title", 1, GW_TITLE_MAX, 1, &a->title, err, errlen) != 0 ||
+	    text_field(root, "body", 0, GW_BODY_MAX, 0, &a->body, err, errlen) != 0)
+		goto fail;
+	v = cJSON_GetObjectItemCaseSensitive(root, "channels");
+	if (v != NULL && !cJSON_IsNull(v)) {
+		const cJSON *item;
+
+		if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+			snprintf(err, errlen, "\"channels\" must be a non-empty array");
+			goto fail;
+		}
+		cJSON_ArrayForEach(item, v)
+		{
+			int ch = cJSON_IsString(item) ? gw_chan_parse(item->valuestring) : -1;
+			if (ch < 0) {
+				snprintf(err, errlen,
+				         "\"channels\" entries must be email, sms, phone or line");
+				goto fail;
+			}
+			a->chan_mask |= GW_CH_BIT(ch);
+		}
+		a->has_channels = 1;
+	}
+	cJSON_Delete(root);
+	return 0;
+fail:
+	cJSON_Delete(root);
+	gw_alert_release(a);
+	return -1;
+}
+
+/* Free strings. */
+void gw_alert_release(struct gw_alert *a)
+{
+	if (a == NULL)
+		return;
+	free(a->title);
+	free(a->body);
+	a->title = NULL;
+	a->body = NULL;
+}
+
+/* Message channels, else group default, else email. */
+unsigned gw_alert_channels(struct gw_gateway *gw, const struct gw_alert *a)
+{
+	unsigned mask = 0;
+
+	if (a->has_channels && a->chan_mask != 0)
+		return a->chan_mask;
+	if (gw_group_channels(&gw->store, a->group, &mask) == MQS_OK && mask != 0)
+		return mask;
+	return GW_CH_BIT(GW_CH_EMAIL);
+}
+
+/* Store and queue, inside the caller's transaction. */
+int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
+                      const char *topic, const char *kind, const char *origin, int64_t now_ms,
+                      int64_t *rowidp, size_t *nrowsp)
+{
+	struct gw_message m = {
+	    .msg_id = a->id,
+	    .route = route,
+	    .topic = topic,
+	    .kind = kind,
+	    .severity = a->severity,
+	    .group = a->group,
+	    .title = a->title,
+	    .body = a->body,
+	    .origin = origin,
+	};
+	unsigned mask = gw_alert_channels(gw, a);
+	int64_t rowid = 0;
+	size_t nrows = 0;
+	int rc;
+
+	rc = gw_outbox_insert_message(&gw->store, &m, now_ms, &rowid);
+	if (rc != MQS_OK)
+		return rc;
+	rc = gw_outbox_queue(&gw->store, rowid, a->group, mask, 0, now_ms, &nrows);
+	if (rc == MQS_ERR_NOENT) {
+		gw_log(GW_LOG_WARN, "message %s: no group %s: nothing to deliver", a->id, a->group);
+		rc = MQS_OK;
+	} else if (rc == MQS_OK && nrows == 0) {
+		char chans[64];
+
+		gw_chan_mask_format(mask, chans, sizeof(chans));
+		gw_log(GW_LOG_WARN, "message %s: no member of group %s can be reached on %s", a->id,
+		       a->group, chans);
+	}
+	if (rc != MQS_OK)
+		return rc;
+	if (a->severity == GW_SEV_CRITICAL &&
+	    gw_escalation_start_tx(gw, rowid, mask, now_ms) != MQS_OK)
+		return MQS_ERR_DB;
+	if (rowidp != NULL)
+		*rowidp = rowid;
+	if (nrowsp != NULL)
+		*nrowsp = nrows;
+	return MQS_OK;
+}
+
+/* Queue in one transaction and publish the queued states. */
+int gw_alert_submit(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
+                    const char *topic, const char *origin)
+{
+	int64_t now = (int64_t)mqs_now_ms(), rowid = 0;
+	size_t nrows = 0;
+	int rc;
+
+	/* committed here, fsync'ed with the rest of its batch (gw_store_sync) */
+	gw_store_durable(&gw->store, 0);
+	if (gw_store_begin(&gw->store) != 0)
+		return MQS_ERR_DB;
+	rc = gw_alert_queue_tx(gw, a, route, topic, "alert", origin, now, &rowid, &nrows);
+	if (rc != MQS_OK) {
+		gw_store_rollback(&gw->store);
+		return rc;
+	}
+	if (gw_store_commit(&gw->store) != 0)
+		return MQS_ERR_DB;
+	gw_store_sync_later(&gw->store);
+	gw_log(GW_LOG_INFO, "message %s (%s, group %s): %zu deliveries queued", a->id,
+	       gw_severity_name(a->severity), a->group, nrows);
+	gw_engine_kick(gw->engine);
+	gw_status_queued(gw, rowid, 0);
+	return MQS_OK;
+}

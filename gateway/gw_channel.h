@@ -1,0 +1,99 @@
+/* gw_channel.h - one delivery channel (email, sms, phone, line, spool) as
+ * seen by the delivery engine.
+ *
+ * The engine owns the outbox and the libcurl multi handle.  For each due
+ * delivery it asks the channel to prepare a curl easy handle (network
+ * channels) or to deliver synchronously (spool).  When the transfer ends the
+ * channel classifies the outcome.  Channels never touch the outbox and
+ * never log addresses, message text or secrets.
+ *
+ * Ownership: struct gw_delivery and everything it points to belong to the
+ * engine and stay valid until finish() returns.  A channel's per-transfer
+ * state (struct gw_request) is created by prepare() and freed by
+ * request_free() (which accepts NULL), always called by the engine after
+ * finish() or when prepare() failed.
+ */
+#ifndef GW_CHANNEL_H
+#define GW_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+/* One outbox row handed to a channel. */
+struct gw_delivery {
+	int64_t id;              /* outbox row id */
+	const char *msg_id;      /* message id (alert "id") */
+	const char *channel;     /* "email", "sms", "phone", "line", "spool" */
+	const char *recipient;   /* recipient name (not PII) */
+	const char *address;     /* decrypted email / phone / LINE user id: PII, never log */
+	const char *severity;    /* "info", "warning", "critical" */
+	const char *title;       /* subject / first line */
+	const char *body;        /* text */
+	const char *retry_key;   /* UUID kept with the delivery (LINE X-Line-Retry-Key, Message-ID) */
+	int attempt;             /* 1 for the first try */
+};
+
+enum gw_outcome {
+	GW_SENT = 0,  /* provider accepted it (LINE 409 included) */
+	GW_RETRY,     /* transient: network error, 5xx, 429 */
+	GW_FAILED,    /* permanent: other 4xx, bad address, rejected recipient */
+};
+
+struct gw_result {
+	int outcome;            /* enum gw_outcome */
+	long retry_after;       /* seconds from Retry-After, 0 when absent */
+	char provider_ref[128]; /* e.g. Twilio sid, SMTP queue id; "" when none */
+	char error[256];        /* lowercase, no PII: "http 500", "smtp: connection refused" */
+};
+
+struct gw_request; /* channel-private per-transfer state */
+struct gw_channel;
+
+struct gw_channel_ops {
+	const char *name;
+	/* Network channels: configure easy (already created by the engine, with
+	 * CURLOPT_PRIVATE set by the engine - do not change it) for d and
+	 * return per-transfer state in *req.  Return 0, or -1 with res filled
+	 * (e.g. GW_FAILED for an address that cannot be used). */
+	int (*prepare)(struct gw_channel *ch, const struct gw_delivery *d, CURL *easy,
+		       struct gw_request **req, struct gw_result *res);
+	/* Classify a finished transfer. */
+	void (*finish)(struct gw_channel *ch, struct gw_request *req, CURL *easy, CURLcode cc,
+		       struct gw_result *res);
+	/* Synchronous channels (spool) set this instead of prepare/finish. */
+	void (*deliver)(struct gw_channel *ch, const struct gw_delivery *d, struct gw_result *res);
+	void (*request_free)(struct gw_request *req);
+	/* Free the channel and its config; accepts NULL. */
+	void (*free)(struct gw_channel *ch);
+};
+
+/* Common head of every channel; each channel file embeds it first. */
+struct gw_channel {
+	const struct gw_channel_ops *ops;
+	unsigned max_inflight; /* bounded concurrency for this channel */
+};
+
+/* Settings of one [channel NAME] section, owned by the config module. */
+struct gw_chan_conf {
+	/* value of key, or NULL when absent; the string lives as long as the config */
+	const char *(*get)(const struct gw_chan_conf *c, const char *key);
+	void *priv;
+};
+
+/* Constructors: return a new channel, or NULL with a lowercase reason in err
+ * (e.g. "[channel sms] missing account_sid").  Each NULL-terminated
+ * *_keys array lists the keys the section accepts (others are warned). */
+struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
+struct gw_channel *gw_sms_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
+struct gw_channel *gw_phone_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
+struct gw_channel *gw_line_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
+/* Spool: one file per delivery under dir (created 0700). */
+struct gw_channel *gw_spool_new(const char *dir, char *err, size_t errlen);
+extern const char *const gw_email_keys[];
+extern const char *const gw_sms_keys[];
+extern const char *const gw_phone_keys[];
+extern const char *const gw_line_keys[];
+
+#endif

@@ -1,0 +1,498 @@
+/* gw_email.c - email through libcurl SMTP: one transaction per recipient,
+ * MIME built with curl_mime, STARTTLS when offered (or required), smtps://,
+ * optional AUTH, a Message-ID stable across retries. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "gw_email.h"
+#include "gw_http.h"
+#include "gw_text.h"
+
+/* Longest body kept, in characters. */
+#define GW_EMAIL_BODY_MAX 100000
+/* Bytes of UTF-8 per RFC 2047 word: base64 of 45 bytes is 60 characters,
+ * plus "=?UTF-8?B?" and "?=" gives 72 <= 75. */
+#define RFC2047_CHUNK 45
+
+/* Keys of [channel email]. */
+const char *const gw_email_keys[] = {"url", "from",    "username", "password",
+                                     "tls", "timeout", "ca_file",  "insecure_skip_verify",
+                                     NULL};
+
+struct gw_email {
+	struct gw_channel head; /* first: the engine sees a struct gw_channel */
+	struct gw_net_conf net;
+	char *from;      /* addr-spec */
+	char *mail_from; /* "<from>" for MAIL FROM */
+	char *domain;    /* right side of Message-ID: the domain of from */
+	char *username;  /* AUTH user or NULL */
+	char *password;  /* AUTH password or NULL (secret) */
+	long use_ssl;    /* CURLUSESSL_* */
+};
+
+struct gw_request {
+	struct curl_slist *rcpt;
+	struct curl_slist *headers;
+	curl_mime *mime;
+	char reply[128]; /* last final 2xx reply line of the server */
+};
+
+static const char *const email_schemes[] = {"smtp", "smtps", NULL};
+
+/* Accept a plain local@domain address. */
+int gw_email_addr_ok(const char *s)
+{
+	const char *at;
+	size_t n;
+	size_t i;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	at = strrchr(s, '@');
+	if (n < 3 || n > 254 || at == NULL || at == s || at[1] == '\0' || strchr(s, '@') != at)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c == 0x7f || strchr("<>()[],;:\"\\", c) != NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/* RFC 5322 date, always in English and UTC. */
+void gw_email_date(time_t t, char *buf, size_t buflen)
+{
+	static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, buflen, "Date: Thu, 01 Jan 1970 00:00:00 +0000");
+		return;
+	}
+	snprintf(buf, buflen, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday % 7],
+	         tm.tm_mday, mon[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+	         tm.tm_sec);
+}
+
+/* Non-zero when s can go into a header unencoded. */
+static int subject_plain(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+		if (s[0] == '=' && s[1] == '?')
+			return 0; /* would read as an encoded word */
+	}
+	return 1;
+}
+
+/* The Subject header line (see gw_email.h). */
+char *gw_email_subject(const char *title)
+{
+	char *t = gw_text_join(title, NULL, NULL, GW_EMAIL_SUBJECT_MAX, GW_TEXT_ONELINE);
+	char *out = NULL;
+	size_t len;
+	size_t cap;
+	const unsigned char *p;
+	size_t left;
+
+	if (t == NULL)
+		goto out;
+	if (subject_plain(t)) {
+		len = strlen("Subject: ") + strlen(t) + 1;
+		out = malloc(len);
+		if (out != NULL)
+			snprintf(out, len, "Subject: %s", t);
+		goto out;
+	}
+	left = strlen(t);
+	/* each chunk of <= 45 bytes becomes <= 75 characters plus CRLF SP */
+	cap = strlen("Subject: ") + (left / RFC2047_CHUNK + 1) * 80 + 1;
+	out = malloc(cap);
+	if (out == NULL)
+		goto out;
+	len = (size_t)snprintf(out, cap, "Subject:");
+	p = (const unsigned char *)t;
+	while (left > 0) {
+		size_t take = 0;
+
+		/* take whole code points up to RFC2047_CHUNK bytes */
+		while (take < left) {
+			unsigned long cp;
+			size_t n = gw_text_utf8_decode(p + take, left - take, &cp);
+
+			if (n == 0 || take + n > RFC2047_CHUNK)
+				break;
+			take += n;
+		}
+		if (take == 0)
+			break; /* cannot happen: t is valid UTF-8 */
+		len += (size_t)snprintf(out + len, cap - len, "%s=?UTF-8?B?",
+		                        len > strlen("Subject:") ? "\r\n " : " ");
+		len += (size_t)EVP_EncodeBlock((unsigned char *)out + len, p, (int)take);
+		len += (size_t)snprintf(out + len, cap - len, "?=");
+		p += take;
+		left -= take;
+	}
+out:
+	free(t);
+	return out;
+}
+
+/* body with every LF as CRLF, so the quoted-printable encoder keeps the
+ * lines (a bare LF would become "=0A"); NULL when out of memory. */
+static char *crlf_body(const char *text)
+{
+	size_t n = 0;
+	size_t i;
+	size_t o = 0;
+	char *out;
+
+	for (i = 0; text[i] != '\0'; i++)
+		n += text[i] == '\n' ? 2 : 1;
+	out = malloc(n + 1);
+	if (out == NULL)
+		return NULL;
+	for (i = 0; text[i] != '\0'; i++) {
+		if (text[i] == '\n')
+			out[o++] = '\r';
+		out[o++] = text[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* CURLOPT_HEADERFUNCTION: SMTP server replies arrive here line by line;
+ * keep the last final positive one (the reply to the end of DATA). */
+static size_t smtp_reply(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct gw_request *req = userp;
+	size_t n = size * nmemb;
+
+	if (n >= 4 && data[0] == '2' && data[3] == ' ') {
+		size_t k = n;
+
+		while (k > 0 && (data[k - 1] == '\r' || data[k - 1] == '\n'))
+			k--;
+		if (k >= sizeof(req->reply))
+			k = sizeof(req->reply) - 1;
+		memcpy(req->reply, data, k);
+		req->reply[k] = '\0';
+	}
+	return n;
+}
+
+/* Provider reference from the final reply: the id after "queued as ", else
+ * the reply text when it names no address. */
+static void smtp_ref(const char *reply, struct gw_result *res)
+{
+	const char *q = strstr(reply, "queued as ");
+	size_t i;
+
+	res->provider_ref[0] = '\0';
+	if (q != NULL) {
+		char id[64];
+
+		q += strlen("queued as ");
+		for (i = 0; i + 1 < sizeof(id) && q[i] != '\0' && q[i] != ' '; i++)
+			id[i] = q[i];
+		id[i] = '\0';
+		gw_result_ref(res, id);
+		return;
+	}
+	if (strlen(reply) <= 4 || strchr(reply, '@') != NULL)
+		return;
+	for (i = 4; reply[i] != '\0'; i++) {
+		if ((unsigned char)reply[i] < 0x20 || (unsigned char)reply[i] > 0x7e)
+			return;
+	}
+	snprintf(res->provider_ref, sizeof(res->provider_ref), "%s", reply + 4);
+}
+
+/* Append a header line built from fmt to the list; -1 when out of memory
+ * or too long. */
+static __attribute__((format(printf, 2, 3))) int header_add(struct curl_slist **list,
+                                                            const char *fmt, ...)
+{
+	char line[512];
+	struct curl_slist *n;
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return -1;
+	n = curl_slist_append(*list, line);
+	if (n == NULL)
+		return -1;
+	*list = n;
+	return 0;
+}
+
+/* Configure easy for one SMTP transaction to d->address. */
+static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CURL *easy,
+                         struct gw_request **reqp, struct gw_result *res)
+{
+	struct gw_email *em = (struct gw_email *)ch;
+	struct gw_request *req = NULL;
+	struct curl_slist *n;
+	curl_mimepart *part;
+	char rcpt[260];
+	char key[80];
+	char id[80];
+	char sev[16];
+	char date[64];
+	char *subject = NULL;
+	char *text = NULL;
+	char *body = NULL;
+	CURLcode cc = CURLE_OK;
+	int rc = -1;
+
+	*reqp = NULL;
+	if (!gw_email_addr_ok(d->address)) {
+		res->outcome = GW_FAILED;
+		snprintf(res->error, sizeof(res->error), "email: invalid address");
+		goto out;
+	}
+	req = calloc(1, sizeof(*req));
+	subject = gw_email_subject(d->title);
+	text = gw_text_join(d->body, NULL, NULL, GW_EMAIL_BODY_MAX, 0);
+	if (text != NULL)
+		body = crlf_body(text);
+	if (req == NULL || subject == NULL || body == NULL)
+		goto nomem;
+	snprintf(rcpt, sizeof(rcpt), "<%s>", d->address);
+	req->rcpt = curl_slist_append(NULL, rcpt);
+	if (req->rcpt == NULL)
+		goto nomem;
+
+	/* a Message-ID that stays the same on every attempt of this delivery */
+	if (d->retry_key != NULL && d->retry_key[0] != '\0')
+		gw_text_token(d->retry_key, "-._", key, sizeof(key));
+	else
+		snprintf(key, sizeof(key), "mqttsec-%lld", (long long)d->id);
+	gw_text_token(d->msg_id, "-._:", id, sizeof(id));
+	gw_text_token(d->severity, NULL, sev, sizeof(sev));
+	gw_email_date(time(NULL), date, sizeof(date));
+	if (header_add(&req->headers, "From: %s", em->from) != 0 ||
+	    header_add(&req->headers, "To: %s", d->address) != 0 ||
+	    header_add(&req->headers, "%s", date) != 0 ||
+	    header_add(&req->headers, "Message-ID: <%s@%s>", key, em->domain) != 0 ||
+	    header_add(&req->headers, "Auto-Submitted: auto-generated") != 0 ||
+	    header_add(&req->headers, "X-Mqttsec-Id: %s", id) != 0 ||
+	    header_add(&req->headers, "X-Mqttsec-Severity: %s", sev) != 0)
+		goto nomem;
+	if (d->severity != NULL && strcmp(d->severity, "critical") == 0 &&
+	    header_add(&req->headers, "Importance: high") != 0)
+		goto nomem;
+	/* the subject may be longer than header_add's buffer */
+	n = curl_slist_append(req->headers, subject);
+	if (n == NULL)
+		goto nomem;
+	req->headers = n;
+
+	req->mime = curl_mime_init(easy);
+	part = req->mime != NULL ? curl_mime_addpart(req->mime) : NULL;
+	if (part == NULL)
+		goto nomem;
+	cc = curl_mime_data(part, body, CURL_ZERO_TERMINATED);
+	if (cc == CURLE_OK)
+		cc = curl_mime_type(part, "text/plain; charset=utf-8");
+	if (cc == CURLE_OK)
+		cc = curl_mime_encoder(part, "quoted-printable");
+
+	if (cc == CURLE_OK)
+		cc = gw_net_setopt(easy, &em->net, "smtp,smtps");
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_URL, em->net.url);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_USE_SSL, em->use_ssl);
+	if (cc == CURLE_OK && em->username != NULL)
+		cc = curl_easy_setopt(easy, CURLOPT_USERNAME, em->username);
+	if (cc == CURLE_OK && em->password != NULL)
+		cc = curl_easy_setopt(easy, CURLOPT_PASSWORD, em->password);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_MAIL_FROM, em->mail_from);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, req->rcpt);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_MIMEPOST, req->mime);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, smtp_reply);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
+	if (cc != CURLE_OK) {
+		res->outcome = GW_RETRY;
+		snprintf(res->error, sizeof(res->error), "curl: %s", curl_easy_strerror(cc));
+		goto out;
+	}
+	*reqp = req;
+	req = NULL;
+	rc = 0;
+	goto out;
+nomem:
+	res->outcome = GW_RETRY;
+	snprintf(res->error, sizeof(res->error), "out of memory");
+out:
+	free(subject);
+	if (body != NULL)
+		OPENSSL_cleanse(body, strlen(body));
+	free(body);
+	if (text != NULL)
+		OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	OPENSSL_cleanse(rcpt, sizeof(rcpt));
+	if (req != NULL) {
+		curl_mime_free(req->mime);
+		curl_slist_free_all(req->headers);
+		curl_slist_free_all(req->rcpt);
+		free(req);
+	}
+	return rc;
+}
+
+/* SMTP outcome: ok sent; 4xx reply or network trouble retry; 5xx failed. */
+static void email_finish(struct gw_channel *ch, struct gw_request *req, CURL *easy, CURLcode cc,
+                         struct gw_result *res)
+{
+	long code = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	res->retry_after = 0;
+	res->provider_ref[0] = '\0';
+	res->error[0] = '\0';
+	if (cc == CURLE_OK) {
+		res->outcome = GW_SENT;
+		smtp_ref(req->reply, res);
+	} else if (code >= 400 && code < 600) {
+		/* the last reply was a refusal: its class decides */
+		res->outcome = code >= 500 ? GW_FAILED : GW_RETRY;
+		snprintf(res->error, sizeof(res->error), "smtp %ld: %s", code,
+		         curl_easy_strerror(cc));
+	} else {
+		res->outcome = gw_curl_transient(cc) ? GW_RETRY : GW_FAILED;
+		snprintf(res->error, sizeof(res->error), "smtp: %s", curl_easy_strerror(cc));
+	}
+}
+
+/* Free per-transfer state. */
+static void email_request_free(struct gw_request *req)
+{
+	if (req == NULL)
+		return;
+	curl_mime_free(req->mime);
+	curl_slist_free_all(req->headers);
+	curl_slist_free_all(req->rcpt);
+	free(req);
+}
+
+/* Free the channel. */
+static void email_free(struct gw_channel *ch)
+{
+	struct gw_email *em = (struct gw_email *)ch;
+
+	if (em == NULL)
+		return;
+	gw_net_conf_release(&em->net);
+	free(em->from);
+	free(em->mail_from);
+	free(em->domain);
+	free(em->username);
+	if (em->password != NULL)
+		OPENSSL_cleanse(em->password, strlen(em->password));
+	free(em->password);
+	free(em);
+}
+
+static const struct gw_channel_ops email_ops = {
+    .name = "email",
+    .prepare = email_prepare,
+    .finish = email_finish,
+    .deliver = NULL,
+    .request_free = email_request_free,
+    .free = email_free,
+};
+
+/* New email channel from [channel email]. */
+struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size_t errlen)
+{
+	struct gw_email *em = calloc(1, sizeof(*em));
+	const char *from = NULL;
+	const char *tls = gw_conf_str(conf, "tls");
+	const char *user = gw_conf_str(conf, "username");
+	const char *pass = gw_conf_str(conf, "password");
+	char dom[256];
+	int smtps;
+	size_t n;
+
+	if (em == NULL) {
+		snprintf(err, errlen, "[channel email] out of memory");
+		return NULL;
+	}
+	em->head.ops = &email_ops;
+	em->head.max_inflight = 4;
+	if (gw_net_conf_load(&em->net, conf, "email", email_schemes, err, errlen) != 0)
+		goto fail;
+	if (gw_conf_need(conf, "email", "from", &from, err, errlen) != 0)
+		goto fail;
+	if (!gw_email_addr_ok(from)) {
+		snprintf(err, errlen, "[channel email] from must be a plain address (user@domain)");
+		goto fail;
+	}
+	smtps = strncasecmp(em->net.url, "smtps:", 6) == 0;
+	if (tls == NULL || strcasecmp(tls, "auto") == 0) {
+		em->use_ssl = smtps ? CURLUSESSL_ALL : CURLUSESSL_TRY;
+	} else if (strcasecmp(tls, "required") == 0) {
+		em->use_ssl = CURLUSESSL_ALL;
+	} else if (strcasecmp(tls, "none") == 0 && !smtps) {
+		em->use_ssl = CURLUSESSL_NONE;
+	} else {
+		snprintf(err, errlen,
+		         "[channel email] tls must be auto, required or none "
+		         "(none not with smtps://)");
+		goto fail;
+	}
+	if ((user == NULL) != (pass == NULL)) {
+		snprintf(err, errlen, "[channel email] username and password go together");
+		goto fail;
+	}
+	if (pass != NULL && em->use_ssl != CURLUSESSL_ALL && !gw_url_is_loopback(em->net.url)) {
+		/* STARTTLS "when offered" can be stripped: never risk the password */
+		snprintf(err, errlen, "[channel email] password needs smtps:// or tls = required");
+		goto fail;
+	}
+	n = strlen(from) + 3;
+	em->from = strdup(from);
+	em->mail_from = malloc(n);
+	gw_text_token(strrchr(from, '@') + 1, "-.", dom, sizeof(dom));
+	em->domain = strdup(dom);
+	em->username = user != NULL ? strdup(user) : NULL;
+	em->password = pass != NULL ? strdup(pass) : NULL;
+	if (em->from == NULL || em->mail_from == NULL || em->domain == NULL ||
+	    (user != NULL && em->username == NULL) || (pass != NULL && em->password == NULL)) {
+		snprintf(err, errlen, "[channel email] out of memory");
+		goto fail;
+	}
+	snprintf(em->mail_from, n, "<%s>", from);
+	return &em->head;
+fail:
+	email_free(&em->head);
+	return NULL;
+}

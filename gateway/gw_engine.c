@@ -1,0 +1,515 @@
+/* gw_engine.c - outbox rows to channels over a libcurl multi handle. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "gateway.h"
+#include "gw_engine.h"
+#include "gw_log.h"
+#include "gw_outbox.h"
+#include "gw_recipient.h"
+#include "gw_status.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
+
+#define RETRY_AFTER_CAP_S 86400L
+#define NONE_SLOT         (GW_CH__COUNT + 1) /* channel not configured */
+
+struct inflight {
+	struct gw_outbox_row row;
+	struct gw_delivery d;
+	char address[GW_ADDR_MAX];
+	struct gw_channel *ch;
+	size_t slot; /* index in owned[], or NONE_SLOT */
+	CURL *easy;
+	struct gw_request *req;
+	struct gw_result res;
+	const char *state; /* outcome recorded: "sent", "queued", "failed", "dead" */
+	int64_t next_at;   /* retry time when state is "queued" */
+	struct inflight *next;
+};
+
+struct gw_engine {
+	struct gw_gateway *gw;
+	CURLM *multi;
+	struct gw_channel *by_chan[GW_CH__COUNT];
+	struct gw_channel *owned[GW_CH__COUNT + 1];
+	size_t nowned;
+	unsigned running[GW_CH__COUNT + 2]; /* transfers per owned channel (+ none) */
+	struct inflight *list;              /* running transfers */
+	size_t nrunning;
+	struct inflight **done; /* finished, not yet recorded */
+	size_t ndone, done_cap;
+	int dirty;         /* new rows or free slots: read the outbox */
+	int64_t due_hint;  /* earliest known next attempt (0 = none known) */
+	int64_t next_poll; /* periodic read of the outbox */
+	int stopping;      /* claim nothing more */
+};
+
+/* Backoff with jitter and Retry-After. */
+uint64_t gw_engine_backoff_ms(uint64_t base_ms, uint64_t max_ms, int attempts, long retry_after_s,
+                              uint32_t rnd)
+{
+	uint64_t d = base_ms;
+
+	for (int i = 1; i < attempts && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	d = d / 2 + (d - d / 2) * (rnd % 10001) / 10000;
+	if (retry_after_s > 0) {
+		uint64_t ra = (uint64_t)(retry_after_s > RETRY_AFTER_CAP_S ? RETRY_AFTER_CAP_S
+		                                                           : retry_after_s) *
+		              1000u;
+		if (d < ra)
+			d = ra;
+	}
+	return d;
+}
+
+static void flush_done(struct gw_engine *e);
+
+static size_t slot_of(const struct gw_engine *e, const struct gw_channel *ch)
+{
+	for (size_t i = 0; i < e->nowned; i++) {
+		if (e->owned[i] == ch)
+			return i;
+	}
+	return NONE_SLOT;
+}
+
+/* Create the engine. */
+struct gw_engine *gw_engine_new(struct gw_gateway *gw, char *err, size_t errlen)
+{
+	struct gw_engine *e = calloc(1, sizeof(*e));
+
+	if (e == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->gw = gw;
+	if (gw_config_channels(gw->conf, e->by_chan, e->owned, &e->nowned, err, errlen) != 0) {
+		free(e);
+		return NULL;
+	}
+	e->multi = curl_multi_init();
+	if (e->multi == NULL) {
+		snprintf(err, errlen, "cannot create curl multi handle");
+		gw_engine_free(e);
+		return NULL;
+	}
+	curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		if (e->by_chan[ch] != NULL)
+			gw_log(GW_LOG_INFO, "channel %s: %s, at most %u at once", gw_chan_name(ch),
+			       e->by_chan[ch]->ops->name, e->by_chan[ch]->max_inflight);
+		else
+			gw_log(GW_LOG_INFO, "channel %s: not configured", gw_chan_name(ch));
+	}
+	return e;
+}
+
+static void inflight_free(struct inflight *f)
+{
+	if (f == NULL)
+		return;
+	free(f->row.title);
+	free(f->row.body);
+	OPENSSL_cleanse(f->address, sizeof(f->address));
+	free(f);
+}
+
+/* Free the engine; running transfers are abandoned and requeued. */
+void gw_engine_free(struct gw_engine *e)
+{
+	struct inflight *f, *next;
+
+	if (e == NULL)
+		return;
+	flush_done(e);
+	for (f = e->list; f != NULL; f = next) {
+		next = f->next;
+		gw_outbox_update(&e->gw->store, f->row.id, "queued", (int64_t)mqs_now_ms(),
+		                 "interrupted by shutdown", NULL, (int64_t)mqs_now_ms());
+		curl_multi_remove_handle(e->multi, f->easy);
+		if (f->ch->ops->request_free != NULL)
+			f->ch->ops->request_free(f->req);
+		curl_easy_cleanup(f->easy);
+		inflight_free(f);
+	}
+	free(e->done);
+	if (e->multi != NULL)
+		curl_multi_cleanup(e->multi);
+	for (size_t i = 0; i < e->nowned; i++)
+		e->owned[i]->ops->free(e->owned[i]);
+	free(e);
+}
+
+/* The multi handle. */
+CURLM *gw_engine_multi(struct gw_engine *e)
+{
+	return e->multi;
+}
+
+/* Transfers running. */
+size_t gw_engine_inflight(const struct gw_engine *e)
+{
+	return e->nrunning;
+}
+
+static void push_done(struct gw_engine *e, struct inflight *f)
+{
+	if (e->ndone == e->done_cap) {
+		size_t cap = e->done_cap ? e->done_cap * 2 : 64;
+		struct inflight **d = realloc(e->done, cap * sizeof(*d));
+
+		if (d == NULL) {
+			/* cannot record now: the row stays 'sending' and is retried
+			 * after a restart */
+			gw_log(GW_LOG_ERR, "out of memory recording delivery %lld",
+			       (long long)f->row.id);
+			inflight_free(f);
+			return;
+		}
+		e->done = d;
+		e->done_cap = cap;
+	}
+	e->done[e->ndone++] = f;
+}
+
+static void fail_now(struct gw_engine *e, struct inflight *f, const char *what, const char *arg)
+{
+	f->res.outcome = GW_FAILED;
+	snprintf(f->res.error, sizeof(f->res.error), "%s%s", what, arg);
+	push_done(e, f);
+}
+
+/* Inside a transaction: write the outcome of every finished delivery. */
+static void record_done(struct gw_engine *e, int64_t now)
+{
+	struct gw_gateway *gw = e->gw;
+	const struct gw_config *c = gw->conf;
+
+	for (size_t i = 0; i < e->ndone; i++) {
+		struct inflight *f = e->done[i];
+		uint32_t rnd = 0;
+
+		f->next_at = 0;
+		switch (f->res.outcome) {
+		case GW_SENT:
+			f->state = "sent";
+			f->res.error[0] = '\0';
+			break;
+		case GW_RETRY:
+			if ((unsigned)f->row.attempts >= c->max_attempts) {
+				f->state = "dead";
+				break;
+			}
+			RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+			f->state = "queued";
+			f->next_at = now + (int64_t)gw_engine_backoff_ms(
+			                       c->backoff_base_ms, c->backoff_max_ms,
+			                       f->row.attempts, f->res.retry_after, rnd);
+			if (e->due_hint == 0 || f->next_at < e->due_hint)
+				e->due_hint = f->next_at;
+			break;
+		default:
+			f->state = "failed";
+			break;
+		}
+		if (f->res.error[0] == '\0' && f->res.outcome != GW_SENT)
+			snprintf(f->res.error, sizeof(f->res.error), "unknown error");
+		gw_outbox_update(&gw->store, f->row.id, f->state, f->next_at, f->res.error,
+		                 f->res.provider_ref, now);
+	}
+}
+
+/* After the commit: log and publish the outcomes, free the deliveries. */
+static void publish_done(struct gw_engine *e, int64_t now)
+{
+	struct gw_gateway *gw = e->gw;
+	const struct gw_config *c = gw->conf;
+
+	for (size_t i = 0; i < e->ndone; i++) {
+		struct inflight *f = e->done[i];
+		const char *ch = gw_chan_name(f->row.chan);
+		int bad = strcmp(f->state, "failed") == 0 || strcmp(f->state, "dead") == 0;
+
+		if (strcmp(f->state, "queued") == 0)
+			gw_log(
+			    GW_LOG_INFO,
+			    "delivery %lld (%s to %s by %s): %s, attempt %d of %u, retry in %.1fs",
+			    (long long)f->row.id, f->row.msg_id, f->row.recipient, ch, f->res.error,
+			    f->row.attempts, c->max_attempts, (double)(f->next_at - now) / 1000.0);
+		else
+			gw_log(bad ? GW_LOG_WARN : GW_LOG_INFO,
+			       "delivery %lld (%s to %s by %s): %s%s%s", (long long)f->row.id,
+			       f->row.msg_id, f->row.recipient, ch, f->state,
+			       f->res.error[0] ? ": " : "", f->res.error);
+		gw_status_delivery(gw, f->row.msg_id, f->row.recipient, ch, f->state,
+		                   f->row.attempts, f->res.error, f->res.provider_ref, f->next_at);
+		inflight_free(f);
+	}
+	e->ndone = 0;
+}
+
+/* Record finished deliveries in their own transaction (shutdown). */
+static void flush_done(struct gw_engine *e)
+{
+	int64_t now = (int64_t)mqs_now_ms();
+	int in_tx;
+
+	if (e->ndone == 0)
+		return;
+	gw_store_durable(&e->gw->store, 0);
+	in_tx = gw_store_begin(&e->gw->store) == 0;
+	record_done(e, now);
+	if (in_tx && gw_store_commit(&e->gw->store) != 0)
+		gw_log(GW_LOG_ERR, "cannot record %zu finished deliveries", e->ndone);
+	publish_done(e, now);
+}
+
+/* Start one claimed row. */
+static void start(struct gw_engine *e, struct inflight *f)
+{
+	struct gw_gateway *gw = e->gw;
+	const char *chname = gw_chan_name(f->row.chan);
+	int a;
+
+	gw_status_delivery(gw, f->row.msg_id, f->row.recipient, chname, "sending", f->row.attempts,
+	                   NULL, NULL, 0);
+	if (f->ch == NULL) {
+		fail_now(e, f, "channel not configured: ", chname);
+		return;
+	}
+	a = f->row.addr_status;
+	if (a == GW_ADDR_OK)
+		a = gw_recipient_open(&gw->store, f->row.recipient, gw_field_for_chan(f->row.chan),
+		                      f->row.sealed, f->row.sealed_len, f->address,
+		                      sizeof(f->address));
+	OPENSSL_cleanse(f->row.sealed, sizeof(f->row.sealed));
+	switch (a) {
+	case GW_ADDR_OK:
+		break;
+	case GW_ADDR_NO_RECIPIENT:
+		fail_now(e, f, "recipient removed", "");
+		return;
+	case GW_ADDR_NONE:
+		fail_now(e, f, "recipient has no ", gw_field_name(gw_field_for_chan(f->row.chan)));
+		return;
+	case GW_ADDR_OPTOUT:
+		fail_now(e, f, "recipient opted out of ", chname);
+		return;
+	default:
+		f->res.outcome = GW_RETRY;
+		snprintf(f->res.error, sizeof(f->res.error), "cannot read the address");
+		push_done(e, f);
+		return;
+	}
+	f->d.id = f->row.id;
+	f->d.msg_id = f->row.msg_id;
+	f->d.channel = chname;
+	f->d.recipient = f->row.recipient;
+	f->d.address = f->address;
+	f->d.severity = gw_severity_name(f->row.severity);
+	f->d.title = f->row.title;
+	f->d.body = f->row.body;
+	f->d.retry_key = f->row.retry_key;
+	f->d.attempt = f->row.attempts;
+	if (f->ch->ops->deliver != NULL) {
+		f->ch->ops->deliver(f->ch, &f->d, &f->res);
+		push_done(e, f);
+		return;
+	}
+	f->easy = curl_easy_init();
+	if (f->easy == NULL) {
+		f->res.outcome = GW_RETRY;
+		snprintf(f->res.error, sizeof(f->res.error), "cannot create curl handle");
+		push_done(e, f);
+		return;
+	}
+	curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT_MS, (long)gw->conf->timeout_ms);
+	curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT_MS,
+	                 (long)(gw->conf->timeout_ms < 10000 ? gw->conf->timeout_ms : 10000));
+	if (f->ch->ops->prepare(f->ch, &f->d, f->easy, &f->req, &f->res) != 0) {
+		if (f->ch->ops->request_free != NULL)
+			f->ch->ops->request_free(f->req);
+		f->req = NULL;
+		curl_easy_cleanup(f->easy);
+		f->easy = NULL;
+		push_done(e, f);
+		return;
+	}
+	if (curl_multi_add_handle(e->multi, f->easy) != CURLM_OK) {
+		if (f->ch->ops->request_free != NULL)
+			f->ch->ops->request_free(f->req);
+		f->req = NULL;
+		curl_easy_cleanup(f->easy);
+		f->easy = NULL;
+		f->res.outcome = GW_RETRY;
+		snprintf(f->res.error, sizeof(f->res.error), "cannot start transfer");
+		push_done(e, f);
+		return;
+	}
+	e->running[f->slot]++;
+	e->nrunning++;
+	f->next = e->list;
+	e->list = f;
+}
+
+/* One turn: in one transaction, record the deliveries that finished and
+ * claim due rows for the free slots; then publish and start them.  The
+ * outbox is read only when something may have become due: new rows
+ * (gw_engine_kick), a free slot, a retry time that passed, or once a
+ * second as a safety net. */
+void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
+{
+	struct gw_store *s = &e->gw->store;
+	struct gw_outbox_row *claimed[GW_CH__COUNT] = {NULL};
+	size_t nclaimed[GW_CH__COUNT] = {0};
+	int periodic = now_ms >= e->next_poll, in_tx = 0;
+	int claim = e->dirty || periodic || (e->due_hint != 0 && now_ms >= e->due_hint);
+	unsigned open_mask = 0;
+
+	if (e->stopping)
+		claim = 0;
+	if (!claim && e->ndone == 0)
+		return;
+	gw_store_durable(s, 0); /* a lost 'sending' or outcome only repeats a delivery */
+	in_tx = gw_store_begin(s) == 0;
+	record_done(e, now_ms);
+	if (claim && in_tx) {
+		e->dirty = 0;
+		e->due_hint = 0;
+		if (periodic)
+			e->next_poll = now_ms + 1000;
+		for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+			struct gw_channel *impl = e->by_chan[ch];
+			size_t slot = impl != NULL ? slot_of(e, impl) : NONE_SLOT;
+			size_t room = 64;
+
+			if (impl != NULL) {
+				unsigned max = impl->max_inflight ? impl->max_inflight : 1;
+				room = e->running[slot] >= max ? 0 : max - e->running[slot];
+			} else if (!periodic) {
+				room = 0; /* rare: such rows are failed once a second */
+			}
+			if (room == 0)
+				continue;
+			if (gw_outbox_claim(s, ch, now_ms, room, &claimed[ch], &nclaimed[ch]) !=
+			    MQS_OK) {
+				e->due_hint = now_ms + 100; /* try again soon */
+				continue;
+			}
+			if (nclaimed[ch] == room)
+				e->dirty = 1; /* there may be more */
+			if (impl != NULL && impl->ops->deliver == NULL &&
+			    e->running[slot] + nclaimed[ch] < impl->max_inflight)
+				open_mask |= GW_CH_BIT(ch);
+		}
+		/* the next retry among channels that still have room */
+		if (open_mask != 0) {
+			int64_t next = gw_outbox_next_due(s, open_mask);
+
+			if (next > 0 && (e->due_hint == 0 || next < e->due_hint))
+				e->due_hint = next;
+		}
+	}
+	if (in_tx && gw_store_commit(s) != 0) {
+		gw_log(GW_LOG_ERR, "cannot record deliveries; retrying");
+		for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+			gw_outbox_rows_free(claimed[ch], nclaimed[ch]);
+			claimed[ch] = NULL;
+			nclaimed[ch] = 0;
+		}
+		e->due_hint = now_ms + 100;
+		return; /* outcomes stay in e->done for the next turn */
+	}
+	publish_done(e, now_ms);
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		struct gw_channel *impl = e->by_chan[ch];
+		size_t slot = impl != NULL ? slot_of(e, impl) : NONE_SLOT;
+
+		for (size_t i = 0; i < nclaimed[ch]; i++) {
+			struct inflight *f = calloc(1, sizeof(*f));
+
+			if (f == NULL) {
+				gw_log(GW_LOG_ERR, "out of memory starting delivery %lld",
+				       (long long)claimed[ch][i].id);
+				free(claimed[ch][i].title);
+				free(claimed[ch][i].body);
+				continue;
+			}
+			f->row = claimed[ch][i]; /* takes title and body */
+			f->ch = impl;
+			f->slot = slot;
+			start(e, f);
+		}
+		free(claimed[ch]);
+	}
+}
+
+/* Stop claiming (shutdown); finished deliveries are still recorded. */
+void gw_engine_stop(struct gw_engine *e)
+{
+	e->stopping = 1;
+}
+
+/* New rows were committed. */
+void gw_engine_kick(struct gw_engine *e)
+{
+	if (e != NULL)
+		e->dirty = 1;
+}
+
+/* Drive transfers and collect finished ones. */
+void gw_engine_perform(struct gw_engine *e)
+{
+	CURLMsg *msg;
+	int running = 0, left = 0;
+
+	curl_multi_perform(e->multi, &running);
+	while ((msg = curl_multi_info_read(e->multi, &left)) != NULL) {
+		struct inflight *f = NULL, **pp;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+		if (f == NULL)
+			continue;
+		f->ch->ops->finish(f->ch, f->req, f->easy, msg->data.result, &f->res);
+		if (f->ch->ops->request_free != NULL)
+			f->ch->ops->request_free(f->req);
+		f->req = NULL;
+		curl_multi_remove_handle(e->multi, f->easy);
+		curl_easy_cleanup(f->easy);
+		f->easy = NULL;
+		for (pp = &e->list; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == f) {
+				*pp = f->next;
+				break;
+			}
+		}
+		e->running[f->slot]--;
+		e->nrunning--;
+		e->dirty = 1; /* a free slot */
+		OPENSSL_cleanse(f->address, sizeof(f->address));
+		push_done(e, f);
+	}
+}
+
+/* Next time the engine wants to run (Unix ms), or 0. */
+int64_t gw_engine_next_due(struct gw_engine *e)
+{
+	if (e->ndone > 0 || (e->dirty && !e->stopping))
+		return (int64_t)mqs_now_ms();
+	if (e->due_hint == 0 || e->due_hint > e->next_poll)
+		return e->next_poll;
+	return e->due_hint;
+}

@@ -1,0 +1,65 @@
+/* gw_engine.h - the delivery engine: takes due rows from the outbox and
+ * hands them to the channels, over one libcurl multi handle.
+ *
+ * Per channel at most max_inflight transfers run at once.  Outcomes
+ * (gw_channel.h): GW_SENT -> sent; GW_FAILED -> failed (never retried);
+ * GW_RETRY -> queued again after an exponential backoff with jitter
+ * ([delivery] backoff_base * 2^(attempt-1), capped at backoff_max, drawn
+ * from the upper half), never sooner than the provider's Retry-After, and
+ * dead once [delivery] max_attempts attempts were made.  Every state change
+ * is published (gw_status.h).  Rows of a channel that is not configured
+ * fail with "channel X not configured".
+ *
+ * Ownership: gw_engine_new() builds the channels from the configuration;
+ * gw_engine_free() frees them and aborts transfers still running (their
+ * rows go back to queued).  NULL is fine.
+ */
+#ifndef GW_ENGINE_H
+#define GW_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+struct gw_gateway;
+struct gw_engine;
+
+/* Create the engine and its channels.  NULL with a reason in err. */
+struct gw_engine *gw_engine_new(struct gw_gateway *gw, char *err, size_t errlen);
+
+/* Abort running transfers (rows back to queued), free channels.  NULL ok. */
+void gw_engine_free(struct gw_engine *e);
+
+/* Record finished deliveries and start every due delivery that fits in its
+ * channel's concurrency (one transaction for both). */
+void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms);
+
+/* Claim nothing more (shutdown); running transfers still finish. */
+void gw_engine_stop(struct gw_engine *e);
+
+/* New rows were committed to the outbox: look at it on the next turn.
+ * NULL is fine. */
+void gw_engine_kick(struct gw_engine *e);
+
+/* Drive transfers (curl_multi_perform); finished ones are recorded by the
+ * next gw_engine_dispatch(). */
+void gw_engine_perform(struct gw_engine *e);
+
+/* When the engine next wants to look at the outbox (Unix ms): now when
+ * something changed, else the earliest known retry, at most a second away. */
+int64_t gw_engine_next_due(struct gw_engine *e);
+
+/* The multi handle, for curl_multi_poll. */
+CURLM *gw_engine_multi(struct gw_engine *e);
+
+/* Number of transfers running. */
+size_t gw_engine_inflight(const struct gw_engine *e);
+
+/* Delay before retry number attempts+1 (attempts >= 1 made so far):
+ * min(max_ms, base_ms * 2^(attempts-1)) drawn uniformly from its upper
+ * half using rnd, and at least retry_after_s seconds (capped at one day). */
+uint64_t gw_engine_backoff_ms(uint64_t base_ms, uint64_t max_ms, int attempts, long retry_after_s,
+                              uint32_t rnd);
+
+#endif

@@ -1,0 +1,216 @@
+/* gw_escalation.c - ack deadlines and the escalation ladder, in SQLite. */
+#include "config.h"
+
+#include <string.h>
+
+#include "gateway.h"
+#include "gw_engine.h"
+#include "gw_escalation.h"
+#include "gw_log.h"
+#include "gw_outbox.h"
+#include "gw_status.h"
+#include "mqs_error.h"
+
+/* Start the ack clock for a critical message. */
+int gw_escalation_start_tx(struct gw_gateway *gw, int64_t msg_rowid, unsigned used_mask,
+                           int64_t now_ms)
+{
+	const struct gw_config *c = gw->conf;
+	sqlite3_stmt *st;
+	int rc = MQS_ERR_DB;
+
+	if (c->nescalation == 0 || c->ack_timeout_ms == 0)
+		return MQS_OK;
+	st = gw_store_stmt(&gw->store,
+	                   "INSERT INTO escalations(message, state, step, used, deadline, "
+	                   "updated_at) VALUES (?, 'waiting', 0, ?, ?, ?)");
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, msg_rowid);
+	sqlite3_bind_int64(st, 2, used_mask);
+	sqlite3_bind_int64(st, 3, now_ms + (int64_t)c->ack_timeout_ms);
+	sqlite3_bind_int64(st, 4, now_ms);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	else
+		gw_log(GW_LOG_ERR, "db: cannot start escalation: %s", sqlite3_errmsg(gw->store.db));
+	gw_store_done(st);
+	return rc;
+}
+
+static int set_state(struct gw_gateway *gw, int64_t msg_rowid, const char *state, int step,
+                     unsigned used, int64_t deadline, int64_t now_ms)
+{
+	sqlite3_stmt *st =
+	    gw_store_stmt(&gw->store, "UPDATE escalations SET state = ?, step = ?, used = ?, "
+	                              "deadline = ?, updated_at = ? WHERE message = ?");
+	int rc = MQS_ERR_DB;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, step);
+	sqlite3_bind_int64(st, 3, used);
+	sqlite3_bind_int64(st, 4, deadline);
+	sqlite3_bind_int64(st, 5, now_ms);
+	sqlite3_bind_int64(st, 6, msg_rowid);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	gw_store_done(st);
+	return rc;
+}
+
+/* One overdue escalation: queue the next usable channel, or give up. */
+static int escalate_one(struct gw_gateway *gw, int64_t msg_rowid, const char *msg_id,
+                        const char *group, int step, unsigned used, int64_t now_ms)
+{
+	const struct gw_config *c = gw->conf;
+	int chan = -1;
+	size_t nrows = 0;
+
+	gw_store_durable(&gw->store, 1);
+	if (gw_store_begin(&gw->store) != 0)
+		return MQS_ERR_DB;
+	for (size_t i = 0; i < c->nescalation; i++) {
+		int ch = c->escalation[i];
+
+		if (used & GW_CH_BIT(ch))
+			continue;
+		used |= GW_CH_BIT(ch);
+		if (gw_outbox_queue(&gw->store, msg_rowid, group, GW_CH_BIT(ch), step + 1, now_ms,
+		                    &nrows) == MQS_ERR_DB)
+			goto fail;
+		if (nrows > 0) {
+			chan = ch;
+			break;
+		}
+	}
+	if (chan >= 0) {
+		if (set_state(gw, msg_rowid, "waiting", step + 1, used,
+		              now_ms + (int64_t)c->ack_timeout_ms, now_ms) != MQS_OK)
+			goto fail;
+	} else if (set_state(gw, msg_rowid, "exhausted", step, used, 0, now_ms) != MQS_OK) {
+		goto fail;
+	}
+	if (gw_store_commit(&gw->store) != 0)
+		return MQS_ERR_DB;
+	if (chan >= 0) {
+		gw_log(GW_LOG_INFO, "message %s: no acknowledgement, escalating to %s (step %d)",
+		       msg_id, gw_chan_name(chan), step + 1);
+		gw_status_event(gw, msg_id, "escalated", gw_chan_name(chan), step + 1);
+		gw_engine_kick(gw->engine);
+		gw_status_queued(gw, msg_rowid, step + 1);
+	} else {
+		gw_log(GW_LOG_WARN,
+		       "message %s: no acknowledgement and no channel left to escalate to", msg_id);
+		gw_status_event(gw, msg_id, "exhausted", NULL, step);
+	}
+	return MQS_OK;
+fail:
+	gw_store_rollback(&gw->store);
+	return MQS_ERR_DB;
+}
+
+/* Escalate overdue messages; return the next deadline. */
+int64_t gw_escalation_tick(struct gw_gateway *gw, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int64_t next = 0;
+
+	for (int round = 0; round < 64; round++) {
+		int64_t rowid;
+		int step;
+		unsigned used;
+		char msg_id[GW_ID_MAX + 1], group[80];
+
+		st = gw_store_stmt(&gw->store,
+		                   "SELECT e.message, e.step, e.used, m.msg_id, m.grp "
+		                   "FROM escalations e JOIN messages m ON m.id = e.message "
+		                   "WHERE e.state = 'waiting' AND e.deadline <= ? "
+		                   "ORDER BY e.deadline LIMIT 1");
+		if (st == NULL)
+			return now_ms + 1000;
+		sqlite3_bind_int64(st, 1, now_ms);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			gw_store_done(st);
+			break;
+		}
+		rowid = sqlite3_column_int64(st, 0);
+		step = sqlite3_column_int(st, 1);
+		used = (unsigned)sqlite3_column_int64(st, 2);
+		snprintf(msg_id, sizeof(msg_id), "%s", (const char *)sqlite3_column_text(st, 3));
+		snprintf(group, sizeof(group), "%s", (const char *)sqlite3_column_text(st, 4));
+		gw_store_done(st);
+		if (escalate_one(gw, rowid, msg_id, group, step, used, now_ms) != MQS_OK)
+			return now_ms + 1000; /* try again soon */
+	}
+	st = gw_store_stmt(&gw->store,
+	                   "SELECT min(deadline) FROM escalations WHERE state = 'waiting'");
+	if (st == NULL)
+		return now_ms + 1000;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		next = sqlite3_column_int64(st, 0);
+	gw_store_done(st);
+	return next;
+}
+
+static int stop_tx(struct gw_gateway *gw, const char *msg_id, const char *state, int64_t now_ms)
+{
+	sqlite3_stmt *st = gw_store_stmt(
+	    &gw->store, "UPDATE escalations SET state = ?, updated_at = ? WHERE state = 'waiting' "
+	                "AND message = (SELECT id FROM messages WHERE msg_id = ?)");
+	int changed = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_ms);
+	sqlite3_bind_text(st, 3, msg_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		changed = sqlite3_changes(gw->store.db) > 0;
+	else
+		changed = -1;
+	gw_store_done(st);
+	return changed;
+}
+
+/* Record an acknowledgement. */
+void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int known = 0, stopped;
+
+	if (gw_store_begin(&gw->store) != 0)
+		return;
+	st = gw_store_stmt(
+	    &gw->store, "UPDATE messages SET acked_at = ? WHERE msg_id = ? AND acked_at IS NULL");
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_text(st, 2, msg_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		gw_store_done(st);
+		goto fail;
+	}
+	known = sqlite3_changes(gw->store.db) > 0;
+	gw_store_done(st);
+	stopped = stop_tx(gw, msg_id, "acked", now_ms);
+	if (stopped < 0)
+		goto fail;
+	if (gw_store_commit(&gw->store) != 0)
+		return;
+	if (known) {
+		gw_log(GW_LOG_INFO, "message %s acknowledged%s", msg_id,
+		       stopped ? " (escalation stopped)" : "");
+		gw_status_event(gw, msg_id, "acked", NULL, -1);
+	}
+	return;
+fail:
+	gw_store_rollback(&gw->store);
+}
+
+/* Stop escalating a message whose condition ended. */
+int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *msg_id, int64_t now_ms)
+{
+	return stop_tx(gw, msg_id, "resolved", now_ms) > 0;
+}

@@ -1,0 +1,42 @@
+/* gw_escalation.h - critical alerts climb the escalation ladder
+ * ([delivery] escalation = email, sms, phone) until acknowledged.
+ *
+ * When a critical alert is queued, an escalation row starts with a deadline
+ * of now + ack_timeout.  An acknowledgement is any message on
+ * <status_topic>/<id>/ack.  If the deadline passes without one, the next
+ * channel of the ladder that the message has not used yet is queued for
+ * every member of the group, and the deadline moves on by ack_timeout.
+ * Channels no member can be reached on are skipped.  When the ladder is
+ * used up the escalation is "exhausted".  A sensor recovery "resolves" the
+ * alert's escalation.  All of it lives in SQLite (table escalations), so a
+ * restart continues where it stopped; deadlines missed while the gateway
+ * was down fire at start.
+ *
+ * Every step is published as a status event (gw_status.h).  Functions log
+ * their errors; return values are enum mqs_err codes.
+ */
+#ifndef GW_ESCALATION_H
+#define GW_ESCALATION_H
+
+#include <stdint.h>
+
+struct gw_gateway;
+
+/* Inside a transaction: start escalating message msg_rowid, which was
+ * first queued on the channels in used_mask.  No-op (MQS_OK) when the
+ * ladder is empty or ack_timeout is 0. */
+int gw_escalation_start_tx(struct gw_gateway *gw, int64_t msg_rowid, unsigned used_mask,
+                           int64_t now_ms);
+
+/* Escalate every message whose deadline passed.  Returns the next
+ * deadline (Unix ms), or 0 when nothing is waiting. */
+int64_t gw_escalation_tick(struct gw_gateway *gw, int64_t now_ms);
+
+/* An acknowledgement for message id msg_id arrived. */
+void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, int64_t now_ms);
+
+/* Inside a transaction: stop escalating msg_id (the condition is over).
+ * Returns 1 when an escalation was stopped, 0 when none was waiting. */
+int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *msg_id, int64_t now_ms);
+
+#endif

@@ -1,0 +1,20 @@
+/* gw_log.h - the gateway's log: one line per event on stderr.
+ *
+ * Lines look like "2025-01-31T12:00:00.123Z warn: cannot open db x: y".
+ * Never pass PII, secrets or payloads.  Nothing here allocates.
+ */
+#ifndef GW_LOG_H
+#define GW_LOG_H
+
+enum gw_log_level { GW_LOG_ERR = 0, GW_LOG_WARN, GW_LOG_INFO, GW_LOG_DEBUG };
+
+/* Lines above level are dropped; the default is GW_LOG_INFO. */
+void gw_log_set_level(int level);
+
+/* Current level. */
+int gw_log_level(void);
+
+/* Log one line at level (printf format, no trailing newline needed). */
+void gw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

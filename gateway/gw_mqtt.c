@@ -1,0 +1,557 @@
+/* gw_mqtt.c - libmosquitto client: own reconnect with TOTP, persistent
+ * session, envelope opening, message routing. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mosquitto.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "gateway.h"
+#include "gw_log.h"
+#include "gw_mqtt.h"
+#include "gw_route.h"
+#include "mqs_envelope.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
+
+#define CONNECT_TIMEOUT_MS 15000
+#define RESOLVE_TIMEOUT_MS 10000
+#define KV_LAST_STEP       "mqtt_totp_last_step"
+
+enum mqtt_state { ST_DOWN = 0, ST_RESOLVING, ST_CONNECTING, ST_UP };
+
+/* A host name lookup running in the background (getaddrinfo_a), so a slow
+ * or absent DNS never blocks the loop. */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[256];
+	char port[8];
+	struct lookup *next; /* abandoned lookups still running */
+};
+
+struct gw_mqtt {
+	struct gw_gateway *gw;
+	struct mosquitto *mosq;
+	char client_id[300];
+	int state;
+	uint64_t next_attempt; /* ST_DOWN: when to try again */
+	uint64_t backoff_ms;   /* next delay */
+	uint64_t started;      /* ST_CONNECTING: when */
+	int64_t last_step;     /* last TOTP step the broker accepted */
+	int64_t attempt_step;  /* step of the code used for the current attempt */
+	int refused;           /* the last CONNACK refused us */
+	struct lookup *lookup; /* ST_RESOLVING */
+	struct lookup *abandoned;
+	unsigned long dropped; /* status messages dropped while down */
+};
+
+static void drop_lookup(struct gw_mqtt *m);
+static void reap_lookups(struct gw_mqtt *m);
+
+static void schedule_retry(struct gw_mqtt *m, uint64_t now_ms)
+{
+	const struct gw_config *c = m->gw->conf;
+	uint32_t r = 0;
+	uint64_t delay = m->backoff_ms;
+
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	/* jitter: 75%..125% of the delay */
+	delay = delay * 3 / 4 + (delay / 2) * (r % 1001) / 1000;
+	m->next_attempt = now_ms + delay;
+	m->backoff_ms = m->backoff_ms * 2;
+	if (m->backoff_ms > c->reconnect_max_ms)
+		m->backoff_ms = c->reconnect_max_ms;
+	if (m->refused && m->gw->creds.has_totp) {
+		/* a refused code: never retry within the same time step */
+		uint64_t period = m->gw->creds.totp.period;
+		uint64_t next_step = ((uint64_t)m->attempt_step + 1) * period * 1000u + 50u;
+
+		if (m->next_attempt < next_step)
+			m->next_attempt = next_step;
+	}
+}
+
+static void went_down(struct gw_mqtt *m, const char *why)
+{
+	uint64_t now = mqs_now_ms();
+
+	if (m->state == ST_DOWN)
+		return;
+	if (m->state == ST_UP)
+		gw_log(GW_LOG_WARN, "disconnected from broker %s:%d: %s", m->gw->conf->host,
+		       m->gw->conf->port, why);
+	else
+		gw_log(GW_LOG_WARN, "cannot connect to broker %s:%d: %s", m->gw->conf->host,
+		       m->gw->conf->port, why);
+	m->state = ST_DOWN;
+	schedule_retry(m, now);
+}
+
+static void subscribe_all(struct gw_mqtt *m)
+{
+	const struct gw_config *c = m->gw->conf;
+	char ack[1100];
+	int rc;
+
+	for (size_t i = 0; i < c->nroutes; i++) {
+		if (!c->routes[i].enabled)
+			continue;
+		rc = mosquitto_subscribe(m->mosq, NULL, c->routes[i].topic, 1);
+		if (rc != MOSQ_ERR_SUCCESS)
+			gw_log(GW_LOG_ERR, "cannot subscribe to %s: %s", c->routes[i].topic,
+			       mosquitto_strerror(rc));
+	}
+	snprintf(ack, sizeof(ack), "%s/+/ack", c->status_topic);
+	rc = mosquitto_subscribe(m->mosq, NULL, ack, 1);
+	if (rc != MOSQ_ERR_SUCCESS)
+		gw_log(GW_LOG_ERR, "cannot subscribe to %s: %s", ack, mosquitto_strerror(rc));
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
+{
+	struct gw_mqtt *m = obj;
+
+	if (rc != 0) {
+		m->refused = 1;
+		went_down(m, mosquitto_connack_string(rc));
+		return;
+	}
+	m->refused = 0;
+	m->state = ST_UP;
+	m->backoff_ms = m->gw->conf->reconnect_min_ms;
+	if (m->gw->creds.has_totp && m->attempt_step > m->last_step) {
+		m->last_step = m->attempt_step;
+		gw_store_kv_set_int(&m->gw->store, KV_LAST_STEP, m->last_step);
+	}
+	gw_log(GW_LOG_INFO, "connected to broker %s:%d as %s (session %s)", m->gw->conf->host,
+	       m->gw->conf->port, m->gw->creds.username, (flags & 1) ? "resumed" : "new");
+	if (m->dropped > 0) {
+		gw_log(GW_LOG_WARN, "%lu status messages were dropped while disconnected",
+		       m->dropped);
+		m->dropped = 0;
+	}
+	subscribe_all(m);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+	struct gw_mqtt *m = obj;
+
+	went_down(m, rc == 0 ? "closed" : mosquitto_strerror(rc));
+}
+
+/* Open an envelope for a key in creds, or pass the payload through. */
+int gw_mqtt_open_payload(const struct mqs_creds *creds, const char *topic, const uint8_t *payload,
+                         size_t len, uint8_t **plain, size_t *plain_len, char origin[256],
+                         char *err, size_t errlen)
+{
+	struct mqs_envelope_info info;
+	const struct mqs_creds_key *key;
+	uint8_t *buf;
+	int rc;
+
+	*plain = NULL;
+	*plain_len = 0;
+	origin[0] = '\0';
+	if (len >= MQS_ENVELOPE_MIN_LEN && payload[0] == MQS_ENVELOPE_VERSION &&
+	    mqs_envelope_parse(payload, len, &info) == MQS_OK &&
+	    (key = mqs_creds_find_key(creds, info.key_id)) != NULL) {
+		buf = malloc(info.ciphertext_len + 1);
+		if (buf == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		rc = mqs_envelope_open(key->key, info.key_id, payload, len, topic, strlen(topic),
+		                       buf, info.ciphertext_len + 1, plain_len, &info);
+		if (rc != MQS_OK) {
+			free(buf);
+			snprintf(err, errlen, "cannot open envelope (key %u): %s", info.key_id,
+			         mqs_strerror(rc));
+			return -1;
+		}
+		buf[*plain_len] = '\0';
+		if (info.origin_len > 0) {
+			memcpy(origin, info.origin, info.origin_len);
+			origin[info.origin_len] = '\0';
+		}
+		*plain = buf;
+		return 0;
+	}
+	buf = malloc(len + 1);
+	if (buf == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(buf, payload, len);
+	buf[len] = '\0';
+	*plain = buf;
+	*plain_len = len;
+	return 0;
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+	struct gw_mqtt *m = obj;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	char origin[256], err[256];
+
+	if (msg->topic == NULL)
+		return;
+	if (gw_mqtt_open_payload(&m->gw->creds, msg->topic, msg->payload, (size_t)msg->payloadlen,
+	                         &plain, &plain_len, origin, err, sizeof(err)) != 0) {
+		gw_log(GW_LOG_WARN, "dropped message on %s: %s", msg->topic, err);
+		return;
+	}
+	gw_route_message(m->gw, msg->topic, plain, plain_len, origin[0] ? origin : NULL);
+	mqs_secret_free(plain, plain_len);
+	gw_run_pump(m->gw);
+}
+
+static int create_client(struct gw_mqtt *m, char *err, size_t errlen)
+{
+	const struct gw_config *c = m->gw->conf;
+	int rc;
+
+	m->mosq = mosquitto_new(m->client_id, false, m);
+	if (m->mosq == NULL) {
+		snprintf(err, errlen, "cannot create mqtt client: %s", strerror(errno));
+		return -1;
+	}
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	/* PUBACKs and status messages are small: do not let Nagle hold them */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
+	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+	mosquitto_message_callback_set(m->mosq, on_message);
+	if (c->cafile != NULL) {
+		rc = mosquitto_tls_set(m->mosq, c->cafile, NULL, NULL, NULL, NULL);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			snprintf(err, errlen, "cannot use cafile %s: %s", c->cafile,
+			         mosquitto_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Create the client. */
+struct gw_mqtt *gw_mqtt_new(struct gw_gateway *gw, char *err, size_t errlen)
+{
+	struct gw_mqtt *m = calloc(1, sizeof(*m));
+	int64_t step = 0;
+
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->gw = gw;
+	if (gw->conf->client_id != NULL)
+		snprintf(m->client_id, sizeof(m->client_id), "%s", gw->conf->client_id);
+	else
+		snprintf(m->client_id, sizeof(m->client_id), "mqttsec-gateway-%s",
+		         gw->creds.username);
+	if (gw_store_kv_get_int(&gw->store, KV_LAST_STEP, &step) == 0)
+		m->last_step = step;
+	m->backoff_ms = gw->conf->reconnect_min_ms;
+	if (create_client(m, err, errlen) != 0) {
+		gw_mqtt_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Free the client. */
+void gw_mqtt_free(struct gw_mqtt *m)
+{
+	if (m == NULL)
+		return;
+	drop_lookup(m);
+	reap_lookups(m); /* lookups still running are left to the exit */
+	if (m->mosq != NULL) {
+		if (m->state == ST_UP) {
+			m->state = ST_DOWN; /* a requested disconnect is not worth a warning */
+			mosquitto_disconnect(m->mosq);
+			mosquitto_loop_write(m->mosq, 1);
+		}
+		mosquitto_destroy(m->mosq);
+	}
+	free(m);
+}
+
+/* Socket and wanted events. */
+int gw_mqtt_fd(struct gw_mqtt *m, short *events)
+{
+	int fd;
+
+	*events = 0;
+	if (m->state == ST_DOWN || m->state == ST_RESOLVING)
+		return -1;
+	fd = mosquitto_socket(m->mosq);
+	if (fd < 0)
+		return -1;
+	*events = POLLIN;
+	if (mosquitto_want_write(m->mosq) || m->state == ST_CONNECTING)
+		*events |= POLLOUT;
+	return fd;
+}
+
+/* Read/write on readiness. */
+void gw_mqtt_io(struct gw_mqtt *m, short revents)
+{
+	int rc = MOSQ_ERR_SUCCESS;
+
+	if (m->state == ST_DOWN || m->state == ST_RESOLVING)
+		return;
+	if (revents & (POLLIN | POLLERR | POLLHUP))
+		rc = mosquitto_loop_read(m->mosq, 16);
+	if (rc == MOSQ_ERR_SUCCESS && (revents & POLLOUT) && m->state != ST_DOWN)
+		rc = mosquitto_loop_write(m->mosq, 16);
+	if (rc != MOSQ_ERR_SUCCESS && m->state != ST_DOWN)
+		went_down(m, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+}
+
+static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host);
+
+/* Start a lookup of the broker's host name, or connect at once to a
+ * numeric address. */
+static void begin_connect(struct gw_mqtt *m, uint64_t now_ms)
+{
+	const char *host = m->gw->conf->host;
+	unsigned char buf[sizeof(struct in6_addr)];
+	struct lookup *l;
+	struct gaicb *list[1];
+	const struct mqs_creds *cr = &m->gw->creds;
+	int rc;
+
+	if (cr->has_totp && (int64_t)(now_ms / 1000u / cr->totp.period) <= m->last_step) {
+		/* this step's code was already accepted once: wait for the next */
+		m->next_attempt = ((uint64_t)m->last_step + 1) * cr->totp.period * 1000u + 50u;
+		return;
+	}
+	if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1) {
+		try_connect(m, now_ms, host);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		schedule_retry(m, now_ms);
+		return;
+	}
+	snprintf(l->host, sizeof(l->host), "%s", host);
+	snprintf(l->port, sizeof(l->port), "%d", m->gw->conf->port);
+	l->hints.ai_family = AF_UNSPEC;
+	l->hints.ai_socktype = SOCK_STREAM;
+	l->hints.ai_flags = AI_ADDRCONFIG;
+	l->cb.ar_name = l->host;
+	l->cb.ar_service = l->port;
+	l->cb.ar_request = &l->hints;
+	list[0] = &l->cb;
+	rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+	if (rc != 0) {
+		free(l);
+		m->state = ST_CONNECTING; /* so went_down() logs it as a connect failure */
+		went_down(m, gai_strerror(rc));
+		return;
+	}
+	m->lookup = l;
+	m->state = ST_RESOLVING;
+	m->started = now_ms;
+}
+
+/* Free abandoned lookups that finished. */
+static void reap_lookups(struct gw_mqtt *m)
+{
+	struct lookup **pp = &m->abandoned;
+
+	while (*pp != NULL) {
+		struct lookup *l = *pp;
+
+		if (gai_error(&l->cb) == EAI_INPROGRESS) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		if (l->cb.ar_result != NULL)
+			freeaddrinfo(l->cb.ar_result);
+		free(l);
+	}
+}
+
+/* Drop the running lookup: cancel it, or keep it until it finishes. */
+static void drop_lookup(struct gw_mqtt *m)
+{
+	struct lookup *l = m->lookup;
+
+	m->lookup = NULL;
+	if (l == NULL)
+		return;
+	if (gai_error(&l->cb) == EAI_INPROGRESS && gai_cancel(&l->cb) != EAI_CANCELED) {
+		l->next = m->abandoned;
+		m->abandoned = l;
+		return;
+	}
+	if (l->cb.ar_result != NULL)
+		freeaddrinfo(l->cb.ar_result);
+	free(l);
+}
+
+/* The lookup finished or timed out. */
+static void check_lookup(struct gw_mqtt *m, uint64_t now_ms)
+{
+	struct lookup *l = m->lookup;
+	char addr[INET6_ADDRSTRLEN + 1];
+	int rc = gai_error(&l->cb);
+
+	if (rc == EAI_INPROGRESS) {
+		if (now_ms - m->started > RESOLVE_TIMEOUT_MS) {
+			drop_lookup(m);
+			m->state = ST_CONNECTING;
+			went_down(m, "host name lookup timed out");
+		}
+		return;
+	}
+	if (rc != 0 || l->cb.ar_result == NULL ||
+	    getnameinfo(l->cb.ar_result->ai_addr, l->cb.ar_result->ai_addrlen, addr, sizeof(addr),
+	                NULL, 0, NI_NUMERICHOST) != 0) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", l->host,
+		         gai_strerror(rc != 0 ? rc : EAI_FAIL));
+		drop_lookup(m);
+		m->state = ST_CONNECTING;
+		went_down(m, why);
+		return;
+	}
+	drop_lookup(m);
+	m->state = ST_DOWN;
+	/* TLS checks the certificate against the name: give libmosquitto the
+	 * name (the lookup just succeeded, so it is quick); else the address */
+	try_connect(m, now_ms, m->gw->conf->cafile != NULL ? m->gw->conf->host : addr);
+}
+
+static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host)
+{
+	const struct gw_config *c = m->gw->conf;
+	const struct mqs_creds *cr = &m->gw->creds;
+	char code[MQS_TOTP_CODE_MAX + 1] = "";
+	int rc;
+
+	if (cr->has_totp) {
+		int64_t step = (int64_t)(now_ms / 1000u / cr->totp.period);
+
+		if (step <= m->last_step) {
+			/* the lookup took us back into the accepted step: wait */
+			m->state = ST_DOWN;
+			m->next_attempt =
+			    ((uint64_t)m->last_step + 1) * cr->totp.period * 1000u + 50u;
+			return;
+		}
+		if (mqs_totp_generate(cr->totp_secret, cr->totp_secret_len, &cr->totp,
+		                      (time_t)(now_ms / 1000u), code, sizeof(code)) != MQS_OK) {
+			gw_log(GW_LOG_ERR, "cannot compute the totp code");
+			schedule_retry(m, now_ms);
+			return;
+		}
+		m->attempt_step = step;
+	}
+	rc = mosquitto_username_pw_set(m->mosq, cr->username, cr->has_totp ? code : NULL);
+	OPENSSL_cleanse(code, sizeof(code));
+	if (rc != MOSQ_ERR_SUCCESS) {
+		gw_log(GW_LOG_ERR, "cannot set mqtt credentials: %s", mosquitto_strerror(rc));
+		schedule_retry(m, now_ms);
+		return;
+	}
+	m->state = ST_CONNECTING;
+	m->started = now_ms;
+	m->refused = 0;
+	rc = mosquitto_connect_async(m->mosq, host, c->port, c->keepalive);
+	if (rc != MOSQ_ERR_SUCCESS)
+		went_down(m, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+}
+
+/* Timers: reconnect, connect timeout, keepalive. */
+uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms)
+{
+	reap_lookups(m);
+	if (m->state == ST_DOWN && now_ms >= m->next_attempt)
+		begin_connect(m, now_ms);
+	if (m->state == ST_RESOLVING)
+		check_lookup(m, now_ms);
+	if (m->state == ST_RESOLVING)
+		return now_ms + 20; /* poll the lookup */
+	if (m->state == ST_CONNECTING && now_ms - m->started > CONNECT_TIMEOUT_MS) {
+		char err[256];
+
+		/* a stuck TCP connect: start over with a fresh client */
+		mosquitto_destroy(m->mosq);
+		m->mosq = NULL;
+		if (create_client(m, err, sizeof(err)) != 0) {
+			gw_log(GW_LOG_ERR, "%s", err);
+			abort();
+		}
+		went_down(m, "timed out");
+	}
+	if (m->state == ST_CONNECTING || m->state == ST_UP) {
+		int rc = mosquitto_loop_misc(m->mosq);
+		if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
+			went_down(m, mosquitto_strerror(rc));
+	}
+	if (m->state == ST_DOWN)
+		return m->next_attempt;
+	return now_ms + 1000;
+}
+
+/* Connected and subscribed. */
+int gw_mqtt_connected(const struct gw_mqtt *m)
+{
+	return m->state == ST_UP;
+}
+
+/* Publish a status message; sealed with the device key when the topic is
+ * protected (the broker plugin refuses plaintext there and re-seals). */
+int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len)
+{
+	const struct mqs_creds *cr = &m->gw->creds;
+	const struct mqs_creds_key *dk;
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	int rc;
+
+	if (m->state != ST_UP) {
+		m->dropped++;
+		return -1;
+	}
+	if (mqs_creds_topic_protected(cr, topic) && (dk = mqs_creds_device_key(cr)) != NULL) {
+		size_t cap = mqs_envelope_sealed_len(0, len);
+
+		env = cap > 0 ? malloc(cap) : NULL;
+		if (env == NULL ||
+		    mqs_envelope_seal(dk->key, dk->id, mqs_now_ms(), NULL, NULL, 0, topic,
+		                      strlen(topic), payload, len, env, cap, &env_len) != MQS_OK) {
+			gw_log(GW_LOG_WARN, "cannot seal status for %s", topic);
+			free(env);
+			return -1;
+		}
+		payload = env;
+		len = env_len;
+	}
+	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, false);
+	free(env);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		gw_log(GW_LOG_DEBUG, "cannot publish status: %s", mosquitto_strerror(rc));
+		return -1;
+	}
+	return 0;
+}

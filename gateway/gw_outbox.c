@@ -1,0 +1,440 @@
+/* gw_outbox.c - outbox rows: queue, claim, update, list, prune. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "gw_log.h"
+#include "gw_outbox.h"
+#include "gw_recipient.h"
+#include "mqs_error.h"
+
+/* Insert the message row (dedupe on msg_id). */
+int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int64_t now_ms,
+                             int64_t *rowid)
+{
+	sqlite3_stmt *st = gw_store_stmt(
+	    s, "INSERT INTO messages(msg_id, route, topic, kind, severity, grp, title, body, "
+	       "origin, received_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+	       "ON CONFLICT(msg_id) DO NOTHING");
+	int rc = MQS_ERR_DB;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_text(st, 1, m->msg_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->route, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m->topic, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, gw_severity_name(m->severity), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, m->group, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, m->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, m->body != NULL ? m->body : "", -1, SQLITE_STATIC);
+	if (m->origin != NULL)
+		sqlite3_bind_text(st, 9, m->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, now_ms);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		gw_log(GW_LOG_ERR, "db: cannot insert message: %s", sqlite3_errmsg(s->db));
+	} else if (sqlite3_changes(s->db) == 0) {
+		rc = MQS_ERR_EXISTS;
+	} else {
+		*rowid = sqlite3_last_insert_rowid(s->db);
+		rc = MQS_OK;
+	}
+	gw_store_done(st);
+	return rc;
+}
+
+/* Queue rows for the members of group on the channels in chan_mask. */
+int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group, unsigned chan_mask,
+                    int step, int64_t now_ms, size_t *nrows)
+{
+	sqlite3_stmt *members = NULL, *ins = NULL, *g = NULL;
+	int rc = MQS_ERR_DB, r;
+
+	*nrows = 0;
+	g = gw_store_stmt(s, "SELECT 1 FROM groups WHERE name = ?");
+	members = gw_store_stmt(
+	    s, "SELECT r.name, r.email IS NOT NULL, r.phone IS NOT NULL, r.line IS NOT NULL, "
+	       " (SELECT group_concat(channel, ',') FROM optouts o WHERE o.recipient_id = r.id) "
+	       "FROM groups g JOIN group_members m ON m.group_id = g.id "
+	       "JOIN recipients r ON r.id = m.recipient_id WHERE g.name = ? ORDER BY r.name");
+	ins = gw_store_stmt(
+	    s, "INSERT INTO outbox(message, recipient, channel, state, attempts, next_attempt_at, "
+	       "retry_key, step, created_at, updated_at) VALUES (?,?,?,'queued',0,?,?,?,?,?) "
+	       "ON CONFLICT DO NOTHING");
+	if (g == NULL || members == NULL || ins == NULL)
+		goto out;
+	sqlite3_bind_text(g, 1, group, -1, SQLITE_STATIC);
+	r = sqlite3_step(g);
+	if (r == SQLITE_DONE) {
+		rc = MQS_ERR_NOENT;
+		goto out;
+	}
+	if (r != SQLITE_ROW)
+		goto out;
+	sqlite3_bind_text(members, 1, group, -1, SQLITE_STATIC);
+	while ((r = sqlite3_step(members)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(members, 0);
+		const char *optouts = (const char *)sqlite3_column_text(members, 4);
+
+		for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+			int field = gw_field_for_chan(ch);
+			char uuid[37];
+
+			if (!(chan_mask & GW_CH_BIT(ch)) || !sqlite3_column_int(members, 1 + field))
+				continue;
+			if (optouts != NULL) {
+				char list[64];
+				unsigned out_mask = 0;
+
+				if (gw_chan_list_parse(optouts, &out_mask, NULL, NULL, list,
+				                       sizeof(list)) == 0 &&
+				    (out_mask & GW_CH_BIT(ch)))
+					continue;
+			}
+			if (gw_uuid4(uuid) != 0) {
+				gw_log(GW_LOG_ERR, "cannot draw a random retry key");
+				goto out;
+			}
+			sqlite3_reset(ins);
+			sqlite3_bind_int64(ins, 1, msg_rowid);
+			sqlite3_bind_text(ins, 2, name, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(ins, 3, gw_chan_name(ch), -1, SQLITE_STATIC);
+			sqlite3_bind_int64(ins, 4, now_ms);
+			sqlite3_bind_text(ins, 5, uuid, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int(ins, 6, step);
+			sqlite3_bind_int64(ins, 7, now_ms);
+			sqlite3_bind_int64(ins, 8, now_ms);
+			if (sqlite3_step(ins) != SQLITE_DONE) {
+				gw_log(GW_LOG_ERR, "db: cannot queue delivery: %s",
+				       sqlite3_errmsg(s->db));
+				goto out;
+			}
+			*nrows += (size_t)sqlite3_changes(s->db);
+		}
+	}
+	if (r != SQLITE_DONE)
+		goto out;
+	rc = MQS_OK;
+out:
+	gw_store_done(g);
+	gw_store_done(members);
+	gw_store_done(ins);
+	return rc;
+}
+
+/* Crash recovery: 'sending' rows go back to the queue. */
+int gw_outbox_requeue_sending(struct gw_store *s)
+{
+	if (gw_store_exec(s, "UPDATE outbox SET state = 'queued' WHERE state = 'sending'") != 0)
+		return -1;
+	return sqlite3_changes(s->db);
+}
+
+/* Free claimed rows. */
+void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].title);
+		free(rows[i].body);
+	}
+	free(rows);
+}
+
+/* Claim due rows of one channel: read first (no write lock when nothing
+ * is due), then mark them sending in one transaction. */
+int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
+                    struct gw_outbox_row **rowsp, size_t *np)
+{
+	static const char sel_sql[] =
+	    "SELECT o.id, o.recipient, o.attempts, o.retry_key, m.msg_id, m.severity, m.title, "
+	    "m.body, r.id IS NOT NULL, CASE ?4 WHEN 0 THEN r.email WHEN 1 THEN r.phone "
+	    "ELSE r.line END, EXISTS (SELECT 1 FROM optouts x WHERE x.recipient_id = r.id AND "
+	    "x.channel = o.channel) "
+	    "FROM outbox o JOIN messages m ON m.id = o.message "
+	    "LEFT JOIN recipients r ON r.name = o.recipient "
+	    "WHERE o.state = 'queued' AND o.channel = ?1 AND o.next_attempt_at <= ?2 "
+	    "ORDER BY o.next_attempt_at, o.id LIMIT ?3";
+	static const char upd_sql[] =
+	    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
+	    "updated_at = ? WHERE id = ? AND state = 'queued'";
+	sqlite3_stmt *sel, *upd;
+	struct gw_outbox_row *rows = NULL;
+	size_t n = 0, kept = 0;
+	int rc = MQS_ERR_DB, r = SQLITE_DONE, own_tx = 0;
+
+	*rowsp = NULL;
+	*np = 0;
+	if (max == 0)
+		return MQS_OK;
+	sel = gw_store_stmt(s, sel_sql);
+	if (sel == NULL)
+		return MQS_ERR_DB;
+	sqlite3_bind_text(sel, 1, gw_chan_name(ch), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sel, 2, now_ms);
+	sqlite3_bind_int64(sel, 3, (int64_t)max);
+	sqlite3_bind_int(sel, 4, gw_field_for_chan(ch));
+	while (n < max && (r = sqlite3_step(sel)) == SQLITE_ROW) {
+		struct gw_outbox_row *row;
+		const char *t = (const char *)sqlite3_column_text(sel, 6);
+		const char *b = (const char *)sqlite3_column_text(sel, 7);
+		const char *sev = (const char *)sqlite3_column_text(sel, 5);
+
+		if (rows == NULL) {
+			rows = calloc(max, sizeof(*rows));
+			if (rows == NULL) {
+				rc = MQS_ERR_NOMEM;
+				goto fail;
+			}
+		}
+		row = &rows[n];
+		row->id = sqlite3_column_int64(sel, 0);
+		row->chan = ch;
+		snprintf(row->recipient, sizeof(row->recipient), "%s",
+		         (const char *)sqlite3_column_text(sel, 1));
+		row->attempts = sqlite3_column_int(sel, 2) + 1;
+		snprintf(row->retry_key, sizeof(row->retry_key), "%s",
+		         (const char *)sqlite3_column_text(sel, 3));
+		snprintf(row->msg_id, sizeof(row->msg_id), "%s",
+		         (const char *)sqlite3_column_text(sel, 4));
+		row->severity = sev != NULL ? gw_severity_parse(sev) : 0;
+		if (row->severity < 0)
+			row->severity = 0;
+		row->title = strdup(t != NULL ? t : "");
+		row->body = strdup(b != NULL ? b : "");
+		row->sealed_len = (size_t)sqlite3_column_bytes(sel, 9);
+		if (!sqlite3_column_int(sel, 8))
+			row->addr_status = GW_ADDR_NO_RECIPIENT;
+		else if (sqlite3_column_int(sel, 10))
+			row->addr_status = GW_ADDR_OPTOUT;
+		else if (row->sealed_len == 0 || row->sealed_len > sizeof(row->sealed))
+			row->addr_status = GW_ADDR_NONE;
+		else {
+			row->addr_status = GW_ADDR_OK;
+			memcpy(row->sealed, sqlite3_column_blob(sel, 9), row->sealed_len);
+		}
+		n++;
+		if (row->title == NULL || row->body == NULL) {
+			rc = MQS_ERR_NOMEM;
+			goto fail;
+		}
+	}
+	gw_store_done(sel);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		gw_log(GW_LOG_ERR, "db: cannot read the outbox: %s", sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (n == 0)
+		return MQS_OK;
+	own_tx = !s->in_tx;
+	if (own_tx) {
+		/* a lost 'sending' only means 'queued': no fsync needed */
+		gw_store_durable(s, 0);
+		if (gw_store_begin(s) != 0)
+			goto fail;
+	}
+	upd = gw_store_stmt(s, upd_sql);
+	if (upd == NULL)
+		goto fail_tx;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(upd);
+		sqlite3_bind_int64(upd, 1, now_ms);
+		sqlite3_bind_int64(upd, 2, rows[i].id);
+		if (sqlite3_step(upd) != SQLITE_DONE) {
+			gw_log(GW_LOG_ERR, "db: cannot claim delivery: %s", sqlite3_errmsg(s->db));
+			gw_store_done(upd);
+			goto fail_tx;
+		}
+		if (sqlite3_changes(s->db) == 0) {
+			/* changed meanwhile: not ours */
+			free(rows[i].title);
+			free(rows[i].body);
+			rows[i].title = rows[i].body = NULL;
+			rows[i].id = -1;
+		}
+	}
+	gw_store_done(upd);
+	if (own_tx && gw_store_commit(s) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].id >= 0)
+			rows[kept++] = rows[i];
+	}
+	*rowsp = rows;
+	*np = kept;
+	return MQS_OK;
+fail_tx:
+	if (own_tx)
+		gw_store_rollback(s);
+fail:
+	gw_store_done(sel);
+	gw_outbox_rows_free(rows, n);
+	return rc;
+}
+
+/* Record the outcome of an attempt. */
+int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t next_at,
+                     const char *error, const char *provider_ref, int64_t now_ms)
+{
+	sqlite3_stmt *st = gw_store_stmt(
+	    s, "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, "
+	       "provider_ref = COALESCE(?, provider_ref), updated_at = ? WHERE id = ?");
+	int rc = MQS_ERR_DB;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, next_at);
+	if (error != NULL && *error != '\0')
+		sqlite3_bind_text(st, 3, error, -1, SQLITE_STATIC);
+	if (provider_ref != NULL && *provider_ref != '\0')
+		sqlite3_bind_text(st, 4, provider_ref, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now_ms);
+	sqlite3_bind_int64(st, 6, id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	else
+		gw_log(GW_LOG_ERR, "db: cannot update delivery %lld: %s", (long long)id,
+		       sqlite3_errmsg(s->db));
+	gw_store_done(st);
+	return rc;
+}
+
+/* Earliest queued row among the channels in chan_mask. */
+int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask)
+{
+	sqlite3_stmt *st;
+	int64_t best = 0;
+
+	st = gw_store_stmt(s, "SELECT min(next_attempt_at) FROM outbox "
+	                      "WHERE state = 'queued' AND channel = ?");
+	if (st == NULL)
+		return 0;
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		if (!(chan_mask & GW_CH_BIT(ch)))
+			continue;
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, gw_chan_name(ch), -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			int64_t t = sqlite3_column_int64(st, 0);
+			if (best == 0 || t < best)
+				best = t;
+		}
+	}
+	gw_store_done(st);
+	return best;
+}
+
+static void fmt_time(int64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0) {
+		snprintf(out, cap, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* List outbox rows. */
+int gw_outbox_list(struct gw_store *s, const char *state, int limit, FILE *out, int json)
+{
+	sqlite3_stmt *st = gw_store_prepare(
+	    s, "SELECT o.id, m.msg_id, o.recipient, o.channel, o.state, o.attempts, "
+	       "o.next_attempt_at, o.updated_at, o.last_error, o.provider_ref, o.step "
+	       "FROM outbox o JOIN messages m ON m.id = o.message "
+	       "WHERE ?1 IS NULL OR o.state = ?1 ORDER BY o.id DESC LIMIT ?2");
+	cJSON *arr = json ? cJSON_CreateArray() : NULL;
+	int rc = MQS_ERR_DB, r;
+
+	if (st == NULL || (json && arr == NULL))
+		goto out;
+	if (state != NULL)
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	if (!json)
+		fprintf(out, "%-8s %-24s %-16s %-6s %-8s %-4s %-21s %-21s %s\n", "ID", "MESSAGE",
+		        "RECIPIENT", "CHAN", "STATE", "TRY", "NEXT", "UPDATED", "ERROR/REF");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *st_state = (const char *)sqlite3_column_text(st, 4);
+		const char *err = (const char *)sqlite3_column_text(st, 8);
+		const char *ref = (const char *)sqlite3_column_text(st, 9);
+		int64_t next = sqlite3_column_int64(st, 6);
+		char next_s[32], upd_s[32];
+
+		fmt_time(strcmp(st_state, "queued") == 0 ? next : 0, next_s, sizeof(next_s));
+		fmt_time(sqlite3_column_int64(st, 7), upd_s, sizeof(upd_s));
+		if (!json) {
+			fprintf(out, "%-8lld %-24s %-16s %-6s %-8s %-4d %-21s %-21s %s%s%s\n",
+			        (long long)sqlite3_column_int64(st, 0),
+			        (const char *)sqlite3_column_text(st, 1),
+			        (const char *)sqlite3_column_text(st, 2),
+			        (const char *)sqlite3_column_text(st, 3), st_state,
+			        sqlite3_column_int(st, 5), next_s, upd_s, err ? err : "",
+			        err && ref ? " " : "", ref ? ref : (err ? "" : "-"));
+			continue;
+		}
+		cJSON *o = cJSON_CreateObject();
+		if (o == NULL)
+			goto out;
+		cJSON_AddItemToArray(arr, o);
+		cJSON_AddNumberToObject(o, "row", (double)sqlite3_column_int64(st, 0));
+		cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 1));
+		cJSON_AddStringToObject(o, "recipient", (const char *)sqlite3_column_text(st, 2));
+		cJSON_AddStringToObject(o, "channel", (const char *)sqlite3_column_text(st, 3));
+		cJSON_AddStringToObject(o, "state", st_state);
+		cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(st, 5));
+		cJSON_AddNumberToObject(o, "step", sqlite3_column_int(st, 10));
+		cJSON_AddNumberToObject(o, "next_attempt_at", (double)next);
+		cJSON_AddNumberToObject(o, "updated_at", (double)sqlite3_column_int64(st, 7));
+		if (err != NULL)
+			cJSON_AddStringToObject(o, "error", err);
+		else
+			cJSON_AddNullToObject(o, "error");
+		if (ref != NULL)
+			cJSON_AddStringToObject(o, "provider_ref", ref);
+		else
+			cJSON_AddNullToObject(o, "provider_ref");
+	}
+	if (r != SQLITE_DONE)
+		goto out;
+	if (json) {
+		char *text = cJSON_Print(arr);
+		if (text == NULL)
+			goto out;
+		fprintf(out, "%s\n", text);
+		cJSON_free(text);
+	}
+	rc = MQS_OK;
+out:
+	cJSON_Delete(arr);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Clear the text of old messages whose deliveries are all final. */
+int gw_outbox_prune(struct gw_store *s, int64_t cutoff_ms)
+{
+	sqlite3_stmt *st = gw_store_prepare(
+	    s,
+	    "UPDATE messages SET title = NULL, body = NULL WHERE received_at < ? "
+	    "AND title IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
+	    "o.message = messages.id AND o.state IN ('queued','sending')) AND NOT EXISTS "
+	    "(SELECT 1 FROM escalations e WHERE e.message = messages.id AND e.state = 'waiting')");
+	int n = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, cutoff_ms);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		n = sqlite3_changes(s->db);
+	sqlite3_finalize(st);
+	return n;
+}

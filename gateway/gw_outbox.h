@@ -1,0 +1,98 @@
+/* gw_outbox.h - the durable outbox: one row per (message, recipient,
+ * channel), states queued -> sending -> sent | failed | dead.
+ *
+ * A message is committed with all its rows in one transaction (the caller
+ * opens it: gw_alert_submit).  The message id is unique: a second message
+ * with the same id is refused (MQS_ERR_EXISTS) and delivers nothing.  Each
+ * row gets a random UUID (retry_key) once, kept across retries (LINE
+ * X-Line-Retry-Key, email Message-ID).  Rows hold the recipient's name,
+ * never an address: addresses are decrypted at delivery time.
+ *
+ * Ownership: rows returned by gw_outbox_claim() are malloc'd; free them
+ * with gw_outbox_rows_free().  Errors are logged; return values are enum
+ * mqs_err codes.
+ */
+#ifndef GW_OUTBOX_H
+#define GW_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gw_recipient.h"
+#include "gw_store.h"
+#include "gw_util.h"
+
+struct gw_message {
+	const char *msg_id;
+	const char *route;
+	const char *topic;
+	const char *kind;
+	int severity; /* enum gw_severity */
+	const char *group;
+	const char *title;
+	const char *body;
+	const char *origin; /* envelope origin (publisher), or NULL */
+};
+
+/* Inside a transaction: insert message m.  *rowid gets its row id.
+ * Returns MQS_OK, MQS_ERR_EXISTS (duplicate id) or MQS_ERR_DB. */
+int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int64_t now_ms,
+                             int64_t *rowid);
+
+/* Inside a transaction: queue one row per member of group and channel in
+ * chan_mask (members without an address for a channel, or opted out of
+ * it, are skipped).  step is the escalation step (0 = first delivery).
+ * *nrows gets the number of rows queued.  Returns MQS_OK, MQS_ERR_NOENT (no
+ * such group) or MQS_ERR_DB. */
+int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group, unsigned chan_mask,
+                    int step, int64_t now_ms, size_t *nrows);
+
+/* Rows left in 'sending' by a crash go back to 'queued'.  Returns the
+ * number of rows, or -1. */
+int gw_outbox_requeue_sending(struct gw_store *s);
+
+/* One claimed delivery. */
+struct gw_outbox_row {
+	int64_t id;
+	int chan;     /* enum gw_chan */
+	int attempts; /* including this one */
+	int severity;
+	char recipient[72];
+	char retry_key[40];
+	char msg_id[GW_ID_MAX + 1];
+	char *title;
+	char *body;
+	int addr_status;                  /* enum gw_addr_status as far as the row tells */
+	uint8_t sealed[GW_ADDR_MAX + 32]; /* the encrypted address (addr_status OK) */
+	size_t sealed_len;
+};
+
+/* Claim up to max due rows of channel ch (state queued, next attempt <=
+ * now): they become 'sending' with attempts + 1, in the caller's
+ * transaction when one is open, else in one of their own.
+ * Returns MQS_OK (with *n possibly 0) or MQS_ERR_DB/MQS_ERR_NOMEM. */
+int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
+                    struct gw_outbox_row **rows, size_t *n);
+
+/* Free claimed rows. */
+void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n);
+
+/* Record the end of an attempt: state ("queued" for a retry, "sent",
+ * "failed", "dead"), next attempt time (retries), error and provider
+ * reference (may be NULL).  Call inside a transaction for batches. */
+int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t next_at,
+                     const char *error, const char *provider_ref, int64_t now_ms);
+
+/* Earliest next_attempt_at of a queued row of a channel in chan_mask, or
+ * 0 when none. */
+int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask);
+
+/* Print rows (state NULL = all), newest first, at most limit. */
+int gw_outbox_list(struct gw_store *s, const char *state, int limit, FILE *out, int json);
+
+/* Forget message text older than cutoff once all its rows are final.
+ * Returns the number of messages cleared or -1. */
+int gw_outbox_prune(struct gw_store *s, int64_t cutoff_ms);
+
+#endif

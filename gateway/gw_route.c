@@ -1,0 +1,80 @@
+/* gw_route.c - dispatch incoming messages to acks, alerts and sensors. */
+#include "config.h"
+
+#include <string.h>
+
+#include "gateway.h"
+#include "gw_alert.h"
+#include "gw_escalation.h"
+#include "gw_log.h"
+#include "gw_route.h"
+#include "gw_sensor.h"
+#include "gw_util.h"
+#include "mqs_error.h"
+#include "mqs_topic.h"
+#include "mqs_util.h"
+
+/* Recognise <status_topic>/<id>/ack. */
+int gw_route_ack_id(const char *status_topic, const char *topic, char *id, size_t cap)
+{
+	size_t slen = strlen(status_topic), tlen = strlen(topic), idlen;
+
+	if (tlen < slen + 6 || strncmp(topic, status_topic, slen) != 0 || topic[slen] != '/' ||
+	    strcmp(topic + tlen - 4, "/ack") != 0)
+		return 0;
+	idlen = tlen - slen - 5;
+	if (idlen == 0 || idlen >= cap)
+		return 0;
+	memcpy(id, topic + slen + 1, idlen);
+	id[idlen] = '\0';
+	return gw_id_check(id);
+}
+
+static void route_alert(struct gw_gateway *gw, const struct gw_route *r, const char *topic,
+                        const uint8_t *payload, size_t len, const char *origin)
+{
+	struct gw_alert a;
+	char err[256];
+	int rc;
+
+	if (gw_alert_parse(payload, len, r->group, &a, err, sizeof(err)) != 0) {
+		gw_log(GW_LOG_WARN, "route %s: dropped alert on %s: %s", r->name, topic, err);
+		return;
+	}
+	rc = gw_alert_submit(gw, &a, r->name, topic, origin);
+	if (rc == MQS_ERR_EXISTS)
+		gw_log(GW_LOG_INFO, "message %s: duplicate id, already queued (ignored)", a.id);
+	else if (rc != MQS_OK)
+		gw_log(GW_LOG_ERR, "message %s: cannot queue: %s", a.id, mqs_strerror(rc));
+	gw_alert_release(&a);
+}
+
+/* Dispatch one message. */
+void gw_route_message(struct gw_gateway *gw, const char *topic, const uint8_t *payload, size_t len,
+                      const char *origin)
+{
+	const struct gw_config *c = gw->conf;
+	size_t slen = strlen(c->status_topic);
+	char id[GW_ID_MAX + 1];
+	int matched = 0;
+
+	if (strncmp(topic, c->status_topic, slen) == 0 &&
+	    (topic[slen] == '/' || topic[slen] == '\0')) {
+		if (gw_route_ack_id(c->status_topic, topic, id, sizeof(id)))
+			gw_escalation_ack(gw, id, (int64_t)mqs_now_ms());
+		return; /* our own status tree is never routed */
+	}
+	for (size_t i = 0; i < c->nroutes; i++) {
+		const struct gw_route *r = &c->routes[i];
+
+		if (!r->enabled || !mqs_topic_matches(r->topic, topic))
+			continue;
+		matched = 1;
+		if (r->kind == GW_KIND_ALERT)
+			route_alert(gw, r, topic, payload, len, origin);
+		else if (r->kind == GW_KIND_SENSOR)
+			gw_sensor_sample(gw, r, topic, payload, len, mqs_now_ms());
+	}
+	if (!matched)
+		gw_log(GW_LOG_DEBUG, "message on %s matches no route", topic);
+}

@@ -1,0 +1,709 @@
+/* gw_sensor.c - sensor rules: parsing, the per-topic state machine, alerts
+ * and recovery notices. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "gateway.h"
+#include "gw_alert.h"
+#include "gw_engine.h"
+#include "gw_escalation.h"
+#include "gw_log.h"
+#include "gw_recipient.h"
+#include "gw_sensor.h"
+#include "gw_status.h"
+#include "gw_util.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
+
+static const char *const op_text[] = {">", ">=", "<", "<="};
+
+/* Free a rule's strings. */
+void gw_rule_release(struct gw_rule *r)
+{
+	if (r == NULL)
+		return;
+	free(r->group);
+	free(r->title);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+static const char *skip_ws(const char *p)
+{
+	while (isspace((unsigned char)*p))
+		p++;
+	return p;
+}
+
+/* Read a token (up to whitespace) or a "quoted string" with \" and \\
+ * escapes into a new string. */
+static const char *read_value(const char *p, char **out, char *err, size_t errlen)
+{
+	size_t cap = strlen(p) + 1, n = 0;
+	char *buf = malloc(cap);
+
+	*out = NULL;
+	if (buf == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (*p == '"') {
+		for (p++; *p != '"'; p++) {
+			if (*p == '\0') {
+				free(buf);
+				snprintf(err, errlen, "unterminated quoted value");
+				return NULL;
+			}
+			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+			buf[n++] = *p;
+		}
+		p++;
+	} else {
+		while (*p != '\0' && !isspace((unsigned char)*p))
+			buf[n++] = *p++;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return p;
+}
+
+/* Parse "value OP N [for D] => alert k=v ...". */
+int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen)
+{
+	const char *p = skip_ws(text);
+	char *end = NULL;
+
+	memset(r, 0, sizeof(*r));
+	r->severity = GW_SEV_WARNING;
+	if (strncmp(p, "value", 5) != 0) {
+		snprintf(err, errlen,
+		         "must start with \"value\" (e.g. value > 40 for 60s => alert "
+		         "group=ops)");
+		goto fail;
+	}
+	p = skip_ws(p + 5);
+	if (p[0] == '>' && p[1] == '=') {
+		r->op = GW_OP_GE;
+		p += 2;
+	} else if (p[0] == '<' && p[1] == '=') {
+		r->op = GW_OP_LE;
+		p += 2;
+	} else if (p[0] == '>') {
+		r->op = GW_OP_GT;
+		p++;
+	} else if (p[0] == '<') {
+		r->op = GW_OP_LT;
+		p++;
+	} else {
+		snprintf(err, errlen, "expected >, >=, < or <= after \"value\"");
+		goto fail;
+	}
+	p = skip_ws(p);
+	errno = 0;
+	r->threshold = strtod(p, &end);
+	if (end == p || errno != 0 || !isfinite(r->threshold)) {
+		snprintf(err, errlen, "expected a number after the operator");
+		goto fail;
+	}
+	p = skip_ws(end);
+	if (strncmp(p, "for", 3) == 0 && isspace((unsigned char)p[3])) {
+		char dur[32];
+		size_t n = 0;
+
+		p = skip_ws(p + 3);
+		while (*p != '\0' && !isspace((unsigned char)*p) && n + 1 < sizeof(dur))
+			dur[n++] = *p++;
+		dur[n] = '\0';
+		if (gw_duration_parse(dur, &r->hold_ms) != 0) {
+			snprintf(err, errlen, "bad duration after \"for\" (e.g. 60s, 5m)");
+			goto fail;
+		}
+		p = skip_ws(p);
+	}
+	if (strncmp(p, "=>", 2) != 0) {
+		snprintf(err, errlen, "expected => after the condition");
+		goto fail;
+	}
+	p = skip_ws(p + 2);
+	if (strncmp(p, "alert", 5) != 0 || (p[5] != '\0' && !isspace((unsigned char)p[5]))) {
+		snprintf(err, errlen, "expected \"alert\" after =>");
+		goto fail;
+	}
+	p = skip_ws(p + 5);
+	while (*p != '\0') {
+		char key[16];
+		char *val = NULL;
+		size_t n = 0;
+
+		while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p) &&
+		       n + 1 < sizeof(key))
+			key[n++] = *p++;
+		key[n] = '\0';
+		if (*p != '=') {
+			snprintf(err, errlen, "expected key=value, got %s", key);
+			goto fail;
+		}
+		p = read_value(p + 1, &val, err, errlen);
+		if (p == NULL)
+			goto fail;
+		if (strcmp(key, "group") == 0) {
+			free(r->group);
+			r->group = val;
+			if (!gw_name_check(val)) {
+				snprintf(err, errlen, "group: bad group name");
+				goto fail;
+			}
+		} else if (strcmp(key, "severity") == 0) {
+			r->severity = gw_severity_parse(val);
+			free(val);
+			if (r->severity < 0) {
+				snprintf(err, errlen, "severity must be info, warning or critical");
+				goto fail;
+			}
+		} else if (strcmp(key, "title") == 0) {
+			free(r->title);
+			r->title = val;
+			if (*val == '\0' || strlen(val) > GW_TITLE_MAX) {
+				snprintf(err, errlen, "title must be 1..%d bytes", GW_TITLE_MAX);
+				goto fail;
+			}
+		} else if (strcmp(key, "body") == 0) {
+			free(r->body);
+			r->body = val;
+		} else if (strcmp(key, "channels") == 0) {
+			char why[128];
+			int bad =
+			    gw_chan_list_parse(val, &r->chan_mask, NULL, NULL, why, sizeof(why));
+
+			free(val);
+			if (bad || r->chan_mask == 0) {
+				snprintf(err, errlen, "channels: %s", bad ? why : "empty");
+				goto fail;
+			}
+			r->has_channels = 1;
+		} else if (strcmp(key, "hysteresis") == 0) {
+			r->hysteresis = strtod(val, &end);
+			r->has_hysteresis = 1;
+			if (end == val || *end != '\0' || !isfinite(r->hysteresis) ||
+			    r->hysteresis < 0) {
+				free(val);
+				snprintf(err, errlen, "hysteresis must be a number >= 0");
+				goto fail;
+			}
+			free(val);
+		} else {
+			free(val);
+			snprintf(err, errlen,
+			         "unknown attribute %s (group, severity, title, body, channels, "
+			         "hysteresis)",
+			         key);
+			goto fail;
+		}
+		p = skip_ws(p);
+	}
+	return 0;
+fail:
+	gw_rule_release(r);
+	return -1;
+}
+
+/* "value > 40 for 60s". */
+void gw_rule_describe(const struct gw_rule *r, char *out, size_t cap)
+{
+	if (r->hold_ms > 0)
+		snprintf(out, cap, "value %s %g for %gs", op_text[r->op], r->threshold,
+		         (double)r->hold_ms / 1000.0);
+	else
+		snprintf(out, cap, "value %s %g", op_text[r->op], r->threshold);
+}
+
+static int cond(const struct gw_rule *r, double v, double shift)
+{
+	switch (r->op) {
+	case GW_OP_GT:
+		return v > r->threshold - shift;
+	case GW_OP_GE:
+		return v >= r->threshold - shift;
+	case GW_OP_LT:
+		return v < r->threshold + shift;
+	default:
+		return v <= r->threshold + shift;
+	}
+}
+
+/* The state machine of one rule on one topic. */
+int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate *st, int have_value,
+                   double v, uint64_t now_ms, int *changed)
+{
+	*changed = 0;
+	if (have_value)
+		st->last = v;
+	switch (st->state) {
+	case GW_SS_NORMAL:
+		if (!have_value || !cond(r, v, 0))
+			return GW_SE_NONE;
+		*changed = 1;
+		if (r->hold_ms == 0) {
+			st->state = GW_SS_ACTIVE;
+			st->seq++;
+			return GW_SE_FIRE;
+		}
+		st->state = GW_SS_PENDING;
+		st->since_ms = now_ms;
+		return GW_SE_NONE;
+	case GW_SS_PENDING:
+		if (have_value && !cond(r, v, 0)) {
+			st->state = GW_SS_NORMAL;
+			*changed = 1;
+			return GW_SE_NONE;
+		}
+		if (now_ms >= st->since_ms && now_ms - st->since_ms >= r->hold_ms) {
+			st->state = GW_SS_ACTIVE;
+			st->seq++;
+			*changed = 1;
+			return GW_SE_FIRE;
+		}
+		return GW_SE_NONE;
+	default:
+		/* re-arm only once back past threshold -/+ hysteresis */
+		if (have_value && !cond(r, v, hysteresis)) {
+			st->state = GW_SS_NORMAL;
+			*changed = 1;
+			return GW_SE_RECOVER;
+		}
+		return GW_SE_NONE;
+	}
+}
+
+static int json_number(const cJSON *item, double *v)
+{
+	char *end = NULL;
+
+	if (cJSON_IsNumber(item)) {
+		*v = item->valuedouble;
+		return isfinite(*v) ? 0 : -1;
+	}
+	if (cJSON_IsString(item)) {
+		errno = 0;
+		*v = strtod(item->valuestring, &end);
+		if (end == item->valuestring || errno != 0 || !isfinite(*v))
+			return -1;
+		end = (char *)skip_ws(end);
+		return *end == '\0' ? 0 : -1;
+	}
+	return -1;
+}
+
+/* A reading from a numeric payload or a JSON field. */
+int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, double *v, char *err,
+                      size_t errlen)
+{
+	char buf[64];
+	cJSON *root, *item;
+	const char *p;
+	char *end = NULL;
+
+	if (field == NULL) {
+		size_t a = 0, b = len;
+
+		while (a < b && isspace(payload[a]))
+			a++;
+		while (b > a && isspace(payload[b - 1]))
+			b--;
+		if (b == a || b - a >= sizeof(buf)) {
+			snprintf(err, errlen, "payload is not a number");
+			return -1;
+		}
+		memcpy(buf, payload + a, b - a);
+		buf[b - a] = '\0';
+		errno = 0;
+		*v = strtod(buf, &end);
+		if (end == buf || *end != '\0' || errno != 0 || !isfinite(*v)) {
+			snprintf(err, errlen, "payload is not a number");
+			return -1;
+		}
+		return 0;
+	}
+	if (len > 64 * 1024) {
+		snprintf(err, errlen, "payload too large");
+		return -1;
+	}
+	root = cJSON_ParseWithLength((const char *)payload, len);
+	if (root == NULL || !cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		snprintf(err, errlen, "payload is not a JSON object");
+		return -1;
+	}
+	item = root;
+	p = field;
+	while (*p != '\0' && item != NULL) {
+		char key[128];
+		size_t n = 0;
+
+		while (*p != '\0' && *p != '.' && n + 1 < sizeof(key))
+			key[n++] = *p++;
+		key[n] = '\0';
+		if (*p == '.')
+			p++;
+		item = cJSON_IsObject(item) ? cJSON_GetObjectItemCaseSensitive(item, key) : NULL;
+	}
+	if (item == NULL || json_number(item, v) != 0) {
+		cJSON_Delete(root);
+		snprintf(err, errlen, "field %s missing or not a number", field);
+		return -1;
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
+/* ---- runtime ---------------------------------------------------------- */
+
+struct snode {
+	const struct gw_route *route;
+	size_t rule;
+	char *topic;
+	struct gw_sstate st;
+	struct snode *next;
+};
+
+struct gw_sensor {
+	struct snode *head;
+	uint64_t next_due; /* earliest hold end found by the last scan (0 = none) */
+	int dirty;         /* a hold started since the last scan */
+};
+
+static const struct gw_route *find_route(const struct gw_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nroutes; i++) {
+		if (c->routes[i].kind == GW_KIND_SENSOR && c->routes[i].enabled &&
+		    strcmp(c->routes[i].name, name) == 0)
+			return &c->routes[i];
+	}
+	return NULL;
+}
+
+static struct snode *node_add(struct gw_sensor *s, const struct gw_route *r, size_t rule,
+                              const char *topic)
+{
+	struct snode *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return NULL;
+	n->topic = strdup(topic);
+	if (n->topic == NULL) {
+		free(n);
+		return NULL;
+	}
+	n->route = r;
+	n->rule = rule;
+	n->next = s->head;
+	s->head = n;
+	return n;
+}
+
+/* Create and load state. */
+struct gw_sensor *gw_sensor_new(struct gw_gateway *gw)
+{
+	struct gw_sensor *s = calloc(1, sizeof(*s));
+	sqlite3_stmt *st;
+
+	if (s == NULL)
+		return NULL;
+	st = gw_store_prepare(&gw->store, "SELECT route, topic, rule, state, since_ms, seq, "
+	                                  "last_value FROM sensor_state");
+	if (st == NULL) {
+		free(s);
+		return NULL;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const struct gw_route *r =
+		    find_route(gw->conf, (const char *)sqlite3_column_text(st, 0));
+		int rule = sqlite3_column_int(st, 2);
+		struct snode *n;
+
+		if (r == NULL || rule < 0 || (size_t)rule >= r->nrules)
+			continue;
+		n = node_add(s, r, (size_t)rule, (const char *)sqlite3_column_text(st, 1));
+		if (n == NULL)
+			break;
+		n->st.state = sqlite3_column_int(st, 3);
+		n->st.since_ms = (uint64_t)sqlite3_column_int64(st, 4);
+		n->st.seq = (uint32_t)sqlite3_column_int64(st, 5);
+		n->st.last = sqlite3_column_double(st, 6);
+		/* a hold in progress needs fresh readings after a restart */
+		if (n->st.state == GW_SS_PENDING || n->st.state < 0 || n->st.state > GW_SS_ACTIVE)
+			n->st.state = GW_SS_NORMAL;
+	}
+	sqlite3_finalize(st);
+	return s;
+}
+
+/* Free. */
+void gw_sensor_free(struct gw_sensor *s)
+{
+	struct snode *n, *next;
+
+	if (s == NULL)
+		return;
+	for (n = s->head; n != NULL; n = next) {
+		next = n->next;
+		free(n->topic);
+		free(n);
+	}
+	free(s);
+}
+
+static int persist(struct gw_gateway *gw, const struct snode *n)
+{
+	sqlite3_stmt *st = gw_store_stmt(
+	    &gw->store, "INSERT INTO sensor_state(route, topic, rule, state, since_ms, seq, "
+	                "last_value) VALUES (?,?,?,?,?,?,?) ON CONFLICT(route, topic, rule) DO "
+	                "UPDATE SET state = excluded.state, since_ms = excluded.since_ms, "
+	                "seq = excluded.seq, last_value = excluded.last_value");
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, n->route->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, n->topic, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, (int)n->rule);
+	sqlite3_bind_int(st, 4, n->st.state);
+	sqlite3_bind_int64(st, 5, (int64_t)n->st.since_ms);
+	sqlite3_bind_int64(st, 6, n->st.seq);
+	sqlite3_bind_double(st, 7, n->st.last);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	else
+		gw_log(GW_LOG_ERR, "db: cannot save sensor state: %s",
+		       sqlite3_errmsg(gw->store.db));
+	gw_store_done(st);
+	return rc;
+}
+
+/* Expand {value} {topic} {threshold} {route} in tmpl into out. */
+static void expand(const char *tmpl, const struct snode *n, char *out, size_t cap)
+{
+	const struct gw_rule *r = &n->route->rules[n->rule];
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (const char *p = tmpl; *p != '\0' && used + 1 < cap;) {
+		char piece[256];
+		const char *rep = NULL;
+		size_t skip = 0;
+
+		if (strncmp(p, "{value}", 7) == 0) {
+			snprintf(piece, sizeof(piece), "%g", n->st.last);
+			rep = piece;
+			skip = 7;
+		} else if (strncmp(p, "{threshold}", 11) == 0) {
+			snprintf(piece, sizeof(piece), "%g", r->threshold);
+			rep = piece;
+			skip = 11;
+		} else if (strncmp(p, "{topic}", 7) == 0) {
+			rep = n->topic;
+			skip = 7;
+		} else if (strncmp(p, "{route}", 7) == 0) {
+			rep = n->route->name;
+			skip = 7;
+		}
+		if (rep != NULL) {
+			int w = snprintf(out + used, cap - used, "%s", rep);
+			used += w < 0 ? 0 : (size_t)w;
+			if (used >= cap)
+				used = cap - 1;
+			p += skip;
+		} else {
+			out[used++] = *p++;
+			out[used] = '\0';
+		}
+	}
+}
+
+static void make_id(const struct snode *n, int recovery, char *out, size_t cap)
+{
+	snprintf(out, cap, "sensor-%s-r%zu-%08x-%u%s", n->route->name, n->rule + 1,
+	         gw_fnv1a(n->topic), n->st.seq, recovery ? "-ok" : "");
+}
+
+/* Truncate to at most max bytes without splitting a UTF-8 sequence. */
+static void utf8_cut(char *s, size_t max)
+{
+	size_t len = strlen(s);
+
+	if (len <= max)
+		return;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	s[max] = '\0';
+}
+
+/* Queue the alert (or recovery notice) of an excursion, with the new state,
+ * in one transaction.  Returns 0, or -1 when nothing was stored. */
+static int emit(struct gw_gateway *gw, struct snode *n, int event)
+{
+	const struct gw_rule *r = &n->route->rules[n->rule];
+	char title[GW_TITLE_MAX * 2], body[GW_BODY_MAX], desc[96], alert_id[GW_ID_MAX + 1];
+	struct gw_alert a;
+	int64_t now = (int64_t)mqs_now_ms(), rowid = 0;
+	size_t nrows = 0;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	gw_rule_describe(r, desc, sizeof(desc));
+	if (r->title != NULL)
+		expand(r->title, n, title, sizeof(title));
+	else
+		snprintf(title, sizeof(title), "%s: %s", n->route->name, desc);
+	if (event == GW_SE_FIRE) {
+		if (r->body != NULL)
+			expand(r->body, n, body, sizeof(body));
+		else
+			snprintf(body, sizeof(body), "%.300s: value %g (rule: %s)", n->topic,
+			         n->st.last, desc);
+		make_id(n, 0, a.id, sizeof(a.id));
+		a.severity = r->severity;
+	} else {
+		char t2[sizeof(title)];
+
+		snprintf(t2, sizeof(t2), "Recovered: %.380s", title);
+		memcpy(title, t2, sizeof(title));
+		title[sizeof(title) - 1] = '\0';
+		snprintf(body, sizeof(body), "%.300s: value %g is back within limits (rule: %s)",
+		         n->topic, n->st.last, desc);
+		make_id(n, 1, a.id, sizeof(a.id));
+		make_id(n, 0, alert_id, sizeof(alert_id));
+		a.severity = GW_SEV_INFO;
+	}
+	utf8_cut(title, GW_TITLE_MAX);
+	for (char *p = title; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+	}
+	snprintf(a.group, sizeof(a.group), "%s", r->group != NULL ? r->group : n->route->group);
+	a.title = title;
+	a.body = body;
+	a.chan_mask = r->chan_mask;
+	a.has_channels = r->has_channels;
+	gw_store_durable(&gw->store, 1);
+	if (gw_store_begin(&gw->store) != 0)
+		return -1;
+	rc = gw_alert_queue_tx(gw, &a, n->route->name, n->topic, "sensor", NULL, now, &rowid,
+	                       &nrows);
+	if (rc == MQS_ERR_EXISTS) {
+		gw_log(GW_LOG_WARN, "message %s already exists (sensor state was reset?)", a.id);
+		rc = MQS_OK;
+		rowid = 0;
+	}
+	if (rc == MQS_OK && event == GW_SE_RECOVER)
+		gw_escalation_resolve_tx(gw, alert_id, now);
+	if (rc != MQS_OK || persist(gw, n) != 0) {
+		gw_store_rollback(&gw->store);
+		gw_log(GW_LOG_ERR, "route %s: cannot queue sensor %s", n->route->name,
+		       event == GW_SE_FIRE ? "alert" : "recovery");
+		return -1;
+	}
+	if (gw_store_commit(&gw->store) != 0)
+		return -1;
+	gw_log(GW_LOG_INFO, "route %s: %s on %s (%s): message %s, %zu deliveries queued",
+	       n->route->name, event == GW_SE_FIRE ? "alert" : "recovery", n->topic, desc, a.id,
+	       nrows);
+	if (rowid != 0) {
+		gw_engine_kick(gw->engine);
+		gw_status_queued(gw, rowid, 0);
+	}
+	return 0;
+}
+
+static void advance(struct gw_gateway *gw, struct snode *n, int have_value, double v,
+                    uint64_t now_ms)
+{
+	const struct gw_rule *r = &n->route->rules[n->rule];
+	double h = r->has_hysteresis ? r->hysteresis : n->route->hysteresis;
+	struct gw_sstate before = n->st;
+	int changed = 0;
+	int ev = gw_sensor_step(r, h, &n->st, have_value, v, now_ms, &changed);
+
+	if (n->st.state == GW_SS_PENDING && before.state != GW_SS_PENDING)
+		gw->sensor->dirty = 1;
+	if (ev != GW_SE_NONE) {
+		/* on failure the reading is as if unseen: the next one retries */
+		if (emit(gw, n, ev) != 0)
+			n->st = before;
+		return;
+	}
+	if (changed && persist(gw, n) != 0)
+		n->st = before;
+}
+
+/* A reading for a sensor route. */
+void gw_sensor_sample(struct gw_gateway *gw, const struct gw_route *r, const char *topic,
+                      const uint8_t *payload, size_t len, uint64_t now_ms)
+{
+	struct gw_sensor *s = gw->sensor;
+	char err[160];
+	double v;
+
+	if (s == NULL)
+		return;
+	if (gw_sensor_reading(r->field, payload, len, &v, err, sizeof(err)) != 0) {
+		gw_log(GW_LOG_WARN, "route %s: dropped reading on %s: %s", r->name, topic, err);
+		return;
+	}
+	for (size_t i = 0; i < r->nrules; i++) {
+		struct snode *n;
+
+		for (n = s->head; n != NULL; n = n->next) {
+			if (n->route == r && n->rule == i && strcmp(n->topic, topic) == 0)
+				break;
+		}
+		if (n == NULL) {
+			n = node_add(s, r, i, topic);
+			if (n == NULL) {
+				gw_log(GW_LOG_ERR, "out of memory");
+				return;
+			}
+		}
+		advance(gw, n, 1, v, now_ms);
+	}
+}
+
+/* Fire rules whose hold time passed without new readings. */
+uint64_t gw_sensor_tick(struct gw_gateway *gw, uint64_t now_ms)
+{
+	struct gw_sensor *s = gw->sensor;
+	uint64_t next = 0;
+
+	if (s == NULL)
+		return 0;
+	if (!s->dirty && (s->next_due == 0 || now_ms < s->next_due))
+		return s->next_due; /* nothing can be due: no scan */
+	s->dirty = 0;
+	for (struct snode *n = s->head; n != NULL; n = n->next) {
+		const struct gw_rule *r = &n->route->rules[n->rule];
+		uint64_t due;
+
+		if (n->st.state != GW_SS_PENDING)
+			continue;
+		due = n->st.since_ms + r->hold_ms;
+		if (due <= now_ms)
+			advance(gw, n, 0, 0, now_ms);
+		if (n->st.state == GW_SS_PENDING) {
+			/* still pending: not due yet, or a failed write to retry */
+			due = due > now_ms ? due : now_ms + 1000;
+			if (next == 0 || due < next)
+				next = due;
+		}
+	}
+	s->next_due = next;
+	return next;
+}

@@ -1,0 +1,95 @@
+/* gw_status.c - JSON status messages on <status_topic>/<message id>. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "gateway.h"
+#include "gw_log.h"
+#include "gw_mqtt.h"
+#include "gw_status.h"
+#include "mqs_util.h"
+
+static void publish(struct gw_gateway *gw, const char *msg_id, cJSON *o)
+{
+	char topic[1200];
+	char *text;
+
+	if (gw->mqtt == NULL || o == NULL) {
+		cJSON_Delete(o);
+		return;
+	}
+	cJSON_AddNumberToObject(o, "ts", (double)mqs_now_ms());
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text == NULL)
+		return;
+	snprintf(topic, sizeof(topic), "%s/%s", gw->conf->status_topic, msg_id);
+	gw_mqtt_publish(gw->mqtt, topic, text, strlen(text));
+	cJSON_free(text);
+}
+
+/* Publish one delivery state. */
+void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *recipient,
+                        const char *channel, const char *state, int attempts, const char *error,
+                        const char *provider_ref, int64_t next_attempt_at)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return;
+	cJSON_AddStringToObject(o, "id", msg_id);
+	cJSON_AddStringToObject(o, "recipient", recipient);
+	cJSON_AddStringToObject(o, "channel", channel);
+	cJSON_AddStringToObject(o, "state", state);
+	cJSON_AddNumberToObject(o, "attempts", attempts);
+	if (provider_ref != NULL && *provider_ref != '\0')
+		cJSON_AddStringToObject(o, "provider_ref", provider_ref);
+	else
+		cJSON_AddNullToObject(o, "provider_ref");
+	if (error != NULL && *error != '\0')
+		cJSON_AddStringToObject(o, "error", error);
+	else
+		cJSON_AddNullToObject(o, "error");
+	cJSON_AddNumberToObject(o, "next_attempt_at", (double)next_attempt_at);
+	publish(gw, msg_id, o);
+}
+
+/* "queued" for the fresh rows of a message. */
+void gw_status_queued(struct gw_gateway *gw, int64_t msg_rowid, int step)
+{
+	sqlite3_stmt *st = gw_store_stmt(
+	    &gw->store, "SELECT m.msg_id, o.recipient, o.channel, o.next_attempt_at FROM outbox o "
+	                "JOIN messages m ON m.id = o.message WHERE o.message = ? AND +o.step = ? "
+	                "AND +o.state = 'queued' AND +o.attempts = 0");
+
+	if (st == NULL)
+		return;
+	sqlite3_bind_int64(st, 1, msg_rowid);
+	sqlite3_bind_int(st, 2, step);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		gw_status_delivery(gw, (const char *)sqlite3_column_text(st, 0),
+		                   (const char *)sqlite3_column_text(st, 1),
+		                   (const char *)sqlite3_column_text(st, 2), "queued", 0, NULL,
+		                   NULL, sqlite3_column_int64(st, 3));
+	gw_store_done(st);
+}
+
+/* Escalation events. */
+void gw_status_event(struct gw_gateway *gw, const char *msg_id, const char *event,
+                     const char *channel, int step)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return;
+	cJSON_AddStringToObject(o, "id", msg_id);
+	cJSON_AddStringToObject(o, "event", event);
+	if (channel != NULL)
+		cJSON_AddStringToObject(o, "channel", channel);
+	if (step >= 0)
+		cJSON_AddNumberToObject(o, "step", step);
+	publish(gw, msg_id, o);
+}

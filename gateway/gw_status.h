@@ -1,0 +1,36 @@
+/* gw_status.h - delivery state changes published to
+ * <status_topic>/<message id> as JSON (QoS 1, not retained):
+ *
+ *   {"id":"a-1001","recipient":"alice","channel":"email","state":"sent",
+ *    "attempts":1,"provider_ref":"...","error":null,"next_attempt_at":0,
+ *    "ts":1700000000000}
+ *
+ * and escalation events:
+ *
+ *   {"id":"a-1001","event":"escalated","channel":"sms","step":1,"ts":...}
+ *   (events: escalated, acked, exhausted, resolved)
+ *
+ * Best effort: while the broker is unreachable status messages are dropped
+ * (the outbox stays the record; see `mqttsec-gateway outbox`).
+ */
+#ifndef GW_STATUS_H
+#define GW_STATUS_H
+
+#include <stdint.h>
+
+struct gw_gateway;
+
+/* One delivery changed state.  error and provider_ref may be NULL. */
+void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *recipient,
+                        const char *channel, const char *state, int attempts, const char *error,
+                        const char *provider_ref, int64_t next_attempt_at);
+
+/* Publish a "queued" status for every queued row of message row msg_rowid
+ * at escalation step step. */
+void gw_status_queued(struct gw_gateway *gw, int64_t msg_rowid, int step);
+
+/* An escalation event; channel may be NULL, step < 0 leaves it out. */
+void gw_status_event(struct gw_gateway *gw, const char *msg_id, const char *event,
+                     const char *channel, int step);
+
+#endif

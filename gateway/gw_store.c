@@ -1,0 +1,345 @@
+/* gw_store.c - gateway database: open, migrations, keys, transactions. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "gw_log.h"
+#include "gw_store.h"
+#include "mqs_db.h"
+#include "mqs_error.h"
+
+/* Migrations: never edit a released entry; append a new one. */
+static const char *const gw_schema[] = {
+    /* 1: recipients, groups, outbox, escalations, sensor state */
+    "CREATE TABLE recipients ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " email BLOB, email_h BLOB,"
+    " phone BLOB, phone_h BLOB,"
+    " line BLOB, line_h BLOB,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX recipients_email_h ON recipients(email_h);"
+    "CREATE INDEX recipients_phone_h ON recipients(phone_h);"
+    "CREATE INDEX recipients_line_h ON recipients(line_h);"
+    "CREATE TABLE groups ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " channels TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE group_members ("
+    " group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
+    " recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,"
+    " PRIMARY KEY (group_id, recipient_id));"
+    "CREATE TABLE optouts ("
+    " recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,"
+    " channel TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY (recipient_id, channel));"
+    "CREATE TABLE messages ("
+    " id INTEGER PRIMARY KEY,"
+    " msg_id TEXT NOT NULL UNIQUE,"
+    " route TEXT NOT NULL,"
+    " topic TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " severity TEXT NOT NULL,"
+    " grp TEXT NOT NULL,"
+    " title TEXT,"
+    " body TEXT,"
+    " origin TEXT,"
+    " received_at INTEGER NOT NULL,"
+    " acked_at INTEGER);"
+    "CREATE TABLE outbox ("
+    " id INTEGER PRIMARY KEY,"
+    " message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " recipient TEXT NOT NULL,"
+    " channel TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN ('queued','sending','sent','failed','dead')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at INTEGER NOT NULL,"
+    " last_error TEXT,"
+    " provider_ref TEXT,"
+    " retry_key TEXT NOT NULL,"
+    " step INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " UNIQUE (message, recipient, channel));"
+    "CREATE INDEX outbox_due ON outbox(state, channel, next_attempt_at);"
+    "CREATE TABLE escalations ("
+    " message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,"
+    " state TEXT NOT NULL CHECK (state IN ('waiting','acked','resolved','exhausted')),"
+    " step INTEGER NOT NULL DEFAULT 0,"
+    " used INTEGER NOT NULL,"
+    " deadline INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE INDEX escalations_due ON escalations(state, deadline);"
+    "CREATE TABLE sensor_state ("
+    " route TEXT NOT NULL,"
+    " topic TEXT NOT NULL,"
+    " rule INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " since_ms INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " last_value REAL,"
+    " PRIMARY KEY (route, topic, rule));"
+    "CREATE TABLE kv (key TEXT PRIMARY KEY, value);",
+};
+
+static int derive_lookup_key(struct gw_store *s)
+{
+	static const char label[] = "mqttsec-gateway lookup v1";
+	unsigned int len = sizeof(s->lookup_key);
+
+	if (HMAC(EVP_sha256(), s->mk, sizeof(s->mk), (const unsigned char *)label,
+	         sizeof(label) - 1, s->lookup_key, &len) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Open the database and the master key. */
+int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path, int sync_full,
+                  char *err, size_t errlen)
+{
+	int db_exists = access(db_path, F_OK) == 0;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = mqs_master_key_load(mk_path, s->mk);
+	if (rc == MQS_ERR_NOENT && !db_exists) {
+		rc = mqs_master_key_create(mk_path);
+		if (rc != MQS_OK) {
+			snprintf(err, errlen, "cannot create master key %s: %s", mk_path,
+			         rc == MQS_ERR_IO ? strerror(errno) : mqs_strerror(rc));
+			goto fail;
+		}
+		gw_log(GW_LOG_INFO, "created master key %s", mk_path);
+		rc = mqs_master_key_load(mk_path, s->mk);
+	}
+	if (rc == MQS_ERR_NOENT) {
+		snprintf(err, errlen,
+		         "cannot load master key %s: no such file (the database %s exists; "
+		         "restore the key file)",
+		         mk_path, db_path);
+		goto fail;
+	}
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "cannot load master key %s: %s", mk_path, mqs_strerror(rc));
+		goto fail;
+	}
+	if (derive_lookup_key(s) != 0) {
+		snprintf(err, errlen, "cannot derive lookup key");
+		goto fail;
+	}
+	rc = mqs_db_open(db_path, MQS_DB_CREATE, gw_schema,
+	                 (int)(sizeof(gw_schema) / sizeof(gw_schema[0])), &s->db, err, errlen);
+	if (rc != MQS_OK)
+		goto fail;
+	if (sync_full && gw_store_exec(s, "PRAGMA synchronous = FULL") != 0) {
+		snprintf(err, errlen, "cannot set synchronous on db %s", db_path);
+		goto fail;
+	}
+	s->sync_full = s->cur_full = sync_full;
+	return 0;
+fail:
+	gw_store_close(s);
+	return -1;
+}
+
+/* Close and wipe. */
+void gw_store_close(struct gw_store *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->ncache; i++)
+		sqlite3_finalize(s->cache[i].st);
+	s->ncache = 0;
+	if (s->db != NULL)
+		sqlite3_close_v2(s->db);
+	s->db = NULL;
+	OPENSSL_cleanse(s->mk, sizeof(s->mk));
+	OPENSSL_cleanse(s->lookup_key, sizeof(s->lookup_key));
+}
+
+/* Run one statement. */
+int gw_store_exec(struct gw_store *s, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		gw_log(GW_LOG_ERR, "db: %s", msg != NULL ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Start a write transaction. */
+int gw_store_begin(struct gw_store *s)
+{
+	if (gw_store_exec(s, "BEGIN IMMEDIATE") != 0)
+		return -1;
+	s->in_tx = 1;
+	return 0;
+}
+
+/* Commit; on failure the transaction is rolled back. */
+int gw_store_commit(struct gw_store *s)
+{
+	s->in_tx = 0;
+	if (gw_store_exec(s, "COMMIT") != 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Roll back (no-op outside a transaction). */
+void gw_store_rollback(struct gw_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->in_tx = 0;
+}
+
+/* Prepare a statement, logging failures. */
+sqlite3_stmt *gw_store_prepare(struct gw_store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		gw_log(GW_LOG_ERR, "db: cannot prepare: %s", sqlite3_errmsg(s->db));
+		return NULL;
+	}
+	return st;
+}
+
+/* Cached statements for the hot paths. */
+sqlite3_stmt *gw_store_stmt(struct gw_store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	for (size_t i = 0; i < s->ncache; i++) {
+		if (s->cache[i].sql == sql) {
+			st = s->cache[i].st;
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return st;
+		}
+	}
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		gw_log(GW_LOG_ERR, "db: cannot prepare: %s", sqlite3_errmsg(s->db));
+		return NULL;
+	}
+	if (s->ncache == GW_STMT_CACHE) {
+		/* full (should not happen): drop the oldest */
+		sqlite3_finalize(s->cache[0].st);
+		memmove(&s->cache[0], &s->cache[1], (GW_STMT_CACHE - 1) * sizeof(s->cache[0]));
+		s->ncache--;
+	}
+	s->cache[s->ncache].sql = sql;
+	s->cache[s->ncache].st = st;
+	s->ncache++;
+	return st;
+}
+
+/* Switch between FULL and NORMAL for the following commits. */
+void gw_store_durable(struct gw_store *s, int durable)
+{
+	static const char full[] = "PRAGMA synchronous = FULL";
+	static const char normal[] = "PRAGMA synchronous = NORMAL";
+	sqlite3_stmt *st;
+	int want = s->sync_full && durable;
+
+	if (want == s->cur_full || s->in_tx)
+		return;
+	st = gw_store_stmt(s, want ? full : normal);
+	if (st != NULL && sqlite3_step(st) == SQLITE_DONE)
+		s->cur_full = want;
+	gw_store_done(st);
+}
+
+/* Remember that an fsync is owed. */
+void gw_store_sync_later(struct gw_store *s)
+{
+	if (s->sync_full)
+		s->unsynced = 1;
+}
+
+/* Pay the owed fsync. */
+void gw_store_sync(struct gw_store *s)
+{
+	static const char sql[] = "INSERT INTO kv(key, value) VALUES ('synced_at', ?) "
+	                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+	sqlite3_stmt *st;
+
+	if (!s->unsynced || s->in_tx)
+		return;
+	gw_store_durable(s, 1);
+	if (gw_store_begin(s) != 0)
+		return;
+	st = gw_store_stmt(s, sql);
+	if (st == NULL) {
+		gw_store_rollback(s);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		gw_store_done(st);
+		gw_store_rollback(s);
+		return;
+	}
+	gw_store_done(st);
+	if (gw_store_commit(s) == 0)
+		s->unsynced = 0;
+}
+
+/* Release a cached statement. */
+void gw_store_done(sqlite3_stmt *st)
+{
+	if (st != NULL)
+		sqlite3_reset(st);
+}
+
+/* Read an integer from kv; -1 when absent or on error. */
+int gw_store_kv_get_int(struct gw_store *s, const char *key, int64_t *value)
+{
+	sqlite3_stmt *st = gw_store_prepare(s, "SELECT value FROM kv WHERE key = ?");
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*value = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Store an integer in kv. */
+int gw_store_kv_set_int(struct gw_store *s, const char *key, int64_t value)
+{
+	sqlite3_stmt *st =
+	    gw_store_prepare(s, "INSERT INTO kv(key, value) VALUES (?, ?) "
+	                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, value);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	else
+		gw_log(GW_LOG_ERR, "db: %s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	return rc;
+}

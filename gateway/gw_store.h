@@ -1,0 +1,95 @@
+/* gw_store.h - the gateway database (SQLite, WAL) and its keys.
+ *
+ * Tables: recipients (PII encrypted, HMAC lookup columns), groups,
+ * group_members, optouts, messages (one row per message id, the dedupe
+ * key), outbox (one row per message, recipient and channel), escalations,
+ * sensor_state, kv.  Schema changes are numbered migrations
+ * (PRAGMA user_version, lib/mqs_db.h).
+ *
+ * Keys: the master key file (mqs_master_key_*) encrypts recipient fields;
+ * a lookup key HMAC-SHA256(master key, "mqttsec-gateway lookup v1") keys
+ * the lookup hashes.  The master key is created (0600) only together with
+ * a new database: a missing key next to an existing database is refused, as
+ * the recipients could no longer be read.
+ *
+ * Ownership: struct gw_store is caller-owned; gw_store_open() fills it,
+ * gw_store_close() closes the database and wipes the keys (NULL-safe).
+ */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "mqs_master_key.h"
+
+#define GW_STMT_CACHE 48
+
+struct gw_store {
+	sqlite3 *db;
+	uint8_t mk[MQS_MASTER_KEY_LEN];
+	uint8_t lookup_key[32];
+	int in_tx;
+	int sync_full; /* configured: synchronous = full */
+	int cur_full;  /* what the connection uses now */
+	int unsynced;  /* messages committed, fsync still owed (gw_store_sync) */
+	struct {
+		const char *sql; /* a string literal: compared by address */
+		sqlite3_stmt *st;
+	} cache[GW_STMT_CACHE];
+	size_t ncache;
+};
+
+/* Open (creating when absent) the database at db_path and load the master
+ * key from mk_path.  sync_full selects PRAGMA synchronous = FULL.  Returns
+ * 0, or -1 with a lowercase reason in err and s closed. */
+int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path, int sync_full,
+                  char *err, size_t errlen);
+
+/* Close the database and wipe the keys.  NULL is fine. */
+void gw_store_close(struct gw_store *s);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Return 0 or -1 (logged). */
+int gw_store_begin(struct gw_store *s);
+int gw_store_commit(struct gw_store *s);
+void gw_store_rollback(struct gw_store *s);
+
+/* Prepare sql (logged on failure); NULL on failure.  The caller finalizes. */
+sqlite3_stmt *gw_store_prepare(struct gw_store *s, const char *sql);
+
+/* A cached prepared statement for sql, which must be a string literal (the
+ * cache compares addresses), reset and with its bindings cleared; NULL on
+ * failure (logged).  The store owns it: release it with gw_store_done(),
+ * never finalize it. */
+sqlite3_stmt *gw_store_stmt(struct gw_store *s, const char *sql);
+
+/* Reset a statement from gw_store_stmt() so it holds no read lock.  NULL ok. */
+void gw_store_done(sqlite3_stmt *st);
+
+/* Run one statement without results; 0 or -1 (logged). */
+int gw_store_exec(struct gw_store *s, const char *sql);
+
+/* Durability of the next commits.  With [store] synchronous = full, new
+ * messages are committed with an fsync (durable=1); the engine's state
+ * changes (claim, outcome) use durable=0, written to the WAL without an
+ * fsync: safe against a process crash, while an OS crash or power loss may
+ * lose the latest ones (the delivery then goes out again).  No-op with
+ * synchronous = normal. */
+void gw_store_durable(struct gw_store *s, int durable);
+
+/* A new message was committed without an fsync: gw_store_sync() owes one. */
+void gw_store_sync_later(struct gw_store *s);
+
+/* With synchronous = full and messages committed since the last call: make
+ * them durable now, with one fsync for all of them (a small write in a
+ * FULL transaction syncs the whole WAL).  The gateway calls it after each
+ * batch of MQTT messages, before it reads the socket again. */
+void gw_store_sync(struct gw_store *s);
+
+/* kv table: small persistent values (e.g. the last TOTP step used). */
+int gw_store_kv_get_int(struct gw_store *s, const char *key, int64_t *value);
+int gw_store_kv_set_int(struct gw_store *s, const char *key, int64_t value);
+
+#endif

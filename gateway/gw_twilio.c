@@ -1,0 +1,339 @@
+/* gw_twilio.c - Twilio-style REST delivery (Messages.json, Calls.json),
+ * shared by gw_sms.c and gw_phone.c. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+
+#include "gw_http.h"
+#include "gw_twilio.h"
+
+#define TWILIO_API "/2010-04-01/Accounts/"
+
+struct gw_twilio {
+	struct gw_channel head;    /* first: the engine sees a struct gw_channel */
+	struct gw_channel_ops ops; /* twilio_ops named after the kind */
+	const struct gw_twilio_kind *kind;
+	struct gw_net_conf net;
+	char *endpoint;    /* {url}/2010-04-01/Accounts/{sid}/{resource} */
+	char *account_sid; /* Basic auth user */
+	char *auth_token;  /* Basic auth password (secret) */
+	char *from;        /* From, or NULL with service_sid */
+	char *service_sid; /* MessagingServiceSid, or NULL */
+};
+
+struct gw_request {
+	struct gw_http_resp resp;
+};
+
+static const char *const twilio_schemes[] = {"https", "http", NULL};
+
+/* E.164: '+' then 6..15 digits, first digit not 0. */
+int gw_twilio_e164_ok(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return 0;
+	for (n = 1; s[n] != '\0'; n++) {
+		if (s[n] < '0' || s[n] > '9')
+			return 0;
+	}
+	return n - 1 >= 6 && n - 1 <= 15;
+}
+
+/* Known Twilio error codes (no personal data in these texts). */
+const char *gw_twilio_code_str(long code)
+{
+	switch (code) {
+	case 20003:
+		return "authentication failed";
+	case 20404:
+		return "resource not found";
+	case 20429:
+		return "too many requests";
+	case 21211:
+		return "invalid 'to' number";
+	case 21212:
+		return "invalid 'from' number";
+	case 21408:
+		return "region not enabled";
+	case 21610:
+		return "recipient opted out (stop)";
+	case 21612:
+		return "cannot route to this number";
+	case 21614:
+		return "number cannot receive sms";
+	case 30007:
+		return "filtered as spam";
+	default:
+		return NULL;
+	}
+}
+
+/* Non-zero when s is 1..64 letters and digits. */
+static int sid_ok(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++) {
+		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+		      (s[n] >= '0' && s[n] <= '9')))
+			return 0;
+	}
+	return n >= 1 && n <= 64;
+}
+
+/* Non-zero when s holds no control characters. */
+static int printable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/* Append "&name=escaped(value)" (no '&' first) to the form in *form. */
+static int form_add(CURL *easy, char **form, size_t *len, const char *name, const char *value)
+{
+	char *esc = curl_easy_escape(easy, value, 0);
+	size_t add;
+	char *nf;
+	int rc = -1;
+
+	if (esc == NULL)
+		goto out;
+	add = (*len > 0 ? 1 : 0) + strlen(name) + 1 + strlen(esc);
+	nf = realloc(*form, *len + add + 1);
+	if (nf == NULL)
+		goto out;
+	*form = nf;
+	snprintf(*form + *len, add + 1, "%s%s=%s", *len > 0 ? "&" : "", name, esc);
+	*len += add;
+	rc = 0;
+out:
+	if (esc != NULL)
+		OPENSSL_cleanse(esc, strlen(esc));
+	curl_free(esc);
+	return rc;
+}
+
+/* Configure easy for one POST of d. */
+static int twilio_prepare(struct gw_channel *ch, const struct gw_delivery *d, CURL *easy,
+                          struct gw_request **reqp, struct gw_result *res)
+{
+	struct gw_twilio *tw = (struct gw_twilio *)ch;
+	struct gw_request *req = NULL;
+	char *text = NULL;
+	char *form = NULL;
+	size_t flen = 0;
+	CURLcode cc;
+	int rc = -1;
+
+	*reqp = NULL;
+	if (!gw_twilio_e164_ok(d->address)) {
+		res->outcome = GW_FAILED;
+		snprintf(res->error, sizeof(res->error), "%s: invalid phone number",
+		         tw->kind->name);
+		goto out;
+	}
+	req = calloc(1, sizeof(*req));
+	text = tw->kind->build(d);
+	if (req == NULL || text == NULL)
+		goto nomem;
+	if (form_add(easy, &form, &flen, "To", d->address) != 0)
+		goto nomem;
+	if (tw->service_sid != NULL) {
+		if (form_add(easy, &form, &flen, "MessagingServiceSid", tw->service_sid) != 0)
+			goto nomem;
+	} else if (form_add(easy, &form, &flen, "From", tw->from) != 0) {
+		goto nomem;
+	}
+	if (form_add(easy, &form, &flen, tw->kind->field, text) != 0)
+		goto nomem;
+
+	cc = gw_net_setopt(easy, &tw->net, "https,http");
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_URL, tw->endpoint);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_USERNAME, tw->account_sid);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_PASSWORD, tw->auth_token);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)flen);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, form);
+	if (cc == CURLE_OK)
+		cc = gw_http_resp_setopt(easy, &req->resp);
+	if (cc != CURLE_OK) {
+		res->outcome = GW_RETRY;
+		snprintf(res->error, sizeof(res->error), "curl: %s", curl_easy_strerror(cc));
+		goto out;
+	}
+	*reqp = req;
+	req = NULL;
+	rc = 0;
+	goto out;
+nomem:
+	res->outcome = GW_RETRY;
+	snprintf(res->error, sizeof(res->error), "out of memory");
+out:
+	if (form != NULL)
+		OPENSSL_cleanse(form, flen);
+	free(form);
+	if (text != NULL)
+		OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	if (req != NULL) {
+		gw_http_resp_release(&req->resp);
+		free(req);
+	}
+	return rc;
+}
+
+/* Classify the reply: sid on success, Twilio error code otherwise. */
+static void twilio_finish(struct gw_channel *ch, struct gw_request *req, CURL *easy, CURLcode cc,
+                          struct gw_result *res)
+{
+	cJSON *json = NULL;
+	long status = gw_http_classify(easy, cc, res);
+
+	res->provider_ref[0] = '\0';
+	if (cc != CURLE_OK || req->resp.buf == NULL || req->resp.truncated)
+		goto out;
+	json = cJSON_ParseWithLength(req->resp.buf, req->resp.len);
+	if (json == NULL)
+		goto out;
+	if (res->outcome == GW_SENT) {
+		const cJSON *sid = cJSON_GetObjectItemCaseSensitive(json, "sid");
+
+		if (cJSON_IsString(sid))
+			gw_result_ref(res, sid->valuestring);
+	} else {
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(json, "code");
+
+		if (cJSON_IsNumber(code) && code->valuedouble > 0 && code->valuedouble < 1e9) {
+			long c = (long)code->valuedouble;
+			const char *what = gw_twilio_code_str(c);
+
+			if (what != NULL)
+				snprintf(res->error, sizeof(res->error),
+				         "http %ld: twilio %ld (%s)", status, c, what);
+			else
+				snprintf(res->error, sizeof(res->error), "http %ld: twilio %ld",
+				         status, c);
+		}
+	}
+out:
+	cJSON_Delete(json);
+}
+
+/* Free per-transfer state. */
+static void twilio_request_free(struct gw_request *req)
+{
+	if (req == NULL)
+		return;
+	gw_http_resp_release(&req->resp);
+	free(req);
+}
+
+/* Free a string holding a secret. */
+static void secret_str_free(char *s)
+{
+	if (s != NULL)
+		OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+/* Free the channel. */
+static void twilio_free(struct gw_channel *ch)
+{
+	struct gw_twilio *tw = (struct gw_twilio *)ch;
+
+	if (tw == NULL)
+		return;
+	gw_net_conf_release(&tw->net);
+	free(tw->endpoint);
+	free(tw->account_sid);
+	secret_str_free(tw->auth_token);
+	free(tw->from);
+	free(tw->service_sid);
+	free(tw);
+}
+
+static const struct gw_channel_ops twilio_ops = {
+    .name = "twilio", /* replaced by the kind's name */
+    .prepare = twilio_prepare,
+    .finish = twilio_finish,
+    .deliver = NULL,
+    .request_free = twilio_request_free,
+    .free = twilio_free,
+};
+
+/* Build a Twilio-style channel from its [channel NAME] section. */
+struct gw_channel *gw_twilio_new(const struct gw_twilio_kind *kind, const struct gw_chan_conf *conf,
+                                 char *err, size_t errlen)
+{
+	struct gw_twilio *tw = calloc(1, sizeof(*tw));
+	const char *sid = NULL;
+	const char *token = NULL;
+	const char *from = gw_conf_str(conf, "from");
+	const char *service = kind->service_sid ? gw_conf_str(conf, "messaging_service_sid") : NULL;
+	size_t n;
+
+	if (tw == NULL) {
+		snprintf(err, errlen, "[channel %s] out of memory", kind->name);
+		return NULL;
+	}
+	tw->ops = twilio_ops;
+	tw->ops.name = kind->name;
+	tw->head.ops = &tw->ops;
+	tw->head.max_inflight = 4;
+	tw->kind = kind;
+	if (gw_net_conf_load(&tw->net, conf, kind->name, twilio_schemes, err, errlen) != 0)
+		goto fail;
+	if (gw_conf_need(conf, kind->name, "account_sid", &sid, err, errlen) != 0 ||
+	    gw_conf_need(conf, kind->name, "auth_token", &token, err, errlen) != 0)
+		goto fail;
+	if (!sid_ok(sid)) {
+		snprintf(err, errlen, "[channel %s] account_sid must be letters and digits",
+		         kind->name);
+		goto fail;
+	}
+	if (from == NULL && service == NULL) {
+		snprintf(err, errlen, "[channel %s] missing from%s", kind->name,
+		         kind->service_sid ? " (or messaging_service_sid)" : "");
+		goto fail;
+	}
+	if ((from != NULL && !printable(from)) || (service != NULL && !sid_ok(service)) ||
+	    !printable(token)) {
+		snprintf(err, errlen,
+		         "[channel %s] from, auth_token or messaging_service_sid "
+		         "holds invalid characters",
+		         kind->name);
+		goto fail;
+	}
+	n = strlen(tw->net.url) + strlen(TWILIO_API) + strlen(sid) + 1 + strlen(kind->resource) + 1;
+	tw->endpoint = malloc(n);
+	tw->account_sid = strdup(sid);
+	tw->auth_token = strdup(token);
+	tw->from = from != NULL ? strdup(from) : NULL;
+	tw->service_sid = service != NULL ? strdup(service) : NULL;
+	if (tw->endpoint == NULL || tw->account_sid == NULL || tw->auth_token == NULL ||
+	    (from != NULL && tw->from == NULL) || (service != NULL && tw->service_sid == NULL)) {
+		snprintf(err, errlen, "[channel %s] out of memory", kind->name);
+		goto fail;
+	}
+	snprintf(tw->endpoint, n, "%s%s%s/%s", tw->net.url, TWILIO_API, sid, kind->resource);
+	return &tw->head;
+fail:
+	twilio_free(&tw->head);
+	return NULL;
+}

@@ -1,0 +1,60 @@
+/* gw_util.h - small gateway helpers: channel and severity names, durations,
+ * message ids, UUIDs.
+ *
+ * Pure functions over caller-owned buffers; nothing allocates.
+ */
+#ifndef GW_UTIL_H
+#define GW_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Logical delivery channels, in the default escalation order. */
+enum gw_chan { GW_CH_EMAIL = 0, GW_CH_SMS, GW_CH_PHONE, GW_CH_LINE, GW_CH__COUNT };
+#define GW_CH_BIT(ch) (1u << (ch))
+
+enum gw_severity { GW_SEV_INFO = 0, GW_SEV_WARNING, GW_SEV_CRITICAL };
+
+#define GW_ID_MAX 128 /* longest message id */
+
+/* "email", "sms", "phone", "line"; "?" for anything else. */
+const char *gw_chan_name(int ch);
+
+/* Channel for name, or -1. */
+int gw_chan_parse(const char *name);
+
+/* Parse a comma-separated channel list ("email, sms").  order (capacity
+ * GW_CH__COUNT, may be NULL) receives the channels in order, *n their count
+ * (may be NULL), *mask their bits.  Duplicates and unknown names are refused
+ * with a reason in err.  Returns 0 or -1. */
+int gw_chan_list_parse(const char *csv, unsigned *mask, int *order, size_t *n, char *err,
+                       size_t errlen);
+
+/* Write mask as "email,sms" into out ("" for 0). */
+void gw_chan_mask_format(unsigned mask, char *out, size_t cap);
+
+/* "info", "warning", "critical". */
+const char *gw_severity_name(int sev);
+
+/* Severity for name, or -1. */
+int gw_severity_parse(const char *name);
+
+/* Parse a duration: a number with an optional unit ms, s, m, h or d (no
+ * unit = seconds), e.g. "250ms", "60s", "5m", "1.5h".  Returns 0 or -1. */
+int gw_duration_parse(const char *s, uint64_t *ms);
+
+/* Return 1 when id is a usable message id: 1..GW_ID_MAX characters of
+ * [A-Za-z0-9._:@-] (it becomes an MQTT topic level), else 0. */
+int gw_id_check(const char *id);
+
+/* Write a random UUID version 4 (36 characters and a NUL) into out.
+ * Returns 0, or -1 when the random generator fails. */
+int gw_uuid4(char out[37]);
+
+/* 32-bit FNV-1a of s. */
+uint32_t gw_fnv1a(const char *s);
+
+/* Current time in milliseconds, monotonic clock (for timers only). */
+uint64_t gw_mono_ms(void);
+
+#endif

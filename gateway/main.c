@@ -1,0 +1,138 @@
+/* main.c - mqttsec-gateway: global options and command dispatch. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cmd.h"
+#include "gateway.h"
+#include "gw_log.h"
+#include "mqs_error.h"
+
+#define DEFAULT_CONF MQS_SYSCONFDIR "/mqttsec/gateway.conf"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: mqttsec-gateway [-c FILE] [-v|-q] [COMMAND]\n"
+	        "\n"
+	        "  -c FILE   configuration (default $MQTTSEC_GATEWAY_CONF or " DEFAULT_CONF ")\n"
+	        "  -v        verbose (debug) log    -q  warnings and errors only\n"
+	        "  -h        this help              -V  version\n"
+	        "\n"
+	        "commands:\n"
+	        "  run                                   the daemon (default)\n"
+	        "  check                                 validate the configuration\n"
+	        "  recipient add NAME [--email E] [--phone P] [--line USERID] [--group G]...\n"
+	        "  recipient list [--json]               masked: never prints full addresses\n"
+	        "  recipient rm NAME\n"
+	        "  recipient optout NAME CHANNEL\n"
+	        "  recipient find (--email E | --phone P | --line USERID)\n"
+	        "  group add G [--channels email,sms,...] | group list [--json] | group rm G\n"
+	        "  group member add|rm G NAME\n"
+	        "  outbox [--status queued|sending|sent|failed|dead] [--limit N] [--json]\n");
+}
+
+/* Map library errors to exit codes. */
+int cmd_exit_code(int err)
+{
+	switch (err) {
+	case MQS_OK:
+		return EX_OK;
+	case MQS_ERR_INVAL:
+	case MQS_ERR_EXISTS:
+	case MQS_ERR_PARSE:
+		return EX_DATAERR;
+	case MQS_ERR_NOENT:
+		return EX_NOINPUT;
+	case MQS_ERR_PERM:
+		return EX_NOPERM;
+	case MQS_ERR_DB:
+	case MQS_ERR_IO:
+		return EX_IOERR;
+	default:
+		return EX_SOFTWARE;
+	}
+}
+
+/* Open the gateway database and master key. */
+int cmd_open_store(const struct gw_config *conf, struct gw_store *s)
+{
+	char err[512];
+
+	if (gw_store_open(s, conf->db, conf->master_key_file, conf->sync_full, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "mqttsec-gateway: %s\n", err);
+		return EX_IOERR;
+	}
+	return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf_path = getenv("MQTTSEC_GATEWAY_CONF");
+	struct gw_config conf;
+	char err[600];
+	const char *cmd;
+	int opt, rc;
+
+	while ((opt = getopt(argc, argv, "+c:vqhV")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'v':
+			gw_log_set_level(GW_LOG_DEBUG);
+			break;
+		case 'q':
+			gw_log_set_level(GW_LOG_WARN);
+			break;
+		case 'h':
+			usage(stdout);
+			return EX_OK;
+		case 'V':
+			printf("mqttsec-gateway %s\n", PACKAGE_VERSION);
+			return EX_OK;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (conf_path == NULL || *conf_path == '\0')
+		conf_path = DEFAULT_CONF;
+	argc -= optind;
+	argv += optind;
+	cmd = argc > 0 ? argv[0] : "run";
+	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "recipient") != 0 &&
+	    strcmp(cmd, "group") != 0 && strcmp(cmd, "outbox") != 0) {
+		fprintf(stderr, "mqttsec-gateway: unknown command %s\n", cmd);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (strcmp(cmd, "run") == 0 && argc > 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (gw_config_load(conf_path, &conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mqttsec-gateway: %s\n", err);
+		return EX_CONFIG;
+	}
+	optind = 0; /* subcommands run getopt again on their own argv */
+	if (strcmp(cmd, "run") == 0)
+		rc = gw_run(&conf);
+	else if (strcmp(cmd, "check") == 0) {
+		printf("%s: ok (%zu routes, %zu channel sections)\n", conf.path, conf.nroutes,
+		       conf.nchannel_sections);
+		rc = EX_OK;
+	} else if (strcmp(cmd, "recipient") == 0)
+		rc = cmd_recipient(&conf, argc, argv);
+	else if (strcmp(cmd, "group") == 0)
+		rc = cmd_group(&conf, argc, argv);
+	else
+		rc = cmd_outbox(&conf, argc, argv);
+	gw_config_release(&conf);
+	return rc;
+}

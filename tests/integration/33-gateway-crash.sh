@@ -1,0 +1,58 @@
+#!/bin/bash
+# 33-gateway-crash.sh - the gateway is killed with SIGKILL while it works
+# through a queue; after a restart every committed delivery goes out, and
+# only deliveries that were in flight at the kill may go out twice.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/gateway-lib.sh"
+
+N=30
+INFLIGHT=2
+start_mosquitto "allow_anonymous true" || bail_out "no broker"
+provider_start || bail_out "no fake provider"
+echo "Messages.json 201;delay=0.15" >"$PROV_SCRIPT"
+gw_config "[channel sms]
+url = http://127.0.0.1:$PROV_PORT
+account_sid = ACtest
+auth_token = sekrit
+from = +15550000000
+max_inflight = $INFLIGHT"
+gw group add ops --channels sms >/dev/null
+gw recipient add alice --phone +15550001234 --group ops >/dev/null
+gw_start || bail_out "gateway did not start"
+
+for i in $(seq 1 $N); do
+	pub alerts/x "{\"id\": \"k-$i\", \"group\": \"ops\", \"title\": \"Item$i.\"}"
+done
+wait_sql "SELECT count(*) FROM messages" $N
+is "$(sql "SELECT count(*) FROM messages")" $N "all $N alerts committed"
+_reqs_ge() {
+	[ "$(lines "$PROV_LOG")" -ge "$1" ]
+}
+wait_for 10 _reqs_ge 6
+gw_kill9
+sent_before=$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")
+sending=$(sql "SELECT count(*) FROM outbox WHERE state = 'sending'")
+diag "at the kill: $sent_before sent, $sending sending"
+ok "killed mid-run (some sent, some left)" test "$sent_before" -lt $N -a "$sent_before" -gt 0
+ok "at most $INFLIGHT were in flight" test "$sending" -le $INFLIGHT
+
+gw_start gateway2 || bail_out "gateway did not restart"
+wait_sql "SELECT count(*) FROM outbox WHERE state = 'sent'" $N 30
+is "$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" $N "every delivery sent after restart"
+ok "the restart requeued the in-flight rows" \
+	grep -q "were in flight at the last stop\|started" "$TEST_TMP/gateway2.log"
+counts=$("$PYTHON" -c 'import json, re, sys, collections
+c = collections.Counter()
+for l in open(sys.argv[1]):
+    m = re.search(r"Item(\d+)\.", json.loads(l)["form"]["Body"])
+    c[int(m.group(1))] += 1
+n = int(sys.argv[2])
+missing = [i for i in range(1, n + 1) if c[i] == 0]
+dups = sum(v - 1 for v in c.values() if v > 1)
+print(len(missing), dups)' "$PROV_LOG" $N)
+read -r missing dups <<<"$counts"
+is "$missing" 0 "no delivery lost"
+ok "duplicates ($dups) only for the $sending in flight at the kill" test "$dups" -le "$sending"
+
+done_testing

@@ -1,0 +1,110 @@
+#!/bin/bash
+# 35-gateway-sensor.sh - kind = sensor routes: a rule fires once per
+# excursion after its hold time, hysteresis keeps a flapping sensor quiet,
+# the recovery notice comes once the value is back, state is per topic and
+# survives a restart; numeric payloads and JSON fields both work.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/gateway-lib.sh"
+
+start_mosquitto "allow_anonymous true" || bail_out "no broker"
+gw_config '[route temp]
+topic = sensors/+/temp
+kind = sensor
+field = data.temperature
+hysteresis = 2
+rule = value > 40 for 1s => alert group=ops severity=warning title="Hot {topic}: {value} C"
+
+[route hum]
+topic = sensors/+/hum
+kind = sensor
+group = ops
+rule = value < 20 => alert title="Too dry" channels=email'
+gw group add ops >/dev/null
+gw recipient add alice --email alice@example.com --group ops >/dev/null
+gw_start || bail_out "gateway did not start"
+
+t() {
+	pub "sensors/$1/temp" "{\"data\": {\"temperature\": $2}}"
+}
+n_msgs() {
+	sql "SELECT count(*) FROM messages WHERE route = '$1' AND topic = '$2'"
+}
+ids() {
+	sql "SELECT msg_id FROM messages WHERE topic = '$1' ORDER BY id" | sed 's/.*-r1-[0-9a-f]*-//' |
+		tr '\n' ' '
+}
+
+## first excursion: fires once, after the hold time, even without new readings
+t r1 39
+t r1 41
+sleep 0.3
+t r1 42
+is "$(n_msgs temp sensors/r1/temp)" 0 "no alert before the hold time"
+wait_sql "SELECT count(*) FROM messages WHERE topic = 'sensors/r1/temp'" 1 5
+is "$(n_msgs temp sensors/r1/temp)" 1 "alert after the hold time"
+is "$(sql "SELECT title FROM messages WHERE topic = 'sensors/r1/temp'")" \
+	"Hot sensors/r1/temp: 42 C" "title with {topic} and {value}"
+for v in 45 43 39.5 41; do
+	t r1 $v
+done
+sleep 1.3
+is "$(n_msgs temp sensors/r1/temp)" 1 "one alert per excursion (39.5 is within the hysteresis)"
+
+## recovery once back past threshold - hysteresis
+t r1 37.9
+wait_sql "SELECT count(*) FROM messages WHERE topic = 'sensors/r1/temp'" 2 5
+is "$(ids sensors/r1/temp)" "1 1-ok " "recovery notice"
+ok "recovery title" grep -q "^Recovered: " <<<"$(sql "SELECT title FROM messages WHERE msg_id LIKE '%-ok'")"
+
+## a short blip shorter than the hold time sends nothing
+t r1 41
+sleep 0.2
+t r1 39
+sleep 1.3
+is "$(n_msgs temp sensors/r1/temp)" 2 "a blip shorter than the hold time is ignored"
+
+## a second excursion fires again
+t r1 44
+wait_sql "SELECT count(*) FROM messages WHERE topic = 'sensors/r1/temp'" 3 5
+is "$(ids sensors/r1/temp)" "1 1-ok 2 " "second excursion, second alert"
+
+## state is per topic
+t r2 50
+wait_sql "SELECT count(*) FROM messages WHERE topic = 'sensors/r2/temp'" 1 5
+is "$(n_msgs temp sensors/r2/temp)" 1 "another topic has its own state"
+
+## state survives a restart: no repeat of the active alert, recovery still comes
+stop_bg gateway
+gw_start gateway2 || bail_out "gateway did not restart"
+t r1 45
+sleep 0.5
+is "$(n_msgs temp sensors/r1/temp)" 3 "no repeated alert after a restart"
+t r1 30
+wait_sql "SELECT count(*) FROM messages WHERE topic = 'sensors/r1/temp'" 4 5
+is "$(ids sensors/r1/temp)" "1 1-ok 2 2-ok " "recovery after a restart"
+
+## numeric payloads, no hold time, bad readings
+pub sensors/r1/hum 15.5
+wait_sql "SELECT count(*) FROM messages WHERE route = 'hum'" 1 5
+is "$(n_msgs hum sensors/r1/hum)" 1 "numeric payload fires at once (no hold time)"
+pub sensors/r1/hum "not a number"
+pub sensors/r1/temp '{"data": {}}'
+wait_for 5 grep -q "field data.temperature missing" "$TEST_TMP/gateway2.log"
+ok "a bad numeric reading is dropped with a reason" \
+	grep -q "route hum: dropped reading on sensors/r1/hum: payload is not a number" \
+	"$TEST_TMP/gateway2.log"
+ok "a missing JSON field is dropped with a reason" \
+	grep -q "field data.temperature missing or not a number" "$TEST_TMP/gateway2.log"
+wait_sql "SELECT count(*) FROM outbox WHERE state != 'sent'" 0 5
+is "$(ls "$TEST_TMP/spool" | wc -l | tr -d ' ')" \
+	"$(sql "SELECT count(*) FROM outbox")" "every sensor message was delivered (spool)"
+
+## a bad rule is refused with file:line
+printf '\n[route bad]\ntopic = x\nkind = sensor\nrule = value >> 3 => alert group=ops\n' \
+	>>"$GW_CONF"
+"$GATEWAY_BIN" -c "$GW_CONF" check >/dev/null 2>"$TEST_TMP/bad.err"
+ok "a bad rule names file:line" grep -q "gateway.conf:[0-9]*: \[route bad\] rule: " \
+	"$TEST_TMP/bad.err"
+
+done_testing

@@ -1,0 +1,86 @@
+#!/bin/bash
+# 36-gateway-escalation.sh - critical alerts without an acknowledgement on
+# <status_topic>/<id>/ack climb the ladder email -> sms -> phone; an ack
+# stops it; non-critical alerts never escalate; a restart keeps the clock.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/gateway-lib.sh"
+need_python_module aiosmtpd
+
+start_mosquitto "allow_anonymous true" || bail_out "no broker"
+smtp_start || bail_out "no smtp recorder"
+provider_start || bail_out "no fake provider"
+GW_DELIVERY="ack_timeout = 1s
+escalation = email, sms, phone"
+TW="url = http://127.0.0.1:$PROV_PORT
+account_sid = ACtest
+auth_token = sekrit
+from = +15550000000"
+gw_config "[channel email]
+url = smtp://127.0.0.1:$SMTP_PORT
+from = alerts@example.com
+
+[channel sms]
+$TW
+
+[channel phone]
+$TW"
+gw group add ops >/dev/null
+gw recipient add alice --email alice@example.com --phone +15550001234 --group ops >/dev/null
+gw_start || bail_out "gateway did not start"
+start_bg status mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -q 1 -v -t "$GW_STATUS/#"
+sleep 0.3
+
+steps() {
+	sql "SELECT o.channel || ':' || o.step FROM outbox o JOIN messages m ON m.id = o.message
+	     WHERE m.msg_id = '$1' ORDER BY o.id" | tr '\n' ' '
+}
+esc() {
+	sql "SELECT e.state FROM escalations e JOIN messages m ON m.id = e.message
+	     WHERE m.msg_id = '$1'"
+}
+_esc_is() {
+	[ "$(esc "$1")" = "$2" ]
+}
+
+## no ack: email, then sms, then phone, then exhausted
+pub alerts/x '{"id": "e-1", "severity": "critical", "group": "ops", "title": "Fire"}'
+wait_for 10 _esc_is e-1 exhausted
+is "$(steps e-1)" "email:0 sms:1 phone:2 " "no ack: escalated to sms, then phone"
+is "$(esc e-1)" exhausted "the ladder ends exhausted"
+ok "sms request sent" grep -q '/Messages.json' "$PROV_LOG"
+ok "phone call placed" grep -q '/Calls.json' "$PROV_LOG"
+ok "escalation published" grep -q '^mqttsec/status/e-1 .*"event":"escalated","channel":"sms"' \
+	"$TEST_TMP/status.log"
+ok "exhaustion published" grep -q '^mqttsec/status/e-1 .*"event":"exhausted"' \
+	"$TEST_TMP/status.log"
+
+## ack before the deadline: no escalation
+pub alerts/x '{"id": "e-2", "severity": "critical", "group": "ops", "title": "Smoke"}'
+wait_for 5 grep -q '"Smoke"' "$SMTP_LOG"
+pub "$GW_STATUS/e-2/ack" '{"by": "alice"}'
+wait_for 5 _esc_is e-2 acked
+sleep 1.5
+is "$(steps e-2)" "email:0 " "acked: no escalation"
+is "$(esc e-2)" acked "escalation state acked"
+ok "ack published" grep -q '^mqttsec/status/e-2 .*"event":"acked"' "$TEST_TMP/status.log"
+
+## non-critical alerts do not escalate
+pub alerts/x '{"id": "e-3", "severity": "warning", "group": "ops", "title": "Warm"}'
+wait_for 5 grep -q '"Warm"' "$SMTP_LOG"
+sleep 1.5
+is "$(steps e-3)" "email:0 " "warning: no escalation"
+is "$(esc e-3)" "" "warning: no escalation clock"
+
+## the clock survives a crash: the deadline passes while the gateway is down
+pub alerts/x '{"id": "e-4", "severity": "critical", "group": "ops", "title": "Flood",
+ "channels": ["sms"]}'
+wait_sql "SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message
+          WHERE m.msg_id = 'e-4' AND o.state = 'sent'" 1
+gw_kill9
+sleep 1.2
+gw_start gateway2 || bail_out "gateway did not restart"
+wait_for 10 _esc_is e-4 exhausted
+is "$(steps e-4)" "sms:0 email:1 phone:2 " "after a restart the ladder continues (first unused channels)"
+
+done_testing

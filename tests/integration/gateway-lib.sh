@@ -1,0 +1,181 @@
+# gateway-lib.sh - helpers for the 3x-gateway-*.sh tests, sourced after
+# lib.sh.  A broker (plain mosquitto allowing anonymous clients unless the
+# test starts its own), a gateway configuration in $GW_CONF with fast
+# retries, an SMTP recorder and a fake HTTP provider.
+#
+#   gw_config [SECTION_TEXT...]     write $GW_CONF ([broker] [store] [delivery]
+#                                   and one alert route, plus the given text);
+#                                   GW_DELIVERY holds extra [delivery] lines
+#   gw NAME ARGS...                 mqttsec-gateway -c $GW_CONF ARGS...
+#   gw_start [NAME]                 start the daemon (background NAME, default
+#                                   "gateway") and wait until it subscribed
+#   gw_kill9 [NAME]                 SIGKILL the daemon
+#   smtp_start [ARGS...]            aiosmtpd recorder -> $SMTP_PORT, $SMTP_LOG
+#   provider_start                  fake_provider.py -> $PROV_PORT, $PROV_LOG,
+#                                   script in $PROV_SCRIPT
+#   pub TOPIC PAYLOAD               mosquitto_pub at QoS 1
+#   lines FILE                      number of lines (0 when absent)
+#   wait_lines FILE N [TIMEOUT]     until FILE has at least N lines
+#   sql QUERY                       sqlite3 on the gateway database
+#   gw_restart_broker               restart the broker on the same port
+#   wait_sql QUERY WANT [TIMEOUT]   until QUERY prints WANT
+
+need_file "$GATEWAY_BIN"
+need_cmd mosquitto_pub sqlite3 timeout
+
+GW_CONF=$TEST_TMP/gateway.conf
+GW_DB=$TEST_TMP/gateway.db
+GW_KEY=$TEST_TMP/gateway.key
+GW_CREDS=$TEST_TMP/gateway.json
+GW_STATUS=mqttsec/status
+GW_DELIVERY=${GW_DELIVERY:-}
+TOOLS=$top_srcdir/tests/tools
+
+# gw_creds_plain: credentials without TOTP (anonymous broker).
+gw_creds_plain() {
+	(umask 077 && echo '{"username": "gateway", "keys": []}' >"$GW_CREDS")
+}
+
+gw_config() {
+	local extra
+	[ -f "$GW_CREDS" ] || gw_creds_plain
+	{
+		cat <<EOF
+[broker]
+host = 127.0.0.1
+port = $MOSQ_PORT
+credentials = $GW_CREDS
+status_topic = $GW_STATUS
+reconnect_min = ${GW_RECONNECT_MIN:-200ms}
+reconnect_max = 1s
+
+[store]
+db = $GW_DB
+master_key_file = $GW_KEY
+spool_dir = $TEST_TMP/spool
+
+[delivery]
+max_attempts = ${GW_MAX_ATTEMPTS:-5}
+backoff_base = 100ms
+backoff_max = 500ms
+$GW_DELIVERY
+
+[route alerts]
+topic = alerts/#
+kind = alert
+EOF
+		for extra in "$@"; do
+			printf '\n%s\n' "$extra"
+		done
+	} >"$GW_CONF"
+}
+
+gw() {
+	"$GATEWAY_BIN" -q -c "$GW_CONF" "$@"
+}
+
+_gw_subscribed() {
+	grep -q "connected to broker" "$TEST_TMP/$1.log"
+}
+
+gw_start() {
+	local name=${1:-gateway}
+	start_bg "$name" "$GATEWAY_BIN" -c "$GW_CONF" run
+	if ! wait_for "$WAIT_TIMEOUT" _gw_subscribed "$name"; then
+		show_log "$name"
+		return 1
+	fi
+	# the SUBACK follows the CONNACK closely; give it a moment
+	sleep 0.3
+}
+
+gw_kill9() {
+	local pid=${BG_PID[${1:-gateway}]}
+	kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+_file_nonempty() {
+	[ -s "$1" ]
+}
+
+smtp_start() {
+	local pf=$TEST_TMP/smtp.port
+	rm -f "$pf"
+	SMTP_LOG=${SMTP_LOG:-$TEST_TMP/smtp.jsonl}
+	start_bg smtp "$PYTHON" "$TOOLS/smtp_recorder.py" --port "${SMTP_PORT:-0}" \
+		--port-file "$pf" --jsonl "$SMTP_LOG" "$@"
+	wait_for "$WAIT_TIMEOUT" _file_nonempty "$pf" || return 1
+	SMTP_PORT=$(cat "$pf")
+}
+
+provider_start() {
+	local pf=$TEST_TMP/provider.port
+	rm -f "$pf"
+	PROV_LOG=$TEST_TMP/provider.jsonl
+	PROV_SCRIPT=$TEST_TMP/provider.script
+	touch "$PROV_SCRIPT"
+	start_bg provider "$PYTHON" "$TOOLS/fake_provider.py" --port-file "$pf" \
+		--log "$PROV_LOG" --script "$PROV_SCRIPT"
+	wait_for "$WAIT_TIMEOUT" _file_nonempty "$pf" || return 1
+	PROV_PORT=$(cat "$pf")
+}
+
+pub() {
+	mosquitto_pub -h 127.0.0.1 -p "$MOSQ_PORT" -q 1 -t "$1" -m "$2"
+}
+
+lines() {
+	if [ -f "$1" ]; then
+		wc -l <"$1" | tr -d ' '
+	else
+		echo 0
+	fi
+}
+
+_has_lines() {
+	[ "$(lines "$1")" -ge "$2" ]
+}
+
+wait_lines() {
+	wait_for "${3:-$WAIT_TIMEOUT}" _has_lines "$1" "$2"
+}
+
+sql() {
+	sqlite3 -cmd ".timeout 5000" "$GW_DB" "$1"
+}
+
+_sql_is() {
+	[ "$(sql "$1")" = "$2" ]
+}
+
+wait_sql() {
+	wait_for "${3:-$WAIT_TIMEOUT}" _sql_is "$1" "$2"
+}
+
+# jq-less JSON field access: jfield FILE LINE_NO EXPR (python expression on j)
+jfield() {
+	"$PYTHON" -c 'import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+j = json.loads(lines[int(sys.argv[2]) - 1])
+print(eval(sys.argv[3]))' "$@"
+}
+
+# gw_restart_broker: stop the broker of start_mosquitto and start it again
+# with the same configuration (same port), as lib.sh starts it.
+gw_restart_broker() {
+	local preload=
+	stop_bg mosquitto
+	if declare -F _san_preload >/dev/null; then
+		preload=$(_san_preload "$PLUGIN_SO")
+	fi
+	if [ -n "$preload" ]; then
+		start_bg mosquitto env LD_PRELOAD="$preload" \
+			ASAN_OPTIONS="${ASAN_OPTIONS}:detect_leaks=0" "$MOSQUITTO_BIN" -c "$MOSQ_CONF"
+	else
+		start_bg mosquitto "$MOSQUITTO_BIN" -c "$MOSQ_CONF"
+	fi
+	MOSQ_PID=$BG_LAST
+	wait_port "$MOSQ_PORT"
+}
