@@ -59,7 +59,6 @@ struct mqsp_plugin {
 	struct mqsp_store *store;
 	struct mqsp_build *build;  /* a reload in progress, or NULL */
 	uint64_t next_poll_ms;     /* when to look for committed changes again */
-	uint64_t next_flush_ms;    /* when to write queued steps */
 	uint64_t last_call_ms;     /* the previous tick callback (idle detection) */
 	uint64_t last_slice_ms;    /* the end of the previous build slice */
 	uint64_t build_ban_seq;    /* bans committed when the build started */

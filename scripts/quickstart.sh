@@ -162,6 +162,7 @@ cat >"$CONF" <<EOC
 # written by scripts/quickstart.sh
 ${user_line}
 per_listener_settings false
+set_tcp_nodelay true
 listener $PORT 127.0.0.1
 allow_anonymous false
 persistence false
