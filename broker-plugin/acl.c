@@ -446,14 +446,9 @@ static void walk_sub(const struct acl_node *n, const char *f, int level0, int co
 		sub_descend(n->plus, e, cover, k, best);
 }
 
-/* Return 1 when s holds a character that must not be substituted. */
-static int unsafe_for_pattern(const char *s)
-{
-	return s == NULL || s[0] == '\0' || strpbrk(s, "+#/") != NULL;
-}
-
 /* Substitute %u and %c in filter into out (cap bytes); return the length or
- * (size_t)-1 when it does not fit or an identity is missing. */
+ * (size_t)-1 when it does not fit or an identity is missing or unusable
+ * (mqs_topic_identity_ok). */
 static size_t subst(const char *filter, const char *username, const char *clientid, char *out,
                     size_t cap)
 {
@@ -469,7 +464,7 @@ static size_t subst(const char *filter, const char *username, const char *client
 		if (ins != NULL || (s[0] == '%' && (s[1] == 'u' || s[1] == 'c'))) {
 			size_t l;
 
-			if (unsafe_for_pattern(ins))
+			if (!mqs_topic_identity_ok(ins))
 				return (size_t)-1;
 			l = strlen(ins);
 			if (cap - o <= l)
@@ -515,7 +510,9 @@ static void eval_patterns(const struct mqsp_acl_tree *t, int k, const char *topi
 			}
 		}
 		if (subst(p->filter, username, clientid, buf, need) == (size_t)-1)
-			applies = 0;
+			/* no usable identity: an allow rule cannot grant, a deny rule
+			 * must still hold (fail closed) */
+			applies = !mqsp_acl_key_allows(p->key);
 		else if (k != MQSP_ACL_SUB)
 			applies = mqs_topic_matches(buf, topic);
 		else if (mqsp_acl_key_allows(p->key))

@@ -12,7 +12,10 @@
  * applies when its filter covers F (every topic F matches, the rule
  * matches), a deny rule applies when its filter overlaps F (some topic
  * matches both).  Filters holding %u or %c are kept aside and matched after
- * substitution; they never apply when the username or client id is NULL.
+ * substitution.  When the username or client id they need is NULL or
+ * unusable (mqs_topic_identity_ok(): empty, starting with '$', holding
+ * + # /), an allow rule does not apply and a deny rule applies to every
+ * topic (fail closed).
  *
  * Ownership: a tree and everything in it is allocated from the caller's
  * arena and freed with it.  Build with mqsp_acl_tree_new(), then
@@ -66,7 +69,7 @@ int mqsp_acl_tree_finish(struct mqsp_acl_tree *t, struct mqsp_arena *a);
 
 /* Fold the rules of t that apply to topic (READ/WRITE) or filter (SUB) into
  * *best (start with MQSP_ACL_NONE).  username and clientid are used for
- * %u/%c and may be NULL. */
+ * %u/%c and may be NULL (see above: %u/%c deny rules then apply). */
 void mqsp_acl_eval(const struct mqsp_acl_tree *t, enum mqsp_acl_kind kind, const char *topic,
                    const char *username, const char *clientid, int64_t *best);
 

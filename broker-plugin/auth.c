@@ -2,6 +2,7 @@
  * (stage 2). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,22 +11,17 @@
 
 #include "mqs_cidr.h"
 #include "mqs_error.h"
+#include "mqs_topic.h"
 #include "mqs_totp.h"
 #include "plugin.h"
 
-/* an accepted TOTP step the current snapshot may not hold yet */
+/* an accepted TOTP step the current snapshot may not hold yet: a cheap
+ * first refusal of replays; the database's compare-and-set decides */
 struct mqsp_step {
 	UT_hash_handle hh;
 	int64_t step;
 	char name[];
 };
-
-/* Return 1 when s is NULL, empty, or holds a character that would change
- * the meaning of a %u/%c substitution. */
-static int identity_unsafe(const char *s)
-{
-	return s == NULL || s[0] == '\0' || strpbrk(s, "+#/") != NULL;
-}
 
 /* The last accepted step of d, from the snapshot or from memory. */
 static int64_t last_step(struct mqsp_plugin *p, const struct mqsp_device *d)
@@ -39,8 +35,9 @@ static int64_t last_step(struct mqsp_plugin *p, const struct mqsp_device *d)
 	return last;
 }
 
-/* Remember an accepted step in memory and queue it for the database. */
-static void step_accept(struct mqsp_plugin *p, const char *name, int64_t step)
+/* Remember a committed step in memory (without memory the refusal of
+ * replays rests on the database alone, which is enough). */
+static void step_remember(struct mqsp_plugin *p, const char *name, int64_t step)
 {
 	struct mqsp_step *s = NULL;
 	size_t len = strlen(name);
@@ -55,8 +52,6 @@ static void step_accept(struct mqsp_plugin *p, const char *name, int64_t step)
 	}
 	if (s != NULL && step > s->step)
 		s->step = step;
-	/* without memory the refusal of replays rests on the database alone */
-	mqsp_store_save_step(p->store, name, step);
 }
 
 /* Forget in-memory steps that the snapshot holds. */
@@ -120,16 +115,31 @@ static void ban(struct mqsp_plugin *p, unsigned hits, const char *username, cons
 	for (unsigned bit = MQSP_BAN_USER; bit <= MQSP_BAN_IP; bit <<= 1) {
 		enum mqsp_match match = bit == MQSP_BAN_USER ? MQSP_MATCH_USERNAME : MQSP_MATCH_IP;
 		const char *pattern = bit == MQSP_BAN_USER ? username : ip;
+		const char *what = bit == MQSP_BAN_USER ? "username" : "address";
 		uint64_t seq;
+		int e;
 
 		if ((hits & bit) == 0 || pattern == NULL)
 			continue;
 		seq = mqsp_store_save_ban(p->store, match, pattern, now, p->opt.ban_seconds);
-		if (mqsp_bans_add(p->bans, match, pattern, now + (int64_t)p->opt.ban_seconds,
-		                  seq) != MQS_OK)
+		if (seq == 0) {
+			/* never reaches the database: only its expiry drops it */
+			seq = MQSP_BAN_SEQ_MEMORY;
+			mqsp_log(MOSQ_LOG_WARNING,
+			         "mqttsec: cannot queue the ban of %s %s for the database; "
+			         "it holds in memory only",
+			         what, pattern);
+		}
+		e = mqsp_bans_add(p->bans, match, pattern, now + (int64_t)p->opt.ban_seconds, seq,
+		                  mqsp_store_bans_done(p->store), now);
+		if (e != MQS_OK) {
+			mqsp_log(MOSQ_LOG_WARNING,
+			         "mqttsec: cannot keep the ban of %s %s in memory: %s", what,
+			         pattern, mqs_strerror(e));
 			continue;
+		}
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: banned %s %s for %u s after %u failed logins",
-		         bit == MQSP_BAN_USER ? "username" : "address", pattern, p->opt.ban_seconds,
+		         what, pattern, p->opt.ban_seconds,
 		         bit == MQSP_BAN_USER ? p->opt.max_auth_failures : p->opt.max_ip_failures);
 		p->kick_pending = 1;
 	}
@@ -149,6 +159,7 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 	const struct mqsp_device *d;
 	int64_t now = (int64_t)time(NULL);
 	const char *why;
+	char why_db[160];
 	uint64_t step = 0;
 	int count_user = 0, count_ip = 0;
 	int rc = MOSQ_ERR_AUTH;
@@ -164,8 +175,8 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 		why = "no username";
 		goto refuse;
 	}
-	if (identity_unsafe(user) || identity_unsafe(cid)) {
-		why = "username or client id empty or holding + # /";
+	if (!mqs_topic_identity_ok(user) || !mqs_topic_identity_ok(cid)) {
+		why = "username or client id empty, starting with $ or holding + # /";
 		count_ip = 1;
 		goto refuse;
 	}
@@ -191,8 +202,22 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 		why = "code of a time step already used";
 		goto refuse;
 	}
-	step_accept(p, d->name, (int64_t)step);
-	mqsp_bans_success(p->bans, user);
+	/* the code is used up only once its step is committed (compare-and-set:
+	 * a crash after the CONNACK cannot reopen it) */
+	e = mqsp_store_save_step(p->store, d->name, (int64_t)step);
+	if (e == MQS_ERR_TOTP_REPLAY) {
+		why = "code of a time step already used";
+		goto refuse;
+	}
+	if (e != MQS_OK) {
+		/* not the client's doing: no failure counted */
+		count_user = count_ip = 0;
+		snprintf(why_db, sizeof(why_db), "cannot record the time step: %s",
+		         mqsp_store_error(p->store));
+		why = why_db;
+		goto refuse;
+	}
+	step_remember(p, d->name, (int64_t)step);
 	if (mqsp_clients_add(&p->clients, ed->client, cid, user, addr) != MQS_OK)
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: out of memory tracking client %s", cid);
 	p->stats.auth_ok++;
@@ -203,8 +228,8 @@ refuse:
 	if (addr != NULL && mqs_cidr_format(&host, ip, sizeof(ip)) != MQS_OK)
 		ip[0] = '\0';
 	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: refused %s (client id %s) from %s: %s",
-	         user != NULL && !identity_unsafe(user) ? user : "-",
-	         cid != NULL && !identity_unsafe(cid) ? cid : "-", ip[0] != '\0' ? ip : "?", why);
+	         mqs_topic_identity_ok(user) ? user : "-", mqs_topic_identity_ok(cid) ? cid : "-",
+	         ip[0] != '\0' ? ip : "?", why);
 	if (count_user || count_ip) {
 		unsigned hits = mqsp_bans_fail(p->bans, count_user ? user : NULL,
 		                               count_ip && ip[0] != '\0' ? ip : NULL, now);

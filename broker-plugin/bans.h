@@ -3,13 +3,22 @@
  * Failures are counted per username and per client address in a sliding
  * window: each key keeps the times of its recent failures (at most the
  * threshold), and when threshold failures fall within the window the key is
- * banned.  Both tables are capped; the least recently failing key is
+ * banned.  A successful login does not clear a username's failures (they
+ * leave the window), so logins in between give an attacker no extra
+ * guesses.  Both tables are capped; the least recently failing key is
  * evicted first, so memory stays bounded whatever an attacker sends.
  *
- * Bans are written to the database by the worker and kept here in memory
- * too, so they apply from the very next CONNECT; a ban is dropped from
- * memory once a snapshot that already holds it is in use (or when it
- * expires), so removing it with mqttsec-acl lifts it.
+ * Bans are queued for the database (store.h) and kept here in memory too,
+ * so they apply from the very next CONNECT; a ban is dropped from memory
+ * once a snapshot that already holds it is in use (or when it expires), so
+ * removing it with mqttsec-acl lifts it.  A ban that could not be queued
+ * (seq MQSP_BAN_SEQ_MEMORY) stays until it expires.  The in-memory table is
+ * capped (MQSP_BANS_MEM_MAX): when it is full, expired bans and then the
+ * oldest ban already committed to the database make room, and the caller is
+ * told to reload (mqsp_bans_take_reload) so that the database copy applies
+ * again (in between, for up to a reload, the evicted ban is not enforced).
+ * A ban not committed yet never leaves memory before it expires; when the
+ * table is full of such bans, a new one is refused.
  *
  * Ownership: mqsp_bans_new() returns a table freed by mqsp_bans_free().
  * Broker thread only.
@@ -24,6 +33,11 @@
 
 #define MQSP_BAN_USER 0x01
 #define MQSP_BAN_IP   0x02
+
+#define MQSP_BANS_MEM_MAX 4096 /* in-memory bans */
+
+/* seq of a ban that never reaches the database (only its expiry drops it) */
+#define MQSP_BAN_SEQ_MEMORY UINT64_MAX
 
 struct mqsp_bans_cfg {
 	unsigned max_user_failures; /* 0 = never ban a username */
@@ -45,13 +59,19 @@ void mqsp_bans_free(struct mqsp_bans *b);
  * the keys that reached their threshold (their counters restart). */
 unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *ip, int64_t now);
 
-/* Forget the failures of username after a successful login. */
-void mqsp_bans_success(struct mqsp_bans *b, const char *username);
-
-/* Keep a ban in memory until until (Unix seconds); seq is its worker
- * sequence number.  Returns MQS_OK or MQS_ERR_NOMEM/MQS_ERR_PARSE. */
+/* Keep a ban in memory until until (Unix seconds).  seq is its sequence
+ * number from mqsp_store_save_ban() (MQSP_BAN_SEQ_MEMORY when it could not
+ * be queued), seq_done the one of the newest committed ban
+ * (mqsp_store_bans_done()).  Returns MQS_OK, MQS_ERR_INVAL (bad pattern),
+ * MQS_ERR_PARSE (bad address), MQS_ERR_NOMEM, or MQS_ERR_TOOBIG (the table
+ * is full of bans not committed yet: not kept). */
 int mqsp_bans_add(struct mqsp_bans *b, enum mqsp_match match, const char *pattern, int64_t until,
-                  uint64_t seq);
+                  uint64_t seq, uint64_t seq_done, int64_t now);
+
+/* Return 1 once (then 0 until it happens again) when a ban that is or will
+ * be in the database was left out of memory: the view must be reloaded
+ * after the queued bans are written. */
+int mqsp_bans_take_reload(struct mqsp_bans *b);
 
 /* Return 1 when an in-memory ban matches the username or address. */
 int mqsp_bans_match(const struct mqsp_bans *b, const char *username, const uint8_t *addr,

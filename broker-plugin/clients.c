@@ -35,19 +35,19 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
 {
 	struct mqsp_client_entry *e = NULL;
 	struct mqsp_client_entry *old = NULL;
+	int rc = MQS_ERR_INVAL;
 
 	if (clientid == NULL)
-		return MQS_ERR_INVAL;
+		goto out;
+	rc = MQS_ERR_NOMEM;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
-		return MQS_ERR_NOMEM;
+		goto out;
 	e->c.ctx = ctx;
 	e->c.clientid = strdup(clientid);
 	e->c.username = username != NULL ? strdup(username) : NULL;
-	if (e->c.clientid == NULL || (username != NULL && e->c.username == NULL)) {
-		entry_free(e);
-		return MQS_ERR_NOMEM;
-	}
+	if (e->c.clientid == NULL || (username != NULL && e->c.username == NULL))
+		goto out;
 	if (addr != NULL) {
 		memcpy(e->c.addr, addr, 16);
 		e->c.have_addr = 1;
@@ -60,7 +60,12 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
 	}
 	HASH_ADD_KEYPTR(hh, t->by_id, e->c.clientid, strlen(e->c.clientid), e);
 	t->count++;
-	return MQS_OK;
+	e = NULL;
+	rc = MQS_OK;
+out:
+	if (e != NULL)
+		entry_free(e);
+	return rc;
 }
 
 /* Forget a client if ctx is still its connection. */
@@ -79,12 +84,13 @@ void mqsp_clients_remove(struct mqsp_clients *t, const void *ctx, const char *cl
 }
 
 /* Select clients. */
-char **mqsp_clients_select(const struct mqsp_clients *t,
-                           int (*fn)(const struct mqsp_client *c, void *arg), void *arg)
+int mqsp_clients_select(const struct mqsp_clients *t,
+                        int (*fn)(const struct mqsp_client *c, void *arg), void *arg, char ***ids)
 {
 	struct mqsp_client_entry *e, *tmp;
-	char **ids = NULL;
+	char **v = NULL;
 	size_t n = 0, cap = 0;
+	int rc = MQS_OK;
 
 	HASH_ITER(hh, t->by_id, e, tmp)
 	{
@@ -92,20 +98,25 @@ char **mqsp_clients_select(const struct mqsp_clients *t,
 			continue;
 		if (n + 1 >= cap) {
 			size_t ncap = cap == 0 ? 16 : cap * 2;
-			char **nids = realloc(ids, ncap * sizeof(*ids));
+			char **nv = realloc(v, ncap * sizeof(*v));
 
-			if (nids == NULL)
+			if (nv == NULL) {
+				rc = MQS_ERR_NOMEM;
 				break;
-			ids = nids;
+			}
+			v = nv;
 			cap = ncap;
 		}
-		ids[n] = strdup(e->c.clientid);
-		if (ids[n] == NULL)
+		v[n] = strdup(e->c.clientid);
+		if (v[n] == NULL) {
+			rc = MQS_ERR_NOMEM;
 			break;
+		}
 		n++;
-		ids[n] = NULL;
+		v[n] = NULL;
 	}
-	return ids;
+	*ids = v;
+	return rc;
 }
 
 /* Free an id array. */

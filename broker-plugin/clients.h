@@ -41,11 +41,13 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
 /* Forget the client with this id if it is still the connection ctx. */
 void mqsp_clients_remove(struct mqsp_clients *t, const void *ctx, const char *clientid);
 
-/* Call fn for every client; fn returns non-zero to select it.  Returns a
- * new NULL-terminated array of copies of the selected client ids (free with
- * mqsp_clients_ids_free), or NULL when none were selected or out of memory. */
-char **mqsp_clients_select(const struct mqsp_clients *t,
-                           int (*fn)(const struct mqsp_client *c, void *arg), void *arg);
+/* Call fn for every client; fn returns non-zero to select it.  *ids is set
+ * to a new NULL-terminated array of copies of the selected client ids (free
+ * with mqsp_clients_ids_free), or NULL when none were selected.  Returns
+ * MQS_OK, or MQS_ERR_NOMEM when some selected ids could not be copied (*ids
+ * then holds the ones that could, or NULL). */
+int mqsp_clients_select(const struct mqsp_clients *t,
+                        int (*fn)(const struct mqsp_client *c, void *arg), void *arg, char ***ids);
 
 /* Free an array from mqsp_clients_select().  NULL is fine. */
 void mqsp_clients_ids_free(char **ids);

@@ -33,17 +33,17 @@ void mqsp_list_init(struct mqsp_list *l)
 /* Parse the match column. */
 int mqsp_match_parse(const char *text, enum mqsp_match *match)
 {
-	if (text == NULL)
-		return MQS_ERR_PARSE;
-	if (strcmp(text, "clientid") == 0)
+	int rc = MQS_OK;
+
+	if (text != NULL && strcmp(text, "clientid") == 0)
 		*match = MQSP_MATCH_CLIENTID;
-	else if (strcmp(text, "username") == 0)
+	else if (text != NULL && strcmp(text, "username") == 0)
 		*match = MQSP_MATCH_USERNAME;
-	else if (strcmp(text, "ip") == 0)
+	else if (text != NULL && strcmp(text, "ip") == 0)
 		*match = MQSP_MATCH_IP;
 	else
-		return MQS_ERR_PARSE;
-	return MQS_OK;
+		rc = MQS_ERR_PARSE;
+	return rc;
 }
 
 /* Remember the earliest expiry. */
@@ -59,24 +59,29 @@ static int key_add(struct mqsp_list *l, struct mqsp_list_key **table, const char
 {
 	struct mqsp_list_key *k = NULL;
 	size_t len = strlen(pattern);
+	int rc = MQS_ERR_INVAL;
 
 	if (len == 0 || len > PATTERN_MAX)
-		return MQS_ERR_INVAL;
+		goto out;
+	rc = MQS_OK;
 	HASH_FIND(hh, *table, pattern, len, k);
 	if (k != NULL) {
 		if (until > k->until)
 			k->until = until;
-		return MQS_OK;
+		goto out;
 	}
+	rc = MQS_ERR_NOMEM;
 	k = malloc(sizeof(*k) + len + 1);
 	if (k == NULL)
-		return MQS_ERR_NOMEM;
+		goto out;
 	memset(k, 0, sizeof(*k));
 	k->until = until;
 	memcpy(k->key, pattern, len + 1);
 	HASH_ADD(hh, *table, key[0], len, k);
 	l->count++;
-	return MQS_OK;
+	rc = MQS_OK;
+out:
+	return rc;
 }
 
 /* Insert a prefix length into the longest-first array. */
@@ -98,24 +103,29 @@ static int net_add(struct mqsp_list *l, const char *pattern, int64_t until)
 {
 	struct mqs_cidr net;
 	struct mqsp_list_net *n = NULL;
+	int rc = MQS_ERR_PARSE;
 
 	if (mqs_cidr_parse(pattern, &net) != MQS_OK)
-		return MQS_ERR_PARSE;
+		goto out;
+	rc = MQS_OK;
 	HASH_FIND(hh, l->nets[net.prefix], net.addr, 16, n);
 	if (n != NULL) {
 		if (until > n->until)
 			n->until = until;
-		return MQS_OK;
+		goto out;
 	}
+	rc = MQS_ERR_NOMEM;
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
-		return MQS_ERR_NOMEM;
+		goto out;
 	n->until = until;
 	memcpy(n->addr, net.addr, 16);
 	HASH_ADD(hh, l->nets[net.prefix], addr, 16, n);
 	prefix_note(l, net.prefix);
 	l->count++;
-	return MQS_OK;
+	rc = MQS_OK;
+out:
+	return rc;
 }
 
 /* Add one entry. */
@@ -143,16 +153,17 @@ static int key_match(const struct mqsp_list_key *table, const char *s, int64_t n
 {
 	const struct mqsp_list_key *k = NULL;
 
-	if (table == NULL || s == NULL)
-		return 0;
-	HASH_FIND(hh, table, s, strlen(s), k);
+	if (table != NULL && s != NULL)
+		HASH_FIND(hh, table, s, strlen(s), k);
 	return k != NULL && k->until > now;
 }
 
 /* Return 1 when an unexpired network holds addr. */
 static int net_match(const struct mqsp_list *l, const uint8_t *addr, int64_t now)
 {
-	for (unsigned i = 0; i < l->nprefixes; i++) {
+	int found = 0;
+
+	for (unsigned i = 0; !found && i < l->nprefixes; i++) {
 		struct mqs_cidr probe;
 		const struct mqsp_list_net *n = NULL;
 
@@ -168,21 +179,18 @@ static int net_match(const struct mqsp_list *l, const uint8_t *addr, int64_t now
 				probe.addr[b] &= (uint8_t)(0xff << (8 - (probe.prefix - bit)));
 		}
 		HASH_FIND(hh, l->nets[probe.prefix], probe.addr, 16, n);
-		if (n != NULL && n->until > now)
-			return 1;
+		found = n != NULL && n->until > now;
 	}
-	return 0;
+	return found;
 }
 
 /* Match a client against the list. */
 int mqsp_list_match(const struct mqsp_list *l, const char *clientid, const char *username,
                     const uint8_t *addr, int64_t now)
 {
-	if (l == NULL || l->count == 0)
-		return 0;
-	if (key_match(l->clientids, clientid, now) || key_match(l->usernames, username, now))
-		return 1;
-	return addr != NULL && net_match(l, addr, now);
+	return l != NULL && l->count > 0 &&
+	       (key_match(l->clientids, clientid, now) || key_match(l->usernames, username, now) ||
+	        (addr != NULL && net_match(l, addr, now)));
 }
 
 /* Fold one expiry into *next when it is later than now and earlier. */

@@ -1,13 +1,15 @@
 /* reload.c - MOSQ_EVT_TICK: the plugin's housekeeping, on the broker thread.
  *
- *   - queued writes (accepted steps, bans) go to the database in one
- *     transaction: bans at once, steps every FLUSH_MS;
+ *   - queued automatic bans go to the database in one transaction (accepted
+ *     TOTP steps do not wait for the tick: auth.c commits each one before
+ *     its CONNACK);
  *   - every poll interval PRAGMA data_version tells whether mqttsec-acl
  *     committed; then a new snapshot is built a slice at a time (a few ms
  *     per slice while the broker is busy, more while it is idle) and, when
  *     done, replaces the one in use (a pointer swap);
  *   - connected clients are re-checked after a swap, a ban, or the expiry of
- *     an allow entry, and the ones now refused are disconnected.
+ *     an allow entry, and the ones now refused are disconnected (a check
+ *     that ran out of memory is tried again on the next tick).
  *
  * Mosquitto 2.0.11 calls the tick on every turn of its main loop (about
  * once per packet under load), so the callback returns after a look at the
@@ -20,34 +22,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "mqs_error.h"
 #include "plugin.h"
 
 #define TICK_MS        50   /* housekeeping at most this often */
-#define FLUSH_MS       200  /* accepted steps are written at least this often */
 #define SLICE_BUSY_MS  8    /* build work per slice while clients keep the broker busy */
 #define SLICE_IDLE_MS  40   /* ... and while it is idle */
 #define SLICE_GAP_MS   4    /* serving time between two slices */
 #define IDLE_GAP_MS    20   /* a tick this long after the previous one: idle broker */
 #define BUILD_RETRY_MS 5000 /* after a failed build */
-
-/* Milliseconds of the coarse monotonic clock (a few ns, no system call). */
-static uint64_t coarse_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Milliseconds of the precise monotonic clock. */
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Log a database problem once (until the message changes). */
 static void log_db_error(struct mqsp_plugin *p, const char *what, const char *msg)
@@ -65,7 +49,7 @@ static void log_db_error(struct mqsp_plugin *p, const char *what, const char *ms
 static void swap_in(struct mqsp_plugin *p, struct mqsp_snapshot *s, int64_t now)
 {
 	struct mqsp_snapshot *old = p->snap;
-	double t0 = mono_ms();
+	double t0 = mqsp_mono_ms();
 
 	s->ban_seq = p->build_ban_seq;
 	p->snap = s;
@@ -78,7 +62,7 @@ static void swap_in(struct mqsp_plugin *p, struct mqsp_snapshot *s, int64_t now)
 	         "mqttsec: reloaded %lu devices, %lu acl rules, %lu list entries in %.1f ms "
 	         "(%.1f ms of broker time, longest slice %.1f ms, swap %.1f ms)",
 	         s->ndevices, s->nrules, s->nentries, s->build_ms, s->work_ms,
-	         p->build_max_slice_ms, mono_ms() - t0);
+	         p->build_max_slice_ms, mqsp_mono_ms() - t0);
 	if (s->bad_rules + s->bad_entries + s->bad_secrets > 0)
 		mqsp_log(MOSQ_LOG_WARNING,
 		         "mqttsec: skipped %lu acl rules, %lu list entries, %lu devices "
@@ -92,13 +76,13 @@ static void build_slice(struct mqsp_plugin *p, double budget_ms, uint64_t mono)
 {
 	struct mqsp_snapshot *s = NULL;
 	char err[256];
-	double t0 = mono_ms(), took;
+	double t0 = mqsp_mono_ms(), took;
 	int rc = mqsp_build_step(p->build, budget_ms, &s, err, sizeof(err));
 
-	took = mono_ms() - t0;
+	took = mqsp_mono_ms() - t0;
 	if (took > p->build_max_slice_ms)
 		p->build_max_slice_ms = took;
-	p->last_slice_ms = coarse_ms();
+	p->last_slice_ms = mqsp_coarse_ms();
 	if (rc == MQSP_BUILD_AGAIN)
 		return;
 	mqsp_build_free(p->build);
@@ -142,7 +126,7 @@ static void poll_changes(struct mqsp_plugin *p, uint64_t mono, int idle)
 int mqsp_tick_cb(int event, void *event_data, void *userdata)
 {
 	struct mqsp_plugin *p = userdata;
-	uint64_t mono = coarse_ms();
+	uint64_t mono = mqsp_coarse_ms();
 	int idle = mono - p->last_call_ms >= IDLE_GAP_MS;
 	int64_t now;
 
@@ -155,15 +139,18 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_SUCCESS;
 	p->last_tick_ms = mono;
 	now = (int64_t)time(NULL);
-	if (mqsp_store_pending(p->store) &&
-	    (mqsp_store_bans_pending(p->store) || mono >= p->next_flush_ms)) {
-		p->next_flush_ms = mono + FLUSH_MS;
+	if (mqsp_store_pending(p->store)) {
 		if (mqsp_store_flush(p->store) != MQS_OK)
 			log_db_error(p, "cannot write to the database (will retry)",
 			             mqsp_store_error(p->store));
 		else
 			p->last_error[0] = '\0';
 	}
+	/* a ban left out of memory (table full) applies again from the
+	 * database: reload once everything queued is written (a build already
+	 * running may have started before the commit: wait for it) */
+	if (p->build == NULL && !mqsp_store_pending(p->store) && mqsp_bans_take_reload(p->bans))
+		p->rebuild = 1;
 	if (p->build == NULL && mono >= p->next_poll_ms)
 		poll_changes(p, mono, idle);
 	if (p->opt.allowlist && p->next_expiry != 0 && now >= p->next_expiry) {

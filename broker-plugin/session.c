@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include "mqs_error.h"
 #include "plugin.h"
 
 struct kick_ctx {
@@ -26,13 +27,17 @@ static int refused(const struct mqsp_client *c, void *arg)
 void mqsp_session_kick_denied(struct mqsp_plugin *p, int64_t now)
 {
 	struct kick_ctx k = {p, now};
-	char **ids = mqsp_clients_select(&p->clients, refused, &k);
+	char **ids = NULL;
 
-	if (ids == NULL)
-		return;
+	if (mqsp_clients_select(&p->clients, refused, &k, &ids) != MQS_OK) {
+		/* out of memory: kick the ones selected, look again on the next tick */
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: out of memory selecting clients to disconnect");
+		p->kick_pending = 1;
+	}
 	/* kicking runs the disconnect callback, which edits the table: the
 	 * ids were copied first */
-	for (size_t i = 0; ids[i] != NULL; i++) {
+	for (size_t i = 0; ids != NULL && ids[i] != NULL; i++) {
 		mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: disconnecting client %s: no longer allowed",
 		         ids[i]);
 		mosquitto_kick_client_by_clientid(ids[i], false);

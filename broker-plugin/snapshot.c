@@ -5,14 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
+#include "clock.h"
 #include "mqs_error.h"
 #include "snapshot.h"
 
-#define AAD_MAX     96   /* "mqttsec-totp:" + a 64-byte name */
 #define CLOCK_EVERY 32   /* rows between two looks at the clock */
 #define SORT_RUN    2048 /* rows sorted with one qsort before merging */
 
@@ -73,15 +72,6 @@ struct mqsp_build {
 	struct mqsp_keys_load *keys; /* PH_KEYS in progress (keys.h) */
 };
 
-/* Milliseconds of the monotonic clock. */
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Copy column i of st into the arena (NULL becomes ""). */
 static const char *col_text(struct mqsp_arena *a, sqlite3_stmt *st, int i)
 {
@@ -116,7 +106,7 @@ static int row_device(struct mqsp_build *b, sqlite3_stmt *st)
 {
 	struct mqsp_snapshot *s = b->s;
 	struct mqsp_device *d = mqsp_arena_alloc(&s->arena, sizeof(*d));
-	char aad[AAD_MAX];
+	char aad[MQS_TOTP_AAD_MAX];
 	const void *blob;
 	int n;
 
@@ -134,8 +124,7 @@ static int row_device(struct mqsp_build *b, sqlite3_stmt *st)
 	d->secret_ok = mqs_totp_alg_parse((const char *)sqlite3_column_text(st, 4),
 	                                  &d->params.algorithm) == MQS_OK &&
 	               mqs_totp_params_check(&d->params) == MQS_OK && strlen(d->name) <= 64 &&
-	               snprintf(aad, sizeof(aad), "mqttsec-totp:%s", d->name) < (int)sizeof(aad) &&
-	               blob != NULL &&
+	               mqs_totp_wrap_aad(aad, sizeof(aad), d->name) == MQS_OK && blob != NULL &&
 	               mqs_wrap_open(b->mk, aad, blob, (size_t)n, d->secret, sizeof(d->secret),
 	                             &d->secret_len) == MQS_OK &&
 	               d->secret_len > 0;
@@ -160,15 +149,16 @@ static int row_list(struct mqsp_build *b, sqlite3_stmt *st)
 		l = &s->deny;
 	else if (kind != NULL && strcmp(kind, "allow") == 0)
 		l = &s->allow;
-	if (l == NULL ||
-	    mqsp_match_parse((const char *)sqlite3_column_text(st, 1), &match) != MQS_OK ||
-	    pattern == NULL) {
-		s->bad_entries++;
-		return MQS_OK;
-	}
-	e = mqsp_list_add(l, match, pattern, sqlite3_column_int64(st, 3));
+	e = MQS_ERR_PARSE;
+	if (l != NULL && pattern != NULL &&
+	    mqsp_match_parse((const char *)sqlite3_column_text(st, 1), &match) == MQS_OK)
+		e = mqsp_list_add(l, match, pattern, sqlite3_column_int64(st, 3));
 	if (e == MQS_ERR_NOMEM)
 		return e;
+	/* a deny entry (or one of unknown kind) left out could let a client
+	 * in: refuse the whole view; a bad allow entry only lets fewer in */
+	if (e != MQS_OK && l != &s->allow)
+		return MQS_ERR_INVAL;
 	if (e != MQS_OK)
 		s->bad_entries++;
 	else
@@ -201,6 +191,9 @@ static int row_rule(struct mqsp_build *b, sqlite3_stmt *st)
 	if (row->subject == NULL || row->filter == NULL)
 		return MQS_ERR_NOMEM;
 	if (row->access == 0) {
+		/* a deny rule left out could open access: refuse the whole view */
+		if (row->deny)
+			return MQS_ERR_INVAL;
 		s->bad_rules++;
 		return MQS_OK;
 	}
@@ -284,7 +277,7 @@ static int sort_slice(struct mqsp_build *b, double deadline)
 		if (b->tmp == NULL)
 			return MQS_ERR_NOMEM;
 	}
-	while (mono_ms() < deadline) {
+	while (mqsp_mono_ms() < deadline) {
 		if (b->width == 0) {
 			/* first pass: sort the runs in place */
 			size_t hi = b->pos + SORT_RUN < b->nrows ? b->pos + SORT_RUN : b->nrows;
@@ -419,8 +412,11 @@ static int phase_rows(struct mqsp_build *b, double deadline, int *done)
 	int rc;
 
 	*done = 0;
-	if (b->st == NULL && (rc = phase_prepare(b)) != MQS_OK)
-		return rc;
+	if (b->st == NULL) {
+		rc = phase_prepare(b);
+		if (rc != MQS_OK)
+			return rc;
+	}
 	for (unsigned n = 1;; n++) {
 		int r = sqlite3_step(b->st);
 
@@ -435,7 +431,7 @@ static int phase_rows(struct mqsp_build *b, double deadline, int *done)
 		rc = row(b, b->st);
 		if (rc != MQS_OK)
 			return rc;
-		if (n % CLOCK_EVERY == 0 && mono_ms() >= deadline)
+		if (n % CLOCK_EVERY == 0 && mqsp_mono_ms() >= deadline)
 			return MQS_OK;
 	}
 }
@@ -461,7 +457,7 @@ int mqsp_build_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t 
 	b->mk = mk;
 	b->now = now;
 	b->phase = PH_BEGIN;
-	b->started = mono_ms();
+	b->started = mqsp_mono_ms();
 	*out = b;
 	return MQS_OK;
 }
@@ -470,13 +466,13 @@ int mqsp_build_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t 
 int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot **out, char *err,
                     size_t errlen)
 {
-	double t0 = mono_ms();
+	double t0 = mqsp_mono_ms();
 	double deadline = t0 + budget_ms;
 	int rc = MQS_OK;
 	int done;
 
 	*out = NULL;
-	while (rc == MQS_OK && b->phase != PH_DONE && mono_ms() < deadline) {
+	while (rc == MQS_OK && b->phase != PH_DONE && mqsp_mono_ms() < deadline) {
 		switch (b->phase) {
 		case PH_BEGIN:
 			/* one read transaction: the view never mixes two commits */
@@ -501,7 +497,7 @@ int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot
 		case PH_TREES:
 			for (unsigned n = 1; rc == MQS_OK && b->next_row < b->nrows; n++) {
 				rc = tree_rule(b, &b->rows[b->next_row++]);
-				if (n % CLOCK_EVERY == 0 && mono_ms() >= deadline)
+				if (n % CLOCK_EVERY == 0 && mqsp_mono_ms() >= deadline)
 					break;
 			}
 			if (rc == MQS_OK && b->next_row == b->nrows) {
@@ -538,11 +534,12 @@ int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot
 			break;
 		}
 	}
-	b->s->work_ms += mono_ms() - t0;
+	b->s->work_ms += mqsp_mono_ms() - t0;
 	if (rc != MQS_OK) {
 		if (err != NULL && rc == MQS_ERR_INVAL)
-			snprintf(err, errlen, "cannot load %s: a deny rule has an unusable filter",
-			         phase_name[b->phase]);
+			snprintf(err, errlen, "cannot load %s: a deny %s cannot be used",
+			         phase_name[b->phase],
+			         b->phase == PH_LISTS ? "list entry" : "rule");
 		else if (err != NULL)
 			snprintf(err, errlen, "cannot load %s: %s%s%s", phase_name[b->phase],
 			         mqs_strerror(rc), rc == MQS_ERR_DB ? ": " : "",
@@ -551,7 +548,7 @@ int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot
 	}
 	if (b->phase != PH_DONE)
 		return MQSP_BUILD_AGAIN;
-	b->s->build_ms = mono_ms() - b->started;
+	b->s->build_ms = mqsp_mono_ms() - b->started;
 	*out = b->s;
 	b->s = NULL;
 	return MQS_OK;

@@ -1,12 +1,10 @@
-/* store.c - the plugin's database connections: queued writes and change
- * polling, all on the broker thread. */
+/* store.c - the plugin's database connections: committed TOTP steps,
+ * queued bans and change polling, all on the broker thread. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <uthash.h>
 
 #include "mqs_db.h"
 #include "mqs_error.h"
@@ -17,12 +15,6 @@
 #define CLOSE_BUSY_MS      1000 /* at shutdown the broker can wait a little */
 #define PENDING_BANS_MAX   4096 /* beyond this, bans stay in memory only */
 #define AUDIT_DETAIL_EXTRA 160
-
-struct step_job {
-	UT_hash_handle hh;
-	int64_t step;
-	char name[NAME_MAX_LEN + 1];
-};
 
 struct ban_job {
 	struct ban_job *next;
@@ -41,7 +33,6 @@ struct mqsp_store {
 	sqlite3_stmt *audit_st;
 	sqlite3_stmt *dv_st;
 	int64_t data_version;
-	struct step_job *steps; /* uthash by name */
 	struct ban_job *bans, **bans_tail;
 	size_t nbans;
 	uint64_t ban_seq_next;
@@ -125,17 +116,11 @@ out:
 	return rc;
 }
 
-/* Free the queued jobs; return the highest ban sequence among them. */
-static uint64_t jobs_free(struct step_job **steps, struct ban_job *bans)
+/* Free the queued bans; return the highest sequence number among them. */
+static uint64_t bans_free(struct ban_job *bans)
 {
-	struct step_job *j, *tmp;
 	uint64_t seq = 0;
 
-	HASH_ITER(hh, *steps, j, tmp)
-	{
-		HASH_DEL(*steps, j);
-		free(j);
-	}
 	while (bans != NULL) {
 		struct ban_job *next = bans->next;
 
@@ -156,7 +141,7 @@ void mqsp_store_close(struct mqsp_store *s)
 		sqlite3_busy_timeout(s->w, CLOSE_BUSY_MS);
 		mqsp_store_flush(s);
 	}
-	jobs_free(&s->steps, s->bans);
+	bans_free(s->bans);
 	sqlite3_finalize(s->step_st);
 	sqlite3_finalize(s->ban_st);
 	sqlite3_finalize(s->audit_st);
@@ -172,26 +157,25 @@ sqlite3 *mqsp_store_reader(struct mqsp_store *s)
 	return s->r;
 }
 
-/* Queue a last_step write. */
-void mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step)
+/* Commit a last_step (compare-and-set). */
+int mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step)
 {
-	struct step_job *j = NULL;
-	size_t len = strlen(name);
+	int r;
+	int rc = MQS_ERR_DB;
 
-	if (len > NAME_MAX_LEN)
-		return;
-	HASH_FIND(hh, s->steps, name, len, j);
-	if (j != NULL) {
-		if (step > j->step)
-			j->step = step;
-		return;
-	}
-	j = calloc(1, sizeof(*j));
-	if (j == NULL)
-		return; /* the in-memory copy still refuses replays until a restart */
-	memcpy(j->name, name, len + 1);
-	j->step = step;
-	HASH_ADD(hh, s->steps, name[0], len, j);
+	/* the CONNECT waits a little for mqttsec-acl's lock, never long */
+	sqlite3_busy_timeout(s->w, MQSP_STORE_STEP_BUSY_MS);
+	sqlite3_bind_int64(s->step_st, 1, step);
+	sqlite3_bind_text(s->step_st, 2, name, -1, SQLITE_STATIC);
+	r = sqlite3_step(s->step_st);
+	if (r == SQLITE_DONE)
+		rc = sqlite3_changes(s->w) == 1 ? MQS_OK : MQS_ERR_TOTP_REPLAY;
+	else
+		db_fail(s);
+	sqlite3_reset(s->step_st);
+	sqlite3_clear_bindings(s->step_st);
+	sqlite3_busy_timeout(s->w, 0);
+	return rc;
 }
 
 /* Queue an automatic ban. */
@@ -220,7 +204,7 @@ uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_match match, const 
 /* Writes queued? */
 int mqsp_store_pending(const struct mqsp_store *s)
 {
-	return s->steps != NULL || s->bans != NULL;
+	return s->bans != NULL;
 }
 
 /* Bans queued? */
@@ -261,45 +245,40 @@ static int write_ban(struct mqsp_store *s, const struct ban_job *b)
 	return ok ? MQS_OK : MQS_ERR_DB;
 }
 
-/* Write everything queued in one transaction. */
+/* Write the queued bans in one transaction. */
 int mqsp_store_flush(struct mqsp_store *s)
 {
-	struct step_job *j, *tmp;
 	uint64_t seq;
+	int rc = MQS_OK;
+	int in_txn = 0;
 
 	if (!mqsp_store_pending(s))
-		return MQS_OK;
+		goto out;
+	rc = MQS_ERR_DB;
 	if (sqlite3_exec(s->w, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(s);
-	HASH_ITER(hh, s->steps, j, tmp)
-	{
-		int ok;
-
-		sqlite3_bind_int64(s->step_st, 1, j->step);
-		sqlite3_bind_text(s->step_st, 2, j->name, -1, SQLITE_STATIC);
-		ok = sqlite3_step(s->step_st) == SQLITE_DONE;
-		sqlite3_reset(s->step_st);
-		if (!ok)
-			goto fail;
-	}
+		goto out;
+	in_txn = 1;
 	for (struct ban_job *b = s->bans; b != NULL; b = b->next) {
 		if (write_ban(s, b) != MQS_OK)
-			goto fail;
+			goto out;
 	}
 	if (sqlite3_exec(s->w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto fail;
-	seq = jobs_free(&s->steps, s->bans);
+		goto out;
+	in_txn = 0;
+	seq = bans_free(s->bans);
 	if (seq > s->ban_seq_done)
 		s->ban_seq_done = seq;
 	s->bans = NULL;
 	s->bans_tail = &s->bans;
 	s->nbans = 0;
 	s->error[0] = '\0';
-	return MQS_OK;
-fail:
-	db_fail(s);
-	sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
-	return MQS_ERR_DB;
+	rc = MQS_OK;
+out:
+	if (rc != MQS_OK)
+		db_fail(s);
+	if (in_txn)
+		sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }
 
 /* Bans committed so far. */

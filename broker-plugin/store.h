@@ -4,11 +4,16 @@
  * the broker about 7% of its message rate).
  *
  * The writer connection:
- *   - queues writes made while serving clients: accepted TOTP steps
- *     (coalesced per device, written as "last_step = ? WHERE last_step < ?"
- *     so the stored step only grows) and automatic bans (a deny list entry
- *     and an audit row); mqsp_store_flush() writes them in one transaction
- *     and never waits for a lock (busy: they stay queued for the next try);
+ *   - commits an accepted TOTP step before the CONNACK (mqsp_store_save_step:
+ *     one "UPDATE devices SET last_step = ?1 WHERE name = ?2 AND
+ *     last_step < ?1" in its own transaction, a compare-and-set that only
+ *     succeeds when the stored step is older).  In WAL mode with
+ *     synchronous=NORMAL a commit is in the WAL file when it returns, so it
+ *     survives a crash or SIGKILL of the broker (not a power loss before the
+ *     next checkpoint's fsync);
+ *   - queues automatic bans (a deny list entry and an audit row);
+ *     mqsp_store_flush() writes them in one transaction and never waits for
+ *     a lock (busy: they stay queued for the next try);
  *   - answers mqsp_store_changed() with PRAGMA data_version, which changes
  *     only when another connection (mqttsec-acl) committed, never for the
  *     plugin's own writes.
@@ -16,8 +21,8 @@
  * a build's read transaction may stay open while the writer commits.
  *
  * Ownership: mqsp_store_open() returns a store the caller closes with
- * mqsp_store_close() (NULL is fine), which first tries to write what is
- * still queued.
+ * mqsp_store_close() (NULL is fine), which first tries to write the queued
+ * bans.
  */
 #ifndef MQSP_STORE_H
 #define MQSP_STORE_H
@@ -36,28 +41,36 @@ struct mqsp_store;
  * (read-only file), MQS_ERR_NOMEM; a lowercase message goes to err. */
 int mqsp_store_open(const char *path, struct mqsp_store **out, char *err, size_t errlen);
 
-/* Write what is queued (waiting up to 1 s for a lock), close both
+/* Write the queued bans (waiting up to 1 s for a lock), close both
  * connections, free the store.  NULL is fine. */
 void mqsp_store_close(struct mqsp_store *s);
 
 /* The read-only connection snapshots are built from. */
 sqlite3 *mqsp_store_reader(struct mqsp_store *s);
 
-/* Queue "last_step of device name = step" (kept when it is larger). */
-void mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step);
+/* how long a CONNECT may wait for mqttsec-acl's write lock */
+#define MQSP_STORE_STEP_BUSY_MS 50
+
+/* Commit "last_step of device name = step" when the stored step is smaller,
+ * waiting at most MQSP_STORE_STEP_BUSY_MS for another connection's write
+ * lock.  Returns MQS_OK (committed: the code is used up), MQS_ERR_TOTP_REPLAY
+ * (the stored step is not smaller, or no such device: nothing written) or
+ * MQS_ERR_DB (nothing written; mqsp_store_error() says why). */
+int mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step);
 
 /* Queue an automatic ban.  Returns its sequence number (> 0), or 0 when it
- * could not be queued. */
+ * could not be queued (queue full, out of memory, pattern too long): then it
+ * never reaches the database. */
 uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_match match, const char *pattern,
                              int64_t now, unsigned ttl);
 
-/* 1 when writes are queued. */
+/* 1 when writes (bans) are queued. */
 int mqsp_store_pending(const struct mqsp_store *s);
 
-/* 1 when bans are queued (they should go out without waiting). */
+/* 1 when bans are queued (the same as mqsp_store_pending()). */
 int mqsp_store_bans_pending(const struct mqsp_store *s);
 
-/* Write the queued steps and bans in one transaction.  Returns MQS_OK
+/* Write the queued bans in one transaction.  Returns MQS_OK
  * (also when nothing was queued) or MQS_ERR_DB (nothing written, all kept;
  * mqsp_store_error() says why). */
 int mqsp_store_flush(struct mqsp_store *s);

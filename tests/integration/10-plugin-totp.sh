@@ -5,113 +5,7 @@
 # TOTP secret is stored wrapped.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
-
-########################################################################
-## plugin test helpers (the same block in every 1x-plugin-*.sh)
-
-need_file "$PLUGIN_SO" "$ACL_BIN"
-need_cmd oathtool mosquitto_pub mosquitto_sub python3 timeout
-export MQTTSEC_DB=$TEST_TMP/mqttsec.db
-export MQTTSEC_MASTER_KEY_FILE=$TEST_TMP/master.key
-CLIENT_TIMEOUT=10
-
-# acl ARGS...: mqttsec-acl on the test database.
-acl() {
-	"$ACL_BIN" "$@"
-}
-
-# device NAME [ARGS...]: enrol a device; credentials in $TEST_TMP/NAME.json.
-device() {
-	local name=$1
-	shift
-	acl device add "$name" --out "$TEST_TMP/$name.json" "$@" >/dev/null
-}
-
-# creds NAME: print "SECRET PERIOD DIGITS" from the credentials file.
-creds() {
-	python3 -c 'import json, sys
-t = json.load(open(sys.argv[1]))["totp"]
-print(t["secret"], t["period"], t["digits"])' "$TEST_TMP/$1.json"
-}
-
-# code NAME [STEPS]: oathtool's code for NAME now (or STEPS steps from now).
-code() {
-	local secret period digits
-	read -r secret period digits < <(creds "$1")
-	oathtool --totp -b -d "$digits" --time-step-size="${period}s" \
-		-N "@$(($(date +%s) + ${2:-0} * period))" "$secret"
-}
-
-# fresh NAME: a code of a time step later than the last one fresh gave for
-# NAME (waits for the next step when needed; use short --period devices).
-fresh() {
-	local secret period digits now step last
-	read -r secret period digits < <(creds "$1")
-	last=$(cat "$TEST_TMP/$1.step" 2>/dev/null || echo -1)
-	while :; do
-		now=$(date +%s)
-		step=$((now / period))
-		[ "$step" -gt "$last" ] && break
-		sleep 0.2
-	done
-	echo "$step" >"$TEST_TMP/$1.step"
-	oathtool --totp -b -d "$digits" --time-step-size="${period}s" -N "@$now" "$secret"
-}
-
-# wrong_code NAME: a well-formed code that is not NAME's current one.
-wrong_code() {
-	local c
-	c=$(code "$1")
-	printf '%0*d\n' "${#c}" $(((10#$c + 1) % 10 ** ${#c}))
-}
-
-# start_plugin_broker [CONF_LINE...]: mosquitto with the plugin loaded.
-start_plugin_broker() {
-	start_mosquitto "plugin $PLUGIN_SO" \
-		"plugin_opt_db_file $MQTTSEC_DB" \
-		"plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE" "$@" ||
-		bail_out "mosquitto with the plugin did not start"
-}
-
-# pub NAME CODE ARGS...: mosquitto_pub as device NAME with password CODE.
-pub() {
-	local name=$1 pass=$2
-	shift 2
-	timeout "$CLIENT_TIMEOUT" mosquitto_pub -h 127.0.0.1 -p "$MOSQ_PORT" -u "$name" \
-		-P "$pass" "$@"
-}
-
-# connects NAME CODE [ARGS...]: true when the broker accepts the CONNECT.
-connects() {
-	local name=$1 pass=$2
-	shift 2
-	pub "$name" "$pass" -t mqttsec/probe -n "$@"
-}
-
-# reloads: how many times the plugin reloaded so far.
-reloads() {
-	grep -c 'mqttsec: reloaded' "$MOSQ_LOG" 2>/dev/null
-}
-
-_reloaded_since() {
-	[ "$(reloads)" -gt "$1" ]
-}
-
-# change ARGS...: run mqttsec-acl ARGS, then wait until the broker reloaded.
-change() {
-	local before
-	before=$(reloads)
-	acl "$@" >/dev/null || return 1
-	wait_for 5 _reloaded_since "$before"
-}
-
-# logged PATTERN: true when the broker log has a line matching PATTERN.
-logged() {
-	grep -q -- "$1" "$MOSQ_LOG"
-}
-
-acl init >/dev/null 2>&1 || bail_out "mqttsec-acl init failed"
-########################################################################
+. "$top_srcdir/tests/integration/plugin-lib.sh" # the shared plugin helpers
 
 need_cmd sqlite3
 
@@ -119,6 +13,8 @@ device dev1
 device dev2 --period 2
 device dev8 --digits 8
 device devoff
+device devcrash
+device devlock
 acl device disable devoff >/dev/null
 start_plugin_broker
 
@@ -155,14 +51,88 @@ nok "client id holding / refused" connects dev2 "$C2" -i "a/b"
 nok "client id holding + refused" connects dev2 "$C2" -i "a+b"
 ok "the refused attempts did not use the code up" connects dev2 "$C2" -i "plain-id"
 
-# the accepted step is persisted (written by the plugin's database thread)
-_step_saved() {
-	[ "$(sqlite3 "$MQTTSEC_DB" "SELECT last_step FROM devices WHERE name = 'dev1'")" -ge 0 ]
+C2=$(fresh dev2)
+# shellcheck disable=SC2016 # a literal $SYS
+nok "client id starting with \$ refused" connects dev2 "$C2" -i '$SYS'
+ok "refused for its client id" logged "refused dev2 (client id -) .*client id empty, starting"
+
+# the accepted step is in the database before the CONNACK (compare-and-set)
+# step_of NAME: devices.last_step of NAME
+step_of() {
+	sqlite3 "$MQTTSEC_DB" "SELECT last_step FROM devices WHERE name = '$1'"
 }
-ok "accepted step written to the database" wait_for 5 _step_saved
+ok "accepted step in the database at once" [ "$(step_of dev1)" -ge 0 ]
 stop_bg mosquitto
 start_plugin_broker
 nok "after a restart the same code is still refused" connects dev1 "$C1"
+
+# connect_then_kill NAME CODE: a raw MQTT 3.1.1 CONNECT as NAME; as soon as
+# the CONNACK arrives, SIGKILL the broker (no chance to write anything
+# later) and reap it.  Prints "accepted" or "refused".  Run it in the test's
+# own shell (not in $(...)): only that shell can reap the broker.
+connect_then_kill() {
+	python3 - "$MOSQ_PORT" "$1" "$2" "$MOSQ_PID" <<'PY'
+import os, signal, socket, struct, sys
+
+port, user, password, pid = sys.argv[1:5]
+
+
+def field(b):
+    return struct.pack("!H", len(b)) + b
+
+
+body = (field(b"MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 60) +
+        field(b"crash-probe") + field(user.encode()) + field(password.encode()))
+length = bytearray()
+n = len(body)
+while True:
+    d, n = n % 128, n // 128
+    length.append(d | (0x80 if n else 0))
+    if not n:
+        break
+c = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+c.sendall(bytes([0x10]) + bytes(length) + body)
+ack = b""
+while len(ack) < 4:
+    chunk = c.recv(4 - len(ack))
+    if not chunk:
+        break
+    ack += chunk
+os.kill(int(pid), signal.SIGKILL)
+print("accepted" if len(ack) == 4 and ack[0] == 0x20 and ack[3] == 0 else "refused")
+PY
+	kill -KILL "$MOSQ_PID" 2>/dev/null
+	wait "$MOSQ_PID" 2>/dev/null
+}
+
+# crash right after an accepted CONNECT: a 30 s device, window 1, so the
+# code is still inside the window after the restart
+CK=$(code devcrash)
+connect_then_kill devcrash "$CK" >"$TEST_TMP/crash.out"
+is "$(cat "$TEST_TMP/crash.out")" accepted "code accepted, broker SIGKILLed at the CONNACK"
+nok "the broker is gone" kill -0 "$MOSQ_PID"
+ok "the step survived the kill" [ "$(step_of devcrash)" -ge 0 ]
+start_plugin_broker "plugin_opt_totp_window 1" "plugin_opt_max_auth_failures 1" \
+	"plugin_opt_max_ip_failures 0"
+nok "after the crash and a restart the same code is refused" connects devcrash "$CK"
+ok "refused as a replay" logged "refused devcrash .*time step already used"
+
+# while another connection holds the write lock for longer than the plugin
+# waits, a right code is refused without being used up or counted as a
+# failure (one failure would ban devlock here)
+start_bg locker python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(3)
+c.execute("ROLLBACK")' "$MQTTSEC_DB"
+wait_for 5 grep -q locked "$TEST_TMP/locker.log" || bail_out "could not lock the database"
+CL=$(code devlock)
+nok "database locked: refused" connects devlock "$CL"
+ok "refusal says the step could not be recorded" \
+	logged "refused devlock .*cannot record the time step"
+wait_for 10 eval '! bg_alive locker'
+ok "lock released: the same code is accepted (not used up, no ban)" connects devlock "$CL"
 
 # secrets: wrapped in the database, never in the log
 read -r SECRET _ _ < <(creds dev1)
@@ -176,8 +146,9 @@ for path in sys.argv[2:]:
         sys.exit(1)
 PY
 }
-ok "raw TOTP secret not in the database files" _secret_absent "$MQTTSEC_DB" \
-	$(ls "$MQTTSEC_DB"-wal 2>/dev/null)
+DB_FILES=("$MQTTSEC_DB")
+[ -e "$MQTTSEC_DB-wal" ] && DB_FILES+=("$MQTTSEC_DB-wal")
+ok "raw TOTP secret not in the database files" _secret_absent "${DB_FILES[@]}"
 ok "secret and codes not in the broker log" _secret_absent "$MOSQ_LOG"
 nok "accepted code not in the broker log" grep -qw "$C1" "$MOSQ_LOG"
 

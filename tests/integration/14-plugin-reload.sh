@@ -5,115 +5,9 @@
 # Latencies are printed; the bounds (3 s) are generous, the target is 1 s.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/plugin-lib.sh" # the shared plugin helpers
 
-########################################################################
-## plugin test helpers (the same block in every 1x-plugin-*.sh)
-
-need_file "$PLUGIN_SO" "$ACL_BIN"
-need_cmd oathtool mosquitto_pub mosquitto_sub python3 timeout
-export MQTTSEC_DB=$TEST_TMP/mqttsec.db
-export MQTTSEC_MASTER_KEY_FILE=$TEST_TMP/master.key
-CLIENT_TIMEOUT=10
-
-# acl ARGS...: mqttsec-acl on the test database.
-acl() {
-	"$ACL_BIN" "$@"
-}
-
-# device NAME [ARGS...]: enrol a device; credentials in $TEST_TMP/NAME.json.
-device() {
-	local name=$1
-	shift
-	acl device add "$name" --out "$TEST_TMP/$name.json" "$@" >/dev/null
-}
-
-# creds NAME: print "SECRET PERIOD DIGITS" from the credentials file.
-creds() {
-	python3 -c 'import json, sys
-t = json.load(open(sys.argv[1]))["totp"]
-print(t["secret"], t["period"], t["digits"])' "$TEST_TMP/$1.json"
-}
-
-# code NAME [STEPS]: oathtool's code for NAME now (or STEPS steps from now).
-code() {
-	local secret period digits
-	read -r secret period digits < <(creds "$1")
-	oathtool --totp -b -d "$digits" --time-step-size="${period}s" \
-		-N "@$(($(date +%s) + ${2:-0} * period))" "$secret"
-}
-
-# fresh NAME: a code of a time step later than the last one fresh gave for
-# NAME (waits for the next step when needed; use short --period devices).
-fresh() {
-	local secret period digits now step last
-	read -r secret period digits < <(creds "$1")
-	last=$(cat "$TEST_TMP/$1.step" 2>/dev/null || echo -1)
-	while :; do
-		now=$(date +%s)
-		step=$((now / period))
-		[ "$step" -gt "$last" ] && break
-		sleep 0.2
-	done
-	echo "$step" >"$TEST_TMP/$1.step"
-	oathtool --totp -b -d "$digits" --time-step-size="${period}s" -N "@$now" "$secret"
-}
-
-# wrong_code NAME: a well-formed code that is not NAME's current one.
-wrong_code() {
-	local c
-	c=$(code "$1")
-	printf '%0*d\n' "${#c}" $(((10#$c + 1) % 10 ** ${#c}))
-}
-
-# start_plugin_broker [CONF_LINE...]: mosquitto with the plugin loaded.
-start_plugin_broker() {
-	start_mosquitto "plugin $PLUGIN_SO" \
-		"plugin_opt_db_file $MQTTSEC_DB" \
-		"plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE" "$@" ||
-		bail_out "mosquitto with the plugin did not start"
-}
-
-# pub NAME CODE ARGS...: mosquitto_pub as device NAME with password CODE.
-pub() {
-	local name=$1 pass=$2
-	shift 2
-	timeout "$CLIENT_TIMEOUT" mosquitto_pub -h 127.0.0.1 -p "$MOSQ_PORT" -u "$name" \
-		-P "$pass" "$@"
-}
-
-# connects NAME CODE [ARGS...]: true when the broker accepts the CONNECT.
-connects() {
-	local name=$1 pass=$2
-	shift 2
-	pub "$name" "$pass" -t mqttsec/probe -n "$@"
-}
-
-# reloads: how many times the plugin reloaded so far.
-reloads() {
-	grep -c 'mqttsec: reloaded' "$MOSQ_LOG" 2>/dev/null
-}
-
-_reloaded_since() {
-	[ "$(reloads)" -gt "$1" ]
-}
-
-# change ARGS...: run mqttsec-acl ARGS, then wait until the broker reloaded.
-change() {
-	local before
-	before=$(reloads)
-	acl "$@" >/dev/null || return 1
-	wait_for 5 _reloaded_since "$before"
-}
-
-# logged PATTERN: true when the broker log has a line matching PATTERN.
-logged() {
-	grep -q -- "$1" "$MOSQ_LOG"
-}
-
-acl init >/dev/null 2>&1 || bail_out "mqttsec-acl init failed"
-########################################################################
-
-need_cmd mkfifo
+need_cmd mkfifo sqlite3
 
 # since_ms T0: milliseconds since T0 (from date +%s%N).
 since_ms() {
@@ -193,6 +87,33 @@ T0=$(date +%s%N)
 acl device rm k3 >/dev/null
 ok "device rm disconnects the device within 3 s" wait_for 3 kicked k3-sub
 diag "device rm -> kick: $(since_ms "$T0") ms"
+
+# a deny list entry or deny rule the plugin cannot use (written behind
+# mqttsec-acl's back) refuses the whole new view: the one in use stays
+# sql STATEMENTS: run SQL on the test database.
+sql() {
+	sqlite3 -cmd ".timeout 5000" "$MQTTSEC_DB" "$1" >/dev/null
+}
+BEFORE=$(reloads)
+device kb --period 2
+ok "device kb added" wait_for 5 _reloaded_since "$BEFORE"
+BEFORE=$(reloads)
+sql "BEGIN;
+INSERT INTO list_entries (kind, match, pattern, created_at) VALUES ('deny', 'ip', 'no-address', 0);
+INSERT INTO list_entries (kind, match, pattern, created_at) VALUES ('deny', 'username', 'kb', 0);
+COMMIT;"
+ok "an unusable deny list entry: reload refused" wait_for 5 logged \
+	"reload failed, keeping the rules in use: cannot load list_entries: a deny list entry"
+ok "the view in use stays (kb not denied yet)" connects kb "$(fresh kb)"
+sql "DELETE FROM list_entries WHERE pattern = 'no-address'"
+ok "once fixed, the next reload applies" wait_for 10 _reloaded_since "$BEFORE"
+nok "and kb is denied" connects kb "$(fresh kb)"
+sql "PRAGMA ignore_check_constraints = ON;
+INSERT INTO acl_rules (effect, access, subject, filter, created_at)
+VALUES ('deny', 'publish', 'kb', 'x/#', 0);"
+ok "a deny rule with an unknown access: reload refused" wait_for 10 logged \
+	"cannot load acl_rules: a deny rule cannot be used"
+sql "DELETE FROM acl_rules WHERE access = 'publish'"
 
 # allow-list mode: an allow entry that expires lets go of its clients
 stop_bg mosquitto

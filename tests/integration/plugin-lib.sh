@@ -14,7 +14,7 @@
 #   connects NAME CODE [ARGS...]
 #   reloads, change ARGS..., logged PATTERN
 #
-# protect-lib.sh (the protected-topic tests) still holds its own copy of these.
+# protect-lib.sh (the protected-topic tests) sources this file too.
 
 need_file "$PLUGIN_SO" "$ACL_BIN"
 need_cmd oathtool mosquitto_pub mosquitto_sub python3 timeout

@@ -307,6 +307,62 @@ static void test_ordering(void)
 	mqsp_arena_release(&a);
 }
 
+/* %u/%c with identities that cannot be substituted: allow rules never
+ * grant, deny rules hold (fail closed). */
+static void test_identity_fail_closed(void)
+{
+	struct mqsp_arena a;
+	struct rule rules[] = {
+	    {"#", RW, 0, 0},            /* everything allowed ... */
+	    {"private/%c/#", RW, 1, 5}, /* ... except other clients' areas */
+	    {"own/%c/#", RW, 0, 10},    /* own area by client id */
+	    {"%c/#", RW, 0, 10},        /* a careless rule: own top level */
+	    {"u/%u-%c/x", RW, 1, 20},   /* deny with both, inside a level */
+	};
+	struct mqsp_acl_tree *t;
+
+	mqsp_arena_init(&a);
+	t = build(&a, rules, sizeof(rules) / sizeof(rules[0]));
+	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "private/c1/x", "dev1", "c1"),
+	       "deny %%c rule holds for its client id");
+	tap_ok(allowed(&t, 1, MQSP_ACL_WRITE, "private/c2/x", "dev1", "c1"),
+	       "deny %%c rule leaves other client ids alone");
+	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "private/c2/x", "dev1", NULL),
+	       "no client id: the deny %%c rule applies to every topic");
+	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "anything", "dev1", NULL),
+	       "no client id: even topics outside its filter");
+	tap_ok(!allowed(&t, 1, MQSP_ACL_SUB, "#", "dev1", NULL),
+	       "no client id: subscriptions denied too");
+	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "anything", "dev1", "$SYS"),
+	       "client id starting with $: deny rules apply");
+	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "anything", "dev1", "a/b"),
+	       "client id holding /: deny rules apply");
+	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "anything", "$u", "c1"),
+	       "username starting with $: deny rules apply");
+	tap_ok(allowed(&t, 1, MQSP_ACL_WRITE, "u/dev1-c2/x", "dev1", "c1"),
+	       "%%u and %%c inside a level: another pair allowed");
+	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "u/dev1-c1/x", "dev1", "c1"),
+	       "%%u and %%c inside a level: own pair denied");
+	mqsp_arena_release(&a);
+
+	/* only allow rules: "$SYS" as %c grants nothing under $SYS */
+	{
+		struct rule allow_only[] = {{"%c/#", RW, 0, 0}, {"x/%u", RW, 0, 0}};
+
+		mqsp_arena_init(&a);
+		t = build(&a, allow_only, 2);
+		tap_ok(allowed(&t, 1, MQSP_ACL_WRITE, "c1/t", "dev1", "c1"),
+		       "%%c/# grants own level");
+		tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "$SYS/broker/x", "dev1", "$SYS"),
+		       "client id $SYS: %%c/# does not grant $SYS/#");
+		tap_ok(!allowed(&t, 1, MQSP_ACL_SUB, "$CONTROL/#", "dev1", "$CONTROL"),
+		       "client id $CONTROL: no subscription to $CONTROL/#");
+		tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "x/$u", "$u", "c1"),
+		       "username starting with $: %%u allow rule does not apply");
+		mqsp_arena_release(&a);
+	}
+}
+
 /* ---- subscriptions ---- */
 
 static void test_subscribe(void)
@@ -433,6 +489,7 @@ int main(void)
 	test_cover_overlap();
 	test_tree_vs_reference();
 	test_ordering();
+	test_identity_fail_closed();
 	test_subscribe();
 	test_bad_input();
 	test_scale();

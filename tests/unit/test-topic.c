@@ -110,6 +110,20 @@ int main(void)
 		memcpy(filter, "x/#", 4);
 		tap_ok(mqs_topic_matches(filter, topic) == 1, "and x/#");
 	}
+	/* identities for %u/%c */
+	{
+		static const char *good[] = {"dev1", "a.b-c_d", "x$", "%u", "a b"};
+		static const char *bad[] = {"",  "$SYS", "$CONTROL", "$",  "a/b",
+		                            "+", "a#",   "/",        "a+b"};
+
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+			tap_is_int(mqs_topic_identity_ok(good[i]), 1, "identity \"%s\" is usable",
+			           good[i]);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			tap_is_int(mqs_topic_identity_ok(bad[i]), 0, "identity \"%s\" is refused",
+			           bad[i]);
+		tap_is_int(mqs_topic_identity_ok(NULL), 0, "a NULL identity is refused");
+	}
 	tap_done();
 	return tap_exit();
 }

@@ -277,6 +277,28 @@ static void test_uri(void)
 	}
 }
 
+/* The AAD of wrapped TOTP secrets. */
+static void test_wrap_aad(void)
+{
+	char buf[MQS_TOTP_AAD_MAX];
+	char name[65];
+	char small[16];
+
+	tap_is_int(mqs_totp_wrap_aad(buf, sizeof(buf), "dev1"), MQS_OK, "aad of dev1");
+	tap_ok(strcmp(buf, "mqttsec-totp:dev1") == 0, "aad text is mqttsec-totp:NAME");
+	memset(name, 'n', 64);
+	name[64] = '\0';
+	tap_is_int(mqs_totp_wrap_aad(buf, sizeof(buf), name), MQS_OK,
+	           "MQS_TOTP_AAD_MAX holds a 64-byte name");
+	tap_is_int((int)strlen(buf), 13 + 64, "whole name written");
+	tap_is_int(mqs_totp_wrap_aad(small, sizeof(small), "device-name"), MQS_ERR_INVAL,
+	           "text that does not fit is refused");
+	tap_ok(small[0] == '\0', "and leaves an empty string");
+	tap_is_int(mqs_totp_wrap_aad(buf, sizeof(buf), ""), MQS_ERR_INVAL, "empty name refused");
+	tap_is_int(mqs_totp_wrap_aad(buf, sizeof(buf), NULL), MQS_ERR_INVAL, "NULL name refused");
+	tap_is_int(mqs_totp_wrap_aad(NULL, 10, "x"), MQS_ERR_INVAL, "NULL buffer refused");
+}
+
 int main(void)
 {
 	test_rfc_vectors();
@@ -284,6 +306,7 @@ int main(void)
 	test_bad_codes();
 	test_params();
 	test_uri();
+	test_wrap_aad();
 	tap_done();
 	return tap_exit();
 }
