@@ -23,22 +23,22 @@
 
 /* One outbox row handed to a channel. */
 struct gw_delivery {
-	int64_t id;              /* outbox row id */
-	const char *msg_id;      /* message id (alert "id") */
-	const char *channel;     /* "email", "sms", "phone", "line", "spool" */
-	const char *recipient;   /* recipient name (not PII) */
-	const char *address;     /* decrypted email / phone / LINE user id: PII, never log */
-	const char *severity;    /* "info", "warning", "critical" */
-	const char *title;       /* subject / first line */
-	const char *body;        /* text */
-	const char *retry_key;   /* UUID kept with the delivery (LINE X-Line-Retry-Key, Message-ID) */
-	int attempt;             /* 1 for the first try */
+	int64_t id;            /* outbox row id */
+	const char *msg_id;    /* message id (alert "id") */
+	const char *channel;   /* "email", "sms", "phone", "line", "spool" */
+	const char *recipient; /* recipient name (not PII) */
+	const char *address;   /* decrypted email / phone / LINE user id: PII, never log */
+	const char *severity;  /* "info", "warning", "critical" */
+	const char *title;     /* subject / first line */
+	const char *body;      /* text */
+	const char *retry_key; /* UUID kept with the delivery (LINE X-Line-Retry-Key, Message-ID) */
+	int attempt;           /* 1 for the first try */
 };
 
 enum gw_outcome {
-	GW_SENT = 0,  /* provider accepted it (LINE 409 included) */
-	GW_RETRY,     /* transient: network error, 5xx, 429 */
-	GW_FAILED,    /* permanent: other 4xx, bad address, rejected recipient */
+	GW_SENT = 0, /* provider accepted it (LINE 409 included) */
+	GW_RETRY,    /* transient: network error, 5xx, 429 */
+	GW_FAILED,   /* permanent: other 4xx, bad address, rejected recipient */
 };
 
 struct gw_result {
@@ -58,10 +58,10 @@ struct gw_channel_ops {
 	 * return per-transfer state in *req.  Return 0, or -1 with res filled
 	 * (e.g. GW_FAILED for an address that cannot be used). */
 	int (*prepare)(struct gw_channel *ch, const struct gw_delivery *d, CURL *easy,
-		       struct gw_request **req, struct gw_result *res);
+	               struct gw_request **req, struct gw_result *res);
 	/* Classify a finished transfer. */
 	void (*finish)(struct gw_channel *ch, struct gw_request *req, CURL *easy, CURLcode cc,
-		       struct gw_result *res);
+	               struct gw_result *res);
 	/* Synchronous channels (spool) set this instead of prepare/finish. */
 	void (*deliver)(struct gw_channel *ch, const struct gw_delivery *d, struct gw_result *res);
 	void (*request_free)(struct gw_request *req);

@@ -43,9 +43,9 @@ int mqs_envelope_topic_check(const char *topic, size_t topic_len)
 
 /* Seal plain for topic; see header.  One-shot: a context for one call. */
 int mqs_envelope_seal(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
-		      uint64_t timestamp_ms, const uint8_t *nonce, const char *origin,
-		      size_t origin_len, const char *topic, size_t topic_len, const uint8_t *plain,
-		      size_t plain_len, uint8_t *out, size_t out_cap, size_t *out_len)
+                      uint64_t timestamp_ms, const uint8_t *nonce, const char *origin,
+                      size_t origin_len, const char *topic, size_t topic_len, const uint8_t *plain,
+                      size_t plain_len, uint8_t *out, size_t out_cap, size_t *out_len)
 {
 	struct mqs_envelope_ctx *c = NULL;
 	int rc;
@@ -56,7 +56,7 @@ int mqs_envelope_seal(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
 	if (rc != MQS_OK)
 		goto out;
 	rc = mqs_envelope_ctx_seal(c, key, key_id, timestamp_ms, nonce, origin, origin_len, topic,
-				   topic_len, plain, plain_len, out, out_cap, out_len);
+	                           topic_len, plain, plain_len, out, out_cap, out_len);
 out:
 	mqs_envelope_ctx_free(c);
 	return rc;
@@ -95,10 +95,9 @@ int mqs_envelope_parse(const uint8_t *env, size_t env_len, struct mqs_envelope_i
 }
 
 /* Open an envelope; see header.  One-shot: a context for one call. */
-int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
-		      const uint8_t *env, size_t env_len, const char *topic, size_t topic_len,
-		      uint8_t *out, size_t out_cap, size_t *out_len,
-		      struct mqs_envelope_info *info)
+int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id, const uint8_t *env,
+                      size_t env_len, const char *topic, size_t topic_len, uint8_t *out,
+                      size_t out_cap, size_t *out_len, struct mqs_envelope_info *info)
 {
 	struct mqs_envelope_ctx *c = NULL;
 	int rc;
@@ -109,7 +108,7 @@ int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
 	if (rc != MQS_OK)
 		goto out;
 	rc = mqs_envelope_ctx_open(c, key, key_id, env, env_len, topic, topic_len, out, out_cap,
-				   out_len, info);
+	                           out_len, info);
 out:
 	mqs_envelope_ctx_free(c);
 	return rc;

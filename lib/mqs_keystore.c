@@ -43,8 +43,8 @@ void mqs_key_release(struct mqs_key *k)
 
 /* Unwrap one row's key. */
 int mqs_keystore_unwrap(const uint8_t mk[MQS_MASTER_KEY_LEN], uint32_t id, const char *purpose,
-			const uint8_t *wrapped, size_t wrapped_len,
-			uint8_t key[MQS_ENVELOPE_KEY_LEN])
+                        const uint8_t *wrapped, size_t wrapped_len,
+                        uint8_t key[MQS_ENVELOPE_KEY_LEN])
 {
 	char aad[64];
 	size_t n = 0;

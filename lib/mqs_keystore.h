@@ -64,8 +64,8 @@ int mqs_keystore_retire(sqlite3 *db, uint32_t id, int64_t retire_after);
  * MQS_ERR_INVAL (bad purpose or arguments) or MQS_ERR_UNWRAP (wrong master
  * key, moved or corrupted row, not a 32-byte key); key is wiped on failure. */
 int mqs_keystore_unwrap(const uint8_t mk[MQS_MASTER_KEY_LEN], uint32_t id, const char *purpose,
-			const uint8_t *wrapped, size_t wrapped_len,
-			uint8_t key[MQS_ENVELOPE_KEY_LEN]);
+                        const uint8_t *wrapped, size_t wrapped_len,
+                        uint8_t key[MQS_ENVELOPE_KEY_LEN]);
 
 /* Delete every key of purpose/owner.  Returns MQS_OK or MQS_ERR_DB. */
 int mqs_keystore_delete_owner(sqlite3 *db, const char *purpose, const char *owner);

@@ -659,7 +659,7 @@ static void test_caps_and_buffers(void)
 static void test_reseal_nonce(void)
 {
 	static const uint8_t want_nonce[12] = {0xf0, 0x13, 0x37, 0x29, 0xc4, 0x16,
-					       0x3d, 0xed, 0xe8, 0x1e, 0x21, 0xcd};
+	                                       0x3d, 0xed, 0xe8, 0x1e, 0x21, 0xcd};
 	static const uint8_t want_sub[4] = {0xc5, 0x20, 0xcf, 0xb9};
 	uint8_t key[MQS_ENVELOPE_KEY_LEN];
 	uint8_t sub[MQS_MASTER_KEY_LEN];
@@ -684,13 +684,14 @@ static void test_reseal_nonce(void)
 	in[63] ^= 1;
 	mqs_envelope_derive_nonce(key, in, sizeof(in), n3);
 	tap_ok(memcmp(n1, n3, 12) != 0, "one flipped input bit gives another nonce");
-	tap_is_int(mqs_envelope_derive_nonce(key, NULL, 0, n3), MQS_ERR_INVAL, "NULL input refused");
+	tap_is_int(mqs_envelope_derive_nonce(key, NULL, 0, n3), MQS_ERR_INVAL,
+	           "NULL input refused");
 
 	/* re-sealing a retransmission: same nonce and timestamp, same bytes */
 	rc = mqs_envelope_seal(key, 9, 1700000000000ull, n1, "dev1", 4, topic_a, strlen(topic_a),
-			       (const uint8_t *)"payload", 7, out1, sizeof(out1), &len1);
+	                       (const uint8_t *)"payload", 7, out1, sizeof(out1), &len1);
 	rc |= mqs_envelope_seal(key, 9, 1700000000000ull, n2, "dev1", 4, topic_a, strlen(topic_a),
-				(const uint8_t *)"payload", 7, out2, sizeof(out2), &len2);
+	                        (const uint8_t *)"payload", 7, out2, sizeof(out2), &len2);
 	tap_ok(rc == MQS_OK && len1 == len2 && memcmp(out1, out2, len1) == 0,
 	       "re-seal with the derived nonce is byte-identical");
 }
