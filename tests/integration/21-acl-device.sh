@@ -5,31 +5,9 @@
 # device could inherit (list entries naming it included), bad input
 # changes nothing.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/acl-lib.sh"
 need_file "$ACL_BIN" "$DEVICE_BIN"
 need_cmd oathtool sqlite3 python3
-unset SUDO_USER MQTTSEC_DB MQTTSEC_MASTER_KEY_FILE
-
-DB=$TEST_TMP/db.sqlite
-KEY=$TEST_TMP/master.key
-acl() { "$ACL_BIN" -d "$DB" -k "$KEY" "$@"; }
-json_get() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
-dump() { sqlite3 "$DB" .dump; }
-# unchanged DESC CMD...: CMD fails with one line on stderr and the db is unchanged.
-unchanged() {
-	local desc=$1 before rc=0
-	shift
-	before=$(dump)
-	"$@" >/dev/null 2>"$TEST_TMP/err" || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		fail "$desc" "unexpectedly exited 0"
-	elif [ "$(wc -l <"$TEST_TMP/err")" -ne 1 ]; then
-		fail "$desc" "want one line on stderr, got:" "$(cat "$TEST_TMP/err")"
-	elif [ "$(dump)" != "$before" ]; then
-		fail "$desc" "the database changed"
-	else
-		pass "$desc"
-	fi
-}
 # totp_agrees CREDS ALG DIGITS PERIOD: mqttsec-device's code equals oathtool's
 # for the secret in CREDS, both taken within one time step (retried at an
 # edge).

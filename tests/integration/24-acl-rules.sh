@@ -3,30 +3,7 @@
 # descending, deny before allow), %u/%c filters, bad filters and unknown
 # subjects refused without changes, a listing of 20,000 rules completes.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
-need_file "$ACL_BIN"
-need_cmd sqlite3 python3
-unset SUDO_USER MQTTSEC_DB MQTTSEC_MASTER_KEY_FILE
-
-DB=$TEST_TMP/db.sqlite
-KEY=$TEST_TMP/master.key
-acl() { "$ACL_BIN" -d "$DB" -k "$KEY" "$@"; }
-dump() { sqlite3 "$DB" .dump; }
-q() { sqlite3 "$DB" "$1"; }
-unchanged() {
-	local desc=$1 before rc=0
-	shift
-	before=$(dump)
-	"$@" >/dev/null 2>"$TEST_TMP/err" || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		fail "$desc" "unexpectedly exited 0"
-	elif [ "$(wc -l <"$TEST_TMP/err")" -ne 1 ]; then
-		fail "$desc" "want one line on stderr, got:" "$(cat "$TEST_TMP/err")"
-	elif [ "$(dump)" != "$before" ]; then
-		fail "$desc" "the database changed"
-	else
-		pass "$desc"
-	fi
-}
+. "$top_srcdir/tests/integration/acl-lib.sh"
 
 ok "init" acl init
 acl device add dev1 >/dev/null 2>&1 || bail_out "cannot add dev1"

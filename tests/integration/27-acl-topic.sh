@@ -4,32 +4,7 @@
 # (--json), "protected" in the credentials of devices added afterwards, bad
 # input refused with one line and no change.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
-need_file "$ACL_BIN"
-need_cmd sqlite3 python3
-unset SUDO_USER MQTTSEC_DB MQTTSEC_MASTER_KEY_FILE
-
-DB=$TEST_TMP/db.sqlite
-KEY=$TEST_TMP/master.key
-acl() { "$ACL_BIN" -d "$DB" -k "$KEY" "$@"; }
-dump() { sqlite3 "$DB" .dump; }
-q() { sqlite3 "$DB" "$1"; }
-json_get() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
-# unchanged DESC CMD...: CMD fails with one line on stderr and the db is unchanged.
-unchanged() {
-	local desc=$1 before rc=0
-	shift
-	before=$(dump)
-	"$@" >/dev/null 2>"$TEST_TMP/err" || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		fail "$desc" "unexpectedly exited 0"
-	elif [ "$(wc -l <"$TEST_TMP/err")" -ne 1 ]; then
-		fail "$desc" "want one line on stderr, got:" "$(cat "$TEST_TMP/err")"
-	elif [ "$(dump)" != "$before" ]; then
-		fail "$desc" "the database changed"
-	else
-		pass "$desc"
-	fi
-}
+. "$top_srcdir/tests/integration/acl-lib.sh"
 # usage_error DESC CMD...: CMD exits 64 (usage follows the message) and the db is unchanged.
 usage_error() {
 	local desc=$1 before rc=0

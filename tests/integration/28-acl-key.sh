@@ -9,17 +9,9 @@
 # merges into the device's credentials (0600), the audit log never holds
 # key bytes, bad input changes nothing.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/acl-lib.sh"
 need_file "$ACL_BIN" "$DEVICE_BIN"
-need_cmd sqlite3 python3
 need_python_module cryptography
-unset SUDO_USER MQTTSEC_DB MQTTSEC_MASTER_KEY_FILE
-
-DB=$TEST_TMP/db.sqlite
-KEY=$TEST_TMP/master.key
-acl() { "$ACL_BIN" -d "$DB" -k "$KEY" "$@"; }
-dump() { sqlite3 "$DB" .dump; }
-q() { sqlite3 "$DB" "$1"; }
-json_get() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 # topic_keys FILE FILTER: the ids of FILE's topic keys for FILTER
 topic_keys() {
 	json_get "$1" "[k['id'] for k in d['keys'] if k['use'] == 'topic' and k['topic'] == '$2']"
