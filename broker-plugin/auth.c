@@ -2,6 +2,7 @@
  * (stage 2). */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,19 +10,24 @@
 
 #include <uthash.h>
 
+#include "journal.h"
 #include "mqs_cidr.h"
 #include "mqs_error.h"
 #include "mqs_topic.h"
 #include "mqs_totp.h"
 #include "plugin.h"
 
-/* an accepted TOTP step the current snapshot may not hold yet: a cheap
- * first refusal of replays; the database's compare-and-set decides */
+/* an accepted TOTP step the current snapshot may not hold yet; dirty: made
+ * durable by the journal, not yet folded into the database */
 struct mqsp_step {
 	UT_hash_handle hh;
 	int64_t step;
+	int dirty;
 	char name[];
 };
+
+#define DIRTY_CAP_FIRST 256   /* dirty steps array: first size */
+#define DIRTY_CAP_KEEP  65536 /* ... largest size kept after a fold */
 
 /* The last accepted step of d, from the snapshot or from memory. */
 static int64_t last_step(struct mqsp_plugin *p, const struct mqsp_device *d)
@@ -35,23 +41,38 @@ static int64_t last_step(struct mqsp_plugin *p, const struct mqsp_device *d)
 	return last;
 }
 
-/* Remember a committed step in memory (without memory the refusal of
- * replays rests on the database alone, which is enough). */
-static void step_remember(struct mqsp_plugin *p, const char *name, int64_t step)
+/* Remember an accepted step in memory; dirty when only the journal holds
+ * it.  Returns MQS_OK or MQS_ERR_NOMEM (a clean step is then still in the
+ * database; a dirty one cannot be folded: the caller commits it itself). */
+static int step_remember(struct mqsp_plugin *p, const char *name, int64_t step, int dirty)
 {
 	struct mqsp_step *s = NULL;
 	size_t len = strlen(name);
 
+	if (dirty && p->steps_dirty == p->dirty_cap) {
+		size_t cap = p->dirty_cap != 0 ? 2 * p->dirty_cap : DIRTY_CAP_FIRST;
+		struct mqsp_step **a = realloc(p->dirty_steps, cap * sizeof(*a));
+
+		if (a == NULL)
+			return MQS_ERR_NOMEM;
+		p->dirty_steps = a;
+		p->dirty_cap = cap;
+	}
 	HASH_FIND_STR(p->steps, name, s);
 	if (s == NULL) {
 		s = calloc(1, sizeof(*s) + len + 1);
-		if (s != NULL) {
-			memcpy(s->name, name, len + 1);
-			HASH_ADD_STR(p->steps, name, s);
-		}
+		if (s == NULL)
+			return MQS_ERR_NOMEM;
+		memcpy(s->name, name, len + 1);
+		HASH_ADD_STR(p->steps, name, s);
 	}
-	if (s != NULL && step > s->step)
+	if (step > s->step)
 		s->step = step;
+	if (dirty && !s->dirty) {
+		s->dirty = 1;
+		p->dirty_steps[p->steps_dirty++] = s;
+	}
+	return MQS_OK;
 }
 
 /* Forget in-memory steps that the snapshot holds. */
@@ -63,7 +84,10 @@ void mqsp_auth_steps_prune(struct mqsp_plugin *p)
 	{
 		const struct mqsp_device *d = mqsp_snapshot_device(p->snap, s->name);
 
-		if (d == NULL || d->last_step >= s->step) {
+		/* a dirty step stays until folded, even of a removed device
+		 * (the fold skips it; a device added again under the name may
+		 * already be in the next snapshot) */
+		if (!s->dirty && (d == NULL || d->last_step >= s->step)) {
 			HASH_DEL(p->steps, s);
 			free(s);
 		}
@@ -80,6 +104,114 @@ void mqsp_auth_steps_free(struct mqsp_plugin *p)
 		HASH_DEL(p->steps, s);
 		free(s);
 	}
+	free(p->dirty_steps);
+	p->dirty_steps = NULL;
+	p->steps_dirty = p->dirty_cap = 0;
+}
+
+/* Fold the dirty steps into the database, then empty the journal. */
+int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms)
+{
+	struct mqsp_step_rec *recs = NULL;
+	size_t n = p->steps_dirty;
+	int rc = MQS_OK;
+
+	if (n > 0) {
+		rc = MQS_ERR_NOMEM;
+		recs = malloc(n * sizeof(*recs));
+		if (recs == NULL)
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			recs[i].name = p->dirty_steps[i]->name;
+			recs[i].step = p->dirty_steps[i]->step;
+		}
+		rc = mqsp_store_save_steps(p->store, recs, n, busy_ms);
+		if (rc != MQS_OK)
+			goto out;
+		for (size_t i = 0; i < n; i++)
+			p->dirty_steps[i]->dirty = 0;
+		p->steps_dirty = 0;
+		if (p->dirty_cap > DIRTY_CAP_KEEP) {
+			/* after a long lock: give the memory back */
+			free(p->dirty_steps);
+			p->dirty_steps = NULL;
+			p->dirty_cap = 0;
+		}
+	}
+	/* every record in the file is in the database now */
+	if (mqsp_journal_reset(p->journal) != MQS_OK)
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot empty step journal %s: %s",
+		         mqsp_journal_path(p->journal), strerror(errno));
+out:
+	free(recs);
+	return rc;
+}
+
+/* mqsp_journal_read() callback: remember a step a previous run accepted. */
+static int recover_one(void *ctx, const char *name, int64_t step)
+{
+	return step_remember(ctx, name, step, 1);
+}
+
+/* Take in what the journal holds from a previous run and fold it. */
+int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms)
+{
+	size_t bad = 0;
+	int rc = mqsp_journal_read(p->journal, recover_one, p, &bad);
+
+	if (rc != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot read step journal %s: %s",
+		         mqsp_journal_path(p->journal),
+		         rc == MQS_ERR_IO ? strerror(errno) : mqs_strerror(rc));
+		return rc;
+	}
+	if (bad > 0)
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: skipped %zu damaged lines of step journal %s",
+		         bad, mqsp_journal_path(p->journal));
+	if (mqsp_journal_records(p->journal) == 0)
+		return mqsp_auth_steps_fold(p, busy_ms); /* empties a damaged file */
+	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: recovered %zu accepted TOTP steps from step journal %s",
+	         mqsp_journal_records(p->journal), mqsp_journal_path(p->journal));
+	if (mqsp_auth_steps_fold(p, busy_ms) != MQS_OK)
+		/* they hold from memory; the tick tries again */
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: cannot fold the step journal into the database yet: %s",
+		         mqsp_store_error(p->store));
+	return MQS_OK;
+}
+
+/* Make an accepted step durable before the CONNACK: a journal line (the
+ * default) or a database commit.  NULL, or why not. */
+static const char *step_record(struct mqsp_plugin *p, const char *name, int64_t step, char *why,
+                               size_t whylen)
+{
+	int e = MQS_ERR_INVAL;
+
+	if (!p->opt.step_commit_db) {
+		e = mqsp_journal_append(p->journal, name, step);
+		if (e == MQS_ERR_IO) {
+			snprintf(why, whylen, "cannot record the time step: step journal: %s",
+			         strerror(errno));
+			return why;
+		}
+		if (e == MQS_OK && step_remember(p, name, step, 1) != MQS_OK) {
+			/* in the file, but the fold would miss it: commit now */
+			e = MQS_ERR_INVAL;
+		}
+		if (e == MQS_OK)
+			return NULL; /* the tick folds it into the database */
+	}
+	/* the compare-and-set commit (also for a name the journal cannot hold) */
+	e = mqsp_store_save_step(p->store, name, step);
+	if (e == MQS_ERR_TOTP_REPLAY)
+		return "code of a time step already used";
+	if (e != MQS_OK) {
+		snprintf(why, whylen, "cannot record the time step: %s",
+		         mqsp_store_error(p->store));
+		return why;
+	}
+	step_remember(p, name, step, 0); /* the database refuses replays anyway */
+	return NULL;
 }
 
 /* Why device d (NULL: unknown) and the lists refuse a client, or NULL. */
@@ -202,22 +334,15 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 		why = "code of a time step already used";
 		goto refuse;
 	}
-	/* the code is used up only once its step is committed (compare-and-set:
-	 * a crash after the CONNACK cannot reopen it) */
-	e = mqsp_store_save_step(p->store, d->name, (int64_t)step);
-	if (e == MQS_ERR_TOTP_REPLAY) {
-		why = "code of a time step already used";
+	/* the code is used up once its step is durable: a crash after the
+	 * CONNACK cannot reopen it */
+	why = step_record(p, d->name, (int64_t)step, why_db, sizeof(why_db));
+	if (why != NULL) {
+		/* a database or disk problem is not the client's doing */
+		if (why == why_db)
+			count_user = count_ip = 0;
 		goto refuse;
 	}
-	if (e != MQS_OK) {
-		/* not the client's doing: no failure counted */
-		count_user = count_ip = 0;
-		snprintf(why_db, sizeof(why_db), "cannot record the time step: %s",
-		         mqsp_store_error(p->store));
-		why = why_db;
-		goto refuse;
-	}
-	step_remember(p, d->name, (int64_t)step);
 	if (mqsp_clients_add(&p->clients, ed->client, cid, user, addr) != MQS_OK)
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: out of memory tracking client %s", cid);
 	p->stats.auth_ok++;

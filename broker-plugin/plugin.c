@@ -24,6 +24,8 @@
 #define EXPORT __attribute__((visibility("default")))
 
 #define PLUGIN_API_VERSION 5
+#define JOURNAL_SUFFIX     "-steps" /* the step journal beside the database */
+#define CLOSE_BUSY_MS      1000     /* start and stop may wait for a lock */
 
 /* Log through the broker. */
 void mqsp_log(int level, const char *fmt, ...)
@@ -140,6 +142,18 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 		} else if (strcmp(k, "replay_cache_max") == 0) {
 			rc = opt_uint(k, val, 100, 1000000000, &v);
 			o->replay_cache_max = (size_t)v;
+		} else if (strcmp(k, "totp_step_commit") == 0) {
+			if (val != NULL && strcmp(val, "journal") == 0) {
+				o->step_commit_db = 0;
+			} else if (val != NULL && strcmp(val, "database") == 0) {
+				o->step_commit_db = 1;
+			} else {
+				mqsp_log(
+				    MOSQ_LOG_ERR,
+				    "mqttsec: bad plugin_opt_%s \"%s\": want journal or database",
+				    k, val != NULL ? val : "");
+				rc = MQS_ERR_INVAL;
+			}
 		} else if (strcmp(k, "stats_interval") == 0) {
 			rc = opt_uint(k, val, 0, 86400, &v);
 			o->stats_interval = (unsigned)v;
@@ -166,6 +180,15 @@ static void plugin_free(struct mqsp_plugin *p)
 	if (p == NULL)
 		return;
 	mqsp_build_free(p->build);
+	/* the steps only the journal holds: into the database while it can
+	 * wait a little; otherwise the next start folds the journal */
+	if (p->store != NULL && p->journal != NULL && p->steps_dirty > 0 &&
+	    mqsp_auth_steps_fold(p, CLOSE_BUSY_MS) != MQS_OK)
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: accepted TOTP steps stay in step journal %s for the next "
+		         "start: %s",
+		         mqsp_journal_path(p->journal), mqsp_store_error(p->store));
+	mqsp_journal_free(p->journal);
 	mqsp_store_close(p->store); /* writes what is still queued */
 	mqsp_snapshot_free(p->snap);
 	mqsp_bans_free(p->bans);
@@ -174,6 +197,28 @@ static void plugin_free(struct mqsp_plugin *p)
 	mqsp_reseal_free(p->reseal);
 	OPENSSL_cleanse(p->mk, sizeof(p->mk));
 	free(p);
+}
+
+/* Open <db>-steps and take in what a previous run left in it. */
+static int journal_open(struct mqsp_plugin *p)
+{
+	char err[512];
+	size_t len = strlen(p->opt.db) + sizeof(JOURNAL_SUFFIX);
+	char *path = malloc(len);
+	int rc = MQS_ERR_NOMEM;
+
+	if (path == NULL)
+		goto out;
+	snprintf(path, len, "%s%s", p->opt.db, JOURNAL_SUFFIX);
+	rc = mqsp_journal_open(path, &p->journal, err, sizeof(err));
+	if (rc != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s", err);
+		goto out;
+	}
+	rc = mqsp_auth_steps_recover(p, CLOSE_BUSY_MS);
+out:
+	free(path);
+	return rc;
 }
 
 /* Open the master key and the database, load the first snapshot.  Every
@@ -205,6 +250,9 @@ static int plugin_open(struct mqsp_plugin *p)
 		         p->opt.db, rc == MQS_ERR_NOENT ? "no such file" : err);
 		return rc;
 	}
+	rc = journal_open(p);
+	if (rc != MQS_OK)
+		return rc;
 	rc = mqsp_snapshot_load(mqsp_store_reader(p->store), p->mk, (int64_t)time(NULL), &p->snap,
 	                        err, sizeof(err));
 	if (rc != MQS_OK) {

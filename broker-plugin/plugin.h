@@ -20,6 +20,7 @@
 
 #include "bans.h"
 #include "clients.h"
+#include "journal.h"
 #include "mqs_master_key.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -41,6 +42,7 @@ struct mqsp_options {
 	size_t failure_table_max;    /* plugin_opt_failure_table_max */
 	size_t replay_cache_max;     /* plugin_opt_replay_cache_max, envelopes (reseal.h) */
 	unsigned stats_interval;     /* plugin_opt_stats_interval, seconds, 0 = off */
+	int step_commit_db;          /* plugin_opt_totp_step_commit database (1) | journal (0) */
 };
 
 /* username -> device of the current snapshot, keyed by the broker's own
@@ -67,9 +69,13 @@ struct mqsp_plugin {
 	char last_error[256];      /* last database error logged (logged once) */
 	struct mqsp_bans *bans;
 	struct mqsp_clients clients;
-	struct mqsp_step *steps; /* accepted TOTP steps not yet in snap (uthash) */
-	int kick_pending;        /* re-check connected clients on the next tick */
-	int64_t next_expiry;     /* when an allow entry of snap expires (0: none) */
+	struct mqsp_step *steps;        /* accepted TOTP steps not yet in snap (uthash) */
+	struct mqsp_step **dirty_steps; /* ... of which only the journal holds (not folded) */
+	size_t steps_dirty;             /* entries in dirty_steps */
+	size_t dirty_cap;               /* room in dirty_steps */
+	struct mqsp_journal *journal;   /* <db>-steps (journal.h) */
+	int kick_pending;               /* re-check connected clients on the next tick */
+	int64_t next_expiry;            /* when an allow entry of snap expires (0: none) */
 	struct mqsp_user_cache ucache[MQSP_USER_CACHE];
 	uint64_t last_tick_ms;      /* coarse monotonic time of the last real tick */
 	struct mqsp_reseal *reseal; /* protected topics (reseal.h) */
@@ -93,6 +99,18 @@ void mqsp_auth_steps_prune(struct mqsp_plugin *p);
 
 /* Free the in-memory accepted steps (auth.c). */
 void mqsp_auth_steps_free(struct mqsp_plugin *p);
+
+/* Commit the accepted steps only the journal holds in one transaction
+ * (waiting at most busy_ms for a lock), then empty the journal.  Returns
+ * MQS_OK, MQS_ERR_DB (all kept for another try; mqsp_store_error() says
+ * why) or MQS_ERR_NOMEM (auth.c). */
+int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms);
+
+/* At start-up, before the first CONNECT: remember the steps a previous run
+ * left in the journal and fold them.  Returns MQS_OK (also when the fold
+ * must wait for the tick) or MQS_ERR_IO / MQS_ERR_NOMEM (logged; the broker
+ * must not start: codes could be replayed) (auth.c). */
+int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms);
 
 /* MOSQ_EVT_ACL_CHECK (access.c). */
 int mqsp_access_cb(int event, void *event_data, void *userdata);

@@ -1,8 +1,8 @@
 /* reload.c - MOSQ_EVT_TICK: the plugin's housekeeping, on the broker thread.
  *
- *   - queued automatic bans go to the database in one transaction (accepted
- *     TOTP steps do not wait for the tick: auth.c commits each one before
- *     its CONNACK);
+ *   - queued automatic bans go to the database in one transaction, and so
+ *     do the accepted TOTP steps the step journal made durable (then the
+ *     journal is emptied; journal.h);
  *   - every poll interval PRAGMA data_version tells whether mqttsec-acl
  *     committed; then a new snapshot is built a slice at a time (a few ms
  *     per slice while the broker is busy, more while it is idle) and, when
@@ -142,6 +142,13 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata)
 	if (mqsp_store_pending(p->store)) {
 		if (mqsp_store_flush(p->store) != MQS_OK)
 			log_db_error(p, "cannot write to the database (will retry)",
+			             mqsp_store_error(p->store));
+		else
+			p->last_error[0] = '\0';
+	}
+	if (p->steps_dirty > 0) {
+		if (mqsp_auth_steps_fold(p, 0) != MQS_OK)
+			log_db_error(p, "cannot fold the step journal (will retry)",
 			             mqsp_store_error(p->store));
 		else
 			p->last_error[0] = '\0';

@@ -178,6 +178,46 @@ int mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step)
 	return rc;
 }
 
+/* Commit many steps in one transaction. */
+int mqsp_store_save_steps(struct mqsp_store *s, const struct mqsp_step_rec *recs, size_t n,
+                          int busy_ms)
+{
+	int rc = MQS_OK;
+	int in_txn = 0;
+
+	if (n == 0)
+		goto out;
+	rc = MQS_ERR_DB;
+	sqlite3_busy_timeout(s->w, busy_ms);
+	if (sqlite3_exec(s->w, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	in_txn = 1;
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		sqlite3_bind_int64(s->step_st, 1, recs[i].step);
+		sqlite3_bind_text(s->step_st, 2, recs[i].name, -1, SQLITE_STATIC);
+		r = sqlite3_step(s->step_st);
+		sqlite3_reset(s->step_st);
+		if (r != SQLITE_DONE)
+			goto out;
+	}
+	sqlite3_clear_bindings(s->step_st);
+	if (sqlite3_exec(s->w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	in_txn = 0;
+	rc = MQS_OK;
+out:
+	if (rc != MQS_OK)
+		db_fail(s);
+	if (in_txn) {
+		sqlite3_clear_bindings(s->step_st);
+		sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
+	}
+	sqlite3_busy_timeout(s->w, 0);
+	return rc;
+}
+
 /* Queue an automatic ban. */
 uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_match match, const char *pattern,
                              int64_t now, unsigned ttl)

@@ -4,10 +4,13 @@
  * the broker about 7% of its message rate).
  *
  * The writer connection:
- *   - commits an accepted TOTP step before the CONNACK (mqsp_store_save_step:
- *     one "UPDATE devices SET last_step = ?1 WHERE name = ?2 AND
- *     last_step < ?1" in its own transaction, a compare-and-set that only
- *     succeeds when the stored step is older).  In WAL mode with
+ *   - records accepted TOTP steps with "UPDATE devices SET last_step = ?1
+ *     WHERE name = ?2 AND last_step < ?1", a compare-and-set that only
+ *     succeeds when the stored step is older: one step in its own
+ *     transaction before the CONNACK (mqsp_store_save_step, with
+ *     plugin_opt_totp_step_commit database), or the steps the journal made
+ *     durable, many in one transaction on the tick and at start-up
+ *     (mqsp_store_save_steps, the default; see journal.h).  In WAL mode with
  *     synchronous=NORMAL a commit is in the WAL file when it returns, so it
  *     survives a crash or SIGKILL of the broker (not a power loss before the
  *     next checkpoint's fsync);
@@ -57,6 +60,19 @@ sqlite3 *mqsp_store_reader(struct mqsp_store *s);
  * (the stored step is not smaller, or no such device: nothing written) or
  * MQS_ERR_DB (nothing written; mqsp_store_error() says why). */
 int mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step);
+
+/* One accepted step for mqsp_store_save_steps(); name is borrowed. */
+struct mqsp_step_rec {
+	const char *name;
+	int64_t step;
+};
+
+/* Commit the n steps of recs in one transaction, each only where it is later
+ * than the stored step (unknown devices are skipped), waiting at most
+ * busy_ms for another connection's write lock.  Returns MQS_OK (also for
+ * n == 0) or MQS_ERR_DB (nothing written; mqsp_store_error() says why). */
+int mqsp_store_save_steps(struct mqsp_store *s, const struct mqsp_step_rec *recs, size_t n,
+                          int busy_ms);
 
 /* Queue an automatic ban.  Returns its sequence number (> 0), or 0 when it
  * could not be queued (queue full, out of memory, pattern too long): then it

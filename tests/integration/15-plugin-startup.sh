@@ -1,7 +1,8 @@
 #!/bin/bash
 # 15-plugin-startup.sh - the broker refuses to start, with a log line naming
 # the option and the path, when the plugin's database or master key is
-# missing or unusable, or an option is wrong.
+# missing or unusable, its step journal cannot be used, or an option is
+# wrong.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/plugin-lib.sh" # the shared plugin helpers
@@ -74,6 +75,16 @@ ok "bad number: refused" refuses "bad plugin_opt_totp_window" "$DB" "$MK" \
 	"plugin_opt_totp_window lots"
 ok "bad switch: refused" refuses "bad plugin_opt_allowlist" "$DB" "$MK" \
 	"plugin_opt_allowlist maybe"
+ok "bad step commit mode: refused" refuses "bad plugin_opt_totp_step_commit" "$DB" "$MK" \
+	"plugin_opt_totp_step_commit sometimes"
+rm -f "$MQTTSEC_DB-steps" && mkdir "$MQTTSEC_DB-steps"
+ok "step journal path is a folder: refused" \
+	refuses "cannot open step journal $MQTTSEC_DB-steps" "$DB" "$MK"
+rmdir "$MQTTSEC_DB-steps"
+ln -s "$TEST_TMP/elsewhere" "$MQTTSEC_DB-steps"
+ok "step journal path is a symbolic link: refused" \
+	refuses "cannot open step journal $MQTTSEC_DB-steps: a symbolic link" "$DB" "$MK"
+rm -f "$MQTTSEC_DB-steps"
 
 # and with everything in place it starts
 start_plugin_broker
