@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench-plugin.sh - mqttsec_plugin.so against plain mosquitto and the
 # dynamic-security plugin, in one run, on loopback:
-#   - connect rate: N clients (TOTP auth / anonymous / dynsec passwords)
+#   - connect rate: N clients (TOTP auth / anonymous / dynsec passwords;
+#     TOTP auth again with plugin_opt_totp_step_commit database)
 #   - QoS 0 publish throughput, 256-byte payloads, 1 subscriber, with the
 #     plugin holding 100,000 ACL rules and 10,000 list entries
 #   - broker RSS with 10,000 devices + 100,000 rules
@@ -199,12 +200,17 @@ connect_run() { # NAME CREDS CONF_LINE...
 : >"$W/c-plain"
 : >"$W/c-plugin"
 : >"$W/c-dynsec"
+: >"$W/c-plugindb"
 for t in $(seq 0 $((TRIALS - 1))); do
 	connect_run "c-plain-$t" - "allow_anonymous true" >>"$W/c-plain"
 	sleep 2 # a later TOTP step than the previous plugin trial
 	connect_run "c-plugin-$t" "$W/creds-devices" "${PLUGIN_CONF[@]}" >>"$W/c-plugin"
 	connect_run "c-dynsec-$t" "$W/creds-dynsec" "plugin $DYNSEC" \
 		"plugin_opt_config_file $W/dynsec.json" >>"$W/c-dynsec"
+	sleep 2
+	# the same plugin committing each step to SQLite before its CONNACK
+	connect_run "c-plugindb-$t" "$W/creds-devices" "${PLUGIN_CONF[@]}" \
+		"plugin_opt_totp_step_commit database" >>"$W/c-plugindb"
 done
 C_PLAIN=$(cut -d' ' -f1 "$W/c-plain" | median)
 C_PLUGIN=$(cut -d' ' -f1 "$W/c-plugin" | median)
@@ -223,6 +229,11 @@ echo "connect_per_s_best plain=$B_PLAIN plugin_totp=$B_PLUGIN dynsec=$B_DYNSEC" 
 echo "connect_broker_cpu_us plain=$U_PLAIN plugin_totp=$U_PLUGIN dynsec=$U_DYNSEC" \
 	"(broker CPU per connection; less sensitive to other load on the machine)" \
 	"cost_ratio_plain_vs_plugin=$(ratio "$U_PLAIN" "$U_PLUGIN")"
+C_PLUGINDB=$(cut -d' ' -f1 "$W/c-plugindb" | median)
+U_PLUGINDB=$(cut -d' ' -f2 "$W/c-plugindb" | median)
+echo "connect_step_commit_database per_s=$C_PLUGINDB broker_cpu_us=$U_PLUGINDB" \
+	"(plugin_opt_totp_step_commit database, median of $TRIALS)" \
+	"ratio_vs_plain=$(ratio "$C_PLUGINDB" "$C_PLAIN")"
 
 # --- publish throughput, alternating plain and plugin ---
 secret_of() {

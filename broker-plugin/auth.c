@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +42,20 @@ static int64_t last_step(struct mqsp_plugin *p, const struct mqsp_device *d)
 	return last;
 }
 
-/* Remember an accepted step in memory; dirty when only the journal holds
- * it.  Returns MQS_OK or MQS_ERR_NOMEM (a clean step is then still in the
- * database; a dirty one cannot be folded: the caller commits it itself). */
-static int step_remember(struct mqsp_plugin *p, const char *name, int64_t step, int dirty)
+/* The in-memory entry of name, created when missing (at step INT64_MIN,
+ * which refuses nothing), with room in dirty_steps to mark it.  NULL when
+ * out of memory. */
+static struct mqsp_step *step_slot(struct mqsp_plugin *p, const char *name)
 {
 	struct mqsp_step *s = NULL;
 	size_t len = strlen(name);
 
-	if (dirty && p->steps_dirty == p->dirty_cap) {
+	if (p->steps_dirty == p->dirty_cap) {
 		size_t cap = p->dirty_cap != 0 ? 2 * p->dirty_cap : DIRTY_CAP_FIRST;
 		struct mqsp_step **a = realloc(p->dirty_steps, cap * sizeof(*a));
 
 		if (a == NULL)
-			return MQS_ERR_NOMEM;
+			return NULL;
 		p->dirty_steps = a;
 		p->dirty_cap = cap;
 	}
@@ -62,17 +63,24 @@ static int step_remember(struct mqsp_plugin *p, const char *name, int64_t step, 
 	if (s == NULL) {
 		s = calloc(1, sizeof(*s) + len + 1);
 		if (s == NULL)
-			return MQS_ERR_NOMEM;
+			return NULL;
+		s->step = INT64_MIN;
 		memcpy(s->name, name, len + 1);
 		HASH_ADD_STR(p->steps, name, s);
 	}
+	return s;
+}
+
+/* Raise the entry s (from step_slot, which made room) to step; dirty when
+ * only the journal holds it. */
+static void step_mark(struct mqsp_plugin *p, struct mqsp_step *s, int64_t step, int dirty)
+{
 	if (step > s->step)
 		s->step = step;
 	if (dirty && !s->dirty) {
 		s->dirty = 1;
 		p->dirty_steps[p->steps_dirty++] = s;
 	}
-	return MQS_OK;
 }
 
 /* Forget in-memory steps that the snapshot holds. */
@@ -114,8 +122,12 @@ int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms)
 {
 	struct mqsp_step_rec *recs = NULL;
 	size_t n = p->steps_dirty;
-	int rc = MQS_OK;
+	int rc = MQS_ERR_INVAL;
 
+	/* a journal not read to its end holds steps that memory lacks */
+	if (!p->journal_recovered)
+		goto out;
+	rc = MQS_OK;
 	if (n > 0) {
 		rc = MQS_ERR_NOMEM;
 		recs = malloc(n * sizeof(*recs));
@@ -139,7 +151,7 @@ int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms)
 		}
 	}
 	/* every record in the file is in the database now */
-	if (mqsp_journal_reset(p->journal) != MQS_OK)
+	if (p->journal != NULL && mqsp_journal_reset(p->journal) != MQS_OK)
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot empty step journal %s: %s",
 		         mqsp_journal_path(p->journal), strerror(errno));
 out:
@@ -147,37 +159,53 @@ out:
 	return rc;
 }
 
+/* Why the last fold failed, for a log line. */
+const char *mqsp_auth_fold_error(struct mqsp_plugin *p, int rc)
+{
+	return rc == MQS_ERR_DB ? mqsp_store_error(p->store) : mqs_strerror(rc);
+}
+
 /* mqsp_journal_read() callback: remember a step a previous run accepted. */
 static int recover_one(void *ctx, const char *name, int64_t step)
 {
-	return step_remember(ctx, name, step, 1);
+	struct mqsp_plugin *p = ctx;
+	struct mqsp_step *s = step_slot(p, name);
+
+	if (s == NULL)
+		return MQS_ERR_NOMEM;
+	step_mark(p, s, step, 1);
+	return MQS_OK;
 }
 
 /* Take in what the journal holds from a previous run and fold it. */
 int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms)
 {
+	const char *path = mqsp_journal_path(p->journal);
 	size_t bad = 0;
 	int rc = mqsp_journal_read(p->journal, recover_one, p, &bad);
+	int e;
 
 	if (rc != MQS_OK) {
-		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot read step journal %s: %s",
-		         mqsp_journal_path(p->journal),
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot read step journal %s: %s", path,
 		         rc == MQS_ERR_IO ? strerror(errno) : mqs_strerror(rc));
-		return rc;
+		goto out;
 	}
+	p->journal_recovered = 1;
 	if (bad > 0)
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: skipped %zu damaged lines of step journal %s",
-		         bad, mqsp_journal_path(p->journal));
-	if (mqsp_journal_records(p->journal) == 0)
-		return mqsp_auth_steps_fold(p, busy_ms); /* empties a damaged file */
-	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: recovered %zu accepted TOTP steps from step journal %s",
-	         mqsp_journal_records(p->journal), mqsp_journal_path(p->journal));
-	if (mqsp_auth_steps_fold(p, busy_ms) != MQS_OK)
+		         bad, path);
+	if (mqsp_journal_records(p->journal) > 0)
+		mqsp_log(MOSQ_LOG_NOTICE,
+		         "mqttsec: recovered %zu accepted TOTP steps from step journal %s",
+		         mqsp_journal_records(p->journal), path);
+	e = mqsp_auth_steps_fold(p, busy_ms); /* also empties a file of damaged lines */
+	if (e != MQS_OK)
 		/* they hold from memory; the tick tries again */
 		mqsp_log(MOSQ_LOG_WARNING,
 		         "mqttsec: cannot fold the step journal into the database yet: %s",
-		         mqsp_store_error(p->store));
-	return MQS_OK;
+		         mqsp_auth_fold_error(p, e));
+out:
+	return rc;
 }
 
 /* Make an accepted step durable before the CONNACK: a journal line (the
@@ -185,33 +213,51 @@ int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms)
 static const char *step_record(struct mqsp_plugin *p, const char *name, int64_t step, char *why,
                                size_t whylen)
 {
-	int e = MQS_ERR_INVAL;
+	/* room in memory first: a step the journal took must be remembered */
+	struct mqsp_step *s = step_slot(p, name);
+	const char *res = why;
+	int e;
 
+	if (s == NULL) {
+		snprintf(why, whylen, "cannot record the time step: out of memory");
+		goto out;
+	}
 	if (!p->opt.step_commit_db) {
+		if (mqsp_journal_records(p->journal) >= MQSP_JOURNAL_RECORDS_MAX) {
+			snprintf(why, whylen,
+			         "cannot record the time step: the step journal holds %zu steps "
+			         "the database has not taken",
+			         mqsp_journal_records(p->journal));
+			goto out;
+		}
 		e = mqsp_journal_append(p->journal, name, step);
+		if (e == MQS_OK) {
+			step_mark(p, s, step, 1); /* the tick folds it into the database */
+			res = NULL;
+			goto out;
+		}
 		if (e == MQS_ERR_IO) {
 			snprintf(why, whylen, "cannot record the time step: step journal: %s",
 			         strerror(errno));
-			return why;
+			goto out;
 		}
-		if (e == MQS_OK && step_remember(p, name, step, 1) != MQS_OK) {
-			/* in the file, but the fold would miss it: commit now */
-			e = MQS_ERR_INVAL;
-		}
-		if (e == MQS_OK)
-			return NULL; /* the tick folds it into the database */
+		/* a name the journal cannot hold: commit it */
 	}
-	/* the compare-and-set commit (also for a name the journal cannot hold) */
+	/* the compare-and-set commit */
 	e = mqsp_store_save_step(p->store, name, step);
-	if (e == MQS_ERR_TOTP_REPLAY)
-		return "code of a time step already used";
+	if (e == MQS_ERR_TOTP_REPLAY) {
+		res = "code of a time step already used";
+		goto out;
+	}
 	if (e != MQS_OK) {
 		snprintf(why, whylen, "cannot record the time step: %s",
 		         mqsp_store_error(p->store));
-		return why;
+		goto out;
 	}
-	step_remember(p, name, step, 0); /* the database refuses replays anyway */
-	return NULL;
+	step_mark(p, s, step, 0);
+	res = NULL;
+out:
+	return res;
 }
 
 /* Why device d (NULL: unknown) and the lists refuse a client, or NULL. */

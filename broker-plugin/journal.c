@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -20,10 +22,14 @@
 
 struct mqsp_journal {
 	int fd;
-	off_t size;     /* bytes of whole records in the file */
+	off_t size;     /* bytes of whole lines in the file */
 	size_t records; /* records in the file */
+	int torn;       /* bytes after size still to cut off before the next append */
 	char *path;
 };
+
+#define LOCK_TRIES    20 /* another broker's start-up recovery ... */
+#define LOCK_RETRY_MS 50 /* ... holds the lock for a moment */
 
 /* 32-bit FNV-1a of len bytes: a check against torn or zeroed lines, not
  * against tampering (whoever can write the file can write the database). */
@@ -52,30 +58,46 @@ static int name_ok(const char *name, size_t len)
 	return 1;
 }
 
+/* Take the journal's lock, waiting up to a second for a broker that only
+ * recovers it at start-up.  0, or -1 with errno set. */
+static int lock_file(int fd)
+{
+	struct timespec pause = {0, LOCK_RETRY_MS * 1000000L};
+	int r = -1;
+
+	for (int i = 0; i < LOCK_TRIES; i++) {
+		r = flock(fd, LOCK_EX | LOCK_NB);
+		if (r == 0 || (errno != EWOULDBLOCK && errno != EINTR))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return r;
+}
+
 /* Open (creating 0600) the journal at path. */
 int mqsp_journal_open(const char *path, struct mqsp_journal **out, char *err, size_t errlen)
 {
 	struct mqsp_journal *j = NULL;
 	struct stat st;
 	int fd = -1;
+	int e = 0;
 	int rc = MQS_ERR_IO;
 
 	*out = NULL;
 	fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		int e = errno;
-
+		e = errno;
 		if (e == ELOOP) {
 			rc = MQS_ERR_PERM;
 			snprintf(err, errlen, "cannot open step journal %s: a symbolic link", path);
 		} else {
 			snprintf(err, errlen, "cannot open step journal %s: %s", path, strerror(e));
 		}
-		errno = e;
 		goto out;
 	}
 	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "cannot open step journal %s: %s", path, strerror(errno));
+		e = errno;
+		snprintf(err, errlen, "cannot open step journal %s: %s", path, strerror(e));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -85,13 +107,32 @@ int mqsp_journal_open(const char *path, struct mqsp_journal **out, char *err, si
 	}
 	/* it names devices: nobody else needs to read it */
 	if ((st.st_mode & 077) != 0 && fchmod(fd, 0600) != 0) {
-		snprintf(err, errlen, "cannot make step journal %s private: %s", path,
-		         strerror(errno));
+		e = errno;
+		snprintf(err, errlen, "cannot make step journal %s private: %s", path, strerror(e));
+		goto out;
+	}
+	/* one broker per journal: another one would empty it under this one */
+	if (lock_file(fd) != 0) {
+		e = errno;
+		if (e == EWOULDBLOCK) {
+			rc = MQS_ERR_EXISTS;
+			snprintf(err, errlen,
+			         "cannot open step journal %s: in use by another broker (brokers "
+			         "sharing a database need plugin_opt_totp_step_commit database)",
+			         path);
+		} else {
+			snprintf(err, errlen, "cannot lock step journal %s: %s", path, strerror(e));
+		}
 		goto out;
 	}
 	rc = MQS_ERR_NOMEM;
 	j = calloc(1, sizeof(*j));
-	if (j == NULL || (j->path = strdup(path)) == NULL) {
+	if (j == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	j->path = strdup(path);
+	if (j->path == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -103,10 +144,12 @@ int mqsp_journal_open(const char *path, struct mqsp_journal **out, char *err, si
 	rc = MQS_OK;
 out:
 	if (fd >= 0)
-		close(fd);
+		close(fd); /* drops the lock too */
 	if (j != NULL)
 		free(j->path);
 	free(j);
+	if (e != 0)
+		errno = e;
 	return rc;
 }
 
@@ -164,7 +207,7 @@ int mqsp_journal_read(struct mqsp_journal *j, mqsp_journal_fn fn, void *ctx, siz
 	char line[LINE_MAX_LEN + 1];
 	size_t used = 0, nbad = 0, nrec = 0;
 	int too_long = 0;
-	off_t pos = 0;
+	off_t pos = 0, good_end = 0;
 	int rc = MQS_OK;
 
 	for (;;) {
@@ -200,11 +243,16 @@ int mqsp_journal_read(struct mqsp_journal *j, mqsp_journal_fn fn, void *ctx, siz
 			}
 			used = 0;
 			too_long = 0;
+			good_end = pos - n + i + 1;
 		}
 	}
-	/* a last line without its newline is a write the crash cut short */
-	if (used > 0 || too_long)
+	/* a last line without its newline is a write the crash cut short: cut
+	 * it off, or the next record would be glued to it */
+	if (pos > good_end) {
 		nbad++;
+		j->size = good_end;
+		j->torn = ftruncate(j->fd, good_end) != 0;
+	}
 out:
 	j->records = nrec;
 	if (bad != NULL)
@@ -222,6 +270,11 @@ int mqsp_journal_append(struct mqsp_journal *j, const char *name, int64_t step)
 
 	if (step < 0 || !name_ok(name, name_len))
 		return MQS_ERR_INVAL;
+	if (j->torn) {
+		if (ftruncate(j->fd, j->size) != 0)
+			return MQS_ERR_IO;
+		j->torn = 0;
+	}
 	head = snprintf(line, sizeof(line), "%" PRId64 " %s", step, name);
 	if (head < 0 || (size_t)head + 1 + CHECK_DIGITS + 1 > sizeof(line) - 1)
 		return MQS_ERR_INVAL;
@@ -239,8 +292,10 @@ int mqsp_journal_append(struct mqsp_journal *j, const char *name, int64_t step)
 		/* a short write (disk full): cut the partial line off again */
 		int e = w == 0 ? ENOSPC : EIO;
 
-		if (ftruncate(j->fd, j->size) != 0)
+		if (ftruncate(j->fd, j->size) != 0) {
 			e = errno;
+			j->torn = 1;
+		}
 		errno = e;
 	}
 	return MQS_ERR_IO;
@@ -255,12 +310,13 @@ size_t mqsp_journal_records(const struct mqsp_journal *j)
 /* Empty the file. */
 int mqsp_journal_reset(struct mqsp_journal *j)
 {
-	if (j->size == 0 && j->records == 0)
+	if (j->size == 0 && j->records == 0 && !j->torn)
 		return MQS_OK;
 	if (ftruncate(j->fd, 0) != 0)
 		return MQS_ERR_IO;
 	j->size = 0;
 	j->records = 0;
+	j->torn = 0;
 	return MQS_OK;
 }
 

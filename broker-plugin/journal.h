@@ -24,8 +24,9 @@
  * supersede earlier ones.
  *
  * The file is created 0600 next to the database (<db>-steps, beside SQLite's
- * <db>-wal) and must be a regular file; it is opened O_APPEND and written by
- * the broker thread only.
+ * <db>-wal) and must be a regular file; it is opened O_APPEND, written by
+ * the broker thread only, and locked (flock) while open: one broker per
+ * journal, since a fold empties it.
  *
  * Ownership: mqsp_journal_open() returns a journal the caller frees with
  * mqsp_journal_free() (NULL is fine); the path is copied.  On failure
@@ -42,9 +43,10 @@ struct mqsp_journal;
 /* longest device name a record holds */
 #define MQSP_JOURNAL_NAME_MAX 255
 
-/* Open (creating 0600) the journal at path.  Returns MQS_OK, MQS_ERR_IO
- * (cannot open or create; errno kept), MQS_ERR_PERM (not a regular file,
- * or a symbolic link), MQS_ERR_NOMEM. */
+/* Open (creating 0600) and lock the journal at path, waiting up to a
+ * second for the lock.  Returns MQS_OK, MQS_ERR_IO (cannot open, create or
+ * lock; errno kept), MQS_ERR_PERM (not a regular file, or a symbolic link),
+ * MQS_ERR_EXISTS (another process holds the lock), MQS_ERR_NOMEM. */
 int mqsp_journal_open(const char *path, struct mqsp_journal **out, char *err, size_t errlen);
 
 /* Close the file and free j.  NULL is fine.  Records stay in the file. */
@@ -55,8 +57,10 @@ void mqsp_journal_free(struct mqsp_journal *j);
 typedef int (*mqsp_journal_fn)(void *ctx, const char *name, int64_t step);
 
 /* Read every record in the file and hand each valid one to fn.  *bad (may
- * be NULL) gets the number of lines skipped as damaged.  Returns MQS_OK,
- * MQS_ERR_IO (read error; errno kept) or what fn returned. */
+ * be NULL) gets the number of lines skipped as damaged.  A last line
+ * without its newline (a write cut short) is cut off the file, so that the
+ * next record starts a line of its own.  Returns MQS_OK, MQS_ERR_IO (read
+ * error; errno kept) or what fn returned. */
 int mqsp_journal_read(struct mqsp_journal *j, mqsp_journal_fn fn, void *ctx, size_t *bad);
 
 /* Append one record with a single write(2).  Returns MQS_OK (the record is

@@ -182,12 +182,15 @@ static void plugin_free(struct mqsp_plugin *p)
 	mqsp_build_free(p->build);
 	/* the steps only the journal holds: into the database while it can
 	 * wait a little; otherwise the next start folds the journal */
-	if (p->store != NULL && p->journal != NULL && p->steps_dirty > 0 &&
-	    mqsp_auth_steps_fold(p, CLOSE_BUSY_MS) != MQS_OK)
-		mqsp_log(MOSQ_LOG_WARNING,
-		         "mqttsec: accepted TOTP steps stay in step journal %s for the next "
-		         "start: %s",
-		         mqsp_journal_path(p->journal), mqsp_store_error(p->store));
+	if (p->store != NULL && p->journal_recovered && p->steps_dirty > 0) {
+		int e = mqsp_auth_steps_fold(p, CLOSE_BUSY_MS);
+
+		if (e != MQS_OK)
+			mqsp_log(MOSQ_LOG_WARNING,
+			         "mqttsec: accepted TOTP steps stay in step journal %s%s for the "
+			         "next start: %s",
+			         p->opt.db, JOURNAL_SUFFIX, mqsp_auth_fold_error(p, e));
+	}
 	mqsp_journal_free(p->journal);
 	mqsp_store_close(p->store); /* writes what is still queued */
 	mqsp_snapshot_free(p->snap);
@@ -199,7 +202,8 @@ static void plugin_free(struct mqsp_plugin *p)
 	free(p);
 }
 
-/* Open <db>-steps and take in what a previous run left in it. */
+/* Open <db>-steps and take in what a previous run left in it; in database
+ * mode close it again (other brokers on the database may need it). */
 static int journal_open(struct mqsp_plugin *p)
 {
 	char err[512];
@@ -216,6 +220,10 @@ static int journal_open(struct mqsp_plugin *p)
 		goto out;
 	}
 	rc = mqsp_auth_steps_recover(p, CLOSE_BUSY_MS);
+	if (rc == MQS_OK && p->opt.step_commit_db) {
+		mqsp_journal_free(p->journal);
+		p->journal = NULL;
+	}
 out:
 	free(path);
 	return rc;

@@ -69,13 +69,18 @@ struct mqsp_plugin {
 	char last_error[256];      /* last database error logged (logged once) */
 	struct mqsp_bans *bans;
 	struct mqsp_clients clients;
-	struct mqsp_step *steps;        /* accepted TOTP steps not yet in snap (uthash) */
-	struct mqsp_step **dirty_steps; /* ... of which only the journal holds (not folded) */
-	size_t steps_dirty;             /* entries in dirty_steps */
-	size_t dirty_cap;               /* room in dirty_steps */
-	struct mqsp_journal *journal;   /* <db>-steps (journal.h) */
-	int kick_pending;               /* re-check connected clients on the next tick */
-	int64_t next_expiry;            /* when an allow entry of snap expires (0: none) */
+	struct mqsp_step *steps; /* accepted TOTP steps not yet in snap (uthash) */
+	/* the entries of steps only the journal holds (not folded yet);
+	 * borrowed from steps, which never drops a dirty entry */
+	struct mqsp_step **dirty_steps;
+	size_t steps_dirty;           /* entries in dirty_steps */
+	size_t dirty_cap;             /* room in dirty_steps */
+	struct mqsp_journal *journal; /* <db>-steps (journal.h); NULL in database mode */
+	int journal_recovered;        /* the journal was read to its end at start */
+	uint64_t fold_failing_ms;     /* coarse time the folds began to fail, 0: they work */
+	uint64_t fold_warned_ms;      /* last warning about failing folds */
+	int kick_pending;             /* re-check connected clients on the next tick */
+	int64_t next_expiry;          /* when an allow entry of snap expires (0: none) */
 	struct mqsp_user_cache ucache[MQSP_USER_CACHE];
 	uint64_t last_tick_ms;      /* coarse monotonic time of the last real tick */
 	struct mqsp_reseal *reseal; /* protected topics (reseal.h) */
@@ -102,9 +107,17 @@ void mqsp_auth_steps_free(struct mqsp_plugin *p);
 
 /* Commit the accepted steps only the journal holds in one transaction
  * (waiting at most busy_ms for a lock), then empty the journal.  Returns
- * MQS_OK, MQS_ERR_DB (all kept for another try; mqsp_store_error() says
- * why) or MQS_ERR_NOMEM (auth.c). */
+ * MQS_OK, MQS_ERR_DB or MQS_ERR_NOMEM (all kept for another try), or
+ * MQS_ERR_INVAL (the journal was not read to its end at start: nothing
+ * done) (auth.c). */
 int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms);
+
+/* while the database does not take the journal, CONNECTs are accepted until
+ * it holds this many steps (about 40 MB), then refused */
+#define MQSP_JOURNAL_RECORDS_MAX 1000000
+
+/* The message for a failed mqsp_auth_steps_fold() result rc (auth.c). */
+const char *mqsp_auth_fold_error(struct mqsp_plugin *p, int rc);
 
 /* At start-up, before the first CONNECT: remember the steps a previous run
  * left in the journal and fold them.  Returns MQS_OK (also when the fold

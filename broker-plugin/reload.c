@@ -26,12 +26,14 @@
 #include "mqs_error.h"
 #include "plugin.h"
 
-#define TICK_MS        50   /* housekeeping at most this often */
-#define SLICE_BUSY_MS  8    /* build work per slice while clients keep the broker busy */
-#define SLICE_IDLE_MS  40   /* ... and while it is idle */
-#define SLICE_GAP_MS   4    /* serving time between two slices */
-#define IDLE_GAP_MS    20   /* a tick this long after the previous one: idle broker */
-#define BUILD_RETRY_MS 5000 /* after a failed build */
+#define TICK_MS            50    /* housekeeping at most this often */
+#define SLICE_BUSY_MS      8     /* build work per slice while clients keep the broker busy */
+#define SLICE_IDLE_MS      40    /* ... and while it is idle */
+#define SLICE_GAP_MS       4     /* serving time between two slices */
+#define IDLE_GAP_MS        20    /* a tick this long after the previous one: idle broker */
+#define BUILD_RETRY_MS     5000  /* after a failed build */
+#define FOLD_WARN_AFTER_MS 1000  /* failing folds: first warning */
+#define FOLD_WARN_EVERY_MS 60000 /* ... and then */
 
 /* Log a database problem once (until the message changes). */
 static void log_db_error(struct mqsp_plugin *p, const char *what, const char *msg)
@@ -43,6 +45,35 @@ static void log_db_error(struct mqsp_plugin *p, const char *what, const char *ms
 		return;
 	memcpy(p->last_error, line, sizeof(line));
 	mqsp_log(MOSQ_LOG_WARNING, "mqttsec: %s", line);
+}
+
+/* Fold the steps only the journal holds into the database; while that
+ * fails (mqttsec-acl holds the lock, the disk is full), warn once a minute. */
+static void fold_steps(struct mqsp_plugin *p, uint64_t mono)
+{
+	int rc = mqsp_auth_steps_fold(p, 0);
+
+	if (rc == MQS_OK) {
+		if (p->fold_failing_ms != 0 && p->fold_warned_ms != 0)
+			mqsp_log(MOSQ_LOG_NOTICE,
+			         "mqttsec: the database took the step journal again after %.1f s",
+			         (double)(mono - p->fold_failing_ms) / 1000.0);
+		p->fold_failing_ms = 0;
+		p->fold_warned_ms = 0;
+		return;
+	}
+	if (p->fold_failing_ms == 0)
+		p->fold_failing_ms = mono;
+	/* a lock held for a moment is normal: warn after a second */
+	if (mono - p->fold_failing_ms < FOLD_WARN_AFTER_MS ||
+	    (p->fold_warned_ms != 0 && mono - p->fold_warned_ms < FOLD_WARN_EVERY_MS))
+		return;
+	p->fold_warned_ms = mono;
+	mqsp_log(MOSQ_LOG_WARNING,
+	         "mqttsec: cannot fold the step journal into the database for %.0f s (%zu "
+	         "steps wait; CONNECTs are refused at %d): %s",
+	         (double)(mono - p->fold_failing_ms) / 1000.0, p->steps_dirty,
+	         MQSP_JOURNAL_RECORDS_MAX, mqsp_auth_fold_error(p, rc));
 }
 
 /* Put a finished snapshot in use. */
@@ -146,13 +177,8 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata)
 		else
 			p->last_error[0] = '\0';
 	}
-	if (p->steps_dirty > 0) {
-		if (mqsp_auth_steps_fold(p, 0) != MQS_OK)
-			log_db_error(p, "cannot fold the step journal (will retry)",
-			             mqsp_store_error(p->store));
-		else
-			p->last_error[0] = '\0';
-	}
+	if (p->steps_dirty > 0)
+		fold_steps(p, mono);
 	/* a ban left out of memory (table full) applies again from the
 	 * database: reload once everything queued is written (a build already
 	 * running may have started before the commit: wait for it) */

@@ -10,6 +10,7 @@
 . "$top_srcdir/tests/integration/plugin-lib.sh" # the shared plugin helpers
 
 need_cmd sqlite3
+SAN_PRELOAD=$(_san_preload "$PLUGIN_SO")
 
 device dev1
 device dev2 --period 2
@@ -18,6 +19,7 @@ device devoff
 device devcrash
 device devlock
 device devdb
+device devtwo --period 2
 acl device disable devoff >/dev/null
 start_plugin_broker
 
@@ -141,7 +143,7 @@ time.sleep(float(sys.argv[2]))
 c.execute("ROLLBACK")' "$MQTTSEC_DB" "$1"
 	wait_for 5 grep -q locked "$TEST_TMP/locker.log" || bail_out "could not lock the database"
 }
-lock_db 2
+lock_db 3
 CL=$(code devlock)
 ok "database locked: accepted through the journal" connects devlock "$CL"
 nok "a replay is refused while the step is only in the journal" connects devlock "$CL"
@@ -149,6 +151,9 @@ ok "not in the database while the lock is held" eval '[ "$(step_of devlock)" = -
 wait_for 10 eval '! bg_alive locker'
 ok "lock released: the step reaches the database" \
 	wait_for 3 eval '[ "$(step_of devlock)" -gt 0 ]'
+ok "a fold held up for over a second is logged" \
+	logged "cannot fold the step journal into the database for [0-9]* s (1 steps wait"
+ok "and so is its recovery" logged "the database took the step journal again after"
 stop_bg locker
 
 # a damaged journal (a torn line after a power loss) is skipped with a warning
@@ -177,6 +182,31 @@ ok "refusal says the step could not be recorded" \
 	logged "refused devdb .*cannot record the time step"
 wait_for 10 eval '! bg_alive locker'
 ok "lock released: the same code is accepted (not used up, no ban)" connects devdb "$CL"
+
+# two brokers in database mode share one database: a code accepted by one
+# is refused by the other (the compare-and-set decides, not memory)
+PORT2=$(free_port)
+{
+	[ "$(id -u)" -eq 0 ] && echo "user root"
+	echo "listener $PORT2 127.0.0.1"
+	echo "persistence false"
+	echo "log_dest file $TEST_TMP/broker2.log"
+	echo "log_type all"
+	echo "plugin $PLUGIN_SO"
+	echo "plugin_opt_db_file $MQTTSEC_DB"
+	echo "plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE"
+	echo "plugin_opt_totp_step_commit database"
+} >"$TEST_TMP/broker2.conf"
+start_bg mosquitto2 env ${SAN_PRELOAD:+LD_PRELOAD="$SAN_PRELOAD"} \
+	ASAN_OPTIONS="${ASAN_OPTIONS}:detect_leaks=0" "$MOSQUITTO_BIN" -c "$TEST_TMP/broker2.conf"
+ok "a second broker in database mode starts on the same database" wait_for 10 port_open "$PORT2"
+CT=$(fresh devtwo)
+ok "first broker accepts a code" connects devtwo "$CT"
+nok "the second broker refuses the same code" \
+	timeout "$CLIENT_TIMEOUT" mosquitto_pub -h 127.0.0.1 -p "$PORT2" -u devtwo -P "$CT" \
+	-t mqttsec/probe -n
+ok "as a replay" grep -q "refused devtwo .*time step already used" "$TEST_TMP/broker2.log"
+stop_bg mosquitto2
 
 # secrets: wrapped in the database, never in the log
 read -r SECRET _ _ < <(creds dev1)

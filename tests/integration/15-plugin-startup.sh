@@ -91,4 +91,12 @@ start_plugin_broker
 ok "starts with a good db and master key" logged "mqttsec: loaded 1 devices"
 ok "and accepts a device" connects dev1 "$(code dev1)"
 
+# one broker per step journal: a second one on the same database would
+# empty the journal under the first
+ok "a second broker on the same database: refused" \
+	refuses "cannot open step journal $MQTTSEC_DB-steps: in use by another broker" "$DB" "$MK"
+ok "also in database mode while a journal-mode broker runs" \
+	refuses "in use by another broker" "$DB" "$MK" "plugin_opt_totp_step_commit database"
+ok "the first broker runs on" _mosq_up
+
 done_testing

@@ -1,7 +1,8 @@
 /* test-plugin-journal.c - the broker plugin's step journal
  * (broker-plugin/journal.c): records survive a reopen, damaged lines are
- * skipped and counted, bad names are refused, a failed write leaves no
- * partial line, the file is private and must be a regular file. */
+ * skipped and counted, a torn last line is cut off, bad names are refused, a
+ * failed write leaves no partial line, the file is private, locked, and
+ * must be a regular file. */
 #include "config.h"
 
 #include <errno.h>
@@ -167,6 +168,12 @@ static void test_damage(const char *dir)
 	tap_is_int((long)bad, 7,
 	           "damaged lines counted (bad check, zeroes, garbage, bad "
 	           "digits, too long, overflow, torn tail)");
+	/* the torn tail was cut off: the next record starts a line of its own */
+	tap_is_int(mqsp_journal_append(j, "good-3", 300), MQS_OK, "append after a torn tail");
+	tap_is_int(reopen_read(path, &j, &s, &bad), MQS_OK, "read again");
+	tap_ok(s.n == 3 && strcmp(s.name[2], "good-3") == 0 && s.step[2] == 300,
+	       "the record after the torn tail reads back");
+	tap_is_int((long)bad, 6, "the torn tail is gone, the other damage stays");
 	mqsp_journal_free(j);
 	unlink(path);
 }
@@ -198,6 +205,22 @@ static void test_refusals(const char *dir)
 	snprintf(path, sizeof(path), "%s/nodir/x-steps", dir);
 	tap_is_int(mqsp_journal_open(path, &j, err, sizeof(err)), MQS_ERR_IO,
 	           "a missing folder gives an i/o error");
+
+	/* one process per journal: a second open waits a second, then gives up */
+	snprintf(path, sizeof(path), "%s/locked-steps", dir);
+	tap_is_int(mqsp_journal_open(path, &j, err, sizeof(err)), MQS_OK, "open for the lock test");
+	{
+		struct mqsp_journal *j2 = NULL;
+
+		tap_is_int(mqsp_journal_open(path, &j2, err, sizeof(err)), MQS_ERR_EXISTS,
+		           "a journal open elsewhere is refused");
+		tap_ok(strstr(err, "in use by another broker") != NULL, "says so: %s", err);
+		mqsp_journal_free(j);
+		j = NULL;
+		tap_is_int(mqsp_journal_open(path, &j2, err, sizeof(err)), MQS_OK,
+		           "free again once the first one closed it");
+		mqsp_journal_free(j2);
+	}
 
 	snprintf(path, sizeof(path), "%s/open-steps", dir);
 	close(open(path, O_WRONLY | O_CREAT, 0644));
