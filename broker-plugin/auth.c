@@ -30,18 +30,6 @@ struct mqsp_step {
 #define DIRTY_CAP_FIRST 256   /* dirty steps array: first size */
 #define DIRTY_CAP_KEEP  65536 /* ... largest size kept after a fold */
 
-/* The last accepted step of d, from the snapshot or from memory. */
-static int64_t last_step(struct mqsp_plugin *p, const struct mqsp_device *d)
-{
-	struct mqsp_step *s = NULL;
-	int64_t last = d->last_step;
-
-	HASH_FIND_STR(p->steps, d->name, s);
-	if (s != NULL && s->step > last)
-		last = s->step;
-	return last;
-}
-
 /* The in-memory entry of name, created when missing (at step INT64_MIN,
  * which refuses nothing), with room in dirty_steps to mark it.  NULL when
  * out of memory. */
@@ -208,18 +196,25 @@ out:
 	return rc;
 }
 
-/* Make an accepted step durable before the CONNACK: a journal line (the
- * default) or a database commit.  NULL, or why not. */
-static const char *step_record(struct mqsp_plugin *p, const char *name, int64_t step, char *why,
-                               size_t whylen)
+/* Refuse a step of d that is not later than its last accepted one (from
+ * the snapshot or from memory), else make it durable before the CONNACK: a
+ * journal line (the default) or a database commit.  NULL, or why not (in
+ * why when it is not the client's doing). */
+static const char *step_record(struct mqsp_plugin *p, const struct mqsp_device *d, int64_t step,
+                               char *why, size_t whylen)
 {
 	/* room in memory first: a step the journal took must be remembered */
-	struct mqsp_step *s = step_slot(p, name);
+	struct mqsp_step *s = step_slot(p, d->name);
+	const char *name = d->name;
 	const char *res = why;
 	int e;
 
 	if (s == NULL) {
 		snprintf(why, whylen, "cannot record the time step: out of memory");
+		goto out;
+	}
+	if (step <= d->last_step || step <= s->step) {
+		res = "code of a time step already used";
 		goto out;
 	}
 	if (!p->opt.step_commit_db) {
@@ -376,13 +371,9 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 		why = ed->password == NULL ? "no code" : "wrong code";
 		goto refuse;
 	}
-	if ((int64_t)step <= last_step(p, d)) {
-		why = "code of a time step already used";
-		goto refuse;
-	}
-	/* the code is used up once its step is durable: a crash after the
-	 * CONNACK cannot reopen it */
-	why = step_record(p, d->name, (int64_t)step, why_db, sizeof(why_db));
+	/* a replay is refused; otherwise the code is used up once its step is
+	 * durable: a crash after the CONNACK cannot reopen it */
+	why = step_record(p, d, (int64_t)step, why_db, sizeof(why_db));
 	if (why != NULL) {
 		/* a database or disk problem is not the client's doing */
 		if (why == why_db)

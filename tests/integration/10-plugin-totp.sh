@@ -116,23 +116,6 @@ PY
 	wait "$MOSQ_PID" 2>/dev/null
 }
 
-# crash right after an accepted CONNECT: a 30 s device, window 1, so the
-# code is still inside the window after the restart
-CK=$(code devcrash)
-connect_then_kill devcrash "$CK" >"$TEST_TMP/crash.out"
-is "$(cat "$TEST_TMP/crash.out")" accepted "code accepted, broker SIGKILLed at the CONNACK"
-nok "the broker is gone" kill -0 "$MOSQ_PID"
-ok "the step survived the kill (journal or database)" \
-	eval 'grep -q " devcrash " "$JOURNAL" || [ "$(step_of devcrash)" -ge 0 ]'
-start_plugin_broker "plugin_opt_totp_window 1" "plugin_opt_max_auth_failures 1" \
-	"plugin_opt_max_ip_failures 0"
-nok "after the crash and a restart the same code is refused" connects devcrash "$CK"
-ok "refused as a replay" logged "refused devcrash .*time step already used"
-ok "the journal was folded at start" eval '[ "$(step_of devcrash)" -ge 0 ] && [ ! -s "$JOURNAL" ]'
-
-# the journal does not wait for mqttsec-acl's write lock: while another
-# connection holds it, a right code is accepted, and its step reaches the
-# database once the lock is gone
 # lock_db SECONDS: hold the database's write lock in the background ("locker")
 lock_db() {
 	start_bg locker python3 -c 'import sqlite3, sys, time
@@ -143,6 +126,29 @@ time.sleep(float(sys.argv[2]))
 c.execute("ROLLBACK")' "$MQTTSEC_DB" "$1"
 	wait_for 5 grep -q locked "$TEST_TMP/locker.log" || bail_out "could not lock the database"
 }
+
+# crash right after an accepted CONNECT: a 30 s device, window 1, so the
+# code is still inside the window after the restart.  The write lock is held
+# meanwhile, so no fold can reach the database before the kill: the step
+# can only survive in the journal.
+lock_db 2
+CK=$(code devcrash)
+connect_then_kill devcrash "$CK" >"$TEST_TMP/crash.out"
+is "$(cat "$TEST_TMP/crash.out")" accepted "code accepted, broker SIGKILLed at the CONNACK"
+nok "the broker is gone" kill -0 "$MOSQ_PID"
+ok "the step survived the kill in the journal" grep -q "^[0-9]* devcrash [0-9a-f]*$" "$JOURNAL"
+is "$(step_of devcrash)" -1 "and only there (not in the database)"
+wait_for 10 eval '! bg_alive locker'
+stop_bg locker
+start_plugin_broker "plugin_opt_totp_window 1" "plugin_opt_max_auth_failures 1" \
+	"plugin_opt_max_ip_failures 0"
+nok "after the crash and a restart the same code is refused" connects devcrash "$CK"
+ok "refused as a replay" logged "refused devcrash .*time step already used"
+ok "the journal was folded at start" eval '[ "$(step_of devcrash)" -ge 0 ] && [ ! -s "$JOURNAL" ]'
+
+# the journal does not wait for mqttsec-acl's write lock: while another
+# connection holds it, a right code is accepted, and its step reaches the
+# database once the lock is gone
 lock_db 3
 CL=$(code devlock)
 ok "database locked: accepted through the journal" connects devlock "$CL"
