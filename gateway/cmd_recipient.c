@@ -1,4 +1,4 @@
-/* cmd_recipient.c - `recipient add|list|rm|optout|find`. */
+/* cmd_recipient.c - `recipient add|set|list|rm|optout|find`. */
 #include "config.h"
 
 #include <getopt.h>
@@ -7,11 +7,14 @@
 #include <sysexits.h>
 
 #include "cmd.h"
+#include "gw_ack.h"
 #include "gw_recipient.h"
 #include "gw_util.h"
 #include "mqs_error.h"
 
 #define MAX_GROUPS 32
+
+#define ADD_USAGE "add NAME [--email E] [--phone P] [--line USERID] [--group G]... [--device DEV]"
 
 static int usage_err(const char *what)
 {
@@ -21,12 +24,12 @@ static int usage_err(const char *what)
 
 static int add(struct gw_store *s, int argc, char **argv)
 {
-	static const struct option opts[] = {{"email", required_argument, NULL, 'e'},
-	                                     {"phone", required_argument, NULL, 'p'},
-	                                     {"line", required_argument, NULL, 'l'},
-	                                     {"group", required_argument, NULL, 'g'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"email", required_argument, NULL, 'e'},  {"phone", required_argument, NULL, 'p'},
+	    {"line", required_argument, NULL, 'l'},   {"group", required_argument, NULL, 'g'},
+	    {"device", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0}};
 	const char *values[GW_F__COUNT] = {NULL, NULL, NULL};
+	const char *device = NULL;
 	const char *groups[MAX_GROUPS];
 	size_t ngroups = 0;
 	char err[256];
@@ -50,16 +53,49 @@ static int add(struct gw_store *s, int argc, char **argv)
 			}
 			groups[ngroups++] = optarg;
 			break;
+		case 'd':
+			device = optarg;
+			break;
 		default:
-			return usage_err(
-			    "add NAME [--email E] [--phone P] [--line USERID] [--group G]...");
+			return usage_err(ADD_USAGE);
 		}
 	}
 	if (optind != argc - 1)
-		return usage_err("add NAME [--email E] [--phone P] [--line USERID] [--group G]...");
+		return usage_err(ADD_USAGE);
+	if (device != NULL && !gw_ack_device_check(device)) {
+		fprintf(stderr, "mqttsec-gateway: cannot add recipient: bad device name\n");
+		return EX_DATAERR;
+	}
 	rc = gw_recipient_add(s, argv[optind], values, groups, ngroups, err, sizeof(err));
+	if (rc == MQS_OK && device != NULL)
+		rc = gw_recipient_set_device(s, argv[optind], device, err, sizeof(err));
 	if (rc != MQS_OK) {
 		fprintf(stderr, "mqttsec-gateway: cannot add recipient: %s\n", err);
+		return cmd_exit_code(rc);
+	}
+	return EX_OK;
+}
+
+static int set(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"device", required_argument, NULL, 'd'},
+	                                     {"no-device", no_argument, NULL, 'n'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *device = NULL;
+	char err[256];
+	int opt, rc, given = 0;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if ((opt != 'd' && opt != 'n') || given)
+			return usage_err("set NAME (--device DEV | --no-device)");
+		given = 1;
+		device = opt == 'd' ? optarg : NULL;
+	}
+	if (!given || optind != argc - 1)
+		return usage_err("set NAME (--device DEV | --no-device)");
+	rc = gw_recipient_set_device(s, argv[optind], device, err, sizeof(err));
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot set recipient: %s\n", err);
 		return cmd_exit_code(rc);
 	}
 	return EX_OK;
@@ -120,8 +156,8 @@ int cmd_recipient(struct gw_config *conf, int argc, char **argv)
 	int rc;
 
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "rm") != 0 &&
-	    strcmp(sub, "optout") != 0 && strcmp(sub, "find") != 0)
-		return usage_err("add|list|rm|optout|find ...");
+	    strcmp(sub, "optout") != 0 && strcmp(sub, "find") != 0 && strcmp(sub, "set") != 0)
+		return usage_err("add|set|list|rm|optout|find ...");
 	if (strcmp(sub, "rm") == 0 && argc != 3)
 		return usage_err("rm NAME");
 	if (strcmp(sub, "optout") == 0 && (argc != 4 || gw_chan_parse(argv[3]) < 0))
@@ -135,6 +171,8 @@ int cmd_recipient(struct gw_config *conf, int argc, char **argv)
 		rc = list(&s, argc - 1, argv + 1);
 	else if (strcmp(sub, "find") == 0)
 		rc = find(&s, argc - 1, argv + 1);
+	else if (strcmp(sub, "set") == 0)
+		rc = set(&s, argc - 1, argv + 1);
 	else {
 		int e = strcmp(sub, "rm") == 0
 		            ? gw_recipient_rm(&s, argv[2], err, sizeof(err))

@@ -16,6 +16,7 @@
 
 struct gw_engine;
 struct gw_mqtt;
+struct gw_replay;
 struct gw_sensor;
 
 struct gw_gateway {
@@ -25,6 +26,8 @@ struct gw_gateway {
 	struct gw_engine *engine;
 	struct gw_mqtt *mqtt;
 	struct gw_sensor *sensor;
+	struct gw_replay *replay;   /* envelopes seen (gw_replay.h) */
+	unsigned long acks_refused; /* acknowledgements refused since start */
 };
 
 /* Let the delivery engine progress; called between the messages of a long

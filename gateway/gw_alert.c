@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "gateway.h"
 #include "gw_alert.h"
@@ -202,10 +204,42 @@ unsigned gw_alert_channels(struct gw_gateway *gw, const struct gw_alert *a)
 	return GW_CH_BIT(GW_CH_EMAIL);
 }
 
+/* "<prefix>-<32 hex digits>" from the CSPRNG. */
+int gw_alert_random_id(const char *prefix, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[16];
+	char digits[2 * sizeof(rnd) + 1];
+	int n, rc = -1;
+
+	if (RAND_bytes(rnd, (int)sizeof(rnd)) != 1)
+		goto out;
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		digits[2 * i] = hex[rnd[i] >> 4];
+		digits[2 * i + 1] = hex[rnd[i] & 0x0f];
+	}
+	digits[2 * sizeof(rnd)] = '\0';
+	n = snprintf(out, cap, "%s-%s", prefix, digits);
+	if (n < 0 || (size_t)n >= cap || !gw_id_check(out))
+		goto out;
+	rc = 0;
+out:
+	OPENSSL_cleanse(rnd, sizeof(rnd));
+	if (rc != 0 && cap > 0)
+		out[0] = '\0';
+	return rc;
+}
+
+/* The namespace of an alert's id: its envelope origin, else anonymous. */
+const char *gw_alert_publisher(const char *origin)
+{
+	return origin != NULL ? origin : "";
+}
+
 /* Store and queue, inside the caller's transaction. */
 int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
-                      const char *topic, const char *kind, const char *origin, int64_t now_ms,
-                      int64_t *rowidp, size_t *nrowsp)
+                      const char *topic, const char *kind, const char *origin,
+                      const char *publisher, int64_t now_ms, int64_t *rowidp, size_t *nrowsp)
 {
 	struct gw_message m = {
 	    .msg_id = a->id,
@@ -217,19 +251,26 @@ int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const cha
 	    .title = a->title,
 	    .body = a->body,
 	    .origin = origin,
+	    .publisher = publisher,
 	};
 	unsigned mask = gw_alert_channels(gw, a);
 	int64_t rowid = 0;
 	size_t nrows = 0;
 	int rc;
 
+	/* an unknown group is refused before anything is written: the id
+	 * stays free for a valid alert (docs/gateway.md, "Message ids") */
+	rc = gw_outbox_group_exists(&gw->store, a->group);
+	if (rc < 0)
+		return MQS_ERR_DB;
+	if (rc == 0)
+		return MQS_ERR_NOENT;
 	rc = gw_outbox_insert_message(&gw->store, &m, now_ms, &rowid);
 	if (rc != MQS_OK)
 		return rc;
 	rc = gw_outbox_queue(&gw->store, rowid, a->group, mask, 0, now_ms, &nrows);
 	if (rc == MQS_ERR_NOENT) {
-		gw_log(GW_LOG_WARN, "message %s: no group %s: nothing to deliver", a->id, a->group);
-		rc = MQS_OK;
+		rc = MQS_ERR_DB; /* checked above, in this transaction */
 	} else if (rc == MQS_OK && nrows == 0) {
 		char chans[64];
 
@@ -261,7 +302,8 @@ int gw_alert_submit(struct gw_gateway *gw, const struct gw_alert *a, const char 
 	gw_store_durable(&gw->store, 0);
 	if (gw_store_begin(&gw->store) != 0)
 		return MQS_ERR_DB;
-	rc = gw_alert_queue_tx(gw, a, route, topic, "alert", origin, now, &rowid, &nrows);
+	rc = gw_alert_queue_tx(gw, a, route, topic, "alert", origin, gw_alert_publisher(origin),
+	                       now, &rowid, &nrows);
 	if (rc != MQS_OK) {
 		gw_store_rollback(&gw->store);
 		return rc;

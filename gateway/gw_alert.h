@@ -53,16 +53,29 @@ struct gw_gateway;
 unsigned gw_alert_channels(struct gw_gateway *gw, const struct gw_alert *a);
 
 /* Inside a transaction: store a as a message of kind from route/topic and
- * queue its deliveries; critical alerts start escalation.  *rowid and
- * *nrows (may be NULL) receive the message row and the deliveries queued.
- * Returns MQS_OK, MQS_ERR_EXISTS (id seen before: nothing queued) or
- * MQS_ERR_DB. */
+ * queue its deliveries; critical alerts start escalation.  The id is
+ * deduplicated within (route, publisher) (docs/gateway.md, "Message ids");
+ * origin (may be NULL) is recorded as given.  *rowid and *nrows (may be
+ * NULL) receive the message row and the deliveries queued.  Returns
+ * MQS_OK, MQS_ERR_EXISTS (id seen before in this namespace: nothing
+ * queued), MQS_ERR_NOENT (no such group: nothing written) or MQS_ERR_DB. */
 int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
-                      const char *topic, const char *kind, const char *origin, int64_t now_ms,
-                      int64_t *rowid, size_t *nrows);
+                      const char *topic, const char *kind, const char *origin,
+                      const char *publisher, int64_t now_ms, int64_t *rowid, size_t *nrows);
 
-/* gw_alert_queue_tx in its own transaction, then publish the "queued"
- * states.  Returns as gw_alert_queue_tx. */
+/* The publisher (id namespace) of an alert with envelope origin origin
+ * (NULL: unsealed or sealed without origin): the origin, else "" - the
+ * anonymous namespace of the route. */
+const char *gw_alert_publisher(const char *origin);
+
+/* Write "<prefix>-<32 hex digits>" (128 bits from the CSPRNG) into out
+ * (capacity cap).  Returns 0, or -1 (out emptied) when the result does
+ * not fit or is not a valid id, or the CSPRNG fails. */
+int gw_alert_random_id(const char *prefix, char *out, size_t cap);
+
+/* gw_alert_queue_tx in its own transaction with publisher
+ * gw_alert_publisher(origin), then publish the "queued" states.  Returns
+ * as gw_alert_queue_tx. */
 int gw_alert_submit(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
                     const char *topic, const char *origin);
 

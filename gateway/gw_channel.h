@@ -91,6 +91,16 @@ struct gw_channel *gw_phone_new(const struct gw_chan_conf *conf, char *err, size
 struct gw_channel *gw_line_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
 /* Spool: one file per delivery under dir (created 0700). */
 struct gw_channel *gw_spool_new(const char *dir, char *err, size_t errlen);
+
+/* The spool file of delivery delivery_id: "<dir>/<id>-<recipient>-<channel>-
+ * <delivery_id>.txt" with each part reduced to A-Z a-z 0-9 - _ and the
+ * base name never starting with '-' or '.', whatever the id (such a first
+ * character becomes '_').  id, recipient, channel receive the cleaned parts
+ * (65, 65 and 17 bytes).  Returns 0, or -1 when the path does not fit in
+ * cap. */
+int gw_spool_file_name(const char *dir, const char *msg_id, const char *recipient,
+                       const char *channel, long long delivery_id, char id[65], char who[65],
+                       char chan[17], char *out, size_t cap);
 extern const char *const gw_email_keys[];
 extern const char *const gw_sms_keys[];
 extern const char *const gw_phone_keys[];

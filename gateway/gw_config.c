@@ -14,6 +14,7 @@
 
 #include <ini.h>
 
+#include "gw_ack.h"
 #include "gw_config.h"
 #include "gw_log.h"
 
@@ -39,8 +40,8 @@ static const char *const store_keys[] = {"db",          "master_key_file", "spoo
 static const char *const delivery_keys[] = {
     "max_attempts", "backoff_base", "backoff_max", "max_inflight",
     "ack_timeout",  "escalation",   NULL};
-static const char *const route_keys[] = {"topic",      "kind",     "group",     "field", "rule",
-                                         "hysteresis", "channels", "threshold", NULL};
+static const char *const route_keys[] = {"topic",      "kind",     "group",     "field",    "rule",
+                                         "hysteresis", "channels", "threshold", "ack_from", NULL};
 static const char *const spool_keys[] = {"dir", NULL};
 
 /* Names of the route kinds. */
@@ -500,6 +501,11 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 		return -1;
 	}
 	r->group = sec_get(s, "group");
+	r->ack_from = sec_get(s, "ack_from");
+	if (r->ack_from != NULL && gw_ack_list_check(r->ack_from, why, sizeof(why)) != 0) {
+		set_err(p, sec_line(s, "ack_from"), "[route %s] ack_from: %s", s->name, why);
+		return -1;
+	}
 	if (r->kind == GW_KIND_MARKETING || r->kind == GW_KIND_MEDICAL) {
 		/* keys of later kinds are accepted; the route is not served yet */
 		sec_kv(s, "channels");

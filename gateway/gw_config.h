@@ -45,6 +45,7 @@ struct gw_route {
 	int kind;              /* enum gw_kind */
 	int line;              /* of the section header */
 	const char *group;     /* default group for alerts without one, or NULL */
+	const char *ack_from;  /* devices (and @groups) that may acknowledge, or NULL */
 	const char *field;     /* sensor: JSON field (dotted path), NULL = numeric payload */
 	double hysteresis;     /* sensor: default for every rule */
 	struct gw_rule *rules; /* sensor rules */

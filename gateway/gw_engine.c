@@ -250,8 +250,9 @@ static void publish_done(struct gw_engine *e, int64_t now)
 			       "delivery %lld (%s to %s by %s): %s%s%s", (long long)f->row.id,
 			       f->row.msg_id, f->row.recipient, ch, f->state,
 			       f->res.error[0] ? ": " : "", f->res.error);
-		gw_status_delivery(gw, f->row.msg_id, f->row.recipient, ch, f->state,
-		                   f->row.attempts, f->res.error, f->res.provider_ref, f->next_at);
+		gw_status_delivery(gw, f->row.msg_id, f->row.route, f->row.publisher,
+		                   f->row.recipient, ch, f->state, f->row.attempts, f->res.error,
+		                   f->res.provider_ref, f->next_at);
 		inflight_free(f);
 	}
 	e->ndone = 0;
@@ -280,8 +281,8 @@ static void start(struct gw_engine *e, struct inflight *f)
 	const char *chname = gw_chan_name(f->row.chan);
 	int a;
 
-	gw_status_delivery(gw, f->row.msg_id, f->row.recipient, chname, "sending", f->row.attempts,
-	                   NULL, NULL, 0);
+	gw_status_delivery(gw, f->row.msg_id, f->row.route, f->row.publisher, f->row.recipient,
+	                   chname, "sending", f->row.attempts, NULL, NULL, 0);
 	if (f->ch == NULL) {
 		fail_now(e, f, "channel not configured: ", chname);
 		return;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "gw_ack.h"
 #include "gw_engine.h"
 #include "gw_escalation.h"
 #include "gw_log.h"
@@ -97,13 +98,13 @@ static int escalate_one(struct gw_gateway *gw, int64_t msg_rowid, const char *ms
 	if (chan >= 0) {
 		gw_log(GW_LOG_INFO, "message %s: no acknowledgement, escalating to %s (step %d)",
 		       msg_id, gw_chan_name(chan), step + 1);
-		gw_status_event(gw, msg_id, "escalated", gw_chan_name(chan), step + 1);
+		gw_status_event(gw, msg_rowid, "escalated", gw_chan_name(chan), step + 1, NULL);
 		gw_engine_kick(gw->engine);
 		gw_status_queued(gw, msg_rowid, step + 1);
 	} else {
 		gw_log(GW_LOG_WARN,
 		       "message %s: no acknowledgement and no channel left to escalate to", msg_id);
-		gw_status_event(gw, msg_id, "exhausted", NULL, step);
+		gw_status_event(gw, msg_rowid, "exhausted", NULL, step, NULL);
 	}
 	return MQS_OK;
 fail:
@@ -154,18 +155,18 @@ int64_t gw_escalation_tick(struct gw_gateway *gw, int64_t now_ms)
 	return next;
 }
 
-static int stop_tx(struct gw_gateway *gw, const char *msg_id, const char *state, int64_t now_ms)
+static int stop_tx(struct gw_gateway *gw, int64_t msg_rowid, const char *state, int64_t now_ms)
 {
-	sqlite3_stmt *st = gw_store_stmt(
-	    &gw->store, "UPDATE escalations SET state = ?, updated_at = ? WHERE state = 'waiting' "
-	                "AND message = (SELECT id FROM messages WHERE msg_id = ?)");
+	sqlite3_stmt *st =
+	    gw_store_stmt(&gw->store, "UPDATE escalations SET state = ?, updated_at = ? "
+	                              "WHERE state = 'waiting' AND message = ?");
 	int changed = 0;
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, now_ms);
-	sqlite3_bind_text(st, 3, msg_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, msg_rowid);
 	if (sqlite3_step(st) == SQLITE_DONE)
 		changed = sqlite3_changes(gw->store.db) > 0;
 	else
@@ -174,35 +175,114 @@ static int stop_tx(struct gw_gateway *gw, const char *msg_id, const char *state,
 	return changed;
 }
 
-/* Record an acknowledgement. */
-void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, int64_t now_ms)
+static const struct gw_route *find_route(const struct gw_config *c, const char *name)
 {
-	sqlite3_stmt *st;
-	int known = 0, stopped;
+	for (size_t i = 0; name != NULL && i < c->nroutes; i++) {
+		if (strcmp(c->routes[i].name, name) == 0)
+			return &c->routes[i];
+	}
+	return NULL;
+}
 
+/* Messages one acknowledgement may reach: the same id in every namespace. */
+#define ACK_MAX_ROWS 32
+
+struct ack_row {
+	int64_t rowid;
+	int acked;   /* already acknowledged before */
+	int allowed; /* origin may acknowledge it */
+	int stopped; /* its escalation was stopped now */
+};
+
+static void refuse(struct gw_gateway *gw, const char *msg_id, const char *who, const char *why)
+{
+	gw->acks_refused++;
+	gw_log(GW_LOG_WARN, "refused acknowledgement of %s%s%s: %s (%lu refused since start)",
+	       msg_id, who != NULL ? " by device " : "", who != NULL ? who : "", why,
+	       gw->acks_refused);
+}
+
+/* Record an acknowledgement (docs/gateway.md, "Acknowledgements"). */
+void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *origin,
+                       int64_t now_ms)
+{
+	struct ack_row rows[ACK_MAX_ROWS];
+	size_t n = 0, nallowed = 0;
+	sqlite3_stmt *st, *upd;
+	int r;
+
+	if (origin == NULL) {
+		refuse(gw, msg_id, NULL,
+		       "not sealed by the broker (no origin); protect the "
+		       "status topic");
+		return;
+	}
+	if (!gw_ack_device_check(origin)) {
+		refuse(gw, msg_id, NULL, "the origin is not a device name");
+		return;
+	}
 	if (gw_store_begin(&gw->store) != 0)
 		return;
-	st = gw_store_stmt(
-	    &gw->store, "UPDATE messages SET acked_at = ? WHERE msg_id = ? AND acked_at IS NULL");
+	st = gw_store_stmt(&gw->store, "SELECT id, route, grp, acked_at IS NOT NULL FROM messages "
+	                               "WHERE msg_id = ? ORDER BY id LIMIT ?");
 	if (st == NULL)
 		goto fail;
-	sqlite3_bind_int64(st, 1, now_ms);
-	sqlite3_bind_text(st, 2, msg_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		gw_store_done(st);
-		goto fail;
+	sqlite3_bind_text(st, 1, msg_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, ACK_MAX_ROWS);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW && n < ACK_MAX_ROWS) {
+		const struct gw_route *route =
+		    find_route(gw->conf, (const char *)sqlite3_column_text(st, 1));
+		int ok = gw_ack_allowed(&gw->store, route != NULL ? route->ack_from : NULL,
+		                        (const char *)sqlite3_column_text(st, 2), origin);
+
+		if (ok < 0) {
+			gw_store_done(st);
+			goto fail;
+		}
+		rows[n].rowid = sqlite3_column_int64(st, 0);
+		rows[n].acked = sqlite3_column_int(st, 3);
+		rows[n].allowed = ok;
+		rows[n].stopped = 0;
+		n++;
 	}
-	known = sqlite3_changes(gw->store.db) > 0;
 	gw_store_done(st);
-	stopped = stop_tx(gw, msg_id, "acked", now_ms);
-	if (stopped < 0)
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		goto fail;
+	upd = gw_store_stmt(&gw->store, "UPDATE messages SET acked_at = ? WHERE id = ?");
+	if (upd == NULL)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!rows[i].allowed)
+			continue;
+		nallowed++;
+		if (rows[i].acked)
+			continue;
+		sqlite3_reset(upd);
+		sqlite3_bind_int64(upd, 1, now_ms);
+		sqlite3_bind_int64(upd, 2, rows[i].rowid);
+		if (sqlite3_step(upd) != SQLITE_DONE) {
+			gw_store_done(upd);
+			goto fail;
+		}
+		rows[i].stopped = stop_tx(gw, rows[i].rowid, "acked", now_ms);
+		if (rows[i].stopped < 0) {
+			gw_store_done(upd);
+			goto fail;
+		}
+	}
+	gw_store_done(upd);
 	if (gw_store_commit(&gw->store) != 0)
 		return;
-	if (known) {
-		gw_log(GW_LOG_INFO, "message %s acknowledged%s", msg_id,
-		       stopped ? " (escalation stopped)" : "");
-		gw_status_event(gw, msg_id, "acked", NULL, -1);
+	if (n > 0 && nallowed == 0) {
+		refuse(gw, msg_id, origin, "not allowed to acknowledge this message");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!rows[i].allowed || rows[i].acked)
+			continue;
+		gw_log(GW_LOG_INFO, "message %s acknowledged by device %s%s", msg_id, origin,
+		       rows[i].stopped ? " (escalation stopped)" : "");
+		gw_status_event(gw, rows[i].rowid, "acked", NULL, -1, origin);
 	}
 	return;
 fail:
@@ -210,7 +290,26 @@ fail:
 }
 
 /* Stop escalating a message whose condition ended. */
-int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *msg_id, int64_t now_ms)
+int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *route, const char *publisher,
+                             const char *msg_id, int64_t now_ms)
 {
-	return stop_tx(gw, msg_id, "resolved", now_ms) > 0;
+	sqlite3_stmt *st = gw_store_stmt(
+	    &gw->store, "SELECT id FROM messages WHERE route = ? AND publisher = ? AND msg_id = ?");
+	int64_t rowid = -1;
+	int r;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, route, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, publisher, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, msg_id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		rowid = sqlite3_column_int64(st, 0);
+	gw_store_done(st);
+	if (r == SQLITE_DONE)
+		return 0;
+	if (r != SQLITE_ROW)
+		return -1;
+	return stop_tx(gw, rowid, "resolved", now_ms);
 }

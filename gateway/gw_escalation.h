@@ -2,8 +2,10 @@
  * ([delivery] escalation = email, sms, phone) until acknowledged.
  *
  * When a critical alert is queued, an escalation row starts with a deadline
- * of now + ack_timeout.  An acknowledgement is any message on
- * <status_topic>/<id>/ack.  If the deadline passes without one, the next
+ * of now + ack_timeout.  An acknowledgement is an envelope on
+ * <status_topic>/<id>/ack whose broker-stamped origin is a device allowed
+ * to acknowledge the message (gw_ack.h); others are refused, logged and
+ * counted.  If the deadline passes without one, the next
  * channel of the ladder that the message has not used yet is queued for
  * every member of the group, and the deadline moves on by ack_timeout.
  * Channels no member can be reached on are skipped.  When the ladder is
@@ -32,11 +34,17 @@ int gw_escalation_start_tx(struct gw_gateway *gw, int64_t msg_rowid, unsigned us
  * deadline (Unix ms), or 0 when nothing is waiting. */
 int64_t gw_escalation_tick(struct gw_gateway *gw, int64_t now_ms);
 
-/* An acknowledgement for message id msg_id arrived. */
-void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, int64_t now_ms);
+/* An acknowledgement for message id msg_id arrived, sealed with envelope
+ * origin origin (NULL: unsealed, refused).  Every unacknowledged message
+ * with that id (in any namespace) that origin may acknowledge is marked
+ * acknowledged and its escalation stopped. */
+void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *origin,
+                       int64_t now_ms);
 
-/* Inside a transaction: stop escalating msg_id (the condition is over).
- * Returns 1 when an escalation was stopped, 0 when none was waiting. */
-int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *msg_id, int64_t now_ms);
+/* Inside a transaction: stop escalating message msg_id of route and
+ * publisher (the condition is over).  Returns 1 when an escalation was
+ * stopped, 0 when none was waiting, -1 on a database error. */
+int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *route, const char *publisher,
+                             const char *msg_id, int64_t now_ms);
 
 #endif

@@ -19,6 +19,7 @@
 #include "gateway.h"
 #include "gw_log.h"
 #include "gw_mqtt.h"
+#include "gw_replay.h"
 #include "gw_route.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
@@ -152,9 +153,9 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 }
 
 /* Open an envelope for a key in creds, or pass the payload through. */
-int gw_mqtt_open_payload(const struct mqs_creds *creds, const char *topic, const uint8_t *payload,
-                         size_t len, uint8_t **plain, size_t *plain_len, char origin[256],
-                         char *err, size_t errlen)
+int gw_mqtt_open_payload(const struct mqs_creds *creds, struct gw_replay *replay, const char *topic,
+                         const uint8_t *payload, size_t len, uint8_t **plain, size_t *plain_len,
+                         char origin[256], char *err, size_t errlen)
 {
 	struct mqs_envelope_info info;
 	const struct mqs_creds_key *key;
@@ -181,6 +182,14 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, const char *topic, const
 			return -1;
 		}
 		buf[*plain_len] = '\0';
+		/* a repeated (key id, nonce) is a replay (docs/gateway.md) */
+		if (replay != NULL && gw_replay_seen(replay, info.key_id, info.nonce)) {
+			mqs_secret_free(buf, *plain_len);
+			*plain_len = 0;
+			snprintf(err, errlen, "repeated envelope (key %u): replay dropped",
+			         info.key_id);
+			return -1;
+		}
 		if (info.origin_len > 0) {
 			memcpy(origin, info.origin, info.origin_len);
 			origin[info.origin_len] = '\0';
@@ -209,8 +218,9 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 
 	if (msg->topic == NULL)
 		return;
-	if (gw_mqtt_open_payload(&m->gw->creds, msg->topic, msg->payload, (size_t)msg->payloadlen,
-	                         &plain, &plain_len, origin, err, sizeof(err)) != 0) {
+	if (gw_mqtt_open_payload(&m->gw->creds, m->gw->replay, msg->topic, msg->payload,
+	                         (size_t)msg->payloadlen, &plain, &plain_len, origin, err,
+	                         sizeof(err)) != 0) {
 		gw_log(GW_LOG_WARN, "dropped message on %s: %s", msg->topic, err);
 		return;
 	}

@@ -57,11 +57,13 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
 /* Open payload (len bytes) received on topic: when it is an envelope for a
  * key in creds, *plain gets a new buffer (free with mqs_secret_free) with
  * the plaintext and origin its origin (NUL-terminated, "" when none);
- * otherwise *plain is a copy of payload.  Returns 0, or -1 with a reason
- * in err (the message must be dropped). */
+ * otherwise *plain is a copy of payload.  An envelope whose (key id,
+ * nonce) replay (may be NULL) has seen before is refused.  Returns 0, or
+ * -1 with a reason in err (the message must be dropped). */
 struct mqs_creds;
-int gw_mqtt_open_payload(const struct mqs_creds *creds, const char *topic, const uint8_t *payload,
-                         size_t len, uint8_t **plain, size_t *plain_len, char origin[256],
-                         char *err, size_t errlen);
+struct gw_replay;
+int gw_mqtt_open_payload(const struct mqs_creds *creds, struct gw_replay *replay, const char *topic,
+                         const uint8_t *payload, size_t len, uint8_t **plain, size_t *plain_len,
+                         char origin[256], char *err, size_t errlen);
 
 #endif

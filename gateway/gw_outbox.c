@@ -12,14 +12,14 @@
 #include "gw_recipient.h"
 #include "mqs_error.h"
 
-/* Insert the message row (dedupe on msg_id). */
+/* Insert the message row (dedupe on route, publisher and msg_id). */
 int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int64_t now_ms,
                              int64_t *rowid)
 {
 	sqlite3_stmt *st = gw_store_stmt(
 	    s, "INSERT INTO messages(msg_id, route, topic, kind, severity, grp, title, body, "
-	       "origin, received_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
-	       "ON CONFLICT(msg_id) DO NOTHING");
+	       "origin, received_at, publisher) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+	       "ON CONFLICT(route, publisher, msg_id) DO NOTHING");
 	int rc = MQS_ERR_DB;
 
 	if (st == NULL)
@@ -35,6 +35,7 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 	if (m->origin != NULL)
 		sqlite3_bind_text(st, 9, m->origin, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, now_ms);
+	sqlite3_bind_text(st, 11, m->publisher != NULL ? m->publisher : "", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		gw_log(GW_LOG_ERR, "db: cannot insert message: %s", sqlite3_errmsg(s->db));
 	} else if (sqlite3_changes(s->db) == 0) {
@@ -43,6 +44,24 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 		*rowid = sqlite3_last_insert_rowid(s->db);
 		rc = MQS_OK;
 	}
+	gw_store_done(st);
+	return rc;
+}
+
+/* Does group exist?  1, 0, or -1 on a database error. */
+int gw_outbox_group_exists(struct gw_store *s, const char *group)
+{
+	sqlite3_stmt *st = gw_store_stmt(s, "SELECT 1 FROM groups WHERE name = ?");
+	int r, rc = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		rc = 1;
+	else if (r == SQLITE_DONE)
+		rc = 0;
 	gw_store_done(st);
 	return rc;
 }
@@ -155,7 +174,7 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 	    "SELECT o.id, o.recipient, o.attempts, o.retry_key, m.msg_id, m.severity, m.title, "
 	    "m.body, r.id IS NOT NULL, CASE ?4 WHEN 0 THEN r.email WHEN 1 THEN r.phone "
 	    "ELSE r.line END, EXISTS (SELECT 1 FROM optouts x WHERE x.recipient_id = r.id AND "
-	    "x.channel = o.channel) "
+	    "x.channel = o.channel), m.route, m.publisher "
 	    "FROM outbox o JOIN messages m ON m.id = o.message "
 	    "LEFT JOIN recipients r ON r.name = o.recipient "
 	    "WHERE o.state = 'queued' AND o.channel = ?1 AND o.next_attempt_at <= ?2 "
@@ -202,6 +221,10 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 		         (const char *)sqlite3_column_text(sel, 3));
 		snprintf(row->msg_id, sizeof(row->msg_id), "%s",
 		         (const char *)sqlite3_column_text(sel, 4));
+		snprintf(row->route, sizeof(row->route), "%s",
+		         (const char *)sqlite3_column_text(sel, 11));
+		snprintf(row->publisher, sizeof(row->publisher), "%s",
+		         (const char *)sqlite3_column_text(sel, 12));
 		row->severity = sev != NULL ? gw_severity_parse(sev) : 0;
 		if (row->severity < 0)
 			row->severity = 0;
@@ -348,7 +371,8 @@ int gw_outbox_list(struct gw_store *s, const char *state, int limit, FILE *out, 
 {
 	sqlite3_stmt *st = gw_store_prepare(
 	    s, "SELECT o.id, m.msg_id, o.recipient, o.channel, o.state, o.attempts, "
-	       "o.next_attempt_at, o.updated_at, o.last_error, o.provider_ref, o.step "
+	       "o.next_attempt_at, o.updated_at, o.last_error, o.provider_ref, o.step, m.route, "
+	       "m.publisher "
 	       "FROM outbox o JOIN messages m ON m.id = o.message "
 	       "WHERE ?1 IS NULL OR o.state = ?1 ORDER BY o.id DESC LIMIT ?2");
 	cJSON *arr = json ? cJSON_CreateArray() : NULL;
@@ -360,21 +384,27 @@ int gw_outbox_list(struct gw_store *s, const char *state, int limit, FILE *out, 
 		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
 	if (!json)
-		fprintf(out, "%-8s %-24s %-16s %-6s %-8s %-4s %-21s %-21s %s\n", "ID", "MESSAGE",
-		        "RECIPIENT", "CHAN", "STATE", "TRY", "NEXT", "UPDATED", "ERROR/REF");
+		fprintf(out, "%-8s %-24s %-24s %-16s %-6s %-8s %-4s %-21s %-21s %s\n", "ID",
+		        "MESSAGE", "FROM", "RECIPIENT", "CHAN", "STATE", "TRY", "NEXT", "UPDATED",
+		        "ERROR/REF");
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *st_state = (const char *)sqlite3_column_text(st, 4);
 		const char *err = (const char *)sqlite3_column_text(st, 8);
 		const char *ref = (const char *)sqlite3_column_text(st, 9);
 		int64_t next = sqlite3_column_int64(st, 6);
-		char next_s[32], upd_s[32];
+		const char *route = (const char *)sqlite3_column_text(st, 11);
+		const char *publisher = (const char *)sqlite3_column_text(st, 12);
+		char next_s[32], upd_s[32], from[340];
 
 		fmt_time(strcmp(st_state, "queued") == 0 ? next : 0, next_s, sizeof(next_s));
 		fmt_time(sqlite3_column_int64(st, 7), upd_s, sizeof(upd_s));
 		if (!json) {
-			fprintf(out, "%-8lld %-24s %-16s %-6s %-8s %-4d %-21s %-21s %s%s%s\n",
+			/* the id's namespace: route and publisher ("-": anonymous) */
+			snprintf(from, sizeof(from), "%s:%s", route != NULL ? route : "",
+			         publisher != NULL && *publisher != '\0' ? publisher : "-");
+			fprintf(out, "%-8lld %-24s %-24s %-16s %-6s %-8s %-4d %-21s %-21s %s%s%s\n",
 			        (long long)sqlite3_column_int64(st, 0),
-			        (const char *)sqlite3_column_text(st, 1),
+			        (const char *)sqlite3_column_text(st, 1), from,
 			        (const char *)sqlite3_column_text(st, 2),
 			        (const char *)sqlite3_column_text(st, 3), st_state,
 			        sqlite3_column_int(st, 5), next_s, upd_s, err ? err : "",
@@ -387,6 +417,8 @@ int gw_outbox_list(struct gw_store *s, const char *state, int limit, FILE *out, 
 		cJSON_AddItemToArray(arr, o);
 		cJSON_AddNumberToObject(o, "row", (double)sqlite3_column_int64(st, 0));
 		cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 1));
+		cJSON_AddStringToObject(o, "route", route != NULL ? route : "");
+		cJSON_AddStringToObject(o, "publisher", publisher != NULL ? publisher : "");
 		cJSON_AddStringToObject(o, "recipient", (const char *)sqlite3_column_text(st, 2));
 		cJSON_AddStringToObject(o, "channel", (const char *)sqlite3_column_text(st, 3));
 		cJSON_AddStringToObject(o, "state", st_state);

@@ -2,8 +2,11 @@
  * channel), states queued -> sending -> sent | failed | dead.
  *
  * A message is committed with all its rows in one transaction (the caller
- * opens it: gw_alert_submit).  The message id is unique: a second message
- * with the same id is refused (MQS_ERR_EXISTS) and delivers nothing.  Each
+ * opens it: gw_alert_submit).  The message id is unique within its
+ * namespace, the pair (route, publisher): a second message with the same
+ * id in the same namespace is refused (MQS_ERR_EXISTS) and delivers
+ * nothing; the same id from another publisher or route is another message
+ * (docs/gateway.md, "Message ids").  Each
  * row gets a random UUID (retry_key) once, kept across retries (LINE
  * X-Line-Retry-Key, email Message-ID).  Rows hold the recipient's name,
  * never an address: addresses are decrypted at delivery time.
@@ -32,13 +35,22 @@ struct gw_message {
 	const char *group;
 	const char *title;
 	const char *body;
-	const char *origin; /* envelope origin (publisher), or NULL */
+	const char *origin;    /* envelope origin, or NULL */
+	const char *publisher; /* namespace: origin, "" (anonymous), GW_PUBLISHER_SELF */
 };
 
+/* The publisher of the gateway's own alerts (sensor rules): "$" cannot
+ * start a device name, so no device can publish in this namespace. */
+#define GW_PUBLISHER_SELF "$gateway"
+
 /* Inside a transaction: insert message m.  *rowid gets its row id.
- * Returns MQS_OK, MQS_ERR_EXISTS (duplicate id) or MQS_ERR_DB. */
+ * Returns MQS_OK, MQS_ERR_EXISTS (id seen before from the same route and
+ * publisher) or MQS_ERR_DB. */
 int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int64_t now_ms,
                              int64_t *rowid);
+
+/* Return 1 when group exists, 0 when not, -1 on a database error. */
+int gw_outbox_group_exists(struct gw_store *s, const char *group);
 
 /* Inside a transaction: queue one row per member of group and channel in
  * chan_mask (members without an address for a channel, or opted out of
@@ -61,6 +73,8 @@ struct gw_outbox_row {
 	char recipient[72];
 	char retry_key[40];
 	char msg_id[GW_ID_MAX + 1];
+	char route[GW_NAME_MAX + 1]; /* the id's namespace: route and publisher */
+	char publisher[256];
 	char *title;
 	char *body;
 	int addr_status;                  /* enum gw_addr_status as far as the row tells */

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "gw_ack.h"
 #include "gw_log.h"
 #include "gw_recipient.h"
 #include "gw_util.h"
@@ -449,6 +450,42 @@ int gw_recipient_optout(struct gw_store *s, const char *name, int ch, char *err,
 	return rc;
 }
 
+/* Bind a recipient to the device that acknowledges for them. */
+int gw_recipient_set_device(struct gw_store *s, const char *name, const char *device, char *err,
+                            size_t errlen)
+{
+	sqlite3_stmt *st;
+	int64_t rid;
+	int rc = MQS_ERR_DB;
+
+	if (device != NULL && !gw_ack_device_check(device)) {
+		snprintf(err, errlen, "bad device name (1..%d of A-Z a-z 0-9 . _ -)",
+		         GW_DEVICE_MAX);
+		return MQS_ERR_INVAL;
+	}
+	rid = recipient_id(s, name);
+	if (rid == -1) {
+		snprintf(err, errlen, "no recipient %s",
+		         gw_name_check(name) ? name : "by that name");
+		return MQS_ERR_NOENT;
+	}
+	st = gw_store_prepare(s, "UPDATE recipients SET device = ? WHERE id = ?");
+	if (st == NULL || rid < 0) {
+		snprintf(err, errlen, "database error");
+		sqlite3_finalize(st);
+		return rc;
+	}
+	if (device != NULL)
+		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, rid);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	else
+		snprintf(err, errlen, "cannot set the device: %s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Decrypt a sealed field. */
 int gw_recipient_open(struct gw_store *s, const char *name, int field, const uint8_t *blob,
                       size_t blen, char *out, size_t cap)
@@ -558,7 +595,7 @@ int gw_recipient_list(struct gw_store *s, FILE *out, int json)
 	    " (SELECT group_concat(name, ',') FROM (SELECT g.name FROM group_members m "
 	    "   JOIN groups g ON g.id = m.group_id WHERE m.recipient_id = r.id ORDER BY g.name)),"
 	    " (SELECT group_concat(channel, ',') FROM (SELECT channel FROM optouts o "
-	    "   WHERE o.recipient_id = r.id ORDER BY channel)) "
+	    "   WHERE o.recipient_id = r.id ORDER BY channel)), r.device "
 	    "FROM recipients r ORDER BY r.name");
 	cJSON *arr = json ? cJSON_CreateArray() : NULL;
 	int rc = MQS_ERR_DB, step;
@@ -566,12 +603,13 @@ int gw_recipient_list(struct gw_store *s, FILE *out, int json)
 	if (st == NULL || (json && arr == NULL))
 		goto out;
 	if (!json)
-		fprintf(out, "%-20s %-28s %-18s %-14s %-20s %s\n", "NAME", "EMAIL", "PHONE", "LINE",
-		        "GROUPS", "OPTOUTS");
+		fprintf(out, "%-20s %-28s %-18s %-14s %-20s %-16s %s\n", "NAME", "EMAIL", "PHONE",
+		        "LINE", "GROUPS", "OPTOUTS", "DEVICE");
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		const char *groups = (const char *)sqlite3_column_text(st, 4);
 		const char *optouts = (const char *)sqlite3_column_text(st, 5);
+		const char *device = (const char *)sqlite3_column_text(st, 6);
 		char masked[GW_F__COUNT][GW_ADDR_MAX];
 		cJSON *o = NULL;
 
@@ -587,10 +625,10 @@ int gw_recipient_list(struct gw_store *s, FILE *out, int json)
 			OPENSSL_cleanse(plain, sizeof(plain));
 		}
 		if (!json) {
-			fprintf(out, "%-20s %-28s %-18s %-14s %-20s %s\n", name,
+			fprintf(out, "%-20s %-28s %-18s %-14s %-20s %-16s %s\n", name,
 			        masked[0][0] ? masked[0] : "-", masked[1][0] ? masked[1] : "-",
 			        masked[2][0] ? masked[2] : "-", groups ? groups : "-",
-			        optouts ? optouts : "-");
+			        optouts ? optouts : "-", device ? device : "-");
 			continue;
 		}
 		o = cJSON_CreateObject();
@@ -606,6 +644,10 @@ int gw_recipient_list(struct gw_store *s, FILE *out, int json)
 		}
 		cJSON_AddStringToObject(o, "groups", groups ? groups : "");
 		cJSON_AddStringToObject(o, "optouts", optouts ? optouts : "");
+		if (device != NULL)
+			cJSON_AddStringToObject(o, "device", device);
+		else
+			cJSON_AddNullToObject(o, "device");
 	}
 	if (step != SQLITE_DONE)
 		goto out;

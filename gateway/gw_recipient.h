@@ -105,4 +105,11 @@ int gw_group_list(struct gw_store *s, FILE *out, int json);
  * MQS_OK, MQS_ERR_NOENT (no such group) or MQS_ERR_DB. */
 int gw_group_channels(struct gw_store *s, const char *group, unsigned *mask);
 
+/* Bind recipient name to device (an MQTT username; NULL removes the
+ * binding): that device may acknowledge the alerts sent to name's groups
+ * (gw_ack.h).  Returns MQS_OK, MQS_ERR_INVAL (bad device name),
+ * MQS_ERR_NOENT (no such recipient) or MQS_ERR_DB, with a reason in err. */
+int gw_recipient_set_device(struct gw_store *s, const char *name, const char *device, char *err,
+                            size_t errlen);
+
 #endif

@@ -44,6 +44,10 @@ static void route_alert(struct gw_gateway *gw, const struct gw_route *r, const c
 	rc = gw_alert_submit(gw, &a, r->name, topic, origin);
 	if (rc == MQS_ERR_EXISTS)
 		gw_log(GW_LOG_INFO, "message %s: duplicate id, already queued (ignored)", a.id);
+	else if (rc == MQS_ERR_NOENT)
+		gw_log(GW_LOG_WARN,
+		       "route %s: refused alert %s on %s: no group %s (nothing recorded)", r->name,
+		       a.id, topic, a.group);
 	else if (rc != MQS_OK)
 		gw_log(GW_LOG_ERR, "message %s: cannot queue: %s", a.id, mqs_strerror(rc));
 	gw_alert_release(&a);
@@ -61,7 +65,7 @@ void gw_route_message(struct gw_gateway *gw, const char *topic, const uint8_t *p
 	if (strncmp(topic, c->status_topic, slen) == 0 &&
 	    (topic[slen] == '/' || topic[slen] == '\0')) {
 		if (gw_route_ack_id(c->status_topic, topic, id, sizeof(id)))
-			gw_escalation_ack(gw, id, (int64_t)mqs_now_ms());
+			gw_escalation_ack(gw, id, origin, (int64_t)mqs_now_ms());
 		return; /* our own status tree is never routed */
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {

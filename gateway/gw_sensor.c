@@ -16,6 +16,7 @@
 #include "gw_engine.h"
 #include "gw_escalation.h"
 #include "gw_log.h"
+#include "gw_outbox.h"
 #include "gw_recipient.h"
 #include "gw_sensor.h"
 #include "gw_status.h"
@@ -372,6 +373,7 @@ struct snode {
 	size_t rule;
 	char *topic;
 	struct gw_sstate st;
+	char alert_id[GW_ID_MAX + 1]; /* id of the active excursion's alert, "" = none */
 	struct snode *next;
 };
 
@@ -419,7 +421,7 @@ struct gw_sensor *gw_sensor_new(struct gw_gateway *gw)
 	if (s == NULL)
 		return NULL;
 	st = gw_store_prepare(&gw->store, "SELECT route, topic, rule, state, since_ms, seq, "
-	                                  "last_value FROM sensor_state");
+	                                  "last_value, alert_id FROM sensor_state");
 	if (st == NULL) {
 		free(s);
 		return NULL;
@@ -439,6 +441,9 @@ struct gw_sensor *gw_sensor_new(struct gw_gateway *gw)
 		n->st.since_ms = (uint64_t)sqlite3_column_int64(st, 4);
 		n->st.seq = (uint32_t)sqlite3_column_int64(st, 5);
 		n->st.last = sqlite3_column_double(st, 6);
+		if (sqlite3_column_type(st, 7) == SQLITE_TEXT)
+			snprintf(n->alert_id, sizeof(n->alert_id), "%s",
+			         (const char *)sqlite3_column_text(st, 7));
 		/* a hold in progress needs fresh readings after a restart */
 		if (n->st.state == GW_SS_PENDING || n->st.state < 0 || n->st.state > GW_SS_ACTIVE)
 			n->st.state = GW_SS_NORMAL;
@@ -466,9 +471,10 @@ static int persist(struct gw_gateway *gw, const struct snode *n)
 {
 	sqlite3_stmt *st = gw_store_stmt(
 	    &gw->store, "INSERT INTO sensor_state(route, topic, rule, state, since_ms, seq, "
-	                "last_value) VALUES (?,?,?,?,?,?,?) ON CONFLICT(route, topic, rule) DO "
-	                "UPDATE SET state = excluded.state, since_ms = excluded.since_ms, "
-	                "seq = excluded.seq, last_value = excluded.last_value");
+	                "last_value, alert_id) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(route, topic, "
+	                "rule) DO UPDATE SET state = excluded.state, since_ms = excluded.since_ms, "
+	                "seq = excluded.seq, last_value = excluded.last_value, "
+	                "alert_id = excluded.alert_id");
 	int rc = -1;
 
 	if (st == NULL)
@@ -480,6 +486,8 @@ static int persist(struct gw_gateway *gw, const struct snode *n)
 	sqlite3_bind_int64(st, 5, (int64_t)n->st.since_ms);
 	sqlite3_bind_int64(st, 6, n->st.seq);
 	sqlite3_bind_double(st, 7, n->st.last);
+	if (n->alert_id[0] != '\0')
+		sqlite3_bind_text(st, 8, n->alert_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_DONE)
 		rc = 0;
 	else
@@ -529,10 +537,22 @@ static void expand(const char *tmpl, const struct snode *n, char *out, size_t ca
 	}
 }
 
-static void make_id(const struct snode *n, int recovery, char *out, size_t cap)
+/* The alert id of an excursion started before ids were random (state
+ * saved by an older version): its recovery must still find it. */
+static void legacy_id(const struct snode *n, char *out, size_t cap)
 {
-	snprintf(out, cap, "sensor-%s-r%zu-%08x-%u%s", n->route->name, n->rule + 1,
-	         gw_fnv1a(n->topic), n->st.seq, recovery ? "-ok" : "");
+	snprintf(out, cap, "sensor-%s-r%zu-%08x-%u", n->route->name, n->rule + 1,
+	         gw_fnv1a(n->topic), n->st.seq);
+}
+
+/* Sensor alert ids are unpredictable: "sensor-<route>-<128 random bits>",
+ * the recovery "<alert id>-ok" (docs/gateway.md, "Message ids"). */
+int gw_sensor_make_id(const char *route, char *out, size_t cap)
+{
+	char prefix[GW_NAME_MAX + 16];
+
+	snprintf(prefix, sizeof(prefix), "sensor-%s", route);
+	return gw_alert_random_id(prefix, out, cap);
 }
 
 /* Truncate to at most max bytes without splitting a UTF-8 sequence. */
@@ -553,6 +573,7 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 {
 	const struct gw_rule *r = &n->route->rules[n->rule];
 	char title[GW_TITLE_MAX * 2], body[GW_BODY_MAX], desc[96], alert_id[GW_ID_MAX + 1];
+	char saved_id[GW_ID_MAX + 1];
 	struct gw_alert a;
 	int64_t now = (int64_t)mqs_now_ms(), rowid = 0;
 	size_t nrows = 0;
@@ -570,7 +591,12 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 		else
 			snprintf(body, sizeof(body), "%.300s: value %g (rule: %s)", n->topic,
 			         n->st.last, desc);
-		make_id(n, 0, a.id, sizeof(a.id));
+		if (gw_sensor_make_id(n->route->name, a.id, sizeof(a.id)) != 0) {
+			gw_log(GW_LOG_ERR, "route %s: cannot draw a random alert id",
+			       n->route->name);
+			return -1;
+		}
+		snprintf(alert_id, sizeof(alert_id), "%s", a.id);
 		a.severity = r->severity;
 	} else {
 		char t2[sizeof(title)];
@@ -580,8 +606,11 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 		title[sizeof(title) - 1] = '\0';
 		snprintf(body, sizeof(body), "%.300s: value %g is back within limits (rule: %s)",
 		         n->topic, n->st.last, desc);
-		make_id(n, 1, a.id, sizeof(a.id));
-		make_id(n, 0, alert_id, sizeof(alert_id));
+		if (n->alert_id[0] != '\0')
+			snprintf(alert_id, sizeof(alert_id), "%s", n->alert_id);
+		else
+			legacy_id(n, alert_id, sizeof(alert_id));
+		snprintf(a.id, sizeof(a.id), "%.*s-ok", GW_ID_MAX - 3, alert_id);
 		a.severity = GW_SEV_INFO;
 	}
 	utf8_cut(title, GW_TITLE_MAX);
@@ -594,22 +623,39 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 	a.body = body;
 	a.chan_mask = r->chan_mask;
 	a.has_channels = r->has_channels;
+	/* the excursion's alert id is saved with the state, for its recovery */
+	snprintf(saved_id, sizeof(saved_id), "%s", n->alert_id);
+	if (event == GW_SE_FIRE)
+		snprintf(n->alert_id, sizeof(n->alert_id), "%s", alert_id);
+	else
+		n->alert_id[0] = '\0';
 	gw_store_durable(&gw->store, 1);
-	if (gw_store_begin(&gw->store) != 0)
+	if (gw_store_begin(&gw->store) != 0) {
+		snprintf(n->alert_id, sizeof(n->alert_id), "%s", saved_id);
 		return -1;
-	rc = gw_alert_queue_tx(gw, &a, n->route->name, n->topic, "sensor", NULL, now, &rowid,
-	                       &nrows);
+	}
+	rc = gw_alert_queue_tx(gw, &a, n->route->name, n->topic, "sensor", NULL, GW_PUBLISHER_SELF,
+	                       now, &rowid, &nrows);
 	if (rc == MQS_ERR_EXISTS) {
 		gw_log(GW_LOG_WARN, "message %s already exists (sensor state was reset?)", a.id);
 		rc = MQS_OK;
 		rowid = 0;
 	}
-	if (rc == MQS_OK && event == GW_SE_RECOVER)
-		gw_escalation_resolve_tx(gw, alert_id, now);
+	if (rc == MQS_OK && event == GW_SE_RECOVER &&
+	    gw_escalation_resolve_tx(gw, n->route->name, GW_PUBLISHER_SELF, alert_id, now) < 0)
+		rc = MQS_ERR_DB;
 	if (rc != MQS_OK || persist(gw, n) != 0) {
 		gw_store_rollback(&gw->store);
-		gw_log(GW_LOG_ERR, "route %s: cannot queue sensor %s", n->route->name,
-		       event == GW_SE_FIRE ? "alert" : "recovery");
+		snprintf(n->alert_id, sizeof(n->alert_id), "%s", saved_id);
+		if (rc == MQS_ERR_NOENT)
+			gw_log(GW_LOG_WARN,
+			       "route %s: refused sensor %s on %s: no group %s "
+			       "(nothing recorded; the next reading tries again)",
+			       n->route->name, event == GW_SE_FIRE ? "alert" : "recovery", n->topic,
+			       a.group);
+		else
+			gw_log(GW_LOG_ERR, "route %s: cannot queue sensor %s", n->route->name,
+			       event == GW_SE_FIRE ? "alert" : "recovery");
 		return -1;
 	}
 	if (gw_store_commit(&gw->store) != 0)

@@ -87,6 +87,11 @@ struct gw_sensor *gw_sensor_new(struct gw_gateway *gw);
 /* Free the sensor engine.  NULL is fine. */
 void gw_sensor_free(struct gw_sensor *s);
 
+/* Write a fresh, unpredictable sensor alert id for route into out
+ * (capacity cap): "sensor-<route>-<32 hex digits from the CSPRNG>".
+ * Returns 0, or -1 (out emptied). */
+int gw_sensor_make_id(const char *route, char *out, size_t cap);
+
 /* A reading arrived on topic for route r. */
 void gw_sensor_sample(struct gw_gateway *gw, const struct gw_route *r, const char *topic,
                       const uint8_t *payload, size_t len, uint64_t now_ms);

@@ -49,6 +49,31 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+/* A file name part that can lead a name: never '-' (an option to a shell
+ * command run on the spool) nor '.' (a hidden file). */
+static void no_leading_dash(char *part)
+{
+	if (part[0] == '-' || part[0] == '.')
+		part[0] = '_';
+}
+
+/* The file of one delivery. */
+int gw_spool_file_name(const char *dir, const char *msg_id, const char *recipient,
+                       const char *channel, long long delivery_id, char id[65], char who[65],
+                       char chan[17], char *out, size_t cap)
+{
+	int n;
+
+	/* file name parts: letters, digits, '-' and '_' only */
+	gw_text_token(msg_id, "-_", id, 65);
+	gw_text_token(recipient, "-_", who, 65);
+	gw_text_token(channel, NULL, chan, 17);
+	no_leading_dash(id);
+	no_leading_dash(who);
+	n = snprintf(out, cap, "%s/%s-%s-%s-%lld.txt", dir, id, who, chan, delivery_id);
+	return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
 /* Write one delivery into its own file. */
 static void spool_deliver(struct gw_channel *ch, const struct gw_delivery *d, struct gw_result *res)
 {
@@ -70,10 +95,6 @@ static void spool_deliver(struct gw_channel *ch, const struct gw_delivery *d, st
 	res->retry_after = 0;
 	res->provider_ref[0] = '\0';
 	res->error[0] = '\0';
-	/* file name parts: letters, digits, '-' and '_' only */
-	gw_text_token(d->msg_id, "-_", id, sizeof(id));
-	gw_text_token(d->recipient, "-_", who, sizeof(who));
-	gw_text_token(d->channel, NULL, chan, sizeof(chan));
 	gw_text_token(d->retry_key, "-", key, sizeof(key));
 	gw_text_token(d->severity, NULL, sev, sizeof(sev));
 	gw_email_date(time(NULL), date, sizeof(date));
@@ -82,8 +103,8 @@ static void spool_deliver(struct gw_channel *ch, const struct gw_delivery *d, st
 		snprintf(res->error, sizeof(res->error), "spool: out of memory");
 		goto out;
 	}
-	if (snprintf(path, sizeof(path), "%s/%s-%s-%s-%lld.txt", sp->dir, id, who, chan,
-	             (long long)d->id) >= (int)sizeof(path)) {
+	if (gw_spool_file_name(sp->dir, d->msg_id, d->recipient, d->channel, (long long)d->id, id,
+	                       who, chan, path, sizeof(path)) != 0) {
 		res->outcome = GW_FAILED;
 		snprintf(res->error, sizeof(res->error), "spool: file name too long");
 		goto out;

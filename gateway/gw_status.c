@@ -9,8 +9,19 @@
 #include "gateway.h"
 #include "gw_log.h"
 #include "gw_mqtt.h"
+#include "gw_recipient.h"
 #include "gw_status.h"
+#include "gw_util.h"
 #include "mqs_util.h"
+
+/* The id's namespace (docs/gateway.md, "Message ids"): two publishers may
+ * use the same id on the same status topic; these fields tell them apart. */
+static void add_ns(cJSON *o, const char *msg_id, const char *route, const char *publisher)
+{
+	cJSON_AddStringToObject(o, "id", msg_id);
+	cJSON_AddStringToObject(o, "route", route != NULL ? route : "");
+	cJSON_AddStringToObject(o, "publisher", publisher != NULL ? publisher : "");
+}
 
 static void publish(struct gw_gateway *gw, const char *msg_id, cJSON *o)
 {
@@ -32,15 +43,16 @@ static void publish(struct gw_gateway *gw, const char *msg_id, cJSON *o)
 }
 
 /* Publish one delivery state. */
-void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *recipient,
-                        const char *channel, const char *state, int attempts, const char *error,
+void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *route,
+                        const char *publisher, const char *recipient, const char *channel,
+                        const char *state, int attempts, const char *error,
                         const char *provider_ref, int64_t next_attempt_at)
 {
 	cJSON *o = cJSON_CreateObject();
 
 	if (o == NULL)
 		return;
-	cJSON_AddStringToObject(o, "id", msg_id);
+	add_ns(o, msg_id, route, publisher);
 	cJSON_AddStringToObject(o, "recipient", recipient);
 	cJSON_AddStringToObject(o, "channel", channel);
 	cJSON_AddStringToObject(o, "state", state);
@@ -61,7 +73,8 @@ void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *r
 void gw_status_queued(struct gw_gateway *gw, int64_t msg_rowid, int step)
 {
 	sqlite3_stmt *st = gw_store_stmt(
-	    &gw->store, "SELECT m.msg_id, o.recipient, o.channel, o.next_attempt_at FROM outbox o "
+	    &gw->store, "SELECT m.msg_id, o.recipient, o.channel, o.next_attempt_at, m.route, "
+	                "m.publisher FROM outbox o "
 	                "JOIN messages m ON m.id = o.message WHERE o.message = ? AND +o.step = ? "
 	                "AND +o.state = 'queued' AND +o.attempts = 0");
 
@@ -71,6 +84,8 @@ void gw_status_queued(struct gw_gateway *gw, int64_t msg_rowid, int step)
 	sqlite3_bind_int(st, 2, step);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		gw_status_delivery(gw, (const char *)sqlite3_column_text(st, 0),
+		                   (const char *)sqlite3_column_text(st, 4),
+		                   (const char *)sqlite3_column_text(st, 5),
 		                   (const char *)sqlite3_column_text(st, 1),
 		                   (const char *)sqlite3_column_text(st, 2), "queued", 0, NULL,
 		                   NULL, sqlite3_column_int64(st, 3));
@@ -78,15 +93,32 @@ void gw_status_queued(struct gw_gateway *gw, int64_t msg_rowid, int step)
 }
 
 /* Escalation events. */
-void gw_status_event(struct gw_gateway *gw, const char *msg_id, const char *event,
-                     const char *channel, int step)
+void gw_status_event(struct gw_gateway *gw, int64_t msg_rowid, const char *event,
+                     const char *channel, int step, const char *by)
 {
-	cJSON *o = cJSON_CreateObject();
+	sqlite3_stmt *st =
+	    gw_store_stmt(&gw->store, "SELECT msg_id, route, publisher FROM messages WHERE id = ?");
+	char msg_id[GW_ID_MAX + 1], route[GW_NAME_MAX + 1], publisher[256];
+	cJSON *o;
 
+	if (st == NULL)
+		return;
+	sqlite3_bind_int64(st, 1, msg_rowid);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		gw_store_done(st);
+		return;
+	}
+	snprintf(msg_id, sizeof(msg_id), "%s", (const char *)sqlite3_column_text(st, 0));
+	snprintf(route, sizeof(route), "%s", (const char *)sqlite3_column_text(st, 1));
+	snprintf(publisher, sizeof(publisher), "%s", (const char *)sqlite3_column_text(st, 2));
+	gw_store_done(st);
+	o = cJSON_CreateObject();
 	if (o == NULL)
 		return;
-	cJSON_AddStringToObject(o, "id", msg_id);
+	add_ns(o, msg_id, route, publisher);
 	cJSON_AddStringToObject(o, "event", event);
+	if (by != NULL)
+		cJSON_AddStringToObject(o, "by", by);
 	if (channel != NULL)
 		cJSON_AddStringToObject(o, "channel", channel);
 	if (step >= 0)

@@ -1,14 +1,19 @@
 /* gw_status.h - delivery state changes published to
  * <status_topic>/<message id> as JSON (QoS 1, not retained):
  *
- *   {"id":"a-1001","recipient":"alice","channel":"email","state":"sent",
+ *   {"id":"a-1001","route":"alerts","publisher":"sensor1",
+ *    "recipient":"alice","channel":"email","state":"sent",
  *    "attempts":1,"provider_ref":"...","error":null,"next_attempt_at":0,
  *    "ts":1700000000000}
  *
  * and escalation events:
  *
- *   {"id":"a-1001","event":"escalated","channel":"sms","step":1,"ts":...}
- *   (events: escalated, acked, exhausted, resolved)
+ *   {"id":"a-1001","route":"alerts","publisher":"sensor1","event":"escalated",
+ *    "channel":"sms","step":1,"ts":...}
+ *   (events: escalated, acked (with "by": the device), exhausted)
+ *
+ * route and publisher name the id's namespace (docs/gateway.md, "Message
+ * ids"): the same id from two publishers shares the topic.
  *
  * Best effort: while the broker is unreachable status messages are dropped
  * (the outbox stays the record; see `mqttsec-gateway outbox`).
@@ -21,16 +26,18 @@
 struct gw_gateway;
 
 /* One delivery changed state.  error and provider_ref may be NULL. */
-void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *recipient,
-                        const char *channel, const char *state, int attempts, const char *error,
+void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *route,
+                        const char *publisher, const char *recipient, const char *channel,
+                        const char *state, int attempts, const char *error,
                         const char *provider_ref, int64_t next_attempt_at);
 
 /* Publish a "queued" status for every queued row of message row msg_rowid
  * at escalation step step. */
 void gw_status_queued(struct gw_gateway *gw, int64_t msg_rowid, int step);
 
-/* An escalation event; channel may be NULL, step < 0 leaves it out. */
-void gw_status_event(struct gw_gateway *gw, const char *msg_id, const char *event,
-                     const char *channel, int step);
+/* An escalation event of message row msg_rowid; channel and by (the
+ * acknowledging device) may be NULL, step < 0 leaves it out. */
+void gw_status_event(struct gw_gateway *gw, int64_t msg_rowid, const char *event,
+                     const char *channel, int step, const char *by);
 
 #endif

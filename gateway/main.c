@@ -27,6 +27,8 @@ static void usage(FILE *out)
 	        "  run                                   the daemon (default)\n"
 	        "  check                                 validate the configuration\n"
 	        "  recipient add NAME [--email E] [--phone P] [--line USERID] [--group G]...\n"
+	        "                [--device DEV]\n"
+	        "  recipient set NAME (--device DEV | --no-device)   who acknowledges for NAME\n"
 	        "  recipient list [--json]               masked: never prints full addresses\n"
 	        "  recipient rm NAME\n"
 	        "  recipient optout NAME CHANNEL\n"

@@ -1,11 +1,14 @@
 #!/bin/bash
 # 36-gateway-escalation.sh - critical alerts without an acknowledgement on
 # <status_topic>/<id>/ack climb the ladder email -> sms -> phone; an ack
-# stops it; non-critical alerts never escalate; a restart keeps the clock.
+# sealed by the recipient's device stops it, an unsealed one or one from
+# another device does not; non-critical alerts never escalate; a restart
+# keeps the clock.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/gateway-lib.sh"
 need_python_module aiosmtpd
+need_python_module cryptography
 
 start_mosquitto "allow_anonymous true" || bail_out "no broker"
 smtp_start || bail_out "no smtp recorder"
@@ -16,6 +19,7 @@ TW="url = http://127.0.0.1:$PROV_PORT
 account_sid = ACtest
 auth_token = sekrit
 from = +15550000000"
+gw_status_key
 gw_config "[channel email]
 url = smtp://127.0.0.1:$SMTP_PORT
 from = alerts@example.com
@@ -26,7 +30,8 @@ $TW
 [channel phone]
 $TW"
 gw group add ops >/dev/null
-gw recipient add alice --email alice@example.com --phone +15550001234 --group ops >/dev/null
+gw recipient add alice --email alice@example.com --phone +15550001234 --group ops \
+	--device alicephone >/dev/null
 gw_start || bail_out "gateway did not start"
 start_bg status mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -q 1 -v -t "$GW_STATUS/#"
 sleep 0.3
@@ -55,10 +60,23 @@ ok "escalation published" grep -q '^mqttsec/status/e-1 .*"event":"escalated","ch
 ok "exhaustion published" grep -q '^mqttsec/status/e-1 .*"event":"exhausted"' \
 	"$TEST_TMP/status.log"
 
-## ack before the deadline: no escalation
+## an unsealed ack, or one from a device that may not acknowledge, is refused
+seal_ack e-5 mallory
+pub alerts/x '{"id": "e-5", "severity": "critical", "group": "ops", "title": "Gas"}'
+pub "$GW_STATUS/e-5/ack" '{"by": "alice"}'
+pub_ack e-5 mallory
+wait_for 10 _esc_is e-5 exhausted
+ok "the unsealed ack is refused" grep -q "refused acknowledgement of e-5: not sealed" \
+	"$TEST_TMP/gateway.log"
+ok "another device's ack is refused" \
+	grep -q "refused acknowledgement of e-5 by device mallory: not allowed" "$TEST_TMP/gateway.log"
+is "$(steps e-5)" "email:0 sms:1 phone:2 " "neither stopped the escalation"
+
+## ack before the deadline (sealed by alice's device): no escalation
+seal_ack e-2 alicephone
 pub alerts/x '{"id": "e-2", "severity": "critical", "group": "ops", "title": "Smoke"}'
 wait_for 5 grep -q '"Smoke"' "$SMTP_LOG"
-pub "$GW_STATUS/e-2/ack" '{"by": "alice"}'
+pub_ack e-2 alicephone
 wait_for 5 _esc_is e-2 acked
 sleep 1.5
 is "$(steps e-2)" "email:0 " "acked: no escalation"

@@ -58,7 +58,8 @@ GW_DELIVERY="ack_timeout = 1s
 escalation = email"
 gw_config "[route plain]
 topic = plain/#
-kind = alert"
+kind = alert
+ack_from = op"
 gw group add ops >/dev/null
 gw recipient add alice --email alice@example.com --group ops >/dev/null
 gw_start || bail_out "gateway did not connect with its TOTP code"
@@ -151,7 +152,7 @@ nok "no refused connect (replayed code) on a quick restart" \
 	grep -qi "not authori" "$TEST_TMP/gateway2.log"
 nok "the broker logged no refusal for the gateway" grep -q "refused gateway" "$MOSQ_LOG"
 
-## acknowledgements from another device stop escalation
+## acknowledgements from a device allowed to acknowledge (ack_from) stop escalation
 printf '%s' '{"id": "t-4", "severity": "critical", "group": "ops", "title": "Critical"}' |
 	seal plain/x >"$TEST_TMP/t4.env"
 ok "critical alert" dpub sensor1 plain/x -f "$TEST_TMP/t4.env" --no-seal

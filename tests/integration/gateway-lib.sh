@@ -19,6 +19,12 @@
 #   sql QUERY                       sqlite3 on the gateway database
 #   gw_restart_broker               restart the broker on the same port
 #   wait_sql QUERY WANT [TIMEOUT]   until QUERY prints WANT
+#   gw_status_key                   give the gateway a topic key for
+#                                   $GW_STATUS/# (before gw_start)
+#   seal_ack ID DEVICE, pub_ack ID DEVICE
+#                                   an acknowledgement of ID sealed with that
+#                                   key and origin DEVICE, as the broker
+#                                   plugin re-seals it on a protected topic
 
 need_file "$GATEWAY_BIN"
 need_cmd mosquitto_pub sqlite3 timeout
@@ -178,4 +184,38 @@ gw_restart_broker() {
 	fi
 	MOSQ_PID=$BG_LAST
 	wait_port "$MOSQ_PORT"
+}
+
+# gw_status_key: add a topic key for $GW_STATUS/# to the gateway's
+# credentials, as `mqttsec-acl key export` does once the status tree is
+# protected; without the mqttsec plugin the tests seal acknowledgements
+# themselves (pub_ack), origin included, as the plugin would.
+GW_ACK_KEY_ID=4000000002
+gw_status_key() {
+	[ -f "$GW_CREDS" ] || gw_creds_plain
+	GW_ACK_KEY=$(head -c 32 /dev/urandom | base64 -w0)
+	"$PYTHON" - "$GW_CREDS" "$GW_ACK_KEY" "$GW_ACK_KEY_ID" "$GW_STATUS/#" <<'PY'
+import json, os, sys
+path, key, kid, topic = sys.argv[1:]
+c = json.load(open(path))
+c["keys"].append({"id": int(kid), "key": key, "use": "topic", "topic": topic})
+fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, json.dumps(c).encode())
+os.close(fd)
+os.rename(path + ".tmp", path)
+PY
+}
+
+# seal_ack ID DEVICE: prepare the acknowledgement of ID by DEVICE (sealed,
+# with origin) in a file; pub_ack ID DEVICE publishes it (sealing it first
+# when seal_ack was not called).
+seal_ack() {
+	printf '{"by": "%s"}' "$2" | "$PYTHON" "$ENVELOPE_PY" seal --key-b64 "$GW_ACK_KEY" \
+		--key-id "$GW_ACK_KEY_ID" --topic "$GW_STATUS/$1/ack" --origin "$2" \
+		>"$TEST_TMP/ack-$1-$2.env"
+}
+pub_ack() {
+	[ -s "$TEST_TMP/ack-$1-$2.env" ] || seal_ack "$1" "$2" || return 1
+	mosquitto_pub -h 127.0.0.1 -p "$MOSQ_PORT" -q 1 -t "$GW_STATUS/$1/ack" \
+		-f "$TEST_TMP/ack-$1-$2.env"
 }

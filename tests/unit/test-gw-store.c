@@ -158,13 +158,13 @@ static void test_outbox(struct gw_gateway *gw)
 	           "no channels in the message: the group default");
 	gw_store_begin(s);
 	tap_is_int(
-	    gw_alert_queue_tx(gw, &a, "alerts", "alerts/x", "alert", NULL, now, &rowid, &nrows),
+	    gw_alert_queue_tx(gw, &a, "alerts", "alerts/x", "alert", NULL, "", now, &rowid, &nrows),
 	    MQS_OK, "queued");
 	gw_store_commit(s);
 	tap_is_int((long long)nrows, 3, "alice email+sms, bob email (bob has no phone)");
 	gw_store_begin(s);
 	tap_is_int(
-	    gw_alert_queue_tx(gw, &a, "alerts", "alerts/x", "alert", NULL, now, &rowid, &nrows),
+	    gw_alert_queue_tx(gw, &a, "alerts", "alerts/x", "alert", NULL, "", now, &rowid, &nrows),
 	    MQS_ERR_EXISTS, "same id again refused");
 	gw_store_rollback(s);
 	gw_alert_release(&a);
@@ -215,28 +215,28 @@ static void test_payloads(void)
 	mqs_creds_add_key(&c, 42, MQS_CREDS_USE_TOPIC, "alerts/#", key);
 	mqs_envelope_seal(key, 42, mqs_now_ms(), NULL, "sensor1", 7, "alerts/a", 8,
 	                  (const uint8_t *)msg, strlen(msg), env, sizeof(env), &env_len);
-	tap_ok(gw_mqtt_open_payload(&c, "alerts/a", env, env_len, &plain, &plain_len, origin, err,
-	                            sizeof(err)) == 0 &&
+	tap_ok(gw_mqtt_open_payload(&c, NULL, "alerts/a", env, env_len, &plain, &plain_len, origin,
+	                            err, sizeof(err)) == 0 &&
 	           plain_len == strlen(msg) && memcmp(plain, msg, plain_len) == 0 &&
 	           strcmp(origin, "sensor1") == 0,
 	       "envelope opened, origin returned");
 	mqs_secret_free(plain, plain_len);
-	tap_ok(gw_mqtt_open_payload(&c, "alerts/b", env, env_len, &plain, &plain_len, origin, err,
-	                            sizeof(err)) != 0 &&
+	tap_ok(gw_mqtt_open_payload(&c, NULL, "alerts/b", env, env_len, &plain, &plain_len, origin,
+	                            err, sizeof(err)) != 0 &&
 	           strstr(err, "cannot open envelope") != NULL,
 	       "an envelope for another topic is refused");
 	env[env_len - 1] ^= 1;
-	tap_ok(gw_mqtt_open_payload(&c, "alerts/a", env, env_len, &plain, &plain_len, origin, err,
-	                            sizeof(err)) != 0,
+	tap_ok(gw_mqtt_open_payload(&c, NULL, "alerts/a", env, env_len, &plain, &plain_len, origin,
+	                            err, sizeof(err)) != 0,
 	       "a tampered envelope is refused");
-	tap_ok(gw_mqtt_open_payload(&c, "alerts/a", (const uint8_t *)msg, strlen(msg), &plain,
+	tap_ok(gw_mqtt_open_payload(&c, NULL, "alerts/a", (const uint8_t *)msg, strlen(msg), &plain,
 	                            &plain_len, origin, err, sizeof(err)) == 0 &&
 	           plain_len == strlen(msg) && origin[0] == '\0',
 	       "plaintext passes through");
 	mqs_secret_free(plain, plain_len);
 	env[2] = 0x7f; /* key id not in the credentials */
-	tap_ok(gw_mqtt_open_payload(&c, "alerts/a", env, env_len, &plain, &plain_len, origin, err,
-	                            sizeof(err)) == 0 &&
+	tap_ok(gw_mqtt_open_payload(&c, NULL, "alerts/a", env, env_len, &plain, &plain_len, origin,
+	                            err, sizeof(err)) == 0 &&
 	           plain_len == env_len,
 	       "an envelope for an unknown key id is passed on as is");
 	mqs_secret_free(plain, plain_len);
