@@ -142,10 +142,13 @@ wait_for 15 _delivered "Found"
 is "$(delivered "Found")" 1 "a later valid alert with that id is delivered"
 
 ## an unsealed acknowledgement (status topic not protected) is refused
-dpub devA mqttsec/status/b-1001/ack --no-seal -m '{"by": "alice"}'
-wait_for 10 _gwlog gateway "refused acknowledgement of b-1001"
-ok "refused and logged: not sealed" _gwlog gateway "refused acknowledgement of b-1001: not sealed"
-is "$(esc b-1001 devB)" waiting "the unsealed ack did not stop the escalation"
+dpub devB alerts/b --seal -m '{"id": "c-1", "severity": "critical", "group": "ops",
+ "title": "Flood"}'
+wait_for 15 _delivered "Flood"
+dpub devA mqttsec/status/c-1/ack --no-seal -m '{"by": "alice"}'
+wait_for 10 _gwlog gateway "refused acknowledgement of c-1"
+ok "refused and logged: not sealed" _gwlog gateway "refused acknowledgement of c-1: not sealed"
+is "$(esc c-1 devB)" waiting "the unsealed ack did not stop the escalation"
 
 ## protect the status tree: acks are sealed, the broker stamps the origin
 before=$(grep -c 'mqttsec: reloaded' "$MOSQ_LOG")
@@ -158,16 +161,19 @@ acl key export 'mqttsec/status/#' --for gateway --out "$GW_CREDS" || bail_out "k
 stop_bg gateway
 gw_start gateway2 || bail_out "gateway did not restart"
 
-dpub devA mqttsec/status/b-1001/ack --seal -m '{"by": "alice"}'
-wait_for 10 _gwlog gateway2 "refused acknowledgement of b-1001"
+dpub devB alerts/b --seal -m '{"id": "c-2", "severity": "critical", "group": "ops",
+ "title": "Smoke"}'
+wait_for 15 _delivered "Smoke"
+dpub devA mqttsec/status/c-2/ack --seal -m '{"by": "alice"}'
+wait_for 10 _gwlog gateway2 "refused acknowledgement of c-2"
 ok "a sealed ack from a device not allowed to acknowledge is refused and logged" \
-	_gwlog gateway2 "refused acknowledgement of b-1001 by device devA: not allowed"
-is "$(esc b-1001 devB)" waiting "it did not stop the escalation"
+	_gwlog gateway2 "refused acknowledgement of c-2 by device devA: not allowed"
+is "$(esc c-2 devB)" waiting "it did not stop the escalation"
 
-dpub alicephone mqttsec/status/b-1001/ack --seal -m '{"by": "alice"}'
-wait_for 15 _esc_is b-1001 devB acked
-is "$(esc b-1001 devB)" acked "an ack sealed by the recipient's device stops the escalation"
-ok "logged with the device" _gwlog gateway2 "message b-1001 acknowledged by device alicephone"
+dpub alicephone mqttsec/status/c-2/ack --seal -m '{"by": "alice"}'
+wait_for 15 _esc_is c-2 devB acked
+is "$(esc c-2 devB)" acked "an ack sealed by the recipient's device stops the escalation"
+ok "logged with the device" _gwlog gateway2 "message c-2 acknowledged by device alicephone"
 nok "no address in the gateway logs" grep -q "alice@example.com\|5550001234" \
 	"$TEST_TMP/gateway.log" "$TEST_TMP/gateway2.log"
 
