@@ -1,6 +1,8 @@
 /* gw_escalation.c - ack deadlines and the escalation ladder, in SQLite. */
 #include "config.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway.h"
@@ -184,8 +186,9 @@ static const struct gw_route *find_route(const struct gw_config *c, const char *
 	return NULL;
 }
 
-/* Messages one acknowledgement may reach: the same id in every namespace. */
-#define ACK_MAX_ROWS 32
+/* Messages one acknowledgement may reach: the same id in every namespace
+ * (one per route and publisher; the cap only bounds memory). */
+#define ACK_MAX_ROWS 65536
 
 struct ack_row {
 	int64_t rowid;
@@ -206,8 +209,8 @@ static void refuse(struct gw_gateway *gw, const char *msg_id, const char *who, c
 void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *origin,
                        int64_t now_ms)
 {
-	struct ack_row rows[ACK_MAX_ROWS];
-	size_t n = 0, nallowed = 0;
+	struct ack_row *rows = NULL;
+	size_t n = 0, cap = 0, nallowed = 0;
 	sqlite3_stmt *st, *upd;
 	int r;
 
@@ -224,7 +227,7 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 	if (gw_store_begin(&gw->store) != 0)
 		return;
 	st = gw_store_stmt(&gw->store, "SELECT id, route, grp, acked_at IS NOT NULL FROM messages "
-	                               "WHERE msg_id = ? ORDER BY id LIMIT ?");
+	                               "WHERE msg_id = ? ORDER BY id DESC LIMIT ?");
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_text(st, 1, msg_id, -1, SQLITE_STATIC);
@@ -238,6 +241,17 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 		if (ok < 0) {
 			gw_store_done(st);
 			goto fail;
+		}
+		if (n == cap) {
+			size_t ncap = cap == 0 ? 8 : cap * 2;
+			struct ack_row *bigger = realloc(rows, ncap * sizeof(*rows));
+
+			if (bigger == NULL) {
+				gw_store_done(st);
+				goto fail;
+			}
+			rows = bigger;
+			cap = ncap;
 		}
 		rows[n].rowid = sqlite3_column_int64(st, 0);
 		rows[n].acked = sqlite3_column_int(st, 3);
@@ -272,10 +286,13 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 	}
 	gw_store_done(upd);
 	if (gw_store_commit(&gw->store) != 0)
-		return;
+		goto out;
+	if (n == 0)
+		gw_log(GW_LOG_DEBUG, "acknowledgement of %s by device %s: no such message", msg_id,
+		       origin);
 	if (n > 0 && nallowed == 0) {
 		refuse(gw, msg_id, origin, "not allowed to acknowledge this message");
-		return;
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!rows[i].allowed || rows[i].acked)
@@ -284,9 +301,11 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 		       rows[i].stopped ? " (escalation stopped)" : "");
 		gw_status_event(gw, rows[i].rowid, "acked", NULL, -1, origin);
 	}
-	return;
+	goto out;
 fail:
 	gw_store_rollback(&gw->store);
+out:
+	free(rows);
 }
 
 /* Stop escalating a message whose condition ended. */
@@ -312,4 +331,21 @@ int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *route, const cha
 	if (r != SQLITE_ROW)
 		return -1;
 	return stop_tx(gw, rowid, "resolved", now_ms);
+}
+
+/* Warn when acknowledgements cannot be accepted at all. */
+void gw_escalation_check_acks(const struct gw_gateway *gw)
+{
+	const struct gw_config *c = gw->conf;
+	char topic[1200];
+
+	if (c->nescalation == 0 || c->ack_timeout_ms == 0)
+		return;
+	snprintf(topic, sizeof(topic), "%s/id/ack", c->status_topic);
+	if (!mqs_creds_topic_protected(&gw->creds, topic))
+		gw_log(GW_LOG_WARN,
+		       "no topic key for %s/+/ack in the credentials: acknowledgements must be "
+		       "sealed, every one will be refused (protect the status tree and export its "
+		       "key to the gateway)",
+		       c->status_topic);
 }

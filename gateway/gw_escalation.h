@@ -47,4 +47,8 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *route, const char *publisher,
                              const char *msg_id, int64_t now_ms);
 
+/* Log a warning when escalation is on but the credentials hold no topic
+ * key for <status_topic>/+/ack: no acknowledgement could be accepted. */
+void gw_escalation_check_acks(const struct gw_gateway *gw);
+
 #endif

@@ -230,6 +230,7 @@ int gw_run(struct gw_config *conf)
 	}
 	gw_log(GW_LOG_INFO, "mqttsec-gateway %s started: %zu routes, broker %s:%d, db %s",
 	       PACKAGE_VERSION, conf->nroutes, conf->host, conf->port, conf->db);
+	gw_escalation_check_acks(&gw);
 	loop(&gw);
 	gw_store_sync(&gw.store);
 	gw_log(GW_LOG_INFO, "stopped");

@@ -30,9 +30,12 @@ t() {
 n_msgs() {
 	sql "SELECT count(*) FROM messages WHERE route = '$1' AND topic = '$2'"
 }
+# ids TOPIC: the alert ids of TOPIC in order, numbered 1, 2, ... (ids are
+# random) and a recovery as "<n>-ok" when it is "<id of alert n>-ok"
 ids() {
-	sql "SELECT msg_id FROM messages WHERE topic = '$1' ORDER BY id" | sed 's/.*-r1-[0-9a-f]*-//' |
-		tr '\n' ' '
+	sql "SELECT msg_id FROM messages WHERE topic = '$1' ORDER BY id" |
+		awk '{ if (sub(/-ok$/, "")) printf "%s-ok ", (($0 in n) ? n[$0] : "?");
+		       else { n[$0] = ++k; printf "%d ", k } }'
 }
 
 ## first excursion: fires once, after the hold time, even without new readings

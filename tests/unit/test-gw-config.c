@@ -125,9 +125,13 @@ static void test_values(void)
 	                 "[route temp]\ntopic = sensors/+/temp\nkind = sensor\ngroup = ops\n"
 	                 "field = t\nhysteresis = 1.5\n"
 	                 "rule = value > 40 for 60s => alert severity=critical\n"
-	                 "rule = value < 5 => alert title=\"Cold\"\n",
+	                 "rule = value < 5 => alert title=\"Cold\"\n"
+	                 "ack_from = console-1, @operators\n",
 	            &c, err, sizeof(err)) == 0,
 	       "delivery and sensor keys load");
+	tap_ok(c.routes[0].ack_from != NULL &&
+	           strcmp(c.routes[0].ack_from, "console-1, @operators") == 0,
+	       "route ack_from");
 	tap_ok(c.max_attempts == 3 && c.backoff_base_ms == 50 && c.backoff_max_ms == 2000 &&
 	           c.ack_timeout_ms == 120000 && c.nescalation == 2 && c.escalation[0] == GW_CH_SMS,
 	       "[delivery] values");
@@ -175,6 +179,10 @@ static void test_errors(void)
 	expect_err(BASE "[route s]\ntopic = a\nkind = sensor\nrule = value > 1 => alert\n",
 	           "gw.conf:9: [route s] rule: no group=", "rule without any group");
 	expect_err(BASE "[channel fax]\nurl = x\n", "gw.conf:6: [channel NAME]", "unknown channel");
+	expect_err(BASE "[route r]\ntopic = a/#\nkind = alert\nack_from = op1, $gateway\n",
+	           "gw.conf:9: [route r] ack_from: entries are device names", "bad ack_from entry");
+	expect_err(BASE "[route r]\ntopic = a/#\nkind = alert\nack_from = ,\n",
+	           "gw.conf:9: [route r] ack_from: empty list", "empty ack_from");
 	expect_err(BASE "this is not ini\n", "gw.conf:6: syntax error", "syntax error line");
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
