@@ -82,6 +82,10 @@ sleep 1.5
 is "$(steps e-2)" "email:0 " "acked: no escalation"
 is "$(esc e-2)" acked "escalation state acked"
 ok "ack published" grep -q '^mqttsec/status/e-2 .*"event":"acked"' "$TEST_TMP/status.log"
+pub_ack e-2 alicephone
+wait_for 5 grep -q "repeated envelope" "$TEST_TMP/gateway.log"
+ok "the same sealed ack again is dropped as a replay" \
+	grep -q "dropped message on mqttsec/status/e-2/ack: repeated envelope" "$TEST_TMP/gateway.log"
 
 ## non-critical alerts do not escalate
 pub alerts/x '{"id": "e-3", "severity": "warning", "group": "ops", "title": "Warm"}'
