@@ -210,9 +210,9 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
                        int64_t now_ms)
 {
 	struct ack_row *rows = NULL;
-	size_t n = 0, cap = 0, nallowed = 0;
+	size_t n = 0, cap = 0, nallowed = 0, nnew = 0;
 	sqlite3_stmt *st, *upd;
-	int r;
+	int r, in_tx = 0;
 
 	if (origin == NULL) {
 		refuse(gw, msg_id, NULL,
@@ -224,12 +224,11 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 		refuse(gw, msg_id, NULL, "the origin is not a device name");
 		return;
 	}
-	if (gw_store_begin(&gw->store) != 0)
-		return;
+	/* read and decide first: a refused ack never takes the write lock */
 	st = gw_store_stmt(&gw->store, "SELECT id, route, grp, acked_at IS NOT NULL FROM messages "
 	                               "WHERE msg_id = ? ORDER BY id DESC LIMIT ?");
 	if (st == NULL)
-		goto fail;
+		goto out;
 	sqlite3_bind_text(st, 1, msg_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, ACK_MAX_ROWS);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW && n < ACK_MAX_ROWS) {
@@ -240,7 +239,7 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 
 		if (ok < 0) {
 			gw_store_done(st);
-			goto fail;
+			goto out;
 		}
 		if (n == cap) {
 			size_t ncap = cap == 0 ? 8 : cap * 2;
@@ -248,7 +247,7 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 
 			if (bigger == NULL) {
 				gw_store_done(st);
-				goto fail;
+				goto out;
 			}
 			rows = bigger;
 			cap = ncap;
@@ -257,43 +256,53 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 		rows[n].acked = sqlite3_column_int(st, 3);
 		rows[n].allowed = ok;
 		rows[n].stopped = 0;
+		nallowed += ok ? 1 : 0;
+		nnew += ok && !rows[n].acked ? 1 : 0;
 		n++;
 	}
 	gw_store_done(st);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		goto fail;
-	upd = gw_store_stmt(&gw->store, "UPDATE messages SET acked_at = ? WHERE id = ?");
+		goto out;
+	if (n == 0) {
+		gw_log(GW_LOG_DEBUG, "acknowledgement of %s by device %s: no such message", msg_id,
+		       origin);
+		goto out;
+	}
+	if (nallowed == 0) {
+		refuse(gw, msg_id, origin, "not allowed to acknowledge this message");
+		goto out;
+	}
+	if (nnew == 0)
+		goto out; /* acknowledged before */
+	if (gw_store_begin(&gw->store) != 0)
+		goto out;
+	in_tx = 1;
+	upd = gw_store_stmt(&gw->store,
+	                    "UPDATE messages SET acked_at = ? WHERE id = ? AND acked_at IS NULL");
 	if (upd == NULL)
-		goto fail;
+		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if (!rows[i].allowed)
-			continue;
-		nallowed++;
-		if (rows[i].acked)
+		if (!rows[i].allowed || rows[i].acked)
 			continue;
 		sqlite3_reset(upd);
 		sqlite3_bind_int64(upd, 1, now_ms);
 		sqlite3_bind_int64(upd, 2, rows[i].rowid);
 		if (sqlite3_step(upd) != SQLITE_DONE) {
 			gw_store_done(upd);
-			goto fail;
+			goto out;
 		}
+		if (sqlite3_changes(gw->store.db) == 0)
+			rows[i].acked = 1; /* acknowledged meanwhile */
 		rows[i].stopped = stop_tx(gw, rows[i].rowid, "acked", now_ms);
 		if (rows[i].stopped < 0) {
 			gw_store_done(upd);
-			goto fail;
+			goto out;
 		}
 	}
 	gw_store_done(upd);
+	in_tx = 0;
 	if (gw_store_commit(&gw->store) != 0)
 		goto out;
-	if (n == 0)
-		gw_log(GW_LOG_DEBUG, "acknowledgement of %s by device %s: no such message", msg_id,
-		       origin);
-	if (n > 0 && nallowed == 0) {
-		refuse(gw, msg_id, origin, "not allowed to acknowledge this message");
-		goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (!rows[i].allowed || rows[i].acked)
 			continue;
@@ -301,10 +310,9 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 		       rows[i].stopped ? " (escalation stopped)" : "");
 		gw_status_event(gw, rows[i].rowid, "acked", NULL, -1, origin);
 	}
-	goto out;
-fail:
-	gw_store_rollback(&gw->store);
 out:
+	if (in_tx)
+		gw_store_rollback(&gw->store);
 	free(rows);
 }
 
