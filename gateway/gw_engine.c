@@ -53,6 +53,7 @@ struct gw_engine {
 	int64_t write_after;     /* the store refused a write: not before this */
 	uint64_t write_delay_ms; /* the current wait between such retries */
 	int write_stuck;         /* refusals since the last successful turn */
+	size_t write_logged;     /* outcomes kept, as last logged */
 };
 
 /* Backoff with jitter and Retry-After. */
@@ -308,13 +309,19 @@ static void write_refused(struct gw_engine *e, int64_t now_ms)
 {
 	if (e->write_stuck++ == 0) {
 		e->write_delay_ms = WRITE_RETRY_MIN_MS;
-		gw_log(GW_LOG_WARN,
-		       "database refuses writes: %zu delivery outcomes kept in memory, retrying",
-		       e->ndone);
+		if (e->ndone == 0)
+			gw_log(GW_LOG_WARN, "database refuses writes: no delivery starts until it "
+			                    "accepts them again");
 	} else {
 		e->write_delay_ms *= 2;
 		if (e->write_delay_ms > WRITE_RETRY_MAX_MS)
 			e->write_delay_ms = WRITE_RETRY_MAX_MS;
+	}
+	if (e->ndone > e->write_logged) {
+		gw_log(GW_LOG_WARN,
+		       "database refuses writes: %zu delivery outcomes kept in memory, retrying",
+		       e->ndone);
+		e->write_logged = e->ndone;
 	}
 	e->write_after = now_ms + (int64_t)e->write_delay_ms;
 }
@@ -486,6 +493,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 	if (e->write_stuck > 0) {
 		gw_log(GW_LOG_INFO, "database accepts writes again: delivery outcomes recorded");
 		e->write_stuck = 0;
+		e->write_logged = 0;
 	}
 	e->write_after = 0;
 	publish_done(e, now_ms);

@@ -288,10 +288,11 @@ static void hold_disconnect(struct gw_mqtt *m)
  * reconnect when none is left. */
 static void hold_drain(struct gw_mqtt *m, uint64_t now_ms)
 {
-	const struct gw_hold_msg *h;
 	uint64_t t0 = gw_mono_ms();
 
-	while ((h = gw_hold_head(m->hold)) != NULL && gw_hold_next_try(m->hold) <= now_ms) {
+	while (gw_hold_count(m->hold) > 0 && gw_hold_next_try(m->hold) <= now_ms) {
+		const struct gw_hold_msg *h = gw_hold_head(m->hold);
+
 		if (route_once(m, h->topic, h->payload, h->len, h->origin)) {
 			gw_hold_failed(m->hold, now_ms);
 			break;

@@ -6,7 +6,10 @@
 #  1. another process holds the write lock (BEGIN IMMEDIATE) for
 #     LOCK_SECONDS (default 15; LOCK_SECONDS=30 for the docs/PERFORMANCE.md
 #     figure);
-#  2. the disk is full (a small tmpfs, filled up; needs root and mount,
+#  2. a delivery finishes while the lock is held: its outcome ("dead")
+#     cannot be written at once and must not be lost (the row would stay
+#     "sending", a dead delivery looking pending);
+#  3. the disk is full (a small tmpfs, filled up; needs root and mount,
 #     skipped otherwise).
 #
 # Either way the gateway must keep the acknowledged alerts in memory, leave
@@ -24,15 +27,23 @@ N=6 # alerts published while the database refuses writes
 
 start_mosquitto "allow_anonymous true" || bail_out "no broker"
 smtp_start || bail_out "no smtp recorder"
+provider_start || bail_out "no fake provider"
+GW_MAX_ATTEMPTS=1 # an SMS answered 500 is dead at once
 
 # setup_gateway: configuration, a group of two, start, one alert through.
 setup_gateway() {
 	gw_config "[channel email]
 url = smtp://127.0.0.1:$SMTP_PORT
-from = alerts@example.com"
+from = alerts@example.com" "[channel sms]
+url = http://127.0.0.1:$PROV_PORT
+account_sid = ACtest
+auth_token = sekrit
+from = +15550000000"
 	gw group add ops --channels email >/dev/null || return 1
+	gw group add pager --channels sms >/dev/null || return 1
 	gw recipient add alice --email alice@example.com --group ops >/dev/null || return 1
 	gw recipient add bob --email bob@example.net --group ops >/dev/null || return 1
+	gw recipient add carol --phone +15550001234 --group pager >/dev/null || return 1
 	gw_start "$1" || return 1
 	pub alerts/x "{\"id\": \"$2-warm\", \"severity\": \"critical\", \"group\": \"ops\",
 		\"title\": \"$2 warm.\"}"
@@ -86,6 +97,18 @@ _gone() {
 	! bg_alive "$1"
 }
 
+# hold_lock NAME SECONDS: another process takes the write lock for SECONDS.
+hold_lock() {
+	rm -f "$TEST_TMP/$1.locked"
+	start_bg "$1" "$PYTHON" -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").write("locked\n")
+time.sleep(float(sys.argv[3]))
+c.execute("COMMIT")' "$GW_DB" "$TEST_TMP/$1.locked" "$2"
+	wait_for 30 test -s "$TEST_TMP/$1.locked"
+}
+
 # run_attack NAME PREFIX: publish N critical alerts, half before and half
 # after the gateway left the broker.
 run_attack() {
@@ -131,21 +154,16 @@ report_stalls() {
 	line=$(grep "loop stalls while the database refused" "$TEST_TMP/$1.log" | tail -n 1)
 	diag "$1: ${line#*: }"
 	p99=$(sed -n 's/.* p99 \([0-9.]*\) ms.*/\1/p' <<<"$line")
-	# the target is 10 ms (docs/PERFORMANCE.md); this bound only catches a
-	# loop that waits on the lock again (seconds), even on a loaded machine
+	# not a performance check (the target, 10 ms, is measured in
+	# docs/PERFORMANCE.md): a loop that waits on the lock again waits 5 s (the
+	# busy timeout of the admin commands) per write, far above this bound
 	ok "$1: the event loop never waited on the lock (p99 ${p99:-?} ms)" \
-		awk -v p="${p99:-99999}" 'BEGIN { exit !(p < 1000) }'
+		awk -v p="${p99:-99999}" 'BEGIN { exit !(p < 2500) }'
 }
 
 ## 1. a write lock held by another process
 setup_gateway gateway lock || bail_out "gateway did not start"
-start_bg locker "$PYTHON" -c 'import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-c.execute("BEGIN IMMEDIATE")
-open(sys.argv[2], "w").write("locked\n")
-time.sleep(float(sys.argv[3]))
-c.execute("COMMIT")' "$GW_DB" "$TEST_TMP/locked" "$LOCK_SECONDS"
-wait_for 30 test -s "$TEST_TMP/locked" || bail_out "cannot take the write lock"
+hold_lock locker "$LOCK_SECONDS" || bail_out "cannot take the write lock"
 run_attack gateway lock
 before=$(_smtp_count "lock ")
 if bg_alive locker; then
@@ -155,9 +173,27 @@ else
 fi
 wait_for $((LOCK_SECONDS + 30)) _gone locker
 check_outcome gateway lock
+
+## 2. a delivery outcome while the lock is held
+_requests() {
+	[ "$(lines "$PROV_LOG")" -ge "$1" ]
+}
+echo "Messages.json 500;delay=3" >"$PROV_SCRIPT"
+pub alerts/x '{"id": "page-1", "group": "pager", "title": "Page 1.", "channels": ["sms"]}'
+wait_for 20 _requests 1 || bail_out "the sms delivery did not start"
+hold_lock locker2 10 || bail_out "cannot take the write lock"
+wait_for 20 _in_log gateway "delivery outcomes kept in memory"
+ok "outcome: the outcome that could not be written is kept" \
+	_in_log gateway "delivery outcomes kept in memory"
+wait_for 40 _gone locker2
+wait_sql "SELECT o.state FROM outbox o JOIN messages m ON m.id = o.message
+	WHERE m.msg_id = 'page-1'" dead 30
+is "$(sql "SELECT o.state FROM outbox o JOIN messages m ON m.id = o.message
+	WHERE m.msg_id = 'page-1'")" dead "outcome: the dead delivery is recorded as dead, not left sending"
+is "$(lines "$PROV_LOG")" 1 "outcome: and was not sent again"
 report_stalls gateway
 
-## 2. a full disk
+## 3. a full disk
 if [ "$(id -u)" != 0 ]; then
 	skip "disk full: the alerts are held and delivered" "needs root to mount a small tmpfs"
 	done_testing
