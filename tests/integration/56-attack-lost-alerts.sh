@@ -181,11 +181,11 @@ _requests() {
 echo "Messages.json 500;delay=3" >"$PROV_SCRIPT"
 pub alerts/x '{"id": "page-1", "group": "pager", "title": "Page 1.", "channels": ["sms"]}'
 wait_for 20 _requests 1 || bail_out "the sms delivery did not start"
-hold_lock locker2 10 || bail_out "cannot take the write lock"
+hold_lock locker2 20 || bail_out "cannot take the write lock"
 wait_for 20 _in_log gateway "delivery outcomes kept in memory"
 ok "outcome: the outcome that could not be written is kept" \
 	_in_log gateway "delivery outcomes kept in memory"
-wait_for 40 _gone locker2
+wait_for 60 _gone locker2
 wait_sql "SELECT o.state FROM outbox o JOIN messages m ON m.id = o.message
 	WHERE m.msg_id = 'page-1'" dead 30
 is "$(sql "SELECT o.state FROM outbox o JOIN messages m ON m.id = o.message
