@@ -16,8 +16,10 @@
 #include "mqs_error.h"
 #include "mqs_util.h"
 
-#define RETRY_AFTER_CAP_S 86400L
-#define NONE_SLOT         (GW_CH__COUNT + 1) /* channel not configured */
+#define RETRY_AFTER_CAP_S  86400L
+#define NONE_SLOT          (GW_CH__COUNT + 1) /* channel not configured */
+#define WRITE_RETRY_MIN_MS 10                 /* a refused write: first retry */
+#define WRITE_RETRY_MAX_MS 1000               /* ... doubling up to this */
 
 struct inflight {
 	struct gw_outbox_row row;
@@ -44,10 +46,14 @@ struct gw_engine {
 	size_t nrunning;
 	struct inflight **done; /* finished, not yet recorded */
 	size_t ndone, done_cap;
-	int dirty;         /* new rows or free slots: read the outbox */
-	int64_t due_hint;  /* earliest known next attempt (0 = none known) */
-	int64_t next_poll; /* periodic read of the outbox */
-	int stopping;      /* claim nothing more */
+	int dirty;               /* new rows or free slots: read the outbox */
+	int64_t due_hint;        /* earliest known next attempt (0 = none known) */
+	int64_t next_poll;       /* periodic read of the outbox */
+	int stopping;            /* claim nothing more */
+	int64_t write_after;     /* the store refused a write: not before this */
+	uint64_t write_delay_ms; /* the current wait between such retries */
+	int write_stuck;         /* refusals since the last successful turn */
+	size_t write_logged;     /* outcomes kept, as last logged */
 };
 
 /* Backoff with jitter and Retry-After. */
@@ -161,6 +167,18 @@ size_t gw_engine_inflight(const struct gw_engine *e)
 	return e->nrunning;
 }
 
+/* Waiting to retry a refused write. */
+int gw_engine_write_refused(const struct gw_engine *e)
+{
+	return e->write_stuck > 0;
+}
+
+/* Finished deliveries not recorded yet. */
+size_t gw_engine_unrecorded(const struct gw_engine *e)
+{
+	return e->ndone;
+}
+
 static void push_done(struct gw_engine *e, struct inflight *f)
 {
 	if (e->ndone == e->done_cap) {
@@ -188,8 +206,10 @@ static void fail_now(struct gw_engine *e, struct inflight *f, const char *what, 
 	push_done(e, f);
 }
 
-/* Inside a transaction: write the outcome of every finished delivery. */
-static void record_done(struct gw_engine *e, int64_t now)
+/* Inside a transaction: write the outcome of every finished delivery.
+ * Returns 0, or -1 when one could not be written (roll back, keep them all
+ * and try again later: a lost outcome would leave the row 'sending'). */
+static int record_done(struct gw_engine *e, int64_t now)
 {
 	struct gw_gateway *gw = e->gw;
 	const struct gw_config *c = gw->conf;
@@ -223,9 +243,11 @@ static void record_done(struct gw_engine *e, int64_t now)
 		}
 		if (f->res.error[0] == '\0' && f->res.outcome != GW_SENT)
 			snprintf(f->res.error, sizeof(f->res.error), "unknown error");
-		gw_outbox_update(&gw->store, f->row.id, f->state, f->next_at, f->res.error,
-		                 f->res.provider_ref, now);
+		if (gw_outbox_update(&gw->store, f->row.id, f->state, f->next_at, f->res.error,
+		                     f->res.provider_ref, now) != MQS_OK)
+			return -1;
 	}
+	return 0;
 }
 
 /* After the commit: log and publish the outcomes, free the deliveries. */
@@ -258,20 +280,51 @@ static void publish_done(struct gw_engine *e, int64_t now)
 	e->ndone = 0;
 }
 
-/* Record finished deliveries in their own transaction (shutdown). */
+/* Record finished deliveries in their own transaction (shutdown).  What
+ * cannot be written stays 'sending' and goes out again after a restart. */
 static void flush_done(struct gw_engine *e)
 {
 	int64_t now = (int64_t)mqs_now_ms();
-	int in_tx;
 
 	if (e->ndone == 0)
 		return;
 	gw_store_durable(&e->gw->store, 0);
-	in_tx = gw_store_begin(&e->gw->store) == 0;
-	record_done(e, now);
-	if (in_tx && gw_store_commit(&e->gw->store) != 0)
-		gw_log(GW_LOG_ERR, "cannot record %zu finished deliveries", e->ndone);
+	if (gw_store_begin(&e->gw->store) != 0 || record_done(e, now) != 0 ||
+	    gw_store_commit(&e->gw->store) != 0) {
+		gw_store_rollback(&e->gw->store);
+		gw_log(GW_LOG_ERR,
+		       "cannot record %zu finished deliveries: they go out again after a restart",
+		       e->ndone);
+		for (size_t i = 0; i < e->ndone; i++)
+			inflight_free(e->done[i]);
+		e->ndone = 0;
+		return;
+	}
 	publish_done(e, now);
+}
+
+/* The store refused a write of this turn: nothing was recorded or claimed;
+ * try again after a backoff, from the loop (docs/gateway.md, delivery
+ * guarantees). */
+static void write_refused(struct gw_engine *e, int64_t now_ms)
+{
+	if (e->write_stuck++ == 0) {
+		e->write_delay_ms = WRITE_RETRY_MIN_MS;
+		if (e->ndone == 0)
+			gw_log(GW_LOG_WARN, "database refuses writes: no delivery starts until it "
+			                    "accepts them again");
+	} else {
+		e->write_delay_ms *= 2;
+		if (e->write_delay_ms > WRITE_RETRY_MAX_MS)
+			e->write_delay_ms = WRITE_RETRY_MAX_MS;
+	}
+	if (e->ndone > e->write_logged) {
+		gw_log(GW_LOG_WARN,
+		       "database refuses writes: %zu delivery outcomes kept in memory, retrying",
+		       e->ndone);
+		e->write_logged = e->ndone;
+	}
+	e->write_after = now_ms + (int64_t)e->write_delay_ms;
 }
 
 /* Start one claimed row. */
@@ -382,10 +435,16 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 		claim = 0;
 	if (!claim && e->ndone == 0)
 		return;
+	if (now_ms < e->write_after)
+		return;         /* the store refused the last attempt: wait */
 	gw_store_durable(s, 0); /* a lost 'sending' or outcome only repeats a delivery */
 	in_tx = gw_store_begin(s) == 0;
-	record_done(e, now_ms);
-	if (claim && in_tx) {
+	if (!in_tx || record_done(e, now_ms) != 0) {
+		gw_store_rollback(s);
+		write_refused(e, now_ms);
+		return; /* outcomes stay in e->done for the next turn */
+	}
+	if (claim) {
 		e->dirty = 0;
 		e->due_hint = 0;
 		if (periodic)
@@ -422,16 +481,22 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 				e->due_hint = next;
 		}
 	}
-	if (in_tx && gw_store_commit(s) != 0) {
-		gw_log(GW_LOG_ERR, "cannot record deliveries; retrying");
+	if (gw_store_commit(s) != 0) {
 		for (int ch = 0; ch < GW_CH__COUNT; ch++) {
 			gw_outbox_rows_free(claimed[ch], nclaimed[ch]);
 			claimed[ch] = NULL;
 			nclaimed[ch] = 0;
 		}
-		e->due_hint = now_ms + 100;
+		e->dirty = 1; /* the claims were rolled back */
+		write_refused(e, now_ms);
 		return; /* outcomes stay in e->done for the next turn */
 	}
+	if (e->write_stuck > 0) {
+		gw_log(GW_LOG_INFO, "database accepts writes again: delivery outcomes recorded");
+		e->write_stuck = 0;
+		e->write_logged = 0;
+	}
+	e->write_after = 0;
 	publish_done(e, now_ms);
 	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
 		struct gw_channel *impl = e->by_chan[ch];
@@ -508,9 +573,14 @@ void gw_engine_perform(struct gw_engine *e)
 /* Next time the engine wants to run (Unix ms), or 0. */
 int64_t gw_engine_next_due(struct gw_engine *e)
 {
+	int64_t due;
+
 	if (e->ndone > 0 || (e->dirty && !e->stopping))
-		return (int64_t)mqs_now_ms();
-	if (e->due_hint == 0 || e->due_hint > e->next_poll)
-		return e->next_poll;
-	return e->due_hint;
+		due = (int64_t)mqs_now_ms();
+	else if (e->due_hint == 0 || e->due_hint > e->next_poll)
+		due = e->next_poll;
+	else
+		due = e->due_hint;
+	/* after a refused write nothing happens before the retry */
+	return due < e->write_after ? e->write_after : due;
 }

@@ -7,8 +7,11 @@
  * ([delivery] backoff_base * 2^(attempt-1), capped at backoff_max, drawn
  * from the upper half), never sooner than the provider's Retry-After, and
  * dead once [delivery] max_attempts attempts were made.  Every state change
- * is published (gw_status.h).  Rows of a channel that is not configured
- * fail with "channel X not configured".
+ * is published (gw_status.h).  A write the store refuses (lock, full disk)
+ * is rolled back with everything else of that turn and tried again after a
+ * backoff (10 ms doubling to 1 s): outcomes are kept in memory meanwhile,
+ * so a state change is never lost while the process lives.  Rows of a channel that is not
+ * configured fail with "channel X not configured".
  *
  * Ownership: gw_engine_new() builds the channels from the configuration;
  * gw_engine_free() frees them and aborts transfers still running (their
@@ -55,6 +58,15 @@ CURLM *gw_engine_multi(struct gw_engine *e);
 
 /* Number of transfers running. */
 size_t gw_engine_inflight(const struct gw_engine *e);
+
+/* Number of finished deliveries whose outcome is not written yet (the
+ * store refused the write; it is retried with backoff from
+ * gw_engine_dispatch(), never dropped). */
+size_t gw_engine_unrecorded(const struct gw_engine *e);
+
+/* 1 while the last write of the engine was refused and waits for its
+ * retry, else 0. */
+int gw_engine_write_refused(const struct gw_engine *e);
 
 /* Delay before retry number attempts+1 (attempts >= 1 made so far):
  * min(max_ms, base_ms * 2^(attempts-1)) drawn uniformly from its upper

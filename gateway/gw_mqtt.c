@@ -17,10 +17,12 @@
 #include <openssl/rand.h>
 
 #include "gateway.h"
+#include "gw_hold.h"
 #include "gw_log.h"
 #include "gw_mqtt.h"
 #include "gw_replay.h"
 #include "gw_route.h"
+#include "gw_util.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
@@ -28,6 +30,8 @@
 #define CONNECT_TIMEOUT_MS 15000
 #define RESOLVE_TIMEOUT_MS 10000
 #define KV_LAST_STEP       "mqtt_totp_last_step"
+#define HOLD_BUDGET_MS     5     /* retries of held messages per loop turn */
+#define HOLD_REPORT_MS     30000 /* "still holding" warnings */
 
 enum mqtt_state { ST_DOWN = 0, ST_RESOLVING, ST_CONNECTING, ST_UP };
 
@@ -55,6 +59,10 @@ struct gw_mqtt {
 	struct lookup *lookup; /* ST_RESOLVING */
 	struct lookup *abandoned;
 	unsigned long dropped; /* status messages dropped while down */
+	struct gw_hold *hold;  /* acknowledged, not committed yet */
+	unsigned long held;    /* messages held in the current episode */
+	uint64_t hold_since;   /* when the current episode began */
+	uint64_t hold_report;  /* next "still holding" warning */
 };
 
 static void drop_lookup(struct gw_mqtt *m);
@@ -209,6 +217,45 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct gw_replay *replay
 	return 0;
 }
 
+/* Route one message; 1 when the database refused a write on the way (the
+ * message must be kept and retried), else 0 (handled or dropped). */
+static int route_once(struct gw_mqtt *m, const char *topic, const uint8_t *payload, size_t len,
+                      const char *origin)
+{
+	unsigned long before = gw_store_refusals(&m->gw->store);
+
+	gw_route_message(m->gw, topic, payload, len, origin);
+	return gw_store_refusals(&m->gw->store) != before;
+}
+
+/* Keep an acknowledged message the store refused, or say loudly that it is
+ * lost (docs/gateway.md, delivery guarantees). */
+static void hold_message(struct gw_mqtt *m, const char *topic, const uint8_t *payload, size_t len,
+                         const char *origin, int qos)
+{
+	uint64_t now = mqs_now_ms();
+
+	if (gw_hold_count(m->hold) == 0 && m->held == 0) {
+		m->hold_since = now;
+		m->hold_report = now + HOLD_REPORT_MS;
+		gw_log(GW_LOG_WARN,
+		       "database refuses writes: holding acknowledged messages in memory (at most "
+		       "%u messages, %u bytes) and disconnecting from the broker until they "
+		       "commit",
+		       (unsigned)GW_HOLD_MAX_MSGS, (unsigned)GW_HOLD_MAX_BYTES);
+	}
+	if (gw_hold_push(m->hold, topic, payload, len, origin, qos, now) != 0) {
+		gw_log(GW_LOG_ERR,
+		       "lost an acknowledged message on %s: the database refuses writes and the "
+		       "hold is full (%zu messages, %zu bytes; %lu lost so far)",
+		       topic, gw_hold_count(m->hold), gw_hold_bytes(m->hold),
+		       gw_hold_dropped(m->hold));
+		return;
+	}
+	m->held++;
+	gw_log(GW_LOG_INFO, "holding message on %s (%zu held)", topic, gw_hold_count(m->hold));
+}
+
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
 {
 	struct gw_mqtt *m = obj;
@@ -224,9 +271,69 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 		gw_log(GW_LOG_WARN, "dropped message on %s: %s", msg->topic, err);
 		return;
 	}
-	gw_route_message(m->gw, msg->topic, plain, plain_len, origin[0] ? origin : NULL);
+	/* arrival order: while messages are held, new ones queue behind them */
+	if (gw_hold_count(m->hold) > 0 ||
+	    route_once(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL))
+		hold_message(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL, msg->qos);
 	mqs_secret_free(plain, plain_len);
 	gw_run_pump(m->gw);
+}
+
+/* Leave the broker while messages are held: it keeps what follows in the
+ * persistent session. */
+static void hold_disconnect(struct gw_mqtt *m)
+{
+	gw_log(GW_LOG_WARN,
+	       "disconnecting from broker %s:%d while %zu messages are held: the broker keeps "
+	       "what follows in the session",
+	       m->gw->conf->host, m->gw->conf->port, gw_hold_count(m->hold));
+	m->state = ST_DOWN; /* a requested disconnect is not worth a warning */
+	drop_lookup(m);
+	mosquitto_disconnect(m->mosq);
+	mosquitto_loop_write(m->mosq, 1);
+	m->next_attempt = 0;
+}
+
+/* Retry held messages, oldest first, for a few milliseconds at most;
+ * reconnect when none is left. */
+static void hold_drain(struct gw_mqtt *m, uint64_t now_ms)
+{
+	uint64_t t0 = gw_mono_ms();
+
+	while (gw_hold_count(m->hold) > 0 && gw_hold_next_try(m->hold) <= now_ms) {
+		const struct gw_hold_msg *h = gw_hold_head(m->hold);
+
+		if (route_once(m, h->topic, h->payload, h->len, h->origin)) {
+			gw_hold_failed(m->hold, now_ms);
+			break;
+		}
+		gw_hold_pop(m->hold);
+		if (gw_mono_ms() - t0 >= HOLD_BUDGET_MS)
+			break;
+	}
+	if (gw_hold_count(m->hold) > 0) {
+		if (now_ms >= m->hold_report) {
+			gw_log(GW_LOG_WARN,
+			       "still holding %zu messages after %llus: the database "
+			       "refuses writes",
+			       gw_hold_count(m->hold),
+			       (unsigned long long)((now_ms - m->hold_since) / 1000u));
+			m->hold_report = now_ms + HOLD_REPORT_MS;
+		}
+		return;
+	}
+	if (m->held == 0)
+		return;
+	gw_log(GW_LOG_INFO,
+	       "database accepts writes again: %lu held messages committed after %.1fs; "
+	       "reconnecting",
+	       m->held, (double)(now_ms - m->hold_since) / 1000.0);
+	m->held = 0;
+	gw_store_sync(&m->gw->store);
+	if (m->state == ST_DOWN) {
+		m->backoff_ms = m->gw->conf->reconnect_min_ms;
+		m->next_attempt = now_ms;
+	}
 }
 
 static int create_client(struct gw_mqtt *m, char *err, size_t errlen)
@@ -275,6 +382,12 @@ struct gw_mqtt *gw_mqtt_new(struct gw_gateway *gw, char *err, size_t errlen)
 	if (gw_store_kv_get_int(&gw->store, KV_LAST_STEP, &step) == 0)
 		m->last_step = step;
 	m->backoff_ms = gw->conf->reconnect_min_ms;
+	m->hold = gw_hold_new(GW_HOLD_MAX_MSGS, GW_HOLD_MAX_BYTES);
+	if (m->hold == NULL) {
+		snprintf(err, errlen, "out of memory");
+		gw_mqtt_free(m);
+		return NULL;
+	}
 	if (create_client(m, err, errlen) != 0) {
 		gw_mqtt_free(m);
 		return NULL;
@@ -297,6 +410,11 @@ void gw_mqtt_free(struct gw_mqtt *m)
 		}
 		mosquitto_destroy(m->mosq);
 	}
+	if (gw_hold_count(m->hold) > 0)
+		gw_log(GW_LOG_ERR,
+		       "lost %zu acknowledged messages: the database refused them until the stop",
+		       gw_hold_count(m->hold));
+	gw_hold_free(m->hold);
 	free(m);
 }
 
@@ -495,6 +613,14 @@ static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host)
 uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms)
 {
 	reap_lookups(m);
+	if (gw_hold_count(m->hold) > 0) {
+		hold_drain(m, now_ms);
+		if (gw_hold_count(m->hold) > 0) {
+			if (m->state != ST_DOWN)
+				hold_disconnect(m);
+			return gw_hold_next_try(m->hold);
+		}
+	}
 	if (m->state == ST_DOWN && now_ms >= m->next_attempt)
 		begin_connect(m, now_ms);
 	if (m->state == ST_RESOLVING)
@@ -521,6 +647,12 @@ uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms)
 	if (m->state == ST_DOWN)
 		return m->next_attempt;
 	return now_ms + 1000;
+}
+
+/* Messages held. */
+size_t gw_mqtt_held(const struct gw_mqtt *m)
+{
+	return gw_hold_count(m->hold);
 }
 
 /* Connected and subscribed. */

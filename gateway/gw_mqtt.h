@@ -19,7 +19,11 @@
  *
  * Ownership: gw_mqtt_new() returns an object freed by gw_mqtt_free()
  * (NULL ok).  libmosquitto acknowledges QoS 1 messages before they reach
- * the gateway's callback (see docs/gateway.md, delivery guarantees).
+ * the gateway's callback (see docs/gateway.md, delivery guarantees): when
+ * the store refuses a write for a reason that may pass, the message is kept
+ * in memory (gw_hold.h), the client disconnects so that the broker keeps
+ * what follows in the session, gw_mqtt_service() retries the held messages
+ * with backoff, oldest first, and reconnects once none is left.
  */
 #ifndef GW_MQTT_H
 #define GW_MQTT_H
@@ -42,9 +46,13 @@ int gw_mqtt_fd(struct gw_mqtt *m, short *events);
 /* Handle poll results for the socket. */
 void gw_mqtt_io(struct gw_mqtt *m, short revents);
 
-/* Connect/reconnect when due, keepalive.  Returns when it next wants to
- * run (Unix ms). */
+/* Retry held messages when due; connect/reconnect when due (never while
+ * messages are held), keepalive.  Returns when it next wants to run (Unix
+ * ms). */
 uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms);
+
+/* Acknowledged messages held in memory, waiting for the database. */
+size_t gw_mqtt_held(const struct gw_mqtt *m);
 
 /* 1 when connected and subscribed. */
 int gw_mqtt_connected(const struct gw_mqtt *m);

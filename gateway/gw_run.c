@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -26,10 +27,66 @@
 #include "mqs_error.h"
 #include "mqs_util.h"
 
-#define DRAIN_MS       5000 /* how long a stop waits for running transfers */
-#define PRUNE_EVERY_MS 3600000
+#define DRAIN_MS        5000 /* how long a stop waits for running transfers */
+#define PRUNE_EVERY_MS  3600000
+#define STALL_BUCKET_US 100  /* loop turn histogram: 0.1 ms buckets ... */
+#define STALL_BUCKETS   2000 /* ... up to 200 ms, then one overflow bucket */
+#define STALL_REPORT_MS 60000
 
 static int sig_pipe[2] = {-1, -1};
+
+/* How long the loop works between two polls ("stalls": nothing else is
+ * served meanwhile), as a histogram; reported at debug level every minute
+ * and at info level at the stop, in all and for the turns that ended while
+ * the database refused writes (docs/PERFORMANCE.md). */
+struct stalls {
+	uint32_t bucket[STALL_BUCKETS + 1];
+	uint64_t turns, max_us;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void stalls_add(struct stalls *st, uint64_t us)
+{
+	uint64_t b = us / STALL_BUCKET_US;
+
+	st->bucket[b < STALL_BUCKETS ? b : STALL_BUCKETS]++;
+	st->turns++;
+	if (us > st->max_us)
+		st->max_us = us;
+}
+
+/* The upper edge of the bucket holding quantile q (0..1), in ms. */
+static double stalls_quantile(const struct stalls *st, double q)
+{
+	uint64_t want = (uint64_t)(q * (double)st->turns), seen = 0;
+
+	if (want >= st->turns)
+		want = st->turns - 1;
+	for (size_t i = 0; i <= STALL_BUCKETS; i++) {
+		seen += st->bucket[i];
+		if (seen > want)
+			return i == STALL_BUCKETS ? (double)st->max_us / 1000.0
+			                          : (double)((i + 1) * STALL_BUCKET_US) / 1000.0;
+	}
+	return (double)st->max_us / 1000.0;
+}
+
+static void stalls_report(struct stalls *st, int level, const char *what)
+{
+	if (st->turns == 0)
+		return;
+	gw_log(level,
+	       "loop stalls %s: %llu turns, p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms",
+	       what, (unsigned long long)st->turns, stalls_quantile(st, 0.5),
+	       stalls_quantile(st, 0.99), stalls_quantile(st, 0.999), (double)st->max_us / 1000.0);
+}
 
 static void on_signal(int sig)
 {
@@ -88,7 +145,9 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 
 static void loop(struct gw_gateway *gw)
 {
-	uint64_t next_prune = 0, stop_by = 0, esc_wake = 0;
+	static struct stalls all, window, refused;
+	uint64_t next_prune = 0, stop_by = 0, esc_wake = 0, busy_since = mono_us();
+	uint64_t next_report = mqs_now_ms() + STALL_REPORT_MS;
 	int stopping = 0;
 
 	for (;;) {
@@ -100,11 +159,16 @@ static void loop(struct gw_gateway *gw)
 		long timeout;
 
 		wake = earliest(wake, gw_mqtt_service(gw->mqtt, now));
+		gw_store_sync(&gw->store); /* an fsync still owed (a refused one) */
 		gw_engine_perform(gw->engine);
 		gw_engine_dispatch(gw->engine, (int64_t)now);
 		gw_engine_perform(gw->engine); /* start what was just added */
 		if (stopping) {
-			if (gw_engine_inflight(gw->engine) == 0 || now >= stop_by)
+			/* held messages and unwritten outcomes get the drain time too */
+			if ((gw_engine_inflight(gw->engine) == 0 &&
+			     gw_engine_unrecorded(gw->engine) == 0 &&
+			     gw_mqtt_held(gw->mqtt) == 0) ||
+			    now >= stop_by)
 				break;
 		} else {
 			if (now >= esc_wake) {
@@ -126,6 +190,7 @@ static void loop(struct gw_gateway *gw)
 		}
 		now = mqs_now_ms();
 		timeout = wake > now ? (long)(wake - now) : 0;
+
 		if (timeout > 1000)
 			timeout = 1000;
 		fds[nfds].fd = sig_pipe[0];
@@ -140,7 +205,24 @@ static void loop(struct gw_gateway *gw)
 			fds[nfds].revents = 0;
 			nfds++;
 		}
+		{
+			uint64_t us = mono_us() - busy_since;
+
+			stalls_add(&all, us);
+			/* a turn that ends with writes still refused ran against the lock */
+			if (gw_mqtt_held(gw->mqtt) > 0 || gw_engine_write_refused(gw->engine))
+				stalls_add(&refused, us);
+
+			stalls_add(&window, us);
+			if (now >= next_report) {
+				if (gw_log_level() >= GW_LOG_DEBUG)
+					stalls_report(&window, GW_LOG_DEBUG, "in the last minute");
+				memset(&window, 0, sizeof(window));
+				next_report = now + STALL_REPORT_MS;
+			}
+		}
 		curl_multi_poll(gw_engine_multi(gw->engine), fds, nfds, (int)timeout, NULL);
+		busy_since = mono_us();
 		if (fds[0].revents) {
 			char buf[16];
 
@@ -167,6 +249,8 @@ static void loop(struct gw_gateway *gw)
 			gw_store_sync(&gw->store);
 		}
 	}
+	stalls_report(&all, GW_LOG_INFO, "since the start");
+	stalls_report(&refused, GW_LOG_INFO, "while the database refused writes");
 }
 
 /* The daemon. */
@@ -231,6 +315,10 @@ int gw_run(struct gw_config *conf)
 	gw_log(GW_LOG_INFO, "mqttsec-gateway %s started: %zu routes, broker %s:%d, db %s",
 	       PACKAGE_VERSION, conf->nroutes, conf->host, conf->port, conf->db);
 	gw_escalation_check_acks(&gw);
+	/* start-up may wait for a lock (busy timeout); from here on no lock wait
+	 * may stall the loop: a refused write is retried later (docs/gateway.md,
+	 * delivery guarantees) */
+	gw_store_nowait(&gw.store);
 	loop(&gw);
 	gw_store_sync(&gw.store);
 	gw_log(GW_LOG_INFO, "stopped");

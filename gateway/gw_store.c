@@ -232,12 +232,59 @@ void gw_store_close(struct gw_store *s)
 	OPENSSL_cleanse(s->lookup_key, sizeof(s->lookup_key));
 }
 
+/* Count a refusal that may pass (docs/gateway.md, delivery guarantees). */
+static void note_refusal(struct gw_store *s, int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOMEM:
+	case SQLITE_PROTOCOL:
+		s->refusals++;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Busy handler of the event loop's connection: one 1 ms wait, then give up
+ * (the default handler of a busy timeout would block the loop). */
+static int busy_once(void *arg, int count)
+{
+	struct gw_store *s = arg;
+
+	if (count == 0) {
+		usleep(1000);
+		return 1;
+	}
+	s->refusals++;
+	return 0;
+}
+
+/* No lock waits for the event loop. */
+void gw_store_nowait(struct gw_store *s)
+{
+	sqlite3_busy_handler(s->db, busy_once, s);
+}
+
+/* Refusals so far. */
+unsigned long gw_store_refusals(const struct gw_store *s)
+{
+	return s->refusals;
+}
+
 /* Run one statement. */
 int gw_store_exec(struct gw_store *s, const char *sql)
 {
 	char *msg = NULL;
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
 
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	if (rc != SQLITE_OK) {
+		note_refusal(s, rc);
 		gw_log(GW_LOG_ERR, "db: %s", msg != NULL ? msg : sqlite3_errmsg(s->db));
 		sqlite3_free(msg);
 		return -1;
@@ -268,6 +315,8 @@ int gw_store_commit(struct gw_store *s)
 /* Roll back (no-op outside a transaction). */
 void gw_store_rollback(struct gw_store *s)
 {
+	/* the statement that failed left its code on the connection */
+	note_refusal(s, sqlite3_extended_errcode(s->db));
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	s->in_tx = 0;

@@ -32,9 +32,10 @@ struct gw_store {
 	uint8_t mk[MQS_MASTER_KEY_LEN];
 	uint8_t lookup_key[32];
 	int in_tx;
-	int sync_full; /* configured: synchronous = full */
-	int cur_full;  /* what the connection uses now */
-	int unsynced;  /* messages committed, fsync still owed (gw_store_sync) */
+	int sync_full;          /* configured: synchronous = full */
+	int cur_full;           /* what the connection uses now */
+	int unsynced;           /* messages committed, fsync still owed (gw_store_sync) */
+	unsigned long refusals; /* writes refused (lock, full disk): gw_store_refusals */
 	struct {
 		const char *sql; /* a string literal: compared by address */
 		sqlite3_stmt *st;
@@ -87,6 +88,18 @@ void gw_store_sync_later(struct gw_store *s);
  * FULL transaction syncs the whole WAL).  The gateway calls it after each
  * batch of MQTT messages, before it reads the socket again. */
 void gw_store_sync(struct gw_store *s);
+
+/* For the daemon's event loop: never wait for another connection's lock
+ * longer than about a millisecond (the busy timeout of gw_store_open is
+ * replaced); a write that meets a lock fails at once and the caller retries
+ * it later (docs/gateway.md, delivery guarantees). */
+void gw_store_nowait(struct gw_store *s);
+
+/* How many times the database refused a write for a reason that may pass
+ * (busy or locked, disk full, I/O error, read-only): a counter that only
+ * grows.  Compare it before and after an operation to learn whether the
+ * operation met such a refusal and is worth retrying. */
+unsigned long gw_store_refusals(const struct gw_store *s);
 
 /* kv table: small persistent values (e.g. the last TOTP step used). */
 int gw_store_kv_get_int(struct gw_store *s, const char *key, int64_t *value);
