@@ -22,6 +22,7 @@
 #include "gw_route.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
+#include "mqs_seen.h"
 #include "mqs_util.h"
 
 #define CONNECT_TIMEOUT_MS 15000
@@ -54,6 +55,7 @@ struct gw_mqtt {
 	struct lookup *lookup; /* ST_RESOLVING */
 	struct lookup *abandoned;
 	unsigned long dropped; /* status messages dropped while down */
+	struct mqs_seen *seen; /* envelopes already accepted (mqs_seen.h) */
 };
 
 static void drop_lookup(struct gw_mqtt *m);
@@ -200,6 +202,22 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, const char *topic, const
 	return 0;
 }
 
+/* After gw_mqtt_open_payload() succeeded: 1 when msg was an envelope whose
+ * (key id, nonce) was accepted before - a duplicate delivery or a replay
+ * (docs/payload-encryption.md, "Subscribers drop repeats"). */
+static int repeated(struct gw_mqtt *m, const struct mosquitto_message *msg)
+{
+	struct mqs_envelope_info info;
+	const uint8_t *b = msg->payload;
+	size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+
+	if (len < MQS_ENVELOPE_MIN_LEN || b[0] != MQS_ENVELOPE_VERSION ||
+	    mqs_envelope_parse(b, len, &info) != MQS_OK ||
+	    mqs_creds_find_key(&m->gw->creds, info.key_id) == NULL)
+		return 0; /* passed through as plaintext */
+	return mqs_seen_check_add(m->seen, info.key_id, info.nonce);
+}
+
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
 {
 	struct gw_mqtt *m = obj;
@@ -212,6 +230,11 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	if (gw_mqtt_open_payload(&m->gw->creds, msg->topic, msg->payload, (size_t)msg->payloadlen,
 	                         &plain, &plain_len, origin, err, sizeof(err)) != 0) {
 		gw_log(GW_LOG_WARN, "dropped message on %s: %s", msg->topic, err);
+		return;
+	}
+	if (repeated(m, msg)) {
+		gw_log(GW_LOG_WARN, "dropped a repeated message on %s", msg->topic);
+		mqs_secret_free(plain, plain_len);
 		return;
 	}
 	gw_route_message(m->gw, msg->topic, plain, plain_len, origin[0] ? origin : NULL);
@@ -265,6 +288,12 @@ struct gw_mqtt *gw_mqtt_new(struct gw_gateway *gw, char *err, size_t errlen)
 	if (gw_store_kv_get_int(&gw->store, KV_LAST_STEP, &step) == 0)
 		m->last_step = step;
 	m->backoff_ms = gw->conf->reconnect_min_ms;
+	m->seen = mqs_seen_new(MQS_SEEN_DEFAULT_MAX);
+	if (m->seen == NULL) {
+		snprintf(err, errlen, "out of memory");
+		gw_mqtt_free(m);
+		return NULL;
+	}
 	if (create_client(m, err, errlen) != 0) {
 		gw_mqtt_free(m);
 		return NULL;
@@ -287,6 +316,7 @@ void gw_mqtt_free(struct gw_mqtt *m)
 		}
 		mosquitto_destroy(m->mosq);
 	}
+	mqs_seen_free(m->seen);
 	free(m);
 }
 
