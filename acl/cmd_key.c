@@ -5,8 +5,10 @@
  * previous active key(s) for a grace period, in one transaction, so the
  * broker switches at once and subscribers holding the old key can still
  * open what was sealed with it (retained messages) until the grace ends.
- * A retired key with retire_after < now is dead: export leaves it out and
- * the next rotate deletes it.
+ * A retired key with retire_after < now is dead: export leaves it out, but
+ * it is never deleted: subscribers keep old keys in their credentials
+ * files, and the broker must still recognise (and drop) an envelope a
+ * client seals with one (docs/payload-encryption.md, "Forged origins").
  *
  * export hands the active and in-grace keys of a filter to a device whose
  * ACL gives it read on every topic of the filter (keyaccess.c), as the
@@ -93,31 +95,6 @@ static int rotate_opt(int opt, const char *arg, void *data)
 	return ex;
 }
 
-/* Delete filter's dead topic keys; *n gets the count. */
-static int purge_dead(struct acl_ctx *ctx, const char *filter, int *n, char *why)
-{
-	sqlite3_stmt *st = NULL;
-	int ex;
-
-	*n = 0;
-	ex = acl_prepare(ctx,
-	                 "DELETE FROM keys WHERE purpose = 'topic' AND owner = ?1 AND "
-	                 "state = 'retired' AND retire_after < ?2",
-	                 &st, why);
-	if (ex != EX_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, filter, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)ctx->now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		ex = acl_db_fail(ctx, why, "delete dead keys");
-		goto out;
-	}
-	*n = sqlite3_changes(ctx->db);
-out:
-	sqlite3_finalize(st);
-	return ex;
-}
-
 /* key rotate: the filter, its grace and what the rotation did. */
 struct rotate_arg {
 	const char *filter;
@@ -130,13 +107,10 @@ struct rotate_arg {
 static int rotate_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
 {
 	struct rotate_arg *a = data;
-	int npurged = 0;
 	int rc;
 	int ex;
 
 	ex = need_protected(ctx, a->filter, why);
-	if (ex == EX_OK)
-		ex = purge_dead(ctx, a->filter, &npurged, why);
 	if (ex == EX_OK)
 		ex = acl_topic_retire(ctx, a->filter, a->grace, a->ids, sizeof(a->ids),
 		                      &a->nretired, why);
@@ -149,9 +123,8 @@ static int rotate_change(struct acl_ctx *ctx, void *data, char *detail, char *wh
 		                                 mqs_strerror(rc));
 		goto out;
 	}
-	snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s key=%lu retired=%s grace=%lld purged=%d",
-	         a->filter, (unsigned long)a->key.id, a->nretired > 0 ? a->ids : "-", a->grace,
-	         npurged);
+	snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s key=%lu retired=%s grace=%lld", a->filter,
+	         (unsigned long)a->key.id, a->nretired > 0 ? a->ids : "-", a->grace);
 out:
 	return ex;
 }

@@ -4,9 +4,11 @@
  * the key store (purpose "topic", owner = the filter).  protect creates the
  * first key; unprotect removes the row and retires the filter's active keys
  * for a grace period, so retained messages stay readable for key holders
- * until it ends.  The broker seals every message on a matching topic with
- * the newest active key of the most specific matching filter (see
- * docs/acl.md); key rotation and export are in cmd_key.c.
+ * until it ends.  protect ends the grace of the filter's retired keys: a key
+ * that was usable while the filter was unprotected is never exported again
+ * (docs/payload-encryption.md, "Unprotect and protect again").  The broker seals every message on a
+ * matching topic with the newest active key of the most specific matching filter (see docs/acl.md);
+ * key rotation and export are in cmd_key.c.
  *
  * Also here, shared with cmd_key.c and device add: the filter check, the
  * grace period and retiring keys, and the "protected" list of credentials.
@@ -149,11 +151,48 @@ out:
 
 /* ---- protect ---- */
 
-/* topic protect: the filter and its first key. */
+/* topic protect: the filter, its first key, the keys whose grace ended. */
 struct protect_arg {
 	const char *filter;
 	struct mqs_key key;
+	char ended[128];
+	int nended;
 };
+
+/* End the grace of filter's retired topic keys (they become dead: never
+ * exported again, still known to the broker, see cmd_key.c). */
+static int end_grace(struct acl_ctx *ctx, struct protect_arg *a, char *why)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+	int ex;
+
+	a->nended = 0;
+	a->ended[0] = '\0';
+	ex = acl_prepare(ctx,
+	                 "UPDATE keys SET retire_after = ?2 WHERE purpose = 'topic' AND "
+	                 "owner = ?1 AND state = 'retired' AND retire_after > ?2 RETURNING id",
+	                 &st, why);
+	if (ex != EX_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, a->filter, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)acl_retire_after(ctx, 0));
+	for (;;) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			ex = acl_db_fail(ctx, why, "end the grace of old topic keys");
+			goto out;
+		}
+		a->nended++;
+		acl_ids_append(a->ended, sizeof(a->ended),
+		               (unsigned long)sqlite3_column_int64(st, 0));
+	}
+out:
+	sqlite3_finalize(st);
+	return ex;
+}
 
 static int protect_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
 {
@@ -178,6 +217,9 @@ static int protect_change(struct acl_ctx *ctx, void *data, char *detail, char *w
 		ex = acl_db_fail(ctx, why, "protect topic");
 		goto out;
 	}
+	ex = end_grace(ctx, a, why);
+	if (ex != EX_OK)
+		goto out;
 	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_TOPIC, a->filter, &a->key);
 	if (rc != MQS_OK) {
 		ex = rc == MQS_ERR_DB ? acl_db_fail(ctx, why, "create topic key")
@@ -185,8 +227,12 @@ static int protect_change(struct acl_ctx *ctx, void *data, char *detail, char *w
 		                                 mqs_strerror(rc));
 		goto out;
 	}
-	snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s key=%lu", a->filter,
-	         (unsigned long)a->key.id);
+	if (a->nended > 0)
+		snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s key=%lu grace_ended=%s", a->filter,
+		         (unsigned long)a->key.id, a->ended);
+	else
+		snprintf(detail, ACL_DETAIL_MAX, "filter=%.300s key=%lu", a->filter,
+		         (unsigned long)a->key.id);
 out:
 	sqlite3_finalize(st);
 	return ex;
@@ -199,7 +245,7 @@ static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 	int first;
 	int ex;
 
-	a.filter = NULL;
+	memset(&a, 0, sizeof(a));
 	mqs_key_init(&a.key);
 	ex = acl_parse_opts(ctx, argc, argv, "topic protect", "TOPICFILTER", 0, NULL, NULL, NULL, 1,
 	                    1, &first);
@@ -218,6 +264,9 @@ static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 		ex = acl_tx_run(ctx, "topic protect", protect_change, &a);
 	if (ex == EX_OK)
 		printf("topic %s protected, key %lu\n", a.filter, (unsigned long)a.key.id);
+	if (ex == EX_OK && a.nended > 0)
+		printf("grace ended for key%s %s (usable while the topic was unprotected)\n",
+		       a.nended == 1 ? "" : "s", a.ended);
 out:
 	mqs_key_release(&a.key);
 	return ex;

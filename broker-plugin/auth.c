@@ -17,6 +17,7 @@
 #include "mqs_topic.h"
 #include "mqs_totp.h"
 #include "plugin.h"
+#include "reseal.h"
 
 /* an accepted TOTP step the current snapshot may not hold yet; dirty: made
  * durable by the journal, not yet folded into the database */
@@ -382,6 +383,7 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 	}
 	if (mqsp_clients_add(&p->clients, ed->client, cid, user, addr) != MQS_OK)
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: out of memory tracking client %s", cid);
+	mqsp_reseal_connected(p, ed->client); /* session epoch (epoch.h) */
 	p->stats.auth_ok++;
 	return MOSQ_ERR_SUCCESS;
 refuse:

@@ -47,7 +47,7 @@ int mqsp_keys_protected_cmp(const void *a, const void *b)
 
 #define CLOCK_EVERY 32 /* rows between two looks at the clock */
 
-enum load_phase { LP_PROTECTED, LP_DEVICE_KEYS, LP_BANS, LP_INDEX, LP_DONE };
+enum load_phase { LP_PROTECTED, LP_DEVICE_KEYS, LP_TOPIC_KEYS, LP_BANS, LP_INDEX, LP_DONE };
 
 static const char *const load_sql[] = {
     [LP_PROTECTED] = "SELECT p.filter, k.id, k.wrapped FROM protected_topics p "
@@ -57,6 +57,8 @@ static const char *const load_sql[] = {
                        "FROM keys k JOIN devices d ON d.name = k.owner "
                        "WHERE k.purpose = 'device' AND d.enabled = 1 "
                        "AND (k.state = 'active' OR k.retire_after >= ?1)",
+    /* every topic key, in any state */
+    [LP_TOPIC_KEYS] = "SELECT id, wrapped FROM keys WHERE purpose = 'topic'",
     [LP_BANS] = "SELECT expires_at FROM list_entries WHERE kind = 'deny' "
                 "AND created_by = 'mqttsec-plugin' AND reason = 'auth-failures' "
                 "AND (expires_at = 0 OR expires_at > ?1)",
@@ -69,7 +71,7 @@ struct mqsp_keys_load {
 	enum load_phase phase;
 	sqlite3_stmt *st;
 	struct mqsp_keys *k;
-	size_t cap_protected, cap_dkeys, cap_bans;
+	size_t cap_protected, cap_dkeys, cap_tkeys, cap_bans;
 };
 
 /* Milliseconds of the monotonic clock. */
@@ -176,6 +178,43 @@ static int row_device_key(struct mqsp_keys_load *l)
 	return MQS_OK;
 }
 
+/* One topic key, any state. */
+static int row_topic_key(struct mqsp_keys_load *l)
+{
+	struct mqsp_keys *k = l->k;
+	int64_t id = sqlite3_column_int64(l->st, 0);
+	const uint8_t *w = sqlite3_column_blob(l->st, 1);
+	int wl = sqlite3_column_bytes(l->st, 1);
+	struct mqsp_topic_key *tk;
+
+	if (k->ntkeys == l->cap_tkeys) {
+		/* not realloc: the old array holds keys and must be wiped */
+		size_t ncap = l->cap_tkeys == 0 ? 16 : l->cap_tkeys * 2;
+		struct mqsp_topic_key *n = calloc(ncap, sizeof(*n));
+
+		if (n == NULL)
+			return MQS_ERR_NOMEM;
+		if (k->tkeys != NULL) {
+			memcpy(n, k->tkeys, k->ntkeys * sizeof(*n));
+			OPENSSL_cleanse(k->tkeys, l->cap_tkeys * sizeof(*n));
+			free(k->tkeys);
+		}
+		k->tkeys = n;
+		l->cap_tkeys = ncap;
+	}
+	tk = &k->tkeys[k->ntkeys];
+	if (id < 1 || id > UINT32_MAX || w == NULL ||
+	    mqs_keystore_unwrap(l->mk, (uint32_t)id, MQS_KEY_TOPIC, w, (size_t)wl, tk->key) !=
+	        MQS_OK) {
+		OPENSSL_cleanse(tk, sizeof(*tk));
+		k->bad_keys++;
+		return MQS_OK;
+	}
+	tk->id = (uint32_t)id;
+	k->ntkeys++;
+	return MQS_OK;
+}
+
 /* One automatic ban still in force. */
 static int row_ban(struct mqsp_keys_load *l)
 {
@@ -214,6 +253,7 @@ static int phase_rows(struct mqsp_keys_load *l, double deadline_ms, int *done)
 {
 	int (*row)(struct mqsp_keys_load *) = l->phase == LP_PROTECTED     ? row_protected
 	                                      : l->phase == LP_DEVICE_KEYS ? row_device_key
+	                                      : l->phase == LP_TOPIC_KEYS  ? row_topic_key
 	                                                                   : row_ban;
 	int rc = MQS_OK;
 	int r;
@@ -222,7 +262,7 @@ static int phase_rows(struct mqsp_keys_load *l, double deadline_ms, int *done)
 	if (l->st == NULL) {
 		if (sqlite3_prepare_v2(l->db, load_sql[l->phase], -1, &l->st, NULL) != SQLITE_OK)
 			return MQS_ERR_DB;
-		if (l->phase != LP_PROTECTED)
+		if (l->phase != LP_PROTECTED && l->phase != LP_TOPIC_KEYS)
 			sqlite3_bind_int64(l->st, 1, l->now);
 	}
 	for (unsigned n = 1;; n++) {
@@ -253,6 +293,14 @@ static void finish(struct mqsp_keys *k)
 		HASH_FIND(hh, k->by_id, &dk->id, sizeof(dk->id), dup);
 		if (dup == NULL)
 			HASH_ADD(hh, k->by_id, id, sizeof(dk->id), dk);
+	}
+	for (size_t i = 0; i < k->ntkeys; i++) {
+		struct mqsp_topic_key *tk = &k->tkeys[i];
+		struct mqsp_topic_key *dup = NULL;
+
+		HASH_FIND(hh, k->tkeys_by_id, &tk->id, sizeof(tk->id), dup);
+		if (dup == NULL)
+			HASH_ADD(hh, k->tkeys_by_id, id, sizeof(tk->id), tk);
 	}
 	if (k->nprotected > 1)
 		qsort(k->protected, k->nprotected, sizeof(*k->protected), mqsp_keys_protected_cmp);
@@ -320,6 +368,7 @@ void mqsp_keys_free(struct mqsp_keys *k)
 	if (k == NULL)
 		return;
 	HASH_CLEAR(hh, k->by_id);
+	HASH_CLEAR(hh, k->tkeys_by_id);
 	for (size_t i = 0; i < k->nprotected; i++) {
 		free(k->protected[i].filter);
 		OPENSSL_cleanse(k->protected[i].key, sizeof(k->protected[i].key));
@@ -328,6 +377,9 @@ void mqsp_keys_free(struct mqsp_keys *k)
 	if (k->dkeys != NULL)
 		OPENSSL_cleanse(k->dkeys, k->ndkeys * sizeof(*k->dkeys));
 	free(k->dkeys);
+	if (k->tkeys != NULL)
+		OPENSSL_cleanse(k->tkeys, k->ntkeys * sizeof(*k->tkeys));
+	free(k->tkeys);
 	free(k->bans);
 	free(k);
 }
@@ -356,6 +408,17 @@ const struct mqsp_device_key *mqsp_keys_device(const struct mqsp_keys *k, uint32
 	if (dk != NULL && dk->until != 0 && now_s > dk->until)
 		return NULL;
 	return dk;
+}
+
+/* A topic key by id, any state. */
+const struct mqsp_topic_key *mqsp_keys_topic(const struct mqsp_keys *k, uint32_t id)
+{
+	struct mqsp_topic_key *tk = NULL;
+
+	if (k == NULL || k->tkeys_by_id == NULL)
+		return NULL;
+	HASH_FIND(hh, k->tkeys_by_id, &id, sizeof(id), tk);
+	return tk;
 }
 
 /* Automatic bans still in force. */

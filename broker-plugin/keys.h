@@ -14,6 +14,11 @@
  *   - Device keys: active keys, and retired ones still in their grace, of
  *     ENABLED devices only, so a disabled or removed device's key stops
  *     opening with the next snapshot.
+ *   - Topic keys: EVERY topic key the database holds, whatever its state
+ *     (active, in grace, retired past its grace) and whether its filter is
+ *     still protected, by key id: subscribers keep old keys in their
+ *     credentials files, so the broker must recognise an envelope sealed
+ *     with any of them on any topic (forged.h).  Never used to seal.
  *
  * Ownership: mqsp_keys_load() returns a struct freed with mqsp_keys_free()
  * (NULL is fine), which wipes every key byte.  Nothing here is shared with
@@ -49,12 +54,21 @@ struct mqsp_device_key {
 	uint8_t key[MQS_ENVELOPE_KEY_LEN];
 };
 
+struct mqsp_topic_key {
+	UT_hash_handle hh;
+	uint32_t id;
+	uint8_t key[MQS_ENVELOPE_KEY_LEN];
+};
+
 struct mqsp_keys {
 	struct mqsp_protected *protected; /* array, most specific first */
 	size_t nprotected;
 	struct mqsp_device_key *dkeys; /* array of ndkeys */
 	struct mqsp_device_key *by_id; /* uthash over dkeys */
 	size_t ndkeys;
+	struct mqsp_topic_key *tkeys;       /* array of ntkeys: every topic key */
+	struct mqsp_topic_key *tkeys_by_id; /* uthash over tkeys */
+	size_t ntkeys;
 	int64_t *bans; /* expires_at of automatic bans unexpired at load (0 = never) */
 	size_t nbans;
 	unsigned long bad_keys; /* rows skipped: key does not unwrap, name too long */
@@ -94,6 +108,10 @@ const struct mqsp_protected *mqsp_keys_match(const struct mqsp_keys *k, const ch
 /* The device key with this id that opens at now_s, or NULL. */
 const struct mqsp_device_key *mqsp_keys_device(const struct mqsp_keys *k, uint32_t id,
                                                int64_t now_s);
+
+/* The topic key with this id, whatever its state, or NULL (also when k
+ * is NULL).  For recognising forged envelopes only (forged.h). */
+const struct mqsp_topic_key *mqsp_keys_topic(const struct mqsp_keys *k, uint32_t id);
 
 /* Number of automatic bans still in force at now. */
 size_t mqsp_keys_bans_active(const struct mqsp_keys *k, int64_t now);

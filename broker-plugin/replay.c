@@ -326,6 +326,15 @@ uint64_t mqsp_replay_client(const struct mqsp_replay *r, const char *clientid)
 	return mix64(h ^ (r != NULL ? r->seed[0] : 0));
 }
 
+/* Client id, session epoch and QoS. */
+uint64_t mqsp_replay_conn(const struct mqsp_replay *r, const char *clientid, uint64_t epoch,
+                          int qos)
+{
+	uint64_t h = mqsp_replay_client(r, clientid);
+
+	return mix64(h ^ mix64(epoch ^ ((uint64_t)(qos & 3) << 62) ^ (r != NULL ? r->seed[1] : 0)));
+}
+
 /* Entries held. */
 size_t mqsp_replay_count(const struct mqsp_replay *r)
 {

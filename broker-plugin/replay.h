@@ -82,6 +82,13 @@ int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
 /* Hash a client id for mqsp_replay_*() (seeded per set).  NULL is fine. */
 uint64_t mqsp_replay_client(const struct mqsp_replay *r, const char *clientid);
 
+/* Hash of the publishing session for mqsp_replay_*(): the client id, its
+ * session epoch (epoch.h) and the QoS of the PUBLISH, so that a resend is
+ * MQSP_REPLAY_SAME only from the same client id, in the same session, at
+ * the same QoS (docs/payload-encryption.md, "Retransmissions"). */
+uint64_t mqsp_replay_conn(const struct mqsp_replay *r, const char *clientid, uint64_t epoch,
+                          int qos);
+
 /* Number of entries held. */
 size_t mqsp_replay_count(const struct mqsp_replay *r);
 

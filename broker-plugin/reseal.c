@@ -7,6 +7,8 @@
 
 #include <openssl/crypto.h>
 
+#include "epoch.h"
+#include "forged.h"
 #include "keys.h"
 #include "mqs_envelope.h"
 #include "mqs_envelope_ctx.h"
@@ -22,7 +24,9 @@
 struct mqsp_reseal {
 	struct mqs_envelope_ctx *ec; /* reused OpenSSL state, holds the PRF key */
 	struct mqsp_replay *seen;
-	uint8_t *plain; /* plaintext scratch, wiped after every message */
+	struct mqsp_forged *forged; /* envelopes only the broker may seal (forged.h) */
+	struct mqsp_epochs *epochs; /* session of each client id (epoch.h) */
+	uint8_t *plain;             /* plaintext scratch, wiped after every message */
 	size_t plain_cap;
 	int64_t log_second;
 	unsigned log_count;
@@ -51,7 +55,9 @@ int mqsp_reseal_new(const uint8_t mk[MQS_MASTER_KEY_LEN], unsigned window_s, siz
 		return rc;
 	}
 	r->seen = mqsp_replay_new(window_s, replay_max);
-	if (r->seen == NULL) {
+	r->forged = mqsp_forged_new();
+	r->epochs = mqsp_epochs_new(MQSP_EPOCHS_MAX);
+	if (r->seen == NULL || r->forged == NULL || r->epochs == NULL) {
 		mqsp_reseal_free(r);
 		return MQS_ERR_NOMEM;
 	}
@@ -65,6 +71,8 @@ void mqsp_reseal_free(struct mqsp_reseal *r)
 	if (r == NULL)
 		return;
 	mqsp_replay_free(r->seen);
+	mqsp_forged_free(r->forged);
+	mqsp_epochs_free(r->epochs);
 	mqs_secret_free(r->plain, r->plain_cap);
 	mqs_envelope_ctx_free(r->ec);
 	free(r);
@@ -99,15 +107,16 @@ static void log_skipped(struct mqsp_reseal *r, int64_t now)
 	if (r->log_skipped > 0)
 		mqsp_log(MOSQ_LOG_NOTICE,
 		         "mqttsec: %lu more dropped messages on protected topics not logged",
-		         r->log_skipped);
+		         r->log_skipped); /* forged ones on other topics included */
 	r->log_second = now;
 	r->log_count = 0;
 	r->log_skipped = 0;
 }
 
-/* Count a refusal and log it (rate-limited); returns MOSQ_ERR_ACL_DENIED. */
+/* Count a refusal and log it (rate-limited); returns MOSQ_ERR_ACL_DENIED.
+ * plain: the topic is not protected (a forged envelope). */
 static int drop(struct mqsp_plugin *p, enum mqsp_drop why, struct mosquitto *client,
-                const char *topic, const char *what)
+                const char *topic, const char *what, int plain)
 {
 	struct mqsp_reseal *r = p->reseal;
 	char cid[LOG_FIELD_MAX + 1], t[LOG_FIELD_MAX + 1];
@@ -120,8 +129,9 @@ static int drop(struct mqsp_plugin *p, enum mqsp_drop why, struct mosquitto *cli
 		return MOSQ_ERR_ACL_DENIED;
 	}
 	r->log_count++;
-	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: dropped %s from client %s on protected topic %s: %s",
-	         what, printable(mosquitto_client_id(client), cid), printable(topic, t),
+	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: dropped %s from client %s on %s %s: %s", what,
+	         printable(mosquitto_client_id(client), cid),
+	         plain ? "unprotected topic" : "protected topic", printable(topic, t),
 	         mqsp_drop_name(why));
 	return MOSQ_ERR_ACL_DENIED;
 }
@@ -169,6 +179,30 @@ static int plain_reserve(struct mqsp_reseal *r, size_t n)
 	return MQS_OK;
 }
 
+/* An unprotected topic: only a forged envelope is refused (forged.h). */
+static int plain_check(struct mqsp_plugin *p, const struct mqsp_keys *k, struct mosquitto *client,
+                       const char *topic, const void *payload, uint32_t len, const char *what)
+{
+	if (mqsp_forged_check(p->reseal->forged, k, topic, payload, len, (int64_t)time(NULL)) ==
+	    MQSP_FORGED_NO)
+		return MOSQ_ERR_SUCCESS;
+	return drop(p, MQSP_DROP_FORGED, client, topic, what, 1);
+}
+
+/* A refusal on a protected topic of an envelope that is forged (a topic
+ * key, or an origin, with a tag that verifies) is counted as forged. */
+static enum mqsp_drop reclassify(struct mqsp_plugin *p, const struct mqsp_keys *k,
+                                 enum mqsp_drop why, const char *topic, const void *payload,
+                                 uint32_t len)
+{
+	if (why != MQSP_DROP_MALFORMED && why != MQSP_DROP_UNKNOWN_KEY)
+		return why;
+	if (mqsp_forged_check(p->reseal->forged, k, topic, payload, len, (int64_t)time(NULL)) ==
+	    MQSP_FORGED_NO)
+		return why;
+	return MQSP_DROP_FORGED;
+}
+
 /* Write check (publishes and wills). */
 int mqsp_reseal_write_check(struct mqsp_plugin *p, struct mosquitto *client, const char *topic,
                             const void *payload, uint32_t payloadlen)
@@ -178,13 +212,16 @@ int mqsp_reseal_write_check(struct mqsp_plugin *p, struct mosquitto *client, con
 	struct mqs_envelope_info info;
 	enum mqsp_drop why;
 
-	if (k == NULL || k->nprotected == 0 || mqsp_keys_match(k, topic) == NULL)
+	if (k == NULL)
 		return MOSQ_ERR_SUCCESS;
+	if (k->nprotected == 0 || mqsp_keys_match(k, topic) == NULL)
+		return plain_check(p, k, client, topic, payload, payloadlen, "publish or will");
 	why = check_envelope(k, mosquitto_client_username(client), payload, payloadlen,
 	                     mqs_now_ms(), (uint64_t)p->opt.replay_window * 1000u, &info, &dk);
 	if (why == MQSP_DROP__COUNT)
 		return MOSQ_ERR_SUCCESS;
-	return drop(p, why, client, topic, "publish or will");
+	return drop(p, reclassify(p, k, why, topic, payload, payloadlen), client, topic,
+	            "publish or will", 0);
 }
 
 /* MOSQ_EVT_MESSAGE. */
@@ -207,17 +244,20 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	int rc;
 
 	(void)event;
-	if (k == NULL || k->nprotected == 0)
+	if (k == NULL)
 		return MOSQ_ERR_SUCCESS;
-	pt = mqsp_keys_match(k, ed->topic);
-	if (pt == NULL)
-		return MOSQ_ERR_SUCCESS;
+	pt = k->nprotected == 0 ? NULL : mqsp_keys_match(k, ed->topic);
+	if (pt == NULL) /* also here: another plugin may have answered the WRITE check */
+		return plain_check(p, k, ed->client, ed->topic, ed->payload, ed->payloadlen,
+		                   "message");
 	user = mosquitto_client_username(ed->client);
 	now_ms = mqs_now_ms();
 	why = check_envelope(k, user, ed->payload, ed->payloadlen, now_ms,
 	                     (uint64_t)p->opt.replay_window * 1000u, &info, &dk);
-	if (why != MQSP_DROP__COUNT)
+	if (why != MQSP_DROP__COUNT) {
+		why = reclassify(p, k, why, ed->topic, ed->payload, ed->payloadlen);
 		goto refuse;
+	}
 	if (pt->key_id == 0) {
 		why = MQSP_DROP_NO_TOPIC_KEY;
 		goto refuse;
@@ -227,7 +267,12 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	/* the output nonce, also the digest that tells a retransmission */
 	if (mqs_envelope_ctx_derive_nonce(r->ec, ed->payload, ed->payloadlen, digest) != MQS_OK)
 		goto refuse;
-	client = mqsp_replay_client(r->seen, mosquitto_client_id(ed->client));
+	/* same client id, same session, same QoS: the only resend accepted */
+	client =
+	    mqsp_replay_conn(r->seen, mosquitto_client_id(ed->client),
+	                     mqsp_epochs_get(r->epochs, mosquitto_client_id(ed->client), ed->client,
+	                                     mosquitto_client_clean_session(ed->client)),
+	                     ed->qos);
 	seen = mqsp_replay_lookup(r->seen, info.key_id, info.nonce, digest, client, &out_ts);
 	if (seen == MQSP_REPLAY_SEEN || (seen == MQSP_REPLAY_SAME && ed->qos == 0)) {
 		why = MQSP_DROP_REPLAY;
@@ -275,7 +320,22 @@ refuse:
 	if (plain_len > 0)
 		OPENSSL_cleanse(r->plain, plain_len);
 	mosquitto_free(out);
-	return drop(p, why, ed->client, ed->topic, "message");
+	return drop(p, why, ed->client, ed->topic, "message", 0);
+}
+
+/* A CONNECT was accepted. */
+void mqsp_reseal_connected(struct mqsp_plugin *p, struct mosquitto *client)
+{
+	if (p->reseal != NULL)
+		mqsp_epochs_connect(p->reseal->epochs, mosquitto_client_id(client), client,
+		                    mosquitto_client_clean_session(client));
+}
+
+/* A connection ended. */
+void mqsp_reseal_disconnected(struct mqsp_plugin *p, struct mosquitto *client)
+{
+	if (p->reseal != NULL)
+		mqsp_epochs_disconnect(p->reseal->epochs, mosquitto_client_id(client), client);
 }
 
 /* MOSQ_EVT_TICK. */

@@ -9,7 +9,9 @@
  *      way;
  *   3. its (key id, nonce) must not have been seen within the window
  *      (replay.h), unless this is a QoS 1/2 retransmission: the same bytes
- *      from the same client id, which re-seal to the same output again;
+ *      from the same client id at the same QoS in the same session (the
+ *      same connection, or a persistent session it resumed: epoch.h),
+ *      which re-seal to the same output again;
  *   4. it must open under the device key for the actual topic;
  *   5. it is re-sealed with the filter's newest active topic key, origin =
  *      the publisher's username, timestamp = now (the stored one for a
@@ -24,10 +26,15 @@
  * never payload bytes; at most MQSP_RESEAL_LOG_PER_S lines a second, then
  * a count of the lines left out) and counts the reason (stats.h).
  *
+ * On every other topic, a payload that is an envelope only the broker may
+ * seal (a topic key, or an origin, with a tag that verifies: forged.h) is
+ * dropped the same way (reason "forged"); anything else passes unchanged.
+ *
  * Last Will messages never reach MOSQ_EVT_MESSAGE, but the broker checks
  * them with MOSQ_ACL_WRITE when it sends them (as every PUBLISH):
  * mqsp_reseal_write_check() refuses there, on a protected topic, anything
- * that fails steps 1 and 2.  So a plaintext will is never sent; a will
+ * that fails steps 1 and 2, and on other topics a forged envelope.  So a
+ * plaintext will is never sent; a will
  * sealed by the device is sent as it is (under the device key, not
  * re-sealed) if still fresh.
  *
@@ -61,11 +68,19 @@ void mqsp_reseal_free(struct mqsp_reseal *r);
 /* MOSQ_EVT_MESSAGE. */
 int mqsp_message_cb(int event, void *event_data, void *userdata);
 
-/* The protected-topic part of a MOSQ_ACL_WRITE check (publishes and wills):
- * MOSQ_ERR_SUCCESS when topic is not protected or payload passes steps 1
- * and 2, else MOSQ_ERR_ACL_DENIED (logged and counted). */
+/* The payload part of a MOSQ_ACL_WRITE check (publishes and wills):
+ * MOSQ_ERR_SUCCESS when topic is protected and payload passes steps 1 and
+ * 2, or topic is not protected and payload is not forged; else
+ * MOSQ_ERR_ACL_DENIED (logged and counted). */
 int mqsp_reseal_write_check(struct mqsp_plugin *p, struct mosquitto *client, const char *topic,
                             const void *payload, uint32_t payloadlen);
+
+/* A CONNECT of client was accepted (auth.c): a new session epoch unless it
+ * resumes a persistent session (epoch.h). */
+void mqsp_reseal_connected(struct mqsp_plugin *p, struct mosquitto *client);
+
+/* client's connection ended (session.c). */
+void mqsp_reseal_disconnected(struct mqsp_plugin *p, struct mosquitto *client);
 
 /* Envelopes held by the replay set. */
 size_t mqsp_reseal_replay_count(const struct mqsp_reseal *r);

@@ -8,6 +8,7 @@
 
 #include "mqs_error.h"
 #include "plugin.h"
+#include "reseal.h"
 
 struct kick_ctx {
 	struct mqsp_plugin *p;
@@ -53,5 +54,6 @@ int mqsp_disconnect_cb(int event, void *event_data, void *userdata)
 
 	(void)event;
 	mqsp_clients_remove(&p->clients, ed->client, mosquitto_client_id(ed->client));
+	mqsp_reseal_disconnected(p, ed->client); /* session epoch (epoch.h) */
 	return MOSQ_ERR_SUCCESS;
 }

@@ -5,7 +5,8 @@
  *   $SYS/broker/mqttsec/auth/ok                    CONNECTs accepted
  *   $SYS/broker/mqttsec/auth/failed                CONNECTs refused
  *   $SYS/broker/mqttsec/messages/resealed          protected messages re-sealed
- *   $SYS/broker/mqttsec/messages/dropped/<reason>  protected messages refused
+ *   $SYS/broker/mqttsec/messages/dropped/<reason>  messages refused (protected
+ *                                                  topics; "forged" on any)
  *   $SYS/broker/mqttsec/bans/active                automatic bans in force
  *   $SYS/broker/mqttsec/replay/entries             envelopes in the replay set
  *
@@ -28,6 +29,7 @@ enum mqsp_drop {
 	MQSP_DROP_NO_TOPIC_KEY,  /* the protected filter has no active key */
 	MQSP_DROP_REPLAY_FULL,   /* the replay set is full */
 	MQSP_DROP_ERROR,         /* out of memory, crypto failure */
+	MQSP_DROP_FORGED,        /* any topic: a topic key, or an origin (forged.h) */
 	MQSP_DROP__COUNT
 };
 

@@ -23,6 +23,7 @@
 #include "device.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
+#include "mqs_seen.h"
 #include "mqs_topic.h"
 #include "mqs_util.h"
 
@@ -354,6 +355,7 @@ out:
 
 struct sub_state {
 	const struct pubsub_opts *o;
+	struct mqs_seen *seen; /* envelopes already printed (mqs_seen.h) */
 	long received;
 	int error;
 };
@@ -413,6 +415,13 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 		dev_err("cannot open message on %s: %s", m->topic, mqs_strerror(rc));
 		goto out;
 	}
+	/* the same (key id, nonce) twice is one message twice: a duplicate
+	 * delivery or a replay (docs/payload-encryption.md) */
+	if (mqs_seen_check_add(ss->seen, info.key_id, info.nonce)) {
+		dev_err("dropped a repeated message on %s (key %lu)", m->topic,
+		        (unsigned long)info.key_id);
+		goto out;
+	}
 	print_payload(ss->o, m->topic, info.origin, info.origin_len, plain, plain_len);
 	ss->received++;
 out:
@@ -455,6 +464,12 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	ss.o = &o;
+	ss.seen = mqs_seen_new(MQS_SEEN_DEFAULT_MAX);
+	if (ss.seen == NULL) {
+		dev_err("cannot subscribe: out of memory");
+		ex = EX_OSERR;
+		goto out;
+	}
 	install_signals();
 	c.user = &ss;
 	ex = dev_conn_open(&c, ctx, o.host, o.port, o.client_id, 1);
@@ -497,5 +512,6 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 	ex = ss.error != 0 ? ss.error : EX_OK;
 out:
 	dev_conn_close(&c);
+	mqs_seen_free(ss.seen);
 	return ex;
 }

@@ -87,16 +87,21 @@ is "$(q "SELECT detail FROM audit WHERE action = 'topic unprotect'")" \
 ok "device add after unprotect" acl device add dev3 --out "$TEST_TMP/dev3.json"
 is "$(json_get "$TEST_TMP/dev3.json" 'd["protected"]')" "['alerts/#']" "protected list follows"
 
-# protect again: a new key; the retired one counts as in grace
+# protect again: a new key; the grace of the retired one ends (it was
+# usable while the filter was unprotected: never exported again)
 ok "protect plant/+/temp again" acl topic protect 'plant/+/temp'
 k3=$(q "SELECT id FROM keys WHERE purpose = 'topic' AND owner = 'plant/+/temp' AND state = 'active'")
-is "$(topics)" "alerts/#:$k1:0 plant/+/temp:$k3:1" "new active key, old one in grace"
+is "$(topics)" "alerts/#:$k1:0 plant/+/temp:$k3:0" "new active key, the old one no longer in grace"
+is "$(q "SELECT retire_after < strftime('%s', 'now') FROM keys WHERE id = $k2")" 1 \
+	"the old key is dead"
+is "$(q "SELECT detail FROM audit WHERE action = 'topic protect' ORDER BY id DESC LIMIT 1")" \
+	"filter=plant/+/temp key=$k3 grace_ended=$k2" "the ended grace is audited"
 
 # unprotect with --grace 0: the key is dead at once
 ok "topic unprotect --grace 0" acl topic unprotect 'alerts/#' --grace 0
 is "$(q "SELECT state, retire_after < strftime('%s', 'now') FROM keys WHERE id = $k1")" "retired|1" \
 	"grace 0: dead at once"
-is "$(topics)" "plant/+/temp:$k3:1" "list after unprotect"
+is "$(topics)" "plant/+/temp:$k3:0" "list after unprotect"
 is "$(acl key list 'alerts/#' --json | python3 -c 'import json, sys; print([(r["id"], r["state"]) for r in json.load(sys.stdin)])')" \
 	"[($k1, 'dead')]" "key list shows the dead key"
 ok "default grace is one day" acl topic unprotect 'plant/+/temp'

@@ -65,6 +65,18 @@ static uint32_t protect(sqlite3 *db, const char *filter)
 	return id;
 }
 
+/* Every topic key is known by id, whatever its state or filter. */
+static void check_topic_keys(const struct mqsp_keys *k, const char *how, uint32_t first,
+                             uint32_t unprotected, uint32_t device)
+{
+	tap_is_int(k != NULL ? (long long)k->ntkeys : -1, 7, "%s: all seven topic keys", how);
+	tap_ok(mqsp_keys_topic(k, first) != NULL, "%s: a retired topic key is known", how);
+	tap_ok(mqsp_keys_topic(k, unprotected) != NULL,
+	       "%s: the key of an unprotected filter is known", how);
+	tap_ok(mqsp_keys_topic(k, device) == NULL, "%s: a device key is not a topic key", how);
+	tap_ok(mqsp_keys_topic(NULL, first) == NULL, "%s: NULL keys know nothing", how);
+}
+
 static const char *match(const struct mqsp_keys *k, const char *topic)
 {
 	const struct mqsp_protected *p = mqsp_keys_match(k, topic);
@@ -113,7 +125,7 @@ int main(void)
 	struct mqsp_keys *k = NULL;
 	struct mqsp_keys_load *l = NULL;
 	sqlite3 *db = NULL;
-	uint32_t first, rotated, d1, d2, d3, d4;
+	uint32_t first, rotated, unprotected, d1, d2, d3, d4;
 	int rc, slices = 0;
 
 	RAND_bytes(mk, sizeof(mk));
@@ -131,7 +143,7 @@ int main(void)
 	protect(db, "plant/#");
 	protect(db, "+/+/a");
 	protect(db, "#");
-	rotated = protect(db, "unused/x");
+	rotated = unprotected = protect(db, "unused/x");
 	exec(db, "DELETE FROM protected_topics WHERE filter = 'unused/x'");
 	/* rotation of plant/7/temp: a new active key, the old one retired */
 	{
@@ -164,6 +176,7 @@ int main(void)
 	exec(db, "COMMIT");
 	tap_is_int(rc, MQS_OK, "loaded in one go");
 	check(k, "one go", rotated, d1, d2, d3, d4, now);
+	check_topic_keys(k, "one go", first, unprotected, d1);
 	tap_ok(k != NULL && k->bad_keys == 0, "no row skipped");
 	mqsp_keys_free(k);
 	k = NULL;
@@ -180,6 +193,7 @@ int main(void)
 	tap_is_int(rc, MQS_OK, "loaded in slices");
 	tap_ok(slices > 1, "... in %d slices", slices);
 	check(k, "slices", rotated, d1, d2, d3, d4, now);
+	check_topic_keys(k, "slices", first, unprotected, d1);
 	mqsp_keys_load_free(l);
 	mqsp_keys_free(k);
 
