@@ -190,7 +190,6 @@ static void loop(struct gw_gateway *gw)
 		}
 		now = mqs_now_ms();
 		timeout = wake > now ? (long)(wake - now) : 0;
-
 		if (timeout > 1000)
 			timeout = 1000;
 		fds[nfds].fd = sig_pipe[0];
@@ -212,7 +211,6 @@ static void loop(struct gw_gateway *gw)
 			/* a turn that ends with writes still refused ran against the lock */
 			if (gw_mqtt_held(gw->mqtt) > 0 || gw_engine_write_refused(gw->engine))
 				stalls_add(&refused, us);
-
 			stalls_add(&window, us);
 			if (now >= next_report) {
 				if (gw_log_level() >= GW_LOG_DEBUG)

@@ -178,13 +178,19 @@ check_outcome gateway lock
 _requests() {
 	[ "$(lines "$PROV_LOG")" -ge "$1" ]
 }
-echo "Messages.json 500;delay=3" >"$PROV_SCRIPT"
+# the provider answers 8 s after the request: the lock is taken well before
+echo "Messages.json 500;delay=8" >"$PROV_SCRIPT"
 pub alerts/x '{"id": "page-1", "group": "pager", "title": "Page 1.", "channels": ["sms"]}'
 wait_for 20 _requests 1 || bail_out "the sms delivery did not start"
 hold_lock locker2 20 || bail_out "cannot take the write lock"
-wait_for 20 _in_log gateway "delivery outcomes kept in memory"
-ok "outcome: the outcome that could not be written is kept" \
-	_in_log gateway "delivery outcomes kept in memory"
+if _in_log gateway "page-1 to carol by sms"; then
+	skip "outcome: the outcome that could not be written is kept" \
+		"the delivery ended before the lock was taken (machine too slow)"
+else
+	wait_for 20 _in_log gateway "delivery outcomes kept in memory"
+	ok "outcome: the outcome that could not be written is kept" \
+		_in_log gateway "delivery outcomes kept in memory"
+fi
 wait_for 60 _gone locker2
 wait_sql "SELECT o.state FROM outbox o JOIN messages m ON m.id = o.message
 	WHERE m.msg_id = 'page-1'" dead 30
