@@ -220,15 +220,6 @@ int mqsp_clientids_load(struct mqsp_clientids *t, sqlite3 *db, int64_t now, char
 	int rc = MQS_ERR_DB;
 	int r;
 
-	if (sqlite3_prepare_v2(db, "DELETE FROM clientids WHERE last_seen < ?1", -1, &st, NULL) !=
-	    SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, now - t->cfg.ttl);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (r != SQLITE_DONE)
-		goto out;
 	/* newest first: a username over the cap keeps its most recent ids */
 	if (sqlite3_prepare_v2(db,
 	                       "SELECT clientid, username, created_at, last_seen FROM clientids "
@@ -251,8 +242,14 @@ int mqsp_clientids_load(struct mqsp_clientids *t, sqlite3 *db, int64_t now, char
 			rc = MQS_ERR_NOMEM;
 			goto out;
 		}
-		if (u->count >= t->cfg.per_user_max) {
+		/* expired, or over the cap: its row goes on the first flush */
+		if (now - sqlite3_column_int64(st, 3) >= t->cfg.ttl ||
+		    u->count >= t->cfg.per_user_max) {
 			delete_queue(t, cid, user);
+			if (u->count == 0) {
+				HASH_DEL(t->users, u);
+				free(u);
+			}
 			continue;
 		}
 		if (entry_add(t, u, cid, sqlite3_column_int64(st, 2),

@@ -76,9 +76,10 @@ int mqsp_clientids_new(const struct mqsp_clientids_cfg *cfg, struct mqsp_clienti
 /* Free the table and its queue.  NULL is fine. */
 void mqsp_clientids_free(struct mqsp_clientids *t);
 
-/* Start-up: delete the rows unused for the TTL at now, load the others
- * (keeping per_user_max per username, the most recently used) and remember
- * the newest release.  May wait for db's busy timeout.  Returns MQS_OK,
+/* Start-up: load the bindings not unused for the TTL at now (keeping
+ * per_user_max per username, the most recently used; the rest are queued
+ * for deletion) and remember the newest release.  Reads only (may wait for
+ * db's busy timeout).  Returns MQS_OK,
  * MQS_ERR_DB or MQS_ERR_NOMEM with a lowercase message in err. */
 int mqsp_clientids_load(struct mqsp_clientids *t, sqlite3 *db, int64_t now, char *err,
                         size_t errlen);

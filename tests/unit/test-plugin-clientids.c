@@ -162,7 +162,10 @@ static void test_db(const char *dir)
 	t = table(100);
 	tap_is_int(mqsp_clientids_load(t, db, 1050, err, sizeof(err)), MQS_OK, "load");
 	tap_is_int((long long)mqsp_clientids_count(t), 2, "two live bindings loaded");
-	tap_is_int(query_int(db, "SELECT count(*) FROM clientids"), 2, "the expired row deleted");
+	tap_ok(mqsp_clientids_pending(t), "the expired row is queued for deletion");
+	mqsp_clientids_flush(t, db);
+	tap_is_int(query_int(db, "SELECT count(*) FROM clientids"), 2,
+	           "the expired row deleted on the first flush");
 	tap_is_int(mqsp_clientids_claim(t, "a-2", "bob", 1050, in_use, NULL), MQSP_CLAIM_TAKEN,
 	           "a loaded binding holds");
 
