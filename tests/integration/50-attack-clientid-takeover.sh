@@ -134,24 +134,24 @@ ok "victim binds nothing under any" connects victim "$(fresh victim)" -i any-id
 ok "any: another device may use the same id" connects attacker "$(fresh attacker)" -i any-id
 
 # --- ttl: an id unused for the ttl is free again; an allow entry for a
-# client id admits only the device that owns the id
+# client id admits only the device that owns the id.  The ttl (20 s) only
+# has to outlast three CONNECTs on a busy machine; the expiry is awaited.
 acl list add allow username victim >/dev/null
 acl list add allow clientid pinned-id >/dev/null
-restart_broker "plugin_opt_clientid_ttl 3s" "plugin_opt_allowlist on"
-ok "victim binds ttl-id" connects victim "$(fresh victim)" -i ttl-id
+restart_broker "plugin_opt_clientid_ttl 20s" "plugin_opt_allowlist on"
 ok "victim binds pinned-id" connects victim "$(fresh victim)" -i pinned-id
-nok "attacker with ttl-id (not on the allow list at all) is refused" \
-	connects attacker "$(fresh attacker)" -i ttl-id
+T0=$(date +%s%N)
 nok "attacker with the allow-listed client id of another device is refused" \
 	connects attacker "$(fresh attacker)" -i pinned-id
 ok "... because the id is owned" \
 	logged "refused attacker (client id pinned-id) .*client id owned by another device"
-T0=$(date +%s%N)
-_victim_id_expired() {
+nok "attacker with an id on no allow entry is refused" \
+	connects attacker "$(fresh attacker)" -i other-id
+_id_expired() {
 	connects attacker "$(fresh attacker)" -i pinned-id
 }
-ok "after the ttl (3 s) unused, the id is free" wait_for 20 _victim_id_expired
-diag "pinned-id free again after $(since_ms "$T0") ms (ttl 3 s)"
+ok "after the ttl (20 s) unused, the id is free (bound: 60 s)" wait_for 60 _id_expired
+diag "pinned-id free again $(since_ms "$T0") ms after its last use (ttl 20 s)"
 nok "... and now the attacker owns it: the victim is refused" \
 	connects victim "$(fresh victim)" -i pinned-id
 
