@@ -10,8 +10,8 @@
  *   - client id bindings: releases merged after a commit, queued bindings
  *     written in one transaction, expired ones dropped (session.c);
  *   - connected clients are re-checked after a swap (in the same tick), a
- *     ban, or the expiry of
- *     an allow entry, and the ones now refused are disconnected (a check
+ *     ban, or the expiry of an allow entry, and the ones now refused (also
+ *     clients of a removed or re-added device) are disconnected (a check
  *     that ran out of memory is tried again on the next tick).
  *
  * Mosquitto 2.0.11 calls the tick on every turn of its main loop (about
