@@ -3,7 +3,7 @@
  * main.c parses the global options (-d DB, -k MASTER_KEY_FILE, --json) and
  * dispatches to one acl_cmd_* function per command group, each in its own
  * file (cmd_init.c, cmd_device.c, cmd_list.c, cmd_group.c, cmd_acl.c,
- * cmd_audit.c, cmd_export.c, cmd_topic.c, cmd_key.c).  A new group is one
+ * cmd_audit.c, cmd_export.c, cmd_topic.c, cmd_key.c, cmd_clientid.c).  A new group is one
  * more row in main.c's table and one more cmd_*.c file.  keyaccess.c
  * decides key export with the broker plugin's rule evaluation
  * (broker-plugin/acl.c, linked in).
@@ -93,6 +93,8 @@ int acl_cmd_import(struct acl_ctx *ctx, int argc, char **argv);
 int acl_cmd_topic(struct acl_ctx *ctx, int argc, char **argv);
 /* cmd_key.c: key rotate|export|list - keys of protected topics. */
 int acl_cmd_key(struct acl_ctx *ctx, int argc, char **argv);
+/* cmd_clientid.c: clientid list|release - owned client ids. */
+int acl_cmd_clientid(struct acl_ctx *ctx, int argc, char **argv);
 
 /* ---- main.c: usage and dispatch ---- */
 
@@ -293,6 +295,13 @@ int acl_list_words(const char *kind, const char *match, char *why);
  * Inside a transaction.  Returns EX_OK or a code with why filled. */
 int acl_list_put(struct acl_ctx *ctx, const char *kind, const char *match, const char *pattern,
                  long long expires_at, const char *reason, int replace, long long *id, char *why);
+
+/* cmd_clientid.c: release clientid (whoever holds it) or, when clientid
+ * is NULL, every client id bound to device username: delete the bindings
+ * (*n gets how many, n may be NULL) and record the release for the running
+ * plugin.  Inside a transaction.  Returns EX_OK or a code with why filled. */
+int acl_clientid_release(struct acl_ctx *ctx, const char *clientid, const char *username, int *n,
+                         char *why);
 
 /* cmd_group.c: create group (must not exist unless exist_ok).  *created
  * (may be NULL) is 1 when a row was added.  Inside a transaction. */

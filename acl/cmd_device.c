@@ -122,6 +122,7 @@ static int add_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
 	struct add_arg *a = data;
 	const struct add_opts *o = a->o;
 	sqlite3_stmt *st = NULL;
+	uint64_t generation = 0;
 	int rc;
 	int ex;
 
@@ -131,19 +132,27 @@ static int add_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
 		            : acl_fail(why, EX_DATAERR, "device %s exists", a->name);
 		goto out;
 	}
-	ex = acl_prepare(
-	    ctx,
-	    "INSERT INTO devices (name, enabled, digits, period, algorithm, "
-	    "totp_wrapped, last_step, created_at) VALUES (?1, 1, ?2, ?3, ?4, ?5, -1, ?6)",
-	    &st, why);
+	ex = acl_prepare(ctx,
+	                 "INSERT INTO devices (name, enabled, digits, period, algorithm, "
+	                 "totp_wrapped, last_step, created_at, generation) VALUES (?1, 1, ?2, "
+	                 "?3, ?4, ?5, -1, ?6, ?7)",
+	                 &st, why);
 	if (ex != EX_OK)
 		goto out;
+	/* a new identity: clients of an earlier device of this name are
+	 * disconnected by the plugin (docs/broker-plugin.md, "Identity") */
+	if (RAND_bytes((unsigned char *)&generation, sizeof(generation)) != 1) {
+		ex = acl_fail(why, EX_SOFTWARE, "cannot draw a random generation");
+		goto out;
+	}
+	generation = (generation & INT64_MAX) | 1;
 	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)o->p.digits);
 	sqlite3_bind_int(st, 3, (int)o->p.period);
 	sqlite3_bind_text(st, 4, mqs_totp_alg_name(o->p.algorithm), -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 5, a->wrapped, (int)a->wrapped_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)ctx->now);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)generation);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		ex = acl_db_fail(ctx, why, "add device");
 		goto out;
@@ -375,6 +384,7 @@ struct rm_arg {
 	int ngroups;
 	int nrules;
 	int nentries;
+	int nclientids;
 };
 
 static int rm_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
@@ -406,16 +416,20 @@ static int rm_change(struct acl_ctx *ctx, void *data, char *detail, char *why)
 		ex = acl_exec_text(
 		    ctx, "DELETE FROM list_entries WHERE match = 'username' AND pattern = ?1",
 		    a->name, NULL, &a->nentries, why);
+	/* its client ids are free again (docs/broker-plugin.md, "Client ids") */
 	if (ex == EX_OK)
-		snprintf(detail, ACL_DETAIL_MAX, "name=%s groups=%d rules=%d list_entries=%d",
-		         a->name, a->ngroups, a->nrules, a->nentries);
+		ex = acl_clientid_release(ctx, NULL, a->name, &a->nclientids, why);
+	if (ex == EX_OK)
+		snprintf(detail, ACL_DETAIL_MAX,
+		         "name=%s groups=%d rules=%d list_entries=%d clientids=%d", a->name,
+		         a->ngroups, a->nrules, a->nentries, a->nclientids);
 out:
 	return ex;
 }
 
 static int device_rm(struct acl_ctx *ctx, int argc, char **argv)
 {
-	struct rm_arg a = {NULL, 0, 0, 0};
+	struct rm_arg a = {NULL, 0, 0, 0, 0};
 	int ex;
 
 	ex = name_operand(ctx, argc, argv, "device rm", &a.name);

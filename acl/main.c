@@ -29,6 +29,7 @@ static const struct acl_cmd acl_cmds[] = {
     {"acl", "add|rm|show ...", "topic ACL rules", acl_cmd_acl},
     {"topic", "protect|unprotect|list ...", "protected (encrypted) topics", acl_cmd_topic},
     {"key", "rotate|export|list ...", "keys of protected topics", acl_cmd_key},
+    {"clientid", "list|release ...", "client ids bound to devices", acl_cmd_clientid},
     {"audit", "[--limit N]", "who changed what, when", acl_cmd_audit},
     {"export", "", "print lists, groups and ACL rules as text", acl_cmd_export},
     {"import", "[--replace] FILE", "apply an export, all or nothing", acl_cmd_import},

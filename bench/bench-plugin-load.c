@@ -327,7 +327,10 @@ static int mqtt_login(int port, const char *cid, const char *user, const char *s
 	uint8_t pkt[1024], ack[4];
 	char pw[MAX_FIELD];
 	int fd = tcp_open(port, 0);
-	size_t n = connect_packet(pkt, cid, strcmp(user, "-") == 0 ? NULL : user,
+	int anon = strcmp(user, "-") == 0;
+	/* a device uses its own name as client id: the plugin binds a client id
+	 * to the first device that uses it (docs/broker-plugin.md, "Client ids") */
+	size_t n = connect_packet(pkt, anon ? cid : user, anon ? NULL : user,
 	                          password(spec, pw, sizeof(pw)));
 
 	write_all(fd, pkt, n);

@@ -282,6 +282,32 @@ const char *mqsp_auth_refusal(struct mqsp_plugin *p, const char *clientid, const
 	return refusal(p, mqsp_snapshot_device(p->snap, username), clientid, username, addr, now);
 }
 
+/* Why the client id policy refuses client id cid for device user at now,
+ * or NULL; under owned, binds a free id to user (docs/broker-plugin.md,
+ * "Client ids"). */
+static const char *clientid_refusal(struct mqsp_plugin *p, const char *cid, const char *user,
+                                    int64_t now)
+{
+	if (p->opt.clientid_policy == MQSP_CLIENTID_PREFIX)
+		return mqsp_clientids_prefix_ok(cid, user)
+		           ? NULL
+		           : "client id is neither the username nor username-...";
+	if (p->cids == NULL)
+		return NULL;
+	switch (mqsp_clientids_claim(p->cids, cid, user, now, mqsp_session_clientid_in_use, p)) {
+	case MQSP_CLAIM_OK:
+		return NULL;
+	case MQSP_CLAIM_TAKEN:
+		return "client id owned by another device";
+	case MQSP_CLAIM_FULL:
+		return "device holds its maximum of client ids, all connected";
+	case MQSP_CLAIM_TOOLONG:
+		return "client id longer than 256 bytes";
+	default:
+		return "cannot bind the client id: out of memory";
+	}
+}
+
 /* Ban the keys that reached their threshold. */
 static void ban(struct mqsp_plugin *p, unsigned hits, const char *username, const char *ip,
                 int64_t now)
@@ -381,7 +407,13 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 			count_user = count_ip = 0;
 		goto refuse;
 	}
-	if (mqsp_clients_add(&p->clients, ed->client, cid, user, addr) != MQS_OK)
+	/* before the broker takes over any session with this id */
+	why = clientid_refusal(p, cid, user, now);
+	if (why != NULL) {
+		count_user = count_ip = 0; /* the device proved itself */
+		goto refuse;
+	}
+	if (mqsp_clients_add(&p->clients, ed->client, cid, user, addr, d->generation) != MQS_OK)
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: out of memory tracking client %s", cid);
 	mqsp_reseal_connected(p, ed->client); /* session epoch (epoch.h) */
 	p->stats.auth_ok++;

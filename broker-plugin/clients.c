@@ -31,7 +31,7 @@ static void entry_free(struct mqsp_client_entry *e)
 
 /* Record an accepted client. */
 int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *clientid,
-                     const char *username, const uint8_t *addr)
+                     const char *username, const uint8_t *addr, int64_t generation)
 {
 	struct mqsp_client_entry *e = NULL;
 	struct mqsp_client_entry *old = NULL;
@@ -44,6 +44,7 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
 	if (e == NULL)
 		goto out;
 	e->c.ctx = ctx;
+	e->c.generation = generation;
 	e->c.clientid = strdup(clientid);
 	e->c.username = username != NULL ? strdup(username) : NULL;
 	if (e->c.clientid == NULL || (username != NULL && e->c.username == NULL))
@@ -66,6 +67,17 @@ out:
 	if (e != NULL)
 		entry_free(e);
 	return rc;
+}
+
+/* Find a connected client by id. */
+const struct mqsp_client *mqsp_clients_find(const struct mqsp_clients *t, const char *clientid)
+{
+	struct mqsp_client_entry *e = NULL;
+
+	if (clientid == NULL)
+		return NULL;
+	HASH_FIND_STR(t->by_id, clientid, e);
+	return e != NULL ? &e->c : NULL;
 }
 
 /* Forget a client if ctx is still its connection. */

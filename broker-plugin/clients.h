@@ -22,6 +22,9 @@ struct mqsp_client {
 	char *username;
 	uint8_t addr[16];
 	int have_addr;
+	/* the device's generation when it connected: a device removed and
+	 * added again has another one (docs/broker-plugin.md, "Identity") */
+	int64_t generation;
 };
 
 struct mqsp_client_entry;
@@ -34,9 +37,14 @@ struct mqsp_clients {
 /* Start an empty table. */
 void mqsp_clients_init(struct mqsp_clients *t);
 
-/* Record an accepted client.  Returns MQS_OK or MQS_ERR_NOMEM. */
+/* Record an accepted client of device generation.  Returns MQS_OK or
+ * MQS_ERR_NOMEM. */
 int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *clientid,
-                     const char *username, const uint8_t *addr);
+                     const char *username, const uint8_t *addr, int64_t generation);
+
+/* The connected client with this id, or NULL (borrowed until the next
+ * change of the table). */
+const struct mqsp_client *mqsp_clients_find(const struct mqsp_clients *t, const char *clientid);
 
 /* Forget the client with this id if it is still the connection ctx. */
 void mqsp_clients_remove(struct mqsp_clients *t, const void *ctx, const char *clientid);

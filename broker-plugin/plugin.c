@@ -81,6 +81,41 @@ static int opt_bool(const char *key, const char *value, int *out)
 	return MQS_ERR_INVAL;
 }
 
+/* Parse a duration: seconds, or a number with unit s, m, h or d, from 1 s
+ * to ten years. */
+static int opt_duration(const char *key, const char *value, int64_t *out)
+{
+	static const char units[] = "smhd";
+	static const int64_t mult[] = {1, 60, 3600, 86400};
+	char *end = NULL;
+	unsigned long long v;
+	int64_t m = 1;
+
+	errno = 0;
+	if (value == NULL || value[0] < '0' || value[0] > '9')
+		goto bad;
+	v = strtoull(value, &end, 10);
+	if (errno != 0 || end == value)
+		goto bad;
+	if (*end != '\0') {
+		const char *u = strchr(units, *end);
+
+		if (u == NULL || end[1] != '\0')
+			goto bad;
+		m = mult[u - units];
+	}
+	if (v < 1 || v > 315360000ULL / (unsigned long long)m)
+		goto bad;
+	*out = (int64_t)v * m;
+	return MQS_OK;
+bad:
+	mqsp_log(MOSQ_LOG_ERR,
+	         "mqttsec: bad plugin_opt_%s \"%s\": want seconds, or a number with unit s, m, "
+	         "h or d (at most ten years)",
+	         key, value != NULL ? value : "");
+	return MQS_ERR_INVAL;
+}
+
 /* Fill o from the plugin_opt_* lines, with the defaults of SPEC 4.1. */
 static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int count)
 {
@@ -98,6 +133,9 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 	o->failure_table_max = 10000;
 	o->replay_cache_max = 1000000;
 	o->stats_interval = 10;
+	o->clientid_policy = MQSP_CLIENTID_OWNED;
+	o->clientid_ttl = MQSP_CLIENTIDS_TTL_DEFAULT;
+	o->clientid_max = MQSP_CLIENTIDS_PER_USER_DEFAULT;
 	for (int i = 0; i < count && rc == MQS_OK; i++) {
 		const char *k = opts[i].key;
 		const char *val = opts[i].value;
@@ -154,6 +192,25 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 				    k, val != NULL ? val : "");
 				rc = MQS_ERR_INVAL;
 			}
+		} else if (strcmp(k, "clientid_policy") == 0) {
+			if (val != NULL && strcmp(val, "owned") == 0) {
+				o->clientid_policy = MQSP_CLIENTID_OWNED;
+			} else if (val != NULL && strcmp(val, "prefix") == 0) {
+				o->clientid_policy = MQSP_CLIENTID_PREFIX;
+			} else if (val != NULL && strcmp(val, "any") == 0) {
+				o->clientid_policy = MQSP_CLIENTID_ANY;
+			} else {
+				mqsp_log(
+				    MOSQ_LOG_ERR,
+				    "mqttsec: bad plugin_opt_%s \"%s\": want owned, prefix or any",
+				    k, val != NULL ? val : "");
+				rc = MQS_ERR_INVAL;
+			}
+		} else if (strcmp(k, "clientid_ttl") == 0) {
+			rc = opt_duration(k, val, &o->clientid_ttl);
+		} else if (strcmp(k, "clientid_max_per_user") == 0) {
+			rc = opt_uint(k, val, 1, 100000, &v);
+			o->clientid_max = (size_t)v;
 		} else if (strcmp(k, "stats_interval") == 0) {
 			rc = opt_uint(k, val, 0, 86400, &v);
 			o->stats_interval = (unsigned)v;
@@ -192,12 +249,22 @@ static void plugin_free(struct mqsp_plugin *p)
 			         p->opt.db, JOURNAL_SUFFIX, mqsp_auth_fold_error(p, e));
 	}
 	mqsp_journal_free(p->journal);
+	if (p->store != NULL && p->cids != NULL) {
+		int e = mqsp_store_clientids_flush(p->store, p->cids, CLOSE_BUSY_MS);
+
+		if (e != MQS_OK)
+			mqsp_log(MOSQ_LOG_WARNING,
+			         "mqttsec: cannot write the client id bindings made in the last "
+			         "tick: %s",
+			         mqsp_store_error(p->store));
+	}
 	mqsp_store_close(p->store); /* writes what is still queued */
 	mqsp_snapshot_free(p->snap);
 	mqsp_bans_free(p->bans);
 	mqsp_clients_release(&p->clients);
 	mqsp_auth_steps_free(p);
 	mqsp_reseal_free(p->reseal);
+	mqsp_clientids_free(p->cids);
 	OPENSSL_cleanse(p->mk, sizeof(p->mk));
 	free(p);
 }
@@ -293,6 +360,21 @@ static int plugin_open(struct mqsp_plugin *p)
 	p->bans = mqsp_bans_new(&bc);
 	if (p->bans == NULL)
 		return MQS_ERR_NOMEM;
+	if (p->opt.clientid_policy == MQSP_CLIENTID_OWNED) {
+		struct mqsp_clientids_cfg cc = {p->opt.clientid_ttl, p->opt.clientid_max};
+
+		rc = mqsp_clientids_new(&cc, &p->cids);
+		if (rc == MQS_OK)
+			rc = mqsp_store_clientids_load(p->store, p->cids, (int64_t)time(NULL),
+			                               CLOSE_BUSY_MS, err, sizeof(err));
+		if (rc != MQS_OK) {
+			mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s",
+			         rc == MQS_ERR_NOMEM ? "out of memory" : err);
+			return rc;
+		}
+		mqsp_log(MOSQ_LOG_INFO, "mqttsec: loaded %zu client id bindings",
+		         mqsp_clientids_count(p->cids));
+	}
 	rc = mqsp_reseal_new(p->mk, p->opt.replay_window, p->opt.replay_cache_max, &p->reseal);
 	if (rc != MQS_OK) {
 		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot set up protected topics: %s",

@@ -19,6 +19,7 @@
 #include <mosquitto_plugin.h>
 
 #include "bans.h"
+#include "clientids.h"
 #include "clients.h"
 #include "journal.h"
 #include "mqs_master_key.h"
@@ -43,6 +44,9 @@ struct mqsp_options {
 	size_t replay_cache_max;     /* plugin_opt_replay_cache_max, envelopes (reseal.h) */
 	unsigned stats_interval;     /* plugin_opt_stats_interval, seconds, 0 = off */
 	int step_commit_db;          /* plugin_opt_totp_step_commit database (1) | journal (0) */
+	int clientid_policy;         /* plugin_opt_clientid_policy (enum mqsp_clientid_policy) */
+	int64_t clientid_ttl;        /* plugin_opt_clientid_ttl, seconds */
+	size_t clientid_max;         /* plugin_opt_clientid_max_per_user */
 };
 
 /* username -> device of the current snapshot, keyed by the broker's own
@@ -82,9 +86,13 @@ struct mqsp_plugin {
 	int kick_pending;             /* re-check connected clients on the next tick */
 	int64_t next_expiry;          /* when an allow entry of snap expires (0: none) */
 	struct mqsp_user_cache ucache[MQSP_USER_CACHE];
-	uint64_t last_tick_ms;      /* coarse monotonic time of the last real tick */
-	struct mqsp_reseal *reseal; /* protected topics (reseal.h) */
-	struct mqsp_stats stats;    /* $SYS counters (stats.h) */
+	uint64_t last_tick_ms;       /* coarse monotonic time of the last real tick */
+	struct mqsp_reseal *reseal;  /* protected topics (reseal.h) */
+	struct mqsp_stats stats;     /* $SYS counters (stats.h) */
+	struct mqsp_clientids *cids; /* owned client ids (clientids.h); NULL unless owned */
+	int64_t cids_next_sweep;     /* when to drop expired ids and refresh connected ones */
+	int64_t cids_flush_warned;   /* last warning about failing binding writes */
+	int cids_merge;              /* releases to merge (mqttsec-acl committed) */
 };
 
 /* Log through the broker with the "mqttsec: " prefix (broker thread only). */
@@ -134,7 +142,17 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata);
 /* MOSQ_EVT_DISCONNECT: forget the client (session.c). */
 int mqsp_disconnect_cb(int event, void *event_data, void *userdata);
 
-/* Disconnect every tracked client the current state refuses (session.c). */
+/* Disconnect every tracked client the current state refuses, or whose
+ * device was removed or added again since it connected (session.c). */
 void mqsp_session_kick_denied(struct mqsp_plugin *p, int64_t now);
+
+/* On the tick: apply client id releases once mqttsec-acl committed
+ * (cids_merge, set by the poll; retried until it works), write queued bindings, and now and
+ * then drop expired ids and refresh the last use of connected ones
+ * (session.c). */
+void mqsp_session_clientids_tick(struct mqsp_plugin *p, int64_t now);
+
+/* 1 when a client with id cid is connected (clientids.h in_use) (session.c). */
+int mqsp_session_clientid_in_use(const char *cid, void *arg);
 
 #endif

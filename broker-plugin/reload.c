@@ -7,8 +7,11 @@
  *     committed; then a new snapshot is built a slice at a time (a few ms
  *     per slice while the broker is busy, more while it is idle) and, when
  *     done, replaces the one in use (a pointer swap);
- *   - connected clients are re-checked after a swap, a ban, or the expiry of
- *     an allow entry, and the ones now refused are disconnected (a check
+ *   - client id bindings: releases merged after a commit, queued bindings
+ *     written in one transaction, expired ones dropped (session.c);
+ *   - connected clients are re-checked after a swap (in the same tick), a
+ *     ban, or the expiry of an allow entry, and the ones now refused (also
+ *     clients of a removed or re-added device) are disconnected (a check
  *     that ran out of memory is tried again on the next tick).
  *
  * Mosquitto 2.0.11 calls the tick on every turn of its main loop (about
@@ -99,7 +102,10 @@ static void swap_in(struct mqsp_plugin *p, struct mqsp_snapshot *s, int64_t now)
 		         "mqttsec: skipped %lu acl rules, %lu list entries, %lu devices "
 		         "that cannot be used",
 		         s->bad_rules, s->bad_entries, s->bad_secrets);
-	p->kick_pending = 1;
+	/* at once, in this tick: no message reaches a client of a removed or
+	 * re-added device under the new view */
+	p->kick_pending = 0;
+	mqsp_session_kick_denied(p, now);
 }
 
 /* Work on the build in progress for about budget_ms. */
@@ -139,6 +145,8 @@ static void poll_changes(struct mqsp_plugin *p, uint64_t mono, int idle)
 		log_db_error(p, "cannot poll the database", mqsp_store_error(p->store));
 		return;
 	}
+	if (changed > 0)
+		p->cids_merge = 1; /* client id releases (session.c) */
 	if (!changed && !p->rebuild)
 		return;
 	/* what is committed now is what the new view will hold */
@@ -186,6 +194,7 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata)
 		p->rebuild = 1;
 	if (p->build == NULL && mono >= p->next_poll_ms)
 		poll_changes(p, mono, idle);
+	mqsp_session_clientids_tick(p, now);
 	if (p->opt.allowlist && p->next_expiry != 0 && now >= p->next_expiry) {
 		/* an allow entry expired: clients it let in may have to go */
 		p->next_expiry = mqsp_list_next_expiry(&p->snap->allow, now);

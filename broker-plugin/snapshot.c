@@ -119,6 +119,7 @@ static int row_device(struct mqsp_build *b, sqlite3_stmt *st)
 	d->params.digits = (unsigned)sqlite3_column_int(st, 2);
 	d->params.period = (unsigned)sqlite3_column_int(st, 3);
 	d->last_step = sqlite3_column_int64(st, 6);
+	d->generation = sqlite3_column_int64(st, 7);
 	blob = sqlite3_column_blob(st, 5);
 	n = sqlite3_column_bytes(st, 5);
 	d->secret_ok = mqs_totp_alg_parse((const char *)sqlite3_column_text(st, 4),
@@ -385,7 +386,7 @@ static int phase_prepare(struct mqsp_build *b)
 {
 	static const char *const sql[] = {
 	    [PH_DEVICES] = "SELECT name, enabled, digits, period, algorithm, totp_wrapped, "
-	                   "last_step FROM devices",
+	                   "last_step, generation FROM devices",
 	    [PH_LISTS] = "SELECT kind, match, pattern, expires_at FROM list_entries "
 	                 "WHERE expires_at = 0 OR expires_at > ?1",
 	    [PH_RULES] = "SELECT effect, access, subject, filter, priority FROM acl_rules",

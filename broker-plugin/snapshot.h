@@ -44,7 +44,8 @@ struct mqsp_device {
 	int enabled;
 	int secret_ok; /* 0: the wrapped secret did not open; refuse the device */
 	struct mqs_totp_params params;
-	int64_t last_step; /* as read from the database */
+	int64_t last_step;  /* as read from the database */
+	int64_t generation; /* random, new for every device add (clients.h) */
 	size_t secret_len;
 	uint8_t secret[MQS_TOTP_SECRET_MAX];
 	const struct mqsp_acl_tree **trees; /* its own rules, then its groups' */

@@ -342,6 +342,41 @@ int mqsp_store_changed(struct mqsp_store *s)
 	return 1;
 }
 
+/* Load the client id bindings. */
+int mqsp_store_clientids_load(struct mqsp_store *s, struct mqsp_clientids *t, int64_t now,
+                              int busy_ms, char *err, size_t errlen)
+{
+	int rc;
+
+	sqlite3_busy_timeout(s->w, busy_ms);
+	rc = mqsp_clientids_load(t, s->w, now, err, errlen);
+	sqlite3_busy_timeout(s->w, 0);
+	return rc;
+}
+
+/* Write the queued client id bindings. */
+int mqsp_store_clientids_flush(struct mqsp_store *s, struct mqsp_clientids *t, int busy_ms)
+{
+	int rc;
+
+	sqlite3_busy_timeout(s->w, busy_ms);
+	rc = mqsp_clientids_flush(t, s->w);
+	if (rc != MQS_OK)
+		db_fail(s);
+	sqlite3_busy_timeout(s->w, 0);
+	return rc;
+}
+
+/* Apply client id releases. */
+int mqsp_store_clientids_merge(struct mqsp_store *s, struct mqsp_clientids *t, size_t *released)
+{
+	int rc = mqsp_clientids_merge(t, s->w, released);
+
+	if (rc == MQS_ERR_DB)
+		db_fail(s);
+	return rc;
+}
+
 /* Last error. */
 const char *mqsp_store_error(const struct mqsp_store *s)
 {

@@ -35,6 +35,7 @@
 
 #include <sqlite3.h>
 
+#include "clientids.h"
 #include "lists.h"
 
 struct mqsp_store;
@@ -97,6 +98,21 @@ uint64_t mqsp_store_bans_done(const struct mqsp_store *s);
 /* 1 when another connection committed since the last call that returned 1
  * (or since open), 0 when not, -1 on error. */
 int mqsp_store_changed(struct mqsp_store *s);
+
+/* Load the client id bindings (clientids.h) on the writer, waiting at most
+ * busy_ms for a lock.  Returns what mqsp_clientids_load() returns. */
+int mqsp_store_clientids_load(struct mqsp_store *s, struct mqsp_clientids *t, int64_t now,
+                              int busy_ms, char *err, size_t errlen);
+
+/* Write the queued client id bindings in one transaction, waiting at most
+ * busy_ms for a lock.  Returns MQS_OK or MQS_ERR_DB (all kept;
+ * mqsp_store_error() says why). */
+int mqsp_store_clientids_flush(struct mqsp_store *s, struct mqsp_clientids *t, int busy_ms);
+
+/* Apply the client id releases mqttsec-acl committed (read on the writer,
+ * which no snapshot build holds open).  Returns what
+ * mqsp_clientids_merge() returns (mqsp_store_error() says why). */
+int mqsp_store_clientids_merge(struct mqsp_store *s, struct mqsp_clientids *t, size_t *released);
 
 /* The last SQLite error message of the writer. */
 const char *mqsp_store_error(const struct mqsp_store *s);

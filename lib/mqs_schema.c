@@ -59,6 +59,24 @@ const char *const mqs_broker_schema[] = {
     "  who TEXT NOT NULL,"
     "  action TEXT NOT NULL,"
     "  detail TEXT NOT NULL DEFAULT '');",
+    /* 2: owned client ids (docs/broker-plugin.md, "Client ids"), identity
+     * generations: a device removed and added again is another identity */
+    "ALTER TABLE devices ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE devices SET generation = (random() & 9223372036854775807) | 1;"
+    "CREATE TABLE clientids ("
+    "  clientid TEXT PRIMARY KEY,"
+    "  username TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL);"
+    "CREATE INDEX clientids_username ON clientids(username);"
+    /* what mqttsec-acl released, for the running plugin: an id (username
+     * NULL: whoever holds it) or every id of a username (clientid NULL) */
+    "CREATE TABLE clientid_releases ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  clientid TEXT,"
+    "  username TEXT,"
+    "  at INTEGER NOT NULL,"
+    "  CHECK (clientid IS NOT NULL OR username IS NOT NULL));",
 };
 
 const int mqs_broker_schema_count = (int)(sizeof(mqs_broker_schema) / sizeof(mqs_broker_schema[0]));

@@ -135,7 +135,7 @@ is "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM devices WHERE name = 'dev4') |
 is "$(sqlite3 "$DB" "SELECT match || ':' || pattern FROM list_entries WHERE pattern IN ('dev4', 'dev1') ORDER BY id")" \
 	"$(printf 'clientid:dev4\nusername:dev1')" "other list entries stay"
 is "$(sqlite3 "$DB" "SELECT detail FROM audit WHERE action = 'device rm'")" \
-	"name=dev4 groups=1 rules=1 list_entries=3" "rm audited with the counts"
+	"name=dev4 groups=1 rules=1 list_entries=3 clientids=0" "rm audited with the counts"
 ok "re-enrol dev4" acl device add dev4 --out "$TEST_TMP/dev4-new.json"
 is "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM group_members WHERE member = 'dev4') || (SELECT count(*) FROM acl_rules WHERE subject = 'dev4') || (SELECT count(*) FROM list_entries WHERE match = 'username' AND pattern = 'dev4')")" \
 	000 "the re-enrolled device inherits nothing"

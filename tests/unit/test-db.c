@@ -209,8 +209,9 @@ static void test_broker_schema(void)
 {
 	char path[512];
 	sqlite3 *db = NULL;
-	const char *tables[] = {"keys",          "devices",   "list_entries",     "groups",
-	                        "group_members", "acl_rules", "protected_topics", "audit"};
+	const char *tables[] = {"keys",          "devices",          "list_entries",     "groups",
+	                        "group_members", "acl_rules",        "protected_topics", "audit",
+	                        "clientids",     "clientid_releases"};
 	int rc, all = 1;
 
 	snprintf(path, sizeof(path), "%s/broker.db", tmpdir);
@@ -233,6 +234,32 @@ static void test_broker_schema(void)
 	sqlite3_close_v2(db);
 }
 
+/* Migration 2 gives the devices of a version 1 database a generation. */
+static void test_broker_generation(void)
+{
+	char path[512];
+	sqlite3 *db = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/broker-v1.db", tmpdir);
+	rc = mqs_db_open(path, MQS_DB_CREATE, mqs_broker_schema, 1, &db, NULL, 0);
+	tap_is_int(rc, MQS_OK, "broker schema version 1 applies");
+	rc = sqlite3_exec(db,
+	                  "INSERT INTO devices (name, totp_wrapped, created_at) VALUES "
+	                  "('a', x'00', 0), ('b', x'00', 0)",
+	                  NULL, NULL, NULL);
+	tap_is_int(rc, SQLITE_OK, "version 1 devices inserted");
+	sqlite3_close_v2(db);
+	db = NULL;
+	rc = mqs_db_open(path, 0, mqs_broker_schema, mqs_broker_schema_count, &db, NULL, 0);
+	tap_is_int(rc, MQS_OK, "version 1 database migrates to the newest version");
+	tap_is_int(query_int(db, "SELECT count(*) FROM devices WHERE generation > 0"), 2,
+	           "existing devices get a positive generation");
+	tap_is_int(query_int(db, "SELECT count(DISTINCT generation) FROM devices"), 2,
+	           "generations differ");
+	sqlite3_close_v2(db);
+}
+
 int main(void)
 {
 	char cmd[600];
@@ -242,6 +269,7 @@ int main(void)
 	test_failing_migration();
 	test_not_a_db();
 	test_broker_schema();
+	test_broker_generation();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		tap_diag("cannot remove %s", tmpdir);
