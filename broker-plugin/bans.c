@@ -53,6 +53,7 @@ struct mqsp_bans {
 	struct mqsp_bans_cfg cfg;
 	struct table pairs, users, ips;
 	uint64_t seed;       /* of the distinct-value hashes */
+	int64_t pairs_until; /* no pair ban lasts beyond this (lookups skipped after) */
 	struct mem_ban *mem; /* array of MQSP_BANS_MEM_MAX, oldest first */
 	size_t nmem;
 	struct mqsp_list index; /* lookup over mem */
@@ -295,6 +296,8 @@ unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *i
 				hit->seconds[MQSP_HIT_PAIR] = counter_ban(
 				    b, c, b->cfg.ban_seconds, now, &hit->strike[MQSP_HIT_PAIR]);
 				bits |= MQSP_BAN_PAIR;
+				if (c->until > b->pairs_until)
+					b->pairs_until = c->until;
 			}
 			table_put(&b->pairs, c, len);
 		}
@@ -478,7 +481,7 @@ int mqsp_bans_match(const struct mqsp_bans *b, const char *username, const uint8
 
 	if (b->nmem > 0 && mqsp_list_match(&b->index, NULL, username, addr, now))
 		return 1;
-	if (username == NULL || b->pairs.count == 0)
+	if (username == NULL || b->pairs_until <= now)
 		return 0;
 	c = pair_find(b, username, addr);
 	return c != NULL && c->until > now;
