@@ -237,14 +237,14 @@ static void counter_fail(const struct mqsp_bans *b, const struct table *t, struc
 }
 
 /* Ban c at now for base seconds doubled for each remembered repeat (one
- * forgotten per decay_seconds since its last ban ended), capped; its
+ * forgotten per decay_seconds since its last ban ended), capped at max; its
  * counts restart.  Returns the length; *strike is set to 1 for a first
  * ban. */
 static unsigned counter_ban(const struct mqsp_bans *b, struct counter *c, unsigned base,
-                            int64_t now, unsigned *strike)
+                            unsigned max, int64_t now, unsigned *strike)
 {
 	uint64_t len = base;
-	uint64_t cap = b->cfg.ban_max_seconds;
+	uint64_t cap = max;
 
 	if (c->strikes > 0 && b->cfg.decay_seconds > 0 && now > c->until) {
 		uint64_t quiet = (uint64_t)(now - c->until) / b->cfg.decay_seconds;
@@ -293,8 +293,9 @@ unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *i
 			counter_fail(b, &b->pairs, c, 0, 0, now);
 			if (c->n >= b->cfg.max_user_failures) {
 				hit->failures[MQSP_HIT_PAIR] = c->n;
-				hit->seconds[MQSP_HIT_PAIR] = counter_ban(
-				    b, c, b->cfg.ban_seconds, now, &hit->strike[MQSP_HIT_PAIR]);
+				hit->seconds[MQSP_HIT_PAIR] =
+				    counter_ban(b, c, b->cfg.ban_seconds, b->cfg.ban_max_seconds,
+				                now, &hit->strike[MQSP_HIT_PAIR]);
 				bits |= MQSP_BAN_PAIR;
 				if (c->until > b->pairs_until)
 					b->pairs_until = c->until;
@@ -311,8 +312,8 @@ unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *i
 				hit->failures[MQSP_HIT_USER] = c->n;
 				hit->distinct[MQSP_HIT_USER] = c->nseen;
 				hit->seconds[MQSP_HIT_USER] =
-				    counter_ban(b, c, b->cfg.user_ban_seconds, now,
-				                &hit->strike[MQSP_HIT_USER]);
+				    counter_ban(b, c, b->cfg.user_ban_seconds, b->cfg.user_ban_max,
+				                now, &hit->strike[MQSP_HIT_USER]);
 				bits |= MQSP_BAN_USER;
 			}
 			table_put(&b->users, c, ulen);
@@ -328,8 +329,9 @@ unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *i
 			    (b->cfg.max_ip_usernames > 0 && c->nseen >= b->cfg.max_ip_usernames)) {
 				hit->failures[MQSP_HIT_IP] = c->n;
 				hit->distinct[MQSP_HIT_IP] = c->nseen;
-				hit->seconds[MQSP_HIT_IP] = counter_ban(
-				    b, c, b->cfg.ban_seconds, now, &hit->strike[MQSP_HIT_IP]);
+				hit->seconds[MQSP_HIT_IP] =
+				    counter_ban(b, c, b->cfg.ban_seconds, b->cfg.ban_max_seconds,
+				                now, &hit->strike[MQSP_HIT_IP]);
 				bits |= MQSP_BAN_IP;
 			}
 			table_put(&b->ips, c, iplen);

@@ -11,11 +11,11 @@
  *     that a NAT whose devices fail now and then is not banned but an
  *     address spraying usernames is.
  * Every ban of a key is longer than the last one (doubling up to
- * ban_max_seconds); each decay_seconds without a ban of that key forgets
- * one step.  A successful login clears no count (failures leave the window
- * only).  Each table holds at most table_max keys; the least recently
- * failing key goes first (a pair whose ban is in force is passed over for
- * a few places), so memory stays bounded whatever an attacker sends.
+ * ban_max_seconds, user_ban_max for usernames); each decay_seconds without
+ * a ban of that key forgets one step.  A successful login clears no count (failures leave the
+ * window only).  Each table holds at most table_max keys; the least recently failing key goes first
+ * (a pair whose ban is in force is passed over for a few places), so memory stays bounded whatever
+ * an attacker sends.
  *
  * Username-wide and address bans are queued for the database (store.h) and
  * kept here in memory too, so they apply from the very next CONNECT; such a
@@ -63,7 +63,8 @@ struct mqsp_bans_cfg {
 	unsigned window;            /* seconds */
 	unsigned ban_seconds;       /* first ban of a pair or an address */
 	unsigned user_ban_seconds;  /* first username-wide ban */
-	unsigned ban_max_seconds;   /* longest ban (0: no cap) */
+	unsigned ban_max_seconds;   /* longest pair or address ban (0: no cap) */
+	unsigned user_ban_max;      /* longest username-wide ban (0: no cap) */
 	unsigned decay_seconds;     /* quiet seconds that forget one repeat (0: never) */
 	size_t table_max;           /* keys per table */
 };

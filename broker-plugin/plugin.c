@@ -96,8 +96,9 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 	o->user_ban_addresses = 3;
 	o->user_ban_seconds = 60;
 	o->max_ip_usernames = 20;
-	o->ban_max_seconds = 3600;
-	o->ban_decay_seconds = 3600;
+	o->ban_max_seconds = 86400;
+	o->user_ban_max = 3600;
+	o->ban_decay_seconds = 86400;
 	o->replay_window = 300;
 	o->poll_ms = 200;
 	o->failure_table_max = 10000;
@@ -147,6 +148,9 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 		} else if (strcmp(k, "ban_max_seconds") == 0) {
 			rc = opt_uint(k, val, 1, 31536000, &v);
 			o->ban_max_seconds = (unsigned)v;
+		} else if (strcmp(k, "user_ban_max_seconds") == 0) {
+			rc = opt_uint(k, val, 1, 31536000, &v);
+			o->user_ban_max = (unsigned)v;
 		} else if (strcmp(k, "ban_decay_seconds") == 0) {
 			rc = opt_uint(k, val, 0, 31536000, &v);
 			o->ban_decay_seconds = (unsigned)v;
@@ -315,6 +319,7 @@ static int plugin_open(struct mqsp_plugin *p)
 	bc.ban_seconds = p->opt.ban_seconds;
 	bc.user_ban_seconds = p->opt.user_ban_seconds;
 	bc.ban_max_seconds = p->opt.ban_max_seconds;
+	bc.user_ban_max = p->opt.user_ban_max;
 	bc.decay_seconds = p->opt.ban_decay_seconds;
 	bc.table_max = p->opt.failure_table_max;
 	p->bans = mqsp_bans_new(&bc);

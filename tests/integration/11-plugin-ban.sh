@@ -49,8 +49,8 @@ nok "banned username refused with the right code" connects victim "$C"
 ok "other devices still accepted" connects bystander "$(code bystander 1)"
 
 _ban_listed() {
-	acl list show | grep -q "auth-failures" &&
-		acl list show | grep "auth-failures" | grep -q victim
+	acl list show --all | grep -q "auth-failures" &&
+		acl list show --all | grep "auth-failures" | grep -q victim
 }
 ok "ban visible in mqttsec-acl list show" wait_for 5 _ban_listed
 ok "ban recorded in the audit log by the plugin" sh -c "\"$ACL_BIN\" audit | grep -q mqttsec-plugin"
@@ -70,7 +70,7 @@ ok "address ban logged" logged "banned address 127.0.0.1 for 2 s after 4 failed 
 C=$(code other)
 nok "banned address: a good device is refused too" connects other "$C"
 _ip_ban_listed() {
-	acl list show | grep "auth-failures" | grep -q "127.0.0.1"
+	acl list show --all | grep "auth-failures" | grep -q "127.0.0.1"
 }
 ok "address ban visible in mqttsec-acl list show" wait_for 5 _ip_ban_listed
 _accepted_other() {

@@ -26,8 +26,9 @@ static struct mqsp_bans_cfg defaults(void)
 	c.window = 60;
 	c.ban_seconds = 300;
 	c.user_ban_seconds = 60;
-	c.ban_max_seconds = 3600;
-	c.decay_seconds = 3600;
+	c.ban_max_seconds = 86400;
+	c.user_ban_max = 3600;
+	c.decay_seconds = 86400;
 	c.table_max = 10000;
 	return c;
 }
@@ -115,7 +116,7 @@ static void test_schedule(void)
 {
 	struct mqsp_bans_cfg cfg = defaults();
 	struct mqsp_bans *b = mqsp_bans_new(&cfg);
-	unsigned want[] = {300, 600, 1200, 2400, 3600, 3600, 3600};
+	unsigned want[] = {300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 76800, 86400, 86400};
 	struct mqsp_ban_hit h;
 	int64_t t = 10000;
 
@@ -127,14 +128,18 @@ static void test_schedule(void)
 		/* back right after it ends */
 		t += h.seconds[MQSP_HIT_PAIR];
 	}
-	/* strikes are at the cap (7); two quiet hours forget two */
-	t += 2 * 3600;
+	/* 11 repeats remembered; two quiet days forget two */
+	t += 2 * 86400;
 	wrong_n(b, "alice", "10.0.0.2", 5, t, &h);
-	tap_is_int(h.strike[MQSP_HIT_PAIR], 6, "two quiet hours forget two repeats");
-	tap_is_int(h.seconds[MQSP_HIT_PAIR], 3600, "still capped");
-	t += h.seconds[MQSP_HIT_PAIR] + 24 * 3600;
+	tap_is_int(h.strike[MQSP_HIT_PAIR], 10, "two quiet days forget two repeats");
+	tap_is_int(h.seconds[MQSP_HIT_PAIR], 86400, "still capped at a day");
+	/* back before the next window: the quiet time starts when a ban ends */
+	t += 1;
 	wrong_n(b, "alice", "10.0.0.2", 5, t, &h);
-	tap_is_int(h.strike[MQSP_HIT_PAIR], 1, "a quiet day forgets everything");
+	tap_is_int(h.strike[MQSP_HIT_PAIR], 11, "failing during a ban forgets nothing");
+	t += h.seconds[MQSP_HIT_PAIR] + 30 * 86400;
+	wrong_n(b, "alice", "10.0.0.2", 5, t, &h);
+	tap_is_int(h.strike[MQSP_HIT_PAIR], 1, "a quiet month forgets everything");
 	tap_is_int(h.seconds[MQSP_HIT_PAIR], 300, "back to the first length");
 	mqsp_bans_free(b);
 
