@@ -136,11 +136,11 @@ static void table_evict(struct table *t, int64_t now)
 		}
 		c = c->hh.next;
 	}
-	if (victim == NULL)
-		return;
-	HASH_DEL(t->head, victim);
-	counter_free(victim);
-	t->count--;
+	if (victim != NULL) {
+		HASH_DEL(t->head, victim);
+		counter_free(victim);
+		t->count--;
+	}
 }
 
 /* Find or make the counter of key (taken out of the table: table_put puts
@@ -217,23 +217,25 @@ static void counter_fail(const struct mqsp_bans *b, const struct table *t, struc
 		c->n++;
 	}
 	if (t->cap_seen == 0)
-		return;
+		goto out;
 	for (unsigned i = 0; i < c->nseen; i++) {
 		if (c->seen[i].t > old)
 			c->seen[kept++] = c->seen[i];
 	}
 	c->nseen = kept;
 	if (!seen)
-		return;
+		goto out;
 	for (unsigned i = 0; i < c->nseen; i++) {
 		if (c->seen[i].h == h) {
 			c->seen[i].t = now;
-			return;
+			goto out;
 		}
 	}
 	/* full means the threshold is reached: one more changes nothing */
 	if (c->nseen < t->cap_seen)
 		c->seen[c->nseen++] = (struct seen){h, now};
+out:
+	return;
 }
 
 /* Ban c at now for base seconds doubled for each remembered repeat (one
@@ -279,9 +281,11 @@ unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *i
 	if (hit == NULL)
 		hit = &dummy;
 	memset(hit, 0, sizeof(*hit));
-	if (ulen > KEY_MAX || iplen >= MQS_CIDR_TEXT_MAX)
+	if (iplen >= MQS_CIDR_TEXT_MAX)
 		goto out;
-	if ((count & MQSP_COUNT_USER) != 0 && ulen > 0 && b->cfg.max_user_failures > 0) {
+	/* a username too long to keep as a key still counts for the address */
+	if ((count & MQSP_COUNT_USER) != 0 && ulen > 0 && ulen <= KEY_MAX &&
+	    b->cfg.max_user_failures > 0) {
 		/* the pair: username NUL address ("" when none is known) */
 		size_t len = ulen + 1 + iplen;
 
@@ -480,13 +484,18 @@ int mqsp_bans_match(const struct mqsp_bans *b, const char *username, const uint8
                     int64_t now)
 {
 	const struct counter *c;
+	int hit = 0;
 
-	if (b->nmem > 0 && mqsp_list_match(&b->index, NULL, username, addr, now))
-		return 1;
+	if (b->nmem > 0 && mqsp_list_match(&b->index, NULL, username, addr, now)) {
+		hit = 1;
+		goto out;
+	}
 	if (username == NULL || b->pairs_until <= now)
-		return 0;
+		goto out;
 	c = pair_find(b, username, addr);
-	return c != NULL && c->until > now;
+	hit = c != NULL && c->until > now;
+out:
+	return hit;
 }
 
 /* Drop bans a snapshot holds, and expired ones. */

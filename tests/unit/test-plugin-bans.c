@@ -372,7 +372,10 @@ static void test_bounds(void)
 	/* keys too long or empty are not counted */
 	memset(name, 'a', 256);
 	name[256] = '\0';
-	tap_is_int(wrong_n(b, name, "10.0.0.2", 10, t, NULL), 0, "a 256-byte username: ignored");
+	tap_is_int(wrong_n(b, name, "10.0.0.3", 49, t, NULL), 0,
+	           "a 256-byte username: no pair or username key");
+	tap_is_int(wrong(b, name, "10.0.0.3", t, NULL), MQSP_BAN_IP,
+	           "but it counts for the address (50 failures)");
 	tap_is_int(mqsp_bans_fail(b, NULL, NULL, MQSP_COUNT_USER | MQSP_COUNT_IP, t, NULL), 0,
 	           "nothing to count");
 	tap_is_int(mqsp_bans_match(b, name, NULL, t), 0, "a long username matches nothing");
