@@ -170,8 +170,7 @@ EOF
 chmod 600 "$W/dynsec.json"
 
 PLUGIN_CONF=("plugin $PLUGIN" "plugin_opt_db_file $W/mqttsec.db"
-	"plugin_opt_master_key_file $W/master.key" "plugin_opt_max_ip_failures 0"
-	"plugin_opt_max_ip_usernames 0")
+	"plugin_opt_master_key_file $W/master.key" "plugin_opt_max_ip_failures 0")
 
 # --- memory and load time ---
 start_broker plain "allow_anonymous true"

@@ -77,6 +77,10 @@ struct mqsp_bans *mqsp_bans_new(const struct mqsp_bans_cfg *cfg)
 	 * user_addresses distinct addresses */
 	b->users.cap_times = f;
 	b->users.cap_seen = b->cfg.user_addresses;
+	/* max_ip_failures 0 never bans an address, as before the distinct
+	 * usernames were counted */
+	if (b->cfg.max_ip_failures == 0)
+		b->cfg.max_ip_usernames = 0;
 	b->ips.cap_times = b->cfg.max_ip_failures;
 	b->ips.cap_seen = b->cfg.max_ip_usernames;
 	/* an unpredictable seed: chosen names cannot be made to collide on

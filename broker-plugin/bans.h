@@ -58,7 +58,7 @@
 struct mqsp_bans_cfg {
 	unsigned max_user_failures; /* per (username, address); 0 = never ban a username */
 	unsigned user_addresses;    /* distinct addresses for a username-wide ban; 0 = never */
-	unsigned max_ip_failures;   /* failures from one address; 0 = not this way */
+	unsigned max_ip_failures;   /* failures from one address; 0 = never ban one */
 	unsigned max_ip_usernames;  /* distinct usernames failing there; 0 = not this way */
 	unsigned window;            /* seconds */
 	unsigned ban_seconds;       /* first ban of a pair or an address */

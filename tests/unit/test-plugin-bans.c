@@ -324,15 +324,26 @@ static void test_spray(void)
 	tap_is_int(bits, 0, "10 failures of one username: no spray");
 	mqsp_bans_free(b);
 
-	/* both address thresholds off */
+	/* max_ip_failures 0: no address bans at all (its meaning before the
+	 * distinct usernames were counted) */
 	cfg.max_ip_failures = 0;
-	cfg.max_ip_usernames = 0;
 	b = mqsp_bans_new(&cfg);
 	for (i = 0, bits = 0; i < 100; i++) {
 		snprintf(name, sizeof(name), "n%d", i);
 		bits |= unknown(b, name, "198.51.100.11", t);
 	}
-	tap_is_int(bits, 0, "address thresholds 0: never an address ban");
+	tap_is_int(bits, 0, "max_ip_failures 0: never an address ban");
+	mqsp_bans_free(b);
+
+	/* max_ip_usernames 0: only the failure count bans */
+	cfg = defaults();
+	cfg.max_ip_usernames = 0;
+	b = mqsp_bans_new(&cfg);
+	for (i = 0, bits = 0; i < 100 && bits == 0; i++) {
+		snprintf(name, sizeof(name), "m%d", i);
+		bits = unknown(b, name, "198.51.100.12", t);
+	}
+	tap_is_int(i, 50, "max_ip_usernames 0: banned at 50 failures only");
 	mqsp_bans_free(b);
 }
 
