@@ -408,10 +408,10 @@ refuse:
 	         ip[0] != '\0' ? ip : "?", why);
 	if (count_user || count_ip) {
 		/* per (username, address) first; the address also notes the
-		 * username among its failing ones */
+		 * username (even a malformed one) among its failing ones */
 		struct mqsp_ban_hit h;
 		unsigned hits = mqsp_bans_fail(
-		    p->bans, mqs_topic_identity_ok(user) ? user : NULL, ip,
+		    p->bans, user, ip,
 		    (count_user ? MQSP_COUNT_USER : 0u) | (count_ip ? MQSP_COUNT_IP : 0u), now, &h);
 
 		if (hits != 0)
