@@ -308,20 +308,32 @@ static const char *clientid_refusal(struct mqsp_plugin *p, const char *cid, cons
 	}
 }
 
-/* Ban the keys that reached their threshold. */
-static void ban(struct mqsp_plugin *p, unsigned hits, const char *username, const char *ip,
-                int64_t now)
+/* Ban the keys mqsp_bans_fail() reported in hits (docs/broker-plugin.md,
+ * "Failed logins and automatic bans"): a pair ban holds in memory only, a
+ * username-wide or address ban goes to the database too. */
+static void ban(struct mqsp_plugin *p, unsigned hits, const struct mqsp_ban_hit *h,
+                const char *username, const char *ip, int64_t now)
 {
+	if ((hits & MQSP_BAN_PAIR) != 0) {
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: banned username %s from address %s for %u s after %u failed "
+		         "logins (ban %u of this pair, in memory only)",
+		         username, ip[0] != '\0' ? ip : "?", h->seconds[MQSP_HIT_PAIR],
+		         h->failures[MQSP_HIT_PAIR], h->strike[MQSP_HIT_PAIR]);
+		p->kick_pending = 1;
+	}
 	for (unsigned bit = MQSP_BAN_USER; bit <= MQSP_BAN_IP; bit <<= 1) {
-		enum mqsp_match match = bit == MQSP_BAN_USER ? MQSP_MATCH_USERNAME : MQSP_MATCH_IP;
-		const char *pattern = bit == MQSP_BAN_USER ? username : ip;
-		const char *what = bit == MQSP_BAN_USER ? "username" : "address";
+		int user = bit == MQSP_BAN_USER;
+		unsigned k = user ? MQSP_HIT_USER : MQSP_HIT_IP;
+		enum mqsp_match match = user ? MQSP_MATCH_USERNAME : MQSP_MATCH_IP;
+		const char *pattern = user ? username : ip;
+		const char *what = user ? "username" : "address";
 		uint64_t seq;
 		int e;
 
-		if ((hits & bit) == 0 || pattern == NULL)
+		if ((hits & bit) == 0 || pattern == NULL || pattern[0] == '\0')
 			continue;
-		seq = mqsp_store_save_ban(p->store, match, pattern, now, p->opt.ban_seconds);
+		seq = mqsp_store_save_ban(p->store, match, pattern, now, h->seconds[k]);
 		if (seq == 0) {
 			/* never reaches the database: only its expiry drops it */
 			seq = MQSP_BAN_SEQ_MEMORY;
@@ -330,7 +342,7 @@ static void ban(struct mqsp_plugin *p, unsigned hits, const char *username, cons
 			         "it holds in memory only",
 			         what, pattern);
 		}
-		e = mqsp_bans_add(p->bans, match, pattern, now + (int64_t)p->opt.ban_seconds, seq,
+		e = mqsp_bans_add(p->bans, match, pattern, now + (int64_t)h->seconds[k], seq,
 		                  mqsp_store_bans_done(p->store), now);
 		if (e != MQS_OK) {
 			mqsp_log(MOSQ_LOG_WARNING,
@@ -338,9 +350,11 @@ static void ban(struct mqsp_plugin *p, unsigned hits, const char *username, cons
 			         pattern, mqs_strerror(e));
 			continue;
 		}
-		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: banned %s %s for %u s after %u failed logins",
-		         what, pattern, p->opt.ban_seconds,
-		         bit == MQSP_BAN_USER ? p->opt.max_auth_failures : p->opt.max_ip_failures);
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: banned %s %s for %u s after %u failed logins %s %u %s (ban %u "
+		         "of this %s)",
+		         what, pattern, h->seconds[k], h->failures[k], user ? "from" : "for",
+		         h->distinct[k], user ? "addresses" : "usernames", h->strike[k], what);
 		p->kick_pending = 1;
 	}
 }
@@ -427,11 +441,15 @@ refuse:
 	         mqs_topic_identity_ok(user) ? user : "-", mqs_topic_identity_ok(cid) ? cid : "-",
 	         ip[0] != '\0' ? ip : "?", why);
 	if (count_user || count_ip) {
-		unsigned hits = mqsp_bans_fail(p->bans, count_user ? user : NULL,
-		                               count_ip && ip[0] != '\0' ? ip : NULL, now);
+		/* per (username, address) first; the address also notes the
+		 * username (even a malformed one) among its failing ones */
+		struct mqsp_ban_hit h;
+		unsigned hits = mqsp_bans_fail(
+		    p->bans, user, ip,
+		    (count_user ? MQSP_COUNT_USER : 0u) | (count_ip ? MQSP_COUNT_IP : 0u), now, &h);
 
 		if (hits != 0)
-			ban(p, hits, user, ip, now);
+			ban(p, hits, &h, user, ip, now);
 	}
 	return rc;
 }

@@ -1,24 +1,35 @@
-/* bans.h - failed-login counters and the automatic bans they lead to.
+/* bans.h - failed-login counters and the automatic bans they lead to
+ * (docs/broker-plugin.md, "Failed logins and automatic bans").
  *
- * Failures are counted per username and per client address in a sliding
- * window: each key keeps the times of its recent failures (at most the
- * threshold), and when threshold failures fall within the window the key is
- * banned.  A successful login does not clear a username's failures (they
- * leave the window), so logins in between give an attacker no extra
- * guesses.  Both tables are capped; the least recently failing key is
- * evicted first, so memory stays bounded whatever an attacker sends.
+ * Three tables count failures in a sliding window:
+ *   - (username, address) pairs: max_user_failures failures ban that pair
+ *     only, in memory (a correct code from another address still works);
+ *   - usernames: a username-wide ban only when its failures come from at
+ *     least user_addresses distinct addresses (shorter first ban);
+ *   - addresses: a ban of every username from it when max_ip_failures
+ *     failures or max_ip_usernames distinct failing usernames are seen, so
+ *     that a NAT whose devices fail now and then is not banned but an
+ *     address spraying usernames is.
+ * Every ban of a key is longer than the last one (doubling up to
+ * ban_max_seconds, user_ban_max for usernames); each decay_seconds without
+ * a ban of that key forgets one step.  A successful login clears no count (failures leave the
+ * window only).  Each table holds at most table_max keys; the least recently failing key goes first
+ * (a pair whose ban is in force is passed over for a few places), so memory stays bounded whatever
+ * an attacker sends.
  *
- * Bans are queued for the database (store.h) and kept here in memory too,
- * so they apply from the very next CONNECT; a ban is dropped from memory
- * once a snapshot that already holds it is in use (or when it expires), so
- * removing it with mqttsec-acl lifts it.  A ban that could not be queued
- * (seq MQSP_BAN_SEQ_MEMORY) stays until it expires.  The in-memory table is
- * capped (MQSP_BANS_MEM_MAX): when it is full, expired bans and then the
- * oldest ban already committed to the database make room, and the caller is
- * told to reload (mqsp_bans_take_reload) so that the database copy applies
- * again (in between, for up to a reload, the evicted ban is not enforced).
- * A ban not committed yet never leaves memory before it expires; when the
- * table is full of such bans, a new one is refused.
+ * Username-wide and address bans are queued for the database (store.h) and
+ * kept here in memory too, so they apply from the very next CONNECT; such a
+ * ban is dropped from memory once a snapshot that already holds it is in
+ * use (or when it expires), so removing it with mqttsec-acl lifts it.  A
+ * ban that could not be queued (seq MQSP_BAN_SEQ_MEMORY) stays until it
+ * expires.  The in-memory table is capped (MQSP_BANS_MEM_MAX): when it is
+ * full, expired bans and then the oldest ban already committed to the
+ * database make room, and the caller is told to reload
+ * (mqsp_bans_take_reload) so that the database copy applies again (in
+ * between, for up to a reload, the evicted ban is not enforced).  A ban not
+ * committed yet never leaves memory before it expires; when the table is
+ * full of such bans, a new one is refused.  Pair bans live in the pair
+ * table only (never in the database: a restart lifts them).
  *
  * Ownership: mqsp_bans_new() returns a table freed by mqsp_bans_free().
  * Broker thread only.
@@ -31,8 +42,13 @@
 
 #include "lists.h"
 
-#define MQSP_BAN_USER 0x01
-#define MQSP_BAN_IP   0x02
+#define MQSP_BAN_USER 0x01 /* the username from every address (database) */
+#define MQSP_BAN_IP   0x02 /* the address for every username (database) */
+#define MQSP_BAN_PAIR 0x04 /* the username from one address (memory only) */
+
+/* what a failure counts for (mqsp_bans_fail) */
+#define MQSP_COUNT_USER 0x01 /* its (username, address) pair and its username */
+#define MQSP_COUNT_IP   0x02 /* its address */
 
 #define MQSP_BANS_MEM_MAX 4096 /* in-memory bans */
 
@@ -40,11 +56,30 @@
 #define MQSP_BAN_SEQ_MEMORY UINT64_MAX
 
 struct mqsp_bans_cfg {
-	unsigned max_user_failures; /* 0 = never ban a username */
-	unsigned max_ip_failures;   /* 0 = never ban an address */
+	unsigned max_user_failures; /* per (username, address); 0 = never ban a username */
+	unsigned user_addresses;    /* distinct addresses for a username-wide ban; 0 = never */
+	unsigned max_ip_failures;   /* failures from one address; 0 = never ban one */
+	unsigned max_ip_usernames;  /* distinct usernames failing there; 0 = not this way */
 	unsigned window;            /* seconds */
+	unsigned ban_seconds;       /* first ban of a pair or an address */
+	unsigned user_ban_seconds;  /* first username-wide ban */
+	unsigned ban_max_seconds;   /* longest pair or address ban (0: no cap) */
+	unsigned user_ban_max;      /* longest username-wide ban (0: no cap) */
+	unsigned decay_seconds;     /* quiet seconds that forget one repeat (0: never) */
 	size_t table_max;           /* keys per table */
 };
+
+/* the bans one failure led to (mqsp_bans_fail) */
+struct mqsp_ban_hit {
+	unsigned seconds[3];  /* length, by kind: HIT_PAIR, HIT_USER, HIT_IP */
+	unsigned strike[3];   /* 1 for a key's first ban, 2 for the next... */
+	unsigned failures[3]; /* failures in the window that led to it */
+	unsigned distinct[3]; /* distinct addresses (user), usernames (address) */
+};
+
+#define MQSP_HIT_PAIR 0
+#define MQSP_HIT_USER 1
+#define MQSP_HIT_IP   2
 
 struct mqsp_bans;
 
@@ -54,10 +89,14 @@ struct mqsp_bans *mqsp_bans_new(const struct mqsp_bans_cfg *cfg);
 /* Free everything.  NULL is fine. */
 void mqsp_bans_free(struct mqsp_bans *b);
 
-/* Count one failure of username (NULL: none counted) from address ip
- * (canonical text, NULL: none counted) at now.  Returns MQSP_BAN_* bits of
- * the keys that reached their threshold (their counters restart). */
-unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *ip, int64_t now);
+/* Count one failure of username (NULL: none) from address ip (canonical
+ * text, IPv4-mapped IPv6 as IPv4; NULL or "": none known) at now, for what
+ * count says (MQSP_COUNT_* bits; the address also notes username as one of
+ * its failing usernames).  Returns the MQSP_BAN_* bits of the keys that are
+ * banned now (their counters restart), with lengths and reasons in *hit
+ * (may be NULL).  A pair ban is in force here from now on. */
+unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *ip, unsigned count,
+                        int64_t now, struct mqsp_ban_hit *hit);
 
 /* Keep a ban in memory until until (Unix seconds).  seq is its sequence
  * number from mqsp_store_save_ban() (MQSP_BAN_SEQ_MEMORY when it could not
@@ -73,14 +112,19 @@ int mqsp_bans_add(struct mqsp_bans *b, enum mqsp_match match, const char *patter
  * after the queued bans are written. */
 int mqsp_bans_take_reload(struct mqsp_bans *b);
 
-/* Return 1 when an in-memory ban matches the username or address. */
+/* Return 1 when an in-memory ban matches the username or address, or a
+ * pair ban matches both (addr NULL: the pair of no known address). */
 int mqsp_bans_match(const struct mqsp_bans *b, const char *username, const uint8_t *addr,
                     int64_t now);
 
 /* Drop bans with seq <= seq_done (now in a snapshot) and expired ones. */
 void mqsp_bans_prune(struct mqsp_bans *b, uint64_t seq_done, int64_t now);
 
-/* Number of keys in the username and address tables (for tests and logs). */
+/* Number of keys in the pair, username and address tables (for tests and
+ * logs). */
 size_t mqsp_bans_tracked(const struct mqsp_bans *b);
+
+/* Number of pair bans in force at now (for logs and tests). */
+size_t mqsp_bans_pairs_active(const struct mqsp_bans *b, int64_t now);
 
 #endif

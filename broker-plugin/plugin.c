@@ -128,6 +128,12 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 	o->max_ip_failures = 50;
 	o->failure_window = 60;
 	o->ban_seconds = 300;
+	o->user_ban_addresses = 3;
+	o->user_ban_seconds = 60;
+	o->max_ip_usernames = 20;
+	o->ban_max_seconds = 86400;
+	o->user_ban_max = 3600;
+	o->ban_decay_seconds = 86400;
 	o->replay_window = 300;
 	o->poll_ms = 200;
 	o->failure_table_max = 10000;
@@ -168,6 +174,24 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 		} else if (strcmp(k, "ban_seconds") == 0) {
 			rc = opt_uint(k, val, 1, 31536000, &v);
 			o->ban_seconds = (unsigned)v;
+		} else if (strcmp(k, "user_ban_addresses") == 0) {
+			rc = opt_uint(k, val, 0, 1000, &v);
+			o->user_ban_addresses = (unsigned)v;
+		} else if (strcmp(k, "user_ban_seconds") == 0) {
+			rc = opt_uint(k, val, 1, 31536000, &v);
+			o->user_ban_seconds = (unsigned)v;
+		} else if (strcmp(k, "max_ip_usernames") == 0) {
+			rc = opt_uint(k, val, 0, 10000, &v);
+			o->max_ip_usernames = (unsigned)v;
+		} else if (strcmp(k, "ban_max_seconds") == 0) {
+			rc = opt_uint(k, val, 1, 31536000, &v);
+			o->ban_max_seconds = (unsigned)v;
+		} else if (strcmp(k, "user_ban_max_seconds") == 0) {
+			rc = opt_uint(k, val, 1, 31536000, &v);
+			o->user_ban_max = (unsigned)v;
+		} else if (strcmp(k, "ban_decay_seconds") == 0) {
+			rc = opt_uint(k, val, 0, 31536000, &v);
+			o->ban_decay_seconds = (unsigned)v;
 		} else if (strcmp(k, "replay_window") == 0) {
 			rc = opt_uint(k, val, 1, 86400, &v);
 			o->replay_window = (unsigned)v;
@@ -353,9 +377,17 @@ static int plugin_open(struct mqsp_plugin *p)
 	         "mqttsec: loaded %lu devices, %lu acl rules, %lu list entries from %s in %.1f ms",
 	         p->snap->ndevices, p->snap->nrules, p->snap->nentries, p->opt.db,
 	         p->snap->build_ms);
+	memset(&bc, 0, sizeof(bc));
 	bc.max_user_failures = p->opt.max_auth_failures;
+	bc.user_addresses = p->opt.user_ban_addresses;
 	bc.max_ip_failures = p->opt.max_ip_failures;
+	bc.max_ip_usernames = p->opt.max_ip_usernames;
 	bc.window = p->opt.failure_window;
+	bc.ban_seconds = p->opt.ban_seconds;
+	bc.user_ban_seconds = p->opt.user_ban_seconds;
+	bc.ban_max_seconds = p->opt.ban_max_seconds;
+	bc.user_ban_max = p->opt.user_ban_max;
+	bc.decay_seconds = p->opt.ban_decay_seconds;
 	bc.table_max = p->opt.failure_table_max;
 	p->bans = mqsp_bans_new(&bc);
 	if (p->bans == NULL)

@@ -37,6 +37,12 @@ struct mqsp_options {
 	unsigned max_ip_failures;    /* plugin_opt_max_ip_failures, 0 = off */
 	unsigned failure_window;     /* plugin_opt_failure_window, seconds */
 	unsigned ban_seconds;        /* plugin_opt_ban_seconds */
+	unsigned user_ban_addresses; /* plugin_opt_user_ban_addresses, 0 = never username-wide */
+	unsigned user_ban_seconds;   /* plugin_opt_user_ban_seconds, first username-wide ban */
+	unsigned max_ip_usernames;   /* plugin_opt_max_ip_usernames, 0 = off */
+	unsigned ban_max_seconds;    /* plugin_opt_ban_max_seconds, longest pair or address ban */
+	unsigned user_ban_max;       /* plugin_opt_user_ban_max_seconds, longest username ban */
+	unsigned ban_decay_seconds;  /* plugin_opt_ban_decay_seconds, 0 = repeats never forgotten */
 	unsigned replay_window;      /* plugin_opt_replay_window (payload encryption) */
 	int defer_unknown;           /* plugin_opt_defer_unknown on|off */
 	unsigned poll_ms;            /* plugin_opt_poll_ms, change polling interval */

@@ -1,12 +1,11 @@
-/* test-plugin-lists.c - allow/deny list index and failed-login bans of the
- * broker plugin (broker-plugin/lists.c, broker-plugin/bans.c). */
+/* test-plugin-lists.c - allow/deny list index of the broker plugin
+ * (broker-plugin/lists.c); the bans are in test-plugin-bans.c. */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "bans.h"
 #include "lists.h"
 #include "mqs_cidr.h"
 #include "mqs_error.h"
@@ -122,121 +121,9 @@ static void test_lists_scale(void)
 	mqsp_list_release(&l);
 }
 
-static void test_bans(void)
-{
-	struct mqsp_bans_cfg cfg = {3, 5, 60, 4};
-	struct mqsp_bans *b = mqsp_bans_new(&cfg);
-	uint8_t addr[16];
-	unsigned hit;
-
-	tap_ok(b != NULL, "bans table");
-	tap_is_int(mqsp_bans_fail(b, "dev1", "10.0.0.1", 100), 0, "failure 1");
-	tap_is_int(mqsp_bans_fail(b, "dev1", "10.0.0.1", 101), 0, "failure 2");
-	tap_is_int(mqsp_bans_fail(b, "dev1", "10.0.0.1", 102), MQSP_BAN_USER,
-	           "failure 3 bans the username");
-	tap_is_int(mqsp_bans_fail(b, "dev2", "10.0.0.1", 103), 0, "ip failure 4");
-	tap_is_int(mqsp_bans_fail(b, "dev3", "10.0.0.1", 104), MQSP_BAN_IP,
-	           "ip failure 5 bans the address");
-
-	/* sliding window: old failures fall out */
-	tap_is_int(mqsp_bans_fail(b, "slow", NULL, 200), 0, "slow 1");
-	tap_is_int(mqsp_bans_fail(b, "slow", NULL, 250), 0, "slow 2");
-	tap_is_int(mqsp_bans_fail(b, "slow", NULL, 261), 0, "slow 3: the first left the window");
-	tap_is_int(mqsp_bans_fail(b, "slow", NULL, 262), MQSP_BAN_USER,
-	           "slow 4: three within 60 s");
-
-	/* nothing resets a counter but the window (a login in between gives
-	 * no extra guesses) */
-	mqsp_bans_fail(b, "ok", NULL, 300);
-	mqsp_bans_fail(b, "ok", NULL, 301);
-	tap_is_int(mqsp_bans_fail(b, "ok", NULL, 302), MQSP_BAN_USER,
-	           "third failure within the window bans");
-
-	/* the table is capped (4 keys per table) */
-	for (int i = 0; i < 100; i++) {
-		char name[16];
-
-		snprintf(name, sizeof(name), "spray%d", i);
-		mqsp_bans_fail(b, name, NULL, 400);
-	}
-	tap_ok(mqsp_bans_tracked(b) <= 8, "tables stay capped (%zu keys)", mqsp_bans_tracked(b));
-
-	/* in-memory bans */
-	tap_is_int(mqsp_bans_add(b, MQSP_MATCH_USERNAME, "dev1", 500, 1, 0, 400), MQS_OK,
-	           "mem ban user");
-	tap_is_int(mqsp_bans_add(b, MQSP_MATCH_IP, "10.0.0.1", 600, 2, 0, 400), MQS_OK,
-	           "mem ban ip");
-	mqs_ip_parse("::ffff:10.0.0.1", addr);
-	tap_is_int(mqsp_bans_match(b, "dev1", NULL, 400), 1, "banned username");
-	tap_is_int(mqsp_bans_match(b, "other", addr, 400), 1, "banned mapped address");
-	tap_is_int(mqsp_bans_match(b, "dev1", NULL, 500), 0, "ban ends at its expiry");
-	mqsp_bans_prune(b, 1, 400);
-	tap_is_int(mqsp_bans_match(b, "dev1", NULL, 400), 0, "pruned once a snapshot holds it");
-	tap_is_int(mqsp_bans_match(b, NULL, addr, 400), 1, "later ban kept");
-	mqsp_bans_prune(b, 1, 600);
-	tap_is_int(mqsp_bans_match(b, NULL, addr, 599), 0, "expired ban pruned");
-	hit = mqsp_bans_fail(b, NULL, NULL, 1);
-	tap_is_int(hit, 0, "nothing to count");
-	tap_is_int(mqsp_bans_take_reload(b), 0, "no reload needed so far");
-	mqsp_bans_free(b);
-	mqsp_bans_free(NULL);
-}
-
-/* The in-memory ban table when it is full. */
-static void test_bans_full(void)
-{
-	struct mqsp_bans_cfg cfg = {3, 5, 60, 4};
-	struct mqsp_bans *b = mqsp_bans_new(&cfg);
-	char name[32];
-	int rc = MQS_OK;
-
-	/* a ban that never reached the database is only dropped by its expiry */
-	tap_is_int(
-	    mqsp_bans_add(b, MQSP_MATCH_USERNAME, "memonly", 1000, MQSP_BAN_SEQ_MEMORY, 0, 100),
-	    MQS_OK, "memory-only ban kept");
-	mqsp_bans_prune(b, UINT64_MAX - 1, 100);
-	tap_is_int(mqsp_bans_match(b, "memonly", NULL, 100), 1,
-	           "memory-only ban survives a snapshot with every committed ban");
-	mqsp_bans_prune(b, UINT64_MAX - 1, 1000);
-	tap_is_int(mqsp_bans_match(b, "memonly", NULL, 999), 0, "and goes at its expiry");
-
-	/* fill the table with queued (uncommitted) bans 1..MAX */
-	for (unsigned i = 1; rc == MQS_OK && i <= MQSP_BANS_MEM_MAX; i++) {
-		snprintf(name, sizeof(name), "q%u", i);
-		rc = mqsp_bans_add(b, MQSP_MATCH_USERNAME, name, 5000, i, 0, 100);
-	}
-	tap_is_int(rc, MQS_OK, "%d queued bans kept", MQSP_BANS_MEM_MAX);
-	tap_is_int(
-	    mqsp_bans_add(b, MQSP_MATCH_USERNAME, "new", 5000, MQSP_BANS_MEM_MAX + 1, 0, 100),
-	    MQS_ERR_TOOBIG, "full of uncommitted bans: a new one is refused");
-	tap_is_int(mqsp_bans_match(b, "q1", NULL, 100), 1,
-	           "the oldest uncommitted ban still holds");
-	tap_is_int(mqsp_bans_take_reload(b), 1, "the refused queued ban asks for a reload");
-	tap_is_int(mqsp_bans_take_reload(b), 0, "once");
-
-	/* bans 1..10 committed: the oldest committed one makes room */
-	tap_is_int(
-	    mqsp_bans_add(b, MQSP_MATCH_USERNAME, "new", 5000, MQSP_BANS_MEM_MAX + 1, 10, 100),
-	    MQS_OK, "with committed bans there is room");
-	tap_is_int(mqsp_bans_match(b, "q1", NULL, 100), 0, "the oldest committed ban was evicted");
-	tap_is_int(mqsp_bans_match(b, "q2", NULL, 100), 1, "the next one stays");
-	tap_is_int(mqsp_bans_match(b, "new", NULL, 100), 1, "the new ban holds");
-	tap_is_int(mqsp_bans_take_reload(b), 1, "the evicted ban asks for a reload");
-
-	/* expired bans make room first, without a reload */
-	tap_is_int(
-	    mqsp_bans_add(b, MQSP_MATCH_USERNAME, "late", 9000, MQSP_BANS_MEM_MAX + 2, 0, 5000),
-	    MQS_OK, "expired bans make room");
-	tap_is_int(mqsp_bans_take_reload(b), 0, "no reload for expired bans");
-	tap_is_int(mqsp_bans_match(b, "late", NULL, 5000), 1, "the new ban holds");
-	mqsp_bans_free(b);
-}
-
 int main(void)
 {
 	test_lists();
 	test_lists_scale();
-	test_bans();
-	test_bans_full();
 	return tap_exit();
 }
