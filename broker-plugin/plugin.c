@@ -286,6 +286,7 @@ static int plugin_open(struct mqsp_plugin *p)
 	         "mqttsec: loaded %lu devices, %lu acl rules, %lu list entries from %s in %.1f ms",
 	         p->snap->ndevices, p->snap->nrules, p->snap->nentries, p->opt.db,
 	         p->snap->build_ms);
+	mqsp_reload_log_problems(p->snap);
 	bc.max_user_failures = p->opt.max_auth_failures;
 	bc.max_ip_failures = p->opt.max_ip_failures;
 	bc.window = p->opt.failure_window;
