@@ -137,26 +137,35 @@ static int row_device(struct mqsp_build *b, sqlite3_stmt *st)
 	return MQS_OK;
 }
 
-/* Record a row that cannot be used (the first MQSP_PROBLEMS_MAX). */
+/* Record a row that cannot be used (the first MQSP_PROBLEMS_MAX); subject
+ * is copied for the log: at most 64 bytes, control bytes and non-ASCII
+ * shown as '?' (the row may have been written by hand). */
 static void problem(struct mqsp_snapshot *s, const char *what, int64_t id, const char *subject,
                     const char *why, const char *outcome)
 {
 	if (s->nproblems < MQSP_PROBLEMS_MAX) {
 		struct mqsp_problem *p = &s->problems[s->nproblems];
+		const char *src = subject != NULL ? subject : "?";
+		char *copy = mqsp_arena_strndup(&s->arena, src, strnlen(src, 64));
 
+		for (char *c = copy; c != NULL && *c != '\0'; c++) {
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+				*c = '?';
+		}
 		p->what = what;
 		p->id = id;
-		p->subject = subject;
+		p->subject = copy;
 		p->why = why;
 		p->outcome = outcome;
 	}
 	s->nproblems++;
 }
 
-/* One list_entries row.  An entry that cannot be used never fails the
- * view: a bad allow entry is left out (it only lets fewer in); a bad deny
- * entry (or one of unknown kind) that could match nobody is left out, one
- * that could have matched anyone makes the deny list match everyone. */
+/* One list_entries row.  An entry of unknown kind counts as a deny entry.
+ * An entry that cannot be used never fails the view: a bad allow entry is
+ * left out (it only lets fewer in); a bad deny entry that could match
+ * nobody is left out, one that could have matched anyone makes the deny
+ * list match everyone. */
 static int row_list(struct mqsp_build *b, sqlite3_stmt *st)
 {
 	struct mqsp_snapshot *s = b->s;
@@ -168,37 +177,35 @@ static int row_list(struct mqsp_build *b, sqlite3_stmt *st)
 	struct mqsp_list *l = is_allow ? &s->allow : &s->deny;
 	enum mqsp_match match;
 	const char *why;
-	const char *subject;
 	int anyone;
 	int e;
 
 	why = mqsp_list_entry_problem(mtext, pattern, &anyone);
-	if (why == NULL && !is_allow && (kind == NULL || strcmp(kind, "deny") != 0))
-		why = "unknown kind (want allow or deny)";
 	if (why == NULL) {
 		mqsp_match_parse(mtext, &match);
 		e = mqsp_list_add(l, match, pattern, sqlite3_column_int64(st, 3));
-		if (e == MQS_OK) {
-			s->nentries++;
-			return MQS_OK;
-		}
 		if (e == MQS_ERR_NOMEM)
 			return e;
+		if (e == MQS_OK) {
+			s->nentries++;
+			/* an entry of unknown kind counts as a deny entry */
+			if (!is_allow && (kind == NULL || strcmp(kind, "deny") != 0))
+				problem(s, "list entry", id, mtext, "unknown kind",
+				        "treated as a deny entry");
+			return MQS_OK;
+		}
 		why = "cannot be added";
 		anyone = 1;
 	}
-	subject = mqsp_arena_strndup(&s->arena, mtext != NULL ? mtext : "?",
-	                             strnlen(mtext != NULL ? mtext : "?", 16));
 	s->bad_entries++;
 	if (is_allow) {
-		problem(s, "allow list entry", id, subject, why, "left out");
+		problem(s, "allow list entry", id, mtext, why, "left out");
 	} else if (!anyone) {
-		problem(s, "deny list entry", id, subject, why,
-		        "left out (it can match no client)");
+		problem(s, "deny list entry", id, mtext, why, "left out (it can match no client)");
 	} else {
 		mqsp_list_match_all(&s->deny);
 		s->deny_everyone = 1;
-		problem(s, "deny list entry", id, subject, why,
+		problem(s, "deny list entry", id, mtext, why,
 		        "every CONNECT is refused until it is fixed or removed");
 	}
 	return MQS_OK;
