@@ -600,6 +600,41 @@ static void test_sub_possible_table(void)
 	}
 }
 
+static double now_ms(void);
+
+/* A search over its budget grants (safe: deliveries are checked). */
+static void test_sub_possible_budget(void)
+{
+	enum { NALLOW = 200 };
+	struct mqsp_arena a;
+	struct mqsp_acl_tree *t;
+	const struct mqsp_acl_tree *ct;
+	char *deep = deep_filter(1000, "z");
+	char names[NALLOW][16];
+	double t0;
+	int got;
+
+	mqsp_arena_init(&a);
+	t = mqsp_acl_tree_new(&a);
+	/* 200 allow rules k<i>/# all beaten by a deny '#', and one rule of 1000
+	 * levels: each candidate is tried at every depth up to 1001 */
+	mqsp_acl_tree_add(t, &a, "#", S, 1, 5);
+	mqsp_acl_tree_add(t, &a, deep, S, 1, 0);
+	for (int i = 0; i < NALLOW; i++) {
+		snprintf(names[i], sizeof(names[i]), "k%03d/#", i);
+		mqsp_acl_tree_add(t, &a, names[i], S, 0, 0);
+	}
+	mqsp_acl_tree_finish(t, &a);
+	ct = t;
+	t0 = now_ms();
+	got = mqsp_acl_sub_possible(&ct, 1, "#", "u", "c");
+	tap_ok(got == 1, "a search over its budget grants (%.1f ms)", now_ms() - t0);
+	tap_ok(!mqsp_acl_sub_possible(&ct, 1, "k001/x", "u", "c"),
+	       "a small search is still exact (k001/x denied)");
+	free(deep);
+	mqsp_arena_release(&a);
+}
+
 /* Topics over {a, b, $x, "", c} of 1..4 levels: c is named by no rule. */
 static char wtopics[800][16];
 static size_t nwtopics;
@@ -631,6 +666,30 @@ static void wtopics_make(void)
 	}
 }
 
+/* Copy filter with each level "a" written %u and each level "b" %c. */
+static void pattern_of(const char *filter, char *out, size_t cap)
+{
+	const char *s = filter;
+
+	out[0] = '\0';
+	for (;;) {
+		const char *e = strchr(s, '/');
+		size_t len = e != NULL ? (size_t)(e - s) : strlen(s);
+		char lv[32];
+
+		snprintf(lv, sizeof(lv), "%.*s", (int)len, s);
+		if (strcmp(lv, "a") == 0)
+			snprintf(lv, sizeof(lv), "%%u");
+		else if (strcmp(lv, "b") == 0)
+			snprintf(lv, sizeof(lv), "%%c");
+		strncat(out, lv, cap - strlen(out) - 1);
+		if (e == NULL)
+			break;
+		strncat(out, "/", cap - strlen(out) - 1);
+		s = e + 1;
+	}
+}
+
 /* Brute force against a linear scan of two rule sets: is some topic of f
  * allowed (SUB)?  And are READ+SUB decisions of eval_read right? */
 static void test_sub_possible_random(void)
@@ -642,7 +701,9 @@ static void test_sub_possible_random(void)
 	for (int round = 0; round < 300; round++) {
 		struct mqsp_arena a;
 		struct rule rules[2][12];
+		struct rule trules[2][12];
 		char filters[2][12][32];
+		char pfilters[12][64];
 		size_t n[2];
 		struct mqsp_acl_tree *t[2];
 		const struct mqsp_acl_tree *ct[2];
@@ -657,7 +718,16 @@ static void test_sub_possible_random(void)
 				rules[k][i].deny = rand() % 2 == 0;
 				rules[k][i].priority = rand() % 3;
 			}
-			t[k] = build(&a, rules[k], n[k]);
+			/* the second tree writes some levels a and b as %u and %c
+			 * (username "a", client id "b"): the same rules */
+			for (size_t i = 0; i < n[k]; i++) {
+				trules[k][i] = rules[k][i];
+				if (k == 1 && rand() % 2 == 0) {
+					pattern_of(filters[k][i], pfilters[i], sizeof(pfilters[i]));
+					trules[k][i].filter = pfilters[i];
+				}
+			}
+			t[k] = build(&a, trules[k], n[k]);
 			ct[k] = t[k];
 		}
 		for (int q = 0; q < 30; q++) {
@@ -675,7 +745,7 @@ static void test_sub_possible_random(void)
 				b1 = reference(rules[1], n[1], MQSP_ACL_SUB, wtopics[i]);
 				want = mqsp_acl_key_allows(b0 > b1 ? b0 : b1);
 			}
-			got = mqsp_acl_sub_possible(ct, 2, f, "u", "c");
+			got = mqsp_acl_sub_possible(ct, 2, f, "a", "b");
 			granted += got;
 			checks++;
 			if (got != want && bad++ < 5)
@@ -691,8 +761,8 @@ static void test_sub_possible_random(void)
 
 			if (wtopics[i][0] == '\0')
 				continue;
-			mqsp_acl_eval_read(t[0], wtopics[i], "u", "c", &r, &sb);
-			mqsp_acl_eval_read(t[1], wtopics[i], "u", "c", &r, &sb);
+			mqsp_acl_eval_read(t[0], wtopics[i], "a", "b", &r, &sb);
+			mqsp_acl_eval_read(t[1], wtopics[i], "a", "b", &r, &sb);
 			if ((r != (wr > wr1 ? wr : wr1) || sb != (ws > ws1 ? ws : ws1)) &&
 			    bad_read++ < 5)
 				tap_diag("round %d: eval_read '%s' differs", round, wtopics[i]);
@@ -783,6 +853,7 @@ int main(void)
 	test_deny_all();
 	test_sub_possible_table();
 	test_sub_possible_random();
+	test_sub_possible_budget();
 	test_scale();
 	return tap_exit();
 }
