@@ -4,9 +4,10 @@
  * does no I/O: one hash lookup for the device, then one walk of the topic
  * levels per tree (the device's rules, then each of its groups'), see acl.h
  * for the evaluation rules; a delivery needs both the read and the sub
- * rules of its topic to allow it, found in the same walk.  The last READ and the last WRITE
- * decision of each device are remembered with the device, inside the snapshot: a new snapshot
- * starts with no remembered decision.  Devices with %c rules are not remembered (their decisions
+ * rules of its topic to allow it, found in the same walk.  The last READ
+ * and the last WRITE decision of each device are remembered with the
+ * device, inside the snapshot: a new snapshot starts with no remembered
+ * decision.  Devices with %c rules are not remembered (their decisions
  * depend on the client id too).
  */
 #include "config.h"
