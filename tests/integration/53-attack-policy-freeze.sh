@@ -148,6 +148,11 @@ T0=$(date +%s%N)
 acl device disable kd >/dev/null
 ok "device disable still disconnects the device" wait_for 5 kicked kd-sub
 diag "device disable -> kick: $(since_ms "$T0") ms"
+ok "other subscribed" subscriber other o-sub 'o/#'
+T0=$(date +%s%N)
+acl list add deny clientid o-sub >/dev/null
+ok "a new deny list entry still disconnects its client" wait_for 5 kicked o-sub
+diag "list add deny -> kick: $(since_ms "$T0") ms"
 T0=$(date +%s%N)
 BEFORE=$(reloads)
 acl acl add deny read watcher 'o/secret' >/dev/null
