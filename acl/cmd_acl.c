@@ -16,23 +16,40 @@
 
 #include "acl.h"
 
+#include "../broker-plugin/acl.h"
+
 #define PRIORITY_MIN (-2147483647LL - 1)
 #define PRIORITY_MAX 2147483647LL
 
-/* Check a rule's words, subject and filter. */
+/* The plugin's access bits of an access word. */
+static unsigned access_bits(const char *access)
+{
+	if (strcmp(access, "pub") == 0)
+		return MQSP_ACCESS_WRITE;
+	if (strcmp(access, "sub") == 0)
+		return MQSP_ACCESS_SUB;
+	if (strcmp(access, "read") == 0)
+		return MQSP_ACCESS_READ;
+	if (strcmp(access, "all") == 0)
+		return MQSP_ACCESS_READ | MQSP_ACCESS_WRITE | MQSP_ACCESS_SUB;
+	return 0;
+}
+
+/* Check a rule's words, subject and filter: with the plugin's own check
+ * (broker-plugin/acl.c), so no rule the broker cannot use is written. */
 int acl_rule_check(struct acl_ctx *ctx, const char *effect, const char *access, const char *subject,
                    const char *filter, char *why)
 {
 	int is_group = subject[0] == '@';
 	const char *name = is_group ? subject + 1 : subject;
+	const char *problem;
 	int rc;
 	int ex;
 
 	ex = acl_effect_check(effect, why);
 	if (ex != EX_OK)
 		goto out;
-	if (strcmp(access, "pub") != 0 && strcmp(access, "sub") != 0 &&
-	    strcmp(access, "read") != 0 && strcmp(access, "all") != 0) {
+	if (access_bits(access) == 0) {
 		ex = acl_fail(why, EX_DATAERR, "invalid access: use pub, sub, read or all");
 		goto out;
 	}
@@ -41,6 +58,12 @@ int acl_rule_check(struct acl_ctx *ctx, const char *effect, const char *access, 
 		ex = acl_filter_check(filter, why);
 	if (ex != EX_OK)
 		goto out;
+	problem = mqsp_acl_rule_problem(filter, access_bits(access));
+	if (problem != NULL) {
+		ex = acl_fail(why, EX_DATAERR, "invalid rule: %s (the broker could not use it)",
+		              problem);
+		goto out;
+	}
 	rc = is_group ? acl_group_exists(ctx, name) : acl_device_exists(ctx, name);
 	if (rc != 1)
 		ex = rc < 0 ? acl_db_fail(ctx, why, "read db")

@@ -3,10 +3,12 @@
  * This runs for every subscriber of every message (MOSQ_ACL_READ), so it
  * does no I/O: one hash lookup for the device, then one walk of the topic
  * levels per tree (the device's rules, then each of its groups'), see acl.h
- * for the evaluation rules.  The last READ and the last WRITE decision of
- * each device are remembered with the device, inside the snapshot: a new
- * snapshot starts with no remembered decision.  Devices with %c rules are
- * not remembered (their decisions depend on the client id too).
+ * for the evaluation rules; a delivery needs both the read and the sub
+ * rules of its topic to allow it, found in the same walk.  The last READ
+ * and the last WRITE decision of each device are remembered with the
+ * device, inside the snapshot: a new snapshot starts with no remembered
+ * decision.  Devices with %c rules are not remembered (their decisions
+ * depend on the client id too).
  */
 #include "config.h"
 
@@ -17,15 +19,46 @@
 #include "plugin.h"
 #include "reseal.h"
 
-/* Decide with the trees of d. */
+/* Decide with the trees of d.  READ combines the read and the sub rules
+ * of the concrete topic; SUB asks whether any topic of the filter is
+ * allowed (docs/broker-plugin.md, Topic ACLs). */
 static int decide(struct mqsp_device *d, enum mqsp_acl_kind kind, const char *topic,
                   const char *user, struct mosquitto *client)
 {
+	const char *cid = mosquitto_client_id(client);
 	int64_t best = MQSP_ACL_NONE;
+	int64_t best_sub = MQSP_ACL_NONE;
 
+	if (kind == MQSP_ACL_SUB)
+		return mqsp_acl_sub_possible(d->trees, d->ntrees, topic, user, cid);
+	if (kind == MQSP_ACL_READ) {
+		for (unsigned i = 0; i < d->ntrees; i++)
+			mqsp_acl_eval_read(d->trees[i], topic, user, cid, &best, &best_sub);
+		return mqsp_acl_key_allows(best) && mqsp_acl_key_allows(best_sub);
+	}
 	for (unsigned i = 0; i < d->ntrees; i++)
-		mqsp_acl_eval(d->trees[i], kind, topic, user, mosquitto_client_id(client), &best);
+		mqsp_acl_eval(d->trees[i], kind, topic, user, cid, &best);
 	return mqsp_acl_key_allows(best);
+}
+
+/* The filter a subscription is checked as: "$share/GROUP/F" is checked as F
+ * (docs/broker-plugin.md).  NULL for a malformed shared subscription. */
+static const char *sub_filter(const char *topic)
+{
+	const char *group;
+	const char *e;
+
+	if (strncmp(topic, "$share/", 7) != 0)
+		return topic;
+	group = topic + 7;
+	e = strchr(group, '/');
+	if (e == NULL || e == group || e[1] == '\0')
+		return NULL;
+	for (const char *c = group; c < e; c++) {
+		if (*c == '+' || *c == '#')
+			return NULL;
+	}
+	return e + 1;
 }
 
 /* Decide, through the device's one-entry cache for READ and WRITE. */
@@ -81,6 +114,7 @@ int mqsp_access_cb(int event, void *event_data, void *userdata)
 	struct mqsp_plugin *p = userdata;
 	struct mosquitto_evt_acl_check *ed = event_data;
 	const char *user;
+	const char *topic;
 	struct mqsp_device *d;
 	enum mqsp_acl_kind kind;
 
@@ -114,7 +148,8 @@ int mqsp_access_cb(int event, void *event_data, void *userdata)
 		return p->opt.defer_unknown ? MOSQ_ERR_PLUGIN_DEFER : MOSQ_ERR_ACL_DENIED;
 	if (!d->enabled)
 		return MOSQ_ERR_ACL_DENIED;
-	if (!decide_cached(d, kind, ed->topic, user, ed->client))
+	topic = kind == MQSP_ACL_SUB ? sub_filter(ed->topic) : ed->topic;
+	if (topic == NULL || !decide_cached(d, kind, topic, user, ed->client))
 		return MOSQ_ERR_ACL_DENIED;
 	/* protected topics: a sealed, fresh envelope of the publisher's own key
 	 * (the only check a Last Will gets: it never reaches MOSQ_EVT_MESSAGE) */

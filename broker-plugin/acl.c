@@ -8,8 +8,10 @@
 #include "mqs_error.h"
 #include "mqs_topic.h"
 
-#define MAX_LEVELS  1000 /* deepest rule filter accepted (bounds recursion) */
-#define SUBST_STACK 512  /* substituted filters up to this size stay on the stack */
+#define MAX_LEVELS  MQSP_ACL_LEVELS_MAX
+#define SUBST_STACK 512 /* substituted filters up to this size stay on the stack */
+/* steps (witness levels walked) one mqsp_acl_sub_possible() may take */
+#define SEARCH_BUDGET (1ul << 20)
 
 /* best keys of the rules that end at one node, per evaluation kind */
 struct acl_term {
@@ -43,6 +45,8 @@ struct mqsp_acl_tree {
 	struct acl_node root;
 	struct acl_pattern *patterns;
 	unsigned long nrules;
+	size_t maxlev; /* levels of the deepest rule filter */
+	int deny_all;  /* fail closed: deny everything (mqsp_acl_tree_deny_all) */
 };
 
 static const unsigned kind_bits[MQSP_ACL_KINDS] = {MQSP_ACCESS_READ, MQSP_ACCESS_WRITE,
@@ -195,6 +199,34 @@ static size_t level_count(const char *filter)
 	return n;
 }
 
+/* Why a rule cannot be used, or NULL. */
+const char *mqsp_acl_rule_problem(const char *filter, unsigned access)
+{
+	if ((access & (MQSP_ACCESS_READ | MQSP_ACCESS_WRITE | MQSP_ACCESS_SUB)) == 0)
+		return "unknown access";
+	if (filter == NULL || filter[0] == '\0')
+		return "empty topic filter";
+	if (mqs_topic_filter_check(filter) != MQS_OK)
+		return "invalid topic filter ('+' must be a whole level, '#' the whole last level, "
+		       "at most 65535 bytes)";
+	if (level_count(filter) > MAX_LEVELS)
+		return "topic filter deeper than 1000 levels";
+	return NULL;
+}
+
+/* Deny everything. */
+void mqsp_acl_tree_deny_all(struct mqsp_acl_tree *t)
+{
+	if (t != NULL)
+		t->deny_all = 1;
+}
+
+/* Was t made to deny everything? */
+int mqsp_acl_tree_denies_all(const struct mqsp_acl_tree *t)
+{
+	return t != NULL && t->deny_all;
+}
+
 /* Add one rule. */
 int mqsp_acl_tree_add(struct mqsp_acl_tree *t, struct mqsp_arena *a, const char *filter,
                       unsigned access, int deny, int64_t priority)
@@ -203,11 +235,14 @@ int mqsp_acl_tree_add(struct mqsp_acl_tree *t, struct mqsp_arena *a, const char 
 	struct acl_node *n = &t->root;
 	const char *s = filter;
 	int rc = MQS_ERR_INVAL;
+	size_t nlev;
 
 	access &= MQSP_ACCESS_READ | MQSP_ACCESS_WRITE | MQSP_ACCESS_SUB;
-	if (filter == NULL || access == 0 || mqs_topic_filter_check(filter) != MQS_OK ||
-	    level_count(filter) > MAX_LEVELS)
+	if (mqsp_acl_rule_problem(filter, access) != NULL)
 		goto out;
+	nlev = level_count(filter);
+	if (nlev > t->maxlev)
+		t->maxlev = nlev;
 	if (strstr(filter, "%u") != NULL || strstr(filter, "%c") != NULL) {
 		rc = pattern_add(t, a, filter, access, key);
 		if (rc == MQS_OK)
@@ -482,8 +517,9 @@ static size_t subst(const char *filter, const char *username, const char *client
 	return o;
 }
 
-/* Apply the %u/%c rules of t. */
-static void eval_patterns(const struct mqsp_acl_tree *t, int k, const char *topic,
+/* Apply the %u/%c rules of t; concrete: topic is a topic name even for
+ * k == MQSP_ACL_SUB (plain matching). */
+static void eval_patterns(const struct mqsp_acl_tree *t, int k, int concrete, const char *topic,
                           const char *username, const char *clientid, int64_t *best)
 {
 	char stack[SUBST_STACK];
@@ -513,7 +549,7 @@ static void eval_patterns(const struct mqsp_acl_tree *t, int k, const char *topi
 			/* no usable identity: an allow rule cannot grant, a deny rule
 			 * must still hold (fail closed) */
 			applies = !mqsp_acl_key_allows(p->key);
-		else if (k != MQSP_ACL_SUB)
+		else if (k != MQSP_ACL_SUB || concrete)
 			applies = mqs_topic_matches(buf, topic);
 		else if (mqsp_acl_key_allows(p->key))
 			applies = mqsp_acl_filter_covers(buf, topic);
@@ -534,12 +570,68 @@ void mqsp_acl_eval(const struct mqsp_acl_tree *t, enum mqsp_acl_kind kind, const
 
 	if (t == NULL || topic == NULL || topic[0] == '\0' || k < 0 || k >= MQSP_ACL_KINDS)
 		return;
+	if (t->deny_all) {
+		upd(best, mqsp_acl_key(MQSP_PRIORITY_MAX, 1));
+		return;
+	}
 	if (k == MQSP_ACL_SUB)
 		walk_sub(&t->root, topic, 1, 1, k, best);
 	else
 		walk_topic(&t->root, topic, 1, k, best);
 	if (t->patterns != NULL)
-		eval_patterns(t, k, topic, username, clientid, best);
+		eval_patterns(t, k, 0, topic, username, clientid, best);
+}
+
+/* Apply the rules ending at n to the READ and SUB keys. */
+static inline void term_apply_rs(const struct acl_node *n, int64_t *br, int64_t *bs)
+{
+	if (n != NULL && n->term != NULL) {
+		upd(br, n->term->best[MQSP_ACL_READ]);
+		upd(bs, n->term->best[MQSP_ACL_SUB]);
+	}
+}
+
+/* walk_topic() for READ and SUB at once. */
+static void walk_topic_rs(const struct acl_node *n, const char *t, int level0, int64_t *br,
+                          int64_t *bs)
+{
+	const char *e = strchr(t, '/');
+	size_t len = e != NULL ? (size_t)(e - t) : strlen(t);
+	int dollar = level0 && t[0] == '$';
+	const struct acl_node *c[2];
+
+	if (!dollar)
+		term_apply_rs(n->hash, br, bs);
+	c[0] = n->nchild > 0 ? child_find(n, t, len) : NULL;
+	c[1] = dollar ? NULL : n->plus;
+	for (int i = 0; i < 2; i++) {
+		if (c[i] == NULL)
+			continue;
+		if (e == NULL) {
+			term_apply_rs(c[i], br, bs);
+			term_apply_rs(c[i]->hash, br, bs); /* "a/#" matches "a" */
+		} else {
+			walk_topic_rs(c[i], e + 1, 0, br, bs);
+		}
+	}
+}
+
+/* Fold READ and SUB rules for a concrete topic. */
+void mqsp_acl_eval_read(const struct mqsp_acl_tree *t, const char *topic, const char *username,
+                        const char *clientid, int64_t *best_read, int64_t *best_sub)
+{
+	if (t == NULL || topic == NULL || topic[0] == '\0')
+		return;
+	if (t->deny_all) {
+		upd(best_read, mqsp_acl_key(MQSP_PRIORITY_MAX, 1));
+		upd(best_sub, mqsp_acl_key(MQSP_PRIORITY_MAX, 1));
+		return;
+	}
+	walk_topic_rs(&t->root, topic, 1, best_read, best_sub);
+	if (t->patterns != NULL) {
+		eval_patterns(t, MQSP_ACL_READ, 1, topic, username, clientid, best_read);
+		eval_patterns(t, MQSP_ACL_SUB, 1, topic, username, clientid, best_sub);
+	}
 }
 
 /* One level of a filter: start, length, and whether more follow. */
@@ -633,4 +725,407 @@ int mqsp_acl_filter_overlaps(const char *r, const char *f)
 		rl = level_at(rl.s + rl.len + 1);
 		fl = level_at(fl.s + fl.len + 1);
 	}
+}
+
+/* ---- is some topic of a subscription filter allowed? ----
+ *
+ * A topic T matching filter F is allowed when some allow rule A matches T
+ * and no rule with a greater key does.  So F holds an allowed topic only if
+ * the intersection G of F and some allow rule A (itself a filter) does.
+ * Within G a wildcard level is best filled with a fresh label, one no rule
+ * names: every rule that matches the fresh label matches any label there,
+ * so the fresh topic is matched by the fewest rules.  A trailing '#' in G is
+ * tried at every depth from its parent down to one level below the deepest
+ * rule (deeper topics are matched by the same rules).  Each such candidate
+ * is evaluated with every rule; the first one allowed answers 1.  Allow
+ * rules whose key is beaten by a deny rule of the same filter are never
+ * candidates (they can win nowhere). */
+
+/* One level: in a filter, plus marks '+'; in a candidate topic, s == NULL
+ * stands for a fresh label. */
+struct lv {
+	const char *s;
+	size_t len;
+	int plus;
+};
+
+struct search {
+	const struct mqsp_acl_tree *const *trees;
+	unsigned ntrees;
+	const char *user, *cid;
+	struct lv *f; /* the subscription's levels, a trailing '#' left out */
+	size_t nf;
+	int fh;       /* f ends with '#' */
+	struct lv *a; /* the levels of the allow rule being tried */
+	struct lv *g; /* the intersection, then the candidate topic */
+	size_t maxd;  /* levels of the deepest rule */
+	unsigned long budget;
+	int found;
+};
+
+/* Split filter f into levels; a trailing '#' sets *hash instead. */
+static size_t split_levels(const char *f, struct lv *out, int *hash)
+{
+	size_t n = 0;
+
+	*hash = 0;
+	for (;;) {
+		const char *e = strchr(f, '/');
+		size_t len = e != NULL ? (size_t)(e - f) : strlen(f);
+
+		if (e == NULL && level_is(f, len, "#")) {
+			*hash = 1;
+			break;
+		}
+		out[n].s = f;
+		out[n].len = len;
+		out[n].plus = level_is(f, len, "+");
+		n++;
+		if (e == NULL)
+			break;
+		f = e + 1;
+	}
+	return n;
+}
+
+/* Return 1 for a literal level starting with '$'. */
+static int lv_dollar(const struct lv *l)
+{
+	return l->s != NULL && !l->plus && l->len > 0 && l->s[0] == '$';
+}
+
+/* A level of G: '+' becomes a fresh label. */
+static struct lv lv_topic(const struct lv *l)
+{
+	struct lv r = *l;
+
+	if (r.plus)
+		r.s = NULL;
+	r.plus = 0;
+	return r;
+}
+
+/* Intersect the subscription with the allow rule a[0..na) (+ '#' when ah)
+ * into s->g; return its length (*gh: it ends with '#'), or -1 when no topic
+ * matches both. */
+static long intersect(struct search *s, size_t na, int ah, int *gh)
+{
+	const struct lv *f = s->f;
+	const struct lv *a = s->a;
+
+	for (size_t i = 0;; i++) {
+		int fhash = i == s->nf && s->fh;
+		int ahash = i == na && ah;
+		const struct lv *rest = NULL;
+		size_t nrest = 0;
+		int rh = 0;
+
+		if (fhash && ahash) {
+			*gh = 1;
+			return (long)i;
+		}
+		if (fhash) {
+			rest = a;
+			nrest = na;
+			rh = ah;
+		} else if (ahash) {
+			rest = f;
+			nrest = s->nf;
+			rh = s->fh;
+		}
+		if (rest != NULL) {
+			/* the '#' takes the other's remaining levels (or its
+			 * parent); a leading '#' never matches a $-topic */
+			if (i == 0 && nrest > 0 && lv_dollar(&rest[0]))
+				return -1;
+			for (size_t j = i; j < nrest; j++)
+				s->g[j] = lv_topic(&rest[j]);
+			*gh = rh;
+			return (long)nrest;
+		}
+		if (i == s->nf || i == na) {
+			*gh = 0;
+			return i == s->nf && i == na ? (long)i : -1;
+		}
+		if (f[i].plus && a[i].plus) {
+			s->g[i] = lv_topic(&f[i]);
+		} else if (f[i].plus || a[i].plus) {
+			const struct lv *lit = f[i].plus ? &a[i] : &f[i];
+
+			if (i == 0 && lv_dollar(lit))
+				return -1;
+			s->g[i] = *lit;
+		} else if (f[i].len != a[i].len || memcmp(f[i].s, a[i].s, f[i].len) != 0) {
+			return -1;
+		} else {
+			s->g[i] = f[i];
+		}
+	}
+}
+
+/* Fold the SUB rules of the tree below n matching candidate w[i..nw). */
+static void walk_witness(const struct acl_node *n, const struct lv *w, size_t i, size_t nw,
+                         int64_t *best)
+{
+	int dollar = i == 0 && lv_dollar(&w[0]);
+	const struct acl_node *c[2];
+
+	if (!dollar)
+		term_apply(n->hash, MQSP_ACL_SUB, 1, best);
+	c[0] = w[i].s != NULL && n->nchild > 0 ? child_find(n, w[i].s, w[i].len) : NULL;
+	c[1] = dollar ? NULL : n->plus;
+	for (int j = 0; j < 2; j++) {
+		if (c[j] == NULL)
+			continue;
+		if (i + 1 == nw) {
+			term_apply(c[j], MQSP_ACL_SUB, 1, best);
+			term_apply(c[j]->hash, MQSP_ACL_SUB, 1, best);
+		} else {
+			walk_witness(c[j], w, i + 1, nw, best);
+		}
+	}
+}
+
+/* Does filter (no %u/%c left) match candidate w[0..nw)? */
+static int match_witness(const char *filter, const struct lv *w, size_t nw)
+{
+	const char *f = filter;
+
+	if (lv_dollar(&w[0]) && (f[0] == '+' || f[0] == '#'))
+		return 0;
+	for (size_t i = 0;; i++) {
+		const char *e = strchr(f, '/');
+		size_t fl = e != NULL ? (size_t)(e - f) : strlen(f);
+
+		if (level_is(f, fl, "#"))
+			return e == NULL;
+		if (!level_is(f, fl, "+") &&
+		    (w[i].s == NULL || fl != w[i].len || memcmp(f, w[i].s, fl) != 0))
+			return 0;
+		if (e == NULL)
+			return i + 1 == nw;
+		if (i + 1 == nw)
+			return strcmp(e + 1, "#") == 0; /* "a/#" matches "a" */
+		f = e + 1;
+	}
+}
+
+/* Substitute a pattern's %u/%c into stack or a new buffer (*buf, free it
+ * when it is not stack).  Returns 1 when substituted, 0 when an identity is
+ * missing or unusable, -1 when out of memory. */
+static int pattern_subst(const struct acl_pattern *p, const char *user, const char *cid,
+                         char *stack, size_t stack_cap, char **buf)
+{
+	size_t need = strlen(user != NULL ? user : "");
+
+	if (cid != NULL && strlen(cid) > need)
+		need = strlen(cid);
+	need = p->len + p->nsub * need + 1;
+	*buf = stack;
+	if (need > stack_cap) {
+		*buf = malloc(need);
+		if (*buf == NULL)
+			return -1;
+	}
+	return subst(p->filter, user, cid, *buf, need) != (size_t)-1;
+}
+
+/* Evaluate candidate topic w[0..nw) with every SUB rule; 1 when allowed. */
+static int witness_allowed(const struct search *s, const struct lv *w, size_t nw)
+{
+	char stack[SUBST_STACK];
+	int64_t best = MQSP_ACL_NONE;
+
+	for (unsigned i = 0; i < s->ntrees; i++) {
+		const struct mqsp_acl_tree *t = s->trees[i];
+
+		if (t == NULL)
+			continue;
+		if (t->deny_all)
+			return 0;
+		walk_witness(&t->root, w, 0, nw, &best);
+		for (const struct acl_pattern *p = t->patterns; p != NULL; p = p->next) {
+			char *buf;
+			int r;
+
+			if ((p->access & MQSP_ACCESS_SUB) == 0 || p->key <= best)
+				continue;
+			r = pattern_subst(p, s->user, s->cid, stack, sizeof(stack), &buf);
+			if (r < 0) {
+				if (!mqsp_acl_key_allows(p->key))
+					upd(&best, p->key); /* cannot evaluate: deny holds */
+				continue;
+			}
+			/* no usable identity: only a deny rule applies, to all */
+			if (r == 0 ? !mqsp_acl_key_allows(p->key) : match_witness(buf, w, nw))
+				upd(&best, p->key);
+			if (buf != stack)
+				free(buf);
+		}
+	}
+	return mqsp_acl_key_allows(best);
+}
+
+/* Try one candidate topic s->g[0..nw). */
+static void try_witness(struct search *s, size_t nw)
+{
+	if (nw == 1 && s->g[0].s != NULL && s->g[0].len == 0)
+		return; /* "" is no topic */
+	if (s->budget <= nw) {
+		s->found = 1; /* too much work: grant, delivery is checked anyway */
+		return;
+	}
+	s->budget -= nw + 1;
+	if (witness_allowed(s, s->g, nw))
+		s->found = 1;
+}
+
+/* Try the allow rule s->a[0..na) (+ '#' when ah). */
+static void candidate(struct search *s, size_t na, int ah)
+{
+	int gh;
+	long ng = intersect(s, na, ah, &gh);
+	size_t lo, hi;
+
+	if (ng < 0)
+		return;
+	if (!gh) {
+		try_witness(s, (size_t)ng);
+		return;
+	}
+	lo = ng > 0 ? (size_t)ng : 1;
+	hi = (size_t)ng > s->maxd + 1 ? (size_t)ng : s->maxd + 1;
+	for (size_t m = lo; m <= hi && !s->found; m++) {
+		for (size_t j = (size_t)ng; j < m; j++) {
+			s->g[j].s = NULL;
+			s->g[j].len = 0;
+			s->g[j].plus = 0;
+		}
+		try_witness(s, m);
+	}
+}
+
+/* Visit the allow rules of the tree below n (path s->a[0..d)) that can
+ * meet the subscription. */
+static void search_tree(struct search *s, const struct acl_node *n, size_t d)
+{
+	int any;
+
+	if (s->found)
+		return;
+	if (d > 0 && n->term != NULL && mqsp_acl_key_allows(n->term->best[MQSP_ACL_SUB]))
+		candidate(s, d, 0);
+	if (n->hash != NULL && n->hash->term != NULL &&
+	    mqsp_acl_key_allows(n->hash->term->best[MQSP_ACL_SUB]))
+		candidate(s, d, 1);
+	if (s->found || (d >= s->nf && !s->fh))
+		return; /* deeper rules cannot meet the subscription */
+	any = d >= s->nf || s->f[d].plus;
+	s->a[d].plus = 0;
+	if (!any) {
+		const struct acl_node *c =
+		    n->nchild > 0 ? child_find(n, s->f[d].s, s->f[d].len) : NULL;
+
+		if (c != NULL) {
+			s->a[d].s = c->label;
+			s->a[d].len = c->len;
+			search_tree(s, c, d + 1);
+		}
+	} else {
+		for (size_t i = 0; i < n->nchild && !s->found; i++) {
+			const struct acl_node *c = n->child[i];
+
+			/* a leading wildcard never matches a $-topic */
+			if (d == 0 && c->len > 0 && c->label[0] == '$')
+				continue;
+			s->a[d].s = c->label;
+			s->a[d].len = c->len;
+			s->a[d].plus = 0;
+			search_tree(s, c, d + 1);
+		}
+	}
+	if (n->plus != NULL && !s->found && !(d == 0 && !any && lv_dollar(&s->f[0]))) {
+		s->a[d].s = n->plus->label;
+		s->a[d].len = 1;
+		s->a[d].plus = 1;
+		search_tree(s, n->plus, d + 1);
+	}
+}
+
+/* Try the allow %u/%c rules of t. */
+static void search_patterns(struct search *s, const struct mqsp_acl_tree *t)
+{
+	char stack[SUBST_STACK];
+
+	for (const struct acl_pattern *p = t->patterns; p != NULL && !s->found; p = p->next) {
+		char *buf;
+		int ah;
+		size_t na;
+		int r;
+
+		if ((p->access & MQSP_ACCESS_SUB) == 0 || !mqsp_acl_key_allows(p->key))
+			continue;
+		r = pattern_subst(p, s->user, s->cid, stack, sizeof(stack), &buf);
+		if (r < 0) {
+			s->found = 1; /* out of memory: grant, delivery is checked */
+			break;
+		}
+		if (r > 0) {
+			na = split_levels(buf, s->a, &ah);
+			candidate(s, na, ah);
+		}
+		if (buf != stack)
+			free(buf);
+	}
+}
+
+/* Is some topic matched by f allowed by the SUB rules of the trees? */
+int mqsp_acl_sub_possible(const struct mqsp_acl_tree *const *trees, unsigned n, const char *f,
+                          const char *username, const char *clientid)
+{
+	struct search s;
+	int64_t best = MQSP_ACL_NONE;
+	size_t nlev, cap;
+	int rc = 1;
+
+	if (f == NULL || f[0] == '\0' || mqs_topic_filter_check(f) != MQS_OK)
+		return 0;
+	/* the common case: an allow rule covers f and beats every deny rule
+	 * that overlaps it, so every topic of f is allowed */
+	for (unsigned i = 0; i < n; i++)
+		mqsp_acl_eval(trees[i], MQSP_ACL_SUB, f, username, clientid, &best);
+	if (mqsp_acl_key_allows(best))
+		return 1;
+	memset(&s, 0, sizeof(s));
+	for (unsigned i = 0; i < n; i++) {
+		if (trees[i] != NULL && trees[i]->deny_all)
+			return 0;
+		if (trees[i] != NULL && trees[i]->maxlev > s.maxd)
+			s.maxd = trees[i]->maxlev;
+	}
+	nlev = level_count(f);
+	cap = (nlev > s.maxd ? nlev : s.maxd) + 2;
+	s.trees = trees;
+	s.ntrees = n;
+	s.user = username;
+	s.cid = clientid;
+	s.budget = SEARCH_BUDGET;
+	s.f = malloc(nlev * sizeof(*s.f));
+	s.a = malloc(cap * sizeof(*s.a));
+	s.g = malloc(cap * sizeof(*s.g));
+	if (s.f == NULL || s.a == NULL || s.g == NULL)
+		goto out; /* out of memory: grant, delivery is checked */
+	s.nf = split_levels(f, s.f, &s.fh);
+	for (unsigned i = 0; i < n && !s.found; i++) {
+		if (trees[i] == NULL)
+			continue;
+		search_tree(&s, &trees[i]->root, 0);
+		search_patterns(&s, trees[i]);
+	}
+	rc = s.found;
+out:
+	free(s.f);
+	free(s.a);
+	free(s.g);
+	return rc;
 }

@@ -188,9 +188,41 @@ static int net_match(const struct mqsp_list *l, const uint8_t *addr, int64_t now
 int mqsp_list_match(const struct mqsp_list *l, const char *clientid, const char *username,
                     const uint8_t *addr, int64_t now)
 {
-	return l != NULL && l->count > 0 &&
+	if (l == NULL)
+		return 0;
+	if (l->match_all)
+		return 1;
+	return l->count > 0 &&
 	       (key_match(l->clientids, clientid, now) || key_match(l->usernames, username, now) ||
 	        (addr != NULL && net_match(l, addr, now)));
+}
+
+/* Why an entry cannot be used, or NULL. */
+const char *mqsp_list_entry_problem(const char *match, const char *pattern, int *anyone)
+{
+	enum mqsp_match m;
+	struct mqs_cidr net;
+	size_t len;
+
+	*anyone = 1;
+	if (mqsp_match_parse(match, &m) != MQS_OK)
+		return "unknown match (want clientid, username or ip)";
+	if (m == MQSP_MATCH_IP) {
+		if (pattern == NULL || mqs_cidr_parse(pattern, &net) != MQS_OK)
+			return "not an IPv4 or IPv6 address or network";
+		return NULL;
+	}
+	*anyone = 0;
+	len = pattern != NULL ? strlen(pattern) : 0;
+	if (len == 0 || len > PATTERN_MAX)
+		return "empty or longer than 65535 bytes";
+	return NULL;
+}
+
+/* Match every client. */
+void mqsp_list_match_all(struct mqsp_list *l)
+{
+	l->match_all = 1;
 }
 
 /* Fold one expiry into *next when it is later than now and earlier. */

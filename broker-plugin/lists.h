@@ -30,6 +30,7 @@ struct mqsp_list {
 	unsigned nprefixes;
 	size_t count;        /* distinct entries */
 	int64_t next_expiry; /* earliest expires_at > 0, or 0 when none */
+	int match_all;       /* fail closed: every client matches (mqsp_list_match_all) */
 };
 
 /* Start an empty list. */
@@ -40,6 +41,18 @@ void mqsp_list_init(struct mqsp_list *l);
  * MQS_OK, MQS_ERR_PARSE (bad network), MQS_ERR_INVAL, MQS_ERR_NOMEM. */
 int mqsp_list_add(struct mqsp_list *l, enum mqsp_match match, const char *pattern,
                   int64_t expires_at);
+
+/* Return NULL when an entry (match "clientid", "username" or "ip", and
+ * pattern) can be added with mqsp_list_add(), or a static lowercase reason
+ * why not; then *anyone is 1 when the entry could have matched any client
+ * (unknown match, unparsable address) and 0 when it could match no client
+ * (an empty or over-long client id or username).  mqttsec-acl checks every
+ * entry it writes with it. */
+const char *mqsp_list_entry_problem(const char *match, const char *pattern, int *anyone);
+
+/* Make l match every client from now on (a deny entry that cannot be used
+ * but could have matched anyone: fail closed). */
+void mqsp_list_match_all(struct mqsp_list *l);
 
 /* Return 1 when an unexpired entry matches the client id, the username or
  * the address (16-byte mapped form).  Any argument may be NULL. */

@@ -377,6 +377,7 @@ static int plugin_open(struct mqsp_plugin *p)
 	         "mqttsec: loaded %lu devices, %lu acl rules, %lu list entries from %s in %.1f ms",
 	         p->snap->ndevices, p->snap->nrules, p->snap->nentries, p->opt.db,
 	         p->snap->build_ms);
+	mqsp_reload_log_problems(p->snap);
 	memset(&bc, 0, sizeof(bc));
 	bc.max_user_failures = p->opt.max_auth_failures;
 	bc.user_addresses = p->opt.user_ban_addresses;

@@ -142,6 +142,10 @@ int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms);
 /* MOSQ_EVT_ACL_CHECK (access.c). */
 int mqsp_access_cb(int event, void *event_data, void *userdata);
 
+/* Log the rows of s that cannot be used and what is done about them, once
+ * per load: at start-up and after each reload (reload.c). */
+void mqsp_reload_log_problems(const struct mqsp_snapshot *s);
+
 /* MOSQ_EVT_TICK: take a new snapshot, log, re-check clients (reload.c). */
 int mqsp_tick_cb(int event, void *event_data, void *userdata);
 

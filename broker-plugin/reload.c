@@ -97,15 +97,42 @@ static void swap_in(struct mqsp_plugin *p, struct mqsp_snapshot *s, int64_t now)
 	         "(%.1f ms of broker time, longest slice %.1f ms, swap %.1f ms)",
 	         s->ndevices, s->nrules, s->nentries, s->build_ms, s->work_ms,
 	         p->build_max_slice_ms, mqsp_mono_ms() - t0);
-	if (s->bad_rules + s->bad_entries + s->bad_secrets > 0)
+	if (s->bad_secrets > 0)
 		mqsp_log(MOSQ_LOG_WARNING,
-		         "mqttsec: skipped %lu acl rules, %lu list entries, %lu devices "
-		         "that cannot be used",
-		         s->bad_rules, s->bad_entries, s->bad_secrets);
+		         "mqttsec: %lu devices have a TOTP secret that does not open; they "
+		         "are refused",
+		         s->bad_secrets);
+	mqsp_reload_log_problems(s);
 	/* at once, in this tick: no message reaches a client of a removed or
 	 * re-added device under the new view */
 	p->kick_pending = 0;
 	mqsp_session_kick_denied(p, now);
+}
+
+/* Log the rows that cannot be used (ids, subjects, reasons: never a
+ * filter or a pattern, which may be long or hold anything). */
+void mqsp_reload_log_problems(const struct mqsp_snapshot *s)
+{
+	unsigned long shown = s->nproblems < MQSP_PROBLEMS_MAX ? s->nproblems : MQSP_PROBLEMS_MAX;
+
+	if (s->nproblems == 0)
+		return;
+	mqsp_log(MOSQ_LOG_WARNING,
+	         "mqttsec: %lu rows cannot be used (%lu acl rules, %lu list entries); %lu "
+	         "subjects are denied everything%s",
+	         s->nproblems, s->bad_rules, s->bad_entries, s->closed_subjects,
+	         s->deny_everyone ? "; every CONNECT is refused" : "");
+	for (unsigned long i = 0; i < shown; i++) {
+		const struct mqsp_problem *q = &s->problems[i];
+
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: %s id %lld (%s %s) cannot be used: %s; %s",
+		         q->what, (long long)q->id,
+		         strstr(q->what, "acl") != NULL ? "subject" : "match",
+		         q->subject != NULL ? q->subject : "?", q->why, q->outcome);
+	}
+	if (s->nproblems > shown)
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: %lu more rows cannot be used",
+		         s->nproblems - shown);
 }
 
 /* Work on the build in progress for about budget_ms. */

@@ -19,10 +19,12 @@ struct mqsp_subject {
 	UT_hash_handle hh;
 	const char *name;
 	struct mqsp_acl_tree *tree;
+	int broken; /* a deny rule of it cannot be used: deny it everything */
 };
 
 /* one acl_rules row while building */
 struct rule_row {
+	int64_t id;
 	const char *subject;
 	const char *filter;
 	unsigned access;
@@ -136,34 +138,77 @@ static int row_device(struct mqsp_build *b, sqlite3_stmt *st)
 	return MQS_OK;
 }
 
-/* One list_entries row. */
+/* Record a row that cannot be used (the first MQSP_PROBLEMS_MAX); subject
+ * is copied for the log: at most 64 bytes, control bytes and non-ASCII
+ * shown as '?' (the row may have been written by hand). */
+static void problem(struct mqsp_snapshot *s, const char *what, int64_t id, const char *subject,
+                    const char *why, const char *outcome)
+{
+	if (s->nproblems < MQSP_PROBLEMS_MAX) {
+		struct mqsp_problem *p = &s->problems[s->nproblems];
+		const char *src = subject != NULL ? subject : "?";
+		char *copy = mqsp_arena_strndup(&s->arena, src, strnlen(src, 64));
+
+		for (char *c = copy; c != NULL && *c != '\0'; c++) {
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+				*c = '?';
+		}
+		p->what = what;
+		p->id = id;
+		p->subject = copy;
+		p->why = why;
+		p->outcome = outcome;
+	}
+	s->nproblems++;
+}
+
+/* One list_entries row.  An entry of unknown kind counts as a deny entry.
+ * An entry that cannot be used never fails the view: a bad allow entry is
+ * left out (it only lets fewer in); a bad deny entry that could match
+ * nobody is left out, one that could have matched anyone makes the deny
+ * list match everyone. */
 static int row_list(struct mqsp_build *b, sqlite3_stmt *st)
 {
 	struct mqsp_snapshot *s = b->s;
 	const char *kind = (const char *)sqlite3_column_text(st, 0);
+	const char *mtext = (const char *)sqlite3_column_text(st, 1);
 	const char *pattern = (const char *)sqlite3_column_text(st, 2);
+	int64_t id = sqlite3_column_int64(st, 4);
+	int is_allow = kind != NULL && strcmp(kind, "allow") == 0;
+	struct mqsp_list *l = is_allow ? &s->allow : &s->deny;
 	enum mqsp_match match;
-	struct mqsp_list *l = NULL;
+	const char *why;
+	int anyone;
 	int e;
 
-	if (kind != NULL && strcmp(kind, "deny") == 0)
-		l = &s->deny;
-	else if (kind != NULL && strcmp(kind, "allow") == 0)
-		l = &s->allow;
-	e = MQS_ERR_PARSE;
-	if (l != NULL && pattern != NULL &&
-	    mqsp_match_parse((const char *)sqlite3_column_text(st, 1), &match) == MQS_OK)
+	why = mqsp_list_entry_problem(mtext, pattern, &anyone);
+	if (why == NULL) {
+		mqsp_match_parse(mtext, &match);
 		e = mqsp_list_add(l, match, pattern, sqlite3_column_int64(st, 3));
-	if (e == MQS_ERR_NOMEM)
-		return e;
-	/* a deny entry (or one of unknown kind) left out could let a client
-	 * in: refuse the whole view; a bad allow entry only lets fewer in */
-	if (e != MQS_OK && l != &s->allow)
-		return MQS_ERR_INVAL;
-	if (e != MQS_OK)
-		s->bad_entries++;
-	else
-		s->nentries++;
+		if (e == MQS_ERR_NOMEM)
+			return e;
+		if (e == MQS_OK) {
+			s->nentries++;
+			/* an entry of unknown kind counts as a deny entry */
+			if (!is_allow && (kind == NULL || strcmp(kind, "deny") != 0))
+				problem(s, "list entry", id, mtext, "unknown kind",
+				        "treated as a deny entry");
+			return MQS_OK;
+		}
+		why = "cannot be added";
+		anyone = 1;
+	}
+	s->bad_entries++;
+	if (is_allow) {
+		problem(s, "allow list entry", id, mtext, why, "left out");
+	} else if (!anyone) {
+		problem(s, "deny list entry", id, mtext, why, "left out (it can match no client)");
+	} else {
+		mqsp_list_match_all(&s->deny);
+		s->deny_everyone = 1;
+		problem(s, "deny list entry", id, mtext, why,
+		        "every CONNECT is refused until it is fixed or removed");
+	}
 	return MQS_OK;
 }
 
@@ -184,6 +229,7 @@ static int row_rule(struct mqsp_build *b, sqlite3_stmt *st)
 		b->caprows = ncap;
 	}
 	row = &b->rows[b->nrows];
+	row->id = sqlite3_column_int64(st, 5);
 	row->access = access_parse(sqlite3_column_text(st, 1));
 	row->deny = effect == NULL || strcmp(effect, "allow") != 0;
 	row->priority = sqlite3_column_int64(st, 4);
@@ -191,13 +237,7 @@ static int row_rule(struct mqsp_build *b, sqlite3_stmt *st)
 	row->filter = col_text(&s->arena, st, 3);
 	if (row->subject == NULL || row->filter == NULL)
 		return MQS_ERR_NOMEM;
-	if (row->access == 0) {
-		/* a deny rule left out could open access: refuse the whole view */
-		if (row->deny)
-			return MQS_ERR_INVAL;
-		s->bad_rules++;
-		return MQS_OK;
-	}
+	/* kept even when unusable: tree_rule() fails its subject closed */
 	b->nrows++;
 	return MQS_OK;
 }
@@ -219,26 +259,41 @@ static int row_member(struct mqsp_build *b, sqlite3_stmt *st)
 	const char *grp = (const char *)sqlite3_column_text(st, 0);
 	const char *member = (const char *)sqlite3_column_text(st, 1);
 	struct mqsp_device *d = NULL;
-	char subject[80];
-	int sl;
+	char stack[80];
+	char *subject = stack;
+	size_t sl;
 
 	if (grp == NULL || member == NULL)
 		return MQS_OK;
 	HASH_FIND(hh, s->devices, member, strlen(member), d);
-	sl = snprintf(subject, sizeof(subject), "@%s", grp);
-	if (d == NULL || sl < 0 || (size_t)sl >= sizeof(subject))
+	if (d == NULL)
 		return MQS_OK;
+	/* "@GROUP", whatever its length: a membership left out would leave
+	 * out the group's deny rules */
+	sl = strlen(grp) + 1;
+	if (sl >= sizeof(stack)) {
+		subject = malloc(sl + 1);
+		if (subject == NULL)
+			return MQS_ERR_NOMEM;
+	}
+	subject[0] = '@';
+	memcpy(subject + 1, grp, sl);
 	if (b->nmembers == b->capmembers) {
 		size_t ncap = b->capmembers == 0 ? 1024 : b->capmembers * 2;
 		struct member_row *m = realloc(b->members, ncap * sizeof(*m));
 
-		if (m == NULL)
+		if (m == NULL) {
+			if (subject != stack)
+				free(subject);
 			return MQS_ERR_NOMEM;
+		}
 		b->members = m;
 		b->capmembers = ncap;
 	}
 	b->members[b->nmembers].d = d;
-	b->members[b->nmembers].t = subject_tree(s, subject, (size_t)sl);
+	b->members[b->nmembers].t = subject_tree(s, subject, sl);
+	if (subject != stack)
+		free(subject);
 	b->nmembers++;
 	s->nmembers++;
 	return MQS_OK;
@@ -314,14 +369,30 @@ static int sort_slice(struct mqsp_build *b, double deadline)
 	return MQS_OK;
 }
 
-/* Add one sorted rule to its subject's tree. */
+/* Finish the tree of the subject built last; a broken subject's tree
+ * denies everything. */
+static int subject_finish(struct mqsp_build *b)
+{
+	if (b->cur == NULL)
+		return MQS_OK;
+	if (b->cur->broken) {
+		mqsp_acl_tree_deny_all(b->cur->tree);
+		b->s->closed_subjects++;
+	}
+	return mqsp_acl_tree_finish(b->cur->tree, &b->s->arena);
+}
+
+/* Add one sorted rule to its subject's tree.  A rule that cannot be used
+ * never fails the view: an allow rule is left out (it only grants less), a
+ * deny rule denies its subject everything (fail closed for that device, or
+ * every member of that group, only). */
 static int tree_rule(struct mqsp_build *b, const struct rule_row *row)
 {
 	struct mqsp_snapshot *s = b->s;
 	int rc;
 
 	if (b->cur == NULL || strcmp(b->cur->name, row->subject) != 0) {
-		if (b->cur != NULL && mqsp_acl_tree_finish(b->cur->tree, &s->arena) != MQS_OK)
+		if (subject_finish(b) != MQS_OK)
 			return MQS_ERR_NOMEM;
 		b->cur = mqsp_arena_alloc(&s->arena, sizeof(*b->cur));
 		if (b->cur == NULL)
@@ -337,10 +408,18 @@ static int tree_rule(struct mqsp_build *b, const struct rule_row *row)
 	if (rc == MQS_ERR_NOMEM)
 		return rc;
 	if (rc != MQS_OK) {
-		/* an unusable deny rule could open access: refuse the whole view */
-		if (row->deny)
-			return MQS_ERR_INVAL;
+		const char *why = mqsp_acl_rule_problem(row->filter, row->access);
+
+		if (why == NULL)
+			why = "cannot be added";
 		s->bad_rules++;
+		if (row->deny) {
+			b->cur->broken = 1;
+			problem(s, "deny acl rule", row->id, row->subject, why,
+			        "its subject is denied everything until it is fixed or removed");
+		} else {
+			problem(s, "allow acl rule", row->id, row->subject, why, "left out");
+		}
 	} else {
 		s->nrules++;
 	}
@@ -387,9 +466,9 @@ static int phase_prepare(struct mqsp_build *b)
 	static const char *const sql[] = {
 	    [PH_DEVICES] = "SELECT name, enabled, digits, period, algorithm, totp_wrapped, "
 	                   "last_step, generation FROM devices",
-	    [PH_LISTS] = "SELECT kind, match, pattern, expires_at FROM list_entries "
+	    [PH_LISTS] = "SELECT kind, match, pattern, expires_at, id FROM list_entries "
 	                 "WHERE expires_at = 0 OR expires_at > ?1",
-	    [PH_RULES] = "SELECT effect, access, subject, filter, priority FROM acl_rules",
+	    [PH_RULES] = "SELECT effect, access, subject, filter, priority, id FROM acl_rules",
 	    [PH_MEMBERS] = "SELECT grp, member FROM group_members",
 	};
 
@@ -502,8 +581,7 @@ int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot
 					break;
 			}
 			if (rc == MQS_OK && b->next_row == b->nrows) {
-				if (b->cur != NULL &&
-				    mqsp_acl_tree_finish(b->cur->tree, &b->s->arena) != MQS_OK)
+				if (subject_finish(b) != MQS_OK)
 					rc = MQS_ERR_NOMEM;
 				b->phase = PH_MEMBERS;
 			}
@@ -537,11 +615,7 @@ int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot
 	}
 	b->s->work_ms += mqsp_mono_ms() - t0;
 	if (rc != MQS_OK) {
-		if (err != NULL && rc == MQS_ERR_INVAL)
-			snprintf(err, errlen, "cannot load %s: a deny %s cannot be used",
-			         phase_name[b->phase],
-			         b->phase == PH_LISTS ? "list entry" : "rule");
-		else if (err != NULL)
+		if (err != NULL)
 			snprintf(err, errlen, "cannot load %s: %s%s%s", phase_name[b->phase],
 			         mqs_strerror(rc), rc == MQS_ERR_DB ? ": " : "",
 			         rc == MQS_ERR_DB ? sqlite3_errmsg(b->db) : "");

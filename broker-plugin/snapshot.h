@@ -58,6 +58,16 @@ struct mqsp_device {
 
 struct mqsp_subject;
 
+/* a row the build could not use (logged by the caller, once per load) */
+#define MQSP_PROBLEMS_MAX 16
+struct mqsp_problem {
+	const char *what;    /* "acl rule", "deny list entry", ... (static) */
+	int64_t id;          /* the row's id */
+	const char *subject; /* rule subject or list match (arena), or NULL */
+	const char *why;     /* static lowercase reason */
+	const char *outcome; /* static: what the plugin does about it */
+};
+
 struct mqsp_snapshot {
 	struct mqsp_arena arena;
 	struct mqsp_device *devices;   /* uthash by name */
@@ -66,9 +76,13 @@ struct mqsp_snapshot {
 	uint64_t ban_seq; /* automatic bans committed before the build */
 	unsigned long ndevices, nrules, nentries, nmembers;
 	unsigned long bad_rules, bad_entries, bad_secrets; /* rows skipped */
-	struct mqsp_keys *keys;                            /* protected topics (keys.h) */
-	double build_ms;                                   /* from start to finish */
-	double work_ms;                                    /* time spent in mqsp_build_step */
+	unsigned long closed_subjects; /* subjects denied everything (a bad deny rule) */
+	int deny_everyone;             /* a bad deny list entry: every CONNECT refused */
+	struct mqsp_problem problems[MQSP_PROBLEMS_MAX]; /* the first ones */
+	unsigned long nproblems;                         /* all of them */
+	struct mqsp_keys *keys;                          /* protected topics (keys.h) */
+	double build_ms;                                 /* from start to finish */
+	double work_ms;                                  /* time spent in mqsp_build_step */
 };
 
 #define MQSP_BUILD_AGAIN (-1) /* mqsp_build_step: not finished yet */
@@ -82,8 +96,12 @@ int mqsp_build_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t 
 
 /* Work on b for about budget_ms (a single sort of the rules may take
  * longer).  Returns MQSP_BUILD_AGAIN, MQS_OK with the finished snapshot in
- * *out (then free b), or an error (MQS_ERR_DB, MQS_ERR_NOMEM, MQS_ERR_INVAL:
- * a deny rule is unusable) with a lowercase message in err (free b). */
+ * *out (then free b), or an error (MQS_ERR_DB, MQS_ERR_NOMEM) with a
+ * lowercase message in err (free b).  A row that cannot be used never fails
+ * the build (docs/broker-plugin.md, Changes while the broker runs): a bad
+ * deny rule makes its subject's tree deny everything, a bad deny list entry
+ * that could match anyone makes the deny list match everyone, bad allow
+ * rules and entries are left out; each is recorded in problems. */
 int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot **out, char *err,
                     size_t errlen);
 

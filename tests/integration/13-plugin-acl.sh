@@ -110,6 +110,8 @@ device s3
 device s4
 acl acl add allow sub s2 'allowed/#' >/dev/null
 acl acl add allow sub s3 'allowed/#' >/dev/null
+device s5
+acl acl add allow sub s5 'allowed/+/x' >/dev/null
 ok "rules for new devices applied" change acl add allow sub s4 'allowed/+/x'
 ok "v5 subscribe without a rule: SUBACK refuses" subscribe_denied sonly "$(code sonly)" \
 	'nope/#' -V 5
@@ -117,8 +119,10 @@ nok "v5 subscribe covered by a rule: SUBACK grants" subscribe_denied s2 "$(code 
 	'allowed/a/#' -V 5
 ok "v3.1.1 subscribe without a rule: SUBACK refuses" subscribe_denied s3 "$(code s3)" \
 	'nope' -V 311
-ok "a filter wider than the rule is refused (rule allowed/+/x, filter allowed/#)" \
+nok "a filter wider than the rule is granted: some topic it matches is allowed (rule allowed/+/x, filter allowed/#)" \
 	subscribe_denied s4 "$(code s4)" 'allowed/#' -V 5
+ok "a filter no allowed topic can match is refused (rule allowed/+/x, filter allowed/+/y)" \
+	subscribe_denied s5 "$(code s5)" 'allowed/+/y' -V 5
 ok "%u: subscribing to another device's subtree refused" subscribe_denied o5 "$(code o5)" \
 	'users/o1/#' -V 5
 

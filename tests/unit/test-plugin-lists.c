@@ -121,9 +121,61 @@ static void test_lists_scale(void)
 	mqsp_list_release(&l);
 }
 
+static void test_entry_problem(void)
+{
+	static const struct {
+		const char *match;
+		const char *pattern;
+		int ok;
+		int anyone;
+	} cases[] = {
+	    {"ip", "192.0.2.0/24", 1, 0},
+	    {"ip", "2001:db8::/32", 1, 0},
+	    {"ip", "no-address", 0, 1},
+	    {"ip", "192.0.2.0/33", 0, 1},
+	    {"ip", NULL, 0, 1},
+	    {"cidr", "192.0.2.1", 0, 1},
+	    {NULL, "x", 0, 1},
+	    {"username", "alice", 1, 0},
+	    {"username", "", 0, 0},
+	    {"clientid", "", 0, 0},
+	    {"clientid", "c-1", 1, 0},
+	};
+	struct mqsp_list l;
+	uint8_t addr[16];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int anyone = -1;
+		const char *why =
+		    mqsp_list_entry_problem(cases[i].match, cases[i].pattern, &anyone);
+		enum mqsp_match m;
+		int added = 0;
+
+		tap_ok((why == NULL) == cases[i].ok && (why == NULL || anyone == cases[i].anyone),
+		       "entry check %s %s: %s", cases[i].match != NULL ? cases[i].match : "(null)",
+		       cases[i].pattern != NULL ? cases[i].pattern : "(null)",
+		       why != NULL ? why : "usable");
+		/* mqsp_list_add accepts exactly what the check accepts */
+		mqsp_list_init(&l);
+		if (cases[i].match != NULL && cases[i].pattern != NULL &&
+		    mqsp_match_parse(cases[i].match, &m) == MQS_OK)
+			added = mqsp_list_add(&l, m, cases[i].pattern, 0) == MQS_OK;
+		tap_is_int(added, cases[i].ok, "list add agrees with the check");
+		mqsp_list_release(&l);
+	}
+	mqsp_list_init(&l);
+	mqs_ip_parse("198.51.100.7", addr);
+	tap_ok(!mqsp_list_match(&l, "c", "u", addr, 1), "empty list matches nobody");
+	mqsp_list_match_all(&l);
+	tap_ok(mqsp_list_match(&l, "c", "u", addr, 1) && mqsp_list_match(&l, NULL, NULL, NULL, 1),
+	       "a list failed closed matches everyone");
+	mqsp_list_release(&l);
+}
+
 int main(void)
 {
 	test_lists();
 	test_lists_scale();
+	test_entry_problem();
 	return tap_exit();
 }
