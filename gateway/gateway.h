@@ -16,7 +16,7 @@
 
 struct gw_engine;
 struct gw_mqtt;
-struct gw_replay;
+struct mqs_seen;
 struct gw_sensor;
 
 struct gw_gateway {
@@ -26,7 +26,7 @@ struct gw_gateway {
 	struct gw_engine *engine;
 	struct gw_mqtt *mqtt;
 	struct gw_sensor *sensor;
-	struct gw_replay *replay;   /* envelopes seen (gw_replay.h) */
+	struct mqs_seen *replay;    /* envelopes seen (mqs_seen.h) */
 	unsigned long acks_refused; /* acknowledgements refused since start */
 };
 

@@ -20,7 +20,7 @@
 #include "gw_hold.h"
 #include "gw_log.h"
 #include "gw_mqtt.h"
-#include "gw_replay.h"
+#include "mqs_seen.h"
 #include "gw_route.h"
 #include "gw_util.h"
 #include "mqs_envelope.h"
@@ -161,7 +161,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 }
 
 /* Open an envelope for a key in creds, or pass the payload through. */
-int gw_mqtt_open_payload(const struct mqs_creds *creds, struct gw_replay *replay, const char *topic,
+int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay, const char *topic,
                          const uint8_t *payload, size_t len, uint8_t **plain, size_t *plain_len,
                          char origin[256], char *err, size_t errlen)
 {
@@ -175,7 +175,7 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct gw_replay *replay
 	origin[0] = '\0';
 	if (len >= MQS_ENVELOPE_MIN_LEN && payload[0] == MQS_ENVELOPE_VERSION &&
 	    mqs_envelope_parse(payload, len, &info) == MQS_OK &&
-	    (key = mqs_creds_find_key(creds, info.key_id)) != NULL) {
+	    (key = mqs_creds_key_for(creds, info.key_id, topic)) != NULL) {
 		buf = malloc(info.ciphertext_len + 1);
 		if (buf == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -191,7 +191,7 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct gw_replay *replay
 		}
 		buf[*plain_len] = '\0';
 		/* a repeated (key id, nonce) is a replay (docs/gateway.md) */
-		if (replay != NULL && gw_replay_seen(replay, info.key_id, info.nonce)) {
+		if (replay != NULL && mqs_seen_check_add(replay, info.key_id, info.nonce)) {
 			mqs_secret_free(buf, *plain_len);
 			*plain_len = 0;
 			snprintf(err, errlen, "repeated envelope (key %u): replay dropped",

@@ -69,8 +69,8 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
  * nonce) replay (may be NULL) has seen before is refused.  Returns 0, or
  * -1 with a reason in err (the message must be dropped). */
 struct mqs_creds;
-struct gw_replay;
-int gw_mqtt_open_payload(const struct mqs_creds *creds, struct gw_replay *replay, const char *topic,
+struct mqs_seen;
+int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay, const char *topic,
                          const uint8_t *payload, size_t len, uint8_t **plain, size_t *plain_len,
                          char origin[256], char *err, size_t errlen);
 

@@ -21,7 +21,7 @@
 #include "gw_log.h"
 #include "gw_mqtt.h"
 #include "gw_outbox.h"
-#include "gw_replay.h"
+#include "mqs_seen.h"
 #include "gw_sensor.h"
 #include "gw_util.h"
 #include "mqs_error.h"
@@ -295,7 +295,7 @@ int gw_run(struct gw_config *conf)
 		gw_log(GW_LOG_ERR, "cannot load sensor state");
 		goto out;
 	}
-	gw.replay = gw_replay_new(GW_REPLAY_MAX);
+	gw.replay = mqs_seen_new(MQS_SEEN_DEFAULT_MAX);
 	if (gw.replay == NULL) {
 		gw_log(GW_LOG_ERR, "out of memory");
 		goto out;
@@ -324,7 +324,7 @@ int gw_run(struct gw_config *conf)
 out:
 	gw_mqtt_free(gw.mqtt);
 	gw_sensor_free(gw.sensor);
-	gw_replay_free(gw.replay);
+	mqs_seen_free(gw.replay);
 	gw_engine_free(gw.engine);
 	gw_store_close(&gw.store);
 	mqs_creds_release(&gw.creds);

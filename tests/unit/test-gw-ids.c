@@ -20,12 +20,12 @@
 #include "gw_mqtt.h"
 #include "gw_outbox.h"
 #include "gw_recipient.h"
-#include "gw_replay.h"
 #include "gw_sensor.h"
 #include "gw_store.h"
 #include "mqs_creds.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
+#include "mqs_seen.h"
 #include "mqs_util.h"
 #include "tap.h"
 
@@ -346,29 +346,13 @@ static void test_spool_names(void)
 
 static void test_replay(void)
 {
-	struct gw_replay *r = gw_replay_new(4);
-	uint8_t n[6][MQS_ENVELOPE_NONCE_LEN];
+	struct mqs_seen *r;
 	struct mqs_creds c;
 	uint8_t key[32], env[512], *plain = NULL;
 	size_t env_len = 0, plain_len = 0;
 	char origin[256], err[256];
-	int fresh = 1;
 
-	tap_ok(r != NULL, "replay set");
-	RAND_bytes(&n[0][0], sizeof(n));
-	tap_is_int(gw_replay_seen(r, 1, n[0]), 0, "new");
-	tap_is_int(gw_replay_seen(r, 1, n[0]), 1, "repeated (key id, nonce) seen");
-	tap_is_int(gw_replay_seen(r, 2, n[0]), 0, "same nonce, other key: new");
-	for (int i = 1; i < 4; i++)
-		fresh = fresh && gw_replay_seen(r, 1, n[i]) == 0;
-	tap_ok(fresh, "more new ones fill the set");
-	tap_is_int(gw_replay_seen(r, 1, n[0]), 0, "bounded: the oldest was evicted");
-	tap_ok(gw_replay_seen(r, 1, n[3]) == 1 && gw_replay_seen(r, 1, n[2]) == 1,
-	       "recent ones are still seen");
-	gw_replay_free(r);
-	gw_replay_free(NULL);
-
-	r = gw_replay_new(GW_REPLAY_MAX);
+	r = mqs_seen_new(MQS_SEEN_DEFAULT_MAX);
 	RAND_bytes(key, sizeof(key));
 	mqs_creds_init(&c);
 	mqs_creds_set_username(&c, "gw");
@@ -384,7 +368,7 @@ static void test_replay(void)
 	           strstr(err, "repeated envelope") != NULL,
 	       "the same envelope again is dropped: %s", err);
 	mqs_creds_release(&c);
-	gw_replay_free(r);
+	mqs_seen_free(r);
 }
 
 int main(void)
