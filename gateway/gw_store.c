@@ -17,7 +17,7 @@
 #include "mqs_error.h"
 
 /* Migrations: never edit a released entry; append a new one. */
-static const char *const gw_schema[] = {
+const char *const gw_store_schema[] = {
     /* 1: recipients, groups, outbox, escalations, sensor state */
     "CREATE TABLE recipients ("
     " id INTEGER PRIMARY KEY,"
@@ -157,6 +157,9 @@ static const char *const gw_schema[] = {
     "ALTER TABLE sensor_state ADD COLUMN alert_id TEXT;",
 };
 
+/* Number of migrations in gw_store_schema. */
+const int gw_store_schema_count = (int)(sizeof(gw_store_schema) / sizeof(gw_store_schema[0]));
+
 static int derive_lookup_key(struct gw_store *s)
 {
 	static const char label[] = "mqttsec-gateway lookup v1";
@@ -202,8 +205,8 @@ int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path, 
 		snprintf(err, errlen, "cannot derive lookup key");
 		goto fail;
 	}
-	rc = mqs_db_open(db_path, MQS_DB_CREATE, gw_schema,
-	                 (int)(sizeof(gw_schema) / sizeof(gw_schema[0])), &s->db, err, errlen);
+	rc = mqs_db_open(db_path, MQS_DB_CREATE, gw_store_schema, gw_store_schema_count, &s->db,
+	                 err, errlen);
 	if (rc != MQS_OK)
 		goto fail;
 	if (sync_full && gw_store_exec(s, "PRAGMA synchronous = FULL") != 0) {

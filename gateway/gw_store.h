@@ -43,6 +43,12 @@ struct gw_store {
 	size_t ncache;
 };
 
+/* The schema as ordered migrations (index i brings user_version i to i+1);
+ * released entries never change, so tests can build an old database from
+ * the first ones. */
+extern const char *const gw_store_schema[];
+extern const int gw_store_schema_count;
+
 /* Open (creating when absent) the database at db_path and load the master
  * key from mk_path.  sync_full selects PRAGMA synchronous = FULL.  Returns
  * 0, or -1 with a lowercase reason in err and s closed. */

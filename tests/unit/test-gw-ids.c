@@ -31,81 +31,6 @@
 
 static char dir[] = "/tmp/test-gw-ids.XXXXXX";
 
-/* The released schema 1, verbatim, to build an old database. */
-static const char schema_v1[] =
-    /* 1: recipients, groups, outbox, escalations, sensor state */
-    "CREATE TABLE recipients ("
-    " id INTEGER PRIMARY KEY,"
-    " name TEXT NOT NULL UNIQUE,"
-    " email BLOB, email_h BLOB,"
-    " phone BLOB, phone_h BLOB,"
-    " line BLOB, line_h BLOB,"
-    " created_at INTEGER NOT NULL);"
-    "CREATE INDEX recipients_email_h ON recipients(email_h);"
-    "CREATE INDEX recipients_phone_h ON recipients(phone_h);"
-    "CREATE INDEX recipients_line_h ON recipients(line_h);"
-    "CREATE TABLE groups ("
-    " id INTEGER PRIMARY KEY,"
-    " name TEXT NOT NULL UNIQUE,"
-    " channels TEXT NOT NULL DEFAULT '',"
-    " created_at INTEGER NOT NULL);"
-    "CREATE TABLE group_members ("
-    " group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
-    " recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,"
-    " PRIMARY KEY (group_id, recipient_id));"
-    "CREATE TABLE optouts ("
-    " recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,"
-    " channel TEXT NOT NULL,"
-    " created_at INTEGER NOT NULL,"
-    " PRIMARY KEY (recipient_id, channel));"
-    "CREATE TABLE messages ("
-    " id INTEGER PRIMARY KEY,"
-    " msg_id TEXT NOT NULL UNIQUE,"
-    " route TEXT NOT NULL,"
-    " topic TEXT NOT NULL,"
-    " kind TEXT NOT NULL,"
-    " severity TEXT NOT NULL,"
-    " grp TEXT NOT NULL,"
-    " title TEXT,"
-    " body TEXT,"
-    " origin TEXT,"
-    " received_at INTEGER NOT NULL,"
-    " acked_at INTEGER);"
-    "CREATE TABLE outbox ("
-    " id INTEGER PRIMARY KEY,"
-    " message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
-    " recipient TEXT NOT NULL,"
-    " channel TEXT NOT NULL,"
-    " state TEXT NOT NULL CHECK (state IN ('queued','sending','sent','failed','dead')),"
-    " attempts INTEGER NOT NULL DEFAULT 0,"
-    " next_attempt_at INTEGER NOT NULL,"
-    " last_error TEXT,"
-    " provider_ref TEXT,"
-    " retry_key TEXT NOT NULL,"
-    " step INTEGER NOT NULL DEFAULT 0,"
-    " created_at INTEGER NOT NULL,"
-    " updated_at INTEGER NOT NULL,"
-    " UNIQUE (message, recipient, channel));"
-    "CREATE INDEX outbox_due ON outbox(state, channel, next_attempt_at);"
-    "CREATE TABLE escalations ("
-    " message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,"
-    " state TEXT NOT NULL CHECK (state IN ('waiting','acked','resolved','exhausted')),"
-    " step INTEGER NOT NULL DEFAULT 0,"
-    " used INTEGER NOT NULL,"
-    " deadline INTEGER NOT NULL,"
-    " updated_at INTEGER NOT NULL);"
-    "CREATE INDEX escalations_due ON escalations(state, deadline);"
-    "CREATE TABLE sensor_state ("
-    " route TEXT NOT NULL,"
-    " topic TEXT NOT NULL,"
-    " rule INTEGER NOT NULL,"
-    " state INTEGER NOT NULL,"
-    " since_ms INTEGER NOT NULL,"
-    " seq INTEGER NOT NULL,"
-    " last_value REAL,"
-    " PRIMARY KEY (route, topic, rule));"
-    "CREATE TABLE kv (key TEXT PRIMARY KEY, value);";
-
 static int count(struct gw_store *s, const char *sql)
 {
 	sqlite3_stmt *st = gw_store_prepare(s, sql);
@@ -265,7 +190,7 @@ static void test_migration(void)
 	unlink(db_path);
 	ok =
 	    ok && sqlite3_open(db_path, &db) == SQLITE_OK &&
-	    sqlite3_exec(db, schema_v1, NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, gw_store_schema[0], NULL, NULL, NULL) == SQLITE_OK &&
 	    sqlite3_exec(
 	        db,
 	        "PRAGMA user_version = 1;"
