@@ -282,12 +282,48 @@ const char *mqsp_auth_refusal(struct mqsp_plugin *p, const char *clientid, const
 	return refusal(p, mqsp_snapshot_device(p->snap, username), clientid, username, addr, now);
 }
 
+/* The enrolled device a client id is reserved for, or NULL: the gateway's
+ * id mqttsec-gateway-NAME, else the longest enrolled NAME that the id is or
+ * starts with as "NAME-" (docs/broker-plugin.md, "Client ids"). */
+static const char *reserved_for(struct mqsp_plugin *p, const char *cid)
+{
+	static const char gw[] = "mqttsec-gateway-";
+	char name[MQSP_CLIENTIDS_LEN_MAX + 1];
+	size_t n = strlen(cid);
+	const struct mqsp_device *d = NULL;
+
+	if (n > MQSP_CLIENTIDS_LEN_MAX)
+		goto out;
+	if (strncmp(cid, gw, sizeof(gw) - 1) == 0)
+		d = mqsp_snapshot_device(p->snap, cid + sizeof(gw) - 1);
+	memcpy(name, cid, n + 1);
+	while (d == NULL && n > 0) {
+		name[n] = '\0';
+		d = mqsp_snapshot_device(p->snap, name);
+		while (n > 0 && name[n - 1] != '-')
+			n--;
+		if (n > 0)
+			n--; /* the dash */
+	}
+out:
+	return d != NULL ? d->name : NULL;
+}
+
 /* Why the client id policy refuses client id cid for device user at now,
  * or NULL; under owned, binds a free id to user (docs/broker-plugin.md,
  * "Client ids"). */
 static const char *clientid_refusal(struct mqsp_plugin *p, const char *cid, const char *user,
                                     int64_t now)
 {
+	const char *owner;
+
+	if (p->opt.clientid_policy == MQSP_CLIENTID_ANY)
+		return NULL;
+	owner = reserved_for(p, cid);
+	if (owner != NULL && strcmp(owner, user) != 0)
+		return "client id reserved for another enrolled device";
+	if (owner != NULL && p->cids != NULL)
+		mqsp_clientids_reclaim(p->cids, cid, user);
 	if (p->opt.clientid_policy == MQSP_CLIENTID_PREFIX)
 		return mqsp_clientids_prefix_ok(cid, user)
 		           ? NULL
