@@ -30,6 +30,7 @@ struct mqsp_step {
 
 #define DIRTY_CAP_FIRST 256   /* dirty steps array: first size */
 #define DIRTY_CAP_KEEP  65536 /* ... largest size kept after a fold */
+#define LOG_NAME_MAX    64    /* bytes of a username or client id in a refusal line */
 
 /* The in-memory entry of name, created when missing (at step INT64_MIN,
  * which refuses nothing), with room in dirty_steps to mark it.  NULL when
@@ -395,6 +396,21 @@ static void ban(struct mqsp_plugin *p, unsigned hits, const struct mqsp_ban_hit 
 	}
 }
 
+/* Bytes of s a refusal logs: anyone can send a 64 KiB username, and one
+ * line per refused CONNECT must not fill the disk. */
+static int log_len(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > LOG_NAME_MAX ? LOG_NAME_MAX : (int)n;
+}
+
+/* "..." when log_len() cut s. */
+static const char *log_more(const char *s)
+{
+	return strlen(s) > LOG_NAME_MAX ? "..." : "";
+}
+
 /* MOSQ_EVT_BASIC_AUTH. */
 int mqsp_auth_cb(int event, void *event_data, void *userdata)
 {
@@ -409,6 +425,7 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 	const struct mqsp_device *d;
 	int64_t now = (int64_t)time(NULL);
 	const char *why;
+	const char *user_log = user, *cid_log = cid;
 	char why_db[160];
 	uint64_t step = 0;
 	int count_user = 0, count_ip = 0;
@@ -473,9 +490,13 @@ refuse:
 	/* canonical address text (IPv4-mapped as IPv4) for the log and the counters */
 	if (addr != NULL && mqs_cidr_format(&host, ip, sizeof(ip)) != MQS_OK)
 		ip[0] = '\0';
-	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: refused %s (client id %s) from %s: %s",
-	         mqs_topic_identity_ok(user) ? user : "-", mqs_topic_identity_ok(cid) ? cid : "-",
-	         ip[0] != '\0' ? ip : "?", why);
+	if (!mqs_topic_identity_ok(user))
+		user_log = "-";
+	if (!mqs_topic_identity_ok(cid))
+		cid_log = "-";
+	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: refused %.*s%s (client id %.*s%s) from %s: %s",
+	         log_len(user_log), user_log, log_more(user_log), log_len(cid_log), cid_log,
+	         log_more(cid_log), ip[0] != '\0' ? ip : "?", why);
 	if (count_user || count_ip) {
 		/* per (username, address) first; the address also notes the
 		 * username (even a malformed one) among its failing ones */
