@@ -30,6 +30,7 @@ struct mqsp_step {
 
 #define DIRTY_CAP_FIRST 256   /* dirty steps array: first size */
 #define DIRTY_CAP_KEEP  65536 /* ... largest size kept after a fold */
+#define LOG_NAME_MAX    64    /* bytes of a username or client id in a refusal line */
 
 /* The in-memory entry of name, created when missing (at step INT64_MIN,
  * which refuses nothing), with room in dirty_steps to mark it.  NULL when
@@ -282,12 +283,48 @@ const char *mqsp_auth_refusal(struct mqsp_plugin *p, const char *clientid, const
 	return refusal(p, mqsp_snapshot_device(p->snap, username), clientid, username, addr, now);
 }
 
+/* The enrolled device a client id is reserved for, or NULL: the gateway's
+ * id mqttsec-gateway-NAME, else the longest enrolled NAME that the id is or
+ * starts with as "NAME-" (docs/broker-plugin.md, "Client ids"). */
+static const char *reserved_for(struct mqsp_plugin *p, const char *cid)
+{
+	static const char gw[] = "mqttsec-gateway-";
+	char name[MQSP_CLIENTIDS_LEN_MAX + 1];
+	size_t n = strlen(cid);
+	const struct mqsp_device *d = NULL;
+
+	if (n > MQSP_CLIENTIDS_LEN_MAX)
+		goto out;
+	if (strncmp(cid, gw, sizeof(gw) - 1) == 0)
+		d = mqsp_snapshot_device(p->snap, cid + sizeof(gw) - 1);
+	memcpy(name, cid, n + 1);
+	while (d == NULL && n > 0) {
+		name[n] = '\0';
+		d = mqsp_snapshot_device(p->snap, name);
+		while (n > 0 && name[n - 1] != '-')
+			n--;
+		if (n > 0)
+			n--; /* the dash */
+	}
+out:
+	return d != NULL ? d->name : NULL;
+}
+
 /* Why the client id policy refuses client id cid for device user at now,
  * or NULL; under owned, binds a free id to user (docs/broker-plugin.md,
  * "Client ids"). */
 static const char *clientid_refusal(struct mqsp_plugin *p, const char *cid, const char *user,
                                     int64_t now)
 {
+	const char *owner;
+
+	if (p->opt.clientid_policy == MQSP_CLIENTID_ANY)
+		return NULL;
+	owner = reserved_for(p, cid);
+	if (owner != NULL && strcmp(owner, user) != 0)
+		return "client id reserved for another enrolled device";
+	if (owner != NULL && p->cids != NULL)
+		mqsp_clientids_reclaim(p->cids, cid, user);
 	if (p->opt.clientid_policy == MQSP_CLIENTID_PREFIX)
 		return mqsp_clientids_prefix_ok(cid, user)
 		           ? NULL
@@ -359,6 +396,21 @@ static void ban(struct mqsp_plugin *p, unsigned hits, const struct mqsp_ban_hit 
 	}
 }
 
+/* Bytes of s a refusal logs: anyone can send a 64 KiB username, and one
+ * line per refused CONNECT must not fill the disk. */
+static int log_len(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > LOG_NAME_MAX ? LOG_NAME_MAX : (int)n;
+}
+
+/* "..." when log_len() cut s. */
+static const char *log_more(const char *s)
+{
+	return strlen(s) > LOG_NAME_MAX ? "..." : "";
+}
+
 /* MOSQ_EVT_BASIC_AUTH. */
 int mqsp_auth_cb(int event, void *event_data, void *userdata)
 {
@@ -373,6 +425,7 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 	const struct mqsp_device *d;
 	int64_t now = (int64_t)time(NULL);
 	const char *why;
+	const char *user_log = user, *cid_log = cid;
 	char why_db[160];
 	uint64_t step = 0;
 	int count_user = 0, count_ip = 0;
@@ -437,9 +490,13 @@ refuse:
 	/* canonical address text (IPv4-mapped as IPv4) for the log and the counters */
 	if (addr != NULL && mqs_cidr_format(&host, ip, sizeof(ip)) != MQS_OK)
 		ip[0] = '\0';
-	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: refused %s (client id %s) from %s: %s",
-	         mqs_topic_identity_ok(user) ? user : "-", mqs_topic_identity_ok(cid) ? cid : "-",
-	         ip[0] != '\0' ? ip : "?", why);
+	if (!mqs_topic_identity_ok(user))
+		user_log = "-";
+	if (!mqs_topic_identity_ok(cid))
+		cid_log = "-";
+	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: refused %.*s%s (client id %.*s%s) from %s: %s",
+	         log_len(user_log), user_log, log_more(user_log), log_len(cid_log), cid_log,
+	         log_more(cid_log), ip[0] != '\0' ? ip : "?", why);
 	if (count_user || count_ip) {
 		/* per (username, address) first; the address also notes the
 		 * username (even a malformed one) among its failing ones */

@@ -339,6 +339,18 @@ int mqsp_clientids_claim(struct mqsp_clientids *t, const char *cid, const char *
 	return MQSP_CLAIM_OK;
 }
 
+/* An id reserved for username. */
+void mqsp_clientids_reclaim(struct mqsp_clientids *t, const char *cid, const char *username)
+{
+	struct cid_entry *e = NULL;
+
+	HASH_FIND_STR(t->by_id, cid, e);
+	if (e == NULL || strcmp(e->user->name, username) == 0)
+		return;
+	delete_queue(t, e->clientid, e->user->name);
+	entry_drop(t, e, 1);
+}
+
 /* The touch interval. */
 int64_t mqsp_clientids_touch_every(const struct mqsp_clientids *t)
 {

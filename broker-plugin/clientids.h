@@ -94,6 +94,11 @@ int mqsp_clientids_prefix_ok(const char *cid, const char *username);
 int mqsp_clientids_claim(struct mqsp_clientids *t, const char *cid, const char *username,
                          int64_t now, mqsp_clientids_in_use_fn in_use, void *arg);
 
+/* Drop the binding of cid when a username other than username holds it
+ * (an id reserved for username, docs/broker-plugin.md "Client ids"); its
+ * row is deleted on the next flush. */
+void mqsp_clientids_reclaim(struct mqsp_clientids *t, const char *cid, const char *username);
+
 /* Record a use of cid by username at now (a disconnect, or a connected
  * id refreshed periodically): queued for the database when force or when
  * the stored time is a touch interval old.  Nothing when cid is not bound

@@ -102,7 +102,11 @@ device kb --period 2
 device kc --period 2
 acl acl add allow all kc 'kc/#' >/dev/null
 ok "devices kb, kc added" wait_for 5 _reloaded_since "$BEFORE"
-ok "kc connects" connects kc "$(fresh kc)"
+# a reload may have seen kb but not yet kc: wait for the one that has kc
+_kc_connects() {
+	connects kc "$(fresh kc)"
+}
+ok "kc connects" wait_for 10 _kc_connects
 BEFORE=$(reloads)
 sql "BEGIN;
 INSERT INTO list_entries (kind, match, pattern, created_at) VALUES ('deny', 'ip', 'no-address', 0);

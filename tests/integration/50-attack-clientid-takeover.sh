@@ -68,12 +68,12 @@ sub watcher watcher -i watcher -t 'will/#'
 ok "watcher subscribed to the will topic" wait_for 10 suback watcher
 
 # --- the victim is connected: the attacker does not disconnect it
-sub victim victim1 -i victim-id -c -q 1 -t v/in --will-topic will/v --will-payload "will of victim" --will-qos 1
-ok "victim subscribed (QoS 1, clean session off, Last Will on will/v)" wait_for 10 suback victim-id
+sub victim victim1 -i vic-id -c -q 1 -t v/in --will-topic will/v --will-payload "will of victim" --will-qos 1
+ok "victim subscribed (QoS 1, clean session off, Last Will on will/v)" wait_for 10 suback vic-id
 nok "attacker connecting with the victim's client id is refused" \
-	connects attacker "$(fresh attacker)" -i victim-id
+	connects attacker "$(fresh attacker)" -i vic-id
 ok "refused in the authentication callback: id owned by another device" \
-	logged "refused attacker (client id victim-id) .*client id owned by another device"
+	logged "refused attacker (client id vic-id) .*client id owned by another device"
 pub feeder "$(fresh feeder)" -q 1 -t v/in -m live-1
 ok "the victim is still connected and receives" wait_for 10 in_log victim1 '^v/in live-1$'
 ok "marker 1 reached the watcher" marker 1
@@ -82,24 +82,24 @@ ok "the victim's process still runs" bg_alive victim1
 
 # --- the victim is offline: its persistent session and queue are kept
 stop_bg victim1
-ok "victim disconnected" wait_for 10 logged "Client victim-id disconnected"
+ok "victim disconnected" wait_for 10 logged "Client vic-id disconnected"
 for i in 1 2 3; do
 	pub feeder "$(fresh feeder)" -q 1 -t v/in -m "queued-$i"
 done
 nok "attacker (clean session) with the victim's id while it is offline is refused" \
-	connects attacker "$(fresh attacker)" -i victim-id
+	connects attacker "$(fresh attacker)" -i vic-id
 nok "attacker with clean session off is refused too" \
-	connects attacker "$(fresh attacker)" -i victim-id -c
+	connects attacker "$(fresh attacker)" -i vic-id -c
 ok "marker 2 reached the watcher" marker 2
 nok "no Last Will fired" in_log watcher "will of victim"
 start_bg victim2 timeout 30 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u victim \
-	-P "$(fresh victim)" -i victim-id -c -q 1 -t v/in -v -C 3
+	-P "$(fresh victim)" -i vic-id -c -q 1 -t v/in -v -C 3
 _got3() {
 	[ "$(grep -c '^v/in queued-' "$TEST_TMP/victim2.log")" -eq 3 ]
 }
 ok "the victim reconnects and receives the 3 queued messages (session kept)" wait_for 20 _got3
 ok "the victim's session was resumed (CONNACK session present)" \
-	grep -q "Sending CONNACK to victim-id (1, 0)" "$MOSQ_LOG"
+	grep -q "Sending CONNACK to vic-id (1, 0)" "$MOSQ_LOG"
 stop_bg victim2
 
 # --- random ids (mosquitto_pub without -i) keep working
@@ -109,16 +109,16 @@ ok "the attacker's own fixed id" connects attacker "$(fresh attacker)" -i attack
 
 # --- mqttsec-acl clientid release frees the id within a second
 ok "clientid list shows the victim's binding" \
-	bash -c '"$1" clientid list | grep -q "^victim-id  *victim "' _ "$ACL_BIN"
+	bash -c '"$1" clientid list | grep -q "^vic-id  *victim "' _ "$ACL_BIN"
 T0=$(date +%s%N)
-ok "clientid release" acl clientid release victim-id
+ok "clientid release" acl clientid release vic-id
 ok "the broker applies the release (bound: 5 s)" wait_for 5 logged "mqttsec: released 1 client ids"
 diag "clientid release -> applied by the broker: $(since_ms "$T0") ms (promise: 1 s)"
 ok "after the release another device may bind the id" \
-	connects attacker "$(fresh attacker)" -i victim-id
+	connects attacker "$(fresh attacker)" -i vic-id
 nok "... and then the id is the attacker's: the victim is refused" \
-	connects victim "$(fresh victim)" -i victim-id
-acl clientid release victim-id >/dev/null
+	connects victim "$(fresh victim)" -i vic-id
+acl clientid release vic-id >/dev/null
 
 # --- prefix policy
 restart_broker "plugin_opt_clientid_policy prefix"

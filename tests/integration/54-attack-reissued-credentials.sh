@@ -49,6 +49,11 @@ ok "the old connection is disconnected (bound: 5 s)" wait_for 5 kicked x-old
 diag "device rm && device add -> old connection kicked: $(since_ms "$T0") ms (promise: 1 s)"
 # the new x gets its rules back and reads its topics
 acl acl add allow all x 'x/#' >/dev/null
+# the kick may come with a reload that saw the rm but not yet the add
+_new_x_known() {
+	connects x "$(fresh x)" -i x-probe
+}
+ok "the broker knows the new x (bound: 10 s)" wait_for 10 _new_x_known
 start_bg new timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u x -P "$(fresh x)" \
 	-i x-new -q 1 -t 'x/#' -v
 ok "the new x subscribes with its new credentials" wait_for 10 suback x-new

@@ -78,6 +78,15 @@ static void test_claims(void)
 	tap_is_int(mqsp_clientids_claim(t, big, "alice", 1000, in_use, NULL), MQSP_CLAIM_TOOLONG,
 	           "an id over %d bytes is refused", MQSP_CLIENTIDS_LEN_MAX);
 	tap_is_int((long long)mqsp_clientids_count(t), 1, "one binding");
+	/* an id reserved for alice (auth.c): she takes it back from mallory */
+	mqsp_clientids_reclaim(t, "sensor-1", "mallory");
+	tap_ok(strcmp(mqsp_clientids_owner(t, "sensor-1"), "mallory") == 0,
+	       "reclaim by the owner changes nothing");
+	mqsp_clientids_reclaim(t, "sensor-1", "alice");
+	tap_ok(mqsp_clientids_owner(t, "sensor-1") == NULL, "reclaim drops another's binding");
+	tap_is_int(mqsp_clientids_claim(t, "sensor-1", "alice", 1001 + 2 * TTL, in_use, NULL),
+	           MQSP_CLAIM_OK, "... so the reserved owner binds it");
+	tap_ok(strcmp(mqsp_clientids_owner(t, "sensor-1"), "alice") == 0, "now alice's");
 	/* sweep */
 	mqsp_clientids_sweep(t, 1001 + 4 * TTL, in_use, NULL);
 	tap_is_int((long long)mqsp_clientids_count(t), 0, "the sweep drops expired ids");
