@@ -70,7 +70,7 @@ static int touch_connected(const struct mqsp_client *c, void *arg)
 {
 	struct kick_ctx *k = arg;
 
-	mqsp_clientids_touch(k->p->cids, c->clientid, c->username, k->now, 0);
+	mqsp_clientids_touch(k->p->cids, c->clientid, c->username, k->now);
 	return 0;
 }
 
@@ -121,7 +121,7 @@ int mqsp_disconnect_cb(int event, void *event_data, void *userdata)
 
 	(void)event;
 	if (p->cids != NULL && c != NULL && c->ctx == ed->client)
-		mqsp_clientids_touch(p->cids, cid, c->username, (int64_t)time(NULL), 1);
+		mqsp_clientids_touch(p->cids, cid, c->username, (int64_t)time(NULL));
 	mqsp_clients_remove(&p->clients, ed->client, cid);
 	mqsp_reseal_disconnected(p, ed->client); /* session epoch (epoch.h) */
 	return MOSQ_ERR_SUCCESS;
