@@ -480,7 +480,8 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 		count_user = count_ip = 0; /* the device proved itself */
 		goto refuse;
 	}
-	if (mqsp_clients_add(&p->clients, ed->client, cid, user, addr, d->generation) != MQS_OK)
+	if (mqsp_clients_add(&p->clients, ed->client, cid, user, addr, d->generation, now) !=
+	    MQS_OK)
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: out of memory tracking client %s", cid);
 	mqsp_reseal_connected(p, ed->client); /* session epoch (epoch.h) */
 	p->stats.auth_ok++;

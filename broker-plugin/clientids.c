@@ -363,7 +363,7 @@ int64_t mqsp_clientids_touch_every(const struct mqsp_clientids *t)
 
 /* A use of an id. */
 void mqsp_clientids_touch(struct mqsp_clientids *t, const char *cid, const char *username,
-                          int64_t now, int force)
+                          int64_t now)
 {
 	struct cid_entry *e = NULL;
 
@@ -374,9 +374,20 @@ void mqsp_clientids_touch(struct mqsp_clientids *t, const char *cid, const char 
 		return;
 	if (now > e->last_seen)
 		e->last_seen = now;
-	if ((force && e->last_seen != e->saved_seen) ||
-	    e->last_seen - e->saved_seen >= mqsp_clientids_touch_every(t))
+	if (e->last_seen - e->saved_seen >= mqsp_clientids_touch_every(t))
 		entry_dirty(t, e);
+}
+
+/* Queue the last uses not written yet. */
+void mqsp_clientids_settle(struct mqsp_clientids *t)
+{
+	struct cid_entry *e, *tmp;
+
+	HASH_ITER(hh, t->by_id, e, tmp)
+	{
+		if (e->last_seen != e->saved_seen)
+			entry_dirty(t, e);
+	}
 }
 
 /* Drop expired bindings. */

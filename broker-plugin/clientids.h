@@ -10,11 +10,12 @@
  *
  * The bindings live in memory (loaded at start) so that a CONNECT never
  * waits for the database: new bindings, removals and coarse last-use times
- * (at most every touch interval per id, and at disconnect) are queued and
- * written by mqsp_clientids_flush() on the tick, in one transaction.  A
- * binding made less than a tick before a crash is lost (the device that
- * owns it binds it again on its next CONNECT), and after a crash a last
- * use time may be up to one touch interval old.  Releases made by
+ * (at most every touch interval per id, connected or not; all of them when
+ * the broker stops, mqsp_clientids_settle()) are queued and written by
+ * mqsp_clientids_flush() on the tick, in one transaction.  A binding made
+ * less than a tick before a crash is lost (the device that owns it binds it
+ * again on its next CONNECT), and after a crash a last use time may be up
+ * to one touch interval old.  Memory always holds the exact last use.  Releases made by
  * mqttsec-acl are rows of clientid_releases (a client id, whoever holds
  * it; or every id of a username); mqsp_clientids_merge() applies the ones
  * it has not seen yet.
@@ -100,11 +101,16 @@ int mqsp_clientids_claim(struct mqsp_clientids *t, const char *cid, const char *
 void mqsp_clientids_reclaim(struct mqsp_clientids *t, const char *cid, const char *username);
 
 /* Record a use of cid by username at now (a disconnect, or a connected
- * id refreshed periodically): queued for the database when force or when
- * the stored time is a touch interval old.  Nothing when cid is not bound
- * to username. */
+ * id refreshed periodically): queued for the database when the stored
+ * time is a touch interval old (a client that connects and disconnects
+ * again and again costs no write per connection).  Nothing when cid is not
+ * bound to username. */
 void mqsp_clientids_touch(struct mqsp_clientids *t, const char *cid, const char *username,
-                          int64_t now, int force);
+                          int64_t now);
+
+/* Queue every last use time the database does not hold yet (before the
+ * last flush, when the broker stops). */
+void mqsp_clientids_settle(struct mqsp_clientids *t);
 
 /* The touch interval: min(MQSP_CLIENTIDS_TOUCH_MAX, ttl / 4), at least 1 s. */
 int64_t mqsp_clientids_touch_every(const struct mqsp_clientids *t);

@@ -31,7 +31,7 @@ static void entry_free(struct mqsp_client_entry *e)
 
 /* Record an accepted client. */
 int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *clientid,
-                     const char *username, const uint8_t *addr, int64_t generation)
+                     const char *username, const uint8_t *addr, int64_t generation, int64_t since)
 {
 	struct mqsp_client_entry *e = NULL;
 	struct mqsp_client_entry *old = NULL;
@@ -45,6 +45,7 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
 		goto out;
 	e->c.ctx = ctx;
 	e->c.generation = generation;
+	e->c.since = since;
 	e->c.clientid = strdup(clientid);
 	e->c.username = username != NULL ? strdup(username) : NULL;
 	if (e->c.clientid == NULL || (username != NULL && e->c.username == NULL))

@@ -25,6 +25,7 @@ struct mqsp_client {
 	/* the device's generation when it connected: a device removed and
 	 * added again has another one (docs/broker-plugin.md, "Identity") */
 	int64_t generation;
+	int64_t since; /* when its CONNECT was accepted (Unix seconds) */
 };
 
 struct mqsp_client_entry;
@@ -37,10 +38,10 @@ struct mqsp_clients {
 /* Start an empty table. */
 void mqsp_clients_init(struct mqsp_clients *t);
 
-/* Record an accepted client of device generation.  Returns MQS_OK or
- * MQS_ERR_NOMEM. */
+/* Record a client of device generation accepted at since.  Returns MQS_OK
+ * or MQS_ERR_NOMEM. */
 int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *clientid,
-                     const char *username, const uint8_t *addr, int64_t generation);
+                     const char *username, const uint8_t *addr, int64_t generation, int64_t since);
 
 /* The connected client with this id, or NULL (borrowed until the next
  * change of the table). */

@@ -274,12 +274,14 @@ static void plugin_free(struct mqsp_plugin *p)
 	}
 	mqsp_journal_free(p->journal);
 	if (p->store != NULL && p->cids != NULL) {
-		int e = mqsp_store_clientids_flush(p->store, p->cids, CLOSE_BUSY_MS);
+		int e;
 
+		mqsp_clientids_settle(p->cids); /* exact last uses for the next start */
+		e = mqsp_store_clientids_flush(p->store, p->cids, CLOSE_BUSY_MS);
 		if (e != MQS_OK)
 			mqsp_log(MOSQ_LOG_WARNING,
-			         "mqttsec: cannot write the client id bindings made in the last "
-			         "tick: %s",
+			         "mqttsec: cannot write the client id bindings and last uses of "
+			         "the last tick: %s",
 			         mqsp_store_error(p->store));
 	}
 	mqsp_store_close(p->store); /* writes what is still queued */

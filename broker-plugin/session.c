@@ -70,7 +70,7 @@ static int touch_connected(const struct mqsp_client *c, void *arg)
 {
 	struct kick_ctx *k = arg;
 
-	mqsp_clientids_touch(k->p->cids, c->clientid, c->username, k->now, 0);
+	mqsp_clientids_touch(k->p->cids, c->clientid, c->username, k->now);
 	return 0;
 }
 
@@ -118,10 +118,16 @@ int mqsp_disconnect_cb(int event, void *event_data, void *userdata)
 	struct mosquitto_evt_disconnect *ed = event_data;
 	const char *cid = mosquitto_client_id(ed->client);
 	const struct mqsp_client *c = mqsp_clients_find(&p->clients, cid);
+	int64_t now;
 
 	(void)event;
-	if (p->cids != NULL && c != NULL && c->ctx == ed->client)
-		mqsp_clientids_touch(p->cids, cid, c->username, (int64_t)time(NULL), 1);
+	if (p->cids != NULL && c != NULL && c->ctx == ed->client) {
+		now = (int64_t)time(NULL);
+		/* ended in the second it was accepted: the claim at its CONNECT
+		 * recorded this very use already (touching is a no-op then) */
+		if (now != c->since)
+			mqsp_clientids_touch(p->cids, cid, c->username, now);
+	}
 	mqsp_clients_remove(&p->clients, ed->client, cid);
 	mqsp_reseal_disconnected(p, ed->client); /* session epoch (epoch.h) */
 	return MOSQ_ERR_SUCCESS;

@@ -70,7 +70,7 @@ static void test_claims(void)
 	           MQSP_CLAIM_OK, "unused for the ttl: free for another username");
 	tap_ok(strcmp(mqsp_clientids_owner(t, "sensor-1"), "mallory") == 0, "now mallory's");
 	/* a disconnect keeps the binding alive */
-	mqsp_clientids_touch(t, "sensor-1", "mallory", 1001 + 2 * TTL - 10, 1);
+	mqsp_clientids_touch(t, "sensor-1", "mallory", 1001 + 2 * TTL - 10);
 	tap_is_int(mqsp_clientids_claim(t, "sensor-1", "alice", 1001 + 2 * TTL, in_use, NULL),
 	           MQSP_CLAIM_TAKEN, "a touch at disconnect restarts the ttl");
 	memset(big, 'x', sizeof(big) - 1);
@@ -155,14 +155,24 @@ static void test_db(const char *dir)
 	tap_is_int(mqsp_clientids_flush(t, db), MQS_OK, "flush");
 	tap_ok(!mqsp_clientids_pending(t), "nothing queued after the flush");
 	tap_is_int(query_int(db, "SELECT count(*) FROM clientids"), 3, "three rows");
-	/* a coarse touch is not written, a disconnect is */
-	mqsp_clientids_touch(t, "a-1", "alice", 1001, 0);
+	/* a use (a disconnect too) is written once the stored one is a touch
+	 * interval old; every unwritten one when the broker stops */
+	mqsp_clientids_touch(t, "a-1", "alice", 1001);
 	tap_ok(!mqsp_clientids_pending(t), "a use within the touch interval is not queued");
-	mqsp_clientids_touch(t, "a-1", "alice", 1002, 1);
-	tap_ok(mqsp_clientids_pending(t), "a disconnect is queued");
+	mqsp_clientids_touch(t, "a-1", "alice", 1000 + TTL / 4);
+	tap_ok(mqsp_clientids_pending(t), "a use a touch interval later is queued");
 	mqsp_clientids_flush(t, db);
-	tap_is_int(query_int(db, "SELECT last_seen FROM clientids WHERE clientid = 'a-1'"), 1002,
-	           "last use written");
+	tap_is_int(query_int(db, "SELECT last_seen FROM clientids WHERE clientid = 'a-1'"),
+	           1000 + TTL / 4, "last use written");
+	mqsp_clientids_touch(t, "a-1", "alice", 1001 + TTL / 4);
+	tap_ok(!mqsp_clientids_pending(t), "the next use is not queued");
+	mqsp_clientids_settle(t);
+	tap_ok(mqsp_clientids_pending(t), "settle queues it");
+	mqsp_clientids_flush(t, db);
+	tap_is_int(query_int(db, "SELECT last_seen FROM clientids WHERE clientid = 'a-1'"),
+	           1001 + TTL / 4, "the exact last use written when the broker stops");
+	mqsp_clientids_settle(t);
+	tap_ok(!mqsp_clientids_pending(t), "settle queues nothing when all is written");
 	mqsp_clientids_free(t);
 
 	/* load: expired rows are deleted */
