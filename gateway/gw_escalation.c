@@ -287,6 +287,13 @@ void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char 
 	}
 	if (nnew == 0)
 		goto out; /* acknowledged before */
+	if (nnew > 1 && route == NULL && publisher == NULL) {
+		/* a decoy may share the id: the ack must say which one it means */
+		refuse(gw, msg_id, origin,
+		       "the id is waiting in several namespaces; name \"route\" and "
+		       "\"publisher\"");
+		goto out;
+	}
 	if (gw_store_begin(&gw->store) != 0)
 		goto out;
 	in_tx = 1;

@@ -3,7 +3,8 @@
 # publishes a decoy with the id of devB's real critical alert, in its own
 # namespace.  The recipient acknowledges the decoy; the acknowledgement
 # names the namespace it is for (the "route" and "publisher" of the status
-# message), so the real alert keeps escalating.  Before, an ack named the id
+# message), so the real alert keeps escalating; one naming no namespace
+# while the id waits in two is refused (the alerts go on escalating).  Before, an ack named the id
 # only and stopped the escalation of every namespace, the real alert's too.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -87,6 +88,9 @@ esc() {
 _esc_is() {
 	[ "$(esc "$1" "$2")" = "$3" ]
 }
+_gwlog() {
+	grep -q -- "$2" "$TEST_TMP/$1.log"
+}
 
 dpub devB alerts/b --seal -m '{"id": "f-1", "severity": "critical", "group": "ops",
  "title": "Real fire"}'
@@ -96,6 +100,12 @@ dpub devA alerts/a --seal -m '{"id": "f-1", "severity": "critical", "group": "op
 wait_for 15 _delivered "Test, please acknowledge"
 is "$(esc f-1 devB)" waiting "the real alert escalates"
 is "$(esc f-1 devA)" waiting "the decoy escalates"
+
+dpub alicephone mqttsec/status/f-1/ack --seal -m '{"by": "alice"}'
+wait_for 15 _gwlog gateway "refused acknowledgement of f-1 by device alicephone: the id is waiting in several namespaces"
+ok "an ack naming no namespace while the id waits in two is refused" \
+	_gwlog gateway "refused acknowledgement of f-1 by device alicephone: the id is waiting in several namespaces"
+is "$(esc f-1 devB)/$(esc f-1 devA)" waiting/waiting "... and stops neither"
 
 dpub alicephone mqttsec/status/f-1/ack --seal \
 	-m '{"by": "alice", "route": "alerts", "publisher": "devA"}'
@@ -113,7 +123,7 @@ wait_for 15 _delivered "Second"
 dpub alicephone mqttsec/status/f-2/ack --seal -m '{"by": "alice", "publisher": "devA"}'
 # marker: a refused ack, logged once the one before it was handled
 dpub devA mqttsec/status/f-2/ack --seal -m '{"by": "alice"}'
-wait_for 15 _gwlog gateway "refused acknowledgement of f-2 by device devA"
+ok "marker: devA's ack refused" wait_for 15 _gwlog gateway "refused acknowledgement of f-2 by device devA"
 is "$(esc f-2 devB)" waiting "an ack naming another namespace stops nothing"
 dpub alicephone mqttsec/status/f-2/ack --seal -m '{"by": "alice"}'
 wait_for 15 _esc_is f-2 devB acked
