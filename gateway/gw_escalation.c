@@ -209,6 +209,14 @@ static void refuse(struct gw_gateway *gw, const char *msg_id, const char *who, c
 void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *origin,
                        int64_t now_ms)
 {
+	gw_escalation_ack_in(gw, msg_id, origin, NULL, NULL, now_ms);
+}
+
+/* Record an acknowledgement limited to a namespace (docs/gateway.md,
+ * "Acknowledgements"). */
+void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char *origin,
+                          const char *route, const char *publisher, int64_t now_ms)
+{
 	struct ack_row *rows = NULL;
 	size_t n = 0, cap = 0, nallowed = 0, nnew = 0;
 	sqlite3_stmt *st, *upd;
@@ -226,15 +234,20 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 	}
 	/* read and decide first: a refused ack never takes the write lock */
 	st = gw_store_stmt(&gw->store, "SELECT id, route, grp, acked_at IS NOT NULL FROM messages "
-	                               "WHERE msg_id = ? ORDER BY id DESC LIMIT ?");
+	                               "WHERE msg_id = ?1 AND (?3 IS NULL OR route = ?3) AND "
+	                               "(?4 IS NULL OR publisher = ?4) ORDER BY id DESC LIMIT ?2");
 	if (st == NULL)
 		goto out;
 	sqlite3_bind_text(st, 1, msg_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, ACK_MAX_ROWS);
+	if (route != NULL)
+		sqlite3_bind_text(st, 3, route, -1, SQLITE_STATIC);
+	if (publisher != NULL)
+		sqlite3_bind_text(st, 4, publisher, -1, SQLITE_STATIC);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW && n < ACK_MAX_ROWS) {
-		const struct gw_route *route =
+		const struct gw_route *rt =
 		    find_route(gw->conf, (const char *)sqlite3_column_text(st, 1));
-		int ok = gw_ack_allowed(&gw->store, route != NULL ? route->ack_from : NULL,
+		int ok = gw_ack_allowed(&gw->store, rt != NULL ? rt->ack_from : NULL,
 		                        (const char *)sqlite3_column_text(st, 2), origin);
 
 		if (ok < 0) {
@@ -274,6 +287,13 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 	}
 	if (nnew == 0)
 		goto out; /* acknowledged before */
+	if (nnew > 1 && route == NULL && publisher == NULL) {
+		/* a decoy may share the id: the ack must say which one it means */
+		refuse(gw, msg_id, origin,
+		       "the id is waiting in several namespaces; name \"route\" and "
+		       "\"publisher\"");
+		goto out;
+	}
 	if (gw_store_begin(&gw->store) != 0)
 		goto out;
 	in_tx = 1;

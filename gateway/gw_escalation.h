@@ -41,6 +41,11 @@ int64_t gw_escalation_tick(struct gw_gateway *gw, int64_t now_ms);
 void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *origin,
                        int64_t now_ms);
 
+/* The same, limited to the namespace the acknowledgement names: route and
+ * publisher ("" = anonymous), each NULL when not named. */
+void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char *origin,
+                          const char *route, const char *publisher, int64_t now_ms);
+
 /* Inside a transaction: stop escalating message msg_id of route and
  * publisher (the condition is over).  Returns 1 when an escalation was
  * stopped, 0 when none was waiting, -1 on a database error. */

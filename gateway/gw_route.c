@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "gateway.h"
 #include "gw_alert.h"
 #include "gw_escalation.h"
@@ -13,6 +15,9 @@
 #include "mqs_error.h"
 #include "mqs_topic.h"
 #include "mqs_util.h"
+
+/* an acknowledgement's payload is small JSON; anything longer names no namespace */
+#define GW_ACK_PAYLOAD_MAX 4096
 
 /* Recognise <status_topic>/<id>/ack. */
 int gw_route_ack_id(const char *status_topic, const char *topic, char *id, size_t cap)
@@ -53,6 +58,30 @@ static void route_alert(struct gw_gateway *gw, const struct gw_route *r, const c
 	gw_alert_release(&a);
 }
 
+/* An acknowledgement: its payload may name the namespace it is for, as the
+ * status messages give it ("route", "publisher"; docs/gateway.md,
+ * "Acknowledgements"); otherwise every namespace of the id. */
+static void route_ack(struct gw_gateway *gw, const char *id, const uint8_t *payload, size_t len,
+                      const char *origin)
+{
+	cJSON *j = NULL;
+	const char *route = NULL, *publisher = NULL;
+
+	if (payload != NULL && len > 0 && len <= GW_ACK_PAYLOAD_MAX)
+		j = cJSON_ParseWithLength((const char *)payload, len);
+	if (cJSON_IsObject(j)) {
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "route");
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "publisher");
+
+		if (cJSON_IsString(r))
+			route = r->valuestring;
+		if (cJSON_IsString(p))
+			publisher = strcmp(p->valuestring, "-") == 0 ? "" : p->valuestring;
+	}
+	gw_escalation_ack_in(gw, id, origin, route, publisher, (int64_t)mqs_now_ms());
+	cJSON_Delete(j);
+}
+
 /* Dispatch one message. */
 void gw_route_message(struct gw_gateway *gw, const char *topic, const uint8_t *payload, size_t len,
                       const char *origin)
@@ -65,7 +94,7 @@ void gw_route_message(struct gw_gateway *gw, const char *topic, const uint8_t *p
 	if (strncmp(topic, c->status_topic, slen) == 0 &&
 	    (topic[slen] == '/' || topic[slen] == '\0')) {
 		if (gw_route_ack_id(c->status_topic, topic, id, sizeof(id)))
-			gw_escalation_ack(gw, id, origin, (int64_t)mqs_now_ms());
+			route_ack(gw, id, payload, len, origin);
 		return; /* our own status tree is never routed */
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {

@@ -161,17 +161,29 @@ static void test_ack(struct gw_gateway *gw)
 	tap_is_int(count(s, "SELECT count(*) FROM escalations WHERE state = 'waiting'"), 6,
 	           "nothing stopped");
 	gw_escalation_ack(gw, "n-1", "op1", 2000);
+	tap_is_int((long long)gw->acks_refused, 3,
+	           "op1 naming no namespace while n-1 waits in several: refused");
+	tap_is_int(count(s, "SELECT count(*) FROM escalations WHERE state = 'waiting'"), 6,
+	           "nothing stopped");
+	gw_escalation_ack_in(gw, "n-1", "op1", "alerts", "devB", 2000);
 	tap_is_int(count(s, "SELECT count(*) FROM escalations e JOIN messages m ON m.id = "
-	                    "e.message WHERE e.state = 'acked' AND m.route = 'alerts'"),
-	           4, "op1 (ack_from of route alerts) stops the four n-1 alerts of that route");
+	                    "e.message WHERE e.state = 'acked' AND m.route = 'alerts' AND "
+	                    "m.publisher = 'devB'"),
+	           1, "op1 naming alerts:devB stops that alert");
 	tap_is_int(count(s, "SELECT count(*) FROM escalations e JOIN messages m ON m.id = "
 	                    "e.message WHERE e.state = 'waiting' AND m.msg_id = 'n-1'"),
-	           1, "not the one of route other");
-	gw_escalation_ack(gw, "n-1", "bobphone", 2000);
+	           4, "and no other");
+	gw_escalation_ack_in(gw, "n-1", "op1", "other", NULL, 2000);
+	tap_is_int((long long)gw->acks_refused, 4, "op1 may not ack route other");
+	gw_escalation_ack_in(gw, "n-1", "bobphone", "other", "devA", 2000);
+	tap_is_int(count(s, "SELECT count(*) FROM escalations e JOIN messages m ON m.id = "
+	                    "e.message WHERE e.state = 'waiting' AND m.route = 'other'"),
+	           0, "bob's device (group ops) acks other:devA");
+	gw_escalation_ack_in(gw, "n-1", "bobphone", "alerts", "", 2000);
 	tap_is_int(count(s, "SELECT count(*) FROM escalations e JOIN messages m ON m.id = "
 	                    "e.message WHERE e.state = 'waiting' AND m.msg_id = 'n-1'"),
-	           0, "bob's device (group ops) acks it");
-	tap_is_int((long long)gw->acks_refused, 2, "no refusal counted for allowed acks");
+	           2, "and the anonymous one of alerts");
+	tap_is_int((long long)gw->acks_refused, 4, "no refusal counted for allowed acks");
 }
 
 static void test_migration(void)
