@@ -122,10 +122,10 @@ void gw_hold_pop(struct gw_hold *h)
 	msg_free(m);
 }
 
-/* Messages held. */
+/* Messages held (0 for NULL). */
 size_t gw_hold_count(const struct gw_hold *h)
 {
-	return h->count;
+	return h != NULL ? h->count : 0;
 }
 
 /* Bytes held. */

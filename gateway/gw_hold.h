@@ -59,7 +59,8 @@ const struct gw_hold_msg *gw_hold_head(const struct gw_hold *h);
 /* Drop the oldest message (it was committed); the backoff starts over. */
 void gw_hold_pop(struct gw_hold *h);
 
-/* Messages and bytes held. */
+/* Messages and bytes held; gw_hold_count() of NULL is 0 (a queue that
+ * could not be created holds nothing). */
 size_t gw_hold_count(const struct gw_hold *h);
 size_t gw_hold_bytes(const struct gw_hold *h);
 

@@ -41,10 +41,15 @@ pub feeder "$(fresh feeder)" -q 1 -t x/data -m before
 ok "it receives x's messages" wait_for 10 in_log old '^x/data before$'
 
 rm -f "$TEST_TMP/x.step"
+# the broker is stopped while both commands commit, so its next reload
+# surely sees them together: the device x exists before and after, and only
+# its generation tells the old identity from the new one
+kill -STOP "$MOSQ_PID"
 T0=$(date +%s%N)
 ok "device rm x && device add x, back to back" \
 	bash -c '"$1" device rm x >/dev/null && "$1" device add x --period 1 --out "$2" --force >/dev/null' \
 	_ "$ACL_BIN" "$TEST_TMP/x.json"
+kill -CONT "$MOSQ_PID"
 ok "the old connection is disconnected (bound: 5 s)" wait_for 5 kicked x-old
 diag "device rm && device add -> old connection kicked: $(since_ms "$T0") ms (promise: 1 s)"
 # the new x gets its rules back and reads its topics
