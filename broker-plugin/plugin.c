@@ -163,10 +163,11 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 			rc = opt_uint(k, val, 0, 10, &v);
 			o->totp_window = (unsigned)v;
 		} else if (strcmp(k, "max_auth_failures") == 0) {
-			rc = opt_uint(k, val, 0, 1000000, &v);
+			/* each counter keeps this many failure times: capped */
+			rc = opt_uint(k, val, 0, 1000, &v);
 			o->max_auth_failures = (unsigned)v;
 		} else if (strcmp(k, "max_ip_failures") == 0) {
-			rc = opt_uint(k, val, 0, 1000000, &v);
+			rc = opt_uint(k, val, 0, 10000, &v);
 			o->max_ip_failures = (unsigned)v;
 		} else if (strcmp(k, "failure_window") == 0) {
 			rc = opt_uint(k, val, 1, 86400, &v);
