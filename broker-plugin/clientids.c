@@ -226,7 +226,7 @@ int mqsp_clientids_load(struct mqsp_clientids *t, sqlite3 *db, int64_t now, char
 	                       "ORDER BY last_seen DESC",
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto out;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+	for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
 		const char *cid = (const char *)sqlite3_column_text(st, 0);
 		const char *user = (const char *)sqlite3_column_text(st, 1);
 		struct cid_user *u;
@@ -540,7 +540,7 @@ int mqsp_clientids_merge(struct mqsp_clientids *t, sqlite3 *db, size_t *released
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, t->release_seq);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+	for (r = sqlite3_step(st); r == SQLITE_ROW; r = sqlite3_step(st)) {
 		const char *cid = (const char *)sqlite3_column_text(st, 1);
 		const char *user = (const char *)sqlite3_column_text(st, 2);
 

@@ -63,7 +63,8 @@ int gw_ack_list_check(const char *list, char *why, size_t whylen)
 	const char *p = list;
 	int count = 0, bad = 0;
 
-	while ((p = next_item(p, item, sizeof(item), &bad)) != NULL) {
+	for (p = next_item(p, item, sizeof(item), &bad); p != NULL;
+	     p = next_item(p, item, sizeof(item), &bad)) {
 		if (bad || !item_ok(item)) {
 			snprintf(why, whylen,
 			         "entries are device names (1..%d of A-Z a-z 0-9 . _ -) or @GROUP",
@@ -111,7 +112,8 @@ int gw_ack_allowed(struct gw_store *s, const char *ack_from, const char *group, 
 
 	if (!gw_ack_device_check(device))
 		return 0;
-	while (p != NULL && (p = next_item(p, item, sizeof(item), &bad)) != NULL) {
+	for (p = p != NULL ? next_item(p, item, sizeof(item), &bad) : NULL; p != NULL;
+	     p = next_item(p, item, sizeof(item), &bad)) {
 		if (bad)
 			return 0; /* checked at start: cannot happen */
 		if (item[0] != '@') {

@@ -244,7 +244,7 @@ void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char 
 		sqlite3_bind_text(st, 3, route, -1, SQLITE_STATIC);
 	if (publisher != NULL)
 		sqlite3_bind_text(st, 4, publisher, -1, SQLITE_STATIC);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW && n < ACK_MAX_ROWS) {
+	for (r = sqlite3_step(st); r == SQLITE_ROW && n < ACK_MAX_ROWS; r = sqlite3_step(st)) {
 		const struct gw_route *rt =
 		    find_route(gw->conf, (const char *)sqlite3_column_text(st, 1));
 		int ok = gw_ack_allowed(&gw->store, rt != NULL ? rt->ack_from : NULL,
