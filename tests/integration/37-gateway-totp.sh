@@ -72,25 +72,6 @@ spooled() {
 _spooled() {
 	[ "$(spooled "$1")" -ge 1 ]
 }
-# next_step NAME: wait until NAME's last used TOTP step (period 2) is over.
-next_step() {
-	local last now
-	last=$(cat "$TEST_TMP/$1.step" 2>/dev/null || echo -1)
-	while :; do
-		now=$(($(date +%s) / 2))
-		[ "$now" -gt "$last" ] && break
-		sleep 0.2
-	done
-	echo "$now" >"$TEST_TMP/$1.step"
-}
-# dpub NAME TOPIC ARGS...: mqttsec-device publish as NAME
-dpub() {
-	local name=$1 topic=$2
-	shift 2
-	next_step "$name"
-	timeout 10 "$DEVICE_BIN" -c "$TEST_TMP/$name.json" publish -h 127.0.0.1 \
-		-p "$MOSQ_PORT" -t "$topic" -q 1 "$@"
-}
 seal() {
 	"$PYTHON" "$ENVELOPE_PY" seal --key-b64 "$PLAIN_KEY" --key-id 4000000001 --topic "$1" \
 		--origin sensor1

@@ -11,86 +11,10 @@
 need_file "$PLUGIN_SO" "$ACL_BIN" "$DEVICE_BIN"
 . "$top_srcdir/tests/integration/gateway-lib.sh"
 
-export MQTTSEC_DB=$TEST_TMP/mqttsec.db
-export MQTTSEC_MASTER_KEY_FILE=$TEST_TMP/master.key
-acl() {
-	"$ACL_BIN" "$@" >/dev/null
-}
-acl init || bail_out "mqttsec-acl init failed"
-acl device add gateway --period 2 --out "$GW_CREDS"
-for d in devA devB alicephone; do
-	acl device add "$d" --period 2 --out "$TEST_TMP/$d.json"
-done
-acl topic protect 'alerts/#'
-acl acl add allow sub gateway 'alerts/#'
-acl acl add allow read gateway 'alerts/#'
-acl acl add allow sub gateway 'sensors/#'
-acl acl add allow read gateway 'sensors/#'
-acl acl add allow all gateway 'mqttsec/status/#'
-acl acl add allow pub devA 'alerts/#'
-acl acl add allow pub devB 'alerts/#'
-acl acl add allow pub devB 'sensors/#'
-# the attacker may publish acknowledgements (a console device would)
-acl acl add allow pub devA 'mqttsec/status/+/ack'
-acl acl add allow pub alicephone 'mqttsec/status/+/ack'
+. "$top_srcdir/tests/integration/alert-attack-lib.sh"
 acl topic protect 'mqttsec/status/#'
 acl key export 'mqttsec/status/#' --for gateway --out "$GW_CREDS" || bail_out "key export failed"
-acl key export 'alerts/#' --for gateway --out "$GW_CREDS" || bail_out "key export failed"
-
-start_mosquitto "plugin $PLUGIN_SO" "plugin_opt_db_file $MQTTSEC_DB" \
-	"plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE" || bail_out "no broker"
-GW_DELIVERY="ack_timeout = 120s
-escalation = email, sms"
-gw_config '[route room]
-topic = sensors/+/temp
-kind = sensor
-group = ops
-rule = value > 40 => alert severity=critical title="Room hot"'
-gw group add ops >/dev/null
-gw recipient add alice --email alice@example.com --phone +15550001234 --group ops \
-	--device alicephone >/dev/null 2>&1 ||
-	gw recipient add alice --email alice@example.com --phone +15550001234 --group ops \
-		>/dev/null
-gw_start || bail_out "gateway did not start"
-
-# next_step NAME: wait until NAME's last used TOTP step (period 2) is over.
-next_step() {
-	local last now
-	last=$(cat "$TEST_TMP/$1.step" 2>/dev/null || echo -1)
-	while :; do
-		now=$(($(date +%s) / 2))
-		[ "$now" -gt "$last" ] && break
-		sleep 0.2
-	done
-	echo "$now" >"$TEST_TMP/$1.step"
-}
-# dpub NAME TOPIC ARGS...: mqttsec-device publish as NAME (QoS 1)
-dpub() {
-	local name=$1 topic=$2
-	shift 2
-	next_step "$name"
-	timeout 10 "$DEVICE_BIN" -c "$TEST_TMP/$name.json" publish -h 127.0.0.1 \
-		-p "$MOSQ_PORT" -t "$topic" -q 1 "$@"
-}
-# delivered TITLE: deliveries queued for messages titled TITLE
-delivered() {
-	sql "SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message
-	     WHERE m.title = '$1'"
-}
-_delivered() {
-	[ "$(delivered "$1")" -ge 1 ]
-}
-# esc ID PUBLISHER: escalation state of message ID from PUBLISHER
-esc() {
-	sql "SELECT e.state FROM escalations e JOIN messages m ON m.id = e.message
-	     WHERE m.msg_id = '$1' AND m.origin = '$2'"
-}
-_esc_is() {
-	[ "$(esc "$1" "$2")" = "$3" ]
-}
-_gwlog() {
-	grep -q -- "$2" "$TEST_TMP/$1.log"
-}
+alert_attack_start
 
 dpub devB alerts/b --seal -m '{"id": "f-1", "severity": "critical", "group": "ops",
  "title": "Real fire"}'

@@ -21,6 +21,9 @@
 #   wait_sql QUERY WANT [TIMEOUT]   until QUERY prints WANT
 #   gw_status_key                   give the gateway a topic key for
 #                                   $GW_STATUS/# (before gw_start)
+#   dpub NAME TOPIC ARGS...         mqttsec-device publish as NAME (QoS 1,
+#                                   credentials $TEST_TMP/NAME.json, TOTP
+#                                   period 2: waits for a fresh step)
 #   seal_ack ID DEVICE, pub_ack ID DEVICE
 #                                   an acknowledgement of ID sealed with that
 #                                   key and origin DEVICE, as the broker
@@ -218,4 +221,24 @@ pub_ack() {
 	[ -s "$TEST_TMP/ack-$1-$2.env" ] || seal_ack "$1" "$2" || return 1
 	mosquitto_pub -h 127.0.0.1 -p "$MOSQ_PORT" -q 1 -t "$GW_STATUS/$1/ack" \
 		-f "$TEST_TMP/ack-$1-$2.env"
+}
+
+# next_step NAME: wait until NAME's last used TOTP step (period 2) is over.
+next_step() {
+	local last now
+	last=$(cat "$TEST_TMP/$1.step" 2>/dev/null || echo -1)
+	while :; do
+		now=$(($(date +%s) / 2))
+		[ "$now" -gt "$last" ] && break
+		sleep 0.2
+	done
+	echo "$now" >"$TEST_TMP/$1.step"
+}
+# dpub NAME TOPIC ARGS...: mqttsec-device publish as NAME (QoS 1)
+dpub() {
+	local name=$1 topic=$2
+	shift 2
+	next_step "$name"
+	timeout 10 "$DEVICE_BIN" -c "$TEST_TMP/$name.json" publish -h 127.0.0.1 \
+		-p "$MOSQ_PORT" -t "$topic" -q 1 "$@"
 }
