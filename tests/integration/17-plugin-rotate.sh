@@ -70,62 +70,12 @@ nok "... and prints nothing of it" grep -q 'after rotation' "$TEST_TMP/sold.log"
 # --- retransmissions: a raw client sends the same PUBLISH twice
 seal_as p3 rot/q2 'exactly once' "$TEST_TMP/q2.env"
 seal_as p3 rot/q1 'at least once' "$TEST_TMP/q1.env"
-RES=$(python3 - "$MOSQ_PORT" p3 "$(fresh p3)" "$TEST_TMP/q2.env" "$TEST_TMP/q1.env" <<'PY'
-import socket, struct, sys
-port, user, pw, q2path, q1path = sys.argv[1:]
-def s(x):
-    x = x.encode() if isinstance(x, str) else x
-    return struct.pack(">H", len(x)) + x
-def pkt(t, body):
-    n, rl = len(body), b""
-    while True:
-        d, n = n % 128, n // 128
-        rl += bytes([d | (0x80 if n else 0)])
-        if not n:
-            break
-    return bytes([t]) + rl + body
-def read(c, n):
-    b = b""
-    while len(b) < n:
-        r = c.recv(n - len(b))
-        if not r:
-            raise SystemExit("connection closed")
-        b += r
-    return b
-def packet(c):
-    h = read(c, 1)[0]
-    n, mul = 0, 1
-    while True:
-        d = read(c, 1)[0]
-        n += (d & 0x7F) * mul
-        mul *= 128
-        if not d & 0x80:
-            break
-    return h, read(c, n)
-c = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
-c.sendall(pkt(0x10, s("MQTT") + bytes([4, 0xC2, 0, 60]) + s("p3-retx") + s(user) + s(pw)))
-h, b = packet(c)
-assert h == 0x20 and b[1] == 0, "connect refused"
-out = []
-# QoS 2, mid 7: PUBLISH, PUBREC, the same PUBLISH with DUP, PUBREC, PUBREL, PUBCOMP
-body = s("rot/q2") + struct.pack(">H", 7) + open(q2path, "rb").read()
-c.sendall(pkt(0x34, body))
-out.append("%02x" % packet(c)[0])
-c.sendall(pkt(0x3C, body))
-out.append("%02x" % packet(c)[0])
-c.sendall(pkt(0x62, struct.pack(">H", 7)))
-out.append("%02x" % packet(c)[0])
-# QoS 1, mid 8: PUBLISH, PUBACK, the same PUBLISH with DUP, PUBACK
-body = s("rot/q1") + struct.pack(">H", 8) + open(q1path, "rb").read()
-c.sendall(pkt(0x32, body))
-out.append("%02x" % packet(c)[0])
-c.sendall(pkt(0x3A, body))
-out.append("%02x" % packet(c)[0])
-c.sendall(pkt(0xE0, b""))
-print(" ".join(out))
-PY
-)
-is "$RES" "50 50 70 40 40" "QoS 2 and QoS 1 retransmissions acknowledged (PUBREC x2, PUBCOMP, PUBACK x2)"
+# QoS 2, mid 7: PUBLISH, PUBREC, the same PUBLISH with DUP, PUBREC, PUBREL,
+# PUBCOMP; QoS 1, mid 8: PUBLISH, PUBACK, the same PUBLISH with DUP, PUBACK
+RES=$("$PYTHON" "$top_srcdir/tests/tools/rawmqtt.py" session "$MOSQ_PORT" p3 "$(fresh p3)" \
+	p3-retx 1 4 "pub:2:7:0:rot/q2:$TEST_TMP/q2.env" "pub:2:7:1:rot/q2:$TEST_TMP/q2.env" \
+	rel:7 "pub:1:8:0:rot/q1:$TEST_TMP/q1.env" "pub:1:8:1:rot/q1:$TEST_TMP/q1.env")
+is "$RES" "session-present:0 50:00 50:00 70:00 40:00 40:00" "QoS 2 and QoS 1 retransmissions acknowledged (PUBREC x2, PUBCOMP, PUBACK x2)"
 ok "QoS 1: both copies delivered" wait_for 5 test "$(grep -c '^rot/q1 ' "$XLOG")" -ge 2
 ok "marker" devrun p4 publish -t rot/marker -m m -q 1
 ok "marker delivered" wait_for 5 grep -q '^rot/marker ' "$XLOG"
