@@ -20,8 +20,9 @@
 
 #include "acl.h"
 
+#include "../broker-plugin/clientids.h"
+
 #define RELEASE_KEEP 86400 /* seconds a release row is kept for the plugin */
-#define CLIENTID_MAX 256   /* the plugin refuses longer client ids */
 
 /* Release clientid (whoever holds it) or, when clientid is NULL, every id
  * of username. */
@@ -154,7 +155,7 @@ static int clientid_release(struct acl_ctx *ctx, int argc, char **argv)
 	if (ex != EX_OK)
 		goto out;
 	a.clientid = argv[first];
-	ex = acl_text_check(a.clientid, CLIENTID_MAX, 0, "client id", why);
+	ex = acl_text_check(a.clientid, MQSP_CLIENTIDS_LEN_MAX, 0, "client id", why);
 	if (ex != EX_OK) {
 		acl_err("%s", why);
 		goto out;
