@@ -1,4 +1,4 @@
-/* acl.h - mqttsec-acl (SPEC §4.2): shared state, helpers and the commands.
+/* acl.h - mqttsec-acl (docs/acl.md): shared state, helpers and the commands.
  *
  * main.c parses the global options (-d DB, -k MASTER_KEY_FILE, --json) and
  * dispatches to one acl_cmd_* function per command group, each in its own
@@ -46,7 +46,7 @@
 #define ACL_OPTS_MAX      12                   /* long options of one command (acl_parse_opts) */
 #define ACL_GRACE_DEFAULT 86400                /* seconds a retired topic key stays usable */
 
-/* Defaults of SPEC §4.2 when neither option nor environment is given. */
+/* Defaults of docs/acl.md when neither option nor environment is given. */
 #define ACL_DEFAULT_DB  "/var/lib/mqttsec/mqttsec.db"
 #define ACL_DEFAULT_KEY "/etc/mqttsec/master.key"
 

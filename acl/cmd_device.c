@@ -3,7 +3,7 @@
  * A device is a row of devices (TOTP parameters, the TOTP secret wrapped
  * under the master key with AAD mqs_totp_wrap_aad(), "mqttsec-totp:<name>")
  * plus a device key in the key store.  add prints or writes the
- * credentials JSON (SPEC §2) once, with the protected topic filters
+ * credentials JSON (docs/acl.md, "Devices") once, with the protected topic filters
  * ("protected", so the device knows where to seal); qr shows the
  * otpauth:// URI (and a QR code on a terminal).  These two (and key
  * export) are the only outputs that carry a secret; all are audited

@@ -12,7 +12,7 @@
  *
  * export hands the active and in-grace keys of a filter to a device whose
  * ACL gives it read on every topic of the filter (keyaccess.c), as the
- * device's credentials file (SPEC §2: TOTP secret, device key, the topic
+ * device's credentials file (docs/acl.md, "Devices": TOTP secret, device key, the topic
  * keys and "protected"; --keys-only: the topic keys alone): printed,
  * written, or merged into the device's existing file.  It is audited with
  * the key ids, never the keys.

@@ -1,5 +1,5 @@
 /* cmd_list.c - mqttsec-acl list add|rm|show|purge: the allow and deny
- * lists (SPEC §4.2).
+ * lists (docs/acl.md).
  *
  * Patterns: ip entries are stored as the canonical text of mqs_cidr_format
  * (IPv4-mapped IPv6 addresses and networks become IPv4, host bits are

@@ -5,7 +5,7 @@
  *   bench-reseal-load -p PORT -t TOPIC -n N -s SIZE [-q QOS] [-w WINDOW]
  *                     [--pub CREDS] [--sub CREDS] [--seal] [--check]
  *
- * --pub/--sub: credentials files (SPEC §2): username and a TOTP code for
+ * --pub/--sub: credentials files (docs/acl.md, "Devices"): username and a TOTP code for
  * CONNECT (the device must not have connected in the current time step);
  * without them the client connects anonymously.  --seal: every message is
  * sealed with the publisher's device key (fresh nonce, timestamp now) before

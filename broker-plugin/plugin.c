@@ -116,7 +116,7 @@ bad:
 	return MQS_ERR_INVAL;
 }
 
-/* Fill o from the plugin_opt_* lines, with the defaults of SPEC 4.1. */
+/* Fill o from the plugin_opt_* lines, with the defaults of docs/broker-plugin.md, "Options". */
 static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int count)
 {
 	unsigned long v = 0;

@@ -1,5 +1,5 @@
 /* cmd_offline.c - mqttsec-device commands that never touch the network:
- * totp, seal TOPIC, open TOPIC (SPEC §5, envelope v1 of SPEC §3).
+ * totp, seal TOPIC, open TOPIC (envelope v1: docs/envelope.md).
  *
  * Plaintext buffers are wiped before they are freed.  open writes nothing
  * to stdout unless the envelope authenticates.

@@ -1,4 +1,4 @@
-/* cmd_pubsub.c - mqttsec-device publish and subscribe (SPEC §5): like
+/* cmd_pubsub.c - mqttsec-device publish and subscribe: like
  * mosquitto_pub / mosquitto_sub, with the TOTP code as password, sealing on
  * protected topics and opening envelopes on receipt.
  *

@@ -1,4 +1,4 @@
-/* device.h - mqttsec-device (SPEC §5): shared state and the command table.
+/* device.h - mqttsec-device: shared state and the command table.
  *
  * main.c parses the global options, loads the credentials file and
  * dispatches to one dev_cmd_* function per command.  Each command group

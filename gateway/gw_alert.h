@@ -1,4 +1,4 @@
-/* gw_alert.h - alert messages (SPEC §6.3, kind = alert):
+/* gw_alert.h - alert messages (docs/gateway.md, kind = alert):
  *
  *   {"id": "a-1001", "severity": "info|warning|critical", "group": "ops",
  *    "title": "Server room temperature", "body": "41.5 C in room 3",

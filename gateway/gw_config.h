@@ -1,4 +1,4 @@
-/* gw_config.h - gateway.conf (SPEC §6.2), parsed with libinih.
+/* gw_config.h - gateway.conf (docs/gateway.md), parsed with libinih.
  *
  * Sections: [broker], [store], [delivery], [route NAME], [channel NAME].
  * Unknown sections and keys are warned with file:line and ignored; a

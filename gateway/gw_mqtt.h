@@ -12,7 +12,7 @@
  * A credentials file without "totp" connects without a password (for a
  * broker without the mqttsec plugin).
  *
- * Incoming payloads that are envelopes (SPEC §3) for a key id present in
+ * Incoming payloads that are envelopes (docs/envelope.md) for a key id present in
  * the credentials are opened with that key (the envelope is bound to the
  * topic); anything else is passed on as plaintext.  Envelopes that do not
  * open are dropped and logged.

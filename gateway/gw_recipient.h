@@ -1,4 +1,4 @@
-/* gw_recipient.h - recipients and groups (SPEC §6.1).
+/* gw_recipient.h - recipients and groups (docs/gateway.md).
  *
  * A recipient has a name (not PII: chosen by the operator) and up to three
  * addresses: email, phone (used by sms and phone) and LINE user id.  Each

@@ -1,4 +1,4 @@
-/* mqs_creds.c - credentials file (SPEC §2) over cJSON. */
+/* mqs_creds.c - credentials file (docs/acl.md, "Devices") over cJSON. */
 #include "config.h"
 
 #include <stdarg.h>

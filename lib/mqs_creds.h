@@ -1,4 +1,4 @@
-/* mqs_creds.h - the credentials file (SPEC §2): username, TOTP parameters
+/* mqs_creds.h - the credentials file (docs/acl.md, "Devices"): username, TOTP parameters
  * and secret, device and topic keys, as JSON.
  *
  * Ownership: struct mqs_creds is caller-owned; initialise with
@@ -37,7 +37,7 @@ struct mqs_creds {
 	struct mqs_creds_key *keys;
 	size_t nkeys;
 	/* "protected": topic filters whose payloads are sealed (an mqttsec
-	 * extension of SPEC §2; publishers seal on a matching topic) */
+	 * extension of the credentials file; publishers seal on a matching topic) */
 	char **protected_filters;
 	size_t nprotected;
 };

@@ -1,4 +1,4 @@
-/* mqs_envelope.h - envelope v1 (SPEC §3): AES-256-GCM sealed MQTT payloads.
+/* mqs_envelope.h - envelope v1 (docs/envelope.md): AES-256-GCM sealed MQTT payloads.
  *
  *   0  1  version (1)
  *   1  1  L, origin length

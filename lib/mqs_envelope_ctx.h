@@ -1,4 +1,4 @@
-/* mqs_envelope_ctx.h - envelope v1 (SPEC §3, mqs_envelope.h) for callers
+/* mqs_envelope_ctx.h - envelope v1 (docs/envelope.md, mqs_envelope.h) for callers
  * that seal and open many envelopes: the OpenSSL algorithms are fetched
  * once and the cipher and HMAC contexts are kept and reused, instead of
  * being looked up and allocated for every call (which costs more than the

@@ -84,7 +84,7 @@ if [ ! -f "$PLUGIN" ] || [ ! -x "$ACL" ]; then
 	say ""
 	say "The broker plugin is not built in this version: demonstrating mqttsec-device."
 	say ""
-	say "credentials (SPEC §2, mode 0600): $CREDS"
+	say "credentials (docs/acl.md, mode 0600): $CREDS"
 	say ""
 	say "\$ mqttsec-device -c $CREDS totp"
 	"$DEVICE" -c "$CREDS" totp || die "totp failed"

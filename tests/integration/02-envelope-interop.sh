@@ -1,5 +1,5 @@
 #!/bin/bash
-# 02-envelope-interop.sh - envelope v1 (SPEC §3) interoperability between
+# 02-envelope-interop.sh - envelope v1 (docs/envelope.md) interoperability between
 # mqttsec-device and an independent Python implementation
 # (tests/tools/envelope.py, cryptography's AESGCM), both directions, with and
 # without origin, and refusals for the wrong topic either way.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # 31-gateway-providers.sh - mqttsec-gateway end to end to SMS, phone and
-# LINE against a local fake provider: request shapes (SPEC §6.4), retries on
+# LINE against a local fake provider: request shapes (docs/channels.md), retries on
 # 500/500/200, Retry-After on 429, no retry on 400, LINE 409 = sent, dead
 # after max_attempts, the retry key kept across retries.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"

@@ -400,7 +400,7 @@ _mosq_up() {
 }
 
 ########################################################################
-## credentials (SPEC §2) written by hand for device-only tests
+## credentials (docs/acl.md, "Devices") written by hand for device-only tests
 
 # make_creds FILE USERNAME TOTP_SECRET_B32 [DIGITS [PERIOD [ALG]]] [KEYSPEC...]
 # KEYSPEC is device:ID:KEYB64 or topic:ID:KEYB64:FILTER.  Writes mode 0600.

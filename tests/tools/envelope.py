@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent implementation of envelope v1 (SPEC section 3) for interop tests.
+"""Independent implementation of envelope v1 (docs/envelope.md) for interop tests.
 
 Written from the specification only, with the `cryptography` package (AESGCM):
 

@@ -1,4 +1,4 @@
-/* test-creds.c - the credentials file (SPEC §2, mqs_creds.h): parse, unknown
+/* test-creds.c - the credentials file (docs/acl.md, "Devices"; mqs_creds.h): parse, unknown
  * fields, round trip, file modes, and malformed input. */
 #include "config.h"
 

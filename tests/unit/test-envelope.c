@@ -1,4 +1,4 @@
-/* test-envelope.c - envelope v1 (SPEC §3): round trips, published test
+/* test-envelope.c - envelope v1 (docs/envelope.md): round trips, published test
  * vectors computed with an independent implementation (Python cryptography
  * AESGCM, see docs/envelope.md), and every refusal path of open/seal.
  *

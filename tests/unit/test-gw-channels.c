@@ -2,7 +2,7 @@
  * servers: tests/tools/fake_provider.py (Twilio / LINE stand-in) and
  * tests/tools/smtp_recorder.py (aiosmtpd).  Each delivery runs through a
  * curl multi handle the way the engine drives it; the test then checks the
- * request the server recorded (SPEC 6.4 shapes) and the outcome class.
+ * request the server recorded (the shapes of docs/channels.md) and the outcome class.
  *
  * Needs python3 with aiosmtpd (Debian python3-aiosmtpd; $MQS_PYTHON or
  * /usr/bin/python3) and openssl(1) for the TLS cases; skips what is missing.
@@ -497,7 +497,7 @@ static void test_keys_and_conf(void)
 	           has_key(gw_email_keys, "tls") && has_key(gw_sms_keys, "account_sid") &&
 	           has_key(gw_sms_keys, "auth_token") && has_key(gw_phone_keys, "from") &&
 	           has_key(gw_line_keys, "token") && !has_key(gw_line_keys, "from"),
-	       "key arrays list the SPEC 6.2 keys");
+	       "key arrays list the documented keys");
 
 	ch = gw_sms_new(&conf, err, sizeof(err));
 	tap_ok(ch == NULL && strstr(err, "https") != NULL,

@@ -94,7 +94,8 @@ static void test_spec_example(void)
 	struct gw_config c;
 	char err[512];
 
-	tap_ok(load(spec_example, &c, err, sizeof(err)) == 0, "the SPEC §6.2 example loads");
+	tap_ok(load(spec_example, &c, err, sizeof(err)) == 0,
+	       "the documented example (docs/gateway.md) loads");
 	if (err[0] != '\0')
 		tap_diag("%s", err);
 	tap_ok(strcmp(c.host, "127.0.0.1") == 0 && c.port == 1883 &&
