@@ -6,6 +6,15 @@
 #ifndef MQS_ERROR_H
 #define MQS_ERROR_H
 
+/* MQS_MUST_CHECK marks a function whose result decides security or
+ * durability (a signature check, a commit, a replay verdict): ignoring it is
+ * a compile warning, and CI builds with -Werror=unused-result. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MQS_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define MQS_MUST_CHECK
+#endif
+
 enum mqs_err {
 	MQS_OK = 0,
 	MQS_ERR_NOMEM,         /* allocation failed */

@@ -237,3 +237,16 @@ int mqs_totp_wrap_aad(char *buf, size_t cap, const char *name)
 	}
 	return MQS_OK;
 }
+
+/* Pick the login step, or the time to wait for one; see mqs_totp.h. */
+int64_t mqs_totp_step_choose(const struct mqs_totp_params *p, uint64_t now_ms, int64_t last_step,
+                             uint64_t *wait_ms)
+{
+	int64_t step = (int64_t)(now_ms / 1000u / p->period);
+
+	*wait_ms = 0;
+	if (step > last_step)
+		return step;
+	*wait_ms = ((uint64_t)last_step + 1) * p->period * 1000u + MQS_TOTP_STEP_MARGIN_MS;
+	return -1;
+}

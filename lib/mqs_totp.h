@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "mqs_error.h"
+
 enum mqs_totp_alg { MQS_TOTP_SHA1 = 0, MQS_TOTP_SHA256, MQS_TOTP_SHA512 };
 
 #define MQS_TOTP_CODE_MAX   8  /* digits */
@@ -43,8 +45,24 @@ int mqs_totp_generate(const uint8_t *secret, size_t secret_len, const struct mqs
 /* Validate code against now +/- window steps.  On success *step (may be
  * NULL) is the matched time step (now/period + offset).  Returns MQS_OK,
  * MQS_ERR_TOTP (no match or malformed code) or MQS_ERR_INVAL. */
-int mqs_totp_validate(const uint8_t *secret, size_t secret_len, const struct mqs_totp_params *p,
-                      time_t now, unsigned window, const char *code, uint64_t *step);
+MQS_MUST_CHECK int mqs_totp_validate(const uint8_t *secret, size_t secret_len,
+                                     const struct mqs_totp_params *p, time_t now, unsigned window,
+                                     const char *code, uint64_t *step);
+
+/* Margin after the start of a step before a client logs in with its code,
+ * so that a broker whose clock is slightly behind sees the same step. */
+#define MQS_TOTP_STEP_MARGIN_MS 50u
+
+/* Choose the step to log in with at now_ms, given the last step the broker
+ * accepted from this client (last_step, -1 for none): a broker refuses a
+ * code whose step is not later than the last one it accepted.  Returns the
+ * current step (now_ms / 1000 / period) when it is later than last_step;
+ * *wait_ms is then 0.  Otherwise returns -1 and sets *wait_ms to the time
+ * (Unix milliseconds) to try again: the start of step last_step + 1 plus
+ * MQS_TOTP_STEP_MARGIN_MS.  The one step chooser of the tree, used by the
+ * gateway and the device CLI.  p must pass mqs_totp_params_check. */
+int64_t mqs_totp_step_choose(const struct mqs_totp_params *p, uint64_t now_ms, int64_t last_step,
+                             uint64_t *wait_ms);
 
 /* Capacity that holds the AAD of any device name of up to 64 bytes. */
 #define MQS_TOTP_AAD_MAX 80

@@ -27,6 +27,15 @@ void mqs_secret_free(void *p, size_t len)
 	free(p);
 }
 
+/* Wipe and free a secret string. */
+void mqs_secret_free_str(char *s)
+{
+	if (s == NULL)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
 /* Write all bytes, retrying on EINTR. */
 int mqs_write_all(int fd, const void *data, size_t len)
 {

@@ -14,6 +14,10 @@
 /* Wipe len bytes at p with OPENSSL_cleanse, then free(p).  NULL is fine. */
 void mqs_secret_free(void *p, size_t len);
 
+/* Wipe the NUL-terminated string s (strlen bytes) and free it.  NULL is
+ * fine.  The one way to drop a secret string (passwords, tokens, codes). */
+void mqs_secret_free_str(char *s);
+
 /* Read a whole file of at most max bytes into a new buffer, NUL-terminated
  * (the NUL is not counted in *len).  When secret is non-zero the file must
  * not be readable by group or others (MQS_ERR_PERM).  Returns MQS_OK,
