@@ -16,7 +16,7 @@
 
 #include "acl.h"
 
-#include "../broker-plugin/acl.h"
+#include "mqs_rules.h"
 
 #define PRIORITY_MIN (-2147483647LL - 1)
 #define PRIORITY_MAX 2147483647LL
@@ -25,18 +25,18 @@
 static unsigned access_bits(const char *access)
 {
 	if (strcmp(access, "pub") == 0)
-		return MQSP_ACCESS_WRITE;
+		return MQS_ACCESS_WRITE;
 	if (strcmp(access, "sub") == 0)
-		return MQSP_ACCESS_SUB;
+		return MQS_ACCESS_SUB;
 	if (strcmp(access, "read") == 0)
-		return MQSP_ACCESS_READ;
+		return MQS_ACCESS_READ;
 	if (strcmp(access, "all") == 0)
-		return MQSP_ACCESS_READ | MQSP_ACCESS_WRITE | MQSP_ACCESS_SUB;
+		return MQS_ACCESS_READ | MQS_ACCESS_WRITE | MQS_ACCESS_SUB;
 	return 0;
 }
 
 /* Check a rule's words, subject and filter: with the plugin's own check
- * (broker-plugin/acl.c), so no rule the broker cannot use is written. */
+ * (lib/mqs_rules.c), so no rule the broker cannot use is written. */
 int acl_rule_check(struct acl_ctx *ctx, const char *effect, const char *access, const char *subject,
                    const char *filter, char *why)
 {
@@ -58,7 +58,7 @@ int acl_rule_check(struct acl_ctx *ctx, const char *effect, const char *access, 
 		ex = acl_filter_check(filter, why);
 	if (ex != EX_OK)
 		goto out;
-	problem = mqsp_acl_rule_problem(filter, access_bits(access));
+	problem = mqs_rules_rule_problem(filter, access_bits(access));
 	if (problem != NULL) {
 		ex = acl_fail(why, EX_DATAERR, "invalid rule: %s (the broker could not use it)",
 		              problem);

@@ -2,7 +2,7 @@
  *
  * key export hands a device the keys of a protected filter F only when the
  * device's ACL gives it `read` on every topic F matches.  The answer comes
- * from the broker plugin's own rule evaluation (broker-plugin/acl.c, linked
+ * from the broker plugin's own rule evaluation (lib/mqs_rules.c, linked
  * into mqttsec-acl): the device's rules and its groups' rules with access
  * read or all go into one rule tree as if they were subscribe rules, and
  * F is evaluated like a subscription: an allow rule applies when its filter
@@ -22,8 +22,8 @@
 #include "acl.h"
 #include "mqs_error.h"
 
-#include "../broker-plugin/acl.h"
-#include "../broker-plugin/arena.h"
+#include "mqs_rules.h"
+#include "mqs_arena.h"
 
 /* one rule with read access */
 struct read_rule {
@@ -32,13 +32,13 @@ struct read_rule {
 	long long priority;
 };
 
-/* qsort: level-by-level filter order, as mqsp_acl_tree_add() expects. */
+/* qsort: level-by-level filter order, as mqs_rules_tree_add() expects. */
 static int rule_cmp(const void *x, const void *y)
 {
 	const struct read_rule *a = x;
 	const struct read_rule *b = y;
 
-	return mqsp_acl_filter_cmp(a->filter, b->filter);
+	return mqs_rules_filter_cmp(a->filter, b->filter);
 }
 
 /* Copy filter, replacing every level that holds %c with '+'.  NULL when
@@ -148,27 +148,27 @@ out:
 int acl_read_covers(struct acl_ctx *ctx, const char *name, const char *filter, int *allowed,
                     char *why)
 {
-	struct mqsp_arena arena;
-	struct mqsp_acl_tree *tree;
+	struct mqs_arena arena;
+	struct mqs_rules_tree *tree;
 	struct read_rule *rules = NULL;
-	int64_t best = MQSP_ACL_NONE;
+	int64_t best = MQS_RULES_NONE;
 	size_t n = 0;
 	int rc;
 	int ex;
 
 	*allowed = 0;
-	mqsp_arena_init(&arena);
+	mqs_arena_init(&arena);
 	ex = load_rules(ctx, name, &rules, &n, why);
 	if (ex != EX_OK)
 		goto out;
 	if (n > 0)
 		qsort(rules, n, sizeof(*rules), rule_cmp);
-	tree = mqsp_acl_tree_new(&arena);
+	tree = mqs_rules_tree_new(&arena);
 	if (tree == NULL)
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
-		rc = mqsp_acl_tree_add(tree, &arena, rules[i].filter, MQSP_ACCESS_SUB,
-		                       rules[i].deny, rules[i].priority);
+		rc = mqs_rules_tree_add(tree, &arena, rules[i].filter, MQS_ACCESS_SUB,
+		                        rules[i].deny, rules[i].priority);
 		if (rc == MQS_ERR_NOMEM)
 			goto nomem;
 		if (rc != MQS_OK && rules[i].deny) {
@@ -178,10 +178,10 @@ int acl_read_covers(struct acl_ctx *ctx, const char *name, const char *filter, i
 			goto out;
 		}
 	}
-	if (mqsp_acl_tree_finish(tree, &arena) != MQS_OK)
+	if (mqs_rules_tree_finish(tree, &arena) != MQS_OK)
 		goto nomem;
-	mqsp_acl_eval(tree, MQSP_ACL_SUB, filter, name, NULL, &best);
-	*allowed = mqsp_acl_key_allows(best);
+	mqs_rules_eval(tree, MQS_RULES_SUB, filter, name, NULL, &best);
+	*allowed = mqs_rules_key_allows(best);
 	goto out;
 nomem:
 	ex = acl_fail(why, EX_OSERR, "cannot evaluate the acl of %s: out of memory", name);
@@ -189,6 +189,6 @@ out:
 	for (size_t i = 0; i < n; i++)
 		free(rules[i].filter);
 	free(rules);
-	mqsp_arena_release(&arena);
+	mqs_arena_release(&arena);
 	return ex;
 }

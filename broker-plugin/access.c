@@ -22,23 +22,23 @@
 /* Decide with the trees of d.  READ combines the read and the sub rules
  * of the concrete topic; SUB asks whether any topic of the filter is
  * allowed (docs/broker-plugin.md, Topic ACLs). */
-static int decide(struct mqsp_device *d, enum mqsp_acl_kind kind, const char *topic,
+static int decide(struct mqsp_device *d, enum mqs_rules_kind kind, const char *topic,
                   const char *user, struct mosquitto *client)
 {
 	const char *cid = mosquitto_client_id(client);
-	int64_t best = MQSP_ACL_NONE;
-	int64_t best_sub = MQSP_ACL_NONE;
+	int64_t best = MQS_RULES_NONE;
+	int64_t best_sub = MQS_RULES_NONE;
 
-	if (kind == MQSP_ACL_SUB)
-		return mqsp_acl_sub_possible(d->trees, d->ntrees, topic, user, cid);
-	if (kind == MQSP_ACL_READ) {
+	if (kind == MQS_RULES_SUB)
+		return mqs_rules_sub_possible(d->trees, d->ntrees, topic, user, cid);
+	if (kind == MQS_RULES_READ) {
 		for (unsigned i = 0; i < d->ntrees; i++)
-			mqsp_acl_eval_read(d->trees[i], topic, user, cid, &best, &best_sub);
-		return mqsp_acl_key_allows(best) && mqsp_acl_key_allows(best_sub);
+			mqs_rules_eval_read(d->trees[i], topic, user, cid, &best, &best_sub);
+		return mqs_rules_key_allows(best) && mqs_rules_key_allows(best_sub);
 	}
 	for (unsigned i = 0; i < d->ntrees; i++)
-		mqsp_acl_eval(d->trees[i], kind, topic, user, cid, &best);
-	return mqsp_acl_key_allows(best);
+		mqs_rules_eval(d->trees[i], kind, topic, user, cid, &best);
+	return mqs_rules_key_allows(best);
 }
 
 /* The filter a subscription is checked as: "$share/GROUP/F" is checked as F
@@ -62,15 +62,15 @@ static const char *sub_filter(const char *topic)
 }
 
 /* Decide, through the device's one-entry cache for READ and WRITE. */
-static int decide_cached(struct mqsp_device *d, enum mqsp_acl_kind kind, const char *topic,
+static int decide_cached(struct mqsp_device *d, enum mqs_rules_kind kind, const char *topic,
                          const char *user, struct mosquitto *client)
 {
-	struct mqsp_acl_cache *c;
+	struct mqs_rules_cache *c;
 	size_t len;
-	int k = kind == MQSP_ACL_READ ? 0 : 1;
+	int k = kind == MQS_RULES_READ ? 0 : 1;
 	int allowed;
 
-	if (!d->cacheable || kind == MQSP_ACL_SUB)
+	if (!d->cacheable || kind == MQS_RULES_SUB)
 		return decide(d, kind, topic, user, client);
 	len = strlen(topic);
 	c = d->cache;
@@ -116,18 +116,18 @@ int mqsp_access_cb(int event, void *event_data, void *userdata)
 	const char *user;
 	const char *topic;
 	struct mqsp_device *d;
-	enum mqsp_acl_kind kind;
+	enum mqs_rules_kind kind;
 
 	(void)event;
 	switch (ed->access) {
 	case MOSQ_ACL_READ:
-		kind = MQSP_ACL_READ;
+		kind = MQS_RULES_READ;
 		break;
 	case MOSQ_ACL_WRITE:
-		kind = MQSP_ACL_WRITE;
+		kind = MQS_RULES_WRITE;
 		break;
 	case MOSQ_ACL_SUBSCRIBE:
-		kind = MQSP_ACL_SUB;
+		kind = MQS_RULES_SUB;
 		break;
 	case MOSQ_ACL_UNSUBSCRIBE:
 		return MOSQ_ERR_SUCCESS;
@@ -138,7 +138,7 @@ int mqsp_access_cb(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_ACL_DENIED;
 	user = mosquitto_client_username(ed->client);
 	d = device_of(p, user);
-	if (d == NULL && p->opt.defer_unknown && kind == MQSP_ACL_WRITE)
+	if (d == NULL && p->opt.defer_unknown && kind == MQS_RULES_WRITE)
 		/* no device key: never on a protected topic, whoever else decides */
 		return mqsp_reseal_write_check(p, ed->client, ed->topic, ed->payload,
 		                               ed->payloadlen) == MOSQ_ERR_SUCCESS
@@ -148,12 +148,12 @@ int mqsp_access_cb(int event, void *event_data, void *userdata)
 		return p->opt.defer_unknown ? MOSQ_ERR_PLUGIN_DEFER : MOSQ_ERR_ACL_DENIED;
 	if (!d->enabled)
 		return MOSQ_ERR_ACL_DENIED;
-	topic = kind == MQSP_ACL_SUB ? sub_filter(ed->topic) : ed->topic;
+	topic = kind == MQS_RULES_SUB ? sub_filter(ed->topic) : ed->topic;
 	if (topic == NULL || !decide_cached(d, kind, topic, user, ed->client))
 		return MOSQ_ERR_ACL_DENIED;
 	/* protected topics: a sealed, fresh envelope of the publisher's own key
 	 * (the only check a Last Will gets: it never reaches MOSQ_EVT_MESSAGE) */
-	if (kind == MQSP_ACL_WRITE)
+	if (kind == MQS_RULES_WRITE)
 		return mqsp_reseal_write_check(p, ed->client, ed->topic, ed->payload,
 		                               ed->payloadlen);
 	return MOSQ_ERR_SUCCESS;

@@ -9,6 +9,7 @@
 #include <uthash.h>
 
 #include "bans.h"
+#include "mqs_hash.h"
 #include "mqs_cidr.h"
 #include "mqs_error.h"
 
@@ -187,18 +188,6 @@ static void table_put(struct table *t, struct counter *c, size_t len)
 	t->count++;
 }
 
-/* Seeded FNV-1a of s. */
-static uint64_t hash_text(uint64_t seed, const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-
-	for (; *s != '\0'; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 /* Count a failure at now in c (its table t): forget what left the window,
  * then note the time and the distinct value h (seen: it has one). */
 static void counter_fail(const struct mqsp_bans *b, const struct table *t, struct counter *c,
@@ -314,8 +303,8 @@ unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *i
 		c = b->cfg.user_addresses > 0 ? counter_take(b, &b->users, username, ulen, now)
 		                              : NULL;
 		if (c != NULL) {
-			counter_fail(b, &b->users, c, 1, hash_text(b->seed, ip != NULL ? ip : ""),
-			             now);
+			counter_fail(b, &b->users, c, 1,
+			             mqs_hash_fnv1a(b->seed, ip != NULL ? ip : ""), now);
 			if (c->n >= b->cfg.max_user_failures && c->nseen >= b->cfg.user_addresses) {
 				hit->failures[MQSP_HIT_USER] = c->n;
 				hit->distinct[MQSP_HIT_USER] = c->nseen;
@@ -332,7 +321,7 @@ unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *i
 		c = counter_take(b, &b->ips, ip, iplen, now);
 		if (c != NULL) {
 			counter_fail(b, &b->ips, c, ulen > 0,
-			             ulen > 0 ? hash_text(b->seed, username) : 0, now);
+			             ulen > 0 ? mqs_hash_fnv1a(b->seed, username) : 0, now);
 			if ((b->cfg.max_ip_failures > 0 && c->n >= b->cfg.max_ip_failures) ||
 			    (b->cfg.max_ip_usernames > 0 && c->nseen >= b->cfg.max_ip_usernames)) {
 				hit->failures[MQSP_HIT_IP] = c->n;

@@ -8,6 +8,7 @@
 #include <uthash.h>
 
 #include "epoch.h"
+#include "mqs_hash.h"
 
 struct entry {
 	UT_hash_handle hh;
@@ -25,27 +26,10 @@ struct mqsp_epochs {
 	uint64_t seed[2];
 };
 
-/* splitmix64 finaliser. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 /* Seeded FNV-1a of a client id, finalised. */
 static uint64_t id_hash(const struct mqsp_epochs *e, const char *clientid)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ e->seed[0];
-
-	for (const char *c = clientid; c != NULL && *c != '\0'; c++) {
-		h ^= (uint8_t)*c;
-		h *= 0x100000001b3ULL;
-	}
-	return mix64(h ^ e->seed[1]);
+	return mqs_hash_mix64(mqs_hash_fnv1a(e->seed[0], clientid) ^ e->seed[1]);
 }
 
 /* New map. */

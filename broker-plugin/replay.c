@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include "mqs_error.h"
+#include "mqs_hash.h"
 #include "replay.h"
 
 #define NBUCKETS    64
@@ -47,17 +48,6 @@ struct mqsp_replay {
 	struct bucket buckets[NBUCKETS];
 };
 
-/* splitmix64 finaliser. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t load64(const uint8_t *p)
 {
 	uint64_t v;
@@ -78,9 +68,9 @@ static uint32_t load32(const uint8_t *p)
  * one chain. */
 static uint64_t key_hash(const struct mqsp_replay *r, uint32_t key_id, const uint8_t *nonce)
 {
-	uint64_t h = mix64(r->seed[0] ^ load64(nonce));
+	uint64_t h = mqs_hash_mix64(r->seed[0] ^ load64(nonce));
 
-	return mix64(h ^ r->seed[1] ^ (((uint64_t)key_id << 32) | load32(nonce + 8)));
+	return mqs_hash_mix64(h ^ r->seed[1] ^ (((uint64_t)key_id << 32) | load32(nonce + 8)));
 }
 
 static struct entry *at(const struct mqsp_replay *r, uint32_t idx1)
@@ -317,13 +307,9 @@ int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
 /* Seeded FNV-1a of a client id, finalised. */
 uint64_t mqsp_replay_client(const struct mqsp_replay *r, const char *clientid)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ (r != NULL ? r->seed[1] : 0);
+	uint64_t h = mqs_hash_fnv1a(r != NULL ? r->seed[1] : 0, clientid);
 
-	for (const char *c = clientid; c != NULL && *c != '\0'; c++) {
-		h ^= (uint8_t)*c;
-		h *= 0x100000001b3ULL;
-	}
-	return mix64(h ^ (r != NULL ? r->seed[0] : 0));
+	return mqs_hash_mix64(h ^ (r != NULL ? r->seed[0] : 0));
 }
 
 /* Client id, session epoch and QoS. */
@@ -332,7 +318,8 @@ uint64_t mqsp_replay_conn(const struct mqsp_replay *r, const char *clientid, uin
 {
 	uint64_t h = mqsp_replay_client(r, clientid);
 
-	return mix64(h ^ mix64(epoch ^ ((uint64_t)(qos & 3) << 62) ^ (r != NULL ? r->seed[1] : 0)));
+	return mqs_hash_mix64(
+	    h ^ mqs_hash_mix64(epoch ^ ((uint64_t)(qos & 3) << 62) ^ (r != NULL ? r->seed[1] : 0)));
 }
 
 /* Entries held. */

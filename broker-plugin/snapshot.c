@@ -18,7 +18,7 @@
 struct mqsp_subject {
 	UT_hash_handle hh;
 	const char *name;
-	struct mqsp_acl_tree *tree;
+	struct mqs_rules_tree *tree;
 	int broken; /* a deny rule of it cannot be used: deny it everything */
 };
 
@@ -35,7 +35,7 @@ struct rule_row {
 /* one group membership while building */
 struct member_row {
 	struct mqsp_device *d;
-	const struct mqsp_acl_tree *t; /* NULL: the group has no rules */
+	const struct mqs_rules_tree *t; /* NULL: the group has no rules */
 };
 
 enum phase {
@@ -75,17 +75,17 @@ struct mqsp_build {
 };
 
 /* Copy column i of st into the arena (NULL becomes ""). */
-static const char *col_text(struct mqsp_arena *a, sqlite3_stmt *st, int i)
+static const char *col_text(struct mqs_arena *a, sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	int n = sqlite3_column_bytes(st, i);
 
 	if (t == NULL)
-		return mqsp_arena_strndup(a, "", 0);
-	return mqsp_arena_strndup(a, (const char *)t, (size_t)n);
+		return mqs_arena_strndup(a, "", 0);
+	return mqs_arena_strndup(a, (const char *)t, (size_t)n);
 }
 
-/* Parse the access column into MQSP_ACCESS_* bits (0 when unknown). */
+/* Parse the access column into MQS_ACCESS_* bits (0 when unknown). */
 static unsigned access_parse(const unsigned char *t)
 {
 	const char *s = (const char *)t;
@@ -93,13 +93,13 @@ static unsigned access_parse(const unsigned char *t)
 	if (s == NULL)
 		return 0;
 	if (strcmp(s, "pub") == 0)
-		return MQSP_ACCESS_WRITE;
+		return MQS_ACCESS_WRITE;
 	if (strcmp(s, "sub") == 0)
-		return MQSP_ACCESS_SUB;
+		return MQS_ACCESS_SUB;
 	if (strcmp(s, "read") == 0)
-		return MQSP_ACCESS_READ;
+		return MQS_ACCESS_READ;
 	if (strcmp(s, "all") == 0)
-		return MQSP_ACCESS_READ | MQSP_ACCESS_WRITE | MQSP_ACCESS_SUB;
+		return MQS_ACCESS_READ | MQS_ACCESS_WRITE | MQS_ACCESS_SUB;
 	return 0;
 }
 
@@ -107,7 +107,7 @@ static unsigned access_parse(const unsigned char *t)
 static int row_device(struct mqsp_build *b, sqlite3_stmt *st)
 {
 	struct mqsp_snapshot *s = b->s;
-	struct mqsp_device *d = mqsp_arena_alloc(&s->arena, sizeof(*d));
+	struct mqsp_device *d = mqs_arena_alloc(&s->arena, sizeof(*d));
 	char aad[MQS_TOTP_AAD_MAX];
 	const void *blob;
 	int n;
@@ -147,7 +147,7 @@ static void problem(struct mqsp_snapshot *s, const char *what, int64_t id, const
 	if (s->nproblems < MQSP_PROBLEMS_MAX) {
 		struct mqsp_problem *p = &s->problems[s->nproblems];
 		const char *src = subject != NULL ? subject : "?";
-		char *copy = mqsp_arena_strndup(&s->arena, src, strnlen(src, 64));
+		char *copy = mqs_arena_strndup(&s->arena, src, strnlen(src, 64));
 
 		for (char *c = copy; c != NULL && *c != '\0'; c++) {
 			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
@@ -243,8 +243,8 @@ static int row_rule(struct mqsp_build *b, sqlite3_stmt *st)
 }
 
 /* Find a subject's tree, or NULL. */
-static const struct mqsp_acl_tree *subject_tree(const struct mqsp_snapshot *s, const char *name,
-                                                size_t len)
+static const struct mqs_rules_tree *subject_tree(const struct mqsp_snapshot *s, const char *name,
+                                                 size_t len)
 {
 	struct mqsp_subject *sub = NULL;
 
@@ -306,7 +306,7 @@ static int rule_cmp(const void *x, const void *y)
 	const struct rule_row *b = y;
 	int c = strcmp(a->subject, b->subject);
 
-	return c != 0 ? c : mqsp_acl_filter_cmp(a->filter, b->filter);
+	return c != 0 ? c : mqs_rules_filter_cmp(a->filter, b->filter);
 }
 
 /* Merge the sorted runs src[lo, mid) and src[mid, hi) into dst[lo, hi). */
@@ -376,10 +376,10 @@ static int subject_finish(struct mqsp_build *b)
 	if (b->cur == NULL)
 		return MQS_OK;
 	if (b->cur->broken) {
-		mqsp_acl_tree_deny_all(b->cur->tree);
+		mqs_rules_tree_deny_all(b->cur->tree);
 		b->s->closed_subjects++;
 	}
-	return mqsp_acl_tree_finish(b->cur->tree, &b->s->arena);
+	return mqs_rules_tree_finish(b->cur->tree, &b->s->arena);
 }
 
 /* Add one sorted rule to its subject's tree.  A rule that cannot be used
@@ -394,21 +394,21 @@ static int tree_rule(struct mqsp_build *b, const struct rule_row *row)
 	if (b->cur == NULL || strcmp(b->cur->name, row->subject) != 0) {
 		if (subject_finish(b) != MQS_OK)
 			return MQS_ERR_NOMEM;
-		b->cur = mqsp_arena_alloc(&s->arena, sizeof(*b->cur));
+		b->cur = mqs_arena_alloc(&s->arena, sizeof(*b->cur));
 		if (b->cur == NULL)
 			return MQS_ERR_NOMEM;
 		b->cur->name = row->subject;
-		b->cur->tree = mqsp_acl_tree_new(&s->arena);
+		b->cur->tree = mqs_rules_tree_new(&s->arena);
 		if (b->cur->tree == NULL)
 			return MQS_ERR_NOMEM;
 		HASH_ADD_KEYPTR(hh, s->subjects, b->cur->name, strlen(b->cur->name), b->cur);
 	}
-	rc = mqsp_acl_tree_add(b->cur->tree, &s->arena, row->filter, row->access, row->deny,
-	                       row->priority);
+	rc = mqs_rules_tree_add(b->cur->tree, &s->arena, row->filter, row->access, row->deny,
+	                        row->priority);
 	if (rc == MQS_ERR_NOMEM)
 		return rc;
 	if (rc != MQS_OK) {
-		const char *why = mqsp_acl_rule_problem(row->filter, row->access);
+		const char *why = mqs_rules_rule_problem(row->filter, row->access);
 
 		if (why == NULL)
 			why = "cannot be added";
@@ -436,9 +436,9 @@ static int link_devices(struct mqsp_build *b)
 		b->members[i].d->ntrees++;
 	HASH_ITER(hh, s->devices, d, tmp)
 	{
-		const struct mqsp_acl_tree *own = subject_tree(s, d->name, strlen(d->name));
+		const struct mqs_rules_tree *own = subject_tree(s, d->name, strlen(d->name));
 
-		d->trees = mqsp_arena_alloc(&s->arena, (d->ntrees + 1) * sizeof(*d->trees));
+		d->trees = mqs_arena_alloc(&s->arena, (d->ntrees + 1) * sizeof(*d->trees));
 		if (d->trees == NULL)
 			return MQS_ERR_NOMEM;
 		d->ntrees = 0;
@@ -453,7 +453,7 @@ static int link_devices(struct mqsp_build *b)
 	{
 		d->cacheable = 1;
 		for (unsigned i = 0; i < d->ntrees; i++) {
-			if (mqsp_acl_tree_uses_clientid(d->trees[i]))
+			if (mqs_rules_tree_uses_clientid(d->trees[i]))
 				d->cacheable = 0;
 		}
 	}
@@ -530,7 +530,7 @@ int mqsp_build_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t 
 		free(b);
 		return MQS_ERR_NOMEM;
 	}
-	mqsp_arena_init(&b->s->arena);
+	mqs_arena_init(&b->s->arena);
 	mqsp_list_init(&b->s->deny);
 	mqsp_list_init(&b->s->allow);
 	b->db = db;
@@ -692,6 +692,6 @@ void mqsp_snapshot_free(struct mqsp_snapshot *s)
 	mqsp_list_release(&s->deny);
 	mqsp_list_release(&s->allow);
 	mqsp_keys_free(s->keys);
-	mqsp_arena_release(&s->arena);
+	mqs_arena_release(&s->arena);
 	free(s);
 }

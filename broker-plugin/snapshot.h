@@ -23,8 +23,8 @@
 #include <sqlite3.h>
 #include <uthash.h>
 
-#include "acl.h"
-#include "arena.h"
+#include "mqs_rules.h"
+#include "mqs_arena.h"
 #include "keys.h"
 #include "lists.h"
 #include "mqs_master_key.h"
@@ -32,7 +32,7 @@
 
 /* the last READ and WRITE decision of a device (broker thread only) */
 #define MQSP_CACHE_TOPIC_MAX 128
-struct mqsp_acl_cache {
+struct mqs_rules_cache {
 	uint16_t len[2]; /* 0: empty */
 	int8_t allowed[2];
 	char topic[2][MQSP_CACHE_TOPIC_MAX];
@@ -48,12 +48,12 @@ struct mqsp_device {
 	int64_t generation; /* random, new for every device add (clients.h) */
 	size_t secret_len;
 	uint8_t secret[MQS_TOTP_SECRET_MAX];
-	const struct mqsp_acl_tree **trees; /* its own rules, then its groups' */
+	const struct mqs_rules_tree **trees; /* its own rules, then its groups' */
 	unsigned ntrees;
 	int cacheable; /* no %c rule: a decision depends on the topic alone */
 	/* mutable, broker thread only: filled on first use, freed with the
 	 * snapshot, so no decision outlives the rules it came from */
-	struct mqsp_acl_cache *cache;
+	struct mqs_rules_cache *cache;
 };
 
 struct mqsp_subject;
@@ -69,7 +69,7 @@ struct mqsp_problem {
 };
 
 struct mqsp_snapshot {
-	struct mqsp_arena arena;
+	struct mqs_arena arena;
 	struct mqsp_device *devices;   /* uthash by name */
 	struct mqsp_subject *subjects; /* uthash by subject ("NAME" or "@GROUP") */
 	struct mqsp_list deny, allow;

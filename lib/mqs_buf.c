@@ -57,7 +57,7 @@ void mqs_buf_init(struct mqs_buf *b, size_t max, int secret)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
-	b->max = max;
+	b->max = max < SIZE_MAX ? max : SIZE_MAX - 1; /* room for the NUL */
 	b->secret = secret;
 }
 
@@ -183,10 +183,14 @@ int mqs_array_reserve(void **arr, size_t *cap, size_t need, size_t elem, size_t 
 	size_t maxbytes;
 	int rc = MQS_OK;
 
-	if (elem == 0 || max > SIZE_MAX / elem) {
+	if (elem == 0) {
 		rc = MQS_ERR_INVAL;
 		goto out;
 	}
+	/* no array can have more than SIZE_MAX bytes: a larger max (SIZE_MAX
+	 * for "memory is the only limit") is that many elements */
+	if (max > SIZE_MAX / elem)
+		max = SIZE_MAX / elem;
 	if (need <= *cap)
 		goto out;
 	if (need > max) {

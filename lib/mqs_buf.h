@@ -70,8 +70,9 @@ char *mqs_buf_take(struct mqs_buf *b, size_t *len);
  * *cap elements, never more than max elements: on success *arr and *cap may
  * change (the first *cap elements are kept; new ones are zeroed).  With
  * secret != 0 the old block is wiped and freed instead of realloc'd.
- * MQS_OK, MQS_ERR_TOOBIG (need > max) or MQS_ERR_NOMEM; on failure *arr
- * and *cap are unchanged. */
+ * max is clamped to SIZE_MAX / elem (SIZE_MAX means "memory is the only
+ * limit").  MQS_OK, MQS_ERR_TOOBIG (need > max), MQS_ERR_NOMEM or
+ * MQS_ERR_INVAL (elem 0); on failure *arr and *cap are unchanged. */
 MQS_MUST_CHECK int mqs_array_reserve(void **arr, size_t *cap, size_t need, size_t elem, size_t max,
                                      int secret);
 

@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include "mqs_seen.h"
+#include "mqs_hash.h"
 
 struct slot {
 	uint32_t key_id;
@@ -27,24 +28,14 @@ struct mqs_seen {
 	uint64_t seed[2];
 };
 
-/* splitmix64 finaliser. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t hash(const struct mqs_seen *s, uint32_t key_id, const uint8_t *nonce)
 {
 	uint64_t a, b = 0;
 
 	memcpy(&a, nonce, sizeof(a));
 	memcpy(&b, nonce + 8, 4);
-	return mix64(mix64(a ^ s->seed[0]) ^ s->seed[1] ^ ((uint64_t)key_id << 32 | b));
+	return mqs_hash_mix64(mqs_hash_mix64(a ^ s->seed[0]) ^ s->seed[1] ^
+	                      ((uint64_t)key_id << 32 | b));
 }
 
 /* New set. */

@@ -1,5 +1,6 @@
 /* test-totp.c - RFC 6238 TOTP (mqs_totp.h): the RFC's Appendix B vectors,
- * validation windows and steps, malformed codes, parameters, otpauth URI. */
+ * validation windows and steps, malformed codes, parameters, otpauth URI,
+ * the step chooser. */
 #include "config.h"
 
 #include <stdio.h>
@@ -299,6 +300,50 @@ static void test_wrap_aad(void)
 	tap_is_int(mqs_totp_wrap_aad(NULL, 10, "x"), MQS_ERR_INVAL, "NULL buffer refused");
 }
 
+/* mqs_totp_step_choose: the step after the last accepted one, or the time
+ * to wait for it (start of that step plus MQS_TOTP_STEP_MARGIN_MS). */
+static void test_step_choose(void)
+{
+	struct mqs_totp_params p;
+	uint64_t wait = 12345;
+	int64_t step;
+
+	params(&p, 6, 30, MQS_TOTP_SHA1);
+	/* 1000030 s is step 33334 (starts at 1000020 s) */
+	step = mqs_totp_step_choose(&p, 1000030123ull, -1, &wait);
+	tap_is_int(step, 33334, "step_choose: no last step gives the current step");
+	tap_is_int((long long)wait, 0, "step_choose: no wait without a last step");
+	wait = 12345;
+	step = mqs_totp_step_choose(&p, 1000030123ull, 33333, &wait);
+	tap_is_int(step, 33334, "step_choose: last step earlier: current step");
+	tap_is_int((long long)wait, 0, "step_choose: no wait when the current step is later");
+	step = mqs_totp_step_choose(&p, 1000030123ull, 33334, &wait);
+	tap_is_int(step, -1, "step_choose: current step already used: none");
+	tap_is_int((long long)wait, 1000050000ll + MQS_TOTP_STEP_MARGIN_MS,
+	           "step_choose: wait for the next step plus the margin");
+	step = mqs_totp_step_choose(&p, 1000030123ull, 33340, &wait);
+	tap_is_int(step, -1, "step_choose: last step ahead of this clock: none");
+	tap_is_int((long long)wait, 33341ll * 30000 + MQS_TOTP_STEP_MARGIN_MS,
+	           "step_choose: wait for the step after the last one, not the next one");
+	/* the first millisecond of a step is that step */
+	step = mqs_totp_step_choose(&p, 1000020000ull, 33333, &wait);
+	tap_is_int(step, 33334, "step_choose: first millisecond of a step");
+	step = mqs_totp_step_choose(&p, 1000019999ull, 33333, &wait);
+	tap_is_int(step, -1, "step_choose: last millisecond of the used step");
+	tap_is_int((long long)wait, 1000020000ll + MQS_TOTP_STEP_MARGIN_MS,
+	           "step_choose: wait 1 ms plus the margin");
+	/* other periods */
+	params(&p, 8, 60, MQS_TOTP_SHA256);
+	step = mqs_totp_step_choose(&p, 120000ull, 1, &wait);
+	tap_is_int(step, 2, "step_choose: 60 s period");
+	step = mqs_totp_step_choose(&p, 120000ull, 2, &wait);
+	tap_is_int((long long)wait, 180000ll + MQS_TOTP_STEP_MARGIN_MS, "step_choose: 60 s wait");
+	params(&p, 6, 1, MQS_TOTP_SHA1);
+	step = mqs_totp_step_choose(&p, 5500ull, 5, &wait);
+	tap_is_int(step, -1, "step_choose: 1 s period, same step");
+	tap_is_int((long long)wait, 6000ll + MQS_TOTP_STEP_MARGIN_MS, "step_choose: 1 s wait");
+}
+
 int main(void)
 {
 	test_rfc_vectors();
@@ -307,6 +352,7 @@ int main(void)
 	test_params();
 	test_uri();
 	test_wrap_aad();
+	test_step_choose();
 	tap_done();
 	return tap_exit();
 }

@@ -1,23 +1,23 @@
-/* arena.c - bump allocator for snapshot data. */
+/* mqs_arena.c - bump allocator for snapshot data. */
 #include "config.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
+#include "mqs_arena.h"
 
 #define BLOCK_SIZE (256 * 1024)
 #define ALIGN      16
 
-struct mqsp_arena_block {
-	struct mqsp_arena_block *next;
+struct mqs_arena_block {
+	struct mqs_arena_block *next;
 	size_t cap;
 	_Alignas(ALIGN) unsigned char data[];
 };
 
 /* Start an empty arena. */
-void mqsp_arena_init(struct mqsp_arena *a)
+void mqs_arena_init(struct mqs_arena *a)
 {
 	a->head = NULL;
 	a->used = 0;
@@ -25,9 +25,9 @@ void mqsp_arena_init(struct mqsp_arena *a)
 }
 
 /* Allocate len zeroed, aligned bytes. */
-void *mqsp_arena_alloc(struct mqsp_arena *a, size_t len)
+void *mqs_arena_alloc(struct mqs_arena *a, size_t len)
 {
-	struct mqsp_arena_block *b;
+	struct mqs_arena_block *b;
 	size_t need = (len + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 	void *p;
 
@@ -61,9 +61,9 @@ void *mqsp_arena_alloc(struct mqsp_arena *a, size_t len)
 }
 
 /* Copy a string of len bytes into the arena. */
-char *mqsp_arena_strndup(struct mqsp_arena *a, const char *s, size_t len)
+char *mqs_arena_strndup(struct mqs_arena *a, const char *s, size_t len)
 {
-	char *d = mqsp_arena_alloc(a, len + 1);
+	char *d = mqs_arena_alloc(a, len + 1);
 
 	if (d == NULL)
 		return NULL;
@@ -73,15 +73,15 @@ char *mqsp_arena_strndup(struct mqsp_arena *a, const char *s, size_t len)
 }
 
 /* Free every block. */
-void mqsp_arena_release(struct mqsp_arena *a)
+void mqs_arena_release(struct mqs_arena *a)
 {
-	struct mqsp_arena_block *b = a->head;
+	struct mqs_arena_block *b = a->head;
 
 	while (b != NULL) {
-		struct mqsp_arena_block *next = b->next;
+		struct mqs_arena_block *next = b->next;
 
 		free(b);
 		b = next;
 	}
-	mqsp_arena_init(a);
+	mqs_arena_init(a);
 }

@@ -1,4 +1,4 @@
-/* test-plugin-acl.c - topic ACL trees of the broker plugin (broker-plugin/acl.c):
+/* test-plugin-acl.c - topic ACL trees of the broker plugin (lib/mqs_rules.c):
  * topic matching, subscription cover/overlap, rule ordering, %u/%c. */
 #include "config.h"
 
@@ -7,15 +7,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "acl.h"
-#include "arena.h"
+#include "mqs_rules.h"
+#include "mqs_arena.h"
 #include "mqs_error.h"
 #include "mqs_topic.h"
 #include "tap.h"
 
-#define R  MQSP_ACCESS_READ
-#define W  MQSP_ACCESS_WRITE
-#define S  MQSP_ACCESS_SUB
+#define R  MQS_ACCESS_READ
+#define W  MQS_ACCESS_WRITE
+#define S  MQS_ACCESS_SUB
 #define RW (R | W | S)
 
 struct rule {
@@ -28,34 +28,34 @@ struct rule {
 /* Build a tree from rules (sorted as the plugin does). */
 static int rule_sort(const void *x, const void *y)
 {
-	return mqsp_acl_filter_cmp(((const struct rule *)x)->filter,
-	                           ((const struct rule *)y)->filter);
+	return mqs_rules_filter_cmp(((const struct rule *)x)->filter,
+	                            ((const struct rule *)y)->filter);
 }
 
-static struct mqsp_acl_tree *build(struct mqsp_arena *a, struct rule *rules, size_t n)
+static struct mqs_rules_tree *build(struct mqs_arena *a, struct rule *rules, size_t n)
 {
-	struct mqsp_acl_tree *t = mqsp_acl_tree_new(a);
+	struct mqs_rules_tree *t = mqs_rules_tree_new(a);
 
 	qsort(rules, n, sizeof(*rules), rule_sort);
 	for (size_t i = 0; i < n; i++)
-		mqsp_acl_tree_add(t, a, rules[i].filter, rules[i].access, rules[i].deny,
-		                  rules[i].priority);
-	mqsp_acl_tree_finish(t, a);
+		mqs_rules_tree_add(t, a, rules[i].filter, rules[i].access, rules[i].deny,
+		                   rules[i].priority);
+	mqs_rules_tree_finish(t, a);
 	return t;
 }
 
 /* Evaluate several trees like the plugin does for a device and its groups. */
-static int allowed(struct mqsp_acl_tree **trees, size_t n, enum mqsp_acl_kind k, const char *topic,
-                   const char *user, const char *cid)
+static int allowed(struct mqs_rules_tree **trees, size_t n, enum mqs_rules_kind k,
+                   const char *topic, const char *user, const char *cid)
 {
-	int64_t best = MQSP_ACL_NONE;
+	int64_t best = MQS_RULES_NONE;
 
 	for (size_t i = 0; i < n; i++)
-		mqsp_acl_eval(trees[i], k, topic, user, cid, &best);
-	return mqsp_acl_key_allows(best);
+		mqs_rules_eval(trees[i], k, topic, user, cid, &best);
+	return mqs_rules_key_allows(best);
 }
 
-static int allowed1(struct mqsp_acl_tree *t, enum mqsp_acl_kind k, const char *topic)
+static int allowed1(struct mqs_rules_tree *t, enum mqs_rules_kind k, const char *topic)
 {
 	return allowed(&t, 1, k, topic, "dev1", "cid1");
 }
@@ -145,11 +145,11 @@ static void test_cover_overlap(void)
 		random_filter(r, sizeof(r));
 		random_filter(f, sizeof(f));
 		brute(r, f, &c, &o);
-		if (mqsp_acl_filter_covers(r, f) != c) {
+		if (mqs_rules_filter_covers(r, f) != c) {
 			if (bad_cover++ < 5)
 				tap_diag("covers(%s, %s) = %d, want %d", r, f, !c, c);
 		}
-		if (mqsp_acl_filter_overlaps(r, f) != o) {
+		if (mqs_rules_filter_overlaps(r, f) != o) {
 			if (bad_overlap++ < 5)
 				tap_diag("overlaps(%s, %s) = %d, want %d", r, f, !o, o);
 		}
@@ -160,24 +160,24 @@ static void test_cover_overlap(void)
 }
 
 /* Reference evaluation: a linear scan with the definitions of acl.h. */
-static int64_t reference(const struct rule *rules, size_t n, enum mqsp_acl_kind k,
+static int64_t reference(const struct rule *rules, size_t n, enum mqs_rules_kind k,
                          const char *topic)
 {
 	static const unsigned bits[] = {R, W, S};
-	int64_t best = MQSP_ACL_NONE;
+	int64_t best = MQS_RULES_NONE;
 
 	for (size_t i = 0; i < n; i++) {
-		int64_t key = mqsp_acl_key(rules[i].priority, rules[i].deny);
+		int64_t key = mqs_rules_key(rules[i].priority, rules[i].deny);
 		int applies;
 
 		if ((rules[i].access & bits[k]) == 0)
 			continue;
-		if (k != MQSP_ACL_SUB)
+		if (k != MQS_RULES_SUB)
 			applies = mqs_topic_matches(rules[i].filter, topic);
 		else if (rules[i].deny)
-			applies = mqsp_acl_filter_overlaps(rules[i].filter, topic);
+			applies = mqs_rules_filter_overlaps(rules[i].filter, topic);
 		else
-			applies = mqsp_acl_filter_covers(rules[i].filter, topic);
+			applies = mqs_rules_filter_covers(rules[i].filter, topic);
 		if (applies && key > best)
 			best = key;
 	}
@@ -190,13 +190,13 @@ static void test_tree_vs_reference(void)
 	unsigned mismatches = 0, checks = 0;
 
 	for (int round = 0; round < 200; round++) {
-		struct mqsp_arena a;
+		struct mqs_arena a;
 		struct rule rules[40];
 		char filters[40][32];
 		size_t n = 1 + (size_t)(rand() % 40);
-		struct mqsp_acl_tree *t;
+		struct mqs_rules_tree *t;
 
-		mqsp_arena_init(&a);
+		mqs_arena_init(&a);
 		for (size_t i = 0; i < n; i++) {
 			random_filter(filters[i], sizeof(filters[i]));
 			rules[i].filter = filters[i];
@@ -205,28 +205,28 @@ static void test_tree_vs_reference(void)
 			rules[i].priority = rand() % 4 - 1;
 		}
 		t = build(&a, rules, n);
-		for (int k = 0; k < MQSP_ACL_KINDS; k++) {
+		for (int k = 0; k < MQS_RULES_KINDS; k++) {
 			for (size_t i = 0; i < ntopics; i++) {
 				char f[32];
 				const char *probe = topics[i];
-				int64_t got = MQSP_ACL_NONE;
+				int64_t got = MQS_RULES_NONE;
 				int64_t want;
 
 				if (topics[i][0] == '\0')
 					continue;
-				if (k == MQSP_ACL_SUB && rand() % 2 == 0) {
+				if (k == MQS_RULES_SUB && rand() % 2 == 0) {
 					random_filter(f, sizeof(f));
 					probe = f;
 				}
-				mqsp_acl_eval(t, (enum mqsp_acl_kind)k, probe, NULL, NULL, &got);
-				want = reference(rules, n, (enum mqsp_acl_kind)k, probe);
+				mqs_rules_eval(t, (enum mqs_rules_kind)k, probe, NULL, NULL, &got);
+				want = reference(rules, n, (enum mqs_rules_kind)k, probe);
 				checks++;
 				if (got != want && mismatches++ < 5)
 					tap_diag("round %d kind %d '%s': tree %lld, reference %lld",
 					         round, k, probe, (long long)got, (long long)want);
 			}
 		}
-		mqsp_arena_release(&a);
+		mqs_arena_release(&a);
 	}
 	tap_is_int(mismatches, 0, "tree evaluation equals a linear scan (%u checks)", checks);
 }
@@ -235,7 +235,7 @@ static void test_tree_vs_reference(void)
 
 static void test_ordering(void)
 {
-	struct mqsp_arena a;
+	struct mqs_arena a;
 	struct rule user_rules[] = {
 	    {"a/#", RW, 0, 0},           /* allow everything under a */
 	    {"a/secret", R, 1, 0},       /* deny read at the same priority: deny wins */
@@ -254,64 +254,64 @@ static void test_ordering(void)
 	    {"a/boost", R, 0, 10},       /* group allow above the user's deny */
 	};
 	struct rule user_deny[] = {{"a/boost", R, 1, 9}};
-	struct mqsp_acl_tree *trees[3];
+	struct mqs_rules_tree *trees[3];
 
-	mqsp_arena_init(&a);
+	mqs_arena_init(&a);
 	trees[0] = build(&a, user_rules, sizeof(user_rules) / sizeof(user_rules[0]));
 	trees[1] = build(&a, group_rules, sizeof(group_rules) / sizeof(group_rules[0]));
 	trees[2] = build(&a, user_deny, 1);
 
-	tap_ok(allowed1(trees[0], MQSP_ACL_READ, "a/b"), "allow rule grants read");
-	tap_ok(allowed1(trees[0], MQSP_ACL_WRITE, "a/b/c"), "allow rule grants write below #");
-	tap_ok(!allowed1(trees[0], MQSP_ACL_READ, "a/secret"),
+	tap_ok(allowed1(trees[0], MQS_RULES_READ, "a/b"), "allow rule grants read");
+	tap_ok(allowed1(trees[0], MQS_RULES_WRITE, "a/b/c"), "allow rule grants write below #");
+	tap_ok(!allowed1(trees[0], MQS_RULES_READ, "a/secret"),
 	       "deny beats allow at equal priority");
-	tap_ok(allowed1(trees[0], MQSP_ACL_WRITE, "a/secret"), "deny read leaves write alone");
-	tap_ok(allowed1(trees[0], MQSP_ACL_READ, "a/vip"), "higher priority allow beats deny");
-	tap_ok(allowed1(trees[0], MQSP_ACL_WRITE, "b/x"), "pub rule grants publish");
-	tap_ok(!allowed1(trees[0], MQSP_ACL_READ, "b/x"), "pub rule does not grant read");
-	tap_ok(!allowed1(trees[0], MQSP_ACL_SUB, "b/x"), "pub rule does not grant subscribe");
-	tap_ok(allowed1(trees[0], MQSP_ACL_READ, "c/x"), "lower priority deny loses");
-	tap_ok(!allowed1(trees[0], MQSP_ACL_READ, "z"), "no rule: deny");
-	tap_ok(!allowed1(trees[0], MQSP_ACL_READ, "$SYS/x"), "no rule for $SYS: deny");
+	tap_ok(allowed1(trees[0], MQS_RULES_WRITE, "a/secret"), "deny read leaves write alone");
+	tap_ok(allowed1(trees[0], MQS_RULES_READ, "a/vip"), "higher priority allow beats deny");
+	tap_ok(allowed1(trees[0], MQS_RULES_WRITE, "b/x"), "pub rule grants publish");
+	tap_ok(!allowed1(trees[0], MQS_RULES_READ, "b/x"), "pub rule does not grant read");
+	tap_ok(!allowed1(trees[0], MQS_RULES_SUB, "b/x"), "pub rule does not grant subscribe");
+	tap_ok(allowed1(trees[0], MQS_RULES_READ, "c/x"), "lower priority deny loses");
+	tap_ok(!allowed1(trees[0], MQS_RULES_READ, "z"), "no rule: deny");
+	tap_ok(!allowed1(trees[0], MQS_RULES_READ, "$SYS/x"), "no rule for $SYS: deny");
 
 	/* groups */
-	tap_ok(allowed(trees, 1, MQSP_ACL_READ, "a/group-denied", "dev1", "c"),
+	tap_ok(allowed(trees, 1, MQS_RULES_READ, "a/group-denied", "dev1", "c"),
 	       "user alone may read a/group-denied");
-	tap_ok(!allowed(trees, 2, MQSP_ACL_READ, "a/group-denied", "dev1", "c"),
+	tap_ok(!allowed(trees, 2, MQS_RULES_READ, "a/group-denied", "dev1", "c"),
 	       "group deny at higher priority wins over user allow");
-	tap_ok(allowed(trees, 2, MQSP_ACL_READ, "g/1", "dev1", "c"), "group grants read");
-	tap_ok(!allowed(trees, 1, MQSP_ACL_READ, "g/1", "dev1", "c"), "without the group: denied");
-	tap_ok(allowed(trees, 3, MQSP_ACL_READ, "a/boost", "dev1", "c"),
+	tap_ok(allowed(trees, 2, MQS_RULES_READ, "g/1", "dev1", "c"), "group grants read");
+	tap_ok(!allowed(trees, 1, MQS_RULES_READ, "g/1", "dev1", "c"), "without the group: denied");
+	tap_ok(allowed(trees, 3, MQS_RULES_READ, "a/boost", "dev1", "c"),
 	       "group allow at 10 beats user deny at 9");
 
 	/* %u and %c */
-	tap_ok(allowed(trees, 1, MQSP_ACL_WRITE, "users/dev1/t", "dev1", "c"), "%%u own subtree");
-	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "users/dev2/t", "dev1", "c"),
+	tap_ok(allowed(trees, 1, MQS_RULES_WRITE, "users/dev1/t", "dev1", "c"), "%%u own subtree");
+	tap_ok(!allowed(trees, 1, MQS_RULES_WRITE, "users/dev2/t", "dev1", "c"),
 	       "%%u other user's subtree denied");
-	tap_ok(allowed(trees, 1, MQSP_ACL_WRITE, "clients/cid-7", "dev1", "cid-7"),
+	tap_ok(allowed(trees, 1, MQS_RULES_WRITE, "clients/cid-7", "dev1", "cid-7"),
 	       "%%c own client id");
-	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "clients/cid-8", "dev1", "cid-7"),
+	tap_ok(!allowed(trees, 1, MQS_RULES_WRITE, "clients/cid-8", "dev1", "cid-7"),
 	       "%%c other client id denied");
-	tap_ok(allowed(trees, 1, MQSP_ACL_READ, "mixed/dev-dev1/x", "dev1", "c"),
+	tap_ok(allowed(trees, 1, MQS_RULES_READ, "mixed/dev-dev1/x", "dev1", "c"),
 	       "%%u inside a level");
-	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "users/x/t", NULL, "c"),
+	tap_ok(!allowed(trees, 1, MQS_RULES_WRITE, "users/x/t", NULL, "c"),
 	       "%%u with no username never applies");
-	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "users/+/t", "+", "c"),
+	tap_ok(!allowed(trees, 1, MQS_RULES_WRITE, "users/+/t", "+", "c"),
 	       "%%u with a wildcard username never applies");
-	tap_ok(!allowed(trees, 1, MQSP_ACL_WRITE, "users/a/b/t", "a/b", "c"),
+	tap_ok(!allowed(trees, 1, MQS_RULES_WRITE, "users/a/b/t", "a/b", "c"),
 	       "%%u with a slash never applies");
-	tap_ok(allowed(trees, 1, MQSP_ACL_SUB, "users/dev1/+", "dev1", "c"),
+	tap_ok(allowed(trees, 1, MQS_RULES_SUB, "users/dev1/+", "dev1", "c"),
 	       "%%u subscription inside own subtree");
-	tap_ok(!allowed(trees, 1, MQSP_ACL_SUB, "users/+/x", "dev1", "c"),
+	tap_ok(!allowed(trees, 1, MQS_RULES_SUB, "users/+/x", "dev1", "c"),
 	       "%%u subscription across users denied");
-	mqsp_arena_release(&a);
+	mqs_arena_release(&a);
 }
 
 /* %u/%c with identities that cannot be substituted: allow rules never
  * grant, deny rules hold (fail closed). */
 static void test_identity_fail_closed(void)
 {
-	struct mqsp_arena a;
+	struct mqs_arena a;
 	struct rule rules[] = {
 	    {"#", RW, 0, 0},            /* everything allowed ... */
 	    {"private/%c/#", RW, 1, 5}, /* ... except other clients' areas */
@@ -319,47 +319,47 @@ static void test_identity_fail_closed(void)
 	    {"%c/#", RW, 0, 10},        /* a careless rule: own top level */
 	    {"u/%u-%c/x", RW, 1, 20},   /* deny with both, inside a level */
 	};
-	struct mqsp_acl_tree *t;
+	struct mqs_rules_tree *t;
 
-	mqsp_arena_init(&a);
+	mqs_arena_init(&a);
 	t = build(&a, rules, sizeof(rules) / sizeof(rules[0]));
-	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "private/c1/x", "dev1", "c1"),
+	tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "private/c1/x", "dev1", "c1"),
 	       "deny %%c rule holds for its client id");
-	tap_ok(allowed(&t, 1, MQSP_ACL_WRITE, "private/c2/x", "dev1", "c1"),
+	tap_ok(allowed(&t, 1, MQS_RULES_WRITE, "private/c2/x", "dev1", "c1"),
 	       "deny %%c rule leaves other client ids alone");
-	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "private/c2/x", "dev1", NULL),
+	tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "private/c2/x", "dev1", NULL),
 	       "no client id: the deny %%c rule applies to every topic");
-	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "anything", "dev1", NULL),
+	tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "anything", "dev1", NULL),
 	       "no client id: even topics outside its filter");
-	tap_ok(!allowed(&t, 1, MQSP_ACL_SUB, "#", "dev1", NULL),
+	tap_ok(!allowed(&t, 1, MQS_RULES_SUB, "#", "dev1", NULL),
 	       "no client id: subscriptions denied too");
-	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "anything", "dev1", "$SYS"),
+	tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "anything", "dev1", "$SYS"),
 	       "client id starting with $: deny rules apply");
-	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "anything", "dev1", "a/b"),
+	tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "anything", "dev1", "a/b"),
 	       "client id holding /: deny rules apply");
-	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "anything", "$u", "c1"),
+	tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "anything", "$u", "c1"),
 	       "username starting with $: deny rules apply");
-	tap_ok(allowed(&t, 1, MQSP_ACL_WRITE, "u/dev1-c2/x", "dev1", "c1"),
+	tap_ok(allowed(&t, 1, MQS_RULES_WRITE, "u/dev1-c2/x", "dev1", "c1"),
 	       "%%u and %%c inside a level: another pair allowed");
-	tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "u/dev1-c1/x", "dev1", "c1"),
+	tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "u/dev1-c1/x", "dev1", "c1"),
 	       "%%u and %%c inside a level: own pair denied");
-	mqsp_arena_release(&a);
+	mqs_arena_release(&a);
 
 	/* only allow rules: "$SYS" as %c grants nothing under $SYS */
 	{
 		struct rule allow_only[] = {{"%c/#", RW, 0, 0}, {"x/%u", RW, 0, 0}};
 
-		mqsp_arena_init(&a);
+		mqs_arena_init(&a);
 		t = build(&a, allow_only, 2);
-		tap_ok(allowed(&t, 1, MQSP_ACL_WRITE, "c1/t", "dev1", "c1"),
+		tap_ok(allowed(&t, 1, MQS_RULES_WRITE, "c1/t", "dev1", "c1"),
 		       "%%c/# grants own level");
-		tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "$SYS/broker/x", "dev1", "$SYS"),
+		tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "$SYS/broker/x", "dev1", "$SYS"),
 		       "client id $SYS: %%c/# does not grant $SYS/#");
-		tap_ok(!allowed(&t, 1, MQSP_ACL_SUB, "$CONTROL/#", "dev1", "$CONTROL"),
+		tap_ok(!allowed(&t, 1, MQS_RULES_SUB, "$CONTROL/#", "dev1", "$CONTROL"),
 		       "client id $CONTROL: no subscription to $CONTROL/#");
-		tap_ok(!allowed(&t, 1, MQSP_ACL_WRITE, "x/$u", "$u", "c1"),
+		tap_ok(!allowed(&t, 1, MQS_RULES_WRITE, "x/$u", "$u", "c1"),
 		       "username starting with $: %%u allow rule does not apply");
-		mqsp_arena_release(&a);
+		mqs_arena_release(&a);
 	}
 }
 
@@ -367,36 +367,36 @@ static void test_identity_fail_closed(void)
 
 static void test_subscribe(void)
 {
-	struct mqsp_arena a;
+	struct mqs_arena a;
 	struct rule rules[] = {
 	    {"#", S, 0, 0},   {"secret/#", S, 1, 0},  {"p/+/x", S, 0, 0},
 	    {"q/#", S, 0, 0}, {"q/private", S, 1, 5},
 	};
-	struct mqsp_acl_tree *t;
+	struct mqs_rules_tree *t;
 
-	mqsp_arena_init(&a);
+	mqs_arena_init(&a);
 	t = build(&a, rules, sizeof(rules) / sizeof(rules[0]));
-	tap_ok(allowed1(t, MQSP_ACL_SUB, "a/b"), "sub # covers a/b");
-	tap_ok(!allowed1(t, MQSP_ACL_SUB, "#"), "sub # overlaps the secret deny: denied");
-	tap_ok(!allowed1(t, MQSP_ACL_SUB, "secret/+"), "sub inside a deny: denied");
-	tap_ok(!allowed1(t, MQSP_ACL_SUB, "+/x"), "sub overlapping secret/x: denied");
-	tap_ok(allowed1(t, MQSP_ACL_SUB, "p/y/x"), "literal covered by +");
-	tap_ok(!allowed1(t, MQSP_ACL_SUB, "$SYS/#"), "# does not cover $SYS");
-	mqsp_arena_release(&a);
+	tap_ok(allowed1(t, MQS_RULES_SUB, "a/b"), "sub # covers a/b");
+	tap_ok(!allowed1(t, MQS_RULES_SUB, "#"), "sub # overlaps the secret deny: denied");
+	tap_ok(!allowed1(t, MQS_RULES_SUB, "secret/+"), "sub inside a deny: denied");
+	tap_ok(!allowed1(t, MQS_RULES_SUB, "+/x"), "sub overlapping secret/x: denied");
+	tap_ok(allowed1(t, MQS_RULES_SUB, "p/y/x"), "literal covered by +");
+	tap_ok(!allowed1(t, MQS_RULES_SUB, "$SYS/#"), "# does not cover $SYS");
+	mqs_arena_release(&a);
 
 	{
 		struct rule r2[] = {{"p/+/x", S, 0, 0}, {"q/#", S, 0, 0}, {"q/private", S, 1, 5}};
 
-		mqsp_arena_init(&a);
+		mqs_arena_init(&a);
 		t = build(&a, r2, 3);
-		tap_ok(allowed1(t, MQSP_ACL_SUB, "p/+/x"), "p/+/x covers p/+/x");
-		tap_ok(!allowed1(t, MQSP_ACL_SUB, "p/#"), "p/+/x does not cover p/#");
-		tap_ok(!allowed1(t, MQSP_ACL_SUB, "p/+/+"), "p/+/x does not cover p/+/+");
-		tap_ok(allowed1(t, MQSP_ACL_SUB, "q"), "q/# covers q");
-		tap_ok(allowed1(t, MQSP_ACL_SUB, "q/public/#"), "q/# covers q/public/#");
-		tap_ok(!allowed1(t, MQSP_ACL_SUB, "q/#"), "q/# overlaps a higher deny: denied");
-		tap_ok(!allowed1(t, MQSP_ACL_SUB, "q/+"), "q/+ overlaps q/private: denied");
-		mqsp_arena_release(&a);
+		tap_ok(allowed1(t, MQS_RULES_SUB, "p/+/x"), "p/+/x covers p/+/x");
+		tap_ok(!allowed1(t, MQS_RULES_SUB, "p/#"), "p/+/x does not cover p/#");
+		tap_ok(!allowed1(t, MQS_RULES_SUB, "p/+/+"), "p/+/x does not cover p/+/+");
+		tap_ok(allowed1(t, MQS_RULES_SUB, "q"), "q/# covers q");
+		tap_ok(allowed1(t, MQS_RULES_SUB, "q/public/#"), "q/# covers q/public/#");
+		tap_ok(!allowed1(t, MQS_RULES_SUB, "q/#"), "q/# overlaps a higher deny: denied");
+		tap_ok(!allowed1(t, MQS_RULES_SUB, "q/+"), "q/+ overlaps q/private: denied");
+		mqs_arena_release(&a);
 	}
 }
 
@@ -404,27 +404,27 @@ static void test_subscribe(void)
 
 static void test_bad_input(void)
 {
-	struct mqsp_arena a;
-	struct mqsp_acl_tree *t;
-	int64_t best = MQSP_ACL_NONE;
+	struct mqs_arena a;
+	struct mqs_rules_tree *t;
+	int64_t best = MQS_RULES_NONE;
 
-	mqsp_arena_init(&a);
-	t = mqsp_acl_tree_new(&a);
-	tap_is_int(mqsp_acl_tree_add(t, &a, "a/#/b", R, 0, 0), MQS_ERR_INVAL, "refuses a/#/b");
-	tap_is_int(mqsp_acl_tree_add(t, &a, "a+", R, 0, 0), MQS_ERR_INVAL, "refuses a+");
-	tap_is_int(mqsp_acl_tree_add(t, &a, "", R, 0, 0), MQS_ERR_INVAL, "refuses empty filter");
-	tap_is_int(mqsp_acl_tree_add(t, &a, "a", 0, 0, 0), MQS_ERR_INVAL, "refuses no access");
-	tap_is_int(mqsp_acl_tree_add(t, &a, "a", R, 0, 0), MQS_OK, "accepts a");
-	mqsp_acl_tree_finish(t, &a);
-	tap_is_int(mqsp_acl_tree_rules(t), 1, "one rule counted");
-	mqsp_acl_eval(t, MQSP_ACL_READ, "", "u", "c", &best);
-	tap_ok(best == MQSP_ACL_NONE, "empty topic matches nothing");
-	tap_ok(mqsp_acl_key(INT64_MAX, 1) > mqsp_acl_key(INT64_MAX, 0),
+	mqs_arena_init(&a);
+	t = mqs_rules_tree_new(&a);
+	tap_is_int(mqs_rules_tree_add(t, &a, "a/#/b", R, 0, 0), MQS_ERR_INVAL, "refuses a/#/b");
+	tap_is_int(mqs_rules_tree_add(t, &a, "a+", R, 0, 0), MQS_ERR_INVAL, "refuses a+");
+	tap_is_int(mqs_rules_tree_add(t, &a, "", R, 0, 0), MQS_ERR_INVAL, "refuses empty filter");
+	tap_is_int(mqs_rules_tree_add(t, &a, "a", 0, 0, 0), MQS_ERR_INVAL, "refuses no access");
+	tap_is_int(mqs_rules_tree_add(t, &a, "a", R, 0, 0), MQS_OK, "accepts a");
+	mqs_rules_tree_finish(t, &a);
+	tap_is_int(mqs_rules_tree_rules(t), 1, "one rule counted");
+	mqs_rules_eval(t, MQS_RULES_READ, "", "u", "c", &best);
+	tap_ok(best == MQS_RULES_NONE, "empty topic matches nothing");
+	tap_ok(mqs_rules_key(INT64_MAX, 1) > mqs_rules_key(INT64_MAX, 0),
 	       "priority clamp keeps deny above allow");
-	tap_ok(mqsp_acl_filter_cmp("a/b", "ab") < 0 && mqsp_acl_filter_cmp("a", "a/b") < 0 &&
-	           mqsp_acl_filter_cmp("a/b", "a/b") == 0,
+	tap_ok(mqs_rules_filter_cmp("a/b", "ab") < 0 && mqs_rules_filter_cmp("a", "a/b") < 0 &&
+	           mqs_rules_filter_cmp("a/b", "a/b") == 0,
 	       "filters sort level by level");
-	mqsp_arena_release(&a);
+	mqs_arena_release(&a);
 }
 
 /* ---- the rule check shared with mqttsec-acl ---- */
@@ -454,60 +454,60 @@ static void test_rule_problem(void)
 	    {"dev-%c/in", R, 1}, {"$SYS/#", R, 1}, {"a//b", R, 1}, {"a/#/b", R, 0},
 	    {"a+", R, 0},        {"a/b#", R, 0},   {"", R, 0},     {"a", 0, 0},
 	};
-	struct mqsp_arena a;
-	struct mqsp_acl_tree *t;
+	struct mqs_arena a;
+	struct mqs_rules_tree *t;
 	char *f1000 = deep_filter(1000, "#");
 	char *f1001 = deep_filter(1001, "#");
 
-	mqsp_arena_init(&a);
-	t = mqsp_acl_tree_new(&a);
+	mqs_arena_init(&a);
+	t = mqs_rules_tree_new(&a);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *why = mqsp_acl_rule_problem(cases[i].filter, cases[i].access);
+		const char *why = mqs_rules_rule_problem(cases[i].filter, cases[i].access);
 
 		tap_ok((why == NULL) == cases[i].ok, "rule check '%s' access %u: %s",
 		       cases[i].filter, cases[i].access, why != NULL ? why : "usable");
 		/* the tree refuses exactly what the check refuses */
-		tap_ok((mqsp_acl_tree_add(t, &a, cases[i].filter, cases[i].access, 1, 0) ==
+		tap_ok((mqs_rules_tree_add(t, &a, cases[i].filter, cases[i].access, 1, 0) ==
 		        MQS_OK) == cases[i].ok,
 		       "tree agrees with the check on '%s'", cases[i].filter);
 	}
-	tap_ok(mqsp_acl_rule_problem(f1000, S) == NULL, "1000 levels are usable");
-	tap_ok(mqsp_acl_rule_problem(f1001, S) != NULL, "1001 levels are refused: %s",
-	       mqsp_acl_rule_problem(f1001, S));
-	tap_is_int(mqsp_acl_tree_add(t, &a, f1001, S, 1, 0), MQS_ERR_INVAL,
+	tap_ok(mqs_rules_rule_problem(f1000, S) == NULL, "1000 levels are usable");
+	tap_ok(mqs_rules_rule_problem(f1001, S) != NULL, "1001 levels are refused: %s",
+	       mqs_rules_rule_problem(f1001, S));
+	tap_is_int(mqs_rules_tree_add(t, &a, f1001, S, 1, 0), MQS_ERR_INVAL,
 	           "tree refuses 1001 levels too");
 	free(f1000);
 	free(f1001);
-	mqsp_arena_release(&a);
+	mqs_arena_release(&a);
 }
 
 /* ---- deny everything (fail closed for one subject) ---- */
 
 static void test_deny_all(void)
 {
-	struct mqsp_arena a;
+	struct mqs_arena a;
 	struct rule rules[] = {{"#", RW, 0, 100}, {"$SYS/#", RW, 0, 100}};
 	struct rule other[] = {{"#", RW, 0, 0}};
-	struct mqsp_acl_tree *t[2];
-	const struct mqsp_acl_tree *ct[2];
-	int64_t br = MQSP_ACL_NONE, bs = MQSP_ACL_NONE;
+	struct mqs_rules_tree *t[2];
+	const struct mqs_rules_tree *ct[2];
+	int64_t br = MQS_RULES_NONE, bs = MQS_RULES_NONE;
 
-	mqsp_arena_init(&a);
+	mqs_arena_init(&a);
 	t[0] = build(&a, other, 1);
 	t[1] = build(&a, rules, 2);
-	mqsp_acl_tree_deny_all(t[1]);
+	mqs_rules_tree_deny_all(t[1]);
 	ct[0] = t[0];
 	ct[1] = t[1];
-	tap_ok(mqsp_acl_tree_denies_all(t[1]) && !mqsp_acl_tree_denies_all(t[0]),
+	tap_ok(mqs_rules_tree_denies_all(t[1]) && !mqs_rules_tree_denies_all(t[0]),
 	       "deny-all flag set on one tree only");
-	tap_ok(!allowed(t, 2, MQSP_ACL_WRITE, "a", "u", "c"), "deny-all: no publish");
-	tap_ok(!allowed(t, 2, MQSP_ACL_READ, "$SYS/x", "u", "c"), "deny-all: no $-topic read");
-	tap_ok(!allowed(t, 2, MQSP_ACL_SUB, "#", "u", "c"), "deny-all: no subscribe");
-	mqsp_acl_eval_read(t[1], "a/b", "u", "c", &br, &bs);
-	tap_ok(!mqsp_acl_key_allows(br) && !mqsp_acl_key_allows(bs), "deny-all: no delivery");
-	tap_ok(!mqsp_acl_sub_possible(ct, 2, "a/b", "u", "c"), "deny-all: nothing could match");
-	tap_ok(mqsp_acl_sub_possible(ct, 1, "a/b", "u", "c"), "the other tree alone allows");
-	mqsp_arena_release(&a);
+	tap_ok(!allowed(t, 2, MQS_RULES_WRITE, "a", "u", "c"), "deny-all: no publish");
+	tap_ok(!allowed(t, 2, MQS_RULES_READ, "$SYS/x", "u", "c"), "deny-all: no $-topic read");
+	tap_ok(!allowed(t, 2, MQS_RULES_SUB, "#", "u", "c"), "deny-all: no subscribe");
+	mqs_rules_eval_read(t[1], "a/b", "u", "c", &br, &bs);
+	tap_ok(!mqs_rules_key_allows(br) && !mqs_rules_key_allows(bs), "deny-all: no delivery");
+	tap_ok(!mqs_rules_sub_possible(ct, 2, "a/b", "u", "c"), "deny-all: nothing could match");
+	tap_ok(mqs_rules_sub_possible(ct, 1, "a/b", "u", "c"), "the other tree alone allows");
+	mqs_arena_release(&a);
 }
 
 /* ---- could a subscription match an allowed topic? ---- */
@@ -568,13 +568,13 @@ static void test_sub_possible_table(void)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct mqsp_arena a;
+		struct mqs_arena a;
 		struct rule rules[8];
 		char buf[256];
 		char *save = NULL;
 		size_t n = 0;
-		struct mqsp_acl_tree *t;
-		const struct mqsp_acl_tree *ct;
+		struct mqs_rules_tree *t;
+		const struct mqs_rules_tree *ct;
 
 		snprintf(buf, sizeof(buf), "%s", cases[i].rules);
 		for (char *tok = strtok_r(buf, ";", &save); tok != NULL && n < 8;
@@ -590,13 +590,13 @@ static void test_sub_possible_table(void)
 			rules[n].priority = atoi(c2 + 1);
 			n++;
 		}
-		mqsp_arena_init(&a);
+		mqs_arena_init(&a);
 		t = build(&a, rules, n);
 		ct = t;
-		tap_is_int(mqsp_acl_sub_possible(&ct, 1, cases[i].filter, cases[i].user, "cid1"),
+		tap_is_int(mqs_rules_sub_possible(&ct, 1, cases[i].filter, cases[i].user, "cid1"),
 		           cases[i].want, "could match: rules [%s] subscription %s (user %s)",
 		           cases[i].rules, cases[i].filter, cases[i].user);
-		mqsp_arena_release(&a);
+		mqs_arena_release(&a);
 	}
 }
 
@@ -606,33 +606,33 @@ static double now_ms(void);
 static void test_sub_possible_budget(void)
 {
 	enum { NALLOW = 200 };
-	struct mqsp_arena a;
-	struct mqsp_acl_tree *t;
-	const struct mqsp_acl_tree *ct;
+	struct mqs_arena a;
+	struct mqs_rules_tree *t;
+	const struct mqs_rules_tree *ct;
 	char *deep = deep_filter(1000, "z");
 	char names[NALLOW][16];
 	double t0;
 	int got;
 
-	mqsp_arena_init(&a);
-	t = mqsp_acl_tree_new(&a);
+	mqs_arena_init(&a);
+	t = mqs_rules_tree_new(&a);
 	/* 200 allow rules k<i>/# all beaten by a deny '#', and one rule of 1000
 	 * levels: each candidate is tried at every depth up to 1001 */
-	mqsp_acl_tree_add(t, &a, "#", S, 1, 5);
-	mqsp_acl_tree_add(t, &a, deep, S, 1, 0);
+	mqs_rules_tree_add(t, &a, "#", S, 1, 5);
+	mqs_rules_tree_add(t, &a, deep, S, 1, 0);
 	for (int i = 0; i < NALLOW; i++) {
 		snprintf(names[i], sizeof(names[i]), "k%03d/#", i);
-		mqsp_acl_tree_add(t, &a, names[i], S, 0, 0);
+		mqs_rules_tree_add(t, &a, names[i], S, 0, 0);
 	}
-	mqsp_acl_tree_finish(t, &a);
+	mqs_rules_tree_finish(t, &a);
 	ct = t;
 	t0 = now_ms();
-	got = mqsp_acl_sub_possible(&ct, 1, "#", "u", "c");
+	got = mqs_rules_sub_possible(&ct, 1, "#", "u", "c");
 	tap_ok(got == 1, "a search over its budget grants (%.1f ms)", now_ms() - t0);
-	tap_ok(!mqsp_acl_sub_possible(&ct, 1, "k001/x", "u", "c"),
+	tap_ok(!mqs_rules_sub_possible(&ct, 1, "k001/x", "u", "c"),
 	       "a small search is still exact (k001/x denied)");
 	free(deep);
-	mqsp_arena_release(&a);
+	mqs_arena_release(&a);
 }
 
 /* Topics over {a, b, $x, "", c} of 1..4 levels: c is named by no rule. */
@@ -699,16 +699,16 @@ static void test_sub_possible_random(void)
 
 	wtopics_make();
 	for (int round = 0; round < 300; round++) {
-		struct mqsp_arena a;
+		struct mqs_arena a;
 		struct rule rules[2][12];
 		struct rule trules[2][12];
 		char filters[2][12][32];
 		char pfilters[12][64];
 		size_t n[2];
-		struct mqsp_acl_tree *t[2];
-		const struct mqsp_acl_tree *ct[2];
+		struct mqs_rules_tree *t[2];
+		const struct mqs_rules_tree *ct[2];
 
-		mqsp_arena_init(&a);
+		mqs_arena_init(&a);
 		for (int k = 0; k < 2; k++) {
 			n[k] = (size_t)(rand() % 12) + (k == 0 ? 1 : 0);
 			for (size_t i = 0; i < n[k]; i++) {
@@ -741,11 +741,11 @@ static void test_sub_possible_random(void)
 
 				if (!mqs_topic_matches(f, wtopics[i]))
 					continue;
-				b0 = reference(rules[0], n[0], MQSP_ACL_SUB, wtopics[i]);
-				b1 = reference(rules[1], n[1], MQSP_ACL_SUB, wtopics[i]);
-				want = mqsp_acl_key_allows(b0 > b1 ? b0 : b1);
+				b0 = reference(rules[0], n[0], MQS_RULES_SUB, wtopics[i]);
+				b1 = reference(rules[1], n[1], MQS_RULES_SUB, wtopics[i]);
+				want = mqs_rules_key_allows(b0 > b1 ? b0 : b1);
 			}
-			got = mqsp_acl_sub_possible(ct, 2, f, "a", "b");
+			got = mqs_rules_sub_possible(ct, 2, f, "a", "b");
 			granted += got;
 			checks++;
 			if (got != want && bad++ < 5)
@@ -753,21 +753,21 @@ static void test_sub_possible_random(void)
 				         f, got, want);
 		}
 		for (size_t i = 0; i < nwtopics; i += 7) {
-			int64_t r = MQSP_ACL_NONE, sb = MQSP_ACL_NONE;
-			int64_t wr = reference(rules[0], n[0], MQSP_ACL_READ, wtopics[i]);
-			int64_t ws = reference(rules[0], n[0], MQSP_ACL_SUB, wtopics[i]);
-			int64_t wr1 = reference(rules[1], n[1], MQSP_ACL_READ, wtopics[i]);
-			int64_t ws1 = reference(rules[1], n[1], MQSP_ACL_SUB, wtopics[i]);
+			int64_t r = MQS_RULES_NONE, sb = MQS_RULES_NONE;
+			int64_t wr = reference(rules[0], n[0], MQS_RULES_READ, wtopics[i]);
+			int64_t ws = reference(rules[0], n[0], MQS_RULES_SUB, wtopics[i]);
+			int64_t wr1 = reference(rules[1], n[1], MQS_RULES_READ, wtopics[i]);
+			int64_t ws1 = reference(rules[1], n[1], MQS_RULES_SUB, wtopics[i]);
 
 			if (wtopics[i][0] == '\0')
 				continue;
-			mqsp_acl_eval_read(t[0], wtopics[i], "a", "b", &r, &sb);
-			mqsp_acl_eval_read(t[1], wtopics[i], "a", "b", &r, &sb);
+			mqs_rules_eval_read(t[0], wtopics[i], "a", "b", &r, &sb);
+			mqs_rules_eval_read(t[1], wtopics[i], "a", "b", &r, &sb);
 			if ((r != (wr > wr1 ? wr : wr1) || sb != (ws > ws1 ? ws : ws1)) &&
 			    bad_read++ < 5)
 				tap_diag("round %d: eval_read '%s' differs", round, wtopics[i]);
 		}
-		mqsp_arena_release(&a);
+		mqs_arena_release(&a);
 	}
 	tap_is_int(bad, 0, "could-match equals brute force (%u filters, %u granted)", checks,
 	           granted);
@@ -787,10 +787,10 @@ static double now_ms(void)
 static void test_scale(void)
 {
 	enum { N = 100000 };
-	struct mqsp_arena a;
+	struct mqs_arena a;
 	struct rule *rules = calloc(N, sizeof(*rules));
 	char(*filters)[48] = calloc(N, sizeof(*filters));
-	struct mqsp_acl_tree *t;
+	struct mqs_rules_tree *t;
 	double t0, t1, t2;
 	unsigned hits = 0;
 
@@ -808,7 +808,7 @@ static void test_scale(void)
 		rules[i].deny = i % 7 == 0;
 		rules[i].priority = i % 5;
 	}
-	mqsp_arena_init(&a);
+	mqs_arena_init(&a);
 	t0 = now_ms();
 	t = build(&a, rules, N);
 	t1 = now_ms();
@@ -816,25 +816,25 @@ static void test_scale(void)
 		char topic[48];
 
 		snprintf(topic, sizeof(topic), "site%d/dev%d/data", (i * 7) % 100, (i * 7) % N);
-		hits += allowed1(t, MQSP_ACL_READ, topic);
+		hits += allowed1(t, MQS_RULES_READ, topic);
 	}
 	t2 = now_ms();
 	for (int i = 0; i < 1000000; i++) {
 		char topic[48];
-		int64_t br = MQSP_ACL_NONE, bs = MQSP_ACL_NONE;
+		int64_t br = MQS_RULES_NONE, bs = MQS_RULES_NONE;
 
 		snprintf(topic, sizeof(topic), "site%d/dev%d/data", (i * 7) % 100, (i * 7) % N);
-		mqsp_acl_eval_read(t, topic, "dev1", "cid1", &br, &bs);
-		hits += mqsp_acl_key_allows(br) && mqsp_acl_key_allows(bs);
+		mqs_rules_eval_read(t, topic, "dev1", "cid1", &br, &bs);
+		hits += mqs_rules_key_allows(br) && mqs_rules_key_allows(bs);
 	}
 	tap_diag("1e6 delivery checks (read and sub in one walk) %.1f ms (%.0f ns each)",
 	         now_ms() - t2, (now_ms() - t2) * 1e6 / 1e6);
-	tap_is_int(mqsp_acl_tree_rules(t), N, "100000 rules in one tree");
+	tap_is_int(mqs_rules_tree_rules(t), N, "100000 rules in one tree");
 	tap_ok(hits > 0, "lookups find rules");
 	tap_diag(
 	    "build %.1f ms for %d rules (%.1f MB arena); 1e6 READ checks %.1f ms (%.0f ns each)",
 	    t1 - t0, N, (double)a.total / 1048576.0, t2 - t1, (t2 - t1) * 1e6 / 1e6);
-	mqsp_arena_release(&a);
+	mqs_arena_release(&a);
 	free(rules);
 	free(filters);
 }

@@ -1,22 +1,22 @@
-/* acl.c - topic ACL rules of one subject as a tree of topic levels. */
+/* mqs_rules.c - topic ACL rules of one subject as a tree of topic levels. */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "acl.h"
+#include "mqs_rules.h"
 #include "mqs_error.h"
 #include "mqs_topic.h"
 
-#define MAX_LEVELS  MQSP_ACL_LEVELS_MAX
+#define MAX_LEVELS  MQS_RULES_LEVELS_MAX
 #define SUBST_STACK 512 /* substituted filters up to this size stay on the stack */
-/* steps (witness levels walked) one mqsp_acl_sub_possible() may take */
+/* steps (witness levels walked) one mqs_rules_sub_possible() may take */
 #define SEARCH_BUDGET (1ul << 20)
 
 /* best keys of the rules that end at one node, per evaluation kind */
 struct acl_term {
-	int64_t best[MQSP_ACL_KINDS]; /* allow and deny rules */
-	int64_t deny[MQSP_ACL_KINDS]; /* deny rules only */
+	int64_t best[MQS_RULES_KINDS]; /* allow and deny rules */
+	int64_t deny[MQS_RULES_KINDS]; /* deny rules only */
 };
 
 struct acl_node {
@@ -41,35 +41,35 @@ struct acl_pattern {
 	struct acl_pattern *next;
 };
 
-struct mqsp_acl_tree {
+struct mqs_rules_tree {
 	struct acl_node root;
 	struct acl_pattern *patterns;
 	unsigned long nrules;
 	size_t maxlev; /* levels of the deepest rule filter */
-	int deny_all;  /* fail closed: deny everything (mqsp_acl_tree_deny_all) */
+	int deny_all;  /* fail closed: deny everything (mqs_rules_tree_deny_all) */
 };
 
-static const unsigned kind_bits[MQSP_ACL_KINDS] = {MQSP_ACCESS_READ, MQSP_ACCESS_WRITE,
-                                                   MQSP_ACCESS_SUB};
+static const unsigned kind_bits[MQS_RULES_KINDS] = {MQS_ACCESS_READ, MQS_ACCESS_WRITE,
+                                                    MQS_ACCESS_SUB};
 
 /* Compute the key of a rule. */
-int64_t mqsp_acl_key(int64_t priority, int deny)
+int64_t mqs_rules_key(int64_t priority, int deny)
 {
-	if (priority > MQSP_PRIORITY_MAX)
-		priority = MQSP_PRIORITY_MAX;
-	if (priority < -MQSP_PRIORITY_MAX)
-		priority = -MQSP_PRIORITY_MAX;
+	if (priority > MQS_RULES_PRIORITY_MAX)
+		priority = MQS_RULES_PRIORITY_MAX;
+	if (priority < -MQS_RULES_PRIORITY_MAX)
+		priority = -MQS_RULES_PRIORITY_MAX;
 	return priority * 2 + (deny ? 1 : 0);
 }
 
 /* Return 1 when key means allow. */
-int mqsp_acl_key_allows(int64_t key)
+int mqs_rules_key_allows(int64_t key)
 {
-	return key != MQSP_ACL_NONE && ((uint64_t)key & 1u) == 0;
+	return key != MQS_RULES_NONE && ((uint64_t)key & 1u) == 0;
 }
 
 /* Compare level by level: '/' sorts below every other byte. */
-int mqsp_acl_filter_cmp(const char *a, const char *b)
+int mqs_rules_filter_cmp(const char *a, const char *b)
 {
 	const unsigned char *x = (const unsigned char *)a;
 	const unsigned char *y = (const unsigned char *)b;
@@ -92,9 +92,9 @@ int mqsp_acl_filter_cmp(const char *a, const char *b)
 }
 
 /* New empty tree. */
-struct mqsp_acl_tree *mqsp_acl_tree_new(struct mqsp_arena *a)
+struct mqs_rules_tree *mqs_rules_tree_new(struct mqs_arena *a)
 {
-	return mqsp_arena_alloc(a, sizeof(struct mqsp_acl_tree));
+	return mqs_arena_alloc(a, sizeof(struct mqs_rules_tree));
 }
 
 /* Return 1 when the level [s, s+len) equals text. */
@@ -115,13 +115,13 @@ static int label_cmp(const char *s, size_t len, const struct acl_node *n)
 }
 
 /* Return a new node for level [s, s+len) or NULL. */
-static struct acl_node *node_new(struct mqsp_arena *a, const char *s, size_t len)
+static struct acl_node *node_new(struct mqs_arena *a, const char *s, size_t len)
 {
-	struct acl_node *n = mqsp_arena_alloc(a, sizeof(*n));
+	struct acl_node *n = mqs_arena_alloc(a, sizeof(*n));
 
 	if (n == NULL)
 		return NULL;
-	n->label = mqsp_arena_strndup(a, s, len);
+	n->label = mqs_arena_strndup(a, s, len);
 	if (n->label == NULL)
 		return NULL;
 	n->len = len;
@@ -129,7 +129,7 @@ static struct acl_node *node_new(struct mqsp_arena *a, const char *s, size_t len
 }
 
 /* Find or create the exact child of n for a level (build time). */
-static struct acl_node *child_get(struct mqsp_arena *a, struct acl_node *n, const char *s,
+static struct acl_node *child_get(struct mqs_arena *a, struct acl_node *n, const char *s,
                                   size_t len)
 {
 	struct acl_node *c;
@@ -157,7 +157,7 @@ static struct acl_node *child_get(struct mqsp_arena *a, struct acl_node *n, cons
 }
 
 /* Find or create the '+' or '#' child slot. */
-static struct acl_node *wild_get(struct mqsp_arena *a, struct acl_node **slot, const char *s)
+static struct acl_node *wild_get(struct mqs_arena *a, struct acl_node **slot, const char *s)
 {
 	if (*slot == NULL)
 		*slot = node_new(a, s, 1);
@@ -165,15 +165,15 @@ static struct acl_node *wild_get(struct mqsp_arena *a, struct acl_node **slot, c
 }
 
 /* Add a %u/%c rule to the pattern list. */
-static int pattern_add(struct mqsp_acl_tree *t, struct mqsp_arena *a, const char *filter,
+static int pattern_add(struct mqs_rules_tree *t, struct mqs_arena *a, const char *filter,
                        unsigned access, int64_t key)
 {
-	struct acl_pattern *p = mqsp_arena_alloc(a, sizeof(*p));
+	struct acl_pattern *p = mqs_arena_alloc(a, sizeof(*p));
 
 	if (p == NULL)
 		return MQS_ERR_NOMEM;
 	p->len = strlen(filter);
-	p->filter = mqsp_arena_strndup(a, filter, p->len);
+	p->filter = mqs_arena_strndup(a, filter, p->len);
 	if (p->filter == NULL)
 		return MQS_ERR_NOMEM;
 	for (const char *s = filter; *s != '\0'; s++) {
@@ -200,9 +200,9 @@ static size_t level_count(const char *filter)
 }
 
 /* Why a rule cannot be used, or NULL. */
-const char *mqsp_acl_rule_problem(const char *filter, unsigned access)
+const char *mqs_rules_rule_problem(const char *filter, unsigned access)
 {
-	if ((access & (MQSP_ACCESS_READ | MQSP_ACCESS_WRITE | MQSP_ACCESS_SUB)) == 0)
+	if ((access & (MQS_ACCESS_READ | MQS_ACCESS_WRITE | MQS_ACCESS_SUB)) == 0)
 		return "unknown access";
 	if (filter == NULL || filter[0] == '\0')
 		return "empty topic filter";
@@ -215,30 +215,30 @@ const char *mqsp_acl_rule_problem(const char *filter, unsigned access)
 }
 
 /* Deny everything. */
-void mqsp_acl_tree_deny_all(struct mqsp_acl_tree *t)
+void mqs_rules_tree_deny_all(struct mqs_rules_tree *t)
 {
 	if (t != NULL)
 		t->deny_all = 1;
 }
 
 /* Was t made to deny everything? */
-int mqsp_acl_tree_denies_all(const struct mqsp_acl_tree *t)
+int mqs_rules_tree_denies_all(const struct mqs_rules_tree *t)
 {
 	return t != NULL && t->deny_all;
 }
 
 /* Add one rule. */
-int mqsp_acl_tree_add(struct mqsp_acl_tree *t, struct mqsp_arena *a, const char *filter,
-                      unsigned access, int deny, int64_t priority)
+int mqs_rules_tree_add(struct mqs_rules_tree *t, struct mqs_arena *a, const char *filter,
+                       unsigned access, int deny, int64_t priority)
 {
-	int64_t key = mqsp_acl_key(priority, deny);
+	int64_t key = mqs_rules_key(priority, deny);
 	struct acl_node *n = &t->root;
 	const char *s = filter;
 	int rc = MQS_ERR_INVAL;
 	size_t nlev;
 
-	access &= MQSP_ACCESS_READ | MQSP_ACCESS_WRITE | MQSP_ACCESS_SUB;
-	if (mqsp_acl_rule_problem(filter, access) != NULL)
+	access &= MQS_ACCESS_READ | MQS_ACCESS_WRITE | MQS_ACCESS_SUB;
+	if (mqs_rules_rule_problem(filter, access) != NULL)
 		goto out;
 	nlev = level_count(filter);
 	if (nlev > t->maxlev)
@@ -267,15 +267,15 @@ int mqsp_acl_tree_add(struct mqsp_acl_tree *t, struct mqsp_arena *a, const char 
 		s = e + 1;
 	}
 	if (n->term == NULL) {
-		n->term = mqsp_arena_alloc(a, sizeof(*n->term));
+		n->term = mqs_arena_alloc(a, sizeof(*n->term));
 		if (n->term == NULL)
 			goto out;
-		for (int k = 0; k < MQSP_ACL_KINDS; k++) {
-			n->term->best[k] = MQSP_ACL_NONE;
-			n->term->deny[k] = MQSP_ACL_NONE;
+		for (int k = 0; k < MQS_RULES_KINDS; k++) {
+			n->term->best[k] = MQS_RULES_NONE;
+			n->term->deny[k] = MQS_RULES_NONE;
 		}
 	}
-	for (int k = 0; k < MQSP_ACL_KINDS; k++) {
+	for (int k = 0; k < MQS_RULES_KINDS; k++) {
 		if ((access & kind_bits[k]) == 0)
 			continue;
 		if (key > n->term->best[k])
@@ -299,14 +299,14 @@ static int child_cmp(const void *x, const void *y)
 }
 
 /* Turn the build lists below n into sorted arrays. */
-static int node_finish(struct acl_node *n, struct mqsp_arena *a)
+static int node_finish(struct acl_node *n, struct mqs_arena *a)
 {
 	size_t i = 0;
 
 	if (n->nchild > 0) {
 		int sorted = 1;
 
-		n->child = mqsp_arena_alloc(a, n->nchild * sizeof(*n->child));
+		n->child = mqs_arena_alloc(a, n->nchild * sizeof(*n->child));
 		if (n->child == NULL)
 			return MQS_ERR_NOMEM;
 		for (struct acl_node *c = n->b_first; c != NULL; c = c->b_next) {
@@ -314,7 +314,7 @@ static int node_finish(struct acl_node *n, struct mqsp_arena *a)
 				sorted = 0;
 			n->child[i++] = c;
 		}
-		/* rules added in mqsp_acl_filter_cmp() order arrive sorted */
+		/* rules added in mqs_rules_filter_cmp() order arrive sorted */
 		if (!sorted)
 			qsort(n->child, n->nchild, sizeof(*n->child), child_cmp);
 	}
@@ -329,13 +329,13 @@ static int node_finish(struct acl_node *n, struct mqsp_arena *a)
 }
 
 /* Freeze the tree. */
-int mqsp_acl_tree_finish(struct mqsp_acl_tree *t, struct mqsp_arena *a)
+int mqs_rules_tree_finish(struct mqs_rules_tree *t, struct mqs_arena *a)
 {
 	return node_finish(&t->root, a);
 }
 
 /* Return 1 when a %c rule is in t. */
-int mqsp_acl_tree_uses_clientid(const struct mqsp_acl_tree *t)
+int mqs_rules_tree_uses_clientid(const struct mqs_rules_tree *t)
 {
 	for (const struct acl_pattern *p = t != NULL ? t->patterns : NULL; p != NULL; p = p->next) {
 		if (strstr(p->filter, "%c") != NULL)
@@ -345,7 +345,7 @@ int mqsp_acl_tree_uses_clientid(const struct mqsp_acl_tree *t)
 }
 
 /* Number of rules in t. */
-unsigned long mqsp_acl_tree_rules(const struct mqsp_acl_tree *t)
+unsigned long mqs_rules_tree_rules(const struct mqs_rules_tree *t)
 {
 	return t != NULL ? t->nrules : 0;
 }
@@ -460,7 +460,7 @@ static void walk_sub(const struct acl_node *n, const char *f, int level0, int co
 		}
 		if (n->plus != NULL) {
 			subtree_deny(n->plus, 0, k, best);
-			/* "+/#" covers "#" (see mqsp_acl_filter_covers) */
+			/* "+/#" covers "#" (see mqs_rules_filter_covers) */
 			if (level0)
 				term_apply(n->plus->hash, k, cover, best);
 		}
@@ -518,8 +518,8 @@ static size_t subst(const char *filter, const char *username, const char *client
 }
 
 /* Apply the %u/%c rules of t; concrete: topic is a topic name even for
- * k == MQSP_ACL_SUB (plain matching). */
-static void eval_patterns(const struct mqsp_acl_tree *t, int k, int concrete, const char *topic,
+ * k == MQS_RULES_SUB (plain matching). */
+static void eval_patterns(const struct mqs_rules_tree *t, int k, int concrete, const char *topic,
                           const char *username, const char *clientid, int64_t *best)
 {
 	char stack[SUBST_STACK];
@@ -540,7 +540,7 @@ static void eval_patterns(const struct mqsp_acl_tree *t, int k, int concrete, co
 			buf = malloc(need);
 			if (buf == NULL) {
 				/* cannot evaluate: a deny rule must still hold */
-				if (!mqsp_acl_key_allows(p->key))
+				if (!mqs_rules_key_allows(p->key))
 					upd(best, p->key);
 				continue;
 			}
@@ -548,13 +548,13 @@ static void eval_patterns(const struct mqsp_acl_tree *t, int k, int concrete, co
 		if (subst(p->filter, username, clientid, buf, need) == (size_t)-1)
 			/* no usable identity: an allow rule cannot grant, a deny rule
 			 * must still hold (fail closed) */
-			applies = !mqsp_acl_key_allows(p->key);
-		else if (k != MQSP_ACL_SUB || concrete)
+			applies = !mqs_rules_key_allows(p->key);
+		else if (k != MQS_RULES_SUB || concrete)
 			applies = mqs_topic_matches(buf, topic);
-		else if (mqsp_acl_key_allows(p->key))
-			applies = mqsp_acl_filter_covers(buf, topic);
+		else if (mqs_rules_key_allows(p->key))
+			applies = mqs_rules_filter_covers(buf, topic);
 		else
-			applies = mqsp_acl_filter_overlaps(buf, topic);
+			applies = mqs_rules_filter_overlaps(buf, topic);
 		if (applies)
 			upd(best, p->key);
 		if (buf != stack)
@@ -563,18 +563,18 @@ static void eval_patterns(const struct mqsp_acl_tree *t, int k, int concrete, co
 }
 
 /* Fold the rules of t that apply into *best. */
-void mqsp_acl_eval(const struct mqsp_acl_tree *t, enum mqsp_acl_kind kind, const char *topic,
-                   const char *username, const char *clientid, int64_t *best)
+void mqs_rules_eval(const struct mqs_rules_tree *t, enum mqs_rules_kind kind, const char *topic,
+                    const char *username, const char *clientid, int64_t *best)
 {
 	int k = (int)kind;
 
-	if (t == NULL || topic == NULL || topic[0] == '\0' || k < 0 || k >= MQSP_ACL_KINDS)
+	if (t == NULL || topic == NULL || topic[0] == '\0' || k < 0 || k >= MQS_RULES_KINDS)
 		return;
 	if (t->deny_all) {
-		upd(best, mqsp_acl_key(MQSP_PRIORITY_MAX, 1));
+		upd(best, mqs_rules_key(MQS_RULES_PRIORITY_MAX, 1));
 		return;
 	}
-	if (k == MQSP_ACL_SUB)
+	if (k == MQS_RULES_SUB)
 		walk_sub(&t->root, topic, 1, 1, k, best);
 	else
 		walk_topic(&t->root, topic, 1, k, best);
@@ -586,8 +586,8 @@ void mqsp_acl_eval(const struct mqsp_acl_tree *t, enum mqsp_acl_kind kind, const
 static inline void term_apply_rs(const struct acl_node *n, int64_t *br, int64_t *bs)
 {
 	if (n != NULL && n->term != NULL) {
-		upd(br, n->term->best[MQSP_ACL_READ]);
-		upd(bs, n->term->best[MQSP_ACL_SUB]);
+		upd(br, n->term->best[MQS_RULES_READ]);
+		upd(bs, n->term->best[MQS_RULES_SUB]);
 	}
 }
 
@@ -617,20 +617,20 @@ static void walk_topic_rs(const struct acl_node *n, const char *t, int level0, i
 }
 
 /* Fold READ and SUB rules for a concrete topic. */
-void mqsp_acl_eval_read(const struct mqsp_acl_tree *t, const char *topic, const char *username,
-                        const char *clientid, int64_t *best_read, int64_t *best_sub)
+void mqs_rules_eval_read(const struct mqs_rules_tree *t, const char *topic, const char *username,
+                         const char *clientid, int64_t *best_read, int64_t *best_sub)
 {
 	if (t == NULL || topic == NULL || topic[0] == '\0')
 		return;
 	if (t->deny_all) {
-		upd(best_read, mqsp_acl_key(MQSP_PRIORITY_MAX, 1));
-		upd(best_sub, mqsp_acl_key(MQSP_PRIORITY_MAX, 1));
+		upd(best_read, mqs_rules_key(MQS_RULES_PRIORITY_MAX, 1));
+		upd(best_sub, mqs_rules_key(MQS_RULES_PRIORITY_MAX, 1));
 		return;
 	}
 	walk_topic_rs(&t->root, topic, 1, best_read, best_sub);
 	if (t->patterns != NULL) {
-		eval_patterns(t, MQSP_ACL_READ, 1, topic, username, clientid, best_read);
-		eval_patterns(t, MQSP_ACL_SUB, 1, topic, username, clientid, best_sub);
+		eval_patterns(t, MQS_RULES_READ, 1, topic, username, clientid, best_read);
+		eval_patterns(t, MQS_RULES_SUB, 1, topic, username, clientid, best_sub);
 	}
 }
 
@@ -660,7 +660,7 @@ static int level_wild(struct level l)
 }
 
 /* Return 1 when every topic matched by filter f is matched by rule r. */
-int mqsp_acl_filter_covers(const char *r, const char *f)
+int mqs_rules_filter_covers(const char *r, const char *f)
 {
 	struct level rl, fl;
 
@@ -698,7 +698,7 @@ int mqsp_acl_filter_covers(const char *r, const char *f)
 }
 
 /* Return 1 when some topic is matched by both r and f. */
-int mqsp_acl_filter_overlaps(const char *r, const char *f)
+int mqs_rules_filter_overlaps(const char *r, const char *f)
 {
 	struct level rl, fl;
 
@@ -750,7 +750,7 @@ struct lv {
 };
 
 struct search {
-	const struct mqsp_acl_tree *const *trees;
+	const struct mqs_rules_tree *const *trees;
 	unsigned ntrees;
 	const char *user, *cid;
 	struct lv *f; /* the subscription's levels, a trailing '#' left out */
@@ -871,15 +871,15 @@ static void walk_witness(const struct acl_node *n, const struct lv *w, size_t i,
 	const struct acl_node *c[2];
 
 	if (!dollar)
-		term_apply(n->hash, MQSP_ACL_SUB, 1, best);
+		term_apply(n->hash, MQS_RULES_SUB, 1, best);
 	c[0] = w[i].s != NULL && n->nchild > 0 ? child_find(n, w[i].s, w[i].len) : NULL;
 	c[1] = dollar ? NULL : n->plus;
 	for (int j = 0; j < 2; j++) {
 		if (c[j] == NULL)
 			continue;
 		if (i + 1 == nw) {
-			term_apply(c[j], MQSP_ACL_SUB, 1, best);
-			term_apply(c[j]->hash, MQSP_ACL_SUB, 1, best);
+			term_apply(c[j], MQS_RULES_SUB, 1, best);
+			term_apply(c[j]->hash, MQS_RULES_SUB, 1, best);
 		} else {
 			walk_witness(c[j], w, i + 1, nw, best);
 		}
@@ -934,10 +934,10 @@ static int pattern_subst(const struct acl_pattern *p, const char *user, const ch
 static int witness_allowed(const struct search *s, const struct lv *w, size_t nw)
 {
 	char stack[SUBST_STACK];
-	int64_t best = MQSP_ACL_NONE;
+	int64_t best = MQS_RULES_NONE;
 
 	for (unsigned i = 0; i < s->ntrees; i++) {
-		const struct mqsp_acl_tree *t = s->trees[i];
+		const struct mqs_rules_tree *t = s->trees[i];
 
 		if (t == NULL)
 			continue;
@@ -948,22 +948,22 @@ static int witness_allowed(const struct search *s, const struct lv *w, size_t nw
 			char *buf;
 			int r;
 
-			if ((p->access & MQSP_ACCESS_SUB) == 0 || p->key <= best)
+			if ((p->access & MQS_ACCESS_SUB) == 0 || p->key <= best)
 				continue;
 			r = pattern_subst(p, s->user, s->cid, stack, sizeof(stack), &buf);
 			if (r < 0) {
-				if (!mqsp_acl_key_allows(p->key))
+				if (!mqs_rules_key_allows(p->key))
 					upd(&best, p->key); /* cannot evaluate: deny holds */
 				continue;
 			}
 			/* no usable identity: only a deny rule applies, to all */
-			if (r == 0 ? !mqsp_acl_key_allows(p->key) : match_witness(buf, w, nw))
+			if (r == 0 ? !mqs_rules_key_allows(p->key) : match_witness(buf, w, nw))
 				upd(&best, p->key);
 			if (buf != stack)
 				free(buf);
 		}
 	}
-	return mqsp_acl_key_allows(best);
+	return mqs_rules_key_allows(best);
 }
 
 /* Try one candidate topic s->g[0..nw). */
@@ -1013,10 +1013,10 @@ static void search_tree(struct search *s, const struct acl_node *n, size_t d)
 
 	if (s->found)
 		return;
-	if (d > 0 && n->term != NULL && mqsp_acl_key_allows(n->term->best[MQSP_ACL_SUB]))
+	if (d > 0 && n->term != NULL && mqs_rules_key_allows(n->term->best[MQS_RULES_SUB]))
 		candidate(s, d, 0);
 	if (n->hash != NULL && n->hash->term != NULL &&
-	    mqsp_acl_key_allows(n->hash->term->best[MQSP_ACL_SUB]))
+	    mqs_rules_key_allows(n->hash->term->best[MQS_RULES_SUB]))
 		candidate(s, d, 1);
 	if (s->found || (d >= s->nf && !s->fh))
 		return; /* deeper rules cannot meet the subscription */
@@ -1053,7 +1053,7 @@ static void search_tree(struct search *s, const struct acl_node *n, size_t d)
 }
 
 /* Try the allow %u/%c rules of t. */
-static void search_patterns(struct search *s, const struct mqsp_acl_tree *t)
+static void search_patterns(struct search *s, const struct mqs_rules_tree *t)
 {
 	char stack[SUBST_STACK];
 
@@ -1063,7 +1063,7 @@ static void search_patterns(struct search *s, const struct mqsp_acl_tree *t)
 		size_t na;
 		int r;
 
-		if ((p->access & MQSP_ACCESS_SUB) == 0 || !mqsp_acl_key_allows(p->key))
+		if ((p->access & MQS_ACCESS_SUB) == 0 || !mqs_rules_key_allows(p->key))
 			continue;
 		r = pattern_subst(p, s->user, s->cid, stack, sizeof(stack), &buf);
 		if (r < 0) {
@@ -1080,11 +1080,11 @@ static void search_patterns(struct search *s, const struct mqsp_acl_tree *t)
 }
 
 /* Is some topic matched by f allowed by the SUB rules of the trees? */
-int mqsp_acl_sub_possible(const struct mqsp_acl_tree *const *trees, unsigned n, const char *f,
-                          const char *username, const char *clientid)
+int mqs_rules_sub_possible(const struct mqs_rules_tree *const *trees, unsigned n, const char *f,
+                           const char *username, const char *clientid)
 {
 	struct search s;
-	int64_t best = MQSP_ACL_NONE;
+	int64_t best = MQS_RULES_NONE;
 	size_t nlev, cap;
 	int rc = 1;
 
@@ -1093,8 +1093,8 @@ int mqsp_acl_sub_possible(const struct mqsp_acl_tree *const *trees, unsigned n, 
 	/* the common case: an allow rule covers f and beats every deny rule
 	 * that overlaps it, so every topic of f is allowed */
 	for (unsigned i = 0; i < n; i++)
-		mqsp_acl_eval(trees[i], MQSP_ACL_SUB, f, username, clientid, &best);
-	if (mqsp_acl_key_allows(best))
+		mqs_rules_eval(trees[i], MQS_RULES_SUB, f, username, clientid, &best);
+	if (mqs_rules_key_allows(best))
 		return 1;
 	memset(&s, 0, sizeof(s));
 	for (unsigned i = 0; i < n; i++) {
