@@ -12,6 +12,7 @@
 #include <uthash.h>
 
 #include "journal.h"
+#include "mqs_buf.h"
 #include "mqs_cidr.h"
 #include "mqs_error.h"
 #include "mqs_topic.h"
@@ -28,9 +29,8 @@ struct mqsp_step {
 	char name[];
 };
 
-#define DIRTY_CAP_FIRST 256   /* dirty steps array: first size */
-#define DIRTY_CAP_KEEP  65536 /* ... largest size kept after a fold */
-#define LOG_NAME_MAX    64    /* bytes of a username or client id in a refusal line */
+#define DIRTY_CAP_KEEP 65536 /* dirty steps array: largest size kept after a fold */
+#define LOG_NAME_MAX   64    /* bytes of a username or client id in a refusal line */
 
 /* The in-memory entry of name, created when missing (at step INT64_MIN,
  * which refuses nothing), with room in dirty_steps to mark it.  NULL when
@@ -40,15 +40,12 @@ static struct mqsp_step *step_slot(struct mqsp_plugin *p, const char *name)
 	struct mqsp_step *s = NULL;
 	size_t len = strlen(name);
 
-	if (p->steps_dirty == p->dirty_cap) {
-		size_t cap = p->dirty_cap != 0 ? 2 * p->dirty_cap : DIRTY_CAP_FIRST;
-		struct mqsp_step **a = realloc(p->dirty_steps, cap * sizeof(*a));
+	void *a = p->dirty_steps;
 
-		if (a == NULL)
-			return NULL;
-		p->dirty_steps = a;
-		p->dirty_cap = cap;
-	}
+	if (mqs_array_reserve(&a, &p->dirty_cap, p->steps_dirty + 1, sizeof(*p->dirty_steps),
+	                      SIZE_MAX, 0) != MQS_OK)
+		return NULL;
+	p->dirty_steps = a;
 	HASH_FIND_STR(p->steps, name, s);
 	if (s == NULL) {
 		s = calloc(1, sizeof(*s) + len + 1);

@@ -7,6 +7,7 @@
 #include <uthash.h>
 
 #include "clients.h"
+#include "mqs_buf.h"
 #include "mqs_error.h"
 
 struct mqsp_client_entry {
@@ -102,6 +103,7 @@ int mqsp_clients_select(const struct mqsp_clients *t,
 {
 	struct mqsp_client_entry *e, *tmp;
 	char **v = NULL;
+	void *block = NULL;
 	size_t n = 0, cap = 0;
 	int rc = MQS_OK;
 
@@ -109,17 +111,11 @@ int mqsp_clients_select(const struct mqsp_clients *t,
 	{
 		if (!fn(&e->c, arg))
 			continue;
-		if (n + 1 >= cap) {
-			size_t ncap = cap == 0 ? 16 : cap * 2;
-			char **nv = realloc(v, ncap * sizeof(*v));
-
-			if (nv == NULL) {
-				rc = MQS_ERR_NOMEM;
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
+		/* room for this id and the NULL after it */
+		rc = mqs_array_reserve(&block, &cap, n + 2, sizeof(*v), SIZE_MAX, 0);
+		if (rc != MQS_OK)
+			break;
+		v = block;
 		v[n] = strdup(e->c.clientid);
 		if (v[n] == NULL) {
 			rc = MQS_ERR_NOMEM;

@@ -8,6 +8,7 @@
 
 #include "forged.h"
 #include "keys.h"
+#include "mqs_buf.h"
 #include "mqs_envelope.h"
 #include "mqs_envelope_ctx.h"
 #include "mqs_error.h"
@@ -45,23 +46,20 @@ void mqsp_forged_free(struct mqsp_forged *f)
 	free(f);
 }
 
-/* Make room for n bytes of plaintext. */
+/* Make room for n bytes of plaintext (at least SCRATCH_MIN, so the
+ * scratch exists even for an empty plaintext).  A secret array: growth
+ * wipes the old block.  MQS_OK, MQS_ERR_TOOBIG or MQS_ERR_NOMEM. */
 static int reserve(struct mqsp_forged *f, size_t n)
 {
-	size_t cap = f->cap < SCRATCH_MIN ? SCRATCH_MIN : f->cap;
-	uint8_t *b;
+	void *b = f->buf;
+	int rc;
 
-	if (n <= f->cap && f->buf != NULL)
-		return MQS_OK;
-	while (cap < n)
-		cap *= 2;
-	b = malloc(cap);
-	if (b == NULL)
-		return MQS_ERR_NOMEM;
-	mqs_secret_free(f->buf, f->cap);
+	if (n <= f->cap && b != NULL)
+		return MQS_OK; /* every check but the first few: no call */
+	rc = mqs_array_reserve(&b, &f->cap, n < SCRATCH_MIN ? SCRATCH_MIN : n, 1,
+	                       MQS_ENVELOPE_PLAIN_MAX, 1);
 	f->buf = b;
-	f->cap = cap;
-	return MQS_OK;
+	return rc;
 }
 
 /* Forged? */

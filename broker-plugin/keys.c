@@ -8,9 +8,11 @@
 #include <openssl/crypto.h>
 
 #include "keys.h"
+#include "mqs_buf.h"
 #include "mqs_error.h"
 #include "mqs_keystore.h"
 #include "mqs_topic.h"
+#include "mqs_util.h"
 
 /* Count the levels and the wildcard levels of a filter. */
 static void filter_shape(const char *f, unsigned *levels, unsigned *wildcards)
@@ -83,37 +85,23 @@ static double mono_ms(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Grow an array of n elements of size sz to hold one more (doubling). */
-static int grow(void **a, size_t *cap, size_t n, size_t sz, size_t first)
-{
-	size_t ncap;
-	void *na;
-
-	if (n < *cap)
-		return MQS_OK;
-	ncap = *cap == 0 ? first : *cap * 2;
-	na = realloc(*a, ncap * sz);
-	if (na == NULL)
-		return MQS_ERR_NOMEM;
-	*a = na;
-	*cap = ncap;
-	return MQS_OK;
-}
-
 /* One protected_topics row with the newest active key of its filter. */
 static int row_protected(struct mqsp_keys_load *l)
 {
 	struct mqsp_keys *k = l->k;
 	const char *filter = (const char *)sqlite3_column_text(l->st, 0);
 	struct mqsp_protected *pt;
+	void *a = k->protected;
 
 	if (filter == NULL || mqs_topic_filter_check(filter) != MQS_OK) {
 		k->bad_keys++;
 		return MQS_OK;
 	}
-	if (grow((void **)&k->protected, &l->cap_protected, k->nprotected, sizeof(*pt), 16) !=
+	/* secret: the rows hold topic keys, so growth must not leave copies */
+	if (mqs_array_reserve(&a, &l->cap_protected, k->nprotected + 1, sizeof(*pt), SIZE_MAX, 1) !=
 	    MQS_OK)
 		return MQS_ERR_NOMEM;
+	k->protected = a;
 	pt = &k->protected[k->nprotected];
 	memset(pt, 0, sizeof(*pt));
 	pt->filter = strdup(filter);
@@ -146,22 +134,12 @@ static int row_device_key(struct mqsp_keys_load *l)
 	const uint8_t *w = sqlite3_column_blob(l->st, 4);
 	int wl = sqlite3_column_bytes(l->st, 4);
 	struct mqsp_device_key *dk;
+	void *a = k->dkeys;
 
-	if (k->ndkeys == l->cap_dkeys) {
-		/* not realloc: the old array holds keys and must be wiped */
-		size_t ncap = l->cap_dkeys == 0 ? 64 : l->cap_dkeys * 2;
-		struct mqsp_device_key *n = calloc(ncap, sizeof(*n));
-
-		if (n == NULL)
-			return MQS_ERR_NOMEM;
-		if (k->dkeys != NULL) {
-			memcpy(n, k->dkeys, k->ndkeys * sizeof(*n));
-			OPENSSL_cleanse(k->dkeys, l->cap_dkeys * sizeof(*n));
-			free(k->dkeys);
-		}
-		k->dkeys = n;
-		l->cap_dkeys = ncap;
-	}
+	/* secret: the old array holds keys and is wiped, not realloc'd */
+	if (mqs_array_reserve(&a, &l->cap_dkeys, k->ndkeys + 1, sizeof(*dk), SIZE_MAX, 1) != MQS_OK)
+		return MQS_ERR_NOMEM;
+	k->dkeys = a;
 	dk = &k->dkeys[k->ndkeys];
 	if (id < 1 || id > UINT32_MAX || owner == NULL || state == NULL ||
 	    strlen(owner) > MQSP_DEVICE_NAME_MAX || w == NULL ||
@@ -186,22 +164,12 @@ static int row_topic_key(struct mqsp_keys_load *l)
 	const uint8_t *w = sqlite3_column_blob(l->st, 1);
 	int wl = sqlite3_column_bytes(l->st, 1);
 	struct mqsp_topic_key *tk;
+	void *a = k->tkeys;
 
-	if (k->ntkeys == l->cap_tkeys) {
-		/* not realloc: the old array holds keys and must be wiped */
-		size_t ncap = l->cap_tkeys == 0 ? 16 : l->cap_tkeys * 2;
-		struct mqsp_topic_key *n = calloc(ncap, sizeof(*n));
-
-		if (n == NULL)
-			return MQS_ERR_NOMEM;
-		if (k->tkeys != NULL) {
-			memcpy(n, k->tkeys, k->ntkeys * sizeof(*n));
-			OPENSSL_cleanse(k->tkeys, l->cap_tkeys * sizeof(*n));
-			free(k->tkeys);
-		}
-		k->tkeys = n;
-		l->cap_tkeys = ncap;
-	}
+	/* secret: the old array holds keys and is wiped, not realloc'd */
+	if (mqs_array_reserve(&a, &l->cap_tkeys, k->ntkeys + 1, sizeof(*tk), SIZE_MAX, 1) != MQS_OK)
+		return MQS_ERR_NOMEM;
+	k->tkeys = a;
 	tk = &k->tkeys[k->ntkeys];
 	if (id < 1 || id > UINT32_MAX || w == NULL ||
 	    mqs_keystore_unwrap(l->mk, (uint32_t)id, MQS_KEY_TOPIC, w, (size_t)wl, tk->key) !=
@@ -219,9 +187,12 @@ static int row_topic_key(struct mqsp_keys_load *l)
 static int row_ban(struct mqsp_keys_load *l)
 {
 	struct mqsp_keys *k = l->k;
+	void *a = k->bans;
 
-	if (grow((void **)&k->bans, &l->cap_bans, k->nbans, sizeof(*k->bans), 16) != MQS_OK)
+	if (mqs_array_reserve(&a, &l->cap_bans, k->nbans + 1, sizeof(*k->bans), SIZE_MAX, 0) !=
+	    MQS_OK)
 		return MQS_ERR_NOMEM;
+	k->bans = a;
 	k->bans[k->nbans++] = sqlite3_column_int64(l->st, 0);
 	return MQS_OK;
 }
@@ -374,12 +345,8 @@ void mqsp_keys_free(struct mqsp_keys *k)
 		OPENSSL_cleanse(k->protected[i].key, sizeof(k->protected[i].key));
 	}
 	free(k->protected);
-	if (k->dkeys != NULL)
-		OPENSSL_cleanse(k->dkeys, k->ndkeys * sizeof(*k->dkeys));
-	free(k->dkeys);
-	if (k->tkeys != NULL)
-		OPENSSL_cleanse(k->tkeys, k->ntkeys * sizeof(*k->tkeys));
-	free(k->tkeys);
+	mqs_secret_free(k->dkeys, k->ndkeys * sizeof(*k->dkeys));
+	mqs_secret_free(k->tkeys, k->ntkeys * sizeof(*k->tkeys));
 	free(k->bans);
 	free(k);
 }

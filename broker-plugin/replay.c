@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include "mqs_error.h"
+#include "mqs_buf.h"
 #include "mqs_hash.h"
 #include "replay.h"
 
@@ -41,6 +42,7 @@ struct mqsp_replay {
 	uint32_t free_head;
 	struct entry **chunks;
 	size_t nchunks;
+	size_t capchunks; /* room in chunks */
 	uint32_t *heads;
 	size_t nheads; /* power of two */
 	uint64_t seed[2];
@@ -240,9 +242,10 @@ static uint32_t record_take(struct mqsp_replay *r)
 		return idx1;
 	}
 	if ((r->used >> CHUNK_SHIFT) >= r->nchunks) {
-		struct entry **chunks = realloc(r->chunks, (r->nchunks + 1) * sizeof(*chunks));
+		void *chunks = r->chunks;
 
-		if (chunks == NULL)
+		if (mqs_array_reserve(&chunks, &r->capchunks, r->nchunks + 1, sizeof(*r->chunks),
+		                      SIZE_MAX, 0) != MQS_OK)
 			return 0;
 		r->chunks = chunks;
 		r->chunks[r->nchunks] = malloc(CHUNK_LEN * sizeof(struct entry));

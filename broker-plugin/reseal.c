@@ -10,6 +10,7 @@
 #include "epoch.h"
 #include "forged.h"
 #include "keys.h"
+#include "mqs_buf.h"
 #include "mqs_envelope.h"
 #include "mqs_envelope_ctx.h"
 #include "mqs_error.h"
@@ -158,25 +159,20 @@ static enum mqsp_drop check_envelope(const struct mqsp_keys *k, const char *user
 	return MQSP_DROP__COUNT;
 }
 
-/* Make room for n bytes of plaintext. */
+/* Make room for n bytes of plaintext (at least PLAIN_MIN, so the scratch
+ * exists even for an empty plaintext).  A secret array: growth wipes the
+ * old block.  MQS_OK, MQS_ERR_TOOBIG or MQS_ERR_NOMEM. */
 static int plain_reserve(struct mqsp_reseal *r, size_t n)
 {
-	size_t cap = r->plain_cap;
-	uint8_t *b;
+	void *b = r->plain;
+	int rc;
 
-	if (n <= cap && r->plain != NULL)
-		return MQS_OK;
-	if (cap < PLAIN_MIN)
-		cap = PLAIN_MIN;
-	while (cap < n)
-		cap *= 2;
-	b = malloc(cap);
-	if (b == NULL)
-		return MQS_ERR_NOMEM;
-	mqs_secret_free(r->plain, r->plain_cap); /* wiped after each use anyway */
+	if (n <= r->plain_cap && b != NULL)
+		return MQS_OK; /* every message but the first few: no call */
+	rc = mqs_array_reserve(&b, &r->plain_cap, n < PLAIN_MIN ? PLAIN_MIN : n, 1,
+	                       MQS_ENVELOPE_PLAIN_MAX, 1);
 	r->plain = b;
-	r->plain_cap = cap;
-	return MQS_OK;
+	return rc;
 }
 
 /* An unprotected topic: only a forged envelope is refused (forged.h). */

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "mqs_buf.h"
 #include "mqs_error.h"
 #include "snapshot.h"
 
@@ -219,15 +220,13 @@ static int row_rule(struct mqsp_build *b, sqlite3_stmt *st)
 	const char *effect = (const char *)sqlite3_column_text(st, 0);
 	struct rule_row *row;
 
-	if (b->nrows == b->caprows) {
-		size_t ncap = b->caprows == 0 ? 1024 : b->caprows * 2;
-		struct rule_row *nrows = realloc(b->rows, ncap * sizeof(*nrows));
+	void *rows = b->rows;
+	int rc;
 
-		if (nrows == NULL)
-			return MQS_ERR_NOMEM;
-		b->rows = nrows;
-		b->caprows = ncap;
-	}
+	rc = mqs_array_reserve(&rows, &b->caprows, b->nrows + 1, sizeof(*b->rows), SIZE_MAX, 0);
+	if (rc != MQS_OK)
+		return rc;
+	b->rows = rows;
 	row = &b->rows[b->nrows];
 	row->id = sqlite3_column_int64(st, 5);
 	row->access = access_parse(sqlite3_column_text(st, 1));
@@ -261,6 +260,7 @@ static int row_member(struct mqsp_build *b, sqlite3_stmt *st)
 	struct mqsp_device *d = NULL;
 	char stack[80];
 	char *subject = stack;
+	void *members;
 	size_t sl;
 
 	if (grp == NULL || member == NULL)
@@ -278,18 +278,14 @@ static int row_member(struct mqsp_build *b, sqlite3_stmt *st)
 	}
 	subject[0] = '@';
 	memcpy(subject + 1, grp, sl);
-	if (b->nmembers == b->capmembers) {
-		size_t ncap = b->capmembers == 0 ? 1024 : b->capmembers * 2;
-		struct member_row *m = realloc(b->members, ncap * sizeof(*m));
-
-		if (m == NULL) {
-			if (subject != stack)
-				free(subject);
-			return MQS_ERR_NOMEM;
-		}
-		b->members = m;
-		b->capmembers = ncap;
+	members = b->members;
+	if (mqs_array_reserve(&members, &b->capmembers, b->nmembers + 1, sizeof(*b->members),
+	                      SIZE_MAX, 0) != MQS_OK) {
+		if (subject != stack)
+			free(subject);
+		return MQS_ERR_NOMEM;
 	}
+	b->members = members;
 	b->members[b->nmembers].d = d;
 	b->members[b->nmembers].t = subject_tree(s, subject, sl);
 	if (subject != stack)

@@ -21,6 +21,7 @@
 #include "device.h"
 #include "mqs_error.h"
 #include "mqs_totp.h"
+#include "mqs_util.h"
 
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
                        const mosquitto_property *props)
@@ -86,15 +87,28 @@ static void step_file_close(int fd, int64_t step)
 	close(fd);       /* releases the lock */
 }
 
+/* Sleep ms milliseconds (signals may cut it short: callers loop). */
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
 /* Set the password to a code from a time step later than the last one
- * used (the broker refuses a replayed step), waiting for it if needed. */
+ * used (the broker refuses a replayed step), waiting for it if needed: the
+ * step comes from mqs_totp_step_choose(), the one step chooser. */
 static int set_fresh_code(struct dev_conn *c)
 {
 	const struct mqs_creds *cr = &c->ctx->creds;
 	char code[MQS_TOTP_CODE_MAX + 1];
-	time_t now;
+	uint64_t now_ms;
+	uint64_t wake_ms = 0;
 	int64_t step;
 	int64_t stored = -1;
+	int told = 0;
 	int fd = -1;
 	int ex = EX_SOFTWARE;
 
@@ -108,21 +122,20 @@ static int set_fresh_code(struct dev_conn *c)
 	fd = step_file_open(c, &stored);
 	if (stored > c->last_step)
 		c->last_step = stored;
-	now = time(NULL);
-	step = (int64_t)now / cr->totp.period;
-	if (step <= c->last_step) {
+	for (;;) {
+		now_ms = mqs_now_ms();
+		step = mqs_totp_step_choose(&cr->totp, now_ms, c->last_step, &wake_ms);
+		if (step >= 0)
+			break;
 		/* sleep to the start of the next step */
-		time_t wake = (time_t)((c->last_step + 1) * (int64_t)cr->totp.period);
-		if (!c->quiet)
+		if (!c->quiet && !told)
 			fprintf(stderr, DEV_PROG ": waiting %ld s for a fresh one-time code\n",
-			        (long)(wake - now));
-		while (time(NULL) < wake)
-			sleep(1);
-		now = time(NULL);
-		step = (int64_t)now / cr->totp.period;
+			        (long)((wake_ms - now_ms + 999) / 1000));
+		told = 1;
+		sleep_ms(wake_ms - now_ms);
 	}
-	if (mqs_totp_generate(cr->totp_secret, cr->totp_secret_len, &cr->totp, now, code,
-	                      sizeof(code)) != MQS_OK) {
+	if (mqs_totp_generate(cr->totp_secret, cr->totp_secret_len, &cr->totp,
+	                      (time_t)(now_ms / 1000), code, sizeof(code)) != MQS_OK) {
 		dev_err("cannot compute one-time code");
 		goto out;
 	}

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 
+#include "mqs_buf.h"
 #include "mqs_creds.h"
 #include "mqs_error.h"
 #include "mqs_topic.h"
@@ -84,6 +85,9 @@ int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *top
 {
 	struct mqs_creds_key *keys;
 	char *tcopy = NULL;
+	void *block;
+	size_t cap;
+	int rc;
 
 	if (c == NULL || key == NULL ||
 	    (use != MQS_CREDS_USE_DEVICE && use != MQS_CREDS_USE_TOPIC) ||
@@ -96,16 +100,17 @@ int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *top
 		if (tcopy == NULL)
 			return MQS_ERR_NOMEM;
 	}
-	/* grow by copying so old key bytes can be wiped */
-	keys = calloc(c->nkeys + 1, sizeof(*keys));
-	if (keys == NULL) {
+	/* secret: growth copies and wipes, so no old key bytes are left.  The
+	 * room is taken to be nkeys (callers may swap keys/nkeys between two
+	 * struct mqs_creds), so every append grows, as before. */
+	block = c->keys;
+	cap = c->nkeys;
+	rc = mqs_array_reserve(&block, &cap, c->nkeys + 1, sizeof(*keys), MQS_CREDS_KEYS_MAX, 1);
+	if (rc != MQS_OK) {
 		free(tcopy);
-		return MQS_ERR_NOMEM;
+		return rc;
 	}
-	if (c->nkeys > 0)
-		memcpy(keys, c->keys, c->nkeys * sizeof(*keys));
-	mqs_secret_free(c->keys, c->nkeys * sizeof(*keys));
-	c->keys = keys;
+	c->keys = keys = block;
 	keys[c->nkeys].id = id;
 	keys[c->nkeys].use = use;
 	keys[c->nkeys].topic = tcopy;
@@ -119,6 +124,9 @@ int mqs_creds_add_protected(struct mqs_creds *c, const char *filter)
 {
 	char **list;
 	char *copy;
+	void *block;
+	size_t cap;
+	int rc;
 
 	if (c == NULL || filter == NULL || mqs_topic_filter_check(filter) != MQS_OK)
 		return MQS_ERR_INVAL;
@@ -127,11 +135,15 @@ int mqs_creds_add_protected(struct mqs_creds *c, const char *filter)
 	copy = strdup(filter);
 	if (copy == NULL)
 		return MQS_ERR_NOMEM;
-	list = realloc(c->protected_filters, (c->nprotected + 1) * sizeof(*list));
-	if (list == NULL) {
+	block = c->protected_filters;
+	cap = c->nprotected; /* as for keys: the room is not kept apart */
+	rc = mqs_array_reserve(&block, &cap, c->nprotected + 1, sizeof(*list), MQS_CREDS_KEYS_MAX,
+	                       0);
+	if (rc != MQS_OK) {
 		free(copy);
-		return MQS_ERR_NOMEM;
+		return rc;
 	}
+	list = block;
 	list[c->nprotected++] = copy;
 	c->protected_filters = list;
 	return MQS_OK;
@@ -450,7 +462,7 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 		if (k->use == MQS_CREDS_USE_TOPIC &&
 		    cJSON_AddStringToObject(o, "topic", k->topic) == NULL)
 			goto out;
-		mqs_secret_free(b64, strlen(b64));
+		mqs_secret_free_str(b64);
 		b64 = NULL;
 	}
 	if (c->nprotected > 0) {
@@ -473,9 +485,9 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 	rc = MQS_OK;
 out:
 	if (b32 != NULL)
-		mqs_secret_free(b32, strlen(b32));
+		mqs_secret_free_str(b32);
 	if (b64 != NULL)
-		mqs_secret_free(b64, strlen(b64));
+		mqs_secret_free_str(b64);
 	wipe_tree(root);
 	cJSON_Delete(root);
 	return rc;

@@ -215,7 +215,7 @@ int mqs_totp_uri(const char *issuer, const char *name, const uint8_t *secret, si
 	buf = NULL;
 out:
 	if (b32 != NULL)
-		mqs_secret_free(b32, strlen(b32));
+		mqs_secret_free_str(b32);
 	mqs_secret_free(buf, cap);
 	return rc;
 }
