@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "lists.h"
+#include "mqs_error.h"
 
 #define MQSP_BAN_USER 0x01 /* the username from every address (database) */
 #define MQSP_BAN_IP   0x02 /* the address for every username (database) */
@@ -95,8 +96,8 @@ void mqsp_bans_free(struct mqsp_bans *b);
  * its failing usernames).  Returns the MQSP_BAN_* bits of the keys that are
  * banned now (their counters restart), with lengths and reasons in *hit
  * (may be NULL).  A pair ban is in force here from now on. */
-unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *ip, unsigned count,
-                        int64_t now, struct mqsp_ban_hit *hit);
+MQS_MUST_CHECK unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *ip,
+                                       unsigned count, int64_t now, struct mqsp_ban_hit *hit);
 
 /* Keep a ban in memory until until (Unix seconds).  seq is its sequence
  * number from mqsp_store_save_ban() (MQSP_BAN_SEQ_MEMORY when it could not
@@ -104,8 +105,8 @@ unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username, const char *i
  * (mqsp_store_bans_done()).  Returns MQS_OK, MQS_ERR_INVAL (bad pattern),
  * MQS_ERR_PARSE (bad address), MQS_ERR_NOMEM, or MQS_ERR_TOOBIG (the table
  * is full of bans not committed yet: not kept). */
-int mqsp_bans_add(struct mqsp_bans *b, enum mqsp_match match, const char *pattern, int64_t until,
-                  uint64_t seq, uint64_t seq_done, int64_t now);
+MQS_MUST_CHECK int mqsp_bans_add(struct mqsp_bans *b, enum mqsp_match match, const char *pattern,
+                                 int64_t until, uint64_t seq, uint64_t seq_done, int64_t now);
 
 /* Return 1 once (then 0 until it happens again) when a ban that is or will
  * be in the database was left out of memory: the view must be reloaded
@@ -114,8 +115,8 @@ int mqsp_bans_take_reload(struct mqsp_bans *b);
 
 /* Return 1 when an in-memory ban matches the username or address, or a
  * pair ban matches both (addr NULL: the pair of no known address). */
-int mqsp_bans_match(const struct mqsp_bans *b, const char *username, const uint8_t *addr,
-                    int64_t now);
+MQS_MUST_CHECK int mqsp_bans_match(const struct mqsp_bans *b, const char *username,
+                                   const uint8_t *addr, int64_t now);
 
 /* Drop bans with seq <= seq_done (now in a snapshot) and expired ones. */
 void mqsp_bans_prune(struct mqsp_bans *b, uint64_t seq_done, int64_t now);

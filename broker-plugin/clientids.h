@@ -40,6 +40,8 @@
 
 #include <sqlite3.h>
 
+#include "mqs_error.h"
+
 enum mqsp_clientid_policy {
 	MQSP_CLIENTID_OWNED = 0, /* bound to the first username that uses it */
 	MQSP_CLIENTID_PREFIX,    /* must be the username or start with "username-" */
@@ -82,8 +84,8 @@ void mqsp_clientids_free(struct mqsp_clientids *t);
  * for deletion) and remember the newest release.  Reads only (may wait for
  * db's busy timeout).  Returns MQS_OK,
  * MQS_ERR_DB or MQS_ERR_NOMEM with a lowercase message in err. */
-int mqsp_clientids_load(struct mqsp_clientids *t, sqlite3 *db, int64_t now, char *err,
-                        size_t errlen);
+MQS_MUST_CHECK int mqsp_clientids_load(struct mqsp_clientids *t, sqlite3 *db, int64_t now,
+                                       char *err, size_t errlen);
 
 /* 1 when cid is username or starts with "username-" (policy prefix). */
 int mqsp_clientids_prefix_ok(const char *cid, const char *username);
@@ -92,8 +94,9 @@ int mqsp_clientids_prefix_ok(const char *cid, const char *username);
  * one whose owner let it expire and that is not in_use), refresh the last
  * use of an id username owns, refuse an id another username holds.
  * Returns an enum mqsp_claim value. */
-int mqsp_clientids_claim(struct mqsp_clientids *t, const char *cid, const char *username,
-                         int64_t now, mqsp_clientids_in_use_fn in_use, void *arg);
+MQS_MUST_CHECK int mqsp_clientids_claim(struct mqsp_clientids *t, const char *cid,
+                                        const char *username, int64_t now,
+                                        mqsp_clientids_in_use_fn in_use, void *arg);
 
 /* Drop the binding of cid when a username other than username holds it
  * (an id reserved for username, docs/broker-plugin.md "Client ids"); its
@@ -126,14 +129,14 @@ int mqsp_clientids_pending(const struct mqsp_clientids *t);
 /* Write the queued removals and bindings in one transaction without
  * waiting for a lock.  Returns MQS_OK (also when nothing was queued) or
  * MQS_ERR_DB (all kept for another try). */
-int mqsp_clientids_flush(struct mqsp_clientids *t, sqlite3 *db);
+MQS_MUST_CHECK int mqsp_clientids_flush(struct mqsp_clientids *t, sqlite3 *db);
 
 /* Apply the releases committed since the last call (or the load): drop
  * those bindings from memory and queue their deletion again (a binding
  * the plugin wrote after the release must not come back).  *released gets
  * how many bindings went (may be NULL).  Returns MQS_OK, MQS_ERR_DB or
  * MQS_ERR_NOMEM (not applied; try again). */
-int mqsp_clientids_merge(struct mqsp_clientids *t, sqlite3 *db, size_t *released);
+MQS_MUST_CHECK int mqsp_clientids_merge(struct mqsp_clientids *t, sqlite3 *db, size_t *released);
 
 /* Bindings in memory. */
 size_t mqsp_clientids_count(const struct mqsp_clientids *t);

@@ -28,6 +28,8 @@
 
 #include <stdint.h>
 
+#include "mqs_error.h"
+
 struct mqsp_keys;
 struct mqsp_forged;
 
@@ -48,8 +50,9 @@ void mqsp_forged_free(struct mqsp_forged *f);
  * Out of memory counts as MQSP_FORGED_NO only when no key matched; with a
  * known key and no memory to verify, the payload is treated as forged
  * (fail closed).  NULL k, topic or payload: MQSP_FORGED_NO. */
-enum mqsp_forged_verdict mqsp_forged_check(struct mqsp_forged *f, const struct mqsp_keys *k,
-                                           const char *topic, const void *payload, uint32_t len,
-                                           int64_t now_s);
+MQS_MUST_CHECK enum mqsp_forged_verdict mqsp_forged_check(struct mqsp_forged *f,
+                                                          const struct mqsp_keys *k,
+                                                          const char *topic, const void *payload,
+                                                          uint32_t len, int64_t now_s);
 
 #endif

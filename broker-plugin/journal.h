@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqs_error.h"
+
 struct mqsp_journal;
 
 /* longest device name a record holds */
@@ -49,7 +51,8 @@ struct mqsp_journal;
  * second for the lock.  Returns MQS_OK, MQS_ERR_IO (cannot open, create or
  * lock; errno kept), MQS_ERR_PERM (not a regular file, or a symbolic link),
  * MQS_ERR_EXISTS (another process holds the lock), MQS_ERR_NOMEM. */
-int mqsp_journal_open(const char *path, struct mqsp_journal **out, char *err, size_t errlen);
+MQS_MUST_CHECK int mqsp_journal_open(const char *path, struct mqsp_journal **out, char *err,
+                                     size_t errlen);
 
 /* Close the file and free j.  NULL is fine.  Records stay in the file. */
 void mqsp_journal_free(struct mqsp_journal *j);
@@ -70,7 +73,7 @@ int mqsp_journal_read(struct mqsp_journal *j, mqsp_journal_fn fn, void *ctx, siz
  * control character; step negative: nothing written) or MQS_ERR_IO (errno
  * kept; any partial line is cut off again so that the next record starts
  * on a line of its own). */
-int mqsp_journal_append(struct mqsp_journal *j, const char *name, int64_t step);
+MQS_MUST_CHECK int mqsp_journal_append(struct mqsp_journal *j, const char *name, int64_t step);
 
 /* Records appended (or found at open) since the file was last emptied. */
 size_t mqsp_journal_records(const struct mqsp_journal *j);
@@ -78,7 +81,7 @@ size_t mqsp_journal_records(const struct mqsp_journal *j);
 /* Empty the file (every record in it is in the database now).  Returns
  * MQS_OK or MQS_ERR_IO (errno kept; the records stay, which is harmless:
  * folding them again changes nothing). */
-int mqsp_journal_reset(struct mqsp_journal *j);
+MQS_MUST_CHECK int mqsp_journal_reset(struct mqsp_journal *j);
 
 /* The path the journal was opened with. */
 const char *mqsp_journal_path(const struct mqsp_journal *j);

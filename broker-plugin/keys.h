@@ -35,6 +35,7 @@
 
 #include "mqs_envelope.h"
 #include "mqs_master_key.h"
+#include "mqs_error.h"
 
 #define MQSP_DEVICE_NAME_MAX 64
 
@@ -81,22 +82,23 @@ struct mqsp_keys_load;
 /* Start a load from db, in slices: the caller holds one read transaction
  * from the first mqsp_keys_load_step() to the last.  Keys and bans already
  * expired at now are left out.  Returns MQS_OK or MQS_ERR_NOMEM. */
-int mqsp_keys_load_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
-                         struct mqsp_keys_load **out);
+MQS_MUST_CHECK int mqsp_keys_load_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN],
+                                        int64_t now, struct mqsp_keys_load **out);
 
 /* Load until done or until the monotonic clock (CLOCK_MONOTONIC, in ms)
  * passes deadline_ms (checked every few rows; one unwrap per device key is
  * the bulk of the work).  Returns MQSP_KEYS_AGAIN, MQS_OK with the result in
  * *out (the caller owns it), MQS_ERR_DB or MQS_ERR_NOMEM. */
-int mqsp_keys_load_step(struct mqsp_keys_load *l, double deadline_ms, struct mqsp_keys **out);
+MQS_MUST_CHECK int mqsp_keys_load_step(struct mqsp_keys_load *l, double deadline_ms,
+                                       struct mqsp_keys **out);
 
 /* Abandon or finish a load (wipes what it holds).  NULL is fine. */
 void mqsp_keys_load_free(struct mqsp_keys_load *l);
 
 /* Load in one go (the caller holds a read transaction): start, step
  * without deadline, free.  Returns MQS_OK, MQS_ERR_DB or MQS_ERR_NOMEM. */
-int mqsp_keys_load(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
-                   struct mqsp_keys **out);
+MQS_MUST_CHECK int mqsp_keys_load(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
+                                  struct mqsp_keys **out);
 
 /* Wipe every key and free everything.  NULL is fine. */
 void mqsp_keys_free(struct mqsp_keys *k);

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqs_error.h"
+
 enum mqsp_match { MQSP_MATCH_CLIENTID = 0, MQSP_MATCH_USERNAME, MQSP_MATCH_IP };
 
 struct mqsp_list_key;
@@ -56,8 +58,8 @@ void mqsp_list_match_all(struct mqsp_list *l);
 
 /* Return 1 when an unexpired entry matches the client id, the username or
  * the address (16-byte mapped form).  Any argument may be NULL. */
-int mqsp_list_match(const struct mqsp_list *l, const char *clientid, const char *username,
-                    const uint8_t *addr, int64_t now);
+MQS_MUST_CHECK int mqsp_list_match(const struct mqsp_list *l, const char *clientid,
+                                   const char *username, const uint8_t *addr, int64_t now);
 
 /* Return the earliest expiry later than now, or 0 when none (a scan). */
 int64_t mqsp_list_next_expiry(const struct mqsp_list *l, int64_t now);

@@ -285,7 +285,9 @@ static void plugin_free(struct mqsp_plugin *p)
 			         "the last tick: %s",
 			         mqsp_store_error(p->store));
 	}
-	mqsp_store_close(p->store); /* writes what is still queued */
+	/* writes what is still queued */
+	if (mqsp_store_close(p->store) != MQS_OK)
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot write the queued automatic bans at exit");
 	mqsp_snapshot_free(p->snap);
 	mqsp_bans_free(p->bans);
 	mqsp_clients_release(&p->clients);

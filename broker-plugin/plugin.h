@@ -26,6 +26,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "store.h"
+#include "mqs_error.h"
 
 struct mqsp_options {
 	const char *db;              /* plugin_opt_db_file / plugin_opt_db (broker-owned) */
@@ -124,7 +125,7 @@ void mqsp_auth_steps_free(struct mqsp_plugin *p);
  * MQS_OK, MQS_ERR_DB or MQS_ERR_NOMEM (all kept for another try), or
  * MQS_ERR_INVAL (the journal was not read to its end at start: nothing
  * done) (auth.c). */
-int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms);
+MQS_MUST_CHECK int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms);
 
 /* while the database does not take the journal, CONNECTs are accepted until
  * it holds this many steps (about 40 MB), then refused */
@@ -137,7 +138,7 @@ const char *mqsp_auth_fold_error(struct mqsp_plugin *p, int rc);
  * left in the journal and fold them.  Returns MQS_OK (also when the fold
  * must wait for the tick) or MQS_ERR_IO / MQS_ERR_NOMEM (logged; the broker
  * must not start: codes could be replayed) (auth.c). */
-int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms);
+MQS_MUST_CHECK int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms);
 
 /* MOSQ_EVT_ACL_CHECK (access.c). */
 int mqsp_access_cb(int event, void *event_data, void *userdata);

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "mqs_envelope.h"
+#include "mqs_error.h"
 
 #define MQSP_REPLAY_DIGEST_LEN 12
 
@@ -57,10 +58,9 @@ void mqsp_replay_expire(struct mqsp_replay *r, int64_t now_s);
 
 /* Look up (key_id, nonce).  For MQSP_REPLAY_SAME the stored output
  * timestamp is written to *out_ts_ms. */
-enum mqsp_replay_verdict mqsp_replay_lookup(const struct mqsp_replay *r, uint32_t key_id,
-                                            const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
-                                            const uint8_t digest[MQSP_REPLAY_DIGEST_LEN],
-                                            uint64_t client, uint64_t *out_ts_ms);
+MQS_MUST_CHECK enum mqsp_replay_verdict mqsp_replay_lookup(
+    const struct mqsp_replay *r, uint32_t key_id, const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
+    const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client, uint64_t *out_ts_ms);
 
 /* Start loading the memory mqsp_replay_lookup() will need for (key_id,
  * nonce), so that other work can hide the cache miss.  Optional. */
@@ -74,10 +74,10 @@ int mqsp_replay_full(const struct mqsp_replay *r);
  * stamped ts_ms, re-sealed with out_ts_ms, at now_s.  An envelope whose
  * window already closed is not stored (it would be refused anyway).
  * Returns MQS_OK, MQS_ERR_TOOBIG (full) or MQS_ERR_NOMEM. */
-int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
-                    const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
-                    const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client, uint64_t ts_ms,
-                    uint64_t out_ts_ms, int64_t now_s);
+MQS_MUST_CHECK int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
+                                   const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
+                                   const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client,
+                                   uint64_t ts_ms, uint64_t out_ts_ms, int64_t now_s);
 
 /* Hash a client id for mqsp_replay_*() (seeded per set).  NULL is fine. */
 uint64_t mqsp_replay_client(const struct mqsp_replay *r, const char *clientid);

@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "mqs_master_key.h"
+#include "mqs_error.h"
 
 #define MQSP_RESEAL_LOG_PER_S 50
 
@@ -72,8 +73,9 @@ int mqsp_message_cb(int event, void *event_data, void *userdata);
  * MOSQ_ERR_SUCCESS when topic is protected and payload passes steps 1 and
  * 2, or topic is not protected and payload is not forged; else
  * MOSQ_ERR_ACL_DENIED (logged and counted). */
-int mqsp_reseal_write_check(struct mqsp_plugin *p, struct mosquitto *client, const char *topic,
-                            const void *payload, uint32_t payloadlen);
+MQS_MUST_CHECK int mqsp_reseal_write_check(struct mqsp_plugin *p, struct mosquitto *client,
+                                           const char *topic, const void *payload,
+                                           uint32_t payloadlen);
 
 /* A CONNECT of client was accepted (auth.c): a new session epoch unless it
  * resumes a persistent session (epoch.h). */

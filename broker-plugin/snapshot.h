@@ -29,6 +29,7 @@
 #include "lists.h"
 #include "mqs_master_key.h"
 #include "mqs_totp.h"
+#include "mqs_error.h"
 
 /* the last READ and WRITE decision of a device (broker thread only) */
 #define MQSP_CACHE_TOPIC_MAX 128
@@ -102,16 +103,17 @@ int mqsp_build_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t 
  * deny rule makes its subject's tree deny everything, a bad deny list entry
  * that could match anyone makes the deny list match everyone, bad allow
  * rules and entries are left out; each is recorded in problems. */
-int mqsp_build_step(struct mqsp_build *b, double budget_ms, struct mqsp_snapshot **out, char *err,
-                    size_t errlen);
+MQS_MUST_CHECK int mqsp_build_step(struct mqsp_build *b, double budget_ms,
+                                   struct mqsp_snapshot **out, char *err, size_t errlen);
 
 /* Free a build, finished or not (ends its read transaction).  NULL is fine. */
 void mqsp_build_free(struct mqsp_build *b);
 
 /* Build a snapshot from db in one go (start-up, tests).  Returns what
  * mqsp_build_step() returns, never MQSP_BUILD_AGAIN. */
-int mqsp_snapshot_load(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
-                       struct mqsp_snapshot **out, char *err, size_t errlen);
+MQS_MUST_CHECK int mqsp_snapshot_load(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN],
+                                      int64_t now, struct mqsp_snapshot **out, char *err,
+                                      size_t errlen);
 
 /* Find a device by name, or NULL.  Only its cache may be changed, and only
  * by the broker thread. */

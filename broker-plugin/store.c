@@ -132,14 +132,16 @@ static uint64_t bans_free(struct ban_job *bans)
 	return seq;
 }
 
-/* Close both connections. */
-void mqsp_store_close(struct mqsp_store *s)
+/* Write what is queued, close both connections. */
+int mqsp_store_close(struct mqsp_store *s)
 {
+	int rc = MQS_OK;
+
 	if (s == NULL)
-		return;
+		return MQS_OK;
 	if (s->w != NULL && mqsp_store_pending(s)) {
 		sqlite3_busy_timeout(s->w, CLOSE_BUSY_MS);
-		mqsp_store_flush(s);
+		rc = mqsp_store_flush(s);
 	}
 	bans_free(s->bans);
 	sqlite3_finalize(s->step_st);
@@ -149,6 +151,7 @@ void mqsp_store_close(struct mqsp_store *s)
 	sqlite3_close_v2(s->r);
 	sqlite3_close_v2(s->w);
 	free(s);
+	return rc;
 }
 
 /* The reader. */

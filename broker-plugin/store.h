@@ -37,17 +37,21 @@
 
 #include "clientids.h"
 #include "lists.h"
+#include "mqs_error.h"
 
 struct mqsp_store;
 
 /* Open path twice (writer: migrated, must be writable; reader: read-only).
  * Returns MQS_OK, MQS_ERR_NOENT, MQS_ERR_DB, MQS_ERR_DB_VERSION, MQS_ERR_PERM
  * (read-only file), MQS_ERR_NOMEM; a lowercase message goes to err. */
-int mqsp_store_open(const char *path, struct mqsp_store **out, char *err, size_t errlen);
+MQS_MUST_CHECK int mqsp_store_open(const char *path, struct mqsp_store **out, char *err,
+                                   size_t errlen);
 
 /* Write the queued bans (waiting up to 1 s for a lock), close both
- * connections, free the store.  NULL is fine. */
-void mqsp_store_close(struct mqsp_store *s);
+ * connections, free the store.  NULL is fine.  Returns MQS_OK, or the error
+ * of that last write (MQS_ERR_DB: the queued bans are lost; the database
+ * keeps the automatic bans written before). */
+int mqsp_store_close(struct mqsp_store *s);
 
 /* The read-only connection snapshots are built from. */
 sqlite3 *mqsp_store_reader(struct mqsp_store *s);
@@ -60,7 +64,7 @@ sqlite3 *mqsp_store_reader(struct mqsp_store *s);
  * lock.  Returns MQS_OK (committed: the code is used up), MQS_ERR_TOTP_REPLAY
  * (the stored step is not smaller, or no such device: nothing written) or
  * MQS_ERR_DB (nothing written; mqsp_store_error() says why). */
-int mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step);
+MQS_MUST_CHECK int mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step);
 
 /* One accepted step for mqsp_store_save_steps(); name is borrowed. */
 struct mqsp_step_rec {
@@ -72,14 +76,14 @@ struct mqsp_step_rec {
  * than the stored step (unknown devices are skipped), waiting at most
  * busy_ms for another connection's write lock.  Returns MQS_OK (also for
  * n == 0) or MQS_ERR_DB (nothing written; mqsp_store_error() says why). */
-int mqsp_store_save_steps(struct mqsp_store *s, const struct mqsp_step_rec *recs, size_t n,
-                          int busy_ms);
+MQS_MUST_CHECK int mqsp_store_save_steps(struct mqsp_store *s, const struct mqsp_step_rec *recs,
+                                         size_t n, int busy_ms);
 
 /* Queue an automatic ban.  Returns its sequence number (> 0), or 0 when it
  * could not be queued (queue full, out of memory, pattern too long): then it
  * never reaches the database. */
-uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_match match, const char *pattern,
-                             int64_t now, unsigned ttl);
+MQS_MUST_CHECK uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_match match,
+                                            const char *pattern, int64_t now, unsigned ttl);
 
 /* 1 when writes (bans) are queued. */
 int mqsp_store_pending(const struct mqsp_store *s);
@@ -90,29 +94,31 @@ int mqsp_store_bans_pending(const struct mqsp_store *s);
 /* Write the queued bans in one transaction.  Returns MQS_OK
  * (also when nothing was queued) or MQS_ERR_DB (nothing written, all kept;
  * mqsp_store_error() says why). */
-int mqsp_store_flush(struct mqsp_store *s);
+MQS_MUST_CHECK int mqsp_store_flush(struct mqsp_store *s);
 
 /* Every ban with a sequence number up to this one is committed. */
 uint64_t mqsp_store_bans_done(const struct mqsp_store *s);
 
 /* 1 when another connection committed since the last call that returned 1
  * (or since open), 0 when not, -1 on error. */
-int mqsp_store_changed(struct mqsp_store *s);
+MQS_MUST_CHECK int mqsp_store_changed(struct mqsp_store *s);
 
 /* Load the client id bindings (clientids.h) on the writer, waiting at most
  * busy_ms for a lock.  Returns what mqsp_clientids_load() returns. */
-int mqsp_store_clientids_load(struct mqsp_store *s, struct mqsp_clientids *t, int64_t now,
-                              int busy_ms, char *err, size_t errlen);
+MQS_MUST_CHECK int mqsp_store_clientids_load(struct mqsp_store *s, struct mqsp_clientids *t,
+                                             int64_t now, int busy_ms, char *err, size_t errlen);
 
 /* Write the queued client id bindings in one transaction, waiting at most
  * busy_ms for a lock.  Returns MQS_OK or MQS_ERR_DB (all kept;
  * mqsp_store_error() says why). */
-int mqsp_store_clientids_flush(struct mqsp_store *s, struct mqsp_clientids *t, int busy_ms);
+MQS_MUST_CHECK int mqsp_store_clientids_flush(struct mqsp_store *s, struct mqsp_clientids *t,
+                                              int busy_ms);
 
 /* Apply the client id releases mqttsec-acl committed (read on the writer,
  * which no snapshot build holds open).  Returns what
  * mqsp_clientids_merge() returns (mqsp_store_error() says why). */
-int mqsp_store_clientids_merge(struct mqsp_store *s, struct mqsp_clientids *t, size_t *released);
+MQS_MUST_CHECK int mqsp_store_clientids_merge(struct mqsp_store *s, struct mqsp_clientids *t,
+                                              size_t *released);
 
 /* The last SQLite error message of the writer. */
 const char *mqsp_store_error(const struct mqsp_store *s);

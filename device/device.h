@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "mqs_creds.h"
+#include "mqs_error.h"
 
 #define DEV_PROG "mqttsec-device"
 
@@ -71,11 +72,11 @@ struct dev_conn {
 
 /* Connect as the credentials' user with a fresh TOTP code (MQTT v5) and
  * wait for the CONNACK.  Returns a sysexits code; prints the reason. */
-int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host, int port,
-                  const char *client_id, int clean);
+MQS_MUST_CHECK int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host,
+                                 int port, const char *client_id, int clean);
 
 /* Reconnect with a code from a later time step, with backoff. */
-int dev_conn_reconnect(struct dev_conn *c);
+MQS_MUST_CHECK int dev_conn_reconnect(struct dev_conn *c);
 
 /* Disconnect cleanly and free the client. */
 void dev_conn_close(struct dev_conn *c);

@@ -14,6 +14,7 @@
 
 #include "mqs_envelope.h"
 #include "mqs_totp.h"
+#include "mqs_error.h"
 
 #define MQS_CREDS_FILE_MAX     (256u * 1024u)
 #define MQS_CREDS_KEYS_MAX     1024
@@ -51,18 +52,20 @@ void mqs_creds_release(struct mqs_creds *c);
 /* Parse JSON text (len bytes, at most MQS_CREDS_FILE_MAX).  Returns MQS_OK,
  * MQS_ERR_PARSE (with a lowercase reason in errbuf when not NULL),
  * MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
-int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *errbuf, size_t errlen);
+MQS_MUST_CHECK int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *errbuf,
+                                   size_t errlen);
 
 /* Read and parse path.  A file readable by group or others is refused with
  * MQS_ERR_PERM.  Other returns as mqs_creds_parse and mqs_file_read. */
-int mqs_creds_load(const char *path, struct mqs_creds *c, char *errbuf, size_t errlen);
+MQS_MUST_CHECK int mqs_creds_load(const char *path, struct mqs_creds *c, char *errbuf,
+                                  size_t errlen);
 
 /* Serialise c into a new NUL-terminated JSON string *json (free with
  * mqs_secret_free(*json, strlen(*json))). */
 int mqs_creds_to_json(const struct mqs_creds *c, char **json);
 
 /* Serialise and write to path with mode 0600 (atomic replace). */
-int mqs_creds_save(const char *path, const struct mqs_creds *c);
+MQS_MUST_CHECK int mqs_creds_save(const char *path, const struct mqs_creds *c);
 
 /* Set username (copied, at most MQS_CREDS_USERNAME_MAX bytes). */
 int mqs_creds_set_username(struct mqs_creds *c, const char *username);

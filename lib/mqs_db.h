@@ -10,6 +10,8 @@
 
 #include <sqlite3.h>
 
+#include "mqs_error.h"
+
 #define MQS_DB_CREATE   0x01 /* create the file (mode 0600) when absent */
 #define MQS_DB_READONLY 0x02 /* open read-only; no migration is run */
 
@@ -24,7 +26,7 @@ int mqs_db_open(const char *path, int flags, const char *const *migrations, int 
 /* Apply migrations[user_version .. count-1], each in its own transaction
  * that also sets PRAGMA user_version.  A database whose user_version is
  * above count gives MQS_ERR_DB_VERSION and is left untouched. */
-int mqs_db_migrate(sqlite3 *db, const char *const *migrations, int count);
+MQS_MUST_CHECK int mqs_db_migrate(sqlite3 *db, const char *const *migrations, int count);
 
 /* The broker database schema (keys, devices, lists, ACLs, audit), shared by
  * mqttsec-acl and the broker plugin. */

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqs_error.h"
+
 #define MQS_ENVELOPE_VERSION    1
 #define MQS_ENVELOPE_HDR_LEN    26
 #define MQS_ENVELOPE_NONCE_LEN  12
@@ -56,7 +58,7 @@ size_t mqs_envelope_sealed_len(size_t origin_len, size_t plain_len);
 /* Check that topic (topic_len bytes) is a valid MQTT topic name for sealing:
  * 1..MQS_ENVELOPE_TOPIC_MAX bytes, no '+', '#' or NUL.  Returns MQS_OK or
  * MQS_ERR_ENV_TOPIC. */
-int mqs_envelope_topic_check(const char *topic, size_t topic_len);
+MQS_MUST_CHECK int mqs_envelope_topic_check(const char *topic, size_t topic_len);
 
 /* Seal plain (plain_len bytes) for topic under key/key_id.
  * nonce: 12 bytes to use, or NULL to draw a fresh one from RAND_bytes.
@@ -73,7 +75,8 @@ int mqs_envelope_seal(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
 /* Parse the header of env (env_len bytes) without any cryptography, e.g. to
  * find the key id.  Returns MQS_OK, MQS_ERR_INVAL, MQS_ERR_ENV_TRUNCATED,
  * MQS_ERR_ENV_VERSION or MQS_ERR_TOOBIG. */
-int mqs_envelope_parse(const uint8_t *env, size_t env_len, struct mqs_envelope_info *info);
+MQS_MUST_CHECK int mqs_envelope_parse(const uint8_t *env, size_t env_len,
+                                      struct mqs_envelope_info *info);
 
 /* Open env for topic with key/key_id.  Writes the plaintext into out
  * (capacity out_cap, at least info->ciphertext_len) and its length into
@@ -82,9 +85,10 @@ int mqs_envelope_parse(const uint8_t *env, size_t env_len, struct mqs_envelope_i
  * not key_id), MQS_ERR_ENV_TOPIC, MQS_ERR_ENV_AUTH (tag mismatch: tampered
  * bytes, another topic, or other key bytes - GCM cannot tell these apart),
  * MQS_ERR_BUFSIZE.  On failure *out_len is 0 and out is wiped. */
-int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id, const uint8_t *env,
-                      size_t env_len, const char *topic, size_t topic_len, uint8_t *out,
-                      size_t out_cap, size_t *out_len, struct mqs_envelope_info *info);
+MQS_MUST_CHECK int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
+                                     const uint8_t *env, size_t env_len, const char *topic,
+                                     size_t topic_len, uint8_t *out, size_t out_cap,
+                                     size_t *out_len, struct mqs_envelope_info *info);
 
 /* Derive the nonce for re-sealing an incoming envelope deterministically:
  * the first 12 bytes of HMAC-SHA256(prf_key, in).  The same input

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "mqs_envelope.h"
+#include "mqs_error.h"
 
 struct mqs_envelope_ctx;
 
@@ -44,10 +45,11 @@ int mqs_envelope_ctx_seal(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVE
                           size_t out_cap, size_t *out_len);
 
 /* As mqs_envelope_open(). */
-int mqs_envelope_ctx_open(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVELOPE_KEY_LEN],
-                          uint32_t key_id, const uint8_t *env, size_t env_len, const char *topic,
-                          size_t topic_len, uint8_t *out, size_t out_cap, size_t *out_len,
-                          struct mqs_envelope_info *info);
+MQS_MUST_CHECK int mqs_envelope_ctx_open(struct mqs_envelope_ctx *c,
+                                         const uint8_t key[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
+                                         const uint8_t *env, size_t env_len, const char *topic,
+                                         size_t topic_len, uint8_t *out, size_t out_cap,
+                                         size_t *out_len, struct mqs_envelope_info *info);
 
 /* Set the key of mqs_envelope_ctx_derive_nonce() (kept in the context's
  * HMAC state only).  Returns MQS_OK, MQS_ERR_INVAL or MQS_ERR_CRYPTO. */

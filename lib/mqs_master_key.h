@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqs_error.h"
+
 #define MQS_MASTER_KEY_LEN 32
 #define MQS_WRAP_OVERHEAD  (1 + 12 + 16)
 #define MQS_WRAP_MAX_PLAIN 4096
@@ -24,29 +26,31 @@
 /* Load the master key from path into key.  Returns MQS_OK, MQS_ERR_NOENT,
  * MQS_ERR_PERM (group/other may read it), MQS_ERR_PARSE (not 32 bytes of
  * raw or hex), MQS_ERR_IO. On failure key is wiped. */
-int mqs_master_key_load(const char *path, uint8_t key[MQS_MASTER_KEY_LEN]);
+MQS_MUST_CHECK int mqs_master_key_load(const char *path, uint8_t key[MQS_MASTER_KEY_LEN]);
 
 /* Create a new master key file at path (mode 0600, never overwrites).
  * Returns MQS_OK, MQS_ERR_EXISTS, MQS_ERR_IO or MQS_ERR_CRYPTO. */
-int mqs_master_key_create(const char *path);
+MQS_MUST_CHECK int mqs_master_key_create(const char *path);
 
 /* Wrap plain (plain_len <= MQS_WRAP_MAX_PLAIN) into out (capacity out_cap >=
  * plain_len + MQS_WRAP_OVERHEAD).  Returns MQS_OK, MQS_ERR_INVAL,
  * MQS_ERR_TOOBIG, MQS_ERR_BUFSIZE, MQS_ERR_CRYPTO. */
-int mqs_wrap_seal(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *aad, const uint8_t *plain,
-                  size_t plain_len, uint8_t *out, size_t out_cap, size_t *out_len);
+MQS_MUST_CHECK int mqs_wrap_seal(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *aad,
+                                 const uint8_t *plain, size_t plain_len, uint8_t *out,
+                                 size_t out_cap, size_t *out_len);
 
 /* Unwrap; aad must equal the one used to wrap.  Returns MQS_OK,
  * MQS_ERR_UNWRAP (wrong master key, wrong aad, corrupted), MQS_ERR_BUFSIZE,
  * MQS_ERR_INVAL.  On failure out is wiped and *out_len is 0. */
-int mqs_wrap_open(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *aad, const uint8_t *wrapped,
-                  size_t wrapped_len, uint8_t *out, size_t out_cap, size_t *out_len);
+MQS_MUST_CHECK int mqs_wrap_open(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *aad,
+                                 const uint8_t *wrapped, size_t wrapped_len, uint8_t *out,
+                                 size_t out_cap, size_t *out_len);
 
 /* Derive a 32-byte subkey for one purpose: HMAC-SHA256(mk, label).  Distinct
  * labels give independent keys; the master key itself never leaves this
  * module's callers' memory.  Returns MQS_OK, MQS_ERR_INVAL, MQS_ERR_CRYPTO;
  * on failure out is wiped. */
-int mqs_master_key_derive(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *label,
-                          uint8_t out[MQS_MASTER_KEY_LEN]);
+MQS_MUST_CHECK int mqs_master_key_derive(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *label,
+                                         uint8_t out[MQS_MASTER_KEY_LEN]);
 
 #endif

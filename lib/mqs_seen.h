@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "mqs_envelope.h"
+#include "mqs_error.h"
 
 #define MQS_SEEN_DEFAULT_MAX 65536
 
@@ -40,8 +41,8 @@ void mqs_seen_free(struct mqs_seen *s);
 /* Record (key_id, nonce).  Returns 1 when it was already in the set (a
  * repeat: drop the message), 0 when it is new (now recorded), 0 also when
  * s is NULL. */
-int mqs_seen_check_add(struct mqs_seen *s, uint32_t key_id,
-                       const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN]);
+MQS_MUST_CHECK int mqs_seen_check_add(struct mqs_seen *s, uint32_t key_id,
+                                      const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN]);
 
 /* Entries held. */
 size_t mqs_seen_count(const struct mqs_seen *s);

@@ -29,7 +29,7 @@ struct mqs_totp_params {
 void mqs_totp_params_default(struct mqs_totp_params *p);
 
 /* Return MQS_OK when p is usable, else MQS_ERR_INVAL. */
-int mqs_totp_params_check(const struct mqs_totp_params *p);
+MQS_MUST_CHECK int mqs_totp_params_check(const struct mqs_totp_params *p);
 
 /* Parse "SHA1", "SHA256", "SHA512" (any case).  MQS_ERR_UNSUPPORTED else. */
 int mqs_totp_alg_parse(const char *name, int *alg);

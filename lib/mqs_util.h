@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqs_error.h"
+
 /* Wipe len bytes at p with OPENSSL_cleanse, then free(p).  NULL is fine. */
 void mqs_secret_free(void *p, size_t len);
 
@@ -27,11 +29,12 @@ int mqs_file_read(const char *path, size_t max, int secret, uint8_t **data, size
 /* Write len bytes to path with mode 0600, atomically (temporary file in the
  * same folder, fsync, rename).  When exclusive is non-zero an existing path
  * gives MQS_ERR_EXISTS.  Returns MQS_OK, MQS_ERR_EXISTS or MQS_ERR_IO. */
-int mqs_file_write_secret(const char *path, const void *data, size_t len, int exclusive);
+MQS_MUST_CHECK int mqs_file_write_secret(const char *path, const void *data, size_t len,
+                                         int exclusive);
 
 /* Write len bytes to fd, retrying on EINTR and short writes.  Returns MQS_OK
  * or MQS_ERR_IO. */
-int mqs_write_all(int fd, const void *data, size_t len);
+MQS_MUST_CHECK int mqs_write_all(int fd, const void *data, size_t len);
 
 /* Read all of fd (up to max bytes) into a new buffer.  Returns MQS_OK,
  * MQS_ERR_TOOBIG (more than max bytes available), MQS_ERR_IO, MQS_ERR_NOMEM. */

@@ -15,6 +15,14 @@
 #include "mqs_error.h"
 #include "tap.h"
 
+/* A set-up step whose result is not what the test is about: only a
+ * failure shows (as a failed test). */
+#define SETUP(call, want)                                                                          \
+	do {                                                                                       \
+		if ((call) != (want))                                                              \
+			tap_ok(0, "set-up: %s", #call);                                            \
+	} while (0)
+
 #define TTL 100
 
 static const char *connected_id; /* the one id in_use() says is connected */
@@ -110,9 +118,9 @@ static void test_cap(void)
 	           mqsp_clientids_owner(t, "rand-6") == NULL,
 	       "the least recently used went");
 	/* rand-7 used again: rand-8 is now the oldest */
-	mqsp_clientids_claim(t, "rand-7", "tool", 2000, in_use, NULL);
+	SETUP(mqsp_clientids_claim(t, "rand-7", "tool", 2000, in_use, NULL), MQSP_CLAIM_OK);
 	connected_id = "rand-8";
-	mqsp_clientids_claim(t, "rand-10", "tool", 2001, in_use, NULL);
+	SETUP(mqsp_clientids_claim(t, "rand-10", "tool", 2001, in_use, NULL), MQSP_CLAIM_OK);
 	tap_ok(mqsp_clientids_owner(t, "rand-8") != NULL &&
 	           mqsp_clientids_owner(t, "rand-9") == NULL,
 	       "a connected id is skipped by the eviction");
@@ -123,7 +131,7 @@ static void test_cap(void)
 
 	t = table(1);
 	connected_id = "only";
-	mqsp_clientids_claim(t, "only", "one", 1000, in_use, NULL);
+	SETUP(mqsp_clientids_claim(t, "only", "one", 1000, in_use, NULL), MQSP_CLAIM_OK);
 	tap_is_int(mqsp_clientids_claim(t, "second", "one", 1001, in_use, NULL), MQSP_CLAIM_FULL,
 	           "every id at the cap connected: refused");
 	connected_id = NULL;
@@ -147,9 +155,9 @@ static void test_db(const char *dir)
 	if (rc != MQS_OK)
 		return;
 	tap_is_int(mqsp_clientids_load(t, db, 1000, err, sizeof(err)), MQS_OK, "empty load");
-	mqsp_clientids_claim(t, "a-1", "alice", 1000, in_use, NULL);
-	mqsp_clientids_claim(t, "a-2", "alice", 1000, in_use, NULL);
-	mqsp_clientids_claim(t, "b-1", "bob", 1000, in_use, NULL);
+	SETUP(mqsp_clientids_claim(t, "a-1", "alice", 1000, in_use, NULL), MQSP_CLAIM_OK);
+	SETUP(mqsp_clientids_claim(t, "a-2", "alice", 1000, in_use, NULL), MQSP_CLAIM_OK);
+	SETUP(mqsp_clientids_claim(t, "b-1", "bob", 1000, in_use, NULL), MQSP_CLAIM_OK);
 	tap_ok(mqsp_clientids_pending(t), "new bindings are queued");
 	tap_is_int(query_int(db, "SELECT count(*) FROM clientids"), 0, "... not written at claim");
 	tap_is_int(mqsp_clientids_flush(t, db), MQS_OK, "flush");
@@ -161,14 +169,14 @@ static void test_db(const char *dir)
 	tap_ok(!mqsp_clientids_pending(t), "a use within the touch interval is not queued");
 	mqsp_clientids_touch(t, "a-1", "alice", 1000 + TTL / 4);
 	tap_ok(mqsp_clientids_pending(t), "a use a touch interval later is queued");
-	mqsp_clientids_flush(t, db);
+	SETUP(mqsp_clientids_flush(t, db), MQS_OK);
 	tap_is_int(query_int(db, "SELECT last_seen FROM clientids WHERE clientid = 'a-1'"),
 	           1000 + TTL / 4, "last use written");
 	mqsp_clientids_touch(t, "a-1", "alice", 1001 + TTL / 4);
 	tap_ok(!mqsp_clientids_pending(t), "the next use is not queued");
 	mqsp_clientids_settle(t);
 	tap_ok(mqsp_clientids_pending(t), "settle queues it");
-	mqsp_clientids_flush(t, db);
+	SETUP(mqsp_clientids_flush(t, db), MQS_OK);
 	tap_is_int(query_int(db, "SELECT last_seen FROM clientids WHERE clientid = 'a-1'"),
 	           1001 + TTL / 4, "the exact last use written when the broker stops");
 	mqsp_clientids_settle(t);
@@ -182,7 +190,7 @@ static void test_db(const char *dir)
 	tap_is_int(mqsp_clientids_load(t, db, 1050, err, sizeof(err)), MQS_OK, "load");
 	tap_is_int((long long)mqsp_clientids_count(t), 2, "two live bindings loaded");
 	tap_ok(mqsp_clientids_pending(t), "the expired row is queued for deletion");
-	mqsp_clientids_flush(t, db);
+	SETUP(mqsp_clientids_flush(t, db), MQS_OK);
 	tap_is_int(query_int(db, "SELECT count(*) FROM clientids"), 2,
 	           "the expired row deleted on the first flush");
 	tap_is_int(mqsp_clientids_claim(t, "a-2", "bob", 1050, in_use, NULL), MQSP_CLAIM_TAKEN,
@@ -204,19 +212,19 @@ static void test_db(const char *dir)
 	             "INSERT INTO clientid_releases (clientid, username, at) VALUES ('a-2', "
 	             "NULL, 1052)",
 	             NULL, NULL, NULL);
-	mqsp_clientids_merge(t, db, &released);
+	SETUP(mqsp_clientids_merge(t, db, &released), MQS_OK);
 	tap_ok(released == 1 && mqsp_clientids_owner(t, "a-2") == NULL,
 	       "a release without a username frees the id whoever holds it");
-	mqsp_clientids_claim(t, "a-3", "alice", 1052, in_use, NULL);
-	mqsp_clientids_claim(t, "b-2", "bob", 1052, in_use, NULL);
-	mqsp_clientids_flush(t, db);
+	SETUP(mqsp_clientids_claim(t, "a-3", "alice", 1052, in_use, NULL), MQSP_CLAIM_OK);
+	SETUP(mqsp_clientids_claim(t, "b-2", "bob", 1052, in_use, NULL), MQSP_CLAIM_OK);
+	SETUP(mqsp_clientids_flush(t, db), MQS_OK);
 	sqlite3_exec(db,
 	             "INSERT INTO clientid_releases (clientid, username, at) VALUES (NULL, "
 	             "'alice', 1053)",
 	             NULL, NULL, NULL);
-	mqsp_clientids_merge(t, db, &released);
+	SETUP(mqsp_clientids_merge(t, db, &released), MQS_OK);
 	tap_is_int((long long)released, 2, "device rm releases every id of the username");
-	mqsp_clientids_flush(t, db);
+	SETUP(mqsp_clientids_flush(t, db), MQS_OK);
 	tap_is_int(query_int(db, "SELECT count(*) FROM clientids WHERE username = 'alice'"), 0,
 	           "and their rows are gone");
 	tap_is_int(query_int(db, "SELECT count(*) FROM clientids WHERE username = 'bob'"), 1,
@@ -225,8 +233,8 @@ static void test_db(const char *dir)
 
 	/* a locked database keeps the queue */
 	t = table(100);
-	mqsp_clientids_load(t, db, 1060, err, sizeof(err));
-	mqsp_clientids_claim(t, "late", "carol", 1060, in_use, NULL);
+	SETUP(mqsp_clientids_load(t, db, 1060, err, sizeof(err)), MQS_OK);
+	SETUP(mqsp_clientids_claim(t, "late", "carol", 1060, in_use, NULL), MQSP_CLAIM_OK);
 	{
 		sqlite3 *other = NULL;
 

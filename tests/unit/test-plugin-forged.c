@@ -20,6 +20,14 @@
 #include "mqs_util.h"
 #include "tap.h"
 
+/* A set-up step whose result is not what the test is about: only a
+ * failure shows (as a failed test). */
+#define SETUP(call, want)                                                                          \
+	do {                                                                                       \
+		if ((call) != (want))                                                              \
+			tap_ok(0, "set-up: %s", #call);                                            \
+	} while (0)
+
 static uint8_t mk[MQS_MASTER_KEY_LEN];
 
 static void exec(sqlite3 *db, const char *sql)
@@ -81,9 +89,9 @@ int main(void)
 	exec(db, "INSERT INTO protected_topics(filter, created_at) VALUES ('sec/#', 0)");
 	old = new_key(db, MQS_KEY_TOPIC, "sec/#", kold);
 	act = new_key(db, MQS_KEY_TOPIC, "sec/#", kact);
-	mqs_keystore_retire(db, old, now - 100);            /* dead: grace over, not purged */
-	gone = new_key(db, MQS_KEY_TOPIC, "gone/#", kgone); /* its filter unprotected */
-	mqs_keystore_retire(db, gone, now + 3600);
+	SETUP(mqs_keystore_retire(db, old, now - 100), MQS_OK); /* dead: grace over, not purged */
+	gone = new_key(db, MQS_KEY_TOPIC, "gone/#", kgone);     /* its filter unprotected */
+	SETUP(mqs_keystore_retire(db, gone, now + 3600), MQS_OK);
 	exec(db, "INSERT INTO devices(name, enabled, totp_wrapped, created_at) VALUES "
 	         "('dev', 1, x'00', 0), ('dis', 0, x'00', 0)");
 	dev = new_key(db, MQS_KEY_DEVICE, "dev", kdev);

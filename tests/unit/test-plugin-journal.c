@@ -140,7 +140,7 @@ static void test_damage(const char *dir)
 		tap_ok(0, "open: %s", err);
 		return;
 	}
-	mqsp_journal_append(j, "good-1", 100);
+	tap_is_int(mqsp_journal_append(j, "good-1", 100), MQS_OK, "damaged: first record written");
 	/* check of "100 good-1" with one digit changed */
 	append_raw(path, "101 good-1 00000000\n", 20);
 	append_raw(path, zeros, sizeof(zeros));
@@ -155,7 +155,8 @@ static void test_damage(const char *dir)
 	j = NULL;
 	if (mqsp_journal_open(path, &j, err, sizeof(err)) == MQS_OK) {
 		/* the write a crash cut short: no newline */
-		mqsp_journal_append(j, "good-2", 200);
+		tap_is_int(mqsp_journal_append(j, "good-2", 200), MQS_OK,
+		           "damaged: record after the damage written");
 		mqsp_journal_free(j);
 		j = NULL;
 	}

@@ -17,6 +17,14 @@
 #include "mqs_keystore.h"
 #include "tap.h"
 
+/* A set-up step whose result is not what the test is about: only a
+ * failure shows (as a failed test). */
+#define SETUP(call, want)                                                                          \
+	do {                                                                                       \
+		if ((call) != (want))                                                              \
+			tap_ok(0, "set-up: %s", #call);                                            \
+	} while (0)
+
 static uint8_t mk[MQS_MASTER_KEY_LEN];
 
 static void exec(sqlite3 *db, const char *sql)
@@ -150,17 +158,17 @@ int main(void)
 		struct mqs_key nk;
 
 		mqs_key_init(&nk);
-		mqs_keystore_create(db, mk, MQS_KEY_TOPIC, "plant/7/temp", &nk);
+		SETUP(mqs_keystore_create(db, mk, MQS_KEY_TOPIC, "plant/7/temp", &nk), MQS_OK);
 		rotated = nk.id;
 		mqs_key_release(&nk);
-		mqs_keystore_retire(db, first, now + 3600);
+		SETUP(mqs_keystore_retire(db, first, now + 3600), MQS_OK);
 	}
 	d1 = add_device(db, "dev1", 1);
 	d2 = add_device(db, "dev2", 0);
 	d3 = add_device(db, "dev3", 1);
 	d4 = add_device(db, "dev4", 1);
-	mqs_keystore_retire(db, d3, now + 50);
-	mqs_keystore_retire(db, d4, now - 1);
+	SETUP(mqs_keystore_retire(db, d3, now + 50), MQS_OK);
+	SETUP(mqs_keystore_retire(db, d4, now - 1), MQS_OK);
 	snprintf(sql, sizeof(sql),
 	         "INSERT INTO list_entries(kind, match, pattern, expires_at, reason, created_at, "
 	         "created_by) VALUES ('deny', 'username', 'a', %lld, 'auth-failures', 0, "
