@@ -1,7 +1,8 @@
 /* clock.h - the plugin's monotonic clocks, for time slices, rate limits
  * and log figures (never for expiries: those use Unix seconds).
  *
- * Nothing allocates; any thread may call these.
+ *
+ * Ownership: nothing allocates or keeps state; any thread may call these.
  */
 #ifndef MQSP_CLOCK_H
 #define MQSP_CLOCK_H

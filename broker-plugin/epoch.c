@@ -66,6 +66,7 @@ void mqsp_epochs_free(struct mqsp_epochs *e)
 	free(e);
 }
 
+/* The entry of id, or NULL. */
 static struct entry *find(const struct mqsp_epochs *e, uint64_t id)
 {
 	struct entry *x = NULL;

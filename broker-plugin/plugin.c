@@ -287,7 +287,8 @@ static void plugin_free(struct mqsp_plugin *p)
 	}
 	/* writes what is still queued */
 	if (mqsp_store_close(p->store) != MQS_OK)
-		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot write the queued automatic bans at exit");
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: cannot write the queued automatic bans at exit");
 	mqsp_snapshot_free(p->snap);
 	mqsp_bans_free(p->bans);
 	mqsp_clients_release(&p->clients);

@@ -4,6 +4,11 @@
  * creates it and hands it to every callback as userdata.  Everything in it
  * is used by the broker thread only (the plugin starts no thread).
  *
+ * Ownership: struct mqsp_plugin owns everything it points to (snapshot,
+ * store, journal, bans, keys, reseal state); mosquitto_plugin_cleanup()
+ * frees it all.  A failed init frees what it built and returns an error to
+ * the broker.
+ *
  * Include order for the broker headers: mosquitto_broker.h before
  * mosquitto_plugin.h (2.0.11's plugin header does not include it).
  */

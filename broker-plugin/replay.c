@@ -50,6 +50,7 @@ struct mqsp_replay {
 	struct bucket buckets[NBUCKETS];
 };
 
+/* 8 bytes at p in host order (unaligned). */
 static uint64_t load64(const uint8_t *p)
 {
 	uint64_t v;
@@ -58,6 +59,7 @@ static uint64_t load64(const uint8_t *p)
 	return v;
 }
 
+/* 4 bytes at p in host order (unaligned). */
 static uint32_t load32(const uint8_t *p)
 {
 	uint32_t v;
@@ -75,6 +77,7 @@ static uint64_t key_hash(const struct mqsp_replay *r, uint32_t key_id, const uin
 	return mqs_hash_mix64(h ^ r->seed[1] ^ (((uint64_t)key_id << 32) | load32(nonce + 8)));
 }
 
+/* The entry of pool index idx1 (1-based). */
 static struct entry *at(const struct mqsp_replay *r, uint32_t idx1)
 {
 	uint32_t i = idx1 - 1;

@@ -79,12 +79,6 @@ void mqsp_reseal_free(struct mqsp_reseal *r)
 	free(r);
 }
 
-/* Envelopes in the replay set. */
-size_t mqsp_reseal_replay_count(const struct mqsp_reseal *r)
-{
-	return r != NULL ? mqsp_replay_count(r->seen) : 0;
-}
-
 /* Copy s for a log line: control bytes become '?', at most LOG_FIELD_MAX. */
 static const char *printable(const char *s, char *buf)
 {

@@ -84,9 +84,6 @@ void mqsp_reseal_connected(struct mqsp_plugin *p, struct mosquitto *client);
 /* client's connection ended (session.c). */
 void mqsp_reseal_disconnected(struct mqsp_plugin *p, struct mosquitto *client);
 
-/* Envelopes held by the replay set. */
-size_t mqsp_reseal_replay_count(const struct mqsp_reseal *r);
-
 /* MOSQ_EVT_TICK: expire the replay set, publish statistics when due. */
 int mqsp_reseal_tick_cb(int event, void *event_data, void *userdata);
 

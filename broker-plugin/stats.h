@@ -11,6 +11,9 @@
  *   $SYS/broker/mqttsec/replay/entries             envelopes in the replay set
  *
  * Counters count since the broker started.  Broker thread only.
+ *
+ * Ownership: the counters live in struct mqsp_plugin; mqsp_drop_name()
+ * returns static strings; nothing here allocates.
  */
 #ifndef MQSP_STATS_H
 #define MQSP_STATS_H

@@ -250,12 +250,6 @@ int mqsp_store_pending(const struct mqsp_store *s)
 	return s->bans != NULL;
 }
 
-/* Bans queued? */
-int mqsp_store_bans_pending(const struct mqsp_store *s)
-{
-	return s->bans != NULL;
-}
-
 /* Match column text of a ban. */
 static const char *match_name(enum mqsp_match m)
 {

@@ -88,9 +88,6 @@ MQS_MUST_CHECK uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_matc
 /* 1 when writes (bans) are queued. */
 int mqsp_store_pending(const struct mqsp_store *s);
 
-/* 1 when bans are queued (the same as mqsp_store_pending()). */
-int mqsp_store_bans_pending(const struct mqsp_store *s);
-
 /* Write the queued bans in one transaction.  Returns MQS_OK
  * (also when nothing was queued) or MQS_ERR_DB (nothing written, all kept;
  * mqsp_store_error() says why). */

@@ -47,11 +47,13 @@ struct pubsub_opts {
 
 static volatile sig_atomic_t stop_requested;
 
+/* SIGINT/SIGTERM: ask the loop to stop. */
 static void on_signal(int sig)
 {
 	stop_requested = 1;
 }
 
+/* Route SIGINT and SIGTERM to on_signal. */
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -188,6 +190,7 @@ struct pub_state {
 	int failed;
 };
 
+/* PUBACK/PUBCOMP (or QoS 0 sent): note the result of message mid. */
 static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
                        const mosquitto_property *props)
 {
@@ -377,6 +380,7 @@ static void print_payload(const struct pubsub_opts *o, const char *topic, const 
 	fflush(stdout);
 }
 
+/* One delivered message: open it when sealed, print it. */
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m,
                        const mosquitto_property *props)
 {
@@ -428,6 +432,7 @@ out:
 	mqs_secret_free(plain, info.ciphertext_len + 1);
 }
 
+/* SUBACK: note the granted QoS. */
 static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count,
                          const int *granted, const mosquitto_property *props)
 {

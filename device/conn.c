@@ -23,6 +23,7 @@
 #include "mqs_totp.h"
 #include "mqs_util.h"
 
+/* CONNACK: note its reason code. */
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
                        const mosquitto_property *props)
 {
@@ -32,6 +33,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 	c->connected = rc == 0;
 }
 
+/* The connection is gone (asked for or lost). */
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
                           const mosquitto_property *props)
 {
@@ -52,24 +54,26 @@ static int step_file_open(struct dev_conn *c, int64_t *stored)
 	char path[PATH_MAX];
 	char buf[32];
 	ssize_t n;
-	int fd;
+	int fd = -1;
 
 	*stored = -1;
 	if (c->ctx->creds_path == NULL ||
 	    snprintf(path, sizeof(path), "%s.step", c->ctx->creds_path) >= (int)sizeof(path))
-		return -1;
+		goto out;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR);
 	if (fd < 0)
-		return -1;
+		goto out;
 	if (flock(fd, LOCK_EX) != 0) {
 		close(fd);
-		return -1;
+		fd = -1;
+		goto out;
 	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n > 0) {
 		buf[n] = 0;
 		*stored = strtoll(buf, NULL, 10);
 	}
+out:
 	return fd;
 }
 

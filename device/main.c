@@ -51,6 +51,7 @@ void dev_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* Print the usage text on f. */
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: " DEV_PROG " [-c CREDS] COMMAND [ARGS]\n");
@@ -123,6 +124,7 @@ out:
 	return ex;
 }
 
+/* mqttsec-device: dispatch to the command named by argv[1]. */
 int main(int argc, char **argv)
 {
 	struct dev_ctx ctx;

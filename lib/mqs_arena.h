@@ -2,7 +2,13 @@
  *
  * Everything allocated from an arena lives until mqs_arena_release(), which
  * frees every block at once.  Memory is zeroed.  Not thread-safe: one arena
- * is filled by one thread, then only read.
+ * is filled by one thread, then only read.  Used by the rule trees
+ * (mqs_rules.h) and the plugin's snapshots.
+ *
+ * Ownership: struct mqs_arena is owned by whoever embeds it; every block
+ * and every pointer handed out belongs to the arena and is freed only by
+ * mqs_arena_release() (never free() one).  A failed allocation returns NULL
+ * and leaves what was allocated before intact.
  */
 #ifndef MQS_ARENA_H
 #define MQS_ARENA_H

@@ -3,7 +3,9 @@
  * Every address is kept in 16-byte IPv6 form; IPv4 a.b.c.d is stored as the
  * IPv4-mapped ::ffff:a.b.c.d and an IPv4 prefix p as 96 + p, so an IPv4 entry
  * matches a client that a dual-stack listener reports as ::ffff:a.b.c.d.
- * Pure functions over caller-owned memory; nothing allocates.
+ *
+ * Ownership: pure functions over caller-owned memory; nothing allocates,
+ * frees or keeps a pointer.  On a parse failure the output is unspecified.
  */
 #ifndef MQS_CIDR_H
 #define MQS_CIDR_H

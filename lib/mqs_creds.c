@@ -15,9 +15,11 @@
 #include "mqs_topic.h"
 #include "mqs_util.h"
 
+/* Format a lowercase reason into errbuf (errbuf may be NULL). */
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Format a lowercase reason into errbuf; see the declaration above. */
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -199,6 +201,7 @@ const struct mqs_creds_key *mqs_creds_find_key(const struct mqs_creds *c, uint32
 	return NULL;
 }
 
+/* Parse the "totp" object into c; MQS_OK or MQS_ERR_PARSE (why in errbuf). */
 static int parse_totp(const cJSON *totp, struct mqs_creds *c, char *errbuf, size_t errlen)
 {
 	const cJSON *secret = cJSON_GetObjectItemCaseSensitive(totp, "secret");
@@ -258,6 +261,7 @@ out:
 	return rc;
 }
 
+/* Parse keys[index] into c; MQS_OK or MQS_ERR_PARSE (why in errbuf). */
 static int parse_key(const cJSON *item, size_t index, struct mqs_creds *c, char *errbuf,
                      size_t errlen)
 {

@@ -19,6 +19,7 @@ static void set_err(char *errbuf, size_t errlen, const char *what, const char *p
 		snprintf(errbuf, errlen, "%s db %s: %s", what, path, why);
 }
 
+/* Read PRAGMA user_version into *version; MQS_OK or MQS_ERR_DB. */
 static int user_version(sqlite3 *db, int *version)
 {
 	sqlite3_stmt *st = NULL;

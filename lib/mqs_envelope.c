@@ -11,11 +11,13 @@
 #include "mqs_envelope_ctx.h"
 #include "mqs_error.h"
 
+/* Big-endian 32-bit value at p. */
 static uint32_t get_be32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
+/* Big-endian 64-bit value at p. */
 static uint64_t get_be64(const uint8_t *p)
 {
 	return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);

@@ -30,6 +30,7 @@ struct mqs_envelope_ctx {
 	int prf_ready;
 };
 
+/* Store v big-endian at p. */
 static void put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);

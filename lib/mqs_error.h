@@ -1,7 +1,9 @@
 /* mqs_error.h - the one error type of the mqttsec library.
  *
  * Every library function that can fail returns an enum mqs_err; MQS_OK is 0.
- * mqs_strerror() returns a static, lowercase string; never NULL, never freed.
+ *
+ * Ownership: mqs_strerror() returns a static, lowercase string; never NULL,
+ * never freed.
  */
 #ifndef MQS_ERROR_H
 #define MQS_ERROR_H

@@ -20,6 +20,7 @@ static void key_aad(char *buf, size_t cap, uint32_t id, const char *purpose)
 	snprintf(buf, cap, "mqttsec-key:%u:%s", (unsigned)id, purpose);
 }
 
+/* 1 when purpose is a key purpose this store knows. */
 static int purpose_ok(const char *purpose)
 {
 	return purpose != NULL &&
@@ -155,6 +156,7 @@ out:
 static const char *const key_cols =
     "SELECT id, purpose, owner, state, created_at, retire_after, wrapped FROM keys ";
 
+/* Fetch and unwrap the one key row selected by where. */
 static int fetch_one(sqlite3 *db, const uint8_t *mk, const char *where, uint32_t id,
                      const char *purpose, const char *owner, struct mqs_key *out)
 {

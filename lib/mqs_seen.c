@@ -28,6 +28,7 @@ struct mqs_seen {
 	uint64_t seed[2];
 };
 
+/* Seeded hash of (key id, nonce). */
 static uint64_t hash(const struct mqs_seen *s, uint32_t key_id, const uint8_t *nonce)
 {
 	uint64_t a, b = 0;

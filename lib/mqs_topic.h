@@ -1,6 +1,8 @@
 /* mqs_topic.h - MQTT topic filter matching (MQTT 3.1.1 §4.7).
  *
- * Pure functions over caller-owned strings; nothing allocates.
+ *
+ * Ownership: pure functions over caller-owned strings; nothing allocates,
+ * frees or keeps a pointer.
  */
 #ifndef MQS_TOPIC_H
 #define MQS_TOPIC_H

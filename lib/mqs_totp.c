@@ -64,6 +64,7 @@ const char *mqs_totp_alg_name(int alg)
 	}
 }
 
+/* liboath flags for algorithm alg. */
 static int oath_flags(int alg)
 {
 	switch (alg) {
@@ -76,6 +77,7 @@ static int oath_flags(int alg)
 	}
 }
 
+/* oath_init(), once per process. */
 static void oath_once(void)
 {
 	static int done;

@@ -2,7 +2,11 @@
  *
  * Secrets are raw bytes (callers decode base32 with mqs_base32_decode).
  * Code comparison during validation is constant time (CRYPTO_memcmp).
- * Nothing here allocates or logs.
+ * Nothing here logs.
+ *
+ * Ownership: the caller owns every buffer (secrets, codes, AAD); nothing is
+ * kept.  mqs_totp_uri() alone allocates: its *uri is the caller's, freed
+ * with mqs_secret_free_str(); on failure *uri is left NULL.
  */
 #ifndef MQS_TOTP_H
 #define MQS_TOTP_H
@@ -76,7 +80,7 @@ int64_t mqs_totp_step_choose(const struct mqs_totp_params *p, uint64_t now_ms, i
 int mqs_totp_wrap_aad(char *buf, size_t cap, const char *name);
 
 /* Build "otpauth://totp/ISSUER:NAME?secret=..&issuer=..&algorithm=..&digits=..&period=.."
- * into a new string *uri (free with mqs_secret_free(uri, strlen(uri))). */
+ * into a new string *uri (free with mqs_secret_free_str(uri)). */
 int mqs_totp_uri(const char *issuer, const char *name, const uint8_t *secret, size_t secret_len,
                  const struct mqs_totp_params *p, char **uri);
 

@@ -243,6 +243,7 @@ int mqs_base64_encode(const uint8_t *in, size_t in_len, char **out)
 	return MQS_OK;
 }
 
+/* 1 when c is a base64 alphabet character. */
 static int b64_char_ok(char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
