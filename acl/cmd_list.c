@@ -19,7 +19,7 @@
 #include "acl.h"
 #include "mqs_cidr.h"
 
-#include "../broker-plugin/lists.h"
+#include "mqs_lists.h"
 #include "mqs_error.h"
 
 /* Check kind and match. */
@@ -77,9 +77,9 @@ int acl_list_pattern(struct acl_ctx *ctx, const char *match, const char *pattern
 	memcpy(out, pattern, strlen(pattern) + 1);
 out:
 	if (ex == EX_OK) {
-		/* the broker's own check (broker-plugin/lists.c) */
+		/* the broker's own check (lib/mqs_lists.c) */
 		int anyone;
-		const char *problem = mqsp_list_entry_problem(match, out, &anyone);
+		const char *problem = mqs_list_entry_problem(match, out, &anyone);
 
 		if (problem != NULL)
 			ex = acl_fail(why, EX_DATAERR, "invalid list entry: %s", problem);

@@ -264,11 +264,11 @@ static const char *refusal(struct mqsp_plugin *p, const struct mqsp_device *d, c
 		return "device disabled";
 	if (!d->secret_ok)
 		return "device secret does not open under the master key";
-	if (mqsp_list_match(&p->snap->deny, clientid, username, addr, now))
+	if (mqs_list_match(&p->snap->deny, clientid, username, addr, now))
 		return "on the deny list";
 	if (mqsp_bans_match(p->bans, username, addr, now))
 		return "banned after failed logins";
-	if (p->opt.allowlist && !mqsp_list_match(&p->snap->allow, clientid, username, addr, now))
+	if (p->opt.allowlist && !mqs_list_match(&p->snap->allow, clientid, username, addr, now))
 		return "not on the allow list";
 	return NULL;
 }
@@ -359,7 +359,7 @@ static void ban(struct mqsp_plugin *p, unsigned hits, const struct mqsp_ban_hit 
 	for (unsigned bit = MQSP_BAN_USER; bit <= MQSP_BAN_IP; bit <<= 1) {
 		int user = bit == MQSP_BAN_USER;
 		unsigned k = user ? MQSP_HIT_USER : MQSP_HIT_IP;
-		enum mqsp_match match = user ? MQSP_MATCH_USERNAME : MQSP_MATCH_IP;
+		enum mqs_match match = user ? MQS_MATCH_USERNAME : MQS_MATCH_IP;
 		const char *pattern = user ? username : ip;
 		const char *what = user ? "username" : "address";
 		uint64_t seq;

@@ -45,7 +45,7 @@ struct table {
 
 struct mem_ban {
 	uint64_t seq;
-	enum mqsp_match match;
+	enum mqs_match match;
 	int64_t until;
 	char pattern[KEY_MAX + 1];
 };
@@ -57,8 +57,8 @@ struct mqsp_bans {
 	int64_t pairs_until; /* no pair ban lasts beyond this (lookups skipped after) */
 	struct mem_ban *mem; /* array of MQSP_BANS_MEM_MAX, oldest first */
 	size_t nmem;
-	struct mqsp_list index; /* lookup over mem */
-	int reload;             /* a database ban was left out of memory */
+	struct mqs_list index; /* lookup over mem */
+	int reload;            /* a database ban was left out of memory */
 };
 
 /* New tables. */
@@ -88,7 +88,7 @@ struct mqsp_bans *mqsp_bans_new(const struct mqsp_bans_cfg *cfg)
 	 * purpose (a collision only undercounts distinct values) */
 	if (getrandom(&b->seed, sizeof(b->seed), GRND_NONBLOCK) != (ssize_t)sizeof(b->seed))
 		b->seed = (uint64_t)(uintptr_t)b ^ 0x9e3779b97f4a7c15ULL;
-	mqsp_list_init(&b->index);
+	mqs_list_init(&b->index);
 out:
 	return b;
 }
@@ -123,7 +123,7 @@ void mqsp_bans_free(struct mqsp_bans *b)
 	table_free(&b->users);
 	table_free(&b->ips);
 	free(b->mem);
-	mqsp_list_release(&b->index);
+	mqs_list_release(&b->index);
 	free(b);
 }
 
@@ -367,9 +367,9 @@ out:
 /* Rebuild the lookup index from the array. */
 static void index_rebuild(struct mqsp_bans *b)
 {
-	mqsp_list_release(&b->index);
+	mqs_list_release(&b->index);
 	for (size_t i = 0; i < b->nmem; i++)
-		mqsp_list_add(&b->index, b->mem[i].match, b->mem[i].pattern, b->mem[i].until);
+		mqs_list_add(&b->index, b->mem[i].match, b->mem[i].pattern, b->mem[i].until);
 }
 
 /* Drop the bans keep() refuses; return how many were dropped. */
@@ -427,7 +427,7 @@ out:
 }
 
 /* Keep a ban in memory. */
-int mqsp_bans_add(struct mqsp_bans *b, enum mqsp_match match, const char *pattern, int64_t until,
+int mqsp_bans_add(struct mqsp_bans *b, enum mqs_match match, const char *pattern, int64_t until,
                   uint64_t seq, uint64_t seq_done, int64_t now)
 {
 	struct mem_ban *m;
@@ -448,7 +448,7 @@ int mqsp_bans_add(struct mqsp_bans *b, enum mqsp_match match, const char *patter
 		index_rebuild(b);
 	if (rc != MQS_OK)
 		goto out;
-	rc = mqsp_list_add(&b->index, match, pattern, until);
+	rc = mqs_list_add(&b->index, match, pattern, until);
 	if (rc != MQS_OK)
 		goto out;
 	m = &b->mem[b->nmem++];
@@ -479,7 +479,7 @@ int mqsp_bans_match(const struct mqsp_bans *b, const char *username, const uint8
 	const struct counter *c;
 	int hit = 0;
 
-	if (b->nmem > 0 && mqsp_list_match(&b->index, NULL, username, addr, now)) {
+	if (b->nmem > 0 && mqs_list_match(&b->index, NULL, username, addr, now)) {
 		hit = 1;
 		goto out;
 	}

@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lists.h"
+#include "mqs_lists.h"
 #include "mqs_error.h"
 
 #define MQSP_BAN_USER 0x01 /* the username from every address (database) */
@@ -105,7 +105,7 @@ MQS_MUST_CHECK unsigned mqsp_bans_fail(struct mqsp_bans *b, const char *username
  * (mqsp_store_bans_done()).  Returns MQS_OK, MQS_ERR_INVAL (bad pattern),
  * MQS_ERR_PARSE (bad address), MQS_ERR_NOMEM, or MQS_ERR_TOOBIG (the table
  * is full of bans not committed yet: not kept). */
-MQS_MUST_CHECK int mqsp_bans_add(struct mqsp_bans *b, enum mqsp_match match, const char *pattern,
+MQS_MUST_CHECK int mqsp_bans_add(struct mqsp_bans *b, enum mqs_match match, const char *pattern,
                                  int64_t until, uint64_t seq, uint64_t seq_done, int64_t now);
 
 /* Return 1 once (then 0 until it happens again) when a ban that is or will

@@ -224,7 +224,7 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata)
 	mqsp_session_clientids_tick(p, now);
 	if (p->opt.allowlist && p->next_expiry != 0 && now >= p->next_expiry) {
 		/* an allow entry expired: clients it let in may have to go */
-		p->next_expiry = mqsp_list_next_expiry(&p->snap->allow, now);
+		p->next_expiry = mqs_list_next_expiry(&p->snap->allow, now);
 		p->kick_pending = 1;
 	}
 	if (p->kick_pending) {

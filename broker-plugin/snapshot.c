@@ -176,16 +176,16 @@ static int row_list(struct mqsp_build *b, sqlite3_stmt *st)
 	const char *pattern = (const char *)sqlite3_column_text(st, 2);
 	int64_t id = sqlite3_column_int64(st, 4);
 	int is_allow = kind != NULL && strcmp(kind, "allow") == 0;
-	struct mqsp_list *l = is_allow ? &s->allow : &s->deny;
-	enum mqsp_match match;
+	struct mqs_list *l = is_allow ? &s->allow : &s->deny;
+	enum mqs_match match;
 	const char *why;
 	int anyone;
 	int e;
 
-	why = mqsp_list_entry_problem(mtext, pattern, &anyone);
+	why = mqs_list_entry_problem(mtext, pattern, &anyone);
 	if (why == NULL) {
-		mqsp_match_parse(mtext, &match);
-		e = mqsp_list_add(l, match, pattern, sqlite3_column_int64(st, 3));
+		mqs_match_parse(mtext, &match);
+		e = mqs_list_add(l, match, pattern, sqlite3_column_int64(st, 3));
 		if (e == MQS_ERR_NOMEM)
 			return e;
 		if (e == MQS_OK) {
@@ -205,7 +205,7 @@ static int row_list(struct mqsp_build *b, sqlite3_stmt *st)
 	} else if (!anyone) {
 		problem(s, "deny list entry", id, mtext, why, "left out (it can match no client)");
 	} else {
-		mqsp_list_match_all(&s->deny);
+		mqs_list_match_all(&s->deny);
 		s->deny_everyone = 1;
 		problem(s, "deny list entry", id, mtext, why,
 		        "every CONNECT is refused until it is fixed or removed");
@@ -527,8 +527,8 @@ int mqsp_build_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t 
 		return MQS_ERR_NOMEM;
 	}
 	mqs_arena_init(&b->s->arena);
-	mqsp_list_init(&b->s->deny);
-	mqsp_list_init(&b->s->allow);
+	mqs_list_init(&b->s->deny);
+	mqs_list_init(&b->s->allow);
 	b->db = db;
 	b->mk = mk;
 	b->now = now;
@@ -685,8 +685,8 @@ void mqsp_snapshot_free(struct mqsp_snapshot *s)
 	}
 	HASH_CLEAR(hh, s->devices);
 	HASH_CLEAR(hh, s->subjects);
-	mqsp_list_release(&s->deny);
-	mqsp_list_release(&s->allow);
+	mqs_list_release(&s->deny);
+	mqs_list_release(&s->allow);
 	mqsp_keys_free(s->keys);
 	mqs_arena_release(&s->arena);
 	free(s);

@@ -26,7 +26,7 @@
 #include "mqs_rules.h"
 #include "mqs_arena.h"
 #include "keys.h"
-#include "lists.h"
+#include "mqs_lists.h"
 #include "mqs_master_key.h"
 #include "mqs_totp.h"
 #include "mqs_error.h"
@@ -73,7 +73,7 @@ struct mqsp_snapshot {
 	struct mqs_arena arena;
 	struct mqsp_device *devices;   /* uthash by name */
 	struct mqsp_subject *subjects; /* uthash by subject ("NAME" or "@GROUP") */
-	struct mqsp_list deny, allow;
+	struct mqs_list deny, allow;
 	uint64_t ban_seq; /* automatic bans committed before the build */
 	unsigned long ndevices, nrules, nentries, nmembers;
 	unsigned long bad_rules, bad_entries, bad_secrets; /* rows skipped */

@@ -19,7 +19,7 @@
 struct ban_job {
 	struct ban_job *next;
 	uint64_t seq;
-	enum mqsp_match match;
+	enum mqs_match match;
 	int64_t now;
 	unsigned ttl;
 	char pattern[NAME_MAX_LEN + 1];
@@ -222,7 +222,7 @@ out:
 }
 
 /* Queue an automatic ban. */
-uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_match match, const char *pattern,
+uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqs_match match, const char *pattern,
                              int64_t now, unsigned ttl)
 {
 	struct ban_job *b;
@@ -251,9 +251,9 @@ int mqsp_store_pending(const struct mqsp_store *s)
 }
 
 /* Match column text of a ban. */
-static const char *match_name(enum mqsp_match m)
+static const char *match_name(enum mqs_match m)
 {
-	return m == MQSP_MATCH_IP ? "ip" : (m == MQSP_MATCH_USERNAME ? "username" : "clientid");
+	return m == MQS_MATCH_IP ? "ip" : (m == MQS_MATCH_USERNAME ? "username" : "clientid");
 }
 
 /* Write one ban and its audit row (inside the flush transaction). */

@@ -36,7 +36,7 @@
 #include <sqlite3.h>
 
 #include "clientids.h"
-#include "lists.h"
+#include "mqs_lists.h"
 #include "mqs_error.h"
 
 struct mqsp_store;
@@ -82,7 +82,7 @@ MQS_MUST_CHECK int mqsp_store_save_steps(struct mqsp_store *s, const struct mqsp
 /* Queue an automatic ban.  Returns its sequence number (> 0), or 0 when it
  * could not be queued (queue full, out of memory, pattern too long): then it
  * never reaches the database. */
-MQS_MUST_CHECK uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqsp_match match,
+MQS_MUST_CHECK uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqs_match match,
                                             const char *pattern, int64_t now, unsigned ttl);
 
 /* 1 when writes (bans) are queued. */

@@ -409,9 +409,9 @@ static void test_mem(void)
 	struct mqsp_bans *b = mqsp_bans_new(&cfg);
 	uint8_t addr[16];
 
-	tap_is_int(mqsp_bans_add(b, MQSP_MATCH_USERNAME, "dev1", 500, 1, 0, 400), MQS_OK,
+	tap_is_int(mqsp_bans_add(b, MQS_MATCH_USERNAME, "dev1", 500, 1, 0, 400), MQS_OK,
 	           "mem ban user");
-	tap_is_int(mqsp_bans_add(b, MQSP_MATCH_IP, "10.0.0.1", 600, 2, 0, 400), MQS_OK,
+	tap_is_int(mqsp_bans_add(b, MQS_MATCH_IP, "10.0.0.1", 600, 2, 0, 400), MQS_OK,
 	           "mem ban ip");
 	mqs_ip_parse("::ffff:10.0.0.1", addr);
 	tap_is_int(mqsp_bans_match(b, "dev1", NULL, 400), 1, "banned username");
@@ -436,7 +436,7 @@ static void test_bans_full(void)
 
 	/* a ban that never reached the database is only dropped by its expiry */
 	tap_is_int(
-	    mqsp_bans_add(b, MQSP_MATCH_USERNAME, "memonly", 1000, MQSP_BAN_SEQ_MEMORY, 0, 100),
+	    mqsp_bans_add(b, MQS_MATCH_USERNAME, "memonly", 1000, MQSP_BAN_SEQ_MEMORY, 0, 100),
 	    MQS_OK, "memory-only ban kept");
 	mqsp_bans_prune(b, UINT64_MAX - 1, 100);
 	tap_is_int(mqsp_bans_match(b, "memonly", NULL, 100), 1,
@@ -447,12 +447,11 @@ static void test_bans_full(void)
 	/* fill the table with queued (uncommitted) bans 1..MAX */
 	for (unsigned i = 1; rc == MQS_OK && i <= MQSP_BANS_MEM_MAX; i++) {
 		snprintf(name, sizeof(name), "q%u", i);
-		rc = mqsp_bans_add(b, MQSP_MATCH_USERNAME, name, 5000, i, 0, 100);
+		rc = mqsp_bans_add(b, MQS_MATCH_USERNAME, name, 5000, i, 0, 100);
 	}
 	tap_is_int(rc, MQS_OK, "%d queued bans kept", MQSP_BANS_MEM_MAX);
-	tap_is_int(
-	    mqsp_bans_add(b, MQSP_MATCH_USERNAME, "new", 5000, MQSP_BANS_MEM_MAX + 1, 0, 100),
-	    MQS_ERR_TOOBIG, "full of uncommitted bans: a new one is refused");
+	tap_is_int(mqsp_bans_add(b, MQS_MATCH_USERNAME, "new", 5000, MQSP_BANS_MEM_MAX + 1, 0, 100),
+	           MQS_ERR_TOOBIG, "full of uncommitted bans: a new one is refused");
 	tap_is_int(mqsp_bans_match(b, "q1", NULL, 100), 1,
 	           "the oldest uncommitted ban still holds");
 	tap_is_int(mqsp_bans_take_reload(b), 1, "the refused queued ban asks for a reload");
@@ -460,7 +459,7 @@ static void test_bans_full(void)
 
 	/* bans 1..10 committed: the oldest committed one makes room */
 	tap_is_int(
-	    mqsp_bans_add(b, MQSP_MATCH_USERNAME, "new", 5000, MQSP_BANS_MEM_MAX + 1, 10, 100),
+	    mqsp_bans_add(b, MQS_MATCH_USERNAME, "new", 5000, MQSP_BANS_MEM_MAX + 1, 10, 100),
 	    MQS_OK, "with committed bans there is room");
 	tap_is_int(mqsp_bans_match(b, "q1", NULL, 100), 0, "the oldest committed ban was evicted");
 	tap_is_int(mqsp_bans_match(b, "q2", NULL, 100), 1, "the next one stays");
@@ -469,7 +468,7 @@ static void test_bans_full(void)
 
 	/* expired bans make room first, without a reload */
 	tap_is_int(
-	    mqsp_bans_add(b, MQSP_MATCH_USERNAME, "late", 9000, MQSP_BANS_MEM_MAX + 2, 0, 5000),
+	    mqsp_bans_add(b, MQS_MATCH_USERNAME, "late", 9000, MQSP_BANS_MEM_MAX + 2, 0, 5000),
 	    MQS_OK, "expired bans make room");
 	tap_is_int(mqsp_bans_take_reload(b), 0, "no reload for expired bans");
 	tap_is_int(mqsp_bans_match(b, "late", NULL, 5000), 1, "the new ban holds");

@@ -1,4 +1,4 @@
-/* lists.c - allow/deny list index. */
+/* mqs_lists.c - allow/deny list index. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -6,58 +6,58 @@
 
 #include <uthash.h>
 
-#include "lists.h"
+#include "mqs_lists.h"
 #include "mqs_cidr.h"
 #include "mqs_error.h"
 
 #define PATTERN_MAX 65535
 
-struct mqsp_list_key {
+struct mqs_list_key {
 	UT_hash_handle hh;
 	int64_t until; /* INT64_MAX when it never expires */
 	char key[];
 };
 
-struct mqsp_list_net {
+struct mqs_list_net {
 	UT_hash_handle hh;
 	int64_t until;
 	uint8_t addr[16];
 };
 
 /* Start an empty list. */
-void mqsp_list_init(struct mqsp_list *l)
+void mqs_list_init(struct mqs_list *l)
 {
 	memset(l, 0, sizeof(*l));
 }
 
 /* Parse the match column. */
-int mqsp_match_parse(const char *text, enum mqsp_match *match)
+int mqs_match_parse(const char *text, enum mqs_match *match)
 {
 	int rc = MQS_OK;
 
 	if (text != NULL && strcmp(text, "clientid") == 0)
-		*match = MQSP_MATCH_CLIENTID;
+		*match = MQS_MATCH_CLIENTID;
 	else if (text != NULL && strcmp(text, "username") == 0)
-		*match = MQSP_MATCH_USERNAME;
+		*match = MQS_MATCH_USERNAME;
 	else if (text != NULL && strcmp(text, "ip") == 0)
-		*match = MQSP_MATCH_IP;
+		*match = MQS_MATCH_IP;
 	else
 		rc = MQS_ERR_PARSE;
 	return rc;
 }
 
 /* Remember the earliest expiry. */
-static void note_expiry(struct mqsp_list *l, int64_t expires_at)
+static void note_expiry(struct mqs_list *l, int64_t expires_at)
 {
 	if (expires_at > 0 && (l->next_expiry == 0 || expires_at < l->next_expiry))
 		l->next_expiry = expires_at;
 }
 
 /* Add a client id or username. */
-static int key_add(struct mqsp_list *l, struct mqsp_list_key **table, const char *pattern,
+static int key_add(struct mqs_list *l, struct mqs_list_key **table, const char *pattern,
                    int64_t until)
 {
-	struct mqsp_list_key *k = NULL;
+	struct mqs_list_key *k = NULL;
 	size_t len = strlen(pattern);
 	int rc = MQS_ERR_INVAL;
 
@@ -85,7 +85,7 @@ out:
 }
 
 /* Insert a prefix length into the longest-first array. */
-static void prefix_note(struct mqsp_list *l, unsigned prefix)
+static void prefix_note(struct mqs_list *l, unsigned prefix)
 {
 	unsigned i = 0;
 
@@ -99,10 +99,10 @@ static void prefix_note(struct mqsp_list *l, unsigned prefix)
 }
 
 /* Add an IP network. */
-static int net_add(struct mqsp_list *l, const char *pattern, int64_t until)
+static int net_add(struct mqs_list *l, const char *pattern, int64_t until)
 {
 	struct mqs_cidr net;
-	struct mqsp_list_net *n = NULL;
+	struct mqs_list_net *n = NULL;
 	int rc = MQS_ERR_PARSE;
 
 	if (mqs_cidr_parse(pattern, &net) != MQS_OK)
@@ -129,19 +129,18 @@ out:
 }
 
 /* Add one entry. */
-int mqsp_list_add(struct mqsp_list *l, enum mqsp_match match, const char *pattern,
-                  int64_t expires_at)
+int mqs_list_add(struct mqs_list *l, enum mqs_match match, const char *pattern, int64_t expires_at)
 {
 	int64_t until = expires_at > 0 ? expires_at : INT64_MAX;
 	int rc = MQS_ERR_INVAL;
 
 	if (l == NULL || pattern == NULL || expires_at < 0)
 		return MQS_ERR_INVAL;
-	if (match == MQSP_MATCH_CLIENTID)
+	if (match == MQS_MATCH_CLIENTID)
 		rc = key_add(l, &l->clientids, pattern, until);
-	else if (match == MQSP_MATCH_USERNAME)
+	else if (match == MQS_MATCH_USERNAME)
 		rc = key_add(l, &l->usernames, pattern, until);
-	else if (match == MQSP_MATCH_IP)
+	else if (match == MQS_MATCH_IP)
 		rc = net_add(l, pattern, until);
 	if (rc == MQS_OK)
 		note_expiry(l, expires_at);
@@ -149,9 +148,9 @@ int mqsp_list_add(struct mqsp_list *l, enum mqsp_match match, const char *patter
 }
 
 /* Return 1 when an unexpired key matches s. */
-static int key_match(const struct mqsp_list_key *table, const char *s, int64_t now)
+static int key_match(const struct mqs_list_key *table, const char *s, int64_t now)
 {
-	const struct mqsp_list_key *k = NULL;
+	const struct mqs_list_key *k = NULL;
 
 	if (table != NULL && s != NULL)
 		HASH_FIND(hh, table, s, strlen(s), k);
@@ -159,13 +158,13 @@ static int key_match(const struct mqsp_list_key *table, const char *s, int64_t n
 }
 
 /* Return 1 when an unexpired network holds addr. */
-static int net_match(const struct mqsp_list *l, const uint8_t *addr, int64_t now)
+static int net_match(const struct mqs_list *l, const uint8_t *addr, int64_t now)
 {
 	int found = 0;
 
 	for (unsigned i = 0; !found && i < l->nprefixes; i++) {
 		struct mqs_cidr probe;
-		const struct mqsp_list_net *n = NULL;
+		const struct mqs_list_net *n = NULL;
 
 		/* mask the address to this length, then probe the table */
 		memcpy(probe.addr, addr, 16);
@@ -185,8 +184,8 @@ static int net_match(const struct mqsp_list *l, const uint8_t *addr, int64_t now
 }
 
 /* Match a client against the list. */
-int mqsp_list_match(const struct mqsp_list *l, const char *clientid, const char *username,
-                    const uint8_t *addr, int64_t now)
+int mqs_list_match(const struct mqs_list *l, const char *clientid, const char *username,
+                   const uint8_t *addr, int64_t now)
 {
 	if (l == NULL)
 		return 0;
@@ -198,16 +197,16 @@ int mqsp_list_match(const struct mqsp_list *l, const char *clientid, const char 
 }
 
 /* Why an entry cannot be used, or NULL. */
-const char *mqsp_list_entry_problem(const char *match, const char *pattern, int *anyone)
+const char *mqs_list_entry_problem(const char *match, const char *pattern, int *anyone)
 {
-	enum mqsp_match m;
+	enum mqs_match m;
 	struct mqs_cidr net;
 	size_t len;
 
 	*anyone = 1;
-	if (mqsp_match_parse(match, &m) != MQS_OK)
+	if (mqs_match_parse(match, &m) != MQS_OK)
 		return "unknown match (want clientid, username or ip)";
-	if (m == MQSP_MATCH_IP) {
+	if (m == MQS_MATCH_IP) {
 		if (pattern == NULL || mqs_cidr_parse(pattern, &net) != MQS_OK)
 			return "not an IPv4 or IPv6 address or network";
 		return NULL;
@@ -220,7 +219,7 @@ const char *mqsp_list_entry_problem(const char *match, const char *pattern, int 
 }
 
 /* Match every client. */
-void mqsp_list_match_all(struct mqsp_list *l)
+void mqs_list_match_all(struct mqs_list *l)
 {
 	l->match_all = 1;
 }
@@ -233,10 +232,10 @@ static void expiry_fold(int64_t until, int64_t now, int64_t *next)
 }
 
 /* Earliest expiry later than now. */
-int64_t mqsp_list_next_expiry(const struct mqsp_list *l, int64_t now)
+int64_t mqs_list_next_expiry(const struct mqs_list *l, int64_t now)
 {
-	const struct mqsp_list_key *k, *ktmp;
-	const struct mqsp_list_net *n, *ntmp;
+	const struct mqs_list_key *k, *ktmp;
+	const struct mqs_list_net *n, *ntmp;
 	int64_t next = 0;
 
 	HASH_ITER(hh, l->clientids, k, ktmp)
@@ -257,10 +256,10 @@ int64_t mqsp_list_next_expiry(const struct mqsp_list *l, int64_t now)
 }
 
 /* Free every entry. */
-void mqsp_list_release(struct mqsp_list *l)
+void mqs_list_release(struct mqs_list *l)
 {
-	struct mqsp_list_key *k, *ktmp;
-	struct mqsp_list_net *n, *ntmp;
+	struct mqs_list_key *k, *ktmp;
+	struct mqs_list_net *n, *ntmp;
 
 	if (l == NULL)
 		return;
@@ -281,5 +280,5 @@ void mqsp_list_release(struct mqsp_list *l)
 			free(n);
 		}
 	}
-	mqsp_list_init(l);
+	mqs_list_init(l);
 }
