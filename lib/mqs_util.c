@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "mqs_error.h"
+#include "mqs_buf.h"
 #include "mqs_util.h"
 
 /* Wipe and free a secret buffer. */
@@ -54,29 +55,11 @@ int mqs_write_all(int fd, const void *data, size_t len)
 	return MQS_OK;
 }
 
-/* Grow *buf (capacity *cap, used bytes kept) to at least need bytes. */
-static int grow(uint8_t **buf, size_t *cap, size_t used, size_t need)
-{
-	size_t ncap = *cap == 0 ? 4096 : *cap;
-	uint8_t *nbuf;
-
-	while (ncap < need)
-		ncap *= 2;
-	nbuf = malloc(ncap);
-	if (nbuf == NULL)
-		return MQS_ERR_NOMEM;
-	if (used > 0)
-		memcpy(nbuf, *buf, used);
-	mqs_secret_free(*buf, *cap);
-	*buf = nbuf;
-	*cap = ncap;
-	return MQS_OK;
-}
-
 /* Read all of fd, up to max bytes, into a NUL-terminated new buffer. */
 int mqs_read_all(int fd, size_t max, uint8_t **data, size_t *len)
 {
 	uint8_t *buf = NULL;
+	void *block;
 	size_t cap = 0;
 	size_t used = 0;
 	int rc = MQS_OK;
@@ -96,7 +79,10 @@ int mqs_read_all(int fd, size_t max, uint8_t **data, size_t *len)
 				rc = MQS_ERR_TOOBIG;
 				goto out;
 			}
-			rc = grow(&buf, &cap, used, need);
+			/* secret: what was read may be a key file; growth wipes */
+			block = buf;
+			rc = mqs_array_reserve(&block, &cap, need, 1, max + 2, 1);
+			buf = block;
 			if (rc != MQS_OK)
 				goto out;
 		}
@@ -117,7 +103,9 @@ int mqs_read_all(int fd, size_t max, uint8_t **data, size_t *len)
 		}
 	}
 	if (buf == NULL) {
-		rc = grow(&buf, &cap, 0, 1);
+		block = NULL;
+		rc = mqs_array_reserve(&block, &cap, 1, 1, 1, 1);
+		buf = block;
 		if (rc != MQS_OK)
 			goto out;
 	}
