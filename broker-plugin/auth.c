@@ -40,12 +40,14 @@ static struct mqsp_step *step_slot(struct mqsp_plugin *p, const char *name)
 	struct mqsp_step *s = NULL;
 	size_t len = strlen(name);
 
-	void *a = p->dirty_steps;
+	if (p->steps_dirty == p->dirty_cap) {
+		void *a = p->dirty_steps;
 
-	if (mqs_array_reserve(&a, &p->dirty_cap, p->steps_dirty + 1, sizeof(*p->dirty_steps),
-	                      SIZE_MAX, 0) != MQS_OK)
-		return NULL;
-	p->dirty_steps = a;
+		if (mqs_array_reserve(&a, &p->dirty_cap, p->steps_dirty + 1,
+		                      sizeof(*p->dirty_steps), SIZE_MAX, 0) != MQS_OK)
+			return NULL;
+		p->dirty_steps = a;
+	}
 	HASH_FIND_STR(p->steps, name, s);
 	if (s == NULL) {
 		s = calloc(1, sizeof(*s) + len + 1);
