@@ -58,7 +58,7 @@ int acl_rule_check(struct acl_ctx *ctx, const char *effect, const char *access, 
 		ex = acl_filter_check(filter, why);
 	if (ex != EX_OK)
 		goto out;
-	problem = mqs_rules_rule_problem(filter, access_bits(access));
+	problem = mqs_rules_problem(filter, access_bits(access));
 	if (problem != NULL) {
 		ex = acl_fail(why, EX_DATAERR, "invalid rule: %s (the broker could not use it)",
 		              problem);

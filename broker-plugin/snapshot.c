@@ -404,7 +404,7 @@ static int tree_rule(struct mqsp_build *b, const struct rule_row *row)
 	if (rc == MQS_ERR_NOMEM)
 		return rc;
 	if (rc != MQS_OK) {
-		const char *why = mqs_rules_rule_problem(row->filter, row->access);
+		const char *why = mqs_rules_problem(row->filter, row->access);
 
 		if (why == NULL)
 			why = "cannot be added";

@@ -200,7 +200,7 @@ static size_t level_count(const char *filter)
 }
 
 /* Why a rule cannot be used, or NULL. */
-const char *mqs_rules_rule_problem(const char *filter, unsigned access)
+const char *mqs_rules_problem(const char *filter, unsigned access)
 {
 	if ((access & (MQS_ACCESS_READ | MQS_ACCESS_WRITE | MQS_ACCESS_SUB)) == 0)
 		return "unknown access";
@@ -238,7 +238,7 @@ int mqs_rules_tree_add(struct mqs_rules_tree *t, struct mqs_arena *a, const char
 	size_t nlev;
 
 	access &= MQS_ACCESS_READ | MQS_ACCESS_WRITE | MQS_ACCESS_SUB;
-	if (mqs_rules_rule_problem(filter, access) != NULL)
+	if (mqs_rules_problem(filter, access) != NULL)
 		goto out;
 	nlev = level_count(filter);
 	if (nlev > t->maxlev)

@@ -45,7 +45,7 @@ enum mqs_rules_kind { MQS_RULES_READ = 0, MQS_RULES_WRITE = 1, MQS_RULES_SUB = 2
 #define MQS_RULES_PRIORITY_MAX ((int64_t)1 << 60)
 
 /* deepest rule filter a tree accepts, in levels (bounds recursion); the
- * admin CLI refuses deeper filters with mqs_rules_rule_problem() */
+ * admin CLI refuses deeper filters with mqs_rules_problem() */
 #define MQS_RULES_LEVELS_MAX 1000
 
 struct mqs_rules_tree;
@@ -85,7 +85,7 @@ void mqs_rules_eval(const struct mqs_rules_tree *t, enum mqs_rules_kind kind, co
  * mqs_rules_tree_add() refuses exactly the rules this refuses (and nothing
  * else but out of memory); mqttsec-acl checks every rule it writes with it,
  * so the CLI and the plugin share one set of limits. */
-const char *mqs_rules_rule_problem(const char *filter, unsigned access);
+const char *mqs_rules_problem(const char *filter, unsigned access);
 
 /* Make t deny every access to every topic ($-topics too) with the highest
  * possible key, whatever rules it holds: the plugin does this to the tree

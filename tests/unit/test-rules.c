@@ -462,7 +462,7 @@ static void test_rule_problem(void)
 	mqs_arena_init(&a);
 	t = mqs_rules_tree_new(&a);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *why = mqs_rules_rule_problem(cases[i].filter, cases[i].access);
+		const char *why = mqs_rules_problem(cases[i].filter, cases[i].access);
 
 		tap_ok((why == NULL) == cases[i].ok, "rule check '%s' access %u: %s",
 		       cases[i].filter, cases[i].access, why != NULL ? why : "usable");
@@ -471,9 +471,9 @@ static void test_rule_problem(void)
 		        MQS_OK) == cases[i].ok,
 		       "tree agrees with the check on '%s'", cases[i].filter);
 	}
-	tap_ok(mqs_rules_rule_problem(f1000, S) == NULL, "1000 levels are usable");
-	tap_ok(mqs_rules_rule_problem(f1001, S) != NULL, "1001 levels are refused: %s",
-	       mqs_rules_rule_problem(f1001, S));
+	tap_ok(mqs_rules_problem(f1000, S) == NULL, "1000 levels are usable");
+	tap_ok(mqs_rules_problem(f1001, S) != NULL, "1001 levels are refused: %s",
+	       mqs_rules_problem(f1001, S));
 	tap_is_int(mqs_rules_tree_add(t, &a, f1001, S, 1, 0), MQS_ERR_INVAL,
 	           "tree refuses 1001 levels too");
 	free(f1000);
