@@ -433,10 +433,11 @@ def check_symbols(top, builddir, files, codes, findings, want):
         if "dead-symbol" in want:
             others = refs.get(sym, set()) - {src}
             if not others and not used_in_own_file(src, sym):
-                how = " (delete it)"
                 if used_by_tests(sym):
-                    how = " but in tests/ or bench/ (use it in product code, or delete it)"
-                out(findings, src, line, "dead-symbol", f"{sym} is referenced nowhere besides its definition{how}")
+                    msg = f"{sym} is used by tests/ or bench/ only (use it in product code, or delete it)"
+                else:
+                    msg = f"{sym} is referenced nowhere besides its definition (delete it)"
+                out(findings, src, line, "dead-symbol", msg)
 
 
 # ------------------------------------------------------------------------ main
