@@ -19,7 +19,7 @@ PACKAGES=(
 	libcurl4-openssl-dev libcjson-dev libinih-dev libqrencode-dev libgfshare-dev uthash-dev
 	python3 python3-cryptography python3-aiosmtpd
 	postfix
-	clang libclang-rt-14-dev
+	clang libclang-rt-14-dev clang-format
 	ca-certificates
 )
 

@@ -11,6 +11,11 @@
 #
 # Environment: CONFIGURE_FLAGS (extra configure arguments), BUILD_DIR,
 # TESTS (a subset of the suite, as for make check), JOBS (default nproc).
+#
+# The build always treats an ignored MQS_MUST_CHECK result as an error
+# (--enable-werror=unused-result) unless the arguments say otherwise
+# (--enable-werror makes every warning an error, as .ci/run does;
+# --disable-werror none).
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
@@ -19,6 +24,10 @@ top=$(pwd)
 # shellcheck disable=SC2206
 cflags=(${CONFIGURE_FLAGS:-} "$@")
 builddir=${BUILD_DIR:-_build}
+case " ${cflags[*]} " in
+*" --enable-werror"* | *" --disable-werror "*) ;;
+*) cflags+=(--enable-werror=unused-result) ;;
+esac
 case " ${cflags[*]} " in
 *" --enable-sanitizers "*) builddir=${BUILD_DIR:-_build-san} ;;
 esac

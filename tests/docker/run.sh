@@ -3,8 +3,9 @@
 # loopback, enrol a device through `exec`, publish an alert from the host with
 # a TOTP code, see it delivered to the gateway's spool, tear everything down.
 #
-# Uses a running Docker when `docker info` works, else the shared helper
-# ../shared/tools/container-env.sh (rootful podman serving the Docker API).
+# Uses a running Docker when `docker info` works, else, as root, the script
+# MQS_CONTAINER_ENV names: it prepares an engine serving the Docker API and
+# prints the variables to export (docs/docker.md, Testing).
 # Works with `docker compose` or `docker-compose`.  Prints TAP, a line
 # "N passed, N failed" and a last line "docker test: PASS" or "docker test:
 # FAIL"; exit 0 pass, 1 fail, 77 skipped (no container engine: the reason is
@@ -75,10 +76,11 @@ skip_all() {
 	exit 77
 }
 
-## a container engine: a running Docker, else the shared helper
+## a container engine: a running Docker, else the MQS_CONTAINER_ENV helper
 engine="docker"
 if ! docker info >/dev/null 2>&1; then
-	helper=$top/../shared/tools/container-env.sh
+	helper=${MQS_CONTAINER_ENV:-}
+	[ -n "$helper" ] || skip_all "no container engine: 'docker info' fails and MQS_CONTAINER_ENV is not set"
 	[ -f "$helper" ] || skip_all "no container engine: 'docker info' fails and $helper is missing"
 	[ "$(id -u)" -eq 0 ] || skip_all "no container engine: 'docker info' fails and $helper needs root"
 	if ! envs=$(bash "$helper" 2>"$tmp/helper.log"); then
@@ -87,7 +89,7 @@ if ! docker info >/dev/null 2>&1; then
 	fi
 	eval "$envs"
 	docker info >/dev/null 2>&1 || skip_all "no container engine: 'docker info' fails after $helper"
-	engine="shared helper (podman)"
+	engine="MQS_CONTAINER_ENV helper ($helper)"
 fi
 if docker compose version >/dev/null 2>&1; then
 	compose_cmd=(docker compose)
