@@ -71,18 +71,6 @@ void mqsa_ctx_set_now(struct mqsa_ctx *ctx, time_t now)
 	ctx->now = now;
 }
 
-/* The database path. */
-const char *mqsa_ctx_db_path(const struct mqsa_ctx *ctx)
-{
-	return ctx->db_path;
-}
-
-/* The master key path. */
-const char *mqsa_ctx_key_path(const struct mqsa_ctx *ctx)
-{
-	return ctx->key_path;
-}
-
 /* Was the last database failure a busy or locked database? */
 int mqsa_ctx_db_busy(const struct mqsa_ctx *ctx)
 {

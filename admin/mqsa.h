@@ -86,10 +86,6 @@ MQS_MUST_CHECK enum mqs_err mqsa_ctx_master_key(struct mqsa_ctx *ctx, char *why)
 /* 1 when the last MQS_ERR_DB was SQLite being busy or locked. */
 int mqsa_ctx_db_busy(const struct mqsa_ctx *ctx);
 
-/* The database path and master key path of ctx (borrowed). */
-const char *mqsa_ctx_db_path(const struct mqsa_ctx *ctx);
-const char *mqsa_ctx_key_path(const struct mqsa_ctx *ctx);
-
 /* ---- validate.c: operand checks (MQS_OK or MQS_ERR_INVAL, why filled) ---- */
 
 /* A device or group name (what = "device"/"group"): 1..MQSA_NAME_MAX bytes

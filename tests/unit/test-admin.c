@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mqsa.h"
@@ -131,7 +132,7 @@ int main(void)
 	enum mqs_err rc;
 	const char *base = getenv("TMPDIR");
 
-	tap_plan(29);
+	tap_plan(30);
 	snprintf(dir, sizeof(dir), "%s/mqs-test-admin-XXXXXX", base != NULL ? base : "/tmp");
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
@@ -246,6 +247,11 @@ int main(void)
 	 * protect, key export, device qr, device rm */
 	tap_ok(rc == MQS_OK && s.n == 11 && strcmp(s.last, "device rm by tester") == 0,
 	       "one audit row per change, failures none (%d rows, last %s)", s.n, s.last);
+
+	/* the clock a long-running caller sets: the 1 h entry has expired */
+	mqsa_ctx_set_now(ctx, time(NULL) + 7200);
+	rc = mqsa_list_purge(ctx, &changed, why);
+	tap_ok(rc == MQS_OK && changed == 1, "an hour later the entry is purged");
 
 	mqsa_ctx_close(ctx);
 	unlink(db);
