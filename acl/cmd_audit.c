@@ -1,4 +1,5 @@
-/* cmd_audit.c - mqttsec-acl audit [--limit N] [--json]: the change log.
+/* cmd_audit.c - mqttsec-acl audit [--limit N] [--json]: the change log
+ * (admin/audit.c).
  *
  * Shows the newest N rows (default 100, 0 = all), oldest first: when (UTC),
  * who (OS user, or mqttsec-plugin for automatic bans), action, detail.
@@ -13,46 +14,38 @@
 
 #define AUDIT_DEFAULT_LIMIT 100
 
+/* audit options. */
 struct audit_opts {
+	const struct acl_ctx *ctx;
 	long long limit;
 	char why[ACL_WHY_MAX];
 };
 
+/* --limit N */
 static int audit_opt(int opt, const char *arg, void *data)
 {
 	struct audit_opts *o = data;
-	int ex;
 
-	ex = acl_int_parse(arg, 0, INT32_MAX, "limit", &o->limit, o->why);
-	if (ex != EX_OK)
-		acl_err("%s", o->why);
-	return ex;
+	return acl_report(o->ctx, mqsa_int_parse(arg, 0, INT32_MAX, "limit", &o->limit, o->why),
+	                  o->why);
 }
 
-/* audit: ?1 = the limit (-1 = all). */
-static void audit_bind(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg)
-{
-	long long limit = *(const long long *)arg;
-
-	sqlite3_bind_int64(st, 1, limit > 0 ? limit : -1);
-}
-
-static int audit_row(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg)
+/* One listing row. */
+static enum mqs_err audit_row(const struct mqsa_audit_row *r, void *arg)
 {
 	cJSON *row;
 	char iso[32];
 
 	row = cJSON_CreateObject();
 	if (row == NULL)
-		return 0;
-	cJSON_AddItemToArray(rows, row);
-	acl_time_iso(sqlite3_column_int64(st, 1), iso, sizeof(iso));
-	return acl_json_num(row, "id", sqlite3_column_int64(st, 0)) &&
-	       acl_json_num(row, "at", sqlite3_column_int64(st, 1)) &&
-	       acl_json_str(row, "time", iso) &&
-	       acl_json_str(row, "who", (const char *)sqlite3_column_text(st, 2)) &&
-	       acl_json_str(row, "action", (const char *)sqlite3_column_text(st, 3)) &&
-	       acl_json_str(row, "detail", (const char *)sqlite3_column_text(st, 4));
+		return MQS_ERR_NOMEM;
+	cJSON_AddItemToArray(arg, row);
+	acl_time_iso(r->at, iso, sizeof(iso));
+	if (acl_json_num(row, "id", r->id) && acl_json_num(row, "at", r->at) &&
+	    acl_json_str(row, "time", iso) && acl_json_str(row, "who", r->who) &&
+	    acl_json_str(row, "action", r->action) && acl_json_str(row, "detail", r->detail))
+		return MQS_OK;
+	return MQS_ERR_NOMEM;
 }
 
 /* audit */
@@ -62,7 +55,9 @@ int acl_cmd_audit(struct acl_ctx *ctx, int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	static const struct acl_column cols[] = {
 	    {"time", "TIME"}, {"who", "WHO"}, {"action", "ACTION"}, {"detail", "DETAIL"}};
-	struct audit_opts o = {AUDIT_DEFAULT_LIMIT, ""};
+	struct audit_opts o = {ctx, AUDIT_DEFAULT_LIMIT, ""};
+	cJSON *rows = NULL;
+	enum mqs_err rc;
 	int first;
 	int ex;
 
@@ -70,11 +65,13 @@ int acl_cmd_audit(struct acl_ctx *ctx, int argc, char **argv)
 	                    &o, 0, 0, &first);
 	if (ex == EX_OK)
 		ex = acl_ctx_db(ctx);
-	if (ex == EX_OK)
-		ex = acl_list_rows(ctx,
-		                   "SELECT id, at, who, action, detail FROM (SELECT * FROM audit "
-		                   "ORDER BY id DESC LIMIT ?1) ORDER BY id",
-		                   audit_bind, audit_row, &o.limit, "audit log", cols,
-		                   sizeof(cols) / sizeof(cols[0]));
+	if (ex != EX_OK)
+		goto out;
+	rows = cJSON_CreateArray();
+	rc = rows == NULL ? acl_nomem(o.why, "audit log")
+	                  : mqsa_audit_list(ctx->adm, o.limit, audit_row, rows, o.why);
+	ex = acl_listed(ctx, rc, rows, o.why, cols, sizeof(cols) / sizeof(cols[0]));
+out:
+	cJSON_Delete(rows);
 	return ex;
 }

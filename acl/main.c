@@ -11,11 +11,13 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "acl.h"
 
@@ -49,6 +51,144 @@ void acl_err(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/* Copy a user name when it is 1..ACL_WHO_MAX printable ASCII bytes
+ * without spaces; return 1 on success. */
+static int who_copy(char *dst, const char *src)
+{
+	size_t n;
+
+	if (src == NULL)
+		return 0;
+	n = strlen(src);
+	if (n == 0 || n > ACL_WHO_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (src[i] <= ' ' || src[i] >= 0x7f)
+			return 0;
+	}
+	memcpy(dst, src, n + 1);
+	return 1;
+}
+
+/* The name of uid into dst (ACL_WHO_MAX + 1 bytes), "uid:N" when it has
+ * no usable name. */
+static void who_name(char *dst, uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw == NULL || !who_copy(dst, pw->pw_name))
+		snprintf(dst, ACL_WHO_MAX + 1, "uid:%lu", (unsigned long)uid);
+}
+
+/* Initialise paths from the environment and the OS user. */
+void acl_ctx_init(struct acl_ctx *ctx)
+{
+	char sudo[ACL_WHO_MAX + 1];
+	char real[ACL_WHO_MAX + 1];
+	const char *env;
+
+	memset(ctx, 0, sizeof(*ctx));
+	env = getenv("MQTTSEC_DB");
+	ctx->db_path = env != NULL && env[0] != '\0' ? env : ACL_DEFAULT_DB;
+	env = getenv("MQTTSEC_MASTER_KEY_FILE");
+	ctx->key_path = env != NULL && env[0] != '\0' ? env : ACL_DEFAULT_KEY;
+	/* anyone can set $SUDO_USER: believe it only when root runs us */
+	if (getuid() == 0 && who_copy(sudo, getenv("SUDO_USER"))) {
+		who_name(real, getuid());
+		snprintf(ctx->who, sizeof(ctx->who), "%s via %s", sudo, real);
+	} else {
+		who_name(ctx->who, geteuid());
+	}
+}
+
+/* Close the admin context. */
+void acl_ctx_release(struct acl_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	mqsa_ctx_close(ctx->adm);
+	ctx->adm = NULL;
+}
+
+/* The sysexits.h code of a library result. */
+int acl_ex(const struct acl_ctx *ctx, enum mqs_err rc)
+{
+	switch (rc) {
+	case MQS_OK:
+		return EX_OK;
+	case MQS_ERR_INVAL:
+	case MQS_ERR_NOENT:
+	case MQS_ERR_EXISTS:
+	case MQS_ERR_TOOBIG:
+	case MQS_ERR_PARSE:
+	case MQS_ERR_UNWRAP:
+		return EX_DATAERR;
+	case MQS_ERR_PERM:
+		return EX_NOPERM;
+	case MQS_ERR_NOMEM:
+		return EX_OSERR;
+	case MQS_ERR_IO:
+		return EX_IOERR;
+	case MQS_ERR_DB_VERSION:
+		return EX_CONFIG;
+	case MQS_ERR_DB:
+		return mqsa_ctx_db_busy(ctx->adm) ? EX_TEMPFAIL : EX_SOFTWARE;
+	default:
+		return EX_SOFTWARE;
+	}
+}
+
+/* Print a library failure and return its code. */
+int acl_report(const struct acl_ctx *ctx, enum mqs_err rc, const char *why)
+{
+	if (rc != MQS_OK && why[0] != '\0')
+		acl_err("%s", why);
+	return acl_ex(ctx, rc);
+}
+
+/* Open the database. */
+int acl_ctx_db(struct acl_ctx *ctx)
+{
+	char why[ACL_WHY_MAX] = "";
+	enum mqs_err rc;
+
+	rc = mqsa_ctx_db(ctx->adm, why);
+	if (rc == MQS_ERR_NOENT) {
+		acl_err("%s (run " ACL_PROG " init)", why);
+		return EX_NOINPUT;
+	}
+	if (rc != MQS_OK) {
+		acl_err("%s", why);
+		return rc == MQS_ERR_DB_VERSION ? EX_CONFIG : EX_UNAVAILABLE;
+	}
+	return EX_OK;
+}
+
+/* Load the master key. */
+int acl_ctx_master_key(struct acl_ctx *ctx)
+{
+	char why[ACL_WHY_MAX] = "";
+	enum mqs_err rc;
+
+	rc = mqsa_ctx_master_key(ctx->adm, why);
+	switch (rc) {
+	case MQS_OK:
+		return EX_OK;
+	case MQS_ERR_NOENT:
+		acl_err("%s (run " ACL_PROG " init)", why);
+		return EX_NOINPUT;
+	case MQS_ERR_PERM:
+		acl_err("%s", why);
+		return EX_NOPERM;
+	case MQS_ERR_PARSE:
+		acl_err("%s", why);
+		return EX_CONFIG;
+	default:
+		acl_err("%s", why);
+		return EX_IOERR;
+	}
 }
 
 /* Print the usage line of one command. */
@@ -249,6 +389,11 @@ int main(int argc, char **argv)
 	}
 	if (ctx.db_path[0] == '\0' || ctx.key_path[0] == '\0') {
 		acl_err("empty database or master key path");
+		goto out;
+	}
+	if (mqsa_ctx_open(ctx.db_path, ctx.key_path, ctx.who, &ctx.adm) != MQS_OK) {
+		acl_err("cannot start: out of memory");
+		rc = EX_OSERR;
 		goto out;
 	}
 	rc = cmd->fn(&ctx, argc - optind, argv + optind);

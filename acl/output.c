@@ -1,6 +1,6 @@
 /* output.c - mqttsec-acl listings: a JSON array (--json) or an aligned
  * table built from the same cJSON rows, so both views always agree.
- * acl_list_rows runs a listing query into those rows.  Everything is
+ * acl_listed prints the rows a command built from a library listing.  Everything is
  * linear in the number of rows (no cJSON_GetArrayItem in a loop).
  *
  * Table cells never carry control characters to the terminal (each is
@@ -184,47 +184,18 @@ out:
 	return ex;
 }
 
-/* Run a listing query and print its rows. */
-int acl_list_rows(struct acl_ctx *ctx, const char *sql,
-                  void (*bind)(const struct acl_ctx *ctx, sqlite3_stmt *st, void *arg),
-                  int (*row)(const struct acl_ctx *ctx, sqlite3_stmt *st, cJSON *rows, void *arg),
-                  void *arg, const char *what, const struct acl_column *cols, size_t ncols)
+/* Finish a listing. */
+int acl_listed(const struct acl_ctx *ctx, enum mqs_err rc, const cJSON *rows, const char *why,
+               const struct acl_column *cols, size_t ncols)
 {
-	char why[ACL_WHY_MAX] = "";
-	char reading[64];
-	sqlite3_stmt *st = NULL;
-	cJSON *rows = NULL;
-	int rc;
-	int ex;
+	if (rc != MQS_OK)
+		return acl_report(ctx, rc, why);
+	return acl_output(ctx, rows, cols, ncols);
+}
 
-	ex = acl_prepare(ctx, sql, &st, why);
-	if (ex != EX_OK)
-		goto fail;
-	if (bind != NULL)
-		bind(ctx, st, arg);
-	rows = cJSON_CreateArray();
-	if (rows == NULL)
-		goto nomem;
-	for (;;) {
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			snprintf(reading, sizeof(reading), "read %s", what);
-			ex = acl_db_fail(ctx, why, reading);
-			goto fail;
-		}
-		if (!row(ctx, st, rows, arg))
-			goto nomem;
-	}
-	ex = acl_output(ctx, rows, cols, ncols);
-	goto out;
-nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot list %s: out of memory", what);
-fail:
-	acl_err("%s", why);
-out:
-	sqlite3_finalize(st);
-	cJSON_Delete(rows);
-	return ex;
+/* Out of memory while building a listing. */
+enum mqs_err acl_nomem(char *why, const char *what)
+{
+	snprintf(why, ACL_WHY_MAX, "cannot list %s: out of memory", what);
+	return MQS_ERR_NOMEM;
 }

@@ -1,4 +1,7 @@
-/* keyaccess.c - may a device receive every message of a topic filter?
+/* keyaccess.c - the admin library's only calls into the broker's rule
+ * evaluator (lib/mqs_rules.c, from libmqttsec): the broker's check of a
+ * rule filter (mqsa_rule_problem) and, for key export, may a device
+ * receive every message of a topic filter (mqsa_read_covers)?
  *
  * key export hands a device the keys of a protected filter F only when the
  * device's ACL gives it `read` on every topic F matches.  The answer comes
@@ -17,13 +20,15 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
-#include "acl.h"
+#include "mqs_buf.h"
 #include "mqs_error.h"
+#include "mqsa_int.h"
 
 #include "mqs_rules.h"
 #include "mqs_arena.h"
+
+#define RULES_MAX (1u << 20) /* read rules of one device */
 
 /* one rule with read access */
 struct read_rule {
@@ -77,22 +82,22 @@ static char *widen_clientid(const char *filter)
 }
 
 /* Load name's read rules (its own and its groups'). */
-static int load_rules(struct acl_ctx *ctx, const char *name, struct read_rule **rules, size_t *n,
-                      char *why)
+static enum mqs_err load_rules(struct mqsa_ctx *ctx, const char *name, struct read_rule **rules,
+                               size_t *n, char *why)
 {
 	sqlite3_stmt *st = NULL;
 	struct read_rule *r = NULL;
 	size_t cap = 0;
 	int rc;
-	int ex;
+	enum mqs_err ex;
 
 	*n = 0;
-	ex = acl_prepare(ctx,
-	                 "SELECT effect, filter, priority FROM acl_rules WHERE access IN "
-	                 "('read', 'all') AND (subject = ?1 OR subject IN "
-	                 "(SELECT '@' || grp FROM group_members WHERE member = ?1))",
-	                 &st, why);
-	if (ex != EX_OK)
+	ex = mqsa_prepare(ctx,
+	                  "SELECT effect, filter, priority FROM acl_rules WHERE access IN "
+	                  "('read', 'all') AND (subject = ?1 OR subject IN "
+	                  "(SELECT '@' || grp FROM group_members WHERE member = ?1))",
+	                  &st, why);
+	if (ex != MQS_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	for (;;) {
@@ -104,18 +109,12 @@ static int load_rules(struct acl_ctx *ctx, const char *name, struct read_rule **
 		if (rc == SQLITE_DONE)
 			break;
 		if (rc != SQLITE_ROW) {
-			ex = acl_db_fail(ctx, why, "read acl rules");
+			ex = mqsa_db_fail(ctx, why, "read acl rules");
 			goto out;
 		}
-		if (*n == cap) {
-			size_t ncap = cap == 0 ? 16 : cap * 2;
-			struct read_rule *nr = realloc(r, ncap * sizeof(*nr));
-
-			if (nr == NULL)
-				goto nomem;
-			r = nr;
-			cap = ncap;
-		}
+		if (mqs_array_reserve((void **)&r, &cap, *n + 1, sizeof(*r), RULES_MAX, 0) !=
+		    MQS_OK)
+			goto nomem;
 		effect = (const char *)sqlite3_column_text(st, 0);
 		filter = (const char *)sqlite3_column_text(st, 1);
 		rule = &r[*n];
@@ -137,7 +136,7 @@ static int load_rules(struct acl_ctx *ctx, const char *name, struct read_rule **
 	}
 	goto out;
 nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot read acl rules: out of memory");
+	ex = mqsa_fail(why, MQS_ERR_NOMEM, "cannot read acl rules: out of memory");
 out:
 	sqlite3_finalize(st);
 	*rules = r;
@@ -145,8 +144,8 @@ out:
 }
 
 /* Does name's ACL give read on every topic filter matches? */
-int acl_read_covers(struct acl_ctx *ctx, const char *name, const char *filter, int *allowed,
-                    char *why)
+enum mqs_err mqsa_read_covers(struct mqsa_ctx *ctx, const char *name, const char *filter,
+                              int *allowed, char *why)
 {
 	struct mqs_arena arena;
 	struct mqs_rules_tree *tree;
@@ -154,12 +153,12 @@ int acl_read_covers(struct acl_ctx *ctx, const char *name, const char *filter, i
 	int64_t best = MQS_RULES_NONE;
 	size_t n = 0;
 	int rc;
-	int ex;
+	enum mqs_err ex;
 
 	*allowed = 0;
 	mqs_arena_init(&arena);
 	ex = load_rules(ctx, name, &rules, &n, why);
-	if (ex != EX_OK)
+	if (ex != MQS_OK)
 		goto out;
 	if (n > 0)
 		qsort(rules, n, sizeof(*rules), rule_cmp);
@@ -173,8 +172,8 @@ int acl_read_covers(struct acl_ctx *ctx, const char *name, const char *filter, i
 			goto nomem;
 		if (rc != MQS_OK && rules[i].deny) {
 			/* an unusable deny rule could hide a refusal: fail closed */
-			ex = acl_fail(why, EX_DATAERR,
-			              "cannot evaluate the acl of %s: bad rule filter", name);
+			ex = mqsa_fail(why, MQS_ERR_INVAL,
+			               "cannot evaluate the acl of %s: bad rule filter", name);
 			goto out;
 		}
 	}
@@ -184,11 +183,36 @@ int acl_read_covers(struct acl_ctx *ctx, const char *name, const char *filter, i
 	*allowed = mqs_rules_key_allows(best);
 	goto out;
 nomem:
-	ex = acl_fail(why, EX_OSERR, "cannot evaluate the acl of %s: out of memory", name);
+	ex = mqsa_fail(why, MQS_ERR_NOMEM, "cannot evaluate the acl of %s: out of memory", name);
 out:
 	for (size_t i = 0; i < n; i++)
 		free(rules[i].filter);
 	free(rules);
 	mqs_arena_release(&arena);
 	return ex;
+}
+
+/* The plugin's access bits of an access word (0: unknown word). */
+static unsigned access_bits(const char *access)
+{
+	if (strcmp(access, "pub") == 0)
+		return MQS_ACCESS_WRITE;
+	if (strcmp(access, "sub") == 0)
+		return MQS_ACCESS_SUB;
+	if (strcmp(access, "read") == 0)
+		return MQS_ACCESS_READ;
+	if (strcmp(access, "all") == 0)
+		return MQS_ACCESS_READ | MQS_ACCESS_WRITE | MQS_ACCESS_SUB;
+	return 0;
+}
+
+/* The broker's own problem with a rule (NULL: usable). */
+const char *mqsa_rule_problem(const char *filter, const char *access, int *known)
+{
+	unsigned bits = access_bits(access);
+
+	*known = bits != 0;
+	if (bits == 0)
+		return "unknown access";
+	return mqs_rules_problem(filter, bits);
 }

@@ -1,0 +1,169 @@
+/* mqsa_int.h - internals shared by the files of the admin library
+ * (admin/): the context layout, error helpers, statement helpers and the
+ * one transaction runner.  Not for callers of mqsa.h.
+ *
+ * Ownership: helpers borrow the context and the strings they are given;
+ * a statement prepared with mqsa_prepare is the caller's to finalize
+ * (also after failure: it is NULL then).
+ */
+#ifndef MQSA_INT_H
+#define MQSA_INT_H
+
+#include <sqlite3.h>
+
+#include "mqs_master_key.h"
+#include "mqsa.h"
+
+/* The admin context (mqsa.h). */
+struct mqsa_ctx {
+	const char *db_path;
+	const char *key_path;
+	sqlite3 *db; /* opened by mqsa_ctx_db() or mqsa_init() */
+	int have_mk; /* mk holds the loaded master key */
+	int db_busy; /* the last MQS_ERR_DB was SQLITE_BUSY/LOCKED */
+	uint8_t mk[MQS_MASTER_KEY_LEN];
+	char who[MQSA_WHO_MAX + 1];
+	time_t now;
+};
+
+/* Format a reason into why (MQSA_WHY_MAX bytes) and return err. */
+enum mqs_err mqsa_fail(char *why, enum mqs_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* why = "cannot WHAT: <sqlite message>"; remembers whether the database
+ * was busy; returns MQS_ERR_DB. */
+enum mqs_err mqsa_db_fail(struct mqsa_ctx *ctx, char *why, const char *what);
+
+/* Prepare sql on ctx->db; MQS_ERR_DB with why filled on failure. */
+MQS_MUST_CHECK enum mqs_err mqsa_prepare(struct mqsa_ctx *ctx, const char *sql, sqlite3_stmt **st,
+                                         char *why);
+
+/* Run sql with text parameter ?1 = param: 1 when it yields a row, 0 when
+ * not, -1 on a database error. */
+int mqsa_row_exists(struct mqsa_ctx *ctx, const char *sql, const char *param);
+
+/* Run a statement with text parameters ?1 = a and, unless b is NULL,
+ * ?2 = b; *n (may be NULL) gets the changed row count. */
+MQS_MUST_CHECK enum mqs_err mqsa_exec_text(struct mqsa_ctx *ctx, const char *sql, const char *a,
+                                           const char *b, int *n, char *why);
+
+/* 1 when device / group name exists, 0 when not, -1 on a database error. */
+int mqsa_device_exists(struct mqsa_ctx *ctx, const char *name);
+int mqsa_group_exists(struct mqsa_ctx *ctx, const char *name);
+
+/* A change run by mqsa_tx_run: writes its audit detail (MQSA_DETAIL_MAX
+ * bytes, no secret) and sets *skip when there is nothing to change (rolled
+ * back, no audit row, MQS_OK returned). */
+typedef enum mqs_err (*mqsa_change_fn)(struct mqsa_ctx *ctx, void *arg, char *detail, int *skip,
+                                       char *why);
+
+/* Open the database, then BEGIN IMMEDIATE, change(), one audit row
+ * (action, detail), COMMIT; roll back on any failure.  *skipped (may be
+ * NULL) is 1 when change skipped. */
+MQS_MUST_CHECK enum mqs_err mqsa_tx_run(struct mqsa_ctx *ctx, const char *action,
+                                        mqsa_change_fn change, void *arg, int *skipped, char *why);
+
+/* ROLLBACK when a transaction is open; never fails. */
+void mqsa_tx_rollback(struct mqsa_ctx *ctx);
+
+/* Delete row id in one transaction with its audit row: select reads it
+ * (unknown: MQS_ERR_NOENT "unknown WHAT ID"), describe writes the audit
+ * detail from it, del deletes it. */
+struct mqsa_row_del {
+	const char *action;
+	const char *what;
+	const char *select;
+	const char *del;
+	void (*describe)(sqlite3_stmt *st, long long id, char *detail);
+};
+MQS_MUST_CHECK enum mqs_err mqsa_row_delete(struct mqsa_ctx *ctx, const struct mqsa_row_del *d,
+                                            long long id, char *why);
+
+/* Step a prepared listing statement and call row(st, arg) per row;
+ * what names the rows in errors ("cannot read WHAT", "cannot list WHAT").
+ * Finalizes st. */
+MQS_MUST_CHECK enum mqs_err mqsa_each_row(struct mqsa_ctx *ctx, sqlite3_stmt *st,
+                                          enum mqs_err (*row)(sqlite3_stmt *st, void *arg),
+                                          void *arg, const char *what, char *why);
+
+/* Column text, "" for NULL. */
+const char *mqsa_col(sqlite3_stmt *st, int i);
+
+/* ---- lists.c, shared with import ---- */
+
+/* Normalise a list pattern for match into out (cap bytes): ip patterns
+ * become canonical CIDR text, username patterns must name a device. */
+MQS_MUST_CHECK enum mqs_err mqsa_list_pattern(struct mqsa_ctx *ctx, const char *match,
+                                              const char *pattern, char *out, size_t cap,
+                                              char *why);
+
+/* Insert or (replace) update the unexpired entry kind/match/pattern;
+ * without replace an existing one is an error.  Inside a transaction. */
+MQS_MUST_CHECK enum mqs_err mqsa_list_put(struct mqsa_ctx *ctx, const char *kind, const char *match,
+                                          const char *pattern, long long expires_at,
+                                          const char *reason, int replace, long long *id,
+                                          char *why);
+
+/* ---- groups.c, shared with import ---- */
+
+/* Create group (exists: error unless exist_ok); *created = row added. */
+MQS_MUST_CHECK enum mqs_err mqsa_group_put(struct mqsa_ctx *ctx, const char *group, int exist_ok,
+                                           int *created, char *why);
+
+/* Add device name to group (both must exist). */
+MQS_MUST_CHECK enum mqs_err mqsa_member_put(struct mqsa_ctx *ctx, const char *group,
+                                            const char *name, int exist_ok, int *created,
+                                            char *why);
+
+/* ---- rules.c, shared with import ---- */
+
+/* Check a rule's words, subject (existing device or @group) and filter. */
+MQS_MUST_CHECK enum mqs_err mqsa_rule_check(struct mqsa_ctx *ctx, const char *effect,
+                                            const char *access, const char *subject,
+                                            const char *filter, char *why);
+
+/* Insert a checked rule; an identical one is an error unless exist_ok
+ * (then *id = 0). */
+MQS_MUST_CHECK enum mqs_err mqsa_rule_put(struct mqsa_ctx *ctx, const char *effect,
+                                          const char *access, const char *subject,
+                                          const char *filter, long long priority, int exist_ok,
+                                          long long *id, char *why);
+
+/* ---- topics.c, shared with keys.c and devices.c ---- */
+
+/* 1 when filter is protected, 0 when not, -1 on a database error. */
+int mqsa_topic_is_protected(struct mqsa_ctx *ctx, const char *filter);
+
+/* Append every protected filter (sorted) to c's "protected" list. */
+MQS_MUST_CHECK enum mqs_err mqsa_topic_add_protected(struct mqsa_ctx *ctx, struct mqs_creds *c,
+                                                     char *why);
+
+/* retire_after of a key retired now with grace: now + grace, or now - 1. */
+long long mqsa_retire_after(const struct mqsa_ctx *ctx, long long grace);
+
+/* Append id to the comma-separated list ids (cap bytes; "..." when full). */
+void mqsa_ids_append(char *ids, size_t cap, unsigned long id);
+
+/* Retire every active topic key of filter for grace seconds. */
+MQS_MUST_CHECK enum mqs_err mqsa_topic_retire(struct mqsa_ctx *ctx, const char *filter,
+                                              long long grace, char *ids, size_t cap, int *n,
+                                              char *why);
+
+/* ---- clientids.c, shared with devices.c ---- */
+
+/* Release clientid or, when NULL, every id of device username. */
+MQS_MUST_CHECK enum mqs_err mqsa_clientid_release_rows(struct mqsa_ctx *ctx, const char *clientid,
+                                                       const char *username, int *n, char *why);
+
+/* ---- keyaccess.c: the only calls into the rule evaluator ---- */
+
+/* The broker's own problem with a rule filter for access word access
+ * (NULL: usable); *known = 0 for an unknown access word. */
+const char *mqsa_rule_problem(const char *filter, const char *access, int *known);
+
+/* *allowed = 1 when device name's rules (its own and its groups') give
+ * read on every topic filter matches. */
+MQS_MUST_CHECK enum mqs_err mqsa_read_covers(struct mqsa_ctx *ctx, const char *name,
+                                             const char *filter, int *allowed, char *why);
+
+#endif
