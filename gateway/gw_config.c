@@ -18,6 +18,7 @@
 #include "gw_config.h"
 #include "gw_log.h"
 #include "mqs_error.h"
+#include "mqs_util.h"
 
 #define CONF_LINE_MAX 196 /* libinih's line buffer is 200 bytes */
 
@@ -763,11 +764,8 @@ void gw_config_release(struct gw_config *c)
 		for (kv = s->kv; kv != NULL; kv = knext) {
 			knext = kv->next;
 			free(kv->key);
-			if (kv->value != NULL) {
-				/* values may hold provider tokens */
-				memset(kv->value, 0, strlen(kv->value));
-				free(kv->value);
-			}
+			/* values may hold provider tokens */
+			mqs_secret_free_str(kv->value);
 			free(kv);
 		}
 		free(s->type);
