@@ -55,8 +55,9 @@ struct gw_channel_ops {
 	const char *name;
 	/* Network channels: configure easy (already created by the engine, with
 	 * CURLOPT_PRIVATE set by the engine - do not change it) for d and
-	 * return per-transfer state in *req.  Return 0, or -1 with res filled
-	 * (e.g. GW_FAILED for an address that cannot be used). */
+	 * return per-transfer state in *req.  Return MQS_OK, or an enum mqs_err
+	 * code with res filled (e.g. GW_FAILED for an address that cannot be
+	 * used). */
 	int (*prepare)(struct gw_channel *ch, const struct gw_delivery *d, CURL *easy,
 	               struct gw_request **req, struct gw_result *res);
 	/* Classify a finished transfer. */

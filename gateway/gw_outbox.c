@@ -93,7 +93,7 @@ int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group, un
 	if (r != SQLITE_ROW)
 		goto out;
 	sqlite3_bind_text(members, 1, group, -1, SQLITE_STATIC);
-	while ((r = sqlite3_step(members)) == SQLITE_ROW) {
+	for (r = sqlite3_step(members); r == SQLITE_ROW; r = sqlite3_step(members)) {
 		const char *name = (const char *)sqlite3_column_text(members, 0);
 		const char *optouts = (const char *)sqlite3_column_text(members, 4);
 
@@ -196,7 +196,8 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 	sqlite3_bind_int64(sel, 2, now_ms);
 	sqlite3_bind_int64(sel, 3, (int64_t)max);
 	sqlite3_bind_int(sel, 4, gw_field_for_chan(ch));
-	while (n < max && (r = sqlite3_step(sel)) == SQLITE_ROW) {
+	for (r = sqlite3_step(sel); r == SQLITE_ROW;
+	     r = n < max ? sqlite3_step(sel) : SQLITE_DONE) {
 		struct gw_outbox_row *row;
 		const char *t = (const char *)sqlite3_column_text(sel, 6);
 		const char *b = (const char *)sqlite3_column_text(sel, 7);

@@ -72,24 +72,26 @@ int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate 
 	}
 }
 
+/* A JSON number, or a string holding one: MQS_OK with *v, else
+ * MQS_ERR_PARSE. */
 static int json_number(const cJSON *item, double *v)
 {
 	char *end = NULL;
 
 	if (cJSON_IsNumber(item)) {
 		*v = item->valuedouble;
-		return isfinite(*v) ? 0 : -1;
+		return isfinite(*v) ? MQS_OK : MQS_ERR_PARSE;
 	}
 	if (cJSON_IsString(item)) {
 		errno = 0;
 		*v = strtod(item->valuestring, &end);
 		if (end == item->valuestring || errno != 0 || !isfinite(*v))
-			return -1;
+			return MQS_ERR_PARSE;
 		while (isspace((unsigned char)*end))
 			end++;
-		return *end == '\0' ? 0 : -1;
+		return *end == '\0' ? MQS_OK : MQS_ERR_PARSE;
 	}
-	return -1;
+	return MQS_ERR_PARSE;
 }
 
 /* A reading from a numeric payload or a JSON field. */
@@ -110,7 +112,7 @@ int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, dou
 			b--;
 		if (b == a || b - a >= sizeof(buf)) {
 			snprintf(err, errlen, "payload is not a number");
-			return -1;
+			return MQS_ERR_PARSE;
 		}
 		memcpy(buf, payload + a, b - a);
 		buf[b - a] = '\0';
@@ -118,19 +120,19 @@ int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, dou
 		*v = strtod(buf, &end);
 		if (end == buf || *end != '\0' || errno != 0 || !isfinite(*v)) {
 			snprintf(err, errlen, "payload is not a number");
-			return -1;
+			return MQS_ERR_PARSE;
 		}
-		return 0;
+		return MQS_OK;
 	}
 	if (len > 64 * 1024) {
 		snprintf(err, errlen, "payload too large");
-		return -1;
+		return MQS_ERR_PARSE;
 	}
 	root = cJSON_ParseWithLength((const char *)payload, len);
 	if (root == NULL || !cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		snprintf(err, errlen, "payload is not a JSON object");
-		return -1;
+		return MQS_ERR_PARSE;
 	}
 	item = root;
 	p = field;
@@ -145,13 +147,13 @@ int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, dou
 			p++;
 		item = cJSON_IsObject(item) ? cJSON_GetObjectItemCaseSensitive(item, key) : NULL;
 	}
-	if (item == NULL || json_number(item, v) != 0) {
+	if (item == NULL || json_number(item, v) != MQS_OK) {
 		cJSON_Delete(root);
 		snprintf(err, errlen, "field %s missing or not a number", field);
-		return -1;
+		return MQS_ERR_PARSE;
 	}
 	cJSON_Delete(root);
-	return 0;
+	return MQS_OK;
 }
 
 /* ---- runtime ---------------------------------------------------------- */
@@ -171,6 +173,7 @@ struct gw_sensor {
 	int dirty;         /* a hold started since the last scan */
 };
 
+/* The enabled sensor route called name, or NULL (a route since removed). */
 static const struct gw_route *find_route(const struct gw_config *c, const char *name)
 {
 	for (size_t i = 0; i < c->nroutes; i++) {
@@ -181,6 +184,8 @@ static const struct gw_route *find_route(const struct gw_config *c, const char *
 	return NULL;
 }
 
+/* A new state node for (route, rule, topic), in state NORMAL; NULL when out
+ * of memory. */
 static struct snode *node_add(struct gw_sensor *s, const struct gw_route *r, size_t rule,
                               const char *topic)
 {
@@ -255,6 +260,8 @@ void gw_sensor_free(struct gw_sensor *s)
 	free(s);
 }
 
+/* Save n's state (inside the caller's transaction, if any): MQS_OK or
+ * MQS_ERR_DB (logged). */
 static int persist(struct gw_gateway *gw, const struct snode *n)
 {
 	sqlite3_stmt *st = gw_store_stmt(
@@ -263,10 +270,10 @@ static int persist(struct gw_gateway *gw, const struct snode *n)
 	                "rule) DO UPDATE SET state = excluded.state, since_ms = excluded.since_ms, "
 	                "seq = excluded.seq, last_value = excluded.last_value, "
 	                "alert_id = excluded.alert_id");
-	int rc = -1;
+	int rc = MQS_ERR_DB;
 
 	if (st == NULL)
-		return -1;
+		return MQS_ERR_DB;
 	sqlite3_bind_text(st, 1, n->route->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, n->topic, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, (int)n->rule);
@@ -277,7 +284,7 @@ static int persist(struct gw_gateway *gw, const struct snode *n)
 	if (n->alert_id[0] != '\0')
 		sqlite3_bind_text(st, 8, n->alert_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = 0;
+		rc = MQS_OK;
 	else
 		gw_log(GW_LOG_ERR, "db: cannot save sensor state: %s",
 		       sqlite3_errmsg(gw->store.db));
@@ -446,6 +453,8 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 	return 0;
 }
 
+/* Step one rule on one topic and apply the outcome: emit an alert or a
+ * recovery, or save the new state; on failure the state is as before. */
 static void advance(struct gw_gateway *gw, struct snode *n, int have_value, double v,
                     uint64_t now_ms)
 {

@@ -41,8 +41,8 @@ int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate 
                    double v, uint64_t now_ms, int *changed);
 
 /* Extract a reading from payload: the whole payload as a number when field
- * is NULL, else field (dotted path) of a JSON object.  Returns 0 or -1 with
- * a reason in err. */
+ * is NULL, else field (dotted path) of a JSON object.  Returns MQS_OK or
+ * MQS_ERR_PARSE with a reason in err. */
 int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, double *v, char *err,
                       size_t errlen);
 
