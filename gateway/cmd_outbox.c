@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
-#include "cmd.h"
+#include <cjson/cJSON.h>
+
+#include "gw_cmd.h"
 #include "gw_outbox.h"
 #include "mqs_error.h"
 
@@ -15,8 +18,106 @@
 	"usage: mqttsec-gateway outbox [--status queued|sending|sent|failed|dead] [--limit N] "    \
 	"[--json]\n"
 
-/* outbox */
-int cmd_outbox(struct gw_config *conf, int argc, char **argv)
+/* What a listing accumulates: the JSON array, or nothing for a table. */
+struct listing {
+	FILE *out;
+	cJSON *arr; /* NULL: a table */
+};
+
+/* ms since the epoch as UTC ISO 8601, "-" for 0. */
+static void fmt_time(int64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0) {
+		snprintf(out, cap, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One outbox row: a table line or a JSON object. */
+static int list_row(const struct gw_outbox_info *oi, void *arg)
+{
+	struct listing *l = arg;
+	const char *err = oi->error, *ref = oi->provider_ref;
+	char next_s[32], upd_s[32], from[340];
+	cJSON *o;
+
+	fmt_time(strcmp(oi->state, "queued") == 0 ? oi->next_attempt_at : 0, next_s,
+	         sizeof(next_s));
+	fmt_time(oi->updated_at, upd_s, sizeof(upd_s));
+	if (l->arr == NULL) {
+		/* the id's namespace: route and publisher ("-": anonymous) */
+		snprintf(from, sizeof(from), "%s:%s", oi->route != NULL ? oi->route : "",
+		         oi->publisher != NULL && *oi->publisher != '\0' ? oi->publisher : "-");
+		fprintf(l->out, "%-8lld %-24s %-24s %-16s %-6s %-8s %-4d %-21s %-21s %s%s%s\n",
+		        (long long)oi->id, oi->msg_id, from, oi->recipient, oi->channel, oi->state,
+		        oi->attempts, next_s, upd_s, err ? err : "", err && ref ? " " : "",
+		        ref ? ref : (err ? "" : "-"));
+		return MQS_OK;
+	}
+	o = cJSON_CreateObject();
+	if (o == NULL)
+		return MQS_ERR_NOMEM;
+	cJSON_AddItemToArray(l->arr, o);
+	cJSON_AddNumberToObject(o, "row", (double)oi->id);
+	cJSON_AddStringToObject(o, "id", oi->msg_id);
+	cJSON_AddStringToObject(o, "route", oi->route != NULL ? oi->route : "");
+	cJSON_AddStringToObject(o, "publisher", oi->publisher != NULL ? oi->publisher : "");
+	cJSON_AddStringToObject(o, "recipient", oi->recipient);
+	cJSON_AddStringToObject(o, "channel", oi->channel);
+	cJSON_AddStringToObject(o, "state", oi->state);
+	cJSON_AddNumberToObject(o, "attempts", oi->attempts);
+	cJSON_AddNumberToObject(o, "step", oi->step);
+	cJSON_AddNumberToObject(o, "next_attempt_at", (double)oi->next_attempt_at);
+	cJSON_AddNumberToObject(o, "updated_at", (double)oi->updated_at);
+	if (err != NULL)
+		cJSON_AddStringToObject(o, "error", err);
+	else
+		cJSON_AddNullToObject(o, "error");
+	if (ref != NULL)
+		cJSON_AddStringToObject(o, "provider_ref", ref);
+	else
+		cJSON_AddNullToObject(o, "provider_ref");
+	return MQS_OK;
+}
+
+/* Print rows (state NULL = all), newest first, at most limit. */
+static int print_outbox(struct gw_store *s, const char *state, int limit, FILE *out, int json)
+{
+	struct listing l = {out, NULL};
+	char *text = NULL;
+	int rc = MQS_ERR_NOMEM;
+
+	if (json) {
+		l.arr = cJSON_CreateArray();
+		if (l.arr == NULL)
+			goto out;
+	} else {
+		fprintf(out, "%-8s %-24s %-24s %-16s %-6s %-8s %-4s %-21s %-21s %s\n", "ID",
+		        "MESSAGE", "FROM", "RECIPIENT", "CHAN", "STATE", "TRY", "NEXT", "UPDATED",
+		        "ERROR/REF");
+	}
+	rc = gw_outbox_each(s, state, limit, list_row, &l);
+	if (rc != MQS_OK || !json)
+		goto out;
+	text = cJSON_Print(l.arr);
+	if (text == NULL) {
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	fprintf(out, "%s\n", text);
+out:
+	cJSON_free(text);
+	cJSON_Delete(l.arr);
+	return rc;
+}
+
+/* outbox [--status S] [--limit N] [--json] */
+int gw_cmd_outbox(struct gw_config *conf, int argc, char **argv)
 {
 	static const struct option opts[] = {{"status", required_argument, NULL, 's'},
 	                                     {"limit", required_argument, NULL, 'n'},
@@ -28,7 +129,8 @@ int cmd_outbox(struct gw_config *conf, int argc, char **argv)
 	int json = 0, limit = 1000, opt, rc;
 	char *end;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
+	     opt = getopt_long(argc, argv, "", opts, NULL)) {
 		switch (opt) {
 		case 's':
 			state = NULL;
@@ -60,10 +162,10 @@ int cmd_outbox(struct gw_config *conf, int argc, char **argv)
 		fputs(USAGE, stderr);
 		return EX_USAGE;
 	}
-	rc = cmd_open_store(conf, &s);
+	rc = gw_cmd_open_store(conf, &s);
 	if (rc != EX_OK)
 		return rc;
-	if (gw_outbox_list(&s, state, limit, stdout, json) != MQS_OK) {
+	if (print_outbox(&s, state, limit, stdout, json) != MQS_OK) {
 		fprintf(stderr, "mqttsec-gateway: cannot list the outbox\n");
 		rc = EX_IOERR;
 	}

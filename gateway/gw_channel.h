@@ -55,8 +55,9 @@ struct gw_channel_ops {
 	const char *name;
 	/* Network channels: configure easy (already created by the engine, with
 	 * CURLOPT_PRIVATE set by the engine - do not change it) for d and
-	 * return per-transfer state in *req.  Return 0, or -1 with res filled
-	 * (e.g. GW_FAILED for an address that cannot be used). */
+	 * return per-transfer state in *req.  Return MQS_OK, or an enum mqs_err
+	 * code with res filled (e.g. GW_FAILED for an address that cannot be
+	 * used). */
 	int (*prepare)(struct gw_channel *ch, const struct gw_delivery *d, CURL *easy,
 	               struct gw_request **req, struct gw_result *res);
 	/* Classify a finished transfer. */
@@ -80,15 +81,31 @@ struct gw_chan_conf {
 	/* value of key, or NULL when absent; the string lives as long as the config */
 	const char *(*get)(const struct gw_chan_conf *c, const char *key);
 	void *priv;
+	const char *spool_dir; /* [store] spool_dir: the spool's folder without a dir key */
 };
 
-/* Constructors: return a new channel, or NULL with a lowercase reason in err
- * (e.g. "[channel sms] missing account_sid").  Each NULL-terminated
- * *_keys array lists the keys the section accepts (others are warned). */
+/* One row of the channel table: what a [channel NAME] section may say and
+ * how to build its channel (curl's protocol handler table is the model).
+ * Adding a channel is one row in gw_channel.c and one file. */
+struct gw_channel_type {
+	const char *name;        /* NAME of [channel NAME] */
+	int chan;                /* enum gw_chan delivered, or -1: the fallback (spool) */
+	const char *const *keys; /* NULL-terminated keys the section accepts */
+	/* A new channel, or NULL with a lowercase reason in err (e.g. "[channel
+	 * sms] missing account_sid"). */
+	struct gw_channel *(*create)(const struct gw_chan_conf *conf, char *err, size_t errlen);
+};
+
+/* The table row for a [channel NAME] section, or NULL for an unknown name. */
+const struct gw_channel_type *gw_channel_type_find(const char *name);
+
+/* Constructors of the table rows (gw_channel.c); see struct gw_channel_type. */
 struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
 struct gw_channel *gw_sms_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
 struct gw_channel *gw_phone_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
 struct gw_channel *gw_line_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
+/* Spool from [channel spool]: its dir key, else conf->spool_dir. */
+struct gw_channel *gw_spool_new_conf(const struct gw_chan_conf *conf, char *err, size_t errlen);
 /* Spool: one file per delivery under dir (created 0700). */
 struct gw_channel *gw_spool_new(const char *dir, char *err, size_t errlen);
 
@@ -96,14 +113,17 @@ struct gw_channel *gw_spool_new(const char *dir, char *err, size_t errlen);
  * <delivery_id>.txt" with each part reduced to A-Z a-z 0-9 - _ and the
  * base name never starting with '-' or '.', whatever the id (such a first
  * character becomes '_').  id, recipient, channel receive the cleaned parts
- * (65, 65 and 17 bytes).  Returns 0, or -1 when the path does not fit in
- * cap. */
+ * (65, 65 and 17 bytes).  Returns MQS_OK, or MQS_ERR_BUFSIZE when the path
+ * does not fit in cap. */
 int gw_spool_file_name(const char *dir, const char *msg_id, const char *recipient,
                        const char *channel, long long delivery_id, char id[65], char who[65],
                        char chan[17], char *out, size_t cap);
+
+/* Keys each channel's section accepts (NULL-terminated). */
 extern const char *const gw_email_keys[];
 extern const char *const gw_sms_keys[];
 extern const char *const gw_phone_keys[];
 extern const char *const gw_line_keys[];
+extern const char *const gw_spool_keys[];
 
 #endif

@@ -17,6 +17,8 @@
 #include "gw_ack.h"
 #include "gw_config.h"
 #include "gw_log.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
 
 #define CONF_LINE_MAX 196 /* libinih's line buffer is 200 bytes */
 
@@ -42,17 +44,6 @@ static const char *const delivery_keys[] = {
     "ack_timeout",  "escalation",   NULL};
 static const char *const route_keys[] = {"topic",      "kind",     "group",     "field",    "rule",
                                          "hysteresis", "channels", "threshold", "ack_from", NULL};
-static const char *const spool_keys[] = {"dir", NULL};
-
-/* Names of the route kinds. */
-const char *gw_kind_name(int kind)
-{
-	static const char *const names[] = {"alert", "sensor", "marketing", "medical"};
-
-	if (kind < 0 || kind > GW_KIND_MEDICAL)
-		return "?";
-	return names[kind];
-}
 
 static void set_err(struct parse *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -74,6 +65,7 @@ static void set_err(struct parse *p, int line, const char *fmt, ...)
 		snprintf(p->err, sizeof(p->err), "%s: %s", p->c->path, msg);
 }
 
+/* s without leading and trailing white space (trailing space is cut in place). */
 static char *trim(char *s)
 {
 	char *e;
@@ -133,10 +125,11 @@ static char *reader(char *str, int num, void *stream)
 	p->line++;
 	len = strlen(buf);
 	if (len > 0 && buf[len - 1] != '\n' && !feof(p->f)) {
-		int ch;
+		int ch = fgetc(p->f);
+
 		/* swallow the rest of the line */
-		while ((ch = fgetc(p->f)) != EOF && ch != '\n')
-			;
+		while (ch != EOF && ch != '\n')
+			ch = fgetc(p->f);
 		len = sizeof(buf);
 	}
 	if (len > CONF_LINE_MAX || len >= (size_t)num) {
@@ -221,6 +214,7 @@ static const char *sec_get(const struct gw_section *s, const char *key)
 	return kv->value;
 }
 
+/* Line of the last key in s, else of the section header. */
 static int sec_line(const struct gw_section *s, const char *key)
 {
 	struct gw_kv *kv = NULL;
@@ -232,11 +226,13 @@ static int sec_line(const struct gw_section *s, const char *key)
 	return kv != NULL ? kv->line : s->line;
 }
 
+/* struct gw_chan_conf get() over a [channel NAME] section. */
 static const char *chan_conf_get(const struct gw_chan_conf *cc, const char *key)
 {
 	return sec_get(cc->priv, key);
 }
 
+/* First section of type, or NULL. */
 static struct gw_section *find_section(struct gw_config *c, const char *type)
 {
 	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
@@ -246,22 +242,25 @@ static struct gw_section *find_section(struct gw_config *c, const char *type)
 	return NULL;
 }
 
+/* Required key of section s: MQS_OK with *out set, or MQS_ERR_INVAL. */
 static int need(struct parse *p, struct gw_section *s, const char *type, const char *key,
                 const char **out)
 {
 	if (s == NULL) {
 		set_err(p, 0, "missing section [%s] (needs %s)", type, key);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
 	*out = sec_get(s, key);
 	if (*out == NULL || **out == '\0') {
 		set_err(p, s->line, "[%s%s%s] missing required key %s", type, s->name ? " " : "",
 		        s->name ? s->name : "", key);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
-	return 0;
+	return MQS_OK;
 }
 
+/* Optional whole number in min..max: MQS_OK (*out kept when absent) or
+ * MQS_ERR_INVAL. */
 static int get_uint(struct parse *p, struct gw_section *s, const char *key, unsigned long min,
                     unsigned long max, unsigned long *out)
 {
@@ -270,32 +269,34 @@ static int get_uint(struct parse *p, struct gw_section *s, const char *key, unsi
 	unsigned long n;
 
 	if (v == NULL)
-		return 0;
+		return MQS_OK;
 	errno = 0;
 	n = strtoul(v, &end, 10);
 	if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
 		set_err(p, sec_line(s, key), "%s must be a whole number in %lu..%lu", key, min,
 		        max);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
 	*out = n;
-	return 0;
+	return MQS_OK;
 }
 
+/* Optional duration (gw_duration_parse): MQS_OK or MQS_ERR_INVAL. */
 static int get_duration(struct parse *p, struct gw_section *s, const char *key, uint64_t *out)
 {
 	const char *v = sec_get(s, key);
 
 	if (v == NULL)
-		return 0;
+		return MQS_OK;
 	if (gw_duration_parse(v, out) != 0) {
 		set_err(p, sec_line(s, key), "%s: bad duration %s (e.g. 500ms, 30s, 5m, 1h)", key,
 		        v);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
-	return 0;
+	return MQS_OK;
 }
 
+/* 1 when t is a topic name (filter 0) or filter (filter 1), else 0. */
 static int topic_ok(const char *t, int filter)
 {
 	size_t len = strlen(t);
@@ -315,6 +316,7 @@ static int topic_ok(const char *t, int filter)
 	return 1;
 }
 
+/* 1 when n is a section or group name: 1..64 of A-Z a-z 0-9 _ - . */
 static int name_ok(const char *n)
 {
 	size_t len = 0;
@@ -327,6 +329,7 @@ static int name_ok(const char *n)
 	return len > 0 && len <= 64;
 }
 
+/* [broker] with its defaults. */
 static int load_broker(struct parse *p)
 {
 	struct gw_config *c = p->c;
@@ -340,36 +343,37 @@ static int load_broker(struct parse *p)
 	c->reconnect_min_ms = 1000;
 	c->reconnect_max_ms = 30000;
 	if (need(p, s, "broker", "credentials", &c->credentials) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	if (sec_get(s, "host") != NULL)
 		c->host = sec_get(s, "host");
 	n = (unsigned long)c->port;
 	if (get_uint(p, s, "port", 1, 65535, &n) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	c->port = (int)n;
 	n = (unsigned long)c->keepalive;
 	if (get_uint(p, s, "keepalive", 5, 3600, &n) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	c->keepalive = (int)n;
 	if (sec_get(s, "status_topic") != NULL)
 		c->status_topic = sec_get(s, "status_topic");
 	if (!topic_ok(c->status_topic, 0)) {
 		set_err(p, sec_line(s, "status_topic"),
 		        "status_topic must be a topic name without + or #");
-		return -1;
+		return MQS_ERR_INVAL;
 	}
 	c->client_id = sec_get(s, "client_id");
 	c->cafile = sec_get(s, "cafile");
 	if (get_duration(p, s, "reconnect_min", &c->reconnect_min_ms) != 0 ||
 	    get_duration(p, s, "reconnect_max", &c->reconnect_max_ms) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	if (c->reconnect_min_ms < 100)
 		c->reconnect_min_ms = 100;
 	if (c->reconnect_max_ms < c->reconnect_min_ms)
 		c->reconnect_max_ms = c->reconnect_min_ms;
-	return 0;
+	return MQS_OK;
 }
 
+/* [store] with its defaults. */
 static int load_store(struct parse *p)
 {
 	struct gw_config *c = p->c;
@@ -378,7 +382,7 @@ static int load_store(struct parse *p)
 
 	if (need(p, s, "store", "db", &c->db) != 0 ||
 	    need(p, s, "store", "master_key_file", &c->master_key_file) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	spool = sec_get(s, "spool_dir");
 	if (spool != NULL && *spool != '\0') {
 		c->spool_dir = strdup(spool);
@@ -399,7 +403,7 @@ static int load_store(struct parse *p)
 	}
 	if (c->spool_dir == NULL) {
 		p->nomem = 1;
-		return -1;
+		return MQS_ERR_NOMEM;
 	}
 	c->sync_full = 1;
 	sync = sec_get(s, "synchronous");
@@ -411,13 +415,14 @@ static int load_store(struct parse *p)
 		else {
 			set_err(p, sec_line(s, "synchronous"),
 			        "synchronous must be full or normal");
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 	}
 	c->retention_ms = 30ull * 86400000ull;
 	return get_duration(p, s, "retention", &c->retention_ms);
 }
 
+/* [delivery] with its defaults. */
 static int load_delivery(struct parse *p)
 {
 	struct gw_config *c = p->c;
@@ -437,20 +442,20 @@ static int load_delivery(struct parse *p)
 	c->escalation[2] = GW_CH_PHONE;
 	c->nescalation = 3;
 	if (s == NULL)
-		return 0;
+		return MQS_OK;
 	n = c->max_attempts;
 	if (get_uint(p, s, "max_attempts", 1, 1000, &n) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	c->max_attempts = (unsigned)n;
 	n = c->max_inflight;
 	if (get_uint(p, s, "max_inflight", 1, 1000, &n) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	c->max_inflight = (unsigned)n;
 	c->max_inflight_set = sec_get(s, "max_inflight") != NULL;
 	if (get_duration(p, s, "backoff_base", &c->backoff_base_ms) != 0 ||
 	    get_duration(p, s, "backoff_max", &c->backoff_max_ms) != 0 ||
 	    get_duration(p, s, "ack_timeout", &c->ack_timeout_ms) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	if (c->backoff_base_ms < 10)
 		c->backoff_base_ms = 10;
 	if (c->backoff_max_ms < c->backoff_base_ms)
@@ -462,12 +467,13 @@ static int load_delivery(struct parse *p)
 		if (gw_chan_list_parse(esc, &mask, c->escalation, &c->nescalation, why,
 		                       sizeof(why)) != 0) {
 			set_err(p, sec_line(s, "escalation"), "escalation: %s", why);
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 	}
-	return 0;
+	return MQS_OK;
 }
 
+/* One [route NAME] section into r (sensor rules: gw_rule.h). */
 static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 {
 	const char *kind, *v;
@@ -478,14 +484,14 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 	r->enabled = 1;
 	if (s->name == NULL || !name_ok(s->name)) {
 		set_err(p, s->line, "[route NAME]: NAME must be 1..64 of A-Z a-z 0-9 _ - .");
-		return -1;
+		return MQS_ERR_INVAL;
 	}
 	if (need(p, s, "route", "topic", &r->topic) != 0 || need(p, s, "route", "kind", &kind) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	if (!topic_ok(r->topic, 1)) {
 		set_err(p, sec_line(s, "topic"), "[route %s] topic: not a valid topic filter",
 		        s->name);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
 	if (strcmp(kind, "alert") == 0)
 		r->kind = GW_KIND_ALERT;
@@ -498,13 +504,13 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 	else {
 		set_err(p, sec_line(s, "kind"),
 		        "[route %s] kind must be alert, sensor, marketing or medical", s->name);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
 	r->group = sec_get(s, "group");
 	r->ack_from = sec_get(s, "ack_from");
 	if (r->ack_from != NULL && gw_ack_list_check(r->ack_from, why, sizeof(why)) != 0) {
 		set_err(p, sec_line(s, "ack_from"), "[route %s] ack_from: %s", s->name, why);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
 	if (r->kind == GW_KIND_MARKETING || r->kind == GW_KIND_MEDICAL) {
 		/* keys of later kinds are accepted; the route is not served yet */
@@ -515,7 +521,7 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 		       "%s:%d: [route %s] kind %s is not handled by this version "
 		       "(route ignored)",
 		       p->c->path, s->line, s->name, kind);
-		return 0;
+		return MQS_OK;
 	}
 	if (r->kind == GW_KIND_SENSOR) {
 		size_t n = 0;
@@ -529,7 +535,7 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 			    r->hysteresis < 0) {
 				set_err(p, sec_line(s, "hysteresis"),
 				        "[route %s] hysteresis must be a number >= 0", s->name);
-				return -1;
+				return MQS_ERR_INVAL;
 			}
 		}
 		for (struct gw_kv *kv = s->kv; kv != NULL; kv = kv->next) {
@@ -539,12 +545,12 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 		if (n == 0) {
 			set_err(p, s->line, "[route %s] kind = sensor needs at least one rule",
 			        s->name);
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 		r->rules = calloc(n, sizeof(*r->rules));
 		if (r->rules == NULL) {
 			p->nomem = 1;
-			return -1;
+			return MQS_ERR_NOMEM;
 		}
 		for (struct gw_kv *kv = s->kv; kv != NULL; kv = kv->next) {
 			if (strcmp(kv->key, "rule") != 0)
@@ -552,14 +558,14 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 			kv->used = 1;
 			if (gw_rule_parse(kv->value, &r->rules[r->nrules], why, sizeof(why)) != 0) {
 				set_err(p, kv->line, "[route %s] rule: %s", s->name, why);
-				return -1;
+				return MQS_ERR_INVAL;
 			}
 			if (r->rules[r->nrules].group == NULL && r->group == NULL) {
 				r->nrules++;
 				set_err(p, kv->line,
 				        "[route %s] rule: no group= and no group key in the route",
 				        s->name);
-				return -1;
+				return MQS_ERR_INVAL;
 			}
 			r->nrules++;
 		}
@@ -577,11 +583,12 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 	}
 	if (r->group != NULL && !name_ok(r->group)) {
 		set_err(p, sec_line(s, "group"), "[route %s] group: bad group name", s->name);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
-	return 0;
+	return MQS_OK;
 }
 
+/* 1 when key is in the NULL-terminated keys, else 0. */
 static int in_list(const char *const *keys, const char *key)
 {
 	for (size_t i = 0; keys != NULL && keys[i] != NULL; i++) {
@@ -589,22 +596,6 @@ static int in_list(const char *const *keys, const char *key)
 			return 1;
 	}
 	return 0;
-}
-
-/* Which keys a [channel NAME] section accepts. */
-static const char *const *channel_keys(const char *name)
-{
-	if (strcmp(name, "email") == 0)
-		return gw_email_keys;
-	if (strcmp(name, "sms") == 0)
-		return gw_sms_keys;
-	if (strcmp(name, "phone") == 0)
-		return gw_phone_keys;
-	if (strcmp(name, "line") == 0)
-		return gw_line_keys;
-	if (strcmp(name, "spool") == 0)
-		return spool_keys;
-	return NULL;
 }
 
 /* Check section names, build the routes, warn about unknown keys. */
@@ -625,21 +616,21 @@ static int load_sections(struct parse *p)
 				set_err(p, s->line, "section [%s%s%s] repeated (first at line %d)",
 				        s->type, s->name ? " " : "", s->name ? s->name : "",
 				        t->line);
-				return -1;
+				return MQS_ERR_INVAL;
 			}
 		}
 		if (single && s->name != NULL) {
 			set_err(p, s->line, "[%s] takes no name", s->type);
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 		if (strcmp(s->type, "route") == 0) {
 			nroutes++;
 		} else if (strcmp(s->type, "channel") == 0) {
-			if (s->name == NULL || channel_keys(s->name) == NULL) {
+			if (gw_channel_type_find(s->name) == NULL) {
 				set_err(p, s->line,
 				        "[channel NAME]: NAME must be email, sms, phone, line or "
 				        "spool");
-				return -1;
+				return MQS_ERR_INVAL;
 			}
 			s->cc.get = chan_conf_get;
 			s->cc.priv = s;
@@ -650,12 +641,12 @@ static int load_sections(struct parse *p)
 		}
 	}
 	if (load_broker(p) != 0 || load_store(p) != 0 || load_delivery(p) != 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	if (nroutes > 0) {
 		c->routes = calloc(nroutes, sizeof(*c->routes));
 		if (c->routes == NULL) {
 			p->nomem = 1;
-			return -1;
+			return MQS_ERR_NOMEM;
 		}
 	}
 	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
@@ -663,7 +654,7 @@ static int load_sections(struct parse *p)
 			continue;
 		c->nroutes = i + 1;
 		if (load_route(p, s, &c->routes[i]) != 0)
-			return -1;
+			return MQS_ERR_INVAL;
 		i++;
 	}
 	if (c->nroutes == 0)
@@ -682,7 +673,7 @@ static int load_sections(struct parse *p)
 		else if (strcmp(s->type, "route") == 0)
 			keys = route_keys;
 		else if (strcmp(s->type, "channel") == 0)
-			keys = channel_keys(s->name);
+			keys = gw_channel_type_find(s->name)->keys;
 		else
 			continue;
 		for (struct gw_kv *kv = s->kv; kv != NULL; kv = kv->next) {
@@ -694,14 +685,14 @@ static int load_sections(struct parse *p)
 			       s->name ? s->name : "");
 		}
 	}
-	return 0;
+	return MQS_OK;
 }
 
 /* Parse the configuration file. */
 int gw_config_load(const char *path, struct gw_config *c, char *err, size_t errlen)
 {
 	struct parse p;
-	int rc;
+	int rc = MQS_ERR_NOMEM, ini;
 
 	memset(c, 0, sizeof(*c));
 	memset(&p, 0, sizeof(p));
@@ -710,42 +701,47 @@ int gw_config_load(const char *path, struct gw_config *c, char *err, size_t errl
 	c->path = strdup(path);
 	if (c->path == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		goto out;
 	}
 	p.f = fopen(path, "r");
 	if (p.f == NULL) {
 		snprintf(err, errlen, "cannot open config %s: %s", path, strerror(errno));
-		goto fail;
+		rc = MQS_ERR_IO;
+		goto out;
 	}
 	/* indented lines are ordinary keys, not continuations */
 	ini_allow_multiline = false;
-	rc = ini_parse_stream(reader, &p, handler, &p);
+	ini = ini_parse_stream(reader, &p, handler, &p);
 	fclose(p.f);
 	if (p.nomem) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		goto out;
 	}
+	rc = MQS_ERR_PARSE;
 	if (p.too_long > 0) {
 		snprintf(err, errlen, "%s:%d: line longer than %d characters", path, p.too_long,
 		         CONF_LINE_MAX);
-		goto fail;
+		goto out;
 	}
-	if (rc != 0) {
+	if (ini != 0) {
 		snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
-		         path, rc);
-		goto fail;
+		         path, ini);
+		goto out;
 	}
-	if (load_sections(&p) != 0) {
-		if (p.nomem)
+	if (load_sections(&p) != MQS_OK) {
+		if (p.nomem) {
 			snprintf(err, errlen, "out of memory");
-		else
+			rc = MQS_ERR_NOMEM;
+		} else {
 			snprintf(err, errlen, "%s", p.err);
-		goto fail;
+		}
+		goto out;
 	}
-	return 0;
-fail:
-	gw_config_release(c);
-	return -1;
+	rc = MQS_OK;
+out:
+	if (rc != MQS_OK)
+		gw_config_release(c);
+	return rc;
 }
 
 /* Free the config. */
@@ -768,11 +764,8 @@ void gw_config_release(struct gw_config *c)
 		for (kv = s->kv; kv != NULL; kv = knext) {
 			knext = kv->next;
 			free(kv->key);
-			if (kv->value != NULL) {
-				/* values may hold provider tokens */
-				memset(kv->value, 0, strlen(kv->value));
-				free(kv->value);
-			}
+			/* values may hold provider tokens */
+			mqs_secret_free_str(kv->value);
 			free(kv);
 		}
 		free(s->type);
@@ -784,67 +777,88 @@ void gw_config_release(struct gw_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Build the configured channels. */
+/* No key is set: the [channel spool] the gateway adds by itself. */
+static const char *chan_conf_none(const struct gw_chan_conf *cc, const char *key)
+{
+	(void)cc;
+	(void)key;
+	return NULL;
+}
+
+/* Apply [channel NAME] max_inflight (or the [delivery] default) to ch.
+ * MQS_OK, or MQS_ERR_INVAL with "file:line: reason" in err. */
+static int channel_inflight(const struct gw_config *c, const struct gw_section *s,
+                            struct gw_channel *ch, char *err, size_t errlen)
+{
+	unsigned long inflight = c->max_inflight;
+	const char *v = sec_get(s, "max_inflight");
+	char *end = NULL;
+
+	if (v == NULL) {
+		if (c->max_inflight_set || ch->max_inflight == 0)
+			ch->max_inflight = (unsigned)inflight;
+		return MQS_OK;
+	}
+	inflight = strtoul(v, &end, 10);
+	if (end == v || *end != '\0' || inflight < 1 || inflight > 1000) {
+		snprintf(err, errlen, "%s:%d: max_inflight must be 1..1000", c->path,
+		         sec_line(s, "max_inflight"));
+		return MQS_ERR_INVAL;
+	}
+	ch->max_inflight = (unsigned)inflight;
+	return MQS_OK;
+}
+
+/* Build the configured channels from the channel table. */
 int gw_config_channels(const struct gw_config *c, struct gw_channel *by_chan[GW_CH__COUNT],
                        struct gw_channel *owned[GW_CH__COUNT + 1], size_t *nowned, char *err,
                        size_t errlen)
 {
+	const struct gw_channel_type *spool_type = gw_channel_type_find("spool");
 	struct gw_channel *spool = NULL;
 	struct gw_section *spool_sec = NULL;
+	struct gw_chan_conf cc;
 	size_t n = 0;
+	int rc = MQS_ERR_INVAL;
 	char why[256];
 
 	for (int i = 0; i < GW_CH__COUNT; i++)
 		by_chan[i] = NULL;
 	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
-		struct gw_channel *ch = NULL;
-		unsigned long inflight = c->max_inflight;
-		const char *v;
-		int which;
+		const struct gw_channel_type *type;
+		struct gw_channel *ch;
 
 		if (strcmp(s->type, "channel") != 0)
 			continue;
 		why[0] = '\0';
-		if (strcmp(s->name, "spool") == 0) {
-			spool_sec = s;
+		type = gw_channel_type_find(s->name);
+		if (type->chan < 0) {
+			spool_sec = s; /* the fallback is built last */
 			continue;
 		}
-		which = gw_chan_parse(s->name);
-		if (which == GW_CH_EMAIL)
-			ch = gw_email_new(&s->cc, why, sizeof(why));
-		else if (which == GW_CH_SMS)
-			ch = gw_sms_new(&s->cc, why, sizeof(why));
-		else if (which == GW_CH_PHONE)
-			ch = gw_phone_new(&s->cc, why, sizeof(why));
-		else if (which == GW_CH_LINE)
-			ch = gw_line_new(&s->cc, why, sizeof(why));
+		cc = s->cc;
+		cc.spool_dir = c->spool_dir;
+		ch = type->create(&cc, why, sizeof(why));
 		if (ch == NULL) {
 			snprintf(err, errlen, "%s:%d: %s", c->path, s->line,
 			         why[0] ? why : "cannot set up channel");
 			goto fail;
 		}
 		owned[n++] = ch;
-		by_chan[which] = ch;
-		v = sec_get(s, "max_inflight");
-		if (v != NULL) {
-			char *end = NULL;
-			inflight = strtoul(v, &end, 10);
-			if (end == v || *end != '\0' || inflight < 1 || inflight > 1000) {
-				snprintf(err, errlen, "%s:%d: max_inflight must be 1..1000",
-				         c->path, sec_line(s, "max_inflight"));
-				goto fail;
-			}
-			ch->max_inflight = (unsigned)inflight;
-		} else if (c->max_inflight_set || ch->max_inflight == 0) {
-			ch->max_inflight = (unsigned)inflight;
-		}
+		by_chan[type->chan] = ch;
+		if (channel_inflight(c, s, ch, err, errlen) != MQS_OK)
+			goto fail;
 	}
 	if (c->nchannel_sections == 0 || spool_sec != NULL) {
-		const char *dir = c->spool_dir;
-
-		if (spool_sec != NULL && sec_get(spool_sec, "dir") != NULL)
-			dir = sec_get(spool_sec, "dir");
-		spool = gw_spool_new(dir, why, sizeof(why));
+		if (spool_sec != NULL) {
+			cc = spool_sec->cc;
+		} else {
+			cc.get = chan_conf_none;
+			cc.priv = NULL;
+		}
+		cc.spool_dir = c->spool_dir;
+		why[0] = '\0';
+		spool = spool_type->create(&cc, why, sizeof(why));
 		if (spool == NULL) {
 			snprintf(err, errlen, "%s%s%s", spool_sec ? c->path : "",
 			         spool_sec ? ": " : "", why[0] ? why : "cannot set up the spool");
@@ -859,12 +873,14 @@ int gw_config_channels(const struct gw_config *c, struct gw_channel *by_chan[GW_
 		}
 	}
 	*nowned = n;
-	return 0;
+	rc = MQS_OK;
+	goto out;
 fail:
 	for (size_t i = 0; i < n; i++)
 		owned[i]->ops->free(owned[i]);
 	for (int i = 0; i < GW_CH__COUNT; i++)
 		by_chan[i] = NULL;
 	*nowned = 0;
-	return -1;
+out:
+	return rc;
 }

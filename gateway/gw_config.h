@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "gw_channel.h"
-#include "gw_sensor.h"
+#include "gw_rule.h"
 #include "gw_util.h"
 
 enum gw_kind { GW_KIND_ALERT = 0, GW_KIND_SENSOR, GW_KIND_MARKETING, GW_KIND_MEDICAL };
@@ -86,8 +86,9 @@ struct gw_config {
 	size_t nchannel_sections;
 };
 
-/* Parse path into c.  Warnings go to the log.  On failure returns -1 with
- * "file:line: reason" in err and c released; else 0. */
+/* Parse path into c.  Warnings go to the log.  Returns MQS_OK, or
+ * MQS_ERR_PARSE / MQS_ERR_IO / MQS_ERR_NOMEM with "file:line: reason" in
+ * err and c released. */
 int gw_config_load(const char *path, struct gw_config *c, char *err, size_t errlen);
 
 /* Free everything c holds; c is left zeroed.  NULL is fine. */
@@ -97,14 +98,12 @@ void gw_config_release(struct gw_config *c);
  * the channel delivering logical channel i (email, sms, phone, line), or
  * NULL when that channel is not configured; with no [channel] section at
  * all, or with a [channel spool] section, unconfigured channels go to the
- * spool.  owned[] (capacity GW_CH__COUNT + 1) receives every distinct
- * channel built, *nowned their count.  Returns 0, or -1 with "file:line:
- * reason" in err and nothing built. */
+ * spool.  Channels come from the channel table (gw_channel_type_find).
+ * owned[] (capacity GW_CH__COUNT + 1) receives every distinct channel
+ * built, *nowned their count.  Returns MQS_OK, or MQS_ERR_INVAL with
+ * "file:line: reason" in err and nothing built. */
 int gw_config_channels(const struct gw_config *c, struct gw_channel *by_chan[GW_CH__COUNT],
                        struct gw_channel *owned[GW_CH__COUNT + 1], size_t *nowned, char *err,
                        size_t errlen);
-
-/* Name of a route kind. */
-const char *gw_kind_name(int kind);
 
 #endif

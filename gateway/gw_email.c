@@ -16,6 +16,9 @@
 #include "gw_email.h"
 #include "gw_http.h"
 #include "gw_text.h"
+#include "mqs_utf8.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
 
 /* Longest body kept, in characters. */
 #define GW_EMAIL_BODY_MAX 100000
@@ -131,8 +134,8 @@ char *gw_email_subject(const char *title)
 
 		/* take whole code points up to RFC2047_CHUNK bytes */
 		while (take < left) {
-			unsigned long cp;
-			size_t n = gw_text_utf8_decode(p + take, left - take, &cp);
+			uint32_t cp;
+			size_t n = mqs_utf8_decode(p + take, left - take, &cp);
 
 			if (n == 0 || take + n > RFC2047_CHUNK)
 				break;
@@ -222,8 +225,8 @@ static void smtp_ref(const char *reply, struct gw_result *res)
 	snprintf(res->provider_ref, sizeof(res->provider_ref), "%s", reply + 4);
 }
 
-/* Append a header line built from fmt to the list; -1 when out of memory
- * or too long. */
+/* Append a header line built from fmt to the list: MQS_OK, or
+ * MQS_ERR_NOMEM when out of memory or too long. */
 static __attribute__((format(printf, 2, 3))) int header_add(struct curl_slist **list,
                                                             const char *fmt, ...)
 {
@@ -236,12 +239,12 @@ static __attribute__((format(printf, 2, 3))) int header_add(struct curl_slist **
 	len = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (len < 0 || (size_t)len >= sizeof(line))
-		return -1;
+		return MQS_ERR_NOMEM;
 	n = curl_slist_append(*list, line);
 	if (n == NULL)
-		return -1;
+		return MQS_ERR_NOMEM;
 	*list = n;
-	return 0;
+	return MQS_OK;
 }
 
 /* Configure easy for one SMTP transaction to d->address. */
@@ -261,7 +264,7 @@ static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CUR
 	char *text = NULL;
 	char *body = NULL;
 	CURLcode cc = CURLE_OK;
-	int rc = -1;
+	int rc = MQS_ERR_INVAL;
 
 	*reqp = NULL;
 	if (!gw_email_addr_ok(d->address)) {
@@ -345,19 +348,15 @@ static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CUR
 	}
 	*reqp = req;
 	req = NULL;
-	rc = 0;
+	rc = MQS_OK;
 	goto out;
 nomem:
 	res->outcome = GW_RETRY;
 	snprintf(res->error, sizeof(res->error), "out of memory");
 out:
 	free(subject);
-	if (body != NULL)
-		OPENSSL_cleanse(body, strlen(body));
-	free(body);
-	if (text != NULL)
-		OPENSSL_cleanse(text, strlen(text));
-	free(text);
+	mqs_secret_free_str(body);
+	mqs_secret_free_str(text);
 	OPENSSL_cleanse(rcpt, sizeof(rcpt));
 	if (req != NULL) {
 		curl_mime_free(req->mime);
@@ -415,9 +414,7 @@ static void email_free(struct gw_channel *ch)
 	free(em->mail_from);
 	free(em->domain);
 	free(em->username);
-	if (em->password != NULL)
-		OPENSSL_cleanse(em->password, strlen(em->password));
-	free(em->password);
+	mqs_secret_free_str(em->password);
 	free(em);
 }
 

@@ -8,9 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-
 #include "gw_http.h"
+#include "mqs_error.h"
 
 #define GW_TIMEOUT_DEFAULT 30L
 #define GW_TIMEOUT_MAX     3600L
@@ -31,9 +30,9 @@ int gw_conf_need(const struct gw_chan_conf *conf, const char *section, const cha
 	*out = gw_conf_str(conf, key);
 	if (*out == NULL) {
 		snprintf(err, errlen, "[channel %s] missing %s", section, key);
-		return -1;
+		return MQS_ERR_INVAL;
 	}
-	return 0;
+	return MQS_OK;
 }
 
 /* Boolean key with a default. */
@@ -47,21 +46,21 @@ int gw_conf_bool(const struct gw_chan_conf *conf, const char *section, const cha
 
 	*out = def;
 	if (v == NULL)
-		return 0;
+		return MQS_OK;
 	for (i = 0; yes[i] != NULL; i++) {
 		if (strcasecmp(v, yes[i]) == 0) {
 			*out = 1;
-			return 0;
+			return MQS_OK;
 		}
 	}
 	for (i = 0; no[i] != NULL; i++) {
 		if (strcasecmp(v, no[i]) == 0) {
 			*out = 0;
-			return 0;
+			return MQS_OK;
 		}
 	}
 	snprintf(err, errlen, "[channel %s] %s must be true or false", section, key);
-	return -1;
+	return MQS_ERR_INVAL;
 }
 
 /* Non-zero when host (as curl_url_get returns it) is a loopback name. */
@@ -93,7 +92,7 @@ static int url_check(const char *url, const char *section, const char *const *sc
 	CURLU *u = curl_url();
 	char *scheme = NULL;
 	char *host = NULL;
-	int rc = -1;
+	int rc = MQS_ERR_INVAL;
 	size_t i;
 
 	if (u == NULL) {
@@ -120,7 +119,7 @@ static int url_check(const char *url, const char *section, const char *const *sc
 		         "[channel %s] url must be https:// (http:// only for loopback)", section);
 		goto out;
 	}
-	rc = 0;
+	rc = MQS_OK;
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -169,12 +168,14 @@ int gw_net_conf_load(struct gw_net_conf *nc, const struct gw_chan_conf *conf, co
 	}
 	if (gw_conf_bool(conf, section, "insecure_skip_verify", 0, &nc->insecure, err, errlen) != 0)
 		goto fail;
-	return 0;
+	return MQS_OK;
 nomem:
 	snprintf(err, errlen, "[channel %s] out of memory", section);
+	gw_net_conf_release(nc);
+	return MQS_ERR_NOMEM;
 fail:
 	gw_net_conf_release(nc);
-	return -1;
+	return MQS_ERR_INVAL;
 }
 
 /* Free the strings of nc. */
@@ -229,28 +230,24 @@ static size_t resp_write(char *data, size_t size, size_t nmemb, void *userp)
 	size_t n = size * nmemb;
 	size_t take = n;
 
-	if (r->len + take > GW_HTTP_RESP_MAX) {
-		take = GW_HTTP_RESP_MAX - r->len;
+	if (r->body.len + take > GW_HTTP_RESP_MAX) {
+		take = GW_HTTP_RESP_MAX - r->body.len;
 		r->truncated = 1;
 	}
-	if (take > 0) {
-		char *nb = realloc(r->buf, r->len + take + 1);
-
-		if (nb == NULL)
-			return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-		r->buf = nb;
-		memcpy(r->buf + r->len, data, take);
-		r->len += take;
-		r->buf[r->len] = '\0';
-	}
+	if (take > 0 && mqs_buf_add(&r->body, data, take) != MQS_OK)
+		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
 	return n;
 }
 
 /* Capture the response body into r. */
 CURLcode gw_http_resp_setopt(CURL *easy, struct gw_http_resp *r)
 {
-	CURLcode cc = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, resp_write);
+	CURLcode cc;
 
+	mqs_buf_release(&r->body);
+	mqs_buf_init(&r->body, GW_HTTP_RESP_MAX, 1);
+	r->truncated = 0;
+	cc = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, resp_write);
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(easy, CURLOPT_WRITEDATA, r);
 	return cc;
@@ -259,11 +256,7 @@ CURLcode gw_http_resp_setopt(CURL *easy, struct gw_http_resp *r)
 /* Free (and wipe) the captured body. */
 void gw_http_resp_release(struct gw_http_resp *r)
 {
-	if (r->buf != NULL)
-		OPENSSL_cleanse(r->buf, r->len);
-	free(r->buf);
-	r->buf = NULL;
-	r->len = 0;
+	mqs_buf_release(&r->body);
 }
 
 /* Transport errors that a later attempt may not hit. */

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "gw_channel.h"
+#include "mqs_buf.h"
 
 /* Largest response body kept (the rest is read and dropped). */
 #define GW_HTTP_RESP_MAX (16 * 1024)
@@ -29,17 +30,20 @@ struct gw_net_conf {
 /* Value of key in conf, or NULL when absent or empty. */
 const char *gw_conf_str(const struct gw_chan_conf *conf, const char *key);
 
-/* Required key: 0 with *out set, or -1 with "[channel NAME] missing KEY" in err. */
+/* Required key: MQS_OK with *out set, or MQS_ERR_INVAL with "[channel NAME]
+ * missing KEY" in err. */
 int gw_conf_need(const struct gw_chan_conf *conf, const char *section, const char *key,
                  const char **out, char *err, size_t errlen);
 
-/* Boolean key (true/false/yes/no/on/off/1/0); absent gives def.  0 or -1 with err. */
+/* Boolean key (true/false/yes/no/on/off/1/0); absent gives def.  MQS_OK or
+ * MQS_ERR_INVAL with err. */
 int gw_conf_bool(const struct gw_chan_conf *conf, const char *section, const char *key, int def,
                  int *out, char *err, size_t errlen);
 
 /* Read url (required; its scheme must be one of the NULL-terminated
  * schemes; http:// is only accepted for a loopback host), timeout, ca_file
- * and insecure_skip_verify.  0, or -1 with err filled and nc released. */
+ * and insecure_skip_verify.  MQS_OK, or MQS_ERR_INVAL / MQS_ERR_NOMEM with
+ * err filled and nc released. */
 int gw_net_conf_load(struct gw_net_conf *nc, const struct gw_chan_conf *conf, const char *section,
                      const char *const *schemes, char *err, size_t errlen);
 
@@ -53,14 +57,15 @@ void gw_net_conf_release(struct gw_net_conf *nc);
  * redirects, only the comma-separated protocols (e.g. "https,http"). */
 CURLcode gw_net_setopt(CURL *easy, const struct gw_net_conf *nc, const char *protocols);
 
-/* Bounded response body. */
+/* Bounded response body: the first GW_HTTP_RESP_MAX bytes, in a secret
+ * buffer (responses may echo personal data). */
 struct gw_http_resp {
-	char *buf; /* NUL-terminated, NULL until data arrives */
-	size_t len;
-	int truncated; /* more than GW_HTTP_RESP_MAX bytes came */
+	struct mqs_buf body; /* body.data NULL until data arrives; mqs_buf_str() */
+	int truncated;       /* more than GW_HTTP_RESP_MAX bytes came */
 };
 
-/* Make easy write its response body into r (which must outlive the transfer). */
+/* Make easy write its response body into r (which must outlive the
+ * transfer; a zeroed or released r is fine, it is made empty here). */
 CURLcode gw_http_resp_setopt(CURL *easy, struct gw_http_resp *r);
 
 /* Free r's buffer (wiped: it may hold personal data). */

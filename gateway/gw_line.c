@@ -7,11 +7,12 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/crypto.h>
 
 #include "gw_http.h"
 #include "gw_line.h"
 #include "gw_text.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
 
 #define LINE_PUSH "/v2/bot/message/push"
 
@@ -111,7 +112,7 @@ static int line_prepare(struct gw_channel *ch, const struct gw_delivery *d, CURL
 	char key[64];
 	char *body = NULL;
 	CURLcode cc;
-	int rc = -1;
+	int rc = MQS_ERR_INVAL;
 
 	*reqp = NULL;
 	if (!line_id_ok(d->address)) {
@@ -162,15 +163,13 @@ static int line_prepare(struct gw_channel *ch, const struct gw_delivery *d, CURL
 	}
 	*reqp = req;
 	req = NULL;
-	rc = 0;
+	rc = MQS_OK;
 	goto out;
 nomem:
 	res->outcome = GW_RETRY;
 	snprintf(res->error, sizeof(res->error), "out of memory");
 out:
-	if (body != NULL)
-		OPENSSL_cleanse(body, strlen(body));
-	free(body);
+	mqs_secret_free_str(body);
 	if (req != NULL) {
 		curl_slist_free_all(req->headers);
 		gw_http_resp_release(&req->resp);
@@ -196,12 +195,12 @@ static void line_finish(struct gw_channel *ch, struct gw_request *req, CURL *eas
 		res->error[0] = '\0';
 		hname = "x-line-accepted-request-id";
 	}
-	if (res->outcome == GW_SENT && req->resp.buf != NULL && !req->resp.truncated) {
+	if (res->outcome == GW_SENT && req->resp.body.data != NULL && !req->resp.truncated) {
 		/* newer API versions return {"sentMessages": [{"id": ...}]} */
 		const cJSON *sent;
 		const cJSON *id;
 
-		json = cJSON_ParseWithLength(req->resp.buf, req->resp.len);
+		json = cJSON_ParseWithLength(mqs_buf_str(&req->resp.body), req->resp.body.len);
 		sent = cJSON_GetObjectItemCaseSensitive(json, "sentMessages");
 		id = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(sent, 0), "id");
 		if (cJSON_IsString(id))
@@ -239,9 +238,7 @@ static void line_free(struct gw_channel *ch)
 		return;
 	gw_net_conf_release(&ln->net);
 	free(ln->endpoint);
-	if (ln->token != NULL)
-		OPENSSL_cleanse(ln->token, strlen(ln->token));
-	free(ln->token);
+	mqs_secret_free_str(ln->token);
 	free(ln);
 }
 

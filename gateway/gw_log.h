@@ -1,7 +1,10 @@
 /* gw_log.h - the gateway's log: one line per event on stderr.
  *
  * Lines look like "2025-01-31T12:00:00.123Z warn: cannot open db x: y".
- * Never pass PII, secrets or payloads.  Nothing here allocates.
+ * Never pass PII, secrets or payloads.
+ *
+ * Ownership: nothing here allocates or keeps a pointer; the level is one
+ * process-wide setting (set once by main.c from -v/-q).
  */
 #ifndef GW_LOG_H
 #define GW_LOG_H

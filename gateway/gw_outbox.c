@@ -1,11 +1,9 @@
 /* gw_outbox.c - outbox rows: queue, claim, update, list, prune. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <cjson/cJSON.h>
 
 #include "gw_log.h"
 #include "gw_outbox.h"
@@ -95,7 +93,7 @@ int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group, un
 	if (r != SQLITE_ROW)
 		goto out;
 	sqlite3_bind_text(members, 1, group, -1, SQLITE_STATIC);
-	while ((r = sqlite3_step(members)) == SQLITE_ROW) {
+	for (r = sqlite3_step(members); r == SQLITE_ROW; r = sqlite3_step(members)) {
 		const char *name = (const char *)sqlite3_column_text(members, 0);
 		const char *optouts = (const char *)sqlite3_column_text(members, 4);
 
@@ -198,7 +196,8 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 	sqlite3_bind_int64(sel, 2, now_ms);
 	sqlite3_bind_int64(sel, 3, (int64_t)max);
 	sqlite3_bind_int(sel, 4, gw_field_for_chan(ch));
-	while (n < max && (r = sqlite3_step(sel)) == SQLITE_ROW) {
+	for (r = sqlite3_step(sel); r == SQLITE_ROW;
+	     r = n < max ? sqlite3_step(sel) : SQLITE_DONE) {
 		struct gw_outbox_row *row;
 		const char *t = (const char *)sqlite3_column_text(sel, 6);
 		const char *b = (const char *)sqlite3_column_text(sel, 7);
@@ -353,21 +352,9 @@ int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask)
 	return best;
 }
 
-static void fmt_time(int64_t ms, char *out, size_t cap)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0) {
-		snprintf(out, cap, "-");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* List outbox rows. */
-int gw_outbox_list(struct gw_store *s, const char *state, int limit, FILE *out, int json)
+/* Walk outbox rows for a listing. */
+int gw_outbox_each(struct gw_store *s, const char *state, int limit,
+                   int (*fn)(const struct gw_outbox_info *oi, void *arg), void *arg)
 {
 	sqlite3_stmt *st = gw_store_prepare(
 	    s, "SELECT o.id, m.msg_id, o.recipient, o.channel, o.state, o.attempts, "
@@ -375,78 +362,37 @@ int gw_outbox_list(struct gw_store *s, const char *state, int limit, FILE *out, 
 	       "m.publisher "
 	       "FROM outbox o JOIN messages m ON m.id = o.message "
 	       "WHERE ?1 IS NULL OR o.state = ?1 ORDER BY o.id DESC LIMIT ?2");
-	cJSON *arr = json ? cJSON_CreateArray() : NULL;
 	int rc = MQS_ERR_DB, r;
 
-	if (st == NULL || (json && arr == NULL))
+	if (st == NULL)
 		goto out;
 	if (state != NULL)
 		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
-	if (!json)
-		fprintf(out, "%-8s %-24s %-24s %-16s %-6s %-8s %-4s %-21s %-21s %s\n", "ID",
-		        "MESSAGE", "FROM", "RECIPIENT", "CHAN", "STATE", "TRY", "NEXT", "UPDATED",
-		        "ERROR/REF");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *st_state = (const char *)sqlite3_column_text(st, 4);
-		const char *err = (const char *)sqlite3_column_text(st, 8);
-		const char *ref = (const char *)sqlite3_column_text(st, 9);
-		int64_t next = sqlite3_column_int64(st, 6);
-		const char *route = (const char *)sqlite3_column_text(st, 11);
-		const char *publisher = (const char *)sqlite3_column_text(st, 12);
-		char next_s[32], upd_s[32], from[340];
+	r = sqlite3_step(st);
+	while (r == SQLITE_ROW) {
+		struct gw_outbox_info oi;
 
-		fmt_time(strcmp(st_state, "queued") == 0 ? next : 0, next_s, sizeof(next_s));
-		fmt_time(sqlite3_column_int64(st, 7), upd_s, sizeof(upd_s));
-		if (!json) {
-			/* the id's namespace: route and publisher ("-": anonymous) */
-			snprintf(from, sizeof(from), "%s:%s", route != NULL ? route : "",
-			         publisher != NULL && *publisher != '\0' ? publisher : "-");
-			fprintf(out, "%-8lld %-24s %-24s %-16s %-6s %-8s %-4d %-21s %-21s %s%s%s\n",
-			        (long long)sqlite3_column_int64(st, 0),
-			        (const char *)sqlite3_column_text(st, 1), from,
-			        (const char *)sqlite3_column_text(st, 2),
-			        (const char *)sqlite3_column_text(st, 3), st_state,
-			        sqlite3_column_int(st, 5), next_s, upd_s, err ? err : "",
-			        err && ref ? " " : "", ref ? ref : (err ? "" : "-"));
-			continue;
-		}
-		cJSON *o = cJSON_CreateObject();
-		if (o == NULL)
+		oi.id = sqlite3_column_int64(st, 0);
+		oi.msg_id = (const char *)sqlite3_column_text(st, 1);
+		oi.recipient = (const char *)sqlite3_column_text(st, 2);
+		oi.channel = (const char *)sqlite3_column_text(st, 3);
+		oi.state = (const char *)sqlite3_column_text(st, 4);
+		oi.attempts = sqlite3_column_int(st, 5);
+		oi.next_attempt_at = sqlite3_column_int64(st, 6);
+		oi.updated_at = sqlite3_column_int64(st, 7);
+		oi.error = (const char *)sqlite3_column_text(st, 8);
+		oi.provider_ref = (const char *)sqlite3_column_text(st, 9);
+		oi.step = sqlite3_column_int(st, 10);
+		oi.route = (const char *)sqlite3_column_text(st, 11);
+		oi.publisher = (const char *)sqlite3_column_text(st, 12);
+		rc = fn(&oi, arg);
+		if (rc != MQS_OK)
 			goto out;
-		cJSON_AddItemToArray(arr, o);
-		cJSON_AddNumberToObject(o, "row", (double)sqlite3_column_int64(st, 0));
-		cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 1));
-		cJSON_AddStringToObject(o, "route", route != NULL ? route : "");
-		cJSON_AddStringToObject(o, "publisher", publisher != NULL ? publisher : "");
-		cJSON_AddStringToObject(o, "recipient", (const char *)sqlite3_column_text(st, 2));
-		cJSON_AddStringToObject(o, "channel", (const char *)sqlite3_column_text(st, 3));
-		cJSON_AddStringToObject(o, "state", st_state);
-		cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(st, 5));
-		cJSON_AddNumberToObject(o, "step", sqlite3_column_int(st, 10));
-		cJSON_AddNumberToObject(o, "next_attempt_at", (double)next);
-		cJSON_AddNumberToObject(o, "updated_at", (double)sqlite3_column_int64(st, 7));
-		if (err != NULL)
-			cJSON_AddStringToObject(o, "error", err);
-		else
-			cJSON_AddNullToObject(o, "error");
-		if (ref != NULL)
-			cJSON_AddStringToObject(o, "provider_ref", ref);
-		else
-			cJSON_AddNullToObject(o, "provider_ref");
+		r = sqlite3_step(st);
 	}
-	if (r != SQLITE_DONE)
-		goto out;
-	if (json) {
-		char *text = cJSON_Print(arr);
-		if (text == NULL)
-			goto out;
-		fprintf(out, "%s\n", text);
-		cJSON_free(text);
-	}
-	rc = MQS_OK;
+	rc = r == SQLITE_DONE ? MQS_OK : MQS_ERR_DB;
 out:
-	cJSON_Delete(arr);
 	sqlite3_finalize(st);
 	return rc;
 }

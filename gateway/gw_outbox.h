@@ -20,11 +20,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "gw_recipient.h"
 #include "gw_store.h"
 #include "gw_util.h"
+#include "mqs_error.h"
 
 struct gw_message {
 	const char *msg_id;
@@ -46,8 +46,8 @@ struct gw_message {
 /* Inside a transaction: insert message m.  *rowid gets its row id.
  * Returns MQS_OK, MQS_ERR_EXISTS (id seen before from the same route and
  * publisher) or MQS_ERR_DB. */
-int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int64_t now_ms,
-                             int64_t *rowid);
+MQS_MUST_CHECK int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m,
+                                            int64_t now_ms, int64_t *rowid);
 
 /* Return 1 when group exists, 0 when not, -1 on a database error. */
 int gw_outbox_group_exists(struct gw_store *s, const char *group);
@@ -57,12 +57,12 @@ int gw_outbox_group_exists(struct gw_store *s, const char *group);
  * it, are skipped).  step is the escalation step (0 = first delivery).
  * *nrows gets the number of rows queued.  Returns MQS_OK, MQS_ERR_NOENT (no
  * such group) or MQS_ERR_DB. */
-int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group, unsigned chan_mask,
-                    int step, int64_t now_ms, size_t *nrows);
+MQS_MUST_CHECK int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group,
+                                   unsigned chan_mask, int step, int64_t now_ms, size_t *nrows);
 
 /* Rows left in 'sending' by a crash go back to 'queued'.  Returns the
  * number of rows, or -1. */
-int gw_outbox_requeue_sending(struct gw_store *s);
+MQS_MUST_CHECK int gw_outbox_requeue_sending(struct gw_store *s);
 
 /* One claimed delivery. */
 struct gw_outbox_row {
@@ -86,24 +86,45 @@ struct gw_outbox_row {
  * now): they become 'sending' with attempts + 1, in the caller's
  * transaction when one is open, else in one of their own.
  * Returns MQS_OK (with *n possibly 0) or MQS_ERR_DB/MQS_ERR_NOMEM. */
-int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
-                    struct gw_outbox_row **rows, size_t *n);
+MQS_MUST_CHECK int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
+                                   struct gw_outbox_row **rows, size_t *n);
 
 /* Free claimed rows. */
 void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n);
 
 /* Record the end of an attempt: state ("queued" for a retry, "sent",
  * "failed", "dead"), next attempt time (retries), error and provider
- * reference (may be NULL).  Call inside a transaction for batches. */
-int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t next_at,
-                     const char *error, const char *provider_ref, int64_t now_ms);
+ * reference (may be NULL).  Call inside a transaction for batches.
+ * Returns MQS_OK or MQS_ERR_DB (logged): then the row keeps its state. */
+MQS_MUST_CHECK int gw_outbox_update(struct gw_store *s, int64_t id, const char *state,
+                                    int64_t next_at, const char *error, const char *provider_ref,
+                                    int64_t now_ms);
 
 /* Earliest next_attempt_at of a queued row of a channel in chan_mask, or
  * 0 when none. */
 int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask);
 
-/* Print rows (state NULL = all), newest first, at most limit. */
-int gw_outbox_list(struct gw_store *s, const char *state, int limit, FILE *out, int json);
+/* One outbox row as listed (no address, no message text). */
+struct gw_outbox_info {
+	int64_t id;
+	const char *msg_id;
+	const char *route;     /* with publisher, the id's namespace */
+	const char *publisher; /* "" anonymous */
+	const char *recipient;
+	const char *channel;
+	const char *state;
+	int attempts;
+	int step; /* escalation step */
+	int64_t next_attempt_at, updated_at;
+	const char *error;        /* or NULL */
+	const char *provider_ref; /* or NULL */
+};
+
+/* Call fn for each row (state NULL = all), newest first, at most limit
+ * (<= 0: no limit); fn returns MQS_OK to go on, any other value stops the
+ * walk and is returned.  Returns MQS_OK or MQS_ERR_DB. */
+int gw_outbox_each(struct gw_store *s, const char *state, int limit,
+                   int (*fn)(const struct gw_outbox_info *oi, void *arg), void *arg);
 
 /* Forget message text older than cutoff once all its rows are final.
  * Returns the number of messages cleared or -1. */

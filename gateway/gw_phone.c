@@ -7,6 +7,7 @@
 
 #include "gw_text.h"
 #include "gw_twilio.h"
+#include "mqs_utf8.h"
 
 #define TWIML_HEAD "<Response><Say>"
 #define TWIML_TAIL "</Say></Response>"
@@ -16,7 +17,7 @@ const char *const gw_phone_keys[] = {"url",     "account_sid", "auth_token",    
                                      "timeout", "ca_file",     "insecure_skip_verify", NULL};
 
 /* XML escape of one code point, or NULL when it is copied as is. */
-static const char *xml_entity(unsigned long cp)
+static const char *xml_entity(uint32_t cp)
 {
 	switch (cp) {
 	case '&':
@@ -55,8 +56,8 @@ char *gw_phone_twiml(const struct gw_delivery *d)
 	p = (const unsigned char *)text;
 	left = strlen(text);
 	while (left > 0) {
-		unsigned long cp = 0;
-		size_t n = gw_text_utf8_decode(p, left, &cp);
+		uint32_t cp = 0;
+		size_t n = mqs_utf8_decode(p, left, &cp);
 		const char *ent;
 		size_t add;
 

@@ -1,5 +1,5 @@
-/* gw_sensor.c - sensor rules: parsing, the per-topic state machine, alerts
- * and recovery notices. */
+/* gw_sensor.c - sensor routes: readings, the per-topic state machine of
+ * each rule (the rule language is gw_rule.c), alerts and recovery notices. */
 #include "config.h"
 
 #include <ctype.h>
@@ -18,228 +18,15 @@
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_recipient.h"
+#include "gw_rule.h"
 #include "gw_sensor.h"
 #include "gw_status.h"
 #include "gw_util.h"
 #include "mqs_error.h"
+#include "mqs_utf8.h"
 #include "mqs_util.h"
 
-static const char *const op_text[] = {">", ">=", "<", "<="};
-
-/* Free a rule's strings. */
-void gw_rule_release(struct gw_rule *r)
-{
-	if (r == NULL)
-		return;
-	free(r->group);
-	free(r->title);
-	free(r->body);
-	memset(r, 0, sizeof(*r));
-}
-
-static const char *skip_ws(const char *p)
-{
-	while (isspace((unsigned char)*p))
-		p++;
-	return p;
-}
-
-/* Read a token (up to whitespace) or a "quoted string" with \" and \\
- * escapes into a new string. */
-static const char *read_value(const char *p, char **out, char *err, size_t errlen)
-{
-	size_t cap = strlen(p) + 1, n = 0;
-	char *buf = malloc(cap);
-
-	*out = NULL;
-	if (buf == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (*p == '"') {
-		for (p++; *p != '"'; p++) {
-			if (*p == '\0') {
-				free(buf);
-				snprintf(err, errlen, "unterminated quoted value");
-				return NULL;
-			}
-			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-				p++;
-			buf[n++] = *p;
-		}
-		p++;
-	} else {
-		while (*p != '\0' && !isspace((unsigned char)*p))
-			buf[n++] = *p++;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	return p;
-}
-
-/* Parse "value OP N [for D] => alert k=v ...". */
-int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen)
-{
-	const char *p = skip_ws(text);
-	char *end = NULL;
-
-	memset(r, 0, sizeof(*r));
-	r->severity = GW_SEV_WARNING;
-	if (strncmp(p, "value", 5) != 0) {
-		snprintf(err, errlen,
-		         "must start with \"value\" (e.g. value > 40 for 60s => alert "
-		         "group=ops)");
-		goto fail;
-	}
-	p = skip_ws(p + 5);
-	if (p[0] == '>' && p[1] == '=') {
-		r->op = GW_OP_GE;
-		p += 2;
-	} else if (p[0] == '<' && p[1] == '=') {
-		r->op = GW_OP_LE;
-		p += 2;
-	} else if (p[0] == '>') {
-		r->op = GW_OP_GT;
-		p++;
-	} else if (p[0] == '<') {
-		r->op = GW_OP_LT;
-		p++;
-	} else {
-		snprintf(err, errlen, "expected >, >=, < or <= after \"value\"");
-		goto fail;
-	}
-	p = skip_ws(p);
-	errno = 0;
-	r->threshold = strtod(p, &end);
-	if (end == p || errno != 0 || !isfinite(r->threshold)) {
-		snprintf(err, errlen, "expected a number after the operator");
-		goto fail;
-	}
-	p = skip_ws(end);
-	if (strncmp(p, "for", 3) == 0 && isspace((unsigned char)p[3])) {
-		char dur[32];
-		size_t n = 0;
-
-		p = skip_ws(p + 3);
-		while (*p != '\0' && !isspace((unsigned char)*p) && n + 1 < sizeof(dur))
-			dur[n++] = *p++;
-		dur[n] = '\0';
-		if (gw_duration_parse(dur, &r->hold_ms) != 0) {
-			snprintf(err, errlen, "bad duration after \"for\" (e.g. 60s, 5m)");
-			goto fail;
-		}
-		p = skip_ws(p);
-	}
-	if (strncmp(p, "=>", 2) != 0) {
-		snprintf(err, errlen, "expected => after the condition");
-		goto fail;
-	}
-	p = skip_ws(p + 2);
-	if (strncmp(p, "alert", 5) != 0 || (p[5] != '\0' && !isspace((unsigned char)p[5]))) {
-		snprintf(err, errlen, "expected \"alert\" after =>");
-		goto fail;
-	}
-	p = skip_ws(p + 5);
-	while (*p != '\0') {
-		char key[16];
-		char *val = NULL;
-		size_t n = 0;
-
-		while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p) &&
-		       n + 1 < sizeof(key))
-			key[n++] = *p++;
-		key[n] = '\0';
-		if (*p != '=') {
-			snprintf(err, errlen, "expected key=value, got %s", key);
-			goto fail;
-		}
-		p = read_value(p + 1, &val, err, errlen);
-		if (p == NULL)
-			goto fail;
-		if (strcmp(key, "group") == 0) {
-			free(r->group);
-			r->group = val;
-			if (!gw_name_check(val)) {
-				snprintf(err, errlen, "group: bad group name");
-				goto fail;
-			}
-		} else if (strcmp(key, "severity") == 0) {
-			r->severity = gw_severity_parse(val);
-			free(val);
-			if (r->severity < 0) {
-				snprintf(err, errlen, "severity must be info, warning or critical");
-				goto fail;
-			}
-		} else if (strcmp(key, "title") == 0) {
-			free(r->title);
-			r->title = val;
-			if (*val == '\0' || strlen(val) > GW_TITLE_MAX) {
-				snprintf(err, errlen, "title must be 1..%d bytes", GW_TITLE_MAX);
-				goto fail;
-			}
-		} else if (strcmp(key, "body") == 0) {
-			free(r->body);
-			r->body = val;
-		} else if (strcmp(key, "channels") == 0) {
-			char why[128];
-			int bad =
-			    gw_chan_list_parse(val, &r->chan_mask, NULL, NULL, why, sizeof(why));
-
-			free(val);
-			if (bad || r->chan_mask == 0) {
-				snprintf(err, errlen, "channels: %s", bad ? why : "empty");
-				goto fail;
-			}
-			r->has_channels = 1;
-		} else if (strcmp(key, "hysteresis") == 0) {
-			r->hysteresis = strtod(val, &end);
-			r->has_hysteresis = 1;
-			if (end == val || *end != '\0' || !isfinite(r->hysteresis) ||
-			    r->hysteresis < 0) {
-				free(val);
-				snprintf(err, errlen, "hysteresis must be a number >= 0");
-				goto fail;
-			}
-			free(val);
-		} else {
-			free(val);
-			snprintf(err, errlen,
-			         "unknown attribute %s (group, severity, title, body, channels, "
-			         "hysteresis)",
-			         key);
-			goto fail;
-		}
-		p = skip_ws(p);
-	}
-	return 0;
-fail:
-	gw_rule_release(r);
-	return -1;
-}
-
-/* "value > 40 for 60s". */
-void gw_rule_describe(const struct gw_rule *r, char *out, size_t cap)
-{
-	if (r->hold_ms > 0)
-		snprintf(out, cap, "value %s %g for %gs", op_text[r->op], r->threshold,
-		         (double)r->hold_ms / 1000.0);
-	else
-		snprintf(out, cap, "value %s %g", op_text[r->op], r->threshold);
-}
-
-static int cond(const struct gw_rule *r, double v, double shift)
-{
-	switch (r->op) {
-	case GW_OP_GT:
-		return v > r->threshold - shift;
-	case GW_OP_GE:
-		return v >= r->threshold - shift;
-	case GW_OP_LT:
-		return v < r->threshold + shift;
-	default:
-		return v <= r->threshold + shift;
-	}
-}
+_Static_assert(GW_RULE_TITLE_MAX == GW_TITLE_MAX, "rule titles are alert titles");
 
 /* The state machine of one rule on one topic. */
 int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate *st, int have_value,
@@ -250,7 +37,7 @@ int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate 
 		st->last = v;
 	switch (st->state) {
 	case GW_SS_NORMAL:
-		if (!have_value || !cond(r, v, 0))
+		if (!have_value || !gw_rule_holds(r, v, 0))
 			return GW_SE_NONE;
 		*changed = 1;
 		if (r->hold_ms == 0) {
@@ -262,7 +49,7 @@ int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate 
 		st->since_ms = now_ms;
 		return GW_SE_NONE;
 	case GW_SS_PENDING:
-		if (have_value && !cond(r, v, 0)) {
+		if (have_value && !gw_rule_holds(r, v, 0)) {
 			st->state = GW_SS_NORMAL;
 			*changed = 1;
 			return GW_SE_NONE;
@@ -276,7 +63,7 @@ int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate 
 		return GW_SE_NONE;
 	default:
 		/* re-arm only once back past threshold -/+ hysteresis */
-		if (have_value && !cond(r, v, hysteresis)) {
+		if (have_value && !gw_rule_holds(r, v, hysteresis)) {
 			st->state = GW_SS_NORMAL;
 			*changed = 1;
 			return GW_SE_RECOVER;
@@ -285,23 +72,26 @@ int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate 
 	}
 }
 
+/* A JSON number, or a string holding one: MQS_OK with *v, else
+ * MQS_ERR_PARSE. */
 static int json_number(const cJSON *item, double *v)
 {
 	char *end = NULL;
 
 	if (cJSON_IsNumber(item)) {
 		*v = item->valuedouble;
-		return isfinite(*v) ? 0 : -1;
+		return isfinite(*v) ? MQS_OK : MQS_ERR_PARSE;
 	}
 	if (cJSON_IsString(item)) {
 		errno = 0;
 		*v = strtod(item->valuestring, &end);
 		if (end == item->valuestring || errno != 0 || !isfinite(*v))
-			return -1;
-		end = (char *)skip_ws(end);
-		return *end == '\0' ? 0 : -1;
+			return MQS_ERR_PARSE;
+		while (isspace((unsigned char)*end))
+			end++;
+		return *end == '\0' ? MQS_OK : MQS_ERR_PARSE;
 	}
-	return -1;
+	return MQS_ERR_PARSE;
 }
 
 /* A reading from a numeric payload or a JSON field. */
@@ -322,7 +112,7 @@ int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, dou
 			b--;
 		if (b == a || b - a >= sizeof(buf)) {
 			snprintf(err, errlen, "payload is not a number");
-			return -1;
+			return MQS_ERR_PARSE;
 		}
 		memcpy(buf, payload + a, b - a);
 		buf[b - a] = '\0';
@@ -330,19 +120,19 @@ int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, dou
 		*v = strtod(buf, &end);
 		if (end == buf || *end != '\0' || errno != 0 || !isfinite(*v)) {
 			snprintf(err, errlen, "payload is not a number");
-			return -1;
+			return MQS_ERR_PARSE;
 		}
-		return 0;
+		return MQS_OK;
 	}
 	if (len > 64 * 1024) {
 		snprintf(err, errlen, "payload too large");
-		return -1;
+		return MQS_ERR_PARSE;
 	}
 	root = cJSON_ParseWithLength((const char *)payload, len);
 	if (root == NULL || !cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		snprintf(err, errlen, "payload is not a JSON object");
-		return -1;
+		return MQS_ERR_PARSE;
 	}
 	item = root;
 	p = field;
@@ -357,13 +147,13 @@ int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, dou
 			p++;
 		item = cJSON_IsObject(item) ? cJSON_GetObjectItemCaseSensitive(item, key) : NULL;
 	}
-	if (item == NULL || json_number(item, v) != 0) {
+	if (item == NULL || json_number(item, v) != MQS_OK) {
 		cJSON_Delete(root);
 		snprintf(err, errlen, "field %s missing or not a number", field);
-		return -1;
+		return MQS_ERR_PARSE;
 	}
 	cJSON_Delete(root);
-	return 0;
+	return MQS_OK;
 }
 
 /* ---- runtime ---------------------------------------------------------- */
@@ -383,6 +173,7 @@ struct gw_sensor {
 	int dirty;         /* a hold started since the last scan */
 };
 
+/* The enabled sensor route called name, or NULL (a route since removed). */
 static const struct gw_route *find_route(const struct gw_config *c, const char *name)
 {
 	for (size_t i = 0; i < c->nroutes; i++) {
@@ -393,6 +184,8 @@ static const struct gw_route *find_route(const struct gw_config *c, const char *
 	return NULL;
 }
 
+/* A new state node for (route, rule, topic), in state NORMAL; NULL when out
+ * of memory. */
 static struct snode *node_add(struct gw_sensor *s, const struct gw_route *r, size_t rule,
                               const char *topic)
 {
@@ -467,6 +260,8 @@ void gw_sensor_free(struct gw_sensor *s)
 	free(s);
 }
 
+/* Save n's state (inside the caller's transaction, if any): MQS_OK or
+ * MQS_ERR_DB (logged). */
 static int persist(struct gw_gateway *gw, const struct snode *n)
 {
 	sqlite3_stmt *st = gw_store_stmt(
@@ -475,10 +270,10 @@ static int persist(struct gw_gateway *gw, const struct snode *n)
 	                "rule) DO UPDATE SET state = excluded.state, since_ms = excluded.since_ms, "
 	                "seq = excluded.seq, last_value = excluded.last_value, "
 	                "alert_id = excluded.alert_id");
-	int rc = -1;
+	int rc = MQS_ERR_DB;
 
 	if (st == NULL)
-		return -1;
+		return MQS_ERR_DB;
 	sqlite3_bind_text(st, 1, n->route->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, n->topic, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, (int)n->rule);
@@ -489,7 +284,7 @@ static int persist(struct gw_gateway *gw, const struct snode *n)
 	if (n->alert_id[0] != '\0')
 		sqlite3_bind_text(st, 8, n->alert_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = 0;
+		rc = MQS_OK;
 	else
 		gw_log(GW_LOG_ERR, "db: cannot save sensor state: %s",
 		       sqlite3_errmsg(gw->store.db));
@@ -555,18 +350,6 @@ int gw_sensor_make_id(const char *route, char *out, size_t cap)
 	return gw_alert_random_id(prefix, out, cap);
 }
 
-/* Truncate to at most max bytes without splitting a UTF-8 sequence. */
-static void utf8_cut(char *s, size_t max)
-{
-	size_t len = strlen(s);
-
-	if (len <= max)
-		return;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	s[max] = '\0';
-}
-
 /* Queue the alert (or recovery notice) of an excursion, with the new state,
  * in one transaction.  Returns 0, or -1 when nothing was stored. */
 static int emit(struct gw_gateway *gw, struct snode *n, int event)
@@ -613,7 +396,7 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 		snprintf(a.id, sizeof(a.id), "%.*s-ok", GW_ID_MAX - 3, alert_id);
 		a.severity = GW_SEV_INFO;
 	}
-	utf8_cut(title, GW_TITLE_MAX);
+	title[mqs_utf8_cut((const uint8_t *)title, strlen(title), GW_TITLE_MAX)] = '\0';
 	for (char *p = title; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
@@ -670,6 +453,8 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 	return 0;
 }
 
+/* Step one rule on one topic and apply the outcome: emit an alert or a
+ * recovery, or save the new state; on failure the state is as before. */
 static void advance(struct gw_gateway *gw, struct snode *n, int have_value, double v,
                     uint64_t now_ms)
 {

@@ -1,23 +1,17 @@
-/* gw_sensor.h - [route NAME] kind = sensor: threshold rules over numeric
- * readings, with hold time, hysteresis and a recovery notice.
+/* gw_sensor.h - [route NAME] kind = sensor: threshold rules (gw_rule.h)
+ * over numeric readings, with hold time, hysteresis and a recovery notice
+ * (docs/gateway.md, Sensor routes).
  *
- *   rule = value > 40 for 60s => alert group=ops severity=critical title="Server room hot"
+ * Readings are a numeric payload or, with "field = a.b", a number (or
+ * numeric string) in a JSON object.  State is kept per (route, topic, rule)
+ * in memory and in SQLite, so a restart neither repeats an alert nor
+ * forgets an excursion.  One alert per excursion: after it fires, the rule
+ * re-arms only once the value is back past threshold -/+ hysteresis, which
+ * also sends the recovery notice.
  *
- * Operators: > >= < <=.  "for D" (optional) is how long the condition must
- * hold before the alert fires.  Attributes after "=> alert": group,
- * severity (info|warning|critical, default warning), title, body,
- * channels (email,sms,...), hysteresis.  Titles and bodies may use {value},
- * {topic}, {threshold} and {route}.  Readings are a numeric payload or, with
- * "field = a.b", a number (or numeric string) in a JSON object.
- *
- * State is kept per (route, topic, rule) in memory and in SQLite, so a
- * restart neither repeats an alert nor forgets an excursion.  One alert per
- * excursion: after it fires, the rule re-arms only once the value is back
- * past threshold -/+ hysteresis, which also sends the recovery notice.
- *
- * Ownership: struct gw_rule strings are malloc'd, freed by
- * gw_rule_release().  The sensor engine (struct gw_sensor) belongs to the
- * gateway, created by gw_sensor_new(), freed by gw_sensor_free() (NULL ok).
+ * Ownership: the sensor engine (struct gw_sensor) belongs to the gateway,
+ * created by gw_sensor_new(), freed by gw_sensor_free() (NULL ok).  The
+ * rules it runs belong to the configuration.
  */
 #ifndef GW_SENSOR_H
 #define GW_SENSOR_H
@@ -25,31 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum gw_rule_op { GW_OP_GT = 0, GW_OP_GE, GW_OP_LT, GW_OP_LE };
-
-struct gw_rule {
-	int op; /* enum gw_rule_op */
-	double threshold;
-	uint64_t hold_ms;
-	int has_hysteresis;
-	double hysteresis;
-	char *group;  /* NULL: the route's group */
-	int severity; /* enum gw_severity */
-	char *title;  /* NULL: a generated one */
-	char *body;   /* NULL: a generated one */
-	unsigned chan_mask;
-	int has_channels;
-};
-
-/* Parse rule text into r (zeroed first).  Returns 0, or -1 with a reason in
- * err and r released. */
-int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen);
-
-/* Free r's strings; r is left zeroed.  NULL is fine. */
-void gw_rule_release(struct gw_rule *r);
-
-/* "value > 40" style text of the condition. */
-void gw_rule_describe(const struct gw_rule *r, char *out, size_t cap);
+#include "gw_rule.h"
 
 enum gw_sstate_kind { GW_SS_NORMAL = 0, GW_SS_PENDING, GW_SS_ACTIVE };
 
@@ -71,8 +41,8 @@ int gw_sensor_step(const struct gw_rule *r, double hysteresis, struct gw_sstate 
                    double v, uint64_t now_ms, int *changed);
 
 /* Extract a reading from payload: the whole payload as a number when field
- * is NULL, else field (dotted path) of a JSON object.  Returns 0 or -1 with
- * a reason in err. */
+ * is NULL, else field (dotted path) of a JSON object.  Returns MQS_OK or
+ * MQS_ERR_PARSE with a reason in err. */
 int gw_sensor_reading(const char *field, const uint8_t *payload, size_t len, double *v, char *err,
                       size_t errlen);
 

@@ -21,12 +21,16 @@
 #define SPOOL_TITLE_MAX 1000
 #define SPOOL_BODY_MAX  100000
 
+/* Keys of [channel spool]. */
+const char *const gw_spool_keys[] = {"dir", NULL};
+
 struct gw_spool {
 	struct gw_channel head; /* first: the engine sees a struct gw_channel */
 	char *dir;
 };
 
-/* Create dir (and missing parents) with mode 0700; 0 or -1 with errno. */
+/* Create dir (and missing parents) with mode 0700; MQS_OK or MQS_ERR_IO
+ * with errno set. */
 static int mkdir_p(const char *dir)
 {
 	char path[PATH_MAX];
@@ -35,7 +39,7 @@ static int mkdir_p(const char *dir)
 
 	if (n == 0 || n >= sizeof(path)) {
 		errno = ENAMETOOLONG;
-		return -1;
+		return MQS_ERR_IO;
 	}
 	memcpy(path, dir, n + 1);
 	for (i = 1; i <= n; i++) {
@@ -43,10 +47,10 @@ static int mkdir_p(const char *dir)
 			continue;
 		path[i] = '\0';
 		if (mkdir(path, S_IRWXU) != 0 && errno != EEXIST)
-			return -1;
+			return MQS_ERR_IO;
 		path[i] = i < n ? '/' : '\0';
 	}
-	return 0;
+	return MQS_OK;
 }
 
 /* A file name part that can lead a name: never '-' (an option to a shell
@@ -71,7 +75,7 @@ int gw_spool_file_name(const char *dir, const char *msg_id, const char *recipien
 	no_leading_dash(id);
 	no_leading_dash(who);
 	n = snprintf(out, cap, "%s/%s-%s-%s-%lld.txt", dir, id, who, chan, delivery_id);
-	return n >= 0 && (size_t)n < cap ? 0 : -1;
+	return n >= 0 && (size_t)n < cap ? MQS_OK : MQS_ERR_BUFSIZE;
 }
 
 /* Write one delivery into its own file. */
@@ -196,4 +200,12 @@ struct gw_channel *gw_spool_new(const char *dir, char *err, size_t errlen)
 fail:
 	spool_free((struct gw_channel *)sp);
 	return NULL;
+}
+
+/* New spool channel from [channel spool] (or no section: conf->spool_dir). */
+struct gw_channel *gw_spool_new_conf(const struct gw_chan_conf *conf, char *err, size_t errlen)
+{
+	const char *dir = conf->get(conf, "dir");
+
+	return gw_spool_new(dir != NULL ? dir : conf->spool_dir, err, errlen);
 }

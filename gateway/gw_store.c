@@ -160,6 +160,7 @@ const char *const gw_store_schema[] = {
 /* Number of migrations in gw_store_schema. */
 const int gw_store_schema_count = (int)(sizeof(gw_store_schema) / sizeof(gw_store_schema[0]));
 
+/* The lookup key from the master key: MQS_OK or MQS_ERR_CRYPTO. */
 static int derive_lookup_key(struct gw_store *s)
 {
 	static const char label[] = "mqttsec-gateway lookup v1";
@@ -167,8 +168,8 @@ static int derive_lookup_key(struct gw_store *s)
 
 	if (HMAC(EVP_sha256(), s->mk, sizeof(s->mk), (const unsigned char *)label,
 	         sizeof(label) - 1, s->lookup_key, &len) == NULL)
-		return -1;
-	return 0;
+		return MQS_ERR_CRYPTO;
+	return MQS_OK;
 }
 
 /* Open the database and the master key. */
@@ -201,7 +202,8 @@ int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path, 
 		snprintf(err, errlen, "cannot load master key %s: %s", mk_path, mqs_strerror(rc));
 		goto fail;
 	}
-	if (derive_lookup_key(s) != 0) {
+	rc = derive_lookup_key(s);
+	if (rc != MQS_OK) {
 		snprintf(err, errlen, "cannot derive lookup key");
 		goto fail;
 	}
@@ -209,15 +211,17 @@ int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path, 
 	                 err, errlen);
 	if (rc != MQS_OK)
 		goto fail;
-	if (sync_full && gw_store_exec(s, "PRAGMA synchronous = FULL") != 0) {
+	if (sync_full && gw_store_exec(s, "PRAGMA synchronous = FULL") != MQS_OK) {
 		snprintf(err, errlen, "cannot set synchronous on db %s", db_path);
+		rc = MQS_ERR_DB;
 		goto fail;
 	}
-	s->sync_full = s->cur_full = sync_full;
-	return 0;
+	s->sync_full = sync_full;
+	s->cur_full = sync_full;
+	return MQS_OK;
 fail:
 	gw_store_close(s);
-	return -1;
+	return rc;
 }
 
 /* Close and wipe. */
@@ -290,29 +294,29 @@ int gw_store_exec(struct gw_store *s, const char *sql)
 		note_refusal(s, rc);
 		gw_log(GW_LOG_ERR, "db: %s", msg != NULL ? msg : sqlite3_errmsg(s->db));
 		sqlite3_free(msg);
-		return -1;
+		return MQS_ERR_DB;
 	}
-	return 0;
+	return MQS_OK;
 }
 
 /* Start a write transaction. */
 int gw_store_begin(struct gw_store *s)
 {
-	if (gw_store_exec(s, "BEGIN IMMEDIATE") != 0)
-		return -1;
+	if (gw_store_exec(s, "BEGIN IMMEDIATE") != MQS_OK)
+		return MQS_ERR_DB;
 	s->in_tx = 1;
-	return 0;
+	return MQS_OK;
 }
 
 /* Commit; on failure the transaction is rolled back. */
 int gw_store_commit(struct gw_store *s)
 {
 	s->in_tx = 0;
-	if (gw_store_exec(s, "COMMIT") != 0) {
+	if (gw_store_exec(s, "COMMIT") != MQS_OK) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
+		return MQS_ERR_DB;
 	}
-	return 0;
+	return MQS_OK;
 }
 
 /* Roll back (no-op outside a transaction). */
@@ -399,7 +403,7 @@ void gw_store_sync(struct gw_store *s)
 	if (!s->unsynced || s->in_tx)
 		return;
 	gw_store_durable(s, 1);
-	if (gw_store_begin(s) != 0)
+	if (gw_store_begin(s) != MQS_OK)
 		return;
 	st = gw_store_stmt(s, sql);
 	if (st == NULL) {
@@ -413,7 +417,7 @@ void gw_store_sync(struct gw_store *s)
 		return;
 	}
 	gw_store_done(st);
-	if (gw_store_commit(s) == 0)
+	if (gw_store_commit(s) == MQS_OK)
 		s->unsynced = 0;
 }
 
@@ -424,18 +428,18 @@ void gw_store_done(sqlite3_stmt *st)
 		sqlite3_reset(st);
 }
 
-/* Read an integer from kv; -1 when absent or on error. */
+/* Read an integer from kv. */
 int gw_store_kv_get_int(struct gw_store *s, const char *key, int64_t *value)
 {
 	sqlite3_stmt *st = gw_store_prepare(s, "SELECT value FROM kv WHERE key = ?");
-	int rc = -1;
+	int rc = MQS_ERR_NOENT;
 
 	if (st == NULL)
-		return -1;
+		return MQS_ERR_DB;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*value = sqlite3_column_int64(st, 0);
-		rc = 0;
+		rc = MQS_OK;
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -447,16 +451,55 @@ int gw_store_kv_set_int(struct gw_store *s, const char *key, int64_t value)
 	sqlite3_stmt *st =
 	    gw_store_prepare(s, "INSERT INTO kv(key, value) VALUES (?, ?) "
 	                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-	int rc = -1;
+	int rc = MQS_ERR_DB;
 
 	if (st == NULL)
-		return -1;
+		return MQS_ERR_DB;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, value);
 	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = 0;
+		rc = MQS_OK;
 	else
 		gw_log(GW_LOG_ERR, "db: %s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Id of the row named name by sql. */
+int64_t gw_store_id_of(struct gw_store *s, const char *sql, const char *name)
+{
+	sqlite3_stmt *st = gw_store_prepare(s, sql);
+	int64_t id = -1;
+
+	if (st == NULL)
+		return -2;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+/* Run a change of the row named name. */
+int gw_store_change_named(struct gw_store *s, const char *sql, const char *name, const char *what,
+                          int name_ok, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = gw_store_prepare(s, sql);
+	int rc = MQS_ERR_DB;
+
+	if (st == NULL) {
+		snprintf(err, errlen, "database error");
+		return rc;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		snprintf(err, errlen, "cannot change %s: %s", what, sqlite3_errmsg(s->db));
+	} else if (sqlite3_changes(s->db) == 0) {
+		snprintf(err, errlen, "no %s %s", what, name_ok ? name : "by that name");
+		rc = MQS_ERR_NOENT;
+	} else {
+		rc = MQS_OK;
+	}
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -12,8 +12,12 @@
  * a new database: a missing key next to an existing database is refused, as
  * the recipients could no longer be read.
  *
+ * Return values are enum mqs_err codes (MQS_OK = 0).
+ *
  * Ownership: struct gw_store is caller-owned; gw_store_open() fills it,
  * gw_store_close() closes the database and wipes the keys (NULL-safe).
+ * Statements from gw_store_prepare() belong to the caller (finalize them);
+ * those of gw_store_stmt() belong to the store.
  */
 #ifndef GW_STORE_H
 #define GW_STORE_H
@@ -23,6 +27,7 @@
 
 #include <sqlite3.h>
 
+#include "mqs_error.h"
 #include "mqs_master_key.h"
 
 #define GW_STMT_CACHE 48
@@ -51,16 +56,21 @@ extern const int gw_store_schema_count;
 
 /* Open (creating when absent) the database at db_path and load the master
  * key from mk_path.  sync_full selects PRAGMA synchronous = FULL.  Returns
- * 0, or -1 with a lowercase reason in err and s closed. */
-int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path, int sync_full,
-                  char *err, size_t errlen);
+ * MQS_OK, or an error with a lowercase reason in err and s closed. */
+MQS_MUST_CHECK int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path,
+                                 int sync_full, char *err, size_t errlen);
 
 /* Close the database and wipe the keys.  NULL is fine. */
 void gw_store_close(struct gw_store *s);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Return 0 or -1 (logged). */
-int gw_store_begin(struct gw_store *s);
-int gw_store_commit(struct gw_store *s);
+/* BEGIN IMMEDIATE: MQS_OK or MQS_ERR_DB (logged). */
+MQS_MUST_CHECK int gw_store_begin(struct gw_store *s);
+
+/* COMMIT: MQS_OK, or MQS_ERR_DB (logged) with the transaction rolled back:
+ * nothing of it was stored. */
+MQS_MUST_CHECK int gw_store_commit(struct gw_store *s);
+
+/* ROLLBACK (no-op outside a transaction). */
 void gw_store_rollback(struct gw_store *s);
 
 /* Prepare sql (logged on failure); NULL on failure.  The caller finalizes. */
@@ -75,7 +85,7 @@ sqlite3_stmt *gw_store_stmt(struct gw_store *s, const char *sql);
 /* Reset a statement from gw_store_stmt() so it holds no read lock.  NULL ok. */
 void gw_store_done(sqlite3_stmt *st);
 
-/* Run one statement without results; 0 or -1 (logged). */
+/* Run one statement without results; MQS_OK or MQS_ERR_DB (logged). */
 int gw_store_exec(struct gw_store *s, const char *sql);
 
 /* Durability of the next commits.  With [store] synchronous = full, new
@@ -107,8 +117,20 @@ void gw_store_nowait(struct gw_store *s);
  * operation met such a refusal and is worth retrying. */
 unsigned long gw_store_refusals(const struct gw_store *s);
 
-/* kv table: small persistent values (e.g. the last TOTP step used). */
+/* kv table: small persistent values (e.g. the last TOTP step used).
+ * get: MQS_OK, MQS_ERR_NOENT (absent) or MQS_ERR_DB.  set: MQS_OK or
+ * MQS_ERR_DB (logged). */
 int gw_store_kv_get_int(struct gw_store *s, const char *key, int64_t *value);
-int gw_store_kv_set_int(struct gw_store *s, const char *key, int64_t value);
+MQS_MUST_CHECK int gw_store_kv_set_int(struct gw_store *s, const char *key, int64_t value);
+
+/* Id of the row that sql ("SELECT id FROM t WHERE name = ?") finds for
+ * name: the id, -1 when there is none, -2 on a database error. */
+int64_t gw_store_id_of(struct gw_store *s, const char *sql, const char *name);
+
+/* Run sql (an UPDATE or DELETE with one parameter, name) and require it to
+ * change a row.  MQS_OK, MQS_ERR_NOENT ("no <what> <name>" in err, name
+ * shown only when name_ok) or MQS_ERR_DB. */
+int gw_store_change_named(struct gw_store *s, const char *sql, const char *name, const char *what,
+                          int name_ok, char *err, size_t errlen);
 
 #endif

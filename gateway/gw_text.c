@@ -2,52 +2,12 @@
  * for the delivery channels. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_text.h"
-
-/* Decode one UTF-8 code point (shortest form, no surrogates, <= U+10FFFF). */
-size_t gw_text_utf8_decode(const unsigned char *s, size_t len, unsigned long *cp)
-{
-	unsigned long c;
-	unsigned long min;
-	size_t n;
-	size_t i;
-
-	if (len == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		c = s[0] & 0x1f;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		c = s[0] & 0x0f;
-		min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		c = s[0] & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
+#include "mqs_utf8.h"
 
 /* Output state of gw_text_join. */
 struct text_out {
@@ -66,8 +26,8 @@ static void text_append(struct text_out *o, const char *s)
 	size_t left = s != NULL ? strlen(s) : 0;
 
 	while (left > 0 && !o->full) {
-		unsigned long cp = 0xfffd;
-		size_t n = gw_text_utf8_decode(p, left, &cp);
+		uint32_t cp = 0xfffd;
+		size_t n = mqs_utf8_decode(p, left, &cp);
 		size_t units;
 
 		if (n == 0) {

@@ -22,11 +22,6 @@
  * a cap must be at least 2. */
 char *gw_text_join(const char *a, const char *sep, const char *b, size_t max_units, int flags);
 
-/* Decode one UTF-8 code point from s (at most len bytes).  Returns the
- * number of bytes used and sets *cp, or 0 when the bytes at s are not a
- * valid, shortest-form encoding of a scalar value. */
-size_t gw_text_utf8_decode(const unsigned char *s, size_t len, unsigned long *cp);
-
 /* Copy s into out (outlen bytes, always NUL-terminated) keeping only ASCII
  * letters, digits and the characters in keep; every other byte becomes '_'.
  * A leading '.' also becomes '_'.  Returns out. */

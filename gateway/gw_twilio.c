@@ -11,6 +11,13 @@
 
 #include "gw_http.h"
 #include "gw_twilio.h"
+#include "mqs_buf.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
+
+/* Largest form body: the escaped text (a capped SMS or TwiML, at most 3
+ * bytes per byte escaped) with the numbers fits well within it. */
+#define GW_TWILIO_FORM_MAX (64 * 1024)
 
 #define TWILIO_API "/2010-04-01/Accounts/"
 
@@ -98,24 +105,16 @@ static int printable(const char *s)
 	return 1;
 }
 
-/* Append "&name=escaped(value)" (no '&' first) to the form in *form. */
-static int form_add(CURL *easy, char **form, size_t *len, const char *name, const char *value)
+/* Append "&name=escaped(value)" (no '&' first) to form: MQS_OK or an
+ * mqs_buf error (MQS_ERR_NOMEM when curl cannot escape). */
+static int form_add(CURL *easy, struct mqs_buf *form, const char *name, const char *value)
 {
 	char *esc = curl_easy_escape(easy, value, 0);
-	size_t add;
-	char *nf;
-	int rc = -1;
+	int rc = MQS_ERR_NOMEM;
 
 	if (esc == NULL)
 		goto out;
-	add = (*len > 0 ? 1 : 0) + strlen(name) + 1 + strlen(esc);
-	nf = realloc(*form, *len + add + 1);
-	if (nf == NULL)
-		goto out;
-	*form = nf;
-	snprintf(*form + *len, add + 1, "%s%s=%s", *len > 0 ? "&" : "", name, esc);
-	*len += add;
-	rc = 0;
+	rc = mqs_buf_addf(form, "%s%s=%s", form->len > 0 ? "&" : "", name, esc);
 out:
 	if (esc != NULL)
 		OPENSSL_cleanse(esc, strlen(esc));
@@ -130,12 +129,12 @@ static int twilio_prepare(struct gw_channel *ch, const struct gw_delivery *d, CU
 	struct gw_twilio *tw = (struct gw_twilio *)ch;
 	struct gw_request *req = NULL;
 	char *text = NULL;
-	char *form = NULL;
-	size_t flen = 0;
+	struct mqs_buf form; /* holds the address and the text: secret */
 	CURLcode cc;
-	int rc = -1;
+	int rc = MQS_ERR_INVAL;
 
 	*reqp = NULL;
+	mqs_buf_init(&form, GW_TWILIO_FORM_MAX, 1);
 	if (!gw_twilio_e164_ok(d->address)) {
 		res->outcome = GW_FAILED;
 		snprintf(res->error, sizeof(res->error), "%s: invalid phone number",
@@ -146,15 +145,15 @@ static int twilio_prepare(struct gw_channel *ch, const struct gw_delivery *d, CU
 	text = tw->kind->build(d);
 	if (req == NULL || text == NULL)
 		goto nomem;
-	if (form_add(easy, &form, &flen, "To", d->address) != 0)
+	if (form_add(easy, &form, "To", d->address) != 0)
 		goto nomem;
 	if (tw->service_sid != NULL) {
-		if (form_add(easy, &form, &flen, "MessagingServiceSid", tw->service_sid) != 0)
+		if (form_add(easy, &form, "MessagingServiceSid", tw->service_sid) != 0)
 			goto nomem;
-	} else if (form_add(easy, &form, &flen, "From", tw->from) != 0) {
+	} else if (form_add(easy, &form, "From", tw->from) != 0) {
 		goto nomem;
 	}
-	if (form_add(easy, &form, &flen, tw->kind->field, text) != 0)
+	if (form_add(easy, &form, tw->kind->field, text) != 0)
 		goto nomem;
 
 	cc = gw_net_setopt(easy, &tw->net, "https,http");
@@ -167,9 +166,9 @@ static int twilio_prepare(struct gw_channel *ch, const struct gw_delivery *d, CU
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(easy, CURLOPT_PASSWORD, tw->auth_token);
 	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)flen);
+		cc = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)form.len);
 	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, form);
+		cc = curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, mqs_buf_str(&form));
 	if (cc == CURLE_OK)
 		cc = gw_http_resp_setopt(easy, &req->resp);
 	if (cc != CURLE_OK) {
@@ -179,18 +178,14 @@ static int twilio_prepare(struct gw_channel *ch, const struct gw_delivery *d, CU
 	}
 	*reqp = req;
 	req = NULL;
-	rc = 0;
+	rc = MQS_OK;
 	goto out;
 nomem:
 	res->outcome = GW_RETRY;
 	snprintf(res->error, sizeof(res->error), "out of memory");
 out:
-	if (form != NULL)
-		OPENSSL_cleanse(form, flen);
-	free(form);
-	if (text != NULL)
-		OPENSSL_cleanse(text, strlen(text));
-	free(text);
+	mqs_buf_release(&form);
+	mqs_secret_free_str(text);
 	if (req != NULL) {
 		gw_http_resp_release(&req->resp);
 		free(req);
@@ -206,9 +201,9 @@ static void twilio_finish(struct gw_channel *ch, struct gw_request *req, CURL *e
 	long status = gw_http_classify(easy, cc, res);
 
 	res->provider_ref[0] = '\0';
-	if (cc != CURLE_OK || req->resp.buf == NULL || req->resp.truncated)
+	if (cc != CURLE_OK || req->resp.body.data == NULL || req->resp.truncated)
 		goto out;
-	json = cJSON_ParseWithLength(req->resp.buf, req->resp.len);
+	json = cJSON_ParseWithLength(mqs_buf_str(&req->resp.body), req->resp.body.len);
 	if (json == NULL)
 		goto out;
 	if (res->outcome == GW_SENT) {
@@ -244,14 +239,6 @@ static void twilio_request_free(struct gw_request *req)
 	free(req);
 }
 
-/* Free a string holding a secret. */
-static void secret_str_free(char *s)
-{
-	if (s != NULL)
-		OPENSSL_cleanse(s, strlen(s));
-	free(s);
-}
-
 /* Free the channel. */
 static void twilio_free(struct gw_channel *ch)
 {
@@ -262,7 +249,7 @@ static void twilio_free(struct gw_channel *ch)
 	gw_net_conf_release(&tw->net);
 	free(tw->endpoint);
 	free(tw->account_sid);
-	secret_str_free(tw->auth_token);
+	mqs_secret_free_str(tw->auth_token);
 	free(tw->from);
 	free(tw->service_sid);
 	free(tw);

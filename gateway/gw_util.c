@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "gw_util.h"
+#include "mqs_error.h"
 
 static const char *const chan_names[GW_CH__COUNT] = {"email", "sms", "phone", "line"};
 static const char *const sev_names[] = {"info", "warning", "critical"};
@@ -55,7 +56,7 @@ int gw_chan_list_parse(const char *csv, unsigned *mask, int *order, size_t *n, c
 			len++;
 		if (len >= sizeof(name)) {
 			snprintf(err, errlen, "unknown channel %.15s...", p);
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 		memcpy(name, p, len);
 		name[len] = '\0';
@@ -63,11 +64,11 @@ int gw_chan_list_parse(const char *csv, unsigned *mask, int *order, size_t *n, c
 		ch = gw_chan_parse(name);
 		if (ch < 0) {
 			snprintf(err, errlen, "unknown channel %s (email, sms, phone, line)", name);
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 		if (m & GW_CH_BIT(ch)) {
 			snprintf(err, errlen, "channel %s listed twice", name);
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 		m |= GW_CH_BIT(ch);
 		if (order != NULL)
@@ -77,7 +78,7 @@ int gw_chan_list_parse(const char *csv, unsigned *mask, int *order, size_t *n, c
 	*mask = m;
 	if (n != NULL)
 		*n = count;
-	return 0;
+	return MQS_OK;
 }
 
 /* "email,sms" for a mask. */
@@ -126,11 +127,11 @@ int gw_duration_parse(const char *s, uint64_t *ms)
 	while (isspace((unsigned char)*s))
 		s++;
 	if (!isdigit((unsigned char)*s) && *s != '.')
-		return -1;
+		return MQS_ERR_INVAL;
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno != 0 || end == s || !isfinite(v) || v < 0)
-		return -1;
+		return MQS_ERR_INVAL;
 	while (isspace((unsigned char)*end))
 		end++;
 	if (strncmp(end, "ms", 2) == 0) {
@@ -151,9 +152,9 @@ int gw_duration_parse(const char *s, uint64_t *ms)
 	while (isspace((unsigned char)*end))
 		end++;
 	if (*end != '\0' || v * mult > 1e15)
-		return -1;
+		return MQS_ERR_INVAL;
 	*ms = (uint64_t)llround(v * mult);
-	return 0;
+	return MQS_OK;
 }
 
 /* Message ids become one MQTT topic level and a file name part. */
@@ -179,13 +180,13 @@ int gw_uuid4(char out[37])
 	unsigned char b[16];
 
 	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -1;
+		return MQS_ERR_CRYPTO;
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
 	         b[13], b[14], b[15]);
-	return 0;
+	return MQS_OK;
 }
 
 /* FNV-1a, 32 bits. */

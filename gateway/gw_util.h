@@ -1,7 +1,9 @@
 /* gw_util.h - small gateway helpers: channel and severity names, durations,
  * message ids, UUIDs.
  *
- * Pure functions over caller-owned buffers; nothing allocates.
+ * Ownership: pure functions over caller-owned buffers; nothing allocates,
+ * nothing keeps a pointer.  Parsers return enum mqs_err codes; lookups by
+ * name return an index or -1 (not found).
  */
 #ifndef GW_UTIL_H
 #define GW_UTIL_H
@@ -26,7 +28,7 @@ int gw_chan_parse(const char *name);
 /* Parse a comma-separated channel list ("email, sms").  order (capacity
  * GW_CH__COUNT, may be NULL) receives the channels in order, *n their count
  * (may be NULL), *mask their bits.  Duplicates and unknown names are refused
- * with a reason in err.  Returns 0 or -1. */
+ * with a reason in err.  Returns MQS_OK or MQS_ERR_INVAL. */
 int gw_chan_list_parse(const char *csv, unsigned *mask, int *order, size_t *n, char *err,
                        size_t errlen);
 
@@ -40,7 +42,8 @@ const char *gw_severity_name(int sev);
 int gw_severity_parse(const char *name);
 
 /* Parse a duration: a number with an optional unit ms, s, m, h or d (no
- * unit = seconds), e.g. "250ms", "60s", "5m", "1.5h".  Returns 0 or -1. */
+ * unit = seconds), e.g. "250ms", "60s", "5m", "1.5h".  Returns MQS_OK or
+ * MQS_ERR_INVAL. */
 int gw_duration_parse(const char *s, uint64_t *ms);
 
 /* Return 1 when id is a usable message id: 1..GW_ID_MAX characters of
@@ -48,7 +51,7 @@ int gw_duration_parse(const char *s, uint64_t *ms);
 int gw_id_check(const char *id);
 
 /* Write a random UUID version 4 (36 characters and a NUL) into out.
- * Returns 0, or -1 when the random generator fails. */
+ * Returns MQS_OK, or MQS_ERR_CRYPTO when the random generator fails. */
 int gw_uuid4(char out[37]);
 
 /* 32-bit FNV-1a of s. */

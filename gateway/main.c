@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "cmd.h"
 #include "gateway.h"
+#include "gw_cmd.h"
 #include "gw_log.h"
 #include "mqs_error.h"
 
@@ -36,41 +36,6 @@ static void usage(FILE *out)
 	        "  group add G [--channels email,sms,...] | group list [--json] | group rm G\n"
 	        "  group member add|rm G NAME\n"
 	        "  outbox [--status queued|sending|sent|failed|dead] [--limit N] [--json]\n");
-}
-
-/* Map library errors to exit codes. */
-int cmd_exit_code(int err)
-{
-	switch (err) {
-	case MQS_OK:
-		return EX_OK;
-	case MQS_ERR_INVAL:
-	case MQS_ERR_EXISTS:
-	case MQS_ERR_PARSE:
-		return EX_DATAERR;
-	case MQS_ERR_NOENT:
-		return EX_NOINPUT;
-	case MQS_ERR_PERM:
-		return EX_NOPERM;
-	case MQS_ERR_DB:
-	case MQS_ERR_IO:
-		return EX_IOERR;
-	default:
-		return EX_SOFTWARE;
-	}
-}
-
-/* Open the gateway database and master key. */
-int cmd_open_store(const struct gw_config *conf, struct gw_store *s)
-{
-	char err[512];
-
-	if (gw_store_open(s, conf->db, conf->master_key_file, conf->sync_full, err, sizeof(err)) !=
-	    0) {
-		fprintf(stderr, "mqttsec-gateway: %s\n", err);
-		return EX_IOERR;
-	}
-	return EX_OK;
 }
 
 int main(int argc, char **argv)
@@ -130,11 +95,11 @@ int main(int argc, char **argv)
 		       conf.nchannel_sections);
 		rc = EX_OK;
 	} else if (strcmp(cmd, "recipient") == 0)
-		rc = cmd_recipient(&conf, argc, argv);
+		rc = gw_cmd_recipient(&conf, argc, argv);
 	else if (strcmp(cmd, "group") == 0)
-		rc = cmd_group(&conf, argc, argv);
+		rc = gw_cmd_group(&conf, argc, argv);
 	else
-		rc = cmd_outbox(&conf, argc, argv);
+		rc = gw_cmd_outbox(&conf, argc, argv);
 	gw_config_release(&conf);
 	return rc;
 }

@@ -489,7 +489,7 @@ static void test_keys_and_conf(void)
 {
 	struct kv_conf k = {{"url", "http://api.example.com", "account_sid", "AC1", "auth_token",
 	                     "t", "from", "+15550000000", NULL}};
-	struct gw_chan_conf conf = {kv_get, &k};
+	struct gw_chan_conf conf = {kv_get, &k, NULL};
 	struct gw_channel *ch;
 	char err[256] = "";
 
@@ -511,7 +511,7 @@ static void test_keys_and_conf(void)
 	{
 		struct kv_conf e = {{"url", "smtp://mail.example.com", "from", "a@example.com",
 		                     "username", "u", "password", "p", NULL}};
-		struct gw_chan_conf ec = {kv_get, &e};
+		struct gw_chan_conf ec = {kv_get, &e, NULL};
 
 		ch = gw_email_new(&ec, err, sizeof(err));
 		tap_ok(ch == NULL && strstr(err, "tls = required") != NULL,
@@ -543,7 +543,7 @@ static void test_twilio(int port)
 	const char *script = tpath("http.script");
 	struct kv_conf k = {{"url", url, "account_sid", "ACtest", "auth_token", "s3cret", "from",
 	                     "+15550000000", NULL}};
-	struct gw_chan_conf conf = {kv_get, &k};
+	struct gw_chan_conf conf = {kv_get, &k, NULL};
 	struct gw_delivery d = {.id = 7,
 	                        .msg_id = "a-1001",
 	                        .channel = "sms",
@@ -660,7 +660,7 @@ static void test_line(int port)
 	const char *log = tpath("http.jsonl");
 	const char *script = tpath("http.script");
 	struct kv_conf k = {{"url", url, "token", "chanTok3n/+=", "timeout", "2", NULL}};
-	struct gw_chan_conf conf = {kv_get, &k};
+	struct gw_chan_conf conf = {kv_get, &k, NULL};
 	struct gw_delivery d = {.id = 9,
 	                        .msg_id = "a-1002",
 	                        .channel = "line",
@@ -794,7 +794,7 @@ static void test_email(void)
 	char portfile[512];
 	const char *log = tpath("mail.jsonl");
 	struct kv_conf k = {{"url", url, "from", "alerts@example.com", NULL}};
-	struct gw_chan_conf conf = {kv_get, &k};
+	struct gw_chan_conf conf = {kv_get, &k, NULL};
 	struct gw_delivery d = {.id = 11,
 	                        .msg_id = "a-1001",
 	                        .channel = "email",
@@ -917,7 +917,7 @@ static void test_email_tls(void)
 	const char *log = tpath("mailtls.jsonl");
 	struct kv_conf k = {{"url", url, "from", "alerts@example.com", "tls", "required", "ca_file",
 	                     cert, "username", "gw", "password", "pw", NULL}};
-	struct gw_chan_conf conf = {kv_get, &k};
+	struct gw_chan_conf conf = {kv_get, &k, NULL};
 	struct gw_delivery d = {.id = 12,
 	                        .msg_id = "a-2001",
 	                        .channel = "email",

@@ -103,40 +103,40 @@ static void test_addresses(void)
 {
 	char out[GW_ADDR_MAX], err[128], m[64];
 
-	tap_ok(gw_field_normalize(GW_F_PHONE, "+1 (555) 000-0000", out, sizeof(out), err,
-	                          sizeof(err)) == MQS_OK &&
+	tap_ok(gw_address_normalize(GW_F_PHONE, "+1 (555) 000-0000", out, sizeof(out), err,
+	                            sizeof(err)) == MQS_OK &&
 	           strcmp(out, "+15550000000") == 0,
 	       "phone normalised to E.164");
-	tap_ok(gw_field_normalize(GW_F_PHONE, "555 0000", out, sizeof(out), err, sizeof(err)) !=
+	tap_ok(gw_address_normalize(GW_F_PHONE, "555 0000", out, sizeof(out), err, sizeof(err)) !=
 	           MQS_OK,
 	       "phone without + refused");
-	tap_ok(gw_field_normalize(GW_F_PHONE, "+1234567890123456", out, sizeof(out), err,
-	                          sizeof(err)) != MQS_OK,
+	tap_ok(gw_address_normalize(GW_F_PHONE, "+1234567890123456", out, sizeof(out), err,
+	                            sizeof(err)) != MQS_OK,
 	       "16 digits refused");
-	tap_ok(gw_field_normalize(GW_F_EMAIL, " a@example.com ", out, sizeof(out), err,
-	                          sizeof(err)) == MQS_OK &&
+	tap_ok(gw_address_normalize(GW_F_EMAIL, " a@example.com ", out, sizeof(out), err,
+	                            sizeof(err)) == MQS_OK &&
 	           strcmp(out, "a@example.com") == 0,
 	       "email trimmed");
-	tap_ok(gw_field_normalize(GW_F_EMAIL, "a@b@c.com", out, sizeof(out), err, sizeof(err)) !=
+	tap_ok(gw_address_normalize(GW_F_EMAIL, "a@b@c.com", out, sizeof(out), err, sizeof(err)) !=
 	           MQS_OK,
 	       "two @ refused");
-	tap_ok(gw_field_normalize(GW_F_EMAIL, "a@localhost", out, sizeof(out), err, sizeof(err)) !=
-	           MQS_OK,
+	tap_ok(gw_address_normalize(GW_F_EMAIL, "a@localhost", out, sizeof(out), err,
+	                            sizeof(err)) != MQS_OK,
 	       "domain without dot refused");
-	tap_ok(gw_field_normalize(GW_F_EMAIL, "a b@x.com", out, sizeof(out), err, sizeof(err)) !=
+	tap_ok(gw_address_normalize(GW_F_EMAIL, "a b@x.com", out, sizeof(out), err, sizeof(err)) !=
 	           MQS_OK,
 	       "space refused");
-	tap_ok(gw_field_normalize(GW_F_LINE, "U0123456789abcdef0123456789abcdef", out, sizeof(out),
-	                          err, sizeof(err)) == MQS_OK,
+	tap_ok(gw_address_normalize(GW_F_LINE, "U0123456789abcdef0123456789abcdef", out,
+	                            sizeof(out), err, sizeof(err)) == MQS_OK,
 	       "line user id accepted");
-	tap_ok(gw_field_normalize(GW_F_LINE, "U01-23", out, sizeof(out), err, sizeof(err)) !=
+	tap_ok(gw_address_normalize(GW_F_LINE, "U01-23", out, sizeof(out), err, sizeof(err)) !=
 	           MQS_OK,
 	       "line id with dash refused");
-	gw_field_mask(GW_F_EMAIL, "alice@example.com", m, sizeof(m));
+	gw_address_mask(GW_F_EMAIL, "alice@example.com", m, sizeof(m));
 	tap_ok(strcmp(m, "a***@e***.com") == 0, "email mask: %s", m);
-	gw_field_mask(GW_F_PHONE, "+15550000000", m, sizeof(m));
+	gw_address_mask(GW_F_PHONE, "+15550000000", m, sizeof(m));
 	tap_ok(strcmp(m, "+1******0000") == 0, "phone mask: %s", m);
-	gw_field_mask(GW_F_LINE, "U0123456789abcdef0123456789abcdef", m, sizeof(m));
+	gw_address_mask(GW_F_LINE, "U0123456789abcdef0123456789abcdef", m, sizeof(m));
 	tap_ok(strcmp(m, "U***cdef") == 0, "line mask: %s", m);
 	tap_ok(gw_name_check("ops-team_1") && !gw_name_check("a b") && !gw_name_check(""), "names");
 }

@@ -1,0 +1,36 @@
+/* gw_cmd.h - the admin subcommands of mqttsec-gateway, one file per group
+ * (cmd_recipient.c, cmd_group.c, cmd_outbox.c; shared helpers in
+ * cmd_util.c).  The data modules (gw_recipient.h, gw_group.h, gw_outbox.h)
+ * never print: these files turn their rows into tables and JSON.
+ *
+ * Each command takes the loaded configuration and the arguments after the
+ * group name (argv[0] is the group name) and returns a sysexits.h code.
+ * Messages go to stderr, one line, lowercase, error first; listings to
+ * stdout.  Listings show masked addresses only.
+ *
+ * Ownership: the configuration stays the caller's; each command opens and
+ * closes its own store.
+ */
+#ifndef GW_CMD_H
+#define GW_CMD_H
+
+#include "gw_config.h"
+#include "gw_store.h"
+
+/* recipient add|set|list|rm|optout|find */
+int gw_cmd_recipient(struct gw_config *conf, int argc, char **argv);
+
+/* group add|list|rm|member */
+int gw_cmd_group(struct gw_config *conf, int argc, char **argv);
+
+/* outbox [--status S] [--limit N] [--json] */
+int gw_cmd_outbox(struct gw_config *conf, int argc, char **argv);
+
+/* Open the store named by conf; on failure print the reason and return a
+ * sysexits code (else EX_OK). */
+int gw_cmd_open_store(const struct gw_config *conf, struct gw_store *s);
+
+/* sysexits code for an enum mqs_err. */
+int gw_cmd_exit_code(int mqs_err);
+
+#endif
