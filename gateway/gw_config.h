@@ -16,10 +16,10 @@
 #include <stdint.h>
 
 #include "gw_channel.h"
+#include "gw_kind.h"
 #include "gw_sensor.h"
 #include "gw_util.h"
 
-enum gw_kind { GW_KIND_ALERT = 0, GW_KIND_SENSOR, GW_KIND_MARKETING, GW_KIND_MEDICAL };
 
 struct gw_kv {
 	char *key;
@@ -103,8 +103,5 @@ void gw_config_release(struct gw_config *c);
 int gw_config_channels(const struct gw_config *c, struct gw_channel *by_chan[GW_CH__COUNT],
                        struct gw_channel *owned[GW_CH__COUNT + 1], size_t *nowned, char *err,
                        size_t errlen);
-
-/* Name of a route kind. */
-const char *gw_kind_name(int kind);
 
 #endif

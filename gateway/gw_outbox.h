@@ -95,7 +95,7 @@ void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n);
 /* Record the end of an attempt: state ("queued" for a retry, "sent",
  * "failed", "dead"), next attempt time (retries), error and provider
  * reference (may be NULL).  Call inside a transaction for batches. */
-int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t next_at,
+MQS_MUST_CHECK int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t next_at,
                      const char *error, const char *provider_ref, int64_t now_ms);
 
 /* Earliest next_attempt_at of a queued row of a channel in chan_mask, or

@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "mqs_error.h"
 #include "mqs_master_key.h"
 
 #define GW_STMT_CACHE 48
@@ -60,7 +61,7 @@ void gw_store_close(struct gw_store *s);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Return 0 or -1 (logged). */
 int gw_store_begin(struct gw_store *s);
-int gw_store_commit(struct gw_store *s);
+MQS_MUST_CHECK int gw_store_commit(struct gw_store *s);
 void gw_store_rollback(struct gw_store *s);
 
 /* Prepare sql (logged on failure); NULL on failure.  The caller finalizes. */

@@ -8,7 +8,8 @@
 #include <sysexits.h>
 
 #include "cmd.h"
-#include "gateway.h"
+#include "gw_config.h"
+#include "gw_run.h"
 #include "gw_log.h"
 #include "mqs_error.h"
 

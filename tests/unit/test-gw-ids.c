@@ -58,7 +58,7 @@ static void test_random_ids(void)
 	tap_ok(strlen(a) + 3 <= GW_ID_MAX, "with -ok too (%zu)", strlen(a) + 3);
 	memset(long_route, 'r', sizeof(long_route) - 1);
 	long_route[sizeof(long_route) - 1] = '\0';
-	tap_ok(gw_alert_random_id(long_route, a, sizeof(a)) == -1 && a[0] == '\0',
+	tap_ok(gw_alert_random_id(long_route, a, sizeof(a)) != MQS_OK && a[0] == '\0',
 	       "a prefix too long is refused");
 }
 
@@ -76,12 +76,12 @@ static int queue(struct gw_gateway *gw, const char *id, const char *route, const
 	a.body = (char *)"B";
 	if (gw_store_begin(&gw->store) != 0)
 		return MQS_ERR_DB;
-	rc = gw_alert_queue_tx(gw, &a, route, "alerts/x", "alert",
+	rc = gw_alert_queue_tx(&gw->store, gw->conf, &a, route, "alerts/x", "alert",
 	                       publisher[0] != '\0' && publisher[0] != '$' ? publisher : NULL,
 	                       publisher, 1000, NULL, NULL);
-	if (rc == MQS_OK)
-		gw_store_commit(&gw->store);
-	else
+	if (rc == MQS_OK && gw_store_commit(&gw->store) != 0)
+		rc = MQS_ERR_DB;
+	else if (rc != MQS_OK)
 		gw_store_rollback(&gw->store);
 	return rc;
 }
@@ -301,7 +301,7 @@ static void test_replay(void)
 	           0, "an envelope opens once");
 	mqs_secret_free(plain, plain_len);
 	tap_ok(gw_mqtt_open_payload(&c, r, "alerts/a", env, env_len, &plain, &plain_len, origin,
-	                            err, sizeof(err)) == -1 &&
+	                            err, sizeof(err)) != MQS_OK &&
 	           strstr(err, "repeated envelope") != NULL,
 	       "the same envelope again is dropped: %s", err);
 	mqs_creds_release(&c);
