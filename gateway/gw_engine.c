@@ -83,6 +83,7 @@ uint64_t gw_engine_backoff_ms(uint64_t base_ms, uint64_t max_ms, int attempts, l
 
 static void flush_done(struct gw_engine *e);
 
+/* Index of channel ch in owned[], or NONE_SLOT. */
 static size_t slot_of(const struct gw_engine *e, const struct gw_channel *ch)
 {
 	for (size_t i = 0; i < e->nowned; i++) {

@@ -278,10 +278,11 @@ void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char 
 	for (r = sqlite3_step(st); r == SQLITE_ROW && n < ACK_MAX_ROWS; r = sqlite3_step(st)) {
 		const struct gw_route *rt =
 		    find_route(gw->conf, (const char *)sqlite3_column_text(st, 1));
-		int ok = gw_ack_allowed(&gw->store, rt != NULL ? rt->ack_from : NULL,
-		                        (const char *)sqlite3_column_text(st, 2), origin);
+		int ok = 0;
 
-		if (ok < 0) {
+		if (gw_ack_allowed(&gw->store, rt != NULL ? rt->ack_from : NULL,
+		                   (const char *)sqlite3_column_text(st, 2), origin,
+		                   &ok) != MQS_OK) {
 			gw_store_done(st);
 			goto out;
 		}

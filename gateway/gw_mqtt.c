@@ -257,7 +257,7 @@ static void hold_message(struct gw_mqtt *m, const char *topic, const uint8_t *pa
 		       "commit",
 		       (unsigned)GW_HOLD_MAX_MSGS, (unsigned)GW_HOLD_MAX_BYTES);
 	}
-	if (gw_hold_push(m->hold, topic, payload, len, origin, qos, now) != 0) {
+	if (gw_hold_push(m->hold, topic, payload, len, origin, qos, now) != MQS_OK) {
 		gw_log(GW_LOG_ERR,
 		       "lost an acknowledged message on %s: the database refuses writes and the "
 		       "hold is full (%zu messages, %zu bytes; %lu lost so far)",

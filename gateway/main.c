@@ -15,6 +15,7 @@
 
 #define DEFAULT_CONF MQS_SYSCONFDIR "/mqttsec/gateway.conf"
 
+/* The help text. */
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -74,6 +75,7 @@ int cmd_open_store(const struct gw_config *conf, struct gw_store *s)
 	return EX_OK;
 }
 
+/* Global options, then the command (default: run). */
 int main(int argc, char **argv)
 {
 	const char *conf_path = getenv("MQTTSEC_GATEWAY_CONF");
@@ -82,7 +84,10 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "+c:vqhV")) != -1) {
+	for (;;) {
+		opt = getopt(argc, argv, "+c:vqhV");
+		if (opt == -1)
+			break;
 		switch (opt) {
 		case 'c':
 			conf_path = optarg;
