@@ -10,7 +10,7 @@
 
 #include "gw_alert.h"
 #include "gw_config.h"
-#include "gw_escalation.h"
+#include "gw_ladder.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "mqs_error.h"
@@ -244,7 +244,7 @@ int gw_alert_queue_tx(struct gw_store *s, const struct gw_config *c, const struc
 	if (rc != MQS_OK)
 		return rc;
 	if (a->severity == GW_SEV_CRITICAL &&
-	    gw_escalation_start_tx(s, c, rowid, mask, now_ms) != MQS_OK)
+	    gw_ladder_start_tx(s, c, rowid, mask, now_ms) != MQS_OK)
 		return MQS_ERR_DB;
 	if (rowidp != NULL)
 		*rowidp = rowid;

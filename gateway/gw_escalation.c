@@ -8,59 +8,13 @@
 #include "gateway.h"
 #include "gw_ack.h"
 #include "gw_escalation.h"
+#include "gw_ladder.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_status.h"
 #include "gw_submit.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
-
-/* Start the ack clock for a critical message. */
-int gw_escalation_start_tx(struct gw_store *s, const struct gw_config *c, int64_t msg_rowid,
-                           unsigned used_mask, int64_t now_ms)
-{
-	sqlite3_stmt *st;
-	int rc = MQS_ERR_DB;
-
-	if (c->nescalation == 0 || c->ack_timeout_ms == 0)
-		return MQS_OK;
-	st = gw_store_stmt(s, "INSERT INTO escalations(message, state, step, used, deadline, "
-	                      "updated_at) VALUES (?, 'waiting', 0, ?, ?, ?)");
-	if (st == NULL)
-		return rc;
-	sqlite3_bind_int64(st, 1, msg_rowid);
-	sqlite3_bind_int64(st, 2, used_mask);
-	sqlite3_bind_int64(st, 3, now_ms + (int64_t)c->ack_timeout_ms);
-	sqlite3_bind_int64(st, 4, now_ms);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = MQS_OK;
-	else
-		gw_log(GW_LOG_ERR, "db: cannot start escalation: %s", sqlite3_errmsg(s->db));
-	gw_store_done(st);
-	return rc;
-}
-
-/* Inside a transaction: the new state of message msg_rowid's escalation. */
-static int set_state(struct gw_store *s, int64_t msg_rowid, const char *state, int step,
-                     unsigned used, int64_t deadline, int64_t now_ms)
-{
-	sqlite3_stmt *st = gw_store_stmt(s, "UPDATE escalations SET state = ?, step = ?, used = ?, "
-	                                    "deadline = ?, updated_at = ? WHERE message = ?");
-	int rc = MQS_ERR_DB;
-
-	if (st == NULL)
-		return rc;
-	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, step);
-	sqlite3_bind_int64(st, 3, used);
-	sqlite3_bind_int64(st, 4, deadline);
-	sqlite3_bind_int64(st, 5, now_ms);
-	sqlite3_bind_int64(st, 6, msg_rowid);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = MQS_OK;
-	gw_store_done(st);
-	return rc;
-}
 
 /* One overdue escalation (the arg of its gw_submit job). */
 struct overdue {
@@ -97,12 +51,12 @@ static int escalate_tx(struct gw_gateway *gw, struct gw_submit_job *job)
 		}
 	}
 	if (o->chan < 0)
-		return set_state(&gw->store, o->msg_rowid, "exhausted", o->step, used, 0,
-		                 o->now_ms);
+		return gw_ladder_set_tx(&gw->store, o->msg_rowid, "exhausted", o->step, used, 0,
+		                        o->now_ms);
 	job->rowid = o->msg_rowid;
 	job->step = o->step + 1;
-	return set_state(&gw->store, o->msg_rowid, "waiting", o->step + 1, used,
-	                 o->now_ms + (int64_t)c->ack_timeout_ms, o->now_ms);
+	return gw_ladder_set_tx(&gw->store, o->msg_rowid, "waiting", o->step + 1, used,
+	                        o->now_ms + (int64_t)c->ack_timeout_ms, o->now_ms);
 }
 
 /* After the commit: log and publish the escalation event (before the
@@ -180,29 +134,6 @@ int64_t gw_escalation_tick(struct gw_gateway *gw, int64_t now_ms)
 		next = sqlite3_column_int64(st, 0);
 	gw_store_done(st);
 	return next;
-}
-
-/* Inside a transaction: end a waiting escalation with state.  *stopped is
- * 1 when one was waiting, else 0.  MQS_OK or MQS_ERR_DB. */
-static int stop_tx(struct gw_store *s, int64_t msg_rowid, const char *state, int64_t now_ms,
-                   int *stopped)
-{
-	sqlite3_stmt *st = gw_store_stmt(s, "UPDATE escalations SET state = ?, updated_at = ? "
-	                                    "WHERE state = 'waiting' AND message = ?");
-	int rc = MQS_ERR_DB;
-
-	*stopped = 0;
-	if (st == NULL)
-		return rc;
-	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now_ms);
-	sqlite3_bind_int64(st, 3, msg_rowid);
-	if (sqlite3_step(st) == SQLITE_DONE) {
-		*stopped = sqlite3_changes(s->db) > 0;
-		rc = MQS_OK;
-	}
-	gw_store_done(st);
-	return rc;
 }
 
 /* The configured route called name, or NULL. */
@@ -340,8 +271,8 @@ void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char 
 		}
 		if (sqlite3_changes(gw->store.db) == 0)
 			rows[i].acked = 1; /* acknowledged meanwhile */
-		if (stop_tx(&gw->store, rows[i].rowid, "acked", now_ms, &rows[i].stopped) !=
-		    MQS_OK) {
+		if (gw_ladder_stop_tx(&gw->store, rows[i].rowid, "acked", now_ms,
+		                      &rows[i].stopped) != MQS_OK) {
 			gw_store_done(upd);
 			goto out;
 		}
@@ -361,32 +292,6 @@ out:
 	if (in_tx)
 		gw_store_rollback(&gw->store);
 	free(rows);
-}
-
-/* Stop escalating a message whose condition ended. */
-int gw_escalation_resolve_tx(struct gw_store *s, const char *route, const char *publisher,
-                             const char *msg_id, int64_t now_ms, int *stopped)
-{
-	sqlite3_stmt *st = gw_store_stmt(
-	    s, "SELECT id FROM messages WHERE route = ? AND publisher = ? AND msg_id = ?");
-	int64_t rowid = -1;
-	int r;
-
-	*stopped = 0;
-	if (st == NULL)
-		return MQS_ERR_DB;
-	sqlite3_bind_text(st, 1, route, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, publisher, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, msg_id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		rowid = sqlite3_column_int64(st, 0);
-	gw_store_done(st);
-	if (r == SQLITE_DONE)
-		return MQS_OK;
-	if (r != SQLITE_ROW)
-		return MQS_ERR_DB;
-	return stop_tx(s, rowid, "resolved", now_ms, stopped);
 }
 
 /* Warn when acknowledgements cannot be accepted at all. */

@@ -18,9 +18,10 @@
  * committed through gw_submit() (durable now).  Functions log their
  * errors; return values are enum mqs_err codes.
  *
- * The _tx functions and the start-up check take only the store and the
- * configuration; the tick and the acknowledgements are dispatcher-level
- * (struct gw_gateway: store, status, engine, the refusal counter).
+ * The rows themselves are gw_ladder.h (pure); this module is the
+ * dispatcher-level part: the tick and the acknowledgements (struct
+ * gw_gateway: store, status, engine, the refusal counter); the start-up
+ * check takes only the configuration and the credentials.
  *
  * Ownership: nothing is kept between calls; every string is the caller's.
  */
@@ -33,14 +34,7 @@
 
 struct gw_config;
 struct gw_gateway;
-struct gw_store;
 struct mqs_creds;
-
-/* Inside a transaction on s: start escalating message msg_rowid, which was
- * first queued on the channels in used_mask.  No-op (MQS_OK) when c's
- * ladder is empty or ack_timeout is 0. */
-MQS_MUST_CHECK int gw_escalation_start_tx(struct gw_store *s, const struct gw_config *c,
-                                          int64_t msg_rowid, unsigned used_mask, int64_t now_ms);
 
 /* Escalate every message whose deadline passed.  Returns the next
  * deadline (Unix ms), or 0 when nothing is waiting. */
@@ -57,13 +51,6 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
  * publisher ("" = anonymous), each NULL when not named. */
 void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char *origin,
                           const char *route, const char *publisher, int64_t now_ms);
-
-/* Inside a transaction on s: stop escalating message msg_id of route and
- * publisher (the condition is over).  *stopped is 1 when an escalation was
- * stopped, 0 when none was waiting.  Returns MQS_OK or MQS_ERR_DB. */
-MQS_MUST_CHECK int gw_escalation_resolve_tx(struct gw_store *s, const char *route,
-                                            const char *publisher, const char *msg_id,
-                                            int64_t now_ms, int *stopped);
 
 /* Log a warning when escalation is on (c) but creds hold no topic key for
  * <status_topic>/+/ack: no acknowledgement could be accepted. */

@@ -13,7 +13,7 @@
 
 #include "gateway.h"
 #include "gw_alert.h"
-#include "gw_escalation.h"
+#include "gw_ladder.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_recipient.h"
@@ -595,8 +595,8 @@ static int emit_tx(struct gw_gateway *gw, struct gw_submit_job *job)
 		job->rowid = 0;
 	}
 	if (rc == MQS_OK && ej->event == GW_SE_RECOVER)
-		rc = gw_escalation_resolve_tx(&gw->store, n->route->name, GW_PUBLISHER_SELF,
-		                              ej->alert_id, ej->now, &stopped);
+		rc = gw_ladder_resolve_tx(&gw->store, n->route->name, GW_PUBLISHER_SELF,
+		                          ej->alert_id, ej->now, &stopped);
 	if (rc == MQS_OK && persist(gw, n) != 0)
 		rc = MQS_ERR_DB;
 	if (rc == MQS_ERR_NOENT)
