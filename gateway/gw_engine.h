@@ -18,7 +18,7 @@
  *
  * Ownership: gw_engine_new() builds the channels from the configuration;
  * store, configuration and status are borrowed and must outlive the engine;
- * gw_engine_free() frees them and aborts transfers still running (their
+ * gw_engine_free() frees the channels and aborts transfers still running (their
  * rows go back to queued).  NULL is fine.
  */
 #ifndef GW_ENGINE_H

@@ -518,6 +518,9 @@ int gw_run(const struct gw_config *conf)
 	gw_store_nowait(&gw->store);
 	loop(l);
 	gw_store_sync(&gw->store);
+	if (l->out.dropped > 0)
+		gw_log(GW_LOG_WARN, "%lu status messages were dropped: the outgoing queue was full",
+		       l->out.dropped);
 	gw_log(GW_LOG_INFO, "stopped");
 	rc = EX_OK;
 out:
