@@ -1,41 +1,42 @@
-/* gateway.h - the running gateway: configuration, store, credentials and
- * the engines, shared by the modules of `mqttsec-gateway run`.
+/* gateway.h - the dispatcher context of `mqttsec-gateway run`: what the
+ * message handlers (gw_route.c and the kinds behind it), gw_submit() and
+ * the escalation ladder share.
+ *
+ * Layers (docs/architecture.md, gateway): pure modules (configuration,
+ * kinds, store, outbox, recipients, alert parsing, hold, outgoing queue)
+ * never see this struct; the engine, the status publisher and the MQTT
+ * transport get the pieces they need; only the dispatcher layer (gw_route,
+ * gw_submit, gw_escalation, gw_sensor) and the loop (gw_run.c) use it.
  *
  * Everything runs on one thread: libcurl's multi interface and the
- * libmosquitto socket are driven from one poll loop (gw_run.c), so no
- * module locks anything.
+ * libmosquitto sockets are driven from one poll loop (gw_run.c), so no
+ * module locks anything.  The loop owns the transports (one per broker) and
+ * the outgoing queue; nothing here reaches a connection.
  *
- * Ownership: gw_run() creates and frees the struct and everything in it.
+ * Ownership: gw_run() creates the struct on its stack and frees everything
+ * in it; modules borrow it for the duration of a call.
  */
 #ifndef GATEWAY_H
 #define GATEWAY_H
 
 #include "gw_config.h"
+#include "gw_status.h"
 #include "gw_store.h"
 #include "mqs_creds.h"
 
 struct gw_engine;
-struct gw_mqtt;
 struct mqs_seen;
 struct gw_sensor;
 
 struct gw_gateway {
-	struct gw_config *conf;
+	const struct gw_config *conf;
 	struct gw_store store;
 	struct mqs_creds creds;
 	struct gw_engine *engine;
-	struct gw_mqtt *mqtt;
 	struct gw_sensor *sensor;
+	struct gw_status status;    /* publishes into the loop's outgoing queue */
 	struct mqs_seen *replay;    /* envelopes seen (mqs_seen.h) */
 	unsigned long acks_refused; /* acknowledgements refused since start */
 };
-
-/* Let the delivery engine progress; called between the messages of a long
- * MQTT burst (at most every few milliseconds does any work). */
-void gw_run_pump(struct gw_gateway *gw);
-
-/* Run the daemon with configuration conf until SIGTERM/SIGINT.  Returns a
- * sysexits.h code. */
-int gw_run(struct gw_config *conf);
 
 #endif

@@ -9,6 +9,7 @@
 #include "gw_ack.h"
 #include "gw_log.h"
 #include "gw_recipient.h"
+#include "mqs_error.h"
 
 /* A device name. */
 int gw_ack_device_check(const char *name)
@@ -49,6 +50,7 @@ static const char *next_item(const char *p, char *item, size_t cap, int *bad)
 	return p;
 }
 
+/* One ack_from entry: a device name or @GROUP. */
 static int item_ok(const char *item)
 {
 	if (item[0] == '@')
@@ -69,61 +71,67 @@ int gw_ack_list_check(const char *list, char *why, size_t whylen)
 			snprintf(why, whylen,
 			         "entries are device names (1..%d of A-Z a-z 0-9 . _ -) or @GROUP",
 			         GW_DEVICE_MAX);
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 		count++;
 	}
 	if (count == 0) {
 		snprintf(why, whylen, "empty list");
-		return -1;
+		return MQS_ERR_INVAL;
 	}
-	return 0;
+	return MQS_OK;
 }
 
-/* Is device bound to a member of group?  1, 0, -1. */
-static int bound_member(struct gw_store *s, const char *group, const char *device)
+/* Is device bound to a member of group?  *bound 1 or 0; MQS_OK or
+ * MQS_ERR_DB (logged). */
+static int bound_member(struct gw_store *s, const char *group, const char *device, int *bound)
 {
 	sqlite3_stmt *st = gw_store_stmt(
 	    s, "SELECT 1 FROM recipients r JOIN group_members m ON m.recipient_id = r.id "
 	       "JOIN groups g ON g.id = m.group_id WHERE r.device = ? AND g.name = ? LIMIT 1");
-	int r, rc = -1;
+	int r, rc = MQS_ERR_DB;
 
+	*bound = 0;
 	if (st == NULL)
-		return -1;
+		return rc;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, group, -1, SQLITE_STATIC);
 	r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		rc = 1;
-	else if (r == SQLITE_DONE)
-		rc = 0;
-	else
+	if (r == SQLITE_ROW || r == SQLITE_DONE) {
+		*bound = r == SQLITE_ROW;
+		rc = MQS_OK;
+	} else {
 		gw_log(GW_LOG_ERR, "db: %s", sqlite3_errmsg(s->db));
+	}
 	gw_store_done(st);
 	return rc;
 }
 
 /* May device acknowledge? */
-int gw_ack_allowed(struct gw_store *s, const char *ack_from, const char *group, const char *device)
+int gw_ack_allowed(struct gw_store *s, const char *ack_from, const char *group, const char *device,
+                   int *allowed)
 {
 	char item[GW_DEVICE_MAX + 2];
 	const char *p = ack_from;
 	int bad = 0, rc;
 
+	*allowed = 0;
 	if (!gw_ack_device_check(device))
-		return 0;
+		return MQS_OK;
 	for (p = p != NULL ? next_item(p, item, sizeof(item), &bad) : NULL; p != NULL;
 	     p = next_item(p, item, sizeof(item), &bad)) {
 		if (bad)
-			return 0; /* checked at start: cannot happen */
+			return MQS_OK; /* checked at start: cannot happen */
 		if (item[0] != '@') {
-			if (strcmp(item, device) == 0)
-				return 1;
+			if (strcmp(item, device) == 0) {
+				*allowed = 1;
+				return MQS_OK;
+			}
 			continue;
 		}
-		rc = bound_member(s, item + 1, device);
-		if (rc != 0)
+		rc = bound_member(s, item + 1, device, allowed);
+		if (rc != MQS_OK || *allowed)
 			return rc;
 	}
-	return bound_member(s, group, device);
+	return bound_member(s, group, device, allowed);
 }

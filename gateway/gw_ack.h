@@ -21,22 +21,24 @@
 #include <stddef.h>
 
 #include "gw_store.h"
+#include "mqs_error.h"
 
 /* Longest device (MQTT user) name. */
 #define GW_DEVICE_MAX 64
 
 /* Return 1 when name can be a device name: 1..GW_DEVICE_MAX of
- * A-Z a-z 0-9 . _ - (the names mqttsec-acl gives devices). */
-int gw_ack_device_check(const char *name);
+ * A-Z a-z 0-9 . _ - (the names mqttsec-acl gives devices), else 0. */
+MQS_MUST_CHECK int gw_ack_device_check(const char *name);
 
 /* Check an ack_from value: a comma separated list (spaces allowed) of
- * device names and @GROUP entries, at least one.  Returns 0, or -1 with a
- * reason in why. */
-int gw_ack_list_check(const char *list, char *why, size_t whylen);
+ * device names and @GROUP entries, at least one.  Returns MQS_OK, or
+ * MQS_ERR_INVAL with a reason in why. */
+MQS_MUST_CHECK int gw_ack_list_check(const char *list, char *why, size_t whylen);
 
 /* May device acknowledge a message of group sent through a route whose
- * ack_from is ack_from (NULL: none)?  Returns 1, 0, or -1 on a database
- * error. */
-int gw_ack_allowed(struct gw_store *s, const char *ack_from, const char *group, const char *device);
+ * ack_from is ack_from (NULL: none)?  *allowed is 1 or 0 (0 on error).
+ * Returns MQS_OK or MQS_ERR_DB (logged). */
+MQS_MUST_CHECK int gw_ack_allowed(struct gw_store *s, const char *ack_from, const char *group,
+                                  const char *device, int *allowed);
 
 #endif

@@ -8,58 +8,19 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "gateway.h"
 #include "gw_alert.h"
-#include "gw_engine.h"
-#include "gw_escalation.h"
+#include "gw_config.h"
+#include "gw_ladder.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
-#include "gw_status.h"
 #include "mqs_error.h"
+#include "mqs_utf8.h"
 #include "mqs_util.h"
 
-/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-int gw_utf8_check(const char *text, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)text;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		unsigned cp;
-
-		if (c == 0)
-			return 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
-}
-
+/* Read string field key of root into *out (a copy): required or not, at
+ * most max bytes, strict UTF-8 (mqs_utf8_valid), no control characters
+ * (one_line: no newline or tab either).  MQS_OK, or MQS_ERR_PARSE with a
+ * reason in err (MQS_ERR_NOMEM out of memory). */
 static int text_field(const cJSON *root, const char *key, int required, size_t max, int one_line,
                       char **out, char *err, size_t errlen)
 {
@@ -70,23 +31,23 @@ static int text_field(const cJSON *root, const char *key, int required, size_t m
 	if (v == NULL || cJSON_IsNull(v)) {
 		if (required) {
 			snprintf(err, errlen, "missing \"%s\"", key);
-			return -1;
+			return MQS_ERR_PARSE;
 		}
 		*out = strdup("");
-		return *out != NULL ? 0 : -1;
+		return *out != NULL ? MQS_OK : MQS_ERR_NOMEM;
 	}
 	if (!cJSON_IsString(v)) {
 		snprintf(err, errlen, "\"%s\" must be a string", key);
-		return -1;
+		return MQS_ERR_PARSE;
 	}
 	len = strlen(v->valuestring);
 	if ((required && len == 0) || len > max) {
 		snprintf(err, errlen, "\"%s\" must be %d..%zu bytes", key, required ? 1 : 0, max);
-		return -1;
+		return MQS_ERR_PARSE;
 	}
-	if (!gw_utf8_check(v->valuestring, len)) {
+	if (!mqs_utf8_valid((const uint8_t *)v->valuestring, len, 0)) {
 		snprintf(err, errlen, "\"%s\" is not valid UTF-8", key);
-		return -1;
+		return MQS_ERR_PARSE;
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)v->valuestring[i];
@@ -94,15 +55,15 @@ static int text_field(const cJSON *root, const char *key, int required, size_t m
 		    c == 0x7f) {
 			snprintf(err, errlen, "\"%s\" contains control characters%s", key,
 			         one_line ? " (one line only)" : "");
-			return -1;
+			return MQS_ERR_PARSE;
 		}
 	}
 	*out = strdup(v->valuestring);
 	if (*out == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return MQS_ERR_NOMEM;
 	}
-	return 0;
+	return MQS_OK;
 }
 
 /* Parse and validate. */
@@ -132,7 +93,8 @@ int gw_alert_parse(const uint8_t *json, size_t len, const char *default_group, s
 	v = cJSON_GetObjectItemCaseSensitive(root, "severity");
 	a->severity = GW_SEV_INFO;
 	if (v != NULL && !cJSON_IsNull(v)) {
-		if (!cJSON_IsString(v) || (a->severity = gw_severity_parse(v->valuestring)) < 0) {
+		a->severity = cJSON_IsString(v) ? gw_severity_parse(v->valuestring) : -1;
+		if (a->severity < 0) {
 			snprintf(err, errlen, "\"severity\" must be info, warning or critical");
 			goto fail;
 		}
@@ -150,8 +112,8 @@ int gw_alert_parse(const uint8_t *json, size_t len, const char *default_group, s
 		snprintf(err, errlen, "missing \"group\" (and the route sets no group)");
 		goto fail;
 	}
-	if (text_field(root, "title", 1, GW_TITLE_MAX, 1, &a->title, err, errlen) != 0 ||
-	    text_field(root, "body", 0, GW_BODY_MAX, 0, &a->body, err, errlen) != 0)
+	if (text_field(root, "title", 1, GW_TITLE_MAX, 1, &a->title, err, errlen) != MQS_OK ||
+	    text_field(root, "body", 0, GW_BODY_MAX, 0, &a->body, err, errlen) != MQS_OK)
 		goto fail;
 	v = cJSON_GetObjectItemCaseSensitive(root, "channels");
 	if (v != NULL && !cJSON_IsNull(v)) {
@@ -174,11 +136,11 @@ int gw_alert_parse(const uint8_t *json, size_t len, const char *default_group, s
 		a->has_channels = 1;
 	}
 	cJSON_Delete(root);
-	return 0;
+	return MQS_OK;
 fail:
 	cJSON_Delete(root);
 	gw_alert_release(a);
-	return -1;
+	return MQS_ERR_PARSE;
 }
 
 /* Free strings. */
@@ -193,13 +155,13 @@ void gw_alert_release(struct gw_alert *a)
 }
 
 /* Message channels, else group default, else email. */
-unsigned gw_alert_channels(struct gw_gateway *gw, const struct gw_alert *a)
+unsigned gw_alert_channels(struct gw_store *s, const struct gw_alert *a)
 {
 	unsigned mask = 0;
 
 	if (a->has_channels && a->chan_mask != 0)
 		return a->chan_mask;
-	if (gw_group_channels(&gw->store, a->group, &mask) == MQS_OK && mask != 0)
+	if (gw_group_channels(s, a->group, &mask) == MQS_OK && mask != 0)
 		return mask;
 	return GW_CH_BIT(GW_CH_EMAIL);
 }
@@ -210,7 +172,7 @@ int gw_alert_random_id(const char *prefix, char *out, size_t cap)
 	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[16];
 	char digits[2 * sizeof(rnd) + 1];
-	int n, rc = -1;
+	int n, rc = MQS_ERR_CRYPTO;
 
 	if (RAND_bytes(rnd, (int)sizeof(rnd)) != 1)
 		goto out;
@@ -219,13 +181,14 @@ int gw_alert_random_id(const char *prefix, char *out, size_t cap)
 		digits[2 * i + 1] = hex[rnd[i] & 0x0f];
 	}
 	digits[2 * sizeof(rnd)] = '\0';
+	rc = MQS_ERR_TOOBIG;
 	n = snprintf(out, cap, "%s-%s", prefix, digits);
 	if (n < 0 || (size_t)n >= cap || !gw_id_check(out))
 		goto out;
-	rc = 0;
+	rc = MQS_OK;
 out:
 	OPENSSL_cleanse(rnd, sizeof(rnd));
-	if (rc != 0 && cap > 0)
+	if (rc != MQS_OK && cap > 0)
 		out[0] = '\0';
 	return rc;
 }
@@ -237,8 +200,8 @@ const char *gw_alert_publisher(const char *origin)
 }
 
 /* Store and queue, inside the caller's transaction. */
-int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
-                      const char *topic, const char *kind, const char *origin,
+int gw_alert_queue_tx(struct gw_store *s, const struct gw_config *c, const struct gw_alert *a,
+                      const char *route, const char *topic, const char *kind, const char *origin,
                       const char *publisher, int64_t now_ms, int64_t *rowidp, size_t *nrowsp)
 {
 	struct gw_message m = {
@@ -253,22 +216,22 @@ int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const cha
 	    .origin = origin,
 	    .publisher = publisher,
 	};
-	unsigned mask = gw_alert_channels(gw, a);
+	unsigned mask = gw_alert_channels(s, a);
 	int64_t rowid = 0;
 	size_t nrows = 0;
 	int rc;
 
 	/* an unknown group is refused before anything is written: the id
 	 * stays free for a valid alert (docs/gateway.md, "Message ids") */
-	rc = gw_outbox_group_exists(&gw->store, a->group);
+	rc = gw_outbox_group_exists(s, a->group);
 	if (rc < 0)
 		return MQS_ERR_DB;
 	if (rc == 0)
 		return MQS_ERR_NOENT;
-	rc = gw_outbox_insert_message(&gw->store, &m, now_ms, &rowid);
+	rc = gw_outbox_insert_message(s, &m, now_ms, &rowid);
 	if (rc != MQS_OK)
 		return rc;
-	rc = gw_outbox_queue(&gw->store, rowid, a->group, mask, 0, now_ms, &nrows);
+	rc = gw_outbox_queue(s, rowid, a->group, mask, 0, now_ms, &nrows);
 	if (rc == MQS_ERR_NOENT) {
 		rc = MQS_ERR_DB; /* checked above, in this transaction */
 	} else if (rc == MQS_OK && nrows == 0) {
@@ -281,39 +244,11 @@ int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const cha
 	if (rc != MQS_OK)
 		return rc;
 	if (a->severity == GW_SEV_CRITICAL &&
-	    gw_escalation_start_tx(gw, rowid, mask, now_ms) != MQS_OK)
+	    gw_ladder_start_tx(s, c, rowid, mask, now_ms) != MQS_OK)
 		return MQS_ERR_DB;
 	if (rowidp != NULL)
 		*rowidp = rowid;
 	if (nrowsp != NULL)
 		*nrowsp = nrows;
-	return MQS_OK;
-}
-
-/* Queue in one transaction and publish the queued states. */
-int gw_alert_submit(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
-                    const char *topic, const char *origin)
-{
-	int64_t now = (int64_t)mqs_now_ms(), rowid = 0;
-	size_t nrows = 0;
-	int rc;
-
-	/* committed here, fsync'ed with the rest of its batch (gw_store_sync) */
-	gw_store_durable(&gw->store, 0);
-	if (gw_store_begin(&gw->store) != 0)
-		return MQS_ERR_DB;
-	rc = gw_alert_queue_tx(gw, a, route, topic, "alert", origin, gw_alert_publisher(origin),
-	                       now, &rowid, &nrows);
-	if (rc != MQS_OK) {
-		gw_store_rollback(&gw->store);
-		return rc;
-	}
-	if (gw_store_commit(&gw->store) != 0)
-		return MQS_ERR_DB;
-	gw_store_sync_later(&gw->store);
-	gw_log(GW_LOG_INFO, "message %s (%s, group %s): %zu deliveries queued", a->id,
-	       gw_severity_name(a->severity), a->group, nrows);
-	gw_engine_kick(gw->engine);
-	gw_status_queued(gw, rowid, 0);
 	return MQS_OK;
 }

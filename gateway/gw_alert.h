@@ -9,6 +9,11 @@
  * route's group; body (up to 4000 characters) to ""; channels to the
  * group's default channels, else email.  Text must be UTF-8.
  *
+ * Pure module: parsing and the rows an alert writes (store and
+ * configuration are passed in; no struct gw_gateway).  Committing,
+ * waking the engine and publishing the "queued" states is gw_submit's job
+ * (gw_submit.h).
+ *
  * Ownership: gw_alert_parse() fills a caller-owned struct whose strings
  * are freed by gw_alert_release() (NULL-safe, idempotent).
  */
@@ -35,32 +40,31 @@ struct gw_alert {
 };
 
 /* Parse and validate an alert.  default_group (may be NULL) is used when
- * the message has no group.  Returns 0, or -1 with a reason in err (no
- * message text in it) and a released. */
+ * the message has no group.  Returns MQS_OK, or MQS_ERR_PARSE with a reason
+ * in err (no message text in it) and a released. */
 int gw_alert_parse(const uint8_t *json, size_t len, const char *default_group, struct gw_alert *a,
                    char *err, size_t errlen);
 
 /* Free a's strings.  NULL is fine. */
 void gw_alert_release(struct gw_alert *a);
 
-/* Return 1 when text (len bytes) is valid UTF-8 without NUL. */
-int gw_utf8_check(const char *text, size_t len);
+struct gw_config;
+struct gw_store;
 
-struct gw_gateway;
+/* The channels an alert goes to: its own, else its group's default (in
+ * store s), else email. */
+unsigned gw_alert_channels(struct gw_store *s, const struct gw_alert *a);
 
-/* The channels an alert goes to: its own, else its group's default, else
- * email. */
-unsigned gw_alert_channels(struct gw_gateway *gw, const struct gw_alert *a);
-
-/* Inside a transaction: store a as a message of kind from route/topic and
- * queue its deliveries; critical alerts start escalation.  The id is
+/* Inside a transaction on s: store a as a message of kind from route/topic
+ * and queue its deliveries; critical alerts start escalation (c's
+ * [delivery] ladder).  The id is
  * deduplicated within (route, publisher) (docs/gateway.md, "Message ids");
  * origin (may be NULL) is recorded as given.  *rowid and *nrows (may be
  * NULL) receive the message row and the deliveries queued.  Returns
  * MQS_OK, MQS_ERR_EXISTS (id seen before in this namespace: nothing
  * queued), MQS_ERR_NOENT (no such group: nothing written) or MQS_ERR_DB. */
-int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
-                      const char *topic, const char *kind, const char *origin,
+int gw_alert_queue_tx(struct gw_store *s, const struct gw_config *c, const struct gw_alert *a,
+                      const char *route, const char *topic, const char *kind, const char *origin,
                       const char *publisher, int64_t now_ms, int64_t *rowid, size_t *nrows);
 
 /* The publisher (id namespace) of an alert with envelope origin origin
@@ -69,14 +73,9 @@ int gw_alert_queue_tx(struct gw_gateway *gw, const struct gw_alert *a, const cha
 const char *gw_alert_publisher(const char *origin);
 
 /* Write "<prefix>-<32 hex digits>" (128 bits from the CSPRNG) into out
- * (capacity cap).  Returns 0, or -1 (out emptied) when the result does
- * not fit or is not a valid id, or the CSPRNG fails. */
+ * (capacity cap).  Returns MQS_OK, MQS_ERR_TOOBIG (the result does not fit
+ * or is not a valid id) or MQS_ERR_CRYPTO (the CSPRNG failed); out is
+ * emptied on failure. */
 int gw_alert_random_id(const char *prefix, char *out, size_t cap);
-
-/* gw_alert_queue_tx in its own transaction with publisher
- * gw_alert_publisher(origin), then publish the "queued" states.  Returns
- * as gw_alert_queue_tx. */
-int gw_alert_submit(struct gw_gateway *gw, const struct gw_alert *a, const char *route,
-                    const char *topic, const char *origin);
 
 #endif

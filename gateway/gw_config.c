@@ -476,6 +476,7 @@ static int load_delivery(struct parse *p)
 /* One [route NAME] section into r (sensor rules: gw_rule.h). */
 static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 {
+	const struct gw_kind_info *ki;
 	const char *kind, *v;
 	char why[256];
 
@@ -493,29 +494,23 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 		        s->name);
 		return MQS_ERR_INVAL;
 	}
-	if (strcmp(kind, "alert") == 0)
-		r->kind = GW_KIND_ALERT;
-	else if (strcmp(kind, "sensor") == 0)
-		r->kind = GW_KIND_SENSOR;
-	else if (strcmp(kind, "marketing") == 0)
-		r->kind = GW_KIND_MARKETING;
-	else if (strcmp(kind, "medical") == 0)
-		r->kind = GW_KIND_MEDICAL;
-	else {
+	ki = gw_kind_find(kind); /* the kind registry (gw_kind.h) */
+	if (ki == NULL) {
 		set_err(p, sec_line(s, "kind"),
 		        "[route %s] kind must be alert, sensor, marketing or medical", s->name);
 		return MQS_ERR_INVAL;
 	}
+	r->kind = ki->kind;
 	r->group = sec_get(s, "group");
 	r->ack_from = sec_get(s, "ack_from");
 	if (r->ack_from != NULL && gw_ack_list_check(r->ack_from, why, sizeof(why)) != 0) {
 		set_err(p, sec_line(s, "ack_from"), "[route %s] ack_from: %s", s->name, why);
 		return MQS_ERR_INVAL;
 	}
-	if (r->kind == GW_KIND_MARKETING || r->kind == GW_KIND_MEDICAL) {
+	if (!ki->served) {
 		/* keys of later kinds are accepted; the route is not served yet */
-		sec_kv(s, "channels");
-		sec_kv(s, "threshold");
+		for (size_t i = 0; ki->keys[i] != NULL; i++)
+			sec_kv(s, ki->keys[i]);
 		r->enabled = 0;
 		gw_log(GW_LOG_WARN,
 		       "%s:%d: [route %s] kind %s is not handled by this version "

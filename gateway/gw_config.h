@@ -16,10 +16,10 @@
 #include <stdint.h>
 
 #include "gw_channel.h"
+#include "gw_kind.h"
 #include "gw_rule.h"
 #include "gw_util.h"
 
-enum gw_kind { GW_KIND_ALERT = 0, GW_KIND_SENSOR, GW_KIND_MARKETING, GW_KIND_MEDICAL };
 
 struct gw_kv {
 	char *key;

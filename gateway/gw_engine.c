@@ -7,12 +7,13 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "gateway.h"
 #include "gw_engine.h"
+#include "gw_config.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_recipient.h"
 #include "gw_status.h"
+#include "mqs_buf.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -20,6 +21,7 @@
 #define NONE_SLOT          (GW_CH__COUNT + 1) /* channel not configured */
 #define WRITE_RETRY_MIN_MS 10                 /* a refused write: first retry */
 #define WRITE_RETRY_MAX_MS 1000               /* ... doubling up to this */
+#define DONE_MAX           (1u << 20)         /* finished deliveries kept at most */
 
 struct inflight {
 	struct gw_outbox_row row;
@@ -36,7 +38,9 @@ struct inflight {
 };
 
 struct gw_engine {
-	struct gw_gateway *gw;
+	struct gw_store *store;
+	const struct gw_config *conf;
+	struct gw_status *status;
 	CURLM *multi;
 	struct gw_channel *by_chan[GW_CH__COUNT];
 	struct gw_channel *owned[GW_CH__COUNT + 1];
@@ -79,6 +83,7 @@ uint64_t gw_engine_backoff_ms(uint64_t base_ms, uint64_t max_ms, int attempts, l
 
 static void flush_done(struct gw_engine *e);
 
+/* Index of channel ch in owned[], or NONE_SLOT. */
 static size_t slot_of(const struct gw_engine *e, const struct gw_channel *ch)
 {
 	for (size_t i = 0; i < e->nowned; i++) {
@@ -89,7 +94,8 @@ static size_t slot_of(const struct gw_engine *e, const struct gw_channel *ch)
 }
 
 /* Create the engine. */
-struct gw_engine *gw_engine_new(struct gw_gateway *gw, char *err, size_t errlen)
+struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *conf,
+                                struct gw_status *status, char *err, size_t errlen)
 {
 	struct gw_engine *e = calloc(1, sizeof(*e));
 
@@ -97,8 +103,10 @@ struct gw_engine *gw_engine_new(struct gw_gateway *gw, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	e->gw = gw;
-	if (gw_config_channels(gw->conf, e->by_chan, e->owned, &e->nowned, err, errlen) != 0) {
+	e->store = store;
+	e->conf = conf;
+	e->status = status;
+	if (gw_config_channels(conf, e->by_chan, e->owned, &e->nowned, err, errlen) != 0) {
 		free(e);
 		return NULL;
 	}
@@ -119,6 +127,7 @@ struct gw_engine *gw_engine_new(struct gw_gateway *gw, char *err, size_t errlen)
 	return e;
 }
 
+/* Free a delivery: its text, its address wiped. */
 static void inflight_free(struct inflight *f)
 {
 	if (f == NULL)
@@ -139,8 +148,15 @@ void gw_engine_free(struct gw_engine *e)
 	flush_done(e);
 	for (f = e->list; f != NULL; f = next) {
 		next = f->next;
-		gw_outbox_update(&e->gw->store, f->row.id, "queued", (int64_t)mqs_now_ms(),
-		                 "interrupted by shutdown", NULL, (int64_t)mqs_now_ms());
+		/* a row left 'sending' is queued again at the next start
+		 * (gw_outbox_requeue_sending): nothing is lost either way */
+		if (gw_outbox_update(e->store, f->row.id, "queued", (int64_t)mqs_now_ms(),
+		                     "interrupted by shutdown", NULL,
+		                     (int64_t)mqs_now_ms()) != MQS_OK)
+			gw_log(
+			    GW_LOG_WARN,
+			    "cannot requeue delivery %lld at the stop: requeued at the next start",
+			    (long long)f->row.id);
 		curl_multi_remove_handle(e->multi, f->easy);
 		if (f->ch->ops->request_free != NULL)
 			f->ch->ops->request_free(f->req);
@@ -179,26 +195,29 @@ size_t gw_engine_unrecorded(const struct gw_engine *e)
 	return e->ndone;
 }
 
+/* Keep a finished delivery until its outcome is recorded. */
 static void push_done(struct gw_engine *e, struct inflight *f)
 {
-	if (e->ndone == e->done_cap) {
-		size_t cap = e->done_cap ? e->done_cap * 2 : 64;
-		struct inflight **d = realloc(e->done, cap * sizeof(*d));
+	size_t need = e->ndone + 1;
 
-		if (d == NULL) {
-			/* cannot record now: the row stays 'sending' and is retried
-			 * after a restart */
-			gw_log(GW_LOG_ERR, "out of memory recording delivery %lld",
-			       (long long)f->row.id);
-			inflight_free(f);
-			return;
-		}
-		e->done = d;
-		e->done_cap = cap;
+	if (need > e->done_cap && need < 64)
+		need = 64;
+	else if (need > e->done_cap)
+		need = e->done_cap * 2;
+	if (mqs_array_reserve((void **)&e->done, &e->done_cap, need, sizeof(*e->done), DONE_MAX,
+	                      0) != MQS_OK &&
+	    mqs_array_reserve((void **)&e->done, &e->done_cap, e->ndone + 1, sizeof(*e->done),
+	                      DONE_MAX, 0) != MQS_OK) {
+		/* cannot record now: the row stays 'sending' and is retried
+		 * after a restart */
+		gw_log(GW_LOG_ERR, "out of memory recording delivery %lld", (long long)f->row.id);
+		inflight_free(f);
+		return;
 	}
 	e->done[e->ndone++] = f;
 }
 
+/* A delivery that fails before it starts. */
 static void fail_now(struct gw_engine *e, struct inflight *f, const char *what, const char *arg)
 {
 	f->res.outcome = GW_FAILED;
@@ -207,12 +226,12 @@ static void fail_now(struct gw_engine *e, struct inflight *f, const char *what, 
 }
 
 /* Inside a transaction: write the outcome of every finished delivery.
- * Returns 0, or -1 when one could not be written (roll back, keep them all
- * and try again later: a lost outcome would leave the row 'sending'). */
-static int record_done(struct gw_engine *e, int64_t now)
+ * Returns MQS_OK, or MQS_ERR_DB when one could not be written (roll back,
+ * keep them all and try again later: a lost outcome would leave the row
+ * 'sending'). */
+static MQS_MUST_CHECK int record_done(struct gw_engine *e, int64_t now)
 {
-	struct gw_gateway *gw = e->gw;
-	const struct gw_config *c = gw->conf;
+	const struct gw_config *c = e->conf;
 
 	for (size_t i = 0; i < e->ndone; i++) {
 		struct inflight *f = e->done[i];
@@ -243,18 +262,17 @@ static int record_done(struct gw_engine *e, int64_t now)
 		}
 		if (f->res.error[0] == '\0' && f->res.outcome != GW_SENT)
 			snprintf(f->res.error, sizeof(f->res.error), "unknown error");
-		if (gw_outbox_update(&gw->store, f->row.id, f->state, f->next_at, f->res.error,
+		if (gw_outbox_update(e->store, f->row.id, f->state, f->next_at, f->res.error,
 		                     f->res.provider_ref, now) != MQS_OK)
-			return -1;
+			return MQS_ERR_DB;
 	}
-	return 0;
+	return MQS_OK;
 }
 
 /* After the commit: log and publish the outcomes, free the deliveries. */
 static void publish_done(struct gw_engine *e, int64_t now)
 {
-	struct gw_gateway *gw = e->gw;
-	const struct gw_config *c = gw->conf;
+	const struct gw_config *c = e->conf;
 
 	for (size_t i = 0; i < e->ndone; i++) {
 		struct inflight *f = e->done[i];
@@ -272,7 +290,7 @@ static void publish_done(struct gw_engine *e, int64_t now)
 			       "delivery %lld (%s to %s by %s): %s%s%s", (long long)f->row.id,
 			       f->row.msg_id, f->row.recipient, ch, f->state,
 			       f->res.error[0] ? ": " : "", f->res.error);
-		gw_status_delivery(gw, f->row.msg_id, f->row.route, f->row.publisher,
+		gw_status_delivery(e->status, f->row.msg_id, f->row.route, f->row.publisher,
 		                   f->row.recipient, ch, f->state, f->row.attempts, f->res.error,
 		                   f->res.provider_ref, f->next_at);
 		inflight_free(f);
@@ -288,10 +306,10 @@ static void flush_done(struct gw_engine *e)
 
 	if (e->ndone == 0)
 		return;
-	gw_store_durable(&e->gw->store, 0);
-	if (gw_store_begin(&e->gw->store) != 0 || record_done(e, now) != 0 ||
-	    gw_store_commit(&e->gw->store) != 0) {
-		gw_store_rollback(&e->gw->store);
+	gw_store_durable(e->store, 0);
+	if (gw_store_begin(e->store) != 0 || record_done(e, now) != MQS_OK ||
+	    gw_store_commit(e->store) != 0) {
+		gw_store_rollback(e->store);
 		gw_log(GW_LOG_ERR,
 		       "cannot record %zu finished deliveries: they go out again after a restart",
 		       e->ndone);
@@ -330,19 +348,18 @@ static void write_refused(struct gw_engine *e, int64_t now_ms)
 /* Start one claimed row. */
 static void start(struct gw_engine *e, struct inflight *f)
 {
-	struct gw_gateway *gw = e->gw;
 	const char *chname = gw_chan_name(f->row.chan);
 	int a;
 
-	gw_status_delivery(gw, f->row.msg_id, f->row.route, f->row.publisher, f->row.recipient,
-	                   chname, "sending", f->row.attempts, NULL, NULL, 0);
+	gw_status_delivery(e->status, f->row.msg_id, f->row.route, f->row.publisher,
+	                   f->row.recipient, chname, "sending", f->row.attempts, NULL, NULL, 0);
 	if (f->ch == NULL) {
 		fail_now(e, f, "channel not configured: ", chname);
 		return;
 	}
 	a = f->row.addr_status;
 	if (a == GW_ADDR_OK)
-		a = gw_recipient_open(&gw->store, f->row.recipient, gw_field_for_chan(f->row.chan),
+		a = gw_recipient_open(e->store, f->row.recipient, gw_field_for_chan(f->row.chan),
 		                      f->row.sealed, f->row.sealed_len, f->address,
 		                      sizeof(f->address));
 	OPENSSL_cleanse(f->row.sealed, sizeof(f->row.sealed));
@@ -388,9 +405,9 @@ static void start(struct gw_engine *e, struct inflight *f)
 	}
 	curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
 	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT_MS, (long)gw->conf->timeout_ms);
+	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT_MS, (long)e->conf->timeout_ms);
 	curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT_MS,
-	                 (long)(gw->conf->timeout_ms < 10000 ? gw->conf->timeout_ms : 10000));
+	                 (long)(e->conf->timeout_ms < 10000 ? e->conf->timeout_ms : 10000));
 	if (f->ch->ops->prepare(f->ch, &f->d, f->easy, &f->req, &f->res) != 0) {
 		if (f->ch->ops->request_free != NULL)
 			f->ch->ops->request_free(f->req);
@@ -424,7 +441,7 @@ static void start(struct gw_engine *e, struct inflight *f)
  * second as a safety net. */
 void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 {
-	struct gw_store *s = &e->gw->store;
+	struct gw_store *s = e->store;
 	struct gw_outbox_row *claimed[GW_CH__COUNT] = {NULL};
 	size_t nclaimed[GW_CH__COUNT] = {0};
 	int periodic = now_ms >= e->next_poll, in_tx = 0;
@@ -439,7 +456,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 		return;         /* the store refused the last attempt: wait */
 	gw_store_durable(s, 0); /* a lost 'sending' or outcome only repeats a delivery */
 	in_tx = gw_store_begin(s) == 0;
-	if (!in_tx || record_done(e, now_ms) != 0) {
+	if (!in_tx || record_done(e, now_ms) != MQS_OK) {
 		gw_store_rollback(s);
 		write_refused(e, now_ms);
 		return; /* outcomes stay in e->done for the next turn */
@@ -541,9 +558,12 @@ void gw_engine_perform(struct gw_engine *e)
 	int running = 0, left = 0;
 
 	curl_multi_perform(e->multi, &running);
-	while ((msg = curl_multi_info_read(e->multi, &left)) != NULL) {
+	for (;;) {
 		struct inflight *f = NULL, **pp;
 
+		msg = curl_multi_info_read(e->multi, &left);
+		if (msg == NULL)
+			break;
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);

@@ -13,8 +13,12 @@
  * so a state change is never lost while the process lives.  Rows of a channel that is not
  * configured fail with "channel X not configured".
  *
+ * No struct gw_gateway: the engine gets the store, the configuration and
+ * the status publisher it uses (state per instance).
+ *
  * Ownership: gw_engine_new() builds the channels from the configuration;
- * gw_engine_free() frees them and aborts transfers still running (their
+ * store, configuration and status are borrowed and must outlive the engine;
+ * gw_engine_free() frees the channels and aborts transfers still running (their
  * rows go back to queued).  NULL is fine.
  */
 #ifndef GW_ENGINE_H
@@ -25,11 +29,16 @@
 
 #include <curl/curl.h>
 
-struct gw_gateway;
+struct gw_config;
 struct gw_engine;
+struct gw_status;
+struct gw_store;
 
-/* Create the engine and its channels.  NULL with a reason in err. */
-struct gw_engine *gw_engine_new(struct gw_gateway *gw, char *err, size_t errlen);
+/* Create the engine and its channels ([channel] sections of conf), over
+ * store, publishing state changes through status.  NULL with a reason in
+ * err. */
+struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *conf,
+                                struct gw_status *status, char *err, size_t errlen);
 
 /* Abort running transfers (rows back to queued), free channels.  NULL ok. */
 void gw_engine_free(struct gw_engine *e);

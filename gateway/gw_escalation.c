@@ -7,111 +7,90 @@
 
 #include "gateway.h"
 #include "gw_ack.h"
-#include "gw_engine.h"
 #include "gw_escalation.h"
+#include "gw_ladder.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_status.h"
+#include "gw_submit.h"
+#include "mqs_buf.h"
 #include "mqs_error.h"
 
-/* Start the ack clock for a critical message. */
-int gw_escalation_start_tx(struct gw_gateway *gw, int64_t msg_rowid, unsigned used_mask,
-                           int64_t now_ms)
+/* One overdue escalation (the arg of its gw_submit job). */
+struct overdue {
+	int64_t msg_rowid;
+	const char *msg_id;
+	const char *group;
+	int step;
+	unsigned used;
+	int64_t now_ms;
+	int chan; /* channel escalated to, -1: the ladder is used up */
+};
+
+/* Inside the transaction: queue the next usable channel, or give up. */
+static int escalate_tx(struct gw_gateway *gw, struct gw_submit_job *job)
 {
+	struct overdue *o = job->arg;
 	const struct gw_config *c = gw->conf;
-	sqlite3_stmt *st;
-	int rc = MQS_ERR_DB;
-
-	if (c->nescalation == 0 || c->ack_timeout_ms == 0)
-		return MQS_OK;
-	st = gw_store_stmt(&gw->store,
-	                   "INSERT INTO escalations(message, state, step, used, deadline, "
-	                   "updated_at) VALUES (?, 'waiting', 0, ?, ?, ?)");
-	if (st == NULL)
-		return rc;
-	sqlite3_bind_int64(st, 1, msg_rowid);
-	sqlite3_bind_int64(st, 2, used_mask);
-	sqlite3_bind_int64(st, 3, now_ms + (int64_t)c->ack_timeout_ms);
-	sqlite3_bind_int64(st, 4, now_ms);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = MQS_OK;
-	else
-		gw_log(GW_LOG_ERR, "db: cannot start escalation: %s", sqlite3_errmsg(gw->store.db));
-	gw_store_done(st);
-	return rc;
-}
-
-static int set_state(struct gw_gateway *gw, int64_t msg_rowid, const char *state, int step,
-                     unsigned used, int64_t deadline, int64_t now_ms)
-{
-	sqlite3_stmt *st =
-	    gw_store_stmt(&gw->store, "UPDATE escalations SET state = ?, step = ?, used = ?, "
-	                              "deadline = ?, updated_at = ? WHERE message = ?");
-	int rc = MQS_ERR_DB;
-
-	if (st == NULL)
-		return rc;
-	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, step);
-	sqlite3_bind_int64(st, 3, used);
-	sqlite3_bind_int64(st, 4, deadline);
-	sqlite3_bind_int64(st, 5, now_ms);
-	sqlite3_bind_int64(st, 6, msg_rowid);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = MQS_OK;
-	gw_store_done(st);
-	return rc;
-}
-
-/* One overdue escalation: queue the next usable channel, or give up. */
-static int escalate_one(struct gw_gateway *gw, int64_t msg_rowid, const char *msg_id,
-                        const char *group, int step, unsigned used, int64_t now_ms)
-{
-	const struct gw_config *c = gw->conf;
-	int chan = -1;
+	unsigned used = o->used;
 	size_t nrows = 0;
 
-	gw_store_durable(&gw->store, 1);
-	if (gw_store_begin(&gw->store) != 0)
-		return MQS_ERR_DB;
+	o->chan = -1;
 	for (size_t i = 0; i < c->nescalation; i++) {
 		int ch = c->escalation[i];
 
 		if (used & GW_CH_BIT(ch))
 			continue;
 		used |= GW_CH_BIT(ch);
-		if (gw_outbox_queue(&gw->store, msg_rowid, group, GW_CH_BIT(ch), step + 1, now_ms,
-		                    &nrows) == MQS_ERR_DB)
-			goto fail;
+		if (gw_outbox_queue(&gw->store, o->msg_rowid, o->group, GW_CH_BIT(ch), o->step + 1,
+		                    o->now_ms, &nrows) == MQS_ERR_DB)
+			return MQS_ERR_DB;
 		if (nrows > 0) {
-			chan = ch;
+			o->chan = ch;
 			break;
 		}
 	}
-	if (chan >= 0) {
-		if (set_state(gw, msg_rowid, "waiting", step + 1, used,
-		              now_ms + (int64_t)c->ack_timeout_ms, now_ms) != MQS_OK)
-			goto fail;
-	} else if (set_state(gw, msg_rowid, "exhausted", step, used, 0, now_ms) != MQS_OK) {
-		goto fail;
-	}
-	if (gw_store_commit(&gw->store) != 0)
-		return MQS_ERR_DB;
-	if (chan >= 0) {
+	if (o->chan < 0)
+		return gw_ladder_set_tx(&gw->store, o->msg_rowid, "exhausted", o->step, used, 0,
+		                        o->now_ms);
+	job->rowid = o->msg_rowid;
+	job->step = o->step + 1;
+	return gw_ladder_set_tx(&gw->store, o->msg_rowid, "waiting", o->step + 1, used,
+	                        o->now_ms + (int64_t)c->ack_timeout_ms, o->now_ms);
+}
+
+/* After the commit: log and publish the escalation event (before the
+ * "queued" states of the new step). */
+static void escalate_committed(struct gw_gateway *gw, struct gw_submit_job *job)
+{
+	struct overdue *o = job->arg;
+
+	if (o->chan >= 0) {
 		gw_log(GW_LOG_INFO, "message %s: no acknowledgement, escalating to %s (step %d)",
-		       msg_id, gw_chan_name(chan), step + 1);
-		gw_status_event(gw, msg_rowid, "escalated", gw_chan_name(chan), step + 1, NULL);
-		gw_engine_kick(gw->engine);
-		gw_status_queued(gw, msg_rowid, step + 1);
+		       o->msg_id, gw_chan_name(o->chan), o->step + 1);
+		gw_status_event(&gw->status, o->msg_rowid, "escalated", gw_chan_name(o->chan),
+		                o->step + 1, NULL);
 	} else {
 		gw_log(GW_LOG_WARN,
-		       "message %s: no acknowledgement and no channel left to escalate to", msg_id);
-		gw_status_event(gw, msg_rowid, "exhausted", NULL, step, NULL);
+		       "message %s: no acknowledgement and no channel left to escalate to",
+		       o->msg_id);
+		gw_status_event(&gw->status, o->msg_rowid, "exhausted", NULL, o->step, NULL);
 	}
-	return MQS_OK;
-fail:
-	gw_store_rollback(&gw->store);
-	return MQS_ERR_DB;
+}
+
+/* One overdue escalation, in its own durable transaction (gw_submit). */
+static int escalate_one(struct gw_gateway *gw, int64_t msg_rowid, const char *msg_id,
+                        const char *group, int step, unsigned used, int64_t now_ms)
+{
+	struct overdue o = {msg_rowid, msg_id, group, step, used, now_ms, -1};
+	struct gw_submit_job job = {
+	    .durability = GW_DURABLE_NOW, /* nobody would send this step again */
+	    .tx = escalate_tx,
+	    .committed = escalate_committed,
+	    .arg = &o,
+	};
+
+	return gw_submit(gw, &job) == MQS_OK ? MQS_OK : MQS_ERR_DB;
 }
 
 /* Escalate overdue messages; return the next deadline. */
@@ -157,26 +136,7 @@ int64_t gw_escalation_tick(struct gw_gateway *gw, int64_t now_ms)
 	return next;
 }
 
-static int stop_tx(struct gw_gateway *gw, int64_t msg_rowid, const char *state, int64_t now_ms)
-{
-	sqlite3_stmt *st =
-	    gw_store_stmt(&gw->store, "UPDATE escalations SET state = ?, updated_at = ? "
-	                              "WHERE state = 'waiting' AND message = ?");
-	int changed = 0;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now_ms);
-	sqlite3_bind_int64(st, 3, msg_rowid);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		changed = sqlite3_changes(gw->store.db) > 0;
-	else
-		changed = -1;
-	gw_store_done(st);
-	return changed;
-}
-
+/* The configured route called name, or NULL. */
 static const struct gw_route *find_route(const struct gw_config *c, const char *name)
 {
 	for (size_t i = 0; name != NULL && i < c->nroutes; i++) {
@@ -189,6 +149,7 @@ static const struct gw_route *find_route(const struct gw_config *c, const char *
 /* Messages one acknowledgement may reach: the same id in every namespace
  * (one per route and publisher; the cap only bounds memory). */
 #define ACK_MAX_ROWS 65536
+#define ACK_ROWS_MIN 8 /* first allocation */
 
 struct ack_row {
 	int64_t rowid;
@@ -197,6 +158,7 @@ struct ack_row {
 	int stopped; /* its escalation was stopped now */
 };
 
+/* Count and log a refused acknowledgement. */
 static void refuse(struct gw_gateway *gw, const char *msg_id, const char *who, const char *why)
 {
 	gw->acks_refused++;
@@ -247,23 +209,19 @@ void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char 
 	for (r = sqlite3_step(st); r == SQLITE_ROW && n < ACK_MAX_ROWS; r = sqlite3_step(st)) {
 		const struct gw_route *rt =
 		    find_route(gw->conf, (const char *)sqlite3_column_text(st, 1));
-		int ok = gw_ack_allowed(&gw->store, rt != NULL ? rt->ack_from : NULL,
-		                        (const char *)sqlite3_column_text(st, 2), origin);
+		int ok = 0;
 
-		if (ok < 0) {
+		if (gw_ack_allowed(&gw->store, rt != NULL ? rt->ack_from : NULL,
+		                   (const char *)sqlite3_column_text(st, 2), origin,
+		                   &ok) != MQS_OK) {
 			gw_store_done(st);
 			goto out;
 		}
-		if (n == cap) {
-			size_t ncap = cap == 0 ? 8 : cap * 2;
-			struct ack_row *bigger = realloc(rows, ncap * sizeof(*rows));
-
-			if (bigger == NULL) {
-				gw_store_done(st);
-				goto out;
-			}
-			rows = bigger;
-			cap = ncap;
+		if (n == cap &&
+		    mqs_array_reserve((void **)&rows, &cap, cap == 0 ? ACK_ROWS_MIN : cap * 2,
+		                      sizeof(*rows), ACK_MAX_ROWS, 0) != MQS_OK) {
+			gw_store_done(st);
+			goto out;
 		}
 		rows[n].rowid = sqlite3_column_int64(st, 0);
 		rows[n].acked = sqlite3_column_int(st, 3);
@@ -313,8 +271,8 @@ void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char 
 		}
 		if (sqlite3_changes(gw->store.db) == 0)
 			rows[i].acked = 1; /* acknowledged meanwhile */
-		rows[i].stopped = stop_tx(gw, rows[i].rowid, "acked", now_ms);
-		if (rows[i].stopped < 0) {
+		if (gw_ladder_stop_tx(&gw->store, rows[i].rowid, "acked", now_ms,
+		                      &rows[i].stopped) != MQS_OK) {
 			gw_store_done(upd);
 			goto out;
 		}
@@ -328,7 +286,7 @@ void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char 
 			continue;
 		gw_log(GW_LOG_INFO, "message %s acknowledged by device %s%s", msg_id, origin,
 		       rows[i].stopped ? " (escalation stopped)" : "");
-		gw_status_event(gw, rows[i].rowid, "acked", NULL, -1, origin);
+		gw_status_event(&gw->status, rows[i].rowid, "acked", NULL, -1, origin);
 	}
 out:
 	if (in_tx)
@@ -336,41 +294,15 @@ out:
 	free(rows);
 }
 
-/* Stop escalating a message whose condition ended. */
-int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *route, const char *publisher,
-                             const char *msg_id, int64_t now_ms)
-{
-	sqlite3_stmt *st = gw_store_stmt(
-	    &gw->store, "SELECT id FROM messages WHERE route = ? AND publisher = ? AND msg_id = ?");
-	int64_t rowid = -1;
-	int r;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, route, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, publisher, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, msg_id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		rowid = sqlite3_column_int64(st, 0);
-	gw_store_done(st);
-	if (r == SQLITE_DONE)
-		return 0;
-	if (r != SQLITE_ROW)
-		return -1;
-	return stop_tx(gw, rowid, "resolved", now_ms);
-}
-
 /* Warn when acknowledgements cannot be accepted at all. */
-void gw_escalation_check_acks(const struct gw_gateway *gw)
+void gw_escalation_check_acks(const struct gw_config *c, const struct mqs_creds *creds)
 {
-	const struct gw_config *c = gw->conf;
 	char topic[1200];
 
 	if (c->nescalation == 0 || c->ack_timeout_ms == 0)
 		return;
 	snprintf(topic, sizeof(topic), "%s/id/ack", c->status_topic);
-	if (!mqs_creds_topic_protected(&gw->creds, topic))
+	if (!mqs_creds_topic_protected(creds, topic))
 		gw_log(GW_LOG_WARN,
 		       "no topic key for %s/+/ack in the credentials: acknowledgements must be "
 		       "sealed, every one will be refused (protect the status tree and export its "

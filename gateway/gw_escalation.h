@@ -14,21 +14,27 @@
  * restart continues where it stopped; deadlines missed while the gateway
  * was down fire at start.
  *
- * Every step is published as a status event (gw_status.h).  Functions log
- * their errors; return values are enum mqs_err codes.
+ * Every step is published as a status event (gw_status.h); a step is
+ * committed through gw_submit() (durable now).  Functions log their
+ * errors; return values are enum mqs_err codes.
+ *
+ * The rows themselves are gw_ladder.h (pure); this module is the
+ * dispatcher-level part: the tick and the acknowledgements (struct
+ * gw_gateway: store, status, engine, the refusal counter); the start-up
+ * check takes only the configuration and the credentials.
+ *
+ * Ownership: nothing is kept between calls; every string is the caller's.
  */
 #ifndef GW_ESCALATION_H
 #define GW_ESCALATION_H
 
 #include <stdint.h>
 
-struct gw_gateway;
+#include "mqs_error.h"
 
-/* Inside a transaction: start escalating message msg_rowid, which was
- * first queued on the channels in used_mask.  No-op (MQS_OK) when the
- * ladder is empty or ack_timeout is 0. */
-int gw_escalation_start_tx(struct gw_gateway *gw, int64_t msg_rowid, unsigned used_mask,
-                           int64_t now_ms);
+struct gw_config;
+struct gw_gateway;
+struct mqs_creds;
 
 /* Escalate every message whose deadline passed.  Returns the next
  * deadline (Unix ms), or 0 when nothing is waiting. */
@@ -46,14 +52,8 @@ void gw_escalation_ack(struct gw_gateway *gw, const char *msg_id, const char *or
 void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char *origin,
                           const char *route, const char *publisher, int64_t now_ms);
 
-/* Inside a transaction: stop escalating message msg_id of route and
- * publisher (the condition is over).  Returns 1 when an escalation was
- * stopped, 0 when none was waiting, -1 on a database error. */
-int gw_escalation_resolve_tx(struct gw_gateway *gw, const char *route, const char *publisher,
-                             const char *msg_id, int64_t now_ms);
-
-/* Log a warning when escalation is on but the credentials hold no topic
- * key for <status_topic>/+/ack: no acknowledgement could be accepted. */
-void gw_escalation_check_acks(const struct gw_gateway *gw);
+/* Log a warning when escalation is on (c) but creds hold no topic key for
+ * <status_topic>/+/ack: no acknowledgement could be accepted. */
+void gw_escalation_check_acks(const struct gw_config *c, const struct mqs_creds *creds);
 
 #endif

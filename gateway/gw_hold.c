@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gw_hold.h"
+#include "mqs_error.h"
 #include "mqs_util.h"
 
 #define MSG_OVERHEAD 64 /* charged per message besides its strings */
@@ -31,6 +32,7 @@ struct gw_hold *gw_hold_new(size_t max_msgs, size_t max_bytes)
 	return h;
 }
 
+/* Free one message, its payload wiped.  NULL is fine. */
 static void msg_free(struct gw_hold_msg *m)
 {
 	if (m == NULL)
@@ -59,10 +61,11 @@ int gw_hold_push(struct gw_hold *h, const char *topic, const uint8_t *payload, s
 	struct gw_hold_msg *m = NULL;
 	size_t tlen = strlen(topic), olen = origin != NULL ? strlen(origin) : 0;
 	size_t cost = MSG_OVERHEAD + tlen + len + olen;
-	int rc = -1;
+	int rc = MQS_ERR_TOOBIG;
 
 	if (h->count >= h->max_msgs || cost > h->max_bytes || h->bytes > h->max_bytes - cost)
 		goto out;
+	rc = MQS_ERR_NOMEM;
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		goto out;
@@ -90,9 +93,9 @@ int gw_hold_push(struct gw_hold *h, const char *topic, const uint8_t *payload, s
 	h->count++;
 	h->bytes += cost;
 	m = NULL;
-	rc = 0;
+	rc = MQS_OK;
 out:
-	if (rc != 0)
+	if (rc != MQS_OK)
 		h->dropped++;
 	msg_free(m);
 	return rc;

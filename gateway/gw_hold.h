@@ -48,8 +48,9 @@ void gw_hold_free(struct gw_hold *h);
 
 /* Append a copy of a message received at now_ms; origin may be NULL.  The
  * first message of an empty queue is due for a retry GW_HOLD_RETRY_MIN_MS
- * later.  Returns 0, or -1 when it does not fit (count, bytes) or memory
- * ran out: nothing was kept and gw_hold_dropped() counts it. */
+ * later.  Returns MQS_OK, or MQS_ERR_TOOBIG when it does not fit (count,
+ * bytes) or MQS_ERR_NOMEM: nothing was kept and gw_hold_dropped() counts
+ * it. */
 int gw_hold_push(struct gw_hold *h, const char *topic, const uint8_t *payload, size_t len,
                  const char *origin, int qos, uint64_t now_ms);
 

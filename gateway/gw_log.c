@@ -16,12 +16,6 @@ void gw_log_set_level(int level)
 	log_level = level;
 }
 
-/* Current level. */
-int gw_log_level(void)
-{
-	return log_level;
-}
-
 /* Print one line on stderr with a UTC timestamp and the level name. */
 void gw_log(int level, const char *fmt, ...)
 {

@@ -14,9 +14,6 @@ enum gw_log_level { GW_LOG_ERR = 0, GW_LOG_WARN, GW_LOG_INFO, GW_LOG_DEBUG };
 /* Lines above level are dropped; the default is GW_LOG_INFO. */
 void gw_log_set_level(int level);
 
-/* Current level. */
-int gw_log_level(void);
-
 /* Log one line at level (printf format, no trailing newline needed). */
 void gw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

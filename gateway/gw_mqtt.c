@@ -1,5 +1,5 @@
 /* gw_mqtt.c - libmosquitto client: own reconnect with TOTP, persistent
- * session, envelope opening, message routing. */
+ * session, envelope opening; messages go to the owner's hook. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -16,20 +16,21 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "gateway.h"
+#include "gw_config.h"
 #include "gw_hold.h"
 #include "gw_log.h"
 #include "gw_mqtt.h"
-#include "mqs_seen.h"
-#include "gw_route.h"
+#include "gw_store.h"
 #include "gw_util.h"
+#include "mqs_creds.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
+#include "mqs_seen.h"
+#include "mqs_totp.h"
 #include "mqs_util.h"
 
 #define CONNECT_TIMEOUT_MS 15000
 #define RESOLVE_TIMEOUT_MS 10000
-#define KV_LAST_STEP       "mqtt_totp_last_step"
 #define HOLD_BUDGET_MS     5     /* retries of held messages per loop turn */
 #define HOLD_REPORT_MS     30000 /* "still holding" warnings */
 
@@ -46,7 +47,11 @@ struct lookup {
 };
 
 struct gw_mqtt {
-	struct gw_gateway *gw;
+	const struct gw_mqtt_broker *b;
+	const struct mqs_creds *creds;
+	struct mqs_seen *replay;
+	struct gw_store *store; /* the last accepted step only */
+	struct gw_mqtt_hooks hooks;
 	struct mosquitto *mosq;
 	char client_id[300];
 	int state;
@@ -68,9 +73,10 @@ struct gw_mqtt {
 static void drop_lookup(struct gw_mqtt *m);
 static void reap_lookups(struct gw_mqtt *m);
 
+/* Next attempt after a failure: backoff with jitter, never within the step
+ * of a refused code. */
 static void schedule_retry(struct gw_mqtt *m, uint64_t now_ms)
 {
-	const struct gw_config *c = m->gw->conf;
 	uint32_t r = 0;
 	uint64_t delay = m->backoff_ms;
 
@@ -79,18 +85,20 @@ static void schedule_retry(struct gw_mqtt *m, uint64_t now_ms)
 	delay = delay * 3 / 4 + (delay / 2) * (r % 1001) / 1000;
 	m->next_attempt = now_ms + delay;
 	m->backoff_ms = m->backoff_ms * 2;
-	if (m->backoff_ms > c->reconnect_max_ms)
-		m->backoff_ms = c->reconnect_max_ms;
-	if (m->refused && m->gw->creds.has_totp) {
+	if (m->backoff_ms > m->b->reconnect_max_ms)
+		m->backoff_ms = m->b->reconnect_max_ms;
+	if (m->refused && m->creds->has_totp) {
 		/* a refused code: never retry within the same time step */
-		uint64_t period = m->gw->creds.totp.period;
-		uint64_t next_step = ((uint64_t)m->attempt_step + 1) * period * 1000u + 50u;
+		uint64_t next_step = 0;
 
-		if (m->next_attempt < next_step)
+		if (mqs_totp_step_choose(&m->creds->totp, m->next_attempt, m->attempt_step,
+		                         &next_step) < 0 &&
+		    m->next_attempt < next_step)
 			m->next_attempt = next_step;
 	}
 }
 
+/* The connection (or the attempt) ended: log it, schedule the next. */
 static void went_down(struct gw_mqtt *m, const char *why)
 {
 	uint64_t now = mqs_now_ms();
@@ -98,35 +106,37 @@ static void went_down(struct gw_mqtt *m, const char *why)
 	if (m->state == ST_DOWN)
 		return;
 	if (m->state == ST_UP)
-		gw_log(GW_LOG_WARN, "disconnected from broker %s:%d: %s", m->gw->conf->host,
-		       m->gw->conf->port, why);
+		gw_log(GW_LOG_WARN, "disconnected from broker %s:%d: %s", m->b->host, m->b->port,
+		       why);
 	else
-		gw_log(GW_LOG_WARN, "cannot connect to broker %s:%d: %s", m->gw->conf->host,
-		       m->gw->conf->port, why);
+		gw_log(GW_LOG_WARN, "cannot connect to broker %s:%d: %s", m->b->host, m->b->port,
+		       why);
 	m->state = ST_DOWN;
 	schedule_retry(m, now);
 }
 
+/* Subscribe to every enabled route topic and to the acknowledgements. */
 static void subscribe_all(struct gw_mqtt *m)
 {
-	const struct gw_config *c = m->gw->conf;
+	const struct gw_mqtt_broker *b = m->b;
 	char ack[1100];
 	int rc;
 
-	for (size_t i = 0; i < c->nroutes; i++) {
-		if (!c->routes[i].enabled)
+	for (size_t i = 0; i < b->nroutes; i++) {
+		if (!b->routes[i].enabled)
 			continue;
-		rc = mosquitto_subscribe(m->mosq, NULL, c->routes[i].topic, 1);
+		rc = mosquitto_subscribe(m->mosq, NULL, b->routes[i].topic, 1);
 		if (rc != MOSQ_ERR_SUCCESS)
-			gw_log(GW_LOG_ERR, "cannot subscribe to %s: %s", c->routes[i].topic,
+			gw_log(GW_LOG_ERR, "cannot subscribe to %s: %s", b->routes[i].topic,
 			       mosquitto_strerror(rc));
 	}
-	snprintf(ack, sizeof(ack), "%s/+/ack", c->status_topic);
+	snprintf(ack, sizeof(ack), "%s/+/ack", b->status_topic);
 	rc = mosquitto_subscribe(m->mosq, NULL, ack, 1);
 	if (rc != MOSQ_ERR_SUCCESS)
 		gw_log(GW_LOG_ERR, "cannot subscribe to %s: %s", ack, mosquitto_strerror(rc));
 }
 
+/* libmosquitto: CONNACK. */
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
 {
 	struct gw_mqtt *m = obj;
@@ -138,13 +148,16 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
 	}
 	m->refused = 0;
 	m->state = ST_UP;
-	m->backoff_ms = m->gw->conf->reconnect_min_ms;
-	if (m->gw->creds.has_totp && m->attempt_step > m->last_step) {
+	m->backoff_ms = m->b->reconnect_min_ms;
+	if (m->creds->has_totp && m->attempt_step > m->last_step) {
 		m->last_step = m->attempt_step;
-		gw_store_kv_set_int(&m->gw->store, KV_LAST_STEP, m->last_step);
+		/* in memory the step is never reused; a lost write only costs a
+		 * wait for the next step after a restart (the broker refuses it) */
+		if (gw_store_kv_set_int(m->store, m->b->step_key, m->last_step) != 0)
+			gw_log(GW_LOG_WARN, "cannot save the last accepted totp step");
 	}
-	gw_log(GW_LOG_INFO, "connected to broker %s:%d as %s (session %s)", m->gw->conf->host,
-	       m->gw->conf->port, m->gw->creds.username, (flags & 1) ? "resumed" : "new");
+	gw_log(GW_LOG_INFO, "connected to broker %s:%d as %s (session %s)", m->b->host, m->b->port,
+	       m->creds->username, (flags & 1) ? "resumed" : "new");
 	if (m->dropped > 0) {
 		gw_log(GW_LOG_WARN, "%lu status messages were dropped while disconnected",
 		       m->dropped);
@@ -153,6 +166,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
 	subscribe_all(m);
 }
 
+/* libmosquitto: the connection closed. */
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
 	struct gw_mqtt *m = obj;
@@ -166,7 +180,7 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
                          char origin[256], char *err, size_t errlen)
 {
 	struct mqs_envelope_info info;
-	const struct mqs_creds_key *key;
+	const struct mqs_creds_key *key = NULL;
 	uint8_t *buf;
 	int rc;
 
@@ -174,12 +188,13 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
 	*plain_len = 0;
 	origin[0] = '\0';
 	if (len >= MQS_ENVELOPE_MIN_LEN && payload[0] == MQS_ENVELOPE_VERSION &&
-	    mqs_envelope_parse(payload, len, &info) == MQS_OK &&
-	    (key = mqs_creds_key_for(creds, info.key_id, topic)) != NULL) {
+	    mqs_envelope_parse(payload, len, &info) == MQS_OK)
+		key = mqs_creds_key_for(creds, info.key_id, topic);
+	if (key != NULL) {
 		buf = malloc(info.ciphertext_len + 1);
 		if (buf == NULL) {
 			snprintf(err, errlen, "out of memory");
-			return -1;
+			return MQS_ERR_NOMEM;
 		}
 		rc = mqs_envelope_open(key->key, info.key_id, payload, len, topic, strlen(topic),
 		                       buf, info.ciphertext_len + 1, plain_len, &info);
@@ -187,7 +202,7 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
 			free(buf);
 			snprintf(err, errlen, "cannot open envelope (key %u): %s", info.key_id,
 			         mqs_strerror(rc));
-			return -1;
+			return rc;
 		}
 		buf[*plain_len] = '\0';
 		/* a repeated (key id, nonce) is a replay (docs/gateway.md) */
@@ -196,36 +211,34 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
 			*plain_len = 0;
 			snprintf(err, errlen, "repeated envelope (key %u): replay dropped",
 			         info.key_id);
-			return -1;
+			return MQS_ERR_EXISTS;
 		}
 		if (info.origin_len > 0) {
 			memcpy(origin, info.origin, info.origin_len);
 			origin[info.origin_len] = '\0';
 		}
 		*plain = buf;
-		return 0;
+		return MQS_OK;
 	}
 	buf = malloc(len + 1);
 	if (buf == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return MQS_ERR_NOMEM;
 	}
 	memcpy(buf, payload, len);
 	buf[len] = '\0';
 	*plain = buf;
 	*plain_len = len;
-	return 0;
+	return MQS_OK;
 }
 
-/* Route one message; 1 when the database refused a write on the way (the
- * message must be kept and retried), else 0 (handled or dropped). */
-static int route_once(struct gw_mqtt *m, const char *topic, const uint8_t *payload, size_t len,
-                      const char *origin)
+/* Hand one message to the owner; 1 when the database refused a write on
+ * the way (the message must be kept and retried), else 0 (handled or
+ * dropped). */
+static int deliver(struct gw_mqtt *m, const char *topic, const uint8_t *payload, size_t len,
+                   const char *origin)
 {
-	unsigned long before = gw_store_refusals(&m->gw->store);
-
-	gw_route_message(m->gw, topic, payload, len, origin);
-	return gw_store_refusals(&m->gw->store) != before;
+	return m->hooks.on_message(m->hooks.ctx, topic, payload, len, origin) != 0;
 }
 
 /* Keep an acknowledged message the store refused, or say loudly that it is
@@ -244,7 +257,7 @@ static void hold_message(struct gw_mqtt *m, const char *topic, const uint8_t *pa
 		       "commit",
 		       (unsigned)GW_HOLD_MAX_MSGS, (unsigned)GW_HOLD_MAX_BYTES);
 	}
-	if (gw_hold_push(m->hold, topic, payload, len, origin, qos, now) != 0) {
+	if (gw_hold_push(m->hold, topic, payload, len, origin, qos, now) != MQS_OK) {
 		gw_log(GW_LOG_ERR,
 		       "lost an acknowledged message on %s: the database refuses writes and the "
 		       "hold is full (%zu messages, %zu bytes; %lu lost so far)",
@@ -256,6 +269,7 @@ static void hold_message(struct gw_mqtt *m, const char *topic, const uint8_t *pa
 	gw_log(GW_LOG_INFO, "holding message on %s (%zu held)", topic, gw_hold_count(m->hold));
 }
 
+/* libmosquitto: a PUBLISH arrived (already acknowledged). */
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
 {
 	struct gw_mqtt *m = obj;
@@ -265,18 +279,19 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 
 	if (msg->topic == NULL)
 		return;
-	if (gw_mqtt_open_payload(&m->gw->creds, m->gw->replay, msg->topic, msg->payload,
+	if (gw_mqtt_open_payload(m->creds, m->replay, msg->topic, msg->payload,
 	                         (size_t)msg->payloadlen, &plain, &plain_len, origin, err,
-	                         sizeof(err)) != 0) {
+	                         sizeof(err)) != MQS_OK) {
 		gw_log(GW_LOG_WARN, "dropped message on %s: %s", msg->topic, err);
 		return;
 	}
 	/* arrival order: while messages are held, new ones queue behind them */
 	if (gw_hold_count(m->hold) > 0 ||
-	    route_once(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL))
+	    deliver(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL))
 		hold_message(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL, msg->qos);
 	mqs_secret_free(plain, plain_len);
-	gw_run_pump(m->gw);
+	if (m->hooks.pump != NULL)
+		m->hooks.pump(m->hooks.ctx);
 }
 
 /* Leave the broker while messages are held: it keeps what follows in the
@@ -286,7 +301,7 @@ static void hold_disconnect(struct gw_mqtt *m)
 	gw_log(GW_LOG_WARN,
 	       "disconnecting from broker %s:%d while %zu messages are held: the broker keeps "
 	       "what follows in the session",
-	       m->gw->conf->host, m->gw->conf->port, gw_hold_count(m->hold));
+	       m->b->host, m->b->port, gw_hold_count(m->hold));
 	m->state = ST_DOWN; /* a requested disconnect is not worth a warning */
 	drop_lookup(m);
 	mosquitto_disconnect(m->mosq);
@@ -303,7 +318,7 @@ static void hold_drain(struct gw_mqtt *m, uint64_t now_ms)
 	while (gw_hold_count(m->hold) > 0 && gw_hold_next_try(m->hold) <= now_ms) {
 		const struct gw_hold_msg *h = gw_hold_head(m->hold);
 
-		if (route_once(m, h->topic, h->payload, h->len, h->origin)) {
+		if (deliver(m, h->topic, h->payload, h->len, h->origin)) {
 			gw_hold_failed(m->hold, now_ms);
 			break;
 		}
@@ -328,23 +343,23 @@ static void hold_drain(struct gw_mqtt *m, uint64_t now_ms)
 	       "database accepts writes again: %lu held messages committed after %.1fs; "
 	       "reconnecting",
 	       m->held, (double)(now_ms - m->hold_since) / 1000.0);
-	m->held = 0;
-	gw_store_sync(&m->gw->store);
+	m->held = 0; /* the loop owes the fsync (gw_store_sync) right after this */
 	if (m->state == ST_DOWN) {
-		m->backoff_ms = m->gw->conf->reconnect_min_ms;
+		m->backoff_ms = m->b->reconnect_min_ms;
 		m->next_attempt = now_ms;
 	}
 }
 
+/* A fresh libmosquitto client with our callbacks (and TLS). */
 static int create_client(struct gw_mqtt *m, char *err, size_t errlen)
 {
-	const struct gw_config *c = m->gw->conf;
+	const struct gw_mqtt_broker *b = m->b;
 	int rc;
 
 	m->mosq = mosquitto_new(m->client_id, false, m);
 	if (m->mosq == NULL) {
 		snprintf(err, errlen, "cannot create mqtt client: %s", strerror(errno));
-		return -1;
+		return MQS_ERR_NOMEM;
 	}
 	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
 	/* PUBACKs and status messages are small: do not let Nagle hold them */
@@ -352,19 +367,21 @@ static int create_client(struct gw_mqtt *m, char *err, size_t errlen)
 	mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_message_callback_set(m->mosq, on_message);
-	if (c->cafile != NULL) {
-		rc = mosquitto_tls_set(m->mosq, c->cafile, NULL, NULL, NULL, NULL);
+	if (b->cafile != NULL) {
+		rc = mosquitto_tls_set(m->mosq, b->cafile, NULL, NULL, NULL, NULL);
 		if (rc != MOSQ_ERR_SUCCESS) {
-			snprintf(err, errlen, "cannot use cafile %s: %s", c->cafile,
+			snprintf(err, errlen, "cannot use cafile %s: %s", b->cafile,
 			         mosquitto_strerror(rc));
-			return -1;
+			return MQS_ERR_INVAL;
 		}
 	}
-	return 0;
+	return MQS_OK;
 }
 
 /* Create the client. */
-struct gw_mqtt *gw_mqtt_new(struct gw_gateway *gw, char *err, size_t errlen)
+struct gw_mqtt *gw_mqtt_new(const struct gw_mqtt_broker *b, const struct mqs_creds *creds,
+                            struct mqs_seen *replay, struct gw_store *store,
+                            const struct gw_mqtt_hooks *hooks, char *err, size_t errlen)
 {
 	struct gw_mqtt *m = calloc(1, sizeof(*m));
 	int64_t step = 0;
@@ -373,22 +390,25 @@ struct gw_mqtt *gw_mqtt_new(struct gw_gateway *gw, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	m->gw = gw;
-	if (gw->conf->client_id != NULL)
-		snprintf(m->client_id, sizeof(m->client_id), "%s", gw->conf->client_id);
+	m->b = b;
+	m->creds = creds;
+	m->replay = replay;
+	m->store = store;
+	m->hooks = *hooks;
+	if (b->client_id != NULL)
+		snprintf(m->client_id, sizeof(m->client_id), "%s", b->client_id);
 	else
-		snprintf(m->client_id, sizeof(m->client_id), "mqttsec-gateway-%s",
-		         gw->creds.username);
-	if (gw_store_kv_get_int(&gw->store, KV_LAST_STEP, &step) == 0)
+		snprintf(m->client_id, sizeof(m->client_id), "mqttsec-gateway-%s", creds->username);
+	if (gw_store_kv_get_int(store, b->step_key, &step) == 0)
 		m->last_step = step;
-	m->backoff_ms = gw->conf->reconnect_min_ms;
+	m->backoff_ms = b->reconnect_min_ms;
 	m->hold = gw_hold_new(GW_HOLD_MAX_MSGS, GW_HOLD_MAX_BYTES);
 	if (m->hold == NULL) {
 		snprintf(err, errlen, "out of memory");
 		gw_mqtt_free(m);
 		return NULL;
 	}
-	if (create_client(m, err, errlen) != 0) {
+	if (create_client(m, err, errlen) != MQS_OK) {
 		gw_mqtt_free(m);
 		return NULL;
 	}
@@ -456,16 +476,17 @@ static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host);
  * numeric address. */
 static void begin_connect(struct gw_mqtt *m, uint64_t now_ms)
 {
-	const char *host = m->gw->conf->host;
+	const char *host = m->b->host;
 	unsigned char buf[sizeof(struct in6_addr)];
 	struct lookup *l;
 	struct gaicb *list[1];
-	const struct mqs_creds *cr = &m->gw->creds;
+	const struct mqs_creds *cr = m->creds;
+	uint64_t wait_ms = 0;
 	int rc;
 
-	if (cr->has_totp && (int64_t)(now_ms / 1000u / cr->totp.period) <= m->last_step) {
+	if (cr->has_totp && mqs_totp_step_choose(&cr->totp, now_ms, m->last_step, &wait_ms) < 0) {
 		/* this step's code was already accepted once: wait for the next */
-		m->next_attempt = ((uint64_t)m->last_step + 1) * cr->totp.period * 1000u + 50u;
+		m->next_attempt = wait_ms;
 		return;
 	}
 	if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1) {
@@ -478,7 +499,7 @@ static void begin_connect(struct gw_mqtt *m, uint64_t now_ms)
 		return;
 	}
 	snprintf(l->host, sizeof(l->host), "%s", host);
-	snprintf(l->port, sizeof(l->port), "%d", m->gw->conf->port);
+	snprintf(l->port, sizeof(l->port), "%d", m->b->port);
 	l->hints.ai_family = AF_UNSPEC;
 	l->hints.ai_socktype = SOCK_STREAM;
 	l->hints.ai_flags = AI_ADDRCONFIG;
@@ -566,24 +587,25 @@ static void check_lookup(struct gw_mqtt *m, uint64_t now_ms)
 	m->state = ST_DOWN;
 	/* TLS checks the certificate against the name: give libmosquitto the
 	 * name (the lookup just succeeded, so it is quick); else the address */
-	try_connect(m, now_ms, m->gw->conf->cafile != NULL ? m->gw->conf->host : addr);
+	try_connect(m, now_ms, m->b->cafile != NULL ? m->b->host : addr);
 }
 
+/* Log in with a fresh code (never of the accepted step) and connect. */
 static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host)
 {
-	const struct gw_config *c = m->gw->conf;
-	const struct mqs_creds *cr = &m->gw->creds;
+	const struct gw_mqtt_broker *b = m->b;
+	const struct mqs_creds *cr = m->creds;
 	char code[MQS_TOTP_CODE_MAX + 1] = "";
 	int rc;
 
 	if (cr->has_totp) {
-		int64_t step = (int64_t)(now_ms / 1000u / cr->totp.period);
+		uint64_t wait_ms = 0;
+		int64_t step = mqs_totp_step_choose(&cr->totp, now_ms, m->last_step, &wait_ms);
 
-		if (step <= m->last_step) {
+		if (step < 0) {
 			/* the lookup took us back into the accepted step: wait */
 			m->state = ST_DOWN;
-			m->next_attempt =
-			    ((uint64_t)m->last_step + 1) * cr->totp.period * 1000u + 50u;
+			m->next_attempt = wait_ms;
 			return;
 		}
 		if (mqs_totp_generate(cr->totp_secret, cr->totp_secret_len, &cr->totp,
@@ -604,7 +626,7 @@ static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host)
 	m->state = ST_CONNECTING;
 	m->started = now_ms;
 	m->refused = 0;
-	rc = mosquitto_connect_async(m->mosq, host, c->port, c->keepalive);
+	rc = mosquitto_connect_async(m->mosq, host, b->port, b->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS)
 		went_down(m, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 }
@@ -633,7 +655,7 @@ uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms)
 		/* a stuck TCP connect: start over with a fresh client */
 		mosquitto_destroy(m->mosq);
 		m->mosq = NULL;
-		if (create_client(m, err, sizeof(err)) != 0) {
+		if (create_client(m, err, sizeof(err)) != MQS_OK) {
 			gw_log(GW_LOG_ERR, "%s", err);
 			abort();
 		}
@@ -655,27 +677,23 @@ size_t gw_mqtt_held(const struct gw_mqtt *m)
 	return gw_hold_count(m->hold);
 }
 
-/* Connected and subscribed. */
-int gw_mqtt_connected(const struct gw_mqtt *m)
-{
-	return m->state == ST_UP;
-}
-
 /* Publish a status message; sealed with the device key when the topic is
  * protected (the broker plugin refuses plaintext there and re-seals). */
 int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len)
 {
-	const struct mqs_creds *cr = &m->gw->creds;
-	const struct mqs_creds_key *dk;
+	const struct mqs_creds *cr = m->creds;
+	const struct mqs_creds_key *dk = NULL;
 	uint8_t *env = NULL;
 	size_t env_len = 0;
 	int rc;
 
 	if (m->state != ST_UP) {
 		m->dropped++;
-		return -1;
+		return MQS_ERR_IO;
 	}
-	if (mqs_creds_topic_protected(cr, topic) && (dk = mqs_creds_device_key(cr)) != NULL) {
+	if (mqs_creds_topic_protected(cr, topic))
+		dk = mqs_creds_device_key(cr);
+	if (dk != NULL) {
 		size_t cap = mqs_envelope_sealed_len(0, len);
 
 		env = cap > 0 ? malloc(cap) : NULL;
@@ -684,7 +702,7 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
 		                      strlen(topic), payload, len, env, cap, &env_len) != MQS_OK) {
 			gw_log(GW_LOG_WARN, "cannot seal status for %s", topic);
 			free(env);
-			return -1;
+			return MQS_ERR_CRYPTO;
 		}
 		payload = env;
 		len = env_len;
@@ -693,7 +711,7 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
 	free(env);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		gw_log(GW_LOG_DEBUG, "cannot publish status: %s", mosquitto_strerror(rc));
-		return -1;
+		return MQS_ERR_IO;
 	}
-	return 0;
+	return MQS_OK;
 }

@@ -17,13 +17,21 @@
  * topic); anything else is passed on as plaintext.  Envelopes that do not
  * open are dropped and logged.
  *
+ * One struct gw_mqtt is one connection to one broker (struct
+ * gw_mqtt_broker); the loop (gw_run.c) holds one per broker.  The
+ * transport knows nothing of the gateway: it hands every opened message to
+ * the on_message hook the loop gave it and lets the loop's pump hook run
+ * between the messages of a long burst; it never calls the dispatcher, the
+ * store's writers or the loop directly.  The only store access is its own
+ * state: the last accepted TOTP step (a key of the kv table).
+ *
  * Ownership: gw_mqtt_new() returns an object freed by gw_mqtt_free()
- * (NULL ok).  libmosquitto acknowledges QoS 1 messages before they reach
- * the gateway's callback (see docs/gateway.md, delivery guarantees): when
- * the store refuses a write for a reason that may pass, the message is kept
- * in memory (gw_hold.h), the client disconnects so that the broker keeps
- * what follows in the session, gw_mqtt_service() retries the held messages
- * with backoff, oldest first, and reconnects once none is left.
+ * (NULL ok); the broker description, the credentials, the replay set, the
+ * store and the hooks are borrowed and must outlive it.  libmosquitto acknowledges QoS 1 messages
+ * before they reach the gateway's callback (see docs/gateway.md, delivery guarantees): when the
+ * store refuses a write for a reason that may pass, the message is kept in memory (gw_hold.h), the
+ * client disconnects so that the broker keeps what follows in the session, gw_mqtt_service()
+ * retries the held messages with backoff, oldest first, and reconnects once none is left.
  */
 #ifndef GW_MQTT_H
 #define GW_MQTT_H
@@ -31,11 +39,49 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gw_gateway;
-struct gw_mqtt;
+#include "mqs_error.h"
 
-/* Create the client (no connection yet).  NULL with a reason in err. */
-struct gw_mqtt *gw_mqtt_new(struct gw_gateway *gw, char *err, size_t errlen);
+struct gw_mqtt;
+struct gw_route;
+struct gw_store;
+struct mqs_creds;
+struct mqs_seen;
+
+/* One broker: where to connect and what to subscribe to.  Today the
+ * [broker] section gives the only one (name ""); [broker NAME] sections
+ * (docs/gateway.md) will give one each. */
+struct gw_mqtt_broker {
+	const char *name; /* "" for [broker] */
+	const char *host;
+	int port;
+	const char *cafile;    /* NULL = plain MQTT */
+	const char *client_id; /* NULL = "mqttsec-gateway-<username>" */
+	int keepalive;         /* seconds */
+	uint64_t reconnect_min_ms, reconnect_max_ms;
+	const char *step_key;          /* kv key of the last accepted TOTP step */
+	const struct gw_route *routes; /* subscriptions: every enabled route topic */
+	size_t nroutes;
+	const char *status_topic; /* and <status_topic>/+/ack */
+};
+
+/* What the transport hands to its owner.  on_message gets every opened
+ * message (origin NULL when none) and returns 1 when the store refused a
+ * write on the way (the transport holds the message and retries it), else
+ * 0.  pump (may be NULL) is called after each message of a read, so the
+ * owner can let other sources progress during a long burst. */
+struct gw_mqtt_hooks {
+	int (*on_message)(void *ctx, const char *topic, const uint8_t *payload, size_t len,
+	                  const char *origin);
+	void (*pump)(void *ctx);
+	void *ctx;
+};
+
+/* Create the client for broker b (no connection yet), logging in with
+ * creds, refusing envelopes replay has seen, keeping its TOTP step in
+ * store.  NULL with a reason in err. */
+struct gw_mqtt *gw_mqtt_new(const struct gw_mqtt_broker *b, const struct mqs_creds *creds,
+                            struct mqs_seen *replay, struct gw_store *store,
+                            const struct gw_mqtt_hooks *hooks, char *err, size_t errlen);
 
 /* Disconnect and free.  NULL is fine. */
 void gw_mqtt_free(struct gw_mqtt *m);
@@ -54,24 +100,23 @@ uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms);
 /* Acknowledged messages held in memory, waiting for the database. */
 size_t gw_mqtt_held(const struct gw_mqtt *m);
 
-/* 1 when connected and subscribed. */
-int gw_mqtt_connected(const struct gw_mqtt *m);
-
-/* Publish at QoS 1 (not retained) when connected; dropped otherwise.  On
- * a protected topic (per the credentials) the payload is sealed with the
- * gateway's device key first.  Returns 0 or -1. */
+/* Publish at QoS 1 (not retained) when connected; dropped (and counted)
+ * otherwise.  On a protected topic (per the credentials) the payload is
+ * sealed with the gateway's device key first.  Returns MQS_OK, or
+ * MQS_ERR_IO when not connected or libmosquitto refused, MQS_ERR_CRYPTO
+ * when it could not be sealed. */
 int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len);
 
 /* Open payload (len bytes) received on topic: when it is an envelope for a
  * key in creds, *plain gets a new buffer (free with mqs_secret_free) with
  * the plaintext and origin its origin (NUL-terminated, "" when none);
  * otherwise *plain is a copy of payload.  An envelope whose (key id,
- * nonce) replay (may be NULL) has seen before is refused.  Returns 0, or
- * -1 with a reason in err (the message must be dropped). */
-struct mqs_creds;
-struct mqs_seen;
-int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay, const char *topic,
-                         const uint8_t *payload, size_t len, uint8_t **plain, size_t *plain_len,
-                         char origin[256], char *err, size_t errlen);
+ * nonce) replay (may be NULL) has seen before is refused.  Returns MQS_OK,
+ * or with a reason in err (the message must be dropped): MQS_ERR_NOMEM, the
+ * envelope's error (it does not open), MQS_ERR_EXISTS (a replay). */
+MQS_MUST_CHECK int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
+                                        const char *topic, const uint8_t *payload, size_t len,
+                                        uint8_t **plain, size_t *plain_len, char origin[256],
+                                        char *err, size_t errlen);
 
 #endif

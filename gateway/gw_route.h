@@ -1,9 +1,14 @@
-/* gw_route.h - where an incoming MQTT message goes: acknowledgements on
- * <status_topic>/<id>/ack, else every enabled [route NAME] whose topic
- * filter matches (kind alert: gw_alert; kind sensor: gw_sensor).
+/* gw_route.h - the dispatcher: where an incoming MQTT message goes.
+ * Acknowledgements on <status_topic>/<id>/ack go to gw_escalation; else
+ * every enabled [route NAME] whose topic filter matches gets the message,
+ * through the on_message handler of its kind (kind alert: gw_alert and
+ * gw_submit; kind sensor: gw_sensor; the kind registry: gw_kind.h).
  *
- * Called from the MQTT message callback: everything a message causes is
+ * Called by the loop with each message a transport received (the
+ * transport never calls this itself): everything a message causes is
  * committed before this returns.  Nothing here logs payload contents.
+ *
+ * Ownership: nothing is kept; payload and strings are the caller's.
  */
 #ifndef GW_ROUTE_H
 #define GW_ROUTE_H

@@ -13,14 +13,13 @@
 
 #include "gateway.h"
 #include "gw_alert.h"
-#include "gw_engine.h"
-#include "gw_escalation.h"
+#include "gw_ladder.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_recipient.h"
 #include "gw_rule.h"
 #include "gw_sensor.h"
-#include "gw_status.h"
+#include "gw_submit.h"
 #include "gw_util.h"
 #include "mqs_error.h"
 #include "mqs_utf8.h"
@@ -350,6 +349,51 @@ int gw_sensor_make_id(const char *route, char *out, size_t cap)
 	return gw_alert_random_id(prefix, out, cap);
 }
 
+/* A sensor alert or recovery on its way into the store (the arg of its
+ * gw_submit job). */
+struct emit_job {
+	struct snode *n;
+	const struct gw_alert *a;
+	const char *alert_id; /* the excursion's alert */
+	int event;
+	int64_t now;
+	size_t nrows;
+};
+
+/* Inside the transaction: the message, the end of its escalation (a
+ * recovery) and the new state.  Failures are logged here. */
+static int emit_tx(struct gw_gateway *gw, struct gw_submit_job *job)
+{
+	struct emit_job *ej = job->arg;
+	struct snode *n = ej->n;
+	int rc, stopped = 0;
+
+	job->step = 0;
+	rc = gw_alert_queue_tx(&gw->store, gw->conf, ej->a, n->route->name, n->topic, "sensor",
+	                       NULL, GW_PUBLISHER_SELF, ej->now, &job->rowid, &ej->nrows);
+	if (rc == MQS_ERR_EXISTS) {
+		gw_log(GW_LOG_WARN, "message %s already exists (sensor state was reset?)",
+		       ej->a->id);
+		rc = MQS_OK;
+		job->rowid = 0;
+	}
+	if (rc == MQS_OK && ej->event == GW_SE_RECOVER)
+		rc = gw_ladder_resolve_tx(&gw->store, n->route->name, GW_PUBLISHER_SELF,
+		                          ej->alert_id, ej->now, &stopped);
+	if (rc == MQS_OK && persist(gw, n) != 0)
+		rc = MQS_ERR_DB;
+	if (rc == MQS_ERR_NOENT)
+		gw_log(GW_LOG_WARN,
+		       "route %s: refused sensor %s on %s: no group %s "
+		       "(nothing recorded; the next reading tries again)",
+		       n->route->name, ej->event == GW_SE_FIRE ? "alert" : "recovery", n->topic,
+		       ej->a->group);
+	else if (rc != MQS_OK)
+		gw_log(GW_LOG_ERR, "route %s: cannot queue sensor %s", n->route->name,
+		       ej->event == GW_SE_FIRE ? "alert" : "recovery");
+	return rc;
+}
+
 /* Queue the alert (or recovery notice) of an excursion, with the new state,
  * in one transaction.  Returns 0, or -1 when nothing was stored. */
 static int emit(struct gw_gateway *gw, struct snode *n, int event)
@@ -358,9 +402,8 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 	char title[GW_TITLE_MAX * 2], body[GW_BODY_MAX], desc[96], alert_id[GW_ID_MAX + 1];
 	char saved_id[GW_ID_MAX + 1];
 	struct gw_alert a;
-	int64_t now = (int64_t)mqs_now_ms(), rowid = 0;
-	size_t nrows = 0;
-	int rc;
+	struct emit_job ej = {n, &a, alert_id, event, (int64_t)mqs_now_ms(), 0};
+	struct gw_submit_job job = {.durability = GW_DURABLE_NOW, .tx = emit_tx, .arg = &ej};
 
 	memset(&a, 0, sizeof(a));
 	gw_rule_describe(r, desc, sizeof(desc));
@@ -412,44 +455,14 @@ static int emit(struct gw_gateway *gw, struct snode *n, int event)
 		snprintf(n->alert_id, sizeof(n->alert_id), "%s", alert_id);
 	else
 		n->alert_id[0] = '\0';
-	gw_store_durable(&gw->store, 1);
-	if (gw_store_begin(&gw->store) != 0) {
+	/* committed durable at once: nobody would send this excursion again */
+	if (gw_submit(gw, &job) != MQS_OK) {
 		snprintf(n->alert_id, sizeof(n->alert_id), "%s", saved_id);
 		return -1;
 	}
-	rc = gw_alert_queue_tx(gw, &a, n->route->name, n->topic, "sensor", NULL, GW_PUBLISHER_SELF,
-	                       now, &rowid, &nrows);
-	if (rc == MQS_ERR_EXISTS) {
-		gw_log(GW_LOG_WARN, "message %s already exists (sensor state was reset?)", a.id);
-		rc = MQS_OK;
-		rowid = 0;
-	}
-	if (rc == MQS_OK && event == GW_SE_RECOVER &&
-	    gw_escalation_resolve_tx(gw, n->route->name, GW_PUBLISHER_SELF, alert_id, now) < 0)
-		rc = MQS_ERR_DB;
-	if (rc != MQS_OK || persist(gw, n) != 0) {
-		gw_store_rollback(&gw->store);
-		snprintf(n->alert_id, sizeof(n->alert_id), "%s", saved_id);
-		if (rc == MQS_ERR_NOENT)
-			gw_log(GW_LOG_WARN,
-			       "route %s: refused sensor %s on %s: no group %s "
-			       "(nothing recorded; the next reading tries again)",
-			       n->route->name, event == GW_SE_FIRE ? "alert" : "recovery", n->topic,
-			       a.group);
-		else
-			gw_log(GW_LOG_ERR, "route %s: cannot queue sensor %s", n->route->name,
-			       event == GW_SE_FIRE ? "alert" : "recovery");
-		return -1;
-	}
-	if (gw_store_commit(&gw->store) != 0)
-		return -1;
 	gw_log(GW_LOG_INFO, "route %s: %s on %s (%s): message %s, %zu deliveries queued",
 	       n->route->name, event == GW_SE_FIRE ? "alert" : "recovery", n->topic, desc, a.id,
-	       nrows);
-	if (rowid != 0) {
-		gw_engine_kick(gw->engine);
-		gw_status_queued(gw, rowid, 0);
-	}
+	       ej.nrows);
 	return 0;
 }
 

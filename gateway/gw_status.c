@@ -6,12 +6,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "gateway.h"
 #include "gw_log.h"
-#include "gw_mqtt.h"
+#include "gw_outq.h"
 #include "gw_recipient.h"
+#include "gw_store.h"
 #include "gw_status.h"
 #include "gw_util.h"
+#include "mqs_error.h"
 #include "mqs_util.h"
 
 /* The id's namespace (docs/gateway.md, "Message ids"): two publishers may
@@ -23,12 +24,22 @@ static void add_ns(cJSON *o, const char *msg_id, const char *route, const char *
 	cJSON_AddStringToObject(o, "publisher", publisher != NULL ? publisher : "");
 }
 
-static void publish(struct gw_gateway *gw, const char *msg_id, cJSON *o)
+/* Point st at its store, topic and queue. */
+void gw_status_init(struct gw_status *st, struct gw_store *store, const char *topic,
+                    struct gw_outq *out)
+{
+	st->store = store;
+	st->status_topic = topic;
+	st->out = out;
+}
+
+/* Queue o (consumed) on <status_topic>/<msg_id>. */
+static void publish(struct gw_status *st, const char *msg_id, cJSON *o)
 {
 	char topic[1200];
 	char *text;
 
-	if (gw->mqtt == NULL || o == NULL) {
+	if (st == NULL || st->out == NULL || o == NULL) {
 		cJSON_Delete(o);
 		return;
 	}
@@ -37,19 +48,24 @@ static void publish(struct gw_gateway *gw, const char *msg_id, cJSON *o)
 	cJSON_Delete(o);
 	if (text == NULL)
 		return;
-	snprintf(topic, sizeof(topic), "%s/%s", gw->conf->status_topic, msg_id);
-	gw_mqtt_publish(gw->mqtt, topic, text, strlen(text));
+	snprintf(topic, sizeof(topic), "%s/%s", st->status_topic, msg_id);
+	/* a full queue counts the drop (gw_outq.h): status is best effort */
+	if (gw_outq_push(st->out, topic, text, strlen(text)) != MQS_OK)
+		gw_log(GW_LOG_DEBUG, "cannot queue status for %s", msg_id);
 	cJSON_free(text);
 }
 
 /* Publish one delivery state. */
-void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *route,
+void gw_status_delivery(struct gw_status *st, const char *msg_id, const char *route,
                         const char *publisher, const char *recipient, const char *channel,
                         const char *state, int attempts, const char *error,
                         const char *provider_ref, int64_t next_attempt_at)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o;
 
+	if (st == NULL || st->out == NULL)
+		return;
+	o = cJSON_CreateObject();
 	if (o == NULL)
 		return;
 	add_ns(o, msg_id, route, publisher);
@@ -66,24 +82,28 @@ void gw_status_delivery(struct gw_gateway *gw, const char *msg_id, const char *r
 	else
 		cJSON_AddNullToObject(o, "error");
 	cJSON_AddNumberToObject(o, "next_attempt_at", (double)next_attempt_at);
-	publish(gw, msg_id, o);
+	publish(st, msg_id, o);
 }
 
 /* "queued" for the fresh rows of a message. */
-void gw_status_queued(struct gw_gateway *gw, int64_t msg_rowid, int step)
+void gw_status_queued(struct gw_status *s, int64_t msg_rowid, int step)
 {
-	sqlite3_stmt *st = gw_store_stmt(
-	    &gw->store, "SELECT m.msg_id, o.recipient, o.channel, o.next_attempt_at, m.route, "
-	                "m.publisher FROM outbox o "
-	                "JOIN messages m ON m.id = o.message WHERE o.message = ? AND +o.step = ? "
-	                "AND +o.state = 'queued' AND +o.attempts = 0");
+	sqlite3_stmt *st;
+
+	if (s == NULL || s->out == NULL)
+		return;
+	st = gw_store_stmt(
+	    s->store, "SELECT m.msg_id, o.recipient, o.channel, o.next_attempt_at, m.route, "
+	              "m.publisher FROM outbox o "
+	              "JOIN messages m ON m.id = o.message WHERE o.message = ? AND +o.step = ? "
+	              "AND +o.state = 'queued' AND +o.attempts = 0");
 
 	if (st == NULL)
 		return;
 	sqlite3_bind_int64(st, 1, msg_rowid);
 	sqlite3_bind_int(st, 2, step);
 	while (sqlite3_step(st) == SQLITE_ROW)
-		gw_status_delivery(gw, (const char *)sqlite3_column_text(st, 0),
+		gw_status_delivery(s, (const char *)sqlite3_column_text(st, 0),
 		                   (const char *)sqlite3_column_text(st, 4),
 		                   (const char *)sqlite3_column_text(st, 5),
 		                   (const char *)sqlite3_column_text(st, 1),
@@ -93,14 +113,16 @@ void gw_status_queued(struct gw_gateway *gw, int64_t msg_rowid, int step)
 }
 
 /* Escalation events. */
-void gw_status_event(struct gw_gateway *gw, int64_t msg_rowid, const char *event,
-                     const char *channel, int step, const char *by)
+void gw_status_event(struct gw_status *s, int64_t msg_rowid, const char *event, const char *channel,
+                     int step, const char *by)
 {
-	sqlite3_stmt *st =
-	    gw_store_stmt(&gw->store, "SELECT msg_id, route, publisher FROM messages WHERE id = ?");
 	char msg_id[GW_ID_MAX + 1], route[GW_NAME_MAX + 1], publisher[256];
+	sqlite3_stmt *st;
 	cJSON *o;
 
+	if (s == NULL || s->out == NULL)
+		return;
+	st = gw_store_stmt(s->store, "SELECT msg_id, route, publisher FROM messages WHERE id = ?");
 	if (st == NULL)
 		return;
 	sqlite3_bind_int64(st, 1, msg_rowid);
@@ -123,5 +145,5 @@ void gw_status_event(struct gw_gateway *gw, int64_t msg_rowid, const char *event
 		cJSON_AddStringToObject(o, "channel", channel);
 	if (step >= 0)
 		cJSON_AddNumberToObject(o, "step", step);
-	publish(gw, msg_id, o);
+	publish(s, msg_id, o);
 }

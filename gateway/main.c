@@ -7,13 +7,15 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "gateway.h"
 #include "gw_cmd.h"
+#include "gw_config.h"
+#include "gw_run.h"
 #include "gw_log.h"
 #include "mqs_error.h"
 
 #define DEFAULT_CONF MQS_SYSCONFDIR "/mqttsec/gateway.conf"
 
+/* The help text. */
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -38,6 +40,7 @@ static void usage(FILE *out)
 	        "  outbox [--status queued|sending|sent|failed|dead] [--limit N] [--json]\n");
 }
 
+/* Global options, then the command (default: run). */
 int main(int argc, char **argv)
 {
 	const char *conf_path = getenv("MQTTSEC_GATEWAY_CONF");
@@ -46,7 +49,10 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "+c:vqhV")) != -1) {
+	for (;;) {
+		opt = getopt(argc, argv, "+c:vqhV");
+		if (opt == -1)
+			break;
 		switch (opt) {
 		case 'c':
 			conf_path = optarg;

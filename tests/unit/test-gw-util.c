@@ -9,6 +9,7 @@
 #include "gw_engine.h"
 #include "gw_recipient.h"
 #include "gw_route.h"
+#include "mqs_utf8.h"
 #include "gw_util.h"
 #include "mqs_error.h"
 #include "tap.h"
@@ -191,9 +192,10 @@ static void test_alerts(void)
 	tap_ok(parse("{\"id\":\"a-8\",\"group\":\"ops\",\"title\":\"\xc3\x28\"}", NULL, &a, err,
 	             sizeof(err)) != 0,
 	       "invalid UTF-8 refused");
-	tap_ok(!gw_utf8_check("\xed\xa0\x80", 3), "surrogates refused");
-	tap_ok(!gw_utf8_check("\xc0\xaf", 2), "overlong refused");
-	tap_ok(gw_utf8_check("\xf0\x9f\x94\xa5", 4), "4-byte sequence accepted");
+	tap_ok(!mqs_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3, 0), "surrogates refused");
+	tap_ok(!mqs_utf8_valid((const uint8_t *)"\xc0\xaf", 2, 0), "overlong refused");
+	tap_ok(mqs_utf8_valid((const uint8_t *)"\xf0\x9f\x94\xa5", 4, 0),
+	       "4-byte sequence accepted");
 }
 
 int main(void)

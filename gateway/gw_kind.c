@@ -1,0 +1,30 @@
+/* gw_kind.c - the message-kind registry (gw_kind.h). */
+#include "config.h"
+
+#include <string.h>
+
+#include "gw_kind.h"
+
+static const char *const sensor_keys[] = {"field", "rule", "hysteresis", NULL};
+/* keys of later kinds are accepted already; their routes are not served */
+static const char *const later_keys[] = {"channels", "threshold", NULL};
+static const char *const no_keys[] = {NULL};
+
+/* Indexed by enum gw_kind.  Reserved: {"medical-join", GW_KIND_MEDICAL_JOIN,
+ * ..., 0} with the medical issue. */
+static const struct gw_kind_info kinds[GW_KIND__COUNT] = {
+    {"alert", GW_KIND_ALERT, no_keys, 1},
+    {"sensor", GW_KIND_SENSOR, sensor_keys, 1},
+    {"marketing", GW_KIND_MARKETING, later_keys, 0},
+    {"medical", GW_KIND_MEDICAL, later_keys, 0},
+};
+
+/* Look a kind up by name. */
+const struct gw_kind_info *gw_kind_find(const char *name)
+{
+	for (size_t i = 0; name != NULL && i < GW_KIND__COUNT; i++) {
+		if (strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	}
+	return NULL;
+}
