@@ -251,7 +251,10 @@ static int mode_connect(int port, const char *creds_path, long n, int conc)
 				if (r <= 0) {
 					finished = 1;
 					errors++;
-				} else if ((c->in_len += (size_t)r) == 4) {
+				} else {
+					c->in_len += (size_t)r;
+				}
+				if (r > 0 && c->in_len == 4) {
 					static const uint8_t disc[2] = {0xe0, 0x00};
 
 					if (c->in[0] == 0x20 && c->in[3] == 0) {

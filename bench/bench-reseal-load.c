@@ -385,7 +385,10 @@ int main(int argc, char **argv)
 	uint8_t pkt[1024], ack[5];
 	size_t h;
 
-	while ((opt = getopt_long(argc, argv, "p:t:n:s:q:w:", lo, NULL)) != -1) {
+	for (;;) {
+		opt = getopt_long(argc, argv, "p:t:n:s:q:w:", lo, NULL);
+		if (opt == -1)
+			break;
 		switch (opt) {
 		case 'p':
 			o.port = atoi(optarg);

@@ -20,7 +20,6 @@
 #include "gw_rule.h"
 #include "gw_util.h"
 
-
 struct gw_kv {
 	char *key;
 	char *value;

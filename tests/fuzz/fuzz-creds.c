@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 out:
 	if (json != NULL)
-		mqs_secret_free(json, strlen(json));
+		mqs_secret_free_str(json);
 	mqs_creds_release(&c);
 	mqs_creds_release(&d);
 	return 0;

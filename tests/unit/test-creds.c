@@ -104,7 +104,7 @@ static void test_parse_example(void)
 
 	mqs_creds_init(&c);
 	rc = mqs_creds_parse(example, strlen(example), &c, err, sizeof(err));
-	tap_ok(rc == MQS_OK, "parse the SPEC example shape (%s)", err);
+	tap_ok(rc == MQS_OK, "parse the documented example shape (docs/acl.md) (%s)", err);
 	tap_ok(is_example(&c), "every field as written");
 	tap_ok(mqs_creds_device_key(&c) == &c.keys[0], "device_key is the id 17 key");
 	tap_ok(mqs_creds_find_key(&c, 42) == &c.keys[1], "find_key(42)");
@@ -129,7 +129,7 @@ static void test_parse_example(void)
 		tap_ok(strstr(json, KEY_A) != NULL && strstr(json, KEY_B) != NULL &&
 		           strstr(json, SECRET) != NULL && strstr(json, "\"use\"") != NULL,
 		       "json carries base64 keys, base32 secret and use");
-		mqs_secret_free(json, strlen(json));
+		mqs_secret_free_str(json);
 	}
 	mqs_creds_release(&d);
 	mqs_creds_release(&c);
@@ -378,7 +378,7 @@ static void test_build(void)
 	tap_ok(rc == MQS_OK && creds_equal(&c, &d) && d.has_totp == 0,
 	       "built credentials round trip without totp");
 	if (json)
-		mqs_secret_free(json, strlen(json));
+		mqs_secret_free_str(json);
 	mqs_creds_release(&d);
 	mqs_creds_release(&c);
 }

@@ -279,7 +279,8 @@ static void run(struct gw_channel *ch, const struct gw_delivery *d, struct gw_re
 		int left;
 
 		curl_multi_perform(multi, &running);
-		while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+		for (m = curl_multi_info_read(multi, &left); m != NULL;
+		     m = curl_multi_info_read(multi, &left)) {
 			if (m->msg == CURLMSG_DONE && m->easy_handle == easy) {
 				cc = m->data.result;
 				done = 1;

@@ -1,4 +1,4 @@
-/* test-gw-config.c - gateway.conf: the SPEC example, defaults, required
+/* test-gw-config.c - gateway.conf: the documented example (docs/gateway.md), defaults, required
  * keys and bad values refused with file:line, channel construction. */
 #include "config.h"
 

@@ -228,15 +228,15 @@ static void test_outbox(struct gw_gateway *gw)
 	tap_is_int(gw_alert_channels(s, &a), GW_CH_BIT(GW_CH_SMS) | GW_CH_BIT(GW_CH_EMAIL),
 	           "no channels in the message: the group default");
 	SETUP(gw_store_begin(s));
-	tap_is_int(
-	    gw_alert_queue_tx(s, gw->conf, &a, "alerts", "alerts/x", "alert", NULL, "", now, &rowid, &nrows),
-	    MQS_OK, "queued");
+	tap_is_int(gw_alert_queue_tx(s, gw->conf, &a, "alerts", "alerts/x", "alert", NULL, "", now,
+	                             &rowid, &nrows),
+	           MQS_OK, "queued");
 	SETUP(gw_store_commit(s));
 	tap_is_int((long long)nrows, 3, "alice email+sms, bob email (bob has no phone)");
 	SETUP(gw_store_begin(s));
-	tap_is_int(
-	    gw_alert_queue_tx(s, gw->conf, &a, "alerts", "alerts/x", "alert", NULL, "", now, &rowid, &nrows),
-	    MQS_ERR_EXISTS, "same id again refused");
+	tap_is_int(gw_alert_queue_tx(s, gw->conf, &a, "alerts", "alerts/x", "alert", NULL, "", now,
+	                             &rowid, &nrows),
+	           MQS_ERR_EXISTS, "same id again refused");
 	gw_store_rollback(s);
 	gw_alert_release(&a);
 	st = gw_store_prepare(s, "SELECT count(*), count(DISTINCT retry_key) FROM outbox");

@@ -260,7 +260,7 @@ static void test_uri(void)
 	tap_ok(strchr(uri, '=') != NULL && strchr(uri, ' ') == NULL &&
 	           strstr(uri, "secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ=") == NULL,
 	       "no spaces, no base32 padding");
-	mqs_secret_free(uri, strlen(uri));
+	mqs_secret_free_str(uri);
 
 	params(&p, 8, 60, MQS_TOTP_SHA256);
 	uri = NULL;
@@ -272,7 +272,7 @@ static void test_uri(void)
 		tap_ok(strstr(uri, "algorithm=SHA256") != NULL && strstr(uri, "digits=8") != NULL &&
 		           strstr(uri, "period=60") != NULL,
 		       "algorithm, digits, period follow the params");
-		mqs_secret_free(uri, strlen(uri));
+		mqs_secret_free_str(uri);
 	} else {
 		tap_skip(2, "no uri");
 	}
