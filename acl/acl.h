@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* acl.h - mqttsec-acl (docs/acl.md): the command-line front end of the
  * admin library (admin/mqsa.h), which does every operation, its checks,
  * its transaction and its audit row.

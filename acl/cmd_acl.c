@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_acl.c - mqttsec-acl acl add|rm|show: topic rules (admin/rules.c,
  * mqsa_rule_*).
  *

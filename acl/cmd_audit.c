@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_audit.c - mqttsec-acl audit [--limit N] [--json]: the change log
  * (admin/audit.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_clientid.c - mqttsec-acl clientid list|release: owned client ids
  * (admin/clientids.c; docs/acl.md, docs/broker-plugin.md "Client ids").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_device.c - mqttsec-acl device add|list|rm|disable|enable|qr
  * (admin/devices.c, mqsa_device_*).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_export.c - mqttsec-acl export and import: groups, members, ACL rules
  * and unexpired list entries as line-based text (docs/acl.md); the
  * records and the import come from admin/export.c.

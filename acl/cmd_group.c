@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_group.c - mqttsec-acl group add|rm|list and group member add|rm
  * (admin/groups.c, mqsa_group_*).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_init.c - mqttsec-acl init: create the master key and the database
  * (both mode 0600, missing parent folders 0700) when absent (admin/init.c,
  * mqsa_init).

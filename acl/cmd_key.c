@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_key.c - mqttsec-acl key rotate|export|list: the keys of protected
  * topic filters (admin/keys.c, mqsa_key_*).
  *

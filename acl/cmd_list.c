@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_list.c - mqttsec-acl list add|rm|show|purge: the allow and deny
  * lists (admin/lists.c, mqsa_list_*; docs/acl.md).
  *

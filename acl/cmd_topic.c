@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_topic.c - mqttsec-acl topic protect|unprotect|list: protected topics
  * (admin/topics.c, mqsa_topic_*; docs/payload-encryption.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* main.c - mqttsec-acl: global options, usage, command dispatch.
  *
  *   mqttsec-acl [-d DB] [-k MASTER_KEY_FILE] [--json] COMMAND [ARGS]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* output.c - mqttsec-acl listings: a JSON array (--json) or an aligned
  * table built from the same cJSON rows, so both views always agree.
  * acl_listed prints the rows a command built from a library listing.  Everything is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* audit.c - the change log (mqsa.h).  Rows are written by every change
  * (ctx.c, mqsa_tx_run) and by the broker plugin (automatic bans); this
  * file reads them: the newest N, oldest first.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* clientids.c - owned client ids (mqsa.h, docs/acl.md, docs/broker-plugin.md
  * "Client ids").
  *

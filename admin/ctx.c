@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ctx.c - the admin context (mqsa.h): database, master key, the one
  * transaction runner that writes the audit row of every change, and the
  * statement helpers the other files share (mqsa_int.h).

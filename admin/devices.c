@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* devices.c - devices (mqsa.h, docs/acl.md "Devices").
  *
  * A device is a row of devices (TOTP parameters, the TOTP secret wrapped

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* export.c - policy export and import (mqsa.h, docs/acl.md): groups,
  * members, rules and unexpired list entries.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* groups.c - device groups (mqsa.h, docs/acl.md).
  *
  * A group is a named set of devices; rules name it as "@GROUP".  Members

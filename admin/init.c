@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* init.c - create the master key and the database (mqsa.h): both mode
  * 0600, missing parent folders 0700, when absent.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keyaccess.c - the admin library's only calls into the broker's rule
  * evaluator (lib/mqs_rules.c, from libmqttsec): the broker's check of a
  * rule filter (mqsa_rule_problem) and, for key export, may a device

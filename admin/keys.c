@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keys.c - topic keys (mqsa.h, docs/payload-encryption.md).
  *
  * Rotation creates a new active key for a protected filter and retires the

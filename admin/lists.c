@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* lists.c - the allow and deny lists (mqsa.h, docs/acl.md).
  *
  * Patterns: ip entries are stored as the canonical text of mqs_cidr_format

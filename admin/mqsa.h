@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqsa.h - the mqttsec admin API (libmqsadmin): every administrative
  * operation on the broker database (docs/acl.md) as a library call.
  * mqttsec-acl's commands parse options, call these functions and format

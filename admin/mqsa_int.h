@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqsa_int.h - internals shared by the files of the admin library
  * (admin/): the context layout, error helpers, statement helpers and the
  * one transaction runner.  Not for callers of mqsa.h.

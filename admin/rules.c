@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* rules.c - topic rules (mqsa.h; the CLI's "acl" commands, docs/acl.md).
  *
  * A rule is effect (allow|deny), access (pub|sub|read|all), subject (a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* topics.c - protected topics (mqsa.h, docs/payload-encryption.md).
  *
  * A protected topic filter is a row of protected_topics plus topic keys in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* validate.c - admin operand checks (mqsa.h) shared by every operation,
  * by import and by the CLI's options: names, free text, topic filters,
  * TTLs, grace periods, integers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bench-envelope.c - envelope v1 throughput: seal, open, and the broker's
  * re-seal (open with the device key, seal with the topic key and an origin)
  * at 256 B, 16 KiB and 256 KiB payloads.  Each case runs for about

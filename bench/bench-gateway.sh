@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench-gateway.sh - benchmarks of mqttsec-gateway (figures go to
 # docs/PERFORMANCE.md).  Run from a build directory (or set BUILD=...).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bench-plugin-load.c - a small MQTT 3.1.1 load generator over raw
  * non-blocking sockets, for bench/bench-plugin.sh.  Loopback only.
  *

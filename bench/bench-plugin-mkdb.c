@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bench-plugin-mkdb.c - fill a broker database for bench/bench-plugin.sh:
  * NDEV devices (TOTP secrets wrapped under the master key, as mqttsec-acl
  * does), NRULES ACL rules and NENTRIES deny-list entries, all in one

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench-plugin.sh - mqttsec_plugin.so against plain mosquitto and the
 # dynamic-security plugin, in one run, on loopback:
 #   - connect rate: N clients (TOTP auth / anonymous / dynsec passwords;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bench-reseal-load.c - publish/subscribe throughput for bench/bench-reseal.sh:
  * one publisher, one subscriber, N messages of SIZE bytes at QoS 0 or 1 over
  * raw MQTT 3.1.1 sockets on loopback.

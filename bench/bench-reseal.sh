@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench-reseal.sh - protected topics: publish/subscribe throughput through
 # mosquitto with mqttsec_plugin.so re-sealing every message, against plain
 # mosquitto with the same payloads, in one run, on loopback.

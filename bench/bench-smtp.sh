@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench-smtp.sh - email deliveries/s into Postfix smtp-sink: Postfix's own
 # load generator smtp-source first, then (optionally) the gateway, against a
 # fresh sink on the same loopback address in the same run.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """gw_latency_sink.py - an SMTP sink (aiosmtpd) for bench-gateway.sh latency.
 
   gw_latency_sink.py PORT OUTFILE

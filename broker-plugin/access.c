@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* access.c - MOSQ_EVT_ACL_CHECK: topic ACLs, default deny.
  *
  * This runs for every subscriber of every message (MOSQ_ACL_READ), so it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* auth.c - CONNECT: TOTP authentication (stage 1) and the allow/deny lists
  * (stage 2). */
 #include "config.h"

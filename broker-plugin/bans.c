@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bans.c - failed-login counters and in-memory automatic bans
  * (docs/broker-plugin.md, "Failed logins and automatic bans"). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* bans.h - failed-login counters and the automatic bans they lead to
  * (docs/broker-plugin.md, "Failed logins and automatic bans").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* clientids.c - owned client ids: bindings in memory, queued for the
  * database, merged with the releases mqttsec-acl commits. */
 #include "config.h"

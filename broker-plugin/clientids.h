@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* clientids.h - owned client ids (docs/broker-plugin.md, "Client ids").
  *
  * Under plugin_opt_clientid_policy owned, a client id belongs to the

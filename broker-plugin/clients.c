@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* clients.c - connected clients accepted by the plugin. */
 #include "config.h"
 

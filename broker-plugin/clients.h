@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* clients.h - the clients this plugin let in and that are still connected,
  * so that a reload can find the ones the new rules deny.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* clock.c - monotonic clocks in milliseconds. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* clock.h - the plugin's monotonic clocks, for time slices, rate limits
  * and log figures (never for expiries: those use Unix seconds).
  *

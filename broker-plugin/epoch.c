@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* epoch.c - per-client-id session epochs (see epoch.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* epoch.h - which connection a client id is on, for the retransmission
  * rule of protected topics (docs/payload-encryption.md, "Retransmissions").
  *

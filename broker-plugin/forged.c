@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* forged.c - envelopes only the broker may seal (see forged.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* forged.h - recognise envelopes that only the broker may seal, on any
  * topic (docs/payload-encryption.md, "Forged origins").
  *

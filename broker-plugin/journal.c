@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* journal.c - the step journal (format and durability: journal.h). */
 #include "config.h"
 

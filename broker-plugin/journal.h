@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* journal.h - the step journal: an append-only file that makes an accepted
  * TOTP time step durable before its CONNACK at the cost of one write(2).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keys.c - protected filters, device keys and automatic bans of a snapshot. */
 #include "config.h"
 

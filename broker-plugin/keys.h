@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keys.h - the part of a snapshot that protected topics need: the protected
  * filters with the key the broker seals with, the device keys by key id,
  * and the expiry times of automatic bans (for statistics).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* plugin.c - mqttsec_plugin.so entry points: plugin API version, options,
  * start-up checks, callback registration.
  *

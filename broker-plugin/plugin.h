@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* plugin.h - state shared by the callbacks of mqttsec_plugin.so.
  *
  * One struct mqsp_plugin exists per loaded plugin; mosquitto_plugin_init()

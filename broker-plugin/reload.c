@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* reload.c - MOSQ_EVT_TICK: the plugin's housekeeping, on the broker thread.
  *
  *   - queued automatic bans go to the database in one transaction, and so

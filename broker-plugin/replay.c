@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* replay.c - recently seen envelopes in time buckets (see replay.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* replay.h - the set of envelopes seen recently, to refuse replays.
  *
  * An entry is keyed by (key id, input nonce) and remembers a digest of the

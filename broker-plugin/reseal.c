@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* reseal.c - MOSQ_EVT_MESSAGE on protected topics (see reseal.h). */
 #include "config.h"
 

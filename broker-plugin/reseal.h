@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* reseal.h - protected topics: check and re-seal every PUBLISH on them.
  *
  * MOSQ_EVT_MESSAGE (mqsp_message_cb), for a topic that a protected filter

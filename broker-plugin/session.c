@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* session.c - connected clients: forget them on disconnect, disconnect
  * the ones a new state refuses (also when their device was removed, or
  * removed and added again: another generation), and keep the client id

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* snapshot.c - build the in-memory view of the broker database, a slice
  * at a time. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* snapshot.h - an immutable in-memory view of the broker database: devices
  * (with their TOTP secrets unwrapped), allow/deny lists, groups and ACL
  * trees.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* stats.c - $SYS/broker/mqttsec/ counters. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* stats.h - counters of the plugin, published as retained messages under
  * $SYS/broker/mqttsec/ every stats interval (plugin_opt_stats_interval,
  * default 10 s):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* store.c - the plugin's database connections: committed TOTP steps,
  * queued bans and change polling, all on the broker thread. */
 #include "config.h"

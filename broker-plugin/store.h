@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* store.h - the plugin's two connections to the broker database, used from
  * the broker thread only (the plugin starts no thread: a second thread
  * would switch glibc's malloc into its locked multi-thread mode, which costs

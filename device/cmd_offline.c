@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_offline.c - mqttsec-device commands that never touch the network:
  * totp, seal TOPIC, open TOPIC (envelope v1: docs/envelope.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_pubsub.c - mqttsec-device publish and subscribe: like
  * mosquitto_pub / mosquitto_sub, with the TOTP code as password, sealing on
  * protected topics and opening envelopes on receipt.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* conn.c - mqttsec-device's MQTT connection: TOTP code as password, a fresh
  * code (from a later time step) on every (re)connect, synchronous CONNACK.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* device.h - mqttsec-device: shared state and the command table.
  *
  * main.c parses the global options, loads the credentials file and

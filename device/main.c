@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* main.c - mqttsec-device: global options, credentials, command dispatch.
  *
  *   mqttsec-device [-c CREDS] COMMAND [ARGS]

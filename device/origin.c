@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* origin.c - print an envelope's origin (a username chosen by whoever
  * sealed it) without letting hostile bytes drive the terminal: anything
  * that is not printable UTF-8 (C0/C1 controls, bidi overrides, invalid or

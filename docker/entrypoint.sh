@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # docker-entrypoint.sh - start the broker or the gateway of the mqttsec image.
 #
 #   mosquitto ...        (the default command) the broker: on first start

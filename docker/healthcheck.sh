@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # mqttsec-healthcheck broker|gateway - container health without logging in
 # (a login would spend a TOTP step and fill the broker's log).
 #

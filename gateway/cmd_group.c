@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_group.c - `group add|list|rm|member`. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_outbox.c - `outbox [--status S] [--limit N] [--json]`. */
 #include "config.h"
 

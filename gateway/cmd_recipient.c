@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_recipient.c - `recipient add|set|list|rm|optout|find`. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_util.c - what the admin subcommands share: exit codes, the store. */
 #include "config.h"
 

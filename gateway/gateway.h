@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gateway.h - the dispatcher context of `mqttsec-gateway run`: what the
  * message handlers (gw_route.c and the kinds behind it), gw_submit() and
  * the escalation ladder share.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_ack.c - who may acknowledge an alert: route ack_from lists and
  * recipients bound to devices (docs/gateway.md, "Acknowledgements"). */
 #include "config.h"

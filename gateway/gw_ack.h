@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_ack.h - who may acknowledge an alert (docs/gateway.md,
  * "Acknowledgements").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_address.c - names and addresses: validate, normalise, mask. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_address.h - recipient and group names, and the addresses of each kind
  * (email, phone, LINE user id): validate, normalise, mask
  * (docs/gateway.md, Recipients).

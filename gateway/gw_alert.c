@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_alert.c - alert JSON: validation, channel choice, queueing. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_alert.h - alert messages (docs/gateway.md, kind = alert):
  *
  *   {"id": "a-1001", "severity": "info|warning|critical", "group": "ops",

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_channel.c - the channel table: one row per [channel NAME] section
  * (docs/gateway.md, Channels). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_channel.h - one delivery channel (email, sms, phone, line, spool) as
  * seen by the delivery engine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_cmd.h - the admin subcommands of mqttsec-gateway, one file per group
  * (cmd_recipient.c, cmd_group.c, cmd_outbox.c; shared helpers in
  * cmd_util.c).  The data modules (gw_recipient.h, gw_group.h, gw_outbox.h)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_config.c - gateway.conf with libinih: sections, keys, defaults, checks,
  * and the [channel NAME] sections turned into channels. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_config.h - gateway.conf (docs/gateway.md), parsed with libinih.
  *
  * Sections: [broker], [store], [delivery], [route NAME], [channel NAME].

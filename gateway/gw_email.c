@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_email.c - email through libcurl SMTP: one transaction per recipient,
  * MIME built with curl_mime, STARTTLS when offered (or required), smtps://,
  * optional AUTH, a Message-ID stable across retries. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_email.h - email channel internals exposed for the unit tests.
  *
  * Ownership: gw_email_subject() returns a new string the caller frees with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_engine.c - outbox rows to channels over a libcurl multi handle. */
 #include "config.h"
 

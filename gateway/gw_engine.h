@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_engine.h - the delivery engine: takes due rows from the outbox and
  * hands them to the channels, over one libcurl multi handle.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_escalation.c - ack deadlines and the escalation ladder, in SQLite. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_escalation.h - critical alerts climb the escalation ladder
  * ([delivery] escalation = email, sms, phone) until acknowledged.
  *

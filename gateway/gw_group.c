@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_group.c - groups of recipients: add, remove, members, default
  * channels, listing rows. */
 #include "config.h"

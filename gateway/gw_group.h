@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_group.h - groups of recipients: data access (docs/gateway.md,
  * Recipients).
  *

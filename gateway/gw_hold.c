@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_hold.c - acknowledged messages waiting for the database, in memory. */
 #include "config.h"
 

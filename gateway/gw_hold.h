@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_hold.h - messages the gateway has acknowledged to the broker but could
  * not commit yet, because the database refused the write (a write lock held
  * by another process, a full disk): kept in memory in arrival order until a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_http.c - shared settings and outcome classification of the network
  * channels (email, sms, phone, line). */
 #include "config.h"

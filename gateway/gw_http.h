@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_http.h - what the network channels share: [channel] key helpers,
  * transport settings (base URL, timeout, CA file), bounded response capture
  * and classification of HTTP outcomes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_kind.c - the message-kind registry (gw_kind.h). */
 #include "config.h"
 

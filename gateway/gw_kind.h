@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_kind.h - the message-kind registry: what a [route NAME] may say in
  * `kind = ...` (docs/gateway.md, Routes).
  *

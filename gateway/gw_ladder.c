@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_ladder.c - escalation rows in the store (gw_ladder.h). */
 #include "config.h"
 

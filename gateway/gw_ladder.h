@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_ladder.h - escalation rows in the store (table escalations): the
  * pure, store-level part of the escalation ladder (gw_escalation.h is the
  * part that runs it: deadlines, acknowledgements, events).

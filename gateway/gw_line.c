@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_line.c - LINE Messaging API push (POST {url}/v2/bot/message/push) with
  * a Bearer channel access token and X-Line-Retry-Key for idempotent retries. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_line.h - LINE channel internals exposed for the unit tests.
  *
  * Ownership: gw_line_body() returns a new string the caller frees with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_log.c - timestamped log lines on stderr. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_log.h - the gateway's log: one line per event on stderr.
  *
  * Lines look like "2025-01-31T12:00:00.123Z warn: cannot open db x: y".

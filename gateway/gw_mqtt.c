@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_mqtt.c - libmosquitto client: own reconnect with TOTP, persistent
  * session, envelope opening; messages go to the owner's hook. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_mqtt.h - the gateway's MQTT client (libmosquitto), driven by the
  * gateway's own poll loop.
  *

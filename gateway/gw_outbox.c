@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_outbox.c - outbox rows: queue, claim, update, list, prune. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_outbox.h - the durable outbox: one row per (message, recipient,
  * channel), states queued -> sending -> sent | failed | dead.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_outq.c - the outgoing MQTT queue (gw_outq.h). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_outq.h - the outgoing MQTT queue: messages the gateway wants to
  * publish (delivery states, escalation events; gw_status.h), in order,
  * until the loop (gw_run.c) hands them to the transport.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_phone.c - voice calls through a Twilio-style Calls.json endpoint; the
  * alert is spoken with inline TwiML <Say>. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_recipient.c - recipients: encrypted addresses, HMAC lookups,
  * opt-outs, device bindings, listing rows. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_recipient.h - recipients: data access (docs/gateway.md, Recipients).
  *
  * A recipient has a name (not PII: chosen by the operator) and up to three

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_route.c - the dispatcher: incoming messages to acknowledgements and
  * to the handler of their route's kind (the kind registry, gw_kind.h). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_route.h - the dispatcher: where an incoming MQTT message goes.
  * Acknowledgements on <status_topic>/<id>/ack go to gw_escalation; else
  * every enabled [route NAME] whose topic filter matches gets the message,

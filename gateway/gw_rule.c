@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_rule.c - the sensor rule language: parse, describe, evaluate
  * (docs/gateway.md, Sensor routes). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_rule.h - the sensor rule language of [route NAME] kind = sensor
  * (docs/gateway.md, Sensor routes):
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_run.c - `mqttsec-gateway run`: the orchestrator.  One
  * single-threaded poll loop owns every I/O source and drives MQTT,
  * deliveries, escalations and sensor timers; see "The source table" below.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_run.h - `mqttsec-gateway run`: the daemon.
  *
  * The orchestrator (gw_run.c) owns the poll loop and every I/O source:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_sensor.c - sensor routes: readings, the per-topic state machine of
  * each rule (the rule language is gw_rule.c), alerts and recovery notices. */
 #include "config.h"

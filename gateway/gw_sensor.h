@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_sensor.h - [route NAME] kind = sensor: threshold rules (gw_rule.h)
  * over numeric readings, with hold time, hysteresis and a recovery notice
  * (docs/gateway.md, Sensor routes).

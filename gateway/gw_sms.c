@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_sms.c - SMS through a Twilio-style Messages.json endpoint. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_spool.c - the embedded default channel: one file per delivery under a
  * folder (0700), written atomically with mode 0600. */
 #include "config.h"

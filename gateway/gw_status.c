@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_status.c - JSON status messages on <status_topic>/<message id>. */
 #include "config.h"
 

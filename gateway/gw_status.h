@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_status.h - delivery state changes published to
  * <status_topic>/<message id> as JSON (QoS 1, not retained):
  *

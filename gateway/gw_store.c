@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_store.c - gateway database: open, migrations, keys, transactions. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_store.h - the gateway database (SQLite, WAL) and its keys.
  *
  * Tables: recipients (PII encrypted, HMAC lookup columns), groups,

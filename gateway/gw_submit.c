@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_submit.c - commit, wake the engine, publish the "queued" states
  * (gw_submit.h). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_submit.h - the one post-commit path of the gateway: every change that
  * queues deliveries (an alert from MQTT, a sensor excursion, an escalation
  * step) goes through gw_submit(): begin -> the caller's writes -> commit

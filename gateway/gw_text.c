@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_text.c - UTF-8 cleaning, provider length caps and header-safe tokens
  * for the delivery channels. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_text.h - text helpers for the delivery channels: valid UTF-8, length
  * caps counted the way providers count characters, one-line header values.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_twilio.c - Twilio-style REST delivery (Messages.json, Calls.json),
  * shared by gw_sms.c and gw_phone.c. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_twilio.h - the Twilio-style REST request shared by the sms and phone
  * channels: form-encoded POST to {url}/2010-04-01/Accounts/{account_sid}/
  * {resource} with HTTP Basic account_sid:auth_token.

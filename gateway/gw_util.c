@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_util.c - channel and severity names, durations, ids, UUIDs. */
 #include "config.h"
 

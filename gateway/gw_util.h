@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_util.h - small gateway helpers: channel and severity names, durations,
  * message ids, UUIDs.
  *

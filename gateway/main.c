@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* main.c - mqttsec-gateway: global options and command dispatch. */
 #include "config.h"
 

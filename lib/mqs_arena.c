@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_arena.c - bump allocator for snapshot data. */
 #include "config.h"
 

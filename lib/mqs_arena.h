@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_arena.h - a bump allocator for the immutable parts of a plugin snapshot.
  *
  * Everything allocated from an arena lives until mqs_arena_release(), which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_buf.c - capped growable buffers and arrays (mqs_buf.h). */
 #include "config.h"
 

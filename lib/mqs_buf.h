@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_buf.h - the one capped growable buffer of the tree.
  *
  * Modelled on curl's dynbuf: every buffer has a hard maximum fixed at init,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_cidr.c - IPv4/IPv6 addresses and CIDR networks in 16-byte mapped form. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_cidr.h - IPv4/IPv6 addresses and CIDR networks for the allow/deny lists.
  *
  * Every address is kept in 16-byte IPv6 form; IPv4 a.b.c.d is stored as the

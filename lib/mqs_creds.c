@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_creds.c - credentials file (docs/acl.md, "Devices") over cJSON. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_creds.h - the credentials file (docs/acl.md, "Devices"): username, TOTP parameters
  * and secret, device and topic keys, as JSON.
  *

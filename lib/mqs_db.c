@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_db.c - SQLite open with safe pragmas, and schema migrations. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_db.h - SQLite helpers: open with safe pragmas, versioned migrations.
  *
  * Ownership: mqs_db_open() hands back a connection the caller closes with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_envelope.c - envelope v1 seal/open over OpenSSL EVP AES-256-GCM. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_envelope.h - envelope v1 (docs/envelope.md): AES-256-GCM sealed MQTT payloads.
  *
  *   0  1  version (1)

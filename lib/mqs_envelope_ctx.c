@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_envelope_ctx.c - envelope v1 with reused OpenSSL contexts. */
 #include "config.h"
 

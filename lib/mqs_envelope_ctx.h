@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_envelope_ctx.h - envelope v1 (docs/envelope.md, mqs_envelope.h) for callers
  * that seal and open many envelopes: the OpenSSL algorithms are fetched
  * once and the cipher and HMAC contexts are kept and reused, instead of

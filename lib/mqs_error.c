@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_error.c - descriptions for enum mqs_err. */
 #include "config.h"
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_error.h - the one error type of the mqttsec library.
  *
  * Every library function that can fail returns an enum mqs_err; MQS_OK is 0.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_hash.h - the hash helpers shared by the plugin's tables (replay set,
  * bans, session epochs) and lib/mqs_seen.c: the splitmix64 finaliser and a
  * seeded 64-bit FNV-1a of a string.  Not cryptographic: tables keep their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_keystore.c - AES keys in SQLite, wrapped under the master key. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_keystore.h - 32-byte AES keys in the broker database, stored only
  * wrapped under the master key (AAD "mqttsec-key:<id>:<purpose>").
  *

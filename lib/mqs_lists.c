@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_lists.c - allow/deny list index. */
 #include "config.h"
 

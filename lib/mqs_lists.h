@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_lists.h - one allow or deny list (client ids, usernames, IP networks),
  * indexed for lookups at CONNECT time.
  *

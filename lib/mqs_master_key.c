@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_master_key.c - master key file; secrets wrapped under it (AES-256-GCM). */
 #include "config.h"
 

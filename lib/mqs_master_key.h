@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_master_key.h - the master key file and secrets wrapped under it.
  *
  * The master key is 32 random bytes kept in a file of mode 0600, written as

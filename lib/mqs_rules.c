@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_rules.c - topic ACL rules of one subject as a tree of topic levels. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_rules.h - topic ACL rules of one subject (a device name or "@group"),
  * indexed as a tree of topic levels so that a check walks the levels of
  * one topic instead of scanning every rule.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_schema.c - the broker database schema, as ordered migrations.
  *
  * Never edit a released migration; append a new one.  Index i brings the

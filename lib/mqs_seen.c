@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_seen.c - (key id, nonce) pairs already accepted (see mqs_seen.h). */
 #include "config.h"
 

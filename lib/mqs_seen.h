@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_seen.h - the envelopes a subscriber has already accepted, to drop a
  * repeated (key id, nonce) (docs/payload-encryption.md, "Subscribers drop
  * repeats").

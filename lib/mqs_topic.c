@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_topic.c - MQTT topic filter matching. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_topic.h - MQTT topic filter matching (MQTT 3.1.1 §4.7).
  *
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_totp.c - RFC 6238 TOTP over liboath, constant-time validation. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_totp.h - RFC 6238 TOTP over liboath.
  *
  * Secrets are raw bytes (callers decode base32 with mqs_base32_decode).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_utf8.c - strict UTF-8 decoding, validation and cutting (mqs_utf8.h). */
 #include "config.h"
 

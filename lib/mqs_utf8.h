@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_utf8.h - the one strict UTF-8 decoder of the tree.
  *
  * Strict means: shortest form only (no overlongs), no UTF-16 surrogates

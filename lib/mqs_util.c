@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_util.c - files with secrets, encodings, time. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mqs_util.h - small helpers shared by every component: files with secrets,
  * encodings, time.
  *

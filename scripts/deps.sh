@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # deps.sh - install the Debian 12 packages mqttsec needs to build and test.
 #
 # Quiet when everything is installed.  As root it runs apt-get update once

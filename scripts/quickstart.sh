@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # quickstart.sh - build mqttsec and run it on its embedded defaults.
 #
 # With the broker plugin built: a Mosquitto broker with mqttsec on

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # test.sh - build mqttsec out of tree and run the whole test suite.
 #
 #   scripts/test.sh [CONFIGURE_ARGS...]

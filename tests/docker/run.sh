@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/docker/run.sh - build the image, bring docker/docker-compose.yml up on
 # loopback, enrol a device through `exec`, publish an alert from the host with
 # a TOTP code, see it delivered to the gateway's spool, tear everything down.

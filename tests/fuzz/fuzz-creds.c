@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fuzz-creds.c - libFuzzer target for the credentials JSON parser
  * (mqs_creds.h).  Any input must parse or fail cleanly; whatever parses must
  * survive to_json -> parse unchanged. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fuzz-envelope.c - libFuzzer target for envelope v1 (mqs_envelope.h).
  *
  * Input layout: byte 0 = topic length t (0..63), bytes 1..t = topic, the rest

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 01-device-offline.sh - mqttsec-device totp/seal/open without a broker:
 # codes agree with oathtool, seal|open round trips, size caps, and refusals
 # of missing, unsafe and malformed credentials files.

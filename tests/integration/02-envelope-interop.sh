@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 02-envelope-interop.sh - envelope v1 (docs/envelope.md) interoperability between
 # mqttsec-device and an independent Python implementation
 # (tests/tools/envelope.py, cryptography's AESGCM), both directions, with and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 03-device-tamper.sh - mqttsec-device open refuses every damaged envelope:
 # one flipped bit at every byte position, every truncation, an extra byte,
 # the wrong topic, and credentials without the key id.  A refusal is a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 04-device-pubsub.sh - mqttsec-device publish/subscribe against a plain
 # Debian mosquitto (no plugin): sealing on protected topics, opening on
 # receipt, -l line mode, raw payloads on unprotected topics, refusals.

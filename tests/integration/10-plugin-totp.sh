@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 10-plugin-totp.sh - mqttsec_plugin.so stage 1 on a real mosquitto: TOTP
 # codes from oathtool are accepted once, replayed or older codes and wrong
 # codes are refused, the accepted step survives a broker restart and a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 11-plugin-ban.sh - repeated failed logins lead to timed bans: of the
 # (username, address) pair first (in memory), of the username when the
 # failures come from several addresses, of the address when it fails for

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 12-plugin-lists.sh - deny list (client id, username, IP/CIDR, IPv4-mapped
 # input), timed entries that stop applying on time, and allow-list mode.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"

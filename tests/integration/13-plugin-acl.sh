@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 13-plugin-acl.sh - topic ACLs on a real broker: default deny; pub rules
 # decide what is forwarded, sub rules decide SUBACK, read rules decide what
 # a subscriber receives; group rules; %u and %c.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 14-plugin-reload.sh - changes made with mqttsec-acl reach the running
 # broker without a restart (the plugin polls PRAGMA data_version on its
 # tick), and connected clients that the new state refuses are disconnected.

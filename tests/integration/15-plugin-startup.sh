@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 15-plugin-startup.sh - the broker refuses to start, with a log line naming
 # the option and the path, when the plugin's database or master key is
 # missing or unusable, its step journal cannot be used, or an option is

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 16-plugin-protect.sh - protected topics on a real broker: sealed publishes
 # are re-sealed with the topic key and the publisher as origin; plaintext,
 # tampered, replayed, stale, future, foreign-topic and foreign-key envelopes

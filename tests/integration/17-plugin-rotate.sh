@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 17-plugin-rotate.sh - protected topics over time: key rotation with a
 # grace period (retained messages stay readable for key holders, new
 # messages use the new key at once), and QoS 1/2 retransmissions that

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 20-acl-init.sh - mqttsec-acl init: 0600 files, 0700 parents, idempotent,
 # refuses an unsafe master key; usage errors; the man page renders.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"

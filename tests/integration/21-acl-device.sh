@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 21-acl-device.sh - mqttsec-acl device add|list|rm|disable|enable|qr:
 # credentials files (0600, no overwrite), TOTP agreeing with oathtool, no
 # secrets in listings, qr's otpauth:// URI, rm leaves nothing a re-enrolled

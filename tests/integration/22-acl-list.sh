@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 22-acl-list.sh - mqttsec-acl list add|rm|show|purge: canonical CIDR text,
 # IPv4-mapped normalisation, TTLs, expired entries, and bad input (CIDR,
 # TTL, kind, match, unknown device, duplicates) failing with one line and

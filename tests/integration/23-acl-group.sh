@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 23-acl-group.sh - mqttsec-acl group add|rm|list and group member add|rm:
 # unknown devices and groups are refused without changes; removing a group
 # removes its memberships and rules.

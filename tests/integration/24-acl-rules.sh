@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 24-acl-rules.sh - mqttsec-acl acl add|rm|show: evaluation order (priority
 # descending, deny before allow), %u/%c filters, bad filters and unknown
 # subjects refused without changes, a listing of 20,000 rules completes.

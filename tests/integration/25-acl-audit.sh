@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 25-acl-audit.sh - mqttsec-acl audit: every change is one row naming the
 # OS user ("$SUDO_USER via root" when root runs it for a sudo user; a
 # non-root $SUDO_USER is ignored), refusals and listings write nothing,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 26-acl-export.sh - mqttsec-acl export / import: a round trip into a fresh
 # database gives the same export; a bad line N is reported as FILE:N and
 # changes nothing; merge, --replace, --dry-run, stdin, escapes.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 27-acl-topic.sh - mqttsec-acl topic protect|unprotect|list: a topic key per
 # protected filter, unprotect retires keys for a grace period, listings
 # (--json), "protected" in the credentials of devices added afterwards, bad

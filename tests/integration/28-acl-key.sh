@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 28-acl-key.sh - mqttsec-acl key rotate|export|list: rotation keeps the old
 # key in grace (export shows both; with --grace 0 only the new one), export
 # only for a device whose ACL gives read on the whole filter (own rule,

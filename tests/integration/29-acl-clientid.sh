@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 29-acl-clientid.sh - mqttsec-acl clientid list|release (docs/acl.md):
 # list shows the bindings the broker plugin wrote (table and --json),
 # release deletes one and records it for the running plugin, device rm

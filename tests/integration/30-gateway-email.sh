@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 30-gateway-email.sh - mqttsec-gateway end to end over SMTP: one alert
 # gives one email per group member with the right subject, sender and
 # recipient; the same id twice is delivered once; bad alerts are dropped

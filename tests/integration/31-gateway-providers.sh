@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 31-gateway-providers.sh - mqttsec-gateway end to end to SMS, phone and
 # LINE against a local fake provider: request shapes (docs/channels.md), retries on
 # 500/500/200, Retry-After on 429, no retry on 400, LINE 409 = sent, dead

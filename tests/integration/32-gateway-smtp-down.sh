@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 32-gateway-smtp-down.sh - the SMTP server is down when an alert arrives:
 # the delivery is retried with backoff (state queued, error recorded) and
 # goes out once the server is up, exactly once.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 33-gateway-crash.sh - the gateway is killed with SIGKILL while it works
 # through a queue; after a restart every committed delivery goes out, and
 # only deliveries that were in flight at the kill may go out twice.

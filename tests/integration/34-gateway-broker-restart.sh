@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 34-gateway-broker-restart.sh - persistent session: what is published while
 # the gateway is down, or while the broker restarts and the gateway has not
 # reconnected yet, is received after the (re)connect.

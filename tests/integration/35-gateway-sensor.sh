@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 35-gateway-sensor.sh - kind = sensor routes: a rule fires once per
 # excursion after its hold time, hysteresis keeps a flapping sensor quiet,
 # the recovery notice comes once the value is back, state is per topic and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 36-gateway-escalation.sh - critical alerts without an acknowledgement on
 # <status_topic>/<id>/ack climb the ladder email -> sms -> phone; an ack
 # sealed by the recipient's device stops it, an unsealed one or one from

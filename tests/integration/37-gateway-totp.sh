@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 37-gateway-totp.sh - the gateway as a device of a broker running the
 # mqttsec plugin: it connects with a fresh TOTP code (also after a broker
 # restart and after its own quick restart, never reusing an accepted time

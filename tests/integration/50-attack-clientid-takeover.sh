@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 50-attack-clientid-takeover.sh - an authenticated device connects with
 # another device's client id (docs/broker-plugin.md, "Client ids").
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 51-attack-alert-suppression.sh - a device allowed to publish on an alert
 # route tries to silence other alerts (issue 10, item 2), against a broker
 # running the mqttsec plugin and the gateway:

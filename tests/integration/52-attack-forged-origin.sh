@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 52-attack-forged-origin.sh - issue 10 item 3: no client can make a
 # subscriber believe a message came from someone else, on any topic.
 # A holder of a topic key (every subscriber of the filter) seals its own

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 53-attack-policy-freeze.sh - attack: one rule freezes all policy changes
 # (issue 10, item 4).  mqttsec-acl used to accept a deny filter of 1001
 # levels that the plugin cannot load; the plugin then kept its old view

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 54-attack-reissued-credentials.sh - a device removed and added again at
 # once (mqttsec-acl device rm X && mqttsec-acl device add X) is a new
 # identity (docs/broker-plugin.md, "Identity"): the connection made with

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 55-attack-lockout.sh - an outsider who knows a device name must not be
 # able to keep it offline (docs/broker-plugin.md, "Failed logins and
 # automatic bans"):

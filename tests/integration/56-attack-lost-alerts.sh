@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 56-attack-lost-alerts.sh - issue 10, attack 7: the gateway database cannot
 # be written while QoS 1 critical alerts arrive, which libmosquitto has
 # already acknowledged to the broker.

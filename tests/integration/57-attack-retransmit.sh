@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 57-attack-retransmit.sh - issue 10 item 8 (retransmission rule): the
 # plugin sees neither the DUP flag nor the packet id, so a repeated
 # envelope is accepted only as the same bytes, from the same client id, at

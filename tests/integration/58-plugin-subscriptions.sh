@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 58-plugin-subscriptions.sh - subscriptions as MQTT clients expect them
 # (issue 10): a subscription is refused only when no topic it can match is
 # allowed; otherwise it is granted and each delivered message is checked

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 59-attack-clientid-reserved.sh - an authenticated device binds the fixed
 # client id of a device that has not connected yet (docs/broker-plugin.md,
 # "Client ids").

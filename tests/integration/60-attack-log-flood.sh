@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 60-attack-log-flood.sh - an unauthenticated client sends a 64 KiB username
 # and client id (docs/broker-plugin.md, "Failed logins and automatic bans").
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 61-attack-ack-namespace.sh - a device allowed to publish alerts (devA)
 # publishes a decoy with the id of devB's real critical alert, in its own
 # namespace.  The recipient acknowledges the decoy; the acknowledgement

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # acl-lib.sh - sourced (after lib.sh) by the mqttsec-acl integration tests:
 # a fresh database and master key in $TEST_TMP, and helpers.
 #   acl ARGS...           mqttsec-acl on that database

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # alert-attack-lib.sh - the broker and gateway set-up shared by the alert
 # attack tests (51-attack-alert-suppression.sh, 61-attack-ack-namespace.sh),
 # sourced after lib.sh and gateway-lib.sh.

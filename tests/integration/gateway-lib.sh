@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # gateway-lib.sh - helpers for the 3x-gateway-*.sh tests, sourced after
 # lib.sh.  A broker (plain mosquitto allowing anonymous clients unless the
 # test starts its own), a gateway configuration in $GW_CONF with fast

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # lib.sh - sourced (bash) by every integration test in tests/integration/.
 #
 # Gives a test:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # plugin-lib.sh - sourced (bash) by the broker plugin tests (1x-plugin-*.sh)
 # after lib.sh: the test database and master key in $TEST_TMP (created with
 # mqttsec-acl init), and helpers to enrol devices, compute their TOTP codes,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # protect-lib.sh - sourced (bash) by the protected-topic tests (16- and
 # 17-plugin-*.sh) after lib.sh: the shared plugin helpers (plugin-lib.sh:
 # test database, acl, device, fresh, pub, start_plugin_broker, change,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Independent implementation of envelope v1 (docs/envelope.md) for interop tests.
 
 Written from the specification only, with the `cryptography` package (AESGCM):

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """fake_provider.py - a local stand-in for the Twilio and LINE REST APIs.
 
 Listens on 127.0.0.1, records every request as one JSON line, and answers

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """rawmqtt.py - MQTT 3.1.1 / 5 packets by hand, for the attack tests.
 
     rawmqtt.py will PORT USER PASS CLIENTID TOPIC FILE

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """smtp_recorder.py - an SMTP server (aiosmtpd) on 127.0.0.1 that records
 every message it accepts, for the gateway tests.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tap.h - a tiny header-only TAP (Test Anything Protocol) producer for the
  * C unit tests.
  *

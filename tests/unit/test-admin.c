@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-admin.c - the admin library (admin/mqsa.h) called directly on a
  * temporary database: devices, list entries, rules, groups, protected
  * topics and keys, audit rows, and bad input refused with a message.  No

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-buf.c - capped buffers and arrays (mqs_buf.h): the hard maximum, all
  * or nothing on MQS_ERR_TOOBIG, the trailing NUL, take/reset/release, the
  * secret growth path, addf, and mqs_array_reserve with its maximum and the

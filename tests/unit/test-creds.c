@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-creds.c - the credentials file (docs/acl.md, "Devices"; mqs_creds.h): parse, unknown
  * fields, round trip, file modes, and malformed input. */
 #include "config.h"

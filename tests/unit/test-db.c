@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-db.c - mqs_db_open / mqs_db_migrate (mqs_db.h): versioned
  * migrations, pragmas, file mode, refusals. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-envelope-ctx.c - lib/mqs_envelope_ctx.c gives byte-identical
  * results to lib/mqs_envelope.c, and its reused contexts carry no state
  * from one call to the next (failures included). */

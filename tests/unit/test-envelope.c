@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-envelope.c - envelope v1 (docs/envelope.md): round trips, published test
  * vectors computed with an independent implementation (Python cryptography
  * AESGCM, see docs/envelope.md), and every refusal path of open/seal.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-channels.c - the gateway's delivery channels against real local
  * servers: tests/tools/fake_provider.py (Twilio / LINE stand-in) and
  * tests/tools/smtp_recorder.py (aiosmtpd).  Each delivery runs through a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-config.c - gateway.conf: the documented example (docs/gateway.md), defaults, required
  * keys and bad values refused with file:line, channel construction. */
 #include "config.h"

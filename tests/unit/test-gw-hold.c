@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-hold.c - the in-memory queue of acknowledged messages waiting for
  * the database: order, copies, caps, backoff. */
 #include "config.h"

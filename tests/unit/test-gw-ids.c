@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-ids.c - message ids live in a namespace (route, publisher):
  * random sensor ids, per-publisher dedupe, unknown groups consume nothing,
  * the schema migration keeps old rows working, who may acknowledge,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-rule.c - the sensor rule language (gw_rule.h), linked alone:
  * gw_rule.c with the pure helpers it uses, no gateway, store or network. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-sensor.c - sensor routes: the state machine (hold time,
  * hysteresis, one alert per excursion, recovery), readings.  The rule
  * language itself is test-gw-rule.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-store-refuse.c - the daemon's connection never waits on another
  * process's lock, and the writes the database refuses for a reason that may
  * pass (lock, full disk) are counted, other errors are not (docs/gateway.md,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-store.c - the gateway database: master key handling, encrypted
  * recipients with HMAC lookups, masked listings, outbox dedupe, claim,
  * requeue after a crash, escalation rows, envelope opening. */

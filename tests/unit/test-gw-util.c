@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-util.c - gateway helpers: durations, channel lists, ids, UUIDs,
  * backoff, address normalisation and masking, alert validation. */
 #include "config.h"

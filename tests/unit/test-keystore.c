@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-keystore.c - wrapped AES keys in the broker database
  * (mqs_keystore.h), in a temporary SQLite file with the broker schema. */
 #include "config.h"

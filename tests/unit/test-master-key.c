@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-master-key.c - master key file (create, load, modes, forms) and
  * secrets wrapped under it (mqs_master_key.h). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-bans.c - failed-login counters and automatic bans of the
  * broker plugin (broker-plugin/bans.c): per-(username, address) bans,
  * username-wide bans from several addresses, NAT against spraying, the

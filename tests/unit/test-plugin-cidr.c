@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-cidr.c - CIDR parsing, formatting and matching (lib/mqs_cidr.c). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-clientids.c - owned client ids (broker-plugin/clientids.c):
  * the first username binds an id, another one is refused until the id
  * expires unused (never while it is connected), a username's least

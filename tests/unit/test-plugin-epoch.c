@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-epoch.c - session epochs per client id
  * (broker-plugin/epoch.c) and the replay set's session hash
  * (mqsp_replay_conn): a new epoch for every clean session, the same one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-forged.c - recognising envelopes only the broker may seal
  * (broker-plugin/forged.c): topic keys in any state, origins under device
  * keys, and everything else passing (random bytes, envelope-like headers

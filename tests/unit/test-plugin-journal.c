@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-journal.c - the broker plugin's step journal
  * (broker-plugin/journal.c): records survive a reopen, damaged lines are
  * skipped and counted, a torn last line is cut off, bad names are refused, a

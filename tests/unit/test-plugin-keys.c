@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-keys.c - what the plugin loads for protected topics
  * (broker-plugin/keys.c): the most specific filter and its newest active
  * key, device keys of enabled devices only, grace of retired keys, bans,

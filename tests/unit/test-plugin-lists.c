@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-lists.c - allow/deny list index of the broker plugin
  * (lib/mqs_lists.c); the bans are in test-plugin-bans.c. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-replay.c - the plugin's replay set (broker-plugin/replay.c):
  * retransmission vs replay, expiry as the window moves, the cap. */
 #include "config.h"

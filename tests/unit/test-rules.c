@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-acl.c - topic ACL trees of the broker plugin (lib/mqs_rules.c):
  * topic matching, subscription cover/overlap, rule ordering, %u/%c. */
 #include "config.h"

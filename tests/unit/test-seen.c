@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-seen.c - the (key id, nonce) set of subscribers (lib/mqs_seen.c):
  * repeats found, bounded memory, the most recent entries kept. */
 #include "config.h"

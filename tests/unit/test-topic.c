@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-topic.c - MQTT topic filter matching and filter checks (mqs_topic.h). */
 #include "config.h"
 

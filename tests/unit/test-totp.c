@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-totp.c - RFC 6238 TOTP (mqs_totp.h): the RFC's Appendix B vectors,
  * validation windows and steps, malformed codes, parameters, otpauth URI,
  * the step chooser. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-utf8.c - the strict UTF-8 decoder (mqs_utf8.h): every sequence
  * length at its bounds, overlongs, surrogates, code points above U+10FFFF,
  * truncated sequences, NUL with allow_nul 0 and 1, and cuts that never

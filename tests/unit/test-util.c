@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test-util.c - small helpers of mqs_util.h: mqs_hex_digit. */
 #include "config.h"
 
