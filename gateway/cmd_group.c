@@ -74,7 +74,6 @@ static int list_row(const struct gw_group_info *gi, void *arg)
 static int print_groups(struct gw_store *s, FILE *out, int json)
 {
 	struct listing l = {out, NULL};
-	char *text = NULL;
 	int rc = MQS_ERR_NOMEM;
 
 	if (json) {
@@ -85,16 +84,9 @@ static int print_groups(struct gw_store *s, FILE *out, int json)
 		fprintf(out, "%-20s %-24s %s\n", "GROUP", "CHANNELS", "MEMBERS");
 	}
 	rc = gw_group_each(s, list_row, &l);
-	if (rc != MQS_OK || !json)
-		goto out;
-	text = cJSON_Print(l.arr);
-	if (text == NULL) {
-		rc = MQS_ERR_NOMEM;
-		goto out;
-	}
-	fprintf(out, "%s\n", text);
+	if (rc == MQS_OK && json)
+		rc = gw_cmd_json_print(out, l.arr);
 out:
-	cJSON_free(text);
 	cJSON_Delete(l.arr);
 	return rc;
 }

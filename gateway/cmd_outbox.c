@@ -90,7 +90,6 @@ static int list_row(const struct gw_outbox_info *oi, void *arg)
 static int print_outbox(struct gw_store *s, const char *state, int limit, FILE *out, int json)
 {
 	struct listing l = {out, NULL};
-	char *text = NULL;
 	int rc = MQS_ERR_NOMEM;
 
 	if (json) {
@@ -103,16 +102,9 @@ static int print_outbox(struct gw_store *s, const char *state, int limit, FILE *
 		        "ERROR/REF");
 	}
 	rc = gw_outbox_each(s, state, limit, list_row, &l);
-	if (rc != MQS_OK || !json)
-		goto out;
-	text = cJSON_Print(l.arr);
-	if (text == NULL) {
-		rc = MQS_ERR_NOMEM;
-		goto out;
-	}
-	fprintf(out, "%s\n", text);
+	if (rc == MQS_OK && json)
+		rc = gw_cmd_json_print(out, l.arr);
 out:
-	cJSON_free(text);
 	cJSON_Delete(l.arr);
 	return rc;
 }

@@ -191,7 +191,6 @@ static int list_row(const struct gw_recipient_info *ri, void *arg)
 static int print_recipients(struct gw_store *s, FILE *out, int json)
 {
 	struct listing l = {out, NULL};
-	char *text = NULL;
 	int rc = MQS_ERR_NOMEM;
 
 	if (json) {
@@ -203,16 +202,9 @@ static int print_recipients(struct gw_store *s, FILE *out, int json)
 		        "LINE", "GROUPS", "OPTOUTS", "DEVICE");
 	}
 	rc = gw_recipient_each(s, list_row, &l);
-	if (rc != MQS_OK || !json)
-		goto out;
-	text = cJSON_Print(l.arr);
-	if (text == NULL) {
-		rc = MQS_ERR_NOMEM;
-		goto out;
-	}
-	fprintf(out, "%s\n", text);
+	if (rc == MQS_OK && json)
+		rc = gw_cmd_json_print(out, l.arr);
 out:
-	cJSON_free(text);
 	cJSON_Delete(l.arr);
 	return rc;
 }

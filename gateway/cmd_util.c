@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <sysexits.h>
 
+#include <cjson/cJSON.h>
+
 #include "gw_cmd.h"
 #include "mqs_error.h"
 
@@ -41,4 +43,19 @@ int gw_cmd_open_store(const struct gw_config *conf, struct gw_store *s)
 		return EX_IOERR;
 	}
 	return EX_OK;
+}
+
+/* Print a listing as one JSON document. */
+int gw_cmd_json_print(FILE *out, const struct cJSON *arr)
+{
+	char *text = cJSON_Print(arr);
+	int rc = MQS_ERR_NOMEM;
+
+	if (text == NULL)
+		goto out;
+	fprintf(out, "%s\n", text);
+	rc = MQS_OK;
+out:
+	cJSON_free(text);
+	return rc;
 }

@@ -15,6 +15,8 @@
 #ifndef GW_CMD_H
 #define GW_CMD_H
 
+#include <stdio.h>
+
 #include "gw_config.h"
 #include "gw_store.h"
 
@@ -33,5 +35,12 @@ int gw_cmd_open_store(const struct gw_config *conf, struct gw_store *s);
 
 /* sysexits code for an enum mqs_err. */
 int gw_cmd_exit_code(int mqs_err);
+
+struct cJSON;
+
+/* Print a listing's JSON array arr (built by the caller's row callback) on
+ * out, one document and a newline.  arr stays the caller's (free it with
+ * cJSON_Delete).  Returns MQS_OK or MQS_ERR_NOMEM. */
+int gw_cmd_json_print(FILE *out, const struct cJSON *arr);
 
 #endif
