@@ -39,6 +39,29 @@ struct gw_section {
 	struct gw_section *next;
 };
 
+/* One broker connection: [broker] (index 0, name "") or [broker NAME]
+ * (docs/medical.md): same keys as [broker] except status_topic. */
+struct gw_broker_conf {
+	const char *name; /* "" for [broker] */
+	const char *host;
+	int port;
+	const char *credentials; /* the gateway's credentials file on that broker */
+	const char *client_id;   /* NULL = "mqttsec-gateway-<username>" */
+	const char *cafile;      /* NULL = plain MQTT */
+	int keepalive;           /* seconds */
+	uint64_t reconnect_min_ms, reconnect_max_ms;
+	int line;
+};
+
+#define GW_BROKERS_MAX  8 /* [broker] and at most 7 [broker NAME] */
+#define GW_MED_CHAN_MAX 8 /* channels of a medical route (n) */
+
+/* One channel of a medical or medical-join route: TOPIC[@BROKER]. */
+struct gw_med_chan {
+	const char *topic; /* a topic name (no wildcard) */
+	size_t broker;     /* index into gw_config.brokers */
+};
+
 struct gw_route {
 	const char *name;
 	const char *topic;     /* subscription filter */
@@ -51,11 +74,25 @@ struct gw_route {
 	struct gw_rule *rules; /* sensor rules */
 	size_t nrules;
 	int enabled; /* 0 for kinds this build does not handle yet */
+	/* kind = medical and medical-join (docs/medical.md) */
+	struct gw_med_chan chans[GW_MED_CHAN_MAX]; /* channel i carries share i+1 */
+	size_t nchans;                             /* n, 2..8 */
+	unsigned threshold;                        /* k, 2..n */
+	const char *record_key;  /* medical: the sender's key; medical-join: comma list of
+	                          * accepted senders, NULL = every record key in the store */
+	const char *deliver;     /* medical-join: "webhook" or "spool" (default spool) */
+	uint64_t join_timeout_ms;              /* default 60 s */
+	size_t max_pending;                    /* default 10,000 */
+	size_t max_record, max_pending_bytes;  /* defaults 1 MiB, 64 MiB */
 };
 
 struct gw_config {
 	char *path;
 	struct gw_section *sections;
+	/* [broker] and [broker NAME]: brokers[0] is [broker] (its fields are
+	 * also below, as before) */
+	struct gw_broker_conf brokers[GW_BROKERS_MAX];
+	size_t nbrokers;
 	/* [broker] */
 	const char *host;
 	int port;

@@ -21,12 +21,16 @@
 #define MQS_CREDS_KEYS_MAX     1024
 #define MQS_CREDS_USERNAME_MAX 255
 
-enum mqs_creds_use { MQS_CREDS_USE_DEVICE = 0, MQS_CREDS_USE_TOPIC };
+enum mqs_creds_use { MQS_CREDS_USE_DEVICE = 0, MQS_CREDS_USE_TOPIC, MQS_CREDS_USE_RECORD };
+
+#define MQS_CREDS_NAME_MAX 64 /* name of a record key (docs/medical.md, "Record keys") */
 
 struct mqs_creds_key {
 	uint32_t id;
 	int use;     /* enum mqs_creds_use */
 	char *topic; /* topic filter for MQS_CREDS_USE_TOPIC, else NULL */
+	char *name;  /* sender name for MQS_CREDS_USE_RECORD (1..MQS_CREDS_NAME_MAX
+	              * bytes of [A-Za-z0-9._-]), else NULL */
 	uint8_t key[MQS_ENVELOPE_KEY_LEN];
 };
 
@@ -75,6 +79,28 @@ int mqs_creds_set_username(struct mqs_creds *c, const char *username);
  * MQS_ERR_INVAL, MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
 int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *topic,
                       const uint8_t key[MQS_ENVELOPE_KEY_LEN]);
+
+/* Append a record key of sender name (copied; checked as for
+ * MQS_CREDS_NAME_MAX).  Returns MQS_OK, MQS_ERR_INVAL, MQS_ERR_EXISTS (a
+ * key with this id or a record key with this name is already there),
+ * MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
+MQS_MUST_CHECK int mqs_creds_add_record_key(struct mqs_creds *c, uint32_t id, const char *name,
+                                            const uint8_t key[MQS_ENVELOPE_KEY_LEN]);
+
+/* Parse a key file (a credentials file whose "username" and "totp" are
+ * optional, e.g. a record key export {"keys": [...]}) and append its keys
+ * to c.  Keys whose id is already in c are refused (MQS_ERR_EXISTS, nothing
+ * appended).  Returns as mqs_creds_parse; on failure c is unchanged. */
+MQS_MUST_CHECK int mqs_creds_parse_keys(const char *json, size_t len, struct mqs_creds *c,
+                                        char *errbuf, size_t errlen);
+
+/* Read path (same permission rule as mqs_creds_load) and append its keys
+ * with mqs_creds_parse_keys. */
+MQS_MUST_CHECK int mqs_creds_load_keys(const char *path, struct mqs_creds *c, char *errbuf,
+                                       size_t errlen);
+
+/* The record key of sender name, or NULL. */
+const struct mqs_creds_key *mqs_creds_record_key(const struct mqs_creds *c, const char *name);
 
 /* Append a protected topic filter (copied).  Returns MQS_OK, MQS_ERR_INVAL,
  * MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
