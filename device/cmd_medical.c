@@ -840,7 +840,8 @@ static void join_summary(const struct mqs_join *j)
 	if (any)
 		fputc('\n', stderr);
 	if (open_groups > 0)
-		fprintf(stderr, "%zu record(s) still incomplete at exit\n", open_groups);
+		fprintf(stderr, "%zu record(s) still incomplete at exit (%zu share bytes held)\n",
+		        open_groups, mqs_join_pending_bytes(j));
 }
 
 /* join command. */
