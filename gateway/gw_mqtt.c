@@ -124,7 +124,7 @@ static void subscribe_all(struct gw_mqtt *m)
 	int rc;
 
 	for (size_t i = 0; i < b->nroutes; i++) {
-		if (!b->routes[i].enabled)
+		if (!b->routes[i].enabled || b->routes[i].topic == NULL)
 			continue;
 		rc = mosquitto_subscribe(m->mosq, NULL, b->routes[i].topic, 1);
 		if (rc != MOSQ_ERR_SUCCESS)

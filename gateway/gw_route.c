@@ -162,7 +162,7 @@ void gw_route_message(struct gw_gateway *gw, const char *topic, const uint8_t *p
 	for (size_t i = 0; i < c->nroutes; i++) {
 		const struct gw_route *r = &c->routes[i];
 
-		if (!r->enabled || !mqs_topic_matches(r->topic, topic))
+		if (!r->enabled || r->topic == NULL || !mqs_topic_matches(r->topic, topic))
 			continue;
 		matched = 1;
 		if (r->kind >= 0 && r->kind < GW_KIND__COUNT &&
