@@ -73,8 +73,7 @@ static void flush_counters(struct gw_gateway *gw, struct gw_medical *md)
 }
 
 /* Count one drop; the counters reach the store at most once a second. */
-static void count_drop(struct gw_gateway *gw, struct gw_medical *md, struct med_sender *ms,
-                       int why)
+static void count_drop(struct gw_gateway *gw, struct gw_medical *md, struct med_sender *ms, int why)
 {
 	ms->drops[why]++;
 	ms->unsaved[why]++;
@@ -121,7 +120,8 @@ struct gw_medical *gw_medical_new(struct gw_gateway *gw, char *err, size_t errle
 			goto fail;
 		}
 		if (mqs_share_tag_key(ms->key.key, ms->tag_key) != MQS_OK) {
-			snprintf(err, errlen, "[route %s] cannot derive the share tag key", r->name);
+			snprintf(err, errlen, "[route %s] cannot derive the share tag key",
+			         r->name);
 			goto fail;
 		}
 	}
@@ -213,8 +213,7 @@ static struct med_sender *sender_of(struct gw_medical *md, const struct gw_route
 
 /* Seal, split, queue one record. */
 void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struct gw_route *r,
-                       const char *topic, const uint8_t *payload, size_t len,
-                       const char *origin)
+                       const char *topic, const uint8_t *payload, size_t len, const char *origin)
 {
 	struct med_sender *ms = sender_of(md, r);
 	struct med_job mj = {r, NULL, 0, {0}};

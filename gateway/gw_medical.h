@@ -48,7 +48,6 @@ void gw_medical_free(struct gw_gateway *gw, struct gw_medical *md);
  * Queues its shares or drops it (counted); a write the store refused is
  * seen by the caller through gw_store_refusals. */
 void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struct gw_route *r,
-                       const char *topic, const uint8_t *payload, size_t len,
-                       const char *origin);
+                       const char *topic, const uint8_t *payload, size_t len, const char *origin);
 
 #endif

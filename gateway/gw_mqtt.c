@@ -119,11 +119,11 @@ static void went_down(struct gw_mqtt *m, const char *why)
 	if (m->state == ST_DOWN)
 		return;
 	if (m->state == ST_UP)
-		gw_log(GW_LOG_WARN, "disconnected from broker %s:%d%s: %s", m->b->host,
-		       m->b->port, m->label, why);
+		gw_log(GW_LOG_WARN, "disconnected from broker %s:%d%s: %s", m->b->host, m->b->port,
+		       m->label, why);
 	else
-		gw_log(GW_LOG_WARN, "cannot connect to broker %s:%d%s: %s", m->b->host,
-		       m->b->port, m->label, why);
+		gw_log(GW_LOG_WARN, "cannot connect to broker %s:%d%s: %s", m->b->host, m->b->port,
+		       m->label, why);
 	m->state = ST_DOWN;
 	forget_publishes(m);
 	schedule_retry(m, now);

@@ -71,8 +71,8 @@ struct gw_mqtt_broker {
 	const char *client_id; /* NULL = "mqttsec-gateway-<username>" */
 	int keepalive;         /* seconds */
 	uint64_t reconnect_min_ms, reconnect_max_ms;
-	const char *step_key;         /* kv key of the last accepted TOTP step */
-	const char *const *filters;   /* QoS 1 subscriptions */
+	const char *step_key;       /* kv key of the last accepted TOTP step */
+	const char *const *filters; /* QoS 1 subscriptions */
 	size_t nfilters;
 };
 

@@ -31,7 +31,7 @@
 #include "gw_store.h"
 #include "mqs_error.h"
 
-#define GW_PUBQ_WINDOW       64                  /* rows in flight per broker */
+#define GW_PUBQ_WINDOW       64                   /* rows in flight per broker */
 #define GW_PUBQ_WINDOW_BYTES (8u * 1024u * 1024u) /* bytes in flight per broker */
 #define GW_PUBQ_PAYLOAD_MAX  (2u * 1024u * 1024u) /* one row's payload at most */
 

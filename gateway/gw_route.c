@@ -124,11 +124,9 @@ struct kind_handler {
 	                   const uint8_t *payload, size_t len, const char *origin);
 };
 static const struct kind_handler handlers[GW_KIND__COUNT] = {
-    [GW_KIND_ALERT] = {route_alert},
-    [GW_KIND_SENSOR] = {route_sensor},
+    [GW_KIND_ALERT] = {route_alert},     [GW_KIND_SENSOR] = {route_sensor},
     [GW_KIND_MARKETING] = {NULL}, /* not served yet: its routes are disabled */
-    [GW_KIND_MEDICAL] = {route_medical},
-    [GW_KIND_MEDICAL_JOIN] = {NULL}, /* route_shares */
+    [GW_KIND_MEDICAL] = {route_medical}, [GW_KIND_MEDICAL_JOIN] = {NULL}, /* route_shares */
 };
 
 /* A share on a channel (topic, broker) of medical-join routes: to each

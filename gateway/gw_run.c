@@ -74,9 +74,9 @@
  * (on_down) sends its rows in flight again after the reconnect. */
 enum src_kind { SRC_SIGNAL = 0, SRC_MQTT, SRC_HTTP };
 
-#define MQTT_MAX GW_BROKERS_MAX     /* brokers at most */
-#define PUBQ_BATCH 16              /* rows claimed per query */
-#define SRC_MAX  (1 + MQTT_MAX + 1) /* signal, brokers, HTTP */
+#define MQTT_MAX   GW_BROKERS_MAX     /* brokers at most */
+#define PUBQ_BATCH 16                 /* rows claimed per query */
+#define SRC_MAX    (1 + MQTT_MAX + 1) /* signal, brokers, HTTP */
 
 struct src {
 	int kind;     /* enum src_kind */
@@ -152,9 +152,9 @@ struct gw_loop {
 	struct mqs_seen *replay[MQTT_MAX]; /* [broker NAME]'s (index 0: gw.replay) */
 	const char **filters[MQTT_MAX];    /* each broker's subscriptions */
 	char step_keys[MQTT_MAX][100];
-	char ack_filter[1100]; /* <status_topic>/+/ack */
+	char ack_filter[1100];         /* <status_topic>/+/ack */
 	uint64_t pubq_retry[MQTT_MAX]; /* a publish failed: not before (ms) */
-	struct gw_outq out; /* status messages waiting for the transport */
+	struct gw_outq out;            /* status messages waiting for the transport */
 	int sig_pipe[2];
 	uint64_t pump_last; /* monotonic ms of the last pump */
 	struct stalls all, window, refused;
@@ -271,16 +271,19 @@ static void drain_pubq(struct gw_loop *l)
 
 				if (!failed)
 					rc = gw_mqtt_publish_mid(l->mqtt[b], msgs[i].topic,
-					                         msgs[i].payload, msgs[i].len, 1, &mid);
+					                         msgs[i].payload, msgs[i].len, 1,
+					                         &mid);
 				if (rc == MQS_OK)
-					rc = gw_pubq_sent(gw->pubq, b, msgs[i].id, msgs[i].len, mid);
+					rc =
+					    gw_pubq_sent(gw->pubq, b, msgs[i].id, msgs[i].len, mid);
 				if (rc != MQS_OK && !failed) {
 					/* the row stays queued; try again a little later */
 					if (rc != MQS_ERR_IO && rc != MQS_ERR_TOOBIG)
-						gw_log(GW_LOG_ERR,
-						       "cannot publish a share on %s (broker %s): %s",
-						       msgs[i].topic, gw->conf->brokers[b].name,
-						       mqs_strerror(rc));
+						gw_log(
+						    GW_LOG_ERR,
+						    "cannot publish a share on %s (broker %s): %s",
+						    msgs[i].topic, gw->conf->brokers[b].name,
+						    mqs_strerror(rc));
 					failed = 1;
 				}
 				gw_pubq_msg_release(&msgs[i]);
@@ -408,8 +411,8 @@ static void loop(struct gw_loop *l)
 			wake = earliest(wake, gw_sensor_tick(gw, now));
 			for (size_t i = 0; gw->joins != NULL && i < gw->conf->nroutes; i++) {
 				if (gw->joins[i] != NULL)
-					wake = earliest(wake,
-					                gw_medjoin_tick(gw, gw->joins[i], now));
+					wake =
+					    earliest(wake, gw_medjoin_tick(gw, gw->joins[i], now));
 			}
 		}
 		wake = earliest(wake, (uint64_t)gw_engine_next_due(gw->engine));
@@ -562,7 +565,8 @@ static int load_broker_creds(struct gw_loop *l, const struct gw_config *conf)
 
 		if (n != MQS_OK) {
 			gw_log(GW_LOG_ERR, "cannot load credentials %s of [broker %s]: %s",
-			       bc->credentials, bc->name, n == MQS_ERR_PARSE ? err : mqs_strerror(n));
+			       bc->credentials, bc->name,
+			       n == MQS_ERR_PARSE ? err : mqs_strerror(n));
 			return n;
 		}
 		l->replay[i] = mqs_seen_new(MQS_SEEN_DEFAULT_MAX);
@@ -604,10 +608,11 @@ static int check_medical_channels(const struct gw_loop *l, const struct gw_confi
 				return MQS_ERR_INVAL;
 			}
 			if (mqs_creds_device_key(cr) == NULL) {
-				gw_log(GW_LOG_ERR,
-				       "%s:%d: [route %s] credentials %s have no device key to seal "
-				       "shares with",
-				       conf->path, rt->line, rt->name, bc->credentials);
+				gw_log(
+				    GW_LOG_ERR,
+				    "%s:%d: [route %s] credentials %s have no device key to seal "
+				    "shares with",
+				    conf->path, rt->line, rt->name, bc->credentials);
 				return MQS_ERR_INVAL;
 			}
 		}
@@ -653,7 +658,8 @@ static int open_medical(struct gw_loop *l, const struct gw_config *conf)
 		int64_t n = gw_pubq_count(&gw->store, names[i]);
 
 		if (n > 0)
-			gw_log(GW_LOG_INFO, "%lld shares wait in the publish queue for broker %s:%d%s%s",
+			gw_log(GW_LOG_INFO,
+			       "%lld shares wait in the publish queue for broker %s:%d%s%s",
 			       (long long)n, conf->brokers[i].host, conf->brokers[i].port,
 			       names[i][0] ? " " : "", names[i]);
 	}
@@ -786,7 +792,8 @@ int gw_run(const struct gw_config *conf)
 		gw_log(GW_LOG_ERR, "cannot set up signals: %s", strerror(errno));
 		goto out;
 	}
-	gw_log(GW_LOG_INFO, "mqttsec-gateway %s started: %zu routes, broker %s:%d (%zu in all), db %s",
+	gw_log(GW_LOG_INFO,
+	       "mqttsec-gateway %s started: %zu routes, broker %s:%d (%zu in all), db %s",
 	       PACKAGE_VERSION, conf->nroutes, conf->host, conf->port, conf->nbrokers, conf->db);
 	gw_escalation_check_acks(conf, &gw->creds);
 	/* start-up may wait for a lock (busy timeout); from here on no lock wait
