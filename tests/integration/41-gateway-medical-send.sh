@@ -17,6 +17,7 @@
 . "$top_srcdir/tests/integration/brokers-lib.sh"
 need_file "$DEVICE_BIN" "$GATEWAY_BIN"
 need_cmd mosquitto_pub mosquitto_sub sqlite3
+need_python_module cryptography
 WAIT=${MED_WAIT:-40}
 MARK=MEDSEND$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 CHANS=("medical/ch/0" "medical/ch/1" "medical/ch/2")
@@ -33,7 +34,7 @@ for i in 0 1 2; do
 	mb_device "$b" reader
 	mb_allow "$b" all gw 'mqttsec/status/#'
 	mb_protect "$b" "$t"
-	mb_allow "$b" pub gw "$t"
+	mb_allow "$b" all gw "$t"
 	mb_allow "$b" sub reader "$t"
 	mb_allow "$b" read reader "$t"
 	mb_key "$b" "$t" gw
@@ -123,7 +124,11 @@ refuses() {
 	local name=$1 rc=0
 	gw_conf "$2" >"$TEST_TMP/$name.conf"
 	timeout 30 "$GATEWAY_BIN" -c "$TEST_TMP/$name.conf" run >"$TEST_TMP/$name.log" 2>&1 || rc=$?
-	[ "$rc" = 78 ] && grep -q -- "$3" "$TEST_TMP/$name.log"
+	[ "$rc" = 78 ] && grep -q -- "$3" "$TEST_TMP/$name.log" || {
+		echo "exit status $rc" >&2
+		tail -5 "$TEST_TMP/$name.log" >&2
+		return 1
+	}
 }
 ok "without the record key in the store the gateway refuses to start" \
 	refuses nokey "$ROUTES" "record_key vitals: no such record key"
@@ -164,7 +169,7 @@ _shares_ge() {
 _connected() {
 	[ "$(grep -c 'connected to broker' "$TEST_TMP/$1.log")" -ge "$2" ]
 }
-start_bg gw gwc run
+start_bg gw "$GATEWAY_BIN" -c "$TEST_TMP/gw.conf" run
 if wait_for "$WAIT" _connected gw 3; then
 	pass "the gateway connected to the three brokers"
 else
@@ -192,15 +197,13 @@ check_shares() {
 	for i in 0 1 2; do
 		[ "${BRK[$i]}" = "$b" ] && break
 	done
-	cat "$TEST_TMP"/rd-"$b"-*.log | python3 - "$(mb_creds "$b" reader)" "${CHANS[$i]}" "$2" "$3" \
-		"$top_srcdir/tests/tools" <<'PY'
+	python3 - "$(mb_creds "$b" reader)" "${CHANS[$i]}" "$2" "$3" "$TEST_TMP"/rd-"$b"-*.log <<'PY'
 import base64, json, sys
-creds, topic, x, n, tools = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-sys.path.insert(0, tools)
+creds, topic, x, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 keys = {k["id"]: base64.b64decode(k["key"]) for k in json.load(open(creds))["keys"]}
 ids = []
-lines = [l.strip() for l in sys.stdin if l.strip()]
+lines = [l.strip() for f in sys.argv[5:] for l in open(f) if l.strip()]
 assert len(lines) == n, "%d shares, %d wanted" % (len(lines), n)
 for l in lines:
     env = bytes.fromhex(l)
@@ -231,6 +234,7 @@ for b in a b c; do
 	fi
 done
 sleep 1 # nothing more than those
+ids_a= ids_b= ids_c=
 ids_a=$(check_shares a 1 4) && ids_b=$(check_shares b 2 4) && ids_c=$(check_shares c 3 4)
 ok "phase 1: each reader saw exactly its channel's shares, sealed for it by its broker" \
 	test -n "$ids_a"
@@ -252,7 +256,7 @@ ok "phase 2: nothing waits for a and b" eval '_queued_is "" 0 && _queued_is b 0'
 stop_bg gw
 mv "$TEST_TMP/gw.log" "$TEST_TMP/gw-1.log"
 is "$(queued c)" 3 "phase 2: the rows survive the gateway's stop"
-start_bg gw gwc run
+start_bg gw "$GATEWAY_BIN" -c "$TEST_TMP/gw.conf" run
 wait_for "$WAIT" _connected gw 2 || diag "the gateway did not reconnect to a and b"
 ok "phase 2: the restarted gateway says what waits" \
 	grep -q "3 shares wait in the publish queue for broker .* c" "$TEST_TMP/gw.log"
@@ -265,6 +269,7 @@ reader_start c 2
 ok "phase 2: c back: its queue drains to 0" wait_for "$WAIT" _queued_is c 0
 ok "phase 2: c's reader got the shares it missed" wait_for "$WAIT" _shares_ge c 7
 sleep 1
+ids_a= ids_c=
 ids_a=$(check_shares a 1 7) && ids_c=$(check_shares c 3 7)
 ok "phase 2: c's reader has exactly its channel's 7 shares" test -n "$ids_c"
 is "$ids_c" "$ids_a" "phase 2: the same records on a and c"

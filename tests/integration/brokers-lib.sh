@@ -79,7 +79,8 @@ mb_allow() {
 
 # mb_key B FILTER NAME: FILTER's topic key into NAME's credentials on B.
 mb_key() {
-	mb_acl "$1" key export "$2" --for "$3" --out "$(mb_creds "$1" "$3")" >/dev/null
+	mb_acl "$1" key export "$2" --for "$3" --out "$(mb_creds "$1" "$3")" >/dev/null \
+		2>>"$TEST_TMP/mb-acl.err"
 }
 
 # mb_port B / mb_log B
