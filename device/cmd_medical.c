@@ -753,7 +753,9 @@ static void join_on_message(struct mosquitto *mosq, void *obj, const struct mosq
 		share_len = plain_len;
 	}
 	res = mqs_join_feed(js->j, (unsigned)ch, share, share_len, mono_ms());
-	if (res != MQS_JOIN_PENDING && res != MQS_JOIN_RECORD)
+	/* the n - k shares that arrive after their record completed are
+	 * `late` by design: counted, not reported */
+	if (res != MQS_JOIN_PENDING && res != MQS_JOIN_RECORD && res != MQS_JOIN_LATE)
 		fprintf(stderr, "dropped share: %s on %s\n", mqs_join_result_name(res), m->topic);
 out:
 	mqs_secret_free(plain, plain_cap);
@@ -813,6 +815,30 @@ static size_t collect_keys(const struct mqs_creds *cr, struct mqs_join_key *keys
 		n++;
 	}
 	return n;
+}
+
+/* At exit: the drop counters that are not zero (but `late`, the normal
+ * fate of the n - k surplus shares) and the records still open, on stderr
+ * (never content). */
+static void join_summary(const struct mqs_join *j)
+{
+	size_t open_groups = mqs_join_pending(j);
+	int any = 0;
+
+	for (int r = MQS_JOIN_BAD_HEADER; r < MQS_JOIN__COUNT; r++) {
+		uint64_t n = mqs_join_count(j, r);
+
+		if (n == 0 || r == MQS_JOIN_LATE)
+			continue;
+		fprintf(stderr, "%s%s %llu",
+		        any ? ", " : "shares dropped: ", mqs_join_result_name(r),
+		        (unsigned long long)n);
+		any = 1;
+	}
+	if (any)
+		fputc('\n', stderr);
+	if (open_groups > 0)
+		fprintf(stderr, "%zu record(s) still incomplete at exit\n", open_groups);
 }
 
 /* join command. */
@@ -902,6 +928,8 @@ int dev_cmd_join(struct dev_ctx *ctx, int argc, char **argv)
 	ex = js.error != 0 ? js.error : EX_OK;
 out:
 	dev_conn_close(&c);
+	if (js.j != NULL)
+		join_summary(js.j);
 	mqs_join_free(js.j);
 	if (keys != NULL)
 		mqs_secret_free(keys, MED_KEYS_MAX * sizeof(*keys));

@@ -206,11 +206,8 @@ out:
 	return gw_cmd_exit_code(rc);
 }
 
-/* Names and ids in the store, for the checks of an import. */
+/* The checks of an import against the keys in the store. */
 struct taken {
-	char names[KEY_IMPORT_MAX][MQS_JOIN_KEY_NAME_MAX + 1];
-	uint32_t ids[KEY_IMPORT_MAX];
-	size_t n;
 	const struct mqs_creds *c; /* the file's keys */
 	char err[256];
 };

@@ -16,7 +16,7 @@ CH=med/ch/0,med/ch/1,med/ch/2
 RT=clinic/a/record
 
 acl topic protect 'med/ch/#' >/dev/null || bail_out "topic protect failed"
-for d in devA devB devC; do
+for d in devA devB devC devD; do
 	pdevice "$d"
 done
 acl acl add allow all devA 'med/ch/#' >/dev/null
@@ -24,6 +24,8 @@ acl acl add allow all devB 'med/ch/#' >/dev/null
 # devC may publish on two channels only: the third is refused by the ACL
 acl acl add allow pub devC med/ch/0 >/dev/null
 acl acl add allow pub devC med/ch/1 >/dev/null
+# devD may publish on one channel only: below the threshold
+acl acl add allow pub devD med/ch/0 >/dev/null
 ok "topic keys for the joiner" acl key export 'med/ch/#' --for devB \
 	--out "$TEST_TMP/devB.json"
 
@@ -104,7 +106,9 @@ nok "no record content in the broker log" grep -q "first record" "$MOSQ_LOG"
 mkdir -m 700 "$TEST_TMP/out2"
 head -c 65536 /dev/urandom >"$TEST_TMP/big.bin"
 ok "join 2 subscribed" join_bg j2 "$KA" -C 1 -o "$TEST_TMP/out2" -W 80
-ok "devA publishes a 64 KiB record" split devA -f "$TEST_TMP/big.bin"
+ok "devA publishes a 64 KiB record" sh -c '"$@" 2>"$0"' "$TEST_TMP/big.err" \
+	timeout 60 "$DEVICE_BIN" -c "$TEST_TMP/devA.json" -K "$KA" publish \
+	-h 127.0.0.1 -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -f "$TEST_TMP/big.bin"
 ok "join 2 ends after the record" wait_for 60 _exited j2
 # shellcheck disable=SC2012
 F=$(ls "$TEST_TMP/out2" | head -n 1)
@@ -115,6 +119,8 @@ is "$(stat -c %a "$TEST_TMP/out2/$F")" 600 "record file is 0600"
 is "$(wc -c <"$TEST_TMP/j2.out")" 0 "nothing on stdout with -o"
 ok "stderr names it" grep -q "^record $F topic $RT sender clinicA origin devA\$" \
 	"$TEST_TMP/j2.err"
+ok "the publisher reported the same record id" \
+	grep -q "^record $F split into 3 shares (threshold 2)\$" "$TEST_TMP/big.err"
 
 # --- one channel refused to the publisher: k of n still completes
 mkdir -m 700 "$TEST_TMP/out3"
@@ -125,6 +131,18 @@ ok "join 3 rebuilds it from two shares" wait_for 60 _exited j3
 is "$(cat "$TEST_TMP"/out3/* 2>/dev/null)" "two of three" "the record from k shares"
 ok "origin devC" grep -q "sender clinicA origin devC\$" "$TEST_TMP/j3.err"
 
+# --- two channels refused: k - 1 shares, the group expires as incomplete
+ok "join 5 subscribed (join timeout 2 s)" join_bg j5 "$KA" -C 1 -W 30 --join-timeout 2
+split devD -m 'one of three' 2>"$TEST_TMP/devD.err"
+is "$?" 77 "devD's split publish fails: two channels of three refused (EX_NOPERM)"
+ok "the publisher says why" grep -q "records cannot be rebuilt (threshold 2)" \
+	"$TEST_TMP/devD.err"
+ok "the joiner drops the record as incomplete, with have/need" \
+	wait_for 20 grep -q "^dropped record [0-9a-f]\{32\}: incomplete (have 1, need 2)\$" \
+	"$TEST_TMP/j5.err"
+stop_bg j5
+is "$(wc -c <"$TEST_TMP/j5.out")" 0 "nothing printed"
+
 # --- a receiver without the sender's record key
 ok "join 4 (wrong record key) subscribed" join_bg j4 "$KO" -C 1 -W 80
 ok "devA publishes" split devA -m 'not for you'
@@ -132,6 +150,9 @@ ok "the shares are dropped as unknown-key" \
 	wait_for 30 grep -q "dropped share: unknown-key" "$TEST_TMP/j4.err"
 stop_bg j4
 is "$(wc -c <"$TEST_TMP/j4.out")" 0 "nothing printed"
+ok "the drops are counted at exit" grep -q "^shares dropped: unknown-key 3\$" "$TEST_TMP/j4.err"
+ok "the open record is not reported as incomplete (no group was opened)" \
+	sh -c "! grep -q 'still incomplete' '$TEST_TMP/j4.err'"
 nok "no content on stderr" grep -q "not for you" "$TEST_TMP/j4.err"
 
 # --- usage errors
