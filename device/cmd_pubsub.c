@@ -160,10 +160,8 @@ static int parse_opts(int argc, char **argv, const char *optstring, struct pubsu
 	return EX_OK;
 }
 
-/* Read one line (without its newline) of at most cap bytes into buf.
- * Returns the length, -1 at end of input, or -2 for a longer line (which is
- * consumed up to its newline). */
-static long read_line(FILE *in, uint8_t *buf, size_t cap)
+/* Read one line of at most cap bytes (see device.h). */
+long dev_read_line(FILE *in, uint8_t *buf, size_t cap)
 {
 	size_t n = 0;
 	int too_long = 0;
@@ -205,41 +203,58 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
 	}
 }
 
+/* Seal for topic with the device key (see device.h). */
+int dev_pub_seal(const struct dev_ctx *ctx, const char *topic, const uint8_t *data, size_t len,
+                 uint8_t **env, size_t *env_len)
+{
+	const struct mqs_creds_key *dk = mqs_creds_device_key(&ctx->creds);
+	size_t env_cap;
+	int rc;
+	int ex = EX_DATAERR;
+
+	*env = NULL;
+	*env_len = 0;
+	if (dk == NULL) {
+		dev_err("cannot seal for %s: the credentials hold no device key", topic);
+		goto out;
+	}
+	env_cap = mqs_envelope_sealed_len(0, len);
+	if (env_cap == 0) {
+		dev_err("cannot seal: message larger than %u bytes", MQS_ENVELOPE_PLAIN_MAX);
+		goto out;
+	}
+	*env = malloc(env_cap);
+	if (*env == NULL) {
+		ex = EX_OSERR;
+		goto out;
+	}
+	rc = mqs_envelope_seal(dk->key, dk->id, mqs_now_ms(), NULL, NULL, 0, topic, strlen(topic),
+	                       data, len, *env, env_cap, env_len);
+	if (rc != MQS_OK) {
+		dev_err("cannot seal for %s: %s", topic, mqs_strerror(rc));
+		free(*env);
+		*env = NULL;
+		goto out;
+	}
+	ex = EX_OK;
+out:
+	return ex;
+}
+
 /* Seal (when asked) and publish one payload. */
 static int publish_one(struct dev_conn *c, const struct pubsub_opts *o, int seal,
                        const uint8_t *data, size_t len)
 {
 	struct pub_state *ps = c->user;
-	const struct mqs_creds_key *dk;
 	uint8_t *env = NULL;
-	size_t env_cap = 0;
 	size_t env_len = 0;
 	int rc;
 	int ex = EX_DATAERR;
 
 	if (seal) {
-		dk = mqs_creds_device_key(&c->ctx->creds);
-		if (dk == NULL) {
-			dev_err("cannot seal for %s: the credentials hold no device key", o->topic);
+		ex = dev_pub_seal(c->ctx, o->topic, data, len, &env, &env_len);
+		if (ex != EX_OK)
 			goto out;
-		}
-		env_cap = mqs_envelope_sealed_len(0, len);
-		if (env_cap == 0) {
-			dev_err("cannot seal: message larger than %u bytes",
-			        MQS_ENVELOPE_PLAIN_MAX);
-			goto out;
-		}
-		env = malloc(env_cap);
-		if (env == NULL) {
-			ex = EX_OSERR;
-			goto out;
-		}
-		rc = mqs_envelope_seal(dk->key, dk->id, mqs_now_ms(), NULL, NULL, 0, o->topic,
-		                       strlen(o->topic), data, len, env, env_cap, &env_len);
-		if (rc != MQS_OK) {
-			dev_err("cannot seal for %s: %s", o->topic, mqs_strerror(rc));
-			goto out;
-		}
 		data = env;
 		len = env_len;
 	}
@@ -289,6 +304,12 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
 	int ex;
 
 	memset(&c, 0, sizeof(c));
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--split") == 0 || strncmp(argv[i], "--split=", 8) == 0)
+			return dev_cmd_publish_split(ctx, argc, argv);
+	}
 	ex = parse_opts(argc, argv, "h:p:t:m:f:lq:ri:", &o);
 	if (ex != EX_OK)
 		goto out;
@@ -332,7 +353,7 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		for (;;) {
-			long n = read_line(stdin, line, LINE_MAX_BYTES);
+			long n = dev_read_line(stdin, line, LINE_MAX_BYTES);
 			if (n == -1 || stop_requested)
 				break;
 			if (n == -2) {

@@ -3,7 +3,8 @@
  *
  * main.c parses the global options, loads the credentials file and
  * dispatches to one dev_cmd_* function per command.  Each command group
- * lives in its own file (cmd_offline.c: totp, seal, open).
+ * lives in its own file (cmd_offline.c: totp, seal, open; cmd_pubsub.c:
+ * publish, subscribe; cmd_medical.c: publish --split, join).
  *
  * Ownership: struct dev_ctx is owned by main(); commands borrow it and must
  * not release the credentials.  Commands return a sysexits.h code and print
@@ -21,10 +22,15 @@
 
 #define DEV_PROG "mqttsec-device"
 
+#define DEV_KEYFILES_MAX 16
+
 /* State shared by every command. */
 struct dev_ctx {
-	const char *creds_path; /* -c CREDS or $MQTTSEC_CREDS */
-	struct mqs_creds creds; /* loaded before the command runs */
+	const char *creds_path;                 /* -c CREDS or $MQTTSEC_CREDS */
+	struct mqs_creds creds;                 /* loaded before the command runs, with the
+	                                         * keys of every -K KEYFILE appended */
+	const char *keyfiles[DEV_KEYFILES_MAX]; /* -K KEYFILE, in order */
+	size_t nkeyfiles;
 };
 
 /* Every command has the signature of dev_cmd_totp: argv[0] is the command
@@ -54,6 +60,34 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv);
 /* subscribe [-h HOST] [-p PORT] -t FILTER [-C COUNT] [-q QOS] [-v]: print
  * one payload per line, opening envelopes with the credentials' keys. */
 int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv);
+
+/* Seal data (len bytes, at most MQS_ENVELOPE_PLAIN_MAX) for topic with
+ * the device key of the credentials into a new buffer *env (free with
+ * free()) of *env_len bytes.  Returns a sysexits code; prints the reason. */
+int dev_pub_seal(const struct dev_ctx *ctx, const char *topic, const uint8_t *data, size_t len,
+                 uint8_t **env, size_t *env_len);
+
+/* Read one line (without its newline) of at most cap bytes from in into
+ * buf.  Returns the length, -1 at end of input, or -2 for a longer line
+ * (consumed up to its newline). */
+long dev_read_line(FILE *in, uint8_t *buf, size_t cap);
+
+/* cmd_medical.c: medical records split k-of-n over channel topics
+ * (docs/medical.md). */
+
+/* publish --split T1,...,Tn --threshold K [--record-key ID|NAME]
+ * [-h HOST] [-p PORT] -t TOPIC (-m MSG | -f FILE | -l) [-q QOS]: seal each
+ * record with the record key for record topic TOPIC, split it into n
+ * shares and publish share i on Ti (sealed when Ti is protected).
+ * dev_cmd_publish hands over to it when --split is given. */
+int dev_cmd_publish_split(struct dev_ctx *ctx, int argc, char **argv);
+
+/* join [-h HOST] [-p PORT] --channels T1,...,Tn --threshold K [-C COUNT]
+ * [-o DIR] [-W SECS] [--join-timeout SECS]: subscribe to the channels,
+ * rebuild records with every record key of the credentials, print each
+ * (or write DIR/<hex record id>, 0600) and its topic, sender and origin on
+ * stderr. */
+int dev_cmd_join(struct dev_ctx *ctx, int argc, char **argv);
 
 /* conn.c: one MQTT connection with TOTP.  The struct is caller-owned;
  * dev_conn_close() frees what dev_conn_open() made (also after failure). */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* main.c - mqttsec-device: global options, credentials, command dispatch.
  *
- *   mqttsec-device [-c CREDS] COMMAND [ARGS]
+ *   mqttsec-device [-c CREDS] [-K KEYFILE]... COMMAND [ARGS]
  *
- * The credentials file comes from -c or $MQTTSEC_CREDS.  Commands are in
+ * The credentials file comes from -c or $MQTTSEC_CREDS; every -K KEYFILE
+ * (e.g. a record key exported by the gateway) adds its keys.  Commands are in
  * the table below, one file per command group.
  */
 #include "config.h"
@@ -36,6 +37,10 @@ static const struct dev_cmd dev_cmds[] = {
      "publish, sealing on protected topics", dev_cmd_publish},
     {"subscribe", "[-h HOST] [-p PORT] -t FILTER [-C COUNT] [-q QOS] [-v] [-W SECS]",
      "print payloads, opening envelopes", dev_cmd_subscribe},
+    {"join",
+     "[-h HOST] [-p PORT] --channels T1,...,Tn --threshold K [-C COUNT] [-o DIR] [-W SECS] "
+     "[--join-timeout SECS]",
+     "rebuild split medical records", dev_cmd_join},
 };
 
 #define DEV_NCMDS (sizeof(dev_cmds) / sizeof(dev_cmds[0]))
@@ -55,8 +60,9 @@ void dev_err(const char *fmt, ...)
 /* Print the usage text on f. */
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " DEV_PROG " [-c CREDS] COMMAND [ARGS]\n");
-	fprintf(f, "  -c CREDS  credentials file (default $MQTTSEC_CREDS)\n");
+	fprintf(f, "usage: " DEV_PROG " [-c CREDS] [-K KEYFILE]... COMMAND [ARGS]\n");
+	fprintf(f, "  -c CREDS    credentials file (default $MQTTSEC_CREDS)\n");
+	fprintf(f, "  -K KEYFILE  more keys (e.g. record keys), repeatable\n");
 	fprintf(f, "commands:\n");
 	for (size_t i = 0; i < DEV_NCMDS; i++) {
 		char left[64];
@@ -64,6 +70,10 @@ static void usage(FILE *f)
 		snprintf(left, sizeof(left), "%s %s", dev_cmds[i].name, dev_cmds[i].args);
 		fprintf(f, "  %-34s %s\n", left, dev_cmds[i].help);
 	}
+	fprintf(f, "  publish --split T1,...,Tn --threshold K [--record-key ID|NAME] "
+	           "[-h HOST] [-p PORT]\n"
+	           "          -t TOPIC (-m MSG | -f FILE | -l) [-q QOS]   "
+	           "split medical records k-of-n\n");
 }
 
 /* Print the usage line of one command and return EX_USAGE. */
@@ -76,7 +86,8 @@ int dev_usage_cmd(const char *name)
 			cmd = &dev_cmds[i];
 	}
 	if (cmd != NULL)
-		fprintf(stderr, "usage: " DEV_PROG " [-c CREDS] %s %s\n", cmd->name, cmd->args);
+		fprintf(stderr, "usage: " DEV_PROG " [-c CREDS] [-K KEYFILE]... %s %s\n", cmd->name,
+		        cmd->args);
 	else
 		usage(stderr);
 	return EX_USAGE;
@@ -125,6 +136,52 @@ out:
 	return ex;
 }
 
+/* Append the keys of every -K file to ctx->creds; print the reason and
+ * return a sysexits code on failure. */
+static int load_keyfiles(struct dev_ctx *ctx)
+{
+	char why[256];
+	int ex = EX_OK;
+	int rc;
+
+	for (size_t i = 0; i < ctx->nkeyfiles && ex == EX_OK; i++) {
+		const char *path = ctx->keyfiles[i];
+
+		why[0] = '\0';
+		errno = 0;
+		rc = mqs_creds_load_keys(path, &ctx->creds, why, sizeof(why));
+		switch (rc) {
+		case MQS_OK:
+			break;
+		case MQS_ERR_NOENT:
+			dev_err("cannot read key file %s: no such file", path);
+			ex = EX_NOINPUT;
+			break;
+		case MQS_ERR_PERM:
+			dev_err(
+			    "cannot use key file %s: readable by group or others (chmod 600 it)",
+			    path);
+			ex = EX_NOPERM;
+			break;
+		case MQS_ERR_EXISTS:
+			dev_err("cannot use key file %s: a key id is already loaded", path);
+			ex = EX_DATAERR;
+			break;
+		case MQS_ERR_IO:
+			dev_err("cannot read key file %s: %s", path,
+			        errno != 0 ? strerror(errno) : mqs_strerror(rc));
+			ex = EX_IOERR;
+			break;
+		default:
+			dev_err("cannot parse key file %s: %s", path,
+			        why[0] != '\0' ? why : mqs_strerror(rc));
+			ex = EX_CONFIG;
+			break;
+		}
+	}
+	return ex;
+}
+
 /* mqttsec-device: dispatch to the command named by argv[1]. */
 int main(int argc, char **argv)
 {
@@ -139,12 +196,19 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		/* '+': stop at the command name, its options are its own */
-		opt = getopt(argc, argv, "+c:hV");
+		opt = getopt(argc, argv, "+c:K:hV");
 		if (opt == -1)
 			break;
 		switch (opt) {
 		case 'c':
 			ctx.creds_path = optarg;
+			break;
+		case 'K':
+			if (ctx.nkeyfiles >= DEV_KEYFILES_MAX) {
+				dev_err("too many -K files (at most %d)", DEV_KEYFILES_MAX);
+				goto out;
+			}
+			ctx.keyfiles[ctx.nkeyfiles++] = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -173,6 +237,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rc = load_creds(&ctx);
+	if (rc != EX_OK)
+		goto out;
+	rc = load_keyfiles(&ctx);
 	if (rc != EX_OK)
 		goto out;
 	argc -= optind;

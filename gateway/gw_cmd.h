@@ -26,6 +26,10 @@ int gw_cmd_recipient(struct gw_config *conf, int argc, char **argv);
 /* group add|list|rm|member */
 int gw_cmd_group(struct gw_config *conf, int argc, char **argv);
 
+/* key add|export|import|list|rm: record keys (docs/medical.md, "Record
+ * keys"); cmd_key.c */
+int gw_cmd_key(struct gw_config *conf, int argc, char **argv);
+
 /* outbox [--status S] [--limit N] [--json] */
 int gw_cmd_outbox(struct gw_config *conf, int argc, char **argv);
 

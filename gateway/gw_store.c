@@ -156,6 +156,17 @@ const char *const gw_store_schema[] = {
     "ALTER TABLE recipients ADD COLUMN device TEXT;"
     "CREATE INDEX recipients_device ON recipients(device);"
     "ALTER TABLE sensor_state ADD COLUMN alert_id TEXT;",
+    /* 3: medical records (docs/medical.md): record keys wrapped under the
+     * master key, the per-broker publish queue of shares, drop counters of
+     * medical-join routes, and sealed bodies of rebuilt records. */
+    "CREATE TABLE record_keys (name TEXT PRIMARY KEY, key_id INTEGER NOT NULL UNIQUE,"
+    " wrapped BLOB NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE pubq (id INTEGER PRIMARY KEY, broker TEXT NOT NULL, topic TEXT NOT NULL,"
+    " payload BLOB NOT NULL, route TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    " CREATE INDEX pubq_broker ON pubq(broker, id);"
+    "CREATE TABLE medical_counters (route TEXT NOT NULL, reason TEXT NOT NULL,"
+    " count INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (route, reason));"
+    " ALTER TABLE messages ADD COLUMN body_sealed BLOB;",
 };
 
 /* Number of migrations in gw_store_schema. */

@@ -54,8 +54,10 @@ void mqs_creds_release(struct mqs_creds *c)
 	if (c == NULL)
 		return;
 	free(c->username);
-	for (size_t i = 0; i < c->nkeys; i++)
+	for (size_t i = 0; i < c->nkeys; i++) {
 		free(c->keys[i].topic);
+		free(c->keys[i].name);
+	}
 	mqs_secret_free(c->keys, c->nkeys * sizeof(*c->keys));
 	for (size_t i = 0; i < c->nprotected; i++)
 		free(c->protected_filters[i]);
@@ -82,9 +84,11 @@ int mqs_creds_set_username(struct mqs_creds *c, const char *username)
 	return MQS_OK;
 }
 
-/* Append a key. */
-int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *topic,
-                      const uint8_t key[MQS_ENVELOPE_KEY_LEN])
+/* Append a key of any use; str is the topic filter of a topic key or the
+ * name of a record key (copied), NULL for a device key.  Arguments are
+ * checked by the callers. */
+static int creds_append(struct mqs_creds *c, uint32_t id, int use, const char *str,
+                        const uint8_t key[MQS_ENVELOPE_KEY_LEN])
 {
 	struct mqs_creds_key *keys;
 	char *tcopy = NULL;
@@ -92,14 +96,10 @@ int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *top
 	size_t cap;
 	int rc;
 
-	if (c == NULL || key == NULL ||
-	    (use != MQS_CREDS_USE_DEVICE && use != MQS_CREDS_USE_TOPIC) ||
-	    (use == MQS_CREDS_USE_TOPIC && (topic == NULL || topic[0] == 0)))
-		return MQS_ERR_INVAL;
 	if (c->nkeys >= MQS_CREDS_KEYS_MAX)
 		return MQS_ERR_TOOBIG;
-	if (use == MQS_CREDS_USE_TOPIC) {
-		tcopy = strdup(topic);
+	if (str != NULL) {
+		tcopy = strdup(str);
 		if (tcopy == NULL)
 			return MQS_ERR_NOMEM;
 	}
@@ -114,12 +114,70 @@ int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *top
 		return rc;
 	}
 	c->keys = keys = block;
+	memset(&keys[c->nkeys], 0, sizeof(keys[c->nkeys]));
 	keys[c->nkeys].id = id;
 	keys[c->nkeys].use = use;
-	keys[c->nkeys].topic = tcopy;
+	if (use == MQS_CREDS_USE_RECORD)
+		keys[c->nkeys].name = tcopy;
+	else
+		keys[c->nkeys].topic = tcopy;
 	memcpy(keys[c->nkeys].key, key, MQS_ENVELOPE_KEY_LEN);
 	c->nkeys++;
 	return MQS_OK;
+}
+
+/* Append a device or topic key (record keys have their own function, with
+ * a name). */
+int mqs_creds_add_key(struct mqs_creds *c, uint32_t id, int use, const char *topic,
+                      const uint8_t key[MQS_ENVELOPE_KEY_LEN])
+{
+	if (c == NULL || key == NULL ||
+	    (use != MQS_CREDS_USE_DEVICE && use != MQS_CREDS_USE_TOPIC) ||
+	    (use == MQS_CREDS_USE_TOPIC && (topic == NULL || topic[0] == 0)))
+		return MQS_ERR_INVAL;
+	return creds_append(c, id, use, use == MQS_CREDS_USE_TOPIC ? topic : NULL, key);
+}
+
+/* 1 when name is 1..MQS_CREDS_NAME_MAX bytes of [A-Za-z0-9._-]. */
+static int creds_name_ok(const char *name)
+{
+	size_t len;
+
+	if (name == NULL)
+		return 0;
+	len = strlen(name);
+	if (len == 0 || len > MQS_CREDS_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Append a record key of sender name. */
+int mqs_creds_add_record_key(struct mqs_creds *c, uint32_t id, const char *name,
+                             const uint8_t key[MQS_ENVELOPE_KEY_LEN])
+{
+	if (c == NULL || key == NULL || !creds_name_ok(name))
+		return MQS_ERR_INVAL;
+	if (mqs_creds_find_key(c, id) != NULL || mqs_creds_record_key(c, name) != NULL)
+		return MQS_ERR_EXISTS;
+	return creds_append(c, id, MQS_CREDS_USE_RECORD, name, key);
+}
+
+/* Record key of sender name. */
+const struct mqs_creds_key *mqs_creds_record_key(const struct mqs_creds *c, const char *name)
+{
+	for (size_t i = 0; c != NULL && name != NULL && i < c->nkeys; i++) {
+		if (c->keys[i].use == MQS_CREDS_USE_RECORD && c->keys[i].name != NULL &&
+		    strcmp(c->keys[i].name, name) == 0)
+			return &c->keys[i];
+	}
+	return NULL;
 }
 
 /* Append a protected filter. */
@@ -167,7 +225,8 @@ int mqs_creds_topic_protected(const struct mqs_creds *c, const char *topic)
 	return 0;
 }
 
-/* Key with id usable for topic. */
+/* Key with id usable for topic (never a record key: a record key opens
+ * records only, docs/medical.md, "Record keys"). */
 const struct mqs_creds_key *mqs_creds_key_for(const struct mqs_creds *c, uint32_t id,
                                               const char *topic)
 {
@@ -176,7 +235,9 @@ const struct mqs_creds_key *mqs_creds_key_for(const struct mqs_creds *c, uint32_
 
 		if (k->id != id)
 			continue;
-		if (k->use == MQS_CREDS_USE_DEVICE || mqs_topic_matches(k->topic, topic))
+		if (k->use == MQS_CREDS_USE_DEVICE)
+			return k;
+		if (k->use == MQS_CREDS_USE_TOPIC && mqs_topic_matches(k->topic, topic))
 			return k;
 	}
 	return NULL;
@@ -270,6 +331,7 @@ static int parse_key(const cJSON *item, size_t index, struct mqs_creds *c, char 
 	const cJSON *key = cJSON_GetObjectItemCaseSensitive(item, "key");
 	const cJSON *use = cJSON_GetObjectItemCaseSensitive(item, "use");
 	const cJSON *topic = cJSON_GetObjectItemCaseSensitive(item, "topic");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 	int u;
@@ -285,11 +347,25 @@ static int parse_key(const cJSON *item, size_t index, struct mqs_creds *c, char 
 		goto out;
 	}
 	if (!cJSON_IsString(use) ||
-	    (strcmp(use->valuestring, "device") != 0 && strcmp(use->valuestring, "topic") != 0)) {
-		set_err(errbuf, errlen, "keys[%zu].use must be \"device\" or \"topic\"", index);
+	    (strcmp(use->valuestring, "device") != 0 && strcmp(use->valuestring, "topic") != 0 &&
+	     strcmp(use->valuestring, "record") != 0)) {
+		set_err(errbuf, errlen, "keys[%zu].use must be \"device\", \"topic\" or \"record\"",
+		        index);
 		goto out;
 	}
-	u = strcmp(use->valuestring, "device") == 0 ? MQS_CREDS_USE_DEVICE : MQS_CREDS_USE_TOPIC;
+	if (strcmp(use->valuestring, "device") == 0)
+		u = MQS_CREDS_USE_DEVICE;
+	else if (strcmp(use->valuestring, "topic") == 0)
+		u = MQS_CREDS_USE_TOPIC;
+	else
+		u = MQS_CREDS_USE_RECORD;
+	if (u == MQS_CREDS_USE_RECORD &&
+	    (!cJSON_IsString(name) || !creds_name_ok(name->valuestring))) {
+		set_err(errbuf, errlen,
+		        "keys[%zu].name of a record key must be 1..%d bytes of [A-Za-z0-9._-]",
+		        index, MQS_CREDS_NAME_MAX);
+		goto out;
+	}
 	if (u == MQS_CREDS_USE_TOPIC && (!cJSON_IsString(topic) || topic->valuestring[0] == 0 ||
 	                                 strlen(topic->valuestring) > 65535)) {
 		set_err(errbuf, errlen, "keys[%zu].topic missing for a topic key", index);
@@ -302,8 +378,11 @@ static int parse_key(const cJSON *item, size_t index, struct mqs_creds *c, char 
 		set_err(errbuf, errlen, "keys[%zu].key must be base64 of 32 bytes", index);
 		goto out;
 	}
-	rc = mqs_creds_add_key(c, (uint32_t)id->valuedouble, u,
-	                       u == MQS_CREDS_USE_TOPIC ? topic->valuestring : NULL, raw);
+	if (u == MQS_CREDS_USE_RECORD)
+		rc = mqs_creds_add_record_key(c, (uint32_t)id->valuedouble, name->valuestring, raw);
+	else
+		rc = mqs_creds_add_key(c, (uint32_t)id->valuedouble, u,
+		                       u == MQS_CREDS_USE_TOPIC ? topic->valuestring : NULL, raw);
 	if (rc != MQS_OK)
 		set_err(errbuf, errlen, "keys[%zu]: %s", index, mqs_strerror(rc));
 out:
@@ -311,8 +390,10 @@ out:
 	return rc;
 }
 
-/* Parse credentials JSON. */
-int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *errbuf, size_t errlen)
+/* Parse credentials JSON into c (initialised here); a key file (need_user
+ * 0) may leave out "username". */
+static int creds_parse(const char *json, size_t len, int need_user, struct mqs_creds *c,
+                       char *errbuf, size_t errlen)
 {
 	cJSON *root = NULL;
 	const cJSON *username;
@@ -339,15 +420,18 @@ int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *err
 		goto out;
 	}
 	username = cJSON_GetObjectItemCaseSensitive(root, "username");
-	if (!cJSON_IsString(username) || username->valuestring[0] == 0 ||
-	    strlen(username->valuestring) > MQS_CREDS_USERNAME_MAX) {
-		set_err(errbuf, errlen, "\"username\" missing or not a string of 1..%d bytes",
-		        MQS_CREDS_USERNAME_MAX);
-		goto out;
+	if (username != NULL || need_user) {
+		if (!cJSON_IsString(username) || username->valuestring[0] == 0 ||
+		    strlen(username->valuestring) > MQS_CREDS_USERNAME_MAX) {
+			set_err(errbuf, errlen,
+			        "\"username\" missing or not a string of 1..%d bytes",
+			        MQS_CREDS_USERNAME_MAX);
+			goto out;
+		}
+		rc = mqs_creds_set_username(c, username->valuestring);
+		if (rc != MQS_OK)
+			goto out;
 	}
-	rc = mqs_creds_set_username(c, username->valuestring);
-	if (rc != MQS_OK)
-		goto out;
 	rc = MQS_ERR_PARSE;
 	totp = cJSON_GetObjectItemCaseSensitive(root, "totp");
 	if (totp != NULL && !cJSON_IsNull(totp) && parse_totp(totp, c, errbuf, errlen) != MQS_OK)
@@ -390,6 +474,82 @@ out:
 	return rc;
 }
 
+/* Parse credentials JSON. */
+int mqs_creds_parse(const char *json, size_t len, struct mqs_creds *c, char *errbuf, size_t errlen)
+{
+	return creds_parse(json, len, 1, c, errbuf, errlen);
+}
+
+/* Parse a key file and append its keys to c; see header. */
+int mqs_creds_parse_keys(const char *json, size_t len, struct mqs_creds *c, char *errbuf,
+                         size_t errlen)
+{
+	struct mqs_creds tmp;
+	size_t old;
+	int rc;
+
+	if (c == NULL)
+		return MQS_ERR_INVAL;
+	old = c->nkeys;
+	rc = creds_parse(json, len, 0, &tmp, errbuf, errlen);
+	if (rc != MQS_OK)
+		return rc;
+	for (size_t i = 0; i < tmp.nkeys; i++) {
+		const struct mqs_creds_key *k = &tmp.keys[i];
+
+		if (mqs_creds_find_key(c, k->id) != NULL) {
+			set_err(errbuf, errlen, "keys[%zu]: a key with id %lu is already there", i,
+			        (unsigned long)k->id);
+			rc = MQS_ERR_EXISTS;
+			goto out;
+		}
+		if (k->use == MQS_CREDS_USE_RECORD)
+			rc = mqs_creds_add_record_key(c, k->id, k->name, k->key);
+		else
+			rc = mqs_creds_add_key(c, k->id, k->use, k->topic, k->key);
+		if (rc != MQS_OK) {
+			set_err(errbuf, errlen, "keys[%zu]: %s", i, mqs_strerror(rc));
+			goto out;
+		}
+	}
+out:
+	if (rc != MQS_OK) {
+		/* nothing appended: drop what this call added */
+		for (size_t i = old; i < c->nkeys; i++) {
+			free(c->keys[i].topic);
+			free(c->keys[i].name);
+			OPENSSL_cleanse(&c->keys[i], sizeof(c->keys[i]));
+		}
+		c->nkeys = old;
+	}
+	mqs_creds_release(&tmp);
+	return rc;
+}
+
+/* Read a key file and append its keys; see header. */
+int mqs_creds_load_keys(const char *path, struct mqs_creds *c, char *errbuf, size_t errlen)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (c == NULL)
+		return MQS_ERR_INVAL;
+	rc = mqs_file_read(path, MQS_CREDS_FILE_MAX, 1, &data, &len);
+	if (rc != MQS_OK) {
+		if (rc == MQS_ERR_PERM)
+			set_err(errbuf, errlen, "%s is readable by group or others (chmod 600)",
+			        path);
+		else
+			set_err(errbuf, errlen, "%s", mqs_strerror(rc));
+		goto out;
+	}
+	rc = mqs_creds_parse_keys((const char *)data, len, c, errbuf, errlen);
+out:
+	mqs_secret_free(data, len + 1);
+	return rc;
+}
+
 /* Read and parse a credentials file. */
 int mqs_creds_load(const char *path, struct mqs_creds *c, char *errbuf, size_t errlen)
 {
@@ -413,6 +573,16 @@ out:
 	return rc;
 }
 
+/* The "use" string of a key. */
+static const char *creds_use_name(int use)
+{
+	if (use == MQS_CREDS_USE_TOPIC)
+		return "topic";
+	if (use == MQS_CREDS_USE_RECORD)
+		return "record";
+	return "device";
+}
+
 /* Serialise to JSON. */
 int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 {
@@ -425,10 +595,11 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 	int rc = MQS_ERR_NOMEM;
 
 	*json = NULL;
-	if (c == NULL || c->username == NULL)
+	if (c == NULL)
 		return MQS_ERR_INVAL;
 	root = cJSON_CreateObject();
-	if (root == NULL || cJSON_AddStringToObject(root, "username", c->username) == NULL)
+	if (root == NULL ||
+	    (c->username != NULL && cJSON_AddStringToObject(root, "username", c->username) == NULL))
 		goto out;
 	if (c->has_totp) {
 		totp = cJSON_AddObjectToObject(root, "totp");
@@ -461,11 +632,13 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 		rc = MQS_ERR_NOMEM;
 		if (cJSON_AddNumberToObject(o, "id", k->id) == NULL ||
 		    cJSON_AddStringToObject(o, "key", b64) == NULL ||
-		    cJSON_AddStringToObject(
-		        o, "use", k->use == MQS_CREDS_USE_TOPIC ? "topic" : "device") == NULL)
+		    cJSON_AddStringToObject(o, "use", creds_use_name(k->use)) == NULL)
 			goto out;
 		if (k->use == MQS_CREDS_USE_TOPIC &&
 		    cJSON_AddStringToObject(o, "topic", k->topic) == NULL)
+			goto out;
+		if (k->use == MQS_CREDS_USE_RECORD &&
+		    cJSON_AddStringToObject(o, "name", k->name) == NULL)
 			goto out;
 		mqs_secret_free_str(b64);
 		b64 = NULL;

@@ -66,7 +66,8 @@ MQS_MUST_CHECK int mqs_creds_load(const char *path, struct mqs_creds *c, char *e
                                   size_t errlen);
 
 /* Serialise c into a new NUL-terminated JSON string *json (free with
- * mqs_secret_free(*json, strlen(*json))). */
+ * mqs_secret_free(*json, strlen(*json))).  Record keys carry "name"; with no
+ * username (a key file) "username" is left out. */
 int mqs_creds_to_json(const struct mqs_creds *c, char **json);
 
 /* Serialise and write to path with mode 0600 (atomic replace). */
@@ -115,10 +116,12 @@ int mqs_creds_topic_protected(const struct mqs_creds *c, const char *topic);
 const struct mqs_creds_key *mqs_creds_key_for(const struct mqs_creds *c, uint32_t id,
                                               const char *topic);
 
-/* The first device key, or NULL. */
+/* The first device key, or NULL.  Neither this nor mqs_creds_key_for()
+ * ever returns a record key: a record key opens records only. */
 const struct mqs_creds_key *mqs_creds_device_key(const struct mqs_creds *c);
 
-/* The key with this id, or NULL. */
+/* The key with this id, or NULL (any use, record keys included: callers
+ * check ->use). */
 const struct mqs_creds_key *mqs_creds_find_key(const struct mqs_creds *c, uint32_t id);
 
 #endif

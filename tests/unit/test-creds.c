@@ -83,7 +83,9 @@ static int creds_equal(const struct mqs_creds *a, const struct mqs_creds *b)
 		const struct mqs_creds_key *x = &a->keys[i], *y = &b->keys[i];
 		if (x->id != y->id || x->use != y->use || memcmp(x->key, y->key, 32) != 0 ||
 		    (x->topic == NULL) != (y->topic == NULL) ||
-		    (x->topic && strcmp(x->topic, y->topic) != 0))
+		    (x->topic && strcmp(x->topic, y->topic) != 0) ||
+		    (x->name == NULL) != (y->name == NULL) ||
+		    (x->name && strcmp(x->name, y->name) != 0))
 			return 0;
 	}
 	return 1;
@@ -456,6 +458,122 @@ static void test_files(void)
 	mqs_creds_release(&c);
 }
 
+/* Record keys (docs/medical.md, "Record keys"): "use": "record" with a
+ * name, key files without username, and record keys never standing in for
+ * device or topic keys. */
+static void test_record_keys(void)
+{
+	static const char keyfile[] =
+	    "{\"keys\": [{\"id\": 7, \"key\": \"" KEY_A "\", \"use\": \"record\", "
+	    "\"name\": \"vitals\"}]}";
+	static const char keyfile2[] =
+	    "{\"keys\": [{\"id\": 8, \"key\": \"" KEY_B "\", \"use\": \"record\", "
+	    "\"name\": \"lab-2.x\"}]}";
+	static const char *const bad[] = {
+	    "{\"keys\": [{\"id\": 7, \"key\": \"" KEY_A "\", \"use\": \"record\"}]}",
+	    "{\"keys\": [{\"id\": 7, \"key\": \"" KEY_A
+	    "\", \"use\": \"record\", \"name\": \"\"}]}",
+	    "{\"keys\": [{\"id\": 7, \"key\": \"" KEY_A
+	    "\", \"use\": \"record\", \"name\": \"a b\"}]}",
+	    "{\"keys\": [{\"id\": 7, \"key\": \"" KEY_A "\", \"use\": \"record\", \"name\": 5}]}",
+	    "{\"keys\": [{\"id\": 7, \"key\": \"" KEY_A "\", \"use\": \"record\", \"name\": \"v\"},"
+	    "{\"id\": 8, \"key\": \"" KEY_B "\", \"use\": \"record\", \"name\": \"v\"}]}",
+	    "{\"keys\": [{\"id\": 7, \"key\": \"" KEY_A "\", \"use\": \"sms\"}]}",
+	};
+	struct mqs_creds c, d;
+	char err[256] = "", path[512], *json = NULL;
+	char longname[MQS_CREDS_NAME_MAX + 2];
+	uint8_t key[32] = {9};
+	const struct mqs_creds_key *k;
+	int rc;
+
+	mqs_creds_init(&c);
+	mqs_creds_init(&d);
+	/* key file without username or totp */
+	rc = mqs_creds_parse_keys(keyfile, strlen(keyfile), &c, err, sizeof(err));
+	tap_ok(rc == MQS_OK && c.nkeys == 1 && c.username == NULL,
+	       "parse_keys: record key file (%s)", err);
+	k = mqs_creds_record_key(&c, "vitals");
+	tap_ok(k != NULL && k->id == 7 && k->use == MQS_CREDS_USE_RECORD && k->topic == NULL &&
+	           k->key[1] == 1,
+	       "record_key(vitals)");
+	tap_ok(mqs_creds_record_key(&c, "other") == NULL && mqs_creds_record_key(&c, NULL) == NULL,
+	       "record_key of an unknown name is NULL");
+	/* a record key is never a device or topic key */
+	tap_ok(mqs_creds_device_key(&c) == NULL, "device_key never returns a record key");
+	tap_ok(mqs_creds_key_for(&c, 7, "a/b") == NULL &&
+	           mqs_creds_key_for(&c, 7, "vitals") == NULL,
+	       "key_for never returns a record key");
+	tap_ok(mqs_creds_find_key(&c, 7) == k, "find_key finds it by id (callers check use)");
+	tap_ok(!mqs_creds_topic_protected(&c, "vitals"), "a record key protects no topic");
+	/* appending: same id refused, nothing appended */
+	rc = mqs_creds_parse_keys(keyfile, strlen(keyfile), &c, err, sizeof(err));
+	tap_ok(rc == MQS_ERR_EXISTS && c.nkeys == 1, "parse_keys: an id already there is refused");
+	rc = mqs_creds_parse_keys(keyfile2, strlen(keyfile2), &c, err, sizeof(err));
+	tap_ok(rc == MQS_OK && c.nkeys == 2 && mqs_creds_record_key(&c, "lab-2.x") != NULL,
+	       "parse_keys appends a second file");
+	/* add_record_key */
+	tap_is_int(mqs_creds_add_record_key(&c, 9, "vitals", key), MQS_ERR_EXISTS,
+	           "add_record_key: a name already there is MQS_ERR_EXISTS");
+	tap_is_int(mqs_creds_add_record_key(&c, 8, "new", key), MQS_ERR_EXISTS,
+	           "add_record_key: an id already there is MQS_ERR_EXISTS");
+	tap_is_int(mqs_creds_add_record_key(&c, 9, "bad/name", key), MQS_ERR_INVAL,
+	           "add_record_key: a name outside [A-Za-z0-9._-] is MQS_ERR_INVAL");
+	tap_is_int(mqs_creds_add_record_key(&c, 9, "", key), MQS_ERR_INVAL,
+	           "add_record_key: an empty name is MQS_ERR_INVAL");
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	tap_is_int(mqs_creds_add_record_key(&c, 9, longname, key), MQS_ERR_INVAL,
+	           "add_record_key: a name of %d bytes is MQS_ERR_INVAL", MQS_CREDS_NAME_MAX + 1);
+	longname[MQS_CREDS_NAME_MAX] = '\0';
+	tap_is_int(mqs_creds_add_record_key(&c, 9, longname, key), MQS_OK,
+	           "add_record_key: a name of %d bytes is fine", MQS_CREDS_NAME_MAX);
+	tap_is_int(mqs_creds_add_key(&c, 10, MQS_CREDS_USE_RECORD, "x", key), MQS_ERR_INVAL,
+	           "add_key refuses a record key (no name)");
+	/* to_json keeps the names, and a key file has no username */
+	rc = mqs_creds_to_json(&c, &json);
+	tap_ok(rc == MQS_OK && json != NULL && strstr(json, "\"record\"") != NULL &&
+	           strstr(json, "\"vitals\"") != NULL && strstr(json, "username") == NULL,
+	       "to_json writes record keys with their name, no username");
+	rc = json != NULL ? mqs_creds_parse_keys(json, strlen(json), &d, err, sizeof(err)) : -1;
+	tap_ok(rc == MQS_OK && creds_equal(&c, &d), "key file round trip (%s)", err);
+	if (json != NULL)
+		mqs_secret_free(json, strlen(json));
+	json = NULL;
+	mqs_creds_release(&d);
+	/* a full credentials file with a record key */
+	mqs_creds_set_username(&c, "dev1");
+	rc = mqs_creds_to_json(&c, &json);
+	rc = rc == MQS_OK ? parse_str(json, &d) : rc;
+	tap_ok(rc == MQS_OK && creds_equal(&c, &d) && mqs_creds_record_key(&d, "vitals") != NULL,
+	       "credentials with record keys round trip");
+	if (json != NULL)
+		mqs_secret_free(json, strlen(json));
+	mqs_creds_release(&d);
+	/* the credentials parser still needs a username */
+	tap_is_int(parse_str(keyfile, &d), MQS_ERR_PARSE,
+	           "parse (not parse_keys) needs a username");
+	mqs_creds_release(&d);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t before = c.nkeys;
+
+		err[0] = '\0';
+		rc = mqs_creds_parse_keys(bad[i], strlen(bad[i]), &c, err, sizeof(err));
+		tap_ok(rc != MQS_OK && c.nkeys == before && err[0] != '\0',
+		       "bad key file %zu refused, nothing appended (%s)", i, err);
+	}
+	/* load_keys: file mode */
+	snprintf(path, sizeof(path), "%s/keys.json", tmpdir);
+	write_file(path, keyfile, 0644);
+	mqs_creds_release(&c);
+	rc = mqs_creds_load_keys(path, &c, err, sizeof(err));
+	tap_ok(rc == MQS_ERR_PERM && c.nkeys == 0, "load_keys refuses mode 0644");
+	write_file(path, keyfile, 0600);
+	rc = mqs_creds_load_keys(path, &c, err, sizeof(err));
+	tap_ok(rc == MQS_OK && mqs_creds_record_key(&c, "vitals") != NULL, "load_keys (%s)", err);
+	mqs_creds_release(&c);
+}
+
 int main(void)
 {
 	char cmd[600];
@@ -466,6 +584,7 @@ int main(void)
 	test_malformed();
 	test_build();
 	test_files();
+	test_record_keys();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		tap_diag("cannot remove %s", tmpdir);
