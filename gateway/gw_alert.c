@@ -129,7 +129,8 @@ int gw_alert_parse(const uint8_t *json, size_t len, const char *default_group, s
 			int ch = cJSON_IsString(item) ? gw_chan_parse(item->valuestring) : -1;
 			if (ch < 0) {
 				snprintf(err, errlen,
-				         "\"channels\" entries must be email, sms, phone, line or webhook");
+				         "\"channels\" entries must be email, sms, phone, line or "
+				         "webhook");
 				goto fail;
 			}
 			a->chan_mask |= GW_CH_BIT(ch);

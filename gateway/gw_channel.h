@@ -37,9 +37,9 @@ struct gw_delivery {
 	 * message has none.  Record content: never log. */
 	const uint8_t *data;
 	size_t data_len;
-	const char *kind;   /* message kind: "alert", "sensor", "medical-join" */
-	const char *topic;  /* message topic (record topic for medical-join) */
-	const char *origin; /* envelope origin ("" when none); medical-join: sender[/origin] */
+	const char *kind;      /* message kind: "alert", "sensor", "medical-join" */
+	const char *topic;     /* message topic (record topic for medical-join) */
+	const char *origin;    /* envelope origin ("" when none); medical-join: sender[/origin] */
 	const char *retry_key; /* UUID kept with the delivery (LINE X-Line-Retry-Key, Message-ID) */
 	int attempt;           /* 1 for the first try */
 };

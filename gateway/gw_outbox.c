@@ -127,9 +127,9 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 		char *aad = NULL;
 		size_t aad_len = 0;
 
-		rc = m->data_len > GW_OUTBOX_DATA_MAX ? MQS_ERR_TOOBIG
-		                                      : body_aad(m->route, publisher, m->msg_id,
-		                                                 &aad, &aad_len);
+		rc = m->data_len > GW_OUTBOX_DATA_MAX
+		         ? MQS_ERR_TOOBIG
+		         : body_aad(m->route, publisher, m->msg_id, &aad, &aad_len);
 		if (rc == MQS_OK)
 			rc = body_crypt(s, 1, aad, aad_len, m->data, m->data_len, &sealed,
 			                &sealed_len);
@@ -348,8 +348,7 @@ void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n)
 }
 
 /* Open the stored payload of the current row of sel into row. */
-static void row_open_data(struct gw_store *s, sqlite3_stmt *sel, int col,
-                          struct gw_outbox_row *row)
+static void row_open_data(struct gw_store *s, sqlite3_stmt *sel, int col, struct gw_outbox_row *row)
 {
 	const uint8_t *blob = sqlite3_column_blob(sel, col);
 	size_t len = (size_t)sqlite3_column_bytes(sel, col);
@@ -559,7 +558,8 @@ int gw_outbox_clear_data(struct gw_store *s, int64_t id)
 	if (sqlite3_step(st) == SQLITE_DONE)
 		rc = MQS_OK;
 	else
-		gw_log(GW_LOG_ERR, "db: cannot clear a delivered payload: %s", sqlite3_errmsg(s->db));
+		gw_log(GW_LOG_ERR, "db: cannot clear a delivered payload: %s",
+		       sqlite3_errmsg(s->db));
 	gw_store_done(st);
 	return rc;
 }
@@ -639,8 +639,10 @@ int gw_outbox_prune(struct gw_store *s, int64_t cutoff_ms)
 {
 	sqlite3_stmt *st = gw_store_prepare(
 	    s,
-	    "UPDATE messages SET title = NULL, body = NULL, body_sealed = NULL WHERE received_at < ? "
-	    "AND (title IS NOT NULL OR body_sealed IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
+	    "UPDATE messages SET title = NULL, body = NULL, body_sealed = NULL WHERE received_at < "
+	    "? "
+	    "AND (title IS NOT NULL OR body_sealed IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM "
+	    "outbox o WHERE "
 	    "o.message = messages.id AND o.state IN ('queued','sending')) AND NOT EXISTS "
 	    "(SELECT 1 FROM escalations e WHERE e.message = messages.id AND e.state = 'waiting')");
 	int n = -1;

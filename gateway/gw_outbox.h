@@ -80,8 +80,8 @@ MQS_MUST_CHECK int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const 
  * (GW_CH_WEBHOOK, GW_CH_SPOOL) for message msg_rowid.  *nrows gets 1, or 0
  * when it exists already.  Returns MQS_OK, MQS_ERR_INVAL (ch has
  * recipients) or MQS_ERR_DB. */
-MQS_MUST_CHECK int gw_outbox_queue_direct(struct gw_store *s, int64_t msg_rowid, int ch,
-                                          int step, int64_t now_ms, size_t *nrows);
+MQS_MUST_CHECK int gw_outbox_queue_direct(struct gw_store *s, int64_t msg_rowid, int ch, int step,
+                                          int64_t now_ms, size_t *nrows);
 
 /* Rows left in 'sending' by a crash go back to 'queued'.  Returns the
  * number of rows, or -1. */
@@ -105,10 +105,10 @@ struct gw_outbox_row {
 	size_t sealed_len;
 	char kind[32];
 	char *topic;
-	char *origin;   /* "" when none */
-	uint8_t *data;  /* opened payload (webhook / spool rows), or NULL */
+	char *origin;  /* "" when none */
+	uint8_t *data; /* opened payload (webhook / spool rows), or NULL */
 	size_t data_len;
-	int data_bad;   /* a stored payload that does not open */
+	int data_bad; /* a stored payload that does not open */
 };
 
 /* Free what one claimed row holds (payload wiped); the row stays. */

@@ -21,8 +21,8 @@
 
 /* Keys of [channel webhook]: cafile is the documented spelling, ca_file
  * the one of the other channels. */
-const char *const gw_webhook_keys[] = {"url",     "secret",  "timeout", "cafile",
-                                       "ca_file", "insecure_skip_verify", NULL};
+const char *const gw_webhook_keys[] = {
+    "url", "secret", "timeout", "cafile", "ca_file", "insecure_skip_verify", NULL};
 
 struct gw_webhook {
 	struct gw_channel head; /* first: the engine sees a struct gw_channel */

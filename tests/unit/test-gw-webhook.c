@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "gw_channel.h"
+#include "gw_util.h"
 #include "gw_webhook.h"
 #include "mqs_error.h"
 #include "tap.h"
@@ -202,8 +203,8 @@ static void test_live(const char *srcdir)
 	snprintf(tool, sizeof(tool), "%s/tests/tools/webhook_server.py", srcdir);
 	pid = fork();
 	if (pid == 0) {
-		execlp(python, python, tool, "--secret", SECRET, "--dir", dir, "--port-file", portfile,
-		       "--fail-500", "1", "--fail-400-id", "bad-1", (char *)NULL);
+		execlp(python, python, tool, "--secret", SECRET, "--dir", dir, "--port-file",
+		       portfile, "--fail-500", "1", "--fail-400-id", "bad-1", (char *)NULL);
 		_exit(127);
 	}
 	if (pid < 0 || !wait_file(portfile)) {
