@@ -258,7 +258,7 @@ for line in open(os.path.join(d, "requests.jsonl")):
     assert r["verified"] and r["status"] == 200, r
     assert r["kind"] == "medical-join", r["kind"]
     assert r["topic"] == "clinic/1/record", r["topic"]
-    assert r["origin"] == "vitals", r["origin"]
+    assert r["origin"] == "vitals/clinic1", r["origin"]  # sender/device
     assert r["content_type"] == "application/octet-stream", r["content_type"]
     assert len(r["id"]) == 32, r["id"]
     ids[r["id"]] += 1
