@@ -122,6 +122,18 @@ ok "stderr names it" grep -q "^record $F topic $RT sender clinicA origin devA\$"
 ok "the publisher reported the same record id" \
 	grep -q "^record $F split into 3 shares (threshold 2)\$" "$TEST_TMP/big.err"
 
+# --- a record of 1,000,000 bytes (near the 1 MiB cap); a 1 MiB one is refused
+mkdir -m 700 "$TEST_TMP/outm"
+head -c 1000000 /dev/urandom >"$TEST_TMP/m.bin"
+head -c 1048576 /dev/urandom >"$TEST_TMP/toobig.bin"
+ok "join M subscribed" join_bg jm "$KA" -C 1 -o "$TEST_TMP/outm" -W 80
+ok "devA publishes a 1,000,000-byte record" split devA -f "$TEST_TMP/m.bin"
+ok "join M ends after the record" wait_for 60 _exited jm
+ok "identical bytes" cmp -s "$TEST_TMP/m.bin" "$TEST_TMP"/outm/*
+split devA -f "$TEST_TMP/toobig.bin" 2>"$TEST_TMP/toobig.err"
+is "$?" 65 "a 1 MiB record is refused (EX_DATAERR)"
+ok "as too large" grep -q "too large" "$TEST_TMP/toobig.err"
+
 # --- one channel refused to the publisher: k of n still completes
 mkdir -m 700 "$TEST_TMP/out3"
 ok "join 3 subscribed" join_bg j3 "$KA" -C 1 -o "$TEST_TMP/out3" -W 80
