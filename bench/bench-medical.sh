@@ -25,7 +25,6 @@
 
 set -u
 export LC_ALL=C
-HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-$PWD}
 GATEWAY=${GATEWAY:-$BUILD/gateway/mqttsec-gateway}
 DEVICE=${DEVICE:-$BUILD/device/mqttsec-device}
@@ -95,7 +94,6 @@ bg() { # NAME CMD...
 	shift
 	setsid "$@" >"$TMP/$name.log" 2>&1 </dev/null &
 	PIDS+=("$!")
-	LAST_PID=$!
 }
 
 ########################################################################
