@@ -550,7 +550,9 @@ int dev_cmd_publish_split(struct dev_ctx *ctx, int argc, char **argv)
 		rc = mqs_file_read(o.file, MED_RECORD_MAX, 0, &data, &len);
 		if (rc != MQS_OK) {
 			dev_err("cannot read %s: %s", o.file,
-			        rc == MQS_ERR_IO ? strerror(errno) : mqs_strerror(rc));
+			        rc == MQS_ERR_IO       ? strerror(errno)
+			        : rc == MQS_ERR_TOOBIG ? "record too large"
+			                               : mqs_strerror(rc));
 			ex = rc == MQS_ERR_TOOBIG ? EX_DATAERR : EX_NOINPUT;
 			goto out;
 		}
@@ -838,7 +840,8 @@ static void join_summary(const struct mqs_join *j)
 	if (any)
 		fputc('\n', stderr);
 	if (open_groups > 0)
-		fprintf(stderr, "%zu record(s) still incomplete at exit\n", open_groups);
+		fprintf(stderr, "%zu record(s) still incomplete at exit (%zu share bytes held)\n",
+		        open_groups, mqs_join_pending_bytes(j));
 }
 
 /* join command. */

@@ -137,7 +137,7 @@ static int store_key(struct gw_store *s, const char *name, uint32_t id,
 
 	if (gw_store_begin(s) != MQS_OK) {
 		snprintf(err, errlen, "database busy or unwritable");
-		return MQS_ERR_DB;
+		goto out;
 	}
 	taken = name_taken(s, name);
 	if (taken < 0) {
@@ -172,13 +172,13 @@ static int store_key(struct gw_store *s, const char *name, uint32_t id,
 	rc = insert_row(s, name, id, key, err, errlen);
 	if (rc != MQS_OK)
 		goto rollback;
-	if (gw_store_commit(s) != MQS_OK) {
+	rc = gw_store_commit(s);
+	if (rc != MQS_OK)
 		snprintf(err, errlen, "cannot commit");
-		return MQS_ERR_DB;
-	}
-	return MQS_OK;
+	goto out;
 rollback:
 	gw_store_rollback(s);
+out:
 	return rc;
 }
 

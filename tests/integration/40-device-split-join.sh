@@ -122,6 +122,18 @@ ok "stderr names it" grep -q "^record $F topic $RT sender clinicA origin devA\$"
 ok "the publisher reported the same record id" \
 	grep -q "^record $F split into 3 shares (threshold 2)\$" "$TEST_TMP/big.err"
 
+# --- a record of 1,000,000 bytes (near the 1 MiB cap); a 1 MiB one is refused
+mkdir -m 700 "$TEST_TMP/outm"
+head -c 1000000 /dev/urandom >"$TEST_TMP/m.bin"
+head -c 1048576 /dev/urandom >"$TEST_TMP/toobig.bin"
+ok "join M subscribed" join_bg jm "$KA" -C 1 -o "$TEST_TMP/outm" -W 80
+ok "devA publishes a 1,000,000-byte record" split devA -f "$TEST_TMP/m.bin"
+ok "join M ends after the record" wait_for 60 _exited jm
+ok "identical bytes" cmp -s "$TEST_TMP/m.bin" "$TEST_TMP"/outm/*
+split devA -f "$TEST_TMP/toobig.bin" 2>"$TEST_TMP/toobig.err"
+is "$?" 65 "a 1 MiB record is refused (EX_DATAERR)"
+ok "as too large" grep -q "too large" "$TEST_TMP/toobig.err"
+
 # --- one channel refused to the publisher: k of n still completes
 mkdir -m 700 "$TEST_TMP/out3"
 ok "join 3 subscribed" join_bg j3 "$KA" -C 1 -o "$TEST_TMP/out3" -W 80
@@ -167,6 +179,16 @@ nok "no record key" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" publish \
 	-p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x
 nok "two record keys and no --record-key" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" -K "$KA" \
 	-K "$KO" publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x
+ok "two record keys, --record-key NAME picks one" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" \
+	-K "$KA" -K "$KO" publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x \
+	--record-key other
+KOID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0]["id"])' "$KO")
+ok "--record-key ID picks one" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" -K "$KA" -K "$KO" \
+	publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x --record-key "$KOID"
+nok "--record-key of an unknown key" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" -K "$KA" \
+	publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x --record-key nobody
+nok "the same key file twice (same id) is refused" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" \
+	-K "$KA" -K "$KA" publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x
 chmod 644 "$KO"
 nok "a world-readable key file is refused" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" \
 	-K "$KO" join -p "$MOSQ_PORT" --channels "$CH" --threshold 2 -C 1 -W 1

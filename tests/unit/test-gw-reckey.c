@@ -65,6 +65,30 @@ static int stop_row(const char *name, uint32_t id, int64_t created_ms, void *arg
 	return MQS_ERR_INVAL;
 }
 
+/* 1 when sql runs and returns a row on s's database. */
+static int has_row(struct gw_store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK)
+		found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* Migration 3 brings record_keys and the medical tables in one step. */
+static void test_schema(struct gw_store *s)
+{
+	tap_ok(has_row(s, "SELECT 1 FROM sqlite_master WHERE name = 'record_keys'") &&
+	           has_row(s, "SELECT 1 FROM sqlite_master WHERE name = 'pubq'") &&
+	           has_row(s, "SELECT 1 FROM sqlite_master WHERE name = 'pubq_broker'") &&
+	           has_row(s, "SELECT 1 FROM sqlite_master WHERE name = 'medical_counters'") &&
+	           has_row(s, "SELECT 1 FROM pragma_table_info('messages') WHERE name = "
+	                      "'body_sealed'"),
+	       "record_keys, pubq, medical_counters, messages.body_sealed exist");
+}
+
 static void test_store(struct gw_store *s)
 {
 	struct mqs_join_key a, b, all[4];
@@ -172,6 +196,7 @@ int main(void)
 		tap_diag("%s", err);
 		return tap_exit() | 1;
 	}
+	test_schema(&s);
 	test_store(&s);
 	gw_store_close(&s);
 	test_wrong_master_key();
