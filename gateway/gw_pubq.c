@@ -266,6 +266,9 @@ int gw_pubq_acked(struct gw_pubq *q, struct gw_store *s, size_t b, int mid)
 	pb->bytes -= pb->fly[i].len;
 	pb->fly[i] = pb->fly[pb->nfly - 1];
 	pb->nfly--;
+	/* without an fsync: a delete lost to a power cut only sends a share
+	 * twice, which the receiver ignores */
+	gw_store_durable(s, 0);
 	st = gw_store_stmt(s, "DELETE FROM pubq WHERE id = ?");
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, id);

@@ -695,8 +695,16 @@ static void loop_free(struct gw_loop *l)
 {
 	if (l == NULL)
 		return;
-	for (size_t i = 0; i < l->nmqtt; i++)
+	for (size_t i = 0; i < l->nmqtt; i++) {
+		size_t fly = l->gw.pubq != NULL ? gw_pubq_inflight(l->gw.pubq, i) : 0;
+
+		if (fly > 0)
+			gw_log(GW_LOG_INFO,
+			       "%zu shares for broker %s:%d were not acknowledged yet: they stay "
+			       "queued and go out again at the next start",
+			       fly, l->brokers[i].host, l->brokers[i].port);
 		gw_mqtt_free(l->mqtt[i]);
+	}
 	l->nmqtt = 0; /* from here on flush_out() drops what is queued */
 	for (size_t i = 0; l->gw.joins != NULL && i < l->gw.conf->nroutes; i++)
 		gw_medjoin_free(&l->gw, l->gw.joins[i]);
