@@ -104,6 +104,12 @@ static size_t join_buckets(size_t want)
 	return b;
 }
 
+/* t + timeout, saturating (a huge configured timeout never wraps). */
+static uint64_t join_deadline(const struct mqs_join *j, uint64_t t)
+{
+	return t > UINT64_MAX - j->conf.timeout_ms ? UINT64_MAX : t + j->conf.timeout_ms;
+}
+
 static uint64_t load64(const uint8_t *p)
 {
 	uint64_t v = 0;
@@ -370,7 +376,7 @@ static int join_feed(struct mqs_join *j, unsigned ch, const uint8_t *p, size_t l
 		return MQS_JOIN_INCONSISTENT;
 	s = seen_find(j, h.id);
 	if (s != NULL) {
-		if (now_ms < s->at_ms + j->conf.timeout_ms)
+		if (now_ms < join_deadline(j, s->at_ms))
 			return MQS_JOIN_LATE;
 		seen_free(j, s);
 	}
@@ -429,7 +435,7 @@ uint64_t mqs_join_tick(struct mqs_join *j, uint64_t now_ms, mqs_join_expired_fn 
 
 	if (j == NULL)
 		return 0;
-	while (j->ghead != NULL && now_ms >= j->ghead->created_ms + j->conf.timeout_ms) {
+	while (j->ghead != NULL && now_ms >= join_deadline(j, j->ghead->created_ms)) {
 		struct join_group *g = j->ghead;
 
 		if (on_expired != NULL)
@@ -438,12 +444,12 @@ uint64_t mqs_join_tick(struct mqs_join *j, uint64_t now_ms, mqs_join_expired_fn 
 		seen_add(j, g->id, now_ms);
 		group_free(j, g);
 	}
-	while (j->shead != NULL && now_ms >= j->shead->at_ms + j->conf.timeout_ms)
+	while (j->shead != NULL && now_ms >= join_deadline(j, j->shead->at_ms))
 		seen_free(j, j->shead);
 	if (j->ghead != NULL)
-		next = j->ghead->created_ms + j->conf.timeout_ms;
-	if (j->shead != NULL && (next == 0 || j->shead->at_ms + j->conf.timeout_ms < next))
-		next = j->shead->at_ms + j->conf.timeout_ms;
+		next = join_deadline(j, j->ghead->created_ms);
+	if (j->shead != NULL && (next == 0 || join_deadline(j, j->shead->at_ms) < next))
+		next = join_deadline(j, j->shead->at_ms);
 	return next;
 }
 

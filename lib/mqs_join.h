@@ -48,9 +48,9 @@
 
 /* Outcome of feeding one share: accepted or a drop reason. */
 enum mqs_join_result {
-	MQS_JOIN_PENDING = 0,   /* accepted, waiting for more shares */
-	MQS_JOIN_RECORD,        /* completed a record (on_record ran) */
-	MQS_JOIN_BAD_HEADER,    /* drop reasons from here on, each counted */
+	MQS_JOIN_PENDING = 0, /* accepted, waiting for more shares */
+	MQS_JOIN_RECORD,      /* completed a record (on_record ran) */
+	MQS_JOIN_BAD_HEADER,  /* drop reasons from here on, each counted */
 	MQS_JOIN_UNKNOWN_KEY,
 	MQS_JOIN_WRONG_CHANNEL,
 	MQS_JOIN_INCONSISTENT,
@@ -95,7 +95,8 @@ typedef void mqs_join_expired_fn(void *arg, const uint8_t id[MQS_SHARE_ID_LEN], 
 
 struct mqs_join;
 
-/* Defaults of SPEC'd limits for fields left 0 in conf. */
+/* Fill the fields of conf left 0 with the defaults (docs/medical.md,
+ * "Receiving"): timeout 60 s, 10,000 groups, 1 MiB, 64 MiB. */
 void mqs_join_conf_defaults(struct mqs_join_conf *conf);
 
 /* A receiver for conf (n, k checked: 2 <= k <= n <= 8) accepting nkeys

@@ -68,10 +68,9 @@ MQS_MUST_CHECK int mqs_share_tag_key(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uin
  * mqs_share_len(secret_len); out_cap must hold n of them.  Returns MQS_OK,
  * MQS_ERR_INVAL (n, k, lengths), MQS_ERR_TOOBIG, MQS_ERR_BUFSIZE,
  * MQS_ERR_NOMEM or MQS_ERR_CRYPTO; on failure out is wiped. */
-MQS_MUST_CHECK int mqs_share_split(const uint8_t *secret, size_t secret_len, unsigned n,
-                                   unsigned k, const uint8_t tag_key[32],
-                                   const uint8_t *id, uint8_t id_out[MQS_SHARE_ID_LEN],
-                                   uint8_t *out, size_t out_cap);
+MQS_MUST_CHECK int mqs_share_split(const uint8_t *secret, size_t secret_len, unsigned n, unsigned k,
+                                   const uint8_t tag_key[32], const uint8_t *id,
+                                   uint8_t id_out[MQS_SHARE_ID_LEN], uint8_t *out, size_t out_cap);
 
 /* Check the structure of share p (len bytes) without any key: version 1,
  * 2 <= n <= 8, 2 <= k <= n, 1 <= x <= n, reserved bytes zero, S <=
@@ -103,8 +102,8 @@ MQS_MUST_CHECK int mqs_share_combine(unsigned k, const uint8_t *xs, const uint8_
  * MQS_ERR_CRYPTO. */
 MQS_MUST_CHECK int mqs_share_record_seal(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
                                          const char *topic, const char *origin,
-                                         const uint8_t *plain, size_t plain_len,
-                                         uint8_t **secret, size_t *secret_len);
+                                         const uint8_t *plain, size_t plain_len, uint8_t **secret,
+                                         size_t *secret_len);
 
 /* Open a rebuilt secret (secret_len bytes) with record key rk / key_id:
  * check the framing, open the envelope for the framed topic.  topic

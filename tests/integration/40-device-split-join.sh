@@ -179,6 +179,16 @@ nok "no record key" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" publish \
 	-p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x
 nok "two record keys and no --record-key" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" -K "$KA" \
 	-K "$KO" publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x
+ok "two record keys, --record-key NAME picks one" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" \
+	-K "$KA" -K "$KO" publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x \
+	--record-key other
+KOID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0]["id"])' "$KO")
+ok "--record-key ID picks one" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" -K "$KA" -K "$KO" \
+	publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x --record-key "$KOID"
+nok "--record-key of an unknown key" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" -K "$KA" \
+	publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x --record-key nobody
+nok "the same key file twice (same id) is refused" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" \
+	-K "$KA" -K "$KA" publish -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -m x
 chmod 644 "$KO"
 nok "a world-readable key file is refused" "$DEVICE_BIN" -c "$TEST_TMP/devA.json" \
 	-K "$KO" join -p "$MOSQ_PORT" --channels "$CH" --threshold 2 -C 1 -W 1

@@ -535,6 +535,7 @@ static void test_record_keys(void)
 	tap_ok(rc == MQS_OK && json != NULL && strstr(json, "\"record\"") != NULL &&
 	           strstr(json, "\"vitals\"") != NULL && strstr(json, "username") == NULL,
 	       "to_json writes record keys with their name, no username");
+	err[0] = '\0';
 	rc = json != NULL ? mqs_creds_parse_keys(json, strlen(json), &d, err, sizeof(err)) : -1;
 	tap_ok(rc == MQS_OK && creds_equal(&c, &d), "key file round trip (%s)", err);
 	if (json != NULL)
@@ -569,6 +570,7 @@ static void test_record_keys(void)
 	rc = mqs_creds_load_keys(path, &c, err, sizeof(err));
 	tap_ok(rc == MQS_ERR_PERM && c.nkeys == 0, "load_keys refuses mode 0644");
 	write_file(path, keyfile, 0600);
+	err[0] = '\0';
 	rc = mqs_creds_load_keys(path, &c, err, sizeof(err));
 	tap_ok(rc == MQS_OK && mqs_creds_record_key(&c, "vitals") != NULL, "load_keys (%s)", err);
 	mqs_creds_release(&c);
