@@ -120,7 +120,11 @@ static int add_header(struct gw_request *req, const char *name, const char *valu
 	char line[GW_WEBHOOK_VALUE_MAX + 64];
 	struct curl_slist *h;
 
-	snprintf(line, sizeof(line), "%s: %s", name, value);
+	/* curl drops "Name:" without a value; "Name;" sends it empty */
+	if (value[0] == '\0' && strcmp(name, "Expect") != 0)
+		snprintf(line, sizeof(line), "%s;", name);
+	else
+		snprintf(line, sizeof(line), "%s: %s", name, value);
 	h = curl_slist_append(req->headers, line);
 	if (h == NULL)
 		return MQS_ERR_NOMEM;
