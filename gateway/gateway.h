@@ -28,16 +28,24 @@
 struct gw_engine;
 struct mqs_seen;
 struct gw_sensor;
+struct gw_medjoin;
+struct gw_medical;
+struct gw_pubq;
 
 struct gw_gateway {
 	const struct gw_config *conf;
 	struct gw_store store;
-	struct mqs_creds creds;
+	struct mqs_creds creds; /* [broker]'s; each [broker NAME] has its own in the loop */
 	struct gw_engine *engine;
 	struct gw_sensor *sensor;
 	struct gw_status status;    /* publishes into the loop's outgoing queue */
-	struct mqs_seen *replay;    /* envelopes seen (mqs_seen.h) */
+	struct mqs_seen *replay;    /* envelopes seen on [broker] (mqs_seen.h) */
 	unsigned long acks_refused; /* acknowledgements refused since start */
+	/* docs/medical.md */
+	struct gw_medjoin **joins;  /* indexed like conf->routes: the receiver of each
+	                             * enabled medical-join route, else NULL */
+	struct gw_medical *medical; /* the senders of the kind = medical routes */
+	struct gw_pubq *pubq;       /* shares waiting for their broker (gw_pubq.h) */
 };
 
 #endif

@@ -129,7 +129,8 @@ int gw_alert_parse(const uint8_t *json, size_t len, const char *default_group, s
 			int ch = cJSON_IsString(item) ? gw_chan_parse(item->valuestring) : -1;
 			if (ch < 0) {
 				snprintf(err, errlen,
-				         "\"channels\" entries must be email, sms, phone or line");
+				         "\"channels\" entries must be email, sms, phone, line or "
+				         "webhook");
 				goto fail;
 			}
 			a->chan_mask |= GW_CH_BIT(ch);
@@ -200,6 +201,41 @@ const char *gw_alert_publisher(const char *origin)
 	return origin != NULL ? origin : "";
 }
 
+/* The alert as the webhook posts it: {"id", "severity", "group", "title",
+ * "body", "channels"} (docs/gateway.md, "Webhook channel"); NULL when
+ * memory runs out. */
+static char *alert_json(const struct gw_alert *a, unsigned mask)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *chans = NULL;
+	char *out = NULL;
+
+	if (root == NULL || cJSON_AddStringToObject(root, "id", a->id) == NULL ||
+	    cJSON_AddStringToObject(root, "severity", gw_severity_name(a->severity)) == NULL ||
+	    cJSON_AddStringToObject(root, "group", a->group) == NULL ||
+	    cJSON_AddStringToObject(root, "title", a->title != NULL ? a->title : "") == NULL ||
+	    cJSON_AddStringToObject(root, "body", a->body != NULL ? a->body : "") == NULL)
+		goto out;
+	chans = cJSON_AddArrayToObject(root, "channels");
+	if (chans == NULL)
+		goto out;
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		cJSON *item;
+
+		if (!(mask & GW_CH_BIT(ch)))
+			continue;
+		item = cJSON_CreateString(gw_chan_name(ch));
+		if (item == NULL || !cJSON_AddItemToArray(chans, item)) {
+			cJSON_Delete(item);
+			goto out;
+		}
+	}
+	out = cJSON_PrintUnformatted(root);
+out:
+	cJSON_Delete(root);
+	return out;
+}
+
 /* Store and queue, inside the caller's transaction. */
 int gw_alert_queue_tx(struct gw_store *s, const struct gw_config *c, const struct gw_alert *a,
                       const char *route, const char *topic, const char *kind, const char *origin,
@@ -220,6 +256,7 @@ int gw_alert_queue_tx(struct gw_store *s, const struct gw_config *c, const struc
 	unsigned mask = gw_alert_channels(s, a);
 	int64_t rowid = 0;
 	size_t nrows = 0;
+	char *json = NULL;
 	int rc;
 
 	/* an unknown group is refused before anything is written: the id
@@ -229,7 +266,16 @@ int gw_alert_queue_tx(struct gw_store *s, const struct gw_config *c, const struc
 		return MQS_ERR_DB;
 	if (rc == 0)
 		return MQS_ERR_NOENT;
+	if (mask & GW_CH_BIT(GW_CH_WEBHOOK)) {
+		/* one POST per alert, its JSON kept sealed until delivered */
+		json = alert_json(a, mask);
+		if (json == NULL)
+			return MQS_ERR_NOMEM;
+		m.data = (const uint8_t *)json;
+		m.data_len = strlen(json);
+	}
 	rc = gw_outbox_insert_message(s, &m, now_ms, &rowid);
+	mqs_secret_free_str(json);
 	if (rc != MQS_OK)
 		return rc;
 	rc = gw_outbox_queue(s, rowid, a->group, mask, 0, now_ms, &nrows);

@@ -14,6 +14,7 @@ static const struct gw_channel_type channel_types[] = {
     {"sms", GW_CH_SMS, gw_sms_keys, gw_sms_new},
     {"phone", GW_CH_PHONE, gw_phone_keys, gw_phone_new},
     {"line", GW_CH_LINE, gw_line_keys, gw_line_new},
+    {"webhook", GW_CH_WEBHOOK, gw_webhook_keys, gw_webhook_new},
     {"spool", -1, gw_spool_keys, gw_spool_new_conf},
 };
 

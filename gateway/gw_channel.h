@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* gw_channel.h - one delivery channel (email, sms, phone, line, spool) as
- * seen by the delivery engine.
+/* gw_channel.h - one delivery channel (email, sms, phone, line, webhook,
+ * spool) as seen by the delivery engine.
  *
  * The engine owns the outbox and the libcurl multi handle.  For each due
  * delivery it asks the channel to prepare a curl easy handle (network
@@ -26,12 +26,20 @@
 struct gw_delivery {
 	int64_t id;            /* outbox row id */
 	const char *msg_id;    /* message id (alert "id") */
-	const char *channel;   /* "email", "sms", "phone", "line", "spool" */
-	const char *recipient; /* recipient name (not PII) */
+	const char *channel;   /* "email", "sms", "phone", "line", "webhook", "spool" */
+	const char *recipient; /* recipient name (not PII); "" for webhook and spool rows */
 	const char *address;   /* decrypted email / phone / LINE user id: PII, never log */
 	const char *severity;  /* "info", "warning", "critical" */
 	const char *title;     /* subject / first line */
 	const char *body;      /* text */
+	/* The payload of recipient-less deliveries (webhook, medical-join
+	 * records to the spool): binary-safe, data_len bytes; NULL when the
+	 * message has none.  Record content: never log. */
+	const uint8_t *data;
+	size_t data_len;
+	const char *kind;      /* message kind: "alert", "sensor", "medical-join" */
+	const char *topic;     /* message topic (record topic for medical-join) */
+	const char *origin;    /* envelope origin ("" when none); medical-join: sender[/origin] */
 	const char *retry_key; /* UUID kept with the delivery (LINE X-Line-Retry-Key, Message-ID) */
 	int attempt;           /* 1 for the first try */
 };
@@ -105,6 +113,7 @@ struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size
 struct gw_channel *gw_sms_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
 struct gw_channel *gw_phone_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
 struct gw_channel *gw_line_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
+struct gw_channel *gw_webhook_new(const struct gw_chan_conf *conf, char *err, size_t errlen);
 /* Spool from [channel spool]: its dir key, else conf->spool_dir. */
 struct gw_channel *gw_spool_new_conf(const struct gw_chan_conf *conf, char *err, size_t errlen);
 /* Spool: one file per delivery under dir (created 0700). */
@@ -125,6 +134,7 @@ extern const char *const gw_email_keys[];
 extern const char *const gw_sms_keys[];
 extern const char *const gw_phone_keys[];
 extern const char *const gw_line_keys[];
+extern const char *const gw_webhook_keys[];
 extern const char *const gw_spool_keys[];
 
 #endif

@@ -30,6 +30,10 @@ int gw_cmd_group(struct gw_config *conf, int argc, char **argv);
  * keys"); cmd_key.c */
 int gw_cmd_key(struct gw_config *conf, int argc, char **argv);
 
+/* status [--json]: medical-join counters, publish queue per broker,
+ * outbox rows by state; counts only (cmd_status.c). */
+int gw_cmd_status(struct gw_config *conf, int argc, char **argv);
+
 /* outbox [--status S] [--limit N] [--json] */
 int gw_cmd_outbox(struct gw_config *conf, int argc, char **argv);
 

@@ -43,8 +43,12 @@ static const char *const store_keys[] = {"db",          "master_key_file", "spoo
 static const char *const delivery_keys[] = {
     "max_attempts", "backoff_base", "backoff_max", "max_inflight",
     "ack_timeout",  "escalation",   NULL};
-static const char *const route_keys[] = {"topic",      "kind",     "group",     "field",    "rule",
-                                         "hysteresis", "channels", "threshold", "ack_from", NULL};
+static const char *const named_broker_keys[] = {"host",          "port",          "credentials",
+                                                "client_id",     "cafile",        "keepalive",
+                                                "reconnect_min", "reconnect_max", NULL};
+/* keys of every route; each kind adds its own (gw_kind.c) */
+static const char *const route_keys[] = {"topic", "kind",       "group",    "field",
+                                         "rule",  "hysteresis", "ack_from", NULL};
 
 static void set_err(struct parse *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -233,11 +237,11 @@ static const char *chan_conf_get(const struct gw_chan_conf *cc, const char *key)
 	return sec_get(cc->priv, key);
 }
 
-/* First section of type, or NULL. */
+/* First section of type without a name, or NULL. */
 static struct gw_section *find_section(struct gw_config *c, const char *type)
 {
 	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
-		if (strcmp(s->type, type) == 0)
+		if (strcmp(s->type, type) == 0 && s->name == NULL)
 			return s;
 	}
 	return NULL;
@@ -297,6 +301,39 @@ static int get_duration(struct parse *p, struct gw_section *s, const char *key, 
 	return MQS_OK;
 }
 
+/* Optional byte count in min..max: digits with an optional suffix k/KiB
+ * (1024) or M/MiB (1024 * 1024).  MQS_OK (*out kept when absent) or
+ * MQS_ERR_INVAL. */
+static int get_size(struct parse *p, struct gw_section *s, const char *key, size_t min, size_t max,
+                    size_t *out)
+{
+	const char *v = sec_get(s, key);
+	char *end = NULL;
+	unsigned long long n, mult = 1;
+
+	if (v == NULL)
+		return MQS_OK;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno == 0 && end != v && v[0] != '-') {
+		if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0 || strcmp(end, "KiB") == 0)
+			mult = 1024;
+		else if (strcmp(end, "M") == 0 || strcmp(end, "MiB") == 0)
+			mult = 1024 * 1024;
+		else if (*end != '\0')
+			mult = 0;
+	} else {
+		mult = 0;
+	}
+	if (mult == 0 || n > max / mult || n * mult < min) {
+		set_err(p, sec_line(s, key), "%s must be a byte count in %zu..%zu (suffix k or M)",
+		        key, min, max);
+		return MQS_ERR_INVAL;
+	}
+	*out = (size_t)(n * mult);
+	return MQS_OK;
+}
+
 /* 1 when t is a topic name (filter 0) or filter (filter 1), else 0. */
 static int topic_ok(const char *t, int filter)
 {
@@ -330,31 +367,72 @@ static int name_ok(const char *n)
 	return len > 0 && len <= 64;
 }
 
-/* [broker] with its defaults. */
+/* The connection keys of a [broker] or [broker NAME] section s into b,
+ * with their defaults. */
+static int load_broker_keys(struct parse *p, struct gw_section *s, struct gw_broker_conf *b)
+{
+	unsigned long n;
+
+	b->name = s != NULL && s->name != NULL ? s->name : "";
+	b->line = s != NULL ? s->line : 0;
+	b->host = "127.0.0.1";
+	b->port = 1883;
+	b->keepalive = 30;
+	b->reconnect_min_ms = 1000;
+	b->reconnect_max_ms = 30000;
+	if (need(p, s, "broker", "credentials", &b->credentials) != 0)
+		return MQS_ERR_INVAL;
+	if (sec_get(s, "host") != NULL)
+		b->host = sec_get(s, "host");
+	n = (unsigned long)b->port;
+	if (get_uint(p, s, "port", 1, 65535, &n) != 0)
+		return MQS_ERR_INVAL;
+	b->port = (int)n;
+	n = (unsigned long)b->keepalive;
+	if (get_uint(p, s, "keepalive", 5, 3600, &n) != 0)
+		return MQS_ERR_INVAL;
+	b->keepalive = (int)n;
+	b->client_id = sec_get(s, "client_id");
+	b->cafile = sec_get(s, "cafile");
+	if (get_duration(p, s, "reconnect_min", &b->reconnect_min_ms) != 0 ||
+	    get_duration(p, s, "reconnect_max", &b->reconnect_max_ms) != 0)
+		return MQS_ERR_INVAL;
+	if (b->reconnect_min_ms < 100)
+		b->reconnect_min_ms = 100;
+	if (b->reconnect_max_ms < b->reconnect_min_ms)
+		b->reconnect_max_ms = b->reconnect_min_ms;
+	return MQS_OK;
+}
+
+/* [broker] with its defaults (brokers[0] and the flat fields), then every
+ * [broker NAME] (docs/medical.md) in file order. */
 static int load_broker(struct parse *p)
 {
 	struct gw_config *c = p->c;
 	struct gw_section *s = find_section(c, "broker");
-	unsigned long n;
+	struct gw_broker_conf *b0 = &c->brokers[0];
 
-	c->host = "127.0.0.1";
-	c->port = 1883;
+	if (s == NULL && c->sections != NULL) {
+		for (struct gw_section *t = c->sections; t != NULL; t = t->next) {
+			if (strcmp(t->type, "broker") == 0) {
+				set_err(p, t->line, "[broker %s] needs a [broker] section too",
+				        t->name);
+				return MQS_ERR_INVAL;
+			}
+		}
+	}
+	if (load_broker_keys(p, s, b0) != 0)
+		return MQS_ERR_INVAL;
+	c->nbrokers = 1;
+	c->host = b0->host;
+	c->port = b0->port;
+	c->credentials = b0->credentials;
+	c->client_id = b0->client_id;
+	c->cafile = b0->cafile;
+	c->keepalive = b0->keepalive;
+	c->reconnect_min_ms = b0->reconnect_min_ms;
+	c->reconnect_max_ms = b0->reconnect_max_ms;
 	c->status_topic = "mqttsec/status";
-	c->keepalive = 30;
-	c->reconnect_min_ms = 1000;
-	c->reconnect_max_ms = 30000;
-	if (need(p, s, "broker", "credentials", &c->credentials) != 0)
-		return MQS_ERR_INVAL;
-	if (sec_get(s, "host") != NULL)
-		c->host = sec_get(s, "host");
-	n = (unsigned long)c->port;
-	if (get_uint(p, s, "port", 1, 65535, &n) != 0)
-		return MQS_ERR_INVAL;
-	c->port = (int)n;
-	n = (unsigned long)c->keepalive;
-	if (get_uint(p, s, "keepalive", 5, 3600, &n) != 0)
-		return MQS_ERR_INVAL;
-	c->keepalive = (int)n;
 	if (sec_get(s, "status_topic") != NULL)
 		c->status_topic = sec_get(s, "status_topic");
 	if (!topic_ok(c->status_topic, 0)) {
@@ -362,15 +440,18 @@ static int load_broker(struct parse *p)
 		        "status_topic must be a topic name without + or #");
 		return MQS_ERR_INVAL;
 	}
-	c->client_id = sec_get(s, "client_id");
-	c->cafile = sec_get(s, "cafile");
-	if (get_duration(p, s, "reconnect_min", &c->reconnect_min_ms) != 0 ||
-	    get_duration(p, s, "reconnect_max", &c->reconnect_max_ms) != 0)
-		return MQS_ERR_INVAL;
-	if (c->reconnect_min_ms < 100)
-		c->reconnect_min_ms = 100;
-	if (c->reconnect_max_ms < c->reconnect_min_ms)
-		c->reconnect_max_ms = c->reconnect_min_ms;
+	for (struct gw_section *t = c->sections; t != NULL; t = t->next) {
+		if (strcmp(t->type, "broker") != 0 || t->name == NULL)
+			continue;
+		if (c->nbrokers >= GW_BROKERS_MAX) {
+			set_err(p, t->line, "too many [broker NAME] sections (at most %d)",
+			        GW_BROKERS_MAX - 1);
+			return MQS_ERR_INVAL;
+		}
+		if (load_broker_keys(p, t, &c->brokers[c->nbrokers]) != 0)
+			return MQS_ERR_INVAL;
+		c->nbrokers++;
+	}
 	return MQS_OK;
 }
 
@@ -474,6 +555,187 @@ static int load_delivery(struct parse *p)
 	return MQS_OK;
 }
 
+/* The channels key of a medical or medical-join route: TOPIC[@BROKER], ...
+ * into r->chans (docs/medical.md, "Sending"). */
+static int load_channels(struct parse *p, struct gw_section *s, struct gw_route *r)
+{
+	struct gw_config *c = p->c;
+	const char *v;
+	int line = sec_line(s, "channels");
+	char *cur;
+
+	if (need(p, s, "route", "channels", &v) != 0)
+		return MQS_ERR_INVAL;
+	r->chans_text = strdup(v);
+	if (r->chans_text == NULL) {
+		p->nomem = 1;
+		return MQS_ERR_NOMEM;
+	}
+	cur = r->chans_text;
+	for (;;) {
+		char *comma = strchr(cur, ',');
+		char *item, *at, *topic;
+		size_t broker = 0;
+
+		if (comma != NULL)
+			*comma = '\0';
+		item = trim(cur);
+		if (*item == '\0') {
+			set_err(p, line, "[route %s] channels: empty entry", s->name);
+			return MQS_ERR_INVAL;
+		}
+		if (r->nchans >= GW_MED_CHAN_MAX) {
+			set_err(p, line, "[route %s] channels: at most %d channels", s->name,
+			        GW_MED_CHAN_MAX);
+			return MQS_ERR_INVAL;
+		}
+		at = strrchr(item, '@');
+		if (at != NULL) {
+			const char *bname;
+
+			*at = '\0';
+			bname = trim(at + 1);
+			for (broker = 1; broker < c->nbrokers; broker++) {
+				if (strcmp(c->brokers[broker].name, bname) == 0)
+					break;
+			}
+			if (broker >= c->nbrokers) {
+				set_err(p, line,
+				        "[route %s] channels: unknown broker %s (no [broker %s] "
+				        "section)",
+				        s->name, bname, bname);
+				return MQS_ERR_INVAL;
+			}
+		}
+		topic = trim(item);
+		if (!topic_ok(topic, 0)) {
+			set_err(p, line, "[route %s] channels: %s is not a topic name (no + or #)",
+			        s->name, topic);
+			return MQS_ERR_INVAL;
+		}
+		for (size_t i = 0; i < r->nchans; i++) {
+			if (r->chans[i].broker == broker && strcmp(r->chans[i].topic, topic) == 0) {
+				set_err(p, line, "[route %s] channels: %s%s%s listed twice",
+				        s->name, topic, broker ? "@" : "", c->brokers[broker].name);
+				return MQS_ERR_INVAL;
+			}
+		}
+		r->chans[r->nchans].topic = topic;
+		r->chans[r->nchans].broker = broker;
+		r->nchans++;
+		if (comma == NULL)
+			break;
+		cur = comma + 1;
+	}
+	if (r->nchans < 2) {
+		set_err(p, line, "[route %s] channels: at least 2 channels", s->name);
+		return MQS_ERR_INVAL;
+	}
+	return MQS_OK;
+}
+
+/* 1 when list is a comma list of record key names, else 0. */
+static int name_list_ok(const char *list)
+{
+	char buf[1024];
+	char *cur = buf;
+
+	if (strlen(list) >= sizeof(buf))
+		return 0;
+	memcpy(buf, list, strlen(list) + 1);
+	for (;;) {
+		char *comma = strchr(cur, ',');
+
+		if (comma != NULL)
+			*comma = '\0';
+		if (!name_ok(trim(cur)))
+			return 0;
+		if (comma == NULL)
+			return 1;
+		cur = comma + 1;
+	}
+}
+
+/* 1 when the configuration has a [channel name] section, else 0. */
+static int has_channel_section(const struct gw_config *c, const char *name)
+{
+	for (const struct gw_section *s = c->sections; s != NULL; s = s->next) {
+		if (strcmp(s->type, "channel") == 0 && s->name != NULL &&
+		    strcmp(s->name, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The keys of kind = medical and medical-join (docs/medical.md). */
+static int load_medical(struct parse *p, struct gw_section *s, struct gw_route *r)
+{
+	unsigned long k = 0;
+	const char *v;
+
+	if (load_channels(p, s, r) != 0)
+		return MQS_ERR_INVAL;
+	if (need(p, s, "route", "threshold", &v) != 0 ||
+	    get_uint(p, s, "threshold", 2, r->nchans, &k) != 0)
+		return MQS_ERR_INVAL;
+	r->threshold = (unsigned)k;
+	r->record_key = sec_get(s, "record_key");
+	if (r->record_key != NULL && *r->record_key == '\0')
+		r->record_key = NULL;
+	if (r->kind == GW_KIND_MEDICAL) {
+		if (need(p, s, "route", "record_key", &r->record_key) != 0)
+			return MQS_ERR_INVAL;
+		if (!name_ok(r->record_key)) {
+			set_err(p, sec_line(s, "record_key"),
+			        "[route %s] record_key: one record key name (1..64 of A-Z a-z "
+			        "0-9 _ - .)",
+			        s->name);
+			return MQS_ERR_INVAL;
+		}
+		return MQS_OK;
+	}
+	if (r->record_key != NULL && !name_list_ok(r->record_key)) {
+		set_err(p, sec_line(s, "record_key"),
+		        "[route %s] record_key: a comma list of record key names", s->name);
+		return MQS_ERR_INVAL;
+	}
+	r->deliver = sec_get(s, "deliver");
+	if (r->deliver == NULL)
+		r->deliver = "spool";
+	if (strcmp(r->deliver, "webhook") != 0 && strcmp(r->deliver, "spool") != 0) {
+		set_err(p, sec_line(s, "deliver"), "[route %s] deliver must be webhook or spool",
+		        s->name);
+		return MQS_ERR_INVAL;
+	}
+	if (strcmp(r->deliver, "webhook") == 0 && !has_channel_section(p->c, "webhook")) {
+		set_err(p, sec_line(s, "deliver"),
+		        "[route %s] deliver = webhook needs a [channel webhook] section", s->name);
+		return MQS_ERR_INVAL;
+	}
+	r->join_timeout_ms = 60000;
+	r->max_pending = 10000;
+	r->max_record = 1024 * 1024;
+	r->max_pending_bytes = 64u * 1024 * 1024;
+	k = r->max_pending;
+	if (get_duration(p, s, "join_timeout", &r->join_timeout_ms) != 0 ||
+	    get_uint(p, s, "max_pending", 1, 1000000, &k) != 0 ||
+	    get_size(p, s, "max_record", 1, 1024 * 1024, &r->max_record) != 0 ||
+	    get_size(p, s, "max_pending_bytes", 1, (size_t)1 << 40, &r->max_pending_bytes) != 0)
+		return MQS_ERR_INVAL;
+	r->max_pending = k;
+	if (r->join_timeout_ms < 100) {
+		set_err(p, sec_line(s, "join_timeout"), "[route %s] join_timeout: at least 100ms",
+		        s->name);
+		return MQS_ERR_INVAL;
+	}
+	if (r->max_pending_bytes < r->max_record) {
+		set_err(p, sec_line(s, "max_pending_bytes"),
+		        "[route %s] max_pending_bytes must be at least max_record", s->name);
+		return MQS_ERR_INVAL;
+	}
+	return MQS_OK;
+}
+
 /* One [route NAME] section into r (sensor rules: gw_rule.h). */
 static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 {
@@ -488,20 +750,35 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 		set_err(p, s->line, "[route NAME]: NAME must be 1..64 of A-Z a-z 0-9 _ - .");
 		return MQS_ERR_INVAL;
 	}
-	if (need(p, s, "route", "topic", &r->topic) != 0 || need(p, s, "route", "kind", &kind) != 0)
+	if (need(p, s, "route", "kind", &kind) != 0)
+		return MQS_ERR_INVAL;
+	ki = gw_kind_find(kind); /* the kind registry (gw_kind.h) */
+	if (ki == NULL) {
+		set_err(p, sec_line(s, "kind"),
+		        "[route %s] kind must be alert, sensor, marketing, medical or "
+		        "medical-join",
+		        s->name);
+		return MQS_ERR_INVAL;
+	}
+	r->kind = ki->kind;
+	if (r->kind == GW_KIND_MEDICAL_JOIN) {
+		/* its subscriptions are its channels */
+		if (sec_kv(s, "topic") != NULL)
+			gw_log(GW_LOG_WARN,
+			       "%s:%d: [route %s] topic does not apply to kind = medical-join "
+			       "(its channels are its subscriptions; ignored)",
+			       p->c->path, sec_line(s, "topic"), s->name);
+		return load_medical(p, s, r);
+	}
+	if (need(p, s, "route", "topic", &r->topic) != 0)
 		return MQS_ERR_INVAL;
 	if (!topic_ok(r->topic, 1)) {
 		set_err(p, sec_line(s, "topic"), "[route %s] topic: not a valid topic filter",
 		        s->name);
 		return MQS_ERR_INVAL;
 	}
-	ki = gw_kind_find(kind); /* the kind registry (gw_kind.h) */
-	if (ki == NULL) {
-		set_err(p, sec_line(s, "kind"),
-		        "[route %s] kind must be alert, sensor, marketing or medical", s->name);
-		return MQS_ERR_INVAL;
-	}
-	r->kind = ki->kind;
+	if (r->kind == GW_KIND_MEDICAL)
+		return load_medical(p, s, r);
 	r->group = sec_get(s, "group");
 	r->ack_from = sec_get(s, "ack_from");
 	if (r->ack_from != NULL && gw_ack_list_check(r->ack_from, why, sizeof(why)) != 0) {
@@ -615,8 +892,13 @@ static int load_sections(struct parse *p)
 				return MQS_ERR_INVAL;
 			}
 		}
-		if (single && s->name != NULL) {
+		if (single && s->name != NULL && strcmp(s->type, "broker") != 0) {
 			set_err(p, s->line, "[%s] takes no name", s->type);
+			return MQS_ERR_INVAL;
+		}
+		if (strcmp(s->type, "broker") == 0 && s->name != NULL && !name_ok(s->name)) {
+			set_err(p, s->line,
+			        "[broker NAME]: NAME must be 1..64 of A-Z a-z 0-9 _ - .");
 			return MQS_ERR_INVAL;
 		}
 		if (strcmp(s->type, "route") == 0) {
@@ -660,21 +942,25 @@ static int load_sections(struct parse *p)
 	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
 		const char *const *keys = NULL;
 
+		const struct gw_kind_info *ki = NULL;
+
 		if (strcmp(s->type, "broker") == 0)
-			keys = broker_keys;
+			keys = s->name != NULL ? named_broker_keys : broker_keys;
 		else if (strcmp(s->type, "store") == 0)
 			keys = store_keys;
 		else if (strcmp(s->type, "delivery") == 0)
 			keys = delivery_keys;
-		else if (strcmp(s->type, "route") == 0)
+		else if (strcmp(s->type, "route") == 0) {
 			keys = route_keys;
-		else if (strcmp(s->type, "channel") == 0)
+			ki = gw_kind_find(sec_get(s, "kind"));
+		} else if (strcmp(s->type, "channel") == 0)
 			keys = gw_channel_type_find(s->name)->keys;
 		else
 			continue;
 		for (struct gw_kv *kv = s->kv; kv != NULL; kv = kv->next) {
-			if (in_list(keys, kv->key) || (strcmp(s->type, "channel") == 0 &&
-			                               strcmp(kv->key, "max_inflight") == 0))
+			if (in_list(keys, kv->key) || (ki != NULL && in_list(ki->keys, kv->key)) ||
+			    (strcmp(s->type, "channel") == 0 &&
+			     strcmp(kv->key, "max_inflight") == 0))
 				continue;
 			gw_log(GW_LOG_WARN, "%s:%d: unknown key %s in [%s%s%s] (ignored)", c->path,
 			       kv->line, kv->key, s->type, s->name ? " " : "",
@@ -751,6 +1037,7 @@ void gw_config_release(struct gw_config *c)
 		for (size_t j = 0; j < c->routes[i].nrules; j++)
 			gw_rule_release(&c->routes[i].rules[j]);
 		free(c->routes[i].rules);
+		free(c->routes[i].chans_text);
 	}
 	free(c->routes);
 	for (s = c->sections; s != NULL; s = snext) {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_config.h - gateway.conf (docs/gateway.md), parsed with libinih.
  *
- * Sections: [broker], [store], [delivery], [route NAME], [channel NAME].
+ * Sections: [broker], [broker NAME] (docs/medical.md: more broker
+ * connections, at most 7), [store], [delivery], [route NAME],
+ * [channel NAME].
  * Unknown sections and keys are warned with file:line and ignored; a
  * missing required key or a bad value is refused with file:line.
  *
@@ -64,7 +66,8 @@ struct gw_med_chan {
 
 struct gw_route {
 	const char *name;
-	const char *topic;     /* subscription filter */
+	const char *topic;     /* subscription filter on [broker]; NULL for kind =
+	                        * medical-join (its channels are its subscriptions) */
 	int kind;              /* enum gw_kind */
 	int line;              /* of the section header */
 	const char *group;     /* default group for alerts without one, or NULL */
@@ -78,12 +81,13 @@ struct gw_route {
 	struct gw_med_chan chans[GW_MED_CHAN_MAX]; /* channel i carries share i+1 */
 	size_t nchans;                             /* n, 2..8 */
 	unsigned threshold;                        /* k, 2..n */
-	const char *record_key;  /* medical: the sender's key; medical-join: comma list of
-	                          * accepted senders, NULL = every record key in the store */
-	const char *deliver;     /* medical-join: "webhook" or "spool" (default spool) */
-	uint64_t join_timeout_ms;              /* default 60 s */
-	size_t max_pending;                    /* default 10,000 */
-	size_t max_record, max_pending_bytes;  /* defaults 1 MiB, 64 MiB */
+	const char *record_key;   /* medical: the sender's key; medical-join: comma list of
+	                           * accepted senders, NULL = every record key in the store */
+	const char *deliver;      /* medical-join: "webhook" or "spool" (default spool) */
+	uint64_t join_timeout_ms; /* default 60 s */
+	size_t max_pending;       /* default 10,000 */
+	size_t max_record, max_pending_bytes; /* defaults 1 MiB, 64 MiB */
+	char *chans_text;                     /* owned: the strings chans[].topic point into */
 };
 
 struct gw_config {

@@ -111,6 +111,19 @@ struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *
 		free(e);
 		return NULL;
 	}
+	if (e->by_chan[GW_CH_SPOOL] == NULL && e->nowned < GW_CH__COUNT + 1) {
+		/* medical-join `deliver = spool` always has the spool folder */
+		struct gw_channel *sp = gw_spool_new(conf->spool_dir, err, errlen);
+
+		if (sp == NULL) {
+			gw_engine_free(e);
+			return NULL;
+		}
+		if (sp->max_inflight == 0)
+			sp->max_inflight = conf->max_inflight;
+		e->owned[e->nowned++] = sp;
+		e->by_chan[GW_CH_SPOOL] = sp;
+	}
 	e->multi = curl_multi_init();
 	if (e->multi == NULL) {
 		snprintf(err, errlen, "cannot create curl multi handle");
@@ -133,8 +146,7 @@ static void inflight_free(struct inflight *f)
 {
 	if (f == NULL)
 		return;
-	free(f->row.title);
-	free(f->row.body);
+	gw_outbox_row_release(&f->row);
 	OPENSSL_cleanse(f->address, sizeof(f->address));
 	free(f);
 }
@@ -266,6 +278,10 @@ static MQS_MUST_CHECK int record_done(struct gw_engine *e, int64_t now)
 		if (gw_outbox_update(e->store, f->row.id, f->state, f->next_at, f->res.error,
 		                     f->res.provider_ref, now) != MQS_OK)
 			return MQS_ERR_DB;
+		/* a delivered payload does not stay in the store */
+		if (GW_CH_NO_RECIPIENT(f->row.chan) && strcmp(f->state, "queued") != 0 &&
+		    gw_outbox_clear_data(e->store, f->row.id) != MQS_OK)
+			return MQS_ERR_DB;
 	}
 	return MQS_OK;
 }
@@ -358,8 +374,12 @@ static void start(struct gw_engine *e, struct inflight *f)
 		fail_now(e, f, "channel not configured: ", chname);
 		return;
 	}
+	if (f->row.data_bad) {
+		fail_now(e, f, "cannot open the stored payload", "");
+		return;
+	}
 	a = f->row.addr_status;
-	if (a == GW_ADDR_OK)
+	if (a == GW_ADDR_OK && !GW_CH_NO_RECIPIENT(f->row.chan))
 		a = gw_recipient_open(e->store, f->row.recipient, gw_field_for_chan(f->row.chan),
 		                      f->row.sealed, f->row.sealed_len, f->address,
 		                      sizeof(f->address));
@@ -392,6 +412,11 @@ static void start(struct gw_engine *e, struct inflight *f)
 	f->d.body = f->row.body;
 	f->d.retry_key = f->row.retry_key;
 	f->d.attempt = f->row.attempts;
+	f->d.data = f->row.data;
+	f->d.data_len = f->row.data_len;
+	f->d.kind = f->row.kind;
+	f->d.topic = f->row.topic;
+	f->d.origin = f->row.origin;
 	if (f->ch->ops->deliver != NULL) {
 		f->ch->ops->deliver(f->ch, &f->d, &f->res);
 		push_done(e, f);
@@ -526,8 +551,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 			if (f == NULL) {
 				gw_log(GW_LOG_ERR, "out of memory starting delivery %lld",
 				       (long long)claimed[ch][i].id);
-				free(claimed[ch][i].title);
-				free(claimed[ch][i].body);
+				gw_outbox_row_release(&claimed[ch][i]);
 				continue;
 			}
 			f->row = claimed[ch][i]; /* takes title and body */

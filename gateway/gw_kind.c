@@ -9,15 +9,20 @@
 static const char *const sensor_keys[] = {"field", "rule", "hysteresis", NULL};
 /* keys of later kinds are accepted already; their routes are not served */
 static const char *const later_keys[] = {"channels", "threshold", NULL};
+/* docs/medical.md, "Sending" and "Receiving" */
+static const char *const medical_keys[] = {"channels", "threshold", "record_key", NULL};
+static const char *const medical_join_keys[] = {"channels",   "threshold",         "record_key",
+                                                "deliver",    "join_timeout",      "max_pending",
+                                                "max_record", "max_pending_bytes", NULL};
 static const char *const no_keys[] = {NULL};
 
-/* Indexed by enum gw_kind.  Reserved: {"medical-join", GW_KIND_MEDICAL_JOIN,
- * ..., 0} with the medical issue. */
+/* Indexed by enum gw_kind. */
 static const struct gw_kind_info kinds[GW_KIND__COUNT] = {
     {"alert", GW_KIND_ALERT, no_keys, 1},
     {"sensor", GW_KIND_SENSOR, sensor_keys, 1},
     {"marketing", GW_KIND_MARKETING, later_keys, 0},
-    {"medical", GW_KIND_MEDICAL, later_keys, 0},
+    {"medical", GW_KIND_MEDICAL, medical_keys, 1},
+    {"medical-join", GW_KIND_MEDICAL_JOIN, medical_join_keys, 1},
 };
 
 /* Look a kind up by name. */

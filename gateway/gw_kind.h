@@ -8,10 +8,8 @@
  * holds the on_message handler of every served kind, indexed by the same
  * enum.  A new kind is one row here plus one handler there.
  *
- * Rows: alert and sensor (served); marketing and medical (accepted, not
- * served yet: their routes are disabled with a warning).  Slot reserved:
- * medical-join (the medical issue adds it with its enum value; until then
- * it is an unknown kind, as today).
+ * Rows: alert, sensor, medical and medical-join (served); marketing
+ * (accepted, not served yet: its routes are disabled with a warning).
  *
  * Pure module: no struct gw_gateway, no I/O.
  *

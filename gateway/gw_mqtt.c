@@ -55,6 +55,7 @@ struct gw_mqtt {
 	struct gw_mqtt_hooks hooks;
 	struct mosquitto *mosq;
 	char client_id[300];
+	char label[80]; /* " (NAME)" of a [broker NAME] in log lines, else "" */
 	int state;
 	uint64_t next_attempt; /* ST_DOWN: when to try again */
 	uint64_t backoff_ms;   /* next delay */
@@ -62,6 +63,7 @@ struct gw_mqtt {
 	int64_t last_step;     /* last TOTP step the broker accepted */
 	int64_t attempt_step;  /* step of the code used for the current attempt */
 	int refused;           /* the last CONNACK refused us */
+	int stale;             /* replace the client before the next attempt */
 	struct lookup *lookup; /* ST_RESOLVING */
 	struct lookup *abandoned;
 	unsigned long dropped; /* status messages dropped while down */
@@ -73,6 +75,16 @@ struct gw_mqtt {
 
 static void drop_lookup(struct gw_mqtt *m);
 static void reap_lookups(struct gw_mqtt *m);
+
+/* The connection dropped: publishes not acknowledged are forgotten (the
+ * client is replaced before the next attempt, so a stale message id can
+ * never be acknowledged) and the owner is told. */
+static void forget_publishes(struct gw_mqtt *m)
+{
+	m->stale = 1;
+	if (m->hooks.on_down != NULL)
+		m->hooks.on_down(m->hooks.ctx, m->b->index);
+}
 
 /* Next attempt after a failure: backoff with jitter, never within the step
  * of a refused code. */
@@ -107,34 +119,28 @@ static void went_down(struct gw_mqtt *m, const char *why)
 	if (m->state == ST_DOWN)
 		return;
 	if (m->state == ST_UP)
-		gw_log(GW_LOG_WARN, "disconnected from broker %s:%d: %s", m->b->host, m->b->port,
-		       why);
+		gw_log(GW_LOG_WARN, "disconnected from broker %s:%d%s: %s", m->b->host, m->b->port,
+		       m->label, why);
 	else
-		gw_log(GW_LOG_WARN, "cannot connect to broker %s:%d: %s", m->b->host, m->b->port,
-		       why);
+		gw_log(GW_LOG_WARN, "cannot connect to broker %s:%d%s: %s", m->b->host, m->b->port,
+		       m->label, why);
 	m->state = ST_DOWN;
+	forget_publishes(m);
 	schedule_retry(m, now);
 }
 
-/* Subscribe to every enabled route topic and to the acknowledgements. */
+/* Subscribe to the broker's filter list. */
 static void subscribe_all(struct gw_mqtt *m)
 {
 	const struct gw_mqtt_broker *b = m->b;
-	char ack[1100];
 	int rc;
 
-	for (size_t i = 0; i < b->nroutes; i++) {
-		if (!b->routes[i].enabled)
-			continue;
-		rc = mosquitto_subscribe(m->mosq, NULL, b->routes[i].topic, 1);
+	for (size_t i = 0; i < b->nfilters; i++) {
+		rc = mosquitto_subscribe(m->mosq, NULL, b->filters[i], 1);
 		if (rc != MOSQ_ERR_SUCCESS)
-			gw_log(GW_LOG_ERR, "cannot subscribe to %s: %s", b->routes[i].topic,
+			gw_log(GW_LOG_ERR, "cannot subscribe to %s%s: %s", b->filters[i], m->label,
 			       mosquitto_strerror(rc));
 	}
-	snprintf(ack, sizeof(ack), "%s/+/ack", b->status_topic);
-	rc = mosquitto_subscribe(m->mosq, NULL, ack, 1);
-	if (rc != MOSQ_ERR_SUCCESS)
-		gw_log(GW_LOG_ERR, "cannot subscribe to %s: %s", ack, mosquitto_strerror(rc));
 }
 
 /* libmosquitto: CONNACK. */
@@ -157,14 +163,24 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
 		if (gw_store_kv_set_int(m->store, m->b->step_key, m->last_step) != 0)
 			gw_log(GW_LOG_WARN, "cannot save the last accepted totp step");
 	}
-	gw_log(GW_LOG_INFO, "connected to broker %s:%d as %s (session %s)", m->b->host, m->b->port,
-	       m->creds->username, (flags & 1) ? "resumed" : "new");
+	gw_log(GW_LOG_INFO, "connected to broker %s:%d%s as %s (session %s)", m->b->host,
+	       m->b->port, m->label, m->creds->username, (flags & 1) ? "resumed" : "new");
 	if (m->dropped > 0) {
 		gw_log(GW_LOG_WARN, "%lu status messages were dropped while disconnected",
 		       m->dropped);
 		m->dropped = 0;
 	}
 	subscribe_all(m);
+}
+
+/* libmosquitto: a QoS 1 publish was acknowledged (PUBACK). */
+static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+	struct gw_mqtt *m = obj;
+
+	(void)mosq;
+	if (m->hooks.on_published != NULL)
+		m->hooks.on_published(m->hooks.ctx, m->b->index, mid);
 }
 
 /* libmosquitto: the connection closed. */
@@ -239,7 +255,7 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
 static int deliver(struct gw_mqtt *m, const char *topic, const uint8_t *payload, size_t len,
                    const char *origin)
 {
-	return m->hooks.on_message(m->hooks.ctx, topic, payload, len, origin) != 0;
+	return m->hooks.on_message(m->hooks.ctx, m->b->index, topic, payload, len, origin) != 0;
 }
 
 /* Keep an acknowledged message the store refused, or say loudly that it is
@@ -300,10 +316,11 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 static void hold_disconnect(struct gw_mqtt *m)
 {
 	gw_log(GW_LOG_WARN,
-	       "disconnecting from broker %s:%d while %zu messages are held: the broker keeps "
+	       "disconnecting from broker %s:%d%s while %zu messages are held: the broker keeps "
 	       "what follows in the session",
-	       m->b->host, m->b->port, gw_hold_count(m->hold));
+	       m->b->host, m->b->port, m->label, gw_hold_count(m->hold));
 	m->state = ST_DOWN; /* a requested disconnect is not worth a warning */
+	forget_publishes(m);
 	drop_lookup(m);
 	mosquitto_disconnect(m->mosq);
 	mosquitto_loop_write(m->mosq, 1);
@@ -367,6 +384,7 @@ static int create_client(struct gw_mqtt *m, char *err, size_t errlen)
 	mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+	mosquitto_publish_callback_set(m->mosq, on_publish);
 	mosquitto_message_callback_set(m->mosq, on_message);
 	if (b->cafile != NULL) {
 		rc = mosquitto_tls_set(m->mosq, b->cafile, NULL, NULL, NULL, NULL);
@@ -396,6 +414,8 @@ struct gw_mqtt *gw_mqtt_new(const struct gw_mqtt_broker *b, const struct mqs_cre
 	m->replay = replay;
 	m->store = store;
 	m->hooks = *hooks;
+	if (b->name != NULL && b->name[0] != '\0')
+		snprintf(m->label, sizeof(m->label), " (%.64s)", b->name);
 	if (b->client_id != NULL)
 		snprintf(m->client_id, sizeof(m->client_id), "%s", b->client_id);
 	else
@@ -644,6 +664,19 @@ uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms)
 			return gw_hold_next_try(m->hold);
 		}
 	}
+	if (m->state == ST_DOWN && now_ms >= m->next_attempt && m->stale) {
+		char err[256];
+
+		/* a fresh client: no publish of the old connection is resent
+		 * under a message id the owner has forgotten */
+		mosquitto_destroy(m->mosq);
+		m->mosq = NULL;
+		if (create_client(m, err, sizeof(err)) != MQS_OK) {
+			gw_log(GW_LOG_ERR, "%s", err);
+			abort();
+		}
+		m->stale = 0;
+	}
 	if (m->state == ST_DOWN && now_ms >= m->next_attempt)
 		begin_connect(m, now_ms);
 	if (m->state == ST_RESOLVING)
@@ -678,9 +711,18 @@ size_t gw_mqtt_held(const struct gw_mqtt *m)
 	return gw_hold_count(m->hold);
 }
 
-/* Publish a status message; sealed with the device key when the topic is
- * protected (the broker plugin refuses plaintext there and re-seals). */
-int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len)
+/* Connected. */
+int gw_mqtt_up(const struct gw_mqtt *m)
+{
+	return m->state == ST_UP;
+}
+
+/* Seal payload with the device key when topic is protected (the broker
+ * plugin refuses plaintext there and re-seals), then publish at QoS 1.
+ * MQS_OK with *mid set, MQS_ERR_INVAL (must_seal, not protected),
+ * MQS_ERR_CRYPTO, MQS_ERR_IO. */
+static int publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len,
+                   int must_seal, int *mid)
 {
 	const struct mqs_creds *cr = m->creds;
 	const struct mqs_creds_key *dk = NULL;
@@ -688,12 +730,10 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
 	size_t env_len = 0;
 	int rc;
 
-	if (m->state != ST_UP) {
-		m->dropped++;
-		return MQS_ERR_IO;
-	}
 	if (mqs_creds_topic_protected(cr, topic))
 		dk = mqs_creds_device_key(cr);
+	if (dk == NULL && must_seal)
+		return MQS_ERR_INVAL;
 	if (dk != NULL) {
 		size_t cap = mqs_envelope_sealed_len(0, len);
 
@@ -701,18 +741,42 @@ int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, s
 		if (env == NULL ||
 		    mqs_envelope_seal(dk->key, dk->id, mqs_now_ms(), NULL, NULL, 0, topic,
 		                      strlen(topic), payload, len, env, cap, &env_len) != MQS_OK) {
-			gw_log(GW_LOG_WARN, "cannot seal status for %s", topic);
 			free(env);
 			return MQS_ERR_CRYPTO;
 		}
 		payload = env;
 		len = env_len;
 	}
-	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, false);
+	rc = mosquitto_publish(m->mosq, mid, topic, (int)len, payload, 1, false);
 	free(env);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		gw_log(GW_LOG_DEBUG, "cannot publish status: %s", mosquitto_strerror(rc));
+		gw_log(GW_LOG_DEBUG, "cannot publish on %s%s: %s", topic, m->label,
+		       mosquitto_strerror(rc));
 		return MQS_ERR_IO;
 	}
 	return MQS_OK;
+}
+
+/* Publish a status message (best effort). */
+int gw_mqtt_publish(struct gw_mqtt *m, const char *topic, const void *payload, size_t len)
+{
+	int rc;
+
+	if (m->state != ST_UP) {
+		m->dropped++;
+		return MQS_ERR_IO;
+	}
+	rc = publish(m, topic, payload, len, 0, NULL);
+	if (rc == MQS_ERR_CRYPTO)
+		gw_log(GW_LOG_WARN, "cannot seal status for %s", topic);
+	return rc;
+}
+
+/* Publish with the message id returned (docs/medical.md, "Sending"). */
+int gw_mqtt_publish_mid(struct gw_mqtt *m, const char *topic, const void *payload, size_t len,
+                        int must_seal, int *mid)
+{
+	if (m->state != ST_UP)
+		return MQS_ERR_IO;
+	return publish(m, topic, payload, len, must_seal, mid);
 }

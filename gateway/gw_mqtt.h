@@ -4,7 +4,9 @@
  *
  * Persistent session: clean session off, fixed client id ([broker]
  * client_id, default "mqttsec-gateway-<username>"), QoS 1 subscriptions
- * to every route topic and to <status_topic>/+/ack.  Reconnects are done
+ * to the broker's filter list (the loop builds it: on [broker] every
+ * route topic and <status_topic>/+/ack; on every broker the channel
+ * topics of the medical-join routes that live on it).  Reconnects are done
  * here, not by libmosquitto: exponential backoff with jitter between
  * [broker] reconnect_min and reconnect_max, and a fresh TOTP code for
  * every attempt.  A code's time step is never reused after the broker
@@ -19,7 +21,16 @@
  * open are dropped and logged.
  *
  * One struct gw_mqtt is one connection to one broker (struct
- * gw_mqtt_broker); the loop (gw_run.c) holds one per broker.  The
+ * gw_mqtt_broker: [broker] or a [broker NAME], each with its own
+ * credentials, replay set, TOTP step key and backoff); the loop (gw_run.c)
+ * holds one per broker.  Every hook call names the broker's index.
+ *
+ * Publishing with an acknowledgement (gw_mqtt_publish_mid, docs/medical.md,
+ * "Sending"): the message id is returned and the on_published hook reports
+ * its PUBACK.  When the connection drops, the on_down hook says that every
+ * publish not acknowledged yet is forgotten: the libmosquitto client is
+ * replaced before the next attempt (so no stale message id can be
+ * acknowledged later), and the owner publishes those messages again.  The
  * transport knows nothing of the gateway: it hands every opened message to
  * the on_message hook the loop gave it and lets the loop's pump hook run
  * between the messages of a long burst; it never calls the dispatcher, the
@@ -48,10 +59,11 @@ struct gw_store;
 struct mqs_creds;
 struct mqs_seen;
 
-/* One broker: where to connect and what to subscribe to.  Today the
- * [broker] section gives the only one (name ""); [broker NAME] sections
- * (docs/gateway.md) will give one each. */
+/* One broker: where to connect and what to subscribe to.  The [broker]
+ * section gives index 0 (name ""), each [broker NAME] (docs/medical.md)
+ * one more. */
 struct gw_mqtt_broker {
+	size_t index;     /* handed to every hook */
 	const char *name; /* "" for [broker] */
 	const char *host;
 	int port;
@@ -59,21 +71,26 @@ struct gw_mqtt_broker {
 	const char *client_id; /* NULL = "mqttsec-gateway-<username>" */
 	int keepalive;         /* seconds */
 	uint64_t reconnect_min_ms, reconnect_max_ms;
-	const char *step_key;          /* kv key of the last accepted TOTP step */
-	const struct gw_route *routes; /* subscriptions: every enabled route topic */
-	size_t nroutes;
-	const char *status_topic; /* and <status_topic>/+/ack */
+	const char *step_key;       /* kv key of the last accepted TOTP step */
+	const char *const *filters; /* QoS 1 subscriptions */
+	size_t nfilters;
 };
 
 /* What the transport hands to its owner.  on_message gets every opened
- * message (origin NULL when none) and returns 1 when the store refused a
- * write on the way (the transport holds the message and retries it), else
- * 0.  pump (may be NULL) is called after each message of a read, so the
- * owner can let other sources progress during a long burst. */
+ * message (origin NULL when none) with the index of the broker it came
+ * from and returns 1 when the store refused a write on the way (the
+ * transport holds the message and retries it), else 0.  pump (may be
+ * NULL) is called after each message of a read, so the owner can let
+ * other sources progress during a long burst.  on_published (may be NULL)
+ * reports the PUBACK of message id mid; on_down (may be NULL) reports that
+ * the connection dropped and every publish not acknowledged yet is
+ * forgotten. */
 struct gw_mqtt_hooks {
-	int (*on_message)(void *ctx, const char *topic, const uint8_t *payload, size_t len,
-	                  const char *origin);
+	int (*on_message)(void *ctx, size_t broker, const char *topic, const uint8_t *payload,
+	                  size_t len, const char *origin);
 	void (*pump)(void *ctx);
+	void (*on_published)(void *ctx, size_t broker, int mid);
+	void (*on_down)(void *ctx, size_t broker);
 	void *ctx;
 };
 
@@ -100,6 +117,19 @@ uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms);
 
 /* Acknowledged messages held in memory, waiting for the database. */
 size_t gw_mqtt_held(const struct gw_mqtt *m);
+
+/* 1 when connected (CONNACK accepted), else 0. */
+int gw_mqtt_up(const struct gw_mqtt *m);
+
+/* Publish payload on topic at QoS 1 (not retained), sealed with this
+ * broker's device key (credentials of the transport) when the topic is
+ * protected there; with must_seal set, an unprotected topic is refused.
+ * *mid gets the message id that on_published will report.  Returns
+ * MQS_OK, MQS_ERR_IO (not connected, or libmosquitto refused),
+ * MQS_ERR_INVAL (must_seal and the topic is not protected, or no device
+ * key), MQS_ERR_CRYPTO (sealing failed). */
+MQS_MUST_CHECK int gw_mqtt_publish_mid(struct gw_mqtt *m, const char *topic, const void *payload,
+                                       size_t len, int must_seal, int *mid);
 
 /* Publish at QoS 1 (not retained) when connected; dropped (and counted)
  * otherwise.  On a protected topic (per the credentials) the payload is

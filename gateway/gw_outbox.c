@@ -6,10 +6,107 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_recipient.h"
 #include "mqs_error.h"
+#include "mqs_master_key.h"
+#include "mqs_util.h"
+
+#define BODY_LABEL   "mqttsec-gateway body v1"
+#define BODY_VERSION 0x01
+#define BODY_NONCE   12
+#define BODY_TAG     16
+#define BODY_OVER    (1 + BODY_NONCE + BODY_TAG)
+
+/* The AAD of a stored payload: label, route, publisher, id (NUL
+ * separated), so a sealed body cannot be moved to another message. */
+static int body_aad(const char *route, const char *publisher, const char *msg_id, char **out,
+                    size_t *len)
+{
+	size_t a = sizeof(BODY_LABEL), b = strlen(route) + 1, c = strlen(publisher) + 1,
+	       d = strlen(msg_id);
+	char *p = malloc(a + b + c + d + 1);
+
+	if (p == NULL)
+		return MQS_ERR_NOMEM;
+	memcpy(p, BODY_LABEL, a);
+	memcpy(p + a, route, b);
+	memcpy(p + a + b, publisher, c);
+	memcpy(p + a + b + c, msg_id, d + 1);
+	*out = p;
+	*len = a + b + c + d;
+	return MQS_OK;
+}
+
+/* AES-256-GCM of in under the body key; *out (malloc'd, *out_len bytes) is
+ * version | nonce | ciphertext | tag.  encrypt = 0 opens such a blob into
+ * *out (wiped by the caller).  Returns MQS_OK, MQS_ERR_UNWRAP (does not
+ * open), MQS_ERR_NOMEM or MQS_ERR_CRYPTO. */
+static int body_crypt(const struct gw_store *s, int encrypt, const char *aad, size_t aad_len,
+                      const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	uint8_t key[MQS_MASTER_KEY_LEN];
+	EVP_CIPHER_CTX *ctx = NULL;
+	uint8_t *buf = NULL;
+	size_t cap;
+	int n = 0, rc = MQS_ERR_CRYPTO;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!encrypt && (in_len < BODY_OVER || in[0] != BODY_VERSION))
+		return MQS_ERR_UNWRAP;
+	if (in_len > GW_OUTBOX_DATA_MAX + BODY_OVER)
+		return MQS_ERR_TOOBIG;
+	cap = encrypt ? in_len + BODY_OVER : in_len - BODY_OVER;
+	buf = malloc(cap > 0 ? cap : 1);
+	if (buf == NULL)
+		return MQS_ERR_NOMEM;
+	if (mqs_master_key_derive(s->mk, BODY_LABEL, key) != MQS_OK)
+		goto out;
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		goto out;
+	if (encrypt) {
+		buf[0] = BODY_VERSION;
+		if (RAND_bytes(buf + 1, BODY_NONCE) != 1 ||
+		    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, buf + 1) != 1 ||
+		    EVP_EncryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)aad_len) != 1 ||
+		    (in_len > 0 &&
+		     EVP_EncryptUpdate(ctx, buf + 1 + BODY_NONCE, &n, in, (int)in_len) != 1) ||
+		    EVP_EncryptFinal_ex(ctx, buf + 1 + BODY_NONCE + in_len, &n) != 1 ||
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BODY_TAG,
+		                        buf + 1 + BODY_NONCE + in_len) != 1)
+			goto out;
+	} else {
+		size_t ct_len = in_len - BODY_OVER;
+
+		if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, in + 1) != 1 ||
+		    EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)aad_len) != 1 ||
+		    (ct_len > 0 &&
+		     EVP_DecryptUpdate(ctx, buf, &n, in + 1 + BODY_NONCE, (int)ct_len) != 1) ||
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BODY_TAG,
+		                        (void *)(in + 1 + BODY_NONCE + ct_len)) != 1)
+			goto out;
+		if (EVP_DecryptFinal_ex(ctx, buf + ct_len, &n) != 1) {
+			rc = MQS_ERR_UNWRAP;
+			goto out;
+		}
+	}
+	*out = buf;
+	*out_len = cap;
+	buf = NULL;
+	rc = MQS_OK;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_free(ctx);
+	mqs_secret_free(buf, cap);
+	return rc;
+}
 
 /* Insert the message row (dedupe on route, publisher and msg_id). */
 int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int64_t now_ms,
@@ -17,12 +114,35 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 {
 	sqlite3_stmt *st = gw_store_stmt(
 	    s, "INSERT INTO messages(msg_id, route, topic, kind, severity, grp, title, body, "
-	       "origin, received_at, publisher) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+	       "origin, received_at, publisher, body_sealed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
 	       "ON CONFLICT(route, publisher, msg_id) DO NOTHING");
+	const char *publisher = m->publisher != NULL ? m->publisher : "";
+	uint8_t *sealed = NULL;
+	size_t sealed_len = 0;
 	int rc = MQS_ERR_DB;
 
 	if (st == NULL)
 		return rc;
+	if (m->data != NULL) {
+		char *aad = NULL;
+		size_t aad_len = 0;
+
+		rc = m->data_len > GW_OUTBOX_DATA_MAX
+		         ? MQS_ERR_TOOBIG
+		         : body_aad(m->route, publisher, m->msg_id, &aad, &aad_len);
+		if (rc == MQS_OK)
+			rc = body_crypt(s, 1, aad, aad_len, m->data, m->data_len, &sealed,
+			                &sealed_len);
+		free(aad);
+		if (rc != MQS_OK) {
+			gw_log(GW_LOG_ERR, "cannot seal the payload of message %s: %s", m->msg_id,
+			       mqs_strerror(rc));
+			gw_store_done(st);
+			return rc;
+		}
+		rc = MQS_ERR_DB;
+		sqlite3_bind_blob(st, 12, sealed, (int)sealed_len, SQLITE_STATIC);
+	}
 	sqlite3_bind_text(st, 1, m->msg_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, m->route, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, m->topic, -1, SQLITE_STATIC);
@@ -34,7 +154,7 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 	if (m->origin != NULL)
 		sqlite3_bind_text(st, 9, m->origin, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, now_ms);
-	sqlite3_bind_text(st, 11, m->publisher != NULL ? m->publisher : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, publisher, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		gw_log(GW_LOG_ERR, "db: cannot insert message: %s", sqlite3_errmsg(s->db));
 	} else if (sqlite3_changes(s->db) == 0) {
@@ -44,6 +164,7 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 		rc = MQS_OK;
 	}
 	gw_store_done(st);
+	free(sealed); /* ciphertext only */
 	return rc;
 }
 
@@ -102,7 +223,8 @@ int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group, un
 			int field = gw_field_for_chan(ch);
 			char uuid[37];
 
-			if (!(chan_mask & GW_CH_BIT(ch)) || !sqlite3_column_int(members, 1 + field))
+			if (!(chan_mask & GW_CH_BIT(ch)) || field < 0 ||
+			    !sqlite3_column_int(members, 1 + field))
 				continue;
 			if (optouts != NULL) {
 				char list[64];
@@ -136,10 +258,58 @@ int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group, un
 	}
 	if (r != SQLITE_DONE)
 		goto out;
+	/* one row per message for the channels without recipients */
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		size_t one = 0;
+
+		if (!(chan_mask & GW_CH_BIT(ch)) || !GW_CH_NO_RECIPIENT(ch))
+			continue;
+		if (gw_outbox_queue_direct(s, msg_rowid, ch, step, now_ms, &one) != MQS_OK)
+			goto out;
+		*nrows += one;
+	}
 	rc = MQS_OK;
 out:
 	gw_store_done(g);
 	gw_store_done(members);
+	gw_store_done(ins);
+	return rc;
+}
+
+/* The one row of a webhook or spool delivery. */
+int gw_outbox_queue_direct(struct gw_store *s, int64_t msg_rowid, int ch, int step, int64_t now_ms,
+                           size_t *nrows)
+{
+	sqlite3_stmt *ins;
+	char uuid[37];
+	int rc = MQS_ERR_DB;
+
+	*nrows = 0;
+	if (!GW_CH_NO_RECIPIENT(ch))
+		return MQS_ERR_INVAL;
+	if (gw_uuid4(uuid) != 0) {
+		gw_log(GW_LOG_ERR, "cannot draw a random retry key");
+		return MQS_ERR_CRYPTO;
+	}
+	ins = gw_store_stmt(
+	    s, "INSERT INTO outbox(message, recipient, channel, state, attempts, next_attempt_at, "
+	       "retry_key, step, created_at, updated_at) VALUES (?,'',?,'queued',0,?,?,?,?,?) "
+	       "ON CONFLICT DO NOTHING");
+	if (ins == NULL)
+		return rc;
+	sqlite3_bind_int64(ins, 1, msg_rowid);
+	sqlite3_bind_text(ins, 2, gw_chan_name(ch), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 3, now_ms);
+	sqlite3_bind_text(ins, 4, uuid, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(ins, 5, step);
+	sqlite3_bind_int64(ins, 6, now_ms);
+	sqlite3_bind_int64(ins, 7, now_ms);
+	if (sqlite3_step(ins) != SQLITE_DONE) {
+		gw_log(GW_LOG_ERR, "db: cannot queue delivery: %s", sqlite3_errmsg(s->db));
+	} else {
+		*nrows = (size_t)sqlite3_changes(s->db);
+		rc = MQS_OK;
+	}
 	gw_store_done(ins);
 	return rc;
 }
@@ -152,16 +322,51 @@ int gw_outbox_requeue_sending(struct gw_store *s)
 	return sqlite3_changes(s->db);
 }
 
+/* Free one claimed row's strings and wipe its payload. */
+void gw_outbox_row_release(struct gw_outbox_row *row)
+{
+	if (row == NULL)
+		return;
+	free(row->title);
+	free(row->body);
+	free(row->topic);
+	free(row->origin);
+	mqs_secret_free(row->data, row->data_len);
+	row->title = row->body = row->topic = row->origin = NULL;
+	row->data = NULL;
+	row->data_len = 0;
+}
+
 /* Free claimed rows. */
 void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n)
 {
 	if (rows == NULL)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].title);
-		free(rows[i].body);
-	}
+	for (size_t i = 0; i < n; i++)
+		gw_outbox_row_release(&rows[i]);
 	free(rows);
+}
+
+/* Open the stored payload of the current row of sel into row. */
+static void row_open_data(struct gw_store *s, sqlite3_stmt *sel, int col, struct gw_outbox_row *row)
+{
+	const uint8_t *blob = sqlite3_column_blob(sel, col);
+	size_t len = (size_t)sqlite3_column_bytes(sel, col);
+	char *aad = NULL;
+	size_t aad_len = 0;
+	int rc;
+
+	if (blob == NULL || len == 0)
+		return;
+	rc = body_aad(row->route, row->publisher, row->msg_id, &aad, &aad_len);
+	if (rc == MQS_OK)
+		rc = body_crypt(s, 0, aad, aad_len, blob, len, &row->data, &row->data_len);
+	free(aad);
+	if (rc != MQS_OK) {
+		gw_log(GW_LOG_ERR, "cannot open the payload of message %s (wrong master key?): %s",
+		       row->msg_id, mqs_strerror(rc));
+		row->data_bad = 1;
+	}
 }
 
 /* Claim due rows of one channel: read first (no write lock when nothing
@@ -173,7 +378,8 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 	    "SELECT o.id, o.recipient, o.attempts, o.retry_key, m.msg_id, m.severity, m.title, "
 	    "m.body, r.id IS NOT NULL, CASE ?4 WHEN 0 THEN r.email WHEN 1 THEN r.phone "
 	    "ELSE r.line END, EXISTS (SELECT 1 FROM optouts x WHERE x.recipient_id = r.id AND "
-	    "x.channel = o.channel), m.route, m.publisher "
+	    "x.channel = o.channel), m.route, m.publisher, m.kind, m.topic, m.origin, "
+	    "m.body_sealed "
 	    "FROM outbox o JOIN messages m ON m.id = o.message "
 	    "LEFT JOIN recipients r ON r.name = o.recipient "
 	    "WHERE o.state = 'queued' AND o.channel = ?1 AND o.next_attempt_at <= ?2 "
@@ -230,8 +436,18 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 			row->severity = 0;
 		row->title = strdup(t != NULL ? t : "");
 		row->body = strdup(b != NULL ? b : "");
+		snprintf(row->kind, sizeof(row->kind), "%s",
+		         (const char *)sqlite3_column_text(sel, 13));
+		t = (const char *)sqlite3_column_text(sel, 14);
+		row->topic = strdup(t != NULL ? t : "");
+		t = (const char *)sqlite3_column_text(sel, 15);
+		row->origin = strdup(t != NULL ? t : "");
 		row->sealed_len = (size_t)sqlite3_column_bytes(sel, 9);
-		if (!sqlite3_column_int(sel, 8))
+		if (GW_CH_NO_RECIPIENT(ch)) {
+			row->addr_status = GW_ADDR_OK; /* no address to open */
+			row->sealed_len = 0;
+			row_open_data(s, sel, 16, row);
+		} else if (!sqlite3_column_int(sel, 8))
 			row->addr_status = GW_ADDR_NO_RECIPIENT;
 		else if (sqlite3_column_int(sel, 10))
 			row->addr_status = GW_ADDR_OPTOUT;
@@ -242,7 +458,8 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 			memcpy(row->sealed, sqlite3_column_blob(sel, 9), row->sealed_len);
 		}
 		n++;
-		if (row->title == NULL || row->body == NULL) {
+		if (row->title == NULL || row->body == NULL || row->topic == NULL ||
+		    row->origin == NULL) {
 			rc = MQS_ERR_NOMEM;
 			goto fail;
 		}
@@ -275,9 +492,7 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 		}
 		if (sqlite3_changes(s->db) == 0) {
 			/* changed meanwhile: not ours */
-			free(rows[i].title);
-			free(rows[i].body);
-			rows[i].title = rows[i].body = NULL;
+			gw_outbox_row_release(&rows[i]);
 			rows[i].id = -1;
 		}
 	}
@@ -323,6 +538,27 @@ int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t 
 		rc = MQS_OK;
 	else
 		gw_log(GW_LOG_ERR, "db: cannot update delivery %lld: %s", (long long)id,
+		       sqlite3_errmsg(s->db));
+	gw_store_done(st);
+	return rc;
+}
+
+/* Drop the stored payload once nothing of the message is pending. */
+int gw_outbox_clear_data(struct gw_store *s, int64_t id)
+{
+	sqlite3_stmt *st = gw_store_stmt(
+	    s, "UPDATE messages SET body_sealed = NULL WHERE id = (SELECT message FROM outbox "
+	       "WHERE id = ?1) AND body_sealed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox o "
+	       "WHERE o.message = messages.id AND o.state IN ('queued','sending'))");
+	int rc = MQS_ERR_DB;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	else
+		gw_log(GW_LOG_ERR, "db: cannot clear a delivered payload: %s",
 		       sqlite3_errmsg(s->db));
 	gw_store_done(st);
 	return rc;
@@ -403,8 +639,10 @@ int gw_outbox_prune(struct gw_store *s, int64_t cutoff_ms)
 {
 	sqlite3_stmt *st = gw_store_prepare(
 	    s,
-	    "UPDATE messages SET title = NULL, body = NULL WHERE received_at < ? "
-	    "AND title IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
+	    "UPDATE messages SET title = NULL, body = NULL, body_sealed = NULL WHERE received_at < "
+	    "? "
+	    "AND (title IS NOT NULL OR body_sealed IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM "
+	    "outbox o WHERE "
 	    "o.message = messages.id AND o.state IN ('queued','sending')) AND NOT EXISTS "
 	    "(SELECT 1 FROM escalations e WHERE e.message = messages.id AND e.state = 'waiting')");
 	int n = -1;

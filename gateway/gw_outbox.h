@@ -12,8 +12,17 @@
  * X-Line-Retry-Key, email Message-ID).  Rows hold the recipient's name,
  * never an address: addresses are decrypted at delivery time.
  *
+ * Webhook and spool rows (GW_CH_NO_RECIPIENT) have no recipient (""):
+ * one row per message.  Their payload (a medical record, an alert's JSON)
+ * is kept in messages.body_sealed, AES-256-GCM under a key derived from
+ * the master key ("mqttsec-gateway body v1"), bound to the message's
+ * route, publisher and id; never plaintext at rest.  It is opened when a
+ * row is claimed and cleared from the store once every row of the message
+ * is final (docs/gateway.md, "Webhook channel").
+ *
  * Ownership: rows returned by gw_outbox_claim() are malloc'd; free them
- * with gw_outbox_rows_free().  Errors are logged; return values are enum
+ * with gw_outbox_rows_free() (a single row taken out of the array:
+ * gw_outbox_row_release(), which wipes the payload).  Errors are logged; return values are enum
  * mqs_err codes.
  */
 #ifndef GW_OUTBOX_H
@@ -38,7 +47,13 @@ struct gw_message {
 	const char *body;
 	const char *origin;    /* envelope origin, or NULL */
 	const char *publisher; /* namespace: origin, "" (anonymous), GW_PUBLISHER_SELF */
+	const uint8_t *data;   /* payload for webhook / spool rows (sealed), or NULL */
+	size_t data_len;
 };
+
+/* Largest payload kept with a message (a medical record is at most 1 MiB
+ * plus its topic and envelope). */
+#define GW_OUTBOX_DATA_MAX (2u * 1024 * 1024)
 
 /* The publisher of the gateway's own alerts (sensor rules): "$" cannot
  * start a device name, so no device can publish in this namespace. */
@@ -61,6 +76,13 @@ int gw_outbox_group_exists(struct gw_store *s, const char *group);
 MQS_MUST_CHECK int gw_outbox_queue(struct gw_store *s, int64_t msg_rowid, const char *group,
                                    unsigned chan_mask, int step, int64_t now_ms, size_t *nrows);
 
+/* Inside a transaction: queue the one row of a recipient-less channel ch
+ * (GW_CH_WEBHOOK, GW_CH_SPOOL) for message msg_rowid.  *nrows gets 1, or 0
+ * when it exists already.  Returns MQS_OK, MQS_ERR_INVAL (ch has
+ * recipients) or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_outbox_queue_direct(struct gw_store *s, int64_t msg_rowid, int ch, int step,
+                                          int64_t now_ms, size_t *nrows);
+
 /* Rows left in 'sending' by a crash go back to 'queued'.  Returns the
  * number of rows, or -1. */
 MQS_MUST_CHECK int gw_outbox_requeue_sending(struct gw_store *s);
@@ -81,7 +103,16 @@ struct gw_outbox_row {
 	int addr_status;                  /* enum gw_addr_status as far as the row tells */
 	uint8_t sealed[GW_ADDR_MAX + 32]; /* the encrypted address (addr_status OK) */
 	size_t sealed_len;
+	char kind[32];
+	char *topic;
+	char *origin;  /* "" when none */
+	uint8_t *data; /* opened payload (webhook / spool rows), or NULL */
+	size_t data_len;
+	int data_bad; /* a stored payload that does not open */
 };
+
+/* Free what one claimed row holds (payload wiped); the row stays. */
+void gw_outbox_row_release(struct gw_outbox_row *row);
 
 /* Claim up to max due rows of channel ch (state queued, next attempt <=
  * now): they become 'sending' with attempts + 1, in the caller's
@@ -100,6 +131,11 @@ void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n);
 MQS_MUST_CHECK int gw_outbox_update(struct gw_store *s, int64_t id, const char *state,
                                     int64_t next_at, const char *error, const char *provider_ref,
                                     int64_t now_ms);
+
+/* After row id became final: clear its message's stored payload
+ * (body_sealed) when no row of that message is queued or sending any more.
+ * Returns MQS_OK or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_outbox_clear_data(struct gw_store *s, int64_t id);
 
 /* Earliest next_attempt_at of a queued row of a channel in chan_mask, or
  * 0 when none. */

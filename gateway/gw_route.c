@@ -11,6 +11,8 @@
 #include "gw_alert.h"
 #include "gw_escalation.h"
 #include "gw_log.h"
+#include "gw_medical.h"
+#include "gw_medjoin.h"
 #include "gw_route.h"
 #include "gw_sensor.h"
 #include "gw_submit.h"
@@ -106,19 +108,50 @@ static void route_sensor(struct gw_gateway *gw, const struct gw_route *r, const 
 	gw_sensor_sample(gw, r, topic, payload, len, mqs_now_ms());
 }
 
+/* kind = medical: a record to seal, split and queue (docs/medical.md). */
+static void route_medical(struct gw_gateway *gw, const struct gw_route *r, const char *topic,
+                          const uint8_t *payload, size_t len, const char *origin)
+{
+	gw_medical_record(gw, gw->medical, r, topic, payload, len, origin);
+}
+
 /* The on_message handler of every served kind, indexed by enum gw_kind
- * (names and route keys: gw_kind.c).  Slots for the next kinds: marketing,
- * medical, medical-join. */
+ * (names and route keys: gw_kind.c).  Slot for the next kind: marketing.
+ * medical-join routes are matched by channel, not by topic filter (see
+ * route_shares). */
 struct kind_handler {
 	void (*on_message)(struct gw_gateway *gw, const struct gw_route *r, const char *topic,
 	                   const uint8_t *payload, size_t len, const char *origin);
 };
 static const struct kind_handler handlers[GW_KIND__COUNT] = {
-    [GW_KIND_ALERT] = {route_alert},
-    [GW_KIND_SENSOR] = {route_sensor},
+    [GW_KIND_ALERT] = {route_alert},     [GW_KIND_SENSOR] = {route_sensor},
     [GW_KIND_MARKETING] = {NULL}, /* not served yet: its routes are disabled */
-    [GW_KIND_MEDICAL] = {NULL},   /* not served yet: its routes are disabled */
+    [GW_KIND_MEDICAL] = {route_medical}, [GW_KIND_MEDICAL_JOIN] = {NULL}, /* route_shares */
 };
+
+/* A share on a channel (topic, broker) of medical-join routes: to each
+ * such route's receiver with the channel index.  1 when some route took
+ * it, else 0. */
+static int route_shares(struct gw_gateway *gw, size_t broker, const char *topic,
+                        const uint8_t *payload, size_t len)
+{
+	const struct gw_config *c = gw->conf;
+	int taken = 0;
+
+	for (size_t i = 0; gw->joins != NULL && i < c->nroutes; i++) {
+		const struct gw_route *r = &c->routes[i];
+
+		if (r->kind != GW_KIND_MEDICAL_JOIN || !r->enabled || gw->joins[i] == NULL)
+			continue;
+		for (size_t ch = 0; ch < r->nchans; ch++) {
+			if (r->chans[ch].broker != broker || strcmp(r->chans[ch].topic, topic) != 0)
+				continue;
+			gw_medjoin_share(gw, gw->joins[i], (unsigned)ch, payload, len);
+			taken = 1;
+		}
+	}
+	return taken;
+}
 
 /* An acknowledgement: its payload may name the namespace it is for, as the
  * status messages give it ("route", "publisher"; docs/gateway.md,
@@ -145,14 +178,23 @@ static void route_ack(struct gw_gateway *gw, const char *id, const uint8_t *payl
 }
 
 /* Dispatch one message. */
-void gw_route_message(struct gw_gateway *gw, const char *topic, const uint8_t *payload, size_t len,
-                      const char *origin)
+void gw_route_message(struct gw_gateway *gw, size_t broker, const char *topic,
+                      const uint8_t *payload, size_t len, const char *origin)
 {
 	const struct gw_config *c = gw->conf;
 	size_t slen = strlen(c->status_topic);
 	char id[GW_ID_MAX + 1];
-	int matched = 0;
+	int matched;
 
+	matched = route_shares(gw, broker, topic, payload, len);
+	if (matched)
+		return; /* a channel topic carries shares only, whatever else matches it */
+	if (broker != 0) {
+		/* [broker NAME] carries medical channels only */
+		gw_log(GW_LOG_DEBUG, "message on %s from broker %s matches no route", topic,
+		       c->brokers[broker < c->nbrokers ? broker : 0].name);
+		return;
+	}
 	if (strncmp(topic, c->status_topic, slen) == 0 &&
 	    (topic[slen] == '/' || topic[slen] == '\0')) {
 		if (gw_route_ack_id(c->status_topic, topic, id, sizeof(id)))
@@ -162,7 +204,8 @@ void gw_route_message(struct gw_gateway *gw, const char *topic, const uint8_t *p
 	for (size_t i = 0; i < c->nroutes; i++) {
 		const struct gw_route *r = &c->routes[i];
 
-		if (!r->enabled || !mqs_topic_matches(r->topic, topic))
+		if (!r->enabled || r->topic == NULL || r->kind == GW_KIND_MEDICAL_JOIN ||
+		    !mqs_topic_matches(r->topic, topic))
 			continue;
 		matched = 1;
 		if (r->kind >= 0 && r->kind < GW_KIND__COUNT &&

@@ -28,13 +28,17 @@
 #include "gw_engine.h"
 #include "gw_escalation.h"
 #include "gw_log.h"
+#include "gw_medical.h"
+#include "gw_medjoin.h"
 #include "gw_mqtt.h"
 #include "gw_outbox.h"
 #include "gw_outq.h"
+#include "gw_pubq.h"
 #include "gw_route.h"
 #include "gw_run.h"
 #include "gw_sensor.h"
 #include "gw_util.h"
+#include "mqs_creds.h"
 #include "mqs_error.h"
 #include "mqs_seen.h"
 #include "mqs_util.h"
@@ -51,8 +55,9 @@
  * handed to curl_multi_poll (libcurl adds its own sockets and timers):
  *
  *   SRC_SIGNAL  the self-pipe of SIGTERM/SIGINT: start the stop (drain)
- *   SRC_MQTT    one per broker (struct gw_mqtt, l->mqtt[index]); the
- *               status broker is index 0 (today the only one, [broker])
+ *   SRC_MQTT    one per broker (struct gw_mqtt, l->mqtt[index]): index 0
+ *               is [broker] (the status broker), then each [broker NAME]
+ *               in file order (docs/medical.md)
  *   SRC_HTTP    reserved: the HTTP listener for provider webhooks
  *               (libmicrohttpd in MHD_USE_EPOLL mode: its epoll fd, from
  *               MHD_get_daemon_info(MHD_DAEMON_INFO_EPOLL_FD), goes here
@@ -61,11 +66,17 @@
  *
  * Timers (no descriptor): the transports' service (reconnect, keepalive,
  * held messages), the engine's next due time, escalation deadlines,
- * sensor holds, outbox pruning. */
+ * sensor holds, medical-join timeouts (gw_medjoin_tick), outbox pruning.
+ *
+ * After every phase of a turn the publish queue of medical shares
+ * (gw_pubq.h) is drained into each connected broker, within that broker's
+ * window; PUBACKs (on_published) delete rows, a dropped connection
+ * (on_down) sends its rows in flight again after the reconnect. */
 enum src_kind { SRC_SIGNAL = 0, SRC_MQTT, SRC_HTTP };
 
-#define MQTT_MAX 8                  /* brokers at most */
-#define SRC_MAX  (1 + MQTT_MAX + 1) /* signal, brokers, HTTP */
+#define MQTT_MAX   GW_BROKERS_MAX     /* brokers at most */
+#define PUBQ_BATCH 16                 /* rows claimed per query */
+#define SRC_MAX    (1 + MQTT_MAX + 1) /* signal, brokers, HTTP */
 
 struct src {
 	int kind;     /* enum src_kind */
@@ -137,7 +148,14 @@ struct gw_loop {
 	struct gw_mqtt_broker brokers[MQTT_MAX];
 	struct gw_mqtt *mqtt[MQTT_MAX];
 	size_t nmqtt;
-	struct gw_outq out; /* status messages waiting for the transport */
+	struct mqs_creds creds[MQTT_MAX];  /* [broker NAME]'s (index 0: gw.creds) */
+	struct mqs_seen *replay[MQTT_MAX]; /* [broker NAME]'s (index 0: gw.replay) */
+	const char **filters[MQTT_MAX];    /* each broker's subscriptions */
+	char step_keys[MQTT_MAX][100];
+	char ack_filter[1100];            /* <status_topic>/+/ack */
+	uint64_t pubq_retry[MQTT_MAX];    /* a publish failed: not before (ms) */
+	uint64_t pubq_err_next[MQTT_MAX]; /* its error is logged again from (ms) */
+	struct gw_outq out;               /* status messages waiting for the transport */
 	int sig_pipe[2];
 	uint64_t pump_last; /* monotonic ms of the last pump */
 	struct stalls all, window, refused;
@@ -196,14 +214,93 @@ static void flush_out(struct gw_loop *l)
 
 /* Transport hook: one opened message goes to the dispatcher.  1 when the
  * store refused a write on the way (the transport holds the message). */
-static int loop_on_message(void *ctx, const char *topic, const uint8_t *payload, size_t len,
-                           const char *origin)
+static int loop_on_message(void *ctx, size_t broker, const char *topic, const uint8_t *payload,
+                           size_t len, const char *origin)
 {
 	struct gw_loop *l = ctx;
 	unsigned long before = gw_store_refusals(&l->gw.store);
 
-	gw_route_message(&l->gw, topic, payload, len, origin);
+	gw_route_message(&l->gw, broker, topic, payload, len, origin);
 	return gw_store_refusals(&l->gw.store) != before;
+}
+
+/* Transport hook: a PUBACK; for a share, its pubq row goes. */
+static void loop_on_published(void *ctx, size_t broker, int mid)
+{
+	struct gw_loop *l = ctx;
+
+	/* MQS_ERR_NOENT: a status message; MQS_ERR_DB: the row goes out again */
+	(void)gw_pubq_acked(l->gw.pubq, &l->gw.store, broker, mid);
+}
+
+/* Transport hook: the connection dropped; its shares in flight go again. */
+static void loop_on_down(void *ctx, size_t broker)
+{
+	struct gw_loop *l = ctx;
+
+	gw_pubq_reset(l->gw.pubq, broker);
+}
+
+/* Publish the n claimed rows of broker b; after the first failure the rest
+ * stay queued too.  MQS_OK, or the first failure. */
+static int publish_claimed(struct gw_loop *l, size_t b, struct gw_pubq_msg *msgs, size_t n)
+{
+	struct gw_gateway *gw = &l->gw;
+	int rc = MQS_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		int mid = 0;
+
+		if (rc == MQS_OK) {
+			rc = gw_mqtt_publish_mid(l->mqtt[b], msgs[i].topic, msgs[i].payload,
+			                         msgs[i].len, 1, &mid);
+			if (rc == MQS_OK)
+				rc = gw_pubq_sent(gw->pubq, b, msgs[i].id, msgs[i].len, mid);
+			if (rc != MQS_OK && rc != MQS_ERR_IO && rc != MQS_ERR_TOOBIG &&
+			    mqs_now_ms() >= l->pubq_err_next[b]) {
+				/* e.g. a row queued under an older configuration whose
+				 * topic is no longer protected: it is kept, and blocks */
+				gw_log(GW_LOG_ERR,
+				       "cannot publish a share on %s (broker %s:%d): %s",
+				       msgs[i].topic, l->brokers[b].host, l->brokers[b].port,
+				       mqs_strerror(rc));
+				l->pubq_err_next[b] = mqs_now_ms() + 60000;
+			}
+		}
+		gw_pubq_msg_release(&msgs[i]);
+	}
+	return rc;
+}
+
+/* Publish the queued shares of every connected broker, within its window
+ * (docs/medical.md, "Sending"): a broker that is down holds back only its
+ * own rows.  A failed publish leaves its rows queued and is tried again a
+ * second later. */
+static void drain_pubq(struct gw_loop *l)
+{
+	struct gw_gateway *gw = &l->gw;
+
+	for (size_t b = 0; gw->pubq != NULL && b < l->nmqtt; b++) {
+		struct gw_pubq_msg msgs[PUBQ_BATCH];
+		size_t n = 0;
+
+		if (l->pubq_retry[b] != 0) {
+			if (mqs_now_ms() < l->pubq_retry[b])
+				continue;
+			l->pubq_retry[b] = 0;
+		}
+		while (gw_mqtt_up(l->mqtt[b]) && gw_pubq_wants(gw->pubq, b)) {
+			if (gw_pubq_claim(gw->pubq, &gw->store, b, msgs, PUBQ_BATCH, &n) !=
+			        MQS_OK ||
+			    n == 0)
+				break;
+			if (publish_claimed(l, b, msgs, n) != MQS_OK) {
+				gw_pubq_wake(gw->pubq, b);
+				l->pubq_retry[b] = mqs_now_ms() + 1000;
+				break;
+			}
+		}
+	}
 }
 
 /* Transport hook: let deliveries progress, and status go out, while
@@ -222,6 +319,7 @@ static void loop_pump(void *ctx)
 	gw_engine_dispatch(l->gw.engine, (int64_t)mqs_now_ms());
 	gw_engine_perform(l->gw.engine);
 	flush_out(l);
+	drain_pubq(l);
 }
 
 /* The earlier of a and b; b == 0 means "no time". */
@@ -317,6 +415,11 @@ static void loop(struct gw_loop *l)
 			}
 			wake = earliest(wake, esc_wake);
 			wake = earliest(wake, gw_sensor_tick(gw, now));
+			for (size_t i = 0; gw->joins != NULL && i < gw->conf->nroutes; i++) {
+				if (gw->joins[i] != NULL)
+					wake =
+					    earliest(wake, gw_medjoin_tick(gw, gw->joins[i], now));
+			}
 		}
 		wake = earliest(wake, (uint64_t)gw_engine_next_due(gw->engine));
 		if (now >= next_prune) {
@@ -327,6 +430,11 @@ static void loop(struct gw_loop *l)
 			next_prune = now + PRUNE_EVERY_MS;
 		}
 		flush_out(l);
+		drain_pubq(l);
+		for (size_t b = 0; b < l->nmqtt; b++) {
+			if (l->pubq_retry[b] != 0)
+				wake = earliest(wake, l->pubq_retry[b]);
+		}
 		now = mqs_now_ms();
 		timeout = wake > now ? (long)(wake - now) : 0;
 		if (timeout > 1000)
@@ -375,6 +483,7 @@ static void loop(struct gw_loop *l)
 				/* one fsync for the messages of this read */
 				gw_store_sync(&gw->store);
 				flush_out(l);
+				drain_pubq(l);
 				break;
 			default:
 				break;
@@ -385,35 +494,213 @@ static void loop(struct gw_loop *l)
 	stalls_report(&l->refused, GW_LOG_INFO, "while the database refused writes");
 }
 
-/* The brokers from the configuration: today the one [broker] section. */
-static void brokers_from_config(struct gw_loop *l, const struct gw_config *conf)
+/* Add filter f to broker b's list (n entries so far, no duplicates). */
+static void add_filter(const char **list, size_t *n, const char *f)
 {
-	struct gw_mqtt_broker *b = &l->brokers[0];
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(list[i], f) == 0)
+			return;
+	}
+	list[(*n)++] = f;
+}
 
-	b->name = "";
-	b->host = conf->host;
-	b->port = conf->port;
-	b->cafile = conf->cafile;
-	b->client_id = conf->client_id;
-	b->keepalive = conf->keepalive;
-	b->reconnect_min_ms = conf->reconnect_min_ms;
-	b->reconnect_max_ms = conf->reconnect_max_ms;
-	b->step_key = STEP_KEY; /* [broker NAME]: "mqtt_totp_last_step:NAME" */
-	b->routes = conf->routes;
-	b->nroutes = conf->nroutes;
-	b->status_topic = conf->status_topic;
+/* The brokers from the configuration: [broker] (index 0) and every
+ * [broker NAME], each with its subscriptions: on [broker] the topic of
+ * every enabled route of kind alert, sensor or medical and
+ * <status_topic>/+/ack; on every broker the channel topics of the
+ * medical-join routes that live on it.  MQS_OK or MQS_ERR_NOMEM. */
+static int brokers_from_config(struct gw_loop *l, const struct gw_config *conf)
+{
+	size_t cap = 1 + conf->nroutes * (GW_MED_CHAN_MAX + 1);
+
+	snprintf(l->ack_filter, sizeof(l->ack_filter), "%s/+/ack", conf->status_topic);
+	for (size_t i = 0; i < conf->nbrokers && i < MQTT_MAX; i++) {
+		const struct gw_broker_conf *bc = &conf->brokers[i];
+		struct gw_mqtt_broker *b = &l->brokers[i];
+		size_t n = 0;
+
+		l->filters[i] = calloc(cap, sizeof(*l->filters[i]));
+		if (l->filters[i] == NULL)
+			return MQS_ERR_NOMEM;
+		b->index = i;
+		b->name = bc->name;
+		b->host = bc->host;
+		b->port = bc->port;
+		b->cafile = bc->cafile;
+		b->client_id = bc->client_id;
+		b->keepalive = bc->keepalive;
+		b->reconnect_min_ms = bc->reconnect_min_ms;
+		b->reconnect_max_ms = bc->reconnect_max_ms;
+		if (i == 0)
+			snprintf(l->step_keys[i], sizeof(l->step_keys[i]), "%s", STEP_KEY);
+		else
+			snprintf(l->step_keys[i], sizeof(l->step_keys[i]), "%s:%s", STEP_KEY,
+			         bc->name);
+		b->step_key = l->step_keys[i];
+		for (size_t r = 0; r < conf->nroutes; r++) {
+			const struct gw_route *rt = &conf->routes[r];
+
+			if (!rt->enabled)
+				continue;
+			if (rt->kind == GW_KIND_MEDICAL_JOIN) {
+				for (size_t c = 0; c < rt->nchans; c++) {
+					if (rt->chans[c].broker == i)
+						add_filter(l->filters[i], &n, rt->chans[c].topic);
+				}
+			} else if (i == 0 && rt->topic != NULL) {
+				add_filter(l->filters[i], &n, rt->topic);
+			}
+		}
+		if (i == 0)
+			add_filter(l->filters[i], &n, l->ack_filter);
+		b->filters = l->filters[i];
+		b->nfilters = n;
+	}
+	return MQS_OK;
+}
+
+/* Load the credentials of every [broker NAME] (index 0 is gw.creds) and
+ * give each its replay set.  MQS_OK, or an error logged. */
+static int load_broker_creds(struct gw_loop *l, const struct gw_config *conf)
+{
+	char err[512];
+
+	for (size_t i = 1; i < conf->nbrokers && i < MQTT_MAX; i++) {
+		const struct gw_broker_conf *bc = &conf->brokers[i];
+		int n = mqs_creds_load(bc->credentials, &l->creds[i], err, sizeof(err));
+
+		if (n != MQS_OK) {
+			gw_log(GW_LOG_ERR, "cannot load credentials %s of [broker %s]: %s",
+			       bc->credentials, bc->name,
+			       n == MQS_ERR_PARSE ? err : mqs_strerror(n));
+			return n;
+		}
+		l->replay[i] = mqs_seen_new(MQS_SEEN_DEFAULT_MAX);
+		if (l->replay[i] == NULL) {
+			gw_log(GW_LOG_ERR, "out of memory");
+			return MQS_ERR_NOMEM;
+		}
+	}
+	return MQS_OK;
+}
+
+/* The credentials of broker index i. */
+static const struct mqs_creds *broker_creds(const struct gw_loop *l, size_t i)
+{
+	return i == 0 ? &l->gw.creds : &l->creds[i];
+}
+
+/* Every channel topic of a medical route must be protected on its broker,
+ * per that broker's credentials, with a device key to seal with
+ * (docs/medical.md, "Sending").  MQS_OK, or MQS_ERR_INVAL logged. */
+static int check_medical_channels(const struct gw_loop *l, const struct gw_config *conf)
+{
+	for (size_t r = 0; r < conf->nroutes; r++) {
+		const struct gw_route *rt = &conf->routes[r];
+
+		if (rt->kind != GW_KIND_MEDICAL || !rt->enabled)
+			continue;
+		for (size_t c = 0; c < rt->nchans; c++) {
+			const struct gw_broker_conf *bc = &conf->brokers[rt->chans[c].broker];
+			const struct mqs_creds *cr = broker_creds(l, rt->chans[c].broker);
+
+			if (!mqs_creds_topic_protected(cr, rt->chans[c].topic)) {
+				gw_log(GW_LOG_ERR,
+				       "%s:%d: [route %s] channel %s%s%s is not protected on its "
+				       "broker (per credentials %s): protect it there (mqttsec-acl "
+				       "topic protect) and export its key to the gateway",
+				       conf->path, rt->line, rt->name, rt->chans[c].topic,
+				       bc->name[0] ? "@" : "", bc->name, bc->credentials);
+				return MQS_ERR_INVAL;
+			}
+			if (mqs_creds_device_key(cr) == NULL) {
+				gw_log(
+				    GW_LOG_ERR,
+				    "%s:%d: [route %s] credentials %s have no device key to seal "
+				    "shares with",
+				    conf->path, rt->line, rt->name, bc->credentials);
+				return MQS_ERR_INVAL;
+			}
+		}
+	}
+	return MQS_OK;
+}
+
+/* gw_pubq_each_broker: log what waits for each broker at the start. */
+static int queued_report(const char *broker, int64_t n, void *arg)
+{
+	const struct gw_config *conf = arg;
+
+	for (size_t i = 0; i < conf->nbrokers; i++) {
+		const struct gw_broker_conf *bc = &conf->brokers[i];
+
+		if (strcmp(bc->name, broker) != 0)
+			continue;
+		gw_log(GW_LOG_INFO, "%lld shares wait in the publish queue for broker %s:%d%s%s",
+		       (long long)n, bc->host, bc->port, broker[0] ? " " : "", broker);
+		return MQS_OK;
+	}
+	gw_log(GW_LOG_WARN,
+	       "%lld shares are queued for broker %s, which is not configured: they stay "
+	       "queued until a [broker %s] section names it again",
+	       (long long)n, broker, broker);
+	return MQS_OK;
+}
+
+/* The medical senders and receivers, and the publish queue.  MQS_OK, or
+ * an error logged. */
+static int open_medical(struct gw_loop *l, const struct gw_config *conf)
+{
+	struct gw_gateway *gw = &l->gw;
+	const char *names[MQTT_MAX];
+	char err[512];
+
+	for (size_t i = 0; i < conf->nbrokers && i < MQTT_MAX; i++)
+		names[i] = conf->brokers[i].name;
+	gw->pubq = gw_pubq_new(names, conf->nbrokers, GW_PUBQ_WINDOW);
+	gw->joins = calloc(conf->nroutes > 0 ? conf->nroutes : 1, sizeof(*gw->joins));
+	if (gw->pubq == NULL || gw->joins == NULL) {
+		gw_log(GW_LOG_ERR, "out of memory");
+		return MQS_ERR_NOMEM;
+	}
+	if (check_medical_channels(l, conf) != MQS_OK)
+		return MQS_ERR_INVAL;
+	gw->medical = gw_medical_new(gw, err, sizeof(err));
+	if (gw->medical == NULL) {
+		gw_log(GW_LOG_ERR, "%s", err);
+		return MQS_ERR_INVAL;
+	}
+	for (size_t r = 0; r < conf->nroutes; r++) {
+		const struct gw_route *rt = &conf->routes[r];
+
+		if (rt->kind != GW_KIND_MEDICAL_JOIN || !rt->enabled)
+			continue;
+		gw->joins[r] = gw_medjoin_new(gw, rt, err, sizeof(err));
+		if (gw->joins[r] == NULL) {
+			gw_log(GW_LOG_ERR, "[route %s] %s", rt->name, err);
+			return MQS_ERR_INVAL;
+		}
+	}
+	/* what waits from the last run (a count, no query per broker) */
+	(void)gw_pubq_each_broker(&gw->store, queued_report, (void *)conf);
+	return MQS_OK;
 }
 
 /* Create every transport.  MQS_OK, or an error logged. */
 static int open_transports(struct gw_loop *l, const struct gw_config *conf)
 {
-	const struct gw_mqtt_hooks hooks = {loop_on_message, loop_pump, l};
+	const struct gw_mqtt_hooks hooks = {loop_on_message, loop_pump, loop_on_published,
+	                                    loop_on_down, l};
 	char err[512];
 
-	brokers_from_config(l, conf);
-	for (size_t i = 0; i < 1; i++) {
-		l->mqtt[i] = gw_mqtt_new(&l->brokers[i], &l->gw.creds, l->gw.replay, &l->gw.store,
-		                         &hooks, err, sizeof(err));
+	if (brokers_from_config(l, conf) != MQS_OK) {
+		gw_log(GW_LOG_ERR, "out of memory");
+		return MQS_ERR_NOMEM;
+	}
+	l->replay[0] = l->gw.replay;
+	for (size_t i = 0; i < conf->nbrokers && i < MQTT_MAX; i++) {
+		l->mqtt[i] = gw_mqtt_new(&l->brokers[i], broker_creds(l, i), l->replay[i],
+		                         &l->gw.store, &hooks, err, sizeof(err));
 		if (l->mqtt[i] == NULL) {
 			gw_log(GW_LOG_ERR, "%s", err);
 			return MQS_ERR_INVAL;
@@ -428,9 +715,28 @@ static void loop_free(struct gw_loop *l)
 {
 	if (l == NULL)
 		return;
-	for (size_t i = 0; i < l->nmqtt; i++)
+	for (size_t i = 0; i < l->nmqtt; i++) {
+		size_t fly = l->gw.pubq != NULL ? gw_pubq_inflight(l->gw.pubq, i) : 0;
+
+		if (fly > 0)
+			gw_log(GW_LOG_INFO,
+			       "%zu shares for broker %s:%d were not acknowledged yet: they stay "
+			       "queued and go out again at the next start",
+			       fly, l->brokers[i].host, l->brokers[i].port);
 		gw_mqtt_free(l->mqtt[i]);
+	}
 	l->nmqtt = 0; /* from here on flush_out() drops what is queued */
+	for (size_t i = 0; l->gw.joins != NULL && i < l->gw.conf->nroutes; i++)
+		gw_medjoin_free(&l->gw, l->gw.joins[i]);
+	free(l->gw.joins);
+	gw_medical_free(l->gw.store.db != NULL ? &l->gw : NULL, l->gw.medical);
+	gw_pubq_free(l->gw.pubq);
+	for (size_t i = 1; i < MQTT_MAX; i++) {
+		mqs_seen_free(l->replay[i]);
+		mqs_creds_release(&l->creds[i]);
+	}
+	for (size_t i = 0; i < MQTT_MAX; i++)
+		free(l->filters[i]);
 	gw_sensor_free(l->gw.sensor);
 	mqs_seen_free(l->gw.replay);
 	gw_engine_free(l->gw.engine);
@@ -502,6 +808,10 @@ int gw_run(const struct gw_config *conf)
 		gw_log(GW_LOG_ERR, "out of memory");
 		goto out;
 	}
+	if (load_broker_creds(l, conf) != MQS_OK || open_medical(l, conf) != MQS_OK) {
+		rc = EX_CONFIG;
+		goto out;
+	}
 	if (open_transports(l, conf) != MQS_OK) {
 		rc = EX_CONFIG;
 		goto out;
@@ -510,8 +820,9 @@ int gw_run(const struct gw_config *conf)
 		gw_log(GW_LOG_ERR, "cannot set up signals: %s", strerror(errno));
 		goto out;
 	}
-	gw_log(GW_LOG_INFO, "mqttsec-gateway %s started: %zu routes, broker %s:%d, db %s",
-	       PACKAGE_VERSION, conf->nroutes, conf->host, conf->port, conf->db);
+	gw_log(GW_LOG_INFO,
+	       "mqttsec-gateway %s started: %zu routes, broker %s:%d (%zu in all), db %s",
+	       PACKAGE_VERSION, conf->nroutes, conf->host, conf->port, conf->nbrokers, conf->db);
 	gw_escalation_check_acks(conf, &gw->creds);
 	/* start-up may wait for a lock (busy timeout); from here on no lock wait
 	 * may stall the loop: a refused write is retried later (docs/gateway.md,

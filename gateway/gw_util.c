@@ -15,7 +15,8 @@
 #include "gw_util.h"
 #include "mqs_error.h"
 
-static const char *const chan_names[GW_CH__COUNT] = {"email", "sms", "phone", "line"};
+static const char *const chan_names[GW_CH__COUNT] = {"email", "sms",     "phone",
+                                                     "line",  "webhook", "spool"};
 static const char *const sev_names[] = {"info", "warning", "critical"};
 
 /* Name of a logical channel. */
@@ -30,7 +31,7 @@ const char *gw_chan_name(int ch)
 int gw_chan_parse(const char *name)
 {
 	for (int i = 0; i < GW_CH__COUNT; i++) {
-		if (strcmp(name, chan_names[i]) == 0)
+		if (i != GW_CH_SPOOL && strcmp(name, chan_names[i]) == 0)
 			return i;
 	}
 	return -1;

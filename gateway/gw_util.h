@@ -12,18 +12,36 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Logical delivery channels, in the default escalation order. */
-enum gw_chan { GW_CH_EMAIL = 0, GW_CH_SMS, GW_CH_PHONE, GW_CH_LINE, GW_CH__COUNT };
+/* Logical delivery channels.  The first four are people's channels, in
+ * the default escalation order (gw_config.c lists that order itself).
+ * GW_CH_WEBHOOK and GW_CH_SPOOL have no recipient: one delivery per message
+ * (docs/gateway.md, "Webhook channel"); webhook is never in the default
+ * escalation nor the default alert channel, and GW_CH_SPOOL is internal
+ * (medical-join `deliver = spool`): gw_chan_parse() refuses its name. */
+enum gw_chan {
+	GW_CH_EMAIL = 0,
+	GW_CH_SMS,
+	GW_CH_PHONE,
+	GW_CH_LINE,
+	GW_CH_WEBHOOK,
+	GW_CH_SPOOL,
+	GW_CH__COUNT
+};
 #define GW_CH_BIT(ch) (1u << (ch))
+
+/* 1 for channels delivered once per message, without a recipient. */
+#define GW_CH_NO_RECIPIENT(ch) ((ch) == GW_CH_WEBHOOK || (ch) == GW_CH_SPOOL)
 
 enum gw_severity { GW_SEV_INFO = 0, GW_SEV_WARNING, GW_SEV_CRITICAL };
 
 #define GW_ID_MAX 128 /* longest message id */
 
-/* "email", "sms", "phone", "line"; "?" for anything else. */
+/* "email", "sms", "phone", "line", "webhook", "spool"; "?" for anything
+ * else. */
 const char *gw_chan_name(int ch);
 
-/* Channel for name, or -1. */
+/* Channel for name, or -1 (also for "spool": not a channel a message or a
+ * list may name). */
 int gw_chan_parse(const char *name);
 
 /* Parse a comma-separated channel list ("email, sms").  order (capacity

@@ -40,7 +40,8 @@ static void usage(FILE *out)
 	        "  group member add|rm G NAME\n"
 	        "  outbox [--status queued|sending|sent|failed|dead] [--limit N] [--json]\n"
 	        "  key add NAME | key export NAME --out FILE [--force] | key import FILE\n"
-	        "  key list [--json] | key rm NAME        record keys of medical senders\n");
+	        "  key list [--json] | key rm NAME        record keys of medical senders\n"
+	        "  status [--json]                        medical-join counters, queues, outbox\n");
 }
 
 /* Global options, then the command (default: run). */
@@ -83,7 +84,8 @@ int main(int argc, char **argv)
 	argv += optind;
 	cmd = argc > 0 ? argv[0] : "run";
 	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "recipient") != 0 &&
-	    strcmp(cmd, "group") != 0 && strcmp(cmd, "outbox") != 0 && strcmp(cmd, "key") != 0) {
+	    strcmp(cmd, "group") != 0 && strcmp(cmd, "outbox") != 0 && strcmp(cmd, "key") != 0 &&
+	    strcmp(cmd, "status") != 0) {
 		fprintf(stderr, "mqttsec-gateway: unknown command %s\n", cmd);
 		usage(stderr);
 		return EX_USAGE;
@@ -109,6 +111,8 @@ int main(int argc, char **argv)
 		rc = gw_cmd_group(&conf, argc, argv);
 	else if (strcmp(cmd, "key") == 0)
 		rc = gw_cmd_key(&conf, argc, argv);
+	else if (strcmp(cmd, "status") == 0)
+		rc = gw_cmd_status(&conf, argc, argv);
 	else
 		rc = gw_cmd_outbox(&conf, argc, argv);
 	gw_config_release(&conf);

@@ -56,6 +56,7 @@ static const char spec_example[] =
     "kind = medical\n"
     "channels = medical/ch/0, medical/ch/1, medical/ch/2\n"
     "threshold = 2           ; any 2 of the 3 fragments rebuild the record\n"
+    "record_key = vitals\n"
     "\n"
     "[channel email]\n"
     "url = smtp://127.0.0.1:2525      ; smtp:// with STARTTLS when offered, smtps://\n"
@@ -106,8 +107,16 @@ static void test_spec_example(void)
 	tap_ok(c.nroutes == 2 && c.routes[0].kind == GW_KIND_ALERT && c.routes[0].enabled &&
 	           strcmp(c.routes[0].topic, "alerts/#") == 0,
 	       "alert route");
-	tap_ok(c.routes[1].kind == GW_KIND_MEDICAL && !c.routes[1].enabled,
-	       "medical route accepted, not served yet");
+	tap_ok(c.routes[1].kind == GW_KIND_MEDICAL && c.routes[1].enabled &&
+	           c.routes[1].nchans == 3 && c.routes[1].threshold == 2 &&
+	           strcmp(c.routes[1].chans[2].topic, "medical/ch/2") == 0 &&
+	           c.routes[1].chans[2].broker == 0 &&
+	           strcmp(c.routes[1].record_key, "vitals") == 0,
+	       "medical route served: channels, threshold, record key");
+	tap_ok(c.nbrokers == 1 && strcmp(c.brokers[0].name, "") == 0 &&
+	           strcmp(c.brokers[0].credentials, "/etc/mqttsec/gateway.json") == 0 &&
+	           c.brokers[0].port == 1883,
+	       "brokers[0] is [broker]");
 	tap_ok(c.nchannel_sections == 4, "four channel sections");
 	tap_ok(strcmp(c.spool_dir, "/var/lib/mqttsec/spool") == 0, "spool next to the db: %s",
 	       c.spool_dir);
@@ -164,7 +173,8 @@ static void test_errors(void)
 	expect_err(BASE "[delivery]\nescalation = email, pigeon\n",
 	           "gw.conf:7: escalation: unknown channel pigeon", "bad escalation channel");
 	expect_err(BASE "[route r]\ntopic = a/#\nkind = carrier-pigeon\n",
-	           "gw.conf:8: [route r] kind must be alert, sensor, marketing or medical",
+	           "gw.conf:8: [route r] kind must be alert, sensor, marketing, medical or "
+	           "medical-join",
 	           "bad route kind");
 	expect_err(BASE "[route r]\nkind = alert\n",
 	           "gw.conf:6: [route r] missing required key topic", "route without topic");
@@ -192,6 +202,159 @@ static void test_errors(void)
 		char text[1024];
 		snprintf(text, sizeof(text), BASE "[route r]\ntopic = %s\n", big);
 		expect_err(text, "gw.conf:7: line longer than", "over-long line named");
+	}
+}
+
+#define BROKERS                                                                                    \
+	BASE "[broker a]\nhost = 10.0.0.1\nport = 8883\ncafile = /etc/ca.pem\n"                    \
+	     "credentials = /etc/a.json\nkeepalive = 60\nclient_id = gw-a\n"                       \
+	     "[broker b]\ncredentials = /etc/b.json\n"
+
+static void test_medical(void)
+{
+	struct gw_config c;
+	char err[512];
+	const struct gw_route *r;
+
+	tap_ok(load(BROKERS "[route vitals]\ntopic = clinic/+/record\nkind = medical\n"
+	                    "channels = medical/ch/0@a, medical/ch/1@b , medical/ch/2\n"
+	                    "threshold = 2\nrecord_key = vitals\n"
+	                    "[route in]\nkind = medical-join\n"
+	                    "channels = m/0@a, m/1@b, m/2, m/3\nthreshold = 3\n",
+	            &c, err, sizeof(err)) == 0,
+	       "[broker NAME] sections and medical routes load");
+	if (err[0] != '\0')
+		tap_diag("%s", err);
+	tap_ok(c.nbrokers == 3 && strcmp(c.brokers[1].name, "a") == 0 &&
+	           strcmp(c.brokers[1].host, "10.0.0.1") == 0 && c.brokers[1].port == 8883 &&
+	           strcmp(c.brokers[1].cafile, "/etc/ca.pem") == 0 &&
+	           strcmp(c.brokers[1].credentials, "/etc/a.json") == 0 &&
+	           c.brokers[1].keepalive == 60 && strcmp(c.brokers[1].client_id, "gw-a") == 0,
+	       "[broker a] values");
+	tap_ok(strcmp(c.brokers[2].name, "b") == 0 && strcmp(c.brokers[2].host, "127.0.0.1") == 0 &&
+	           c.brokers[2].port == 1883 && c.brokers[2].cafile == NULL &&
+	           c.brokers[2].reconnect_min_ms == 1000 && c.brokers[2].reconnect_max_ms == 30000,
+	       "[broker b] defaults");
+	r = &c.routes[0];
+	tap_ok(r->kind == GW_KIND_MEDICAL && r->enabled && r->nchans == 3 && r->threshold == 2 &&
+	           strcmp(r->chans[0].topic, "medical/ch/0") == 0 && r->chans[0].broker == 1 &&
+	           strcmp(r->chans[1].topic, "medical/ch/1") == 0 && r->chans[1].broker == 2 &&
+	           strcmp(r->chans[2].topic, "medical/ch/2") == 0 && r->chans[2].broker == 0 &&
+	           strcmp(r->topic, "clinic/+/record") == 0,
+	       "medical channels TOPIC@BROKER (no @: [broker])");
+	r = &c.routes[1];
+	tap_ok(r->kind == GW_KIND_MEDICAL_JOIN && r->enabled && r->topic == NULL &&
+	           r->nchans == 4 && r->threshold == 3 && r->record_key == NULL &&
+	           strcmp(r->deliver, "spool") == 0 && r->join_timeout_ms == 60000 &&
+	           r->max_pending == 10000 && r->max_record == 1024 * 1024 &&
+	           r->max_pending_bytes == 64u * 1024 * 1024,
+	       "medical-join defaults");
+	gw_config_release(&c);
+
+	tap_ok(load(BASE "[route in]\nkind = medical-join\nchannels = m/0, m/1\nthreshold = 2\n"
+	                 "record_key = alice, bob\ndeliver = spool\njoin_timeout = 5s\n"
+	                 "max_pending = 20\nmax_record = 64k\nmax_pending_bytes = 2M\n",
+	            &c, err, sizeof(err)) == 0 &&
+	           strcmp(c.routes[0].record_key, "alice, bob") == 0 &&
+	           c.routes[0].join_timeout_ms == 5000 && c.routes[0].max_pending == 20 &&
+	           c.routes[0].max_record == 65536 && c.routes[0].max_pending_bytes == 2097152,
+	       "medical-join keys");
+	if (err[0] != '\0')
+		tap_diag("%s", err);
+	gw_config_release(&c);
+
+	/* refusals, each with file:line */
+	expect_err(BASE "[broker a]\nhost = x\n",
+	           "gw.conf:6: [broker a] missing required key "
+	           "credentials",
+	           "[broker NAME] needs credentials");
+	expect_err(BASE "[broker a]\ncredentials = x\n[broker a]\ncredentials = y\n",
+	           "gw.conf:8: section [broker a] repeated", "[broker NAME] repeated");
+	expect_err(BASE "[broker a/b]\ncredentials = x\n", "gw.conf:6: [broker NAME]",
+	           "bad broker name");
+	expect_err(BASE "[broker a]\ncredentials = x\nport = 0\n",
+	           "gw.conf:8: port must be a whole number", "bad port of [broker NAME]");
+	expect_err(BASE "[broker b1]\ncredentials = x\n[broker b2]\ncredentials = x\n"
+	                "[broker b3]\ncredentials = x\n[broker b4]\ncredentials = x\n"
+	                "[broker b5]\ncredentials = x\n[broker b6]\ncredentials = x\n"
+	                "[broker b7]\ncredentials = x\n[broker b8]\ncredentials = x\n",
+	           "gw.conf:20: too many [broker NAME] sections (at most 7)", "8 named brokers");
+	expect_err("[store]\ndb = a\nmaster_key_file = b\n[broker a]\ncredentials = x\n",
+	           "gw.conf:4: [broker a] needs a [broker] section too", "named broker alone");
+#define MED "[route v]\ntopic = clinic/+/record\nkind = medical\n"
+	expect_err(BROKERS MED "threshold = 2\nrecord_key = v\n",
+	           "gw.conf:15: [route v] missing required key channels", "channels required");
+	expect_err(BROKERS MED "channels = m/0@a, m/1@c\nthreshold = 2\nrecord_key = v\n",
+	           "gw.conf:18: [route v] channels: unknown broker c", "unknown broker");
+	expect_err(BROKERS MED "channels = m/0@, m/1\nthreshold = 2\nrecord_key = v\n",
+	           "gw.conf:18: [route v] channels: unknown broker", "empty broker name");
+	expect_err(BROKERS MED "channels = m/0\nthreshold = 2\nrecord_key = v\n",
+	           "gw.conf:18: [route v] channels: at least 2", "one channel");
+	expect_err(BROKERS MED "channels = a,b,c,d,e,f,g,h,i\nthreshold = 2\nrecord_key = v\n",
+	           "gw.conf:18: [route v] channels: at most 8", "nine channels");
+	expect_err(BROKERS MED "channels = m/+, m/1\nthreshold = 2\nrecord_key = v\n",
+	           "gw.conf:18: [route v] channels: m/+ is not a topic name", "wildcard +");
+	expect_err(BROKERS MED "channels = m/0, m/#@a\nthreshold = 2\nrecord_key = v\n",
+	           "gw.conf:18: [route v] channels: m/# is not a topic name", "wildcard hash");
+	expect_err(BROKERS MED "channels = m/0, ,m/1\nthreshold = 2\nrecord_key = v\n",
+	           "gw.conf:18: [route v] channels: empty entry", "empty channel");
+	expect_err(BROKERS MED "channels = m/0@a, m/1, m/0@a\nthreshold = 2\nrecord_key = v\n",
+	           "gw.conf:18: [route v] channels: m/0@a listed twice", "same channel twice");
+	tap_ok(load(BROKERS MED "channels = m/0@a, m/0@b, m/0\nthreshold = 3\nrecord_key = v\n", &c,
+	            err, sizeof(err)) == 0 &&
+	           c.routes[0].nchans == 3,
+	       "one topic on three brokers is three channels");
+	gw_config_release(&c);
+	expect_err(BROKERS MED "channels = m/0, m/1\nrecord_key = v\n",
+	           "gw.conf:15: [route v] missing required key threshold", "threshold required");
+	expect_err(BROKERS MED "channels = m/0, m/1, m/2\nthreshold = 4\nrecord_key = v\n",
+	           "gw.conf:19: threshold must be a whole number in 2..3", "threshold over n");
+	expect_err(BROKERS MED "channels = m/0, m/1, m/2\nthreshold = 1\nrecord_key = v\n",
+	           "gw.conf:19: threshold must be a whole number in 2..3", "threshold 1");
+	expect_err(BROKERS MED "channels = m/0, m/1\nthreshold = 2\n",
+	           "gw.conf:15: [route v] missing required key record_key",
+	           "medical needs record_key");
+	expect_err(BROKERS MED "channels = m/0, m/1\nthreshold = 2\nrecord_key = a, b\n",
+	           "gw.conf:20: [route v] record_key: one record key name",
+	           "medical takes one record key");
+	expect_err(BROKERS "[route v]\nkind = medical\nchannels = m/0, m/1\nthreshold = 2\n"
+	                   "record_key = v\n",
+	           "gw.conf:15: [route v] missing required key topic", "medical needs topic");
+#define JOIN "[route j]\nkind = medical-join\nchannels = m/0@a, m/1@b\nthreshold = 2\n"
+	expect_err(BROKERS JOIN "record_key = a, b/c\n",
+	           "gw.conf:19: [route j] record_key: a comma list", "bad record key list");
+	expect_err(BROKERS JOIN "deliver = email\n",
+	           "gw.conf:19: [route j] deliver must be webhook or spool", "bad deliver");
+	expect_err(BROKERS JOIN "deliver = webhook\n",
+	           "gw.conf:19: [route j] deliver = webhook needs a [channel webhook] section",
+	           "webhook without its channel");
+	expect_err(BROKERS JOIN "join_timeout = soon\n", "gw.conf:19: join_timeout: bad duration",
+	           "bad join_timeout");
+	expect_err(BROKERS JOIN "max_pending = 0\n", "gw.conf:19: max_pending must be",
+	           "max_pending 0");
+	expect_err(BROKERS JOIN "max_record = 2M\n", "gw.conf:19: max_record must be a byte count",
+	           "max_record over 1 MiB");
+	expect_err(BROKERS JOIN "max_record = 12 bytes\n",
+	           "gw.conf:19: max_record must be a byte count", "bad max_record");
+	expect_err(BROKERS JOIN "max_pending_bytes = 1k\n",
+	           "gw.conf:19: [route j] max_pending_bytes must be at least max_record",
+	           "max_pending_bytes under max_record");
+	expect_err(BROKERS "[route j]\nkind = medical-join\nthreshold = 2\n",
+	           "gw.conf:15: [route j] missing required key channels", "join needs channels");
+	expect_err(BROKERS "[route j]\nkind = medical-join\nchannels = m/0@z, m/1\n"
+	                   "threshold = 2\n",
+	           "gw.conf:17: [route j] channels: unknown broker z", "join: unknown broker");
+	if (gw_channel_type_find("webhook") != NULL) {
+		tap_ok(load(BROKERS JOIN "deliver = webhook\n[channel webhook]\n"
+		                         "url = https://127.0.0.1:9/x\nsecret_file = /x\n",
+		            &c, err, sizeof(err)) == 0 &&
+		           strcmp(c.routes[0].deliver, "webhook") == 0,
+		       "deliver = webhook with its channel");
+		if (err[0] != '\0')
+			tap_diag("%s", err);
+		gw_config_release(&c);
+	} else {
+		tap_skip(1, "no webhook channel in this build");
 	}
 }
 
@@ -262,6 +425,7 @@ int main(void)
 	test_spec_example();
 	test_values();
 	test_errors();
+	test_medical();
 	test_channels();
 	{
 		char cmd[300];

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* gw_pubq.c - the durable per-broker publish queue (gw_pubq.h). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_log.h"
+#include "gw_pubq.h"
+#include "mqs_error.h"
+
+/* One row in flight: its id, its message id, its size. */
+struct inflight {
+	int64_t id;
+	int mid;
+	size_t len;
+};
+
+struct pubq_broker {
+	char *name;
+	struct inflight *fly; /* window entries */
+	size_t nfly;
+	size_t bytes; /* payload bytes in flight */
+	int wants;    /* rows not in flight may wait */
+};
+
+struct gw_pubq {
+	struct pubq_broker *b;
+	size_t nb;
+	unsigned window;
+};
+
+/* Queue one row inside the caller's transaction. */
+int gw_pubq_insert(struct gw_store *s, const char *broker, const char *topic,
+                   const uint8_t *payload, size_t len, const char *route, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc = MQS_ERR_DB;
+
+	if (len == 0 || len > GW_PUBQ_PAYLOAD_MAX || topic == NULL || *topic == '\0')
+		return MQS_ERR_INVAL;
+	st = gw_store_stmt(s, "INSERT INTO pubq (broker, topic, payload, route, created_at) "
+	                      "VALUES (?, ?, ?, ?, ?)");
+	if (st == NULL)
+		return MQS_ERR_DB;
+	sqlite3_bind_text(st, 1, broker, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, payload, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, route, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now_ms);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	else
+		gw_log(GW_LOG_ERR, "db: cannot queue a share: %s", sqlite3_errmsg(s->db));
+	gw_store_done(st);
+	return rc;
+}
+
+/* Every broker with rows. */
+int gw_pubq_each_broker(struct gw_store *s, int (*fn)(const char *broker, int64_t n, void *arg),
+                        void *arg)
+{
+	sqlite3_stmt *st =
+	    gw_store_stmt(s, "SELECT broker, count(*) FROM pubq GROUP BY broker ORDER BY broker");
+	int rc = MQS_OK, step;
+
+	if (st == NULL)
+		return MQS_ERR_DB;
+	step = sqlite3_step(st);
+	while (step == SQLITE_ROW && rc == MQS_OK) {
+		const unsigned char *name = sqlite3_column_text(st, 0);
+
+		rc = fn(name != NULL ? (const char *)name : "", sqlite3_column_int64(st, 1), arg);
+		if (rc == MQS_OK)
+			step = sqlite3_step(st);
+	}
+	if (rc == MQS_OK && step != SQLITE_DONE)
+		rc = MQS_ERR_DB;
+	gw_store_done(st);
+	return rc;
+}
+
+/* The in-memory state. */
+struct gw_pubq *gw_pubq_new(const char *const *names, size_t nbrokers, unsigned window)
+{
+	struct gw_pubq *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->window = window > 0 ? window : GW_PUBQ_WINDOW;
+	q->b = calloc(nbrokers > 0 ? nbrokers : 1, sizeof(*q->b));
+	if (q->b == NULL)
+		goto fail;
+	q->nb = nbrokers;
+	for (size_t i = 0; i < nbrokers; i++) {
+		q->b[i].name = strdup(names[i]);
+		q->b[i].fly = calloc(q->window, sizeof(*q->b[i].fly));
+		q->b[i].wants = 1;
+		if (q->b[i].name == NULL || q->b[i].fly == NULL)
+			goto fail;
+	}
+	return q;
+fail:
+	gw_pubq_free(q);
+	return NULL;
+}
+
+/* Free. */
+void gw_pubq_free(struct gw_pubq *q)
+{
+	if (q == NULL)
+		return;
+	for (size_t i = 0; q->b != NULL && i < q->nb; i++) {
+		free(q->b[i].name);
+		free(q->b[i].fly);
+	}
+	free(q->b);
+	free(q);
+}
+
+/* Look again. */
+void gw_pubq_wake(struct gw_pubq *q, size_t b)
+{
+	if (b < q->nb)
+		q->b[b].wants = 1;
+}
+
+/* Rows may wait and the window has room. */
+int gw_pubq_wants(const struct gw_pubq *q, size_t b)
+{
+	const struct pubq_broker *pb;
+
+	if (b >= q->nb)
+		return 0;
+	pb = &q->b[b];
+	return pb->wants && pb->nfly < q->window &&
+	       (pb->nfly == 0 || pb->bytes < GW_PUBQ_WINDOW_BYTES);
+}
+
+/* 1 when row id is in flight on pb. */
+static int flying(const struct pubq_broker *pb, int64_t id)
+{
+	for (size_t i = 0; i < pb->nfly; i++) {
+		if (pb->fly[i].id == id)
+			return 1;
+	}
+	return 0;
+}
+
+/* Free a claimed message. */
+void gw_pubq_msg_release(struct gw_pubq_msg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->topic);
+	free(m->payload);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Rows of broker b not in flight, oldest first, within the window. */
+int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pubq_msg *out,
+                  size_t max, size_t *n)
+{
+	struct pubq_broker *pb;
+	sqlite3_stmt *st;
+	size_t seen = 0, limit, room, bytes;
+	int rc = MQS_OK, step;
+
+	*n = 0;
+	if (b >= q->nb)
+		return MQS_OK;
+	pb = &q->b[b];
+	room = q->window - pb->nfly;
+	if (max > room)
+		max = room;
+	if (max == 0)
+		return MQS_OK;
+	bytes = pb->bytes;
+	limit = pb->nfly + max;
+	st = gw_store_stmt(s, "SELECT id, topic, payload FROM pubq WHERE broker = ? ORDER BY id "
+	                      "LIMIT ?");
+	if (st == NULL)
+		return MQS_ERR_DB;
+	sqlite3_bind_text(st, 1, pb->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)limit);
+	step = sqlite3_step(st);
+	while (step == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const unsigned char *topic = sqlite3_column_text(st, 1);
+		const void *payload = sqlite3_column_blob(st, 2);
+		size_t len = (size_t)sqlite3_column_bytes(st, 2);
+		struct gw_pubq_msg *m = &out[*n];
+
+		seen++;
+		if (flying(pb, id)) {
+			step = sqlite3_step(st);
+			continue;
+		}
+		if (*n >= max || (*n + pb->nfly > 0 && bytes >= GW_PUBQ_WINDOW_BYTES))
+			break;
+		if (topic == NULL || payload == NULL || len == 0) {
+			step = sqlite3_step(st);
+			continue; /* cannot be inserted (gw_pubq_insert) */
+		}
+		m->id = id;
+		m->len = len;
+		m->topic = strdup((const char *)topic);
+		m->payload = malloc(len);
+		if (m->topic == NULL || m->payload == NULL) {
+			gw_pubq_msg_release(m);
+			rc = MQS_ERR_NOMEM;
+			break;
+		}
+		memcpy(m->payload, payload, len);
+		bytes += len;
+		(*n)++;
+		step = sqlite3_step(st);
+	}
+	if (rc == MQS_OK && step != SQLITE_ROW && step != SQLITE_DONE) {
+		gw_log(GW_LOG_WARN, "db: cannot read the publish queue: %s", sqlite3_errmsg(s->db));
+		rc = MQS_ERR_DB;
+	}
+	gw_store_done(st);
+	if (rc != MQS_OK) {
+		for (size_t i = 0; i < *n; i++)
+			gw_pubq_msg_release(&out[i]);
+		*n = 0;
+		return rc;
+	}
+	/* every row of the broker was seen: nothing waits beyond these */
+	if (step == SQLITE_DONE && seen < limit)
+		pb->wants = 0;
+	return MQS_OK;
+}
+
+/* In flight until PUBACK or reset. */
+int gw_pubq_sent(struct gw_pubq *q, size_t b, int64_t id, size_t len, int mid)
+{
+	struct pubq_broker *pb;
+
+	if (b >= q->nb)
+		return MQS_ERR_INVAL;
+	pb = &q->b[b];
+	if (pb->nfly >= q->window) {
+		pb->wants = 1;
+		return MQS_ERR_TOOBIG;
+	}
+	pb->fly[pb->nfly].id = id;
+	pb->fly[pb->nfly].mid = mid;
+	pb->fly[pb->nfly].len = len;
+	pb->nfly++;
+	pb->bytes += len;
+	return MQS_OK;
+}
+
+/* PUBACK: delete the row. */
+int gw_pubq_acked(struct gw_pubq *q, struct gw_store *s, size_t b, int mid)
+{
+	struct pubq_broker *pb;
+	sqlite3_stmt *st;
+	int64_t id;
+	int rc = MQS_ERR_DB;
+	size_t i;
+
+	if (b >= q->nb)
+		return MQS_ERR_NOENT;
+	pb = &q->b[b];
+	for (i = 0; i < pb->nfly; i++) {
+		if (pb->fly[i].mid == mid)
+			break;
+	}
+	if (i == pb->nfly)
+		return MQS_ERR_NOENT;
+	id = pb->fly[i].id;
+	pb->bytes -= pb->fly[i].len;
+	pb->fly[i] = pb->fly[pb->nfly - 1];
+	pb->nfly--;
+	/* without an fsync: a delete lost to a power cut only sends a share
+	 * twice, which the receiver ignores */
+	gw_store_durable(s, 0);
+	st = gw_store_stmt(s, "DELETE FROM pubq WHERE id = ?");
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			rc = MQS_OK;
+		gw_store_done(st);
+	}
+	if (rc != MQS_OK) {
+		/* kept: it goes out again (a duplicate share is harmless) */
+		gw_log(GW_LOG_WARN, "db: cannot remove an acknowledged share: %s",
+		       sqlite3_errmsg(s->db));
+		pb->wants = 1;
+	}
+	return rc;
+}
+
+/* The connection dropped. */
+void gw_pubq_reset(struct gw_pubq *q, size_t b)
+{
+	if (b >= q->nb)
+		return;
+	q->b[b].nfly = 0;
+	q->b[b].bytes = 0;
+	q->b[b].wants = 1;
+}
+
+/* Rows in flight. */
+size_t gw_pubq_inflight(const struct gw_pubq *q, size_t b)
+{
+	return b < q->nb ? q->b[b].nfly : 0;
+}
