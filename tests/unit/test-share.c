@@ -484,6 +484,38 @@ static void test_record(void)
 	free(big);
 }
 
+/* Known answers computed with tests/tools/shamir.py (cryptography's HKDF and
+ * HMAC): record key 00..1f; header n 3, k 2, x 1, id 00..0f, S 5. */
+static void test_known_answers(void)
+{
+	static const uint8_t want_tk[32] = {0x39, 0x9b, 0x47, 0x3e, 0x63, 0x87, 0x50, 0x87,
+	                                    0x93, 0x75, 0x3e, 0xc8, 0x39, 0x0f, 0x29, 0x20,
+	                                    0x6a, 0x9f, 0x01, 0xc2, 0xff, 0x33, 0x26, 0xc8,
+	                                    0xed, 0x06, 0x3a, 0x8b, 0xbb, 0x59, 0xe0, 0x38};
+	static const uint8_t want_tag[16] = {0xac, 0x25, 0x4b, 0x50, 0xd1, 0xdf, 0x4b, 0x00,
+	                                     0x41, 0xbf, 0x3d, 0x86, 0x90, 0x56, 0x25, 0xd6};
+	uint8_t key[32], tk[32], share[5 + MQS_SHARE_OVERHEAD];
+	uint8_t id[MQS_SHARE_ID_LEN], secret[5] = {1, 2, 3, 4, 5};
+
+	for (unsigned i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)i;
+	for (unsigned i = 0; i < sizeof(id); i++)
+		id[i] = (uint8_t)i;
+	tap_ok(mqs_share_tag_key(key, tk) == MQS_OK && memcmp(tk, want_tk, 32) == 0,
+	       "tag key of record key 00..1f (known answer)");
+	tap_ok(mqs_share_split(secret, 5, 3, 2, tk, id, NULL, share, sizeof(share)) ==
+	           MQS_ERR_BUFSIZE,
+	       "(one share does not hold three)");
+	{
+		uint8_t three[3 * sizeof(share)];
+
+		tap_ok(mqs_share_split(secret, 5, 3, 2, tk, id, NULL, three, sizeof(three)) ==
+		               MQS_OK &&
+		           memcmp(three + MQS_SHARE_HDR_LEN + 5, want_tag, 16) == 0,
+		       "header tag of share 1 (known answer)");
+	}
+}
+
 int main(void)
 {
 	for (unsigned i = 0; i < sizeof(rk); i++) {
@@ -492,6 +524,7 @@ int main(void)
 	}
 	if (mqs_share_tag_key(rk, tag_key) != MQS_OK)
 		return 99;
+	test_known_answers();
 	test_subsets();
 	test_field();
 	test_header_and_tags();
