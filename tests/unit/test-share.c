@@ -516,6 +516,31 @@ static void test_known_answers(void)
 	}
 }
 
+/* One share alone says nothing: for a constant secret its bytes are uniform
+ * (chi-square over 256 values; 255 degrees of freedom, mean 255, sd 22.6,
+ * so 400 is more than 6 sd away).  Catches coefficients that are not drawn
+ * (a share equal to the secret, or to a fixed pattern). */
+static void test_one_share_uniform(void)
+{
+	enum { LEN = 64 * 1024 };
+	uint8_t *secret = calloc(1, LEN), *sh = malloc(3 * (LEN + MQS_SHARE_OVERHEAD));
+	size_t one = mqs_share_len(LEN);
+	unsigned long count[256] = {0};
+	double chi = 0, expect = LEN / 256.0;
+
+	if (secret == NULL || sh == NULL)
+		exit(99);
+	if (mqs_share_split(secret, LEN, 3, 2, tag_key, NULL, NULL, sh, 3 * one) != MQS_OK)
+		exit(99);
+	for (size_t i = 0; i < LEN; i++)
+		count[sh[2 * one + MQS_SHARE_HDR_LEN + i]]++;
+	for (int v = 0; v < 256; v++)
+		chi += ((double)count[v] - expect) * ((double)count[v] - expect) / expect;
+	tap_ok(chi < 400, "share 3 of an all-zero 64 KiB secret is uniform (chi-square %.1f)", chi);
+	free(secret);
+	free(sh);
+}
+
 int main(void)
 {
 	for (unsigned i = 0; i < sizeof(rk); i++) {
@@ -526,6 +551,7 @@ int main(void)
 		return 99;
 	test_known_answers();
 	test_subsets();
+	test_one_share_uniform();
 	test_field();
 	test_header_and_tags();
 	test_tampered_body();
