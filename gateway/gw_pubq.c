@@ -56,19 +56,28 @@ int gw_pubq_insert(struct gw_store *s, const char *broker, const char *topic,
 	return rc;
 }
 
-/* Rows of one broker. */
-int64_t gw_pubq_count(struct gw_store *s, const char *broker)
+/* Every broker with rows. */
+int gw_pubq_each_broker(struct gw_store *s, int (*fn)(const char *broker, int64_t n, void *arg),
+                        void *arg)
 {
-	sqlite3_stmt *st = gw_store_stmt(s, "SELECT count(*) FROM pubq WHERE broker = ?");
-	int64_t n = -1;
+	sqlite3_stmt *st =
+	    gw_store_stmt(s, "SELECT broker, count(*) FROM pubq GROUP BY broker ORDER BY broker");
+	int rc = MQS_OK, step;
 
 	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, broker, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
+		return MQS_ERR_DB;
+	step = sqlite3_step(st);
+	while (step == SQLITE_ROW && rc == MQS_OK) {
+		const unsigned char *name = sqlite3_column_text(st, 0);
+
+		rc = fn(name != NULL ? (const char *)name : "", sqlite3_column_int64(st, 1), arg);
+		if (rc == MQS_OK)
+			step = sqlite3_step(st);
+	}
+	if (rc == MQS_OK && step != SQLITE_DONE)
+		rc = MQS_ERR_DB;
 	gw_store_done(st);
-	return n;
+	return rc;
 }
 
 /* The in-memory state. */

@@ -52,8 +52,11 @@ MQS_MUST_CHECK int gw_pubq_insert(struct gw_store *s, const char *broker, const 
                                   const uint8_t *payload, size_t len, const char *route,
                                   int64_t now_ms);
 
-/* Rows of broker (its name) in the store, or -1 on a database error. */
-int64_t gw_pubq_count(struct gw_store *s, const char *broker);
+/* fn(broker name, its rows, arg) for every broker with rows in the store,
+ * in name order; a non-MQS_OK return stops the walk and is returned.
+ * MQS_OK, fn's return, or MQS_ERR_DB. */
+int gw_pubq_each_broker(struct gw_store *s, int (*fn)(const char *broker, int64_t n, void *arg),
+                        void *arg);
 
 /* The in-memory state of nbrokers brokers named names[i] ("" for
  * [broker]), window rows in flight at most per broker (0: GW_PUBQ_WINDOW).

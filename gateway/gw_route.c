@@ -187,11 +187,12 @@ void gw_route_message(struct gw_gateway *gw, size_t broker, const char *topic,
 	int matched;
 
 	matched = route_shares(gw, broker, topic, payload, len);
+	if (matched)
+		return; /* a channel topic carries shares only, whatever else matches it */
 	if (broker != 0) {
 		/* [broker NAME] carries medical channels only */
-		if (!matched)
-			gw_log(GW_LOG_DEBUG, "message on %s from broker %s matches no route", topic,
-			       c->brokers[broker < c->nbrokers ? broker : 0].name);
+		gw_log(GW_LOG_DEBUG, "message on %s from broker %s matches no route", topic,
+		       c->brokers[broker < c->nbrokers ? broker : 0].name);
 		return;
 	}
 	if (strncmp(topic, c->status_topic, slen) == 0 &&

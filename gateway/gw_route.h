@@ -7,8 +7,8 @@
  * sensor: gw_sensor; kind medical: gw_medical; the kind registry:
  * gw_kind.h).  From any broker: a message on the channel (topic, broker)
  * of an enabled medical-join route goes to that route's receiver
- * (gw_medjoin_share with the channel index).  Other kinds only route
- * messages from [broker].
+ * (gw_medjoin_share with the channel index), and nowhere else.  Other
+ * kinds only route messages from [broker].
  *
  * Called by the loop with each message a transport received (the
  * transport never calls this itself): everything a message causes is

@@ -152,9 +152,10 @@ struct gw_loop {
 	struct mqs_seen *replay[MQTT_MAX]; /* [broker NAME]'s (index 0: gw.replay) */
 	const char **filters[MQTT_MAX];    /* each broker's subscriptions */
 	char step_keys[MQTT_MAX][100];
-	char ack_filter[1100];         /* <status_topic>/+/ack */
-	uint64_t pubq_retry[MQTT_MAX]; /* a publish failed: not before (ms) */
-	struct gw_outq out;            /* status messages waiting for the transport */
+	char ack_filter[1100];            /* <status_topic>/+/ack */
+	uint64_t pubq_retry[MQTT_MAX];    /* a publish failed: not before (ms) */
+	uint64_t pubq_err_next[MQTT_MAX]; /* its error is logged again from (ms) */
+	struct gw_outq out;               /* status messages waiting for the transport */
 	int sig_pipe[2];
 	uint64_t pump_last; /* monotonic ms of the last pump */
 	struct stalls all, window, refused;
@@ -240,55 +241,60 @@ static void loop_on_down(void *ctx, size_t broker)
 	gw_pubq_reset(l->gw.pubq, broker);
 }
 
+/* Publish the n claimed rows of broker b; after the first failure the rest
+ * stay queued too.  MQS_OK, or the first failure. */
+static int publish_claimed(struct gw_loop *l, size_t b, struct gw_pubq_msg *msgs, size_t n)
+{
+	struct gw_gateway *gw = &l->gw;
+	int rc = MQS_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		int mid = 0;
+
+		if (rc == MQS_OK) {
+			rc = gw_mqtt_publish_mid(l->mqtt[b], msgs[i].topic, msgs[i].payload,
+			                         msgs[i].len, 1, &mid);
+			if (rc == MQS_OK)
+				rc = gw_pubq_sent(gw->pubq, b, msgs[i].id, msgs[i].len, mid);
+			if (rc != MQS_OK && rc != MQS_ERR_IO && rc != MQS_ERR_TOOBIG &&
+			    mqs_now_ms() >= l->pubq_err_next[b]) {
+				/* e.g. a row queued under an older configuration whose
+				 * topic is no longer protected: it is kept, and blocks */
+				gw_log(GW_LOG_ERR,
+				       "cannot publish a share on %s (broker %s:%d): %s",
+				       msgs[i].topic, l->brokers[b].host, l->brokers[b].port,
+				       mqs_strerror(rc));
+				l->pubq_err_next[b] = mqs_now_ms() + 60000;
+			}
+		}
+		gw_pubq_msg_release(&msgs[i]);
+	}
+	return rc;
+}
+
 /* Publish the queued shares of every connected broker, within its window
  * (docs/medical.md, "Sending"): a broker that is down holds back only its
- * own rows. */
+ * own rows.  A failed publish leaves its rows queued and is tried again a
+ * second later. */
 static void drain_pubq(struct gw_loop *l)
 {
 	struct gw_gateway *gw = &l->gw;
-	uint64_t now = 0;
 
 	for (size_t b = 0; gw->pubq != NULL && b < l->nmqtt; b++) {
 		struct gw_pubq_msg msgs[PUBQ_BATCH];
 		size_t n = 0;
 
+		if (l->pubq_retry[b] != 0) {
+			if (mqs_now_ms() < l->pubq_retry[b])
+				continue;
+			l->pubq_retry[b] = 0;
+		}
 		while (gw_mqtt_up(l->mqtt[b]) && gw_pubq_wants(gw->pubq, b)) {
-			int failed = 0;
-
-			if (l->pubq_retry[b] != 0) {
-				if (now == 0)
-					now = mqs_now_ms();
-				if (now < l->pubq_retry[b])
-					break;
-				l->pubq_retry[b] = 0;
-			}
 			if (gw_pubq_claim(gw->pubq, &gw->store, b, msgs, PUBQ_BATCH, &n) !=
 			        MQS_OK ||
 			    n == 0)
 				break;
-			for (size_t i = 0; i < n; i++) {
-				int mid = 0, rc = MQS_ERR_IO;
-
-				if (!failed)
-					rc = gw_mqtt_publish_mid(l->mqtt[b], msgs[i].topic,
-					                         msgs[i].payload, msgs[i].len, 1,
-					                         &mid);
-				if (rc == MQS_OK)
-					rc =
-					    gw_pubq_sent(gw->pubq, b, msgs[i].id, msgs[i].len, mid);
-				if (rc != MQS_OK && !failed) {
-					/* the row stays queued; try again a little later */
-					if (rc != MQS_ERR_IO && rc != MQS_ERR_TOOBIG)
-						gw_log(
-						    GW_LOG_ERR,
-						    "cannot publish a share on %s (broker %s): %s",
-						    msgs[i].topic, gw->conf->brokers[b].name,
-						    mqs_strerror(rc));
-					failed = 1;
-				}
-				gw_pubq_msg_release(&msgs[i]);
-			}
-			if (failed) {
+			if (publish_claimed(l, b, msgs, n) != MQS_OK) {
 				gw_pubq_wake(gw->pubq, b);
 				l->pubq_retry[b] = mqs_now_ms() + 1000;
 				break;
@@ -620,6 +626,27 @@ static int check_medical_channels(const struct gw_loop *l, const struct gw_confi
 	return MQS_OK;
 }
 
+/* gw_pubq_each_broker: log what waits for each broker at the start. */
+static int queued_report(const char *broker, int64_t n, void *arg)
+{
+	const struct gw_config *conf = arg;
+
+	for (size_t i = 0; i < conf->nbrokers; i++) {
+		const struct gw_broker_conf *bc = &conf->brokers[i];
+
+		if (strcmp(bc->name, broker) != 0)
+			continue;
+		gw_log(GW_LOG_INFO, "%lld shares wait in the publish queue for broker %s:%d%s%s",
+		       (long long)n, bc->host, bc->port, broker[0] ? " " : "", broker);
+		return MQS_OK;
+	}
+	gw_log(GW_LOG_WARN,
+	       "%lld shares are queued for broker %s, which is not configured: they stay "
+	       "queued until a [broker %s] section names it again",
+	       (long long)n, broker, broker);
+	return MQS_OK;
+}
+
 /* The medical senders and receivers, and the publish queue.  MQS_OK, or
  * an error logged. */
 static int open_medical(struct gw_loop *l, const struct gw_config *conf)
@@ -654,15 +681,8 @@ static int open_medical(struct gw_loop *l, const struct gw_config *conf)
 			return MQS_ERR_INVAL;
 		}
 	}
-	for (size_t i = 0; i < conf->nbrokers && i < MQTT_MAX; i++) {
-		int64_t n = gw_pubq_count(&gw->store, names[i]);
-
-		if (n > 0)
-			gw_log(GW_LOG_INFO,
-			       "%lld shares wait in the publish queue for broker %s:%d%s%s",
-			       (long long)n, conf->brokers[i].host, conf->brokers[i].port,
-			       names[i][0] ? " " : "", names[i]);
-	}
+	/* what waits from the last run (a count, no query per broker) */
+	(void)gw_pubq_each_broker(&gw->store, queued_report, (void *)conf);
 	return MQS_OK;
 }
 

@@ -398,7 +398,8 @@ int mqs_share_record_open(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_i
 	}
 	memcpy(topic, secret + 2, tlen);
 	topic[tlen] = '\0';
-	memcpy(origin, info.origin, info.origin_len);
+	if (info.origin_len > 0)
+		memcpy(origin, info.origin, info.origin_len);
 	origin[info.origin_len] = '\0';
 	if (ts_ms != NULL)
 		*ts_ms = info.timestamp_ms;

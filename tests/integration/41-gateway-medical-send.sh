@@ -310,6 +310,17 @@ counter() {
 }
 is "$(counter open unsealed)" 1 "the unsealed drop is counted (medical_counters)"
 is "$(counter vitals too-big)" 1 "the too-big drop is counted (medical_counters)"
+# rows of a broker the configuration no longer names: kept, and said at the start
+sql "INSERT INTO pubq (broker, topic, payload, route, created_at)
+	VALUES ('gone', 'medical/ch/9', x'01', 'vitals', 0)"
+mv "$TEST_TMP/gw.log" "$TEST_TMP/gw-2.log"
+start_bg gw "$GATEWAY_BIN" -c "$TEST_TMP/gw.conf" run
+_gone_said() {
+	grep -q "1 shares are queued for broker gone, which is not configured" "$TEST_TMP/gw.log"
+}
+ok "rows for a broker no longer configured are named at the start" wait_for "$WAIT" _gone_said
+stop_bg gw
+is "$(queued gone)" 1 "and kept"
 ok "the records' split was logged by record id" \
 	eval '[ "$(grep -c "route vitals: record [0-9a-f]\{32\} split into 3 shares" "$TEST_TMP/gw-1.log")" -ge 7 ]'
 leaks=$(grep -l -a -F "$MARK" "$TEST_TMP"/gw*.log "$TEST_TMP"/nokey.log \

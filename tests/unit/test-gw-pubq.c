@@ -22,6 +22,28 @@ static char db_path[300], key_path[300];
 
 static const char *const names[] = {"", "b", "c"};
 
+/* Rows of broker in the store (gw_pubq_each_broker), 0 when none. */
+struct count_arg {
+	const char *broker;
+	int64_t n;
+};
+static int count_fn(const char *broker, int64_t n, void *arg)
+{
+	struct count_arg *ca = arg;
+
+	if (strcmp(broker, ca->broker) == 0)
+		ca->n = n;
+	return MQS_OK;
+}
+static int64_t queued_rows(struct gw_store *s, const char *broker)
+{
+	struct count_arg ca = {broker, 0};
+
+	if (gw_pubq_each_broker(s, count_fn, &ca) != MQS_OK)
+		return -1;
+	return ca.n;
+}
+
 /* Insert one row with payload "<tag>" in its own transaction. */
 static int put(struct gw_store *s, const char *broker, const char *topic, const char *tag)
 {
@@ -79,7 +101,7 @@ static void test_queue(struct gw_store *s)
 	           gw_pubq_insert(s, "", "m/0", (const uint8_t *)"a2", 2, "vitals", 1) == MQS_OK,
 	       "rows inserted inside the caller's transaction");
 	gw_store_rollback(s);
-	tap_ok(gw_pubq_count(s, "") == 0 && gw_pubq_count(s, "b") == 0,
+	tap_ok(queued_rows(s, "") == 0 && queued_rows(s, "b") == 0,
 	       "a rolled back transaction leaves no row");
 	tap_is_int(gw_pubq_insert(s, "", "m/0", (const uint8_t *)"", 0, "vitals", 1), MQS_ERR_INVAL,
 	           "an empty payload is refused");
@@ -87,8 +109,7 @@ static void test_queue(struct gw_store *s)
 	           put(s, "", "m/0", "a2") == MQS_OK && put(s, "", "m/2", "a3") == MQS_OK &&
 	           put(s, "c", "m/3", "c1") == MQS_OK,
 	       "five rows committed");
-	tap_ok(gw_pubq_count(s, "") == 3 && gw_pubq_count(s, "b") == 1 &&
-	           gw_pubq_count(s, "c") == 1,
+	tap_ok(queued_rows(s, "") == 3 && queued_rows(s, "b") == 1 && queued_rows(s, "c") == 1,
 	       "counted per broker");
 
 	n = claim(q, s, 0, 16, got, sizeof(got), msgs);
@@ -110,12 +131,12 @@ static void test_queue(struct gw_store *s)
 	release(msgs, n);
 
 	tap_is_int(gw_pubq_acked(q, s, 0, 101), MQS_OK, "PUBACK of the second row");
-	tap_ok(gw_pubq_count(s, "") == 2, "its row is gone");
+	tap_ok(queued_rows(s, "") == 2, "its row is gone");
 	tap_is_int(gw_pubq_acked(q, s, 0, 101), MQS_ERR_NOENT, "a second PUBACK: unknown id");
 	tap_is_int(gw_pubq_acked(q, s, 0, 7), MQS_ERR_NOENT, "a status message's PUBACK: ignored");
 	tap_is_int(gw_pubq_acked(q, s, 1, 100), MQS_ERR_NOENT,
 	           "a PUBACK on another broker does not touch broker 0's rows");
-	tap_ok(gw_pubq_count(s, "") == 2, "broker 0 keeps two rows");
+	tap_ok(queued_rows(s, "") == 2, "broker 0 keeps two rows");
 
 	/* the connection drops: the rows in flight go out again */
 	gw_pubq_reset(q, 0);
@@ -138,10 +159,10 @@ static void test_queue(struct gw_store *s)
 		       "in flight");
 	release(msgs, n);
 	tap_ok(gw_pubq_acked(q, s, 0, 1) == MQS_OK && gw_pubq_acked(q, s, 0, 2) == MQS_OK &&
-	           gw_pubq_count(s, "") == 0,
+	           queued_rows(s, "") == 0,
 	       "both acknowledged: broker 0's queue is empty");
 	/* broker c was never touched */
-	tap_ok(gw_pubq_count(s, "c") == 1 && gw_pubq_wants(q, 2), "broker c's row still waits");
+	tap_ok(queued_rows(s, "c") == 1 && gw_pubq_wants(q, 2), "broker c's row still waits");
 
 	/* the table emptied: SQLite may hand out small row ids again */
 	tap_ok(put(s, "", "m/0", "a4") == MQS_OK, "a new row after the queue emptied");
