@@ -30,6 +30,15 @@
 #include "mqs_util.h"
 #include "mqsa_int.h"
 
+/* Append a copy of key k (any use, record keys with their sender name) to
+ * c.  Returns as mqs_creds_add_key / mqs_creds_add_record_key. */
+static int keys_copy_one(struct mqs_creds *c, const struct mqs_creds_key *k)
+{
+	if (k->use == MQS_CREDS_USE_RECORD)
+		return mqs_creds_add_record_key(c, k->id, k->name, k->key);
+	return mqs_creds_add_key(c, k->id, k->use, k->topic, k->key);
+}
+
 /* Inside a transaction: fail unless filter is protected. */
 static enum mqs_err need_protected(struct mqsa_ctx *ctx, const char *filter, char *why)
 {
@@ -262,7 +271,7 @@ static enum mqs_err export_merge_base(const char *path, const char *name, const 
 
 		if (k->use == MQS_CREDS_USE_TOPIC && strcmp(k->topic, filter) == 0)
 			continue;
-		rc = mqs_creds_add_key(c, k->id, k->use, k->topic, k->key);
+		rc = keys_copy_one(c, k);
 		if (rc != MQS_OK) {
 			ex = mqsa_fail(why, rc, "cannot merge into %s: %s", path, mqs_strerror(rc));
 			goto out;
@@ -301,7 +310,7 @@ static enum mqs_err export_device_key(struct mqsa_ctx *ctx, const char *name, st
 		const struct mqs_creds_key *k = &c->keys[i];
 
 		if (k->use != MQS_CREDS_USE_DEVICE)
-			rc = mqs_creds_add_key(&tmp, k->id, k->use, k->topic, k->key);
+			rc = keys_copy_one(&tmp, k);
 	}
 	if (rc != MQS_OK) {
 		ex = mqsa_fail(why, rc, "cannot build credentials: %s", mqs_strerror(rc));

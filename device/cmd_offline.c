@@ -200,6 +200,11 @@ int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv)
 		        ctx->creds_path);
 		goto out;
 	}
+	if (key->use == MQS_CREDS_USE_RECORD) {
+		/* a record key opens medical records only (docs/medical.md, Record keys) */
+		dev_err("cannot open envelope: key id %lu is a record key", (unsigned long)key->id);
+		goto out;
+	}
 	if (key->use == MQS_CREDS_USE_TOPIC && !mqs_topic_matches(key->topic, topic)) {
 		dev_err("cannot open envelope: key id %lu is for topics %s, not %s",
 		        (unsigned long)key->id, key->topic, topic);
