@@ -146,4 +146,18 @@ rc=0
 ok "totp without a totp secret is refused" test "$rc" -ne 0 -a ! -s "$TEST_TMP/out"
 ok "... and says so" grep -q 'no totp secret' "$TEST_TMP/err"
 
+## a record key opens medical records only (docs/medical.md, Record keys)
+RKEY=$(random_key)
+cat >"$TEST_TMP/rk.json" <<EOF2
+{"keys": [{"id": 4242, "key": "$RKEY", "use": "record", "name": "clinic"}]}
+EOF2
+chmod 600 "$TEST_TMP/rk.json"
+printf 'record' | python3 "$top_srcdir/tests/tools/envelope.py" seal --key-b64 "$RKEY" \
+	--key-id 4242 --topic "$T" >"$TEST_TMP/rkenv"
+rc=0
+"$D" -c "$C" -K "$TEST_TMP/rk.json" open "$T" <"$TEST_TMP/rkenv" >"$TEST_TMP/out" \
+	2>"$TEST_TMP/err" || rc=$?
+ok "open with a record key is refused" test "$rc" -ne 0 -a ! -s "$TEST_TMP/out"
+ok "... and says so" grep -q 'is a record key' "$TEST_TMP/err"
+
 done_testing

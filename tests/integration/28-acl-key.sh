@@ -174,6 +174,18 @@ is "$(topic_keys "$TEST_TMP/sub1.json" 'alerts/#')" "[$ka, $ka3]" \
 is "$(topic_keys "$TEST_TMP/sub1.json" 'plant/#')" \
 	"$(q "SELECT '[' || group_concat(id, ', ') || ']' FROM (SELECT id FROM keys WHERE owner = 'plant/#' AND (state = 'active' OR retire_after >= strftime('%s', 'now')) ORDER BY id)")" \
 	"keys of other filters kept"
+# a record key in the device's file survives a merge (docs/medical.md, Record keys)
+python3 - "$TEST_TMP/sub1.json" <<'EOF2'
+import json, sys, base64, os
+p = sys.argv[1]
+d = json.load(open(p))
+d["keys"].append({"id": 777001, "key": base64.b64encode(os.urandom(32)).decode(),
+                  "use": "record", "name": "clinic"})
+json.dump(d, open(p, "w"))
+EOF2
+ok "merge into a file holding a record key" acl key export 'alerts/#' --for sub1 --out "$TEST_TMP/sub1.json"
+is "$(json_get "$TEST_TMP/sub1.json" '[k["name"] for k in d["keys"] if k["use"] == "record"]')" \
+	"['clinic']" "the record key is kept with its name"
 ok "new --out file" acl key export 'alerts/#' --for sub3 --out "$TEST_TMP/new3.json"
 is "$(stat -c %a "$TEST_TMP/new3.json")" 600 "new file is 0600"
 is "$(json_get "$TEST_TMP/new3.json" '(d["username"], d["totp"], sorted(k["use"] for k in d["keys"]))')" \
