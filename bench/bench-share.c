@@ -65,16 +65,18 @@ static void on_record(void *arg, const struct mqs_join_record *r)
 /* Seal and split one record into b->shares. */
 static void do_split(struct bench *b)
 {
-	uint8_t *secret = NULL;
+	uint8_t *secret = NULL, id[MQS_SHARE_ID_LEN];
 	size_t slen = 0;
 	int rc;
 
-	rc = mqs_share_record_seal(b->key.key, b->key.id, topic, "gw-a", b->plain, b->plain_len,
+	if (RAND_bytes(id, sizeof(id)) != 1)
+		die("record id", MQS_ERR_CRYPTO);
+	rc = mqs_share_record_seal(b->key.key, b->key.id, id, topic, "gw-a", b->plain, b->plain_len,
 	                           &secret, &slen);
 	if (rc != MQS_OK)
 		die("record seal", rc);
 	b->one = mqs_share_len(slen);
-	rc = mqs_share_split(secret, slen, b->n, b->k, b->tag_key, NULL, NULL, b->shares, b->cap);
+	rc = mqs_share_split(secret, slen, b->n, b->k, b->tag_key, id, NULL, b->shares, b->cap);
 	if (rc != MQS_OK)
 		die("split", rc);
 	mqs_secret_free(secret, slen);

@@ -25,6 +25,7 @@
 
 #include <mosquitto.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "device.h"
 #include "mqs_envelope.h"
@@ -400,8 +401,11 @@ static int split_record(struct dev_conn *c, struct split_state *ss, const uint8_
 	int ex = EX_DATAERR;
 	int rc;
 
-	rc = mqs_share_record_seal(ss->rk->key, ss->rk->id, o->topic, origin, data, len, &secret,
-	                           &secret_len);
+	/* the record id is drawn first: the record envelope is bound to it */
+	rc = RAND_bytes(id, sizeof(id)) == 1 ? MQS_OK : MQS_ERR_CRYPTO;
+	if (rc == MQS_OK)
+		rc = mqs_share_record_seal(ss->rk->key, ss->rk->id, id, o->topic, origin, data, len,
+		                           &secret, &secret_len);
 	if (rc != MQS_OK) {
 		dev_err("cannot seal record for %s: %s", o->topic,
 		        rc == MQS_ERR_TOOBIG ? "record too large" : mqs_strerror(rc));
@@ -415,7 +419,7 @@ static int split_record(struct dev_conn *c, struct split_state *ss, const uint8_
 		ex = EX_OSERR;
 		goto out;
 	}
-	rc = mqs_share_split(secret, secret_len, o->n, o->k, ss->tag_key, NULL, id, shares, cap);
+	rc = mqs_share_split(secret, secret_len, o->n, o->k, ss->tag_key, id, NULL, shares, cap);
 	if (rc != MQS_OK) {
 		dev_err("cannot split record: %s", mqs_strerror(rc));
 		ex = rc == MQS_ERR_NOMEM ? EX_OSERR : EX_SOFTWARE;

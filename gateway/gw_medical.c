@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "gateway.h"
 #include "gw_log.h"
@@ -238,8 +239,11 @@ void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struc
 		count_drop(gw, md, ms, MED_UNSEALED);
 		return;
 	}
-	rc = mqs_share_record_seal(ms->key.key, ms->key.id, topic, origin, payload, len, &secret,
-	                           &secret_len);
+	/* the record id is drawn first: the record envelope is bound to it */
+	rc = RAND_bytes(mj.id, sizeof(mj.id)) == 1 ? MQS_OK : MQS_ERR_CRYPTO;
+	if (rc == MQS_OK)
+		rc = mqs_share_record_seal(ms->key.key, ms->key.id, mj.id, topic, origin, payload,
+		                           len, &secret, &secret_len);
 	if (rc == MQS_OK && secret_len > MQS_SHARE_SECRET_SEND_MAX)
 		rc = MQS_ERR_TOOBIG;
 	if (rc == MQS_ERR_TOOBIG) {
@@ -266,7 +270,7 @@ void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struc
 		goto out;
 	}
 	rc = mqs_share_split(secret, secret_len, (unsigned)r->nchans, r->threshold, ms->tag_key,
-	                     NULL, mj.id, shares, cap);
+	                     mj.id, NULL, shares, cap);
 	if (rc != MQS_OK) {
 		gw_log(GW_LOG_ERR, "route %s: dropped a record on %s from %s: cannot split it: %s",
 		       r->name, topic, origin, mqs_strerror(rc));

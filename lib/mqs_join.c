@@ -39,9 +39,11 @@ struct join_group {
 	uint8_t *bodies[MQS_SHARE_N_MAX];
 };
 
-/* A completed, corrupt or expired record id, remembered for the timeout. */
+/* A completed, corrupt or expired record id of sender key, remembered for
+ * the timeout. */
 struct join_seen {
 	uint8_t id[MQS_SHARE_ID_LEN];
+	size_t key;
 	struct join_seen *hnext;
 	struct join_seen *prev, *next; /* oldest first */
 	uint64_t at_ms;
@@ -59,6 +61,9 @@ struct mqs_join {
 	size_t gmask;
 	struct join_group *ghead, *gtail;
 	size_t npending, pending_bytes;
+	size_t ch_shares[MQS_SHARE_N_MAX];  /* shares held that came on channel c */
+	size_t ch_bytes[MQS_SHARE_N_MAX];   /* their bytes */
+	size_t ch_max_shares, ch_max_bytes; /* per-channel quotas */
 	struct join_seen **stab;
 	size_t smask;
 	struct join_seen *shead, *stail;
@@ -119,20 +124,23 @@ static uint64_t load64(const uint8_t *p)
 	return v;
 }
 
-/* Seeded hash of a record id: a flooder cannot aim chains it cannot see. */
-static uint64_t join_hash(const struct mqs_join *j, const uint8_t id[MQS_SHARE_ID_LEN])
+/* Seeded hash of (sender key, record id): a flooder cannot aim chains it
+ * cannot see. */
+static uint64_t join_hash(const struct mqs_join *j, size_t key, const uint8_t id[MQS_SHARE_ID_LEN])
 {
 	uint64_t h = mqs_hash_mix64(load64(id) ^ j->seed[0]);
 
-	return mqs_hash_mix64(h ^ load64(id + 8) ^ j->seed[1]);
+	h = mqs_hash_mix64(h ^ load64(id + 8) ^ j->seed[1]);
+	return mqs_hash_mix64(h ^ (uint64_t)key);
 }
 
-/* The open group of id, or NULL. */
-static struct join_group *group_find(const struct mqs_join *j, const uint8_t *id)
+/* The open group of record id of sender key, or NULL: groups are keyed by
+ * (key, id), so one sender cannot take over another sender's ids. */
+static struct join_group *group_find(const struct mqs_join *j, size_t key, const uint8_t *id)
 {
-	struct join_group *g = j->gtab[join_hash(j, id) & j->gmask];
+	struct join_group *g = j->gtab[join_hash(j, key, id) & j->gmask];
 
-	while (g != NULL && memcmp(g->id, id, MQS_SHARE_ID_LEN) != 0)
+	while (g != NULL && (g->key != key || memcmp(g->id, id, MQS_SHARE_ID_LEN) != 0))
 		g = g->hnext;
 	return g;
 }
@@ -140,7 +148,7 @@ static struct join_group *group_find(const struct mqs_join *j, const uint8_t *id
 /* Unlink g from its chain and from the FIFO, wipe and free it. */
 static void group_free(struct mqs_join *j, struct join_group *g)
 {
-	struct join_group **pp = &j->gtab[join_hash(j, g->id) & j->gmask];
+	struct join_group **pp = &j->gtab[join_hash(j, g->key, g->id) & j->gmask];
 
 	while (*pp != NULL && *pp != g)
 		pp = &(*pp)->hnext;
@@ -158,18 +166,20 @@ static void group_free(struct mqs_join *j, struct join_group *g)
 		if (g->bodies[i] != NULL) {
 			mqs_secret_free(g->bodies[i], g->secret_len);
 			j->pending_bytes -= g->secret_len;
+			j->ch_shares[i]--; /* share i+1 came on channel i */
+			j->ch_bytes[i] -= g->secret_len;
 		}
 	}
 	j->npending--;
 	mqs_secret_free(g, sizeof(*g));
 }
 
-/* The remembered entry of id, or NULL. */
-static struct join_seen *seen_find(const struct mqs_join *j, const uint8_t *id)
+/* The remembered entry of (key, id), or NULL. */
+static struct join_seen *seen_find(const struct mqs_join *j, size_t key, const uint8_t *id)
 {
-	struct join_seen *s = j->stab[join_hash(j, id) & j->smask];
+	struct join_seen *s = j->stab[join_hash(j, key, id) & j->smask];
 
-	while (s != NULL && memcmp(s->id, id, MQS_SHARE_ID_LEN) != 0)
+	while (s != NULL && (s->key != key || memcmp(s->id, id, MQS_SHARE_ID_LEN) != 0))
 		s = s->hnext;
 	return s;
 }
@@ -177,7 +187,7 @@ static struct join_seen *seen_find(const struct mqs_join *j, const uint8_t *id)
 /* Forget s. */
 static void seen_free(struct mqs_join *j, struct join_seen *s)
 {
-	struct join_seen **pp = &j->stab[join_hash(j, s->id) & j->smask];
+	struct join_seen **pp = &j->stab[join_hash(j, s->key, s->id) & j->smask];
 
 	while (*pp != NULL && *pp != s)
 		pp = &(*pp)->hnext;
@@ -196,14 +206,14 @@ static void seen_free(struct mqs_join *j, struct join_seen *s)
 	free(s);
 }
 
-/* Remember id at now_ms (the oldest is forgotten when the list is full).
- * Out of memory: the id is simply not remembered. */
-static void seen_add(struct mqs_join *j, const uint8_t *id, uint64_t now_ms)
+/* Remember (key, id) at now_ms (the oldest is forgotten when the list is
+ * full).  Out of memory: the id is simply not remembered. */
+static void seen_add(struct mqs_join *j, size_t key, const uint8_t *id, uint64_t now_ms)
 {
 	struct join_seen *s;
 	size_t b;
 
-	if (seen_find(j, id) != NULL)
+	if (seen_find(j, key, id) != NULL)
 		return;
 	while (j->nseen >= j->seen_max && j->shead != NULL)
 		seen_free(j, j->shead);
@@ -211,9 +221,10 @@ static void seen_add(struct mqs_join *j, const uint8_t *id, uint64_t now_ms)
 	if (s == NULL)
 		return;
 	memcpy(s->id, id, MQS_SHARE_ID_LEN);
+	s->key = key;
 	/* keep the list in time order even if the clock steps back */
 	s->at_ms = j->stail != NULL && j->stail->at_ms > now_ms ? j->stail->at_ms : now_ms;
-	b = join_hash(j, id) & j->smask;
+	b = join_hash(j, key, id) & j->smask;
 	s->hnext = j->stab[b];
 	j->stab[b] = s;
 	s->prev = j->stail;
@@ -239,7 +250,7 @@ static struct join_group *group_new(struct mqs_join *j, const uint8_t *id, uint3
 	g->key = key;
 	g->created_ms =
 	    j->gtail != NULL && j->gtail->created_ms > now_ms ? j->gtail->created_ms : now_ms;
-	b = join_hash(j, id) & j->gmask;
+	b = join_hash(j, key, id) & j->gmask;
 	g->hnext = j->gtab[b];
 	j->gtab[b] = g;
 	g->prev = j->gtail;
@@ -278,8 +289,8 @@ static int join_try(struct mqs_join *j, struct join_group *g, unsigned mask, uin
 	rc = mqs_share_combine(k, xs, bodies, g->secret_len, secret);
 	if (rc != MQS_OK)
 		return 0;
-	rc = mqs_share_record_open(key->key, key->id, secret, g->secret_len, topic, topic_cap,
-	                           origin, &plain, &plain_len, &ts);
+	rc = mqs_share_record_open(key->key, key->id, g->id, secret, g->secret_len, topic,
+	                           topic_cap, origin, &plain, &plain_len, &ts);
 	OPENSSL_cleanse(secret, g->secret_len);
 	if (rc != MQS_OK)
 		return 0;
@@ -374,7 +385,7 @@ static int join_feed(struct mqs_join *j, unsigned ch, const uint8_t *p, size_t l
 		return MQS_JOIN_WRONG_CHANNEL;
 	if (h.n != j->conf.n || h.k != j->conf.k)
 		return MQS_JOIN_INCONSISTENT;
-	s = seen_find(j, h.id);
+	s = seen_find(j, key, h.id);
 	if (s != NULL) {
 		if (now_ms < join_deadline(j, s->at_ms))
 			return MQS_JOIN_LATE;
@@ -382,20 +393,21 @@ static int join_feed(struct mqs_join *j, unsigned ch, const uint8_t *p, size_t l
 	}
 	if (h.secret_len > j->conf.max_record)
 		return MQS_JOIN_TOO_BIG;
-	g = group_find(j, h.id);
+	g = group_find(j, key, h.id);
+	if (g != NULL && g->secret_len != h.secret_len)
+		return MQS_JOIN_INCONSISTENT;
+	if (g != NULL && (g->held & (1u << (h.x - 1))) != 0)
+		return MQS_JOIN_DUPLICATE;
+	/* the global limits, then this channel's part of them (mqs_join.h) */
+	if ((g == NULL && j->npending >= j->conf.max_pending) ||
+	    j->pending_bytes + h.secret_len > j->conf.max_pending_bytes ||
+	    j->ch_shares[ch] >= j->ch_max_shares ||
+	    j->ch_bytes[ch] + h.secret_len > j->ch_max_bytes)
+		return MQS_JOIN_PENDING_FULL;
 	if (g == NULL) {
-		if (j->npending >= j->conf.max_pending ||
-		    j->pending_bytes + h.secret_len > j->conf.max_pending_bytes)
-			return MQS_JOIN_PENDING_FULL;
 		g = group_new(j, h.id, h.secret_len, key, now_ms);
 		if (g == NULL)
 			return MQS_JOIN_PENDING_FULL;
-	} else if (g->secret_len != h.secret_len || g->key != key) {
-		return MQS_JOIN_INCONSISTENT;
-	} else if ((g->held & (1u << (h.x - 1))) != 0) {
-		return MQS_JOIN_DUPLICATE;
-	} else if (j->pending_bytes + h.secret_len > j->conf.max_pending_bytes) {
-		return MQS_JOIN_PENDING_FULL;
 	}
 	g->bodies[h.x - 1] = malloc(h.secret_len);
 	if (g->bodies[h.x - 1] == NULL) {
@@ -405,11 +417,13 @@ static int join_feed(struct mqs_join *j, unsigned ch, const uint8_t *p, size_t l
 	}
 	memcpy(g->bodies[h.x - 1], p + MQS_SHARE_HDR_LEN, h.secret_len);
 	j->pending_bytes += h.secret_len;
+	j->ch_shares[ch]++;
+	j->ch_bytes[ch] += h.secret_len;
 	g->held |= 1u << (h.x - 1);
 	g->have++;
 	res = join_combine(j, g, h.x);
 	if (res == MQS_JOIN_RECORD || res == MQS_JOIN_CORRUPT) {
-		seen_add(j, g->id, now_ms);
+		seen_add(j, g->key, g->id, now_ms);
 		group_free(j, g);
 	}
 	return res;
@@ -441,7 +455,7 @@ uint64_t mqs_join_tick(struct mqs_join *j, uint64_t now_ms, mqs_join_expired_fn 
 		if (on_expired != NULL)
 			on_expired(arg, g->id, g->have, j->conf.k);
 		j->counts[MQS_JOIN_INCOMPLETE]++;
-		seen_add(j, g->id, now_ms);
+		seen_add(j, g->key, g->id, now_ms);
 		group_free(j, g);
 	}
 	while (j->shead != NULL && now_ms >= join_deadline(j, j->shead->at_ms))
@@ -512,6 +526,10 @@ int mqs_join_new(const struct mqs_join_conf *conf, const struct mqs_join_key *ke
 	j->seen_max = j->conf.max_pending <= SIZE_MAX / JOIN_REMEMBER_MUL
 	                  ? j->conf.max_pending * JOIN_REMEMBER_MUL
 	                  : SIZE_MAX;
+	/* each channel may hold its 1/n part of the budget (mqs_join.h) */
+	j->ch_max_shares =
+	    j->conf.max_pending / j->conf.n > 0 ? j->conf.max_pending / j->conf.n : 1;
+	j->ch_max_bytes = j->conf.max_pending_bytes / j->conf.n;
 	j->on_record = on_record;
 	j->arg = arg;
 	j->keys = calloc(nkeys, sizeof(*j->keys));

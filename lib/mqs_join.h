@@ -4,6 +4,10 @@
  * and drops everything else with a counted reason.  Used by the gateway's
  * medical-join routes and by `mqttsec-device join`.
  *
+ * Groups and remembered ids are keyed by (sender, record id), the sender
+ * being the record key whose tag verified: one sender's shares never join,
+ * block or make `late` another sender's record of the same id.
+ *
  * Rules, in order, for each share fed:
  *   1. structure (mqs_share_parse), else `bad-header`;
  *   2. the header tag, tried with the tag key of every configured record
@@ -11,14 +15,25 @@
  *   3. x must be the share number of the channel it came on (channel
  *      index + 1), else `wrong-channel`; n and k must be the configured
  *      ones, else `inconsistent`;
- *   4. a record id completed or expired within the last timeout: `late`;
- *   5. S over max_record: `too-big`; a new group beyond max_pending groups
- *      or max_pending_bytes bytes held in all: `pending-full`;
- *   6. within a group n, k, S and the sender's key must agree, else
- *      `inconsistent`; a share number already held: `duplicate`;
- *   7. with k or more distinct shares the receiver combines every k-subset
+ *   4. a (sender, record id) completed or expired within the last
+ *      timeout: `late`;
+ *   5. S over max_record: `too-big`;
+ *   6. within a group S must agree, else `inconsistent`; a share number
+ *      already held: `duplicate`;
+ *   7. the limits, else `pending-full`: a new group beyond max_pending
+ *      groups, or max_pending_bytes bytes held in all; and per channel:
+ *      the shares held that came on channel c may use at most
+ *      max_pending_bytes / n bytes and at most max(1, max_pending / n)
+ *      shares.  A channel that floods (a broker replaying old shares whose
+ *      tags are still valid, or a backlog draining after an outage) fills
+ *      only its own part: records completing from the other channels are
+ *      unaffected (docs/medical.md, "Receiving");
+ *   8. with k or more distinct shares the receiver combines every k-subset
  *      that includes the newest share and opens the record envelope with
- *      the sender's record key; the first that opens completes the record
+ *      the sender's record key, refusing an envelope whose nonce is not the
+ *      one of the group's record id (mqs_share_record_open: the bodies of
+ *      another record under this record's headers do not open); the first
+ *      that opens completes the record
  *      (the on_record callback runs, the group is freed and its id
  *      remembered); if none opens it waits for more; once all n shares are
  *      held and no subset opens, the group is dropped as `corrupt`.

@@ -22,7 +22,8 @@
 #include "mqs_utf8.h"
 #include "mqs_util.h"
 
-#define SHARE_TAG_INFO "mqttsec-share-v1"
+#define SHARE_TAG_INFO   "mqttsec-share-v1"
+#define SHARE_NONCE_INFO "mqttsec-share-nonce-v1"
 
 static pthread_once_t share_rand_once = PTHREAD_ONCE_INIT;
 
@@ -70,15 +71,16 @@ size_t mqs_share_len(size_t secret_len)
 	return secret_len + MQS_SHARE_OVERHEAD;
 }
 
-/* HKDF-SHA256(rk, salt empty, info "mqttsec-share-v1"), 32 bytes. */
-int mqs_share_tag_key(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint8_t tag_key[32])
+/* HKDF-SHA256(rk, salt empty, info), 32 bytes into out (wiped on
+ * failure). */
+static int share_hkdf(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], const char *info, uint8_t out[32])
 {
 	EVP_KDF *kdf = NULL;
 	EVP_KDF_CTX *kctx = NULL;
 	OSSL_PARAM params[4];
 	int rc = MQS_ERR_CRYPTO;
 
-	if (rk == NULL || tag_key == NULL)
+	if (rk == NULL || out == NULL)
 		return MQS_ERR_INVAL;
 	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	if (kdf == NULL)
@@ -89,17 +91,50 @@ int mqs_share_tag_key(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint8_t tag_key[32
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] =
 	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)rk, MQS_ENVELOPE_KEY_LEN);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)SHARE_TAG_INFO,
-	                                              strlen(SHARE_TAG_INFO));
+	params[2] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
 	params[3] = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(kctx, tag_key, 32, params) != 1)
+	if (EVP_KDF_derive(kctx, out, 32, params) != 1)
 		goto out;
 	rc = MQS_OK;
 out:
 	if (rc != MQS_OK)
-		OPENSSL_cleanse(tag_key, 32);
+		OPENSSL_cleanse(out, 32);
 	EVP_KDF_CTX_free(kctx);
 	EVP_KDF_free(kdf);
+	return rc;
+}
+
+/* HKDF-SHA256(rk, salt empty, info "mqttsec-share-v1"), 32 bytes. */
+int mqs_share_tag_key(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint8_t tag_key[32])
+{
+	return share_hkdf(rk, SHARE_TAG_INFO, tag_key);
+}
+
+/* The envelope nonce of record id id under record key rk (mqs_share.h):
+ * HMAC-SHA256(nonce key, "mqttsec-share-nonce-v1" | id) cut to 12 bytes,
+ * nonce key = HKDF-SHA256(rk, salt empty, info "mqttsec-share-nonce-v1").
+ * Returns MQS_OK, MQS_ERR_INVAL or MQS_ERR_CRYPTO (nonce wiped). */
+static int share_record_nonce(const uint8_t rk[MQS_ENVELOPE_KEY_LEN],
+                              const uint8_t id[MQS_SHARE_ID_LEN],
+                              uint8_t nonce[MQS_ENVELOPE_NONCE_LEN])
+{
+	uint8_t nkey[32];
+	uint8_t in[sizeof(SHARE_NONCE_INFO) - 1 + MQS_SHARE_ID_LEN];
+	int rc;
+
+	if (rk == NULL || id == NULL || nonce == NULL)
+		return MQS_ERR_INVAL;
+	rc = share_hkdf(rk, SHARE_NONCE_INFO, nkey);
+	if (rc != MQS_OK)
+		goto out;
+	memcpy(in, SHARE_NONCE_INFO, sizeof(SHARE_NONCE_INFO) - 1);
+	memcpy(in + sizeof(SHARE_NONCE_INFO) - 1, id, MQS_SHARE_ID_LEN);
+	rc = mqs_envelope_derive_nonce(nkey, in, sizeof(in), nonce);
+out:
+	if (rc != MQS_OK)
+		OPENSSL_cleanse(nonce, MQS_ENVELOPE_NONCE_LEN);
+	OPENSSL_cleanse(nkey, sizeof(nkey));
 	return rc;
 }
 
@@ -307,9 +342,11 @@ out:
 
 /* Seal the record and frame it as the secret to split; see header. */
 int mqs_share_record_seal(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
-                          const char *topic, const char *origin, const uint8_t *plain,
-                          size_t plain_len, uint8_t **secret, size_t *secret_len)
+                          const uint8_t id[MQS_SHARE_ID_LEN], const char *topic, const char *origin,
+                          const uint8_t *plain, size_t plain_len, uint8_t **secret,
+                          size_t *secret_len)
 {
+	uint8_t nonce[MQS_ENVELOPE_NONCE_LEN];
 	uint8_t *buf = NULL;
 	size_t tlen, olen, elen, total = 0, wrote = 0;
 	int rc;
@@ -318,7 +355,8 @@ int mqs_share_record_seal(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_i
 		*secret = NULL;
 	if (secret_len != NULL)
 		*secret_len = 0;
-	if (rk == NULL || secret == NULL || secret_len == NULL || (plain == NULL && plain_len > 0))
+	if (rk == NULL || id == NULL || secret == NULL || secret_len == NULL ||
+	    (plain == NULL && plain_len > 0))
 		return MQS_ERR_INVAL;
 	if (topic == NULL)
 		return MQS_ERR_ENV_TOPIC;
@@ -333,13 +371,16 @@ int mqs_share_record_seal(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_i
 	total = 2 + tlen + elen;
 	if (elen == 0 || total > MQS_SHARE_SECRET_SEND_MAX)
 		return MQS_ERR_TOOBIG;
+	rc = share_record_nonce(rk, id, nonce);
+	if (rc != MQS_OK)
+		return rc;
 	buf = malloc(total);
 	if (buf == NULL)
 		return MQS_ERR_NOMEM;
 	buf[0] = (uint8_t)(tlen >> 8);
 	buf[1] = (uint8_t)tlen;
 	memcpy(buf + 2, topic, tlen);
-	rc = mqs_envelope_seal(rk, key_id, mqs_now_ms(), NULL, origin, olen, topic, tlen, plain,
+	rc = mqs_envelope_seal(rk, key_id, mqs_now_ms(), nonce, origin, olen, topic, tlen, plain,
 	                       plain_len, buf + 2 + tlen, elen, &wrote);
 	if (rc != MQS_OK)
 		goto out;
@@ -357,18 +398,20 @@ out:
 
 /* Open a rebuilt secret; see header. */
 int mqs_share_record_open(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
-                          const uint8_t *secret, size_t secret_len, char *topic, size_t topic_cap,
+                          const uint8_t id[MQS_SHARE_ID_LEN], const uint8_t *secret,
+                          size_t secret_len, char *topic, size_t topic_cap,
                           char origin[MQS_ENVELOPE_ORIGIN_MAX + 1], uint8_t **plain,
                           size_t *plain_len, uint64_t *ts_ms)
 {
 	struct mqs_envelope_info info;
+	uint8_t nonce[MQS_ENVELOPE_NONCE_LEN];
 	uint8_t *buf = NULL;
 	size_t tlen, cap = 0, got = 0;
 	const uint8_t *env;
 	int rc;
 
-	if (rk == NULL || secret == NULL || topic == NULL || origin == NULL || plain == NULL ||
-	    plain_len == NULL)
+	if (rk == NULL || id == NULL || secret == NULL || topic == NULL || origin == NULL ||
+	    plain == NULL || plain_len == NULL)
 		return MQS_ERR_INVAL;
 	if (secret_len < 2)
 		return MQS_ERR_PARSE;
@@ -384,6 +427,13 @@ int mqs_share_record_open(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_i
 	rc = mqs_envelope_parse(env, secret_len - 2 - tlen, &info);
 	if (rc != MQS_OK)
 		return rc;
+	/* the record must be the one of this id (docs/medical.md, "Wire
+	 * format"): the nonce is authenticated by the envelope below */
+	rc = share_record_nonce(rk, id, nonce);
+	if (rc != MQS_OK)
+		return rc;
+	if (CRYPTO_memcmp(nonce, info.nonce, sizeof(nonce)) != 0)
+		return MQS_ERR_ENV_AUTH;
 	cap = info.ciphertext_len > 0 ? info.ciphertext_len : 1;
 	buf = malloc(cap);
 	if (buf == NULL)

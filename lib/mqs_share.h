@@ -6,6 +6,17 @@
  * The secret that is split:
  *   topic length (uint16 BE) | record topic | envelope v1 of the record,
  *   sealed with the sender's record key for that record topic.
+ * The envelope's 12-byte nonce binds the record to its record id
+ * (docs/medical.md, "Wire format"):
+ *   nonce = HMAC-SHA256(nonce key, "mqttsec-share-nonce-v1" | record id)
+ *           cut to 12 bytes, where
+ *   nonce key = HKDF-SHA256(record key, salt empty,
+ *                           info "mqttsec-share-nonce-v1"),
+ * a key separate from the tag key.  The receiver refuses a record whose
+ * nonce is not the one of the id in the share headers, so the share bodies
+ * of one record cannot be passed off under another record's headers.  Ids
+ * are 16 fresh random bytes per record, so nonces never repeat for
+ * distinct records under one key.
  *
  * One share (the MQTT payload on channel x, before it is sealed for the
  * channel topic):
@@ -95,28 +106,36 @@ MQS_MUST_CHECK int mqs_share_combine(unsigned k, const uint8_t *xs, const uint8_
                                      size_t secret_len, uint8_t *out);
 
 /* Seal record plain (plain_len bytes) for record topic topic with record
- * key rk / key_id, origin origin (NULL or "" for none), and frame it as the
- * secret to split.  *secret gets a new buffer (free with mqs_secret_free)
- * and *secret_len its length (at most MQS_SHARE_SECRET_SEND_MAX).  Returns
- * MQS_OK, MQS_ERR_ENV_TOPIC, MQS_ERR_TOOBIG, MQS_ERR_NOMEM or
- * MQS_ERR_CRYPTO. */
+ * key rk / key_id, origin origin (NULL or "" for none), under record id id
+ * (16 fresh random bytes the caller drew, then passes to mqs_share_split:
+ * the envelope nonce is derived from it), and frame it as the secret to
+ * split.  *secret gets a new buffer (free with mqs_secret_free) and
+ * *secret_len its length (at most MQS_SHARE_SECRET_SEND_MAX).  Returns
+ * MQS_OK, MQS_ERR_INVAL, MQS_ERR_ENV_TOPIC, MQS_ERR_TOOBIG, MQS_ERR_NOMEM
+ * or MQS_ERR_CRYPTO. */
 MQS_MUST_CHECK int mqs_share_record_seal(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
-                                         const char *topic, const char *origin,
-                                         const uint8_t *plain, size_t plain_len, uint8_t **secret,
-                                         size_t *secret_len);
+                                         const uint8_t id[MQS_SHARE_ID_LEN], const char *topic,
+                                         const char *origin, const uint8_t *plain, size_t plain_len,
+                                         uint8_t **secret, size_t *secret_len);
 
-/* Open a rebuilt secret (secret_len bytes) with record key rk / key_id:
- * check the framing, open the envelope for the framed topic.  topic
+/* Open a rebuilt secret (secret_len bytes) with record key rk / key_id as
+ * record id id (the id of the share headers): check the framing, check
+ * that the envelope nonce is the one of id, open the envelope for the
+ * framed topic.  topic
  * (capacity topic_cap) gets the record topic NUL-terminated, origin the
  * envelope's origin NUL-terminated ("" when none; non-UTF-8 refused),
  * *plain a new buffer (free with mqs_secret_free) with *plain_len bytes,
  * *ts_ms the sealing time.  Returns MQS_OK, MQS_ERR_PARSE (framing,
- * origin), MQS_ERR_BUFSIZE (topic longer than topic_cap - 1), the
- * envelope's refusal (MQS_ERR_ENV_*: tampered, wrong key), MQS_ERR_NOMEM.
- * Nothing is written on failure. */
+ * origin), MQS_ERR_BUFSIZE (topic longer than topic_cap - 1),
+ * MQS_ERR_ENV_AUTH also when the nonce is not the one of id (a record
+ * under another record's id; checked before any decryption, and the nonce
+ * is authenticated by the envelope), the envelope's refusal (MQS_ERR_ENV_*:
+ * tampered, wrong key), MQS_ERR_NOMEM, MQS_ERR_CRYPTO.  Nothing is written
+ * on failure. */
 MQS_MUST_CHECK int mqs_share_record_open(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_id,
-                                         const uint8_t *secret, size_t secret_len, char *topic,
-                                         size_t topic_cap, char origin[MQS_ENVELOPE_ORIGIN_MAX + 1],
-                                         uint8_t **plain, size_t *plain_len, uint64_t *ts_ms);
+                                         const uint8_t id[MQS_SHARE_ID_LEN], const uint8_t *secret,
+                                         size_t secret_len, char *topic, size_t topic_cap,
+                                         char origin[MQS_ENVELOPE_ORIGIN_MAX + 1], uint8_t **plain,
+                                         size_t *plain_len, uint64_t *ts_ms);
 
 #endif

@@ -61,14 +61,15 @@ static void setup(void)
 		uint8_t *secret = NULL, all[3 * SHARE_CAP];
 		size_t slen = 0, one;
 		int key = r % 2;
+		uint8_t id[MQS_SHARE_ID_LEN] = {(uint8_t)(r + 1)}; /* fixed: reproducible */
 
-		if (mqs_share_record_seal(keys[key].key, keys[key].id, "ward/record", "gw",
+		if (mqs_share_record_seal(keys[key].key, keys[key].id, id, "ward/record", "gw",
 		                          (const uint8_t *)plains[r], strlen(plains[r]), &secret,
 		                          &slen) != MQS_OK)
 			abort();
 		one = mqs_share_len(slen);
-		if (one > SHARE_CAP || mqs_share_split(secret, slen, 3, 2, tag_keys[key], NULL,
-		                                       NULL, all, sizeof(all)) != MQS_OK)
+		if (one > SHARE_CAP || mqs_share_split(secret, slen, 3, 2, tag_keys[key], id, NULL,
+		                                       all, sizeof(all)) != MQS_OK)
 			abort();
 		for (int x = 0; x < 3; x++)
 			memcpy(honest[r][x], all + x * one, one);

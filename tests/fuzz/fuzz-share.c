@@ -5,7 +5,7 @@
  *  - even: one share.  mqs_share_parse never crashes; when it accepts, the
  *    fields are in range and len == S + 44; the tag check (fixed tag key)
  *    never crashes.  The rest is also opened as a rebuilt secret
- *    (mqs_share_record_open, fixed record key): on success the topic is a
+ *    (mqs_share_record_open, fixed record key and record id): on success the topic is a
  *    valid topic name and the lengths add up.
  *  - odd: byte 1 = k (2..8), the next k bytes = share numbers, the rest cut
  *    into k bodies: mqs_share_combine never crashes and accepts exactly when
@@ -30,6 +30,7 @@ static const uint8_t rk[MQS_ENVELOPE_KEY_LEN] = {
     0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
     0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
 
+static const uint8_t record_id[MQS_SHARE_ID_LEN] = {0x42};
 static uint8_t tag_key[32];
 static int ready;
 static uint8_t shares[MQS_SHARE_N_MAX * (SECRET_CAP + MQS_SHARE_OVERHEAD)];
@@ -53,7 +54,8 @@ static void fuzz_parse(const uint8_t *p, size_t len)
 			abort();
 		(void)mqs_share_tag_ok(p, len, tag_key);
 	}
-	rc = mqs_share_record_open(rk, 7, p, len, topic, sizeof(topic), origin, &plain, &plen, &ts);
+	rc = mqs_share_record_open(rk, 7, record_id, p, len, topic, sizeof(topic), origin, &plain,
+	                           &plen, &ts);
 	if (rc == MQS_OK) {
 		size_t tl = strlen(topic);
 

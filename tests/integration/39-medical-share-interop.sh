@@ -5,8 +5,10 @@
 # independent Python implementation (tests/tools/shamir.py: GF(2^8) mod 0x11D
 # and Lagrange written in Python, HKDF/HMAC from cryptography), both
 # directions: tag keys, split/combine for several n and k and subsets,
-# records sealed on one side and opened on the other, and refusals of
-# tampered headers and too few shares either way.
+# records sealed on one side and opened on the other (the envelope nonce
+# derived from the record id the same way on both sides), and refusals of
+# tampered headers, too few shares and a record opened as another record
+# id, either way.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -19,6 +21,7 @@ need_python_module cryptography
 C() { "$SHARE_TOOL" "$@"; }
 PY() { python3 "$SHAMIR_PY" "$@"; }
 hexkey() { head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n'; }
+hexid() { head -c 16 /dev/urandom | od -An -tx1 -v | tr -d ' \n'; }
 
 RK=$(hexkey)
 RK2=$(hexkey)
@@ -97,33 +100,49 @@ ok "Python refuses C's shares under another record key" test "$rc" -eq 1
 
 ## whole records: sealed and split on one side, combined and opened on the other
 head -c 3000 /dev/urandom >"$TEST_TMP/record"
-C record-seal "$RK" 41 clinic/7/record gw-hospital-a <"$TEST_TMP/record" >"$TEST_TMP/sec"
-C split 3 2 "$TK" <"$TEST_TMP/sec" >"$TEST_TMP/c.shares"
+ID=$(hexid)
+ID2=$(hexid)
+C record-seal "$RK" 41 "$ID" clinic/7/record gw-hospital-a <"$TEST_TMP/record" >"$TEST_TMP/sec"
+C split 3 2 "$TK" "$ID" <"$TEST_TMP/sec" >"$TEST_TMP/c.shares"
+ok "the shares carry the record id" grep -q "^01030201$ID" "$TEST_TMP/c.shares"
 pick "3 2" "$TEST_TMP/c.shares" | PY combine "$TK" >"$TEST_TMP/sec2"
 rc=0
-PY record-open "$RK" 41 <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>"$TEST_TMP/err" || rc=$?
+PY record-open "$RK" 41 "$ID" <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>"$TEST_TMP/err" || rc=$?
 is "$rc" 0 "C record (sealed, split) -> Python combine and open"
 ok "... gives the record" cmp "$TEST_TMP/record" "$TEST_TMP/out"
 ok "... for its topic" grep -qx 'topic: clinic/7/record' "$TEST_TMP/err"
 ok "... with its origin" grep -qx 'origin: gw-hospital-a' "$TEST_TMP/err"
 rc=0
-PY record-open "$RK2" 41 <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>/dev/null || rc=$?
+PY record-open "$RK2" 41 "$ID" <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>/dev/null || rc=$?
 ok "... and Python refuses it under another record key" test "$rc" -eq 1 -a ! -s "$TEST_TMP/out"
+rc=0
+PY record-open "$RK" 41 "$ID2" <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>"$TEST_TMP/err" || rc=$?
+ok "... or as another record id" test "$rc" -eq 1 -a ! -s "$TEST_TMP/out"
+ok "... because the nonce is not the one of that id" grep -q 'not the one of this record id' \
+	"$TEST_TMP/err"
 
-PY record-seal "$RK" 42 "capteurs/salle-é/record" <"$TEST_TMP/record" >"$TEST_TMP/sec"
-PY split 4 3 "$TK" <"$TEST_TMP/sec" >"$TEST_TMP/py.shares"
+PY record-seal "$RK" 42 "$ID" "capteurs/salle-é/record" <"$TEST_TMP/record" >"$TEST_TMP/sec"
+C record-seal "$RK" 42 "$ID" "capteurs/salle-é/record" <"$TEST_TMP/record" >"$TEST_TMP/csec"
+# the framed topic is 2 + 24 bytes; the envelope nonce is at 14..25 of the envelope
+is "$(od -An -tx1 -v -j 40 -N 12 "$TEST_TMP/sec" | tr -d ' \n')" \
+	"$(od -An -tx1 -v -j 40 -N 12 "$TEST_TMP/csec" | tr -d ' \n')" \
+	"the nonce of a record id: C and Python agree"
+PY split 4 3 "$TK" "$ID" <"$TEST_TMP/sec" >"$TEST_TMP/py.shares"
 pick "4 1 2" "$TEST_TMP/py.shares" | C combine "$TK" >"$TEST_TMP/sec2"
 rc=0
-C record-open "$RK" 42 <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>"$TEST_TMP/err" || rc=$?
+C record-open "$RK" 42 "$ID" <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>"$TEST_TMP/err" || rc=$?
 is "$rc" 0 "Python record (sealed, split) -> C combine and open"
 ok "... gives the record" cmp "$TEST_TMP/record" "$TEST_TMP/out"
 ok "... for its UTF-8 topic" grep -qx 'topic: capteurs/salle-é/record' "$TEST_TMP/err"
 ok "... with no origin" grep -qx 'origin: ' "$TEST_TMP/err"
 rc=0
-C record-open "$RK2" 42 <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>/dev/null || rc=$?
+C record-open "$RK2" 42 "$ID" <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>/dev/null || rc=$?
 ok "... and C refuses it under another record key" test "$rc" -eq 1 -a ! -s "$TEST_TMP/out"
 rc=0
-C record-open "$RK" 43 <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>/dev/null || rc=$?
+C record-open "$RK" 43 "$ID" <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>/dev/null || rc=$?
 ok "... or another key id" test "$rc" -eq 1 -a ! -s "$TEST_TMP/out"
+rc=0
+C record-open "$RK" 42 "$ID2" <"$TEST_TMP/sec2" >"$TEST_TMP/out" 2>/dev/null || rc=$?
+ok "... or as another record id" test "$rc" -eq 1 -a ! -s "$TEST_TMP/out"
 
 done_testing

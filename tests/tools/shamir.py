@@ -15,14 +15,18 @@ One share:
     28+S tag = HMAC-SHA256(tag key, bytes 0..27)[:16]
     tag key = HKDF-SHA256(record key, salt empty, info "mqttsec-share-v1", 32)
 The secret: topic length (uint16 BE) | topic | envelope v1 of the record
-sealed with the record key for that topic.
+sealed with the record key for that topic, its nonce bound to the record id:
+    nonce = HMAC-SHA256(nonce key, "mqttsec-share-nonce-v1" | record id)[:12]
+    nonce key = HKDF-SHA256(record key, salt empty,
+                            info "mqttsec-share-nonce-v1", 32)
+A record is opened as the record of an id: another nonce is refused.
 
 Usage (keys and shares in hex, one share per line):
     shamir.py tag-key RKHEX
     shamir.py split N K TAGKEYHEX [IDHEX] < secret > N lines
     shamir.py combine TAGKEYHEX < lines > secret   (tags checked first)
-    shamir.py record-seal RKHEX KEYID TOPIC [ORIGIN] < record > secret
-    shamir.py record-open RKHEX KEYID < secret > record
+    shamir.py record-seal RKHEX KEYID IDHEX TOPIC [ORIGIN] < record > secret
+    shamir.py record-open RKHEX KEYID IDHEX < secret > record
                 (prints "topic: T" and "origin: O" on stderr)
 
 Exit status: 0 on success, 1 when shares or a record are refused, 2 on
@@ -45,6 +49,8 @@ HDR_LEN = 28
 TAG_LEN = 16
 S_MAX = 1024 * 1024
 INFO = b"mqttsec-share-v1"
+NONCE_INFO = b"mqttsec-share-nonce-v1"
+NONCE_OFF = 14  # envelope: version, origin length, key id, time, nonce
 
 
 def _tables():
@@ -164,23 +170,42 @@ def combine(shares, tk):
     return bytes(out)
 
 
-def record_seal(rk, key_id, topic, plain, origin=b""):
+def record_nonce(rk, rid):
+    """The record envelope's nonce for record id rid."""
+    nk = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=NONCE_INFO).derive(rk)
+    h = hmac.HMAC(nk, hashes.SHA256())
+    h.update(NONCE_INFO + rid)
+    return h.finalize()[: envelope.NONCE_LEN]
+
+
+def record_seal(rk, key_id, rid, topic, plain, origin=b""):
     t = topic.encode("utf-8")
-    return struct.pack(">H", len(t)) + t + envelope.seal(rk, key_id, t, plain, origin)
+    env = envelope.seal(rk, key_id, t, plain, origin, nonce=record_nonce(rk, rid))
+    return struct.pack(">H", len(t)) + t + env
 
 
-def record_open(rk, key_id, secret):
+def record_open(rk, key_id, rid, secret):
     if len(secret) < 2:
         raise ShareError("secret truncated")
     (tl,) = struct.unpack_from(">H", secret)
     if tl == 0 or len(secret) < 2 + tl:
         raise ShareError("bad topic framing")
     t = secret[2 : 2 + tl]
+    nonce = secret[2 + tl + NONCE_OFF : 2 + tl + NONCE_OFF + envelope.NONCE_LEN]
+    if not compare_digest(nonce, record_nonce(rk, rid)):
+        raise ShareError("the record is not the one of this record id")
     try:
         plain, _, _, origin = envelope.open_envelope(rk, t, secret[2 + tl :], key_id)
     except envelope.EnvelopeError as exc:
         raise ShareError(str(exc)) from None
     return t.decode("utf-8"), origin.decode("utf-8"), plain
+
+
+def _rid(h):
+    rid = bytes.fromhex(h)
+    if len(rid) != 16:
+        raise ValueError("a record id is 16 bytes")
+    return rid
 
 
 def main(argv):
@@ -202,15 +227,16 @@ def main(argv):
             lines = [bytes.fromhex(ln.strip()) for ln in sys.stdin if ln.strip()]
             sys.stdout.buffer.write(combine(lines, bytes.fromhex(args[0])))
             return 0
-        if cmd == "record-seal" and len(args) in (3, 4):
-            origin = args[3].encode("utf-8") if len(args) == 4 else b""
+        if cmd == "record-seal" and len(args) in (4, 5):
+            origin = args[4].encode("utf-8") if len(args) == 5 else b""
             plain = sys.stdin.buffer.read()
             sys.stdout.buffer.write(
-                record_seal(bytes.fromhex(args[0]), int(args[1]), args[2], plain, origin))
+                record_seal(bytes.fromhex(args[0]), int(args[1]), _rid(args[2]), args[3],
+                            plain, origin))
             return 0
-        if cmd == "record-open" and len(args) == 2:
+        if cmd == "record-open" and len(args) == 3:
             topic, origin, plain = record_open(bytes.fromhex(args[0]), int(args[1]),
-                                               sys.stdin.buffer.read())
+                                               _rid(args[2]), sys.stdin.buffer.read())
             print(f"topic: {topic}", file=sys.stderr)
             print(f"origin: {origin}", file=sys.stderr)
             sys.stdout.buffer.write(plain)

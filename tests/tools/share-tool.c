@@ -4,11 +4,13 @@
  * and shares in hex, one share per line:
  *
  *   share-tool tag-key RKHEX
- *   share-tool split N K TAGKEYHEX < secret > N lines
+ *   share-tool split N K TAGKEYHEX [IDHEX] < secret > N lines
  *   share-tool combine TAGKEYHEX < lines > secret   (tags checked first)
- *   share-tool record-seal RKHEX KEYID TOPIC [ORIGIN] < record > secret
- *   share-tool record-open RKHEX KEYID < secret > record
+ *   share-tool record-seal RKHEX KEYID IDHEX TOPIC [ORIGIN] < record > secret
+ *   share-tool record-open RKHEX KEYID IDHEX < secret > record
  *              ("topic: T" and "origin: O" on stderr)
+ *
+ * IDHEX is the 16-byte record id: the record envelope is bound to it.
  *
  * Exit status 0, 1 when shares or a record are refused, 2 on usage errors.
  * Not installed. */
@@ -53,14 +55,15 @@ static int write_out(const uint8_t *p, size_t len)
 	return mqs_write_all(STDOUT_FILENO, p, len) == MQS_OK ? 0 : 1;
 }
 
-static int cmd_split(char **argv)
+static int cmd_split(int argc, char **argv)
 {
-	uint8_t tk[32], *in = NULL, *out = NULL;
+	uint8_t tk[32], id[MQS_SHARE_ID_LEN], *in = NULL, *out = NULL;
 	size_t len = 0, one;
 	unsigned n = (unsigned)atoi(argv[0]), k = (unsigned)atoi(argv[1]);
 	int rc, ex = 1;
 
-	if (hex_decode(argv[2], tk, 32) != 0)
+	if (hex_decode(argv[2], tk, 32) != 0 ||
+	    (argc > 3 && hex_decode(argv[3], id, sizeof(id)) != 0))
 		return 2;
 	if (mqs_read_all(STDIN_FILENO, TOOL_IN_MAX, &in, &len) != MQS_OK)
 		return 2;
@@ -68,7 +71,7 @@ static int cmd_split(char **argv)
 	out = malloc(one * (n > 0 ? n : 1));
 	if (out == NULL)
 		goto out;
-	rc = mqs_share_split(in, len, n, k, tk, NULL, NULL, out, one * n);
+	rc = mqs_share_split(in, len, n, k, tk, argc > 3 ? id : NULL, NULL, out, one * n);
 	if (rc != MQS_OK) {
 		fprintf(stderr, "share-tool: cannot split: %s\n", mqs_strerror(rc));
 		goto out;
@@ -174,16 +177,16 @@ out:
 
 static int cmd_record_seal(int argc, char **argv)
 {
-	uint8_t rk[MQS_ENVELOPE_KEY_LEN], *in = NULL, *secret = NULL;
+	uint8_t rk[MQS_ENVELOPE_KEY_LEN], id[MQS_SHARE_ID_LEN], *in = NULL, *secret = NULL;
 	size_t len = 0, slen = 0;
 	int rc, ex = 1;
 
-	if (hex_decode(argv[0], rk, sizeof(rk)) != 0)
+	if (hex_decode(argv[0], rk, sizeof(rk)) != 0 || hex_decode(argv[2], id, sizeof(id)) != 0)
 		return 2;
 	if (mqs_read_all(STDIN_FILENO, TOOL_IN_MAX, &in, &len) != MQS_OK)
 		return 2;
-	rc = mqs_share_record_seal(rk, (uint32_t)strtoul(argv[1], NULL, 10), argv[2],
-	                           argc > 3 ? argv[3] : NULL, in, len, &secret, &slen);
+	rc = mqs_share_record_seal(rk, (uint32_t)strtoul(argv[1], NULL, 10), id, argv[3],
+	                           argc > 4 ? argv[4] : NULL, in, len, &secret, &slen);
 	if (rc != MQS_OK) {
 		fprintf(stderr, "share-tool: cannot seal: %s\n", mqs_strerror(rc));
 		goto out;
@@ -197,20 +200,20 @@ out:
 
 static int cmd_record_open(char **argv)
 {
-	uint8_t rk[MQS_ENVELOPE_KEY_LEN], *in = NULL, *plain = NULL;
+	uint8_t rk[MQS_ENVELOPE_KEY_LEN], id[MQS_SHARE_ID_LEN], *in = NULL, *plain = NULL;
 	char origin[MQS_ENVELOPE_ORIGIN_MAX + 1], *topic = NULL;
 	size_t len = 0, plen = 0;
 	uint64_t ts = 0;
 	int rc, ex = 1;
 
-	if (hex_decode(argv[0], rk, sizeof(rk)) != 0)
+	if (hex_decode(argv[0], rk, sizeof(rk)) != 0 || hex_decode(argv[2], id, sizeof(id)) != 0)
 		return 2;
 	if (mqs_read_all(STDIN_FILENO, TOOL_IN_MAX, &in, &len) != MQS_OK)
 		return 2;
 	topic = malloc(MQS_ENVELOPE_TOPIC_MAX + 1);
 	if (topic == NULL)
 		goto out;
-	rc = mqs_share_record_open(rk, (uint32_t)strtoul(argv[1], NULL, 10), in, len, topic,
+	rc = mqs_share_record_open(rk, (uint32_t)strtoul(argv[1], NULL, 10), id, in, len, topic,
 	                           MQS_ENVELOPE_TOPIC_MAX + 1, origin, &plain, &plen, &ts);
 	if (rc != MQS_OK) {
 		fprintf(stderr, "share-tool: refused: %s\n", mqs_strerror(rc));
@@ -235,15 +238,16 @@ int main(int argc, char **argv)
 		hex_print(tk, sizeof(tk));
 		return 0;
 	}
-	if (argc == 5 && strcmp(argv[1], "split") == 0)
-		return cmd_split(argv + 2);
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "split") == 0)
+		return cmd_split(argc - 2, argv + 2);
 	if (argc == 3 && strcmp(argv[1], "combine") == 0)
 		return cmd_combine(argv + 2);
-	if ((argc == 5 || argc == 6) && strcmp(argv[1], "record-seal") == 0)
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "record-seal") == 0)
 		return cmd_record_seal(argc - 2, argv + 2);
-	if (argc == 4 && strcmp(argv[1], "record-open") == 0)
+	if (argc == 5 && strcmp(argv[1], "record-open") == 0)
 		return cmd_record_open(argv + 2);
-	fprintf(stderr, "usage: share-tool tag-key RKHEX | split N K TAGKEYHEX | combine TAGKEYHEX "
-	                "| record-seal RKHEX KEYID TOPIC [ORIGIN] | record-open RKHEX KEYID\n");
+	fprintf(stderr, "usage: share-tool tag-key RKHEX | split N K TAGKEYHEX [IDHEX] | combine "
+	                "TAGKEYHEX | record-seal RKHEX KEYID IDHEX TOPIC [ORIGIN] | record-open "
+	                "RKHEX KEYID IDHEX\n");
 	return 2;
 }

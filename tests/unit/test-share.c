@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* test-share.c - k-of-n shares of medical records (docs/medical.md, "Wire
  * format"; mqs_share.h): every k-subset rebuilds, k-1 do not, header tags,
- * parse refusals, the field of libgfshare (0x11D), record seal/open. */
+ * parse refusals, the field of libgfshare (0x11D), record seal/open and
+ * the record envelope bound to its record id. */
 #include "config.h"
 
 #include <stdio.h>
@@ -20,6 +21,7 @@
 static uint8_t rk[MQS_ENVELOPE_KEY_LEN];
 static uint8_t rk2[MQS_ENVELOPE_KEY_LEN];
 static uint8_t tag_key[32];
+static uint8_t rid[MQS_SHARE_ID_LEN]; /* the record id of the test records */
 
 /* Multiplication in GF(2^8) modulo x^8+x^4+x^3+x^2+1, bit by bit. */
 static uint8_t gf_mul(uint8_t a, uint8_t b)
@@ -70,8 +72,8 @@ static int opens(const uint8_t *secret, size_t slen)
 	size_t plen = 0;
 	int rc;
 
-	rc = mqs_share_record_open(rk, 5, secret, slen, topic, sizeof(topic), origin, &plain, &plen,
-	                           NULL);
+	rc = mqs_share_record_open(rk, 5, rid, secret, slen, topic, sizeof(topic), origin, &plain,
+	                           &plen, NULL);
 	mqs_secret_free(plain, plen);
 	return rc == MQS_OK;
 }
@@ -87,8 +89,8 @@ static void test_subsets(void)
 	int rc;
 
 	RAND_bytes(plain, sizeof(plain));
-	rc = mqs_share_record_seal(rk, 5, "clinic/7/record", "gw-a", plain, sizeof(plain), &secret,
-	                           &slen);
+	rc = mqs_share_record_seal(rk, 5, rid, "clinic/7/record", "gw-a", plain, sizeof(plain),
+	                           &secret, &slen);
 	tap_is_int(rc, MQS_OK, "record seal");
 	if (rc != MQS_OK)
 		return;
@@ -280,7 +282,7 @@ static void test_tampered_body(void)
 	unsigned bad = 0;
 	int rc;
 
-	rc = mqs_share_record_seal(rk, 5, "clinic/1/record", NULL, plain, sizeof(plain) - 1,
+	rc = mqs_share_record_seal(rk, 5, rid, "clinic/1/record", NULL, plain, sizeof(plain) - 1,
 	                           &secret, &slen);
 	one = mqs_share_len(slen);
 	sh = malloc(3 * one);
@@ -410,53 +412,53 @@ static void test_record(void)
 	uint64_t ts = 0, before = mqs_now_ms();
 	int rc;
 
-	rc = mqs_share_record_seal(rk, 5, "clinic/9/record", "device-9", plain, sizeof(plain) - 1,
-	                           &secret, &slen);
+	rc = mqs_share_record_seal(rk, 5, rid, "clinic/9/record", "device-9", plain,
+	                           sizeof(plain) - 1, &secret, &slen);
 	tap_ok(rc == MQS_OK && slen == 2 + 15 + 26 + 8 + 13 + 16 && secret[0] == 0 &&
 	           secret[1] == 15 && memcmp(secret + 2, "clinic/9/record", 15) == 0,
 	       "seal frames topic length, topic, envelope");
-	rc = mqs_share_record_open(rk, 5, secret, slen, topic, sizeof(topic), origin, &got, &glen,
-	                           &ts);
+	rc = mqs_share_record_open(rk, 5, rid, secret, slen, topic, sizeof(topic), origin, &got,
+	                           &glen, &ts);
 	tap_ok(rc == MQS_OK && strcmp(topic, "clinic/9/record") == 0 &&
 	           strcmp(origin, "device-9") == 0 && glen == sizeof(plain) - 1 &&
 	           memcmp(got, plain, glen) == 0 && ts >= before && ts <= mqs_now_ms(),
 	       "open gives topic, origin, record, time");
 	mqs_secret_free(got, glen);
 	got = NULL;
-	tap_is_int(mqs_share_record_open(rk2, 5, secret, slen, topic, sizeof(topic), origin, &got,
-	                                 &glen, &ts),
+	tap_is_int(mqs_share_record_open(rk2, 5, rid, secret, slen, topic, sizeof(topic), origin,
+	                                 &got, &glen, &ts),
 	           MQS_ERR_ENV_AUTH, "another record key is refused");
-	tap_is_int(mqs_share_record_open(rk, 6, secret, slen, topic, sizeof(topic), origin, &got,
-	                                 &glen, &ts),
+	tap_is_int(mqs_share_record_open(rk, 6, rid, secret, slen, topic, sizeof(topic), origin,
+	                                 &got, &glen, &ts),
 	           MQS_ERR_ENV_KEYID, "another key id is refused");
 	tap_ok(got == NULL, "nothing handed back on failure");
-	tap_is_int(mqs_share_record_open(rk, 5, secret, slen, small, sizeof(small), origin, &got,
-	                                 &glen, &ts),
+	tap_is_int(mqs_share_record_open(rk, 5, rid, secret, slen, small, sizeof(small), origin,
+	                                 &got, &glen, &ts),
 	           MQS_ERR_BUFSIZE, "topic longer than the buffer: MQS_ERR_BUFSIZE");
 	secret[1] = 200;
-	tap_is_int(mqs_share_record_open(rk, 5, secret, slen, topic, sizeof(topic), origin, &got,
-	                                 &glen, &ts),
+	tap_is_int(mqs_share_record_open(rk, 5, rid, secret, slen, topic, sizeof(topic), origin,
+	                                 &got, &glen, &ts),
 	           MQS_ERR_PARSE, "topic length past the end: MQS_ERR_PARSE");
 	secret[1] = 0;
-	tap_is_int(mqs_share_record_open(rk, 5, secret, slen, topic, sizeof(topic), origin, &got,
-	                                 &glen, &ts),
+	tap_is_int(mqs_share_record_open(rk, 5, rid, secret, slen, topic, sizeof(topic), origin,
+	                                 &got, &glen, &ts),
 	           MQS_ERR_PARSE, "empty topic: MQS_ERR_PARSE");
 	secret[1] = 15;
 	secret[3] = '+';
-	tap_is_int(mqs_share_record_open(rk, 5, secret, slen, topic, sizeof(topic), origin, &got,
-	                                 &glen, &ts),
+	tap_is_int(mqs_share_record_open(rk, 5, rid, secret, slen, topic, sizeof(topic), origin,
+	                                 &got, &glen, &ts),
 	           MQS_ERR_PARSE, "wildcard in the framed topic: MQS_ERR_PARSE");
 	secret[3] = 'l';
 	secret[4] ^= 1; /* another topic: the envelope's AAD does not match */
-	tap_is_int(mqs_share_record_open(rk, 5, secret, slen, topic, sizeof(topic), origin, &got,
-	                                 &glen, &ts),
+	tap_is_int(mqs_share_record_open(rk, 5, rid, secret, slen, topic, sizeof(topic), origin,
+	                                 &got, &glen, &ts),
 	           MQS_ERR_ENV_AUTH, "the envelope is bound to the framed topic");
 	mqs_secret_free(secret, slen);
 	secret = NULL;
 	/* no origin */
-	rc = mqs_share_record_seal(rk, 5, "t", "", plain, 0, &secret, &slen);
-	rc = rc == MQS_OK ? mqs_share_record_open(rk, 5, secret, slen, topic, sizeof(topic), origin,
-	                                          &got, &glen, &ts)
+	rc = mqs_share_record_seal(rk, 5, rid, "t", "", plain, 0, &secret, &slen);
+	rc = rc == MQS_OK ? mqs_share_record_open(rk, 5, rid, secret, slen, topic, sizeof(topic),
+	                                          origin, &got, &glen, &ts)
 	                  : rc;
 	tap_ok(rc == MQS_OK && origin[0] == '\0' && glen == 0 && strcmp(topic, "t") == 0,
 	       "empty record, no origin");
@@ -464,21 +466,21 @@ static void test_record(void)
 	got = NULL;
 	mqs_secret_free(secret, slen);
 	secret = NULL;
-	tap_is_int(mqs_share_record_seal(rk, 5, "a/#", NULL, plain, 1, &secret, &slen),
+	tap_is_int(mqs_share_record_seal(rk, 5, rid, "a/#", NULL, plain, 1, &secret, &slen),
 	           MQS_ERR_ENV_TOPIC, "seal refuses a wildcard topic");
-	tap_is_int(mqs_share_record_seal(rk, 5, "", NULL, plain, 1, &secret, &slen),
+	tap_is_int(mqs_share_record_seal(rk, 5, rid, "", NULL, plain, 1, &secret, &slen),
 	           MQS_ERR_ENV_TOPIC, "seal refuses an empty topic");
 	/* the largest record that fits one channel envelope */
 	max_plain = MQS_SHARE_SECRET_SEND_MAX - 2 - 1 - MQS_ENVELOPE_MIN_LEN;
 	big = calloc(1, max_plain + 1);
 	if (big == NULL)
 		exit(99);
-	rc = mqs_share_record_seal(rk, 5, "t", NULL, big, max_plain, &secret, &slen);
+	rc = mqs_share_record_seal(rk, 5, rid, "t", NULL, big, max_plain, &secret, &slen);
 	tap_ok(rc == MQS_OK && slen == MQS_SHARE_SECRET_SEND_MAX,
 	       "a record of %zu bytes fits (secret %zu)", max_plain, slen);
 	mqs_secret_free(secret, slen);
 	secret = NULL;
-	tap_is_int(mqs_share_record_seal(rk, 5, "t", NULL, big, max_plain + 1, &secret, &slen),
+	tap_is_int(mqs_share_record_seal(rk, 5, rid, "t", NULL, big, max_plain + 1, &secret, &slen),
 	           MQS_ERR_TOOBIG, "one byte more: MQS_ERR_TOOBIG");
 	tap_ok(secret == NULL && slen == 0, "nothing handed back on failure");
 	free(big);
@@ -541,13 +543,76 @@ static void test_one_share_uniform(void)
 	free(sh);
 }
 
+/* The envelope nonce of a framed secret (topic length, topic, envelope:
+ * version, origin length, key id, time, nonce). */
+static const uint8_t *secret_nonce(const uint8_t *secret)
+{
+	return secret + 2 + (((size_t)secret[0] << 8) | secret[1]) + 14;
+}
+
+/* The record envelope is bound to its record id (docs/medical.md, "Wire
+ * format"): the nonce comes from the id, and a record opens only as the
+ * record of its own id. */
+static void test_record_id(void)
+{
+	char topic[64], origin[MQS_ENVELOPE_ORIGIN_MAX + 1];
+	const uint8_t plain[] = "give 10 mg";
+	uint8_t id2[MQS_SHARE_ID_LEN];
+	uint8_t *a = NULL, *b = NULL, *c = NULL, *got = NULL;
+	size_t alen = 0, blen = 0, clen = 0, glen = 0;
+	int rc;
+
+	memcpy(id2, rid, sizeof(id2));
+	id2[15] ^= 1;
+	rc = mqs_share_record_seal(rk, 5, rid, "clinic/2/record", "dev", plain, sizeof(plain) - 1,
+	                           &a, &alen);
+	if (rc == MQS_OK)
+		rc = mqs_share_record_seal(rk, 5, rid, "clinic/2/record", "dev", plain,
+		                           sizeof(plain) - 1, &b, &blen);
+	if (rc == MQS_OK)
+		rc = mqs_share_record_seal(rk, 5, id2, "clinic/2/record", "dev", plain,
+		                           sizeof(plain) - 1, &c, &clen);
+	if (rc != MQS_OK)
+		exit(99);
+	tap_ok(memcmp(secret_nonce(a), secret_nonce(b), MQS_ENVELOPE_NONCE_LEN) == 0,
+	       "the nonce is derived from the record id (same id, same nonce)");
+	tap_ok(memcmp(secret_nonce(a), secret_nonce(c), MQS_ENVELOPE_NONCE_LEN) != 0,
+	       "another record id gives another nonce");
+	tap_is_int(mqs_share_record_open(rk, 5, id2, a, alen, topic, sizeof(topic), origin, &got,
+	                                 &glen, NULL),
+	           MQS_ERR_ENV_AUTH, "a record opened as another record id: MQS_ERR_ENV_AUTH");
+	tap_ok(got == NULL, "nothing handed back");
+	tap_is_int(mqs_share_record_open(rk, 5, rid, c, clen, topic, sizeof(topic), origin, &got,
+	                                 &glen, NULL),
+	           MQS_ERR_ENV_AUTH, "and the other way round");
+	rc = mqs_share_record_open(rk, 5, id2, c, clen, topic, sizeof(topic), origin, &got, &glen,
+	                           NULL);
+	tap_ok(rc == MQS_OK && glen == sizeof(plain) - 1 && memcmp(got, plain, glen) == 0,
+	       "each opens as its own record id");
+	mqs_secret_free(got, glen);
+	got = NULL;
+	/* a nonce set to the right one for id2 but not sealed so: GCM refuses */
+	memcpy(a + (secret_nonce(a) - a), secret_nonce(c), MQS_ENVELOPE_NONCE_LEN);
+	tap_is_int(mqs_share_record_open(rk, 5, id2, a, alen, topic, sizeof(topic), origin, &got,
+	                                 &glen, NULL),
+	           MQS_ERR_ENV_AUTH, "a rewritten nonce does not open (authenticated)");
+	tap_is_int(mqs_share_record_seal(rk, 5, NULL, "t", NULL, plain, 1, &got, &glen),
+	           MQS_ERR_INVAL, "seal needs a record id");
+	tap_is_int(mqs_share_record_open(rk, 5, NULL, c, clen, topic, sizeof(topic), origin, &got,
+	                                 &glen, NULL),
+	           MQS_ERR_INVAL, "open needs a record id");
+	mqs_secret_free(a, alen);
+	mqs_secret_free(b, blen);
+	mqs_secret_free(c, clen);
+}
+
 int main(void)
 {
 	for (unsigned i = 0; i < sizeof(rk); i++) {
 		rk[i] = (uint8_t)(i * 7 + 1);
 		rk2[i] = (uint8_t)(i * 7 + 2);
 	}
-	if (mqs_share_tag_key(rk, tag_key) != MQS_OK)
+	if (mqs_share_tag_key(rk, tag_key) != MQS_OK || RAND_bytes(rid, sizeof(rid)) != 1)
 		return 99;
 	test_known_answers();
 	test_subsets();
@@ -558,6 +623,7 @@ int main(void)
 	test_parse_refusals();
 	test_split_args();
 	test_record();
+	test_record_id();
 	tap_done();
 	return tap_exit();
 }
