@@ -71,6 +71,17 @@ size_t mqs_share_len(size_t secret_len)
 	return secret_len + MQS_SHARE_OVERHEAD;
 }
 
+/* HKDF, fetched once (a fetch costs more than the derivation: every
+ * record seal and open derives a nonce key).  NULL when it could not be
+ * fetched; then each derivation fetches its own. */
+static EVP_KDF *share_kdf;
+static pthread_once_t share_kdf_once = PTHREAD_ONCE_INIT;
+
+static void share_kdf_setup(void)
+{
+	share_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 /* HKDF-SHA256(rk, salt empty, info), 32 bytes into out (wiped on
  * failure). */
 static int share_hkdf(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], const char *info, uint8_t out[32])
@@ -82,7 +93,12 @@ static int share_hkdf(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], const char *info, 
 
 	if (rk == NULL || out == NULL)
 		return MQS_ERR_INVAL;
-	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	if (pthread_once(&share_kdf_once, share_kdf_setup) != 0)
+		goto out;
+	if (share_kdf != NULL && EVP_KDF_up_ref(share_kdf) == 1)
+		kdf = share_kdf;
+	else
+		kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	if (kdf == NULL)
 		goto out;
 	kctx = EVP_KDF_CTX_new(kdf);
