@@ -484,6 +484,63 @@ static void test_record(void)
 	free(big);
 }
 
+/* Known answers computed with tests/tools/shamir.py (cryptography's HKDF and
+ * HMAC): record key 00..1f; header n 3, k 2, x 1, id 00..0f, S 5. */
+static void test_known_answers(void)
+{
+	static const uint8_t want_tk[32] = {0x39, 0x9b, 0x47, 0x3e, 0x63, 0x87, 0x50, 0x87,
+	                                    0x93, 0x75, 0x3e, 0xc8, 0x39, 0x0f, 0x29, 0x20,
+	                                    0x6a, 0x9f, 0x01, 0xc2, 0xff, 0x33, 0x26, 0xc8,
+	                                    0xed, 0x06, 0x3a, 0x8b, 0xbb, 0x59, 0xe0, 0x38};
+	static const uint8_t want_tag[16] = {0xac, 0x25, 0x4b, 0x50, 0xd1, 0xdf, 0x4b, 0x00,
+	                                     0x41, 0xbf, 0x3d, 0x86, 0x90, 0x56, 0x25, 0xd6};
+	uint8_t key[32], tk[32], share[5 + MQS_SHARE_OVERHEAD];
+	uint8_t id[MQS_SHARE_ID_LEN], secret[5] = {1, 2, 3, 4, 5};
+
+	for (unsigned i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)i;
+	for (unsigned i = 0; i < sizeof(id); i++)
+		id[i] = (uint8_t)i;
+	tap_ok(mqs_share_tag_key(key, tk) == MQS_OK && memcmp(tk, want_tk, 32) == 0,
+	       "tag key of record key 00..1f (known answer)");
+	tap_ok(mqs_share_split(secret, 5, 3, 2, tk, id, NULL, share, sizeof(share)) ==
+	           MQS_ERR_BUFSIZE,
+	       "(one share does not hold three)");
+	{
+		uint8_t three[3 * sizeof(share)];
+
+		tap_ok(mqs_share_split(secret, 5, 3, 2, tk, id, NULL, three, sizeof(three)) ==
+		               MQS_OK &&
+		           memcmp(three + MQS_SHARE_HDR_LEN + 5, want_tag, 16) == 0,
+		       "header tag of share 1 (known answer)");
+	}
+}
+
+/* One share alone says nothing: for a constant secret its bytes are uniform
+ * (chi-square over 256 values; 255 degrees of freedom, mean 255, sd 22.6,
+ * so 400 is more than 6 sd away).  Catches coefficients that are not drawn
+ * (a share equal to the secret, or to a fixed pattern). */
+static void test_one_share_uniform(void)
+{
+	enum { LEN = 64 * 1024 };
+	uint8_t *secret = calloc(1, LEN), *sh = malloc(3 * (LEN + MQS_SHARE_OVERHEAD));
+	size_t one = mqs_share_len(LEN);
+	unsigned long count[256] = {0};
+	double chi = 0, expect = LEN / 256.0;
+
+	if (secret == NULL || sh == NULL)
+		exit(99);
+	if (mqs_share_split(secret, LEN, 3, 2, tag_key, NULL, NULL, sh, 3 * one) != MQS_OK)
+		exit(99);
+	for (size_t i = 0; i < LEN; i++)
+		count[sh[2 * one + MQS_SHARE_HDR_LEN + i]]++;
+	for (int v = 0; v < 256; v++)
+		chi += ((double)count[v] - expect) * ((double)count[v] - expect) / expect;
+	tap_ok(chi < 400, "share 3 of an all-zero 64 KiB secret is uniform (chi-square %.1f)", chi);
+	free(secret);
+	free(sh);
+}
+
 int main(void)
 {
 	for (unsigned i = 0; i < sizeof(rk); i++) {
@@ -492,7 +549,9 @@ int main(void)
 	}
 	if (mqs_share_tag_key(rk, tag_key) != MQS_OK)
 		return 99;
+	test_known_answers();
 	test_subsets();
+	test_one_share_uniform();
 	test_field();
 	test_header_and_tags();
 	test_tampered_body();
