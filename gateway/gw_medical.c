@@ -20,9 +20,9 @@
 
 #define FLUSH_EVERY_MS 1000 /* counters reach the store at most this often */
 
-enum med_reason { MED_UNSEALED = 0, MED_TOO_BIG, MED_FAILED, MED__COUNT };
+enum med_reason { MED_UNSEALED = 0, MED_TOO_BIG, MED_FAILED, MED_RETAINED, MED__COUNT };
 
-static const char *const reason_names[MED__COUNT] = {"unsealed", "too-big", "failed"};
+static const char *const reason_names[MED__COUNT] = {"unsealed", "too-big", "failed", "retained"};
 
 /* One kind = medical route: its key and drop counters. */
 struct med_sender {
@@ -209,6 +209,21 @@ static struct med_sender *sender_of(struct gw_medical *md, const struct gw_route
 			return &md->s[i];
 	}
 	return NULL;
+}
+
+/* A retained message on a medical route: dropped (docs/medical.md,
+ * "Sending"). */
+void gw_medical_retained(struct gw_gateway *gw, struct gw_medical *md, const struct gw_route *r,
+                         const char *topic)
+{
+	struct med_sender *ms = sender_of(md, r);
+
+	gw_log(GW_LOG_WARN,
+	       "route %s: dropped a retained record on %s: a retained message comes again at "
+	       "every subscription and would be split again (publish records without retain)",
+	       r->name, topic);
+	if (ms != NULL)
+		count_drop(gw, md, ms, MED_RETAINED);
 }
 
 /* Seal, split, queue one record. */
