@@ -253,11 +253,17 @@ static void log_refused(struct gw_loop *l, size_t broker, const char *topic, int
 		return;
 	snprintf(rl[k].topic, sizeof(rl[k].topic), "%s", topic);
 	rl[k].next = now + 60000;
-	gw_log(GW_LOG_ERR,
-	       "broker %s:%d%s%s refused share on %s: %s (kept in the queue, retried later)",
-	       l->brokers[broker].host, l->brokers[broker].port,
-	       l->brokers[broker].name[0] != '\0' ? " " : "", l->brokers[broker].name, topic,
-	       mosquitto_reason_string(reason));
+	if (l->brokers[broker].name[0] != '\0')
+		gw_log(GW_LOG_ERR,
+		       "broker %s (%s:%d) refused share on %s: %s (kept in the queue, retried "
+		       "later)",
+		       l->brokers[broker].name, l->brokers[broker].host, l->brokers[broker].port,
+		       topic, mosquitto_reason_string(reason));
+	else
+		gw_log(GW_LOG_ERR,
+		       "broker %s:%d refused share on %s: %s (kept in the queue, retried later)",
+		       l->brokers[broker].host, l->brokers[broker].port, topic,
+		       mosquitto_reason_string(reason));
 }
 
 /* Transport hook: a PUBACK; for a share, its pubq row goes, unless the
