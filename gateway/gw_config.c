@@ -680,8 +680,14 @@ static int load_medical(struct parse *p, struct gw_section *s, struct gw_route *
 		return MQS_ERR_INVAL;
 	r->threshold = (unsigned)k;
 	r->record_key = sec_get(s, "record_key");
-	if (r->record_key != NULL && *r->record_key == '\0')
-		r->record_key = NULL;
+	if (r->record_key != NULL && *r->record_key == '\0') {
+		/* an empty value must not quietly mean "every key in the store" */
+		set_err(p, sec_line(s, "record_key"),
+		        "[route %s] record_key: empty (leave the key out to accept every record "
+		        "key in the store)",
+		        s->name);
+		return MQS_ERR_INVAL;
+	}
 	if (r->kind == GW_KIND_MEDICAL) {
 		if (need(p, s, "route", "record_key", &r->record_key) != 0)
 			return MQS_ERR_INVAL;

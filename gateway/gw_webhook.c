@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -13,6 +14,7 @@
 #include <openssl/hmac.h>
 
 #include "gw_http.h"
+#include "gw_log.h"
 #include "gw_webhook.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
@@ -265,6 +267,30 @@ static const struct gw_channel_ops webhook_ops = {
     .free = webhook_free,
 };
 
+/* 1 when url is http:// to a host that is not loopback (the record would
+ * cross a network in clear). */
+static int plain_http_remote(const char *url)
+{
+	static const char *const loopback[] = {"localhost", "127.", "[::1]", NULL};
+	const char *host;
+
+	if (url == NULL || strncasecmp(url, "http://", 7) != 0)
+		return 0;
+	host = url + 7;
+	if (strchr(host, '@') != NULL && strchr(host, '@') < host + strcspn(host, "/"))
+		host = strchr(host, '@') + 1; /* user:pass@host */
+	for (size_t i = 0; loopback[i] != NULL; i++) {
+		size_t n = strlen(loopback[i]);
+
+		if (strncasecmp(host, loopback[i], n) != 0)
+			continue;
+		if (loopback[i][n - 1] == '.' || host[n] == '\0' || host[n] == ':' ||
+		    host[n] == '/')
+			return 0;
+	}
+	return 1;
+}
+
 /* New webhook channel from [channel webhook]. */
 struct gw_channel *gw_webhook_new(const struct gw_chan_conf *conf, char *err, size_t errlen)
 {
@@ -282,6 +308,10 @@ struct gw_channel *gw_webhook_new(const struct gw_chan_conf *conf, char *err, si
 		goto fail;
 	if (gw_conf_need(conf, "webhook", "secret", &secret, err, errlen) != 0)
 		goto fail;
+	if (plain_http_remote(wh->net.url))
+		gw_log(GW_LOG_WARN,
+		       "[channel webhook] url is http:// to a host that is not loopback: "
+		       "deliveries cross the network unencrypted (use https://)");
 	wh->secret_len = strlen(secret);
 	if (wh->secret_len < 16 || wh->secret_len > WEBHOOK_SECRET_MAX) {
 		snprintf(err, errlen, "[channel webhook] secret must be 16..%d bytes",
