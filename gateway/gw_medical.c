@@ -20,9 +20,17 @@
 
 #define FLUSH_EVERY_MS 1000 /* counters reach the store at most this often */
 
-enum med_reason { MED_UNSEALED = 0, MED_TOO_BIG, MED_FAILED, MED_RETAINED, MED__COUNT };
+enum med_reason {
+	MED_UNSEALED = 0,
+	MED_TOO_BIG,
+	MED_FAILED,
+	MED_RETAINED,
+	MED_QUEUE_FULL,
+	MED__COUNT
+};
 
-static const char *const reason_names[MED__COUNT] = {"unsealed", "too-big", "failed", "retained"};
+static const char *const reason_names[MED__COUNT] = {"unsealed", "too-big", "failed", "retained",
+                                                     "queue-full"};
 
 /* One kind = medical route: its key and drop counters. */
 struct med_sender {
@@ -226,6 +234,33 @@ void gw_medical_retained(struct gw_gateway *gw, struct gw_medical *md, const str
 		count_drop(gw, md, ms, MED_RETAINED);
 }
 
+/* 1 when a broker of route r has its publish queue at the cap: the record
+ * is dropped (logged, counted "queue-full"). */
+static int queue_full(struct gw_gateway *gw, struct gw_medical *md, struct med_sender *ms,
+                      const struct gw_route *r, const char *topic)
+{
+	const struct gw_config *c = gw->conf;
+	uint64_t now = mqs_now_ms();
+
+	for (size_t i = 0; i < r->nchans; i++) {
+		size_t b = r->chans[i].broker;
+		int64_t rows = 0, bytes = 0;
+
+		if (!gw_pubq_full(gw->pubq, &gw->store, b, r->max_queued, r->max_queued_bytes, now,
+		                  &rows, &bytes))
+			continue;
+		gw_log(
+		    GW_LOG_ERR,
+		    "route %s: dropped a record on %s: the publish queue of broker %s holds "
+		    "%lld shares (%lld bytes), at the cap (max_queued %zu, max_queued_bytes %zu)",
+		    r->name, topic, c->brokers[b].name[0] != '\0' ? c->brokers[b].name : "[broker]",
+		    (long long)rows, (long long)bytes, r->max_queued, r->max_queued_bytes);
+		count_drop(gw, md, ms, MED_QUEUE_FULL);
+		return 1;
+	}
+	return 0;
+}
+
 /* Seal, split, queue one record. */
 void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struct gw_route *r,
                        const char *topic, const uint8_t *payload, size_t len, const char *origin)
@@ -253,6 +288,8 @@ void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struc
 		count_drop(gw, md, ms, MED_UNSEALED);
 		return;
 	}
+	if (queue_full(gw, md, ms, r, topic))
+		return;
 	rc = mqs_share_record_seal(ms->key.key, ms->key.id, topic, origin, payload, len, &secret,
 	                           &secret_len);
 	if (rc == MQS_OK && secret_len > MQS_SHARE_SECRET_SEND_MAX)

@@ -35,8 +35,10 @@ struct pubq_broker {
 	char *name;
 	struct refusal ref[REFUSED_MAX];
 	size_t nref;
-	uint64_t ref_next;    /* the earliest retry_at (UINT64_MAX: none) */
-	struct inflight *fly; /* window entries */
+	uint64_t ref_next;     /* the earliest retry_at (UINT64_MAX: none) */
+	int64_t qrows, qbytes; /* in the store, as last counted */
+	uint64_t counted_at;   /* when (0: never) */
+	struct inflight *fly;  /* window entries */
 	size_t nfly;
 	size_t bytes; /* payload bytes in flight */
 	int wants;    /* rows not in flight may wait */
@@ -409,6 +411,38 @@ int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, ui
 		gw_store_done(st);
 	}
 	return MQS_OK;
+}
+
+/* The queue of broker b against a cap, counted at most once a second. */
+int gw_pubq_full(struct gw_pubq *q, struct gw_store *s, size_t b, size_t max_rows, size_t max_bytes,
+                 uint64_t now_ms, int64_t *rows, int64_t *bytes)
+{
+	struct pubq_broker *pb;
+
+	*rows = 0;
+	*bytes = 0;
+	if (q == NULL || b >= q->nb)
+		return 0;
+	pb = &q->b[b];
+	if (pb->counted_at == 0 || now_ms < pb->counted_at || now_ms - pb->counted_at >= 1000) {
+		sqlite3_stmt *st =
+		    gw_store_stmt(s, "SELECT count(*), coalesce(sum(length(payload)), "
+		                     "0) FROM pubq WHERE broker = ?");
+
+		if (st != NULL) {
+			sqlite3_bind_text(st, 1, pb->name, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				pb->qrows = sqlite3_column_int64(st, 0);
+				pb->qbytes = sqlite3_column_int64(st, 1);
+				pb->counted_at = now_ms;
+			}
+			gw_store_done(st);
+		}
+	}
+	*rows = pb->qrows;
+	*bytes = pb->qbytes;
+	return (uint64_t)pb->qrows >= (uint64_t)max_rows ||
+	       (uint64_t)pb->qbytes >= (uint64_t)max_bytes;
 }
 
 /* The connection dropped. */

@@ -103,6 +103,13 @@ int gw_pubq_acked(struct gw_pubq *q, struct gw_store *s, size_t b, int mid);
 int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, uint64_t now_ms,
                     char *topic, size_t topic_cap);
 
+/* 1 when broker b's queue holds max_rows rows or max_bytes share bytes or
+ * more (docs/medical.md, "Sending": a broker down for days cannot fill the
+ * disk), else 0; *rows and *bytes get the counts.  The store is counted at
+ * most once a second, so a burst may pass the cap by a second's records. */
+int gw_pubq_full(struct gw_pubq *q, struct gw_store *s, size_t b, size_t max_rows, size_t max_bytes,
+                 uint64_t now_ms, int64_t *rows, int64_t *bytes);
+
 /* Broker b's connection dropped: its rows in flight go out again. */
 void gw_pubq_reset(struct gw_pubq *q, size_t b);
 

@@ -14,7 +14,6 @@
 #include <openssl/hmac.h>
 
 #include "gw_http.h"
-#include "gw_log.h"
 #include "gw_webhook.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
@@ -267,9 +266,8 @@ static const struct gw_channel_ops webhook_ops = {
     .free = webhook_free,
 };
 
-/* 1 when url is http:// to a host that is not loopback (the record would
- * cross a network in clear). */
-static int plain_http_remote(const char *url)
+/* 1 when url is http:// to a host that is not loopback. */
+int gw_webhook_url_cleartext(const char *url)
 {
 	static const char *const loopback[] = {"localhost", "127.", "[::1]", NULL};
 	const char *host;
@@ -308,10 +306,7 @@ struct gw_channel *gw_webhook_new(const struct gw_chan_conf *conf, char *err, si
 		goto fail;
 	if (gw_conf_need(conf, "webhook", "secret", &secret, err, errlen) != 0)
 		goto fail;
-	if (plain_http_remote(wh->net.url))
-		gw_log(GW_LOG_WARN,
-		       "[channel webhook] url is http:// to a host that is not loopback: "
-		       "deliveries cross the network unencrypted (use https://)");
+
 	wh->secret_len = strlen(secret);
 	if (wh->secret_len < 16 || wh->secret_len > WEBHOOK_SECRET_MAX) {
 		snprintf(err, errlen, "[channel webhook] secret must be 16..%d bytes",

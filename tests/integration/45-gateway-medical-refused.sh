@@ -6,7 +6,8 @@
 # the gateway's publish on medical/ch/1) keeps the pubq row, the log says
 # the broker refused the share on that topic (no payload), the refused rows
 # do not hold back the other channel on the same broker, and once the ACL
-# grants the publish the rows drain.
+# grants the publish the rows drain.  max_queued: with broker b down, its
+# queue stops at the cap and further records are dropped ("queue-full").
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/brokers-lib.sh"
@@ -124,6 +125,36 @@ is "$(grep -c "refused share on medical/ch/1" "$TEST_TMP/gw.log")" 1 \
 mb_change b acl add allow pub gw medical/ch/1 || diag "acl change failed"
 ok "once granted, the refused rows drain" wait_for 60 _queued_is medical/ch/1 0
 stop_bg gw
+mv "$TEST_TMP/gw.log" "$TEST_TMP/gw-1.log"
+
+## max_queued: with b down, its queue stops at the cap; records beyond are
+## dropped and counted ("queue-full")
+mb_stop b
+sed -i 's/^record_key = vitals$/record_key = vitals\nmax_queued = 2/' "$TEST_TMP/gw.conf"
+start_bg gw "$GATEWAY_BIN" -c "$TEST_TMP/gw.conf" run
+_connected_a() {
+	grep -q 'connected to broker' "$TEST_TMP/gw.log"
+}
+wait_for "$WAIT" _connected_a || diag "the gateway did not connect to a"
+sleep 1
+_queued_b() {
+	[ "$(sql "SELECT count(*) FROM pubq WHERE broker = 'b'")" = "$1" ]
+}
+printf '%s record 3\n' "$MARK" | mb_dev a clinic1 publish -t clinic/1/record -q 1 --seal -l ||
+	diag "publish failed"
+ok "max_queued: the first record is queued for b" wait_for "$WAIT" _queued_b 2
+sleep 2 # the queue is counted at most once a second
+printf '%s record 4\n' "$MARK" | mb_dev a clinic1 publish -t clinic/1/record -q 1 --seal -l ||
+	diag "publish failed"
+_queue_full() {
+	grep -q "route vitals: dropped a record on clinic/1/record: the publish queue of broker b holds 2 shares" \
+		"$TEST_TMP/gw.log"
+}
+ok "max_queued: the next record is dropped with a clear line" wait_for "$WAIT" _queue_full
+stop_bg gw
+is "$(sql "SELECT count(*) FROM pubq WHERE broker = 'b'")" 2 "max_queued: nothing more queued for b"
+is "$(sql "SELECT count FROM medical_counters WHERE route = 'vitals' AND reason = 'queue-full'")" \
+	1 "max_queued: the drop is counted (queue-full)"
 leaks=$(grep -l -a -F "$MARK" "$TEST_TMP"/gw*.log 2>/dev/null)
 is "$leaks" "" "no record bytes in the gateway's log"
 ok "the gateway stopped cleanly" eval '! grep -qi "sanitizer\|assert" "$TEST_TMP"/gw*.log'
