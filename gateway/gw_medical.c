@@ -158,9 +158,10 @@ void gw_medical_free(struct gw_gateway *gw, struct gw_medical *md)
 		if (gw != NULL && total > 0)
 			gw_log(GW_LOG_INFO,
 			       "route %s: %lu records dropped since the start (unsealed %lu, "
-			       "too big %lu, failed %lu)",
+			       "too big %lu, failed %lu, retained %lu, queue full %lu)",
 			       ms->r->name, total, ms->drops[MED_UNSEALED], ms->drops[MED_TOO_BIG],
-			       ms->drops[MED_FAILED]);
+			       ms->drops[MED_FAILED], ms->drops[MED_RETAINED],
+			       ms->drops[MED_QUEUE_FULL]);
 		OPENSSL_cleanse(&ms->key, sizeof(ms->key));
 		OPENSSL_cleanse(ms->tag_key, sizeof(ms->tag_key));
 	}

@@ -155,6 +155,30 @@ stop_bg gw
 is "$(sql "SELECT count(*) FROM pubq WHERE broker = 'b'")" 2 "max_queued: nothing more queued for b"
 is "$(sql "SELECT count FROM medical_counters WHERE route = 'vitals' AND reason = 'queue-full'")" \
 	1 "max_queued: the drop is counted (queue-full)"
+## a retained record is not split again at every subscription: dropped,
+## counted ("retained")
+# published while the gateway runs (its live copy is not flagged retained);
+# after a restart (an empty replay cache) the broker sends the retained copy
+mv "$TEST_TMP/gw.log" "$TEST_TMP/gw-2.log"
+start_bg gw "$GATEWAY_BIN" -c "$TEST_TMP/gw.conf" run
+wait_for "$WAIT" _connected_a || diag "the gateway did not connect to a"
+sleep 1
+printf '%s retained record\n' "$MARK" |
+	mb_dev a clinic1 publish -t clinic/1/record -q 1 --seal -r -l || diag "publish failed"
+_live_seen() {
+	grep -q "dropped a record on clinic/1/record: the publish queue" "$TEST_TMP/gw.log"
+}
+wait_for "$WAIT" _live_seen || diag "the live copy was not seen"
+stop_bg gw
+mv "$TEST_TMP/gw.log" "$TEST_TMP/gw-3.log"
+start_bg gw "$GATEWAY_BIN" -c "$TEST_TMP/gw.conf" run
+_retained_dropped() {
+	grep -q "route vitals: dropped a retained record on clinic/1/record" "$TEST_TMP/gw.log"
+}
+ok "a retained record is dropped with a warning" wait_for "$WAIT" _retained_dropped
+stop_bg gw
+is "$(sql "SELECT count FROM medical_counters WHERE route = 'vitals' AND reason = 'retained'")" \
+	1 "the retained drop is counted"
 leaks=$(grep -l -a -F "$MARK" "$TEST_TMP"/gw*.log 2>/dev/null)
 is "$leaks" "" "no record bytes in the gateway's log"
 ok "the gateway stopped cleanly" eval '! grep -qi "sanitizer\|assert" "$TEST_TMP"/gw*.log'
