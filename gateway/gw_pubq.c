@@ -287,8 +287,19 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 		return rc;
 	}
 	/* every row of the broker was seen: nothing waits beyond these */
-	if (step == SQLITE_DONE && seen < limit)
+	if (step == SQLITE_DONE && seen < limit) {
 		pb->wants = 0;
+		/* every row was seen: a due refusal not claimed has no row any
+		 * more (else it would have been claimed): forget it */
+		for (size_t i = 0; i < pb->nref;) {
+			if (pb->ref[i].retry_at <= now) {
+				pb->ref[i] = pb->ref[pb->nref - 1];
+				pb->nref--;
+				continue;
+			}
+			i++;
+		}
+	}
 	refusal_next(pb);
 	return MQS_OK;
 }

@@ -11,7 +11,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$PLUGIN_SO" "$ACL_BIN" "$DEVICE_BIN" "$GATEWAY_BIN"
-need_cmd sqlite3 timeout
+need_cmd sqlite3 timeout mosquitto_pub
 WEBHOOK_PY=$top_srcdir/tests/tools/webhook_server.py
 need_file "$WEBHOOK_PY"
 WAIT=${MED_WAIT:-60}
@@ -48,6 +48,10 @@ for d in gw-recv devA devF devP; do
 	mb_key a 'medical/ch/#' "$d" && { [ "$d" = devP ] || mb_key a 'medical/sp/#' "$d"; } ||
 		bail_out "key export failed: $(cat "$TEST_TMP/mb-acl.err")"
 done
+# an unprotected channel set: what arrives there is not sealed by the broker
+mb_allow a sub gw-recv 'medical/op/#'
+mb_allow a read gw-recv 'medical/op/#'
+mb_allow a pub devA 'medical/op/#'
 mb_start a || bail_out "broker did not start"
 
 ########################################################################
@@ -126,6 +130,12 @@ kind = medical-join
 channels = medical/sp/0, medical/sp/1, medical/sp/2
 threshold = 2
 deliver = spool
+
+[route vitals-open]
+kind = medical-join
+channels = medical/op/0, medical/op/1, medical/op/2
+threshold = 2
+record_key = clinicA
 
 [channel webhook]
 url = http://127.0.0.1:$WH_PORT/ingest
@@ -293,6 +303,13 @@ _stored_retry() {
 }
 ok "once the lock is gone the record is stored and spooled" wait_for "$WAIT" _stored_retry
 is "$(counter vitals-spool store-failed)" 0 "no record lost (store-failed 0)"
+
+## a share that did not arrive sealed by the broker is dropped ("unsealed")
+mb_wait_step a devA
+ok "devA publishes a plaintext message on an unprotected channel topic" \
+	mosquitto_pub -h 127.0.0.1 -p "$(mb_port a)" -u devA -P "$(mb_code a devA)" -q 1 \
+	-t medical/op/0 -m "not sealed"
+ok "the unsealed share is dropped and counted" wait_for "$WAIT" _counter_ge vitals-open unsealed 1
 
 ## a retained share on a channel topic is dropped ("retained"): the broker
 ## sends it again at every subscription
