@@ -39,6 +39,8 @@ struct med_sender {
 	uint8_t tag_key[32];
 	unsigned long drops[MED__COUNT];   /* since start */
 	unsigned long unsaved[MED__COUNT]; /* not in the store yet */
+	uint64_t full_log_next;            /* queue-full: next log line (ms) */
+	unsigned long full_quiet;          /* queue-full drops not logged since */
 };
 
 struct gw_medical {
@@ -250,12 +252,21 @@ static int queue_full(struct gw_gateway *gw, struct gw_medical *md, struct med_s
 		if (!gw_pubq_full(gw->pubq, &gw->store, b, r->max_queued, r->max_queued_bytes, now,
 		                  &rows, &bytes))
 			continue;
+		if (ms->full_log_next != 0 && now < ms->full_log_next) {
+			ms->full_quiet++; /* one line every 10 s at most */
+			count_drop(gw, md, ms, MED_QUEUE_FULL);
+			return 1;
+		}
 		gw_log(
 		    GW_LOG_ERR,
 		    "route %s: dropped a record on %s: the publish queue of broker %s holds "
-		    "%lld shares (%lld bytes), at the cap (max_queued %zu, max_queued_bytes %zu)",
+		    "%lld shares (%lld bytes), at the cap (max_queued %zu, max_queued_bytes %zu; "
+		    "%lu more dropped since the last line)",
 		    r->name, topic, c->brokers[b].name[0] != '\0' ? c->brokers[b].name : "[broker]",
-		    (long long)rows, (long long)bytes, r->max_queued, r->max_queued_bytes);
+		    (long long)rows, (long long)bytes, r->max_queued, r->max_queued_bytes,
+		    ms->full_quiet);
+		ms->full_quiet = 0;
+		ms->full_log_next = now + 10000;
 		count_drop(gw, md, ms, MED_QUEUE_FULL);
 		return 1;
 	}
