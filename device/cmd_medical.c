@@ -620,7 +620,10 @@ struct join_state {
 	int refused; /* channel subscriptions refused */
 };
 
-/* Write a rebuilt record to DIR/<hex id>, 0600, created exclusively. */
+#define WRITE_EXISTS (-1) /* write_record: the file exists (delivered before) */
+
+/* Write a rebuilt record to DIR/<hex id>, 0600, created exclusively.  An
+ * exit status, or WRITE_EXISTS when the file is already there. */
 static int write_record(const char *dir, const char *hex, const uint8_t *data, size_t len)
 {
 	char path[PATH_MAX];
@@ -634,6 +637,8 @@ static int write_record(const char *dir, const char *hex, const uint8_t *data, s
 		return EX_CANTCREAT;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return WRITE_EXISTS;
 	if (fd < 0) {
 		dev_err("cannot write record %s: %s", path, strerror(errno));
 		return EX_CANTCREAT;
@@ -670,6 +675,14 @@ static void join_on_record(void *arg, const struct mqs_join_record *r)
 	id_hex(r->id, hex);
 	if (js->o->outdir != NULL) {
 		ex = write_record(js->o->outdir, hex, r->data, r->len);
+		if (ex == WRITE_EXISTS) {
+			/* a replay of a record written before: not fatal, not counted
+			 * toward -C (docs/medical.md, "Receiving") */
+			fprintf(stderr, "record %s: delivered before (%s/%s exists), ignored\n",
+			        hex, js->o->outdir, hex);
+			fflush(stderr);
+			return;
+		}
 	} else {
 		if (fwrite(r->data, 1, r->len, stdout) != r->len || fflush(stdout) != 0) {
 			dev_err("cannot write record %s to stdout", hex);

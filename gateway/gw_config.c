@@ -18,6 +18,7 @@
 #include "gw_ack.h"
 #include "gw_config.h"
 #include "gw_log.h"
+#include "gw_webhook.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -680,8 +681,14 @@ static int load_medical(struct parse *p, struct gw_section *s, struct gw_route *
 		return MQS_ERR_INVAL;
 	r->threshold = (unsigned)k;
 	r->record_key = sec_get(s, "record_key");
-	if (r->record_key != NULL && *r->record_key == '\0')
-		r->record_key = NULL;
+	if (r->record_key != NULL && *r->record_key == '\0') {
+		/* an empty value must not quietly mean "every key in the store" */
+		set_err(p, sec_line(s, "record_key"),
+		        "[route %s] record_key: empty (leave the key out to accept every record "
+		        "key in the store)",
+		        s->name);
+		return MQS_ERR_INVAL;
+	}
 	if (r->kind == GW_KIND_MEDICAL) {
 		if (need(p, s, "route", "record_key", &r->record_key) != 0)
 			return MQS_ERR_INVAL;
@@ -692,6 +699,15 @@ static int load_medical(struct parse *p, struct gw_section *s, struct gw_route *
 			        s->name);
 			return MQS_ERR_INVAL;
 		}
+		/* docs/medical.md, "Sending": a broker down for days cannot fill
+		 * the disk */
+		k = 100000;
+		r->max_queued_bytes = (size_t)1 << 30;
+		if (get_uint(p, s, "max_queued", 1, 100000000, &k) != 0 ||
+		    get_size(p, s, "max_queued_bytes", 1, (size_t)1 << 40, &r->max_queued_bytes) !=
+		        0)
+			return MQS_ERR_INVAL;
+		r->max_queued = (size_t)k;
 		return MQS_OK;
 	}
 	if (r->record_key != NULL && !name_list_ok(r->record_key)) {
@@ -1131,6 +1147,11 @@ int gw_config_channels(const struct gw_config *c, struct gw_channel *by_chan[GW_
 		by_chan[type->chan] = ch;
 		if (channel_inflight(c, s, ch, err, errlen) != MQS_OK)
 			goto fail;
+		if (type->chan == GW_CH_WEBHOOK && gw_webhook_url_cleartext(sec_get(s, "url")))
+			gw_log(GW_LOG_WARN,
+			       "%s:%d: [channel webhook] url is http:// to a host that is not "
+			       "loopback: deliveries cross the network unencrypted (use https://)",
+			       c->path, sec_line(s, "url"));
 	}
 	if (c->nchannel_sections == 0 || spool_sec != NULL) {
 		if (spool_sec != NULL) {

@@ -87,6 +87,8 @@ struct gw_route {
 	uint64_t join_timeout_ms; /* default 60 s */
 	size_t max_pending;       /* default 10,000 */
 	size_t max_record, max_pending_bytes; /* defaults 1 MiB, 64 MiB */
+	size_t max_queued, max_queued_bytes;  /* medical: one broker's pubq at most
+	                                       * (defaults 100,000 rows, 1 GiB) */
 	char *chans_text;                     /* owned: the strings chans[].topic point into */
 };
 

@@ -57,7 +57,7 @@ void gw_hold_free(struct gw_hold *h)
 
 /* Append a copy. */
 int gw_hold_push(struct gw_hold *h, const char *topic, const uint8_t *payload, size_t len,
-                 const char *origin, int qos, uint64_t now_ms)
+                 const char *origin, int qos, int retain, uint64_t now_ms)
 {
 	struct gw_hold_msg *m = NULL;
 	size_t tlen = strlen(topic), olen = origin != NULL ? strlen(origin) : 0;
@@ -81,6 +81,7 @@ int gw_hold_push(struct gw_hold *h, const char *topic, const uint8_t *payload, s
 	m->payload[len] = '\0';
 	m->len = len;
 	m->qos = qos;
+	m->retain = retain;
 	m->held_at = now_ms;
 	m->cost = cost;
 	if (h->head == NULL) {

@@ -33,6 +33,7 @@ struct gw_hold_msg {
 	size_t len;
 	char *origin; /* NULL when the message had none */
 	int qos;
+	int retain;       /* the broker sent it as a retained message */
 	uint64_t held_at; /* Unix ms */
 	size_t cost;      /* bytes charged against the cap */
 	struct gw_hold_msg *next;
@@ -53,7 +54,7 @@ void gw_hold_free(struct gw_hold *h);
  * bytes) or MQS_ERR_NOMEM: nothing was kept and gw_hold_dropped() counts
  * it. */
 int gw_hold_push(struct gw_hold *h, const char *topic, const uint8_t *payload, size_t len,
-                 const char *origin, int qos, uint64_t now_ms);
+                 const char *origin, int qos, int retain, uint64_t now_ms);
 
 /* The oldest message, or NULL when the queue is empty. */
 const struct gw_hold_msg *gw_hold_head(const struct gw_hold *h);

@@ -10,7 +10,8 @@ static const char *const sensor_keys[] = {"field", "rule", "hysteresis", NULL};
 /* keys of later kinds are accepted already; their routes are not served */
 static const char *const later_keys[] = {"channels", "threshold", NULL};
 /* docs/medical.md, "Sending" and "Receiving" */
-static const char *const medical_keys[] = {"channels", "threshold", "record_key", NULL};
+static const char *const medical_keys[] = {"channels",   "threshold",        "record_key",
+                                           "max_queued", "max_queued_bytes", NULL};
 static const char *const medical_join_keys[] = {"channels",   "threshold",         "record_key",
                                                 "deliver",    "join_timeout",      "max_pending",
                                                 "max_record", "max_pending_bytes", NULL};

@@ -21,9 +21,17 @@
 
 #define FLUSH_EVERY_MS 1000 /* counters reach the store at most this often */
 
-enum med_reason { MED_UNSEALED = 0, MED_TOO_BIG, MED_FAILED, MED__COUNT };
+enum med_reason {
+	MED_UNSEALED = 0,
+	MED_TOO_BIG,
+	MED_FAILED,
+	MED_RETAINED,
+	MED_QUEUE_FULL,
+	MED__COUNT
+};
 
-static const char *const reason_names[MED__COUNT] = {"unsealed", "too-big", "failed"};
+static const char *const reason_names[MED__COUNT] = {"unsealed", "too-big", "failed", "retained",
+                                                     "queue-full"};
 
 /* One kind = medical route: its key and drop counters. */
 struct med_sender {
@@ -32,6 +40,8 @@ struct med_sender {
 	uint8_t tag_key[32];
 	unsigned long drops[MED__COUNT];   /* since start */
 	unsigned long unsaved[MED__COUNT]; /* not in the store yet */
+	uint64_t full_log_next;            /* queue-full: next log line (ms) */
+	unsigned long full_quiet;          /* queue-full drops not logged since */
 };
 
 struct gw_medical {
@@ -151,9 +161,10 @@ void gw_medical_free(struct gw_gateway *gw, struct gw_medical *md)
 		if (gw != NULL && total > 0)
 			gw_log(GW_LOG_INFO,
 			       "route %s: %lu records dropped since the start (unsealed %lu, "
-			       "too big %lu, failed %lu)",
+			       "too big %lu, failed %lu, retained %lu, queue full %lu)",
 			       ms->r->name, total, ms->drops[MED_UNSEALED], ms->drops[MED_TOO_BIG],
-			       ms->drops[MED_FAILED]);
+			       ms->drops[MED_FAILED], ms->drops[MED_RETAINED],
+			       ms->drops[MED_QUEUE_FULL]);
 		OPENSSL_cleanse(&ms->key, sizeof(ms->key));
 		OPENSSL_cleanse(ms->tag_key, sizeof(ms->tag_key));
 	}
@@ -212,6 +223,57 @@ static struct med_sender *sender_of(struct gw_medical *md, const struct gw_route
 	return NULL;
 }
 
+/* A retained message on a medical route: dropped (docs/medical.md,
+ * "Sending"). */
+void gw_medical_retained(struct gw_gateway *gw, struct gw_medical *md, const struct gw_route *r,
+                         const char *topic)
+{
+	struct med_sender *ms = sender_of(md, r);
+
+	gw_log(GW_LOG_WARN,
+	       "route %s: dropped a retained record on %s: a retained message comes again at "
+	       "every subscription and would be split again (publish records without retain)",
+	       r->name, topic);
+	if (ms != NULL)
+		count_drop(gw, md, ms, MED_RETAINED);
+}
+
+/* 1 when a broker of route r has its publish queue at the cap: the record
+ * is dropped (logged, counted "queue-full"). */
+static int queue_full(struct gw_gateway *gw, struct gw_medical *md, struct med_sender *ms,
+                      const struct gw_route *r, const char *topic)
+{
+	const struct gw_config *c = gw->conf;
+	uint64_t now = mqs_now_ms();
+
+	for (size_t i = 0; i < r->nchans; i++) {
+		size_t b = r->chans[i].broker;
+		int64_t rows = 0, bytes = 0;
+
+		if (!gw_pubq_full(gw->pubq, &gw->store, b, r->max_queued, r->max_queued_bytes, now,
+		                  &rows, &bytes))
+			continue;
+		if (ms->full_log_next != 0 && now < ms->full_log_next) {
+			ms->full_quiet++; /* one line every 10 s at most */
+			count_drop(gw, md, ms, MED_QUEUE_FULL);
+			return 1;
+		}
+		gw_log(
+		    GW_LOG_ERR,
+		    "route %s: dropped a record on %s: the publish queue of broker %s holds "
+		    "%lld shares (%lld bytes), at the cap (max_queued %zu, max_queued_bytes %zu; "
+		    "%lu more dropped since the last line)",
+		    r->name, topic, c->brokers[b].name[0] != '\0' ? c->brokers[b].name : "[broker]",
+		    (long long)rows, (long long)bytes, r->max_queued, r->max_queued_bytes,
+		    ms->full_quiet);
+		ms->full_quiet = 0;
+		ms->full_log_next = now + 10000;
+		count_drop(gw, md, ms, MED_QUEUE_FULL);
+		return 1;
+	}
+	return 0;
+}
+
 /* Seal, split, queue one record. */
 void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struct gw_route *r,
                        const char *topic, const uint8_t *payload, size_t len, const char *origin)
@@ -239,6 +301,8 @@ void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struc
 		count_drop(gw, md, ms, MED_UNSEALED);
 		return;
 	}
+	if (queue_full(gw, md, ms, r, topic))
+		return;
 	/* the record id is drawn first: the record envelope is bound to it */
 	rc = RAND_bytes(mj.id, sizeof(mj.id)) == 1 ? MQS_OK : MQS_ERR_CRYPTO;
 	if (rc == MQS_OK)

@@ -50,4 +50,11 @@ void gw_medical_free(struct gw_gateway *gw, struct gw_medical *md);
 void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struct gw_route *r,
                        const char *topic, const uint8_t *payload, size_t len, const char *origin);
 
+/* A retained message on topic for route r (kind = medical): a retained
+ * record would come again at every (re)subscription and be split again
+ * under a new id, so it is dropped, logged (route and topic only) and
+ * counted ("retained"). */
+void gw_medical_retained(struct gw_gateway *gw, struct gw_medical *md, const struct gw_route *r,
+                         const char *topic);
+
 #endif

@@ -23,9 +23,23 @@
 #define FLUSH_EVERY_MS 1000 /* counters to the store at most this often */
 #define ORIGIN_MAX     (MQS_JOIN_KEY_NAME_MAX + 1 + 256)
 
+#define RETRY_MIN_MS 100   /* first retry of a record the store refused */
+#define RETRY_MAX_MS 30000 /* backoff cap */
+
 /* Counters this module adds to mqs_join's reasons. */
-enum { EXTRA_STORE_FAILED = 0, EXTRA__COUNT };
-static const char *const extra_names[EXTRA__COUNT] = {"store-failed"};
+enum { EXTRA_STORE_FAILED = 0, EXTRA_RETAINED, EXTRA_UNSEALED, EXTRA__COUNT };
+static const char *const extra_names[EXTRA__COUNT] = {"store-failed", "retained", "unsealed"};
+
+/* A rebuilt record the store refused: kept in memory (bytes wiped when it
+ * goes) and stored again from gw_medjoin_tick() with backoff. */
+struct retry_rec {
+	struct mqs_join_record rec; /* points into the copies below */
+	char *sender, *topic, *origin;
+	uint8_t *data;
+	size_t cost; /* bytes charged against the budget */
+	uint64_t next_try, backoff_ms;
+	struct retry_rec *next;
+};
 
 struct gw_medjoin {
 	struct gw_gateway *gw;
@@ -34,8 +48,12 @@ struct gw_medjoin {
 	uint64_t flushed[MQS_JOIN__COUNT]; /* counts already in medical_counters */
 	uint64_t extra[EXTRA__COUNT];
 	uint64_t extra_flushed[EXTRA__COUNT];
-	uint64_t next_flush; /* 0: nothing to write */
+	uint64_t next_flush;           /* 0: nothing to write */
+	struct retry_rec *retry;       /* oldest first */
+	size_t retry_bytes, retry_max; /* held, budget (the route's max_pending_bytes) */
 };
+
+static void counters_touched(struct gw_medjoin *mj, uint64_t now);
 
 /* A rebuilt record on its way into the store. */
 struct record_job {
@@ -81,10 +99,10 @@ static int record_tx(struct gw_gateway *gw, struct gw_submit_job *job)
 	return MQS_OK;
 }
 
-/* on_record: store and queue the record (its bytes sealed, never logged). */
-static void on_record(void *arg, const struct mqs_join_record *rec)
+/* Store and queue the record (its bytes sealed, never logged).  MQS_OK
+ * (stored, or delivered before) or the store's error. */
+static int store_record(struct gw_medjoin *mj, const struct mqs_join_record *rec, int retried)
 {
-	struct gw_medjoin *mj = arg;
 	struct record_job rj = {.mj = mj, .rec = rec};
 	struct gw_submit_job job = {
 	    .durability = GW_DURABLE_BATCH,
@@ -112,14 +130,132 @@ static void on_record(void *arg, const struct mqs_join_record *rec)
 	if (rc == MQS_ERR_EXISTS) {
 		gw_log(GW_LOG_INFO, "[route %s] record %s from %s: delivered before, ignored",
 		       mj->r->name, rj.id, rec->sender);
+		rc = MQS_OK;
 	} else if (rc != MQS_OK) {
-		mj->extra[EXTRA_STORE_FAILED]++;
-		gw_log(GW_LOG_ERR, "[route %s] record %s from %s: cannot store: %s", mj->r->name,
-		       rj.id, rec->sender, mqs_strerror(rc));
+		if (!retried)
+			gw_log(GW_LOG_WARN,
+			       "[route %s] record %s from %s: cannot store: %s (kept in memory, "
+			       "retried)",
+			       mj->r->name, rj.id, rec->sender, mqs_strerror(rc));
 	} else {
-		gw_log(GW_LOG_INFO, "[route %s] record %s from %s (%zu bytes): queued for %s",
-		       mj->r->name, rj.id, rec->sender, rec->len, gw_chan_name(rj.deliver));
+		gw_log(GW_LOG_INFO, "[route %s] record %s from %s (%zu bytes): queued for %s%s",
+		       mj->r->name, rj.id, rec->sender, rec->len, gw_chan_name(rj.deliver),
+		       retried ? " (stored on a retry)" : "");
 	}
+	return rc;
+}
+
+/* Free a kept record, wiping its bytes. */
+static void retry_free(struct retry_rec *t)
+{
+	if (t == NULL)
+		return;
+	if (t->data != NULL)
+		mqs_secret_free(t->data, t->rec.len);
+	free(t->sender);
+	free(t->topic);
+	free(t->origin);
+	free(t);
+}
+
+/* The record id in hex. */
+static void hex_id(const uint8_t id[MQS_SHARE_ID_LEN], char out[2 * MQS_SHARE_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < MQS_SHARE_ID_LEN; i++) {
+		out[2 * i] = hex[id[i] >> 4];
+		out[2 * i + 1] = hex[id[i] & 0x0f];
+	}
+	out[2 * MQS_SHARE_ID_LEN] = '\0';
+}
+
+/* Keep a record the store refused, within the budget; else count it
+ * lost (docs/medical.md, "Failure behaviour"). */
+static void retry_keep(struct gw_medjoin *mj, const struct mqs_join_record *rec)
+{
+	struct retry_rec *t = NULL, **pp;
+	size_t cost = sizeof(*t) + rec->len + 512;
+	char hexid[2 * MQS_SHARE_ID_LEN + 1];
+
+	if (mj->retry_bytes + cost <= mj->retry_max)
+		t = calloc(1, sizeof(*t));
+	if (t != NULL) {
+		t->sender = strdup(rec->sender != NULL ? rec->sender : "");
+		t->topic = strdup(rec->topic != NULL ? rec->topic : "");
+		t->origin = strdup(rec->origin != NULL ? rec->origin : "");
+		t->data = malloc(rec->len > 0 ? rec->len : 1);
+	}
+	if (t == NULL || t->sender == NULL || t->topic == NULL || t->origin == NULL ||
+	    t->data == NULL) {
+		retry_free(t);
+		hex_id(rec->id, hexid);
+		mj->extra[EXTRA_STORE_FAILED]++;
+		counters_touched(mj, mqs_now_ms());
+		gw_log(GW_LOG_ERR,
+		       "[route %s] record %s from %s lost: the store refuses it and the retry "
+		       "list is full (%zu bytes)",
+		       mj->r->name, hexid, rec->sender, mj->retry_bytes);
+		return;
+	}
+	memcpy(t->data, rec->data, rec->len);
+	t->rec = *rec;
+	t->rec.sender = t->sender;
+	t->rec.topic = t->topic;
+	t->rec.origin = t->origin;
+	t->rec.data = t->data;
+	t->cost = cost;
+	t->backoff_ms = RETRY_MIN_MS;
+	t->next_try = mqs_now_ms() + t->backoff_ms;
+	mj->retry_bytes += cost;
+	pp = &mj->retry;
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	*pp = t;
+}
+
+/* Store the kept records that are due, oldest first; stop at the first
+ * refusal (the store is likely still refusing).  The next due time, or 0. */
+static uint64_t retry_run(struct gw_medjoin *mj, uint64_t now)
+{
+	struct retry_rec **pp = &mj->retry;
+	uint64_t next = 0;
+
+	while (*pp != NULL) {
+		struct retry_rec *t = *pp;
+
+		if (t->next_try > now) {
+			if (next == 0 || t->next_try < next)
+				next = t->next_try;
+			pp = &t->next;
+			continue;
+		}
+		if (store_record(mj, &t->rec, 1) != MQS_OK) {
+			t->backoff_ms =
+			    t->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : t->backoff_ms * 2;
+			t->next_try = now + t->backoff_ms;
+			if (next == 0 || t->next_try < next)
+				next = t->next_try;
+			break;
+		}
+		*pp = t->next;
+		mj->retry_bytes -= t->cost;
+		retry_free(t);
+	}
+	for (struct retry_rec *t = *pp; t != NULL; t = t->next) {
+		if (next == 0 || t->next_try < next)
+			next = t->next_try;
+	}
+	return next;
+}
+
+/* on_record: store and queue the record; a refusal keeps it for a retry. */
+static void on_record(void *arg, const struct mqs_join_record *rec)
+{
+	struct gw_medjoin *mj = arg;
+
+	if (store_record(mj, rec, 0) != MQS_OK)
+		retry_keep(mj, rec);
 }
 
 /* on_expired: the id and have/need only. */
@@ -297,6 +433,7 @@ struct gw_medjoin *gw_medjoin_new(struct gw_gateway *gw, const struct gw_route *
 	conf.max_record = r->max_record;
 	conf.max_pending_bytes = r->max_pending_bytes;
 	mqs_join_conf_defaults(&conf);
+	mj->retry_max = conf.max_pending_bytes;
 	rc = mqs_join_new(&conf, keys, nkeys, on_record, mj, &mj->join);
 	if (rc != MQS_OK) {
 		snprintf(err, errlen, "cannot set up the receiver: %s", mqs_strerror(rc));
@@ -320,6 +457,19 @@ void gw_medjoin_free(struct gw_gateway *gw, struct gw_medjoin *mj)
 	(void)gw;
 	if (mj == NULL)
 		return;
+	while (mj->retry != NULL) {
+		struct retry_rec *t = mj->retry;
+		char hexid[2 * MQS_SHARE_ID_LEN + 1];
+
+		hex_id(t->rec.id, hexid);
+		gw_log(GW_LOG_ERR,
+		       "[route %s] record %s from %s lost: the store refused it until "
+		       "the stop",
+		       mj->r->name, hexid, t->sender);
+		mj->extra[EXTRA_STORE_FAILED]++;
+		mj->retry = t->next;
+		retry_free(t);
+	}
 	flush_counters(mj, mqs_now_ms());
 	mqs_join_free(mj->join);
 	free(mj);
@@ -327,7 +477,7 @@ void gw_medjoin_free(struct gw_gateway *gw, struct gw_medjoin *mj)
 
 /* One share from channel ch. */
 void gw_medjoin_share(struct gw_gateway *gw, struct gw_medjoin *mj, unsigned ch,
-                      const uint8_t *payload, size_t len)
+                      const uint8_t *payload, size_t len, unsigned flags)
 {
 	uint64_t now = mqs_now_ms();
 	int r;
@@ -335,6 +485,23 @@ void gw_medjoin_share(struct gw_gateway *gw, struct gw_medjoin *mj, unsigned ch,
 	(void)gw;
 	if (mj == NULL)
 		return;
+	if (flags & GW_MEDJOIN_RETAINED) {
+		/* a retained share comes again at every subscription */
+		gw_log(GW_LOG_WARN, "[route %s] dropped a retained share on channel %u (%s)",
+		       mj->r->name, ch + 1, mj->r->chans[ch].topic);
+		mj->extra[EXTRA_RETAINED]++;
+		counters_touched(mj, now);
+		return;
+	}
+	if (!(flags & GW_MEDJOIN_SEALED)) {
+		gw_log(GW_LOG_DEBUG,
+		       "[route %s] share on channel %u dropped: not sealed by the "
+		       "broker",
+		       mj->r->name, ch + 1);
+		mj->extra[EXTRA_UNSEALED]++;
+		counters_touched(mj, now);
+		return;
+	}
 	r = mqs_join_feed(mj->join, ch, payload, len, now);
 	if (r != MQS_JOIN_PENDING && r != MQS_JOIN_RECORD)
 		gw_log(GW_LOG_DEBUG, "[route %s] share on channel %u dropped: %s", mj->r->name,
@@ -356,6 +523,12 @@ uint64_t gw_medjoin_tick(struct gw_gateway *gw, struct gw_medjoin *mj, uint64_t 
 	next = mqs_join_tick(mj->join, now_ms, on_expired, mj);
 	if (mqs_join_count(mj->join, MQS_JOIN_INCOMPLETE) != before)
 		counters_touched(mj, now_ms);
+	if (mj->retry != NULL) {
+		uint64_t due = retry_run(mj, now_ms);
+
+		if (due != 0 && (next == 0 || due < next))
+			next = due;
+	}
 	if (mj->next_flush != 0 && now_ms >= mj->next_flush)
 		flush_counters(mj, now_ms);
 	if (mj->next_flush != 0 && (next == 0 || mj->next_flush < next))

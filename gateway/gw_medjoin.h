@@ -13,11 +13,16 @@
  * plaintext at rest).  Drop counters are kept per route and written to the
  * store (table medical_counters) at most once a second and at the stop,
  * so `mqttsec-gateway status` shows them; no record content is ever logged.
+ * A record the store refuses is kept in memory (wiped when it goes) within
+ * the route's max_pending_bytes and stored again from gw_medjoin_tick()
+ * with backoff; beyond that budget it is lost, logged by id and counted
+ * ("store-failed").
  *
  * Dispatcher layer: takes struct gw_gateway.
  *
  * Ownership: gw_medjoin_new() returns an instance freed by
- * gw_medjoin_free() (NULL ok), which wipes the keys and held shares; the
+ * gw_medjoin_free() (NULL ok), which wipes the keys, held shares and kept
+ * records; the
  * route must outlive it.
  */
 #ifndef GW_MEDJOIN_H
@@ -41,10 +46,16 @@ struct gw_medjoin *gw_medjoin_new(struct gw_gateway *gw, const struct gw_route *
 /* Flush counters and free.  NULL is fine. */
 void gw_medjoin_free(struct gw_gateway *gw, struct gw_medjoin *mj);
 
+#define GW_MEDJOIN_SEALED   1u /* the share arrived as an envelope (has an origin) */
+#define GW_MEDJOIN_RETAINED 2u /* the broker sent it as a retained message */
+
 /* One share (the opened channel payload) that arrived on channel index ch
- * of the route.  Drops are counted, never fatal. */
+ * of the route, with flags GW_MEDJOIN_*.  A share that did not arrive
+ * sealed by its broker is dropped ("unsealed"), and so is a retained one
+ * ("retained": it would come again at every subscription).  Drops are
+ * counted, never fatal. */
 void gw_medjoin_share(struct gw_gateway *gw, struct gw_medjoin *mj, unsigned ch,
-                      const uint8_t *payload, size_t len);
+                      const uint8_t *payload, size_t len, unsigned flags);
 
 /* Expire incomplete groups, flush counters when due.  Returns the next
  * wall-clock ms it wants to run (0: nothing pending). */

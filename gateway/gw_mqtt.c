@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -143,14 +144,16 @@ static void subscribe_all(struct gw_mqtt *m)
 	}
 }
 
-/* libmosquitto: CONNACK. */
-static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
+/* libmosquitto: CONNACK (MQTT v5: rc is a reason code). */
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
 {
 	struct gw_mqtt *m = obj;
 
+	(void)props;
 	if (rc != 0) {
 		m->refused = 1;
-		went_down(m, mosquitto_connack_string(rc));
+		went_down(m, mosquitto_reason_string(rc));
 		return;
 	}
 	m->refused = 0;
@@ -173,21 +176,26 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
 	subscribe_all(m);
 }
 
-/* libmosquitto: a QoS 1 publish was acknowledged (PUBACK). */
-static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+/* libmosquitto: a QoS 1 publish was acknowledged (PUBACK) with its MQTT
+ * v5 reason code (>= 0x80: the broker refused it). */
+static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+                       const mosquitto_property *props)
 {
 	struct gw_mqtt *m = obj;
 
 	(void)mosq;
+	(void)props;
 	if (m->hooks.on_published != NULL)
-		m->hooks.on_published(m->hooks.ctx, m->b->index, mid);
+		m->hooks.on_published(m->hooks.ctx, m->b->index, mid, reason);
 }
 
 /* libmosquitto: the connection closed. */
-static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
+                          const mosquitto_property *props)
 {
 	struct gw_mqtt *m = obj;
 
+	(void)props;
 	went_down(m, rc == 0 ? "closed" : mosquitto_strerror(rc));
 }
 
@@ -253,15 +261,16 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
  * the way (the message must be kept and retried), else 0 (handled or
  * dropped). */
 static int deliver(struct gw_mqtt *m, const char *topic, const uint8_t *payload, size_t len,
-                   const char *origin)
+                   const char *origin, int retain)
 {
-	return m->hooks.on_message(m->hooks.ctx, m->b->index, topic, payload, len, origin) != 0;
+	return m->hooks.on_message(m->hooks.ctx, m->b->index, topic, payload, len, origin,
+	                           retain) != 0;
 }
 
 /* Keep an acknowledged message the store refused, or say loudly that it is
  * lost (docs/gateway.md, delivery guarantees). */
 static void hold_message(struct gw_mqtt *m, const char *topic, const uint8_t *payload, size_t len,
-                         const char *origin, int qos)
+                         const char *origin, int qos, int retain)
 {
 	uint64_t now = mqs_now_ms();
 
@@ -274,7 +283,7 @@ static void hold_message(struct gw_mqtt *m, const char *topic, const uint8_t *pa
 		       "commit",
 		       (unsigned)GW_HOLD_MAX_MSGS, (unsigned)GW_HOLD_MAX_BYTES);
 	}
-	if (gw_hold_push(m->hold, topic, payload, len, origin, qos, now) != MQS_OK) {
+	if (gw_hold_push(m->hold, topic, payload, len, origin, qos, retain, now) != MQS_OK) {
 		gw_log(GW_LOG_ERR,
 		       "lost an acknowledged message on %s: the database refuses writes and the "
 		       "hold is full (%zu messages, %zu bytes; %lu lost so far)",
@@ -287,7 +296,8 @@ static void hold_message(struct gw_mqtt *m, const char *topic, const uint8_t *pa
 }
 
 /* libmosquitto: a PUBLISH arrived (already acknowledged). */
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
 {
 	struct gw_mqtt *m = obj;
 	uint8_t *plain = NULL;
@@ -304,8 +314,9 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	}
 	/* arrival order: while messages are held, new ones queue behind them */
 	if (gw_hold_count(m->hold) > 0 ||
-	    deliver(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL))
-		hold_message(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL, msg->qos);
+	    deliver(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL, msg->retain))
+		hold_message(m, msg->topic, plain, plain_len, origin[0] ? origin : NULL, msg->qos,
+		             msg->retain);
 	mqs_secret_free(plain, plain_len);
 	if (m->hooks.pump != NULL)
 		m->hooks.pump(m->hooks.ctx);
@@ -336,7 +347,7 @@ static void hold_drain(struct gw_mqtt *m, uint64_t now_ms)
 	while (gw_hold_count(m->hold) > 0 && gw_hold_next_try(m->hold) <= now_ms) {
 		const struct gw_hold_msg *h = gw_hold_head(m->hold);
 
-		if (deliver(m, h->topic, h->payload, h->len, h->origin)) {
+		if (deliver(m, h->topic, h->payload, h->len, h->origin, h->retain)) {
 			gw_hold_failed(m->hold, now_ms);
 			break;
 		}
@@ -368,6 +379,26 @@ static void hold_drain(struct gw_mqtt *m, uint64_t now_ms)
 	}
 }
 
+/* MQTT v5 ends a session at the disconnect unless CONNECT carries a
+ * Session Expiry Interval: ask for one that never expires, so the broker
+ * keeps what arrives while the gateway is away (docs/gateway.md, delivery
+ * guarantees).  libmosquitto has no asynchronous connect with properties;
+ * mosquitto_connect_bind_v5() stores the CONNECT properties before it
+ * checks the host, so a call with no host keeps them for
+ * mosquitto_connect_async() and connects nowhere. */
+static int set_session_expiry(struct mosquitto *mosq)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	rc = mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, UINT32_MAX);
+	if (rc != MOSQ_ERR_SUCCESS)
+		return rc;
+	rc = mosquitto_connect_bind_v5(mosq, NULL, 0, 60, NULL, props);
+	mosquitto_property_free_all(&props);
+	return rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS : rc;
+}
+
 /* A fresh libmosquitto client with our callbacks (and TLS). */
 static int create_client(struct gw_mqtt *m, char *err, size_t errlen)
 {
@@ -379,13 +410,20 @@ static int create_client(struct gw_mqtt *m, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create mqtt client: %s", strerror(errno));
 		return MQS_ERR_NOMEM;
 	}
-	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	/* MQTT v5: a PUBACK carries a reason code, so a share the broker
+	 * refused is not taken for delivered (docs/medical.md, "Sending") */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	/* PUBACKs and status messages are small: do not let Nagle hold them */
 	mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-	mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
-	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-	mosquitto_publish_callback_set(m->mosq, on_publish);
-	mosquitto_message_callback_set(m->mosq, on_message);
+	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
+	mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
+	mosquitto_publish_v5_callback_set(m->mosq, on_publish);
+	mosquitto_message_v5_callback_set(m->mosq, on_message);
+	rc = set_session_expiry(m->mosq);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		snprintf(err, errlen, "cannot set the session expiry: %s", mosquitto_strerror(rc));
+		return MQS_ERR_INVAL;
+	}
 	if (b->cafile != NULL) {
 		rc = mosquitto_tls_set(m->mosq, b->cafile, NULL, NULL, NULL, NULL);
 		if (rc != MOSQ_ERR_SUCCESS) {

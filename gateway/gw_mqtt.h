@@ -2,7 +2,8 @@
 /* gw_mqtt.h - the gateway's MQTT client (libmosquitto), driven by the
  * gateway's own poll loop.
  *
- * Persistent session: clean session off, fixed client id ([broker]
+ * MQTT v5.  Persistent session: clean start off, a Session Expiry
+ * Interval that never expires, fixed client id ([broker]
  * client_id, default "mqttsec-gateway-<username>"), QoS 1 subscriptions
  * to the broker's filter list (the loop builds it: on [broker] every
  * route topic and <status_topic>/+/ack; on every broker the channel
@@ -77,19 +78,21 @@ struct gw_mqtt_broker {
 };
 
 /* What the transport hands to its owner.  on_message gets every opened
- * message (origin NULL when none) with the index of the broker it came
+ * message (origin NULL when none, retain 1 when the broker sent it as a
+ * retained message) with the index of the broker it came
  * from and returns 1 when the store refused a write on the way (the
  * transport holds the message and retries it), else 0.  pump (may be
  * NULL) is called after each message of a read, so the owner can let
  * other sources progress during a long burst.  on_published (may be NULL)
- * reports the PUBACK of message id mid; on_down (may be NULL) reports that
+ * reports the PUBACK of message id mid with its MQTT v5 reason code
+ * (>= 0x80: the broker refused the message); on_down (may be NULL) reports that
  * the connection dropped and every publish not acknowledged yet is
  * forgotten. */
 struct gw_mqtt_hooks {
 	int (*on_message)(void *ctx, size_t broker, const char *topic, const uint8_t *payload,
-	                  size_t len, const char *origin);
+	                  size_t len, const char *origin, int retain);
 	void (*pump)(void *ctx);
-	void (*on_published)(void *ctx, size_t broker, int mid);
+	void (*on_published)(void *ctx, size_t broker, int mid, int reason);
 	void (*on_down)(void *ctx, size_t broker);
 	void *ctx;
 };

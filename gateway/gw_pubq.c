@@ -2,12 +2,14 @@
 /* gw_pubq.c - the durable per-broker publish queue (gw_pubq.h). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_log.h"
 #include "gw_pubq.h"
 #include "mqs_error.h"
+#include "mqs_util.h"
 
 /* One row in flight: its id, its message id, its size. */
 struct inflight {
@@ -16,9 +18,27 @@ struct inflight {
 	size_t len;
 };
 
+/* A row its broker refused (a PUBACK reason code >= 0x80): skipped by
+ * the claims until retry_at, with a backoff that doubles. */
+struct refusal {
+	int64_t id;
+	uint64_t retry_at; /* REFUSED_FLYING: claimed again, in flight */
+	uint64_t backoff_ms;
+};
+
+#define REFUSED_MAX       256 /* refusals remembered per broker */
+#define REFUSED_FLYING    UINT64_MAX
+#define REFUSED_RETRY_MIN 1000
+#define REFUSED_RETRY_MAX 300000
+
 struct pubq_broker {
 	char *name;
-	struct inflight *fly; /* window entries */
+	struct refusal ref[REFUSED_MAX];
+	size_t nref;
+	uint64_t ref_next;     /* the earliest retry_at (UINT64_MAX: none) */
+	int64_t qrows, qbytes; /* in the store, as last counted */
+	uint64_t counted_at;   /* when (0: never) */
+	struct inflight *fly;  /* window entries */
 	size_t nfly;
 	size_t bytes; /* payload bytes in flight */
 	int wants;    /* rows not in flight may wait */
@@ -96,6 +116,7 @@ struct gw_pubq *gw_pubq_new(const char *const *names, size_t nbrokers, unsigned 
 		q->b[i].name = strdup(names[i]);
 		q->b[i].fly = calloc(q->window, sizeof(*q->b[i].fly));
 		q->b[i].wants = 1;
+		q->b[i].ref_next = UINT64_MAX;
 		if (q->b[i].name == NULL || q->b[i].fly == NULL)
 			goto fail;
 	}
@@ -133,8 +154,40 @@ int gw_pubq_wants(const struct gw_pubq *q, size_t b)
 	if (b >= q->nb)
 		return 0;
 	pb = &q->b[b];
-	return pb->wants && pb->nfly < q->window &&
-	       (pb->nfly == 0 || pb->bytes < GW_PUBQ_WINDOW_BYTES);
+	return (pb->wants || (pb->nref > 0 && mqs_now_ms() >= pb->ref_next)) &&
+	       pb->nfly < q->window && (pb->nfly == 0 || pb->bytes < GW_PUBQ_WINDOW_BYTES);
+}
+
+/* The refusal of row id on pb, or NULL. */
+static struct refusal *refusal_of(struct pubq_broker *pb, int64_t id)
+{
+	for (size_t i = 0; i < pb->nref; i++) {
+		if (pb->ref[i].id == id)
+			return &pb->ref[i];
+	}
+	return NULL;
+}
+
+/* Recompute pb->ref_next. */
+static void refusal_next(struct pubq_broker *pb)
+{
+	pb->ref_next = UINT64_MAX;
+	for (size_t i = 0; i < pb->nref; i++) {
+		if (pb->ref[i].retry_at < pb->ref_next)
+			pb->ref_next = pb->ref[i].retry_at;
+	}
+}
+
+/* Forget the refusal of row id (acknowledged at last). */
+static void refusal_drop(struct pubq_broker *pb, int64_t id)
+{
+	struct refusal *r = refusal_of(pb, id);
+
+	if (r == NULL)
+		return;
+	*r = pb->ref[pb->nref - 1];
+	pb->nref--;
+	refusal_next(pb);
 }
 
 /* 1 when row id is in flight on pb. */
@@ -164,6 +217,7 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 	struct pubq_broker *pb;
 	sqlite3_stmt *st;
 	size_t seen = 0, limit, room, bytes;
+	uint64_t now;
 	int rc = MQS_OK, step;
 
 	*n = 0;
@@ -176,7 +230,8 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 	if (max == 0)
 		return MQS_OK;
 	bytes = pb->bytes;
-	limit = pb->nfly + max;
+	limit = pb->nfly + pb->nref + max;
+	now = mqs_now_ms();
 	st = gw_store_stmt(s, "SELECT id, topic, payload FROM pubq WHERE broker = ? ORDER BY id "
 	                      "LIMIT ?");
 	if (st == NULL)
@@ -191,10 +246,12 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 		size_t len = (size_t)sqlite3_column_bytes(st, 2);
 		struct gw_pubq_msg *m = &out[*n];
 
+		struct refusal *ref = refusal_of(pb, id);
+
 		seen++;
-		if (flying(pb, id)) {
+		if (flying(pb, id) || (ref != NULL && ref->retry_at > now)) {
 			step = sqlite3_step(st);
-			continue;
+			continue; /* in flight, or refused and not due yet */
 		}
 		if (*n >= max || (*n + pb->nfly > 0 && bytes >= GW_PUBQ_WINDOW_BYTES))
 			break;
@@ -212,6 +269,8 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 			break;
 		}
 		memcpy(m->payload, payload, len);
+		if (ref != NULL)
+			ref->retry_at = REFUSED_FLYING;
 		bytes += len;
 		(*n)++;
 		step = sqlite3_step(st);
@@ -228,8 +287,20 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 		return rc;
 	}
 	/* every row of the broker was seen: nothing waits beyond these */
-	if (step == SQLITE_DONE && seen < limit)
+	if (step == SQLITE_DONE && seen < limit) {
 		pb->wants = 0;
+		/* every row was seen: a due refusal not claimed has no row any
+		 * more (else it would have been claimed): forget it */
+		for (size_t i = 0; i < pb->nref;) {
+			if (pb->ref[i].retry_at <= now) {
+				pb->ref[i] = pb->ref[pb->nref - 1];
+				pb->nref--;
+				continue;
+			}
+			i++;
+		}
+	}
+	refusal_next(pb);
 	return MQS_OK;
 }
 
@@ -275,6 +346,7 @@ int gw_pubq_acked(struct gw_pubq *q, struct gw_store *s, size_t b, int mid)
 	pb->bytes -= pb->fly[i].len;
 	pb->fly[i] = pb->fly[pb->nfly - 1];
 	pb->nfly--;
+	refusal_drop(pb, id);
 	/* without an fsync: a delete lost to a power cut only sends a share
 	 * twice, which the receiver ignores */
 	gw_store_durable(s, 0);
@@ -294,11 +366,106 @@ int gw_pubq_acked(struct gw_pubq *q, struct gw_store *s, size_t b, int mid)
 	return rc;
 }
 
+/* A refused PUBACK: the row stays, skipped until its retry time. */
+int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, uint64_t now_ms,
+                    char *topic, size_t topic_cap)
+{
+	struct pubq_broker *pb;
+	struct refusal *r;
+	sqlite3_stmt *st;
+	int64_t id;
+	size_t i;
+
+	if (topic_cap > 0)
+		topic[0] = '\0';
+	if (b >= q->nb)
+		return MQS_ERR_NOENT;
+	pb = &q->b[b];
+	for (i = 0; i < pb->nfly; i++) {
+		if (pb->fly[i].mid == mid)
+			break;
+	}
+	if (i == pb->nfly)
+		return MQS_ERR_NOENT;
+	id = pb->fly[i].id;
+	pb->bytes -= pb->fly[i].len;
+	pb->fly[i] = pb->fly[pb->nfly - 1];
+	pb->nfly--;
+	r = refusal_of(pb, id);
+	if (r == NULL && pb->nref < REFUSED_MAX) {
+		r = &pb->ref[pb->nref++];
+		r->id = id;
+		r->backoff_ms = 0;
+	}
+	if (r == NULL) {
+		/* full: the refusal due first makes room (it is retried now) */
+		size_t k = 0;
+
+		for (size_t j = 1; j < pb->nref; j++) {
+			if (pb->ref[j].retry_at < pb->ref[k].retry_at)
+				k = j;
+		}
+		r = &pb->ref[k];
+		r->id = id;
+		r->backoff_ms = 0;
+	}
+	r->backoff_ms = r->backoff_ms == 0 ? REFUSED_RETRY_MIN : r->backoff_ms * 2;
+	if (r->backoff_ms > REFUSED_RETRY_MAX)
+		r->backoff_ms = REFUSED_RETRY_MAX;
+	r->retry_at = now_ms + r->backoff_ms;
+	refusal_next(pb);
+	st = gw_store_stmt(s, "SELECT topic FROM pubq WHERE id = ?");
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+			snprintf(topic, topic_cap, "%s", (const char *)sqlite3_column_text(st, 0));
+		gw_store_done(st);
+	}
+	return MQS_OK;
+}
+
+/* The queue of broker b against a cap, counted at most once a second. */
+int gw_pubq_full(struct gw_pubq *q, struct gw_store *s, size_t b, size_t max_rows, size_t max_bytes,
+                 uint64_t now_ms, int64_t *rows, int64_t *bytes)
+{
+	struct pubq_broker *pb;
+
+	*rows = 0;
+	*bytes = 0;
+	if (q == NULL || b >= q->nb)
+		return 0;
+	pb = &q->b[b];
+	if (pb->counted_at == 0 || now_ms < pb->counted_at || now_ms - pb->counted_at >= 1000) {
+		sqlite3_stmt *st =
+		    gw_store_stmt(s, "SELECT count(*), coalesce(sum(length(payload)), "
+		                     "0) FROM pubq WHERE broker = ?");
+
+		if (st != NULL) {
+			sqlite3_bind_text(st, 1, pb->name, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				pb->qrows = sqlite3_column_int64(st, 0);
+				pb->qbytes = sqlite3_column_int64(st, 1);
+				pb->counted_at = now_ms;
+			}
+			gw_store_done(st);
+		}
+	}
+	*rows = pb->qrows;
+	*bytes = pb->qbytes;
+	return (uint64_t)pb->qrows >= (uint64_t)max_rows ||
+	       (uint64_t)pb->qbytes >= (uint64_t)max_bytes;
+}
+
 /* The connection dropped. */
 void gw_pubq_reset(struct gw_pubq *q, size_t b)
 {
 	if (b >= q->nb)
 		return;
+	for (size_t i = 0; i < q->b[b].nref; i++) {
+		if (q->b[b].ref[i].retry_at == REFUSED_FLYING)
+			q->b[b].ref[i].retry_at = 0; /* was in flight: due again */
+	}
+	refusal_next(&q->b[b]);
 	q->b[b].nfly = 0;
 	q->b[b].bytes = 0;
 	q->b[b].wants = 1;

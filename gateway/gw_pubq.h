@@ -13,7 +13,8 @@
  * and claimed again after the reconnect (a share sent twice is harmless:
  * the receiver groups shares by record id and share number).  Each broker
  * has its own in-flight window (rows and bytes), so a broker that is down
- * holds back only its own rows.
+ * holds back only its own rows.  A share the broker refuses (MQTT v5
+ * PUBACK reason code >= 0x80) is kept and retried later with backoff.
  *
  * Pure store module: no struct gw_gateway, no transport.  Payloads are
  * shares (information-free below the threshold); they are never logged.
@@ -91,6 +92,23 @@ MQS_MUST_CHECK int gw_pubq_sent(struct gw_pubq *q, size_t b, int64_t id, size_t 
  * MQS_ERR_NOENT (not a queued row's id: a status message) or MQS_ERR_DB
  * (the row stays and goes out again). */
 int gw_pubq_acked(struct gw_pubq *q, struct gw_store *s, size_t b, int mid);
+
+/* A PUBACK of mid on broker b with a reason code >= 0x80 (MQTT v5: the
+ * broker refused the share, e.g. not authorised): the row stays queued and
+ * is skipped by the claims until its retry time (backoff from 1 s, doubling
+ * to 5 min), so it neither spins nor holds back the other rows of the
+ * broker.  topic (topic_cap bytes) gets the row's topic for the log
+ * ("" when unknown).  Returns MQS_OK or MQS_ERR_NOENT (not a queued row's
+ * id). */
+int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, uint64_t now_ms,
+                    char *topic, size_t topic_cap);
+
+/* 1 when broker b's queue holds max_rows rows or max_bytes share bytes or
+ * more (docs/medical.md, "Sending": a broker down for days cannot fill the
+ * disk), else 0; *rows and *bytes get the counts.  The store is counted at
+ * most once a second, so a burst may pass the cap by a second's records. */
+int gw_pubq_full(struct gw_pubq *q, struct gw_store *s, size_t b, size_t max_rows, size_t max_bytes,
+                 uint64_t now_ms, int64_t *rows, int64_t *bytes);
 
 /* Broker b's connection dropped: its rows in flight go out again. */
 void gw_pubq_reset(struct gw_pubq *q, size_t b);

@@ -133,7 +133,7 @@ static const struct kind_handler handlers[GW_KIND__COUNT] = {
  * such route's receiver with the channel index.  1 when some route took
  * it, else 0. */
 static int route_shares(struct gw_gateway *gw, size_t broker, const char *topic,
-                        const uint8_t *payload, size_t len)
+                        const uint8_t *payload, size_t len, const char *origin, int retain)
 {
 	const struct gw_config *c = gw->conf;
 	int taken = 0;
@@ -146,7 +146,9 @@ static int route_shares(struct gw_gateway *gw, size_t broker, const char *topic,
 		for (size_t ch = 0; ch < r->nchans; ch++) {
 			if (r->chans[ch].broker != broker || strcmp(r->chans[ch].topic, topic) != 0)
 				continue;
-			gw_medjoin_share(gw, gw->joins[i], (unsigned)ch, payload, len);
+			gw_medjoin_share(gw, gw->joins[i], (unsigned)ch, payload, len,
+			                 (retain ? GW_MEDJOIN_RETAINED : 0) |
+			                     (origin != NULL ? GW_MEDJOIN_SEALED : 0));
 			taken = 1;
 		}
 	}
@@ -179,14 +181,14 @@ static void route_ack(struct gw_gateway *gw, const char *id, const uint8_t *payl
 
 /* Dispatch one message. */
 void gw_route_message(struct gw_gateway *gw, size_t broker, const char *topic,
-                      const uint8_t *payload, size_t len, const char *origin)
+                      const uint8_t *payload, size_t len, const char *origin, int retain)
 {
 	const struct gw_config *c = gw->conf;
 	size_t slen = strlen(c->status_topic);
 	char id[GW_ID_MAX + 1];
 	int matched;
 
-	matched = route_shares(gw, broker, topic, payload, len);
+	matched = route_shares(gw, broker, topic, payload, len, origin, retain);
 	if (matched)
 		return; /* a channel topic carries shares only, whatever else matches it */
 	if (broker != 0) {
@@ -208,6 +210,10 @@ void gw_route_message(struct gw_gateway *gw, size_t broker, const char *topic,
 		    !mqs_topic_matches(r->topic, topic))
 			continue;
 		matched = 1;
+		if (retain && r->kind == GW_KIND_MEDICAL) {
+			gw_medical_retained(gw, gw->medical, r, topic);
+			continue;
+		}
 		if (r->kind >= 0 && r->kind < GW_KIND__COUNT &&
 		    handlers[r->kind].on_message != NULL)
 			handlers[r->kind].on_message(gw, r, topic, payload, len, origin);

@@ -25,9 +25,10 @@
 struct gw_gateway;
 
 /* Handle one (opened) message from broker index broker (0 = [broker]).
- * origin is the envelope origin or NULL. */
+ * origin is the envelope origin or NULL; retain is 1 when the broker sent
+ * it as a retained message (dropped on medical and medical-join routes). */
 void gw_route_message(struct gw_gateway *gw, size_t broker, const char *topic,
-                      const uint8_t *payload, size_t len, const char *origin);
+                      const uint8_t *payload, size_t len, const char *origin, int retain);
 
 /* If topic is <status_topic>/<id>/ack, copy id into id (capacity cap) and
  * return 1; else 0. */

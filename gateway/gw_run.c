@@ -143,8 +143,18 @@ static void stalls_report(struct stalls *st, int level, const char *what)
 	       stalls_quantile(st, 0.99), stalls_quantile(st, 0.999), (double)st->max_us / 1000.0);
 }
 
+#define REFUSED_LOG_TOPICS 8   /* topics whose refusals are rate-limited apart */
+#define GW_TOPIC_LOG_MAX   256 /* a topic in a log line, at most */
+
+/* When a broker's refusal of shares on topic is logged again. */
+struct refused_log {
+	char topic[GW_TOPIC_LOG_MAX];
+	uint64_t next;
+};
+
 struct gw_loop {
 	struct gw_gateway gw; /* the dispatcher context */
+	struct refused_log refused_log[MQTT_MAX][REFUSED_LOG_TOPICS];
 	struct gw_mqtt_broker brokers[MQTT_MAX];
 	struct gw_mqtt *mqtt[MQTT_MAX];
 	size_t nmqtt;
@@ -215,20 +225,61 @@ static void flush_out(struct gw_loop *l)
 /* Transport hook: one opened message goes to the dispatcher.  1 when the
  * store refused a write on the way (the transport holds the message). */
 static int loop_on_message(void *ctx, size_t broker, const char *topic, const uint8_t *payload,
-                           size_t len, const char *origin)
+                           size_t len, const char *origin, int retain)
 {
 	struct gw_loop *l = ctx;
 	unsigned long before = gw_store_refusals(&l->gw.store);
 
-	gw_route_message(&l->gw, broker, topic, payload, len, origin);
+	gw_route_message(&l->gw, broker, topic, payload, len, origin, retain);
 	return gw_store_refusals(&l->gw.store) != before;
 }
 
-/* Transport hook: a PUBACK; for a share, its pubq row goes. */
-static void loop_on_published(void *ctx, size_t broker, int mid)
+/* Log a refused share once per broker and topic per minute. */
+static void log_refused(struct gw_loop *l, size_t broker, const char *topic, int reason)
+{
+	struct refused_log *rl = l->refused_log[broker];
+	uint64_t now = mqs_now_ms();
+	size_t k = 0;
+
+	for (size_t i = 0; i < REFUSED_LOG_TOPICS; i++) {
+		if (strcmp(rl[i].topic, topic) == 0) {
+			k = i;
+			break;
+		}
+		if (rl[i].next < rl[k].next)
+			k = i; /* else reuse the slot logged longest ago */
+	}
+	if (strcmp(rl[k].topic, topic) == 0 && now < rl[k].next)
+		return;
+	snprintf(rl[k].topic, sizeof(rl[k].topic), "%s", topic);
+	rl[k].next = now + 60000;
+	if (l->brokers[broker].name[0] != '\0')
+		gw_log(GW_LOG_ERR,
+		       "broker %s (%s:%d) refused share on %s: %s (kept in the queue, retried "
+		       "later)",
+		       l->brokers[broker].name, l->brokers[broker].host, l->brokers[broker].port,
+		       topic, mosquitto_reason_string(reason));
+	else
+		gw_log(GW_LOG_ERR,
+		       "broker %s:%d refused share on %s: %s (kept in the queue, retried later)",
+		       l->brokers[broker].host, l->brokers[broker].port, topic,
+		       mosquitto_reason_string(reason));
+}
+
+/* Transport hook: a PUBACK; for a share, its pubq row goes, unless the
+ * broker refused it (MQTT v5 reason code >= 0x80): then the row stays and
+ * is retried later (docs/medical.md, "Sending"). */
+static void loop_on_published(void *ctx, size_t broker, int mid, int reason)
 {
 	struct gw_loop *l = ctx;
+	char topic[GW_TOPIC_LOG_MAX];
 
+	if (reason >= 0x80) {
+		if (gw_pubq_refused(l->gw.pubq, &l->gw.store, broker, mid, mqs_now_ms(), topic,
+		                    sizeof(topic)) == MQS_OK)
+			log_refused(l, broker, topic, reason);
+		return;
+	}
 	/* MQS_ERR_NOENT: a status message; MQS_ERR_DB: the row goes out again */
 	(void)gw_pubq_acked(l->gw.pubq, &l->gw.store, broker, mid);
 }

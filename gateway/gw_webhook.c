@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -265,6 +266,29 @@ static const struct gw_channel_ops webhook_ops = {
     .free = webhook_free,
 };
 
+/* 1 when url is http:// to a host that is not loopback. */
+int gw_webhook_url_cleartext(const char *url)
+{
+	static const char *const loopback[] = {"localhost", "127.", "[::1]", NULL};
+	const char *host;
+
+	if (url == NULL || strncasecmp(url, "http://", 7) != 0)
+		return 0;
+	host = url + 7;
+	if (strchr(host, '@') != NULL && strchr(host, '@') < host + strcspn(host, "/"))
+		host = strchr(host, '@') + 1; /* user:pass@host */
+	for (size_t i = 0; loopback[i] != NULL; i++) {
+		size_t n = strlen(loopback[i]);
+
+		if (strncasecmp(host, loopback[i], n) != 0)
+			continue;
+		if (loopback[i][n - 1] == '.' || host[n] == '\0' || host[n] == ':' ||
+		    host[n] == '/')
+			return 0;
+	}
+	return 1;
+}
+
 /* New webhook channel from [channel webhook]. */
 struct gw_channel *gw_webhook_new(const struct gw_chan_conf *conf, char *err, size_t errlen)
 {
@@ -282,6 +306,7 @@ struct gw_channel *gw_webhook_new(const struct gw_chan_conf *conf, char *err, si
 		goto fail;
 	if (gw_conf_need(conf, "webhook", "secret", &secret, err, errlen) != 0)
 		goto fail;
+
 	wh->secret_len = strlen(secret);
 	if (wh->secret_len < 16 || wh->secret_len > WEBHOOK_SECRET_MAX) {
 		snprintf(err, errlen, "[channel webhook] secret must be 16..%d bytes",

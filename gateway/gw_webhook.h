@@ -28,6 +28,12 @@
  * MQS_OK, or MQS_ERR_TOOBIG when it does not fit (out is then ""). */
 int gw_webhook_header_value(const char *s, char *out, size_t cap);
 
+/* 1 when url is http:// to a host that is not loopback (localhost,
+ * 127.x, [::1]): deliveries would cross a network in clear, and the
+ * configuration warns at the start (docs/gateway.md, "Webhook channel");
+ * else 0. */
+int gw_webhook_url_cleartext(const char *url);
+
 /* The signature "v1=<64 hex digits>" of one request into out (NUL
  * terminated).  id, kind, topic and origin are the header values as sent.
  * Returns MQS_OK or MQS_ERR_CRYPTO. */

@@ -143,6 +143,29 @@ ok "join 3 rebuilds it from two shares" wait_for 60 _exited j3
 is "$(cat "$TEST_TMP"/out3/* 2>/dev/null)" "two of three" "the record from k shares"
 ok "origin devC" grep -q "sender clinicA origin devC\$" "$TEST_TMP/j3.err"
 
+# --- a record whose file exists already (a replay) is "delivered before":
+# reported, not fatal.  Two joiners write into the same folder: for each
+# record one of them finds the file there.
+mkdir -m 700 "$TEST_TMP/out6"
+ok "join 6a subscribed" join_bg j6a "$KA" -C 2 -o "$TEST_TMP/out6" -W 25
+ok "join 6b subscribed" join_bg j6b "$KA" -C 2 -o "$TEST_TMP/out6" -W 25
+ok "devA publishes two records for both joiners" \
+	sh -c "printf 'six one\nsix two\n' | \"\$@\"" sh \
+	timeout 60 "$DEVICE_BIN" -c "$TEST_TMP/devA.json" -K "$KA" publish \
+	-h 127.0.0.1 -p "$MOSQ_PORT" --split "$CH" --threshold 2 -t "$RT" -l
+_before2() {
+	[ "$(cat "$TEST_TMP/j6a.err" "$TEST_TMP/j6b.err" | grep -c "delivered before")" -ge 2 ]
+}
+ok "the joiner that finds the file says \"delivered before\"" wait_for 60 _before2
+is "$(ls "$TEST_TMP/out6" | wc -l)" 2 "two record files"
+nok "no joiner stopped on an existing file" \
+	grep -q "cannot write record" "$TEST_TMP/j6a.err" "$TEST_TMP/j6b.err"
+ok "delivered before names the record id" \
+	grep -qh "^record [0-9a-f]\{32\}: delivered before (.*out6/[0-9a-f]\{32\} exists), ignored\$" \
+	"$TEST_TMP/j6a.err" "$TEST_TMP/j6b.err"
+stop_bg j6a
+stop_bg j6b
+
 # --- two channels refused: k - 1 shares, the group expires as incomplete
 ok "join 5 subscribed (join timeout 2 s)" join_bg j5 "$KA" -C 1 -W 30 --join-timeout 2
 split devD -m 'one of three' 2>"$TEST_TMP/devD.err"

@@ -340,7 +340,15 @@ _denied_more() {
 	[ "$(grep -c 'Denied PUBLISH.*medical/ch/1' "$(mb_log b)")" -gt "$denied_before" ]
 }
 ok "phase 3: broker b refused the shares of channel 1" wait_for 10 _denied_more
-ok "phase 3: the sender's queues drained" wait_for "$WAIT" eval \
+# MQTT v5: a refused PUBACK keeps the row (retried later), the rest drains
+ok "phase 3: the refused shares of channel 1 stay queued, the rest drained" wait_for "$WAIT" eval \
+	'[ "$(sql_send "SELECT count(*) FROM pubq WHERE topic = '"'medical/ch/1'"'")" = '"$NREC"' ] &&
+	 [ "$(sql_send "SELECT count(*) FROM pubq WHERE topic <> '"'medical/ch/1'"'")" = 0 ]'
+ok "phase 3: the sender logged the refusal" \
+	grep -q "broker b (.*) refused share on medical/ch/1: " "$TEST_TMP/gw-send.log"
+mb_change b acl add allow pub gw-send medical/ch/1 --priority 200 ||
+	diag "broker b did not reload"
+ok "phase 3: once allowed again, the sender's queues drained" wait_for "$WAIT" eval \
 	'[ "$(sql_send "SELECT count(*) FROM pubq")" = 0 ]'
 
 ## the receiver's counters

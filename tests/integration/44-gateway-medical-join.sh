@@ -11,7 +11,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$PLUGIN_SO" "$ACL_BIN" "$DEVICE_BIN" "$GATEWAY_BIN"
-need_cmd sqlite3 timeout
+need_cmd sqlite3 timeout mosquitto_pub
 WEBHOOK_PY=$top_srcdir/tests/tools/webhook_server.py
 need_file "$WEBHOOK_PY"
 WAIT=${MED_WAIT:-60}
@@ -48,6 +48,10 @@ for d in gw-recv devA devF devP; do
 	mb_key a 'medical/ch/#' "$d" && { [ "$d" = devP ] || mb_key a 'medical/sp/#' "$d"; } ||
 		bail_out "key export failed: $(cat "$TEST_TMP/mb-acl.err")"
 done
+# an unprotected channel set: what arrives there is not sealed by the broker
+mb_allow a sub gw-recv 'medical/op/#'
+mb_allow a read gw-recv 'medical/op/#'
+mb_allow a pub devA 'medical/op/#'
 mb_start a || bail_out "broker did not start"
 
 ########################################################################
@@ -126,6 +130,12 @@ kind = medical-join
 channels = medical/sp/0, medical/sp/1, medical/sp/2
 threshold = 2
 deliver = spool
+
+[route vitals-open]
+kind = medical-join
+channels = medical/op/0, medical/op/1, medical/op/2
+threshold = 2
+record_key = clinicA
 
 [channel webhook]
 url = http://127.0.0.1:$WH_PORT/ingest
@@ -262,6 +272,57 @@ status_out=$(gwr status)
 diag "$status_out"
 ok "status lists the routes and outbox states" \
 	eval 'grep -q vitals-in <<<"$status_out" && grep -q "^sent" <<<"$status_out"'
+
+## a record the store refuses (another process holds the write lock) is
+## kept in memory and stored once the lock goes
+"$PYTHON" -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], timeout=10, isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").write("locked\n")
+time.sleep(float(sys.argv[3]))
+c.execute("COMMIT")' "$GW_DB" "$TEST_TMP/locked" 6 &
+LOCKER=$!
+wait_for 30 test -s "$TEST_TMP/locked" || diag "cannot take the write lock"
+spooled_before=$(find "$TEST_TMP/spool" -name '*.rec' | wc -l)
+head -c 2000 /dev/urandom >"$TEST_TMP/bin2.rec"
+ok "devA publishes a record while the database is locked" \
+	dev devA "$TEST_TMP/clinicA.key" --split "$SP" --threshold 2 -t clinic/a/scan \
+	-f "$TEST_TMP/bin2.rec"
+_kept() {
+	grep -q "route vitals-spool\] record [0-9a-f]* from clinicA: cannot store: .*kept in memory" \
+		"$TEST_TMP/gw-recv.log"
+}
+if bg_alive gw-recv && kill -0 "$LOCKER" 2>/dev/null; then
+	ok "store refused: the rebuilt record is kept in memory" wait_for 30 _kept
+else
+	skip "store refused: the rebuilt record is kept in memory" "the lock expired already"
+fi
+wait "$LOCKER"
+_stored_retry() {
+	[ "$(find "$TEST_TMP/spool" -name '*.rec' | wc -l)" -gt "$spooled_before" ]
+}
+ok "once the lock is gone the record is stored and spooled" wait_for "$WAIT" _stored_retry
+is "$(counter vitals-spool store-failed)" 0 "no record lost (store-failed 0)"
+
+## a share that did not arrive sealed by the broker is dropped ("unsealed")
+mb_wait_step a devA
+ok "devA publishes a plaintext message on an unprotected channel topic" \
+	mosquitto_pub -h 127.0.0.1 -p "$(mb_port a)" -u devA -P "$(mb_code a devA)" -q 1 \
+	-t medical/op/0 -m "not sealed"
+ok "the unsealed share is dropped and counted" wait_for "$WAIT" _counter_ge vitals-open unsealed 1
+
+## a retained share on a channel topic is dropped ("retained"): the broker
+## sends it again at every subscription
+ok "devA publishes a retained message on a channel topic" \
+	dev devA "$TEST_TMP/clinicA.key" -t medical/ch/0 -r -m "retained thing"
+stop_bg gw-recv
+mv "$TEST_TMP/gw-recv.log" "$TEST_TMP/gw-recv-1.log"
+start_bg gw-recv "$GATEWAY_BIN" -c "$TEST_TMP/recv.conf" run
+ok "the restarted gateway reconnected" wait_for "$WAIT" _connected
+ok "the retained share is dropped and counted" wait_for "$WAIT" _counter_ge vitals-in retained 1
+ok "the drop names the route and the channel topic" \
+	grep -q "\[route vitals-in\] dropped a retained share on channel 1 (medical/ch/0)" \
+	"$TEST_TMP/gw-recv.log"
 
 ########################################################################
 ## nothing of a record in the logs or in clear in the store

@@ -323,6 +323,23 @@ static void test_medical(void)
 #define JOIN "[route j]\nkind = medical-join\nchannels = m/0@a, m/1@b\nthreshold = 2\n"
 	expect_err(BROKERS JOIN "record_key = a, b/c\n",
 	           "gw.conf:19: [route j] record_key: a comma list", "bad record key list");
+	expect_err(BROKERS JOIN "record_key =\n", "gw.conf:19: [route j] record_key: empty",
+	           "an empty record_key is refused");
+	expect_err(BROKERS MED
+	           "channels = m/0, m/1\nthreshold = 2\nrecord_key = v\nmax_queued = 0\n",
+	           "gw.conf:21: max_queued must be", "max_queued 0 is refused");
+	tap_ok(load(BROKERS MED "channels = m/0, m/1\nthreshold = 2\nrecord_key = v\n", &c, err,
+	            sizeof(err)) == 0 &&
+	           c.routes[0].max_queued == 100000 &&
+	           c.routes[0].max_queued_bytes == (size_t)1 << 30,
+	       "max_queued defaults: 100000 shares, 1 GiB");
+	gw_config_release(&c);
+	tap_ok(load(BROKERS MED "channels = m/0, m/1\nthreshold = 2\nrecord_key = v\n"
+	                        "max_queued = 5\nmax_queued_bytes = 2M\n",
+	            &c, err, sizeof(err)) == 0 &&
+	           c.routes[0].max_queued == 5 && c.routes[0].max_queued_bytes == 2u * 1024 * 1024,
+	       "max_queued and max_queued_bytes read");
+	gw_config_release(&c);
 	expect_err(BROKERS JOIN "deliver = email\n",
 	           "gw.conf:19: [route j] deliver must be webhook or spool", "bad deliver");
 	expect_err(BROKERS JOIN "deliver = webhook\n",

@@ -23,12 +23,12 @@ static void test_order_and_copies(void)
 	tap_ok(h != NULL, "queue created");
 	tap_ok(gw_hold_head(h) == NULL && gw_hold_count(h) == 0 && gw_hold_next_try(h) == 0,
 	       "empty at first, no retry due");
-	tap_is_int(gw_hold_push(h, topic, bytes(payload), strlen(payload), "alice", 1, 1000), 0,
+	tap_is_int(gw_hold_push(h, topic, bytes(payload), strlen(payload), "alice", 1, 0, 1000), 0,
 	           "first message held");
 	/* the caller's buffers are reused: the queue must keep copies */
 	snprintf(topic, sizeof(topic), "alerts/b");
 	snprintf(payload, sizeof(payload), "{\"id\":\"a-2\"}");
-	tap_is_int(gw_hold_push(h, topic, bytes(payload), strlen(payload), NULL, 1, 1005), 0,
+	tap_is_int(gw_hold_push(h, topic, bytes(payload), strlen(payload), NULL, 1, 0, 1005), 0,
 	           "second message held");
 	tap_is_int((long long)gw_hold_count(h), 2, "two held");
 	tap_is_int((long long)gw_hold_next_try(h), 1000 + GW_HOLD_RETRY_MIN_MS,
@@ -48,7 +48,7 @@ static void test_order_and_copies(void)
 	           gw_hold_next_try(h) == 0,
 	       "empty again, no bytes charged");
 	gw_hold_pop(h); /* popping an empty queue is harmless */
-	tap_is_int(gw_hold_push(h, "t", bytes(""), 0, NULL, 1, 5000), 0, "empty payload held");
+	tap_is_int(gw_hold_push(h, "t", bytes(""), 0, NULL, 1, 0, 5000), 0, "empty payload held");
 	tap_ok(gw_hold_head(h)->len == 0 && gw_hold_head(h)->payload[0] == '\0',
 	       "empty payload NUL-terminated");
 	gw_hold_free(h); /* frees what is left */
@@ -63,26 +63,26 @@ static void test_caps(void)
 
 	memset(big, 'x', sizeof(big));
 	for (i = 0; i < 5; i++)
-		kept += gw_hold_push(h, "t", bytes("p"), 1, NULL, 1, 1) == 0;
+		kept += gw_hold_push(h, "t", bytes("p"), 1, NULL, 1, 0, 1) == 0;
 	tap_is_int(kept, 3, "count cap: 3 of 5 kept");
 	tap_is_int((long long)gw_hold_dropped(h), 2, "two counted as dropped");
 	gw_hold_pop(h);
-	tap_is_int(gw_hold_push(h, "t", bytes("p"), 1, NULL, 1, 1), 0, "room again after a pop");
+	tap_is_int(gw_hold_push(h, "t", bytes("p"), 1, NULL, 1, 0, 1), 0, "room again after a pop");
 	gw_hold_free(h);
 
 	h = gw_hold_new(100, 5000);
 	kept = 0;
 	for (i = 0; i < 5; i++)
-		kept += gw_hold_push(h, "t", big, sizeof(big), NULL, 1, 1) == 0;
+		kept += gw_hold_push(h, "t", big, sizeof(big), NULL, 1, 0, 1) == 0;
 	tap_is_int(kept, 2, "byte cap: two 2000-byte payloads fit in 5000 bytes");
 	tap_ok(gw_hold_bytes(h) <= 5000 && gw_hold_bytes(h) >= 2 * sizeof(big),
 	       "bytes charged: %zu", gw_hold_bytes(h));
-	tap_is_int(gw_hold_push(h, "t", bytes("p"), 1, NULL, 1, 1), 0,
+	tap_is_int(gw_hold_push(h, "t", bytes("p"), 1, NULL, 1, 0, 1), 0,
 	           "a small message still fits");
 	gw_hold_free(h);
 
 	h = gw_hold_new(100, 1000);
-	tap_ok(gw_hold_push(h, "t", big, sizeof(big), NULL, 1, 1) != 0 && gw_hold_count(h) == 0,
+	tap_ok(gw_hold_push(h, "t", big, sizeof(big), NULL, 1, 0, 1) != 0 && gw_hold_count(h) == 0,
 	       "a message larger than the whole cap is refused");
 	gw_hold_free(h);
 }
@@ -93,8 +93,8 @@ static void test_backoff(void)
 	uint64_t now = 10000, prev = GW_HOLD_RETRY_MIN_MS, d;
 	int doubling = 1, capped = 0;
 
-	gw_hold_push(h, "t", bytes("p"), 1, NULL, 1, now);
-	gw_hold_push(h, "t", bytes("q"), 1, NULL, 1, now);
+	gw_hold_push(h, "t", bytes("p"), 1, NULL, 1, 0, now);
+	gw_hold_push(h, "t", bytes("q"), 1, NULL, 1, 0, now);
 	for (int i = 0; i < 12; i++) {
 		gw_hold_failed(h, now);
 		d = gw_hold_next_try(h) - now;

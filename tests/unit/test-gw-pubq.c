@@ -15,6 +15,7 @@
 #include "gw_pubq.h"
 #include "gw_store.h"
 #include "mqs_error.h"
+#include "mqs_util.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/test-gw-pubq.XXXXXX";
@@ -205,6 +206,73 @@ static void test_window(struct gw_store *s)
 	gw_pubq_free(q);
 }
 
+/* A refused PUBACK (MQTT v5 reason >= 0x80) keeps the row, skipped until
+ * its retry time; the other rows of the broker go on; a success deletes it.
+ * And the queue cap (gw_pubq_full). */
+static void test_refused(struct gw_store *s)
+{
+	struct gw_pubq *q = gw_pubq_new(names, 3, 0);
+	struct gw_pubq_msg msgs[16];
+	char got[256], topic[64];
+	size_t n;
+	int64_t rows = 0, bytes = 0;
+	int ok;
+
+	ok = gw_store_exec(s, "DELETE FROM pubq") == MQS_OK && put(s, "b", "m/1", "r0") == MQS_OK &&
+	     put(s, "b", "m/2", "r1") == MQS_OK;
+	tap_ok(ok, "two rows for broker b");
+	n = claim(q, s, 1, 16, got, sizeof(got), msgs);
+	tap_ok(n == 2 && strcmp(got, "r0 r1") == 0, "both claimed (%s)", got);
+	for (size_t i = 0; i < n; i++)
+		ok = ok && gw_pubq_sent(q, 1, msgs[i].id, msgs[i].len, (int)(20 + i)) == MQS_OK;
+	release(msgs, n);
+	tap_is_int(gw_pubq_refused(q, s, 1, 20, mqs_now_ms(), topic, sizeof(topic)), MQS_OK,
+	           "a refused PUBACK is taken");
+	tap_ok(strcmp(topic, "m/1") == 0, "its topic is given for the log (%s)", topic);
+	tap_ok(queued_rows(s, "b") == 2, "the refused row stays in the store");
+	tap_is_int((int)gw_pubq_inflight(q, 1), 1, "and leaves the window");
+	n = claim(q, s, 1, 16, got, sizeof(got), msgs);
+	tap_ok(n == 0, "the refused row is not claimed again before its retry time");
+	tap_ok(!gw_pubq_wants(q, 1), "nothing else waits: no spinning");
+	tap_ok(put(s, "b", "m/2", "r2") == MQS_OK, "a new row for b");
+	gw_pubq_wake(q, 1);
+	n = claim(q, s, 1, 16, got, sizeof(got), msgs);
+	tap_ok(n == 1 && strcmp(got, "r2") == 0, "the other rows of b are not held back (%s)", got);
+	release(msgs, n);
+	tap_is_int(gw_pubq_refused(q, s, 1, 20, mqs_now_ms(), topic, sizeof(topic)), MQS_ERR_NOENT,
+	           "a refused mid not in flight is unknown");
+	/* due: a retry time in the past */
+	tap_is_int(gw_pubq_acked(q, s, 1, 21), MQS_OK, "r1 acknowledged");
+	gw_pubq_reset(q, 1);
+	n = claim(q, s, 1, 16, got, sizeof(got), msgs);
+	tap_ok(n == 1 && strcmp(got, "r2") == 0, "after a reset: r2 again, r0 still waits (%s)",
+	       got);
+	release(msgs, n);
+	tap_ok(gw_pubq_full(q, s, 1, 2, 1000, mqs_now_ms(), &rows, &bytes) && rows == 2 &&
+	           bytes == 4,
+	       "the cap: 2 rows of 2 is full (%lld rows, %lld bytes)", (long long)rows,
+	       (long long)bytes);
+	tap_ok(!gw_pubq_full(q, s, 2, 2, 1000, mqs_now_ms(), &rows, &bytes) && rows == 0,
+	       "broker c is empty");
+	gw_pubq_free(q);
+	/* a later claim once the retry time passed */
+	q = gw_pubq_new(names, 3, 0);
+	n = claim(q, s, 1, 16, got, sizeof(got), msgs);
+	for (size_t i = 0; i < n; i++)
+		ok = ok && gw_pubq_sent(q, 1, msgs[i].id, msgs[i].len, (int)(30 + i)) == MQS_OK;
+	release(msgs, n);
+	tap_ok(n == 2 && gw_pubq_refused(q, s, 1, 30, 0, topic, sizeof(topic)) == MQS_OK,
+	       "refused with a retry time long past");
+	tap_ok(gw_pubq_wants(q, 1), "a due refusal makes the broker want again");
+	n = claim(q, s, 1, 16, got, sizeof(got), msgs);
+	tap_ok(n == 1 && strcmp(got, "r0") == 0, "and the row is claimed again (%s)", got);
+	ok = n == 1 && gw_pubq_sent(q, 1, msgs[0].id, msgs[0].len, 40) == MQS_OK;
+	release(msgs, n);
+	tap_ok(ok && gw_pubq_acked(q, s, 1, 40) == MQS_OK && queued_rows(s, "b") == 1,
+	       "a success deletes it");
+	gw_pubq_free(q);
+}
+
 int main(void)
 {
 	struct gw_store s;
@@ -223,6 +291,7 @@ int main(void)
 	}
 	test_queue(&s);
 	test_window(&s);
+	test_refused(&s);
 	gw_store_close(&s);
 	{
 		char cmd[300];
