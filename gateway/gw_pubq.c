@@ -18,15 +18,21 @@ struct inflight {
 	size_t len;
 };
 
-/* A row its broker refused (a PUBACK reason code >= 0x80): skipped by
- * the claims until retry_at, with a backoff that doubles. */
+/* A channel topic its broker refused (a PUBACK reason code >= 0x80, e.g.
+ * not authorized): every row of that topic is skipped by the claims until
+ * retry_at; then one row goes out as a probe, and the backoff doubles
+ * while the probes are refused.  Kept per topic, not per row, so any
+ * number of refused rows costs one entry and never crowds out the rows of
+ * the broker's other topics. */
 struct refusal {
-	int64_t id;
-	uint64_t retry_at; /* REFUSED_FLYING: claimed again, in flight */
+	char *topic;
+	int64_t probe_id;  /* the row sent as a probe, 0: none */
+	uint64_t retry_at; /* REFUSED_FLYING: a probe is in flight */
 	uint64_t backoff_ms;
 };
 
-#define REFUSED_MAX       256 /* refusals remembered per broker */
+#define REFUSED_MAX       64 /* refused topics remembered per broker */
+#define REFUSED_SQL       8  /* of them, filtered out in SQL (the rest in the loop) */
 #define REFUSED_FLYING    UINT64_MAX
 #define REFUSED_RETRY_MIN 1000
 #define REFUSED_RETRY_MAX 300000
@@ -134,6 +140,8 @@ void gw_pubq_free(struct gw_pubq *q)
 	for (size_t i = 0; q->b != NULL && i < q->nb; i++) {
 		free(q->b[i].name);
 		free(q->b[i].fly);
+		for (size_t j = 0; j < q->b[i].nref; j++)
+			free(q->b[i].ref[j].topic);
 	}
 	free(q->b);
 	free(q);
@@ -158,14 +166,22 @@ int gw_pubq_wants(const struct gw_pubq *q, size_t b)
 	       pb->nfly < q->window && (pb->nfly == 0 || pb->bytes < GW_PUBQ_WINDOW_BYTES);
 }
 
-/* The refusal of row id on pb, or NULL. */
-static struct refusal *refusal_of(struct pubq_broker *pb, int64_t id)
+/* The refusal of topic on pb, or NULL. */
+static struct refusal *refusal_of(struct pubq_broker *pb, const char *topic)
 {
-	for (size_t i = 0; i < pb->nref; i++) {
-		if (pb->ref[i].id == id)
+	for (size_t i = 0; topic != NULL && i < pb->nref; i++) {
+		if (strcmp(pb->ref[i].topic, topic) == 0)
 			return &pb->ref[i];
 	}
 	return NULL;
+}
+
+/* Remove entry r of pb. */
+static void refusal_remove(struct pubq_broker *pb, struct refusal *r)
+{
+	free(r->topic);
+	*r = pb->ref[pb->nref - 1];
+	pb->nref--;
 }
 
 /* Recompute pb->ref_next. */
@@ -178,15 +194,16 @@ static void refusal_next(struct pubq_broker *pb)
 	}
 }
 
-/* Forget the refusal of row id (acknowledged at last). */
+/* Row id was acknowledged: when it was a refused topic's probe, the
+ * topic is accepted again. */
 static void refusal_drop(struct pubq_broker *pb, int64_t id)
 {
-	struct refusal *r = refusal_of(pb, id);
-
-	if (r == NULL)
-		return;
-	*r = pb->ref[pb->nref - 1];
-	pb->nref--;
+	for (size_t i = 0; i < pb->nref; i++) {
+		if (pb->ref[i].probe_id == id) {
+			refusal_remove(pb, &pb->ref[i]);
+			break;
+		}
+	}
 	refusal_next(pb);
 }
 
@@ -230,29 +247,41 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 	if (max == 0)
 		return MQS_OK;
 	bytes = pb->bytes;
-	limit = pb->nfly + pb->nref + max;
 	now = mqs_now_ms();
-	st = gw_store_stmt(s, "SELECT id, topic, payload FROM pubq WHERE broker = ? ORDER BY id "
-	                      "LIMIT ?");
+	/* rows of refused topics not due yet are left out in SQL (the first
+	 * REFUSED_SQL of them; "" matches no topic), the others in the loop */
+	limit = pb->nfly + max + (pb->nref > REFUSED_SQL ? 4096 : 0);
+	st = gw_store_stmt(s, "SELECT id, topic, payload FROM pubq WHERE broker = ? AND topic NOT "
+	                      "IN (?, ?, ?, ?, ?, ?, ?, ?) ORDER BY id LIMIT ?");
 	if (st == NULL)
 		return MQS_ERR_DB;
 	sqlite3_bind_text(st, 1, pb->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)limit);
+	for (size_t i = 0, slot = 0; slot < REFUSED_SQL; i++) {
+		if (i >= pb->nref) {
+			sqlite3_bind_text(st, (int)(2 + slot++), "", -1, SQLITE_STATIC);
+			continue;
+		}
+		if (pb->ref[i].retry_at > now)
+			sqlite3_bind_text(st, (int)(2 + slot++), pb->ref[i].topic, -1,
+			                  SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, 2 + REFUSED_SQL, (int64_t)limit);
 	step = sqlite3_step(st);
 	while (step == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		const unsigned char *topic = sqlite3_column_text(st, 1);
-		const void *payload = sqlite3_column_blob(st, 2);
-		size_t len = (size_t)sqlite3_column_bytes(st, 2);
+		const void *payload;
+		size_t len;
 		struct gw_pubq_msg *m = &out[*n];
-
-		struct refusal *ref = refusal_of(pb, id);
+		struct refusal *ref = refusal_of(pb, (const char *)topic);
 
 		seen++;
 		if (flying(pb, id) || (ref != NULL && ref->retry_at > now)) {
 			step = sqlite3_step(st);
-			continue; /* in flight, or refused and not due yet */
+			continue; /* in flight, or its topic refused and not due yet */
 		}
+		payload = sqlite3_column_blob(st, 2);
+		len = (size_t)sqlite3_column_bytes(st, 2);
 		if (*n >= max || (*n + pb->nfly > 0 && bytes >= GW_PUBQ_WINDOW_BYTES))
 			break;
 		if (topic == NULL || payload == NULL || len == 0) {
@@ -269,8 +298,11 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 			break;
 		}
 		memcpy(m->payload, payload, len);
-		if (ref != NULL)
+		if (ref != NULL) {
+			/* a due refused topic: this row is its probe, the others wait */
 			ref->retry_at = REFUSED_FLYING;
+			ref->probe_id = id;
+		}
 		bytes += len;
 		(*n)++;
 		step = sqlite3_step(st);
@@ -293,8 +325,7 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 		 * more (else it would have been claimed): forget it */
 		for (size_t i = 0; i < pb->nref;) {
 			if (pb->ref[i].retry_at <= now) {
-				pb->ref[i] = pb->ref[pb->nref - 1];
-				pb->nref--;
+				refusal_remove(pb, &pb->ref[i]);
 				continue;
 			}
 			i++;
@@ -373,6 +404,7 @@ int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, ui
 	struct pubq_broker *pb;
 	struct refusal *r;
 	sqlite3_stmt *st;
+	char *rtopic = NULL;
 	int64_t id;
 	size_t i;
 
@@ -391,36 +423,41 @@ int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, ui
 	pb->bytes -= pb->fly[i].len;
 	pb->fly[i] = pb->fly[pb->nfly - 1];
 	pb->nfly--;
-	r = refusal_of(pb, id);
+	st = gw_store_stmt(s, "SELECT topic FROM pubq WHERE id = ?");
+	if (st == NULL)
+		return MQS_ERR_DB;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		rtopic = strdup((const char *)sqlite3_column_text(st, 0));
+	gw_store_done(st);
+	if (rtopic == NULL)
+		return MQS_OK; /* the row is gone (or no memory): nothing to hold back */
+	snprintf(topic, topic_cap, "%s", rtopic);
+	r = refusal_of(pb, rtopic);
 	if (r == NULL && pb->nref < REFUSED_MAX) {
 		r = &pb->ref[pb->nref++];
-		r->id = id;
+		r->topic = rtopic;
+		rtopic = NULL;
 		r->backoff_ms = 0;
+		r->retry_at = 0;
 	}
+	free(rtopic);
 	if (r == NULL) {
-		/* full: the refusal due first makes room (it is retried now) */
-		size_t k = 0;
-
-		for (size_t j = 1; j < pb->nref; j++) {
-			if (pb->ref[j].retry_at < pb->ref[k].retry_at)
-				k = j;
-		}
-		r = &pb->ref[k];
-		r->id = id;
-		r->backoff_ms = 0;
+		/* more refused topics than REFUSED_MAX on one broker: this one is
+		 * not remembered and goes out again with the next claims */
+		pb->wants = 1;
+		return MQS_OK;
 	}
-	r->backoff_ms = r->backoff_ms == 0 ? REFUSED_RETRY_MIN : r->backoff_ms * 2;
-	if (r->backoff_ms > REFUSED_RETRY_MAX)
-		r->backoff_ms = REFUSED_RETRY_MAX;
-	r->retry_at = now_ms + r->backoff_ms;
+	/* one step of the backoff per round: the rows of the topic claimed with
+	 * the probe's round are refused together */
+	if (r->retry_at == REFUSED_FLYING || r->retry_at <= now_ms) {
+		r->backoff_ms = r->backoff_ms == 0 ? REFUSED_RETRY_MIN : r->backoff_ms * 2;
+		if (r->backoff_ms > REFUSED_RETRY_MAX)
+			r->backoff_ms = REFUSED_RETRY_MAX;
+		r->retry_at = now_ms + r->backoff_ms;
+	}
+	r->probe_id = 0;
 	refusal_next(pb);
-	st = gw_store_stmt(s, "SELECT topic FROM pubq WHERE id = ?");
-	if (st != NULL) {
-		sqlite3_bind_int64(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-			snprintf(topic, topic_cap, "%s", (const char *)sqlite3_column_text(st, 0));
-		gw_store_done(st);
-	}
 	return MQS_OK;
 }
 
@@ -462,8 +499,10 @@ void gw_pubq_reset(struct gw_pubq *q, size_t b)
 	if (b >= q->nb)
 		return;
 	for (size_t i = 0; i < q->b[b].nref; i++) {
-		if (q->b[b].ref[i].retry_at == REFUSED_FLYING)
-			q->b[b].ref[i].retry_at = 0; /* was in flight: due again */
+		if (q->b[b].ref[i].retry_at == REFUSED_FLYING) {
+			q->b[b].ref[i].retry_at = 0; /* a probe was in flight: due again */
+			q->b[b].ref[i].probe_id = 0;
+		}
 	}
 	refusal_next(&q->b[b]);
 	q->b[b].nfly = 0;

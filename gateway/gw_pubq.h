@@ -95,11 +95,14 @@ int gw_pubq_acked(struct gw_pubq *q, struct gw_store *s, size_t b, int mid);
 
 /* A PUBACK of mid on broker b with a reason code >= 0x80 (MQTT v5: the
  * broker refused the share, e.g. not authorised): the row stays queued and
- * is skipped by the claims until its retry time (backoff from 1 s, doubling
- * to 5 min), so it neither spins nor holds back the other rows of the
- * broker.  topic (topic_cap bytes) gets the row's topic for the log
- * ("" when unknown).  Returns MQS_OK or MQS_ERR_NOENT (not a queued row's
- * id). */
+ * its TOPIC is refused: every row of that topic is skipped by the claims
+ * until the retry time, then one row goes out as a probe (backoff from 1 s,
+ * doubling to 5 min while probes are refused; a probe acknowledged frees
+ * the topic).  Refusals are kept per topic (at most 64 topics per broker),
+ * so any number of refused rows neither spins nor holds back the rows of
+ * the broker's other topics.  topic (topic_cap bytes) gets the row's topic
+ * for the log ("" when unknown).  Returns MQS_OK, MQS_ERR_NOENT (not a
+ * queued row's id) or MQS_ERR_DB. */
 int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, uint64_t now_ms,
                     char *topic, size_t topic_cap);
 

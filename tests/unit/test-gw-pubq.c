@@ -273,6 +273,45 @@ static void test_refused(struct gw_store *s)
 	gw_pubq_free(q);
 }
 
+/* Hundreds of refused rows of one topic (a channel ACL-blocked for long)
+ * cost one refusal entry: the rows of the broker's other topics are still
+ * claimed at once, and the refused topic is not sent again before its
+ * retry time (no spinning). */
+static void test_refused_many(struct gw_store *s)
+{
+	struct gw_pubq *q = gw_pubq_new(names, 3, 0);
+	struct gw_pubq_msg msgs[GW_PUBQ_WINDOW];
+	char got[GW_PUBQ_WINDOW * 8], topic[64], tag[16];
+	size_t n;
+	int ok = gw_store_exec(s, "DELETE FROM pubq") == MQS_OK;
+
+	for (int i = 0; ok && i < 300; i++) {
+		snprintf(tag, sizeof(tag), "a%d", i);
+		ok = put(s, "b", "blocked/1", tag) == MQS_OK;
+	}
+	ok = ok && put(s, "b", "open/2", "z") == MQS_OK;
+	tap_ok(ok, "300 rows on a blocked topic, then one on another topic");
+	n = claim(q, s, 1, GW_PUBQ_WINDOW, got, sizeof(got), msgs);
+	tap_is_int((int)n, GW_PUBQ_WINDOW, "a full window of the blocked topic's rows");
+	for (size_t i = 0; i < n; i++)
+		ok = ok && gw_pubq_sent(q, 1, msgs[i].id, msgs[i].len, (int)(100 + i)) == MQS_OK;
+	release(msgs, n);
+	for (size_t i = 0; i < n; i++)
+		ok = ok && gw_pubq_refused(q, s, 1, (int)(100 + i), mqs_now_ms(), topic,
+		                           sizeof(topic)) == MQS_OK;
+	tap_ok(ok, "all of them refused");
+	n = claim(q, s, 1, GW_PUBQ_WINDOW, got, sizeof(got), msgs);
+	tap_ok(n == 1 && strcmp(got, "z") == 0, "the other topic's row goes out at once (%s)", got);
+	ok = n == 1 && gw_pubq_sent(q, 1, msgs[0].id, msgs[0].len, 500) == MQS_OK;
+	release(msgs, n);
+	n = claim(q, s, 1, GW_PUBQ_WINDOW, got, sizeof(got), msgs);
+	tap_ok(ok && n == 0, "the blocked topic waits for its retry time (%zu: %s)", n,
+	       n > 0 ? got : "");
+	tap_ok(!gw_pubq_wants(q, 1), "and nothing spins");
+	tap_ok(queued_rows(s, "b") == 301, "every row is still queued");
+	gw_pubq_free(q);
+}
+
 int main(void)
 {
 	struct gw_store s;
@@ -292,6 +331,7 @@ int main(void)
 	test_queue(&s);
 	test_window(&s);
 	test_refused(&s);
+	test_refused_many(&s);
 	gw_store_close(&s);
 	{
 		char cmd[300];
