@@ -279,6 +279,13 @@ static int import_keys(struct gw_store *s, const char *path)
 		        t.err[0] != '\0' ? t.err : mqs_strerror(rc));
 		goto out;
 	}
+	/* all or nothing: one transaction for every key of the file */
+	rc = gw_store_begin(s);
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot import %s: database busy or unwritable\n",
+		        path);
+		goto out;
+	}
 	for (size_t i = 0; i < c.nkeys; i++) {
 		const struct mqs_creds_key *k = &c.keys[i];
 
@@ -286,11 +293,21 @@ static int import_keys(struct gw_store *s, const char *path)
 			continue;
 		rc = gw_reckey_put(s, k->name, k->id, k->key, err, sizeof(err));
 		if (rc != MQS_OK) {
+			gw_store_rollback(s);
 			fprintf(stderr, "mqttsec-gateway: cannot import record key %s: %s\n",
 			        gw_reckey_name_ok(k->name) ? k->name : "?", err);
 			goto out;
 		}
-		printf("imported record key %s (id %u)\n", k->name, (unsigned)k->id);
+	}
+	rc = gw_store_commit(s);
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot import %s: cannot commit\n", path);
+		goto out;
+	}
+	for (size_t i = 0; i < c.nkeys; i++) {
+		if (c.keys[i].use == MQS_CREDS_USE_RECORD)
+			printf("imported record key %s (id %u)\n", c.keys[i].name,
+			       (unsigned)c.keys[i].id);
 	}
 out:
 	mqs_creds_release(&c);

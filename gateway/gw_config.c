@@ -744,9 +744,13 @@ static int load_medical(struct parse *p, struct gw_section *s, struct gw_route *
 		        s->name);
 		return MQS_ERR_INVAL;
 	}
-	if (r->max_pending_bytes < r->max_record) {
+	/* each channel may hold max_pending_bytes / n (docs/medical.md,
+	 * "Receiving"): a record of max_record bytes must fit in that part */
+	if (r->max_pending_bytes / r->nchans < r->max_record) {
 		set_err(p, sec_line(s, "max_pending_bytes"),
-		        "[route %s] max_pending_bytes must be at least max_record", s->name);
+		        "[route %s] max_pending_bytes must be at least %zu x max_record (one part "
+		        "per channel)",
+		        s->name, r->nchans);
 		return MQS_ERR_INVAL;
 	}
 	return MQS_OK;

@@ -51,7 +51,10 @@ struct gw_medjoin {
 	uint64_t next_flush;           /* 0: nothing to write */
 	struct retry_rec *retry;       /* oldest first */
 	size_t retry_bytes, retry_max; /* held, budget (the route's max_pending_bytes) */
+	uint64_t retained_logged;      /* when the last retained-share warning was logged */
 };
+
+#define RETAINED_LOG_EVERY_MS 60000 /* a broker sets the retain flag: warn once a minute */
 
 static void counters_touched(struct gw_medjoin *mj, uint64_t now);
 
@@ -486,9 +489,16 @@ void gw_medjoin_share(struct gw_gateway *gw, struct gw_medjoin *mj, unsigned ch,
 	if (mj == NULL)
 		return;
 	if (flags & GW_MEDJOIN_RETAINED) {
-		/* a retained share comes again at every subscription */
-		gw_log(GW_LOG_WARN, "[route %s] dropped a retained share on channel %u (%s)",
-		       mj->r->name, ch + 1, mj->r->chans[ch].topic);
+		/* a retained share comes again at every subscription; the broker
+		 * sets the flag, so the warning is rate-limited */
+		if (mj->retained_logged == 0 ||
+		    now - mj->retained_logged >= RETAINED_LOG_EVERY_MS) {
+			gw_log(GW_LOG_WARN,
+			       "[route %s] dropped a retained share on channel %u (%s); counted as "
+			       "retained, logged at most once a minute",
+			       mj->r->name, ch + 1, mj->r->chans[ch].topic);
+			mj->retained_logged = now;
+		}
 		mj->extra[EXTRA_RETAINED]++;
 		counters_touched(mj, now);
 		return;

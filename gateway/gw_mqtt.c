@@ -56,7 +56,8 @@ struct gw_mqtt {
 	struct gw_mqtt_hooks hooks;
 	struct mosquitto *mosq;
 	char client_id[300];
-	char label[80]; /* " (NAME)" of a [broker NAME] in log lines, else "" */
+	char label[80];     /* " (NAME)" of a [broker NAME] in log lines, else "" */
+	int connected_once; /* a CONNACK was accepted before (this process) */
 	int state;
 	uint64_t next_attempt; /* ST_DOWN: when to try again */
 	uint64_t backoff_ms;   /* next delay */
@@ -168,6 +169,14 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 	}
 	gw_log(GW_LOG_INFO, "connected to broker %s:%d%s as %s (session %s)", m->b->host,
 	       m->b->port, m->label, m->creds->username, (flags & 1) ? "resumed" : "new");
+	if (m->connected_once && !(flags & 1))
+		/* the persistent session rests on the session expiry this client
+		 * sends (set_session_expiry) and on the broker's persistence */
+		gw_log(GW_LOG_WARN,
+		       "broker %s:%d%s did not resume the gateway's session: messages published "
+		       "while the gateway was away may be lost (check the broker's persistence)",
+		       m->b->host, m->b->port, m->label);
+	m->connected_once = 1;
 	if (m->dropped > 0) {
 		gw_log(GW_LOG_WARN, "%lu status messages were dropped while disconnected",
 		       m->dropped);

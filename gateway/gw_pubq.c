@@ -200,7 +200,9 @@ static void refusal_drop(struct pubq_broker *pb, int64_t id)
 {
 	for (size_t i = 0; i < pb->nref; i++) {
 		if (pb->ref[i].probe_id == id) {
+			/* the topic's other rows may go now */
 			refusal_remove(pb, &pb->ref[i]);
+			pb->wants = 1;
 			break;
 		}
 	}

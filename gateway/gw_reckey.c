@@ -127,15 +127,16 @@ static int random_id(uint32_t *id)
 	return MQS_OK;
 }
 
-/* Store a key under name and id inside one transaction, refusing a name
- * or id already present. */
+/* Store a key under name and id, refusing a name or id already present:
+ * in one transaction of its own, or in the caller's when one is open (the
+ * caller then commits or rolls back). */
 static int store_key(struct gw_store *s, const char *name, uint32_t id,
                      const uint8_t key[MQS_ENVELOPE_KEY_LEN], int pick_id, char *err, size_t errlen)
 {
 	int rc = MQS_ERR_DB;
-	int taken;
+	int taken, own_tx = !s->in_tx;
 
-	if (gw_store_begin(s) != MQS_OK) {
+	if (own_tx && gw_store_begin(s) != MQS_OK) {
 		snprintf(err, errlen, "database busy or unwritable");
 		goto out;
 	}
@@ -172,12 +173,15 @@ static int store_key(struct gw_store *s, const char *name, uint32_t id,
 	rc = insert_row(s, name, id, key, err, errlen);
 	if (rc != MQS_OK)
 		goto rollback;
+	if (!own_tx)
+		goto out;
 	rc = gw_store_commit(s);
 	if (rc != MQS_OK)
 		snprintf(err, errlen, "cannot commit");
 	goto out;
 rollback:
-	gw_store_rollback(s);
+	if (own_tx)
+		gw_store_rollback(s);
 out:
 	return rc;
 }

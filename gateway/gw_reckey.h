@@ -33,8 +33,10 @@ int gw_reckey_name_ok(const char *name);
  * (bad name), MQS_ERR_EXISTS, MQS_ERR_DB or MQS_ERR_CRYPTO. */
 MQS_MUST_CHECK int gw_reckey_add(struct gw_store *s, const char *name, char *err, size_t errlen);
 
-/* Store a key given in full (import).  Returns MQS_OK, MQS_ERR_INVAL,
- * MQS_ERR_EXISTS (the name or the id is taken), MQS_ERR_DB. */
+/* Store a key given in full (import): in a transaction of its own, or in
+ * the caller's when one is open (several keys all or nothing; on failure
+ * the caller rolls back).  Returns MQS_OK, MQS_ERR_INVAL, MQS_ERR_EXISTS
+ * (the name or the id is taken), MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_reckey_put(struct gw_store *s, const char *name, uint32_t id,
                                  const uint8_t key[32], char *err, size_t errlen);
 

@@ -123,7 +123,7 @@ record_key = clinicA
 deliver = webhook
 join_timeout = 20s
 max_record = 4096
-max_pending_bytes = 8192
+max_pending_bytes = 12288
 
 [route vitals-spool]
 kind = medical-join

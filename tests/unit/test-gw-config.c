@@ -354,8 +354,11 @@ static void test_medical(void)
 	expect_err(BROKERS JOIN "max_record = 12 bytes\n",
 	           "gw.conf:19: max_record must be a byte count", "bad max_record");
 	expect_err(BROKERS JOIN "max_pending_bytes = 1k\n",
-	           "gw.conf:19: [route j] max_pending_bytes must be at least max_record",
+	           "gw.conf:19: [route j] max_pending_bytes must be at least 2 x max_record",
 	           "max_pending_bytes under max_record");
+	expect_err(BROKERS JOIN "max_record = 1M\nmax_pending_bytes = 1M\n",
+	           "gw.conf:20: [route j] max_pending_bytes must be at least 2 x max_record",
+	           "max_pending_bytes under n x max_record");
 	expect_err(BROKERS "[route j]\nkind = medical-join\nthreshold = 2\n",
 	           "gw.conf:15: [route j] missing required key channels", "join needs channels");
 	expect_err(BROKERS "[route j]\nkind = medical-join\nchannels = m/0@z, m/1\n"
