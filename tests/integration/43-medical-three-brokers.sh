@@ -11,8 +11,11 @@
 # Cases: exact bytes and valid signatures at the webhook; broker c stopped
 # while records are published (they complete with 2 of 3, and c's shares
 # leave the sender's queue after it returns); one channel ACL-blocked for
-# the sender (records still complete); `join` rebuilds the same records; no
-# record content in any log.
+# the sender (records still complete); a 3-of-3 route (clinic/+/full on
+# medical/all/0, medical/all/1@b, medical/all/2@c) with broker c stopped:
+# its records wait (not delivered, c's shares queued at the sender) and
+# complete once c returns; `join` rebuilds the same records; no record
+# content in any log.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$PLUGIN_SO" "$ACL_BIN" "$DEVICE_BIN" "$GATEWAY_BIN"
@@ -51,21 +54,27 @@ chan_setup() {
 		mb_key "$b" "$t" gw-send &&
 		mb_key "$b" "$t" gw-recv
 }
-if ! { chan_setup a medical/ch/0 && chan_setup b medical/ch/1 && chan_setup c medical/ch/2; }; then
+if ! { chan_setup a medical/ch/0 && chan_setup b medical/ch/1 && chan_setup c medical/ch/2 &&
+	chan_setup a medical/all/0 && chan_setup b medical/all/1 && chan_setup c medical/all/2; }; then
 	bail_out "channel setup failed: $(cat "$TEST_TMP/mb-acl.err" "$TEST_TMP/acl.err" 2>/dev/null)"
 fi
 # broker a: the clinic's records, and three channels read by a joining device
 mb_device a clinic1
 mb_device a ehr1
 mb_protect a 'clinic/+/record'
+mb_protect a 'clinic/+/full'
 mb_protect a 'medical/one/#'
 mb_allow a pub clinic1 'clinic/1/record'
 mb_allow a sub gw-send 'clinic/+/record'
 mb_allow a read gw-send 'clinic/+/record'
+mb_allow a pub clinic1 'clinic/1/full'
+mb_allow a sub gw-send 'clinic/+/full'
+mb_allow a read gw-send 'clinic/+/full'
 mb_allow a all gw-send 'medical/one/#'
 mb_allow a sub ehr1 'medical/one/#'
 mb_allow a read ehr1 'medical/one/#'
-if ! { mb_key a 'clinic/+/record' gw-send && mb_key a 'medical/one/#' gw-send &&
+if ! { mb_key a 'clinic/+/record' gw-send && mb_key a 'clinic/+/full' gw-send &&
+	mb_key a 'medical/one/#' gw-send &&
 	mb_key a 'medical/one/#' ehr1; }; then
 	bail_out "key export failed: $(cat "$TEST_TMP/mb-acl.err")"
 fi
@@ -163,6 +172,13 @@ kind = medical
 channels = medical/one/0, medical/one/1, medical/one/2
 threshold = 2
 record_key = vitals
+
+[route vitals-full]
+topic = clinic/+/full
+kind = medical
+channels = medical/all/0, medical/all/1@b, medical/all/2@c
+threshold = 3
+record_key = vitals
 EOF
 } >"$TEST_TMP/send.conf"
 {
@@ -177,6 +193,15 @@ threshold = 2
 record_key = vitals
 deliver = webhook
 join_timeout = 120s
+
+# every share needed; shares wait for a stopped broker (phase 4)
+[route full-in]
+kind = medical-join
+channels = medical/all/0, medical/all/1@b, medical/all/2@c
+threshold = 3
+record_key = vitals
+deliver = webhook
+join_timeout = 600s
 
 [channel webhook]
 url = https://127.0.0.1:$WH_PORT/ingest
@@ -229,35 +254,41 @@ sleep 1
 
 ALL_RECORDS=$TEST_TMP/records.txt
 : >"$ALL_RECORDS"
-# publish_records PHASE: NREC records (one line each) from clinic1, sealed.
+# publish_records PHASE [TOPIC [ALL]]: NREC records (one line each) from
+# clinic1 on TOPIC (clinic/1/record), sealed, appended to ALL
+# ($ALL_RECORDS).
 publish_records() {
-	local phase=$1 i f=$TEST_TMP/records-$1.txt
+	local phase=$1 topic=${2:-clinic/1/record} all=${3:-$ALL_RECORDS} i
+	local f=$TEST_TMP/records-$1.txt
 	: >"$f"
 	for i in $(seq "$NREC"); do
 		# text with the marker, then random printable bytes of varying length
 		printf '%s phase %s record %s %s\n' "$MARK" "$phase" "$i" \
 			"$(head -c $((100 + i * 300)) /dev/urandom | base64 -w0)" >>"$f"
 	done
-	cat "$f" >>"$ALL_RECORDS"
-	mb_dev a clinic1 publish -t clinic/1/record -q 1 --seal -l <"$f"
+	cat "$f" >>"$all"
+	mb_dev a clinic1 publish -t "$topic" -q 1 --seal -l <"$f"
 }
 
-# webhook_check N: the webhook received exactly the records of
-# $ALL_RECORDS (N of them), each once, byte for byte, every request with a
-# valid signature and timestamp (webhook_server.py verifies them as
-# docs/medical.md, "Verifying it at the endpoint", says) and the headers of
-# a medical record.
+# webhook_check N [TOPIC [RECORDS]]: the webhook received on TOPIC
+# (clinic/1/record) exactly the records of RECORDS ($ALL_RECORDS, N of
+# them), each once, byte for byte, every request with a valid signature
+# and timestamp (webhook_server.py verifies them as docs/medical.md,
+# "Verifying it at the endpoint", says) and the headers of a medical
+# record; no request on a topic no route sends.
 webhook_check() {
-	"$PYTHON" - "$WH_DIR" "$ALL_RECORDS" "$1" <<'PY'
+	"$PYTHON" - "$WH_DIR" "${3:-$ALL_RECORDS}" "$1" "${2:-clinic/1/record}" <<'PY'
 import collections, json, os, sys
-d, records, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-want = [l.rstrip(b"\n") for l in open(records, "rb")]
+d, records, n, topic = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+want = [l.rstrip(b"\n") for l in open(records, "rb")] if os.path.exists(records) else []
 ids = collections.Counter()
 for line in open(os.path.join(d, "requests.jsonl")):
     r = json.loads(line)
     assert r["verified"] and r["status"] == 200, r
     assert r["kind"] == "medical-join", r["kind"]
-    assert r["topic"] == "clinic/1/record", r["topic"]
+    assert r["topic"] in ("clinic/1/record", "clinic/1/full"), r["topic"]
+    if r["topic"] != topic:
+        continue
     assert r["origin"] == "vitals/clinic1", r["origin"]  # sender/device
     assert r["content_type"] == "application/octet-stream", r["content_type"]
     assert len(r["id"]) == 32, r["id"]
@@ -351,14 +382,62 @@ mb_change b acl add allow pub gw-send medical/ch/1 --priority 200 ||
 ok "phase 3: once allowed again, the sender's queues drained" wait_for "$WAIT" eval \
 	'[ "$(sql_send "SELECT count(*) FROM pubq")" = 0 ]'
 
+## phase 4: a 3-of-3 route (every share needed) with broker c stopped:
+## its records wait and complete after c returns
+FULL_RECORDS=$TEST_TMP/records-full.txt
+: >"$FULL_RECORDS"
+posted_before=$(posted)
+# sent_to B TOPIC: PUBLISHes on TOPIC broker B sent to a subscriber (on the
+# medical/all channels only the receiver subscribes)
+sent_to() {
+	grep -c "Sending PUBLISH to .*'$2'" "$(mb_log "$1")"
+}
+_sent_ge() {
+	[ "$(sent_to "$1" "$2")" -ge "$3" ]
+}
+queued_topic() {
+	sql_send "SELECT count(*) FROM pubq WHERE topic = '$1'"
+}
+_only_c_queued() {
+	[ "$(queued_topic medical/all/2)" = "$NREC" ] &&
+		[ "$(sql_send "SELECT count(*) FROM pubq WHERE topic <> 'medical/all/2'")" = 0 ]
+}
+mb_stop c
+publish_records 4 clinic/1/full "$FULL_RECORDS" || diag "publish of phase 4 failed"
+ok "phase 4: with broker c down, its $NREC shares wait in the sender's queue, the rest drained" \
+	wait_for "$WAIT" _only_c_queued
+ok "phase 4: brokers a and b passed their shares to the receiver" \
+	wait_for "$WAIT" eval '_sent_ge a medical/all/0 "$NREC" && _sent_ge b medical/all/1 "$NREC"'
+# the receiver holds 2 of 3 shares of each record: nothing to deliver yet
+ok "phase 4: not delivered while broker c is down" \
+	eval '[ "$(posted)" = "$posted_before" ] && webhook_check 0 clinic/1/full "$FULL_RECORDS.none" &&
+	! grep -q "\[route full-in\] record" "$TEST_TMP/gw-recv.log"'
+ok "phase 4: the c shares are still queued" _only_c_queued
+mb_start c || bail_out "broker c did not restart"
+if wait_for "$WAIT" _posted_ge $((posted_before + NREC)); then
+	pass "phase 4: broker c back, the records reached the webhook"
+else
+	fail "phase 4: broker c back, the records reached the webhook" \
+		"posted: $(posted), queued for c: $(queued_for c)"
+	show_log gw-send
+	show_log gw-recv
+fi
+ok "phase 4: exact bytes, valid signatures, headers, each once" \
+	webhook_check "$NREC" clinic/1/full "$FULL_RECORDS"
+ok "phase 4: the records of the 2-of-3 route unchanged" webhook_check $((3 * NREC))
+ok "phase 4: the sender's queue drained" wait_for "$WAIT" eval \
+	'[ "$(sql_send "SELECT count(*) FROM pubq")" = 0 ]'
+
 ## the receiver's counters
 # counters reach the database within about a second
+# _status_records ROUTE N
 _status_records() {
 	gwr status --json | "$PYTHON" -c 'import json, sys
 j = json.load(sys.stdin)
-sys.exit(0 if j["medical"]["vitals-in"].get("record") == int(sys.argv[1]) else 1)' "$1"
+sys.exit(0 if j["medical"][sys.argv[1]].get("record") == int(sys.argv[2]) else 1)' "$1" "$2"
 }
-ok "status: the receiver counted every record" wait_for 10 _status_records $((3 * NREC))
+ok "status: the receiver counted every record" wait_for 10 _status_records vitals-in $((3 * NREC))
+ok "status: the 3-of-3 route counted its records" wait_for 10 _status_records full-in "$NREC"
 status_out=$(gwr status 2>&1)
 diag "$status_out"
 ok "status: late shares counted (n > k), nothing waits" \
