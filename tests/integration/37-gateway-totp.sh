@@ -55,7 +55,7 @@ PY
 
 start_mosquitto "plugin $PLUGIN_SO" "plugin_opt_db_file $MQTTSEC_DB" \
 	"plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE" || bail_out "no broker"
-GW_DELIVERY="ack_timeout = 1s
+GW_DELIVERY="ack_timeout = 10m
 escalation = email"
 gw_config "[route plain]
 topic = plain/#
