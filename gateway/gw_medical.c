@@ -41,7 +41,8 @@ struct med_sender {
 	unsigned long drops[MED__COUNT];   /* since start */
 	unsigned long unsaved[MED__COUNT]; /* not in the store yet */
 	uint64_t full_log_next;            /* queue-full: next log line (ms) */
-	unsigned long full_quiet;          /* queue-full drops not logged since */
+	unsigned long full_quiet;          /* queue-full lines left out since */
+	uint64_t drop_log_next;            /* records dropped for full queues: next line */
 };
 
 struct gw_medical {
@@ -179,9 +180,10 @@ struct med_job {
 	const uint8_t *shares; /* n of them, share_len bytes each */
 	size_t share_len;
 	uint8_t id[MQS_SHARE_ID_LEN];
+	unsigned skip; /* channels whose broker's queue is at the cap (not queued) */
 };
 
-/* Inside the transaction: one pubq row per channel. */
+/* Inside the transaction: one pubq row per channel (but the skipped). */
 static int med_tx(struct gw_gateway *gw, struct gw_submit_job *job)
 {
 	struct med_job *mj = job->arg;
@@ -190,9 +192,13 @@ static int med_tx(struct gw_gateway *gw, struct gw_submit_job *job)
 	int64_t now = (int64_t)mqs_now_ms();
 
 	for (size_t i = 0; i < r->nchans; i++) {
-		int rc = gw_pubq_insert(&gw->store, c->brokers[r->chans[i].broker].name,
-		                        r->chans[i].topic, mj->shares + i * mj->share_len,
-		                        mj->share_len, r->name, now);
+		int rc;
+
+		if (mj->skip & (1u << i))
+			continue; /* its broker's queue is at the cap */
+		rc = gw_pubq_insert(&gw->store, c->brokers[r->chans[i].broker].name,
+		                    r->chans[i].topic, mj->shares + i * mj->share_len,
+		                    mj->share_len, r->name, now);
 		if (rc != MQS_OK)
 			return rc;
 	}
@@ -238,40 +244,58 @@ void gw_medical_retained(struct gw_gateway *gw, struct gw_medical *md, const str
 		count_drop(gw, md, ms, MED_RETAINED);
 }
 
-/* 1 when a broker of route r has its publish queue at the cap: the record
- * is dropped (logged, counted "queue-full"). */
+/* The channels whose broker's publish queue is at the route's cap go into
+ * *skip (bit i: channel i): their shares are not queued.  Returns 1 when
+ * fewer than k channels are left, so that the record could not be rebuilt
+ * and is dropped (counted queue-full), else 0.  The line naming a full
+ * queue is logged at most every 10 s per route. */
 static int queue_full(struct gw_gateway *gw, struct gw_medical *md, struct med_sender *ms,
-                      const struct gw_route *r, const char *topic)
+                      const struct gw_route *r, const char *topic, unsigned *skip)
 {
 	const struct gw_config *c = gw->conf;
 	uint64_t now = mqs_now_ms();
+	size_t left = 0;
+	int drop;
 
+	*skip = 0;
 	for (size_t i = 0; i < r->nchans; i++) {
 		size_t b = r->chans[i].broker;
 		int64_t rows = 0, bytes = 0;
 
 		if (!gw_pubq_full(gw->pubq, &gw->store, b, r->max_queued, r->max_queued_bytes, now,
-		                  &rows, &bytes))
+		                  &rows, &bytes)) {
+			left++;
 			continue;
+		}
+		*skip |= 1u << i;
 		if (ms->full_log_next != 0 && now < ms->full_log_next) {
 			ms->full_quiet++; /* one line every 10 s at most */
-			count_drop(gw, md, ms, MED_QUEUE_FULL);
-			return 1;
+			continue;
 		}
 		gw_log(
 		    GW_LOG_ERR,
-		    "route %s: dropped a record on %s: the publish queue of broker %s holds "
-		    "%lld shares (%lld bytes), at the cap (max_queued %zu, max_queued_bytes %zu; "
-		    "%lu more dropped since the last line)",
-		    r->name, topic, c->brokers[b].name[0] != '\0' ? c->brokers[b].name : "[broker]",
+		    "route %s: the publish queue of broker %s holds %lld shares (%lld bytes), at "
+		    "the cap (max_queued %zu, max_queued_bytes %zu): shares on %s not queued "
+		    "(%lu more lines left out since the last one)",
+		    r->name, c->brokers[b].name[0] != '\0' ? c->brokers[b].name : "[broker]",
 		    (long long)rows, (long long)bytes, r->max_queued, r->max_queued_bytes,
-		    ms->full_quiet);
+		    r->chans[i].topic, ms->full_quiet);
 		ms->full_quiet = 0;
 		ms->full_log_next = now + 10000;
-		count_drop(gw, md, ms, MED_QUEUE_FULL);
-		return 1;
 	}
-	return 0;
+	drop = left < r->threshold;
+	if (drop) {
+		if (ms->drop_log_next == 0 || now >= ms->drop_log_next) {
+			gw_log(
+			    GW_LOG_ERR,
+			    "route %s: dropped a record on %s: only %zu of %zu channels have room "
+			    "in their publish queue, %u needed",
+			    r->name, topic, left, r->nchans, r->threshold);
+			ms->drop_log_next = now + 10000;
+		}
+		count_drop(gw, md, ms, MED_QUEUE_FULL);
+	}
+	return drop;
 }
 
 /* Seal, split, queue one record. */
@@ -279,7 +303,7 @@ void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struc
                        const char *topic, const uint8_t *payload, size_t len, const char *origin)
 {
 	struct med_sender *ms = sender_of(md, r);
-	struct med_job mj = {r, NULL, 0, {0}};
+	struct med_job mj = {r, NULL, 0, {0}, 0};
 	struct gw_submit_job job = {
 	    .durability = GW_DURABLE_BATCH, /* one fsync per read (gw_store_sync) */
 	    .tx = med_tx,
@@ -301,7 +325,7 @@ void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struc
 		count_drop(gw, md, ms, MED_UNSEALED);
 		return;
 	}
-	if (queue_full(gw, md, ms, r, topic))
+	if (queue_full(gw, md, ms, r, topic, &mj.skip))
 		return;
 	/* the record id is drawn first: the record envelope is bound to it */
 	rc = RAND_bytes(mj.id, sizeof(mj.id)) == 1 ? MQS_OK : MQS_ERR_CRYPTO;
