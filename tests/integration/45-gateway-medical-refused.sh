@@ -42,6 +42,20 @@ mb_allow a pub clinic1 clinic/1/record
 mb_allow a sub gw 'clinic/+/record'
 mb_allow a read gw 'clinic/+/record'
 mb_key a 'clinic/+/record' gw || bail_out "broker setup failed"
+# route vitals2: two channels on a, one on b (a full queue on b leaves k = 2)
+for t in medical/p/0 medical/p/1; do
+	mb_protect a "$t"
+	mb_allow a all gw "$t"
+	mb_key a "$t" gw
+done
+mb_protect b medical/p/2
+mb_allow b all gw medical/p/2
+mb_key b medical/p/2 gw
+mb_protect a 'clinic/+/rec2'
+mb_allow a pub clinic1 clinic/1/rec2
+mb_allow a sub gw 'clinic/+/rec2'
+mb_allow a read gw 'clinic/+/rec2'
+mb_key a 'clinic/+/rec2' gw || bail_out "broker setup failed"
 for b in a b; do
 	mb_start "$b" || bail_out "broker $b did not start"
 done
@@ -71,6 +85,13 @@ spool_dir = $TEST_TMP/spool
 topic = clinic/+/record
 kind = medical
 channels = medical/ch/0, medical/ch/1@b, medical/ch/2@b
+threshold = 2
+record_key = vitals
+
+[route vitals2]
+topic = clinic/+/rec2
+kind = medical
+channels = medical/p/0, medical/p/1, medical/p/2@b
 threshold = 2
 record_key = vitals
 EOF
@@ -152,6 +173,18 @@ _queue_full() {
 			"$TEST_TMP/gw.log"
 }
 ok "max_queued: the next record is dropped with a clear line" wait_for "$WAIT" _queue_full
+# vitals2 still has k = 2 channels with room (both on a): its record goes
+# out on them, only the share for b is left out
+printf '%s record 5\n' "$MARK" | mb_dev a clinic1 publish -t clinic/1/rec2 -q 1 --seal -l ||
+	diag "publish failed"
+_p_published() {
+	grep -q "Received PUBLISH from mqttsec-gateway-gw .*'medical/p/0'" "$(mb_log a)" &&
+		grep -q "Received PUBLISH from mqttsec-gateway-gw .*'medical/p/1'" "$(mb_log a)"
+}
+ok "max_queued: a record with k channels left goes out on them" wait_for "$WAIT" _p_published
+ok "... and the share for the full broker is left out, with a line" \
+	grep -q "route vitals2: the publish queue of broker b holds 2 shares.*shares on medical/p/2 not queued" \
+	"$TEST_TMP/gw.log"
 stop_bg gw
 is "$(sql "SELECT count(*) FROM pubq WHERE broker = 'b'")" 2 "max_queued: nothing more queued for b"
 is "$(sql "SELECT count FROM medical_counters WHERE route = 'vitals' AND reason = 'queue-full'")" \
