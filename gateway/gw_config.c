@@ -425,14 +425,6 @@ static int load_broker(struct parse *p)
 	if (load_broker_keys(p, s, b0) != 0)
 		return MQS_ERR_INVAL;
 	c->nbrokers = 1;
-	c->host = b0->host;
-	c->port = b0->port;
-	c->credentials = b0->credentials;
-	c->client_id = b0->client_id;
-	c->cafile = b0->cafile;
-	c->keepalive = b0->keepalive;
-	c->reconnect_min_ms = b0->reconnect_min_ms;
-	c->reconnect_max_ms = b0->reconnect_max_ms;
 	c->status_topic = "mqttsec/status";
 	if (sec_get(s, "status_topic") != NULL)
 		c->status_topic = sec_get(s, "status_topic");

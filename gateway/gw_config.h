@@ -95,19 +95,10 @@ struct gw_route {
 struct gw_config {
 	char *path;
 	struct gw_section *sections;
-	/* [broker] and [broker NAME]: brokers[0] is [broker] (its fields are
-	 * also below, as before) */
+	/* [broker] and [broker NAME]: brokers[0] is [broker] */
 	struct gw_broker_conf brokers[GW_BROKERS_MAX];
 	size_t nbrokers;
-	/* [broker] */
-	const char *host;
-	int port;
-	const char *credentials;
-	const char *status_topic;
-	const char *client_id; /* NULL = "mqttsec-gateway-<username>" */
-	const char *cafile;    /* NULL = plain MQTT */
-	int keepalive;         /* seconds */
-	uint64_t reconnect_min_ms, reconnect_max_ms;
+	const char *status_topic; /* [broker] status_topic */
 	/* [store] */
 	const char *db;
 	const char *master_key_file;

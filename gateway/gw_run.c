@@ -819,9 +819,9 @@ int gw_run(const struct gw_config *conf)
 	gw_outq_init(&l->out);
 	gw->conf = conf;
 	mqs_creds_init(&gw->creds);
-	n = mqs_creds_load(conf->credentials, &gw->creds, err, sizeof(err));
+	n = mqs_creds_load(conf->brokers[0].credentials, &gw->creds, err, sizeof(err));
 	if (n != MQS_OK) {
-		gw_log(GW_LOG_ERR, "cannot load credentials %s: %s", conf->credentials,
+		gw_log(GW_LOG_ERR, "cannot load credentials %s: %s", conf->brokers[0].credentials,
 		       n == MQS_ERR_PARSE ? err : mqs_strerror(n));
 		rc = EX_CONFIG;
 		goto out;
@@ -873,7 +873,8 @@ int gw_run(const struct gw_config *conf)
 	}
 	gw_log(GW_LOG_INFO,
 	       "mqttsec-gateway %s started: %zu routes, broker %s:%d (%zu in all), db %s",
-	       PACKAGE_VERSION, conf->nroutes, conf->host, conf->port, conf->nbrokers, conf->db);
+	       PACKAGE_VERSION, conf->nroutes, conf->brokers[0].host, conf->brokers[0].port,
+	       conf->nbrokers, conf->db);
 	gw_escalation_check_acks(conf, &gw->creds);
 	/* start-up may wait for a lock (busy timeout); from here on no lock wait
 	 * may stall the loop: a refused write is retried later (docs/gateway.md,

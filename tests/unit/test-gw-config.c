@@ -100,9 +100,9 @@ static void test_spec_example(void)
 	       "the documented example (docs/gateway.md) loads");
 	if (err[0] != '\0')
 		tap_diag("%s", err);
-	tap_ok(strcmp(c.host, "127.0.0.1") == 0 && c.port == 1883 &&
+	tap_ok(strcmp(c.brokers[0].host, "127.0.0.1") == 0 && c.brokers[0].port == 1883 &&
 	           strcmp(c.status_topic, "mqttsec/status") == 0 &&
-	           strcmp(c.credentials, "/etc/mqttsec/gateway.json") == 0,
+	           strcmp(c.brokers[0].credentials, "/etc/mqttsec/gateway.json") == 0,
 	       "[broker] values (inline comments stripped)");
 	tap_ok(c.nroutes == 2 && c.routes[0].kind == GW_KIND_ALERT && c.routes[0].enabled &&
 	           strcmp(c.routes[0].topic, "alerts/#") == 0,
