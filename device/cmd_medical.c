@@ -89,18 +89,6 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Record id as 32 lowercase hex digits. */
-static void id_hex(const uint8_t id[MQS_SHARE_ID_LEN], char out[2 * MQS_SHARE_ID_LEN + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < MQS_SHARE_ID_LEN; i++) {
-		out[2 * i] = hex[id[i] >> 4];
-		out[2 * i + 1] = hex[id[i] & 15];
-	}
-	out[2 * MQS_SHARE_ID_LEN] = '\0';
-}
-
 /* Free the channel names. */
 static void opts_release(struct med_opts *o)
 {
@@ -451,7 +439,7 @@ static int split_record(struct dev_conn *c, struct split_state *ss, const uint8_
 				ss->mid_chan[mid] = (uint8_t)(i + 1);
 		}
 	}
-	id_hex(id, hex);
+	mqs_hex_encode(id, MQS_SHARE_ID_LEN, hex);
 	fprintf(stderr, "record %s split into %u shares (threshold %u)\n", hex, o->n, o->k);
 	ss->records++;
 	ex = EX_OK;
@@ -672,7 +660,7 @@ static void join_on_record(void *arg, const struct mqs_join_record *r)
 
 	if (js->o->count > 0 && js->records >= js->o->count)
 		return;
-	id_hex(r->id, hex);
+	mqs_hex_encode(r->id, MQS_SHARE_ID_LEN, hex);
 	if (js->o->outdir != NULL) {
 		ex = write_record(js->o->outdir, hex, r->data, r->len);
 		if (ex == WRITE_EXISTS) {
@@ -712,7 +700,7 @@ static void join_on_expired(void *arg, const uint8_t id[MQS_SHARE_ID_LEN], unsig
 	char hex[2 * MQS_SHARE_ID_LEN + 1];
 
 	(void)arg;
-	id_hex(id, hex);
+	mqs_hex_encode(id, MQS_SHARE_ID_LEN, hex);
 	fprintf(stderr, "dropped record %s: incomplete (have %u, need %u)\n", hex, have, need);
 }
 

@@ -171,18 +171,13 @@ unsigned gw_alert_channels(struct gw_store *s, const struct gw_alert *a)
 /* "<prefix>-<32 hex digits>" from the CSPRNG. */
 int gw_alert_random_id(const char *prefix, char *out, size_t cap)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[16];
 	char digits[2 * sizeof(rnd) + 1];
 	int n, rc = MQS_ERR_CRYPTO;
 
 	if (RAND_bytes(rnd, (int)sizeof(rnd)) != 1)
 		goto out;
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		digits[2 * i] = hex[rnd[i] >> 4];
-		digits[2 * i + 1] = hex[rnd[i] & 0x0f];
-	}
-	digits[2 * sizeof(rnd)] = '\0';
+	mqs_hex_encode(rnd, sizeof(rnd), digits);
 	rc = MQS_ERR_TOOBIG;
 	n = snprintf(out, cap, "%s-%s", prefix, digits);
 	if (n < 0 || (size_t)n >= cap || !gw_id_check(out))

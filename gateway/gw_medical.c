@@ -213,8 +213,7 @@ static void med_committed(struct gw_gateway *gw, struct gw_submit_job *job)
 
 	for (size_t i = 0; i < mj->r->nchans; i++)
 		gw_pubq_wake(gw->pubq, mj->r->chans[i].broker);
-	for (size_t i = 0; i < MQS_SHARE_ID_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", mj->id[i]);
+	mqs_hex_encode(mj->id, MQS_SHARE_ID_LEN, hex);
 	gw_log(GW_LOG_INFO, "route %s: record %s split into %zu shares (any %u rebuild it), queued",
 	       mj->r->name, hex, mj->r->nchans, mj->r->threshold);
 }

@@ -113,14 +113,9 @@ static int store_record(struct gw_medjoin *mj, const struct mqs_join_record *rec
 	    .committed = NULL,
 	    .arg = &rj,
 	};
-	static const char hex[] = "0123456789abcdef";
 	int rc;
 
-	for (size_t i = 0; i < MQS_SHARE_ID_LEN; i++) {
-		rj.id[2 * i] = hex[rec->id[i] >> 4];
-		rj.id[2 * i + 1] = hex[rec->id[i] & 0x0f];
-	}
-	rj.id[2 * MQS_SHARE_ID_LEN] = '\0';
+	mqs_hex_encode(rec->id, MQS_SHARE_ID_LEN, rj.id);
 	/* the authenticated sender (the key's name), then the envelope's origin */
 	if (rec->origin != NULL && rec->origin[0] != '\0')
 		snprintf(rj.origin, sizeof(rj.origin), "%s/%s", rec->sender, rec->origin);
@@ -161,18 +156,6 @@ static void retry_free(struct retry_rec *t)
 	free(t);
 }
 
-/* The record id in hex. */
-static void hex_id(const uint8_t id[MQS_SHARE_ID_LEN], char out[2 * MQS_SHARE_ID_LEN + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < MQS_SHARE_ID_LEN; i++) {
-		out[2 * i] = hex[id[i] >> 4];
-		out[2 * i + 1] = hex[id[i] & 0x0f];
-	}
-	out[2 * MQS_SHARE_ID_LEN] = '\0';
-}
-
 /* Keep a record the store refused, within the budget; else count it
  * lost (docs/medical.md, "Failure behaviour"). */
 static void retry_keep(struct gw_medjoin *mj, const struct mqs_join_record *rec)
@@ -192,7 +175,7 @@ static void retry_keep(struct gw_medjoin *mj, const struct mqs_join_record *rec)
 	if (t == NULL || t->sender == NULL || t->topic == NULL || t->origin == NULL ||
 	    t->data == NULL) {
 		retry_free(t);
-		hex_id(rec->id, hexid);
+		mqs_hex_encode(rec->id, MQS_SHARE_ID_LEN, hexid);
 		mj->extra[EXTRA_STORE_FAILED]++;
 		counters_touched(mj, mqs_now_ms());
 		gw_log(GW_LOG_ERR,
@@ -266,13 +249,8 @@ static void on_expired(void *arg, const uint8_t id[MQS_SHARE_ID_LEN], unsigned h
 {
 	struct gw_medjoin *mj = arg;
 	char hexid[2 * MQS_SHARE_ID_LEN + 1];
-	static const char hex[] = "0123456789abcdef";
 
-	for (size_t i = 0; i < MQS_SHARE_ID_LEN; i++) {
-		hexid[2 * i] = hex[id[i] >> 4];
-		hexid[2 * i + 1] = hex[id[i] & 0x0f];
-	}
-	hexid[2 * MQS_SHARE_ID_LEN] = '\0';
+	mqs_hex_encode(id, MQS_SHARE_ID_LEN, hexid);
 	gw_log(GW_LOG_WARN, "[route %s] record %s incomplete: %u of %u shares", mj->r->name, hexid,
 	       have, need);
 }
@@ -464,7 +442,7 @@ void gw_medjoin_free(struct gw_gateway *gw, struct gw_medjoin *mj)
 		struct retry_rec *t = mj->retry;
 		char hexid[2 * MQS_SHARE_ID_LEN + 1];
 
-		hex_id(t->rec.id, hexid);
+		mqs_hex_encode(t->rec.id, MQS_SHARE_ID_LEN, hexid);
 		gw_log(GW_LOG_ERR,
 		       "[route %s] record %s from %s lost: the store refused it until "
 		       "the stop",

@@ -38,7 +38,6 @@ struct gw_request {
 };
 
 static const char *const webhook_schemes[] = {"https", "http", NULL};
-static const char hexd[] = "0123456789abcdef";
 
 /* Percent-encode what could break or smuggle a header. */
 int gw_webhook_header_value(const char *s, char *out, size_t cap)
@@ -69,16 +68,6 @@ toobig:
 	return MQS_ERR_TOOBIG;
 }
 
-/* Lower-case hex of n bytes into out (2n + 1). */
-static void hex_of(const uint8_t *in, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hexd[in[i] >> 4];
-		out[2 * i + 1] = hexd[in[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
-}
-
 /* v1=HMAC-SHA256 over every header and the body's digest. */
 int gw_webhook_sign(const uint8_t *secret, size_t secret_len, long long ts, const char *id,
                     const char *kind, const char *topic, const char *origin, const uint8_t *body,
@@ -97,7 +86,7 @@ int gw_webhook_sign(const uint8_t *secret, size_t secret_len, long long ts, cons
 	if (EVP_Digest(body_len > 0 ? body : (const uint8_t *)"", body_len, digest, &dlen,
 	               EVP_sha256(), NULL) != 1)
 		goto out;
-	hex_of(digest, sizeof(digest), body_hex);
+	mqs_hex_encode(digest, sizeof(digest), body_hex);
 	n = asprintf(&msg, "v1\n%lld\n%s\n%s\n%s\n%s\n%s", ts, id, kind, topic, origin, body_hex);
 	if (n < 0) {
 		msg = NULL;
@@ -107,7 +96,7 @@ int gw_webhook_sign(const uint8_t *secret, size_t secret_len, long long ts, cons
 	         &mlen) == NULL)
 		goto out;
 	memcpy(out, "v1=", 3);
-	hex_of(mac, sizeof(mac), out + 3);
+	mqs_hex_encode(mac, sizeof(mac), out + 3);
 	rc = MQS_OK;
 out:
 	OPENSSL_cleanse(mac, sizeof(mac));

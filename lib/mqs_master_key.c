@@ -61,7 +61,6 @@ out:
 /* Create a new master key file, mode 0600, never overwriting. */
 int mqs_master_key_create(const char *path)
 {
-	static const char digits[] = "0123456789abcdef";
 	uint8_t key[MQS_MASTER_KEY_LEN];
 	char text[2 * MQS_MASTER_KEY_LEN + 1];
 	int rc;
@@ -72,10 +71,7 @@ int mqs_master_key_create(const char *path)
 		rc = MQS_ERR_CRYPTO;
 		goto out;
 	}
-	for (size_t i = 0; i < sizeof(key); i++) {
-		text[2 * i] = digits[key[i] >> 4];
-		text[2 * i + 1] = digits[key[i] & 15];
-	}
+	mqs_hex_encode(key, sizeof(key), text);
 	text[2 * MQS_MASTER_KEY_LEN] = '\n';
 	rc = mqs_file_write_secret(path, text, sizeof(text), 1);
 out:

@@ -322,6 +322,18 @@ int mqs_hex_digit(int c)
 	return -1;
 }
 
+/* Lower-case hex of n bytes. */
+void mqs_hex_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
 /* Current Unix time in milliseconds. */
 uint64_t mqs_now_ms(void)
 {

@@ -55,6 +55,10 @@ int mqs_base32_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_
  * -1 for any other value (negative chars included). */
 int mqs_hex_digit(int c);
 
+/* Lower-case hexadecimal of in (n bytes) into out, which holds 2n + 1
+ * bytes: 2n digits and a NUL. */
+void mqs_hex_encode(const uint8_t *in, size_t n, char *out);
+
 /* Current Unix time in milliseconds (CLOCK_REALTIME). */
 uint64_t mqs_now_ms(void);
 

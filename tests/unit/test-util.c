@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* test-util.c - small helpers of mqs_util.h: mqs_hex_digit. */
+/* test-util.c - small helpers of mqs_util.h: mqs_hex_digit, mqs_hex_encode. */
 #include "config.h"
 
 #include <limits.h>
@@ -55,6 +55,22 @@ int main(void)
 	}
 	tap_is_int(wrong, 0, "every value from -128 to 255 agrees with the reference");
 	tap_is_int(digits, 22, "exactly 22 values are hex digits");
+	{
+		const uint8_t in[] = {0x00, 0x0f, 0xa5, 0xff};
+		char out[2 * sizeof(in) + 1];
+		int back = 1;
+
+		memset(out, 'x', sizeof(out));
+		mqs_hex_encode(in, sizeof(in), out);
+		tap_ok(strcmp(out, "000fa5ff") == 0, "mqs_hex_encode: lower case, NUL-terminated");
+		for (size_t i = 0; i < sizeof(in); i++)
+			back =
+			    back &&
+			    mqs_hex_digit(out[2 * i]) * 16 + mqs_hex_digit(out[2 * i + 1]) == in[i];
+		tap_ok(back, "mqs_hex_digit reads it back");
+		mqs_hex_encode(in, 0, out);
+		tap_ok(out[0] == 0, "no bytes: an empty string");
+	}
 	{
 		const char *s = "\xff";
 
