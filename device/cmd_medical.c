@@ -40,24 +40,14 @@
 #define MED_JOIN_TO_DEF 60
 
 struct med_opts {
-	const char *host;
-	int port;
-	const char *topic; /* record topic (publish) */
-	const char *message;
-	const char *file;
-	int lines;
-	int qos; /* -1: not given (QoS 1) */
-	const char *client_id;
+	struct dev_net_opts net; /* -t: the record topic (publish); -C, -W: join */
 	const char *channels_csv;
 	char *chan[MQS_SHARE_N_MAX];
 	unsigned n;
 	unsigned k;
 	const char *record_key; /* --record-key ID or NAME */
-	long count;
 	const char *outdir;
-	int timeout_s;
 	int join_timeout_s;
-	int seal; /* -1 auto, 0 never, 1 always (channel topics) */
 };
 
 static volatile sig_atomic_t med_stop;
@@ -155,30 +145,7 @@ out:
 	return ex;
 }
 
-/* A positive integer option in 1..max, else -1. */
-static long parse_num(const char *what, const char *s, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > max) {
-		dev_err("invalid %s %s", what, s);
-		return -1;
-	}
-	return v;
-}
-
-enum {
-	OPT_SPLIT = 1000,
-	OPT_CHANNELS,
-	OPT_THRESHOLD,
-	OPT_RECORD_KEY,
-	OPT_JOIN_TIMEOUT,
-	OPT_SEAL,
-	OPT_NO_SEAL
-};
+enum { OPT_SPLIT = DEV_OPT__NEXT, OPT_CHANNELS, OPT_THRESHOLD, OPT_RECORD_KEY, OPT_JOIN_TIMEOUT };
 
 static const struct option med_long_opts[] = {
     {"split", required_argument, NULL, OPT_SPLIT},
@@ -187,8 +154,8 @@ static const struct option med_long_opts[] = {
     {"record-key", required_argument, NULL, OPT_RECORD_KEY},
     {"join-timeout", required_argument, NULL, OPT_JOIN_TIMEOUT},
     {"timeout", required_argument, NULL, 'W'},
-    {"seal", no_argument, NULL, OPT_SEAL},
-    {"no-seal", no_argument, NULL, OPT_NO_SEAL},
+    {"seal", no_argument, NULL, DEV_OPT_SEAL},
+    {"no-seal", no_argument, NULL, DEV_OPT_NO_SEAL},
     {NULL, 0, NULL, 0},
 };
 
@@ -197,63 +164,27 @@ static int parse_opts(int argc, char **argv, int split, struct med_opts *o)
 {
 	const char *optstring = split ? "h:p:t:m:f:lq:i:" : "h:p:q:i:C:o:W:";
 	long v;
-	int opt;
+	int opt, took;
 
 	memset(o, 0, sizeof(*o));
-	o->host = "127.0.0.1";
-	o->port = 1883;
-	o->qos = -1;
-	o->seal = -1;
+	dev_net_opts_init(&o->net);
 	o->join_timeout_s = MED_JOIN_TO_DEF;
 	for (;;) {
 		opt = getopt_long(argc, argv, optstring, med_long_opts, NULL);
 		if (opt == -1)
 			break;
+		took = dev_net_opt(&o->net, opt, optarg);
+		if (took < 0)
+			return EX_USAGE;
+		if (took > 0)
+			continue;
 		v = 0;
 		switch (opt) {
-		case 'h':
-			o->host = optarg;
-			break;
-		case 'p':
-			v = parse_num("port", optarg, 65535);
-			o->port = (int)v;
-			break;
-		case 't':
-			o->topic = optarg;
-			break;
-		case 'm':
-			o->message = optarg;
-			break;
-		case 'f':
-			o->file = optarg;
-			break;
-		case 'l':
-			o->lines = 1;
-			break;
-		case 'q':
-			if (strcmp(optarg, "0") != 0 && strcmp(optarg, "1") != 0 &&
-			    strcmp(optarg, "2") != 0) {
-				dev_err("invalid qos %s: must be 0, 1 or 2", optarg);
-				return EX_USAGE;
-			}
-			o->qos = optarg[0] - '0';
-			break;
-		case 'i':
-			o->client_id = optarg;
-			break;
-		case 'C':
-			v = parse_num("count", optarg, 1000000000L);
-			o->count = v;
-			break;
 		case 'o':
 			o->outdir = optarg;
 			break;
-		case 'W':
-			v = parse_num("timeout", optarg, 86400L * 365);
-			o->timeout_s = (int)v;
-			break;
 		case OPT_JOIN_TIMEOUT:
-			v = parse_num("join timeout", optarg, 86400L);
+			v = dev_opt_num("join timeout", optarg, 86400L);
 			o->join_timeout_s = (int)v;
 			break;
 		case OPT_SPLIT:
@@ -263,7 +194,7 @@ static int parse_opts(int argc, char **argv, int split, struct med_opts *o)
 			o->channels_csv = optarg;
 			break;
 		case OPT_THRESHOLD:
-			v = parse_num("threshold", optarg, MQS_SHARE_N_MAX);
+			v = dev_opt_num("threshold", optarg, MQS_SHARE_N_MAX);
 			o->k = (unsigned)v;
 			break;
 		case OPT_RECORD_KEY:
@@ -271,19 +202,14 @@ static int parse_opts(int argc, char **argv, int split, struct med_opts *o)
 				return dev_usage_cmd(argv[0]);
 			o->record_key = optarg;
 			break;
-		case OPT_SEAL:
-			o->seal = 1;
-			break;
-		case OPT_NO_SEAL:
-			o->seal = 0;
-			break;
 		default:
 			return dev_usage_cmd(argv[0]);
 		}
 		if (v < 0)
 			return EX_USAGE;
 	}
-	if (optind != argc || o->channels_csv == NULL || o->k == 0 || (split && o->topic == NULL))
+	if (optind != argc || o->channels_csv == NULL || o->k == 0 ||
+	    (split && o->net.topic == NULL))
 		return dev_usage_cmd(argv[0]);
 	if (parse_channels(o, o->channels_csv) != EX_OK)
 		return EX_USAGE;
@@ -291,8 +217,8 @@ static int parse_opts(int argc, char **argv, int split, struct med_opts *o)
 		dev_err("invalid threshold %u: must be 2..%u (the number of channels)", o->k, o->n);
 		return EX_USAGE;
 	}
-	if (o->qos < 0)
-		o->qos = 1;
+	if (!o->net.qos_given)
+		o->net.qos = 1;
 	return EX_OK;
 }
 
@@ -392,10 +318,10 @@ static int split_record(struct dev_conn *c, struct split_state *ss, const uint8_
 	/* the record id is drawn first: the record envelope is bound to it */
 	rc = RAND_bytes(id, sizeof(id)) == 1 ? MQS_OK : MQS_ERR_CRYPTO;
 	if (rc == MQS_OK)
-		rc = mqs_share_record_seal(ss->rk->key, ss->rk->id, id, o->topic, origin, data, len,
-		                           &secret, &secret_len);
+		rc = mqs_share_record_seal(ss->rk->key, ss->rk->id, id, o->net.topic, origin, data,
+		                           len, &secret, &secret_len);
 	if (rc != MQS_OK) {
-		dev_err("cannot seal record for %s: %s", o->topic,
+		dev_err("cannot seal record for %s: %s", o->net.topic,
 		        rc == MQS_ERR_TOOBIG ? "record too large" : mqs_strerror(rc));
 		ex = rc == MQS_ERR_NOMEM ? EX_OSERR : EX_DATAERR;
 		goto out;
@@ -425,7 +351,7 @@ static int split_record(struct dev_conn *c, struct split_state *ss, const uint8_
 			p = env;
 			plen = env_len;
 		}
-		rc = mosquitto_publish(c->mosq, &mid, o->chan[i], (int)plen, p, o->qos, false);
+		rc = mosquitto_publish(c->mosq, &mid, o->chan[i], (int)plen, p, o->net.qos, false);
 		free(env);
 		env = NULL;
 		if (rc != MOSQ_ERR_SUCCESS) {
@@ -433,7 +359,7 @@ static int split_record(struct dev_conn *c, struct split_state *ss, const uint8_
 			ex = EX_UNAVAILABLE;
 			goto out;
 		}
-		if (o->qos > 0) {
+		if (o->net.qos > 0) {
 			ss->pending++;
 			if (mid >= 0 && mid < 65536)
 				ss->mid_chan[mid] = (uint8_t)(i + 1);
@@ -506,14 +432,14 @@ int dev_cmd_publish_split(struct dev_ctx *ctx, int argc, char **argv)
 	ex = parse_opts(argc, argv, 1, &o);
 	if (ex != EX_OK)
 		goto out;
-	sources = (o.message != NULL) + (o.file != NULL) + o.lines;
+	sources = (o.net.message != NULL) + (o.net.file != NULL) + o.net.lines;
 	if (sources != 1) {
 		dev_err("give exactly one of -m MSG, -f FILE or -l");
 		ex = dev_usage_cmd(argv[0]);
 		goto out;
 	}
-	if (mqs_envelope_topic_check(o.topic, strlen(o.topic)) != MQS_OK) {
-		dev_err("invalid topic %s: must be 1..%u bytes without '+' or '#'", o.topic,
+	if (mqs_envelope_topic_check(o.net.topic, strlen(o.net.topic)) != MQS_OK) {
+		dev_err("invalid topic %s: must be 1..%u bytes without '+' or '#'", o.net.topic,
 		        MQS_ENVELOPE_TOPIC_MAX);
 		ex = EX_USAGE;
 		goto out;
@@ -536,12 +462,12 @@ int dev_cmd_publish_split(struct dev_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	for (unsigned i = 0; i < o.n; i++)
-		ss->seal[i] =
-		    o.seal >= 0 ? o.seal : mqs_creds_topic_protected(&ctx->creds, o.chan[i]);
-	if (o.file != NULL) {
-		rc = mqs_file_read(o.file, MED_RECORD_MAX, 0, &data, &len);
+		ss->seal[i] = o.net.seal >= 0 ? o.net.seal
+		                              : mqs_creds_topic_protected(&ctx->creds, o.chan[i]);
+	if (o.net.file != NULL) {
+		rc = mqs_file_read(o.net.file, MED_RECORD_MAX, 0, &data, &len);
 		if (rc != MQS_OK) {
-			dev_err("cannot read %s: %s", o.file,
+			dev_err("cannot read %s: %s", o.net.file,
 			        rc == MQS_ERR_IO       ? strerror(errno)
 			        : rc == MQS_ERR_TOOBIG ? "record too large"
 			                               : mqs_strerror(rc));
@@ -551,13 +477,13 @@ int dev_cmd_publish_split(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	install_signals();
 	c.user = ss;
-	ex = dev_conn_open(&c, ctx, o.host, o.port, o.client_id, 1);
+	ex = dev_conn_open(&c, ctx, o.net.host, o.net.port, o.net.client_id, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_publish_v5_callback_set(c.mosq, split_on_publish);
-	if (o.message != NULL) {
-		ex = split_record(&c, ss, (const uint8_t *)o.message, strlen(o.message));
-	} else if (o.file != NULL) {
+	if (o.net.message != NULL) {
+		ex = split_record(&c, ss, (const uint8_t *)o.net.message, strlen(o.net.message));
+	} else if (o.net.file != NULL) {
 		ex = split_record(&c, ss, data, len);
 	} else {
 		line = malloc(MED_RECORD_MAX);
@@ -658,7 +584,7 @@ static void join_on_record(void *arg, const struct mqs_join_record *r)
 	char hex[2 * MQS_SHARE_ID_LEN + 1];
 	int ex = EX_OK;
 
-	if (js->o->count > 0 && js->records >= js->o->count)
+	if (js->o->net.count > 0 && js->records >= js->o->net.count)
 		return;
 	mqs_hex_encode(r->id, MQS_SHARE_ID_LEN, hex);
 	if (js->o->outdir != NULL) {
@@ -732,7 +658,7 @@ static void join_on_message(struct mosquitto *mosq, void *obj, const struct mosq
 
 	(void)mosq;
 	(void)props;
-	if (ch < 0 || (js->o->count > 0 && js->records >= js->o->count))
+	if (ch < 0 || (js->o->net.count > 0 && js->records >= js->o->net.count))
 		return;
 	rc = mqs_envelope_parse(m->payload, (size_t)m->payloadlen, &info);
 	if (rc == MQS_OK)
@@ -796,7 +722,7 @@ static void join_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qo
 static int join_subscribe(struct dev_conn *c, const struct med_opts *o)
 {
 	for (unsigned i = 0; i < o->n; i++) {
-		int rc = mosquitto_subscribe(c->mosq, NULL, o->chan[i], o->qos);
+		int rc = mosquitto_subscribe(c->mosq, NULL, o->chan[i], o->net.qos);
 
 		if (rc != MOSQ_ERR_SUCCESS) {
 			dev_err("cannot subscribe to %s: %s", o->chan[i], mosquitto_strerror(rc));
@@ -901,7 +827,7 @@ int dev_cmd_join(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	install_signals();
 	c.user = &js;
-	ex = dev_conn_open(&c, ctx, o.host, o.port, o.client_id, 1);
+	ex = dev_conn_open(&c, ctx, o.net.host, o.net.port, o.net.client_id, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_message_v5_callback_set(c.mosq, join_on_message);
@@ -909,13 +835,14 @@ int dev_cmd_join(struct dev_ctx *ctx, int argc, char **argv)
 	ex = join_subscribe(&c, &o);
 	if (ex != EX_OK)
 		goto out;
-	if (o.timeout_s > 0)
-		end = time(NULL) + o.timeout_s;
+	if (o.net.timeout_s > 0)
+		end = time(NULL) + o.net.timeout_s;
 	while (!med_stop && js.error == 0) {
-		if (o.count > 0 && js.records >= o.count)
+		if (o.net.count > 0 && js.records >= o.net.count)
 			break;
 		if (end != 0 && time(NULL) >= end) {
-			dev_err("timed out after %d s with %ld record(s)", o.timeout_s, js.records);
+			dev_err("timed out after %d s with %ld record(s)", o.net.timeout_s,
+			        js.records);
 			ex = EX_TEMPFAIL;
 			goto out;
 		}

@@ -31,19 +31,9 @@
 #define LINE_MAX_BYTES MQS_ENVELOPE_PLAIN_MAX
 
 struct pubsub_opts {
-	const char *host;
-	int port;
-	const char *topic;
-	const char *message;
-	const char *file;
-	int lines;
-	int qos;
+	struct dev_net_opts net; /* -h -p -t -m -f -l -q -i -C -W --seal --no-seal */
 	int retain;
-	int seal; /* -1 auto, 0 never, 1 always */
-	long count;
 	int verbose;
-	int timeout_s;
-	const char *client_id;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -65,97 +55,41 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-enum { OPT_SEAL = 1000, OPT_NO_SEAL };
-
 static const struct option long_opts[] = {
-    {"seal", no_argument, NULL, OPT_SEAL},
-    {"no-seal", no_argument, NULL, OPT_NO_SEAL},
+    {"seal", no_argument, NULL, DEV_OPT_SEAL},
+    {"no-seal", no_argument, NULL, DEV_OPT_NO_SEAL},
     {"help", no_argument, NULL, 'H'},
     {NULL, 0, NULL, 0},
 };
 
-/* Parse the options shared by publish and subscribe. */
+/* Parse the options of publish and subscribe. */
 static int parse_opts(int argc, char **argv, const char *optstring, struct pubsub_opts *o)
 {
-	char *end;
-	int opt;
+	int opt, took;
 
 	memset(o, 0, sizeof(*o));
-	o->host = "127.0.0.1";
-	o->port = 1883;
-	o->seal = -1;
+	dev_net_opts_init(&o->net);
 	for (;;) {
 		opt = getopt_long(argc, argv, optstring, long_opts, NULL);
 		if (opt == -1)
 			break;
+		took = dev_net_opt(&o->net, opt, optarg);
+		if (took < 0)
+			return EX_USAGE;
+		if (took > 0)
+			continue;
 		switch (opt) {
-		case 'h':
-			o->host = optarg;
-			break;
-		case 'p':
-			errno = 0;
-			o->port = (int)strtol(optarg, &end, 10);
-			if (errno != 0 || *end != 0 || o->port < 1 || o->port > 65535) {
-				dev_err("invalid port %s", optarg);
-				return EX_USAGE;
-			}
-			break;
-		case 't':
-			o->topic = optarg;
-			break;
-		case 'm':
-			o->message = optarg;
-			break;
-		case 'f':
-			o->file = optarg;
-			break;
-		case 'l':
-			o->lines = 1;
-			break;
-		case 'q':
-			if (strcmp(optarg, "0") != 0 && strcmp(optarg, "1") != 0 &&
-			    strcmp(optarg, "2") != 0) {
-				dev_err("invalid qos %s: must be 0, 1 or 2", optarg);
-				return EX_USAGE;
-			}
-			o->qos = optarg[0] - '0';
-			break;
 		case 'r':
 			o->retain = 1;
 			break;
-		case 'C':
-			errno = 0;
-			o->count = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != 0 || o->count < 1) {
-				dev_err("invalid count %s", optarg);
-				return EX_USAGE;
-			}
-			break;
-		case 'W':
-			errno = 0;
-			o->timeout_s = (int)strtol(optarg, &end, 10);
-			if (errno != 0 || *end != 0 || o->timeout_s < 1) {
-				dev_err("invalid timeout %s", optarg);
-				return EX_USAGE;
-			}
-			break;
 		case 'v':
 			o->verbose = 1;
-			break;
-		case 'i':
-			o->client_id = optarg;
-			break;
-		case OPT_SEAL:
-			o->seal = 1;
-			break;
-		case OPT_NO_SEAL:
-			o->seal = 0;
 			break;
 		default:
 			return dev_usage_cmd(argv[0]);
 		}
 	}
-	if (optind != argc || o->topic == NULL)
+	if (optind != argc || o->net.topic == NULL)
 		return dev_usage_cmd(argv[0]);
 	return EX_OK;
 }
@@ -252,19 +186,20 @@ static int publish_one(struct dev_conn *c, const struct pubsub_opts *o, int seal
 	int ex = EX_DATAERR;
 
 	if (seal) {
-		ex = dev_pub_seal(c->ctx, o->topic, data, len, &env, &env_len);
+		ex = dev_pub_seal(c->ctx, o->net.topic, data, len, &env, &env_len);
 		if (ex != EX_OK)
 			goto out;
 		data = env;
 		len = env_len;
 	}
-	rc = mosquitto_publish(c->mosq, NULL, o->topic, (int)len, data, o->qos, o->retain != 0);
+	rc = mosquitto_publish(c->mosq, NULL, o->net.topic, (int)len, data, o->net.qos,
+	                       o->retain != 0);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		dev_err("cannot publish to %s: %s", o->topic, mosquitto_strerror(rc));
+		dev_err("cannot publish to %s: %s", o->net.topic, mosquitto_strerror(rc));
 		ex = EX_UNAVAILABLE;
 		goto out;
 	}
-	if (o->qos > 0)
+	if (o->net.qos > 0)
 		ps->pending++;
 	ex = EX_OK;
 out:
@@ -313,23 +248,23 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
 	ex = parse_opts(argc, argv, "h:p:t:m:f:lq:ri:", &o);
 	if (ex != EX_OK)
 		goto out;
-	sources = (o.message != NULL) + (o.file != NULL) + o.lines;
+	sources = (o.net.message != NULL) + (o.net.file != NULL) + o.net.lines;
 	if (sources != 1) {
 		dev_err("give exactly one of -m MSG, -f FILE or -l");
 		ex = dev_usage_cmd(argv[0]);
 		goto out;
 	}
-	if (mqs_envelope_topic_check(o.topic, strlen(o.topic)) != MQS_OK) {
-		dev_err("invalid topic %s: must be 1..%u bytes without '+' or '#'", o.topic,
+	if (mqs_envelope_topic_check(o.net.topic, strlen(o.net.topic)) != MQS_OK) {
+		dev_err("invalid topic %s: must be 1..%u bytes without '+' or '#'", o.net.topic,
 		        MQS_ENVELOPE_TOPIC_MAX);
 		ex = EX_USAGE;
 		goto out;
 	}
-	seal = o.seal >= 0 ? o.seal : mqs_creds_topic_protected(&ctx->creds, o.topic);
-	if (o.file != NULL) {
-		int rc = mqs_file_read(o.file, MQS_ENVELOPE_PLAIN_MAX, 0, &data, &len);
+	seal = o.net.seal >= 0 ? o.net.seal : mqs_creds_topic_protected(&ctx->creds, o.net.topic);
+	if (o.net.file != NULL) {
+		int rc = mqs_file_read(o.net.file, MQS_ENVELOPE_PLAIN_MAX, 0, &data, &len);
 		if (rc != MQS_OK) {
-			dev_err("cannot read %s: %s", o.file,
+			dev_err("cannot read %s: %s", o.net.file,
 			        rc == MQS_ERR_IO ? strerror(errno) : mqs_strerror(rc));
 			ex = rc == MQS_ERR_TOOBIG ? EX_DATAERR : EX_NOINPUT;
 			goto out;
@@ -337,13 +272,14 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	install_signals();
 	c.user = &ps;
-	ex = dev_conn_open(&c, ctx, o.host, o.port, o.client_id, 1);
+	ex = dev_conn_open(&c, ctx, o.net.host, o.net.port, o.net.client_id, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_publish_v5_callback_set(c.mosq, on_publish);
-	if (o.message != NULL) {
-		ex = publish_one(&c, &o, seal, (const uint8_t *)o.message, strlen(o.message));
-	} else if (o.file != NULL) {
+	if (o.net.message != NULL) {
+		ex = publish_one(&c, &o, seal, (const uint8_t *)o.net.message,
+		                 strlen(o.net.message));
+	} else if (o.net.file != NULL) {
 		ex = publish_one(&c, &o, seal, data, len);
 	} else {
 		/* one fixed buffer, wiped at the end: no plaintext left in freed memory */
@@ -416,7 +352,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	int protected_topic = mqs_creds_topic_protected(cr, m->topic);
 	int rc;
 
-	if (ss->o->count > 0 && ss->received >= ss->o->count)
+	if (ss->o->net.count > 0 && ss->received >= ss->o->net.count)
 		return;
 	rc = mqs_envelope_parse(m->payload, (size_t)m->payloadlen, &info);
 	if (rc == MQS_OK)
@@ -485,8 +421,8 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 	ex = parse_opts(argc, argv, "h:p:t:q:C:W:vi:", &o);
 	if (ex != EX_OK)
 		goto out;
-	if (mqs_topic_filter_check(o.topic) != MQS_OK) {
-		dev_err("invalid topic filter %s", o.topic);
+	if (mqs_topic_filter_check(o.net.topic) != MQS_OK) {
+		dev_err("invalid topic filter %s", o.net.topic);
 		ex = EX_USAGE;
 		goto out;
 	}
@@ -499,24 +435,24 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	install_signals();
 	c.user = &ss;
-	ex = dev_conn_open(&c, ctx, o.host, o.port, o.client_id, 1);
+	ex = dev_conn_open(&c, ctx, o.net.host, o.net.port, o.net.client_id, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_message_v5_callback_set(c.mosq, on_message);
 	mosquitto_subscribe_v5_callback_set(c.mosq, on_subscribe);
-	rc = mosquitto_subscribe(c.mosq, NULL, o.topic, o.qos);
+	rc = mosquitto_subscribe(c.mosq, NULL, o.net.topic, o.net.qos);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		dev_err("cannot subscribe to %s: %s", o.topic, mosquitto_strerror(rc));
+		dev_err("cannot subscribe to %s: %s", o.net.topic, mosquitto_strerror(rc));
 		ex = EX_UNAVAILABLE;
 		goto out;
 	}
-	if (o.timeout_s > 0)
-		end = time(NULL) + o.timeout_s;
+	if (o.net.timeout_s > 0)
+		end = time(NULL) + o.net.timeout_s;
 	while (!stop_requested && ss.error == 0) {
-		if (o.count > 0 && ss.received >= o.count)
+		if (o.net.count > 0 && ss.received >= o.net.count)
 			break;
 		if (end != 0 && time(NULL) >= end) {
-			dev_err("timed out after %d s with %ld message(s)", o.timeout_s,
+			dev_err("timed out after %d s with %ld message(s)", o.net.timeout_s,
 			        ss.received);
 			ex = EX_TEMPFAIL;
 			goto out;
@@ -529,7 +465,7 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 			ex = dev_conn_reconnect(&c);
 			if (ex != EX_OK)
 				goto out;
-			rc = mosquitto_subscribe(c.mosq, NULL, o.topic, o.qos);
+			rc = mosquitto_subscribe(c.mosq, NULL, o.net.topic, o.net.qos);
 			if (rc != MOSQ_ERR_SUCCESS) {
 				ex = EX_UNAVAILABLE;
 				goto out;

@@ -36,6 +36,38 @@ struct dev_ctx {
 /* Every command has the signature of dev_cmd_totp: argv[0] is the command
  * name, argv[1..argc-1] its arguments; it returns a sysexits.h exit code. */
 
+/* opts.c: the options every networked command shares (-h -p -t -m -f -l
+ * -q -i -C -W --seal --no-seal); each command parses its own with getopt
+ * and hands every option to dev_net_opt() first. */
+enum { DEV_OPT_SEAL = 1000, DEV_OPT_NO_SEAL, DEV_OPT__NEXT };
+
+struct dev_net_opts {
+	const char *host; /* -h, default 127.0.0.1 */
+	int port;         /* -p, default 1883 */
+	const char *topic;
+	const char *message;
+	const char *file;
+	int lines;
+	int qos;       /* -q, 0 until given */
+	int qos_given; /* 1 when -q was given */
+	const char *client_id;
+	long count;    /* -C, 0: not given */
+	int timeout_s; /* -W, 0: not given */
+	int seal;      /* -1 auto, 0 --no-seal, 1 --seal */
+};
+
+/* Option value s as a whole number in 1..max, or -1 with "invalid WHAT
+ * S" printed. */
+long dev_opt_num(const char *what, const char *s, long max);
+
+/* Fill o with the defaults. */
+void dev_net_opts_init(struct dev_net_opts *o);
+
+/* Take option opt (a getopt result) with argument arg into o: 1 when it
+ * was one of the shared options, 0 when it is not (the command's own),
+ * -1 when its value is invalid (the reason is printed). */
+int dev_net_opt(struct dev_net_opts *o, int opt, const char *arg);
+
 /* cmd_offline.c: commands that never touch the network. */
 
 /* totp: print the current TOTP code of the credentials. */
