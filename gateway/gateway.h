@@ -31,6 +31,7 @@ struct gw_sensor;
 struct gw_medjoin;
 struct gw_medical;
 struct gw_pubq;
+struct gw_marketing;
 
 struct gw_gateway {
 	const struct gw_config *conf;
@@ -45,7 +46,10 @@ struct gw_gateway {
 	struct gw_medjoin **joins;  /* indexed like conf->routes: the receiver of each
 	                             * enabled medical-join route, else NULL */
 	struct gw_medical *medical; /* the senders of the kind = medical routes */
-	struct gw_pubq *pubq;       /* shares waiting for their broker (gw_pubq.h) */
+	struct gw_pubq *pubq;       /* shares waiting for their broker (gw_pubq.h); also
+	                             * campaign content for reviewers (gw_review.h) */
+	/* docs/marketing.md */
+	struct gw_marketing *marketing; /* campaigns after approval (gw_marketing.h) */
 };
 
 #endif

@@ -34,6 +34,17 @@ int gw_cmd_key(struct gw_config *conf, int argc, char **argv);
  * outbox rows by state; counts only (cmd_status.c). */
 int gw_cmd_status(struct gw_config *conf, int argc, char **argv);
 
+/* campaign submit|list|show|report|cancel|approve|reject (docs/marketing.md);
+ * cmd_campaign.c */
+int gw_cmd_campaign(struct gw_config *conf, int argc, char **argv);
+
+/* reviewer add|list|rm (docs/marketing.md, "Review"); cmd_reviewer.c */
+int gw_cmd_reviewer(struct gw_config *conf, int argc, char **argv);
+
+/* audit [--campaign ID] [--limit N] [--json]: review decisions;
+ * cmd_reviewer.c */
+int gw_cmd_audit(struct gw_config *conf, int argc, char **argv);
+
 /* outbox [--status S] [--limit N] [--json] */
 int gw_cmd_outbox(struct gw_config *conf, int argc, char **argv);
 

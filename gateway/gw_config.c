@@ -17,6 +17,7 @@
 
 #include "gw_ack.h"
 #include "gw_config.h"
+#include "gw_http.h"
 #include "gw_log.h"
 #include "gw_webhook.h"
 #include "mqs_error.h"
@@ -47,6 +48,12 @@ static const char *const delivery_keys[] = {
 static const char *const named_broker_keys[] = {"host",          "port",          "credentials",
                                                 "client_id",     "cafile",        "keepalive",
                                                 "reconnect_min", "reconnect_max", NULL};
+static const char *const marketing_keys[] = {"quiet_hours", "default_tz", "marketing_share",
+                                             "fanout_batch", NULL};
+static const char *const http_keys[] = {"listen",          "cert",   "key",     "public_url",
+                                        "max_connections", "per_ip", "timeout", NULL};
+/* keys every [channel NAME] accepts besides its own */
+static const char *const chan_common_keys[] = {"max_inflight", "rate", "burst", NULL};
 /* keys of every route; each kind adds its own (gw_kind.c) */
 static const char *const route_keys[] = {"topic", "kind",       "group",    "field",
                                          "rule",  "hysteresis", "ack_from", NULL};
@@ -748,6 +755,62 @@ static int load_medical(struct parse *p, struct gw_section *s, struct gw_route *
 	return MQS_OK;
 }
 
+/* The keys of a kind = marketing route (docs/marketing.md, "Review"):
+ * review_levels (required, ordered, distinct names) and review_timeout. */
+static int load_marketing_route(struct parse *p, struct gw_section *s, struct gw_route *r)
+{
+	const char *v;
+	char *save = NULL, *tok;
+
+	if (need(p, s, "route", "review_levels", &v) != 0)
+		return MQS_ERR_INVAL;
+	r->levels_text = strdup(v);
+	if (r->levels_text == NULL) {
+		p->nomem = 1;
+		return MQS_ERR_NOMEM;
+	}
+	for (tok = strtok_r(r->levels_text, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok = trim(tok);
+		if (!name_ok(tok)) {
+			set_err(
+			    p, sec_line(s, "review_levels"),
+			    "[route %s] review_levels: bad level name (1..64 of A-Z a-z 0-9 _ - .)",
+			    s->name);
+			return MQS_ERR_INVAL;
+		}
+		for (size_t i = 0; i < r->nlevels; i++) {
+			if (strcmp(r->levels[i], tok) == 0) {
+				set_err(p, sec_line(s, "review_levels"),
+				        "[route %s] review_levels: level %s repeated", s->name,
+				        tok);
+				return MQS_ERR_INVAL;
+			}
+		}
+		if (r->nlevels == GW_LEVELS_MAX) {
+			set_err(p, sec_line(s, "review_levels"),
+			        "[route %s] review_levels: at most %d levels", s->name,
+			        GW_LEVELS_MAX);
+			return MQS_ERR_INVAL;
+		}
+		r->levels[r->nlevels++] = tok;
+	}
+	if (r->nlevels == 0) {
+		set_err(p, sec_line(s, "review_levels"), "[route %s] review_levels: no level",
+		        s->name);
+		return MQS_ERR_INVAL;
+	}
+	r->review_timeout_ms = 72ull * 3600000ull;
+	if (get_duration(p, s, "review_timeout", &r->review_timeout_ms) != 0)
+		return MQS_ERR_INVAL;
+	if (r->review_timeout_ms < 1000 || r->review_timeout_ms > 365ull * 86400000ull) {
+		set_err(p, sec_line(s, "review_timeout"),
+		        "[route %s] review_timeout must be 1s..365d", s->name);
+		return MQS_ERR_INVAL;
+	}
+	return MQS_OK;
+}
+
 /* One [route NAME] section into r (sensor rules: gw_rule.h). */
 static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 {
@@ -797,6 +860,8 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 		set_err(p, sec_line(s, "ack_from"), "[route %s] ack_from: %s", s->name, why);
 		return MQS_ERR_INVAL;
 	}
+	if (r->kind == GW_KIND_MARKETING)
+		return load_marketing_route(p, s, r);
 	if (!ki->served) {
 		/* keys of later kinds are accepted; the route is not served yet */
 		for (size_t i = 0; ki->keys[i] != NULL; i++)
@@ -873,6 +938,243 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 	return MQS_OK;
 }
 
+/* "HH:MM" into minutes after midnight: MQS_OK or MQS_ERR_INVAL. */
+static int parse_hhmm(const char *v, size_t len, int *out)
+{
+	if (len != 5 || !isdigit((unsigned char)v[0]) || !isdigit((unsigned char)v[1]) ||
+	    v[2] != ':' || !isdigit((unsigned char)v[3]) || !isdigit((unsigned char)v[4]))
+		return MQS_ERR_INVAL;
+	int h = (v[0] - '0') * 10 + (v[1] - '0'), m = (v[3] - '0') * 10 + (v[4] - '0');
+	if (h > 23 || m > 59)
+		return MQS_ERR_INVAL;
+	*out = h * 60 + m;
+	return MQS_OK;
+}
+
+/* [marketing] with its defaults (docs/marketing.md, "Delivery rules"). */
+static int load_marketing(struct parse *p)
+{
+	struct gw_config *c = p->c;
+	struct gw_section *s = find_section(c, "marketing");
+	const char *v, *dash;
+	unsigned long n;
+
+	c->quiet_start_min = 21 * 60;
+	c->quiet_end_min = 8 * 60;
+	c->default_tz = "UTC";
+	c->marketing_share = 75;
+	c->fanout_batch = 2000;
+	if (s == NULL)
+		return MQS_OK;
+	v = sec_get(s, "quiet_hours");
+	if (v != NULL) {
+		dash = strchr(v, '-');
+		if (strcmp(v, "none") == 0) {
+			c->quiet_start_min = c->quiet_end_min = 0;
+		} else if (dash == NULL ||
+		           parse_hhmm(v, (size_t)(dash - v), &c->quiet_start_min) != MQS_OK ||
+		           parse_hhmm(dash + 1, strlen(dash + 1), &c->quiet_end_min) != MQS_OK) {
+			set_err(p, sec_line(s, "quiet_hours"),
+			        "[marketing] quiet_hours must be HH:MM-HH:MM (e.g. 21:00-08:00) or "
+			        "none");
+			return MQS_ERR_INVAL;
+		}
+	}
+	v = sec_get(s, "default_tz");
+	if (v != NULL) {
+		if (!gw_tz_valid(v)) {
+			set_err(
+			    p, sec_line(s, "default_tz"),
+			    "[marketing] default_tz: unknown time zone %s (an IANA name such as "
+			    "Europe/Paris)",
+			    v);
+			return MQS_ERR_INVAL;
+		}
+		c->default_tz = v;
+	}
+	n = c->marketing_share;
+	if (get_uint(p, s, "marketing_share", 1, 100, &n) != 0)
+		return MQS_ERR_INVAL;
+	c->marketing_share = (unsigned)n;
+	n = c->fanout_batch;
+	if (get_uint(p, s, "fanout_batch", 1, 100000, &n) != 0)
+		return MQS_ERR_INVAL;
+	c->fanout_batch = (size_t)n;
+	return MQS_OK;
+}
+
+/* 1 when host (without brackets) is a loopback address or name. */
+static int host_loopback(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+	       strcmp(host, "::1") == 0;
+}
+
+/* [http] (docs/marketing.md, "HTTP listener"). */
+static int load_http(struct parse *p)
+{
+	struct gw_config *c = p->c;
+	struct gw_section *s = find_section(c, "http");
+	struct gw_http_conf *h = &c->http;
+	const char *v, *colon;
+	unsigned long n;
+	size_t hl;
+
+	snprintf(h->listen_host, sizeof(h->listen_host), "127.0.0.1");
+	h->listen_port = 8080;
+	h->max_connections = 64;
+	h->per_ip = 8;
+	h->timeout_ms = 10000;
+	h->max_body = 64 * 1024;
+	if (s == NULL)
+		return MQS_OK;
+	h->enabled = 1;
+	h->line = s->line;
+	v = sec_get(s, "listen");
+	if (v != NULL) {
+		char *end = NULL;
+
+		if (v[0] == '[') {
+			const char *rb = strchr(v, ']');
+			colon = rb != NULL && rb[1] == ':' ? rb + 1 : NULL;
+			hl = rb != NULL ? (size_t)(rb - v - 1) : 0;
+			v++;
+		} else {
+			colon = strrchr(v, ':');
+			hl = colon != NULL ? (size_t)(colon - v) : 0;
+		}
+		errno = 0;
+		n = colon != NULL ? strtoul(colon + 1, &end, 10) : 0;
+		if (colon == NULL || hl == 0 || hl >= sizeof(h->listen_host) || errno != 0 ||
+		    end == colon + 1 || *end != '\0' || n > 65535) {
+			set_err(
+			    p, sec_line(s, "listen"),
+			    "[http] listen must be HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)");
+			return MQS_ERR_INVAL;
+		}
+		memcpy(h->listen_host, v, hl);
+		h->listen_host[hl] = '\0';
+		h->listen_port = (int)n;
+	}
+	h->cert = sec_get(s, "cert");
+	h->key = sec_get(s, "key");
+	if ((h->cert == NULL) != (h->key == NULL)) {
+		set_err(p, s->line, "[http] cert and key go together (TLS), or neither");
+		return MQS_ERR_INVAL;
+	}
+	if (h->cert == NULL && !host_loopback(h->listen_host)) {
+		set_err(
+		    p, sec_line(s, "listen"),
+		    "[http] plain HTTP only on loopback: listen on 127.0.0.1 behind a TLS proxy, "
+		    "or set cert and key");
+		return MQS_ERR_INVAL;
+	}
+	v = sec_get(s, "public_url");
+	if (v != NULL) {
+		size_t len = strlen(v);
+
+		if (len > 512 || (strncmp(v, "https://", 8) != 0 &&
+		                  !(strncmp(v, "http://", 7) == 0 && gw_url_is_loopback(v)))) {
+			set_err(p, sec_line(s, "public_url"),
+			        "[http] public_url must be an https:// URL (http:// only for "
+			        "loopback), at most 512 characters");
+			return MQS_ERR_INVAL;
+		}
+		h->public_url = v;
+		/* no trailing '/' (links append "/u/TOKEN") */
+		while (len > 0 && v[len - 1] == '/')
+			((char *)v)[--len] = '\0';
+	}
+	n = h->max_connections;
+	if (get_uint(p, s, "max_connections", 1, 10000, &n) != 0)
+		return MQS_ERR_INVAL;
+	h->max_connections = (unsigned)n;
+	n = h->per_ip;
+	if (get_uint(p, s, "per_ip", 1, 10000, &n) != 0)
+		return MQS_ERR_INVAL;
+	h->per_ip = (unsigned)n;
+	if (get_duration(p, s, "timeout", &h->timeout_ms) != 0)
+		return MQS_ERR_INVAL;
+	if (h->timeout_ms < 1000 || h->timeout_ms > 3600000) {
+		set_err(p, sec_line(s, "timeout"), "[http] timeout must be 1s..1h");
+		return MQS_ERR_INVAL;
+	}
+	return MQS_OK;
+}
+
+/* [channel NAME] rate and burst of every channel section. */
+static int load_rates(struct parse *p)
+{
+	struct gw_config *c = p->c;
+
+	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
+		const struct gw_channel_type *type;
+		const char *v;
+		char *end = NULL;
+		double per = 0, n;
+		unsigned long burst;
+
+		if (strcmp(s->type, "channel") != 0)
+			continue;
+		type = gw_channel_type_find(s->name);
+		v = sec_get(s, "rate");
+		if (v == NULL || type == NULL || type->chan < 0)
+			continue;
+		n = strtod(v, &end);
+		if (end != v && isfinite(n) && n > 0) {
+			if (*end == '\0' || strcmp(end, "/s") == 0)
+				per = n;
+			else if (strcmp(end, "/m") == 0)
+				per = n / 60.0;
+			else if (strcmp(end, "/h") == 0)
+				per = n / 3600.0;
+		}
+		if (per <= 0 || per > 1e6) {
+			set_err(p, sec_line(s, "rate"),
+			        "[channel %s] rate must be N/s, N/m or N/h with N > 0 (e.g. 10/s)",
+			        s->name);
+			return MQS_ERR_INVAL;
+		}
+		burst = per < 1 ? 1 : (unsigned long)ceil(per);
+		if (get_uint(p, s, "burst", 1, 1000000, &burst) != 0)
+			return MQS_ERR_INVAL;
+		c->rate[type->chan].per_s = per;
+		c->rate[type->chan].burst = (unsigned)burst;
+	}
+	return MQS_OK;
+}
+
+/* Checks across sections: a marketing route needs [http] public_url (its
+ * emails carry unsubscribe links). */
+static int check_marketing(struct parse *p)
+{
+	struct gw_config *c = p->c;
+
+	for (size_t i = 0; i < c->nroutes; i++) {
+		if (c->routes[i].kind != GW_KIND_MARKETING)
+			continue;
+		if (c->http.public_url == NULL) {
+			set_err(p, c->routes[i].line,
+			        "[route %s] kind = marketing needs [http] public_url (unsubscribe "
+			        "links in every marketing email)",
+			        c->routes[i].name);
+			return MQS_ERR_INVAL;
+		}
+	}
+	return MQS_OK;
+}
+
+/* Value of key in [channel name]. */
+const char *gw_config_chan_get(const struct gw_config *c, const char *name, const char *key)
+{
+	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
+		if (strcmp(s->type, "channel") == 0 && s->name != NULL &&
+		    strcmp(s->name, name) == 0)
+			return sec_get(s, key);
+	}
+	return NULL;
+}
+
 /* 1 when key is in the NULL-terminated keys, else 0. */
 static int in_list(const char *const *keys, const char *key)
 {
@@ -891,7 +1193,8 @@ static int load_sections(struct parse *p)
 
 	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
 		int single = strcmp(s->type, "broker") == 0 || strcmp(s->type, "store") == 0 ||
-		             strcmp(s->type, "delivery") == 0;
+		             strcmp(s->type, "delivery") == 0 ||
+		             strcmp(s->type, "marketing") == 0 || strcmp(s->type, "http") == 0;
 
 		for (struct gw_section *t = c->sections; t != s; t = t->next) {
 			if (strcmp(t->type, s->type) == 0 &&
@@ -930,7 +1233,8 @@ static int load_sections(struct parse *p)
 			       s->line, s->type);
 		}
 	}
-	if (load_broker(p) != 0 || load_store(p) != 0 || load_delivery(p) != 0)
+	if (load_broker(p) != 0 || load_store(p) != 0 || load_delivery(p) != 0 ||
+	    load_marketing(p) != 0 || load_http(p) != 0 || load_rates(p) != 0)
 		return MQS_ERR_INVAL;
 	if (nroutes > 0) {
 		c->routes = calloc(nroutes, sizeof(*c->routes));
@@ -950,6 +1254,8 @@ static int load_sections(struct parse *p)
 	if (c->nroutes == 0)
 		gw_log(GW_LOG_WARN, "%s: no [route NAME] section: nothing will be delivered",
 		       c->path);
+	if (check_marketing(p) != 0)
+		return MQS_ERR_INVAL;
 	/* unknown keys (channel sections: the channel's own list) */
 	for (struct gw_section *s = c->sections; s != NULL; s = s->next) {
 		const char *const *keys = NULL;
@@ -962,6 +1268,10 @@ static int load_sections(struct parse *p)
 			keys = store_keys;
 		else if (strcmp(s->type, "delivery") == 0)
 			keys = delivery_keys;
+		else if (strcmp(s->type, "marketing") == 0)
+			keys = marketing_keys;
+		else if (strcmp(s->type, "http") == 0)
+			keys = http_keys;
 		else if (strcmp(s->type, "route") == 0) {
 			keys = route_keys;
 			ki = gw_kind_find(sec_get(s, "kind"));
@@ -971,8 +1281,7 @@ static int load_sections(struct parse *p)
 			continue;
 		for (struct gw_kv *kv = s->kv; kv != NULL; kv = kv->next) {
 			if (in_list(keys, kv->key) || (ki != NULL && in_list(ki->keys, kv->key)) ||
-			    (strcmp(s->type, "channel") == 0 &&
-			     strcmp(kv->key, "max_inflight") == 0))
+			    (strcmp(s->type, "channel") == 0 && in_list(chan_common_keys, kv->key)))
 				continue;
 			gw_log(GW_LOG_WARN, "%s:%d: unknown key %s in [%s%s%s] (ignored)", c->path,
 			       kv->line, kv->key, s->type, s->name ? " " : "",
@@ -1050,6 +1359,7 @@ void gw_config_release(struct gw_config *c)
 			gw_rule_release(&c->routes[i].rules[j]);
 		free(c->routes[i].rules);
 		free(c->routes[i].chans_text);
+		free(c->routes[i].levels_text);
 	}
 	free(c->routes);
 	for (s = c->sections; s != NULL; s = snext) {

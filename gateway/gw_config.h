@@ -3,7 +3,7 @@
  *
  * Sections: [broker], [broker NAME] (docs/medical.md: more broker
  * connections, at most 7), [store], [delivery], [route NAME],
- * [channel NAME].
+ * [channel NAME], [marketing] and [http] (docs/marketing.md).
  * Unknown sections and keys are warned with file:line and ignored; a
  * missing required key or a bad value is refused with file:line.
  *
@@ -56,6 +56,7 @@ struct gw_broker_conf {
 };
 
 #define GW_BROKERS_MAX  8 /* [broker] and at most 7 [broker NAME] */
+#define GW_LEVELS_MAX   8 /* review levels of a marketing route */
 #define GW_MED_CHAN_MAX 8 /* channels of a medical route (n) */
 
 /* One channel of a medical or medical-join route: TOPIC[@BROKER]. */
@@ -90,6 +91,39 @@ struct gw_route {
 	size_t max_queued, max_queued_bytes;  /* medical: one broker's pubq at most
 	                                       * (defaults 100,000 rows, 1 GiB) */
 	char *chans_text;                     /* owned: the strings chans[].topic point into */
+	/* kind = marketing (docs/marketing.md, "Review") */
+	const char *levels[GW_LEVELS_MAX]; /* review_levels, in order (names as
+	                                    * name_ok: 1..64 of A-Z a-z 0-9 _ - .) */
+	size_t nlevels;                    /* 1..GW_LEVELS_MAX (review_levels is required) */
+	uint64_t review_timeout_ms;        /* review_timeout, default 72 h */
+	char *levels_text;                 /* owned: the strings levels[] point into */
+};
+
+/* [http] (docs/marketing.md, "HTTP listener"): the gateway's listener for
+ * provider webhooks and unsubscribe links.  enabled = 0 without [http]. */
+struct gw_http_conf {
+	int enabled;
+	char listen_host[256];    /* listen = HOST:PORT ("[::1]:8080" for IPv6); default
+	                           * 127.0.0.1:8080 */
+	int listen_port;          /* 0 = any free port (tests; the port is logged) */
+	const char *cert;         /* PEM files for TLS, both or neither; NULL = plain HTTP, */
+	const char *key;          /* ... refused on a host that is not loopback */
+	const char *public_url;   /* base of links and webhook URLs, no trailing '/';
+	                           * https:// unless its host is loopback; NULL when
+	                           * absent (then no marketing route may exist) */
+	unsigned max_connections; /* default 64 */
+	unsigned per_ip;          /* connections per client address, default 8 */
+	uint64_t timeout_ms;      /* idle connection / whole request, default 10 s */
+	size_t max_body;          /* request body cap, 64 KiB (not configurable above) */
+	int line;                 /* of the section header */
+};
+
+/* [channel NAME] rate = N/s | N/m | N/h (a token bucket; docs/marketing.md,
+ * "Delivery rules"); burst = the bucket size (default one second's worth,
+ * at least 1). */
+struct gw_rate_conf {
+	double per_s;   /* 0 = no limit */
+	unsigned burst; /* tokens at most */
 };
 
 struct gw_config {
@@ -118,7 +152,29 @@ struct gw_config {
 	struct gw_route *routes;
 	size_t nroutes;
 	size_t nchannel_sections;
+	/* [channel NAME] rate, by enum gw_chan (unset: per_s = 0) */
+	struct gw_rate_conf rate[GW_CH__COUNT];
+	/* [marketing] (docs/marketing.md, "Delivery rules") */
+	int quiet_start_min, quiet_end_min; /* quiet_hours = HH:MM-HH:MM in minutes after
+	                                     * local midnight; equal: no quiet hours
+	                                     * (default 21:00-08:00) */
+	const char *default_tz;             /* [marketing] default_tz (IANA), default "UTC":
+	                                     * the zone of recipients without one */
+	unsigned marketing_share;           /* percent of a channel's max_inflight that
+	                                     * marketing may use, 1..100, default 75 (at
+	                                     * least one slot stays free for alerts
+	                                     * when max_inflight > 1) */
+	size_t fanout_batch;                /* rows a campaign queues per loop turn,
+	                                     * default 2,000 */
+	/* [http] */
+	struct gw_http_conf http;
 };
+
+/* The value of key in section [channel name], or NULL when there is no
+ * such section or key (the HTTP listener reads the providers' secrets:
+ * [channel sms] auth_token, [channel line] channel_secret).  The string
+ * lives as long as the config. */
+const char *gw_config_chan_get(const struct gw_config *c, const char *name, const char *key);
 
 /* Parse path into c.  Warnings go to the log.  Returns MQS_OK, or
  * MQS_ERR_PARSE / MQS_ERR_IO / MQS_ERR_NOMEM with "file:line: reason" in

@@ -7,8 +7,8 @@
 #include "gw_kind.h"
 
 static const char *const sensor_keys[] = {"field", "rule", "hysteresis", NULL};
-/* keys of later kinds are accepted already; their routes are not served */
-static const char *const later_keys[] = {"channels", "threshold", NULL};
+/* docs/marketing.md, "Review" */
+static const char *const marketing_keys[] = {"review_levels", "review_timeout", NULL};
 /* docs/medical.md, "Sending" and "Receiving" */
 static const char *const medical_keys[] = {"channels",   "threshold",        "record_key",
                                            "max_queued", "max_queued_bytes", NULL};
@@ -21,7 +21,7 @@ static const char *const no_keys[] = {NULL};
 static const struct gw_kind_info kinds[GW_KIND__COUNT] = {
     {"alert", GW_KIND_ALERT, no_keys, 1},
     {"sensor", GW_KIND_SENSOR, sensor_keys, 1},
-    {"marketing", GW_KIND_MARKETING, later_keys, 0},
+    {"marketing", GW_KIND_MARKETING, marketing_keys, 1},
     {"medical", GW_KIND_MEDICAL, medical_keys, 1},
     {"medical-join", GW_KIND_MEDICAL_JOIN, medical_join_keys, 1},
 };

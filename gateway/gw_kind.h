@@ -8,8 +8,8 @@
  * holds the on_message handler of every served kind, indexed by the same
  * enum.  A new kind is one row here plus one handler there.
  *
- * Rows: alert, sensor, medical and medical-join (served); marketing
- * (accepted, not served yet: its routes are disabled with a warning).
+ * Rows: alert, sensor, marketing (docs/marketing.md), medical and
+ * medical-join, all served.
  *
  * Pure module: no struct gw_gateway, no I/O.
  *

@@ -27,7 +27,9 @@
 #include "gateway.h"
 #include "gw_engine.h"
 #include "gw_escalation.h"
+#include "gw_listen.h"
 #include "gw_log.h"
+#include "gw_marketing.h"
 #include "gw_medical.h"
 #include "gw_medjoin.h"
 #include "gw_mqtt.h"
@@ -58,15 +60,16 @@
  *   SRC_MQTT    one per broker (struct gw_mqtt, l->mqtt[index]): index 0
  *               is [broker] (the status broker), then each [broker NAME]
  *               in file order (docs/medical.md)
- *   SRC_HTTP    reserved: the HTTP listener for provider webhooks
- *               (libmicrohttpd in MHD_USE_EPOLL mode: its epoll fd, from
- *               MHD_get_daemon_info(MHD_DAEMON_INFO_EPOLL_FD), goes here
- *               with POLLIN, and MHD_run() is called when it is ready and
- *               when MHD_get_timeout() expires; not built yet)
+ *   SRC_HTTP    the HTTP listener for provider webhooks and unsubscribe
+ *               links ([http], gw_listen.h): its descriptor with POLLIN;
+ *               gw_listen_run() when it is ready and when
+ *               gw_listen_next_ms() has passed
  *
  * Timers (no descriptor): the transports' service (reconnect, keepalive,
  * held messages), the engine's next due time, escalation deadlines,
- * sensor holds, medical-join timeouts (gw_medjoin_tick), outbox pruning.
+ * sensor holds, medical-join timeouts (gw_medjoin_tick), campaigns
+ * (gw_marketing_tick: review expiry, content for reviewers, scheduling,
+ * fan-out), the listener's timeouts, outbox pruning.
  *
  * After every phase of a turn the publish queue of medical shares
  * (gw_pubq.h) is drained into each connected broker, within that broker's
@@ -163,11 +166,14 @@ struct gw_loop {
 	const char **filters[MQTT_MAX];    /* each broker's subscriptions */
 	char step_keys[MQTT_MAX][100];
 	char ack_filter[1100];            /* <status_topic>/+/ack */
+	char review_filter[1100];         /* <status_topic>/+/review (marketing routes) */
+	struct gw_listen *listen;         /* [http], or NULL */
 	uint64_t pubq_retry[MQTT_MAX];    /* a publish failed: not before (ms) */
 	uint64_t pubq_err_next[MQTT_MAX]; /* its error is logged again from (ms) */
 	struct gw_outq out;               /* status messages waiting for the transport */
 	int sig_pipe[2];
-	uint64_t pump_last; /* monotonic ms of the last pump */
+	uint64_t pump_last;   /* monotonic ms of the last pump */
+	uint64_t listen_next; /* when the listener wants to run without I/O */
 	struct stalls all, window, refused;
 };
 
@@ -417,7 +423,14 @@ static unsigned poll_set(struct gw_loop *l, struct curl_waitfd fds[SRC_MAX],
 		srcs[n].index = i;
 		n++;
 	}
-	/* SRC_HTTP: the listener's epoll fd goes here (see the source table) */
+	if (l->listen != NULL && gw_listen_fd(l->listen) >= 0) {
+		fds[n].fd = gw_listen_fd(l->listen);
+		fds[n].events = CURL_WAIT_POLLIN;
+		fds[n].revents = 0;
+		srcs[n].kind = SRC_HTTP;
+		srcs[n].index = 0;
+		n++;
+	}
 	return n;
 }
 
@@ -471,6 +484,15 @@ static void loop(struct gw_loop *l)
 					wake =
 					    earliest(wake, gw_medjoin_tick(gw, gw->joins[i], now));
 			}
+			if (gw->marketing != NULL)
+				wake = earliest(wake, gw_marketing_tick(gw, gw->marketing, now));
+		}
+		if (l->listen != NULL) {
+			if (now >= l->listen_next) {
+				gw_listen_run(l->listen);
+				l->listen_next = gw_listen_next_ms(l->listen, mqs_now_ms());
+			}
+			wake = earliest(wake, l->listen_next);
 		}
 		wake = earliest(wake, (uint64_t)gw_engine_next_due(gw->engine));
 		if (now >= next_prune) {
@@ -525,6 +547,11 @@ static void loop(struct gw_loop *l)
 				}
 				break;
 			}
+			case SRC_HTTP:
+				gw_listen_run(l->listen);
+				l->listen_next = gw_listen_next_ms(l->listen, mqs_now_ms());
+				flush_out(l);
+				break;
 			case SRC_MQTT:
 				if (fds[i].revents & CURL_WAIT_POLLIN)
 					re |= POLLIN;
@@ -562,9 +589,14 @@ static void add_filter(const char **list, size_t *n, const char *f)
  * medical-join routes that live on it.  MQS_OK or MQS_ERR_NOMEM. */
 static int brokers_from_config(struct gw_loop *l, const struct gw_config *conf)
 {
-	size_t cap = 1 + conf->nroutes * (GW_MED_CHAN_MAX + 1);
+	size_t cap = 2 + conf->nroutes * (GW_MED_CHAN_MAX + 1);
 
 	snprintf(l->ack_filter, sizeof(l->ack_filter), "%s/+/ack", conf->status_topic);
+	for (size_t r = 0; r < conf->nroutes; r++) {
+		if (conf->routes[r].kind == GW_KIND_MARKETING && conf->routes[r].enabled)
+			snprintf(l->review_filter, sizeof(l->review_filter), "%s/+/review",
+			         conf->status_topic);
+	}
 	for (size_t i = 0; i < conf->nbrokers && i < MQTT_MAX; i++) {
 		const struct gw_broker_conf *bc = &conf->brokers[i];
 		struct gw_mqtt_broker *b = &l->brokers[i];
@@ -604,6 +636,8 @@ static int brokers_from_config(struct gw_loop *l, const struct gw_config *conf)
 		}
 		if (i == 0)
 			add_filter(l->filters[i], &n, l->ack_filter);
+		if (i == 0 && l->review_filter[0] != '\0')
+			add_filter(l->filters[i], &n, l->review_filter);
 		b->filters = l->filters[i];
 		b->nfilters = n;
 	}
@@ -781,6 +815,8 @@ static void loop_free(struct gw_loop *l)
 		gw_medjoin_free(&l->gw, l->gw.joins[i]);
 	free(l->gw.joins);
 	gw_medical_free(l->gw.store.db != NULL ? &l->gw : NULL, l->gw.medical);
+	gw_listen_free(l->listen);
+	gw_marketing_free(l->gw.marketing);
 	gw_pubq_free(l->gw.pubq);
 	for (size_t i = 1; i < MQTT_MAX; i++) {
 		mqs_seen_free(l->replay[i]);
@@ -863,7 +899,19 @@ int gw_run(const struct gw_config *conf)
 		rc = EX_CONFIG;
 		goto out;
 	}
+	gw->marketing = gw_marketing_new(gw, err, sizeof(err));
+	if (gw->marketing == NULL) {
+		gw_log(GW_LOG_ERR, "%s", err);
+		rc = EX_CONFIG;
+		goto out;
+	}
 	if (open_transports(l, conf) != MQS_OK) {
+		rc = EX_CONFIG;
+		goto out;
+	}
+	l->listen = gw_listen_new(gw, err, sizeof(err));
+	if (l->listen == NULL && err[0] != '\0') {
+		gw_log(GW_LOG_ERR, "%s", err);
 		rc = EX_CONFIG;
 		goto out;
 	}

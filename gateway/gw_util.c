@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -210,4 +211,28 @@ uint64_t gw_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A time zone name this machine knows (gw_util.h). */
+int gw_tz_valid(const char *name)
+{
+	char path[128];
+	struct stat st;
+	size_t len;
+
+	if (name == NULL)
+		return 0;
+	if (strcmp(name, "UTC") == 0)
+		return 1;
+	len = strlen(name);
+	if (len == 0 || len > 64 || name[0] == '/' || name[0] == '-' || strstr(name, "..") != NULL)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!isalnum(c) && c != '/' && c != '_' && c != '+' && c != '-')
+			return 0;
+	}
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }

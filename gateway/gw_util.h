@@ -73,6 +73,12 @@ int gw_id_check(const char *id);
  * Returns MQS_OK, or MQS_ERR_CRYPTO when the random generator fails. */
 int gw_uuid4(char out[37]);
 
+/* 1 when name is a time zone this machine knows: "UTC", or an IANA name
+ * (1..64 characters of A-Z a-z 0-9 / _ + -, no "..", not starting with
+ * '/' or '-') with a regular file under /usr/share/zoneinfo (package
+ * tzdata), else 0. */
+int gw_tz_valid(const char *name);
+
 /* 32-bit FNV-1a of s. */
 uint32_t gw_fnv1a(const char *s);
 

@@ -85,7 +85,8 @@ int main(int argc, char **argv)
 	cmd = argc > 0 ? argv[0] : "run";
 	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "recipient") != 0 &&
 	    strcmp(cmd, "group") != 0 && strcmp(cmd, "outbox") != 0 && strcmp(cmd, "key") != 0 &&
-	    strcmp(cmd, "status") != 0) {
+	    strcmp(cmd, "status") != 0 && strcmp(cmd, "campaign") != 0 &&
+	    strcmp(cmd, "reviewer") != 0 && strcmp(cmd, "audit") != 0) {
 		fprintf(stderr, "mqttsec-gateway: unknown command %s\n", cmd);
 		usage(stderr);
 		return EX_USAGE;
@@ -113,6 +114,12 @@ int main(int argc, char **argv)
 		rc = gw_cmd_key(&conf, argc, argv);
 	else if (strcmp(cmd, "status") == 0)
 		rc = gw_cmd_status(&conf, argc, argv);
+	else if (strcmp(cmd, "campaign") == 0)
+		rc = gw_cmd_campaign(&conf, argc, argv);
+	else if (strcmp(cmd, "reviewer") == 0)
+		rc = gw_cmd_reviewer(&conf, argc, argv);
+	else if (strcmp(cmd, "audit") == 0)
+		rc = gw_cmd_audit(&conf, argc, argv);
 	else
 		rc = gw_cmd_outbox(&conf, argc, argv);
 	gw_config_release(&conf);

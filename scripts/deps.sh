@@ -17,7 +17,7 @@ PACKAGES=(
 	libmosquitto-dev mosquitto mosquitto-clients mosquitto-dev
 	libssl-dev liboath-dev oathtool
 	libsqlite3-dev sqlite3
-	libcurl4-openssl-dev libcjson-dev libinih-dev libqrencode-dev libgfshare-dev uthash-dev
+	libcurl4-openssl-dev libcjson-dev libinih-dev libqrencode-dev libgfshare-dev libmicrohttpd-dev uthash-dev
 	python3 python3-cryptography python3-aiosmtpd openssl
 	postfix
 	clang libclang-rt-14-dev clang-format
