@@ -436,6 +436,88 @@ static void test_channels(void)
 	gw_config_release(&c);
 }
 
+/* Marketing routes, [marketing], [http] and channel rates (docs/marketing.md). */
+static void test_marketing(void)
+{
+	struct gw_config c;
+	char err[600];
+
+	tap_ok(load(BASE "[http]\nlisten = 127.0.0.1:0\npublic_url = https://gw.example.org/\n"
+	                 "[marketing]\nquiet_hours = 22:30-07:15\ndefault_tz = Asia/Taipei\n"
+	                 "marketing_share = 50\n"
+	                 "[route promo]\ntopic = marketing/#\nkind = marketing\n"
+	                 "review_levels = editors, managers\nreview_timeout = 48h\n"
+	                 "[channel email]\nurl = smtp://127.0.0.1:2525\nfrom = a@example.com\n"
+	                 "rate = 10/s\n"
+	                 "[channel sms]\nurl = https://api.twilio.com\naccount_sid = AC1\n"
+	                 "auth_token = t\nfrom = +15550000000\nrate = 120/m\nburst = 5\n",
+	            &c, err, sizeof(err)) == 0,
+	       "marketing configuration loads: %s", err);
+	tap_ok(c.nroutes == 1 && c.routes[0].kind == GW_KIND_MARKETING && c.routes[0].enabled &&
+	           c.routes[0].nlevels == 2 && strcmp(c.routes[0].levels[0], "editors") == 0 &&
+	           strcmp(c.routes[0].levels[1], "managers") == 0 &&
+	           c.routes[0].review_timeout_ms == 48ull * 3600000ull,
+	       "review levels in order and the timeout");
+	tap_ok(c.quiet_start_min == 22 * 60 + 30 && c.quiet_end_min == 7 * 60 + 15 &&
+	           strcmp(c.default_tz, "Asia/Taipei") == 0 && c.marketing_share == 50 &&
+	           c.fanout_batch == 2000,
+	       "[marketing] values");
+	tap_ok(c.http.enabled && strcmp(c.http.listen_host, "127.0.0.1") == 0 &&
+	           c.http.listen_port == 0 && c.http.cert == NULL &&
+	           strcmp(c.http.public_url, "https://gw.example.org") == 0 &&
+	           c.http.max_connections == 64 && c.http.per_ip == 8 &&
+	           c.http.timeout_ms == 10000 && c.http.max_body == 65536,
+	       "[http] values and defaults, public_url without its trailing slash");
+	tap_ok(c.rate[GW_CH_EMAIL].per_s == 10.0 && c.rate[GW_CH_EMAIL].burst == 10 &&
+	           c.rate[GW_CH_SMS].per_s == 2.0 && c.rate[GW_CH_SMS].burst == 5 &&
+	           c.rate[GW_CH_LINE].per_s == 0.0,
+	       "rate and burst per channel");
+	tap_ok(gw_config_chan_get(&c, "sms", "auth_token") != NULL &&
+	           strcmp(gw_config_chan_get(&c, "sms", "auth_token"), "t") == 0 &&
+	           gw_config_chan_get(&c, "line", "channel_secret") == NULL,
+	       "gw_config_chan_get");
+	gw_config_release(&c);
+
+	tap_ok(load(BASE "[http]\nlisten = [::1]:8443\n", &c, err, sizeof(err)) == 0 &&
+	           strcmp(c.http.listen_host, "::1") == 0 && c.http.listen_port == 8443,
+	       "IPv6 listen address");
+	gw_config_release(&c);
+	tap_ok(load(BASE, &c, err, sizeof(err)) == 0 && !c.http.enabled &&
+	           c.quiet_start_min == 21 * 60 && c.quiet_end_min == 8 * 60 &&
+	           strcmp(c.default_tz, "UTC") == 0 && c.marketing_share == 75,
+	       "defaults without [http] and [marketing]");
+	gw_config_release(&c);
+
+	expect_err(BASE "[route promo]\ntopic = m/#\nkind = marketing\nreview_levels = a\n",
+	           "needs [http] public_url", "a marketing route without public_url");
+	expect_err(BASE "[http]\npublic_url = https://x.org\n[route promo]\ntopic = m/#\n"
+	                "kind = marketing\n",
+	           "missing required key review_levels", "review_levels required");
+	expect_err(BASE "[http]\npublic_url = https://x.org\n[route promo]\ntopic = m/#\n"
+	                "kind = marketing\nreview_levels = a, b, a\n",
+	           "level a repeated", "repeated level");
+	expect_err(BASE "[http]\npublic_url = https://x.org\n[route promo]\ntopic = m/#\n"
+	                "kind = marketing\nreview_levels = a b\n",
+	           "bad level name", "bad level name");
+	expect_err(BASE "[http]\nlisten = 0.0.0.0:8080\n", "plain HTTP only on loopback",
+	           "plain HTTP on a public address");
+	expect_err(BASE "[http]\ncert = /x.pem\n", "cert and key go together", "cert without key");
+	expect_err(BASE "[http]\npublic_url = http://gw.example.org\n", "public_url must be",
+	           "http:// public_url to a remote host");
+	expect_err(BASE "[http]\nlisten = 127.0.0.1\n", "listen must be HOST:PORT",
+	           "listen without a port");
+	expect_err(BASE "[marketing]\nquiet_hours = 25:00-08:00\n", "quiet_hours must be",
+	           "bad quiet hours");
+	expect_err(BASE "[marketing]\ndefault_tz = Mars/Olympus\n", "unknown time zone",
+	           "unknown time zone");
+	expect_err(BASE "[marketing]\ndefault_tz = ../../etc/passwd\n", "unknown time zone",
+	           "a path is not a time zone");
+	expect_err(BASE "[channel email]\nurl = smtp://127.0.0.1:25\nfrom = a@b.c\nrate = fast\n",
+	           "rate must be", "bad rate");
+	expect_err(BASE "[channel email]\nurl = smtp://127.0.0.1:25\nfrom = a@b.c\nrate = 0/s\n",
+	           "rate must be", "zero rate");
+}
+
 int main(void)
 {
 	if (mkdtemp(dir) == NULL)
@@ -447,6 +529,7 @@ int main(void)
 	test_errors();
 	test_medical();
 	test_channels();
+	test_marketing();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
