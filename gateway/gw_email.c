@@ -377,8 +377,8 @@ static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CUR
 			goto out;
 		}
 		if (header_add(&req->headers, "List-Unsubscribe: <%s>", d->list_unsubscribe) != 0 ||
-		    header_add(&req->headers, "List-Unsubscribe-Post: List-Unsubscribe=One-Click") !=
-		        0)
+		    header_add(&req->headers,
+		               "List-Unsubscribe-Post: List-Unsubscribe=One-Click") != 0)
 			goto nomem;
 	}
 	if (d->severity != NULL && strcmp(d->severity, "critical") == 0 &&

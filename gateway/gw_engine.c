@@ -36,8 +36,8 @@ struct inflight {
 	CURL *easy;
 	struct gw_request *req;
 	struct gw_result res;
-	const char *state; /* outcome recorded: "sent", "queued", "failed", "dead" */
-	int64_t next_at;   /* retry time when state is "queued" */
+	const char *state;           /* outcome recorded: "sent", "queued", "failed", "dead" */
+	int64_t next_at;             /* retry time when state is "queued" */
 	struct gw_engine_rendered r; /* marketing rows: the rendered text */
 	struct inflight *next;
 };
@@ -463,13 +463,15 @@ static void start(struct gw_engine *e, struct inflight *f)
 	f->d.topic = f->row.topic;
 	f->d.origin = f->row.origin;
 	if (f->row.prio == GW_PRIO_MARKETING) {
-		int rc = e->render != NULL ? e->render(e->render_arg, &f->row, &f->r)
-		                           : MQS_ERR_INVAL;
+		int rc =
+		    e->render != NULL ? e->render(e->render_arg, &f->row, &f->r) : MQS_ERR_INVAL;
 
 		if (rc != MQS_OK) {
 			rendered_release(&f->r);
-			f->res.outcome = rc == MQS_ERR_DB || rc == MQS_ERR_NOMEM ? GW_RETRY : GW_FAILED;
-			snprintf(f->res.error, sizeof(f->res.error), "cannot render the campaign: %s",
+			f->res.outcome =
+			    rc == MQS_ERR_DB || rc == MQS_ERR_NOMEM ? GW_RETRY : GW_FAILED;
+			snprintf(f->res.error, sizeof(f->res.error),
+			         "cannot render the campaign: %s",
 			         e->render != NULL ? mqs_strerror(rc) : "no renderer");
 			push_done(e, f);
 			return;

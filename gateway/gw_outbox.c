@@ -599,8 +599,9 @@ int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t 
 int gw_outbox_defer(struct gw_store *s, int64_t id, int64_t next_at, int64_t now_ms)
 {
 	sqlite3_stmt *st = gw_store_stmt(
-	    s, "UPDATE outbox SET state = 'queued', next_attempt_at = ?, deferred = deferred + 1, "
-	       "attempts = max(attempts - 1, 0), updated_at = ? WHERE id = ? AND state = 'sending'");
+	    s,
+	    "UPDATE outbox SET state = 'queued', next_attempt_at = ?, deferred = deferred + 1, "
+	    "attempts = max(attempts - 1, 0), updated_at = ? WHERE id = ? AND state = 'sending'");
 	int rc = MQS_ERR_DB;
 
 	if (st == NULL)

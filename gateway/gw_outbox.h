@@ -140,8 +140,7 @@ MQS_MUST_CHECK int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, in
  * quiet hours): back to queued at next_at, deferred + 1, the attempt of the
  * claim not counted.  In the caller's transaction.  Returns MQS_OK or
  * MQS_ERR_DB. */
-MQS_MUST_CHECK int gw_outbox_defer(struct gw_store *s, int64_t id, int64_t next_at,
-                                   int64_t now_ms);
+MQS_MUST_CHECK int gw_outbox_defer(struct gw_store *s, int64_t id, int64_t next_at, int64_t now_ms);
 
 /* Free claimed rows. */
 void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n);
