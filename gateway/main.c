@@ -19,29 +19,38 @@
 /* The help text. */
 static void usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: mqttsec-gateway [-c FILE] [-v|-q] [COMMAND]\n"
-	        "\n"
-	        "  -c FILE   configuration (default $MQTTSEC_GATEWAY_CONF or " DEFAULT_CONF ")\n"
-	        "  -v        verbose (debug) log    -q  warnings and errors only\n"
-	        "  -h        this help              -V  version\n"
-	        "\n"
-	        "commands:\n"
-	        "  run                                   the daemon (default)\n"
-	        "  check                                 validate the configuration\n"
-	        "  recipient add NAME [--email E] [--phone P] [--line USERID] [--group G]...\n"
-	        "                [--device DEV]\n"
-	        "  recipient set NAME (--device DEV | --no-device)   who acknowledges for NAME\n"
-	        "  recipient list [--json]               masked: never prints full addresses\n"
-	        "  recipient rm NAME\n"
-	        "  recipient optout NAME CHANNEL\n"
-	        "  recipient find (--email E | --phone P | --line USERID)\n"
-	        "  group add G [--channels email,sms,...] | group list [--json] | group rm G\n"
-	        "  group member add|rm G NAME\n"
-	        "  outbox [--status queued|sending|sent|failed|dead] [--limit N] [--json]\n"
-	        "  key add NAME | key export NAME --out FILE [--force] | key import FILE\n"
-	        "  key list [--json] | key rm NAME        record keys of medical senders\n"
-	        "  status [--json]                        medical-join counters, queues, outbox\n");
+	fprintf(
+	    out,
+	    "usage: mqttsec-gateway [-c FILE] [-v|-q] [COMMAND]\n"
+	    "\n"
+	    "  -c FILE   configuration (default $MQTTSEC_GATEWAY_CONF or " DEFAULT_CONF ")\n"
+	    "  -v        verbose (debug) log    -q  warnings and errors only\n"
+	    "  -h        this help              -V  version\n"
+	    "\n"
+	    "commands:\n"
+	    "  run                                   the daemon (default)\n"
+	    "  check                                 validate the configuration\n"
+	    "  recipient add NAME [--email E] [--phone P] [--line USERID] [--group G]...\n"
+	    "                [--device DEV]\n"
+	    "  recipient set NAME (--device DEV | --no-device)   who acknowledges for NAME\n"
+	    "  recipient list [--json]               masked: never prints full addresses\n"
+	    "  recipient rm NAME\n"
+	    "  recipient optout NAME CHANNEL\n"
+	    "  recipient find (--email E | --phone P | --line USERID)\n"
+	    "  group add G [--channels email,sms,...] | group list [--json] | group rm G\n"
+	    "  group member add|rm G NAME\n"
+	    "  outbox [--status queued|sending|sent|failed|dead] [--limit N] [--json]\n"
+	    "  key add NAME | key export NAME --out FILE [--force] | key import FILE\n"
+	    "  key list [--json] | key rm NAME        record keys of medical senders\n"
+	    "  status [--json]                        medical-join counters, queues, outbox\n"
+	    "  campaign submit FILE --author PRINCIPAL [--route R]\n"
+	    "  campaign list [--status S] [--json] | campaign show ID [--json]\n"
+	    "  campaign report ID [--json] | campaign cancel ID\n"
+	    "  campaign approve ID --reviewer PRINCIPAL --sha256 HEX --code TOTP\n"
+	    "  campaign reject ID --reviewer PRINCIPAL --reason TEXT --code TOTP\n"
+	    "  reviewer add PRINCIPAL --level LEVEL --person PERSON   (mqtt:USER | console:USER)\n"
+	    "  reviewer list [--json] | reviewer rm PRINCIPAL [--level L]\n"
+	    "  audit [--campaign ID] [--limit N] [--json]   every review decision and refusal\n");
 }
 
 /* Global options, then the command (default: run). */
