@@ -41,7 +41,16 @@ static void usage(FILE *out)
 	        "  outbox [--status queued|sending|sent|failed|dead] [--limit N] [--json]\n"
 	        "  key add NAME | key export NAME --out FILE [--force] | key import FILE\n"
 	        "  key list [--json] | key rm NAME        record keys of medical senders\n"
-	        "  status [--json]                        medical-join counters, queues, outbox\n");
+	        "  status [--json]                        medical-join counters, queues, outbox\n"
+	        "  campaign submit FILE --author PRINCIPAL [--route R]\n"
+	        "  campaign list [--status S] [--json] | campaign show ID [--json]\n"
+	        "  campaign report ID [--json] | campaign cancel ID\n"
+	        "  campaign approve ID --reviewer PRINCIPAL --sha256 HEX --code TOTP\n"
+	        "  campaign reject ID --reviewer PRINCIPAL --reason TEXT --code TOTP\n"
+	        "  reviewer add PRINCIPAL --level LEVEL --person PERSON\n"
+	        "                PRINCIPAL: mqtt:USERNAME or console:USER\n"
+	        "  reviewer list [--json] | reviewer rm PRINCIPAL [--level L]\n"
+	        "  audit [--campaign ID] [--limit N] [--json]   review decisions, refusals\n");
 }
 
 /* Global options, then the command (default: run). */
