@@ -35,6 +35,17 @@ static size_t nchars(const char *s)
 	return c;
 }
 
+/* UTF-16 code units of s (how Twilio counts an SMS). */
+static size_t nunits(const char *s)
+{
+	size_t c = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			c += (unsigned char)*s >= 0xF0 ? 2 : 1;
+	return c;
+}
+
 /* Abort unless s is strict UTF-8. */
 static void must_utf8(const char *s)
 {
@@ -77,7 +88,7 @@ static void render_all(const struct gw_campaign *c, const char *name, int sealed
 		}
 		if (limits_ok && ch == GW_CH_SMS) {
 			if (sealed ? strlen(r.text) > GW_SMS_SEALED_TEXT_MAX
-			           : nchars(r.text) > GW_SMS_PLAIN_MAX)
+			           : nunits(r.text) > GW_SMS_PLAIN_MAX)
 				abort();
 		}
 		if (limits_ok && ch == GW_CH_LINE && nchars(r.text) > GW_LINE_TEXT_MAX)
@@ -108,7 +119,9 @@ static void template_alone(const uint8_t *data, size_t size)
 			gw_template_worst(t, strlen(names[i]), nchars(names[i]), esc, &wb, &wc);
 			if (gw_template_render(t, names[i], esc, &out, &len) != MQS_OK)
 				continue;
-			if (len != strlen(out) || len > wb || nchars(out) > wc)
+			if (len != strlen(out) || len > wb || nchars(out) > wc ||
+			    nunits(out) >
+			        gw_template_worst_utf16(t, strlen(names[i]), nchars(names[i]), esc))
 				abort();
 			must_utf8(out);
 			free(out);

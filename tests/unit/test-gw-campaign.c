@@ -370,9 +370,9 @@ static void test_limits(void)
 	n += 1567;
 	strcpy(p + n, " {{name}}\"}");
 	tap_ok(must_parse(json, &c), "1568 + name SMS parses");
-	tap_ok(gw_campaign_check_limits(&c, 40, 10, 0, err, sizeof(err)) == MQS_OK,
+	tap_ok(gw_campaign_check_limits(&c, 10, 10, 0, err, sizeof(err)) == MQS_OK,
 	       "1568 + 10 + 22 = 1600 characters accepted");
-	tap_ok(gw_campaign_check_limits(&c, 40, 11, 0, err, sizeof(err)) == MQS_ERR_TOOBIG &&
+	tap_ok(gw_campaign_check_limits(&c, 11, 11, 0, err, sizeof(err)) == MQS_ERR_TOOBIG &&
 	           strstr(err, "sms: text can reach 1601 characters for the longest name (limit "
 	                       "1600)") != NULL,
 	       "1601 refused (%s)", err);
@@ -388,6 +388,33 @@ static void test_limits(void)
 	tap_ok(must_parse(json, &c) &&
 	           gw_campaign_check_limits(&c, 0, 0, 0, err, sizeof(err)) == MQS_OK,
 	       "sms and line limits count characters");
+	gw_campaign_release(&c);
+	/* Twilio counts UTF-16 units: 800 x U+1F525 is 1600 units, plus the
+	 * footer over the cap; LINE alone counts 800 characters */
+	n = (size_t)sprintf(p, "{\"id\":\"c1\",\"group\":\"g\",\"channels\":[\"sms\",\"line\"],"
+	                       "\"text\":\"");
+	for (int i = 0; i < 800; i++) {
+		memcpy(p + n, "\xf0\x9f\x94\xa5", 4);
+		n += 4;
+	}
+	strcpy(p + n, "\"}");
+	tap_ok(must_parse(json, &c) &&
+	           gw_campaign_check_limits(&c, 0, 0, 0, err, sizeof(err)) == MQS_ERR_TOOBIG &&
+	           strstr(err, "sms: text can reach 1622 characters") != NULL,
+	       "sms counts UTF-16 units like Twilio (%s)", err);
+	gw_campaign_release(&c);
+	/* a name of 8 bytes / 2 characters may be two emoji: 4 units */
+	n = (size_t)sprintf(p, "{\"id\":\"c1\",\"group\":\"g\",\"channels\":[\"sms\"],"
+	                       "\"text\":\"");
+	memset(p + n, 'a', 1574);
+	n += 1574;
+	strcpy(p + n, "{{name}}\"}");
+	tap_ok(must_parse(json, &c) &&
+	           gw_campaign_check_limits(&c, 8, 2, 0, err, sizeof(err)) == MQS_OK &&
+	           gw_campaign_check_limits(&c, 4, 4, 0, err, sizeof(err)) == MQS_OK &&
+	           gw_campaign_check_limits(&c, 8, 4, 0, err, sizeof(err)) == MQS_ERR_TOOBIG &&
+	           gw_campaign_check_limits(&c, 12, 3, 0, err, sizeof(err)) == MQS_ERR_TOOBIG,
+	       "name worst case in UTF-16 units (1574 + 22 + 4 fits, 5 or 6 do not)");
 	gw_campaign_release(&c);
 
 	/* email subject: 200 characters rendered, the name included */
