@@ -346,8 +346,9 @@ static void publish_done(struct gw_engine *e, int64_t now)
 			/* a campaign's deliveries: counted by `campaign report`, not
 			 * published one by one (docs/marketing.md); only trouble is
 			 * logged at info or above */
-			gw_log(bad ? GW_LOG_WARN : GW_LOG_DEBUG, "delivery %lld (%s to %s by %s): %s%s%s",
-			       (long long)f->row.id, f->row.msg_id, f->row.recipient, ch, f->state,
+			gw_log(bad ? GW_LOG_WARN : GW_LOG_DEBUG,
+			       "delivery %lld (%s to %s by %s): %s%s%s", (long long)f->row.id,
+			       f->row.msg_id, f->row.recipient, ch, f->state,
 			       f->res.error[0] ? ": " : "", f->res.error);
 			inflight_free(f);
 			continue;
