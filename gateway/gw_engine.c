@@ -26,6 +26,10 @@
 #define WRITE_RETRY_MIN_MS 10                 /* a refused write: first retry */
 #define WRITE_RETRY_MAX_MS 1000               /* ... doubling up to this */
 #define DONE_MAX           (1u << 20)         /* finished deliveries kept at most */
+#define READY_MAX          64                 /* marketing rows claimed ahead per channel */
+#define READY_LOW          16                 /* ... claim more below this */
+#define RECORD_BATCH       32                 /* marketing outcomes recorded together ... */
+#define RECORD_WAIT_MS     5                  /* ... or after this long */
 
 struct inflight {
 	struct gw_outbox_row row;
@@ -40,6 +44,15 @@ struct inflight {
 	int64_t next_at;             /* retry time when state is "queued" */
 	struct gw_engine_rendered r; /* marketing rows: the rendered text */
 	struct inflight *next;
+};
+
+/* Marketing rows of one channel claimed ahead ('sending' in the store,
+ * outside quiet hours), started as soon as a slot frees without a store
+ * transaction (docs/marketing.md, "Delivery rules"). */
+struct ready_ring {
+	struct gw_outbox_row *rows; /* READY_MAX, allocated on first use */
+	size_t head, n;
+	size_t mark; /* n before this turn's claims (dropped when they roll back) */
 };
 
 struct gw_engine {
@@ -69,6 +82,9 @@ struct gw_engine {
 	struct gw_quiet quiet;
 	gw_engine_render_fn render;
 	void *render_arg;
+	struct ready_ring ready[GW_CH__COUNT];
+	int64_t done_first; /* when the oldest unrecorded outcome came */
+	int done_urgent;    /* an unrecorded outcome is not marketing: record now */
 };
 
 /* Backoff with jitter and Retry-After. */
@@ -214,6 +230,25 @@ void gw_engine_free(struct gw_engine *e)
 		curl_easy_cleanup(f->easy);
 		inflight_free(f);
 	}
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		struct ready_ring *r = &e->ready[ch];
+
+		for (; r->n > 0; r->n--, r->head = (r->head + 1) % READY_MAX) {
+			struct gw_outbox_row *row = &r->rows[r->head];
+
+			/* claimed ahead, never started: queued again (else at the
+			 * next start, gw_outbox_requeue_sending) */
+			if (gw_outbox_update(e->store, row->id, "queued", (int64_t)mqs_now_ms(),
+			                     "interrupted by shutdown", NULL,
+			                     (int64_t)mqs_now_ms()) != MQS_OK)
+				gw_log(GW_LOG_WARN,
+				       "cannot requeue delivery %lld at the stop: requeued at the "
+				       "next start",
+				       (long long)row->id);
+			gw_outbox_row_release(row);
+		}
+		free(r->rows);
+	}
 	free(e->done);
 	if (e->multi != NULL)
 		curl_multi_cleanup(e->multi);
@@ -251,6 +286,11 @@ size_t gw_engine_unrecorded(const struct gw_engine *e)
 static void push_done(struct gw_engine *e, struct inflight *f)
 {
 	size_t need = e->ndone + 1;
+
+	if (e->ndone == 0)
+		e->done_first = (int64_t)mqs_now_ms();
+	if (f->row.prio != GW_PRIO_MARKETING)
+		e->done_urgent = 1;
 
 	if (need > e->done_cap && need < 64)
 		need = 64;
@@ -370,6 +410,7 @@ static void publish_done(struct gw_engine *e, int64_t now)
 		inflight_free(f);
 	}
 	e->ndone = 0;
+	e->done_urgent = 0;
 }
 
 /* Record finished deliveries in their own transaction (shutdown).  What
@@ -390,6 +431,7 @@ static void flush_done(struct gw_engine *e)
 		for (size_t i = 0; i < e->ndone; i++)
 			inflight_free(e->done[i]);
 		e->ndone = 0;
+		e->done_urgent = 0;
 		return;
 	}
 	publish_done(e, now);
@@ -540,6 +582,78 @@ static void start(struct gw_engine *e, struct inflight *f)
 	e->list = f;
 }
 
+/* Free places in ring r. */
+static size_t ready_room(const struct ready_ring *r)
+{
+	return READY_MAX - r->n;
+}
+
+/* The ring's rows, allocated on first use.  MQS_OK or MQS_ERR_NOMEM. */
+static int ready_alloc(struct ready_ring *r)
+{
+	if (r->rows == NULL)
+		r->rows = calloc(READY_MAX, sizeof(*r->rows));
+	return r->rows != NULL ? MQS_OK : MQS_ERR_NOMEM;
+}
+
+/* Drop the rows claimed into the rings since the marks (their claims were
+ * rolled back). */
+static void ready_rollback(struct gw_engine *e)
+{
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		struct ready_ring *r = &e->ready[ch];
+
+		while (r->n > r->mark) {
+			r->n--;
+			gw_outbox_row_release(&r->rows[(r->head + r->n) % READY_MAX]);
+		}
+	}
+}
+
+static void start(struct gw_engine *e, struct inflight *f);
+static size_t marketing_room(const struct gw_engine *e, int ch, const struct gw_channel *impl,
+                             size_t left);
+
+/* Start marketing rows of channel ch from its ring while the channel has
+ * room for marketing and tokens (no store access: the rows are claimed). */
+static void start_ready(struct gw_engine *e, int ch, int64_t now)
+{
+	struct gw_channel *impl = e->by_chan[ch];
+	size_t slot = impl != NULL ? slot_of(e, impl) : NONE_SLOT;
+	struct ready_ring *r = &e->ready[ch];
+
+	while (r->n > 0 && !e->stopping) {
+		size_t left = 1;
+		struct inflight *f;
+
+		if (impl != NULL) {
+			unsigned max = impl->max_inflight ? impl->max_inflight : 1;
+
+			left = e->running[slot] >= max ? 0 : max - e->running[slot];
+		}
+		if (marketing_room(e, ch, impl, left) == 0)
+			break;
+		if (gw_rate_available(&e->rate[ch], (uint64_t)now, 1) == 0) {
+			int64_t t = (int64_t)gw_rate_next_ms(&e->rate[ch], (uint64_t)now);
+
+			if (e->due_hint == 0 || t < e->due_hint)
+				e->due_hint = t;
+			break;
+		}
+		f = calloc(1, sizeof(*f));
+		if (f == NULL)
+			break; /* the row stays in the ring */
+		gw_rate_take(&e->rate[ch], (uint64_t)now, 1, 0);
+		f->row = r->rows[r->head]; /* takes its strings */
+		memset(&r->rows[r->head], 0, sizeof(r->rows[r->head]));
+		r->head = (r->head + 1) % READY_MAX;
+		r->n--;
+		f->ch = impl;
+		f->slot = slot;
+		start(e, f);
+	}
+}
+
 /* Slots marketing may still take on channel ch (impl NULL: not
  * configured), out of free slots left: [marketing] marketing_share percent
  * of max_inflight, one slot always left to alerts when max_inflight > 1. */
@@ -575,7 +689,7 @@ static int claim_chan(struct gw_engine *e, int ch, const struct gw_channel *impl
                       int64_t now, struct gw_outbox_row **rowsp, size_t *np, int *more,
                       int *mkt_open)
 {
-	struct gw_outbox_row *a = NULL, *b = NULL, *all = NULL;
+	struct gw_outbox_row *a = NULL, *b = NULL;
 	size_t na = 0, nb = 0, kept = 0, mroom;
 	unsigned avail = 0;
 	int rc;
@@ -595,15 +709,25 @@ static int claim_chan(struct gw_engine *e, int ch, const struct gw_channel *impl
 		return MQS_OK;
 	}
 	mroom = marketing_room(e, ch, impl, room - na);
-	if (mroom > 0)
-		avail = gw_rate_available(&e->rate[ch], (uint64_t)now, (unsigned)mroom);
-	if (mroom > 0 && avail == 0) {
-		/* out of tokens: look again when the next one is there */
-		int64_t t = (int64_t)gw_rate_next_ms(&e->rate[ch], (uint64_t)now);
+	if (impl == NULL || e->rate[ch].per_s > 0) {
+		/* rate-limited (or failing) channel: claim what can start now */
+		if (mroom > 0)
+			avail = gw_rate_available(&e->rate[ch], (uint64_t)now, (unsigned)mroom);
+		if (mroom > 0 && avail == 0) {
+			/* out of tokens: look again when the next one is there */
+			int64_t t = (int64_t)gw_rate_next_ms(&e->rate[ch], (uint64_t)now);
 
-		if (e->due_hint == 0 || t < e->due_hint)
-			e->due_hint = t;
+			if (e->due_hint == 0 || t < e->due_hint)
+				e->due_hint = t;
+		}
+		if (avail > ready_room(&e->ready[ch]))
+			avail = (unsigned)ready_room(&e->ready[ch]);
+	} else if (e->ready[ch].n < READY_LOW) {
+		/* claim ahead: slots that free are refilled without a transaction */
+		avail = (unsigned)ready_room(&e->ready[ch]);
 	}
+	if (avail > 0 && ready_alloc(&e->ready[ch]) != MQS_OK)
+		avail = 0;
 	if (avail > 0) {
 		rc = gw_outbox_claim_prio(e->store, ch, GW_PRIO_MARKETING, now, avail, &b, &nb);
 		if (rc != MQS_OK) {
@@ -611,7 +735,7 @@ static int claim_chan(struct gw_engine *e, int ch, const struct gw_channel *impl
 			b = NULL;
 		}
 		if (nb == avail)
-			*more = 1;
+			*more = e->rate[ch].per_s > 0 || impl == NULL;
 		else
 			*mkt_open = 1;
 	}
@@ -633,32 +757,16 @@ static int claim_chan(struct gw_engine *e, int ch, const struct gw_channel *impl
 		}
 		b[kept++] = b[i];
 	}
-	nb = kept;
-	if (nb > 0)
-		gw_rate_take(&e->rate[ch], (uint64_t)now, (unsigned)nb, 0);
-	if (nb == 0) {
-		free(b);
-		*rowsp = a;
-		*np = na;
-		return MQS_OK;
+	/* the marketing rows wait in the ring; started after the commit */
+	for (size_t i = 0; i < kept; i++) {
+		struct ready_ring *r = &e->ready[ch];
+
+		r->rows[(r->head + r->n) % READY_MAX] = b[i];
+		r->n++;
 	}
-	if (na == 0) {
-		*rowsp = b;
-		*np = nb;
-		return MQS_OK;
-	}
-	all = calloc(na + nb, sizeof(*all));
-	if (all == NULL) {
-		gw_outbox_rows_free(a, na);
-		gw_outbox_rows_free(b, nb);
-		return MQS_ERR_IO; /* roll back: the claims are undone */
-	}
-	memcpy(all, a, na * sizeof(*all));
-	memcpy(all + na, b, nb * sizeof(*all));
-	free(a);
 	free(b);
-	*rowsp = all;
-	*np = na + nb;
+	*rowsp = a;
+	*np = na;
 	return MQS_OK;
 }
 
@@ -681,6 +789,11 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 		claim = 0;
 	if (!claim && e->ndone == 0)
 		return;
+	/* a campaign's outcomes are written together (fewer transactions);
+	 * anything else at once */
+	if (!claim && !e->done_urgent && !e->stopping && e->ndone < RECORD_BATCH &&
+	    now_ms < e->done_first + RECORD_WAIT_MS)
+		return;
 	if (now_ms < e->write_after)
 		return;         /* the store refused the last attempt: wait */
 	gw_store_durable(s, 0); /* a lost 'sending' or outcome only repeats a delivery */
@@ -690,6 +803,8 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 		write_refused(e, now_ms);
 		return; /* outcomes stay in e->done for the next turn */
 	}
+	for (int ch = 0; ch < GW_CH__COUNT; ch++)
+		e->ready[ch].mark = e->ready[ch].n;
 	if (claim) {
 		e->dirty = 0;
 		e->due_hint = 0;
@@ -753,6 +868,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 			claimed[ch] = NULL;
 			nclaimed[ch] = 0;
 		}
+		ready_rollback(e);
 		gw_store_rollback(s);
 		e->dirty = 1;
 		write_refused(e, now_ms);
@@ -764,6 +880,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 			claimed[ch] = NULL;
 			nclaimed[ch] = 0;
 		}
+		ready_rollback(e);
 		e->dirty = 1; /* the claims were rolled back */
 		write_refused(e, now_ms);
 		return; /* outcomes stay in e->done for the next turn */
@@ -794,6 +911,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 			start(e, f);
 		}
 		free(claimed[ch]);
+		start_ready(e, ch, now_ms);
 	}
 }
 
@@ -843,10 +961,21 @@ void gw_engine_perform(struct gw_engine *e)
 		}
 		e->running[f->slot]--;
 		e->nrunning--;
-		if (f->row.prio == GW_PRIO_MARKETING && e->running_mkt[f->row.chan] > 0)
-			e->running_mkt[f->row.chan]--;
-		e->dirty = 1; /* a free slot */
 		OPENSSL_cleanse(f->address, sizeof(f->address));
+		if (f->row.prio == GW_PRIO_MARKETING) {
+			int ch = f->row.chan;
+
+			if (e->running_mkt[ch] > 0)
+				e->running_mkt[ch]--;
+			push_done(e, f);
+			/* the free slot goes to the next claimed row at once; the
+			 * outbox is read again when the ring runs low */
+			start_ready(e, ch, (int64_t)mqs_now_ms());
+			if (e->ready[ch].n < READY_LOW)
+				e->dirty = 1;
+			continue;
+		}
+		e->dirty = 1; /* a free slot */
 		push_done(e, f);
 	}
 }
@@ -856,12 +985,21 @@ int64_t gw_engine_next_due(struct gw_engine *e)
 {
 	int64_t due;
 
-	if (e->ndone > 0 || (e->dirty && !e->stopping))
+	if (e->dirty && !e->stopping)
 		due = (int64_t)mqs_now_ms();
 	else if (e->due_hint == 0 || e->due_hint > e->next_poll)
 		due = e->next_poll;
 	else
 		due = e->due_hint;
+	if (e->ndone > 0) {
+		/* outcomes: at once, or a campaign's after a short batching wait */
+		int64_t rec = e->done_urgent || e->stopping || e->ndone >= RECORD_BATCH
+		                  ? (int64_t)mqs_now_ms()
+		                  : e->done_first + RECORD_WAIT_MS;
+
+		if (rec < due)
+			due = rec;
+	}
 	/* after a refused write nothing happens before the retry */
 	return due < e->write_after ? e->write_after : due;
 }
