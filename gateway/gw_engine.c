@@ -238,9 +238,7 @@ void gw_engine_free(struct gw_engine *e)
 
 			/* claimed ahead, never started: queued again (else at the
 			 * next start, gw_outbox_requeue_sending) */
-			if (gw_outbox_update(e->store, row->id, "queued", (int64_t)mqs_now_ms(),
-			                     "interrupted by shutdown", NULL,
-			                     (int64_t)mqs_now_ms()) != MQS_OK)
+			if (gw_outbox_unclaim(e->store, row->id, (int64_t)mqs_now_ms()) != MQS_OK)
 				gw_log(GW_LOG_WARN,
 				       "cannot requeue delivery %lld at the stop: requeued at the "
 				       "next start",

@@ -32,7 +32,7 @@
 
 #define CACHE_MAX       4           /* campaigns kept parsed */
 #define BATCH_MIN       50          /* recipients per batch at least */
-#define BATCH_BUDGET_US 15000       /* a batch should take at most this long */
+#define BATCH_BUDGET_US 5000        /* a batch should take at most this long */
 #define SLOW_EVERY_MS   1000        /* expiry, scheduling, start, done: once a second */
 #define WARNED_MAX      32          /* campaigns whose missing proof was logged */
 #define PUBLISHER       "$campaign" /* messages.publisher of campaign messages */

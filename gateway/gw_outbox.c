@@ -573,6 +573,24 @@ int gw_outbox_defer(struct gw_store *s, int64_t id, int64_t next_at, int64_t now
 	return rc;
 }
 
+/* A claimed row that never started goes back to the queue. */
+int gw_outbox_unclaim(struct gw_store *s, int64_t id, int64_t now_ms)
+{
+	sqlite3_stmt *st =
+	    gw_store_stmt(s, "UPDATE outbox SET state = 'queued', attempts = max(attempts - 1, 0), "
+	                     "updated_at = ? WHERE id = ? AND state = 'sending'");
+	int rc = MQS_ERR_DB;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	gw_store_done(st);
+	return rc;
+}
+
 /* Drop the stored payload once nothing of the message is pending. */
 int gw_outbox_clear_data(struct gw_store *s, int64_t id)
 {

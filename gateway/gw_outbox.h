@@ -138,6 +138,11 @@ MQS_MUST_CHECK int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, in
  * MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_outbox_defer(struct gw_store *s, int64_t id, int64_t next_at, int64_t now_ms);
 
+/* A claimed row that was never started (the engine stops): back to
+ * queued, the attempt of the claim not counted.  Returns MQS_OK or
+ * MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_outbox_unclaim(struct gw_store *s, int64_t id, int64_t now_ms);
+
 /* Free claimed rows. */
 void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n);
 
