@@ -239,4 +239,16 @@ awk -v g="$gw_rate" -v s="$src_rate" 'BEGIN { printf "ratio gateway/smtp-source:
 echo "gateway peak RSS (VmHWM): $hwm kB"
 echo "alert latency idle:     $(latency li)"
 echo "alert latency draining: $(latency ld)"
+# where the time of the slow ones goes: publish -> committed -> outcome
+q "SELECT m.msg_id, m.received_at, o.updated_at FROM outbox o JOIN messages m ON m.id = o.message
+   WHERE m.msg_id LIKE 'ld-%' AND o.state = 'sent'" | $PY -c 'import sys
+r = []
+for l in sys.stdin:
+    i, rec, upd = l.strip().split("|")
+    pub = int(i.split("-", 1)[1]) / 1e6
+    r.append((int(upd) - pub, int(rec) - pub, int(upd) - int(rec)))
+r.sort()
+print("  draining, slowest 3 (total / publish->committed / committed->sent, ms):",
+      " ".join("%.1f/%.1f/%.1f" % x for x in r[-3:]))'
+
 gw campaign report c-bench | sed 's/^/  /'

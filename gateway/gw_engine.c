@@ -26,9 +26,9 @@
 #define WRITE_RETRY_MIN_MS 10                 /* a refused write: first retry */
 #define WRITE_RETRY_MAX_MS 1000               /* ... doubling up to this */
 #define DONE_MAX           (1u << 20)         /* finished deliveries kept at most */
-#define READY_MAX          64                 /* marketing rows claimed ahead per channel */
-#define READY_LOW          16                 /* ... claim more below this */
-#define RECORD_BATCH       32                 /* marketing outcomes recorded together ... */
+#define READY_MAX          32                 /* marketing rows claimed ahead per channel */
+#define READY_LOW          12                 /* ... claim more below this */
+#define RECORD_BATCH       16                 /* marketing outcomes recorded together ... */
 #define RECORD_WAIT_MS     5                  /* ... or after this long */
 
 struct inflight {
