@@ -18,6 +18,7 @@
 # their ratio, gateway peak RSS (VmHWM), alert latency publish -> outcome
 # recorded (SMTP transaction done) p50/p99 idle and while draining.
 # Everything on 127.0.0.1; run from a build directory (or set BUILD).
+# BENCH_EMAIL_RATE=2000/s sets [channel email] rate (marketing's limit).
 
 set -u
 export LC_ALL=C
@@ -142,6 +143,7 @@ max_inflight = $SESSIONS
 [channel email]
 url = smtp://127.0.0.1:$SMTP_PORT
 from = shop@example.com
+${BENCH_EMAIL_RATE:+rate = $BENCH_EMAIL_RATE}
 [marketing]
 quiet_hours = 00:00-00:00
 [http]
