@@ -34,4 +34,8 @@ void gw_route_message(struct gw_gateway *gw, size_t broker, const char *topic,
  * return 1; else 0. */
 int gw_route_ack_id(const char *status_topic, const char *topic, char *id, size_t cap);
 
+/* The same for <status_topic>/<id>/review (a reviewer's decision on
+ * campaign id; docs/marketing.md, "Review"). */
+int gw_route_review_id(const char *status_topic, const char *topic, char *id, size_t cap);
+
 #endif

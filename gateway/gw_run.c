@@ -711,6 +711,51 @@ static int check_medical_channels(const struct gw_loop *l, const struct gw_confi
 	return MQS_OK;
 }
 
+/* One marketing topic must be protected on [broker] (its messages then
+ * carry the broker-stamped origin).  MQS_OK, or MQS_ERR_INVAL logged. */
+static int check_marketing_topic(const struct gw_loop *l, const struct gw_config *conf,
+                                 const struct gw_route *rt, const char *topic, const char *what)
+{
+	char sample[1200];
+	size_t j = 0;
+
+	/* a filter is checked through a topic it matches: each wildcard level "x" */
+	for (size_t i = 0; topic[i] != '\0' && j + 2 < sizeof(sample); i++)
+		sample[j++] = (topic[i] == '+' || topic[i] == '#') ? 'x' : topic[i];
+	sample[j] = '\0';
+	if (mqs_creds_topic_protected(&l->gw.creds, sample))
+		return MQS_OK;
+	gw_log(GW_LOG_ERR,
+	       "%s:%d: [route %s] %s %s is not protected on [broker] (per credentials %s): "
+	       "campaigns and reviews are accepted sealed only and content for reviewers is "
+	       "published sealed; protect it (mqttsec-acl topic protect) and export its key to "
+	       "the gateway",
+	       conf->path, rt->line, rt->name, what, topic, conf->brokers[0].credentials);
+	return MQS_ERR_INVAL;
+}
+
+/* With a marketing route: its topic, <status_topic>/x/content and
+ * <status_topic>/x/review must be protected per the gateway's credentials
+ * (docs/marketing.md, "Setting it up").  MQS_OK, or MQS_ERR_INVAL logged. */
+static int check_marketing_topics(const struct gw_loop *l, const struct gw_config *conf)
+{
+	char content[1100], review[1100];
+
+	snprintf(content, sizeof(content), "%s/x/content", conf->status_topic);
+	snprintf(review, sizeof(review), "%s/x/review", conf->status_topic);
+	for (size_t r = 0; r < conf->nroutes; r++) {
+		const struct gw_route *rt = &conf->routes[r];
+
+		if (rt->kind != GW_KIND_MARKETING || !rt->enabled)
+			continue;
+		if (check_marketing_topic(l, conf, rt, rt->topic, "topic") != MQS_OK ||
+		    check_marketing_topic(l, conf, rt, content, "content topic") != MQS_OK ||
+		    check_marketing_topic(l, conf, rt, review, "review topic") != MQS_OK)
+			return MQS_ERR_INVAL;
+	}
+	return MQS_OK;
+}
+
 /* gw_pubq_each_broker: log what waits for each broker at the start. */
 static int queued_report(const char *broker, int64_t n, void *arg)
 {
@@ -748,7 +793,7 @@ static int open_medical(struct gw_loop *l, const struct gw_config *conf)
 		gw_log(GW_LOG_ERR, "out of memory");
 		return MQS_ERR_NOMEM;
 	}
-	if (check_medical_channels(l, conf) != MQS_OK)
+	if (check_medical_channels(l, conf) != MQS_OK || check_marketing_topics(l, conf) != MQS_OK)
 		return MQS_ERR_INVAL;
 	gw->medical = gw_medical_new(gw, err, sizeof(err));
 	if (gw->medical == NULL) {
