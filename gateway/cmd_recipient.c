@@ -141,12 +141,32 @@ static int set(struct gw_store *s, int argc, char **argv)
 	return EX_OK;
 }
 
-/* recipient consent NAME CHANNEL on|off [--source S] */
+/* recipient consent NAME CHANNEL: print the state of that channel. */
+static int consent_show(struct gw_store *s, const char *name, const char *chan)
+{
+	struct gw_consent_state st;
+	int ch = gw_chan_parse(chan), rc;
+
+	if (ch < 0 || GW_CH_NO_RECIPIENT(ch))
+		return usage_err("consent NAME email|sms|line [on|off [--source S]]");
+	rc = gw_consent_get(s, name, ch, &st);
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: %s\n",
+		        rc == MQS_ERR_NOENT ? "no such recipient" : mqs_strerror(rc));
+		return gw_cmd_exit_code(rc);
+	}
+	printf("consent %s%s%s%s\n", st.consent ? "on" : "off", st.source ? " (source " : "",
+	       st.source ? st.source : "", st.source ? ")" : "");
+	printf("opt-out %s\n", st.optout ? "yes" : "no");
+	return EX_OK;
+}
+
+/* recipient consent NAME CHANNEL [on|off [--source S]] */
 static int consent(struct gw_store *s, int argc, char **argv)
 {
 	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
 	                                     {NULL, 0, NULL, 0}};
-	static const char use[] = "consent NAME email|sms|line on|off [--source S]";
+	static const char use[] = "consent NAME email|sms|line [on|off [--source S]]";
 	const char *source = "cli";
 	char err[256];
 	int opt, rc, ch, on;
@@ -157,6 +177,8 @@ static int consent(struct gw_store *s, int argc, char **argv)
 			return usage_err(use);
 		source = optarg;
 	}
+	if (optind == argc - 2)
+		return consent_show(s, argv[optind], argv[optind + 1]);
 	if (optind != argc - 3)
 		return usage_err(use);
 	ch = gw_chan_parse(argv[optind + 1]);

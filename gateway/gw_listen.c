@@ -477,7 +477,7 @@ struct gw_listen *gw_listen_new(struct gw_gateway *gw, char *err, size_t errlen)
 	di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
 	l->port = di != NULL && di->port != 0 ? di->port : h->listen_port;
 	gw_log(GW_LOG_INFO, "http listener on %s%s%s:%d%s", ai->ai_family == AF_INET6 ? "[" : "",
-	       h->listen_host, ai->ai_family == AF_INET6 ? "]" : "", l->port,
+	       h->listen_host, ai->ai_family == AF_INET6 ? "]" : "", gw_listen_port(l),
 	       h->cert != NULL ? " (TLS)" : "");
 	freeaddrinfo(ai);
 	return l;

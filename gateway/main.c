@@ -34,7 +34,7 @@ static void usage(FILE *out)
 	        "  recipient set NAME [--device DEV | --no-device] [--tz ZONE | --no-tz]\n"
 	        "  recipient list [--json]               masked: never prints full addresses\n"
 	        "  recipient rm NAME\n"
-	        "  recipient consent NAME CHANNEL on|off [--source S]   marketing consent\n"
+	        "  recipient consent NAME CHANNEL [on|off [--source S]]  marketing consent\n"
 	        "  recipient optout NAME CHANNEL [--lift] [--source S]  close a channel\n"
 	        "  recipient history NAME [--json]       consent and opt-out changes\n"
 	        "  recipient link NAME --line            a one-time code to bind a LINE user\n"
