@@ -62,7 +62,7 @@ struct req {
 };
 
 /* libmicrohttpd's own messages go to the log at debug level. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[256];
 
