@@ -8,10 +8,10 @@
   line URL SECRET JSON [--bad-sig] POST a signed LINE webhook body
                                    (X-Line-Signature, HMAC-SHA256)
   token KEYFILE RID CHANNEL        print an unsubscribe token (gw_unsub.h)
-  hold HOST PORT N SECONDS         open N connections, send nothing, print
-                                   how many the server closed at once (in
-                                   0.5 s) and, after SECONDS, how many are
-                                   still open
+  hold HOST PORT SECONDS SRC:N...  open N connections from each local source
+                                   address SRC (127.0.0.x), send nothing,
+                                   print how many the server closed at once
+                                   (in 0.5 s), keep the rest SECONDS
   idle HOST PORT                   open one connection, send nothing, print
                                    the seconds until the server closes it
 
@@ -91,12 +91,17 @@ def main():
         tag = hmac.new(k, body, hashlib.sha256).digest()[:16]
         print(base64.urlsafe_b64encode(body + tag).decode().rstrip("="))
     elif cmd == "hold":
-        host, port, n, secs = args[0], int(args[1]), int(args[2]), float(args[3])
+        host, port, secs = args[0], int(args[1]), float(args[2])
         socks = []
-        for _ in range(n):
-            s = socket.create_connection((host, port), timeout=5)
-            socks.append(s)
-            time.sleep(0.02)
+        for spec in args[3:]:
+            src, n = spec.split(":")
+            for _ in range(int(n)):
+                s = socket.socket()
+                s.settimeout(5)
+                s.bind((src, 0))
+                s.connect((host, port))
+                socks.append(s)
+                time.sleep(0.02)
         time.sleep(0.5)
         closed = 0
         for s in socks:
