@@ -327,6 +327,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
+		if (mqs_now_ms() - rq->start_ms > l->gw->conf->http.timeout_ms) {
+			/* a body trickling in: [http] timeout covers the whole request */
+			gw_log(GW_LOG_INFO,
+			       "http: request slower than the timeout: connection closed");
+			return MHD_NO;
+		}
 		if (rq->too_big || rq->len + n > BODY_CAP) {
 			/* chunked past the cap: no answer can be queued mid-body in
 			 * this libmicrohttpd, so the connection is closed */

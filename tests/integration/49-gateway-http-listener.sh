@@ -161,6 +161,9 @@ is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "an idle
 wait "$IDLE"
 IDLE_S=$(cat "$TEST_TMP/idle.out")
 ok "an idle client is cut after the timeout (${IDLE_S}s)" awk -v s="$IDLE_S" 'BEGIN { exit !(s >= 4.5 && s < 25) }'
+TRICKLE_S=$("$PYTHON" "$CLIENT" trickle 127.0.0.1 "$HTTP_PORT" /line/webhook)
+ok "a body trickling in is cut after the request timeout (${TRICKLE_S}s)" \
+	awk -v s="$TRICKLE_S" 'BEGIN { exit !(s >= 4.5 && s < 30) }'
 "$PYTHON" "$CLIENT" hold 127.0.0.1 "$HTTP_PORT" 0.1 127.0.0.1:7 >"$TEST_TMP/hold.out"
 ok "connections over per_ip (4) are closed at once ($(head -1 "$TEST_TMP/hold.out") of 7)" \
 	test "$(head -1 "$TEST_TMP/hold.out")" -ge 3

@@ -12,6 +12,9 @@
                                    address SRC (127.0.0.x), send nothing,
                                    print how many the server closed at once
                                    (in 0.5 s), keep the rest SECONDS
+  trickle HOST PORT PATH           POST a 1000-byte body one byte every 0.5 s,
+                                   print the seconds until the server closes
+                                   the connection (60 when it never does)
   idle HOST PORT                   open one connection, send nothing, print
                                    the seconds until the server closes it
 
@@ -118,6 +121,27 @@ def main():
         time.sleep(secs)
         for s in socks:
             s.close()
+    elif cmd == "trickle":
+        host, port, path = args[0], int(args[1]), args[2]
+        s = socket.create_connection((host, port), timeout=5)
+        t0 = time.monotonic()
+        s.sendall(("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n"
+                   "Content-Type: application/json\r\n\r\n" % (path, host)).encode())
+        gone = None
+        while time.monotonic() - t0 < 60 and gone is None:
+            try:
+                s.sendall(b"x")
+                s.setblocking(False)
+                try:
+                    if s.recv(1) == b"":
+                        gone = time.monotonic() - t0
+                except BlockingIOError:
+                    pass
+                s.setblocking(True)
+            except OSError:
+                gone = time.monotonic() - t0
+            time.sleep(0.5)
+        print("%.1f" % (gone if gone is not None else 60))
     elif cmd == "idle":
         host, port = args[0], int(args[1])
         s = socket.create_connection((host, port), timeout=60)
