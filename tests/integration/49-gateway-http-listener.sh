@@ -164,12 +164,12 @@ ok "an idle client is cut after the timeout (${IDLE_S}s)" awk -v s="$IDLE_S" 'BE
 TRICKLE_S=$("$PYTHON" "$CLIENT" trickle 127.0.0.1 "$HTTP_PORT" /line/webhook)
 ok "a body trickling in is cut after the request timeout (${TRICKLE_S}s)" \
 	awk -v s="$TRICKLE_S" 'BEGIN { exit !(s >= 4.5 && s < 30) }'
-"$PYTHON" "$CLIENT" hold 127.0.0.1 "$HTTP_PORT" 0.1 127.0.0.1:7 >"$TEST_TMP/hold.out"
+"$PYTHON" "$CLIENT" hold --expect 3 127.0.0.1 "$HTTP_PORT" 0.1 127.0.0.1:7 >"$TEST_TMP/hold.out"
 ok "connections over per_ip (4) are closed at once ($(head -1 "$TEST_TMP/hold.out") of 7)" \
 	test "$(head -1 "$TEST_TMP/hold.out")" -ge 3
 is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "requests succeed again afterwards"
 # 11 connections from three other addresses (4 each at most): over max_connections (8)
-"$PYTHON" "$CLIENT" hold 127.0.0.1 "$HTTP_PORT" 3 127.0.0.2:4 127.0.0.3:4 127.0.0.4:3 \
+"$PYTHON" "$CLIENT" hold --expect 3 127.0.0.1 "$HTTP_PORT" 3 127.0.0.2:4 127.0.0.3:4 127.0.0.4:3 \
 	>"$TEST_TMP/hold2.out" 2>&1 &
 HOLD=$!
 wait_lines "$TEST_TMP/hold2.out" 1

@@ -10,8 +10,9 @@
   token KEYFILE RID CHANNEL        print an unsubscribe token (gw_unsub.h)
   hold HOST PORT SECONDS SRC:N...  open N connections from each local source
                                    address SRC (127.0.0.x), send nothing,
-                                   print how many the server closed at once
-                                   (in 0.5 s), keep the rest SECONDS
+                                   print how many the server closed (waiting
+                                   until --expect N are), keep the rest
+                                   SECONDS
   trickle HOST PORT PATH           POST a 1000-byte body one byte every 0.5 s,
                                    print the seconds until the server closes
                                    the connection (60 when it never does)
@@ -63,6 +64,7 @@ def main():
     cacert = opt(args, "--cacert", True)
     bad = opt(args, "--bad-sig", False)
     verbose = opt(args, "-v", False)
+    expect = int(opt(args, "--expect", True) or 1)
     cmd = args.pop(0)
     if cmd == "twilio":
         url, token = args[0], args[1]
@@ -105,18 +107,30 @@ def main():
                 s.connect((host, port))
                 socks.append(s)
                 time.sleep(0.02)
-        time.sleep(0.5)
-        closed = 0
+        # count the connections the server closed, waiting (at most 10 s) until
+        # there are at least --expect of them, then 0.3 s more for stragglers
+        gone = set()
+        deadline = time.monotonic() + 10
+        settle = None
         for s in socks:
             s.setblocking(False)
-            try:
-                if s.recv(1) == b"":
-                    closed += 1
-            except BlockingIOError:
-                pass
-            except OSError:
-                closed += 1
-        print(closed)
+        while time.monotonic() < deadline:
+            for i, s in enumerate(socks):
+                if i in gone:
+                    continue
+                try:
+                    if s.recv(1) == b"":
+                        gone.add(i)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    gone.add(i)
+            if settle is None and len(gone) >= expect:
+                settle = time.monotonic() + 0.3
+            if settle is not None and time.monotonic() >= settle:
+                break
+            time.sleep(0.05)
+        print(len(gone))
         sys.stdout.flush()
         time.sleep(secs)
         for s in socks:
