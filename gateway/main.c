@@ -38,6 +38,7 @@ static void usage(FILE *out)
 	        "  recipient optout NAME CHANNEL [--lift] [--source S]  close a channel\n"
 	        "  recipient history NAME [--json]       consent and opt-out changes\n"
 	        "  recipient link NAME --line            a one-time code to bind a LINE user\n"
+	        "  recipient unsubscribe-link NAME CHANNEL   the one-click unsubscribe URL\n"
 	        "  recipient find (--email E | --phone P | --line USERID)\n"
 	        "  group add G [--channels email,sms,...] | group list [--json] | group rm G\n"
 	        "  group member add|rm G NAME\n"

@@ -122,6 +122,8 @@ nok "the LINE user id is not in the log" grep -q "$CAROL_LINE" "$TEST_TMP/gatewa
 ## unsubscribe links
 CID=$(sql "SELECT id FROM recipients WHERE name = 'carol'")
 UTOK=$("$PYTHON" "$CLIENT" token "$GW_KEY" "$CID" email)
+is "$(gw recipient unsubscribe-link carol email)" "$BASE/u/$UTOK" \
+	"recipient unsubscribe-link prints the link (token as computed by the test)"
 consent() { sql "SELECT state FROM consents c JOIN recipients r ON r.id = c.recipient_id WHERE r.name = '$1' AND channel = '$2'"; }
 PAGE=$(curl -s "$BASE/u/$UTOK")
 is "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "unsubscribe: GET answers 200"
