@@ -17,6 +17,7 @@
 #include "gw_consent.h"
 #include "gw_link.h"
 #include "gw_recipient.h"
+#include "gw_unsub.h"
 #include "gw_util.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
@@ -141,12 +142,32 @@ static int set(struct gw_store *s, int argc, char **argv)
 	return EX_OK;
 }
 
-/* recipient consent NAME CHANNEL on|off [--source S] */
+/* recipient consent NAME CHANNEL: print the state of that channel. */
+static int consent_show(struct gw_store *s, const char *name, const char *chan)
+{
+	struct gw_consent_state st;
+	int ch = gw_chan_parse(chan), rc;
+
+	if (ch < 0 || GW_CH_NO_RECIPIENT(ch))
+		return usage_err("consent NAME email|sms|line [on|off [--source S]]");
+	rc = gw_consent_get(s, name, ch, &st);
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: %s\n",
+		        rc == MQS_ERR_NOENT ? "no such recipient" : mqs_strerror(rc));
+		return gw_cmd_exit_code(rc);
+	}
+	printf("consent %s%s%s%s\n", st.consent ? "on" : "off", st.source ? " (source " : "",
+	       st.source ? st.source : "", st.source ? ")" : "");
+	printf("opt-out %s\n", st.optout ? "yes" : "no");
+	return EX_OK;
+}
+
+/* recipient consent NAME CHANNEL [on|off [--source S]] */
 static int consent(struct gw_store *s, int argc, char **argv)
 {
 	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
 	                                     {NULL, 0, NULL, 0}};
-	static const char use[] = "consent NAME email|sms|line on|off [--source S]";
+	static const char use[] = "consent NAME email|sms|line [on|off [--source S]]";
 	const char *source = "cli";
 	char err[256];
 	int opt, rc, ch, on;
@@ -157,6 +178,8 @@ static int consent(struct gw_store *s, int argc, char **argv)
 			return usage_err(use);
 		source = optarg;
 	}
+	if (optind == argc - 2)
+		return consent_show(s, argv[optind], argv[optind + 1]);
 	if (optind != argc - 3)
 		return usage_err(use);
 	ch = gw_chan_parse(argv[optind + 1]);
@@ -451,15 +474,50 @@ static int list(struct gw_store *s, int argc, char **argv)
 	return EX_OK;
 }
 
+/* recipient unsubscribe-link NAME CHANNEL: the link of NAME on CHANNEL
+ * (no campaign), for messages sent outside campaigns. */
+static int unsub_link(struct gw_store *s, const struct gw_config *conf, int argc, char **argv)
+{
+	static const char use[] = "unsubscribe-link NAME email|sms|line";
+	struct gw_unsub_ref ref = {0, -1, 0};
+	char url[1024];
+	int rc;
+
+	if (argc != 3)
+		return usage_err(use);
+	ref.channel = gw_chan_parse(argv[2]);
+	if (ref.channel != GW_CH_EMAIL && ref.channel != GW_CH_SMS && ref.channel != GW_CH_LINE)
+		return usage_err(use);
+	if (conf->http.public_url == NULL) {
+		fprintf(stderr, "mqttsec-gateway: unsubscribe links need [http] public_url\n");
+		return EX_CONFIG;
+	}
+	ref.recipient_id = gw_recipient_id(s, argv[1]);
+	if (ref.recipient_id < 0) {
+		fprintf(stderr, "mqttsec-gateway: %s\n",
+		        ref.recipient_id == -1 ? "no such recipient" : "database error");
+		return gw_cmd_exit_code(ref.recipient_id == -1 ? MQS_ERR_NOENT : MQS_ERR_DB);
+	}
+	rc = gw_unsub_url(s, conf->http.public_url, &ref, url, sizeof(url));
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot make the link: %s\n", mqs_strerror(rc));
+		return gw_cmd_exit_code(rc);
+	}
+	printf("%s\n", url);
+	return EX_OK;
+}
+
 /* recipient ...: check the arguments, open the store, run the subcommand. */
 int gw_cmd_recipient(struct gw_config *conf, int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(struct gw_store *s, int argc, char **argv);
-	} subs[] = {{"add", add},         {"list", list},       {"find", find},
-	            {"set", set},         {"consent", consent}, {"optout", optout},
-	            {"history", history}, {"link", link_cmd},   {"rm", NULL}};
+	} subs[] = {{"add", add},         {"list", list},
+	            {"find", find},       {"set", set},
+	            {"consent", consent}, {"optout", optout},
+	            {"history", history}, {"link", link_cmd},
+	            {"rm", NULL},         {"unsubscribe-link", NULL}};
 	struct gw_store s;
 	const char *sub = argc > 1 ? argv[1] : "";
 	char err[256];
@@ -470,14 +528,17 @@ int gw_cmd_recipient(struct gw_config *conf, int argc, char **argv)
 			which = (int)i;
 	}
 	if (which < 0)
-		return usage_err("add|set|list|rm|optout|find|consent|history|link ...");
-	if (subs[which].fn == NULL && argc != 3)
+		return usage_err(
+		    "add|set|list|rm|optout|find|consent|history|link|unsubscribe-link ...");
+	if (strcmp(sub, "rm") == 0 && argc != 3)
 		return usage_err("rm NAME");
 	rc = gw_cmd_open_store(conf, &s);
 	if (rc != EX_OK)
 		return rc;
 	if (subs[which].fn != NULL) {
 		rc = subs[which].fn(&s, argc - 1, argv + 1);
+	} else if (strcmp(sub, "unsubscribe-link") == 0) {
+		rc = unsub_link(&s, conf, argc - 1, argv + 1);
 	} else {
 		int e = gw_recipient_rm(&s, argv[2], err, sizeof(err));
 

@@ -50,6 +50,9 @@ struct gw_listen {
 	int port;
 	uint8_t *cert, *key; /* PEM, NUL-terminated; the key is wiped on free */
 	size_t cert_len, key_len;
+	unsigned nconn;          /* connections open now */
+	unsigned long refused;   /* connections closed at once for max_connections */
+	uint64_t refused_logged; /* when that was last logged */
 };
 
 /* What one request accumulates between calls of the access handler. */
@@ -62,7 +65,7 @@ struct req {
 };
 
 /* libmicrohttpd's own messages go to the log at debug level. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[256];
 
@@ -324,6 +327,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
+		if (mqs_now_ms() - rq->start_ms > l->gw->conf->http.timeout_ms) {
+			/* a body trickling in: [http] timeout covers the whole request */
+			gw_log(GW_LOG_INFO,
+			       "http: request slower than the timeout: connection closed");
+			return MHD_NO;
+		}
 		if (rq->too_big || rq->len + n > BODY_CAP) {
 			/* chunked past the cap: no answer can be queued mid-body in
 			 * this libmicrohttpd, so the connection is closed */
@@ -380,6 +389,42 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* Count connections as libmicrohttpd opens and closes them. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct gw_listen *l = cls;
+
+	(void)c;
+	(void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		l->nconn++;
+	else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && l->nconn > 0)
+		l->nconn--;
+}
+
+/* Close a new connection at once when max_connections are open (rather
+ * than leaving it in the kernel's backlog); logged at most every 10 s. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct gw_listen *l = cls;
+	uint64_t now;
+
+	(void)addr;
+	(void)addrlen;
+	if (l->nconn < l->gw->conf->http.max_connections)
+		return MHD_YES;
+	l->refused++;
+	now = mqs_now_ms();
+	if (now - l->refused_logged >= 10000) {
+		gw_log(GW_LOG_WARN, "http: max_connections (%u) reached: %lu connection(s) refused",
+		       l->gw->conf->http.max_connections, l->refused);
+		l->refused_logged = now;
+		l->refused = 0;
+	}
+	return MHD_NO;
+}
+
 /* Read the TLS certificate and key ([http] cert, key): MQS_OK or an error
  * with a reason; the key must not be readable by group or others. */
 static int load_tls(struct gw_listen *l, const struct gw_http_conf *h, char *err, size_t errlen)
@@ -409,7 +454,7 @@ struct gw_listen *gw_listen_new(struct gw_gateway *gw, char *err, size_t errlen)
 	struct gw_listen *l = NULL;
 	const union MHD_DaemonInfo *di;
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	unsigned int tmo;
+	unsigned int tmo, mhd_limit;
 	char port[8];
 	int r;
 
@@ -449,24 +494,29 @@ struct gw_listen *gw_listen_new(struct gw_gateway *gw, char *err, size_t errlen)
 	tmo = (unsigned int)((h->timeout_ms + 999) / 1000);
 	if (tmo == 0)
 		tmo = 1;
+	/* libmicrohttpd's own cap sits above max_connections: the surplus is
+	 * accepted and closed by accept_policy() instead of waiting in the
+	 * backlog; the cap still bounds the sockets of a flood */
+	mhd_limit = h->max_connections + 16;
 	if (h->cert != NULL)
 		l->d = MHD_start_daemon(
-		    flags, (uint16_t)h->listen_port, NULL, NULL, on_request, l,
+		    flags, (uint16_t)h->listen_port, accept_policy, l, on_request, l,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-		    h->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->per_ip,
+		    mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->per_ip,
 		    MHD_OPTION_CONNECTION_TIMEOUT, tmo, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		    (size_t)CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l, MHD_OPTION_HTTPS_MEM_CERT,
-		    (const char *)l->cert, MHD_OPTION_HTTPS_MEM_KEY, (const char *)l->key,
-		    MHD_OPTION_END);
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_EXTERNAL_LOGGER,
+		    mhd_log, l, MHD_OPTION_HTTPS_MEM_CERT, (const char *)l->cert,
+		    MHD_OPTION_HTTPS_MEM_KEY, (const char *)l->key, MHD_OPTION_END);
 	else
 		l->d = MHD_start_daemon(
-		    flags, (uint16_t)h->listen_port, NULL, NULL, on_request, l,
+		    flags, (uint16_t)h->listen_port, accept_policy, l, on_request, l,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-		    h->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->per_ip,
+		    mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->per_ip,
 		    MHD_OPTION_CONNECTION_TIMEOUT, tmo, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		    (size_t)CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l, MHD_OPTION_END);
+		    MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_EXTERNAL_LOGGER,
+		    mhd_log, l, MHD_OPTION_END);
 	if (l->d == NULL) {
 		snprintf(err, errlen,
 		         "[http] cannot listen on %s:%d (address in use, or a bad certificate or "
@@ -477,7 +527,7 @@ struct gw_listen *gw_listen_new(struct gw_gateway *gw, char *err, size_t errlen)
 	di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
 	l->port = di != NULL && di->port != 0 ? di->port : h->listen_port;
 	gw_log(GW_LOG_INFO, "http listener on %s%s%s:%d%s", ai->ai_family == AF_INET6 ? "[" : "",
-	       h->listen_host, ai->ai_family == AF_INET6 ? "]" : "", l->port,
+	       h->listen_host, ai->ai_family == AF_INET6 ? "]" : "", gw_listen_port(l),
 	       h->cert != NULL ? " (TLS)" : "");
 	freeaddrinfo(ai);
 	return l;

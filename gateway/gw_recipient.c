@@ -193,36 +193,6 @@ int gw_recipient_rm(struct gw_store *s, const char *name, char *err, size_t errl
 	                             gw_name_check(name), err, errlen);
 }
 
-/* Opt out of a channel. */
-int gw_recipient_optout(struct gw_store *s, const char *name, int ch, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	int64_t rid = gw_recipient_id(s, name);
-	int rc = MQS_ERR_DB;
-
-	if (rid == -1) {
-		snprintf(err, errlen, "no recipient %s",
-		         gw_name_check(name) ? name : "by that name");
-		return MQS_ERR_NOENT;
-	}
-	st = gw_store_prepare(s, "INSERT OR IGNORE INTO optouts(recipient_id, channel, created_at) "
-	                         "VALUES (?, ?, ?)");
-	if (st == NULL || rid < 0) {
-		snprintf(err, errlen, "database error");
-		sqlite3_finalize(st);
-		return rc;
-	}
-	sqlite3_bind_int64(st, 1, rid);
-	sqlite3_bind_text(st, 2, gw_chan_name(ch), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (int64_t)(mqs_now_ms() / 1000));
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = MQS_OK;
-	else
-		snprintf(err, errlen, "cannot record opt-out: %s", sqlite3_errmsg(s->db));
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* Bind a recipient to the device that acknowledges for them. */
 int gw_recipient_set_device(struct gw_store *s, const char *name, const char *device, char *err,
                             size_t errlen)

@@ -40,9 +40,7 @@ MQS_MUST_CHECK int gw_recipient_add(struct gw_store *s, const char *name,
 /* Remove a recipient (memberships and opt-outs go with it). */
 MQS_MUST_CHECK int gw_recipient_rm(struct gw_store *s, const char *name, char *err, size_t errlen);
 
-/* Opt a recipient out of one channel (enum gw_chan). */
-MQS_MUST_CHECK int gw_recipient_optout(struct gw_store *s, const char *name, int ch, char *err,
-                                       size_t errlen);
+/* Opt-outs: gw_consent.h. */
 
 /* Find the recipient whose field equals value (normalised first); the name
  * goes to name.  MQS_ERR_NOENT when none. */

@@ -7,8 +7,9 @@
 # code binds the sender's user id, stale and replayed LINE events change
 # nothing, the unsubscribe link's GET changes nothing and its POST turns
 # consent off, bodies over 64 KiB are refused (413), an idle client is cut
-# after the timeout without blocking others, connections over the cap are
-# refused while later requests succeed, and the same over TLS (a key file
+# after the timeout without blocking others, connections over per_ip and over
+# max_connections are closed at once (a request is refused while they are open)
+# and later requests succeed, and the same over TLS (a key file
 # readable by others is refused).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -52,7 +53,7 @@ listen = 127.0.0.1:$HTTP_PORT
 public_url = $BASE
 max_connections = 8
 per_ip = 4
-timeout = 2s"
+timeout = 5s"
 gw group add ops >/dev/null
 gw recipient add alice --phone "$ALICE_PHONE" --email alice@example.org --group ops >/dev/null
 gw recipient add bob --line "$BOB_LINE" --group ops >/dev/null
@@ -121,6 +122,8 @@ nok "the LINE user id is not in the log" grep -q "$CAROL_LINE" "$TEST_TMP/gatewa
 ## unsubscribe links
 CID=$(sql "SELECT id FROM recipients WHERE name = 'carol'")
 UTOK=$("$PYTHON" "$CLIENT" token "$GW_KEY" "$CID" email)
+is "$(gw recipient unsubscribe-link carol email)" "$BASE/u/$UTOK" \
+	"recipient unsubscribe-link prints the link (token as computed by the test)"
 consent() { sql "SELECT state FROM consents c JOIN recipients r ON r.id = c.recipient_id WHERE r.name = '$1' AND channel = '$2'"; }
 PAGE=$(curl -s "$BASE/u/$UTOK")
 is "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "unsubscribe: GET answers 200"
@@ -159,10 +162,26 @@ sleep 0.3
 is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "an idle client does not block others"
 wait "$IDLE"
 IDLE_S=$(cat "$TEST_TMP/idle.out")
-ok "an idle client is cut after the timeout (${IDLE_S}s)" awk -v s="$IDLE_S" 'BEGIN { exit !(s >= 1.5 && s < 15) }'
-"$PYTHON" "$CLIENT" hold 127.0.0.1 "$HTTP_PORT" 9 0.1 >"$TEST_TMP/hold.out"
-ok "connections over per_ip are refused ($(head -1 "$TEST_TMP/hold.out") of 9 closed)" test "$(head -1 "$TEST_TMP/hold.out")" -ge 5
+ok "an idle client is cut after the timeout (${IDLE_S}s)" awk -v s="$IDLE_S" 'BEGIN { exit !(s >= 4.5 && s < 25) }'
+TRICKLE_S=$("$PYTHON" "$CLIENT" trickle 127.0.0.1 "$HTTP_PORT" /line/webhook)
+ok "a body trickling in is cut after the request timeout (${TRICKLE_S}s)" \
+	awk -v s="$TRICKLE_S" 'BEGIN { exit !(s >= 4.5 && s < 30) }'
+"$PYTHON" "$CLIENT" hold --expect 3 127.0.0.1 "$HTTP_PORT" 0.1 127.0.0.1:7 >"$TEST_TMP/hold.out"
+ok "connections over per_ip (4) are closed at once ($(head -1 "$TEST_TMP/hold.out") of 7)" \
+	test "$(head -1 "$TEST_TMP/hold.out")" -ge 3
 is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "requests succeed again afterwards"
+# 11 connections from three other addresses (4 each at most): over max_connections (8)
+"$PYTHON" "$CLIENT" hold --expect 3 127.0.0.1 "$HTTP_PORT" 3 127.0.0.2:4 127.0.0.3:4 127.0.0.4:3 \
+	>"$TEST_TMP/hold2.out" 2>&1 &
+HOLD=$!
+wait_lines "$TEST_TMP/hold2.out" 1
+ok "connections over max_connections (8) are closed at once ($(head -1 "$TEST_TMP/hold2.out") of 11)" \
+	test "$(head -1 "$TEST_TMP/hold2.out")" -ge 3
+ok "... a request from yet another address is refused while they are open" \
+	test "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" != 200
+wait "$HOLD"
+is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "requests succeed again once they are closed"
+ok "the refusals are logged" grep -q "max_connections (8) reached" "$TEST_TMP/gateway.log"
 ok "the access log names requests" grep -q "http: POST /u/" "$TEST_TMP/gateway.log"
 nok "the access log does not hold the token" grep -q "$UTOK" "$TEST_TMP/gateway.log"
 

@@ -8,10 +8,14 @@
   line URL SECRET JSON [--bad-sig] POST a signed LINE webhook body
                                    (X-Line-Signature, HMAC-SHA256)
   token KEYFILE RID CHANNEL        print an unsubscribe token (gw_unsub.h)
-  hold HOST PORT N SECONDS         open N connections, send nothing, print
-                                   how many the server closed at once (in
-                                   0.5 s) and, after SECONDS, how many are
-                                   still open
+  hold HOST PORT SECONDS SRC:N...  open N connections from each local source
+                                   address SRC (127.0.0.x), send nothing,
+                                   print how many the server closed (waiting
+                                   until --expect N are), keep the rest
+                                   SECONDS
+  trickle HOST PORT PATH           POST a 1000-byte body one byte every 0.5 s,
+                                   print the seconds until the server closes
+                                   the connection (60 when it never does)
   idle HOST PORT                   open one connection, send nothing, print
                                    the seconds until the server closes it
 
@@ -60,6 +64,7 @@ def main():
     cacert = opt(args, "--cacert", True)
     bad = opt(args, "--bad-sig", False)
     verbose = opt(args, "-v", False)
+    expect = int(opt(args, "--expect", True) or 1)
     cmd = args.pop(0)
     if cmd == "twilio":
         url, token = args[0], args[1]
@@ -91,28 +96,66 @@ def main():
         tag = hmac.new(k, body, hashlib.sha256).digest()[:16]
         print(base64.urlsafe_b64encode(body + tag).decode().rstrip("="))
     elif cmd == "hold":
-        host, port, n, secs = args[0], int(args[1]), int(args[2]), float(args[3])
+        host, port, secs = args[0], int(args[1]), float(args[2])
         socks = []
-        for _ in range(n):
-            s = socket.create_connection((host, port), timeout=5)
-            socks.append(s)
-            time.sleep(0.02)
-        time.sleep(0.5)
-        closed = 0
+        for spec in args[3:]:
+            src, n = spec.split(":")
+            for _ in range(int(n)):
+                s = socket.socket()
+                s.settimeout(5)
+                s.bind((src, 0))
+                s.connect((host, port))
+                socks.append(s)
+                time.sleep(0.02)
+        # count the connections the server closed, waiting (at most 10 s) until
+        # there are at least --expect of them, then 0.3 s more for stragglers
+        gone = set()
+        deadline = time.monotonic() + 10
+        settle = None
         for s in socks:
             s.setblocking(False)
-            try:
-                if s.recv(1) == b"":
-                    closed += 1
-            except BlockingIOError:
-                pass
-            except OSError:
-                closed += 1
-        print(closed)
+        while time.monotonic() < deadline:
+            for i, s in enumerate(socks):
+                if i in gone:
+                    continue
+                try:
+                    if s.recv(1) == b"":
+                        gone.add(i)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    gone.add(i)
+            if settle is None and len(gone) >= expect:
+                settle = time.monotonic() + 0.3
+            if settle is not None and time.monotonic() >= settle:
+                break
+            time.sleep(0.05)
+        print(len(gone))
         sys.stdout.flush()
         time.sleep(secs)
         for s in socks:
             s.close()
+    elif cmd == "trickle":
+        host, port, path = args[0], int(args[1]), args[2]
+        s = socket.create_connection((host, port), timeout=5)
+        t0 = time.monotonic()
+        s.sendall(("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n"
+                   "Content-Type: application/json\r\n\r\n" % (path, host)).encode())
+        gone = None
+        while time.monotonic() - t0 < 60 and gone is None:
+            try:
+                s.sendall(b"x")
+                s.setblocking(False)
+                try:
+                    if s.recv(1) == b"":
+                        gone = time.monotonic() - t0
+                except BlockingIOError:
+                    pass
+                s.setblocking(True)
+            except OSError:
+                gone = time.monotonic() - t0
+            time.sleep(0.5)
+        print("%.1f" % (gone if gone is not None else 60))
     elif cmd == "idle":
         host, port = args[0], int(args[1])
         s = socket.create_connection((host, port), timeout=60)

@@ -4,7 +4,8 @@
  * signatures, STOP/START, account mismatch, duplicate MessageSid, unfollow,
  * link code binding, stale and replayed LINE events, forged, truncated and
  * oversized unsubscribe tokens, GET changing nothing and POST turning the
- * consent off, and the status of every answer. */
+ * consent off, 503 while another connection holds the write lock (and the
+ * retry working), and the status of every answer. */
 #include "config.h"
 
 #include <stdio.h>
@@ -300,6 +301,49 @@ static void test_unsub(void)
 	tap_is_int(res.status, 404, "unsubscribe: a recipient removed since is 404");
 }
 
+/* Another connection holds the write lock: every handler that must write
+ * answers 503 (the provider retries) and changes nothing. */
+static void test_refused(void)
+{
+	struct gw_inbound_result res;
+	struct gw_unsub_ref ref = {gw_recipient_id(&s, "alice"), GW_CH_EMAIL, 0};
+	char tok[GW_UNSUB_TOKEN_LEN + 1], body[512], err[256];
+	sqlite3 *other = NULL;
+
+	tap_ok(gw_consent_set(&s, "alice", GW_CH_EMAIL, 1, "cli", NOW, err, sizeof(err)) ==
+	               MQS_OK &&
+	           gw_unsub_token_make(&s, &ref, tok) == MQS_OK,
+	       "alice consents to email; her token");
+	tap_ok(sqlite3_open(db_path, &other) == SQLITE_OK &&
+	           sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
+	       "another connection takes the write lock");
+	gw_store_nowait(&s);
+	tap_is_int(twilio("ACtest", "SM0100", ALICE, "STOP", 1, &res), 503,
+	           "refused: twilio STOP is 503");
+	snprintf(body, sizeof(body),
+	         "{\"events\":[{\"type\":\"unfollow\",\"timestamp\":%lld,\"webhookEventId\":"
+	         "\"EV100\",\"source\":{\"type\":\"user\",\"userId\":\"%s\"}}]}",
+	         (long long)NOW, BOB_UID);
+	tap_is_int(line(body, 1, NOW, &res), 503, "refused: line unfollow is 503");
+	gw_inbound_unsub(&s, &conf, tok, strlen(tok), 1, NOW, &res);
+	tap_is_int(res.status, 503, "refused: unsubscribe POST is 503");
+	gw_inbound_unsub(&s, &conf, tok, strlen(tok), 0, NOW, &res);
+	tap_is_int(res.status, 200, "refused: the GET page still works (it writes nothing)");
+	sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(other);
+	tap_ok(opted_out("alice", GW_CH_SMS) == 0 && opted_out("bob", GW_CH_LINE) == 0 &&
+	           consent_on("alice", GW_CH_EMAIL) == 1,
+	       "refused: nothing changed");
+	tap_is_int(twilio("ACtest", "SM0100", ALICE, "STOP", 1, &res), 200,
+	           "the provider's retry is 200 (its MessageSid was not recorded)");
+	tap_is_int(opted_out("alice", GW_CH_SMS), 1, "... and opts alice out");
+	tap_is_int(line(body, 1, NOW, &res), 200, "the LINE retry is 200");
+	tap_is_int(opted_out("bob", GW_CH_LINE), 1, "... and opts bob out");
+	gw_inbound_unsub(&s, &conf, tok, strlen(tok), 1, NOW, &res);
+	tap_ok(res.status == 200 && consent_on("alice", GW_CH_EMAIL) == 0,
+	       "the unsubscribe retry works");
+}
+
 int main(void)
 {
 	const char *alice[GW_F__COUNT] = {"alice@example.org", ALICE, NULL};
@@ -308,7 +352,7 @@ int main(void)
 	char err[512];
 	FILE *f;
 
-	tap_plan(61);
+	tap_plan(73);
 	gw_log_set_level(GW_LOG_ERR);
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -344,6 +388,7 @@ int main(void)
 	test_twilio();
 	test_line();
 	test_unsub();
+	test_refused();
 	gw_store_close(&s);
 	gw_config_release(&conf);
 	unlink(conf_path);

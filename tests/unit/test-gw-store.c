@@ -13,6 +13,7 @@
 
 #include "gateway.h"
 #include "gw_alert.h"
+#include "gw_consent.h"
 #include "gw_log.h"
 #include "gw_mqtt.h"
 #include "gw_outbox.h"
@@ -183,8 +184,9 @@ static void test_recipients(struct gw_store *s)
 	           "no phone for bob");
 	tap_is_int(address_of(s, "carol", GW_CH_EMAIL, addr, sizeof(addr)), GW_ADDR_NO_RECIPIENT,
 	           "unknown recipient");
-	tap_is_int(gw_recipient_optout(s, "alice", GW_CH_LINE, err, sizeof(err)), MQS_OK,
-	           "opt out");
+	tap_is_int(gw_consent_optout(s, gw_recipient_id(s, "alice"), GW_CH_LINE, "cli",
+	                             (int64_t)mqs_now_ms(), NULL),
+	           MQS_OK, "opt out");
 	tap_is_int(address_of(s, "alice", GW_CH_LINE, addr, sizeof(addr)), GW_ADDR_OPTOUT,
 	           "opted out");
 
