@@ -1,23 +1,32 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* cmd_recipient.c - `recipient add|set|list|rm|optout|find`. */
+/* cmd_recipient.c - `recipient add|set|list|rm|optout|find|consent|history|link`. */
 #include "config.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
 
 #include <cjson/cJSON.h>
 
 #include "gw_cmd.h"
 #include "gw_ack.h"
+#include "gw_consent.h"
+#include "gw_link.h"
 #include "gw_recipient.h"
 #include "gw_util.h"
 #include "mqs_error.h"
+#include "mqs_util.h"
 
 #define MAX_GROUPS 32
 
-#define ADD_USAGE "add NAME [--email E] [--phone P] [--line USERID] [--group G]... [--device DEV]"
+#define ADD_USAGE                                                                                  \
+	"add NAME [--email E] [--phone P] [--line USERID] [--group G]... [--device DEV] [--tz "    \
+	"ZONE]"
+#define SET_USAGE "set NAME [--device DEV | --no-device] [--tz ZONE | --no-tz]"
 
 /* Print the usage of a subcommand; EX_USAGE. */
 static int usage_err(const char *what)
@@ -29,12 +38,15 @@ static int usage_err(const char *what)
 /* recipient add NAME ... */
 static int add(struct gw_store *s, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"email", required_argument, NULL, 'e'},  {"phone", required_argument, NULL, 'p'},
-	    {"line", required_argument, NULL, 'l'},   {"group", required_argument, NULL, 'g'},
-	    {"device", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"email", required_argument, NULL, 'e'},
+	                                     {"phone", required_argument, NULL, 'p'},
+	                                     {"line", required_argument, NULL, 'l'},
+	                                     {"group", required_argument, NULL, 'g'},
+	                                     {"device", required_argument, NULL, 'd'},
+	                                     {"tz", required_argument, NULL, 'z'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *values[GW_F__COUNT] = {NULL, NULL, NULL};
-	const char *device = NULL;
+	const char *device = NULL, *tz = NULL;
 	const char *groups[MAX_GROUPS];
 	size_t ngroups = 0;
 	char err[256];
@@ -62,6 +74,9 @@ static int add(struct gw_store *s, int argc, char **argv)
 		case 'd':
 			device = optarg;
 			break;
+		case 'z':
+			tz = optarg;
+			break;
 		default:
 			return usage_err(ADD_USAGE);
 		}
@@ -72,9 +87,16 @@ static int add(struct gw_store *s, int argc, char **argv)
 		fprintf(stderr, "mqttsec-gateway: cannot add recipient: bad device name\n");
 		return EX_DATAERR;
 	}
+	if (tz != NULL && !gw_tz_valid(tz)) {
+		fprintf(stderr, "mqttsec-gateway: cannot add recipient: unknown time zone (give an "
+		                "IANA name such as Asia/Taipei)\n");
+		return EX_DATAERR;
+	}
 	rc = gw_recipient_add(s, argv[optind], values, groups, ngroups, err, sizeof(err));
 	if (rc == MQS_OK && device != NULL)
 		rc = gw_recipient_set_device(s, argv[optind], device, err, sizeof(err));
+	if (rc == MQS_OK && tz != NULL)
+		rc = gw_recipient_set_tz(s, argv[optind], tz, err, sizeof(err));
 	if (rc != MQS_OK) {
 		fprintf(stderr, "mqttsec-gateway: cannot add recipient: %s\n", err);
 		return gw_cmd_exit_code(rc);
@@ -82,30 +104,223 @@ static int add(struct gw_store *s, int argc, char **argv)
 	return EX_OK;
 }
 
-/* recipient set NAME (--device DEV | --no-device) */
+/* recipient set NAME [--device DEV | --no-device] [--tz ZONE | --no-tz] */
 static int set(struct gw_store *s, int argc, char **argv)
 {
 	static const struct option opts[] = {{"device", required_argument, NULL, 'd'},
 	                                     {"no-device", no_argument, NULL, 'n'},
+	                                     {"tz", required_argument, NULL, 'z'},
+	                                     {"no-tz", no_argument, NULL, 'Z'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *device = NULL;
+	const char *device = NULL, *tz = NULL;
 	char err[256];
-	int opt, rc, given = 0;
+	int opt, rc = MQS_OK, dev_given = 0, tz_given = 0;
 
 	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
 	     opt = getopt_long(argc, argv, "", opts, NULL)) {
-		if ((opt != 'd' && opt != 'n') || given)
-			return usage_err("set NAME (--device DEV | --no-device)");
-		given = 1;
-		device = opt == 'd' ? optarg : NULL;
+		if ((opt == 'd' || opt == 'n') && !dev_given) {
+			dev_given = 1;
+			device = opt == 'd' ? optarg : NULL;
+		} else if ((opt == 'z' || opt == 'Z') && !tz_given) {
+			tz_given = 1;
+			tz = opt == 'z' ? optarg : NULL;
+		} else {
+			return usage_err(SET_USAGE);
+		}
 	}
-	if (!given || optind != argc - 1)
-		return usage_err("set NAME (--device DEV | --no-device)");
-	rc = gw_recipient_set_device(s, argv[optind], device, err, sizeof(err));
+	if ((!dev_given && !tz_given) || optind != argc - 1)
+		return usage_err(SET_USAGE);
+	if (dev_given)
+		rc = gw_recipient_set_device(s, argv[optind], device, err, sizeof(err));
+	if (rc == MQS_OK && tz_given)
+		rc = gw_recipient_set_tz(s, argv[optind], tz, err, sizeof(err));
 	if (rc != MQS_OK) {
 		fprintf(stderr, "mqttsec-gateway: cannot set recipient: %s\n", err);
 		return gw_cmd_exit_code(rc);
 	}
+	return EX_OK;
+}
+
+/* recipient consent NAME CHANNEL on|off [--source S] */
+static int consent(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+	                                     {NULL, 0, NULL, 0}};
+	static const char use[] = "consent NAME email|sms|line on|off [--source S]";
+	const char *source = "cli";
+	char err[256];
+	int opt, rc, ch, on;
+
+	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
+	     opt = getopt_long(argc, argv, "", opts, NULL)) {
+		if (opt != 's')
+			return usage_err(use);
+		source = optarg;
+	}
+	if (optind != argc - 3)
+		return usage_err(use);
+	ch = gw_chan_parse(argv[optind + 1]);
+	if (strcmp(argv[optind + 2], "on") != 0 && strcmp(argv[optind + 2], "off") != 0)
+		return usage_err(use);
+	on = strcmp(argv[optind + 2], "on") == 0;
+	if (ch < 0)
+		return usage_err(use);
+	rc = gw_consent_set(s, argv[optind], ch, on, source, (int64_t)mqs_now_ms(), err,
+	                    sizeof(err));
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot set consent: %s\n", err);
+		return gw_cmd_exit_code(rc);
+	}
+	return EX_OK;
+}
+
+/* recipient optout NAME CHANNEL [--lift] [--source S] */
+static int optout(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"lift", no_argument, NULL, 'l'},
+	                                     {"source", required_argument, NULL, 's'},
+	                                     {NULL, 0, NULL, 0}};
+	static const char use[] = "optout NAME email|sms|phone|line [--lift] [--source S]";
+	const char *source = "cli";
+	int64_t rid;
+	int opt, rc, ch, lift = 0, changed = 0;
+
+	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
+	     opt = getopt_long(argc, argv, "", opts, NULL)) {
+		if (opt == 'l')
+			lift = 1;
+		else if (opt == 's')
+			source = optarg;
+		else
+			return usage_err(use);
+	}
+	if (optind != argc - 2)
+		return usage_err(use);
+	ch = gw_chan_parse(argv[optind + 1]);
+	if (ch < 0 || GW_CH_NO_RECIPIENT(ch))
+		return usage_err(use);
+	if (!gw_consent_source_ok(source)) {
+		fprintf(stderr, "mqttsec-gateway: bad source (1..64 printable characters)\n");
+		return EX_USAGE;
+	}
+	rid = gw_recipient_id(s, argv[optind]);
+	if (rid == -1) {
+		fprintf(stderr, "mqttsec-gateway: no recipient %s\n",
+		        gw_name_check(argv[optind]) ? argv[optind] : "by that name");
+		return gw_cmd_exit_code(MQS_ERR_NOENT);
+	}
+	if (rid < 0)
+		rc = MQS_ERR_DB;
+	else if (lift)
+		rc = gw_consent_optout_lift(s, rid, ch, source, (int64_t)mqs_now_ms(), &changed);
+	else
+		rc = gw_consent_optout(s, rid, ch, source, (int64_t)mqs_now_ms(), &changed);
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot record the opt-out: %s\n",
+		        mqs_strerror(rc));
+		return gw_cmd_exit_code(rc);
+	}
+	if (!changed)
+		fprintf(stderr, "mqttsec-gateway: nothing to change (%s)\n",
+		        lift ? "not opted out" : "already opted out");
+	return EX_OK;
+}
+
+/* Unix ms as "YYYY-MM-DDTHH:MM:SSZ". */
+static void format_utc(int64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	snprintf(out, cap, "-");
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One history row: a table line or a JSON object. */
+static int history_row(const struct gw_consent_event *ev, void *arg)
+{
+	cJSON *arr = arg, *o;
+	char when[32];
+
+	format_utc(ev->at_ms, when, sizeof(when));
+	if (arr == NULL) {
+		printf("%-24s %-6s %-14s %s\n", when, ev->channel, ev->event, ev->source);
+		return MQS_OK;
+	}
+	o = cJSON_CreateObject();
+	if (o == NULL)
+		return MQS_ERR_NOMEM;
+	cJSON_AddItemToArray(arr, o);
+	cJSON_AddStringToObject(o, "at", when);
+	cJSON_AddNumberToObject(o, "at_ms", (double)ev->at_ms);
+	cJSON_AddStringToObject(o, "channel", ev->channel);
+	cJSON_AddStringToObject(o, "event", ev->event);
+	cJSON_AddStringToObject(o, "source", ev->source);
+	return MQS_OK;
+}
+
+/* recipient history NAME [--json] */
+static int history(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	cJSON *arr = NULL;
+	int json = 0, opt, rc;
+
+	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
+	     opt = getopt_long(argc, argv, "", opts, NULL)) {
+		if (opt != 'j')
+			return usage_err("history NAME [--json]");
+		json = 1;
+	}
+	if (optind != argc - 1)
+		return usage_err("history NAME [--json]");
+	if (json) {
+		arr = cJSON_CreateArray();
+		if (arr == NULL)
+			return EX_OSERR;
+	} else {
+		printf("%-24s %-6s %-14s %s\n", "AT", "CHAN", "EVENT", "SOURCE");
+	}
+	rc = gw_consent_each(s, argv[optind], history_row, arr);
+	if (rc == MQS_OK && json)
+		rc = gw_cmd_json_print(stdout, arr);
+	cJSON_Delete(arr);
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot show the history: %s\n",
+		        rc == MQS_ERR_NOENT ? "no such recipient" : mqs_strerror(rc));
+		return gw_cmd_exit_code(rc);
+	}
+	return EX_OK;
+}
+
+/* recipient link NAME --line */
+static int link_cmd(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"line", no_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+	char code[GW_LINK_CODE_LEN + 1], err[256];
+	int opt, rc, line = 0;
+
+	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
+	     opt = getopt_long(argc, argv, "", opts, NULL)) {
+		if (opt != 'l')
+			return usage_err("link NAME --line");
+		line = 1;
+	}
+	if (!line || optind != argc - 1)
+		return usage_err("link NAME --line");
+	rc = gw_link_create(s, argv[optind], GW_CH_LINE, (int64_t)mqs_now_ms(), code, err,
+	                    sizeof(err));
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot create a link code: %s\n", err);
+		return gw_cmd_exit_code(rc);
+	}
+	printf("%s\n", code);
+	fprintf(stderr,
+	        "send this code to the LINE bot from the customer's LINE account within %d "
+	        "minutes; it works once\n",
+	        GW_LINK_TTL_MS / 60000);
+	OPENSSL_cleanse(code, sizeof(code));
 	return EX_OK;
 }
 
@@ -159,9 +374,10 @@ static int list_row(const struct gw_recipient_info *ri, void *arg)
 	cJSON *o;
 
 	if (l->arr == NULL) {
-		fprintf(l->out, "%-20s %-28s %-18s %-14s %-20s %-16s %s\n", ri->name,
+		fprintf(l->out, "%-20s %-28s %-18s %-14s %-20s %-16s %-16s %-20s %s\n", ri->name,
 		        shown(ri, GW_F_EMAIL), shown(ri, GW_F_PHONE), shown(ri, GW_F_LINE),
 		        ri->groups ? ri->groups : "-", ri->optouts ? ri->optouts : "-",
+		        ri->consents ? ri->consents : "-", ri->tz ? ri->tz : "-",
 		        ri->device ? ri->device : "-");
 		return MQS_OK;
 	}
@@ -180,6 +396,11 @@ static int list_row(const struct gw_recipient_info *ri, void *arg)
 	}
 	cJSON_AddStringToObject(o, "groups", ri->groups ? ri->groups : "");
 	cJSON_AddStringToObject(o, "optouts", ri->optouts ? ri->optouts : "");
+	cJSON_AddStringToObject(o, "consents", ri->consents ? ri->consents : "");
+	if (ri->tz != NULL)
+		cJSON_AddStringToObject(o, "tz", ri->tz);
+	else
+		cJSON_AddNullToObject(o, "tz");
 	if (ri->device != NULL)
 		cJSON_AddStringToObject(o, "device", ri->device);
 	else
@@ -198,8 +419,8 @@ static int print_recipients(struct gw_store *s, FILE *out, int json)
 		if (l.arr == NULL)
 			goto out;
 	} else {
-		fprintf(out, "%-20s %-28s %-18s %-14s %-20s %-16s %s\n", "NAME", "EMAIL", "PHONE",
-		        "LINE", "GROUPS", "OPTOUTS", "DEVICE");
+		fprintf(out, "%-20s %-28s %-18s %-14s %-20s %-16s %-16s %-20s %s\n", "NAME",
+		        "EMAIL", "PHONE", "LINE", "GROUPS", "OPTOUTS", "CONSENT", "TZ", "DEVICE");
 	}
 	rc = gw_recipient_each(s, list_row, &l);
 	if (rc == MQS_OK && json)
@@ -233,34 +454,33 @@ static int list(struct gw_store *s, int argc, char **argv)
 /* recipient ...: check the arguments, open the store, run the subcommand. */
 int gw_cmd_recipient(struct gw_config *conf, int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*fn)(struct gw_store *s, int argc, char **argv);
+	} subs[] = {{"add", add},         {"list", list},       {"find", find},
+	            {"set", set},         {"consent", consent}, {"optout", optout},
+	            {"history", history}, {"link", link_cmd},   {"rm", NULL}};
 	struct gw_store s;
 	const char *sub = argc > 1 ? argv[1] : "";
 	char err[256];
-	int rc;
+	int rc, which = -1;
 
-	if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "rm") != 0 &&
-	    strcmp(sub, "optout") != 0 && strcmp(sub, "find") != 0 && strcmp(sub, "set") != 0)
-		return usage_err("add|set|list|rm|optout|find ...");
-	if (strcmp(sub, "rm") == 0 && argc != 3)
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (strcmp(sub, subs[i].name) == 0)
+			which = (int)i;
+	}
+	if (which < 0)
+		return usage_err("add|set|list|rm|optout|find|consent|history|link ...");
+	if (subs[which].fn == NULL && argc != 3)
 		return usage_err("rm NAME");
-	if (strcmp(sub, "optout") == 0 && (argc != 4 || gw_chan_parse(argv[3]) < 0))
-		return usage_err("optout NAME email|sms|phone|line");
 	rc = gw_cmd_open_store(conf, &s);
 	if (rc != EX_OK)
 		return rc;
-	if (strcmp(sub, "add") == 0)
-		rc = add(&s, argc - 1, argv + 1);
-	else if (strcmp(sub, "list") == 0)
-		rc = list(&s, argc - 1, argv + 1);
-	else if (strcmp(sub, "find") == 0)
-		rc = find(&s, argc - 1, argv + 1);
-	else if (strcmp(sub, "set") == 0)
-		rc = set(&s, argc - 1, argv + 1);
-	else {
-		int e = strcmp(sub, "rm") == 0
-		            ? gw_recipient_rm(&s, argv[2], err, sizeof(err))
-		            : gw_recipient_optout(&s, argv[2], gw_chan_parse(argv[3]), err,
-		                                  sizeof(err));
+	if (subs[which].fn != NULL) {
+		rc = subs[which].fn(&s, argc - 1, argv + 1);
+	} else {
+		int e = gw_recipient_rm(&s, argv[2], err, sizeof(err));
+
 		if (e != MQS_OK)
 			fprintf(stderr, "mqttsec-gateway: %s\n", err);
 		rc = gw_cmd_exit_code(e);

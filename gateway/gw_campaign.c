@@ -571,6 +571,12 @@ out:
 	return rc;
 }
 
+/* a + b, saturating at SIZE_MAX. */
+static size_t sat_add(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
 /* Refuse (MQS_ERR_TOOBIG) when have exceeds limit. */
 static int over(const char *what, const char *unit, size_t have, size_t limit, char *err,
                 size_t errlen)
@@ -586,7 +592,7 @@ static int over(const char *what, const char *unit, size_t have, size_t limit, c
 int gw_campaign_check_limits(const struct gw_campaign *c, size_t name_bytes, size_t name_chars,
                              int sms_sealed, char *err, size_t errlen)
 {
-	size_t b = 0, ch = 0;
+	size_t b = 0, ch = 0, u16 = 0;
 	int rc = MQS_ERR_INVAL;
 
 	if (c == NULL || c->text == NULL)
@@ -605,8 +611,7 @@ int gw_campaign_check_limits(const struct gw_campaign *c, size_t name_bytes, siz
 		if (rc != MQS_OK)
 			goto out;
 		gw_template_worst(c->text, name_bytes, name_chars, GW_TPL_PLAIN, &b, &ch);
-		rc = over("email: text", "bytes", b > SIZE_MAX - fb ? SIZE_MAX : b + fb,
-		          GW_EMAIL_TEXT_MAX, err, errlen);
+		rc = over("email: text", "bytes", sat_add(b, fb), GW_EMAIL_TEXT_MAX, err, errlen);
 		if (rc != MQS_OK)
 			goto out;
 		if (c->html != NULL) {
@@ -615,8 +620,8 @@ int gw_campaign_check_limits(const struct gw_campaign *c, size_t name_bytes, siz
 			            6 * UNSUB_URL_MAX;
 
 			gw_template_worst(c->html, name_bytes, name_chars, GW_TPL_HTML, &b, &ch);
-			rc = over("email: html", "bytes", b > SIZE_MAX - hf ? SIZE_MAX : b + hf,
-			          GW_EMAIL_HTML_MAX, err, errlen);
+			rc = over("email: html", "bytes", sat_add(b, hf), GW_EMAIL_HTML_MAX, err,
+			          errlen);
 			if (rc != MQS_OK)
 				goto out;
 		}
@@ -624,13 +629,16 @@ int gw_campaign_check_limits(const struct gw_campaign *c, size_t name_bytes, siz
 	if (c->chan_mask & GW_CH_BIT(GW_CH_SMS)) {
 		size_t f = strlen(SMS_FOOTER); /* ASCII: bytes = characters */
 
+		/* characters as Twilio counts them: UTF-16 code units
+		 * (docs/channels.md, "sms") */
+		u16 = gw_template_worst_utf16(c->text, name_bytes, name_chars, GW_TPL_PLAIN);
 		gw_template_worst(c->text, name_bytes, name_chars, GW_TPL_PLAIN, &b, &ch);
 		if (sms_sealed)
-			rc = over("sms: sealed text", "bytes", b > SIZE_MAX - f ? SIZE_MAX : b + f,
+			rc = over("sms: sealed text", "bytes", sat_add(b, f),
 			          GW_SMS_SEALED_TEXT_MAX, err, errlen);
 		else
-			rc = over("sms: text", "characters", ch > SIZE_MAX - f ? SIZE_MAX : ch + f,
-			          GW_SMS_PLAIN_MAX, err, errlen);
+			rc = over("sms: text", "characters", sat_add(u16, f), GW_SMS_PLAIN_MAX, err,
+			          errlen);
 		if (rc != MQS_OK)
 			goto out;
 	}

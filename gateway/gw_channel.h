@@ -42,6 +42,12 @@ struct gw_delivery {
 	const char *origin;    /* envelope origin ("" when none); medical-join: sender[/origin] */
 	const char *retry_key; /* UUID kept with the delivery (LINE X-Line-Retry-Key, Message-ID) */
 	int attempt;           /* 1 for the first try */
+	/* Marketing rows (kind "marketing", docs/marketing.md): title and body
+	 * are the rendered subject and text; html is the rendered html part
+	 * (email; NULL when none); list_unsubscribe is the one-click link of
+	 * the List-Unsubscribe header (email; NULL when none). */
+	const char *html;
+	const char *list_unsubscribe;
 };
 
 enum gw_outcome {
@@ -55,6 +61,9 @@ struct gw_result {
 	long retry_after;       /* seconds from Retry-After, 0 when absent */
 	char provider_ref[128]; /* e.g. Twilio sid, SMTP queue id; "" when none */
 	char error[256];        /* lowercase, no PII: "http 500", "smtp: connection refused" */
+	int optout;             /* the provider says the recipient opted out of the channel
+	                         * (Twilio 21610): the engine records the opt-out with the
+	                         * outcome (docs/marketing.md, "Consent and opt-out") */
 };
 
 struct gw_request; /* channel-private per-transfer state */

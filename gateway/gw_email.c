@@ -248,6 +248,66 @@ static __attribute__((format(printf, 2, 3))) int header_add(struct curl_slist **
 	return MQS_OK;
 }
 
+/* 1 when url can go between <> in a header: 1..400 printable ASCII
+ * characters without space, '<', '>', ',' or '"'. */
+int gw_email_header_url_ok(const char *url)
+{
+	size_t n = strlen(url);
+
+	if (n == 0 || n > 400)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)url[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == ',' || c == '"')
+			return 0;
+	}
+	return 1;
+}
+
+/* part becomes multipart/alternative of text (plain) and html, both UTF-8
+ * and quoted-printable (a marketing email with an html part). */
+static CURLcode mime_alternative(CURL *easy, curl_mimepart *part, const char *text,
+                                 const char *html)
+{
+	curl_mime *alt = curl_mime_init(easy);
+	curl_mimepart *p;
+	CURLcode cc = CURLE_OUT_OF_MEMORY;
+
+	if (alt == NULL)
+		return cc;
+	p = curl_mime_addpart(alt);
+	if (p == NULL)
+		goto fail;
+	cc = curl_mime_data(p, text, CURL_ZERO_TERMINATED);
+	if (cc == CURLE_OK)
+		cc = curl_mime_type(p, "text/plain; charset=utf-8");
+	if (cc == CURLE_OK)
+		cc = curl_mime_encoder(p, "quoted-printable");
+	if (cc != CURLE_OK)
+		goto fail;
+	p = curl_mime_addpart(alt);
+	if (p == NULL) {
+		cc = CURLE_OUT_OF_MEMORY;
+		goto fail;
+	}
+	cc = curl_mime_data(p, html, CURL_ZERO_TERMINATED);
+	if (cc == CURLE_OK)
+		cc = curl_mime_type(p, "text/html; charset=utf-8");
+	if (cc == CURLE_OK)
+		cc = curl_mime_encoder(p, "quoted-printable");
+	if (cc != CURLE_OK)
+		goto fail;
+	/* the part owns alt from here on */
+	cc = curl_mime_subparts(part, alt);
+	if (cc != CURLE_OK)
+		goto fail;
+	return curl_mime_type(part, "multipart/alternative");
+fail:
+	curl_mime_free(alt);
+	return cc;
+}
+
 /* Configure easy for one SMTP transaction to d->address. */
 static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CURL *easy,
                          struct gw_request **reqp, struct gw_result *res)
@@ -264,6 +324,8 @@ static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CUR
 	char *subject = NULL;
 	char *text = NULL;
 	char *body = NULL;
+	char *html = NULL;
+	int marketing = d->kind != NULL && strcmp(d->kind, "marketing") == 0;
 	CURLcode cc = CURLE_OK;
 	int rc = MQS_ERR_INVAL;
 
@@ -280,6 +342,11 @@ static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CUR
 		body = crlf_body(text);
 	if (req == NULL || subject == NULL || body == NULL)
 		goto nomem;
+	if (marketing && d->html != NULL) {
+		html = crlf_body(d->html);
+		if (html == NULL)
+			goto nomem;
+	}
 	snprintf(rcpt, sizeof(rcpt), "<%s>", d->address);
 	req->rcpt = curl_slist_append(NULL, rcpt);
 	if (req->rcpt == NULL)
@@ -299,8 +366,21 @@ static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CUR
 	    header_add(&req->headers, "Message-ID: <%s@%s>", key, em->domain) != 0 ||
 	    header_add(&req->headers, "Auto-Submitted: auto-generated") != 0 ||
 	    header_add(&req->headers, "X-Mqttsec-Id: %s", id) != 0 ||
-	    header_add(&req->headers, "X-Mqttsec-Severity: %s", sev) != 0)
+	    (!marketing && header_add(&req->headers, "X-Mqttsec-Severity: %s", sev) != 0))
 		goto nomem;
+	/* one-click unsubscribe (RFC 8058; docs/marketing.md, "List-Unsubscribe"):
+	 * the link is ours (base64url token), checked for header safety anyway */
+	if (marketing && d->list_unsubscribe != NULL) {
+		if (!gw_email_header_url_ok(d->list_unsubscribe)) {
+			res->outcome = GW_FAILED;
+			snprintf(res->error, sizeof(res->error), "email: bad unsubscribe link");
+			goto out;
+		}
+		if (header_add(&req->headers, "List-Unsubscribe: <%s>", d->list_unsubscribe) != 0 ||
+		    header_add(&req->headers,
+		               "List-Unsubscribe-Post: List-Unsubscribe=One-Click") != 0)
+			goto nomem;
+	}
 	if (d->severity != NULL && strcmp(d->severity, "critical") == 0 &&
 	    header_add(&req->headers, "Importance: high") != 0)
 		goto nomem;
@@ -314,11 +394,15 @@ static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CUR
 	part = req->mime != NULL ? curl_mime_addpart(req->mime) : NULL;
 	if (part == NULL)
 		goto nomem;
-	cc = curl_mime_data(part, body, CURL_ZERO_TERMINATED);
-	if (cc == CURLE_OK)
-		cc = curl_mime_type(part, "text/plain; charset=utf-8");
-	if (cc == CURLE_OK)
-		cc = curl_mime_encoder(part, "quoted-printable");
+	if (html != NULL) {
+		cc = mime_alternative(easy, part, body, html);
+	} else {
+		cc = curl_mime_data(part, body, CURL_ZERO_TERMINATED);
+		if (cc == CURLE_OK)
+			cc = curl_mime_type(part, "text/plain; charset=utf-8");
+		if (cc == CURLE_OK)
+			cc = curl_mime_encoder(part, "quoted-printable");
+	}
 
 	if (cc == CURLE_OK)
 		cc = gw_net_setopt(easy, &em->net, "smtp,smtps");
@@ -358,6 +442,7 @@ out:
 	free(subject);
 	mqs_secret_free_str(body);
 	mqs_secret_free_str(text);
+	mqs_secret_free_str(html);
 	OPENSSL_cleanse(rcpt, sizeof(rcpt));
 	if (req != NULL) {
 		curl_mime_free(req->mime);

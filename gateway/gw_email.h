@@ -25,4 +25,8 @@ int gw_email_addr_ok(const char *s);
 /* RFC 5322 "Date: Tue, 01 Jul 2025 12:00:00 +0000" for t into buf. */
 void gw_email_date(time_t t, char *buf, size_t buflen);
 
+/* 1 when url can go between <> in a header line (List-Unsubscribe):
+ * 1..400 printable ASCII characters without space, '<', '>', ',', '"'. */
+int gw_email_header_url_ok(const char *url);
+
 #endif

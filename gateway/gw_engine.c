@@ -10,8 +10,11 @@
 
 #include "gw_engine.h"
 #include "gw_config.h"
+#include "gw_consent.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
+#include "gw_quiet.h"
+#include "gw_rate.h"
 #include "gw_recipient.h"
 #include "gw_status.h"
 #include "mqs_buf.h"
@@ -33,8 +36,9 @@ struct inflight {
 	CURL *easy;
 	struct gw_request *req;
 	struct gw_result res;
-	const char *state; /* outcome recorded: "sent", "queued", "failed", "dead" */
-	int64_t next_at;   /* retry time when state is "queued" */
+	const char *state;           /* outcome recorded: "sent", "queued", "failed", "dead" */
+	int64_t next_at;             /* retry time when state is "queued" */
+	struct gw_engine_rendered r; /* marketing rows: the rendered text */
 	struct inflight *next;
 };
 
@@ -59,6 +63,12 @@ struct gw_engine {
 	uint64_t write_delay_ms; /* the current wait between such retries */
 	int write_stuck;         /* refusals since the last successful turn */
 	size_t write_logged;     /* outcomes kept, as last logged */
+	/* marketing (docs/marketing.md, "Delivery rules") */
+	struct gw_rate rate[GW_CH__COUNT];
+	unsigned running_mkt[GW_CH__COUNT]; /* marketing transfers per channel */
+	struct gw_quiet quiet;
+	gw_engine_render_fn render;
+	void *render_arg;
 };
 
 /* Backoff with jitter and Retry-After. */
@@ -107,7 +117,17 @@ struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *
 	e->store = store;
 	e->conf = conf;
 	e->status = status;
+	for (int ch = 0; ch < GW_CH__COUNT; ch++)
+		gw_rate_init(&e->rate[ch], conf->rate[ch].per_s, conf->rate[ch].burst,
+		             mqs_now_ms());
+	if (gw_quiet_init(&e->quiet, conf->quiet_start_min, conf->quiet_end_min,
+	                  conf->default_tz) != MQS_OK) {
+		snprintf(err, errlen, "out of memory");
+		free(e);
+		return NULL;
+	}
 	if (gw_config_channels(conf, e->by_chan, e->owned, &e->nowned, err, errlen) != 0) {
+		gw_quiet_release(&e->quiet);
 		free(e);
 		return NULL;
 	}
@@ -141,11 +161,29 @@ struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *
 	return e;
 }
 
+/* Free a rendering (text wiped). */
+static void rendered_release(struct gw_engine_rendered *r)
+{
+	mqs_secret_free_str(r->subject);
+	mqs_secret_free_str(r->text);
+	mqs_secret_free_str(r->html);
+	free(r->unsub_url);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The renderer of marketing rows. */
+void gw_engine_set_renderer(struct gw_engine *e, gw_engine_render_fn fn, void *arg)
+{
+	e->render = fn;
+	e->render_arg = arg;
+}
+
 /* Free a delivery: its text, its address wiped. */
 static void inflight_free(struct inflight *f)
 {
 	if (f == NULL)
 		return;
+	rendered_release(&f->r);
 	gw_outbox_row_release(&f->row);
 	OPENSSL_cleanse(f->address, sizeof(f->address));
 	free(f);
@@ -181,6 +219,7 @@ void gw_engine_free(struct gw_engine *e)
 		curl_multi_cleanup(e->multi);
 	for (size_t i = 0; i < e->nowned; i++)
 		e->owned[i]->ops->free(e->owned[i]);
+	gw_quiet_release(&e->quiet);
 	free(e);
 }
 
@@ -277,6 +316,12 @@ static MQS_MUST_CHECK int record_done(struct gw_engine *e, int64_t now)
 			snprintf(f->res.error, sizeof(f->res.error), "unknown error");
 		if (gw_outbox_update(e->store, f->row.id, f->state, f->next_at, f->res.error,
 		                     f->res.provider_ref, now) != MQS_OK)
+			return MQS_ERR_DB;
+		/* the provider says the number opted out (Twilio 21610): close
+		 * the channel with the outcome (docs/marketing.md) */
+		if (f->res.optout && f->row.chan == GW_CH_SMS && f->row.recipient_id > 0 &&
+		    gw_consent_optout(e->store, f->row.recipient_id, GW_CH_SMS, "twilio-21610", now,
+		                      NULL) == MQS_ERR_DB)
 			return MQS_ERR_DB;
 		/* a delivered payload does not stay in the store */
 		if (GW_CH_NO_RECIPIENT(f->row.chan) && strcmp(f->state, "queued") != 0 &&
@@ -417,6 +462,25 @@ static void start(struct gw_engine *e, struct inflight *f)
 	f->d.kind = f->row.kind;
 	f->d.topic = f->row.topic;
 	f->d.origin = f->row.origin;
+	if (f->row.prio == GW_PRIO_MARKETING) {
+		int rc =
+		    e->render != NULL ? e->render(e->render_arg, &f->row, &f->r) : MQS_ERR_INVAL;
+
+		if (rc != MQS_OK) {
+			rendered_release(&f->r);
+			f->res.outcome =
+			    rc == MQS_ERR_DB || rc == MQS_ERR_NOMEM ? GW_RETRY : GW_FAILED;
+			snprintf(f->res.error, sizeof(f->res.error),
+			         "cannot render the campaign: %s",
+			         e->render != NULL ? mqs_strerror(rc) : "no renderer");
+			push_done(e, f);
+			return;
+		}
+		f->d.title = f->r.subject != NULL ? f->r.subject : "";
+		f->d.body = f->r.text != NULL ? f->r.text : "";
+		f->d.html = f->r.html;
+		f->d.list_unsubscribe = f->r.unsub_url;
+	}
 	if (f->ch->ops->deliver != NULL) {
 		f->ch->ops->deliver(f->ch, &f->d, &f->res);
 		push_done(e, f);
@@ -456,8 +520,132 @@ static void start(struct gw_engine *e, struct inflight *f)
 	}
 	e->running[f->slot]++;
 	e->nrunning++;
+	if (f->row.prio == GW_PRIO_MARKETING)
+		e->running_mkt[f->row.chan]++;
 	f->next = e->list;
 	e->list = f;
+}
+
+/* Slots marketing may still take on channel ch (impl NULL: not
+ * configured), out of free slots left: [marketing] marketing_share percent
+ * of max_inflight, one slot always left to alerts when max_inflight > 1. */
+static size_t marketing_room(const struct gw_engine *e, int ch, const struct gw_channel *impl,
+                             size_t left)
+{
+	unsigned max, share = e->conf->marketing_share, cap;
+
+	if (impl == NULL)
+		return left;
+	max = impl->max_inflight ? impl->max_inflight : 1;
+	if (share == 0 || share > 100)
+		share = 100;
+	cap = max * share / 100;
+	if (max > 1 && cap > max - 1)
+		cap = max - 1;
+	if (cap < 1)
+		cap = 1;
+	if (e->running_mkt[ch] >= cap)
+		return 0;
+	cap -= e->running_mkt[ch];
+	return cap < left ? cap : left;
+}
+
+/* Inside the turn's transaction: claim up to room rows of channel ch,
+ * alerts first, then marketing within its share and the channel's tokens;
+ * marketing rows inside their recipient's quiet hours go back to the
+ * queue.  *more = 1 when there may be more due rows, *mkt_open = 1 when
+ * marketing could take more now.  Returns MQS_OK, MQS_ERR_DB (a read
+ * failed: nothing claimed is lost) or MQS_ERR_IO (a deferral was refused:
+ * roll the turn back). */
+static int claim_chan(struct gw_engine *e, int ch, const struct gw_channel *impl, size_t room,
+                      int64_t now, struct gw_outbox_row **rowsp, size_t *np, int *more,
+                      int *mkt_open)
+{
+	struct gw_outbox_row *a = NULL, *b = NULL, *all = NULL;
+	size_t na = 0, nb = 0, kept = 0, mroom;
+	unsigned avail = 0;
+	int rc;
+
+	*rowsp = NULL;
+	*np = 0;
+	*mkt_open = 0;
+	rc = gw_outbox_claim_prio(e->store, ch, GW_PRIO_ALERT, now, room, &a, &na);
+	if (rc != MQS_OK)
+		return rc;
+	if (na > 0)
+		gw_rate_take(&e->rate[ch], (uint64_t)now, (unsigned)na, 1); /* never waits */
+	if (na == room) {
+		*more = 1;
+		*rowsp = a;
+		*np = na;
+		return MQS_OK;
+	}
+	mroom = marketing_room(e, ch, impl, room - na);
+	if (mroom > 0)
+		avail = gw_rate_available(&e->rate[ch], (uint64_t)now, (unsigned)mroom);
+	if (mroom > 0 && avail == 0) {
+		/* out of tokens: look again when the next one is there */
+		int64_t t = (int64_t)gw_rate_next_ms(&e->rate[ch], (uint64_t)now);
+
+		if (e->due_hint == 0 || t < e->due_hint)
+			e->due_hint = t;
+	}
+	if (avail > 0) {
+		rc = gw_outbox_claim_prio(e->store, ch, GW_PRIO_MARKETING, now, avail, &b, &nb);
+		if (rc != MQS_OK) {
+			nb = 0;
+			b = NULL;
+		}
+		if (nb == avail)
+			*more = 1;
+		else
+			*mkt_open = 1;
+	}
+	for (size_t i = 0; i < nb; i++) {
+		int64_t open = gw_quiet_next_open(&e->quiet, b[i].tz, now);
+
+		if (open > now) {
+			/* quiet hours of the recipient: wait, no attempt counted */
+			if (gw_outbox_defer(e->store, b[i].id, open, now) != MQS_OK) {
+				gw_outbox_rows_free(a, na);
+				gw_outbox_rows_free(b, nb);
+				return MQS_ERR_IO;
+			}
+			gw_log(GW_LOG_DEBUG, "delivery %lld (%s to %s by %s): quiet hours, at %lld",
+			       (long long)b[i].id, b[i].msg_id, b[i].recipient, gw_chan_name(ch),
+			       (long long)open);
+			gw_outbox_row_release(&b[i]);
+			continue;
+		}
+		b[kept++] = b[i];
+	}
+	nb = kept;
+	if (nb > 0)
+		gw_rate_take(&e->rate[ch], (uint64_t)now, (unsigned)nb, 0);
+	if (nb == 0) {
+		free(b);
+		*rowsp = a;
+		*np = na;
+		return MQS_OK;
+	}
+	if (na == 0) {
+		*rowsp = b;
+		*np = nb;
+		return MQS_OK;
+	}
+	all = calloc(na + nb, sizeof(*all));
+	if (all == NULL) {
+		gw_outbox_rows_free(a, na);
+		gw_outbox_rows_free(b, nb);
+		return MQS_ERR_IO; /* roll back: the claims are undone */
+	}
+	memcpy(all, a, na * sizeof(*all));
+	memcpy(all + na, b, nb * sizeof(*all));
+	free(a);
+	free(b);
+	*rowsp = all;
+	*np = na + nb;
+	return MQS_OK;
 }
 
 /* One turn: in one transaction, record the deliveries that finished and
@@ -472,7 +660,8 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 	size_t nclaimed[GW_CH__COUNT] = {0};
 	int periodic = now_ms >= e->next_poll, in_tx = 0;
 	int claim = e->dirty || periodic || (e->due_hint != 0 && now_ms >= e->due_hint);
-	unsigned open_mask = 0;
+	unsigned open_mask = 0, mkt_mask = 0;
+	int abort_turn = 0;
 
 	if (e->stopping)
 		claim = 0;
@@ -505,24 +694,55 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 			}
 			if (room == 0)
 				continue;
-			if (gw_outbox_claim(s, ch, now_ms, room, &claimed[ch], &nclaimed[ch]) !=
-			    MQS_OK) {
-				e->due_hint = now_ms + 100; /* try again soon */
-				continue;
+			{
+				int more = 0, mkt_open = 0;
+				int rc = claim_chan(e, ch, impl, room, now_ms, &claimed[ch],
+				                    &nclaimed[ch], &more, &mkt_open);
+
+				if (rc == MQS_ERR_IO) {
+					abort_turn = 1;
+					break;
+				}
+				if (rc != MQS_OK) {
+					e->due_hint = now_ms + 100; /* try again soon */
+					continue;
+				}
+				if (more)
+					e->dirty = 1; /* there may be more */
+				if (mkt_open)
+					mkt_mask |= GW_CH_BIT(ch);
 			}
-			if (nclaimed[ch] == room)
-				e->dirty = 1; /* there may be more */
 			if (impl != NULL && impl->ops->deliver == NULL &&
 			    e->running[slot] + nclaimed[ch] < impl->max_inflight)
 				open_mask |= GW_CH_BIT(ch);
 		}
-		/* the next retry among channels that still have room */
-		if (open_mask != 0) {
-			int64_t next = gw_outbox_next_due(s, open_mask);
+		/* the next retry among channels that still have room: alerts,
+		 * and marketing where its share and tokens allow (one indexed
+		 * lookup per channel and priority) */
+		if (!abort_turn && open_mask != 0) {
+			int64_t next = gw_outbox_next_due_prio(s, open_mask, GW_PRIO_ALERT);
 
 			if (next > 0 && (e->due_hint == 0 || next < e->due_hint))
 				e->due_hint = next;
+			if ((open_mask & mkt_mask) != 0) {
+				next = gw_outbox_next_due_prio(s, open_mask & mkt_mask,
+				                               GW_PRIO_MARKETING);
+				if (next > 0 && (e->due_hint == 0 || next < e->due_hint))
+					e->due_hint = next;
+			}
 		}
+	}
+	if (abort_turn) {
+		/* a deferral was refused: undo every claim of this turn */
+		for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+			gw_outbox_rows_free(claimed[ch], nclaimed[ch]);
+			claimed[ch] = NULL;
+			nclaimed[ch] = 0;
+		}
+		gw_store_rollback(s);
+		e->dirty = 1;
+		write_refused(e, now_ms);
+		return;
 	}
 	if (gw_store_commit(s) != 0) {
 		for (int ch = 0; ch < GW_CH__COUNT; ch++) {
@@ -609,6 +829,8 @@ void gw_engine_perform(struct gw_engine *e)
 		}
 		e->running[f->slot]--;
 		e->nrunning--;
+		if (f->row.prio == GW_PRIO_MARKETING && e->running_mkt[f->row.chan] > 0)
+			e->running_mkt[f->row.chan]--;
 		e->dirty = 1; /* a free slot */
 		OPENSSL_cleanse(f->address, sizeof(f->address));
 		push_done(e, f);

@@ -32,14 +32,42 @@
 
 struct gw_config;
 struct gw_engine;
+struct gw_outbox_row;
 struct gw_status;
 struct gw_store;
+
+/* Marketing rows (outbox prio 1; docs/marketing.md, "Delivery rules"):
+ * claimed after the alerts of their channel, in at most [marketing]
+ * marketing_share percent of its max_inflight (at least one slot stays
+ * free for alerts when max_inflight > 1), one token each from the
+ * channel's bucket ([channel NAME] rate/burst; alerts never wait for it
+ * and push it into debt).  A claimed marketing row inside its recipient's
+ * quiet hours goes back to queued until they end (deferred + 1, no attempt
+ * counted).  Its text comes from the renderer (gw_engine_set_renderer). */
+
+/* What the renderer gives for one marketing row: malloc'd strings the
+ * engine frees (wiped). */
+struct gw_engine_rendered {
+	char *subject;   /* email subject; NULL elsewhere */
+	char *text;      /* the text with the channel's footer */
+	char *html;      /* email html part, NULL when none */
+	char *unsub_url; /* email: the List-Unsubscribe link, NULL when none */
+};
+
+/* Render row (prio 1) into *out.  Returns MQS_OK, or an enum mqs_err code:
+ * the row fails with "cannot render" (MQS_ERR_DB: retried). */
+typedef int (*gw_engine_render_fn)(void *arg, const struct gw_outbox_row *row,
+                                   struct gw_engine_rendered *out);
 
 /* Create the engine and its channels ([channel] sections of conf), over
  * store, publishing state changes through status.  NULL with a reason in
  * err. */
 struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *conf,
                                 struct gw_status *status, char *err, size_t errlen);
+
+/* The renderer of marketing rows (gw_marketing gives it at start; arg is
+ * borrowed).  Without one, marketing rows fail ("no renderer"). */
+void gw_engine_set_renderer(struct gw_engine *e, gw_engine_render_fn fn, void *arg);
 
 /* Abort running transfers (rows back to queued), free channels.  NULL ok. */
 void gw_engine_free(struct gw_engine *e);

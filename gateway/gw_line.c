@@ -18,7 +18,12 @@
 #define LINE_PUSH "/v2/bot/message/push"
 
 /* Keys of [channel line]. */
-const char *const gw_line_keys[] = {"url", "token", "timeout", "ca_file", "insecure_skip_verify",
+const char *const gw_line_keys[] = {"url",
+                                    "token",
+                                    "timeout",
+                                    "ca_file",
+                                    "insecure_skip_verify",
+                                    "channel_secret", /* the webhook's (gw_inbound.h) */
                                     NULL};
 
 struct gw_line {

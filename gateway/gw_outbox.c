@@ -369,20 +369,66 @@ static void row_open_data(struct gw_store *s, sqlite3_stmt *sel, int col, struct
 	}
 }
 
-/* Claim due rows of one channel: read first (no write lock when nothing
- * is due), then mark them sending in one transaction. */
+/* Claim due rows of one channel, alerts first. */
 int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
                     struct gw_outbox_row **rowsp, size_t *np)
+{
+	struct gw_outbox_row *a = NULL, *b = NULL, *all;
+	size_t na = 0, nb = 0;
+	int rc;
+
+	*rowsp = NULL;
+	*np = 0;
+	rc = gw_outbox_claim_prio(s, ch, GW_PRIO_ALERT, now_ms, max, &a, &na);
+	if (rc != MQS_OK || na == max) {
+		*rowsp = a;
+		*np = na;
+		return rc;
+	}
+	rc = gw_outbox_claim_prio(s, ch, GW_PRIO_MARKETING, now_ms, max - na, &b, &nb);
+	if (rc != MQS_OK || nb == 0) {
+		*rowsp = a;
+		*np = na;
+		gw_outbox_rows_free(b, nb);
+		return na > 0 ? MQS_OK : rc;
+	}
+	if (na == 0) {
+		*rowsp = b;
+		*np = nb;
+		return MQS_OK;
+	}
+	all = calloc(na + nb, sizeof(*all));
+	if (all == NULL) {
+		/* the marketing rows stay 'sending' until the next start */
+		gw_outbox_rows_free(b, nb);
+		*rowsp = a;
+		*np = na;
+		return MQS_OK;
+	}
+	memcpy(all, a, na * sizeof(*all));
+	memcpy(all + na, b, nb * sizeof(*all));
+	free(a);
+	free(b);
+	*rowsp = all;
+	*np = na + nb;
+	return MQS_OK;
+}
+
+/* Claim due rows of one channel and priority: read first (no write lock
+ * when nothing is due), then mark them sending in one transaction. */
+int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, size_t max,
+                         struct gw_outbox_row **rowsp, size_t *np)
 {
 	static const char sel_sql[] =
 	    "SELECT o.id, o.recipient, o.attempts, o.retry_key, m.msg_id, m.severity, m.title, "
 	    "m.body, r.id IS NOT NULL, CASE ?4 WHEN 0 THEN r.email WHEN 1 THEN r.phone "
 	    "ELSE r.line END, EXISTS (SELECT 1 FROM optouts x WHERE x.recipient_id = r.id AND "
 	    "x.channel = o.channel), m.route, m.publisher, m.kind, m.topic, m.origin, "
-	    "m.body_sealed "
+	    "m.body_sealed, o.message, r.id, r.tz "
 	    "FROM outbox o JOIN messages m ON m.id = o.message "
 	    "LEFT JOIN recipients r ON r.name = o.recipient "
-	    "WHERE o.state = 'queued' AND o.channel = ?1 AND o.next_attempt_at <= ?2 "
+	    "WHERE o.state = 'queued' AND o.channel = ?1 AND o.prio = ?5 "
+	    "AND o.next_attempt_at <= ?2 "
 	    "ORDER BY o.next_attempt_at, o.id LIMIT ?3";
 	static const char upd_sql[] =
 	    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
@@ -403,6 +449,7 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 	sqlite3_bind_int64(sel, 2, now_ms);
 	sqlite3_bind_int64(sel, 3, (int64_t)max);
 	sqlite3_bind_int(sel, 4, gw_field_for_chan(ch));
+	sqlite3_bind_int(sel, 5, prio);
 	for (r = sqlite3_step(sel); r == SQLITE_ROW;
 	     r = n < max ? sqlite3_step(sel) : SQLITE_DONE) {
 		struct gw_outbox_row *row;
@@ -442,6 +489,11 @@ int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
 		row->topic = strdup(t != NULL ? t : "");
 		t = (const char *)sqlite3_column_text(sel, 15);
 		row->origin = strdup(t != NULL ? t : "");
+		row->msg_rowid = sqlite3_column_int64(sel, 17);
+		row->prio = prio;
+		row->recipient_id = sqlite3_column_int64(sel, 18);
+		t = (const char *)sqlite3_column_text(sel, 19);
+		snprintf(row->tz, sizeof(row->tz), "%s", t != NULL ? t : "");
 		row->sealed_len = (size_t)sqlite3_column_bytes(sel, 9);
 		if (GW_CH_NO_RECIPIENT(ch)) {
 			row->addr_status = GW_ADDR_OK; /* no address to open */
@@ -543,6 +595,29 @@ int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t 
 	return rc;
 }
 
+/* A claimed row waits for the end of quiet hours. */
+int gw_outbox_defer(struct gw_store *s, int64_t id, int64_t next_at, int64_t now_ms)
+{
+	sqlite3_stmt *st = gw_store_stmt(
+	    s,
+	    "UPDATE outbox SET state = 'queued', next_attempt_at = ?, deferred = deferred + 1, "
+	    "attempts = max(attempts - 1, 0), updated_at = ? WHERE id = ? AND state = 'sending'");
+	int rc = MQS_ERR_DB;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, next_at);
+	sqlite3_bind_int64(st, 2, now_ms);
+	sqlite3_bind_int64(st, 3, id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	else
+		gw_log(GW_LOG_ERR, "db: cannot defer delivery %lld: %s", (long long)id,
+		       sqlite3_errmsg(s->db));
+	gw_store_done(st);
+	return rc;
+}
+
 /* Drop the stored payload once nothing of the message is pending. */
 int gw_outbox_clear_data(struct gw_store *s, int64_t id)
 {
@@ -567,11 +642,23 @@ int gw_outbox_clear_data(struct gw_store *s, int64_t id)
 /* Earliest queued row among the channels in chan_mask. */
 int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask)
 {
+	int64_t a = gw_outbox_next_due_prio(s, chan_mask, GW_PRIO_ALERT);
+	int64_t b = gw_outbox_next_due_prio(s, chan_mask, GW_PRIO_MARKETING);
+
+	if (a == 0 || (b != 0 && b < a))
+		return b;
+	return a;
+}
+
+/* Earliest queued row of priority prio among the channels in chan_mask
+ * (one indexed lookup per channel: outbox_due). */
+int64_t gw_outbox_next_due_prio(struct gw_store *s, unsigned chan_mask, int prio)
+{
 	sqlite3_stmt *st;
 	int64_t best = 0;
 
 	st = gw_store_stmt(s, "SELECT min(next_attempt_at) FROM outbox "
-	                      "WHERE state = 'queued' AND channel = ?");
+	                      "WHERE state = 'queued' AND channel = ?1 AND prio = ?2");
 	if (st == NULL)
 		return 0;
 	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
@@ -579,6 +666,7 @@ int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask)
 			continue;
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, gw_chan_name(ch), -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, prio);
 		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 			int64_t t = sqlite3_column_int64(st, 0);
 			if (best == 0 || t < best)

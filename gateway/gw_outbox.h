@@ -109,17 +109,38 @@ struct gw_outbox_row {
 	uint8_t *data; /* opened payload (webhook / spool rows), or NULL */
 	size_t data_len;
 	int data_bad; /* a stored payload that does not open */
+	/* marketing (docs/marketing.md, "Delivery rules") */
+	int64_t msg_rowid;    /* messages.id */
+	int prio;             /* 0 alert (and everything else), 1 marketing */
+	int64_t recipient_id; /* recipients.id, 0 when none */
+	char tz[64];          /* recipients.tz, "" when none */
 };
 
 /* Free what one claimed row holds (payload wiped); the row stays. */
 void gw_outbox_row_release(struct gw_outbox_row *row);
 
+/* Outbox priorities (outbox.prio): alerts and everything else before
+ * marketing. */
+#define GW_PRIO_ALERT     0
+#define GW_PRIO_MARKETING 1
+
 /* Claim up to max due rows of channel ch (state queued, next attempt <=
- * now): they become 'sending' with attempts + 1, in the caller's
- * transaction when one is open, else in one of their own.
+ * now), priority 0 first, then 1: they become 'sending' with attempts + 1,
+ * in the caller's transaction when one is open, else in one of their own.
  * Returns MQS_OK (with *n possibly 0) or MQS_ERR_DB/MQS_ERR_NOMEM. */
 MQS_MUST_CHECK int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
                                    struct gw_outbox_row **rows, size_t *n);
+
+/* As gw_outbox_claim(), rows of priority prio only (the engine: one
+ * indexed read per channel and priority, outbox_due). */
+MQS_MUST_CHECK int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms,
+                                        size_t max, struct gw_outbox_row **rows, size_t *n);
+
+/* A claimed row that must wait (a marketing row inside its recipient's
+ * quiet hours): back to queued at next_at, deferred + 1, the attempt of the
+ * claim not counted.  In the caller's transaction.  Returns MQS_OK or
+ * MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_outbox_defer(struct gw_store *s, int64_t id, int64_t next_at, int64_t now_ms);
 
 /* Free claimed rows. */
 void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n);
@@ -140,6 +161,9 @@ MQS_MUST_CHECK int gw_outbox_clear_data(struct gw_store *s, int64_t id);
 /* Earliest next_attempt_at of a queued row of a channel in chan_mask, or
  * 0 when none. */
 int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask);
+
+/* As gw_outbox_next_due(), rows of priority prio only. */
+int64_t gw_outbox_next_due_prio(struct gw_store *s, unsigned chan_mask, int prio);
 
 /* One outbox row as listed (no address, no message text). */
 struct gw_outbox_info {

@@ -335,7 +335,9 @@ int gw_recipient_each(struct gw_store *s, int (*fn)(const struct gw_recipient_in
 	    " (SELECT group_concat(name, ',') FROM (SELECT g.name FROM group_members m "
 	    "   JOIN groups g ON g.id = m.group_id WHERE m.recipient_id = r.id ORDER BY g.name)),"
 	    " (SELECT group_concat(channel, ',') FROM (SELECT channel FROM optouts o "
-	    "   WHERE o.recipient_id = r.id ORDER BY channel)), r.device "
+	    "   WHERE o.recipient_id = r.id ORDER BY channel)), r.device, r.tz,"
+	    " (SELECT group_concat(channel, ',') FROM (SELECT channel FROM consents c "
+	    "   WHERE c.recipient_id = r.id AND c.state = 1 ORDER BY channel)) "
 	    "FROM recipients r ORDER BY r.name");
 	struct gw_recipient_info ri;
 	int rc = MQS_ERR_DB, step;
@@ -349,6 +351,8 @@ int gw_recipient_each(struct gw_store *s, int (*fn)(const struct gw_recipient_in
 		ri.groups = (const char *)sqlite3_column_text(st, 4);
 		ri.optouts = (const char *)sqlite3_column_text(st, 5);
 		ri.device = (const char *)sqlite3_column_text(st, 6);
+		ri.tz = (const char *)sqlite3_column_text(st, 7);
+		ri.consents = (const char *)sqlite3_column_text(st, 8);
 		for (int f = 0; f < GW_F__COUNT; f++) {
 			char plain[GW_ADDR_MAX];
 
@@ -365,5 +369,118 @@ int gw_recipient_each(struct gw_store *s, int (*fn)(const struct gw_recipient_in
 	rc = step == SQLITE_DONE ? MQS_OK : MQS_ERR_DB;
 out:
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Set an address field of an existing recipient. */
+int gw_recipient_set_address(struct gw_store *s, const char *name, int field, const char *value,
+                             char *err, size_t errlen)
+{
+	static const char *const sql[GW_F__COUNT] = {
+	    "UPDATE recipients SET email = ?, email_h = ? WHERE name = ?",
+	    "UPDATE recipients SET phone = ?, phone_h = ? WHERE name = ?",
+	    "UPDATE recipients SET line = ?, line_h = ? WHERE name = ?"};
+	char norm[GW_ADDR_MAX], aad[128], why[160];
+	uint8_t sealed[GW_ADDR_MAX + MQS_WRAP_OVERHEAD], hash[HASH_LEN];
+	size_t sealed_len = 0;
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_ERR_INVAL;
+
+	memset(norm, 0, sizeof(norm));
+	if (field < 0 || field >= GW_F__COUNT || value == NULL || !gw_name_check(name)) {
+		snprintf(err, errlen, "bad recipient name or field");
+		goto out;
+	}
+	if (gw_address_normalize(field, value, norm, sizeof(norm), why, sizeof(why)) != MQS_OK) {
+		snprintf(err, errlen, "%s", why);
+		goto out;
+	}
+	field_aad(aad, sizeof(aad), name, field);
+	if (mqs_wrap_seal(s->mk, aad, (const uint8_t *)norm, strlen(norm), sealed, sizeof(sealed),
+	                  &sealed_len) != MQS_OK ||
+	    lookup_hash(s, field, norm, hash) != MQS_OK) {
+		snprintf(err, errlen, "cannot encrypt %s", gw_field_name(field));
+		rc = MQS_ERR_CRYPTO;
+		goto out;
+	}
+	rc = MQS_ERR_DB;
+	st = gw_store_prepare(s, sql[field]);
+	if (st == NULL) {
+		snprintf(err, errlen, "database error");
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, sealed, (int)sealed_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, hash, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		snprintf(err, errlen, "cannot set %s: %s", gw_field_name(field),
+		         sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (sqlite3_changes(s->db) == 0) {
+		snprintf(err, errlen, "no recipient %s", name);
+		rc = MQS_ERR_NOENT;
+		goto out;
+	}
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	OPENSSL_cleanse(norm, sizeof(norm));
+	return rc;
+}
+
+/* Set or clear the time zone of a recipient. */
+int gw_recipient_set_tz(struct gw_store *s, const char *name, const char *tz, char *err,
+                        size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_ERR_INVAL;
+
+	if (tz != NULL && (strlen(tz) > 64 || !gw_tz_valid(tz))) {
+		snprintf(err, errlen, "unknown time zone (give an IANA name such as Asia/Taipei)");
+		goto out;
+	}
+	rc = MQS_ERR_DB;
+	st = gw_store_prepare(s, "UPDATE recipients SET tz = ? WHERE name = ?");
+	if (st == NULL) {
+		snprintf(err, errlen, "database error");
+		goto out;
+	}
+	if (tz != NULL)
+		sqlite3_bind_text(st, 1, tz, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		snprintf(err, errlen, "cannot set the time zone: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (sqlite3_changes(s->db) == 0) {
+		snprintf(err, errlen, "no recipient %s",
+		         gw_name_check(name) ? name : "by that name");
+		rc = MQS_ERR_NOENT;
+		goto out;
+	}
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The name of a recipient row. */
+int gw_recipient_name_of(struct gw_store *s, int64_t id, char *name, size_t cap)
+{
+	sqlite3_stmt *st = gw_store_stmt(s, "SELECT name FROM recipients WHERE id = ?");
+	int r, rc = MQS_ERR_DB;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		snprintf(name, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = MQS_OK;
+	} else if (r == SQLITE_DONE) {
+		rc = MQS_ERR_NOENT;
+	}
+	gw_store_done(st);
 	return rc;
 }

@@ -76,6 +76,24 @@ MQS_MUST_CHECK int gw_recipient_open(struct gw_store *s, const char *name, int f
 MQS_MUST_CHECK int gw_recipient_set_device(struct gw_store *s, const char *name, const char *device,
                                            char *err, size_t errlen);
 
+/* Set (or replace) address field of recipient name to value: normalised,
+ * sealed and hashed as gw_recipient_add() does.  Works inside the caller's
+ * transaction when one is open.  Returns MQS_OK, MQS_ERR_INVAL (bad
+ * address), MQS_ERR_NOENT, MQS_ERR_CRYPTO or MQS_ERR_DB with a reason in
+ * err (never the address). */
+MQS_MUST_CHECK int gw_recipient_set_address(struct gw_store *s, const char *name, int field,
+                                            const char *value, char *err, size_t errlen);
+
+/* Set the IANA time zone of recipient name (NULL clears it: the gateway's
+ * zone applies).  Returns MQS_OK, MQS_ERR_INVAL (unknown zone),
+ * MQS_ERR_NOENT or MQS_ERR_DB with a reason in err. */
+MQS_MUST_CHECK int gw_recipient_set_tz(struct gw_store *s, const char *name, const char *tz,
+                                       char *err, size_t errlen);
+
+/* The name of recipient row id into name (cap bytes).  Returns MQS_OK,
+ * MQS_ERR_NOENT or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_recipient_name_of(struct gw_store *s, int64_t id, char *name, size_t cap);
+
 /* One recipient as listed: names and masked addresses only. */
 struct gw_recipient_info {
 	const char *name;
@@ -84,6 +102,8 @@ struct gw_recipient_info {
 	const char *groups;                    /* comma-separated group names, or NULL */
 	const char *optouts;                   /* comma-separated channels, or NULL */
 	const char *device;                    /* acknowledging device, or NULL */
+	const char *tz;                        /* IANA time zone, or NULL */
+	const char *consents;                  /* channels with marketing consent on, or NULL */
 };
 
 /* Call fn for every recipient, by name; fn returns MQS_OK to go on, any

@@ -31,7 +31,7 @@
 #include "mqs_error.h"
 #include "mqs_master_key.h"
 
-#define GW_STMT_CACHE 48
+#define GW_STMT_CACHE 128
 
 struct gw_store {
 	sqlite3 *db;

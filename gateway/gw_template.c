@@ -25,8 +25,8 @@ struct tpl_part {
 
 struct tpl_val {
 	char *s;
-	size_t len, chars;           /* as is */
-	size_t html_len, html_chars; /* HTML-escaped */
+	size_t len, chars, u16;                /* as is */
+	size_t html_len, html_chars, html_u16; /* HTML-escaped */
 };
 
 struct gw_template {
@@ -40,7 +40,8 @@ struct gw_template {
 	int uses_name;
 	/* sums over the literal parts and variables (exact) */
 	size_t fixed_bytes, fixed_chars, fixed_html_bytes, fixed_html_chars;
-	size_t name_count; /* occurrences of {{name}} */
+	size_t fixed_u16, fixed_html_u16; /* UTF-16 code units */
+	size_t name_count;                /* occurrences of {{name}} */
 };
 
 /* a + b, saturating at SIZE_MAX. */
@@ -66,6 +67,21 @@ static size_t utf8_chars(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (((unsigned char)s[i] & 0xC0) != 0x80)
 			c++;
+	return c;
+}
+
+/* Number of UTF-16 code units of s[0..n) (valid UTF-8): one a
+ * character, two for the ones above U+FFFF (four-byte sequences). */
+static size_t utf16_units(const char *s, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if ((ch & 0xC0) != 0x80)
+			c += ch >= 0xF0 ? 2 : 1;
+	}
 	return c;
 }
 
@@ -171,6 +187,8 @@ static int add_lit(struct gw_template *t, size_t *cap, size_t off, size_t n)
 	/* the author's markup is not escaped */
 	t->fixed_html_bytes = sat_add(t->fixed_html_bytes, n);
 	t->fixed_html_chars = sat_add(t->fixed_html_chars, utf8_chars(s, n));
+	t->fixed_u16 = sat_add(t->fixed_u16, utf16_units(s, n));
+	t->fixed_html_u16 = sat_add(t->fixed_html_u16, utf16_units(s, n));
 	return add_part(t, cap, &p);
 }
 
@@ -216,6 +234,8 @@ static long use_var(struct gw_template *t, const struct gw_tpl_vars *vars, const
 		tv->html_len = html_len(v, vl);
 		/* every entity is ASCII: one character per byte added */
 		tv->html_chars = tv->chars + (tv->html_len - vl);
+		tv->u16 = utf16_units(v, vl);
+		tv->html_u16 = tv->u16 + (tv->html_len - vl);
 		idx = (long)t->nvals++;
 		t->var_map[k] = t->nvals;
 	}
@@ -342,6 +362,8 @@ int gw_template_compile(const char *what, const char *src, size_t len,
 			t->fixed_chars = sat_add(t->fixed_chars, t->vals[idx].chars);
 			t->fixed_html_bytes = sat_add(t->fixed_html_bytes, t->vals[idx].html_len);
 			t->fixed_html_chars = sat_add(t->fixed_html_chars, t->vals[idx].html_chars);
+			t->fixed_u16 = sat_add(t->fixed_u16, t->vals[idx].u16);
+			t->fixed_html_u16 = sat_add(t->fixed_html_u16, t->vals[idx].html_u16);
 		} else {
 			rc = MQS_ERR_PARSE;
 			reason_snippet(src + a, b - a, snip, sizeof(snip));
@@ -420,6 +442,29 @@ out:
 		*bytes = b;
 	if (chars != NULL)
 		*chars = c;
+}
+
+/* Worst case in UTF-16 code units (see gw_template.h).  A name of at
+ * most nb bytes and nc characters has at most nc + k units, k characters
+ * above U+FFFF taking four bytes each: 4k + (nc - k) <= nb.  Escaped,
+ * a quote (six one-unit characters) beats any two-unit character, so the
+ * worst is the one in characters (name_worst_html). */
+size_t gw_template_worst_utf16(const struct gw_template *t, size_t name_bytes, size_t name_chars,
+                               enum gw_tpl_escape esc)
+{
+	size_t nc = name_chars < name_bytes ? name_chars : name_bytes, k, per, b;
+
+	if (t == NULL)
+		return 0;
+	if (esc == GW_TPL_HTML) {
+		name_worst_html(name_bytes, nc, &b, &per);
+		return sat_add(t->fixed_html_u16, sat_mul(t->name_count, per));
+	}
+	k = (name_bytes - nc) / 3;
+	if (k > nc)
+		k = nc;
+	per = nc + k;
+	return sat_add(t->fixed_u16, sat_mul(t->name_count, per));
 }
 
 /* 1 when t uses {{name}} (see gw_template.h). */

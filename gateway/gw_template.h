@@ -64,6 +64,12 @@ void gw_template_free(struct gw_template *t);
 void gw_template_worst(const struct gw_template *t, size_t name_bytes, size_t name_chars,
                        enum gw_tpl_escape esc, size_t *bytes, size_t *chars);
 
+/* The longest rendering in UTF-16 code units (how Twilio counts an SMS,
+ * docs/channels.md): like gw_template_worst, a character above U+FFFF
+ * counting twice.  Added by part campaign. */
+size_t gw_template_worst_utf16(const struct gw_template *t, size_t name_bytes, size_t name_chars,
+                               enum gw_tpl_escape esc);
+
 /* 1 when t uses {{name}}, else 0. */
 int gw_template_uses_name(const struct gw_template *t);
 

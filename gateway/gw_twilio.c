@@ -219,6 +219,13 @@ static void twilio_finish(struct gw_channel *ch, struct gw_request *req, CURL *e
 			long c = (long)code->valuedouble;
 			const char *what = gw_twilio_code_str(c);
 
+			if (c == 21610) {
+				/* the number replied STOP: permanent, and the engine
+				 * closes the channel (docs/marketing.md) */
+				res->outcome = GW_FAILED;
+				res->optout = 1;
+			}
+
 			if (what != NULL)
 				snprintf(res->error, sizeof(res->error),
 				         "http %ld: twilio %ld (%s)", status, c, what);

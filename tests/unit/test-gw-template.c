@@ -177,6 +177,17 @@ static void test_html(void)
 	free(d);
 }
 
+/* Count UTF-16 code units of s. */
+static size_t nunits(const char *s)
+{
+	size_t c = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			c += (unsigned char)*s >= 0xF0 ? 2 : 1;
+	return c;
+}
+
 /* Count UTF-8 characters of s. */
 static size_t nchars(const char *s)
 {
@@ -208,7 +219,7 @@ static void test_worst(void)
 			continue;
 		}
 		for (int esc = GW_TPL_PLAIN; esc <= GW_TPL_HTML; esc++) {
-			size_t max_b = 0, max_c = 0, nb = 0, nc = 0, wb, wc;
+			size_t max_b = 0, max_c = 0, max_u = 0, nb = 0, nc = 0, wb, wc, wu;
 
 			for (size_t ni = 0; ni < sizeof(names) / sizeof(names[0]); ni++) {
 				char *out = NULL;
@@ -225,8 +236,13 @@ static void test_worst(void)
 				/* each single name: its own worst case bounds it */
 				gw_template_worst(t, strlen(names[ni]), nchars(names[ni]), esc, &wb,
 				                  &wc);
-				if (len != strlen(out) || len > wb || nchars(out) > wc)
+				wu = gw_template_worst_utf16(t, strlen(names[ni]),
+				                             nchars(names[ni]), esc);
+				if (len != strlen(out) || len > wb || nchars(out) > wc ||
+				    nunits(out) > wu)
 					all_ok = 0;
+				if (nunits(out) > max_u)
+					max_u = nunits(out);
 				if (len > max_b)
 					max_b = len;
 				if (nchars(out) > max_c)
@@ -236,7 +252,8 @@ static void test_worst(void)
 			/* the 10 quotes are both the longest and the worst-shaped
 			 * name: the bound is reached exactly */
 			gw_template_worst(t, nb, nc, esc, &wb, &wc);
-			if (wb != max_b || wc != max_c) {
+			wu = gw_template_worst_utf16(t, nb, nc, esc);
+			if (wb != max_b || wc != max_c || wu != max_u) {
 				all_exact = 0;
 				tap_diag("src %zu esc %d: worst %zu/%zu, max %zu/%zu", si, esc, wb,
 				         wc, max_b, max_c);
@@ -256,6 +273,10 @@ static void test_worst(void)
 		tap_ok(wb == 12 && wc == 12, "html worst of 8 bytes / 2 chars is 12 (two quotes)");
 		gw_template_worst(t, 8, 2, GW_TPL_PLAIN, &wb, &wc);
 		tap_ok(wb == 8 && wc == 2, "plain worst is the name's size");
+		tap_ok(gw_template_worst_utf16(t, 8, 2, GW_TPL_PLAIN) == 4,
+		       "utf-16 worst of 8 bytes / 2 chars is 4 (two emoji)");
+		tap_ok(gw_template_worst_utf16(t, 9, 3, GW_TPL_PLAIN) == 5,
+		       "utf-16 worst of 9 bytes / 3 chars is 5 (two emoji and a letter)");
 		gw_template_worst(t, (size_t)-1, (size_t)-1, GW_TPL_HTML, &wb, &wc);
 		tap_ok(wb == (size_t)-1 && wc == (size_t)-1, "worst saturates instead of wrapping");
 		gw_template_free(t);

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* test-gw-marketing.c - campaigns after approval (gateway/gw_marketing.h):
+ * never scheduled without the audit's proof, fan-out with consent,
+ * opt-out, missing address and quiet hours, a restart in the middle of a
+ * fan-out without duplicates, done, and the report's numbers. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "gw_campaign.h"
+#include "gw_config.h"
+#include "gw_consent.h"
+#include "gw_group.h"
+#include "gw_kind.h"
+#include "gw_log.h"
+#include "gw_marketing.h"
+#include "gw_recipient.h"
+#include "gw_review.h"
+#include "gw_store.h"
+#include "mqs_error.h"
+#include "tap.h"
+
+#define SETUP(call)                                                                                \
+	do {                                                                                       \
+		if ((call) != 0)                                                                   \
+			tap_diag("set-up failed: %s", #call);                                      \
+	} while (0)
+
+/* 2026-06-15 12:00:00 UTC: night in Tokyo (21:00 JST), day in UTC. */
+#define NOW_MS   1781524800000LL
+#define TOKYO_08 1781564400000LL /* 2026-06-15 23:00 UTC = 08:00 JST next day */
+
+static char dir[] = "/tmp/test-gw-marketing.XXXXXX";
+
+/* One integer from sql with an optional text parameter. */
+static long long q1(struct gw_store *s, const char *sql, const char *arg)
+{
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -2;
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Add recipient name with an email (and a phone when phone != NULL), in
+ * group customers, with email consent cons and zone tz (NULL: none). */
+static void person(struct gw_store *s, const char *name, int email, const char *phone, int cons,
+                   const char *tz)
+{
+	const char *groups[] = {"customers"};
+	const char *values[GW_F__COUNT] = {NULL};
+	char mail[80], sql[300], err[256];
+
+	snprintf(mail, sizeof(mail), "%s@example.com", name);
+	values[GW_F_EMAIL] = email ? mail : NULL;
+	values[GW_F_PHONE] = phone;
+	if (!email && phone == NULL)
+		values[GW_F_LINE] = "U0123456789abcdef0123456789abcdef";
+	SETUP(gw_recipient_add(s, name, values, groups, 1, err, sizeof(err)));
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO consents(recipient_id, channel, state, source, updated_at) "
+	         "SELECT id, 'email', %d, 'import', 1 FROM recipients WHERE name = '%s'",
+	         cons, name);
+	SETUP(gw_store_exec(s, sql));
+	if (tz != NULL) {
+		snprintf(sql, sizeof(sql), "UPDATE recipients SET tz = '%s' WHERE name = '%s'", tz,
+		         name);
+		SETUP(gw_store_exec(s, sql));
+	}
+}
+
+static int count_event(const struct gw_audit_info *ai, void *arg)
+{
+	int *n = arg;
+
+	if (strcmp(ai->event, "scheduled") == 0)
+		n[0]++;
+	else if (strcmp(ai->event, "sending") == 0)
+		n[1]++;
+	else if (strcmp(ai->event, "done") == 0)
+		n[2]++;
+	return MQS_OK;
+}
+
+int main(void)
+{
+	static const char campaign[] =
+	    "{\"id\":\"c-1\",\"group\":\"customers\",\"channels\":[\"email\"],"
+	    "\"subject\":\"Sale\",\"text\":\"Hello {{name}}\",\"html\":\"<p>Hi {{name}}</p>\"}";
+	static const char forged[] =
+	    "{\"id\":\"c-forged\",\"group\":\"customers\",\"channels\":[\"email\"],"
+	    "\"subject\":\"Sale\",\"text\":\"Hello {{name}}\"}";
+	struct gw_config conf;
+	struct gw_gateway gw;
+	struct gw_route route;
+	struct gw_marketing *m;
+	struct gw_report r;
+	char db[300], key[300], err[512], secret[64], cid[GW_ID_MAX + 1];
+	const char *levels[2] = {"legal", "boss"};
+	int newp = 0, ev[3] = {0, 0, 0};
+	uint64_t now = (uint64_t)NOW_MS;
+
+	tap_plan(25);
+	gw_log_set_level(GW_LOG_ERR);
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(db, sizeof(db), "%s/gw.db", dir);
+	snprintf(key, sizeof(key), "%s/gw.key", dir);
+	memset(&conf, 0, sizeof(conf));
+	memset(&gw, 0, sizeof(gw));
+	memset(&route, 0, sizeof(route));
+	conf.quiet_start_min = 21 * 60;
+	conf.quiet_end_min = 8 * 60;
+	conf.default_tz = "UTC";
+	conf.marketing_share = 75;
+	conf.fanout_batch = 3;
+	conf.status_topic = "mqttsec/status";
+	conf.http.public_url = "https://gw.example.com";
+	gw.conf = &conf;
+	if (gw_store_open(&gw.store, db, key, 0, err, sizeof(err)) != 0) {
+		tap_diag("%s", err);
+		return 1;
+	}
+	route.name = "promo";
+	route.kind = GW_KIND_MARKETING;
+	route.levels[0] = levels[0];
+	route.levels[1] = levels[1];
+	route.nlevels = 2;
+	route.review_timeout_ms = 3600000;
+
+	SETUP(gw_group_add(&gw.store, "customers", "email", err, sizeof(err)));
+	/* ann: consent, UTC (default zone) -> queued now */
+	person(&gw.store, "ann", 1, NULL, 1, NULL);
+	/* bob: no consent */
+	person(&gw.store, "bob", 1, NULL, 0, NULL);
+	/* cat: consent, then opted out (the opt-out wins) */
+	person(&gw.store, "cat", 1, NULL, 1, NULL);
+	SETUP(gw_consent_optout(&gw.store,
+	                        q1(&gw.store, "SELECT id FROM recipients WHERE name = ?", "cat"),
+	                        GW_CH_EMAIL, "cli", 1, NULL));
+	/* dan: consent recorded but no email address */
+	person(&gw.store, "dan", 0, "+15550100", 1, NULL);
+	/* eve: consent, in Tokyo where it is night */
+	person(&gw.store, "eve", 1, NULL, 1, "Asia/Tokyo");
+	/* fay, gus, hal: consent, Paris (14:00 there) */
+	person(&gw.store, "fay", 1, NULL, 1, "Europe/Paris");
+	person(&gw.store, "gus", 1, NULL, 1, "Europe/Paris");
+	person(&gw.store, "hal", 1, NULL, 1, "Europe/Paris");
+
+	/* a campaign whose state says approved without any approval audited */
+	tap_ok(gw_review_submit(&gw.store, &route, (const uint8_t *)forged, strlen(forged),
+	                        "console:carol", "cli", NOW_MS, NULL, err, sizeof(err)) == MQS_OK,
+	       "forged campaign submitted: %s", err);
+	SETUP(gw_store_exec(&gw.store, "UPDATE campaigns SET state = 'approved', level_idx = 2 "
+	                               "WHERE cid = 'c-forged'"));
+	m = gw_marketing_new(&gw, err, sizeof(err));
+	tap_ok(m != NULL, "marketing state");
+	if (m == NULL)
+		return tap_exit();
+	(void)gw_marketing_tick(&gw, m, now);
+	tap_is_int(q1(&gw.store,
+	              "SELECT count(*) FROM campaigns WHERE cid = 'c-forged' AND "
+	              "state = 'approved' AND message IS NULL",
+	              NULL),
+	           1, "approved without the audit's proof: never scheduled");
+
+	/* the real one: two levels approved by two other persons */
+	SETUP(gw_reviewer_add(&gw.store, "console:alice", "legal", "alice", NOW_MS, &newp, secret,
+	                      sizeof(secret), err, sizeof(err)));
+	SETUP(gw_reviewer_add(&gw.store, "console:bob", "boss", "bobby", NOW_MS, &newp, secret,
+	                      sizeof(secret), err, sizeof(err)));
+	tap_ok(gw_review_submit(&gw.store, &route, (const uint8_t *)campaign, strlen(campaign),
+	                        "console:carol", "cli", NOW_MS, cid, err, sizeof(err)) == MQS_OK,
+	       "campaign submitted: %s", err);
+	{
+		char sha[65];
+
+		gw_campaign_sha256_hex((const uint8_t *)campaign, strlen(campaign), sha);
+		tap_ok(gw_review_decide(&gw.store, "c-1", "console:alice", GW_DECIDE_APPROVE, NULL,
+		                        sha, NULL, "cli", NOW_MS, err, sizeof(err)) == MQS_OK,
+		       "legal approves: %s", err);
+		tap_ok(gw_review_decide(&gw.store, "c-1", "console:bob", GW_DECIDE_APPROVE, NULL,
+		                        sha, NULL, "cli", NOW_MS, err, sizeof(err)) == MQS_OK,
+		       "boss approves: %s", err);
+	}
+	/* first tick: scheduled, sending, first batch of 3 */
+	now += 1000;
+	tap_is_int((long long)gw_marketing_tick(&gw, m, now), (long long)now,
+	           "a fan-out with recipients left asks to run again now");
+	tap_is_int(q1(&gw.store,
+	              "SELECT count(*) FROM campaigns WHERE cid = 'c-1' AND "
+	              "state = 'sending' AND cursor > 0 AND fanned_out = 0",
+	              NULL),
+	           1, "sending, one batch done");
+	tap_is_int(q1(&gw.store,
+	              "SELECT count(*) FROM campaigns WHERE cid = 'c-forged' AND "
+	              "state = 'approved'",
+	              NULL),
+	           1, "the forged one is still not scheduled");
+	/* stop in the middle: a new marketing state resumes from the cursor */
+	gw_marketing_free(m);
+	m = gw_marketing_new(&gw, err, sizeof(err));
+	tap_ok(m != NULL, "restarted");
+	for (int i = 0; i < 20; i++)
+		(void)gw_marketing_tick(&gw, m, now);
+	tap_is_int(q1(&gw.store, "SELECT fanned_out FROM campaigns WHERE cid = 'c-1'", NULL), 1,
+	           "fan-out ended after the restart");
+	tap_is_int(q1(&gw.store,
+	              "SELECT count(*) FROM outbox o JOIN messages g ON g.id = o.message "
+	              "WHERE g.msg_id = 'c-1' AND o.prio = 1 AND o.channel = 'email'",
+	              NULL),
+	           5, "rows for ann, eve, fay, gus, hal only");
+	tap_is_int(q1(&gw.store,
+	              "SELECT count(*) FROM outbox WHERE recipient IN ('bob','cat','dan')", NULL),
+	           0, "no row for no consent, opted out, no address");
+	tap_is_int(
+	    q1(&gw.store, "SELECT next_attempt_at FROM outbox WHERE recipient = 'eve'", NULL),
+	    TOKYO_08, "eve (Tokyo, night) first tried at 08:00 JST");
+	tap_is_int(q1(&gw.store, "SELECT deferred FROM outbox WHERE recipient = 'eve'", NULL), 1,
+	           "eve's row counted as deferred");
+	tap_is_int(
+	    q1(&gw.store, "SELECT next_attempt_at FROM outbox WHERE recipient = 'ann'", NULL),
+	    (long long)now, "ann (UTC noon) at once");
+	tap_is_int(q1(&gw.store, "SELECT count(DISTINCT retry_key) FROM outbox", NULL), 5,
+	           "every row has its own retry key");
+
+	tap_ok(gw_marketing_report(&gw.store, "c-1", &r) == MQS_OK, "report");
+	tap_ok(r.nchans == 1 && r.chans[0].chan == GW_CH_EMAIL && r.fanned_out == 1 &&
+	           strcmp(r.state, "sending") == 0,
+	       "report: one channel, fanned out, sending");
+	tap_ok(r.chans[0].audience == 8 && r.chans[0].no_consent == 1 &&
+	           r.chans[0].opted_out == 1 && r.chans[0].no_address == 1,
+	       "report: audience 8, skips 1/1/1 (got %lld %lld %lld %lld)",
+	       (long long)r.chans[0].audience, (long long)r.chans[0].no_consent,
+	       (long long)r.chans[0].opted_out, (long long)r.chans[0].no_address);
+	tap_ok(r.chans[0].queued == 5 && r.chans[0].deferred == 1 && r.chans[0].sent == 0,
+	       "report: 5 queued, 1 deferred");
+	tap_ok(gw_marketing_report(&gw.store, "nope", &r) == MQS_ERR_NOENT, "report: unknown id");
+
+	/* every row final: done at the next slow tick, audited */
+	SETUP(gw_store_exec(&gw.store, "UPDATE outbox SET state = 'sent'"));
+	SETUP(
+	    gw_store_exec(&gw.store, "UPDATE outbox SET state = 'failed' WHERE recipient = 'hal'"));
+	now += 2000;
+	(void)gw_marketing_tick(&gw, m, now);
+	tap_is_int(q1(&gw.store,
+	              "SELECT count(*) FROM campaigns WHERE cid = 'c-1' AND "
+	              "state = 'done'",
+	              NULL),
+	           1, "done once every row is final");
+	tap_ok(gw_audit_each(&gw.store, "c-1", 0, count_event, ev) == MQS_OK && ev[0] == 1 &&
+	           ev[1] == 1 && ev[2] == 1,
+	       "audit: scheduled, sending, done once each");
+	tap_ok(gw_marketing_report(&gw.store, "c-1", &r) == MQS_OK && r.chans[0].sent == 4 &&
+	           r.chans[0].failed == 1 && strcmp(r.state, "done") == 0,
+	       "report after the end: 4 sent, 1 failed");
+
+	gw_marketing_free(m);
+	gw_store_close(&gw.store);
+	{
+		char cmd[400];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			tap_diag("cannot remove %s", dir);
+	}
+	return tap_exit();
+}
