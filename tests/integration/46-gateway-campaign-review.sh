@@ -236,6 +236,8 @@ is "$(state c-b)" rejected "c-b stays rejected"
 ok "campaign submit from the command line" gwc campaign submit "$(campaign c-c "autumn sale")" \
 	--author console:erin
 SHA_C=$(sha_of c-c)
+ok "its content goes out to the editors (the loop's tick publishes it)" \
+	wait_for "$WAIT" eval '[ "$(_content c-c editors)" -ge 1 ]'
 ok "campaign show prints its sha256" eval 'gwc campaign show c-c | grep -q "^sha256: *$SHA_C"'
 ok "campaign list has it" eval 'gwc campaign list --status pending_review | grep -q "^c-c "'
 # totp SECRET: the current code (oathtool)
@@ -251,6 +253,8 @@ ok "a wrong code is refused (EX_NOPERM or EX_DATAERR)" test "$rc" != 0
 is "$(sql "SELECT level_idx FROM campaigns WHERE cid = 'c-c'")" 0 "and changes nothing"
 ok "carol approves editors with her code" \
 	gwc campaign approve c-c --reviewer console:carol --sha256 "$SHA_C" --code "$code"
+ok "after a decision on the command line the managers get the content" \
+	wait_for "$WAIT" eval '[ "$(_content c-c managers)" -ge 1 ]'
 rc=0
 gwc campaign approve c-c --reviewer console:bob --sha256 "$SHA_C" --code "$(totp "$SECRET_BOB")" \
 	>/dev/null 2>&1 || rc=$?
