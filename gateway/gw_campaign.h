@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* gw_campaign.h - a marketing campaign as submitted (SPEC-level format in
+/* gw_campaign.h - a marketing campaign as submitted (the format is in
  * docs/marketing.md, "Submitting a campaign"): parse, validate, hash,
  * check lengths, render per recipient and channel.
  *
