@@ -340,7 +340,19 @@ static void publish_done(struct gw_engine *e, int64_t now)
 		struct inflight *f = e->done[i];
 		const char *ch = gw_chan_name(f->row.chan);
 		int bad = strcmp(f->state, "failed") == 0 || strcmp(f->state, "dead") == 0;
+		int mkt = f->row.prio == GW_PRIO_MARKETING;
 
+		if (mkt) {
+			/* a campaign's deliveries: counted by `campaign report`, not
+			 * published one by one (docs/marketing.md); only trouble is
+			 * logged at info or above */
+			gw_log(bad ? GW_LOG_WARN : GW_LOG_DEBUG,
+			       "delivery %lld (%s to %s by %s): %s%s%s", (long long)f->row.id,
+			       f->row.msg_id, f->row.recipient, ch, f->state,
+			       f->res.error[0] ? ": " : "", f->res.error);
+			inflight_free(f);
+			continue;
+		}
 		if (strcmp(f->state, "queued") == 0)
 			gw_log(
 			    GW_LOG_INFO,
@@ -413,8 +425,10 @@ static void start(struct gw_engine *e, struct inflight *f)
 	const char *chname = gw_chan_name(f->row.chan);
 	int a;
 
-	gw_status_delivery(e->status, f->row.msg_id, f->row.route, f->row.publisher,
-	                   f->row.recipient, chname, "sending", f->row.attempts, NULL, NULL, 0);
+	if (f->row.prio != GW_PRIO_MARKETING)
+		gw_status_delivery(e->status, f->row.msg_id, f->row.route, f->row.publisher,
+		                   f->row.recipient, chname, "sending", f->row.attempts, NULL, NULL,
+		                   0);
 	if (f->ch == NULL) {
 		fail_now(e, f, "channel not configured: ", chname);
 		return;

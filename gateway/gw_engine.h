@@ -43,7 +43,10 @@ struct gw_store;
  * channel's bucket ([channel NAME] rate/burst; alerts never wait for it
  * and push it into debt).  A claimed marketing row inside its recipient's
  * quiet hours goes back to queued until they end (deferred + 1, no attempt
- * counted).  Its text comes from the renderer (gw_engine_set_renderer). */
+ * counted).  Its text comes from the renderer (gw_engine_set_renderer).
+ * Marketing deliveries are not published on the status topic one by one
+ * (a campaign reaches thousands of customers: `campaign report` counts
+ * them) and are logged at debug level unless they fail. */
 
 /* What the renderer gives for one marketing row: malloc'd strings the
  * engine frees (wiped). */

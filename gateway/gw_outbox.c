@@ -369,51 +369,6 @@ static void row_open_data(struct gw_store *s, sqlite3_stmt *sel, int col, struct
 	}
 }
 
-/* Claim due rows of one channel, alerts first. */
-int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
-                    struct gw_outbox_row **rowsp, size_t *np)
-{
-	struct gw_outbox_row *a = NULL, *b = NULL, *all;
-	size_t na = 0, nb = 0;
-	int rc;
-
-	*rowsp = NULL;
-	*np = 0;
-	rc = gw_outbox_claim_prio(s, ch, GW_PRIO_ALERT, now_ms, max, &a, &na);
-	if (rc != MQS_OK || na == max) {
-		*rowsp = a;
-		*np = na;
-		return rc;
-	}
-	rc = gw_outbox_claim_prio(s, ch, GW_PRIO_MARKETING, now_ms, max - na, &b, &nb);
-	if (rc != MQS_OK || nb == 0) {
-		*rowsp = a;
-		*np = na;
-		gw_outbox_rows_free(b, nb);
-		return na > 0 ? MQS_OK : rc;
-	}
-	if (na == 0) {
-		*rowsp = b;
-		*np = nb;
-		return MQS_OK;
-	}
-	all = calloc(na + nb, sizeof(*all));
-	if (all == NULL) {
-		/* the marketing rows stay 'sending' until the next start */
-		gw_outbox_rows_free(b, nb);
-		*rowsp = a;
-		*np = na;
-		return MQS_OK;
-	}
-	memcpy(all, a, na * sizeof(*all));
-	memcpy(all + na, b, nb * sizeof(*all));
-	free(a);
-	free(b);
-	*rowsp = all;
-	*np = na + nb;
-	return MQS_OK;
-}
-
 /* Claim due rows of one channel and priority: read first (no write lock
  * when nothing is due), then mark them sending in one transaction. */
 int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, size_t max,
@@ -637,17 +592,6 @@ int gw_outbox_clear_data(struct gw_store *s, int64_t id)
 		       sqlite3_errmsg(s->db));
 	gw_store_done(st);
 	return rc;
-}
-
-/* Earliest queued row among the channels in chan_mask. */
-int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask)
-{
-	int64_t a = gw_outbox_next_due_prio(s, chan_mask, GW_PRIO_ALERT);
-	int64_t b = gw_outbox_next_due_prio(s, chan_mask, GW_PRIO_MARKETING);
-
-	if (a == 0 || (b != 0 && b < a))
-		return b;
-	return a;
 }
 
 /* Earliest queued row of priority prio among the channels in chan_mask

@@ -20,7 +20,7 @@
  * row is claimed and cleared from the store once every row of the message
  * is final (docs/gateway.md, "Webhook channel").
  *
- * Ownership: rows returned by gw_outbox_claim() are malloc'd; free them
+ * Ownership: rows returned by gw_outbox_claim_prio() are malloc'd; free them
  * with gw_outbox_rows_free() (a single row taken out of the array:
  * gw_outbox_row_release(), which wipes the payload).  Errors are logged; return values are enum
  * mqs_err codes.
@@ -124,15 +124,11 @@ void gw_outbox_row_release(struct gw_outbox_row *row);
 #define GW_PRIO_ALERT     0
 #define GW_PRIO_MARKETING 1
 
-/* Claim up to max due rows of channel ch (state queued, next attempt <=
- * now), priority 0 first, then 1: they become 'sending' with attempts + 1,
- * in the caller's transaction when one is open, else in one of their own.
+/* Claim up to max due rows of channel ch and priority prio (state queued,
+ * next attempt <= now; one indexed read, outbox_due): they become
+ * 'sending' with attempts + 1, in the caller's transaction when one is
+ * open, else in one of their own.  The engine claims alerts first.
  * Returns MQS_OK (with *n possibly 0) or MQS_ERR_DB/MQS_ERR_NOMEM. */
-MQS_MUST_CHECK int gw_outbox_claim(struct gw_store *s, int ch, int64_t now_ms, size_t max,
-                                   struct gw_outbox_row **rows, size_t *n);
-
-/* As gw_outbox_claim(), rows of priority prio only (the engine: one
- * indexed read per channel and priority, outbox_due). */
 MQS_MUST_CHECK int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms,
                                         size_t max, struct gw_outbox_row **rows, size_t *n);
 
@@ -158,11 +154,8 @@ MQS_MUST_CHECK int gw_outbox_update(struct gw_store *s, int64_t id, const char *
  * Returns MQS_OK or MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_outbox_clear_data(struct gw_store *s, int64_t id);
 
-/* Earliest next_attempt_at of a queued row of a channel in chan_mask, or
- * 0 when none. */
-int64_t gw_outbox_next_due(struct gw_store *s, unsigned chan_mask);
-
-/* As gw_outbox_next_due(), rows of priority prio only. */
+/* Earliest next_attempt_at of a queued row of priority prio of a channel
+ * in chan_mask, or 0 when none. */
 int64_t gw_outbox_next_due_prio(struct gw_store *s, unsigned chan_mask, int prio);
 
 /* One outbox row as listed (no address, no message text). */

@@ -75,7 +75,7 @@ static void test_keys(void)
 }
 
 /* The address of recipient name for channel ch as the delivery engine gets
- * it: an outbox row claimed with gw_outbox_claim (its addr_status and
+ * it: an outbox row claimed with gw_outbox_claim_prio (its addr_status and
  * sealed field), opened with gw_recipient_open.  Everything happens in one
  * transaction that is rolled back: the probe leaves nothing behind. */
 static int address_of(struct gw_store *s, const char *name, int ch, char *out, size_t cap)
@@ -108,7 +108,7 @@ static int address_of(struct gw_store *s, const char *name, int ch, char *out, s
 	sqlite3_bind_text(st, 3, gw_chan_name(ch), -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out;
-	if (gw_outbox_claim(s, ch, 1, 1, &rows, &n) != MQS_OK || n != 1)
+	if (gw_outbox_claim_prio(s, ch, GW_PRIO_ALERT, 1, 1, &rows, &n) != MQS_OK || n != 1)
 		goto out;
 	rc = rows[0].addr_status;
 	if (rc == GW_ADDR_OK)
@@ -252,24 +252,29 @@ static void test_outbox(struct gw_gateway *gw)
 	       "critical alert: escalation clock started");
 	sqlite3_finalize(st);
 
-	tap_ok(gw_outbox_claim(s, GW_CH_EMAIL, now - 1, 10, &rows, &n) == MQS_OK && n == 0,
+	tap_ok(gw_outbox_claim_prio(s, GW_CH_EMAIL, GW_PRIO_ALERT, now - 1, 10, &rows, &n) ==
+	               MQS_OK &&
+	           n == 0,
 	       "nothing due before next_attempt_at");
 	gw_outbox_rows_free(rows, n);
-	tap_ok(gw_outbox_claim(s, GW_CH_EMAIL, now, 1, &rows, &n) == MQS_OK && n == 1 &&
-	           rows[0].attempts == 1 && strcmp(rows[0].msg_id, "a-1") == 0 &&
+	tap_ok(gw_outbox_claim_prio(s, GW_CH_EMAIL, GW_PRIO_ALERT, now, 1, &rows, &n) == MQS_OK &&
+	           n == 1 && rows[0].attempts == 1 && strcmp(rows[0].msg_id, "a-1") == 0 &&
 	           strcmp(rows[0].title, "T") == 0,
 	       "claim respects the limit");
 	gw_outbox_rows_free(rows, n);
-	tap_ok(gw_outbox_next_due(s, GW_CH_BIT(GW_CH_EMAIL)) == now, "next due");
+	tap_ok(gw_outbox_next_due_prio(s, GW_CH_BIT(GW_CH_EMAIL), GW_PRIO_ALERT) == now,
+	       "next due");
 	tap_is_int(gw_outbox_requeue_sending(s), 1, "crash recovery requeues the sending row");
-	tap_ok(gw_outbox_claim(s, GW_CH_EMAIL, now, 10, &rows, &n) == MQS_OK && n == 2,
+	tap_ok(gw_outbox_claim_prio(s, GW_CH_EMAIL, GW_PRIO_ALERT, now, 10, &rows, &n) == MQS_OK &&
+	           n == 2,
 	       "both email rows claimed");
 	for (size_t i = 0; i < n; i++)
 		SETUP(gw_outbox_update(s, rows[i].id, "sent", 0, NULL, "ref-1", now));
 	tap_ok(n == 2 && (rows[0].attempts == 2 || rows[1].attempts == 2),
 	       "attempts count across the crash");
 	gw_outbox_rows_free(rows, n);
-	tap_ok(gw_outbox_next_due(s, GW_CH_BIT(GW_CH_EMAIL)) == 0, "no email left");
+	tap_ok(gw_outbox_next_due_prio(s, GW_CH_BIT(GW_CH_EMAIL), GW_PRIO_ALERT) == 0,
+	       "no email left");
 	tap_ok(gw_outbox_prune(s, now + 1) == 0, "text kept while a delivery is pending");
 }
 

@@ -1,0 +1,239 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# bench-campaign.sh - one approved marketing campaign to N recipients by
+# email into Postfix smtp-sink, next to Postfix's smtp-source with as many
+# SMTP sessions as the gateway's max_inflight, in the same run; the alert
+# latency while idle and while the campaign drains (figures go to
+# docs/PERFORMANCE.md, "Marketing campaigns (issue 13)").
+#
+#   bench/bench-campaign.sh [-n RECIPIENTS] [-s SESSIONS] [-r ALERTS_PER_S] [-d SECONDS]
+#
+#   -n  recipients (default 100000), all with email and consent
+#   -s  [channel email] max_inflight and smtp-source sessions (default 4)
+#   -r  alerts per second for the latency probes (default 10)
+#   -d  seconds of each latency probe (default 10)
+#
+# Prints: fan-out time, deliveries/s of the campaign (first fan-out to last
+# delivery, gateway clock) and of smtp-source (same message count),
+# their ratio, gateway peak RSS (VmHWM), alert latency publish -> outcome
+# recorded (SMTP transaction done) p50/p99 idle and while draining.
+# Everything on 127.0.0.1; run from a build directory (or set BUILD).
+
+set -u
+export LC_ALL=C
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${BUILD:-$PWD}
+GATEWAY=${GATEWAY:-$BUILD/gateway/mqttsec-gateway}
+MKDB=${MKDB:-$BUILD/bench/bench-campaign-mkdb}
+MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+PY=/usr/bin/python3
+PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
+
+N=100000
+SESSIONS=4
+RATE=10
+SECS=10
+while getopts "n:s:r:d:h" o; do
+	case $o in
+	n) N=$OPTARG ;;
+	s) SESSIONS=$OPTARG ;;
+	r) RATE=$OPTARG ;;
+	d) SECS=$OPTARG ;;
+	*)
+		sed -n '2,20s/^# \{0,1\}//p' "$0"
+		exit 64
+		;;
+	esac
+done
+for b in "$GATEWAY" "$MKDB"; do
+	[ -x "$b" ] || { echo "bench-campaign: $b not built (make check builds it)" >&2; exit 66; }
+done
+for c in smtp-sink smtp-source oathtool sqlite3 mosquitto_pub; do
+	command -v "$c" >/dev/null || { echo "bench-campaign: $c missing" >&2; exit 69; }
+done
+
+TMP=$(mktemp -d /tmp/bench-campaign.XXXXXX)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_for() { # TIMEOUT CMD...
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+bg() { # NAME CMD...
+	local name=$1
+	shift
+	setsid "$@" >"$TMP/$name.log" 2>&1 </dev/null &
+	PIDS+=("$!")
+	LAST_PID=$!
+}
+q() { sqlite3 -cmd ".timeout 10000" "$TMP/gw.db" "$1"; }
+now() { date +%s.%N; }
+gw() { "$GATEWAY" -q -c "$TMP/gw.conf" "$@"; }
+sink_user=()
+[ "$(id -u)" -eq 0 ] && sink_user=(-u nobody)
+
+## 1. smtp-source, N messages, SESSIONS sessions, connection kept
+port=$(free_port)
+setsid smtp-sink "${sink_user[@]}" -M "$N" "127.0.0.1:$port" 1024 >"$TMP/sink0.log" 2>&1 &
+sink0=$!
+PIDS+=("$sink0")
+wait_for 10 port_open "$port" || { echo "bench-campaign: no smtp-sink" >&2; exit 70; }
+t0=$(now)
+smtp-source -d -s "$SESSIONS" -m "$N" -l 512 -M localhost -f shop@example.com \
+	-t sink@example.com "127.0.0.1:$port" >"$TMP/source.log" 2>&1
+wait "$sink0" 2>/dev/null
+t1=$(now)
+src_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+src_rate=$(awk -v n="$N" -v t="$src_s" 'BEGIN { printf "%.0f", n / t }')
+
+## 2. broker, sink, gateway configuration, audience
+MQTT_PORT=$(free_port)
+cat >"$TMP/mosquitto.conf" <<EOF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 0
+max_inflight_messages 0
+set_tcp_nodelay true
+log_dest none
+$([ "$(id -u)" -eq 0 ] && echo "user root")
+EOF
+bg mosquitto "$MOSQUITTO" -c "$TMP/mosquitto.conf"
+wait_for 10 port_open "$MQTT_PORT" || { echo "bench-campaign: no broker" >&2; exit 70; }
+SMTP_PORT=$(free_port)
+bg sink smtp-sink "${sink_user[@]}" "127.0.0.1:$SMTP_PORT" 1024
+wait_for 10 port_open "$SMTP_PORT" || { echo "bench-campaign: no smtp-sink" >&2; exit 70; }
+k1=$(head -c 32 /dev/urandom | base64 -w0)
+k2=$(head -c 32 /dev/urandom | base64 -w0)
+cat >"$TMP/creds.json" <<EOF
+{"username": "bench", "keys": [
+ {"id": 4000000002, "key": "$k1", "use": "topic", "topic": "mqttsec/status/#"},
+ {"id": 4000000003, "key": "$k2", "use": "topic", "topic": "marketing/#"}]}
+EOF
+chmod 600 "$TMP/creds.json"
+cat >"$TMP/gw.conf" <<EOF
+[broker]
+port = $MQTT_PORT
+credentials = $TMP/creds.json
+status_topic = mqttsec/status
+[store]
+db = $TMP/gw.db
+master_key_file = $TMP/gw.key
+[delivery]
+max_inflight = $SESSIONS
+[channel email]
+url = smtp://127.0.0.1:$SMTP_PORT
+from = shop@example.com
+[marketing]
+quiet_hours = 00:00-00:00
+[http]
+listen = 127.0.0.1:0
+public_url = http://127.0.0.1:9
+[route alerts]
+topic = alerts/#
+kind = alert
+[route promo]
+topic = marketing/submit
+kind = marketing
+review_levels = legal
+EOF
+t0=$(now)
+"$MKDB" "$TMP/gw.conf" "$N" customers || { echo "bench-campaign: mkdb failed" >&2; exit 70; }
+t1=$(now)
+mk_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+gw group add ops >/dev/null
+gw recipient add ops1 --email ops1@example.com --group ops >/dev/null
+secret=$(gw reviewer add console:alice --level legal --person alice | sed -n 3p)
+cat >"$TMP/c.json" <<'EOF'
+{"id": "c-bench", "group": "customers", "channels": ["email"], "subject": "Winter sale",
+ "text": "Hello {{name}}, 20% off everything until Sunday. See you soon!",
+ "html": "<p>Hello <b>{{name}}</b>, 20% off everything until Sunday.</p>"}
+EOF
+gw campaign submit "$TMP/c.json" --author console:carol --route promo >/dev/null ||
+	{ echo "bench-campaign: submit refused" >&2; exit 70; }
+sha=$(sha256sum "$TMP/c.json" | cut -d' ' -f1)
+
+bg gateway "$GATEWAY" -c "$TMP/gw.conf" run
+GW_PID=$LAST_PID
+wait_for 20 grep -q "connected to broker" "$TMP/gateway.log" ||
+	{ echo "bench-campaign: gateway did not start" >&2; tail "$TMP/gateway.log" >&2; exit 70; }
+sleep 0.5
+
+# probe PREFIX: RATE alerts/s for SECS s, id PREFIX-<publish time ns>
+probe() {
+	$PY -c 'import sys, time
+n, rate, pre = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+t0 = time.monotonic()
+for i in range(n):
+    d = t0 + i / rate - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+    ns = time.time_ns()
+    sys.stdout.write("{\"id\": \"%s-%d\", \"group\": \"ops\", \"title\": \"t\"}\n" % (pre, ns))
+    sys.stdout.flush()' "$((RATE * SECS))" "$RATE" "$1" |
+		mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t alerts/lat -l
+}
+# latency PREFIX: p50/p99 of publish -> outcome recorded, from the outbox
+latency() {
+	q "SELECT m.msg_id, o.updated_at FROM outbox o JOIN messages m ON m.id = o.message
+	   WHERE m.msg_id LIKE '$1-%' AND o.state = 'sent'" | $PY -c 'import sys
+lat = sorted(int(u) - int(i.split("-", 1)[1]) / 1e6 for i, u in (l.strip().split("|") for l in sys.stdin))
+def p(x):
+    return lat[min(len(lat) - 1, int(x * len(lat)))] if lat else float("nan")
+print("n=%d p50=%.1f ms p99=%.1f ms max=%.1f ms" % (len(lat), p(.5), p(.99), lat[-1] if lat else 0))'
+}
+
+## 3. idle alert latency
+probe li
+sleep 1
+
+## 4. approve; the campaign drains while alerts keep coming
+gw campaign approve c-bench --reviewer console:alice --sha256 "$sha" \
+	--code "$(oathtool --totp -b "$secret")" >/dev/null ||
+	{ echo "bench-campaign: approval refused" >&2; exit 70; }
+sending() { [ "$(q "SELECT state FROM campaigns WHERE cid = 'c-bench'")" != approved ] &&
+	[ "$(q "SELECT count(*) FROM campaign_audit WHERE campaign = 'c-bench' AND event = 'sending'")" = 1 ]; }
+wait_for 30 sending || { echo "bench-campaign: not sending" >&2; exit 70; }
+probe ld &
+probe_pid=$!
+drained() {
+	[ "$(q "SELECT count(*) FROM outbox WHERE prio = 1 AND state IN ('queued', 'sending')")" = 0 ] &&
+		[ "$(q "SELECT fanned_out FROM campaigns WHERE cid = 'c-bench'")" = 1 ]
+}
+wait_for 1200 drained || echo "bench-campaign: not drained in 20 min" >&2
+wait "$probe_pid"
+sleep 1
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$GW_PID/status")
+t_send=$(q "SELECT at FROM campaign_audit WHERE campaign = 'c-bench' AND event = 'sending'")
+t_fan=$(q "SELECT max(created_at) FROM outbox WHERE prio = 1")
+t_last=$(q "SELECT max(updated_at) FROM outbox WHERE prio = 1 AND state = 'sent'")
+nsent=$(q "SELECT count(*) FROM outbox WHERE prio = 1 AND state = 'sent'")
+gw_rate=$(awk -v n="$nsent" -v a="$t_send" -v b="$t_last" 'BEGIN { printf "%.0f", n * 1000 / (b - a) }')
+
+echo "audience: $N recipients with email and consent (database filled in ${mk_s} s)"
+echo "fan-out: $(awk -v a="$t_send" -v b="$t_fan" 'BEGIN { printf "%.2f", (b - a) / 1000 }') s"
+echo "smtp-source: $N messages, $SESSIONS sessions (connection kept), ${src_s} s, $src_rate deliveries/s"
+echo "gateway campaign: $nsent sent, $(awk -v a="$t_send" -v b="$t_last" 'BEGIN { printf "%.3f", (b - a) / 1000 }') s, $gw_rate deliveries/s"
+awk -v g="$gw_rate" -v s="$src_rate" 'BEGIN { printf "ratio gateway/smtp-source: %.2f\n", g / s }'
+echo "gateway peak RSS (VmHWM): $hwm kB"
+echo "alert latency idle:     $(latency li)"
+echo "alert latency draining: $(latency ld)"
+gw campaign report c-bench | sed 's/^/  /'
