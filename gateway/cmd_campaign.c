@@ -490,7 +490,8 @@ static int decide(struct gw_store *s, int decision, int argc, char **argv)
 			fprintf(stderr, "mqttsec-gateway: cannot audit the refusal\n");
 		fprintf(stderr, "mqttsec-gateway: %s refused: %s\n",
 		        decision == GW_DECIDE_APPROVE ? "approval" : "rejection", err);
-		return rc == MQS_ERR_NOENT ? EX_NOPERM : gw_cmd_exit_code(rc);
+		/* no such reviewer, a wrong or replayed code, a locked person: EX_NOPERM */
+		return rc == MQS_ERR_DB ? EX_IOERR : EX_NOPERM;
 	}
 	if (sha == NULL) {
 		/* a rejection names no content (--sha256 optional): of the stored campaign */

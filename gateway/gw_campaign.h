@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* gw_campaign.h - a marketing campaign as submitted (SPEC-level format in
+/* gw_campaign.h - a marketing campaign as submitted (the format is in
  * docs/marketing.md, "Submitting a campaign"): parse, validate, hash,
  * check lengths, render per recipient and channel.
  *
@@ -26,8 +26,8 @@
  * footer each channel adds (gw_campaign_render):
  *
  *   email  subject <= 200 characters; text <= 100 KiB; html <= 256 KiB
- *   sms    text + "\nReply STOP to opt out" <= 1600 characters (plain
- *          SMS, Twilio's cap), or <= GW_SMS_SEALED_TEXT_MAX bytes when the
+ *   sms    text + "\nReply STOP to opt out" <= 1600 characters counted
+ *          as UTF-16 units (plain SMS, Twilio's cap), or <= GW_SMS_SEALED_TEXT_MAX bytes when the
  *          SMS channel seals its messages (a sealed SMS carries far less)
  *   line   text <= 5000 characters (LINE's cap on a text message)
  *
@@ -77,9 +77,13 @@ struct gw_campaign {
 	char *var_value[GW_VARS_MAX];
 };
 
-/* Parse and validate len bytes.  Returns MQS_OK, or MQS_ERR_PARSE /
- * MQS_ERR_TOOBIG / MQS_ERR_INVAL with a lowercase reason in err naming
- * the field ("channels: phone is not a marketing channel"), c released. */
+/* Parse and validate len bytes.  c is overwritten first (release a
+ * parsed campaign before reusing its struct).  Returns MQS_OK, or
+ * MQS_ERR_PARSE (not JSON, invalid UTF-8, template syntax) /
+ * MQS_ERR_TOOBIG (a size cap) / MQS_ERR_INVAL (a field's type or value,
+ * unknown or repeated key) / MQS_ERR_NOMEM / MQS_ERR_CRYPTO (the digest
+ * failed) with a lowercase reason in err naming the field ("channels:
+ * phone is not a marketing channel"), c released. */
 MQS_MUST_CHECK int gw_campaign_parse(const uint8_t *bytes, size_t len, struct gw_campaign *c,
                                      char *err, size_t errlen);
 
@@ -107,7 +111,10 @@ struct gw_rendered {
 
 /* Render c for channel ch (email, sms, line) and the recipient called
  * name.  unsub_url (email only; may be NULL elsewhere) goes into the email
- * footer: "To unsubscribe: <url>" in text, an escaped link in html.
+ * footer: "To unsubscribe: <url>" in text, an escaped link in html; for
+ * email it is required, 1..600 bytes of UTF-8 without control characters
+ * (the allowance check_limits counts), else MQS_ERR_INVAL.  Control
+ * characters of name are blanked in the subject (a header line).
  * Returns MQS_OK, MQS_ERR_INVAL (ch not a channel of c), MQS_ERR_TOOBIG or
  * MQS_ERR_NOMEM; *out released on failure. */
 MQS_MUST_CHECK int gw_campaign_render(const struct gw_campaign *c, int ch, const char *name,

@@ -25,6 +25,7 @@
 #include "gw_log.h"
 #include "gw_marketing.h"
 #include "gw_outbox.h"
+#include "gw_pubq.h"
 #include "gw_quiet.h"
 #include "gw_review.h"
 #include "gw_unsub.h"
@@ -648,9 +649,15 @@ uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64
 		m->next_slow = now_ms + SLOW_EVERY_MS;
 		if (gw_review_expire(&gw->store, now) < 0)
 			gw_log(GW_LOG_WARN, "cannot expire campaigns now");
-		if (gw->conf->status_topic != NULL &&
-		    gw_review_publish_due(&gw->store, gw->conf->status_topic, now) < 0)
-			gw_log(GW_LOG_WARN, "cannot queue campaign content for reviewers now");
+		if (gw->conf->status_topic != NULL) {
+			int queued = gw_review_publish_due(&gw->store, gw->conf->status_topic, now);
+
+			if (queued < 0)
+				gw_log(GW_LOG_WARN,
+				       "cannot queue campaign content for reviewers now");
+			else if (queued > 0 && gw->pubq != NULL)
+				gw_pubq_wake(gw->pubq, 0); /* e.g. after a decision on the CLI */
+		}
 		schedule_approved(m, now);
 		start_due(m, now);
 		finish_done(m, now);

@@ -872,6 +872,11 @@ int gw_review_decide(struct gw_store *s, const char *cid, const char *principal,
 	if (r <= 0) {
 		gw_store_rollback(s);
 		snprintf(err, errlen, r == 0 ? "no campaign %s" : "database error", cid);
+		if (r == 0)
+			audit_refusal(s, cid, "refused",
+			              level != NULL && name_ok(level) ? level : NULL, principal,
+			              NULL, sha_ok(sha256_hex, sha) ? sha : NULL, err, source,
+			              now_ms);
 		return r == 0 ? MQS_ERR_NOENT : MQS_ERR_DB;
 	}
 	snprintf(levels, sizeof(levels), "%s", d.levels);

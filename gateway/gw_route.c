@@ -182,7 +182,7 @@ static int campaign_state(const struct gw_campaign_info *ci, void *arg)
 	return MQS_OK;
 }
 
-/* Test hook (docs/marketing.md, "Test hooks"): MQTTSEC_GW_TEST_KILL =
+/* Test hook (docs/gateway.md, "Test hooks"): MQTTSEC_GW_TEST_KILL =
  * after-approval kills the gateway right after the commit of the final
  * approval of a campaign that arrived over MQTT, before anything schedules
  * it. */
