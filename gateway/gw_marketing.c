@@ -32,6 +32,7 @@
 
 #define CACHE_MAX       4           /* campaigns kept parsed */
 #define BATCH_MIN       50          /* recipients per batch at least */
+#define BATCH_START     200         /* recipients in the first batch */
 #define BATCH_BUDGET_US 5000        /* a batch should take at most this long */
 #define SLOW_EVERY_MS   1000        /* expiry, scheduling, start, done: once a second */
 #define WARNED_MAX      32          /* campaigns whose missing proof was logged */
@@ -215,7 +216,10 @@ struct gw_marketing *gw_marketing_new(struct gw_gateway *gw, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	m->batch = conf->fanout_batch > 0 ? conf->fanout_batch : 2000;
+	/* start small and grow while batches stay short: the first batch of
+	 * a large campaign must not stall the loop before it is measured */
+	m->batch = conf->fanout_batch > 0 && conf->fanout_batch < BATCH_START ? conf->fanout_batch
+	                                                                      : BATCH_START;
 	if (sqlite3_create_function(gw->store.db, "gw_quiet_open", 2, SQLITE_UTF8, m,
 	                            sql_quiet_open, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_create_function(gw->store.db, "gw_uuid4", 0, SQLITE_UTF8, NULL, sql_uuid4, NULL,
