@@ -265,6 +265,16 @@ CURLM *gw_engine_multi(struct gw_engine *e)
 	return e->multi;
 }
 
+/* Transfers running that are not marketing. */
+size_t gw_engine_alerts_running(const struct gw_engine *e)
+{
+	size_t n = 0;
+
+	for (int ch = 0; ch < GW_CH__COUNT; ch++)
+		n += e->running_alert[ch];
+	return n;
+}
+
 /* Transfers running. */
 size_t gw_engine_inflight(const struct gw_engine *e)
 {

@@ -575,8 +575,13 @@ static int fan_out_batch(struct gw_marketing *m, int64_t now)
 	gw_store_done(st);
 	if (rc != MQS_OK || gw_store_commit(s) != MQS_OK)
 		goto fail;
-	if (n > 0)
+	if (n > 0) {
+		/* fold this batch's pages into the database now, in the
+		 * campaign's turn, rather than in the commit of an alert that
+		 * happens to cross SQLite's automatic checkpoint threshold */
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		gw_engine_kick(m->gw->engine);
+	}
 	{
 		/* keep one turn short: adapt the batch to the time it took */
 		uint64_t us = mono_us() - t0;
@@ -660,6 +665,8 @@ uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64
 		finish_done(m, now);
 		m->fanning = 1; /* look for a fan-out left by a restart */
 	}
+	if (m->fanning && gw->engine != NULL && gw_engine_alerts_running(gw->engine) > 0)
+		return now_ms + 1; /* an alert is on its way: its turns stay short */
 	if (m->fanning)
 		m->fanning = fan_out_batch(m, now);
 	return m->fanning ? now_ms : m->next_slow;
