@@ -78,7 +78,10 @@ struct gw_engine {
 	size_t write_logged;     /* outcomes kept, as last logged */
 	/* marketing (docs/marketing.md, "Delivery rules") */
 	struct gw_rate rate[GW_CH__COUNT];
-	unsigned running_mkt[GW_CH__COUNT]; /* marketing transfers per channel */
+	unsigned running_mkt[GW_CH__COUNT];   /* marketing transfers per channel */
+	unsigned running_alert[GW_CH__COUNT]; /* other transfers per channel: while one
+	                                       * runs, no marketing transfer starts there
+	                                       * (the loop's time goes to it) */
 	struct gw_quiet quiet;
 	gw_engine_render_fn render;
 	void *render_arg;
@@ -260,6 +263,16 @@ void gw_engine_free(struct gw_engine *e)
 CURLM *gw_engine_multi(struct gw_engine *e)
 {
 	return e->multi;
+}
+
+/* Transfers running that are not marketing. */
+size_t gw_engine_alerts_running(const struct gw_engine *e)
+{
+	size_t n = 0;
+
+	for (int ch = 0; ch < GW_CH__COUNT; ch++)
+		n += e->running_alert[ch];
+	return n;
 }
 
 /* Transfers running. */
@@ -576,6 +589,8 @@ static void start(struct gw_engine *e, struct inflight *f)
 	e->nrunning++;
 	if (f->row.prio == GW_PRIO_MARKETING)
 		e->running_mkt[f->row.chan]++;
+	else
+		e->running_alert[f->row.chan]++;
 	f->next = e->list;
 	e->list = f;
 }
@@ -620,7 +635,7 @@ static void start_ready(struct gw_engine *e, int ch, int64_t now)
 	size_t slot = impl != NULL ? slot_of(e, impl) : NONE_SLOT;
 	struct ready_ring *r = &e->ready[ch];
 
-	while (r->n > 0 && !e->stopping) {
+	while (r->n > 0 && !e->stopping && e->running_alert[ch] == 0) {
 		size_t left = 1;
 		struct inflight *f;
 
@@ -973,7 +988,9 @@ void gw_engine_perform(struct gw_engine *e)
 				e->dirty = 1;
 			continue;
 		}
-		e->dirty = 1; /* a free slot */
+		if (e->running_alert[f->row.chan] > 0)
+			e->running_alert[f->row.chan]--;
+		e->dirty = 1; /* a free slot (and marketing may start again) */
 		push_done(e, f);
 	}
 }

@@ -97,6 +97,10 @@ int64_t gw_engine_next_due(struct gw_engine *e);
 /* The multi handle, for curl_multi_poll. */
 CURLM *gw_engine_multi(struct gw_engine *e);
 
+/* Number of transfers running that are not marketing (alerts and the
+ * rest): the campaign fan-out yields to them (gw_marketing.c). */
+size_t gw_engine_alerts_running(const struct gw_engine *e);
+
 /* Number of transfers running. */
 size_t gw_engine_inflight(const struct gw_engine *e);
 

@@ -33,6 +33,7 @@
 
 #define CACHE_MAX       4           /* campaigns kept parsed */
 #define BATCH_MIN       50          /* recipients per batch at least */
+#define BATCH_START     200         /* recipients in the first batch */
 #define BATCH_BUDGET_US 5000        /* a batch should take at most this long */
 #define SLOW_EVERY_MS   1000        /* expiry, scheduling, start, done: once a second */
 #define WARNED_MAX      32          /* campaigns whose missing proof was logged */
@@ -216,7 +217,10 @@ struct gw_marketing *gw_marketing_new(struct gw_gateway *gw, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	m->batch = conf->fanout_batch > 0 ? conf->fanout_batch : 2000;
+	/* start small and grow while batches stay short: the first batch of
+	 * a large campaign must not stall the loop before it is measured */
+	m->batch = conf->fanout_batch > 0 && conf->fanout_batch < BATCH_START ? conf->fanout_batch
+	                                                                      : BATCH_START;
 	if (sqlite3_create_function(gw->store.db, "gw_quiet_open", 2, SQLITE_UTF8, m,
 	                            sql_quiet_open, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_create_function(gw->store.db, "gw_uuid4", 0, SQLITE_UTF8, NULL, sql_uuid4, NULL,
@@ -572,8 +576,13 @@ static int fan_out_batch(struct gw_marketing *m, int64_t now)
 	gw_store_done(st);
 	if (rc != MQS_OK || gw_store_commit(s) != MQS_OK)
 		goto fail;
-	if (n > 0)
+	if (n > 0) {
+		/* fold this batch's pages into the database now, in the
+		 * campaign's turn, rather than in the commit of an alert that
+		 * happens to cross SQLite's automatic checkpoint threshold */
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		gw_engine_kick(m->gw->engine);
+	}
 	{
 		/* keep one turn short: adapt the batch to the time it took */
 		uint64_t us = mono_us() - t0;
@@ -663,6 +672,8 @@ uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64
 		finish_done(m, now);
 		m->fanning = 1; /* look for a fan-out left by a restart */
 	}
+	if (m->fanning && gw->engine != NULL && gw_engine_alerts_running(gw->engine) > 0)
+		return now_ms + 1; /* an alert is on its way: its turns stay short */
 	if (m->fanning)
 		m->fanning = fan_out_batch(m, now);
 	return m->fanning ? now_ms : m->next_slow;
