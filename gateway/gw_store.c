@@ -264,9 +264,11 @@ const char *const gw_store_schema[] = {
     " key TEXT PRIMARY KEY,"
     " count INTEGER NOT NULL,"
     " window_start INTEGER NOT NULL);"
+    "CREATE INDEX http_limits_window ON http_limits(window_start);"
     "CREATE TABLE webhook_seen ("
     " key TEXT PRIMARY KEY,"
-    " at INTEGER NOT NULL);",
+    " at INTEGER NOT NULL);"
+    "CREATE INDEX webhook_seen_at ON webhook_seen(at);",
 };
 
 /* Number of migrations in gw_store_schema. */
