@@ -51,7 +51,6 @@ struct conn {
 	struct conn *prev, *next;
 	int fd;            /* the socket, shut down when the deadline passes */
 	uint64_t start_ms; /* accepted, or the previous request completed */
-	int answered;      /* the current request's answer is queued */
 	int cut;           /* shut down already */
 };
 
@@ -142,11 +141,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, const char *method, con
 	struct MHD_Response *r;
 	enum MHD_Result ret = MHD_NO;
 	char addr[INET6_ADDRSTRLEN + 1], path[64], meth[16];
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-	if (ci != NULL && ci->socket_context != NULL)
-		((struct conn *)ci->socket_context)->answered = 1;
 	client_addr(c, addr, sizeof(addr));
 	log_path(url, path, sizeof(path));
 	log_printable(method, meth, sizeof(meth), 10);
@@ -420,7 +415,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		struct conn *cn = ci->socket_context;
 
 		cn->start_ms = mqs_now_ms();
-		cn->answered = 0;
 	}
 	if (rq == NULL)
 		return;
@@ -467,8 +461,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	}
 }
 
-/* Shut down every connection whose request is not answered within [http]
- * timeout of its start (a slow-header or slow-body client); libmicrohttpd
+/* Shut down every connection whose request is not complete (read,
+ * answered and sent) within [http] timeout of its start: a slow-header or
+ * slow-body client (answers are small: sending them does not wait on the
+ * client); libmicrohttpd
  * sees the socket closed and cleans up.  Returns the earliest deadline of
  * the others, or UINT64_MAX. */
 static uint64_t deadlines(struct gw_listen *l, uint64_t now)
@@ -477,7 +473,7 @@ static uint64_t deadlines(struct gw_listen *l, uint64_t now)
 	unsigned long cut = 0;
 
 	for (struct conn *cn = l->conns; cn != NULL; cn = cn->next) {
-		if (cn->answered || cn->cut || cn->fd < 0)
+		if (cn->cut || cn->fd < 0)
 			continue;
 		if (now >= cn->start_ms && now - cn->start_ms >= tmo) {
 			(void)shutdown(cn->fd, SHUT_RDWR);
