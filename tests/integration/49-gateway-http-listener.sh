@@ -9,7 +9,8 @@
 # age, a stale link code and replayed LINE events change nothing, the unsubscribe link's GET changes nothing and its POST turns
 # consent off, bodies over 64 KiB are refused (413), an idle client is cut
 # after the timeout without blocking others, slow-header clients are cut at
-# the request timeout, control characters in the method are not logged,
+# the request timeout (also a keep-alive connection's second request),
+# control characters in the method are not logged,
 # connections over per_ip and over
 # max_connections are closed at once (a request is refused while they are open)
 # and later requests succeed, and the same over TLS (a key file
@@ -188,6 +189,9 @@ wait "$SLOW"
 SLOW_S=$(cat "$TEST_TMP/slowhdr.out")
 ok "slow-header clients are cut at the request timeout (${SLOW_S}s)" awk -v s="$SLOW_S" 'BEGIN { exit !(s >= 4.5 && s < 9) }'
 ok "... and that is logged" grep -q "not complete within the timeout: connection closed" "$TEST_TMP/gateway.log"
+KEEP_S=$("$PYTHON" "$CLIENT" keepslow 127.0.0.1 "$HTTP_PORT" "/u/$UTOK")
+ok "keep-alive: a slow second request is cut at the request timeout (${KEEP_S}s)" \
+	awk -v s="$KEEP_S" 'BEGIN { exit !(s >= 4.5 && s < 9) }'
 TRICKLE_S=$("$PYTHON" "$CLIENT" trickle 127.0.0.1 "$HTTP_PORT" /line/webhook)
 ok "a body trickling in is cut after the request timeout (${TRICKLE_S}s)" \
 	awk -v s="$TRICKLE_S" 'BEGIN { exit !(s >= 4.5 && s < 30) }'

@@ -23,6 +23,11 @@
                                    then one header byte every 0.5 s
                                    (slowloris), print the seconds until the
                                    server closed the last (60 when never)
+  keepslow HOST PORT PATH          one keep-alive connection: GET PATH (an
+                                   HTML page) answered, then the next one's header
+                                   trickled (a byte every 0.5 s); print the
+                                   seconds from the second request until the
+                                   server closes (60 when never)
   raw HOST PORT HEX                send the bytes HEX, print the answer's
                                    first line
 
@@ -200,6 +205,38 @@ def main():
                         gone[i] = time.monotonic() - t0
             time.sleep(0.05)
         print("%.1f" % (max(gone.values()) if len(gone) == n else 60))
+    elif cmd == "keepslow":
+        host, port, path = args[0], int(args[1]), args[2]
+        s = socket.create_connection((host, port), timeout=10)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+        ans = b""
+        while b"</html>" not in ans:
+            chunk = s.recv(4096)
+            if not chunk:
+                sys.exit("closed after the first request")
+            ans += chunk
+        t0 = time.monotonic()
+        s.sendall(("POST /line/webhook HTTP/1.1\r\nHost: %s\r\nX-A: " % host).encode())
+        s.setblocking(False)
+        gone = None
+        while time.monotonic() - t0 < 60 and gone is None:
+            try:
+                if s.recv(1) == b"":
+                    gone = time.monotonic() - t0
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone = time.monotonic() - t0
+                break
+            try:
+                s.sendall(b"a")
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone = time.monotonic() - t0
+            time.sleep(0.5)
+        print("%.1f" % (gone if gone is not None else 60))
     elif cmd == "raw":
         host, port, data = args[0], int(args[1]), bytes.fromhex(args[2])
         s = socket.create_connection((host, port), timeout=10)
