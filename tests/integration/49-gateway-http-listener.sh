@@ -3,18 +3,17 @@
 # 49-gateway-http-listener.sh - the gateway's HTTP listener (docs/marketing.md,
 # "HTTP listener") with real signatures computed by the test
 # (tests/tools/inbound_client.py): Twilio STOP opts out, a bad signature is
-# refused (403) and changes nothing, LINE unfollow opts out, a LINE link
-# code binds the sender's user id, STOP and unfollow opt out every recipient
-# with that number / LINE id, a redelivered unfollow is acted on whatever its
-# age, a stale link code and replayed LINE events change nothing, the unsubscribe link's GET changes nothing and its POST turns
-# consent off, bodies over 64 KiB are refused (413), an idle client is cut
-# after the timeout without blocking others, slow-header clients are cut at
-# the request timeout (also a keep-alive connection's second request),
-# control characters in the method are not logged,
-# connections over per_ip and over
-# max_connections are closed at once (a request is refused while they are open)
-# and later requests succeed, and the same over TLS (a key file
-# readable by others is refused).
+# refused (403) and changes nothing, LINE unfollow opts out, a LINE link code
+# binds the sender's user id, STOP and unfollow opt out every recipient with
+# that number / LINE id, a redelivered unfollow is acted on whatever its age,
+# a stale link code and replayed LINE events change nothing, the unsubscribe
+# link's GET changes nothing and its POST turns consent off, bodies over
+# 64 KiB are refused (413), an idle client is cut after the timeout without
+# blocking others, slow-header clients are cut at the request timeout (also a
+# keep-alive connection's second request), control characters in the method
+# are not logged, connections over per_ip and over max_connections are closed
+# at once (a request is refused while they are open) and later requests
+# succeed, and the same over TLS (a key file readable by others is refused).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/gateway-lib.sh"
