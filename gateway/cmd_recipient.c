@@ -479,7 +479,7 @@ static int list(struct gw_store *s, int argc, char **argv)
 static int unsub_link(struct gw_store *s, const struct gw_config *conf, int argc, char **argv)
 {
 	static const char use[] = "unsubscribe-link NAME email|sms|line";
-	struct gw_unsub_ref ref = {0, -1, 0};
+	struct gw_unsub_ref ref = {.recipient_id = 0, .channel = -1};
 	char url[1024];
 	int rc;
 
@@ -498,7 +498,9 @@ static int unsub_link(struct gw_store *s, const struct gw_config *conf, int argc
 		        ref.recipient_id == -1 ? "no such recipient" : "database error");
 		return gw_cmd_exit_code(ref.recipient_id == -1 ? MQS_ERR_NOENT : MQS_ERR_DB);
 	}
-	rc = gw_unsub_url(s, conf->http.public_url, &ref, url, sizeof(url));
+	rc = gw_recipient_created_at(s, ref.recipient_id, &ref.created_at);
+	if (rc == MQS_OK)
+		rc = gw_unsub_url(s, conf->http.public_url, &ref, url, sizeof(url));
 	if (rc != MQS_OK) {
 		fprintf(stderr, "mqttsec-gateway: cannot make the link: %s\n", mqs_strerror(rc));
 		return gw_cmd_exit_code(rc);

@@ -24,6 +24,7 @@
 #include "mqs_util.h"
 
 #define SEEN_KEEP_MS   (7LL * 24 * 60 * 60 * 1000)
+#define PRUNE_EVERY_MS (60LL * 1000)
 #define LINE_STALE_MS  (10LL * 60 * 1000)
 #define LINE_MAX_EVENT 100
 #define SIG_MAX        128 /* base64 of a MAC: far shorter */
@@ -174,19 +175,40 @@ static int keyword_in(const char *body, const char *const *words)
 	return 0;
 }
 
-/* Record provider event key as handled unless it was: 1 when new, 0 when
- * seen before, -1 on error.  Drops keys older than seven days. */
-static int seen_mark(struct gw_store *s, const char *key, int64_t now_ms)
+/* When the tables of replay memory and failure counters were last pruned
+ * (the process serves one store; a clock going back prunes again). */
+static int64_t pruned_at = INT64_MIN;
+
+/* Inside the caller's transaction, at most once a minute: drop event keys
+ * older than seven days (webhook_seen) and link-code counters whose window
+ * is over (http_limits).  MQS_OK or MQS_ERR_DB. */
+static int prune(struct gw_store *s, int64_t now_ms)
 {
-	sqlite3_stmt *st = gw_store_stmt(s, "DELETE FROM webhook_seen WHERE at < ?");
+	sqlite3_stmt *st;
 	int r;
 
+	if (pruned_at != INT64_MIN && now_ms >= pruned_at && now_ms - pruned_at < PRUNE_EVERY_MS)
+		return MQS_OK;
+	st = gw_store_stmt(s, "DELETE FROM webhook_seen WHERE at < ?");
 	if (st == NULL)
-		return -1;
+		return MQS_ERR_DB;
 	sqlite3_bind_int64(st, 1, now_ms - SEEN_KEEP_MS);
 	r = sqlite3_step(st);
 	gw_store_done(st);
-	if (r != SQLITE_DONE)
+	if (r != SQLITE_DONE || gw_link_prune(s, now_ms) != MQS_OK)
+		return MQS_ERR_DB;
+	pruned_at = now_ms;
+	return MQS_OK;
+}
+
+/* Record provider event key as handled unless it was: 1 when new, 0 when
+ * seen before, -1 on error. */
+static int seen_mark(struct gw_store *s, const char *key, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (prune(s, now_ms) != MQS_OK)
 		return -1;
 	st = gw_store_stmt(s, "INSERT OR IGNORE INTO webhook_seen(key, at) VALUES (?, ?)");
 	if (st == NULL)
@@ -200,34 +222,52 @@ static int seen_mark(struct gw_store *s, const char *key, int64_t now_ms)
 	return sqlite3_changes(s->db) > 0 ? 1 : 0;
 }
 
-/* Twilio: opt out / lift for the sender of an inbound SMS; inside the
+/* What an opt-out by address does to each recipient found. */
+struct optout_arg {
+	struct gw_store *s;
+	int ch;            /* enum gw_chan */
+	int stop;          /* 1: opt out, 0: lift */
+	const char *why;   /* consent_log reason */
+	const char *label; /* log prefix: "twilio", "line" */
+	int64_t now_ms;
+};
+
+/* gw_recipient_find_each() callback: opt recipient id out of (or lift the
+ * opt-out of) a->ch. */
+static int optout_one(int64_t id, const char *name, void *arg)
+{
+	const struct optout_arg *a = arg;
+	int rc, changed = 0;
+
+	if (a->stop)
+		rc = gw_consent_optout(a->s, id, a->ch, a->why, a->now_ms, &changed);
+	else
+		rc = gw_consent_optout_lift(a->s, id, a->ch, a->why, a->now_ms, &changed);
+	if (rc != MQS_OK)
+		return MQS_ERR_DB;
+	gw_log(GW_LOG_INFO, "%s: recipient %s %s %s%s", a->label, name,
+	       a->stop ? "opted out of" : "lifted the opt-out of", gw_chan_name(a->ch),
+	       changed ? "" : " (no change)");
+	return MQS_OK;
+}
+
+/* Twilio: opt out / lift every recipient with the sender's number (STOP
+ * applies to the number: docs/marketing.md, "HTTP listener"); inside the
  * caller's transaction.  MQS_OK or MQS_ERR_DB. */
 static int twilio_act(struct gw_store *s, const char *from, int stop, int64_t now_ms)
 {
-	char name[GW_NAME_MAX + 1], err[160];
-	int64_t rid;
-	int rc, changed = 0;
+	struct optout_arg a = {s,        GW_CH_SMS, stop, stop ? "twilio-stop" : "twilio-start",
+	                       "twilio", now_ms};
+	char err[160];
+	int rc;
 
-	rc = gw_recipient_find(s, GW_F_PHONE, from, name, sizeof(name), err, sizeof(err));
+	rc = gw_recipient_find_each(s, GW_F_PHONE, from, optout_one, &a, err, sizeof(err));
 	if (rc == MQS_ERR_NOENT || rc == MQS_ERR_INVAL) {
 		gw_log(GW_LOG_INFO, "twilio: %s from a number of no recipient: ignored",
 		       stop ? "STOP" : "START");
 		return MQS_OK;
 	}
-	if (rc != MQS_OK)
-		return MQS_ERR_DB;
-	rid = gw_recipient_id(s, name);
-	if (rid < 0)
-		return MQS_ERR_DB;
-	if (stop)
-		rc = gw_consent_optout(s, rid, GW_CH_SMS, "twilio-stop", now_ms, &changed);
-	else
-		rc = gw_consent_optout_lift(s, rid, GW_CH_SMS, "twilio-start", now_ms, &changed);
-	if (rc != MQS_OK)
-		return MQS_ERR_DB;
-	gw_log(GW_LOG_INFO, "twilio: recipient %s %s sms%s", name,
-	       stop ? "opted out of" : "lifted the opt-out of", changed ? "" : " (no change)");
-	return MQS_OK;
+	return rc == MQS_OK ? MQS_OK : MQS_ERR_DB;
 }
 
 /* POST /twilio/sms. */
@@ -297,29 +337,19 @@ static const char *json_str(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* LINE unfollow: opt the recipient with that user id out of line. */
+/* LINE unfollow: opt every recipient with that user id out of line. */
 static int line_unfollow(struct gw_store *s, const char *uid, int64_t now_ms)
 {
-	char name[GW_NAME_MAX + 1], err[160];
-	int64_t rid;
-	int rc, changed = 0;
+	struct optout_arg a = {s, GW_CH_LINE, 1, "line-unfollow", "line", now_ms};
+	char err[160];
+	int rc;
 
-	rc = gw_recipient_find(s, GW_F_LINE, uid, name, sizeof(name), err, sizeof(err));
+	rc = gw_recipient_find_each(s, GW_F_LINE, uid, optout_one, &a, err, sizeof(err));
 	if (rc == MQS_ERR_NOENT || rc == MQS_ERR_INVAL) {
 		gw_log(GW_LOG_INFO, "line: unfollow by a user of no recipient: ignored");
 		return MQS_OK;
 	}
-	if (rc != MQS_OK)
-		return MQS_ERR_DB;
-	rid = gw_recipient_id(s, name);
-	if (rid < 0)
-		return MQS_ERR_DB;
-	rc = gw_consent_optout(s, rid, GW_CH_LINE, "line-unfollow", now_ms, &changed);
-	if (rc != MQS_OK)
-		return MQS_ERR_DB;
-	gw_log(GW_LOG_INFO, "line: recipient %s unfollowed: opted out of line%s", name,
-	       changed ? "" : " (no change)");
-	return MQS_OK;
+	return rc == MQS_OK ? MQS_OK : MQS_ERR_DB;
 }
 
 /* LINE text message: a link code binds the sender. */
@@ -357,9 +387,14 @@ static int line_event(struct gw_store *s, const cJSON *ev, int64_t now_ms)
 	if (type == NULL || !cJSON_IsNumber(ts))
 		return MQS_OK;
 	t = ts->valuedouble;
-	if (t < (double)(now_ms - LINE_STALE_MS) || t > (double)(now_ms + LINE_STALE_MS)) {
+	/* the window applies to link codes only: an unfollow is acted on
+	 * whatever its age (LINE redelivers failed events with their original
+	 * timestamp; the request is signed and replays are caught by
+	 * webhookEventId) */
+	if (strcmp(type, "message") == 0 &&
+	    (t < (double)(now_ms - LINE_STALE_MS) || t > (double)(now_ms + LINE_STALE_MS))) {
 		gw_log(GW_LOG_WARN,
-		       "line: event older than 10 minutes (or from the future): ignored");
+		       "line: message older than 10 minutes (or from the future): ignored");
 		return MQS_OK;
 	}
 	if (eid != NULL) {
@@ -473,30 +508,32 @@ static void html_escape(const char *in, char *out, size_t cap)
 	out[o] = '\0';
 }
 
-/* An HTML page with title and paragraph (both escaped here). */
+/* An HTML page with title and paragraph (both escaped here); with_form
+ * adds the button that posts to the page's own URL. */
 static void page(struct gw_inbound_result *res, int status, const char *title, const char *para,
-                 const char *form_token)
+                 int with_form)
 {
-	char t[128], p[512], tok[128];
+	char t[128], p[512];
 
 	html_escape(title, t, sizeof(t));
 	html_escape(para, p, sizeof(p));
 	res->status = status;
 	res->content_type = text_html;
-	if (form_token == NULL) {
+	if (!with_form) {
 		snprintf(res->body, sizeof(res->body),
 		         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>"
 		         "</head><body><h1>%s</h1><p>%s</p></body></html>\n",
 		         t, t, p);
 		return;
 	}
-	html_escape(form_token, tok, sizeof(tok));
+	/* no action: the form posts to the page's own URL, which also works
+	 * behind a proxy that mounts the gateway under a path prefix */
 	snprintf(res->body, sizeof(res->body),
 	         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title></head>"
-	         "<body><h1>%s</h1><p>%s</p><form method=\"post\" action=\"/u/%s\">"
+	         "<body><h1>%s</h1><p>%s</p><form method=\"post\">"
 	         "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
 	         "<button type=\"submit\">Unsubscribe</button></form></body></html>\n",
-	         t, t, p, tok);
+	         t, t, p);
 }
 
 /* GET or POST /u/TOKEN. */
@@ -504,7 +541,7 @@ void gw_inbound_unsub(struct gw_store *s, const struct gw_config *c, const char 
                       int post, int64_t now_ms, struct gw_inbound_result *res)
 {
 	struct gw_unsub_ref ref;
-	char name[GW_NAME_MAX + 1], tok[GW_UNSUB_TOKEN_LEN + 1], err[256], para[160];
+	char name[GW_NAME_MAX + 1], err[256], para[160];
 	const char *chname;
 	int rc;
 
@@ -512,39 +549,45 @@ void gw_inbound_unsub(struct gw_store *s, const struct gw_config *c, const char 
 	if (token == NULL || len != GW_UNSUB_TOKEN_LEN ||
 	    gw_unsub_token_check(s, token, len, &ref) != MQS_OK ||
 	    (ref.channel != GW_CH_EMAIL && ref.channel != GW_CH_SMS && ref.channel != GW_CH_LINE)) {
-		page(res, 404, "Link not valid", "This unsubscribe link is not valid.", NULL);
+		page(res, 404, "Link not valid", "This unsubscribe link is not valid.", 0);
 		return;
 	}
 	rc = gw_recipient_name_of(s, ref.recipient_id, name, sizeof(name));
+	if (rc == MQS_OK) {
+		int64_t born = -1;
+
+		rc = gw_recipient_created_at(s, ref.recipient_id, &born);
+		/* a token of a removed recipient whose row id was reused */
+		if (rc == MQS_OK && born != ref.created_at)
+			rc = MQS_ERR_NOENT;
+	}
 	if (rc == MQS_ERR_NOENT) {
-		page(res, 404, "Link not valid", "This unsubscribe link is not valid.", NULL);
+		page(res, 404, "Link not valid", "This unsubscribe link is not valid.", 0);
 		return;
 	}
 	if (rc != MQS_OK) {
-		page(res, 503, "Try again later", "Please try again in a few minutes.", NULL);
+		page(res, 503, "Try again later", "Please try again in a few minutes.", 0);
 		return;
 	}
-	memcpy(tok, token, len);
-	tok[len] = '\0';
 	chname = gw_chan_name(ref.channel);
 	if (!post) {
 		snprintf(para, sizeof(para),
 		         "Press the button to stop receiving marketing messages by %s.", chname);
-		page(res, 200, "Unsubscribe", para, tok);
+		page(res, 200, "Unsubscribe", para, 1);
 		return;
 	}
 	rc = gw_consent_set(s, name, ref.channel, 0, "unsubscribe-link", now_ms, err, sizeof(err));
 	if (rc == MQS_ERR_NOENT) {
-		page(res, 404, "Link not valid", "This unsubscribe link is not valid.", NULL);
+		page(res, 404, "Link not valid", "This unsubscribe link is not valid.", 0);
 		return;
 	}
 	if (rc != MQS_OK) {
-		page(res, 503, "Try again later", "Please try again in a few minutes.", NULL);
+		page(res, 503, "Try again later", "Please try again in a few minutes.", 0);
 		return;
 	}
 	gw_log(GW_LOG_INFO, "unsubscribe link: recipient %s consent to %s marketing off", name,
 	       chname);
 	snprintf(para, sizeof(para), "You will no longer receive marketing messages by %s.",
 	         chname);
-	page(res, 200, "You are unsubscribed", para, NULL);
+	page(res, 200, "You are unsubscribed", para, 0);
 }

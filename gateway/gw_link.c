@@ -21,7 +21,6 @@
 #define CODE_ALPHABET   "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" /* RFC 4648 base32 */
 #define LIMIT_WINDOW_MS (60 * 60 * 1000)
 #define LIMIT_PER_USER  5
-#define LIMIT_ALL       100
 #define HASH_LEN        32
 
 /* Open a transaction unless one is open: 1 when we opened it, 0 when the
@@ -258,7 +257,7 @@ int gw_link_redeem(struct gw_store *s, const char *text, size_t len, const char 
 	char ukey[64], err[160];
 	const char *t;
 	sqlite3_stmt *st;
-	int64_t rid = -1, nu, na;
+	int64_t rid = -1, nu;
 	int own, rc = MQS_ERR_DB, r;
 
 	if (cap > 0)
@@ -272,10 +271,9 @@ int gw_link_redeem(struct gw_store *s, const char *text, size_t len, const char 
 	if (own < 0)
 		return MQS_ERR_DB;
 	nu = limit_get(s, ukey, now_ms);
-	na = limit_get(s, "link-all", now_ms);
-	if (nu < 0 || na < 0)
+	if (nu < 0)
 		goto out;
-	if (nu >= LIMIT_PER_USER || na >= LIMIT_ALL) {
+	if (nu >= LIMIT_PER_USER) {
 		rc = MQS_ERR_PERM;
 		goto out;
 	}
@@ -319,11 +317,25 @@ fail:
 	if (cap > 0)
 		name[0] = '\0';
 	rc = MQS_ERR_DB;
-	if (limit_bump(s, ukey, now_ms) == MQS_OK && limit_bump(s, "link-all", now_ms) == MQS_OK)
+	if (limit_bump(s, ukey, now_ms) == MQS_OK)
 		rc = MQS_ERR_NOENT;
 out:
 	OPENSSL_cleanse(hash, sizeof(hash));
 	if (rc != MQS_OK && cap > 0)
 		name[0] = '\0';
 	return tx_end(s, own, rc);
+}
+
+/* Prune counters whose window is over. */
+int gw_link_prune(struct gw_store *s, int64_t now_ms)
+{
+	sqlite3_stmt *st = gw_store_stmt(s, "DELETE FROM http_limits WHERE window_start <= ?");
+	int r;
+
+	if (st == NULL)
+		return MQS_ERR_DB;
+	sqlite3_bind_int64(st, 1, now_ms - LIMIT_WINDOW_MS);
+	r = sqlite3_step(st);
+	gw_store_done(st);
+	return r == SQLITE_DONE ? MQS_OK : MQS_ERR_DB;
 }

@@ -9,9 +9,12 @@
  * redeems it with the sender's LINE user id, which becomes the
  * recipient's line address (encrypted as every address).  Failed attempts
  * (a message that looks like a code and is not a live one) are counted per
- * LINE user id and in all: after 5 failures in an hour that user's codes
- * are ignored for the hour, after 100 in all every redemption is refused
- * for the hour (table http_limits), so 50 bits cannot be searched.
+ * LINE user id: after 5 failures in an hour that user's codes are ignored
+ * for the hour (table http_limits).  There is no global cap (it would let
+ * a few throw-away accounts lock linking for everybody): at 5 guesses per
+ * account and hour, even 10^5 accounts make about 4*10^9 guesses a year,
+ * a chance of about 4*10^-6 per live code (2^50 codes, 10 minutes) a year.
+ * Rows whose window is over are pruned by gw_link_prune().
  *
  * Pure store module.  Codes and user ids are never logged.
  *
@@ -47,5 +50,10 @@ int gw_link_looks_like_code(const char *text, size_t len);
  * MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_link_redeem(struct gw_store *s, const char *text, size_t len,
                                   const char *user_id, int64_t now_ms, char *name, size_t cap);
+
+/* Delete the http_limits rows whose window ended before now_ms (failure
+ * counters of link codes).  Works inside the caller's transaction.
+ * Returns MQS_OK or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_link_prune(struct gw_store *s, int64_t now_ms);
 
 #endif

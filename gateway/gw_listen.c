@@ -44,8 +44,19 @@ static const struct route routes[] = {
     {"GET,POST", "/u/", 1, R_UNSUB},
 };
 
+/* One open connection, for the request deadline: [http] timeout covers
+ * the whole request, the header phase included (libmicrohttpd's own
+ * timeout is an idle one, reset by every byte). */
+struct conn {
+	struct conn *prev, *next;
+	int fd;            /* the socket, shut down when the deadline passes */
+	uint64_t start_ms; /* accepted, or the previous request completed */
+	int cut;           /* shut down already */
+};
+
 struct gw_listen {
 	struct gw_gateway *gw;
+	struct conn *conns; /* open connections */
 	struct MHD_Daemon *d;
 	int port;
 	uint8_t *cert, *key; /* PEM, NUL-terminated; the key is wiped on free */
@@ -108,17 +119,33 @@ static void log_path(const char *url, char *out, size_t cap)
 	out[o] = '\0';
 }
 
+/* in as the log shows client-controlled text: printable ASCII only
+ * (others become '?'), at most lim characters then "...". */
+static void log_printable(const char *in, char *out, size_t cap, size_t lim)
+{
+	size_t o = 0, i;
+
+	for (i = 0; in[i] != '\0' && i < lim && o + 4 < cap; i++)
+		out[o++] = in[i] > 0x20 && in[i] < 0x7f ? in[i] : '?';
+	if (in[i] != '\0' && o + 4 < cap) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+}
+
 /* Queue status with body (a copy) and the security headers; log it. */
 static enum MHD_Result respond(struct MHD_Connection *c, const char *method, const char *url,
                                int status, const char *ctype, const char *body, const char *allow)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret = MHD_NO;
-	char addr[INET6_ADDRSTRLEN + 1], path[64];
+	char addr[INET6_ADDRSTRLEN + 1], path[64], meth[16];
 
 	client_addr(c, addr, sizeof(addr));
 	log_path(url, path, sizeof(path));
-	gw_log(GW_LOG_INFO, "http: %.8s %s %d %s", method, path, status, addr);
+	log_printable(method, meth, sizeof(meth), 10);
+	gw_log(GW_LOG_INFO, "http: %s %s %d %s", meth, path, status, addr);
 	r = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
 	                                    MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
@@ -378,10 +405,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *con_cls;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	if (ci != NULL && ci->socket_context != NULL) {
+		/* keep-alive: the next request's clock starts now */
+		struct conn *cn = ci->socket_context;
+
+		cn->start_ms = mqs_now_ms();
+	}
 	if (rq == NULL)
 		return;
 	mqs_secret_free(rq->body, rq->cap);
@@ -389,18 +423,71 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* Count connections as libmicrohttpd opens and closes them. */
+/* Count and track connections as libmicrohttpd opens and closes them. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
 	struct gw_listen *l = cls;
+	struct conn *cn = *socket_context;
 
-	(void)c;
-	(void)socket_context;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
 		l->nconn++;
-	else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && l->nconn > 0)
-		l->nconn--;
+		cn = calloc(1, sizeof(*cn));
+		if (cn == NULL) /* not tracked: the idle timeout still applies */
+			return;
+		cn->fd = ci != NULL ? ci->connect_fd : -1;
+		cn->start_ms = mqs_now_ms();
+		cn->next = l->conns;
+		if (l->conns != NULL)
+			l->conns->prev = cn;
+		l->conns = cn;
+		*socket_context = cn;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (l->nconn > 0)
+			l->nconn--;
+		if (cn == NULL)
+			return;
+		if (cn->prev != NULL)
+			cn->prev->next = cn->next;
+		else
+			l->conns = cn->next;
+		if (cn->next != NULL)
+			cn->next->prev = cn->prev;
+		free(cn);
+		*socket_context = NULL;
+	}
+}
+
+/* Shut down every connection whose request is not complete (read,
+ * answered and sent) within [http] timeout of its start: a slow-header or
+ * slow-body client (answers are small: sending them does not wait on the
+ * client); libmicrohttpd
+ * sees the socket closed and cleans up.  Returns the earliest deadline of
+ * the others, or UINT64_MAX. */
+static uint64_t deadlines(struct gw_listen *l, uint64_t now)
+{
+	uint64_t tmo = l->gw->conf->http.timeout_ms, next = UINT64_MAX;
+	unsigned long cut = 0;
+
+	for (struct conn *cn = l->conns; cn != NULL; cn = cn->next) {
+		if (cn->cut || cn->fd < 0)
+			continue;
+		if (now >= cn->start_ms && now - cn->start_ms >= tmo) {
+			(void)shutdown(cn->fd, SHUT_RDWR);
+			cn->cut = 1;
+			cut++;
+		} else if (cn->start_ms + tmo < next) {
+			next = cn->start_ms + tmo;
+		}
+	}
+	if (cut > 0)
+		gw_log(GW_LOG_INFO,
+		       "http: %lu request(s) not complete within the timeout: connection closed",
+		       cut);
+	return next;
 }
 
 /* Close a new connection at once when max_connections are open (rather
@@ -545,6 +632,12 @@ void gw_listen_free(struct gw_listen *l)
 		return;
 	if (l->d != NULL)
 		MHD_stop_daemon(l->d);
+	while (l->conns != NULL) { /* normally freed by on_connection() */
+		struct conn *cn = l->conns;
+
+		l->conns = cn->next;
+		free(cn);
+	}
 	mqs_secret_free(l->key, l->key_len + 1);
 	free(l->cert);
 	free(l);
@@ -571,15 +664,21 @@ int gw_listen_port(const struct gw_listen *l)
 uint64_t gw_listen_next_ms(struct gw_listen *l, uint64_t now_ms)
 {
 	MHD_UNSIGNED_LONG_LONG t = 0;
+	uint64_t next = now_ms + 1000, dl;
 
-	if (l == NULL || l->d == NULL || MHD_get_timeout(l->d, &t) != MHD_YES || t > 1000)
-		return now_ms + 1000;
-	return now_ms + (uint64_t)t;
+	if (l == NULL || l->d == NULL)
+		return next;
+	if (MHD_get_timeout(l->d, &t) == MHD_YES && t < 1000)
+		next = now_ms + (uint64_t)t;
+	dl = deadlines(l, now_ms);
+	return dl < next ? dl : next;
 }
 
-/* Serve what is ready. */
+/* Serve what is ready, then cut the requests past their deadline. */
 void gw_listen_run(struct gw_listen *l)
 {
-	if (l != NULL && l->d != NULL)
-		(void)MHD_run(l->d);
+	if (l == NULL || l->d == NULL)
+		return;
+	(void)MHD_run(l->d);
+	(void)deadlines(l, mqs_now_ms());
 }

@@ -27,6 +27,7 @@
 #include "gw_outbox.h"
 #include "gw_pubq.h"
 #include "gw_quiet.h"
+#include "gw_recipient.h"
 #include "gw_review.h"
 #include "gw_unsub.h"
 #include "mqs_util.h"
@@ -178,7 +179,11 @@ static int render_row(void *arg, const struct gw_outbox_row *row, struct gw_engi
 		                           .channel = GW_CH_EMAIL,
 		                           .campaign_id = c->camp_rowid};
 
-		rc = gw_unsub_url(&m->gw->store, conf->http.public_url, &ref, url, sizeof(url));
+		/* the token binds the row's creation time (gw_unsub.h) */
+		rc = gw_recipient_created_at(&m->gw->store, row->recipient_id, &ref.created_at);
+		if (rc == MQS_OK)
+			rc = gw_unsub_url(&m->gw->store, conf->http.public_url, &ref, url,
+			                  sizeof(url));
 		if (rc != MQS_OK)
 			return rc;
 		have_url = 1;

@@ -143,7 +143,9 @@ int gw_recipient_add(struct gw_store *s, const char *name, const char *const val
 		sqlite3_bind_blob(st, 2 + 2 * f, sealed[f], (int)sealed_len[f], SQLITE_STATIC);
 		sqlite3_bind_blob(st, 3 + 2 * f, hash[f], HASH_LEN, SQLITE_STATIC);
 	}
-	sqlite3_bind_int64(st, 8, (int64_t)(mqs_now_ms() / 1000));
+	/* milliseconds: unsubscribe tokens carry it to tell a reused row id
+	 * (gw_unsub.h) */
+	sqlite3_bind_int64(st, 8, (int64_t)mqs_now_ms());
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		snprintf(err, errlen, "cannot add recipient: %s", sqlite3_errmsg(s->db));
 		goto rollback;
@@ -288,6 +290,53 @@ int gw_recipient_find(struct gw_store *s, int field, const char *value, char *na
 		snprintf(name, cap, "%s", (const char *)sqlite3_column_text(st, 0));
 		rc = MQS_OK;
 	} else {
+		snprintf(err, errlen, "no recipient with that %s", gw_field_name(field));
+		rc = MQS_ERR_NOENT;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Every recipient with that address, via the lookup hash. */
+int gw_recipient_find_each(struct gw_store *s, int field, const char *value,
+                           int (*fn)(int64_t id, const char *name, void *arg), void *arg, char *err,
+                           size_t errlen)
+{
+	char norm[GW_ADDR_MAX], name[GW_NAME_MAX + 1];
+	uint8_t hash[HASH_LEN];
+	char sql[96];
+	sqlite3_stmt *st = NULL;
+	int rc, step, n = 0;
+
+	rc = gw_address_normalize(field, value, norm, sizeof(norm), err, errlen);
+	if (rc != MQS_OK)
+		return rc;
+	rc = lookup_hash(s, field, norm, hash);
+	OPENSSL_cleanse(norm, sizeof(norm));
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "cannot hash address");
+		return MQS_ERR_CRYPTO;
+	}
+	snprintf(sql, sizeof(sql), "SELECT id, name FROM recipients WHERE %s_h = ? ORDER BY id",
+	         col_data[field]);
+	st = gw_store_prepare(s, sql);
+	if (st == NULL) {
+		snprintf(err, errlen, "database error");
+		return MQS_ERR_DB;
+	}
+	sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	while (step == SQLITE_ROW && rc == MQS_OK) {
+		snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 1));
+		rc = fn(sqlite3_column_int64(st, 0), name, arg);
+		n++;
+		if (rc == MQS_OK)
+			step = sqlite3_step(st);
+	}
+	if (rc == MQS_OK && step != SQLITE_DONE) {
+		snprintf(err, errlen, "database error");
+		rc = MQS_ERR_DB;
+	} else if (rc == MQS_OK && n == 0) {
 		snprintf(err, errlen, "no recipient with that %s", gw_field_name(field));
 		rc = MQS_ERR_NOENT;
 	}
@@ -447,6 +496,27 @@ int gw_recipient_name_of(struct gw_store *s, int64_t id, char *name, size_t cap)
 	r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
 		snprintf(name, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = MQS_OK;
+	} else if (r == SQLITE_DONE) {
+		rc = MQS_ERR_NOENT;
+	}
+	gw_store_done(st);
+	return rc;
+}
+
+/* The creation time of a recipient row. */
+int gw_recipient_created_at(struct gw_store *s, int64_t id, int64_t *created_at)
+{
+	sqlite3_stmt *st = gw_store_stmt(s, "SELECT created_at FROM recipients WHERE id = ?");
+	int r, rc = MQS_ERR_DB;
+
+	*created_at = -1;
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		*created_at = sqlite3_column_int64(st, 0);
 		rc = MQS_OK;
 	} else if (r == SQLITE_DONE) {
 		rc = MQS_ERR_NOENT;

@@ -47,6 +47,16 @@ MQS_MUST_CHECK int gw_recipient_rm(struct gw_store *s, const char *name, char *e
 MQS_MUST_CHECK int gw_recipient_find(struct gw_store *s, int field, const char *value, char *name,
                                      size_t cap, char *err, size_t errlen);
 
+/* Call fn(id, name, arg) for every recipient whose field equals value
+ * (normalised first), by id: addresses are not unique (a household phone,
+ * a duplicate record), and an opt-out by address applies to all of them.
+ * fn returns MQS_OK to go on; any other value stops the walk and is
+ * returned.  Returns MQS_OK, MQS_ERR_NOENT (none), MQS_ERR_INVAL (not an
+ * address), MQS_ERR_CRYPTO or MQS_ERR_DB, with a reason in err. */
+MQS_MUST_CHECK int gw_recipient_find_each(struct gw_store *s, int field, const char *value,
+                                          int (*fn)(int64_t id, const char *name, void *arg),
+                                          void *arg, char *err, size_t errlen);
+
 /* Row id of recipient name: the id, -1 when there is none, -2 on a
  * database error. */
 int64_t gw_recipient_id(struct gw_store *s, const char *name);
@@ -91,6 +101,11 @@ MQS_MUST_CHECK int gw_recipient_set_tz(struct gw_store *s, const char *name, con
 /* The name of recipient row id into name (cap bytes).  Returns MQS_OK,
  * MQS_ERR_NOENT or MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_recipient_name_of(struct gw_store *s, int64_t id, char *name, size_t cap);
+
+/* recipients.created_at of row id (milliseconds since the epoch; seconds
+ * for rows added before issue 13) into *created_at.  Returns MQS_OK,
+ * MQS_ERR_NOENT or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_recipient_created_at(struct gw_store *s, int64_t id, int64_t *created_at);
 
 /* One recipient as listed: names and masked addresses only. */
 struct gw_recipient_info {

@@ -12,8 +12,8 @@
 #include "gw_unsub.h"
 #include "gw_util.h"
 
-#define TOKEN_VERSION 0x01
-#define TOKEN_BODY    18 /* version, recipient, channel, campaign */
+#define TOKEN_VERSION 0x02
+#define TOKEN_BODY    26 /* version, recipient, created_at, channel, campaign */
 #define TOKEN_TAG     16
 #define TOKEN_RAW     (TOKEN_BODY + TOKEN_TAG)
 #define TOKEN_LABEL   "mqttsec-gateway unsubscribe v1"
@@ -65,17 +65,18 @@ int gw_unsub_token_make(const struct gw_store *s, const struct gw_unsub_ref *ref
 	char b64[64];
 	int n;
 
-	if (ref->recipient_id <= 0 || ref->channel < 0 || ref->channel >= GW_CH__COUNT ||
-	    ref->campaign_id < 0)
+	if (ref->recipient_id <= 0 || ref->created_at < 0 || ref->channel < 0 ||
+	    ref->channel >= GW_CH__COUNT || ref->campaign_id < 0)
 		return MQS_ERR_INVAL;
 	raw[0] = TOKEN_VERSION;
 	put64(raw + 1, (uint64_t)ref->recipient_id);
-	raw[9] = (uint8_t)ref->channel;
-	put64(raw + 10, (uint64_t)ref->campaign_id);
+	put64(raw + 9, (uint64_t)ref->created_at);
+	raw[17] = (uint8_t)ref->channel;
+	put64(raw + 18, (uint64_t)ref->campaign_id);
 	if (token_tag(s, raw, raw + TOKEN_BODY) != MQS_OK)
 		return MQS_ERR_CRYPTO;
-	n = EVP_EncodeBlock((unsigned char *)b64, raw, TOKEN_RAW); /* 48 with padding */
-	if (n < GW_UNSUB_TOKEN_LEN)
+	n = EVP_EncodeBlock((unsigned char *)b64, raw, TOKEN_RAW); /* 56, no padding */
+	if (n != GW_UNSUB_TOKEN_LEN)
 		return MQS_ERR_CRYPTO;
 	for (int i = 0; i < GW_UNSUB_TOKEN_LEN; i++)
 		out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
@@ -87,8 +88,8 @@ int gw_unsub_token_make(const struct gw_store *s, const struct gw_unsub_ref *ref
 int gw_unsub_token_check(const struct gw_store *s, const char *token, size_t len,
                          struct gw_unsub_ref *ref)
 {
-	char b64[GW_UNSUB_TOKEN_LEN + 3];
-	uint8_t raw[TOKEN_RAW + 3], tag[TOKEN_TAG];
+	char b64[GW_UNSUB_TOKEN_LEN + 1], again[GW_UNSUB_TOKEN_LEN + 1];
+	uint8_t raw[TOKEN_RAW + 2], tag[TOKEN_TAG];
 	int n, ok;
 
 	memset(ref, 0, sizeof(*ref));
@@ -102,23 +103,27 @@ int gw_unsub_token_check(const struct gw_store *s, const char *token, size_t len
 			return MQS_ERR_INVAL;
 		b64[i] = c == '-' ? '+' : c == '_' ? '/' : c;
 	}
-	b64[len] = '=';
-	b64[len + 1] = '=';
-	b64[len + 2] = '\0';
-	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len + 2);
-	/* 48 characters decode to 36 bytes, two of them padding */
-	if (n != TOKEN_RAW + 2 || raw[0] != TOKEN_VERSION)
+	b64[len] = '\0';
+	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+	/* 56 characters decode to exactly 42 bytes: no padding, no spare bits */
+	if (n != TOKEN_RAW || raw[0] != TOKEN_VERSION)
+		return MQS_ERR_INVAL;
+	/* canonical spelling only: the bytes must encode back to the token */
+	if (EVP_EncodeBlock((unsigned char *)again, raw, TOKEN_RAW) != GW_UNSUB_TOKEN_LEN ||
+	    CRYPTO_memcmp(again, b64, GW_UNSUB_TOKEN_LEN) != 0)
 		return MQS_ERR_INVAL;
 	if (token_tag(s, raw, tag) != MQS_OK)
 		return MQS_ERR_INVAL;
 	ok = CRYPTO_memcmp(tag, raw + TOKEN_BODY, TOKEN_TAG) == 0;
 	OPENSSL_cleanse(tag, sizeof(tag));
-	if (!ok || raw[9] >= GW_CH__COUNT || get64(raw + 1) == 0 ||
-	    get64(raw + 1) > (uint64_t)INT64_MAX || get64(raw + 10) > (uint64_t)INT64_MAX)
+	if (!ok || raw[17] >= GW_CH__COUNT || get64(raw + 1) == 0 ||
+	    get64(raw + 1) > (uint64_t)INT64_MAX || get64(raw + 9) > (uint64_t)INT64_MAX ||
+	    get64(raw + 18) > (uint64_t)INT64_MAX)
 		return MQS_ERR_INVAL;
 	ref->recipient_id = (int64_t)get64(raw + 1);
-	ref->channel = raw[9];
-	ref->campaign_id = (int64_t)get64(raw + 10);
+	ref->created_at = (int64_t)get64(raw + 9);
+	ref->channel = raw[17];
+	ref->campaign_id = (int64_t)get64(raw + 18);
 	return MQS_OK;
 }
 

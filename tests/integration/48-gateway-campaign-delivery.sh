@@ -173,7 +173,7 @@ for j in map(json.loads, open(sys.argv[1])):
 ## the email: html part, List-Unsubscribe (RFC 8058)
 raw=$(jfield "$SMTP_LOG" 1 'j["data"]')
 ok "email: List-Unsubscribe with the public URL" \
-	grep -q '^List-Unsubscribe: <http://127.0.0.1:9/u/[A-Za-z0-9_-]\{46\}>' <<<"$raw"
+	grep -q '^List-Unsubscribe: <http://127.0.0.1:9/u/[A-Za-z0-9_-]\{56\}>' <<<"$raw"
 ok "email: List-Unsubscribe-Post one-click" \
 	grep -q '^List-Unsubscribe-Post: List-Unsubscribe=One-Click' <<<"$raw"
 ok "email: multipart/alternative" grep -qi 'Content-Type: multipart/alternative' <<<"$raw"

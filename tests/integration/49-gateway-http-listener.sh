@@ -3,14 +3,17 @@
 # 49-gateway-http-listener.sh - the gateway's HTTP listener (docs/marketing.md,
 # "HTTP listener") with real signatures computed by the test
 # (tests/tools/inbound_client.py): Twilio STOP opts out, a bad signature is
-# refused (403) and changes nothing, LINE unfollow opts out, a LINE link
-# code binds the sender's user id, stale and replayed LINE events change
-# nothing, the unsubscribe link's GET changes nothing and its POST turns
-# consent off, bodies over 64 KiB are refused (413), an idle client is cut
-# after the timeout without blocking others, connections over per_ip and over
-# max_connections are closed at once (a request is refused while they are open)
-# and later requests succeed, and the same over TLS (a key file
-# readable by others is refused).
+# refused (403) and changes nothing, LINE unfollow opts out, a LINE link code
+# binds the sender's user id, STOP and unfollow opt out every recipient with
+# that number / LINE id, a redelivered unfollow is acted on whatever its age,
+# a stale link code and replayed LINE events change nothing, the unsubscribe
+# link's GET changes nothing and its POST turns consent off, bodies over
+# 64 KiB are refused (413), an idle client is cut after the timeout without
+# blocking others, slow-header clients are cut at the request timeout (also a
+# keep-alive connection's second request), control characters in the method
+# are not logged, connections over per_ip and over max_connections are closed
+# at once (a request is refused while they are open) and later requests
+# succeed, and the same over TLS (a key file readable by others is refused).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/gateway-lib.sh"
@@ -58,7 +61,9 @@ gw group add ops >/dev/null
 gw recipient add alice --phone "$ALICE_PHONE" --email alice@example.org --group ops >/dev/null
 gw recipient add bob --line "$BOB_LINE" --group ops >/dev/null
 gw recipient add carol --email carol@example.org --group ops >/dev/null
+gw recipient add kid --phone "$ALICE_PHONE" --line "$BOB_LINE" >/dev/null 2>&1
 gw recipient consent alice sms on >/dev/null
+gw recipient consent kid sms on >/dev/null
 gw recipient consent carol email on >/dev/null
 gw_start || bail_out "gateway did not start"
 wait_for "$WAIT_TIMEOUT" _listening "127.0.0.1:$HTTP_PORT" || bail_out "no listener"
@@ -78,6 +83,7 @@ is "$(optouts alice sms)" 0 "twilio: ... and changes nothing"
 is "$(twilio AccountSid=ACtest MessageSid=SM0003 From="$ALICE_PHONE" Body=" Stop ")" 200 \
 	"twilio: STOP answered 200"
 is "$(optouts alice sms)" 1 "twilio: STOP opted alice out of sms"
+is "$(optouts kid sms)" 1 "twilio: ... and kid, who shares her number"
 has() { grep -q -- "$2" <<<"$1"; }
 ok "history shows the opt-out with its source" has "$(gw recipient history alice)" "optout.*twilio-stop"
 ok "recipient list shows the opt-out" has "$(gw recipient list | grep '^alice')" " sms "
@@ -86,6 +92,7 @@ is "$(sql "SELECT state FROM consents c JOIN recipients r ON r.id = c.recipient_
 is "$(twilio AccountSid=ACtest MessageSid=SM0004 From="$ALICE_PHONE" Body=START)" 200 \
 	"twilio: START answered 200"
 is "$(optouts alice sms)" 0 "twilio: START lifted the opt-out"
+is "$(optouts kid sms)" 0 "twilio: ... kid's too"
 is "$(twilio AccountSid=ACtest MessageSid=SM0003 From="$ALICE_PHONE" Body=STOP)" 200 \
 	"twilio: a replayed MessageSid is answered 200"
 is "$(optouts alice sms)" 0 "twilio: ... and changes nothing"
@@ -96,9 +103,12 @@ ok "twilio: STOP from an unknown number answered with TwiML" \
 is "$(line '{"events":[]}' --bad-sig)" 403 "line: a bad signature is refused (403)"
 is "$(line '{"destination":"x","events":[]}')" 200 "line: the verify request (no events) is 200"
 T=$(now_ms)
-is "$(line '{"events":[{"type":"unfollow","timestamp":'$((T - 11 * 60 * 1000))',"webhookEventId":"EVSTALE","source":{"type":"user","userId":"'$BOB_LINE'"}}]}')" 200 \
-	"line: a stale unfollow is answered 200"
-is "$(optouts bob line)" 0 "line: ... and changes nothing"
+is "$(line '{"events":[{"type":"unfollow","timestamp":'$((T - 11 * 60 * 1000))',"webhookEventId":"EVSTALE","deliveryContext":{"isRedelivery":true},"source":{"type":"user","userId":"'$BOB_LINE'"}}]}')" 200 \
+	"line: a redelivered unfollow 11 minutes old is answered 200"
+is "$(optouts bob line)" 1 "line: ... and opts bob out all the same"
+is "$(optouts kid line)" 1 "line: ... and kid, who has the same LINE user id"
+gw recipient optout bob line --lift >/dev/null
+gw recipient optout kid line --lift >/dev/null
 is "$(line '{"events":[{"type":"unfollow","timestamp":'"$(now_ms)"',"webhookEventId":"EV0001","source":{"type":"user","userId":"'$BOB_LINE'"}}]}')" 200 \
 	"line: unfollow answered 200"
 is "$(optouts bob line)" 1 "line: unfollow opted bob out of line"
@@ -113,6 +123,9 @@ is "${#CODE}" 10 "recipient link prints a 10-character code"
 is "$(line '{"events":[{"type":"message","timestamp":'"$(now_ms)"',"webhookEventId":"EV0002","source":{"type":"user","userId":"'$CAROL_LINE'"},"message":{"type":"text","id":"1","text":"AAAAAAAAAA"}}]}')" 200 \
 	"line: a wrong code is answered 200"
 nok "line: ... and binds nothing" gw recipient find --line "$CAROL_LINE"
+is "$(line '{"events":[{"type":"message","timestamp":'$(($(now_ms) - 11 * 60 * 1000))',"webhookEventId":"EV0003s","source":{"type":"user","userId":"'$CAROL_LINE'"},"message":{"type":"text","id":"2","text":"'"$CODE"'"}}]}')" 200 \
+	"line: a link code message 11 minutes old is answered 200"
+nok "line: ... and binds nothing (the window applies to messages)" gw recipient find --line "$CAROL_LINE"
 is "$(line '{"events":[{"type":"message","timestamp":'"$(now_ms)"',"webhookEventId":"EV0003","source":{"type":"user","userId":"'$CAROL_LINE'"},"message":{"type":"text","id":"2","text":" '"${CODE,,}"' "}}]}')" 200 \
 	"line: the link code is answered 200"
 is "$(gw recipient find --line "$CAROL_LINE")" carol "line: the code bound carol's LINE user id"
@@ -121,13 +134,15 @@ nok "the LINE user id is not in the log" grep -q "$CAROL_LINE" "$TEST_TMP/gatewa
 
 ## unsubscribe links
 CID=$(sql "SELECT id FROM recipients WHERE name = 'carol'")
-UTOK=$("$PYTHON" "$CLIENT" token "$GW_KEY" "$CID" email)
+CCREATED=$(sql "SELECT created_at FROM recipients WHERE name = 'carol'")
+UTOK=$("$PYTHON" "$CLIENT" token "$GW_KEY" "$CID" "$CCREATED" email)
 is "$(gw recipient unsubscribe-link carol email)" "$BASE/u/$UTOK" \
 	"recipient unsubscribe-link prints the link (token as computed by the test)"
 consent() { sql "SELECT state FROM consents c JOIN recipients r ON r.id = c.recipient_id WHERE r.name = '$1' AND channel = '$2'"; }
 PAGE=$(curl -s "$BASE/u/$UTOK")
 is "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "unsubscribe: GET answers 200"
 ok "unsubscribe: GET shows a form that POSTs" has "$PAGE" 'method="post"'
+nok "unsubscribe: ... to its own URL (no action: works under a path prefix)" has "$PAGE" 'action='
 nok "unsubscribe: the page shows no name" has "$PAGE" carol
 is "$(consent carol email)" 1 "unsubscribe: GET changes nothing"
 C20=${UTOK:20:1}
@@ -163,6 +178,19 @@ is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "an idle
 wait "$IDLE"
 IDLE_S=$(cat "$TEST_TMP/idle.out")
 ok "an idle client is cut after the timeout (${IDLE_S}s)" awk -v s="$IDLE_S" 'BEGIN { exit !(s >= 4.5 && s < 25) }'
+# slowloris: a header byte every 0.5 s resets libmicrohttpd's idle timeout,
+# the request deadline cuts it all the same
+"$PYTHON" "$CLIENT" slowhdr 127.0.0.1 "$HTTP_PORT" 3 >"$TEST_TMP/slowhdr.out" &
+SLOW=$!
+sleep 0.3
+is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "slow-header clients do not block others"
+wait "$SLOW"
+SLOW_S=$(cat "$TEST_TMP/slowhdr.out")
+ok "slow-header clients are cut at the request timeout (${SLOW_S}s)" awk -v s="$SLOW_S" 'BEGIN { exit !(s >= 4.5 && s < 9) }'
+ok "... and that is logged" grep -q "not complete within the timeout: connection closed" "$TEST_TMP/gateway.log"
+KEEP_S=$("$PYTHON" "$CLIENT" keepslow 127.0.0.1 "$HTTP_PORT" "/u/$UTOK")
+ok "keep-alive: a slow second request is cut at the request timeout (${KEEP_S}s)" \
+	awk -v s="$KEEP_S" 'BEGIN { exit !(s >= 4.5 && s < 9) }'
 TRICKLE_S=$("$PYTHON" "$CLIENT" trickle 127.0.0.1 "$HTTP_PORT" /line/webhook)
 ok "a body trickling in is cut after the request timeout (${TRICKLE_S}s)" \
 	awk -v s="$TRICKLE_S" 'BEGIN { exit !(s >= 4.5 && s < 30) }'
@@ -184,6 +212,11 @@ is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "request
 ok "the refusals are logged" grep -q "max_connections (8) reached" "$TEST_TMP/gateway.log"
 ok "the access log names requests" grep -q "http: POST /u/" "$TEST_TMP/gateway.log"
 nok "the access log does not hold the token" grep -q "$UTOK" "$TEST_TMP/gateway.log"
+# control characters in the method (ESC [2J, BEL) do not reach the log
+"$PYTHON" "$CLIENT" raw 127.0.0.1 "$HTTP_PORT" 1b5b324a0758202f752f7820485454502f312e310d0a486f73743a20780d0a436f6e6e656374696f6e3a20636c6f73650d0a0d0a >/dev/null
+wait_for "$WAIT_TIMEOUT" grep -q "http: ?\[2J?X " "$TEST_TMP/gateway.log"
+ok "a method with control characters is logged sanitised" grep -q "http: ?\[2J?X " "$TEST_TMP/gateway.log"
+nok "... no control character reaches the log" grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$TEST_TMP/gateway.log"
 
 ## TLS
 stop_bg gateway

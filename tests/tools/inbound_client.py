@@ -7,7 +7,8 @@
          [--bad-sig]               (X-Twilio-Signature, HMAC-SHA1)
   line URL SECRET JSON [--bad-sig] POST a signed LINE webhook body
                                    (X-Line-Signature, HMAC-SHA256)
-  token KEYFILE RID CHANNEL        print an unsubscribe token (gw_unsub.h)
+  token KEYFILE RID CREATED CHANNEL
+                                   print an unsubscribe token (gw_unsub.h)
   hold HOST PORT SECONDS SRC:N...  open N connections from each local source
                                    address SRC (127.0.0.x), send nothing,
                                    print how many the server closed (waiting
@@ -18,6 +19,17 @@
                                    the connection (60 when it never does)
   idle HOST PORT                   open one connection, send nothing, print
                                    the seconds until the server closes it
+  slowhdr HOST PORT N              open N connections, send a request line
+                                   then one header byte every 0.5 s
+                                   (slowloris), print the seconds until the
+                                   server closed the last (60 when never)
+  keepslow HOST PORT PATH          one keep-alive connection: GET PATH (an
+                                   HTML page) answered, then the next one's header
+                                   trickled (a byte every 0.5 s); print the
+                                   seconds from the second request until the
+                                   server closes (60 when never)
+  raw HOST PORT HEX                send the bytes HEX, print the answer's
+                                   first line
 
 Prints the HTTP status (and the body after a newline for -v).  Options:
 --cacert FILE for https.
@@ -90,8 +102,9 @@ def main():
         raw = open(args[0], "rb").read()
         mk = raw if len(raw) == 32 else bytes.fromhex(raw.strip().decode())
         chans = {"email": 0, "sms": 1, "phone": 2, "line": 3}
-        body = bytes([1]) + int(args[1]).to_bytes(8, "big") + \
-            bytes([chans[args[2]]]) + (0).to_bytes(8, "big")
+        body = bytes([2]) + int(args[1]).to_bytes(8, "big") + \
+            int(args[2]).to_bytes(8, "big") + \
+            bytes([chans[args[3]]]) + (0).to_bytes(8, "big")
         k = hmac.new(mk, b"mqttsec-gateway unsubscribe v1", hashlib.sha256).digest()
         tag = hmac.new(k, body, hashlib.sha256).digest()[:16]
         print(base64.urlsafe_b64encode(body + tag).decode().rstrip("="))
@@ -156,6 +169,88 @@ def main():
                 gone = time.monotonic() - t0
             time.sleep(0.5)
         print("%.1f" % (gone if gone is not None else 60))
+    elif cmd == "slowhdr":
+        host, port, n = args[0], int(args[1]), int(args[2])
+        socks = []
+        t0 = time.monotonic()
+        for _ in range(n):
+            s = socket.create_connection((host, port), timeout=5)
+            s.sendall(("POST /line/webhook HTTP/1.1\r\nHost: %s\r\nX-A: " %
+                       host).encode())
+            socks.append(s)
+        gone = {}
+        last_send = time.monotonic()
+        while time.monotonic() - t0 < 60 and len(gone) < n:
+            for i, s in enumerate(socks):
+                if i in gone:
+                    continue
+                s.setblocking(False)
+                try:
+                    if s.recv(1) == b"":
+                        gone[i] = time.monotonic() - t0
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    gone[i] = time.monotonic() - t0
+            if time.monotonic() - last_send >= 0.5:
+                last_send = time.monotonic()
+                for i, s in enumerate(socks):
+                    if i in gone:
+                        continue
+                    try:
+                        s.sendall(b"a")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        gone[i] = time.monotonic() - t0
+            time.sleep(0.05)
+        print("%.1f" % (max(gone.values()) if len(gone) == n else 60))
+    elif cmd == "keepslow":
+        host, port, path = args[0], int(args[1]), args[2]
+        s = socket.create_connection((host, port), timeout=10)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+        ans = b""
+        while b"</html>" not in ans:
+            chunk = s.recv(4096)
+            if not chunk:
+                sys.exit("closed after the first request")
+            ans += chunk
+        t0 = time.monotonic()
+        s.sendall(("POST /line/webhook HTTP/1.1\r\nHost: %s\r\nX-A: " % host).encode())
+        s.setblocking(False)
+        gone = None
+        while time.monotonic() - t0 < 60 and gone is None:
+            try:
+                if s.recv(1) == b"":
+                    gone = time.monotonic() - t0
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone = time.monotonic() - t0
+                break
+            try:
+                s.sendall(b"a")
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone = time.monotonic() - t0
+            time.sleep(0.5)
+        print("%.1f" % (gone if gone is not None else 60))
+    elif cmd == "raw":
+        host, port, data = args[0], int(args[1]), bytes.fromhex(args[2])
+        s = socket.create_connection((host, port), timeout=10)
+        s.sendall(data)
+        ans = b""
+        try:
+            while b"\n" not in ans:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                ans += chunk
+        except OSError:
+            pass
+        print(ans.split(b"\n")[0].decode("latin-1").strip())
     elif cmd == "idle":
         host, port = args[0], int(args[1])
         s = socket.create_connection((host, port), timeout=60)

@@ -5,7 +5,9 @@
  * link code binding, stale and replayed LINE events, forged, truncated and
  * oversized unsubscribe tokens, GET changing nothing and POST turning the
  * consent off, 503 while another connection holds the write lock (and the
- * retry working), and the status of every answer. */
+ * retry working), the status of every answer, STOP and unfollow opting
+ * out every recipient with that number / LINE id, unfollows acted on
+ * whatever their age, canonical tokens only, a reused row id, pruning. */
 #include "config.h"
 
 #include <stdio.h>
@@ -220,11 +222,26 @@ static void test_line(void)
 	         "{\"events\":[{\"type\":\"unfollow\",\"timestamp\":%lld,\"webhookEventId\":"
 	         "\"EV1\",\"source\":{\"type\":\"user\",\"userId\":\"%s\"}}]}",
 	         (long long)(NOW - 11 * 60 * 1000), BOB_UID);
-	tap_is_int(line(body, 1, NOW, &res), 200, "line: a stale unfollow is 200");
-	tap_is_int(opted_out("bob", GW_CH_LINE), 0, "line: ... and changes nothing");
-	tap_is_int(line(body, 1, NOW - 2 * 60 * 1000, &res), 200,
-	           "line: the same event when it was fresh is 200");
+	tap_is_int(line(body, 1, NOW - 2 * 60 * 1000, &res), 200, "line: an unfollow is 200");
 	tap_is_int(opted_out("bob", GW_CH_LINE), 1, "line: unfollow opted bob out of line");
+	{
+		int64_t rid = gw_recipient_id(&s, "bob");
+		int changed = 0;
+
+		tap_ok(gw_consent_optout_lift(&s, rid, GW_CH_LINE, "cli", NOW, &changed) ==
+		               MQS_OK &&
+		           changed,
+		       "lift bob's opt-out");
+	}
+	/* a redelivered unfollow keeps its original timestamp: acted on
+	 * whatever its age (attack finding 5) */
+	snprintf(body, sizeof(body),
+	         "{\"events\":[{\"type\":\"unfollow\",\"timestamp\":%lld,\"webhookEventId\":"
+	         "\"EV1b\",\"deliveryContext\":{\"isRedelivery\":true},"
+	         "\"source\":{\"type\":\"user\",\"userId\":\"%s\"}}]}",
+	         (long long)(NOW - 3 * 60 * 60 * 1000), BOB_UID);
+	tap_is_int(line(body, 1, NOW, &res), 200, "line: an unfollow 3 hours old is 200");
+	tap_is_int(opted_out("bob", GW_CH_LINE), 1, "line: ... and opts bob out all the same");
 	{
 		int64_t rid = gw_recipient_id(&s, "bob");
 		int changed = 0;
@@ -240,6 +257,15 @@ static void test_line(void)
 
 	tap_ok(gw_link_create(&s, "carol", GW_CH_LINE, NOW, code, err, sizeof(err)) == MQS_OK,
 	       "a link code for carol");
+	snprintf(body, sizeof(body),
+	         "{\"events\":[{\"type\":\"message\",\"timestamp\":%lld,\"webhookEventId\":"
+	         "\"EV2s\",\"source\":{\"type\":\"user\",\"userId\":\"%s\"},\"message\":"
+	         "{\"type\":\"text\",\"id\":\"1\",\"text\":\"%s\"}}]}",
+	         (long long)(NOW - 11 * 60 * 1000), CAR_UID, code);
+	tap_is_int(line(body, 1, NOW, &res), 200, "line: a stale code message is 200");
+	tap_ok(gw_recipient_find(&s, GW_F_LINE, CAR_UID, name, sizeof(name), err, sizeof(err)) ==
+	           MQS_ERR_NOENT,
+	       "line: ... and binds nobody (the window applies to messages)");
 	snprintf(body, sizeof(body),
 	         "{\"events\":[{\"type\":\"message\",\"timestamp\":%lld,\"webhookEventId\":\"EV2\","
 	         "\"source\":{\"type\":\"user\",\"userId\":\"%s\"},\"message\":{\"type\":\"text\","
@@ -264,17 +290,46 @@ static void test_line(void)
 static void test_unsub(void)
 {
 	struct gw_inbound_result res;
-	struct gw_unsub_ref ref = {gw_recipient_id(&s, "carol"), GW_CH_EMAIL, 7};
+	struct gw_unsub_ref ref = {
+	    .recipient_id = gw_recipient_id(&s, "carol"), .channel = GW_CH_EMAIL, .campaign_id = 7};
 	char tok[GW_UNSUB_TOKEN_LEN + 1], forged[GW_UNSUB_TOKEN_LEN + 1], err[256];
 	char longtok[1024];
 
 	tap_ok(gw_consent_set(&s, "carol", GW_CH_EMAIL, 1, "cli", NOW, err, sizeof(err)) == MQS_OK,
 	       "carol consents to email marketing");
-	tap_ok(gw_unsub_token_make(&s, &ref, tok) == MQS_OK, "a token for carol's email");
+	tap_ok(gw_recipient_created_at(&s, ref.recipient_id, &ref.created_at) == MQS_OK &&
+	           gw_unsub_token_make(&s, &ref, tok) == MQS_OK,
+	       "a token for carol's email");
 	gw_inbound_unsub(&s, &conf, tok, strlen(tok), 0, NOW, &res);
 	tap_is_int(res.status, 200, "unsubscribe: GET is 200");
 	tap_ok(strstr(res.body, "method=\"post\"") != NULL && strstr(res.body, "email") != NULL,
 	       "unsubscribe: GET shows a POST form naming the channel");
+	tap_ok(strstr(res.body, "action=") == NULL,
+	       "unsubscribe: ... posting to its own URL (no action: works under a path prefix)");
+	{
+		/* canonical spelling only (attack finding 8): every other last
+		 * character is refused */
+		static const char alpha[] =
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+		int accepted = 0;
+
+		for (size_t i = 0; i < 64; i++) {
+			struct gw_unsub_ref r2;
+
+			memcpy(forged, tok, sizeof(tok));
+			if (forged[GW_UNSUB_TOKEN_LEN - 1] == alpha[i])
+				continue;
+			forged[GW_UNSUB_TOKEN_LEN - 1] = alpha[i];
+			if (gw_unsub_token_check(&s, forged, GW_UNSUB_TOKEN_LEN, &r2) == MQS_OK)
+				accepted++;
+		}
+		tap_is_int(accepted, 0, "unsubscribe: no other spelling of the token is accepted");
+	}
+	ref.created_at++;
+	tap_ok(gw_unsub_token_make(&s, &ref, forged) == MQS_OK, "a token with another created_at");
+	gw_inbound_unsub(&s, &conf, forged, strlen(forged), 0, NOW, &res);
+	tap_is_int(res.status, 404, "unsubscribe: a token of another row with that id is 404");
+	ref.created_at--;
 	tap_ok(strstr(res.body, "carol") == NULL, "unsubscribe: ... and no name");
 	tap_is_int(consent_on("carol", GW_CH_EMAIL), 1, "unsubscribe: GET changes nothing");
 	memcpy(forged, tok, sizeof(tok));
@@ -299,6 +354,81 @@ static void test_unsub(void)
 	tap_ok(gw_unsub_token_make(&s, &ref, tok) == MQS_OK, "a token for no recipient");
 	gw_inbound_unsub(&s, &conf, tok, strlen(tok), 0, NOW, &res);
 	tap_is_int(res.status, 404, "unsubscribe: a recipient removed since is 404");
+	{
+		/* a removed recipient's row id reused by a new one: the old link
+		 * does nothing (attack finding 9) */
+		const char *zed[GW_F__COUNT] = {"zed@example.org", NULL, NULL};
+		int64_t t0;
+
+		tap_ok(gw_recipient_add(&s, "zed", zed, NULL, 0, err, sizeof(err)) == MQS_OK,
+		       "add zed");
+		ref.recipient_id = gw_recipient_id(&s, "zed");
+		tap_ok(gw_recipient_created_at(&s, ref.recipient_id, &ref.created_at) == MQS_OK &&
+		           gw_unsub_token_make(&s, &ref, tok) == MQS_OK,
+		       "zed's token");
+		t0 = (int64_t)mqs_now_ms();
+		while ((int64_t)mqs_now_ms() == t0) /* the next millisecond */
+			;
+		tap_ok(gw_recipient_rm(&s, "zed", err, sizeof(err)) == MQS_OK &&
+		           gw_recipient_add(&s, "zoe", zed, NULL, 0, err, sizeof(err)) == MQS_OK &&
+		           gw_consent_set(&s, "zoe", GW_CH_EMAIL, 1, "cli", NOW, err,
+		                          sizeof(err)) == MQS_OK,
+		       "zed removed, zoe added (consenting)");
+		tap_is_int(gw_recipient_id(&s, "zoe"), ref.recipient_id, "zoe got zed's row id");
+		gw_inbound_unsub(&s, &conf, tok, strlen(tok), 1, NOW, &res);
+		tap_is_int(res.status, 404, "unsubscribe: zed's old link is 404");
+		tap_is_int(consent_on("zoe", GW_CH_EMAIL), 1,
+		           "unsubscribe: ... zoe still consents");
+	}
+}
+
+/* STOP and unfollow apply to the number / LINE id: every recipient with it
+ * is opted out (attack finding 4); pruning of webhook_seen. */
+static void test_shared(void)
+{
+	const char *dad[GW_F__COUNT] = {NULL, "+15550005678", "Uaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+	const char *kid[GW_F__COUNT] = {NULL, "+15550005678", "Uaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+	struct gw_inbound_result res;
+	char body[512], err[256];
+	sqlite3_stmt *st;
+	int n = -1;
+
+	tap_ok(gw_recipient_add(&s, "dad", dad, NULL, 0, err, sizeof(err)) == MQS_OK &&
+	           gw_recipient_add(&s, "kid", kid, NULL, 0, err, sizeof(err)) == MQS_OK &&
+	           gw_consent_set(&s, "dad", GW_CH_SMS, 1, "cli", NOW, err, sizeof(err)) ==
+	               MQS_OK &&
+	           gw_consent_set(&s, "kid", GW_CH_SMS, 1, "cli", NOW, err, sizeof(err)) == MQS_OK,
+	       "dad and kid share a phone and a LINE id, both consent to sms");
+	tap_is_int(twilio("ACtest", "SM0200", "+15550005678", "STOP", 1, &res), 200,
+	           "shared: STOP is 200");
+	tap_ok(opted_out("dad", GW_CH_SMS) == 1 && opted_out("kid", GW_CH_SMS) == 1,
+	       "shared: STOP opts out both recipients with that number");
+	tap_ok(consent_on("dad", GW_CH_SMS) == 0 && consent_on("kid", GW_CH_SMS) == 0,
+	       "shared: ... and turns both consents off");
+	tap_is_int(twilio("ACtest", "SM0201", "+15550005678", "START", 1, &res), 200,
+	           "shared: START is 200");
+	tap_ok(opted_out("dad", GW_CH_SMS) == 0 && opted_out("kid", GW_CH_SMS) == 0,
+	       "shared: START lifts both");
+	snprintf(body, sizeof(body),
+	         "{\"events\":[{\"type\":\"unfollow\",\"timestamp\":%lld,\"webhookEventId\":"
+	         "\"EV300\",\"source\":{\"type\":\"user\",\"userId\":\"%s\"}}]}",
+	         (long long)NOW, dad[GW_F_LINE]);
+	tap_is_int(line(body, 1, NOW, &res), 200, "shared: unfollow is 200");
+	tap_ok(opted_out("dad", GW_CH_LINE) == 1 && opted_out("kid", GW_CH_LINE) == 1,
+	       "shared: unfollow opts out both recipients with that LINE id");
+
+	/* a week and a day later the old event keys are pruned */
+	snprintf(body, sizeof(body),
+	         "{\"events\":[{\"type\":\"unfollow\",\"timestamp\":%lld,\"webhookEventId\":"
+	         "\"EV301\",\"source\":{\"type\":\"user\",\"userId\":\"%s\"}}]}",
+	         (long long)NOW, dad[GW_F_LINE]);
+	tap_is_int(line(body, 1, NOW + 8LL * 24 * 60 * 60 * 1000, &res), 200,
+	           "prune: an event a week later is 200");
+	st = gw_store_prepare(&s, "SELECT count(*) FROM webhook_seen");
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	tap_is_int(n, 1, "prune: keys older than 7 days are gone");
 }
 
 /* Another connection holds the write lock: every handler that must write
@@ -306,12 +436,14 @@ static void test_unsub(void)
 static void test_refused(void)
 {
 	struct gw_inbound_result res;
-	struct gw_unsub_ref ref = {gw_recipient_id(&s, "alice"), GW_CH_EMAIL, 0};
+	struct gw_unsub_ref ref = {.recipient_id = gw_recipient_id(&s, "alice"),
+	                           .channel = GW_CH_EMAIL};
 	char tok[GW_UNSUB_TOKEN_LEN + 1], body[512], err[256];
 	sqlite3 *other = NULL;
 
 	tap_ok(gw_consent_set(&s, "alice", GW_CH_EMAIL, 1, "cli", NOW, err, sizeof(err)) ==
 	               MQS_OK &&
+	           gw_recipient_created_at(&s, ref.recipient_id, &ref.created_at) == MQS_OK &&
 	           gw_unsub_token_make(&s, &ref, tok) == MQS_OK,
 	       "alice consents to email; her token");
 	tap_ok(sqlite3_open(db_path, &other) == SQLITE_OK &&
@@ -352,7 +484,7 @@ int main(void)
 	char err[512];
 	FILE *f;
 
-	tap_plan(73);
+	tap_plan(96);
 	gw_log_set_level(GW_LOG_ERR);
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -389,6 +521,7 @@ int main(void)
 	test_line();
 	test_unsub();
 	test_refused();
+	test_shared();
 	gw_store_close(&s);
 	gw_config_release(&conf);
 	unlink(conf_path);
