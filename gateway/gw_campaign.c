@@ -504,9 +504,10 @@ static int html_scan(const char *s, size_t n, int tpl, size_t *body_at, char *wh
 			break;
 		at = (size_t)(lt - s);
 		if (html_at(s, n, at, "<!--")) {
-			/* "<!-->" and "<!--->" end at once; "--!>" ends one too */
-			size_t a = html_find(s, n, at + 2, "-->"),
-			       b = html_find(s, n, at + 4, "--!>");
+			/* "<!-->" and "<!--->" end at once; "--!>" ends one too (looked
+			 * for only before the first "-->": linear in n) */
+			size_t a = html_find(s, n, at + 2, "-->");
+			size_t lim = a < n ? a + 3 : n, b = html_find(s, lim, at + 4, "--!>");
 
 			if (a == n && b == n) {
 				snprintf(why, cap,
@@ -515,7 +516,7 @@ static int html_scan(const char *s, size_t n, int tpl, size_t *body_at, char *wh
 				         at);
 				return MQS_ERR_INVAL;
 			}
-			i = a < b ? a + 3 : b + 4;
+			i = b < lim ? b + 4 : a + 3;
 			ph |= html_ph(s, at, i);
 			continue;
 		}
