@@ -164,12 +164,14 @@ mk_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 gw group add ops >/dev/null
 gw recipient add ops1 --email ops1@example.com --group ops >/dev/null
 secret=$(gw reviewer add console:alice --level legal --person alice | sed -n 3p)
+asecret=$(gw author add console:carol --person carol | sed -n 3p)
 cat >"$TMP/c.json" <<'EOF'
 {"id": "c-bench", "group": "customers", "channels": ["email"], "subject": "Winter sale",
  "text": "Hello {{name}}, 20% off everything until Sunday. See you soon!",
  "html": "<p>Hello <b>{{name}}</b>, 20% off everything until Sunday.</p>"}
 EOF
-gw campaign submit "$TMP/c.json" --author console:carol --route promo >/dev/null ||
+gw campaign submit "$TMP/c.json" --author console:carol --route promo \
+	--code "$(oathtool --totp -b "$asecret")" >/dev/null ||
 	{ echo "bench-campaign: submit refused" >&2; exit 70; }
 sha=$(sha256sum "$TMP/c.json" | cut -d' ' -f1)
 

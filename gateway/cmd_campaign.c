@@ -97,30 +97,50 @@ static const struct gw_route *marketing_route(const struct gw_config *conf, cons
 	return name == NULL && n == 1 ? found : NULL;
 }
 
-/* campaign submit FILE --author PRINCIPAL [--route R] */
+/* The campaign id of bytes when they parse, into cid (GW_ID_MAX + 1), else
+ * "". */
+static void campaign_id(const uint8_t *bytes, size_t len, char *cid)
+{
+	struct gw_campaign c;
+	char err[256];
+
+	cid[0] = '\0';
+	if (gw_campaign_parse(bytes, len, &c, err, sizeof(err)) != MQS_OK)
+		return;
+	snprintf(cid, GW_ID_MAX + 1, "%s", c.id);
+	gw_campaign_release(&c);
+}
+
+/* campaign submit FILE --author PRINCIPAL --code TOTP [--route R]: the
+ * author's own one-time code proves the author (docs/marketing.md,
+ * "Review"). */
 static int submit(const struct gw_config *conf, struct gw_store *s, int argc, char **argv)
 {
 	static const struct option opts[] = {{"author", required_argument, NULL, 'a'},
+	                                     {"code", required_argument, NULL, 'c'},
 	                                     {"route", required_argument, NULL, 'r'},
 	                                     {NULL, 0, NULL, 0}};
-	static const char use[] = "submit FILE --author PRINCIPAL [--route R]";
-	const char *author = NULL, *route = NULL;
+	static const char use[] = "submit FILE --author PRINCIPAL --code TOTP [--route R]";
+	const char *author = NULL, *route = NULL, *code = NULL;
 	const struct gw_route *r;
 	char cid[GW_ID_MAX + 1], err[512];
 	uint8_t *bytes = NULL;
 	size_t len = 0;
+	int64_t now = (int64_t)mqs_now_ms();
 	int opt, rc;
 
 	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
 	     opt = getopt_long(argc, argv, "", opts, NULL)) {
 		if (opt == 'a')
 			author = optarg;
+		else if (opt == 'c')
+			code = optarg;
 		else if (opt == 'r')
 			route = optarg;
 		else
 			return usage_err(use);
 	}
-	if (optind != argc - 1 || author == NULL)
+	if (optind != argc - 1 || author == NULL || code == NULL)
 		return usage_err(use);
 	r = marketing_route(conf, route);
 	if (r == NULL) {
@@ -135,8 +155,19 @@ static int submit(const struct gw_config *conf, struct gw_store *s, int argc, ch
 		        rc == MQS_ERR_TOOBIG ? "larger than 64 KiB" : strerror(errno));
 		return rc == MQS_ERR_TOOBIG ? EX_DATAERR : EX_NOINPUT;
 	}
-	rc = gw_review_submit(s, r, bytes, len, author, "cli", (int64_t)mqs_now_ms(), cid, err,
-	                      sizeof(err));
+	rc = gw_review_check_code(s, author, code, now, err, sizeof(err));
+	if (rc != MQS_OK) {
+		/* nothing stored; the refusal is audited when the campaign has an id */
+		campaign_id(bytes, len, cid);
+		free(bytes);
+		if (cid[0] != '\0' && gw_review_audit(s, cid, "submit_refused", NULL, author, NULL,
+		                                      NULL, err, "cli", now) != MQS_OK)
+			fprintf(stderr, "mqttsec-gateway: cannot audit the refusal\n");
+		fprintf(stderr, "mqttsec-gateway: campaign refused: %s\n", err);
+		/* no such author, a wrong or replayed code, a locked person: EX_NOPERM */
+		return rc == MQS_ERR_DB ? EX_IOERR : EX_NOPERM;
+	}
+	rc = gw_review_submit(s, r, bytes, len, author, "cli", now, cid, err, sizeof(err));
 	free(bytes);
 	if (rc != MQS_OK) {
 		fprintf(stderr, "mqttsec-gateway: campaign refused: %s\n", err);

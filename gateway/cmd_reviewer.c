@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* cmd_reviewer.c - `reviewer add|list|rm` and `audit` (docs/marketing.md,
- * "Review"; gw_cmd.h). */
+/* cmd_reviewer.c - `reviewer add|list|rm`, `author add|list|rm` and
+ * `audit` (docs/marketing.md, "Review"; gw_cmd.h). */
 #include "config.h"
 
 #include <getopt.h>
@@ -93,6 +93,35 @@ static void qr_print(const char *uri)
 	QRcode_free(qr);
 }
 
+/* Print the TOTP secret of a new person once: base32, otpauth URI, QR
+ * code.  MQS_OK or MQS_ERR_CRYPTO. */
+static int secret_print(const char *person, const char *secret)
+{
+	struct mqs_totp_params p;
+	uint8_t *raw = NULL;
+	size_t raw_len = 0;
+	char *uri = NULL;
+	int rc = MQS_OK;
+
+	mqs_totp_params_default(&p);
+	if (mqs_base32_decode(secret, strlen(secret), &raw, &raw_len) != MQS_OK ||
+	    mqs_totp_uri("mqttsec-gateway", person, raw, raw_len, &p, &uri) != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot build the otpauth URI\n");
+		rc = MQS_ERR_CRYPTO;
+		goto out;
+	}
+	printf("new person %s: TOTP secret (shown once; SHA1, 6 digits, 30 s):\n%s\n", person,
+	       secret);
+	printf("%s\n", uri);
+	qr_print(uri);
+out:
+	if (raw != NULL)
+		mqs_secret_free(raw, raw_len);
+	if (uri != NULL)
+		mqs_secret_free_str(uri);
+	return rc;
+}
+
 /* reviewer add PRINCIPAL --level LEVEL --person PERSON */
 static int add(const struct gw_config *conf, struct gw_store *s, int argc, char **argv)
 {
@@ -102,10 +131,6 @@ static int add(const struct gw_config *conf, struct gw_store *s, int argc, char 
 	static const char use[] = "add PRINCIPAL --level LEVEL --person PERSON";
 	const char *level = NULL, *person = NULL, *principal;
 	char secret[80] = "", err[256];
-	struct mqs_totp_params p;
-	uint8_t *raw = NULL;
-	size_t raw_len = 0;
-	char *uri = NULL;
 	int opt, rc, fresh = 0;
 
 	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
@@ -134,25 +159,9 @@ static int add(const struct gw_config *conf, struct gw_store *s, int argc, char 
 		return gw_cmd_exit_code(rc);
 	}
 	printf("%s reviews level %s for person %s\n", principal, level, person);
-	if (!fresh)
-		goto out;
-	mqs_totp_params_default(&p);
-	if (mqs_base32_decode(secret, strlen(secret), &raw, &raw_len) != MQS_OK ||
-	    mqs_totp_uri("mqttsec-gateway", person, raw, raw_len, &p, &uri) != MQS_OK) {
-		fprintf(stderr, "mqttsec-gateway: cannot build the otpauth URI\n");
-		rc = MQS_ERR_CRYPTO;
-		goto out;
-	}
-	printf("new person %s: TOTP secret (shown once; SHA1, 6 digits, 30 s):\n%s\n", person,
-	       secret);
-	printf("%s\n", uri);
-	qr_print(uri);
-out:
+	if (fresh)
+		rc = secret_print(person, secret);
 	OPENSSL_cleanse(secret, sizeof(secret));
-	if (raw != NULL)
-		mqs_secret_free(raw, raw_len);
-	if (uri != NULL)
-		mqs_secret_free_str(uri);
 	return gw_cmd_exit_code(rc);
 }
 
@@ -250,6 +259,119 @@ int gw_cmd_reviewer(struct gw_config *conf, int argc, char **argv)
 		rc = list(&s, argc - 1, argv + 1);
 	else
 		rc = rm(&s, argc - 1, argv + 1);
+	gw_store_close(&s);
+	return rc;
+}
+
+/* author add PRINCIPAL --person PERSON */
+static int author_add(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"person", required_argument, NULL, 'p'},
+	                                     {NULL, 0, NULL, 0}};
+	static const char use[] = "add PRINCIPAL --person PERSON";
+	const char *person = NULL, *principal;
+	char secret[80] = "", err[256];
+	int opt, rc, fresh = 0;
+
+	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
+	     opt = getopt_long(argc, argv, "", opts, NULL)) {
+		if (opt != 'p')
+			return usage_err("author", use);
+		person = optarg;
+	}
+	if (optind != argc - 1 || person == NULL)
+		return usage_err("author", use);
+	principal = argv[optind];
+	rc = gw_author_add(s, principal, person, (int64_t)mqs_now_ms(), &fresh, secret,
+	                   sizeof(secret), err, sizeof(err));
+	if (rc != MQS_OK) {
+		fprintf(stderr, "mqttsec-gateway: cannot add author: %s\n", err);
+		return gw_cmd_exit_code(rc);
+	}
+	printf("%s submits campaigns for person %s\n", principal, person);
+	if (fresh)
+		rc = secret_print(person, secret);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	return gw_cmd_exit_code(rc);
+}
+
+/* One author: a table line or a JSON object. */
+static int author_row(const struct gw_reviewer_info *ri, void *arg)
+{
+	cJSON *arr = arg, *o;
+	char t[32];
+
+	if (arr == NULL) {
+		printf("%-30s %-16s %s\n", ri->principal, ri->person,
+		       when(ri->created_at, t, sizeof(t)));
+		return MQS_OK;
+	}
+	o = cJSON_CreateObject();
+	if (o == NULL)
+		return MQS_ERR_NOMEM;
+	cJSON_AddItemToArray(arr, o);
+	cJSON_AddStringToObject(o, "principal", ri->principal);
+	cJSON_AddStringToObject(o, "person", ri->person);
+	cJSON_AddNumberToObject(o, "created_at", (double)ri->created_at);
+	return MQS_OK;
+}
+
+/* author list [--json] */
+static int author_list(struct gw_store *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	cJSON *arr = NULL;
+	int opt, rc, json = 0;
+
+	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
+	     opt = getopt_long(argc, argv, "", opts, NULL)) {
+		if (opt != 'j')
+			return usage_err("author", "list [--json]");
+		json = 1;
+	}
+	if (optind != argc)
+		return usage_err("author", "list [--json]");
+	if (json) {
+		arr = cJSON_CreateArray();
+		if (arr == NULL)
+			return EX_SOFTWARE;
+	} else {
+		printf("%-30s %-16s %s\n", "PRINCIPAL", "PERSON", "ADDED");
+	}
+	rc = gw_author_each(s, author_row, arr);
+	if (rc == MQS_OK && json)
+		rc = gw_cmd_json_print(stdout, arr);
+	cJSON_Delete(arr);
+	if (rc != MQS_OK)
+		fprintf(stderr, "mqttsec-gateway: cannot list authors\n");
+	return gw_cmd_exit_code(rc);
+}
+
+/* author ...: check the subcommand, open the store, run it. */
+int gw_cmd_author(struct gw_config *conf, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+	struct gw_store s;
+	char err[256];
+	int rc;
+
+	if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "rm") != 0)
+		return usage_err("author", "add|list|rm ...");
+	if (strcmp(sub, "rm") == 0 && argc != 3)
+		return usage_err("author", "rm PRINCIPAL");
+	rc = gw_cmd_open_store(conf, &s);
+	if (rc != EX_OK)
+		return rc;
+	if (strcmp(sub, "add") == 0) {
+		rc = author_add(&s, argc - 1, argv + 1);
+	} else if (strcmp(sub, "list") == 0) {
+		rc = author_list(&s, argc - 1, argv + 1);
+	} else {
+		rc = gw_author_rm(&s, argv[2], err, sizeof(err));
+		if (rc != MQS_OK)
+			fprintf(stderr, "mqttsec-gateway: %s\n", err);
+		rc = gw_cmd_exit_code(rc);
+	}
 	gw_store_close(&s);
 	return rc;
 }

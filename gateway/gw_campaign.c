@@ -339,6 +339,314 @@ static int parse_vars(const cJSON *j, struct gw_campaign *c, char *err, size_t e
 	return MQS_OK;
 }
 
+/* Elements whose content is text up to their own end tag (raw text and
+ * RCDATA): an unclosed one would swallow the footer. */
+static const char *const html_raw[] = {"style", "script", "title",    "textarea", "noscript",
+                                       "xmp",   "iframe", "noframes", "noembed",  NULL};
+/* Elements whose content is not shown (template) or not shown as text
+ * (select) until they are closed. */
+static const char *const html_hiding[] = {"template", "select", NULL};
+#define HTML_NAME_MAX 16 /* bytes of a tag name compared (longer: no match) */
+
+/* ASCII lowercase of ch. */
+static int html_lc(int ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+/* 1 for an ASCII letter. */
+static int html_alpha(int ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+/* 1 for HTML whitespace (CR included: it becomes LF). */
+static int html_space(int ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f';
+}
+
+/* Offset of the first w (lowercase ASCII) in s[from..n), any case, or n. */
+static size_t html_find(const char *s, size_t n, size_t from, const char *w)
+{
+	size_t wl = strlen(w);
+
+	for (size_t i = from; i < n && n - i >= wl; i++) {
+		size_t k = 0;
+
+		while (k < wl && html_lc((unsigned char)s[i + k]) == w[k])
+			k++;
+		if (k == wl)
+			return i;
+	}
+	return n;
+}
+
+/* 1 when s[i..n) begins with w (lowercase ASCII), any case. */
+static int html_at(const char *s, size_t n, size_t i, const char *w)
+{
+	size_t wl = strlen(w);
+
+	return i <= n && n - i >= wl && html_find(s, i + wl, i, w) == i;
+}
+
+/* 1 when "{{" (a placeholder) is in s[from..to). */
+static int html_ph(const char *s, size_t from, size_t to)
+{
+	return to > from && html_find(s, to, from, "{{") < to;
+}
+
+/* Index of name in list, or -1. */
+static int html_in(const char *const *list, const char *name)
+{
+	for (int i = 0; list[i] != NULL; i++) {
+		if (strcmp(list[i], name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Read the tag name at s[i..n) (lowercased into name, "" when longer than
+ * HTML_NAME_MAX - 1); returns the offset after it. */
+static size_t html_tag_name(const char *s, size_t n, size_t i, char name[HTML_NAME_MAX])
+{
+	size_t k = 0;
+
+	for (; i < n && !html_space((unsigned char)s[i]) && s[i] != '/' && s[i] != '>'; i++) {
+		if (k < HTML_NAME_MAX)
+			name[k] = (char)html_lc((unsigned char)s[i]);
+		k++;
+	}
+	name[k < HTML_NAME_MAX ? k : 0] = '\0';
+	return i;
+}
+
+/* The attributes of a tag from s[i] (just after its name) to its '>', as
+ * the HTML tokenizer reads them (quoted values may hold '>'); *ph is set
+ * when "{{" stands outside a quoted value.  Returns the offset after the
+ * '>', or 0 when the text ends inside the tag. */
+static size_t html_tag_end(const char *s, size_t n, size_t i, int *ph)
+{
+	enum {
+		BEFORE,
+		NAME,
+		AFTER,
+		BEFORE_VALUE,
+		DQ,
+		SQ,
+		UNQUOTED,
+		AFTER_QUOTED,
+		SELF
+	} st = BEFORE;
+
+	for (; i < n; i++) {
+		int ch = (unsigned char)s[i], sp = html_space(ch);
+
+		if (st == DQ || st == SQ) {
+			if (ch == (st == DQ ? '"' : '\''))
+				st = AFTER_QUOTED;
+			continue;
+		}
+		if (ch == '>')
+			return i + 1;
+		if (ch == '{' && i + 1 < n && s[i + 1] == '{')
+			*ph = 1;
+		switch (st) {
+		case BEFORE:
+		case SELF:
+			st = sp ? BEFORE : ch == '/' ? SELF : NAME;
+			break;
+		case NAME:
+			st = sp ? AFTER : ch == '/' ? SELF : ch == '=' ? BEFORE_VALUE : NAME;
+			break;
+		case AFTER:
+			st = sp ? AFTER : ch == '/' ? SELF : ch == '=' ? BEFORE_VALUE : NAME;
+			break;
+		case BEFORE_VALUE:
+			st = sp ? BEFORE_VALUE : ch == '"' ? DQ : ch == '\'' ? SQ : UNQUOTED;
+			break;
+		case UNQUOTED:
+			st = sp ? BEFORE : UNQUOTED;
+			break;
+		default: /* AFTER_QUOTED */
+			st = sp ? BEFORE : ch == '/' ? SELF : NAME;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Scan an html part as a browser's tokenizer would, simplified
+ * (docs/marketing.md, "Submitting a campaign"): refuse what would hide
+ * the unsubscribe footer put at its end or before its last </body> - a
+ * comment, a tag or a <! <? </ construct left open, an unclosed raw-text
+ * element (html_raw) or template/select, <plaintext> (never closed),
+ * <svg>/<math> (foreign content is tokenized differently), "<!--" inside
+ * <script>.  With tpl (a template source), a placeholder is allowed in
+ * text and in quoted attribute values only (elsewhere a substituted value
+ * could change how the markup reads).  *body_at gets the offset of the
+ * last </body> outside all of them, or n.  MQS_OK, or MQS_ERR_INVAL with
+ * the reason in why. */
+static int html_scan(const char *s, size_t n, int tpl, size_t *body_at, char *why, size_t cap)
+{
+	int depth[2] = {0, 0}; /* open html_hiding elements */
+	int ph = 0;
+	size_t i = 0;
+
+	*body_at = n;
+	while (i < n) {
+		const char *lt = memchr(s + i, '<', n - i);
+		char name[HTML_NAME_MAX];
+		size_t at, e;
+		int k;
+
+		if (lt == NULL)
+			break;
+		at = (size_t)(lt - s);
+		if (html_at(s, n, at, "<!--")) {
+			/* "<!-->" and "<!--->" end at once; "--!>" ends one too (looked
+			 * for only before the first "-->": linear in n) */
+			size_t a = html_find(s, n, at + 2, "-->");
+			size_t lim = a < n ? a + 3 : n, b = html_find(s, lim, at + 4, "--!>");
+
+			if (a == n && b == n) {
+				snprintf(why, cap,
+				         "html: comment \"<!--\" at byte %zu is never closed "
+				         "(it would hide the unsubscribe footer)",
+				         at);
+				return MQS_ERR_INVAL;
+			}
+			i = b < lim ? b + 4 : a + 3;
+			ph |= html_ph(s, at, i);
+			continue;
+		}
+		if (at + 1 < n && (s[at + 1] == '!' || s[at + 1] == '?' ||
+		                   (s[at + 1] == '/' && at + 2 < n &&
+		                    !html_alpha((unsigned char)s[at + 2]) && s[at + 2] != '>'))) {
+			/* a bogus comment, up to the next '>' */
+			lt = memchr(s + at + 2, '>', n - at - 2);
+			if (lt == NULL) {
+				snprintf(why, cap,
+				         "html: \"<%c\" at byte %zu is never closed by '>'",
+				         s[at + 1], at);
+				return MQS_ERR_INVAL;
+			}
+			i = (size_t)(lt - s) + 1;
+			ph |= html_ph(s, at, i);
+			continue;
+		}
+		if (at + 2 < n && s[at + 1] == '/' && html_alpha((unsigned char)s[at + 2])) {
+			e = html_tag_name(s, n, at + 2, name);
+			ph |= html_ph(s, at, e);
+			e = html_tag_end(s, n, e, &ph);
+			if (e == 0) {
+				snprintf(why, cap,
+				         "html: end tag at byte %zu is never closed by '>'", at);
+				return MQS_ERR_INVAL;
+			}
+			k = html_in(html_hiding, name);
+			if (k >= 0 && depth[k] > 0)
+				depth[k]--;
+			else if (strcmp(name, "body") == 0 && depth[0] == 0 && depth[1] == 0)
+				*body_at = at;
+			i = e;
+			continue;
+		}
+		if (at + 1 >= n || !html_alpha((unsigned char)s[at + 1])) {
+			i = at + 1; /* "<" as text, or "</>" (ignored) */
+			ph |= html_ph(s, at, at + 3 < n ? at + 3 : n);
+			continue;
+		}
+		e = html_tag_name(s, n, at + 1, name);
+		ph |= html_ph(s, at, e);
+		e = html_tag_end(s, n, e, &ph);
+		if (e == 0) {
+			snprintf(why, cap, "html: tag at byte %zu is never closed by '>'", at);
+			return MQS_ERR_INVAL;
+		}
+		if (strcmp(name, "plaintext") == 0 || strcmp(name, "svg") == 0 ||
+		    strcmp(name, "math") == 0) {
+			snprintf(why, cap, "html: <%s> is not allowed (byte %zu)", name, at);
+			return MQS_ERR_INVAL;
+		}
+		k = html_in(html_hiding, name);
+		if (k >= 0)
+			depth[k]++;
+		if (html_in(html_raw, name) >= 0) {
+			char close[HTML_NAME_MAX + 2];
+			size_t c, cl;
+
+			snprintf(close, sizeof(close), "</%s", name);
+			cl = strlen(close);
+			for (c = html_find(s, n, e, close); c < n;
+			     c = html_find(s, n, c + 1, close)) {
+				if (c + cl < n && (html_space((unsigned char)s[c + cl]) ||
+				                   s[c + cl] == '/' || s[c + cl] == '>'))
+					break;
+			}
+			if (c < n && strcmp(name, "script") == 0 &&
+			    html_find(s, c, e, "<!--") < c) {
+				snprintf(why, cap, "html: \"<!--\" inside <script> (byte %zu)", at);
+				return MQS_ERR_INVAL;
+			}
+			e = c < n ? html_tag_end(s, n, c + cl, &ph) : 0;
+			if (e == 0) {
+				snprintf(
+				    why, cap,
+				    "html: <%s> at byte %zu is never closed (it would hide the "
+				    "unsubscribe footer)",
+				    name, at);
+				return MQS_ERR_INVAL;
+			}
+		}
+		i = e;
+		if (tpl && ph)
+			break;
+	}
+	if (tpl && ph) {
+		snprintf(why, cap,
+		         "html: a placeholder inside a tag, a comment or right after '<' (only "
+		         "text and quoted attribute values may hold one)");
+		return MQS_ERR_INVAL;
+	}
+	for (int d = 0; d < 2; d++) {
+		if (depth[d] > 0) {
+			snprintf(
+			    why, cap,
+			    "html: <%s> is never closed (it would hide the unsubscribe footer)",
+			    html_hiding[d]);
+			return MQS_ERR_INVAL;
+		}
+	}
+	return MQS_OK;
+}
+
+/* The html part at submission: its source, then as rendered with its
+ * variables (and an empty name), neither may hide the footer
+ * (html_scan).  MQS_OK, MQS_ERR_INVAL with the reason in err, or the
+ * error of the rendering. */
+static int html_check(const struct gw_template *t, const char *src, char *err, size_t errlen)
+{
+	char *body = NULL, why[200];
+	size_t blen = 0, at;
+	int rc = html_scan(src, strlen(src), 1, &at, err, errlen);
+
+	if (rc != MQS_OK)
+		return rc;
+	rc = gw_template_render(t, "", GW_TPL_HTML, &body, &blen);
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "html: %s once rendered",
+		         rc == MQS_ERR_TOOBIG ? "too large" : "cannot be rendered");
+		goto out;
+	}
+	rc = html_scan(body, blen, 0, &at, why, sizeof(why));
+	if (rc != MQS_OK)
+		snprintf(err, errlen, "html with its variables: %s", why + strlen("html: "));
+out:
+	free(body);
+	return rc;
+}
+
 /* Check a template source (text, subject, html) and compile it. */
 static int compile_field(const char *field, const char *s, size_t maxb, const char *allow,
                          const struct gw_tpl_vars *vars, struct gw_template **out, char *err,
@@ -548,6 +856,9 @@ int gw_campaign_parse(const uint8_t *bytes, size_t len, struct gw_campaign *c, c
 		                   errlen);
 		if (rc != MQS_OK)
 			goto out;
+		rc = html_check(c->html, s, err, errlen);
+		if (rc != MQS_OK)
+			goto out;
 		rc = MQS_ERR_INVAL;
 	}
 	/* send_at */
@@ -680,33 +991,10 @@ static int append(char **dst, size_t *len, const char *s, size_t n)
 	return MQS_OK;
 }
 
-/* Offset of the last "</body>" (any case) in s[0..n), or n. */
-static size_t body_close(const char *s, size_t n)
-{
-	static const char tag[] = "</body>";
-	size_t tl = sizeof(tag) - 1;
-
-	for (size_t i = n >= tl ? n - tl + 1 : 0; i-- > 0;) {
-		size_t k;
-
-		for (k = 0; k < tl; k++) {
-			char ch = s[i + k];
-
-			if (ch >= 'A' && ch <= 'Z')
-				ch = (char)(ch - 'A' + 'a');
-			if (ch != tag[k])
-				break;
-		}
-		if (k == tl)
-			return i;
-	}
-	return n;
-}
-
 /* Render the email html part with its footer before </body>. */
 static int render_html(const struct gw_campaign *c, const char *name, const char *url, char **out)
 {
-	char *body = NULL, *f = NULL;
+	char *body = NULL, *f = NULL, why[160];
 	size_t blen = 0, flen = 0, at;
 	int rc;
 
@@ -720,7 +1008,12 @@ static int render_html(const struct gw_campaign *c, const char *name, const char
 		rc = append(&f, &flen, EMAIL_HTML_FOOTER2, strlen(EMAIL_HTML_FOOTER2));
 	if (rc != MQS_OK)
 		goto out;
-	at = body_close(body, blen);
+	if (html_scan(body, blen, 0, &at, why, sizeof(why)) != MQS_OK) {
+		/* a name or a value completed a construct the source scan could
+		 * not see: no email whose footer could be hidden */
+		rc = MQS_ERR_INVAL;
+		goto out;
+	}
 	{
 		char *r = NULL;
 		size_t rlen = 0;

@@ -41,6 +41,10 @@ int gw_cmd_campaign(struct gw_config *conf, int argc, char **argv);
 /* reviewer add|list|rm (docs/marketing.md, "Review"); cmd_reviewer.c */
 int gw_cmd_reviewer(struct gw_config *conf, int argc, char **argv);
 
+/* author add|list|rm: principals that submit campaigns (docs/marketing.md,
+ * "Review"); cmd_reviewer.c */
+int gw_cmd_author(struct gw_config *conf, int argc, char **argv);
+
 /* audit [--campaign ID] [--limit N] [--json]: review decisions;
  * cmd_reviewer.c */
 int gw_cmd_audit(struct gw_config *conf, int argc, char **argv);

@@ -35,6 +35,7 @@
 #define PERSON_AAD_MAX  (sizeof("person:") + 64)
 #define WRAPPED_MAX     (MQS_TOTP_SECRET_LEN + MQS_WRAP_OVERHEAD)
 #define LEVELS_TEXT_MAX (GW_LEVELS_MAX * 65)
+#define AUTHOR_LEVEL    "@author" /* reviewers.level of an author (gw_review.h) */
 
 /* 1 when name is 1..64 of A-Z a-z 0-9 _ - . (persons and levels). */
 static int name_ok(const char *name)
@@ -211,10 +212,11 @@ static int person_of(struct gw_store *s, const char *principal, const char *leve
 	return found;
 }
 
-/* Add a reviewer (and the person when new). */
-int gw_reviewer_add(struct gw_store *s, const char *principal, const char *level,
-                    const char *person, int64_t now_ms, int *new_person, char *secret_b32,
-                    size_t cap, char *err, size_t errlen)
+/* Map principal to person at level (a review level or AUTHOR_LEVEL),
+ * creating the person when new. */
+static int principal_add(struct gw_store *s, const char *principal, const char *level,
+                         const char *person, int64_t now_ms, int *new_person, char *secret_b32,
+                         size_t cap, char *err, size_t errlen)
 {
 	uint8_t secret[MQS_TOTP_SECRET_LEN], wrapped[WRAPPED_MAX];
 	char aad[PERSON_AAD_MAX], other[65];
@@ -231,8 +233,8 @@ int gw_reviewer_add(struct gw_store *s, const char *principal, const char *level
 		snprintf(err, errlen, "principal must be mqtt:USERNAME or console:USER");
 		return MQS_ERR_INVAL;
 	}
-	if (!name_ok(level) || !name_ok(person)) {
-		snprintf(err, errlen, "level and person: 1..64 of A-Z a-z 0-9 _ - .");
+	if (!name_ok(person)) {
+		snprintf(err, errlen, "person: 1..64 of A-Z a-z 0-9 _ - .");
 		return MQS_ERR_INVAL;
 	}
 	if (cap < 40) {
@@ -295,7 +297,11 @@ int gw_reviewer_add(struct gw_store *s, const char *principal, const char *level
 	if (step != SQLITE_DONE)
 		goto dberr;
 	if (sqlite3_changes(s->db) == 0) {
-		snprintf(err, errlen, "%s is already a reviewer of level %s", principal, level);
+		if (strcmp(level, AUTHOR_LEVEL) == 0)
+			snprintf(err, errlen, "%s is already an author", principal);
+		else
+			snprintf(err, errlen, "%s is already a reviewer of level %s", principal,
+			         level);
 		rc = MQS_ERR_EXISTS;
 		goto fail;
 	}
@@ -321,12 +327,61 @@ out:
 	return rc;
 }
 
-/* Remove a reviewer from a level or from every level. */
+/* Add a reviewer (and the person when new). */
+int gw_reviewer_add(struct gw_store *s, const char *principal, const char *level,
+                    const char *person, int64_t now_ms, int *new_person, char *secret_b32,
+                    size_t cap, char *err, size_t errlen)
+{
+	*new_person = 0;
+	if (!name_ok(level)) {
+		snprintf(err, errlen, "level: 1..64 of A-Z a-z 0-9 _ - .");
+		return MQS_ERR_INVAL;
+	}
+	return principal_add(s, principal, level, person, now_ms, new_person, secret_b32, cap, err,
+	                     errlen);
+}
+
+/* Add an author (and the person when new). */
+int gw_author_add(struct gw_store *s, const char *principal, const char *person, int64_t now_ms,
+                  int *new_person, char *secret_b32, size_t cap, char *err, size_t errlen)
+{
+	return principal_add(s, principal, AUTHOR_LEVEL, person, now_ms, new_person, secret_b32,
+	                     cap, err, errlen);
+}
+
+/* Remove an author. */
+int gw_author_rm(struct gw_store *s, const char *principal, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = gw_store_stmt(
+	    s, "DELETE FROM reviewers WHERE principal = ? AND level = '" AUTHOR_LEVEL "'");
+	int rc;
+
+	if (st == NULL) {
+		snprintf(err, errlen, "database error");
+		return MQS_ERR_DB;
+	}
+	sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	gw_store_done(st);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "database error");
+		return MQS_ERR_DB;
+	}
+	if (sqlite3_changes(s->db) == 0) {
+		snprintf(err, errlen, "%s is not an author", principal);
+		return MQS_ERR_NOENT;
+	}
+	return MQS_OK;
+}
+
+/* Remove a reviewer from a level or from every level (its author
+ * mapping stays). */
 int gw_reviewer_rm(struct gw_store *s, const char *principal, const char *level, char *err,
                    size_t errlen)
 {
 	sqlite3_stmt *st = gw_store_stmt(
-	    s, "DELETE FROM reviewers WHERE principal = ?1 AND (?2 IS NULL OR level = ?2)");
+	    s, "DELETE FROM reviewers WHERE principal = ?1 AND (?2 IS NULL OR level = ?2) AND "
+	       "level <> '" AUTHOR_LEVEL "'");
 	int rc;
 
 	if (st == NULL) {
@@ -352,17 +407,20 @@ int gw_reviewer_rm(struct gw_store *s, const char *principal, const char *level,
 	return MQS_OK;
 }
 
-/* Every reviewer, by level then principal. */
-int gw_reviewer_each(struct gw_store *s, int (*fn)(const struct gw_reviewer_info *ri, void *arg),
-                     void *arg)
+/* Every row of reviewers, authors (authors = 1) or reviewers, by level
+ * then principal. */
+static int principal_each(struct gw_store *s, int authors,
+                          int (*fn)(const struct gw_reviewer_info *ri, void *arg), void *arg)
 {
 	sqlite3_stmt *st = gw_store_prepare(
 	    s, "SELECT r.principal, r.level, p.name, r.created_at FROM reviewers r "
-	       "JOIN persons p ON p.id = r.person_id ORDER BY r.level, r.principal");
+	       "JOIN persons p ON p.id = r.person_id WHERE (r.level = '" AUTHOR_LEVEL "') = ? "
+	       "ORDER BY r.level, r.principal");
 	int rc = MQS_OK, step;
 
 	if (st == NULL)
 		return MQS_ERR_DB;
+	sqlite3_bind_int(st, 1, authors);
 	for (step = sqlite3_step(st); step == SQLITE_ROW && rc == MQS_OK; step = sqlite3_step(st)) {
 		struct gw_reviewer_info ri = {
 		    (const char *)sqlite3_column_text(st, 0),
@@ -377,6 +435,20 @@ int gw_reviewer_each(struct gw_store *s, int (*fn)(const struct gw_reviewer_info
 		rc = MQS_ERR_DB;
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* Every reviewer, by level then principal. */
+int gw_reviewer_each(struct gw_store *s, int (*fn)(const struct gw_reviewer_info *ri, void *arg),
+                     void *arg)
+{
+	return principal_each(s, 0, fn, arg);
+}
+
+/* Every author, by principal. */
+int gw_author_each(struct gw_store *s, int (*fn)(const struct gw_reviewer_info *ri, void *arg),
+                   void *arg)
+{
+	return principal_each(s, 1, fn, arg);
 }
 
 /* Record the outcome of a code check for person pid. */
@@ -439,7 +511,8 @@ int gw_review_check_code(struct gw_store *s, const char *principal, const char *
 	}
 	gw_store_done(st);
 	if (r == SQLITE_DONE) {
-		snprintf(err, errlen, "%s is not a reviewer", principal);
+		snprintf(err, errlen, "%s acts for no person (not a reviewer nor an author)",
+		         principal);
 		rc = MQS_ERR_NOENT;
 		goto fail;
 	}
@@ -594,6 +667,21 @@ int gw_review_submit(struct gw_store *s, const struct gw_route *r, const uint8_t
 	parsed = 1;
 	if (cid_out != NULL)
 		snprintf(cid_out, GW_ID_MAX + 1, "%s", c.id);
+	/* the author rule needs a person: an unmapped principal submits nothing */
+	step = person_of(s, author, NULL, aperson);
+	if (step < 0) {
+		snprintf(err, errlen, "database error");
+		rc = MQS_ERR_DB;
+		goto out;
+	}
+	if (step == 0) {
+		snprintf(err, errlen,
+		         "author: %s acts for no person (mqttsec-gateway author add %s --person "
+		         "PERSON)",
+		         author, author);
+		rc = MQS_ERR_PERM;
+		goto refused;
+	}
 	step = gw_outbox_group_exists(s, c.group);
 	if (step < 0) {
 		snprintf(err, errlen, "database error");
@@ -632,8 +720,13 @@ int gw_review_submit(struct gw_store *s, const struct gw_route *r, const uint8_t
 		rc = MQS_ERR_DB;
 		goto out;
 	}
-	if (person_of(s, author, NULL, aperson) < 0)
-		goto dberr;
+	if (person_of(s, author, NULL, aperson) != 1) {
+		/* removed since the check above: refuse as well */
+		gw_store_rollback(s);
+		snprintf(err, errlen, "author: %s acts for no person", author);
+		rc = MQS_ERR_PERM;
+		goto refused;
+	}
 	st = gw_store_stmt(
 	    s, "INSERT INTO campaigns(cid, route, author, author_person, body_sealed, sha256, grp, "
 	       "channels, levels, state, send_at, expires_at, created_at, updated_at) VALUES "
@@ -644,10 +737,7 @@ int gw_review_submit(struct gw_store *s, const struct gw_route *r, const uint8_t
 	sqlite3_bind_text(st, 1, c.id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, author, -1, SQLITE_STATIC);
-	if (aperson[0] != '\0')
-		sqlite3_bind_text(st, 4, aperson, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 4);
+	sqlite3_bind_text(st, 4, aperson, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 5, sealed, (int)sealed_len, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, c.sha256_hex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, c.group, -1, SQLITE_STATIC);
@@ -820,8 +910,12 @@ static int decide_rules(struct gw_store *s, const char *cid, const struct decide
 		snprintf(err, errlen, "sha256 does not match the stored campaign");
 		return MQS_ERR_PERM;
 	}
-	if (strcmp(principal, d->author) == 0 ||
-	    (d->author_person[0] != '\0' && strcmp(person, d->author_person) == 0)) {
+	if (d->author_person[0] == '\0') {
+		snprintf(err, errlen, "campaign %s has no author's person: it cannot be reviewed",
+		         cid);
+		return MQS_ERR_PERM;
+	}
+	if (strcmp(principal, d->author) == 0 || strcmp(person, d->author_person) == 0) {
 		snprintf(err, errlen, "the author of a campaign never reviews it");
 		return MQS_ERR_PERM;
 	}
@@ -965,21 +1059,23 @@ int gw_review_cancel(struct gw_store *s, const char *cid, const char *who, int64
 		snprintf(err, errlen, r == 0 ? "no campaign %s" : "database error", cid);
 		return r == 0 ? MQS_ERR_NOENT : MQS_ERR_DB;
 	}
-	if (strcmp(d.state, "pending_review") != 0 && strcmp(d.state, "approved") != 0 &&
-	    strcmp(d.state, "scheduled") != 0) {
-		gw_store_rollback(s);
-		snprintf(err, errlen, "campaign %s is %s: too late to cancel", cid, d.state);
-		audit_refusal(s, cid, "refused", NULL, who, NULL, NULL, err, "cli", now_ms);
-		return MQS_ERR_PERM;
-	}
+	/* atomic: the delivery side moves scheduled -> sending in a transaction
+	 * of its own, so the state is read and changed in one statement */
 	st = gw_store_stmt(s,
-	                   "UPDATE campaigns SET state = 'cancelled', updated_at = ? WHERE id = ?");
+	                   "UPDATE campaigns SET state = 'cancelled', updated_at = ? WHERE id = ? "
+	                   "AND state IN ('pending_review', 'approved', 'scheduled')");
 	if (st == NULL)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, now_ms);
 	sqlite3_bind_int64(st, 2, d.rowid);
 	rc = sqlite3_step(st);
 	gw_store_done(st);
+	if (rc == SQLITE_DONE && sqlite3_changes(s->db) != 1) {
+		gw_store_rollback(s);
+		snprintf(err, errlen, "campaign %s is %s: too late to cancel", cid, d.state);
+		audit_refusal(s, cid, "refused", NULL, who, NULL, NULL, err, "cli", now_ms);
+		return MQS_ERR_PERM;
+	}
 	if (rc != SQLITE_DONE ||
 	    gw_review_audit(s, cid, "cancelled", NULL, who, NULL, NULL, NULL,
 	                    strncmp(who, "console:", 8) == 0 ? "console" : "cli", now_ms) != MQS_OK)
@@ -1348,6 +1444,8 @@ int gw_review_fully_approved(struct gw_store *s, const char *cid, const char *le
 	gw_store_done(st);
 	if (r != SQLITE_ROW)
 		return r == SQLITE_DONE ? 0 : -1;
+	if (aperson[0] == '\0')
+		return 0; /* no author's person: the author rule cannot be proven */
 	st = gw_store_prepare(s, "SELECT event, level, principal, coalesce(person, ''), "
 	                         "coalesce(sha256, '') FROM campaign_audit WHERE campaign = ? AND "
 	                         "event IN ('approved', 'rejected') ORDER BY id");

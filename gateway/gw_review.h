@@ -10,10 +10,18 @@
  * console account) acts for one person at one or more levels: table
  * reviewers (principal, level) -> person.
  *
+ * Authors.  Every principal that submits a campaign must act for a person
+ * (docs/marketing.md, "Review"): as a reviewer of some level, or as an
+ * author only - a row of reviewers with the reserved level "@author"
+ * (level names cannot hold '@', so it is no review level).  A submission
+ * from a principal that acts for no person is refused (audited as
+ * submit_refused, nothing stored), so the author's person is always known
+ * and stored with the campaign, and that person never decides it.
+ *
  * Campaigns.  Submitting stores the exact bytes (sealed under a key
  * derived from the master key, AAD bound to the campaign id), their
- * SHA-256, the route, the author principal (and the author's person when
- * the principal is a reviewer), the route's review_levels at that moment
+ * SHA-256, the route, the author principal and the author's person, the
+ * route's review_levels at that moment
  * and expires_at = now + review_timeout; state pending_review, level 0.
  * The id is unique for ever: a changed campaign is a new id.
  *
@@ -70,7 +78,21 @@ MQS_MUST_CHECK int gw_reviewer_add(struct gw_store *s, const char *principal, co
                                    const char *person, int64_t now_ms, int *new_person,
                                    char *secret_b32, size_t cap, char *err, size_t errlen);
 
-/* Remove principal from level (level NULL: from every level). */
+/* Map principal to person as an author (reviewers row at level
+ * "@author"), creating the person as gw_reviewer_add does.  Returns MQS_OK,
+ * MQS_ERR_EXISTS (already an author), MQS_ERR_INVAL (bad names, or the
+ * principal acts for another person) or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_author_add(struct gw_store *s, const char *principal, const char *person,
+                                 int64_t now_ms, int *new_person, char *secret_b32, size_t cap,
+                                 char *err, size_t errlen);
+
+/* Remove the author mapping of principal (its reviewer levels stay).
+ * Returns MQS_OK, MQS_ERR_NOENT (not an author) or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_author_rm(struct gw_store *s, const char *principal, char *err,
+                                size_t errlen);
+
+/* Remove principal from level (level NULL: from every review level; an
+ * author mapping stays). */
 MQS_MUST_CHECK int gw_reviewer_rm(struct gw_store *s, const char *principal, const char *level,
                                   char *err, size_t errlen);
 
@@ -79,25 +101,31 @@ struct gw_reviewer_info {
 	int64_t created_at;
 };
 
-/* Call fn for each reviewer, by level then principal. */
+/* Call fn for each reviewer, by level then principal (authors not). */
 int gw_reviewer_each(struct gw_store *s, int (*fn)(const struct gw_reviewer_info *ri, void *arg),
                      void *arg);
 
-/* Check a one-time code of the person behind principal: a code whose step
+/* Call fn for each author, by principal (ri->level is "@author"). */
+int gw_author_each(struct gw_store *s, int (*fn)(const struct gw_reviewer_info *ri, void *arg),
+                   void *arg);
+
+/* Check a one-time code of the person behind principal (a reviewer or an
+ * author; campaign submit --code proves the author with it): a code whose step
  * is not later than the person's last accepted step is a replay
  * (MQS_ERR_TOTP_REPLAY); five wrong codes lock the person for 15 minutes
  * (MQS_ERR_PERM while locked).  Returns MQS_OK, MQS_ERR_NOENT (no such
- * reviewer), MQS_ERR_TOTP, MQS_ERR_TOTP_REPLAY, MQS_ERR_PERM or
+ * reviewer nor author), MQS_ERR_TOTP, MQS_ERR_TOTP_REPLAY, MQS_ERR_PERM or
  * MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_review_check_code(struct gw_store *s, const char *principal, const char *code,
                                         int64_t now_ms, char *err, size_t errlen);
 
 /* Store a submitted campaign for route r (kind = marketing) by author (a
  * principal; "mqtt:" + origin for MQTT).  The campaign is parsed and
- * checked (gw_campaign.h), its group must exist, its limits are checked
- * for the longest name in the group.  *cid_out (GW_ID_MAX + 1, may be NULL)
- * gets the id.  Returns MQS_OK, MQS_ERR_EXISTS (id taken), MQS_ERR_NOENT
- * (no such group), MQS_ERR_PARSE / MQS_ERR_INVAL / MQS_ERR_TOOBIG (the
+ * checked (gw_campaign.h), author must act for a person (see Authors), its
+ * group must exist, its limits are checked for the longest name in the
+ * group.  *cid_out (GW_ID_MAX + 1, may be NULL) gets the id.  Returns
+ * MQS_OK, MQS_ERR_EXISTS (id taken), MQS_ERR_PERM (the author acts for no
+ * person), MQS_ERR_NOENT (no such group), MQS_ERR_PARSE / MQS_ERR_INVAL / MQS_ERR_TOOBIG (the
  * reason in err), MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_review_submit(struct gw_store *s, const struct gw_route *r,
                                     const uint8_t *bytes, size_t len, const char *author,
@@ -117,8 +145,11 @@ MQS_MUST_CHECK int gw_review_decide(struct gw_store *s, const char *cid, const c
                                     const char *reason, const char *source, int64_t now_ms,
                                     char *err, size_t errlen);
 
-/* Cancel cid (any state before sending) by who (a principal or "cli").
- * Returns MQS_OK, MQS_ERR_NOENT, MQS_ERR_PERM (too late) or MQS_ERR_DB. */
+/* Cancel cid by who (a principal or "cli"): only while its state is
+ * pending_review, approved or scheduled, checked and changed in one
+ * UPDATE (the delivery side's scheduled -> sending must test that it
+ * changed a row).  Returns MQS_OK, MQS_ERR_NOENT, MQS_ERR_PERM (sending or
+ * later: too late) or MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_review_cancel(struct gw_store *s, const char *cid, const char *who,
                                     int64_t now_ms, char *err, size_t errlen);
 
@@ -179,7 +210,9 @@ int gw_audit_each(struct gw_store *s, const char *cid, int limit,
 
 /* 1 when the audit of campaign cid holds one approval per level of levels
  * (comma list), in order, each with sha256 equal to sha256_hex, each by a
- * different person, none by the author; 0 when not; -1 on error.  The
+ * different person, none by the author nor the author's person (stored
+ * with the campaign; a campaign without one is never proven); 0 when not;
+ * -1 on error.  The
  * delivery side calls it before it schedules a campaign. */
 int gw_review_fully_approved(struct gw_store *s, const char *cid, const char *levels,
                              const char *sha256_hex, const char *author);

@@ -46,7 +46,7 @@ static void usage(FILE *out)
 	        "  key add NAME | key export NAME --out FILE [--force] | key import FILE\n"
 	        "  key list [--json] | key rm NAME        record keys of medical senders\n"
 	        "  status [--json]                        medical-join counters, queues, outbox\n"
-	        "  campaign submit FILE --author PRINCIPAL [--route R]\n"
+	        "  campaign submit FILE --author PRINCIPAL --code TOTP [--route R]\n"
 	        "  campaign list [--status S] [--json] | campaign show ID [--json]\n"
 	        "  campaign report ID [--json] | campaign cancel ID\n"
 	        "  campaign approve ID --reviewer PRINCIPAL --sha256 HEX --code TOTP\n"
@@ -54,6 +54,8 @@ static void usage(FILE *out)
 	        "  reviewer add PRINCIPAL --level LEVEL --person PERSON\n"
 	        "                PRINCIPAL: mqtt:USERNAME or console:USER\n"
 	        "  reviewer list [--json] | reviewer rm PRINCIPAL [--level L]\n"
+	        "  author add PRINCIPAL --person PERSON   a principal that submits campaigns\n"
+	        "  author list [--json] | author rm PRINCIPAL\n"
 	        "  audit [--campaign ID] [--limit N] [--json]   review decisions, refusals\n");
 }
 
@@ -99,7 +101,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "recipient") != 0 &&
 	    strcmp(cmd, "group") != 0 && strcmp(cmd, "outbox") != 0 && strcmp(cmd, "key") != 0 &&
 	    strcmp(cmd, "status") != 0 && strcmp(cmd, "campaign") != 0 &&
-	    strcmp(cmd, "reviewer") != 0 && strcmp(cmd, "audit") != 0) {
+	    strcmp(cmd, "reviewer") != 0 && strcmp(cmd, "author") != 0 &&
+	    strcmp(cmd, "audit") != 0) {
 		fprintf(stderr, "mqttsec-gateway: unknown command %s\n", cmd);
 		usage(stderr);
 		return EX_USAGE;
@@ -131,6 +134,8 @@ int main(int argc, char **argv)
 		rc = gw_cmd_campaign(&conf, argc, argv);
 	else if (strcmp(cmd, "reviewer") == 0)
 		rc = gw_cmd_reviewer(&conf, argc, argv);
+	else if (strcmp(cmd, "author") == 0)
+		rc = gw_cmd_author(&conf, argc, argv);
 	else if (strcmp(cmd, "audit") == 0)
 		rc = gw_cmd_audit(&conf, argc, argv);
 	else

@@ -15,6 +15,10 @@
 # codes (oathtool): a wrong code and a replayed code change nothing.
 # `mqttsec-gateway audit` lists every decision with who, when, level and
 # hash.  Start-up refuses a marketing route whose topics are unprotected.
+# Authors are known persons: a campaign from an origin that acts for no
+# person (mpc, before `author add`) is refused and audited; once mapped to
+# carol, carol cannot approve it through her editor device; on the command
+# line `campaign submit --author` needs the author's own TOTP code.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/brokers-lib.sh"
@@ -25,11 +29,11 @@ ST=mqttsec/status
 
 ########################################################################
 ## one broker: the gateway, an author, three reviewers (ed1 and ed2
-## editors, mgr1 a manager)
+## editors, mgr1 a manager), a marketing PC (mpc) not mapped at first
 
 mb_init a
 mb_device a gw --period 2
-for d in author ed1 mgr1 ed2; do
+for d in author ed1 mgr1 ed2 mpc; do
 	mb_device a "$d"
 done
 mb_protect a 'marketing/#'
@@ -39,6 +43,7 @@ mb_allow a all gw "$ST/#"
 mb_allow a sub gw 'marketing/#'
 mb_allow a read gw 'marketing/#'
 mb_allow a pub author 'marketing/#'
+mb_allow a pub mpc 'marketing/#'
 for d in author ed1 mgr1 ed2; do
 	mb_allow a pub "$d" "$ST/+/review"
 	mb_allow a sub "$d" "$ST/+/content"
@@ -128,6 +133,12 @@ ok "reviewer list shows them" eval '[ "$(gwc reviewer list --json | grep -c prin
 SECRET_BOB=$(secret_of "$TEST_TMP/rev-bob.out")
 SECRET_CAROL=$(secret_of "$TEST_TMP/rev-carol.out")
 ok "secrets captured" test -n "$SECRET_BOB" -a -n "$SECRET_CAROL"
+ok "author add: console:erin submits for erin (new person)" \
+	eval 'gwc author add console:erin --person erin >"$TEST_TMP/author-erin.out"'
+SECRET_ERIN=$(secret_of "$TEST_TMP/author-erin.out")
+ok "erin's secret is printed once" test -n "$SECRET_ERIN"
+ok "author list shows console:erin" eval 'gwc author list | grep -q "^console:erin  *erin "'
+ok "reviewer list does not" eval '! gwc reviewer list | grep -q "console:erin"'
 
 ## the gateway and the reviewers' reader
 _connected() {
@@ -217,6 +228,29 @@ is "$(audit_n c-a refused)" 4 "four refusals audited"
 is "$(_content c-a editors)$(_content c-a managers)" 11 "content published once per level"
 
 ########################################################################
+## campaign P: from an origin that acts for no person, then from carol
+
+campaign c-p "pc sale" >/dev/null
+SHA_P=$(sha_of c-p)
+ok "mpc publishes c-p, sealed" mb_dev a mpc publish -t marketing/new -q 1 --seal -f "$TEST_TMP/c-p.json"
+ok "refused: mqtt:mpc acts for no person" \
+	logged "refused campaign c-p from mqtt:mpc: author: mqtt:mpc acts for no person"
+is "$(sql "SELECT count(*) FROM campaigns WHERE cid = 'c-p'")" 0 "nothing stored"
+is "$(audit_n c-p submit_refused)" 1 "the refusal is audited"
+ok "author add mqtt:mpc --person carol" gwc author add mqtt:mpc --person carol
+ok "an existing person gets no new secret" \
+	eval '! gwc author add mqtt:mpc2 --person carol | grep -q "TOTP secret"'
+campaign c-p2 "pc sale" >/dev/null
+SHA_P2=$(sha_of c-p2)
+ok "mpc publishes c-p2" mb_dev a mpc publish -t marketing/new -q 1 --seal -f "$TEST_TMP/c-p2.json"
+ok "c-p2 stored" logged "campaign c-p2 from mqtt:mpc stored"
+is "$(sql "SELECT author_person FROM campaigns WHERE cid = 'c-p2'")" carol "with carol as the author's person"
+ok "carol approves it from her editor device" review ed2 c-p2 approve editors "$SHA_P2"
+ok "refused: the author's person never reviews" \
+	logged "campaign c-p2: refused a review from mqtt:ed2: the author of a campaign never reviews it"
+is "$(sql "SELECT level_idx FROM campaigns WHERE cid = 'c-p2'")" 0 "nothing approved"
+
+########################################################################
 ## campaign B: rejected at level 1
 
 campaign c-b "spring sale" >/dev/null
@@ -233,17 +267,33 @@ is "$(state c-b)" rejected "c-b stays rejected"
 ########################################################################
 ## campaign C: approved from the command line with TOTP codes
 
-ok "campaign submit from the command line" gwc campaign submit "$(campaign c-c "autumn sale")" \
-	--author console:erin
+# totp SECRET: the current code (oathtool)
+totp() {
+	oathtool --totp -b "$1"
+}
+rc=0
+gwc campaign submit "$(campaign c-c "autumn sale")" --author console:erin >/dev/null 2>&1 || rc=$?
+is "$rc" 64 "campaign submit without --code: usage (EX_USAGE)"
+rc=0
+gwc campaign submit "$TEST_TMP/c-c.json" --author console:nobody --code 123456 \
+	>"$TEST_TMP/nobody.out" 2>&1 || rc=$?
+is "$rc" 77 "an author that acts for no person: EX_NOPERM"
+ok "and says why" grep -q "console:nobody acts for no person" "$TEST_TMP/nobody.out"
+rc=0
+code=$(totp "$SECRET_ERIN")
+bad=000000
+[ "$code" = 000000 ] && bad=111111
+gwc campaign submit "$TEST_TMP/c-c.json" --author console:erin --code "$bad" >/dev/null 2>&1 || rc=$?
+is "$rc" 77 "a wrong code of the author: EX_NOPERM"
+is "$(sql "SELECT count(*) FROM campaigns WHERE cid = 'c-c'")" 0 "nothing stored"
+is "$(audit_n c-c submit_refused)" 2 "both refusals audited"
+ok "campaign submit from the command line with erin's code" \
+	gwc campaign submit "$TEST_TMP/c-c.json" --author console:erin --code "$code"
 SHA_C=$(sha_of c-c)
 ok "its content goes out to the editors (the loop's tick publishes it)" \
 	wait_for "$WAIT" eval '[ "$(_content c-c editors)" -ge 1 ]'
 ok "campaign show prints its sha256" eval 'gwc campaign show c-c | grep -q "^sha256: *$SHA_C"'
 ok "campaign list has it" eval 'gwc campaign list --status pending_review | grep -q "^c-c "'
-# totp SECRET: the current code (oathtool)
-totp() {
-	oathtool --totp -b "$1"
-}
 rc=0
 gwc campaign approve c-c --reviewer console:carol --sha256 "$SHA_C" --code 000000 \
 	>/dev/null 2>&1 || rc=$?

@@ -79,6 +79,7 @@ ok "group, recipient with LINE consent" eval 'gwc group add customers &&
 	gwc recipient consent ann line on'
 ok "reviewers" eval 'gwc reviewer add mqtt:ed1 --level editors --person alice >/dev/null &&
 	gwc reviewer add mqtt:mgr1 --level managers --person bob >/dev/null'
+ok "the author device submits for carol" gwc author add mqtt:author --person carol
 
 _connected() {
 	[ "$(grep -c 'connected to broker' "$TEST_TMP/$1.log")" -ge 1 ]

@@ -103,13 +103,16 @@ secret_of() { sed -n 3p; }
 SA=$(gw reviewer add console:alice --level legal --person alice | secret_of)
 SB=$(gw reviewer add console:bob --level boss --person bobby | secret_of)
 ok "reviewer secrets shown" test -n "$SA" -a -n "$SB"
+SC=$(gw author add console:carol --person carol | secret_of)
+ok "author carol's secret shown" test -n "$SC"
 cat >"$TEST_TMP/c.json" <<'EOF'
 {"id": "c-winter", "group": "customers", "channels": ["email", "sms", "line"],
  "subject": "Winter sale", "text": "Hello {{name}}, 20% off",
  "html": "<p>Hello <b>{{name}}</b></p>"}
 EOF
 SHA=$(sha256sum "$TEST_TMP/c.json" | cut -d' ' -f1)
-ok "campaign submitted" gw campaign submit "$TEST_TMP/c.json" --author console:carol --route promo
+ok "campaign submitted" gw campaign submit "$TEST_TMP/c.json" --author console:carol --route promo \
+	--code "$(oathtool --totp -b "$SC")"
 gw_start || bail_out "gateway did not start"
 start_bg status mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -q 1 -v -t "$GW_STATUS/#"
 sleep 1 # a negative check: the tick runs every second

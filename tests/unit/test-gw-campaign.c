@@ -515,11 +515,115 @@ static void test_render(void)
 	               "\"subject\":\"s\",\"text\":\"t\",\"html\":\"<BODY>a</Body>b</body >\"}",
 	               &c)) {
 		tap_ok(gw_campaign_render(&c, GW_CH_EMAIL, "A", "u", &r) == MQS_OK &&
-		           strcmp(r.html, "<BODY>a<p>To unsubscribe, <a href=\"u\">click "
-		                          "here</a>.</p></Body>b</body >") == 0,
-		       "footer before the last </body>, any case: %s", r.html);
+		           strcmp(r.html, "<BODY>a</Body>b<p>To unsubscribe, <a href=\"u\">click "
+		                          "here</a>.</p></body >") == 0,
+		       "footer before the last </body> end tag, any case: %s", r.html);
 		gw_rendered_release(&r);
 		gw_campaign_release(&c);
+	}
+}
+
+/* Parse an email campaign whose html part is html. */
+static int parse_html(const char *html, struct gw_campaign *c, char *err, size_t errlen)
+{
+	char json[2048];
+
+	snprintf(json, sizeof(json),
+	         "{\"id\":\"c1\",\"group\":\"g\",\"channels\":[\"email\"],\"subject\":\"s\","
+	         "\"text\":\"t\",\"html\":\"%s\",\"vars\":{\"v\":\"x\"}}",
+	         html);
+	return parse(json, c, err, errlen);
+}
+
+/* The html part may not hide the unsubscribe footer (finding 9 of the
+ * issue 13 review: an unclosed comment swallowed it). */
+static void test_html_footer(void)
+{
+	static const char *const refused[][2] = {
+	    {"<p>hi</p><!--", "never closed"},
+	    {"<p>hi</p><!-- </body> ", "never closed"},
+	    {"<!--!> x", "never closed"},
+	    {"<style>p{}", "<style> at byte 0 is never closed"},
+	    {"<STYLE>p{}</STYLEX>", "<style> at byte 0"},
+	    {"<p>x</p><Script>x", "<script> at byte 8"},
+	    {"<script><!--<script></script>", "inside <script>"},
+	    {"<title>x", "<title>"},
+	    {"<textarea>x</textarea", "<textarea>"},
+	    {"<noscript>", "<noscript>"},
+	    {"<xmp>", "<xmp>"},
+	    {"<iframe src=x>", "<iframe>"},
+	    {"<noframes>", "<noframes>"},
+	    {"<noembed>", "<noembed>"},
+	    {"<template>x", "<template> is never closed"},
+	    {"<template><template></template>", "<template> is never closed"},
+	    {"<select>", "<select>"},
+	    {"<plaintext>", "<plaintext> is not allowed"},
+	    {"<svg><style><!--</style>", "<svg> is not allowed"},
+	    {"<math>", "<math> is not allowed"},
+	    {"<a href=\\\"x>", "tag at byte 0 is never closed"},
+	    {"<a =\\\"><style>x\\\">", "<style> at byte 6"},
+	    {"<!--><style>-->", "<style> at byte 5"},
+	    {"<!-- a --!><style> -->", "<style>"},
+	    {"<!DOCTYPE", "\"<!\" at byte 0"},
+	    {"<?x", "\"<?\""},
+	    {"</ x", "\"</\""},
+	    {"<a title={{name}}>", "placeholder"},
+	    {"<{{name}}>", "placeholder"},
+	    {"</{{name}}>", "placeholder"},
+	    {"<!-- {{vars.v}} -->", "placeholder"},
+	};
+	static const char *const footer = "<p>To unsubscribe, <a href=\"u\">click here</a>.</p>";
+	static const char *const kept[][2] = {
+	    {"<p>a</p><!-- note -->", "<p>a</p><!-- note -->F"},
+	    {"<!---->x<!-->y", "<!---->x<!-->yF"},
+	    {"<style>p{color:red}</style ><p>x</p>", "<style>p{color:red}</style ><p>x</p>F"},
+	    {"<a title=\\\"<!--\\\" href='</body>'>y</a>",
+	     "<a title=\"<!--\" href='</body>'>y</a>F"},
+	    {"<textarea></body></textarea>z", "<textarea></body></textarea>zF"},
+	    {"<!-- </body> --><p>x</p>", "<!-- </body> --><p>x</p>F"},
+	    {"<template></body></template>x", "<template></body></template>xF"},
+	    {"a < b, 1 <3 </>", "a < b, 1 <3 </>F"},
+	    {"<title>Hi {{name}}</title><body title=\\\"{{vars.v}}\\\">{{name}}</body>",
+	     "<title>Hi A</title><body title=\"x\">AF</body>"},
+	};
+	struct gw_campaign c;
+	struct gw_rendered r;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		int rc = parse_html(refused[i][0], &c, err, sizeof(err));
+
+		tap_ok(rc == MQS_ERR_INVAL && strncmp(err, "html", 4) == 0 &&
+		           strstr(err, refused[i][1]) != NULL,
+		       "html %s refused (%s)", refused[i][0], err);
+		if (rc == MQS_OK)
+			gw_campaign_release(&c);
+	}
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		char want[512];
+		const char *f = strchr(kept[i][1], 'F');
+		int ok = parse_html(kept[i][0], &c, err, sizeof(err)) == MQS_OK;
+
+		snprintf(want, sizeof(want), "%.*s%s%s", (int)(f - kept[i][1]), kept[i][1], footer,
+		         f + 1);
+		ok = ok && gw_campaign_render(&c, GW_CH_EMAIL, "A", "u", &r) == MQS_OK;
+		tap_ok(ok && strcmp(r.html, want) == 0, "html %s: footer outside markup (%s)",
+		       kept[i][0], ok ? r.html : err);
+		if (ok)
+			gw_rendered_release(&r);
+		gw_campaign_release(&c);
+	}
+	/* a name cannot complete markup either: checked again when rendered */
+	if (parse_html("<style></styl{{name}}><!--</style>", &c, err, sizeof(err)) == MQS_OK) {
+		tap_ok(gw_campaign_render(&c, GW_CH_EMAIL, "A", "u", &r) == MQS_OK,
+		       "a harmless name renders");
+		gw_rendered_release(&r);
+		tap_ok(gw_campaign_render(&c, GW_CH_EMAIL, "e", "u", &r) == MQS_ERR_INVAL &&
+		           r.html == NULL,
+		       "a name that closes <style> early (and opens a comment) is not rendered");
+		gw_campaign_release(&c);
+	} else {
+		tap_ok(0, "parse the style campaign: %s", err);
 	}
 }
 
@@ -531,5 +635,6 @@ int main(void)
 	test_send_at();
 	test_limits();
 	test_render();
+	test_html_footer();
 	return tap_exit();
 }

@@ -157,6 +157,9 @@ int main(void)
 	person(&gw.store, "gus", 1, NULL, 1, "Europe/Paris");
 	person(&gw.store, "hal", 1, NULL, 1, "Europe/Paris");
 
+	/* carol submits campaigns (authors act for a person, gw_review.h) */
+	SETUP(gw_author_add(&gw.store, "console:carol", "carol", NOW_MS, &newp, secret,
+	                    sizeof(secret), err, sizeof(err)));
 	/* a campaign whose state says approved without any approval audited */
 	tap_ok(gw_review_submit(&gw.store, &route, (const uint8_t *)forged, strlen(forged),
 	                        "console:carol", "cli", NOW_MS, NULL, err, sizeof(err)) == MQS_OK,

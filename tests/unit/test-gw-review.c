@@ -393,6 +393,115 @@ static void test_publish(void)
 	tap_is_int(gw_review_publish_due(&st, "gw/status", t), 0, "nothing after the last level");
 }
 
+/* A reviewers row as listed: counts rows and remembers whether principal
+ * was seen. */
+struct seen {
+	const char *principal;
+	int rows, found;
+};
+
+/* gw_reviewer_each / gw_author_each callback. */
+static int seen_cb(const struct gw_reviewer_info *ri, void *arg)
+{
+	struct seen *sn = arg;
+
+	sn->rows++;
+	if (strcmp(ri->principal, sn->principal) == 0)
+		sn->found = 1;
+	return MQS_OK;
+}
+
+/* Authors are known persons (finding 6 of the issue 13 review): an
+ * unmapped principal submits nothing, and the author's person never
+ * decides, whichever principal it uses. */
+static void test_authors(void)
+{
+	char sha[65], err[256], secret[80], code[9];
+	struct seen sn = {"mqtt:mpc", 0, 0};
+	int64_t t = T0 + 30 * 60000;
+	int fresh = 0;
+
+	tap_is_int(submit("c-6", "mqtt:mpc", T0, sha), MQS_ERR_PERM,
+	           "an origin that acts for no person cannot submit");
+	tap_is_int(count("SELECT count(*) FROM campaigns WHERE cid = 'c-6'"), 0,
+	           "nothing stored for it");
+	tap_is_int(count("SELECT count(*) FROM campaign_audit WHERE campaign = 'c-6' AND event = "
+	                 "'submit_refused' AND principal = 'mqtt:mpc' AND "
+	                 "instr(reason, 'acts for no person') > 0"),
+	           1, "the refusal is audited");
+	tap_is_int(gw_reviewer_add(&st, "mqtt:mpc", "@author", "carol", T0, &fresh, secret,
+	                           sizeof(secret), err, sizeof(err)),
+	           MQS_ERR_INVAL, "@author is no review level");
+	tap_is_int(gw_author_add(&st, "mqtt:mpc", "carol", T0, &fresh, secret, sizeof(secret), err,
+	                         sizeof(err)),
+	           MQS_OK, "mqtt:mpc submits for carol");
+	tap_is_int(fresh, 0, "carol exists: no new secret");
+	tap_is_int(gw_author_add(&st, "mqtt:mpc", "carol", T0, &fresh, secret, sizeof(secret), err,
+	                         sizeof(err)),
+	           MQS_ERR_EXISTS, "an author once");
+	tap_is_int(gw_author_add(&st, "mqtt:ed1", "bob", T0, &fresh, secret, sizeof(secret), err,
+	                         sizeof(err)),
+	           MQS_ERR_INVAL, "an author acts for the one person of its principal");
+	tap_ok(add("mqtt:mgr1", "editors", "bob") == MQS_OK, "(bob edits too)");
+	tap_is_int(gw_author_add(&st, "console:frank", "frank", T0, &fresh, secret, sizeof(secret),
+	                         err, sizeof(err)),
+	           MQS_OK, "console:frank submits for frank (new)");
+	tap_ok(fresh == 1 && strlen(secret) == 32, "frank's secret is given once");
+	if (fresh && nsecrets < 8) {
+		snprintf(secrets[nsecrets], sizeof(secrets[0]), "%s", secret);
+		secret_names[nsecrets++] = "frank";
+	}
+	tap_ok(gw_reviewer_each(&st, seen_cb, &sn) == MQS_OK && !sn.found,
+	       "reviewer list does not show authors");
+	sn.rows = sn.found = 0;
+	tap_ok(gw_author_each(&st, seen_cb, &sn) == MQS_OK && sn.found && sn.rows == 2,
+	       "author list shows them (%d)", sn.rows);
+	code_of("frank", t, code);
+	tap_is_int(gw_review_check_code(&st, "console:frank", code, t, err, sizeof(err)), MQS_OK,
+	           "an author proves himself with his code (campaign submit --code)");
+
+	tap_is_int(submit("c-6", "mqtt:mpc", T0, sha), MQS_OK, "now mqtt:mpc submits c-6");
+	tap_is_int(count("SELECT count(*) FROM campaigns WHERE cid = 'c-6' AND author_person = "
+	                 "'carol'"),
+	           1, "carol stored as the author's person");
+	tap_is_int(decide("c-6", "mqtt:ed2", GW_DECIDE_APPROVE, "editors", sha, t), MQS_ERR_PERM,
+	           "carol cannot approve it through her editor principal");
+	tap_is_int(decide("c-6", "mqtt:ed2", GW_DECIDE_REJECT, "editors", sha, t), MQS_ERR_PERM,
+	           "nor reject it");
+	tap_is_int(decide("c-6", "mqtt:ed1", GW_DECIDE_APPROVE, "editors", sha, t), MQS_OK,
+	           "alice approves editors");
+	tap_is_int(gw_reviewer_rm(&st, "mqtt:mpc", NULL, err, sizeof(err)), MQS_ERR_NOENT,
+	           "reviewer rm leaves an author alone");
+	tap_is_int(gw_author_rm(&st, "mqtt:mpc", err, sizeof(err)), MQS_OK, "author rm");
+	tap_is_int(gw_author_rm(&st, "mqtt:mpc", err, sizeof(err)), MQS_ERR_NOENT, "once");
+	tap_ok(add("mqtt:ed2", "managers", "carol") == MQS_OK, "(carol manages too)");
+	tap_is_int(decide("c-6", "mqtt:ed2", GW_DECIDE_APPROVE, "managers", sha, t), MQS_ERR_PERM,
+	           "the stored author's person still never approves");
+	tap_is_int(decide("c-6", "mqtt:mgr2", GW_DECIDE_APPROVE, "managers", sha, t), MQS_OK,
+	           "erin approves managers");
+	tap_is_int(gw_review_fully_approved(&st, "c-6", "editors,managers", sha, "mqtt:mpc"), 1,
+	           "c-6 proven");
+	gw_store_exec(&st, "UPDATE campaigns SET author_person = NULL WHERE cid = 'c-6'");
+	tap_is_int(gw_review_fully_approved(&st, "c-6", "editors,managers", sha, "mqtt:mpc"), 0,
+	           "without the author's person nothing is proven");
+	tap_is_int(submit("c-7", "mqtt:mpc", T0, sha), MQS_ERR_PERM,
+	           "after author rm mqtt:mpc submits nothing");
+
+	/* cancel only before sending, in one statement */
+	tap_is_int(submit("c-8", "mqtt:mgr1", T0, sha), MQS_OK, "c-8");
+	gw_store_exec(&st, "UPDATE campaigns SET state = 'sending' WHERE cid = 'c-8'");
+	tap_is_int(gw_review_cancel(&st, "c-8", "cli", t, err, sizeof(err)), MQS_ERR_PERM,
+	           "a sending campaign is not cancelled (%s)", err);
+	tap_ok(state_is("c-8", "sending"), "still sending");
+	tap_is_int(count("SELECT count(*) FROM campaign_audit WHERE campaign = 'c-8' AND event = "
+	                 "'refused' AND instr(reason, 'too late') > 0"),
+	           1, "the refusal audited");
+	gw_store_exec(&st, "UPDATE campaigns SET state = 'scheduled' WHERE cid = 'c-8'");
+	tap_is_int(gw_review_cancel(&st, "c-8", "cli", t, err, sizeof(err)), MQS_OK,
+	           "a scheduled campaign is cancelled");
+	tap_ok(state_is("c-8", "cancelled"), "cancelled");
+}
+
 int main(void)
 {
 	char db[300], key[300], err[512];
@@ -422,6 +531,7 @@ int main(void)
 	test_reject_expire_cancel();
 	test_codes();
 	test_publish();
+	test_authors();
 	gw_store_close(&st);
 	unlink(db);
 	{
