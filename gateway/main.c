@@ -46,7 +46,7 @@ static void usage(FILE *out)
 	        "  key add NAME | key export NAME --out FILE [--force] | key import FILE\n"
 	        "  key list [--json] | key rm NAME        record keys of medical senders\n"
 	        "  status [--json]                        medical-join counters, queues, outbox\n"
-	        "  campaign submit FILE --author PRINCIPAL --code TOTP [--route R]\n"
+	        "  campaign submit FILE --author PRINCIPAL [--code TOTP] [--route R]\n"
 	        "  campaign list [--status S] [--json] | campaign show ID [--json]\n"
 	        "  campaign report ID [--json] | campaign cancel ID\n"
 	        "  campaign approve ID --reviewer PRINCIPAL --sha256 HEX --code TOTP\n"

@@ -272,8 +272,14 @@ totp() {
 	oathtool --totp -b "$1"
 }
 rc=0
-gwc campaign submit "$(campaign c-c "autumn sale")" --author console:erin >/dev/null 2>&1 || rc=$?
-is "$rc" 64 "campaign submit without --code: usage (EX_USAGE)"
+gwc campaign submit "$(campaign c-u "unproven sale")" --author console:erin \
+	>"$TEST_TMP/unproven.out" 2>&1 || rc=$?
+is "$rc" 0 "campaign submit without --code (the form of the interface contract) stores it"
+ok "and warns that the author is not proven" grep -q "not proven" "$TEST_TMP/unproven.out"
+is "$(sql "SELECT source FROM campaign_audit WHERE campaign = 'c-u' AND event = 'submitted'")" \
+	cli-unproven "the audit says the author was not proven"
+ok "cancelled again" gwc campaign cancel c-u
+campaign c-c "autumn sale" >/dev/null
 rc=0
 gwc campaign submit "$TEST_TMP/c-c.json" --author console:nobody --code 123456 \
 	>"$TEST_TMP/nobody.out" 2>&1 || rc=$?
