@@ -491,6 +491,20 @@ static void start(struct gw_engine *e, struct inflight *f)
 		return;
 	}
 	a = f->row.addr_status;
+	if (a == GW_ADDR_OK && f->row.prio == GW_PRIO_MARKETING &&
+	    f->row.consent != GW_CONSENT_ON) {
+		/* withdrawn since the fan-out (docs/marketing.md, "Delivery
+		 * rules"): final, never sent */
+		OPENSSL_cleanse(f->row.sealed, sizeof(f->row.sealed));
+		if (f->row.consent == GW_CONSENT_OFF) {
+			fail_now(e, f, "consent withdrawn", "");
+		} else {
+			f->res.outcome = GW_RETRY;
+			snprintf(f->res.error, sizeof(f->res.error), "cannot read the consent");
+			push_done(e, f);
+		}
+		return;
+	}
 	if (a == GW_ADDR_OK && !GW_CH_NO_RECIPIENT(f->row.chan))
 		a = gw_recipient_open(e->store, f->row.recipient, gw_field_for_chan(f->row.chan),
 		                      f->row.sealed, f->row.sealed_len, f->address,
@@ -661,6 +675,17 @@ static void start_ready(struct gw_engine *e, int ch, int64_t now)
 		memset(&r->rows[r->head], 0, sizeof(r->rows[r->head]));
 		r->head = (r->head + 1) % READY_MAX;
 		r->n--;
+		if (f->row.claimed_at < now && f->row.recipient_id > 0 &&
+		    f->row.addr_status == GW_ADDR_OK && f->row.consent == GW_CONSENT_ON) {
+			/* claimed in an earlier turn: the consent or an opt-out
+			 * may have changed since (one read of two primary keys) */
+			int optout = 0;
+
+			f->row.consent =
+			    gw_outbox_consent_now(e->store, f->row.recipient_id, ch, &optout);
+			if (optout)
+				f->row.addr_status = GW_ADDR_OPTOUT;
+		}
 		f->ch = impl;
 		f->slot = slot;
 		start(e, f);

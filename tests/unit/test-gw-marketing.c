@@ -18,6 +18,7 @@
 #include "gw_kind.h"
 #include "gw_log.h"
 #include "gw_marketing.h"
+#include "gw_outbox.h"
 #include "gw_recipient.h"
 #include "gw_review.h"
 #include "gw_store.h"
@@ -110,7 +111,7 @@ int main(void)
 	int newp = 0, ev[3] = {0, 0, 0};
 	uint64_t now = (uint64_t)NOW_MS;
 
-	tap_plan(25);
+	tap_plan(31);
 	gw_log_set_level(GW_LOG_ERR);
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -246,6 +247,43 @@ int main(void)
 	tap_ok(r.chans[0].queued == 5 && r.chans[0].deferred == 1 && r.chans[0].sent == 0,
 	       "report: 5 queued, 1 deferred");
 	tap_ok(gw_marketing_report(&gw.store, "nope", &r) == MQS_ERR_NOENT, "report: unknown id");
+
+	/* consent withdrawn after the fan-out (docs/marketing.md, "Delivery
+	 * rules"): the claim reports it, and so does the re-check */
+	SETUP(gw_store_exec(&gw.store, "UPDATE consents SET state = 0 WHERE recipient_id = "
+	                               "(SELECT id FROM recipients WHERE name = 'fay')"));
+	{
+		struct gw_outbox_row *rows = NULL;
+		size_t n = 0;
+		int fay = -1, others_on = 1, optout = 0;
+		long long fay_id =
+		    q1(&gw.store, "SELECT id FROM recipients WHERE name = 'fay'", NULL);
+		long long ann_id =
+		    q1(&gw.store, "SELECT id FROM recipients WHERE name = 'ann'", NULL);
+
+		tap_ok(gw_outbox_claim_prio(&gw.store, GW_CH_EMAIL, GW_PRIO_MARKETING, now, 10,
+		                            &rows, &n) == MQS_OK &&
+		           n == 4,
+		       "claim: 4 marketing rows due (eve waits for 08:00)");
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(rows[i].recipient, "fay") == 0)
+				fay = rows[i].consent;
+			else if (rows[i].consent != GW_CONSENT_ON)
+				others_on = 0;
+		}
+		tap_is_int(fay, GW_CONSENT_OFF, "claim: fay's withdrawn consent is on her row");
+		tap_ok(others_on, "claim: the others' rows carry their consent");
+		gw_outbox_rows_free(rows, n);
+		tap_is_int(gw_outbox_consent_now(&gw.store, fay_id, GW_CH_EMAIL, &optout),
+		           GW_CONSENT_OFF, "re-check: fay withdrawn");
+		tap_is_int(gw_outbox_consent_now(&gw.store, ann_id, GW_CH_EMAIL, &optout),
+		           GW_CONSENT_ON, "re-check: ann consents");
+		tap_ok(gw_consent_optout(&gw.store, ann_id, GW_CH_EMAIL, "test", now, NULL) ==
+		               MQS_OK &&
+		           gw_outbox_consent_now(&gw.store, ann_id, GW_CH_EMAIL, &optout) >= 0 &&
+		           optout == 1,
+		       "re-check: ann's opt-out seen");
+	}
 
 	/* every row final: done at the next slow tick, audited */
 	SETUP(gw_store_exec(&gw.store, "UPDATE outbox SET state = 'sent'"));
