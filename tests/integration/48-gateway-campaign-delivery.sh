@@ -7,8 +7,9 @@
 # List-Unsubscribe headers (RFC 8058); a member whose zone is at night is
 # deferred and counted; [channel sms] rate = 5/s spaces the SMS; an alert
 # published while the campaign drains goes out before the remaining
-# marketing SMS; `campaign report` adds up; Twilio error 21610 opts the
-# number out (docs/marketing.md, "Delivery rules").
+# marketing SMS; `campaign report` adds up; a deferred member who withdraws
+# consent before the window opens never receives it; Twilio error 21610
+# opts the number out (docs/marketing.md, "Delivery rules").
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/gateway-lib.sh"
@@ -204,6 +205,20 @@ is "$("$PYTHON" -c 'import json, sys; r = json.loads(sys.argv[1]); print(r["stat
 ok "audit: scheduled and sending recorded" \
 	test "$(sql "SELECT group_concat(event) FROM campaign_audit WHERE campaign = 'c-winter' AND
 	             event IN ('scheduled','sending')")" = "scheduled,sending"
+
+## consent withdrawn while eve waits for the morning: never sent
+ok "eve withdraws her email consent" gw recipient consent eve email off
+# the morning comes: eve's zone is now the day zone and her row is due
+gw recipient set eve --tz "$DAY_TZ" >/dev/null
+sql "UPDATE outbox SET next_attempt_at = 0 WHERE recipient = 'eve'"
+wait_sql "SELECT state || ' ' || last_error FROM outbox WHERE recipient = 'eve'" \
+	"failed consent withdrawn" 30
+is "$(sql "SELECT state || ' ' || last_error FROM outbox WHERE recipient = 'eve'")" \
+	"failed consent withdrawn" "eve's row failed: consent withdrawn"
+is "$(wc -l <"$SMTP_LOG")" 3 "eve received no campaign email"
+wait_sql "SELECT state FROM campaigns WHERE cid = 'c-winter'" done 30
+rep=$(report)
+is "$(rv email sent,failed,queued)" "3 1 0" "report email: 3 sent, eve failed (consent withdrawn)"
 
 ## Twilio 21610: the number opted out
 echo "Messages.json 400;code=21610" >"$PROV_SCRIPT"
