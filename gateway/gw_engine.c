@@ -490,6 +490,11 @@ static void start(struct gw_engine *e, struct inflight *f)
 		fail_now(e, f, "cannot open the stored payload", "");
 		return;
 	}
+	if (f->row.cancelled) {
+		OPENSSL_cleanse(f->row.sealed, sizeof(f->row.sealed));
+		fail_now(e, f, "campaign cancelled", "");
+		return;
+	}
 	a = f->row.addr_status;
 	if (a == GW_ADDR_OK && f->row.prio == GW_PRIO_MARKETING &&
 	    f->row.consent != GW_CONSENT_ON) {
@@ -607,6 +612,52 @@ static void start(struct gw_engine *e, struct inflight *f)
 		e->running_alert[f->row.chan]++;
 	f->next = e->list;
 	e->list = f;
+}
+
+/* Fail the marketing rows of messages row msg_rowid waiting in the rings
+ * (their campaign was cancelled); they are recorded at the next turn. */
+size_t gw_engine_cancel_message(struct gw_engine *e, int64_t msg_rowid, const char *why)
+{
+	size_t dropped = 0;
+
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		struct ready_ring *r = &e->ready[ch];
+		size_t kept = 0, n = r->n;
+
+		for (size_t i = 0; i < n; i++) {
+			struct gw_outbox_row *row = &r->rows[(r->head + i) % READY_MAX];
+			struct inflight *f = NULL;
+
+			if (row->msg_rowid == msg_rowid)
+				f = calloc(1, sizeof(*f));
+			if (f == NULL) {
+				/* kept (another message, or no memory: failed when started) */
+				struct gw_outbox_row *to = &r->rows[(r->head + kept) % READY_MAX];
+
+				if (row->msg_rowid == msg_rowid)
+					row->cancelled = 1;
+				if (to != row) {
+					*to = *row;
+					memset(row, 0, sizeof(*row));
+				}
+				kept++;
+				continue;
+			}
+			f->row = *row; /* takes its strings */
+			memset(row, 0, sizeof(*row));
+			f->ch = e->by_chan[ch];
+			f->slot = f->ch != NULL ? slot_of(e, f->ch) : NONE_SLOT;
+			OPENSSL_cleanse(f->row.sealed, sizeof(f->row.sealed));
+			fail_now(e, f, why, "");
+			dropped++;
+		}
+		r->n = kept;
+		if (r->mark > kept)
+			r->mark = kept;
+	}
+	if (dropped > 0)
+		e->dirty = 1;
+	return dropped;
 }
 
 /* Free places in ring r. */

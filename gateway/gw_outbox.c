@@ -406,7 +406,9 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 	    "x.channel = o.channel), m.route, m.publisher, m.kind, m.topic, m.origin, "
 	    "m.body_sealed, o.message, r.id, r.tz, "
 	    "?5 = 0 OR r.id IS NULL OR coalesce((SELECT c.state FROM consents c "
-	    "WHERE c.recipient_id = r.id AND c.channel = o.channel), 0) = 1 "
+	    "WHERE c.recipient_id = r.id AND c.channel = o.channel), 0) = 1, "
+	    "?5 = 1 AND EXISTS (SELECT 1 FROM campaigns k WHERE k.state = 'cancelled' AND "
+	    "k.message = o.message) "
 	    "FROM outbox o JOIN messages m ON m.id = o.message "
 	    "LEFT JOIN recipients r ON r.name = o.recipient "
 	    "WHERE o.state = 'queued' AND o.channel = ?1 AND o.prio = ?5 "
@@ -478,6 +480,7 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 		snprintf(row->tz, sizeof(row->tz), "%s", t != NULL ? t : "");
 		/* marketing needs the consent now, not only at the fan-out */
 		row->claimed_at = now_ms;
+		row->cancelled = sqlite3_column_int(sel, 21);
 		row->consent = sqlite3_column_int(sel, 20) ? GW_CONSENT_ON : GW_CONSENT_OFF;
 		row->sealed_len = (size_t)sqlite3_column_bytes(sel, 9);
 		if (GW_CH_NO_RECIPIENT(ch)) {

@@ -115,6 +115,7 @@ struct gw_outbox_row {
 	int64_t recipient_id; /* recipients.id, 0 when none */
 	char tz[64];          /* recipients.tz, "" when none */
 	int64_t claimed_at;   /* Unix ms of the claim */
+	int cancelled;        /* marketing rows: the campaign was cancelled */
 	int consent;          /* marketing rows: GW_CONSENT_ON, _OFF (withdrawn since
 	                       * the fan-out: fail, never send) or _UNKNOWN */
 };

@@ -98,6 +98,9 @@ int main(void)
 	static const char campaign[] =
 	    "{\"id\":\"c-1\",\"group\":\"customers\",\"channels\":[\"email\"],"
 	    "\"subject\":\"Sale\",\"text\":\"Hello {{name}}\",\"html\":\"<p>Hi {{name}}</p>\"}";
+	static const char second[] =
+	    "{\"id\":\"c-2\",\"group\":\"customers\",\"channels\":[\"email\"],"
+	    "\"subject\":\"Sale 2\",\"text\":\"Hello {{name}}\"}";
 	static const char forged[] =
 	    "{\"id\":\"c-forged\",\"group\":\"customers\",\"channels\":[\"email\"],"
 	    "\"subject\":\"Sale\",\"text\":\"Hello {{name}}\"}";
@@ -111,7 +114,7 @@ int main(void)
 	int newp = 0, ev[3] = {0, 0, 0};
 	uint64_t now = (uint64_t)NOW_MS;
 
-	tap_plan(31);
+	tap_plan(36);
 	gw_log_set_level(GW_LOG_ERR);
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -302,6 +305,62 @@ int main(void)
 	tap_ok(gw_marketing_report(&gw.store, "c-1", &r) == MQS_OK && r.chans[0].sent == 4 &&
 	           r.chans[0].failed == 1 && strcmp(r.state, "done") == 0,
 	       "report after the end: 4 sent, 1 failed");
+
+	/* cancelled while sending (docs/marketing.md, "Delivery rules"): the
+	 * fan-out stops, queued rows fail, a claim sees the cancel */
+	{
+		char sha[65];
+		struct gw_outbox_row *rows = NULL;
+		size_t n = 0;
+		long long cursor;
+
+		gw_campaign_sha256_hex((const uint8_t *)second, strlen(second), sha);
+		SETUP(gw_review_submit(&gw.store, &route, (const uint8_t *)second, strlen(second),
+		                       "console:carol", "cli", NOW_MS, cid, err, sizeof(err)));
+		SETUP(gw_review_decide(&gw.store, "c-2", "console:alice", GW_DECIDE_APPROVE, NULL,
+		                       sha, NULL, "cli", NOW_MS, err, sizeof(err)));
+		SETUP(gw_review_decide(&gw.store, "c-2", "console:bob", GW_DECIDE_APPROVE, NULL,
+		                       sha, NULL, "cli", NOW_MS, err, sizeof(err)));
+		now += 2000;
+		(void)gw_marketing_tick(&gw, m, now); /* sending, ann..cat: no row */
+		(void)gw_marketing_tick(&gw, m, now); /* dan..fay: eve (deferred) */
+		cursor = q1(&gw.store, "SELECT cursor FROM campaigns WHERE cid = 'c-2'", NULL);
+		tap_is_int(q1(&gw.store,
+		              "SELECT count(*) FROM outbox o JOIN campaigns c ON c.message = "
+		              "o.message WHERE c.cid = 'c-2' AND o.state = 'queued'",
+		              NULL),
+		           1, "c-2 sending, one row queued (eve), fan-out not over");
+		/* TODO: gw_review_cancel must allow 'sending' -> 'cancelled'
+		 * (the review side); until then the state is set here */
+		SETUP(gw_store_exec(&gw.store,
+		                    "UPDATE campaigns SET state = 'cancelled' WHERE cid = 'c-2'"));
+		tap_ok(gw_outbox_claim_prio(&gw.store, GW_CH_EMAIL, GW_PRIO_MARKETING, TOKYO_08, 10,
+		                            &rows, &n) == MQS_OK &&
+		           n == 1 && rows[0].cancelled == 1,
+		       "claim: eve's row of the cancelled campaign says cancelled");
+		if (n == 1)
+			SETUP(gw_outbox_unclaim(&gw.store, rows[0].id, (int64_t)now));
+		gw_outbox_rows_free(rows, n);
+		now += 2000;
+		for (int i = 0; i < 5; i++)
+			(void)gw_marketing_tick(&gw, m, now);
+		tap_is_int(q1(&gw.store,
+		              "SELECT count(*) FROM outbox o JOIN campaigns c ON c.message = "
+		              "o.message WHERE c.cid = 'c-2' AND o.state = 'failed' AND "
+		              "o.last_error = 'campaign cancelled'",
+		              NULL),
+		           1, "cancelled: eve's queued row failed as 'campaign cancelled'");
+		tap_is_int(q1(&gw.store,
+		              "SELECT cursor FROM campaigns WHERE cid = 'c-2' AND "
+		              "state = 'cancelled' AND fanned_out = 0",
+		              NULL),
+		           cursor, "cancelled: the fan-out stopped where it was");
+		tap_is_int(q1(&gw.store,
+		              "SELECT count(*) FROM outbox o JOIN campaigns c ON c.message = "
+		              "o.message WHERE c.cid = 'c-2'",
+		              NULL),
+		           1, "cancelled: no row for gus and hal");
+	}
 
 	gw_marketing_free(m);
 	gw_store_close(&gw.store);
