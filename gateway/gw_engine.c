@@ -22,6 +22,7 @@
 #include "mqs_util.h"
 
 #define RETRY_AFTER_CAP_S  86400L
+#define RECHECK_MS         1000               /* ring rows older than this: consent read again */
 #define NONE_SLOT          (GW_CH__COUNT + 1) /* channel not configured */
 #define WRITE_RETRY_MIN_MS 10                 /* a refused write: first retry */
 #define WRITE_RETRY_MAX_MS 1000               /* ... doubling up to this */
@@ -726,10 +727,13 @@ static void start_ready(struct gw_engine *e, int ch, int64_t now)
 		memset(&r->rows[r->head], 0, sizeof(r->rows[r->head]));
 		r->head = (r->head + 1) % READY_MAX;
 		r->n--;
-		if (f->row.claimed_at < now && f->row.recipient_id > 0 &&
+		if (now - f->row.claimed_at >= RECHECK_MS && f->row.recipient_id > 0 &&
 		    f->row.addr_status == GW_ADDR_OK && f->row.consent == GW_CONSENT_ON) {
-			/* claimed in an earlier turn: the consent or an opt-out
-			 * may have changed since (one read of two primary keys) */
+			/* claimed a while ago (rate limit, a slow channel): the
+			 * consent or an opt-out may have changed since (one read
+			 * of two primary keys); a row claimed less than
+			 * RECHECK_MS ago counts as checked, like a transfer
+			 * already running */
 			int optout = 0;
 
 			f->row.consent =
