@@ -19,6 +19,7 @@
 # recorded (SMTP transaction done) p50/p99 idle and while draining.
 # Everything on 127.0.0.1; run from a build directory (or set BUILD).
 # BENCH_EMAIL_RATE=2000/s sets [channel email] rate (marketing's limit).
+# BENCH_PERF=FILE records a perf profile of the gateway during the drain.
 
 set -u
 export LC_ALL=C
@@ -213,12 +214,20 @@ probe li
 sleep 1
 
 ## 4. approve; the campaign drains while alerts keep coming
+# gateway CPU time (user + system, clock ticks) from here to the end of the drain
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$GW_PID/stat"; }
+cpu0=$(cpu_ticks)
 gw campaign approve c-bench --reviewer console:alice --sha256 "$sha" \
 	--code "$(oathtool --totp -b "$secret")" >/dev/null ||
 	{ echo "bench-campaign: approval refused" >&2; exit 70; }
 sending() { [ "$(q "SELECT state FROM campaigns WHERE cid = 'c-bench'")" != approved ] &&
 	[ "$(q "SELECT count(*) FROM campaign_audit WHERE campaign = 'c-bench' AND event = 'sending'")" = 1 ]; }
 wait_for 30 sending || { echo "bench-campaign: not sending" >&2; exit 70; }
+# BENCH_PERF=FILE: perf record -g of the gateway for BENCH_PERF_S (4) s of the drain
+if [ -n "${BENCH_PERF:-}" ]; then
+	perf record -q -F 2000 -g -p "$GW_PID" -o "$BENCH_PERF" -- sleep "${BENCH_PERF_S:-4}" \
+		>/dev/null 2>&1 &
+fi
 probe ld &
 probe_pid=$!
 drained() {
@@ -226,6 +235,7 @@ drained() {
 		[ "$(q "SELECT fanned_out FROM campaigns WHERE cid = 'c-bench'")" = 1 ]
 }
 wait_for 1200 drained || echo "bench-campaign: not drained in 20 min" >&2
+cpu1=$(cpu_ticks)
 wait "$probe_pid"
 sleep 1
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$GW_PID/status")
@@ -241,6 +251,8 @@ echo "smtp-source: $N messages, $SESSIONS sessions (connection kept), ${src_s} s
 echo "gateway campaign: $nsent sent, $(awk -v a="$t_send" -v b="$t_last" 'BEGIN { printf "%.3f", (b - a) / 1000 }') s, $gw_rate deliveries/s"
 awk -v g="$gw_rate" -v s="$src_rate" 'BEGIN { printf "ratio gateway/smtp-source: %.2f\n", g / s }'
 echo "gateway peak RSS (VmHWM): $hwm kB"
+awk -v c="$((cpu1 - cpu0))" -v t="$(getconf CLK_TCK)" -v n="$nsent" \
+	'BEGIN { printf "gateway CPU during the drain: %.1f s, %.0f us per delivery\n", c / t, c / t * 1e6 / n }'
 echo "alert latency idle:     $(latency li)"
 echo "alert latency draining: $(latency ld)"
 # where the time of the slow ones goes: publish -> committed -> outcome

@@ -22,6 +22,7 @@
 #include "mqs_util.h"
 
 #define RETRY_AFTER_CAP_S  86400L
+#define RECHECK_MS         1000               /* ring rows older than this: consent read again */
 #define NONE_SLOT          (GW_CH__COUNT + 1) /* channel not configured */
 #define WRITE_RETRY_MIN_MS 10                 /* a refused write: first retry */
 #define WRITE_RETRY_MAX_MS 1000               /* ... doubling up to this */
@@ -490,7 +491,26 @@ static void start(struct gw_engine *e, struct inflight *f)
 		fail_now(e, f, "cannot open the stored payload", "");
 		return;
 	}
+	if (f->row.cancelled) {
+		OPENSSL_cleanse(f->row.sealed, sizeof(f->row.sealed));
+		fail_now(e, f, "campaign cancelled", "");
+		return;
+	}
 	a = f->row.addr_status;
+	if (a == GW_ADDR_OK && f->row.prio == GW_PRIO_MARKETING &&
+	    f->row.consent != GW_CONSENT_ON) {
+		/* withdrawn since the fan-out (docs/marketing.md, "Delivery
+		 * rules"): final, never sent */
+		OPENSSL_cleanse(f->row.sealed, sizeof(f->row.sealed));
+		if (f->row.consent == GW_CONSENT_OFF) {
+			fail_now(e, f, "consent withdrawn", "");
+		} else {
+			f->res.outcome = GW_RETRY;
+			snprintf(f->res.error, sizeof(f->res.error), "cannot read the consent");
+			push_done(e, f);
+		}
+		return;
+	}
 	if (a == GW_ADDR_OK && !GW_CH_NO_RECIPIENT(f->row.chan))
 		a = gw_recipient_open(e->store, f->row.recipient, gw_field_for_chan(f->row.chan),
 		                      f->row.sealed, f->row.sealed_len, f->address,
@@ -595,6 +615,52 @@ static void start(struct gw_engine *e, struct inflight *f)
 	e->list = f;
 }
 
+/* Fail the marketing rows of messages row msg_rowid waiting in the rings
+ * (their campaign was cancelled); they are recorded at the next turn. */
+size_t gw_engine_cancel_message(struct gw_engine *e, int64_t msg_rowid, const char *why)
+{
+	size_t dropped = 0;
+
+	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
+		struct ready_ring *r = &e->ready[ch];
+		size_t kept = 0, n = r->n;
+
+		for (size_t i = 0; i < n; i++) {
+			struct gw_outbox_row *row = &r->rows[(r->head + i) % READY_MAX];
+			struct inflight *f = NULL;
+
+			if (row->msg_rowid == msg_rowid)
+				f = calloc(1, sizeof(*f));
+			if (f == NULL) {
+				/* kept (another message, or no memory: failed when started) */
+				struct gw_outbox_row *to = &r->rows[(r->head + kept) % READY_MAX];
+
+				if (row->msg_rowid == msg_rowid)
+					row->cancelled = 1;
+				if (to != row) {
+					*to = *row;
+					memset(row, 0, sizeof(*row));
+				}
+				kept++;
+				continue;
+			}
+			f->row = *row; /* takes its strings */
+			memset(row, 0, sizeof(*row));
+			f->ch = e->by_chan[ch];
+			f->slot = f->ch != NULL ? slot_of(e, f->ch) : NONE_SLOT;
+			OPENSSL_cleanse(f->row.sealed, sizeof(f->row.sealed));
+			fail_now(e, f, why, "");
+			dropped++;
+		}
+		r->n = kept;
+		if (r->mark > kept)
+			r->mark = kept;
+	}
+	if (dropped > 0)
+		e->dirty = 1;
+	return dropped;
+}
+
 /* Free places in ring r. */
 static size_t ready_room(const struct ready_ring *r)
 {
@@ -661,6 +727,20 @@ static void start_ready(struct gw_engine *e, int ch, int64_t now)
 		memset(&r->rows[r->head], 0, sizeof(r->rows[r->head]));
 		r->head = (r->head + 1) % READY_MAX;
 		r->n--;
+		if (now - f->row.claimed_at >= RECHECK_MS && f->row.recipient_id > 0 &&
+		    f->row.addr_status == GW_ADDR_OK && f->row.consent == GW_CONSENT_ON) {
+			/* claimed a while ago (rate limit, a slow channel): the
+			 * consent or an opt-out may have changed since (one read
+			 * of two primary keys); a row claimed less than
+			 * RECHECK_MS ago counts as checked, like a transfer
+			 * already running */
+			int optout = 0;
+
+			f->row.consent =
+			    gw_outbox_consent_now(e->store, f->row.recipient_id, ch, &optout);
+			if (optout)
+				f->row.addr_status = GW_ADDR_OPTOUT;
+		}
 		f->ch = impl;
 		f->slot = slot;
 		start(e, f);

@@ -97,6 +97,11 @@ int64_t gw_engine_next_due(struct gw_engine *e);
 /* The multi handle, for curl_multi_poll. */
 CURLM *gw_engine_multi(struct gw_engine *e);
 
+/* A campaign was cancelled while sending: fail (as why, recorded at the
+ * next turn, never sent) the marketing rows of messages row msg_rowid the
+ * engine has claimed ahead.  Returns their number. */
+size_t gw_engine_cancel_message(struct gw_engine *e, int64_t msg_rowid, const char *why);
+
 /* Number of transfers running that are not marketing (alerts and the
  * rest): the campaign fan-out yields to them (gw_marketing.c). */
 size_t gw_engine_alerts_running(const struct gw_engine *e);

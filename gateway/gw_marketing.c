@@ -388,6 +388,13 @@ static void start_due(struct gw_marketing *m, int64_t now)
 	gw_store_done(st);
 	if (rc != MQS_OK)
 		goto fail;
+	if (sqlite3_changes(s->db) != 1) {
+		/* cancelled (or started elsewhere) since it was read: start
+		 * nothing, no messages row, no audit */
+		gw_store_rollback(s);
+		gw_log(GW_LOG_INFO, "campaign %s: no longer scheduled, not started", cid);
+		return;
+	}
 	st = gw_store_stmt(s, "INSERT INTO campaign_stats(campaign, channel) VALUES (?, ?) "
 	                      "ON CONFLICT DO NOTHING");
 	if (st == NULL)
@@ -654,6 +661,55 @@ static void finish_done(struct gw_marketing *m, int64_t now)
 	gw_store_rollback(s);
 }
 
+/* Step 5: a campaign cancelled while sending (docs/marketing.md,
+ * "Delivery rules"): its fan-out has stopped (it walks only 'sending'
+ * campaigns); its queued rows fail as "campaign cancelled" and the rows
+ * the engine claimed ahead are dropped.  Rows in flight finish; one that
+ * comes back for a retry is failed at the next pass. */
+static void cancel_sending(struct gw_marketing *m, int64_t now)
+{
+	struct gw_store *s = &m->gw->store;
+	sqlite3_stmt *st = gw_store_stmt(
+	    s, "SELECT c.cid, c.message FROM campaigns c WHERE c.state = 'cancelled' AND "
+	       "c.message IS NOT NULL AND EXISTS (SELECT 1 FROM outbox o WHERE "
+	       "o.message = c.message AND o.prio = 1 AND o.state IN ('queued', 'sending')) "
+	       "ORDER BY c.id LIMIT 1");
+	char cid[GW_ID_MAX + 1];
+	int64_t msg_rowid;
+	int ok = 0, changed = 0;
+	size_t dropped = 0;
+
+	if (st == NULL)
+		return;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		gw_store_done(st);
+		return;
+	}
+	snprintf(cid, sizeof(cid), "%s", (const char *)sqlite3_column_text(st, 0));
+	msg_rowid = sqlite3_column_int64(st, 1);
+	gw_store_done(st);
+	if (m->gw->engine != NULL)
+		dropped = gw_engine_cancel_message(m->gw->engine, msg_rowid, "campaign cancelled");
+	st = gw_store_stmt(s, "UPDATE outbox SET state = 'failed', last_error = "
+	                      "'campaign cancelled', updated_at = ? WHERE message = ? AND "
+	                      "prio = 1 AND state = 'queued'");
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, now);
+		sqlite3_bind_int64(st, 2, msg_rowid);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		changed = ok ? sqlite3_changes(s->db) : 0;
+		gw_store_done(st);
+	}
+	if (!ok)
+		gw_log(GW_LOG_WARN, "campaign %s: cannot stop its queued deliveries now: retrying",
+		       cid);
+	else if (changed > 0 || dropped > 0)
+		gw_log(GW_LOG_INFO,
+		       "campaign %s: cancelled while sending, %d queued and %zu "
+		       "claimed deliveries stopped",
+		       cid, changed, dropped);
+}
+
 /* One tick. */
 uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64_t now_ms)
 {
@@ -674,6 +730,7 @@ uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64
 		}
 		schedule_approved(m, now);
 		start_due(m, now);
+		cancel_sending(m, now);
 		finish_done(m, now);
 		m->fanning = 1; /* look for a fan-out left by a restart */
 	}

@@ -369,6 +369,31 @@ static void row_open_data(struct gw_store *s, sqlite3_stmt *sel, int col, struct
 	}
 }
 
+/* The consent and opt-out of recipient rid for channel ch now. */
+int gw_outbox_consent_now(struct gw_store *s, int64_t rid, int ch, int *optout)
+{
+	static const char sql[] =
+	    "SELECT coalesce((SELECT state FROM consents WHERE recipient_id = ?1 AND "
+	    "channel = ?2), 0), EXISTS (SELECT 1 FROM optouts WHERE recipient_id = ?1 AND "
+	    "channel = ?2)";
+	sqlite3_stmt *st = gw_store_stmt(s, sql);
+	int rc = GW_CONSENT_UNKNOWN;
+
+	*optout = 0;
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int64(st, 1, rid);
+	sqlite3_bind_text(st, 2, gw_chan_name(ch), -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rc = sqlite3_column_int(st, 0) == 1 ? GW_CONSENT_ON : GW_CONSENT_OFF;
+		*optout = sqlite3_column_int(st, 1) != 0;
+	} else {
+		gw_log(GW_LOG_ERR, "db: cannot read a consent: %s", sqlite3_errmsg(s->db));
+	}
+	gw_store_done(st);
+	return rc;
+}
+
 /* Claim due rows of one channel and priority: read first (no write lock
  * when nothing is due), then mark them sending in one transaction. */
 int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, size_t max,
@@ -379,7 +404,11 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 	    "m.body, r.id IS NOT NULL, CASE ?4 WHEN 0 THEN r.email WHEN 1 THEN r.phone "
 	    "ELSE r.line END, EXISTS (SELECT 1 FROM optouts x WHERE x.recipient_id = r.id AND "
 	    "x.channel = o.channel), m.route, m.publisher, m.kind, m.topic, m.origin, "
-	    "m.body_sealed, o.message, r.id, r.tz "
+	    "m.body_sealed, o.message, r.id, r.tz, "
+	    "?5 = 0 OR r.id IS NULL OR coalesce((SELECT c.state FROM consents c "
+	    "WHERE c.recipient_id = r.id AND c.channel = o.channel), 0) = 1, "
+	    "?5 = 1 AND EXISTS (SELECT 1 FROM campaigns k WHERE k.state = 'cancelled' AND "
+	    "k.message = o.message) "
 	    "FROM outbox o JOIN messages m ON m.id = o.message "
 	    "LEFT JOIN recipients r ON r.name = o.recipient "
 	    "WHERE o.state = 'queued' AND o.channel = ?1 AND o.prio = ?5 "
@@ -449,6 +478,10 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 		row->recipient_id = sqlite3_column_int64(sel, 18);
 		t = (const char *)sqlite3_column_text(sel, 19);
 		snprintf(row->tz, sizeof(row->tz), "%s", t != NULL ? t : "");
+		/* marketing needs the consent now, not only at the fan-out */
+		row->claimed_at = now_ms;
+		row->cancelled = sqlite3_column_int(sel, 21);
+		row->consent = sqlite3_column_int(sel, 20) ? GW_CONSENT_ON : GW_CONSENT_OFF;
 		row->sealed_len = (size_t)sqlite3_column_bytes(sel, 9);
 		if (GW_CH_NO_RECIPIENT(ch)) {
 			row->addr_status = GW_ADDR_OK; /* no address to open */

@@ -114,7 +114,22 @@ struct gw_outbox_row {
 	int prio;             /* 0 alert (and everything else), 1 marketing */
 	int64_t recipient_id; /* recipients.id, 0 when none */
 	char tz[64];          /* recipients.tz, "" when none */
+	int64_t claimed_at;   /* Unix ms of the claim */
+	int cancelled;        /* marketing rows: the campaign was cancelled */
+	int consent;          /* marketing rows: GW_CONSENT_ON, _OFF (withdrawn since
+	                       * the fan-out: fail, never send) or _UNKNOWN */
 };
+
+/* outbox row consent (marketing rows, docs/marketing.md "Delivery rules"). */
+#define GW_CONSENT_ON      0
+#define GW_CONSENT_OFF     1
+#define GW_CONSENT_UNKNOWN 2 /* could not be read: try again later */
+
+/* The marketing consent of recipient rid for channel ch as it is now, and
+ * its opt-out (*optout = 1): one read of two primary keys.  Returns
+ * GW_CONSENT_ON, GW_CONSENT_OFF or GW_CONSENT_UNKNOWN (database error,
+ * logged). */
+int gw_outbox_consent_now(struct gw_store *s, int64_t rid, int ch, int *optout);
 
 /* Free what one claimed row holds (payload wiped); the row stays. */
 void gw_outbox_row_release(struct gw_outbox_row *row);

@@ -18,6 +18,7 @@
 #include "gw_kind.h"
 #include "gw_log.h"
 #include "gw_marketing.h"
+#include "gw_outbox.h"
 #include "gw_recipient.h"
 #include "gw_review.h"
 #include "gw_store.h"
@@ -97,6 +98,9 @@ int main(void)
 	static const char campaign[] =
 	    "{\"id\":\"c-1\",\"group\":\"customers\",\"channels\":[\"email\"],"
 	    "\"subject\":\"Sale\",\"text\":\"Hello {{name}}\",\"html\":\"<p>Hi {{name}}</p>\"}";
+	static const char second[] =
+	    "{\"id\":\"c-2\",\"group\":\"customers\",\"channels\":[\"email\"],"
+	    "\"subject\":\"Sale 2\",\"text\":\"Hello {{name}}\"}";
 	static const char forged[] =
 	    "{\"id\":\"c-forged\",\"group\":\"customers\",\"channels\":[\"email\"],"
 	    "\"subject\":\"Sale\",\"text\":\"Hello {{name}}\"}";
@@ -110,7 +114,7 @@ int main(void)
 	int newp = 0, ev[3] = {0, 0, 0};
 	uint64_t now = (uint64_t)NOW_MS;
 
-	tap_plan(25);
+	tap_plan(36);
 	gw_log_set_level(GW_LOG_ERR);
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -250,6 +254,43 @@ int main(void)
 	       "report: 5 queued, 1 deferred");
 	tap_ok(gw_marketing_report(&gw.store, "nope", &r) == MQS_ERR_NOENT, "report: unknown id");
 
+	/* consent withdrawn after the fan-out (docs/marketing.md, "Delivery
+	 * rules"): the claim reports it, and so does the re-check */
+	SETUP(gw_store_exec(&gw.store, "UPDATE consents SET state = 0 WHERE recipient_id = "
+	                               "(SELECT id FROM recipients WHERE name = 'fay')"));
+	{
+		struct gw_outbox_row *rows = NULL;
+		size_t n = 0;
+		int fay = -1, others_on = 1, optout = 0;
+		long long fay_id =
+		    q1(&gw.store, "SELECT id FROM recipients WHERE name = 'fay'", NULL);
+		long long ann_id =
+		    q1(&gw.store, "SELECT id FROM recipients WHERE name = 'ann'", NULL);
+
+		tap_ok(gw_outbox_claim_prio(&gw.store, GW_CH_EMAIL, GW_PRIO_MARKETING, now, 10,
+		                            &rows, &n) == MQS_OK &&
+		           n == 4,
+		       "claim: 4 marketing rows due (eve waits for 08:00)");
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(rows[i].recipient, "fay") == 0)
+				fay = rows[i].consent;
+			else if (rows[i].consent != GW_CONSENT_ON)
+				others_on = 0;
+		}
+		tap_is_int(fay, GW_CONSENT_OFF, "claim: fay's withdrawn consent is on her row");
+		tap_ok(others_on, "claim: the others' rows carry their consent");
+		gw_outbox_rows_free(rows, n);
+		tap_is_int(gw_outbox_consent_now(&gw.store, fay_id, GW_CH_EMAIL, &optout),
+		           GW_CONSENT_OFF, "re-check: fay withdrawn");
+		tap_is_int(gw_outbox_consent_now(&gw.store, ann_id, GW_CH_EMAIL, &optout),
+		           GW_CONSENT_ON, "re-check: ann consents");
+		tap_ok(gw_consent_optout(&gw.store, ann_id, GW_CH_EMAIL, "test", now, NULL) ==
+		               MQS_OK &&
+		           gw_outbox_consent_now(&gw.store, ann_id, GW_CH_EMAIL, &optout) >= 0 &&
+		           optout == 1,
+		       "re-check: ann's opt-out seen");
+	}
+
 	/* every row final: done at the next slow tick, audited */
 	SETUP(gw_store_exec(&gw.store, "UPDATE outbox SET state = 'sent'"));
 	SETUP(
@@ -267,6 +308,62 @@ int main(void)
 	tap_ok(gw_marketing_report(&gw.store, "c-1", &r) == MQS_OK && r.chans[0].sent == 4 &&
 	           r.chans[0].failed == 1 && strcmp(r.state, "done") == 0,
 	       "report after the end: 4 sent, 1 failed");
+
+	/* cancelled while sending (docs/marketing.md, "Delivery rules"): the
+	 * fan-out stops, queued rows fail, a claim sees the cancel */
+	{
+		char sha[65];
+		struct gw_outbox_row *rows = NULL;
+		size_t n = 0;
+		long long cursor;
+
+		gw_campaign_sha256_hex((const uint8_t *)second, strlen(second), sha);
+		SETUP(gw_review_submit(&gw.store, &route, (const uint8_t *)second, strlen(second),
+		                       "console:carol", "cli", NOW_MS, cid, err, sizeof(err)));
+		SETUP(gw_review_decide(&gw.store, "c-2", "console:alice", GW_DECIDE_APPROVE, NULL,
+		                       sha, NULL, "cli", NOW_MS, err, sizeof(err)));
+		SETUP(gw_review_decide(&gw.store, "c-2", "console:bob", GW_DECIDE_APPROVE, NULL,
+		                       sha, NULL, "cli", NOW_MS, err, sizeof(err)));
+		now += 2000;
+		(void)gw_marketing_tick(&gw, m, now); /* sending, ann..cat: no row */
+		(void)gw_marketing_tick(&gw, m, now); /* dan..fay: eve (deferred) */
+		cursor = q1(&gw.store, "SELECT cursor FROM campaigns WHERE cid = 'c-2'", NULL);
+		tap_is_int(q1(&gw.store,
+		              "SELECT count(*) FROM outbox o JOIN campaigns c ON c.message = "
+		              "o.message WHERE c.cid = 'c-2' AND o.state = 'queued'",
+		              NULL),
+		           1, "c-2 sending, one row queued (eve), fan-out not over");
+		/* TODO: gw_review_cancel must allow 'sending' -> 'cancelled'
+		 * (the review side); until then the state is set here */
+		SETUP(gw_store_exec(&gw.store,
+		                    "UPDATE campaigns SET state = 'cancelled' WHERE cid = 'c-2'"));
+		tap_ok(gw_outbox_claim_prio(&gw.store, GW_CH_EMAIL, GW_PRIO_MARKETING, TOKYO_08, 10,
+		                            &rows, &n) == MQS_OK &&
+		           n == 1 && rows[0].cancelled == 1,
+		       "claim: eve's row of the cancelled campaign says cancelled");
+		if (n == 1)
+			SETUP(gw_outbox_unclaim(&gw.store, rows[0].id, (int64_t)now));
+		gw_outbox_rows_free(rows, n);
+		now += 2000;
+		for (int i = 0; i < 5; i++)
+			(void)gw_marketing_tick(&gw, m, now);
+		tap_is_int(q1(&gw.store,
+		              "SELECT count(*) FROM outbox o JOIN campaigns c ON c.message = "
+		              "o.message WHERE c.cid = 'c-2' AND o.state = 'failed' AND "
+		              "o.last_error = 'campaign cancelled'",
+		              NULL),
+		           1, "cancelled: eve's queued row failed as 'campaign cancelled'");
+		tap_is_int(q1(&gw.store,
+		              "SELECT cursor FROM campaigns WHERE cid = 'c-2' AND "
+		              "state = 'cancelled' AND fanned_out = 0",
+		              NULL),
+		           cursor, "cancelled: the fan-out stopped where it was");
+		tap_is_int(q1(&gw.store,
+		              "SELECT count(*) FROM outbox o JOIN campaigns c ON c.message = "
+		              "o.message WHERE c.cid = 'c-2'",
+		              NULL),
+		           1, "cancelled: no row for gus and hal");
+	}
 
 	gw_marketing_free(m);
 	gw_store_close(&gw.store);
