@@ -1060,10 +1060,12 @@ int gw_review_cancel(struct gw_store *s, const char *cid, const char *who, int64
 		return r == 0 ? MQS_ERR_NOENT : MQS_ERR_DB;
 	}
 	/* atomic: the delivery side moves scheduled -> sending in a transaction
-	 * of its own, so the state is read and changed in one statement */
+	 * of its own, so the state is read and changed in one statement; a
+	 * sending campaign may be cancelled too: its tick then fails the rows
+	 * still queued (docs/marketing.md, "Delivery rules") */
 	st = gw_store_stmt(s,
 	                   "UPDATE campaigns SET state = 'cancelled', updated_at = ? WHERE id = ? "
-	                   "AND state IN ('pending_review', 'approved', 'scheduled')");
+	                   "AND state IN ('pending_review', 'approved', 'scheduled', 'sending')");
 	if (st == NULL)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, now_ms);

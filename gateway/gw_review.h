@@ -146,10 +146,12 @@ MQS_MUST_CHECK int gw_review_decide(struct gw_store *s, const char *cid, const c
                                     char *err, size_t errlen);
 
 /* Cancel cid by who (a principal or "cli"): only while its state is
- * pending_review, approved or scheduled, checked and changed in one
- * UPDATE (the delivery side's scheduled -> sending must test that it
- * changed a row).  Returns MQS_OK, MQS_ERR_NOENT, MQS_ERR_PERM (sending or
- * later: too late) or MQS_ERR_DB. */
+ * pending_review, approved, scheduled or sending, checked and changed in
+ * one UPDATE (the delivery side's scheduled -> sending tests that it
+ * changed a row; a campaign cancelled while sending has its queued rows
+ * failed by gw_marketing_tick).  Returns MQS_OK, MQS_ERR_NOENT,
+ * MQS_ERR_PERM (done, rejected, expired or cancelled: too late) or
+ * MQS_ERR_DB. */
 MQS_MUST_CHECK int gw_review_cancel(struct gw_store *s, const char *cid, const char *who,
                                     int64_t now_ms, char *err, size_t errlen);
 
