@@ -115,7 +115,7 @@ static struct cached *campaign_of(struct gw_marketing *m, int64_t msg_rowid, int
 	uint8_t *bytes = NULL;
 	size_t len = 0;
 	int64_t camp = 0;
-	char err[256];
+	char err[256], approved[65] = "", hex[65];
 
 	for (size_t i = 0; i < CACHE_MAX; i++) {
 		if (m->cache[i].msg_rowid == msg_rowid) {
@@ -125,7 +125,7 @@ static struct cached *campaign_of(struct gw_marketing *m, int64_t msg_rowid, int
 		if (m->cache[i].used < slot->used)
 			slot = &m->cache[i];
 	}
-	st = gw_store_stmt(s, "SELECT id FROM campaigns WHERE message = ?");
+	st = gw_store_stmt(s, "SELECT id, sha256 FROM campaigns WHERE message = ?");
 	if (st == NULL) {
 		*rc = MQS_ERR_DB;
 		return NULL;
@@ -134,6 +134,10 @@ static struct cached *campaign_of(struct gw_marketing *m, int64_t msg_rowid, int
 	*rc = MQS_ERR_NOENT;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		camp = sqlite3_column_int64(st, 0);
+		snprintf(approved, sizeof(approved), "%s",
+		         (const char *)sqlite3_column_text(st, 1) != NULL
+		             ? (const char *)sqlite3_column_text(st, 1)
+		             : "");
 		*rc = MQS_OK;
 	}
 	gw_store_done(st);
@@ -142,6 +146,18 @@ static struct cached *campaign_of(struct gw_marketing *m, int64_t msg_rowid, int
 	*rc = gw_review_load(s, camp, &bytes, &len);
 	if (*rc != MQS_OK)
 		return NULL;
+	/* what goes out is exactly what the reviewers approved: the bytes
+	 * must still hash to the sha256 their approvals name */
+	gw_campaign_sha256_hex(bytes, len, hex);
+	if (strcmp(hex, approved) != 0) {
+		gw_log(GW_LOG_ERR,
+		       "campaign of message %lld does not match the sha256 it was approved for: "
+		       "nothing of it is sent",
+		       (long long)msg_rowid);
+		mqs_secret_free(bytes, len);
+		*rc = MQS_ERR_INVAL;
+		return NULL;
+	}
 	if (slot->msg_rowid != 0)
 		gw_campaign_release(&slot->c);
 	memset(slot, 0, sizeof(*slot));

@@ -693,7 +693,11 @@ int gw_review_submit(struct gw_store *s, const struct gw_route *r, const uint8_t
 		rc = MQS_ERR_NOENT;
 		goto refused;
 	}
-	if (longest_name(s, c.group, &nb, &nc) != MQS_OK) {
+	/* a campaign that never names its recipient does not depend on names */
+	if ((gw_template_uses_name(c.text) ||
+	     (c.subject != NULL && gw_template_uses_name(c.subject)) ||
+	     (c.html != NULL && gw_template_uses_name(c.html))) &&
+	    longest_name(s, c.group, &nb, &nc) != MQS_OK) {
 		snprintf(err, errlen, "database error");
 		rc = MQS_ERR_DB;
 		goto out;
