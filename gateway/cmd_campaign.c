@@ -438,6 +438,11 @@ static int report(struct gw_store *s, int argc, char **argv)
 	if (json) {
 		cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "channels");
 
+		if (o == NULL || a == NULL) {
+			cJSON_Delete(o);
+			fprintf(stderr, "mqttsec-gateway: out of memory\n");
+			return EX_OSERR;
+		}
 		cJSON_AddStringToObject(o, "id", argv[optind]);
 		cJSON_AddStringToObject(o, "state", r.state);
 		cJSON_AddBoolToObject(o, "fanned_out", r.fanned_out);

@@ -1118,7 +1118,14 @@ static int load_rates(struct parse *p)
 			continue;
 		type = gw_channel_type_find(s->name);
 		v = sec_get(s, "rate");
-		if (v == NULL || type == NULL || type->chan < 0)
+		if (v != NULL && type != NULL && type->chan < 0) {
+			set_err(p, sec_line(s, "rate"),
+			        "[channel %s] takes no rate (it writes files; rates apply to the "
+			        "provider channels)",
+			        s->name);
+			return MQS_ERR_INVAL;
+		}
+		if (v == NULL || type == NULL)
 			continue;
 		n = strtod(v, &end);
 		if (end != v && isfinite(n) && n > 0) {

@@ -314,6 +314,11 @@ static void schedule_approved(struct gw_marketing *m, int64_t now)
 		ok = gw_review_fully_approved(s, cids[i], levels[i], sha[i], author[i]);
 		if (ok != 1) {
 			gw_store_rollback(s);
+			if (ok < 0)
+				gw_log(GW_LOG_WARN,
+				       "campaign %s: cannot read its audit now (database error): "
+				       "scheduling retried",
+				       cids[i]);
 			if (ok == 0 && !warned_once(m, ids[i]))
 				gw_log(GW_LOG_WARN,
 				       "campaign %s is approved but its audit does not prove every "
@@ -689,41 +694,48 @@ static void cancel_sending(struct gw_marketing *m, int64_t now)
 	    s, "SELECT c.cid, c.message FROM campaigns c WHERE c.state = 'cancelled' AND "
 	       "c.message IS NOT NULL AND EXISTS (SELECT 1 FROM outbox o WHERE "
 	       "o.message = c.message AND o.prio = 1 AND o.state IN ('queued', 'sending')) "
-	       "ORDER BY c.id LIMIT 1");
-	char cid[GW_ID_MAX + 1];
-	int64_t msg_rowid;
-	int ok = 0, changed = 0;
-	size_t dropped = 0;
+	       "ORDER BY c.id LIMIT 16");
+	char cids[16][GW_ID_MAX + 1];
+	int64_t msgs[16];
+	size_t n = 0;
 
 	if (st == NULL)
 		return;
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		gw_store_done(st);
-		return;
+	/* every such campaign on each pass: one whose last rows are in flight
+	 * must not hold back the queued rows of the next */
+	while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(cids[n], sizeof(cids[n]), "%s", (const char *)sqlite3_column_text(st, 0));
+		msgs[n] = sqlite3_column_int64(st, 1);
+		n++;
 	}
-	snprintf(cid, sizeof(cid), "%s", (const char *)sqlite3_column_text(st, 0));
-	msg_rowid = sqlite3_column_int64(st, 1);
 	gw_store_done(st);
-	if (m->gw->engine != NULL)
-		dropped = gw_engine_cancel_message(m->gw->engine, msg_rowid, "campaign cancelled");
-	st = gw_store_stmt(s, "UPDATE outbox SET state = 'failed', last_error = "
-	                      "'campaign cancelled', updated_at = ? WHERE message = ? AND "
-	                      "prio = 1 AND state = 'queued'");
-	if (st != NULL) {
-		sqlite3_bind_int64(st, 1, now);
-		sqlite3_bind_int64(st, 2, msg_rowid);
-		ok = sqlite3_step(st) == SQLITE_DONE;
-		changed = ok ? sqlite3_changes(s->db) : 0;
-		gw_store_done(st);
+	for (size_t i = 0; i < n; i++) {
+		size_t dropped = 0;
+		int ok = 0, changed = 0;
+
+		if (m->gw->engine != NULL)
+			dropped =
+			    gw_engine_cancel_message(m->gw->engine, msgs[i], "campaign cancelled");
+		st = gw_store_stmt(s, "UPDATE outbox SET state = 'failed', last_error = "
+		                      "'campaign cancelled', updated_at = ? WHERE message = ? AND "
+		                      "prio = 1 AND state = 'queued'");
+		if (st != NULL) {
+			sqlite3_bind_int64(st, 1, now);
+			sqlite3_bind_int64(st, 2, msgs[i]);
+			ok = sqlite3_step(st) == SQLITE_DONE;
+			changed = ok ? sqlite3_changes(s->db) : 0;
+			gw_store_done(st);
+		}
+		if (!ok)
+			gw_log(GW_LOG_WARN,
+			       "campaign %s: cannot stop its queued deliveries now: retrying",
+			       cids[i]);
+		else if (changed > 0 || dropped > 0)
+			gw_log(GW_LOG_INFO,
+			       "campaign %s: cancelled while sending, %d queued and %zu "
+			       "claimed deliveries stopped",
+			       cids[i], changed, dropped);
 	}
-	if (!ok)
-		gw_log(GW_LOG_WARN, "campaign %s: cannot stop its queued deliveries now: retrying",
-		       cid);
-	else if (changed > 0 || dropped > 0)
-		gw_log(GW_LOG_INFO,
-		       "campaign %s: cancelled while sending, %d queued and %zu "
-		       "claimed deliveries stopped",
-		       cid, changed, dropped);
 }
 
 /* One tick. */
