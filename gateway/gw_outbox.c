@@ -17,11 +17,7 @@
 #include "mqs_master_key.h"
 #include "mqs_util.h"
 
-#define BODY_LABEL   "mqttsec-gateway body v1"
-#define BODY_VERSION 0x01
-#define BODY_NONCE   12
-#define BODY_TAG     16
-#define BODY_OVER    (1 + BODY_NONCE + BODY_TAG)
+#define BODY_LABEL "mqttsec-gateway body v1"
 
 /* The AAD of a stored payload: label, route, publisher, id (NUL
  * separated), so a sealed body cannot be moved to another message. */
@@ -41,71 +37,6 @@ static int body_aad(const char *route, const char *publisher, const char *msg_id
 	*out = p;
 	*len = a + b + c + d;
 	return MQS_OK;
-}
-
-/* AES-256-GCM of in under the body key; *out (malloc'd, *out_len bytes) is
- * version | nonce | ciphertext | tag.  encrypt = 0 opens such a blob into
- * *out (wiped by the caller).  Returns MQS_OK, MQS_ERR_UNWRAP (does not
- * open), MQS_ERR_NOMEM or MQS_ERR_CRYPTO. */
-static int body_crypt(const struct gw_store *s, int encrypt, const char *aad, size_t aad_len,
-                      const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
-{
-	uint8_t key[MQS_MASTER_KEY_LEN];
-	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t *buf = NULL;
-	size_t cap;
-	int n = 0, rc = MQS_ERR_CRYPTO;
-
-	*out = NULL;
-	*out_len = 0;
-	if (!encrypt && (in_len < BODY_OVER || in[0] != BODY_VERSION))
-		return MQS_ERR_UNWRAP;
-	if (in_len > GW_OUTBOX_DATA_MAX + BODY_OVER)
-		return MQS_ERR_TOOBIG;
-	cap = encrypt ? in_len + BODY_OVER : in_len - BODY_OVER;
-	buf = malloc(cap > 0 ? cap : 1);
-	if (buf == NULL)
-		return MQS_ERR_NOMEM;
-	if (mqs_master_key_derive(s->mk, BODY_LABEL, key) != MQS_OK)
-		goto out;
-	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL)
-		goto out;
-	if (encrypt) {
-		buf[0] = BODY_VERSION;
-		if (RAND_bytes(buf + 1, BODY_NONCE) != 1 ||
-		    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, buf + 1) != 1 ||
-		    EVP_EncryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)aad_len) != 1 ||
-		    (in_len > 0 &&
-		     EVP_EncryptUpdate(ctx, buf + 1 + BODY_NONCE, &n, in, (int)in_len) != 1) ||
-		    EVP_EncryptFinal_ex(ctx, buf + 1 + BODY_NONCE + in_len, &n) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BODY_TAG,
-		                        buf + 1 + BODY_NONCE + in_len) != 1)
-			goto out;
-	} else {
-		size_t ct_len = in_len - BODY_OVER;
-
-		if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, in + 1) != 1 ||
-		    EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)aad_len) != 1 ||
-		    (ct_len > 0 &&
-		     EVP_DecryptUpdate(ctx, buf, &n, in + 1 + BODY_NONCE, (int)ct_len) != 1) ||
-		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BODY_TAG,
-		                        (void *)(in + 1 + BODY_NONCE + ct_len)) != 1)
-			goto out;
-		if (EVP_DecryptFinal_ex(ctx, buf + ct_len, &n) != 1) {
-			rc = MQS_ERR_UNWRAP;
-			goto out;
-		}
-	}
-	*out = buf;
-	*out_len = cap;
-	buf = NULL;
-	rc = MQS_OK;
-out:
-	OPENSSL_cleanse(key, sizeof(key));
-	EVP_CIPHER_CTX_free(ctx);
-	mqs_secret_free(buf, cap);
-	return rc;
 }
 
 /* Insert the message row (dedupe on route, publisher and msg_id). */
@@ -131,8 +62,8 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 		         ? MQS_ERR_TOOBIG
 		         : body_aad(m->route, publisher, m->msg_id, &aad, &aad_len);
 		if (rc == MQS_OK)
-			rc = body_crypt(s, 1, aad, aad_len, m->data, m->data_len, &sealed,
-			                &sealed_len);
+			rc = gw_store_crypt(s, BODY_LABEL, 1, aad, aad_len, m->data, m->data_len,
+			                    &sealed, &sealed_len);
 		free(aad);
 		if (rc != MQS_OK) {
 			gw_log(GW_LOG_ERR, "cannot seal the payload of message %s: %s", m->msg_id,
@@ -360,7 +291,8 @@ static void row_open_data(struct gw_store *s, sqlite3_stmt *sel, int col, struct
 		return;
 	rc = body_aad(row->route, row->publisher, row->msg_id, &aad, &aad_len);
 	if (rc == MQS_OK)
-		rc = body_crypt(s, 0, aad, aad_len, blob, len, &row->data, &row->data_len);
+		rc = gw_store_crypt(s, BODY_LABEL, 0, aad, aad_len, blob, len, &row->data,
+		                    &row->data_len);
 	free(aad);
 	if (rc != MQS_OK) {
 		gw_log(GW_LOG_ERR, "cannot open the payload of message %s (wrong master key?): %s",

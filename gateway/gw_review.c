@@ -25,10 +25,6 @@
 #include "mqs_util.h"
 
 #define CAMPAIGN_LABEL  "mqttsec-gateway campaign v1"
-#define BODY_VERSION    1
-#define BODY_NONCE      12
-#define BODY_TAG        16
-#define BODY_OVER       (1 + BODY_NONCE + BODY_TAG)
 #define FAILURES_MAX    5                /* wrong codes before a lock */
 #define LOCK_MS         (15 * 60 * 1000) /* how long a person stays locked */
 #define REASON_MAX      500              /* characters of a rejection reason */
@@ -117,71 +113,6 @@ static size_t reason_chars(const char *r, size_t len)
 static void person_aad(char *buf, size_t cap, const char *person)
 {
 	snprintf(buf, cap, "person:%s", person);
-}
-
-/* AES-256-GCM of a campaign's bytes under the campaign key, AAD = its id;
- * *out malloc'd: version | nonce | ciphertext | tag.  encrypt = 0 opens.
- * Returns MQS_OK, MQS_ERR_UNWRAP, MQS_ERR_NOMEM or MQS_ERR_CRYPTO. */
-static int body_crypt(const struct gw_store *s, int encrypt, const char *cid, const uint8_t *in,
-                      size_t in_len, uint8_t **out, size_t *out_len)
-{
-	uint8_t key[MQS_MASTER_KEY_LEN];
-	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t *buf = NULL;
-	size_t cap = 0, aad_len = strlen(cid);
-	int n = 0, rc = MQS_ERR_CRYPTO;
-
-	*out = NULL;
-	*out_len = 0;
-	if (!encrypt && (in_len < BODY_OVER || in[0] != BODY_VERSION))
-		return MQS_ERR_UNWRAP;
-	if (in_len > GW_CAMPAIGN_MAX + BODY_OVER)
-		return MQS_ERR_TOOBIG;
-	cap = encrypt ? in_len + BODY_OVER : in_len - BODY_OVER;
-	buf = malloc(cap > 0 ? cap : 1);
-	if (buf == NULL)
-		return MQS_ERR_NOMEM;
-	if (mqs_master_key_derive(s->mk, CAMPAIGN_LABEL, key) != MQS_OK)
-		goto out;
-	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL)
-		goto out;
-	if (encrypt) {
-		buf[0] = BODY_VERSION;
-		if (RAND_bytes(buf + 1, BODY_NONCE) != 1 ||
-		    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, buf + 1) != 1 ||
-		    EVP_EncryptUpdate(ctx, NULL, &n, (const uint8_t *)cid, (int)aad_len) != 1 ||
-		    (in_len > 0 &&
-		     EVP_EncryptUpdate(ctx, buf + 1 + BODY_NONCE, &n, in, (int)in_len) != 1) ||
-		    EVP_EncryptFinal_ex(ctx, buf + 1 + BODY_NONCE + in_len, &n) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BODY_TAG,
-		                        buf + 1 + BODY_NONCE + in_len) != 1)
-			goto out;
-	} else {
-		size_t ct_len = in_len - BODY_OVER;
-
-		if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, in + 1) != 1 ||
-		    EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)cid, (int)aad_len) != 1 ||
-		    (ct_len > 0 &&
-		     EVP_DecryptUpdate(ctx, buf, &n, in + 1 + BODY_NONCE, (int)ct_len) != 1) ||
-		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BODY_TAG,
-		                        (void *)(in + 1 + BODY_NONCE + ct_len)) != 1)
-			goto out;
-		if (EVP_DecryptFinal_ex(ctx, buf + ct_len, &n) != 1) {
-			rc = MQS_ERR_UNWRAP;
-			goto out;
-		}
-	}
-	*out = buf;
-	*out_len = cap;
-	buf = NULL;
-	rc = MQS_OK;
-out:
-	OPENSSL_cleanse(key, sizeof(key));
-	EVP_CIPHER_CTX_free(ctx);
-	if (buf != NULL)
-		mqs_secret_free(buf, cap);
-	return rc;
 }
 
 /* The person principal acts for at level (NULL: any level) into out (65
@@ -714,7 +645,8 @@ int gw_review_submit(struct gw_store *s, const struct gw_route *r, const uint8_t
 	for (size_t i = 0; i < r->nlevels; i++)
 		off += (size_t)snprintf(levels + off, sizeof(levels) - off, "%s%s", i ? "," : "",
 		                        r->levels[i]);
-	rc = body_crypt(s, 1, c.id, bytes, len, &sealed, &sealed_len);
+	rc = gw_store_crypt(s, CAMPAIGN_LABEL, 1, c.id, strlen(c.id), bytes, len, &sealed,
+	                    &sealed_len);
 	if (rc != MQS_OK) {
 		snprintf(err, errlen, "cannot seal the campaign");
 		goto out;
@@ -1377,7 +1309,8 @@ int gw_review_load(struct gw_store *s, int64_t rowid, uint8_t **bytes, size_t *l
 	}
 	gw_store_done(st);
 	if (rc == MQS_OK) {
-		rc = body_crypt(s, 0, cid, sealed, slen, bytes, len);
+		rc = gw_store_crypt(s, CAMPAIGN_LABEL, 0, cid, strlen(cid), sealed, slen, bytes,
+		                    len);
 		if (rc != MQS_OK && rc != MQS_ERR_NOMEM)
 			rc = MQS_ERR_UNWRAP;
 	}

@@ -11,11 +11,19 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "gw_log.h"
 #include "gw_store.h"
 #include "mqs_db.h"
 #include "mqs_error.h"
+#include "mqs_master_key.h"
+#include "mqs_util.h"
+
+#define BODY_VERSION 0x01
+#define BODY_NONCE   12
+#define BODY_TAG     16
+#define BODY_OVER    (1 + BODY_NONCE + BODY_TAG)
 
 /* Migrations: never edit a released entry; append a new one. */
 const char *const gw_store_schema[] = {
@@ -615,5 +623,67 @@ int gw_store_change_named(struct gw_store *s, const char *sql, const char *name,
 		rc = MQS_OK;
 	}
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Seal or open a blob under a key derived from the master key (gw_store.h). */
+int gw_store_crypt(const struct gw_store *s, const char *label, int encrypt, const char *aad,
+                   size_t aad_len, const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	uint8_t key[MQS_MASTER_KEY_LEN];
+	EVP_CIPHER_CTX *ctx = NULL;
+	uint8_t *buf = NULL;
+	size_t cap;
+	int n = 0, rc = MQS_ERR_CRYPTO;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!encrypt && (in_len < BODY_OVER || in[0] != BODY_VERSION))
+		return MQS_ERR_UNWRAP;
+	if (in_len > GW_STORE_CRYPT_MAX + BODY_OVER)
+		return MQS_ERR_TOOBIG;
+	cap = encrypt ? in_len + BODY_OVER : in_len - BODY_OVER;
+	buf = malloc(cap > 0 ? cap : 1);
+	if (buf == NULL)
+		return MQS_ERR_NOMEM;
+	if (mqs_master_key_derive(s->mk, label, key) != MQS_OK)
+		goto out;
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		goto out;
+	if (encrypt) {
+		buf[0] = BODY_VERSION;
+		if (RAND_bytes(buf + 1, BODY_NONCE) != 1 ||
+		    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, buf + 1) != 1 ||
+		    EVP_EncryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)aad_len) != 1 ||
+		    (in_len > 0 &&
+		     EVP_EncryptUpdate(ctx, buf + 1 + BODY_NONCE, &n, in, (int)in_len) != 1) ||
+		    EVP_EncryptFinal_ex(ctx, buf + 1 + BODY_NONCE + in_len, &n) != 1 ||
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BODY_TAG,
+		                        buf + 1 + BODY_NONCE + in_len) != 1)
+			goto out;
+	} else {
+		size_t ct_len = in_len - BODY_OVER;
+
+		if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, in + 1) != 1 ||
+		    EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)aad_len) != 1 ||
+		    (ct_len > 0 &&
+		     EVP_DecryptUpdate(ctx, buf, &n, in + 1 + BODY_NONCE, (int)ct_len) != 1) ||
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BODY_TAG,
+		                        (void *)(in + 1 + BODY_NONCE + ct_len)) != 1)
+			goto out;
+		if (EVP_DecryptFinal_ex(ctx, buf + ct_len, &n) != 1) {
+			rc = MQS_ERR_UNWRAP;
+			goto out;
+		}
+	}
+	*out = buf;
+	*out_len = cap;
+	buf = NULL;
+	rc = MQS_OK;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_free(ctx);
+	mqs_secret_free(buf, cap);
 	return rc;
 }

@@ -134,4 +134,23 @@ int64_t gw_store_id_of(struct gw_store *s, const char *sql, const char *name);
 int gw_store_change_named(struct gw_store *s, const char *sql, const char *name, const char *what,
                           int name_ok, char *err, size_t errlen);
 
+/* Largest blob gw_store_crypt() seals (a medical record with its topic,
+ * a campaign). */
+#define GW_STORE_CRYPT_MAX (2u * 1024 * 1024)
+
+/* AES-256-GCM under HMAC-derived key mqs_master_key_derive(master key,
+ * label), binding aad (aad_len bytes): encrypt = 1 seals in into *out =
+ * version 0x01 | 12-byte random nonce | ciphertext | 16-byte tag;
+ * encrypt = 0 opens such a blob into *out.  *out is malloc'd (*out_len
+ * bytes), owned by the caller, who wipes it (mqs_secret_free) when it
+ * holds an opened payload; NULL on failure.  Used for stored payloads
+ * (gw_outbox.h, label "mqttsec-gateway body v1") and campaigns
+ * (gw_review.h, "mqttsec-gateway campaign v1").  Returns MQS_OK,
+ * MQS_ERR_UNWRAP (does not open: wrong key, label or aad, damaged),
+ * MQS_ERR_TOOBIG (more than GW_STORE_CRYPT_MAX), MQS_ERR_NOMEM or
+ * MQS_ERR_CRYPTO. */
+MQS_MUST_CHECK int gw_store_crypt(const struct gw_store *s, const char *label, int encrypt,
+                                  const char *aad, size_t aad_len, const uint8_t *in, size_t in_len,
+                                  uint8_t **out, size_t *out_len);
+
 #endif

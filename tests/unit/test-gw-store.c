@@ -322,6 +322,38 @@ static void test_payloads(void)
 	mqs_creds_release(&c);
 }
 
+/* gw_store_crypt: the sealing of stored payloads and campaigns. */
+static void test_crypt(struct gw_store *s)
+{
+	const char *msg = "record bytes";
+	uint8_t *sealed = NULL, *open = NULL;
+	size_t sealed_len = 0, open_len = 0;
+
+	tap_is_int(gw_store_crypt(s, "label a", 1, "aad", 3, (const uint8_t *)msg, strlen(msg),
+	                          &sealed, &sealed_len),
+	           MQS_OK, "crypt: sealed");
+	tap_ok(sealed_len == strlen(msg) + 29 && sealed[0] == 0x01 &&
+	           memmem(sealed, sealed_len, msg, strlen(msg)) == NULL,
+	       "crypt: version | nonce | ciphertext | tag, no plaintext");
+	tap_ok(gw_store_crypt(s, "label a", 0, "aad", 3, sealed, sealed_len, &open, &open_len) ==
+	               MQS_OK &&
+	           open_len == strlen(msg) && memcmp(open, msg, open_len) == 0,
+	       "crypt: round trip");
+	mqs_secret_free(open, open_len);
+	open = NULL;
+	tap_is_int(gw_store_crypt(s, "label a", 0, "aae", 3, sealed, sealed_len, &open, &open_len),
+	           MQS_ERR_UNWRAP, "crypt: another aad does not open");
+	tap_is_int(gw_store_crypt(s, "label b", 0, "aad", 3, sealed, sealed_len, &open, &open_len),
+	           MQS_ERR_UNWRAP, "crypt: another label does not open");
+	tap_is_int(gw_store_crypt(s, "label a", 0, "aad", 3, sealed, 20, &open, &open_len),
+	           MQS_ERR_UNWRAP, "crypt: a truncated blob does not open");
+	sealed[sealed_len - 1] ^= 1;
+	tap_is_int(gw_store_crypt(s, "label a", 0, "aad", 3, sealed, sealed_len, &open, &open_len),
+	           MQS_ERR_UNWRAP, "crypt: a changed tag does not open");
+	tap_ok(open == NULL, "crypt: nothing handed out on failure");
+	free(sealed);
+}
+
 int main(void)
 {
 	struct gw_config conf;
@@ -348,6 +380,7 @@ int main(void)
 		tap_diag("%s", err);
 		return tap_exit() | 1;
 	}
+	test_crypt(&gw.store);
 	test_recipients(&gw.store);
 	test_outbox(&gw);
 	tap_ok(file_has(wal, "ops") || file_has(db_path, "ops"),
