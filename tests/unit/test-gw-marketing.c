@@ -114,7 +114,7 @@ int main(void)
 	int newp = 0, ev[3] = {0, 0, 0};
 	uint64_t now = (uint64_t)NOW_MS;
 
-	tap_plan(36);
+	tap_plan(37);
 	gw_log_set_level(GW_LOG_ERR);
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -333,10 +333,9 @@ int main(void)
 		              "o.message WHERE c.cid = 'c-2' AND o.state = 'queued'",
 		              NULL),
 		           1, "c-2 sending, one row queued (eve), fan-out not over");
-		/* TODO: gw_review_cancel must allow 'sending' -> 'cancelled'
-		 * (the review side); until then the state is set here */
-		SETUP(gw_store_exec(&gw.store,
-		                    "UPDATE campaigns SET state = 'cancelled' WHERE cid = 'c-2'"));
+		tap_is_int(
+		    gw_review_cancel(&gw.store, "c-2", "cli", (int64_t)now, err, sizeof(err)),
+		    MQS_OK, "c-2 cancelled while sending");
 		tap_ok(gw_outbox_claim_prio(&gw.store, GW_CH_EMAIL, GW_PRIO_MARKETING, TOKYO_08, 10,
 		                            &rows, &n) == MQS_OK &&
 		           n == 1 && rows[0].cancelled == 1,
