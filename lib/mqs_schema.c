@@ -78,6 +78,40 @@ const char *const mqs_broker_schema[] = {
     "  username TEXT,"
     "  at INTEGER NOT NULL,"
     "  CHECK (clientid IS NOT NULL OR username IS NOT NULL));",
+    /* 3: keys and identity (docs/payload-encryption.md, "Keys and
+     * identity").  keys.seal_after: Unix seconds from which a new topic key
+     * seals (it is announced to subscribers before); keys.sealed: messages
+     * the broker reserved for sealing with that key, written before they
+     * are sealed, so it is never below the truth, also after a crash.
+     * protected_topics.rotate_every: seconds between automatic rotations
+     * (0: by count and by hand only); per_device: the topic level (1-based)
+     * that names the device whose own key seals the downlink (0: the
+     * filter's shared topic key).  key_grants: who holds which topic key
+     * (online answers and key exports), so revoking a holder rotates.
+     * token_seen: connect-token nonces accepted within the replay window.
+     * settings: what the running plugin accepts (connect_tokens on|off),
+     * for the credentials mqttsec-acl writes. */
+    "ALTER TABLE keys ADD COLUMN seal_after INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE keys ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE protected_topics ADD COLUMN rotate_every INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE protected_topics ADD COLUMN per_device INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE key_grants ("
+    "  username TEXT NOT NULL,"
+    "  key_id INTEGER NOT NULL,"
+    "  filter TEXT NOT NULL,"
+    "  via TEXT NOT NULL CHECK (via IN ('online', 'export')),"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (username, key_id));"
+    "CREATE INDEX key_grants_filter ON key_grants(filter);"
+    "CREATE TABLE token_seen ("
+    "  username TEXT NOT NULL,"
+    "  nonce BLOB NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (username, nonce));"
+    "CREATE INDEX token_seen_at ON token_seen(at);"
+    "CREATE TABLE settings ("
+    "  name TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);",
 };
 
 const int mqs_broker_schema_count = (int)(sizeof(mqs_broker_schema) / sizeof(mqs_broker_schema[0]));
