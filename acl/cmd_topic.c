@@ -36,7 +36,7 @@ static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 	if (ex == EX_OK)
 		ex = acl_ctx_master_key(ctx);
 	if (ex == EX_OK)
-		ex = acl_report(ctx, mqsa_topic_protect(ctx->adm, filter, &r, why), why);
+		ex = acl_report(ctx, mqsa_topic_protect(ctx->adm, filter, NULL, &r, why), why);
 	if (ex == EX_OK)
 		printf("topic %s protected, key %lu\n", filter, (unsigned long)r.key_id);
 	if (ex == EX_OK && r.nended > 0)

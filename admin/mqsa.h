@@ -292,8 +292,10 @@ MQS_MUST_CHECK enum mqs_err mqsa_group_member_remove(struct mqsa_ctx *ctx, const
 struct mqsa_topic {
 	const char *filter;
 	long long created_at;
-	long long active_key; /* 0: none */
-	long long in_grace;   /* retired keys still usable */
+	long long active_key;   /* 0: none */
+	long long in_grace;     /* retired keys still usable */
+	long long rotate_every; /* seconds, 0: none */
+	int per_device;         /* topic level, 0: shared key */
 };
 
 /* What mqsa_topic_protect did. */
@@ -303,9 +305,20 @@ struct mqsa_topic_protected {
 	char ended[MQSA_IDS_MAX];
 };
 
+/* How a filter is protected (docs/payload-encryption.md, "Keys and
+ * identity"); all zero = a shared topic key rotated by hand (and before it
+ * wears out). */
+struct mqsa_topic_opts {
+	long long rotate_every; /* seconds between automatic rotations, 0 = none */
+	int per_device;         /* 1-based topic level naming the device whose own key
+	                         * seals the downlink, 0 = the shared topic key */
+};
+
 /* Protect filter: a first topic key; ends the grace of the filter's
- * retired keys.  Needs the master key.  Audit "topic protect". */
+ * retired keys.  opts may be NULL (all zero).  Needs the master key.
+ * Audit "topic protect". */
 MQS_MUST_CHECK enum mqs_err mqsa_topic_protect(struct mqsa_ctx *ctx, const char *filter,
+                                               const struct mqsa_topic_opts *opts,
                                                struct mqsa_topic_protected *res, char *why);
 
 /* Unprotect filter; its active keys stay usable for grace seconds;

@@ -119,6 +119,7 @@ out:
 /* topic protect: the filter and the result. */
 struct protect_arg {
 	const char *filter;
+	struct mqsa_topic_opts opts;
 	struct mqsa_topic_protected *res;
 };
 
@@ -175,12 +176,16 @@ static enum mqs_err protect_change(struct mqsa_ctx *ctx, void *data, char *detai
 		                           a->filter);
 		goto out;
 	}
-	rc = mqsa_prepare(ctx, "INSERT INTO protected_topics (filter, created_at) VALUES (?1, ?2)",
+	rc = mqsa_prepare(ctx,
+	                  "INSERT INTO protected_topics (filter, created_at, rotate_every, "
+	                  "per_device) VALUES (?1, ?2, ?3, ?4)",
 	                  &st, why);
 	if (rc != MQS_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, a->filter, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)ctx->now);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)a->opts.rotate_every);
+	sqlite3_bind_int(st, 4, a->opts.per_device);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = mqsa_db_fail(ctx, why, "protect topic");
 		goto out;
@@ -211,13 +216,24 @@ out:
 
 /* Protect a topic filter. */
 enum mqs_err mqsa_topic_protect(struct mqsa_ctx *ctx, const char *filter,
+                                const struct mqsa_topic_opts *opts,
                                 struct mqsa_topic_protected *res, char *why)
 {
-	struct protect_arg a = {filter, res};
+	struct protect_arg a;
 	enum mqs_err rc;
 
 	memset(res, 0, sizeof(*res));
+	memset(&a, 0, sizeof(a));
+	a.filter = filter;
+	a.res = res;
+	if (opts != NULL)
+		a.opts = *opts;
 	rc = mqsa_protected_filter_check(filter, why);
+	if (rc == MQS_OK && (a.opts.rotate_every < 0 || a.opts.rotate_every > MQSA_TTL_MAX))
+		rc = mqsa_fail(why, MQS_ERR_INVAL, "invalid rotation period %lld",
+		               a.opts.rotate_every);
+	if (rc == MQS_OK && (a.opts.per_device < 0 || a.opts.per_device > 255))
+		rc = mqsa_fail(why, MQS_ERR_INVAL, "invalid device level %d", a.opts.per_device);
 	if (rc == MQS_OK)
 		rc = mqsa_ctx_db(ctx, why);
 	if (rc == MQS_OK)
@@ -290,6 +306,8 @@ static enum mqs_err topic_row(sqlite3_stmt *st, void *data)
 	t.created_at = sqlite3_column_int64(st, 1);
 	t.active_key = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 2);
 	t.in_grace = sqlite3_column_int64(st, 3);
+	t.rotate_every = sqlite3_column_int64(st, 4);
+	t.per_device = sqlite3_column_int(st, 5);
 	return a->each(&t, a->arg);
 }
 
@@ -310,7 +328,8 @@ enum mqs_err mqsa_topic_list(struct mqsa_ctx *ctx,
 		    "(SELECT max(id) FROM keys k WHERE k.purpose = 'topic' AND "
 		    "k.owner = p.filter AND k.state = 'active'), "
 		    "(SELECT count(*) FROM keys k WHERE k.purpose = 'topic' AND "
-		    "k.owner = p.filter AND k.state = 'retired' AND k.retire_after >= ?1) "
+		    "k.owner = p.filter AND k.state = 'retired' AND k.retire_after >= ?1), "
+		    "p.rotate_every, p.per_device "
 		    "FROM protected_topics p ORDER BY p.filter",
 		    &st, why);
 	if (rc != MQS_OK)

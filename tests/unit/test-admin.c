@@ -212,7 +212,7 @@ int main(void)
 	       "rule shown");
 
 	/* protected topic and keys */
-	rc = mqsa_topic_protect(ctx, "alerts/#", &tp, why);
+	rc = mqsa_topic_protect(ctx, "alerts/#", NULL, &tp, why);
 	tap_ok(rc == MQS_OK && tp.key_id > 0, "the alerts filter is protected with key %u",
 	       tp.key_id);
 	memset(&s, 0, sizeof(s));
