@@ -156,6 +156,19 @@ void dev_origin_write(FILE *f, const uint8_t *origin, size_t len);
 /* Write prefix, the origin and a newline on f. */
 void dev_origin_print(FILE *f, const char *prefix, const uint8_t *origin, size_t len);
 
+/* downlink.c: the key that opens a delivered envelope. */
+
+struct mqs_envelope_info;
+
+/* Into out (MQS_ENVELOPE_KEY_LEN bytes, the caller wipes it): the key that
+ * opens the envelope described by info on topic with k (the key of
+ * info->key_id in the credentials): for a device key and an envelope the
+ * broker sealed (origin set), the device's downlink key for topic
+ * (docs/payload-encryption.md, "Per-device downlink"); else k's key.
+ * Returns MQS_OK or MQS_ERR_CRYPTO (out wiped). */
+MQS_MUST_CHECK int dev_open_key(const struct mqs_creds_key *k, const struct mqs_envelope_info *info,
+                                const char *topic, uint8_t *out);
+
 /* main.c: helpers for commands. */
 
 /* Print "mqttsec-device: " and the formatted message and a newline on stderr. */
