@@ -380,3 +380,9 @@ const char *mqsp_store_error(const struct mqsp_store *s)
 {
 	return s->error;
 }
+
+/* The writer connection. */
+sqlite3 *mqsp_store_writer(struct mqsp_store *s)
+{
+	return s->w;
+}

@@ -82,6 +82,11 @@ int dev_cmd_seal(struct dev_ctx *ctx, int argc, char **argv);
  * and "origin: NAME" on stderr when the envelope carries one. */
 int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv);
 
+/* token [-i CLIENTID]: print a one-time connect token for the
+ * credentials' username and CLIENTID (default: the username)
+ * (cmd_token.c; docs/broker-plugin.md, "Connect tokens"). */
+int dev_cmd_token(struct dev_ctx *ctx, int argc, char **argv);
+
 /* cmd_pubsub.c: commands that talk to a broker. */
 
 /* publish [-h HOST] [-p PORT] -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r]
@@ -129,6 +134,7 @@ struct dev_conn {
 	struct mosquitto *mosq;
 	const char *host;
 	int port;
+	char *cid;         /* the client id (owned; NULL: libmosquitto's own) */
 	int64_t last_step; /* TOTP step of the last code sent */
 	int connack;       /* -1 while waiting */
 	int connected;
