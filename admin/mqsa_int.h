@@ -156,6 +156,20 @@ MQS_MUST_CHECK enum mqs_err mqsa_topic_retire(struct mqsa_ctx *ctx, const char *
 MQS_MUST_CHECK enum mqs_err mqsa_clientid_release_rows(struct mqsa_ctx *ctx, const char *clientid,
                                                        const char *username, int *n, char *why);
 
+/* ---- devices.c, shared with rekey.c ---- */
+
+struct mqs_key;
+
+/* The credentials JSON of device name (docs/acl.md, "Devices"): username,
+ * TOTP parameters p with secret (secret_len bytes), the device key and the
+ * protected filters.  The one builder of a device's credentials (device
+ * add, rekey, retotp).  *json is a secret (mqs_secret_free_str). */
+MQS_MUST_CHECK enum mqs_err mqsa_device_creds_json(struct mqsa_ctx *ctx, const char *name,
+                                                   const struct mqs_totp_params *p,
+                                                   const uint8_t *secret, size_t secret_len,
+                                                   const struct mqs_key *key, char **json,
+                                                   char *why);
+
 /* ---- keyaccess.c: the only calls into the rule evaluator ---- */
 
 /* The broker's own problem with a rule filter for access word access
