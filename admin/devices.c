@@ -106,11 +106,9 @@ static enum mqs_err add_change(struct mqsa_ctx *ctx, void *data, char *detail, i
 	rc = mqsa_topic_add_protected(ctx, &a->creds, why);
 	if (rc != MQS_OK)
 		goto out;
-	rc = mqs_creds_to_json(&a->creds, &a->json);
-	if (rc != MQS_OK) {
-		mqsa_fail(why, rc, "cannot build credentials: %s", mqs_strerror(rc));
+	rc = mqsa_creds_json(ctx, &a->creds, &a->json, why);
+	if (rc != MQS_OK)
 		goto out;
-	}
 	/* delivered before the commit: a device whose credentials cannot be
 	 * delivered is not added */
 	why[0] = '\0';
