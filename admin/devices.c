@@ -138,9 +138,7 @@ enum mqs_err mqsa_device_creds_json(struct mqsa_ctx *ctx, const char *name,
 	rc = mqsa_topic_add_protected(ctx, &creds, why);
 	if (rc != MQS_OK)
 		goto out;
-	rc = mqs_creds_to_json(&creds, json);
-	if (rc != MQS_OK)
-		mqsa_fail(why, rc, "cannot build credentials: %s", mqs_strerror(rc));
+	rc = mqsa_creds_json(ctx, &creds, json, why);
 out:
 	mqs_creds_release(&creds);
 	return rc;

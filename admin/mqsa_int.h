@@ -130,6 +130,17 @@ MQS_MUST_CHECK enum mqs_err mqsa_rule_put(struct mqsa_ctx *ctx, const char *effe
                                           const char *filter, long long priority, int exist_ok,
                                           long long *id, char *why);
 
+/* ---- creds.c: every credentials file the library writes ---- */
+
+/* Serialise device credentials c into a new JSON string *json (free with
+ * mqs_secret_free(*json, strlen(*json))), setting "connect_tokens" when the
+ * plugin on this database accepts connect tokens (settings table;
+ * docs/broker-plugin.md, "Connect tokens").  Every command that writes a
+ * device's credentials calls this.  Returns MQS_OK, MQS_ERR_DB or
+ * MQS_ERR_NOMEM (why set). */
+MQS_MUST_CHECK enum mqs_err mqsa_creds_json(struct mqsa_ctx *ctx, struct mqs_creds *c, char **json,
+                                            char *why);
+
 /* ---- topics.c, shared with keys.c and devices.c ---- */
 
 /* 1 when filter is protected, 0 when not, -1 on a database error. */
