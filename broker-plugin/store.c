@@ -161,6 +161,12 @@ sqlite3 *mqsp_store_reader(struct mqsp_store *s)
 	return s->r;
 }
 
+/* The writer connection. */
+sqlite3 *mqsp_store_writer(struct mqsp_store *s)
+{
+	return s->w;
+}
+
 /* Commit a last_step (compare-and-set). */
 int mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step)
 {
