@@ -315,7 +315,10 @@ struct mqsa_topic_opts {
 };
 
 /* Protect filter: a first topic key; ends the grace of the filter's
- * retired keys.  opts may be NULL (all zero).  Needs the master key.
+ * retired keys.  opts may be NULL (all zero).  With opts->per_device (a
+ * level the filter has, or one under its trailing '#') no topic key is
+ * made (res->key_id 0): each device's own downlink key seals instead, and
+ * key rotate/export refuse the filter.  Needs the master key.
  * Audit "topic protect". */
 MQS_MUST_CHECK enum mqs_err mqsa_topic_protect(struct mqsa_ctx *ctx, const char *filter,
                                                const struct mqsa_topic_opts *opts,

@@ -145,6 +145,7 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 	o->clientid_max = MQSP_CLIENTIDS_PER_USER_DEFAULT;
 	o->key_max_seals = MQSP_SEALS_MAX_DEFAULT;
 	o->key_grace = 86400;
+	o->connect_tokens = 1;
 	for (int i = 0; i < count && rc == MQS_OK; i++) {
 		const char *k = opts[i].key;
 		const char *val = opts[i].value;
@@ -160,6 +161,8 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 			o->master_key_file = val;
 		} else if (strcmp(k, "allowlist") == 0) {
 			rc = opt_bool(k, val, &o->allowlist);
+		} else if (strcmp(k, "connect_tokens") == 0) {
+			rc = opt_bool(k, val, &o->connect_tokens);
 		} else if (strcmp(k, "defer_unknown") == 0) {
 			rc = opt_bool(k, val, &o->defer_unknown);
 		} else if (strcmp(k, "totp_window") == 0) {
@@ -282,6 +285,7 @@ static void plugin_free(struct mqsp_plugin *p)
 			         p->opt.db, JOURNAL_SUFFIX, mqsp_auth_fold_error(p, e));
 	}
 	mqsp_journal_free(p->journal);
+	mqsp_tokens_free(p->tokens); /* before the store it borrows */
 	if (p->store != NULL && p->cids != NULL) {
 		int e;
 
@@ -367,6 +371,12 @@ static int plugin_open(struct mqsp_plugin *p)
 	rc = journal_open(p);
 	if (rc != MQS_OK)
 		return rc;
+	rc = mqsp_tokens_open(p->store, p->opt.connect_tokens, p->opt.replay_window, CLOSE_BUSY_MS,
+	                      &p->tokens, err, sizeof(err));
+	if (rc != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s", err);
+		return rc;
+	}
 	rc = mqsp_snapshot_load(mqsp_store_reader(p->store), p->mk, (int64_t)time(NULL), &p->snap,
 	                        err, sizeof(err));
 	if (rc != MQS_OK) {
@@ -445,6 +455,7 @@ static const struct {
     {MOSQ_EVT_TICK, mqsp_tick_cb},        {MOSQ_EVT_DISCONNECT, mqsp_disconnect_cb},
     {MOSQ_EVT_MESSAGE, mqsp_message_cb},  /* protected topics (reseal.c) */
     {MOSQ_EVT_TICK, mqsp_reseal_tick_cb}, /* replay set, $SYS statistics */
+    {MOSQ_EVT_TICK, mqsp_tokens_tick_cb}, /* connect token nonces (tokens.c) */
 };
 
 #define NCALLBACKS (sizeof(callbacks) / sizeof(callbacks[0]))

@@ -33,6 +33,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "store.h"
+#include "tokens.h"
 #include "mqs_error.h"
 
 struct mqsp_options {
@@ -63,6 +64,7 @@ struct mqsp_options {
 	size_t clientid_max;         /* plugin_opt_clientid_max_per_user */
 	uint64_t key_max_seals;      /* plugin_opt_key_max_seals, hard bound per topic key */
 	int64_t key_grace;           /* plugin_opt_key_grace, seconds, automatic rotations */
+	int connect_tokens;          /* plugin_opt_connect_tokens on|off (tokens.h) */
 };
 
 /* username -> device of the current snapshot, keyed by the broker's own
@@ -111,6 +113,7 @@ struct mqsp_plugin {
 	int cids_merge;              /* releases to merge (mqttsec-acl committed) */
 	struct mqsp_seals *seals;    /* durable seal counts per topic key (seals.h) */
 	int64_t next_schedule;       /* when to look for rotate_every rotations (rotate.c) */
+	struct mqsp_tokens *tokens;  /* connect tokens (tokens.h) */
 };
 
 /* Log through the broker with the "mqttsec: " prefix (broker thread only). */
@@ -151,6 +154,9 @@ const char *mqsp_auth_fold_error(struct mqsp_plugin *p, int rc);
  * must not start: codes could be replayed) (auth.c). */
 MQS_MUST_CHECK int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms);
 
+/* MOSQ_EVT_TICK: delete connect token nonces whose window closed
+ * (tokens.c). */
+int mqsp_tokens_tick_cb(int event, void *event_data, void *userdata);
 /* MOSQ_EVT_ACL_CHECK (access.c). */
 int mqsp_access_cb(int event, void *event_data, void *userdata);
 

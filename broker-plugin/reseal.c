@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "downlink.h"
 #include "epoch.h"
 #include "forged.h"
 #include "keys.h"
@@ -227,6 +228,9 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	const struct mqsp_device_key *dk = NULL;
 	struct mqs_envelope_info info;
 	uint8_t digest[MQS_ENVELOPE_NONCE_LEN];
+	uint8_t dl_key[MQS_KDF_KEY_LEN]; /* per-device downlink (downlink.h) */
+	const uint8_t *seal_key;
+	uint32_t seal_id;
 	const char *user;
 	uint8_t *out = NULL;
 	size_t out_len, plain_len = 0, written = 0;
@@ -234,7 +238,6 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	enum mqsp_replay_verdict seen;
 	enum mqsp_drop why;
 	enum mqsp_seal_verdict sv = MQSP_SEAL_OK;
-	uint32_t seal_id = 0;
 	int rc;
 
 	(void)event;
@@ -252,7 +255,14 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		why = reclassify(p, k, why, ed->topic, ed->payload, ed->payloadlen);
 		goto refuse;
 	}
-	if (pt->key_id == 0) {
+	seal_key = pt->key;
+	seal_id = pt->key_id;
+	if (pt->per_device > 0) {
+		why = mqsp_downlink_key(k, pt, ed->topic, dl_key, &seal_id);
+		if (why != MQSP_DROP__COUNT)
+			goto refuse;
+		seal_key = dl_key;
+	} else if (pt->key_id == 0) {
 		why = MQSP_DROP_NO_TOPIC_KEY;
 		goto refuse;
 	}
@@ -287,9 +297,10 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		why = rc == MQS_ERR_ENV_AUTH ? MQSP_DROP_TAMPERED : MQSP_DROP_ERROR;
 		goto refuse;
 	}
-	/* a durable count before sealing (seals.h) */
-	seal_id = pt->key_id;
-	sv = mqsp_seals_take(p->seals, mqsp_store_writer(p->store), seal_id);
+	/* a durable count before sealing with a shared topic key (seals.h);
+	 * a downlink key is derived per device and topic (downlink.h) */
+	if (pt->per_device == 0)
+		sv = mqsp_seals_take(p->seals, mqsp_store_writer(p->store), seal_id);
 	if (sv != MQSP_SEAL_OK && sv != MQSP_SEAL_ROTATE) {
 		why = sv == MQSP_SEAL_WORN ? MQSP_DROP_KEY_WORN : MQSP_DROP_ERROR;
 		goto refuse;
@@ -298,7 +309,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	out = out_len > 0 ? mosquitto_malloc(out_len + 1) : NULL;
 	if (out == NULL)
 		goto refuse;
-	rc = mqs_envelope_ctx_seal(r->ec, pt->key, pt->key_id, out_ts, digest, user, strlen(user),
+	rc = mqs_envelope_ctx_seal(r->ec, seal_key, seal_id, out_ts, digest, user, strlen(user),
 	                           ed->topic, strlen(ed->topic), r->plain, plain_len, out, out_len,
 	                           &written);
 	if (rc != MQS_OK)
@@ -312,6 +323,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		}
 	}
 	OPENSSL_cleanse(r->plain, plain_len);
+	OPENSSL_cleanse(dl_key, sizeof(dl_key));
 	out[written] = '\0';
 	ed->payload = out;
 	ed->payloadlen = (uint32_t)written;
@@ -322,6 +334,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 refuse:
 	if (plain_len > 0)
 		OPENSSL_cleanse(r->plain, plain_len);
+	OPENSSL_cleanse(dl_key, sizeof(dl_key));
 	mosquitto_free(out);
 	return drop(p, why, ed->client, ed->topic, "message", 0);
 }

@@ -198,6 +198,7 @@ static void schedule(struct mqsp_plugin *p, int64_t now)
 	                       "SELECT p.filter, k.id FROM protected_topics p JOIN keys k ON "
 	                       "k.id = (SELECT max(id) FROM keys WHERE purpose = 'topic' AND "
 	                       "owner = p.filter AND state = 'active') WHERE p.rotate_every > 0 "
+	                       "AND p.per_device = 0 "
 	                       "AND k.created_at + p.rotate_every <= ?1",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return;

@@ -161,12 +161,6 @@ sqlite3 *mqsp_store_reader(struct mqsp_store *s)
 	return s->r;
 }
 
-/* The writer connection. */
-sqlite3 *mqsp_store_writer(struct mqsp_store *s)
-{
-	return s->w;
-}
-
 /* Commit a last_step (compare-and-set). */
 int mqsp_store_save_step(struct mqsp_store *s, const char *name, int64_t step)
 {
@@ -385,4 +379,10 @@ int mqsp_store_clientids_merge(struct mqsp_store *s, struct mqsp_clientids *t, s
 const char *mqsp_store_error(const struct mqsp_store *s)
 {
 	return s->error;
+}
+
+/* The writer connection. */
+sqlite3 *mqsp_store_writer(struct mqsp_store *s)
+{
+	return s->w;
 }
