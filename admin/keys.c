@@ -397,11 +397,9 @@ static enum mqs_err export_change(struct mqsa_ctx *ctx, void *data, char *detail
 	}
 	if (ex != MQS_OK)
 		goto out;
-	rc = mqs_creds_to_json(&a->r->creds, &a->r->json);
-	if (rc != MQS_OK) {
-		ex = mqsa_fail(why, rc, "cannot build credentials: %s", mqs_strerror(rc));
+	ex = mqsa_creds_json(ctx, &a->r->creds, &a->r->json, why);
+	if (ex != MQS_OK)
 		goto out;
-	}
 	snprintf(detail, MQSA_DETAIL_MAX, "filter=%.300s for=%s key_ids=%s out=%.300s%s totp=%s",
 	         a->filter, o->name, a->r->ids, o->out != NULL ? o->out : "stdout",
 	         a->r->merged ? " (merged)" : "", a->full ? "yes" : "no");

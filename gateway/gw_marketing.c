@@ -195,8 +195,12 @@ static int render_row(void *arg, const struct gw_outbox_row *row, struct gw_engi
 		                           .channel = GW_CH_EMAIL,
 		                           .campaign_id = c->camp_rowid};
 
-		/* the token binds the row's creation time (gw_unsub.h) */
-		rc = gw_recipient_created_at(&m->gw->store, row->recipient_id, &ref.created_at);
+		/* the token binds the recipient's creation time (gw_unsub.h),
+		 * read by the claim with the rest of the row */
+		ref.created_at = row->recipient_created_at;
+		if (ref.created_at < 0)
+			rc = gw_recipient_created_at(&m->gw->store, row->recipient_id,
+			                             &ref.created_at);
 		if (rc == MQS_OK)
 			rc = gw_unsub_url(&m->gw->store, conf->http.public_url, &ref, url,
 			                  sizeof(url));

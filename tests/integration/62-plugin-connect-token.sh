@@ -37,6 +37,7 @@ setting() {
 
 start_plugin_broker "plugin_opt_max_auth_failures 10" "plugin_opt_max_ip_failures 0"
 is "$(setting)" on "the running plugin records connect_tokens on"
+device devnew
 
 T1=$(token dev1 dev1-a)
 ok "a python-made token is accepted" connects dev1 "$T1" -i dev1-a
@@ -129,6 +130,13 @@ stop_bg mosquitto
 start_plugin_broker "plugin_opt_connect_tokens off" "plugin_opt_max_auth_failures 2" \
 	"plugin_opt_max_ip_failures 0"
 is "$(setting)" off "the setting off is recorded for mqttsec-acl"
+device devlater
+ok "credentials written now do not say connect_tokens" python3 -c \
+	'import json, sys; sys.exit(1 if "connect_tokens" in json.load(open(sys.argv[1])) else 0)' \
+	"$TEST_TMP/devlater.json"
+ok "credentials written while on did" python3 -c \
+	'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["connect_tokens"] is True else 1)' \
+	"$TEST_TMP/devnew.json"
 for i in 1 2 3; do
 	connects dev2 "$(token dev2 dev2)" -i dev2 >/dev/null 2>&1
 done
