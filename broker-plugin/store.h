@@ -57,8 +57,10 @@ int mqsp_store_close(struct mqsp_store *s);
 /* The read-only connection snapshots are built from. */
 sqlite3 *mqsp_store_reader(struct mqsp_store *s);
 
-/* The writer connection, for statements of other modules (tokens.h) that
- * commit on the broker thread between the store's own transactions. */
+/* The writer connection, for statements of other modules that commit on
+ * the broker thread between the store's own transactions (tokens.h; seal
+ * count reservations and automatic key rotations, seals.h): its busy
+ * timeout is 0 between calls; a user sets its own and resets it. */
 sqlite3 *mqsp_store_writer(struct mqsp_store *s);
 
 /* how long a CONNECT may wait for mqttsec-acl's write lock */
