@@ -57,6 +57,11 @@ int mqsp_store_close(struct mqsp_store *s);
 /* The read-only connection snapshots are built from. */
 sqlite3 *mqsp_store_reader(struct mqsp_store *s);
 
+/* The writer connection, for the few synchronous writes of other modules
+ * (key answers, keysvc.h): set its busy timeout for the call and put it
+ * back to 0; never leave a transaction open. */
+sqlite3 *mqsp_store_writer(struct mqsp_store *s);
+
 /* how long a CONNECT may wait for mqttsec-acl's write lock */
 #define MQSP_STORE_STEP_BUSY_MS 50
 
@@ -85,6 +90,13 @@ MQS_MUST_CHECK int mqsp_store_save_steps(struct mqsp_store *s, const struct mqsp
  * never reaches the database. */
 MQS_MUST_CHECK uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqs_match match,
                                             const char *pattern, int64_t now, unsigned ttl);
+
+/* The same with a reason (list_entries.reason and the audit detail; a
+ * static string): "auth-failures" for mqsp_store_save_ban, "key-flood" for
+ * key request floods (keysvc.h). */
+MQS_MUST_CHECK uint64_t mqsp_store_save_ban_why(struct mqsp_store *s, enum mqs_match match,
+                                                const char *pattern, int64_t now, unsigned ttl,
+                                                const char *reason);
 
 /* 1 when writes (bans) are queued. */
 int mqsp_store_pending(const struct mqsp_store *s);
