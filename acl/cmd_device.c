@@ -184,6 +184,111 @@ out:
 	return ex;
 }
 
+/* ---- rekey, retotp ---- */
+
+/* device rekey / retotp options: --out and --force as device add. */
+struct rekey_opts {
+	struct add_opts a;
+	long long grace;
+};
+
+/* --grace D, --out FILE, --force */
+static int rekey_opt(int opt, const char *arg, void *data)
+{
+	struct rekey_opts *o = data;
+
+	if (opt == 'g')
+		return acl_report(o->a.ctx, mqsa_grace_parse(arg, &o->grace, o->a.why), o->a.why);
+	return add_opt(opt, arg, &o->a);
+}
+
+/* device rekey NAME [--grace D] [--out FILE [--force]] and device retotp
+ * NAME [--out FILE [--force]] (retotp: grace < 0). */
+static int rekey_run(struct acl_ctx *ctx, int argc, char **argv, int retotp)
+{
+	static const struct option long_opts[] = {{"grace", required_argument, NULL, 'g'},
+	                                          {"out", required_argument, NULL, 'o'},
+	                                          {"force", no_argument, NULL, 'f'},
+	                                          {NULL, 0, NULL, 0}};
+	const char *words = retotp ? "device retotp" : "device rekey";
+	struct mqsa_device_rekeyed r;
+	struct rekey_opts o;
+	struct deliver_arg d;
+	struct mqsa_deliver dl = {deliver, &d};
+	const char *name;
+	char *why = o.a.why;
+	char iso[32];
+	enum mqs_err rc;
+	int first;
+	int ex;
+
+	memset(&o, 0, sizeof(o));
+	memset(&d, 0, sizeof(d));
+	memset(&r, 0, sizeof(r));
+	o.a.ctx = ctx;
+	o.grace = MQSA_GRACE_DEFAULT;
+	d.o = &o.a;
+	ex = acl_parse_opts(ctx, argc, argv, words,
+	                    retotp ? "NAME [--out FILE [--force]]"
+	                           : "NAME [--grace D] [--out FILE [--force]]",
+	                    0, retotp ? long_opts + 1 : long_opts, rekey_opt, &o, 1, 1, &first);
+	if (ex != EX_OK)
+		goto out;
+	name = argv[first];
+	ex = acl_report(ctx, mqsa_name_check(name, "device", why), why);
+	if (ex != EX_OK)
+		goto out;
+	if (o.a.force && o.a.out == NULL) {
+		acl_err("%s: --force needs --out FILE", words);
+		ex = EX_USAGE;
+		goto out;
+	}
+	ex = acl_ctx_db(ctx);
+	if (ex == EX_OK)
+		ex = acl_ctx_master_key(ctx);
+	if (ex != EX_OK)
+		goto out;
+	rc = retotp ? mqsa_device_retotp(ctx->adm, name, &dl, &r, why)
+	            : mqsa_device_rekey(ctx->adm, name, o.grace, &dl, &r, why);
+	if (rc != MQS_OK) {
+		if (d.wrote)
+			unlink(o.a.out); /* not committed: these credentials are void */
+		ex = acl_report(ctx, rc, why);
+		if (d.ex != EX_OK)
+			ex = d.ex;
+		goto out;
+	}
+	/* stdout may hold the credentials: the report goes to stderr then */
+	acl_time_iso(r.usable_until, iso, sizeof(iso));
+	if (retotp)
+		fprintf(o.a.out != NULL ? stdout : stderr, "device %s has a new totp secret\n",
+		        name);
+	else if (r.nretired > 0)
+		fprintf(o.a.out != NULL ? stdout : stderr,
+		        "device %s rekeyed: key %lu; old key%s %s open%s until %s (grace %lld s)\n",
+		        name, (unsigned long)r.key_id, r.nretired == 1 ? "" : "s", r.retired,
+		        r.nretired == 1 ? "s" : "", iso, o.grace);
+	else
+		fprintf(o.a.out != NULL ? stdout : stderr, "device %s rekeyed: key %lu\n", name,
+		        (unsigned long)r.key_id);
+	if (o.a.out != NULL)
+		printf("credentials written to %s\n", o.a.out);
+out:
+	return ex;
+}
+
+/* device rekey NAME [--grace D] [--out FILE [--force]] */
+static int device_rekey(struct acl_ctx *ctx, int argc, char **argv)
+{
+	return rekey_run(ctx, argc, argv, 0);
+}
+
+/* device retotp NAME [--out FILE [--force]] */
+static int device_retotp(struct acl_ctx *ctx, int argc, char **argv)
+{
+	return rekey_run(ctx, argc, argv, 1);
+}
+
 /* ---- list ---- */
 
 /* One listing row. */
@@ -462,6 +567,9 @@ static const struct acl_cmd device_cmds[] = {
     {"disable", "NAME", "refuse a device's logins", device_disable},
     {"enable", "NAME", "accept a device's logins again", device_enable},
     {"qr", "NAME [--qr|--no-qr] [--invert]", "show the otpauth:// uri (and a qr code)", device_qr},
+    {"rekey", "NAME [--grace D] [--out FILE [--force]]",
+     "new device key; the old one opens until the grace ends", device_rekey},
+    {"retotp", "NAME [--out FILE [--force]]", "new totp secret", device_retotp},
 };
 
 /* device SUBCOMMAND ... */

@@ -10,23 +10,54 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "acl.h"
 
-/* topic protect TOPICFILTER */
+/* topic protect options. */
+struct protect_opts {
+	const struct acl_ctx *ctx;
+	struct mqsa_topic_opts t;
+	char why[ACL_WHY_MAX];
+};
+
+/* --per-device LEVEL (1..255) */
+static int protect_opt(int opt, const char *arg, void *data)
+{
+	struct protect_opts *o = data;
+	char *end = NULL;
+	long v;
+
+	if (opt != 'D')
+		return EX_USAGE;
+	v = strtol(arg, &end, 10);
+	if (end == arg || *end != '\0' || v < 1 || v > 255) {
+		acl_err("invalid device level %s: a topic level 1..255", arg);
+		return EX_USAGE;
+	}
+	o->t.per_device = (int)v;
+	return EX_OK;
+}
+
+/* topic protect TOPICFILTER [--per-device LEVEL] */
 static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 {
+	static const struct option opts[] = {{"per-device", required_argument, NULL, 'D'},
+	                                     {NULL, 0, NULL, 0}};
+	struct protect_opts o;
 	struct mqsa_topic_protected r;
-	char why[ACL_WHY_MAX] = "";
 	const char *filter;
+	char *why = o.why;
 	int first;
 	int ex;
 
 	memset(&r, 0, sizeof(r));
-	ex = acl_parse_opts(ctx, argc, argv, "topic protect", "TOPICFILTER", 0, NULL, NULL, NULL, 1,
-	                    1, &first);
+	memset(&o, 0, sizeof(o));
+	o.ctx = ctx;
+	ex = acl_parse_opts(ctx, argc, argv, "topic protect", "TOPICFILTER [--per-device LEVEL]", 0,
+	                    opts, protect_opt, &o, 1, 1, &first);
 	if (ex != EX_OK)
 		goto out;
 	filter = argv[first];
@@ -36,8 +67,11 @@ static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 	if (ex == EX_OK)
 		ex = acl_ctx_master_key(ctx);
 	if (ex == EX_OK)
-		ex = acl_report(ctx, mqsa_topic_protect(ctx->adm, filter, NULL, &r, why), why);
-	if (ex == EX_OK)
+		ex = acl_report(ctx, mqsa_topic_protect(ctx->adm, filter, &o.t, &r, why), why);
+	if (ex == EX_OK && o.t.per_device > 0)
+		printf("topic %s protected per device (level %d names the device; no shared key)\n",
+		       filter, o.t.per_device);
+	else if (ex == EX_OK)
 		printf("topic %s protected, key %lu\n", filter, (unsigned long)r.key_id);
 	if (ex == EX_OK && r.nended > 0)
 		printf("grace ended for key%s %s (usable while the topic was unprotected)\n",
@@ -103,7 +137,8 @@ static enum mqs_err list_row(const struct mqsa_topic *t, void *arg)
 	acl_time_iso(t->created_at, iso, sizeof(iso));
 	if (!acl_json_str(row, "filter", t->filter) ||
 	    !acl_json_num(row, "created_at", t->created_at) || !acl_json_str(row, "created", iso) ||
-	    !acl_json_num(row, "in_grace", t->in_grace))
+	    !acl_json_num(row, "in_grace", t->in_grace) ||
+	    !acl_json_num(row, "per_device", t->per_device))
 		return MQS_ERR_NOMEM;
 	if (t->active_key == 0)
 		return cJSON_AddNullToObject(row, "active_key") != NULL ? MQS_OK : MQS_ERR_NOMEM;
@@ -116,7 +151,8 @@ static int topic_list(struct acl_ctx *ctx, int argc, char **argv)
 	static const struct acl_column cols[] = {{"filter", "FILTER"},
 	                                         {"active_key", "KEY"},
 	                                         {"created", "CREATED"},
-	                                         {"in_grace", "IN_GRACE"}};
+	                                         {"in_grace", "IN_GRACE"},
+	                                         {"per_device", "PER_DEVICE"}};
 	char why[ACL_WHY_MAX] = "";
 	cJSON *rows = NULL;
 	enum mqs_err rc;
@@ -139,8 +175,8 @@ out:
 }
 
 static const struct acl_cmd topic_cmds[] = {
-    {"protect", "TOPICFILTER", "encrypt payloads on matching topics (creates a topic key)",
-     topic_protect},
+    {"protect", "TOPICFILTER [--per-device LEVEL]",
+     "encrypt payloads on matching topics (a topic key, or each device's own)", topic_protect},
     {"unprotect", "TOPICFILTER [--grace SECONDS]",
      "stop encrypting; keys stay usable for the grace period", topic_unprotect},
     {"list", "[--json]", "protected topic filters and their keys", topic_list},

@@ -37,7 +37,6 @@ struct add_arg {
 	const uint8_t *secret; /* raw TOTP secret, MQS_TOTP_SECRET_LEN bytes */
 	const uint8_t *wrapped;
 	size_t wrapped_len;
-	struct mqs_creds creds;
 	struct mqs_key key;
 	char *json;
 };
@@ -90,27 +89,10 @@ static enum mqs_err add_change(struct mqsa_ctx *ctx, void *data, char *detail, i
 			mqsa_fail(why, rc, "cannot create device key: %s", mqs_strerror(rc));
 		goto out;
 	}
-	a->creds.has_totp = 1;
-	a->creds.totp = *a->p;
-	memcpy(a->creds.totp_secret, a->secret, MQS_TOTP_SECRET_LEN);
-	a->creds.totp_secret_len = MQS_TOTP_SECRET_LEN;
-	rc = mqs_creds_set_username(&a->creds, a->name);
-	if (rc == MQS_OK)
-		rc =
-		    mqs_creds_add_key(&a->creds, a->key.id, MQS_CREDS_USE_DEVICE, NULL, a->key.key);
-	if (rc != MQS_OK) {
-		mqsa_fail(why, rc, "cannot build credentials: %s", mqs_strerror(rc));
-		goto out;
-	}
-	/* "protected": the device seals its payloads on these topics */
-	rc = mqsa_topic_add_protected(ctx, &a->creds, why);
+	rc = mqsa_device_creds_json(ctx, a->name, a->p, a->secret, MQS_TOTP_SECRET_LEN, &a->key,
+	                            &a->json, why);
 	if (rc != MQS_OK)
 		goto out;
-	rc = mqs_creds_to_json(&a->creds, &a->json);
-	if (rc != MQS_OK) {
-		mqsa_fail(why, rc, "cannot build credentials: %s", mqs_strerror(rc));
-		goto out;
-	}
 	/* delivered before the commit: a device whose credentials cannot be
 	 * delivered is not added */
 	why[0] = '\0';
@@ -122,6 +104,43 @@ static enum mqs_err add_change(struct mqsa_ctx *ctx, void *data, char *detail, i
 	         (unsigned long)a->key.id);
 out:
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The credentials JSON of a device (mqsa_int.h). */
+enum mqs_err mqsa_device_creds_json(struct mqsa_ctx *ctx, const char *name,
+                                    const struct mqs_totp_params *p, const uint8_t *secret,
+                                    size_t secret_len, const struct mqs_key *key, char **json,
+                                    char *why)
+{
+	struct mqs_creds creds;
+	enum mqs_err rc;
+
+	*json = NULL;
+	mqs_creds_init(&creds);
+	if (secret_len > sizeof(creds.totp_secret)) {
+		rc = mqsa_fail(why, MQS_ERR_TOOBIG,
+		               "cannot build credentials: totp secret too long");
+		goto out;
+	}
+	creds.has_totp = 1;
+	creds.totp = *p;
+	memcpy(creds.totp_secret, secret, secret_len);
+	creds.totp_secret_len = secret_len;
+	rc = mqs_creds_set_username(&creds, name);
+	if (rc == MQS_OK)
+		rc = mqs_creds_add_key(&creds, key->id, MQS_CREDS_USE_DEVICE, NULL, key->key);
+	if (rc != MQS_OK) {
+		mqsa_fail(why, rc, "cannot build credentials: %s", mqs_strerror(rc));
+		goto out;
+	}
+	/* "protected": the device seals its payloads on these topics */
+	rc = mqsa_topic_add_protected(ctx, &creds, why);
+	if (rc != MQS_OK)
+		goto out;
+	rc = mqsa_creds_json(ctx, &creds, json, why);
+out:
+	mqs_creds_release(&creds);
 	return rc;
 }
 
@@ -137,7 +156,6 @@ enum mqs_err mqsa_device_add(struct mqsa_ctx *ctx, const char *name,
 	enum mqs_err rc;
 
 	memset(&a, 0, sizeof(a));
-	mqs_creds_init(&a.creds);
 	mqs_key_init(&a.key);
 	a.name = name;
 	a.p = p;
@@ -176,7 +194,6 @@ enum mqs_err mqsa_device_add(struct mqsa_ctx *ctx, const char *name,
 out:
 	if (a.json != NULL)
 		mqs_secret_free_str(a.json);
-	mqs_creds_release(&a.creds);
 	mqs_key_release(&a.key);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	return rc;

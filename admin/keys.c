@@ -39,7 +39,9 @@ static int keys_copy_one(struct mqs_creds *c, const struct mqs_creds_key *k)
 	return mqs_creds_add_key(c, k->id, k->use, k->topic, k->key);
 }
 
-/* Inside a transaction: fail unless filter is protected. */
+/* Inside a transaction: fail unless filter is protected with a shared
+ * topic key (a per-device filter has none: docs/payload-encryption.md,
+ * "Per-device downlink"). */
 static enum mqs_err need_protected(struct mqsa_ctx *ctx, const char *filter, char *why)
 {
 	int rc = mqsa_topic_is_protected(ctx, filter);
@@ -48,6 +50,15 @@ static enum mqs_err need_protected(struct mqsa_ctx *ctx, const char *filter, cha
 		return mqsa_db_fail(ctx, why, "read protected topics");
 	if (rc == 0)
 		return mqsa_fail(why, MQS_ERR_NOENT, "topic %s is not protected", filter);
+	rc = mqsa_row_exists(
+	    ctx, "SELECT 1 FROM protected_topics WHERE filter = ?1 AND per_device > 0", filter);
+	if (rc < 0)
+		return mqsa_db_fail(ctx, why, "read protected topics");
+	if (rc > 0)
+		return mqsa_fail(why, MQS_ERR_INVAL,
+		                 "topic %s is protected per device: it has no shared key (each "
+		                 "device opens its messages with its own key)",
+		                 filter);
 	return MQS_OK;
 }
 
@@ -385,11 +396,9 @@ static enum mqs_err export_change(struct mqsa_ctx *ctx, void *data, char *detail
 	}
 	if (ex != MQS_OK)
 		goto out;
-	rc = mqs_creds_to_json(&a->r->creds, &a->r->json);
-	if (rc != MQS_OK) {
-		ex = mqsa_fail(why, rc, "cannot build credentials: %s", mqs_strerror(rc));
+	ex = mqsa_creds_json(ctx, &a->r->creds, &a->r->json, why);
+	if (ex != MQS_OK)
 		goto out;
-	}
 	snprintf(detail, MQSA_DETAIL_MAX, "filter=%.300s for=%s key_ids=%s out=%.300s%s totp=%s",
 	         a->filter, o->name, a->r->ids, o->out != NULL ? o->out : "stdout",
 	         a->r->merged ? " (merged)" : "", a->full ? "yes" : "no");

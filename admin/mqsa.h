@@ -147,6 +147,33 @@ MQS_MUST_CHECK enum mqs_err mqsa_device_add(struct mqsa_ctx *ctx, const char *na
                                             const struct mqsa_deliver *deliver, uint32_t *key_id,
                                             char *why);
 
+/* What mqsa_device_rekey / mqsa_device_retotp did. */
+struct mqsa_device_rekeyed {
+	uint32_t key_id;            /* the device key in the new credentials */
+	int nretired;               /* rekey: device keys retired */
+	char retired[MQSA_IDS_MAX]; /* ... their ids */
+	long long usable_until;     /* rekey: Unix seconds they open until (inclusive) */
+};
+
+/* device rekey (admin/rekey.c): a new device key for name; its active
+ * keys are retired and still open its envelopes until now + grace
+ * seconds (0..MQSA_TTL_MAX), then never.  TOTP, enabled state, groups,
+ * rules, list entries and client ids are kept.  The new credentials (as
+ * device add writes them) go to deliver before the commit.  Needs the
+ * master key.  Audit "device rekey". */
+MQS_MUST_CHECK enum mqs_err mqsa_device_rekey(struct mqsa_ctx *ctx, const char *name,
+                                              long long grace, const struct mqsa_deliver *deliver,
+                                              struct mqsa_device_rekeyed *res, char *why);
+
+/* device retotp: a new random TOTP secret for name (the old codes stop
+ * working with the commit; digits, period and algorithm are kept, and so
+ * is everything else).  The new credentials, with the current device key,
+ * go to deliver before the commit.  Needs the master key.  Audit "device
+ * retotp". */
+MQS_MUST_CHECK enum mqs_err mqsa_device_retotp(struct mqsa_ctx *ctx, const char *name,
+                                               const struct mqsa_deliver *deliver,
+                                               struct mqsa_device_rekeyed *res, char *why);
+
 /* Every device, by name. */
 MQS_MUST_CHECK enum mqs_err mqsa_device_list(struct mqsa_ctx *ctx,
                                              enum mqs_err (*each)(const struct mqsa_device_info *d,
@@ -315,7 +342,10 @@ struct mqsa_topic_opts {
 };
 
 /* Protect filter: a first topic key; ends the grace of the filter's
- * retired keys.  opts may be NULL (all zero).  Needs the master key.
+ * retired keys.  opts may be NULL (all zero).  With opts->per_device (a
+ * level the filter has, or one under its trailing '#') no topic key is
+ * made (res->key_id 0): each device's own downlink key seals instead, and
+ * key rotate/export refuse the filter.  Needs the master key.
  * Audit "topic protect". */
 MQS_MUST_CHECK enum mqs_err mqsa_topic_protect(struct mqsa_ctx *ctx, const char *filter,
                                                const struct mqsa_topic_opts *opts,

@@ -130,6 +130,17 @@ MQS_MUST_CHECK enum mqs_err mqsa_rule_put(struct mqsa_ctx *ctx, const char *effe
                                           const char *filter, long long priority, int exist_ok,
                                           long long *id, char *why);
 
+/* ---- creds.c: every credentials file the library writes ---- */
+
+/* Serialise device credentials c into a new JSON string *json (free with
+ * mqs_secret_free(*json, strlen(*json))), setting "connect_tokens" when the
+ * plugin on this database accepts connect tokens (settings table;
+ * docs/broker-plugin.md, "Connect tokens").  Every command that writes a
+ * device's credentials calls this.  Returns MQS_OK, MQS_ERR_DB or
+ * MQS_ERR_NOMEM (why set). */
+MQS_MUST_CHECK enum mqs_err mqsa_creds_json(struct mqsa_ctx *ctx, struct mqs_creds *c, char **json,
+                                            char *why);
+
 /* ---- topics.c, shared with keys.c and devices.c ---- */
 
 /* 1 when filter is protected, 0 when not, -1 on a database error. */
@@ -155,6 +166,20 @@ MQS_MUST_CHECK enum mqs_err mqsa_topic_retire(struct mqsa_ctx *ctx, const char *
 /* Release clientid or, when NULL, every id of device username. */
 MQS_MUST_CHECK enum mqs_err mqsa_clientid_release_rows(struct mqsa_ctx *ctx, const char *clientid,
                                                        const char *username, int *n, char *why);
+
+/* ---- devices.c, shared with rekey.c ---- */
+
+struct mqs_key;
+
+/* The credentials JSON of device name (docs/acl.md, "Devices"): username,
+ * TOTP parameters p with secret (secret_len bytes), the device key and the
+ * protected filters.  The one builder of a device's credentials (device
+ * add, rekey, retotp).  *json is a secret (mqs_secret_free_str). */
+MQS_MUST_CHECK enum mqs_err mqsa_device_creds_json(struct mqsa_ctx *ctx, const char *name,
+                                                   const struct mqs_totp_params *p,
+                                                   const uint8_t *secret, size_t secret_len,
+                                                   const struct mqs_key *key, char **json,
+                                                   char *why);
 
 /* ---- keyaccess.c: the only calls into the rule evaluator ---- */
 

@@ -193,6 +193,11 @@ static enum mqs_err protect_change(struct mqsa_ctx *ctx, void *data, char *detai
 	rc = end_grace(ctx, a, why);
 	if (rc != MQS_OK)
 		goto out;
+	if (a->opts.per_device > 0) { /* no shared key: each device's own (downlink) */
+		snprintf(detail, MQSA_DETAIL_MAX, "filter=%.300s per_device=%d", a->filter,
+		         a->opts.per_device);
+		goto out;
+	}
 	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_TOPIC, a->filter, &key);
 	if (rc != MQS_OK) {
 		if (rc == MQS_ERR_DB)
@@ -212,6 +217,25 @@ out:
 	sqlite3_finalize(st);
 	mqs_key_release(&key);
 	return rc;
+}
+
+/* A per-device level (docs/payload-encryption.md, "Per-device downlink")
+ * must exist in the topics filter matches: at most the filter's number of
+ * levels, or any level under a trailing '#'.  0 (no device level) is fine. */
+static int device_level_ok(const char *filter, int level)
+{
+	int levels = 1;
+	const char *last = filter;
+
+	if (level <= 0)
+		return 1;
+	for (const char *c = filter; *c != '\0'; c++) {
+		if (*c == '/') {
+			levels++;
+			last = c + 1;
+		}
+	}
+	return level <= levels || strcmp(last, "#") == 0;
 }
 
 /* Protect a topic filter. */
@@ -234,6 +258,10 @@ enum mqs_err mqsa_topic_protect(struct mqsa_ctx *ctx, const char *filter,
 		               a.opts.rotate_every);
 	if (rc == MQS_OK && (a.opts.per_device < 0 || a.opts.per_device > 255))
 		rc = mqsa_fail(why, MQS_ERR_INVAL, "invalid device level %d", a.opts.per_device);
+	if (rc == MQS_OK && !device_level_ok(filter, a.opts.per_device))
+		rc = mqsa_fail(why, MQS_ERR_INVAL,
+		               "filter %s has no topic level %d to name a device", filter,
+		               a.opts.per_device);
 	if (rc == MQS_OK)
 		rc = mqsa_ctx_db(ctx, why);
 	if (rc == MQS_OK)

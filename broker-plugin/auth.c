@@ -15,9 +15,11 @@
 #include "journal.h"
 #include "mqs_buf.h"
 #include "mqs_cidr.h"
+#include "mqs_conntoken.h"
 #include "mqs_error.h"
 #include "mqs_topic.h"
 #include "mqs_totp.h"
+#include "mqs_util.h"
 #include "plugin.h"
 #include "reseal.h"
 
@@ -459,20 +461,34 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 	if (why != NULL)
 		goto refuse;
 	count_user = count_ip = 1;
-	e = mqs_totp_validate(d->secret, d->secret_len, &d->params, (time_t)now, p->opt.totp_window,
-	                      ed->password, &step);
-	if (e != MQS_OK) {
-		why = ed->password == NULL ? "no code" : "wrong code";
-		goto refuse;
-	}
-	/* a replay is refused; otherwise the code is used up once its step is
-	 * durable: a crash after the CONNACK cannot reopen it */
-	why = step_record(p, d, (int64_t)step, why_db, sizeof(why_db));
-	if (why != NULL) {
-		/* a database or disk problem is not the client's doing */
-		if (why == why_db)
-			count_user = count_ip = 0;
-		goto refuse;
+	if (mqs_conntoken_is_token(ed->password)) {
+		/* a connect token (docs/broker-plugin.md, "Connect tokens"):
+		 * committed before the CONNACK like a TOTP step */
+		int counts = 1;
+
+		why = mqsp_tokens_check(p->tokens, d, cid, ed->password, mqs_now_ms(), why_db,
+		                        sizeof(why_db), &counts);
+		if (why != NULL) {
+			if (!counts)
+				count_user = count_ip = 0;
+			goto refuse;
+		}
+	} else {
+		e = mqs_totp_validate(d->secret, d->secret_len, &d->params, (time_t)now,
+		                      p->opt.totp_window, ed->password, &step);
+		if (e != MQS_OK) {
+			why = ed->password == NULL ? "no code" : "wrong code";
+			goto refuse;
+		}
+		/* a replay is refused; otherwise the code is used up once its
+		 * step is durable: a crash after the CONNACK cannot reopen it */
+		why = step_record(p, d, (int64_t)step, why_db, sizeof(why_db));
+		if (why != NULL) {
+			/* a database or disk problem is not the client's doing */
+			if (why == why_db)
+				count_user = count_ip = 0;
+			goto refuse;
+		}
 	}
 	/* before the broker takes over any session with this id */
 	why = clientid_refusal(p, cid, user, now);

@@ -53,7 +53,7 @@ int mqsp_keys_protected_cmp(const void *a, const void *b)
 enum load_phase { LP_PROTECTED, LP_DEVICE_KEYS, LP_TOPIC_KEYS, LP_BANS, LP_INDEX, LP_DONE };
 
 static const char *const load_sql[] = {
-    [LP_PROTECTED] = "SELECT p.filter, k.id, k.wrapped FROM protected_topics p "
+    [LP_PROTECTED] = "SELECT p.filter, k.id, k.wrapped, p.per_device FROM protected_topics p "
                      "LEFT JOIN keys k ON k.id = (SELECT max(id) FROM keys "
                      "WHERE purpose = 'topic' AND owner = p.filter AND state = 'active')",
     [LP_DEVICE_KEYS] = "SELECT k.id, k.owner, k.state, k.retire_after, k.wrapped "
@@ -110,6 +110,7 @@ static int row_protected(struct mqsp_keys_load *l)
 		return MQS_ERR_NOMEM;
 	k->nprotected++;
 	filter_shape(pt->filter, &pt->levels, &pt->wildcards);
+	pt->per_device = (unsigned)sqlite3_column_int(l->st, 3); /* 0..255 (admin/topics.c) */
 	if (sqlite3_column_type(l->st, 1) != SQLITE_NULL) {
 		int64_t id = sqlite3_column_int64(l->st, 1);
 		const uint8_t *w = sqlite3_column_blob(l->st, 2);
@@ -265,6 +266,14 @@ static void finish(struct mqsp_keys *k)
 		HASH_FIND(hh, k->by_id, &dk->id, sizeof(dk->id), dup);
 		if (dup == NULL)
 			HASH_ADD(hh, k->by_id, id, sizeof(dk->id), dk);
+		if (dk->until != 0)
+			continue;
+		dup = NULL;
+		HASH_FIND(hh_name, k->by_name, dk->device, strlen(dk->device), dup);
+		if (dup == NULL)
+			HASH_ADD(hh_name, k->by_name, device, strlen(dk->device), dk);
+		else if (dk->id > dup->id)
+			HASH_REPLACE(hh_name, k->by_name, device, strlen(dk->device), dk, dup);
 	}
 	for (size_t i = 0; i < k->ntkeys; i++) {
 		struct mqsp_topic_key *tk = &k->tkeys[i];
@@ -340,6 +349,7 @@ void mqsp_keys_free(struct mqsp_keys *k)
 	if (k == NULL)
 		return;
 	HASH_CLEAR(hh, k->by_id);
+	HASH_CLEAR(hh_name, k->by_name);
 	HASH_CLEAR(hh, k->tkeys_by_id);
 	for (size_t i = 0; i < k->nprotected; i++) {
 		free(k->protected[i].filter);
@@ -375,6 +385,18 @@ const struct mqsp_device_key *mqsp_keys_device(const struct mqsp_keys *k, uint32
 	HASH_FIND(hh, k->by_id, &id, sizeof(id), dk);
 	if (dk != NULL && dk->until != 0 && now_s > dk->until)
 		return NULL;
+	return dk;
+}
+
+/* The newest active key of an enabled device, by name. */
+const struct mqsp_device_key *mqsp_keys_device_named(const struct mqsp_keys *k, const char *name,
+                                                     size_t name_len)
+{
+	struct mqsp_device_key *dk = NULL;
+
+	if (k == NULL || k->by_name == NULL || name_len == 0 || name_len > MQSP_DEVICE_NAME_MAX)
+		return NULL;
+	HASH_FIND(hh_name, k->by_name, name, name_len, dk);
 	return dk;
 }
 

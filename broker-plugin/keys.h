@@ -14,7 +14,8 @@
  *     carries the newest (highest id) active topic key of that filter.
  *   - Device keys: active keys, and retired ones still in their grace, of
  *     ENABLED devices only, so a disabled or removed device's key stops
- *     opening with the next snapshot.
+ *     opening with the next snapshot.  Also by device name, the newest
+ *     active key of each (the key of its per-device downlink, downlink.h).
  *   - Topic keys: EVERY topic key the database holds, whatever its state
  *     (active, in grace, retired past its grace) and whether its filter is
  *     still protected, by key id: subscribers keep old keys in their
@@ -44,12 +45,14 @@ struct mqsp_protected {
 	char *filter; /* malloc'd */
 	unsigned levels;
 	unsigned wildcards;
-	uint32_t key_id; /* 0: the filter has no active key (messages are dropped) */
+	uint32_t key_id;     /* 0: the filter has no active key (messages are dropped) */
+	unsigned per_device; /* 1-based topic level naming the device (downlink.h), 0: shared key */
 	uint8_t key[MQS_ENVELOPE_KEY_LEN];
 };
 
 struct mqsp_device_key {
 	UT_hash_handle hh;
+	UT_hash_handle hh_name; /* in by_name: the newest active key of each device */
 	uint32_t id;
 	int64_t until; /* 0: active; else a retired key that opens while now <= until */
 	char device[MQSP_DEVICE_NAME_MAX + 1];
@@ -65,8 +68,9 @@ struct mqsp_topic_key {
 struct mqsp_keys {
 	struct mqsp_protected *protected; /* array, most specific first */
 	size_t nprotected;
-	struct mqsp_device_key *dkeys; /* array of ndkeys */
-	struct mqsp_device_key *by_id; /* uthash over dkeys */
+	struct mqsp_device_key *dkeys;   /* array of ndkeys */
+	struct mqsp_device_key *by_id;   /* uthash over dkeys */
+	struct mqsp_device_key *by_name; /* uthash (hh_name): newest active key per device */
 	size_t ndkeys;
 	struct mqsp_topic_key *tkeys;       /* array of ntkeys: every topic key */
 	struct mqsp_topic_key *tkeys_by_id; /* uthash over tkeys */
@@ -111,6 +115,11 @@ const struct mqsp_protected *mqsp_keys_match(const struct mqsp_keys *k, const ch
 /* The device key with this id that opens at now_s, or NULL. */
 const struct mqsp_device_key *mqsp_keys_device(const struct mqsp_keys *k, uint32_t id,
                                                int64_t now_s);
+
+/* The newest active key of the enabled device called name (name_len
+ * bytes, not NUL-terminated), or NULL (also when k is NULL). */
+const struct mqsp_device_key *mqsp_keys_device_named(const struct mqsp_keys *k, const char *name,
+                                                     size_t name_len);
 
 /* The topic key with this id, whatever its state, or NULL (also when k
  * is NULL).  For recognising forged envelopes only (forged.h). */

@@ -144,6 +144,7 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 	o->clientid_policy = MQSP_CLIENTID_OWNED;
 	o->clientid_ttl = MQSP_CLIENTIDS_TTL_DEFAULT;
 	o->clientid_max = MQSP_CLIENTIDS_PER_USER_DEFAULT;
+	o->connect_tokens = 1;
 	for (int i = 0; i < count && rc == MQS_OK; i++) {
 		const char *k = opts[i].key;
 		const char *val = opts[i].value;
@@ -159,6 +160,8 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 			o->master_key_file = val;
 		} else if (strcmp(k, "allowlist") == 0) {
 			rc = opt_bool(k, val, &o->allowlist);
+		} else if (strcmp(k, "connect_tokens") == 0) {
+			rc = opt_bool(k, val, &o->connect_tokens);
 		} else if (strcmp(k, "defer_unknown") == 0) {
 			rc = opt_bool(k, val, &o->defer_unknown);
 		} else if (strcmp(k, "totp_window") == 0) {
@@ -276,6 +279,7 @@ static void plugin_free(struct mqsp_plugin *p)
 			         p->opt.db, JOURNAL_SUFFIX, mqsp_auth_fold_error(p, e));
 	}
 	mqsp_journal_free(p->journal);
+	mqsp_tokens_free(p->tokens); /* before the store it borrows */
 	if (p->store != NULL && p->cids != NULL) {
 		int e;
 
@@ -361,6 +365,12 @@ static int plugin_open(struct mqsp_plugin *p)
 	rc = journal_open(p);
 	if (rc != MQS_OK)
 		return rc;
+	rc = mqsp_tokens_open(p->store, p->opt.connect_tokens, p->opt.replay_window, CLOSE_BUSY_MS,
+	                      &p->tokens, err, sizeof(err));
+	if (rc != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s", err);
+		return rc;
+	}
 	rc = mqsp_snapshot_load(mqsp_store_reader(p->store), p->mk, (int64_t)time(NULL), &p->snap,
 	                        err, sizeof(err));
 	if (rc != MQS_OK) {
@@ -442,6 +452,7 @@ static const struct {
     {MOSQ_EVT_MESSAGE, mqsp_keysvc_message_cb}, /* mqttsec/keys/req (keysvc.c) */
     {MOSQ_EVT_MESSAGE, mqsp_message_cb},        /* protected topics (reseal.c) */
     {MOSQ_EVT_TICK, mqsp_reseal_tick_cb},       /* replay set, $SYS statistics */
+    {MOSQ_EVT_TICK, mqsp_tokens_tick_cb},       /* connect token nonces (tokens.c) */
 };
 
 #define NCALLBACKS (sizeof(callbacks) / sizeof(callbacks[0]))

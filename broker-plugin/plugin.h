@@ -32,6 +32,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "store.h"
+#include "tokens.h"
 #include "mqs_error.h"
 
 struct mqsp_options {
@@ -60,6 +61,7 @@ struct mqsp_options {
 	int clientid_policy;         /* plugin_opt_clientid_policy (enum mqsp_clientid_policy) */
 	int64_t clientid_ttl;        /* plugin_opt_clientid_ttl, seconds */
 	size_t clientid_max;         /* plugin_opt_clientid_max_per_user */
+	int connect_tokens;          /* plugin_opt_connect_tokens on|off (tokens.h) */
 };
 
 /* username -> device of the current snapshot, keyed by the broker's own
@@ -107,6 +109,7 @@ struct mqsp_plugin {
 	int64_t cids_next_sweep;     /* when to drop expired ids and refresh connected ones */
 	int64_t cids_flush_warned;   /* last warning about failing binding writes */
 	int cids_merge;              /* releases to merge (mqttsec-acl committed) */
+	struct mqsp_tokens *tokens;  /* connect tokens (tokens.h) */
 };
 
 /* Log through the broker with the "mqttsec: " prefix (broker thread only). */
@@ -147,6 +150,9 @@ const char *mqsp_auth_fold_error(struct mqsp_plugin *p, int rc);
  * must not start: codes could be replayed) (auth.c). */
 MQS_MUST_CHECK int mqsp_auth_steps_recover(struct mqsp_plugin *p, int busy_ms);
 
+/* MOSQ_EVT_TICK: delete connect token nonces whose window closed
+ * (tokens.c). */
+int mqsp_tokens_tick_cb(int event, void *event_data, void *userdata);
 /* MOSQ_EVT_ACL_CHECK (access.c). */
 int mqsp_access_cb(int event, void *event_data, void *userdata);
 

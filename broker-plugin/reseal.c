@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "downlink.h"
 #include "epoch.h"
 #include "forged.h"
 #include "keys.h"
@@ -226,6 +227,9 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	const struct mqsp_device_key *dk = NULL;
 	struct mqs_envelope_info info;
 	uint8_t digest[MQS_ENVELOPE_NONCE_LEN];
+	uint8_t dl_key[MQS_KDF_KEY_LEN]; /* per-device downlink (downlink.h) */
+	const uint8_t *seal_key;
+	uint32_t seal_id;
 	const char *user;
 	uint8_t *out = NULL;
 	size_t out_len, plain_len = 0, written = 0;
@@ -249,7 +253,14 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		why = reclassify(p, k, why, ed->topic, ed->payload, ed->payloadlen);
 		goto refuse;
 	}
-	if (pt->key_id == 0) {
+	seal_key = pt->key;
+	seal_id = pt->key_id;
+	if (pt->per_device > 0) {
+		why = mqsp_downlink_key(k, pt, ed->topic, dl_key, &seal_id);
+		if (why != MQSP_DROP__COUNT)
+			goto refuse;
+		seal_key = dl_key;
+	} else if (pt->key_id == 0) {
 		why = MQSP_DROP_NO_TOPIC_KEY;
 		goto refuse;
 	}
@@ -288,7 +299,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	out = out_len > 0 ? mosquitto_malloc(out_len + 1) : NULL;
 	if (out == NULL)
 		goto refuse;
-	rc = mqs_envelope_ctx_seal(r->ec, pt->key, pt->key_id, out_ts, digest, user, strlen(user),
+	rc = mqs_envelope_ctx_seal(r->ec, seal_key, seal_id, out_ts, digest, user, strlen(user),
 	                           ed->topic, strlen(ed->topic), r->plain, plain_len, out, out_len,
 	                           &written);
 	if (rc != MQS_OK)
@@ -302,6 +313,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		}
 	}
 	OPENSSL_cleanse(r->plain, plain_len);
+	OPENSSL_cleanse(dl_key, sizeof(dl_key));
 	out[written] = '\0';
 	ed->payload = out;
 	ed->payloadlen = (uint32_t)written;
@@ -310,6 +322,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 refuse:
 	if (plain_len > 0)
 		OPENSSL_cleanse(r->plain, plain_len);
+	OPENSSL_cleanse(dl_key, sizeof(dl_key));
 	mosquitto_free(out);
 	return drop(p, why, ed->client, ed->topic, "message", 0);
 }

@@ -14,8 +14,9 @@
  *      same connection, or a persistent session it resumed: epoch.h),
  *      which re-seal to the same output again;
  *   4. it must open under the device key for the actual topic;
- *   5. it is re-sealed with the filter's newest active topic key, origin =
- *      the publisher's username, timestamp = now (the stored one for a
+ *   5. it is re-sealed with the filter's newest active topic key (on a
+ *      per-device filter: the addressed device's downlink key, downlink.h),
+ *      origin = the publisher's username, timestamp = now (the stored one for a
  *      retransmission), nonce = HMAC-SHA256(prf key, input envelope)[0..11]
  *      with prf key = mqs_master_key_derive(mk, "mqttsec-reseal-nonce"):
  *      the same input always gives the same output, and no counter can

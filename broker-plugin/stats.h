@@ -34,6 +34,7 @@ enum mqsp_drop {
 	MQSP_DROP_REPLAY_FULL,   /* the replay set is full */
 	MQSP_DROP_ERROR,         /* out of memory, crypto failure */
 	MQSP_DROP_FORGED,        /* any topic: a topic key, or an origin (forged.h) */
+	MQSP_DROP_NO_DEVICE,     /* per-device filter: the topic names no enabled device */
 	MQSP_DROP__COUNT
 };
 

@@ -156,12 +156,6 @@ int mqsp_store_close(struct mqsp_store *s)
 	return rc;
 }
 
-/* The writer connection. */
-sqlite3 *mqsp_store_writer(struct mqsp_store *s)
-{
-	return s->w;
-}
-
 /* The reader. */
 sqlite3 *mqsp_store_reader(struct mqsp_store *s)
 {
@@ -395,4 +389,10 @@ int mqsp_store_clientids_merge(struct mqsp_store *s, struct mqsp_clientids *t, s
 const char *mqsp_store_error(const struct mqsp_store *s)
 {
 	return s->error;
+}
+
+/* The writer connection. */
+sqlite3 *mqsp_store_writer(struct mqsp_store *s)
+{
+	return s->w;
 }

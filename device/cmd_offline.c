@@ -163,6 +163,7 @@ int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv)
 {
 	struct mqs_envelope_info info;
 	const struct mqs_creds_key *key;
+	uint8_t dkey[MQS_ENVELOPE_KEY_LEN];
 	const char *topic;
 	uint8_t *env = NULL;
 	size_t env_len = 0;
@@ -217,8 +218,10 @@ int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv)
 		ex = EX_OSERR;
 		goto out;
 	}
-	rc = mqs_envelope_open(key->key, key->id, env, env_len, topic, strlen(topic), plain,
-	                       plain_cap, &plain_len, &info);
+	rc = dev_open_key(key, &info, topic, dkey); /* a downlink: derived from key */
+	if (rc == MQS_OK)
+		rc = mqs_envelope_open(dkey, key->id, env, env_len, topic, strlen(topic), plain,
+		                       plain_cap, &plain_len, &info);
 	if (rc != MQS_OK) {
 		dev_err("cannot open envelope: %s", mqs_strerror(rc));
 		goto out;
@@ -232,6 +235,7 @@ int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	ex = EX_OK;
 out:
+	OPENSSL_cleanse(dkey, sizeof(dkey));
 	mqs_secret_free(plain, plain_cap);
 	free(env);
 	return ex;

@@ -347,6 +347,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	const struct mqs_creds *cr = &c->ctx->creds;
 	struct mqs_envelope_info info;
 	const struct mqs_creds_key *k = NULL;
+	uint8_t key[MQS_ENVELOPE_KEY_LEN];
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
 	int protected_topic = mqs_creds_topic_protected(cr, m->topic);
@@ -371,8 +372,11 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	plain = malloc(info.ciphertext_len + 1);
 	if (plain == NULL)
 		return;
-	rc = mqs_envelope_open(k->key, k->id, m->payload, (size_t)m->payloadlen, m->topic,
-	                       strlen(m->topic), plain, info.ciphertext_len, &plain_len, &info);
+	rc = dev_open_key(k, &info, m->topic, key); /* a downlink: derived from k */
+	if (rc == MQS_OK)
+		rc = mqs_envelope_open(key, k->id, m->payload, (size_t)m->payloadlen, m->topic,
+		                       strlen(m->topic), plain, info.ciphertext_len, &plain_len,
+		                       &info);
 	if (rc != MQS_OK) {
 		dev_err("cannot open message on %s: %s", m->topic, mqs_strerror(rc));
 		goto out;
@@ -387,6 +391,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	print_payload(ss->o, m->topic, info.origin, info.origin_len, plain, plain_len);
 	ss->received++;
 out:
+	OPENSSL_cleanse(key, sizeof(key));
 	mqs_secret_free(plain, info.ciphertext_len + 1);
 }
 

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* conn.c - mqttsec-device's MQTT connection: TOTP code as password, a fresh
  * code (from a later time step) on every (re)connect, synchronous CONNACK.
+ * When the credentials say the broker accepts connect tokens
+ * (docs/broker-plugin.md, "Connect tokens"), a fresh token per attempt
+ * instead, so a reconnect never waits for the next time step.
  */
 #include "config.h"
 
@@ -18,8 +21,10 @@
 
 #include <mosquitto.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "device.h"
+#include "mqs_conntoken.h"
 #include "mqs_error.h"
 #include "mqs_totp.h"
 #include "mqs_util.h"
@@ -102,6 +107,62 @@ static void sleep_ms(uint64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Set the password to a fresh connect token for the client id. */
+static int set_fresh_token(struct dev_conn *c)
+{
+	const struct mqs_creds *cr = &c->ctx->creds;
+	char tok[MQS_CONNTOKEN_TEXT_LEN + 1];
+	int ex = EX_SOFTWARE;
+	int rc;
+
+	rc = mqs_conntoken_make_secret(cr->totp_secret, cr->totp_secret_len, cr->username, c->cid,
+	                               mqs_now_ms(), tok);
+	if (rc != MQS_OK) {
+		dev_err("cannot make a connect token: %s", mqs_strerror(rc));
+		goto out;
+	}
+	if (mosquitto_username_pw_set(c->mosq, cr->username, tok) != MOSQ_ERR_SUCCESS)
+		goto out;
+	ex = EX_OK;
+out:
+	OPENSSL_cleanse(tok, sizeof(tok));
+	return ex;
+}
+
+/* The client id of a connection: client_id when given; with connect tokens
+ * (which bind it) USERNAME-<8 random hex digits>, else NULL (libmosquitto
+ * picks one).  EX_OK or EX_SOFTWARE (printed). */
+static int client_id_choose(struct dev_conn *c, const char *client_id)
+{
+	const struct mqs_creds *cr = &c->ctx->creds;
+	uint8_t rnd[4];
+	char hex[9];
+	size_t len;
+
+	c->cid = NULL;
+	if (client_id != NULL) {
+		c->cid = strdup(client_id);
+		goto out;
+	}
+	if (!cr->connect_tokens || cr->username == NULL)
+		return EX_OK;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		dev_err("cannot make a client id: no random bytes");
+		return EX_SOFTWARE;
+	}
+	mqs_hex_encode(rnd, sizeof(rnd), hex);
+	len = strlen(cr->username) + 1 + sizeof(hex);
+	c->cid = malloc(len);
+	if (c->cid != NULL)
+		snprintf(c->cid, len, "%s-%s", cr->username, hex);
+out:
+	if (c->cid == NULL) {
+		dev_err("cannot make a client id: out of memory");
+		return EX_SOFTWARE;
+	}
+	return EX_OK;
+}
+
 /* Set the password to a code from a time step later than the last one
  * used (the broker refuses a replayed step), waiting for it if needed: the
  * step comes from mqs_totp_step_choose(), the one step chooser. */
@@ -122,6 +183,10 @@ static int set_fresh_code(struct dev_conn *c)
 		if (mosquitto_username_pw_set(c->mosq, cr->username, NULL) != MOSQ_ERR_SUCCESS)
 			goto out;
 		ex = EX_OK;
+		goto out;
+	}
+	if (cr->connect_tokens) {
+		ex = set_fresh_token(c);
 		goto out;
 	}
 	fd = step_file_open(c, &stored);
@@ -193,7 +258,11 @@ int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host, int
 	c->port = port;
 	c->last_step = -1;
 	mosquitto_lib_init();
-	c->mosq = mosquitto_new(client_id, clean ? true : false, c);
+	ex = client_id_choose(c, client_id);
+	if (ex != EX_OK)
+		goto out;
+	ex = EX_SOFTWARE;
+	c->mosq = mosquitto_new(c->cid, clean ? true : false, c);
 	if (c->mosq == NULL) {
 		dev_err("cannot create mqtt client: %s", strerror(errno));
 		goto out;
@@ -216,7 +285,7 @@ out:
 	return ex;
 }
 
-/* Reconnect with a fresh code; backoff between tries. */
+/* Reconnect with a fresh code (or token: at once); backoff between tries. */
 int dev_conn_reconnect(struct dev_conn *c)
 {
 	unsigned delay = 1;
@@ -246,5 +315,7 @@ void dev_conn_close(struct dev_conn *c)
 		mosquitto_destroy(c->mosq);
 		c->mosq = NULL;
 	}
+	free(c->cid);
+	c->cid = NULL;
 	mosquitto_lib_cleanup();
 }

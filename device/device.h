@@ -82,6 +82,11 @@ int dev_cmd_seal(struct dev_ctx *ctx, int argc, char **argv);
  * and "origin: NAME" on stderr when the envelope carries one. */
 int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv);
 
+/* token [-i CLIENTID]: print a one-time connect token for the
+ * credentials' username and CLIENTID (default: the username)
+ * (cmd_token.c; docs/broker-plugin.md, "Connect tokens"). */
+int dev_cmd_token(struct dev_ctx *ctx, int argc, char **argv);
+
 /* cmd_pubsub.c: commands that talk to a broker. */
 
 /* publish [-h HOST] [-p PORT] -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r]
@@ -138,6 +143,7 @@ struct dev_conn {
 	struct mosquitto *mosq;
 	const char *host;
 	int port;
+	char *cid;         /* the client id (owned; NULL: libmosquitto's own) */
 	int64_t last_step; /* TOTP step of the last code sent */
 	int connack;       /* -1 while waiting */
 	int connected;
@@ -164,6 +170,19 @@ void dev_origin_write(FILE *f, const uint8_t *origin, size_t len);
 
 /* Write prefix, the origin and a newline on f. */
 void dev_origin_print(FILE *f, const char *prefix, const uint8_t *origin, size_t len);
+
+/* downlink.c: the key that opens a delivered envelope. */
+
+struct mqs_envelope_info;
+
+/* Into out (MQS_ENVELOPE_KEY_LEN bytes, the caller wipes it): the key that
+ * opens the envelope described by info on topic with k (the key of
+ * info->key_id in the credentials): for a device key and an envelope the
+ * broker sealed (origin set), the device's downlink key for topic
+ * (docs/payload-encryption.md, "Per-device downlink"); else k's key.
+ * Returns MQS_OK or MQS_ERR_CRYPTO (out wiped). */
+MQS_MUST_CHECK int dev_open_key(const struct mqs_creds_key *k, const struct mqs_envelope_info *info,
+                                const char *topic, uint8_t *out);
 
 /* main.c: helpers for commands. */
 

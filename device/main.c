@@ -29,6 +29,7 @@ struct dev_cmd {
 
 static const struct dev_cmd dev_cmds[] = {
     {"totp", "", "print the current one-time code", dev_cmd_totp},
+    {"token", "[-i CLIENTID]", "print a one-time connect token", dev_cmd_token},
     {"seal", "TOPIC < plain > envelope", "seal stdin for TOPIC with the device key", dev_cmd_seal},
     {"open", "TOPIC < envelope > plain", "open an envelope for TOPIC (origin on stderr)",
      dev_cmd_open},

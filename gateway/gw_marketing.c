@@ -195,8 +195,12 @@ static int render_row(void *arg, const struct gw_outbox_row *row, struct gw_engi
 		                           .channel = GW_CH_EMAIL,
 		                           .campaign_id = c->camp_rowid};
 
-		/* the token binds the row's creation time (gw_unsub.h) */
-		rc = gw_recipient_created_at(&m->gw->store, row->recipient_id, &ref.created_at);
+		/* the token binds the recipient's creation time (gw_unsub.h),
+		 * read by the claim with the rest of the row */
+		ref.created_at = row->recipient_created_at;
+		if (ref.created_at < 0)
+			rc = gw_recipient_created_at(&m->gw->store, row->recipient_id,
+			                             &ref.created_at);
 		if (rc == MQS_OK)
 			rc = gw_unsub_url(&m->gw->store, conf->http.public_url, &ref, url,
 			                  sizeof(url));
@@ -620,10 +624,13 @@ static int fan_out_batch(struct gw_marketing *m, int64_t now)
 		/* keep one turn short: adapt the batch to the time it took */
 		uint64_t us = mono_us() - t0;
 		size_t cap = m->gw->conf->fanout_batch > 0 ? m->gw->conf->fanout_batch : 2000;
+		/* the floor never lifts a batch above the configured cap: a
+		 * slow batch (a loaded machine) must not grow it */
+		size_t least = cap < BATCH_MIN ? cap : BATCH_MIN;
 
 		if (n > 0 && us > BATCH_BUDGET_US) {
 			size_t b = (size_t)((double)m->batch * BATCH_BUDGET_US / (double)us);
-			m->batch = b < BATCH_MIN ? BATCH_MIN : b;
+			m->batch = b < least ? least : b;
 		} else if (n == (int64_t)m->batch && us < BATCH_BUDGET_US / 2) {
 			m->batch = m->batch * 2 > cap ? cap : m->batch * 2;
 		}

@@ -340,7 +340,7 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 	    "?5 = 0 OR r.id IS NULL OR coalesce((SELECT c.state FROM consents c "
 	    "WHERE c.recipient_id = r.id AND c.channel = o.channel), 0) = 1, "
 	    "?5 = 1 AND EXISTS (SELECT 1 FROM campaigns k WHERE k.state = 'cancelled' AND "
-	    "k.message = o.message) "
+	    "k.message = o.message), coalesce(r.created_at, -1) "
 	    "FROM outbox o JOIN messages m ON m.id = o.message "
 	    "LEFT JOIN recipients r ON r.name = o.recipient "
 	    "WHERE o.state = 'queued' AND o.channel = ?1 AND o.prio = ?5 "
@@ -413,6 +413,7 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 		/* marketing needs the consent now, not only at the fan-out */
 		row->claimed_at = now_ms;
 		row->cancelled = sqlite3_column_int(sel, 21);
+		row->recipient_created_at = sqlite3_column_int64(sel, 22);
 		row->consent = sqlite3_column_int(sel, 20) ? GW_CONSENT_ON : GW_CONSENT_OFF;
 		row->sealed_len = (size_t)sqlite3_column_bytes(sel, 9);
 		if (GW_CH_NO_RECIPIENT(ch)) {

@@ -118,6 +118,9 @@ struct gw_outbox_row {
 	int cancelled;        /* marketing rows: the campaign was cancelled */
 	int consent;          /* marketing rows: GW_CONSENT_ON, _OFF (withdrawn since
 	                       * the fan-out: fail, never send) or _UNKNOWN */
+	/* recipients.created_at, -1 when none (the unsubscribe token binds it,
+	 * gw_unsub.h) */
+	int64_t recipient_created_at;
 };
 
 /* outbox row consent (marketing rows, docs/marketing.md "Delivery rules"). */

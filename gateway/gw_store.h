@@ -32,11 +32,15 @@
 #include "mqs_master_key.h"
 
 #define GW_STMT_CACHE 128
+/* The label of the unsubscribe token key derived from the master key
+ * (gw_unsub.h); the derived key is kept in the store. */
+#define GW_STORE_UNSUB_LABEL "mqttsec-gateway unsubscribe v1"
 
 struct gw_store {
 	sqlite3 *db;
 	uint8_t mk[MQS_MASTER_KEY_LEN];
 	uint8_t lookup_key[32];
+	uint8_t unsub_key[32]; /* HMAC key of unsubscribe tokens (GW_STORE_UNSUB_LABEL) */
 	int in_tx;
 	int sync_full;          /* configured: synchronous = full */
 	int cur_full;           /* what the connection uses now */

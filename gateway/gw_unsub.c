@@ -16,25 +16,22 @@
 #define TOKEN_BODY    26 /* version, recipient, created_at, channel, campaign */
 #define TOKEN_TAG     16
 #define TOKEN_RAW     (TOKEN_BODY + TOKEN_TAG)
-#define TOKEN_LABEL   "mqttsec-gateway unsubscribe v1"
 
-/* The tag of body under the key derived from the master key. */
+/* The tag of body under the key derived from the master key (kept in the
+ * store, derived once at open: GW_STORE_UNSUB_LABEL). */
 static int token_tag(const struct gw_store *s, const uint8_t body[TOKEN_BODY],
                      uint8_t tag[TOKEN_TAG])
 {
-	uint8_t key[32], mac[32];
-	unsigned int klen = sizeof(key), mlen = sizeof(mac);
+	uint8_t mac[32];
+	unsigned int mlen = sizeof(mac);
 	int rc = MQS_ERR_CRYPTO;
 
-	if (HMAC(EVP_sha256(), s->mk, sizeof(s->mk), (const unsigned char *)TOKEN_LABEL,
-	         sizeof(TOKEN_LABEL) - 1, key, &klen) == NULL)
-		goto out;
-	if (HMAC(EVP_sha256(), key, sizeof(key), body, TOKEN_BODY, mac, &mlen) == NULL)
+	if (HMAC(EVP_sha256(), s->unsub_key, sizeof(s->unsub_key), body, TOKEN_BODY, mac, &mlen) ==
+	    NULL)
 		goto out;
 	memcpy(tag, mac, TOKEN_TAG);
 	rc = MQS_OK;
 out:
-	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return rc;
 }

@@ -436,6 +436,8 @@ static int creds_parse(const char *json, size_t len, int need_user, struct mqs_c
 	totp = cJSON_GetObjectItemCaseSensitive(root, "totp");
 	if (totp != NULL && !cJSON_IsNull(totp) && parse_totp(totp, c, errbuf, errlen) != MQS_OK)
 		goto out;
+	/* docs/broker-plugin.md, "Connect tokens": the broker accepts them */
+	c->connect_tokens = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "connect_tokens"));
 	prot = cJSON_GetObjectItemCaseSensitive(root, "protected");
 	if (prot != NULL && !cJSON_IsNull(prot)) {
 		if (!cJSON_IsArray(prot)) {
@@ -656,6 +658,8 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 			cJSON_AddItemToArray(prot, str);
 		}
 	}
+	if (c->connect_tokens && cJSON_AddTrueToObject(root, "connect_tokens") == NULL)
+		goto out;
 	text = cJSON_Print(root);
 	if (text == NULL)
 		goto out;

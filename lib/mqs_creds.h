@@ -46,6 +46,10 @@ struct mqs_creds {
 	 * extension of the credentials file; publishers seal on a matching topic) */
 	char **protected_filters;
 	size_t nprotected;
+	/* "connect_tokens": true when the broker that wrote the file accepts
+	 * connect tokens (docs/broker-plugin.md, "Connect tokens"); clients
+	 * then connect with a fresh token per attempt */
+	int connect_tokens;
 };
 
 /* Zero c. */
