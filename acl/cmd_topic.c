@@ -23,13 +23,15 @@ struct protect_opts {
 	char why[ACL_WHY_MAX];
 };
 
-/* --per-device LEVEL (1..255) */
+/* --per-device LEVEL (1..255), --rotate-every DURATION */
 static int protect_opt(int opt, const char *arg, void *data)
 {
 	struct protect_opts *o = data;
 	char *end = NULL;
 	long v;
 
+	if (opt == 'R')
+		return acl_report(o->ctx, mqsa_ttl_parse(arg, &o->t.rotate_every, o->why), o->why);
 	if (opt != 'D')
 		return EX_USAGE;
 	v = strtol(arg, &end, 10);
@@ -41,10 +43,13 @@ static int protect_opt(int opt, const char *arg, void *data)
 	return EX_OK;
 }
 
-/* topic protect TOPICFILTER [--per-device LEVEL] */
+/* topic protect TOPICFILTER [--rotate-every DURATION] [--per-device LEVEL]
+ * (the running plugin rotates the key on schedule: rotate.c in the plugin,
+ * docs/payload-encryption.md, "Keys that do not wear out") */
 static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"per-device", required_argument, NULL, 'D'},
+	                                     {"rotate-every", required_argument, NULL, 'R'},
 	                                     {NULL, 0, NULL, 0}};
 	struct protect_opts o;
 	struct mqsa_topic_protected r;
@@ -56,8 +61,9 @@ static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	memset(&o, 0, sizeof(o));
 	o.ctx = ctx;
-	ex = acl_parse_opts(ctx, argc, argv, "topic protect", "TOPICFILTER [--per-device LEVEL]", 0,
-	                    opts, protect_opt, &o, 1, 1, &first);
+	ex = acl_parse_opts(ctx, argc, argv, "topic protect",
+	                    "TOPICFILTER [--rotate-every DURATION] [--per-device LEVEL]", 0, opts,
+	                    protect_opt, &o, 1, 1, &first);
 	if (ex != EX_OK)
 		goto out;
 	filter = argv[first];
@@ -73,6 +79,8 @@ static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 		       filter, o.t.per_device);
 	else if (ex == EX_OK)
 		printf("topic %s protected, key %lu\n", filter, (unsigned long)r.key_id);
+	if (ex == EX_OK && o.t.rotate_every > 0)
+		printf("the broker rotates its key every %lld s\n", o.t.rotate_every);
 	if (ex == EX_OK && r.nended > 0)
 		printf("grace ended for key%s %s (usable while the topic was unprotected)\n",
 		       r.nended == 1 ? "" : "s", r.ended);
@@ -175,7 +183,7 @@ out:
 }
 
 static const struct acl_cmd topic_cmds[] = {
-    {"protect", "TOPICFILTER [--per-device LEVEL]",
+    {"protect", "TOPICFILTER [--rotate-every DURATION] [--per-device LEVEL]",
      "encrypt payloads on matching topics (a topic key, or each device's own)", topic_protect},
     {"unprotect", "TOPICFILTER [--grace SECONDS]",
      "stop encrypting; keys stay usable for the grace period", topic_unprotect},

@@ -25,6 +25,7 @@
 
 #include "mqs_creds.h"
 #include "mqs_error.h"
+#include "mqs_keyrotate.h"
 #include "mqs_keystore.h"
 #include "mqs_totp.h"
 #include "mqs_util.h"
@@ -80,15 +81,15 @@ static enum mqs_err rotate_change(struct mqsa_ctx *ctx, void *data, char *detail
 	enum mqs_err ex;
 
 	ex = need_protected(ctx, a->filter, why);
-	if (ex == MQS_OK)
-		ex = mqsa_topic_retire(ctx, a->filter, a->grace, a->ids, sizeof(a->ids),
-		                       &a->nretired, why);
 	if (ex != MQS_OK)
 		goto out;
-	rc = mqs_keystore_create(ctx->db, ctx->mk, MQS_KEY_TOPIC, a->filter, &a->key);
+	/* the same operation as the plugin's automatic rotations */
+	rc = mqs_keystore_rotate(ctx->db, ctx->mk, a->filter,
+	                         (int64_t)mqsa_retire_after(ctx, a->grace), 0, &a->key, a->ids,
+	                         sizeof(a->ids), &a->nretired);
 	if (rc != MQS_OK) {
 		ex = rc == MQS_ERR_DB
-		         ? mqsa_db_fail(ctx, why, "create topic key")
+		         ? mqsa_db_fail(ctx, why, "rotate topic key")
 		         : mqsa_fail(why, rc, "cannot create topic key: %s", mqs_strerror(rc));
 		goto out;
 	}

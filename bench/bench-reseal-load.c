@@ -35,9 +35,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "mqs_creds.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
+#include "mqs_kdf.h"
 #include "mqs_totp.h"
 #include "mqs_util.h"
 
@@ -337,6 +340,7 @@ static int check_payload(const struct mqs_creds *c, const char *topic, const uin
 {
 	struct mqs_envelope_info info;
 	const struct mqs_creds_key *k;
+	uint8_t key[MQS_ENVELOPE_KEY_LEN];
 	uint8_t *plain;
 	size_t n = 0;
 	int ok;
@@ -349,12 +353,21 @@ static int check_payload(const struct mqs_creds *c, const char *topic, const uin
 		free(plain);
 		return 0;
 	}
-	ok = mqs_envelope_open(k->key, k->id, env, len, topic, strlen(topic), plain,
+	/* a per-device downlink: the subscriber's own key id, derived key
+	 * (docs/payload-encryption.md, "Per-device downlink") */
+	ok = 1;
+	if (k->use == MQS_CREDS_USE_DEVICE && info.origin_len > 0)
+		ok = mqs_kdf_downlink(k->key, topic, strlen(topic), key) == MQS_OK;
+	else
+		memcpy(key, k->key, sizeof(key));
+	ok = ok &&
+	     mqs_envelope_open(key, k->id, env, len, topic, strlen(topic), plain,
 	                       info.ciphertext_len, &n, &info) == MQS_OK &&
 	     n == size && info.origin_len == strlen(origin) &&
 	     memcmp(info.origin, origin, info.origin_len) == 0;
 	for (size_t i = 0; ok && i < n; i++)
 		ok = plain[i] == (uint8_t)('a' + i % 26);
+	OPENSSL_cleanse(key, sizeof(key));
 	free(plain);
 	return ok;
 }

@@ -10,6 +10,9 @@
 #   sealed  with the plugin, a protected topic: every message sealed by the
 #           publishing device (before the clock starts), opened and re-sealed
 #           by the broker; the subscriber opens the first and last one
+#   downlink  as sealed, on a per-device filter (topic protect
+#           'bench/down/+' --per-device 3): re-sealed with the subscribing
+#           device's downlink key, HKDF(device key, topic), derived per message
 #
 # Figures: messages/s received (median of BENCH_TRIALS), the broker's CPU
 # time per message, and the sealed/plain ratio.  With BENCH_PERF=1 the broker
@@ -117,6 +120,7 @@ run() {
 	plain) args=(-t bench/plain) ;;
 	open) args=(-t bench/open --pub "$W/bpub.json" --sub "$W/bsub.json") ;;
 	sealed) args=(-t bench/sealed/x --pub "$W/bpub.json" --sub "$W/bsub.json" --seal --check) ;;
+	downlink) args=(-t bench/down/bsub --pub "$W/bpub.json" --sub "$W/bsub.json" --seal --check) ;;
 	esac
 	[ "$kind" = plain ] || new_step
 	c0=$(cpu_ms "$b")
@@ -139,6 +143,7 @@ echo
 export MQTTSEC_DB=$W/mqttsec.db MQTTSEC_MASTER_KEY_FILE=$W/master.key
 "$ACL" init >/dev/null
 "$ACL" topic protect 'bench/sealed/#' >/dev/null
+"$ACL" topic protect 'bench/down/+' --per-device 3 >/dev/null
 "$ACL" device add bpub --period 1 --out "$W/bpub.json" >/dev/null
 "$ACL" device add bsub --period 1 --out "$W/bsub.json" >/dev/null
 "$ACL" acl add allow pub bpub 'bench/#' >/dev/null
@@ -151,12 +156,13 @@ start_broker plugin "allow_anonymous false" "plugin $PLUGIN" \
 	"plugin_opt_replay_cache_max 10000000"
 
 declare -A RATE=() CPU=()
+KINDS=${BENCH_KINDS:-plain open sealed downlink}
 for t in $(seq "$TRIALS"); do
 	for qos in 0 1; do
 		for size in 256 16384; do
 			n=$N_SMALL
 			[ "$size" -gt 256 ] && n=$N_LARGE
-			for kind in plain open sealed; do
+			for kind in $KINDS; do
 				b=plugin
 				[ "$kind" = plain ] && b=plain
 				run "$b" "$kind" "$qos" "$size" "$n"
@@ -167,20 +173,24 @@ for t in $(seq "$TRIALS"); do
 	done
 done
 
-printf '\n%-5s %-7s %12s %12s %12s %8s %8s   %s\n' qos size "plain msg/s" "open msg/s" \
-	"sealed msg/s" open/pl sealed/pl "broker CPU us/msg (plain/open/sealed)"
+printf '\n%-5s %-7s %12s %12s %12s %12s %8s %8s %8s   %s\n' qos size "plain msg/s" \
+	"open msg/s" "sealed msg/s" "downl msg/s" open/pl sealed/pl downl/pl \
+	"broker CPU us/msg (plain/open/sealed/downlink)"
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
 for qos in 0 1; do
 	for size in 256 16384; do
 		declare -A M=() C=()
-		for kind in plain open sealed; do
-			M[$kind]=$(tr ' ' '\n' <<<"${RATE[$kind,$qos,$size]}" | grep . | median)
-			C[$kind]=$(tr ' ' '\n' <<<"${CPU[$kind,$qos,$size]}" | grep . | median)
+		for kind in plain open sealed downlink; do
+			M[$kind]=$(tr ' ' '\n' <<<"${RATE[$kind,$qos,$size]:-}" | grep . | median)
+			C[$kind]=$(tr ' ' '\n' <<<"${CPU[$kind,$qos,$size]:-}" | grep . | median)
 		done
-		printf '%-5s %-7s %12s %12s %12s %8s %8s   %s / %s / %s\n' "$qos" "$size" \
-			"${M[plain]}" "${M[open]}" "${M[sealed]}" \
-			"$(awk -v a="${M[open]}" -v b="${M[plain]}" 'BEGIN { printf "%.2f", a / b }')" \
-			"$(awk -v a="${M[sealed]}" -v b="${M[plain]}" 'BEGIN { printf "%.2f", a / b }')" \
-			"${C[plain]}" "${C[open]}" "${C[sealed]}"
+		printf '%-5s %-7s %12s %12s %12s %12s %8s %8s %8s   %s / %s / %s / %s\n' "$qos" "$size" \
+			"${M[plain]:--}" "${M[open]:--}" "${M[sealed]:--}" "${M[downlink]:--}" \
+			"$(ratio "${M[open]}" "${M[plain]}")" "$(ratio "${M[sealed]}" "${M[plain]}")" \
+			"$(ratio "${M[downlink]}" "${M[plain]}")" \
+			"${C[plain]:--}" "${C[open]:--}" "${C[sealed]:--}" "${C[downlink]:--}"
 	done
 done
 

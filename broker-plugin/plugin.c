@@ -144,6 +144,8 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 	o->clientid_policy = MQSP_CLIENTID_OWNED;
 	o->clientid_ttl = MQSP_CLIENTIDS_TTL_DEFAULT;
 	o->clientid_max = MQSP_CLIENTIDS_PER_USER_DEFAULT;
+	o->key_max_seals = MQSP_SEALS_MAX_DEFAULT;
+	o->key_grace = 86400;
 	o->connect_tokens = 1;
 	for (int i = 0; i < count && rc == MQS_OK; i++) {
 		const char *k = opts[i].key;
@@ -241,6 +243,11 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 		} else if (strcmp(k, "clientid_max_per_user") == 0) {
 			rc = opt_uint(k, val, 1, 100000, &v);
 			o->clientid_max = (size_t)v;
+		} else if (strcmp(k, "key_max_seals") == 0) {
+			rc = opt_uint(k, val, 4, (unsigned long)MQSP_SEALS_MAX_DEFAULT, &v);
+			o->key_max_seals = (uint64_t)v;
+		} else if (strcmp(k, "key_grace") == 0) {
+			rc = opt_duration(k, val, &o->key_grace);
 		} else if (strcmp(k, "stats_interval") == 0) {
 			rc = opt_uint(k, val, 0, 86400, &v);
 			o->stats_interval = (unsigned)v;
@@ -301,6 +308,7 @@ static void plugin_free(struct mqsp_plugin *p)
 	mqsp_auth_steps_free(p);
 	mqsp_reseal_free(p->reseal);
 	mqsp_keysvc_free(p->keysvc);
+	mqsp_seals_free(p->seals);
 	mqsp_clientids_free(p->cids);
 	OPENSSL_cleanse(p->mk, sizeof(p->mk));
 	free(p);
@@ -428,6 +436,11 @@ static int plugin_open(struct mqsp_plugin *p)
 		         mqsp_clientids_count(p->cids));
 	}
 	rc = mqsp_reseal_new(p->mk, p->opt.replay_window, p->opt.replay_cache_max, &p->reseal);
+	if (rc == MQS_OK) {
+		p->seals = mqsp_seals_new(p->opt.key_max_seals);
+		if (p->seals == NULL)
+			rc = MQS_ERR_NOMEM;
+	}
 	if (rc != MQS_OK) {
 		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot set up protected topics: %s",
 		         mqs_strerror(rc));

@@ -28,6 +28,7 @@
 #include "clientids.h"
 #include "clients.h"
 #include "journal.h"
+#include "seals.h"
 #include "mqs_master_key.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -61,6 +62,8 @@ struct mqsp_options {
 	int clientid_policy;         /* plugin_opt_clientid_policy (enum mqsp_clientid_policy) */
 	int64_t clientid_ttl;        /* plugin_opt_clientid_ttl, seconds */
 	size_t clientid_max;         /* plugin_opt_clientid_max_per_user */
+	uint64_t key_max_seals;      /* plugin_opt_key_max_seals, hard bound per topic key */
+	int64_t key_grace;           /* plugin_opt_key_grace, seconds, automatic rotations */
 	int connect_tokens;          /* plugin_opt_connect_tokens on|off (tokens.h) */
 };
 
@@ -109,6 +112,8 @@ struct mqsp_plugin {
 	int64_t cids_next_sweep;     /* when to drop expired ids and refresh connected ones */
 	int64_t cids_flush_warned;   /* last warning about failing binding writes */
 	int cids_merge;              /* releases to merge (mqttsec-acl committed) */
+	struct mqsp_seals *seals;    /* durable seal counts per topic key (seals.h) */
+	int64_t next_schedule;       /* when to look for rotate_every rotations (rotate.c) */
 	struct mqsp_tokens *tokens;  /* connect tokens (tokens.h) */
 };
 
@@ -162,6 +167,18 @@ void mqsp_reload_log_problems(const struct mqsp_snapshot *s);
 
 /* MOSQ_EVT_TICK: take a new snapshot, log, re-check clients (reload.c). */
 int mqsp_tick_cb(int event, void *event_data, void *userdata);
+
+/* Rotate the topic key id that seals a protected filter of the view in
+ * use (it reached its rotate_at count), through the same key store
+ * operation as "key rotate", with an audit row; the new key seals at once
+ * (the view is patched) and a new view is built.  A key no longer in use,
+ * or already rotated by mqttsec-acl, is forgotten; a busy database leaves
+ * it for the next tick (rotate.c). */
+void mqsp_rotate_key(struct mqsp_plugin *p, uint32_t id, int64_t now);
+
+/* On the tick: keys waiting for a rotation, and once a second the filters
+ * whose rotate_every has passed since their key was created (rotate.c). */
+void mqsp_rotate_tick(struct mqsp_plugin *p, int64_t now);
 
 /* MOSQ_EVT_DISCONNECT: forget the client (session.c). */
 int mqsp_disconnect_cb(int event, void *event_data, void *userdata);

@@ -8,6 +8,7 @@
  *     committed; then a new snapshot is built a slice at a time (a few ms
  *     per slice while the broker is busy, more while it is idle) and, when
  *     done, replaces the one in use (a pointer swap);
+ *   - automatic topic key rotations (rotate.c);
  *   - client id bindings: releases merged after a commit, queued bindings
  *     written in one transaction, expired ones dropped (session.c);
  *   - connected clients are re-checked after a swap (in the same tick), a
@@ -222,6 +223,8 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata)
 	 * running may have started before the commit: wait for it) */
 	if (p->build == NULL && !mqsp_store_pending(p->store) && mqsp_bans_take_reload(p->bans))
 		p->rebuild = 1;
+	/* before the poll: a rotation asks for a new view at once */
+	mqsp_rotate_tick(p, now);
 	if (p->build == NULL && mono >= p->next_poll_ms)
 		poll_changes(p, mono, idle);
 	mqsp_session_clientids_tick(p, now);

@@ -20,6 +20,7 @@
 #include "plugin.h"
 #include "replay.h"
 #include "reseal.h"
+#include "seals.h"
 
 #define LOG_FIELD_MAX 128
 #define PLAIN_MIN     4096
@@ -236,6 +237,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	uint64_t now_ms, out_ts = 0, client;
 	enum mqsp_replay_verdict seen;
 	enum mqsp_drop why;
+	enum mqsp_seal_verdict sv = MQSP_SEAL_OK;
 	int rc;
 
 	(void)event;
@@ -295,6 +297,14 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		why = rc == MQS_ERR_ENV_AUTH ? MQSP_DROP_TAMPERED : MQSP_DROP_ERROR;
 		goto refuse;
 	}
+	/* a durable count before sealing with a shared topic key (seals.h);
+	 * a downlink key is derived per device and topic (downlink.h) */
+	if (pt->per_device == 0)
+		sv = mqsp_seals_take(p->seals, mqsp_store_writer(p->store), seal_id);
+	if (sv != MQSP_SEAL_OK && sv != MQSP_SEAL_ROTATE) {
+		why = sv == MQSP_SEAL_WORN ? MQSP_DROP_KEY_WORN : MQSP_DROP_ERROR;
+		goto refuse;
+	}
 	out_len = mqs_envelope_sealed_len(strlen(user), plain_len);
 	out = out_len > 0 ? mosquitto_malloc(out_len + 1) : NULL;
 	if (out == NULL)
@@ -318,6 +328,8 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	ed->payload = out;
 	ed->payloadlen = (uint32_t)written;
 	p->stats.resealed++;
+	if (sv == MQSP_SEAL_ROTATE) /* the next message is sealed with the new key */
+		mqsp_rotate_key(p, seal_id, (int64_t)(now_ms / 1000));
 	return MOSQ_ERR_SUCCESS;
 refuse:
 	if (plain_len > 0)

@@ -19,6 +19,7 @@ static const char *const drop_names[MQSP_DROP__COUNT] = {
     [MQSP_DROP_TAMPERED] = "tampered",       [MQSP_DROP_NO_TOPIC_KEY] = "no-topic-key",
     [MQSP_DROP_REPLAY_FULL] = "replay-full", [MQSP_DROP_ERROR] = "error",
     [MQSP_DROP_FORGED] = "forged",           [MQSP_DROP_NO_DEVICE] = "no-device",
+    [MQSP_DROP_KEY_WORN] = "key-worn-out",
 };
 
 /* Name of a drop reason. */

@@ -35,6 +35,7 @@ enum mqsp_drop {
 	MQSP_DROP_ERROR,         /* out of memory, crypto failure */
 	MQSP_DROP_FORGED,        /* any topic: a topic key, or an origin (forged.h) */
 	MQSP_DROP_NO_DEVICE,     /* per-device filter: the topic names no enabled device */
+	MQSP_DROP_KEY_WORN,      /* the topic key reached its seal bound (seals.h) */
 	MQSP_DROP__COUNT
 };
 

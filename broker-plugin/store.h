@@ -57,10 +57,11 @@ int mqsp_store_close(struct mqsp_store *s);
 /* The read-only connection snapshots are built from. */
 sqlite3 *mqsp_store_reader(struct mqsp_store *s);
 
-/* The writer connection, for statements of other modules (tokens.h,
- * keysvc.h) that commit on the broker thread between the store's own
- * transactions: set its busy timeout for the call and put it back to 0;
- * never leave a transaction open. */
+/* The writer connection, for statements of other modules that commit on
+ * the broker thread between the store's own transactions (tokens.h; seal
+ * count reservations and automatic key rotations, seals.h; key answers,
+ * keysvc.h): its busy timeout is 0 between calls; a user sets its own and
+ * resets it; never leave a transaction open. */
 sqlite3 *mqsp_store_writer(struct mqsp_store *s);
 
 /* how long a CONNECT may wait for mqttsec-acl's write lock */

@@ -28,6 +28,7 @@
 #include "mqs_envelope.h"
 #include "mqs_error.h"
 #include "mqs_seen.h"
+#include "mqs_conntoken.h"
 #include "mqs_totp.h"
 #include "mqs_util.h"
 
@@ -88,6 +89,14 @@ static void forget_publishes(struct gw_mqtt *m)
 		m->hooks.on_down(m->hooks.ctx, m->b->index);
 }
 
+/* 1 when the gateway logs in with connect tokens (the credentials say the
+ * broker accepts them: docs/broker-plugin.md, "Connect tokens"): then no
+ * attempt waits for a TOTP step. */
+static int use_tokens(const struct gw_mqtt *m)
+{
+	return m->creds->has_totp && m->creds->connect_tokens;
+}
+
 /* Next attempt after a failure: backoff with jitter, never within the step
  * of a refused code. */
 static void schedule_retry(struct gw_mqtt *m, uint64_t now_ms)
@@ -102,7 +111,7 @@ static void schedule_retry(struct gw_mqtt *m, uint64_t now_ms)
 	m->backoff_ms = m->backoff_ms * 2;
 	if (m->backoff_ms > m->b->reconnect_max_ms)
 		m->backoff_ms = m->b->reconnect_max_ms;
-	if (m->refused && m->creds->has_totp) {
+	if (m->refused && m->creds->has_totp && !use_tokens(m)) {
 		/* a refused code: never retry within the same time step */
 		uint64_t next_step = 0;
 
@@ -552,7 +561,8 @@ static void begin_connect(struct gw_mqtt *m, uint64_t now_ms)
 	uint64_t wait_ms = 0;
 	int rc;
 
-	if (cr->has_totp && mqs_totp_step_choose(&cr->totp, now_ms, m->last_step, &wait_ms) < 0) {
+	if (cr->has_totp && !use_tokens(m) &&
+	    mqs_totp_step_choose(&cr->totp, now_ms, m->last_step, &wait_ms) < 0) {
 		/* this step's code was already accepted once: wait for the next */
 		m->next_attempt = wait_ms;
 		return;
@@ -658,15 +668,25 @@ static void check_lookup(struct gw_mqtt *m, uint64_t now_ms)
 	try_connect(m, now_ms, m->b->cafile != NULL ? m->b->host : addr);
 }
 
-/* Log in with a fresh code (never of the accepted step) and connect. */
+/* Log in with a fresh token, or a fresh code (never of the accepted step),
+ * and connect. */
 static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host)
 {
 	const struct gw_mqtt_broker *b = m->b;
 	const struct mqs_creds *cr = m->creds;
-	char code[MQS_TOTP_CODE_MAX + 1] = "";
+	char code[MQS_CONNTOKEN_TEXT_LEN + 1] = "";
 	int rc;
 
-	if (cr->has_totp) {
+	if (use_tokens(m)) {
+		/* a fresh token per attempt: a reconnect never waits */
+		rc = mqs_conntoken_make_secret(cr->totp_secret, cr->totp_secret_len, cr->username,
+		                               m->client_id, now_ms, code);
+		if (rc != MQS_OK) {
+			gw_log(GW_LOG_ERR, "cannot make a connect token: %s", mqs_strerror(rc));
+			schedule_retry(m, now_ms);
+			return;
+		}
+	} else if (cr->has_totp) {
 		uint64_t wait_ms = 0;
 		int64_t step = mqs_totp_step_choose(&cr->totp, now_ms, m->last_step, &wait_ms);
 
