@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keysvc.h"
 #include "plugin.h"
 #include "reseal.h"
 
@@ -139,6 +140,14 @@ int mqsp_access_cb(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_ACL_DENIED;
 	user = mosquitto_client_username(ed->client);
 	d = device_of(p, user);
+	/* online keys: mqttsec/keys/ is the plugin's, whatever the rules say */
+	{
+		const char *t = kind == MQS_RULES_SUB ? sub_filter(ed->topic) : ed->topic;
+		int ks = t != NULL ? mqsp_keysvc_access(t, ed->access, user, d) : -1;
+
+		if (ks != -1)
+			return ks;
+	}
 	if (d == NULL && p->opt.defer_unknown && kind == MQS_RULES_WRITE)
 		/* no device key: never on a protected topic, whoever else decides */
 		return mqsp_reseal_write_check(p, ed->client, ed->topic, ed->payload,

@@ -14,8 +14,16 @@
  * topic whose level is missing or empty, or names no enabled device, is
  * dropped (reason "no-device").
  *
+ * A derived key depends only on the device key (whose bytes never change
+ * for a key id) and the topic, so a small cache (direct-mapped, by key id
+ * and topic, topics up to MQSP_DOWNLINK_TOPIC_MAX bytes) saves the HKDF
+ * for repeated messages to the same topic; it needs no invalidation when
+ * the snapshot changes, since the device lookup runs for every message.
+ *
  * Ownership: the caller owns the output key and wipes it after use
- * (OPENSSL_cleanse); on failure it is wiped here.  Nothing is allocated.
+ * (OPENSSL_cleanse); on failure it is wiped here.  mqsp_downlink_new()
+ * returns a cache freed (and wiped) by mqsp_downlink_free(); NULL is fine.
+ * Broker thread only.
  */
 #ifndef MQSP_DOWNLINK_H
 #define MQSP_DOWNLINK_H
@@ -27,10 +35,22 @@
 #include "mqs_kdf.h"
 #include "stats.h"
 
+#define MQSP_DOWNLINK_CACHE     256 /* entries */
+#define MQSP_DOWNLINK_TOPIC_MAX 160 /* longer topics are derived every time */
+
+struct mqsp_downlink;
+
+/* A new, empty cache of derived keys, or NULL (out of memory). */
+struct mqsp_downlink *mqsp_downlink_new(void);
+
+/* Wipe and free.  NULL is fine. */
+void mqsp_downlink_free(struct mqsp_downlink *c);
+
 /* The sealing key and key id of a message on topic, which pt (a filter
- * with pt->per_device > 0) matches.  Returns MQSP_DROP__COUNT on success,
- * MQSP_DROP_NO_DEVICE or MQSP_DROP_ERROR (the derivation failed). */
-MQS_MUST_CHECK enum mqsp_drop mqsp_downlink_key(const struct mqsp_keys *k,
+ * with pt->per_device > 0) matches; c (NULL: no cache) remembers it.
+ * Returns MQSP_DROP__COUNT on success, MQSP_DROP_NO_DEVICE or
+ * MQSP_DROP_ERROR (the derivation failed). */
+MQS_MUST_CHECK enum mqsp_drop mqsp_downlink_key(struct mqsp_downlink *c, const struct mqsp_keys *k,
                                                 const struct mqsp_protected *pt, const char *topic,
                                                 uint8_t out[MQS_KDF_KEY_LEN], uint32_t *key_id);
 

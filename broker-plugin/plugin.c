@@ -20,6 +20,7 @@
 #include "mqs_db.h"
 #include "mqs_error.h"
 #include "plugin.h"
+#include "keysvc.h"
 #include "reseal.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -310,6 +311,7 @@ static void plugin_free(struct mqsp_plugin *p)
 	mqsp_clients_release(&p->clients);
 	mqsp_auth_steps_free(p);
 	mqsp_reseal_free(p->reseal);
+	mqsp_keysvc_free(p->keysvc);
 	mqsp_seals_free(p->seals);
 	mqsp_clientids_free(p->cids);
 	OPENSSL_cleanse(p->mk, sizeof(p->mk));
@@ -448,6 +450,11 @@ static int plugin_open(struct mqsp_plugin *p)
 		         mqs_strerror(rc));
 		return rc;
 	}
+	rc = mqsp_keysvc_new(&p->keysvc);
+	if (rc != MQS_OK) {
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: cannot set up online keys: %s", mqs_strerror(rc));
+		return rc;
+	}
 	return MQS_OK;
 }
 
@@ -455,11 +462,14 @@ static const struct {
 	int event;
 	MOSQ_FUNC_generic_callback cb;
 } callbacks[] = {
-    {MOSQ_EVT_BASIC_AUTH, mqsp_auth_cb},  {MOSQ_EVT_ACL_CHECK, mqsp_access_cb},
-    {MOSQ_EVT_TICK, mqsp_tick_cb},        {MOSQ_EVT_DISCONNECT, mqsp_disconnect_cb},
-    {MOSQ_EVT_MESSAGE, mqsp_message_cb},  /* protected topics (reseal.c) */
-    {MOSQ_EVT_TICK, mqsp_reseal_tick_cb}, /* replay set, $SYS statistics */
-    {MOSQ_EVT_TICK, mqsp_tokens_tick_cb}, /* connect token nonces (tokens.c) */
+    {MOSQ_EVT_BASIC_AUTH, mqsp_auth_cb},
+    {MOSQ_EVT_ACL_CHECK, mqsp_access_cb},
+    {MOSQ_EVT_TICK, mqsp_tick_cb},
+    {MOSQ_EVT_DISCONNECT, mqsp_disconnect_cb},
+    {MOSQ_EVT_MESSAGE, mqsp_keysvc_message_cb}, /* mqttsec/keys/req (keysvc.c) */
+    {MOSQ_EVT_MESSAGE, mqsp_message_cb},        /* protected topics (reseal.c) */
+    {MOSQ_EVT_TICK, mqsp_reseal_tick_cb},       /* replay set, $SYS statistics */
+    {MOSQ_EVT_TICK, mqsp_tokens_tick_cb},       /* connect token nonces (tokens.c) */
 };
 
 #define NCALLBACKS (sizeof(callbacks) / sizeof(callbacks[0]))

@@ -107,6 +107,7 @@ struct mqsp_plugin {
 	struct mqsp_user_cache ucache[MQSP_USER_CACHE];
 	uint64_t last_tick_ms;       /* coarse monotonic time of the last real tick */
 	struct mqsp_reseal *reseal;  /* protected topics (reseal.h) */
+	struct mqsp_keysvc *keysvc;  /* online topic keys (keysvc.h) */
 	struct mqsp_stats stats;     /* $SYS counters (stats.h) */
 	struct mqsp_clientids *cids; /* owned client ids (clientids.h); NULL unless owned */
 	int64_t cids_next_sweep;     /* when to drop expired ids and refresh connected ones */

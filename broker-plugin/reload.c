@@ -29,6 +29,7 @@
 
 #include "clock.h"
 #include "mqs_error.h"
+#include "keysvc.h"
 #include "plugin.h"
 
 #define TICK_MS            50    /* housekeeping at most this often */
@@ -93,6 +94,7 @@ static void swap_in(struct mqsp_plugin *p, struct mqsp_snapshot *s, int64_t now)
 	p->next_expiry = s->allow.next_expiry;
 	mqsp_bans_prune(p->bans, s->ban_seq, now);
 	mqsp_auth_steps_prune(p);
+	mqsp_keysvc_swapped(p, old != NULL ? old->keys : NULL, s->keys); /* new topic keys */
 	mqsp_snapshot_free(old);
 	mqsp_log(MOSQ_LOG_INFO,
 	         "mqttsec: reloaded %lu devices, %lu acl rules, %lu list entries in %.1f ms "

@@ -28,9 +28,10 @@
 struct mqsp_reseal {
 	struct mqs_envelope_ctx *ec; /* reused OpenSSL state, holds the PRF key */
 	struct mqsp_replay *seen;
-	struct mqsp_forged *forged; /* envelopes only the broker may seal (forged.h) */
-	struct mqsp_epochs *epochs; /* session of each client id (epoch.h) */
-	uint8_t *plain;             /* plaintext scratch, wiped after every message */
+	struct mqsp_forged *forged;     /* envelopes only the broker may seal (forged.h) */
+	struct mqsp_epochs *epochs;     /* session of each client id (epoch.h) */
+	struct mqsp_downlink *downlink; /* derived per-device keys (downlink.h) */
+	uint8_t *plain;                 /* plaintext scratch, wiped after every message */
 	size_t plain_cap;
 	int64_t log_second;
 	unsigned log_count;
@@ -61,7 +62,8 @@ int mqsp_reseal_new(const uint8_t mk[MQS_MASTER_KEY_LEN], unsigned window_s, siz
 	r->seen = mqsp_replay_new(window_s, replay_max);
 	r->forged = mqsp_forged_new();
 	r->epochs = mqsp_epochs_new(MQSP_EPOCHS_MAX);
-	if (r->seen == NULL || r->forged == NULL || r->epochs == NULL) {
+	r->downlink = mqsp_downlink_new();
+	if (r->seen == NULL || r->forged == NULL || r->epochs == NULL || r->downlink == NULL) {
 		mqsp_reseal_free(r);
 		return MQS_ERR_NOMEM;
 	}
@@ -77,6 +79,7 @@ void mqsp_reseal_free(struct mqsp_reseal *r)
 	mqsp_replay_free(r->seen);
 	mqsp_forged_free(r->forged);
 	mqsp_epochs_free(r->epochs);
+	mqsp_downlink_free(r->downlink);
 	mqs_secret_free(r->plain, r->plain_cap);
 	mqs_envelope_ctx_free(r->ec);
 	free(r);
@@ -258,7 +261,7 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	seal_key = pt->key;
 	seal_id = pt->key_id;
 	if (pt->per_device > 0) {
-		why = mqsp_downlink_key(k, pt, ed->topic, dl_key, &seal_id);
+		why = mqsp_downlink_key(r->downlink, k, pt, ed->topic, dl_key, &seal_id);
 		if (why != MQSP_DROP__COUNT)
 			goto refuse;
 		seal_key = dl_key;

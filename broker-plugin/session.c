@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "mqs_error.h"
+#include "keysvc.h"
 #include "plugin.h"
 #include "reseal.h"
 
@@ -131,5 +132,6 @@ int mqsp_disconnect_cb(int event, void *event_data, void *userdata)
 	}
 	mqsp_clients_remove(&p->clients, ed->client, cid);
 	mqsp_reseal_disconnected(p, ed->client); /* session epoch (epoch.h) */
+	mqsp_keysvc_disconnected(p, ed->client); /* fetched keys (keysvc.h) */
 	return MOSQ_ERR_SUCCESS;
 }

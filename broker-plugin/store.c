@@ -23,6 +23,7 @@ struct ban_job {
 	enum mqs_match match;
 	int64_t now;
 	unsigned ttl;
+	const char *reason; /* static: list_entries.reason */
 	char pattern[NAME_MAX_LEN + 1];
 };
 
@@ -94,7 +95,7 @@ int mqsp_store_open(const char *path, struct mqsp_store **out, char *err, size_t
 	        s->w,
 	        "INSERT INTO list_entries (kind, match, pattern, expires_at, reason, "
 	        "created_at, created_by) VALUES ('deny', ?1, ?2, ?3, "
-	        "'auth-failures', ?4, 'mqttsec-plugin')",
+	        "?5, ?4, 'mqttsec-plugin')",
 	        -1, SQLITE_PREPARE_PERSISTENT, &s->ban_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(s->w,
 	                       "INSERT INTO audit (at, who, action, detail) VALUES (?1, "
@@ -226,6 +227,13 @@ out:
 uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqs_match match, const char *pattern,
                              int64_t now, unsigned ttl)
 {
+	return mqsp_store_save_ban_why(s, match, pattern, now, ttl, "auth-failures");
+}
+
+/* Queue a ban with its reason. */
+uint64_t mqsp_store_save_ban_why(struct mqsp_store *s, enum mqs_match match, const char *pattern,
+                                 int64_t now, unsigned ttl, const char *reason)
+{
 	struct ban_job *b;
 	size_t len = strlen(pattern);
 
@@ -237,6 +245,7 @@ uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqs_match match, const c
 	b->match = match;
 	b->now = now;
 	b->ttl = ttl;
+	b->reason = reason;
 	memcpy(b->pattern, pattern, len + 1);
 	b->seq = s->ban_seq_next++;
 	*s->bans_tail = b;
@@ -268,14 +277,15 @@ static int write_ban(struct mqsp_store *s, const struct ban_job *b)
 	sqlite3_bind_text(s->ban_st, 2, b->pattern, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s->ban_st, 3, expires);
 	sqlite3_bind_int64(s->ban_st, 4, b->now);
+	sqlite3_bind_text(s->ban_st, 5, b->reason, -1, SQLITE_STATIC);
 	ok = sqlite3_step(s->ban_st) == SQLITE_DONE;
 	sqlite3_reset(s->ban_st);
 	if (!ok)
 		return MQS_ERR_DB;
 	snprintf(detail, sizeof(detail),
-	         "id=%lld kind=deny match=%s pattern=%s expires=%lld reason=auth-failures",
+	         "id=%lld kind=deny match=%s pattern=%s expires=%lld reason=%s",
 	         (long long)sqlite3_last_insert_rowid(s->w), match_name(b->match), b->pattern,
-	         (long long)expires);
+	         (long long)expires, b->reason);
 	sqlite3_bind_int64(s->audit_st, 1, b->now);
 	sqlite3_bind_text(s->audit_st, 2, detail, -1, SQLITE_STATIC);
 	ok = sqlite3_step(s->audit_st) == SQLITE_DONE;

@@ -59,8 +59,9 @@ sqlite3 *mqsp_store_reader(struct mqsp_store *s);
 
 /* The writer connection, for statements of other modules that commit on
  * the broker thread between the store's own transactions (tokens.h; seal
- * count reservations and automatic key rotations, seals.h): its busy
- * timeout is 0 between calls; a user sets its own and resets it. */
+ * count reservations and automatic key rotations, seals.h; key answers,
+ * keysvc.h): its busy timeout is 0 between calls; a user sets its own and
+ * resets it; never leave a transaction open. */
 sqlite3 *mqsp_store_writer(struct mqsp_store *s);
 
 /* how long a CONNECT may wait for mqttsec-acl's write lock */
@@ -91,6 +92,13 @@ MQS_MUST_CHECK int mqsp_store_save_steps(struct mqsp_store *s, const struct mqsp
  * never reaches the database. */
 MQS_MUST_CHECK uint64_t mqsp_store_save_ban(struct mqsp_store *s, enum mqs_match match,
                                             const char *pattern, int64_t now, unsigned ttl);
+
+/* The same with a reason (list_entries.reason and the audit detail; a
+ * static string): "auth-failures" for mqsp_store_save_ban, "key-flood" for
+ * key request floods (keysvc.h). */
+MQS_MUST_CHECK uint64_t mqsp_store_save_ban_why(struct mqsp_store *s, enum mqs_match match,
+                                                const char *pattern, int64_t now, unsigned ttl,
+                                                const char *reason);
 
 /* 1 when writes (bans) are queued. */
 int mqsp_store_pending(const struct mqsp_store *s);

@@ -109,6 +109,15 @@ int dev_pub_seal(const struct dev_ctx *ctx, const char *topic, const uint8_t *da
  * (consumed up to its newline). */
 long dev_read_line(FILE *in, uint8_t *buf, size_t cap);
 
+/* cmd_keys.c: online topic keys (docs/payload-encryption.md, "Online keys"). */
+
+/* keys fetch [-h HOST] [-p PORT] [-i ID] [-W SECS] [FILTER...]: ask the
+ * broker for the keys of the filters (default: those the credentials hold
+ * keys for or list as protected), merge them into the credentials file;
+ * print "FILTER ID,ID" per granted filter, "refused: FILTER" on stderr
+ * (then exit EX_NOPERM). */
+int dev_cmd_keys(struct dev_ctx *ctx, int argc, char **argv);
+
 /* cmd_medical.c: medical records split k-of-n over channel topics
  * (docs/medical.md). */
 

@@ -38,6 +38,8 @@ static const struct dev_cmd dev_cmds[] = {
      "publish, sealing on protected topics", dev_cmd_publish},
     {"subscribe", "[-h HOST] [-p PORT] -t FILTER [-C COUNT] [-q QOS] [-v] [-W SECS]",
      "print payloads, opening envelopes", dev_cmd_subscribe},
+    {"keys", "fetch [-h HOST] [-p PORT] [-W SECS] [FILTER...]",
+     "fetch topic keys online into CREDS", dev_cmd_keys},
     {"join",
      "[-h HOST] [-p PORT] --channels T1,...,Tn --threshold K [-C COUNT] [-o DIR] [-W SECS] "
      "[--join-timeout SECS]",

@@ -22,6 +22,7 @@
 #include "tap.h"
 
 static uint8_t mk[MQS_MASTER_KEY_LEN];
+static struct mqsp_downlink *cache; /* NULL on the first pass */
 
 static void exec(sqlite3 *db, const char *sql)
 {
@@ -65,7 +66,7 @@ static void expect_key(const struct mqsp_keys *k, const char *topic, const uint8
 
 	if (mqs_kdf_downlink(key, topic, strlen(topic), want) != MQS_OK)
 		tap_ok(0, "set-up: derive the expected key");
-	why = mqsp_downlink_key(k, pt, topic, got, &got_id);
+	why = mqsp_downlink_key(cache, k, pt, topic, got, &got_id);
 	tap_ok(why == MQSP_DROP__COUNT && got_id == id && memcmp(got, want, sizeof(got)) == 0,
 	       "%s: %s sealed with HKDF(device key %lu, topic)", what, topic, (unsigned long)id);
 }
@@ -79,7 +80,7 @@ static void expect_none(const struct mqsp_keys *k, const char *topic, const char
 	enum mqsp_drop why;
 
 	memset(got, 0xaa, sizeof(got));
-	why = mqsp_downlink_key(k, pt, topic, got, &got_id);
+	why = mqsp_downlink_key(cache, k, pt, topic, got, &got_id);
 	tap_ok(why == MQSP_DROP_NO_DEVICE && got_id == 0 && memcmp(got, zero, sizeof(got)) == 0,
 	       "%s: %s has no downlink key (no-device, output wiped)", what, topic);
 }
@@ -142,29 +143,45 @@ int main(void)
 	tap_ok(pt != NULL && pt->per_device == 0 && pt->key_id != 0,
 	       "shared/#: a shared topic key, no device level");
 
-	expect_key(k, "cmd/dev1/set", k1b, d1b, "a rekeyed device: its newest active key");
-	expect_key(k, "cmd/dev/set", kdev, ddev, "a name that is a prefix of others");
-	expect_key(k, "down/x/dev1", k1b, d1b, "level 3 under '#'");
-	expect_key(k, "down/x/dev/more/levels", kdev, ddev, "level 3 followed by more levels");
-	{
-		uint8_t a[32], b[32];
-		uint32_t ia = 0, ib = 0;
+	/* pass 0 without a cache, pass 1 fills a cache, pass 2 reads it */
+	for (int pass = 0; pass < 3; pass++) {
+		char long_topic[300];
 
-		tap_ok(mqsp_downlink_key(k, mqsp_keys_match(k, "down/a/dev1"), "down/a/dev1", a,
-		                         &ia) == MQSP_DROP__COUNT &&
-		           mqsp_downlink_key(k, mqsp_keys_match(k, "down/b/dev1"), "down/b/dev1", b,
-		                             &ib) == MQSP_DROP__COUNT &&
-		           ia == ib && memcmp(a, b, sizeof(a)) != 0 &&
-		           memcmp(a, k1b, sizeof(a)) != 0,
-		       "one key per topic, never the raw device key");
+		if (pass == 1)
+			cache = mqsp_downlink_new();
+		tap_diag("pass %d: %s", pass,
+		         pass == 0   ? "no cache"
+		         : pass == 1 ? "cache filled"
+		                     : "cache read");
+		expect_key(k, "cmd/dev1/set", k1b, d1b, "a rekeyed device: its newest active key");
+		expect_key(k, "cmd/dev/set", kdev, ddev, "a name that is a prefix of others");
+		expect_key(k, "down/x/dev1", k1b, d1b, "level 3 under '#'");
+		expect_key(k, "down/x/dev/more/levels", kdev, ddev,
+		           "level 3 followed by more levels");
+		{
+			uint8_t a[32], b[32];
+			uint32_t ia = 0, ib = 0;
+
+			tap_ok(mqsp_downlink_key(cache, k, mqsp_keys_match(k, "down/a/dev1"),
+			                         "down/a/dev1", a, &ia) == MQSP_DROP__COUNT &&
+			           mqsp_downlink_key(cache, k, mqsp_keys_match(k, "down/b/dev1"),
+			                             "down/b/dev1", b, &ib) == MQSP_DROP__COUNT &&
+			           ia == ib && memcmp(a, b, sizeof(a)) != 0 &&
+			           memcmp(a, k1b, sizeof(a)) != 0,
+			       "one key per topic, never the raw device key");
+		}
+		expect_none(k, "cmd/dev2/set", "a disabled device");
+		expect_none(k, "cmd/dev3/set", "a device whose only key is retired");
+		expect_none(k, "cmd/nobody/set", "an unknown device");
+		expect_none(k, "cmd//set", "an empty level");
+		expect_none(k, "down/x", "a topic without the level");
+		expect_none(k, "down/x/", "an empty last level");
+		expect_none(k, "shared/dev1", "a filter without a device level");
+		snprintf(long_topic, sizeof(long_topic), "down/x/dev1/%0200d", 7);
+		expect_key(k, long_topic, k1b, d1b, "a topic longer than the cache keeps");
 	}
-	expect_none(k, "cmd/dev2/set", "a disabled device");
-	expect_none(k, "cmd/dev3/set", "a device whose only key is retired");
-	expect_none(k, "cmd/nobody/set", "an unknown device");
-	expect_none(k, "cmd//set", "an empty level");
-	expect_none(k, "down/x", "a topic without the level");
-	expect_none(k, "down/x/", "an empty last level");
-	expect_none(k, "shared/dev1", "a filter without a device level");
+	mqsp_downlink_free(cache);
+	mqsp_downlink_free(NULL);
 	tap_ok(mqsp_keys_device_named(k, "dev1", 4) != NULL &&
 	           mqsp_keys_device_named(k, "dev1", 4)->id == d1b &&
 	           mqsp_keys_device_named(k, "dev1x", 4) != NULL &&

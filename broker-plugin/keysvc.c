@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* keysvc.c - key requests, answers and pushes over MQTT (see keysvc.h). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <uthash.h>
+
+#include "keyrate.h"
+#include "keyreq.h"
+#include "keys.h"
+#include "keysvc.h"
+#include "mqs_envelope.h"
+#include "mqs_kdf.h"
+#include "mqs_topic.h"
+#include "mqs_util.h"
+#include "plugin.h"
+
+#define LOG_FIELD_MAX 128
+#define CID_MAX       256 /* longer client ids are not remembered for pushes */
+
+static const char *const refusal_name[MQSP_KEYSVC__COUNT] = {"rate limit",
+                                                             "flood",
+                                                             "unknown device or key",
+                                                             "malformed request",
+                                                             "does not open or not fresh",
+                                                             "internal error"};
+
+/* what a connected client fetched, for pushes */
+struct fetched {
+	UT_hash_handle hh;
+	const struct mosquitto *client; /* the connection (not dereferenced) */
+	uint32_t dk_id;                 /* the device key its answers are sealed for */
+	size_t nfilters;
+	char *filters[MQSP_KEYREQ_FILTERS_MAX];
+	char user[MQSP_DEVICE_NAME_MAX + 1];
+	char cid[CID_MAX + 1];
+};
+
+struct mqsp_keysvc {
+	struct mqsp_keyrate *rate;
+	struct fetched *by_cid; /* uthash */
+	size_t nfetched;
+	unsigned long refused[MQSP_KEYSVC__COUNT];
+	unsigned long answered, pushed;
+	int64_t log_second;
+	unsigned log_count;
+	unsigned long log_skipped;
+};
+
+/* New state. */
+int mqsp_keysvc_new(struct mqsp_keysvc **out)
+{
+	struct mqsp_keysvc *ks = calloc(1, sizeof(*ks));
+
+	*out = NULL;
+	if (ks == NULL)
+		return MQS_ERR_NOMEM;
+	ks->rate = mqsp_keyrate_new(MQSP_KEYRATE_MAX);
+	if (ks->rate == NULL) {
+		free(ks);
+		return MQS_ERR_NOMEM;
+	}
+	*out = ks;
+	return MQS_OK;
+}
+
+/* Drop one record. */
+static void fetched_del(struct mqsp_keysvc *ks, struct fetched *f)
+{
+	HASH_DEL(ks->by_cid, f);
+	for (size_t i = 0; i < f->nfilters; i++)
+		free(f->filters[i]);
+	free(f);
+	ks->nfetched--;
+}
+
+/* Free everything. */
+void mqsp_keysvc_free(struct mqsp_keysvc *ks)
+{
+	struct fetched *f, *tmp;
+
+	if (ks == NULL)
+		return;
+	HASH_ITER(hh, ks->by_cid, f, tmp)
+	{
+		fetched_del(ks, f);
+	}
+	mqsp_keyrate_free(ks->rate);
+	free(ks);
+}
+
+/* Copy s for a log line: control bytes become '?', at most LOG_FIELD_MAX. */
+static const char *printable(const char *s, char *buf)
+{
+	size_t i = 0;
+
+	if (s == NULL)
+		return "-";
+	for (; s[i] != '\0' && i < LOG_FIELD_MAX; i++)
+		buf[i] = ((uint8_t)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+/* Count a refusal and log it (at most MQSP_KEYSVC_LOG_PER_S lines a second). */
+static void refuse(struct mqsp_keysvc *ks, enum mqsp_keysvc_refusal why, const char *cid,
+                   const char *detail)
+{
+	int64_t now = (int64_t)time(NULL);
+	char c[LOG_FIELD_MAX + 1];
+
+	ks->refused[why]++;
+	if (now != ks->log_second) {
+		if (ks->log_skipped > 0)
+			mqsp_log(MOSQ_LOG_NOTICE,
+			         "mqttsec: %lu more refused key requests not logged",
+			         ks->log_skipped);
+		ks->log_second = now;
+		ks->log_count = 0;
+		ks->log_skipped = 0;
+	}
+	if (ks->log_count >= MQSP_KEYSVC_LOG_PER_S) {
+		ks->log_skipped++;
+		return;
+	}
+	ks->log_count++;
+	mqsp_log(MOSQ_LOG_NOTICE, "mqttsec: refused key request from client %s: %s%s%s",
+	         printable(cid, c), refusal_name[why], detail != NULL ? ": " : "",
+	         detail != NULL ? detail : "");
+}
+
+/* Ban the username of a flooding client (reason key-flood). */
+static void flood_ban(struct mqsp_plugin *p, const char *user, const char *cid)
+{
+	int64_t now = (int64_t)time(NULL);
+	unsigned secs = p->opt.ban_seconds;
+	char c[LOG_FIELD_MAX + 1];
+	uint64_t seq;
+	int e;
+
+	if (user == NULL || user[0] == '\0')
+		return;
+	seq = mqsp_store_save_ban_why(p->store, MQS_MATCH_USERNAME, user, now, secs, "key-flood");
+	if (seq == 0)
+		seq = MQSP_BAN_SEQ_MEMORY; /* never reaches the database */
+	e = mqsp_bans_add(p->bans, MQS_MATCH_USERNAME, user, now + (int64_t)secs, seq,
+	                  mqsp_store_bans_done(p->store), now);
+	if (e != MQS_OK) {
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot keep the ban of username %s: %s", user,
+		         mqs_strerror(e));
+		return;
+	}
+	mqsp_log(MOSQ_LOG_WARNING,
+	         "mqttsec: banned username %s for %u s: key request flood from client %s "
+	         "(key-flood)",
+	         user, secs, printable(cid, c));
+	p->kick_pending = 1;
+}
+
+/* Remember that client cid fetched the granted filters. */
+static void remember(struct mqsp_keysvc *ks, struct mosquitto *client, const char *cid,
+                     const char *user, uint32_t dk_id, const struct mqsp_keyreq_answer *a)
+{
+	size_t len = strlen(cid);
+	struct fetched *f = NULL;
+
+	if (a->ngranted == 0 || len > CID_MAX || strlen(user) > MQSP_DEVICE_NAME_MAX)
+		return;
+	HASH_FIND(hh, ks->by_cid, cid, len, f);
+	if (f != NULL && (f->client != client || strcmp(f->user, user) != 0)) {
+		fetched_del(ks, f); /* another connection took the id */
+		f = NULL;
+	}
+	if (f == NULL) {
+		if (ks->nfetched >= MQSP_KEYSVC_CLIENTS)
+			return;
+		f = calloc(1, sizeof(*f));
+		if (f == NULL)
+			return;
+		f->client = client;
+		memcpy(f->cid, cid, len + 1);
+		memcpy(f->user, user, strlen(user) + 1);
+		HASH_ADD(hh, ks->by_cid, cid, len, f);
+		ks->nfetched++;
+	}
+	f->dk_id = dk_id;
+	for (size_t i = 0; i < a->ngranted; i++) {
+		int have = 0;
+
+		for (size_t j = 0; j < f->nfilters && !have; j++)
+			have = strcmp(f->filters[j], a->granted[i]) == 0;
+		if (have || f->nfilters >= MQSP_KEYREQ_FILTERS_MAX)
+			continue;
+		f->filters[f->nfilters] = strdup(a->granted[i]);
+		if (f->filters[f->nfilters] != NULL)
+			f->nfilters++;
+	}
+}
+
+/* Build, record, seal and send the answer to req for client cid of device
+ * user, whose key dk sealed the request.  Returns MQS_OK or an error (logged
+ * by the caller). */
+static int answer_send(struct mqsp_plugin *p, const char *cid, const char *user,
+                       const struct mqsp_device_key *dk, const struct mqsp_keyreq *req,
+                       struct mqsp_keyreq_answer *a, char *err, size_t errlen)
+{
+	uint8_t ak[MQS_KDF_KEY_LEN];
+	char topic[sizeof(MQSP_KEYREQ_PREFIX) + MQSP_DEVICE_NAME_MAX];
+	uint8_t *out = NULL;
+	size_t out_len, written = 0;
+	int rc;
+
+	snprintf(topic, sizeof(topic), "%s%s", MQSP_KEYREQ_PREFIX, user);
+	rc = mqsp_keyreq_answer(mqsp_store_writer(p->store), p->mk, user, req, (int64_t)time(NULL),
+	                        a, err, errlen);
+	if (rc != MQS_OK)
+		goto out;
+	/* one key, one purpose: answers never use the device key itself */
+	rc = mqs_kdf_keys_answer(dk->key, ak);
+	if (rc != MQS_OK)
+		goto out;
+	rc = MQS_ERR_NOMEM;
+	out_len = mqs_envelope_sealed_len(0, a->json_len);
+	out = out_len > 0 ? mosquitto_malloc(out_len + 1) : NULL;
+	if (out == NULL)
+		goto out;
+	rc = mqs_envelope_seal(ak, dk->id, mqs_now_ms(), NULL, NULL, 0, topic, strlen(topic),
+	                       (const uint8_t *)a->json, a->json_len, out, out_len, &written);
+	if (rc != MQS_OK)
+		goto out;
+	out[written] = '\0';
+	/* the broker owns out from here on success */
+	if (mosquitto_broker_publish(cid, topic, (int)written, out, 1, false, NULL) !=
+	    MOSQ_ERR_SUCCESS) {
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	out = NULL;
+	rc = MQS_OK;
+out:
+	OPENSSL_cleanse(ak, sizeof(ak));
+	mosquitto_free(out);
+	if (rc != MQS_OK && err[0] == '\0')
+		snprintf(err, errlen, "cannot send the answer: %s", mqs_strerror(rc));
+	return rc;
+}
+
+/* Check and answer one request. */
+static void handle(struct mqsp_plugin *p, struct mosquitto_evt_message *ed)
+{
+	struct mqsp_keysvc *ks = p->keysvc;
+	const char *cid = mosquitto_client_id(ed->client);
+	const char *user = mosquitto_client_username(ed->client);
+	const struct mqsp_keys *k = p->snap->keys;
+	const struct mqsp_device *d;
+	const struct mqsp_device_key *dk;
+	struct mqs_envelope_info info;
+	struct mqsp_keyreq req;
+	struct mqsp_keyreq_answer a;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	uint64_t now_ms = mqs_now_ms();
+	uint64_t window = (uint64_t)p->opt.replay_window * 1000u;
+	char err[256];
+
+	memset(&req, 0, sizeof(req));
+	memset(&a, 0, sizeof(a));
+	switch (mqsp_keyrate_take(ks->rate, cid, now_ms)) {
+	case MQSP_KEYRATE_OK:
+		break;
+	case MQSP_KEYRATE_FLOODED:
+		refuse(ks, MQSP_KEYSVC_FLOOD, cid, NULL);
+		flood_ban(p, user, cid);
+		return;
+	default:
+		refuse(ks, MQSP_KEYSVC_RATE, cid, NULL);
+		return;
+	}
+	d = user != NULL ? mqsp_snapshot_device(p->snap, user) : NULL;
+	if (d == NULL || !d->enabled || !mqs_topic_identity_ok(user) ||
+	    strlen(user) > MQSP_DEVICE_NAME_MAX) {
+		refuse(ks, MQSP_KEYSVC_UNKNOWN, cid, "no enabled device");
+		return;
+	}
+	if (ed->payload == NULL ||
+	    mqs_envelope_parse(ed->payload, ed->payloadlen, &info) != MQS_OK ||
+	    info.origin_len != 0 || info.ciphertext_len > MQSP_KEYREQ_PLAIN_MAX) {
+		refuse(ks, MQSP_KEYSVC_MALFORMED, cid, "not an envelope");
+		return;
+	}
+	dk = mqsp_keys_device(k, info.key_id, (int64_t)(now_ms / 1000));
+	if (dk == NULL || strcmp(dk->device, user) != 0) {
+		refuse(ks, MQSP_KEYSVC_UNKNOWN, cid, "not sealed with its device key");
+		return;
+	}
+	if ((info.timestamp_ms > now_ms && info.timestamp_ms - now_ms > window) ||
+	    (info.timestamp_ms <= now_ms && now_ms - info.timestamp_ms > window)) {
+		refuse(ks, MQSP_KEYSVC_UNSEALED, cid, "not fresh");
+		return;
+	}
+	plain = malloc(info.ciphertext_len + 1);
+	if (plain == NULL) {
+		refuse(ks, MQSP_KEYSVC_ERROR, cid, "out of memory");
+		return;
+	}
+	if (mqs_envelope_open(dk->key, dk->id, ed->payload, ed->payloadlen, ed->topic,
+	                      strlen(ed->topic), plain, info.ciphertext_len + 1, &plain_len,
+	                      NULL) != MQS_OK) {
+		refuse(ks, MQSP_KEYSVC_UNSEALED, cid, "does not open");
+		goto out;
+	}
+	if (mqsp_keyreq_parse(plain, plain_len, &req) != MQS_OK) {
+		refuse(ks, MQSP_KEYSVC_MALFORMED, cid, "not a key request");
+		goto out;
+	}
+	err[0] = '\0';
+	if (answer_send(p, cid, user, dk, &req, &a, err, sizeof(err)) != MQS_OK) {
+		refuse(ks, MQSP_KEYSVC_ERROR, cid, err);
+		goto out;
+	}
+	ks->answered++;
+	remember(ks, ed->client, cid, user, dk->id, &a);
+	mqsp_log(MOSQ_LOG_INFO,
+	         "mqttsec: sent %zu topic keys of %zu filters to client %s of %s (%zu refused)",
+	         a.nkeys, a.ngranted, cid, user, a.nrefused);
+out:
+	mqsp_keyreq_answer_release(&a);
+	mqsp_keyreq_release(&req);
+	mqs_secret_free(plain, info.ciphertext_len + 1);
+}
+
+/* MOSQ_EVT_MESSAGE. */
+int mqsp_keysvc_message_cb(int event, void *event_data, void *userdata)
+{
+	struct mqsp_plugin *p = userdata;
+	struct mosquitto_evt_message *ed = event_data;
+
+	(void)event;
+	if (ed->topic == NULL ||
+	    strncmp(ed->topic, MQSP_KEYREQ_PREFIX, sizeof(MQSP_KEYREQ_PREFIX) - 1) != 0)
+		return MOSQ_ERR_SUCCESS;
+	if (strcmp(ed->topic, MQSP_KEYREQ_TOPIC) == 0)
+		handle(p, ed);
+	/* consumed: never stored, forwarded or retained */
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+/* Access under mqttsec/keys/. */
+int mqsp_keysvc_access(const char *topic, int access, const char *user, const struct mqsp_device *d)
+{
+	const size_t plen = sizeof(MQSP_KEYREQ_PREFIX) - 1;
+
+	if (strncmp(topic, MQSP_KEYREQ_PREFIX, plen) != 0)
+		return -1;
+	if (d == NULL || !d->enabled || user == NULL)
+		return MOSQ_ERR_ACL_DENIED;
+	if (access == MOSQ_ACL_WRITE)
+		return strcmp(topic, MQSP_KEYREQ_TOPIC) == 0 ? MOSQ_ERR_SUCCESS
+		                                             : MOSQ_ERR_ACL_DENIED;
+	if (access == MOSQ_ACL_READ || access == MOSQ_ACL_SUBSCRIBE)
+		return strcmp(topic + plen, user) == 0 && strcmp(user, "req") != 0
+		           ? MOSQ_ERR_SUCCESS
+		           : MOSQ_ERR_ACL_DENIED;
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+/* A client disconnected. */
+void mqsp_keysvc_disconnected(struct mqsp_plugin *p, struct mosquitto *client)
+{
+	const char *cid = mosquitto_client_id(client);
+	struct fetched *f = NULL;
+
+	if (p->keysvc == NULL || cid == NULL)
+		return;
+	HASH_FIND(hh, p->keysvc->by_cid, cid, strlen(cid), f);
+	if (f != NULL && f->client == client)
+		fetched_del(p->keysvc, f);
+}
+
+/* The filter (owner) of topic key id, read on the writer; NULL when none. */
+static char *key_filter(struct mqsp_plugin *p, uint32_t id)
+{
+	sqlite3 *db = mqsp_store_writer(p->store);
+	sqlite3_stmt *st = NULL;
+	char *filter = NULL;
+
+	if (sqlite3_prepare_v2(db, "SELECT owner FROM keys WHERE id = ?1 AND purpose = 'topic'", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		filter = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return filter;
+}
+
+/* Push the keys of filter to every client that fetched it. */
+static void push_filter(struct mqsp_plugin *p, const char *filter, const struct mqsp_keys *now)
+{
+	struct mqsp_keysvc *ks = p->keysvc;
+	struct fetched *f, *tmp;
+	int64_t now_s = (int64_t)time(NULL);
+
+	HASH_ITER(hh, ks->by_cid, f, tmp)
+	{
+		struct mqsp_keyreq req;
+		struct mqsp_keyreq_answer a;
+		const struct mqsp_device_key *dk;
+		const struct mqsp_device *d;
+		char *one = NULL;
+		char err[256];
+		int has = 0;
+
+		for (size_t i = 0; i < f->nfilters && !has; i++)
+			has = strcmp(f->filters[i], filter) == 0;
+		if (!has)
+			continue;
+		d = mqsp_snapshot_device(p->snap, f->user);
+		dk = mqsp_keys_device(now, f->dk_id, now_s);
+		if (d == NULL || !d->enabled || dk == NULL || strcmp(dk->device, f->user) != 0)
+			continue; /* its answers key is gone: it fetches again */
+		memset(&req, 0, sizeof(req));
+		memset(&a, 0, sizeof(a));
+		one = strdup(filter);
+		if (one == NULL)
+			continue;
+		req.filters = &one;
+		req.nfilters = 1; /* nonce all zero: a push */
+		err[0] = '\0';
+		if (answer_send(p, f->cid, f->user, dk, &req, &a, err, sizeof(err)) != MQS_OK)
+			refuse(ks, MQSP_KEYSVC_ERROR, f->cid, err);
+		else if (a.ngranted > 0)
+			ks->pushed++;
+		mqsp_keyreq_answer_release(&a);
+		free(one);
+	}
+}
+
+/* A new view is in use: push the topic keys it added. */
+void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
+                         const struct mqsp_keys *now)
+{
+	char *done[MQSP_KEYREQ_FILTERS_MAX];
+	size_t ndone = 0;
+	unsigned long before;
+
+	if (p->keysvc == NULL || p->keysvc->nfetched == 0 || now == NULL)
+		return;
+	before = p->keysvc->pushed;
+	for (size_t i = 0; i < now->ntkeys; i++) {
+		uint32_t id = now->tkeys[i].id;
+		char *filter;
+		int seen = 0;
+
+		if (old != NULL && mqsp_keys_topic(old, id) != NULL)
+			continue;
+		filter = key_filter(p, id);
+		if (filter == NULL)
+			continue;
+		for (size_t j = 0; j < ndone && !seen; j++)
+			seen = strcmp(done[j], filter) == 0;
+		if (seen || ndone >= MQSP_KEYREQ_FILTERS_MAX) {
+			free(filter);
+			continue;
+		}
+		push_filter(p, filter, now);
+		done[ndone++] = filter;
+	}
+	for (size_t j = 0; j < ndone; j++)
+		free(done[j]);
+	if (p->keysvc->pushed > before)
+		mqsp_log(MOSQ_LOG_INFO, "mqttsec: pushed new topic keys in %lu answers",
+		         p->keysvc->pushed - before);
+}

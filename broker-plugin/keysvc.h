@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* keysvc.h - the MQTT side of online topic keys (docs/payload-encryption.md,
+ * "Online keys"; the request and answer formats are in keyreq.h).
+ *
+ *   - MOSQ_EVT_MESSAGE on mqttsec/keys/req (mqsp_keysvc_message_cb,
+ *     registered before the re-sealing callback): the request is consumed,
+ *     never forwarded nor retained (the callback refuses the message after
+ *     handling it: an MQTT v5 QoS 1/2 publisher gets reason 0x87, so
+ *     clients send requests at QoS 0).  It must be an envelope without
+ *     origin, sealed by the publisher's own device key for that topic,
+ *     fresh within plugin_opt_replay_window, from a client id with a token
+ *     left (keyrate.h); the answer goes to that client id alone
+ *     (mosquitto_broker_publish with the client id, QoS 1) on
+ *     mqttsec/keys/<username>.  Refusals are counted by reason and logged
+ *     (client id and reason, never the payload; at most
+ *     MQSP_KEYSVC_LOG_PER_S lines a second).  A flood bans the username
+ *     (reason "key-flood", plugin_opt_ban_seconds), and its clients are
+ *     disconnected on the next tick.
+ *   - Access (mqsp_keysvc_access, from the ACL callback) for topics under
+ *     mqttsec/keys/: an enabled device may publish mqttsec/keys/req only,
+ *     and subscribe to and read mqttsec/keys/<its username> only; nothing
+ *     else there, whatever the ACL rules say.
+ *   - Push (mqsp_keysvc_swapped, when reload.c puts a new view in use): a
+ *     topic key that appeared since the last view (a rotation, or a key
+ *     announced before it seals) is sent, the same way as an answer (read
+ *     right checked again, recorded), to every connected client that
+ *     fetched its filter, with an all-zero nonce.
+ *
+ * Ownership: mqsp_keysvc_new() returns state freed by mqsp_keysvc_free()
+ * (NULL is fine).  Broker thread only.
+ */
+#ifndef MQSP_KEYSVC_H
+#define MQSP_KEYSVC_H
+
+#include <stdint.h>
+
+#include "mqs_error.h"
+
+#define MQSP_KEYSVC_LOG_PER_S 20
+#define MQSP_KEYSVC_CLIENTS   100000 /* clients whose fetched filters are remembered */
+
+struct mosquitto;
+struct mqsp_plugin;
+struct mqsp_keys;
+struct mqsp_device;
+struct mqsp_keysvc;
+
+/* refusal reasons, counted */
+enum mqsp_keysvc_refusal {
+	MQSP_KEYSVC_RATE = 0, /* no token left */
+	MQSP_KEYSVC_FLOOD,    /* ... and a ban followed */
+	MQSP_KEYSVC_UNKNOWN,  /* no enabled device, or not its key */
+	MQSP_KEYSVC_MALFORMED,
+	MQSP_KEYSVC_UNSEALED, /* does not open, or stale */
+	MQSP_KEYSVC_ERROR,    /* database, memory */
+	MQSP_KEYSVC__COUNT
+};
+
+/* New state.  Returns MQS_OK or MQS_ERR_NOMEM. */
+MQS_MUST_CHECK int mqsp_keysvc_new(struct mqsp_keysvc **out);
+
+/* Free everything.  NULL is fine. */
+void mqsp_keysvc_free(struct mqsp_keysvc *ks);
+
+/* MOSQ_EVT_MESSAGE. */
+int mqsp_keysvc_message_cb(int event, void *event_data, void *userdata);
+
+/* The ACL decision for topic (a subscription filter for MOSQ_ACL_SUBSCRIBE)
+ * under mqttsec/keys/, access a MOSQ_ACL_* value, d the client's device or
+ * NULL: MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED.  Returns -1 when topic is
+ * not under mqttsec/keys/ (the caller decides). */
+int mqsp_keysvc_access(const char *topic, int access, const char *user,
+                       const struct mqsp_device *d);
+
+/* A client disconnected: forget what it fetched. */
+void mqsp_keysvc_disconnected(struct mqsp_plugin *p, struct mosquitto *client);
+
+/* A new view (p->snap, keys now) replaced one with keys old: push the topic
+ * keys now holds and old did not. */
+void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
+                         const struct mqsp_keys *now);
+
+#endif
