@@ -146,6 +146,7 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 	o->clientid_max = MQSP_CLIENTIDS_PER_USER_DEFAULT;
 	o->key_max_seals = MQSP_SEALS_MAX_DEFAULT;
 	o->key_grace = 86400;
+	o->key_announce = 5;
 	o->connect_tokens = 1;
 	for (int i = 0; i < count && rc == MQS_OK; i++) {
 		const char *k = opts[i].key;
@@ -248,6 +249,9 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 			o->key_max_seals = (uint64_t)v;
 		} else if (strcmp(k, "key_grace") == 0) {
 			rc = opt_duration(k, val, &o->key_grace);
+		} else if (strcmp(k, "key_announce") == 0) {
+			rc = opt_uint(k, val, 0, 86400, &v);
+			o->key_announce = (int64_t)v;
 		} else if (strcmp(k, "stats_interval") == 0) {
 			rc = opt_uint(k, val, 0, 86400, &v);
 			o->stats_interval = (unsigned)v;
