@@ -15,6 +15,7 @@
 
 #include "mqs_conntoken.h"
 #include "mqs_kdf.h"
+#include "mqs_totp.h"
 #include "mqs_util.h"
 #include "plugin.h"
 #include "tokens.h"
@@ -35,6 +36,19 @@ struct seen {
 	char key[];
 };
 
+/* K_conn of a device, kept so that a token costs no HKDF: valid while the
+ * device's TOTP secret is the one it was derived from (compared in
+ * constant time; a retotp changes it).  Wiped when dropped. */
+struct kconn {
+	UT_hash_handle hh;
+	size_t secret_len;
+	uint8_t secret[MQS_TOTP_SECRET_MAX];
+	uint8_t k[MQS_KDF_KEY_LEN];
+	char name[];
+};
+
+#define KCONN_MAX 4096 /* devices whose K_conn is kept; beyond, the cache starts over */
+
 struct mqsp_tokens {
 	sqlite3 *db; /* the store's writer (borrowed) */
 	sqlite3_stmt *insert_st;
@@ -43,6 +57,8 @@ struct mqsp_tokens {
 	struct mqsp_journal *journal; /* <db>-tokens, NULL: commit each nonce */
 	struct seen *set;
 	size_t count, ndirty;
+	struct kconn *kc;
+	size_t nkc;
 	int enabled;
 	unsigned window;
 	int64_t next_prune;
@@ -83,6 +99,52 @@ static int seen_add(struct mqsp_tokens *t, const char *key, int64_t at, int dirt
 	t->count++;
 	if (dirty)
 		t->ndirty++;
+	return MQS_OK;
+}
+
+/* Drop every kept K_conn. */
+static void kconn_clear(struct mqsp_tokens *t)
+{
+	struct kconn *c, *tmp;
+
+	HASH_ITER(hh, t->kc, c, tmp)
+	{
+		HASH_DEL(t->kc, c);
+		OPENSSL_cleanse(c, sizeof(*c));
+		free(c);
+	}
+	t->nkc = 0;
+}
+
+/* K_conn of device d into k, from the cache or derived (and kept). */
+static int kconn_get(struct mqsp_tokens *t, const struct mqsp_device *d, uint8_t k[MQS_KDF_KEY_LEN])
+{
+	struct kconn *c = NULL;
+	size_t len = strlen(d->name);
+	int rc;
+
+	HASH_FIND_STR(t->kc, d->name, c);
+	if (c != NULL && c->secret_len == d->secret_len &&
+	    CRYPTO_memcmp(c->secret, d->secret, d->secret_len) == 0) {
+		memcpy(k, c->k, MQS_KDF_KEY_LEN);
+		return MQS_OK;
+	}
+	rc = mqs_kdf_connect(d->secret, d->secret_len, k);
+	if (rc != MQS_OK || d->secret_len > sizeof(c->secret))
+		return rc;
+	if (c == NULL) {
+		if (t->nkc >= KCONN_MAX)
+			kconn_clear(t);
+		c = calloc(1, sizeof(*c) + len + 1);
+		if (c == NULL)
+			return MQS_OK; /* not kept: derived again next time */
+		memcpy(c->name, d->name, len + 1);
+		HASH_ADD_STR(t->kc, name, c);
+		t->nkc++;
+	}
+	c->secret_len = d->secret_len;
+	memcpy(c->secret, d->secret, d->secret_len);
+	memcpy(c->k, k, MQS_KDF_KEY_LEN);
 	return MQS_OK;
 }
 
@@ -299,6 +361,7 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 		HASH_DEL(t->set, s);
 		free(s);
 	}
+	kconn_clear(t);
 	free(t);
 }
 
@@ -394,7 +457,7 @@ const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d
 		               : "connect token from the future (beyond the replay window)";
 		goto out;
 	}
-	e = mqs_kdf_connect(d->secret, d->secret_len, k);
+	e = kconn_get(t, d, k);
 	if (e == MQS_OK)
 		e = mqs_conntoken_verify(k, d->name, cid, &tok);
 	OPENSSL_cleanse(k, sizeof(k));

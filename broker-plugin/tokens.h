@@ -23,6 +23,10 @@
  * table (name connect_tokens, value on|off), which mqttsec-acl reads when it
  * writes credentials ("connect_tokens": true).
  *
+ * K_conn of up to 4096 devices is kept in memory, so a token costs no
+ * HKDF; an entry is used only while the device's TOTP secret is the one it
+ * was derived from, and wiped when dropped.
+ *
  * Ownership: mqsp_tokens_open() returns a state the caller frees with
  * mqsp_tokens_free() (NULL is fine) before the store is closed; it borrows
  * the store's writer connection.  Broker thread only.
