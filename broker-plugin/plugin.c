@@ -26,8 +26,9 @@
 #define EXPORT __attribute__((visibility("default")))
 
 #define PLUGIN_API_VERSION 5
-#define JOURNAL_SUFFIX     "-steps" /* the step journal beside the database */
-#define CLOSE_BUSY_MS      1000     /* start and stop may wait for a lock */
+#define JOURNAL_SUFFIX     "-steps"  /* the step journal beside the database */
+#define TOKENS_SUFFIX      "-tokens" /* the token journal (tokens.h) */
+#define CLOSE_BUSY_MS      1000      /* start and stop may wait for a lock */
 
 /* Log through the broker. */
 void mqsp_log(int level, const char *fmt, ...)
@@ -345,6 +346,28 @@ out:
 	return rc;
 }
 
+/* Connect tokens: open <db>-tokens and take in the nonces of the window. */
+static int tokens_open(struct mqsp_plugin *p)
+{
+	char err[512];
+	size_t len = strlen(p->opt.db) + sizeof(TOKENS_SUFFIX);
+	char *path = malloc(len);
+	int rc = MQS_ERR_NOMEM;
+
+	if (path == NULL)
+		goto out;
+	snprintf(path, len, "%s%s", p->opt.db, TOKENS_SUFFIX);
+	err[0] = '\0';
+	/* database mode: other brokers on the database commit their nonces too */
+	rc = mqsp_tokens_open(p->store, p->opt.step_commit_db ? NULL : path, p->opt.connect_tokens,
+	                      p->opt.replay_window, CLOSE_BUSY_MS, &p->tokens, err, sizeof(err));
+	if (rc != MQS_OK)
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s", err[0] != '\0' ? err : mqs_strerror(rc));
+out:
+	free(path);
+	return rc;
+}
+
 /* Open the master key and the database, load the first snapshot.  Every
  * failure names the option and the path. */
 static int plugin_open(struct mqsp_plugin *p)
@@ -377,12 +400,9 @@ static int plugin_open(struct mqsp_plugin *p)
 	rc = journal_open(p);
 	if (rc != MQS_OK)
 		return rc;
-	rc = mqsp_tokens_open(p->store, p->opt.connect_tokens, p->opt.replay_window, CLOSE_BUSY_MS,
-	                      &p->tokens, err, sizeof(err));
-	if (rc != MQS_OK) {
-		mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s", err);
+	rc = tokens_open(p);
+	if (rc != MQS_OK)
 		return rc;
-	}
 	rc = mqsp_snapshot_load(mqsp_store_reader(p->store), p->mk, (int64_t)time(NULL), &p->snap,
 	                        err, sizeof(err));
 	if (rc != MQS_OK) {
