@@ -22,7 +22,9 @@ struct mqsp_tokens {
 	sqlite3 *db; /* the store's writer (borrowed) */
 	sqlite3_stmt *insert_st;
 	sqlite3_stmt *prune_st;
+	sqlite3_stmt *floor_st;
 	int enabled;
+	int64_t floor; /* rows of tokens older than this (seconds) were pruned */
 	unsigned window;
 	int64_t next_prune;
 };
@@ -49,6 +51,10 @@ int mqsp_tokens_open(struct mqsp_store *store, int enabled, unsigned window_s, i
 	                       -1, SQLITE_PREPARE_PERSISTENT, &t->insert_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(t->db, "DELETE FROM token_seen WHERE at < ?1", -1,
 	                       SQLITE_PREPARE_PERSISTENT, &t->prune_st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(t->db,
+	                       "INSERT INTO settings (name, value) VALUES ('token_floor', ?1) "
+	                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                       -1, SQLITE_PREPARE_PERSISTENT, &t->floor_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(t->db,
 	                       "INSERT INTO settings (name, value) VALUES ('connect_tokens', ?1) "
 	                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -65,6 +71,18 @@ int mqsp_tokens_open(struct mqsp_store *store, int enabled, unsigned window_s, i
 		sqlite3_busy_timeout(t->db, 0);
 		goto out;
 	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* the prune floor of earlier runs, whatever their window */
+	if (sqlite3_prepare_v2(t->db, "SELECT value FROM settings WHERE name = 'token_floor'", -1,
+	                       &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot read the connect token floor: %s",
+		         sqlite3_errmsg(t->db));
+		sqlite3_busy_timeout(t->db, 0);
+		goto out;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		t->floor = sqlite3_column_int64(st, 0);
 	sqlite3_busy_timeout(t->db, 0);
 	*out = t;
 	t = NULL;
@@ -82,6 +100,7 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 		return;
 	sqlite3_finalize(t->insert_st);
 	sqlite3_finalize(t->prune_st);
+	sqlite3_finalize(t->floor_st);
 	free(t);
 }
 
@@ -139,6 +158,12 @@ const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d
 		               : "connect token from the future (beyond the replay window)";
 		goto out;
 	}
+	/* token_seen no longer holds the nonces of tokens this old (a wider
+	 * window since, or the clock stepped back): a replay would pass */
+	if ((int64_t)(tok.ts_ms / 1000u) < t->floor) {
+		res = "connect token older than the replay state (token_floor)";
+		goto out;
+	}
 	e = mqs_kdf_connect(d->secret, d->secret_len, k);
 	if (e == MQS_OK)
 		e = mqs_conntoken_verify(k, d->name, cid, &tok);
@@ -160,15 +185,29 @@ out:
 	return res;
 }
 
-/* Delete the rows whose window closed. */
+/* Delete the rows whose window closed.  The floor is committed first: a
+ * token older than it is refused from then on, so a later wider window or
+ * a clock stepped back cannot reopen a pruned nonce. */
 static void tokens_prune(struct mqsp_tokens *t, int64_t now)
 {
-	if (t == NULL || now < t->next_prune)
-		return;
-	t->next_prune = now + PRUNE_EVERY_S;
 	/* a token of time ts is accepted until ts + window; one second more
 	 * for rounding */
-	sqlite3_bind_int64(t->prune_st, 1, now - (int64_t)t->window - 1);
+	int64_t cut = now - (int64_t)t->window - 1;
+	int r;
+
+	if (now < t->next_prune)
+		return;
+	t->next_prune = now + PRUNE_EVERY_S;
+	if (cut > t->floor) {
+		sqlite3_bind_int64(t->floor_st, 1, cut);
+		r = sqlite3_step(t->floor_st);
+		sqlite3_reset(t->floor_st);
+		if (r != SQLITE_DONE)
+			return; /* busy: the next prune catches up */
+		t->floor = cut;
+	}
+	/* rows below the recorded floor only */
+	sqlite3_bind_int64(t->prune_st, 1, t->floor);
 	(void)sqlite3_step(t->prune_st); /* busy: the next prune catches up */
 	sqlite3_reset(t->prune_st);
 }
@@ -180,6 +219,7 @@ int mqsp_tokens_tick_cb(int event, void *event_data, void *userdata)
 
 	(void)event;
 	(void)event_data;
-	tokens_prune(p->tokens, (int64_t)time(NULL));
+	if (p->tokens != NULL)
+		tokens_prune(p->tokens, (int64_t)time(NULL));
 	return MOSQ_ERR_SUCCESS;
 }

@@ -12,7 +12,10 @@
  * crash or SIGKILL of the broker, like a committed TOTP step), so a replay
  * is refused also after a restart.  The tick deletes rows whose token time
  * left the window, which bounds the table by the connect rate times two
- * windows.
+ * windows.  Before it deletes, it commits the time it deletes below
+ * (settings token_floor), and a token older than that floor is refused:
+ * a restart with a wider plugin_opt_replay_window, or a clock stepped
+ * back, cannot bring a pruned nonce back into the window.
  *
  * At start the plugin records whether it accepts tokens in the settings
  * table (name connect_tokens, value on|off), which mqttsec-acl reads when it
