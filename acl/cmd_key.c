@@ -72,39 +72,61 @@ static int cantcreat(char *why, const char *fmt, ...)
 	return EX_CANTCREAT;
 }
 
+/* --announce without a duration: seconds before the new key seals */
+#define ACL_ANNOUNCE_DEFAULT 5
+
 /* key rotate options. */
 struct rotate_opts {
 	const struct acl_ctx *ctx;
 	long long grace;
+	long long announce; /* --announce: seconds before the new key seals */
 	char why[ACL_WHY_MAX];
 };
 
-/* --grace SECONDS */
+/* --grace SECONDS, --announce[=DURATION] */
 static int rotate_opt(int opt, const char *arg, void *data)
 {
 	struct rotate_opts *o = data;
 
+	if (opt == 'a' && arg == NULL) {
+		o->announce = ACL_ANNOUNCE_DEFAULT;
+		return EX_OK;
+	}
+	if (opt == 'a')
+		return acl_report(o->ctx, mqsa_ttl_parse(arg, &o->announce, o->why), o->why);
 	return acl_report(o->ctx, mqsa_grace_parse(arg, &o->grace, o->why), o->why);
 }
 
-/* key rotate TOPICFILTER [--grace SECONDS] */
+/* key rotate TOPICFILTER [--grace SECONDS] [--announce[=DURATION]] */
 static int key_rotate(struct acl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"grace", required_argument, NULL, 'g'},
+	                                     {"announce", optional_argument, NULL, 'a'},
 	                                     {NULL, 0, NULL, 0}};
-	struct rotate_opts o = {ctx, MQSA_GRACE_DEFAULT, ""};
+	struct rotate_opts o = {ctx, MQSA_GRACE_DEFAULT, 0, ""};
 	struct mqsa_key_rotated r;
 	const char *filter = NULL;
 	char until[32];
 	int ex;
 
 	memset(&r, 0, sizeof(r));
-	ex = filter_operand(ctx, argc, argv, "key rotate", "TOPICFILTER [--grace SECONDS]", opts,
+	ex = filter_operand(ctx, argc, argv, "key rotate",
+	                    "TOPICFILTER [--grace SECONDS] [--announce[=DURATION]]", opts,
 	                    rotate_opt, &o, o.why, &filter);
-	if (ex == EX_OK)
+	if (ex == EX_OK && o.announce > 0)
+		ex = acl_report(
+		    ctx,
+		    mqsa_key_rotate_announced(ctx->adm, filter, o.grace, o.announce, &r, o.why),
+		    o.why);
+	else if (ex == EX_OK)
 		ex = acl_report(ctx, mqsa_key_rotate(ctx->adm, filter, o.grace, &r, o.why), o.why);
 	if (ex != EX_OK)
 		goto out;
+	if (r.seals_from > 0) {
+		acl_time_iso(r.seals_from, until, sizeof(until));
+		printf("topic %s: key %lu announced, seals from %s\n", filter,
+		       (unsigned long)r.key_id, until);
+	}
 	acl_time_iso(r.usable_until, until, sizeof(until));
 	if (r.nretired == 0)
 		printf("topic %s: new key %lu\n", filter, (unsigned long)r.key_id);
@@ -251,7 +273,9 @@ static enum mqs_err list_row(const struct mqsa_key_info *k, void *arg)
 	if (row == NULL)
 		return MQS_ERR_NOMEM;
 	cJSON_AddItemToArray(arg, row);
-	if (strcmp(k->state, "active") == 0)
+	if (strcmp(k->state, "announced") == 0)
+		acl_time_iso(k->seal_after, until, sizeof(until)); /* when it starts sealing */
+	else if (strcmp(k->state, "active") == 0)
 		snprintf(until, sizeof(until), "-");
 	else
 		acl_time_iso(k->retire_after, until, sizeof(until));
@@ -260,7 +284,8 @@ static enum mqs_err list_row(const struct mqsa_key_info *k, void *arg)
 	    acl_json_str(row, "state", k->state) &&
 	    acl_json_num(row, "created_at", k->created_at) &&
 	    acl_json_str(row, "created", created) &&
-	    acl_json_num(row, "retire_after", k->retire_after) && acl_json_str(row, "until", until))
+	    acl_json_num(row, "retire_after", k->retire_after) &&
+	    acl_json_num(row, "seal_after", k->seal_after) && acl_json_str(row, "until", until))
 		return MQS_OK;
 	return MQS_ERR_NOMEM;
 }
@@ -298,11 +323,15 @@ out:
 }
 
 static const struct acl_cmd key_cmds[] = {
-    {"rotate", "TOPICFILTER [--grace SECONDS]",
-     "new active topic key; the old one stays usable for the grace period", key_rotate},
+    {"rotate", "TOPICFILTER [--grace SECONDS] [--announce[=DURATION]]",
+     "new active topic key (announced first: sealing later); the old one stays usable for the "
+     "grace period",
+     key_rotate},
     {"export", "TOPICFILTER --for NAME [--out FILE] [--keys-only]",
      "a device's credentials with the topic's keys, if it may read the topic", key_export},
-    {"list", "[TOPICFILTER] [--json]", "topic keys: id, state, grace end (never key bytes)",
+    {"list", "[TOPICFILTER] [--json]",
+     "topic keys: id, state (announced, active, grace, dead), seal start or grace end (never key "
+     "bytes)",
      key_list},
 };
 

@@ -67,6 +67,7 @@ static enum mqs_err need_protected(struct mqsa_ctx *ctx, const char *filter, cha
 struct rotate_arg {
 	const char *filter;
 	long long grace;
+	long long announce; /* seconds before the new key seals */
 	struct mqs_key key; /* the new active key */
 	char ids[MQSA_IDS_MAX];
 	int nretired;
@@ -85,16 +86,18 @@ static enum mqs_err rotate_change(struct mqsa_ctx *ctx, void *data, char *detail
 		goto out;
 	/* the same operation as the plugin's automatic rotations */
 	rc = mqs_keystore_rotate(ctx->db, ctx->mk, a->filter,
-	                         (int64_t)mqsa_retire_after(ctx, a->grace), 0, &a->key, a->ids,
-	                         sizeof(a->ids), &a->nretired);
+	                         (int64_t)(mqsa_retire_after(ctx, a->grace) + a->announce),
+	                         a->announce > 0 ? (int64_t)ctx->now + a->announce : 0, &a->key,
+	                         a->ids, sizeof(a->ids), &a->nretired);
 	if (rc != MQS_OK) {
 		ex = rc == MQS_ERR_DB
 		         ? mqsa_db_fail(ctx, why, "rotate topic key")
 		         : mqsa_fail(why, rc, "cannot create topic key: %s", mqs_strerror(rc));
 		goto out;
 	}
-	snprintf(detail, MQSA_DETAIL_MAX, "filter=%.300s key=%lu retired=%s grace=%lld", a->filter,
-	         (unsigned long)a->key.id, a->nretired > 0 ? a->ids : "-", a->grace);
+	snprintf(detail, MQSA_DETAIL_MAX,
+	         "filter=%.300s key=%lu retired=%s grace=%lld announce=%lld", a->filter,
+	         (unsigned long)a->key.id, a->nretired > 0 ? a->ids : "-", a->grace, a->announce);
 out:
 	return ex;
 }
@@ -102,6 +105,13 @@ out:
 /* Rotate the key of a protected filter. */
 enum mqs_err mqsa_key_rotate(struct mqsa_ctx *ctx, const char *filter, long long grace,
                              struct mqsa_key_rotated *res, char *why)
+{
+	return mqsa_key_rotate_announced(ctx, filter, grace, 0, res, why);
+}
+
+/* Rotate, the new key announced before it seals. */
+enum mqs_err mqsa_key_rotate_announced(struct mqsa_ctx *ctx, const char *filter, long long grace,
+                                       long long announce, struct mqsa_key_rotated *res, char *why)
 {
 	struct rotate_arg a;
 	enum mqs_err rc;
@@ -111,9 +121,12 @@ enum mqs_err mqsa_key_rotate(struct mqsa_ctx *ctx, const char *filter, long long
 	mqs_key_init(&a.key);
 	a.filter = filter;
 	a.grace = grace;
+	a.announce = announce;
 	rc = mqsa_protected_filter_check(filter, why);
 	if (rc == MQS_OK && (grace < 0 || grace > MQSA_TTL_MAX))
 		rc = mqsa_fail(why, MQS_ERR_INVAL, "invalid grace period %lld", grace);
+	if (rc == MQS_OK && (announce < 0 || announce > MQSA_TTL_MAX))
+		rc = mqsa_fail(why, MQS_ERR_INVAL, "invalid announce period %lld", announce);
 	if (rc == MQS_OK)
 		rc = mqsa_ctx_db(ctx, why);
 	if (rc == MQS_OK)
@@ -124,7 +137,8 @@ enum mqs_err mqsa_key_rotate(struct mqsa_ctx *ctx, const char *filter, long long
 		res->key_id = a.key.id;
 		res->nretired = a.nretired;
 		memcpy(res->retired, a.ids, sizeof(res->retired));
-		res->usable_until = mqsa_retire_after(ctx, grace);
+		res->usable_until = mqsa_retire_after(ctx, grace) + announce;
+		res->seals_from = announce > 0 ? (long long)ctx->now + announce : 0;
 	}
 	mqs_key_release(&a.key);
 	return rc;
@@ -459,8 +473,9 @@ static enum mqs_err key_row(sqlite3_stmt *st, void *data)
 	k.filter = mqsa_col(st, 1);
 	k.created_at = sqlite3_column_int64(st, 3);
 	k.retire_after = sqlite3_column_int64(st, 4);
+	k.seal_after = sqlite3_column_int64(st, 5);
 	if (strcmp(mqsa_col(st, 2), "active") == 0)
-		k.state = "active";
+		k.state = k.seal_after > (long long)a->ctx->now ? "announced" : "active";
 	else
 		k.state = k.retire_after >= (long long)a->ctx->now ? "grace" : "dead";
 	return a->each(&k, a->arg);
@@ -478,7 +493,8 @@ enum mqs_err mqsa_key_list(struct mqsa_ctx *ctx, const char *filter,
 	rc = mqsa_ctx_db(ctx, why);
 	if (rc == MQS_OK)
 		rc = mqsa_prepare(ctx,
-		                  "SELECT id, owner, state, created_at, retire_after FROM keys "
+		                  "SELECT id, owner, state, created_at, retire_after, seal_after "
+		                  "FROM keys "
 		                  "WHERE purpose = 'topic' AND (?1 IS NULL OR owner = ?1) "
 		                  "ORDER BY owner, id",
 		                  &st, why);

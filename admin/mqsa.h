@@ -367,9 +367,10 @@ mqsa_topic_list(struct mqsa_ctx *ctx, enum mqs_err (*each)(const struct mqsa_top
 struct mqsa_key_info {
 	long long id;
 	const char *filter;
-	const char *state; /* active|grace|dead */
+	const char *state; /* announced|active|grace|dead (docs/acl.md, "key list") */
 	long long created_at;
 	long long retire_after;
+	long long seal_after; /* Unix seconds from which it seals (0: at once) */
 };
 
 /* What mqsa_key_rotate did. */
@@ -378,6 +379,7 @@ struct mqsa_key_rotated {
 	int nretired;
 	char retired[MQSA_IDS_MAX];
 	long long usable_until; /* retire_after of the retired keys */
+	long long seals_from;   /* seal_after of the new key, 0: at once */
 };
 
 /* New active key for protected filter; the old ones stay usable for grace
@@ -385,6 +387,14 @@ struct mqsa_key_rotated {
 MQS_MUST_CHECK enum mqs_err mqsa_key_rotate(struct mqsa_ctx *ctx, const char *filter,
                                             long long grace, struct mqsa_key_rotated *res,
                                             char *why);
+
+/* As mqsa_key_rotate, the new key "announced": it is exported (and handed
+ * out online) at once but seals only announce seconds from now, so
+ * subscribers can fetch it first; the old keys seal until then and stay
+ * usable for grace seconds after it.  announce 0: mqsa_key_rotate. */
+MQS_MUST_CHECK enum mqs_err mqsa_key_rotate_announced(struct mqsa_ctx *ctx, const char *filter,
+                                                      long long grace, long long announce,
+                                                      struct mqsa_key_rotated *res, char *why);
 
 /* A key export request. */
 struct mqsa_key_export_req {

@@ -14,7 +14,9 @@
  *
  * PASSSPEC: "-" for none, "totp:HEXSECRET[:PERIOD]" for the current TOTP
  * code (6 digits, SHA1, PERIOD seconds, default 30, computed with
- * mqs_totp_generate), else the literal
+ * mqs_totp_generate), "token:HEXSECRET[:...]" for a fresh connect token
+ * for the line's name and the connection's client id (mqs_conntoken.h),
+ * else the literal
  * password.  Output: "key=value" pairs on one line.
  */
 #include "config.h"
@@ -34,8 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mqs_conntoken.h"
 #include "mqs_error.h"
 #include "mqs_totp.h"
+#include "mqs_util.h"
 
 #define MAX_FIELD 256
 
@@ -78,6 +82,25 @@ static const char *password(const char *spec, char *buf, size_t cap)
 		p.period = (unsigned)atoi(strchr(spec + 5, ':') + 1);
 	if (mqs_totp_generate(secret, n, &p, time(NULL), buf, cap) != MQS_OK)
 		snprintf(buf, cap, "000000");
+	return buf;
+}
+
+/* A fresh connect token from "token:HEXSECRET[:...]" for (user, cid) in
+ * buf (cap > MQS_CONNTOKEN_TEXT_LEN). */
+static const char *token(const char *spec, const char *user, const char *cid, char *buf)
+{
+	uint8_t secret[MQS_TOTP_SECRET_MAX];
+	size_t n = 0;
+
+	for (const char *h = spec + 6; h[0] != '\0' && h[1] != '\0' && n < sizeof(secret); h += 2) {
+		unsigned v;
+
+		if (h[0] == ':' || sscanf(h, "%2x", &v) != 1)
+			break;
+		secret[n++] = (uint8_t)v;
+	}
+	if (mqs_conntoken_make_secret(secret, n, user, cid, mqs_now_ms(), buf) != MQS_OK)
+		snprintf(buf, MQS_CONNTOKEN_TEXT_LEN + 1, "mqs1.bad");
 	return buf;
 }
 
@@ -175,9 +198,13 @@ struct conn {
 static void conn_start(struct conn *c, const struct cred *creds, long i, int port)
 {
 	char cid[32], pw[MAX_FIELD];
-	const char *pass = creds != NULL ? password(creds[i].spec, pw, sizeof(pw)) : NULL;
+	const char *pass = NULL;
 
 	snprintf(cid, sizeof(cid), "c%ld", i);
+	if (creds != NULL && strncmp(creds[i].spec, "token:", 6) == 0)
+		pass = token(creds[i].spec, creds[i].name, cid, pw);
+	else if (creds != NULL)
+		pass = password(creds[i].spec, pw, sizeof(pw));
 	c->fd = tcp_open(port, 1);
 	c->state = 0;
 	c->out_len = connect_packet(c->out, cid, creds != NULL ? creds[i].name : NULL, pass);

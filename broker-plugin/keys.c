@@ -54,8 +54,12 @@ enum load_phase { LP_PROTECTED, LP_DEVICE_KEYS, LP_TOPIC_KEYS, LP_BANS, LP_INDEX
 
 static const char *const load_sql[] = {
     [LP_PROTECTED] = "SELECT p.filter, k.id, k.wrapped, p.per_device FROM protected_topics p "
+                     /* the sealing key: the newest one that seals by now (an
+                      * announced key does not yet; the key it replaces, retired
+                      * until its grace ends, seals until then) */
                      "LEFT JOIN keys k ON k.id = (SELECT max(id) FROM keys "
-                     "WHERE purpose = 'topic' AND owner = p.filter AND state = 'active')",
+                     "WHERE purpose = 'topic' AND owner = p.filter AND seal_after <= ?1 "
+                     "AND (state = 'active' OR retire_after >= ?1))",
     [LP_DEVICE_KEYS] = "SELECT k.id, k.owner, k.state, k.retire_after, k.wrapped "
                        "FROM keys k JOIN devices d ON d.name = k.owner "
                        "WHERE k.purpose = 'device' AND d.enabled = 1 "
@@ -235,7 +239,7 @@ static int phase_rows(struct mqsp_keys_load *l, double deadline_ms, int *done)
 	if (l->st == NULL) {
 		if (sqlite3_prepare_v2(l->db, load_sql[l->phase], -1, &l->st, NULL) != SQLITE_OK)
 			return MQS_ERR_DB;
-		if (l->phase != LP_PROTECTED && l->phase != LP_TOPIC_KEYS)
+		if (l->phase != LP_TOPIC_KEYS)
 			sqlite3_bind_int64(l->st, 1, l->now);
 	}
 	for (unsigned n = 1;; n++) {

@@ -11,7 +11,9 @@
  *   - Protected filters are kept most specific first: most levels, then
  *     fewest wildcards ('+', '#'), then strcmp order; the first filter that
  *     matches a topic is the one whose key seals it (docs/acl.md).  Each
- *     carries the newest (highest id) active topic key of that filter.
+ *     carries the topic key that seals: the newest (highest id) key of
+ *     that filter whose seal_after has passed and that is active or still
+ *     in its grace (an announced key seals only from its seal_after on).
  *   - Device keys: active keys, and retired ones still in their grace, of
  *     ENABLED devices only, so a disabled or removed device's key stops
  *     opening with the next snapshot.  Also by device name, the newest

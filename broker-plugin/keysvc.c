@@ -325,7 +325,7 @@ static void handle(struct mqsp_plugin *p, struct mosquitto_evt_message *ed)
 	ks->answered++;
 	remember(ks, ed->client, cid, user, dk->id, &a);
 	mqsp_log(MOSQ_LOG_INFO,
-	         "mqttsec: sent %zu topic keys of %zu filters to client %s of %s (%zu refused)",
+	         "mqttsec: sent %zu topic keys of %zu filters to client %s of %s (%zu not granted)",
 	         a.nkeys, a.ngranted, cid, user, a.nrefused);
 out:
 	mqsp_keyreq_answer_release(&a);

@@ -26,8 +26,9 @@
 #define EXPORT __attribute__((visibility("default")))
 
 #define PLUGIN_API_VERSION 5
-#define JOURNAL_SUFFIX     "-steps" /* the step journal beside the database */
-#define CLOSE_BUSY_MS      1000     /* start and stop may wait for a lock */
+#define JOURNAL_SUFFIX     "-steps"  /* the step journal beside the database */
+#define TOKENS_SUFFIX      "-tokens" /* the token journal (tokens.h) */
+#define CLOSE_BUSY_MS      1000      /* start and stop may wait for a lock */
 
 /* Log through the broker. */
 void mqsp_log(int level, const char *fmt, ...)
@@ -146,6 +147,7 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 	o->clientid_max = MQSP_CLIENTIDS_PER_USER_DEFAULT;
 	o->key_max_seals = MQSP_SEALS_MAX_DEFAULT;
 	o->key_grace = 86400;
+	o->key_announce = 5;
 	o->connect_tokens = 1;
 	for (int i = 0; i < count && rc == MQS_OK; i++) {
 		const char *k = opts[i].key;
@@ -248,6 +250,9 @@ static int options_parse(struct mqsp_options *o, struct mosquitto_opt *opts, int
 			o->key_max_seals = (uint64_t)v;
 		} else if (strcmp(k, "key_grace") == 0) {
 			rc = opt_duration(k, val, &o->key_grace);
+		} else if (strcmp(k, "key_announce") == 0) {
+			rc = opt_uint(k, val, 0, 86400, &v);
+			o->key_announce = (int64_t)v;
 		} else if (strcmp(k, "stats_interval") == 0) {
 			rc = opt_uint(k, val, 0, 86400, &v);
 			o->stats_interval = (unsigned)v;
@@ -341,6 +346,28 @@ out:
 	return rc;
 }
 
+/* Connect tokens: open <db>-tokens and take in the nonces of the window. */
+static int tokens_open(struct mqsp_plugin *p)
+{
+	char err[512];
+	size_t len = strlen(p->opt.db) + sizeof(TOKENS_SUFFIX);
+	char *path = malloc(len);
+	int rc = MQS_ERR_NOMEM;
+
+	if (path == NULL)
+		goto out;
+	snprintf(path, len, "%s%s", p->opt.db, TOKENS_SUFFIX);
+	err[0] = '\0';
+	/* database mode: other brokers on the database commit their nonces too */
+	rc = mqsp_tokens_open(p->store, p->opt.step_commit_db ? NULL : path, p->opt.connect_tokens,
+	                      p->opt.replay_window, CLOSE_BUSY_MS, &p->tokens, err, sizeof(err));
+	if (rc != MQS_OK)
+		mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s", err[0] != '\0' ? err : mqs_strerror(rc));
+out:
+	free(path);
+	return rc;
+}
+
 /* Open the master key and the database, load the first snapshot.  Every
  * failure names the option and the path. */
 static int plugin_open(struct mqsp_plugin *p)
@@ -373,12 +400,9 @@ static int plugin_open(struct mqsp_plugin *p)
 	rc = journal_open(p);
 	if (rc != MQS_OK)
 		return rc;
-	rc = mqsp_tokens_open(p->store, p->opt.connect_tokens, p->opt.replay_window, CLOSE_BUSY_MS,
-	                      &p->tokens, err, sizeof(err));
-	if (rc != MQS_OK) {
-		mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s", err);
+	rc = tokens_open(p);
+	if (rc != MQS_OK)
 		return rc;
-	}
 	rc = mqsp_snapshot_load(mqsp_store_reader(p->store), p->mk, (int64_t)time(NULL), &p->snap,
 	                        err, sizeof(err));
 	if (rc != MQS_OK) {

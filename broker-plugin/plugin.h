@@ -64,6 +64,7 @@ struct mqsp_options {
 	size_t clientid_max;         /* plugin_opt_clientid_max_per_user */
 	uint64_t key_max_seals;      /* plugin_opt_key_max_seals, hard bound per topic key */
 	int64_t key_grace;           /* plugin_opt_key_grace, seconds, automatic rotations */
+	int64_t key_announce;        /* plugin_opt_key_announce, seconds, automatic rotations */
 	int connect_tokens;          /* plugin_opt_connect_tokens on|off (tokens.h) */
 };
 
@@ -114,6 +115,7 @@ struct mqsp_plugin {
 	int cids_merge;              /* releases to merge (mqttsec-acl committed) */
 	struct mqsp_seals *seals;    /* durable seal counts per topic key (seals.h) */
 	int64_t next_schedule;       /* when to look for rotate_every rotations (rotate.c) */
+	int64_t seal_checked;        /* announced keys looked at up to then (rotate.c) */
 	struct mqsp_tokens *tokens;  /* connect tokens (tokens.h) */
 };
 

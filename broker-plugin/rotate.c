@@ -7,6 +7,13 @@
  * its active key was created (looked up once a second on the tick, on the
  * writer connection: the plugin runs all the time, mqttsec-acl does not).
  *
+ * With plugin_opt_key_announce (default 5 s) the new key is announced: it
+ * is exported and handed out at once but seals only that many seconds
+ * later, so subscribers can fetch it before they meet it; the old key
+ * keeps sealing until then.  Once a second the tick looks for announced
+ * keys whose time came (also those of "key rotate --announce") and builds
+ * a new view.
+ *
  * A rotation is one transaction on the writer connection: check that the
  * key to replace is still the filter's active one (mqttsec-acl may have
  * rotated it meanwhile), mqs_keystore_rotate() (the same operation as
@@ -14,7 +21,7 @@
  * audit row by "mqttsec-plugin".  It never waits for a lock: a busy
  * database leaves the rotation for the next tick (the old key keeps
  * sealing, up to its hard bound).  Then the filter's entry of the view in
- * use gets the new key, so the next message is sealed with it without
+ * use gets the new key (unless announced), so the next message is sealed with it without
  * waiting for a reload, and a new view is built (it also learns the new key
  * for recognising forged envelopes, forged.h).
  */
@@ -104,6 +111,7 @@ static int rotate_filter(struct mqsp_plugin *p, const char *filter, uint32_t old
                          const char *reason, int64_t now)
 {
 	sqlite3 *db = mqsp_store_writer(p->store);
+	int64_t announce = p->opt.key_announce;
 	struct mqs_key k;
 	char ids[IDS_MAX], detail[512];
 	uint32_t cur = 0;
@@ -119,13 +127,14 @@ static int rotate_filter(struct mqsp_plugin *p, const char *filter, uint32_t old
 	if (rc == MQS_OK && cur != old)
 		rc = MQS_ERR_EXISTS;
 	if (rc == MQS_OK)
-		rc = mqs_keystore_rotate(db, p->mk, filter, now + p->opt.key_grace, 0, &k, ids,
-		                         sizeof(ids), &n);
+		rc = mqs_keystore_rotate(db, p->mk, filter, now + announce + p->opt.key_grace,
+		                         announce > 0 ? now + announce : 0, &k, ids, sizeof(ids),
+		                         &n);
 	if (rc == MQS_OK) {
 		snprintf(detail, sizeof(detail),
-		         "filter=%.300s key=%lu retired=%s grace=%lld reason=%s", filter,
-		         (unsigned long)k.id, n > 0 ? ids : "-", (long long)p->opt.key_grace,
-		         reason);
+		         "filter=%.300s key=%lu retired=%s grace=%lld announce=%lld reason=%s",
+		         filter, (unsigned long)k.id, n > 0 ? ids : "-",
+		         (long long)p->opt.key_grace, (long long)announce, reason);
 		rc = audit(db, now, detail);
 	}
 	if (rc == MQS_OK)
@@ -135,12 +144,14 @@ static int rotate_filter(struct mqsp_plugin *p, const char *filter, uint32_t old
 			(void)exec(db, "ROLLBACK");
 		goto out;
 	}
-	patch_view(p, filter, &k);
+	if (announce == 0)
+		patch_view(p, filter, &k); /* announced: the view changes at seal_after */
 	mqsp_log(MOSQ_LOG_NOTICE,
-	         "mqttsec: rotated topic key %lu (%s, %llu seals counted): key %lu seals from "
-	         "now on, the old one opens for %lld s more",
+	         "mqttsec: rotated topic key %lu (%s, %llu seals counted): key %lu seals in %lld "
+	         "s, the old one opens for %lld s more",
 	         (unsigned long)old, reason, (unsigned long long)mqsp_seals_used(p->seals, old),
-	         (unsigned long)k.id, (long long)p->opt.key_grace);
+	         (unsigned long)k.id, (long long)announce,
+	         (long long)(announce + p->opt.key_grace));
 out:
 	mqs_key_release(&k);
 	return rc;
@@ -225,6 +236,28 @@ static void schedule(struct mqsp_plugin *p, int64_t now)
 		want_view(p);
 }
 
+/* An announced key whose seal_after passed since the last look: it seals
+ * from the next view on. */
+static void announced_due(struct mqsp_plugin *p, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t since = p->seal_checked != 0 ? p->seal_checked : now - SCHEDULE_EVERY - 1;
+
+	if (sqlite3_prepare_v2(mqsp_store_writer(p->store),
+	                       "SELECT count(*) FROM keys WHERE purpose = 'topic' AND "
+	                       "seal_after > ?1 AND seal_after <= ?2",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		p->seal_checked = now;
+		if (sqlite3_column_int64(st, 0) > 0)
+			want_view(p);
+	}
+	sqlite3_finalize(st);
+}
+
 /* On the tick. */
 void mqsp_rotate_tick(struct mqsp_plugin *p, int64_t now)
 {
@@ -237,4 +270,5 @@ void mqsp_rotate_tick(struct mqsp_plugin *p, int64_t now)
 		return;
 	p->next_schedule = now + SCHEDULE_EVERY;
 	schedule(p, now);
+	announced_due(p, now);
 }

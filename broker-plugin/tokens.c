@@ -1,37 +1,310 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* tokens.c - connect tokens at CONNECT, replay state in token_seen
- * (tokens.h; docs/broker-plugin.md, "Connect tokens"). */
+/* tokens.c - connect tokens at CONNECT; the accepted nonces in memory, the
+ * token journal and token_seen (tokens.h; docs/broker-plugin.md, "Connect
+ * tokens"). */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <uthash.h>
 
 #include "mqs_conntoken.h"
 #include "mqs_kdf.h"
+#include "mqs_totp.h"
+#include "mqs_util.h"
 #include "plugin.h"
 #include "tokens.h"
 
 #define PRUNE_EVERY_S 10
-#define TOKEN_BUSY_MS 50 /* a CONNECT waits a little for mqttsec-acl's lock */
+#define FOLD_EVERY_MS 1000
+#define TOKEN_BUSY_MS 50      /* a CONNECT waits a little for mqttsec-acl's lock */
+#define SEEN_MAX      1000000 /* nonces held in memory; beyond, each is committed */
+#define KEY_MAX       (MQSP_JOURNAL_NAME_MAX + 1)
+
+/* an accepted (username, nonce): key "username/<nonce hex>" (a username
+ * never holds '/'); dirty: only the journal holds it, not token_seen */
+struct seen {
+	UT_hash_handle hh;
+	int64_t at; /* the token's time, seconds */
+	int dirty;
+	size_t user_len;
+	char key[];
+};
+
+/* K_conn of a device, kept so that a token costs no HKDF: valid while the
+ * device's TOTP secret is the one it was derived from (compared in
+ * constant time; a retotp changes it).  Wiped when dropped. */
+struct kconn {
+	UT_hash_handle hh;
+	size_t secret_len;
+	uint8_t secret[MQS_TOTP_SECRET_MAX];
+	uint8_t k[MQS_KDF_KEY_LEN];
+	char name[];
+};
+
+#define KCONN_MAX 4096 /* devices whose K_conn is kept; beyond, the cache starts over */
 
 struct mqsp_tokens {
 	sqlite3 *db; /* the store's writer (borrowed) */
 	sqlite3_stmt *insert_st;
+	sqlite3_stmt *ignore_st;
 	sqlite3_stmt *prune_st;
 	sqlite3_stmt *floor_st;
+	struct mqsp_journal *journal; /* <db>-tokens, NULL: commit each nonce */
+	struct seen *set;
+	size_t count, ndirty;
+	struct kconn *kc;
+	size_t nkc;
 	int enabled;
-	int64_t floor; /* rows of tokens older than this (seconds) were pruned */
 	unsigned window;
+	/* token_seen rows and nonces of tokens older than this (seconds) were
+	 * pruned (settings token_floor): such a token is refused */
+	int64_t floor;
+	/* a nonce committed but not held in memory (memory full) may be in
+	 * token_seen alone until then: every nonce is committed till then */
+	int64_t spill_until;
 	int64_t next_prune;
+	uint64_t next_fold_ms;
 };
 
-/* Prepare the statements and record the setting. */
-int mqsp_tokens_open(struct mqsp_store *store, int enabled, unsigned window_s, int busy_ms,
-                     struct mqsp_tokens **out, char *err, size_t errlen)
+/* key "user/<hex nonce>" into out (KEY_MAX + 1 bytes); 0 when too long. */
+static int key_make(const char *user, const uint8_t nonce[MQS_CONNTOKEN_NONCE_LEN], char *out)
+{
+	size_t n = strlen(user);
+
+	if (n + 1 + 2 * MQS_CONNTOKEN_NONCE_LEN > KEY_MAX - 1)
+		return 0;
+	memcpy(out, user, n);
+	out[n] = '/';
+	mqs_hex_encode(nonce, MQS_CONNTOKEN_NONCE_LEN, out + n + 1);
+	return 1;
+}
+
+/* Remember key at time at (dirty when only the journal holds it).
+ * MQS_OK, MQS_ERR_EXISTS or MQS_ERR_NOMEM. */
+static int seen_add(struct mqsp_tokens *t, const char *key, int64_t at, int dirty)
+{
+	struct seen *s = NULL;
+	size_t len = strlen(key);
+
+	HASH_FIND_STR(t->set, key, s);
+	if (s != NULL)
+		return MQS_ERR_EXISTS;
+	s = calloc(1, sizeof(*s) + len + 1);
+	if (s == NULL)
+		return MQS_ERR_NOMEM;
+	memcpy(s->key, key, len + 1);
+	s->user_len = (size_t)(strchr(s->key, '/') - s->key);
+	s->at = at;
+	s->dirty = dirty;
+	HASH_ADD_STR(t->set, key, s);
+	t->count++;
+	if (dirty)
+		t->ndirty++;
+	return MQS_OK;
+}
+
+/* Drop every kept K_conn. */
+static void kconn_clear(struct mqsp_tokens *t)
+{
+	struct kconn *c, *tmp;
+
+	HASH_ITER(hh, t->kc, c, tmp)
+	{
+		HASH_DEL(t->kc, c);
+		OPENSSL_cleanse(c, sizeof(*c));
+		free(c);
+	}
+	t->nkc = 0;
+}
+
+/* K_conn of device d into k, from the cache or derived (and kept). */
+static int kconn_get(struct mqsp_tokens *t, const struct mqsp_device *d, uint8_t k[MQS_KDF_KEY_LEN])
+{
+	struct kconn *c = NULL;
+	size_t len = strlen(d->name);
+	int rc;
+
+	HASH_FIND_STR(t->kc, d->name, c);
+	if (c != NULL && c->secret_len == d->secret_len &&
+	    CRYPTO_memcmp(c->secret, d->secret, d->secret_len) == 0) {
+		memcpy(k, c->k, MQS_KDF_KEY_LEN);
+		return MQS_OK;
+	}
+	rc = mqs_kdf_connect(d->secret, d->secret_len, k);
+	if (rc != MQS_OK || d->secret_len > sizeof(c->secret))
+		return rc;
+	if (c == NULL) {
+		if (t->nkc >= KCONN_MAX)
+			kconn_clear(t);
+		c = calloc(1, sizeof(*c) + len + 1);
+		if (c == NULL)
+			return MQS_OK; /* not kept: derived again next time */
+		memcpy(c->name, d->name, len + 1);
+		HASH_ADD_STR(t->kc, name, c);
+		t->nkc++;
+	}
+	c->secret_len = d->secret_len;
+	memcpy(c->secret, d->secret, d->secret_len);
+	memcpy(c->k, k, MQS_KDF_KEY_LEN);
+	return MQS_OK;
+}
+
+/* Commit every dirty nonce to token_seen (INSERT OR IGNORE) in one
+ * transaction, then empty the journal.  MQS_OK or MQS_ERR_DB. */
+static int fold(struct mqsp_tokens *t, int busy_ms)
+{
+	struct seen *s, *tmp;
+	uint8_t nonce[MQS_CONNTOKEN_NONCE_LEN];
+	int rc = MQS_OK, in_txn = 0;
+
+	if (t->ndirty == 0)
+		goto reset;
+	rc = MQS_ERR_DB;
+	sqlite3_busy_timeout(t->db, busy_ms);
+	if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	in_txn = 1;
+	HASH_ITER(hh, t->set, s, tmp)
+	{
+		const char *hex = s->key + s->user_len + 1;
+		int r;
+
+		if (!s->dirty)
+			continue;
+		for (size_t i = 0; i < sizeof(nonce); i++)
+			nonce[i] = (uint8_t)(mqs_hex_digit(hex[2 * i]) << 4 |
+			                     mqs_hex_digit(hex[2 * i + 1]));
+		sqlite3_bind_text(t->ignore_st, 1, s->key, (int)s->user_len, SQLITE_STATIC);
+		sqlite3_bind_blob(t->ignore_st, 2, nonce, sizeof(nonce), SQLITE_TRANSIENT);
+		sqlite3_bind_int64(t->ignore_st, 3, s->at);
+		r = sqlite3_step(t->ignore_st);
+		sqlite3_reset(t->ignore_st);
+		if (r != SQLITE_DONE)
+			goto out;
+	}
+	sqlite3_clear_bindings(t->ignore_st);
+	if (sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	in_txn = 0;
+	HASH_ITER(hh, t->set, s, tmp)
+	{
+		s->dirty = 0;
+	}
+	t->ndirty = 0;
+	rc = MQS_OK;
+reset:
+	/* every record in the file is in the database now */
+	if (t->journal != NULL && mqsp_journal_records(t->journal) > 0 &&
+	    mqsp_journal_reset(t->journal) != MQS_OK)
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot empty token journal %s: %s",
+		         mqsp_journal_path(t->journal), strerror(errno));
+out:
+	if (in_txn) {
+		sqlite3_clear_bindings(t->ignore_st);
+		sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	sqlite3_busy_timeout(t->db, 0);
+	return rc;
+}
+
+/* A nonce of token time at is in token_seen but not in memory. */
+static void spilled(struct mqsp_tokens *t, int64_t at)
+{
+	int64_t until = at + (int64_t)t->window + 1;
+
+	if (until > t->spill_until)
+		t->spill_until = until;
+}
+
+/* mqsp_journal_read() callback: a nonce a previous run accepted. */
+static int recover_one(void *ctx, const char *name, int64_t ts_ms)
+{
+	struct mqsp_tokens *t = ctx;
+	const char *slash = strchr(name, '/');
+	int e;
+
+	if (slash == NULL || strlen(slash + 1) != 2 * MQS_CONNTOKEN_NONCE_LEN)
+		return MQS_OK; /* not a record of this journal: skipped */
+	e = seen_add(t, name, ts_ms / 1000, 1);
+	return e == MQS_ERR_EXISTS ? MQS_OK : e;
+}
+
+/* Load the nonces of token_seen still inside the window, then what the
+ * journal holds from a previous run, and fold it. */
+static int recover(struct mqsp_tokens *t, int64_t now, int busy_ms, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char key[KEY_MAX + 1];
+	size_t bad = 0;
+	int rc = MQS_ERR_DB, r;
+
+	if (sqlite3_prepare_v2(t->db, "SELECT username, nonce, at FROM token_seen WHERE at >= ?1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto db;
+	sqlite3_bind_int64(st, 1, now - (int64_t)t->window - 1);
+	for (;;) {
+		const char *u;
+		const void *n;
+
+		r = sqlite3_step(st);
+		if (r != SQLITE_ROW)
+			break;
+		u = (const char *)sqlite3_column_text(st, 0);
+		n = sqlite3_column_blob(st, 1);
+
+		if (u == NULL || n == NULL ||
+		    sqlite3_column_bytes(st, 1) != MQS_CONNTOKEN_NONCE_LEN || !key_make(u, n, key))
+			continue;
+		if (t->count >= SEEN_MAX) {
+			spilled(t, sqlite3_column_int64(st, 2));
+			continue;
+		}
+		if (seen_add(t, key, sqlite3_column_int64(st, 2), 0) == MQS_ERR_NOMEM) {
+			rc = MQS_ERR_NOMEM;
+			snprintf(err, errlen,
+			         "cannot load the connect token nonces: out of memory");
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE)
+		goto db;
+	if (t->journal == NULL)
+		goto done; /* database mode: token_seen is the only record */
+	rc = mqsp_journal_read(t->journal, recover_one, t, &bad);
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "cannot read token journal %s: %s",
+		         mqsp_journal_path(t->journal),
+		         rc == MQS_ERR_IO ? strerror(errno) : mqs_strerror(rc));
+		goto out;
+	}
+	if (bad > 0)
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: skipped %zu damaged lines of token journal %s",
+		         bad, mqsp_journal_path(t->journal));
+	if (fold(t, busy_ms) != MQS_OK)
+		/* they hold from memory and the journal; the tick tries again */
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: cannot fold the token journal into the database yet: %s",
+		         sqlite3_errmsg(t->db));
+done:
+	rc = MQS_OK;
+	goto out;
+db:
+	snprintf(err, errlen, "cannot load the connect token nonces: %s", sqlite3_errmsg(t->db));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Prepare the statements, record the setting, recover the nonces. */
+int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int enabled,
+                     unsigned window_s, int busy_ms, struct mqsp_tokens **out, char *err,
+                     size_t errlen)
 {
 	struct mqsp_tokens *t = calloc(1, sizeof(*t));
 	sqlite3_stmt *st = NULL;
@@ -49,6 +322,9 @@ int mqsp_tokens_open(struct mqsp_store *store, int enabled, unsigned window_s, i
 	if (sqlite3_prepare_v3(t->db,
 	                       "INSERT INTO token_seen (username, nonce, at) VALUES (?1, ?2, ?3)",
 	                       -1, SQLITE_PREPARE_PERSISTENT, &t->insert_st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(
+	        t->db, "INSERT OR IGNORE INTO token_seen (username, nonce, at) VALUES (?1, ?2, ?3)",
+	        -1, SQLITE_PREPARE_PERSISTENT, &t->ignore_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(t->db, "DELETE FROM token_seen WHERE at < ?1", -1,
 	                       SQLITE_PREPARE_PERSISTENT, &t->prune_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(t->db,
@@ -84,28 +360,49 @@ int mqsp_tokens_open(struct mqsp_store *store, int enabled, unsigned window_s, i
 	if (sqlite3_step(st) == SQLITE_ROW)
 		t->floor = sqlite3_column_int64(st, 0);
 	sqlite3_busy_timeout(t->db, 0);
+	if (journal_path != NULL) {
+		rc = mqsp_journal_open(journal_path, &t->journal, err, errlen);
+		if (rc != MQS_OK)
+			goto out;
+	}
+	rc = recover(t, (int64_t)time(NULL), busy_ms, err, errlen);
+	if (rc != MQS_OK)
+		goto out;
 	*out = t;
 	t = NULL;
-	rc = MQS_OK;
 out:
 	sqlite3_finalize(st);
 	mqsp_tokens_free(t);
 	return rc;
 }
 
-/* Free the state. */
+/* Fold, finalize the statements and free t. */
 void mqsp_tokens_free(struct mqsp_tokens *t)
 {
+	struct seen *s, *tmp;
+
 	if (t == NULL)
 		return;
+	if (t->ndirty > 0 && t->insert_st != NULL && fold(t, 1000) != MQS_OK)
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: accepted connect token nonces stay in the token journal for the "
+		         "next start");
+	mqsp_journal_free(t->journal);
 	sqlite3_finalize(t->insert_st);
+	sqlite3_finalize(t->ignore_st);
 	sqlite3_finalize(t->prune_st);
 	sqlite3_finalize(t->floor_st);
+	HASH_ITER(hh, t->set, s, tmp)
+	{
+		HASH_DEL(t->set, s);
+		free(s);
+	}
+	kconn_clear(t);
 	free(t);
 }
 
 /* Commit (username, nonce) at the token's time.  NULL, or why not. */
-static const char *nonce_record(struct mqsp_tokens *t, const char *user,
+static const char *nonce_commit(struct mqsp_tokens *t, const char *user,
                                 const struct mqs_conntoken *tok, char *why, size_t whylen)
 {
 	const char *res = why;
@@ -125,6 +422,47 @@ static const char *nonce_record(struct mqsp_tokens *t, const char *user,
 	sqlite3_reset(t->insert_st);
 	sqlite3_clear_bindings(t->insert_st);
 	sqlite3_busy_timeout(t->db, 0);
+	return res;
+}
+
+/* Refuse a nonce seen before, else make it durable before the CONNACK: a
+ * journal line (one write(2)), or a commit when the memory is full or the
+ * name too long for the journal.  NULL, or why not. */
+static const char *nonce_record(struct mqsp_tokens *t, const char *user,
+                                const struct mqs_conntoken *tok, char *why, size_t whylen)
+{
+	char key[KEY_MAX + 1];
+	struct seen *s = NULL;
+	int have_key = key_make(user, tok->nonce, key);
+	int64_t at = (int64_t)(tok->ts_ms / 1000u);
+	const char *res;
+	int e;
+
+	if (have_key) {
+		HASH_FIND_STR(t->set, key, s);
+		if (s != NULL)
+			return "connect token already used";
+	}
+	/* while token_seen may hold nonces memory does not, only its primary
+	 * key can tell a replay */
+	if (have_key && t->journal != NULL && t->count < SEEN_MAX &&
+	    (int64_t)(mqs_now_ms() / 1000u) > t->spill_until &&
+	    mqsp_journal_records(t->journal) < MQSP_JOURNAL_RECORDS_MAX) {
+		e = mqsp_journal_append(t->journal, key, (int64_t)tok->ts_ms);
+		if (e == MQS_OK) {
+			if (seen_add(t, key, at, 1) == MQS_OK)
+				return NULL;
+			/* out of memory: the journal has it; commit it as well */
+		} else if (e == MQS_ERR_IO) {
+			snprintf(why, whylen, "cannot record the connect token: token journal: %s",
+			         strerror(errno));
+			return why;
+		}
+	}
+	/* the primary key refuses a nonce folded before */
+	res = nonce_commit(t, user, tok, why, whylen);
+	if (res == NULL && (!have_key || t->count >= SEEN_MAX || seen_add(t, key, at, 0) != MQS_OK))
+		spilled(t, at);
 	return res;
 }
 
@@ -158,13 +496,13 @@ const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d
 		               : "connect token from the future (beyond the replay window)";
 		goto out;
 	}
-	/* token_seen no longer holds the nonces of tokens this old (a wider
-	 * window since, or the clock stepped back): a replay would pass */
+	/* the replay state no longer holds the nonces of tokens this old (a
+	 * wider window since, or the clock stepped back): a replay would pass */
 	if ((int64_t)(tok.ts_ms / 1000u) < t->floor) {
 		res = "connect token older than the replay state (token_floor)";
 		goto out;
 	}
-	e = mqs_kdf_connect(d->secret, d->secret_len, k);
+	e = kconn_get(t, d, k);
 	if (e == MQS_OK)
 		e = mqs_conntoken_verify(k, d->name, cid, &tok);
 	OPENSSL_cleanse(k, sizeof(k));
@@ -185,19 +523,27 @@ out:
 	return res;
 }
 
-/* Delete the rows whose window closed.  The floor is committed first: a
- * token older than it is refused from then on, so a later wider window or
- * a clock stepped back cannot reopen a pruned nonce. */
-static void tokens_prune(struct mqsp_tokens *t, int64_t now)
+/* Fold the journal now and then; forget nonces whose window closed. */
+static void tokens_tick(struct mqsp_tokens *t, int64_t now, uint64_t now_ms)
 {
-	/* a token of time ts is accepted until ts + window; one second more
-	 * for rounding */
-	int64_t cut = now - (int64_t)t->window - 1;
+	struct seen *s, *tmp;
+	int64_t cut;
 	int r;
 
+	if (t == NULL)
+		return;
+	if (t->ndirty > 0 && now_ms >= t->next_fold_ms) {
+		t->next_fold_ms = now_ms + FOLD_EVERY_MS;
+		(void)fold(t, 0); /* busy: they hold from the journal; the next tick retries */
+	}
 	if (now < t->next_prune)
 		return;
+	cut = now - (int64_t)t->window - 1;
 	t->next_prune = now + PRUNE_EVERY_S;
+	/* a token of time ts is accepted until ts + window; one second more
+	 * for rounding.  The floor is committed first: a token older than it
+	 * is refused from then on, so a later wider window or a clock stepped
+	 * back cannot reopen a pruned nonce. */
 	if (cut > t->floor) {
 		sqlite3_bind_int64(t->floor_st, 1, cut);
 		r = sqlite3_step(t->floor_st);
@@ -206,20 +552,26 @@ static void tokens_prune(struct mqsp_tokens *t, int64_t now)
 			return; /* busy: the next prune catches up */
 		t->floor = cut;
 	}
-	/* rows below the recorded floor only */
+	HASH_ITER(hh, t->set, s, tmp)
+	{
+		if (!s->dirty && s->at < t->floor) {
+			HASH_DEL(t->set, s);
+			free(s);
+			t->count--;
+		}
+	}
 	sqlite3_bind_int64(t->prune_st, 1, t->floor);
 	(void)sqlite3_step(t->prune_st); /* busy: the next prune catches up */
 	sqlite3_reset(t->prune_st);
 }
 
-/* MOSQ_EVT_TICK: prune token_seen. */
+/* MOSQ_EVT_TICK: fold and prune the connect token nonces. */
 int mqsp_tokens_tick_cb(int event, void *event_data, void *userdata)
 {
 	struct mqsp_plugin *p = userdata;
 
 	(void)event;
 	(void)event_data;
-	if (p->tokens != NULL)
-		tokens_prune(p->tokens, (int64_t)time(NULL));
+	tokens_tick(p->tokens, (int64_t)time(NULL), mqs_now_ms());
 	return MOSQ_ERR_SUCCESS;
 }

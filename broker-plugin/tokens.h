@@ -5,21 +5,33 @@
  * A token is accepted when its tag opens under the device's K_conn for the
  * username and the (non-empty) client id of the CONNECT, its time is within
  * plugin_opt_replay_window of the broker clock, and its (username, nonce)
- * was never accepted before.  The replay state is the broker database's
- * table token_seen: each accepted nonce is committed there before the
- * CONNACK (an INSERT whose primary key refuses a second one, in its own
- * transaction; in WAL mode with synchronous=NORMAL the commit survives a
- * crash or SIGKILL of the broker, like a committed TOTP step), so a replay
- * is refused also after a restart.  The tick deletes rows whose token time
- * left the window, which bounds the table by the connect rate times two
- * windows.  Before it deletes, it commits the time it deletes below
- * (settings token_floor), and a token older than that floor is refused:
- * a restart with a wider plugin_opt_replay_window, or a clock stepped
- * back, cannot bring a pruned nonce back into the window.
+ * was never accepted before.  The accepted nonces of the window are held in
+ * memory (at most a million; beyond, each is committed on its own); each
+ * new one is made durable before the CONNACK by one line in the token
+ * journal <db>-tokens (the step journal's format and rules, journal.h: one
+ * write(2), survives a crash or SIGKILL of the broker), which the tick folds
+ * into the table token_seen once a second and then empties.  At start the
+ * nonces of token_seen still inside the window and what the journal holds
+ * are loaded before any CONNECT, so a replay is refused also after a
+ * restart.  The tick deletes nonces whose token time left the window;
+ * before it does, it commits the time it deletes below (settings
+ * token_floor), and a token older than that floor is refused: a restart
+ * with a wider plugin_opt_replay_window, or a clock stepped back, cannot
+ * bring a pruned nonce back into the window.  While token_seen may hold a
+ * nonce memory does not (memory was full), every nonce is committed, so
+ * the primary key still refuses a replay.
+ * With plugin_opt_totp_step_commit database (several brokers on one
+ * database) there is no token journal: each nonce is committed to
+ * token_seen before the CONNACK, whose primary key refuses a second one
+ * from any broker.
  *
  * At start the plugin records whether it accepts tokens in the settings
  * table (name connect_tokens, value on|off), which mqttsec-acl reads when it
  * writes credentials ("connect_tokens": true).
+ *
+ * K_conn of up to 4096 devices is kept in memory, so a token costs no
+ * HKDF; an entry is used only while the device's TOTP secret is the one it
+ * was derived from, and wiped when dropped.
  *
  * Ownership: mqsp_tokens_open() returns a state the caller frees with
  * mqsp_tokens_free() (NULL is fine) before the store is closed; it borrows
@@ -31,20 +43,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal.h"
 #include "mqs_error.h"
 #include "snapshot.h"
 #include "store.h"
 
 struct mqsp_tokens;
 
-/* Prepare the statements on the store's writer and record "connect_tokens
- * on|off" in the settings table (waiting up to busy_ms for a lock).
- * Returns MQS_OK, MQS_ERR_NOMEM or MQS_ERR_DB (a lowercase message in err). */
-MQS_MUST_CHECK int mqsp_tokens_open(struct mqsp_store *store, int enabled, unsigned window_s,
-                                    int busy_ms, struct mqsp_tokens **out, char *err,
-                                    size_t errlen);
+/* Prepare the statements on the store's writer, record "connect_tokens
+ * on|off" in the settings table, open and lock the token journal at
+ * journal_path (NULL: none, commit each nonce), load the nonces of the window and fold the journal
+ * (waiting up to busy_ms for a lock).  Returns MQS_OK, MQS_ERR_NOMEM,
+ * MQS_ERR_DB, or a mqsp_journal_open() error (a lowercase message in err):
+ * the broker must not start then, or tokens could be replayed. */
+MQS_MUST_CHECK int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int enabled,
+                                    unsigned window_s, int busy_ms, struct mqsp_tokens **out,
+                                    char *err, size_t errlen);
 
-/* Finalize the statements and free t.  NULL is fine. */
+/* Fold what only the journal holds (waiting up to a second), close the
+ * journal, finalize the statements and free t.  NULL is fine. */
 void mqsp_tokens_free(struct mqsp_tokens *t);
 
 /* Why the token password of device d for client id cid is refused at

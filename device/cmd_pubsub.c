@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "device.h"
+#include "keyfetch.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
 #include "mqs_seen.h"
@@ -34,7 +35,10 @@ struct pubsub_opts {
 	struct dev_net_opts net; /* -h -p -t -m -f -l -q -i -C -W --seal --no-seal */
 	int retain;
 	int verbose;
+	int no_fetch; /* subscribe --no-fetch: no online keys (keyfetch.h) */
 };
+
+enum { OPT_NO_FETCH = DEV_OPT__NEXT };
 
 static volatile sig_atomic_t stop_requested;
 
@@ -58,6 +62,7 @@ static void install_signals(void)
 static const struct option long_opts[] = {
     {"seal", no_argument, NULL, DEV_OPT_SEAL},
     {"no-seal", no_argument, NULL, DEV_OPT_NO_SEAL},
+    {"no-fetch", no_argument, NULL, OPT_NO_FETCH},
     {"help", no_argument, NULL, 'H'},
     {NULL, 0, NULL, 0},
 };
@@ -84,6 +89,9 @@ static int parse_opts(int argc, char **argv, const char *optstring, struct pubsu
 			break;
 		case 'v':
 			o->verbose = 1;
+			break;
+		case OPT_NO_FETCH:
+			o->no_fetch = 1;
 			break;
 		default:
 			return dev_usage_cmd(argv[0]);
@@ -319,6 +327,8 @@ struct sub_state {
 	struct mqs_seen *seen; /* envelopes already printed (mqs_seen.h) */
 	long received;
 	int error;
+	struct dev_keys_auto ka; /* online keys (keyfetch.h) */
+	int replaying;           /* handing back a kept message */
 };
 
 /* Print a payload as one line: topic and origin first with -v. */
@@ -350,14 +360,20 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	uint8_t key[MQS_ENVELOPE_KEY_LEN];
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
-	int protected_topic = mqs_creds_topic_protected(cr, m->topic);
+	int protected_topic;
 	int rc;
 
+	if (dev_keys_auto_message(&ss->ka, c, m))
+		return; /* an answer or a push of online keys */
 	if (ss->o->net.count > 0 && ss->received >= ss->o->net.count)
 		return;
+	protected_topic = mqs_creds_topic_protected(cr, m->topic);
 	rc = mqs_envelope_parse(m->payload, (size_t)m->payloadlen, &info);
 	if (rc == MQS_OK)
 		k = mqs_creds_key_for(cr, info.key_id, m->topic);
+	/* an unknown key id: keep the message, fetch keys, open it then */
+	if (k == NULL && rc == MQS_OK && !ss->replaying && dev_keys_auto_unknown(&ss->ka, c, m))
+		return;
 	if (k == NULL) {
 		if (protected_topic) {
 			dev_err("cannot open message on %s: %s", m->topic,
@@ -411,6 +427,27 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_cou
 	}
 }
 
+/* Deliver again the messages kept while keys were fetched. */
+static void redeliver(struct dev_conn *c, struct sub_state *ss)
+{
+	struct mosquitto_message m;
+	char *topic = NULL;
+	uint8_t *payload = NULL;
+	size_t len = 0;
+
+	while (dev_keys_auto_next(&ss->ka, &topic, &payload, &len)) {
+		memset(&m, 0, sizeof(m));
+		m.topic = topic;
+		m.payload = payload;
+		m.payloadlen = (int)len;
+		ss->replaying = 1;
+		on_message(c->mosq, c, &m, NULL);
+		ss->replaying = 0;
+		free(topic);
+		free(payload);
+	}
+}
+
 /* subscribe command. */
 int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 {
@@ -451,6 +488,10 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 		ex = EX_UNAVAILABLE;
 		goto out;
 	}
+	ss.ka.enabled = !o.no_fetch;
+	ex = dev_keys_auto_start(&ss.ka, &c, o.net.topic);
+	if (ex != EX_OK)
+		goto out;
 	if (o.net.timeout_s > 0)
 		end = time(NULL) + o.net.timeout_s;
 	while (!stop_requested && ss.error == 0) {
@@ -463,6 +504,7 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		rc = mosquitto_loop(c.mosq, 200, 1);
+		redeliver(&c, &ss);
 		if (rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN || !c.connected) {
 			if (stop_requested)
 				break;
@@ -471,6 +513,8 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 			if (ex != EX_OK)
 				goto out;
 			rc = mosquitto_subscribe(c.mosq, NULL, o.net.topic, o.net.qos);
+			if (rc == MOSQ_ERR_SUCCESS && ss.ka.enabled)
+				rc = mosquitto_subscribe(c.mosq, NULL, ss.ka.topic, 1);
 			if (rc != MOSQ_ERR_SUCCESS) {
 				ex = EX_UNAVAILABLE;
 				goto out;
@@ -480,6 +524,7 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 	ex = ss.error != 0 ? ss.error : EX_OK;
 out:
 	dev_conn_close(&c);
+	dev_keys_auto_release(&ss.ka);
 	mqs_seen_free(ss.seen);
 	return ex;
 }

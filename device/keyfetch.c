@@ -257,3 +257,151 @@ int dev_keys_save(const char *path, const struct dev_keys_answer *a)
 	mqs_creds_release(&file);
 	return ex;
 }
+
+/* The filters to ask for: filter, and the protected ones without a key. */
+static size_t auto_filters(const struct mqs_creds *cr, const char *filter, const char **out,
+                           int missing_only)
+{
+	size_t n = 0;
+	int have = 0;
+
+	for (size_t i = 0; i < cr->nkeys && !have; i++)
+		have = cr->keys[i].use == MQS_CREDS_USE_TOPIC && cr->keys[i].topic != NULL &&
+		       strcmp(cr->keys[i].topic, filter) == 0;
+	if (!have || !missing_only)
+		out[n++] = filter;
+	for (size_t i = 0; i < cr->nprotected && n < DEV_KEYS_MAX; i++) {
+		const char *f = cr->protected_filters[i];
+		int keyed = 0;
+
+		for (size_t j = 0; j < cr->nkeys && !keyed; j++)
+			keyed = cr->keys[j].use == MQS_CREDS_USE_TOPIC &&
+			        cr->keys[j].topic != NULL && strcmp(cr->keys[j].topic, f) == 0;
+		if ((!keyed || !missing_only) && strcmp(f, filter) != 0)
+			out[n++] = f;
+	}
+	return n;
+}
+
+/* Send a request for the filters of a (missing ones only at start). */
+static int auto_request(struct dev_keys_auto *a, struct dev_conn *c, int missing_only)
+{
+	const char *filters[DEV_KEYS_MAX];
+	size_t n = auto_filters(&c->ctx->creds, a->filter, filters, missing_only);
+	int ex;
+
+	if (n == 0)
+		return EX_OK;
+	ex = dev_keys_request(c, filters, n, a->nonce);
+	if (ex == EX_OK) {
+		a->waiting = 1;
+		a->last_req = time(NULL);
+	}
+	return ex;
+}
+
+/* Start. */
+int dev_keys_auto_start(struct dev_keys_auto *a, struct dev_conn *c, const char *filter)
+{
+	int rc;
+
+	if (!a->enabled || mqs_creds_device_key(&c->ctx->creds) == NULL ||
+	    dev_keys_topic(&c->ctx->creds, a->topic, sizeof(a->topic)) == NULL) {
+		a->enabled = 0;
+		return EX_OK;
+	}
+	a->filter = filter;
+	rc = mosquitto_subscribe(c->mosq, NULL, a->topic, 1);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		dev_err("cannot subscribe to %s: %s", a->topic, mosquitto_strerror(rc));
+		return EX_UNAVAILABLE;
+	}
+	return auto_request(a, c, 1);
+}
+
+/* An answer or a push? */
+int dev_keys_auto_message(struct dev_keys_auto *a, struct dev_conn *c,
+                          const struct mosquitto_message *m)
+{
+	static const uint8_t zero[DEV_KEYS_NONCE_LEN];
+	struct dev_keys_answer ans;
+
+	if (!a->enabled || m->topic == NULL)
+		return 0;
+	if (strcmp(m->topic, DEV_KEYS_REQ_TOPIC) == 0)
+		return 1; /* a request (ours, through a broker without the plugin) */
+	if (strcmp(m->topic, a->topic) != 0)
+		return 0;
+	if (dev_keys_answer_open(&c->ctx->creds, m->topic, m->payload, (size_t)m->payloadlen,
+	                         &ans) != MQS_OK)
+		return 1;
+	if (CRYPTO_memcmp(ans.nonce, a->nonce, sizeof(a->nonce)) != 0 &&
+	    CRYPTO_memcmp(ans.nonce, zero, sizeof(zero)) != 0) {
+		dev_keys_answer_release(&ans); /* the answer of an older request */
+		return 1;
+	}
+	if (CRYPTO_memcmp(ans.nonce, a->nonce, sizeof(a->nonce)) == 0)
+		a->waiting = 0;
+	if (ans.keys.nkeys > 0) {
+		if (dev_keys_merge(&c->ctx->creds, &ans) != MQS_OK)
+			dev_err("cannot merge the fetched keys: out of memory");
+		else if (c->ctx->creds_path != NULL)
+			(void)dev_keys_save(c->ctx->creds_path, &ans);
+		if (!c->quiet)
+			fprintf(stderr, DEV_PROG ": fetched %zu topic keys\n", ans.keys.nkeys);
+	}
+	dev_keys_answer_release(&ans);
+	return 1;
+}
+
+/* Keep a message with an unknown key id and ask. */
+int dev_keys_auto_unknown(struct dev_keys_auto *a, struct dev_conn *c,
+                          const struct mosquitto_message *m)
+{
+	struct dev_keys_held *h;
+
+	if (!a->enabled || a->nheld >= DEV_KEYS_AUTO_HELD || m->topic == NULL)
+		return 0;
+	h = &a->held[a->nheld];
+	h->topic = strdup(m->topic);
+	h->payload = malloc((size_t)m->payloadlen + 1);
+	if (h->topic == NULL || h->payload == NULL) {
+		free(h->topic);
+		free(h->payload);
+		return 0;
+	}
+	memcpy(h->payload, m->payload, (size_t)m->payloadlen);
+	h->len = (size_t)m->payloadlen;
+	a->nheld++;
+	if (!a->waiting || time(NULL) - a->last_req >= DEV_KEYS_AUTO_EVERY_S) {
+		if (auto_request(a, c, 0) != EX_OK)
+			a->waiting = 0;
+	}
+	return 1;
+}
+
+/* Hand back a kept message once no answer is awaited (or the wait is over). */
+int dev_keys_auto_next(struct dev_keys_auto *a, char **topic, uint8_t **payload, size_t *len)
+{
+	if (a->nheld == 0)
+		return 0;
+	if (a->waiting && time(NULL) - a->last_req < 2 * DEV_KEYS_AUTO_EVERY_S)
+		return 0;
+	a->waiting = 0;
+	*topic = a->held[0].topic;
+	*payload = a->held[0].payload;
+	*len = a->held[0].len;
+	memmove(&a->held[0], &a->held[1], (a->nheld - 1) * sizeof(a->held[0]));
+	a->nheld--;
+	return 1;
+}
+
+/* Free what is kept. */
+void dev_keys_auto_release(struct dev_keys_auto *a)
+{
+	for (size_t i = 0; i < a->nheld; i++) {
+		free(a->held[i].topic);
+		free(a->held[i].payload);
+	}
+	a->nheld = 0;
+}

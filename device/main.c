@@ -36,7 +36,7 @@ static const struct dev_cmd dev_cmds[] = {
     {"publish",
      "[-h HOST] [-p PORT] -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r] [--seal|--no-seal]",
      "publish, sealing on protected topics", dev_cmd_publish},
-    {"subscribe", "[-h HOST] [-p PORT] -t FILTER [-C COUNT] [-q QOS] [-v] [-W SECS]",
+    {"subscribe", "[-h HOST] [-p PORT] -t FILTER [-C COUNT] [-q QOS] [-v] [-W SECS] [--no-fetch]",
      "print payloads, opening envelopes", dev_cmd_subscribe},
     {"keys", "fetch [-h HOST] [-p PORT] [-W SECS] [FILTER...]",
      "fetch topic keys online into CREDS", dev_cmd_keys},

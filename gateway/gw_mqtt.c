@@ -24,6 +24,7 @@
 #include "gw_mqtt.h"
 #include "gw_store.h"
 #include "gw_util.h"
+#include "gw_keys.h"
 #include "mqs_creds.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
@@ -53,6 +54,7 @@ struct gw_mqtt {
 	const struct gw_mqtt_broker *b;
 	const struct mqs_creds *creds;
 	struct mqs_seen *replay;
+	struct gw_keys *keys;   /* online topic keys (gw_keys.h) */
 	struct gw_store *store; /* the last accepted step only */
 	struct gw_mqtt_hooks hooks;
 	struct mosquitto *mosq;
@@ -192,6 +194,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 		m->dropped = 0;
 	}
 	subscribe_all(m);
+	gw_keys_connected(m->keys, m->mosq, m->b->filters, m->b->nfilters);
 }
 
 /* libmosquitto: a QoS 1 publish was acknowledged (PUBACK) with its MQTT
@@ -322,11 +325,19 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	size_t plain_len = 0;
 	char origin[256], err[256];
 
-	if (msg->topic == NULL)
-		return;
-	if (gw_mqtt_open_payload(m->creds, m->replay, msg->topic, msg->payload,
-	                         (size_t)msg->payloadlen, &plain, &plain_len, origin, err,
-	                         sizeof(err)) != MQS_OK) {
+	const struct mqs_creds *cr = m->creds;
+	struct mqs_envelope_info info;
+
+	if (msg->topic == NULL || gw_keys_message(m->keys, msg))
+		return; /* online keys: answers and pushes (gw_keys.h) */
+	/* a key id the credentials file lacks may have been fetched online */
+	if (m->keys != NULL &&
+	    mqs_envelope_parse(msg->payload, (size_t)msg->payloadlen, &info) == MQS_OK &&
+	    mqs_creds_key_for(cr, info.key_id, msg->topic) == NULL &&
+	    mqs_creds_key_for(gw_keys_creds(m->keys), info.key_id, msg->topic) != NULL)
+		cr = gw_keys_creds(m->keys);
+	if (gw_mqtt_open_payload(cr, m->replay, msg->topic, msg->payload, (size_t)msg->payloadlen,
+	                         &plain, &plain_len, origin, err, sizeof(err)) != MQS_OK) {
 		gw_log(GW_LOG_WARN, "dropped message on %s: %s", msg->topic, err);
 		return;
 	}
@@ -480,7 +491,8 @@ struct gw_mqtt *gw_mqtt_new(const struct gw_mqtt_broker *b, const struct mqs_cre
 		m->last_step = step;
 	m->backoff_ms = b->reconnect_min_ms;
 	m->hold = gw_hold_new(GW_HOLD_MAX_MSGS, GW_HOLD_MAX_BYTES);
-	if (m->hold == NULL) {
+	m->keys = gw_keys_new(creds);
+	if (m->hold == NULL || m->keys == NULL) {
 		snprintf(err, errlen, "out of memory");
 		gw_mqtt_free(m);
 		return NULL;
@@ -512,6 +524,7 @@ void gw_mqtt_free(struct gw_mqtt *m)
 		       "lost %zu acknowledged messages: the database refused them until the stop",
 		       gw_hold_count(m->hold));
 	gw_hold_free(m->hold);
+	gw_keys_free(m->keys);
 	free(m);
 }
 

@@ -3,6 +3,7 @@
  * docs/broker-plugin.md, "Connect tokens"). */
 #include "config.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -13,6 +14,17 @@
 #include "mqs_conntoken.h"
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* HMAC, fetched once (a fetch costs more than a tag).  NULL when it could
+ * not be fetched; then each tag fetches its own. */
+static EVP_MAC *mac_hmac;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+
+/* Fetch the HMAC implementation (pthread_once). */
+static void mac_setup(void)
+{
+	mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
 
 /* Value of base64url character c, or -1. */
 static int b64url_value(int c)
@@ -64,7 +76,12 @@ static int tag_compute(const uint8_t kconn[MQS_KDF_KEY_LEN], const char *usernam
 	for (int i = 0; i < 8; i++)
 		ts[i] = (uint8_t)(ts_ms >> (56 - 8 * i));
 	rc = MQS_ERR_CRYPTO;
-	hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	if (pthread_once(&mac_once, mac_setup) != 0)
+		goto out;
+	if (mac_hmac != NULL && EVP_MAC_up_ref(mac_hmac) == 1)
+		hmac = mac_hmac;
+	else
+		hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (hmac == NULL)
 		goto out;
 	ctx = EVP_MAC_CTX_new(hmac);

@@ -54,7 +54,7 @@ is "$OUT" "rot/r p1 retained before" "an old subscriber still opens the retained
 for d in sold snew; do
 	_wait_step "$d"
 	start_bg "$d" "$DEVICE_BIN" -c "$TEST_TMP/$d.json" subscribe -h 127.0.0.1 \
-		-p "$MOSQ_PORT" -t 'rot/#' -v
+		-p "$MOSQ_PORT" -t 'rot/#' -v --no-fetch
 done
 _both_subscribed() {
 	[ "$(grep -c 'Sending SUBACK to' "$MOSQ_LOG")" -ge 4 ]

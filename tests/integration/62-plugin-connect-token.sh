@@ -122,6 +122,8 @@ start_plugin_broker
 nok "after the kill and a restart the same token is refused" connects devcrash "$TK" -i devcrash-1
 ok "refused as a replay after the restart" \
 	logged "refused devcrash (client id devcrash-1).*connect token already used"
+is "$(sqlite3 "$MQTTSEC_DB" "SELECT count(*) FROM token_seen WHERE username = 'devcrash'")" 1 \
+	"its nonce was taken from the token journal into token_seen at start"
 ok "a fresh token works after the restart" \
 	connects devcrash "$(token devcrash devcrash-1)" -i devcrash-1
 

@@ -16,12 +16,15 @@ need_python_module cryptography
 MAX=40 # hard bound; rotation at 30
 
 acl topic protect 'rk/#' >/dev/null || bail_out "topic protect failed"
+acl topic protect 'an/#' >/dev/null || bail_out "topic protect failed"
 ok "topic protect --rotate-every" acl topic protect 'sch/#' --rotate-every 2s
 nok "a bad --rotate-every is refused" acl topic protect 'bad/#' --rotate-every 0
 pdevice p1
 pdevice raw
 acl acl add allow pub p1 'rk/#' >/dev/null
 acl acl add allow pub p1 'sch/#' >/dev/null
+acl acl add allow pub p1 'an/#' >/dev/null
+acl acl add allow all raw 'an/#' >/dev/null
 acl acl add allow all raw 'rk/#' >/dev/null
 acl acl add allow all raw 'sch/#' >/dev/null
 
@@ -81,9 +84,10 @@ _lines_at_least() {
 
 # start: broker with a tiny bound, a raw subscriber logging envelopes.
 start() {
-	start_plugin_broker "plugin_opt_key_max_seals $MAX" "plugin_opt_poll_ms 100"
+	start_plugin_broker "plugin_opt_key_max_seals $MAX" "plugin_opt_poll_ms 100" \
+		"plugin_opt_key_announce ${ANNOUNCE:-0}"
 	start_bg "raw$1" timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i "raw$1" -u raw \
-		-P "$(fresh raw)" -t 'rk/#' -t 'sch/#' -q 1 -F '%t %x'
+		-P "$(fresh raw)" -t 'rk/#' -t 'sch/#' -t 'an/#' -q 1 -F '%t %x'
 	wait_for 5 grep -q "Sending SUBACK to raw$1" "$MOSQ_LOG" || bail_out "raw did not subscribe"
 }
 
@@ -155,5 +159,58 @@ ok "a message on the scheduled filter is delivered" wait_for 5 grep -q '^sch/x '
 KS=$(key_of "$(awk '$1 == "sch/x" { print $2; exit }' "$TEST_TMP/raw3.log")")
 ok "sealed with a key at least as new as the one active before the publish" test "$KS" -ge "$S3"
 is "$(sql "SELECT count(*) FROM keys WHERE id = $KS AND owner = 'sch/#'")" 1 "a key of that filter"
+
+# _sealed_with KEY TOPIC LOG: publish one message on TOPIC, wait for it in
+# LOG; true when it was sealed with KEY.
+_sealed_with() {
+	local n
+	n=$(grep -c "^$2 " "$3")
+	devrun p1 publish -t "$2" -q 1 -m probe || return 1
+	wait_for 5 _lines_at_least_topic "$2" "$3" $((n + 1)) || return 1
+	[ "$(key_of "$(awk -v t="$2" '$1 == t { h = $2 } END { print h }' "$3")")" = "$1" ]
+}
+_lines_at_least_topic() {
+	[ "$(grep -c "^$1 " "$2")" -ge "$3" ]
+}
+
+# --- announce before sealing: key rotate --announce
+A0=$(active 'an/#')
+OUT=$(acl key rotate 'an/#' --announce=3s)
+A1=$(active 'an/#')
+like() { case $1 in *$2*) return 0 ;; esac; return 1; }
+ok "key rotate --announce says when the key seals" like "$OUT" "key $A1 announced, seals from"
+is "$(acl key list 'an/#' --json | python3 -c 'import json, sys
+print(" ".join("%d:%s" % (k["id"], k["state"]) for k in json.load(sys.stdin)))')" \
+	"$A0:grace $A1:announced" "key list: the old key in grace, the new one announced"
+acl key export 'an/#' --for raw --out "$TEST_TMP/raw-an.json" >/dev/null
+is "$(topickeys raw-an 'an/#' | awk '{ print $1 }' | sort -n | tr '\n' ' ')" "$A0 $A1 " \
+	"an export hands out both keys before the new one seals"
+devrun p1 publish -t an/x -q 1 -m before
+ok "a message during the announce period is delivered" wait_for 5 grep -q '^an/x ' "$TEST_TMP/raw3.log"
+is "$(key_of "$(awk '$1 == "an/x" { print $2; exit }' "$TEST_TMP/raw3.log")")" "$A0" \
+	"... sealed with the old key"
+_sealing_new() {
+	[ "$(acl key list 'an/#' --json | python3 -c 'import json, sys
+print([k["state"] for k in json.load(sys.stdin)][-1])')" = active ]
+}
+ok "the announce period ends" wait_for 10 _sealing_new
+ok "soon after, messages are sealed with the announced key" \
+	wait_for 20 _sealed_with "$A1" an/y "$TEST_TMP/raw3.log"
+
+# --- automatic rotation with plugin_opt_key_announce
+stop_bg mosquitto
+stop_bg raw3
+ANNOUNCE=5 start 4
+B0=$(active 'an/#')
+seq 1 35 | devrun p1 publish -t an/z -q 1 -l
+ok "35 messages delivered" wait_for 20 _lines_at_least "$TEST_TMP/raw4.log" 35
+B1=$(active 'an/#')
+ok "the count rotated the key" test "$B1" != "$B0"
+is "$(awk '$1 == "an/z" { print substr($2, 5, 8) }' "$TEST_TMP/raw4.log" | sort -u | wc -l)" 1 \
+	"all 35 sealed with the old key: the new one is only announced"
+ok "announced (seal_after in the future at rotation)" \
+	test "$(sql "SELECT seal_after - created_at FROM keys WHERE id = $B1")" -eq 5
+ok "once the announce period ends, messages are sealed with the new key" \
+	wait_for 20 _sealed_with "$B1" an/w "$TEST_TMP/raw4.log"
 
 done_testing

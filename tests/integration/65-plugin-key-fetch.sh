@@ -59,7 +59,7 @@ print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$MQTTSE
 }
 is "$(sq "SELECT count(*) FROM key_grants WHERE username = 'sub1' AND via = 'online' AND filter = 'site1/#'")" 1 "the grant is recorded"
 is "$(sq "SELECT count(*) FROM audit WHERE action = 'key fetch' AND detail LIKE 'for=sub1 via=online granted=site1/#:%refused=2'")" 1 "the answer is audited"
-ok "the answer is logged" logged 'mqttsec: sent 1 topic keys of 1 filters to client .* of sub1 (2 refused)'
+ok "the answer is logged" logged 'mqttsec: sent 1 topic keys of 1 filters to client .* of sub1 (2 not granted)'
 
 # --- bad requests: refused, logged, never forwarded
 seal_as sub1 mqttsec/keys/req 'not json' "$TEST_TMP/bad.env"

@@ -6,7 +6,8 @@
 # re-sealed with HKDF(NAME's device key, "mqttsec-downlink-v1" | topic)
 # under NAME's key id, so only NAME opens it (another subscriber to cmd/#
 # gets bytes it cannot open); a topic naming no device, or a disabled one,
-# is dropped (reason no-device); key rotate/export refuse the filter.
+# is dropped (reason no-device); key rotate/export refuse the filter; after
+# a rekey the downlink is sealed for the device's new key.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/protect-lib.sh"
@@ -116,5 +117,25 @@ nok "nothing for nobody was forwarded" grep -q '^cmd/nobody/set' "$LX"
 nok "nothing for the disabled dev3 was forwarded" grep -q '^cmd/dev3/set' "$LX"
 nok "no plaintext in the broker log" grep -q 'open the valve\|for nobody\|for dev3' "$MOSQ_LOG"
 is "$(drops tampered)" 0 "nothing was taken for tampered"
+
+# --- after a rekey the downlink uses the new key at once
+BEFORE=$(reloads)
+ok "device rekey dev2" acl device rekey dev2 --grace 60 --out "$TEST_TMP/dev2new.json"
+ok "the broker reloaded" wait_for 10 _reloaded_since "$BEFORE"
+cp "$TEST_TMP/dev2.json" "$TEST_TMP/dev2old.json"
+cp "$TEST_TMP/dev2new.json" "$TEST_TMP/dev2.json"
+start_bg dev2new "$DEVICE_BIN" -c "$TEST_TMP/dev2new.json" subscribe -h 127.0.0.1 \
+	-p "$MOSQ_PORT" -t 'cmd/dev2/set' -v -q 1 -i dev2-new
+_dev2new_in() {
+	grep -q "Sending SUBACK to dev2-new" "$MOSQ_LOG"
+}
+wait_for 10 _dev2new_in || bail_out "dev2's new subscriber did not subscribe"
+ok "op publishes to cmd/dev2/set after the rekey" devrun op publish -t cmd/dev2/set \
+	-m 'after rekey' -q 1
+ok "dev2 with its new credentials opens it" \
+	wait_for 10 grep -qxF 'cmd/dev2/set op after rekey' "$TEST_TMP/dev2new.log"
+ok "dev2 with its old credentials cannot (sealed for the new key)" \
+	wait_for 10 grep -q 'cannot open message on cmd/dev2/set' "$L2"
+nok "... and never printed it" grep -q 'after rekey' "$L2"
 
 done_testing

@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# 66-plugin-key-push.sh - online topic keys without asking
+# (docs/payload-encryption.md, "Online keys"): `mqttsec-device subscribe`
+# fetches the keys it lacks at start (no file copied); after a rotation the
+# broker pushes the new key to it (no new request) and it opens the next
+# messages; a subscriber whose file holds only the old key fetches when it
+# meets the new key id, and the message that carried it is not lost.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/protect-lib.sh"
+need_file "$DEVICE_BIN" "$ENVELOPE_PY"
+need_python_module cryptography
+
+for d in sub1 sub3 pub1; do
+	pdevice "$d"
+done
+acl acl add allow all sub1 'site1/#' >/dev/null
+acl acl add allow all sub3 'site1/#' >/dev/null
+acl acl add allow pub pub1 'site1/#' >/dev/null
+acl topic protect 'site1/#' >/dev/null || bail_out "topic protect failed"
+read -r K1 _ < <(acl key list 'site1/#' 2>/dev/null | awk 'NR > 1 {print $1}' | head -1)
+
+start_plugin_broker
+
+_sent() {
+	[ "$(grep -c "mqttsec: sent .* of $1 " "$MOSQ_LOG")" -ge "$2" ]
+}
+sent_n() {
+	grep -c "mqttsec: sent .* of $1 " "$MOSQ_LOG"
+}
+
+# sub3 fetches the first key by hand now (its file then holds only that one)
+ok "sub3 fetches the first key" devrun sub3 keys fetch 'site1/#'
+
+start_bg sub1 "$DEVICE_BIN" -c "$TEST_TMP/sub1.json" subscribe -h 127.0.0.1 -p "$MOSQ_PORT" \
+	-t 'site1/#' -v -q 1
+SLOG=$TEST_TMP/sub1.log
+ok "the subscriber asks for its keys at start" wait_for 10 _sent sub1 1
+ok "... and merges them" wait_for 5 grep -q 'fetched 1 topic keys' "$SLOG"
+ok "a sealed message" devrun pub1 publish -t site1/a -m 'before rotation' -q 1 --seal
+ok "is read with the fetched key" wait_for 5 grep -qxF 'site1/a pub1 before rotation' "$SLOG"
+
+before=$(reloads)
+acl key rotate 'site1/#' >/dev/null || bail_out "key rotate failed"
+ok "the broker reloads" wait_for 10 _reloaded_since "$before"
+ok "and pushes the new key" wait_for 10 logged 'mqttsec: pushed new topic keys in 1 answers'
+_fetched2() {
+	[ "$(grep -c 'fetched [0-9]* topic keys' "$SLOG")" -ge 2 ]
+}
+ok "the subscriber merges the pushed keys" wait_for 5 _fetched2
+is "$(topickeys sub1 'site1/#' | wc -l)" 2 "its file holds the new and the old key"
+ok "a message under the new key" devrun pub1 publish -t site1/a -m 'after rotation' -q 1 --seal
+ok "is read at once" wait_for 5 grep -qxF 'site1/a pub1 after rotation' "$SLOG"
+is "$(sent_n sub1)" 1 "sub1 never asked again"
+
+# sub3: its file holds the old key only; the first message under the new
+# key makes it fetch, and that message is delivered once the key is in
+is "$(topickeys sub3 'site1/#' | wc -l)" 1 "sub3 holds one key"
+_wait_step sub3
+start_bg sub3 "$DEVICE_BIN" -c "$TEST_TMP/sub3.json" subscribe -h 127.0.0.1 -p "$MOSQ_PORT" \
+	-t 'site1/#' -v -q 1
+_sub3_up() {
+	[ "$(grep -c 'Sending SUBACK to' "$MOSQ_LOG")" -ge 4 ]
+}
+ok "sub3 subscribed" wait_for 10 _sub3_up
+ok "a message under the new key" devrun pub1 publish -t site1/b -m 'for sub3' -q 1 --seal
+ok "sub3 fetches on the unknown key id" wait_for 10 _sent sub3 2
+ok "and prints the message it kept" wait_for 10 grep -qxF 'site1/b pub1 for sub3' "$TEST_TMP/sub3.log"
+is "$(topickeys sub3 'site1/#' | wc -l)" 2 "sub3's file holds both keys now"
+
+done_testing
