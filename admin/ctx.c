@@ -175,6 +175,10 @@ static enum mqs_err tx_commit(struct mqsa_ctx *ctx, const char *action, const ch
 	sqlite3_stmt *st = NULL;
 	enum mqs_err rc;
 
+	/* a revoked key holder: its filters get new keys in this transaction */
+	rc = mqsa_revoke_rotate(ctx, action, why);
+	if (rc != MQS_OK)
+		goto out;
 	rc = mqsa_prepare(
 	    ctx, "INSERT INTO audit (at, who, action, detail) VALUES (?1, ?2, ?3, ?4)", &st, why);
 	if (rc != MQS_OK)

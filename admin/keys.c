@@ -402,6 +402,8 @@ static enum mqs_err export_change(struct mqsa_ctx *ctx, void *data, char *detail
 	if (ex == MQS_OK)
 		ex = export_topic_keys(ctx, a->filter, &a->r->creds, a->r->ids, sizeof(a->r->ids),
 		                       why);
+	if (ex == MQS_OK) /* revoking this device later rotates (revoke.c) */
+		ex = mqsa_grants_record(ctx, o->name, a->filter, why);
 	if (ex == MQS_OK) {
 		/* the current list replaces the file's */
 		for (size_t i = 0; i < a->r->creds.nprotected; i++)

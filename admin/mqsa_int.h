@@ -181,6 +181,22 @@ MQS_MUST_CHECK enum mqs_err mqsa_device_creds_json(struct mqsa_ctx *ctx, const c
                                                    const struct mqs_key *key, char **json,
                                                    char *why);
 
+/* ---- revoke.c: revoking a key holder rotates the key ---- */
+
+/* Inside key export's transaction: record that device name was given
+ * filter's active and in-grace topic keys (key_grants, via "export"). */
+MQS_MUST_CHECK enum mqs_err mqsa_grants_record(struct mqsa_ctx *ctx, const char *name,
+                                               const char *filter, char *why);
+
+/* Inside the transaction of a change called action, before its audit row:
+ * when action can take a read right away (device rm/disable, acl rm/add,
+ * group member rm, group rm, import), every filter whose current key a
+ * holder in key_grants may no longer read (disabled, removed, or without
+ * read on the whole filter) gets a new key at once, audited; the holder's
+ * grants of it are dropped.  Loads the master key only when a rotation is
+ * needed. */
+MQS_MUST_CHECK enum mqs_err mqsa_revoke_rotate(struct mqsa_ctx *ctx, const char *action, char *why);
+
 /* ---- keyaccess.c: the only calls into the rule evaluator ---- */
 
 /* The broker's own problem with a rule filter for access word access

@@ -118,9 +118,12 @@ acl acl add allow read sub4 'alerts/secret' --priority 5 >/dev/null
 refused "a narrower allow above the deny is not enough" 77 acl key export 'alerts/#' --for sub4
 acl acl add allow read sub4 'alerts/#' --priority 5 >/dev/null
 ok "a covering allow above the deny wins" acl key export 'alerts/#' --for sub4
-acl device disable sub1 >/dev/null
-refused "disabled device" 77 acl key export 'alerts/#' --for sub1
-acl device enable sub1 >/dev/null
+# (a device that never got keys: disabling a key holder rotates, see 64)
+acl device add sub7 >/dev/null
+acl acl add allow read sub7 'alerts/#' >/dev/null
+acl device disable sub7 >/dev/null
+refused "disabled device" 77 acl key export 'alerts/#' --for sub7
+acl device enable sub7 >/dev/null
 
 # rotation with grace: export shows both keys, both open
 now=$(date +%s)

@@ -82,6 +82,42 @@ _lines_at_least() {
 	[ "$(lines "$1")" -ge "$2" ]
 }
 
+# --- revoking a key holder rotates (mqttsec-acl, in the same transaction)
+acl topic protect 'rv/#' >/dev/null
+for d in h1 h2 h3 h4; do
+	device "$d"
+	acl acl add allow read "$d" 'rv/#' >/dev/null
+done
+R0=$(active 'rv/#')
+for d in h1 h2 h3; do
+	acl key export 'rv/#' --for "$d" --out "$TEST_TMP/$d.json" >/dev/null
+done
+is "$(sql "SELECT count(*) FROM key_grants WHERE filter = 'rv/#' AND key_id = $R0 AND via = 'export'")" 3 \
+	"key export records who got the key"
+acl device disable h4 >/dev/null
+is "$(active 'rv/#')" "$R0" "revoking a device that never got the key rotates nothing"
+RULE=$(sql "SELECT id FROM acl_rules WHERE subject = 'h2' AND filter = 'rv/#'")
+acl acl rm "$RULE" >/dev/null
+R1=$(active 'rv/#')
+ok "removing a holder's read right rotates the filter's key" test "$R1" != "$R0"
+is "$(sql "SELECT count(*) FROM audit WHERE action = 'key rotate' AND detail LIKE '%reason=revoke holder=h2'")" 1 \
+	"audited with the holder's name"
+is "$(sql "SELECT count(*) FROM key_grants WHERE username = 'h2'")" 0 "h2's grants are forgotten"
+acl acl add deny read h3 'rv/secret' >/dev/null
+is "$(active 'rv/#')" "$R1" "h3 holds only the replaced key: a deny for it does not rotate"
+acl acl rm "$(sql "SELECT id FROM acl_rules WHERE subject = 'h3' AND effect = 'deny'")" >/dev/null
+acl key export 'rv/#' --for h3 --out "$TEST_TMP/h3.json" >/dev/null
+acl acl add deny read h3 'rv/secret' >/dev/null
+ok "once h3 holds the current key, a deny on part of the filter rotates" moved 'rv/#' "$R1"
+R2=$(active 'rv/#')
+acl device disable h1 >/dev/null
+is "$(active 'rv/#')" "$R2" "h1 holds only older keys: disabling it does not rotate again"
+acl key export 'rv/#' --for h4 --out "$TEST_TMP/h4.json" >/dev/null 2>&1
+acl device enable h4 >/dev/null
+acl key export 'rv/#' --for h4 --out "$TEST_TMP/h4.json" >/dev/null
+acl device rm h4 >/dev/null
+ok "removing a device that holds the current key rotates" moved 'rv/#' "$R2"
+
 # start: broker with a tiny bound, a raw subscriber logging envelopes.
 start() {
 	start_plugin_broker "plugin_opt_key_max_seals $MAX" "plugin_opt_poll_ms 100" \
