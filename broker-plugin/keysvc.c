@@ -42,6 +42,9 @@ struct fetched {
 
 struct mqsp_keysvc {
 	struct mqsp_keyrate *rate;
+	/* the same limit per username: a device can open connections under
+	 * fresh client ids at once (connect tokens), each with a full bucket */
+	struct mqsp_keyrate *rate_user;
 	struct fetched *by_cid; /* uthash */
 	size_t nfetched;
 	unsigned long refused[MQSP_KEYSVC__COUNT];
@@ -60,7 +63,10 @@ int mqsp_keysvc_new(struct mqsp_keysvc **out)
 	if (ks == NULL)
 		return MQS_ERR_NOMEM;
 	ks->rate = mqsp_keyrate_new(MQSP_KEYRATE_MAX);
-	if (ks->rate == NULL) {
+	ks->rate_user = mqsp_keyrate_new(MQSP_KEYRATE_MAX);
+	if (ks->rate == NULL || ks->rate_user == NULL) {
+		mqsp_keyrate_free(ks->rate);
+		mqsp_keyrate_free(ks->rate_user);
 		free(ks);
 		return MQS_ERR_NOMEM;
 	}
@@ -90,6 +96,7 @@ void mqsp_keysvc_free(struct mqsp_keysvc *ks)
 		fetched_del(ks, f);
 	}
 	mqsp_keyrate_free(ks->rate);
+	mqsp_keyrate_free(ks->rate_user);
 	free(ks);
 }
 
@@ -284,6 +291,17 @@ static void handle(struct mqsp_plugin *p, struct mosquitto_evt_message *ed)
 	if (d == NULL || !d->enabled || !mqs_topic_identity_ok(user) ||
 	    strlen(user) > MQSP_DEVICE_NAME_MAX) {
 		refuse(ks, MQSP_KEYSVC_UNKNOWN, cid, "no enabled device");
+		return;
+	}
+	switch (mqsp_keyrate_take(ks->rate_user, user, now_ms)) {
+	case MQSP_KEYRATE_OK:
+		break;
+	case MQSP_KEYRATE_FLOODED:
+		refuse(ks, MQSP_KEYSVC_FLOOD, cid, "all clients of the device");
+		flood_ban(p, user, cid);
+		return;
+	default:
+		refuse(ks, MQSP_KEYSVC_RATE, cid, "all clients of the device");
 		return;
 	}
 	if (ed->payload == NULL ||
