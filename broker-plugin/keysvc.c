@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <uthash.h>
 
+#include "clock.h"
 #include "keyrate.h"
 #include "keyreq.h"
 #include "keys.h"
@@ -465,6 +466,7 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 	char *done[MQSP_KEYREQ_FILTERS_MAX];
 	size_t ndone = 0;
 	unsigned long before;
+	double t0 = mqsp_mono_ms();
 
 	if (p->keysvc == NULL || p->keysvc->nfetched == 0 || now == NULL)
 		return;
@@ -491,6 +493,6 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 	for (size_t j = 0; j < ndone; j++)
 		free(done[j]);
 	if (p->keysvc->pushed > before)
-		mqsp_log(MOSQ_LOG_INFO, "mqttsec: pushed new topic keys in %lu answers",
-		         p->keysvc->pushed - before);
+		mqsp_log(MOSQ_LOG_INFO, "mqttsec: pushed new topic keys in %lu answers (%.1f ms)",
+		         p->keysvc->pushed - before, mqsp_mono_ms() - t0);
 }
