@@ -6,8 +6,11 @@
  * retired and keep opening the device's envelopes until the grace ends
  * (retire_after = now + grace: the broker opens with a retired key while
  * now <= retire_after, and never after).  retotp: a new random TOTP
- * secret, wrapped under the master key like the first one.  Both keep the
- * device row (enabled state, identity generation, last accepted step),
+ * secret, wrapped under the master key like the first one, and a new
+ * identity generation: the plugin disconnects the clients that logged in
+ * with the old secret (a thief's session must not outlive the secret).
+ * Both keep the device row (enabled state, last accepted step; rekey also
+ * the identity generation),
  * its groups, ACL rules, list entries and client ids, and hand the new
  * credentials (built by mqsa_device_creds_json, as device add does) to
  * the caller before the commit: credentials that cannot be delivered
@@ -85,11 +88,12 @@ out:
 	return rc;
 }
 
-/* retotp: a new random secret, wrapped and stored. */
+/* retotp: a new random secret, wrapped and stored, and a new generation. */
 static enum mqs_err new_totp(struct mqsa_ctx *ctx, struct rekey_arg *a, char *why)
 {
 	uint8_t wrapped[MQS_TOTP_SECRET_LEN + MQS_WRAP_OVERHEAD];
 	size_t wrapped_len = 0;
+	uint64_t generation = 0;
 	char aad[MQS_TOTP_AAD_MAX];
 	sqlite3_stmt *st = NULL;
 	enum mqs_err rc;
@@ -108,11 +112,21 @@ static enum mqs_err new_totp(struct mqsa_ctx *ctx, struct rekey_arg *a, char *wh
 		rc = mqsa_fail(why, rc, "cannot wrap totp secret: %s", mqs_strerror(rc));
 		goto out;
 	}
-	rc = mqsa_prepare(ctx, "UPDATE devices SET totp_wrapped = ?2 WHERE name = ?1", &st, why);
+	/* clients that logged in with the old secret are disconnected by the
+	 * plugin, as for a device removed and added again (docs/acl.md,
+	 * "Devices") */
+	if (RAND_bytes((unsigned char *)&generation, sizeof(generation)) != 1) {
+		rc = mqsa_fail(why, MQS_ERR_CRYPTO, "cannot draw a random generation");
+		goto out;
+	}
+	generation = (generation & INT64_MAX) | 1;
+	rc = mqsa_prepare(
+	    ctx, "UPDATE devices SET totp_wrapped = ?2, generation = ?3 WHERE name = ?1", &st, why);
 	if (rc != MQS_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, wrapped, (int)wrapped_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)generation);
 	if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(ctx->db) != 1)
 		rc = mqsa_db_fail(ctx, why, "update totp secret");
 out:

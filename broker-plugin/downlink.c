@@ -14,6 +14,7 @@ struct entry {
 	uint32_t id; /* device key id; 0: empty */
 	uint16_t topic_len;
 	char topic[MQSP_DOWNLINK_TOPIC_MAX];
+	uint8_t dkey[MQS_ENVELOPE_KEY_LEN]; /* the device key it was derived from */
 	uint8_t key[MQS_KDF_KEY_LEN];
 };
 
@@ -88,8 +89,11 @@ enum mqsp_drop mqsp_downlink_key(struct mqsp_downlink *c, const struct mqsp_keys
 	topic_len = strlen(topic);
 	if (c != NULL && topic_len <= MQSP_DOWNLINK_TOPIC_MAX) {
 		e = &c->e[slot(dk->id, topic, topic_len)];
+		/* the id alone is not enough: a restored backup hands an id
+		 * out again, for another key */
 		if (e->id == dk->id && e->topic_len == topic_len &&
-		    memcmp(e->topic, topic, topic_len) == 0) {
+		    memcmp(e->topic, topic, topic_len) == 0 &&
+		    CRYPTO_memcmp(e->dkey, dk->key, sizeof(e->dkey)) == 0) {
 			memcpy(out, e->key, MQS_KDF_KEY_LEN);
 			*key_id = dk->id;
 			why = MQSP_DROP__COUNT;
@@ -104,6 +108,7 @@ enum mqsp_drop mqsp_downlink_key(struct mqsp_downlink *c, const struct mqsp_keys
 		e->id = dk->id;
 		e->topic_len = (uint16_t)topic_len;
 		memcpy(e->topic, topic, topic_len);
+		memcpy(e->dkey, dk->key, sizeof(e->dkey));
 		memcpy(e->key, out, MQS_KDF_KEY_LEN);
 	}
 	why = MQSP_DROP__COUNT;

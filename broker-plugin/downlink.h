@@ -14,11 +14,14 @@
  * topic whose level is missing or empty, or names no enabled device, is
  * dropped (reason "no-device").
  *
- * A derived key depends only on the device key (whose bytes never change
- * for a key id) and the topic, so a small cache (direct-mapped, by key id
- * and topic, topics up to MQSP_DOWNLINK_TOPIC_MAX bytes) saves the HKDF
- * for repeated messages to the same topic; it needs no invalidation when
- * the snapshot changes, since the device lookup runs for every message.
+ * A derived key depends only on the device key and the topic, so a small
+ * cache (direct-mapped, by key id and topic, topics up to
+ * MQSP_DOWNLINK_TOPIC_MAX bytes) saves the HKDF for repeated messages to
+ * the same topic.  An entry also keeps the device key it came from and is
+ * used only while that is still the device's key (a key id can come back
+ * for another key after a backup is restored); it needs no invalidation
+ * when the snapshot changes, since the device lookup runs for every
+ * message.
  *
  * Ownership: the caller owns the output key and wipes it after use
  * (OPENSSL_cleanse); on failure it is wiped here.  mqsp_downlink_new()

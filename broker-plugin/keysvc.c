@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <uthash.h>
 
+#include "clock.h"
 #include "keyrate.h"
 #include "keyreq.h"
 #include "keys.h"
@@ -42,6 +43,9 @@ struct fetched {
 
 struct mqsp_keysvc {
 	struct mqsp_keyrate *rate;
+	/* the same limit per username: a device can open connections under
+	 * fresh client ids at once (connect tokens), each with a full bucket */
+	struct mqsp_keyrate *rate_user;
 	struct fetched *by_cid; /* uthash */
 	size_t nfetched;
 	unsigned long refused[MQSP_KEYSVC__COUNT];
@@ -60,7 +64,10 @@ int mqsp_keysvc_new(struct mqsp_keysvc **out)
 	if (ks == NULL)
 		return MQS_ERR_NOMEM;
 	ks->rate = mqsp_keyrate_new(MQSP_KEYRATE_MAX);
-	if (ks->rate == NULL) {
+	ks->rate_user = mqsp_keyrate_new(MQSP_KEYRATE_MAX);
+	if (ks->rate == NULL || ks->rate_user == NULL) {
+		mqsp_keyrate_free(ks->rate);
+		mqsp_keyrate_free(ks->rate_user);
 		free(ks);
 		return MQS_ERR_NOMEM;
 	}
@@ -90,6 +97,7 @@ void mqsp_keysvc_free(struct mqsp_keysvc *ks)
 		fetched_del(ks, f);
 	}
 	mqsp_keyrate_free(ks->rate);
+	mqsp_keyrate_free(ks->rate_user);
 	free(ks);
 }
 
@@ -286,6 +294,17 @@ static void handle(struct mqsp_plugin *p, struct mosquitto_evt_message *ed)
 		refuse(ks, MQSP_KEYSVC_UNKNOWN, cid, "no enabled device");
 		return;
 	}
+	switch (mqsp_keyrate_take(ks->rate_user, user, now_ms)) {
+	case MQSP_KEYRATE_OK:
+		break;
+	case MQSP_KEYRATE_FLOODED:
+		refuse(ks, MQSP_KEYSVC_FLOOD, cid, "all clients of the device");
+		flood_ban(p, user, cid);
+		return;
+	default:
+		refuse(ks, MQSP_KEYSVC_RATE, cid, "all clients of the device");
+		return;
+	}
 	if (ed->payload == NULL ||
 	    mqs_envelope_parse(ed->payload, ed->payloadlen, &info) != MQS_OK ||
 	    info.origin_len != 0 || info.ciphertext_len > MQSP_KEYREQ_PLAIN_MAX) {
@@ -447,6 +466,7 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 	char *done[MQSP_KEYREQ_FILTERS_MAX];
 	size_t ndone = 0;
 	unsigned long before;
+	double t0 = mqsp_mono_ms();
 
 	if (p->keysvc == NULL || p->keysvc->nfetched == 0 || now == NULL)
 		return;
@@ -473,6 +493,6 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 	for (size_t j = 0; j < ndone; j++)
 		free(done[j]);
 	if (p->keysvc->pushed > before)
-		mqsp_log(MOSQ_LOG_INFO, "mqttsec: pushed new topic keys in %lu answers",
-		         p->keysvc->pushed - before);
+		mqsp_log(MOSQ_LOG_INFO, "mqttsec: pushed new topic keys in %lu answers (%.1f ms)",
+		         p->keysvc->pushed - before, mqsp_mono_ms() - t0);
 }

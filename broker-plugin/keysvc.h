@@ -9,7 +9,9 @@
  *     clients send requests at QoS 0).  It must be an envelope without
  *     origin, sealed by the publisher's own device key for that topic,
  *     fresh within plugin_opt_replay_window, from a client id with a token
- *     left (keyrate.h); the answer goes to that client id alone
+ *     left and a device (username) with a token left (keyrate.h, the same
+ *     limit twice: connect tokens let a device open connections under
+ *     fresh client ids at once); the answer goes to that client id alone
  *     (mosquitto_broker_publish with the client id, QoS 1) on
  *     mqttsec/keys/<username>.  Refusals are counted by reason and logged
  *     (client id and reason, never the payload; at most

@@ -54,6 +54,7 @@ struct mqsp_tokens {
 	sqlite3_stmt *insert_st;
 	sqlite3_stmt *ignore_st;
 	sqlite3_stmt *prune_st;
+	sqlite3_stmt *floor_st;
 	struct mqsp_journal *journal; /* <db>-tokens, NULL: commit each nonce */
 	struct seen *set;
 	size_t count, ndirty;
@@ -61,6 +62,12 @@ struct mqsp_tokens {
 	size_t nkc;
 	int enabled;
 	unsigned window;
+	/* token_seen rows and nonces of tokens older than this (seconds) were
+	 * pruned (settings token_floor): such a token is refused */
+	int64_t floor;
+	/* a nonce committed but not held in memory (memory full) may be in
+	 * token_seen alone until then: every nonce is committed till then */
+	int64_t spill_until;
 	int64_t next_prune;
 	uint64_t next_fold_ms;
 };
@@ -206,6 +213,15 @@ out:
 	return rc;
 }
 
+/* A nonce of token time at is in token_seen but not in memory. */
+static void spilled(struct mqsp_tokens *t, int64_t at)
+{
+	int64_t until = at + (int64_t)t->window + 1;
+
+	if (until > t->spill_until)
+		t->spill_until = until;
+}
+
 /* mqsp_journal_read() callback: a nonce a previous run accepted. */
 static int recover_one(void *ctx, const char *name, int64_t ts_ms)
 {
@@ -245,8 +261,11 @@ static int recover(struct mqsp_tokens *t, int64_t now, int busy_ms, char *err, s
 		if (u == NULL || n == NULL ||
 		    sqlite3_column_bytes(st, 1) != MQS_CONNTOKEN_NONCE_LEN || !key_make(u, n, key))
 			continue;
-		if (t->count < SEEN_MAX &&
-		    seen_add(t, key, sqlite3_column_int64(st, 2), 0) == MQS_ERR_NOMEM) {
+		if (t->count >= SEEN_MAX) {
+			spilled(t, sqlite3_column_int64(st, 2));
+			continue;
+		}
+		if (seen_add(t, key, sqlite3_column_int64(st, 2), 0) == MQS_ERR_NOMEM) {
 			rc = MQS_ERR_NOMEM;
 			snprintf(err, errlen,
 			         "cannot load the connect token nonces: out of memory");
@@ -308,6 +327,10 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 	        -1, SQLITE_PREPARE_PERSISTENT, &t->ignore_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(t->db, "DELETE FROM token_seen WHERE at < ?1", -1,
 	                       SQLITE_PREPARE_PERSISTENT, &t->prune_st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(t->db,
+	                       "INSERT INTO settings (name, value) VALUES ('token_floor', ?1) "
+	                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                       -1, SQLITE_PREPARE_PERSISTENT, &t->floor_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(t->db,
 	                       "INSERT INTO settings (name, value) VALUES ('connect_tokens', ?1) "
 	                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -324,6 +347,18 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 		sqlite3_busy_timeout(t->db, 0);
 		goto out;
 	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* the prune floor of earlier runs, whatever their window */
+	if (sqlite3_prepare_v2(t->db, "SELECT value FROM settings WHERE name = 'token_floor'", -1,
+	                       &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot read the connect token floor: %s",
+		         sqlite3_errmsg(t->db));
+		sqlite3_busy_timeout(t->db, 0);
+		goto out;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		t->floor = sqlite3_column_int64(st, 0);
 	sqlite3_busy_timeout(t->db, 0);
 	if (journal_path != NULL) {
 		rc = mqsp_journal_open(journal_path, &t->journal, err, errlen);
@@ -356,6 +391,7 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 	sqlite3_finalize(t->insert_st);
 	sqlite3_finalize(t->ignore_st);
 	sqlite3_finalize(t->prune_st);
+	sqlite3_finalize(t->floor_st);
 	HASH_ITER(hh, t->set, s, tmp)
 	{
 		HASH_DEL(t->set, s);
@@ -407,7 +443,10 @@ static const char *nonce_record(struct mqsp_tokens *t, const char *user,
 		if (s != NULL)
 			return "connect token already used";
 	}
+	/* while token_seen may hold nonces memory does not, only its primary
+	 * key can tell a replay */
 	if (have_key && t->journal != NULL && t->count < SEEN_MAX &&
+	    (int64_t)(mqs_now_ms() / 1000u) > t->spill_until &&
 	    mqsp_journal_records(t->journal) < MQSP_JOURNAL_RECORDS_MAX) {
 		e = mqsp_journal_append(t->journal, key, (int64_t)tok->ts_ms);
 		if (e == MQS_OK) {
@@ -422,8 +461,8 @@ static const char *nonce_record(struct mqsp_tokens *t, const char *user,
 	}
 	/* the primary key refuses a nonce folded before */
 	res = nonce_commit(t, user, tok, why, whylen);
-	if (res == NULL && have_key && t->count < SEEN_MAX)
-		(void)seen_add(t, key, at, 0);
+	if (res == NULL && (!have_key || t->count >= SEEN_MAX || seen_add(t, key, at, 0) != MQS_OK))
+		spilled(t, at);
 	return res;
 }
 
@@ -457,6 +496,12 @@ const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d
 		               : "connect token from the future (beyond the replay window)";
 		goto out;
 	}
+	/* the replay state no longer holds the nonces of tokens this old (a
+	 * wider window since, or the clock stepped back): a replay would pass */
+	if ((int64_t)(tok.ts_ms / 1000u) < t->floor) {
+		res = "connect token older than the replay state (token_floor)";
+		goto out;
+	}
 	e = kconn_get(t, d, k);
 	if (e == MQS_OK)
 		e = mqs_conntoken_verify(k, d->name, cid, &tok);
@@ -482,6 +527,8 @@ out:
 static void tokens_tick(struct mqsp_tokens *t, int64_t now, uint64_t now_ms)
 {
 	struct seen *s, *tmp;
+	int64_t cut;
+	int r;
 
 	if (t == NULL)
 		return;
@@ -491,18 +538,29 @@ static void tokens_tick(struct mqsp_tokens *t, int64_t now, uint64_t now_ms)
 	}
 	if (now < t->next_prune)
 		return;
+	cut = now - (int64_t)t->window - 1;
 	t->next_prune = now + PRUNE_EVERY_S;
 	/* a token of time ts is accepted until ts + window; one second more
-	 * for rounding */
+	 * for rounding.  The floor is committed first: a token older than it
+	 * is refused from then on, so a later wider window or a clock stepped
+	 * back cannot reopen a pruned nonce. */
+	if (cut > t->floor) {
+		sqlite3_bind_int64(t->floor_st, 1, cut);
+		r = sqlite3_step(t->floor_st);
+		sqlite3_reset(t->floor_st);
+		if (r != SQLITE_DONE)
+			return; /* busy: the next prune catches up */
+		t->floor = cut;
+	}
 	HASH_ITER(hh, t->set, s, tmp)
 	{
-		if (!s->dirty && s->at < now - (int64_t)t->window - 1) {
+		if (!s->dirty && s->at < t->floor) {
 			HASH_DEL(t->set, s);
 			free(s);
 			t->count--;
 		}
 	}
-	sqlite3_bind_int64(t->prune_st, 1, now - (int64_t)t->window - 1);
+	sqlite3_bind_int64(t->prune_st, 1, t->floor);
 	(void)sqlite3_step(t->prune_st); /* busy: the next prune catches up */
 	sqlite3_reset(t->prune_st);
 }

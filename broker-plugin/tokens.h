@@ -13,7 +13,13 @@
  * into the table token_seen once a second and then empties.  At start the
  * nonces of token_seen still inside the window and what the journal holds
  * are loaded before any CONNECT, so a replay is refused also after a
- * restart.  The tick deletes nonces whose token time left the window.
+ * restart.  The tick deletes nonces whose token time left the window;
+ * before it does, it commits the time it deletes below (settings
+ * token_floor), and a token older than that floor is refused: a restart
+ * with a wider plugin_opt_replay_window, or a clock stepped back, cannot
+ * bring a pruned nonce back into the window.  While token_seen may hold a
+ * nonce memory does not (memory was full), every nonce is committed, so
+ * the primary key still refuses a replay.
  * With plugin_opt_totp_step_commit database (several brokers on one
  * database) there is no token journal: each nonce is committed to
  * token_seen before the CONNACK, whose primary key refuses a second one

@@ -180,6 +180,36 @@ int main(void)
 		snprintf(long_topic, sizeof(long_topic), "down/x/dev1/%0200d", 7);
 		expect_key(k, long_topic, k1b, d1b, "a topic longer than the cache keeps");
 	}
+	/* a restored backup hands out a device key id again, for another
+	 * key: the cache must not answer with the key derived from the old
+	 * one (whose holder could read the new device's commands) */
+	{
+		struct mqsp_keys *kr = NULL;
+		uint8_t k1c[32];
+		uint32_t d1c;
+		char sql[160];
+
+		expect_key(k, "cmd/dev1/set", k1b, d1b, "before the restore: cached");
+		exec(db, "BEGIN");
+		snprintf(sql, sizeof(sql), "DELETE FROM keys WHERE id = %lu", (unsigned long)d1b);
+		exec(db, sql);
+		snprintf(sql, sizeof(sql),
+		         "UPDATE sqlite_sequence SET seq = %lu WHERE name = 'keys'",
+		         (unsigned long)d1b - 1);
+		exec(db, sql);
+		d1c = add_device(db, "dev1", 1, k1c);
+		exec(db, "COMMIT");
+		tap_ok(d1c == d1b, "set-up: the new key of dev1 has the id %lu again",
+		       (unsigned long)d1b);
+		exec(db, "BEGIN");
+		rc = mqsp_keys_load(db, mk, now, &kr);
+		exec(db, "COMMIT");
+		tap_is_int(rc, MQS_OK, "keys loaded after the restore");
+		if (rc == MQS_OK)
+			expect_key(kr, "cmd/dev1/set", k1c, d1c,
+			           "a reused key id: derived from the new key, not the cached one");
+		mqsp_keys_free(kr);
+	}
 	mqsp_downlink_free(cache);
 	mqsp_downlink_free(NULL);
 	tap_ok(mqsp_keys_device_named(k, "dev1", 4) != NULL &&
