@@ -167,14 +167,19 @@ enum mqs_err mqsa_revoke_rotate(struct mqsa_ctx *ctx, const char *action, char *
 
 	if (!revoking(action))
 		return MQS_OK;
-	/* holders of a filter's current key (active or announced) */
+	/* holders of a filter's current key (active or announced), and of
+	 * the key that seals now: during an announce period that is a retired
+	 * key in its grace (as the plugin picks it, broker-plugin/keys.c) */
 	rc = mqsa_prepare(ctx,
 	                  "SELECT DISTINCT g.username, g.filter FROM key_grants g JOIN keys k ON "
 	                  "k.id = g.key_id JOIN protected_topics p ON p.filter = g.filter "
-	                  "WHERE k.state = 'active' AND p.per_device = 0",
+	                  "WHERE p.per_device = 0 AND (k.state = 'active' OR k.id = (SELECT "
+	                  "max(id) FROM keys WHERE purpose = 'topic' AND owner = g.filter AND "
+	                  "seal_after <= ?1 AND (state = 'active' OR retire_after >= ?1)))",
 	                  &st, why);
 	if (rc != MQS_OK)
 		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctx->now);
 	for (;;) {
 		int step = sqlite3_step(st);
 

@@ -2,8 +2,10 @@
 /* test-revoke-holders.c - revoking rotates (admin/revoke.c;
  * docs/payload-encryption.md, "Revoking rotates"), as an outside attacker
  * would try to slip past it: a revoked holder listed after 300 others that
- * still read is found (no cap on the holders looked at), and adding a
- * holder to a group whose deny rule takes its read right away rotates. */
+ * still read is found (no cap on the holders looked at), adding a
+ * holder to a group whose deny rule takes its read right away rotates, and
+ * so does revoking a holder of the key that still seals while its
+ * successor is announced. */
 #include "config.h"
 
 #include <stdio.h>
@@ -147,6 +149,33 @@ int main(void)
 	             "'%reason=revoke holder=' || ?1",
 	             "zz1"),
 	    1, "the rotation is audited with the holder");
+	/* announced rotation: the old key, retired, seals for an hour more;
+	 * zz2 holds only that one and is revoked */
+	{
+		struct mqsa_key_rotated kr;
+		long long k3, k4;
+
+		memset(&kr, 0, sizeof(kr));
+		ok = exec(ctx,
+		          "INSERT INTO devices (name, enabled, totp_wrapped, created_at, "
+		          "generation) VALUES ('zz2', 1, x'00', 0, 1);"
+		          "INSERT INTO group_members (grp, member) VALUES ('readers', 'zz2')") &&
+		     grant(ctx, "zz2");
+		rc = mqsa_key_rotate_announced(ctx, "site/#", 86400, 3600, &kr, why);
+		k3 = active(ctx);
+		tap_ok(
+		    ok && rc == MQS_OK && k3 > k2 && kr.seals_from > 0,
+		    "site/# rotated with a one-hour announce (key %lld announced, %lld seals) %s",
+		    k3, k2, why);
+		rc = mqsa_device_set_enabled(ctx, "zz2", 0, &changed, why);
+		k4 = active(ctx);
+		tap_ok(rc == MQS_OK && k4 > k3 &&
+		           one(ctx, "SELECT seal_after FROM keys WHERE id = ?1 + 0",
+		               (snprintf(sql, sizeof(sql), "%lld", k4), sql)) == 0,
+		       "revoking a holder of the still-sealing key rotates: key %lld seals at once",
+		       k4);
+		k2 = k4;
+	}
 	/* a reader added to readers again takes nothing away: no rotation */
 	rc = mqsa_group_member_add(ctx, "readers", "zz1", why);
 	tap_ok(rc == MQS_OK || rc == MQS_ERR_EXISTS, "zz1 added to readers");
