@@ -5,14 +5,13 @@
  * key_grants records who was given which topic key: "key export" here
  * (mqsa_grants_record) and the plugin's online answers.  Every change that
  * can take a read right away (device disable and rm, acl rm and add, group
- * member rm and group rm, import) runs mqsa_revoke_rotate() inside its own
- * transaction, before its audit row: each holder of a filter's current key
- * (active or announced) that is no longer an enabled device that may read
- * every topic of the filter loses its grants of that filter, and the filter
- * gets a new key at once (seal_after 0: the revoked holder must not read
- * what comes next); the replaced key keeps opening for the default grace,
- * so retained messages stay readable for the holders that remain.  Each
- * rotation has its own audit row ("key rotate", reason=revoke).
+ * member add (a group's deny rule) and rm, group rm, import) runs mqsa_revoke_rotate() inside its
+ * own transaction, before its audit row: each holder of a filter's current key (active or
+ * announced) that is no longer an enabled device that may read every topic of the filter loses its
+ * grants of that filter, and the filter gets a new key at once (seal_after 0: the revoked holder
+ * must not read what comes next); the replaced key keeps opening for the default grace, so retained
+ * messages stay readable for the holders that remain.  Each rotation has its own audit row ("key
+ * rotate", reason=revoke).
  *
  * The running plugin picks the new key up with its next view (within a
  * second) and pushes it to connected clients that fetched keys.
@@ -23,12 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_buf.h"
 #include "mqs_error.h"
 #include "mqs_keyrotate.h"
 #include "mqs_keystore.h"
 #include "mqsa_int.h"
 
-#define REVOKE_MAX 256 /* (holder, filter) pairs looked at per change */
+#define REVOKE_MAX (1u << 22) /* (holder, filter) pairs looked at per change */
 
 /* Record that name was given filter's active and in-grace keys. */
 enum mqs_err mqsa_grants_record(struct mqsa_ctx *ctx, const char *name, const char *filter,
@@ -56,8 +56,10 @@ enum mqs_err mqsa_grants_record(struct mqsa_ctx *ctx, const char *name, const ch
 /* 1 when action can take a read right away. */
 static int revoking(const char *action)
 {
-	static const char *const acts[] = {"device rm",       "device disable", "acl rm", "acl add",
-	                                   "group member rm", "group rm",       "import"};
+	/* group member add too: the group's deny rules apply to the new member */
+	static const char *const acts[] = {
+	    "device rm",        "device disable",  "acl rm",   "acl add",
+	    "group member add", "group member rm", "group rm", "import"};
 
 	for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
 		if (strcmp(action, acts[i]) == 0)
@@ -156,8 +158,10 @@ out:
 enum mqs_err mqsa_revoke_rotate(struct mqsa_ctx *ctx, const char *action, char *why)
 {
 	sqlite3_stmt *st = NULL;
-	char *names[REVOKE_MAX], *filters[REVOKE_MAX];
-	size_t n = 0;
+	/* every holder is looked at: a cap would let a revoked holder past
+	 * the first ones keep reading what comes next */
+	char **names = NULL, **filters = NULL;
+	size_t n = 0, cap_n = 0, cap_f = 0;
 	int ok = 0;
 	enum mqs_err rc;
 
@@ -171,7 +175,22 @@ enum mqs_err mqsa_revoke_rotate(struct mqsa_ctx *ctx, const char *action, char *
 	                  &st, why);
 	if (rc != MQS_OK)
 		return rc;
-	while (n < REVOKE_MAX && sqlite3_step(st) == SQLITE_ROW) {
+	for (;;) {
+		int step = sqlite3_step(st);
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = mqsa_db_fail(ctx, why, "read key grants");
+			break;
+		}
+		if (mqs_array_reserve((void **)&names, &cap_n, n + 1, sizeof(*names), REVOKE_MAX,
+		                      0) != MQS_OK ||
+		    mqs_array_reserve((void **)&filters, &cap_f, n + 1, sizeof(*filters),
+		                      REVOKE_MAX, 0) != MQS_OK) {
+			rc = mqsa_fail(why, MQS_ERR_NOMEM, "out of memory reading key grants");
+			break;
+		}
 		names[n] = strdup(mqsa_col(st, 0));
 		filters[n] = strdup(mqsa_col(st, 1));
 		if (names[n] == NULL || filters[n] == NULL) {
@@ -195,5 +214,7 @@ enum mqs_err mqsa_revoke_rotate(struct mqsa_ctx *ctx, const char *action, char *
 		free(names[i]);
 		free(filters[i]);
 	}
+	free(names);
+	free(filters);
 	return rc;
 }
