@@ -4,8 +4,10 @@
  *
  * Two causes: a key reached its rotate_at seal count (seals.h), or the
  * filter's rotate_every ("topic protect --rotate-every") has passed since
- * its active key was created (looked up once a second on the tick, on the
- * writer connection: the plugin runs all the time, mqttsec-acl does not).
+ * its active key started sealing (an announced key counts from its
+ * seal_after, so a short period never rotates a key before it seals);
+ * looked up once a second on the tick, on the writer connection: the
+ * plugin runs all the time, mqttsec-acl does not.
  *
  * With plugin_opt_key_announce (default 5 s) the new key is announced: it
  * is exported and handed out at once but seals only that many seconds
@@ -210,7 +212,7 @@ static void schedule(struct mqsp_plugin *p, int64_t now)
 	                       "k.id = (SELECT max(id) FROM keys WHERE purpose = 'topic' AND "
 	                       "owner = p.filter AND state = 'active') WHERE p.rotate_every > 0 "
 	                       "AND p.per_device = 0 "
-	                       "AND k.created_at + p.rotate_every <= ?1",
+	                       "AND max(k.created_at, k.seal_after) + p.rotate_every <= ?1",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_int64(st, 1, now);
