@@ -328,8 +328,11 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 	    sqlite3_prepare_v3(t->db, "DELETE FROM token_seen WHERE at < ?1", -1,
 	                       SQLITE_PREPARE_PERSISTENT, &t->prune_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(t->db,
+	                       /* never lowered: brokers sharing the database (clocks
+	                        * a little apart) each prune below their own floor */
 	                       "INSERT INTO settings (name, value) VALUES ('token_floor', ?1) "
-	                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                       "ON CONFLICT (name) DO UPDATE SET value = max(CAST(settings.value "
+	                       "AS INTEGER), CAST(excluded.value AS INTEGER))",
 	                       -1, SQLITE_PREPARE_PERSISTENT, &t->floor_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(t->db,
 	                       "INSERT INTO settings (name, value) VALUES ('connect_tokens', ?1) "
