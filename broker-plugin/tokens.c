@@ -462,9 +462,10 @@ static const char *nonce_record(struct mqsp_tokens *t, const char *user,
 			return why;
 		}
 	}
-	/* the primary key refuses a nonce folded before */
+	/* the primary key refuses a nonce folded before (and always decides
+	 * for a username too long for a key, which memory never holds) */
 	res = nonce_commit(t, user, tok, why, whylen);
-	if (res == NULL && (!have_key || t->count >= SEEN_MAX || seen_add(t, key, at, 0) != MQS_OK))
+	if (res == NULL && have_key && (t->count >= SEEN_MAX || seen_add(t, key, at, 0) != MQS_OK))
 		spilled(t, at);
 	return res;
 }
