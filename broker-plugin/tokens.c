@@ -25,6 +25,11 @@
 #define TOKEN_BUSY_MS 50      /* a CONNECT waits a little for mqttsec-acl's lock */
 #define SEEN_MAX      1000000 /* nonces held in memory; beyond, each is committed */
 #define KEY_MAX       (MQSP_JOURNAL_NAME_MAX + 1)
+/* nonces one username may hold in memory: a device that logs in faster
+ * than any reconnect loop (over 3 a second for the default window) is
+ * refused, so one device's credentials cannot fill the memory (and push
+ * every device onto the commit path) */
+#define PER_USER_MAX 1000
 
 /* an accepted (username, nonce): key "username/<nonce hex>" (a username
  * never holds '/'); dirty: only the journal holds it, not token_seen */
@@ -34,6 +39,13 @@ struct seen {
 	int dirty;
 	size_t user_len;
 	char key[];
+};
+
+/* how many nonces of a username memory holds */
+struct ucount {
+	UT_hash_handle hh;
+	unsigned n;
+	char name[];
 };
 
 /* K_conn of a device, kept so that a token costs no HKDF: valid while the
@@ -58,6 +70,7 @@ struct mqsp_tokens {
 	struct mqsp_journal *journal; /* <db>-tokens, NULL: commit each nonce */
 	struct seen *set;
 	size_t count, ndirty;
+	struct ucount *uc; /* per username (PER_USER_MAX) */
 	struct kconn *kc;
 	size_t nkc;
 	int enabled;
@@ -85,6 +98,39 @@ static int key_make(const char *user, const uint8_t nonce[MQS_CONNTOKEN_NONCE_LE
 	return 1;
 }
 
+/* The nonces memory holds for the username of len bytes at name. */
+static struct ucount *ucount_find(struct mqsp_tokens *t, const char *name, size_t len)
+{
+	struct ucount *u = NULL;
+
+	HASH_FIND(hh, t->uc, name, len, u);
+	return u;
+}
+
+/* One nonce more (delta 1) or less (-1) for the username of s. */
+static void ucount_add(struct mqsp_tokens *t, const struct seen *s, int delta)
+{
+	struct ucount *u = ucount_find(t, s->key, s->user_len);
+
+	if (u == NULL && delta > 0) {
+		u = calloc(1, sizeof(*u) + s->user_len + 1);
+		if (u == NULL)
+			return; /* not counted: no cap for it while memory is short */
+		memcpy(u->name, s->key, s->user_len);
+		HASH_ADD_KEYPTR(hh, t->uc, u->name, s->user_len, u);
+	}
+	if (u == NULL)
+		return;
+	if (delta > 0)
+		u->n++;
+	else if (u->n > 0)
+		u->n--;
+	if (u->n == 0) {
+		HASH_DEL(t->uc, u);
+		free(u);
+	}
+}
+
 /* Remember key at time at (dirty when only the journal holds it).
  * MQS_OK, MQS_ERR_EXISTS or MQS_ERR_NOMEM. */
 static int seen_add(struct mqsp_tokens *t, const char *key, int64_t at, int dirty)
@@ -103,6 +149,7 @@ static int seen_add(struct mqsp_tokens *t, const char *key, int64_t at, int dirt
 	s->at = at;
 	s->dirty = dirty;
 	HASH_ADD_STR(t->set, key, s);
+	ucount_add(t, s, 1);
 	t->count++;
 	if (dirty)
 		t->ndirty++;
@@ -400,6 +447,15 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 		HASH_DEL(t->set, s);
 		free(s);
 	}
+	{
+		struct ucount *u, *utmp;
+
+		HASH_ITER(hh, t->uc, u, utmp)
+		{
+			HASH_DEL(t->uc, u);
+			free(u);
+		}
+	}
 	kconn_clear(t);
 	free(t);
 }
@@ -442,9 +498,14 @@ static const char *nonce_record(struct mqsp_tokens *t, const char *user,
 	int e;
 
 	if (have_key) {
+		struct ucount *u;
+
 		HASH_FIND_STR(t->set, key, s);
 		if (s != NULL)
 			return "connect token already used";
+		u = ucount_find(t, key, strlen(user));
+		if (u != NULL && u->n >= PER_USER_MAX)
+			return "too many connect tokens of this device within the replay window";
 	}
 	/* while token_seen may hold nonces memory does not, only its primary
 	 * key can tell a replay */
@@ -559,6 +620,7 @@ static void tokens_tick(struct mqsp_tokens *t, int64_t now, uint64_t now_ms)
 	HASH_ITER(hh, t->set, s, tmp)
 	{
 		if (!s->dirty && s->at < t->floor) {
+			ucount_add(t, s, -1);
 			HASH_DEL(t->set, s);
 			free(s);
 			t->count--;

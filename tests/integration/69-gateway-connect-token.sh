@@ -24,6 +24,11 @@ acl device add gateway --out "$GW_CREDS" || bail_out "device add failed"
 acl acl add allow sub gateway 'alerts/#'
 acl acl add allow read gateway 'alerts/#'
 acl acl add allow all gateway 'mqttsec/status/#'
+# the gateway must not log in before the plugin loaded it ("unknown device")
+_gw_loaded() {
+	grep -q 'mqttsec: reloaded [1-9][0-9]* devices, 3 acl rules' "$MOSQ_LOG"
+}
+wait_for 10 _gw_loaded || bail_out "the broker did not load the gateway device"
 ok "the gateway's credentials say connect_tokens" "$PYTHON" -c 'import json, sys
 sys.exit(0 if json.load(open(sys.argv[1])).get("connect_tokens") is True else 1)' "$GW_CREDS"
 GW_RECONNECT_MIN=100ms
