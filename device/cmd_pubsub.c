@@ -371,8 +371,12 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	rc = mqs_envelope_parse(m->payload, (size_t)m->payloadlen, &info);
 	if (rc == MQS_OK)
 		k = mqs_creds_key_for(cr, info.key_id, m->topic);
-	/* an unknown key id: keep the message, fetch keys, open it then */
-	if (k == NULL && rc == MQS_OK && !ss->replaying && dev_keys_auto_unknown(&ss->ka, c, m))
+	/* an unknown key id on a protected topic: keep the message, fetch
+	 * keys, open it then.  Never on another topic: the broker seals
+	 * nothing there, so a fetch cannot help, and anyone who may publish
+	 * to it could make every subscriber send key requests */
+	if (k == NULL && rc == MQS_OK && protected_topic && !ss->replaying &&
+	    dev_keys_auto_unknown(&ss->ka, c, m))
 		return;
 	if (k == NULL) {
 		if (protected_topic) {
