@@ -3,9 +3,9 @@
 # bench-conntoken.sh - connect rate with connect tokens against TOTP codes
 # and plain mosquitto (anonymous), in one run, alternating, on loopback
 # (docs/broker-plugin.md, "Connect tokens"; figures in docs/PERFORMANCE.md).
-# Each token CONNECT costs the plugin an HMAC check and one SQLite commit of
-# its nonce (token_seen) before the CONNACK; each TOTP CONNECT a step
-# journal line.
+# Each token CONNECT costs the plugin an HMAC check and one line in its
+# token journal (folded into token_seen once a second, as accepted TOTP
+# steps are); each TOTP CONNECT a step journal line.
 # Run from a build dir after "make bench-plugin":
 #   ../bench/bench-conntoken.sh
 # Knobs (environment): BENCH_CLIENTS (5000), BENCH_TRIALS (5),
