@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 #include <uthash.h>
+#include <utlist.h>
 
 #include "clock.h"
 #include "keyrate.h"
@@ -22,6 +23,10 @@
 
 #define LOG_FIELD_MAX 128
 #define CID_MAX       256 /* longer client ids are not remembered for pushes */
+/* pushes per broker loop pass (docs/payload-encryption.md, "Online keys"):
+ * a pass stops after PUSH_SLICE_MS of work or PUSH_PER_PASS answers */
+#define PUSH_SLICE_MS 2.0
+#define PUSH_PER_PASS 64
 
 static const char *const refusal_name[MQSP_KEYSVC__COUNT] = {"rate limit",
                                                              "flood",
@@ -37,6 +42,9 @@ struct fetched {
 	uint32_t dk_id;                 /* the device key its answers are sealed for */
 	size_t nfilters;
 	char *filters[MQSP_KEYREQ_FILTERS_MAX];
+	uint64_t pending;            /* bit i: filters[i] has a new key to push */
+	int queued;                  /* on the push queue */
+	struct fetched *prev, *next; /* the push queue (utlist) */
 	char user[MQSP_DEVICE_NAME_MAX + 1];
 	char cid[CID_MAX + 1];
 };
@@ -50,6 +58,12 @@ struct mqsp_keysvc {
 	size_t nfetched;
 	unsigned long refused[MQSP_KEYSVC__COUNT];
 	unsigned long answered, pushed;
+	struct fetched *queue; /* clients with pushes pending, oldest first */
+	size_t nqueued;
+	/* the current run of pushes (from an empty queue to an empty queue) */
+	unsigned long run_pushed;
+	unsigned run_passes;
+	double run_t0, run_max_ms;
 	int64_t log_second;
 	unsigned log_count;
 	unsigned long log_skipped;
@@ -78,6 +92,10 @@ int mqsp_keysvc_new(struct mqsp_keysvc **out)
 /* Drop one record. */
 static void fetched_del(struct mqsp_keysvc *ks, struct fetched *f)
 {
+	if (f->queued) {
+		DL_DELETE(ks->queue, f);
+		ks->nqueued--;
+	}
 	HASH_DEL(ks->by_cid, f);
 	for (size_t i = 0; i < f->nfilters; i++)
 		free(f->filters[i]);
@@ -417,46 +435,100 @@ static char *key_filter(struct mqsp_plugin *p, uint32_t id)
 	return filter;
 }
 
-/* Push the keys of filter to every client that fetched it. */
-static void push_filter(struct mqsp_plugin *p, const char *filter, const struct mqsp_keys *now)
+/* Queue a push of filter's keys to every client that fetched it.  A client
+ * already queued for it gets one push (with the keys of the view in use when
+ * it is sent): a later rotation supersedes the queued one. */
+static void queue_filter(struct mqsp_keysvc *ks, const char *filter)
 {
-	struct mqsp_keysvc *ks = p->keysvc;
 	struct fetched *f, *tmp;
-	int64_t now_s = (int64_t)time(NULL);
 
 	HASH_ITER(hh, ks->by_cid, f, tmp)
 	{
-		struct mqsp_keyreq req;
-		struct mqsp_keyreq_answer a;
-		const struct mqsp_device_key *dk;
-		const struct mqsp_device *d;
-		char *one = NULL;
-		char err[256];
-		int has = 0;
-
-		for (size_t i = 0; i < f->nfilters && !has; i++)
-			has = strcmp(f->filters[i], filter) == 0;
-		if (!has)
-			continue;
-		d = mqsp_snapshot_device(p->snap, f->user);
-		dk = mqsp_keys_device(now, f->dk_id, now_s);
-		if (d == NULL || !d->enabled || dk == NULL || strcmp(dk->device, f->user) != 0)
-			continue; /* its answers key is gone: it fetches again */
-		memset(&req, 0, sizeof(req));
-		memset(&a, 0, sizeof(a));
-		one = strdup(filter);
-		if (one == NULL)
-			continue;
-		req.filters = &one;
-		req.nfilters = 1; /* nonce all zero: a push */
-		err[0] = '\0';
-		if (answer_send(p, f->cid, f->user, dk, &req, &a, err, sizeof(err)) != MQS_OK)
-			refuse(ks, MQSP_KEYSVC_ERROR, f->cid, err);
-		else if (a.ngranted > 0)
-			ks->pushed++;
-		mqsp_keyreq_answer_release(&a);
-		free(one);
+		for (size_t i = 0; i < f->nfilters; i++) {
+			if (strcmp(f->filters[i], filter) != 0)
+				continue;
+			f->pending |= UINT64_C(1) << i;
+			if (!f->queued) {
+				if (ks->nqueued == 0) {
+					ks->run_pushed = 0;
+					ks->run_passes = 0;
+					ks->run_max_ms = 0;
+					ks->run_t0 = mqsp_mono_ms();
+				}
+				DL_APPEND(ks->queue, f);
+				f->queued = 1;
+				ks->nqueued++;
+			}
+			break;
+		}
 	}
+}
+
+/* Send f's pending filters in one answer, if its device and answers key are
+ * still valid in the view in use (read right is checked by the answer). */
+static void push_one(struct mqsp_plugin *p, struct fetched *f, int64_t now_s)
+{
+	struct mqsp_keysvc *ks = p->keysvc;
+	char *which[MQSP_KEYREQ_FILTERS_MAX];
+	struct mqsp_keyreq req;
+	struct mqsp_keyreq_answer a;
+	const struct mqsp_device_key *dk;
+	const struct mqsp_device *d;
+	char err[256];
+
+	memset(&req, 0, sizeof(req));
+	memset(&a, 0, sizeof(a));
+	for (size_t i = 0; i < f->nfilters; i++)
+		if (f->pending & (UINT64_C(1) << i))
+			which[req.nfilters++] = f->filters[i];
+	f->pending = 0;
+	if (req.nfilters == 0 || p->snap == NULL)
+		return;
+	d = mqsp_snapshot_device(p->snap, f->user);
+	dk = mqsp_keys_device(p->snap->keys, f->dk_id, now_s);
+	if (d == NULL || !d->enabled || dk == NULL || strcmp(dk->device, f->user) != 0)
+		return;      /* its answers key is gone: it fetches again */
+	req.filters = which; /* nonce all zero: a push */
+	err[0] = '\0';
+	if (answer_send(p, f->cid, f->user, dk, &req, &a, err, sizeof(err)) != MQS_OK)
+		refuse(ks, MQSP_KEYSVC_ERROR, f->cid, err);
+	else if (a.ngranted > 0) {
+		ks->pushed++;
+		ks->run_pushed++;
+	}
+	mqsp_keyreq_answer_release(&a);
+}
+
+/* One pass of queued pushes. */
+void mqsp_keysvc_push_slice(struct mqsp_plugin *p)
+{
+	struct mqsp_keysvc *ks = p->keysvc;
+	int64_t now_s = (int64_t)time(NULL);
+	double t0, spent;
+	unsigned n = 0;
+
+	if (ks == NULL || ks->queue == NULL)
+		return;
+	t0 = mqsp_mono_ms();
+	do {
+		struct fetched *f = ks->queue;
+
+		DL_DELETE(ks->queue, f);
+		f->queued = 0;
+		ks->nqueued--;
+		push_one(p, f, now_s);
+		n++;
+	} while (ks->queue != NULL && n < PUSH_PER_PASS && mqsp_mono_ms() - t0 < PUSH_SLICE_MS);
+	spent = mqsp_mono_ms() - t0;
+	ks->run_passes++;
+	if (spent > ks->run_max_ms)
+		ks->run_max_ms = spent;
+	if (ks->queue == NULL && ks->run_pushed > 0)
+		mqsp_log(MOSQ_LOG_INFO,
+		         "mqttsec: pushed new topic keys in %lu answers (%.1f ms, %u passes, "
+		         "longest pass %.1f ms)",
+		         ks->run_pushed, mqsp_mono_ms() - ks->run_t0, ks->run_passes,
+		         ks->run_max_ms);
 }
 
 /* A new view is in use: push the topic keys it added. */
@@ -465,12 +537,9 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 {
 	char *done[MQSP_KEYREQ_FILTERS_MAX];
 	size_t ndone = 0;
-	unsigned long before;
-	double t0 = mqsp_mono_ms();
 
 	if (p->keysvc == NULL || p->keysvc->nfetched == 0 || now == NULL)
 		return;
-	before = p->keysvc->pushed;
 	for (size_t i = 0; i < now->ntkeys; i++) {
 		uint32_t id = now->tkeys[i].id;
 		char *filter;
@@ -487,12 +556,11 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 			free(filter);
 			continue;
 		}
-		push_filter(p, filter, now);
+		queue_filter(p->keysvc, filter);
 		done[ndone++] = filter;
 	}
 	for (size_t j = 0; j < ndone; j++)
 		free(done[j]);
-	if (p->keysvc->pushed > before)
-		mqsp_log(MOSQ_LOG_INFO, "mqttsec: pushed new topic keys in %lu answers (%.1f ms)",
-		         p->keysvc->pushed - before, mqsp_mono_ms() - t0);
+	/* the first pass at once */
+	mqsp_keysvc_push_slice(p);
 }

@@ -26,7 +26,15 @@
  *     topic key that appeared since the last view (a rotation, or a key
  *     announced before it seals) is sent, the same way as an answer (read
  *     right checked again, recorded), to every connected client that
- *     fetched its filter, with an all-zero nonce.
+ *     fetched its filter, with an all-zero nonce.  The clients are queued
+ *     and served a few at a time (mqsp_keysvc_push_slice, on every tick:
+ *     at most 64 answers or 2 ms of work a pass), so a rotation with many
+ *     fetchers never stalls the broker for long; a client queued already
+ *     gets one push with the keys in use when it is served (a later
+ *     rotation supersedes a queued push); a client that disconnected is
+ *     dropped from the queue, one whose device, answers key or read right
+ *     went is skipped.  The queue holds each remembered client at most once
+ *     (bounded by MQSP_KEYSVC_CLIENTS).
  *
  * Ownership: mqsp_keysvc_new() returns state freed by mqsp_keysvc_free()
  * (NULL is fine).  Broker thread only.
@@ -77,9 +85,14 @@ int mqsp_keysvc_access(const char *topic, int access, const char *user,
 /* A client disconnected: forget what it fetched. */
 void mqsp_keysvc_disconnected(struct mqsp_plugin *p, struct mosquitto *client);
 
-/* A new view (p->snap, keys now) replaced one with keys old: push the topic
- * keys now holds and old did not. */
+/* A new view (p->snap, keys now) replaced one with keys old: queue pushes of
+ * the topic keys now holds and old did not, and do the first pass. */
 void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
                          const struct mqsp_keys *now);
+
+/* MOSQ_EVT_TICK (from reload.c, every call): send the next queued pushes,
+ * at most 64 answers or about 2 ms of work; logs the run once the queue is
+ * empty. */
+void mqsp_keysvc_push_slice(struct mqsp_plugin *p);
 
 #endif

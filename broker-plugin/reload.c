@@ -205,6 +205,7 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata)
 	p->last_call_ms = mono;
 	if (p->build != NULL && mono - p->last_slice_ms >= SLICE_GAP_MS)
 		build_slice(p, idle ? SLICE_IDLE_MS : SLICE_BUSY_MS, mono);
+	mqsp_keysvc_push_slice(p); /* queued key pushes, a few a pass (keysvc.h) */
 	if (mono - p->last_tick_ms < TICK_MS)
 		return MOSQ_ERR_SUCCESS;
 	p->last_tick_ms = mono;

@@ -69,4 +69,27 @@ ok "sub3 fetches on the unknown key id" wait_for 10 _sent sub3 2
 ok "and prints the message it kept" wait_for 10 grep -qxF 'site1/b pub1 for sub3' "$TEST_TMP/sub3.log"
 is "$(topickeys sub3 'site1/#' | wc -l)" 2 "sub3's file holds both keys now"
 
+# many fetchers: the push is spread over several broker loop passes (at most
+# 64 answers a pass) and every one of them still gets the new key
+NMANY=80
+acl group add many >/dev/null
+for i in $(seq "$NMANY"); do
+	device "m$i" >/dev/null
+	acl group member add many "m$i" >/dev/null
+done
+acl acl add allow all @many 'many/#' >/dev/null
+before=$(reloads)
+acl topic protect 'many/#' >/dev/null || bail_out "topic protect failed"
+ok "the broker loads $NMANY more devices" wait_for 30 _reloaded_since "$before"
+start_bg many python3 "$top_srcdir/bench/keypush_clients.py" "$MOSQ_PORT" 'many/#' \
+	"$TEST_TMP/many.ready" $(for i in $(seq "$NMANY"); do echo "$TEST_TMP/m$i.json"; done)
+ok "all of them fetched the key" wait_for 120 test -f "$TEST_TMP/many.ready"
+ok "... every one" grep -qx "fetched $NMANY" "$TEST_TMP/many.log"
+rm -f "$TEST_TMP/many.ready"
+acl key rotate 'many/#' >/dev/null || bail_out "key rotate failed"
+ok "every one gets the pushed key" wait_for 120 grep -qx "pushed $NMANY in .* s" "$TEST_TMP/many.log"
+ok "in several passes" wait_for 10 grep -qE \
+	"pushed new topic keys in $NMANY answers \(.* ms, ([2-9]|[1-9][0-9]+) passes" "$MOSQ_LOG"
+grep 'pushed new topic keys' "$MOSQ_LOG" | sed 's/^/# /'
+
 done_testing
