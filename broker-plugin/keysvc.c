@@ -64,6 +64,10 @@ struct mqsp_keysvc {
 	unsigned long run_pushed;
 	unsigned run_passes;
 	double run_t0, run_max_ms;
+	/* topic keys pushed at the plugin's own rotation, before a view held
+	 * them: the next view does not push them again */
+	uint32_t early[MQSP_KEYSVC_EARLY_MAX];
+	size_t nearly;
 	int64_t log_second;
 	unsigned log_count;
 	unsigned long log_skipped;
@@ -547,6 +551,10 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 
 		if (old != NULL && mqsp_keys_topic(old, id) != NULL)
 			continue;
+		for (size_t j = 0; j < p->keysvc->nearly && !seen; j++)
+			seen = p->keysvc->early[j] == id;
+		if (seen)
+			continue; /* queued at the rotation already */
 		filter = key_filter(p, id);
 		if (filter == NULL)
 			continue;
@@ -561,6 +569,21 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 	}
 	for (size_t j = 0; j < ndone; j++)
 		free(done[j]);
+	/* a view built after those rotations holds their keys now */
+	p->keysvc->nearly = 0;
 	/* the first pass at once */
+	mqsp_keysvc_push_slice(p);
+}
+
+/* The plugin rotated filter's key to id itself (committed). */
+void mqsp_keysvc_rotated(struct mqsp_plugin *p, const char *filter, uint32_t id)
+{
+	struct mqsp_keysvc *ks = p->keysvc;
+
+	if (ks == NULL || ks->nfetched == 0)
+		return;
+	if (ks->nearly < MQSP_KEYSVC_EARLY_MAX)
+		ks->early[ks->nearly++] = id; /* else the next view pushes it again */
+	queue_filter(ks, filter);
 	mqsp_keysvc_push_slice(p);
 }

@@ -34,7 +34,10 @@
  *     rotation supersedes a queued push); a client that disconnected is
  *     dropped from the queue, one whose device, answers key or read right
  *     went is skipped.  The queue holds each remembered client at most once
- *     (bounded by MQSP_KEYSVC_CLIENTS).
+ *     (bounded by MQSP_KEYSVC_CLIENTS).  The plugin's own rotations
+ *     (rotate.c) queue their push at once (mqsp_keysvc_rotated, the keys
+ *     read from the committed database), and the next view does not push
+ *     those keys again.
  *
  * Ownership: mqsp_keysvc_new() returns state freed by mqsp_keysvc_free()
  * (NULL is fine).  Broker thread only.
@@ -48,6 +51,7 @@
 
 #define MQSP_KEYSVC_LOG_PER_S 20
 #define MQSP_KEYSVC_CLIENTS   100000 /* clients whose fetched filters are remembered */
+#define MQSP_KEYSVC_EARLY_MAX 32     /* rotations pushed before a view holds their key */
 
 struct mosquitto;
 struct mqsp_plugin;
@@ -94,5 +98,9 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
  * at most 64 answers or about 2 ms of work; logs the run once the queue is
  * empty. */
 void mqsp_keysvc_push_slice(struct mqsp_plugin *p);
+
+/* The plugin rotated filter's topic key to id (committed; rotate.c): queue
+ * the push now, without waiting for the next view, and do the first pass. */
+void mqsp_keysvc_rotated(struct mqsp_plugin *p, const char *filter, uint32_t id);
 
 #endif

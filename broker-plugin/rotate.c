@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keysvc.h"
 #include "mqs_keyrotate.h"
 #include "mqs_keystore.h"
 #include "plugin.h"
@@ -154,6 +155,7 @@ static int rotate_filter(struct mqsp_plugin *p, const char *filter, uint32_t old
 	         (unsigned long)old, reason, (unsigned long long)mqsp_seals_used(p->seals, old),
 	         (unsigned long)k.id, (long long)announce,
 	         (long long)(announce + p->opt.key_grace));
+	mqsp_keysvc_rotated(p, filter, k.id); /* clients that fetched it: push now */
 out:
 	mqs_key_release(&k);
 	return rc;

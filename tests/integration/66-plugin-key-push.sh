@@ -92,4 +92,28 @@ ok "in several passes" wait_for 10 grep -qE \
 	"pushed new topic keys in $NMANY answers \(.* ms, ([2-9]|[1-9][0-9]+) passes" "$MOSQ_LOG"
 grep 'pushed new topic keys' "$MOSQ_LOG" | sed 's/^/# /'
 
+# the plugin's own rotation (--rotate-every) pushes at the rotation, before
+# the view that holds the new key is built
+device au1
+acl acl add allow all au1 'auto/#' >/dev/null
+before=$(reloads)
+acl topic protect 'auto/#' --rotate-every 2s >/dev/null || bail_out "topic protect failed"
+ok "the broker loads au1" wait_for 30 _reloaded_since "$before"
+start_bg au1 "$DEVICE_BIN" -c "$TEST_TMP/au1.json" subscribe -h 127.0.0.1 -p "$MOSQ_PORT" \
+	-t 'auto/#' -v -q 1
+ok "au1 fetches its key" wait_for 10 _sent au1 1
+# the first event after a rotation that follows au1's fetch: a push, not a reload
+_after_rotation() {
+	awk -v n="$(grep -c . "$MOSQ_LOG")" '
+		/mqttsec: sent .* of au1 / { f = 1 }
+		f && /mqttsec: rotated topic key/ { r = 1; next }
+		r && /mqttsec: pushed new topic keys in 1 answers/ { print "push"; exit }
+		r && /mqttsec: reloaded/ { print "reload"; exit }' "$MOSQ_LOG"
+}
+_rotated_after() {
+	[ -n "$(_after_rotation)" ]
+}
+ok "the plugin rotates auto/#" wait_for 20 _rotated_after
+is "$(_after_rotation)" push "the push comes at the rotation, before the reload"
+
 done_testing
