@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +82,9 @@ static int add_opt(int opt, const char *arg, void *data)
 /* device add: where the credentials go and what writing them did. */
 struct deliver_arg {
 	const struct add_opts *o;
-	int ex;    /* the exit code of a failed delivery */
-	int wrote; /* o->out was written: remove it unless committed */
+	int ex;            /* the exit code of a failed delivery */
+	int wrote;         /* staged was written: renamed over o->out once committed */
+	char staged[4096]; /* o->out + ".new" */
 };
 
 /* Write the credentials JSON to o->out or stdout (mqsa_deliver). */
@@ -109,7 +111,16 @@ static enum mqs_err deliver(const char *json, void *arg, char *why)
 	} else {
 		memcpy(line, json, len);
 		line[len] = '\n';
-		rc = mqs_file_write_secret(o->out, line, len + 1, !o->force);
+		/* written beside o->out and renamed over it only after the commit, so
+		 * a failed change leaves the credentials file the database still
+		 * honours (device rekey --out OLD --force) */
+		if (!o->force && access(o->out, F_OK) == 0)
+			rc = MQS_ERR_EXISTS;
+		else if ((size_t)snprintf(d->staged, sizeof(d->staged), "%s.new", o->out) >=
+		         sizeof(d->staged))
+			rc = MQS_ERR_TOOBIG;
+		else
+			rc = mqs_file_write_secret(d->staged, line, len + 1, 0);
 	}
 	if (rc == MQS_ERR_EXISTS)
 		snprintf(why, ACL_WHY_MAX, "cannot write credentials %s: file exists (use --force)",
@@ -124,6 +135,27 @@ out:
 	if (line != NULL)
 		mqs_secret_free(line, len + 1);
 	return d->ex != EX_OK ? MQS_ERR_IO : MQS_OK;
+}
+
+/* After the change: rename the staged credentials over o->out when
+ * committed, else remove them.  Returns EX_OK or EX_CANTCREAT. */
+static int deliver_finish(struct deliver_arg *d, int committed)
+{
+	if (!d->wrote)
+		return EX_OK;
+	if (!committed) {
+		unlink(d->staged); /* not committed: these credentials are void */
+		return EX_OK;
+	}
+	/* without --force never replace a file that appeared meanwhile: link()
+	 * refuses an existing name, rename() does not */
+	if (d->o->force ? rename(d->staged, d->o->out) != 0
+	                : link(d->staged, d->o->out) != 0 || unlink(d->staged) != 0) {
+		acl_err("cannot write credentials %s: %s (the new credentials are in %s)",
+		        d->o->out, strerror(errno), d->staged);
+		return EX_CANTCREAT;
+	}
+	return EX_OK;
 }
 
 /* device add NAME [options] */
@@ -168,14 +200,15 @@ static int device_add(struct acl_ctx *ctx, int argc, char **argv)
 	if (ex != EX_OK)
 		goto out;
 	rc = mqsa_device_add(ctx->adm, name, &o.p, &dl, NULL, why);
+	ex = deliver_finish(&d, rc == MQS_OK);
 	if (rc != MQS_OK) {
-		if (d.wrote)
-			unlink(o.out); /* the device was not committed: its credentials are void */
 		ex = acl_report(ctx, rc, why);
 		if (d.ex != EX_OK)
 			ex = d.ex;
 		goto out;
 	}
+	if (ex != EX_OK)
+		goto out;
 	if (o.out != NULL)
 		printf("device %s added, credentials written to %s\n", name, o.out);
 	else
@@ -250,14 +283,15 @@ static int rekey_run(struct acl_ctx *ctx, int argc, char **argv, int retotp)
 		goto out;
 	rc = retotp ? mqsa_device_retotp(ctx->adm, name, &dl, &r, why)
 	            : mqsa_device_rekey(ctx->adm, name, o.grace, &dl, &r, why);
+	ex = deliver_finish(&d, rc == MQS_OK);
 	if (rc != MQS_OK) {
-		if (d.wrote)
-			unlink(o.a.out); /* not committed: these credentials are void */
 		ex = acl_report(ctx, rc, why);
 		if (d.ex != EX_OK)
 			ex = d.ex;
 		goto out;
 	}
+	if (ex != EX_OK)
+		goto out;
 	/* stdout may hold the credentials: the report goes to stderr then */
 	acl_time_iso(r.usable_until, iso, sizeof(iso));
 	if (retotp)

@@ -83,7 +83,7 @@ out:
 void gw_keys_connected(struct gw_keys *k, struct mosquitto *mosq, const char *const *filters,
                        size_t n)
 {
-	const struct mqs_creds_key *dk = mqs_creds_device_key(k->creds);
+	const struct mqs_creds_key *dk = k != NULL ? mqs_creds_device_key(k->creds) : NULL;
 	char *text = NULL;
 	uint8_t *env = NULL;
 	size_t env_len = 0;

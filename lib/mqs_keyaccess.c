@@ -128,6 +128,35 @@ out:
 	return rc;
 }
 
+/* *enabled = 1 when name is a device row with enabled set, read in the
+ * caller's transaction: the database, not a cached view, decides (a device
+ * disabled a moment ago gets no key; docs/payload-encryption.md, "Revoking
+ * rotates"). */
+static int device_enabled(sqlite3 *db, const char *name, int *enabled, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int step;
+	int rc = MQS_OK;
+
+	*enabled = 0;
+	if (sqlite3_prepare_v2(db, "SELECT enabled FROM devices WHERE name = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		*enabled = sqlite3_column_int(st, 0) != 0;
+	else if (step != SQLITE_DONE)
+		goto fail;
+	goto out;
+fail:
+	rc = MQS_ERR_DB;
+	snprintf(err, errlen, "cannot read device %s: %s", name, sqlite3_errmsg(db));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Does name's ACL give read on every topic filter matches? */
 int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter, int *allowed,
                               char *err, size_t errlen)
@@ -137,10 +166,14 @@ int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter,
 	struct read_rule *rules = NULL;
 	int64_t best = MQS_RULES_NONE;
 	size_t n = 0;
+	int enabled = 0;
 	int rc;
 
 	*allowed = 0;
 	mqs_arena_init(&arena);
+	rc = device_enabled(db, name, &enabled, err, errlen);
+	if (rc != MQS_OK || !enabled)
+		goto out; /* unknown or disabled: reads nothing */
 	rc = load_rules(db, name, &rules, &n, err, errlen);
 	if (rc != MQS_OK)
 		goto out;

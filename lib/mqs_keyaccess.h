@@ -26,7 +26,8 @@
 #include "mqs_error.h"
 
 /* Read name's read rules from db (tables acl_rules, group_members) and set
- * *allowed to 1 when they give read on every topic filter matches, else 0.
+ * *allowed to 1 when name is an enabled device (table devices) and its
+ * rules give read on every topic filter matches, else 0.
  * Returns MQS_OK, MQS_ERR_DB, MQS_ERR_NOMEM or MQS_ERR_INVAL (a deny rule
  * that cannot be evaluated: fail closed); a lowercase message goes to err. */
 MQS_MUST_CHECK int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter,

@@ -189,6 +189,17 @@ static void test_answer(sqlite3 *db)
 	mqsp_keyreq_answer_release(&a);
 	tap_is_int((int)count(db, "SELECT count(*) FROM key_grants WHERE username = 'dev2'"), 0,
 	           "no grant for it");
+	/* disabled in the database a moment ago (the broker's view may not know yet): the
+	 * answer reads the database itself and grants nothing */
+	exec(db, "UPDATE devices SET enabled = 0 WHERE name = 'dev1'");
+	rc = mqsp_keyreq_answer(db, mk, "dev1", &r, now, &a, err, sizeof(err));
+	tap_ok(rc == MQS_OK && a.ngranted == 0 && a.nrefused == 5,
+	       "a device disabled in the database: all refused");
+	tap_is_int((int)a.nkeys, 0, "no key in its answer");
+	mqsp_keyreq_answer_release(&a);
+	tap_is_int((int)count(db, "SELECT count(*) FROM key_grants WHERE username = 'dev1'"), 2,
+	           "no new grant for it");
+	exec(db, "UPDATE devices SET enabled = 1 WHERE name = 'dev1'");
 	/* a wrong master key: nothing sent, nothing recorded */
 	{
 		uint8_t wrong[MQS_MASTER_KEY_LEN];
