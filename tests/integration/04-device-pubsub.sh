@@ -82,7 +82,10 @@ is "$?" 65 "a file over 1 MiB is refused"
 ## with TOTP, two runs within one time step: the second waits for a fresh
 ## code (the broker refuses a replayed step) instead of failing
 C2=$TEST_TMP/totp.json
-make_creds "$C2" dev2 "$SECRET" 6 2 SHA1 "device:18:$KEY"
+make_creds "$C2" dev2 "$SECRET" 6 5 SHA1 "device:18:$KEY"
+# start just after a step boundary: the second run then falls in the same
+# 5 s step even on a busy machine
+python3 -c 'import time; time.sleep(5 - time.time() % 5 + 0.2)'
 ok "first run with TOTP credentials" "$D" -c "$C2" publish -p "$P" -t plain/t -m one
 is "$(stat -c %a "$C2.step")" 600 "the last step used is kept in CREDS.step, mode 0600"
 ERR=$("$D" -c "$C2" publish -p "$P" -t plain/t -m two 2>&1)

@@ -179,6 +179,8 @@ int main(void)
 	    1, "retotp leaves the keys alone");
 	tap_is_int(count(ctx, "SELECT count(*) FROM audit WHERE action = ?1", "device retotp"), 1,
 	           "retotp audited once");
+	mqs_secret_free_str(json); /* the credentials of retotp */
+	json = NULL;
 	rc = mqsa_device_totp_uri(ctx, "dev1", &json, why);
 	tap_ok(rc == MQS_OK && json != NULL && strstr(json, s2) != NULL,
 	       "the stored secret is the new one (otpauth uri)");
