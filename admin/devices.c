@@ -369,6 +369,49 @@ struct qr_arg {
 	char *uri;
 };
 
+/* Inside a transaction: read name's TOTP parameters and unwrap its secret. */
+enum mqs_err mqsa_device_totp_load(struct mqsa_ctx *ctx, const char *name,
+                                   struct mqs_totp_params *p, uint8_t *secret, size_t cap,
+                                   size_t *secret_len, char *why)
+{
+	char aad[MQS_TOTP_AAD_MAX];
+	sqlite3_stmt *st = NULL;
+	int step;
+	enum mqs_err rc;
+
+	*secret_len = 0;
+	rc = mqsa_prepare(ctx,
+	                  "SELECT digits, period, algorithm, totp_wrapped FROM devices "
+	                  "WHERE name = ?1",
+	                  &st, why);
+	if (rc != MQS_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		rc = step == SQLITE_DONE ? mqsa_fail(why, MQS_ERR_NOENT, "unknown device %s", name)
+		                         : mqsa_db_fail(ctx, why, "read device");
+		goto out;
+	}
+	p->digits = (unsigned)sqlite3_column_int(st, 0);
+	p->period = (unsigned)sqlite3_column_int(st, 1);
+	if (mqs_totp_alg_parse(mqsa_col(st, 2), &p->algorithm) != MQS_OK) {
+		rc = mqsa_fail(why, MQS_ERR_PARSE, "device %s has an unknown algorithm", name);
+		goto out;
+	}
+	rc = mqs_totp_wrap_aad(aad, sizeof(aad), name);
+	if (rc == MQS_OK)
+		rc = mqs_wrap_open(ctx->mk, aad, sqlite3_column_blob(st, 3),
+		                   (size_t)sqlite3_column_bytes(st, 3), secret, cap, secret_len);
+	if (rc != MQS_OK)
+		rc = mqsa_fail(
+		    why, MQS_ERR_UNWRAP,
+		    "cannot unwrap the totp secret of %s: wrong master key or damaged row", name);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Read and unwrap the TOTP secret, build the URI; audited before it is
  * returned, so showing a secret is always on record. */
 static enum mqs_err qr_change(struct mqsa_ctx *ctx, void *data, char *detail, int *skip, char *why)
@@ -377,43 +420,11 @@ static enum mqs_err qr_change(struct mqsa_ctx *ctx, void *data, char *detail, in
 	struct mqs_totp_params p;
 	uint8_t secret[MQS_TOTP_SECRET_MAX];
 	size_t secret_len = 0;
-	char aad[MQS_TOTP_AAD_MAX];
-	sqlite3_stmt *st = NULL;
-	int step;
 	enum mqs_err rc;
 
-	rc = mqsa_prepare(ctx,
-	                  "SELECT digits, period, algorithm, totp_wrapped FROM devices "
-	                  "WHERE name = ?1",
-	                  &st, why);
+	rc = mqsa_device_totp_load(ctx, a->name, &p, secret, sizeof(secret), &secret_len, why);
 	if (rc != MQS_OK)
 		goto out;
-	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step != SQLITE_ROW) {
-		rc = step == SQLITE_DONE
-		         ? mqsa_fail(why, MQS_ERR_NOENT, "unknown device %s", a->name)
-		         : mqsa_db_fail(ctx, why, "read device");
-		goto out;
-	}
-	p.digits = (unsigned)sqlite3_column_int(st, 0);
-	p.period = (unsigned)sqlite3_column_int(st, 1);
-	if (mqs_totp_alg_parse(mqsa_col(st, 2), &p.algorithm) != MQS_OK) {
-		rc = mqsa_fail(why, MQS_ERR_PARSE, "device %s has an unknown algorithm", a->name);
-		goto out;
-	}
-	rc = mqs_totp_wrap_aad(aad, sizeof(aad), a->name);
-	if (rc == MQS_OK)
-		rc = mqs_wrap_open(ctx->mk, aad, sqlite3_column_blob(st, 3),
-		                   (size_t)sqlite3_column_bytes(st, 3), secret, sizeof(secret),
-		                   &secret_len);
-	if (rc != MQS_OK) {
-		rc = mqsa_fail(
-		    why, MQS_ERR_UNWRAP,
-		    "cannot unwrap the totp secret of %s: wrong master key or damaged row",
-		    a->name);
-		goto out;
-	}
 	rc = mqs_totp_uri("mqttsec", a->name, secret, secret_len, &p, &a->uri);
 	if (rc != MQS_OK) {
 		mqsa_fail(why, rc, "cannot build otpauth uri: %s", mqs_strerror(rc));
@@ -421,7 +432,6 @@ static enum mqs_err qr_change(struct mqsa_ctx *ctx, void *data, char *detail, in
 	}
 	snprintf(detail, MQSA_DETAIL_MAX, "name=%s", a->name);
 out:
-	sqlite3_finalize(st);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	return rc;
 }

@@ -181,6 +181,17 @@ MQS_MUST_CHECK enum mqs_err mqsa_device_creds_json(struct mqsa_ctx *ctx, const c
                                                    const struct mqs_key *key, char **json,
                                                    char *why);
 
+/* ---- devices.c ---- */
+
+/* Inside a transaction (master key loaded): read name's TOTP parameters into
+ * *p and unwrap its secret into secret (cap bytes), its length in
+ * *secret_len.  Returns MQS_OK, MQS_ERR_NOENT (unknown device), MQS_ERR_DB,
+ * MQS_ERR_PARSE or MQS_ERR_UNWRAP with a message in why; the caller wipes
+ * secret. */
+MQS_MUST_CHECK enum mqs_err mqsa_device_totp_load(struct mqsa_ctx *ctx, const char *name,
+                                                  struct mqs_totp_params *p, uint8_t *secret,
+                                                  size_t cap, size_t *secret_len, char *why);
+
 /* ---- revoke.c: revoking a key holder rotates the key ---- */
 
 /* Inside key export's transaction: record that device name was given

@@ -48,44 +48,8 @@ struct rekey_arg {
 /* Read the device's TOTP parameters and unwrap its secret into a. */
 static enum mqs_err load_totp(struct mqsa_ctx *ctx, struct rekey_arg *a, char *why)
 {
-	char aad[MQS_TOTP_AAD_MAX];
-	sqlite3_stmt *st = NULL;
-	int step;
-	enum mqs_err rc;
-
-	rc = mqsa_prepare(ctx,
-	                  "SELECT digits, period, algorithm, totp_wrapped FROM devices "
-	                  "WHERE name = ?1",
-	                  &st, why);
-	if (rc != MQS_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step != SQLITE_ROW) {
-		rc = step == SQLITE_DONE
-		         ? mqsa_fail(why, MQS_ERR_NOENT, "unknown device %s", a->name)
-		         : mqsa_db_fail(ctx, why, "read device");
-		goto out;
-	}
-	a->p.digits = (unsigned)sqlite3_column_int(st, 0);
-	a->p.period = (unsigned)sqlite3_column_int(st, 1);
-	if (mqs_totp_alg_parse(mqsa_col(st, 2), &a->p.algorithm) != MQS_OK) {
-		rc = mqsa_fail(why, MQS_ERR_PARSE, "device %s has an unknown algorithm", a->name);
-		goto out;
-	}
-	rc = mqs_totp_wrap_aad(aad, sizeof(aad), a->name);
-	if (rc == MQS_OK)
-		rc = mqs_wrap_open(ctx->mk, aad, sqlite3_column_blob(st, 3),
-		                   (size_t)sqlite3_column_bytes(st, 3), a->secret,
-		                   sizeof(a->secret), &a->secret_len);
-	if (rc != MQS_OK)
-		rc = mqsa_fail(
-		    why, MQS_ERR_UNWRAP,
-		    "cannot unwrap the totp secret of %s: wrong master key or damaged row",
-		    a->name);
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return mqsa_device_totp_load(ctx, a->name, &a->p, a->secret, sizeof(a->secret),
+	                             &a->secret_len, why);
 }
 
 /* retotp: a new random secret, wrapped and stored, and a new generation. */
