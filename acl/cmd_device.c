@@ -158,6 +158,21 @@ static int deliver_finish(struct deliver_arg *d, int committed)
 	return EX_OK;
 }
 
+/* The exit code of a change that delivered credentials through d: puts
+ * them in place or removes them (deliver_finish), reports a failure. */
+static int change_result(struct acl_ctx *ctx, struct deliver_arg *d, enum mqs_err rc,
+                         const char *why)
+{
+	int ex = deliver_finish(d, rc == MQS_OK);
+
+	if (rc != MQS_OK) {
+		ex = acl_report(ctx, rc, why);
+		if (d->ex != EX_OK)
+			ex = d->ex;
+	}
+	return ex;
+}
+
 /* device add NAME [options] */
 static int device_add(struct acl_ctx *ctx, int argc, char **argv)
 {
@@ -200,13 +215,7 @@ static int device_add(struct acl_ctx *ctx, int argc, char **argv)
 	if (ex != EX_OK)
 		goto out;
 	rc = mqsa_device_add(ctx->adm, name, &o.p, &dl, NULL, why);
-	ex = deliver_finish(&d, rc == MQS_OK);
-	if (rc != MQS_OK) {
-		ex = acl_report(ctx, rc, why);
-		if (d.ex != EX_OK)
-			ex = d.ex;
-		goto out;
-	}
+	ex = change_result(ctx, &d, rc, why);
 	if (ex != EX_OK)
 		goto out;
 	if (o.out != NULL)
@@ -283,13 +292,7 @@ static int rekey_run(struct acl_ctx *ctx, int argc, char **argv, int retotp)
 		goto out;
 	rc = retotp ? mqsa_device_retotp(ctx->adm, name, &dl, &r, why)
 	            : mqsa_device_rekey(ctx->adm, name, o.grace, &dl, &r, why);
-	ex = deliver_finish(&d, rc == MQS_OK);
-	if (rc != MQS_OK) {
-		ex = acl_report(ctx, rc, why);
-		if (d.ex != EX_OK)
-			ex = d.ex;
-		goto out;
-	}
+	ex = change_result(ctx, &d, rc, why);
 	if (ex != EX_OK)
 		goto out;
 	/* stdout may hold the credentials: the report goes to stderr then */
