@@ -84,7 +84,7 @@ struct deliver_arg {
 	const struct add_opts *o;
 	int ex;            /* the exit code of a failed delivery */
 	int wrote;         /* staged was written: renamed over o->out once committed */
-	char staged[4096]; /* o->out + ".new" */
+	char staged[4096]; /* o->out + ".PID.new": two runs never share it */
 };
 
 /* Write the credentials JSON to o->out or stdout (mqsa_deliver). */
@@ -116,8 +116,8 @@ static enum mqs_err deliver(const char *json, void *arg, char *why)
 		 * honours (device rekey --out OLD --force) */
 		if (!o->force && access(o->out, F_OK) == 0)
 			rc = MQS_ERR_EXISTS;
-		else if ((size_t)snprintf(d->staged, sizeof(d->staged), "%s.new", o->out) >=
-		         sizeof(d->staged))
+		else if ((size_t)snprintf(d->staged, sizeof(d->staged), "%s.%ld.new", o->out,
+		                          (long)getpid()) >= sizeof(d->staged))
 			rc = MQS_ERR_TOOBIG;
 		else
 			rc = mqs_file_write_secret(d->staged, line, len + 1, 0);

@@ -584,6 +584,7 @@ void mqsp_keysvc_rotated(struct mqsp_plugin *p, const char *filter, uint32_t id)
 		return;
 	if (ks->nearly < MQSP_KEYSVC_EARLY_MAX)
 		ks->early[ks->nearly++] = id; /* else the next view pushes it again */
+	/* only queued: the tick sends a bounded slice each pass, so 32 rotations
+	 * in one tick (or one inside a message callback) never stall the broker */
 	queue_filter(ks, filter);
-	mqsp_keysvc_push_slice(p);
 }

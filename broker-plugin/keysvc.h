@@ -100,7 +100,8 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 void mqsp_keysvc_push_slice(struct mqsp_plugin *p);
 
 /* The plugin rotated filter's topic key to id (committed; rotate.c): queue
- * the push now, without waiting for the next view, and do the first pass. */
+ * the push now, without waiting for the next view; the tick sends it a
+ * slice a pass (mqsp_keysvc_push_slice). */
 void mqsp_keysvc_rotated(struct mqsp_plugin *p, const char *filter, uint32_t id);
 
 #endif
