@@ -20,10 +20,8 @@
 #include "mqs_util.h"
 #include "mqsa_int.h"
 
-#define BK_SIGN_AAD     "mqttsec-backup-sign-v1"
 #define BK_SETTING_KEY  "backup_sign_key"
 #define BK_SETTING_PUB  "backup_sign_pub"
-#define BK_WRAPPED_LEN  (MQS_BACKUP_KEY_LEN + MQS_WRAP_OVERHEAD)
 #define BK_RESTORE_NAME "backup restore"
 
 /* backup keygen's change: store the wrapped signing key, write the file. */
@@ -67,19 +65,15 @@ static enum mqs_err keygen_change(struct mqsa_ctx *ctx, void *data, char *detail
                                   char *why)
 {
 	struct keygen_arg *a = data;
-	uint8_t wrapped[BK_WRAPPED_LEN];
-	char hex[2 * BK_WRAPPED_LEN + 1], pubhex[2 * MQS_BACKUP_KEY_LEN + 1];
-	size_t wl = 0;
+	char hex[MQS_BACKUP_SIGN_HEX + 1], pubhex[2 * MQS_BACKUP_KEY_LEN + 1];
 	enum mqs_err rc;
 
 	(void)skip;
-	rc = mqs_wrap_seal(ctx->mk, BK_SIGN_AAD, a->ed_priv, MQS_BACKUP_KEY_LEN, wrapped,
-	                   sizeof(wrapped), &wl);
-	if (rc != MQS_OK || wl != sizeof(wrapped)) {
+	rc = mqs_backup_sign_wrap(ctx->mk, a->ed_priv, hex);
+	if (rc != MQS_OK) {
 		rc = mqsa_fail(why, MQS_ERR_CRYPTO, "cannot wrap the backup key");
 		goto out;
 	}
-	mqs_hex_encode(wrapped, wl, hex);
 	mqs_hex_encode(a->ed_pub, MQS_BACKUP_KEY_LEN, pubhex);
 	rc = setting_put(ctx, ctx->db, BK_SETTING_KEY, hex, why);
 	if (rc == MQS_OK)
@@ -134,9 +128,6 @@ out:
 static enum mqs_err sign_key_load(struct mqsa_ctx *ctx, uint8_t priv[MQS_BACKUP_KEY_LEN], char *why)
 {
 	sqlite3_stmt *st = NULL;
-	uint8_t wrapped[BK_WRAPPED_LEN];
-	const char *hex;
-	size_t n = 0;
 	enum mqs_err rc;
 
 	rc = mqsa_prepare(ctx, "SELECT value FROM settings WHERE name = '" BK_SETTING_KEY "'", &st,
@@ -148,26 +139,11 @@ static enum mqs_err sign_key_load(struct mqsa_ctx *ctx, uint8_t priv[MQS_BACKUP_
 		               ctx->db_path);
 		goto out;
 	}
-	hex = mqsa_col(st, 0);
-	rc = MQS_ERR_UNWRAP;
-	if (strlen(hex) != 2 * sizeof(wrapped))
-		goto bad;
-	for (size_t i = 0; i < sizeof(wrapped); i++) {
-		int hi = mqs_hex_digit((unsigned char)hex[2 * i]);
-		int lo = mqs_hex_digit((unsigned char)hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			goto bad;
-		wrapped[i] = (uint8_t)(hi << 4 | lo);
-	}
-	rc = mqs_wrap_open(ctx->mk, BK_SIGN_AAD, wrapped, sizeof(wrapped), priv, MQS_BACKUP_KEY_LEN,
-	                   &n);
-	if (rc == MQS_OK && n == MQS_BACKUP_KEY_LEN)
-		goto out;
-	rc = MQS_ERR_UNWRAP;
-bad:
-	mqsa_fail(why, rc, "the backup key in %s does not open under this master key",
-	          ctx->db_path);
+	rc = mqs_backup_sign_unwrap(ctx->mk, mqsa_col(st, 0), priv);
+	if (rc != MQS_OK)
+		rc = mqsa_fail(why, MQS_ERR_UNWRAP,
+		               "the backup key in %s does not open under this master key",
+		               ctx->db_path);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -179,11 +155,7 @@ enum mqs_err mqsa_backup_write(struct mqsa_ctx *ctx, const char *to_path,
                                long long *size, char *why)
 {
 	uint8_t priv[MQS_BACKUP_KEY_LEN];
-	uint8_t *image = NULL;
-	size_t img_len = 0;
-	char tmp[4096];
-	struct stat sb;
-	int fd = -1;
+	const char *reason = "";
 	enum mqs_err rc;
 
 	why[0] = '\0';
@@ -196,44 +168,16 @@ enum mqs_err mqsa_backup_write(struct mqsa_ctx *ctx, const char *to_path,
 		rc = sign_key_load(ctx, priv, why);
 	if (rc != MQS_OK)
 		goto out;
-	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", to_path, (long)getpid()) >= (int)sizeof(tmp)) {
-		rc = mqsa_fail(why, MQS_ERR_TOOBIG, "backup path too long");
-		goto out;
-	}
-	rc = mqs_backup_db_image(ctx->db, &image, &img_len);
-	if (rc != MQS_OK) {
-		rc = mqsa_db_fail(ctx, why, "copy the database");
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = mqsa_fail(why, MQS_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	rc = mqs_backup_write(fd, MQS_BACKUP_KIND_BROKER, (int64_t)ctx->now, host, recipient, priv,
-	                      ctx->mk, MQS_MASTER_KEY_LEN, image, img_len, 0);
-	if (rc == MQS_ERR_CRYPTO) {
-		mqsa_fail(why, rc, "cannot encrypt to that recipient key");
-		goto out;
-	}
-	if (rc == MQS_OK && fsync(fd) != 0)
-		rc = MQS_ERR_IO;
-	if (rc == MQS_OK && fstat(fd, &sb) == 0 && size != NULL)
-		*size = (long long)sb.st_size;
-	if (close(fd) != 0 && rc == MQS_OK)
-		rc = MQS_ERR_IO;
-	fd = -1;
-	if (rc == MQS_OK && rename(tmp, to_path) != 0)
-		rc = MQS_ERR_IO;
-	if (rc != MQS_OK)
-		mqsa_fail(why, rc, "cannot write %s: %s", to_path,
-		          errno != 0 ? strerror(errno) : mqs_strerror(rc));
+	errno = 0;
+	rc = mqs_backup_file_write(to_path, MQS_BACKUP_KIND_BROKER, (int64_t)ctx->now, host,
+	                           recipient, priv, ctx->mk, MQS_MASTER_KEY_LEN, ctx->db, size,
+	                           &reason);
+	if (rc == MQS_ERR_DB)
+		mqsa_db_fail(ctx, why, "copy the database");
+	else if (rc != MQS_OK)
+		mqsa_fail(why, rc, "cannot write %s: %s%s%s", to_path, reason,
+		          errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc != MQS_OK && tmp[0] != '\0')
-		unlink(tmp);
-	mqs_secret_free(image, img_len);
 	OPENSSL_cleanse(priv, sizeof(priv));
 	return rc;
 }
@@ -306,70 +250,36 @@ out:
 	return rc;
 }
 
-/* Write mk as the master key file (64 hex digits, 0600, atomically). */
-static enum mqs_err mk_write(const char *path, const uint8_t mk[MQS_MASTER_KEY_LEN])
-{
-	char hex[2 * MQS_MASTER_KEY_LEN + 2];
-	enum mqs_err rc;
-
-	mqs_hex_encode(mk, MQS_MASTER_KEY_LEN, hex);
-	hex[2 * MQS_MASTER_KEY_LEN] = '\n';
-	hex[2 * MQS_MASTER_KEY_LEN + 1] = '\0';
-	rc = mqs_file_write_secret(path, hex, 2 * MQS_MASTER_KEY_LEN + 1, 0);
-	OPENSSL_cleanse(hex, sizeof(hex));
-	return rc;
-}
-
 /* restore --from (mqsa.h). */
 enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const char *key_path,
                           int force, struct mqsa_restore_info *info, char *why)
 {
 	struct mqs_backup_header hd;
-	uint8_t x_priv[MQS_BACKUP_KEY_LEN], ed_pub[MQS_BACKUP_KEY_LEN];
-	uint8_t old_mk[MQS_MASTER_KEY_LEN];
-	uint8_t *mk = NULL, *image = NULL;
-	size_t mk_len = 0, img_len = 0;
+	uint8_t old_mk[MQS_MASTER_KEY_LEN], mk[MQS_MASTER_KEY_LEN];
 	const char *reason = "";
 	sqlite3 *mem = NULL;
 	struct stat sb;
-	int fd = -1, have_old = 0;
+	int have_old = 0;
 	enum mqs_err rc;
 
 	memset(info, 0, sizeof(*info));
 	memset(&hd, 0, sizeof(hd));
 	why[0] = '\0';
-	rc = mqs_backup_recovery_read(key_path, x_priv, ed_pub);
-	if (rc != MQS_OK) {
-		mqsa_fail(why, rc, "cannot read recovery key %s: %s", key_path,
-		          rc == MQS_ERR_PARSE ? "not a recovery key file" : mqs_strerror(rc));
-		goto out;
-	}
-	fd = open(from_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = mqsa_fail(why, errno == ENOENT ? MQS_ERR_NOENT : MQS_ERR_IO,
-		               "cannot open %s: %s", from_path, strerror(errno));
-		goto out;
-	}
-	rc = mqs_backup_read(fd, MQS_BACKUP_KIND_BROKER, x_priv, ed_pub, 0, &hd, &mk, &mk_len,
-	                     &image, &img_len, &reason);
+	rc = mqs_backup_file_read(from_path, MQS_BACKUP_KIND_BROKER, key_path, &hd, mk, &mem,
+	                          &reason);
+	info->created = hd.created;
+	snprintf(info->host, sizeof(info->host), "%s", hd.host);
 	if (rc != MQS_OK) {
 		/* MQS_ERR_PERM is kept for "older than the current data" */
 		rc = rc == MQS_ERR_PERM ? MQS_ERR_ENV_AUTH : rc;
 		mqsa_fail(why, rc, "refusing %s: %s; nothing changed", from_path, reason);
 		goto out;
 	}
-	info->created = hd.created;
-	snprintf(info->host, sizeof(info->host), "%s", hd.host);
-	if (mk_len != MQS_MASTER_KEY_LEN) {
-		rc = mqsa_fail(why, MQS_ERR_PARSE, "refusing %s: bad master key length", from_path);
-		goto out;
-	}
-	rc = mqs_backup_db_open(image, img_len, &mem);
-	if (rc == MQS_OK)
-		rc = mqs_db_migrate(mem, mqs_broker_schema, mqs_broker_schema_count);
+	rc = mqs_db_migrate(mem, mqs_broker_schema, mqs_broker_schema_count);
 	if (rc != MQS_OK) {
 		mqsa_fail(why, rc, "refusing %s: the database in it %s; nothing changed", from_path,
-		          rc == MQS_ERR_DB_VERSION ? "is newer than this build" : "is not sound");
+		          rc == MQS_ERR_DB_VERSION ? "is newer than this build"
+		                                   : "does not migrate");
 		goto out;
 	}
 	/* the live database: open it, or create it on a fresh machine */
@@ -400,7 +310,7 @@ enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const cha
 	info->mk_changed = !have_old || CRYPTO_memcmp(old_mk, mk, MQS_MASTER_KEY_LEN) != 0;
 	if (info->mk_changed) {
 		errno = 0;
-		rc = mk_write(ctx->key_path, mk);
+		rc = mqs_backup_mk_write(ctx->key_path, mk);
 		if (rc != MQS_OK) {
 			mqsa_fail(why, rc, "cannot write master key %s: %s; nothing changed",
 			          ctx->key_path, errno != 0 ? strerror(errno) : mqs_strerror(rc));
@@ -410,7 +320,8 @@ enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const cha
 	rc = mqs_backup_db_install(mem, ctx->db);
 	if (rc != MQS_OK) {
 		mqsa_db_fail(ctx, why, "replace the database (nothing changed)");
-		if (info->mk_changed && have_old && mk_write(ctx->key_path, old_mk) != MQS_OK)
+		if (info->mk_changed && have_old &&
+		    mqs_backup_mk_write(ctx->key_path, old_mk) != MQS_OK)
 			mqsa_fail(why, MQS_ERR_IO,
 			          "cannot replace the database, and cannot put master key %s back",
 			          ctx->key_path);
@@ -424,11 +335,7 @@ enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const cha
 out:
 	if (mem != NULL)
 		sqlite3_close_v2(mem);
-	if (fd >= 0)
-		close(fd);
-	mqs_secret_free(mk, mk_len);
-	mqs_secret_free(image, img_len);
-	OPENSSL_cleanse(x_priv, sizeof(x_priv));
+	OPENSSL_cleanse(mk, sizeof(mk));
 	OPENSSL_cleanse(old_mk, sizeof(old_mk));
 	return rc;
 }

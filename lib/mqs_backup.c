@@ -5,8 +5,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -869,5 +872,173 @@ out:
 	if (rc != MQS_OK)
 		OPENSSL_cleanse(x_priv, MQS_BACKUP_KEY_LEN);
 	mqs_secret_free(data, len);
+	return rc;
+}
+
+#define BK_SIGN_AAD "mqttsec-backup-sign-v1"
+
+/* Wrap the signing key as hex (mqs_backup.h). */
+int mqs_backup_sign_wrap(const uint8_t mk[MQS_MASTER_KEY_LEN],
+                         const uint8_t priv[MQS_BACKUP_KEY_LEN], char hex[MQS_BACKUP_SIGN_HEX + 1])
+{
+	uint8_t wrapped[MQS_BACKUP_KEY_LEN + MQS_WRAP_OVERHEAD];
+	size_t wl = 0;
+
+	if (mqs_wrap_seal(mk, BK_SIGN_AAD, priv, MQS_BACKUP_KEY_LEN, wrapped, sizeof(wrapped),
+	                  &wl) != MQS_OK ||
+	    wl != sizeof(wrapped))
+		return MQS_ERR_CRYPTO;
+	mqs_hex_encode(wrapped, wl, hex);
+	return MQS_OK;
+}
+
+/* Unwrap the signing key from hex (mqs_backup.h). */
+int mqs_backup_sign_unwrap(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *hex,
+                           uint8_t priv[MQS_BACKUP_KEY_LEN])
+{
+	uint8_t wrapped[MQS_BACKUP_KEY_LEN + MQS_WRAP_OVERHEAD];
+	size_t n = 0;
+
+	OPENSSL_cleanse(priv, MQS_BACKUP_KEY_LEN);
+	if (hex == NULL || strlen(hex) != MQS_BACKUP_SIGN_HEX)
+		return MQS_ERR_PARSE;
+	for (size_t i = 0; i < sizeof(wrapped); i++) {
+		int hi = mqs_hex_digit((unsigned char)hex[2 * i]);
+		int lo = mqs_hex_digit((unsigned char)hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return MQS_ERR_PARSE;
+		wrapped[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (mqs_wrap_open(mk, BK_SIGN_AAD, wrapped, sizeof(wrapped), priv, MQS_BACKUP_KEY_LEN,
+	                  &n) != MQS_OK ||
+	    n != MQS_BACKUP_KEY_LEN) {
+		OPENSSL_cleanse(priv, MQS_BACKUP_KEY_LEN);
+		return MQS_ERR_UNWRAP;
+	}
+	return MQS_OK;
+}
+
+/* Write a master key file (mqs_backup.h). */
+int mqs_backup_mk_write(const char *path, const uint8_t mk[MQS_MASTER_KEY_LEN])
+{
+	char hex[2 * MQS_MASTER_KEY_LEN + 2];
+	int rc;
+
+	mqs_hex_encode(mk, MQS_MASTER_KEY_LEN, hex);
+	hex[2 * MQS_MASTER_KEY_LEN] = '\n';
+	hex[2 * MQS_MASTER_KEY_LEN + 1] = '\0';
+	rc = mqs_file_write_secret(path, hex, 2 * MQS_MASTER_KEY_LEN + 1, 0);
+	OPENSSL_cleanse(hex, sizeof(hex));
+	return rc;
+}
+
+/* Write a backup file of a live database (mqs_backup.h). */
+int mqs_backup_file_write(const char *path, unsigned kind, int64_t created, const char *host,
+                          const uint8_t recipient_pub[MQS_BACKUP_KEY_LEN],
+                          const uint8_t sign_priv[MQS_BACKUP_KEY_LEN], const uint8_t *mk,
+                          size_t mk_len, sqlite3 *live, long long *size, const char **why)
+{
+	uint8_t *image = NULL;
+	size_t img_len = 0;
+	char tmp[4096];
+	const char *dummy;
+	struct stat sb;
+	int fd = -1, rc, saved = 0;
+
+	if (why == NULL)
+		why = &dummy;
+	if (size != NULL)
+		*size = 0;
+	tmp[0] = '\0';
+	*why = "backup path too long";
+	rc = MQS_ERR_TOOBIG;
+	if (path == NULL ||
+	    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp)) {
+		tmp[0] = '\0';
+		goto out;
+	}
+	*why = "cannot copy the database";
+	rc = mqs_backup_db_image(live, &image, &img_len);
+	if (rc != MQS_OK)
+		goto out;
+	*why = "cannot create the backup file";
+	rc = MQS_ERR_IO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		tmp[0] = '\0';
+		goto out;
+	}
+	rc = mqs_backup_write(fd, kind, created, host, recipient_pub, sign_priv, mk, mk_len, image,
+	                      img_len, 0);
+	if (rc == MQS_ERR_CRYPTO)
+		*why = "cannot encrypt to that recipient key";
+	else if (rc != MQS_OK)
+		*why = "cannot write the backup file";
+	if (rc == MQS_OK && (fsync(fd) != 0 || fstat(fd, &sb) != 0))
+		rc = MQS_ERR_IO;
+	if (close(fd) != 0 && rc == MQS_OK)
+		rc = MQS_ERR_IO;
+	fd = -1;
+	if (rc == MQS_OK && rename(tmp, path) != 0)
+		rc = MQS_ERR_IO;
+	if (rc == MQS_OK && size != NULL)
+		*size = (long long)sb.st_size;
+out:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc != MQS_OK && tmp[0] != '\0')
+		unlink(tmp);
+	mqs_secret_free(image, img_len);
+	errno = saved;
+	return rc;
+}
+
+/* Read, verify and open a backup file (mqs_backup.h). */
+int mqs_backup_file_read(const char *path, unsigned kind, const char *key_path,
+                         struct mqs_backup_header *hdr, uint8_t mk[MQS_MASTER_KEY_LEN],
+                         sqlite3 **mem, const char **why)
+{
+	uint8_t x_priv[MQS_BACKUP_KEY_LEN], ed_pub[MQS_BACKUP_KEY_LEN];
+	uint8_t *m = NULL, *image = NULL;
+	size_t mk_len = 0, img_len = 0;
+	int fd = -1, rc;
+
+	*mem = NULL;
+	rc = mqs_backup_recovery_read(key_path, x_priv, ed_pub);
+	if (rc != MQS_OK) {
+		*why = rc == MQS_ERR_PARSE   ? "the recovery key file is not a recovery key"
+		       : rc == MQS_ERR_NOENT ? "no such recovery key file"
+		       : rc == MQS_ERR_PERM ? "the recovery key file is readable by group or others"
+		                            : "cannot read the recovery key file";
+		goto out;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno == ENOENT ? MQS_ERR_NOENT : MQS_ERR_IO;
+		*why = rc == MQS_ERR_NOENT ? "no such backup file" : "cannot open the backup file";
+		goto out;
+	}
+	rc = mqs_backup_read(fd, kind, x_priv, ed_pub, 0, hdr, &m, &mk_len, &image, &img_len, why);
+	if (rc != MQS_OK)
+		goto out;
+	if (mk_len != MQS_MASTER_KEY_LEN) {
+		*why = "the master key in the backup has a bad length";
+		rc = MQS_ERR_PARSE;
+		goto out;
+	}
+	rc = mqs_backup_db_open(image, img_len, mem);
+	if (rc != MQS_OK) {
+		*why = "the database in the backup is not sound";
+		goto out;
+	}
+	memcpy(mk, m, MQS_MASTER_KEY_LEN);
+out:
+	if (fd >= 0)
+		close(fd);
+	mqs_secret_free(m, mk_len);
+	mqs_secret_free(image, img_len);
+	OPENSSL_cleanse(x_priv, sizeof(x_priv));
 	return rc;
 }

@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "mqs_error.h"
+#include "mqs_master_key.h"
 
 #define MQS_BACKUP_KIND_BROKER  1
 #define MQS_BACKUP_KIND_GATEWAY 2
@@ -38,7 +39,8 @@
 #define MQS_BACKUP_CHUNK        65536         /* plaintext bytes per chunk written */
 #define MQS_BACKUP_CHUNK_MAX    (1024 * 1024) /* largest chunk size a reader accepts */
 #define MQS_BACKUP_MK_MAX       64            /* master key bytes carried */
-#define MQS_BACKUP_PLAIN_MAX    (1ULL << 34)  /* 16 GiB: the largest backup read */
+#define MQS_BACKUP_SIGN_HEX     (2 * (MQS_BACKUP_KEY_LEN + MQS_WRAP_OVERHEAD))
+#define MQS_BACKUP_PLAIN_MAX    (1ULL << 34) /* 16 GiB: the largest backup read */
 
 /* The header of a backup (docs/backup.md). */
 struct mqs_backup_header {
@@ -143,5 +145,47 @@ MQS_MUST_CHECK int mqs_backup_db_open(const uint8_t *image, size_t img_len, sqli
  * new database, never a mix).  Returns MQS_OK or MQS_ERR_DB (live left as
  * it was). */
 MQS_MUST_CHECK int mqs_backup_db_install(sqlite3 *mem, sqlite3 *live);
+
+/* The box's signing key priv wrapped under the master key mk (AAD
+ * "mqttsec-backup-sign-v1") as MQS_BACKUP_SIGN_HEX hex digits and a NUL in
+ * hex, for a settings/kv row.  Returns MQS_OK or MQS_ERR_CRYPTO. */
+MQS_MUST_CHECK int mqs_backup_sign_wrap(const uint8_t mk[MQS_MASTER_KEY_LEN],
+                                        const uint8_t priv[MQS_BACKUP_KEY_LEN],
+                                        char hex[MQS_BACKUP_SIGN_HEX + 1]);
+
+/* Unwrap a signing key row (hex, as mqs_backup_sign_wrap wrote it) into
+ * priv.  Returns MQS_OK, MQS_ERR_PARSE (not such a row) or MQS_ERR_UNWRAP
+ * (another master key, or damaged); priv is wiped on failure. */
+MQS_MUST_CHECK int mqs_backup_sign_unwrap(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *hex,
+                                          uint8_t priv[MQS_BACKUP_KEY_LEN]);
+
+/* Write mk as a master key file at path (64 hex digits and a newline,
+ * 0600, atomically, replacing an existing one).  Returns MQS_OK or
+ * MQS_ERR_IO (errno kept). */
+MQS_MUST_CHECK int mqs_backup_mk_write(const char *path, const uint8_t mk[MQS_MASTER_KEY_LEN]);
+
+/* Write a backup file of live's "main" database (mqs_backup_db_image)
+ * and mk to path: written to "path.PID.tmp" (0600), fsync'd, then renamed
+ * over path; removed on failure.  The other arguments are those of
+ * mqs_backup_write.  *size (may be NULL) gets the file size; *why (may be
+ * NULL) a static reason on failure.  Returns MQS_OK, MQS_ERR_DB (copy),
+ * MQS_ERR_IO (errno kept), MQS_ERR_CRYPTO, MQS_ERR_TOOBIG, MQS_ERR_NOMEM. */
+MQS_MUST_CHECK int mqs_backup_file_write(const char *path, unsigned kind, int64_t created,
+                                         const char *host,
+                                         const uint8_t recipient_pub[MQS_BACKUP_KEY_LEN],
+                                         const uint8_t sign_priv[MQS_BACKUP_KEY_LEN],
+                                         const uint8_t *mk, size_t mk_len, sqlite3 *live,
+                                         long long *size, const char **why);
+
+/* Read the recovery key file key_path, then read and verify the whole
+ * backup file path (mqs_backup_read, of kind) and open its database in
+ * memory (mqs_backup_db_open): *mem (close with sqlite3_close_v2) and mk.
+ * hdr (may be NULL) gets the header as far as read.  *why gets a static
+ * reason on failure.  Returns MQS_OK or the error of the step that failed
+ * (MQS_ERR_NOENT: no such backup or key file). */
+MQS_MUST_CHECK int mqs_backup_file_read(const char *path, unsigned kind, const char *key_path,
+                                        struct mqs_backup_header *hdr,
+                                        uint8_t mk[MQS_MASTER_KEY_LEN], sqlite3 **mem,
+                                        const char **why);
 
 #endif
