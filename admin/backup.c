@@ -28,6 +28,7 @@
 struct keygen_arg {
 	const char *out_path;
 	uint8_t x_priv[MQS_BACKUP_KEY_LEN];
+	uint8_t x_pub[MQS_BACKUP_KEY_LEN];
 	uint8_t ed_priv[MQS_BACKUP_KEY_LEN];
 	uint8_t ed_pub[MQS_BACKUP_KEY_LEN];
 	int wrote;
@@ -111,7 +112,7 @@ enum mqs_err mqsa_backup_keygen(struct mqsa_ctx *ctx, const char *out_path,
 	rc = mqsa_ctx_master_key(ctx, why);
 	if (rc != MQS_OK)
 		goto out;
-	if (mqs_backup_x25519_keygen(a.x_priv, pub) != MQS_OK ||
+	if (mqs_backup_x25519_keygen(a.x_priv, a.x_pub) != MQS_OK ||
 	    mqs_backup_ed25519_keygen(a.ed_priv, a.ed_pub) != MQS_OK) {
 		rc = mqsa_fail(why, MQS_ERR_CRYPTO, "cannot generate the backup keys");
 		goto out;
@@ -119,6 +120,8 @@ enum mqs_err mqsa_backup_keygen(struct mqsa_ctx *ctx, const char *out_path,
 	rc = mqsa_tx_run(ctx, "backup keygen", keygen_change, &a, NULL, why);
 	if (rc != MQS_OK && a.wrote)
 		unlink(out_path);
+	if (rc == MQS_OK)
+		memcpy(pub, a.x_pub, MQS_BACKUP_KEY_LEN);
 out:
 	OPENSSL_cleanse(&a, sizeof(a));
 	return rc;

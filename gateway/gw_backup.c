@@ -21,12 +21,13 @@
 int gw_backup_keygen(struct gw_store *s, const char *out_path, uint8_t pub[MQS_BACKUP_KEY_LEN],
                      char *err, size_t errlen)
 {
-	uint8_t x_priv[MQS_BACKUP_KEY_LEN], ed_priv[MQS_BACKUP_KEY_LEN], ed_pub[MQS_BACKUP_KEY_LEN];
+	uint8_t x_priv[MQS_BACKUP_KEY_LEN], x_pub[MQS_BACKUP_KEY_LEN], ed_priv[MQS_BACKUP_KEY_LEN];
+	uint8_t ed_pub[MQS_BACKUP_KEY_LEN];
 	char hex[MQS_BACKUP_SIGN_HEX + 1];
 	sqlite3_stmt *st = NULL;
 	int rc, wrote = 0;
 
-	rc = mqs_backup_x25519_keygen(x_priv, pub);
+	rc = mqs_backup_x25519_keygen(x_priv, x_pub);
 	if (rc == MQS_OK)
 		rc = mqs_backup_ed25519_keygen(ed_priv, ed_pub);
 	if (rc == MQS_OK)
@@ -65,6 +66,7 @@ int gw_backup_keygen(struct gw_store *s, const char *out_path, uint8_t pub[MQS_B
 		snprintf(err, errlen, "cannot store the backup key: %s", sqlite3_errmsg(s->db));
 		goto out;
 	}
+	memcpy(pub, x_pub, MQS_BACKUP_KEY_LEN);
 	rc = MQS_OK;
 out:
 	sqlite3_finalize(st);

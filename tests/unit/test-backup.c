@@ -4,7 +4,10 @@
  * positions, chunks swapped or dropped, the wrong recovery key, the other
  * kind, a backup signed by another box or made by someone holding only the
  * public recovery key; and the SQLite copies (online image, install into a
- * live WAL database seen by another connection). */
+ * live WAL database seen by another connection); and the admin library's
+ * backup keygen, backup and restore (admin/backup.c): an older backup is
+ * refused without --force, a refused restore changes nothing, a restore
+ * raises token_floor and is seen by an open connection. */
 #include "config.h"
 
 #include <stdio.h>
@@ -16,12 +19,14 @@
 
 #include "mqs_backup.h"
 #include "mqs_util.h"
+#include "mqsa.h"
 #include "tap.h"
 
 #define CHUNK 4096
 
 static uint8_t rpriv[32], rpub[32], spriv[32], spub[32];
 static uint8_t mk[32];
+static const char *p_other_key;
 
 /* Write a backup of image to a new temporary file; return it (rewound). */
 static FILE *make_backup(unsigned kind, const uint8_t *sign, const uint8_t *rcpt,
@@ -110,6 +115,103 @@ static int count_rows(sqlite3 *db)
 		n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	return n;
+}
+
+/* One integer from sql on the database at path (-1 on error). */
+static long long db_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close_v2(db);
+	return v;
+}
+
+/* The admin library: keygen, backup, restore (older, forced, fresh). */
+static void admin_tests(const char *dir)
+{
+	char db[256], key[256], rk[256], bak[256], db2[256], key2[256], why[MQSA_WHY_MAX];
+	struct mqsa_init_result ir;
+	struct mqsa_restore_info info;
+	struct mqsa_ctx *ctx = NULL, *ctx2 = NULL;
+	uint8_t pub[MQSA_BACKUP_KEY_LEN];
+	sqlite3 *watch = NULL;
+	long long size = 0;
+
+	snprintf(db, sizeof(db), "%s/a.db", dir);
+	snprintf(key, sizeof(key), "%s/a.key", dir);
+	snprintf(rk, sizeof(rk), "%s/recovery.key", dir);
+	snprintf(bak, sizeof(bak), "%s/a.bak", dir);
+	snprintf(db2, sizeof(db2), "%s/b.db", dir);
+	snprintf(key2, sizeof(key2), "%s/b.key", dir);
+	tap_is_int(mqsa_ctx_open(db, key, "tester", &ctx), MQS_OK, "admin context");
+	mqsa_ctx_set_now(ctx, 1000000);
+	tap_is_int(mqsa_init(ctx, &ir, why), MQS_OK, "init");
+	tap_is_int(mqsa_group_add(ctx, "g1", why), MQS_OK, "group g1");
+	tap_is_int(mqsa_backup_write(ctx, bak, pub, "h", &size, why), MQS_ERR_NOENT,
+	           "backup without keygen: refused (%s)", why);
+	tap_is_int(mqsa_backup_keygen(ctx, rk, pub, why), MQS_OK, "backup keygen");
+	tap_is_int(mqsa_backup_keygen(ctx, rk, pub, why), MQS_ERR_EXISTS,
+	           "keygen never overwrites a recovery key file");
+	mqsa_ctx_set_now(ctx, 1000010);
+	tap_is_int(mqsa_backup_write(ctx, bak, pub, "box-a", &size, why), MQS_OK, "backup written");
+	tap_ok(size > 0, "backup size %lld", size);
+	mqsa_ctx_set_now(ctx, 1000020);
+	tap_is_int(mqsa_group_add(ctx, "g2", why), MQS_OK, "group g2 after the backup");
+	mqsa_ctx_close(ctx);
+	ctx = NULL;
+
+	/* older than the current data: refused, nothing changed; forced: done */
+	tap_is_int(mqsa_ctx_open(db, key, "tester", &ctx), MQS_OK, "admin context again");
+	mqsa_ctx_set_now(ctx, 1000030);
+	tap_ok(sqlite3_open(db, &watch) == SQLITE_OK, "a connection that stays open");
+	tap_is_int(mqsa_restore(ctx, bak, rk, 0, &info, why), MQS_ERR_PERM,
+	           "older backup without --force: refused (%s)", why);
+	tap_is_int(db_int(db, "SELECT count(*) FROM groups"), 2, "refused: nothing changed");
+	tap_ok(info.created == 1000010 && strcmp(info.host, "box-a") == 0 &&
+	           info.current == 1000020,
+	       "restore shows the backup's time and host and the current data's time");
+	tap_is_int(mqsa_restore(ctx, bak, p_other_key, 1, &info, why), MQS_ERR_ENV_KEYID,
+	           "the wrong recovery key: refused");
+	tap_is_int(db_int(db, "SELECT count(*) FROM groups"), 2, "refused: nothing changed");
+	tap_is_int(mqsa_restore(ctx, bak, rk, 1, &info, why), MQS_OK, "older backup with --force");
+	tap_is_int(info.mk_changed, 0, "same master key: nothing to restart");
+	{
+		sqlite3_stmt *st = NULL;
+		int n = -1;
+
+		if (sqlite3_prepare_v2(watch, "SELECT count(*) FROM groups", -1, &st, NULL) ==
+		        SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		tap_is_int(n, 1, "an open connection sees the restored data");
+	}
+	tap_is_int(db_int(db, "SELECT CAST(value AS INTEGER) FROM settings WHERE name = "
+	                      "'token_floor'"),
+	           1000030, "token_floor raised to the restore time");
+	tap_is_int(db_int(db, "SELECT count(*) FROM audit WHERE action = 'backup restore'"), 1,
+	           "the restore is audited");
+	tap_is_int(mqsa_restore(ctx, bak, rk, 0, &info, why), MQS_OK,
+	           "the same backup again without --force (a restore is not newer data)");
+	sqlite3_close_v2(watch);
+	mqsa_ctx_close(ctx);
+	ctx = NULL;
+
+	/* onto a fresh machine: database and master key written */
+	tap_is_int(mqsa_ctx_open(db2, key2, "tester", &ctx2), MQS_OK, "fresh context");
+	tap_is_int(mqsa_restore(ctx2, bak, rk, 0, &info, why), MQS_OK, "restore onto a fresh box");
+	tap_ok(info.fresh && info.mk_changed, "fresh database, master key written");
+	tap_is_int(db_int(db2, "SELECT count(*) FROM groups"), 1, "fresh box has the data");
+	tap_is_int(mqsa_backup_write(ctx2, bak, pub, "box-b", &size, why), MQS_OK,
+	           "the restored box backs up with the same backup key");
+	mqsa_ctx_close(ctx2);
 }
 
 int main(void)
@@ -295,6 +397,21 @@ int main(void)
 	tap_is_int(mqs_backup_db_open(copy, 512, &mem), MQS_ERR_PARSE, "not a database: refused");
 	tap_ok(mem == NULL, "nothing opened");
 
+	{
+		char dir[] = "/tmp/test-backup-admin-XXXXXX";
+		char okey[160], cmd[200];
+
+		if (mkdtemp(dir) != NULL) {
+			snprintf(okey, sizeof(okey), "%s/other.key", dir);
+			tap_is_int(mqs_backup_recovery_write(okey, opriv, spub), MQS_OK,
+			           "another recovery key file");
+			p_other_key = okey;
+			admin_tests(dir);
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+			if (system(cmd) != 0)
+				tap_diag("cannot remove %s", dir);
+		}
+	}
 	free(copy);
 	mqs_secret_free(image, img_len);
 	sqlite3_close_v2(reader);
