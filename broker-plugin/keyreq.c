@@ -442,6 +442,9 @@ int mqsp_keyreq_answer(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], const 
 	mqs_creds_init(&c.creds);
 	mqs_buf_init(&c.detail, DETAIL_MAX, 0);
 	rc = MQS_ERR_NOMEM;
+	/* freshness: clients refuse a push older than the newest they took
+	 * (docs/payload-encryption.md, "Online keys") */
+	c.creds.keys_issued_ms = mqs_now_ms();
 	c.refused = cJSON_CreateArray();
 	if (c.refused == NULL || mqs_creds_set_username(&c.creds, user) != MQS_OK)
 		goto out;
