@@ -391,7 +391,8 @@ int mqsp_keysvc_message_cb(int event, void *event_data, void *userdata)
 }
 
 /* Access under mqttsec/keys/. */
-int mqsp_keysvc_access(const char *topic, int access, const char *user, const struct mqsp_device *d)
+int mqsp_keysvc_access(const char *topic, int access, int retain, const char *user,
+                       const struct mqsp_device *d)
 {
 	const size_t plen = sizeof(MQSP_KEYREQ_PREFIX) - 1;
 
@@ -399,9 +400,12 @@ int mqsp_keysvc_access(const char *topic, int access, const char *user, const st
 		return -1;
 	if (d == NULL || !d->enabled || user == NULL)
 		return MOSQ_ERR_ACL_DENIED;
+	/* nothing is ever stored here: a retained publish, and a retained
+	 * Last Will (checked only here when it is sent: it never reaches the
+	 * message callback that consumes requests), is refused */
 	if (access == MOSQ_ACL_WRITE)
-		return strcmp(topic, MQSP_KEYREQ_TOPIC) == 0 ? MOSQ_ERR_SUCCESS
-		                                             : MOSQ_ERR_ACL_DENIED;
+		return strcmp(topic, MQSP_KEYREQ_TOPIC) == 0 && !retain ? MOSQ_ERR_SUCCESS
+		                                                        : MOSQ_ERR_ACL_DENIED;
 	if (access == MOSQ_ACL_READ || access == MOSQ_ACL_SUBSCRIBE)
 		return strcmp(topic + plen, user) == 0 && strcmp(user, "req") != 0
 		           ? MOSQ_ERR_SUCCESS

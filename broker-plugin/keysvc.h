@@ -20,8 +20,11 @@
  *     disconnected on the next tick.
  *   - Access (mqsp_keysvc_access, from the ACL callback) for topics under
  *     mqttsec/keys/: an enabled device may publish mqttsec/keys/req only,
- *     and subscribe to and read mqttsec/keys/<its username> only; nothing
- *     else there, whatever the ACL rules say.
+ *     never retained (a retained Last Will there is refused when the broker
+ *     sends it: wills never reach the message callback, so only this check
+ *     keeps them from being stored), and subscribe to and read
+ *     mqttsec/keys/<its username> only; nothing else there, whatever the
+ *     ACL rules say.
  *   - Push (mqsp_keysvc_swapped, when reload.c puts a new view in use): a
  *     topic key that appeared since the last view (a rotation, or a key
  *     announced before it seals) is sent, the same way as an answer (read
@@ -80,10 +83,11 @@ void mqsp_keysvc_free(struct mqsp_keysvc *ks);
 int mqsp_keysvc_message_cb(int event, void *event_data, void *userdata);
 
 /* The ACL decision for topic (a subscription filter for MOSQ_ACL_SUBSCRIBE)
- * under mqttsec/keys/, access a MOSQ_ACL_* value, d the client's device or
- * NULL: MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED.  Returns -1 when topic is
- * not under mqttsec/keys/ (the caller decides). */
-int mqsp_keysvc_access(const char *topic, int access, const char *user,
+ * under mqttsec/keys/, access a MOSQ_ACL_* value, retain the message's
+ * retain flag (a publish or a will), d the client's device or NULL:
+ * MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED.  Returns -1 when topic is not
+ * under mqttsec/keys/ (the caller decides). */
+int mqsp_keysvc_access(const char *topic, int access, int retain, const char *user,
                        const struct mqsp_device *d);
 
 /* A client disconnected: forget what it fetched. */
