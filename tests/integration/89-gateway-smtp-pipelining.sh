@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 79-gateway-smtp-pipelining.sh - the email channel's pipelining SMTP
+# 89-gateway-smtp-pipelining.sh - the email channel's pipelining SMTP
 # client (gateway/gw_smtp.c, docs/channels.md "Pipelining"): used when the
 # server announces PIPELINING; a 4xx on RCPT is retried, a 5xx on MAIL
 # fails, a connection dropped after the final dot or mid-pipeline loses
