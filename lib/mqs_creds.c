@@ -346,16 +346,10 @@ static int parse_key(const cJSON *item, size_t index, struct mqs_creds *c, char 
 		set_err(errbuf, errlen, "keys[%zu].id must be an integer 1..4294967295", index);
 		goto out;
 	}
-	if (cJSON_IsString(use) && strcmp(use->valuestring, "sms") == 0) {
-		/* SMS keys are read by sms-open only (docs/sms-envelope.md) */
-		rc = MQS_OK;
-		goto out;
-	}
 	if (!cJSON_IsString(use) ||
 	    (strcmp(use->valuestring, "device") != 0 && strcmp(use->valuestring, "topic") != 0 &&
 	     strcmp(use->valuestring, "record") != 0)) {
-		set_err(errbuf, errlen,
-		        "keys[%zu].use must be \"device\", \"topic\", \"record\" or \"sms\"",
+		set_err(errbuf, errlen, "keys[%zu].use must be \"device\", \"topic\" or \"record\"",
 		        index);
 		goto out;
 	}
