@@ -82,6 +82,10 @@ int acl_cmd_key(struct acl_ctx *ctx, int argc, char **argv);
 /* cmd_clientid.c: clientid list|release - owned client ids. */
 int acl_cmd_clientid(struct acl_ctx *ctx, int argc, char **argv);
 
+/* backup keygen|--to ..., restore --from ... (cmd_backup.c) */
+int acl_cmd_backup(struct acl_ctx *ctx, int argc, char **argv);
+int acl_cmd_restore(struct acl_ctx *ctx, int argc, char **argv);
+
 /* ---- main.c: usage and dispatch ---- */
 
 /* Print "mqttsec-acl: " + message + newline on stderr. */

@@ -36,6 +36,10 @@ static const struct acl_cmd acl_cmds[] = {
     {"audit", "[--limit N]", "who changed what, when", acl_cmd_audit},
     {"export", "", "print lists, groups and ACL rules as text", acl_cmd_export},
     {"import", "[--replace] FILE", "apply an export, all or nothing", acl_cmd_import},
+    {"backup", "keygen --out F | --to F --recipient PUBKEY", "encrypted, signed backup",
+     acl_cmd_backup},
+    {"restore", "--from F --key RECOVERY_KEY [--force]", "verify and restore a backup",
+     acl_cmd_restore},
 };
 
 #define ACL_NCMDS (sizeof(acl_cmds) / sizeof(acl_cmds[0]))

@@ -529,4 +529,49 @@ struct mqsa_init_result {
 MQS_MUST_CHECK enum mqs_err mqsa_init(struct mqsa_ctx *ctx, struct mqsa_init_result *res,
                                       char *why);
 
+/* ---- backup.c: encrypted backup and restore (docs/backup.md) ---- */
+
+#define MQSA_BACKUP_KEY_LEN 32
+
+/* What a restore found and did. */
+struct mqsa_restore_info {
+	long long created; /* when the backup was made (Unix seconds) */
+	char host[65];     /* the host that made it */
+	long long current; /* time of the current data it replaced (0: none) */
+	int mk_changed;    /* the master key file was written: restart the broker */
+	int fresh;         /* the database did not exist before */
+};
+
+/* Create the recovery X25519 pair and the box's Ed25519 backup key: the
+ * signing key is stored wrapped under the master key (settings
+ * backup_sign_key, replacing an earlier one), the file out_path (0600,
+ * never over an existing file) gets the recovery private key and the
+ * signing public key; pub gets the recovery public key.  Needs the master
+ * key.  Audit "backup keygen". */
+MQS_MUST_CHECK enum mqs_err mqsa_backup_keygen(struct mqsa_ctx *ctx, const char *out_path,
+                                               uint8_t pub[MQSA_BACKUP_KEY_LEN], char *why);
+
+/* Write an encrypted backup of the database (an online copy) and the
+ * master key to to_path (0600; written beside it, then renamed), encrypted
+ * to recipient and signed with the box's backup key; host names the box
+ * in the header.  *size (may be NULL) gets the file size.  Needs the
+ * master key and a backup key (MQS_ERR_NOENT: run backup keygen). */
+MQS_MUST_CHECK enum mqs_err mqsa_backup_write(struct mqsa_ctx *ctx, const char *to_path,
+                                              const uint8_t recipient[MQSA_BACKUP_KEY_LEN],
+                                              const char *host, long long *size, char *why);
+
+/* Verify the whole backup from_path with the recovery key file key_path,
+ * then replace the database (created when absent) through SQLite's backup
+ * API in one step, raising settings token_floor to now and each device's
+ * last TOTP step to the current one, and writing an audit row "backup
+ * restore"; a different master key is written to the
+ * key file (0600, atomically) first and put back when the database cannot
+ * be replaced.  Refused, nothing changed: damaged, foreign or other-kind
+ * backups, the wrong key (MQS_ERR_ENV_*, _PERM, _INVAL, _PARSE), and
+ * without force a backup made before the newest audit row that is not a
+ * restore (MQS_ERR_PERM).  info is filled as far as known. */
+MQS_MUST_CHECK enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path,
+                                         const char *key_path, int force,
+                                         struct mqsa_restore_info *info, char *why);
+
 #endif

@@ -143,7 +143,7 @@ int mqsp_access_cb(int event, void *event_data, void *userdata)
 	/* online keys: mqttsec/keys/ is the plugin's, whatever the rules say */
 	{
 		const char *t = kind == MQS_RULES_SUB ? sub_filter(ed->topic) : ed->topic;
-		int ks = t != NULL ? mqsp_keysvc_access(t, ed->access, user, d) : -1;
+		int ks = t != NULL ? mqsp_keysvc_access(t, ed->access, ed->retain, user, d) : -1;
 
 		if (ks != -1)
 			return ks;

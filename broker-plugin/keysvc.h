@@ -20,8 +20,11 @@
  *     disconnected on the next tick.
  *   - Access (mqsp_keysvc_access, from the ACL callback) for topics under
  *     mqttsec/keys/: an enabled device may publish mqttsec/keys/req only,
- *     and subscribe to and read mqttsec/keys/<its username> only; nothing
- *     else there, whatever the ACL rules say.
+ *     never retained (a retained Last Will there is refused when the broker
+ *     sends it: wills never reach the message callback, so only this check
+ *     keeps them from being stored), and subscribe to and read
+ *     mqttsec/keys/<its username> only; nothing else there, whatever the
+ *     ACL rules say.
  *   - Push (mqsp_keysvc_swapped, when reload.c puts a new view in use): a
  *     topic key that appeared since the last view (a rotation, or a key
  *     announced before it seals) is sent, the same way as an answer (read
@@ -33,8 +36,20 @@
  *     gets one push with the keys in use when it is served (a later
  *     rotation supersedes a queued push); a client that disconnected is
  *     dropped from the queue, one whose device, answers key or read right
- *     went is skipped.  The queue holds each remembered client at most once
- *     (bounded by MQSP_KEYSVC_CLIENTS).  The plugin's own rotations
+ *     went is skipped, and so is one whose client id is no longer held by
+ *     the connection that fetched, logged in as the same username (the
+ *     clients table, then mosquitto_client_username).  The queue holds each
+ *     remembered client at most once (bounded by MQSP_KEYSVC_CLIENTS, and
+ *     MQSP_KEYSVC_CLIENTS_PER_USER per device); each remembers at most
+ *     MQSP_KEYSVC_FILTERS_MAX filters (a client or filter past a cap is
+ *     logged, never dropped silently; it fetches when it meets a new key),
+ *     and one answer carries at most MQSP_KEYREQ_FILTERS_MAX of them (the
+ *     rest go in the next answer).  A push builds its answer with busy
+ *     timeout 0: when mqttsec-acl holds the database lock it stays pending
+ *     and the queue waits 100 ms (doubled per failed attempt, at most 2 s)
+ *     before the next pass tries again, MQSP_KEYSVC_PUSH_ATTEMPTS times at
+ *     most (then logged).  The answer checks, in its own transaction, that
+ *     the device key it is sealed for still opens (rekey --grace 0).  The plugin's own rotations
  *     (rotate.c) queue their push at once (mqsp_keysvc_rotated, the keys
  *     read from the committed database), and the next view does not push
  *     those keys again.
@@ -51,7 +66,11 @@
 
 #define MQSP_KEYSVC_LOG_PER_S 20
 #define MQSP_KEYSVC_CLIENTS   100000 /* clients whose fetched filters are remembered */
-#define MQSP_KEYSVC_EARLY_MAX 32     /* rotations pushed before a view holds their key */
+#define MQSP_KEYSVC_CLIENTS_PER_USER                                                               \
+	64 /* ... of one device (username): one holder cannot fill the table */
+#define MQSP_KEYSVC_FILTERS_MAX   1024 /* filters remembered per client */
+#define MQSP_KEYSVC_PUSH_ATTEMPTS 10   /* a push that found the database locked, tried again */
+#define MQSP_KEYSVC_EARLY_MAX     32   /* rotations pushed before a view holds their key */
 
 struct mosquitto;
 struct mqsp_plugin;
@@ -80,10 +99,11 @@ void mqsp_keysvc_free(struct mqsp_keysvc *ks);
 int mqsp_keysvc_message_cb(int event, void *event_data, void *userdata);
 
 /* The ACL decision for topic (a subscription filter for MOSQ_ACL_SUBSCRIBE)
- * under mqttsec/keys/, access a MOSQ_ACL_* value, d the client's device or
- * NULL: MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED.  Returns -1 when topic is
- * not under mqttsec/keys/ (the caller decides). */
-int mqsp_keysvc_access(const char *topic, int access, const char *user,
+ * under mqttsec/keys/, access a MOSQ_ACL_* value, retain the message's
+ * retain flag (a publish or a will), d the client's device or NULL:
+ * MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED.  Returns -1 when topic is not
+ * under mqttsec/keys/ (the caller decides). */
+int mqsp_keysvc_access(const char *topic, int access, int retain, const char *user,
                        const struct mqsp_device *d);
 
 /* A client disconnected: forget what it fetched. */

@@ -92,6 +92,23 @@ struct gw_channel_ops {
 	/* Synchronous channels (spool) set this instead of prepare/finish. */
 	void (*deliver)(struct gw_channel *ch, const struct gw_delivery *d, struct gw_result *res);
 	void (*request_free)(struct gw_request *req);
+	/* Optional transfers without libcurl (email's pipelining client,
+	 * gw_smtp.h), tried before prepare(): start d and return MQS_OK (its
+	 * outcome comes later through native_perform's done, with token),
+	 * MQS_ERR_UNSUPPORTED (use prepare/finish), or another code with res
+	 * filled (the delivery ends with res). */
+	int (*native_start)(struct gw_channel *ch, const struct gw_delivery *d, void *token,
+	                    int64_t now_ms, struct gw_result *res);
+	/* Do the I/O of native transfers; call done once per ended one.
+	 * fallback = 1: nothing was sent, deliver it through prepare/finish. */
+	void (*native_perform)(struct gw_channel *ch, int64_t now_ms,
+	                       void (*done)(void *arg, void *token, const struct gw_result *res,
+	                                    int fallback),
+	                       void *arg);
+	/* Descriptors of native transfers to poll (POLLIN/POLLOUT), at most cap. */
+	size_t (*native_fds)(struct gw_channel *ch, int *fd, short *events, size_t cap);
+	/* Earliest deadline of a native transfer (Unix ms), 0 when none. */
+	int64_t (*native_next)(struct gw_channel *ch);
 	/* Free the channel and its config; accepts NULL. */
 	void (*free)(struct gw_channel *ch);
 };

@@ -53,6 +53,14 @@ int gw_cmd_author(struct gw_config *conf, int argc, char **argv);
  * cmd_reviewer.c */
 int gw_cmd_audit(struct gw_config *conf, int argc, char **argv);
 
+/* backup keygen --out FILE | backup --to FILE --recipient PUBKEY
+ * (docs/backup.md); cmd_backup.c */
+int gw_cmd_backup(struct gw_config *conf, int argc, char **argv);
+
+/* restore --from FILE --key RECOVERY_KEY [--force] (docs/backup.md);
+ * cmd_backup.c */
+int gw_cmd_restore(struct gw_config *conf, int argc, char **argv);
+
 /* outbox [--status S] [--limit N] [--json] */
 int gw_cmd_outbox(struct gw_config *conf, int argc, char **argv);
 

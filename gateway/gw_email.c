@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* gw_email.c - email through libcurl SMTP: one transaction per recipient,
- * MIME built with curl_mime, STARTTLS when offered (or required), smtps://,
- * optional AUTH, a Message-ID stable across retries. */
+/* gw_email.c - email: one transaction per recipient, a Message-ID stable
+ * across retries.  Over the pipelining client (gw_smtp.h) when the server
+ * allows it (plain SMTP, PIPELINING announced, no AUTH; message built
+ * here), else through libcurl SMTP (MIME built with curl_mime, STARTTLS
+ * when offered (or required), smtps://, optional AUTH); docs/channels.md,
+ * "email". */
 #include "config.h"
 
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 
 #include "gw_email.h"
 #include "gw_http.h"
+#include "gw_smtp.h"
 #include "gw_text.h"
 #include "mqs_utf8.h"
 #include "mqs_error.h"
@@ -27,10 +31,13 @@
  * plus "=?UTF-8?B?" and "?=" gives 72 <= 75. */
 #define RFC2047_CHUNK 45
 
+/* Largest message built for the pipelining client, bytes. */
+#define GW_EMAIL_MSG_MAX (4u * 1024u * 1024u)
+
 /* Keys of [channel email]. */
-const char *const gw_email_keys[] = {"url", "from",    "username", "password",
-                                     "tls", "timeout", "ca_file",  "insecure_skip_verify",
-                                     NULL};
+const char *const gw_email_keys[] = {"url",        "from",    "username", "password",
+                                     "tls",        "timeout", "ca_file",  "insecure_skip_verify",
+                                     "pipelining", NULL};
 
 struct gw_email {
 	struct gw_channel head; /* first: the engine sees a struct gw_channel */
@@ -41,6 +48,14 @@ struct gw_email {
 	char *username;  /* AUTH user or NULL */
 	char *password;  /* AUTH password or NULL (secret) */
 	long use_ssl;    /* CURLUSESSL_* */
+	int native;      /* the pipelining client may be tried (pipelining = auto) */
+	char host[256];  /* its server, from url */
+	unsigned port;
+	char helo[256];       /* the EHLO name: the url path, else "localhost" as libcurl */
+	struct gw_smtp *smtp; /* the pipelining client, NULL when not used */
+	/* native_perform's done, for the client's callback */
+	void (*done)(void *arg, void *token, const struct gw_result *res, int fallback);
+	void *done_arg;
 };
 
 struct gw_request {
@@ -477,6 +492,264 @@ static void email_finish(struct gw_channel *ch, struct gw_request *req, CURL *ea
 	}
 }
 
+/* Quoted-printable (RFC 2045 6.7) of text, whose line ends are CRLF, onto
+ * b: lines of at most 76 characters with soft breaks, CRLF kept.  MQS_OK
+ * or an mqs_buf error. */
+static int qp_add(struct mqs_buf *b, const char *text)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char chunk[1024];
+	size_t o = 0, col = 0;
+	int rc = MQS_OK;
+
+	for (const char *p = text; *p != '\0' && rc == MQS_OK; p++) {
+		unsigned char c = (unsigned char)*p;
+		char tok[3];
+		size_t tl = 1;
+
+		if (c == '\r' && p[1] == '\n') {
+			chunk[o++] = '\r';
+			chunk[o++] = '\n';
+			col = 0;
+			p++;
+		} else {
+			int at_end = p[1] == '\0' || (p[1] == '\r' && p[2] == '\n');
+
+			if (c == '=' || (c < 0x20 && c != '\t') || c > 0x7e ||
+			    ((c == ' ' || c == '\t') && at_end)) {
+				tok[0] = '=';
+				tok[1] = hex[c >> 4];
+				tok[2] = hex[c & 15];
+				tl = 3;
+			} else {
+				tok[0] = (char)c;
+			}
+			if (col + tl > 75) {
+				chunk[o++] = '=';
+				chunk[o++] = '\r';
+				chunk[o++] = '\n';
+				col = 0;
+			}
+			memcpy(chunk + o, tok, tl);
+			o += tl;
+			col += tl;
+		}
+		if (o > sizeof(chunk) - 16) {
+			rc = mqs_buf_add(b, chunk, o);
+			o = 0;
+		}
+	}
+	if (rc == MQS_OK && o > 0)
+		rc = mqs_buf_add(b, chunk, o);
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	return rc;
+}
+
+/* One text part: its headers, a blank line, its quoted-printable text. */
+static int part_add(struct mqs_buf *b, const char *type, const char *text)
+{
+	int rc = mqs_buf_addf(b,
+	                      "Content-Type: %s; charset=utf-8\r\n"
+	                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+	                      type);
+
+	if (rc == MQS_OK)
+		rc = qp_add(b, text);
+	return rc;
+}
+
+/* The whole message of d for the pipelining client: the same headers as
+ * the libcurl path, MIME built here (a boundary quoted-printable text can
+ * never contain: it starts with "=_").  MQS_OK, MQS_ERR_INVAL (res
+ * filled: the delivery failed), or a retry with res filled. */
+static int native_message(struct gw_email *em, const struct gw_delivery *d, struct mqs_buf *b,
+                          struct gw_result *res)
+{
+	char key[80], id[80], sev[16], date[64];
+	char *subject = NULL, *text = NULL, *body = NULL, *html = NULL;
+	int marketing = d->kind != NULL && strcmp(d->kind, "marketing") == 0;
+	int rc = MQS_ERR_NOMEM;
+
+	subject = gw_email_subject(d->title);
+	text = gw_text_join(d->body, NULL, NULL, GW_EMAIL_BODY_MAX, 0);
+	if (text != NULL)
+		body = crlf_body(text);
+	if (subject == NULL || body == NULL)
+		goto out;
+	if (marketing && d->html != NULL) {
+		html = crlf_body(d->html);
+		if (html == NULL)
+			goto out;
+	}
+	if (d->retry_key != NULL && d->retry_key[0] != '\0')
+		gw_text_token(d->retry_key, "-._", key, sizeof(key));
+	else
+		snprintf(key, sizeof(key), "mqttsec-%lld", (long long)d->id);
+	gw_text_token(d->msg_id, "-._:", id, sizeof(id));
+	gw_text_token(d->severity, NULL, sev, sizeof(sev));
+	gw_email_date(time(NULL), date, sizeof(date));
+	rc = mqs_buf_addf(b,
+	                  "From: %s\r\nTo: %s\r\n%s\r\nMessage-ID: <%s@%s>\r\n"
+	                  "Auto-Submitted: auto-generated\r\nX-Mqttsec-Id: %s\r\n",
+	                  em->from, d->address, date, key, em->domain, id);
+	if (rc == MQS_OK && !marketing)
+		rc = mqs_buf_addf(b, "X-Mqttsec-Severity: %s\r\n", sev);
+	/* one-click unsubscribe (RFC 8058; docs/marketing.md, "List-Unsubscribe") */
+	if (rc == MQS_OK && marketing && d->list_unsubscribe != NULL) {
+		if (!gw_email_header_url_ok(d->list_unsubscribe)) {
+			res->outcome = GW_FAILED;
+			snprintf(res->error, sizeof(res->error), "email: bad unsubscribe link");
+			rc = MQS_ERR_INVAL;
+			goto out;
+		}
+		rc = mqs_buf_addf(b,
+		                  "List-Unsubscribe: <%s>\r\n"
+		                  "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+		                  d->list_unsubscribe);
+	}
+	if (rc == MQS_OK && d->severity != NULL && strcmp(d->severity, "critical") == 0)
+		rc = mqs_buf_adds(b, "Importance: high\r\n");
+	if (rc == MQS_OK)
+		rc = mqs_buf_addf(b, "%s\r\nMIME-Version: 1.0\r\n", subject);
+	if (rc == MQS_OK && html != NULL) {
+		rc = mqs_buf_addf(b,
+		                  "Content-Type: multipart/alternative; boundary=\"=_mqs_%s\"\r\n"
+		                  "\r\n--=_mqs_%s\r\n",
+		                  key, key);
+		if (rc == MQS_OK)
+			rc = part_add(b, "text/plain", body);
+		if (rc == MQS_OK)
+			rc = mqs_buf_addf(b, "\r\n--=_mqs_%s\r\n", key);
+		if (rc == MQS_OK)
+			rc = part_add(b, "text/html", html);
+		if (rc == MQS_OK)
+			rc = mqs_buf_addf(b, "\r\n--=_mqs_%s--\r\n", key);
+	} else if (rc == MQS_OK) {
+		rc = part_add(b, "text/plain", body);
+		if (rc == MQS_OK)
+			rc = mqs_buf_adds(b, "\r\n");
+	}
+out:
+	if (rc != MQS_OK && rc != MQS_ERR_INVAL) {
+		res->outcome = GW_RETRY;
+		snprintf(res->error, sizeof(res->error), "email: cannot build the message");
+	}
+	free(subject);
+	mqs_secret_free_str(body);
+	mqs_secret_free_str(text);
+	mqs_secret_free_str(html);
+	return rc;
+}
+
+/* native_start: d over the pipelining client when it can take it. */
+static int email_native_start(struct gw_channel *ch, const struct gw_delivery *d, void *token,
+                              int64_t now_ms, struct gw_result *res)
+{
+	struct gw_email *em = (struct gw_email *)ch;
+	struct mqs_buf b;
+	char rcpt[264];
+	char *msg = NULL;
+	size_t len = 0;
+	int rc = MQS_ERR_UNSUPPORTED;
+
+	mqs_buf_init(&b, GW_EMAIL_MSG_MAX, 1);
+	if (!em->native)
+		goto out;
+	if (em->smtp == NULL) {
+		/* created at the first delivery, when max_inflight is known;
+		 * the server's name is resolved once, here */
+		struct gw_smtp_conf sc = {
+		    .host = em->host,
+		    .port = em->port,
+		    .helo = em->helo,
+		    .mail_from = em->mail_from,
+		    .timeout_ms = em->net.timeout_s * 1000,
+		    .max_conns = ch->max_inflight,
+		    .starttls_wanted = em->use_ssl != CURLUSESSL_NONE,
+		};
+		char err[160];
+
+		em->smtp = gw_smtp_new(&sc, err, sizeof(err));
+		if (em->smtp == NULL) {
+			em->native = 0; /* libcurl from now on */
+			goto out;
+		}
+	}
+	if (gw_smtp_fallback(em->smtp))
+		goto out;
+	if (!gw_email_addr_ok(d->address)) {
+		res->outcome = GW_FAILED;
+		snprintf(res->error, sizeof(res->error), "email: invalid address");
+		rc = MQS_ERR_INVAL;
+		goto out;
+	}
+	rc = native_message(em, d, &b, res);
+	if (rc != MQS_OK)
+		goto out;
+	msg = gw_smtp_dot_stuff((const char *)b.data, b.len, GW_EMAIL_MSG_MAX, &len);
+	if (msg == NULL) {
+		res->outcome = GW_RETRY;
+		snprintf(res->error, sizeof(res->error), "email: cannot build the message");
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	snprintf(rcpt, sizeof(rcpt), "<%s>", d->address);
+	rc = gw_smtp_submit(em->smtp, rcpt, msg, len, token, now_ms);
+	OPENSSL_cleanse(rcpt, sizeof(rcpt));
+	if (rc == MQS_ERR_NOMEM) {
+		res->outcome = GW_RETRY;
+		snprintf(res->error, sizeof(res->error), "out of memory");
+	}
+out:
+	mqs_buf_release(&b);
+	return rc;
+}
+
+/* gw_smtp's done: the result as the engine's. */
+static void email_smtp_done(void *arg, void *token, const struct gw_smtp_result *r)
+{
+	struct gw_email *em = arg;
+	struct gw_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.outcome = r->outcome;
+	snprintf(res.error, sizeof(res.error), "%s", r->error);
+	if (r->outcome == GW_SENT)
+		smtp_ref(r->reply, &res);
+	em->done(em->done_arg, token, &res, r->fallback);
+}
+
+/* native_perform: the client's I/O. */
+static void email_native_perform(struct gw_channel *ch, int64_t now_ms,
+                                 void (*done)(void *arg, void *token, const struct gw_result *res,
+                                              int fallback),
+                                 void *arg)
+{
+	struct gw_email *em = (struct gw_email *)ch;
+
+	if (em->smtp == NULL)
+		return;
+	em->done = done;
+	em->done_arg = arg;
+	gw_smtp_perform(em->smtp, now_ms, email_smtp_done, em);
+}
+
+/* native_fds: the client's sockets. */
+static size_t email_native_fds(struct gw_channel *ch, int *fd, short *events, size_t cap)
+{
+	struct gw_email *em = (struct gw_email *)ch;
+
+	return em->smtp != NULL ? gw_smtp_fds(em->smtp, fd, events, cap) : 0;
+}
+
+/* native_next: the client's earliest deadline. */
+static int64_t email_native_next(struct gw_channel *ch)
+{
+	struct gw_email *em = (struct gw_email *)ch;
+
+	return em->smtp != NULL ? gw_smtp_next_ms(em->smtp) : 0;
+}
+
 /* Free per-transfer state. */
 static void email_request_free(struct gw_request *req)
 {
@@ -495,6 +768,7 @@ static void email_free(struct gw_channel *ch)
 
 	if (em == NULL)
 		return;
+	gw_smtp_free(em->smtp, NULL, NULL);
 	gw_net_conf_release(&em->net);
 	free(em->from);
 	free(em->mail_from);
@@ -510,8 +784,51 @@ static const struct gw_channel_ops email_ops = {
     .finish = email_finish,
     .deliver = NULL,
     .request_free = email_request_free,
+    .native_start = email_native_start,
+    .native_perform = email_native_perform,
+    .native_fds = email_native_fds,
+    .native_next = email_native_next,
     .free = email_free,
 };
+
+/* Server, port and EHLO name of em's url for the pipelining client.
+ * MQS_OK, or MQS_ERR_PARSE (then libcurl only). */
+static int url_server(struct gw_email *em)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *path = NULL;
+	int rc = MQS_ERR_PARSE;
+	size_t hl;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, em->net.url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		goto out;
+	if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+		path = NULL;
+	hl = strlen(host);
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		memmove(host, host + 1, hl - 1);
+	}
+	if (strlen(host) >= sizeof(em->host))
+		goto out;
+	snprintf(em->host, sizeof(em->host), "%s", host);
+	em->port = (unsigned)strtoul(port, NULL, 10);
+	if (path != NULL && path[0] == '/' && path[1] != '\0')
+		gw_text_token(path + 1, "-.", em->helo, sizeof(em->helo));
+	else
+		snprintf(em->helo, sizeof(em->helo), "localhost");
+	if (em->port == 0 || em->helo[0] == '\0')
+		goto out;
+	rc = MQS_OK;
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return rc;
+}
 
 /* New email channel from [channel email]. */
 struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size_t errlen)
@@ -521,6 +838,7 @@ struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size
 	const char *tls = gw_conf_str(conf, "tls");
 	const char *user = gw_conf_str(conf, "username");
 	const char *pass = gw_conf_str(conf, "password");
+	const char *pipe = gw_conf_str(conf, "pipelining");
 	char dom[256];
 	int smtps;
 	size_t n;
@@ -574,6 +892,15 @@ struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size
 		goto fail;
 	}
 	snprintf(em->mail_from, n, "<%s>", from);
+	if (pipe != NULL && strcasecmp(pipe, "auto") != 0 && strcasecmp(pipe, "off") != 0) {
+		snprintf(err, errlen, "[channel email] pipelining must be auto or off");
+		goto fail;
+	}
+	/* the pipelining client: plain SMTP (STARTTLS offered -> libcurl), no
+	 * AUTH (docs/channels.md, "Pipelining") */
+	if ((pipe == NULL || strcasecmp(pipe, "auto") == 0) && !smtps &&
+	    em->use_ssl != CURLUSESSL_ALL && em->username == NULL)
+		em->native = url_server(em) == MQS_OK;
 	return &em->head;
 fail:
 	email_free(&em->head);

@@ -41,6 +41,7 @@ struct inflight {
 	struct gw_channel *ch;
 	size_t slot; /* index in owned[], or NONE_SLOT */
 	CURL *easy;
+	int native; /* running in the channel's own client (native_start) */
 	struct gw_request *req;
 	struct gw_result res;
 	const char *state;           /* outcome recorded: "sent", "queued", "failed", "dead" */
@@ -115,6 +116,8 @@ uint64_t gw_engine_backoff_ms(uint64_t base_ms, uint64_t max_ms, int attempts, l
 }
 
 static void flush_done(struct gw_engine *e);
+static void start_curl(struct gw_engine *e, struct inflight *f);
+static void track(struct gw_engine *e, struct inflight *f);
 
 /* Index of channel ch in owned[], or NONE_SLOT. */
 static size_t slot_of(const struct gw_engine *e, const struct gw_channel *ch)
@@ -231,7 +234,8 @@ void gw_engine_free(struct gw_engine *e)
 			    GW_LOG_WARN,
 			    "cannot requeue delivery %lld at the stop: requeued at the next start",
 			    (long long)f->row.id);
-		curl_multi_remove_handle(e->multi, f->easy);
+		if (f->easy != NULL)
+			curl_multi_remove_handle(e->multi, f->easy);
 		if (f->ch->ops->request_free != NULL)
 			f->ch->ops->request_free(f->req);
 		curl_easy_cleanup(f->easy);
@@ -593,6 +597,26 @@ static void start(struct gw_engine *e, struct inflight *f)
 		push_done(e, f);
 		return;
 	}
+	if (f->ch->ops->native_start != NULL) {
+		int rc = f->ch->ops->native_start(f->ch, &f->d, f, (int64_t)mqs_now_ms(), &f->res);
+
+		if (rc == MQS_OK) {
+			f->native = 1;
+			track(e, f);
+			return;
+		}
+		if (rc != MQS_ERR_UNSUPPORTED) {
+			push_done(e, f);
+			return;
+		}
+	}
+	start_curl(e, f);
+}
+
+/* Start f's transfer over libcurl (f->d filled). */
+static void start_curl(struct gw_engine *e, struct inflight *f)
+{
+	f->native = 0;
 	f->easy = curl_easy_init();
 	if (f->easy == NULL) {
 		f->res.outcome = GW_RETRY;
@@ -625,6 +649,12 @@ static void start(struct gw_engine *e, struct inflight *f)
 		push_done(e, f);
 		return;
 	}
+	track(e, f);
+}
+
+/* f runs: count it and keep it in the list. */
+static void track(struct gw_engine *e, struct inflight *f)
+{
 	e->running[f->slot]++;
 	e->nrunning++;
 	if (f->row.prio == GW_PRIO_MARKETING)
@@ -633,6 +663,25 @@ static void start(struct gw_engine *e, struct inflight *f)
 		e->running_alert[f->row.chan]++;
 	f->next = e->list;
 	e->list = f;
+}
+
+/* f no longer runs: out of the list and the counts. */
+static void untrack(struct gw_engine *e, struct inflight *f)
+{
+	for (struct inflight **pp = &e->list; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	e->running[f->slot]--;
+	e->nrunning--;
+	if (f->row.prio == GW_PRIO_MARKETING) {
+		if (e->running_mkt[f->row.chan] > 0)
+			e->running_mkt[f->row.chan]--;
+	} else if (e->running_alert[f->row.chan] > 0) {
+		e->running_alert[f->row.chan]--;
+	}
 }
 
 /* Fail the marketing rows of messages row msg_rowid waiting in the rings
@@ -1041,6 +1090,43 @@ void gw_engine_kick(struct gw_engine *e)
 		e->dirty = 1;
 }
 
+/* f's transfer ended (untracked, outcome in f->res): keep the outcome,
+ * give the slot to the next row. */
+static void transfer_ended(struct gw_engine *e, struct inflight *f)
+{
+	OPENSSL_cleanse(f->address, sizeof(f->address));
+	OPENSSL_cleanse(&f->smskey, sizeof(f->smskey));
+	if (f->row.prio == GW_PRIO_MARKETING) {
+		int ch = f->row.chan;
+
+		push_done(e, f);
+		/* the free slot goes to the next claimed row at once; the
+		 * outbox is read again when the ring runs low */
+		start_ready(e, ch, (int64_t)mqs_now_ms());
+		if (e->ready[ch].n < READY_LOW)
+			e->dirty = 1;
+		return;
+	}
+	e->dirty = 1; /* a free slot (and marketing may start again) */
+	push_done(e, f);
+}
+
+/* A channel's own transfer ended (native_perform's done). */
+static void native_done(void *arg, void *token, const struct gw_result *res, int fallback)
+{
+	struct gw_engine *e = arg;
+	struct inflight *f = token;
+
+	untrack(e, f);
+	if (fallback) {
+		/* nothing was sent: the same delivery through libcurl */
+		start_curl(e, f);
+		return;
+	}
+	f->res = *res;
+	transfer_ended(e, f);
+}
+
 /* Drive transfers and collect finished ones. */
 void gw_engine_perform(struct gw_engine *e)
 {
@@ -1049,7 +1135,7 @@ void gw_engine_perform(struct gw_engine *e)
 
 	curl_multi_perform(e->multi, &running);
 	for (;;) {
-		struct inflight *f = NULL, **pp;
+		struct inflight *f = NULL;
 
 		msg = curl_multi_info_read(e->multi, &left);
 		if (msg == NULL)
@@ -1066,34 +1152,29 @@ void gw_engine_perform(struct gw_engine *e)
 		curl_multi_remove_handle(e->multi, f->easy);
 		curl_easy_cleanup(f->easy);
 		f->easy = NULL;
-		for (pp = &e->list; *pp != NULL; pp = &(*pp)->next) {
-			if (*pp == f) {
-				*pp = f->next;
-				break;
-			}
-		}
-		e->running[f->slot]--;
-		e->nrunning--;
-		OPENSSL_cleanse(f->address, sizeof(f->address));
-		OPENSSL_cleanse(&f->smskey, sizeof(f->smskey));
-		if (f->row.prio == GW_PRIO_MARKETING) {
-			int ch = f->row.chan;
-
-			if (e->running_mkt[ch] > 0)
-				e->running_mkt[ch]--;
-			push_done(e, f);
-			/* the free slot goes to the next claimed row at once; the
-			 * outbox is read again when the ring runs low */
-			start_ready(e, ch, (int64_t)mqs_now_ms());
-			if (e->ready[ch].n < READY_LOW)
-				e->dirty = 1;
-			continue;
-		}
-		if (e->running_alert[f->row.chan] > 0)
-			e->running_alert[f->row.chan]--;
-		e->dirty = 1; /* a free slot (and marketing may start again) */
-		push_done(e, f);
+		untrack(e, f);
+		transfer_ended(e, f);
 	}
+	for (size_t i = 0; i < e->nowned; i++) {
+		struct gw_channel *ch = e->owned[i];
+
+		if (ch->ops->native_perform != NULL)
+			ch->ops->native_perform(ch, (int64_t)mqs_now_ms(), native_done, e);
+	}
+}
+
+/* Descriptors of the channels' own transfers (gw_engine.h). */
+size_t gw_engine_fds(const struct gw_engine *e, int *fd, short *events, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->nowned && n < cap; i++) {
+		struct gw_channel *ch = e->owned[i];
+
+		if (ch->ops->native_fds != NULL)
+			n += ch->ops->native_fds(ch, fd + n, events + n, cap - n);
+	}
+	return n;
 }
 
 /* Next time the engine wants to run (Unix ms), or 0. */
@@ -1115,6 +1196,13 @@ int64_t gw_engine_next_due(struct gw_engine *e)
 
 		if (rec < due)
 			due = rec;
+	}
+	for (size_t i = 0; i < e->nowned; i++) {
+		struct gw_channel *ch = e->owned[i];
+		int64_t t = ch->ops->native_next != NULL ? ch->ops->native_next(ch) : 0;
+
+		if (t > 0 && t < due)
+			due = t;
 	}
 	/* after a refused write nothing happens before the retry */
 	return due < e->write_after ? e->write_after : due;

@@ -75,6 +75,15 @@ void gw_engine_set_renderer(struct gw_engine *e, gw_engine_render_fn fn, void *a
 /* Abort running transfers (rows back to queued), free channels.  NULL ok. */
 void gw_engine_free(struct gw_engine *e);
 
+/* Most descriptors gw_engine_fds() gives. */
+#define GW_ENGINE_FDS_MAX 64
+
+/* Descriptors of the channels' own transfers (email's pipelining client,
+ * gw_smtp.h) for the loop's poll, at most cap, into fd[] and events[]
+ * (POLLIN/POLLOUT); gw_engine_perform() does their I/O.  Returns how
+ * many. */
+size_t gw_engine_fds(const struct gw_engine *e, int *fd, short *events, size_t cap);
+
 /* Record finished deliveries and start every due delivery that fits in its
  * channel's concurrency (one transaction for both). */
 void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms);

@@ -166,6 +166,9 @@ static int merge(struct gw_keys *k, const struct mqs_creds *a)
 			rc = mqs_creds_add_key(&next, o->id, MQS_CREDS_USE_TOPIC, o->topic, o->key);
 	}
 	if (rc == MQS_OK) {
+		next.keys_issued_ms = a->keys_issued_ms > k->fetched.keys_issued_ms
+		                          ? a->keys_issued_ms
+		                          : k->fetched.keys_issued_ms;
 		mqs_creds_release(&k->fetched);
 		k->fetched = next;
 	} else {
@@ -213,6 +216,12 @@ int gw_keys_message(struct gw_keys *k, const struct mosquitto_message *m)
 		goto out; /* an older request's answer */
 	if (mqs_creds_parse((const char *)plain, plain_len, &a, NULL, 0) != MQS_OK)
 		goto out;
+	/* a push carries no nonce: an old one replayed must not roll the keys
+	 * back (docs/payload-encryption.md, "Online keys") */
+	if (CRYPTO_memcmp(nonce, zero, NONCE_LEN) == 0 && mqs_creds_push_stale(&k->fetched, &a)) {
+		gw_log(GW_LOG_WARN, "dropped a key push older than the keys held (replayed?)");
+		goto out;
+	}
 	if (merge(k, &a) != MQS_OK) {
 		gw_log(GW_LOG_WARN, "cannot keep the fetched topic keys: out of memory");
 		goto out;

@@ -64,6 +64,9 @@
  *               links ([http], gw_listen.h): its descriptor with POLLIN;
  *               gw_listen_run() when it is ready and when
  *               gw_listen_next_ms() has passed
+ *   SRC_ENGINE  the sockets of the email channel's pipelining SMTP client
+ *               (gw_engine_fds, gw_smtp.h): ready ones only wake the
+ *               loop, whose next turn's gw_engine_perform() does the I/O
  *
  * Timers (no descriptor): the transports' service (reconnect, keepalive,
  * held messages), the engine's next due time, escalation deadlines,
@@ -75,11 +78,11 @@
  * (gw_pubq.h) is drained into each connected broker, within that broker's
  * window; PUBACKs (on_published) delete rows, a dropped connection
  * (on_down) sends its rows in flight again after the reconnect. */
-enum src_kind { SRC_SIGNAL = 0, SRC_MQTT, SRC_HTTP };
+enum src_kind { SRC_SIGNAL = 0, SRC_MQTT, SRC_HTTP, SRC_ENGINE };
 
-#define MQTT_MAX   GW_BROKERS_MAX     /* brokers at most */
-#define PUBQ_BATCH 16                 /* rows claimed per query */
-#define SRC_MAX    (1 + MQTT_MAX + 1) /* signal, brokers, HTTP */
+#define MQTT_MAX   GW_BROKERS_MAX                         /* brokers at most */
+#define PUBQ_BATCH 16                                     /* rows claimed per query */
+#define SRC_MAX    (1 + MQTT_MAX + 1 + GW_ENGINE_FDS_MAX) /* signal, brokers, HTTP, engine */
 
 struct src {
 	int kind;     /* enum src_kind */
@@ -430,6 +433,21 @@ static unsigned poll_set(struct gw_loop *l, struct curl_waitfd fds[SRC_MAX],
 		srcs[n].kind = SRC_HTTP;
 		srcs[n].index = 0;
 		n++;
+	}
+	{
+		int efd[GW_ENGINE_FDS_MAX];
+		short eev[GW_ENGINE_FDS_MAX];
+		size_t ne = gw_engine_fds(l->gw.engine, efd, eev, GW_ENGINE_FDS_MAX);
+
+		for (size_t i = 0; i < ne && n < SRC_MAX; i++) {
+			fds[n].fd = efd[i];
+			fds[n].events = (short)(((eev[i] & POLLIN) ? CURL_WAIT_POLLIN : 0) |
+			                        ((eev[i] & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
+			fds[n].revents = 0;
+			srcs[n].kind = SRC_ENGINE;
+			srcs[n].index = i;
+			n++;
+		}
 	}
 	return n;
 }

@@ -46,6 +46,8 @@ static void usage(FILE *out)
 	        "  key add NAME | key export NAME --out FILE [--force] | key import FILE\n"
 	        "  key list [--json] | key rm NAME        record keys of medical senders\n"
 	        "  status [--json]                        medical-join counters, queues, outbox\n"
+	        "  backup keygen --out FILE | backup --to FILE --recipient PUBKEY\n"
+	        "  restore --from FILE --key RECOVERY_KEY [--force]   (docs/backup.md)\n"
 	        "  campaign submit FILE --author PRINCIPAL [--code TOTP] [--route R]\n"
 	        "  campaign list [--status S] [--json] | campaign show ID [--json]\n"
 	        "  campaign report ID [--json] | campaign cancel ID\n"
@@ -102,7 +104,8 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "group") != 0 && strcmp(cmd, "outbox") != 0 && strcmp(cmd, "key") != 0 &&
 	    strcmp(cmd, "status") != 0 && strcmp(cmd, "campaign") != 0 &&
 	    strcmp(cmd, "reviewer") != 0 && strcmp(cmd, "author") != 0 &&
-	    strcmp(cmd, "audit") != 0) {
+	    strcmp(cmd, "audit") != 0 && strcmp(cmd, "backup") != 0 &&
+	    strcmp(cmd, "restore") != 0) {
 		fprintf(stderr, "mqttsec-gateway: unknown command %s\n", cmd);
 		usage(stderr);
 		return EX_USAGE;
@@ -138,6 +141,10 @@ int main(int argc, char **argv)
 		rc = gw_cmd_author(&conf, argc, argv);
 	else if (strcmp(cmd, "audit") == 0)
 		rc = gw_cmd_audit(&conf, argc, argv);
+	else if (strcmp(cmd, "backup") == 0)
+		rc = gw_cmd_backup(&conf, argc, argv);
+	else if (strcmp(cmd, "restore") == 0)
+		rc = gw_cmd_restore(&conf, argc, argv);
 	else
 		rc = gw_cmd_outbox(&conf, argc, argv);
 	gw_config_release(&conf);

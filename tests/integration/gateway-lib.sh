@@ -114,8 +114,10 @@ smtp_start() {
 	local pf=$TEST_TMP/smtp.port
 	rm -f "$pf"
 	SMTP_LOG=${SMTP_LOG:-$TEST_TMP/smtp.jsonl}
+	# SMTP_PIPELINING=1: the recorder announces PIPELINING, so the gateway
+	# uses its pipelining client (gw_smtp.h) instead of libcurl
 	start_bg smtp "$PYTHON" "$TOOLS/smtp_recorder.py" --port "${SMTP_PORT:-0}" \
-		--port-file "$pf" --jsonl "$SMTP_LOG" "$@"
+		--port-file "$pf" --jsonl "$SMTP_LOG" ${SMTP_PIPELINING:+--pipelining} "$@"
 	wait_for "$WAIT_TIMEOUT" _file_nonempty "$pf" || return 1
 	SMTP_PORT=$(cat "$pf")
 }

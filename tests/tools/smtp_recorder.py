@@ -6,7 +6,7 @@ every message it accepts, for the gateway tests.
   smtp_recorder.py [--port N | --port-file F] [--dir D] [--jsonl FILE]
                    [--fail-rcpt N] [--reject-rcpt SUBSTR] [--fail-data N]
                    [--tls-cert C --tls-key K [--require-starttls | --implicit-tls]]
-                   [--auth USER:PASS]
+                   [--auth USER:PASS] [--pipelining] [--reject-mail N]
 
 Needs Debian's python3-aiosmtpd: run it with /usr/bin/python3.  --port 0
 (the default) picks a free port; the port is printed as "port N" and written
@@ -21,7 +21,10 @@ as <dir>/<n>.json (written atomically) and/or one line of --jsonl.
 Scripted trouble: --fail-rcpt N answers the first N RCPT commands with
 "451 4.3.0 try again later"; --reject-rcpt SUBSTR answers RCPT for
 addresses containing SUBSTR with "550 5.1.1 user unknown"; --fail-data N
-answers the first N end-of-DATA with 451.
+answers the first N end-of-DATA with 451; --reject-mail N answers the
+first N MAIL commands with "550 5.7.1 sender refused".  --pipelining
+announces PIPELINING (RFC 2920) in the EHLO reply (aiosmtpd reads
+pipelined commands in order anyway).
 """
 
 import argparse
@@ -41,9 +44,24 @@ class Recorder:
     def __init__(self, args):
         self.args = args
         self.rcpt_count = 0
+        self.mail_count = 0
         self.data_count = 0
         self.n = 0
         self.jsonl = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.args.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.mail_count += 1
+        if self.mail_count <= self.args.reject_mail:
+            return "550 5.7.1 sender refused"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.rcpt_count += 1
@@ -151,6 +169,8 @@ def main():
     ap.add_argument("--require-starttls", action="store_true")
     ap.add_argument("--implicit-tls", action="store_true")
     ap.add_argument("--auth", help="USER:PASS; AUTH becomes required")
+    ap.add_argument("--pipelining", action="store_true")
+    ap.add_argument("--reject-mail", type=int, default=0)
     args = ap.parse_args()
     if args.dir:
         os.makedirs(args.dir, exist_ok=True)

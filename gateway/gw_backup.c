@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* gw_backup.c - backup and restore of the gateway database (gw_backup.h,
+ * docs/backup.md). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "gw_backup.h"
+#include "mqs_master_key.h"
+#include "mqs_util.h"
+
+#define GW_BK_KEY "backup_sign_key"
+
+/* backup keygen (gw_backup.h). */
+int gw_backup_keygen(struct gw_store *s, const char *out_path, uint8_t pub[MQS_BACKUP_KEY_LEN],
+                     char *err, size_t errlen)
+{
+	uint8_t x_priv[MQS_BACKUP_KEY_LEN], x_pub[MQS_BACKUP_KEY_LEN], ed_priv[MQS_BACKUP_KEY_LEN];
+	uint8_t ed_pub[MQS_BACKUP_KEY_LEN];
+	char hex[MQS_BACKUP_SIGN_HEX + 1];
+	sqlite3_stmt *st = NULL;
+	int rc, wrote = 0;
+
+	rc = mqs_backup_x25519_keygen(x_priv, x_pub);
+	if (rc == MQS_OK)
+		rc = mqs_backup_ed25519_keygen(ed_priv, ed_pub);
+	if (rc == MQS_OK)
+		rc = mqs_backup_sign_wrap(s->mk, ed_priv, hex);
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "cannot generate the backup keys");
+		goto out;
+	}
+	rc = MQS_ERR_DB;
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db,
+	                       "INSERT INTO kv (key, value) VALUES (?1, ?2) "
+	                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot store the backup key: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, GW_BK_KEY, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		snprintf(err, errlen, "cannot store the backup key: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	errno = 0;
+	rc = mqs_backup_recovery_write(out_path, x_priv, ed_pub);
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "cannot write %s: %s", out_path,
+		         rc == MQS_ERR_EXISTS ? "file exists"
+		         : errno != 0         ? strerror(errno)
+		                              : mqs_strerror(rc));
+		goto out;
+	}
+	wrote = 1;
+	rc = MQS_ERR_DB;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot store the backup key: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	memcpy(pub, x_pub, MQS_BACKUP_KEY_LEN);
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	if (rc != MQS_OK) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		if (wrote)
+			unlink(out_path);
+	}
+	OPENSSL_cleanse(x_priv, sizeof(x_priv));
+	OPENSSL_cleanse(ed_priv, sizeof(ed_priv));
+	OPENSSL_cleanse(hex, sizeof(hex));
+	return rc;
+}
+
+/* backup --to (gw_backup.h). */
+int gw_backup_write(struct gw_store *s, const char *to_path,
+                    const uint8_t recipient[MQS_BACKUP_KEY_LEN], const char *host, int64_t now,
+                    long long *size, char *err, size_t errlen)
+{
+	uint8_t priv[MQS_BACKUP_KEY_LEN];
+	sqlite3_stmt *st = NULL;
+	const char *reason = "";
+	int rc = MQS_ERR_DB;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM kv WHERE key = '" GW_BK_KEY "'", -1, &st,
+	                       NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot read the backup key: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_text(st, 0) == NULL) {
+		rc = MQS_ERR_NOENT;
+		snprintf(err, errlen,
+		         "no backup key in the gateway database (run backup keygen first)");
+		goto out;
+	}
+	rc = mqs_backup_sign_unwrap(s->mk, (const char *)sqlite3_column_text(st, 0), priv);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != MQS_OK) {
+		rc = MQS_ERR_UNWRAP;
+		snprintf(err, errlen, "the backup key does not open under this master key");
+		goto out;
+	}
+	errno = 0;
+	rc = mqs_backup_file_write(to_path, MQS_BACKUP_KIND_GATEWAY, now, host, recipient, priv,
+	                           s->mk, MQS_MASTER_KEY_LEN, s->db, size, &reason);
+	if (rc != MQS_OK)
+		snprintf(err, errlen, "cannot write %s: %s%s%s", to_path, reason,
+		         errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+out:
+	sqlite3_finalize(st);
+	OPENSSL_cleanse(priv, sizeof(priv));
+	return rc;
+}
+
+/* The newest message received (seconds; 0 when none). */
+static int gw_current_time(sqlite3 *db, int64_t *at)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_ERR_DB;
+
+	*at = 0;
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(received_at), 0) FROM messages", -1, &st,
+	                       NULL) != SQLITE_OK) {
+		/* a database without the table yet holds no data */
+		rc = MQS_OK;
+		goto out;
+	}
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	*at = sqlite3_column_int64(st, 0);
+	if (*at > 100000000000LL) /* milliseconds */
+		*at /= 1000;
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* restore --from (gw_backup.h). */
+int gw_backup_restore(const char *db_path, const char *mk_path, const char *from_path,
+                      const char *key_path, int force, struct gw_backup_info *info, char *err,
+                      size_t errlen)
+{
+	struct mqs_backup_header hd;
+	uint8_t mk[MQS_MASTER_KEY_LEN], old_mk[MQS_MASTER_KEY_LEN];
+	const char *reason = "";
+	sqlite3 *mem = NULL, *live = NULL;
+	struct stat sb;
+	int rc, have_old;
+
+	memset(info, 0, sizeof(*info));
+	memset(&hd, 0, sizeof(hd));
+	rc = mqs_backup_file_read(from_path, MQS_BACKUP_KIND_GATEWAY, key_path, &hd, mk, &mem,
+	                          &reason);
+	info->created = hd.created;
+	snprintf(info->host, sizeof(info->host), "%s", hd.host);
+	if (rc != MQS_OK) {
+		rc = rc == MQS_ERR_PERM ? MQS_ERR_ENV_AUTH : rc;
+		snprintf(err, errlen, "refusing %s: %s; nothing changed", from_path, reason);
+		goto out;
+	}
+	info->fresh = stat(db_path, &sb) != 0;
+	if (sqlite3_open_v2(db_path, &live, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		rc = MQS_ERR_DB;
+		snprintf(err, errlen, "cannot open db %s: %s", db_path,
+		         live != NULL ? sqlite3_errmsg(live) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(live, 5000);
+	if (info->fresh)
+		chmod(db_path, 0600);
+	rc = gw_current_time(live, &info->current);
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "cannot read db %s: %s", db_path, sqlite3_errmsg(live));
+		goto out;
+	}
+	if (!force && hd.created < info->current) {
+		rc = MQS_ERR_PERM;
+		snprintf(err, errlen,
+		         "refusing %s: the backup (made at %lld) is older than the current data "
+		         "(newest message %lld); use --force; nothing changed",
+		         from_path, (long long)hd.created, (long long)info->current);
+		goto out;
+	}
+	have_old = mqs_master_key_load(mk_path, old_mk) == MQS_OK;
+	info->mk_changed = !have_old || CRYPTO_memcmp(old_mk, mk, sizeof(mk)) != 0;
+	if (info->mk_changed) {
+		errno = 0;
+		rc = mqs_backup_mk_write(mk_path, mk);
+		if (rc != MQS_OK) {
+			snprintf(err, errlen, "cannot write master key %s: %s; nothing changed",
+			         mk_path, errno != 0 ? strerror(errno) : mqs_strerror(rc));
+			goto out;
+		}
+	}
+	rc = mqs_backup_db_install(mem, live);
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "cannot replace db %s: %s; nothing changed", db_path,
+		         sqlite3_errmsg(live));
+		if (info->mk_changed && have_old && mqs_backup_mk_write(mk_path, old_mk) != MQS_OK)
+			snprintf(err, errlen,
+			         "cannot replace db %s, and cannot put master key %s back", db_path,
+			         mk_path);
+		else if (info->mk_changed && !have_old)
+			unlink(mk_path);
+	}
+out:
+	if (mem != NULL)
+		sqlite3_close_v2(mem);
+	if (live != NULL)
+		sqlite3_close_v2(live);
+	OPENSSL_cleanse(mk, sizeof(mk));
+	OPENSSL_cleanse(old_mk, sizeof(old_mk));
+	return rc;
+}

@@ -1,0 +1,607 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* gw_smtp.c - pipelining SMTP client (RFC 2920) for the email channel; see
+ * gw_smtp.h and docs/channels.md, "Pipelining".  Hand-written because
+ * libcurl's SMTP has no command pipelining: it waits for each reply, about
+ * four round trips and loop turns per message (docs/PERFORMANCE.md). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "gw_channel.h"
+#include "gw_smtp.h"
+#include "mqs_error.h"
+#include "mqs_util.h"
+
+#define IN_MAX  4096 /* read buffer of a connection */
+#define CMD_MAX 800  /* MAIL FROM + RCPT TO + DATA */
+
+enum conn_state {
+	C_FREE = 0, /* no socket */
+	C_CONNECT,  /* connect() in progress */
+	C_GREET,    /* waiting for 220 */
+	C_EHLO,     /* waiting for the EHLO reply */
+	C_IDLE,     /* ready for a transaction */
+	C_CMDS,     /* MAIL, RCPT, DATA sent: their three replies */
+	C_BODY,     /* message sent: the reply to the final dot */
+	C_ABORT,    /* a lone "." after a refused envelope: its reply, then close */
+};
+
+struct txn {
+	void *token;
+	char *msg; /* dot-stuffed message with its final dot (secret: wiped) */
+	size_t msg_len;
+	char rcpt[264];
+	int64_t deadline;
+	int requeued; /* moved once to a new connection (a stale idle one) */
+};
+
+struct conn {
+	int fd;
+	int state; /* enum conn_state */
+	struct txn *tx;
+	char cmd[CMD_MAX];
+	const char *wp; /* pending output (cmd or tx->msg) */
+	size_t wleft;
+	char in[IN_MAX];
+	size_t inlen;
+	int replies;     /* replies of the transaction so far */
+	int bad_code;    /* first refusal among MAIL / RCPT / DATA */
+	const char *bad; /* which command */
+	int ehlo_pipe, ehlo_tls;
+	unsigned ntx; /* transactions that ended on this connection */
+	int connerr;  /* submit could not open it: reported by perform */
+};
+
+struct gw_smtp {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char helo[256];
+	char mail_from[264];
+	long timeout_ms;
+	int starttls_wanted;
+	int fallback;
+	unsigned nconns;
+	struct conn *conns;
+};
+
+/* Client from conf (gw_smtp.h). */
+struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t errlen)
+{
+	struct gw_smtp *c = calloc(1, sizeof(*c));
+	struct addrinfo hints, *ai = NULL;
+	char port[16];
+	int rc;
+
+	if (c == NULL)
+		goto nomem;
+	c->nconns = conf->max_conns == 0 ? 1 : conf->max_conns;
+	if (c->nconns > GW_SMTP_CONNS_MAX)
+		c->nconns = GW_SMTP_CONNS_MAX;
+	c->conns = calloc(c->nconns, sizeof(*c->conns));
+	if (c->conns == NULL)
+		goto nomem;
+	for (unsigned i = 0; i < c->nconns; i++)
+		c->conns[i].fd = -1;
+	if (strlen(conf->helo) >= sizeof(c->helo) ||
+	    strlen(conf->mail_from) >= sizeof(c->mail_from)) {
+		snprintf(err, errlen, "smtp: name too long");
+		goto fail;
+	}
+	snprintf(c->helo, sizeof(c->helo), "%s", conf->helo);
+	snprintf(c->mail_from, sizeof(c->mail_from), "%s", conf->mail_from);
+	c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 30000;
+	c->starttls_wanted = conf->starttls_wanted;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", conf->port);
+	/* resolved once, at the start (docs/channels.md, "Pipelining") */
+	rc = getaddrinfo(conf->host, port, &hints, &ai);
+	if (rc != 0 || ai == NULL || ai->ai_addrlen > sizeof(c->addr)) {
+		snprintf(err, errlen, "smtp: cannot resolve the server: %s",
+		         rc != 0 ? gai_strerror(rc) : "no address");
+		goto fail;
+	}
+	memcpy(&c->addr, ai->ai_addr, ai->ai_addrlen);
+	c->addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return c;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	if (c != NULL)
+		free(c->conns);
+	free(c);
+	return NULL;
+}
+
+/* Free a transaction (its message wiped). */
+static void txn_free(struct txn *t)
+{
+	if (t == NULL)
+		return;
+	if (t->msg != NULL)
+		OPENSSL_cleanse(t->msg, t->msg_len);
+	free(t->msg);
+	OPENSSL_cleanse(t->rcpt, sizeof(t->rcpt));
+	free(t);
+}
+
+/* Close the socket of k (its transaction, if any, stays). */
+static void conn_close(struct conn *k)
+{
+	if (k->fd >= 0)
+		close(k->fd);
+	k->fd = -1;
+	k->state = C_FREE;
+	k->wp = NULL;
+	k->wleft = 0;
+	k->inlen = 0;
+	k->ntx = 0;
+	k->connerr = 0;
+	OPENSSL_cleanse(k->cmd, sizeof(k->cmd));
+	OPENSSL_cleanse(k->in, sizeof(k->in));
+}
+
+/* End k's transaction with outcome and the error text. */
+static void txn_end(struct conn *k, int outcome, int fallback, int code, const char *reply,
+                    const char *error, gw_smtp_done_fn done, void *arg)
+{
+	struct gw_smtp_result r;
+	struct txn *t = k->tx;
+
+	if (t == NULL)
+		return;
+	k->tx = NULL;
+	memset(&r, 0, sizeof(r));
+	r.outcome = outcome;
+	r.fallback = fallback;
+	r.code = code;
+	snprintf(r.reply, sizeof(r.reply), "%s", reply != NULL ? reply : "");
+	snprintf(r.error, sizeof(r.error), "%s", error != NULL ? error : "");
+	if (done != NULL)
+		done(arg, t->token, &r);
+	txn_free(t);
+	k->ntx++;
+}
+
+/* Free the client (gw_smtp.h). */
+void gw_smtp_free(struct gw_smtp *c, gw_smtp_done_fn done, void *arg)
+{
+	if (c == NULL)
+		return;
+	for (unsigned i = 0; i < c->nconns; i++) {
+		struct conn *k = &c->conns[i];
+
+		txn_end(k, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
+		conn_close(k);
+	}
+	free(c->conns);
+	free(c);
+}
+
+/* Fallback decided (gw_smtp.h). */
+int gw_smtp_fallback(const struct gw_smtp *c)
+{
+	return c->fallback;
+}
+
+/* Open a connection for k: MQS_OK (connecting) or MQS_ERR_IO. */
+static int conn_open(struct gw_smtp *c, struct conn *k)
+{
+	int one = 1;
+	int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int rc;
+
+	if (fd < 0)
+		return MQS_ERR_IO;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	rc = connect(fd, (const struct sockaddr *)&c->addr, c->addrlen);
+	if (rc != 0 && errno != EINPROGRESS) {
+		close(fd);
+		return MQS_ERR_IO;
+	}
+	k->fd = fd;
+	k->state = C_CONNECT;
+	k->inlen = 0;
+	k->wleft = 0;
+	k->ntx = 0;
+	return MQS_OK;
+}
+
+/* Queue MAIL FROM, RCPT TO and DATA on k in one write (RFC 2920). */
+static void txn_begin(struct gw_smtp *c, struct conn *k)
+{
+	int n = snprintf(k->cmd, sizeof(k->cmd), "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n",
+	                 c->mail_from, k->tx->rcpt);
+
+	k->wp = k->cmd;
+	k->wleft = n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
+	k->replies = 0;
+	k->bad_code = 0;
+	k->bad = NULL;
+	k->state = C_CMDS;
+}
+
+/* Start a transaction (gw_smtp.h). */
+int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_len, void *token,
+                   int64_t now_ms)
+{
+	struct conn *k = NULL;
+	struct txn *t = NULL;
+	int rc = MQS_ERR_UNSUPPORTED;
+
+	if (c->fallback || strlen(rcpt) >= sizeof(t->rcpt))
+		goto out;
+	/* an idle connection first, then one being set up, then a new one */
+	for (unsigned i = 0; i < c->nconns && k == NULL; i++) {
+		if (c->conns[i].tx == NULL && c->conns[i].state == C_IDLE)
+			k = &c->conns[i];
+	}
+	for (unsigned i = 0; i < c->nconns && k == NULL; i++) {
+		if (c->conns[i].tx == NULL && c->conns[i].state >= C_CONNECT &&
+		    c->conns[i].state <= C_EHLO)
+			k = &c->conns[i];
+	}
+	for (unsigned i = 0; i < c->nconns && k == NULL; i++) {
+		if (c->conns[i].tx == NULL && c->conns[i].state == C_FREE)
+			k = &c->conns[i];
+	}
+	if (k == NULL)
+		goto out;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	t->token = token;
+	t->msg = msg;
+	t->msg_len = msg_len;
+	msg = NULL;
+	snprintf(t->rcpt, sizeof(t->rcpt), "%s", rcpt);
+	t->deadline = now_ms + c->timeout_ms;
+	k->tx = t;
+	if (k->state == C_FREE && conn_open(c, k) != MQS_OK)
+		k->connerr = 1; /* reported as a retry by the next perform */
+	else if (k->state == C_IDLE)
+		txn_begin(c, k);
+	rc = MQS_OK;
+out:
+	if (msg != NULL) {
+		OPENSSL_cleanse(msg, msg_len);
+		free(msg);
+	}
+	return rc;
+}
+
+/* Descriptors to poll (gw_smtp.h). */
+size_t gw_smtp_fds(const struct gw_smtp *c, int *fd, short *events, size_t cap)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < c->nconns && n < cap; i++) {
+		const struct conn *k = &c->conns[i];
+
+		if (k->fd < 0)
+			continue;
+		fd[n] = k->fd;
+		events[n] = (short)(k->state == C_CONNECT || k->wleft > 0 ? POLLOUT : POLLIN);
+		n++;
+	}
+	return n;
+}
+
+/* Earliest deadline (gw_smtp.h). */
+int64_t gw_smtp_next_ms(const struct gw_smtp *c)
+{
+	int64_t t = 0;
+
+	for (unsigned i = 0; i < c->nconns; i++) {
+		const struct txn *x = c->conns[i].tx;
+
+		if (x != NULL && (t == 0 || x->deadline < t))
+			t = x->deadline;
+		if (x != NULL && c->conns[i].connerr)
+			t = 1; /* at once */
+	}
+	return t;
+}
+
+/* The class of a refusal: 5xx failed, anything else a retry. */
+static int refusal_outcome(int code)
+{
+	return code >= 500 && code < 600 ? GW_FAILED : GW_RETRY;
+}
+
+/* The connection broke (or must close) while it had a transaction: a
+ * transaction that got no reply yet on a connection reused from an
+ * earlier one (the server closed it while idle) moves once to a new
+ * connection; any other ends as a retry with why. */
+static void conn_lost(struct gw_smtp *c, struct conn *k, const char *why, int64_t now_ms,
+                      gw_smtp_done_fn done, void *arg)
+{
+	struct txn *t = k->tx;
+	int stale = t != NULL && !t->requeued && k->ntx > 0 && k->replies == 0 &&
+	            (k->state == C_CMDS || k->state == C_IDLE);
+
+	conn_close(k);
+	if (t == NULL)
+		return;
+	if (stale && now_ms < t->deadline && conn_open(c, k) == MQS_OK) {
+		t->requeued = 1;
+		return; /* k->tx kept: it starts once the new connection is ready */
+	}
+	txn_end(k, GW_RETRY, 0, 0, NULL, why, done, arg);
+}
+
+/* One complete reply (its final line, code) on k. */
+static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *line, int64_t now_ms,
+                     gw_smtp_done_fn done, void *arg)
+{
+	char err[128];
+
+	switch (k->state) {
+	case C_GREET:
+		if (code != 220) {
+			snprintf(err, sizeof(err), "smtp %d: greeting refused", code);
+			k->replies = 1; /* never moved to another connection */
+			conn_lost(c, k, err, now_ms, done, arg);
+			return;
+		}
+		k->ehlo_pipe = 0;
+		k->ehlo_tls = 0;
+		snprintf(k->cmd, sizeof(k->cmd), "EHLO %s\r\n", c->helo);
+		k->wp = k->cmd;
+		k->wleft = strlen(k->cmd);
+		k->state = C_EHLO;
+		return;
+	case C_EHLO:
+		if (code != 250 || !k->ehlo_pipe || (k->ehlo_tls && c->starttls_wanted)) {
+			/* HELO only, no PIPELINING, or STARTTLS to do: libcurl's
+			 * job from now on; nothing of the message was sent */
+			c->fallback = 1;
+			txn_end(k, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
+			        arg);
+			conn_close(k);
+			return;
+		}
+		k->state = C_IDLE;
+		if (k->tx != NULL)
+			txn_begin(c, k);
+		return;
+	case C_CMDS:
+		k->replies++;
+		if (k->replies < 3) {
+			if (code / 100 != 2 && k->bad == NULL) {
+				k->bad_code = code;
+				k->bad = k->replies == 1 ? "mail from" : "rcpt to";
+			}
+			return;
+		}
+		if (code == 354 && k->bad == NULL) {
+			k->wp = k->tx->msg;
+			k->wleft = k->tx->msg_len;
+			k->state = C_BODY;
+			return;
+		}
+		if (k->bad == NULL) {
+			k->bad_code = code;
+			k->bad = "data";
+		}
+		snprintf(err, sizeof(err), "smtp %d: %s refused", k->bad_code, k->bad);
+		txn_end(k, refusal_outcome(k->bad_code), 0, k->bad_code, NULL, err, done, arg);
+		if (code == 354) {
+			/* DATA accepted after a refused envelope: an empty message
+			 * ends it, then the connection closes */
+			snprintf(k->cmd, sizeof(k->cmd), ".\r\n");
+			k->wp = k->cmd;
+			k->wleft = 3;
+			k->state = C_ABORT;
+			return;
+		}
+		conn_close(k); /* no RSET dialogue: a new connection is cheaper to get right */
+		return;
+	case C_BODY:
+		k->state = C_IDLE; /* the transaction is over whatever the reply */
+		k->replies = 0;
+		if (code / 100 == 2) {
+			txn_end(k, GW_SENT, 0, code, line, NULL, done, arg);
+			return;
+		}
+		snprintf(err, sizeof(err), "smtp %d: message refused", code);
+		txn_end(k, refusal_outcome(code), 0, code, NULL, err, done, arg);
+		return;
+	default:
+		/* C_ABORT's reply, or something unasked on an idle connection
+		 * (421 before a timeout close): close */
+		conn_close(k);
+		return;
+	}
+}
+
+/* Parse the complete lines in k->in.  MQS_OK, or MQS_ERR_PARSE (a line
+ * over GW_SMTP_LINE_MAX or without a code: the connection is done). */
+static int read_lines(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
+                      void *arg)
+{
+	size_t off = 0;
+	int rc = MQS_OK;
+
+	while (k->fd >= 0 && off < k->inlen) {
+		char *line = k->in + off;
+		char *nl = memchr(line, '\n', k->inlen - off);
+		size_t len;
+		int code;
+
+		if (nl == NULL) {
+			if (k->inlen - off >= GW_SMTP_LINE_MAX)
+				rc = MQS_ERR_PARSE;
+			break;
+		}
+		len = (size_t)(nl - line) + 1;
+		if (len > GW_SMTP_LINE_MAX || len < 4 || line[0] < '2' || line[0] > '5' ||
+		    line[1] < '0' || line[1] > '9' || line[2] < '0' || line[2] > '9' ||
+		    (line[3] != ' ' && line[3] != '-' && line[3] != '\r' && line[3] != '\n')) {
+			rc = MQS_ERR_PARSE;
+			break;
+		}
+		off += len;
+		*nl = '\0';
+		if (nl > line && nl[-1] == '\r')
+			nl[-1] = '\0';
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		if (k->state == C_EHLO && code == 250) {
+			const char *kw = line + 4;
+
+			if (len > 4 && strncasecmp(kw, "PIPELINING", 10) == 0 &&
+			    (kw[10] == '\0' || kw[10] == ' '))
+				k->ehlo_pipe = 1;
+			if (len > 4 && strncasecmp(kw, "STARTTLS", 8) == 0 &&
+			    (kw[8] == '\0' || kw[8] == ' '))
+				k->ehlo_tls = 1;
+		}
+		if (line[3] == '-')
+			continue;
+		on_reply(c, k, code, line, now_ms, done, arg);
+	}
+	if (k->fd >= 0 && rc == MQS_OK) {
+		memmove(k->in, k->in + off, k->inlen - off);
+		k->inlen -= off;
+	}
+	return rc;
+}
+
+/* I/O of one connection. */
+static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
+                    void *arg)
+{
+	if (k->connerr) {
+		k->connerr = 0;
+		conn_lost(c, k, "smtp: couldn't connect to server", now_ms, done, arg);
+		return;
+	}
+	if (k->state == C_CONNECT) {
+		struct pollfd p = {.fd = k->fd, .events = POLLOUT, .revents = 0};
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (poll(&p, 1, 0) <= 0)
+			return;
+		if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+			k->replies = 1;
+			conn_lost(c, k, "smtp: couldn't connect to server", now_ms, done, arg);
+			return;
+		}
+		k->state = C_GREET;
+	}
+	while (k->wleft > 0) {
+		ssize_t w = send(k->fd, k->wp, k->wleft, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (w <= 0) {
+			conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
+			return;
+		}
+		k->wp += w;
+		k->wleft -= (size_t)w;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (k->fd < 0)
+			return;
+		r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (r <= 0) {
+			conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
+			return;
+		}
+		k->inlen += (size_t)r;
+		if (read_lines(c, k, now_ms, done, arg) != MQS_OK) {
+			k->replies = 1; /* a broken server: never moved to another connection */
+			conn_lost(c, k, "smtp: bad reply from server", now_ms, done, arg);
+			return;
+		}
+		/* a reply may have queued output (EHLO, the message) */
+		if (k->fd >= 0 && k->wleft > 0) {
+			conn_io(c, k, now_ms, done, arg);
+			return;
+		}
+	}
+}
+
+/* I/O and timeouts (gw_smtp.h). */
+void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, void *arg)
+{
+	for (unsigned i = 0; i < c->nconns; i++) {
+		struct conn *k = &c->conns[i];
+
+		if (k->fd < 0 && !k->connerr)
+			continue;
+		if (k->tx != NULL && now_ms >= k->tx->deadline) {
+			k->replies = 1;
+			conn_lost(c, k, "smtp: timeout", now_ms, done, arg);
+			continue;
+		}
+		conn_io(c, k, now_ms, done, arg);
+	}
+}
+
+/* Dot-stuffed message for DATA (gw_smtp.h). */
+char *gw_smtp_dot_stuff(const char *text, size_t len, size_t cap, size_t *out_len)
+{
+	size_t n = 0, o = 0;
+	int bol = 1;
+	char *out;
+
+	/* worst case: every byte a LF at a line start (".\r\n" per byte) */
+	if (len > (cap - 5) / 3)
+		return NULL;
+	out = malloc(len * 3 + 6);
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+
+		if (bol && ch == '.')
+			out[o++] = '.';
+		if (ch == '\n' && (i == 0 || text[i - 1] != '\r'))
+			out[o++] = '\r';
+		out[o++] = ch;
+		bol = ch == '\n';
+	}
+	if (!bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	o += 3;
+	n = o;
+	if (n > cap) {
+		OPENSSL_cleanse(out, len * 3 + 6);
+		free(out);
+		return NULL;
+	}
+	*out_len = n;
+	return out;
+}
