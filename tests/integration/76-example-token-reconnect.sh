@@ -58,7 +58,7 @@ if python3 -c 'import paho.mqtt.client' 2>/dev/null; then
 	wait_port "$PROXY_PORT" || bail_out "the proxy did not start"
 	BEFORE=$(sqlite3 "$MQTTSEC_DB" "SELECT count(*) FROM token_seen WHERE username = 'sensor'")
 	ok "the Paho example reconnects after each of $DROPS drops" \
-		timeout 60 python3 "$top_srcdir/examples/token_reconnect_paho.py" \
+		timeout 60 "$PYTHON" "$top_srcdir/examples/token_reconnect_paho.py" \
 		"$TEST_TMP/sensor.json" 127.0.0.1 "$PROXY_PORT" site/paho $((DROPS + 1))
 	ok "no connection of it was refused" eval "! grep -q 'refused sensor' '$MOSQ_LOG'"
 	ok "each of its connections used its own token" \
