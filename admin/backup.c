@@ -208,8 +208,9 @@ out:
 	return rc;
 }
 
-/* Raise token_floor to now and write the restore's audit row, in the
- * restored copy before it is installed. */
+/* Raise token_floor to now, every device's last TOTP step to the current
+ * one, and write the restore's audit row, in the restored copy before it
+ * is installed. */
 static enum mqs_err restore_mark(struct mqsa_ctx *ctx, sqlite3 *mem,
                                  const struct mqs_backup_header *hd, char *why)
 {
@@ -224,6 +225,18 @@ static enum mqs_err restore_mark(struct mqsa_ctx *ctx, sqlite3 *mem,
 	                       "INSERT INTO settings (name, value) VALUES ('token_floor', ?1) "
 	                       "ON CONFLICT (name) DO UPDATE SET value = max(CAST(settings.value "
 	                       "AS INTEGER), CAST(excluded.value AS INTEGER))",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctx->now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	st = NULL;
+	/* TOTP codes up to the current step may have been used since the
+	 * backup: the restored last_step must not let them in again */
+	if (sqlite3_prepare_v2(mem,
+	                       "UPDATE devices SET last_step = max(last_step, ?1 / period) "
+	                       "WHERE period > 0",
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctx->now);

@@ -562,8 +562,9 @@ MQS_MUST_CHECK enum mqs_err mqsa_backup_write(struct mqsa_ctx *ctx, const char *
 
 /* Verify the whole backup from_path with the recovery key file key_path,
  * then replace the database (created when absent) through SQLite's backup
- * API in one step, raising settings token_floor to now and writing an
- * audit row "backup restore"; a different master key is written to the
+ * API in one step, raising settings token_floor to now and each device's
+ * last TOTP step to the current one, and writing an audit row "backup
+ * restore"; a different master key is written to the
  * key file (0600, atomically) first and put back when the database cannot
  * be replaced.  Refused, nothing changed: damaged, foreign or other-kind
  * backups, the wrong key (MQS_ERR_ENV_*, _PERM, _INVAL, _PARSE), and

@@ -83,6 +83,13 @@ const struct mqsp_client *mqsp_clients_find(const struct mqsp_clients *t, const 
 	return e != NULL ? &e->c : NULL;
 }
 
+/* Is c the connection ctx logged in as username? */
+int mqsp_clients_is(const struct mqsp_client *c, const void *ctx, const char *username)
+{
+	return c != NULL && c->ctx == ctx && c->username != NULL && username != NULL &&
+	       strcmp(c->username, username) == 0;
+}
+
 /* Forget a client if ctx is still its connection. */
 void mqsp_clients_remove(struct mqsp_clients *t, const void *ctx, const char *clientid)
 {

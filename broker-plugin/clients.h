@@ -48,6 +48,10 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
  * change of the table). */
 const struct mqsp_client *mqsp_clients_find(const struct mqsp_clients *t, const char *clientid);
 
+/* 1 when c (from mqsp_clients_find, may be NULL) is the connection ctx,
+ * logged in as username; else 0. */
+int mqsp_clients_is(const struct mqsp_client *c, const void *ctx, const char *username);
+
 /* Forget the client with this id if it is still the connection ctx. */
 void mqsp_clients_remove(struct mqsp_clients *t, const void *ctx, const char *clientid);
 

@@ -321,6 +321,17 @@ int mqsp_journal_reset(struct mqsp_journal *j)
 	return MQS_OK;
 }
 
+/* Make what the file holds durable. */
+int mqsp_journal_sync(struct mqsp_journal *j)
+{
+	int r;
+
+	do {
+		r = fdatasync(j->fd);
+	} while (r != 0 && errno == EINTR);
+	return r == 0 ? MQS_OK : MQS_ERR_IO;
+}
+
 /* The path the journal was opened with. */
 const char *mqsp_journal_path(const struct mqsp_journal *j)
 {

@@ -84,6 +84,12 @@ size_t mqsp_journal_records(const struct mqsp_journal *j);
  * folding them again changes nothing). */
 MQS_MUST_CHECK int mqsp_journal_reset(struct mqsp_journal *j);
 
+/* Make what the file holds durable (fdatasync): the records appended and
+ * an emptying.  For the rare records that must survive a power loss too
+ * (docs/broker-plugin.md, "Connect tokens").  Returns MQS_OK or MQS_ERR_IO
+ * (errno kept). */
+MQS_MUST_CHECK int mqsp_journal_sync(struct mqsp_journal *j);
+
 /* The path the journal was opened with. */
 const char *mqsp_journal_path(const struct mqsp_journal *j);
 

@@ -321,6 +321,38 @@ refuse:
 	return MQS_OK;
 }
 
+/* MQS_OK when dk_id is a device key of c->user that still opens at c->now
+ * (active, or retired with its grace not over), read in the answer's own
+ * transaction: a key retired a moment ago (rekey --grace 0) is refused
+ * even while the view in use still holds it (docs/payload-encryption.md,
+ * "Online keys").  MQS_ERR_NOENT when it does not. */
+static int device_key_usable(struct answer_ctx *c, uint32_t dk_id)
+{
+	sqlite3_stmt *st = NULL;
+	int s;
+
+	if (sqlite3_prepare_v2(c->db,
+	                       "SELECT 1 FROM keys WHERE id = ?1 AND purpose = 'device' AND "
+	                       "owner = ?2 AND (state = 'active' OR retire_after >= ?3)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)dk_id);
+	sqlite3_bind_text(st, 2, c->user, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)c->now);
+	s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (s == SQLITE_ROW)
+		return MQS_OK;
+	if (s == SQLITE_DONE) {
+		snprintf(c->err, c->errlen, "device key %lu of %.64s no longer opens",
+		         (unsigned long)dk_id, c->user);
+		return MQS_ERR_NOENT;
+	}
+dberr:
+	snprintf(c->err, c->errlen, "cannot read device keys: %s", sqlite3_errmsg(c->db));
+	return MQS_ERR_DB;
+}
+
 /* The audit row of an answer. */
 static int audit_record(struct answer_ctx *c, const struct mqsp_keyreq_answer *a)
 {
@@ -391,8 +423,8 @@ out:
 
 /* Build and record the answer. */
 int mqsp_keyreq_answer(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], const char *user,
-                       const struct mqsp_keyreq *req, int64_t now, struct mqsp_keyreq_answer *out,
-                       char *err, size_t errlen)
+                       uint32_t dk_id, const struct mqsp_keyreq *req, int64_t now, int busy_ms,
+                       struct mqsp_keyreq_answer *out, char *err, size_t errlen)
 {
 	struct answer_ctx c;
 	int in_txn = 0;
@@ -410,16 +442,22 @@ int mqsp_keyreq_answer(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], const 
 	mqs_creds_init(&c.creds);
 	mqs_buf_init(&c.detail, DETAIL_MAX, 0);
 	rc = MQS_ERR_NOMEM;
+	/* freshness: clients refuse a push older than the newest they took
+	 * (docs/payload-encryption.md, "Online keys") */
+	c.creds.keys_issued_ms = mqs_now_ms();
 	c.refused = cJSON_CreateArray();
 	if (c.refused == NULL || mqs_creds_set_username(&c.creds, user) != MQS_OK)
 		goto out;
-	sqlite3_busy_timeout(db, MQSP_KEYREQ_BUSY_MS);
+	sqlite3_busy_timeout(db, busy_ms);
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = MQS_ERR_DB;
 		snprintf(err, errlen, "cannot start a transaction: %s", sqlite3_errmsg(db));
 		goto out;
 	}
 	in_txn = 1;
+	rc = device_key_usable(&c, dk_id);
+	if (rc != MQS_OK)
+		goto out;
 	for (size_t i = 0; i < req->nfilters; i++) {
 		rc = one_filter(&c, req->filters[i], out);
 		if (rc != MQS_OK)

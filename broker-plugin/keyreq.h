@@ -44,7 +44,7 @@
 #define MQSP_KEYREQ_FILTERS_MAX 64
 #define MQSP_KEYREQ_FILTER_LEN  4096
 #define MQSP_KEYREQ_PLAIN_MAX   (64u * 1024u)
-#define MQSP_KEYREQ_BUSY_MS     50 /* an answer may wait this long for mqttsec-acl's lock */
+#define MQSP_KEYREQ_BUSY_MS     50 /* a request's answer may wait this long for mqttsec-acl's lock */
 
 struct mqsp_keyreq {
 	char **filters; /* nfilters malloc'd strings, distinct */
@@ -69,13 +69,18 @@ MQS_MUST_CHECK int mqsp_keyreq_parse(const uint8_t *plain, size_t len, struct mq
 void mqsp_keyreq_release(struct mqsp_keyreq *r);
 
 /* Build the answer of device user for req on db (the plugin's writer
- * connection: waits at most MQSP_KEYREQ_BUSY_MS for a lock, then puts the
- * busy timeout back to 0), keys unwrapped with mk, key states judged at
- * now (Unix seconds), and record it (key_grants, audit).  Returns MQS_OK,
- * MQS_ERR_DB (nothing recorded, nothing to send), MQS_ERR_UNWRAP (a key does
- * not open: nothing sent), MQS_ERR_NOMEM; a lowercase message in err. */
+ * connection: waits at most busy_ms for a lock, then puts the busy timeout
+ * back to 0), keys unwrapped with mk, key states judged at now (Unix
+ * seconds), and record it (key_grants, audit).  The answer is to be sealed
+ * for device key dk_id: in the same transaction it must still be a device
+ * key of user that opens at now (active, or in its grace), else nothing is
+ * recorded nor sent.  Returns MQS_OK, MQS_ERR_DB (nothing recorded, nothing
+ * to send; locked: sqlite3_errcode(db) is SQLITE_BUSY), MQS_ERR_NOENT
+ * (dk_id no longer opens), MQS_ERR_UNWRAP (a key does not open: nothing
+ * sent), MQS_ERR_NOMEM; a lowercase message in err. */
 MQS_MUST_CHECK int mqsp_keyreq_answer(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN],
-                                      const char *user, const struct mqsp_keyreq *req, int64_t now,
+                                      const char *user, uint32_t dk_id,
+                                      const struct mqsp_keyreq *req, int64_t now, int busy_ms,
                                       struct mqsp_keyreq_answer *out, char *err, size_t errlen);
 
 /* Wipe and free an answer.  NULL is fine. */

@@ -15,6 +15,7 @@
 #include "keyreq.h"
 #include "keys.h"
 #include "keysvc.h"
+#include "mqs_buf.h"
 #include "mqs_envelope.h"
 #include "mqs_kdf.h"
 #include "mqs_topic.h"
@@ -27,6 +28,10 @@
  * a pass stops after PUSH_SLICE_MS of work or PUSH_PER_PASS answers */
 #define PUSH_SLICE_MS 2.0
 #define PUSH_PER_PASS 64
+/* a push that found the database locked waits PUSH_RETRY_MS, doubled per
+ * failed attempt up to PUSH_RETRY_MAX_MS, before the queue moves again */
+#define PUSH_RETRY_MS     100.0
+#define PUSH_RETRY_MAX_MS 2000.0
 
 static const char *const refusal_name[MQSP_KEYSVC__COUNT] = {"rate limit",
                                                              "flood",
@@ -35,16 +40,29 @@ static const char *const refusal_name[MQSP_KEYSVC__COUNT] = {"rate limit",
                                                              "does not open or not fresh",
                                                              "internal error"};
 
+/* how many clients of one device (username) are remembered */
+struct user_count {
+	UT_hash_handle hh;
+	size_t n;
+	int logged; /* the per-device cap was logged since it was last below it */
+	char user[MQSP_DEVICE_NAME_MAX + 1];
+};
+
 /* what a connected client fetched, for pushes */
 struct fetched {
 	UT_hash_handle hh;
-	const struct mosquitto *client; /* the connection (not dereferenced) */
+	const struct mosquitto *client; /* the connection (dereferenced only while the
+	                                   clients table says it is connected) */
 	uint32_t dk_id;                 /* the device key its answers are sealed for */
-	size_t nfilters;
-	char *filters[MQSP_KEYREQ_FILTERS_MAX];
-	uint64_t pending;            /* bit i: filters[i] has a new key to push */
+	size_t nfilters, cap_filters, cap_pending;
+	char **filters;         /* at most MQSP_KEYSVC_FILTERS_MAX */
+	unsigned char *pending; /* pending[i]: filters[i] has a new key to push */
+	size_t npending;
+	unsigned attempts;           /* pushes in a row that found the database locked */
 	int queued;                  /* on the push queue */
+	int cap_logged;              /* MQSP_KEYSVC_FILTERS_MAX was logged */
 	struct fetched *prev, *next; /* the push queue (utlist) */
+	struct user_count *uc;
 	char user[MQSP_DEVICE_NAME_MAX + 1];
 	char cid[CID_MAX + 1];
 };
@@ -56,6 +74,10 @@ struct mqsp_keysvc {
 	struct mqsp_keyrate *rate_user;
 	struct fetched *by_cid; /* uthash */
 	size_t nfetched;
+	struct user_count *by_user; /* uthash */
+	int64_t cap_log_second;     /* the global cap was last logged then */
+	double retry_at;            /* no pass before this (mqsp_mono_ms; 0: none) */
+	unsigned long retried, given_up;
 	unsigned long refused[MQSP_KEYSVC__COUNT];
 	unsigned long answered, pushed;
 	struct fetched *queue; /* clients with pushes pending, oldest first */
@@ -101,8 +123,16 @@ static void fetched_del(struct mqsp_keysvc *ks, struct fetched *f)
 		ks->nqueued--;
 	}
 	HASH_DEL(ks->by_cid, f);
+	if (f->uc != NULL && --f->uc->n == 0) {
+		HASH_DEL(ks->by_user, f->uc);
+		free(f->uc);
+	} else if (f->uc != NULL) {
+		f->uc->logged = 0;
+	}
 	for (size_t i = 0; i < f->nfilters; i++)
 		free(f->filters[i]);
+	free(f->filters);
+	free(f->pending);
 	free(f);
 	ks->nfetched--;
 }
@@ -191,6 +221,84 @@ static void flood_ban(struct mqsp_plugin *p, const char *user, const char *cid)
 	p->kick_pending = 1;
 }
 
+/* A new record of client cid of user, counted globally and per user; NULL
+ * (logged, at most once a second or once per device while at its cap) when
+ * a cap is reached or out of memory. */
+static struct fetched *fetched_new(struct mqsp_keysvc *ks, struct mosquitto *client,
+                                   const char *cid, const char *user)
+{
+	struct user_count *uc = NULL;
+	struct fetched *f;
+	size_t ulen = strlen(user);
+	int64_t now = (int64_t)time(NULL);
+
+	if (ks->nfetched >= MQSP_KEYSVC_CLIENTS) {
+		if (now != ks->cap_log_second)
+			mqsp_log(MOSQ_LOG_WARNING,
+			         "mqttsec: not remembering client %s of %s for key pushes: %d "
+			         "clients remembered (cap); it fetches when it meets a new key",
+			         cid, user, MQSP_KEYSVC_CLIENTS);
+		ks->cap_log_second = now;
+		return NULL;
+	}
+	HASH_FIND(hh, ks->by_user, user, ulen, uc);
+	if (uc != NULL && uc->n >= MQSP_KEYSVC_CLIENTS_PER_USER) {
+		if (!uc->logged)
+			mqsp_log(MOSQ_LOG_WARNING,
+			         "mqttsec: not remembering client %s of %s for key pushes: %d "
+			         "clients of that device remembered (cap); it fetches when it "
+			         "meets a new key",
+			         cid, user, MQSP_KEYSVC_CLIENTS_PER_USER);
+		uc->logged = 1;
+		return NULL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	if (uc == NULL) {
+		uc = calloc(1, sizeof(*uc));
+		if (uc == NULL) {
+			free(f);
+			return NULL;
+		}
+		memcpy(uc->user, user, ulen + 1);
+		HASH_ADD(hh, ks->by_user, user, ulen, uc);
+	}
+	uc->n++;
+	f->uc = uc;
+	f->client = client;
+	memcpy(f->cid, cid, strlen(cid) + 1);
+	memcpy(f->user, user, ulen + 1);
+	HASH_ADD(hh, ks->by_cid, cid, strlen(cid), f);
+	ks->nfetched++;
+	return f;
+}
+
+/* Add filter to f (grown, at most MQSP_KEYSVC_FILTERS_MAX).  Returns MQS_OK,
+ * MQS_ERR_TOOBIG or MQS_ERR_NOMEM. */
+static int fetched_add_filter(struct fetched *f, const char *filter)
+{
+	void *fl = f->filters;
+	void *pd = f->pending;
+	int rc;
+
+	rc = mqs_array_reserve(&fl, &f->cap_filters, f->nfilters + 1, sizeof(*f->filters),
+	                       MQSP_KEYSVC_FILTERS_MAX, 0);
+	f->filters = fl;
+	if (rc == MQS_OK)
+		rc = mqs_array_reserve(&pd, &f->cap_pending, f->nfilters + 1, sizeof(*f->pending),
+		                       MQSP_KEYSVC_FILTERS_MAX, 0);
+	f->pending = pd;
+	if (rc != MQS_OK)
+		return rc;
+	f->filters[f->nfilters] = strdup(filter);
+	if (f->filters[f->nfilters] == NULL)
+		return MQS_ERR_NOMEM;
+	f->pending[f->nfilters] = 0;
+	f->nfilters++;
+	return MQS_OK;
+}
+
 /* Remember that client cid fetched the granted filters. */
 static void remember(struct mqsp_keysvc *ks, struct mosquitto *client, const char *cid,
                      const char *user, uint32_t dk_id, const struct mqsp_keyreq_answer *a)
@@ -206,16 +314,9 @@ static void remember(struct mqsp_keysvc *ks, struct mosquitto *client, const cha
 		f = NULL;
 	}
 	if (f == NULL) {
-		if (ks->nfetched >= MQSP_KEYSVC_CLIENTS)
-			return;
-		f = calloc(1, sizeof(*f));
+		f = fetched_new(ks, client, cid, user);
 		if (f == NULL)
 			return;
-		f->client = client;
-		memcpy(f->cid, cid, len + 1);
-		memcpy(f->user, user, strlen(user) + 1);
-		HASH_ADD(hh, ks->by_cid, cid, len, f);
-		ks->nfetched++;
 	}
 	f->dk_id = dk_id;
 	for (size_t i = 0; i < a->ngranted; i++) {
@@ -223,11 +324,19 @@ static void remember(struct mqsp_keysvc *ks, struct mosquitto *client, const cha
 
 		for (size_t j = 0; j < f->nfilters && !have; j++)
 			have = strcmp(f->filters[j], a->granted[i]) == 0;
-		if (have || f->nfilters >= MQSP_KEYREQ_FILTERS_MAX)
+		if (have)
 			continue;
-		f->filters[f->nfilters] = strdup(a->granted[i]);
-		if (f->filters[f->nfilters] != NULL)
-			f->nfilters++;
+		if (fetched_add_filter(f, a->granted[i]) != MQS_OK) {
+			if (!f->cap_logged)
+				mqsp_log(
+				    MOSQ_LOG_WARNING,
+				    "mqttsec: not remembering more filters of client %s of %s "
+				    "for key pushes (cap %d or out of memory): it gets no push "
+				    "for the others and fetches when it meets a new key",
+				    cid, user, MQSP_KEYSVC_FILTERS_MAX);
+			f->cap_logged = 1;
+			break;
+		}
 	}
 }
 
@@ -235,7 +344,7 @@ static void remember(struct mqsp_keysvc *ks, struct mosquitto *client, const cha
  * user, whose key dk sealed the request.  Returns MQS_OK or an error (logged
  * by the caller). */
 static int answer_send(struct mqsp_plugin *p, const char *cid, const char *user,
-                       const struct mqsp_device_key *dk, const struct mqsp_keyreq *req,
+                       const struct mqsp_device_key *dk, const struct mqsp_keyreq *req, int busy_ms,
                        struct mqsp_keyreq_answer *a, char *err, size_t errlen)
 {
 	uint8_t ak[MQS_KDF_KEY_LEN];
@@ -245,8 +354,8 @@ static int answer_send(struct mqsp_plugin *p, const char *cid, const char *user,
 	int rc;
 
 	snprintf(topic, sizeof(topic), "%s%s", MQSP_KEYREQ_PREFIX, user);
-	rc = mqsp_keyreq_answer(mqsp_store_writer(p->store), p->mk, user, req, (int64_t)time(NULL),
-	                        a, err, errlen);
+	rc = mqsp_keyreq_answer(mqsp_store_writer(p->store), p->mk, user, dk->id, req,
+	                        (int64_t)time(NULL), busy_ms, a, err, errlen);
 	if (rc != MQS_OK)
 		goto out;
 	/* one key, one purpose: answers never use the device key itself */
@@ -359,7 +468,13 @@ static void handle(struct mqsp_plugin *p, struct mosquitto_evt_message *ed)
 		goto out;
 	}
 	err[0] = '\0';
-	if (answer_send(p, cid, user, dk, &req, &a, err, sizeof(err)) != MQS_OK) {
+	switch (answer_send(p, cid, user, dk, &req, MQSP_KEYREQ_BUSY_MS, &a, err, sizeof(err))) {
+	case MQS_OK:
+		break;
+	case MQS_ERR_NOENT: /* its device key was retired a moment ago */
+		refuse(ks, MQSP_KEYSVC_UNKNOWN, cid, err);
+		goto out;
+	default:
 		refuse(ks, MQSP_KEYSVC_ERROR, cid, err);
 		goto out;
 	}
@@ -443,6 +558,25 @@ static char *key_filter(struct mqsp_plugin *p, uint32_t id)
 	return filter;
 }
 
+/* Put f on the push queue (at its head with first set) unless it is on it. */
+static void enqueue(struct mqsp_keysvc *ks, struct fetched *f, int first)
+{
+	if (f->queued)
+		return;
+	if (ks->nqueued == 0) {
+		ks->run_pushed = 0;
+		ks->run_passes = 0;
+		ks->run_max_ms = 0;
+		ks->run_t0 = mqsp_mono_ms();
+	}
+	if (first)
+		DL_PREPEND(ks->queue, f);
+	else
+		DL_APPEND(ks->queue, f);
+	f->queued = 1;
+	ks->nqueued++;
+}
+
 /* Queue a push of filter's keys to every client that fetched it.  A client
  * already queued for it gets one push (with the keys of the view in use when
  * it is sent): a later rotation supersedes the queued one. */
@@ -455,56 +589,97 @@ static void queue_filter(struct mqsp_keysvc *ks, const char *filter)
 		for (size_t i = 0; i < f->nfilters; i++) {
 			if (strcmp(f->filters[i], filter) != 0)
 				continue;
-			f->pending |= UINT64_C(1) << i;
-			if (!f->queued) {
-				if (ks->nqueued == 0) {
-					ks->run_pushed = 0;
-					ks->run_passes = 0;
-					ks->run_max_ms = 0;
-					ks->run_t0 = mqsp_mono_ms();
-				}
-				DL_APPEND(ks->queue, f);
-				f->queued = 1;
-				ks->nqueued++;
+			if (!f->pending[i]) {
+				f->pending[i] = 1;
+				f->npending++;
 			}
+			enqueue(ks, f, 0);
 			break;
 		}
 	}
 }
 
-/* Send f's pending filters in one answer, if its device and answers key are
- * still valid in the view in use (read right is checked by the answer). */
-static void push_one(struct mqsp_plugin *p, struct fetched *f, int64_t now_s)
+/* what push_one did */
+enum push_result { PUSH_DONE, PUSH_BUSY };
+
+/* Forget every pending filter of f. */
+static void pending_clear(struct fetched *f)
+{
+	memset(f->pending, 0, f->nfilters);
+	f->npending = 0;
+}
+
+/* Send up to MQSP_KEYREQ_FILTERS_MAX of f's pending filters in one answer,
+ * if its device and answers key are still valid in the view in use and the
+ * connection with its client id is still the one that fetched, logged in
+ * as the same username (read right and device key state are checked by the
+ * answer, in its transaction).  PUSH_BUSY: the database was locked, nothing
+ * sent, the filters stay pending (the answer does not wait for the lock:
+ * busy timeout 0 on the broker thread). */
+static enum push_result push_one(struct mqsp_plugin *p, struct fetched *f, int64_t now_s)
 {
 	struct mqsp_keysvc *ks = p->keysvc;
 	char *which[MQSP_KEYREQ_FILTERS_MAX];
+	size_t idx[MQSP_KEYREQ_FILTERS_MAX];
 	struct mqsp_keyreq req;
 	struct mqsp_keyreq_answer a;
 	const struct mqsp_device_key *dk;
 	const struct mqsp_device *d;
+	const struct mqsp_client *c;
+	const char *now_user;
+	enum push_result res = PUSH_DONE;
 	char err[256];
+	int rc;
 
 	memset(&req, 0, sizeof(req));
 	memset(&a, 0, sizeof(a));
-	for (size_t i = 0; i < f->nfilters; i++)
-		if (f->pending & (UINT64_C(1) << i))
+	for (size_t i = 0; i < f->nfilters && req.nfilters < MQSP_KEYREQ_FILTERS_MAX; i++) {
+		if (f->pending[i]) {
+			idx[req.nfilters] = i;
 			which[req.nfilters++] = f->filters[i];
-	f->pending = 0;
-	if (req.nfilters == 0 || p->snap == NULL)
-		return;
+		}
+	}
+	if (req.nfilters == 0 || p->snap == NULL) {
+		pending_clear(f);
+		return PUSH_DONE;
+	}
 	d = mqsp_snapshot_device(p->snap, f->user);
 	dk = mqsp_keys_device(p->snap->keys, f->dk_id, now_s);
-	if (d == NULL || !d->enabled || dk == NULL || strcmp(dk->device, f->user) != 0)
-		return;      /* its answers key is gone: it fetches again */
+	c = mqsp_clients_find(&p->clients, f->cid);
+	if (d == NULL || !d->enabled || dk == NULL || strcmp(dk->device, f->user) != 0 ||
+	    !mqsp_clients_is(c, f->client, f->user)) {
+		pending_clear(f); /* its answers key or its connection is gone */
+		return PUSH_DONE;
+	}
+	/* the same connection, still logged in as the username the push is for */
+	now_user = mosquitto_client_username(f->client);
+	if (now_user == NULL || strcmp(now_user, f->user) != 0) {
+		pending_clear(f);
+		return PUSH_DONE;
+	}
 	req.filters = which; /* nonce all zero: a push */
 	err[0] = '\0';
-	if (answer_send(p, f->cid, f->user, dk, &req, &a, err, sizeof(err)) != MQS_OK)
-		refuse(ks, MQSP_KEYSVC_ERROR, f->cid, err);
-	else if (a.ngranted > 0) {
-		ks->pushed++;
-		ks->run_pushed++;
+	rc = answer_send(p, f->cid, f->user, dk, &req, 0, &a, err, sizeof(err));
+	if (rc == MQS_ERR_DB) {
+		int code = sqlite3_errcode(mqsp_store_writer(p->store));
+
+		if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+			res = PUSH_BUSY;
+	}
+	if (res == PUSH_DONE) {
+		for (size_t i = 0; i < req.nfilters; i++)
+			f->pending[idx[i]] = 0;
+		f->npending -= req.nfilters;
+		f->attempts = 0;
+		if (rc == MQS_OK && a.ngranted > 0) {
+			ks->pushed++;
+			ks->run_pushed++;
+		} else if (rc != MQS_OK && rc != MQS_ERR_NOENT) {
+			refuse(ks, MQSP_KEYSVC_ERROR, f->cid, err);
+		}
 	}
 	mqsp_keyreq_answer_release(&a);
+	return res;
 }
 
 /* One pass of queued pushes. */
@@ -518,14 +693,42 @@ void mqsp_keysvc_push_slice(struct mqsp_plugin *p)
 	if (ks == NULL || ks->queue == NULL)
 		return;
 	t0 = mqsp_mono_ms();
+	if (ks->retry_at > 0 && t0 < ks->retry_at)
+		return; /* the database was locked: a later pass */
+	ks->retry_at = 0;
 	do {
 		struct fetched *f = ks->queue;
 
 		DL_DELETE(ks->queue, f);
 		f->queued = 0;
 		ks->nqueued--;
-		push_one(p, f, now_s);
 		n++;
+		if (push_one(p, f, now_s) == PUSH_BUSY) {
+			double wait = PUSH_RETRY_MS;
+
+			f->attempts++;
+			if (f->attempts >= MQSP_KEYSVC_PUSH_ATTEMPTS) {
+				mqsp_log(MOSQ_LOG_WARNING,
+				         "mqttsec: gave up pushing topic keys to client %s of %s "
+				         "after %u attempts: database locked; it fetches when it "
+				         "meets a new key",
+				         f->cid, f->user, f->attempts);
+				ks->given_up++;
+				pending_clear(f);
+				f->attempts = 0;
+				continue;
+			}
+			ks->retried++;
+			for (unsigned i = 1; i < f->attempts && wait < PUSH_RETRY_MAX_MS; i++)
+				wait *= 2;
+			if (wait > PUSH_RETRY_MAX_MS)
+				wait = PUSH_RETRY_MAX_MS;
+			ks->retry_at = mqsp_mono_ms() + wait;
+			enqueue(ks, f, 1); /* first again, on a later pass */
+			break;
+		}
+		if (f->npending > 0)
+			enqueue(ks, f, 0); /* more than one answer's worth of filters */
 	} while (ks->queue != NULL && n < PUSH_PER_PASS && mqsp_mono_ms() - t0 < PUSH_SLICE_MS);
 	spent = mqsp_mono_ms() - t0;
 	ks->run_passes++;
@@ -543,8 +746,8 @@ void mqsp_keysvc_push_slice(struct mqsp_plugin *p)
 void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
                          const struct mqsp_keys *now)
 {
-	char *done[MQSP_KEYREQ_FILTERS_MAX];
-	size_t ndone = 0;
+	char **done = NULL;
+	size_t ndone = 0, cap = 0;
 
 	if (p->keysvc == NULL || p->keysvc->nfetched == 0 || now == NULL)
 		return;
@@ -564,15 +767,27 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 			continue;
 		for (size_t j = 0; j < ndone && !seen; j++)
 			seen = strcmp(done[j], filter) == 0;
-		if (seen || ndone >= MQSP_KEYREQ_FILTERS_MAX) {
+		if (seen) {
 			free(filter);
 			continue;
 		}
 		queue_filter(p->keysvc, filter);
+		{
+			void *arr = done;
+
+			/* a filter not kept here is only queued twice (one push) */
+			if (mqs_array_reserve(&arr, &cap, ndone + 1, sizeof(*done), now->ntkeys,
+			                      0) != MQS_OK) {
+				free(filter);
+				continue;
+			}
+			done = arr;
+		}
 		done[ndone++] = filter;
 	}
 	for (size_t j = 0; j < ndone; j++)
 		free(done[j]);
+	free(done);
 	/* a view built after those rotations holds their keys now */
 	p->keysvc->nearly = 0;
 	/* the first pass at once */

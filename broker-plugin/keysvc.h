@@ -36,8 +36,20 @@
  *     gets one push with the keys in use when it is served (a later
  *     rotation supersedes a queued push); a client that disconnected is
  *     dropped from the queue, one whose device, answers key or read right
- *     went is skipped.  The queue holds each remembered client at most once
- *     (bounded by MQSP_KEYSVC_CLIENTS).  The plugin's own rotations
+ *     went is skipped, and so is one whose client id is no longer held by
+ *     the connection that fetched, logged in as the same username (the
+ *     clients table, then mosquitto_client_username).  The queue holds each
+ *     remembered client at most once (bounded by MQSP_KEYSVC_CLIENTS, and
+ *     MQSP_KEYSVC_CLIENTS_PER_USER per device); each remembers at most
+ *     MQSP_KEYSVC_FILTERS_MAX filters (a client or filter past a cap is
+ *     logged, never dropped silently; it fetches when it meets a new key),
+ *     and one answer carries at most MQSP_KEYREQ_FILTERS_MAX of them (the
+ *     rest go in the next answer).  A push builds its answer with busy
+ *     timeout 0: when mqttsec-acl holds the database lock it stays pending
+ *     and the queue waits 100 ms (doubled per failed attempt, at most 2 s)
+ *     before the next pass tries again, MQSP_KEYSVC_PUSH_ATTEMPTS times at
+ *     most (then logged).  The answer checks, in its own transaction, that
+ *     the device key it is sealed for still opens (rekey --grace 0).  The plugin's own rotations
  *     (rotate.c) queue their push at once (mqsp_keysvc_rotated, the keys
  *     read from the committed database), and the next view does not push
  *     those keys again.
@@ -54,7 +66,11 @@
 
 #define MQSP_KEYSVC_LOG_PER_S 20
 #define MQSP_KEYSVC_CLIENTS   100000 /* clients whose fetched filters are remembered */
-#define MQSP_KEYSVC_EARLY_MAX 32     /* rotations pushed before a view holds their key */
+#define MQSP_KEYSVC_CLIENTS_PER_USER                                                               \
+	64 /* ... of one device (username): one holder cannot fill the table */
+#define MQSP_KEYSVC_FILTERS_MAX   1024 /* filters remembered per client */
+#define MQSP_KEYSVC_PUSH_ATTEMPTS 10   /* a push that found the database locked, tried again */
+#define MQSP_KEYSVC_EARLY_MAX     32   /* rotations pushed before a view holds their key */
 
 struct mosquitto;
 struct mqsp_plugin;

@@ -5,9 +5,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -30,6 +32,16 @@
  * refused, so one device's credentials cannot fill the memory (and push
  * every device onto the commit path) */
 #define PER_USER_MAX 1000
+/* a token more than this ahead of the broker clock is made durable with an
+ * fsync before its CONNACK; an unclean start refuses every token up to this
+ * far past the start, which then covers every nonce a power loss can have
+ * dropped (docs/broker-plugin.md, "Connect tokens", power loss) */
+#define AHEAD_MS 1000
+/* token journal records that are not nonces (no '/'): a clean stop, and a
+ * start (so that the file never ends with a clean stop while a broker runs) */
+#define MARK_CLEAN          "clean-stop"
+#define MARK_START          "start"
+#define FLOOR_READ_EVERY_MS 1000 /* database mode: a peer's token_floor */
 
 /* an accepted (username, nonce): key "username/<nonce hex>" (a username
  * never holds '/'); dirty: only the journal holds it, not token_seen */
@@ -67,6 +79,7 @@ struct mqsp_tokens {
 	sqlite3_stmt *ignore_st;
 	sqlite3_stmt *prune_st;
 	sqlite3_stmt *floor_st;
+	sqlite3_stmt *floor_read_st;
 	struct mqsp_journal *journal; /* <db>-tokens, NULL: commit each nonce */
 	struct seen *set;
 	size_t count, ndirty;
@@ -78,6 +91,13 @@ struct mqsp_tokens {
 	/* token_seen rows and nonces of tokens older than this (seconds) were
 	 * pruned (settings token_floor): such a token is refused */
 	int64_t floor;
+	/* an unclean start (or, in database mode, a peer) raised the floor from
+	 * unclean_from: a token in between with a right tag is refused without
+	 * counting toward bans (its device did nothing wrong) */
+	int unclean;
+	int64_t unclean_from;
+	int clean_last; /* recovery: the journal's last record is a clean stop */
+	uint64_t next_floor_read_ms;
 	/* a nonce committed but not held in memory (memory full) may be in
 	 * token_seen alone until then: every nonce is committed till then */
 	int64_t spill_until;
@@ -276,10 +296,63 @@ static int recover_one(void *ctx, const char *name, int64_t ts_ms)
 	const char *slash = strchr(name, '/');
 	int e;
 
+	t->clean_last = strcmp(name, MARK_CLEAN) == 0;
 	if (slash == NULL || strlen(slash + 1) != 2 * MQS_CONNTOKEN_NONCE_LEN)
 		return MQS_OK; /* not a record of this journal: skipped */
 	e = seen_add(t, name, ts_ms / 1000, 1);
 	return e == MQS_ERR_EXISTS ? MQS_OK : e;
+}
+
+/* Commit token_floor = max(token_floor, f) with synchronous=FULL, so that
+ * the WAL (this commit and every earlier one) is on the disk when it
+ * returns.  MQS_OK or MQS_ERR_DB. */
+static int floor_commit_durable(struct mqsp_tokens *t, int64_t f, int busy_ms)
+{
+	int r;
+
+	sqlite3_busy_timeout(t->db, busy_ms);
+	(void)sqlite3_exec(t->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	sqlite3_bind_int64(t->floor_st, 1, f);
+	r = sqlite3_step(t->floor_st);
+	sqlite3_reset(t->floor_st);
+	(void)sqlite3_exec(t->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	sqlite3_busy_timeout(t->db, 0);
+	return r == SQLITE_DONE ? MQS_OK : MQS_ERR_DB;
+}
+
+/* The last run did not stop cleanly (or database mode, where a start
+ * cannot tell): nonces it accepted in its last seconds may be lost with a
+ * power loss, so refuse every token made before now + AHEAD_MS (those made
+ * further ahead were fsynced) - docs/broker-plugin.md, "Connect tokens". */
+static void unclean_start(struct mqsp_tokens *t, uint64_t now_ms, int busy_ms)
+{
+	int64_t f = (int64_t)((now_ms + AHEAD_MS) / 1000u) + 1;
+
+	if (f <= t->floor)
+		return;
+	if (floor_commit_durable(t, f, busy_ms) != MQS_OK)
+		/* held in memory for this run; the next start raises it again */
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot record token_floor: %s",
+		         sqlite3_errmsg(t->db));
+	t->unclean = 1;
+	t->unclean_from = t->floor;
+	t->floor = f;
+	mqsp_log(MOSQ_LOG_WARNING,
+	         "mqttsec: %s: connect tokens made before %" PRId64
+	         " (unix time) are refused (token_floor), not counted toward bans",
+	         t->journal != NULL ? "the last run did not stop cleanly" : "database mode start",
+	         f);
+}
+
+/* Append the record name to the journal and fsync it.  MQS_OK or
+ * MQS_ERR_IO (errno kept). */
+static int journal_mark(struct mqsp_tokens *t, const char *name, uint64_t now_ms)
+{
+	int e = mqsp_journal_append(t->journal, name, (int64_t)now_ms);
+
+	if (e == MQS_OK)
+		e = mqsp_journal_sync(t->journal);
+	return e;
 }
 
 /* Load the nonces of token_seen still inside the window, then what the
@@ -355,7 +428,7 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 {
 	struct mqsp_tokens *t = calloc(1, sizeof(*t));
 	sqlite3_stmt *st = NULL;
-	int rc = MQS_ERR_NOMEM;
+	int rc = MQS_ERR_NOMEM, fresh = 0;
 
 	*out = NULL;
 	if (t == NULL) {
@@ -381,6 +454,8 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 	                       "ON CONFLICT (name) DO UPDATE SET value = max(CAST(settings.value "
 	                       "AS INTEGER), CAST(excluded.value AS INTEGER))",
 	                       -1, SQLITE_PREPARE_PERSISTENT, &t->floor_st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(t->db, "SELECT value FROM settings WHERE name = 'token_floor'", -1,
+	                       SQLITE_PREPARE_PERSISTENT, &t->floor_read_st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(t->db,
 	                       "INSERT INTO settings (name, value) VALUES ('connect_tokens', ?1) "
 	                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -411,6 +486,9 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 		t->floor = sqlite3_column_int64(st, 0);
 	sqlite3_busy_timeout(t->db, 0);
 	if (journal_path != NULL) {
+		struct stat jst;
+
+		fresh = stat(journal_path, &jst) != 0 && errno == ENOENT;
 		rc = mqsp_journal_open(journal_path, &t->journal, err, errlen);
 		if (rc != MQS_OK)
 			goto out;
@@ -418,12 +496,42 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 	rc = recover(t, (int64_t)time(NULL), busy_ms, err, errlen);
 	if (rc != MQS_OK)
 		goto out;
+	/* a journal that did not exist: nothing was ever accepted with it */
+	if (journal_path == NULL || (!fresh && !t->clean_last))
+		unclean_start(t, mqs_now_ms(), busy_ms);
+	/* from now on the file does not end with a clean stop */
+	if (t->journal != NULL && journal_mark(t, MARK_START, mqs_now_ms()) != MQS_OK) {
+		rc = MQS_ERR_IO;
+		snprintf(err, errlen, "cannot write token journal %s: %s",
+		         mqsp_journal_path(t->journal), strerror(errno));
+		goto out;
+	}
 	*out = t;
 	t = NULL;
 out:
 	sqlite3_finalize(st);
 	mqsp_tokens_free(t);
 	return rc;
+}
+
+/* A clean stop: fold, make the database durable (a commit with
+ * synchronous=FULL), then end the journal with a clean-stop record and
+ * fsync it, so that the next start need not raise the floor. */
+static void clean_stop(struct mqsp_tokens *t)
+{
+	int folded = t->ndirty == 0 || fold(t, 1000) == MQS_OK;
+
+	if (!folded)
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: accepted connect token nonces stay in the token journal for the "
+		         "next start");
+	/* the nonces not folded are in the journal, which the mark fsyncs */
+	if (floor_commit_durable(t, t->floor, 1000) != MQS_OK ||
+	    journal_mark(t, MARK_CLEAN, mqs_now_ms()) != MQS_OK)
+		mqsp_log(MOSQ_LOG_WARNING,
+		         "mqttsec: cannot record a clean stop in token journal %s: the next start "
+		         "refuses the tokens made before it",
+		         mqsp_journal_path(t->journal));
 }
 
 /* Fold, finalize the statements and free t. */
@@ -433,7 +541,9 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 
 	if (t == NULL)
 		return;
-	if (t->ndirty > 0 && t->insert_st != NULL && fold(t, 1000) != MQS_OK)
+	if (t->journal != NULL && t->floor_st != NULL)
+		clean_stop(t);
+	else if (t->ndirty > 0 && t->insert_st != NULL && fold(t, 1000) != MQS_OK)
 		mqsp_log(MOSQ_LOG_WARNING,
 		         "mqttsec: accepted connect token nonces stay in the token journal for the "
 		         "next start");
@@ -442,6 +552,7 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 	sqlite3_finalize(t->ignore_st);
 	sqlite3_finalize(t->prune_st);
 	sqlite3_finalize(t->floor_st);
+	sqlite3_finalize(t->floor_read_st);
 	HASH_ITER(hh, t->set, s, tmp)
 	{
 		HASH_DEL(t->set, s);
@@ -462,11 +573,14 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 
 /* Commit (username, nonce) at the token's time.  NULL, or why not. */
 static const char *nonce_commit(struct mqsp_tokens *t, const char *user,
-                                const struct mqs_conntoken *tok, char *why, size_t whylen)
+                                const struct mqs_conntoken *tok, int durable, char *why,
+                                size_t whylen)
 {
 	const char *res = why;
 	int r;
 
+	if (durable)
+		(void)sqlite3_exec(t->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	sqlite3_busy_timeout(t->db, TOKEN_BUSY_MS);
 	sqlite3_bind_text(t->insert_st, 1, user, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(t->insert_st, 2, tok->nonce, sizeof(tok->nonce), SQLITE_STATIC);
@@ -481,18 +595,24 @@ static const char *nonce_commit(struct mqsp_tokens *t, const char *user,
 	sqlite3_reset(t->insert_st);
 	sqlite3_clear_bindings(t->insert_st);
 	sqlite3_busy_timeout(t->db, 0);
+	if (durable)
+		(void)sqlite3_exec(t->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	return res;
 }
 
 /* Refuse a nonce seen before, else make it durable before the CONNACK: a
  * journal line (one write(2)), or a commit when the memory is full or the
- * name too long for the journal.  NULL, or why not. */
+ * name too long for the journal; a token over AHEAD_MS ahead of the broker
+ * clock (now_ms) with an fsync too (its nonce is above the floor an unclean
+ * start raises).  NULL, or why not. */
 static const char *nonce_record(struct mqsp_tokens *t, const char *user,
-                                const struct mqs_conntoken *tok, char *why, size_t whylen)
+                                const struct mqs_conntoken *tok, uint64_t now_ms, char *why,
+                                size_t whylen)
 {
 	char key[KEY_MAX + 1];
 	struct seen *s = NULL;
 	int have_key = key_make(user, tok->nonce, key);
+	int durable = tok->ts_ms > now_ms + AHEAD_MS;
 	int64_t at = (int64_t)(tok->ts_ms / 1000u);
 	const char *res;
 	int e;
@@ -513,6 +633,13 @@ static const char *nonce_record(struct mqsp_tokens *t, const char *user,
 	    (int64_t)(mqs_now_ms() / 1000u) > t->spill_until &&
 	    mqsp_journal_records(t->journal) < MQSP_JOURNAL_RECORDS_MAX) {
 		e = mqsp_journal_append(t->journal, key, (int64_t)tok->ts_ms);
+		if (e == MQS_OK && durable && mqsp_journal_sync(t->journal) != MQS_OK) {
+			/* in the file (a replay is refused) but maybe not on the disk */
+			(void)seen_add(t, key, at, 1);
+			snprintf(why, whylen, "cannot record the connect token: token journal: %s",
+			         strerror(errno));
+			return why;
+		}
 		if (e == MQS_OK) {
 			if (seen_add(t, key, at, 1) == MQS_OK)
 				return NULL;
@@ -525,10 +652,22 @@ static const char *nonce_record(struct mqsp_tokens *t, const char *user,
 	}
 	/* the primary key refuses a nonce folded before (and always decides
 	 * for a username too long for a key, which memory never holds) */
-	res = nonce_commit(t, user, tok, why, whylen);
+	res = nonce_commit(t, user, tok, durable, why, whylen);
 	if (res == NULL && have_key && (t->count >= SEEN_MAX || seen_add(t, key, at, 0) != MQS_OK))
 		spilled(t, at);
 	return res;
+}
+
+/* Whether memory holds the nonce of tok for user. */
+static int nonce_known(struct mqsp_tokens *t, const char *user, const struct mqs_conntoken *tok)
+{
+	char key[KEY_MAX + 1];
+	struct seen *s = NULL;
+
+	if (!key_make(user, tok->nonce, key))
+		return 0;
+	HASH_FIND_STR(t->set, key, s);
+	return s != NULL;
 }
 
 /* Check a token. */
@@ -539,7 +678,7 @@ const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d
 	struct mqs_conntoken tok;
 	uint8_t k[MQS_KDF_KEY_LEN];
 	const char *res = NULL;
-	int when, e;
+	int when, e, below;
 
 	*counts = 1;
 	if (!t->enabled) {
@@ -563,7 +702,8 @@ const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d
 	}
 	/* the replay state no longer holds the nonces of tokens this old (a
 	 * wider window since, or the clock stepped back): a replay would pass */
-	if ((int64_t)(tok.ts_ms / 1000u) < t->floor) {
+	below = (int64_t)(tok.ts_ms / 1000u) < t->floor;
+	if (below && !(t->unclean && (int64_t)(tok.ts_ms / 1000u) >= t->unclean_from)) {
 		res = "connect token older than the replay state (token_floor)";
 		goto out;
 	}
@@ -581,18 +721,53 @@ const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d
 		res = why;
 		goto out;
 	}
-	res = nonce_record(t, d->name, &tok, why, whylen);
+	if (below) {
+		/* made before an unclean start (or a peer's floor): the device
+		 * did nothing wrong, unless it is a replay */
+		res = "connect token already used";
+		if (!nonce_known(t, d->name, &tok)) {
+			*counts = 0;
+			res = "connect token made before the broker's unclean start (token_floor)";
+		}
+		goto out;
+	}
+	res = nonce_record(t, d->name, &tok, now_ms, why, whylen);
 	if (res == why)
 		*counts = 0;
 out:
 	return res;
 }
 
+/* Database mode: take up a token_floor another broker on the database
+ * raised (its unclean start, or its prune) - docs/broker-plugin.md,
+ * "Connect tokens". */
+static void floor_reread(struct mqsp_tokens *t)
+{
+	int64_t v;
+
+	if (sqlite3_step(t->floor_read_st) != SQLITE_ROW) {
+		sqlite3_reset(t->floor_read_st);
+		return; /* busy or no row: the next read catches up */
+	}
+	v = sqlite3_column_int64(t->floor_read_st, 0);
+	sqlite3_reset(t->floor_read_st);
+	if (v <= t->floor)
+		return;
+	if (!t->unclean) {
+		t->unclean = 1;
+		t->unclean_from = t->floor;
+	}
+	t->floor = v;
+	if (v > (int64_t)time(NULL) - (int64_t)t->window) /* not a prune: an unclean start */
+		mqsp_log(MOSQ_LOG_INFO,
+		         "mqttsec: token_floor raised to %" PRId64 " by another broker", v);
+}
+
 /* Fold the journal now and then; forget nonces whose window closed. */
 static void tokens_tick(struct mqsp_tokens *t, int64_t now, uint64_t now_ms)
 {
 	struct seen *s, *tmp;
-	int64_t cut;
+	int64_t cut, below;
 	int r;
 
 	if (t == NULL)
@@ -600,6 +775,10 @@ static void tokens_tick(struct mqsp_tokens *t, int64_t now, uint64_t now_ms)
 	if (t->ndirty > 0 && now_ms >= t->next_fold_ms) {
 		t->next_fold_ms = now_ms + FOLD_EVERY_MS;
 		(void)fold(t, 0); /* busy: they hold from the journal; the next tick retries */
+	}
+	if (t->journal == NULL && now_ms >= t->next_floor_read_ms) {
+		t->next_floor_read_ms = now_ms + FLOOR_READ_EVERY_MS;
+		floor_reread(t);
 	}
 	if (now < t->next_prune)
 		return;
@@ -617,16 +796,19 @@ static void tokens_tick(struct mqsp_tokens *t, int64_t now, uint64_t now_ms)
 			return; /* busy: the next prune catches up */
 		t->floor = cut;
 	}
+	/* below the window's cut only: nonces between it and a floor an
+	 * unclean start raised still tell a replay from an honest token */
+	below = cut < t->floor ? cut : t->floor;
 	HASH_ITER(hh, t->set, s, tmp)
 	{
-		if (!s->dirty && s->at < t->floor) {
+		if (!s->dirty && s->at < below) {
 			ucount_add(t, s, -1);
 			HASH_DEL(t->set, s);
 			free(s);
 			t->count--;
 		}
 	}
-	sqlite3_bind_int64(t->prune_st, 1, t->floor);
+	sqlite3_bind_int64(t->prune_st, 1, below);
 	(void)sqlite3_step(t->prune_st); /* busy: the next prune catches up */
 	sqlite3_reset(t->prune_st);
 }

@@ -25,6 +25,15 @@
  * token_seen before the CONNACK, whose primary key refuses a second one
  * from any broker.
  *
+ * Power loss (docs/broker-plugin.md, "Connect tokens"): a clean stop commits
+ * with synchronous=FULL and ends the journal with a fsynced clean-stop
+ * record; a start whose existing journal does not end with one (and every
+ * start in database mode) raises token_floor past the start time, so a
+ * nonce the power loss dropped cannot be replayed; tokens over a second
+ * ahead of the broker clock are fsynced before the CONNACK instead.  In
+ * database mode the floor is re-read once a second, so a peer's raise
+ * applies here too.
+ *
  * At start the plugin records whether it accepts tokens in the settings
  * table (name connect_tokens, value on|off), which mqttsec-acl reads when it
  * writes credentials ("connect_tokens": true).
@@ -60,16 +69,18 @@ MQS_MUST_CHECK int mqsp_tokens_open(struct mqsp_store *store, const char *journa
                                     unsigned window_s, int busy_ms, struct mqsp_tokens **out,
                                     char *err, size_t errlen);
 
-/* Fold what only the journal holds (waiting up to a second), close the
- * journal, finalize the statements and free t.  NULL is fine. */
+/* Fold what only the journal holds (waiting up to a second), record a
+ * clean stop (journal mode), close the journal, finalize the statements and
+ * free t.  NULL is fine. */
 void mqsp_tokens_free(struct mqsp_tokens *t);
 
 /* Why the token password of device d for client id cid is refused at
  * now_ms, or NULL when it is accepted (its nonce is committed then).  When
  * the refusal is not the client's doing (a database problem) the reason is
  * written to why (whylen bytes) and why is returned; tokens being off is
- * reported with *counts = 0, every other refusal with *counts = 1 (it counts
- * toward bans).  Never logs. */
+ * reported with *counts = 0, and so is a right token made before an unclean
+ * start; every other refusal with *counts = 1 (it counts toward bans).
+ * Never logs. */
 const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d, const char *cid,
                               const char *password, uint64_t now_ms, char *why, size_t whylen,
                               int *counts);

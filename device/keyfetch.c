@@ -211,6 +211,8 @@ int dev_keys_merge(struct mqs_creds *cr, const struct dev_keys_answer *a)
 {
 	int rc = MQS_OK;
 
+	if (a->keys.keys_issued_ms > cr->keys_issued_ms)
+		cr->keys_issued_ms = a->keys.keys_issued_ms;
 	for (size_t i = 0; i < a->keys.nprotected; i++)
 		drop_filter(cr, a->keys.protected_filters[i]);
 	for (size_t i = 0; rc == MQS_OK && i < a->keys.nkeys; i++) {
@@ -340,8 +342,15 @@ int dev_keys_auto_message(struct dev_keys_auto *a, struct dev_conn *c,
 		dev_keys_answer_release(&ans); /* the answer of an older request */
 		return 1;
 	}
-	if (CRYPTO_memcmp(ans.nonce, a->nonce, sizeof(a->nonce)) == 0)
+	if (CRYPTO_memcmp(ans.nonce, a->nonce, sizeof(a->nonce)) == 0) {
 		a->waiting = 0;
+	} else if (mqs_creds_push_stale(&c->ctx->creds, &ans.keys)) {
+		/* a push carries no nonce: an old one replayed must not roll the
+		 * keys back (docs/payload-encryption.md, "Online keys") */
+		dev_err("dropped a key push older than the keys held (replayed?)");
+		dev_keys_answer_release(&ans);
+		return 1;
+	}
 	if (ans.keys.nkeys > 0) {
 		if (dev_keys_merge(&c->ctx->creds, &ans) != MQS_OK)
 			dev_err("cannot merge the fetched keys: out of memory");

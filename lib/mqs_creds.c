@@ -180,6 +180,34 @@ const struct mqs_creds_key *mqs_creds_record_key(const struct mqs_creds *c, cons
 	return NULL;
 }
 
+/* The highest topic key id c holds for filter; 0: none. */
+static uint32_t newest_topic_key(const struct mqs_creds *c, const char *filter)
+{
+	uint32_t id = 0;
+
+	for (size_t i = 0; i < c->nkeys; i++) {
+		const struct mqs_creds_key *k = &c->keys[i];
+
+		if (k->use == MQS_CREDS_USE_TOPIC && k->topic != NULL &&
+		    strcmp(k->topic, filter) == 0 && k->id > id)
+			id = k->id;
+	}
+	return id;
+}
+
+/* Whether a push is older than what held took. */
+int mqs_creds_push_stale(const struct mqs_creds *held, const struct mqs_creds *a)
+{
+	if (a->keys_issued_ms < held->keys_issued_ms)
+		return 1;
+	for (size_t i = 0; i < a->nprotected; i++) {
+		if (newest_topic_key(held, a->protected_filters[i]) >
+		    newest_topic_key(a, a->protected_filters[i]))
+			return 1;
+	}
+	return 0;
+}
+
 /* Append a protected filter. */
 int mqs_creds_add_protected(struct mqs_creds *c, const char *filter)
 {
@@ -438,6 +466,14 @@ static int creds_parse(const char *json, size_t len, int need_user, struct mqs_c
 		goto out;
 	/* docs/broker-plugin.md, "Connect tokens": the broker accepts them */
 	c->connect_tokens = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "connect_tokens"));
+	{
+		const cJSON *iss = cJSON_GetObjectItemCaseSensitive(root, "keys_issued_ms");
+
+		/* below 2^53: exact in a JSON number */
+		if (cJSON_IsNumber(iss) && iss->valuedouble >= 0 &&
+		    iss->valuedouble < 9007199254740992.0)
+			c->keys_issued_ms = (uint64_t)iss->valuedouble;
+	}
 	prot = cJSON_GetObjectItemCaseSensitive(root, "protected");
 	if (prot != NULL && !cJSON_IsNull(prot)) {
 		if (!cJSON_IsArray(prot)) {
@@ -659,6 +695,9 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 		}
 	}
 	if (c->connect_tokens && cJSON_AddTrueToObject(root, "connect_tokens") == NULL)
+		goto out;
+	if (c->keys_issued_ms > 0 &&
+	    cJSON_AddNumberToObject(root, "keys_issued_ms", (double)c->keys_issued_ms) == NULL)
 		goto out;
 	text = cJSON_Print(root);
 	if (text == NULL)

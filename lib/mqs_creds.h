@@ -50,6 +50,10 @@ struct mqs_creds {
 	 * connect tokens (docs/broker-plugin.md, "Connect tokens"); clients
 	 * then connect with a fresh token per attempt */
 	int connect_tokens;
+	/* "keys_issued_ms": the broker time (ms since the epoch) of the newest
+	 * key answer or push whose keys were taken (docs/payload-encryption.md,
+	 * "Online keys", freshness); 0: none.  In an answer: when it was built */
+	uint64_t keys_issued_ms;
 };
 
 /* Zero c. */
@@ -73,6 +77,14 @@ MQS_MUST_CHECK int mqs_creds_load(const char *path, struct mqs_creds *c, char *e
  * mqs_secret_free(*json, strlen(*json))).  Record keys carry "name"; with no
  * username (a key file) "username" is left out. */
 int mqs_creds_to_json(const struct mqs_creds *c, char **json);
+
+/* 1 when the key push (or answer) a is older than what held already took
+ * (docs/payload-encryption.md, "Online keys", freshness): a issued before
+ * held->keys_issued_ms, or for a filter a grants, held has a topic key of a
+ * higher id than every key a carries for it (a key id only grows: a newer
+ * key of the filter is known, so a's keys are retired).  A replayed old
+ * push must not roll a client back.  0 otherwise. */
+int mqs_creds_push_stale(const struct mqs_creds *held, const struct mqs_creds *a);
 
 /* Serialise and write to path with mode 0600 (atomic replace). */
 MQS_MUST_CHECK int mqs_creds_save(const char *path, const struct mqs_creds *c);

@@ -133,6 +133,15 @@ static long long db_int(const char *path, const char *sql)
 	return v;
 }
 
+/* A credentials delivery that drops them (the test never logs in). */
+static enum mqs_err deliver_none(const char *json, void *arg, char *why)
+{
+	(void)json;
+	(void)arg;
+	(void)why;
+	return MQS_OK;
+}
+
 /* The admin library: keygen, backup, restore (older, forced, fresh). */
 static void admin_tests(const char *dir)
 {
@@ -154,6 +163,13 @@ static void admin_tests(const char *dir)
 	mqsa_ctx_set_now(ctx, 1000000);
 	tap_is_int(mqsa_init(ctx, &ir, why), MQS_OK, "init");
 	tap_is_int(mqsa_group_add(ctx, "g1", why), MQS_OK, "group g1");
+	{
+		struct mqs_totp_params tp;
+		const struct mqsa_deliver dl = {deliver_none, NULL};
+
+		mqs_totp_params_default(&tp);
+		tap_is_int(mqsa_device_add(ctx, "d1", &tp, &dl, NULL, why), MQS_OK, "device d1");
+	}
 	tap_is_int(mqsa_backup_write(ctx, bak, pub, "h", &size, why), MQS_ERR_NOENT,
 	           "backup without keygen: refused (%s)", why);
 	tap_is_int(mqsa_backup_keygen(ctx, rk, pub, why), MQS_OK, "backup keygen");
@@ -196,6 +212,8 @@ static void admin_tests(const char *dir)
 	tap_is_int(db_int(db, "SELECT CAST(value AS INTEGER) FROM settings WHERE name = "
 	                      "'token_floor'"),
 	           1000030, "token_floor raised to the restore time");
+	tap_is_int(db_int(db, "SELECT min(last_step) FROM devices"), 1000030 / 30,
+	           "every device's last TOTP step raised to the current one");
 	tap_is_int(db_int(db, "SELECT count(*) FROM audit WHERE action = 'backup restore'"), 1,
 	           "the restore is audited");
 	tap_is_int(mqsa_restore(ctx, bak, rk, 0, &info, why), MQS_OK,

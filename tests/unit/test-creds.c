@@ -576,6 +576,54 @@ static void test_record_keys(void)
 	mqs_creds_release(&c);
 }
 
+/* Key push freshness (docs/payload-encryption.md, "Online keys"): an older
+ * push, or one whose newest key of a filter is older than one held, is stale;
+ * keys_issued_ms survives a save and a parse. */
+static void test_push_stale(void)
+{
+	struct mqs_creds held, push, back;
+	uint8_t key[MQS_ENVELOPE_KEY_LEN] = {1};
+	char *json = NULL;
+	char err[256] = "";
+
+	mqs_creds_init(&held);
+	mqs_creds_init(&push);
+	mqs_creds_init(&back);
+	held.keys_issued_ms = 2000;
+	tap_is_int(mqs_creds_add_key(&held, 5, MQS_CREDS_USE_TOPIC, "site/#", key), MQS_OK,
+	           "held: key 5 of site/#");
+	tap_is_int(mqs_creds_add_key(&held, 6, MQS_CREDS_USE_TOPIC, "site/#", key), MQS_OK,
+	           "held: key 6 of site/#");
+	(void)mqs_creds_add_protected(&push, "site/#");
+	(void)mqs_creds_add_key(&push, 6, MQS_CREDS_USE_TOPIC, "site/#", key);
+	(void)mqs_creds_add_key(&push, 7, MQS_CREDS_USE_TOPIC, "site/#", key);
+	push.keys_issued_ms = 3000;
+	tap_ok(!mqs_creds_push_stale(&held, &push), "a newer push with a newer key is fresh");
+	push.keys_issued_ms = 2000;
+	tap_ok(!mqs_creds_push_stale(&held, &push), "one issued at the same time is fresh");
+	push.keys_issued_ms = 1999;
+	tap_ok(mqs_creds_push_stale(&held, &push), "an older push is stale (a replay)");
+	mqs_creds_release(&push);
+	mqs_creds_init(&push);
+	(void)mqs_creds_add_protected(&push, "site/#");
+	(void)mqs_creds_add_key(&push, 4, MQS_CREDS_USE_TOPIC, "site/#", key);
+	(void)mqs_creds_add_key(&push, 5, MQS_CREDS_USE_TOPIC, "site/#", key);
+	push.keys_issued_ms = 9000;
+	tap_ok(mqs_creds_push_stale(&held, &push),
+	       "a push whose newest key is older than one held is stale, whatever its time");
+	(void)mqs_creds_add_protected(&held, "site/#");
+	(void)mqs_creds_set_username(&held, "dev1");
+	held.keys_issued_ms = 1733500000123ULL;
+	tap_is_int(mqs_creds_to_json(&held, &json), MQS_OK, "saved with keys_issued_ms");
+	tap_is_int(json != NULL ? mqs_creds_parse(json, strlen(json), &back, err, sizeof(err)) : -1,
+	           MQS_OK, "parsed back (%s)", err);
+	tap_ok(back.keys_issued_ms == 1733500000123ULL, "keys_issued_ms kept exactly");
+	free(json);
+	mqs_creds_release(&back);
+	mqs_creds_release(&push);
+	mqs_creds_release(&held);
+}
+
 int main(void)
 {
 	char cmd[600];
@@ -587,6 +635,7 @@ int main(void)
 	test_build();
 	test_files();
 	test_record_keys();
+	test_push_stale();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		tap_diag("cannot remove %s", tmpdir);

@@ -66,6 +66,19 @@ static uint32_t protect(sqlite3 *db, const char *filter)
 	return id;
 }
 
+/* A new device key of name; returns its id. */
+static uint32_t device_key(sqlite3 *db, const char *name)
+{
+	struct mqs_key k;
+	uint32_t id = 0;
+
+	mqs_key_init(&k);
+	if (mqs_keystore_create(db, mk, MQS_KEY_DEVICE, name, &k) == MQS_OK)
+		id = k.id;
+	mqs_key_release(&k);
+	return id;
+}
+
 static int parse(const char *json, struct mqsp_keyreq *r)
 {
 	return mqsp_keyreq_parse((const uint8_t *)json, strlen(json), r);
@@ -119,10 +132,12 @@ static void test_answer(sqlite3 *db)
 	struct mqs_creds c;
 	char err[256] = "";
 	int64_t now = (int64_t)time(NULL);
-	uint32_t site_old, site_new, other, nokey;
+	uint32_t site_old, site_new, other, nokey, dk1, dk2;
 	int rc;
 
 	exec(db, "INSERT INTO devices(name, totp_wrapped, created_at) VALUES ('dev1', x'00', 0)");
+	dk1 = device_key(db, "dev1");
+	dk2 = device_key(db, "dev2");
 	exec(db, "INSERT INTO groups(name) VALUES ('readers')");
 	exec(db, "INSERT INTO group_members(grp, member) VALUES ('readers', 'dev1')");
 	exec(db, "INSERT INTO acl_rules(effect, access, subject, filter, priority, created_at) "
@@ -153,7 +168,8 @@ static void test_answer(sqlite3 *db)
 	           "\"bad/#/x\"],\"nonce\":\"AAECAwQFBgcICQoLDA0ODw==\"}",
 	           &r);
 	tap_is_int(rc, MQS_OK, "request parsed");
-	rc = mqsp_keyreq_answer(db, mk, "dev1", &r, now, &a, err, sizeof(err));
+	rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
+	                        sizeof(err));
 	tap_is_int(rc, MQS_OK, "answer built %s", err);
 	tap_is_int((int)a.ngranted, 1, "one filter granted");
 	tap_ok(a.ngranted == 1 && strcmp(a.granted[0], "site1/#") == 0, "granted: site1/#");
@@ -184,7 +200,8 @@ static void test_answer(sqlite3 *db)
 	           1, "the answer audited");
 	mqsp_keyreq_answer_release(&a);
 	/* a device without any read right gets nothing, still audited */
-	rc = mqsp_keyreq_answer(db, mk, "dev2", &r, now, &a, err, sizeof(err));
+	rc = mqsp_keyreq_answer(db, mk, "dev2", dk2, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
+	                        sizeof(err));
 	tap_ok(rc == MQS_OK && a.ngranted == 0 && a.nrefused == 5, "another device: all refused");
 	mqsp_keyreq_answer_release(&a);
 	tap_is_int((int)count(db, "SELECT count(*) FROM key_grants WHERE username = 'dev2'"), 0,
@@ -192,7 +209,8 @@ static void test_answer(sqlite3 *db)
 	/* disabled in the database a moment ago (the broker's view may not know yet): the
 	 * answer reads the database itself and grants nothing */
 	exec(db, "UPDATE devices SET enabled = 0 WHERE name = 'dev1'");
-	rc = mqsp_keyreq_answer(db, mk, "dev1", &r, now, &a, err, sizeof(err));
+	rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
+	                        sizeof(err));
 	tap_ok(rc == MQS_OK && a.ngranted == 0 && a.nrefused == 5,
 	       "a device disabled in the database: all refused");
 	tap_is_int((int)a.nkeys, 0, "no key in its answer");
@@ -200,13 +218,43 @@ static void test_answer(sqlite3 *db)
 	tap_is_int((int)count(db, "SELECT count(*) FROM key_grants WHERE username = 'dev1'"), 2,
 	           "no new grant for it");
 	exec(db, "UPDATE devices SET enabled = 1 WHERE name = 'dev1'");
+	/* the device key the answer is sealed for, retired a moment ago (rekey
+	 * --grace 0; the broker's view may still hold it): nothing recorded or sent */
+	{
+		char sql[256];
+		long long before = count(db, "SELECT count(*) FROM audit");
+
+		snprintf(sql, sizeof(sql),
+		         "UPDATE keys SET state = 'retired', retire_after = %lld WHERE id = %u",
+		         (long long)now - 1, dk1);
+		exec(db, sql);
+		rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
+		                        sizeof(err));
+		tap_is_int(rc, MQS_ERR_NOENT, "a retired device key past its grace: refused (%s)",
+		           err);
+		tap_ok(a.json == NULL, "no answer text for it");
+		tap_is_int((int)(count(db, "SELECT count(*) FROM audit") - before), 0,
+		           "nothing recorded for it");
+		rc = mqsp_keyreq_answer(db, mk, "dev1", dk2, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
+		                        sizeof(err));
+		tap_is_int(rc, MQS_ERR_NOENT, "another device's key: refused");
+		snprintf(sql, sizeof(sql), "UPDATE keys SET retire_after = %lld WHERE id = %u",
+		         (long long)now + 10, dk1);
+		exec(db, sql);
+		rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
+		                        sizeof(err));
+		tap_ok(rc == MQS_OK && a.ngranted == 1,
+		       "a retired device key in its grace: answered");
+		mqsp_keyreq_answer_release(&a);
+	}
 	/* a wrong master key: nothing sent, nothing recorded */
 	{
 		uint8_t wrong[MQS_MASTER_KEY_LEN];
 		long long before = count(db, "SELECT count(*) FROM audit");
 
 		memset(wrong, 7, sizeof(wrong));
-		rc = mqsp_keyreq_answer(db, wrong, "dev1", &r, now, &a, err, sizeof(err));
+		rc = mqsp_keyreq_answer(db, wrong, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a,
+		                        err, sizeof(err));
 		tap_is_int(rc, MQS_ERR_UNWRAP, "a key that does not unwrap: refused (%s)", err);
 		tap_ok(a.json == NULL, "no answer text");
 		tap_is_int((int)(count(db, "SELECT count(*) FROM audit") - before), 0,
@@ -218,8 +266,13 @@ static void test_answer(sqlite3 *db)
 
 		if (sqlite3_open(sqlite3_db_filename(db, "main"), &other_db) == SQLITE_OK) {
 			exec(other_db, "BEGIN IMMEDIATE");
-			rc = mqsp_keyreq_answer(db, mk, "dev1", &r, now, &a, err, sizeof(err));
+			rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS,
+			                        &a, err, sizeof(err));
 			tap_is_int(rc, MQS_ERR_DB, "locked database: error (%s)", err);
+			rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, 0, &a, err,
+			                        sizeof(err));
+			tap_ok(rc == MQS_ERR_DB && sqlite3_errcode(db) == SQLITE_BUSY,
+			       "busy timeout 0 (a push): busy at once, not waiting");
 			exec(other_db, "ROLLBACK");
 		}
 		sqlite3_close(other_db);
