@@ -15,6 +15,7 @@ need_cmd openssl
 
 start_mosquitto "allow_anonymous true" || bail_out "no broker"
 GW_MAX_ATTEMPTS=20
+unset SMTP_PIPELINING # each section says whether the server pipelines
 
 # email_conf URL [EXTRA]: the configuration for an SMTP server at URL
 email_conf() {
