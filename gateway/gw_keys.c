@@ -14,20 +14,52 @@
 #include "gw_keys.h"
 #include "gw_log.h"
 #include "mqs_envelope.h"
+#include "mqs_buf.h"
 #include "mqs_kdf.h"
+#include "mqs_topic.h"
 #include "mqs_util.h"
 
 #define REQ_TOPIC   "mqttsec/keys/req"
 #define PREFIX      "mqttsec/keys/"
 #define NONCE_LEN   16
-#define FILTERS_MAX 64
-#define ANSWER_MAX  (512u * 1024u)
+#define FILTERS_MAX 64 /* per request: the request format's cap (docs/payload-encryption.md) */
+/* requests at connect: the plugin answers 10 at once, then one every 2 s;
+ * leave room for the asks of unknown key ids */
+#define BATCHES_MAX  8
+#define NONCES_MAX   16 /* requests whose answers are still taken */
+#define ANSWER_MAX   (512u * 1024u)
+#define ASK_EVERY_MS 10000u /* a filter is asked again for an unknown key id at most this often */
+#define WAIT_MS      30000u /* a message waits this long for its key */
+#define WAIT_MAX     1024u  /* messages waiting for a key */
+#define WAIT_BYTES   (16u * 1024u * 1024u)
+#define ASKED_MAX    1024u /* filters whose last ask is remembered */
+
+/* a message sealed with a key id the gateway does not hold yet */
+struct waiting {
+	char *topic;
+	uint8_t *payload;
+	size_t len;
+	int qos, retain;
+	uint32_t key_id;
+	uint64_t since_ms;
+};
+
+/* when a filter was last asked for because of an unknown key id */
+struct asked {
+	char *filter;
+	uint64_t at_ms;
+};
 
 struct gw_keys {
 	const struct mqs_creds *creds;
 	struct mqs_creds fetched;
 	char topic[MQS_CREDS_USERNAME_MAX + sizeof(PREFIX)];
-	uint8_t nonce[NONCE_LEN];
+	uint8_t nonces[NONCES_MAX][NONCE_LEN]; /* of the latest requests (a ring) */
+	size_t next_nonce;
+	struct waiting *wait; /* oldest first */
+	size_t nwait, wait_bytes;
+	struct asked *asked;
+	size_t nasked;
 };
 
 /* New state. */
@@ -50,6 +82,14 @@ void gw_keys_free(struct gw_keys *k)
 	if (k == NULL)
 		return;
 	mqs_creds_release(&k->fetched);
+	for (size_t i = 0; i < k->nwait; i++) {
+		free(k->wait[i].topic);
+		free(k->wait[i].payload);
+	}
+	free(k->wait);
+	for (size_t i = 0; i < k->nasked; i++)
+		free(k->asked[i].filter);
+	free(k->asked);
 	free(k);
 }
 
@@ -79,21 +119,27 @@ out:
 	return text;
 }
 
-/* Connected: ask. */
-void gw_keys_connected(struct gw_keys *k, struct mosquitto *mosq, const char *const *filters,
-                       size_t n)
+/* 1 when the gateway may ask (a device key, TOTP, an answer topic). */
+static int can_ask(const struct gw_keys *k)
 {
-	const struct mqs_creds_key *dk = k != NULL ? mqs_creds_device_key(k->creds) : NULL;
+	return k != NULL && mqs_creds_device_key(k->creds) != NULL && k->creds->has_totp &&
+	       k->topic[0] != '\0';
+}
+
+/* Send one request for n (1..FILTERS_MAX) filters under a fresh nonce. */
+static void ask(struct gw_keys *k, struct mosquitto *mosq, const char *const *filters, size_t n)
+{
+	const struct mqs_creds_key *dk = mqs_creds_device_key(k->creds);
+	uint8_t *nonce = k->nonces[k->next_nonce];
 	char *text = NULL;
 	uint8_t *env = NULL;
 	size_t env_len = 0;
 	int rc;
 
-	if (k == NULL || dk == NULL || !k->creds->has_totp || k->topic[0] == '\0' || n == 0)
+	if (RAND_bytes(nonce, NONCE_LEN) != 1)
 		return;
-	if (RAND_bytes(k->nonce, NONCE_LEN) != 1)
-		return;
-	text = request_text(k->nonce, filters, n);
+	k->next_nonce = (k->next_nonce + 1) % NONCES_MAX;
+	text = request_text(nonce, filters, n);
 	if (text == NULL)
 		goto nomem;
 	env_len = mqs_envelope_sealed_len(0, strlen(text));
@@ -120,6 +166,28 @@ nomem:
 out:
 	free(env);
 	cJSON_free(text);
+}
+
+/* Connected: ask, FILTERS_MAX filters a request. */
+void gw_keys_connected(struct gw_keys *k, struct mosquitto *mosq, const char *const *filters,
+                       size_t n)
+{
+	size_t done = 0;
+
+	if (!can_ask(k) || n == 0)
+		return;
+	for (size_t b = 0; b < BATCHES_MAX && done < n; b++) {
+		size_t take = n - done < FILTERS_MAX ? n - done : FILTERS_MAX;
+
+		ask(k, mosq, filters + done, take);
+		done += take;
+	}
+	/* never dropped silently: name each filter not asked for */
+	for (size_t i = done; i < n; i++)
+		gw_log(GW_LOG_WARN,
+		       "not asking the broker for the topic keys of %s at connect: over %d filters "
+		       "(it is asked when a message under an unknown key id arrives)",
+		       filters[i], BATCHES_MAX * FILTERS_MAX);
 }
 
 /* The nonce of an answer plaintext; 0 when it has none. */
@@ -210,10 +278,16 @@ int gw_keys_message(struct gw_keys *k, const struct mosquitto_message *m)
 		       mqs_strerror(rc));
 		goto out;
 	}
-	if (!answer_nonce((const char *)plain, plain_len, nonce) ||
-	    (CRYPTO_memcmp(nonce, k->nonce, NONCE_LEN) != 0 &&
-	     CRYPTO_memcmp(nonce, zero, NONCE_LEN) != 0))
-		goto out; /* an older request's answer */
+	if (!answer_nonce((const char *)plain, plain_len, nonce))
+		goto out;
+	{
+		int ours = CRYPTO_memcmp(nonce, zero, NONCE_LEN) == 0;
+
+		for (size_t i = 0; i < NONCES_MAX && !ours; i++)
+			ours = CRYPTO_memcmp(nonce, k->nonces[i], NONCE_LEN) == 0;
+		if (!ours)
+			goto out; /* the answer of a request long gone */
+	}
 	if (mqs_creds_parse((const char *)plain, plain_len, &a, NULL, 0) != MQS_OK)
 		goto out;
 	/* a push carries no nonce: an old one replayed must not roll the keys
@@ -240,4 +314,156 @@ out:
 const struct mqs_creds *gw_keys_creds(const struct gw_keys *k)
 {
 	return &k->fetched;
+}
+
+/* The filter to ask for topic: a protected filter known (credentials file
+ * or fetched) matching it, else a subscription matching it; NULL: none. */
+static const char *filter_for(const struct gw_keys *k, const char *topic, const char *const *subs,
+                              size_t nsubs)
+{
+	const struct mqs_creds *cs[2] = {k->creds, &k->fetched};
+
+	for (size_t c = 0; c < 2; c++) {
+		for (size_t i = 0; i < cs[c]->nprotected; i++) {
+			if (mqs_topic_matches(cs[c]->protected_filters[i], topic))
+				return cs[c]->protected_filters[i];
+		}
+	}
+	for (size_t i = 0; i < nsubs; i++) {
+		if (mqs_topic_matches(subs[i], topic))
+			return subs[i];
+	}
+	return NULL;
+}
+
+/* Ask for filter unless it was asked for within ASK_EVERY_MS. */
+static void ask_again(struct gw_keys *k, struct mosquitto *mosq, const char *filter,
+                      uint64_t now_ms)
+{
+	struct asked *a = NULL;
+
+	for (size_t i = 0; i < k->nasked && a == NULL; i++) {
+		if (strcmp(k->asked[i].filter, filter) == 0)
+			a = &k->asked[i];
+	}
+	if (a != NULL && now_ms - a->at_ms < ASK_EVERY_MS)
+		return;
+	if (a == NULL) {
+		void *arr = k->asked;
+		size_t cap = k->nasked;
+		char *copy = strdup(filter);
+
+		if (copy == NULL || k->nasked >= ASKED_MAX ||
+		    mqs_array_reserve(&arr, &cap, k->nasked + 1, sizeof(*k->asked), ASKED_MAX, 0) !=
+		        MQS_OK) {
+			free(copy);
+			return; /* not remembered: not asked (no flood) */
+		}
+		k->asked = arr;
+		a = &k->asked[k->nasked++];
+		a->filter = copy;
+	}
+	a->at_ms = now_ms;
+	gw_log(GW_LOG_INFO, "asking the broker again for the topic keys of %s (unknown key id)",
+	       filter);
+	ask(k, mosq, &filter, 1);
+}
+
+/* Keep a message under an unknown key id and ask for its filter. */
+int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *subs, size_t nsubs,
+                 const struct mosquitto_message *m, uint32_t key_id, uint64_t now_ms)
+{
+	const char *filter;
+	struct waiting *w;
+	void *arr;
+	size_t cap;
+
+	if (!can_ask(k) || m->topic == NULL || m->payloadlen <= 0)
+		return 0;
+	filter = filter_for(k, m->topic, subs, nsubs);
+	if (filter == NULL)
+		return 0;
+	if (k->nwait >= WAIT_MAX || (size_t)m->payloadlen > WAIT_BYTES - k->wait_bytes) {
+		gw_log(GW_LOG_WARN,
+		       "cannot keep the message on %s (key %u unknown) until its key arrives: %zu "
+		       "messages wait already",
+		       m->topic, key_id, k->nwait);
+		return 0;
+	}
+	arr = k->wait;
+	cap = k->nwait;
+	if (mqs_array_reserve(&arr, &cap, k->nwait + 1, sizeof(*k->wait), WAIT_MAX, 0) != MQS_OK)
+		return 0;
+	k->wait = arr;
+	w = &k->wait[k->nwait];
+	memset(w, 0, sizeof(*w));
+	w->topic = strdup(m->topic);
+	w->payload = malloc((size_t)m->payloadlen);
+	if (w->topic == NULL || w->payload == NULL) {
+		free(w->topic);
+		free(w->payload);
+		return 0;
+	}
+	memcpy(w->payload, m->payload, (size_t)m->payloadlen);
+	w->len = (size_t)m->payloadlen;
+	w->qos = m->qos;
+	w->retain = m->retain;
+	w->key_id = key_id;
+	w->since_ms = now_ms;
+	k->nwait++;
+	k->wait_bytes += w->len;
+	ask_again(k, mosq, filter, now_ms);
+	return 1;
+}
+
+/* Drop the waiting message i (its fields were taken or freed). */
+static void wait_remove(struct gw_keys *k, size_t i)
+{
+	k->wait_bytes -= k->wait[i].len;
+	memmove(&k->wait[i], &k->wait[i + 1], (k->nwait - i - 1) * sizeof(k->wait[0]));
+	k->nwait--;
+}
+
+/* The next waiting message whose key is known now. */
+int gw_keys_next_ready(struct gw_keys *k, uint64_t now_ms, char **topic, uint8_t **payload,
+                       size_t *len, int *qos, int *retain)
+{
+	size_t i = 0;
+
+	if (k == NULL)
+		return 0;
+	while (i < k->nwait) {
+		struct waiting *w = &k->wait[i];
+
+		if (mqs_creds_key_for(&k->fetched, w->key_id, w->topic) != NULL ||
+		    mqs_creds_key_for(k->creds, w->key_id, w->topic) != NULL) {
+			*topic = w->topic;
+			*payload = w->payload;
+			*len = w->len;
+			*qos = w->qos;
+			*retain = w->retain;
+			wait_remove(k, i);
+			return 1;
+		}
+		if (now_ms - w->since_ms >= WAIT_MS) {
+			/* said loudly: the broker did not hand out its key */
+			gw_log(GW_LOG_WARN,
+			       "dropped message on %s: envelope under key %u, which the broker did "
+			       "not hand out within %us (no read right on a protected filter, or a "
+			       "retired key)",
+			       w->topic, w->key_id, WAIT_MS / 1000u);
+			free(w->topic);
+			free(w->payload);
+			wait_remove(k, i);
+			continue;
+		}
+		i++;
+	}
+	return 0;
+}
+
+/* Messages waiting for a key. */
+size_t gw_keys_waiting(const struct gw_keys *k)
+{
+	return k != NULL ? k->nwait : 0;
 }

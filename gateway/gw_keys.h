@@ -5,10 +5,18 @@
  * mqttsec/keys/req), and keeps the answers (and the keys the broker pushes
  * after a rotation) in memory, next to the keys of its credentials file.
  * A gateway whose credentials hold no device key, or no TOTP (a plain
- * broker), asks nothing.
+ * broker), asks nothing.  A request holds at most 64 filters: more are
+ * asked in several requests (8 at most at connect; each filter beyond is
+ * logged as not asked).  A message under a key id the gateway does not
+ * hold, on a protected filter (or a subscription) matching its topic, waits
+ * in memory (gw_keys_wait) while that filter is asked for again (at most
+ * once per filter every 10 s); it is handed back once the key arrives
+ * (gw_keys_next_ready) or dropped with a warning after 30 s.
  *
  * Ownership: gw_keys_new() returns state freed by gw_keys_free() (NULL is
- * fine), which wipes the fetched keys.  The MQTT client's thread only.
+ * fine), which wipes the fetched keys and frees the waiting messages; a
+ * message handed back by gw_keys_next_ready() belongs to the caller.  The MQTT client's thread
+ * only.
  */
 #ifndef GW_KEYS_H
 #define GW_KEYS_H
@@ -29,13 +37,30 @@ struct gw_keys *gw_keys_new(const struct mqs_creds *creds);
 void gw_keys_free(struct gw_keys *k);
 
 /* Connected: subscribe to the answer topic on mosq and ask for the keys of
- * the n filters (at most 64 are asked for).  Problems are logged. */
+ * the n filters (64 a request, at most 512).  Problems are logged. */
 void gw_keys_connected(struct gw_keys *k, struct mosquitto *mosq, const char *const *filters,
                        size_t n);
 
 /* 1 when m is on mqttsec/keys/ (consumed: an answer or a push is merged,
  * anything else ignored), else 0. */
 int gw_keys_message(struct gw_keys *k, const struct mosquitto_message *m);
+
+/* m arrived sealed with key_id, which neither the credentials nor the
+ * fetched keys hold: when a protected filter the gateway knows, or one of
+ * its nsubs subscriptions, matches its topic, keep a copy and ask for that
+ * filter (rate-limited) and return 1; else 0 (the caller goes on as
+ * before). */
+int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *subs, size_t nsubs,
+                 const struct mosquitto_message *m, uint32_t key_id, uint64_t now_ms);
+
+/* Hand back the oldest waiting message whose key is known now (1: topic and
+ * payload are the caller's to free), after dropping, with a warning, those
+ * that waited 30 s; 0 when none is ready.  NULL k is fine. */
+int gw_keys_next_ready(struct gw_keys *k, uint64_t now_ms, char **topic, uint8_t **payload,
+                       size_t *len, int *qos, int *retain);
+
+/* Messages waiting for a key.  NULL is fine. */
+size_t gw_keys_waiting(const struct gw_keys *k);
 
 /* The fetched keys (a credentials structure holding topic keys only). */
 const struct mqs_creds *gw_keys_creds(const struct gw_keys *k);

@@ -316,11 +316,49 @@ static void hold_message(struct gw_mqtt *m, const char *topic, const uint8_t *pa
 	gw_log(GW_LOG_INFO, "holding message on %s (%zu held)", topic, gw_hold_count(m->hold));
 }
 
+static void handle_message(struct gw_mqtt *m, const struct mosquitto_message *msg, int waited);
+
+/* Take the messages that waited for a key now known (gw_keys.h). */
+static void keys_drain(struct gw_mqtt *m)
+{
+	struct mosquitto_message w;
+	uint8_t *payload;
+	size_t len;
+	int qos, retain;
+
+	memset(&w, 0, sizeof(w));
+	while (gw_keys_next_ready(m->keys, mqs_now_ms(), &w.topic, &payload, &len, &qos, &retain)) {
+		w.payload = payload;
+		w.payloadlen = (int)len;
+		w.qos = qos;
+		w.retain = retain != 0;
+		handle_message(m, &w, 1);
+		free(w.topic);
+		free(payload);
+		memset(&w, 0, sizeof(w));
+	}
+}
+
 /* libmosquitto: a PUBLISH arrived (already acknowledged). */
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
 	struct gw_mqtt *m = obj;
+
+	(void)mosq;
+	(void)props;
+	if (msg->topic == NULL)
+		return;
+	if (gw_keys_message(m->keys, msg)) {
+		keys_drain(m); /* online keys: answers and pushes (gw_keys.h) */
+		return;
+	}
+	handle_message(m, msg, 0);
+}
+
+/* Open and deliver one message; waited: it already waited for its key. */
+static void handle_message(struct gw_mqtt *m, const struct mosquitto_message *msg, int waited)
+{
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
 	char origin[256], err[256];
@@ -328,14 +366,17 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	const struct mqs_creds *cr = m->creds;
 	struct mqs_envelope_info info;
 
-	if (msg->topic == NULL || gw_keys_message(m->keys, msg))
-		return; /* online keys: answers and pushes (gw_keys.h) */
 	/* a key id the credentials file lacks may have been fetched online */
-	if (m->keys != NULL &&
+	if (m->keys != NULL && msg->payloadlen >= (int)MQS_ENVELOPE_MIN_LEN &&
+	    ((const uint8_t *)msg->payload)[0] == MQS_ENVELOPE_VERSION &&
 	    mqs_envelope_parse(msg->payload, (size_t)msg->payloadlen, &info) == MQS_OK &&
-	    mqs_creds_key_for(cr, info.key_id, msg->topic) == NULL &&
-	    mqs_creds_key_for(gw_keys_creds(m->keys), info.key_id, msg->topic) != NULL)
-		cr = gw_keys_creds(m->keys);
+	    mqs_creds_key_for(cr, info.key_id, msg->topic) == NULL) {
+		if (mqs_creds_key_for(gw_keys_creds(m->keys), info.key_id, msg->topic) != NULL)
+			cr = gw_keys_creds(m->keys);
+		else if (!waited && gw_keys_wait(m->keys, m->mosq, m->b->filters, m->b->nfilters,
+		                                 msg, info.key_id, mqs_now_ms()))
+			return; /* waits for its key (gw_keys.h) */
+	}
 	if (gw_mqtt_open_payload(cr, m->replay, msg->topic, msg->payload, (size_t)msg->payloadlen,
 	                         &plain, &plain_len, origin, err, sizeof(err)) != MQS_OK) {
 		gw_log(GW_LOG_WARN, "dropped message on %s: %s", msg->topic, err);
@@ -736,6 +777,8 @@ static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host)
 uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms)
 {
 	reap_lookups(m);
+	if (gw_keys_waiting(m->keys) > 0)
+		keys_drain(m); /* the ones that waited too long are dropped, loudly */
 	if (gw_hold_count(m->hold) > 0) {
 		hold_drain(m, now_ms);
 		if (gw_hold_count(m->hold) > 0) {
