@@ -87,6 +87,13 @@ int dev_cmd_open(struct dev_ctx *ctx, int argc, char **argv);
  * (cmd_token.c; docs/broker-plugin.md, "Connect tokens"). */
 int dev_cmd_token(struct dev_ctx *ctx, int argc, char **argv);
 
+/* sms-open [--to TO] [--max-age SECS]: open the secure SMS body M1 on
+ * stdin with the recipient key export ctx->creds_path (read here, not as
+ * credentials); the text to stdout, "action: N" and "component: C" on
+ * stderr; EX_DATAERR when refused (unknown key id, altered, wrong number,
+ * stale, repeated) (cmd_sms.c; docs/sms-envelope.md). */
+int dev_cmd_sms_open(struct dev_ctx *ctx, int argc, char **argv);
+
 /* cmd_pubsub.c: commands that talk to a broker. */
 
 /* publish [-h HOST] [-p PORT] -t TOPIC (-m MSG | -f FILE | -l) [-q QOS] [-r]

@@ -44,7 +44,7 @@ static int list_row(const struct gw_outbox_info *oi, void *arg)
 {
 	struct listing *l = arg;
 	const char *err = oi->error, *ref = oi->provider_ref;
-	char next_s[32], upd_s[32], from[340];
+	char next_s[32], upd_s[32], from[340], seg[16];
 	cJSON *o;
 
 	fmt_time(strcmp(oi->state, "queued") == 0 ? oi->next_attempt_at : 0, next_s,
@@ -54,9 +54,10 @@ static int list_row(const struct gw_outbox_info *oi, void *arg)
 		/* the id's namespace: route and publisher ("-": anonymous) */
 		snprintf(from, sizeof(from), "%s:%s", oi->route != NULL ? oi->route : "",
 		         oi->publisher != NULL && *oi->publisher != '\0' ? oi->publisher : "-");
-		fprintf(l->out, "%-8lld %-24s %-24s %-16s %-6s %-8s %-4d %-21s %-21s %s%s%s\n",
+		snprintf(seg, sizeof(seg), oi->segments > 0 ? "%d" : "-", oi->segments);
+		fprintf(l->out, "%-8lld %-24s %-24s %-16s %-6s %-8s %-4d %-21s %-21s %-3s %s%s%s\n",
 		        (long long)oi->id, oi->msg_id, from, oi->recipient, oi->channel, oi->state,
-		        oi->attempts, next_s, upd_s, err ? err : "", err && ref ? " " : "",
+		        oi->attempts, next_s, upd_s, seg, err ? err : "", err && ref ? " " : "",
 		        ref ? ref : (err ? "" : "-"));
 		return MQS_OK;
 	}
@@ -73,6 +74,10 @@ static int list_row(const struct gw_outbox_info *oi, void *arg)
 	cJSON_AddStringToObject(o, "state", oi->state);
 	cJSON_AddNumberToObject(o, "attempts", oi->attempts);
 	cJSON_AddNumberToObject(o, "step", oi->step);
+	if (oi->segments > 0)
+		cJSON_AddNumberToObject(o, "segments", oi->segments);
+	else
+		cJSON_AddNullToObject(o, "segments");
 	cJSON_AddNumberToObject(o, "next_attempt_at", (double)oi->next_attempt_at);
 	cJSON_AddNumberToObject(o, "updated_at", (double)oi->updated_at);
 	if (err != NULL)
@@ -97,9 +102,9 @@ static int print_outbox(struct gw_store *s, const char *state, int limit, FILE *
 		if (l.arr == NULL)
 			goto out;
 	} else {
-		fprintf(out, "%-8s %-24s %-24s %-16s %-6s %-8s %-4s %-21s %-21s %s\n", "ID",
+		fprintf(out, "%-8s %-24s %-24s %-16s %-6s %-8s %-4s %-21s %-21s %-3s %s\n", "ID",
 		        "MESSAGE", "FROM", "RECIPIENT", "CHAN", "STATE", "TRY", "NEXT", "UPDATED",
-		        "ERROR/REF");
+		        "SEG", "ERROR/REF");
 	}
 	rc = gw_outbox_each(s, state, limit, list_row, &l);
 	if (rc == MQS_OK && json)

@@ -515,11 +515,17 @@ int gw_cmd_recipient(struct gw_config *conf, int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(struct gw_store *s, int argc, char **argv);
-	} subs[] = {{"add", add},         {"list", list},
-	            {"find", find},       {"set", set},
-	            {"consent", consent}, {"optout", optout},
-	            {"history", history}, {"link", link_cmd},
-	            {"rm", NULL},         {"unsubscribe-link", NULL}};
+	} subs[] = {{"add", add},
+	            {"list", list},
+	            {"find", find},
+	            {"set", set},
+	            {"consent", consent},
+	            {"optout", optout},
+	            {"history", history},
+	            {"link", link_cmd},
+	            {"rm", NULL},
+	            {"unsubscribe-link", NULL},
+	            {"key", gw_cmd_recipient_key}};
 	struct gw_store s;
 	const char *sub = argc > 1 ? argv[1] : "";
 	char err[256];
@@ -531,7 +537,7 @@ int gw_cmd_recipient(struct gw_config *conf, int argc, char **argv)
 	}
 	if (which < 0)
 		return usage_err(
-		    "add|set|list|rm|optout|find|consent|history|link|unsubscribe-link ...");
+		    "add|set|list|rm|optout|find|consent|history|link|unsubscribe-link|key ...");
 	if (strcmp(sub, "rm") == 0 && argc != 3)
 		return usage_err("rm NAME");
 	rc = gw_cmd_open_store(conf, &s);

@@ -48,6 +48,12 @@ struct gw_delivery {
 	 * the List-Unsubscribe header (email; NULL when none). */
 	const char *html;
 	const char *list_unsubscribe;
+	/* sms rows: the recipient's active SMS key of the secure SMS envelope
+	 * (docs/sms-envelope.md); sms_key_id 0 and sms_key NULL when it has
+	 * none.  Secret: never log. */
+	uint16_t sms_key_id;
+	const uint8_t *sms_key;
+	const char *route; /* the message's route name ("" when none) */
 };
 
 enum gw_outcome {
@@ -61,6 +67,8 @@ struct gw_result {
 	long retry_after;       /* seconds from Retry-After, 0 when absent */
 	char provider_ref[128]; /* e.g. Twilio sid, SMTP queue id; "" when none */
 	char error[256];        /* lowercase, no PII: "http 500", "smtp: connection refused" */
+	unsigned segments;      /* sms: segments the body needs (docs/channels.md), 0: not
+	                         * counted; recorded with the outcome */
 	int optout;             /* the provider says the recipient opted out of the channel
 	                         * (Twilio 21610): the engine records the opt-out with the
 	                         * outcome (docs/marketing.md, "Consent and opt-out") */

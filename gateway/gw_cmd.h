@@ -23,6 +23,10 @@
 /* recipient add|set|list|rm|optout|find */
 int gw_cmd_recipient(struct gw_config *conf, int argc, char **argv);
 
+/* recipient key add NAME | rotate NAME [--grace D] | export NAME --out FILE
+ * on the open store s; argv[0] is "key" (cmd_smskey.c, docs/sms-envelope.md). */
+int gw_cmd_recipient_key(struct gw_store *s, int argc, char **argv);
+
 /* group add|list|rm|member */
 int gw_cmd_group(struct gw_config *conf, int argc, char **argv);
 

@@ -16,6 +16,7 @@
 #include "gw_quiet.h"
 #include "gw_rate.h"
 #include "gw_recipient.h"
+#include "gw_smskey.h"
 #include "gw_status.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
@@ -36,6 +37,7 @@ struct inflight {
 	struct gw_outbox_row row;
 	struct gw_delivery d;
 	char address[GW_ADDR_MAX];
+	struct gw_smskey smskey; /* sms rows: the recipient's active SMS key, id 0 when none */
 	struct gw_channel *ch;
 	size_t slot; /* index in owned[], or NONE_SLOT */
 	CURL *easy;
@@ -209,6 +211,7 @@ static void inflight_free(struct inflight *f)
 	rendered_release(&f->r);
 	gw_outbox_row_release(&f->row);
 	OPENSSL_cleanse(f->address, sizeof(f->address));
+	OPENSSL_cleanse(&f->smskey, sizeof(f->smskey));
 	free(f);
 }
 
@@ -372,6 +375,9 @@ static MQS_MUST_CHECK int record_done(struct gw_engine *e, int64_t now)
 			snprintf(f->res.error, sizeof(f->res.error), "unknown error");
 		if (gw_outbox_update(e->store, f->row.id, f->state, f->next_at, f->res.error,
 		                     f->res.provider_ref, now) != MQS_OK)
+			return MQS_ERR_DB;
+		if (f->res.segments > 0 &&
+		    gw_outbox_set_segments(e->store, f->row.id, f->res.segments) != MQS_OK)
 			return MQS_ERR_DB;
 		/* the provider says the number opted out (Twilio 21610): close
 		 * the channel with the outcome (docs/marketing.md) */
@@ -538,6 +544,19 @@ static void start(struct gw_engine *e, struct inflight *f)
 		push_done(e, f);
 		return;
 	}
+	if (f->row.chan == GW_CH_SMS && f->row.recipient[0] != '\0') {
+		/* the SMS channel seals with it (docs/sms-envelope.md, "Gateway") */
+		int k = gw_smskey_active(e->store, f->row.recipient, &f->smskey);
+
+		if (k != MQS_OK && k != MQS_ERR_NOENT) {
+			f->res.outcome = GW_RETRY;
+			snprintf(f->res.error, sizeof(f->res.error), "cannot read the sms key");
+			push_done(e, f);
+			return;
+		}
+		f->d.sms_key_id = k == MQS_OK ? f->smskey.id : 0;
+		f->d.sms_key = k == MQS_OK ? f->smskey.key : NULL;
+	}
 	f->d.id = f->row.id;
 	f->d.msg_id = f->row.msg_id;
 	f->d.channel = chname;
@@ -553,6 +572,7 @@ static void start(struct gw_engine *e, struct inflight *f)
 	f->d.kind = f->row.kind;
 	f->d.topic = f->row.topic;
 	f->d.origin = f->row.origin;
+	f->d.route = f->row.route;
 	if (f->row.prio == GW_PRIO_MARKETING) {
 		int rc =
 		    e->render != NULL ? e->render(e->render_arg, &f->row, &f->r) : MQS_ERR_INVAL;
@@ -1075,6 +1095,7 @@ void gw_engine_kick(struct gw_engine *e)
 static void transfer_ended(struct gw_engine *e, struct inflight *f)
 {
 	OPENSSL_cleanse(f->address, sizeof(f->address));
+	OPENSSL_cleanse(&f->smskey, sizeof(f->smskey));
 	if (f->row.prio == GW_PRIO_MARKETING) {
 		int ch = f->row.chan;
 

@@ -516,6 +516,22 @@ int gw_outbox_update(struct gw_store *s, int64_t id, const char *state, int64_t 
 	return rc;
 }
 
+/* Record the SMS segment count of row id. */
+int gw_outbox_set_segments(struct gw_store *s, int64_t id, unsigned segments)
+{
+	sqlite3_stmt *st = gw_store_stmt(s, "UPDATE outbox SET segments = ? WHERE id = ?");
+	int rc = MQS_ERR_DB;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_int(st, 1, (int)segments);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+	gw_store_done(st);
+	return rc;
+}
+
 /* A claimed row waits for the end of quiet hours. */
 int gw_outbox_defer(struct gw_store *s, int64_t id, int64_t next_at, int64_t now_ms)
 {
@@ -612,7 +628,7 @@ int gw_outbox_each(struct gw_store *s, const char *state, int limit,
 	sqlite3_stmt *st = gw_store_prepare(
 	    s, "SELECT o.id, m.msg_id, o.recipient, o.channel, o.state, o.attempts, "
 	       "o.next_attempt_at, o.updated_at, o.last_error, o.provider_ref, o.step, m.route, "
-	       "m.publisher "
+	       "m.publisher, o.segments "
 	       "FROM outbox o JOIN messages m ON m.id = o.message "
 	       "WHERE ?1 IS NULL OR o.state = ?1 ORDER BY o.id DESC LIMIT ?2");
 	int rc = MQS_ERR_DB, r;
@@ -639,6 +655,7 @@ int gw_outbox_each(struct gw_store *s, const char *state, int limit,
 		oi.step = sqlite3_column_int(st, 10);
 		oi.route = (const char *)sqlite3_column_text(st, 11);
 		oi.publisher = (const char *)sqlite3_column_text(st, 12);
+		oi.segments = sqlite3_column_int(st, 13);
 		rc = fn(&oi, arg);
 		if (rc != MQS_OK)
 			goto out;

@@ -172,6 +172,10 @@ MQS_MUST_CHECK int gw_outbox_update(struct gw_store *s, int64_t id, const char *
                                     int64_t next_at, const char *error, const char *provider_ref,
                                     int64_t now_ms);
 
+/* Record that row id's SMS body needs segments segments (docs/channels.md,
+ * "How much fits in one SMS").  Returns MQS_OK or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_outbox_set_segments(struct gw_store *s, int64_t id, unsigned segments);
+
 /* After row id became final: clear its message's stored payload
  * (body_sealed) when no row of that message is queued or sending any more.
  * Returns MQS_OK or MQS_ERR_DB. */
@@ -195,6 +199,7 @@ struct gw_outbox_info {
 	int64_t next_attempt_at, updated_at;
 	const char *error;        /* or NULL */
 	const char *provider_ref; /* or NULL */
+	int segments;             /* SMS segments the body needed, 0 when not counted */
 };
 
 /* Call fn for each row (state NULL = all), newest first, at most limit

@@ -277,6 +277,17 @@ const char *const gw_store_schema[] = {
     " key TEXT PRIMARY KEY,"
     " at INTEGER NOT NULL);"
     "CREATE INDEX webhook_seen_at ON webhook_seen(at);",
+    /* 5: per-recipient SMS key tables of the secure SMS envelope M1
+     * (docs/sms-envelope.md, "Key tables"): keys wrapped under the master
+     * key; expires_at NULL marks the active key. */
+    "CREATE TABLE sms_keys ("
+    " recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,"
+    " key_id INTEGER NOT NULL CHECK (key_id BETWEEN 1 AND 65535),"
+    " wrapped BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER,"
+    " PRIMARY KEY (recipient_id, key_id));"
+    "ALTER TABLE outbox ADD COLUMN segments INTEGER;",
 };
 
 /* Number of migrations in gw_store_schema. */

@@ -32,6 +32,7 @@ struct gw_twilio {
 	char *auth_token;  /* Basic auth password (secret) */
 	char *from;        /* From, or NULL with service_sid */
 	char *service_sid; /* MessagingServiceSid, or NULL */
+	int envelope;      /* sms: enum GW_SMS_ENVELOPE_* */
 };
 
 struct gw_request {
@@ -142,8 +143,14 @@ static int twilio_prepare(struct gw_channel *ch, const struct gw_delivery *d, CU
 		         tw->kind->name);
 		goto out;
 	}
+	if (tw->kind->sealable) {
+		text = gw_sms_body(d, tw->envelope, res);
+		if (text == NULL)
+			goto out; /* res says why */
+	}
 	req = calloc(1, sizeof(*req));
-	text = tw->kind->build(d);
+	if (text == NULL)
+		text = tw->kind->build(d);
 	if (req == NULL || text == NULL)
 		goto nomem;
 	if (form_add(easy, &form, "To", d->address) != 0)
@@ -299,6 +306,12 @@ struct gw_channel *gw_twilio_new(const struct gw_twilio_kind *kind, const struct
 		goto fail;
 	if (!sid_ok(sid)) {
 		snprintf(err, errlen, "[channel %s] account_sid must be letters and digits",
+		         kind->name);
+		goto fail;
+	}
+	tw->envelope = kind->sealable ? gw_sms_envelope_parse(gw_conf_str(conf, "envelope")) : 0;
+	if (tw->envelope < 0) {
+		snprintf(err, errlen, "[channel %s] envelope must be off, on or required",
 		         kind->name);
 		goto fail;
 	}

@@ -22,6 +22,8 @@ struct gw_twilio_kind {
 	/* The field's value for d: a new string, or NULL when out of memory. */
 	char *(*build)(const struct gw_delivery *d);
 	int service_sid; /* accept messaging_service_sid instead of from */
+	int sealable;    /* sms: accepts envelope = off|on|required and seals the
+	                  * body with gw_sms_body() (docs/sms-envelope.md) */
 };
 
 /* A Twilio-style channel of the given kind, or NULL with err filled. */
@@ -42,6 +44,19 @@ char *gw_sms_text(const struct gw_delivery *d);
 /* TwiML of a call for d: <Response><Say>title. body</Say></Response> with
  * the text XML-escaped and the whole at most GW_PHONE_TWIML_MAX bytes.
  * New string or NULL (no memory). */
+/* [channel sms] envelope (docs/sms-envelope.md, "Gateway"). */
+enum { GW_SMS_ENVELOPE_OFF = 0, GW_SMS_ENVELOPE_ON, GW_SMS_ENVELOPE_REQUIRED };
+
+/* The mode named s (NULL: off), or -1 for anything but off, on, required. */
+int gw_sms_envelope_parse(const char *s);
+
+/* The Body of an SMS for d under envelope mode envelope: M1 sealed with
+ * d->sms_key when the mode is not off and the recipient has a key, else
+ * gw_sms_text() (refused under required: "no sms key").  Sets
+ * res->segments.  A new string, or NULL with res->outcome and res->error
+ * filled ("no sms key", "too long ...": failed). */
+char *gw_sms_body(const struct gw_delivery *d, int envelope, struct gw_result *res);
+
 #define GW_PHONE_TWIML_MAX 4000
 char *gw_phone_twiml(const struct gw_delivery *d);
 

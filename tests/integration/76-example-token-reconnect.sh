@@ -8,7 +8,8 @@
 # (tests/tools/dropproxy.py) drops its connection 3 times, and it comes
 # back each time with a fresh token (no refusal, 4 nonces recorded) and
 # publishes after every connect.  The Paho (Python) example runs the same
-# way when paho-mqtt is installed (skipped otherwise).
+# way when paho-mqtt is installed, and the MQTT.js one when node finds the
+# mqtt package (MQTTJS_NODE_PATH; skipped otherwise).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/plugin-lib.sh" # the shared plugin helpers
@@ -58,7 +59,7 @@ if python3 -c 'import paho.mqtt.client' 2>/dev/null; then
 	wait_port "$PROXY_PORT" || bail_out "the proxy did not start"
 	BEFORE=$(sqlite3 "$MQTTSEC_DB" "SELECT count(*) FROM token_seen WHERE username = 'sensor'")
 	ok "the Paho example reconnects after each of $DROPS drops" \
-		timeout 60 python3 "$top_srcdir/examples/token_reconnect_paho.py" \
+		timeout 60 "$PYTHON" "$top_srcdir/examples/token_reconnect_paho.py" \
 		"$TEST_TMP/sensor.json" 127.0.0.1 "$PROXY_PORT" site/paho $((DROPS + 1))
 	ok "no connection of it was refused" eval "! grep -q 'refused sensor' '$MOSQ_LOG'"
 	ok "each of its connections used its own token" \
@@ -68,6 +69,30 @@ else
 	for t in "the Paho example reconnects" "no connection of it was refused" \
 		"each of its connections used its own token"; do
 		skip "$t" "python3 paho-mqtt is not installed (scripts/deps.sh)"
+	done
+fi
+
+# MQTT.js: the docs' loop, when node and the mqtt package are found (never
+# installed by the test: make check needs no network; e.g. npm install mqtt
+# in a directory and MQTTJS_NODE_PATH=that/node_modules)
+export NODE_PATH=${MQTTJS_NODE_PATH:-${NODE_PATH:-}}
+if command -v node >/dev/null && node -e 'require("mqtt")' 2>/dev/null; then
+	PROXY_PORT=$(free_port)
+	start_bg proxy3 python3 "$top_srcdir/tests/tools/dropproxy.py" "$PROXY_PORT" "$MOSQ_PORT" \
+		"$DROPS" 300 "$TEST_TMP/reconnects3.txt"
+	wait_port "$PROXY_PORT" || bail_out "the proxy did not start"
+	BEFORE=$(sqlite3 "$MQTTSEC_DB" "SELECT count(*) FROM token_seen WHERE username = 'sensor'")
+	ok "the MQTT.js example reconnects after each of $DROPS drops" \
+		timeout 60 node "$top_srcdir/examples/token_reconnect_mqttjs.js" \
+		"$TEST_TMP/sensor.json" 127.0.0.1 "$PROXY_PORT" site/js $((DROPS + 1))
+	ok "no connection of it was refused" eval "! grep -q 'refused sensor' '$MOSQ_LOG'"
+	ok "each of its connections used its own token" \
+		wait_for 15 _nonces $((BEFORE + DROPS + 1))
+	stop_bg proxy3
+else
+	for t in "the MQTT.js example reconnects" "no connection of it was refused" \
+		"each of its connections used its own token"; do
+		skip "$t" "node or its mqtt package not found (MQTTJS_NODE_PATH)"
 	done
 fi
 stop_bg sub
