@@ -13,7 +13,8 @@
 # Everything runs on 127.0.0.1 with a private mosquitto (anonymous, no
 # plugin), a private gateway database and the Debian python3 (aiosmtpd).
 # The gateway runs with its defaults ([store] synchronous = full, info log
-# to a file) except where a line below says otherwise.
+# to a file) except where a line below says otherwise.  BENCH_PIPELINING=off
+# sets [channel email] pipelining = off (libcurl only; docs/channels.md).
 
 set -u
 export LC_ALL=C
@@ -129,7 +130,8 @@ email_hook() {
 	start_broker
 	gw_conf "[channel email]
 url = smtp://127.0.0.1:$SMTP_PORT
-from = bench@example.com"
+from = bench@example.com
+${BENCH_PIPELINING:+pipelining = $BENCH_PIPELINING}"
 	"$GATEWAY" -q -c "$TMP/gw.conf" group add ops >/dev/null
 	"$GATEWAY" -q -c "$TMP/gw.conf" recipient add sink --email sink@example.com --group ops \
 		>/dev/null
@@ -176,7 +178,8 @@ cmd_latency() {
 	wait_for 10 port_open "$smtp_port" || { echo "bench-gateway: no sink" >&2; exit 70; }
 	gw_conf "[channel email]
 url = smtp://127.0.0.1:$smtp_port
-from = bench@example.com"
+from = bench@example.com
+${BENCH_PIPELINING:+pipelining = $BENCH_PIPELINING}"
 	"$GATEWAY" -q -c "$TMP/gw.conf" group add ops >/dev/null
 	"$GATEWAY" -q -c "$TMP/gw.conf" recipient add sink --email sink@example.com --group ops \
 		>/dev/null
