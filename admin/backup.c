@@ -266,6 +266,18 @@ out:
 	return rc;
 }
 
+/* Remove a database file and its WAL and shared-memory files. */
+static void bk_unlink_db(const char *path)
+{
+	char side[4096];
+
+	unlink(path);
+	if (snprintf(side, sizeof(side), "%s-wal", path) < (int)sizeof(side))
+		unlink(side);
+	if (snprintf(side, sizeof(side), "%s-shm", path) < (int)sizeof(side))
+		unlink(side);
+}
+
 /* restore --from (mqsa.h). */
 enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const char *key_path,
                           int force, struct mqsa_restore_info *info, char *why)
@@ -349,6 +361,12 @@ enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const cha
 	memcpy(ctx->mk, mk, MQS_MASTER_KEY_LEN);
 	ctx->have_mk = 1;
 out:
+	if (rc != MQS_OK && info->fresh && ctx->db != NULL) {
+		/* nothing changed: not even an empty database left behind */
+		sqlite3_close_v2(ctx->db);
+		ctx->db = NULL;
+		bk_unlink_db(ctx->db_path);
+	}
 	if (mem != NULL)
 		sqlite3_close_v2(mem);
 	OPENSSL_cleanse(mk, sizeof(mk));

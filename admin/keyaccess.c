@@ -36,7 +36,8 @@ enum mqs_err mqsa_read_covers(struct mqsa_ctx *ctx, const char *name, const char
 	int rc;
 
 	err[0] = '\0';
-	rc = mqs_keyaccess_read_covers(ctx->db, name, filter, allowed, err, sizeof(err));
+	rc = mqs_keyaccess_read_covers(ctx->db, name, filter, (int64_t)ctx->now, allowed, err,
+	                               sizeof(err));
 	if (rc == MQS_OK)
 		return MQS_OK;
 	if (rc == MQS_ERR_DB)

@@ -19,6 +19,7 @@
 # recorded (SMTP transaction done) p50/p99 idle and while draining.
 # Everything on 127.0.0.1; run from a build directory (or set BUILD).
 # BENCH_EMAIL_RATE=2000/s sets [channel email] rate (marketing's limit).
+# BENCH_PIPELINING=off sets [channel email] pipelining (off: libcurl only).
 # BENCH_PERF=FILE records a perf profile of the gateway during the drain.
 
 set -u
@@ -145,6 +146,7 @@ max_inflight = $SESSIONS
 url = smtp://127.0.0.1:$SMTP_PORT
 from = shop@example.com
 ${BENCH_EMAIL_RATE:+rate = $BENCH_EMAIL_RATE}
+${BENCH_PIPELINING:+pipelining = $BENCH_PIPELINING}
 [marketing]
 quiet_hours = 00:00-00:00
 [http]

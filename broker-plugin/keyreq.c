@@ -264,7 +264,7 @@ static int one_filter(struct answer_ctx *c, const char *filter, struct mqsp_keyr
 	}
 	if (!yes)
 		goto refuse;
-	rc = mqs_keyaccess_read_covers(c->db, c->user, filter, &yes, c->err, c->errlen);
+	rc = mqs_keyaccess_read_covers(c->db, c->user, filter, c->now, &yes, c->err, c->errlen);
 	if (rc == MQS_ERR_INVAL)
 		goto refuse; /* a deny rule it cannot evaluate: fail closed */
 	if (rc != MQS_OK)

@@ -368,6 +368,31 @@ out:
 	return rc;
 }
 
+/* Record plugin_opt_allowlist in the database (settings "allowlist"): the
+ * read rule of topic keys needs it (lib/mqs_keyaccess.h).  A failure is
+ * logged, not fatal: the rule then uses the value last recorded (none: off). */
+static void allowlist_record(struct mqsp_plugin *p)
+{
+	sqlite3 *db = mqsp_store_writer(p->store);
+	sqlite3_stmt *st = NULL;
+
+	int done = 0;
+
+	sqlite3_busy_timeout(db, CLOSE_BUSY_MS);
+	if (sqlite3_prepare_v2(db,
+	                       "INSERT INTO settings (name, value) VALUES ('allowlist', ?1) "
+	                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, p->opt.allowlist ? "on" : "off", -1, SQLITE_STATIC);
+		done = sqlite3_step(st) == SQLITE_DONE;
+	}
+	if (!done)
+		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot record the allowlist setting: %s",
+		         sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_busy_timeout(db, 0);
+}
+
 /* Open the master key and the database, load the first snapshot.  Every
  * failure names the option and the path. */
 static int plugin_open(struct mqsp_plugin *p)
@@ -403,6 +428,8 @@ static int plugin_open(struct mqsp_plugin *p)
 	rc = tokens_open(p);
 	if (rc != MQS_OK)
 		return rc;
+	allowlist_record(p);
+	p->revoke_pending = p->opt.allowlist; /* allow entries may have expired while down */
 	rc = mqsp_snapshot_load(mqsp_store_reader(p->store), p->mk, (int64_t)time(NULL), &p->snap,
 	                        err, sizeof(err));
 	if (rc != MQS_OK) {

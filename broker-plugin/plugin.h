@@ -104,6 +104,7 @@ struct mqsp_plugin {
 	uint64_t fold_warned_ms;      /* last warning about failing folds */
 	int kick_pending;             /* re-check connected clients on the next tick */
 	int64_t next_expiry;          /* when an allow entry of snap expires (0: none) */
+	int revoke_pending;           /* run the revoke rule on the tick (rotate.c) */
 	struct mqsp_user_cache ucache[MQSP_USER_CACHE];
 	uint64_t last_tick_ms;       /* coarse monotonic time of the last real tick */
 	struct mqsp_reseal *reseal;  /* protected topics (reseal.h) */
@@ -181,6 +182,12 @@ void mqsp_rotate_key(struct mqsp_plugin *p, uint32_t id, int64_t now);
 /* On the tick: keys waiting for a rotation, and once a second the filters
  * whose rotate_every has passed since their key was created (rotate.c). */
 void mqsp_rotate_tick(struct mqsp_plugin *p, int64_t now);
+
+/* On the tick, after an allow entry expired (or at start) with the allow
+ * list on: the rule of lib/mqs_revoke.h on the writer connection (busy
+ * timeout 0: a locked database leaves it for the next tick); a filter
+ * rotated gets a new view and its push (rotate.c). */
+void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now);
 
 /* MOSQ_EVT_DISCONNECT: forget the client (session.c). */
 int mqsp_disconnect_cb(int event, void *event_data, void *userdata);

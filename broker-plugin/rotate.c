@@ -26,6 +26,11 @@
  * use gets the new key (unless announced), so the next message is sealed with it without
  * waiting for a reload, and a new view is built (it also learns the new key
  * for recognising forged envelopes, forged.h).
+ *
+ * Revoking rotates (mqsp_rotate_revoke_tick): when an allow entry expires
+ * with the allow list on, no admin command runs, so the plugin runs the
+ * rule of lib/mqs_revoke.h itself on the next tick (within a second), in
+ * one transaction on the writer connection, never waiting for a lock.
  */
 #include "config.h"
 
@@ -36,6 +41,7 @@
 #include "keysvc.h"
 #include "mqs_keyrotate.h"
 #include "mqs_keystore.h"
+#include "mqs_revoke.h"
 #include "plugin.h"
 
 #define DUE_MAX        16 /* rotations per tick at most */
@@ -260,6 +266,47 @@ static void announced_due(struct mqsp_plugin *p, int64_t now)
 			want_view(p);
 	}
 	sqlite3_finalize(st);
+}
+
+/* The revoke rule after an allow entry expired. */
+void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
+{
+	sqlite3 *db = mqsp_store_writer(p->store);
+	unsigned n = 0;
+	char err[512];
+	int rc;
+
+	sqlite3_busy_timeout(db, 0);
+	rc = exec(db, "BEGIN IMMEDIATE");
+	if (rc != MQS_OK)
+		return; /* busy: the next tick */
+	err[0] = '\0';
+	rc = mqs_revoke_check(db, p->mk, now, now + p->opt.key_grace, "mqttsec-plugin", &n, err,
+	                      sizeof(err));
+	if (rc == MQS_OK)
+		rc = exec(db, "COMMIT");
+	if (rc != MQS_OK) {
+		int code = sqlite3_extended_errcode(db);
+
+		if (!sqlite3_get_autocommit(db))
+			(void)exec(db, "ROLLBACK");
+		if (code != SQLITE_BUSY && code != SQLITE_LOCKED) {
+			mqsp_log(MOSQ_LOG_WARNING,
+			         "mqttsec: cannot rotate the keys of holders that lost their read "
+			         "right: %s",
+			         err[0] != '\0' ? err : mqs_strerror(rc));
+			p->revoke_pending = 0; /* the next expiry or admin change tries again */
+		}
+		return;
+	}
+	p->revoke_pending = 0;
+	if (n > 0) {
+		mqsp_log(MOSQ_LOG_NOTICE,
+		         "mqttsec: rotated the topic keys of %u filters: holders lost their read "
+		         "right (an allow entry expired)",
+		         n);
+		want_view(p); /* the new view pushes the new keys */
+	}
 }
 
 /* On the tick. */

@@ -121,7 +121,12 @@ static int keys_load(const char *path, struct sms_keys *k)
 			goto out;
 		}
 		k->keys[k->n].id = (uint16_t)id->valuedouble;
-		k->keys[k->n].expires = cJSON_IsNumber(exp) ? (int64_t)exp->valuedouble : 0;
+		/* an expiry outside 1..2^53 counts as already expired */
+		if (cJSON_IsNumber(exp))
+			k->keys[k->n].expires =
+			    exp->valuedouble >= 1 && exp->valuedouble <= 9007199254740992.0
+			        ? (int64_t)exp->valuedouble
+			        : 1;
 		memcpy(k->keys[k->n].key, raw, MQS_SMS_KEY_LEN);
 		k->n++;
 		mqs_secret_free(raw, raw_len);

@@ -220,6 +220,16 @@ out:
 		sqlite3_close_v2(mem);
 	if (live != NULL)
 		sqlite3_close_v2(live);
+	if (rc != MQS_OK && info->fresh && live != NULL) {
+		/* nothing changed: not even an empty database left behind */
+		char side[4096];
+
+		unlink(db_path);
+		if (snprintf(side, sizeof(side), "%s-wal", db_path) < (int)sizeof(side))
+			unlink(side);
+		if (snprintf(side, sizeof(side), "%s-shm", db_path) < (int)sizeof(side))
+			unlink(side);
+	}
 	OPENSSL_cleanse(mk, sizeof(mk));
 	OPENSSL_cleanse(old_mk, sizeof(old_mk));
 	return rc;

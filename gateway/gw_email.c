@@ -53,6 +53,8 @@ struct gw_email {
 	unsigned port;
 	char helo[256];       /* the EHLO name: the url path, else "localhost" as libcurl */
 	struct gw_smtp *smtp; /* the pipelining client, NULL when not used */
+	unsigned conns;       /* its connections: max_inflight when it was created */
+	int doubled;          /* max_inflight raised to two transactions per connection */
 	/* native_perform's done, for the client's callback */
 	void (*done)(void *arg, void *token, const struct gw_result *res, int fallback);
 	void *done_arg;
@@ -669,6 +671,8 @@ static int email_native_start(struct gw_channel *ch, const struct gw_delivery *d
 		};
 		char err[160];
 
+		em->conns =
+		    ch->max_inflight < GW_SMTP_CONNS_MAX ? ch->max_inflight : GW_SMTP_CONNS_MAX;
 		em->smtp = gw_smtp_new(&sc, err, sizeof(err));
 		if (em->smtp == NULL) {
 			em->native = 0; /* libcurl from now on */
@@ -732,6 +736,15 @@ static void email_native_perform(struct gw_channel *ch, int64_t now_ms,
 	em->done = done;
 	em->done_arg = arg;
 	gw_smtp_perform(em->smtp, now_ms, email_smtp_done, em);
+	if (!em->doubled && gw_smtp_ready(em->smtp)) {
+		/* the server pipelines: each connection carries a running
+		 * transaction and the next one (docs/channels.md, "Pipelining") */
+		em->doubled = 1;
+		ch->max_inflight = 2 * (em->conns > 0 ? em->conns : 1);
+	} else if (em->doubled == 1 && gw_smtp_fallback(em->smtp)) {
+		em->doubled = 2; /* libcurl from now on: one transfer per connection */
+		ch->max_inflight = em->conns > 0 ? em->conns : 1;
+	}
 }
 
 /* native_fds: the client's sockets. */

@@ -52,6 +52,11 @@ struct conn {
 	int fd;
 	int state; /* enum conn_state */
 	struct txn *tx;
+	/* the next transaction on this connection: its MAIL, RCPT and DATA
+	 * go out right after tx's final dot (RFC 2920 3.1: message content
+	 * may open a group); next_sent once they did */
+	struct txn *next;
+	int next_sent;
 	char cmd[CMD_MAX];
 	const char *wp; /* pending output (cmd or tx->msg) */
 	size_t wleft;
@@ -73,6 +78,7 @@ struct gw_smtp {
 	long timeout_ms;
 	int starttls_wanted;
 	int fallback;
+	int ready; /* a server announced PIPELINING */
 	unsigned nconns;
 	struct conn *conns;
 };
@@ -157,16 +163,14 @@ static void conn_close(struct conn *k)
 	OPENSSL_cleanse(k->in, sizeof(k->in));
 }
 
-/* End k's transaction with outcome and the error text. */
-static void txn_end(struct conn *k, int outcome, int fallback, int code, const char *reply,
-                    const char *error, gw_smtp_done_fn done, void *arg)
+/* Report t (detached from its connection) as ended, free it. */
+static void txn_report(struct txn *t, int outcome, int fallback, int code, const char *reply,
+                       const char *error, gw_smtp_done_fn done, void *arg)
 {
 	struct gw_smtp_result r;
-	struct txn *t = k->tx;
 
 	if (t == NULL)
 		return;
-	k->tx = NULL;
 	memset(&r, 0, sizeof(r));
 	r.outcome = outcome;
 	r.fallback = fallback;
@@ -176,7 +180,17 @@ static void txn_end(struct conn *k, int outcome, int fallback, int code, const c
 	if (done != NULL)
 		done(arg, t->token, &r);
 	txn_free(t);
+}
+
+/* End k's transaction with outcome and the error text. */
+static void txn_end(struct conn *k, int outcome, int fallback, int code, const char *reply,
+                    const char *error, gw_smtp_done_fn done, void *arg)
+{
+	struct txn *t = k->tx;
+
+	k->tx = NULL;
 	k->ntx++;
+	txn_report(t, outcome, fallback, code, reply, error, done, arg);
 }
 
 /* Free the client (gw_smtp.h). */
@@ -188,10 +202,18 @@ void gw_smtp_free(struct gw_smtp *c, gw_smtp_done_fn done, void *arg)
 		struct conn *k = &c->conns[i];
 
 		txn_end(k, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
+		txn_report(k->next, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
+		k->next = NULL;
 		conn_close(k);
 	}
 	free(c->conns);
 	free(c);
+}
+
+/* A server announced PIPELINING (gw_smtp.h). */
+int gw_smtp_ready(const struct gw_smtp *c)
+{
+	return c->ready && !c->fallback;
 }
 
 /* Fallback decided (gw_smtp.h). */
@@ -261,6 +283,15 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
 		if (c->conns[i].tx == NULL && c->conns[i].state == C_FREE)
 			k = &c->conns[i];
 	}
+	/* behind a running transaction, its message sent first, then one
+	 * still waiting for DATA's 354 */
+	for (int want = C_BODY; want >= C_CMDS && k == NULL; want--) {
+		for (unsigned i = 0; i < c->nconns && k == NULL; i++) {
+			if (c->conns[i].tx != NULL && c->conns[i].next == NULL &&
+			    c->conns[i].state == want)
+				k = &c->conns[i];
+		}
+	}
 	if (k == NULL)
 		goto out;
 	t = calloc(1, sizeof(*t));
@@ -274,6 +305,12 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
 	msg = NULL;
 	snprintf(t->rcpt, sizeof(t->rcpt), "%s", rcpt);
 	t->deadline = now_ms + c->timeout_ms;
+	if (k->tx != NULL) {
+		k->next = t; /* its commands go out after tx's final dot */
+		k->next_sent = 0;
+		rc = MQS_OK;
+		goto out;
+	}
 	k->tx = t;
 	if (k->state == C_FREE && conn_open(c, k) != MQS_OK)
 		k->connerr = 1; /* reported as a retry by the next perform */
@@ -299,7 +336,10 @@ size_t gw_smtp_fds(const struct gw_smtp *c, int *fd, short *events, size_t cap)
 		if (k->fd < 0)
 			continue;
 		fd[n] = k->fd;
-		events[n] = (short)(k->state == C_CONNECT || k->wleft > 0 ? POLLOUT : POLLIN);
+		events[n] = (short)(k->state == C_CONNECT || k->wleft > 0 ||
+		                            (k->state == C_BODY && k->next != NULL && !k->next_sent)
+		                        ? POLLOUT
+		                        : POLLIN);
 		n++;
 	}
 	return n;
@@ -313,6 +353,9 @@ int64_t gw_smtp_next_ms(const struct gw_smtp *c)
 	for (unsigned i = 0; i < c->nconns; i++) {
 		const struct txn *x = c->conns[i].tx;
 
+		if (x != NULL && (t == 0 || x->deadline < t))
+			t = x->deadline;
+		x = c->conns[i].next;
 		if (x != NULL && (t == 0 || x->deadline < t))
 			t = x->deadline;
 		if (x != NULL && c->conns[i].connerr)
@@ -334,18 +377,44 @@ static int refusal_outcome(int code)
 static void conn_lost(struct gw_smtp *c, struct conn *k, const char *why, int64_t now_ms,
                       gw_smtp_done_fn done, void *arg)
 {
-	struct txn *t = k->tx;
+	struct txn *t = k->tx, *n = k->next, *n_lost = NULL;
 	int stale = t != NULL && !t->requeued && k->ntx > 0 && k->replies == 0 &&
 	            (k->state == C_CMDS || k->state == C_IDLE);
 
 	conn_close(k);
-	if (t == NULL)
-		return;
+	k->tx = NULL;
+	k->next = NULL;
+	if (n != NULL && k->next_sent)
+		n_lost = n; /* its envelope went out: a retry */
+	else if (n != NULL)
+		k->next = n; /* nothing of it was sent: it follows on a new connection */
+	k->next_sent = 0;
 	if (stale && now_ms < t->deadline && conn_open(c, k) == MQS_OK) {
 		t->requeued = 1;
-		return; /* k->tx kept: it starts once the new connection is ready */
+		k->tx = t; /* it starts once the new connection is ready */
+		t = NULL;
+	} else if (k->next != NULL) {
+		k->tx = k->next;
+		k->next = NULL;
+		if (conn_open(c, k) != MQS_OK)
+			k->connerr = 1;
 	}
-	txn_end(k, GW_RETRY, 0, 0, NULL, why, done, arg);
+	/* reported last: k is consistent when done runs */
+	txn_report(t, GW_RETRY, 0, 0, NULL, why, done, arg);
+	txn_report(n_lost, GW_RETRY, 0, 0, NULL, why, done, arg);
+}
+
+/* k was closed: a next transaction that never went out moves to a new
+ * connection. */
+static void conn_follow(struct gw_smtp *c, struct conn *k)
+{
+	if (k->tx != NULL || k->next == NULL)
+		return;
+	k->tx = k->next;
+	k->next = NULL;
+	k->next_sent = 0;
+	if (conn_open(c, k) != MQS_OK)
+		k->connerr = 1;
 }
 
 /* One complete reply (its final line, code) on k. */
@@ -373,12 +442,18 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 		if (code != 250 || !k->ehlo_pipe || (k->ehlo_tls && c->starttls_wanted)) {
 			/* HELO only, no PIPELINING, or STARTTLS to do: libcurl's
 			 * job from now on; nothing of the message was sent */
+			struct txn *n = k->next;
+
 			c->fallback = 1;
+			k->next = NULL;
+			conn_close(k);
 			txn_end(k, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
 			        arg);
-			conn_close(k);
+			txn_report(n, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
+			           arg);
 			return;
 		}
+		c->ready = 1;
 		k->state = C_IDLE;
 		if (k->tx != NULL)
 			txn_begin(c, k);
@@ -414,21 +489,40 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 			return;
 		}
 		conn_close(k); /* no RSET dialogue: a new connection is cheaper to get right */
+		conn_follow(c, k);
 		return;
-	case C_BODY:
-		k->state = C_IDLE; /* the transaction is over whatever the reply */
+	case C_BODY: {
+		/* the transaction is over whatever the reply; the next one's
+		 * replies follow */
+		struct txn *t = k->tx;
+
+		k->tx = k->next;
+		k->next = NULL;
+		k->ntx++;
 		k->replies = 0;
+		if (k->tx == NULL) {
+			k->state = C_IDLE;
+		} else if (!k->next_sent) {
+			txn_begin(c, k);
+		} else {
+			k->state = C_CMDS;
+			k->bad_code = 0;
+			k->bad = NULL;
+		}
+		k->next_sent = 0;
 		if (code / 100 == 2) {
-			txn_end(k, GW_SENT, 0, code, line, NULL, done, arg);
+			txn_report(t, GW_SENT, 0, code, line, NULL, done, arg);
 			return;
 		}
 		snprintf(err, sizeof(err), "smtp %d: message refused", code);
-		txn_end(k, refusal_outcome(code), 0, code, NULL, err, done, arg);
+		txn_report(t, refusal_outcome(code), 0, code, NULL, err, done, arg);
 		return;
+	}
 	default:
 		/* C_ABORT's reply, or something unasked on an idle connection
 		 * (421 before a timeout close): close */
 		conn_close(k);
+		conn_follow(c, k);
 		return;
 	}
 }
@@ -508,8 +602,26 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		}
 		k->state = C_GREET;
 	}
-	while (k->wleft > 0) {
-		ssize_t w = send(k->fd, k->wp, k->wleft, MSG_NOSIGNAL | MSG_DONTWAIT);
+	for (;;) {
+		int more;
+		ssize_t w;
+
+		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent) {
+			/* the message is out: the next envelope follows at once */
+			int n = snprintf(k->cmd, sizeof(k->cmd),
+			                 "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n", c->mail_from,
+			                 k->next->rcpt);
+
+			k->wp = k->cmd;
+			k->wleft = n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
+			k->next_sent = 1;
+		}
+		if (k->wleft == 0)
+			break;
+		/* the message and the next envelope in one segment */
+		more = k->state == C_BODY && k->next != NULL && !k->next_sent;
+		w = send(k->fd, k->wp, k->wleft,
+		         MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -543,7 +655,8 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 			return;
 		}
 		/* a reply may have queued output (EHLO, the message) */
-		if (k->fd >= 0 && k->wleft > 0) {
+		if (k->fd >= 0 &&
+		    (k->wleft > 0 || (k->state == C_BODY && k->next != NULL && !k->next_sent))) {
 			conn_io(c, k, now_ms, done, arg);
 			return;
 		}
@@ -558,7 +671,8 @@ void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, vo
 
 		if (k->fd < 0 && !k->connerr)
 			continue;
-		if (k->tx != NULL && now_ms >= k->tx->deadline) {
+		if ((k->tx != NULL && now_ms >= k->tx->deadline) ||
+		    (k->next != NULL && now_ms >= k->next->deadline)) {
 			k->replies = 1;
 			conn_lost(c, k, "smtp: timeout", now_ms, done, arg);
 			continue;

@@ -7,11 +7,12 @@
  * previous reply and has no command pipelining; this client sends
  * MAIL FROM, RCPT TO and DATA in one write and then the message with its
  * final dot in one write: two round trips per delivery.  It keeps up to
- * max_conns connections open across transactions, one transaction on a
- * connection at a time.  Plain SMTP only: a server that does not announce
- * PIPELINING, or that offers STARTTLS while TLS is wanted, makes the
- * client answer "fallback" (the email channel then uses libcurl, which
- * also does TLS and AUTH) from then on.
+ * max_conns connections open across transactions, each with a running
+ * transaction and at most one next one, whose MAIL, RCPT and DATA go out
+ * in the same segment as the running one's message (RFC 2920 3.1): one
+ * round trip per delivery while the connection stays busy.  Plain SMTP only: a server that does not
+ * announce PIPELINING, or that offers STARTTLS while TLS is wanted, makes the client answer
+ * "fallback" (the email channel then uses libcurl, which also does TLS and AUTH) from then on.
  *
  * Outcomes follow the libcurl path (docs/channels.md, "Outcomes"): a 2xx
  * after the final dot is sent; a 4xx reply, a dropped connection before
@@ -67,6 +68,9 @@ struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t e
 /* Close everything; running transactions end as retries through done
  * (which may be NULL to drop them silently).  NULL is fine. */
 void gw_smtp_free(struct gw_smtp *c, gw_smtp_done_fn done, void *arg);
+
+/* Non-zero once a server announced PIPELINING (and no fallback). */
+int gw_smtp_ready(const struct gw_smtp *c);
 
 /* Non-zero once the server was found not to fit (no PIPELINING, STARTTLS
  * wanted): every delivery goes through libcurl. */

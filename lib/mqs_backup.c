@@ -451,6 +451,109 @@ static int bk_take(int fd, EVP_MD_CTX *h, uint8_t *p, size_t len)
 	return rc;
 }
 
+/* Verify the Ed25519 signature (signer_pub) over an Ed25519 message. */
+static int bk_sig_check(const uint8_t signer_pub[MQS_BACKUP_KEY_LEN],
+                        const uint8_t msg[sizeof(BK_SIG_PREFIX) - 1 + 64],
+                        const uint8_t sig[MQS_BACKUP_SIG_LEN])
+{
+	EVP_PKEY *pk;
+	EVP_MD_CTX *v = EVP_MD_CTX_new();
+	int rc = MQS_ERR_CRYPTO;
+
+	pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, signer_pub, MQS_BACKUP_KEY_LEN);
+	if (pk == NULL || v == NULL || EVP_DigestVerifyInit(v, NULL, NULL, NULL, pk) != 1)
+		goto out;
+	rc = EVP_DigestVerify(v, sig, MQS_BACKUP_SIG_LEN, msg, sizeof(BK_SIG_PREFIX) - 1 + 64) == 1
+	         ? MQS_OK
+	         : MQS_ERR_PERM;
+out:
+	EVP_MD_CTX_free(v);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+/* First pass over a seekable file, right after the header: the chunk
+ * structure, the size (*total, at most max_plain), nothing after the
+ * signature, and the signature, with one chunk of memory and no
+ * decryption; then back to the first chunk.  So a forged file (anyone can
+ * encrypt to the public recovery key) is refused before any plaintext
+ * exists or grows in memory. */
+static int bk_prepass(int fd, const struct mqs_backup_header *hd,
+                      const uint8_t head[MQS_BACKUP_HEADER_LEN],
+                      const uint8_t signer_pub[MQS_BACKUP_KEY_LEN], uint64_t max_plain,
+                      uint64_t *total, const char **why)
+{
+	uint8_t rec[BK_REC_HEAD], msg[sizeof(BK_SIG_PREFIX) - 1 + 64], sig[MQS_BACKUP_SIG_LEN];
+	uint8_t extra;
+	uint8_t *buf = NULL;
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	int rc = MQS_ERR_NOMEM, last = 0;
+
+	*total = 0;
+	*why = "out of memory";
+	buf = malloc((size_t)hd->chunk_size + BK_TAG_LEN);
+	if (h == NULL || buf == NULL)
+		goto out;
+	rc = MQS_ERR_CRYPTO;
+	*why = "crypto failure";
+	if (EVP_DigestInit_ex(h, EVP_sha512(), NULL) != 1 ||
+	    EVP_DigestUpdate(h, head, MQS_BACKUP_HEADER_LEN) != 1)
+		goto out;
+	while (!last) {
+		uint32_t n;
+
+		rc = bk_take(fd, h, rec, sizeof(rec));
+		if (rc != MQS_OK)
+			break;
+		n = get_u32(rec);
+		last = (rec[4] & BK_FLAG_LAST) != 0;
+		if ((rec[4] & ~BK_FLAG_LAST) != 0 || n > hd->chunk_size ||
+		    (!last && n != hd->chunk_size)) {
+			*why = "damaged backup (bad chunk header)";
+			rc = MQS_ERR_ENV_AUTH;
+			break;
+		}
+		if (*total + n > max_plain) {
+			*why = "backup too large";
+			rc = MQS_ERR_TOOBIG;
+			break;
+		}
+		*total += n;
+		rc = bk_take(fd, h, buf, (size_t)n + BK_TAG_LEN);
+		if (rc != MQS_OK)
+			break;
+	}
+	if (rc == MQS_ERR_ENV_TRUNCATED)
+		*why = "truncated backup";
+	if (rc != MQS_OK)
+		goto out;
+	rc = bk_read_exact(fd, sig, sizeof(sig));
+	if (rc == MQS_ERR_ENV_TRUNCATED)
+		*why = "truncated backup (no signature)";
+	if (rc != MQS_OK)
+		goto out;
+	rc = bk_read_exact(fd, &extra, 1);
+	if (rc != MQS_ERR_ENV_TRUNCATED) {
+		*why = rc == MQS_OK ? "damaged backup (data after the signature)"
+		                    : "cannot read backup";
+		rc = rc == MQS_OK ? MQS_ERR_ENV_AUTH : rc;
+		goto out;
+	}
+	rc = bk_sig_msg(h, msg);
+	if (rc == MQS_OK)
+		rc = bk_sig_check(signer_pub, msg, sig);
+	if (rc == MQS_ERR_PERM)
+		*why = "backup signature does not verify (damaged, or not made by this box)";
+	if (rc == MQS_OK && lseek(fd, MQS_BACKUP_HEADER_LEN, SEEK_SET) != MQS_BACKUP_HEADER_LEN) {
+		*why = "cannot read backup";
+		rc = MQS_ERR_IO;
+	}
+out:
+	free(buf); /* ciphertext only */
+	EVP_MD_CTX_free(h);
+	return rc;
+}
+
 /* Read and verify a backup (mqs_backup.h). */
 int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACKUP_KEY_LEN],
                     const uint8_t signer_pub[MQS_BACKUP_KEY_LEN], uint64_t max_plain,
@@ -464,8 +567,7 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 	uint8_t extra;
 	uint8_t *plain = NULL;
 	size_t cap = 0, used = 0, mkl;
-	EVP_MD_CTX *h = NULL, *v = NULL;
-	EVP_PKEY *pk = NULL;
+	EVP_MD_CTX *h = NULL;
 	uint64_t index = 0;
 	const char *dummy;
 	int rc = MQS_ERR_INVAL, last = 0;
@@ -490,8 +592,7 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 	rc = MQS_ERR_NOMEM;
 	*why = "out of memory";
 	h = EVP_MD_CTX_new();
-	v = EVP_MD_CTX_new();
-	if (h == NULL || v == NULL)
+	if (h == NULL)
 		goto out;
 	rc = MQS_ERR_CRYPTO;
 	*why = "crypto failure";
@@ -533,6 +634,21 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 		*why = "backup not signed by this box's backup key";
 		rc = MQS_ERR_PERM;
 		goto out;
+	}
+	/* a regular file: signature first, then exactly the memory it needs */
+	if (lseek(fd, 0, SEEK_CUR) == MQS_BACKUP_HEADER_LEN) {
+		uint64_t total = 0;
+
+		rc = bk_prepass(fd, &hd, head, signer_pub, max_plain, &total, why);
+		if (rc != MQS_OK)
+			goto out;
+		cap = (size_t)total + BK_TAG_LEN;
+		plain = malloc(cap);
+		if (plain == NULL) {
+			*why = "out of memory";
+			rc = MQS_ERR_NOMEM;
+			goto out;
+		}
 	}
 	rc = bk_derive(recipient_priv, hd.eph_pub, hd.eph_pub, rcpt_pub, key);
 	if (rc != MQS_OK) {
@@ -612,15 +728,11 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 	rc = bk_sig_msg(h, msg);
 	if (rc != MQS_OK)
 		goto out;
-	pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, signer_pub, MQS_BACKUP_KEY_LEN);
-	rc = MQS_ERR_CRYPTO;
-	if (pk == NULL || EVP_DigestVerifyInit(v, NULL, NULL, NULL, pk) != 1)
-		goto out;
-	if (EVP_DigestVerify(v, sig, sizeof(sig), msg, sizeof(msg)) != 1) {
+	rc = bk_sig_check(signer_pub, msg, sig);
+	if (rc == MQS_ERR_PERM)
 		*why = "backup signature does not verify (damaged, or not made by this box)";
-		rc = MQS_ERR_PERM;
+	if (rc != MQS_OK)
 		goto out;
-	}
 	mkl = used > 0 ? plain[0] : 0;
 	if (mkl == 0 || mkl > MQS_BACKUP_MK_MAX || used < 1 + mkl) {
 		*why = "malformed backup contents";
@@ -653,8 +765,6 @@ out:
 		mqs_secret_free(plain, cap);
 	OPENSSL_cleanse(key, sizeof(key));
 	EVP_MD_CTX_free(h);
-	EVP_MD_CTX_free(v);
-	EVP_PKEY_free(pk);
 	return rc;
 }
 

@@ -121,7 +121,11 @@ MQS_MUST_CHECK int mqs_backup_write(int fd, unsigned kind, int64_t created, cons
  * not open: damaged, reordered, forged), MQS_ERR_PERM (signature does not
  * verify: damaged, or not made by this box), MQS_ERR_TOOBIG, MQS_ERR_IO,
  * MQS_ERR_NOMEM, MQS_ERR_CRYPTO.  *why (may be NULL) gets a static
- * lowercase reason on failure; hdr is filled as far as it was read. */
+ * lowercase reason on failure; hdr is filled as far as it was read.  A
+ * seekable fd is read twice: the structure and the signature first with
+ * one chunk of memory and nothing decrypted, then the chunks into one
+ * buffer of the exact size (a forged file never makes plaintext or takes
+ * more memory); a pipe is read once, the signature checked last. */
 MQS_MUST_CHECK int mqs_backup_read(int fd, unsigned kind,
                                    const uint8_t recipient_priv[MQS_BACKUP_KEY_LEN],
                                    const uint8_t signer_pub[MQS_BACKUP_KEY_LEN], uint64_t max_plain,

@@ -157,9 +157,52 @@ out:
 	return rc;
 }
 
+/* *admitted = 0 when the lists keep name out at now, as far as the database
+ * tells without a client id or address (docs/payload-encryption.md,
+ * "Revoking rotates"): an unexpired deny entry for the username written by
+ * an administrator (the plugin's automatic bans are temporary lockouts,
+ * not revocations); with the allow list on (settings "allowlist", written
+ * by the plugin at start; no row: off, the plugin never ran) no unexpired allow entry
+ * that could admit it: one for its username, one for a client id bound to
+ * it (table clientids), or any ip entry (an address is not a device's). */
+static int lists_admit(sqlite3 *db, const char *name, int64_t now, int *admitted, char *err,
+                       size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_OK;
+
+	*admitted = 0;
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT NOT EXISTS (SELECT 1 FROM list_entries WHERE kind = 'deny' AND match = "
+	        "'username' AND pattern = ?1 AND created_by <> 'mqttsec-plugin' AND (expires_at = "
+	        "0 "
+	        "OR expires_at > ?2)) AND (coalesce((SELECT value FROM settings WHERE name = "
+	        "'allowlist'), 'off') = 'off' OR EXISTS (SELECT 1 FROM list_entries e WHERE e.kind "
+	        "= "
+	        "'allow' AND (e.expires_at = 0 OR e.expires_at > ?2) AND ((e.match = 'username' "
+	        "AND "
+	        "e.pattern = ?1) OR e.match = 'ip' OR (e.match = 'clientid' AND EXISTS (SELECT 1 "
+	        "FROM clientids c WHERE c.clientid = e.pattern AND c.username = ?1)))))",
+	        -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto fail;
+	*admitted = sqlite3_column_int(st, 0) != 0;
+	goto out;
+fail:
+	rc = MQS_ERR_DB;
+	snprintf(err, errlen, "cannot read the lists: %s", sqlite3_errmsg(db));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Does name's ACL give read on every topic filter matches? */
-int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter, int *allowed,
-                              char *err, size_t errlen)
+int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter, int64_t now,
+                              int *allowed, char *err, size_t errlen)
 {
 	struct mqs_arena arena;
 	struct mqs_rules_tree *tree;
@@ -174,6 +217,9 @@ int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter,
 	rc = device_enabled(db, name, &enabled, err, errlen);
 	if (rc != MQS_OK || !enabled)
 		goto out; /* unknown or disabled: reads nothing */
+	rc = lists_admit(db, name, now, &enabled, err, errlen);
+	if (rc != MQS_OK || !enabled)
+		goto out; /* kept out by the lists: reads nothing */
 	rc = load_rules(db, name, &rules, &n, err, errlen);
 	if (rc != MQS_OK)
 		goto out;

@@ -15,6 +15,7 @@ need_cmd openssl
 
 start_mosquitto "allow_anonymous true" || bail_out "no broker"
 GW_MAX_ATTEMPTS=20
+unset SMTP_PIPELINING # each section says whether the server pipelines
 
 # email_conf URL [EXTRA]: the configuration for an SMTP server at URL
 email_conf() {
@@ -191,7 +192,8 @@ _tried() {
 	     WHERE m.msg_id = '$ALERT'")" -ge 2 ] 2>/dev/null
 }
 wait_for 15 _tried
-is "$(states "$ALERT")" queued "bad certificate: not sent, retried"
+st=$(states "$ALERT")
+ok "bad certificate: not sent, retried (state $st)" test "$st" = queued -o "$st" = sending
 is "$(lines "$SMTP_LOG")" 0 "nothing delivered in clear"
 ok "the error is recorded" test -n "$(sql "SELECT o.last_error FROM outbox o JOIN messages m
 	ON m.id = o.message WHERE m.msg_id = '$ALERT'")"

@@ -10,6 +10,7 @@
  * raises token_floor and is seen by an open connection. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,31 @@ static int verify_bytes(const uint8_t *data, size_t len, unsigned kind, const ui
 	mqs_secret_free(m, ml);
 	mqs_secret_free(img, il);
 	fclose(f);
+	return rc;
+}
+
+/* Verify len bytes (at most a pipe's buffer) read from a pipe: the one
+ * pass path of mqs_backup_read (no seeking). */
+static int verify_pipe(const uint8_t *data, size_t len, const uint8_t *key, const uint8_t *signer)
+{
+	uint8_t *m = NULL, *img = NULL;
+	size_t ml = 0, il = 0;
+	int fds[2], rc;
+
+	if (pipe(fds) != 0)
+		return -1;
+	if (fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0 ||
+	    mqs_write_all(fds[1], data, len) != MQS_OK) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	close(fds[1]);
+	rc = mqs_backup_read(fds[0], MQS_BACKUP_KIND_BROKER, key, signer, 0, NULL, &m, &ml, &img,
+	                     &il, NULL);
+	mqs_secret_free(m, ml);
+	mqs_secret_free(img, il);
+	close(fds[0]);
 	return rc;
 }
 
@@ -345,8 +371,11 @@ int main(void)
 	       recsz);
 	memcpy(copy + MQS_BACKUP_HEADER_LEN + 2 * recsz, data + MQS_BACKUP_HEADER_LEN + recsz,
 	       recsz);
-	tap_is_int(verify_bytes(copy, len, MQS_BACKUP_KIND_BROKER, rpriv, spub), MQS_ERR_ENV_AUTH,
-	           "chunks swapped: refused");
+	tap_is_int(verify_bytes(copy, len, MQS_BACKUP_KIND_BROKER, rpriv, spub), MQS_ERR_PERM,
+	           "chunks swapped: refused (signature, before any decryption)");
+	tap_is_int(verify_pipe(copy, len, rpriv, spub), MQS_ERR_ENV_AUTH,
+	           "chunks swapped, read from a pipe (one pass): refused (chunk index)");
+	tap_is_int(verify_pipe(data, len, rpriv, spub), MQS_OK, "the intact file read from a pipe");
 	memcpy(copy, data, MQS_BACKUP_HEADER_LEN + recsz);
 	memcpy(copy + MQS_BACKUP_HEADER_LEN + recsz, data + MQS_BACKUP_HEADER_LEN + 2 * recsz,
 	       len - MQS_BACKUP_HEADER_LEN - 2 * recsz);

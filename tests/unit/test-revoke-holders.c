@@ -5,7 +5,10 @@
  * still read is found (no cap on the holders looked at), adding a
  * holder to a group whose deny rule takes its read right away rotates, and
  * so does revoking a holder of the key that still seals while its
- * successor is announced. */
+ * successor is announced; the lists count too: a deny entry for a holder
+ * (not an automatic ban), and with the allow list on, removing or the
+ * expiry of the allow entry that let a holder in (noticed at the next
+ * change). */
 #include "config.h"
 
 #include <stdio.h>
@@ -180,6 +183,78 @@ int main(void)
 	rc = mqsa_group_member_add(ctx, "readers", "zz1", why);
 	tap_ok(rc == MQS_OK || rc == MQS_ERR_EXISTS, "zz1 added to readers");
 	tap_ok(active(ctx) == k2, "a membership that takes nothing away rotates nothing");
+
+	/* lists: a deny entry for a holder's username added by an admin rotates */
+	{
+		struct mqsa_list_added la, allow3;
+		long long k5, k6, k7, k8;
+
+		memset(&la, 0, sizeof(la));
+		ok = exec(ctx,
+		          "INSERT INTO devices (name, enabled, totp_wrapped, created_at, "
+		          "generation) VALUES ('zz3', 1, x'00', 0, 1);"
+		          "INSERT INTO group_members (grp, member) VALUES ('readers', 'zz3')") &&
+		     grant(ctx, "zz3");
+		rc = mqsa_list_add(ctx, "deny", "username", "zz3", 0, "stolen", &la, why);
+		k5 = active(ctx);
+		tap_ok(ok && rc == MQS_OK && k5 > k2,
+		       "a deny entry for holder zz3 rotates (key %lld -> %lld) %s", k2, k5, why);
+		/* an automatic ban by the plugin (temporary lockout) does not */
+		ok =
+		    grant(ctx, "r0001") &&
+		    exec(ctx, "INSERT INTO list_entries (kind, match, pattern, expires_at, reason, "
+		              "created_at, created_by) VALUES ('deny', 'username', 'r0001', "
+		              "1900000000, 'auth-failures', 0, 'mqttsec-plugin')");
+		rc = mqsa_group_add(ctx, "g-unrelated", why);
+		tap_ok(ok && rc == MQS_OK && active(ctx) == k5,
+		       "an automatic ban of a holder rotates nothing (key %lld)", active(ctx));
+		/* allow list on (as the plugin records it): zz4 is let in by an
+		 * allow entry with a TTL, zz5 by one without */
+		ok =
+		    exec(ctx, "INSERT INTO settings (name, value) VALUES ('allowlist', 'on');"
+		              "INSERT INTO devices (name, enabled, totp_wrapped, created_at, "
+		              "generation) VALUES ('zz4', 1, x'00', 0, 1), ('zz5', 1, x'00', 0, 1);"
+		              "INSERT INTO group_members (grp, member) VALUES ('readers', 'zz4'), "
+		              "('readers', 'zz5');"
+		              "INSERT INTO list_entries (kind, match, pattern, created_at) "
+		              "VALUES ('allow', 'ip', '127.0.0.1/32', 0)");
+		tap_ok(ok, "allow list on; zz4 and zz5 read site/#");
+		/* with an ip allow entry any device may come in: remove it, and
+		 * give the others a username entry each so they keep reading */
+		ok = exec(ctx, "DELETE FROM list_entries WHERE match = 'ip';"
+		               "INSERT INTO list_entries (kind, match, pattern, created_at) "
+		               "SELECT 'allow', 'username', name, 0 FROM devices "
+		               "WHERE name NOT IN ('zz4', 'zz5')");
+		rc = mqsa_list_add(ctx, "allow", "username", "zz4", 60, NULL, &la, why);
+		if (rc == MQS_OK)
+			rc = mqsa_list_add(ctx, "allow", "username", "zz5", 0, NULL, &allow3, why);
+		ok &= rc == MQS_OK && grant(ctx, "zz4") && grant(ctx, "zz5");
+		rc = mqsa_group_add(ctx, "g-unrelated2", why);
+		k6 = active(ctx);
+		tap_ok(ok && rc == MQS_OK && k6 == k5,
+		       "holders let in by allow entries keep the key (key %lld) %s", k6, why);
+		/* zz5's allow entry removed: rotates */
+		rc = mqsa_list_remove(ctx, allow3.id, why);
+		k7 = active(ctx);
+		tap_ok(rc == MQS_OK && k7 > k6,
+		       "removing the allow entry that let holder zz5 in rotates (key %lld -> %lld) "
+		       "%s",
+		       k6, k7, why);
+		/* zz4's allow entry expires: the next change, whatever it is, rotates */
+		ok = grant(ctx, "zz4");
+		mqsa_ctx_set_now(ctx, 1800000000 + 61);
+		rc = mqsa_group_add(ctx, "g-unrelated3", why);
+		k8 = active(ctx);
+		tap_ok(ok && rc == MQS_OK && k8 > k7,
+		       "the allow entry of holder zz4 expired: the next change rotates "
+		       "(key %lld -> %lld) %s",
+		       k7, k8, why);
+		tap_is_int((int)one(ctx,
+		                    "SELECT count(*) FROM audit WHERE action = 'key rotate' AND "
+		                    "detail LIKE '%lost=1 reason=revoke holder=' || ?1",
+		                    "zz4"),
+		           1, "audited with the holder");
+	}
 
 	mqsa_ctx_close(ctx);
 	snprintf(sql, sizeof(sql), "rm -rf '%s'", dir);

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* mqs_revoke.c - holders that lost their read right rotate the filter (see
+ * mqs_revoke.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mqs_buf.h"
+#include "mqs_error.h"
+#include "mqs_keyaccess.h"
+#include "mqs_keyrotate.h"
+#include "mqs_keystore.h"
+#include "mqs_revoke.h"
+
+#define REVOKE_MAX (1u << 22) /* (holder, filter) pairs looked at per change */
+#define IDS_MAX    128
+
+/* one (holder, filter) pair */
+struct holder {
+	char *name;
+	char *filter;
+	int lost;
+};
+
+/* Load every holder of a filter's current keys (sorted by filter). */
+static int holders_load(sqlite3 *db, int64_t now, struct holder **out, size_t *n, char *err,
+                        size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	struct holder *h = NULL;
+	size_t cap = 0;
+	int rc = MQS_OK;
+
+	*n = 0;
+	/* holders of a filter's current key (active or announced), and of
+	 * the key that seals now: during an announce period that is a retired
+	 * key in its grace (as the plugin picks it, broker-plugin/keys.c) */
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT DISTINCT g.username, g.filter FROM key_grants g JOIN keys k "
+	                       "ON k.id = g.key_id JOIN protected_topics p ON p.filter = g.filter "
+	                       "WHERE p.per_device = 0 AND (k.state = 'active' OR k.id = (SELECT "
+	                       "max(id) FROM keys WHERE purpose = 'topic' AND owner = g.filter AND "
+	                       "seal_after <= ?1 AND (state = 'active' OR retire_after >= ?1))) "
+	                       "ORDER BY g.filter",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = MQS_ERR_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	for (;;) {
+		int step = sqlite3_step(st);
+		const char *u, *f;
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = MQS_ERR_DB;
+			break;
+		}
+		rc = mqs_array_reserve((void **)&h, &cap, *n + 1, sizeof(*h), REVOKE_MAX, 0);
+		if (rc != MQS_OK)
+			break;
+		u = (const char *)sqlite3_column_text(st, 0);
+		f = (const char *)sqlite3_column_text(st, 1);
+		h[*n].name = strdup(u != NULL ? u : "");
+		h[*n].filter = strdup(f != NULL ? f : "");
+		h[*n].lost = 0;
+		(*n)++;
+		if (h[*n - 1].name == NULL || h[*n - 1].filter == NULL) {
+			rc = MQS_ERR_NOMEM;
+			break;
+		}
+	}
+out:
+	if (rc == MQS_ERR_DB)
+		snprintf(err, errlen, "cannot read key grants: %s", sqlite3_errmsg(db));
+	else if (rc != MQS_OK)
+		snprintf(err, errlen, "cannot read key grants: %s", mqs_strerror(rc));
+	sqlite3_finalize(st);
+	*out = h;
+	return rc;
+}
+
+/* Forget name's grants of filter. */
+static int grants_drop(sqlite3 *db, const char *name, const char *filter)
+{
+	sqlite3_stmt *st = NULL;
+	int ok;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM key_grants WHERE username = ?1 AND filter = ?2", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return MQS_ERR_DB;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, filter, -1, SQLITE_STATIC);
+	ok = sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_finalize(st);
+	return ok ? MQS_OK : MQS_ERR_DB;
+}
+
+/* Rotate filter now, with its own audit row. */
+static int rotate_now(sqlite3 *db, const uint8_t *mk, int64_t now, int64_t retire_after,
+                      const char *who, const char *filter, const char *holder, size_t nlost,
+                      char *err, size_t errlen)
+{
+	struct mqs_key k;
+	sqlite3_stmt *st = NULL;
+	char ids[IDS_MAX], detail[1024];
+	int n = 0;
+	int rc;
+
+	mqs_key_init(&k);
+	if (mk == NULL) {
+		rc = MQS_ERR_NOENT;
+		snprintf(err, errlen, "cannot rotate the key of %.300s: no master key", filter);
+		goto out;
+	}
+	rc = mqs_keystore_rotate(db, mk, filter, retire_after, 0, &k, ids, sizeof(ids), &n);
+	if (rc != MQS_OK) {
+		if (rc == MQS_ERR_DB)
+			snprintf(err, errlen, "cannot rotate topic key: %s", sqlite3_errmsg(db));
+		else
+			snprintf(err, errlen, "cannot rotate the key of %.300s: %s", filter,
+			         mqs_strerror(rc));
+		goto out;
+	}
+	snprintf(detail, sizeof(detail),
+	         "filter=%.300s key=%lu retired=%s grace=%lld lost=%zu reason=revoke holder=%.64s",
+	         filter, (unsigned long)k.id, n > 0 ? ids : "-", (long long)(retire_after - now),
+	         nlost, holder);
+	rc = MQS_ERR_DB;
+	if (sqlite3_prepare_v2(db,
+	                       "INSERT INTO audit (at, who, action, detail) VALUES (?1, ?2, "
+	                       "'key rotate', ?3)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, who, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, detail, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto dberr;
+	rc = MQS_OK;
+	goto out;
+dberr:
+	snprintf(err, errlen, "cannot write audit row: %s", sqlite3_errmsg(db));
+out:
+	sqlite3_finalize(st);
+	mqs_key_release(&k);
+	return rc;
+}
+
+/* The rule of mqs_revoke.h. */
+int mqs_revoke_check(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
+                     int64_t retire_after, const char *who, unsigned *nrotated, char *err,
+                     size_t errlen)
+{
+	/* every holder is looked at: a cap would let a revoked holder past
+	 * the first ones keep reading what comes next */
+	struct holder *h = NULL;
+	size_t n = 0;
+	unsigned rotated = 0;
+	int rc;
+
+	err[0] = '\0';
+	rc = holders_load(db, now, &h, &n, err, errlen);
+	for (size_t i = 0; i < n && rc == MQS_OK; i++) {
+		int ok = 0;
+
+		rc = mqs_keyaccess_read_covers(db, h[i].name, h[i].filter, now, &ok, err, errlen);
+		if (rc == MQS_ERR_INVAL) { /* a deny rule it cannot evaluate: fail closed */
+			rc = MQS_OK;
+			ok = 0;
+		}
+		if (rc == MQS_OK && !ok) {
+			h[i].lost = 1;
+			rc = grants_drop(db, h[i].name, h[i].filter);
+			if (rc != MQS_OK)
+				snprintf(err, errlen, "cannot forget key grants: %s",
+				         sqlite3_errmsg(db));
+		}
+	}
+	/* one rotation per filter, however many holders lost it (sorted) */
+	for (size_t i = 0; i < n && rc == MQS_OK;) {
+		size_t j = i, nlost = 0;
+		const char *first = NULL;
+
+		for (; j < n && strcmp(h[j].filter, h[i].filter) == 0; j++) {
+			if (h[j].lost && nlost++ == 0)
+				first = h[j].name;
+		}
+		if (nlost > 0) {
+			rc = rotate_now(db, mk, now, retire_after, who, h[i].filter, first, nlost,
+			                err, errlen);
+			rotated += rc == MQS_OK;
+		}
+		i = j;
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(h[i].name);
+		free(h[i].filter);
+	}
+	free(h);
+	if (nrotated != NULL)
+		*nrotated = rotated;
+	return rc;
+}
