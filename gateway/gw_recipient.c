@@ -69,6 +69,7 @@ int gw_recipient_add(struct gw_store *s, const char *name, const char *const val
 	uint8_t sealed[GW_F__COUNT][GW_ADDR_MAX + MQS_WRAP_OVERHEAD];
 	size_t sealed_len[GW_F__COUNT] = {0};
 	uint8_t hash[GW_F__COUNT][HASH_LEN];
+	char mask[GW_F__COUNT][GW_ADDR_MAX];
 	sqlite3_stmt *st = NULL;
 	int rc = MQS_ERR_INVAL, have = 0;
 	int64_t rid;
@@ -98,6 +99,7 @@ int gw_recipient_add(struct gw_store *s, const char *name, const char *const val
 			rc = MQS_ERR_CRYPTO;
 			goto out;
 		}
+		gw_address_mask(f, norm[f], mask[f], sizeof(mask[f]));
 	}
 	if (!have) {
 		snprintf(err, errlen, "give at least one of --email, --phone, --line");
@@ -133,7 +135,8 @@ int gw_recipient_add(struct gw_store *s, const char *name, const char *const val
 		sqlite3_finalize(q);
 	}
 	st = gw_store_prepare(s, "INSERT INTO recipients(name, email, email_h, phone, phone_h, "
-	                         "line, line_h, created_at) VALUES (?,?,?,?,?,?,?,?)");
+	                         "line, line_h, created_at, email_m, phone_m, line_m) "
+	                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)");
 	if (st == NULL)
 		goto rollback;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -142,6 +145,7 @@ int gw_recipient_add(struct gw_store *s, const char *name, const char *const val
 			continue;
 		sqlite3_bind_blob(st, 2 + 2 * f, sealed[f], (int)sealed_len[f], SQLITE_STATIC);
 		sqlite3_bind_blob(st, 3 + 2 * f, hash[f], HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 9 + f, mask[f], -1, SQLITE_STATIC);
 	}
 	/* milliseconds: unsubscribe tokens carry it to tell a reused row id
 	 * (gw_unsub.h) */
@@ -356,7 +360,8 @@ int gw_recipient_each(struct gw_store *s, int (*fn)(const struct gw_recipient_in
 	    " (SELECT group_concat(channel, ',') FROM (SELECT channel FROM optouts o "
 	    "   WHERE o.recipient_id = r.id ORDER BY channel)), r.device, r.tz,"
 	    " (SELECT group_concat(channel, ',') FROM (SELECT channel FROM consents c "
-	    "   WHERE c.recipient_id = r.id AND c.state = 1 ORDER BY channel)) "
+	    "   WHERE c.recipient_id = r.id AND c.state = 1 ORDER BY channel)),"
+	    " r.email_m, r.phone_m, r.line_m "
 	    "FROM recipients r ORDER BY r.name");
 	struct gw_recipient_info ri;
 	int rc = MQS_ERR_DB, step;
@@ -373,8 +378,19 @@ int gw_recipient_each(struct gw_store *s, int (*fn)(const struct gw_recipient_in
 		ri.tz = (const char *)sqlite3_column_text(st, 7);
 		ri.consents = (const char *)sqlite3_column_text(st, 8);
 		for (int f = 0; f < GW_F__COUNT; f++) {
+			const char *m = (const char *)sqlite3_column_text(st, 9 + f);
 			char plain[GW_ADDR_MAX];
 
+			if (sqlite3_column_type(st, 1 + f) == SQLITE_NULL) {
+				ri.status[f] = GW_ADDR_NONE;
+				continue;
+			}
+			if (m != NULL && m[0] != '\0') {
+				/* the mask stored with the address: no decryption */
+				ri.status[f] = GW_ADDR_OK;
+				snprintf(ri.masked[f], sizeof(ri.masked[f]), "%s", m);
+				continue;
+			}
 			ri.status[f] = open_field(s, st, 1 + f, ri.name, f, plain, sizeof(plain));
 			if (ri.status[f] == GW_ADDR_OK)
 				gw_address_mask(f, plain, ri.masked[f], sizeof(ri.masked[f]));
@@ -391,15 +407,87 @@ out:
 	return rc;
 }
 
+/* Store the mask of column f of the current row of q (id, name, email,
+ * phone, line), decrypting it once. */
+static int mask_fill_row(struct gw_store *s, sqlite3_stmt *q, int f)
+{
+	static const char *const sql[GW_F__COUNT] = {
+	    "UPDATE recipients SET email_m = ? WHERE id = ?",
+	    "UPDATE recipients SET phone_m = ? WHERE id = ?",
+	    "UPDATE recipients SET line_m = ? WHERE id = ?"};
+	const char *name = (const char *)sqlite3_column_text(q, 1);
+	char plain[GW_ADDR_MAX], mask[GW_ADDR_MAX];
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_OK;
+
+	if (sqlite3_column_type(q, 2 + f) == SQLITE_NULL || name == NULL)
+		goto out;
+	/* an address that does not open keeps no mask (listed unreadable) */
+	if (open_field(s, q, 2 + f, name, f, plain, sizeof(plain)) != GW_ADDR_OK)
+		goto out;
+	gw_address_mask(f, plain, mask, sizeof(mask));
+	rc = MQS_ERR_DB;
+	st = gw_store_prepare(s, sql[f]);
+	if (st == NULL)
+		goto out;
+	sqlite3_bind_text(st, 1, mask, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, sqlite3_column_int64(q, 0));
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	OPENSSL_cleanse(plain, sizeof(plain));
+	return rc;
+}
+
+/* Fill the masks of rows written before migration 6 (gw_recipient.h). */
+int gw_recipient_masks_fill(struct gw_store *s)
+{
+	static const char flag[] = "recipient_masks_filled";
+	sqlite3_stmt *q = NULL;
+	int64_t done = 0;
+	int rc = MQS_OK, step;
+
+	if (gw_store_kv_get_int(s, flag, &done) == MQS_OK && done == 1)
+		return MQS_OK;
+	if (gw_store_begin(s) != MQS_OK)
+		return MQS_ERR_DB;
+	rc = MQS_ERR_DB;
+	q = gw_store_prepare(s, "SELECT id, name, email, phone, line FROM recipients WHERE "
+	                        "(email IS NOT NULL AND email_m IS NULL) OR "
+	                        "(phone IS NOT NULL AND phone_m IS NULL) OR "
+	                        "(line IS NOT NULL AND line_m IS NULL)");
+	if (q == NULL)
+		goto out;
+	step = sqlite3_step(q);
+	while (step == SQLITE_ROW) {
+		for (int f = 0; f < GW_F__COUNT; f++) {
+			if (mask_fill_row(s, q, f) != MQS_OK)
+				goto out;
+		}
+		step = sqlite3_step(q);
+	}
+	if (step != SQLITE_DONE || gw_store_kv_set_int(s, flag, 1) != MQS_OK)
+		goto out;
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(q);
+	if (rc == MQS_OK)
+		rc = gw_store_commit(s);
+	else
+		gw_store_rollback(s);
+	return rc;
+}
+
 /* Set an address field of an existing recipient. */
 int gw_recipient_set_address(struct gw_store *s, const char *name, int field, const char *value,
                              char *err, size_t errlen)
 {
 	static const char *const sql[GW_F__COUNT] = {
-	    "UPDATE recipients SET email = ?, email_h = ? WHERE name = ?",
-	    "UPDATE recipients SET phone = ?, phone_h = ? WHERE name = ?",
-	    "UPDATE recipients SET line = ?, line_h = ? WHERE name = ?"};
-	char norm[GW_ADDR_MAX], aad[128], why[160];
+	    "UPDATE recipients SET email = ?, email_h = ?, email_m = ? WHERE name = ?",
+	    "UPDATE recipients SET phone = ?, phone_h = ?, phone_m = ? WHERE name = ?",
+	    "UPDATE recipients SET line = ?, line_h = ?, line_m = ? WHERE name = ?"};
+	char norm[GW_ADDR_MAX], aad[128], why[160], mask[GW_ADDR_MAX];
 	uint8_t sealed[GW_ADDR_MAX + MQS_WRAP_OVERHEAD], hash[HASH_LEN];
 	size_t sealed_len = 0;
 	sqlite3_stmt *st = NULL;
@@ -430,7 +518,9 @@ int gw_recipient_set_address(struct gw_store *s, const char *name, int field, co
 	}
 	sqlite3_bind_blob(st, 1, sealed, (int)sealed_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, hash, HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	gw_address_mask(field, norm, mask, sizeof(mask));
+	sqlite3_bind_text(st, 3, mask, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		snprintf(err, errlen, "cannot set %s: %s", gw_field_name(field),
 		         sqlite3_errmsg(s->db));

@@ -7,8 +7,9 @@
  * encrypted, AES-256-GCM under the gateway master key with a fresh nonce
  * per field (mqs_wrap_seal, AAD "recipient:<name>:<field>"), next to an
  * HMAC-SHA256 of its normalised form under the lookup key for exact-match
- * lookups.  Opt-outs are per recipient and channel.  Nothing here prints:
- * listings hand masked rows to a callback (the command files print them).
+ * lookups, and next to its masked display form (gw_address_mask, written
+ * with the address) so that listings never decrypt.  Opt-outs are per recipient and channel.
+ * Nothing here prints: listings hand masked rows to a callback (the command files print them).
  *
  * Return values are enum mqs_err codes (MQS_OK, MQS_ERR_INVAL,
  * MQS_ERR_EXISTS, MQS_ERR_NOENT, MQS_ERR_DB, MQS_ERR_CRYPTO); functions
@@ -118,6 +119,12 @@ struct gw_recipient_info {
 	const char *tz;                        /* IANA time zone, or NULL */
 	const char *consents;                  /* channels with marketing consent on, or NULL */
 };
+
+/* Fill the masked-address columns of rows written before migration 6
+ * (decrypting each address once), once per database: a kv flag records
+ * that it is done.  Returns MQS_OK (also when a field does not decrypt: its
+ * mask stays empty and the listing shows it unreadable) or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_recipient_masks_fill(struct gw_store *s);
 
 /* Call fn for every recipient, by name; fn returns MQS_OK to go on, any
  * other value stops the walk and is returned.  Returns MQS_OK or

@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "gw_log.h"
+#include "gw_recipient.h"
 #include "gw_store.h"
 #include "mqs_db.h"
 #include "mqs_error.h"
@@ -288,6 +289,13 @@ const char *const gw_store_schema[] = {
     " expires_at INTEGER,"
     " PRIMARY KEY (recipient_id, key_id));"
     "ALTER TABLE outbox ADD COLUMN segments INTEGER;",
+    /* 6: masked addresses stored next to the sealed ones, written when an
+     * address is set, so that a listing needs no decryption
+     * (docs/gateway.md, Recipients); rows of older databases are filled
+     * once on open (gw_recipient_masks_fill). */
+    "ALTER TABLE recipients ADD COLUMN email_m TEXT;"
+    "ALTER TABLE recipients ADD COLUMN phone_m TEXT;"
+    "ALTER TABLE recipients ADD COLUMN line_m TEXT;",
 };
 
 /* Number of migrations in gw_store_schema. */
@@ -349,6 +357,9 @@ int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path, 
 	                 err, errlen);
 	if (rc != MQS_OK)
 		goto fail;
+	/* not fatal: a listing decrypts the addresses whose mask is missing */
+	if (gw_recipient_masks_fill(s) != MQS_OK)
+		gw_log(GW_LOG_WARN, "cannot store the masked addresses yet (retried on next open)");
 	if (sync_full && gw_store_exec(s, "PRAGMA synchronous = FULL") != MQS_OK) {
 		snprintf(err, errlen, "cannot set synchronous on db %s", db_path);
 		rc = MQS_ERR_DB;

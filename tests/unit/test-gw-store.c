@@ -212,6 +212,66 @@ static void test_recipients(struct gw_store *s)
 	       "listing holds no full address");
 	tap_ok(strstr(listing.text, "bob b***@e***.net - -") != NULL,
 	       "bob's listing is masked, his missing fields are none");
+
+	/* the masks are stored with the addresses: a listing needs no key */
+	{
+		uint8_t saved[sizeof(s->mk)];
+
+		memcpy(saved, s->mk, sizeof(saved));
+		memset(s->mk, 0x5a, sizeof(s->mk));
+		memset(&listing, 0, sizeof(listing));
+		tap_is_int(gw_recipient_each(s, list_row, &listing), MQS_OK,
+		           "listing walks under a wrong master key");
+		tap_ok(strstr(listing.text, "A***@E***.com") != NULL &&
+		           strstr(listing.text, "+1******1234") != NULL &&
+		           strstr(listing.text, "bob b***@e***.net - -") != NULL,
+		       "listing shows the stored masks without decrypting");
+		memcpy(s->mk, saved, sizeof(saved));
+	}
+	tap_is_int(
+	    gw_recipient_set_address(s, "bob", GW_F_PHONE, "+44 20 7946 0123", err, sizeof(err)),
+	    MQS_OK, "set bob's phone");
+	memset(&listing, 0, sizeof(listing));
+	SETUP(gw_recipient_each(s, list_row, &listing));
+	tap_ok(strstr(listing.text, "bob b***@e***.net +4*******0123 -") != NULL,
+	       "a changed address stores its mask (%s)", listing.text);
+	SETUP(gw_store_exec(s, "UPDATE recipients SET phone = NULL, phone_m = NULL "
+	                       "WHERE name = 'bob'"));
+}
+
+/* Rows of a database from before the masks get them once, on open. */
+static void test_masks_fill(void)
+{
+	struct gw_store s;
+	struct listing listing;
+	const char *vals[GW_F__COUNT] = {"Dave@Example.org", "+15550007777", NULL};
+	char path[300], err[512];
+	int64_t flag = 0;
+
+	snprintf(path, sizeof(path), "%s/old.db", dir);
+	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "old database opens");
+		return;
+	}
+	SETUP(gw_recipient_add(&s, "dave", vals, NULL, 0, err, sizeof(err)));
+	/* as migration 6 leaves an older database */
+	SETUP(gw_store_exec(&s, "UPDATE recipients SET email_m = NULL, phone_m = NULL;"
+	                        "DELETE FROM kv WHERE key = 'recipient_masks_filled'"));
+	gw_store_close(&s);
+	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "old database reopens");
+		return;
+	}
+	tap_ok(gw_store_kv_get_int(&s, "recipient_masks_filled", &flag) == MQS_OK && flag == 1,
+	       "the fill ran once and is recorded");
+	memset(s.mk, 0x5a, sizeof(s.mk));
+	memset(&listing, 0, sizeof(listing));
+	SETUP(gw_recipient_each(&s, list_row, &listing));
+	tap_ok(strstr(listing.text, "dave D***@E***.org +1******7777 -") != NULL,
+	       "existing rows got their masks (listed without the key: %s)", listing.text);
+	gw_store_close(&s);
 }
 
 static void test_outbox(struct gw_gateway *gw)
@@ -391,6 +451,7 @@ int main(void)
 	           !file_has(wal, "0123456789abcdef0123") && !file_has(wal, "bob@example.net"),
 	       "no plaintext address in the db or its WAL");
 	gw_store_close(&gw.store);
+	test_masks_fill();
 	test_payloads();
 	{
 		char cmd[300];
