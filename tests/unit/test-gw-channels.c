@@ -1046,11 +1046,18 @@ static void test_spool(void)
 	if (!tap_ok(sp != NULL, "spool: created (%s)", err))
 		return;
 	tap_ok(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "spool: folder mode 0700");
-	run(sp, &d, &r);
+	{
+		/* a permissive umask does not widen the file's mode */
+		mode_t old = umask(0);
+
+		run(sp, &d, &r);
+		umask(old);
+	}
 	is_outcome(&r, GW_SENT, "spool: written");
 	snprintf(path, sizeof(path), "%s/______a_1001-alice-email-42.txt", dir);
 	tap_ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
-	       "spool: <msg id sanitized>-<recipient>-<channel>-<delivery id>.txt, mode 0600");
+	       "spool: <msg id sanitized>-<recipient>-<channel>-<delivery id>.txt, mode 0600 "
+	       "under umask 0");
 	tap_ok(streq(r.provider_ref, "______a_1001-alice-email-42.txt"),
 	       "spool: provider_ref = file name");
 	text = slurp(path);
