@@ -98,7 +98,7 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $NOUT)
 INSERT INTO messages (msg_id, route, publisher, topic, kind, severity, grp, title, body, origin,
  received_at) SELECT 'm' || i, 'alerts', 'dev' || (i % 500), 'alerts/room' || (i % 50), 'alert',
  'warning', 'ops', 'Temperature in room ' || (i % 50), 'value ' || i || ' over the limit of 40 C',
- 'dev' || (i % 500), 1700000000 + i FROM n;
+ 'dev' || (i % 500), 1700000000000 + i FROM n;
 INSERT INTO outbox (message, recipient, channel, state, attempts, next_attempt_at, retry_key,
  created_at, updated_at) SELECT id, 'r' || (id % 1000), 'email', 'sent', 1, 0, 'k' || id,
  received_at, received_at FROM messages;

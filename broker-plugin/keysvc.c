@@ -563,7 +563,7 @@ static void enqueue(struct mqsp_keysvc *ks, struct fetched *f, int first)
 {
 	if (f->queued)
 		return;
-	if (ks->nqueued == 0) {
+	if (ks->nqueued == 0 && ks->retry_at == 0) { /* a new run (not a retry) */
 		ks->run_pushed = 0;
 		ks->run_passes = 0;
 		ks->run_max_ms = 0;
@@ -719,6 +719,10 @@ void mqsp_keysvc_push_slice(struct mqsp_plugin *p)
 				continue;
 			}
 			ks->retried++;
+			mqsp_log(MOSQ_LOG_NOTICE,
+			         "mqttsec: key push to client %s of %s waits for the database lock "
+			         "(attempt %u)",
+			         f->cid, f->user, f->attempts);
 			for (unsigned i = 1; i < f->attempts && wait < PUSH_RETRY_MAX_MS; i++)
 				wait *= 2;
 			if (wait > PUSH_RETRY_MAX_MS)

@@ -98,6 +98,7 @@ struct mqsp_tokens {
 	int64_t unclean_from;
 	int clean_last; /* recovery: the journal's last record is a clean stop */
 	uint64_t next_floor_read_ms;
+	int running; /* opened: a free is a stop that may be recorded as clean */
 	/* a nonce committed but not held in memory (memory full) may be in
 	 * token_seen alone until then: every nonce is committed till then */
 	int64_t spill_until;
@@ -506,11 +507,12 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 		         mqsp_journal_path(t->journal), strerror(errno));
 		goto out;
 	}
+	t->running = 1;
 	*out = t;
 	t = NULL;
 out:
 	sqlite3_finalize(st);
-	mqsp_tokens_free(t);
+	mqsp_tokens_free(t); /* not running: a failed start records no clean stop */
 	return rc;
 }
 
@@ -541,7 +543,7 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 
 	if (t == NULL)
 		return;
-	if (t->journal != NULL && t->floor_st != NULL)
+	if (t->running && t->journal != NULL)
 		clean_stop(t);
 	else if (t->ndirty > 0 && t->insert_st != NULL && fold(t, 1000) != MQS_OK)
 		mqsp_log(MOSQ_LOG_WARNING,

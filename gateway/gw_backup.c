@@ -122,7 +122,7 @@ out:
 	return rc;
 }
 
-/* The newest message received (seconds; 0 when none). */
+/* The newest message received, in Unix seconds (0 when none). */
 static int gw_current_time(sqlite3 *db, int64_t *at)
 {
 	sqlite3_stmt *st = NULL;
@@ -137,9 +137,7 @@ static int gw_current_time(sqlite3 *db, int64_t *at)
 	}
 	if (sqlite3_step(st) != SQLITE_ROW)
 		goto out;
-	*at = sqlite3_column_int64(st, 0);
-	if (*at > 100000000000LL) /* milliseconds */
-		*at /= 1000;
+	*at = sqlite3_column_int64(st, 0) / 1000; /* received_at is in milliseconds */
 	rc = MQS_OK;
 out:
 	sqlite3_finalize(st);

@@ -1298,6 +1298,19 @@ static int load_sections(struct parse *p)
 	return MQS_OK;
 }
 
+/* Tell every marketing route whether the SMS channel seals ([channel sms]
+ * envelope = on or required; with on, recipients with a key get the sealed
+ * form, whose limit is the stricter one): submission then checks a
+ * campaign's SMS text against what a sealed SMS carries. */
+static void mark_sms_sealed(struct gw_config *c)
+{
+	const char *env = gw_config_chan_get(c, "sms", "envelope");
+	int sealed = env != NULL && (strcmp(env, "on") == 0 || strcmp(env, "required") == 0);
+
+	for (size_t i = 0; i < c->nroutes; i++)
+		c->routes[i].sms_sealed = sealed;
+}
+
 /* Parse the configuration file. */
 int gw_config_load(const char *path, struct gw_config *c, char *err, size_t errlen)
 {
@@ -1347,6 +1360,7 @@ int gw_config_load(const char *path, struct gw_config *c, char *err, size_t errl
 		}
 		goto out;
 	}
+	mark_sms_sealed(c);
 	rc = MQS_OK;
 out:
 	if (rc != MQS_OK)

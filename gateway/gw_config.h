@@ -96,6 +96,9 @@ struct gw_route {
 	                                    * name_ok: 1..64 of A-Z a-z 0-9 _ - .) */
 	size_t nlevels;                    /* 1..GW_LEVELS_MAX (review_levels is required) */
 	uint64_t review_timeout_ms;        /* review_timeout, default 72 h */
+	int sms_sealed;                    /* [channel sms] envelope is on or required: a
+	                                    * campaign's SMS text is checked against the
+	                                    * sealed limit (docs/marketing.md, "Length limits") */
 	char *levels_text;                 /* owned: the strings levels[] point into */
 };
 

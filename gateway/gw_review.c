@@ -633,7 +633,7 @@ int gw_review_submit(struct gw_store *s, const struct gw_route *r, const uint8_t
 		rc = MQS_ERR_DB;
 		goto out;
 	}
-	rc = gw_campaign_check_limits(&c, nb, nc, 0, err, errlen);
+	rc = gw_campaign_check_limits(&c, nb, nc, r->sms_sealed, err, errlen);
 	if (rc != MQS_OK)
 		goto refused;
 	for (int ch = 0; ch < GW_CH__COUNT; ch++) {

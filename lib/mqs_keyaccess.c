@@ -75,11 +75,14 @@ static int load_rules(sqlite3 *db, const char *name, struct read_rule **rules, s
 	int rc = MQS_ERR_DB;
 
 	*n = 0;
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT effect, filter, priority FROM acl_rules WHERE access IN "
-	                       "('read', 'all') AND (subject = ?1 OR subject IN "
-	                       "(SELECT '@' || grp FROM group_members WHERE member = ?1))",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        db,
+	        /* two indexed lookups (acl_rules_subject), not an OR */
+	        "SELECT effect, filter, priority FROM acl_rules WHERE access IN "
+	        "('read', 'all') AND subject = ?1 UNION ALL SELECT effect, filter, "
+	        "priority FROM acl_rules WHERE access IN ('read', 'all') AND "
+	        "subject IN (SELECT '@' || grp FROM group_members WHERE member = ?1)",
+	        -1, &st, NULL) != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	for (;;) {
@@ -204,6 +207,14 @@ out:
 int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter, int64_t now,
                               int *allowed, char *err, size_t errlen)
 {
+	return mqs_keyaccess_read_covers_many(db, name, &filter, 1, now, allowed, err, errlen);
+}
+
+/* The same for nfilters filters, the device and its rules read once. */
+int mqs_keyaccess_read_covers_many(sqlite3 *db, const char *name, const char *const *filters,
+                                   size_t nfilters, int64_t now, int *allowed, char *err,
+                                   size_t errlen)
+{
 	struct mqs_arena arena;
 	struct mqs_rules_tree *tree;
 	struct read_rule *rules = NULL;
@@ -212,7 +223,8 @@ int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter,
 	int enabled = 0;
 	int rc;
 
-	*allowed = 0;
+	for (size_t i = 0; i < nfilters; i++)
+		allowed[i] = 0;
 	mqs_arena_init(&arena);
 	rc = device_enabled(db, name, &enabled, err, errlen);
 	if (rc != MQS_OK || !enabled)
@@ -244,8 +256,11 @@ int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter,
 	}
 	if (mqs_rules_tree_finish(tree, &arena) != MQS_OK)
 		goto nomem;
-	mqs_rules_eval(tree, MQS_RULES_SUB, filter, name, NULL, &best);
-	*allowed = mqs_rules_key_allows(best);
+	for (size_t i = 0; i < nfilters; i++) {
+		best = MQS_RULES_NONE;
+		mqs_rules_eval(tree, MQS_RULES_SUB, filters[i], name, NULL, &best);
+		allowed[i] = mqs_rules_key_allows(best);
+	}
 	rc = MQS_OK;
 	goto out;
 nomem:

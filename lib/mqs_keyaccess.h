@@ -43,4 +43,12 @@
 MQS_MUST_CHECK int mqs_keyaccess_read_covers(sqlite3 *db, const char *name, const char *filter,
                                              int64_t now, int *allowed, char *err, size_t errlen);
 
+/* mqs_keyaccess_read_covers for nfilters filters at once (allowed[i] for
+ * filters[i]): the device, the lists and its rules are read once.  Same
+ * returns; on an error every allowed[i] is 0. */
+MQS_MUST_CHECK int mqs_keyaccess_read_covers_many(sqlite3 *db, const char *name,
+                                                  const char *const *filters, size_t nfilters,
+                                                  int64_t now, int *allowed, char *err,
+                                                  size_t errlen);
+
 #endif

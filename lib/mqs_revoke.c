@@ -24,7 +24,7 @@ struct holder {
 	int lost;
 };
 
-/* Load every holder of a filter's current keys (sorted by filter). */
+/* Load every holder of a filter's current keys (sorted by holder). */
 static int holders_load(sqlite3 *db, int64_t now, struct holder **out, size_t *n, char *err,
                         size_t errlen)
 {
@@ -43,7 +43,7 @@ static int holders_load(sqlite3 *db, int64_t now, struct holder **out, size_t *n
 	                       "WHERE p.per_device = 0 AND (k.state = 'active' OR k.id = (SELECT "
 	                       "max(id) FROM keys WHERE purpose = 'topic' AND owner = g.filter AND "
 	                       "seal_after <= ?1 AND (state = 'active' OR retire_after >= ?1))) "
-	                       "ORDER BY g.filter",
+	                       "ORDER BY g.username",
 	                       -1, &st, NULL) != SQLITE_OK) {
 		rc = MQS_ERR_DB;
 		goto out;
@@ -150,6 +150,47 @@ out:
 	return rc;
 }
 
+/* qsort: by filter. */
+static int by_filter(const void *x, const void *y)
+{
+	const struct holder *a = x;
+	const struct holder *b = y;
+
+	return strcmp(a->filter, b->filter);
+}
+
+/* Evaluate h[0..n) (one holder's filters) at once; mark the lost ones and
+ * drop their grants. */
+static int holder_check(sqlite3 *db, int64_t now, struct holder *h, size_t n, char *err,
+                        size_t errlen)
+{
+	const char **filters = malloc(n * sizeof(*filters));
+	int *ok = malloc(n * sizeof(*ok));
+	int rc = MQS_ERR_NOMEM;
+
+	if (filters == NULL || ok == NULL) {
+		snprintf(err, errlen, "cannot check key holders: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		filters[i] = h[i].filter;
+	rc = mqs_keyaccess_read_covers_many(db, h[0].name, filters, n, now, ok, err, errlen);
+	if (rc == MQS_ERR_INVAL) /* a deny rule it cannot evaluate: fail closed */
+		rc = MQS_OK;
+	for (size_t i = 0; i < n && rc == MQS_OK; i++) {
+		if (ok[i])
+			continue;
+		h[i].lost = 1;
+		rc = grants_drop(db, h[i].name, h[i].filter);
+		if (rc != MQS_OK)
+			snprintf(err, errlen, "cannot forget key grants: %s", sqlite3_errmsg(db));
+	}
+out:
+	free(filters);
+	free(ok);
+	return rc;
+}
+
 /* The rule of mqs_revoke.h. */
 int mqs_revoke_check(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
                      int64_t retire_after, const char *who, unsigned *nrotated, char *err,
@@ -164,22 +205,17 @@ int mqs_revoke_check(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t 
 
 	err[0] = '\0';
 	rc = holders_load(db, now, &h, &n, err, errlen);
-	for (size_t i = 0; i < n && rc == MQS_OK; i++) {
-		int ok = 0;
+	/* each holder's device, lists and rules read once for all its filters */
+	for (size_t i = 0; i < n && rc == MQS_OK;) {
+		size_t j = i;
 
-		rc = mqs_keyaccess_read_covers(db, h[i].name, h[i].filter, now, &ok, err, errlen);
-		if (rc == MQS_ERR_INVAL) { /* a deny rule it cannot evaluate: fail closed */
-			rc = MQS_OK;
-			ok = 0;
-		}
-		if (rc == MQS_OK && !ok) {
-			h[i].lost = 1;
-			rc = grants_drop(db, h[i].name, h[i].filter);
-			if (rc != MQS_OK)
-				snprintf(err, errlen, "cannot forget key grants: %s",
-				         sqlite3_errmsg(db));
-		}
+		while (j < n && strcmp(h[j].name, h[i].name) == 0)
+			j++;
+		rc = holder_check(db, now, h + i, j - i, err, errlen);
+		i = j;
 	}
+	if (n > 1)
+		qsort(h, n, sizeof(*h), by_filter);
 	/* one rotation per filter, however many holders lost it (sorted) */
 	for (size_t i = 0; i < n && rc == MQS_OK;) {
 		size_t j = i, nlost = 0;

@@ -112,6 +112,11 @@ const char *const mqs_broker_schema[] = {
     "CREATE TABLE settings ("
     "  name TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL);",
+    /* 4: indexes for the read rule of topic keys, run for every holder
+     * after every change (docs/payload-encryption.md, "Revoking rotates") */
+    "CREATE INDEX acl_rules_subject ON acl_rules(subject);"
+    "CREATE INDEX group_members_member ON group_members(member);"
+    "CREATE INDEX list_entries_pattern ON list_entries(match, pattern);",
 };
 
 const int mqs_broker_schema_count = (int)(sizeof(mqs_broker_schema) / sizeof(mqs_broker_schema[0]));

@@ -188,6 +188,36 @@ static void test_submit(void)
 	tap_is_int(count("SELECT count(*) FROM campaign_audit WHERE campaign = 'c-nogroup' AND "
 	                 "event = 'submit_refused'"),
 	           1, "the refused submission is audited");
+	/* a 600-byte SMS text fits a plain SMS, not a sealed one (docs/marketing.md,
+	 * "Length limits") */
+	{
+		char zeros[601], doc1[900], doc2[900];
+
+		memset(zeros, '0', 600);
+		zeros[600] = '\0';
+		snprintf(doc1, sizeof(doc1),
+		         "{\"id\": \"c-sms1\", \"group\": \"customers\", \"channels\": [\"sms\"], "
+		         "\"text\": \"%s\"}",
+		         zeros);
+		snprintf(doc2, sizeof(doc2),
+		         "{\"id\": \"c-sms2\", \"group\": \"customers\", \"channels\": [\"sms\"], "
+		         "\"text\": \"%s\"}",
+		         zeros);
+		route.sms_sealed = 1;
+		err[0] = '\0';
+		tap_is_int(gw_review_submit(&st, &route, (const uint8_t *)doc1, strlen(doc1),
+		                            "mqtt:author", "mqtt", T0, cid, err, sizeof(err)),
+		           MQS_ERR_TOOBIG,
+		           "600 bytes of SMS text refused when the SMS channel seals");
+		tap_ok(strstr(err, "sms: sealed text") != NULL,
+		       "the reason names the sealed limit");
+		route.sms_sealed = 0;
+		tap_is_int(gw_review_submit(&st, &route, (const uint8_t *)doc2, strlen(doc2),
+		                            "mqtt:author", "mqtt", T0, cid, err, sizeof(err)),
+		           MQS_OK, "the same text is accepted for plain SMS");
+		tap_is_int(gw_review_cancel(&st, "c-sms2", "cli", T0, err, sizeof(err)), MQS_OK,
+		           "and cancelled (out of the way of the expiry checks)");
+	}
 	tap_is_int(count("SELECT count(*) FROM campaigns WHERE cid = 'c-1' AND author_person = "
 	                 "'dave' AND levels = 'editors,managers' AND expires_at = 1800259200000"),
 	           1, "author's person, levels and expiry kept");

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 79-acl-backup.sh - encrypted backup and restore of the broker database
+# 86-acl-backup.sh - encrypted backup and restore of the broker database
 # (docs/backup.md) on a real mosquitto with the plugin: a backup taken while
 # devices connect and the policy changes, holding no plaintext; a damaged
 # or older backup refused with nothing changed; a restore onto a fresh

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 80-gateway-backup.sh - encrypted backup and restore of the gateway
+# 87-gateway-backup.sh - encrypted backup and restore of the gateway
 # database (docs/backup.md): a backup of the running gateway holds no
 # plaintext address or alert text; it restores onto a fresh directory
 # (database and master key written; recipients and messages back, addresses
