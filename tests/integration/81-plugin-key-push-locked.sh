@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 86-plugin-key-push-locked.sh - a key push that finds the database locked
+# 81-plugin-key-push-locked.sh - a key push that finds the database locked
 # is retried on a later pass, not dropped (docs/payload-encryption.md,
 # "Online keys", Push): right after a rotation another connection (as
 # mqttsec-acl would) holds the write lock for 3 s; the plugin's reload
