@@ -18,6 +18,7 @@
 #include "mqs_util.h"
 
 #define BODY_LABEL "mqttsec-gateway body v1"
+#define TEXT_LABEL "mqttsec-gateway text v1"
 
 /* The AAD of a stored payload: label, route, publisher, id (NUL
  * separated), so a sealed body cannot be moved to another message. */
@@ -39,6 +40,179 @@ static int body_aad(const char *route, const char *publisher, const char *msg_id
 	return MQS_OK;
 }
 
+/* The AAD of a stored title or body: the payload's AAD, NUL, the column
+ * name, so a sealed text cannot be moved to another message or column. */
+static int text_aad(const char *route, const char *publisher, const char *msg_id, const char *col,
+                    char **out, size_t *len)
+{
+	size_t n = 0, c = strlen(col) + 1;
+	char *p = NULL, *q;
+	int rc = body_aad(route, publisher, msg_id, &p, &n);
+
+	*out = NULL;
+	if (rc != MQS_OK)
+		goto out;
+	q = realloc(p, n + 1 + c);
+	if (q == NULL) {
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	p = q;
+	memcpy(p + n + 1, col, c); /* p[n] is the NUL that ends the id */
+	*out = p;
+	*len = n + c;
+	p = NULL;
+out:
+	free(p);
+	return rc;
+}
+
+/* Seal a title or body for column col (docs/gateway.md, "Privacy of
+ * recipient data"); NULL text stays NULL (*sealed NULL). */
+static int text_seal(struct gw_store *s, const struct gw_message *m, const char *publisher,
+                     const char *col, const char *text, uint8_t **sealed, size_t *sealed_len)
+{
+	char *aad = NULL;
+	size_t aad_len = 0;
+	int rc = MQS_OK;
+
+	*sealed = NULL;
+	*sealed_len = 0;
+	if (text == NULL)
+		goto out;
+	rc = text_aad(m->route, publisher, m->msg_id, col, &aad, &aad_len);
+	if (rc == MQS_OK)
+		rc = gw_store_crypt(s, TEXT_LABEL, 1, aad, aad_len, (const uint8_t *)text,
+		                    strlen(text), sealed, sealed_len);
+out:
+	free(aad);
+	return rc;
+}
+
+/* The title or body in column idx of the current row of sel, as a new
+ * string: sealed text opened, text of rows stored before it was sealed
+ * taken as it is, NULL as "".  NULL when out of memory or when it does not
+ * open (then row->data_bad is set and the delivery fails). */
+static char *text_open(struct gw_store *s, sqlite3_stmt *sel, int idx, const char *col,
+                       struct gw_outbox_row *row)
+{
+	char *aad = NULL, *text = NULL;
+	uint8_t *plain = NULL;
+	size_t aad_len = 0, plain_len = 0;
+	int rc;
+
+	if (sqlite3_column_type(sel, idx) != SQLITE_BLOB) {
+		const char *v = (const char *)sqlite3_column_text(sel, idx);
+
+		text = strdup(v != NULL ? v : "");
+		goto out;
+	}
+	rc = text_aad(row->route, row->publisher, row->msg_id, col, &aad, &aad_len);
+	if (rc == MQS_OK)
+		rc = gw_store_crypt(s, TEXT_LABEL, 0, aad, aad_len, sqlite3_column_blob(sel, idx),
+		                    (size_t)sqlite3_column_bytes(sel, idx), &plain, &plain_len);
+	if (rc != MQS_OK) {
+		gw_log(GW_LOG_ERR, "cannot open the %s of message %s (wrong master key?): %s", col,
+		       row->msg_id, mqs_strerror(rc));
+		row->data_bad = 1;
+		text = strdup("");
+		goto out;
+	}
+	text = malloc(plain_len + 1);
+	if (text != NULL) {
+		memcpy(text, plain, plain_len);
+		text[plain_len] = '\0';
+	}
+out:
+	free(aad);
+	mqs_secret_free(plain, plain_len);
+	return text;
+}
+
+/* Seal the text columns of one stored message row (current row of q: id,
+ * route, publisher, msg_id, title, body). */
+static int text_seal_row(struct gw_store *s, sqlite3_stmt *q)
+{
+	struct gw_message m;
+	uint8_t *title = NULL, *body = NULL;
+	size_t title_len = 0, body_len = 0;
+	const char *publisher = (const char *)sqlite3_column_text(q, 2);
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_ERR_CRYPTO;
+
+	memset(&m, 0, sizeof(m));
+	m.route = (const char *)sqlite3_column_text(q, 1);
+	m.msg_id = (const char *)sqlite3_column_text(q, 3);
+	if (m.route == NULL || m.msg_id == NULL || publisher == NULL)
+		goto out;
+	if ((sqlite3_column_type(q, 4) == SQLITE_TEXT &&
+	     text_seal(s, &m, publisher, "title", (const char *)sqlite3_column_text(q, 4), &title,
+	               &title_len) != MQS_OK) ||
+	    (sqlite3_column_type(q, 5) == SQLITE_TEXT &&
+	     text_seal(s, &m, publisher, "body", (const char *)sqlite3_column_text(q, 5), &body,
+	               &body_len) != MQS_OK))
+		goto out;
+	rc = MQS_ERR_DB;
+	st = gw_store_prepare(s, "UPDATE messages SET title = coalesce(?1, title), "
+	                         "body = coalesce(?2, body) WHERE id = ?3");
+	if (st == NULL)
+		goto out;
+	if (title != NULL)
+		sqlite3_bind_blob(st, 1, title, (int)title_len, SQLITE_STATIC);
+	if (body != NULL)
+		sqlite3_bind_blob(st, 2, body, (int)body_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, sqlite3_column_int64(q, 0));
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	free(title);
+	free(body);
+	return rc;
+}
+
+/* Seal the titles and bodies stored in clear before they were sealed, once
+ * (gw_outbox.h). */
+int gw_outbox_text_seal_old(struct gw_store *s)
+{
+	static const char flag[] = "message_text_sealed";
+	sqlite3_stmt *q = NULL;
+	int64_t done = 0;
+	int rc = MQS_OK, step;
+
+	if (gw_store_kv_get_int(s, flag, &done) == MQS_OK && done == 1)
+		return MQS_OK;
+	if (gw_store_begin(s) != MQS_OK)
+		return MQS_ERR_DB;
+	/* the old text must not survive in freed pages */
+	if (gw_store_exec(s, "PRAGMA secure_delete = ON") != MQS_OK)
+		gw_log(GW_LOG_WARN, "cannot set secure_delete: old text may stay in free pages");
+	rc = MQS_ERR_DB;
+	q = gw_store_prepare(s, "SELECT id, route, publisher, msg_id, title, body FROM messages "
+	                        "WHERE typeof(title) = 'text' OR typeof(body) = 'text'");
+	if (q == NULL)
+		goto out;
+	step = sqlite3_step(q);
+	while (step == SQLITE_ROW) {
+		rc = text_seal_row(s, q);
+		if (rc != MQS_OK)
+			goto out;
+		step = sqlite3_step(q);
+	}
+	rc = MQS_ERR_DB;
+	if (step != SQLITE_DONE || gw_store_kv_set_int(s, flag, 1) != MQS_OK)
+		goto out;
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(q);
+	if (rc == MQS_OK)
+		rc = gw_store_commit(s);
+	else
+		gw_store_rollback(s);
+	(void)gw_store_exec(s, "PRAGMA secure_delete = OFF");
+	return rc;
+}
+
 /* Insert the message row (dedupe on route, publisher and msg_id). */
 int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int64_t now_ms,
                              int64_t *rowid)
@@ -48,8 +222,8 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 	       "origin, received_at, publisher, body_sealed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
 	       "ON CONFLICT(route, publisher, msg_id) DO NOTHING");
 	const char *publisher = m->publisher != NULL ? m->publisher : "";
-	uint8_t *sealed = NULL;
-	size_t sealed_len = 0;
+	uint8_t *sealed = NULL, *title = NULL, *body = NULL;
+	size_t sealed_len = 0, title_len = 0, body_len = 0;
 	int rc = MQS_ERR_DB;
 
 	if (st == NULL)
@@ -80,8 +254,16 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 	sqlite3_bind_text(st, 4, m->kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, gw_severity_name(m->severity), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, m->group, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, m->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, m->body != NULL ? m->body : "", -1, SQLITE_STATIC);
+	if (text_seal(s, m, publisher, "title", m->title, &title, &title_len) != MQS_OK ||
+	    text_seal(s, m, publisher, "body", m->body != NULL ? m->body : "", &body, &body_len) !=
+	        MQS_OK) {
+		gw_log(GW_LOG_ERR, "cannot seal the text of message %s", m->msg_id);
+		rc = MQS_ERR_CRYPTO;
+		goto out;
+	}
+	if (title != NULL)
+		sqlite3_bind_blob(st, 7, title, (int)title_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, body, (int)body_len, SQLITE_STATIC);
 	if (m->origin != NULL)
 		sqlite3_bind_text(st, 9, m->origin, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, now_ms);
@@ -94,8 +276,11 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 		*rowid = sqlite3_last_insert_rowid(s->db);
 		rc = MQS_OK;
 	}
+out:
 	gw_store_done(st);
 	free(sealed); /* ciphertext only */
+	free(title);
+	free(body);
 	return rc;
 }
 
@@ -369,8 +554,7 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 	for (r = sqlite3_step(sel); r == SQLITE_ROW;
 	     r = n < max ? sqlite3_step(sel) : SQLITE_DONE) {
 		struct gw_outbox_row *row;
-		const char *t = (const char *)sqlite3_column_text(sel, 6);
-		const char *b = (const char *)sqlite3_column_text(sel, 7);
+		const char *t;
 		const char *sev = (const char *)sqlite3_column_text(sel, 5);
 
 		if (rows == NULL) {
@@ -397,8 +581,8 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 		row->severity = sev != NULL ? gw_severity_parse(sev) : 0;
 		if (row->severity < 0)
 			row->severity = 0;
-		row->title = strdup(t != NULL ? t : "");
-		row->body = strdup(b != NULL ? b : "");
+		row->title = text_open(s, sel, 6, "title", row);
+		row->body = text_open(s, sel, 7, "body", row);
 		snprintf(row->kind, sizeof(row->kind), "%s",
 		         (const char *)sqlite3_column_text(sel, 13));
 		t = (const char *)sqlite3_column_text(sel, 14);

@@ -18,7 +18,9 @@
  * the master key ("mqttsec-gateway body v1"), bound to the message's
  * route, publisher and id; never plaintext at rest.  It is opened when a
  * row is claimed and cleared from the store once every row of the message
- * is final (docs/gateway.md, "Webhook channel").
+ * is final (docs/gateway.md, "Webhook channel").  Titles and bodies are
+ * sealed the same way under "mqttsec-gateway text v1", the column name
+ * added to the AAD, and opened only when a row is claimed for delivery.
  *
  * Ownership: rows returned by gw_outbox_claim_prio() are malloc'd; free them
  * with gw_outbox_rows_free() (a single row taken out of the array:
@@ -211,5 +213,11 @@ int gw_outbox_each(struct gw_store *s, const char *state, int limit,
 /* Forget message text older than cutoff once all its rows are final.
  * Returns the number of messages cleared or -1. */
 int gw_outbox_prune(struct gw_store *s, int64_t cutoff_ms);
+
+/* Seal the titles and bodies of messages stored in clear by a version
+ * before they were sealed, once per database (a kv flag records it; called
+ * when the store opens).  Returns MQS_OK, MQS_ERR_CRYPTO or MQS_ERR_DB
+ * (nothing changed: retried on the next open). */
+MQS_MUST_CHECK int gw_outbox_text_seal_old(struct gw_store *s);
 
 #endif

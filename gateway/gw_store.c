@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "gw_log.h"
+#include "gw_outbox.h"
 #include "gw_recipient.h"
 #include "gw_store.h"
 #include "mqs_db.h"
@@ -360,6 +361,9 @@ int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path, 
 	/* not fatal: a listing decrypts the addresses whose mask is missing */
 	if (gw_recipient_masks_fill(s) != MQS_OK)
 		gw_log(GW_LOG_WARN, "cannot store the masked addresses yet (retried on next open)");
+	if (gw_outbox_text_seal_old(s) != MQS_OK)
+		gw_log(GW_LOG_WARN,
+		       "cannot seal the stored message text yet (retried on next open)");
 	if (sync_full && gw_store_exec(s, "PRAGMA synchronous = FULL") != MQS_OK) {
 		snprintf(err, errlen, "cannot set synchronous on db %s", db_path);
 		rc = MQS_ERR_DB;

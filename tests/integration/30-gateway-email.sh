@@ -3,7 +3,8 @@
 # 30-gateway-email.sh - mqttsec-gateway end to end over SMTP: one alert
 # gives one email per group member with the right subject, sender and
 # recipient; the same id twice is delivered once; bad alerts are dropped
-# with a reason; the database holds no plaintext address; listings are
+# with a reason; the database holds no plaintext address, title or body
+# (nor its WAL); listings are
 # masked; configuration errors name file:line.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -88,17 +89,21 @@ ok "bad severity is refused" grep -q '"severity" must be info, warning or critic
 	"$TEST_TMP/gateway.log"
 ok "an id with / is refused" grep -q '"id" missing or not' "$TEST_TMP/gateway.log"
 
-## nothing in the database reveals an address
-ok "sanity: grep finds stored message text in the database files" \
-	grep -aq "Server room temperature" "$GW_DB" "$GW_DB-wal"
+## nothing in the database reveals an address, an alert's title or body
+ok "sanity: grep finds stored message ids in the database files" \
+	grep -aq "a-1001" "$GW_DB" "$GW_DB-wal"
 for f in "$GW_DB" "$GW_DB-wal" "$GW_DB-shm"; do
 	[ -f "$f" ] || continue
 	nok "no plaintext address in $(basename "$f")" \
 		grep -aEq 'alice@example\.com|bob@example\.net|5550001234|5550009999' "$f"
+	nok "no alert title or body in $(basename "$f") after delivery" \
+		grep -aEq 'Server room temperature|41\.5 C in room 3|Marker' "$f"
 done
 sqlite3 "$GW_DB" .dump >"$TEST_TMP/dump.sql"
 nok "no plaintext address in a dump of the database" \
 	grep -aEq 'alice@example\.com|bob@example\.net|5550001234|5550009999' "$TEST_TMP/dump.sql"
+nok "no alert title or body in a dump of the database" \
+	grep -aEq 'Server room temperature|41\.5 C in room 3|Marker' "$TEST_TMP/dump.sql"
 nok "no address in the gateway log" grep -Eq 'alice@|bob@|555000' "$TEST_TMP/gateway.log"
 out=$(gw outbox --status sent)
 ok "outbox --status sent lists deliveries" grep -q "a-1001" <<<"$out"

@@ -255,9 +255,13 @@ static void test_masks_fill(void)
 		return;
 	}
 	SETUP(gw_recipient_add(&s, "dave", vals, NULL, 0, err, sizeof(err)));
-	/* as migration 6 leaves an older database */
+	/* as migration 6 leaves an older database, with text stored in clear */
 	SETUP(gw_store_exec(&s, "UPDATE recipients SET email_m = NULL, phone_m = NULL;"
-	                        "DELETE FROM kv WHERE key = 'recipient_masks_filled'"));
+	                        "DELETE FROM kv WHERE key = 'recipient_masks_filled';"
+	                        "DELETE FROM kv WHERE key = 'message_text_sealed';"
+	                        "INSERT INTO messages(msg_id, route, topic, kind, severity, grp, "
+	                        "title, body, received_at) VALUES ('old-1', 'alerts', 't', "
+	                        "'alert', 'info', 'ops', 'Old title', 'Old body', 1)"));
 	gw_store_close(&s);
 	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
 		tap_diag("%s", err);
@@ -266,6 +270,16 @@ static void test_masks_fill(void)
 	}
 	tap_ok(gw_store_kv_get_int(&s, "recipient_masks_filled", &flag) == MQS_OK && flag == 1,
 	       "the fill ran once and is recorded");
+	{
+		sqlite3_stmt *st =
+		    gw_store_prepare(&s, "SELECT count(*) FROM messages WHERE msg_id = 'old-1' AND "
+		                         "typeof(title) = 'blob' AND typeof(body) = 'blob'");
+
+		tap_ok(st != NULL && sqlite3_step(st) == SQLITE_ROW &&
+		           sqlite3_column_int(st, 0) == 1,
+		       "text stored in clear before is sealed on open");
+		sqlite3_finalize(st);
+	}
 	memset(s.mk, 0x5a, sizeof(s.mk));
 	memset(&listing, 0, sizeof(listing));
 	SETUP(gw_recipient_each(&s, list_row, &listing));
@@ -283,7 +297,7 @@ static void test_outbox(struct gw_gateway *gw)
 	int64_t rowid = 0, now = 1000000;
 	char err[256];
 	const char *json = "{\"id\":\"a-1\",\"severity\":\"critical\",\"group\":\"ops\","
-	                   "\"title\":\"T\",\"body\":\"B\"}";
+	                   "\"title\":\"Tq7-title\",\"body\":\"Bq7-body\"}";
 	sqlite3_stmt *st;
 
 	tap_ok(gw_alert_parse((const uint8_t *)json, strlen(json), NULL, &a, err, sizeof(err)) == 0,
@@ -302,6 +316,12 @@ static void test_outbox(struct gw_gateway *gw)
 	           MQS_ERR_EXISTS, "same id again refused");
 	gw_store_rollback(s);
 	gw_alert_release(&a);
+	st = gw_store_prepare(s, "SELECT typeof(title), typeof(body) FROM messages");
+	tap_ok(sqlite3_step(st) == SQLITE_ROW &&
+	           strcmp((const char *)sqlite3_column_text(st, 0), "blob") == 0 &&
+	           strcmp((const char *)sqlite3_column_text(st, 1), "blob") == 0,
+	       "title and body stored sealed");
+	sqlite3_finalize(st);
 	st = gw_store_prepare(s, "SELECT count(*), count(DISTINCT retry_key) FROM outbox");
 	sqlite3_step(st);
 	tap_ok(sqlite3_column_int(st, 0) == 3 && sqlite3_column_int(st, 1) == 3,
@@ -321,8 +341,8 @@ static void test_outbox(struct gw_gateway *gw)
 	gw_outbox_rows_free(rows, n);
 	tap_ok(gw_outbox_claim_prio(s, GW_CH_EMAIL, GW_PRIO_ALERT, now, 1, &rows, &n) == MQS_OK &&
 	           n == 1 && rows[0].attempts == 1 && strcmp(rows[0].msg_id, "a-1") == 0 &&
-	           strcmp(rows[0].title, "T") == 0,
-	       "claim respects the limit");
+	           strcmp(rows[0].title, "Tq7-title") == 0 && strcmp(rows[0].body, "Bq7-body") == 0,
+	       "claim respects the limit, title and body opened");
 	gw_outbox_rows_free(rows, n);
 	tap_ok(gw_outbox_next_due_prio(s, GW_CH_BIT(GW_CH_EMAIL), GW_PRIO_ALERT) == now,
 	       "next due");
@@ -450,6 +470,9 @@ int main(void)
 	           !file_has(db_path, "0123456789abcdef0123") &&
 	           !file_has(wal, "0123456789abcdef0123") && !file_has(wal, "bob@example.net"),
 	       "no plaintext address in the db or its WAL");
+	tap_ok(!file_has(db_path, "Tq7-title") && !file_has(wal, "Tq7-title") &&
+	           !file_has(db_path, "Bq7-body") && !file_has(wal, "Bq7-body"),
+	       "no plaintext title or body in the db or its WAL");
 	gw_store_close(&gw.store);
 	test_masks_fill();
 	test_payloads();
