@@ -342,11 +342,17 @@ int dev_keys_auto_message(struct dev_keys_auto *a, struct dev_conn *c,
 		dev_keys_answer_release(&ans); /* the answer of an older request */
 		return 1;
 	}
-	if (CRYPTO_memcmp(ans.nonce, a->nonce, sizeof(a->nonce)) == 0) {
+	if (CRYPTO_memcmp(ans.nonce, zero, sizeof(zero)) != 0) {
+		/* one answer per request: the nonce is used up, so the answer
+		 * replayed later no longer matches */
 		a->waiting = 0;
-	} else if (mqs_creds_push_stale(&c->ctx->creds, &ans.keys)) {
-		/* a push carries no nonce: an old one replayed must not roll the
-		 * keys back (docs/payload-encryption.md, "Online keys") */
+		if (RAND_bytes(a->nonce, sizeof(a->nonce)) != 1)
+			memset(a->nonce, 0xa5, sizeof(a->nonce));
+	}
+	if (mqs_creds_push_stale(&c->ctx->creds, &ans.keys)) {
+		/* a push carries no nonce, and the answer of the current request
+		 * may be replayed before the next one: neither may roll the keys
+		 * back (docs/payload-encryption.md, "Online keys") */
 		dev_err("dropped a key push older than the keys held (replayed?)");
 		dev_keys_answer_release(&ans);
 		return 1;
