@@ -348,11 +348,15 @@ int dev_keys_auto_message(struct dev_keys_auto *a, struct dev_conn *c,
 		a->waiting = 0;
 		if (RAND_bytes(a->nonce, sizeof(a->nonce)) != 1)
 			memset(a->nonce, 0xa5, sizeof(a->nonce));
-	}
-	if (mqs_creds_push_stale(&c->ctx->creds, &ans.keys)) {
-		/* a push carries no nonce, and the answer of the current request
-		 * may be replayed before the next one: neither may roll the keys
-		 * back (docs/payload-encryption.md, "Online keys") */
+		if (mqs_creds_answer_stale(&c->ctx->creds, &ans.keys)) {
+			/* held back on the path past a push of newer keys */
+			dev_err("dropped a key answer older than the keys held (delayed?)");
+			dev_keys_answer_release(&ans);
+			return 1;
+		}
+	} else if (mqs_creds_push_stale(&c->ctx->creds, &ans.keys)) {
+		/* a push carries no nonce: an old one replayed must not roll the
+		 * keys back (docs/payload-encryption.md, "Online keys") */
 		dev_err("dropped a key push older than the keys held (replayed?)");
 		dev_keys_answer_release(&ans);
 		return 1;

@@ -295,11 +295,15 @@ int gw_keys_message(struct gw_keys *k, const struct mosquitto_message *m)
 	}
 	if (mqs_creds_parse((const char *)plain, plain_len, &a, NULL, 0) != MQS_OK)
 		goto out;
-	/* a push carries no nonce, and the answer of a request may be replayed
-	 * while its nonce is current: neither may roll the keys back
-	 * (docs/payload-encryption.md, "Online keys") */
-	if (mqs_creds_push_stale(&k->fetched, &a)) {
+	/* a push carries no nonce: an old one replayed must not roll the keys
+	 * back; an answer held back on the path past a push of newer keys
+	 * neither (docs/payload-encryption.md, "Online keys") */
+	if (CRYPTO_memcmp(nonce, zero, NONCE_LEN) == 0 && mqs_creds_push_stale(&k->fetched, &a)) {
 		gw_log(GW_LOG_WARN, "dropped a key push older than the keys held (replayed?)");
+		goto out;
+	}
+	if (CRYPTO_memcmp(nonce, zero, NONCE_LEN) != 0 && mqs_creds_answer_stale(&k->fetched, &a)) {
+		gw_log(GW_LOG_WARN, "dropped a key answer older than the keys held (delayed?)");
 		goto out;
 	}
 	if (merge(k, &a) != MQS_OK) {
