@@ -181,10 +181,10 @@ static int replay_line_parse(const char *line, struct sms_seen *e)
 }
 
 /* Check (key id, nonce) of m against the replay file next to keyfile and
- * record it.  Entries older than now - max_age are dropped (the stale
- * check refuses them anyway); past SMS_REPLAY_MAX entries the oldest go
- * and the floor rises to their timestamp: a body not newer than the floor
- * is refused.  Returns EX_OK, EX_DATAERR (repeated; reason printed) or
+ * record it.  Entries older than now - max_age are dropped and, as past
+ * SMS_REPLAY_MAX entries the oldest, raise the floor to their timestamp (a
+ * later run with a larger --max-age must not take them again): a body not
+ * newer than the floor is refused.  Returns EX_OK, EX_DATAERR (repeated; reason printed) or
  * another sysexits code (reason printed). */
 static int replay_check(const char *keyfile, const struct mqs_sms_msg *m, int64_t now, long max_age)
 {
@@ -225,8 +225,12 @@ static int replay_check(const char *keyfile, const struct mqs_sms_msg *m, int64_
 			floor_ts = e.ts > floor_ts ? e.ts : floor_ts;
 			continue;
 		}
-		if ((int64_t)e.ts < now - max_age - SMS_FUTURE_SKEW)
-			continue; /* stale anyway */
+		if ((int64_t)e.ts < now - max_age - SMS_FUTURE_SKEW) {
+			/* stale under this --max-age, but a later run may allow more:
+			 * forgotten only behind the floor, so it stays refused */
+			floor_ts = e.ts > floor_ts ? e.ts : floor_ts;
+			continue;
+		}
 		if (e.id == m->key_id && CRYPTO_memcmp(e.nonce, m->nonce, MQS_SMS_NONCE_LEN) == 0) {
 			dev_err("cannot open sms: repeated (key id %u, nonce)",
 			        (unsigned)m->key_id);

@@ -342,8 +342,18 @@ int dev_keys_auto_message(struct dev_keys_auto *a, struct dev_conn *c,
 		dev_keys_answer_release(&ans); /* the answer of an older request */
 		return 1;
 	}
-	if (CRYPTO_memcmp(ans.nonce, a->nonce, sizeof(a->nonce)) == 0) {
+	if (CRYPTO_memcmp(ans.nonce, zero, sizeof(zero)) != 0) {
+		/* one answer per request: the nonce is used up, so the answer
+		 * replayed later no longer matches */
 		a->waiting = 0;
+		if (RAND_bytes(a->nonce, sizeof(a->nonce)) != 1)
+			memset(a->nonce, 0xa5, sizeof(a->nonce));
+		if (mqs_creds_answer_stale(&c->ctx->creds, &ans.keys)) {
+			/* held back on the path past a push of newer keys */
+			dev_err("dropped a key answer older than the keys held (delayed?)");
+			dev_keys_answer_release(&ans);
+			return 1;
+		}
 	} else if (mqs_creds_push_stale(&c->ctx->creds, &ans.keys)) {
 		/* a push carries no nonce: an old one replayed must not roll the
 		 * keys back (docs/payload-encryption.md, "Online keys") */

@@ -283,17 +283,27 @@ int gw_keys_message(struct gw_keys *k, const struct mosquitto_message *m)
 	{
 		int ours = CRYPTO_memcmp(nonce, zero, NONCE_LEN) == 0;
 
-		for (size_t i = 0; i < NONCES_MAX && !ours; i++)
+		for (size_t i = 0; i < NONCES_MAX && !ours; i++) {
 			ours = CRYPTO_memcmp(nonce, k->nonces[i], NONCE_LEN) == 0;
+			/* one answer per request: the nonce is used up, so the
+			 * answer replayed later no longer matches */
+			if (ours && RAND_bytes(k->nonces[i], NONCE_LEN) != 1)
+				memset(k->nonces[i], 0xa5, NONCE_LEN);
+		}
 		if (!ours)
 			goto out; /* the answer of a request long gone */
 	}
 	if (mqs_creds_parse((const char *)plain, plain_len, &a, NULL, 0) != MQS_OK)
 		goto out;
 	/* a push carries no nonce: an old one replayed must not roll the keys
-	 * back (docs/payload-encryption.md, "Online keys") */
+	 * back; an answer held back on the path past a push of newer keys
+	 * neither (docs/payload-encryption.md, "Online keys") */
 	if (CRYPTO_memcmp(nonce, zero, NONCE_LEN) == 0 && mqs_creds_push_stale(&k->fetched, &a)) {
 		gw_log(GW_LOG_WARN, "dropped a key push older than the keys held (replayed?)");
+		goto out;
+	}
+	if (CRYPTO_memcmp(nonce, zero, NONCE_LEN) != 0 && mqs_creds_answer_stale(&k->fetched, &a)) {
+		gw_log(GW_LOG_WARN, "dropped a key answer older than the keys held (delayed?)");
 		goto out;
 	}
 	if (merge(k, &a) != MQS_OK) {

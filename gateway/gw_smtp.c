@@ -496,6 +496,31 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 		 * replies follow */
 		struct txn *t = k->tx;
 
+		if (k->wleft > 0 && !k->next_sent) {
+			/* a reply before the message and its final dot were all
+			 * written (a server refusing mid-message, or one answering
+			 * ahead): it cannot accept this message, the stream is out
+			 * of step, and the rest of the message (freed with t below)
+			 * must never be written: a 2xx is a retry, a refusal
+			 * counts; close, the next transaction (nothing of it went
+			 * out) follows on a new connection */
+			struct txn *n = k->next;
+
+			k->tx = NULL;
+			k->next = NULL;
+			conn_close(k);
+			k->next = n;
+			k->next_sent = 0;
+			conn_follow(c, k);
+			if (code / 100 == 2)
+				snprintf(err, sizeof(err),
+				         "smtp %d: reply before the message was sent", code);
+			else
+				snprintf(err, sizeof(err), "smtp %d: message refused", code);
+			txn_report(t, code / 100 == 2 ? GW_RETRY : refusal_outcome(code), 0, code,
+			           NULL, err, done, arg);
+			return;
+		}
 		k->tx = k->next;
 		k->next = NULL;
 		k->ntx++;

@@ -195,17 +195,23 @@ static uint32_t newest_topic_key(const struct mqs_creds *c, const char *filter)
 	return id;
 }
 
-/* Whether a push is older than what held took. */
-int mqs_creds_push_stale(const struct mqs_creds *held, const struct mqs_creds *a)
+/* Whether an answer carries only keys older than held's (mqs_creds.h). */
+int mqs_creds_answer_stale(const struct mqs_creds *held, const struct mqs_creds *a)
 {
-	if (a->keys_issued_ms < held->keys_issued_ms)
-		return 1;
 	for (size_t i = 0; i < a->nprotected; i++) {
 		if (newest_topic_key(held, a->protected_filters[i]) >
 		    newest_topic_key(a, a->protected_filters[i]))
 			return 1;
 	}
 	return 0;
+}
+
+/* Whether a push is older than what held took. */
+int mqs_creds_push_stale(const struct mqs_creds *held, const struct mqs_creds *a)
+{
+	if (a->keys_issued_ms < held->keys_issued_ms)
+		return 1;
+	return mqs_creds_answer_stale(held, a);
 }
 
 /* Append a protected filter. */

@@ -86,6 +86,13 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json);
  * push must not roll a client back.  0 otherwise. */
 int mqs_creds_push_stale(const struct mqs_creds *held, const struct mqs_creds *a);
 
+/* 1 when the answer a (to the client's own request) is older than what
+ * held already took by the key id rule alone: for a filter a grants, held
+ * has a topic key of a higher id than every key a carries.  Its time is
+ * not compared (a broker whose clock is behind still answers); the nonce
+ * makes an answer fresh, this makes a delayed one harmless.  0 otherwise. */
+int mqs_creds_answer_stale(const struct mqs_creds *held, const struct mqs_creds *a);
+
 /* Serialise and write to path with mode 0600 (atomic replace). */
 MQS_MUST_CHECK int mqs_creds_save(const char *path, const struct mqs_creds *c);
 

@@ -611,6 +611,17 @@ static void test_push_stale(void)
 	push.keys_issued_ms = 9000;
 	tap_ok(mqs_creds_push_stale(&held, &push),
 	       "a push whose newest key is older than one held is stale, whatever its time");
+	tap_ok(
+	    mqs_creds_answer_stale(&held, &push),
+	    "an answer whose newest key is older than one held is stale (held back on the path)");
+	push.keys_issued_ms = 1;
+	mqs_creds_release(&push);
+	mqs_creds_init(&push);
+	(void)mqs_creds_add_protected(&push, "site/#");
+	(void)mqs_creds_add_key(&push, 6, MQS_CREDS_USE_TOPIC, "site/#", key);
+	push.keys_issued_ms = 1;
+	tap_ok(!mqs_creds_answer_stale(&held, &push),
+	       "an answer with the newest key is taken whatever its time (a broker clock behind)");
 	(void)mqs_creds_add_protected(&held, "site/#");
 	(void)mqs_creds_set_username(&held, "dev1");
 	held.keys_issued_ms = 1733500000123ULL;

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* test-gw-smtp-early.c - the pipelining SMTP client (gateway/gw_smtp.c) against a
+ * scripted server thread on 127.0.0.1: a normal delivery, a server that
+ * answers the final dot before the message was written (sent from freed
+ * memory and counted as sent before the fix), a refusal in the middle of a
+ * large message. */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gw_channel.h"
+#include "gw_smtp.h"
+#include "mqs_error.h"
+#include "tap.h"
+
+enum script { S_NORMAL, S_AHEAD, S_REFUSE_MID };
+
+struct server {
+	int lfd;
+	unsigned port;
+	enum script script;
+	char *got; /* bytes received after "DATA\r\n" */
+	size_t got_len;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Read until needle was seen (in the bytes read since the call); 0 on EOF. */
+static int read_until(int fd, const char *needle, char **acc, size_t *len)
+{
+	size_t from = *len;
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		char *p;
+
+		if (n <= 0)
+			return 0;
+		p = realloc(*acc, *len + (size_t)n + 1);
+		if (p == NULL)
+			return 0;
+		*acc = p;
+		memcpy(*acc + *len, buf, (size_t)n);
+		*len += (size_t)n;
+		(*acc)[*len] = '\0';
+		if (memmem(*acc + from, *len - from, needle, strlen(needle)) != NULL)
+			return 1;
+	}
+}
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+	char *acc = NULL;
+	size_t len = 0;
+	int fd = accept(s->lfd, NULL, NULL);
+	const char *greet = "220 t ESMTP\r\n", *ehlo = "250-t\r\n250 PIPELINING\r\n";
+
+	if (fd < 0)
+		return NULL;
+	send(fd, greet, strlen(greet), MSG_NOSIGNAL);
+	if (!read_until(fd, "\r\n", &acc, &len))
+		goto out;
+	send(fd, ehlo, strlen(ehlo), MSG_NOSIGNAL);
+	if (!read_until(fd, "DATA\r\n", &acc, &len))
+		goto out;
+	free(acc);
+	acc = NULL;
+	len = 0;
+	if (s->script == S_AHEAD) {
+		/* every reply at once, the final dot's before the message */
+		const char *r = "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n";
+
+		send(fd, r, strlen(r), MSG_NOSIGNAL);
+	} else if (s->script == S_REFUSE_MID) {
+		const char *r = "250 ok\r\n250 ok\r\n354 go\r\n";
+		const char *x = "552 too big\r\n";
+		ssize_t n;
+
+		send(fd, r, strlen(r), MSG_NOSIGNAL);
+		acc = malloc(4096);
+		n = acc != NULL ? recv(fd, acc, 4096, 0) : -1; /* a little of the message */
+		len = n > 0 ? (size_t)n : 0;
+		send(fd, x, strlen(x), MSG_NOSIGNAL);
+	} else {
+		const char *r = "250 ok\r\n250 ok\r\n354 go\r\n";
+		const char *d = "250 queued as T\r\n";
+
+		send(fd, r, strlen(r), MSG_NOSIGNAL);
+		if (read_until(fd, "\r\n.\r\n", &acc, &len))
+			send(fd, d, strlen(d), MSG_NOSIGNAL);
+	}
+	/* whatever else comes until the client closes or goes quiet */
+	{
+		struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+		char buf[65536];
+
+		while (poll(&p, 1, 1000) > 0) {
+			ssize_t n = recv(fd, buf, sizeof(buf), 0);
+			char *q;
+
+			if (n <= 0)
+				break;
+			q = realloc(acc, len + (size_t)n + 1);
+			if (q == NULL)
+				break;
+			acc = q;
+			memcpy(acc + len, buf, (size_t)n);
+			len += (size_t)n;
+		}
+	}
+out:
+	s->got = acc;
+	s->got_len = len;
+	close(fd);
+	return NULL;
+}
+
+struct outcome {
+	int ended, outcome, code;
+};
+
+static void done(void *arg, void *token, const struct gw_smtp_result *r)
+{
+	struct outcome *o = arg;
+
+	(void)token;
+	o->ended++;
+	o->outcome = r->outcome;
+	o->code = r->code;
+}
+
+/* One delivery of a message of body_len bytes under script; o gets the
+ * outcome, s the bytes the server received after DATA. */
+static void run(enum script script, size_t body_len, struct outcome *o, struct server *s,
+                char **msg_copy, size_t *msg_len)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	pthread_t th;
+	struct gw_smtp *c;
+	struct gw_smtp_conf conf;
+	char err[160], *body, *msg;
+	size_t len = 0;
+	int64_t end;
+
+	memset(o, 0, sizeof(*o));
+	memset(s, 0, sizeof(*s));
+	s->script = script;
+	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(s->lfd, 1) != 0 ||
+	    getsockname(s->lfd, (struct sockaddr *)&a, &al) != 0)
+		return;
+	s->port = ntohs(a.sin_port);
+	pthread_create(&th, NULL, server_main, s);
+	memset(&conf, 0, sizeof(conf));
+	conf.host = "127.0.0.1";
+	conf.port = s->port;
+	conf.helo = "gw";
+	conf.mail_from = "<gw@example.test>";
+	conf.timeout_ms = 5000;
+	conf.max_conns = 1;
+	c = gw_smtp_new(&conf, err, sizeof(err));
+	body = malloc(body_len + 1);
+	for (size_t i = 0; i < body_len; i++)
+		body[i] = (i % 64) == 63 ? '\n' : (char)('a' + i % 26);
+	msg = gw_smtp_dot_stuff(body, body_len, 64u * 1024u * 1024u, &len);
+	free(body);
+	*msg_copy = malloc(len);
+	memcpy(*msg_copy, msg, len);
+	*msg_len = len;
+	if (c == NULL || gw_smtp_submit(c, "<r@example.test>", msg, len, NULL, now_ms()) != MQS_OK)
+		goto out;
+	end = now_ms() + 6000;
+	while (o->ended == 0 && now_ms() < end) {
+		int fds[GW_SMTP_CONNS_MAX];
+		short ev[GW_SMTP_CONNS_MAX];
+		struct pollfd p[GW_SMTP_CONNS_MAX];
+		size_t n = gw_smtp_fds(c, fds, ev, GW_SMTP_CONNS_MAX);
+
+		for (size_t i = 0; i < n; i++) {
+			p[i].fd = fds[i];
+			p[i].events = ev[i];
+			p[i].revents = 0;
+		}
+		(void)poll(p, n, 20);
+		gw_smtp_perform(c, now_ms(), done, o);
+		/* what the gateway does meanwhile: the freed message is reused */
+		free(calloc(1, len));
+	}
+	/* a turn more: nothing may be written after the end */
+	for (int i = 0; i < 5; i++) {
+		gw_smtp_perform(c, now_ms(), done, o);
+		usleep(10000);
+	}
+out:
+	gw_smtp_free(c, done, o);
+	pthread_join(th, NULL);
+	close(s->lfd);
+}
+
+int main(void)
+{
+	struct outcome o;
+	struct server s;
+	char *msg = NULL;
+	size_t len = 0;
+
+	run(S_NORMAL, 1000, &o, &s, &msg, &len);
+	tap_is_int(o.ended, 1, "normal: one end");
+	tap_is_int(o.outcome, GW_SENT, "normal: sent");
+	tap_ok(s.got_len == len && memcmp(s.got, msg, len) == 0,
+	       "normal: the server got the message exactly");
+	free(s.got);
+	free(msg);
+
+	run(S_AHEAD, 1000, &o, &s, &msg, &len);
+	tap_is_int(o.ended, 1, "final dot answered ahead: one end");
+	tap_ok(o.outcome != GW_SENT, "final dot answered ahead: not counted as sent (got %d)",
+	       o.outcome);
+	tap_ok(s.got_len <= len && (s.got_len == 0 || memcmp(s.got, msg, s.got_len) == 0),
+	       "final dot answered ahead: nothing but the message written (%zu bytes)", s.got_len);
+	free(s.got);
+	free(msg);
+
+	run(S_REFUSE_MID, 8u * 1024u * 1024u, &o, &s, &msg, &len);
+	tap_is_int(o.ended, 1, "refused mid-message: one end");
+	tap_is_int(o.outcome, GW_FAILED, "refused mid-message: failed (5xx)");
+	tap_is_int(o.code, 552, "refused mid-message: its code");
+	tap_ok(s.got_len <= len && (s.got_len == 0 || memcmp(s.got, msg, s.got_len) == 0),
+	       "refused mid-message: nothing but a prefix of the message written");
+	free(s.got);
+	free(msg);
+	tap_done();
+	return tap_exit();
+}
