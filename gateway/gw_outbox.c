@@ -18,7 +18,6 @@
 #include "mqs_util.h"
 
 #define BODY_LABEL "mqttsec-gateway body v1"
-#define TEXT_LABEL "mqttsec-gateway text v1"
 
 /* The AAD of a stored payload: label, route, publisher, id (NUL
  * separated), so a sealed body cannot be moved to another message. */
@@ -82,8 +81,8 @@ static int text_seal(struct gw_store *s, const struct gw_message *m, const char 
 		goto out;
 	rc = text_aad(m->route, publisher, m->msg_id, col, &aad, &aad_len);
 	if (rc == MQS_OK)
-		rc = gw_store_crypt(s, TEXT_LABEL, 1, aad, aad_len, (const uint8_t *)text,
-		                    strlen(text), sealed, sealed_len);
+		rc = gw_store_crypt_text(s, 1, aad, aad_len, (const uint8_t *)text, strlen(text),
+		                         sealed, sealed_len);
 out:
 	free(aad);
 	return rc;
@@ -109,8 +108,9 @@ static char *text_open(struct gw_store *s, sqlite3_stmt *sel, int idx, const cha
 	}
 	rc = text_aad(row->route, row->publisher, row->msg_id, col, &aad, &aad_len);
 	if (rc == MQS_OK)
-		rc = gw_store_crypt(s, TEXT_LABEL, 0, aad, aad_len, sqlite3_column_blob(sel, idx),
-		                    (size_t)sqlite3_column_bytes(sel, idx), &plain, &plain_len);
+		rc =
+		    gw_store_crypt_text(s, 0, aad, aad_len, sqlite3_column_blob(sel, idx),
+		                        (size_t)sqlite3_column_bytes(sel, idx), &plain, &plain_len);
 	if (rc != MQS_OK) {
 		gw_log(GW_LOG_ERR, "cannot open the %s of message %s (wrong master key?): %s", col,
 		       row->msg_id, mqs_strerror(rc));

@@ -316,6 +316,8 @@ static int derive_lookup_key(struct gw_store *s)
 	if (HMAC(EVP_sha256(), s->mk, sizeof(s->mk), (const unsigned char *)GW_STORE_UNSUB_LABEL,
 	         sizeof(GW_STORE_UNSUB_LABEL) - 1, s->unsub_key, &len) == NULL)
 		return MQS_ERR_CRYPTO;
+	if (mqs_master_key_derive(s->mk, GW_STORE_TEXT_LABEL, s->text_key) != MQS_OK)
+		return MQS_ERR_CRYPTO;
 	return MQS_OK;
 }
 
@@ -391,6 +393,7 @@ void gw_store_close(struct gw_store *s)
 	OPENSSL_cleanse(s->mk, sizeof(s->mk));
 	OPENSSL_cleanse(s->lookup_key, sizeof(s->lookup_key));
 	OPENSSL_cleanse(s->unsub_key, sizeof(s->unsub_key));
+	OPENSSL_cleanse(s->text_key, sizeof(s->text_key));
 }
 
 /* Count a refusal that may pass (docs/gateway.md, delivery guarantees). */
@@ -683,11 +686,11 @@ int gw_store_change_named(struct gw_store *s, const char *sql, const char *name,
 	return rc;
 }
 
-/* Seal or open a blob under a key derived from the master key (gw_store.h). */
-int gw_store_crypt(const struct gw_store *s, const char *label, int encrypt, const char *aad,
-                   size_t aad_len, const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+/* Seal or open a blob under key (gw_store.h, gw_store_crypt). */
+static int crypt_key(const uint8_t key[MQS_MASTER_KEY_LEN], int encrypt, const char *aad,
+                     size_t aad_len, const uint8_t *in, size_t in_len, uint8_t **out,
+                     size_t *out_len)
 {
-	uint8_t key[MQS_MASTER_KEY_LEN];
 	EVP_CIPHER_CTX *ctx = NULL;
 	uint8_t *buf = NULL;
 	size_t cap;
@@ -703,8 +706,6 @@ int gw_store_crypt(const struct gw_store *s, const char *label, int encrypt, con
 	buf = malloc(cap > 0 ? cap : 1);
 	if (buf == NULL)
 		return MQS_ERR_NOMEM;
-	if (mqs_master_key_derive(s->mk, label, key) != MQS_OK)
-		goto out;
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx == NULL)
 		goto out;
@@ -739,8 +740,32 @@ int gw_store_crypt(const struct gw_store *s, const char *label, int encrypt, con
 	buf = NULL;
 	rc = MQS_OK;
 out:
-	OPENSSL_cleanse(key, sizeof(key));
 	EVP_CIPHER_CTX_free(ctx);
 	mqs_secret_free(buf, cap);
 	return rc;
+}
+
+/* Seal or open a blob under a key derived from the master key (gw_store.h). */
+int gw_store_crypt(const struct gw_store *s, const char *label, int encrypt, const char *aad,
+                   size_t aad_len, const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	uint8_t key[MQS_MASTER_KEY_LEN];
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	rc = mqs_master_key_derive(s->mk, label, key);
+	if (rc == MQS_OK)
+		rc = crypt_key(key, encrypt, aad, aad_len, in, in_len, out, out_len);
+	else
+		rc = MQS_ERR_CRYPTO;
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+/* Seal or open a title or body under the key derived at open (gw_store.h). */
+int gw_store_crypt_text(const struct gw_store *s, int encrypt, const char *aad, size_t aad_len,
+                        const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+	return crypt_key(s->text_key, encrypt, aad, aad_len, in, in_len, out, out_len);
 }

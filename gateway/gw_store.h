@@ -35,12 +35,16 @@
 /* The label of the unsubscribe token key derived from the master key
  * (gw_unsub.h); the derived key is kept in the store. */
 #define GW_STORE_UNSUB_LABEL "mqttsec-gateway unsubscribe v1"
+/* The label of the key that seals stored titles and bodies (gw_outbox.h);
+ * the derived key is kept in the store (gw_store_crypt_text). */
+#define GW_STORE_TEXT_LABEL "mqttsec-gateway text v1"
 
 struct gw_store {
 	sqlite3 *db;
 	uint8_t mk[MQS_MASTER_KEY_LEN];
 	uint8_t lookup_key[32];
 	uint8_t unsub_key[32]; /* HMAC key of unsubscribe tokens (GW_STORE_UNSUB_LABEL) */
+	uint8_t text_key[32];  /* seals titles and bodies (GW_STORE_TEXT_LABEL) */
 	int in_tx;
 	int sync_full;          /* configured: synchronous = full */
 	int cur_full;           /* what the connection uses now */
@@ -156,5 +160,12 @@ int gw_store_change_named(struct gw_store *s, const char *sql, const char *name,
 MQS_MUST_CHECK int gw_store_crypt(const struct gw_store *s, const char *label, int encrypt,
                                   const char *aad, size_t aad_len, const uint8_t *in, size_t in_len,
                                   uint8_t **out, size_t *out_len);
+
+/* gw_store_crypt(s, GW_STORE_TEXT_LABEL, ...) with the key derived once at
+ * open rather than per call (a delivery opens a title and a body): the
+ * same blobs, the same returns and ownership. */
+MQS_MUST_CHECK int gw_store_crypt_text(const struct gw_store *s, int encrypt, const char *aad,
+                                       size_t aad_len, const uint8_t *in, size_t in_len,
+                                       uint8_t **out, size_t *out_len);
 
 #endif

@@ -432,6 +432,19 @@ static void test_crypt(struct gw_store *s)
 	           MQS_ERR_UNWRAP, "crypt: a changed tag does not open");
 	tap_ok(open == NULL, "crypt: nothing handed out on failure");
 	free(sealed);
+	{
+		uint8_t *c = NULL, *p = NULL;
+		size_t cl = 0, pl = 0;
+
+		tap_ok(gw_store_crypt_text(s, 1, "a", 1, (const uint8_t *)"text", 4, &c, &cl) ==
+		               MQS_OK &&
+		           gw_store_crypt(s, GW_STORE_TEXT_LABEL, 0, "a", 1, c, cl, &p, &pl) ==
+		               MQS_OK &&
+		           pl == 4 && memcmp(p, "text", 4) == 0,
+		       "crypt: the cached text key is the one derived from its label");
+		free(c);
+		free(p);
+	}
 }
 
 int main(void)
