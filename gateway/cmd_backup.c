@@ -185,8 +185,12 @@ int gw_cmd_restore(struct gw_config *conf, int argc, char **argv)
 		fprintf(stderr, "mqttsec-gateway: %s\n", err);
 		return bk_exit(rc);
 	}
-	printf("restored %s%s (newest message of the data it replaced: %s)\n", conf->db,
+	printf("restored %s%s (the data it replaced last changed: %s)\n", conf->db,
 	       info.fresh ? " (new database)" : "", info.current != 0 ? cur : "none");
+	if (info.current > info.created)
+		printf("the backup is older than the data it replaced: alerts delivered since the "
+		       "backup are queued again and will be delivered again, and changes since "
+		       "then (opt-outs, recipients) are undone\n");
 	if (info.mk_changed)
 		printf("master key %s written: the backup has another master key; restart the "
 		       "gateway now\n",

@@ -122,25 +122,83 @@ out:
 	return rc;
 }
 
-/* The newest message received, in Unix seconds (0 when none). */
-static int gw_current_time(sqlite3 *db, int64_t *at)
+/* Unix seconds of a stored time: the gateway keeps milliseconds, a few
+ * tables seconds (a value past the year 5000 in seconds is milliseconds). */
+static int64_t gw_secs(int64_t v)
 {
-	sqlite3_stmt *st = NULL;
+	return v > 100000000000LL ? v / 1000 : v;
+}
+
+/* The newest of the time columns that record a change (created_at,
+ * updated_at, received_at, acked_at) over every table of db, in Unix
+ * seconds, into *at. */
+static int gw_newest_row(sqlite3 *db, int64_t *at)
+{
+	static const char *const cols[] = {"created_at", "updated_at", "received_at", "acked_at"};
+	sqlite3_stmt *tabs = NULL, *st = NULL;
+	char sql[512];
+	size_t i;
 	int rc = MQS_ERR_DB;
 
-	*at = 0;
-	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(received_at), 0) FROM messages", -1, &st,
-	                       NULL) != SQLITE_OK) {
-		/* a database without the table yet holds no data */
-		rc = MQS_OK;
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+	        "WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+	        -1, &tabs, NULL) != SQLITE_OK)
 		goto out;
+	for (;;) {
+		const char *tab, *col;
+		int step = sqlite3_step(tabs), want = 0;
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW)
+			goto out;
+		tab = (const char *)sqlite3_column_text(tabs, 0);
+		col = (const char *)sqlite3_column_text(tabs, 1);
+		if (tab == NULL || col == NULL || strlen(tab) > 100 || strchr(tab, '"') != NULL)
+			continue;
+		for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+			if (strcmp(col, cols[i]) == 0)
+				want = 1;
+		if (!want)
+			continue;
+		snprintf(sql, sizeof(sql), "SELECT coalesce(max(%s), 0) FROM \"%s\"", col, tab);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_ROW)
+			goto out;
+		if (gw_secs(sqlite3_column_int64(st, 0)) > *at)
+			*at = gw_secs(sqlite3_column_int64(st, 0));
+		sqlite3_finalize(st);
+		st = NULL;
 	}
-	if (sqlite3_step(st) != SQLITE_ROW)
-		goto out;
-	*at = sqlite3_column_int64(st, 0) / 1000; /* received_at is in milliseconds */
 	rc = MQS_OK;
 out:
 	sqlite3_finalize(st);
+	sqlite3_finalize(tabs);
+	return rc;
+}
+
+/* The time of the last change to the data at db_path, in Unix seconds
+ * (0 when none): the newest time column of any row, and the modification
+ * time of the database and its write-ahead log, which also move on a change
+ * that writes no time (a deletion, an opt-out).  docs/backup.md. */
+static int gw_current_time(sqlite3 *db, const char *db_path, int fresh, int64_t *at)
+{
+	char side[4096];
+	struct stat sb;
+	int rc;
+
+	*at = 0;
+	rc = gw_newest_row(db, at);
+	if (rc != MQS_OK || fresh)
+		goto out;
+	if (stat(db_path, &sb) == 0 && (int64_t)sb.st_mtime > *at)
+		*at = (int64_t)sb.st_mtime;
+	if (snprintf(side, sizeof(side), "%s-wal", db_path) < (int)sizeof(side) &&
+	    stat(side, &sb) == 0 && sb.st_size > 0 && (int64_t)sb.st_mtime > *at)
+		*at = (int64_t)sb.st_mtime;
+out:
 	return rc;
 }
 
@@ -178,7 +236,7 @@ int gw_backup_restore(const char *db_path, const char *mk_path, const char *from
 	sqlite3_busy_timeout(live, 5000);
 	if (info->fresh)
 		chmod(db_path, 0600);
-	rc = gw_current_time(live, &info->current);
+	rc = gw_current_time(live, db_path, info->fresh, &info->current);
 	if (rc != MQS_OK) {
 		snprintf(err, errlen, "cannot read db %s: %s", db_path, sqlite3_errmsg(live));
 		goto out;
@@ -187,7 +245,7 @@ int gw_backup_restore(const char *db_path, const char *mk_path, const char *from
 		rc = MQS_ERR_PERM;
 		snprintf(err, errlen,
 		         "refusing %s: the backup (made at %lld) is older than the current data "
-		         "(newest message %lld); use --force; nothing changed",
+		         "(last changed at %lld); use --force; nothing changed",
 		         from_path, (long long)hd.created, (long long)info->current);
 		goto out;
 	}

@@ -3,7 +3,8 @@
  * (docs/backup.md): the file format and the SQLite copies are
  * lib/mqs_backup.h; this module keeps the gateway's backup key (kv row
  * backup_sign_key, wrapped under the gateway master key) and decides what
- * "current data" is for the gateway (the newest message received).
+ * "current data" is for the gateway (the last change to the database: the
+ * newest time column of any row and the database file times).
  *
  * Ownership: callers own every buffer and the store; nothing here prints.
  * On failure err gets a lowercase reason and nothing was changed.
@@ -21,7 +22,7 @@
 struct gw_backup_info {
 	int64_t created; /* when the backup was made (Unix seconds) */
 	char host[MQS_BACKUP_HOST_MAX + 1];
-	int64_t current; /* the newest message of the data it replaced (0: none) */
+	int64_t current; /* the last change to the data it replaced (0: none) */
 	int mk_changed;  /* the master key file was written: restart the gateway */
 	int fresh;       /* the database did not exist before */
 };
