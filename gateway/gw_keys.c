@@ -33,10 +33,16 @@
 #define WAIT_MAX     1024u  /* messages waiting for a key */
 #define WAIT_BYTES   (16u * 1024u * 1024u)
 #define ASKED_MAX    1024u /* filters whose last ask is remembered */
+/* messages waiting per publisher (its broker-stamped origin, else the topic):
+ * one publisher cannot take the whole room (docs/payload-encryption.md) */
+#define WAIT_PER_ORIGIN 64u
+#define REFUSED_LOG_MS  10000u /* refusals to wait are logged at most this often */
+#define ORIGIN_MAX      256u
 
 /* a message sealed with a key id the gateway does not hold yet */
 struct waiting {
 	char *topic;
+	char *origin; /* broker-stamped origin of the envelope; NULL: none */
 	uint8_t *payload;
 	size_t len;
 	int qos, retain;
@@ -60,6 +66,8 @@ struct gw_keys {
 	size_t nwait, wait_bytes;
 	struct asked *asked;
 	size_t nasked;
+	uint64_t refused_log_ms;     /* when a refusal to wait was last logged */
+	unsigned long refused_quiet; /* refusals not logged since */
 };
 
 /* New state. */
@@ -84,6 +92,7 @@ void gw_keys_free(struct gw_keys *k)
 	mqs_creds_release(&k->fetched);
 	for (size_t i = 0; i < k->nwait; i++) {
 		free(k->wait[i].topic);
+		free(k->wait[i].origin);
 		free(k->wait[i].payload);
 	}
 	free(k->wait);
@@ -379,10 +388,87 @@ static void ask_again(struct gw_keys *k, struct mosquitto *mosq, const char *fil
 	ask(k, mosq, &filter, 1);
 }
 
+/* The highest topic key id held (credentials file or fetched) for exactly
+ * filter; 0: none. */
+static uint32_t newest_for_filter(const struct gw_keys *k, const char *filter)
+{
+	const struct mqs_creds *cs[2] = {k->creds, &k->fetched};
+	uint32_t id = 0;
+
+	for (size_t c = 0; c < 2; c++) {
+		for (size_t i = 0; i < cs[c]->nkeys; i++) {
+			const struct mqs_creds_key *key = &cs[c]->keys[i];
+
+			if (key->use == MQS_CREDS_USE_TOPIC && key->topic != NULL &&
+			    strcmp(key->topic, filter) == 0 && key->id > id)
+				id = key->id;
+		}
+	}
+	return id;
+}
+
+/* The newest key id held for topic: over the protected filters known that
+ * match it, the lowest of their newest keys (a key id above it may be a
+ * rotation of any of them), else that of filter; 0: none held. */
+static uint32_t newest_held(const struct gw_keys *k, const char *topic, const char *filter)
+{
+	const struct mqs_creds *cs[2] = {k->creds, &k->fetched};
+	uint32_t low = 0;
+	int any = 0;
+
+	for (size_t c = 0; c < 2; c++) {
+		for (size_t i = 0; i < cs[c]->nprotected; i++) {
+			uint32_t id;
+
+			if (!mqs_topic_matches(cs[c]->protected_filters[i], topic))
+				continue;
+			id = newest_for_filter(k, cs[c]->protected_filters[i]);
+			if (!any || id < low)
+				low = id;
+			any = 1;
+		}
+	}
+	return any ? low : newest_for_filter(k, filter);
+}
+
+/* Messages waiting from the publisher origin (NULL: none, then those on topic). */
+static size_t waiting_from(const struct gw_keys *k, const char *origin, const char *topic)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < k->nwait; i++) {
+		const struct waiting *w = &k->wait[i];
+
+		if (origin != NULL ? w->origin != NULL && strcmp(w->origin, origin) == 0
+		                   : w->origin == NULL && strcmp(w->topic, topic) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* Log that a message on topic under key_id does not wait, at most once per
+ * REFUSED_LOG_MS (a flood of them must not flood the log). */
+static void refused(struct gw_keys *k, const char *topic, uint32_t key_id, const char *why,
+                    uint64_t now_ms)
+{
+	if (k->refused_log_ms != 0 && now_ms - k->refused_log_ms < REFUSED_LOG_MS) {
+		k->refused_quiet++;
+		return;
+	}
+	gw_log(GW_LOG_WARN,
+	       "cannot keep the message on %s (key %u unknown) until its key arrives: %s (%lu "
+	       "more refused since the last such warning)",
+	       topic, key_id, why, k->refused_quiet);
+	k->refused_log_ms = now_ms != 0 ? now_ms : 1;
+	k->refused_quiet = 0;
+}
+
 /* Keep a message under an unknown key id and ask for its filter. */
 int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *subs, size_t nsubs,
                  const struct mosquitto_message *m, uint32_t key_id, uint64_t now_ms)
 {
+	struct mqs_envelope_info info;
+	char origin[ORIGIN_MAX];
 	const char *filter;
 	struct waiting *w;
 	void *arr;
@@ -393,11 +479,24 @@ int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *s
 	filter = filter_for(k, m->topic, subs, nsubs);
 	if (filter == NULL)
 		return 0;
+	/* keys only grow: an id at or below the newest held cannot arrive later */
+	if (key_id <= newest_held(k, m->topic, filter)) {
+		refused(k, m->topic, key_id, "older than the newest key held for it", now_ms);
+		return 0;
+	}
+	origin[0] = '\0';
+	if (mqs_envelope_parse(m->payload, (size_t)m->payloadlen, &info) == MQS_OK &&
+	    info.origin_len > 0 && info.origin_len < sizeof(origin)) {
+		memcpy(origin, info.origin, info.origin_len);
+		origin[info.origin_len] = '\0';
+	}
 	if (k->nwait >= WAIT_MAX || (size_t)m->payloadlen > WAIT_BYTES - k->wait_bytes) {
-		gw_log(GW_LOG_WARN,
-		       "cannot keep the message on %s (key %u unknown) until its key arrives: %zu "
-		       "messages wait already",
-		       m->topic, key_id, k->nwait);
+		refused(k, m->topic, key_id, "the waiting room is full", now_ms);
+		return 0;
+	}
+	if (waiting_from(k, origin[0] != '\0' ? origin : NULL, m->topic) >= WAIT_PER_ORIGIN) {
+		refused(k, m->topic, key_id, "its publisher has 64 messages waiting already",
+		        now_ms);
 		return 0;
 	}
 	arr = k->wait;
@@ -408,9 +507,11 @@ int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *s
 	w = &k->wait[k->nwait];
 	memset(w, 0, sizeof(*w));
 	w->topic = strdup(m->topic);
+	w->origin = origin[0] != '\0' ? strdup(origin) : NULL;
 	w->payload = malloc((size_t)m->payloadlen);
-	if (w->topic == NULL || w->payload == NULL) {
+	if (w->topic == NULL || w->payload == NULL || (origin[0] != '\0' && w->origin == NULL)) {
 		free(w->topic);
+		free(w->origin);
 		free(w->payload);
 		return 0;
 	}
@@ -447,6 +548,7 @@ int gw_keys_next_ready(struct gw_keys *k, uint64_t now_ms, char **topic, uint8_t
 
 		if (mqs_creds_key_for(&k->fetched, w->key_id, w->topic) != NULL ||
 		    mqs_creds_key_for(k->creds, w->key_id, w->topic) != NULL) {
+			free(w->origin);
 			*topic = w->topic;
 			*payload = w->payload;
 			*len = w->len;
@@ -463,6 +565,7 @@ int gw_keys_next_ready(struct gw_keys *k, uint64_t now_ms, char **topic, uint8_t
 			       "retired key)",
 			       w->topic, w->key_id, WAIT_MS / 1000u);
 			free(w->topic);
+			free(w->origin);
 			free(w->payload);
 			wait_remove(k, i);
 			continue;

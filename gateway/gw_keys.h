@@ -47,9 +47,11 @@ int gw_keys_message(struct gw_keys *k, const struct mosquitto_message *m);
 
 /* m arrived sealed with key_id, which neither the credentials nor the
  * fetched keys hold: when a protected filter the gateway knows, or one of
- * its nsubs subscriptions, matches its topic, keep a copy and ask for that
+ * its nsubs subscriptions, matches its topic, key_id is newer than the
+ * newest key held for it, and its publisher (the envelope's origin, else the
+ * topic) has fewer than 64 messages waiting, keep a copy and ask for that
  * filter (rate-limited) and return 1; else 0 (the caller goes on as
- * before). */
+ * before; refusals are logged rate-limited). */
 int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *subs, size_t nsubs,
                  const struct mosquitto_message *m, uint32_t key_id, uint64_t now_ms);
 
