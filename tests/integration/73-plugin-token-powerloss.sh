@@ -81,7 +81,14 @@ TB=$(token dev1 dev1-b)
 PEER_PORT=$(free_port)
 sed -e "s/^listener .*/listener $PEER_PORT 127.0.0.1/" \
 	-e "s#^log_dest file .*#log_dest file $TEST_TMP/peer.log#" "$MOSQ_CONF" >"$TEST_TMP/peer.conf"
-start_bg peer "$MOSQUITTO_BIN" -c "$TEST_TMP/peer.conf"
+PEER_PRELOAD=$(_san_preload "$PLUGIN_SO")
+if [ -n "$PEER_PRELOAD" ]; then
+	# a sanitizer build: the plugin needs its runtimes preloaded, as lib.sh does
+	start_bg peer env LD_PRELOAD="$PEER_PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+		"$MOSQUITTO_BIN" -c "$TEST_TMP/peer.conf"
+else
+	start_bg peer "$MOSQUITTO_BIN" -c "$TEST_TMP/peer.conf"
+fi
 ok "the peer broker on the same database starts" wait_port "$PEER_PORT"
 ok "the first broker takes up the peer's floor" \
 	wait_for 10 logged "token_floor raised to .* by another broker"
