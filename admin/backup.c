@@ -287,7 +287,7 @@ enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const cha
 	const char *reason = "";
 	sqlite3 *mem = NULL;
 	struct stat sb;
-	int have_old = 0;
+	int have_old = 0, installed = 0;
 	enum mqs_err rc;
 
 	memset(info, 0, sizeof(*info));
@@ -333,14 +333,15 @@ enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const cha
 	rc = restore_mark(ctx, mem, &hd, why);
 	if (rc != MQS_OK)
 		goto out;
-	/* the master key: written before the database, put back on failure */
+	/* the master key: staged as KEY.new, the database installed, then KEY.new
+	 * renamed over KEY (docs/backup.md) */
 	have_old = mqs_master_key_load(ctx->key_path, old_mk) == MQS_OK;
 	info->mk_changed = !have_old || CRYPTO_memcmp(old_mk, mk, MQS_MASTER_KEY_LEN) != 0;
 	if (info->mk_changed) {
 		errno = 0;
-		rc = mqs_backup_mk_write(ctx->key_path, mk);
+		rc = mqs_backup_mk_stage(ctx->key_path, mk);
 		if (rc != MQS_OK) {
-			mqsa_fail(why, rc, "cannot write master key %s: %s; nothing changed",
+			mqsa_fail(why, rc, "cannot write master key %s.new: %s; nothing changed",
 			          ctx->key_path, errno != 0 ? strerror(errno) : mqs_strerror(rc));
 			goto out;
 		}
@@ -348,20 +349,32 @@ enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const cha
 	rc = mqs_backup_db_install(mem, ctx->db);
 	if (rc != MQS_OK) {
 		mqsa_db_fail(ctx, why, "replace the database (nothing changed)");
-		if (info->mk_changed && have_old &&
-		    mqs_backup_mk_write(ctx->key_path, old_mk) != MQS_OK)
-			mqsa_fail(why, MQS_ERR_IO,
-			          "cannot replace the database, and cannot put master key %s back",
-			          ctx->key_path);
-		else if (info->mk_changed && !have_old)
-			unlink(ctx->key_path);
+		if (info->mk_changed && mqs_backup_mk_commit(ctx->key_path, 1) != MQS_OK)
+			mqsa_fail(
+			    why, MQS_ERR_IO,
+			    "cannot replace the database, and cannot remove master key %s.new",
+			    ctx->key_path);
 		rc = MQS_ERR_DB;
 		goto out;
+	}
+	installed = 1;
+	if (info->mk_changed) {
+		errno = 0;
+		rc = mqs_backup_mk_commit(ctx->key_path, 0);
+		if (rc != MQS_OK) {
+			mqsa_fail(
+			    why, rc,
+			    "the database is restored but cannot rename master key %s.new over "
+			    "%s: %s; rename it by hand before starting the broker",
+			    ctx->key_path, ctx->key_path,
+			    errno != 0 ? strerror(errno) : mqs_strerror(rc));
+			goto out;
+		}
 	}
 	memcpy(ctx->mk, mk, MQS_MASTER_KEY_LEN);
 	ctx->have_mk = 1;
 out:
-	if (rc != MQS_OK && info->fresh && ctx->db != NULL) {
+	if (rc != MQS_OK && info->fresh && ctx->db != NULL && !installed) {
 		/* nothing changed: not even an empty database left behind */
 		sqlite3_close_v2(ctx->db);
 		ctx->db = NULL;

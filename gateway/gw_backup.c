@@ -212,7 +212,7 @@ int gw_backup_restore(const char *db_path, const char *mk_path, const char *from
 	const char *reason = "";
 	sqlite3 *mem = NULL, *live = NULL;
 	struct stat sb;
-	int rc, have_old;
+	int rc, have_old, installed = 0;
 
 	memset(info, 0, sizeof(*info));
 	memset(&hd, 0, sizeof(hd));
@@ -249,13 +249,15 @@ int gw_backup_restore(const char *db_path, const char *mk_path, const char *from
 		         from_path, (long long)hd.created, (long long)info->current);
 		goto out;
 	}
+	/* the master key: staged as KEY.new, the database installed, then KEY.new
+	 * renamed over KEY (docs/backup.md) */
 	have_old = mqs_master_key_load(mk_path, old_mk) == MQS_OK;
 	info->mk_changed = !have_old || CRYPTO_memcmp(old_mk, mk, sizeof(mk)) != 0;
 	if (info->mk_changed) {
 		errno = 0;
-		rc = mqs_backup_mk_write(mk_path, mk);
+		rc = mqs_backup_mk_stage(mk_path, mk);
 		if (rc != MQS_OK) {
-			snprintf(err, errlen, "cannot write master key %s: %s; nothing changed",
+			snprintf(err, errlen, "cannot write master key %s.new: %s; nothing changed",
 			         mk_path, errno != 0 ? strerror(errno) : mqs_strerror(rc));
 			goto out;
 		}
@@ -264,19 +266,29 @@ int gw_backup_restore(const char *db_path, const char *mk_path, const char *from
 	if (rc != MQS_OK) {
 		snprintf(err, errlen, "cannot replace db %s: %s; nothing changed", db_path,
 		         sqlite3_errmsg(live));
-		if (info->mk_changed && have_old && mqs_backup_mk_write(mk_path, old_mk) != MQS_OK)
+		if (info->mk_changed && mqs_backup_mk_commit(mk_path, 1) != MQS_OK)
 			snprintf(err, errlen,
-			         "cannot replace db %s, and cannot put master key %s back", db_path,
-			         mk_path);
-		else if (info->mk_changed && !have_old)
-			unlink(mk_path);
+			         "cannot replace db %s, and cannot remove master key %s.new",
+			         db_path, mk_path);
+		goto out;
+	}
+	installed = 1;
+	if (info->mk_changed) {
+		errno = 0;
+		rc = mqs_backup_mk_commit(mk_path, 0);
+		if (rc != MQS_OK)
+			snprintf(
+			    err, errlen,
+			    "the database is restored but cannot rename master key %s.new over %s: "
+			    "%s; rename it by hand before starting the gateway",
+			    mk_path, mk_path, errno != 0 ? strerror(errno) : mqs_strerror(rc));
 	}
 out:
 	if (mem != NULL)
 		sqlite3_close_v2(mem);
 	if (live != NULL)
 		sqlite3_close_v2(live);
-	if (rc != MQS_OK && info->fresh && live != NULL) {
+	if (rc != MQS_OK && info->fresh && live != NULL && !installed) {
 		/* nothing changed: not even an empty database left behind */
 		char side[4096];
 

@@ -1029,17 +1029,47 @@ int mqs_backup_sign_unwrap(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *hex
 	return MQS_OK;
 }
 
-/* Write a master key file (mqs_backup.h). */
-int mqs_backup_mk_write(const char *path, const uint8_t mk[MQS_MASTER_KEY_LEN])
+/* The staged master key file of path into out (MQS_ERR_TOOBIG: too long). */
+static int bk_mk_staged(const char *path, char *out, size_t outlen)
 {
-	char hex[2 * MQS_MASTER_KEY_LEN + 2];
+	if (path == NULL || snprintf(out, outlen, "%s.new", path) >= (int)outlen)
+		return MQS_ERR_TOOBIG;
+	return MQS_OK;
+}
+
+/* Stage a master key file (mqs_backup.h). */
+int mqs_backup_mk_stage(const char *path, const uint8_t mk[MQS_MASTER_KEY_LEN])
+{
+	char hex[2 * MQS_MASTER_KEY_LEN + 2], staged[4096];
 	int rc;
 
 	mqs_hex_encode(mk, MQS_MASTER_KEY_LEN, hex);
 	hex[2 * MQS_MASTER_KEY_LEN] = '\n';
 	hex[2 * MQS_MASTER_KEY_LEN + 1] = '\0';
-	rc = mqs_file_write_secret(path, hex, 2 * MQS_MASTER_KEY_LEN + 1, 0);
+	rc = bk_mk_staged(path, staged, sizeof(staged));
+	if (rc == MQS_OK)
+		rc = mqs_file_write_secret(staged, hex, 2 * MQS_MASTER_KEY_LEN + 1, 0);
 	OPENSSL_cleanse(hex, sizeof(hex));
+	return rc;
+}
+
+/* Commit or discard a staged master key file (mqs_backup.h). */
+int mqs_backup_mk_commit(const char *path, int discard)
+{
+	char staged[4096];
+	int rc;
+
+	rc = bk_mk_staged(path, staged, sizeof(staged));
+	if (rc != MQS_OK)
+		goto out;
+	if (discard) {
+		if (unlink(staged) != 0 && errno != ENOENT)
+			rc = MQS_ERR_IO;
+		goto out;
+	}
+	if (rename(staged, path) != 0)
+		rc = MQS_ERR_IO;
+out:
 	return rc;
 }
 

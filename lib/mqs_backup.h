@@ -163,10 +163,18 @@ MQS_MUST_CHECK int mqs_backup_sign_wrap(const uint8_t mk[MQS_MASTER_KEY_LEN],
 MQS_MUST_CHECK int mqs_backup_sign_unwrap(const uint8_t mk[MQS_MASTER_KEY_LEN], const char *hex,
                                           uint8_t priv[MQS_BACKUP_KEY_LEN]);
 
-/* Write mk as a master key file at path (64 hex digits and a newline,
- * 0600, atomically, replacing an existing one).  Returns MQS_OK or
- * MQS_ERR_IO (errno kept). */
-MQS_MUST_CHECK int mqs_backup_mk_write(const char *path, const uint8_t mk[MQS_MASTER_KEY_LEN]);
+/* Stage mk as the next master key file for path: write it to path + ".new"
+ * (64 hex digits and a newline, 0600, atomically); path itself is not
+ * touched.  A restore stages the key, installs the database, then commits
+ * (docs/backup.md), so a crash never leaves the new key with the old
+ * database.  Returns MQS_OK, MQS_ERR_TOOBIG (path too long) or MQS_ERR_IO
+ * (errno kept). */
+MQS_MUST_CHECK int mqs_backup_mk_stage(const char *path, const uint8_t mk[MQS_MASTER_KEY_LEN]);
+
+/* Commit a staged master key: rename path + ".new" over path.  When
+ * discard is non-zero remove the staged file instead.  Returns MQS_OK,
+ * MQS_ERR_TOOBIG or MQS_ERR_IO (errno kept). */
+MQS_MUST_CHECK int mqs_backup_mk_commit(const char *path, int discard);
 
 /* Write a backup file of live's "main" database (mqs_backup_db_image)
  * and mk to path: written to "path.PID.tmp" (0600), fsync'd, then renamed

@@ -74,6 +74,7 @@ is "$?" 0 "restore onto a fresh directory"
 ok "it says the master key was written" grep -q "master key .* written" "$TEST_TMP/fresh.out"
 ok "the master key is the original one" cmp -s "$NEWKEY" "$MQTTSEC_MASTER_KEY_FILE"
 is "$(stat -c %a "$NEWKEY")" 600 "the master key is 0600"
+nok "no staged master key left behind" test -e "$NEWKEY.new"
 stop_bg mosquitto
 export MQTTSEC_DB=$NEWDB MQTTSEC_MASTER_KEY_FILE=$NEWKEY
 start_plugin_broker "plugin_opt_max_auth_failures 0" "plugin_opt_max_ip_failures 0"

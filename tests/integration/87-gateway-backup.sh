@@ -65,6 +65,7 @@ sed "s|^db = .*|db = $TEST_TMP/new/gateway.db|; s|^master_key_file = .*|master_k
 is "$?" 0 "restore onto a fresh directory"
 ok "it says the master key was written" grep -q "master key .* written" "$TEST_TMP/fresh.out"
 ok "the master key is the original one" cmp -s "$TEST_TMP/new/gateway.key" "$GW_KEY"
+nok "no staged master key left behind" test -e "$TEST_TMP/new/gateway.key.new"
 is "$(sqlite3 "$TEST_TMP/new/gateway.db" "SELECT count(*) FROM messages")" 1 \
 	"the restored database holds the message of the backup"
 list=$("$GATEWAY_BIN" -q -c "$TEST_TMP/new.conf" recipient list)
