@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "gw_backup.h"
+#include "mqs_db.h"
 #include "mqs_master_key.h"
 #include "mqs_util.h"
 
@@ -225,7 +227,29 @@ int gw_backup_restore(const char *db_path, const char *mk_path, const char *from
 		snprintf(err, errlen, "refusing %s: %s; nothing changed", from_path, reason);
 		goto out;
 	}
+	/* the database inside: brought to this build's schema in memory; a newer
+	 * one is refused before anything is touched */
+	rc = mqs_db_migrate(mem, gw_store_schema, gw_store_schema_count);
+	if (rc != MQS_OK) {
+		snprintf(
+		    err, errlen, "refusing %s: the database in it %s; nothing changed", from_path,
+		    rc == MQS_ERR_DB_VERSION ? "is newer than this build" : "does not migrate");
+		goto out;
+	}
 	info->fresh = stat(db_path, &sb) != 0;
+	if (info->fresh) {
+		/* created 0600 before SQLite opens it, never with the umask's mode */
+		int fd = open(db_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+		if (fd < 0) {
+			rc = MQS_ERR_DB;
+			snprintf(err, errlen, "cannot create db %s: %s; nothing changed", db_path,
+			         strerror(errno));
+			info->fresh = 0; /* not ours to remove */
+			goto out;
+		}
+		close(fd);
+	}
 	if (sqlite3_open_v2(db_path, &live, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		rc = MQS_ERR_DB;
@@ -234,8 +258,6 @@ int gw_backup_restore(const char *db_path, const char *mk_path, const char *from
 		goto out;
 	}
 	sqlite3_busy_timeout(live, 5000);
-	if (info->fresh)
-		chmod(db_path, 0600);
 	rc = gw_current_time(live, db_path, info->fresh, &info->current);
 	if (rc != MQS_OK) {
 		snprintf(err, errlen, "cannot read db %s: %s", db_path, sqlite3_errmsg(live));
@@ -288,7 +310,7 @@ out:
 		sqlite3_close_v2(mem);
 	if (live != NULL)
 		sqlite3_close_v2(live);
-	if (rc != MQS_OK && info->fresh && live != NULL && !installed) {
+	if (rc != MQS_OK && info->fresh && !installed) {
 		/* nothing changed: not even an empty database left behind */
 		char side[4096];
 
