@@ -208,8 +208,43 @@ out:
 	return rc;
 }
 
+/* Keep every topic key's seal count at least what the live database counts:
+ * the plugin counts seals without an audit row, and a restored lower count
+ * would let a key seal past plugin_opt_key_max_seals (docs/backup.md). */
+static int restore_seals(struct mqsa_ctx *ctx, sqlite3 *mem)
+{
+	sqlite3_stmt *sel = NULL, *up = NULL;
+	int rc = MQS_ERR_DB, step;
+
+	if (sqlite3_prepare_v2(ctx->db, "SELECT id, sealed FROM keys WHERE purpose = 'topic'", -1,
+	                       &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(mem,
+	                       "UPDATE keys SET sealed = max(sealed, ?2) WHERE id = ?1 AND "
+	                       "purpose = 'topic'",
+	                       -1, &up, NULL) != SQLITE_OK)
+		goto out;
+	for (;;) {
+		step = sqlite3_step(sel);
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW)
+			goto out;
+		sqlite3_bind_int64(up, 1, sqlite3_column_int64(sel, 0));
+		sqlite3_bind_int64(up, 2, sqlite3_column_int64(sel, 1));
+		if (sqlite3_step(up) != SQLITE_DONE)
+			goto out;
+		sqlite3_reset(up);
+	}
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(up);
+	return rc;
+}
+
 /* Raise token_floor to now, every device's last TOTP step to the current
- * one, and write the restore's audit row, in the restored copy before it
+ * one, each topic key's seal count to the live one (restore_seals), and
+ * write the restore's audit row, in the restored copy before it
  * is installed. */
 static enum mqs_err restore_mark(struct mqsa_ctx *ctx, sqlite3 *mem,
                                  const struct mqs_backup_header *hd, char *why)
@@ -232,6 +267,8 @@ static enum mqs_err restore_mark(struct mqsa_ctx *ctx, sqlite3 *mem,
 		goto fail;
 	sqlite3_finalize(st);
 	st = NULL;
+	if (restore_seals(ctx, mem) != MQS_OK)
+		goto fail;
 	/* TOTP codes up to the current step may have been used since the
 	 * backup: the restored last_step must not let them in again */
 	if (sqlite3_prepare_v2(mem,
