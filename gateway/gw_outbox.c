@@ -90,8 +90,9 @@ out:
 
 /* The title or body in column idx of the current row of sel, as a new
  * string: sealed text opened, text of rows stored before it was sealed
- * taken as it is, NULL as "".  NULL when out of memory or when it does not
- * open (then row->data_bad is set and the delivery fails). */
+ * taken as it is (refused once all are sealed), NULL as "".  NULL when out
+ * of memory; when it does not open or is in clear after the sealing,
+ * row->data_bad is set and the delivery fails. */
 static char *text_open(struct gw_store *s, sqlite3_stmt *sel, int idx, const char *col,
                        struct gw_outbox_row *row)
 {
@@ -102,7 +103,20 @@ static char *text_open(struct gw_store *s, sqlite3_stmt *sel, int idx, const cha
 
 	if (sqlite3_column_type(sel, idx) != SQLITE_BLOB) {
 		const char *v = (const char *)sqlite3_column_text(sel, idx);
+		int64_t sealed = 0;
 
+		/* once every text is sealed, one in clear was put there by
+		 * someone else: refused (docs/gateway.md, "Privacy of recipient
+		 * data") */
+		if (v != NULL && gw_store_kv_get_int(s, "message_text_sealed", &sealed) == MQS_OK &&
+		    sealed == 1) {
+			gw_log(GW_LOG_ERR,
+			       "cannot open the %s of message %s: stored in clear though texts are "
+			       "sealed (the database was changed)",
+			       col, row->msg_id);
+			row->data_bad = 1;
+			v = "";
+		}
 		text = strdup(v != NULL ? v : "");
 		goto out;
 	}

@@ -358,6 +358,14 @@ static void test_outbox(struct gw_gateway *gw)
 	tap_ok(gw_outbox_next_due_prio(s, GW_CH_BIT(GW_CH_EMAIL), GW_PRIO_ALERT) == 0,
 	       "no email left");
 	tap_ok(gw_outbox_prune(s, now + 1) == 0, "text kept while a delivery is pending");
+
+	/* a sealed title swapped for text in clear is refused, not sent */
+	SETUP(gw_store_exec(s, "UPDATE messages SET title = 'Swapped-title' WHERE msg_id = 'a-1'"));
+	tap_ok(gw_outbox_claim_prio(s, GW_CH_SMS, GW_PRIO_ALERT, now, 10, &rows, &n) == MQS_OK &&
+	           n == 1 && rows[0].data_bad && strcmp(rows[0].title, "") == 0 &&
+	           strcmp(rows[0].body, "Bq7-body") == 0,
+	       "a title in clear after the sealing fails its delivery, the body still opens");
+	gw_outbox_rows_free(rows, n);
 }
 
 static void test_payloads(void)
