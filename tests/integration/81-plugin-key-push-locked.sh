@@ -23,13 +23,20 @@ SLOG=$TEST_TMP/sub1.log
 ok "the subscriber fetched its key at start" wait_for 10 grep -q 'fetched 1 topic keys' "$SLOG"
 
 # rotate, then hold the write lock for 3 s at once
-python3 - "$MQTTSEC_DB" "$ACL_BIN" "$TEST_TMP/locked" <<'PY'
-import sqlite3, subprocess, sys, time
-db, acl, flag = sys.argv[1:]
+# the broker is stopped (SIGSTOP) from before the rotation until the lock is
+# held, so its push always meets the lock, however slow this machine is
+python3 - "$MQTTSEC_DB" "$ACL_BIN" "$TEST_TMP/locked" "$MOSQ_PID" <<'PY'
+import os, signal, sqlite3, subprocess, sys, time
+db, acl, flag, pid = sys.argv[1:]
+pid = int(pid)
 c = sqlite3.connect(db, isolation_level=None, timeout=10)
-subprocess.run([acl, "key", "rotate", "site1/#"], check=True, stdout=subprocess.DEVNULL)
-c.execute("BEGIN IMMEDIATE")
-open(flag, "w").close()
+os.kill(pid, signal.SIGSTOP)
+try:
+    subprocess.run([acl, "key", "rotate", "site1/#"], check=True, stdout=subprocess.DEVNULL)
+    c.execute("BEGIN IMMEDIATE")
+    open(flag, "w").close()
+finally:
+    os.kill(pid, signal.SIGCONT)
 time.sleep(3)
 c.execute("ROLLBACK")
 PY
