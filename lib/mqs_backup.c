@@ -441,6 +441,24 @@ static int bk_read_exact(int fd, uint8_t *p, size_t len)
 	return MQS_OK;
 }
 
+/* Read the signature that ends a backup into sig and check that nothing
+ * follows it.  MQS_OK, or an error with the reason in *why. */
+static int bk_read_sig(int fd, uint8_t sig[MQS_BACKUP_SIG_LEN], const char **why)
+{
+	uint8_t extra;
+	int rc = bk_read_exact(fd, sig, MQS_BACKUP_SIG_LEN);
+
+	if (rc == MQS_ERR_ENV_TRUNCATED)
+		*why = "truncated backup (no signature)";
+	if (rc != MQS_OK)
+		return rc;
+	rc = bk_read_exact(fd, &extra, 1);
+	if (rc == MQS_ERR_ENV_TRUNCATED)
+		return MQS_OK;
+	*why = rc == MQS_OK ? "damaged backup (data after the signature)" : "cannot read backup";
+	return rc == MQS_OK ? MQS_ERR_ENV_AUTH : rc;
+}
+
 /* Read len bytes and add them to the running hash. */
 static int bk_take(int fd, EVP_MD_CTX *h, uint8_t *p, size_t len)
 {
@@ -484,7 +502,6 @@ static int bk_prepass(int fd, const struct mqs_backup_header *hd,
                       uint64_t *total, const char **why)
 {
 	uint8_t rec[BK_REC_HEAD], msg[sizeof(BK_SIG_PREFIX) - 1 + 64], sig[MQS_BACKUP_SIG_LEN];
-	uint8_t extra;
 	uint8_t *buf = NULL;
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
 	int rc = MQS_ERR_NOMEM, last = 0;
@@ -527,18 +544,9 @@ static int bk_prepass(int fd, const struct mqs_backup_header *hd,
 		*why = "truncated backup";
 	if (rc != MQS_OK)
 		goto out;
-	rc = bk_read_exact(fd, sig, sizeof(sig));
-	if (rc == MQS_ERR_ENV_TRUNCATED)
-		*why = "truncated backup (no signature)";
+	rc = bk_read_sig(fd, sig, why);
 	if (rc != MQS_OK)
 		goto out;
-	rc = bk_read_exact(fd, &extra, 1);
-	if (rc != MQS_ERR_ENV_TRUNCATED) {
-		*why = rc == MQS_OK ? "damaged backup (data after the signature)"
-		                    : "cannot read backup";
-		rc = rc == MQS_OK ? MQS_ERR_ENV_AUTH : rc;
-		goto out;
-	}
 	rc = bk_sig_msg(h, msg);
 	if (rc == MQS_OK)
 		rc = bk_sig_check(signer_pub, msg, sig);
@@ -564,7 +572,6 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 	uint8_t rcpt_pub[MQS_BACKUP_KEY_LEN], id[MQS_BACKUP_ID_LEN], key[32];
 	uint8_t head[MQS_BACKUP_HEADER_LEN], aad[BK_AAD_LEN], iv[BK_IV_LEN], rec[BK_REC_HEAD];
 	uint8_t tag[BK_TAG_LEN], msg[sizeof(BK_SIG_PREFIX) - 1 + 64], sig[MQS_BACKUP_SIG_LEN];
-	uint8_t extra;
 	uint8_t *plain = NULL;
 	size_t cap = 0, used = 0, mkl;
 	EVP_MD_CTX *h = NULL;
@@ -713,18 +720,9 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 		*why = "truncated backup";
 	if (rc != MQS_OK)
 		goto out;
-	rc = bk_read_exact(fd, sig, sizeof(sig));
-	if (rc == MQS_ERR_ENV_TRUNCATED)
-		*why = "truncated backup (no signature)";
+	rc = bk_read_sig(fd, sig, why);
 	if (rc != MQS_OK)
 		goto out;
-	rc = bk_read_exact(fd, &extra, 1);
-	if (rc != MQS_ERR_ENV_TRUNCATED) {
-		*why = rc == MQS_OK ? "damaged backup (data after the signature)"
-		                    : "cannot read backup";
-		rc = rc == MQS_OK ? MQS_ERR_ENV_AUTH : rc;
-		goto out;
-	}
 	rc = bk_sig_msg(h, msg);
 	if (rc != MQS_OK)
 		goto out;

@@ -87,7 +87,11 @@ ok "token_floor raised to the restore time" test "$floor" -ge "$(($(date +%s) - 
 
 # a restore under the running broker is picked up without a restart
 device dev3 --period 1
-ok "dev3, added after the backup, connects" connects dev3 "$(fresh dev3)"
+# the running broker sees the new device at its next view reload (within a second)
+_dev3_connects() {
+	connects dev3 "$(fresh dev3)"
+}
+ok "dev3, added after the backup, connects" wait_for 10 _dev3_connects
 before=$(reloads)
 acl restore --from "$BAK" --key "$RK" --force >"$TEST_TMP/live.out"
 is "$?" 0 "restore --force under the running broker"
