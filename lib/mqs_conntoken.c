@@ -12,8 +12,7 @@
 #include <openssl/rand.h>
 
 #include "mqs_conntoken.h"
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+#include "mqs_util.h"
 
 /* HMAC, fetched once (a fetch costs more than a tag).  NULL when it could
  * not be fetched; then each tag fetches its own. */
@@ -24,22 +23,6 @@ static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
 static void mac_setup(void)
 {
 	mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
-/* Value of base64url character c, or -1. */
-static int b64url_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
 }
 
 /* 1 when password starts with the token prefix. */
@@ -129,14 +112,8 @@ int mqs_conntoken_make(const uint8_t kconn[MQS_KDF_KEY_LEN], const char *usernam
 	if (rc != MQS_OK)
 		goto out;
 	memcpy(out, MQS_CONNTOKEN_PREFIX, sizeof(MQS_CONNTOKEN_PREFIX) - 1);
-	for (size_t i = 0; i < sizeof(raw); i += 3) {
-		uint32_t v = ((uint32_t)raw[i] << 16) | ((uint32_t)raw[i + 1] << 8) | raw[i + 2];
-
-		*o++ = b64url[(v >> 18) & 63];
-		*o++ = b64url[(v >> 12) & 63];
-		*o++ = b64url[(v >> 6) & 63];
-		*o++ = b64url[v & 63];
-	}
+	mqs_base64url_encode(raw, sizeof(raw), o);
+	o += mqs_base64url_len(sizeof(raw));
 	*o = '\0';
 out:
 	OPENSSL_cleanse(raw, sizeof(raw));
@@ -163,6 +140,7 @@ int mqs_conntoken_parse(const char *text, struct mqs_conntoken *out)
 {
 	uint8_t raw[MQS_CONNTOKEN_RAW_LEN];
 	const char *s;
+	size_t n = 0;
 	int rc = MQS_ERR_PARSE;
 
 	memset(out, 0, sizeof(*out));
@@ -170,18 +148,10 @@ int mqs_conntoken_parse(const char *text, struct mqs_conntoken *out)
 	    strnlen(text, MQS_CONNTOKEN_TEXT_LEN + 1) != MQS_CONNTOKEN_TEXT_LEN)
 		goto out;
 	s = text + sizeof(MQS_CONNTOKEN_PREFIX) - 1;
-	for (size_t i = 0; i < sizeof(raw); i += 3, s += 4) {
-		int a = b64url_value((unsigned char)s[0]), b = b64url_value((unsigned char)s[1]);
-		int c = b64url_value((unsigned char)s[2]), d = b64url_value((unsigned char)s[3]);
-		uint32_t v;
-
-		if (a < 0 || b < 0 || c < 0 || d < 0)
-			goto out;
-		v = ((uint32_t)a << 18) | ((uint32_t)b << 12) | ((uint32_t)c << 6) | (uint32_t)d;
-		raw[i] = (uint8_t)(v >> 16);
-		raw[i + 1] = (uint8_t)(v >> 8);
-		raw[i + 2] = (uint8_t)v;
-	}
+	if (mqs_base64url_decode(s, MQS_CONNTOKEN_TEXT_LEN - (sizeof(MQS_CONNTOKEN_PREFIX) - 1),
+	                         raw, sizeof(raw), &n) != MQS_OK ||
+	    n != sizeof(raw))
+		goto out;
 	for (int i = 0; i < 8; i++)
 		out->ts_ms = (out->ts_ms << 8) | raw[i];
 	memcpy(out->nonce, raw + 8, MQS_CONNTOKEN_NONCE_LEN);

@@ -11,90 +11,8 @@
 
 #include "mqs_kdf.h"
 #include "mqs_sms.h"
+#include "mqs_util.h"
 #include "mqs_utf8.h"
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Value of base64url character c, or -1. */
-static int b64url_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Characters of the unpadded base64url encoding of n bytes. */
-static size_t b64url_len(size_t n)
-{
-	return (n / 3) * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
-}
-
-/* Encode in (n bytes) into out (b64url_len(n) characters, no terminator). */
-static void b64url_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t i = 0;
-
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
-
-		*out++ = b64url[(v >> 18) & 63];
-		*out++ = b64url[(v >> 12) & 63];
-		*out++ = b64url[(v >> 6) & 63];
-		*out++ = b64url[v & 63];
-	}
-	if (n - i == 1) {
-		*out++ = b64url[in[i] >> 2];
-		*out++ = b64url[(in[i] & 3) << 4];
-	} else if (n - i == 2) {
-		uint32_t v = ((uint32_t)in[i] << 8) | in[i + 1];
-
-		*out++ = b64url[(v >> 10) & 63];
-		*out++ = b64url[(v >> 4) & 63];
-		*out++ = b64url[(v << 2) & 63];
-	}
-}
-
-/* Decode unpadded base64url s (len characters) into out (capacity cap).
- * Canonical only: a length of 1 mod 4 and nonzero unused bits are refused,
- * so every body has exactly one spelling.  Returns MQS_OK,
- * MQS_ERR_PARSE or MQS_ERR_TOOBIG. */
-static int b64url_decode(const char *s, size_t len, uint8_t *out, size_t cap, size_t *out_len)
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t n = 0;
-
-	*out_len = 0;
-	if (len % 4 == 1)
-		return MQS_ERR_PARSE;
-	if (len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1) > cap)
-		return MQS_ERR_TOOBIG;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)s[i]);
-
-		if (v < 0)
-			return MQS_ERR_PARSE;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (acc != 0)
-		return MQS_ERR_PARSE;
-	*out_len = n;
-	return MQS_OK;
-}
 
 /* Write v big-endian into p (2 or 4 bytes). */
 static void put_be16(uint8_t *p, uint16_t v)
@@ -172,7 +90,7 @@ size_t mqs_sms_sealed_len(size_t component_len, size_t text_len)
 	raw = MQS_SMS_HDR_LEN + 2 + component_len + text_len + MQS_SMS_TAG_LEN;
 	if (raw > MQS_SMS_RAW_MAX)
 		return 0;
-	return MQS_SMS_PREFIX_LEN + b64url_len(raw);
+	return MQS_SMS_PREFIX_LEN + mqs_base64url_len(raw);
 }
 
 /* E.164 check; see header. */
@@ -240,7 +158,8 @@ int mqs_sms_seal(const uint8_t key[MQS_SMS_KEY_LEN], uint16_t key_id, uint32_t t
 	if (rc != MQS_OK)
 		goto out;
 	memcpy(out, MQS_SMS_PREFIX, MQS_SMS_PREFIX_LEN);
-	b64url_encode(raw, MQS_SMS_HDR_LEN + plain_len + MQS_SMS_TAG_LEN, out + MQS_SMS_PREFIX_LEN);
+	mqs_base64url_encode(raw, MQS_SMS_HDR_LEN + plain_len + MQS_SMS_TAG_LEN,
+	                     out + MQS_SMS_PREFIX_LEN);
 	out[need] = '\0';
 	*out_len = need;
 out:
@@ -268,8 +187,8 @@ static int body_decode(const char *body, size_t body_len, uint8_t *raw, size_t *
 		return MQS_ERR_TOOBIG;
 	if (!mqs_sms_is_sealed(body, body_len))
 		return MQS_ERR_PARSE;
-	rc = b64url_decode(body + MQS_SMS_PREFIX_LEN, body_len - MQS_SMS_PREFIX_LEN, raw,
-	                   MQS_SMS_RAW_MAX, raw_len);
+	rc = mqs_base64url_decode(body + MQS_SMS_PREFIX_LEN, body_len - MQS_SMS_PREFIX_LEN, raw,
+	                          MQS_SMS_RAW_MAX, raw_len);
 	if (rc == MQS_OK && *raw_len < MQS_SMS_HDR_LEN + 2 + MQS_SMS_TAG_LEN)
 		rc = MQS_ERR_PARSE;
 	return rc;

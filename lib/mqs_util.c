@@ -239,6 +239,86 @@ static int b64_char_ok(char c)
 	       c == '+' || c == '/';
 }
 
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Value of base64url character c, or -1. */
+static int b64url_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/* Length of unpadded base64url (mqs_util.h). */
+size_t mqs_base64url_len(size_t n)
+{
+	return (n / 3) * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
+}
+
+/* Unpadded base64url encoding (mqs_util.h). */
+void mqs_base64url_encode(const uint8_t *in, size_t n, char *out)
+{
+	size_t i = 0;
+
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+
+		*out++ = b64url[(v >> 18) & 63];
+		*out++ = b64url[(v >> 12) & 63];
+		*out++ = b64url[(v >> 6) & 63];
+		*out++ = b64url[v & 63];
+	}
+	if (n - i == 1) {
+		*out++ = b64url[in[i] >> 2];
+		*out++ = b64url[(in[i] & 3) << 4];
+	} else if (n - i == 2) {
+		uint32_t v = ((uint32_t)in[i] << 8) | in[i + 1];
+
+		*out++ = b64url[(v >> 10) & 63];
+		*out++ = b64url[(v >> 4) & 63];
+		*out++ = b64url[(v << 2) & 63];
+	}
+}
+
+/* Canonical unpadded base64url decoding (mqs_util.h). */
+int mqs_base64url_decode(const char *s, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t n = 0;
+
+	*out_len = 0;
+	if (len % 4 == 1)
+		return MQS_ERR_PARSE;
+	if (len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1) > cap)
+		return MQS_ERR_TOOBIG;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64url_value((unsigned char)s[i]);
+
+		if (v < 0)
+			return MQS_ERR_PARSE;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (uint8_t)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	if (acc != 0)
+		return MQS_ERR_PARSE;
+	*out_len = n;
+	return MQS_OK;
+}
+
 /* Decode canonical padded base64 of at most max decoded bytes. */
 int mqs_base64_decode(const char *in, size_t in_len, size_t max, uint8_t **out, size_t *out_len)
 {

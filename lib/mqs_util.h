@@ -47,6 +47,18 @@ int mqs_read_all(int fd, size_t max, uint8_t **data, size_t *len);
 int mqs_base64_encode(const uint8_t *in, size_t in_len, char **out);
 int mqs_base64_decode(const char *in, size_t in_len, size_t max, uint8_t **out, size_t *out_len);
 
+/* Unpadded base64url (RFC 4648 section 5) into caller buffers, no
+ * allocation.  mqs_base64url_len(n): characters encoding n bytes.
+ * mqs_base64url_encode writes exactly that many characters to out, no NUL.
+ * mqs_base64url_decode accepts only the canonical spelling (a length of 1
+ * mod 4 and nonzero unused bits are refused, so every value has one
+ * spelling); MQS_OK, MQS_ERR_PARSE, or MQS_ERR_TOOBIG when the result
+ * would not fit cap bytes (nothing written then). */
+size_t mqs_base64url_len(size_t n);
+void mqs_base64url_encode(const uint8_t *in, size_t n, char *out);
+MQS_MUST_CHECK int mqs_base64url_decode(const char *s, size_t len, uint8_t *out, size_t cap,
+                                        size_t *out_len);
+
 /* RFC 4648 base32 (liboath); decoding ignores case, spaces and padding. */
 int mqs_base32_encode(const uint8_t *in, size_t in_len, char **out);
 int mqs_base32_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_len);
