@@ -484,13 +484,6 @@ static int report(struct gw_store *s, int argc, char **argv)
 	return EX_OK;
 }
 
-/* gw_review_get: the stored sha256 into arg (65 bytes). */
-static int stored_sha(const struct gw_campaign_info *ci, void *arg)
-{
-	snprintf(arg, 65, "%s", ci->sha256);
-	return MQS_OK;
-}
-
 /* campaign approve ID --reviewer P --sha256 HEX --code TOTP
  * campaign reject ID --reviewer P --reason TEXT --code TOTP */
 static int decide(struct gw_store *s, int decision, int argc, char **argv)
@@ -505,7 +498,7 @@ static int decide(struct gw_store *s, int decision, int argc, char **argv)
 	        ? "approve ID --reviewer PRINCIPAL --sha256 HEX --code TOTP"
 	        : "reject ID --reviewer PRINCIPAL --reason TEXT --code TOTP [--sha256 HEX]";
 	const char *reviewer = NULL, *sha = NULL, *reason = NULL, *code = NULL, *cid;
-	char err[512], cur_sha[65] = "";
+	char err[512];
 	int64_t now = (int64_t)mqs_now_ms();
 	int opt, rc;
 
@@ -526,31 +519,12 @@ static int decide(struct gw_store *s, int decision, int argc, char **argv)
 	    (decision == GW_DECIDE_APPROVE ? sha == NULL : reason == NULL))
 		return usage_err(use);
 	cid = argv[optind];
-	rc = gw_review_check_code(s, reviewer, code, now, err, sizeof(err));
+	rc = gw_review_decide_code(s, cid, reviewer, code, decision, NULL, sha, reason, "cli", now,
+	                           err, sizeof(err));
 	if (rc != MQS_OK) {
-		/* a wrong code changes nothing but the audit and the person's counters */
-		if (gw_id_check(cid) && gw_review_audit(s, cid, "refused", NULL, reviewer, NULL,
-		                                        sha, err, "cli", now) != MQS_OK)
-			fprintf(stderr, "mqttsec-gateway: cannot audit the refusal\n");
 		fprintf(stderr, "mqttsec-gateway: %s refused: %s\n",
 		        decision == GW_DECIDE_APPROVE ? "approval" : "rejection", err);
 		/* no such reviewer, a wrong or replayed code, a locked person: EX_NOPERM */
-		return rc == MQS_ERR_DB ? EX_IOERR : EX_NOPERM;
-	}
-	if (sha == NULL) {
-		/* a rejection names no content (--sha256 optional): of the stored campaign */
-		rc = gw_review_get(s, cid, stored_sha, cur_sha);
-		if (rc != MQS_OK) {
-			fprintf(stderr, "mqttsec-gateway: no campaign %s\n", cid);
-			return gw_cmd_exit_code(rc);
-		}
-		sha = cur_sha;
-	}
-	rc = gw_review_decide(s, cid, reviewer, decision, NULL, sha, reason, "cli", now, err,
-	                      sizeof(err));
-	if (rc != MQS_OK) {
-		fprintf(stderr, "mqttsec-gateway: %s refused: %s\n",
-		        decision == GW_DECIDE_APPROVE ? "approval" : "rejection", err);
 		return gw_cmd_exit_code(rc);
 	}
 	printf("campaign %s: %s by %s\n", cid,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* cmd_outbox.c - `outbox [--status S] [--limit N] [--json]`. */
+/* cmd_outbox.c - `outbox [--status S] [--limit N] [--json]` and
+ * `outbox requeue ID`. */
 #include "config.h"
 
 #include <getopt.h>
@@ -14,10 +15,11 @@
 #include "gw_cmd.h"
 #include "gw_outbox.h"
 #include "mqs_error.h"
+#include "mqs_util.h"
 
 #define USAGE                                                                                      \
 	"usage: mqttsec-gateway outbox [--status queued|sending|sent|failed|dead] [--limit N] "    \
-	"[--json]\n"
+	"[--json] | outbox requeue ID\n"
 
 /* What a listing accumulates: the JSON array, or nothing for a table. */
 struct listing {
@@ -114,6 +116,30 @@ out:
 	return rc;
 }
 
+/* outbox requeue ID: a dead delivery back to queued. */
+static int requeue(struct gw_config *conf, const char *arg)
+{
+	struct gw_store s;
+	char *end, err[256];
+	long long id = strtoll(arg, &end, 10);
+	int rc;
+
+	if (*end != '\0' || end == arg || id <= 0) {
+		fputs(USAGE, stderr);
+		return EX_USAGE;
+	}
+	rc = gw_cmd_open_store(conf, &s);
+	if (rc != EX_OK)
+		return rc;
+	rc = gw_outbox_requeue(&s, (int64_t)id, (int64_t)mqs_now_ms(), err, sizeof(err));
+	if (rc != MQS_OK)
+		fprintf(stderr, "mqttsec-gateway: cannot requeue: %s\n", err);
+	else
+		printf("delivery %lld queued again\n", id);
+	gw_store_close(&s);
+	return gw_cmd_exit_code(rc);
+}
+
 /* outbox [--status S] [--limit N] [--json] */
 int gw_cmd_outbox(struct gw_config *conf, int argc, char **argv)
 {
@@ -127,6 +153,13 @@ int gw_cmd_outbox(struct gw_config *conf, int argc, char **argv)
 	int json = 0, limit = 1000, opt, rc;
 	char *end;
 
+	if (argc >= 2 && strcmp(argv[1], "requeue") == 0) {
+		if (argc != 3) {
+			fputs(USAGE, stderr);
+			return EX_USAGE;
+		}
+		return requeue(conf, argv[2]);
+	}
 	for (opt = getopt_long(argc, argv, "", opts, NULL); opt != -1;
 	     opt = getopt_long(argc, argv, "", opts, NULL)) {
 		switch (opt) {

@@ -15,6 +15,7 @@
 
 #include "gw_cmd.h"
 #include "gw_kind.h"
+#include "gw_outbox.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -135,36 +136,26 @@ out:
 static int status_outbox(struct gw_store *s, FILE *out, cJSON *root)
 {
 	static const char *const states[] = {"queued", "sending", "sent", "failed", "dead"};
-	sqlite3_stmt *st = gw_store_prepare(s, "SELECT count(*) FROM outbox WHERE state = ?");
 	cJSON *obj = NULL;
-	int rc = MQS_ERR_DB;
 
-	if (st == NULL)
-		return rc;
 	if (root != NULL) {
 		obj = cJSON_AddObjectToObject(root, "outbox");
 		if (obj == NULL)
-			goto out;
+			return MQS_ERR_NOMEM;
 	} else {
 		fprintf(out, "\noutbox\n%-24s %12s\n", "STATE", "ROWS");
 	}
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-		int64_t n;
+		int64_t n = gw_outbox_count(s, states[i], NULL);
 
-		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, states[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_ROW)
-			goto out;
-		n = sqlite3_column_int64(st, 0);
+		if (n < 0)
+			return MQS_ERR_DB;
 		if (obj == NULL)
 			fprintf(out, "%-24s %12lld\n", states[i], (long long)n);
 		else if (cJSON_AddNumberToObject(obj, states[i], (double)n) == NULL)
-			goto out;
+			return MQS_ERR_NOMEM;
 	}
-	rc = MQS_OK;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return MQS_OK;
 }
 
 /* status [--json] */

@@ -823,12 +823,20 @@ int64_t gw_outbox_next_due_prio(struct gw_store *s, unsigned chan_mask, int prio
 int gw_outbox_each(struct gw_store *s, const char *state, int limit,
                    int (*fn)(const struct gw_outbox_info *oi, void *arg), void *arg)
 {
+	return gw_outbox_page(s, state, NULL, limit, 0, fn, arg);
+}
+
+/* One page of the outbox, newest first. */
+int gw_outbox_page(struct gw_store *s, const char *state, const char *channel, int limit,
+                   int64_t offset, int (*fn)(const struct gw_outbox_info *oi, void *arg), void *arg)
+{
 	sqlite3_stmt *st = gw_store_prepare(
 	    s, "SELECT o.id, m.msg_id, o.recipient, o.channel, o.state, o.attempts, "
 	       "o.next_attempt_at, o.updated_at, o.last_error, o.provider_ref, o.step, m.route, "
 	       "m.publisher, o.segments "
 	       "FROM outbox o JOIN messages m ON m.id = o.message "
-	       "WHERE ?1 IS NULL OR o.state = ?1 ORDER BY o.id DESC LIMIT ?2");
+	       "WHERE (?1 IS NULL OR o.state = ?1) AND (?3 IS NULL OR o.channel = ?3) "
+	       "ORDER BY o.id DESC LIMIT ?2 OFFSET ?4");
 	int rc = MQS_ERR_DB, r;
 
 	if (st == NULL)
@@ -836,6 +844,9 @@ int gw_outbox_each(struct gw_store *s, const char *state, int limit,
 	if (state != NULL)
 		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	if (channel != NULL)
+		sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, offset > 0 ? offset : 0);
 	r = sqlite3_step(st);
 	while (r == SQLITE_ROW) {
 		struct gw_outbox_info oi;
@@ -885,4 +896,85 @@ int gw_outbox_prune(struct gw_store *s, int64_t cutoff_ms)
 		n = sqlite3_changes(s->db);
 	sqlite3_finalize(st);
 	return n;
+}
+
+/* Rows in state (NULL: all) on channel (NULL: all). */
+int64_t gw_outbox_count(struct gw_store *s, const char *state, const char *channel)
+{
+	sqlite3_stmt *st = gw_store_prepare(s, "SELECT count(*) FROM outbox WHERE (?1 IS NULL OR "
+	                                       "state = ?1) AND (?2 IS NULL OR channel = ?2)");
+	int64_t n = -1;
+
+	if (st == NULL)
+		goto out;
+	if (state != NULL)
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	if (channel != NULL)
+		sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* A dead delivery back to queued. */
+int gw_outbox_requeue(struct gw_store *s, int64_t id, int64_t now_ms, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = gw_store_prepare(
+	    s, "SELECT o.state, o.recipient, m.body_sealed IS NOT NULL, "
+	       "(m.title IS NOT NULL OR m.body IS NOT NULL OR m.kind = 'marketing') "
+	       "FROM outbox o JOIN messages m ON m.id = o.message WHERE o.id = ?");
+	int rc = MQS_ERR_DB, r;
+
+	if (st == NULL) {
+		snprintf(err, errlen, "database error");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		snprintf(err, errlen, "no delivery %lld", (long long)id);
+		rc = MQS_ERR_NOENT;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		snprintf(err, errlen, "database error");
+		goto out;
+	}
+	if (strcmp((const char *)sqlite3_column_text(st, 0), "dead") != 0) {
+		snprintf(err, errlen, "delivery %lld is %s, not dead", (long long)id,
+		         (const char *)sqlite3_column_text(st, 0));
+		rc = MQS_ERR_PERM;
+		goto out;
+	}
+	if (((const char *)sqlite3_column_text(st, 1))[0] == '\0' ? !sqlite3_column_int(st, 2)
+	                                                          : !sqlite3_column_int(st, 3)) {
+		snprintf(err, errlen, "the content of delivery %lld was cleared", (long long)id);
+		rc = MQS_ERR_PERM;
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = gw_store_prepare(s, "UPDATE outbox SET state = 'queued', attempts = 0, "
+	                         "next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2 AND "
+	                         "state = 'dead'");
+	if (st == NULL) {
+		snprintf(err, errlen, "database error");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		snprintf(err, errlen, "database error");
+		goto out;
+	}
+	if (sqlite3_changes(s->db) != 1) {
+		snprintf(err, errlen, "delivery %lld changed meanwhile", (long long)id);
+		rc = MQS_ERR_PERM;
+		goto out;
+	}
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
 }

@@ -210,6 +210,25 @@ struct gw_outbox_info {
 int gw_outbox_each(struct gw_store *s, const char *state, int limit,
                    int (*fn)(const struct gw_outbox_info *oi, void *arg), void *arg);
 
+/* Like gw_outbox_each, also filtered by channel (NULL: all), skipping the
+ * first offset rows (a page of a listing). */
+int gw_outbox_page(struct gw_store *s, const char *state, const char *channel, int limit,
+                   int64_t offset, int (*fn)(const struct gw_outbox_info *oi, void *arg),
+                   void *arg);
+
+/* The number of rows in state (NULL: any) on channel (NULL: any), or -1 on
+ * a database error. */
+int64_t gw_outbox_count(struct gw_store *s, const char *state, const char *channel);
+
+/* Put the dead delivery id back to queued, due now, its attempts counted
+ * from 0 again (docs/gateway.md, "Outbox"): a running gateway picks it up
+ * within a second.  Refused (MQS_ERR_PERM, reason in err) when the row is
+ * not dead or its content was cleared (a webhook or spool payload, or a
+ * message text pruned).  Returns MQS_OK, MQS_ERR_NOENT, MQS_ERR_PERM or
+ * MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_outbox_requeue(struct gw_store *s, int64_t id, int64_t now_ms, char *err,
+                                     size_t errlen);
+
 /* Forget message text older than cutoff once all its rows are final.
  * Returns the number of messages cleared or -1. */
 int gw_outbox_prune(struct gw_store *s, int64_t cutoff_ms);

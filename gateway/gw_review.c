@@ -1428,3 +1428,48 @@ int gw_review_fully_approved(struct gw_store *s, const char *cid, const char *le
 	}
 	return 1;
 }
+
+/* gw_review_get: the stored sha256 into arg (65 bytes). */
+static int decide_code_sha(const struct gw_campaign_info *ci, void *arg)
+{
+	snprintf(arg, 65, "%s", ci->sha256);
+	return MQS_OK;
+}
+
+/* A decision proven with the person's one-time code. */
+int gw_review_decide_code(struct gw_store *s, const char *cid, const char *principal,
+                          const char *code, int decision, const char *level, const char *sha256_hex,
+                          const char *reason, const char *source, int64_t now_ms, char *err,
+                          size_t errlen)
+{
+	char cur_sha[65] = "";
+	int rc;
+
+	if (code == NULL || cid == NULL || principal == NULL) {
+		snprintf(err, errlen, "missing campaign, reviewer or code");
+		rc = MQS_ERR_INVAL;
+		goto out;
+	}
+	rc = gw_review_check_code(s, principal, code, now_ms, err, errlen);
+	if (rc != MQS_OK) {
+		/* a wrong code changes nothing but the audit and the person's counters */
+		if (gw_id_check(cid) && gw_review_audit(s, cid, "refused", NULL, principal, NULL,
+		                                        sha256_hex, err, source, now_ms) != MQS_OK)
+			gw_log(GW_LOG_ERR, "campaign %s: cannot audit a refusal", cid);
+		rc = rc == MQS_ERR_DB ? MQS_ERR_DB : MQS_ERR_PERM;
+		goto out;
+	}
+	if (sha256_hex == NULL) {
+		/* a rejection names no content: of the stored campaign */
+		rc = gw_review_get(s, cid, decide_code_sha, cur_sha);
+		if (rc != MQS_OK) {
+			snprintf(err, errlen, "no such campaign");
+			goto out;
+		}
+		sha256_hex = cur_sha;
+	}
+	rc = gw_review_decide(s, cid, principal, decision, level, sha256_hex, reason, source,
+	                      now_ms, err, errlen);
+out:
+	return rc;
+}

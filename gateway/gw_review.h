@@ -145,6 +145,21 @@ MQS_MUST_CHECK int gw_review_decide(struct gw_store *s, const char *cid, const c
                                     const char *reason, const char *source, int64_t now_ms,
                                     char *err, size_t errlen);
 
+/* One decision by principal proven with the one-time code of its person
+ * (docs/marketing.md, "Deciding on the command line"): the code is checked
+ * first (gw_review_check_code); a refused code changes nothing but the
+ * person's counters and one audit row "refused" with source.  sha256_hex
+ * NULL (a rejection only): the stored campaign's.  Then as
+ * gw_review_decide() at level (NULL: the current level).  The command line and the
+ * console both decide through here.  Returns MQS_OK, MQS_ERR_PERM (a wrong,
+ * replayed or locked code, no such reviewer, or a rule refused it: reason
+ * in err), MQS_ERR_NOENT (no such campaign), MQS_ERR_INVAL or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_review_decide_code(struct gw_store *s, const char *cid, const char *principal,
+                                         const char *code, int decision, const char *level,
+                                         const char *sha256_hex, const char *reason,
+                                         const char *source, int64_t now_ms, char *err,
+                                         size_t errlen);
+
 /* Cancel cid by who (a principal or "cli"): only while its state is
  * pending_review, approved, scheduled or sending, checked and changed in
  * one UPDATE (the delivery side's scheduled -> sending tests that it

@@ -532,6 +532,49 @@ static void test_authors(void)
 	tap_ok(state_is("c-8", "cancelled"), "cancelled");
 }
 
+/* gw_review_decide_code: the code first (a wrong one audited, nothing
+ * decided), then the rules at the given level (the console's way). */
+static void test_decide_code(void)
+{
+	int64_t t = T0 + 10 * HOUR;
+	char sha[65], code[9], err[256], secret[80];
+	int fresh = 0;
+	long long refused;
+
+	tap_is_int(gw_author_add(&st, "mqtt:dc-author", "dcauthor", t, &fresh, secret,
+	                         sizeof(secret), err, sizeof(err)),
+	           MQS_OK, "decide_code: an author");
+	tap_is_int(add("console:dc-ed", "editors", "dced"), MQS_OK, "decide_code: an editor");
+	tap_is_int(add("console:dc-mgr", "managers", "dcmgr"), MQS_OK, "decide_code: a manager");
+	tap_is_int(submit("c-dc", "mqtt:dc-author", t, sha), MQS_OK, "decide_code: submitted");
+	code_of("dcmgr", t, code);
+	tap_is_int(gw_review_decide_code(&st, "c-dc", "console:dc-mgr", code, GW_DECIDE_APPROVE,
+	                                 "managers", sha, NULL, "console", t, err, sizeof(err)),
+	           MQS_ERR_PERM, "decide_code: a level out of order is refused (%s)", err);
+	refused = count("SELECT count(*) FROM campaign_audit WHERE campaign = 'c-dc' AND event = "
+	                "'refused'");
+	tap_is_int(gw_review_decide_code(&st, "c-dc", "console:dc-ed", "000000", GW_DECIDE_APPROVE,
+	                                 "editors", sha, NULL, "console", t, err,
+	                                 sizeof(err)) == MQS_ERR_PERM ||
+	               strcmp(code, "000000") == 0,
+	           1, "decide_code: a wrong code is refused");
+	tap_ok(count("SELECT count(*) FROM campaign_audit WHERE campaign = 'c-dc' AND event = "
+	             "'refused'") == refused + 1,
+	       "decide_code: and audited");
+	tap_ok(state_is("c-dc", "pending_review"), "decide_code: nothing decided");
+	code_of("dced", t + 30000, code);
+	tap_is_int(gw_review_decide_code(&st, "c-dc", "console:dc-ed", code, GW_DECIDE_APPROVE,
+	                                 "editors", sha, NULL, "console", t + 30000, err,
+	                                 sizeof(err)),
+	           MQS_OK, "decide_code: the editor approves its level");
+	code_of("dcmgr", t + 60000, code);
+	tap_is_int(gw_review_decide_code(&st, "c-dc", "console:dc-mgr", code, GW_DECIDE_REJECT,
+	                                 "managers", NULL, "off brand", "console", t + 60000, err,
+	                                 sizeof(err)),
+	           MQS_OK, "decide_code: the manager rejects (sha256 of the stored campaign)");
+	tap_ok(state_is("c-dc", "rejected"), "decide_code: rejected");
+}
+
 int main(void)
 {
 	char db[300], key[300], err[512];
@@ -562,6 +605,7 @@ int main(void)
 	test_codes();
 	test_publish();
 	test_authors();
+	test_decide_code();
 	gw_store_close(&st);
 	unlink(db);
 	{
