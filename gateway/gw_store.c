@@ -422,6 +422,8 @@ static void note_refusal(struct gw_store *s, int rc)
 	case SQLITE_CANTOPEN:
 	case SQLITE_NOMEM:
 	case SQLITE_PROTOCOL:
+	case SQLITE_CORRUPT: /* held until the file is restored: never dropped */
+	case SQLITE_NOTADB:
 		s->refusals++;
 		break;
 	default:
