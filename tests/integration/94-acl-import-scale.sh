@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 93-acl-import-scale.sh - mqttsec-acl import of a big policy (docs/acl.md,
+# 94-acl-import-scale.sh - mqttsec-acl import of a big policy (docs/acl.md,
 # "Import at scale"): 100,000 rules (most of them on a few subjects) and
 # 2,000 list entries in one file.  The counts are right, a rule given twice
 # in the file is added once, a list entry given twice is one row with the
