@@ -55,6 +55,27 @@ out:
 	return rc;
 }
 
+/* Change the audit "who" of the next operations. */
+enum mqs_err mqsa_ctx_set_who(struct mqsa_ctx *ctx, const char *who)
+{
+	enum mqs_err rc = MQS_ERR_INVAL;
+	size_t n;
+
+	if (ctx == NULL || who == NULL)
+		goto out;
+	n = strlen(who);
+	if (n == 0 || n > MQSA_WHO_MAX)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)who[i] < 0x20 || who[i] == 0x7f)
+			goto out;
+	}
+	memcpy(ctx->who, who, n + 1);
+	rc = MQS_OK;
+out:
+	return rc;
+}
+
 /* Close the database, wipe the master key, free. */
 void mqsa_ctx_close(struct mqsa_ctx *ctx)
 {

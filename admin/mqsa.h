@@ -70,6 +70,11 @@ struct mqsa_ctx;
 MQS_MUST_CHECK enum mqs_err mqsa_ctx_open(const char *db_path, const char *key_path,
                                           const char *who, struct mqsa_ctx **out);
 
+/* Act as who from now on (the same rules as mqsa_ctx_open): one context
+ * serves requests of different users, e.g. the web console's
+ * "console:NAME" (docs/console.md).  MQS_ERR_INVAL leaves who unchanged. */
+MQS_MUST_CHECK enum mqs_err mqsa_ctx_set_who(struct mqsa_ctx *ctx, const char *who);
+
 /* Close the database, wipe the master key, free ctx.  NULL is fine. */
 void mqsa_ctx_close(struct mqsa_ctx *ctx);
 
