@@ -12,7 +12,9 @@
 #     "sending", a dead delivery looking pending);
 #  3. the disk is full (a small tmpfs, filled up; needs root and mount,
 #     skipped otherwise);
-#  4. a page of the messages table is corrupted (and then repaired).
+#  4. a page of the messages table is corrupted (and then repaired);
+#  5. a read-only database (a read-only bind mount; needs root): the daemon
+#     and the commands refuse with exit 74 and the reason.
 #
 # Either way the gateway must keep the acknowledged alerts in memory, leave
 # the broker so that it queues what follows in the persistent session, and
@@ -247,5 +249,30 @@ is "$(_smtp_count "full ")" 2 "full: nothing of the held alerts went out while t
 rm -f "$SMALL/fill"
 check_outcome gateway2 full
 report_stalls gateway2
+
+## 5. a read-only database: the daemon and the commands refuse, saying why
+umount -l "$SMALL" 2>/dev/null
+mkdir -p "$TEST_TMP/rw" "$TEST_TMP/ro"
+sqlite3 "$TEST_TMP/gateway3.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+cp "$TEST_TMP/gateway3.db" "$TEST_TMP/gateway3.key" "$TEST_TMP/rw/"
+if mount --bind "$TEST_TMP/rw" "$TEST_TMP/ro" 2>/dev/null &&
+	mount -o remount,bind,ro "$TEST_TMP/ro" 2>/dev/null; then
+	trap '_rc=$?; umount -l "$TEST_TMP/ro" 2>/dev/null; (exit $_rc); _cleanup' EXIT
+	GW_DB=$TEST_TMP/ro/gateway3.db
+	GW_KEY=$TEST_TMP/ro/gateway3.key
+	gw_config
+	before=$(sha256sum "$GW_DB")
+	rc=0
+	gw group add late --channels email >/dev/null 2>"$TEST_TMP/ro.err" || rc=$?
+	is "$rc" 74 "read-only: a command exits 74"
+	ok "read-only: and says why" grep -q "cannot open db .*unable to open database file" "$TEST_TMP/ro.err"
+	rc=0
+	timeout 20 "$GATEWAY_BIN" -c "$GW_CONF" run >"$TEST_TMP/ro.out" 2>&1 || rc=$?
+	is "$rc" 74 "read-only: the daemon does not start (exit 74)"
+	ok "read-only: and says why" grep -q "cannot open db .*unable to open database file" "$TEST_TMP/ro.out"
+	is "$(sha256sum "$GW_DB")" "$before" "read-only: the file is unchanged"
+else
+	skip "read-only database" "bind mount refused"
+fi
 
 done_testing

@@ -15,7 +15,10 @@
 #   4. a full disk (the database on a small tmpfs, filled; needs root):
 #      connected devices keep publishing, a new login is refused with the
 #      reason in the log (its time step cannot be made durable), and once
-#      there is room logins and changes work again.
+#      there is room logins and changes work again;
+#   5. a read-only database (a read-only bind mount; needs root) at
+#      start-up: the broker does not start and the log says why (while it
+#      runs, the file cannot become read-only under it: docs).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/plugin-lib.sh"
@@ -154,6 +157,30 @@ else
 	echo f3 >&7
 	ok "room again: the connected device still delivers" wait_for 10 _fed f3
 	exec 7>&-
+fi
+
+## 5. a read-only database at start-up: the broker refuses to start, saying why
+if [ "$(id -u)" != 0 ]; then
+	skip "read-only database" "needs root for a read-only bind mount"
+else
+	mkdir -p "$TEST_TMP/rw" "$TEST_TMP/ro"
+	wait_for 10 _ckpt
+	cp "$MQTTSEC_DB" "$TEST_TMP/rw/mqttsec.db"
+	if mount --bind "$TEST_TMP/rw" "$TEST_TMP/ro" 2>/dev/null &&
+		mount -o remount,bind,ro "$TEST_TMP/ro" 2>/dev/null; then
+		trap '_rc=$?; umount -l "$TEST_TMP/ro" 2>/dev/null; umount -l "$SMALL" 2>/dev/null; (exit $_rc); _cleanup' EXIT
+		sed -e "s|^plugin_opt_db_file .*|plugin_opt_db_file $TEST_TMP/ro/mqttsec.db|" \
+			-e "s|^listener .*|listener $(free_port) 127.0.0.1|" -e "s|^log_dest .*|log_dest stdout|" \
+			"$MOSQ_CONF" >"$TEST_TMP/ro.conf"
+		rc=0
+		timeout 20 "$MOSQUITTO_BIN" -c "$TEST_TMP/ro.conf" >"$TEST_TMP/ro.out" 2>&1 || rc=$?
+		ok "read-only: the broker does not start (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+		ok "read-only: the log says why" grep -q "cannot open plugin_opt_db_file .*unable to open database file" \
+			"$TEST_TMP/ro.out"
+		diag "$(grep "mqttsec: cannot open" "$TEST_TMP/ro.out" | cut -c1-200)"
+	else
+		skip "read-only database" "bind mount refused"
+	fi
 fi
 
 done_testing
