@@ -8,7 +8,7 @@
  * payload.  Bit 1 picks another mqttsec/keys/ topic instead.  Each input
  * starts from fresh state.  gw_keys_message() never crashes, consumes
  * exactly the messages under mqttsec/keys/, and what it keeps is topic keys
- * only, each on a valid filter. */
+ * only, each with a filter. */
 #include "config.h"
 
 #include <mosquitto.h>
@@ -22,7 +22,6 @@
 #include "mqs_envelope.h"
 #include "mqs_error.h"
 #include "mqs_kdf.h"
-#include "mqs_topic.h"
 
 #define DEV_KEY_ID 7
 
@@ -88,8 +87,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	got = gw_keys_creds(k);
 	for (size_t i = 0; i < got->nkeys; i++) {
+		/* like a credentials file, an answer may name any filter (the
+		 * broker, holding the device key, is the only sender): a key on
+		 * a filter that is not valid never matches a topic */
 		if (got->keys[i].use != MQS_CREDS_USE_TOPIC || got->keys[i].topic == NULL ||
-		    mqs_topic_filter_check(got->keys[i].topic) != MQS_OK)
+		    got->keys[i].topic[0] == '\0')
 			abort();
 	}
 	m.topic = "alerts/x";
