@@ -139,7 +139,9 @@ int acl_ex(const struct acl_ctx *ctx, enum mqs_err rc)
 	case MQS_ERR_DB_VERSION:
 		return EX_CONFIG;
 	case MQS_ERR_DB:
-		return mqsa_ctx_db_busy(ctx->adm) ? EX_TEMPFAIL : EX_SOFTWARE;
+		if (mqsa_ctx_db_busy(ctx->adm))
+			return EX_TEMPFAIL;
+		return mqsa_ctx_db_fault(ctx->adm) ? EX_IOERR : EX_SOFTWARE;
 	default:
 		return EX_SOFTWARE;
 	}

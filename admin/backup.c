@@ -413,6 +413,7 @@ enum mqs_err mqsa_restore(struct mqsa_ctx *ctx, const char *from_path, const cha
 out:
 	if (rc != MQS_OK && info->fresh && ctx->db != NULL && !installed) {
 		/* nothing changed: not even an empty database left behind */
+		mqsa_ctx_stmts_drop(ctx);
 		sqlite3_close_v2(ctx->db);
 		ctx->db = NULL;
 		bk_unlink_db(ctx->db_path);

@@ -55,11 +55,33 @@ out:
 	return rc;
 }
 
+/* Change the audit "who" of the next operations. */
+enum mqs_err mqsa_ctx_set_who(struct mqsa_ctx *ctx, const char *who)
+{
+	enum mqs_err rc = MQS_ERR_INVAL;
+	size_t n;
+
+	if (ctx == NULL || who == NULL)
+		goto out;
+	n = strlen(who);
+	if (n == 0 || n > MQSA_WHO_MAX)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)who[i] < 0x20 || who[i] == 0x7f)
+			goto out;
+	}
+	memcpy(ctx->who, who, n + 1);
+	rc = MQS_OK;
+out:
+	return rc;
+}
+
 /* Close the database, wipe the master key, free. */
 void mqsa_ctx_close(struct mqsa_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
+	mqsa_ctx_stmts_drop(ctx);
 	if (ctx->db != NULL)
 		sqlite3_close_v2(ctx->db);
 	OPENSSL_cleanse(ctx->mk, sizeof(ctx->mk));
@@ -78,6 +100,12 @@ int mqsa_ctx_db_busy(const struct mqsa_ctx *ctx)
 	return ctx->db_busy;
 }
 
+/* Was the last database failure the file or its disk? */
+int mqsa_ctx_db_fault(const struct mqsa_ctx *ctx)
+{
+	return ctx->db_fault;
+}
+
 /* Open the database (it must exist). */
 enum mqs_err mqsa_ctx_db(struct mqsa_ctx *ctx, char *why)
 {
@@ -88,6 +116,8 @@ enum mqs_err mqsa_ctx_db(struct mqsa_ctx *ctx, char *why)
 	why[0] = '\0';
 	rc = mqs_db_open(ctx->db_path, 0, mqs_broker_schema, mqs_broker_schema_count, &ctx->db, why,
 	                 MQSA_WHY_MAX);
+	ctx->db_busy = 0;
+	ctx->db_fault = rc == MQS_ERR_DB || rc == MQS_ERR_IO;
 	if (rc == MQS_ERR_NOENT)
 		mqsa_fail(why, rc, "cannot open db %s: no such file", ctx->db_path);
 	else if (rc != MQS_OK && why[0] == '\0')
@@ -148,6 +178,19 @@ enum mqs_err mqsa_db_fail(struct mqsa_ctx *ctx, char *why, const char *what)
 	int code = ctx->db != NULL ? sqlite3_errcode(ctx->db) : SQLITE_ERROR;
 
 	ctx->db_busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
+	switch (code & 0xff) {
+	case SQLITE_READONLY:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_CANTOPEN:
+		ctx->db_fault = 1;
+		break;
+	default:
+		ctx->db_fault = 0;
+		break;
+	}
 	return mqsa_fail(why, MQS_ERR_DB, "cannot %s: %s", what,
 	                 ctx->db != NULL ? sqlite3_errmsg(ctx->db) : "no database");
 }
@@ -159,6 +202,59 @@ enum mqs_err mqsa_prepare(struct mqsa_ctx *ctx, const char *sql, sqlite3_stmt **
 	if (sqlite3_prepare_v2(ctx->db, sql, -1, st, NULL) != SQLITE_OK)
 		return mqsa_db_fail(ctx, why, "query db");
 	return MQS_OK;
+}
+
+/* Prepare sql once per context and hand out the kept statement. */
+enum mqs_err mqsa_prepare_cached(struct mqsa_ctx *ctx, const char *sql, sqlite3_stmt **st,
+                                 char *why)
+{
+	unsigned slot = MQSA_STMT_CACHE;
+	enum mqs_err rc = MQS_OK;
+
+	*st = NULL;
+	for (unsigned i = 0; i < MQSA_STMT_CACHE; i++) {
+		if (ctx->stmts[i].sql == sql && ctx->stmts[i].st != NULL) {
+			*st = ctx->stmts[i].st;
+			sqlite3_reset(*st);
+			sqlite3_clear_bindings(*st);
+			goto out;
+		}
+		if (slot == MQSA_STMT_CACHE && ctx->stmts[i].st == NULL)
+			slot = i;
+	}
+	if (slot == MQSA_STMT_CACHE) {
+		/* all taken: replace the oldest (callers hold one or two at once) */
+		slot = ctx->next_stmt;
+		ctx->next_stmt = (ctx->next_stmt + 1) % MQSA_STMT_CACHE;
+		sqlite3_finalize(ctx->stmts[slot].st);
+		ctx->stmts[slot].st = NULL;
+		ctx->stmts[slot].sql = NULL;
+	}
+	rc = mqsa_prepare(ctx, sql, st, why);
+	if (rc != MQS_OK)
+		goto out;
+	ctx->stmts[slot].sql = sql;
+	ctx->stmts[slot].st = *st;
+out:
+	return rc;
+}
+
+/* Reset a cached statement. */
+void mqsa_cached_done(sqlite3_stmt *st)
+{
+	if (st != NULL)
+		sqlite3_reset(st);
+}
+
+/* Finalize every cached statement. */
+void mqsa_ctx_stmts_drop(struct mqsa_ctx *ctx)
+{
+	for (unsigned i = 0; i < MQSA_STMT_CACHE; i++) {
+		sqlite3_finalize(ctx->stmts[i].st);
+		ctx->stmts[i].st = NULL;
+		ctx->stmts[i].sql = NULL;
+	}
+	ctx->next_stmt = 0;
 }
 
 /* Roll back the open transaction, if any. */
@@ -321,10 +417,11 @@ const char *mqsa_col(sqlite3_stmt *st, int i)
 int mqsa_row_exists(struct mqsa_ctx *ctx, const char *sql, const char *param)
 {
 	sqlite3_stmt *st = NULL;
+	char why[MQSA_WHY_MAX];
 	int found = -1;
 	int step;
 
-	if (sqlite3_prepare_v2(ctx->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (mqsa_prepare_cached(ctx, sql, &st, why) != MQS_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
 	step = sqlite3_step(st);
@@ -333,7 +430,7 @@ int mqsa_row_exists(struct mqsa_ctx *ctx, const char *sql, const char *param)
 	else if (step == SQLITE_DONE)
 		found = 0;
 out:
-	sqlite3_finalize(st);
+	mqsa_cached_done(st);
 	return found;
 }
 

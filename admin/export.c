@@ -19,19 +19,31 @@
  * the same kind/match/pattern gets the imported expiry and reason);
  * replace first deletes every group, membership, rule and list entry.
  * Entries that expired since the export are skipped.
+ *
+ * At scale (docs/acl.md, "Import at scale"): the rules already there (in
+ * the database and earlier in the file) are kept in a hash set, so finding
+ * an identical rule costs no query however many rules share a subject; the
+ * other look-ups use indexes, and every statement is prepared once
+ * (mqsa_prepare_cached).
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "mqs_error.h"
+#include "mqs_hash.h"
 #include "mqs_util.h"
 #include "mqsa_int.h"
 
 #define IMPORT_LINE_MAX (4 * MQSA_FILTER_MAX + 4096)
 #define IMPORT_FIELDS   8
+#define RULE_SET_MIN    1024u      /* slots of a new rule set */
+#define RULE_SET_MAX    (1u << 24) /* slots: 8M rules in database and file */
 
 /* ---- export ---- */
 
@@ -193,6 +205,156 @@ static enum mqs_err parse_options(char **field, int from, int n, const char *con
 	return MQS_OK;
 }
 
+/* import: the rules there are (database, then each one the file adds), as
+ * keys "EFFECT ACCESS PRIORITY LEN:SUBJECT FILTER" (the subject's length
+ * makes the split unambiguous) in an open-addressing table. */
+struct rule_set {
+	char **key;     /* cap slots, NULL = free; owned */
+	uint64_t *hash; /* each key's hash */
+	size_t cap;     /* a power of two, 0 = not loaded yet */
+	size_t n;       /* keys held */
+	uint64_t seed;  /* random: chains stay short whatever the file holds */
+};
+
+static void rule_set_release(struct rule_set *rs)
+{
+	for (size_t i = 0; i < rs->cap; i++)
+		free(rs->key[i]);
+	free(rs->key);
+	free(rs->hash);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/* The key of a rule (malloc'd; NULL when out of memory). */
+static char *rule_key(const char *effect, const char *access, const char *subject,
+                      const char *filter, long long priority)
+{
+	size_t len = strlen(effect) + strlen(access) + strlen(subject) + strlen(filter) + 64;
+	char *k = malloc(len);
+
+	if (k != NULL)
+		snprintf(k, len, "%s %s %lld %zu:%s %s", effect, access, priority, strlen(subject),
+		         subject, filter);
+	return k;
+}
+
+/* Slots of the key with hash h: the one holding key, else the free one. */
+static size_t rule_set_slot(const struct rule_set *rs, const char *key, uint64_t h)
+{
+	size_t i = (size_t)h & (rs->cap - 1);
+
+	while (rs->key[i] != NULL && (rs->hash[i] != h || strcmp(rs->key[i], key) != 0))
+		i = (i + 1) & (rs->cap - 1);
+	return i;
+}
+
+/* Make room for cap slots (a power of two) and move the keys there. */
+static enum mqs_err rule_set_grow(struct rule_set *rs, size_t cap, char *why)
+{
+	struct rule_set big = {NULL, NULL, cap, 0, rs->seed};
+
+	if (cap > RULE_SET_MAX)
+		return mqsa_fail(why, MQS_ERR_TOOBIG, "too many acl rules (at most %u)",
+		                 RULE_SET_MAX / 2);
+	big.key = calloc(cap, sizeof(*big.key));
+	big.hash = calloc(cap, sizeof(*big.hash));
+	if (big.key == NULL || big.hash == NULL) {
+		free(big.key);
+		free(big.hash);
+		return mqsa_fail(why, MQS_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < rs->cap; i++) {
+		size_t j;
+
+		if (rs->key[i] == NULL)
+			continue;
+		j = rule_set_slot(&big, rs->key[i], rs->hash[i]);
+		big.key[j] = rs->key[i];
+		big.hash[j] = rs->hash[i];
+		big.n++;
+	}
+	free(rs->key);
+	free(rs->hash);
+	*rs = big;
+	return MQS_OK;
+}
+
+/* Add the rule unless the set holds it; *added = it was not there. */
+static enum mqs_err rule_set_add(struct rule_set *rs, const char *effect, const char *access,
+                                 const char *subject, const char *filter, long long priority,
+                                 int *added, char *why)
+{
+	char *key = NULL;
+	uint64_t h;
+	size_t i;
+	enum mqs_err rc = MQS_OK;
+
+	*added = 0;
+	if (2 * (rs->n + 1) > rs->cap) {
+		rc = rule_set_grow(rs, rs->cap < RULE_SET_MIN ? RULE_SET_MIN : 2 * rs->cap, why);
+		if (rc != MQS_OK)
+			goto out;
+	}
+	key = rule_key(effect, access, subject, filter, priority);
+	if (key == NULL) {
+		rc = mqsa_fail(why, MQS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	h = mqs_hash_mix64(mqs_hash_fnv1a(rs->seed, key));
+	i = rule_set_slot(rs, key, h);
+	if (rs->key[i] != NULL)
+		goto out;
+	rs->key[i] = key;
+	rs->hash[i] = h;
+	rs->n++;
+	key = NULL;
+	*added = 1;
+out:
+	free(key);
+	return rc;
+}
+
+/* Fill the set with the rules of the database (once, at the first rule). */
+static enum mqs_err rule_set_load(struct mqsa_ctx *ctx, struct rule_set *rs, char *why)
+{
+	sqlite3_stmt *st = NULL;
+	int added;
+	int step;
+	enum mqs_err rc;
+
+	if (RAND_bytes((unsigned char *)&rs->seed, sizeof(rs->seed)) != 1)
+		return mqsa_fail(why, MQS_ERR_CRYPTO, "cannot draw random bytes");
+	rc = rule_set_grow(rs, RULE_SET_MIN, why);
+	if (rc == MQS_OK)
+		rc = mqsa_prepare(ctx,
+		                  "SELECT effect, access, subject, filter, priority FROM acl_rules",
+		                  &st, why);
+	while (rc == MQS_OK) {
+		step = sqlite3_step(st);
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = mqsa_db_fail(ctx, why, "read acl rules");
+			break;
+		}
+		rc = rule_set_add(rs, mqsa_col(st, 0), mqsa_col(st, 1), mqsa_col(st, 2),
+		                  mqsa_col(st, 3), sqlite3_column_int64(st, 4), &added, why);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* import: the text, what applying it did, the rules there are. */
+struct import_arg {
+	char *data; /* NUL-free, modified in place */
+	size_t len;
+	const char *name;
+	int replace;
+	int dry_run;
+	struct mqsa_import_result *s;
+	struct rule_set rules;
+};
+
 static enum mqs_err import_group(struct mqsa_ctx *ctx, char **f, int n,
                                  struct mqsa_import_result *s, char *why)
 {
@@ -221,9 +383,11 @@ static enum mqs_err import_member(struct mqsa_ctx *ctx, char **f, int n,
 	return ex;
 }
 
-static enum mqs_err import_rule(struct mqsa_ctx *ctx, char **f, int n, struct mqsa_import_result *s,
+static enum mqs_err import_rule(struct mqsa_ctx *ctx, char **f, int n, struct import_arg *a,
                                 char *why)
 {
+	struct mqsa_import_result *s = a->s;
+	int added = 0;
 	static const char *const keys[] = {"priority"};
 	const char *val[1];
 	long long priority = 0;
@@ -240,8 +404,13 @@ static enum mqs_err import_rule(struct mqsa_ctx *ctx, char **f, int n, struct mq
 		                    &priority, why);
 	if (ex == MQS_OK)
 		ex = mqsa_rule_check(ctx, f[1], f[2], f[3], f[4], why);
+	/* an identical rule (effect, access, subject, filter, priority) is kept */
+	if (ex == MQS_OK && a->rules.cap == 0)
+		ex = rule_set_load(ctx, &a->rules, why);
 	if (ex == MQS_OK)
-		ex = mqsa_rule_put(ctx, f[1], f[2], f[3], f[4], priority, 1, &id, why);
+		ex = rule_set_add(&a->rules, f[1], f[2], f[3], f[4], priority, &added, why);
+	if (ex == MQS_OK && added)
+		ex = mqsa_rule_insert(ctx, f[1], f[2], f[3], f[4], priority, &id, why);
 	s->rules += id != 0;
 	s->kept += ex == MQS_OK && id == 0;
 	return ex;
@@ -284,9 +453,9 @@ static enum mqs_err import_entry(struct mqsa_ctx *ctx, char **f, int n,
 }
 
 /* Apply one line (modified in place). */
-static enum mqs_err import_line(struct mqsa_ctx *ctx, char *line, struct mqsa_import_result *s,
-                                char *why)
+static enum mqs_err import_line(struct mqsa_ctx *ctx, char *line, struct import_arg *a, char *why)
 {
+	struct mqsa_import_result *s = a->s;
 	char *f[IMPORT_FIELDS];
 	int n = 0;
 	enum mqs_err ex;
@@ -302,7 +471,7 @@ static enum mqs_err import_line(struct mqsa_ctx *ctx, char *line, struct mqsa_im
 	if (strcmp(f[0], "member") == 0)
 		return import_member(ctx, f, n, s, why);
 	if (strcmp(f[0], "acl") == 0)
-		return import_rule(ctx, f, n, s, why);
+		return import_rule(ctx, f, n, a, why);
 	if (strcmp(f[0], "list") == 0)
 		return import_entry(ctx, f, n, s, why);
 	return mqsa_fail(why, MQS_ERR_INVAL, "unknown keyword (use group, member, acl or list)");
@@ -318,16 +487,6 @@ static enum mqs_err import_clear(struct mqsa_ctx *ctx, char *why)
 		return mqsa_db_fail(ctx, why, "clear policy");
 	return MQS_OK;
 }
-
-/* import: the text and what applying it did. */
-struct import_arg {
-	char *data; /* NUL-free, modified in place */
-	size_t len;
-	const char *name;
-	int replace;
-	int dry_run;
-	struct mqsa_import_result *s;
-};
 
 /* Apply every line; the first bad one is reported in s->line. */
 static enum mqs_err import_change(struct mqsa_ctx *ctx, void *data, char *detail, int *skip,
@@ -357,7 +516,7 @@ static enum mqs_err import_change(struct mqsa_ctx *ctx, void *data, char *detail
 		if (n > IMPORT_LINE_MAX)
 			rc = mqsa_fail(why, MQS_ERR_TOOBIG, "line too long");
 		else
-			rc = import_line(ctx, p, a->s, why);
+			rc = import_line(ctx, p, a, why);
 		if (rc != MQS_OK) {
 			a->s->line = lineno;
 			goto out;
@@ -382,11 +541,14 @@ out:
 enum mqs_err mqsa_import(struct mqsa_ctx *ctx, char *text, size_t len, const char *name,
                          int replace, int dry_run, struct mqsa_import_result *res, char *why)
 {
-	struct import_arg a = {text, len, name, replace != 0, dry_run != 0, res};
+	struct import_arg a = {text, len, name, replace != 0, dry_run != 0, res, {0}};
+	enum mqs_err rc;
 
 	memset(res, 0, sizeof(*res));
 	if (memchr(text, '\0', len) != NULL)
 		return mqsa_fail(why, MQS_ERR_PARSE, "%s: not a text file (contains NUL bytes)",
 		                 name);
-	return mqsa_tx_run(ctx, "import", import_change, &a, NULL, why);
+	rc = mqsa_tx_run(ctx, "import", import_change, &a, NULL, why);
+	rule_set_release(&a.rules);
+	return rc;
 }

@@ -27,7 +27,7 @@ enum mqs_err mqsa_group_put(struct mqsa_ctx *ctx, const char *group, int exist_o
 		*created = 0;
 	rc = mqsa_name_check(group, "group", why);
 	if (rc == MQS_OK)
-		rc = mqsa_prepare(
+		rc = mqsa_prepare_cached(
 		    ctx, "INSERT INTO groups (name) VALUES (?1) ON CONFLICT DO NOTHING", &st, why);
 	if (rc != MQS_OK)
 		goto out;
@@ -43,7 +43,7 @@ enum mqs_err mqsa_group_put(struct mqsa_ctx *ctx, const char *group, int exist_o
 	if (created != NULL)
 		*created = sqlite3_changes(ctx->db) > 0;
 out:
-	sqlite3_finalize(st);
+	mqsa_cached_done(st);
 	return rc;
 }
 
@@ -83,10 +83,10 @@ enum mqs_err mqsa_member_put(struct mqsa_ctx *ctx, const char *group, const char
 		*created = 0;
 	rc = check_pair(ctx, group, name, why);
 	if (rc == MQS_OK)
-		rc = mqsa_prepare(ctx,
-		                  "INSERT INTO group_members (grp, member) VALUES (?1, ?2) "
-		                  "ON CONFLICT DO NOTHING",
-		                  &st, why);
+		rc = mqsa_prepare_cached(ctx,
+		                         "INSERT INTO group_members (grp, member) VALUES (?1, ?2) "
+		                         "ON CONFLICT DO NOTHING",
+		                         &st, why);
 	if (rc != MQS_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
@@ -103,7 +103,7 @@ enum mqs_err mqsa_member_put(struct mqsa_ctx *ctx, const char *group, const char
 	if (created != NULL)
 		*created = sqlite3_changes(ctx->db) > 0;
 out:
-	sqlite3_finalize(st);
+	mqsa_cached_done(st);
 	return rc;
 }
 

@@ -96,11 +96,11 @@ static enum mqs_err find_entry(struct mqsa_ctx *ctx, const char *kind, const cha
 	enum mqs_err rc;
 
 	*id = 0;
-	rc =
-	    mqsa_prepare(ctx,
-	                 "SELECT id FROM list_entries WHERE kind = ?1 AND match = ?2 AND "
-	                 "pattern = ?3 AND (expires_at = 0 OR expires_at > ?4) ORDER BY id LIMIT 1",
-	                 &st, why);
+	rc = mqsa_prepare_cached(
+	    ctx,
+	    "SELECT id FROM list_entries WHERE kind = ?1 AND match = ?2 AND "
+	    "pattern = ?3 AND (expires_at = 0 OR expires_at > ?4) ORDER BY id LIMIT 1",
+	    &st, why);
 	if (rc != MQS_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -113,7 +113,7 @@ static enum mqs_err find_entry(struct mqsa_ctx *ctx, const char *kind, const cha
 	else if (step != SQLITE_DONE)
 		rc = mqsa_db_fail(ctx, why, "read list");
 out:
-	sqlite3_finalize(st);
+	mqsa_cached_done(st);
 	return rc;
 }
 
@@ -135,12 +135,12 @@ enum mqs_err mqsa_list_put(struct mqsa_ctx *ctx, const char *kind, const char *m
 		goto out;
 	}
 	if (old != 0)
-		rc = mqsa_prepare(ctx,
-		                  "UPDATE list_entries SET expires_at = ?4, reason = ?5, "
-		                  "created_at = ?6, created_by = ?7 WHERE id = ?8",
-		                  &st, why);
+		rc = mqsa_prepare_cached(ctx,
+		                         "UPDATE list_entries SET expires_at = ?4, reason = ?5, "
+		                         "created_at = ?6, created_by = ?7 WHERE id = ?8",
+		                         &st, why);
 	else
-		rc = mqsa_prepare(
+		rc = mqsa_prepare_cached(
 		    ctx,
 		    "INSERT INTO list_entries (kind, match, pattern, expires_at, reason, "
 		    "created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -164,7 +164,7 @@ enum mqs_err mqsa_list_put(struct mqsa_ctx *ctx, const char *kind, const char *m
 	}
 	*id = old != 0 ? old : sqlite3_last_insert_rowid(ctx->db);
 out:
-	sqlite3_finalize(st);
+	mqsa_cached_done(st);
 	return rc;
 }
 

@@ -19,7 +19,8 @@
  *   one-line reason is written into why (MQSA_WHY_MAX bytes, the caller's
  *   buffer); MQS_ERR_INVAL/NOENT/EXISTS/TOOBIG/PARSE/UNWRAP mean bad or
  *   conflicting input, MQS_ERR_PERM a refusal, MQS_ERR_DB a database
- *   failure (mqsa_ctx_db_busy() tells whether retrying may help).
+ *   failure (mqsa_ctx_db_busy() tells whether retrying may help,
+ *   mqsa_ctx_db_fault() whether the file or its disk failed).
  * - Every change runs in one transaction (BEGIN IMMEDIATE ... COMMIT)
  *   that also writes exactly one audit row naming the context's "who";
  *   on any failure it is rolled back and nothing changes.
@@ -69,6 +70,11 @@ struct mqsa_ctx;
 MQS_MUST_CHECK enum mqs_err mqsa_ctx_open(const char *db_path, const char *key_path,
                                           const char *who, struct mqsa_ctx **out);
 
+/* Act as who from now on (the same rules as mqsa_ctx_open): one context
+ * serves requests of different users, e.g. the web console's
+ * "console:NAME" (docs/console.md).  MQS_ERR_INVAL leaves who unchanged. */
+MQS_MUST_CHECK enum mqs_err mqsa_ctx_set_who(struct mqsa_ctx *ctx, const char *who);
+
 /* Close the database, wipe the master key, free ctx.  NULL is fine. */
 void mqsa_ctx_close(struct mqsa_ctx *ctx);
 
@@ -86,6 +92,11 @@ MQS_MUST_CHECK enum mqs_err mqsa_ctx_master_key(struct mqsa_ctx *ctx, char *why)
 
 /* 1 when the last MQS_ERR_DB was SQLite being busy or locked. */
 int mqsa_ctx_db_busy(const struct mqsa_ctx *ctx);
+
+/* 1 when the last MQS_ERR_DB was the database file or its disk: it could
+ * not be opened, is read-only, the disk is full, an I/O error, or the file
+ * is corrupted or not a database (docs/acl.md, "Exit status"). */
+int mqsa_ctx_db_fault(const struct mqsa_ctx *ctx);
 
 /* ---- validate.c: operand checks (MQS_OK or MQS_ERR_INVAL, why filled) ---- */
 

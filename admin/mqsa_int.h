@@ -5,7 +5,9 @@
  *
  * Ownership: helpers borrow the context and the strings they are given;
  * a statement prepared with mqsa_prepare is the caller's to finalize
- * (also after failure: it is NULL then).
+ * (also after failure: it is NULL then); one from mqsa_prepare_cached
+ * stays the context's (the caller resets it with mqsa_cached_done, never
+ * finalizes it; mqsa_ctx_close finalizes it).
  */
 #ifndef MQSA_INT_H
 #define MQSA_INT_H
@@ -15,16 +17,26 @@
 #include "mqs_master_key.h"
 #include "mqsa.h"
 
+#define MQSA_STMT_CACHE 16 /* statements mqsa_prepare_cached keeps */
+
 /* The admin context (mqsa.h). */
 struct mqsa_ctx {
 	const char *db_path;
 	const char *key_path;
-	sqlite3 *db; /* opened by mqsa_ctx_db() or mqsa_init() */
-	int have_mk; /* mk holds the loaded master key */
-	int db_busy; /* the last MQS_ERR_DB was SQLITE_BUSY/LOCKED */
+	sqlite3 *db;  /* opened by mqsa_ctx_db() or mqsa_init() */
+	int have_mk;  /* mk holds the loaded master key */
+	int db_busy;  /* the last MQS_ERR_DB was SQLITE_BUSY/LOCKED */
+	int db_fault; /* ... the file or disk: read-only, full, I/O, corrupt */
 	uint8_t mk[MQS_MASTER_KEY_LEN];
 	char who[MQSA_WHO_MAX + 1];
 	time_t now;
+	/* prepared statements reused by the hot paths (import): the SQL text
+	 * (a string literal, compared by address) and its statement */
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} stmts[MQSA_STMT_CACHE];
+	unsigned next_stmt; /* the slot to replace when all are taken */
 };
 
 /* Format a reason into why (MQSA_WHY_MAX bytes) and return err. */
@@ -39,8 +51,21 @@ enum mqs_err mqsa_db_fail(struct mqsa_ctx *ctx, char *why, const char *what);
 MQS_MUST_CHECK enum mqs_err mqsa_prepare(struct mqsa_ctx *ctx, const char *sql, sqlite3_stmt **st,
                                          char *why);
 
-/* Run sql with text parameter ?1 = param: 1 when it yields a row, 0 when
- * not, -1 on a database error. */
+/* Like mqsa_prepare, but sql must be a string literal and the statement
+ * (reset, bindings cleared) stays the context's, prepared once per
+ * context: hand it back with mqsa_cached_done after the last step. */
+MQS_MUST_CHECK enum mqs_err mqsa_prepare_cached(struct mqsa_ctx *ctx, const char *sql,
+                                                sqlite3_stmt **st, char *why);
+
+/* Reset a statement of mqsa_prepare_cached (NULL: nothing). */
+void mqsa_cached_done(sqlite3_stmt *st);
+
+/* Finalize the context's cached statements (before closing ctx->db). */
+void mqsa_ctx_stmts_drop(struct mqsa_ctx *ctx);
+
+/* Run sql (a string literal: its statement is cached) with text
+ * parameter ?1 = param: 1 when it yields a row, 0 when not, -1 on a
+ * database error. */
 int mqsa_row_exists(struct mqsa_ctx *ctx, const char *sql, const char *param);
 
 /* Run a statement with text parameters ?1 = a and, unless b is NULL,
@@ -122,6 +147,13 @@ MQS_MUST_CHECK enum mqs_err mqsa_member_put(struct mqsa_ctx *ctx, const char *gr
 MQS_MUST_CHECK enum mqs_err mqsa_rule_check(struct mqsa_ctx *ctx, const char *effect,
                                             const char *access, const char *subject,
                                             const char *filter, char *why);
+
+/* Insert a checked rule without looking for an identical one (import
+ * keeps its own set of the rules there are); *id = the new row. */
+MQS_MUST_CHECK enum mqs_err mqsa_rule_insert(struct mqsa_ctx *ctx, const char *effect,
+                                             const char *access, const char *subject,
+                                             const char *filter, long long priority, long long *id,
+                                             char *why);
 
 /* Insert a checked rule; an identical one is an error unless exist_ok
  * (then *id = 0). */

@@ -57,6 +57,38 @@ out:
 	return rc;
 }
 
+/* Insert a rule (no duplicate check). */
+enum mqs_err mqsa_rule_insert(struct mqsa_ctx *ctx, const char *effect, const char *access,
+                              const char *subject, const char *filter, long long priority,
+                              long long *id, char *why)
+{
+	sqlite3_stmt *st = NULL;
+	enum mqs_err rc;
+
+	*id = 0;
+	rc =
+	    mqsa_prepare_cached(ctx,
+	                        "INSERT INTO acl_rules (effect, access, subject, filter, priority, "
+	                        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                        &st, why);
+	if (rc != MQS_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, effect, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, access, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, filter, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, priority);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)ctx->now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = mqsa_db_fail(ctx, why, "add acl rule");
+		goto out;
+	}
+	*id = sqlite3_last_insert_rowid(ctx->db);
+out:
+	mqsa_cached_done(st);
+	return rc;
+}
+
 /* Insert a rule unless an identical one exists. */
 enum mqs_err mqsa_rule_put(struct mqsa_ctx *ctx, const char *effect, const char *access,
                            const char *subject, const char *filter, long long priority,
@@ -67,10 +99,10 @@ enum mqs_err mqsa_rule_put(struct mqsa_ctx *ctx, const char *effect, const char 
 	enum mqs_err rc;
 
 	*id = 0;
-	rc = mqsa_prepare(ctx,
-	                  "SELECT id FROM acl_rules WHERE effect = ?1 AND access = ?2 AND "
-	                  "subject = ?3 AND filter = ?4 AND priority = ?5",
-	                  &st, why);
+	rc = mqsa_prepare_cached(ctx,
+	                         "SELECT id FROM acl_rules WHERE effect = ?1 AND access = ?2 AND "
+	                         "subject = ?3 AND filter = ?4 AND priority = ?5",
+	                         &st, why);
 	if (rc != MQS_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, effect, -1, SQLITE_STATIC);
@@ -89,27 +121,11 @@ enum mqs_err mqsa_rule_put(struct mqsa_ctx *ctx, const char *effect, const char 
 		rc = mqsa_db_fail(ctx, why, "read acl rules");
 		goto out;
 	}
-	sqlite3_finalize(st);
+	mqsa_cached_done(st);
 	st = NULL;
-	rc = mqsa_prepare(ctx,
-	                  "INSERT INTO acl_rules (effect, access, subject, filter, priority, "
-	                  "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	                  &st, why);
-	if (rc != MQS_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, effect, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, access, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, filter, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, priority);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)ctx->now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = mqsa_db_fail(ctx, why, "add acl rule");
-		goto out;
-	}
-	*id = sqlite3_last_insert_rowid(ctx->db);
+	rc = mqsa_rule_insert(ctx, effect, access, subject, filter, priority, id, why);
 out:
-	sqlite3_finalize(st);
+	mqsa_cached_done(st);
 	return rc;
 }
 

@@ -52,7 +52,7 @@ struct mqsa_ctx;
 struct gw_store;
 struct gw_config;
 
-/* Roles (SPEC section 13), as a bit mask in a route. */
+/* Roles (docs/console.md "Roles"), as a bit mask in a route. */
 enum cs_role {
 	CS_ROLE_PUBLIC = 0, /* no sign-in needed (sign-in page, assets) */
 	CS_ROLE_ADMIN = 1u << 0,
@@ -109,8 +109,7 @@ MQS_MUST_CHECK enum mqs_err cs_req_broker(struct cs_req *req, struct mqsa_ctx **
 /* The gateway store and configuration ([gateway] conf), opened on first
  * use.  MQS_ERR_NOENT with a reason when [gateway] is not configured. */
 MQS_MUST_CHECK enum mqs_err cs_req_gateway(struct cs_req *req, struct gw_store **store,
-                                           const struct gw_config **conf, char *why,
-                                           size_t whylen);
+                                           const struct gw_config **conf, char *why, size_t whylen);
 /* Write one console audit row (console database): the user, the request's
  * method and path, what (short, no secrets or PII) and the outcome. */
 void cs_req_audit(struct cs_req *req, const char *what, int ok);
@@ -129,8 +128,7 @@ void cs_out_text(struct cs_resp *resp, const char *text);
 /* Append text escaped for a double-quoted attribute value. */
 void cs_out_attr(struct cs_resp *resp, const char *text);
 /* printf of a number or other trusted format; %s arguments are escaped. */
-void cs_out_fmt(struct cs_resp *resp, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void cs_out_fmt(struct cs_resp *resp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A hidden input with the session's CSRF token; every <form method=post>
  * contains one (the core refuses a POST without it). */
 void cs_out_csrf(struct cs_resp *resp, struct cs_req *req);

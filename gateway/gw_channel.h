@@ -117,6 +117,10 @@ struct gw_channel_ops {
 struct gw_channel {
 	const struct gw_channel_ops *ops;
 	unsigned max_inflight; /* bounded concurrency for this channel */
+	/* marketing transfers at most at once, 0 when only max_inflight and
+	 * [marketing] marketing_share bound them (the email channel's
+	 * pipelining client keeps a connection for alerts) */
+	unsigned max_marketing;
 };
 
 /* Settings of one [channel NAME] section, owned by the config module. */

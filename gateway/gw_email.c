@@ -7,6 +7,7 @@
  * "email". */
 #include "config.h"
 
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,16 @@ const char *const gw_email_keys[] = {"url",        "from",    "username", "passw
                                      "tls",        "timeout", "ca_file",  "insecure_skip_verify",
                                      "pipelining", NULL};
 
+/* The lookup of the server's name for the pipelining client, run by
+ * getaddrinfo_a(3) in the background; one block, because a lookup that
+ * cannot be cancelled must outlive the channel (then it is left behind). */
+struct email_lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[256];
+	char port[16];
+};
+
 struct gw_email {
 	struct gw_channel head; /* first: the engine sees a struct gw_channel */
 	struct gw_net_conf net;
@@ -51,10 +62,12 @@ struct gw_email {
 	int native;      /* the pipelining client may be tried (pipelining = auto) */
 	char host[256];  /* its server, from url */
 	unsigned port;
-	char helo[256];       /* the EHLO name: the url path, else "localhost" as libcurl */
-	struct gw_smtp *smtp; /* the pipelining client, NULL when not used */
-	unsigned conns;       /* its connections: max_inflight when it was created */
-	int doubled;          /* max_inflight raised to two transactions per connection */
+	char helo[256];              /* the EHLO name: the url path, else "localhost" as libcurl */
+	struct gw_smtp *smtp;        /* the pipelining client, NULL when not used */
+	unsigned conns;              /* its connections: max_inflight when it was created */
+	struct email_lookup *lookup; /* the server's name being looked up, or NULL */
+	int64_t lookup_until;        /* ... given up after this (Unix ms) */
+	int doubled;                 /* max_inflight raised to two transactions per connection */
 	/* native_perform's done, for the client's callback */
 	void (*done)(void *arg, void *token, const struct gw_result *res, int fallback);
 	void *done_arg;
@@ -643,6 +656,110 @@ out:
 	return rc;
 }
 
+/* The lookup is over (or abandoned): free it, or leave it behind when it
+ * still runs and cannot be cancelled (a resolver stuck past its own
+ * timeouts: the block stays allocated for it). */
+static void lookup_end(struct gw_email *em)
+{
+	struct email_lookup *lk = em->lookup;
+
+	em->lookup = NULL;
+	if (lk == NULL)
+		return;
+	if (gai_error(&lk->cb) == EAI_INPROGRESS && gai_cancel(&lk->cb) == EAI_NOTCANCELED)
+		return;
+	if (lk->cb.ar_result != NULL)
+		freeaddrinfo(lk->cb.ar_result);
+	free(lk);
+}
+
+/* Create the pipelining client once the server's address is known,
+ * without blocking the loop (docs/channels.md, "Pipelining"): a numeric
+ * address at once; a name looked up in the background by getaddrinfo_a,
+ * emails going through libcurl meanwhile, given up after the channel's
+ * timeout (then libcurl from then on).  MQS_OK when em->smtp is there,
+ * else MQS_ERR_UNSUPPORTED (this email through libcurl). */
+static int email_client(struct gw_email *em, int64_t now_ms)
+{
+	struct gw_smtp_conf sc = {
+	    .host = em->host,
+	    .port = em->port,
+	    .helo = em->helo,
+	    .mail_from = em->mail_from,
+	    .timeout_ms = em->net.timeout_s * 1000,
+	    .max_conns = em->head.max_inflight,
+	    .starttls_wanted = em->use_ssl != CURLUSESSL_NONE,
+	};
+	struct addrinfo hints, *ai = NULL;
+	char err[160], port[16];
+	int rc = MQS_ERR_UNSUPPORTED, g;
+
+	if (em->smtp != NULL) {
+		rc = MQS_OK;
+		goto out;
+	}
+	snprintf(port, sizeof(port), "%u", em->port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if (em->lookup == NULL && getaddrinfo(em->host, port, &hints, &ai) == 0 && ai != NULL) {
+		sc.addr = ai->ai_addr;
+		sc.addrlen = ai->ai_addrlen;
+	} else if (em->lookup == NULL) {
+		/* a name: looked up off the loop */
+		struct email_lookup *lk = calloc(1, sizeof(*lk));
+		struct gaicb *list[1];
+
+		if (lk == NULL)
+			goto out;
+		snprintf(lk->host, sizeof(lk->host), "%s", em->host);
+		snprintf(lk->port, sizeof(lk->port), "%s", port);
+		lk->hints.ai_socktype = SOCK_STREAM;
+		lk->hints.ai_flags = AI_NUMERICSERV;
+		lk->cb.ar_name = lk->host;
+		lk->cb.ar_service = lk->port;
+		lk->cb.ar_request = &lk->hints;
+		list[0] = &lk->cb;
+		g = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+		if (g != 0) {
+			free(lk);
+			em->native = 0; /* libcurl (its errors name the lookup) */
+			goto out;
+		}
+		em->lookup = lk;
+		em->lookup_until = now_ms + (sc.timeout_ms > 0 ? sc.timeout_ms : 30000);
+		goto out;
+	} else {
+		g = gai_error(&em->lookup->cb);
+		if (g == EAI_INPROGRESS && now_ms < em->lookup_until)
+			goto out;
+		if (g != 0 || em->lookup->cb.ar_result == NULL) {
+			/* failed or too slow: libcurl from now on (its errors name
+			 * a lookup that fails) */
+			em->native = 0;
+			lookup_end(em);
+			goto out;
+		}
+		sc.addr = em->lookup->cb.ar_result->ai_addr;
+		sc.addrlen = em->lookup->cb.ar_result->ai_addrlen;
+	}
+	/* created at the first delivery, when max_inflight is known */
+	em->conns =
+	    em->head.max_inflight < GW_SMTP_CONNS_MAX ? em->head.max_inflight : GW_SMTP_CONNS_MAX;
+	em->smtp = gw_smtp_new(&sc, err, sizeof(err));
+	lookup_end(em); /* sc.addr copied */
+	if (em->smtp == NULL) {
+		em->native = 0; /* libcurl from now on */
+		goto out;
+	}
+	em->head.max_marketing = gw_smtp_bulk_max(em->smtp);
+	rc = MQS_OK;
+out:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return rc;
+}
+
 /* native_start: d over the pipelining client when it can take it. */
 static int email_native_start(struct gw_channel *ch, const struct gw_delivery *d, void *token,
                               int64_t now_ms, struct gw_result *res)
@@ -653,32 +770,13 @@ static int email_native_start(struct gw_channel *ch, const struct gw_delivery *d
 	char *msg = NULL;
 	size_t len = 0;
 	int rc = MQS_ERR_UNSUPPORTED;
+	int marketing = d->kind != NULL && strcmp(d->kind, "marketing") == 0;
 
 	mqs_buf_init(&b, GW_EMAIL_MSG_MAX, 1);
 	if (!em->native)
 		goto out;
-	if (em->smtp == NULL) {
-		/* created at the first delivery, when max_inflight is known;
-		 * the server's name is resolved once, here */
-		struct gw_smtp_conf sc = {
-		    .host = em->host,
-		    .port = em->port,
-		    .helo = em->helo,
-		    .mail_from = em->mail_from,
-		    .timeout_ms = em->net.timeout_s * 1000,
-		    .max_conns = ch->max_inflight,
-		    .starttls_wanted = em->use_ssl != CURLUSESSL_NONE,
-		};
-		char err[160];
-
-		em->conns =
-		    ch->max_inflight < GW_SMTP_CONNS_MAX ? ch->max_inflight : GW_SMTP_CONNS_MAX;
-		em->smtp = gw_smtp_new(&sc, err, sizeof(err));
-		if (em->smtp == NULL) {
-			em->native = 0; /* libcurl from now on */
-			goto out;
-		}
-	}
+	if (email_client(em, now_ms) != MQS_OK)
+		goto out;
 	if (gw_smtp_fallback(em->smtp))
 		goto out;
 	if (!gw_email_addr_ok(d->address)) {
@@ -698,7 +796,9 @@ static int email_native_start(struct gw_channel *ch, const struct gw_delivery *d
 		goto out;
 	}
 	snprintf(rcpt, sizeof(rcpt), "<%s>", d->address);
-	rc = gw_smtp_submit(em->smtp, rcpt, msg, len, token, now_ms);
+	/* anything but marketing is urgent: it takes the connection kept for
+	 * it (docs/channels.md, "Pipelining") */
+	rc = gw_smtp_submit(em->smtp, rcpt, msg, len, token, !marketing, now_ms);
 	OPENSSL_cleanse(rcpt, sizeof(rcpt));
 	if (rc == MQS_ERR_NOMEM) {
 		res->outcome = GW_RETRY;
@@ -741,9 +841,11 @@ static void email_native_perform(struct gw_channel *ch, int64_t now_ms,
 		 * transaction and the next one (docs/channels.md, "Pipelining") */
 		em->doubled = 1;
 		ch->max_inflight = 2 * (em->conns > 0 ? em->conns : 1);
+		ch->max_marketing = gw_smtp_bulk_max(em->smtp);
 	} else if (em->doubled == 1 && gw_smtp_fallback(em->smtp)) {
 		em->doubled = 2; /* libcurl from now on: one transfer per connection */
 		ch->max_inflight = em->conns > 0 ? em->conns : 1;
+		ch->max_marketing = 0;
 	}
 }
 
@@ -782,6 +884,7 @@ static void email_free(struct gw_channel *ch)
 	if (em == NULL)
 		return;
 	gw_smtp_free(em->smtp, NULL, NULL);
+	lookup_end(em);
 	gw_net_conf_release(&em->net);
 	free(em->from);
 	free(em->mail_from);

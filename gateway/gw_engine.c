@@ -273,10 +273,11 @@ CURLM *gw_engine_multi(struct gw_engine *e)
 	return e->multi;
 }
 
-/* Transfers running that are not marketing. */
+/* Transfers running that are not marketing, plus one while such an
+ * outcome waits to be recorded. */
 size_t gw_engine_alerts_running(const struct gw_engine *e)
 {
-	size_t n = 0;
+	size_t n = e->done_urgent ? 1 : 0;
 
 	for (int ch = 0; ch < GW_CH__COUNT; ch++)
 		n += e->running_alert[ch];
@@ -818,7 +819,8 @@ static void start_ready(struct gw_engine *e, int ch, int64_t now)
 
 /* Slots marketing may still take on channel ch (impl NULL: not
  * configured), out of free slots left: [marketing] marketing_share percent
- * of max_inflight, one slot always left to alerts when max_inflight > 1. */
+ * of max_inflight, one slot always left to alerts when max_inflight > 1,
+ * and no more than the channel's own max_marketing. */
 static size_t marketing_room(const struct gw_engine *e, int ch, const struct gw_channel *impl,
                              size_t left)
 {
@@ -834,6 +836,8 @@ static size_t marketing_room(const struct gw_engine *e, int ch, const struct gw_
 		cap = max - 1;
 	if (cap < 1)
 		cap = 1;
+	if (impl->max_marketing > 0 && cap > impl->max_marketing)
+		cap = impl->max_marketing;
 	if (e->running_mkt[ch] >= cap)
 		return 0;
 	cap -= e->running_mkt[ch];

@@ -112,7 +112,8 @@ CURLM *gw_engine_multi(struct gw_engine *e);
 size_t gw_engine_cancel_message(struct gw_engine *e, int64_t msg_rowid, const char *why);
 
 /* Number of transfers running that are not marketing (alerts and the
- * rest): the campaign fan-out yields to them (gw_marketing.c). */
+ * rest), plus one while the outcome of such a transfer waits to be
+ * recorded: the campaign fan-out yields to them (gw_marketing.c). */
 size_t gw_engine_alerts_running(const struct gw_engine *e);
 
 /* Number of transfers running. */

@@ -13,6 +13,7 @@
 
 #include "gw_keys.h"
 #include "gw_log.h"
+#include "gw_store.h"
 #include "mqs_envelope.h"
 #include "mqs_buf.h"
 #include "mqs_kdf.h"
@@ -37,7 +38,16 @@
  * one publisher cannot take the whole room (docs/payload-encryption.md) */
 #define WAIT_PER_ORIGIN 64u
 #define REFUSED_LOG_MS  10000u /* refusals to wait are logged at most this often */
+#define DROPPED_LOG_MS  10000u /* drops after the wait are logged at most this often */
 #define ORIGIN_MAX      256u
+#define BROKER_MAX      128u  /* the [broker NAME] of the stored rows */
+#define OVER_MAX        4096u /* stored rows over the caps deleted at a restore */
+
+/* at most one log line per interval, with a count of the events not logged */
+struct limiter {
+	uint64_t last_ms; /* when a line was last logged; 0: never */
+	unsigned long quiet;
+};
 
 /* a message sealed with a key id the gateway does not hold yet */
 struct waiting {
@@ -47,7 +57,8 @@ struct waiting {
 	size_t len;
 	int qos, retain;
 	uint32_t key_id;
-	uint64_t since_ms;
+	uint64_t since_ms; /* arrival (Unix ms), kept across a restart */
+	int64_t row;       /* its key_waits row; 0: in memory only */
 };
 
 /* when a filter was last asked for because of an unknown key id */
@@ -66,9 +77,24 @@ struct gw_keys {
 	size_t nwait, wait_bytes;
 	struct asked *asked;
 	size_t nasked;
-	uint64_t refused_log_ms;     /* when a refusal to wait was last logged */
-	unsigned long refused_quiet; /* refusals not logged since */
+	struct limiter refused;  /* refusals to wait */
+	struct limiter dropped;  /* drops after the wait */
+	struct limiter unstored; /* waits the database refused to keep */
+	struct gw_store *store;  /* NULL: the room is in memory only */
+	char broker[BROKER_MAX]; /* the rows of this broker */
 };
+
+/* 1 when a line may be logged now (then it should name, and this resets,
+ * l->quiet), else 0 and the event is counted in l->quiet. */
+static int limiter_pass(struct limiter *l, uint64_t now_ms, uint64_t every_ms)
+{
+	if (l->last_ms != 0 && now_ms - l->last_ms < every_ms) {
+		l->quiet++;
+		return 0;
+	}
+	l->last_ms = now_ms != 0 ? now_ms : 1;
+	return 1;
+}
 
 /* New state. */
 struct gw_keys *gw_keys_new(const struct mqs_creds *creds)
@@ -93,7 +119,7 @@ void gw_keys_free(struct gw_keys *k)
 	for (size_t i = 0; i < k->nwait; i++) {
 		free(k->wait[i].topic);
 		free(k->wait[i].origin);
-		free(k->wait[i].payload);
+		mqs_secret_free(k->wait[i].payload, k->wait[i].len);
 	}
 	free(k->wait);
 	for (size_t i = 0; i < k->nasked; i++)
@@ -177,14 +203,46 @@ out:
 	cJSON_free(text);
 }
 
+static const char *filter_for(const struct gw_keys *k, const char *topic, const char *const *subs,
+                              size_t nsubs);
+
 /* Connected: ask, FILTERS_MAX filters a request. */
 void gw_keys_connected(struct gw_keys *k, struct mosquitto *mosq, const char *const *filters,
                        size_t n)
 {
+	const char **all = NULL;
 	size_t done = 0;
 
-	if (!can_ask(k) || n == 0)
+	if (!can_ask(k) || n + k->nwait == 0)
 		return;
+	/* the filters of messages waiting (also since before a restart) come
+	 * first, so that they are asked for whatever the subscriptions */
+	if (k->nwait > 0) {
+		all = calloc(k->nwait + n, sizeof(*all));
+		if (all != NULL) {
+			size_t m = 0;
+
+			for (size_t i = 0; i < k->nwait; i++) {
+				const char *f = filter_for(k, k->wait[i].topic, filters, n);
+				int seen = f == NULL;
+
+				for (size_t j = 0; j < m && !seen; j++)
+					seen = strcmp(all[j], f) == 0;
+				if (!seen)
+					all[m++] = f;
+			}
+			for (size_t i = 0; i < n; i++) {
+				int seen = 0;
+
+				for (size_t j = 0; j < m && !seen; j++)
+					seen = strcmp(all[j], filters[i]) == 0;
+				if (!seen)
+					all[m++] = filters[i];
+			}
+			filters = all;
+			n = m;
+		}
+	}
 	for (size_t b = 0; b < BATCHES_MAX && done < n; b++) {
 		size_t take = n - done < FILTERS_MAX ? n - done : FILTERS_MAX;
 
@@ -197,6 +255,7 @@ void gw_keys_connected(struct gw_keys *k, struct mosquitto *mosq, const char *co
 		       "not asking the broker for the topic keys of %s at connect: over %d filters "
 		       "(it is asked when a message under an unknown key id arrives)",
 		       filters[i], BATCHES_MAX * FILTERS_MAX);
+	free(all);
 }
 
 /* The nonce of an answer plaintext; 0 when it has none. */
@@ -451,16 +510,131 @@ static size_t waiting_from(const struct gw_keys *k, const char *origin, const ch
 static void refused(struct gw_keys *k, const char *topic, uint32_t key_id, const char *why,
                     uint64_t now_ms)
 {
-	if (k->refused_log_ms != 0 && now_ms - k->refused_log_ms < REFUSED_LOG_MS) {
-		k->refused_quiet++;
+	if (!limiter_pass(&k->refused, now_ms, REFUSED_LOG_MS))
 		return;
-	}
 	gw_log(GW_LOG_WARN,
 	       "cannot keep the message on %s (key %u unknown) until its key arrives: %s (%lu "
 	       "more refused since the last such warning)",
-	       topic, key_id, why, k->refused_quiet);
-	k->refused_log_ms = now_ms != 0 ? now_ms : 1;
-	k->refused_quiet = 0;
+	       topic, key_id, why, k->refused.quiet);
+	k->refused.quiet = 0;
+}
+
+/* Why a message of len bytes from origin (NULL: none, then topic) does not
+ * fit in the room; NULL: it fits. */
+static const char *room_full(const struct gw_keys *k, const char *origin, const char *topic,
+                             size_t len)
+{
+	if (k->nwait >= WAIT_MAX || len > WAIT_BYTES - k->wait_bytes)
+		return "the waiting room is full";
+	if (waiting_from(k, origin, topic) >= WAIT_PER_ORIGIN)
+		return "its publisher has 64 messages waiting already";
+	return NULL;
+}
+
+/* Append a copy of a message to the room (the caps were checked): MQS_OK or
+ * MQS_ERR_NOMEM (nothing added). */
+static int room_add(struct gw_keys *k, const char *topic, const char *origin,
+                    const uint8_t *payload, size_t len, int qos, int retain, uint32_t key_id,
+                    uint64_t since_ms, int64_t row)
+{
+	struct waiting *w;
+	void *arr = k->wait;
+	size_t cap = k->nwait;
+
+	if (mqs_array_reserve(&arr, &cap, k->nwait + 1, sizeof(*k->wait), WAIT_MAX, 0) != MQS_OK)
+		return MQS_ERR_NOMEM;
+	k->wait = arr;
+	w = &k->wait[k->nwait];
+	memset(w, 0, sizeof(*w));
+	w->topic = strdup(topic);
+	w->origin = origin != NULL ? strdup(origin) : NULL;
+	w->payload = malloc(len);
+	if (w->topic == NULL || w->payload == NULL || (origin != NULL && w->origin == NULL)) {
+		free(w->topic);
+		free(w->origin);
+		free(w->payload);
+		return MQS_ERR_NOMEM;
+	}
+	memcpy(w->payload, payload, len);
+	w->len = len;
+	w->qos = qos;
+	w->retain = retain;
+	w->key_id = key_id;
+	w->since_ms = since_ms;
+	w->row = row;
+	k->nwait++;
+	k->wait_bytes += len;
+	return MQS_OK;
+}
+
+/* Store the waiting message w (still sealed) in its own transaction,
+ * committed before the next message is read and made durable with the
+ * batch like every message (docs/gateway.md, delivery guarantees): its
+ * row, or 0 when the database refused it (logged rate-limited: it then
+ * waits in memory only). */
+static int64_t store_insert(struct gw_keys *k, const struct waiting *w, uint64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int64_t row = 0;
+	int own_tx = !k->store->in_tx;
+
+	gw_store_durable(k->store, 0);
+	if (own_tx && gw_store_begin(k->store) != MQS_OK)
+		goto out;
+	st = gw_store_stmt(k->store,
+	                   "INSERT INTO key_waits(broker, topic, origin, payload, qos, retain, "
+	                   "key_id, arrived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, k->broker, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, w->topic, -1, SQLITE_STATIC);
+		if (w->origin != NULL)
+			sqlite3_bind_text(st, 3, w->origin, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, w->payload, (int)w->len, SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, w->qos);
+		sqlite3_bind_int(st, 6, w->retain);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)w->key_id);
+		sqlite3_bind_int64(st, 8, (sqlite3_int64)w->since_ms);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			row = sqlite3_last_insert_rowid(k->store->db);
+		gw_store_done(st);
+	}
+	if (!own_tx)
+		goto out;
+	if (row == 0) {
+		gw_store_rollback(k->store);
+		goto out;
+	}
+	if (gw_store_commit(k->store) != MQS_OK)
+		row = 0;
+	else
+		gw_store_sync_later(k->store); /* one fsync per batch (gw_store_sync) */
+out:
+	if (row == 0 && limiter_pass(&k->unstored, now_ms, REFUSED_LOG_MS)) {
+		gw_log(GW_LOG_WARN,
+		       "cannot store the message on %s waiting for key %u: it waits in memory only "
+		       "(%lu more since the last such warning)",
+		       w->topic, w->key_id, k->unstored.quiet);
+		k->unstored.quiet = 0;
+	}
+	return row;
+}
+
+/* Delete a key_waits row (0: none); a failure is logged (the message then
+ * comes back after a restart: alerts are deduplicated by id). */
+static void store_delete(struct gw_keys *k, int64_t row)
+{
+	sqlite3_stmt *st;
+
+	if (k->store == NULL || row == 0)
+		return;
+	st = gw_store_stmt(k->store, "DELETE FROM key_waits WHERE id = ?");
+	if (st == NULL)
+		return;
+	sqlite3_bind_int64(st, 1, row);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		gw_log(GW_LOG_WARN, "cannot forget a message that waited for its key: %s",
+		       sqlite3_errmsg(k->store->db));
+	gw_store_done(st);
 }
 
 /* Keep a message under an unknown key id and ask for its filter. */
@@ -470,9 +644,8 @@ int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *s
 	struct mqs_envelope_info info;
 	char origin[ORIGIN_MAX];
 	const char *filter;
+	const char *why;
 	struct waiting *w;
-	void *arr;
-	size_t cap;
 
 	if (!can_ask(k) || m->topic == NULL || m->payloadlen <= 0)
 		return 0;
@@ -490,41 +663,90 @@ int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *s
 		memcpy(origin, info.origin, info.origin_len);
 		origin[info.origin_len] = '\0';
 	}
-	if (k->nwait >= WAIT_MAX || (size_t)m->payloadlen > WAIT_BYTES - k->wait_bytes) {
-		refused(k, m->topic, key_id, "the waiting room is full", now_ms);
+	why = room_full(k, origin[0] != '\0' ? origin : NULL, m->topic, (size_t)m->payloadlen);
+	if (why != NULL) {
+		refused(k, m->topic, key_id, why, now_ms);
 		return 0;
 	}
-	if (waiting_from(k, origin[0] != '\0' ? origin : NULL, m->topic) >= WAIT_PER_ORIGIN) {
-		refused(k, m->topic, key_id, "its publisher has 64 messages waiting already",
-		        now_ms);
+	if (room_add(k, m->topic, origin[0] != '\0' ? origin : NULL, m->payload,
+	             (size_t)m->payloadlen, m->qos, m->retain, key_id, now_ms, 0) != MQS_OK)
 		return 0;
-	}
-	arr = k->wait;
-	cap = k->nwait;
-	if (mqs_array_reserve(&arr, &cap, k->nwait + 1, sizeof(*k->wait), WAIT_MAX, 0) != MQS_OK)
-		return 0;
-	k->wait = arr;
-	w = &k->wait[k->nwait];
-	memset(w, 0, sizeof(*w));
-	w->topic = strdup(m->topic);
-	w->origin = origin[0] != '\0' ? strdup(origin) : NULL;
-	w->payload = malloc((size_t)m->payloadlen);
-	if (w->topic == NULL || w->payload == NULL || (origin[0] != '\0' && w->origin == NULL)) {
-		free(w->topic);
-		free(w->origin);
-		free(w->payload);
-		return 0;
-	}
-	memcpy(w->payload, m->payload, (size_t)m->payloadlen);
-	w->len = (size_t)m->payloadlen;
-	w->qos = m->qos;
-	w->retain = m->retain;
-	w->key_id = key_id;
-	w->since_ms = now_ms;
-	k->nwait++;
-	k->wait_bytes += w->len;
+	w = &k->wait[k->nwait - 1];
+	if (k->store != NULL)
+		w->row = store_insert(k, w, now_ms);
 	ask_again(k, mosq, filter, now_ms);
 	return 1;
+}
+
+/* Take back the messages stored by an earlier run. */
+int gw_keys_restore(struct gw_keys *k, struct gw_store *store, const char *broker)
+{
+	sqlite3_stmt *st;
+	size_t n = 0, over = 0, nover = 0, cap = 0;
+	int64_t *overs = NULL;
+	void *arr = NULL;
+	int rc = MQS_OK, step;
+
+	k->store = store;
+	snprintf(k->broker, sizeof(k->broker), "%s", broker != NULL ? broker : "");
+	st = gw_store_prepare(store, "SELECT id, topic, origin, payload, qos, retain, key_id, "
+	                             "arrived_at FROM key_waits WHERE broker = ? ORDER BY id");
+	if (st == NULL)
+		return MQS_ERR_DB;
+	sqlite3_bind_text(st, 1, k->broker, -1, SQLITE_STATIC);
+	for (step = sqlite3_step(st); step == SQLITE_ROW; step = sqlite3_step(st)) {
+		const char *topic = (const char *)sqlite3_column_text(st, 1);
+		const char *origin = (const char *)sqlite3_column_text(st, 2);
+		const uint8_t *payload = sqlite3_column_blob(st, 3);
+		size_t len = (size_t)sqlite3_column_bytes(st, 3);
+		int64_t row = sqlite3_column_int64(st, 0);
+		int64_t key_id = sqlite3_column_int64(st, 6);
+		int64_t at = sqlite3_column_int64(st, 7);
+
+		if (topic == NULL || payload == NULL || len == 0 || key_id <= 0 ||
+		    key_id > UINT32_MAX || at <= 0 || (origin != NULL && origin[0] == '\0') ||
+		    room_full(k, origin, topic, len) != NULL) {
+			/* deleted below, after the read */
+			if (nover < OVER_MAX &&
+			    mqs_array_reserve(&arr, &cap, nover + 1, sizeof(*overs), OVER_MAX, 0) ==
+			        MQS_OK) {
+				overs = arr;
+				overs[nover++] = row;
+			}
+			over++;
+			continue;
+		}
+		rc = room_add(k, topic, origin, payload, len, sqlite3_column_int(st, 4),
+		              sqlite3_column_int(st, 5), (uint32_t)key_id, (uint64_t)at, row);
+		if (rc != MQS_OK)
+			break;
+		n++;
+	}
+	if (rc == MQS_OK && step != SQLITE_DONE)
+		rc = MQS_ERR_DB;
+	sqlite3_finalize(st);
+	if (rc != MQS_OK) {
+		gw_log(GW_LOG_ERR, "cannot restore the messages waiting for their topic keys: %s",
+		       mqs_strerror(rc));
+		free(overs);
+		return rc;
+	}
+	if (over > 0) {
+		/* never silently: what the caps (or a damaged row) leave out */
+		gw_log(GW_LOG_WARN,
+		       "dropped %zu stored messages waiting for their topic keys: over the "
+		       "waiting room's caps or unreadable",
+		       over);
+		for (size_t i = 0; i < nover; i++)
+			store_delete(k, overs[i]);
+	}
+	free(overs);
+	if (n > 0)
+		gw_log(GW_LOG_INFO,
+		       "restored %zu messages waiting for their topic keys (still sealed); their "
+		       "filters are asked for at connect",
+		       n);
+	return MQS_OK;
 }
 
 /* Drop the waiting message i (its fields were taken or freed). */
@@ -535,9 +757,38 @@ static void wait_remove(struct gw_keys *k, size_t i)
 	k->nwait--;
 }
 
+/* Log the drop of a message that waited too long, at most once per
+ * DROPPED_LOG_MS with the number of drops not logged (a flood of bogus key
+ * ids must not flood the log); w NULL: only the drops not logged yet, once
+ * the interval is over. */
+static void dropped(struct gw_keys *k, const struct waiting *w, uint64_t now_ms)
+{
+	if (w == NULL) {
+		if (k->dropped.quiet == 0 ||
+		    (k->dropped.last_ms != 0 && now_ms - k->dropped.last_ms < DROPPED_LOG_MS))
+			return;
+		gw_log(GW_LOG_WARN,
+		       "dropped %lu more messages whose key the broker did not hand out within %us "
+		       "since the last such warning",
+		       k->dropped.quiet, WAIT_MS / 1000u);
+		k->dropped.quiet = 0;
+		k->dropped.last_ms = now_ms != 0 ? now_ms : 1;
+		return;
+	}
+	if (!limiter_pass(&k->dropped, now_ms, DROPPED_LOG_MS))
+		return;
+	/* said loudly: the broker did not hand out its key */
+	gw_log(GW_LOG_WARN,
+	       "dropped message on %s: envelope under key %u, which the broker did not hand out "
+	       "within %us (no read right on a protected filter, or a retired key; %lu more "
+	       "dropped since the last such warning)",
+	       w->topic, w->key_id, WAIT_MS / 1000u, k->dropped.quiet);
+	k->dropped.quiet = 0;
+}
+
 /* The next waiting message whose key is known now. */
 int gw_keys_next_ready(struct gw_keys *k, uint64_t now_ms, char **topic, uint8_t **payload,
-                       size_t *len, int *qos, int *retain)
+                       size_t *len, int *qos, int *retain, int64_t *row)
 {
 	size_t i = 0;
 
@@ -554,25 +805,38 @@ int gw_keys_next_ready(struct gw_keys *k, uint64_t now_ms, char **topic, uint8_t
 			*len = w->len;
 			*qos = w->qos;
 			*retain = w->retain;
+			*row = w->row;
 			wait_remove(k, i);
 			return 1;
 		}
-		if (now_ms - w->since_ms >= WAIT_MS) {
-			/* said loudly: the broker did not hand out its key */
-			gw_log(GW_LOG_WARN,
-			       "dropped message on %s: envelope under key %u, which the broker did "
-			       "not hand out within %us (no read right on a protected filter, or a "
-			       "retired key)",
-			       w->topic, w->key_id, WAIT_MS / 1000u);
+		/* from its arrival, also across a restart; a clock set back
+		 * does not keep it forever */
+		if (now_ms - w->since_ms >= WAIT_MS || w->since_ms > now_ms + WAIT_MS) {
+			dropped(k, w, now_ms);
+			store_delete(k, w->row);
 			free(w->topic);
 			free(w->origin);
-			free(w->payload);
+			mqs_secret_free(w->payload, w->len);
 			wait_remove(k, i);
 			continue;
 		}
 		i++;
 	}
+	dropped(k, NULL, now_ms);
 	return 0;
+}
+
+/* Forget the stored copy of a message handed back. */
+void gw_keys_done(struct gw_keys *k, int64_t row)
+{
+	if (k != NULL)
+		store_delete(k, row);
+}
+
+/* Something to do in gw_keys_next_ready. */
+int gw_keys_busy(const struct gw_keys *k)
+{
+	return k != NULL && (k->nwait > 0 || k->dropped.quiet > 0);
 }
 
 /* Messages waiting for a key. */

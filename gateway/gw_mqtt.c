@@ -324,17 +324,21 @@ static void keys_drain(struct gw_mqtt *m)
 	struct mosquitto_message w;
 	uint8_t *payload;
 	size_t len;
+	int64_t row = 0;
 	int qos, retain;
 
 	memset(&w, 0, sizeof(w));
-	while (gw_keys_next_ready(m->keys, mqs_now_ms(), &w.topic, &payload, &len, &qos, &retain)) {
+	while (gw_keys_next_ready(m->keys, mqs_now_ms(), &w.topic, &payload, &len, &qos, &retain,
+	                          &row)) {
 		w.payload = payload;
 		w.payloadlen = (int)len;
 		w.qos = qos;
 		w.retain = retain != 0;
 		handle_message(m, &w, 1);
+		/* stored (or held) now: its stored copy goes only after that */
+		gw_keys_done(m->keys, row);
 		free(w.topic);
-		free(payload);
+		mqs_secret_free(payload, len);
 		memset(&w, 0, sizeof(w));
 	}
 }
@@ -538,6 +542,9 @@ struct gw_mqtt *gw_mqtt_new(const struct gw_mqtt_broker *b, const struct mqs_cre
 		gw_mqtt_free(m);
 		return NULL;
 	}
+	/* messages that waited for their key when the gateway stopped */
+	if (store != NULL)
+		(void)gw_keys_restore(m->keys, store, b->name != NULL ? b->name : "");
 	if (create_client(m, err, errlen) != MQS_OK) {
 		gw_mqtt_free(m);
 		return NULL;
@@ -565,6 +572,10 @@ void gw_mqtt_free(struct gw_mqtt *m)
 		       "lost %zu acknowledged messages: the database refused them until the stop",
 		       gw_hold_count(m->hold));
 	gw_hold_free(m->hold);
+	if (gw_keys_waiting(m->keys) > 0)
+		gw_log(GW_LOG_INFO,
+		       "%zu messages waiting for their topic keys stay stored for the next start",
+		       gw_keys_waiting(m->keys));
 	gw_keys_free(m->keys);
 	free(m);
 }
@@ -777,7 +788,7 @@ static void try_connect(struct gw_mqtt *m, uint64_t now_ms, const char *host)
 uint64_t gw_mqtt_service(struct gw_mqtt *m, uint64_t now_ms)
 {
 	reap_lookups(m);
-	if (gw_keys_waiting(m->keys) > 0)
+	if (gw_keys_busy(m->keys))
 		keys_drain(m); /* the ones that waited too long are dropped, loudly */
 	if (gw_hold_count(m->hold) > 0) {
 		hold_drain(m, now_ms);

@@ -14,6 +14,7 @@
 #include "gw_rule.h"
 #include "gw_util.h"
 #include "mqs_error.h"
+#include "mqs_utf8.h"
 
 static const char *const op_text[] = {">", ">=", "<", "<="};
 
@@ -170,9 +171,18 @@ int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen)
 				         GW_RULE_TITLE_MAX);
 				goto fail;
 			}
+			/* alert text is UTF-8 (docs/gateway.md, Sensor routes) */
+			if (!mqs_utf8_valid((const uint8_t *)val, strlen(val), 0)) {
+				snprintf(err, errlen, "title must be UTF-8");
+				goto fail;
+			}
 		} else if (strcmp(key, "body") == 0) {
 			free(r->body);
 			r->body = val;
+			if (!mqs_utf8_valid((const uint8_t *)val, strlen(val), 0)) {
+				snprintf(err, errlen, "body must be UTF-8");
+				goto fail;
+			}
 		} else if (strcmp(key, "channels") == 0) {
 			char why[128];
 			int bad =

@@ -46,6 +46,7 @@ struct txn {
 	char rcpt[264];
 	int64_t deadline;
 	int requeued; /* moved once to a new connection (a stale idle one) */
+	int urgent;   /* an alert: never queued behind other work when avoidable */
 };
 
 struct conn {
@@ -80,6 +81,7 @@ struct gw_smtp {
 	int fallback;
 	int ready; /* a server announced PIPELINING */
 	unsigned nconns;
+	unsigned first_bulk; /* conns[0..first_bulk-1] carry urgent transactions only */
 	struct conn *conns;
 };
 
@@ -101,6 +103,9 @@ struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t e
 		goto nomem;
 	for (unsigned i = 0; i < c->nconns; i++)
 		c->conns[i].fd = -1;
+	/* one connection kept for urgent transactions when there are two or
+	 * more (docs/channels.md, "Pipelining") */
+	c->first_bulk = c->nconns > 1 ? 1 : 0;
 	if (strlen(conf->helo) >= sizeof(c->helo) ||
 	    strlen(conf->mail_from) >= sizeof(c->mail_from)) {
 		snprintf(err, errlen, "smtp: name too long");
@@ -110,13 +115,23 @@ struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t e
 	snprintf(c->mail_from, sizeof(c->mail_from), "%s", conf->mail_from);
 	c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 30000;
 	c->starttls_wanted = conf->starttls_wanted;
+	if (conf->addr != NULL) {
+		/* resolved by the caller, off the loop (docs/channels.md, "Pipelining") */
+		if (conf->addrlen > sizeof(c->addr)) {
+			snprintf(err, errlen, "smtp: address too long");
+			goto fail;
+		}
+		memcpy(&c->addr, conf->addr, conf->addrlen);
+		c->addrlen = (socklen_t)conf->addrlen;
+		return c;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV; /* never a lookup */
 	snprintf(port, sizeof(port), "%u", conf->port);
-	/* resolved once, at the start (docs/channels.md, "Pipelining") */
 	rc = getaddrinfo(conf->host, port, &hints, &ai);
 	if (rc != 0 || ai == NULL || ai->ai_addrlen > sizeof(c->addr)) {
-		snprintf(err, errlen, "smtp: cannot resolve the server: %s",
+		snprintf(err, errlen, "smtp: not a numeric address: %s",
 		         rc != 0 ? gai_strerror(rc) : "no address");
 		goto fail;
 	}
@@ -259,9 +274,68 @@ static void txn_begin(struct gw_smtp *c, struct conn *k)
 	k->state = C_CMDS;
 }
 
+/* The connection among conns[from..] with no transaction in state lo..hi,
+ * or NULL. */
+static struct conn *conn_free_in(struct gw_smtp *c, unsigned from, int lo, int hi)
+{
+	for (unsigned i = from; i < c->nconns; i++) {
+		struct conn *k = &c->conns[i];
+
+		if (k->tx == NULL && k->state >= lo && k->state <= hi)
+			return k;
+	}
+	return NULL;
+}
+
+/* The connection among conns[from..] whose running transaction is in
+ * state want with no next one, urgent or not as asked (-1: either), or
+ * NULL. */
+static struct conn *conn_behind(struct gw_smtp *c, unsigned from, int want, int urgent)
+{
+	for (unsigned i = from; i < c->nconns; i++) {
+		struct conn *k = &c->conns[i];
+
+		if (k->tx != NULL && k->next == NULL && k->state == want &&
+		    (urgent < 0 || k->tx->urgent == urgent))
+			return k;
+	}
+	return NULL;
+}
+
+/* Where a new transaction goes: an idle connection, then one being set
+ * up, then a new one; then behind a running transaction, its message sent
+ * first, then one still waiting for DATA's 354.  A bulk transaction never
+ * takes the connections kept for urgent ones; an urgent one takes them
+ * first and queues behind another urgent one before it queues behind bulk
+ * work (docs/channels.md, "Pipelining").  NULL when every place is taken. */
+static struct conn *pick_conn(struct gw_smtp *c, int urgent)
+{
+	unsigned from = urgent ? 0 : c->first_bulk;
+	struct conn *k = conn_free_in(c, from, C_IDLE, C_IDLE);
+
+	if (k == NULL)
+		k = conn_free_in(c, from, C_CONNECT, C_EHLO);
+	if (k == NULL)
+		k = conn_free_in(c, from, C_FREE, C_FREE);
+	for (int want = C_BODY; urgent && want >= C_CMDS && k == NULL; want--)
+		k = conn_behind(c, 0, want, 1);
+	for (int want = C_BODY; want >= C_CMDS && k == NULL; want--)
+		k = conn_behind(c, from, want, -1);
+	return k;
+}
+
+/* Transactions that are not urgent at most at once: every place but the
+ * connections kept for urgent ones (gw_smtp.h). */
+unsigned gw_smtp_bulk_max(const struct gw_smtp *c)
+{
+	unsigned n = c->nconns - c->first_bulk;
+
+	return c->ready ? 2 * n : n;
+}
+
 /* Start a transaction (gw_smtp.h). */
 int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_len, void *token,
-                   int64_t now_ms)
+                   int urgent, int64_t now_ms)
 {
 	struct conn *k = NULL;
 	struct txn *t = NULL;
@@ -269,29 +343,7 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
 
 	if (c->fallback || strlen(rcpt) >= sizeof(t->rcpt))
 		goto out;
-	/* an idle connection first, then one being set up, then a new one */
-	for (unsigned i = 0; i < c->nconns && k == NULL; i++) {
-		if (c->conns[i].tx == NULL && c->conns[i].state == C_IDLE)
-			k = &c->conns[i];
-	}
-	for (unsigned i = 0; i < c->nconns && k == NULL; i++) {
-		if (c->conns[i].tx == NULL && c->conns[i].state >= C_CONNECT &&
-		    c->conns[i].state <= C_EHLO)
-			k = &c->conns[i];
-	}
-	for (unsigned i = 0; i < c->nconns && k == NULL; i++) {
-		if (c->conns[i].tx == NULL && c->conns[i].state == C_FREE)
-			k = &c->conns[i];
-	}
-	/* behind a running transaction, its message sent first, then one
-	 * still waiting for DATA's 354 */
-	for (int want = C_BODY; want >= C_CMDS && k == NULL; want--) {
-		for (unsigned i = 0; i < c->nconns && k == NULL; i++) {
-			if (c->conns[i].tx != NULL && c->conns[i].next == NULL &&
-			    c->conns[i].state == want)
-				k = &c->conns[i];
-		}
-	}
+	k = pick_conn(c, urgent);
 	if (k == NULL)
 		goto out;
 	t = calloc(1, sizeof(*t));
@@ -305,6 +357,7 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
 	msg = NULL;
 	snprintf(t->rcpt, sizeof(t->rcpt), "%s", rcpt);
 	t->deadline = now_ms + c->timeout_ms;
+	t->urgent = urgent != 0;
 	if (k->tx != NULL) {
 		k->next = t; /* its commands go out after tx's final dot */
 		k->next_sent = 0;

@@ -42,13 +42,15 @@
 struct gw_smtp;
 
 struct gw_smtp_conf {
-	const char *host;      /* numeric address or a name resolved once at creation */
-	unsigned port;         /* TCP port */
-	const char *helo;      /* EHLO name */
-	const char *mail_from; /* "<addr>" */
-	long timeout_ms;       /* one whole transaction (connection set-up included) */
-	unsigned max_conns;    /* connections at most */
-	int starttls_wanted;   /* a STARTTLS offer means: use the libcurl path */
+	const struct sockaddr *addr; /* the server's address (port included), or NULL: */
+	size_t addrlen;              /* ... then host and port, host a numeric address */
+	const char *host;            /* numeric address (never looked up: no blocking call) */
+	unsigned port;               /* TCP port */
+	const char *helo;            /* EHLO name */
+	const char *mail_from;       /* "<addr>" */
+	long timeout_ms;             /* one whole transaction (connection set-up included) */
+	unsigned max_conns;          /* connections at most */
+	int starttls_wanted;         /* a STARTTLS offer means: use the libcurl path */
 };
 
 struct gw_smtp_result {
@@ -79,9 +81,17 @@ int gw_smtp_fallback(const struct gw_smtp *c);
 /* Start one transaction to rcpt ("<addr>") with msg (msg_len bytes: the
  * message, already dot-stuffed, ending with CRLF "." CRLF; taken by the
  * client).  MQS_OK, or MQS_ERR_UNSUPPORTED (fallback, or no connection
- * free: use libcurl; msg freed), MQS_ERR_NOMEM. */
+ * free: use libcurl; msg freed), MQS_ERR_NOMEM.  urgent (an alert): with two
+ * connections or more, the first one is kept for urgent transactions, which
+ * take an idle connection first and never queue behind a transaction that
+ * is not urgent while one of their own can take them. */
 int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_len, void *token,
-                   int64_t now_ms);
+                   int urgent, int64_t now_ms);
+
+/* How many transactions that are not urgent can run at once: two per
+ * connection not kept for urgent ones once the server pipelines, one
+ * before. */
+unsigned gw_smtp_bulk_max(const struct gw_smtp *c);
 
 /* Descriptors to poll: up to cap of them into fd[] / events[] (POLLIN,
  * POLLOUT).  Returns how many. */

@@ -297,6 +297,20 @@ const char *const gw_store_schema[] = {
     "ALTER TABLE recipients ADD COLUMN email_m TEXT;"
     "ALTER TABLE recipients ADD COLUMN phone_m TEXT;"
     "ALTER TABLE recipients ADD COLUMN line_m TEXT;",
+    /* 7: sealed messages waiting for their topic key (gw_keys.h,
+     * docs/payload-encryption.md, "Online keys"): still ciphertext, kept
+     * across a restart, arrived_at (Unix ms) starts their 30 s. */
+    "CREATE TABLE key_waits ("
+    " id INTEGER PRIMARY KEY,"
+    " broker TEXT NOT NULL,"
+    " topic TEXT NOT NULL,"
+    " origin TEXT,"
+    " payload BLOB NOT NULL,"
+    " qos INTEGER NOT NULL,"
+    " retain INTEGER NOT NULL,"
+    " key_id INTEGER NOT NULL,"
+    " arrived_at INTEGER NOT NULL);"
+    "CREATE INDEX key_waits_broker ON key_waits(broker, id);",
 };
 
 /* Number of migrations in gw_store_schema. */
@@ -408,6 +422,8 @@ static void note_refusal(struct gw_store *s, int rc)
 	case SQLITE_CANTOPEN:
 	case SQLITE_NOMEM:
 	case SQLITE_PROTOCOL:
+	case SQLITE_CORRUPT: /* held until the file is restored: never dropped */
+	case SQLITE_NOTADB:
 		s->refusals++;
 		break;
 	default:

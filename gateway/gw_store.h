@@ -4,7 +4,8 @@
  * Tables: recipients (PII encrypted, HMAC lookup columns), groups,
  * group_members, optouts, messages (one row per message id, the dedupe
  * key), outbox (one row per message, recipient and channel), escalations,
- * sensor_state, kv.  Schema changes are numbered migrations
+ * sensor_state, kv, key_waits (sealed messages waiting for their topic key,
+ * gw_keys.h).  Schema changes are numbered migrations
  * (PRAGMA user_version, lib/mqs_db.h).
  *
  * Keys: the master key file (mqs_master_key_*) encrypts recipient fields;

@@ -35,7 +35,7 @@ import re
 import subprocess
 import sys
 
-PRODUCT_DIRS = ("lib", "broker-plugin", "gateway", "acl", "admin", "device")
+PRODUCT_DIRS = ("lib", "broker-plugin", "gateway", "acl", "admin", "device", "console")
 C_DIRS = PRODUCT_DIRS + ("tests", "bench")
 SPDX = "SPDX-License-Identifier: BSD-3-Clause"
 SYMBOL_EXEMPT = {

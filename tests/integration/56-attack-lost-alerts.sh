@@ -11,7 +11,10 @@
 #     cannot be written at once and must not be lost (the row would stay
 #     "sending", a dead delivery looking pending);
 #  3. the disk is full (a small tmpfs, filled up; needs root and mount,
-#     skipped otherwise).
+#     skipped otherwise);
+#  4. a page of the messages table is corrupted (and then repaired);
+#  5. a read-only database (a read-only bind mount; needs root): the daemon
+#     and the commands refuse with exit 74 and the reason.
 #
 # Either way the gateway must keep the acknowledged alerts in memory, leave
 # the broker so that it queues what follows in the persistent session, and
@@ -200,6 +203,29 @@ is "$(sql "SELECT o.state FROM outbox o JOIN messages m ON m.id = o.message
 is "$(lines "$PROV_LOG")" 1 "outcome: and was not sent again"
 report_stalls gateway
 
+## 4. a corrupted page (of the messages table): the inserts fail with
+## "database disk image is malformed"; held like any refused write, never
+## dropped, and committed once the page is repaired (docs/gateway.md)
+GW_DB=$TEST_TMP/gateway3.db
+GW_KEY=$TEST_TMP/gateway3.key
+setup_gateway gateway3 corrupt || bail_out "third gateway did not start"
+_ckpt() { [ "$(sql "PRAGMA wal_checkpoint(TRUNCATE)" | cut -d'|' -f1)" = 0 ]; }
+# poke: a commit by another connection, so the gateway reads the file again
+poke() { sql "PRAGMA user_version = $(sql "PRAGMA user_version")"; }
+wait_for 20 _ckpt || bail_out "cannot checkpoint the gateway database"
+page=$(sql "PRAGMA page_size")
+root=$(sql "SELECT rootpage FROM sqlite_master WHERE name = 'messages'")
+dd if="$GW_DB" of="$TEST_TMP/page" bs="$page" skip=$((root - 1)) count=1 2>/dev/null
+head -c "$page" /dev/urandom | dd of="$GW_DB" bs="$page" seek=$((root - 1)) conv=notrunc 2>/dev/null
+poke
+run_attack gateway3 corrupt
+is "$(_smtp_count "corrupt ")" 2 "corrupt: nothing of the held alerts went out while the page was bad"
+nok "corrupt: no alert dropped" _in_log gateway3 "dropping\|lost .*acknowledged"
+dd if="$TEST_TMP/page" of="$GW_DB" bs="$page" seek=$((root - 1)) conv=notrunc 2>/dev/null
+poke
+check_outcome gateway3 corrupt
+report_stalls gateway3
+
 ## 3. a full disk
 if [ "$(id -u)" != 0 ]; then
 	skip "disk full: the alerts are held and delivered" "needs root to mount a small tmpfs"
@@ -223,5 +249,30 @@ is "$(_smtp_count "full ")" 2 "full: nothing of the held alerts went out while t
 rm -f "$SMALL/fill"
 check_outcome gateway2 full
 report_stalls gateway2
+
+## 5. a read-only database: the daemon and the commands refuse, saying why
+umount -l "$SMALL" 2>/dev/null
+mkdir -p "$TEST_TMP/rw" "$TEST_TMP/ro"
+sqlite3 "$TEST_TMP/gateway3.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+cp "$TEST_TMP/gateway3.db" "$TEST_TMP/gateway3.key" "$TEST_TMP/rw/"
+if mount --bind "$TEST_TMP/rw" "$TEST_TMP/ro" 2>/dev/null &&
+	mount -o remount,bind,ro "$TEST_TMP/ro" 2>/dev/null; then
+	trap '_rc=$?; umount -l "$TEST_TMP/ro" 2>/dev/null; (exit $_rc); _cleanup' EXIT
+	GW_DB=$TEST_TMP/ro/gateway3.db
+	GW_KEY=$TEST_TMP/ro/gateway3.key
+	gw_config
+	before=$(sha256sum "$GW_DB")
+	rc=0
+	gw group add late --channels email >/dev/null 2>"$TEST_TMP/ro.err" || rc=$?
+	is "$rc" 74 "read-only: a command exits 74"
+	ok "read-only: and says why" grep -q "cannot open db .*unable to open database file" "$TEST_TMP/ro.err"
+	rc=0
+	timeout 20 "$GATEWAY_BIN" -c "$GW_CONF" run >"$TEST_TMP/ro.out" 2>&1 || rc=$?
+	is "$rc" 74 "read-only: the daemon does not start (exit 74)"
+	ok "read-only: and says why" grep -q "cannot open db .*unable to open database file" "$TEST_TMP/ro.out"
+	is "$(sha256sum "$GW_DB")" "$before" "read-only: the file is unchanged"
+else
+	skip "read-only database" "bind mount refused"
+fi
 
 done_testing

@@ -6,7 +6,8 @@
 # fails, a connection dropped after the final dot or mid-pipeline loses
 # nothing and repeats only the unacknowledged message, an over-long reply
 # line is a retry; a server without PIPELINING, `pipelining = off` and a
-# STARTTLS offer go through libcurl, which refuses a bad certificate.
+# STARTTLS offer go through libcurl, which refuses a bad certificate; a
+# server name is looked up off the loop (libcurl meanwhile).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/gateway-lib.sh"
@@ -197,5 +198,33 @@ ok "bad certificate: not sent, retried (state $st)" test "$st" = queued -o "$st"
 is "$(lines "$SMTP_LOG")" 0 "nothing delivered in clear"
 ok "the error is recorded" test -n "$(sql "SELECT o.last_error FROM outbox o JOIN messages m
 	ON m.id = o.message WHERE m.msg_id = '$ALERT'")"
+
+## 10. a server name: looked up off the loop (getaddrinfo_a), libcurl meanwhile
+stop_bg smtp
+SMTP_LOG=$TEST_TMP/smtp5.jsonl
+SMTP_PORT=
+smtp_start --pipelining || bail_out "no smtp recorder"
+email_conf "smtp://localhost:$SMTP_PORT"
+gw_restart
+alert ops
+wait_for 15 _settled "$ALERT" 1
+is "$(states "$ALERT")" sent "a server name: the first alert is sent"
+if [ "$(getent ahosts localhost | awk 'NR == 1 { print $1 }')" = 127.0.0.1 ]; then
+	# the lookup ends in the background: a later email takes the client
+	piped=0
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		alert ops
+		wait_for 15 _settled "$ALERT" 1
+		n=$(lines "$SMTP_LOG")
+		if ! grep -qi "multipart/mixed" <<<"$(jfield "$SMTP_LOG" "$n" 'j["data"]')"; then
+			piped=1
+			break
+		fi
+	done
+	is "$piped" 1 "then by the pipelining client once the name is known"
+else
+	skip "then by the pipelining client once the name is known" "localhost is not 127.0.0.1 first here"
+fi
+stop_bg smtp
 
 done_testing

@@ -430,3 +430,165 @@ EOF
 random_key() {
 	head -c 32 /dev/urandom | base64 -w0
 }
+
+########################################################################
+## the web console (docs/console.md): config, users, sign-in with curl
+#
+#   console_setup [LINE...]    write $CONSOLE_CONF ([console] db and key in
+#                              $TEST_TMP/console, fast Argon2 for tests,
+#                              [http] listen 127.0.0.1:$CONSOLE_PORT); LINEs
+#                              are appended (e.g. "[broker]" "db = ...",
+#                              "[http]" "request_timeout = 2")
+#   console_tls                make a self-signed cert/key and serve HTTPS
+#                              (call before console_setup)
+#   console_user_add NAME ROLE [LEVEL]   password $(console_password NAME),
+#                              TOTP secret kept in CONSOLE_SECRET[NAME]
+#   console_start              start_bg console, wait for the port
+#   console_code NAME          print a TOTP code for NAME never used before
+#                              (each code once: waits for the next step
+#                              when the current and next are used)
+#   console_signin NAME [PASSWORD [CODE]]   sign in: sets CONSOLE_SID (the
+#                              session cookie value) and CONSOLE_CSRF;
+#                              returns 0 on success
+#   console_get PATH [CURL_ARG...]          GET with the session; body in
+#                              $CONSOLE_BODY, headers in $CONSOLE_HEADERS,
+#                              prints the status
+#   console_post PATH [NAME=VALUE...]       POST a form with the session's
+#                              CSRF token added; as console_get
+# shellcheck disable=SC2034
+CONSOLE_BIN=$top_builddir/console/mqttsec-console
+CONSOLE_SCHEME=http
+declare -A CONSOLE_SECRET=()
+CONSOLE_SID=
+CONSOLE_CSRF=
+
+console_tls() {
+	CONSOLE_SCHEME=https
+	mkdir -p "$TEST_TMP/console"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+		-keyout "$TEST_TMP/console/tls.key" -out "$TEST_TMP/console/tls.crt" >/dev/null 2>&1 ||
+		bail_out "openssl cannot make a certificate"
+	chmod 600 "$TEST_TMP/console/tls.key"
+}
+
+console_setup() {
+	local line
+	mkdir -p "$TEST_TMP/console"
+	CONSOLE_PORT=$(free_port)
+	CONSOLE_URL=$CONSOLE_SCHEME://127.0.0.1:$CONSOLE_PORT
+	CONSOLE_CONF=$TEST_TMP/console/console.conf
+	CONSOLE_BODY=$TEST_TMP/console/body
+	CONSOLE_HEADERS=$TEST_TMP/console/headers
+	{
+		echo "[console]"
+		echo "db = $TEST_TMP/console/console.db"
+		echo "key_file = $TEST_TMP/console/console.key"
+		echo "argon2_time = 1"
+		echo "argon2_memory_kib = 1024"
+		echo "[http]"
+		echo "listen = 127.0.0.1:$CONSOLE_PORT"
+		if [ "$CONSOLE_SCHEME" = https ]; then
+			echo "cert = $TEST_TMP/console/tls.crt"
+			echo "key = $TEST_TMP/console/tls.key"
+		fi
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >"$CONSOLE_CONF"
+	export CONSOLE_URL CONSOLE_CONF
+}
+
+console_password() {
+	echo "pw-$1-0123456789"
+}
+
+console_user_add() {
+	local name=$1 role=$2 level=${3:-} out
+	console_password "$name" >"$TEST_TMP/console/pw.$name"
+	if [ -n "$level" ]; then
+		out=$("$CONSOLE_BIN" -c "$CONSOLE_CONF" user add "$name" --role "$role" \
+			--level "$level" --password-file "$TEST_TMP/console/pw.$name") || return 1
+	else
+		out=$("$CONSOLE_BIN" -c "$CONSOLE_CONF" user add "$name" --role "$role" \
+			--password-file "$TEST_TMP/console/pw.$name") || return 1
+	fi
+	CONSOLE_SECRET[$name]=$(printf '%s\n' "$out" | sed -n 's/^otpauth:.*[?&]secret=\([A-Z2-7]*\).*/\1/p')
+	[ -n "${CONSOLE_SECRET[$name]}" ]
+}
+
+console_start() {
+	start_bg console "$CONSOLE_BIN" -c "$CONSOLE_CONF" run
+	wait_port "$CONSOLE_PORT"
+}
+
+console_code() {
+	local name=$1 now step last=-1
+	# kept in a file: the code is usually read in a $(...) subshell
+	[ -f "$TEST_TMP/console/step.$name" ] && last=$(cat "$TEST_TMP/console/step.$name")
+	now=$(($(date +%s) / 30))
+	if [ "$now" -gt "$last" ]; then
+		step=$now
+	elif [ $((now + 1)) -gt "$last" ]; then
+		step=$((now + 1))
+	else
+		# both used: wait (bounded, at most one step) for the next step
+		while [ $(($(date +%s) / 30)) -le "$now" ]; do sleep 0.2; done
+		step=$((now + 2))
+	fi
+	echo "$step" >"$TEST_TMP/console/step.$name"
+	oathtool --totp -b -N "@$((step * 30))" "${CONSOLE_SECRET[$name]}"
+}
+
+# _console_curl ARGS...: curl against the console (TLS not verified: the
+# test's own self-signed certificate)
+_console_curl() {
+	curl -s -k --max-time "$WAIT_TIMEOUT" "$@"
+}
+
+# console_login_form: GET /signin; sets _CONSOLE_LOGIN (cookie) and
+# _CONSOLE_LOGIN_CSRF.
+console_login_form() {
+	_console_curl -D "$CONSOLE_HEADERS" -o "$CONSOLE_BODY" "$CONSOLE_URL/signin" || return 1
+	_CONSOLE_LOGIN=$(sed -n 's/^Set-Cookie: __Host-mqs_login=\([^;]*\);.*/\1/p' "$CONSOLE_HEADERS" | tr -d '\r')
+	_CONSOLE_LOGIN_CSRF=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$CONSOLE_BODY")
+	[ -n "$_CONSOLE_LOGIN" ] && [ -n "$_CONSOLE_LOGIN_CSRF" ]
+}
+
+console_signin() {
+	local name=$1 password=${2:-} code=${3:-} status
+	[ -n "$password" ] || password=$(console_password "$name")
+	[ -n "$code" ] || code=$(console_code "$name")
+	CONSOLE_SID=
+	CONSOLE_CSRF=
+	console_login_form || return 1
+	status=$(_console_curl -D "$CONSOLE_HEADERS" -o "$CONSOLE_BODY" -w '%{http_code}' \
+		-H "Cookie: __Host-mqs_login=$_CONSOLE_LOGIN" \
+		--data-urlencode "csrf=$_CONSOLE_LOGIN_CSRF" --data-urlencode "name=$name" \
+		--data-urlencode "password=$password" --data-urlencode "code=$code" \
+		"$CONSOLE_URL/signin")
+	[ "$status" = 303 ] || return 1
+	CONSOLE_SID=$(sed -n 's/^Set-Cookie: __Host-mqs_session=\([^;]*\);.*/\1/p' "$CONSOLE_HEADERS" | tr -d '\r')
+	[ -n "$CONSOLE_SID" ] || return 1
+	[ "$(console_get /)" = 200 ] || return 1
+	CONSOLE_CSRF=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$CONSOLE_BODY" | head -n 1)
+	[ -n "$CONSOLE_CSRF" ]
+}
+
+console_get() {
+	local path=$1
+	shift
+	_console_curl -D "$CONSOLE_HEADERS" -o "$CONSOLE_BODY" -w '%{http_code}' \
+		-H "Cookie: __Host-mqs_session=$CONSOLE_SID" "$@" "$CONSOLE_URL$path"
+}
+
+console_post() {
+	local path=$1 kv args=()
+	shift
+	for kv in "$@"; do
+		args+=(--data-urlencode "$kv")
+	done
+	_console_curl -D "$CONSOLE_HEADERS" -o "$CONSOLE_BODY" -w '%{http_code}' \
+		-H "Cookie: __Host-mqs_session=$CONSOLE_SID" \
+		--data-urlencode "csrf=$CONSOLE_CSRF" "${args[@]}" "$CONSOLE_URL$path"
+}

@@ -49,6 +49,20 @@ static void test_parse(void)
 	       "unterminated quote");
 	tap_ok(gw_rule_parse("value > 4 => alert severity=loud", &r, err, sizeof(err)) != 0,
 	       "bad severity");
+	/* found by fuzz-rule: titles and bodies that are not UTF-8 reached
+	 * the channels */
+	tap_ok(gw_rule_parse("value > 4 => alert title=\"room \xbf cold\"", &r, err, sizeof(err)) !=
+	               0 &&
+	           strcmp(err, "title must be UTF-8") == 0 && r.title == NULL,
+	       "a title that is not UTF-8 is refused: %s", err);
+	tap_ok(gw_rule_parse("value > 4 => alert body=\xc3(", &r, err, sizeof(err)) != 0 &&
+	           strcmp(err, "body must be UTF-8") == 0 && r.body == NULL,
+	       "a body that is not UTF-8 is refused: %s", err);
+	tap_ok(gw_rule_parse("value > 4 => alert title=\"Salle \xc3\xa0 30 \xc2\xb0"
+	                     "C\"",
+	                     &r, err, sizeof(err)) == 0,
+	       "a UTF-8 title parses");
+	gw_rule_release(&r);
 }
 
 int main(void)

@@ -187,7 +187,8 @@ static void run(enum script script, size_t body_len, struct outcome *o, struct s
 	*msg_copy = malloc(len);
 	memcpy(*msg_copy, msg, len);
 	*msg_len = len;
-	if (c == NULL || gw_smtp_submit(c, "<r@example.test>", msg, len, NULL, now_ms()) != MQS_OK)
+	if (c == NULL ||
+	    gw_smtp_submit(c, "<r@example.test>", msg, len, NULL, 1, now_ms()) != MQS_OK)
 		goto out;
 	end = now_ms() + 6000;
 	while (o->ended == 0 && now_ms() < end) {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-smtp.c - the pipelining SMTP client (gateway/gw_smtp.h): dot
- * stuffing, and one transaction against a scripted server on loopback
- * (the envelope in one write, the message after 354). */
+ * stuffing, one transaction against a scripted server on loopback (the
+ * envelope in one write, the message after 354), and an urgent
+ * transaction (an alert) sent while every bulk (marketing) transaction
+ * waits for the reply to its final dot. */
 #include "config.h"
 
 #include <netinet/in.h>
@@ -36,14 +38,15 @@ static void test_dot_stuff(void)
 }
 
 static struct gw_smtp_result got;
+static void *got_token;
 static int ndone;
 
 /* done callback: keep the result. */
 static void on_done(void *arg, void *token, const struct gw_smtp_result *r)
 {
 	(void)arg;
-	(void)token;
 	got = *r;
+	got_token = token;
 	ndone++;
 }
 
@@ -107,7 +110,8 @@ static void test_transaction(void)
 	if (c == NULL)
 		return;
 	msg = gw_smtp_dot_stuff("Subject: t\n\nhello\n", 18, 1000, &len);
-	tap_is_int(gw_smtp_submit(c, "<b@example.net>", msg, len, NULL, 1000), MQS_OK, "submitted");
+	tap_is_int(gw_smtp_submit(c, "<b@example.net>", msg, len, NULL, 1, 1000), MQS_OK,
+	           "submitted");
 	gw_smtp_perform(c, 1000, on_done, NULL);
 	fd = accept(ls, NULL, NULL);
 	say(fd, "220 test ESMTP\r\n");
@@ -135,10 +139,132 @@ static void test_transaction(void)
 	close(ls);
 }
 
+/* Accept the client's next connection (bounded: 5 s), driving it. */
+static int accept_conn(struct gw_smtp *c, int ls)
+{
+	for (int i = 0; i < 500; i++) {
+		struct pollfd p = {.fd = ls, .events = POLLIN, .revents = 0};
+
+		gw_smtp_perform(c, 1000, on_done, NULL);
+		if (poll(&p, 1, 10) == 1)
+			return accept(ls, NULL, NULL);
+	}
+	return -1;
+}
+
+/* 1 when the client opened no further connection (after driving it a
+ * little). */
+static int no_new_conn(struct gw_smtp *c, int ls)
+{
+	struct pollfd p = {.fd = ls, .events = POLLIN, .revents = 0};
+
+	for (int i = 0; i < 20; i++) {
+		gw_smtp_perform(c, 1000, on_done, NULL);
+		poll(NULL, 0, 1);
+	}
+	return poll(&p, 1, 0) == 0;
+}
+
+/* Greeting, EHLO with PIPELINING, the envelope answered, the message
+ * read: 0, or -1. */
+static int serve_to_dot(struct gw_smtp *c, int fd, char *buf, size_t cap)
+{
+	say(fd, "220 test ESMTP\r\n");
+	if (read_until(c, fd, buf, cap, "EHLO gw.test\r\n") != 0)
+		return -1;
+	say(fd, "250-test\r\n250 PIPELINING\r\n");
+	if (read_until(c, fd, buf, cap, "DATA\r\n") != 0)
+		return -1;
+	say(fd, "250 ok\r\n250 ok\r\n354 go\r\n");
+	return read_until(c, fd, buf, cap, "\r\n.\r\n");
+}
+
+/* Submit one message to rcpt. */
+static int submit(struct gw_smtp *c, const char *rcpt, void *token, int urgent)
+{
+	size_t len = 0;
+	char *msg = gw_smtp_dot_stuff("Subject: t\n\nhello\n", 18, 1000, &len);
+
+	return gw_smtp_submit(c, rcpt, msg, len, token, urgent, 1000);
+}
+
+/* Every bulk transaction waits for the reply to its final dot (a server
+ * holding the marketing connections): an urgent one submitted then still
+ * goes out at once on the connection kept for it and is sent, before any
+ * bulk one ends (docs/channels.md, "Pipelining"). */
+static void test_urgent_not_behind_bulk(void)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int ls = socket(AF_INET, SOCK_STREAM, 0), fd[4] = {-1, -1, -1, -1};
+	char buf[4096], err[128];
+	struct gw_smtp_conf conf = {.host = "127.0.0.1",
+	                            .helo = "gw.test",
+	                            .mail_from = "<a@example.com>",
+	                            .timeout_ms = 60000,
+	                            .max_conns = 4,
+	                            .starttls_wanted = 0};
+	struct gw_smtp *c;
+	int alert = 0, bulk[7], ok = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 8) != 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0) {
+		tap_skip(9, "no loopback socket");
+		return;
+	}
+	conf.port = ntohs(sa.sin_port);
+	c = gw_smtp_new(&conf, err, sizeof(err));
+	if (c == NULL) {
+		tap_skip(9, "no client");
+		return;
+	}
+	ndone = 0;
+	tap_is_int((int)gw_smtp_bulk_max(c), 3,
+	           "before PIPELINING: one bulk per connection, one kept");
+	/* three bulk transactions: three connections, not the kept one */
+	for (int i = 0; i < 3; i++)
+		ok = ok && submit(c, "<m@example.net>", &bulk[i], 0) == MQS_OK;
+	for (int i = 0; i < 3 && ok; i++) {
+		fd[i] = accept_conn(c, ls);
+		ok = fd[i] >= 0 && serve_to_dot(c, fd[i], buf, sizeof(buf)) == 0;
+	}
+	tap_ok(ok && no_new_conn(c, ls), "three bulk transactions on three connections, one kept");
+	/* the final dots stay unanswered; a next bulk one queues behind each */
+	tap_is_int((int)gw_smtp_bulk_max(c), 6, "pipelining: two bulk per connection, one kept");
+	for (int i = 3; i < 6; i++)
+		ok = ok && submit(c, "<m@example.net>", &bulk[i], 0) == MQS_OK;
+	tap_ok(ok, "three more bulk transactions queued behind them");
+	tap_is_int(submit(c, "<m@example.net>", &bulk[6], 0), MQS_ERR_UNSUPPORTED,
+	           "a seventh bulk one finds no place (never the kept connection)");
+	tap_is_int(submit(c, "<ops@example.org>", &alert, 1), MQS_OK, "the alert submitted");
+	fd[3] = accept_conn(c, ls);
+	tap_ok(fd[3] >= 0 && serve_to_dot(c, fd[3], buf, sizeof(buf)) == 0 &&
+	           strstr(buf, "hello") != NULL,
+	       "the alert goes out at once on its own connection");
+	say(fd[3], "250 2.0.0 Ok: queued as A1\r\n");
+	for (int i = 0; i < 500 && ndone == 0; i++) {
+		gw_smtp_perform(c, 1000, on_done, NULL);
+		poll(NULL, 0, 2);
+	}
+	tap_ok(ndone == 1 && got_token == &alert && got.outcome == GW_SENT,
+	       "the alert is sent while every bulk transaction still waits");
+	gw_smtp_free(c, on_done, NULL);
+	tap_is_int(ndone, 7, "the six bulk transactions end as retries at the free");
+	for (int i = 0; i < 4; i++) {
+		if (fd[i] >= 0)
+			close(fd[i]);
+	}
+	close(ls);
+}
+
 int main(void)
 {
 	test_dot_stuff();
 	test_transaction();
+	test_urgent_not_behind_bulk();
 	tap_done();
 	return tap_exit();
 }

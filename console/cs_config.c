@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* cs_config.c - console.conf (docs/console.md "Configuration"), parsed
+ * with libinih. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "cs_int.h"
+
+struct parse {
+	struct cs_conf *c;
+	char *err;
+	size_t errlen;
+	int bad;
+};
+
+static int set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+	return *dst != NULL;
+}
+
+static int set_num(const char *v, long long lo, long long hi, long long *out)
+{
+	char *end = NULL;
+	long long n;
+
+	if (v[0] == '\0' || strlen(v) > 18)
+		return 0;
+	n = strtoll(v, &end, 10);
+	if (end == NULL || *end != '\0' || n < lo || n > hi)
+		return 0;
+	*out = n;
+	return 1;
+}
+
+static int set_listen(struct cs_conf *c, const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	long long port;
+	size_t hl;
+
+	if (colon == NULL || !set_num(colon + 1, 0, 65535, &port))
+		return 0;
+	hl = (size_t)(colon - v);
+	if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']') {
+		v++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl > 255)
+		return 0;
+	free(c->listen_host);
+	c->listen_host = strndup(v, hl);
+	c->listen_port = (int)port;
+	return c->listen_host != NULL;
+}
+
+static int on_kv(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	struct cs_conf *c = p->c;
+	long long n = 0;
+	int ok = 1, known = 1;
+
+	if (strcmp(section, "console") == 0) {
+		if (strcmp(name, "db") == 0)
+			ok = set_str(&c->db, value);
+		else if (strcmp(name, "key_file") == 0)
+			ok = set_str(&c->key_file, value);
+		else if (strcmp(name, "argon2_time") == 0)
+			ok = set_num(value, 1, 100, &n) && ((c->argon2_t = (unsigned)n), 1);
+		else if (strcmp(name, "argon2_memory_kib") == 0)
+			ok = set_num(value, 8, 4 * 1024 * 1024, &n) &&
+			     ((c->argon2_m_kib = (unsigned)n), 1);
+		else if (strcmp(name, "argon2_parallelism") == 0)
+			ok = set_num(value, 1, 16, &n) && ((c->argon2_p = (unsigned)n), 1);
+		else if (strcmp(name, "max_failures") == 0)
+			ok = set_num(value, 1, 1000, &n) && ((c->max_failures = (unsigned)n), 1);
+		else if (strcmp(name, "max_failures_per_address") == 0)
+			ok = set_num(value, 1, 100000, &n) &&
+			     ((c->max_failures_ip = (unsigned)n), 1);
+		else if (strcmp(name, "failure_window") == 0)
+			ok = set_num(value, 1, 86400, &c->failure_window);
+		else if (strcmp(name, "ban_seconds") == 0)
+			ok = set_num(value, 1, 86400, &c->ban_seconds);
+		else if (strcmp(name, "session_idle") == 0)
+			ok = set_num(value, 1, 86400, &c->session_idle);
+		else if (strcmp(name, "session_max") == 0)
+			ok = set_num(value, 1, 7 * 86400, &c->session_max);
+		else
+			known = 0;
+	} else if (strcmp(section, "http") == 0) {
+		if (strcmp(name, "listen") == 0)
+			ok = set_listen(c, value);
+		else if (strcmp(name, "cert") == 0)
+			ok = set_str(&c->cert, value);
+		else if (strcmp(name, "key") == 0)
+			ok = set_str(&c->key, value);
+		else if (strcmp(name, "max_connections") == 0)
+			ok =
+			    set_num(value, 1, 10000, &n) && ((c->max_connections = (unsigned)n), 1);
+		else if (strcmp(name, "max_connections_per_ip") == 0)
+			ok = set_num(value, 1, 10000, &n) && ((c->per_ip = (unsigned)n), 1);
+		else if (strcmp(name, "request_timeout") == 0)
+			ok = set_num(value, 1, 3600, &n) && ((c->request_timeout = (unsigned)n), 1);
+		else if (strcmp(name, "idle_timeout") == 0)
+			ok = set_num(value, 1, 3600, &n) && ((c->idle_timeout = (unsigned)n), 1);
+		else
+			known = 0;
+	} else if (strcmp(section, "broker") == 0) {
+		if (strcmp(name, "db") == 0)
+			ok = set_str(&c->broker_db, value);
+		else if (strcmp(name, "master_key_file") == 0)
+			ok = set_str(&c->broker_key, value);
+		else
+			known = 0;
+	} else if (strcmp(section, "gateway") == 0) {
+		if (strcmp(name, "conf") == 0)
+			ok = set_str(&c->gateway_conf, value);
+		else
+			known = 0;
+	} else {
+		known = 0;
+	}
+	if (!known)
+		fprintf(stderr, "warning: %s: [%s] %s: unknown key ignored\n", c->path, section,
+		        name);
+	if (!ok && !p->bad) {
+		snprintf(p->err, p->errlen, "%s: [%s] %s: bad value", c->path, section, name);
+		p->bad = 1;
+	}
+	return 1;
+}
+
+/* Load console.conf. */
+int cs_conf_load(const char *path, struct cs_conf *c, char *err, size_t errlen)
+{
+	struct parse p = {c, err, errlen, 0};
+	int r, rc = MQS_ERR_PARSE;
+
+	memset(c, 0, sizeof(*c));
+	err[0] = '\0';
+	c->path = strdup(path);
+	c->argon2_t = 3;
+	c->argon2_m_kib = 65536;
+	c->argon2_p = 1;
+	c->max_failures = 5;
+	c->max_failures_ip = 20;
+	c->failure_window = 900;
+	c->ban_seconds = 900;
+	c->session_idle = 900;
+	c->session_max = 12 * 3600;
+	c->max_connections = 64;
+	c->per_ip = 16;
+	c->request_timeout = 10;
+	c->idle_timeout = 30;
+	if (c->path == NULL || !set_listen(c, "127.0.0.1:8443")) {
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	r = ini_parse(path, on_kv, &p);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read %s", path);
+		rc = MQS_ERR_IO;
+		goto out;
+	}
+	if (r > 0) {
+		snprintf(err, errlen, "%s:%d: syntax error", path, r);
+		goto out;
+	}
+	if (p.bad)
+		goto out;
+	if (c->db == NULL) {
+		snprintf(err, errlen, "%s: [console] db is required", path);
+		goto out;
+	}
+	if (c->key_file == NULL) {
+		size_t n = strlen(c->db) + 5;
+
+		c->key_file = malloc(n);
+		if (c->key_file == NULL) {
+			rc = MQS_ERR_NOMEM;
+			goto out;
+		}
+		snprintf(c->key_file, n, "%s.key", c->db);
+	}
+	if ((c->cert == NULL) != (c->key == NULL)) {
+		snprintf(err, errlen, "%s: [http] cert and key go together", path);
+		goto out;
+	}
+	if ((c->broker_db == NULL) != (c->broker_key == NULL)) {
+		snprintf(err, errlen, "%s: [broker] db and master_key_file go together", path);
+		goto out;
+	}
+	if (c->per_ip > c->max_connections)
+		c->per_ip = c->max_connections;
+	rc = MQS_OK;
+out:
+	if (rc != MQS_OK)
+		cs_conf_release(c);
+	return rc;
+}
+
+/* Free a conf. */
+void cs_conf_release(struct cs_conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->db);
+	free(c->key_file);
+	free(c->listen_host);
+	free(c->cert);
+	free(c->key);
+	free(c->broker_db);
+	free(c->broker_key);
+	free(c->gateway_conf);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Whether host is loopback. */
+int cs_conf_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (host == NULL)
+		return 0;
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
