@@ -116,9 +116,10 @@ static int page_list(struct cs_req *req, struct cs_resp *resp)
 		return status;
 	cs_page_begin(resp, req, l.reviewer ? "Review queue" : "Campaigns");
 	if (l.reviewer) {
-		cs_out_fmt(resp, "<h1>Review queue: level %s</h1>\n", cs_req_level(req));
+		cs_out_fmt(resp, "<p>Campaigns waiting for level <strong>%s</strong>.</p>\n",
+		           cs_req_level(req));
 	} else {
-		cs_out_raw(resp, "<h1>Campaigns</h1>\n<p>State: <a href=\"/campaigns\">all</a>");
+		cs_out_raw(resp, "<p>State: <a href=\"/campaigns\">all</a>");
 		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 			cs_out_fmt(resp, " | <a href=\"/campaigns?state=%s\">%s</a>", states[i],
 			           states[i]);
@@ -323,7 +324,8 @@ static int page_show(struct cs_req *req, struct cs_resp *resp)
 	cs_gw_time(ld.expires_at, t2, sizeof(t2));
 	cs_page_begin(resp, req, "Campaign");
 	cs_out_fmt(resp,
-	           "<h1>Campaign %s</h1>\n<table class=facts><tr><th>State</th><td>%s</td></tr>"
+	           "<p>Campaign <strong>%s</strong></p>\n<table "
+	           "class=facts><tr><th>State</th><td>%s</td></tr>"
 	           "<tr><th>Levels</th><td>%s</td></tr><tr><th>Level to decide</th><td>%s</td>"
 	           "</tr><tr><th>Author</th><td>%s</td></tr><tr><th>Group</th><td>%s</td></tr>"
 	           "<tr><th>Channels</th><td>%s</td></tr><tr><th>Send at</th><td>%s</td></tr>"
@@ -410,7 +412,7 @@ static int do_decide(struct cs_req *req, struct cs_resp *resp)
 	if (sha != NULL && *sha == '\0')
 		sha = NULL;
 	rc = gw_review_decide_code(s, cid, principal, code, decision, cs_req_level(req), sha,
-	                           reason, "console", cs_req_now(req), err, sizeof(err));
+	                           reason, "console", cs_gw_now_ms(req), err, sizeof(err));
 out:
 	cs_gw_audit(req, decision == GW_DECIDE_APPROVE ? "campaign approve" : "campaign reject",
 	            cid, rc == MQS_OK);

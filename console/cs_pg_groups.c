@@ -57,7 +57,7 @@ static int page_list(struct cs_req *req, struct cs_resp *resp)
 	if (!cs_gw_open(req, resp, &s, &conf, &status))
 		return status;
 	cs_page_begin(resp, req, "Groups");
-	cs_out_raw(resp, "<h1>Groups</h1>\n<table><thead><tr><th>Name</th><th>Default channels</th>"
+	cs_out_raw(resp, "<table><thead><tr><th>Name</th><th>Default channels</th>"
 	                 "<th>Members</th><th></th></tr></thead><tbody>\n");
 	if (gw_group_each(s, group_row, &l) != MQS_OK)
 		cs_out_raw(resp, "<tr><td colspan=4 class=error>cannot read the groups</td></tr>");
@@ -111,7 +111,8 @@ static int page_show(struct cs_req *req, struct cs_resp *resp)
 		return 404;
 	cs_page_begin(resp, req, "Group");
 	cs_out_fmt(resp,
-	           "<h1>Group %s</h1>\n<table><thead><tr><th>Member</th><th></th></tr>"
+	           "<p>Members of group "
+	           "<strong>%s</strong></p>\n<table><thead><tr><th>Member</th><th></th></tr>"
 	           "</thead><tbody>\n",
 	           name);
 	if (gw_recipient_each(s, member_row, &l) != MQS_OK)

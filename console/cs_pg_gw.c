@@ -80,3 +80,12 @@ void cs_gw_audit(struct cs_req *req, const char *action, const char *target, int
 	         ok ? "" : " refused");
 	cs_req_audit(req, what, ok);
 }
+
+/* The request's time in ms. */
+int64_t cs_gw_now_ms(const struct cs_req *req)
+{
+	int64_t now = cs_req_now(req);
+
+	/* seconds (cs_page.h); a value already in ms is kept as it is */
+	return now < 100000000000LL ? now * 1000 : now;
+}

@@ -40,6 +40,10 @@ int cs_gw_open(struct cs_req *req, struct cs_resp *resp, struct gw_store **store
 /* ms since the epoch as "YYYY-MM-DD HH:MM:SS UTC" into out ("-" for 0). */
 void cs_gw_time(int64_t ms, char *out, size_t cap);
 
+/* The time of the request in milliseconds since the epoch (what the
+ * gateway's data modules take), from cs_req_now() (seconds). */
+int64_t cs_gw_now_ms(const struct cs_req *req);
+
 /* "console:" + the signed-in user into out (cap >= GW_PRINCIPAL_MAX);
  * returns 0 when the name does not fit. */
 int cs_gw_principal(struct cs_req *req, char *out, size_t cap);

@@ -72,7 +72,7 @@ static int page_list(struct cs_req *req, struct cs_resp *resp)
 		return status;
 	total = gw_outbox_count(s, state, chan);
 	cs_page_begin(resp, req, "Outbox");
-	cs_out_raw(resp, "<h1>Outbox</h1>\n<form method=get action=\"/outbox\"><label>State "
+	cs_out_raw(resp, "<form method=get action=\"/outbox\"><label>State "
 	                 "<select name=state><option value=\"\">any</option>");
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		cs_out_fmt(resp, "<option%s>%s</option>",
@@ -117,7 +117,7 @@ static int do_requeue(struct cs_req *req, struct cs_resp *resp)
 	if (!cs_gw_open(req, resp, &s, &conf, &status))
 		return status;
 	if (arg != NULL && end != arg && *end == '\0' && id > 0)
-		rc = gw_outbox_requeue(s, (int64_t)id, cs_req_now(req), err, sizeof(err));
+		rc = gw_outbox_requeue(s, (int64_t)id, cs_gw_now_ms(req), err, sizeof(err));
 	cs_gw_audit(req, "outbox requeue", arg, rc == MQS_OK);
 	if (rc == MQS_OK)
 		snprintf(flash, sizeof(flash), "delivery %lld queued again", id);

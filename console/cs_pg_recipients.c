@@ -101,7 +101,7 @@ static int page_list(struct cs_req *req, struct cs_resp *resp)
 	l.resp = resp;
 	l.offset = cs_req_page_offset(req);
 	cs_page_begin(resp, req, "Recipients");
-	cs_out_raw(resp, "<h1>Recipients</h1>\n<p>Addresses are shown masked; the full address "
+	cs_out_raw(resp, "<p>Addresses are shown masked; the full address "
 	                 "is never shown.</p>\n<table><thead><tr><th>Name</th><th>Email</th>"
 	                 "<th>Phone</th><th>LINE</th><th>Groups</th><th>Time zone</th>"
 	                 "<th>Marketing consent</th><th>Opted out</th></tr></thead><tbody>\n");
@@ -153,7 +153,7 @@ static int apply_consents(struct cs_req *req, struct gw_store *s, const char *na
 		if (v == NULL && !all_given)
 			continue;
 		rc = gw_consent_set(s, name, consent_chans[i], v != NULL && strcmp(v, "on") == 0,
-		                    source, cs_req_now(req), err, errlen);
+		                    source, cs_gw_now_ms(req), err, errlen);
 	}
 	return rc;
 }
@@ -248,7 +248,7 @@ static int page_edit(struct cs_req *req, struct cs_resp *resp)
 	if (!l.found)
 		return 404;
 	cs_page_begin(resp, req, "Recipient");
-	cs_out_fmt(resp, "<h1>Recipient %s</h1>\n", name);
+	cs_out_fmt(resp, "<p>Recipient <strong>%s</strong></p>\n", name);
 	cs_out_raw(resp, "<form method=post action=\"/recipients/edit\">");
 	cs_out_csrf(resp, req);
 	cs_out_fmt(resp, "<input type=hidden name=name value=\"%s\">", name);
@@ -366,9 +366,9 @@ static int do_optout(struct cs_req *req, struct cs_resp *resp)
 	}
 	snprintf(back, sizeof(back), "/recipients/edit?name=%s", name);
 	if (lift)
-		rc = gw_consent_optout_lift(s, rid, ch, source, cs_req_now(req), &changed);
+		rc = gw_consent_optout_lift(s, rid, ch, source, cs_gw_now_ms(req), &changed);
 	else
-		rc = gw_consent_optout(s, rid, ch, source, cs_req_now(req), &changed);
+		rc = gw_consent_optout(s, rid, ch, source, cs_gw_now_ms(req), &changed);
 out:
 	cs_gw_audit(req, lift ? "recipient optout lift" : "recipient optout", name, rc == MQS_OK);
 	if (rc == MQS_OK)

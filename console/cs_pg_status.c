@@ -51,7 +51,7 @@ static int page_status(struct cs_req *req, struct cs_resp *resp)
 	if (!cs_gw_open(req, resp, &s, &conf, &status))
 		return status;
 	cs_page_begin(resp, req, "Delivery status");
-	cs_out_raw(resp, "<h1>Delivery status</h1>\n<h2>Outbox</h2>\n<table id=outbox-counts>"
+	cs_out_raw(resp, "<h2>Outbox</h2>\n<table id=outbox-counts>"
 	                 "<thead><tr><th>Channel</th>");
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		cs_out_fmt(resp, "<th>%s</th>", states[i]);

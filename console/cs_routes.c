@@ -7,12 +7,18 @@
 #include <string.h>
 
 #include "cs_int.h"
+#include "cs_pg_gw.h"
 
 /* Page modules' tables (one line each, in navigation order). */
 
 /* The tables, in order; NULL-terminated. */
 const struct cs_route *const cs_route_tables[] = {
     cs_pg_core_routes,
+    cs_pg_recipients_routes,
+    cs_pg_groups_routes,
+    cs_pg_campaigns_routes,
+    cs_pg_outbox_routes,
+    cs_pg_status_routes,
     NULL,
 };
 
