@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 96-console-signin.sh - the web console's sign-in and its refusals
+# 98-console-signin.sh - the web console's sign-in and its refusals
 # (docs/console.md "Sign-in", "Security"), with curl: wrong password, wrong
 # code, reused code, disabled user, lock-out, missing/wrong CSRF, cookie
 # attributes, security headers, an operator calling an admin URL, traversal
