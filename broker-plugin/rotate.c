@@ -29,8 +29,9 @@
  *
  * Revoking rotates (mqsp_rotate_revoke_tick): when an allow entry expires
  * with the allow list on, no admin command runs, so the plugin runs the
- * rule of lib/mqs_revoke.h itself on the next tick (within a second), in
- * one transaction on the writer connection, never waiting for a lock.
+ * rule of lib/mqs_revoke.h itself from the next tick, REVOKE_SLICE holders
+ * per tick, each slice in one transaction on the writer connection, never
+ * waiting for a lock.
  */
 #include "config.h"
 
@@ -47,6 +48,7 @@
 #define DUE_MAX        16 /* rotations per tick at most */
 #define SCHEDULE_EVERY 1  /* seconds between two looks at rotate_every */
 #define IDS_MAX        128
+#define REVOKE_SLICE   256 /* key holders the revoke rule looks at per tick */
 
 /* Run one statement without results on db. */
 static int exec(sqlite3 *db, const char *sql)
@@ -268,10 +270,14 @@ static void announced_due(struct mqsp_plugin *p, int64_t now)
 	sqlite3_finalize(st);
 }
 
-/* The revoke rule after an allow entry expired. */
+/* The revoke rule after an allow entry expired, one slice of holders per
+ * tick (REVOKE_SLICE) in its own transaction, so that a large fleet never
+ * holds the broker thread for long (docs/payload-encryption.md, "Revoking
+ * rotates"). */
 void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 {
 	sqlite3 *db = mqsp_store_writer(p->store);
+	char *next = NULL;
 	unsigned n = 0;
 	char err[512];
 	int rc;
@@ -281,13 +287,14 @@ void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 	if (rc != MQS_OK)
 		return; /* busy: the next tick */
 	err[0] = '\0';
-	rc = mqs_revoke_check(db, p->mk, now, now + p->opt.key_grace, "mqttsec-plugin", &n, err,
-	                      sizeof(err));
+	rc = mqs_revoke_check_slice(db, p->mk, now, now + p->opt.key_grace, "mqttsec-plugin",
+	                            p->revoke_after, REVOKE_SLICE, &next, &n, err, sizeof(err));
 	if (rc == MQS_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != MQS_OK) {
 		int code = sqlite3_extended_errcode(db);
 
+		free(next);
 		if (!sqlite3_get_autocommit(db))
 			(void)exec(db, "ROLLBACK");
 		if (code != SQLITE_BUSY && code != SQLITE_LOCKED) {
@@ -295,18 +302,47 @@ void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 			         "mqttsec: cannot rotate the keys of holders that lost their read "
 			         "right: %s",
 			         err[0] != '\0' ? err : mqs_strerror(rc));
-			p->revoke_pending = 0; /* the next expiry or admin change tries again */
+			mqsp_rotate_revoke_reset(
+			    p); /* the next expiry or admin change tries again */
+			p->revoke_pending = 0;
 		}
 		return;
 	}
-	p->revoke_pending = 0;
-	if (n > 0) {
+	free(p->revoke_after);
+	p->revoke_after = next;
+	p->revoke_rotated += n;
+	if (n > 0)
+		want_view(p); /* the new view pushes the new keys */
+	if (next != NULL)
+		return; /* the next slice on the next tick */
+	if (p->revoke_rotated > 0)
 		mqsp_log(MOSQ_LOG_NOTICE,
 		         "mqttsec: rotated the topic keys of %u filters: holders lost their read "
 		         "right (an allow entry expired)",
-		         n);
-		want_view(p); /* the new view pushes the new keys */
-	}
+		         p->revoke_rotated);
+	p->revoke_rotated = 0;
+	/* an entry that expired during the pass: the holders before where it
+	 * was are looked at again */
+	p->revoke_pending = p->revoke_again;
+	p->revoke_again = 0;
+}
+
+/* Ask for a pass of the revoke rule: a new one, or one more after the
+ * pass in progress. */
+void mqsp_rotate_revoke_want(struct mqsp_plugin *p)
+{
+	if (p->revoke_pending && p->revoke_after != NULL)
+		p->revoke_again = 1;
+	p->revoke_pending = 1;
+}
+
+/* Forget the pass in progress. */
+void mqsp_rotate_revoke_reset(struct mqsp_plugin *p)
+{
+	free(p->revoke_after);
+	p->revoke_after = NULL;
+	p->revoke_rotated = 0;
+	p->revoke_again = 0;
 }
 
 /* On the tick. */
