@@ -291,8 +291,8 @@ int main(void)
 		tap_ok(ok && rc == MQS_OK && slices >= OTHERS / 50,
 		       "the pass took %u slices of 50 holders %s", slices, rc != MQS_OK ? err : "");
 		tap_ok(k10 > k9 && rotated == 1,
-		       "the slice that reached zz6 rotated the filter once (key %lld -> %lld, %u)", k9,
-		       k10, rotated);
+		       "the slice that reached zz6 rotated the filter once (key %lld -> %lld, %u)",
+		       k9, k10, rotated);
 		tap_is_int(
 		    (int)one(ctx, "SELECT count(*) FROM key_grants WHERE username = ?1", "zz6"), 0,
 		    "zz6's grants are gone");
