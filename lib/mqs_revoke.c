@@ -71,21 +71,23 @@ static int holders_load(sqlite3 *db, int64_t now, const char *after, const char 
 	/* holders of a filter's current key (active or announced), and of
 	 * the key that seals now: during an announce period that is a retired
 	 * key in its grace (as the plugin picks it, broker-plugin/keys.c) */
+#define HOLDERS_SQL                                                                                \
+	"SELECT DISTINCT g.username, g.filter FROM key_grants g JOIN keys k ON k.id = g.key_id "   \
+	"JOIN protected_topics p ON p.filter = g.filter WHERE p.per_device = 0 AND (k.state = "    \
+	"'active' OR k.id = (SELECT max(id) FROM keys WHERE purpose = 'topic' AND owner = "        \
+	"g.filter AND seal_after <= ?1 AND (state = 'active' OR retire_after >= ?1)))"
+	/* a slice: a range of key_grants' primary key (username first) */
 	if (sqlite3_prepare_v2(db,
-	                       "SELECT DISTINCT g.username, g.filter FROM key_grants g JOIN keys k "
-	                       "ON k.id = g.key_id JOIN protected_topics p ON p.filter = g.filter "
-	                       "WHERE p.per_device = 0 AND (k.state = 'active' OR k.id = (SELECT "
-	                       "max(id) FROM keys WHERE purpose = 'topic' AND owner = g.filter AND "
-	                       "seal_after <= ?1 AND (state = 'active' OR retire_after >= ?1))) "
-	                       "AND (?2 IS NULL OR g.username > ?2) AND (?3 IS NULL OR "
-	                       "g.username <= ?3) ORDER BY g.username",
+	                       after == NULL && upto == NULL ? HOLDERS_SQL " ORDER BY g.username"
+	                                                     : HOLDERS_SQL
+	                           " AND g.username > ?2 AND (?3 IS NULL OR "
+	                           "g.username <= ?3) ORDER BY g.username",
 	                       -1, &st, NULL) != SQLITE_OK) {
 		rc = MQS_ERR_DB;
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	if (after != NULL)
-		sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, after != NULL ? after : "", -1, SQLITE_STATIC);
 	if (upto != NULL)
 		sqlite3_bind_text(st, 3, upto, -1, SQLITE_STATIC);
 	for (;;) {
