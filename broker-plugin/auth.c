@@ -424,7 +424,7 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 	struct mqs_cidr host;
 	const uint8_t *addr = NULL;
 	char ip[MQS_CIDR_TEXT_MAX];
-	const struct mqsp_device *d;
+	struct mqsp_device *d;
 	int64_t now = (int64_t)time(NULL);
 	const char *why;
 	const char *user_log = user, *cid_log = cid;

@@ -311,6 +311,7 @@ static void plugin_free(struct mqsp_plugin *p)
 	mqsp_bans_free(p->bans);
 	mqsp_clients_release(&p->clients);
 	mqsp_auth_steps_free(p);
+	mqsp_rotate_revoke_reset(p);
 	mqsp_reseal_free(p->reseal);
 	mqsp_keysvc_free(p->keysvc);
 	mqsp_seals_free(p->seals);
