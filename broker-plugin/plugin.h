@@ -121,10 +121,18 @@ struct mqsp_plugin {
 	int64_t next_schedule;       /* when to look for rotate_every rotations (rotate.c) */
 	int64_t seal_checked;        /* announced keys looked at up to then (rotate.c) */
 	struct mqsp_tokens *tokens;  /* connect tokens (tokens.h) */
+	int64_t mem_warned;          /* last warning about a refused allocation (seconds) */
+	unsigned long mem_quiet;     /* refused allocations not logged since */
 };
 
 /* Log through the broker with the "mqttsec: " prefix (broker thread only). */
 void mqsp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The broker's allocator refused the plugin memory (memory_limit,
+ * docs/broker-plugin.md, "Memory") and what ("connections", "publishes")
+ * was refused for it: one warning every 10 s at most, with the number of
+ * refusals not logged; now in seconds. */
+void mqsp_mem_refused(struct mqsp_plugin *p, const char *what, int64_t now);
 
 /* MOSQ_EVT_BASIC_AUTH (auth.c). */
 int mqsp_auth_cb(int event, void *event_data, void *userdata);
