@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 98-plugin-memory-limit.sh - the plugin's own structures count toward the
+# 97-plugin-memory-limit.sh - the plugin's own structures count toward the
 # broker's memory_limit (docs/broker-plugin.md, "Memory"): under a 1 MB
 # limit a small policy serves; a big policy imported while the broker runs
 # does not fit, so the new view is refused and the old one keeps serving;
