@@ -16,7 +16,8 @@
 # Prints: fan-out time, deliveries/s of the campaign (first fan-out to last
 # delivery, gateway clock) and of smtp-source (same message count),
 # their ratio, gateway peak RSS (VmHWM), alert latency publish -> outcome
-# recorded (SMTP transaction done) p50/p99 idle and while draining.
+# recorded (SMTP transaction done) p50/p99 idle and while draining, and the
+# part of it from the alert's commit (committed -> sent, ms resolution).
 # Everything on 127.0.0.1; run from a build directory (or set BUILD).
 # BENCH_EMAIL_RATE=2000/s sets [channel email] rate (marketing's limit).
 # BENCH_PIPELINING=off sets [channel email] pipelining (off: libcurl only).
@@ -199,16 +200,24 @@ for i in range(n):
     sys.stdout.flush()' "$((RATE * SECS))" "$RATE" "$1" |
 		mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t alerts/lat -l
 }
-# latency PREFIX: p50/p99 of publish -> outcome recorded, from the outbox
+# latency PREFIX: p50/p99 of publish -> outcome recorded, from the outbox;
+# then of committed -> outcome recorded (issue 13's measure: the time in the
+# gateway's delivery path, without the broker and the MQTT read)
 latency() {
-	q "SELECT m.msg_id, o.updated_at FROM outbox o JOIN messages m ON m.id = o.message
-	   WHERE m.msg_id LIKE '$1-%' AND o.state = 'sent' ORDER BY m.id" | $PY -c 'import sys
-raw = [int(u) - int(i.split("-", 1)[1]) / 1e6 for i, u in (l.strip().split("|") for l in sys.stdin)]
+	q "SELECT m.msg_id, o.updated_at, m.received_at FROM outbox o JOIN messages m
+	   ON m.id = o.message WHERE m.msg_id LIKE '$1-%' AND o.state = 'sent' ORDER BY m.id" |
+		$PY -c 'import sys
+rows = [l.strip().split("|") for l in sys.stdin]
+raw = [int(u) - int(i.split("-", 1)[1]) / 1e6 for i, u, c in rows]
 lat = sorted(raw)
-def p(x):
-    return lat[min(len(lat) - 1, int(x * len(lat)))] if lat else float("nan")
+com = sorted(int(u) - int(c) for i, u, c in rows)
+def p(v, x):
+    return v[min(len(v) - 1, int(x * len(v)))] if v else float("nan")
 print("n=%d p50=%.1f p90=%.1f p99=%.1f max=%.1f ms (first alert %.1f ms)"
-      % (len(lat), p(.5), p(.9), p(.99), lat[-1] if lat else 0, raw[0] if raw else 0))'
+      % (len(lat), p(lat, .5), p(lat, .9), p(lat, .99), lat[-1] if lat else 0,
+         raw[0] if raw else 0))
+print("        committed -> sent: p50=%.0f p90=%.0f p99=%.0f max=%.0f ms"
+      % (p(com, .5), p(com, .9), p(com, .99), com[-1] if com else 0))'
 }
 
 ## 3. idle alert latency

@@ -11,7 +11,8 @@
 # without any grant (the check has nothing to look at), RUNS times each,
 # interleaved; then one change that revokes a holder (one rotation).
 #
-#   cd _build && ../bench/bench-revoke.sh      (NDEV=10000 NFILT=100 NHOLD=1000 NPER=10 RUNS=7)
+#   cd _build && make bench-plugin && ../bench/bench-revoke.sh
+#   (NDEV=10000 NFILT=100 NHOLD=1000 NPER=10 RUNS=7)
 set -eu
 NDEV=${NDEV:-10000}
 NFILT=${NFILT:-100}
@@ -77,6 +78,13 @@ WO=$(median <"$T/without")
 echo "one change (acl add), holders present:   median $W ms of $RUNS ($(tr '\n' ' ' <"$T/with"))"
 echo "same change, no holder (check is empty):  median $WO ms of $RUNS ($(tr '\n' ' ' <"$T/without"))"
 awk -v w="$W" -v wo="$WO" 'BEGIN { if (wo > 0) printf "ratio with/without: %.2fx\n", w / wo }'
+# the plugin's pass after an allow entry expired: the whole rule on one
+# tick (before) against slices of 16 holders (the plugin runs slices for
+# about 5 ms a tick)
+SLICE=${SLICE_BIN:-./bench/bench-revoke-slice}
+if [ -x "$SLICE" ]; then
+	"$SLICE" "$T/db" 16 3 | sed 's/^/plugin pass (broker thread): /'
+fi
 R=$(MQTTSEC_DB=$T/db ms "$ACL" device disable d00000)
 echo "a change that revokes holder d00000 ($NPER filters rotated): $R ms"
 python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print("# rotations audited:", c.execute("SELECT count(*) FROM audit WHERE action = '"'"'key rotate'"'"'").fetchone()[0])' "$T/db"

@@ -424,7 +424,7 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 	struct mqs_cidr host;
 	const uint8_t *addr = NULL;
 	char ip[MQS_CIDR_TEXT_MAX];
-	const struct mqsp_device *d;
+	struct mqsp_device *d;
 	int64_t now = (int64_t)time(NULL);
 	const char *why;
 	const char *user_log = user, *cid_log = cid;
@@ -497,8 +497,14 @@ int mqsp_auth_cb(int event, void *event_data, void *userdata)
 		goto refuse;
 	}
 	if (mqsp_clients_add(&p->clients, ed->client, cid, user, addr, d->generation, now) !=
-	    MQS_OK)
-		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: out of memory tracking client %s", cid);
+	    MQS_OK) {
+		/* the broker's memory_limit refused the allocation
+		 * (docs/broker-plugin.md, "Memory"): refused, never half-tracked */
+		mqsp_mem_refused(p, "connections", now);
+		why = "out of memory (memory_limit)";
+		count_user = count_ip = 0;
+		goto refuse;
+	}
 	mqsp_reseal_connected(p, ed->client); /* session epoch (epoch.h) */
 	p->stats.auth_ok++;
 	return MOSQ_ERR_SUCCESS;

@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uthash.h>
-
 #include "clients.h"
+#include "mem.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
 
@@ -26,9 +25,9 @@ void mqsp_clients_init(struct mqsp_clients *t)
 /* Free one entry. */
 static void entry_free(struct mqsp_client_entry *e)
 {
-	free(e->c.clientid);
-	free(e->c.username);
-	free(e);
+	mqs_free(e->c.clientid);
+	mqs_free(e->c.username);
+	mqs_free(e);
 }
 
 /* Record an accepted client. */
@@ -42,14 +41,14 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
 	if (clientid == NULL)
 		goto out;
 	rc = MQS_ERR_NOMEM;
-	e = calloc(1, sizeof(*e));
+	e = mqs_calloc(1, sizeof(*e));
 	if (e == NULL)
 		goto out;
 	e->c.ctx = ctx;
 	e->c.generation = generation;
 	e->c.since = since;
-	e->c.clientid = strdup(clientid);
-	e->c.username = username != NULL ? strdup(username) : NULL;
+	e->c.clientid = mqs_strdup(clientid);
+	e->c.username = username != NULL ? mqs_strdup(username) : NULL;
 	if (e->c.clientid == NULL || (username != NULL && e->c.username == NULL))
 		goto out;
 	if (addr != NULL) {
@@ -62,7 +61,13 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
 		entry_free(old);
 		t->count--;
 	}
-	HASH_ADD_KEYPTR(hh, t->by_id, e->c.clientid, strlen(e->c.clientid), e);
+	{
+		unsigned before = HASH_COUNT(t->by_id);
+
+		HASH_ADD_KEYPTR(hh, t->by_id, e->c.clientid, strlen(e->c.clientid), e);
+		if (!mqsp_mem_added(t->by_id, before))
+			goto out; /* the table could not grow: e is not in it */
+	}
 	t->count++;
 	e = NULL;
 	rc = MQS_OK;

@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "mqs_alloc.h"
 #include "mqs_db.h"
 #include "mqs_error.h"
 #include "plugin.h"
@@ -311,6 +312,7 @@ static void plugin_free(struct mqsp_plugin *p)
 	mqsp_bans_free(p->bans);
 	mqsp_clients_release(&p->clients);
 	mqsp_auth_steps_free(p);
+	mqsp_rotate_revoke_reset(p);
 	mqsp_reseal_free(p->reseal);
 	mqsp_keysvc_free(p->keysvc);
 	mqsp_seals_free(p->seals);
@@ -538,14 +540,35 @@ EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supp
 	return -1;
 }
 
+/* A refused allocation: warn, rate-limited. */
+void mqsp_mem_refused(struct mqsp_plugin *p, const char *what, int64_t now)
+{
+	if (p->mem_warned != 0 && now - p->mem_warned < 10) {
+		p->mem_quiet++;
+		return;
+	}
+	mqsp_log(MOSQ_LOG_WARNING,
+	         "mqttsec: out of memory (the broker's memory_limit): refusing %s (%lu more "
+	         "refused since the last such warning)",
+	         what, p->mem_quiet);
+	p->mem_warned = now != 0 ? now : 1;
+	p->mem_quiet = 0;
+}
+
 /* Parse the options, open the key and the database, register callbacks. */
 EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
                                  struct mosquitto_opt *options, int option_count)
 {
-	struct mqsp_plugin *p = calloc(1, sizeof(*p));
+	struct mqsp_plugin *p;
 	size_t i;
 	int rc;
 
+	/* the plugin's own structures (views, replay set, client table) count
+	 * toward the broker's memory_limit (docs/broker-plugin.md, "Memory");
+	 * set before anything is allocated through the hook, never put back
+	 * (the library goes with the plugin) */
+	mqs_alloc_set(mosquitto_malloc, mosquitto_realloc, mosquitto_free);
+	p = calloc(1, sizeof(*p));
 	*userdata = NULL;
 	if (p == NULL)
 		return MOSQ_ERR_NOMEM;

@@ -105,6 +105,9 @@ struct mqsp_plugin {
 	int kick_pending;             /* re-check connected clients on the next tick */
 	int64_t next_expiry;          /* when an allow entry of snap expires (0: none) */
 	int revoke_pending;           /* run the revoke rule on the tick (rotate.c) */
+	char *revoke_after;           /* the pass in progress: the last holder looked at */
+	int revoke_again;             /* ... and another pass after it */
+	unsigned revoke_rotated;      /* filters rotated by the pass so far */
 	struct mqsp_user_cache ucache[MQSP_USER_CACHE];
 	uint64_t last_tick_ms;       /* coarse monotonic time of the last real tick */
 	struct mqsp_reseal *reseal;  /* protected topics (reseal.h) */
@@ -118,10 +121,18 @@ struct mqsp_plugin {
 	int64_t next_schedule;       /* when to look for rotate_every rotations (rotate.c) */
 	int64_t seal_checked;        /* announced keys looked at up to then (rotate.c) */
 	struct mqsp_tokens *tokens;  /* connect tokens (tokens.h) */
+	int64_t mem_warned;          /* last warning about a refused allocation (seconds) */
+	unsigned long mem_quiet;     /* refused allocations not logged since */
 };
 
 /* Log through the broker with the "mqttsec: " prefix (broker thread only). */
 void mqsp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The broker's allocator refused the plugin memory (memory_limit,
+ * docs/broker-plugin.md, "Memory") and what ("connections", "publishes")
+ * was refused for it: one warning every 10 s at most, with the number of
+ * refusals not logged; now in seconds. */
+void mqsp_mem_refused(struct mqsp_plugin *p, const char *what, int64_t now);
 
 /* MOSQ_EVT_BASIC_AUTH (auth.c). */
 int mqsp_auth_cb(int event, void *event_data, void *userdata);
@@ -184,10 +195,18 @@ void mqsp_rotate_key(struct mqsp_plugin *p, uint32_t id, int64_t now);
 void mqsp_rotate_tick(struct mqsp_plugin *p, int64_t now);
 
 /* On the tick, after an allow entry expired (or at start) with the allow
- * list on: the rule of lib/mqs_revoke.h on the writer connection (busy
- * timeout 0: a locked database leaves it for the next tick); a filter
- * rotated gets a new view and its push (rotate.c). */
+ * list on: the rule of lib/mqs_revoke.h on the writer connection, one
+ * slice of holders per tick until the pass is done (busy timeout 0: a
+ * locked database leaves the slice for the next tick); a filter rotated
+ * gets a new view and its push (rotate.c). */
 void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now);
+
+/* Ask for a pass of the revoke rule (an allow entry expired): a new pass,
+ * or one more after the pass in progress. */
+void mqsp_rotate_revoke_want(struct mqsp_plugin *p);
+
+/* Forget the pass in progress (frees revoke_after). */
+void mqsp_rotate_revoke_reset(struct mqsp_plugin *p);
 
 /* MOSQ_EVT_DISCONNECT: forget the client (session.c). */
 int mqsp_disconnect_cb(int event, void *event_data, void *userdata);

@@ -233,7 +233,7 @@ int mqsp_tick_cb(int event, void *event_data, void *userdata)
 		/* an allow entry expired: clients it let in may have to go */
 		p->next_expiry = mqs_list_next_expiry(&p->snap->allow, now);
 		p->kick_pending = 1;
-		p->revoke_pending = 1; /* key holders it let in may have lost their read */
+		mqsp_rotate_revoke_want(p); /* key holders it let in may have lost their read */
 	}
 	if (p->revoke_pending)
 		mqsp_rotate_revoke_tick(p, now);

@@ -7,6 +7,7 @@
 
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_buf.h"
 #include "mqs_hash.h"
@@ -93,7 +94,7 @@ struct mqsp_replay *mqsp_replay_new(unsigned window_s, size_t max)
 
 	if (window_s == 0 || max == 0)
 		return NULL;
-	r = calloc(1, sizeof(*r));
+	r = mqs_calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
 	r->window = window_s;
@@ -104,7 +105,7 @@ struct mqsp_replay *mqsp_replay_new(unsigned window_s, size_t max)
 		r->span = 1;
 	r->max = max > INDEX_MAX ? INDEX_MAX : max;
 	if (RAND_bytes((unsigned char *)r->seed, sizeof(r->seed)) != 1) {
-		free(r);
+		mqs_free(r);
 		return NULL;
 	}
 	for (size_t i = 0; i < NBUCKETS; i++)
@@ -118,10 +119,10 @@ void mqsp_replay_free(struct mqsp_replay *r)
 	if (r == NULL)
 		return;
 	for (size_t i = 0; i < r->nchunks; i++)
-		free(r->chunks[i]);
-	free(r->chunks);
-	free(r->heads);
-	free(r);
+		mqs_free(r->chunks[i]);
+	mqs_free(r->chunks);
+	mqs_free(r->heads);
+	mqs_free(r);
 }
 
 /* Unlink entry idx1 from its hash chain. */
@@ -216,11 +217,11 @@ int mqsp_replay_full(const struct mqsp_replay *r)
 static int heads_grow(struct mqsp_replay *r)
 {
 	size_t n = r->nheads == 0 ? HEADS_MIN : r->nheads * 2;
-	uint32_t *heads = calloc(n, sizeof(*heads));
+	uint32_t *heads = mqs_calloc(n, sizeof(*heads));
 
 	if (heads == NULL)
 		return MQS_ERR_NOMEM;
-	free(r->heads);
+	mqs_free(r->heads);
 	r->heads = heads;
 	r->nheads = n;
 	for (size_t i = 0; i < NBUCKETS; i++) {
@@ -246,13 +247,16 @@ static uint32_t record_take(struct mqsp_replay *r)
 		return idx1;
 	}
 	if ((r->used >> CHUNK_SHIFT) >= r->nchunks) {
-		void *chunks = r->chunks;
+		if (r->nchunks >= r->capchunks) {
+			size_t cap = r->capchunks > 0 ? r->capchunks * 2 : 16;
+			void *chunks = mqs_realloc(r->chunks, cap * sizeof(*r->chunks));
 
-		if (mqs_array_reserve(&chunks, &r->capchunks, r->nchunks + 1, sizeof(*r->chunks),
-		                      SIZE_MAX, 0) != MQS_OK)
-			return 0;
-		r->chunks = chunks;
-		r->chunks[r->nchunks] = malloc(CHUNK_LEN * sizeof(struct entry));
+			if (chunks == NULL)
+				return 0;
+			r->chunks = chunks;
+			r->capchunks = cap;
+		}
+		r->chunks[r->nchunks] = mqs_malloc(CHUNK_LEN * sizeof(struct entry));
 		if (r->chunks[r->nchunks] == NULL)
 			return 0;
 		r->nchunks++;

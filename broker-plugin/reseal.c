@@ -322,6 +322,8 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		                     info.timestamp_ms, out_ts, (int64_t)(now_ms / 1000));
 		if (rc != MQS_OK) {
 			why = rc == MQS_ERR_TOOBIG ? MQSP_DROP_REPLAY_FULL : MQSP_DROP_ERROR;
+			if (rc == MQS_ERR_NOMEM)
+				mqsp_mem_refused(p, "publishes", (int64_t)(now_ms / 1000));
 			goto refuse;
 		}
 	}

@@ -29,8 +29,9 @@
  *
  * Revoking rotates (mqsp_rotate_revoke_tick): when an allow entry expires
  * with the allow list on, no admin command runs, so the plugin runs the
- * rule of lib/mqs_revoke.h itself on the next tick (within a second), in
- * one transaction on the writer connection, never waiting for a lock.
+ * rule of lib/mqs_revoke.h itself from the next tick, slices of
+ * REVOKE_SLICE holders for about REVOKE_BUDGET_MS a tick, in one
+ * transaction a tick on the writer connection, never waiting for a lock.
  */
 #include "config.h"
 
@@ -38,15 +39,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "keysvc.h"
 #include "mqs_keyrotate.h"
 #include "mqs_keystore.h"
 #include "mqs_revoke.h"
 #include "plugin.h"
 
-#define DUE_MAX        16 /* rotations per tick at most */
-#define SCHEDULE_EVERY 1  /* seconds between two looks at rotate_every */
-#define IDS_MAX        128
+#define DUE_MAX          16 /* rotations per tick at most */
+#define SCHEDULE_EVERY   1  /* seconds between two looks at rotate_every */
+#define IDS_MAX          128
+#define REVOKE_SLICE     16 /* key holders the revoke rule looks at per slice */
+#define REVOKE_BUDGET_MS 5  /* ... slice after slice, for about this long a tick */
 
 /* Run one statement without results on db. */
 static int exec(sqlite3 *db, const char *sql)
@@ -268,11 +272,17 @@ static void announced_due(struct mqsp_plugin *p, int64_t now)
 	sqlite3_finalize(st);
 }
 
-/* The revoke rule after an allow entry expired. */
+/* The revoke rule after an allow entry expired, in slices of REVOKE_SLICE
+ * holders for about REVOKE_BUDGET_MS a tick, in one transaction a tick, so
+ * that a large fleet never holds the broker thread for long
+ * (docs/payload-encryption.md, "Revoking rotates"). */
 void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 {
 	sqlite3 *db = mqsp_store_writer(p->store);
-	unsigned n = 0;
+	const char *after = p->revoke_after;
+	char *mine = NULL, *next = NULL;
+	double t0 = mqsp_mono_ms();
+	unsigned n = 0, rotated = 0;
 	char err[512];
 	int rc;
 
@@ -281,13 +291,23 @@ void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 	if (rc != MQS_OK)
 		return; /* busy: the next tick */
 	err[0] = '\0';
-	rc = mqs_revoke_check(db, p->mk, now, now + p->opt.key_grace, "mqttsec-plugin", &n, err,
-	                      sizeof(err));
+	do {
+		rc =
+		    mqs_revoke_check_slice(db, p->mk, now, now + p->opt.key_grace, "mqttsec-plugin",
+		                           after, REVOKE_SLICE, &next, &n, err, sizeof(err));
+		if (rc != MQS_OK)
+			break;
+		free(mine);
+		mine = next;
+		after = next;
+		rotated += n;
+	} while (next != NULL && mqsp_mono_ms() - t0 < REVOKE_BUDGET_MS);
 	if (rc == MQS_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != MQS_OK) {
 		int code = sqlite3_extended_errcode(db);
 
+		free(mine); /* the slices of this tick are undone */
 		if (!sqlite3_get_autocommit(db))
 			(void)exec(db, "ROLLBACK");
 		if (code != SQLITE_BUSY && code != SQLITE_LOCKED) {
@@ -295,18 +315,47 @@ void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 			         "mqttsec: cannot rotate the keys of holders that lost their read "
 			         "right: %s",
 			         err[0] != '\0' ? err : mqs_strerror(rc));
-			p->revoke_pending = 0; /* the next expiry or admin change tries again */
+			mqsp_rotate_revoke_reset(
+			    p); /* the next expiry or admin change tries again */
+			p->revoke_pending = 0;
 		}
 		return;
 	}
-	p->revoke_pending = 0;
-	if (n > 0) {
+	free(p->revoke_after);
+	p->revoke_after = mine;
+	p->revoke_rotated += rotated;
+	if (rotated > 0)
+		want_view(p); /* the new view pushes the new keys */
+	if (mine != NULL)
+		return; /* more on the next tick */
+	if (p->revoke_rotated > 0)
 		mqsp_log(MOSQ_LOG_NOTICE,
 		         "mqttsec: rotated the topic keys of %u filters: holders lost their read "
 		         "right (an allow entry expired)",
-		         n);
-		want_view(p); /* the new view pushes the new keys */
-	}
+		         p->revoke_rotated);
+	p->revoke_rotated = 0;
+	/* an entry that expired during the pass: the holders before where it
+	 * was are looked at again */
+	p->revoke_pending = p->revoke_again;
+	p->revoke_again = 0;
+}
+
+/* Ask for a pass of the revoke rule: a new one, or one more after the
+ * pass in progress. */
+void mqsp_rotate_revoke_want(struct mqsp_plugin *p)
+{
+	if (p->revoke_pending && p->revoke_after != NULL)
+		p->revoke_again = 1;
+	p->revoke_pending = 1;
+}
+
+/* Forget the pass in progress. */
+void mqsp_rotate_revoke_reset(struct mqsp_plugin *p)
+{
+	free(p->revoke_after);
+	p->revoke_after = NULL;
+	p->revoke_rotated = 0;
+	p->revoke_again = 0;
 }
 
 /* On the tick. */

@@ -682,6 +682,7 @@ void mqsp_snapshot_free(struct mqsp_snapshot *s)
 	HASH_ITER(hh, s->devices, d, tmp)
 	{
 		OPENSSL_cleanse(d->secret, sizeof(d->secret));
+		OPENSSL_cleanse(d->kconn, sizeof(d->kconn));
 		free(d->cache);
 	}
 	HASH_CLEAR(hh, s->devices);

@@ -31,6 +31,7 @@
 #include "mqs_master_key.h"
 #include "mqs_totp.h"
 #include "mqs_error.h"
+#include "mqs_kdf.h"
 
 /* the last READ and WRITE decision of a device (broker thread only) */
 #define MQSP_CACHE_TOPIC_MAX 128
@@ -56,6 +57,11 @@ struct mqsp_device {
 	/* mutable, broker thread only: filled on first use, freed with the
 	 * snapshot, so no decision outlives the rules it came from */
 	struct mqs_rules_cache *cache;
+	/* mutable, broker thread only: K_conn (docs/broker-plugin.md, "Connect
+	 * tokens") derived from secret on the first token (tokens.c), wiped
+	 * with the snapshot, so a retotp (a new snapshot) never sees it */
+	int kconn_ok;
+	uint8_t kconn[MQS_KDF_KEY_LEN];
 };
 
 struct mqsp_subject;

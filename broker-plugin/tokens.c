@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <uthash.h>
 
+#include "mqs_buf.h"
 #include "mqs_conntoken.h"
 #include "mqs_kdf.h"
 #include "mqs_totp.h"
@@ -22,11 +23,13 @@
 #include "plugin.h"
 #include "tokens.h"
 
-#define PRUNE_EVERY_S 10
-#define FOLD_EVERY_MS 1000
-#define TOKEN_BUSY_MS 50      /* a CONNECT waits a little for mqttsec-acl's lock */
-#define SEEN_MAX      1000000 /* nonces held in memory; beyond, each is committed */
-#define KEY_MAX       (MQSP_JOURNAL_NAME_MAX + 1)
+#define PRUNE_EVERY_S  10
+#define FOLD_EVERY_MS  1000
+#define TOKEN_BUSY_MS  50      /* a CONNECT waits a little for mqttsec-acl's lock */
+#define SEEN_MAX       1000000 /* nonces held in memory; beyond, each is committed */
+#define KEY_MAX        (MQSP_JOURNAL_NAME_MAX + 1)
+#define DIRTY_MAX      (SEEN_MAX + MQSP_JOURNAL_RECORDS_MAX) /* nonces the journal alone holds */
+#define DIRTY_CAP_KEEP 65536 /* dirty array: largest size kept after a fold */
 /* nonces one username may hold in memory: a device that logs in faster
  * than any reconnect loop (over 3 a second for the default window) is
  * refused, so one device's credentials cannot fill the memory (and push
@@ -60,19 +63,6 @@ struct ucount {
 	char name[];
 };
 
-/* K_conn of a device, kept so that a token costs no HKDF: valid while the
- * device's TOTP secret is the one it was derived from (compared in
- * constant time; a retotp changes it).  Wiped when dropped. */
-struct kconn {
-	UT_hash_handle hh;
-	size_t secret_len;
-	uint8_t secret[MQS_TOTP_SECRET_MAX];
-	uint8_t k[MQS_KDF_KEY_LEN];
-	char name[];
-};
-
-#define KCONN_MAX 4096 /* devices whose K_conn is kept; beyond, the cache starts over */
-
 struct mqsp_tokens {
 	sqlite3 *db; /* the store's writer (borrowed) */
 	sqlite3_stmt *insert_st;
@@ -84,8 +74,10 @@ struct mqsp_tokens {
 	struct seen *set;
 	size_t count, ndirty;
 	struct ucount *uc; /* per username (PER_USER_MAX) */
-	struct kconn *kc;
-	size_t nkc;
+	/* the dirty nonces (ndirty of them), for the fold */
+	struct seen **dirty;
+	size_t dirty_cap;
+	struct mqs_conntoken_mac *mac; /* HMAC set up once (broker thread) */
 	int enabled;
 	unsigned window;
 	/* token_seen rows and nonces of tokens older than this (seconds) were
@@ -162,6 +154,14 @@ static int seen_add(struct mqsp_tokens *t, const char *key, int64_t at, int dirt
 	HASH_FIND_STR(t->set, key, s);
 	if (s != NULL)
 		return MQS_ERR_EXISTS;
+	if (dirty && t->ndirty == t->dirty_cap) {
+		void *a = t->dirty;
+
+		if (mqs_array_reserve(&a, &t->dirty_cap, t->ndirty + 1, sizeof(*t->dirty),
+		                      DIRTY_MAX, 0) != MQS_OK)
+			return MQS_ERR_NOMEM;
+		t->dirty = a;
+	}
 	s = calloc(1, sizeof(*s) + len + 1);
 	if (s == NULL)
 		return MQS_ERR_NOMEM;
@@ -173,61 +173,29 @@ static int seen_add(struct mqsp_tokens *t, const char *key, int64_t at, int dirt
 	ucount_add(t, s, 1);
 	t->count++;
 	if (dirty)
-		t->ndirty++;
+		t->dirty[t->ndirty++] = s;
 	return MQS_OK;
 }
 
-/* Drop every kept K_conn. */
-static void kconn_clear(struct mqsp_tokens *t)
+/* K_conn of device d into k: kept in d (snapshot.h), derived on the first
+ * token of d in this snapshot, so that a token costs no HKDF. */
+static int kconn_get(struct mqsp_device *d, uint8_t k[MQS_KDF_KEY_LEN])
 {
-	struct kconn *c, *tmp;
+	int rc = MQS_OK;
 
-	HASH_ITER(hh, t->kc, c, tmp)
-	{
-		HASH_DEL(t->kc, c);
-		OPENSSL_cleanse(c, sizeof(*c));
-		free(c);
+	if (!d->kconn_ok) {
+		rc = mqs_kdf_connect(d->secret, d->secret_len, d->kconn);
+		d->kconn_ok = rc == MQS_OK;
 	}
-	t->nkc = 0;
-}
-
-/* K_conn of device d into k, from the cache or derived (and kept). */
-static int kconn_get(struct mqsp_tokens *t, const struct mqsp_device *d, uint8_t k[MQS_KDF_KEY_LEN])
-{
-	struct kconn *c = NULL;
-	size_t len = strlen(d->name);
-	int rc;
-
-	HASH_FIND_STR(t->kc, d->name, c);
-	if (c != NULL && c->secret_len == d->secret_len &&
-	    CRYPTO_memcmp(c->secret, d->secret, d->secret_len) == 0) {
-		memcpy(k, c->k, MQS_KDF_KEY_LEN);
-		return MQS_OK;
-	}
-	rc = mqs_kdf_connect(d->secret, d->secret_len, k);
-	if (rc != MQS_OK || d->secret_len > sizeof(c->secret))
-		return rc;
-	if (c == NULL) {
-		if (t->nkc >= KCONN_MAX)
-			kconn_clear(t);
-		c = calloc(1, sizeof(*c) + len + 1);
-		if (c == NULL)
-			return MQS_OK; /* not kept: derived again next time */
-		memcpy(c->name, d->name, len + 1);
-		HASH_ADD_STR(t->kc, name, c);
-		t->nkc++;
-	}
-	c->secret_len = d->secret_len;
-	memcpy(c->secret, d->secret, d->secret_len);
-	memcpy(c->k, k, MQS_KDF_KEY_LEN);
-	return MQS_OK;
+	if (rc == MQS_OK)
+		memcpy(k, d->kconn, MQS_KDF_KEY_LEN);
+	return rc;
 }
 
 /* Commit every dirty nonce to token_seen (INSERT OR IGNORE) in one
  * transaction, then empty the journal.  MQS_OK or MQS_ERR_DB. */
 static int fold(struct mqsp_tokens *t, int busy_ms)
 {
-	struct seen *s, *tmp;
 	uint8_t nonce[MQS_CONNTOKEN_NONCE_LEN];
 	int rc = MQS_OK, in_txn = 0;
 
@@ -238,13 +206,11 @@ static int fold(struct mqsp_tokens *t, int busy_ms)
 	if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
 	in_txn = 1;
-	HASH_ITER(hh, t->set, s, tmp)
-	{
+	for (size_t j = 0; j < t->ndirty; j++) {
+		const struct seen *s = t->dirty[j];
 		const char *hex = s->key + s->user_len + 1;
 		int r;
 
-		if (!s->dirty)
-			continue;
 		for (size_t i = 0; i < sizeof(nonce); i++)
 			nonce[i] = (uint8_t)(mqs_hex_digit(hex[2 * i]) << 4 |
 			                     mqs_hex_digit(hex[2 * i + 1]));
@@ -260,11 +226,15 @@ static int fold(struct mqsp_tokens *t, int busy_ms)
 	if (sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
 	in_txn = 0;
-	HASH_ITER(hh, t->set, s, tmp)
-	{
-		s->dirty = 0;
-	}
+	for (size_t j = 0; j < t->ndirty; j++)
+		t->dirty[j]->dirty = 0;
 	t->ndirty = 0;
+	if (t->dirty_cap > DIRTY_CAP_KEEP) {
+		/* after a long lock: give the memory back */
+		free(t->dirty);
+		t->dirty = NULL;
+		t->dirty_cap = 0;
+	}
 	rc = MQS_OK;
 reset:
 	/* every record in the file is in the database now */
@@ -439,6 +409,12 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
 	t->db = mqsp_store_writer(store);
 	t->enabled = enabled;
 	t->window = window_s;
+	rc = mqs_conntoken_mac_new(&t->mac);
+	if (rc != MQS_OK) {
+		snprintf(err, errlen, "cannot set up HMAC for connect tokens: %s",
+		         mqs_strerror(rc));
+		goto out;
+	}
 	rc = MQS_ERR_DB;
 	if (sqlite3_prepare_v3(t->db,
 	                       "INSERT INTO token_seen (username, nonce, at) VALUES (?1, ?2, ?3)",
@@ -569,7 +545,8 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 			free(u);
 		}
 	}
-	kconn_clear(t);
+	free(t->dirty);
+	mqs_conntoken_mac_free(t->mac);
 	free(t);
 }
 
@@ -673,7 +650,7 @@ static int nonce_known(struct mqsp_tokens *t, const char *user, const struct mqs
 }
 
 /* Check a token. */
-const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d, const char *cid,
+const char *mqsp_tokens_check(struct mqsp_tokens *t, struct mqsp_device *d, const char *cid,
                               const char *password, uint64_t now_ms, char *why, size_t whylen,
                               int *counts)
 {
@@ -709,9 +686,9 @@ const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d
 		res = "connect token older than the replay state (token_floor)";
 		goto out;
 	}
-	e = kconn_get(t, d, k);
+	e = kconn_get(d, k);
 	if (e == MQS_OK)
-		e = mqs_conntoken_verify(k, d->name, cid, &tok);
+		e = mqs_conntoken_verify(t->mac, k, d->name, cid, &tok);
 	OPENSSL_cleanse(k, sizeof(k));
 	if (e == MQS_ERR_TOTP || e == MQS_ERR_INVAL) {
 		res = "wrong connect token";

@@ -80,8 +80,8 @@ void mqsp_tokens_free(struct mqsp_tokens *t);
  * written to why (whylen bytes) and why is returned; tokens being off is
  * reported with *counts = 0, and so is a right token made before an unclean
  * start; every other refusal with *counts = 1 (it counts toward bans).
- * Never logs. */
-const char *mqsp_tokens_check(struct mqsp_tokens *t, const struct mqsp_device *d, const char *cid,
+ * Keeps d's K_conn in d (snapshot.h).  Never logs. */
+const char *mqsp_tokens_check(struct mqsp_tokens *t, struct mqsp_device *d, const char *cid,
                               const char *password, uint64_t now_ms, char *why, size_t whylen,
                               int *counts);
 

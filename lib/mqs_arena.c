@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_arena.h"
 
 #define BLOCK_SIZE (256 * 1024)
@@ -39,7 +40,7 @@ void *mqs_arena_alloc(struct mqs_arena *a, size_t len)
 	if (a->head == NULL || a->head->cap - a->used < need) {
 		size_t cap = need > BLOCK_SIZE / 4 ? need : BLOCK_SIZE;
 
-		b = malloc(sizeof(*b) + cap);
+		b = mqs_malloc(sizeof(*b) + cap);
 		if (b == NULL)
 			return NULL;
 		b->cap = cap;
@@ -81,7 +82,7 @@ void mqs_arena_release(struct mqs_arena *a)
 	while (b != NULL) {
 		struct mqs_arena_block *next = b->next;
 
-		free(b);
+		mqs_free(b);
 		b = next;
 	}
 	mqs_arena_init(a);

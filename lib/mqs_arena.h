@@ -9,7 +9,8 @@
  * Ownership: struct mqs_arena is owned by whoever embeds it; every block
  * and every pointer handed out belongs to the arena and is freed only by
  * mqs_arena_release() (never free() one).  A failed allocation returns NULL
- * and leaves what was allocated before intact.
+ * and leaves what was allocated before intact.  Blocks come from
+ * mqs_malloc (mqs_alloc.h): in the broker plugin, Mosquitto's allocator.
  */
 #ifndef MQS_ARENA_H
 #define MQS_ARENA_H

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -18,6 +19,11 @@
  * not be fetched; then each tag fetches its own. */
 static EVP_MAC *mac_hmac;
 static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+
+/* a reusable HMAC-SHA256 context (mqs_conntoken.h) */
+struct mqs_conntoken_mac {
+	EVP_MAC_CTX *ctx; /* digest set; keyed anew by every tag */
+};
 
 /* Fetch the HMAC implementation (pthread_once). */
 static void mac_setup(void)
@@ -40,25 +46,13 @@ static int id_ok(const char *s)
 	       strnlen(s, MQS_CONNTOKEN_ID_MAX + 1) <= MQS_CONNTOKEN_ID_MAX;
 }
 
-/* The tag of (username, clientid, ts_ms, nonce) under kconn. */
-static int tag_compute(const uint8_t kconn[MQS_KDF_KEY_LEN], const char *username,
-                       const char *clientid, uint64_t ts_ms, const uint8_t *nonce,
-                       uint8_t tag[MQS_CONNTOKEN_TAG_LEN])
+/* A fresh HMAC context with the digest set, or NULL. */
+static EVP_MAC_CTX *mac_ctx_new(void)
 {
-	static const uint8_t zero = 0;
-	uint8_t ts[8];
-	uint8_t mac[32];
-	size_t n = 0;
 	EVP_MAC *hmac = NULL;
 	EVP_MAC_CTX *ctx = NULL;
 	OSSL_PARAM params[2];
-	int rc = MQS_ERR_INVAL;
 
-	if (!id_ok(username) || !id_ok(clientid))
-		goto out;
-	for (int i = 0; i < 8; i++)
-		ts[i] = (uint8_t)(ts_ms >> (56 - 8 * i));
-	rc = MQS_ERR_CRYPTO;
 	if (pthread_once(&mac_once, mac_setup) != 0)
 		goto out;
 	if (mac_hmac != NULL && EVP_MAC_up_ref(mac_hmac) == 1)
@@ -72,7 +66,43 @@ static int tag_compute(const uint8_t kconn[MQS_KDF_KEY_LEN], const char *usernam
 		goto out;
 	params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_init(ctx, kconn, MQS_KDF_KEY_LEN, params) != 1 ||
+	if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
+	}
+out:
+	EVP_MAC_free(hmac);
+	return ctx;
+}
+
+/* The tag of (username, clientid, ts_ms, nonce) under kconn, with the
+ * context m (NULL: a fresh one). */
+static int tag_compute(struct mqs_conntoken_mac *m, const uint8_t kconn[MQS_KDF_KEY_LEN],
+                       const char *username, const char *clientid, uint64_t ts_ms,
+                       const uint8_t *nonce, uint8_t tag[MQS_CONNTOKEN_TAG_LEN])
+{
+	static const uint8_t zero = 0;
+	uint8_t ts[8];
+	uint8_t mac[32];
+	size_t n = 0;
+	EVP_MAC_CTX *own = NULL;
+	EVP_MAC_CTX *ctx;
+	int rc = MQS_ERR_INVAL;
+
+	if (!id_ok(username) || !id_ok(clientid))
+		goto out;
+	for (int i = 0; i < 8; i++)
+		ts[i] = (uint8_t)(ts_ms >> (56 - 8 * i));
+	rc = MQS_ERR_CRYPTO;
+	if (m != NULL) {
+		ctx = m->ctx;
+	} else {
+		own = mac_ctx_new();
+		ctx = own;
+	}
+	if (ctx == NULL)
+		goto out;
+	if (EVP_MAC_init(ctx, kconn, MQS_KDF_KEY_LEN, NULL) != 1 ||
 	    EVP_MAC_update(ctx, (const uint8_t *)"mqs1", 4) != 1 ||
 	    EVP_MAC_update(ctx, (const uint8_t *)username, strlen(username)) != 1 ||
 	    EVP_MAC_update(ctx, &zero, 1) != 1 ||
@@ -85,9 +115,38 @@ static int tag_compute(const uint8_t kconn[MQS_KDF_KEY_LEN], const char *usernam
 	rc = MQS_OK;
 out:
 	OPENSSL_cleanse(mac, sizeof(mac));
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(hmac);
+	EVP_MAC_CTX_free(own);
 	return rc;
+}
+
+/* A new reusable context. */
+int mqs_conntoken_mac_new(struct mqs_conntoken_mac **out)
+{
+	struct mqs_conntoken_mac *m = calloc(1, sizeof(*m));
+	int rc = MQS_ERR_NOMEM;
+
+	*out = NULL;
+	if (m == NULL)
+		goto out;
+	rc = MQS_ERR_CRYPTO;
+	m->ctx = mac_ctx_new();
+	if (m->ctx == NULL)
+		goto out;
+	*out = m;
+	m = NULL;
+	rc = MQS_OK;
+out:
+	free(m);
+	return rc;
+}
+
+/* Wipe (EVP_MAC_CTX_free cleanses the key) and free m. */
+void mqs_conntoken_mac_free(struct mqs_conntoken_mac *m)
+{
+	if (m == NULL)
+		return;
+	EVP_MAC_CTX_free(m->ctx);
+	free(m);
 }
 
 /* Make a token. */
@@ -107,7 +166,7 @@ int mqs_conntoken_make(const uint8_t kconn[MQS_KDF_KEY_LEN], const char *usernam
 		rc = MQS_ERR_CRYPTO;
 		goto out;
 	}
-	rc = tag_compute(kconn, username, clientid, ts_ms, raw + 8,
+	rc = tag_compute(NULL, kconn, username, clientid, ts_ms, raw + 8,
 	                 raw + 8 + MQS_CONNTOKEN_NONCE_LEN);
 	if (rc != MQS_OK)
 		goto out;
@@ -161,12 +220,12 @@ out:
 	return rc;
 }
 
-/* Check the tag in constant time. */
-int mqs_conntoken_verify(const uint8_t kconn[MQS_KDF_KEY_LEN], const char *username,
-                         const char *clientid, const struct mqs_conntoken *t)
+/* Check the tag in constant time, with the context m (NULL: a fresh one). */
+int mqs_conntoken_verify(struct mqs_conntoken_mac *m, const uint8_t kconn[MQS_KDF_KEY_LEN],
+                         const char *username, const char *clientid, const struct mqs_conntoken *t)
 {
 	uint8_t want[MQS_CONNTOKEN_TAG_LEN];
-	int rc = tag_compute(kconn, username, clientid, t->ts_ms, t->nonce, want);
+	int rc = tag_compute(m, kconn, username, clientid, t->ts_ms, t->nonce, want);
 
 	if (rc == MQS_OK && CRYPTO_memcmp(want, t->tag, sizeof(want)) != 0)
 		rc = MQS_ERR_TOTP;

@@ -13,9 +13,11 @@
  * verifier's business (the broker plugin: within plugin_opt_replay_window,
  * each (username, nonce) once).
  *
- * Ownership: callers own every buffer; nothing is allocated.  K_conn and
- * secrets are only read; intermediate key material is wiped
- * (OPENSSL_cleanse).  Thread-safe.
+ * Ownership: callers own every buffer; nothing is allocated except a
+ * struct mqs_conntoken_mac, which mqs_conntoken_mac_new() returns and the
+ * caller frees with mqs_conntoken_mac_free().  K_conn and secrets are only
+ * read; intermediate key material is wiped (OPENSSL_cleanse).  Thread-safe,
+ * except that one struct mqs_conntoken_mac serves one thread at a time.
  */
 #ifndef MQS_CONNTOKEN_H
 #define MQS_CONNTOKEN_H
@@ -63,11 +65,25 @@ MQS_MUST_CHECK int mqs_conntoken_make_secret(const uint8_t *secret, size_t secre
  * Returns MQS_OK or MQS_ERR_PARSE (*out zeroed). */
 MQS_MUST_CHECK int mqs_conntoken_parse(const char *text, struct mqs_conntoken *out);
 
+/* A reusable HMAC context for checking many tokens on one thread: saves
+ * setting up HMAC for every token (docs/PERFORMANCE.md, "Connect tokens").
+ * Holds the last K_conn it checked with until freed or used again. */
+struct mqs_conntoken_mac;
+
+/* A new context into *out.  Returns MQS_OK, MQS_ERR_NOMEM or
+ * MQS_ERR_CRYPTO (*out NULL). */
+MQS_MUST_CHECK int mqs_conntoken_mac_new(struct mqs_conntoken_mac **out);
+
+/* Wipe and free m.  NULL is fine. */
+void mqs_conntoken_mac_free(struct mqs_conntoken_mac *m);
+
 /* Check the tag of t for (username, clientid) under kconn, in constant
- * time.  Returns MQS_OK, MQS_ERR_TOTP (wrong tag: another key, username,
- * client id, time or nonce), MQS_ERR_INVAL (empty or too long username or
- * client id) or MQS_ERR_CRYPTO. */
-MQS_MUST_CHECK int mqs_conntoken_verify(const uint8_t kconn[MQS_KDF_KEY_LEN], const char *username,
+ * time, with the context m (NULL: a fresh one, for a single check).
+ * Returns MQS_OK, MQS_ERR_TOTP (wrong tag: another key, username, client
+ * id, time or nonce), MQS_ERR_INVAL (empty or too long username or client
+ * id) or MQS_ERR_CRYPTO. */
+MQS_MUST_CHECK int mqs_conntoken_verify(struct mqs_conntoken_mac *m,
+                                        const uint8_t kconn[MQS_KDF_KEY_LEN], const char *username,
                                         const char *clientid, const struct mqs_conntoken *t);
 
 /* Where t's time lies against now_ms: 0 within window_s seconds either

@@ -24,9 +24,43 @@ struct holder {
 	int lost;
 };
 
-/* Load every holder of a filter's current keys (sorted by holder). */
-static int holders_load(sqlite3 *db, int64_t now, struct holder **out, size_t *n, char *err,
-                        size_t errlen)
+/* The name of the max-th holder (by name) after `after` into *upto
+ * (malloc'd), NULL when fewer remain. */
+static int slice_end(sqlite3 *db, const char *after, unsigned max, char **upto)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_ERR_DB, step;
+
+	*upto = NULL;
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT DISTINCT username FROM key_grants WHERE username > ?1 "
+	                       "ORDER BY username LIMIT 1 OFFSET ?2",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max - 1);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		const char *u = (const char *)sqlite3_column_text(st, 0);
+
+		rc = MQS_ERR_NOMEM;
+		*upto = strdup(u != NULL ? u : "");
+		if (*upto == NULL)
+			goto out;
+	} else if (step != SQLITE_DONE) {
+		goto out;
+	}
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Load every holder of a filter's current keys (sorted by holder) whose
+ * name sorts after `after` (NULL: from the first) and not after upto
+ * (NULL: to the last). */
+static int holders_load(sqlite3 *db, int64_t now, const char *after, const char *upto,
+                        struct holder **out, size_t *n, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	struct holder *h = NULL;
@@ -37,18 +71,25 @@ static int holders_load(sqlite3 *db, int64_t now, struct holder **out, size_t *n
 	/* holders of a filter's current key (active or announced), and of
 	 * the key that seals now: during an announce period that is a retired
 	 * key in its grace (as the plugin picks it, broker-plugin/keys.c) */
+#define HOLDERS_SQL                                                                                \
+	"SELECT DISTINCT g.username, g.filter FROM key_grants g JOIN keys k ON k.id = g.key_id "   \
+	"JOIN protected_topics p ON p.filter = g.filter WHERE p.per_device = 0 AND (k.state = "    \
+	"'active' OR k.id = (SELECT max(id) FROM keys WHERE purpose = 'topic' AND owner = "        \
+	"g.filter AND seal_after <= ?1 AND (state = 'active' OR retire_after >= ?1)))"
+	/* a slice: a range of key_grants' primary key (username first) */
 	if (sqlite3_prepare_v2(db,
-	                       "SELECT DISTINCT g.username, g.filter FROM key_grants g JOIN keys k "
-	                       "ON k.id = g.key_id JOIN protected_topics p ON p.filter = g.filter "
-	                       "WHERE p.per_device = 0 AND (k.state = 'active' OR k.id = (SELECT "
-	                       "max(id) FROM keys WHERE purpose = 'topic' AND owner = g.filter AND "
-	                       "seal_after <= ?1 AND (state = 'active' OR retire_after >= ?1))) "
-	                       "ORDER BY g.username",
+	                       after == NULL && upto == NULL ? HOLDERS_SQL " ORDER BY g.username"
+	                                                     : HOLDERS_SQL
+	                           " AND g.username > ?2 AND (?3 IS NULL OR "
+	                           "g.username <= ?3) ORDER BY g.username",
 	                       -1, &st, NULL) != SQLITE_OK) {
 		rc = MQS_ERR_DB;
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, after != NULL ? after : "", -1, SQLITE_STATIC);
+	if (upto != NULL)
+		sqlite3_bind_text(st, 3, upto, -1, SQLITE_STATIC);
 	for (;;) {
 		int step = sqlite3_step(st);
 		const char *u, *f;
@@ -191,20 +232,34 @@ out:
 	return rc;
 }
 
-/* The rule of mqs_revoke.h. */
-int mqs_revoke_check(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
-                     int64_t retire_after, const char *who, unsigned *nrotated, char *err,
-                     size_t errlen)
+/* The rule over the holders after `after` (NULL: from the first), at most
+ * max of them (0: all); *next (may be NULL) gets the last one looked at,
+ * NULL when none remain. */
+static int revoke_run(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
+                      int64_t retire_after, const char *who, const char *after, unsigned max,
+                      char **next, unsigned *nrotated, char *err, size_t errlen)
 {
-	/* every holder is looked at: a cap would let a revoked holder past
-	 * the first ones keep reading what comes next */
+	/* every holder is looked at (in one go, or slice after slice): a cap
+	 * would let a revoked holder past the first ones keep reading what
+	 * comes next */
 	struct holder *h = NULL;
+	char *upto = NULL;
 	size_t n = 0;
 	unsigned rotated = 0;
-	int rc;
+	int rc = MQS_OK;
 
 	err[0] = '\0';
-	rc = holders_load(db, now, &h, &n, err, errlen);
+	if (next != NULL)
+		*next = NULL;
+	if (max > 0) {
+		rc = slice_end(db, after != NULL ? after : "", max, &upto);
+		if (rc == MQS_ERR_DB)
+			snprintf(err, errlen, "cannot read key grants: %s", sqlite3_errmsg(db));
+		else if (rc != MQS_OK)
+			snprintf(err, errlen, "cannot read key grants: %s", mqs_strerror(rc));
+	}
+	if (rc == MQS_OK)
+		rc = holders_load(db, now, after, upto, &h, &n, err, errlen);
 	/* each holder's device, lists and rules read once for all its filters */
 	for (size_t i = 0; i < n && rc == MQS_OK;) {
 		size_t j = i;
@@ -237,7 +292,29 @@ int mqs_revoke_check(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t 
 		free(h[i].filter);
 	}
 	free(h);
+	if (rc == MQS_OK && next != NULL) {
+		*next = upto; /* the next slice starts after it */
+		upto = NULL;
+	}
+	free(upto);
 	if (nrotated != NULL)
 		*nrotated = rotated;
 	return rc;
+}
+
+/* The rule of mqs_revoke.h. */
+int mqs_revoke_check(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
+                     int64_t retire_after, const char *who, unsigned *nrotated, char *err,
+                     size_t errlen)
+{
+	return revoke_run(db, mk, now, retire_after, who, NULL, 0, NULL, nrotated, err, errlen);
+}
+
+/* The rule of mqs_revoke.h over one slice of holders. */
+int mqs_revoke_check_slice(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
+                           int64_t retire_after, const char *who, const char *after, unsigned max,
+                           char **next, unsigned *nrotated, char *err, size_t errlen)
+{
+	return revoke_run(db, mk, now, retire_after, who, after, max > 0 ? max : 1, next, nrotated,
+	                  err, errlen);
 }

@@ -15,7 +15,9 @@
  * the first holder that lost it and how many did).
  *
  * Ownership: nothing is kept; the caller owns db and runs this inside its
- * own write transaction (nothing is committed here).
+ * own write transaction (nothing is committed here).  The name
+ * mqs_revoke_check_slice() returns in *next is malloc'd: the caller frees
+ * it.
  */
 #ifndef MQS_REVOKE_H
 #define MQS_REVOKE_H
@@ -39,5 +41,20 @@
 MQS_MUST_CHECK int mqs_revoke_check(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
                                     int64_t retire_after, const char *who, unsigned *nrotated,
                                     char *err, size_t errlen);
+
+/* mqs_revoke_check() over one slice of the holders, so that a caller that
+ * must not stop for long (the broker plugin, on its tick) can spread the
+ * work: the holders whose name sorts after `after` (NULL: from the first),
+ * at most max of them (0 counts as 1), all of one holder's filters
+ * together.  *next gets the name of the last holder of the slice, where the
+ * next slice starts (malloc'd), or NULL when no holder came after this
+ * slice (the pass is done).  Each slice decides and rotates alone, in the
+ * caller's transaction; a filter a holder lost in an earlier slice has a
+ * new key, and the grants of its old one are not looked at again.  Returns
+ * what mqs_revoke_check() returns (*next NULL on failure). */
+MQS_MUST_CHECK int mqs_revoke_check_slice(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN],
+                                          int64_t now, int64_t retire_after, const char *who,
+                                          const char *after, unsigned max, char **next,
+                                          unsigned *nrotated, char *err, size_t errlen);
 
 #endif

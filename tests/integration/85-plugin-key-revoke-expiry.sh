@@ -25,7 +25,7 @@ pdevice stays
 acl acl add allow read holder 'sec/#' >/dev/null
 acl acl add allow read stays 'sec/#' >/dev/null
 acl list add allow username stays >/dev/null
-TTL=6
+TTL=20 # long enough for the setup above on a busy machine
 acl list add allow username holder --ttl "$TTL" >/dev/null
 for d in holder stays; do
 	acl key export 'sec/#' --for "$d" --keys-only --out "$TEST_TMP/$d-keys.json" >/dev/null ||

@@ -49,32 +49,48 @@ int main(void)
 	tap_is_int(mqs_conntoken_parse(vector, &t), MQS_OK, "python's token parses");
 	tap_ok(t.ts_ms == 1700000000123ull && memcmp(t.nonce, nonce, sizeof(nonce)) == 0,
 	       "time and nonce read back");
-	tap_is_int(mqs_conntoken_verify(k, "dev1", "dev1-a", &t), MQS_OK,
+	tap_is_int(mqs_conntoken_verify(NULL, k, "dev1", "dev1-a", &t), MQS_OK,
 	           "python's token verifies");
-	tap_is_int(mqs_conntoken_verify(k, "dev2", "dev1-a", &t), MQS_ERR_TOTP,
+	tap_is_int(mqs_conntoken_verify(NULL, k, "dev2", "dev1-a", &t), MQS_ERR_TOTP,
 	           "another username: wrong tag");
-	tap_is_int(mqs_conntoken_verify(k, "dev1", "dev1-b", &t), MQS_ERR_TOTP,
+	tap_is_int(mqs_conntoken_verify(NULL, k, "dev1", "dev1-b", &t), MQS_ERR_TOTP,
 	           "another client id: wrong tag");
-	tap_is_int(mqs_conntoken_verify(k, "dev1", "", &t), MQS_ERR_INVAL,
+	tap_is_int(mqs_conntoken_verify(NULL, k, "dev1", "", &t), MQS_ERR_INVAL,
 	           "empty client id refused");
-	tap_is_int(mqs_conntoken_verify(k, "dev1d", "ev1-a", &t), MQS_ERR_TOTP,
+	tap_is_int(mqs_conntoken_verify(NULL, k, "dev1d", "ev1-a", &t), MQS_ERR_TOTP,
 	           "the separator binds where username ends");
 	t.ts_ms++;
-	tap_is_int(mqs_conntoken_verify(k, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
+	tap_is_int(mqs_conntoken_verify(NULL, k, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
 	           "another time: wrong tag");
 	t.ts_ms--;
 	t.nonce[0] ^= 1;
-	tap_is_int(mqs_conntoken_verify(k, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
+	tap_is_int(mqs_conntoken_verify(NULL, k, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
 	           "another nonce: wrong tag");
 	t.nonce[0] ^= 1;
 	t.tag[15] ^= 0x80;
-	tap_is_int(mqs_conntoken_verify(k, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
+	tap_is_int(mqs_conntoken_verify(NULL, k, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
 	           "a flipped tag bit: wrong tag");
 	t.tag[15] ^= 0x80;
 	memcpy(k2, k, sizeof(k));
 	k2[0] ^= 1;
-	tap_is_int(mqs_conntoken_verify(k2, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
+	tap_is_int(mqs_conntoken_verify(NULL, k2, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
 	           "another key: wrong tag");
+	{
+		/* one reusable context, keyed anew by every check */
+		struct mqs_conntoken_mac *m = NULL;
+
+		tap_is_int(mqs_conntoken_mac_new(&m), MQS_OK, "a reusable context");
+		tap_is_int(mqs_conntoken_verify(m, k, "dev1", "dev1-a", &t), MQS_OK,
+		           "reusable context: right tag");
+		tap_is_int(mqs_conntoken_verify(m, k2, "dev1", "dev1-a", &t), MQS_ERR_TOTP,
+		           "reusable context: another key after the right one");
+		tap_is_int(mqs_conntoken_verify(m, k, "dev1", "dev1-a", &t), MQS_OK,
+		           "reusable context: the right key again");
+		tap_is_int(mqs_conntoken_verify(m, k, "dev1", "dev1-b", &t), MQS_ERR_TOTP,
+		           "reusable context: another client id");
+		mqs_conntoken_mac_free(m);
+		mqs_conntoken_mac_free(NULL);
+	}
 
 	/* random nonces, from the secret */
 	tap_is_int(mqs_conntoken_make_secret(secret, sizeof(secret), "dev1", "c1", 42, tok), MQS_OK,
@@ -83,7 +99,7 @@ int main(void)
 	           MQS_OK, "make again");
 	tap_ok(strcmp(tok, tok2) != 0, "two tokens at the same time differ (random nonce)");
 	tap_ok(mqs_conntoken_parse(tok, &t) == MQS_OK &&
-	           mqs_conntoken_verify(k, "dev1", "c1", &t) == MQS_OK,
+	           mqs_conntoken_verify(NULL, k, "dev1", "c1", &t) == MQS_OK,
 	       "a made token verifies");
 	tap_is_int(mqs_conntoken_make(k, "dev1", "", 1, NULL, tok), MQS_ERR_INVAL,
 	           "make refuses an empty client id");

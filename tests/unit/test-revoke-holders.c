@@ -8,7 +8,8 @@
  * successor is announced; the lists count too: a deny entry for a holder
  * (not an automatic ban), and with the allow list on, removing or the
  * expiry of the allow entry that let a holder in (noticed at the next
- * change). */
+ * change); and the plugin's pass in slices (mqs_revoke_check_slice)
+ * finds a revoked holder listed last, rotating once. */
 #include "config.h"
 
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "mqsa_int.h"
 #include "mqs_error.h"
+#include "mqs_revoke.h"
 #include "tap.h"
 
 #define OTHERS 300
@@ -254,6 +256,46 @@ int main(void)
 		                    "detail LIKE '%lost=1 reason=revoke holder=' || ?1",
 		                    "zz4"),
 		           1, "audited with the holder");
+	}
+
+	/* the plugin's pass, 50 holders a slice, each in its own transaction:
+	 * zz6, listed last, lost its read behind the admin's back */
+	{
+		long long k9 = 0, k10;
+		char *after = NULL, *next = NULL;
+		unsigned slices = 0, rotated = 0, n = 0;
+		char err[512];
+
+		ok = exec(ctx, "INSERT INTO devices (name, enabled, totp_wrapped, created_at, "
+		               "generation) VALUES ('zz6', 1, x'00', 0, 1);"
+		               "INSERT INTO group_members (grp, member) VALUES ('readers', 'zz6');"
+		               "INSERT INTO list_entries (kind, match, pattern, created_at) VALUES "
+		               "('allow', 'username', 'zz6', 0)") &&
+		     grant(ctx, "zz6");
+		k9 = active(ctx);
+		ok &= exec(ctx, "UPDATE devices SET enabled = 0 WHERE name = 'zz6'");
+		rc = MQS_OK;
+		do {
+			ok &= exec(ctx, "BEGIN IMMEDIATE");
+			rc = mqs_revoke_check_slice(ctx->db, ctx->mk, 1800000000 + 62,
+			                            1800000000 + 62 + 3600, "tester", after, 50,
+			                            &next, &n, err, sizeof(err));
+			ok &= exec(ctx, rc == MQS_OK ? "COMMIT" : "ROLLBACK");
+			free(after);
+			after = next;
+			rotated += n;
+			slices++;
+		} while (rc == MQS_OK && after != NULL && slices < 100);
+		free(after);
+		k10 = active(ctx);
+		tap_ok(ok && rc == MQS_OK && slices >= OTHERS / 50,
+		       "the pass took %u slices of 50 holders %s", slices, rc != MQS_OK ? err : "");
+		tap_ok(k10 > k9 && rotated == 1,
+		       "the slice that reached zz6 rotated the filter once (key %lld -> %lld, %u)",
+		       k9, k10, rotated);
+		tap_is_int(
+		    (int)one(ctx, "SELECT count(*) FROM key_grants WHERE username = ?1", "zz6"), 0,
+		    "zz6's grants are gone");
 	}
 
 	mqsa_ctx_close(ctx);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 97-console-browser-signin.sh - a real browser (headless Chromium driven by
+# 99-console-browser-signin.sh - a real browser (headless Chromium driven by
 # Selenium, tests/integration/browser.py) signs in to the console over TLS
 # with name, password and TOTP and sees the dashboard; a wrong code shows
 # the generic error; sign-out.  Skipped (77) without chromium,
@@ -29,7 +29,7 @@ import browser
 from selenium.webdriver.common.by import By
 
 url, password, secret = sys.argv[2:5]
-t = browser.Tap("97-console-browser-signin")
+t = browser.Tap("99-console-browser-signin")
 d = t.start()
 d.get(url + "/")
 t.ok(browser.wait_for(d, lambda d: d.find_elements(By.ID, "signin")) is not None,

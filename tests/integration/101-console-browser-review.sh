@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 99-console-browser-review.sh - two reviewers of two levels approve a
+# 101-console-browser-review.sh - two reviewers of two levels approve a
 # campaign level by level in a real browser (headless Chromium driven by
 # Selenium, tests/integration/browser.py), each with its person's one-time
 # code, and the emails arrive at the SMTP sink via the running gateway

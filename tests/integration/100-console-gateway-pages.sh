@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 98-console-gateway-pages.sh - the console's gateway pages with curl
+# 100-console-gateway-pages.sh - the console's gateway pages with curl
 # (docs/console.md, "Gateway pages"): each page as an operator (masked
 # addresses only; add a recipient with consent source console:NAME and a
 # time zone; opt-out); a reviewer sees only its review queue and decides

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 96-console-signin.sh - the web console's sign-in and its refusals
+# 98-console-signin.sh - the web console's sign-in and its refusals
 # (docs/console.md "Sign-in", "Security"), with curl: wrong password, wrong
 # code, reused code, disabled user, lock-out, missing/wrong CSRF, cookie
 # attributes, security headers, an operator calling an admin URL, traversal
@@ -153,4 +153,15 @@ ok "with a clear error" grep -q 'not a loopback address' "$TEST_TMP/public.log"
 CONSOLE_SID=$ALICE_SID CONSOLE_CSRF=$ALICE_CSRF
 is "$(console_post /signout)" 303 "sign-out"
 is "$(console_get /)" 303 "the old session no longer works"
+
+# per address: failures under many names ban the address (last: the ban
+# holds for every name from 127.0.0.1 afterwards)
+stop_bg console
+sed -i 's/^max_failures_per_address = .*/max_failures_per_address = 4/' "$CONSOLE_CONF"
+console_start || bail_out "console did not restart"
+for n in x1 x2 x3 x4; do
+	_signin_status "$n" wrong-password-123 000000 >/dev/null
+done
+is "$(_signin_status rita "$(console_password rita)" "$(console_code rita)")" 403 "address banned after 4 failures under other names"
+is "$(sqlite3 "$TEST_TMP/console/console.db" "SELECT count(*) FROM audit WHERE what LIKE 'ban: address 127.0.0.1%'")" 1 "address ban audited"
 done_testing
