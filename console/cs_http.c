@@ -286,7 +286,7 @@ static int hexval(char c)
 	return mqs_hex_digit((unsigned char)c);
 }
 
-/* Decode application/x-www-form-urlencoded in place; 0 on bad escapes. */
+/* Decode application/x-www-form-urlencoded in place; 0 on bad escapes and %00. */
 static int form_decode(char *s)
 {
 	char *w = s;
@@ -297,7 +297,8 @@ static int form_decode(char *s)
 		} else if (*r == '%') {
 			int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
 
-			if (hi < 0 || lo < 0)
+			/* %00 would cut the value short: refuse the form */
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return 0;
 			*w++ = (char)(hi * 16 + lo);
 			r += 2;
