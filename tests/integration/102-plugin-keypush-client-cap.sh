@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 100-plugin-keypush-client-cap.sh - the per-device cap of clients
+# 102-plugin-keypush-client-cap.sh - the per-device cap of clients
 # remembered for key pushes (docs/payload-encryption.md, "Online keys";
 # MQSP_KEYSVC_CLIENTS_PER_USER, 64): one device opens 65 connections at once
 # with connect tokens under client ids d1-1..d1-65 and each fetches the key
