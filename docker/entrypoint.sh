@@ -10,6 +10,11 @@
 #                        them); then exec mosquitto.
 #   mqttsec-gateway ...  the gateway: wait (bounded) for its credentials file,
 #                        check its key file, then exec the gateway.
+#   mqttsec-console ...  the web console: on first start make a self-signed
+#                        TLS certificate when [http] cert/key are absent and
+#                        create the admin MQTTSEC_CONSOLE_ADMIN, its password
+#                        from MQTTSEC_CONSOLE_ADMIN_PASSWORD_FILE or made up
+#                        and printed once; then exec the console.
 #   anything else        exec'd as given.
 #
 # Refuses to start when a master key is readable by group or others.  Runs as
@@ -22,7 +27,9 @@
 # gateway device), MQTTSEC_GATEWAY_NAME (gateway), MQTTSEC_GATEWAY_TOPICS
 # (space-separated filters the gateway may subscribe to and receive, alerts/#),
 # MQTTSEC_GATEWAY_STATUS_TOPIC (mqttsec/status), MQTTSEC_GATEWAY_CONF,
-# MQTTSEC_WAIT_SECONDS (how long the gateway waits for its credentials, 120).
+# MQTTSEC_WAIT_SECONDS (how long the gateway waits for its credentials, 120),
+# MQTTSEC_CONSOLE_CONF (/mosquitto/config/console.conf), MQTTSEC_CONSOLE_ADMIN
+# (admin), MQTTSEC_CONSOLE_ADMIN_PASSWORD_FILE (unset: a random password).
 set -eu
 umask 077
 set -f # topic filters are not globs
@@ -144,9 +151,52 @@ start_gateway() {
 	fi
 }
 
+# The console's first start: a TLS certificate if none, the first admin.
+start_console() {
+	conf=${MQTTSEC_CONSOLE_CONF:-/mosquitto/config/console.conf}
+	prev=
+	for a in "$@"; do
+		[ "$prev" = "-c" ] && conf=$a
+		prev=$a
+	done
+	db=$(ini_get "$conf" console db)
+	cert=$(ini_get "$conf" http cert)
+	tlskey=$(ini_get "$conf" http key)
+	if [ -n "$cert" ] && [ -n "$tlskey" ] && [ ! -e "$cert" ] && [ ! -e "$tlskey" ]; then
+		say "console: no certificate: making a self-signed one ($cert)"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+			-subj "/CN=${MQTTSEC_CONSOLE_HOSTNAME:-mqttsec-console}" \
+			-addext "subjectAltName=DNS:${MQTTSEC_CONSOLE_HOSTNAME:-mqttsec-console},DNS:localhost,IP:127.0.0.1" \
+			-keyout "$tlskey" -out "$cert" 2>/dev/null || die "cannot make a TLS certificate"
+	fi
+	[ -n "$tlskey" ] && check_key "$tlskey"
+	[ -z "$db" ] || [ -e "$db" ] && return 0
+	admin=${MQTTSEC_CONSOLE_ADMIN:-admin}
+	pwfile=${MQTTSEC_CONSOLE_ADMIN_PASSWORD_FILE:-}
+	made=
+	if [ -z "$pwfile" ] || [ ! -r "$pwfile" ]; then
+		pwfile=$(mktemp) || die "cannot make a temporary file"
+		head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$pwfile"
+		made=1
+	fi
+	out=$(mqttsec-console -c "$conf" user add "$admin" --role admin --password-file "$pwfile") || {
+		[ -z "$made" ] || rm -f "$pwfile"
+		die "cannot create the console admin $admin"
+	}
+	say "console: first start: admin user $admin created"
+	if [ -n "$made" ]; then
+		say "console: its password (shown once, change it): $(cat "$pwfile")"
+		rm -f "$pwfile"
+	else
+		say "console: its password is the one of $pwfile"
+	fi
+	say "console: its TOTP (shown once; add it to an authenticator app):"
+	printf '%s\n' "$out" | grep -o 'otpauth://[^ ]*' >&2 || printf '%s\n' "$out" >&2
+}
+
 # Started as root: give the volumes to mosquitto and drop privileges.
 if [ "$(id -u)" = 0 ]; then
-	for d in /mosquitto/data /mosquitto/log /mosquitto/gateway; do
+	for d in /mosquitto/data /mosquitto/log /mosquitto/gateway /mosquitto/console /mosquitto/broker; do
 		if [ -d "$d" ]; then chown -R mosquitto:mosquitto "$d"; fi
 	done
 	exec setpriv --reuid=mosquitto --regid=mosquitto --init-groups -- "$0" "$@"
@@ -155,5 +205,6 @@ fi
 case ${1:-} in
 mosquitto | */mosquitto) start_broker "$@" ;;
 mqttsec-gateway | */mqttsec-gateway) start_gateway "$@" ;;
+mqttsec-console | */mqttsec-console) start_console "$@" ;;
 esac
 exec "$@"

@@ -1,13 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
-# mqttsec-healthcheck broker|gateway - container health without logging in
-# (a login would spend a TOTP step and fill the broker's log).
+# mqttsec-healthcheck broker|gateway|console - container health without
+# logging in (a login would spend a TOTP step and fill the broker's log).
 #
 #   broker   healthy when a socket listens on the MQTT port (mosquitto only
 #            listens once its configuration and the plugin have loaded)
 #   gateway  healthy when a TCP connection to the broker's port is established
+#   console  healthy when a socket listens on the console's port (8443)
 #
-# The port is MQTTSEC_HEALTH_PORT (1883).  Reads /proc/net/tcp{,6}.
+# The port is MQTTSEC_HEALTH_PORT (1883; the console service sets 8443).
+# Reads /proc/net/tcp{,6}.
 set -eu
 port=$(printf '%04X' "${MQTTSEC_HEALTH_PORT:-1883}")
 case ${1:-broker} in
@@ -19,8 +21,12 @@ gateway)
 	col=3
 	state=01
 	;;
+console)
+	col=2
+	state=0A
+	;;
 *)
-	echo "usage: mqttsec-healthcheck broker|gateway" >&2
+	echo "usage: mqttsec-healthcheck broker|gateway|console" >&2
 	exit 2
 	;;
 esac

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # tests/docker/run.sh - build the image, bring docker/docker-compose.yml up on
 # loopback, enrol a device through `exec`, publish an alert from the host with
-# a TOTP code, see it delivered to the gateway's spool, tear everything down.
+# a TOTP code, see it delivered to the gateway's spool, see the console answer
+# its sign-in page inside the compose network, tear everything down.
 #
 # Uses a running Docker when `docker info` works, else, as root, the script
 # MQS_CONTAINER_ENV names: it prepares an engine serving the Docker API and
@@ -14,8 +15,10 @@
 #
 # Environment: MQTTSEC_TEST_IMAGE (tag to build, mqttsec:test; its build
 # stage is tagged mqttsec:test-build; the images of the previous run go),
-# DOCKER_TEST_KEEP=1 (leave the stack up for a look; tear down by hand).
-# Needs on the host: python3, mosquitto_pub (mosquitto-clients), oathtool.
+# DOCKER_TEST_KEEP=1 (leave the stack up for a look; tear down by hand),
+# MQS_DOCKER_BUILD_TIMEOUT (seconds per build step, 270; more on a busy machine).
+# Needs on the host: python3, mosquitto_pub (mosquitto-clients), oathtool,
+# curl.
 # shellcheck disable=SC2317 # functions called through check()/trap
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -23,7 +26,7 @@ top=$(pwd)
 IMAGE=${MQTTSEC_TEST_IMAGE:-mqttsec:test}
 PROJECT=mqttsectest$$
 CONF=/mosquitto/config/gateway.conf
-BUILD_TIMEOUT=270 # the whole run aims at 5 minutes; a cached build takes seconds
+BUILD_TIMEOUT=${MQS_DOCKER_BUILD_TIMEOUT:-270} # the whole run aims at 5 minutes; a cached build takes seconds
 UP_TIMEOUT=120
 
 t_start=$(date +%s)
@@ -297,6 +300,50 @@ else
 	show_log 20
 fi
 
+## the console: not published on the host, answers inside the network
+if wait_healthy "$UP_TIMEOUT" console; then
+	ok "console healthy"
+else
+	compose logs --no-color console >>"$log" 2>&1
+	not_ok "console healthy ($(health console))"
+fi
+check "the console's port is not published on the host" \
+	test -z "$(docker port "$(compose ps -q console)" 2>/dev/null)"
+console_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' \
+	"$(compose ps -q console)" 2>>"$log" | awk '{print $1}')
+diag "console at $console_ip:8443 (bridge address)"
+signin_page() {
+	curl -sk --max-time 10 "https://$console_ip:8443/signin" | grep -qi 'type="\{0,1\}password'
+}
+console_answers() {
+	local end=$(($(date +%s) + 30))
+	while :; do
+		signin_page && return 0
+		[ "$(date +%s)" -lt "$end" ] || return 1
+		sleep 1
+	done
+}
+if [ -n "$console_ip" ] && console_answers; then
+	ok "the console answers its sign-in page over TLS inside the network"
+else
+	curl -skv --max-time 10 "https://$console_ip:8443/signin" >>"$log" 2>&1
+	not_ok "the console answers its sign-in page over TLS inside the network"
+fi
+clog=$(compose logs --no-color console 2>&1)
+if grep -q 'console: its password (shown once' <<<"$clog" && grep -q 'otpauth://' <<<"$clog"; then
+	ok "the first admin's password and otpauth URI are printed once to the log"
+else
+	echo "$clog" | tail -20 >>"$log"
+	not_ok "the first admin's password and otpauth URI are printed once to the log"
+fi
+console_db_private() {
+	case $(x console stat -c '%a %U' /mosquitto/console/console.db) in
+	6[04]0\ mosquitto) return 0 ;;
+	esac
+	return 1
+}
+check "the console's database is not world-readable, owned by mosquitto" console_db_private
+
 ## docker stop is clean; a restart keeps everything (no new gateway device)
 # the gateway first, while it is connected: when the broker is away it may
 # sit in a DNS lookup (libmosquitto resolves synchronously) for a while
@@ -310,6 +357,7 @@ stopped_cleanly() {
 		not_ok "$1 stops cleanly on SIGTERM (exit $code)"
 	fi
 }
+stopped_cleanly console
 stopped_cleanly gateway
 sum_before=$(x broker sha256sum /mosquitto/gateway/gateway.json 2>>"$log")
 rules_before=$(x broker mqttsec-acl acl show 2>>"$log" | grep -c gateway)
