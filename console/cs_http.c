@@ -535,6 +535,27 @@ static void session_load(struct cs_req *req, struct MHD_Connection *c)
 	snprintf(req->who, sizeof(req->who), "console:%s", req->user.name);
 }
 
+/* A refusal before any sign-in (no session, or a wrong sign-in token):
+ * audited and counted as a failure of the client address, which a ban
+ * stops; a banned address is refused without a row, so no client can grow
+ * the audit without bound (docs/console.md "Security"). */
+static void refuse_anonymous(struct cs_req *req, const char *what)
+{
+	struct cs_console *cs = req->cs;
+	const struct cs_conf *cf = &cs->conf;
+	char msg[CS_WHAT_MAX];
+
+	if (cs_db_banned(cs->db, "addr", req->addr, req->now) > 0)
+		return;
+	cs_req_audit(req, what, 0);
+	if (cs_db_fail(cs->db, "addr", req->addr, req->now, cf->max_failures_ip, cf->failure_window,
+	               cf->ban_seconds)) {
+		snprintf(msg, sizeof(msg), "ban: address %s after %u failures", req->addr,
+		         cf->max_failures_ip);
+		cs_req_audit(req, msg, 0);
+	}
+}
+
 static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c, const char *meth,
                                 const char *url, struct body *b)
 {
@@ -599,7 +620,7 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 				status = cs_resp_redirect(&resp, "/signin", NULL, 1);
 			} else {
 				status = 403;
-				cs_req_audit(req, "refused: not signed in", 0);
+				refuse_anonymous(req, "refused: not signed in");
 			}
 			goto answer;
 		}
@@ -631,7 +652,7 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 		if (strcmp(req->method, "POST") == 0 &&
 		    cs_csrf_check(login_csrf, cs_req_param(req, "csrf")) != MQS_OK) {
 			status = 403;
-			cs_req_audit(req, "refused: sign-in csrf token", 0);
+			refuse_anonymous(req, "refused: sign-in csrf token");
 			goto answer;
 		}
 		resp.csrf = login_csrf;

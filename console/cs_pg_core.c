@@ -107,7 +107,11 @@ static int post_signin(struct cs_req *req, struct cs_resp *resp)
 	int have_user = 0, status = 403, rc;
 
 	memset(&u, 0, sizeof(u));
-	if (!cs_name_ok(name) || password == NULL || strlen(password) > CS_PASSWORD_MAX) {
+	/* an empty password is malformed for every name: a known name would
+	 * otherwise answer without the Argon2id work an unknown one costs
+	 * (docs/console.md "Sign-in") */
+	if (!cs_name_ok(name) || password == NULL || password[0] == '\0' ||
+	    strlen(password) > CS_PASSWORD_MAX) {
 		why = "malformed";
 		name = cs_name_ok(name) ? name : "?";
 		goto fail;

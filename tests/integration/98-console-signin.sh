@@ -83,6 +83,12 @@ is "$(_console_curl -o /dev/null -w '%{http_code}' \
 	--data-urlencode "password=$(console_password oscar)" \
 	--data-urlencode "code=123456" "$CONSOLE_URL/signin")" 403 "sign-in without the login cookie refused"
 
+# an empty password is malformed for every name: a known name answers with
+# no Argon2id work for an unknown one either (no timing oracle)
+is "$(_signin_status dis '' 123456)" 403 "empty password refused"
+is "$(sqlite3 "$TEST_TMP/console/console.db" "SELECT what FROM audit ORDER BY id DESC LIMIT 1")" \
+	"sign-in failed (dis): malformed" "empty password for a known name: malformed, as for an unknown one"
+
 # disabled user
 CONSOLE_SID=$ALICE_SID CONSOLE_CSRF=$ALICE_CSRF
 is "$(console_post /users/disable name=dis)" 303 "admin disables dis"
@@ -164,4 +170,31 @@ for n in x1 x2 x3 x4; do
 done
 is "$(_signin_status rita "$(console_password rita)" "$(console_code rita)")" 403 "address banned after 4 failures under other names"
 is "$(sqlite3 "$TEST_TMP/console/console.db" "SELECT count(*) FROM audit WHERE what LIKE 'ban: address 127.0.0.1%'")" 1 "address ban audited"
+
+# refusals before any sign-in (a wrong sign-in token, a POST without a
+# session) count against the address; a banned address adds no audit rows
+_bad_token() {
+	_console_curl -o /dev/null -w '%{http_code}' --data-urlencode "csrf=x" \
+		--data-urlencode "name=x" "$CONSOLE_URL/signin"
+}
+_audit_rows() {
+	sqlite3 "$TEST_TMP/console/console.db" "SELECT count(*) FROM audit"
+}
+ROWS=$(_audit_rows)
+for i in 1 2 3 4 5 6; do
+	_bad_token >/dev/null
+	_console_curl -o /dev/null --data-urlencode "name=x" "$CONSOLE_URL/users/add"
+done
+is "$(_audit_rows)" "$ROWS" "banned address: refusals before sign-in add no audit rows"
+stop_bg console
+sqlite3 "$TEST_TMP/console/console.db" "DELETE FROM bans; DELETE FROM failures"
+console_start || bail_out "console did not restart"
+for i in 1 2; do
+	_bad_token >/dev/null
+	_console_curl -o /dev/null --data-urlencode "name=x" "$CONSOLE_URL/users/add"
+done
+is "$(sqlite3 "$TEST_TMP/console/console.db" "SELECT count(*) FROM audit WHERE what LIKE 'ban: address 127.0.0.1%'")" 2 "wrong sign-in tokens and POSTs without a session ban the address"
+ROWS=$(_audit_rows)
+for i in $(seq 1 20); do _bad_token >/dev/null; done
+is "$(_audit_rows)" "$ROWS" "then 20 more wrong tokens add no audit rows"
 done_testing
