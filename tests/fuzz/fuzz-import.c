@@ -24,6 +24,22 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct mqsa_ctx *ctx;
+static char dir[64];
+
+/* Remove the temporary database at exit. */
+static void cleanup(void)
+{
+	static const char *const files[] = {"db.sqlite", "db.sqlite-wal", "db.sqlite-shm",
+	                                    "db.sqlite-journal", "master.key"};
+	char path[128];
+
+	mqsa_ctx_close(ctx);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(dir);
+}
 
 /* Deliver credentials nowhere. */
 static enum mqs_err deliver_none(const char *json, void *arg, char *why)
@@ -37,7 +53,6 @@ static enum mqs_err deliver_none(const char *json, void *arg, char *why)
 /* A temporary database with two devices; aborts on failure. */
 static void setup(void)
 {
-	static char dir[64];
 	struct mqsa_init_result ir;
 	struct mqsa_deliver dl = {deliver_none, NULL};
 	struct mqs_totp_params p;
@@ -47,6 +62,7 @@ static void setup(void)
 	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (mkdtemp(dir) == NULL)
 		abort();
+	atexit(cleanup);
 	snprintf(db, sizeof(db), "%s/db.sqlite", dir);
 	snprintf(key, sizeof(key), "%s/master.key", dir);
 	mqs_totp_params_default(&p);
