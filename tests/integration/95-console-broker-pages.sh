@@ -62,6 +62,7 @@ XSS2='"><img src=x onerror=alert(2)>'
 
 device k1 --period 2
 device k2 --period 2
+acl acl add allow all k1 'k/#' >/dev/null || bail_out "cannot add k1's rule"
 start_plugin_broker "plugin_opt_max_ip_failures 0" "plugin_opt_max_auth_failures 0"
 console_setup "[broker]" "db = $MQTTSEC_DB" "master_key_file = $MQTTSEC_MASTER_KEY_FILE"
 ok "admin added" console_user_add alice admin
