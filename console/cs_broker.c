@@ -29,16 +29,6 @@ int cs_broker_open(struct cs_req *req, struct cs_resp *resp, const char *title,
 	return rc == MQS_ERR_NOENT ? 404 : 500;
 }
 
-/* An error page after a failed listing. */
-int cs_broker_fail(struct cs_req *req, struct cs_resp *resp, const char *title,
-                   struct mqsa_ctx *ctx, const char *why)
-{
-	cs_page_begin(resp, req, title);
-	cs_out_fmt(resp, "<p class=\"error\">%s</p>", why);
-	cs_page_end(resp);
-	return ctx != NULL && mqsa_ctx_db_busy(ctx) ? 503 : 500;
-}
-
 /* A time in UTC. */
 void cs_broker_time(struct cs_resp *resp, long long t, const char *none_text)
 {

@@ -28,11 +28,6 @@ extern const struct cs_route cs_pg_audit_routes[];
 int cs_broker_open(struct cs_req *req, struct cs_resp *resp, const char *title,
                    struct mqsa_ctx **ctx);
 
-/* A listing failed: an error page titled title with why; returns 500
- * (503 when the database was busy). */
-int cs_broker_fail(struct cs_req *req, struct cs_resp *resp, const char *title,
-                   struct mqsa_ctx *ctx, const char *why);
-
 /* Append t (Unix seconds) as "YYYY-MM-DD HH:MM:SS UTC", or none_text when
  * t <= 0. */
 void cs_broker_time(struct cs_resp *resp, long long t, const char *none_text);

@@ -173,7 +173,7 @@ static int devices_get(struct cs_req *req, struct cs_resp *resp)
 	cs_out_raw(resp, "<h2>Add a device</h2><form method=\"post\" action=\"/devices/add\">");
 	cs_out_csrf(resp, req);
 	cs_out_raw(resp, "<label>Name <input name=\"name\" required maxlength=\"64\" "
-	                 "pattern=\"[A-Za-z0-9._\\-]+\"></label> "
+	                 "title=\"A-Z a-z 0-9 . _ -\"></label> "
 	                 "<label>Digits <select name=\"digits\"><option>6</option>"
 	                 "<option>8</option></select></label> "
 	                 "<label>Period <input name=\"period\" value=\"30\" size=\"4\"></label> "

@@ -6,14 +6,15 @@
 
 #include <string.h>
 
+#include "cs_broker.h"
 #include "cs_int.h"
 
 /* Page modules' tables (one line each, in navigation order). */
 
 /* The tables, in order; NULL-terminated. */
 const struct cs_route *const cs_route_tables[] = {
-    cs_pg_core_routes,
-    NULL,
+    cs_pg_core_routes, cs_pg_devices_routes, cs_pg_lists_routes, cs_pg_bans_routes,
+    cs_pg_acl_routes,  cs_pg_topics_routes,  cs_pg_audit_routes, NULL,
 };
 
 /* The navigation bar. */

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 95-console-broker-pages.sh - the console's broker pages (docs/console.md
+# 82-console-broker-pages.sh - the console's broker pages (docs/console.md
 # "Broker pages") with curl against a running broker (mosquitto with the
 # plugin): each page as admin; an operator and a reviewer refused every
 # admin URL and POST; a POST without CSRF refused; HTML/JS in device names,
