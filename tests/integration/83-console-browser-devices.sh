@@ -166,7 +166,8 @@ t.ok(until(lambda: log_has(re.escape("disconnecting client %s: no longer allowed
 t.diag("lists page deny -> kick: %d ms" % ((time.time() - t0) * 1000))
 t.shot("broker-lists")
 if sub is not None and sub.poll() is None:
-    sub.terminate()
+    sub.kill()
+    sub.wait(5)
 
 # an XSS payload as a device name is shown as text
 d.get(url + "/devices")
@@ -183,5 +184,7 @@ t.ok(not d.find_elements(By.CSS_SELECTOR, 'nav a[href="/acl"]'), "no ACL link fo
 d.get(url + "/acl")
 t.ok(bool(browser.wait_for(d, lambda d: "403" in d.title)) and not d.find_elements(By.ID, "rules"),
      "the ACL page is refused (403)")
+if sub is not None and sub.poll() is None:
+    sub.kill()
 t.done()
 PY
