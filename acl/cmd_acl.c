@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* cmd_acl.c - mqttsec-acl acl add|rm|show: topic rules (admin/rules.c,
- * mqsa_rule_*).
+/* cmd_acl.c - mqttsec-acl acl add|rm|show|test: topic rules (admin/rules.c,
+ * mqsa_rule_*; the tester is admin/keyaccess.c, mqsa_rule_test).
  *
  * A rule is effect (allow|deny), access (pub|sub|read|all), subject (a
  * device NAME or @GROUP, which must exist), an MQTT topic filter that may
@@ -142,11 +142,92 @@ out:
 	return ex;
 }
 
+/* acl test options. */
+struct test_opts {
+	const struct acl_ctx *ctx;
+	const char *device;
+	const char *clientid;
+	char why[ACL_WHY_MAX];
+};
+
+/* --device NAME, --clientid ID */
+static int test_opt(int opt, const char *arg, void *data)
+{
+	struct test_opts *o = data;
+
+	if (opt == 'd')
+		o->device = arg;
+	else
+		o->clientid = arg;
+	return EX_OK;
+}
+
+/* acl test: one listing row. */
+static enum mqs_err test_row(const struct mqsa_access *a, void *arg)
+{
+	cJSON *row = cJSON_CreateObject();
+
+	if (row == NULL)
+		return MQS_ERR_NOMEM;
+	cJSON_AddItemToArray(arg, row);
+	if (acl_json_str(row, "device", a->name) && acl_json_bool(row, "enabled", a->enabled) &&
+	    acl_json_bool(row, "publish", a->publish) &&
+	    acl_json_bool(row, "receive", a->receive) &&
+	    acl_json_bool(row, "subscribe", a->subscribe))
+		return MQS_OK;
+	return MQS_ERR_NOMEM;
+}
+
+/* acl test TOPIC [--device NAME] [--clientid ID]: who may do what on TOPIC
+ * (every device, a page of MQSA_PAGE_MAX at a time). */
+static int rule_test(struct acl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {{"device", required_argument, NULL, 'd'},
+	                                     {"clientid", required_argument, NULL, 'c'},
+	                                     {NULL, 0, NULL, 0}};
+	static const struct acl_column cols[] = {{"device", "DEVICE"},
+	                                         {"enabled", "ENABLED"},
+	                                         {"publish", "PUBLISH"},
+	                                         {"receive", "RECEIVE"},
+	                                         {"subscribe", "SUBSCRIBE"}};
+	struct test_opts o;
+	struct mqsa_page pg = {0, MQSA_PAGE_MAX, 0};
+	cJSON *rows = NULL;
+	enum mqs_err rc = MQS_OK;
+	int first;
+	int ex;
+
+	memset(&o, 0, sizeof(o));
+	o.ctx = ctx;
+	ex = acl_parse_opts(ctx, argc, argv, "acl test",
+	                    "TOPIC [--device NAME] [--clientid ID] [--json]", 1, opts, test_opt, &o,
+	                    1, 1, &first);
+	if (ex == EX_OK)
+		ex = acl_ctx_db(ctx);
+	if (ex != EX_OK)
+		goto out;
+	rows = cJSON_CreateArray();
+	if (rows == NULL)
+		rc = acl_nomem(o.why, "acl test");
+	do {
+		if (rc == MQS_OK)
+			rc = mqsa_rule_test(ctx->adm, argv[first], o.clientid, o.device, &pg,
+			                    test_row, rows, o.why);
+		pg.offset += pg.limit;
+	} while (rc == MQS_OK && o.device == NULL && pg.offset < pg.total);
+	ex = acl_listed(ctx, rc, rows, o.why, cols, sizeof(cols) / sizeof(cols[0]));
+out:
+	cJSON_Delete(rows);
+	return ex;
+}
+
 static const struct acl_cmd rule_cmds[] = {
     {"add", "allow|deny pub|sub|read|all NAME|@GROUP TOPICFILTER [--priority N]",
      "add a topic rule", rule_add},
     {"rm", "ID", "remove a rule", rule_rm},
     {"show", "[NAME|@GROUP] [--json]", "show rules in evaluation order", rule_show},
+    {"test", "TOPIC [--device NAME] [--clientid ID] [--json]",
+     "who may publish, receive, subscribe on a topic", rule_test},
 };
 
 /* acl SUBCOMMAND ... */

@@ -93,10 +93,10 @@ static int list_rm(struct acl_ctx *ctx, int argc, char **argv)
 	return ex;
 }
 
-/* --all */
+/* --all, --bans */
 static int show_opt(int opt, const char *arg, void *data)
 {
-	*(int *)data = 1;
+	*(int *)data |= opt == 'b' ? 2 : 1;
 	return EX_OK;
 }
 
@@ -134,10 +134,26 @@ static enum mqs_err show_row(const struct mqsa_list_entry *e, void *arg)
 	return MQS_OK;
 }
 
-/* list show [--all] */
+/* list show --bans: the plugin's bans (unexpired unless --all), the newest
+ * first, a page at a time. */
+static enum mqs_err show_bans(struct acl_ctx *ctx, int all, struct show_arg *a, char *why)
+{
+	struct mqsa_list_query q = {"deny", 1, all};
+	struct mqsa_page pg = {0, MQSA_PAGE_MAX, 0};
+	enum mqs_err rc;
+
+	do {
+		rc = mqsa_list_page(ctx->adm, &q, &pg, show_row, a, why);
+		pg.offset += pg.limit;
+	} while (rc == MQS_OK && pg.offset < pg.total);
+	return rc;
+}
+
+/* list show [--all] [--bans] */
 static int list_show(struct acl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"all", no_argument, NULL, 'a'}, {"bans", no_argument, NULL, 'b'}, {NULL, 0, NULL, 0}};
 	static const struct acl_column cols[] = {{"id", "ID"},           {"kind", "KIND"},
 	                                         {"match", "MATCH"},     {"pattern", "PATTERN"},
 	                                         {"expires", "EXPIRES"}, {"reason", "REASON"},
@@ -149,16 +165,20 @@ static int list_show(struct acl_ctx *ctx, int argc, char **argv)
 	int first;
 	int ex;
 
-	ex = acl_parse_opts(ctx, argc, argv, "list show", "[--all] [--json]", 1, opts, show_opt,
-	                    &all, 0, 0, &first);
+	ex = acl_parse_opts(ctx, argc, argv, "list show", "[--all] [--bans] [--json]", 1, opts,
+	                    show_opt, &all, 0, 0, &first);
 	if (ex == EX_OK)
 		ex = acl_ctx_db(ctx);
 	if (ex != EX_OK)
 		goto out;
 	a.json = ctx->json;
 	a.rows = cJSON_CreateArray();
-	rc = a.rows == NULL ? acl_nomem(why, "list entries")
-	                    : mqsa_list_show(ctx->adm, all, show_row, &a, why);
+	if (a.rows == NULL)
+		rc = acl_nomem(why, "list entries");
+	else if (all & 2)
+		rc = show_bans(ctx, all & 1, &a, why);
+	else
+		rc = mqsa_list_show(ctx->adm, all, show_row, &a, why);
 	ex = acl_listed(ctx, rc, a.rows, why, cols, sizeof(cols) / sizeof(cols[0]));
 out:
 	cJSON_Delete(a.rows);
@@ -189,7 +209,8 @@ static const struct acl_cmd list_cmds[] = {
     {"add", "allow|deny clientid|username|ip PATTERN [--ttl SECONDS] [--reason TEXT]",
      "add an allow or deny entry", list_add},
     {"rm", "ID", "remove an entry", list_rm},
-    {"show", "[--all] [--json]", "show entries (--all: with expired ones)", list_show},
+    {"show", "[--all] [--bans] [--json]",
+     "show entries (--all: with expired ones, --bans: only the broker's bans)", list_show},
     {"purge", "", "delete expired entries", list_purge},
 };
 

@@ -244,6 +244,42 @@ enum mqs_err mqsa_device_list(struct mqsa_ctx *ctx,
 	return mqsa_each_row(ctx, st, device_row, &a, "devices", why);
 }
 
+/* A page of the devices whose name contains search. */
+enum mqs_err mqsa_device_page(struct mqsa_ctx *ctx, const char *search, struct mqsa_page *pg,
+                              enum mqs_err (*each)(const struct mqsa_device_info *d, void *arg),
+                              void *arg, char *why)
+{
+	struct device_list_arg a = {each, arg};
+	sqlite3_stmt *st = NULL;
+	enum mqs_err rc;
+
+	if (search != NULL && search[0] == '\0')
+		search = NULL;
+	rc = mqsa_page_begin(ctx, pg, search, why);
+	if (rc == MQS_OK)
+		rc = mqsa_prepare(ctx,
+		                  "SELECT count(*) FROM devices WHERE ?1 IS NULL OR "
+		                  "instr(name, ?1) > 0",
+		                  &st, why);
+	if (rc != MQS_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, search, -1, SQLITE_STATIC);
+	rc = mqsa_page_count(ctx, st, pg, "count devices", why);
+	if (rc == MQS_OK)
+		rc = mqsa_prepare(ctx,
+		                  "SELECT d.name, d.enabled, d.digits, d.period, d.algorithm, "
+		                  "d.created_at, d.last_step, (SELECT group_concat(grp, ',') FROM "
+		                  "(SELECT grp FROM group_members WHERE member = d.name ORDER BY "
+		                  "grp)) FROM devices d WHERE ?1 IS NULL OR instr(d.name, ?1) > 0 "
+		                  "ORDER BY d.name LIMIT ?2 OFFSET ?3",
+		                  &st, why);
+	if (rc != MQS_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, search, -1, SQLITE_STATIC);
+	mqsa_page_bind(st, 2, pg);
+	return mqsa_each_row(ctx, st, device_row, &a, "devices", why);
+}
+
 /* device rm: the device and how many rows went with it. */
 struct rm_arg {
 	const char *name;

@@ -284,6 +284,52 @@ enum mqs_err mqsa_list_show(struct mqsa_ctx *ctx, int all,
 	return mqsa_each_row(ctx, st, entry_row, &a, "list entries", why);
 }
 
+/* A page of the entries q selects. */
+enum mqs_err mqsa_list_page(struct mqsa_ctx *ctx, const struct mqsa_list_query *q,
+                            struct mqsa_page *pg,
+                            enum mqs_err (*each)(const struct mqsa_list_entry *e, void *arg),
+                            void *arg, char *why)
+{
+	/* ?1 kind or NULL, ?2 bans (-1/0/1), ?3 all, ?4 now, ?5 the ban author */
+	static const char where[] =
+	    "WHERE (?1 IS NULL OR kind = ?1) AND (?2 < 0 OR (?2 = (kind = 'deny' AND "
+	    "created_by = ?5))) AND (?3 OR expires_at = 0 OR expires_at > ?4) ";
+	struct list_show_arg a = {ctx, each, arg};
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	enum mqs_err rc;
+
+	if (q->kind != NULL && mqsa_list_words(q->kind, "ip", why) != MQS_OK)
+		return MQS_ERR_INVAL;
+	rc = mqsa_page_begin(ctx, pg, NULL, why);
+	for (int pass = 0; rc == MQS_OK && pass < 2; pass++) {
+		if (pass == 0)
+			snprintf(sql, sizeof(sql), "SELECT count(*) FROM list_entries %s", where);
+		else
+			snprintf(
+			    sql, sizeof(sql),
+			    "SELECT id, kind, match, pattern, expires_at, reason, created_at, "
+			    "created_by FROM list_entries %s ORDER BY id %s LIMIT ?6 OFFSET ?7",
+			    where, q->bans == 1 ? "DESC" : "ASC");
+		rc = mqsa_prepare(ctx, sql, &st, why);
+		if (rc != MQS_OK)
+			break;
+		if (q->kind != NULL)
+			sqlite3_bind_text(st, 1, q->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, q->bans < 0 ? -1 : q->bans != 0);
+		sqlite3_bind_int(st, 3, q->all != 0);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)ctx->now);
+		sqlite3_bind_text(st, 5, MQSA_BAN_AUTHOR, -1, SQLITE_STATIC);
+		if (pass == 0) {
+			rc = mqsa_page_count(ctx, st, pg, "count list entries", why);
+		} else {
+			mqsa_page_bind(st, 6, pg);
+			rc = mqsa_each_row(ctx, st, entry_row, &a, "list entries", why);
+		}
+	}
+	return rc;
+}
+
 /* Delete the expired entries; nothing expired: skip. */
 static enum mqs_err purge_change(struct mqsa_ctx *ctx, void *data, char *detail, int *skip,
                                  char *why)

@@ -61,6 +61,20 @@
 
 struct mqsa_ctx;
 
+/* ---- pages: one page of a long listing (the web console) ---- */
+
+#define MQSA_PAGE_MAX   1000 /* rows of one page */
+#define MQSA_SEARCH_MAX 256  /* search and filter texts of a listing */
+
+/* One page of a listing: skip offset (>= 0) matching rows, then give at
+ * most limit (1..MQSA_PAGE_MAX); total gets the number of matching rows
+ * (the listing functions set it before the first row). */
+struct mqsa_page {
+	long long offset;
+	long long limit;
+	long long total;
+};
+
 /* ---- ctx.c: the context ---- */
 
 /* Create a context for database db_path and master key key_path (neither
@@ -191,6 +205,14 @@ MQS_MUST_CHECK enum mqs_err mqsa_device_list(struct mqsa_ctx *ctx,
                                                                   void *arg),
                                              void *arg, char *why);
 
+/* A page of the devices whose name contains search (NULL or "": every
+ * device), by name; search is free text of at most MQSA_SEARCH_MAX bytes
+ * (no wildcards: a plain substring).  The console's device page. */
+MQS_MUST_CHECK enum mqs_err
+mqsa_device_page(struct mqsa_ctx *ctx, const char *search, struct mqsa_page *pg,
+                 enum mqs_err (*each)(const struct mqsa_device_info *d, void *arg), void *arg,
+                 char *why);
+
 /* What mqsa_device_remove removed with the device. */
 struct mqsa_device_removed {
 	int groups;
@@ -257,6 +279,25 @@ MQS_MUST_CHECK enum mqs_err mqsa_list_show(struct mqsa_ctx *ctx, int all,
                                                                 void *arg),
                                            void *arg, char *why);
 
+/* The created_by of the deny entries the broker plugin writes for its
+ * automatic bans (docs/broker-plugin.md, "Failed logins and automatic
+ * bans"; reasons auth-failures and key-flood). */
+#define MQSA_BAN_AUTHOR "mqttsec-plugin"
+
+/* Which entries mqsa_list_page gives. */
+struct mqsa_list_query {
+	const char *kind; /* allow|deny, NULL: both */
+	int bans;         /* 1: only the plugin's bans, 0: only the other entries,
+	                   * -1: both */
+	int all;          /* with the expired entries */
+};
+
+/* A page of the entries q selects, by id (bans: the newest first). */
+MQS_MUST_CHECK enum mqs_err
+mqsa_list_page(struct mqsa_ctx *ctx, const struct mqsa_list_query *q, struct mqsa_page *pg,
+               enum mqs_err (*each)(const struct mqsa_list_entry *e, void *arg), void *arg,
+               char *why);
+
 /* Delete expired entries; *n gets their count (0: no audit row).
  * Audit "list purge". */
 MQS_MUST_CHECK enum mqs_err mqsa_list_purge(struct mqsa_ctx *ctx, int *n, char *why);
@@ -288,6 +329,36 @@ MQS_MUST_CHECK enum mqs_err mqsa_rule_remove(struct mqsa_ctx *ctx, long long id,
 MQS_MUST_CHECK enum mqs_err
 mqsa_rule_show(struct mqsa_ctx *ctx, const char *subject,
                enum mqs_err (*each)(const struct mqsa_rule *r, void *arg), void *arg, char *why);
+
+/* A page of the rules of subject (NULL: all) whose filter contains search
+ * (NULL or "": any; at most MQSA_SEARCH_MAX bytes), in evaluation order. */
+MQS_MUST_CHECK enum mqs_err
+mqsa_rule_page(struct mqsa_ctx *ctx, const char *subject, const char *search, struct mqsa_page *pg,
+               enum mqs_err (*each)(const struct mqsa_rule *r, void *arg), void *arg, char *why);
+
+/* What one device may do on a topic (mqsa_rule_test).  Each is 1 when its
+ * rules allow it, 0 when not. */
+struct mqsa_access {
+	const char *name;
+	int enabled;   /* a disabled device may do nothing, whatever its rules */
+	int publish;   /* publish on the topic (no wildcard in it) */
+	int receive;   /* be delivered a message of the topic (read and sub rules) */
+	int subscribe; /* subscribe to the topic as a filter (some topic of it) */
+	int closed;    /* a deny rule the broker cannot use denies it everything */
+};
+
+/* "Who may do what on this topic": for device name (NULL: a page of every
+ * device, by name), decide topic (an MQTT topic or filter; with a
+ * wildcard only subscribe is decided, publish and receive are 0) with the
+ * broker plugin's own rule evaluation (lib/mqs_rules.c, keyaccess.c), as
+ * for a client with client id clientid (NULL: unknown; then an allow rule
+ * holding %c never applies and a deny rule holding %c applies to every
+ * topic, docs/broker-plugin.md).  Only the rules and the enabled flag are
+ * looked at, not the lists or bans.  pg may be NULL with a name. */
+MQS_MUST_CHECK enum mqs_err
+mqsa_rule_test(struct mqsa_ctx *ctx, const char *topic, const char *clientid, const char *name,
+               struct mqsa_page *pg, enum mqs_err (*each)(const struct mqsa_access *a, void *arg),
+               void *arg, char *why);
 
 /* ---- groups.c ---- */
 
@@ -457,6 +528,21 @@ MQS_MUST_CHECK enum mqs_err mqsa_audit_list(struct mqsa_ctx *ctx, long long limi
                                             enum mqs_err (*each)(const struct mqsa_audit_row *r,
                                                                  void *arg),
                                             void *arg, char *why);
+
+/* Which audit rows mqsa_audit_page gives. */
+struct mqsa_audit_query {
+	const char *who;    /* contains this (NULL or "": anyone) */
+	const char *action; /* starts with this ("device" finds "device add"; NULL or "": any) */
+	long long from;     /* at >= from (0: no bound) */
+	long long until;    /* at <= until (0: no bound) */
+};
+
+/* A page of the rows q selects, the newest first; who and action are free
+ * text of at most MQSA_SEARCH_MAX bytes. */
+MQS_MUST_CHECK enum mqs_err
+mqsa_audit_page(struct mqsa_ctx *ctx, const struct mqsa_audit_query *q, struct mqsa_page *pg,
+                enum mqs_err (*each)(const struct mqsa_audit_row *r, void *arg), void *arg,
+                char *why);
 
 /* ---- clientids.c ---- */
 

@@ -115,6 +115,21 @@ MQS_MUST_CHECK enum mqs_err mqsa_each_row(struct mqsa_ctx *ctx, sqlite3_stmt *st
 /* Column text, "" for NULL. */
 const char *mqsa_col(sqlite3_stmt *st, int i);
 
+/* ---- page.c: paginated listings ---- */
+
+/* Check pg (offset, limit) and search (NULL: none; free text of at most
+ * MQSA_SEARCH_MAX bytes), set pg->total to 0, open the database. */
+MQS_MUST_CHECK enum mqs_err mqsa_page_begin(struct mqsa_ctx *ctx, struct mqsa_page *pg,
+                                            const char *search, char *why);
+
+/* Step the prepared count statement st (one integer) into pg->total;
+ * finalizes st; what names it in errors ("count WHAT" as "cannot WHAT"). */
+MQS_MUST_CHECK enum mqs_err mqsa_page_count(struct mqsa_ctx *ctx, sqlite3_stmt *st,
+                                            struct mqsa_page *pg, const char *what, char *why);
+
+/* Bind pg's limit to parameter ilimit and its offset to ilimit + 1. */
+void mqsa_page_bind(sqlite3_stmt *st, int ilimit, const struct mqsa_page *pg);
+
 /* ---- lists.c, shared with import ---- */
 
 /* Normalise a list pattern for match into out (cap bytes): ip patterns

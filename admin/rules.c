@@ -234,3 +234,50 @@ enum mqs_err mqsa_rule_show(struct mqsa_ctx *ctx, const char *subject,
 		sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
 	return mqsa_each_row(ctx, st, rule_row, &a, "acl rules", why);
 }
+
+/* A page of the rules of subject whose filter contains search. */
+enum mqs_err mqsa_rule_page(struct mqsa_ctx *ctx, const char *subject, const char *search,
+                            struct mqsa_page *pg,
+                            enum mqs_err (*each)(const struct mqsa_rule *r, void *arg), void *arg,
+                            char *why)
+{
+	/* ?1 subject or NULL (the index acl_rules_subject), ?2 search or NULL */
+	static const char where[] =
+	    "WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR instr(filter, ?2) > 0) ";
+	struct rule_show_arg a = {each, arg};
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	enum mqs_err rc;
+
+	if (search != NULL && search[0] == '\0')
+		search = NULL;
+	if (subject != NULL && subject[0] == '\0')
+		subject = NULL;
+	rc = mqsa_page_begin(ctx, pg, search, why);
+	if (rc == MQS_OK && subject != NULL)
+		rc = mqsa_name_check(subject[0] == '@' ? subject + 1 : subject,
+		                     subject[0] == '@' ? "group" : "device", why);
+	for (int pass = 0; rc == MQS_OK && pass < 2; pass++) {
+		if (pass == 0)
+			snprintf(sql, sizeof(sql), "SELECT count(*) FROM acl_rules %s", where);
+		else
+			snprintf(
+			    sql, sizeof(sql),
+			    "SELECT id, priority, effect, access, subject, filter, created_at "
+			    "FROM acl_rules %s ORDER BY priority DESC, effect = 'deny' DESC, id "
+			    "LIMIT ?3 OFFSET ?4",
+			    where);
+		rc = mqsa_prepare(ctx, sql, &st, why);
+		if (rc != MQS_OK)
+			break;
+		sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, search, -1, SQLITE_STATIC);
+		if (pass == 0) {
+			rc = mqsa_page_count(ctx, st, pg, "count acl rules", why);
+		} else {
+			mqsa_page_bind(st, 3, pg);
+			rc = mqsa_each_row(ctx, st, rule_row, &a, "acl rules", why);
+		}
+	}
+	return rc;
+}

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "cs_broker.h"
 #include "cs_int.h"
 #include "cs_pg_gw.h"
 
@@ -14,6 +15,12 @@
 /* The tables, in order; NULL-terminated. */
 const struct cs_route *const cs_route_tables[] = {
     cs_pg_core_routes,
+    cs_pg_devices_routes,
+    cs_pg_lists_routes,
+    cs_pg_bans_routes,
+    cs_pg_acl_routes,
+    cs_pg_topics_routes,
+    cs_pg_audit_routes,
     cs_pg_recipients_routes,
     cs_pg_groups_routes,
     cs_pg_campaigns_routes,

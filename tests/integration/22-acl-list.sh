@@ -85,6 +85,13 @@ ok "purge" acl list purge
 is "$(q "SELECT count(*) FROM list_entries WHERE expires_at != 0 AND expires_at <= strftime('%s', 'now')")" 0 \
 	"purge removed the expired entry"
 
+# --bans: only the plugin's automatic bans, the newest first
+q "INSERT INTO list_entries (kind, match, pattern, expires_at, reason, created_at, created_by) VALUES ('deny', 'ip', '198.51.100.1', 4102444800, 'auth-failures', 1, 'mqttsec-plugin')"
+q "INSERT INTO list_entries (kind, match, pattern, expires_at, reason, created_at, created_by) VALUES ('deny', 'ip', '198.51.100.2', 4102444800, 'key-flood', 1, 'mqttsec-plugin')"
+is "$(acl list show --bans --json | python3 -c 'import json, sys; print([r["pattern"] for r in json.load(sys.stdin)])')" \
+	"['198.51.100.2', '198.51.100.1']" "list show --bans: the two bans, the newest first"
+ok "list show without --bans lists them too" sh -c "'$ACL_BIN' -d '$DB' list show | grep -q 198.51.100.1"
+
 # rm
 id=$(q "SELECT id FROM list_entries WHERE pattern = 'sensor 7'")
 ok "list rm" acl list rm "$id"

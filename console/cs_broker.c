@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* cs_broker.c - helpers of the console's broker pages (cs_broker.h,
+ * docs/console.md "Broker pages").
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "cs_broker.h"
+
+/* The broker admin context, or an error page. */
+int cs_broker_open(struct cs_req *req, struct cs_resp *resp, const char *title,
+                   struct mqsa_ctx **ctx)
+{
+	char why[MQSA_WHY_MAX];
+	enum mqs_err rc;
+
+	why[0] = '\0';
+	*ctx = NULL;
+	rc = cs_req_broker(req, ctx, why, sizeof(why));
+	if (rc == MQS_OK)
+		rc = mqsa_ctx_db(*ctx, why);
+	if (rc == MQS_OK)
+		return 0;
+	cs_page_begin(resp, req, title);
+	cs_out_fmt(resp, "<p class=\"error\">cannot open the broker database: %s</p>", why);
+	cs_page_end(resp);
+	return rc == MQS_ERR_NOENT ? 404 : 500;
+}
+
+/* A time in UTC. */
+void cs_broker_time(struct cs_resp *resp, long long t, const char *none_text)
+{
+	char buf[40];
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+		cs_out_text(resp, none_text);
+		return;
+	}
+	cs_out_text(resp, buf);
+}
+
+/* A duration in the two largest units. */
+void cs_broker_duration(struct cs_resp *resp, long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs >= 86400)
+		cs_out_fmt(resp, "%lldd %lldh", secs / 86400, secs % 86400 / 3600);
+	else if (secs >= 3600)
+		cs_out_fmt(resp, "%lldh %lldm", secs / 3600, secs % 3600 / 60);
+	else if (secs >= 60)
+		cs_out_fmt(resp, "%lldm %llds", secs / 60, secs % 60);
+	else
+		cs_out_fmt(resp, "%llds", secs);
+}
+
+/* A one-button POST form. */
+void cs_broker_button(struct cs_resp *resp, struct cs_req *req, const char *action,
+                      const char *name, const char *value, const char *label, int danger)
+{
+	cs_out_fmt(resp, "<form method=\"post\" class=\"inline\" action=\"%s\">", action);
+	cs_out_csrf(resp, req);
+	if (name != NULL)
+		cs_out_fmt(resp, "<input type=\"hidden\" name=\"%s\" value=\"%s\">", name, value);
+	cs_out_raw(resp, danger ? "<button type=\"submit\" class=\"danger\">"
+	                        : "<button type=\"submit\">");
+	cs_out_text(resp, label);
+	cs_out_raw(resp, "</button></form>");
+}
+
+/* Audit, then post/redirect/get. */
+int cs_broker_done(struct cs_req *req, struct cs_resp *resp, const char *location, const char *what,
+                   enum mqs_err rc, const char *done, const char *why)
+{
+	cs_req_audit(req, what, rc == MQS_OK);
+	return cs_resp_redirect(resp, location, rc == MQS_OK ? done : why, rc == MQS_OK);
+}
+
+/* A form parameter or "". */
+const char *cs_broker_param(const struct cs_req *req, const char *name)
+{
+	const char *v = cs_req_param(req, name);
+
+	return v != NULL ? v : "";
+}
