@@ -24,6 +24,9 @@ PACKAGES=(
 	clang libclang-rt-14-dev clang-format
 	ca-certificates
 )
+if [ "${1:-}" = --deb ]; then
+	PACKAGES+=(debhelper lintian)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
