@@ -3,6 +3,8 @@
  * sessions, audit, failures and bans.  Never the broker database. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -404,4 +406,27 @@ out:
 void cs_db_fail_clear(sqlite3 *db, const char *kind, const char *key)
 {
 	exec_sql(db, "DELETE FROM failures WHERE kind = ?1 AND key = ?2 AND ?3 = 0", kind, key, 0);
+}
+
+/* The ban key of a client address. */
+void cs_addr_ban_key(const char *addr, char *out, size_t cap)
+{
+	struct in6_addr a6;
+	char txt[INET6_ADDRSTRLEN];
+
+	if (cap == 0)
+		return;
+	snprintf(out, cap, "%s", addr != NULL ? addr : "?");
+	if (addr == NULL || strchr(addr, ':') == NULL || inet_pton(AF_INET6, addr, &a6) != 1)
+		return;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		if (inet_ntop(AF_INET, &a6.s6_addr[12], txt, sizeof(txt)) != NULL)
+			snprintf(out, cap, "%s", txt);
+		return;
+	}
+	if (IN6_IS_ADDR_LOOPBACK(&a6))
+		return;
+	memset(&a6.s6_addr[8], 0, 8);
+	if (inet_ntop(AF_INET6, &a6, txt, sizeof(txt)) != NULL)
+		snprintf(out, cap, "%s/64", txt);
 }

@@ -47,6 +47,7 @@ struct cs_req {
 	size_t nparams;
 	int64_t now;
 	char addr[ADDR_MAX];
+	char ban_addr[ADDR_MAX + 8]; /* cs_addr_ban_key */
 	const char *login_cookie;
 	int has_session;
 	struct cs_session sess;
@@ -164,10 +165,10 @@ struct cs_console *cs_req_console(struct cs_req *req)
 	return req->cs;
 }
 
-/* The client address. */
-const char *cs_req_addr(const struct cs_req *req)
+/* The client address for failures and bans. */
+const char *cs_req_ban_addr(const struct cs_req *req)
 {
-	return req->addr;
+	return req->ban_addr;
 }
 
 /* After sign-in: set the session cookie, expire the login cookie. */
@@ -545,12 +546,12 @@ static void refuse_anonymous(struct cs_req *req, const char *what)
 	const struct cs_conf *cf = &cs->conf;
 	char msg[CS_WHAT_MAX];
 
-	if (cs_db_banned(cs->db, "addr", req->addr, req->now) > 0)
+	if (cs_db_banned(cs->db, "addr", req->ban_addr, req->now) > 0)
 		return;
 	cs_req_audit(req, what, 0);
-	if (cs_db_fail(cs->db, "addr", req->addr, req->now, cf->max_failures_ip, cf->failure_window,
-	               cf->ban_seconds)) {
-		snprintf(msg, sizeof(msg), "ban: address %s after %u failures", req->addr,
+	if (cs_db_fail(cs->db, "addr", req->ban_addr, req->now, cf->max_failures_ip,
+	               cf->failure_window, cf->ban_seconds)) {
+		snprintf(msg, sizeof(msg), "ban: address %s after %u failures", req->ban_addr,
 		         cf->max_failures_ip);
 		cs_req_audit(req, msg, 0);
 	}
@@ -577,6 +578,7 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 	req->path = url;
 	snprintf(req->who, sizeof(req->who), "console");
 	client_addr(c, req->addr, sizeof(req->addr));
+	cs_addr_ban_key(req->addr, req->ban_addr, sizeof(req->ban_addr));
 	if (!head && strcmp(meth, "GET") != 0 && strcmp(meth, "POST") != 0) {
 		status = 405;
 		goto answer;

@@ -146,6 +146,11 @@ int cs_db_fail(sqlite3 *db, const char *kind, const char *key, long long now, un
                long long window, long long ban_base);
 /* Forget the failures of key (a successful sign-in). */
 void cs_db_fail_clear(sqlite3 *db, const char *kind, const char *key);
+/* The key under which failures and bans of a client address are counted
+ * (docs/console.md "Sign-in"): an IPv4 address as it is, an IPv4-mapped IPv6
+ * address as its IPv4, any other IPv6 address as its /64 ("2001:db8::/64"),
+ * anything else as it is.  Written to out (cap bytes, truncated). */
+void cs_addr_ban_key(const char *addr, char *out, size_t cap);
 
 /* ---- cs_session.c ---- */
 struct cs_session {
@@ -269,6 +274,7 @@ struct cs_console *cs_req_console(struct cs_req *req);
 /* Sign-in outcome for the page: the new session cookie value. */
 void cs_req_set_session(struct cs_req *req, const char *sid_text, long long user_id);
 void cs_req_clear_session(struct cs_req *req);
-const char *cs_req_addr(const struct cs_req *req);
+/* The client address as counted by failures and bans (cs_addr_ban_key). */
+const char *cs_req_ban_addr(const struct cs_req *req);
 
 #endif

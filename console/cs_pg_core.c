@@ -98,7 +98,7 @@ static int post_signin(struct cs_req *req, struct cs_resp *resp)
 	const char *name = cs_req_param(req, "name");
 	const char *password = cs_req_param(req, "password");
 	const char *code = cs_req_param(req, "code");
-	const char *addr = cs_req_addr(req);
+	const char *addr = cs_req_ban_addr(req);
 	const char *why = "wrong password";
 	char sid[CS_SID_TEXT + 1] = "";
 	char what[CS_WHAT_MAX];

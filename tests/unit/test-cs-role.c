@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* test-cs-role.c - console roles and names (docs/console.md "Roles"). */
+/* test-cs-role.c - console roles and names (docs/console.md "Roles"), and the
+ * ban key of a client address ("Sign-in"). */
 #include "config.h"
+
+#include <string.h>
 
 #include "cs_int.h"
 #include "tap.h"
@@ -35,6 +38,24 @@ int main(void)
 	       "65 bytes refused");
 	tap_ok(cs_level_ok("L1"), "level ok");
 	tap_ok(!cs_level_ok("L 1"), "level with space refused");
+	{
+		/* client addresses as failures and bans count them (cs_db.c) */
+		char k[80];
+
+		cs_addr_ban_key("192.0.2.7", k, sizeof(k));
+		tap_ok(strcmp(k, "192.0.2.7") == 0, "IPv4: as it is");
+		cs_addr_ban_key("::ffff:192.0.2.7", k, sizeof(k));
+		tap_ok(strcmp(k, "192.0.2.7") == 0, "IPv4-mapped: its IPv4");
+		cs_addr_ban_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k, sizeof(k));
+		tap_ok(strcmp(k, "2001:db8:1:2::/64") == 0, "IPv6: its /64");
+		cs_addr_ban_key("2001:db8:1:2::1", k, sizeof(k));
+		tap_ok(strcmp(k, "2001:db8:1:2::/64") == 0,
+		       "another address of the same /64: the same key");
+		cs_addr_ban_key("::1", k, sizeof(k));
+		tap_ok(strcmp(k, "::1") == 0, "IPv6 loopback: as it is");
+		cs_addr_ban_key("?", k, sizeof(k));
+		tap_ok(strcmp(k, "?") == 0, "unknown: as it is");
+	}
 	tap_done();
 	return tap_exit();
 }
