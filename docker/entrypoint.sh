@@ -13,8 +13,11 @@
 #   mqttsec-console ...  the web console: on first start make a self-signed
 #                        TLS certificate when [http] cert/key are absent and
 #                        create the admin MQTTSEC_CONSOLE_ADMIN, its password
-#                        from MQTTSEC_CONSOLE_ADMIN_PASSWORD_FILE or made up
-#                        and printed once; then exec the console.
+#                        from MQTTSEC_CONSOLE_ADMIN_PASSWORD_FILE (not
+#                        logged) or made up and printed once, its TOTP
+#                        enrolment (otpauth:// URI) never logged but written
+#                        to first-admin-totp.txt (0600) next to the console's
+#                        db; then exec the console.
 #   anything else        exec'd as given.
 #
 # Refuses to start when a master key is readable by group or others.  Runs as
@@ -170,7 +173,14 @@ start_console() {
 			-keyout "$tlskey" -out "$cert" 2>/dev/null || die "cannot make a TLS certificate"
 	fi
 	[ -n "$tlskey" ] && check_key "$tlskey"
-	[ -z "$db" ] || [ -e "$db" ] && return 0
+	[ -n "$db" ] || return 0
+	# the admin's TOTP enrolment: never in the log, in a 0600 file next to the db
+	enrol=${db%/*}/first-admin-totp.txt
+	if [ -e "$db" ]; then
+		[ ! -e "$enrol" ] ||
+			say "console: $enrol still holds the first admin's TOTP secret: delete it once enrolled"
+		return 0
+	fi
 	admin=${MQTTSEC_CONSOLE_ADMIN:-admin}
 	pwfile=${MQTTSEC_CONSOLE_ADMIN_PASSWORD_FILE:-}
 	made=
@@ -190,8 +200,17 @@ start_console() {
 	else
 		say "console: its password is the one of $pwfile"
 	fi
-	say "console: its TOTP (shown once; add it to an authenticator app):"
-	printf '%s\n' "$out" | grep -o 'otpauth://[^ ]*' >&2 || printf '%s\n' "$out" >&2
+	if (rm -f "$enrol.tmp" && printf '%s\n' "$out" >"$enrol.tmp" && chmod 600 "$enrol.tmp" &&
+		mv -f "$enrol.tmp" "$enrol"); then
+		say "console: its TOTP enrolment (the otpauth URI) is in $enrol (mode 0600):"
+		say "console:   docker compose exec console cat $enrol"
+		say "console: add it to an authenticator app, then delete it:"
+		say "console:   docker compose exec console rm $enrol"
+	else
+		rm -f "$enrol.tmp" 2>/dev/null || true
+		say "console: cannot write $enrol: give the admin a new TOTP secret with"
+		say "console:   docker compose exec console mqttsec-console -c $conf user reset-totp $admin"
+	fi
 }
 
 # Started as root: give the volumes to mosquitto and drop privileges.

@@ -330,12 +330,26 @@ else
 	not_ok "the console answers its sign-in page over TLS inside the network"
 fi
 clog=$(compose logs --no-color console 2>&1)
-if grep -q 'console: its password (shown once' <<<"$clog" && grep -q 'otpauth://' <<<"$clog"; then
-	ok "the first admin's password and otpauth URI are printed once to the log"
+enrol=/mosquitto/console/first-admin-totp.txt
+if grep -q 'console: its password (shown once' <<<"$clog" && grep -qF "exec console cat $enrol" <<<"$clog"; then
+	ok "the first admin's password is printed once, the log says where its TOTP enrolment is"
 else
 	echo "$clog" | tail -20 >>"$log"
-	not_ok "the first admin's password and otpauth URI are printed once to the log"
+	not_ok "the first admin's password is printed once, the log says where its TOTP enrolment is"
 fi
+if grep -q 'otpauth://' <<<"$clog"; then
+	not_ok "the first admin's TOTP secret (otpauth URI) is not in the log"
+else
+	ok "the first admin's TOTP secret (otpauth URI) is not in the log"
+fi
+enrol_private() {
+	case $(x console stat -c '%a %U' "$enrol") in
+	600\ mosquitto) ;;
+	*) return 1 ;;
+	esac
+	x console cat "$enrol" | grep -q '^otpauth://totp/'
+}
+check "the TOTP enrolment file is 0600, owned by mosquitto, holds the otpauth URI" enrol_private
 console_db_private() {
 	case $(x console stat -c '%a %U' /mosquitto/console/console.db) in
 	6[04]0\ mosquitto) return 0 ;;
@@ -368,6 +382,13 @@ check "restart keeps the gateway's credentials" \
 	test "$(x broker sha256sum /mosquitto/gateway/gateway.json 2>>"$log")" = "$sum_before"
 check "restart adds no ACL rules" \
 	test "$(x broker mqttsec-acl acl show 2>>"$log" | grep -c gateway)" = "$rules_before"
+
+compose start console >>"$log" 2>&1
+if wait_healthy "$UP_TIMEOUT" console; then ok "console healthy again after a restart"; else not_ok "console healthy again after a restart"; fi
+enrol_reminded() {
+	compose logs --no-color console 2>&1 | grep -q "console: $enrol still holds"
+}
+check "a restart reminds to delete the TOTP enrolment file" enrol_reminded
 
 [ "$failed" -eq 0 ] || show_log 40
 finish
