@@ -156,8 +156,8 @@ int cs_conf_load(const char *path, struct cs_conf *c, char *err, size_t errlen)
 	c->ban_seconds = 900;
 	c->session_idle = 900;
 	c->session_max = 12 * 3600;
-	c->max_connections = 64;
-	c->per_ip = 16;
+	c->max_connections = 256;
+	c->per_ip = 8;
 	c->request_timeout = 10;
 	c->idle_timeout = 30;
 	if (c->path == NULL || !set_listen(c, "127.0.0.1:8443")) {

@@ -29,8 +29,17 @@
 #include "mqsa.h"
 
 #define TLS_FILE_MAX (64 * 1024)
-#define CONN_MEMORY  (128 * 1024)
-#define ADDR_MAX     64
+/* per connection (docs/console.md "Limits"): large enough that requests
+ * with headers over HEADERS_MAX reach our handler and get our 431 with
+ * the security headers; only beyond about CONN_MEMORY does
+ * libmicrohttpd answer itself */
+#define CONN_MEMORY (256 * 1024)
+#define HEADERS_MAX (32 * 1024) /* request line and headers */
+/* the log lines of libmicrohttpd and of the sweep: at most LOG_BURST per
+ * LOG_WINDOW_MS, then one line with the count of those left out */
+#define LOG_BURST     10
+#define LOG_WINDOW_MS 10000
+#define ADDR_MAX      64
 
 struct param {
 	char *name;
@@ -73,6 +82,10 @@ struct daemon_state {
 	struct cs_console *cs;
 	pthread_mutex_t lock; /* conns */
 	struct conn *conns;
+	pthread_mutex_t log_lock; /* the log_ fields */
+	uint64_t log_window;      /* start of the current window, ms */
+	unsigned log_lines;       /* lines written in it */
+	unsigned long log_dropped;
 	uint8_t *cert, *key;
 	size_t cert_len, key_len;
 };
@@ -139,6 +152,13 @@ const char *cs_req_param_at(const struct cs_req *req, const char *name, size_t i
 const char *cs_req_user(const struct cs_req *req)
 {
 	return req->has_user ? req->user.name : "";
+}
+
+/* Drop the user's other sessions. */
+void cs_req_drop_other_sessions(struct cs_req *req)
+{
+	if (req->has_session && req->has_user)
+		cs_session_drop_others(req->cs->db, req->sess.user_id, req->sess.id_hash);
 }
 
 /* The user's role. */
@@ -692,6 +712,29 @@ answer:
 
 /* ---- libmicrohttpd callbacks ---- */
 
+/* MHD_get_connection_values_n: add one header's size. */
+static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+	size_t *total = cls;
+
+	(void)kind;
+	(void)key;
+	(void)value;
+	*total += key_size + value_size + 4;
+	return MHD_YES;
+}
+
+/* The size of the request's URL and headers as received (about). */
+static size_t headers_size(struct MHD_Connection *c, const char *url)
+{
+	size_t total = url != NULL ? strlen(url) : 0;
+
+	(void)MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, on_header,
+	                                  &total);
+	return total;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -706,6 +749,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (b == NULL)
 			return MHD_NO;
 		*con_cls = b;
+		if (headers_size(c, url) > HEADERS_MAX) {
+			b->answered = 1;
+			return send_simple(c, 431);
+		}
 		cl =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && (strlen(cl) > 12 || strtoull(cl, NULL, 10) > CS_BODY_MAX)) {
@@ -813,6 +860,47 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	pthread_mutex_unlock(&ds->lock);
 }
 
+/* When the window is over: report how many lines it left out and start
+ * a new one.  Under log_lock. */
+static void log_roll(struct daemon_state *ds, uint64_t now)
+{
+	if (now < ds->log_window || now - ds->log_window >= LOG_WINDOW_MS) {
+		if (ds->log_dropped > 0)
+			fprintf(stderr, "http: %lu log line(s) left out in %d s (rate limit)\n",
+			        ds->log_dropped, LOG_WINDOW_MS / 1000);
+		ds->log_window = now;
+		ds->log_lines = 0;
+		ds->log_dropped = 0;
+	}
+}
+
+/* 1 when one more log line may be written now. */
+static int log_allow(struct daemon_state *ds)
+{
+	int ok;
+
+	pthread_mutex_lock(&ds->log_lock);
+	log_roll(ds, mqs_now_ms());
+	ok = ds->log_lines < LOG_BURST;
+	if (ok)
+		ds->log_lines++;
+	else
+		ds->log_dropped++;
+	pthread_mutex_unlock(&ds->log_lock);
+	return ok;
+}
+
+/* At most LOG_BURST lines per window: a client cannot grow the log. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct daemon_state *ds = cls;
+
+	if (!log_allow(ds))
+		return;
+	fputs("http: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 /* Cut every connection whose request is not complete within
  * [http] request_timeout. */
 static void sweep(struct daemon_state *ds)
@@ -829,16 +917,9 @@ static void sweep(struct daemon_state *ds)
 		cut++;
 	}
 	pthread_mutex_unlock(&ds->lock);
-	if (cut > 0)
+	if (cut > 0 && log_allow(ds))
 		fprintf(stderr, "http: %lu request(s) not complete within the timeout: closed\n",
 		        cut);
-}
-
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	(void)cls;
-	fputs("http: ", stderr);
-	vfprintf(stderr, fmt, ap);
 }
 
 static int load_tls(struct daemon_state *ds, const struct cs_conf *cf)
@@ -877,6 +958,7 @@ int cs_http_run(struct cs_console *cs)
 	memset(&ds, 0, sizeof(ds));
 	ds.cs = cs;
 	pthread_mutex_init(&ds.lock, NULL);
+	pthread_mutex_init(&ds.log_lock, NULL);
 	if (cf->cert == NULL && !cs_conf_loopback(cf->listen_host)) {
 		fprintf(stderr,
 		        "error: [http] listen %s is not a loopback address and no cert/key is set: "
@@ -956,6 +1038,9 @@ int cs_http_run(struct cs_console *cs)
 
 		nanosleep(&ts, NULL);
 		sweep(&ds);
+		pthread_mutex_lock(&ds.log_lock);
+		log_roll(&ds, mqs_now_ms()); /* the count even when the flood stopped */
+		pthread_mutex_unlock(&ds.log_lock);
 		(void)tick;
 	}
 	fprintf(stderr, "mqttsec-console: stopping\n");
@@ -972,6 +1057,7 @@ out:
 		free(cn);
 	}
 	pthread_mutex_destroy(&ds.lock);
+	pthread_mutex_destroy(&ds.log_lock);
 	mqs_secret_free(ds.key, ds.key_len + 1);
 	free(ds.cert);
 	return ex;

@@ -96,6 +96,10 @@ MQS_MUST_CHECK int cs_password_verify(const char *encoded, const char *password)
 /* Spend the time of one verification (against a fixed hash) so that an
  * unknown user costs the same as a wrong password. */
 void cs_password_dummy(unsigned t, unsigned m_kib, unsigned p);
+/* 1 when the encoded hash was not made with Argon2id version 19 and
+ * exactly these parameters (it is then re-hashed at the next successful
+ * sign-in, docs/console.md "Passwords"), else 0. */
+int cs_password_stale(const char *encoded, unsigned t, unsigned m_kib, unsigned p);
 
 /* ---- cs_db.c: the console database ---- */
 struct cs_user {
@@ -174,6 +178,8 @@ MQS_MUST_CHECK int cs_session_find(sqlite3 *db, const char *sid_text, long long 
 /* Delete one session (sign-out) or all of a user's. */
 void cs_session_drop(sqlite3 *db, const uint8_t id_hash[32]);
 void cs_session_drop_user(sqlite3 *db, long long user_id);
+/* Delete a user's sessions except the one whose id hash is keep. */
+void cs_session_drop_others(sqlite3 *db, long long user_id, const uint8_t keep[32]);
 /* Store / take (read and clear) the session's flash message. */
 void cs_session_flash_set(sqlite3 *db, const uint8_t id_hash[32], const char *msg, int ok);
 void cs_session_flash_clear(sqlite3 *db, const uint8_t id_hash[32]);

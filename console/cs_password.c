@@ -3,6 +3,7 @@
  * form (docs/console.md "Passwords"). */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <argon2.h>
@@ -65,4 +66,20 @@ void cs_password_dummy(unsigned t, unsigned m_kib, unsigned p)
 	(void)argon2id_hash_raw(t, m_kib, p, "dummy-password", 14, salt, sizeof(salt), hash,
 	                        sizeof(hash));
 	OPENSSL_cleanse(hash, sizeof(hash));
+}
+
+/* 1 when encoded is not "$argon2id$v=19$m=M,t=T,p=P$..." with today's
+ * parameters. */
+int cs_password_stale(const char *encoded, unsigned t, unsigned m_kib, unsigned p)
+{
+	char want[96];
+	int n;
+
+	if (encoded == NULL)
+		return 1;
+	n = snprintf(want, sizeof(want), "$argon2id$v=%d$m=%u,t=%u,p=%u$", ARGON2_VERSION_NUMBER,
+	             m_kib, t, p);
+	if (n <= 0 || (size_t)n >= sizeof(want))
+		return 1;
+	return strncmp(encoded, want, (size_t)n) != 0;
 }

@@ -137,6 +137,11 @@ static int page_list(struct cs_req *req, struct cs_resp *resp)
 	return status;
 }
 
+/* The synthetic recipient a reviewer's previews are rendered for: the
+ * longest name a recipient may have (GW_NAME_MAX - 1 characters), the
+ * worst case of a layout. */
+#define REVIEW_SAMPLE "Sample-recipient-with-the-longest-name-a-recipient-may-have-xxx"
+
 /* A campaign as loaded for a page: its row (copied), bytes, parse. */
 struct loaded {
 	int64_t rowid;
@@ -199,8 +204,10 @@ static void loaded_release(struct loaded *ld)
 
 /* Load campaign cid for this request: 200, 404 (none, or not in a
  * reviewer's queue) or 500.  The stored bytes are parsed; their SHA-256
- * (recomputed) must be the stored one.  The sample recipient: as= when it
- * is a recipient, else the group's first member, else "Sample". */
+ * (recomputed) must be the stored one.  The sample recipient: for a
+ * reviewer always REVIEW_SAMPLE (no recipient names, docs/console.md
+ * "Campaigns"); else as= when it is a recipient, else the group's first
+ * member, else "Sample". */
 static int load(struct cs_req *req, struct gw_store *s, const char *cid, struct loaded *ld)
 {
 	const char *as = cs_req_param(req, "as");
@@ -224,7 +231,9 @@ static int load(struct cs_req *req, struct gw_store *s, const char *cid, struct 
 	if (gw_campaign_parse(ld->bytes, ld->len, &ld->c, err, sizeof(err)) != MQS_OK)
 		return 500;
 	ld->parsed = 1;
-	if (as != NULL && gw_name_check(as) && gw_recipient_id(s, as) > 0)
+	if (cs_req_role(req) == CS_ROLE_REVIEWER)
+		snprintf(ld->sample, sizeof(ld->sample), "%s", REVIEW_SAMPLE);
+	else if (as != NULL && gw_name_check(as) && gw_recipient_id(s, as) > 0)
 		snprintf(ld->sample, sizeof(ld->sample), "%s", as);
 	else if (gw_recipient_each(s, first_member, ld) == MQS_ERR_DB || ld->sample[0] == '\0')
 		snprintf(ld->sample, sizeof(ld->sample), "Sample");
@@ -333,12 +342,19 @@ static int page_show(struct cs_req *req, struct cs_resp *resp)
 	           "id=sha256>%s</code></td></tr></table>\n",
 	           ld.cid, ld.state, ld.levels, ld.cur[0] != '\0' ? ld.cur : "-", ld.author,
 	           ld.group, ld.channels, ld.send_at ? t1 : "when approved", t2, ld.sha256);
-	cs_out_raw(resp, "<h2>Preview</h2>\n<form method=get action=\"/campaigns/show\">");
-	cs_out_fmt(resp,
-	           "<input type=hidden name=id value=\"%s\"><label>Rendered for recipient "
-	           "<input name=as value=\"%s\" maxlength=64></label> <button "
-	           "type=submit>Render</button></form>\n",
-	           ld.cid, ld.sample);
+	if (cs_req_role(req) == CS_ROLE_REVIEWER) {
+		cs_out_fmt(resp,
+		           "<h2>Preview</h2>\n<p class=muted id=sample>Rendered for a sample "
+		           "recipient <code>%s</code>.</p>\n",
+		           ld.sample);
+	} else {
+		cs_out_raw(resp, "<h2>Preview</h2>\n<form method=get action=\"/campaigns/show\">");
+		cs_out_fmt(resp,
+		           "<input type=hidden name=id value=\"%s\"><label>Rendered for recipient "
+		           "<input name=as value=\"%s\" maxlength=64></label> <button "
+		           "type=submit>Render</button></form>\n",
+		           ld.cid, ld.sample);
+	}
 	preview_channel(resp, &ld, GW_CH_EMAIL);
 	preview_channel(resp, &ld, GW_CH_SMS);
 	preview_channel(resp, &ld, GW_CH_LINE);

@@ -91,6 +91,32 @@ out:
 	return rc;
 }
 
+/* After a successful sign-in: a hash made with other Argon2id parameters
+ * than today's is replaced, so that every user converges to the cost an
+ * unknown name pays (docs/console.md "Passwords").  A failure keeps the
+ * old hash (it still verifies). */
+static void rehash(struct cs_req *req, const struct cs_user *u, const char *password)
+{
+	struct cs_console *cs = cs_req_console(req);
+	const struct cs_conf *cf = &cs->conf;
+	char hash[CS_HASH_MAX];
+	char what[CS_WHAT_MAX];
+
+	if (!cs_password_stale(u->pw_hash, cf->argon2_t, cf->argon2_m_kib, cf->argon2_p))
+		return;
+	if (cs_password_hash(password, cf->argon2_t, cf->argon2_m_kib, cf->argon2_p, hash) !=
+	        MQS_OK ||
+	    cs_db_user_set_password(cs->db, u->name, hash) != MQS_OK) {
+		snprintf(what, sizeof(what), "password re-hash of %s failed", u->name);
+		cs_req_audit(req, what, 0);
+		goto out;
+	}
+	snprintf(what, sizeof(what), "password of %s re-hashed with today's parameters", u->name);
+	cs_req_audit(req, what, 1);
+out:
+	OPENSSL_cleanse(hash, sizeof(hash));
+}
+
 static int post_signin(struct cs_req *req, struct cs_resp *resp)
 {
 	struct cs_console *cs = cs_req_console(req);
@@ -150,6 +176,7 @@ static int post_signin(struct cs_req *req, struct cs_resp *resp)
 	}
 	cs_db_fail_clear(cs->db, "user", name);
 	cs_db_fail_clear(cs->db, "addr", addr);
+	rehash(req, &u, password);
 	cs_session_gc(cs->db, now, cf->session_idle, cf->session_max);
 	cs_req_set_session(req, sid, u.id);
 	snprintf(what, sizeof(what), "sign-in %s", u.name);
@@ -444,8 +471,12 @@ static int post_user_reset_totp(struct cs_req *req, struct cs_resp *resp)
 	rc = cs_db_user_get(cs->db, name, &u);
 	if (rc == MQS_OK)
 		rc = cs_console_totp_new(cs, name, 0, &u, &uri);
+	/* one's own: the other sessions end, this one stays (docs/console.md
+	 * "Sessions and CSRF") */
 	if (rc == MQS_OK && strcmp(name, cs_req_user(req)) != 0)
 		cs_session_drop_user(cs->db, u.id);
+	else if (rc == MQS_OK)
+		cs_req_drop_other_sessions(req);
 	snprintf(what, sizeof(what), "user reset-totp %s", name);
 	cs_req_audit(req, what, rc == MQS_OK);
 	if (rc == MQS_OK)

@@ -196,6 +196,15 @@ is "$(console_status mgr GET /outbox)" 403 "a reviewer is refused the outbox"
 nok "managers' queue: c-xss not yet (editors first)" grep -q 'c-xss' <<<"$(page mgr /campaigns)"
 is "$(console_status mgr GET '/campaigns/show?id=c-xss')" 404 "managers cannot open it yet"
 ok "editors' queue: c-xss" grep -q 'c-xss' <<<"$(page ed /campaigns)"
+# a reviewer's preview is for a synthetic recipient: as= is ignored, no member's name
+page=$(page ed '/campaigns/show?id=c-xss&as=bob')
+ok "reviewer preview: the synthetic sample recipient" grep -q 'Hello Sample-recipient-with' <<<"$page"
+nok "reviewer preview: as= ignored (no recipient's name)" grep -q 'Hello bob' <<<"$page"
+nok "reviewer preview: no as= form" grep -q 'name=as' <<<"$page"
+nok "reviewer preview frame: as= ignored" grep -q 'bob' \
+	<<<"$(page ed '/campaigns/preview/c-xss?as=bob')"
+ok "operator preview: as= honoured" grep -q 'Hello bob' \
+	<<<"$(page op '/campaigns/show?id=c-xss&as=bob')"
 
 ## refusals
 pcode "$S_MGR"

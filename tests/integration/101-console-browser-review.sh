@@ -112,8 +112,9 @@ def approve(name, level, shot):
     t.ok(len(frames) == 1 and len(d.find_elements(By.CSS_SELECTOR, 'iframe[sandbox=""]')) == 1,
          "%s: the HTML part in an iframe sandbox (no allowances)" % name)
     t.ok(d.title != "pwned", "%s: the campaign's script did not run" % name)
-    t.ok("Hello ann" in d.page_source or "Hello ben" in d.page_source,
-         "%s: rendered for a member" % name)
+    t.ok("Hello Sample-recipient-with" in d.page_source and
+         "Hello ann" not in d.page_source and "Hello ben" not in d.page_source,
+         "%s: rendered for the synthetic sample, no member's name" % name)
     if shot:
         d.set_window_size(1280, 2400)
         t.shot("campaign-review")

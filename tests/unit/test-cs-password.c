@@ -35,6 +35,14 @@ int main(void)
 	tap_is_int(cs_password_hash(longpw, 1, 1024, 1, h2), MQS_ERR_INVAL,
 	           "a password over 1024 bytes refused");
 	tap_is_int(cs_password_verify(h1, longpw), MQS_ERR_PERM, "over-long password refused");
+	tap_ok(!cs_password_stale(h1, 1, 1024, 1), "same parameters: not stale");
+	tap_ok(cs_password_stale(h1, 2, 1024, 1), "other time cost: stale");
+	tap_ok(cs_password_stale(h1, 1, 2048, 1), "other memory: stale");
+	tap_ok(cs_password_stale(h1, 1, 10240, 1), "memory with a common prefix: stale");
+	tap_ok(cs_password_stale(h1, 1, 1024, 2), "other parallelism: stale");
+	tap_ok(cs_password_stale("$argon2i$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaA", 1, 1024, 1),
+	       "argon2i: stale");
+	tap_ok(cs_password_stale(NULL, 1, 1024, 1), "no hash: stale");
 	tap_done();
 	return tap_exit();
 }
