@@ -100,6 +100,8 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 			ok = set_listen(c, value);
 		else if (strcmp(name, "cert") == 0)
 			ok = set_str(&c->cert, value);
+		else if (strcmp(name, "host") == 0)
+			ok = strlen(value) > 0 && strlen(value) <= 253 && set_str(&c->host, value);
 		else if (strcmp(name, "key") == 0)
 			ok = set_str(&c->key, value);
 		else if (strcmp(name, "max_connections") == 0)
@@ -217,6 +219,7 @@ void cs_conf_release(struct cs_conf *c)
 	free(c->key_file);
 	free(c->listen_host);
 	free(c->cert);
+	free(c->host);
 	free(c->key);
 	free(c->broker_db);
 	free(c->broker_key);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sysexits.h>
 #include <time.h>
@@ -577,6 +578,25 @@ static void refuse_anonymous(struct cs_req *req, const char *what)
 	}
 }
 
+/* 1 when [http] host is not set, or the request's Host header is it
+ * (case-insensitive, with or without a port): DNS rebinding
+ * (docs/console.md "Security"). */
+static int host_ok(const struct cs_conf *cf, struct MHD_Connection *c)
+{
+	const char *h;
+	size_t n;
+
+	if (cf->host == NULL)
+		return 1;
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	if (h == NULL)
+		return 0;
+	n = strlen(cf->host);
+	if (strncasecmp(h, cf->host, n) != 0)
+		return 0;
+	return h[n] == '\0' || h[n] == ':';
+}
+
 static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c, const char *meth,
                                 const char *url, struct body *b)
 {
@@ -599,6 +619,10 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 	snprintf(req->who, sizeof(req->who), "console");
 	client_addr(c, req->addr, sizeof(req->addr));
 	cs_addr_ban_key(req->addr, req->ban_addr, sizeof(req->ban_addr));
+	if (!host_ok(&cs->conf, c)) {
+		status = 421; /* no audit row: unauthenticated */
+		goto answer;
+	}
 	if (!head && strcmp(meth, "GET") != 0 && strcmp(meth, "POST") != 0) {
 		status = 405;
 		goto answer;

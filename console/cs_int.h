@@ -56,6 +56,7 @@ struct cs_conf {
 	char *listen_host;        /* [http] listen */
 	int listen_port;
 	char *cert, *key;             /* [http] cert, key */
+	char *host;                   /* [http] host: the only Host accepted, NULL any */
 	unsigned max_connections;     /* [http] */
 	unsigned per_ip;              /* [http] max_connections_per_ip */
 	unsigned request_timeout;     /* [http] seconds for a whole request */

@@ -6,7 +6,8 @@
 # the HTTP layer's log lines are rate-limited, headers over 32 KiB get the
 # console's own 431 with the security headers, a password hashed with
 # older Argon2id parameters is re-hashed with today's at sign-in, and
-# resetting one's own TOTP ends one's other sessions.
+# resetting one's own TOTP ends one's other sessions; with [http] host set,
+# another Host header gets 421.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$CONSOLE_BIN"
@@ -86,6 +87,23 @@ n=$(grep -c '^http: ' "$TEST_TMP/console.log")
 tries=$(sed -n 's/^tries //p' "$TEST_TMP/hold.log")
 ok "far fewer log lines ($n) than refused connections (tries $tries)" test "$n" -lt $((tries / 4))
 ok "console still running" bg_alive console
+
+## F9: [http] host: any other Host header is refused (DNS rebinding)
+stop_bg console
+printf 'host = Console.Test\n' >>"$CONSOLE_CONF"
+console_start || bail_out "console did not restart"
+is "$(_console_curl -o /dev/null -w '%{http_code}' -H 'Host: console.test' "$CONSOLE_URL/signin")" \
+	200 "Host = [http] host: served"
+is "$(_console_curl -o /dev/null -w '%{http_code}' -H "Host: console.test:$CONSOLE_PORT" "$CONSOLE_URL/signin")" \
+	200 "with a port: served"
+is "$(_console_curl -D "$TEST_TMP/h421" -o /dev/null -w '%{http_code}' -H 'Host: evil.example' "$CONSOLE_URL/signin")" \
+	421 "another Host: 421"
+ok "421 carries nosniff" grep -qi '^x-content-type-options: nosniff' "$TEST_TMP/h421"
+is "$(_console_curl -o /dev/null -w '%{http_code}' -H 'Host: console.test.evil' "$CONSOLE_URL/signin")" \
+	421 "a longer name: 421"
+sed -i '/^host = Console.Test$/d' "$CONSOLE_CONF"
+stop_bg console
+console_start || bail_out "console did not restart"
 
 ## F9: resetting one's own TOTP ends one's other sessions, not this one
 SID1=$CONSOLE_SID # from the sign-in above
