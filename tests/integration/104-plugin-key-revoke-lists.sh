@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 103-plugin-key-revoke-lists.sh - revoking rotates, by client id and ip
+# 104-plugin-key-revoke-lists.sh - revoking rotates, by client id and ip
 # (docs/payload-encryption.md, "Revoking rotates") on a real broker: the
 # plugin records the client id and peer address of every online key fetch;
 # a deny entry for the client id one holder fetched with rotates the filter
