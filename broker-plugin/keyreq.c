@@ -133,6 +133,8 @@ struct answer_ctx {
 	sqlite3 *db;
 	const uint8_t *mk;
 	const char *user;
+	const char *cid;  /* NULL: unknown or over MQSP_KEYREQ_CID_MAX */
+	const char *addr; /* NULL: unknown or over MQSP_KEYREQ_ADDR_MAX */
 	int64_t now;
 	struct mqs_creds creds;
 	cJSON *refused;
@@ -169,13 +171,17 @@ static int grant_record(struct answer_ctx *c, uint32_t id, const char *filter)
 
 	if (sqlite3_prepare_v2(c->db,
 	                       "INSERT OR REPLACE INTO key_grants (username, key_id, filter, via, "
-	                       "at) VALUES (?1, ?2, ?3, 'online', ?4)",
+	                       "at, clientid, address) VALUES (?1, ?2, ?3, 'online', ?4, ?5, ?6)",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return MQS_ERR_DB;
 	sqlite3_bind_text(st, 1, c->user, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
 	sqlite3_bind_text(st, 3, filter, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->now);
+	if (c->cid != NULL)
+		sqlite3_bind_text(st, 5, c->cid, -1, SQLITE_STATIC);
+	if (c->addr != NULL)
+		sqlite3_bind_text(st, 6, c->addr, -1, SQLITE_STATIC);
 	ok = sqlite3_step(st) == SQLITE_DONE;
 	sqlite3_finalize(st);
 	return ok ? MQS_OK : MQS_ERR_DB;
@@ -423,7 +429,8 @@ out:
 
 /* Build and record the answer. */
 int mqsp_keyreq_answer(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], const char *user,
-                       uint32_t dk_id, const struct mqsp_keyreq *req, int64_t now, int busy_ms,
+                       const char *cid, const char *addr, uint32_t dk_id,
+                       const struct mqsp_keyreq *req, int64_t now, int busy_ms,
                        struct mqsp_keyreq_answer *out, char *err, size_t errlen)
 {
 	struct answer_ctx c;
@@ -435,6 +442,9 @@ int mqsp_keyreq_answer(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], const 
 	c.db = db;
 	c.mk = mk;
 	c.user = user;
+	c.cid = cid != NULL && cid[0] != '\0' && strlen(cid) <= MQSP_KEYREQ_CID_MAX ? cid : NULL;
+	c.addr =
+	    addr != NULL && addr[0] != '\0' && strlen(addr) <= MQSP_KEYREQ_ADDR_MAX ? addr : NULL;
 	c.now = now;
 	c.err = err;
 	c.errlen = errlen;

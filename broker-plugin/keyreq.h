@@ -68,10 +68,16 @@ MQS_MUST_CHECK int mqsp_keyreq_parse(const uint8_t *plain, size_t len, struct mq
 /* Free a request.  NULL is fine. */
 void mqsp_keyreq_release(struct mqsp_keyreq *r);
 
+/* Longest client id and peer address recorded with a grant (longer ones
+ * are recorded as unknown: NULL). */
+#define MQSP_KEYREQ_CID_MAX  256
+#define MQSP_KEYREQ_ADDR_MAX 64
+
 /* Build the answer of device user for req on db (the plugin's writer
  * connection: waits at most busy_ms for a lock, then puts the busy timeout
  * back to 0), keys unwrapped with mk, key states judged at now (Unix
- * seconds), and record it (key_grants, audit).  The answer is to be sealed
+ * seconds), and record it (key_grants, with the requesting client id cid
+ * and peer address addr, either NULL when unknown; audit).  The answer is to be sealed
  * for device key dk_id: in the same transaction it must still be a device
  * key of user that opens at now (active, or in its grace), else nothing is
  * recorded nor sent.  Returns MQS_OK, MQS_ERR_DB (nothing recorded, nothing
@@ -79,9 +85,10 @@ void mqsp_keyreq_release(struct mqsp_keyreq *r);
  * (dk_id no longer opens), MQS_ERR_UNWRAP (a key does not open: nothing
  * sent), MQS_ERR_NOMEM; a lowercase message in err. */
 MQS_MUST_CHECK int mqsp_keyreq_answer(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN],
-                                      const char *user, uint32_t dk_id,
-                                      const struct mqsp_keyreq *req, int64_t now, int busy_ms,
-                                      struct mqsp_keyreq_answer *out, char *err, size_t errlen);
+                                      const char *user, const char *cid, const char *addr,
+                                      uint32_t dk_id, const struct mqsp_keyreq *req, int64_t now,
+                                      int busy_ms, struct mqsp_keyreq_answer *out, char *err,
+                                      size_t errlen);
 
 /* Wipe and free an answer.  NULL is fine. */
 void mqsp_keyreq_answer_release(struct mqsp_keyreq_answer *a);

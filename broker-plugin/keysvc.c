@@ -340,10 +340,10 @@ static void remember(struct mqsp_keysvc *ks, struct mosquitto *client, const cha
 	}
 }
 
-/* Build, record, seal and send the answer to req for client cid of device
- * user, whose key dk sealed the request.  Returns MQS_OK or an error (logged
+/* Build, record, seal and send the answer to req for client cid (peer address
+ * addr) of device user, whose key dk sealed the request.  Returns MQS_OK or an error (logged
  * by the caller). */
-static int answer_send(struct mqsp_plugin *p, const char *cid, const char *user,
+static int answer_send(struct mqsp_plugin *p, const char *cid, const char *addr, const char *user,
                        const struct mqsp_device_key *dk, const struct mqsp_keyreq *req, int busy_ms,
                        struct mqsp_keyreq_answer *a, char *err, size_t errlen)
 {
@@ -354,7 +354,7 @@ static int answer_send(struct mqsp_plugin *p, const char *cid, const char *user,
 	int rc;
 
 	snprintf(topic, sizeof(topic), "%s%s", MQSP_KEYREQ_PREFIX, user);
-	rc = mqsp_keyreq_answer(mqsp_store_writer(p->store), p->mk, user, dk->id, req,
+	rc = mqsp_keyreq_answer(mqsp_store_writer(p->store), p->mk, user, cid, addr, dk->id, req,
 	                        (int64_t)time(NULL), busy_ms, a, err, errlen);
 	if (rc != MQS_OK)
 		goto out;
@@ -468,7 +468,8 @@ static void handle(struct mqsp_plugin *p, struct mosquitto_evt_message *ed)
 		goto out;
 	}
 	err[0] = '\0';
-	switch (answer_send(p, cid, user, dk, &req, MQSP_KEYREQ_BUSY_MS, &a, err, sizeof(err))) {
+	switch (answer_send(p, cid, mosquitto_client_address(ed->client), user, dk, &req,
+	                    MQSP_KEYREQ_BUSY_MS, &a, err, sizeof(err))) {
 	case MQS_OK:
 		break;
 	case MQS_ERR_NOENT: /* its device key was retired a moment ago */
@@ -659,7 +660,8 @@ static enum push_result push_one(struct mqsp_plugin *p, struct fetched *f, int64
 	}
 	req.filters = which; /* nonce all zero: a push */
 	err[0] = '\0';
-	rc = answer_send(p, f->cid, f->user, dk, &req, 0, &a, err, sizeof(err));
+	rc = answer_send(p, f->cid, mosquitto_client_address(f->client), f->user, dk, &req, 0, &a,
+	                 err, sizeof(err));
 	if (rc == MQS_ERR_DB) {
 		int code = sqlite3_errcode(mqsp_store_writer(p->store));
 

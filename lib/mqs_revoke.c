@@ -8,20 +8,32 @@
 #include <string.h>
 
 #include "mqs_buf.h"
+#include "mqs_cidr.h"
 #include "mqs_error.h"
 #include "mqs_keyaccess.h"
 #include "mqs_keyrotate.h"
 #include "mqs_keystore.h"
+#include "mqs_lists.h"
 #include "mqs_revoke.h"
 
 #define REVOKE_MAX (1u << 22) /* (holder, filter) pairs looked at per change */
 #define IDS_MAX    128
 
-/* one (holder, filter) pair */
+/* one (holder, filter) pair, with the client id and address of one online
+ * fetch of it (NULL: an export, or not recorded) */
 struct holder {
 	char *name;
 	char *filter;
+	char *cid;
+	char *addr;
 	int lost;
+};
+
+/* the list entries that tie a fetch's client id or address to the lists */
+struct fetch_lists {
+	struct mqs_list deny;  /* administrators' deny entries by client id or ip */
+	struct mqs_list allow; /* every allow entry */
+	int allowlist;         /* the allow list is on */
 };
 
 /* The name of the max-th holder (by name) after `after` into *upto
@@ -72,7 +84,8 @@ static int holders_load(sqlite3 *db, int64_t now, const char *after, const char 
 	 * the key that seals now: during an announce period that is a retired
 	 * key in its grace (as the plugin picks it, broker-plugin/keys.c) */
 #define HOLDERS_SQL                                                                                \
-	"SELECT DISTINCT g.username, g.filter FROM key_grants g JOIN keys k ON k.id = g.key_id "   \
+	"SELECT DISTINCT g.username, g.filter, g.clientid, g.address FROM key_grants g JOIN keys " \
+	"k ON k.id = g.key_id "                                                                    \
 	"JOIN protected_topics p ON p.filter = g.filter WHERE p.per_device = 0 AND (k.state = "    \
 	"'active' OR k.id = (SELECT max(id) FROM keys WHERE purpose = 'topic' AND owner = "        \
 	"g.filter AND seal_after <= ?1 AND (state = 'active' OR retire_after >= ?1)))"
@@ -107,9 +120,19 @@ static int holders_load(sqlite3 *db, int64_t now, const char *after, const char 
 		f = (const char *)sqlite3_column_text(st, 1);
 		h[*n].name = strdup(u != NULL ? u : "");
 		h[*n].filter = strdup(f != NULL ? f : "");
+		h[*n].cid = NULL;
+		h[*n].addr = NULL;
 		h[*n].lost = 0;
 		(*n)++;
-		if (h[*n - 1].name == NULL || h[*n - 1].filter == NULL) {
+		u = (const char *)sqlite3_column_text(st, 2);
+		if (u != NULL)
+			h[*n - 1].cid = strdup(u);
+		f = (const char *)sqlite3_column_text(st, 3);
+		if (f != NULL)
+			h[*n - 1].addr = strdup(f);
+		if (h[*n - 1].name == NULL || h[*n - 1].filter == NULL ||
+		    (sqlite3_column_type(st, 2) != SQLITE_NULL && h[*n - 1].cid == NULL) ||
+		    (sqlite3_column_type(st, 3) != SQLITE_NULL && h[*n - 1].addr == NULL)) {
 			rc = MQS_ERR_NOMEM;
 			break;
 		}
@@ -191,19 +214,103 @@ out:
 	return rc;
 }
 
-/* qsort: by filter. */
+/* Load the unexpired list entries at now into l (docs/payload-encryption.md,
+ * "Revoking rotates"). */
+static int lists_load(sqlite3 *db, int64_t now, struct fetch_lists *l, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_ERR_DB;
+
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT coalesce((SELECT value FROM settings WHERE name = "
+	                       "'allowlist'), 'off') = 'on'",
+	                       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto dberr;
+	l->allowlist = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	st = NULL;
+	/* the plugin's automatic bans are temporary lockouts, not revocations;
+	 * username deny entries are the read rule's (lib/mqs_keyaccess.c) */
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT kind, match, pattern, expires_at FROM list_entries WHERE "
+	                       "(expires_at = 0 OR expires_at > ?1) AND (kind = 'allow' OR (match "
+	                       "IN ('clientid', 'ip') AND created_by <> 'mqttsec-plugin'))",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	for (;;) {
+		int step = sqlite3_step(st);
+		const char *kind, *match, *pattern;
+		enum mqs_match m;
+		int deny, e, anyone = 0;
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW)
+			goto dberr;
+		kind = (const char *)sqlite3_column_text(st, 0);
+		match = (const char *)sqlite3_column_text(st, 1);
+		pattern = (const char *)sqlite3_column_text(st, 2);
+		deny = kind != NULL && strcmp(kind, "deny") == 0;
+		if (match == NULL || pattern == NULL || mqs_match_parse(match, &m) != MQS_OK)
+			e = MQS_ERR_PARSE;
+		else
+			e = mqs_list_add(deny ? &l->deny : &l->allow, m, pattern,
+			                 sqlite3_column_int64(st, 3));
+		if (e == MQS_ERR_NOMEM) {
+			rc = MQS_ERR_NOMEM;
+			snprintf(err, errlen, "cannot read the lists: out of memory");
+			goto out;
+		}
+		/* a deny entry that cannot be used but could match anyone: fail
+		 * closed (an allow entry that cannot be used admits nobody) */
+		if (e != MQS_OK && deny &&
+		    (match == NULL || pattern == NULL ||
+		     (mqs_list_entry_problem(match, pattern, &anyone) != NULL && anyone)))
+			mqs_list_match_all(&l->deny);
+	}
+	rc = MQS_OK;
+	goto out;
+dberr:
+	snprintf(err, errlen, "cannot read the lists: %s", sqlite3_errmsg(db));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* 1 when the lists at now keep out the recorded fetch of h: a deny entry
+ * matches its client id or address, or, with the allow list on, no allow
+ * entry matches its client id, address or username.  0 for a grant with
+ * neither recorded (an export: the read rule alone decides). */
+static int fetch_kept_out(const struct fetch_lists *l, const struct holder *h, int64_t now)
+{
+	uint8_t addr[16];
+	const uint8_t *a = NULL;
+
+	if (h->cid == NULL && h->addr == NULL)
+		return 0;
+	if (h->addr != NULL && mqs_ip_parse(h->addr, addr) == MQS_OK)
+		a = addr;
+	if (mqs_list_match(&l->deny, h->cid, NULL, a, now))
+		return 1;
+	return l->allowlist && !mqs_list_match(&l->allow, h->cid, h->name, a, now);
+}
+
+/* qsort: by filter, then holder. */
 static int by_filter(const void *x, const void *y)
 {
 	const struct holder *a = x;
 	const struct holder *b = y;
+	int c = strcmp(a->filter, b->filter);
 
-	return strcmp(a->filter, b->filter);
+	return c != 0 ? c : strcmp(a->name, b->name);
 }
 
 /* Evaluate h[0..n) (one holder's filters) at once; mark the lost ones and
  * drop their grants. */
-static int holder_check(sqlite3 *db, int64_t now, struct holder *h, size_t n, char *err,
-                        size_t errlen)
+static int holder_check(sqlite3 *db, int64_t now, const struct fetch_lists *l, struct holder *h,
+                        size_t n, char *err, size_t errlen)
 {
 	const char **filters = malloc(n * sizeof(*filters));
 	int *ok = malloc(n * sizeof(*ok));
@@ -219,7 +326,7 @@ static int holder_check(sqlite3 *db, int64_t now, struct holder *h, size_t n, ch
 	if (rc == MQS_ERR_INVAL) /* a deny rule it cannot evaluate: fail closed */
 		rc = MQS_OK;
 	for (size_t i = 0; i < n && rc == MQS_OK; i++) {
-		if (ok[i])
+		if (ok[i] && !fetch_kept_out(l, &h[i], now))
 			continue;
 		h[i].lost = 1;
 		rc = grants_drop(db, h[i].name, h[i].filter);
@@ -243,12 +350,16 @@ static int revoke_run(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t
 	 * would let a revoked holder past the first ones keep reading what
 	 * comes next */
 	struct holder *h = NULL;
+	struct fetch_lists lists;
 	char *upto = NULL;
 	size_t n = 0;
 	unsigned rotated = 0;
 	int rc = MQS_OK;
 
 	err[0] = '\0';
+	memset(&lists, 0, sizeof(lists));
+	mqs_list_init(&lists.deny);
+	mqs_list_init(&lists.allow);
 	if (next != NULL)
 		*next = NULL;
 	if (max > 0) {
@@ -260,13 +371,20 @@ static int revoke_run(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t
 	}
 	if (rc == MQS_OK)
 		rc = holders_load(db, now, after, upto, &h, &n, err, errlen);
+	/* the entries are read only for a slice holding a recorded fetch */
+	for (size_t i = 0; i < n && rc == MQS_OK; i++) {
+		if (h[i].cid == NULL && h[i].addr == NULL)
+			continue;
+		rc = lists_load(db, now, &lists, err, errlen);
+		break;
+	}
 	/* each holder's device, lists and rules read once for all its filters */
 	for (size_t i = 0; i < n && rc == MQS_OK;) {
 		size_t j = i;
 
 		while (j < n && strcmp(h[j].name, h[i].name) == 0)
 			j++;
-		rc = holder_check(db, now, h + i, j - i, err, errlen);
+		rc = holder_check(db, now, &lists, h + i, j - i, err, errlen);
 		i = j;
 	}
 	if (n > 1)
@@ -274,11 +392,16 @@ static int revoke_run(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t
 	/* one rotation per filter, however many holders lost it (sorted) */
 	for (size_t i = 0; i < n && rc == MQS_OK;) {
 		size_t j = i, nlost = 0;
-		const char *first = NULL;
+		const char *first = NULL, *last = NULL;
 
+		/* a holder counts once, however many fetches it has rows for
+		 * (sorted by holder within the filter) */
 		for (; j < n && strcmp(h[j].filter, h[i].filter) == 0; j++) {
-			if (h[j].lost && nlost++ == 0)
+			if (!h[j].lost || (last != NULL && strcmp(last, h[j].name) == 0))
+				continue;
+			if (nlost++ == 0)
 				first = h[j].name;
+			last = h[j].name;
 		}
 		if (nlost > 0) {
 			rc = rotate_now(db, mk, now, retire_after, who, h[i].filter, first, nlost,
@@ -290,8 +413,12 @@ static int revoke_run(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t
 	for (size_t i = 0; i < n; i++) {
 		free(h[i].name);
 		free(h[i].filter);
+		free(h[i].cid);
+		free(h[i].addr);
 	}
 	free(h);
+	mqs_list_release(&lists.deny);
+	mqs_list_release(&lists.allow);
 	if (rc == MQS_OK && next != NULL) {
 		*next = upto; /* the next slice starts after it */
 		upto = NULL;

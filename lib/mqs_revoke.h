@@ -9,7 +9,11 @@
  * keys and of the key that seals now, i.e. those who fetched or were
  * exported a key still in use), recompute whether each may still read the
  * whole filter (mqs_keyaccess_read_covers: enabled device, not kept out by
- * the lists, ACL read on every topic of the filter), drop the grants of
+ * the lists, ACL read on every topic of the filter; and for a grant of an
+ * online fetch, whose client id and peer address key_grants records: no
+ * administrator's deny entry for that client id or covering that address,
+ * and with the allow list on an allow entry for that client id, address or
+ * the holder's username), drop the grants of
  * those that lost it, and rotate each such filter once (seal_after 0: the
  * new key seals at once) with an audit row ("key rotate", reason=revoke,
  * the first holder that lost it and how many did).

@@ -117,6 +117,13 @@ const char *const mqs_broker_schema[] = {
     "CREATE INDEX acl_rules_subject ON acl_rules(subject);"
     "CREATE INDEX group_members_member ON group_members(member);"
     "CREATE INDEX list_entries_pattern ON list_entries(match, pattern);",
+    /* 5: the client id and peer address of the online fetch that got a
+     * grant (NULL: a key export, or a grant recorded before), so that deny
+     * entries by client id or ip, and the allow entry that let the fetch in,
+     * count for the holder (docs/payload-encryption.md, "Revoking
+     * rotates") */
+    "ALTER TABLE key_grants ADD COLUMN clientid TEXT;"
+    "ALTER TABLE key_grants ADD COLUMN address TEXT;",
 };
 
 const int mqs_broker_schema_count = (int)(sizeof(mqs_broker_schema) / sizeof(mqs_broker_schema[0]));

@@ -168,8 +168,8 @@ static void test_answer(sqlite3 *db)
 	           "\"bad/#/x\"],\"nonce\":\"AAECAwQFBgcICQoLDA0ODw==\"}",
 	           &r);
 	tap_is_int(rc, MQS_OK, "request parsed");
-	rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
-	                        sizeof(err));
+	rc = mqsp_keyreq_answer(db, mk, "dev1", NULL, NULL, dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a,
+	                        err, sizeof(err));
 	tap_is_int(rc, MQS_OK, "answer built %s", err);
 	tap_is_int((int)a.ngranted, 1, "one filter granted");
 	tap_ok(a.ngranted == 1 && strcmp(a.granted[0], "site1/#") == 0, "granted: site1/#");
@@ -200,8 +200,8 @@ static void test_answer(sqlite3 *db)
 	           1, "the answer audited");
 	mqsp_keyreq_answer_release(&a);
 	/* a device without any read right gets nothing, still audited */
-	rc = mqsp_keyreq_answer(db, mk, "dev2", dk2, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
-	                        sizeof(err));
+	rc = mqsp_keyreq_answer(db, mk, "dev2", NULL, NULL, dk2, &r, now, MQSP_KEYREQ_BUSY_MS, &a,
+	                        err, sizeof(err));
 	tap_ok(rc == MQS_OK && a.ngranted == 0 && a.nrefused == 5, "another device: all refused");
 	mqsp_keyreq_answer_release(&a);
 	tap_is_int((int)count(db, "SELECT count(*) FROM key_grants WHERE username = 'dev2'"), 0,
@@ -209,8 +209,8 @@ static void test_answer(sqlite3 *db)
 	/* disabled in the database a moment ago (the broker's view may not know yet): the
 	 * answer reads the database itself and grants nothing */
 	exec(db, "UPDATE devices SET enabled = 0 WHERE name = 'dev1'");
-	rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
-	                        sizeof(err));
+	rc = mqsp_keyreq_answer(db, mk, "dev1", NULL, NULL, dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a,
+	                        err, sizeof(err));
 	tap_ok(rc == MQS_OK && a.ngranted == 0 && a.nrefused == 5,
 	       "a device disabled in the database: all refused");
 	tap_is_int((int)a.nkeys, 0, "no key in its answer");
@@ -228,21 +228,21 @@ static void test_answer(sqlite3 *db)
 		         "UPDATE keys SET state = 'retired', retire_after = %lld WHERE id = %u",
 		         (long long)now - 1, dk1);
 		exec(db, sql);
-		rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
-		                        sizeof(err));
+		rc = mqsp_keyreq_answer(db, mk, "dev1", NULL, NULL, dk1, &r, now,
+		                        MQSP_KEYREQ_BUSY_MS, &a, err, sizeof(err));
 		tap_is_int(rc, MQS_ERR_NOENT, "a retired device key past its grace: refused (%s)",
 		           err);
 		tap_ok(a.json == NULL, "no answer text for it");
 		tap_is_int((int)(count(db, "SELECT count(*) FROM audit") - before), 0,
 		           "nothing recorded for it");
-		rc = mqsp_keyreq_answer(db, mk, "dev1", dk2, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
-		                        sizeof(err));
+		rc = mqsp_keyreq_answer(db, mk, "dev1", NULL, NULL, dk2, &r, now,
+		                        MQSP_KEYREQ_BUSY_MS, &a, err, sizeof(err));
 		tap_is_int(rc, MQS_ERR_NOENT, "another device's key: refused");
 		snprintf(sql, sizeof(sql), "UPDATE keys SET retire_after = %lld WHERE id = %u",
 		         (long long)now + 10, dk1);
 		exec(db, sql);
-		rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a, err,
-		                        sizeof(err));
+		rc = mqsp_keyreq_answer(db, mk, "dev1", NULL, NULL, dk1, &r, now,
+		                        MQSP_KEYREQ_BUSY_MS, &a, err, sizeof(err));
 		tap_ok(rc == MQS_OK && a.ngranted == 1,
 		       "a retired device key in its grace: answered");
 		mqsp_keyreq_answer_release(&a);
@@ -253,8 +253,8 @@ static void test_answer(sqlite3 *db)
 		long long before = count(db, "SELECT count(*) FROM audit");
 
 		memset(wrong, 7, sizeof(wrong));
-		rc = mqsp_keyreq_answer(db, wrong, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS, &a,
-		                        err, sizeof(err));
+		rc = mqsp_keyreq_answer(db, wrong, "dev1", NULL, NULL, dk1, &r, now,
+		                        MQSP_KEYREQ_BUSY_MS, &a, err, sizeof(err));
 		tap_is_int(rc, MQS_ERR_UNWRAP, "a key that does not unwrap: refused (%s)", err);
 		tap_ok(a.json == NULL, "no answer text");
 		tap_is_int((int)(count(db, "SELECT count(*) FROM audit") - before), 0,
@@ -266,11 +266,11 @@ static void test_answer(sqlite3 *db)
 
 		if (sqlite3_open(sqlite3_db_filename(db, "main"), &other_db) == SQLITE_OK) {
 			exec(other_db, "BEGIN IMMEDIATE");
-			rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, MQSP_KEYREQ_BUSY_MS,
-			                        &a, err, sizeof(err));
+			rc = mqsp_keyreq_answer(db, mk, "dev1", NULL, NULL, dk1, &r, now,
+			                        MQSP_KEYREQ_BUSY_MS, &a, err, sizeof(err));
 			tap_is_int(rc, MQS_ERR_DB, "locked database: error (%s)", err);
-			rc = mqsp_keyreq_answer(db, mk, "dev1", dk1, &r, now, 0, &a, err,
-			                        sizeof(err));
+			rc = mqsp_keyreq_answer(db, mk, "dev1", NULL, NULL, dk1, &r, now, 0, &a,
+			                        err, sizeof(err));
 			tap_ok(rc == MQS_ERR_DB && sqlite3_errcode(db) == SQLITE_BUSY,
 			       "busy timeout 0 (a push): busy at once, not waiting");
 			exec(other_db, "ROLLBACK");

@@ -9,7 +9,10 @@
  * (not an automatic ban), and with the allow list on, removing or the
  * expiry of the allow entry that let a holder in (noticed at the next
  * change); and the plugin's pass in slices (mqs_revoke_check_slice)
- * finds a revoked holder listed last, rotating once. */
+ * finds a revoked holder listed last, rotating once; and the client id and
+ * address recorded with an online fetch: deny entries by client id or ip
+ * (one NAT address: every holder seen there), and the client id or ip
+ * allow entry that let the fetch in, removed or expired. */
 #include "config.h"
 
 #include <stdio.h>
@@ -73,6 +76,151 @@ static int grant(struct mqsa_ctx *ctx, const char *name)
 	         "owner = 'site/#' AND state = 'active'",
 	         name);
 	return exec(ctx, sql);
+}
+
+/* Grant name the active key of site/# as the plugin records an online
+ * fetch by client id cid from address addr (either NULL: not recorded). */
+static int grant_online(struct mqsa_ctx *ctx, const char *name, const char *cid, const char *addr)
+{
+	sqlite3_stmt *st = NULL;
+	int ok;
+
+	if (sqlite3_prepare_v2(ctx->db,
+	                       "INSERT OR REPLACE INTO key_grants (username, key_id, filter, via, "
+	                       "at, clientid, address) SELECT ?1, max(id), 'site/#', 'online', 0, "
+	                       "?2, ?3 FROM keys WHERE purpose = 'topic' AND owner = 'site/#' AND "
+	                       "state = 'active'",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (cid != NULL)
+		sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
+	if (addr != NULL)
+		sqlite3_bind_text(st, 3, addr, -1, SQLITE_STATIC);
+	ok = sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* The number of name's grants of site/#. */
+static long long grants_of(struct mqsa_ctx *ctx, const char *name)
+{
+	return one(ctx, "SELECT count(*) FROM key_grants WHERE username = ?1", name);
+}
+
+/* Deny and allow entries by client id or ip: the client id and address of
+ * each online fetch count (the allow list is on, every older device has a
+ * username allow entry). */
+static void fetch_lists(struct mqsa_ctx *ctx)
+{
+	struct mqsa_list_added la, allow11, ipallow;
+	char why[MQSA_WHY_MAX] = "";
+	long long k0, k1, k2, k3, k4, k5, k6;
+	enum mqs_err rc;
+	int ok;
+
+	mqsa_ctx_set_now(ctx, 1800000100);
+	/* zz7..zz10 have username allow entries, zz11 and zz12 none */
+	ok = exec(ctx,
+	          "INSERT INTO devices (name, enabled, totp_wrapped, created_at, generation) "
+	          "VALUES ('zz7', 1, x'00', 0, 1), ('zz8', 1, x'00', 0, 1), ('zz9', 1, x'00', 0, "
+	          "1), ('zz10', 1, x'00', 0, 1), ('zz11', 1, x'00', 0, 1), ('zz12', 1, x'00', 0, "
+	          "1);"
+	          "INSERT INTO group_members (grp, member) SELECT 'readers', name FROM devices "
+	          "WHERE name IN ('zz7', 'zz8', 'zz9', 'zz10', 'zz11', 'zz12');"
+	          "INSERT INTO list_entries (kind, match, pattern, created_at) SELECT 'allow', "
+	          "'username', name, 0 FROM devices WHERE name IN ('zz7', 'zz8', 'zz9', 'zz10')");
+	ok &= grant_online(ctx, "zz7", "cam-7", "192.0.2.7") &&
+	      grant_online(ctx, "zz8", "cam-8", "198.51.100.5") &&
+	      grant_online(ctx, "zz9", "cam-9", "198.51.100.5") &&
+	      grant_online(ctx, "zz10", "cam-10", "2001:db8::10") && grant(ctx, "r0002");
+	k0 = active(ctx);
+	tap_ok(ok && k0 > 0, "zz7..zz10 fetched the key of site/# online (key %lld)", k0);
+
+	/* a deny entry for another client id takes nothing away */
+	rc = mqsa_list_add(ctx, "deny", "clientid", "cam-70", 0, NULL, &la, why);
+	tap_ok(rc == MQS_OK && active(ctx) == k0,
+	       "a deny entry for a client id no holder fetched with rotates nothing %s", why);
+	/* one for the client id zz7 fetched with rotates */
+	rc = mqsa_list_add(ctx, "deny", "clientid", "cam-7", 0, "stolen", &la, why);
+	k1 = active(ctx);
+	tap_ok(rc == MQS_OK && k1 > k0,
+	       "a deny entry for the client id holder zz7 fetched with rotates (key %lld -> %lld) "
+	       "%s",
+	       k0, k1, why);
+	tap_ok(grants_of(ctx, "zz7") == 0 && grants_of(ctx, "zz8") > 0,
+	       "zz7's grants are gone, zz8's are kept");
+	tap_is_int((int)one(ctx,
+	                    "SELECT count(*) FROM audit WHERE action = 'key rotate' AND detail "
+	                    "LIKE '%lost=1 reason=revoke holder=' || ?1",
+	                    "zz7"),
+	           1, "audited with the holder");
+
+	/* an automatic ban of an address (the plugin's lockout) takes nothing */
+	ok = grant_online(ctx, "zz8", "cam-8", "198.51.100.5") &&
+	     grant_online(ctx, "zz9", "cam-9", "198.51.100.5") &&
+	     grant_online(ctx, "zz10", "cam-10", "2001:db8::10") &&
+	     exec(ctx, "INSERT INTO list_entries (kind, match, pattern, expires_at, reason, "
+	               "created_at, created_by) VALUES ('deny', 'ip', '198.51.100.5', "
+	               "1900000000, 'auth-failures', 0, 'mqttsec-plugin')");
+	rc = mqsa_group_add(ctx, "g-unrelated4", why);
+	tap_ok(ok && rc == MQS_OK && active(ctx) == k1,
+	       "an automatic ban of a holder's address rotates nothing %s", why);
+	/* an ip deny entry covering the address two holders fetched from (one
+	 * NAT address): one rotation, both lose */
+	rc = mqsa_list_add(ctx, "deny", "ip", "198.51.100.0/24", 0, NULL, &la, why);
+	k2 = active(ctx);
+	tap_ok(rc == MQS_OK && k2 > k1,
+	       "an ip deny entry covering the address zz8 and zz9 fetched from rotates (key %lld "
+	       "-> %lld) %s",
+	       k1, k2, why);
+	tap_ok(grants_of(ctx, "zz8") == 0 && grants_of(ctx, "zz9") == 0 &&
+	           grants_of(ctx, "zz10") > 0 && grants_of(ctx, "r0002") > 0,
+	       "zz8's and zz9's grants are gone; zz10's and the exported r0002's are kept");
+	tap_is_int((int)one(ctx,
+	                    "SELECT count(*) FROM audit WHERE action = 'key rotate' AND detail "
+	                    "LIKE '%lost=2 reason=revoke holder=' || ?1",
+	                    "zz8"),
+	           1, "one rotation for both holders, audited lost=2");
+	/* IPv6 */
+	ok = grant_online(ctx, "zz10", "cam-10", "2001:db8::10");
+	rc = mqsa_list_add(ctx, "deny", "ip", "2001:db8::/64", 0, NULL, &la, why);
+	k3 = active(ctx);
+	tap_ok(ok && rc == MQS_OK && k3 > k2 && grants_of(ctx, "zz10") == 0,
+	       "an IPv6 deny entry covering zz10's address rotates (key %lld -> %lld) %s", k2, k3,
+	       why);
+
+	/* allow list on: zz11 let in by its client id, zz12 by its address */
+	rc = mqsa_list_add(ctx, "allow", "clientid", "gw-11", 0, NULL, &allow11, why);
+	if (rc == MQS_OK)
+		rc = mqsa_list_add(ctx, "allow", "ip", "203.0.113.0/24", 60, NULL, &ipallow, why);
+	ok = rc == MQS_OK && grant_online(ctx, "zz11", "gw-11", "192.0.2.11") &&
+	     grant_online(ctx, "zz12", "gw-12", "203.0.113.12") &&
+	     grant_online(ctx, "r0002", "r-2", "192.0.2.2");
+	rc = mqsa_group_add(ctx, "g-unrelated5", why);
+	k4 = active(ctx);
+	tap_ok(ok && rc == MQS_OK && k4 == k3,
+	       "holders let in by client id and ip allow entries keep the key (key %lld) %s", k4,
+	       why);
+	/* the client id entry removed: zz11's fetch is let in by nothing (the
+	 * ip entry does not cover its address) */
+	rc = mqsa_list_remove(ctx, allow11.id, why);
+	k5 = active(ctx);
+	tap_ok(rc == MQS_OK && k5 > k4 && grants_of(ctx, "zz11") == 0 &&
+	           grants_of(ctx, "zz12") > 0 && grants_of(ctx, "r0002") > 0,
+	       "removing the client id allow entry that let zz11 in rotates (key %lld -> %lld), "
+	       "zz12 and r0002 (username entry) keep theirs %s",
+	       k4, k5, why);
+	/* the ip entry expires: the next change rotates for zz12 */
+	ok = grant_online(ctx, "zz12", "gw-12", "203.0.113.12");
+	mqsa_ctx_set_now(ctx, 1800000100 + 61);
+	rc = mqsa_group_add(ctx, "g-unrelated6", why);
+	k6 = active(ctx);
+	tap_ok(ok && rc == MQS_OK && k6 > k5 && grants_of(ctx, "zz12") == 0 &&
+	           grants_of(ctx, "r0002") > 0,
+	       "the ip allow entry that let zz12 in expired: the next change rotates (key %lld -> "
+	       "%lld) %s",
+	       k5, k6, why);
 }
 
 int main(void)
@@ -297,6 +445,8 @@ int main(void)
 		    (int)one(ctx, "SELECT count(*) FROM key_grants WHERE username = ?1", "zz6"), 0,
 		    "zz6's grants are gone");
 	}
+
+	fetch_lists(ctx);
 
 	mqsa_ctx_close(ctx);
 	snprintf(sql, sizeof(sql), "rm -rf '%s'", dir);
