@@ -57,9 +57,21 @@ int mqsp_clients_add(struct mqsp_clients *t, const void *ctx, const char *client
 	}
 	HASH_FIND_STR(t->by_id, clientid, old);
 	if (old != NULL) {
-		HASH_DEL(t->by_id, old);
-		entry_free(old);
-		t->count--;
+		/* the same id again: updated in place, no table operation that
+		 * could be refused (a refused re-add after deleting the entry
+		 * would leave the connection still holding the id untracked,
+		 * so never disconnected when its device goes) */
+		char *u = old->c.username;
+
+		old->c.ctx = ctx;
+		old->c.generation = generation;
+		old->c.since = since;
+		old->c.username = e->c.username;
+		e->c.username = u;
+		memcpy(old->c.addr, e->c.addr, sizeof(old->c.addr));
+		old->c.have_addr = e->c.have_addr;
+		rc = MQS_OK;
+		goto out; /* e (the copy of the id, the old username) is freed */
 	}
 	{
 		unsigned before = HASH_COUNT(t->by_id);

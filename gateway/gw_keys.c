@@ -37,11 +37,15 @@
 /* messages waiting per publisher (its broker-stamped origin, else the topic):
  * one publisher cannot take the whole room (docs/payload-encryption.md) */
 #define WAIT_PER_ORIGIN 64u
-#define REFUSED_LOG_MS  10000u /* refusals to wait are logged at most this often */
-#define DROPPED_LOG_MS  10000u /* drops after the wait are logged at most this often */
-#define ORIGIN_MAX      256u
-#define BROKER_MAX      128u  /* the [broker NAME] of the stored rows */
-#define OVER_MAX        4096u /* stored rows over the caps deleted at a restore */
+/* messages waiting on topics no known protected filter matches, all
+ * publishers together: there the origin is whatever the publisher wrote
+ * (docs/payload-encryption.md, "Online keys") */
+#define WAIT_UNPROTECTED 256u
+#define REFUSED_LOG_MS   10000u /* refusals to wait are logged at most this often */
+#define DROPPED_LOG_MS   10000u /* drops after the wait are logged at most this often */
+#define ORIGIN_MAX       256u
+#define BROKER_MAX       128u  /* the [broker NAME] of the stored rows */
+#define OVER_MAX         4096u /* stored rows over the caps deleted at a restore */
 
 /* at most one log line per interval, with a count of the events not logged */
 struct limiter {
@@ -490,6 +494,31 @@ static uint32_t newest_held(const struct gw_keys *k, const char *topic, const ch
 	return any ? low : newest_for_filter(k, filter);
 }
 
+/* Does a protected filter known (credentials file or fetched) match topic?
+ * Only there the broker wrote the origin of an envelope. */
+static int topic_protected(const struct gw_keys *k, const char *topic)
+{
+	const struct mqs_creds *cs[2] = {k->creds, &k->fetched};
+
+	for (size_t c = 0; c < 2; c++) {
+		for (size_t i = 0; i < cs[c]->nprotected; i++) {
+			if (mqs_topic_matches(cs[c]->protected_filters[i], topic))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* Messages waiting on topics no known protected filter matches. */
+static size_t waiting_unprotected(const struct gw_keys *k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < k->nwait; i++)
+		n += !topic_protected(k, k->wait[i].topic);
+	return n;
+}
+
 /* Messages waiting from the publisher origin (NULL: none, then those on topic). */
 static size_t waiting_from(const struct gw_keys *k, const char *origin, const char *topic)
 {
@@ -519,13 +548,16 @@ static void refused(struct gw_keys *k, const char *topic, uint32_t key_id, const
 	k->refused.quiet = 0;
 }
 
-/* Why a message of len bytes from origin (NULL: none, then topic) does not
- * fit in the room; NULL: it fits. */
+/* Why a message of len bytes from origin (NULL: none, then topic; the
+ * caller passes NULL on a topic not known to be protected) does not fit in
+ * the room; NULL: it fits. */
 static const char *room_full(const struct gw_keys *k, const char *origin, const char *topic,
                              size_t len)
 {
 	if (k->nwait >= WAIT_MAX || len > WAIT_BYTES - k->wait_bytes)
 		return "the waiting room is full";
+	if (!topic_protected(k, topic) && waiting_unprotected(k) >= WAIT_UNPROTECTED)
+		return "the 256 places for topics not known to be protected are taken";
 	if (waiting_from(k, origin, topic) >= WAIT_PER_ORIGIN)
 		return "its publisher has 64 messages waiting already";
 	return NULL;
@@ -658,7 +690,11 @@ int gw_keys_wait(struct gw_keys *k, struct mosquitto *mosq, const char *const *s
 		return 0;
 	}
 	origin[0] = '\0';
-	if (mqs_envelope_parse(m->payload, (size_t)m->payloadlen, &info) == MQS_OK &&
+	/* off the known protected topics the publisher wrote the origin: the
+	 * topic stands for the publisher there (a made-up origin per message
+	 * must not get 64 places each) */
+	if (topic_protected(k, m->topic) &&
+	    mqs_envelope_parse(m->payload, (size_t)m->payloadlen, &info) == MQS_OK &&
 	    info.origin_len > 0 && info.origin_len < sizeof(origin)) {
 		memcpy(origin, info.origin, info.origin_len);
 		origin[info.origin_len] = '\0';
@@ -703,6 +739,8 @@ int gw_keys_restore(struct gw_keys *k, struct gw_store *store, const char *broke
 		int64_t key_id = sqlite3_column_int64(st, 6);
 		int64_t at = sqlite3_column_int64(st, 7);
 
+		if (origin != NULL && topic != NULL && !topic_protected(k, topic))
+			origin = NULL; /* as gw_keys_wait: the publisher wrote it */
 		if (topic == NULL || payload == NULL || len == 0 || key_id <= 0 ||
 		    key_id > UINT32_MAX || at <= 0 || (origin != NULL && origin[0] == '\0') ||
 		    room_full(k, origin, topic, len) != NULL) {

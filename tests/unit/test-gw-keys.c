@@ -197,6 +197,51 @@ out:
 	mosquitto_destroy(mosq);
 }
 
+/* On a topic no known protected filter matches, the publisher writes the
+ * origin: a made-up origin per message gets no places of its own, and all
+ * such topics together have 256 places, so the protected topics keep the
+ * rest of the room. */
+static void test_unprotected_flood(void)
+{
+	struct mosquitto *mosq = mosquitto_new(NULL, true, NULL);
+	struct mqs_creds creds;
+	struct gw_keys *k = NULL;
+	int all = 1, n = 0;
+
+	tap_ok(mosq != NULL && make_creds(&creds, 0), "credentials for the flood");
+	k = gw_keys_new(&creds);
+	if (k == NULL || mosq == NULL)
+		goto out;
+	for (unsigned i = 0; i < 200; i++) {
+		char o[32];
+
+		snprintf(o, sizeof(o), "fake%u", i);
+		n += offer(k, mosq, "plain/x", 1000 + i, o) == 1;
+	}
+	tap_is_int(n, 64, "made-up origins on one unprotected topic: 64 places in all");
+	n = 0;
+	for (unsigned i = 0; i < 1200; i++) {
+		char t[32], o[32];
+
+		snprintf(t, sizeof(t), "plain/%u", i);
+		snprintf(o, sizeof(o), "fake%u", i);
+		n += offer(k, mosq, t, 2000 + i, o) == 1;
+	}
+	tap_is_int(n, 256 - 64, "unprotected topics together: 256 places");
+	tap_is_int((long long)gw_keys_waiting(k), 256, "256 wait");
+	for (unsigned i = 0; i < 1024 - 256; i++) {
+		char o[32];
+
+		snprintf(o, sizeof(o), "dev%u", i / 64);
+		all = all && offer(k, mosq, "alerts/c", 5000 + i, o) == 1;
+	}
+	tap_ok(all, "the protected topics' publishers still have the other 768 places");
+out:
+	gw_keys_free(k);
+	mqs_creds_release(&creds);
+	mosquitto_destroy(mosq);
+}
+
 /* Count rows of key_waits. */
 static long long stored(struct gw_store *s)
 {
@@ -298,6 +343,7 @@ int main(void)
 	gw_log_set_level(GW_LOG_INFO);
 	mosquitto_lib_init();
 	test_waiting_room();
+	test_unprotected_flood();
 	test_durable();
 	mosquitto_lib_cleanup();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -149,12 +149,43 @@ static void test_clients(void)
 	tap_is_int(live, 0, "the table gives back all it took");
 }
 
+/* The same client id again (a takeover) with allocations refused: the
+ * entry of the connection holding the id never goes missing. */
+static void test_clients_again(void)
+{
+	int ctx1 = 0, ctx2 = 0, kept = 1, moved = 0;
+
+	for (long f = 0; f < 12; f++) {
+		struct mqsp_clients t;
+		const struct mqsp_client *c;
+		int rc;
+
+		reset(-1);
+		mqsp_clients_init(&t);
+		if (mqsp_clients_add(&t, &ctx1, "same", "alice", NULL, 1, 0) != MQS_OK) {
+			kept = 0;
+			break;
+		}
+		reset(f);
+		rc = mqsp_clients_add(&t, &ctx2, "same", "alice", NULL, 2, 0);
+		c = mqsp_clients_find(&t, "same");
+		if (c == NULL || (rc == MQS_OK) != (c->ctx == &ctx2 && c->generation == 2))
+			kept = 0;
+		moved += rc == MQS_OK;
+		mqsp_clients_release(&t);
+	}
+	tap_ok(kept && moved > 0,
+	       "a refused re-add keeps the entry of the id, a good one moves it");
+	tap_is_int(live, 0, "and gives back all it took");
+}
+
 int main(void)
 {
 	mqs_alloc_set(t_malloc, t_realloc, t_free);
 	test_arena();
 	test_replay();
 	test_clients();
+	test_clients_again();
 	tap_is_int(foreign, 0, "no block from elsewhere was given to the hook's free");
 	mqs_alloc_set(NULL, NULL, NULL);
 	return tap_exit();
