@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cs_int.h"
+#include "mqs_util.h"
 
 /* Start an empty response. */
 void cs_resp_init(struct cs_resp *resp)
@@ -37,27 +38,8 @@ int cs_html_escape(struct mqs_buf *b, const char *text)
 	if (text == NULL)
 		goto out;
 	for (; *p != '\0' && rc == MQS_OK; p++) {
-		const char *rep = NULL;
+		const char *rep = mqs_html_entity((unsigned char)*p);
 
-		switch (*p) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		case '"':
-			rep = "&quot;";
-			break;
-		case '\'':
-			rep = "&#39;";
-			break;
-		default:
-			break;
-		}
 		if (rep == NULL)
 			continue;
 		rc = mqs_buf_add(b, run, (size_t)(p - run));

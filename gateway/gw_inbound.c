@@ -477,27 +477,8 @@ static void html_escape(const char *in, char *out, size_t cap)
 	size_t o = 0;
 
 	for (; *in != '\0' && o + 7 < cap; in++) {
-		const char *rep = NULL;
+		const char *rep = mqs_html_entity((unsigned char)*in);
 
-		switch (*in) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		case '"':
-			rep = "&quot;";
-			break;
-		case '\'':
-			rep = "&#39;";
-			break;
-		default:
-			break;
-		}
 		if (rep != NULL) {
 			memcpy(out + o, rep, strlen(rep));
 			o += strlen(rep);

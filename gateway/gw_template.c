@@ -10,6 +10,7 @@
 
 #include "gw_template.h"
 #include "mqs_error.h"
+#include "mqs_util.h"
 #include "mqs_utf8.h"
 
 enum tpl_kind { TPL_LIT = 0, TPL_NAME, TPL_VAR };
@@ -85,32 +86,13 @@ static size_t utf16_units(const char *s, size_t n)
 	return c;
 }
 
-/* The entity for byte ch, or NULL when it stays as it is. */
-static const char *html_entity(unsigned char ch)
-{
-	switch (ch) {
-	case '&':
-		return "&amp;";
-	case '<':
-		return "&lt;";
-	case '>':
-		return "&gt;";
-	case '"':
-		return "&quot;";
-	case '\'':
-		return "&#39;";
-	default:
-		return NULL;
-	}
-}
-
 /* Bytes of s[0..n) once HTML-escaped. */
 static size_t html_len(const char *s, size_t n)
 {
 	size_t l = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		const char *e = html_entity((unsigned char)s[i]);
+		const char *e = mqs_html_entity((unsigned char)s[i]);
 
 		l = sat_add(l, e != NULL ? strlen(e) : 1);
 	}
@@ -483,7 +465,7 @@ static void put(char *dst, size_t *pos, const char *s, size_t n, enum gw_tpl_esc
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char *e = html_entity((unsigned char)s[i]);
+		const char *e = mqs_html_entity((unsigned char)s[i]);
 
 		if (e != NULL) {
 			size_t el = strlen(e);

@@ -71,6 +71,11 @@ int mqs_hex_digit(int c);
  * bytes: 2n digits and a NUL. */
 void mqs_hex_encode(const uint8_t *in, size_t n, char *out);
 
+/* The HTML entity that replaces byte ch in element content and quoted
+ * attribute values (& < > " '), or NULL when ch stays as it is: the one
+ * table behind every HTML escape of the gateway and the console. */
+const char *mqs_html_entity(unsigned char ch);
+
 /* Current Unix time in milliseconds (CLOCK_REALTIME). */
 uint64_t mqs_now_ms(void);
 
