@@ -10,6 +10,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 need_file "$PLUGIN_SO" "$ACL_BIN"
+SAN_PRELOAD=$(_san_preload "$PLUGIN_SO") # a broker started here directly needs the sanitizer runtime
 need_cmd oathtool mosquitto_pub
 . "$top_srcdir/tests/integration/plugin-lib.sh"
 
@@ -49,7 +50,7 @@ nok "no crash in the log" grep -qi 'segmentation\|abort\|out of memory, exiting'
 stop_bg mosquitto
 wait "$MOSQ_PID" 2>/dev/null
 : >"$MOSQ_LOG"
-timeout 60 "$MOSQUITTO_BIN" -c "$MOSQ_CONF" >"$TEST_TMP/start2.out" 2>&1
+timeout 60 env ${SAN_PRELOAD:+LD_PRELOAD="$SAN_PRELOAD"} "$MOSQUITTO_BIN" -c "$MOSQ_CONF" >"$TEST_TMP/start2.out" 2>&1
 rc=$?
 ok "a start with a view over the limit ends with an error, not a signal ($rc)" \
 	test "$rc" -ne 0 -a "$rc" -lt 124
