@@ -81,6 +81,30 @@ int cs_broker_done(struct cs_req *req, struct cs_resp *resp, const char *locatio
 	return cs_resp_redirect(resp, location, rc == MQS_OK ? done : why, rc == MQS_OK);
 }
 
+/* Remove one row by id (see cs_broker.h). */
+int cs_broker_remove_by_id(struct cs_req *req, struct cs_resp *resp, const char *title,
+                           enum mqs_err (*remove)(struct mqsa_ctx *ctx, long long id, char *why),
+                           const char *noun, const char *verb, const char *location,
+                           const char *what)
+{
+	struct mqsa_ctx *ctx = NULL;
+	char why[MQSA_WHY_MAX];
+	char done[64];
+	long long id = 0;
+	enum mqs_err rc;
+	int st;
+
+	st = cs_broker_open(req, resp, title, &ctx);
+	if (st != 0)
+		return st;
+	why[0] = '\0';
+	rc = mqsa_int_parse(cs_broker_param(req, "id"), 1, INT64_MAX, "id", &id, why);
+	if (rc == MQS_OK)
+		rc = remove(ctx, id, why);
+	snprintf(done, sizeof(done), "%s %lld %s", noun, id, verb);
+	return cs_broker_done(req, resp, location, what, rc, done, why);
+}
+
 /* A form parameter or "". */
 const char *cs_broker_param(const struct cs_req *req, const char *name)
 {

@@ -46,6 +46,15 @@ void cs_broker_button(struct cs_resp *resp, struct cs_req *req, const char *acti
 int cs_broker_done(struct cs_req *req, struct cs_resp *resp, const char *location, const char *what,
                    enum mqs_err rc, const char *done, const char *why);
 
+/* A POST that removes one row by its "id" form field: open the broker
+ * context (error page titled title), parse id (1..INT64_MAX), call
+ * remove(ctx, id, why), then cs_broker_done(location, what) with the flash
+ * "NOUN ID VERB" ("list entry 7 removed").  Returns the HTTP status. */
+int cs_broker_remove_by_id(struct cs_req *req, struct cs_resp *resp, const char *title,
+                           enum mqs_err (*remove)(struct mqsa_ctx *ctx, long long id, char *why),
+                           const char *noun, const char *verb, const char *location,
+                           const char *what);
+
 /* A required form parameter, "" when absent. */
 const char *cs_broker_param(const struct cs_req *req, const char *name);
 

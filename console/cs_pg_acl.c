@@ -187,22 +187,8 @@ static int acl_add(struct cs_req *req, struct cs_resp *resp)
 /* POST /acl/remove: id. */
 static int acl_remove(struct cs_req *req, struct cs_resp *resp)
 {
-	struct mqsa_ctx *ctx = NULL;
-	char why[MQSA_WHY_MAX];
-	char done[64];
-	long long id = 0;
-	enum mqs_err rc;
-	int st;
-
-	st = cs_broker_open(req, resp, "ACL rules", &ctx);
-	if (st != 0)
-		return st;
-	why[0] = '\0';
-	rc = mqsa_int_parse(cs_broker_param(req, "id"), 1, INT64_MAX, "id", &id, why);
-	if (rc == MQS_OK)
-		rc = mqsa_rule_remove(ctx, id, why);
-	snprintf(done, sizeof(done), "acl rule %lld removed", id);
-	return cs_broker_done(req, resp, "/acl", "acl rm", rc, done, why);
+	return cs_broker_remove_by_id(req, resp, "ACL rules", mqsa_rule_remove, "acl rule",
+	                              "removed", "/acl", "acl rm");
 }
 
 const struct cs_route cs_pg_acl_routes[] = {

@@ -84,22 +84,8 @@ static int bans_get(struct cs_req *req, struct cs_resp *resp)
 /* POST /bans/lift: id. */
 static int bans_lift(struct cs_req *req, struct cs_resp *resp)
 {
-	struct mqsa_ctx *ctx = NULL;
-	char why[MQSA_WHY_MAX];
-	char done[64];
-	long long id = 0;
-	enum mqs_err rc;
-	int st;
-
-	st = cs_broker_open(req, resp, "Active bans", &ctx);
-	if (st != 0)
-		return st;
-	why[0] = '\0';
-	rc = mqsa_int_parse(cs_broker_param(req, "id"), 1, INT64_MAX, "id", &id, why);
-	if (rc == MQS_OK)
-		rc = mqsa_list_remove(ctx, id, why);
-	snprintf(done, sizeof(done), "ban %lld lifted", id);
-	return cs_broker_done(req, resp, "/bans", "ban lift", rc, done, why);
+	return cs_broker_remove_by_id(req, resp, "Active bans", mqsa_list_remove, "ban", "lifted",
+	                              "/bans", "ban lift");
 }
 
 const struct cs_route cs_pg_bans_routes[] = {

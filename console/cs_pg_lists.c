@@ -139,22 +139,8 @@ static int lists_add(struct cs_req *req, struct cs_resp *resp)
 /* POST /lists/remove: id. */
 static int lists_remove(struct cs_req *req, struct cs_resp *resp)
 {
-	struct mqsa_ctx *ctx = NULL;
-	char why[MQSA_WHY_MAX];
-	char done[64];
-	long long id = 0;
-	enum mqs_err rc;
-	int st;
-
-	st = cs_broker_open(req, resp, "Allow and deny lists", &ctx);
-	if (st != 0)
-		return st;
-	why[0] = '\0';
-	rc = mqsa_int_parse(cs_broker_param(req, "id"), 1, INT64_MAX, "id", &id, why);
-	if (rc == MQS_OK)
-		rc = mqsa_list_remove(ctx, id, why);
-	snprintf(done, sizeof(done), "list entry %lld removed", id);
-	return cs_broker_done(req, resp, "/lists", "list rm", rc, done, why);
+	return cs_broker_remove_by_id(req, resp, "Allow and deny lists", mqsa_list_remove,
+	                              "list entry", "removed", "/lists", "list rm");
 }
 
 const struct cs_route cs_pg_lists_routes[] = {
