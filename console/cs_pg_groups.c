@@ -154,22 +154,7 @@ static int do_add(struct cs_req *req, struct cs_resp *resp)
 /* POST /groups/rm (name) */
 static int do_rm(struct cs_req *req, struct cs_resp *resp)
 {
-	struct gw_store *s;
-	const struct gw_config *conf;
-	const char *name = cs_req_param(req, "name");
-	char err[256] = "bad name", flash[384];
-	int rc = MQS_ERR_INVAL, status = 200;
-
-	if (!cs_gw_open(req, resp, &s, &conf, &status))
-		return status;
-	if (name != NULL && gw_name_check(name))
-		rc = gw_group_rm(s, name, err, sizeof(err));
-	cs_gw_audit(req, "group rm", name, rc == MQS_OK);
-	if (rc == MQS_OK)
-		snprintf(flash, sizeof(flash), "group %s removed", name);
-	else
-		snprintf(flash, sizeof(flash), "cannot remove the group: %s", err);
-	return cs_resp_redirect(resp, "/groups", flash, rc == MQS_OK);
+	return cs_gw_remove_by_name(req, resp, gw_group_rm, "group", "group rm", "/groups");
 }
 
 /* POST /groups/member (group, recipient, add 1|0) */

@@ -89,3 +89,26 @@ int64_t cs_gw_now_ms(const struct cs_req *req)
 	/* seconds (cs_page.h); a value already in ms is kept as it is */
 	return now < 100000000000LL ? now * 1000 : now;
 }
+
+/* Remove one named row (see cs_pg_gw.h). */
+int cs_gw_remove_by_name(struct cs_req *req, struct cs_resp *resp,
+                         int (*rm)(struct gw_store *s, const char *name, char *err, size_t errlen),
+                         const char *noun, const char *what, const char *location)
+{
+	struct gw_store *s;
+	const struct gw_config *conf;
+	const char *name = cs_req_param(req, "name");
+	char err[256] = "bad name", flash[384];
+	int rc = MQS_ERR_INVAL, status = 200;
+
+	if (!cs_gw_open(req, resp, &s, &conf, &status))
+		return status;
+	if (name != NULL && gw_name_check(name))
+		rc = rm(s, name, err, sizeof(err));
+	cs_gw_audit(req, what, name, rc == MQS_OK);
+	if (rc == MQS_OK)
+		snprintf(flash, sizeof(flash), "%s %s removed", noun, name);
+	else
+		snprintf(flash, sizeof(flash), "cannot remove the %s: %s", noun, err);
+	return cs_resp_redirect(resp, location, flash, rc == MQS_OK);
+}

@@ -53,6 +53,14 @@ int cs_gw_principal(struct cs_req *req, char *out, size_t cap);
  * not one: left out), " refused" added when ok is 0. */
 void cs_gw_audit(struct cs_req *req, const char *action, const char *target, int ok);
 
+/* A POST that removes one named row ("name" form field, gw_name_check):
+ * open the store, call rm(store, name, err, errlen), audit what, answer 303
+ * to location with "NOUN NAME removed" or "cannot remove the NOUN: why".
+ * Returns the HTTP status. */
+int cs_gw_remove_by_name(struct cs_req *req, struct cs_resp *resp,
+                         int (*rm)(struct gw_store *s, const char *name, char *err, size_t errlen),
+                         const char *noun, const char *what, const char *location);
+
 /* 1 when the comma-separated list csv (may be NULL) holds item exactly. */
 int cs_gw_csv_has(const char *csv, const char *item);
 

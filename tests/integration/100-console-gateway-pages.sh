@@ -247,4 +247,19 @@ is "$rc" 77 "outbox requeue of a queued delivery: refused (EX_NOPERM)"
 ok "and says why" grep -q 'not dead' "$TEST_TMP/rq.out"
 ok "status page: counters" grep -q 'outbox-counts' <<<"$(page op /status)"
 
+## remove a recipient and a group (one remove-by-name path for both)
+out=$(post_follow op /recipients/add name=dora email=dora@example.com)
+ok "a recipient to remove" grep -q 'dora' <<<"$out"
+is "$(console_status ed POST /recipients/rm name=dora)" 403 "a reviewer cannot remove a recipient"
+out=$(post_follow op /recipients/rm name=dora)
+ok "the operator removes it" grep -q 'recipient dora removed' <<<"$out"
+is "$(sql "SELECT count(*) FROM recipients WHERE name = 'dora'")" 0 "gone from the store"
+out=$(post_follow op /recipients/rm name=dora)
+ok "removing it again says why" grep -q 'cannot remove the recipient' <<<"$out"
+out=$(post_follow op /recipients/rm "name=$XSS1")
+nok "a bad name is refused, never echoed raw" grep -qF "$XSS1" <<<"$out"
+post_follow op /groups/add name=tmpgroup >/dev/null
+out=$(post_follow op /groups/rm name=tmpgroup)
+ok "the operator removes a group" grep -q 'group tmpgroup removed' <<<"$out"
+
 done_testing
