@@ -20,24 +20,10 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import conntoken  # noqa: E402
 import envelope  # noqa: E402
+from rawmqtt import pkt, s  # noqa: E402  (the packet builders of the attack tests)
 
 BURST = 8       # below the per-device burst of key requests
 EVERY_S = 2.3   # then one request a little slower than the refill
-
-
-def s(x):
-    x = x.encode() if isinstance(x, str) else x
-    return struct.pack(">H", len(x)) + x
-
-
-def pkt(t, body):
-    n, rl = len(body), b""
-    while True:
-        d, n = n % 128, n // 128
-        rl += bytes([d | (0x80 if n else 0)])
-        if not n:
-            break
-    return bytes([t]) + rl + body
 
 
 async def read_pkt(r):
