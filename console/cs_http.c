@@ -155,13 +155,6 @@ const char *cs_req_user(const struct cs_req *req)
 	return req->has_user ? req->user.name : "";
 }
 
-/* Drop the user's other sessions. */
-void cs_req_drop_other_sessions(struct cs_req *req)
-{
-	if (req->has_session && req->has_user)
-		cs_session_drop_others(req->cs->db, req->sess.user_id, req->sess.id_hash);
-}
-
 /* The user's role. */
 unsigned cs_req_role(const struct cs_req *req)
 {

@@ -179,8 +179,6 @@ MQS_MUST_CHECK int cs_session_find(sqlite3 *db, const char *sid_text, long long 
 /* Delete one session (sign-out) or all of a user's. */
 void cs_session_drop(sqlite3 *db, const uint8_t id_hash[32]);
 void cs_session_drop_user(sqlite3 *db, long long user_id);
-/* Delete a user's sessions except the one whose id hash is keep. */
-void cs_session_drop_others(sqlite3 *db, long long user_id, const uint8_t keep[32]);
 /* Store / take (read and clear) the session's flash message. */
 void cs_session_flash_set(sqlite3 *db, const uint8_t id_hash[32], const char *msg, int ok);
 void cs_session_flash_clear(sqlite3 *db, const uint8_t id_hash[32]);

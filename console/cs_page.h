@@ -97,9 +97,6 @@ const char *cs_req_param_at(const struct cs_req *req, const char *name, size_t i
 const char *cs_req_user(const struct cs_req *req);
 unsigned cs_req_role(const struct cs_req *req);
 const char *cs_req_level(const struct cs_req *req);
-/* Sign the user out everywhere but in this request's session (after
- * a change of their own second factor). */
-void cs_req_drop_other_sessions(struct cs_req *req);
 /* The time of the request (one clock read per request). */
 int64_t cs_req_now(const struct cs_req *req);
 

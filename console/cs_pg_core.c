@@ -467,16 +467,23 @@ static int post_user_reset_totp(struct cs_req *req, struct cs_resp *resp)
 
 	if (status != 0)
 		return status;
+	/* Never one's own from a session: whoever holds a stolen session could
+	 * enrol a new second factor and shut the owner out.  Another admin, or
+	 * `mqttsec-console user reset-totp` on the host, does it
+	 * (docs/console.md, "Console users"). */
+	if (strcmp(name, cs_req_user(req)) == 0) {
+		cs_req_audit(req, "user reset-totp (own, refused)", 0);
+		return cs_resp_redirect(resp, "/users",
+		                        "cannot reset your own TOTP here: ask another admin or use "
+		                        "mqttsec-console user reset-totp on the host",
+		                        0);
+	}
 	memset(&u, 0, sizeof(u));
 	rc = cs_db_user_get(cs->db, name, &u);
 	if (rc == MQS_OK)
 		rc = cs_console_totp_new(cs, name, 0, &u, &uri);
-	/* one's own: the other sessions end, this one stays (docs/console.md
-	 * "Sessions and CSRF") */
-	if (rc == MQS_OK && strcmp(name, cs_req_user(req)) != 0)
+	if (rc == MQS_OK)
 		cs_session_drop_user(cs->db, u.id);
-	else if (rc == MQS_OK)
-		cs_req_drop_other_sessions(req);
 	snprintf(what, sizeof(what), "user reset-totp %s", name);
 	cs_req_audit(req, what, rc == MQS_OK);
 	if (rc == MQS_OK)

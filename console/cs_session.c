@@ -167,21 +167,6 @@ out:
 	sqlite3_finalize(st);
 }
 
-/* Delete a user's sessions but the one of hash keep. */
-void cs_session_drop_others(sqlite3 *db, long long user_id, const uint8_t keep[32])
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(db, "DELETE FROM sessions WHERE user_id = ?1 AND id_hash <> ?2", -1,
-	                       &st, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_blob(st, 2, keep, 32, SQLITE_STATIC);
-	(void)sqlite3_step(st);
-out:
-	sqlite3_finalize(st);
-}
-
 /* Store the flash message. */
 void cs_session_flash_set(sqlite3 *db, const uint8_t id_hash[32], const char *msg, int ok)
 {

@@ -105,11 +105,14 @@ sed -i '/^host = Console.Test$/d' "$CONSOLE_CONF"
 stop_bg console
 console_start || bail_out "console did not restart"
 
-## F9: resetting one's own TOTP ends one's other sessions, not this one
+## resetting one's own TOTP from a session is refused (a stolen session
+## must not enrol a new second factor); another admin's reset works
 SID1=$CONSOLE_SID # from the sign-in above
 ok "alice: second session" console_signin alice
-is "$(console_post /users/reset-totp name=alice)" 200 "alice resets her own TOTP"
-is "$(console_get /)" 200 "the session she did it from stays"
+is "$(console_post /users/reset-totp name=alice)" 303 "alice's own reset: redirected"
+ok "with the reason" grep -qi '^location:' "$CONSOLE_HEADERS"
+is "$(console_get /users)" 200 "the session she tried it from stays"
+ok "the page says why" grep -q 'cannot reset your own TOTP here' "$CONSOLE_BODY"
 CONSOLE_SID=$SID1
-is "$(console_get /)" 303 "her other session has ended"
+is "$(console_get /)" 200 "her other session stays too"
 done_testing
