@@ -590,6 +590,17 @@ static int host_ok(const struct cs_conf *cf, struct MHD_Connection *c)
 	return h[n] == '\0' || h[n] == ':';
 }
 
+/* 1 when the browser says the request comes from another site
+ * (Sec-Fetch-Site cross-site or same-site): such a POST is refused before
+ * sign-in failures are counted (docs/console.md "Security"); browsers that
+ * do not send the header still meet SameSite=Strict and the CSRF tokens. */
+static int cross_site(struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+
+	return v != NULL && (strcasecmp(v, "cross-site") == 0 || strcasecmp(v, "same-site") == 0);
+}
+
 static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c, const char *meth,
                                 const char *url, struct body *b)
 {
@@ -618,6 +629,10 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 	}
 	if (!head && strcmp(meth, "GET") != 0 && strcmp(meth, "POST") != 0) {
 		status = 405;
+		goto answer;
+	}
+	if (strcmp(req->method, "POST") == 0 && cross_site(c)) {
+		status = 403; /* before any counting: another site cannot get an address banned */
 		goto answer;
 	}
 	if (strncmp(url, "/assets/", 8) == 0 && strcmp(req->method, "GET") == 0) {
