@@ -52,7 +52,7 @@ static void one_password(const char *text)
 	(void)mqs_conntoken_when(&t, t.ts_ms, 0);
 	(void)mqs_conntoken_when(&t, 0, 120);
 	(void)mqs_conntoken_when(&t, UINT64_MAX, 120);
-	rc = mqs_conntoken_verify(kconn, "dev1", "cid1", &t);
+	rc = mqs_conntoken_verify(NULL, kconn, "dev1", "cid1", &t);
 	if (rc != MQS_OK && rc != MQS_ERR_TOTP)
 		abort();
 }
@@ -92,28 +92,28 @@ static void one_made(char *rest, size_t len)
 	if (mqs_conntoken_parse(tok, &t) != MQS_OK || t.ts_ms != ts ||
 	    memcmp(t.nonce, nonce, sizeof(nonce)) != 0)
 		abort();
-	if (mqs_conntoken_verify(kconn, user, cid, &t) != MQS_OK ||
+	if (mqs_conntoken_verify(NULL, kconn, user, cid, &t) != MQS_OK ||
 	    mqs_conntoken_when(&t, ts, 0) != 0)
 		abort();
 	/* another client id, username or key */
 	if (strlen(cid) < sizeof(user2) - 2) {
 		memcpy(user2, cid, strlen(cid));
 		memcpy(user2 + strlen(cid), "x", 2);
-		if (mqs_conntoken_verify(kconn, user, user2, &t) != MQS_ERR_TOTP)
+		if (mqs_conntoken_verify(NULL, kconn, user, user2, &t) != MQS_ERR_TOTP)
 			abort();
 	}
-	if (strcmp(user, cid) != 0 && mqs_conntoken_verify(kconn, cid, user, &t) != MQS_ERR_TOTP)
+	if (strcmp(user, cid) != 0 && mqs_conntoken_verify(NULL, kconn, cid, user, &t) != MQS_ERR_TOTP)
 		abort();
 	memcpy(other, kconn, sizeof(other));
 	other[31] ^= 1;
-	if (mqs_conntoken_verify(other, user, cid, &t) != MQS_ERR_TOTP)
+	if (mqs_conntoken_verify(NULL, other, user, cid, &t) != MQS_ERR_TOTP)
 		abort();
 	/* one changed character: a parse failure or a wrong tag (the last
 	 * character carries 2 bits of padding in 48 characters for 36 bytes:
 	 * none, every character counts) */
 	tok[5 + ts % 48] = tok[5 + ts % 48] == 'A' ? 'B' : 'A';
 	if (mqs_conntoken_parse(tok, &t) == MQS_OK &&
-	    mqs_conntoken_verify(kconn, user, cid, &t) == MQS_OK)
+	    mqs_conntoken_verify(NULL, kconn, user, cid, &t) == MQS_OK)
 		abort();
 }
 

@@ -79,7 +79,9 @@ if [ -x "$MOSQUITTO_BIN" ] && [ -f "$PLUGIN_SO" ] && [ -x "$ACL_BIN" ]; then
 	if [ "$(id -u)" -eq 0 ]; then
 		echo "user root" >>"$TEST_TMP/mosq.conf"
 	fi
-	start_bg mosq "$MOSQUITTO_BIN" -c "$TEST_TMP/mosq.conf"
+	# a broker started here directly needs the sanitizer runtime the plugin links
+	san_preload=$(_san_preload "$PLUGIN_SO")
+	start_bg mosq env ${san_preload:+LD_PRELOAD="$san_preload"} "$MOSQUITTO_BIN" -c "$TEST_TMP/mosq.conf"
 	if wait_port "$port" 30; then
 		pass "mosquitto starts with the example snippet"
 	else
