@@ -102,7 +102,8 @@ static void one_made(char *rest, size_t len)
 		if (mqs_conntoken_verify(NULL, kconn, user, user2, &t) != MQS_ERR_TOTP)
 			abort();
 	}
-	if (strcmp(user, cid) != 0 && mqs_conntoken_verify(NULL, kconn, cid, user, &t) != MQS_ERR_TOTP)
+	if (strcmp(user, cid) != 0 &&
+	    mqs_conntoken_verify(NULL, kconn, cid, user, &t) != MQS_ERR_TOTP)
 		abort();
 	memcpy(other, kconn, sizeof(other));
 	other[31] ^= 1;
