@@ -11,7 +11,10 @@
 # Exit status: 0 when everything passed.
 #
 # Environment: CONFIGURE_FLAGS (extra configure arguments), BUILD_DIR,
-# TESTS (a subset of the suite, as for make check), JOBS (default nproc).
+# TESTS (a subset of the suite, as for make check), JOBS (parallel build
+# jobs, default nproc), CHECK_JOBS (parallel tests, default 4 x JOBS: the
+# integration tests mostly wait on processes, and every wait in them is on an
+# event with a generous bound, so they run in parallel on a busy machine).
 #
 # The build always treats an ignored MQS_MUST_CHECK result as an error
 # (--enable-werror=unused-result) unless the arguments say otherwise
@@ -33,6 +36,7 @@ case " ${cflags[*]} " in
 *" --enable-sanitizers "*) builddir=${BUILD_DIR:-_build-san} ;;
 esac
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+check_jobs=${CHECK_JOBS:-$((4 * jobs))}
 
 summary() {
 	echo "$1 passed, $2 failed${3:+, $3 skipped}"
@@ -74,14 +78,14 @@ make -s -j"$jobs" >/dev/null || {
 	exit 1
 }
 
-step "make check"
+step "make -j$check_jobs check"
 stamp=$(mktemp "$top/$builddir/.check-stamp.XXXXXX")
 # one line per test case is a lot: show everything but the passing cases
 targs=()
 if [ -n "${TESTS:-}" ]; then
 	targs=(TESTS="$TESTS")
 fi
-make -s -j"$jobs" check "${targs[@]}" 2>&1 | grep -v '^PASS: '
+make -s -j"$check_jobs" check "${targs[@]}" 2>&1 | grep -v '^PASS: '
 rc=${PIPESTATUS[0]}
 
 # Count results from the .trs files written by this run.  A test script that

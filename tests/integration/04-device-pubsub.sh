@@ -32,7 +32,7 @@ P=$MOSQ_PORT
 ## sealed round trip through the broker
 OUT=$TEST_TMP/sub.out
 start_bg sub "$D" -c "$C" subscribe -p "$P" -t 'sealed/#' -C 2 -v -W 20
-start_bg raw timeout 20 mosquitto_sub -p "$P" -t 'sealed/a' -C 1 -N
+start_bg raw timeout 900 mosquitto_sub -p "$P" -t 'sealed/a' -C 1 -N
 sleep 1
 ok "publish -m on a protected topic" "$D" -c "$C" publish -p "$P" -t sealed/a -m hello -q 1
 ok "publish -f FILE" sh -c "printf 'from file' >'$TEST_TMP/msg' && '$D' -c '$C' publish -p '$P' -t sealed/b -f '$TEST_TMP/msg' -q 1"

@@ -34,7 +34,7 @@ acl acl add allow sub sonly 'allowed/#' >/dev/null
 start_plugin_broker
 
 # the watcher stays subscribed; everything it receives lands in its log
-start_bg watcher timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -V 5 -i watcher \
+start_bg watcher timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -V 5 -i watcher \
 	-u watcher -P "$(code watcher)" -v -t 't/#' -t 'users/#' -t 'clients/#'
 _subscribed() {
 	grep -q "Sending SUBACK to watcher" "$MOSQ_LOG"

@@ -37,7 +37,7 @@ start_plugin_broker "plugin_opt_stats_interval 1"
 # reader: opens envelopes, prints "topic origin payload"; raw: hex payloads
 start_bg reader "$DEVICE_BIN" -c "$TEST_TMP/reader.json" subscribe -h 127.0.0.1 \
 	-p "$MOSQ_PORT" -t 'sec/#' -v -q 1
-start_bg raw timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i raw -u raw \
+start_bg raw timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i raw -u raw \
 	-P "$(fresh raw)" -t 'sec/#' -t 'open/#' -q 1 -F '%t %x'
 _subscribed() {
 	[ "$(grep -c 'Sending SUBACK to' "$MOSQ_LOG")" -ge 2 ]
@@ -117,7 +117,7 @@ def pkt(t, body):
         if not n:
             break
     return bytes([t]) + rl + body
-c = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
+c = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
 c.sendall(pkt(0x10, s("MQTT") + bytes([4, 0xC2, 0, 60]) + s("p5-twice") + s(user) + s(pw)))
 assert c.recv(4)[3] == 0, "connect refused"
 p = pkt(0x30, s(topic) + open(path, "rb").read())
@@ -187,7 +187,7 @@ def s(x):
     return struct.pack(">H", len(x)) + x
 def pkt(t, body):
     return bytes([t, len(body)]) + body
-c = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
+c = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
 c.sendall(pkt(0x10, s("MQTT") + bytes([4, 0xC2, 0, 60]) + s("flood") + s(user) + s(pw)))
 assert c.recv(4)[3] == 0, "connect refused"
 c.sendall(pkt(0x30, s("sec/flood") + b"plain") * 200 + pkt(0xE0, b""))

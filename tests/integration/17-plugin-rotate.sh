@@ -25,7 +25,7 @@ ok "export before the rotation" acl key export 'rot/#' --for sold --out "$TEST_T
 read -r K1 _ < <(topickeys sold 'rot/#')
 
 start_plugin_broker
-start_bg raw timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i raw -u raw \
+start_bg raw timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i raw -u raw \
 	-P "$(fresh raw)" -t 'rot/#' -q 2 -F '%t %x'
 wait_for 5 grep -q 'Sending SUBACK to raw' "$MOSQ_LOG" || bail_out "raw did not subscribe"
 XLOG=$TEST_TMP/raw.log
@@ -46,9 +46,9 @@ KEYS=$(topickeys snew 'rot/#' | awk '{ print $1 }' | sort -n | tr '\n' ' ')
 K2=$(topickeys snew 'rot/#' | awk '{ print $1 }' | sort -n | tail -n 1)
 is "$KEYS" "$K1 $K2 " "the new export holds the new key and the old one in grace"
 
-OUT=$(devrun snew subscribe -t 'rot/#' -v -C 1 -W 5 2>&1)
+OUT=$(devrun snew subscribe -t 'rot/#' -v -C 1 -W 60 2>&1)
 is "$OUT" "rot/r p1 retained before" "a new subscriber opens the retained message (old key, in grace)"
-OUT=$(devrun sold subscribe -t 'rot/#' -v -C 1 -W 5 2>&1)
+OUT=$(devrun sold subscribe -t 'rot/#' -v -C 1 -W 60 2>&1)
 is "$OUT" "rot/r p1 retained before" "an old subscriber still opens the retained message"
 
 for d in sold snew; do

@@ -47,8 +47,9 @@ is "$(gw recipient find --email ALICE@example.com)" alice "lookup by email (HMAC
 
 ## one alert -> one email per member with an email address
 gw_start || bail_out "gateway did not start"
+N=$(suback_count)
 start_bg status mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -q 1 -v -t "$GW_STATUS/#"
-sleep 0.3
+wait_suback $((N + 1)) || bail_out "the status subscriber did not subscribe"
 pub alerts/room3 '{"id": "a-1001", "severity": "warning", "group": "ops",
  "title": "Server room temperature", "body": "41.5 C in room 3"}'
 wait_lines "$SMTP_LOG" 2 || fail "two emails arrive" "$(cat "$SMTP_LOG" 2>/dev/null)"

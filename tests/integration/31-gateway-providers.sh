@@ -30,8 +30,9 @@ token = linetoken"
 gw group add ops >/dev/null
 gw recipient add alice --phone +15550001234 --line "$LINE_ID" --group ops >/dev/null
 gw_start || bail_out "gateway did not start"
+N=$(suback_count)
 start_bg status mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -q 1 -v -t "$GW_STATUS/#"
-sleep 0.3
+wait_suback $((N + 1)) || bail_out "the status subscriber did not subscribe"
 
 # reqs TEXT: requests whose body mentions TEXT
 reqs() {

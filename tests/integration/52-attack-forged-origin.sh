@@ -48,7 +48,7 @@ read -r MKID MKEY < <(devkey mallory)
 start_plugin_broker "plugin_opt_stats_interval 1"
 start_bg sub "$DEVICE_BIN" -c "$TEST_TMP/sub.json" subscribe -h 127.0.0.1 -p "$MOSQ_PORT" \
 	-t '#' -v -q 1
-start_bg raw timeout 300 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i raw -u raw \
+start_bg raw timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i raw -u raw \
 	-P "$(fresh raw)" -t '#' -q 1 -F '%t %x'
 _subscribed() {
 	[ "$(grep -c 'Sending SUBACK to' "$MOSQ_LOG")" -ge 2 ]

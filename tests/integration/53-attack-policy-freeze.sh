@@ -34,7 +34,7 @@ dbsum() {
 # subscriber NAME CLIENTID FILTER: keep device NAME subscribed in the
 # background (log in $TEST_TMP/CLIENTID.log) and wait for its SUBACK.
 subscriber() {
-	start_bg "$2" timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u "$1" \
+	start_bg "$2" timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u "$1" \
 		-P "$(fresh "$1")" -i "$2" -v -t "$3"
 	wait_for 5 grep -q "Sending SUBACK to $2\$" "$MOSQ_LOG"
 }

@@ -35,7 +35,7 @@ acl acl add allow all x 'x/#' >/dev/null
 acl acl add allow pub feeder 'x/#' >/dev/null
 start_plugin_broker "plugin_opt_max_ip_failures 0" "plugin_opt_max_auth_failures 0"
 
-start_bg old timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u x -P "$(fresh x)" \
+start_bg old timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u x -P "$(fresh x)" \
 	-i x-old -q 1 -t 'x/#' -v
 ok "x (old credentials) subscribed" wait_for 10 suback x-old
 pub feeder "$(fresh feeder)" -q 1 -t x/data -m before
@@ -60,7 +60,7 @@ _new_x_known() {
 	connects x "$(fresh x)" -i x-probe
 }
 ok "the broker knows the new x (bound: 10 s)" wait_for 10 _new_x_known
-start_bg new timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u x -P "$(fresh x)" \
+start_bg new timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u x -P "$(fresh x)" \
 	-i x-new -q 1 -t 'x/#' -v
 ok "the new x subscribes with its new credentials" wait_for 10 suback x-new
 for i in 1 2 3; do

@@ -26,7 +26,7 @@ from() {
 # subscriber NAME CLIENTID ADDR CODE: keep NAME subscribed from ADDR in the
 # background and wait for its SUBACK.
 subscriber() {
-	start_bg "$2" timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -A "$3" -u "$1" \
+	start_bg "$2" timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -A "$3" -u "$1" \
 		-P "$4" -i "$2" -t "probe/$2"
 	wait_for 5 grep -q "Sending SUBACK to $2\$" "$MOSQ_LOG"
 }
@@ -73,7 +73,7 @@ ok "bob still connects from 127.0.0.2" from 127.0.0.2 bob "$(code bob 1)"
 _ban_listed() {
 	acl list show --all | grep "auth-failures" | grep -q alice
 }
-nok "the pair ban is not a deny list entry (memory only)" wait_for 1 _ban_listed
+ok "the pair ban is not a deny list entry (memory only)" settle 1 _ban_listed
 stop_bg alice-home
 stop_bg bob-away
 stop_bg mosquitto

@@ -28,7 +28,7 @@ for d in dev raw mk; do
 done
 
 start_plugin_broker
-start_bg raw timeout 300 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i raw -u raw \
+start_bg raw timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i raw -u raw \
 	-P "$(fresh raw)" -t 'rt/#' -q 2 -F '%t %x'
 wait_for 5 grep -q 'Sending SUBACK to raw' "$MOSQ_LOG" || bail_out "raw did not subscribe"
 XLOG=$TEST_TMP/raw.log

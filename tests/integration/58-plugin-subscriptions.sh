@@ -26,7 +26,7 @@ suback() {
 # when the subscription was granted (stdbuf: mosquitto_sub flushes its
 # output only after a message otherwise).
 subscriber() {
-	start_bg "$2" timeout 120 stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u "$1" \
+	start_bg "$2" timeout 900 stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u "$1" \
 		-P "$(fresh "$1")" -i "$2" -V 5 -d -v -t "$3"
 	wait_for 5 grep -q "^Subscribed (mid: [0-9]*): " "$TEST_TMP/$2.log" &&
 		grep -q "^Subscribed (mid: [0-9]*): 0$" "$TEST_TMP/$2.log"

@@ -17,7 +17,7 @@
 . "$top_srcdir/tests/integration/plugin-lib.sh"
 
 for d in victim victim-2 attacker gw; do
-	device "$d" --period 1
+	device "$d" --period 2
 done
 start_plugin_broker "plugin_opt_max_ip_failures 0" "plugin_opt_max_auth_failures 0"
 
@@ -43,7 +43,7 @@ ok "device rm victim" change device rm victim
 ok "attacker binds the free name while no device has it" \
 	connects attacker "$(fresh attacker)" -i victim
 rm -f "$TEST_TMP/victim.step"
-ok "device add victim again" change device add victim --out "$TEST_TMP/victim.json" --period 1 --force
+ok "device add victim again" change device add victim --out "$TEST_TMP/victim.json" --period 2 --force
 nok "the attacker's binding no longer lets it in" \
 	connects attacker "$(fresh attacker)" -i victim
 ok "the new victim takes its name back" connects victim "$(fresh victim)" -i victim

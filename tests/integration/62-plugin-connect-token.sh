@@ -79,7 +79,7 @@ import socket, struct, sys
 port, user, password = sys.argv[1:4]
 f = lambda b: struct.pack("!H", len(b)) + b
 body = f(b"MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 60) + f(b"") + f(user.encode()) + f(password.encode())
-c = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+c = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
 c.sendall(bytes([0x10, len(body)]) + body)
 ack = c.recv(4)
 print("accepted" if len(ack) == 4 and ack[3] == 0 else "refused")
@@ -101,7 +101,7 @@ import os, signal, socket, struct, sys
 port, user, password, cid, pid = sys.argv[1:6]
 f = lambda b: struct.pack("!H", len(b)) + b
 body = f(b"MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 60) + f(cid.encode()) + f(user.encode()) + f(password.encode())
-c = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+c = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
 c.sendall(bytes([0x10, len(body)]) + body)
 ack = b""
 while len(ack) < 4:

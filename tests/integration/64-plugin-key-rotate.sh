@@ -122,7 +122,7 @@ ok "removing a device that holds the current key rotates" moved 'rv/#' "$R2"
 start() {
 	start_plugin_broker "plugin_opt_key_max_seals $MAX" "plugin_opt_poll_ms 100" \
 		"plugin_opt_key_announce ${ANNOUNCE:-0}"
-	start_bg "raw$1" timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i "raw$1" -u raw \
+	start_bg "raw$1" timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i "raw$1" -u raw \
 		-P "$(fresh raw)" -t 'rk/#' -t 'sch/#' -t 'an/#' -q 1 -F '%t %x'
 	wait_for 5 grep -q "Sending SUBACK to raw$1" "$MOSQ_LOG" || bail_out "raw did not subscribe"
 }
@@ -211,8 +211,9 @@ _lines_at_least_topic() {
 
 # --- announce before sealing: key rotate --announce
 A0=$(active 'an/#')
-# 20 s: the export and the publish below fit in it on a busy machine
-OUT=$(acl key rotate 'an/#' --announce=20s)
+# 30 s: the export and the publish below usually fit in it; on a machine so
+# busy that they do not, the check of the old key is skipped (below)
+OUT=$(acl key rotate 'an/#' --announce=30s)
 A1=$(active 'an/#')
 like() { case $1 in *$2*) return 0 ;; esac; return 1; }
 ok "key rotate --announce says when the key seals" like "$OUT" "key $A1 announced, seals from"
@@ -222,14 +223,19 @@ print(" ".join("%d:%s" % (k["id"], k["state"]) for k in json.load(sys.stdin)))')
 acl key export 'an/#' --for raw --out "$TEST_TMP/raw-an.json" >/dev/null
 is "$(topickeys raw-an 'an/#' | awk '{ print $1 }' | sort -n | tr '\n' ' ')" "$A0 $A1 " \
 	"an export hands out both keys before the new one seals"
-devrun p1 publish -t an/x -q 1 -m before
-ok "a message during the announce period is delivered" wait_for 15 grep -q '^an/x ' "$TEST_TMP/raw3.log"
-is "$(key_of "$(awk '$1 == "an/x" { print $2; exit }' "$TEST_TMP/raw3.log")")" "$A0" \
-	"... sealed with the old key"
 _sealing_new() {
 	[ "$(acl key list 'an/#' --json | python3 -c 'import json, sys
 print([k["state"] for k in json.load(sys.stdin)][-1])')" = active ]
 }
+devrun p1 publish -t an/x -q 1 -m before
+ok "a message during the announce period is delivered" wait_for 15 grep -q '^an/x ' "$TEST_TMP/raw3.log"
+# still announced after the delivery: it was announced when the message was sealed
+if ! _sealing_new; then
+	is "$(key_of "$(awk '$1 == "an/x" { print $2; exit }' "$TEST_TMP/raw3.log")")" "$A0" \
+		"... sealed with the old key"
+else
+	skip "... sealed with the old key" "the announce period (30 s) ended before the delivery"
+fi
 ok "the announce period ends" wait_for 40 _sealing_new
 ok "soon after, messages are sealed with the announced key" \
 	wait_for 20 _sealed_with "$A1" an/y "$TEST_TMP/raw3.log"

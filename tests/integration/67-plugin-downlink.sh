@@ -46,7 +46,7 @@ start_bg dev2 "$DEVICE_BIN" -c "$TEST_TMP/dev2.json" subscribe -h 127.0.0.1 -p "
 	-t 'cmd/dev2/set' -v -q 1
 start_bg spy "$DEVICE_BIN" -c "$TEST_TMP/spy.json" subscribe -h 127.0.0.1 -p "$MOSQ_PORT" \
 	-t 'cmd/#' -v -q 1
-start_bg spyraw timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i spyraw -u spyraw \
+start_bg spyraw timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -i spyraw -u spyraw \
 	-P "$(fresh spyraw)" -t 'cmd/#' -q 1 -F '%t %x'
 _subscribed() {
 	[ "$(grep -c 'Sending SUBACK to' "$MOSQ_LOG")" -ge 4 ]

@@ -11,7 +11,9 @@
 . "$top_srcdir/tests/integration/protect-lib.sh"
 need_file "$DEVICE_BIN"
 
-GRACE=12
+# the old key's message must reach the broker inside the grace: on a machine
+# too slow for that the check is skipped, never failed (see below)
+GRACE=30
 acl topic protect 'sec/#' >/dev/null || bail_out "topic protect failed"
 pdevice dev1
 pdevice reader
@@ -48,11 +50,14 @@ ok "... delivered" wait_for 10 grep -qxF 'sec/a dev1 before' "$RLOG"
 # --- rekey with a grace
 read -r OLDKID _ < <(devkey dev1)
 BEFORE=$(reloads)
+T0=$(date +%s)
 OUT=$(acl device rekey dev1 --grace "$GRACE" --out "$TEST_TMP/new.json" 2>&1)
+T1=$(date +%s)
 ok "device rekey dev1 --grace $GRACE --out FILE" grep -q "old key $OLDKID opens until" <<<"$OUT"
 # the last second the old key opens in (inclusive), as mqttsec-acl reported it
 UNTIL=$(date -d "$(sed -n 's/.* opens until \([^ ]*\) .*/\1/p' <<<"$OUT")" +%s)
-ok "the grace ends $GRACE s after the rekey" test "$UNTIL" -ge $(($(date +%s) + GRACE - 5))
+ok "the grace ends $GRACE s after the rekey" \
+	test "$UNTIL" -ge $((T0 + GRACE)) -a "$UNTIL" -le $((T1 + GRACE))
 ok "the new credentials are 0600" test "$(stat -c %a "$TEST_TMP/new.json")" = 600
 cp "$TEST_TMP/new.json" "$TEST_TMP/dev1.json"
 read -r NEWKID _ < <(devkey dev1)
@@ -62,13 +67,21 @@ totp_secret() {
 }
 is "$(totp_secret "$TEST_TMP/new.json")" "$(totp_secret "$TEST_TMP/old.json")" "the same totp secret"
 ok "the broker reloaded" wait_for 10 _reloaded_since "$BEFORE"
-ok "during the grace: the old key is accepted" as old.json publish -t sec/b -m during -q 1
-T1=$(date +%s)
-if [ "$T1" -le "$UNTIL" ]; then
-	ok "... and delivered (published $((UNTIL - T1)) s before the grace ended)" \
-		wait_for 10 grep -qxF 'sec/b dev1 during' "$RLOG"
+# refused although it ended before the grace did: a failure; refused after
+# the grace ended: the machine was too slow to tell
+rc=0
+as old.json publish -t sec/b -m during -q 1 >"$TEST_TMP/during.out" 2>&1 || rc=$?
+T2=$(date +%s)
+if [ "$rc" -eq 0 ]; then
+	pass "during the grace: the old key is accepted"
+	ok "... and delivered" wait_for 10 grep -qxF 'sec/b dev1 during' "$RLOG"
+elif [ "$T2" -le "$UNTIL" ]; then
+	fail "during the grace: the old key is accepted" "exit status $rc" \
+		"$(head -c 2000 "$TEST_TMP/during.out")"
+	skip "... and delivered" "not accepted"
 else
-	skip 1 "the box was too slow: the publish came after the grace"
+	skip "during the grace: the old key is accepted" "the publish ended after the grace"
+	skip "... and delivered" "the publish ended after the grace"
 fi
 ok "the new key works (same totp, group rule, allow entry)" \
 	as new.json publish -t sec/c -m rekeyed -q 1

@@ -65,7 +65,7 @@ def attempt(i):
     cid = "flood-%d" % i
     pw = ct.make(secret, user, cid, int(time.time() * 1000), os.urandom(12))
     body = f(b"MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 60) + f(cid.encode()) + f(user.encode()) + f(pw.encode())
-    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
     s.sendall(bytes([0x10, len(body)]) + body)
     ack = b""
     while len(ack) < 4:

@@ -26,9 +26,9 @@ subscribed() {
 
 start_plugin_broker
 # the thief (old secret) and the device itself (dev2: another device)
-start_bg thief timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev1 \
+start_bg thief timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev1 \
 	-P "$(token old thief)" -i thief -t 'x/#' -k 60
-start_bg other timeout 120 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev2 \
+start_bg other timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev2 \
 	-P "$(token dev2 other)" -i other -t 'x/#' -k 60
 ok "the thief is connected with the old secret" wait_for 15 subscribed thief
 ok "another device is connected" wait_for 15 subscribed other

@@ -52,7 +52,7 @@ acl acl add allow pub pubx 'plain/#' >/dev/null
 acl acl add allow all subx 'plain/#' >/dev/null
 wait_for 10 _reloaded_since "$BEFORE" || bail_out "the broker did not load pubx and subx"
 wait_for 10 logged "mqttsec: reloaded .* [2-9] acl rules" || bail_out "no reload with the rules"
-start_bg subx timeout 120 "$DEVICE_BIN" -c "$TEST_TMP/subx.json" subscribe -h 127.0.0.1 \
+start_bg subx timeout 900 "$DEVICE_BIN" -c "$TEST_TMP/subx.json" subscribe -h 127.0.0.1 \
 	-p "$MOSQ_PORT" -i subx -t 'plain/#' -v
 subx_asked() {
 	grep -c 'key request from client subx\|topic keys of [0-9]* filters to client subx' \
@@ -72,7 +72,7 @@ for m in one two; do
 		-p "$MOSQ_PORT" -t plain/x -m "$m" --seal >/dev/null 2>&1
 done
 ok "both sealed messages reach subx" wait_for 10 delivered
-nok "subx sends no key request for them" wait_for 5 subx_asked_more "$ASKED"
+ok "subx sends no key request for them" settle 5 subx_asked_more "$ASKED"
 stop_bg subx
 stop_bg mosquitto
 done_testing

@@ -58,7 +58,7 @@ def log_has(pattern):
 
 
 def until(cond, timeout=15):
-    end = time.time() + timeout
+    end = time.time() + browser.scaled(timeout)
     while time.time() < end:
         if cond():
             return True

@@ -19,7 +19,7 @@ start_plugin_broker "persistence true" "persistence_location $TEST_TMP/" \
 	"autosave_interval 3600"
 
 # a retained Last Will on mqttsec/keys/req, sent when the connection dies
-start_bg willer timeout 60 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev \
+start_bg willer timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev \
 	-P "$(fresh dev)" -i willer -t mqttsec/keys/dev --will-topic mqttsec/keys/req \
 	--will-payload evil-will --will-retain --will-qos 1
 ok "the device with a retained will connects" wait_for 10 logged 'Sending SUBACK to willer'

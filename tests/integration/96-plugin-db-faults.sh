@@ -50,7 +50,7 @@ acl acl add allow pub dev3 'ok/#' >/dev/null
 start_plugin_broker
 
 # the subscriber sees what dev1 publishes under the rules in use
-start_bg sub timeout 300 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev2 -P "$(code dev2)" \
+start_bg sub timeout 900 mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev2 -P "$(code dev2)" \
 	-i dev2-sub -c -q 1 -v -t 'ok/#'
 wait_for 10 grep -q "Sending SUBACK to dev2-sub" "$MOSQ_LOG" || bail_out "no subscriber"
 N=0

@@ -30,7 +30,7 @@
 
 need_file "$PLUGIN_SO" "$ACL_BIN"
 need_cmd timeout python3 oathtool
-MB_CLIENT_TIMEOUT=${MB_CLIENT_TIMEOUT:-20}
+MB_CLIENT_TIMEOUT=${MB_CLIENT_TIMEOUT:-60}
 declare -A MB_PORT=()
 MB_NAMES=()
 
@@ -130,6 +130,9 @@ _mb_conf() {
 		echo "plugin $PLUGIN_SO"
 		echo "plugin_opt_db_file $TEST_TMP/mb-$b.db"
 		echo "plugin_opt_master_key_file $TEST_TMP/mb-$b.key"
+		# short TOTP periods (1-2 s) stay valid on a busy machine (see
+		# plugin-lib.sh, start_plugin_broker)
+		echo "plugin_opt_totp_window 10"
 	} >"$TEST_TMP/mb-$b.conf"
 }
 

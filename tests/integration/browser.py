@@ -35,6 +35,15 @@ import time
 
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
+# lib.sh's WAIT_SCALE: every bound below is stretched by it (at most up to
+# 300 s), as lib.sh's wait_for does: a wait polls, so it costs nothing when
+# the page comes, and a busy machine may take many seconds to render one.
+WAIT_SCALE = float(os.environ.get("WAIT_SCALE") or 6)
+
+
+def scaled(seconds):
+    """seconds stretched by WAIT_SCALE, capped at max(seconds, 300)."""
+    return max(seconds, min(seconds * WAIT_SCALE, max(seconds, 300)))
 
 
 def skip_all(why):
@@ -110,7 +119,7 @@ class Tap:
             self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
         except Exception as e:  # a broken browser stack is a skip, not a failure
             skip_all("cannot start headless chromium: %s" % str(e).splitlines()[0])
-        self.driver.set_page_load_timeout(30)
+        self.driver.set_page_load_timeout(scaled(30))
         return self.driver
 
     def diag(self, msg):
@@ -163,10 +172,11 @@ class Tap:
 
 
 def wait_for(driver, cond, timeout=10):
-    """Wait (bounded) until cond(driver) is true; returns its value or None."""
+    """Wait (bounded: timeout x WAIT_SCALE) until cond(driver) is true;
+    returns its value or None."""
     from selenium.webdriver.support.ui import WebDriverWait
     try:
-        return WebDriverWait(driver, timeout).until(cond)
+        return WebDriverWait(driver, scaled(timeout)).until(cond)
     except Exception:
         return None
 

@@ -95,8 +95,29 @@ gw_start() {
 		show_log "$name"
 		return 1
 	fi
-	# the SUBACK follows the CONNACK closely; give it a moment
-	sleep 0.3
+	# the subscriptions follow the CONNACK: wait for their SUBACKs
+	if ! wait_for "$WAIT_TIMEOUT" _gw_subacked; then
+		diag "the gateway's subscriptions were not acknowledged"
+		return 1
+	fi
+}
+
+# _gw_subacked: since the gateway's last connection the broker acknowledged
+# every SUBSCRIBE of it (at least one)
+_gw_subacked() {
+	subacked "$MOSQ_LOG" "mqttsec-gateway-[^ ]*"
+}
+
+# wait_suback N: wait until the broker sent N SUBACKs in all (a subscriber
+# started with start_bg is subscribed once its SUBACK is counted)
+suback_count() {
+	grep -c 'Sending SUBACK to' "$MOSQ_LOG" 2>/dev/null
+}
+_suback_ge() {
+	[ "$(suback_count)" -ge "$1" ]
+}
+wait_suback() {
+	wait_for "$WAIT_TIMEOUT" _suback_ge "$1"
 }
 
 gw_kill9() {
@@ -242,6 +263,6 @@ dpub() {
 	local name=$1 topic=$2
 	shift 2
 	next_step "$name"
-	timeout 10 "$DEVICE_BIN" -c "$TEST_TMP/$name.json" publish -h 127.0.0.1 \
+	timeout 60 "$DEVICE_BIN" -c "$TEST_TMP/$name.json" publish -h 127.0.0.1 \
 		-p "$MOSQ_PORT" -t "$topic" -q 1 "$@"
 }

@@ -10,7 +10,9 @@
 #                  BG_PID[NAME]); every started process and its children are
 #                  killed on EXIT/INT/TERM; stop_bg NAME stops one early
 #   waiting        free_port, wait_port PORT [TIMEOUT], wait_for TIMEOUT CMD...
-#                  (every wait is bounded; default timeout $WAIT_TIMEOUT = 10 s)
+#                  (every wait is bounded; default timeout $WAIT_TIMEOUT = 10 s,
+#                  stretched by $WAIT_SCALE, see wait_for), settle SECONDS CMD...
+#                  (a negative check: CMD stays false for SECONDS)
 #   binaries       $DEVICE_BIN $ACL_BIN $GATEWAY_BIN $PLUGIN_SO, $ENVELOPE_PY,
 #                  need_file PATH..., need_cmd CMD... (skip_all when missing)
 #   a broker       start_mosquitto [CONF_LINE...] -> $MOSQ_PORT $MOSQ_CONF $MOSQ_LOG
@@ -52,6 +54,13 @@ if [ -z "${MOSQUITTO_BIN:-}" ]; then
 	MOSQUITTO_BIN=/usr/sbin/mosquitto
 fi
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-10}
+# Every wait_for bound is multiplied by WAIT_SCALE (at most up to 300 s): a
+# wait polls for its event, so a generous bound costs nothing when the event
+# comes, and the suite runs under make -j8 check on a busy 2-core machine
+# where a process can take many seconds to start.  WAIT_SCALE=1 gives the
+# bounds as written.
+WAIT_SCALE=${WAIT_SCALE:-6}
+export WAIT_TIMEOUT WAIT_SCALE
 
 # Sanitizer runs: report every error, fail hard (set by .ci/run too).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
@@ -259,9 +268,9 @@ _now_us() {
 	echo "$t"
 }
 
-# wait_for TIMEOUT CMD...: run CMD every 0.1 s until it succeeds (return 0)
-# or TIMEOUT seconds (may be fractional) pass (return 1).
-wait_for() {
+# _poll_until TIMEOUT CMD...: run CMD every 0.1 s until it succeeds (return
+# 0) or TIMEOUT seconds (may be fractional) pass (return 1).
+_poll_until() {
 	local timeout=$1 deadline
 	shift
 	deadline=$(($(_now_us) + $(awk -v t="$timeout" 'BEGIN { printf "%d", t * 1000000 }')))
@@ -276,6 +285,31 @@ wait_for() {
 	done
 }
 
+# scaled SECONDS: print SECONDS stretched by WAIT_SCALE, capped at
+# max(SECONDS, 300).
+scaled() {
+	awk -v t="$1" -v k="$WAIT_SCALE" 'BEGIN { s = t * k; c = t > 300 ? t : 300;
+		if (s > c) s = c; if (s < t) s = t; printf "%g", s }'
+}
+
+# wait_for TIMEOUT CMD...: wait until CMD succeeds (return 0), polling every
+# 0.1 s, for at most TIMEOUT x WAIT_SCALE seconds (return 1).  For a check
+# that something does NOT happen use settle.
+wait_for() {
+	local timeout
+	timeout=$(scaled "$1")
+	shift
+	_poll_until "$timeout" "$@"
+}
+
+# settle SECONDS CMD...: true when CMD stays false for SECONDS (unscaled): a
+# negative check ("no second delivery within SECONDS").
+settle() {
+	local timeout=$1
+	shift
+	! _poll_until "$timeout" "$@"
+}
+
 # port_open PORT [HOST]: true when something accepts TCP connections there.
 port_open() {
 	(exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
@@ -284,6 +318,17 @@ port_open() {
 # wait_port PORT [TIMEOUT]: wait until 127.0.0.1:PORT accepts connections.
 wait_port() {
 	wait_for "${2:-$WAIT_TIMEOUT}" port_open "$1"
+}
+
+# subacked LOG CLIENTID: in broker log LOG (log_type all), since CLIENTID's
+# last connection every SUBSCRIBE of it was answered (at least one): a
+# client that subscribes on connecting (the gateway: mqttsec-gateway-USER)
+# is subscribed once this is true.
+subacked() {
+	awk -v c="$2" '$0 ~ ("New client connected .* as " c " ") { s = 0; a = 0 }
+		$0 ~ ("Received SUBSCRIBE from " c "$") { s++ }
+		$0 ~ ("Sending SUBACK to " c "$") { a++ }
+		END { exit !(a >= 1 && a == s) }' "$1" 2>/dev/null
 }
 
 # free_port: print a TCP port that is free on 127.0.0.1 right now.
@@ -543,7 +588,7 @@ console_code() {
 # _console_curl ARGS...: curl against the console (TLS not verified: the
 # test's own self-signed certificate)
 _console_curl() {
-	curl -s -k --max-time "$WAIT_TIMEOUT" "$@"
+	curl -s -k --max-time "$(scaled "$WAIT_TIMEOUT")" "$@"
 }
 
 # console_login_form: GET /signin; sets _CONSOLE_LOGIN (cookie) and

@@ -8,6 +8,7 @@
 #   device NAME [ARGS...]  enrol NAME; credentials in $TEST_TMP/NAME.json
 #   creds NAME             "SECRET PERIOD DIGITS" of NAME
 #   code NAME [STEPS]      NAME's code now (or STEPS steps from now)
+#   code_at NAME STEP      NAME's code of time step STEP
 #   fresh NAME             a code of a step later than the last fresh one
 #   wrong_code NAME        a well-formed code that is not NAME's current one
 #   start_plugin_broker [CONF_LINE...]
@@ -21,7 +22,7 @@ need_file "$PLUGIN_SO" "$ACL_BIN"
 need_cmd oathtool mosquitto_pub mosquitto_sub python3 timeout
 export MQTTSEC_DB=$TEST_TMP/mqttsec.db
 export MQTTSEC_MASTER_KEY_FILE=$TEST_TMP/master.key
-CLIENT_TIMEOUT=10
+CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-60}
 
 # acl ARGS...: mqttsec-acl on the test database.
 acl() {
@@ -50,6 +51,13 @@ code() {
 		-N "@$(($(date +%s) + ${2:-0} * period))" "$secret"
 }
 
+# code_at NAME STEP: NAME's code of time step STEP.
+code_at() {
+	local secret period digits
+	read -r secret period digits < <(creds "$1")
+	oathtool --totp -b -d "$digits" --time-step-size="${period}s" -N "@$(($2 * period))" "$secret"
+}
+
 # fresh NAME: a code of a time step later than the last one fresh gave for
 # NAME (waits for the next step when needed; use short --period devices).
 fresh() {
@@ -74,10 +82,18 @@ wrong_code() {
 }
 
 # start_plugin_broker [CONF_LINE...]: mosquitto with the plugin loaded.
+# The tests enrol devices with 1 or 2 s TOTP periods (to get fresh steps
+# quickly); plugin_opt_totp_window $PLUGIN_TOTP_WINDOW (default 10, the
+# maximum) keeps such a code valid for about as long as a 30 s device's code
+# with the default window, however long a loaded machine takes between
+# computing the code and the broker checking it.  A test's own
+# plugin_opt_totp_window line comes later and wins.
+PLUGIN_TOTP_WINDOW=${PLUGIN_TOTP_WINDOW:-10}
 start_plugin_broker() {
 	start_mosquitto "plugin $PLUGIN_SO" \
 		"plugin_opt_db_file $MQTTSEC_DB" \
-		"plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE" "$@" ||
+		"plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE" \
+		"plugin_opt_totp_window $PLUGIN_TOTP_WINDOW" "$@" ||
 		bail_out "mosquitto with the plugin did not start"
 }
 
@@ -110,7 +126,7 @@ change() {
 	local before
 	before=$(reloads)
 	acl "$@" >/dev/null || return 1
-	wait_for 5 _reloaded_since "$before"
+	wait_for 10 _reloaded_since "$before"
 }
 
 # logged PATTERN: true when the broker log has a line matching PATTERN.

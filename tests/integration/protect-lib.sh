@@ -5,15 +5,17 @@
 # logged, ...) plus helpers to seal envelopes by hand and to run
 # mqttsec-device as an enrolled device.
 #
-# Devices are enrolled with a 1-second TOTP period: each one can connect
+# Devices are enrolled with a 2-second TOTP period: each one can connect
 # once per time step (replay rule), so helpers that connect wait for a new
-# step of that device first (at most a second).
+# step of that device first (at most 2 s).  With start_plugin_broker's
+# plugin_opt_totp_window 10 a code stays valid for about 20 s however busy
+# the machine is.
 
 . "$top_srcdir/tests/integration/plugin-lib.sh"
 
-# pdevice NAME: enrol NAME with a 1 s TOTP period (credentials in $TEST_TMP/NAME.json).
+# pdevice NAME: enrol NAME with a 2 s TOTP period (credentials in $TEST_TMP/NAME.json).
 pdevice() {
-	device "$1" --period 1
+	device "$1" --period 2
 }
 
 # _step NAME: NAME's current TOTP time step.

@@ -56,7 +56,7 @@ def packet(c):
 
 
 def connect(port, user, pw, cid, flags, version=4, will=None, persist=False):
-    c = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+    c = socket.create_connection(("127.0.0.1", int(port)), timeout=60)
     props = b""
     if version == 5:
         props = b"\x05\x11\xff\xff\xff\xff" if persist else b"\x00"
