@@ -28,12 +28,19 @@ PY
 
 start_mosquitto "allow_anonymous true" || bail_out "mosquitto did not start"
 P=$MOSQ_PORT
+# subscribed N: the broker sent N SUBACKs in all
+_subacks_ge() {
+	[ "$(grep -c 'Sending SUBACK to' "$MOSQ_LOG")" -ge "$1" ]
+}
+subscribed() {
+	wait_for 10 _subacks_ge "$1" || bail_out "the subscribers did not subscribe"
+}
 
 ## sealed round trip through the broker
 OUT=$TEST_TMP/sub.out
-start_bg sub "$D" -c "$C" subscribe -p "$P" -t 'sealed/#' -C 2 -v -W 20
+start_bg sub "$D" -c "$C" subscribe -p "$P" -t 'sealed/#' -C 2 -v -W 120
 start_bg raw timeout 900 mosquitto_sub -p "$P" -t 'sealed/a' -C 1 -N
-sleep 1
+subscribed 2
 ok "publish -m on a protected topic" "$D" -c "$C" publish -p "$P" -t sealed/a -m hello -q 1
 ok "publish -f FILE" sh -c "printf 'from file' >'$TEST_TMP/msg' && '$D' -c '$C' publish -p '$P' -t sealed/b -f '$TEST_TMP/msg' -q 1"
 wait_for 20 sh -c "! kill -0 ${BG_PID[sub]} 2>/dev/null"
@@ -46,8 +53,8 @@ nok "on the wire the plaintext does not appear" grep -q hello "$RAW"
 is "$(wc -c <"$RAW")" "$((26 + 5 + 16))" "envelope size is header + plaintext + tag"
 
 ## unprotected topics pass as they are; an unopenable payload is reported
-start_bg sub2 "$D" -c "$C" subscribe -p "$P" -t '#' -C 1 -W 20
-sleep 1
+start_bg sub2 "$D" -c "$C" subscribe -p "$P" -t '#' -C 1 -W 120
+subscribed 3
 ok "publish --no-seal on a protected topic" "$D" -c "$C" publish -p "$P" -t sealed/c -m plain --no-seal
 ok "publish on an unprotected topic" "$D" -c "$C" publish -p "$P" -t plain/x -m 'as is'
 wait_for 20 sh -c "! kill -0 ${BG_PID[sub2]} 2>/dev/null"
@@ -55,8 +62,8 @@ is "$(grep -v '^mqttsec-device' "$TEST_TMP/sub2.log")" "as is" "unprotected payl
 ok "plaintext on a protected topic reported, not printed" grep -q "cannot open message on sealed/c" "$TEST_TMP/sub2.log"
 
 ## -l publishes one message per line
-start_bg sub3 "$D" -c "$C" subscribe -p "$P" -t 'sealed/l' -C 3 -W 20
-sleep 1
+start_bg sub3 "$D" -c "$C" subscribe -p "$P" -t 'sealed/l' -C 3 -W 120
+subscribed 4
 ok "publish -l" sh -c "printf 'one\ntwo\nthree\n' | '$D' -c '$C' publish -p '$P' -t sealed/l -l -q 1"
 wait_for 20 sh -c "! kill -0 ${BG_PID[sub3]} 2>/dev/null"
 is "$(cat "$TEST_TMP/sub3.log")" "one
