@@ -137,10 +137,20 @@ sql "DELETE FROM acl_rules WHERE access = 'publish'"
 stop_bg mosquitto
 device ka
 acl acl add allow sub ka 'k/#' >/dev/null
-# (10 s: on a busy machine the restart alone can take a few seconds)
-acl list add allow username ka --ttl 10 >/dev/null
+# (30 s: on a busy machine the restart alone can take many seconds; slower
+# than that, the subscription cannot be checked: skipped, never failed)
+T0=$(date +%s)
+acl list add allow username ka --ttl 30 >/dev/null
 start_plugin_broker "plugin_opt_allowlist on" "plugin_opt_max_ip_failures 0"
-ok "ka subscribed under a 10 s allow entry" subscriber ka ka-sub 'k/#'
-ok "disconnected when the allow entry expired" wait_for 20 kicked ka-sub
+if subscriber ka ka-sub 'k/#'; then
+	pass "ka subscribed under a 30 s allow entry"
+	ok "disconnected when the allow entry expired" wait_for 30 kicked ka-sub
+elif [ $(($(date +%s) - T0)) -ge 30 ]; then
+	skip "ka subscribed under a 30 s allow entry" "the entry expired before the subscription"
+	skip "disconnected when the allow entry expired" "not subscribed"
+else
+	fail "ka subscribed under a 30 s allow entry"
+	skip "disconnected when the allow entry expired" "not subscribed"
+fi
 
 done_testing

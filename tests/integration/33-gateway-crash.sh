@@ -11,12 +11,20 @@ N=30
 INFLIGHT=2
 start_mosquitto "allow_anonymous true" || bail_out "no broker"
 provider_start || bail_out "no fake provider"
-echo "Messages.json 201;delay=0.3" >"$PROV_SCRIPT"
+# the first 6 requests are answered after 0.3 s, the next ones hang (600 s):
+# the kill comes with 6 sent and INFLIGHT in flight however slow the test
+# itself is; after the kill the script answers at once
+{
+	printf 'Messages.json '
+	for i in 1 2 3 4 5 6; do printf '201;delay=0.3,'; done
+	echo '201;delay=600'
+} >"$PROV_SCRIPT"
 gw_config "[channel sms]
 url = http://127.0.0.1:$PROV_PORT
 account_sid = ACtest
 auth_token = sekrit
 from = +15550000000
+timeout = 900
 max_inflight = $INFLIGHT"
 gw group add ops --channels sms >/dev/null
 gw recipient add alice --phone +15550001234 --group ops >/dev/null
@@ -32,7 +40,7 @@ is "$(sql "SELECT count(*) FROM messages")" $N "all $N alerts committed"
 _reqs_ge() {
 	[ "$(lines "$PROV_LOG")" -ge "$1" ]
 }
-wait_for 10 _reqs_ge 6
+wait_for 10 _reqs_ge $((6 + INFLIGHT))
 gw_kill9
 sent_before=$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")
 sending=$(sql "SELECT count(*) FROM outbox WHERE state = 'sending'")
@@ -40,6 +48,7 @@ diag "at the kill: $sent_before sent, $sending sending"
 ok "killed mid-run (some sent, some left)" test "$sent_before" -lt $N -a "$sent_before" -gt 0
 ok "at most $INFLIGHT were in flight" test "$sending" -le $INFLIGHT
 
+echo "Messages.json 201" >"$PROV_SCRIPT"
 gw_start gateway2 || bail_out "gateway did not restart"
 wait_sql "SELECT count(*) FROM outbox WHERE state = 'sent'" $N 30
 is "$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" $N "every delivery sent after restart"

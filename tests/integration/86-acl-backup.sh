@@ -46,7 +46,9 @@ is "$(stat -c %a "$BAK")" 600 "the backup is 0600"
 nok "no plaintext of the database in the backup" grep -aq "data/#" "$BAK"
 nok "no temporary file left" ls "$BAK".*.tmp
 
-# damage and age: refused, nothing changed
+# damage and age: refused, nothing changed (the broker is stopped first: it
+# still folds dev2's last logins into the database, later on a busy machine)
+stop_bg mosquitto
 sqlite3 "$MQTTSEC_DB" .dump >"$TEST_TMP/before.sql"
 head -c 70000 "$BAK" >"$TEST_TMP/cut.mqsbak"
 acl restore --from "$TEST_TMP/cut.mqsbak" --key "$RK" >/dev/null 2>"$TEST_TMP/cut.err"
@@ -69,13 +71,13 @@ ok "refused restores changed nothing" cmp -s "$TEST_TMP/before.sql" "$TEST_TMP/a
 mkdir "$TEST_TMP/new"
 NEWDB=$TEST_TMP/new/mqttsec.db
 NEWKEY=$TEST_TMP/new/master.key
+T_RESTORE=$(date +%s)
 "$ACL_BIN" -d "$NEWDB" -k "$NEWKEY" restore --from "$BAK" --key "$RK" >"$TEST_TMP/fresh.out"
 is "$?" 0 "restore onto a fresh directory"
 ok "it says the master key was written" grep -q "master key .* written" "$TEST_TMP/fresh.out"
 ok "the master key is the original one" cmp -s "$NEWKEY" "$MQTTSEC_MASTER_KEY_FILE"
 is "$(stat -c %a "$NEWKEY")" 600 "the master key is 0600"
 nok "no staged master key left behind" test -e "$NEWKEY.new"
-stop_bg mosquitto
 export MQTTSEC_DB=$NEWDB MQTTSEC_MASTER_KEY_FILE=$NEWKEY
 start_plugin_broker "plugin_opt_max_auth_failures 0" "plugin_opt_max_ip_failures 0"
 sleep 1 # the restore refuses codes of the current step (last_step raised)
@@ -83,7 +85,7 @@ ok "dev2 logs in against the restored database" connects dev2 "$(fresh dev2)"
 is "$(sqlite3 "$NEWDB" "SELECT count(*) FROM audit WHERE action = 'backup restore'")" 1 \
 	"the restore is audited"
 floor=$(sqlite3 "$NEWDB" "SELECT value FROM settings WHERE name = 'token_floor'")
-ok "token_floor raised to the restore time" test "$floor" -ge "$(($(date +%s) - 60))"
+ok "token_floor raised to the restore time" test "$floor" -ge "$((T_RESTORE - 1))"
 
 # a restore under the running broker is picked up without a restart
 device dev3 --period 1
