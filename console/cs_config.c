@@ -93,6 +93,8 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 			ok = set_num(value, 1, 86400, &c->session_idle);
 		else if (strcmp(name, "session_max") == 0)
 			ok = set_num(value, 1, 7 * 86400, &c->session_max);
+		else if (strcmp(name, "step_up_seconds") == 0)
+			ok = set_num(value, 1, 3600, &c->step_up);
 		else
 			known = 0;
 	} else if (strcmp(section, "http") == 0) {
@@ -158,6 +160,7 @@ int cs_conf_load(const char *path, struct cs_conf *c, char *err, size_t errlen)
 	c->ban_seconds = 900;
 	c->session_idle = 900;
 	c->session_max = 12 * 3600;
+	c->step_up = 300;
 	c->max_connections = 256;
 	c->per_ip = 8;
 	c->request_timeout = 10;

@@ -18,6 +18,36 @@
 #include "mqs_util.h"
 #include "mqsa.h"
 
+struct stronger {
+	const struct cs_conf *cf;
+	unsigned long n;
+};
+
+static int count_stronger(const struct cs_user *u, void *arg)
+{
+	struct stronger *s = arg;
+	unsigned t = 0, m = 0, p = 0;
+
+	if (cs_password_params(u->pw_hash, &t, &m, &p) == MQS_OK &&
+	    (t > s->cf->argon2_t || m > s->cf->argon2_m_kib))
+		s->n++;
+	return MQS_OK;
+}
+
+/* A warning when [console] argon2_* are below the cost of stored hashes:
+ * those are kept, never lowered (docs/console.md "Passwords"). */
+static void warn_weaker_params(struct cs_console *cs)
+{
+	struct stronger s = {&cs->conf, 0};
+
+	if (cs_db_user_each(cs->db, count_stronger, &s) != MQS_OK || s.n == 0)
+		return;
+	fprintf(stderr,
+	        "warning: [console] argon2_time = %u, argon2_memory_kib = %u are below the cost "
+	        "of %lu stored password hash(es): those are kept, never re-hashed lower\n",
+	        cs->conf.argon2_t, cs->conf.argon2_m_kib, s.n);
+}
+
 /* Open the console database and key. */
 int cs_console_open(struct cs_console *cs, int create_key, char *err, size_t errlen)
 {
@@ -41,6 +71,8 @@ int cs_console_open(struct cs_console *cs, int create_key, char *err, size_t err
 		goto out;
 	}
 	rc = cs_db_open(cs->conf.db, &cs->db, err, errlen);
+	if (rc == MQS_OK)
+		warn_weaker_params(cs);
 out:
 	return rc;
 }

@@ -55,6 +55,9 @@ static const char *const cs_schema[] = {
     " until INTEGER NOT NULL,"
     " count INTEGER NOT NULL DEFAULT 1,"
     " PRIMARY KEY (kind, key));",
+    /* 2: step-up (docs/console.md "Step-up"): the last time the session's
+     * user entered password and code (sign-in or step-up) */
+    "ALTER TABLE sessions ADD COLUMN stepup_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* Open the console database. */

@@ -208,6 +208,33 @@ void cs_req_clear_session(struct cs_req *req)
 	         CS_COOKIE_SID "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
 }
 
+/* Whether the session's step-up is fresh. */
+int cs_req_stepup_fresh(const struct cs_req *req)
+{
+	return req->has_session &&
+	       cs_stepup_fresh(req->sess.stepup_at, req->now, req->cs->conf.step_up);
+}
+
+/* Record a step-up of the session now. */
+int cs_req_stepup_set(struct cs_req *req)
+{
+	int rc;
+
+	if (!req->has_session)
+		return MQS_ERR_DB;
+	rc = cs_session_stepup(req->cs->db, req->sess.id_hash, req->now);
+	if (rc == MQS_OK)
+		req->sess.stepup_at = req->now;
+	return rc;
+}
+
+/* End the other sessions of the signed-in user. */
+void cs_req_end_other_sessions(struct cs_req *req)
+{
+	if (req->has_session && req->has_user)
+		cs_session_drop_others(req->cs->db, req->user.id, req->sess.id_hash);
+}
+
 /* The broker admin context. */
 enum mqs_err cs_req_broker(struct cs_req *req, struct mqsa_ctx **out, char *why, size_t whylen)
 {
@@ -719,7 +746,10 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 		snprintf(resp.flash, sizeof(resp.flash), "%s", req->sess.flash);
 		resp.flash_ok = req->sess.flash_ok;
 	}
-	status = rt->handle(req, &resp);
+	if ((rt->roles & CS_STEP_UP) != 0 && !cs_req_stepup_fresh(req))
+		status = cs_stepup_demand(req, &resp);
+	else
+		status = rt->handle(req, &resp);
 	if (status < 100 || status > 599)
 		status = 500;
 	if (req->has_session) {

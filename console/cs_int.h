@@ -53,6 +53,7 @@ struct cs_conf {
 	long long ban_seconds;    /* first ban; doubles per ban, at most a day */
 	long long session_idle;   /* seconds (15 min) */
 	long long session_max;    /* seconds (12 h) */
+	long long step_up;        /* step_up_seconds: a step-up lasts (300) */
 	char *listen_host;        /* [http] listen */
 	int listen_port;
 	char *cert, *key;             /* [http] cert, key */
@@ -97,10 +98,17 @@ MQS_MUST_CHECK int cs_password_verify(const char *encoded, const char *password)
 /* Spend the time of one verification (against a fixed hash) so that an
  * unknown user costs the same as a wrong password. */
 void cs_password_dummy(unsigned t, unsigned m_kib, unsigned p);
-/* 1 when the encoded hash was not made with Argon2id version 19 and
- * exactly these parameters (it is then re-hashed at the next successful
- * sign-in, docs/console.md "Passwords"), else 0. */
-int cs_password_stale(const char *encoded, unsigned t, unsigned m_kib, unsigned p);
+/* Parse the parameters of an encoded Argon2id (version 19) hash: MQS_OK,
+ * or MQS_ERR_PARSE (another variant, version or form). */
+MQS_MUST_CHECK int cs_password_params(const char *encoded, unsigned *t, unsigned *m_kib,
+                                      unsigned *p);
+/* The re-hash at sign-in (docs/console.md "Passwords"): on entry *t, *m_kib,
+ * *p are today's parameters.  1 when encoded must be re-hashed (not Argon2id
+ * v19, its time or memory cost below today's, or another parallelism),
+ * with *t and *m_kib raised to the stored ones where those are higher
+ * (never lowered; *p stays today's); 0 when it is kept (time and memory
+ * at least today's, same parallelism). */
+int cs_password_upgrade(const char *encoded, unsigned *t, unsigned *m_kib, unsigned *p);
 
 /* ---- cs_db.c: the console database ---- */
 struct cs_user {
@@ -162,13 +170,15 @@ struct cs_session {
 	long long user_id;
 	long long created_at;
 	long long last_seen;
+	long long stepup_at; /* last password + code: sign-in, step-up */
 	char csrf[CS_CSRF_TEXT + 1];
 	char flash[CS_FLASH_MAX + 1];
 	int flash_ok;
 	uint8_t id_hash[32];
 };
 /* Create a session for user_id: a new 256-bit id into sid_text
- * (CS_SID_TEXT + 1, a secret), its SHA-256 stored with a new CSRF token. */
+ * (CS_SID_TEXT + 1, a secret), its SHA-256 stored with a new CSRF token;
+ * the sign-in counts as a step-up at now. */
 MQS_MUST_CHECK int cs_session_create(sqlite3 *db, long long user_id, long long now,
                                      char sid_text[CS_SID_TEXT + 1]);
 /* Find the session of cookie value sid_text, valid at now (idle and
@@ -176,9 +186,16 @@ MQS_MUST_CHECK int cs_session_create(sqlite3 *db, long long user_id, long long n
  * expired: an expired one is deleted). */
 MQS_MUST_CHECK int cs_session_find(sqlite3 *db, const char *sid_text, long long now, long long idle,
                                    long long max, struct cs_session *s);
-/* Delete one session (sign-out) or all of a user's. */
+/* Delete one session (sign-out), all of a user's, or all of a user's but
+ * the one of keep_hash. */
 void cs_session_drop(sqlite3 *db, const uint8_t id_hash[32]);
 void cs_session_drop_user(sqlite3 *db, long long user_id);
+void cs_session_drop_others(sqlite3 *db, long long user_id, const uint8_t keep_hash[32]);
+/* Record a step-up (password and code entered again) at now. */
+MQS_MUST_CHECK int cs_session_stepup(sqlite3 *db, const uint8_t id_hash[32], long long now);
+/* 1 when a step-up at stepup_at is still valid at now for window seconds
+ * (docs/console.md "Step-up"): 0 < stepup_at <= now < stepup_at + window. */
+int cs_stepup_fresh(long long stepup_at, long long now, long long window);
 /* Store / take (read and clear) the session's flash message. */
 void cs_session_flash_set(sqlite3 *db, const uint8_t id_hash[32], const char *msg, int ok);
 void cs_session_flash_clear(sqlite3 *db, const uint8_t id_hash[32]);
@@ -281,5 +298,27 @@ void cs_req_set_session(struct cs_req *req, const char *sid_text, long long user
 void cs_req_clear_session(struct cs_req *req);
 /* The client address as counted by failures and bans (cs_addr_ban_key). */
 const char *cs_req_ban_addr(const struct cs_req *req);
+/* Step-up of the request's session (docs/console.md "Step-up"): whether it
+ * is fresh; record one now (MQS_OK or MQS_ERR_DB); end the user's other
+ * sessions; end this one. */
+int cs_req_stepup_fresh(const struct cs_req *req);
+MQS_MUST_CHECK int cs_req_stepup_set(struct cs_req *req);
+void cs_req_end_other_sessions(struct cs_req *req);
+/* Check a TOTP code (6 to 8 digits) of u at now against its secret, each
+ * code once (the same rule for sign-in, step-up and password change):
+ * MQS_OK with the step recorded, MQS_ERR_TOTP_REPLAY for a used code, or
+ * another error. */
+MQS_MUST_CHECK int cs_totp_check(struct cs_console *cs, struct cs_user *u, const char *code,
+                                 int64_t now);
+/* Count one failed sign-in, step-up or password change of name and of the
+ * request's address (bans audited).  Returns 1 when name got banned. */
+int cs_req_count_failure(struct cs_req *req, const char *name);
+
+/* ---- cs_pg_account.c: step-up and one's own password ---- */
+/* The routes /stepup and /password. */
+extern const struct cs_route cs_pg_account_routes[];
+/* The core's answer to a CS_STEP_UP route without a fresh step-up: 403
+ * with the step-up form (returning to the page of the action), audited. */
+int cs_stepup_demand(struct cs_req *req, struct cs_resp *resp);
 
 #endif

@@ -15,6 +15,8 @@
  *   - the user is signed in (unless the route has CS_ROLE_PUBLIC), enabled,
  *     and holds one of the route's roles (else 403, audited);
  *   - a POST carried the session's CSRF token (else 403);
+ *   - for a route flagged CS_STEP_UP, the user's step-up is fresh (else the
+ *     core answers 403 with the step-up form, audited);
  *   - only GET/HEAD and POST reach handlers; the path matched the route
  *     exactly or, for routes ending in '/', as a prefix (cs_req_tail()).
  * What the core adds to every response: Content-Security-Policy
@@ -60,6 +62,11 @@ enum cs_role {
 	CS_ROLE_REVIEWER = 1u << 2,
 };
 #define CS_ROLES_ALL (CS_ROLE_ADMIN | CS_ROLE_OPERATOR | CS_ROLE_REVIEWER)
+/* A flag or'ed into a route's roles: a sensitive POST (docs/console.md
+ * "Step-up").  The core calls its handler only when the user entered their
+ * password and a new TOTP code within [console] step_up_seconds (signing in
+ * counts); otherwise it answers 403 with the step-up form itself. */
+#define CS_STEP_UP (1u << 8)
 
 /* One route.  method "GET" (HEAD is served by the same handler) or "POST";
  * path absolute ("/devices", or "/devices/" for a prefix); roles a mask of

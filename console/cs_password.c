@@ -68,18 +68,58 @@ void cs_password_dummy(unsigned t, unsigned m_kib, unsigned p)
 	OPENSSL_cleanse(hash, sizeof(hash));
 }
 
-/* 1 when encoded is not "$argon2id$v=19$m=M,t=T,p=P$..." with today's
- * parameters. */
-int cs_password_stale(const char *encoded, unsigned t, unsigned m_kib, unsigned p)
+static int parse_uint(const char **s, const char *key, char end, unsigned *out)
 {
-	char want[96];
-	int n;
+	size_t kl = strlen(key);
+	unsigned long v = 0;
+	const char *q = *s;
+	int digits = 0;
 
-	if (encoded == NULL)
-		return 1;
-	n = snprintf(want, sizeof(want), "$argon2id$v=%d$m=%u,t=%u,p=%u$", ARGON2_VERSION_NUMBER,
-	             m_kib, t, p);
-	if (n <= 0 || (size_t)n >= sizeof(want))
-		return 1;
-	return strncmp(encoded, want, (size_t)n) != 0;
+	if (strncmp(q, key, kl) != 0)
+		return 0;
+	q += kl;
+	while (*q >= '0' && *q <= '9' && digits < 10) {
+		v = v * 10 + (unsigned long)(*q - '0');
+		q++;
+		digits++;
+	}
+	if (digits == 0 || *q != end || v > 0xffffffffUL)
+		return 0;
+	*out = (unsigned)v;
+	*s = q + 1;
+	return 1;
+}
+
+/* Parse the parameters of "$argon2id$v=V$m=M,t=T,p=P$...". */
+int cs_password_params(const char *encoded, unsigned *t, unsigned *m_kib, unsigned *p)
+{
+	const char *s = encoded;
+	unsigned v = 0;
+
+	if (s == NULL || strncmp(s, "$argon2id$", 10) != 0)
+		return MQS_ERR_PARSE;
+	s += 10;
+	if (!parse_uint(&s, "v=", '$', &v) || !parse_uint(&s, "m=", ',', m_kib) ||
+	    !parse_uint(&s, "t=", ',', t) || !parse_uint(&s, "p=", '$', p) ||
+	    v != ARGON2_VERSION_NUMBER)
+		return MQS_ERR_PARSE;
+	return MQS_OK;
+}
+
+/* Whether to re-hash, and with what: only ever upwards. */
+int cs_password_upgrade(const char *encoded, unsigned *t, unsigned *m_kib, unsigned *p)
+{
+	unsigned st = 0, sm = 0, sp = 0;
+
+	if (cs_password_params(encoded, &st, &sm, &sp) != MQS_OK)
+		return 1; /* not Argon2id v19: today's parameters */
+	if (st >= *t && sm >= *m_kib && sp == *p)
+		return 0;
+	/* the stronger time and memory cost of the two, never lower; the
+	 * parallelism (not a cost) today's */
+	if (st > *t)
+		*t = st;
+	if (sm > *m_kib)
+		*m_kib = sm;
+	return 1;
 }

@@ -63,16 +63,17 @@ static int code_ok(const char *code)
 	return 1;
 }
 
-/* Check the TOTP code of u: MQS_OK with the step recorded (each code
- * once), else an error. */
-static int check_code(struct cs_console *cs, struct cs_user *u, const char *code, int64_t now)
+/* Check the TOTP code of u: each code once. */
+int cs_totp_check(struct cs_console *cs, struct cs_user *u, const char *code, int64_t now)
 {
 	uint8_t secret[MQS_TOTP_SECRET_MAX];
 	struct mqs_totp_params p;
 	uint64_t step = 0;
 	size_t n = 0;
-	int rc;
+	int rc = MQS_ERR_INVAL;
 
+	if (!code_ok(code))
+		goto out;
 	mqs_totp_params_default(&p);
 	rc = cs_console_totp_open(cs, u->name, u->totp_wrapped, u->totp_wrapped_len, secret,
 	                          sizeof(secret), &n);
@@ -86,32 +87,62 @@ static int check_code(struct cs_console *cs, struct cs_user *u, const char *code
 		goto out;
 	}
 	rc = cs_db_user_use_step(cs->db, u->id, (long long)step);
+	if (rc == MQS_OK)
+		u->totp_last_step = (long long)step;
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	return rc;
 }
 
-/* After a successful sign-in: a hash made with other Argon2id parameters
- * than today's is replaced, so that every user converges to the cost an
- * unknown name pays (docs/console.md "Passwords").  A failure keeps the
- * old hash (it still verifies). */
+/* Count a failure of name and of the address; audit the bans. */
+int cs_req_count_failure(struct cs_req *req, const char *name)
+{
+	struct cs_console *cs = cs_req_console(req);
+	const struct cs_conf *cf = &cs->conf;
+	const char *addr = cs_req_ban_addr(req);
+	int64_t now = cs_req_now(req);
+	char what[CS_WHAT_MAX];
+	int banned = 0;
+
+	if (cs_db_fail(cs->db, "user", name, now, cf->max_failures, cf->failure_window,
+	               cf->ban_seconds)) {
+		snprintf(what, sizeof(what), "ban: user %s after %u failures", name,
+		         cf->max_failures);
+		cs_req_audit(req, what, 0);
+		banned = 1;
+	}
+	if (cs_db_fail(cs->db, "addr", addr, now, cf->max_failures_ip, cf->failure_window,
+	               cf->ban_seconds)) {
+		snprintf(what, sizeof(what), "ban: address %s after %u failures", addr,
+		         cf->max_failures_ip);
+		cs_req_audit(req, what, 0);
+	}
+	return banned;
+}
+
+/* After a successful sign-in: a hash weaker than today's Argon2id
+ * parameters (time or memory cost), or of another parallelism, is replaced,
+ * so that every user converges to the cost an unknown name pays; a cost is
+ * never lowered when [console] argon2_* were lowered (docs/console.md
+ * "Passwords").  A failure keeps the old hash (it still verifies). */
 static void rehash(struct cs_req *req, const struct cs_user *u, const char *password)
 {
 	struct cs_console *cs = cs_req_console(req);
 	const struct cs_conf *cf = &cs->conf;
+	unsigned t = cf->argon2_t, m = cf->argon2_m_kib, p = cf->argon2_p;
 	char hash[CS_HASH_MAX];
 	char what[CS_WHAT_MAX];
 
-	if (!cs_password_stale(u->pw_hash, cf->argon2_t, cf->argon2_m_kib, cf->argon2_p))
+	if (!cs_password_upgrade(u->pw_hash, &t, &m, &p))
 		return;
-	if (cs_password_hash(password, cf->argon2_t, cf->argon2_m_kib, cf->argon2_p, hash) !=
-	        MQS_OK ||
+	if (cs_password_hash(password, t, m, p, hash) != MQS_OK ||
 	    cs_db_user_set_password(cs->db, u->name, hash) != MQS_OK) {
 		snprintf(what, sizeof(what), "password re-hash of %s failed", u->name);
 		cs_req_audit(req, what, 0);
 		goto out;
 	}
-	snprintf(what, sizeof(what), "password of %s re-hashed with today's parameters", u->name);
+	snprintf(what, sizeof(what), "password of %s re-hashed (m=%u KiB, t=%u, p=%u)", u->name, m,
+	         t, p);
 	cs_req_audit(req, what, 1);
 out:
 	OPENSSL_cleanse(hash, sizeof(hash));
@@ -161,11 +192,7 @@ static int post_signin(struct cs_req *req, struct cs_resp *resp)
 		why = "disabled user";
 		goto fail;
 	}
-	if (!code_ok(code)) {
-		why = "wrong code";
-		goto fail;
-	}
-	rc = check_code(cs, &u, code, now);
+	rc = cs_totp_check(cs, &u, code, now);
 	if (rc != MQS_OK) {
 		why = rc == MQS_ERR_TOTP_REPLAY ? "code already used" : "wrong code";
 		goto fail;
@@ -186,18 +213,7 @@ static int post_signin(struct cs_req *req, struct cs_resp *resp)
 fail:
 	snprintf(what, sizeof(what), "sign-in failed (%s): %s", name, why);
 	cs_req_audit(req, what, 0);
-	if (cs_db_fail(cs->db, "user", name, now, cf->max_failures, cf->failure_window,
-	               cf->ban_seconds)) {
-		snprintf(what, sizeof(what), "ban: user %s after %u failures", name,
-		         cf->max_failures);
-		cs_req_audit(req, what, 0);
-	}
-	if (cs_db_fail(cs->db, "addr", addr, now, cf->max_failures_ip, cf->failure_window,
-	               cf->ban_seconds)) {
-		snprintf(what, sizeof(what), "ban: address %s after %u failures", addr,
-		         cf->max_failures_ip);
-		cs_req_audit(req, what, 0);
-	}
+	(void)cs_req_count_failure(req, name);
 render:
 	(void)have_user;
 	signin_form(resp, req, NULL, SIGNIN_FAILED);
@@ -503,10 +519,10 @@ const struct cs_route cs_pg_core_routes[] = {
     {"POST", "/signout", CS_ROLES_ALL, NULL, post_signout},
     {"GET", "/", CS_ROLES_ALL, "Dashboard", get_dashboard},
     {"GET", "/users", CS_ROLE_ADMIN, "Console users", get_users},
-    {"POST", "/users/add", CS_ROLE_ADMIN, NULL, post_user_add},
-    {"POST", "/users/disable", CS_ROLE_ADMIN, NULL, post_user_disable},
-    {"POST", "/users/enable", CS_ROLE_ADMIN, NULL, post_user_enable},
-    {"POST", "/users/reset-totp", CS_ROLE_ADMIN, NULL, post_user_reset_totp},
-    {"POST", "/users/rm", CS_ROLE_ADMIN, NULL, post_user_rm},
+    {"POST", "/users/add", CS_ROLE_ADMIN | CS_STEP_UP, NULL, post_user_add},
+    {"POST", "/users/disable", CS_ROLE_ADMIN | CS_STEP_UP, NULL, post_user_disable},
+    {"POST", "/users/enable", CS_ROLE_ADMIN | CS_STEP_UP, NULL, post_user_enable},
+    {"POST", "/users/reset-totp", CS_ROLE_ADMIN | CS_STEP_UP, NULL, post_user_reset_totp},
+    {"POST", "/users/rm", CS_ROLE_ADMIN | CS_STEP_UP, NULL, post_user_rm},
     {NULL, NULL, 0, NULL, NULL},
 };

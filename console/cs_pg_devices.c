@@ -346,11 +346,11 @@ static int devices_remove(struct cs_req *req, struct cs_resp *resp)
 
 const struct cs_route cs_pg_devices_routes[] = {
     {"GET", "/devices", CS_ROLE_ADMIN, "Devices", devices_get},
-    {"POST", "/devices/add", CS_ROLE_ADMIN, NULL, devices_add},
+    {"POST", "/devices/add", CS_ROLE_ADMIN | CS_STEP_UP, NULL, devices_add},
     {"POST", "/devices/enable", CS_ROLE_ADMIN, NULL, devices_on},
     {"POST", "/devices/disable", CS_ROLE_ADMIN, NULL, devices_off},
-    {"POST", "/devices/rekey", CS_ROLE_ADMIN, NULL, devices_rekey},
-    {"POST", "/devices/retotp", CS_ROLE_ADMIN, NULL, devices_retotp},
-    {"POST", "/devices/remove", CS_ROLE_ADMIN, NULL, devices_remove},
+    {"POST", "/devices/rekey", CS_ROLE_ADMIN | CS_STEP_UP, NULL, devices_rekey},
+    {"POST", "/devices/retotp", CS_ROLE_ADMIN | CS_STEP_UP, NULL, devices_retotp},
+    {"POST", "/devices/remove", CS_ROLE_ADMIN | CS_STEP_UP, NULL, devices_remove},
     {NULL, NULL, 0, NULL, NULL},
 };

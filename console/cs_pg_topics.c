@@ -214,7 +214,7 @@ static int topics_unprotect(struct cs_req *req, struct cs_resp *resp)
 const struct cs_route cs_pg_topics_routes[] = {
     {"GET", "/topics", CS_ROLE_ADMIN, "Topics", topics_get},
     {"POST", "/topics/protect", CS_ROLE_ADMIN, NULL, topics_protect},
-    {"POST", "/topics/rotate", CS_ROLE_ADMIN, NULL, topics_rotate},
-    {"POST", "/topics/unprotect", CS_ROLE_ADMIN, NULL, topics_unprotect},
+    {"POST", "/topics/rotate", CS_ROLE_ADMIN | CS_STEP_UP, NULL, topics_rotate},
+    {"POST", "/topics/unprotect", CS_ROLE_ADMIN | CS_STEP_UP, NULL, topics_unprotect},
     {NULL, NULL, 0, NULL, NULL},
 };

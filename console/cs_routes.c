@@ -14,19 +14,13 @@
 
 /* The tables, in order; NULL-terminated. */
 const struct cs_route *const cs_route_tables[] = {
-    cs_pg_core_routes,
-    cs_pg_devices_routes,
-    cs_pg_lists_routes,
-    cs_pg_bans_routes,
-    cs_pg_acl_routes,
-    cs_pg_topics_routes,
-    cs_pg_audit_routes,
-    cs_pg_recipients_routes,
-    cs_pg_groups_routes,
-    cs_pg_campaigns_routes,
-    cs_pg_outbox_routes,
-    cs_pg_status_routes,
-    NULL,
+    cs_pg_core_routes,    cs_pg_devices_routes,
+    cs_pg_lists_routes,   cs_pg_bans_routes,
+    cs_pg_acl_routes,     cs_pg_topics_routes,
+    cs_pg_audit_routes,   cs_pg_recipients_routes,
+    cs_pg_groups_routes,  cs_pg_campaigns_routes,
+    cs_pg_outbox_routes,  cs_pg_status_routes,
+    cs_pg_account_routes, NULL,
 };
 
 /* The navigation bar. */

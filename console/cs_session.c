@@ -55,8 +55,8 @@ int cs_session_create(sqlite3 *db, long long user_id, long long now, char sid_te
 	rc = MQS_ERR_DB;
 	if (sqlite3_prepare_v2(
 	        db,
-	        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, csrf) "
-	        "VALUES (?1, ?2, ?3, ?3, ?4)",
+	        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, csrf, stepup_at) "
+	        "VALUES (?1, ?2, ?3, ?3, ?4, ?3)",
 	        -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, h, sizeof(h), SQLITE_STATIC);
@@ -90,8 +90,8 @@ int cs_session_find(sqlite3 *db, const char *sid_text, long long now, long long 
 	}
 	rc = MQS_ERR_DB;
 	if (sqlite3_prepare_v2(db,
-	                       "SELECT user_id, created_at, last_seen, csrf, flash, flash_ok "
-	                       "FROM sessions WHERE id_hash = ?1",
+	                       "SELECT user_id, created_at, last_seen, csrf, flash, flash_ok, "
+	                       "stepup_at FROM sessions WHERE id_hash = ?1",
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_blob(st, 1, s->id_hash, sizeof(s->id_hash), SQLITE_STATIC);
@@ -105,6 +105,7 @@ int cs_session_find(sqlite3 *db, const char *sid_text, long long now, long long 
 	snprintf(s->csrf, sizeof(s->csrf), "%s", (const char *)sqlite3_column_text(st, 3));
 	snprintf(s->flash, sizeof(s->flash), "%s", (const char *)sqlite3_column_text(st, 4));
 	s->flash_ok = sqlite3_column_int(st, 5);
+	s->stepup_at = sqlite3_column_int64(st, 6);
 	sqlite3_finalize(st);
 	st = NULL;
 	if (now - s->last_seen >= idle || now - s->created_at >= max || now < s->created_at) {
@@ -165,6 +166,46 @@ void cs_session_drop_user(sqlite3 *db, long long user_id)
 	(void)sqlite3_step(st);
 out:
 	sqlite3_finalize(st);
+}
+
+/* Delete a user's sessions but one. */
+void cs_session_drop_others(sqlite3 *db, long long user_id, const uint8_t keep_hash[32])
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM sessions WHERE user_id = ?1 AND id_hash != ?2", -1,
+	                       &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_blob(st, 2, keep_hash, 32, SQLITE_STATIC);
+	(void)sqlite3_step(st);
+out:
+	sqlite3_finalize(st);
+}
+
+/* Record a step-up. */
+int cs_session_stepup(sqlite3 *db, const uint8_t id_hash[32], long long now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = MQS_ERR_DB;
+
+	if (sqlite3_prepare_v2(db, "UPDATE sessions SET stepup_at = ?2 WHERE id_hash = ?1", -1, &st,
+	                       NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, id_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(db) != 1)
+		goto out;
+	rc = MQS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Whether a step-up is still valid. */
+int cs_stepup_fresh(long long stepup_at, long long now, long long window)
+{
+	return stepup_at > 0 && now >= stepup_at && now - stepup_at < window;
 }
 
 /* Store the flash message. */

@@ -100,6 +100,26 @@ int main(void)
 	cs_session_drop(db, s.id_hash);
 	tap_is_int(cs_session_find(db, sid, t0 + 4, idle, max, &s), MQS_ERR_NOENT,
 	           "signed out: gone");
+	/* step-up (docs/console.md "Step-up") */
+	tap_is_int(cs_session_create(db, u.id, t0, sid), MQS_OK, "another session");
+	tap_is_int(cs_session_find(db, sid, t0 + 1, idle, max, &s), MQS_OK, "found");
+	tap_ok(s.stepup_at == t0, "the sign-in counts as a step-up");
+	tap_ok(cs_stepup_fresh(s.stepup_at, t0 + 299, 300), "fresh for 300 s");
+	tap_ok(!cs_stepup_fresh(s.stepup_at, t0 + 300, 300), "not at 300 s");
+	tap_ok(!cs_stepup_fresh(s.stepup_at, t0 - 1, 300), "not before it (clock set back)");
+	tap_ok(!cs_stepup_fresh(0, 10, 300), "never stepped up: not fresh");
+	tap_is_int(cs_session_stepup(db, s.id_hash, t0 + 400), MQS_OK, "step-up recorded");
+	tap_is_int(cs_session_find(db, sid, t0 + 401, idle, max, &s), MQS_OK, "found");
+	tap_ok(s.stepup_at == t0 + 400, "stored");
+	tap_ok(cs_stepup_fresh(s.stepup_at, t0 + 401, 300), "fresh again");
+	tap_is_int(cs_session_create(db, u.id, t0 + 402, sid2), MQS_OK, "a second session");
+	cs_session_drop_others(db, u.id, s.id_hash);
+	tap_is_int(cs_session_find(db, sid2, t0 + 403, idle, max, &s2), MQS_ERR_NOENT,
+	           "the other session ended");
+	tap_is_int(cs_session_find(db, sid, t0 + 403, idle, max, &s), MQS_OK, "this one kept");
+	cs_session_drop(db, s.id_hash);
+	tap_is_int(cs_session_stepup(db, s.id_hash, t0 + 404), MQS_ERR_DB,
+	           "no step-up for a session gone");
 	tap_is_int(cs_session_create(db, u.id, t0, sid), MQS_OK, "another session");
 	tap_is_int(cs_db_user_rm(db, "alice"), MQS_OK, "user removed");
 	tap_is_int(cs_session_find(db, sid, t0 + 5, idle, max, &s), MQS_ERR_NOENT,
