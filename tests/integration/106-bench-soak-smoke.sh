@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# 105-bench-soak-smoke.sh - a 20-second run of bench/bench-soak.sh (the soak
+# 106-bench-soak-smoke.sh - a 20-second run of bench/bench-soak.sh (the soak
 # of docs/PERFORMANCE.md, "Soak") with 20 devices: the broker with the
 # plugin, the gateway and the SMTP sink start, both phases run, every
 # message reaches the subscriber intact (none lost, duplicated or refused,
