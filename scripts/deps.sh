@@ -4,7 +4,8 @@
 #
 # Quiet when everything is installed.  As root it runs apt-get update once
 # and installs what is missing; as another user it names the missing
-# packages and exits 1.
+# packages and exits 1.  --deb adds what building the .deb packages needs,
+# --bench what the benchmarks need (gnuplot for bench/bench-soak.sh).
 #
 # Note: the mosquitto package starts a system broker on port 1883 when it
 # is installed (where an init system runs).  The tests never use it (they
@@ -26,6 +27,10 @@ PACKAGES=(
 )
 if [ "${1:-}" = --deb ]; then
 	PACKAGES+=(debhelper lintian)
+fi
+# bench: gnuplot draws the soak's plot (bench/bench-soak.sh)
+if [ "${1:-}" = --bench ]; then
+	PACKAGES+=(gnuplot-nox)
 fi
 
 missing=()

@@ -1,0 +1,286 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# bench-soak.sh - a soak of the whole system on loopback (issue 17 item 8;
+# figures and plot in docs/PERFORMANCE.md, "Soak"): mosquitto with
+# mqttsec_plugin.so, NDEV devices enrolled with mqttsec-acl, the gateway
+# delivering alerts by email to an SMTP sink (aiosmtpd, gw_latency_sink.py),
+# and bench-soak-load driving it.
+#
+#   phase 1  the maximum message rate, MAXSECS (20) seconds: the devices
+#            cycle as fast as CONCURRENCY sessions in flight allow (no
+#            alerts); skipped with -r RATE
+#   phase 2  DURATION (600) seconds at half of it (or RATE): each device
+#            session connects with a fresh connect token, publishes 4 QoS 1
+#            messages (soak/sec/NAME, protected: sealed by the device and
+#            re-sealed by the broker; soak/plain/NAME, plaintext), every
+#            ALERT_EVERY-th (25) session one alert on alerts/NAME that the
+#            gateway routes to the SMTP sink, then disconnects; one
+#            subscriber checks every message (opened, origin, plaintext,
+#            lost, duplicated)
+#
+# Every 10 s a row (broker and gateway RSS, connects ok/refused, messages
+# sent/received/lost/duplicated, publish->subscriber p50/p99, alerts and
+# alert->SMTP p99, errors) on standard output and in OUTDIR/soak.csv; at
+# the end a summary (errors, RSS slope over the second half) and, with
+# gnuplot, OUTDIR/soak.png.  Exit 0 when no error was counted.
+#
+# Run from a build dir after "make bench-soak":
+#   ../bench/bench-soak.sh [-d DURATION] [-n NDEV] [-r RATE] [-m MAXSECS]
+#                          [-c CONCURRENCY] [-a ALERT_EVERY] [-o OUTDIR]
+#                          [-L LOSS_S]
+# A message not at the subscriber LOSS_S (5) seconds after its publish is
+# lost.
+# BENCH_KEEP=1 keeps the work dir.
+set -eu
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${top_builddir:-$PWD}
+LOAD=$BUILD/bench/bench-soak-load
+ACL=$BUILD/acl/mqttsec-acl
+GATEWAY=$BUILD/gateway/mqttsec-gateway
+PLUGIN=$BUILD/broker-plugin/.libs/mqttsec_plugin.so
+MOSQUITTO=${MOSQUITTO_BIN:-/usr/sbin/mosquitto}
+PY=/usr/bin/python3
+DURATION=600
+NDEV=1000
+RATE=
+MAXSECS=20
+CONC=64
+ALERT_EVERY=25
+OUTDIR=
+LOSS=5
+
+while getopts "d:n:r:m:c:a:o:L:" opt; do
+	case $opt in
+	d) DURATION=$OPTARG ;;
+	n) NDEV=$OPTARG ;;
+	r) RATE=$OPTARG ;;
+	m) MAXSECS=$OPTARG ;;
+	c) CONC=$OPTARG ;;
+	a) ALERT_EVERY=$OPTARG ;;
+	o) OUTDIR=$OPTARG ;;
+	L) LOSS=$OPTARG ;;
+	*)
+		sed -n '2,32s/^# \{0,1\}//p' "$0" >&2
+		exit 64
+		;;
+	esac
+done
+
+for f in "$LOAD" "$ACL" "$GATEWAY" "$PLUGIN" "$MOSQUITTO" "$PY"; do
+	[ -e "$f" ] || {
+		echo "bench-soak: $f missing: run 'make bench-soak' in the build dir" >&2
+		exit 66
+	}
+done
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/mqttsec-soak.XXXXXX")
+[ -n "$OUTDIR" ] || OUTDIR=$W
+mkdir -p "$OUTDIR"
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$OUTDIR" = "$W" ]; then
+		echo "# kept $W" >&2
+	else
+		rm -rf "$W"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	$PY -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # TIMEOUT CMD...
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+bg() { # NAME CMD...: sets LAST_PID
+	local name=$1
+	shift
+	"$@" >"$W/$name.out" 2>&1 </dev/null &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+}
+
+fail() {
+	echo "bench-soak: $*" >&2
+	exit 1
+}
+
+echo "# soak ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores," \
+	"mosquitto $("$MOSQUITTO" -h 2>/dev/null | awk '/version/ { print $3; exit }'))"
+echo "# devices=$NDEV concurrency=$CONC duration=${DURATION}s alert every $ALERT_EVERY sessions;" \
+	"load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+export MQTTSEC_DB=$W/mqttsec.db MQTTSEC_MASTER_KEY_FILE=$W/master.key
+"$ACL" init >/dev/null
+"$ACL" topic protect 'soak/sec/#' >/dev/null
+
+# the broker first: it records that it accepts connect tokens, so the
+# credentials files of the devices enrolled next say so (the gateway's too)
+PORT=$(free_port)
+{
+	[ "$(id -u)" -eq 0 ] && echo "user root"
+	echo "listener $PORT 127.0.0.1"
+	echo "persistence false"
+	echo "connection_messages ${SOAK_CONNECTION_MESSAGES:-false}"
+	echo "log_dest file $W/broker.log"
+	echo "log_type error"
+	echo "log_type warning"
+	echo "log_type notice"
+	echo "log_type information"
+	# room for the subscriber's backlog on a busy machine; not 0 (unlimited):
+	# mosquitto 2.0.11 then drops MQTT 5 clients (the gateway) at once with
+	# "bad socket read/write"
+	echo "max_queued_messages 100000"
+	echo "max_inflight_messages 100"
+	echo "plugin $PLUGIN"
+	echo "plugin_opt_db_file $MQTTSEC_DB"
+	echo "plugin_opt_master_key_file $MQTTSEC_MASTER_KEY_FILE"
+	echo "plugin_opt_max_ip_failures 0"
+} >"$W/broker.conf"
+bg broker "$MOSQUITTO" -c "$W/broker.conf"
+BROKER_PID=$LAST_PID
+wait_for 20 port_open "$PORT" || fail "broker did not start: $(tail -n 5 "$W/broker.log")"
+
+t=$(date +%s.%N)
+"$ACL" device add soak-sub >/dev/null 2>&1
+"$ACL" device add soak-gw --out "$W/gw.json" >/dev/null
+mkdir -p "$W/creds"
+# eight at a time: each is a short process that waits mostly for its turn
+# on the CPU of a busy machine and for its commit
+seq -f 'dev%04g' 0 $((NDEV - 1)) |
+	xargs -P 8 -I{} "$ACL" device add {} --out "$W/creds/{}.json" >/dev/null
+[ "$(ls "$W/creds" | wc -l)" = "$NDEV" ] || fail "enrolment failed"
+{
+	echo "group fleet"
+	for i in $(seq 0 $((NDEV - 1))); do
+		printf 'member fleet dev%04d\n' "$i"
+	done
+	echo "acl allow pub @fleet soak/#"
+	echo "acl allow pub @fleet alerts/#"
+	echo "acl allow sub soak-sub soak/#"
+	echo "acl allow read soak-sub soak/#"
+	echo "acl allow sub soak-gw alerts/#"
+	echo "acl allow read soak-gw alerts/#"
+	echo "acl allow all soak-gw mqttsec/status/#"
+} >"$W/policy.txt"
+"$ACL" import "$W/policy.txt" >/dev/null
+"$ACL" key export 'soak/sec/#' --for soak-sub --out "$W/sub.json" >/dev/null 2>&1
+echo "# enrolled $NDEV devices (mqttsec-acl device add, import) in" \
+	"$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+grep -Eq '"connect_tokens":[[:space:]]*true' "$W/gw.json" ||
+	fail "the credentials do not say connect_tokens (the plugin did not record it)"
+loaded() {
+	grep -Eq "mqttsec: reloaded $((NDEV + 2)) devices, 7 acl rules" "$W/broker.log"
+}
+wait_for 30 loaded || fail "the broker did not load the devices: $(tail -n 3 "$W/broker.log")"
+
+# the SMTP sink and the gateway
+SMTP_PORT=$(free_port)
+bg sink $PY "$HERE/gw_latency_sink.py" "$SMTP_PORT" "$W/alerts.txt"
+wait_for 20 port_open "$SMTP_PORT" || fail "the SMTP sink did not start"
+cat >"$W/gw.conf" <<EOF
+[broker]
+host = 127.0.0.1
+port = $PORT
+credentials = $W/gw.json
+[store]
+db = $W/gw.db
+master_key_file = $W/gw.key
+spool_dir = $W/spool
+[route alerts]
+topic = alerts/#
+kind = alert
+[channel email]
+url = smtp://127.0.0.1:$SMTP_PORT
+from = soak@example.com
+EOF
+"$GATEWAY" -q -c "$W/gw.conf" group add ops >/dev/null
+"$GATEWAY" -q -c "$W/gw.conf" recipient add sink --email sink@example.com --group ops >/dev/null
+bg gateway "$GATEWAY" -c "$W/gw.conf" run
+GW_PID=$LAST_PID
+wait_for 30 grep -q "connected to broker" "$W/gateway.out" ||
+	fail "the gateway did not connect: $(tail -n 5 "$W/gateway.out")"
+sleep 0.5 # its SUBSCRIBE
+
+field() {
+	sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
+}
+
+if [ -z "$RATE" ]; then
+	out=$("$LOAD" -p "$PORT" -D "$W/creds" -n "$NDEV" -u "$W/sub.json" -r 0 -d "$MAXSECS" \
+		-c "$CONC" -i "$MAXSECS" -L "$LOSS" -B "$BROKER_PID") || fail "phase 1 failed: $out"
+	MAX=$(field rate "$out")
+	echo "# phase 1: $(tail -n 1 <<<"$out")"
+	RATE=$((MAX / 2))
+	echo "# maximum ${MAX} messages/s (${MAXSECS} s, $CONC sessions in flight); phase 2 at $RATE/s"
+	sleep 5 # the broker settles; the subscriber of phase 1 is gone
+fi
+
+rc=0
+"$LOAD" -p "$PORT" -D "$W/creds" -n "$NDEV" -u "$W/sub.json" -r "$RATE" -d "$DURATION" \
+	-c "$CONC" -a "$ALERT_EVERY" -A "$W/alerts.txt" -B "$BROKER_PID" -G "$GW_PID" \
+	-L "$LOSS" -o "$OUTDIR/soak.csv" | tee "$W/phase2.out" || rc=1
+kill -0 "$BROKER_PID" 2>/dev/null || fail "the broker died"
+kill -0 "$GW_PID" 2>/dev/null || fail "the gateway died"
+
+# summary: RSS slope (least squares) over the second half of the rows
+$PY - "$OUTDIR/soak.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+if not rows:
+    sys.exit(0)
+def slope(key, part):
+    xs = [float(r["t_s"]) for r in part]
+    ys = [float(r[key]) for r in part]
+    n = len(xs)
+    if n < 2:
+        return float("nan")
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx * 60 if sxx else 0.0
+half = rows[len(rows) // 2:]
+third = rows[len(rows) * 2 // 3:]
+for key, name in (("broker_rss_kb", "broker"), ("gateway_rss_kb", "gateway")):
+    v = [int(r[key]) for r in rows]
+    print("# %s RSS: first %d kB, last %d kB, max %d kB; slope over the second half %+.1f kB/min,"
+          " over the last third %+.1f kB/min"
+          % (name, v[0], v[-1], max(v), slope(key, half), slope(key, third)))
+p99 = sorted(float(r["p99_ms"]) for r in rows if float(r["p99_ms"]) >= 0)
+a99 = sorted(float(r["alert_p99_ms"]) for r in rows if float(r["alert_p99_ms"]) >= 0)
+if p99:
+    print("# publish->subscriber p99 per 10 s: median %.1f ms, max %.1f ms" % (p99[len(p99) // 2], p99[-1]))
+if a99:
+    print("# alert->SMTP p99 per 10 s: median %.1f ms, max %.1f ms" % (a99[len(a99) // 2], a99[-1]))
+print("# errors in the rows: %d" % sum(int(r["errors"]) for r in rows))
+PY
+echo "# broker log: $(grep -c 'dropped message' "$W/broker.log" || true) drop lines," \
+	"$(grep -ci 'refused' "$W/broker.log" || true) refusal lines"
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+if command -v gnuplot >/dev/null; then
+	gnuplot -e "csv='$OUTDIR/soak.csv'; png='$OUTDIR/soak.png'; rate='$RATE'; devs='$NDEV'" \
+		"$HERE/soak-plot.gp" 2> >(grep -v 'empty y2 range' >&2) && echo "# plot: $OUTDIR/soak.png"
+else
+	echo "# no gnuplot: no plot (scripts/deps.sh --bench)"
+fi
+echo "# csv: $OUTDIR/soak.csv"
+exit $rc

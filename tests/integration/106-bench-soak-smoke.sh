@@ -1,0 +1,34 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# 106-bench-soak-smoke.sh - a 20-second run of bench/bench-soak.sh (the soak
+# of docs/PERFORMANCE.md, "Soak") with 20 devices: the broker with the
+# plugin, the gateway and the SMTP sink start, both phases run, every
+# message reaches the subscriber intact (none lost, duplicated or refused,
+# every alert delivered), and the CSV has its rows.  A message counts as
+# lost only after 60 s here, so a busy machine does not fail it.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+need_file "$PLUGIN_SO" "$ACL_BIN" "$GATEWAY_BIN" "$top_builddir/bench/bench-soak-load"
+need_cmd timeout
+need_python_module aiosmtpd
+# the script starts mosquitto itself, without the sanitizer runtime preload
+[ -z "$(_san_preload "$PLUGIN_SO")" ] || skip_all "sanitizer build: a benchmark"
+
+out=$TEST_TMP/out
+rc=0
+TMPDIR=$TEST_TMP timeout 600 "$top_srcdir/bench/bench-soak.sh" -n 20 -d 20 -m 5 -L 60 \
+	-o "$out" >"$TEST_TMP/soak.log" 2>&1 || rc=$?
+is "$rc" 0 "bench-soak.sh ran and counted no error"
+[ "$rc" = 0 ] || diag "$(tail -n 30 "$TEST_TMP/soak.log")"
+summary=$(grep '^mode=soak seconds=20 ' "$TEST_TMP/soak.log" || true)
+ok "phase 2 printed its totals" test -n "$summary"
+field() {
+	sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$summary"
+}
+ok "messages were sent" test "$(field sent)" -gt 0
+is "$(field received)" "$(field sent)" "every message arrived, opened and checked"
+is "$(field connects_refused)" 0 "no connect token was refused"
+is "$(field alerts_delivered)" "$(field alerts_sent)" "every alert reached the SMTP sink"
+ok "the CSV has a header and two rows" test "$(wc -l <"$out/soak.csv")" -ge 3
+ok "the RSS slope is reported" grep -q 'broker RSS: .* kB/min' "$TEST_TMP/soak.log"
+done_testing
