@@ -5,8 +5,10 @@
 # against a running broker (mosquitto with the plugin): an admin adds a
 # device, downloads its credentials and the device connects with them
 # (mqttsec-device); a rule added on the ACL page lets it subscribe; a deny
-# entry added on the lists page kicks it; an operator is refused the ACL
-# page; an XSS payload typed as a device name renders as text.  Skipped (77)
+# entry added on the lists page kicks it; with the step-up gone stale, adding
+# a device asks for the password and a new code first; an operator is
+# refused the ACL page; an XSS payload typed as a device name renders as
+# text.  Skipped (77)
 # without chromium, chromium-driver or python3-selenium.
 # MQTTSEC_DOCS_SCREENSHOTS=DIR saves the devices, lists and ACL pages for
 # docs/console.md (docs/console).
@@ -33,6 +35,7 @@ import base64
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -169,8 +172,20 @@ if sub is not None and sub.poll() is None:
     sub.kill()
     sub.wait(5)
 
-# an XSS payload as a device name is shown as text
+# a step-up gone stale (as 5 minutes after sign-in): adding a device asks
+# for the password and a new code first, then the form is sent again
+db = sqlite3.connect(os.path.join(tmp, "console", "console.db"), timeout=30)
+db.execute("UPDATE sessions SET stepup_at = stepup_at - 3600")
+db.commit()
+db.close()
 d.get(url + "/devices")
+post_form(d, "/devices/add", {"name": XSS})
+t.ok(bool(browser.wait_for(d, lambda d: d.find_elements(By.ID, "stepup-needed"))),
+     "a stale step-up: the step-up form instead of the action")
+t.ok(browser.stepup(d, "alice", apw, asec), "alice confirms with password and a new code")
+t.ok(bool(d.find_elements(By.ID, "devices")), "back on the devices page")
+
+# an XSS payload as a device name is shown as text
 post_form(d, "/devices/add", {"name": XSS})
 err = browser.wait_for(d, lambda d: d.find_elements(By.CSS_SELECTOR, "p.flash.err"))
 t.ok(bool(err) and XSS in err[0].text, "the refusal shows the payload as text")

@@ -197,6 +197,22 @@ def signin(driver, url, name, password, secret_b32, code=None):
                 driver.find_elements(By.CSS_SELECTOR, "form.signout"))
 
 
+def stepup(driver, name, password, secret_b32, code=None):
+    """On the step-up form (docs/console.md "Step-up"): fill the password
+    and a fresh TOTP code, submit; returns True when the console confirmed
+    it (back on the action's page with its message)."""
+    from selenium.webdriver.common.by import By
+    if not wait_for(driver, lambda d: d.find_elements(By.ID, "stepup-form")):
+        return False
+    form = driver.find_element(By.ID, "stepup-form")
+    form.find_element(By.NAME, "password").send_keys(password)
+    form.find_element(By.NAME, "code").send_keys(code or fresh_code(name, secret_b32))
+    form.find_element(By.ID, "stepup").click()
+    ok = wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "p.flash.ok")
+                  or d.find_elements(By.ID, "stepup-error"))
+    return bool(ok) and "confirmed" in ok[0].text
+
+
 def signout(driver):
     from selenium.webdriver.common.by import By
     driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
