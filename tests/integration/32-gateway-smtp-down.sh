@@ -10,7 +10,7 @@ need_python_module aiosmtpd
 
 start_mosquitto "allow_anonymous true" || bail_out "no broker"
 SMTP_PORT=$(free_port)
-GW_MAX_ATTEMPTS=100
+GW_MAX_ATTEMPTS=1000
 gw_config "[channel email]
 url = smtp://127.0.0.1:$SMTP_PORT
 from = alerts@example.com"

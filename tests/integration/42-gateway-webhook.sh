@@ -11,7 +11,7 @@
 . "$top_srcdir/tests/integration/gateway-lib.sh"
 
 need_cmd openssl
-GW_MAX_ATTEMPTS=100 # the unreachable case must not go dead before the server is back
+GW_MAX_ATTEMPTS=1000 # the unreachable case must not go dead before the server is back
 SECRET=webhook-test-secret-0123456789
 WH_DIR=$TEST_TMP/webhook
 WH_LOG=$WH_DIR/requests.jsonl
