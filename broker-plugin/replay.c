@@ -188,7 +188,7 @@ enum mqsp_replay_verdict mqsp_replay_lookup(const struct mqsp_replay *r, uint32_
 
 		if (e->key_id == key_id && memcmp(e->nonce, nonce, sizeof(e->nonce)) == 0) {
 			if (e->client == client &&
-			    memcmp(e->digest, digest, sizeof(e->digest)) == 0) {
+			    (digest == NULL || memcmp(e->digest, digest, sizeof(e->digest)) == 0)) {
 				*out_ts_ms = e->out_ts;
 				return MQSP_REPLAY_SAME;
 			}

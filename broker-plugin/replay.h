@@ -2,11 +2,13 @@
 /* replay.h - the set of envelopes seen recently, to refuse replays.
  *
  * An entry is keyed by (key id, input nonce) and remembers a digest of the
- * whole input envelope (a keyed PRF of it: equal digests mean equal bytes),
- * a hash of the publishing client's id and the timestamp the broker put in
- * its re-sealed output.  That lets the broker tell a QoS 1/2 retransmission
- * (same bytes, same client: re-seal to the same output again) from a replay
- * (anything else with a seen key id and nonce).
+ * message (the broker stores the nonce of its re-sealed output, a keyed PRF
+ * of the output's timestamp, origin, topic and plaintext: equal digests
+ * mean equal outputs, mqs_envelope_ctx.h), a hash of the publishing
+ * client's id and the timestamp the broker put in its re-sealed output.
+ * That lets the broker tell a QoS 1/2 retransmission (same message, same
+ * client: re-seal to the same output again) from a replay (anything else
+ * with a seen key id and nonce).
  *
  * Memory is bounded twice:
  *   - time: an envelope stamped ts can be accepted only while now is within
@@ -58,7 +60,9 @@ void mqsp_replay_free(struct mqsp_replay *r);
 void mqsp_replay_expire(struct mqsp_replay *r, int64_t now_s);
 
 /* Look up (key_id, nonce).  For MQSP_REPLAY_SAME the stored output
- * timestamp is written to *out_ts_ms. */
+ * timestamp is written to *out_ts_ms.  digest NULL: the digest is not
+ * compared (MQSP_REPLAY_SAME means "same client, compare the digest once
+ * it is known": the caller looks up again with it). */
 MQS_MUST_CHECK enum mqsp_replay_verdict mqsp_replay_lookup(
     const struct mqsp_replay *r, uint32_t key_id, const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN],
     const uint8_t digest[MQSP_REPLAY_DIGEST_LEN], uint64_t client, uint64_t *out_ts_ms);

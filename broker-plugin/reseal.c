@@ -43,18 +43,22 @@ int mqsp_reseal_new(const uint8_t mk[MQS_MASTER_KEY_LEN], unsigned window_s, siz
                     struct mqsp_reseal **out)
 {
 	struct mqsp_reseal *r = calloc(1, sizeof(*r));
-	uint8_t prf_key[MQS_MASTER_KEY_LEN];
+	uint8_t hash_key[MQS_MASTER_KEY_LEN], prp_key[MQS_MASTER_KEY_LEN];
 	int rc;
 
 	*out = NULL;
 	if (r == NULL)
 		return MQS_ERR_NOMEM;
 	rc = mqs_envelope_ctx_new(&r->ec);
+	/* two keys of their own for the nonce PRF (docs/envelope.md) */
 	if (rc == MQS_OK)
-		rc = mqs_master_key_derive(mk, "mqttsec-reseal-nonce", prf_key);
+		rc = mqs_master_key_derive(mk, "mqttsec-reseal-nonce-gmac", hash_key);
 	if (rc == MQS_OK)
-		rc = mqs_envelope_ctx_set_prf_key(r->ec, prf_key);
-	OPENSSL_cleanse(prf_key, sizeof(prf_key));
+		rc = mqs_master_key_derive(mk, "mqttsec-reseal-nonce-aes", prp_key);
+	if (rc == MQS_OK)
+		rc = mqs_envelope_ctx_set_nonce_keys(r->ec, hash_key, prp_key);
+	OPENSSL_cleanse(hash_key, sizeof(hash_key));
+	OPENSSL_cleanse(prp_key, sizeof(prp_key));
 	if (rc != MQS_OK) {
 		mqsp_reseal_free(r);
 		return rc;
@@ -271,16 +275,14 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	}
 	why = MQSP_DROP_ERROR;
 	mqsp_replay_prefetch(r->seen, info.key_id, info.nonce);
-	/* the output nonce, also the digest that tells a retransmission */
-	if (mqs_envelope_ctx_derive_nonce(r->ec, ed->payload, ed->payloadlen, digest) != MQS_OK)
-		goto refuse;
 	/* same client id, same session, same QoS: the only resend accepted */
 	client =
 	    mqsp_replay_conn(r->seen, mosquitto_client_id(ed->client),
 	                     mqsp_epochs_get(r->epochs, mosquitto_client_id(ed->client), ed->client,
 	                                     mosquitto_client_clean_session(ed->client)),
 	                     ed->qos);
-	seen = mqsp_replay_lookup(r->seen, info.key_id, info.nonce, digest, client, &out_ts);
+	/* MQSP_REPLAY_SAME here only says "same client": checked below */
+	seen = mqsp_replay_lookup(r->seen, info.key_id, info.nonce, NULL, client, &out_ts);
 	if (seen == MQSP_REPLAY_SEEN || (seen == MQSP_REPLAY_SAME && ed->qos == 0)) {
 		why = MQSP_DROP_REPLAY;
 		goto refuse;
@@ -298,6 +300,19 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	                           strlen(ed->topic), r->plain, r->plain_cap, &plain_len, NULL);
 	if (rc != MQS_OK) {
 		why = rc == MQS_ERR_ENV_AUTH ? MQSP_DROP_TAMPERED : MQSP_DROP_ERROR;
+		goto refuse;
+	}
+	/* the output nonce: a keyed PRF of everything the output authenticates
+	 * but the key, so one nonce under one key is always one output
+	 * (docs/envelope.md, "Re-seal nonces"); it is also the digest that
+	 * tells a retransmission */
+	if (mqs_envelope_ctx_reseal_nonce(r->ec, out_ts, user, strlen(user), ed->topic,
+	                                  strlen(ed->topic), r->plain, plain_len, digest) != MQS_OK)
+		goto refuse;
+	/* a resend must re-seal to the output it had; anything else is a replay */
+	if (seen == MQSP_REPLAY_SAME && mqsp_replay_lookup(r->seen, info.key_id, info.nonce, digest,
+	                                                   client, &out_ts) != MQSP_REPLAY_SAME) {
+		why = MQSP_DROP_REPLAY;
 		goto refuse;
 	}
 	/* a durable count before sealing with a shared topic key (seals.h);

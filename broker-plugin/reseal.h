@@ -9,7 +9,7 @@
  *   2. its timestamp must be within plugin_opt_replay_window of now, either
  *      way;
  *   3. its (key id, nonce) must not have been seen within the window
- *      (replay.h), unless this is a QoS 1/2 retransmission: the same bytes
+ *      (replay.h), unless this is a QoS 1/2 retransmission: the same message
  *      from the same client id at the same QoS in the same session (the
  *      same connection, or a persistent session it resumed: epoch.h),
  *      which re-seal to the same output again;
@@ -17,10 +17,12 @@
  *   5. it is re-sealed with the filter's newest active topic key (on a
  *      per-device filter: the addressed device's downlink key, downlink.h),
  *      origin = the publisher's username, timestamp = now (the stored one for a
- *      retransmission), nonce = HMAC-SHA256(prf key, input envelope)[0..11]
- *      with prf key = mqs_master_key_derive(mk, "mqttsec-reseal-nonce"):
- *      the same input always gives the same output, and no counter can
- *      repeat after a restart.
+ *      retransmission), nonce = mqs_envelope_ctx_reseal_nonce() of that
+ *      timestamp, origin, topic and plaintext, with the keys
+ *      mqs_master_key_derive(mk, "mqttsec-reseal-nonce-gmac") and
+ *      (mk, "mqttsec-reseal-nonce-aes"): one nonce under one key is always
+ *      one output (a retransmission re-seals to identical bytes), and no
+ *      counter can repeat after a restart (docs/envelope.md).
  * The new payload is mosquitto_malloc'd with a trailing NUL; the broker
  * frees the old one.  Topic and properties are never touched.  Anything
  * that fails returns MOSQ_ERR_ACL_DENIED (dropped; MQTT 5 QoS 1/2
@@ -41,7 +43,7 @@
  * re-sealed) if still fresh.
  *
  * Ownership: mqsp_reseal_new() returns state freed by mqsp_reseal_free()
- * (NULL is fine), which wipes the PRF key and the plaintext buffer.  Broker
+ * (NULL is fine), which wipes the nonce keys and the plaintext buffer.  Broker
  * thread only.
  */
 #ifndef MQSP_RESEAL_H

@@ -91,14 +91,13 @@ MQS_MUST_CHECK int mqs_envelope_open(const uint8_t key[MQS_ENVELOPE_KEY_LEN], ui
                                      size_t topic_len, uint8_t *out, size_t out_cap,
                                      size_t *out_len, struct mqs_envelope_info *info);
 
-/* Derive the nonce for re-sealing an incoming envelope deterministically:
- * the first 12 bytes of HMAC-SHA256(prf_key, in).  The same input
- * envelope always gives the same nonce (so a QoS 2 retransmission re-seals
- * to identical bytes), and distinct inputs give unrelated nonces; nothing
- * depends on a counter that could repeat after a restart.  prf_key must be
- * secret and used for nothing else: derive it with
- * mqs_master_key_derive(mk, "mqttsec-reseal-nonce").  Returns MQS_OK, MQS_ERR_INVAL
- * or MQS_ERR_CRYPTO. */
+/* A deterministic nonce: the first 12 bytes of HMAC-SHA256(prf_key, in).
+ * The same input always gives the same nonce and distinct inputs give
+ * unrelated nonces.  Safe only when in covers everything the sealed output
+ * authenticates (equal in means equal output) or in is used once.  The
+ * broker's re-seal uses mqs_envelope_ctx_reseal_nonce() instead
+ * (docs/envelope.md, "Re-seal nonces").  prf_key must be secret and used
+ * for nothing else.  Returns MQS_OK, MQS_ERR_INVAL or MQS_ERR_CRYPTO. */
 int mqs_envelope_derive_nonce(const uint8_t prf_key[32], const uint8_t *in, size_t in_len,
                               uint8_t nonce[MQS_ENVELOPE_NONCE_LEN]);
 

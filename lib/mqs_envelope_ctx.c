@@ -24,11 +24,12 @@ struct keyed {
 };
 
 struct mqs_envelope_ctx {
-	EVP_CIPHER *aes;     /* AES-256-GCM, fetched once */
-	struct keyed dir[2]; /* [0] opens, [1] seals */
-	EVP_MAC *hmac;
-	EVP_MAC_CTX *mctx; /* HMAC-SHA256 keyed with the PRF key */
-	int prf_ready;
+	EVP_CIPHER *aes;       /* AES-256-GCM, fetched once */
+	struct keyed dir[2];   /* [0] opens, [1] seals */
+	EVP_CIPHER *ecb;       /* AES-256-ECB, fetched once */
+	EVP_CIPHER_CTX *ghash; /* AES-256-GCM keyed with the hash key: GMAC */
+	EVP_CIPHER_CTX *prp;   /* AES-256-ECB keyed with the PRP key */
+	int nonce_ready;
 };
 
 /* Store v big-endian at p. */
@@ -49,9 +50,10 @@ int mqs_envelope_ctx_new(struct mqs_envelope_ctx **out)
 	if (c == NULL)
 		return MQS_ERR_NOMEM;
 	c->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	c->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	c->mctx = c->hmac != NULL ? EVP_MAC_CTX_new(c->hmac) : NULL;
-	if (c->aes == NULL || c->mctx == NULL) {
+	c->ecb = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
+	c->ghash = EVP_CIPHER_CTX_new();
+	c->prp = EVP_CIPHER_CTX_new();
+	if (c->aes == NULL || c->ecb == NULL || c->ghash == NULL || c->prp == NULL) {
 		mqs_envelope_ctx_free(c);
 		return MQS_ERR_CRYPTO;
 	}
@@ -78,8 +80,9 @@ void mqs_envelope_ctx_free(struct mqs_envelope_ctx *c)
 		OPENSSL_cleanse(c->dir[enc].key, sizeof(c->dir[enc].key));
 	}
 	EVP_CIPHER_free(c->aes);
-	EVP_MAC_CTX_free(c->mctx);
-	EVP_MAC_free(c->hmac);
+	EVP_CIPHER_CTX_free(c->ghash); /* OpenSSL wipes the key schedules */
+	EVP_CIPHER_CTX_free(c->prp);
+	EVP_CIPHER_free(c->ecb);
 	free(c);
 }
 
@@ -209,36 +212,71 @@ int mqs_envelope_ctx_open(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVE
 	return MQS_OK;
 }
 
-/* Key the HMAC context. */
-int mqs_envelope_ctx_set_prf_key(struct mqs_envelope_ctx *c, const uint8_t prf_key[32])
+/* Key the nonce PRF: GMAC under hash_key, then AES under prp_key. */
+int mqs_envelope_ctx_set_nonce_keys(struct mqs_envelope_ctx *c, const uint8_t hash_key[32],
+                                    const uint8_t prp_key[32])
 {
-	OSSL_PARAM p[2];
+	static const uint8_t zero_iv[MQS_ENVELOPE_NONCE_LEN];
 
-	if (c == NULL || prf_key == NULL)
+	if (c == NULL || hash_key == NULL || prp_key == NULL)
 		return MQS_ERR_INVAL;
-	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	p[1] = OSSL_PARAM_construct_end();
-	c->prf_ready = EVP_MAC_init(c->mctx, prf_key, 32, p) == 1;
-	return c->prf_ready ? MQS_OK : MQS_ERR_CRYPTO;
+	c->nonce_ready = 0;
+	if (EVP_CipherInit_ex2(c->ghash, c->aes, hash_key, zero_iv, 1, NULL) != 1 ||
+	    EVP_CipherInit_ex2(c->prp, c->ecb, prp_key, NULL, 1, NULL) != 1 ||
+	    EVP_CIPHER_CTX_set_padding(c->prp, 0) != 1)
+		return MQS_ERR_CRYPTO;
+	c->nonce_ready = 1;
+	return MQS_OK;
 }
 
-/* HMAC-SHA256(prf_key, in)[0..11], reusing the keyed state. */
-int mqs_envelope_ctx_derive_nonce(struct mqs_envelope_ctx *c, const uint8_t *in, size_t in_len,
+/* Feed n bytes to the GMAC as additional data. */
+static int ghash_add(EVP_CIPHER_CTX *g, const uint8_t *p, size_t n)
+{
+	int out = 0;
+
+	if (n == 0)
+		return 1;
+	return n <= INT32_MAX && EVP_CipherUpdate(g, NULL, &out, p, (int)n) == 1;
+}
+
+/* AES-256(prp_key, GMAC(hash_key, 0^96, encoding))[0..11] (docs/envelope.md,
+ * "Re-seal nonces"). */
+int mqs_envelope_ctx_reseal_nonce(struct mqs_envelope_ctx *c, uint64_t timestamp_ms,
+                                  const char *origin, size_t origin_len, const char *topic,
+                                  size_t topic_len, const uint8_t *plain, size_t plain_len,
                                   uint8_t nonce[MQS_ENVELOPE_NONCE_LEN])
 {
-	uint8_t mac[32];
-	size_t n = 0;
-	int rc = MQS_ERR_CRYPTO;
+	static const uint8_t zero_iv[MQS_ENVELOPE_NONCE_LEN];
+	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+	uint8_t head[11], tag[MQS_ENVELOPE_TAG_LEN], block[MQS_ENVELOPE_TAG_LEN], fin[16];
+	int n = 0, rc = MQS_ERR_CRYPTO;
 
-	if (c == NULL || !c->prf_ready || in == NULL || nonce == NULL)
+	if (c == NULL || !c->nonce_ready || nonce == NULL || (origin == NULL && origin_len > 0) ||
+	    (topic == NULL && topic_len > 0) || (plain == NULL && plain_len > 0) ||
+	    origin_len > 255 || topic_len > 65535 || plain_len > MQS_ENVELOPE_PLAIN_MAX)
 		return MQS_ERR_INVAL;
-	/* a NULL key re-initialises with the key already set */
-	if (EVP_MAC_init(c->mctx, NULL, 0, NULL) != 1 || EVP_MAC_update(c->mctx, in, in_len) != 1 ||
-	    EVP_MAC_final(c->mctx, mac, &n, sizeof(mac)) != 1 || n != sizeof(mac))
+	put_be32(head, (uint32_t)(timestamp_ms >> 32));
+	put_be32(head + 4, (uint32_t)timestamp_ms);
+	head[8] = (uint8_t)origin_len;
+	head[9] = (uint8_t)(topic_len >> 8);
+	head[10] = (uint8_t)topic_len;
+	/* the IV must be given again for every message (fixed: a PRF, not
+	 * an encryption; the AES pass below hides the GHASH value) */
+	if (EVP_CipherInit_ex2(c->ghash, NULL, NULL, zero_iv, 1, NULL) != 1 ||
+	    !ghash_add(c->ghash, head, sizeof(head)) ||
+	    !ghash_add(c->ghash, (const uint8_t *)origin, origin_len) ||
+	    !ghash_add(c->ghash, (const uint8_t *)topic, topic_len) ||
+	    !ghash_add(c->ghash, plain, plain_len) || EVP_CipherFinal_ex(c->ghash, fin, &n) != 1)
 		goto out;
-	memcpy(nonce, mac, MQS_ENVELOPE_NONCE_LEN);
+	p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, sizeof(tag));
+	if (EVP_CIPHER_CTX_get_params(c->ghash, p) != 1 ||
+	    EVP_CipherUpdate(c->prp, block, &n, tag, (int)sizeof(tag)) != 1 ||
+	    n != (int)sizeof(block))
+		goto out;
+	memcpy(nonce, block, MQS_ENVELOPE_NONCE_LEN);
 	rc = MQS_OK;
 out:
-	OPENSSL_cleanse(mac, sizeof(mac));
+	OPENSSL_cleanse(tag, sizeof(tag));
+	OPENSSL_cleanse(block, sizeof(block));
 	return rc;
 }

@@ -6,8 +6,8 @@
  * cryptography itself at small payloads).  The broker plugin re-seals
  * every message on a protected topic with it.
  *
- * Same wire format, same checks and same error codes as mqs_envelope_seal,
- * mqs_envelope_open and mqs_envelope_derive_nonce; the outputs are
+ * Same wire format, same checks and same error codes as mqs_envelope_seal
+ * and mqs_envelope_open; the outputs are
  * byte-identical (tests/unit/test-envelope-ctx.c).
  *
  * Each direction (seal, open) keeps the key schedule of the last key it
@@ -17,7 +17,7 @@
  *
  * Ownership: mqs_envelope_ctx_new() returns a context freed with
  * mqs_envelope_ctx_free() (NULL is fine), which wipes the keys it holds and
- * the PRF key state.
+ * the nonce PRF's key state.
  * A context is not thread-safe: one per thread.  Callers own every buffer;
  * on failure outputs are wiped as with mqs_envelope.h.
  */
@@ -52,14 +52,24 @@ MQS_MUST_CHECK int mqs_envelope_ctx_open(struct mqs_envelope_ctx *c,
                                          size_t topic_len, uint8_t *out, size_t out_cap,
                                          size_t *out_len, struct mqs_envelope_info *info);
 
-/* Set the key of mqs_envelope_ctx_derive_nonce() (kept in the context's
- * HMAC state only).  Returns MQS_OK, MQS_ERR_INVAL or MQS_ERR_CRYPTO. */
-int mqs_envelope_ctx_set_prf_key(struct mqs_envelope_ctx *c, const uint8_t prf_key[32]);
+/* Set the two keys of mqs_envelope_ctx_reseal_nonce() (kept in the
+ * context's cipher states only; use two dedicated keys derived for this,
+ * never an envelope key).  Returns MQS_OK, MQS_ERR_INVAL or MQS_ERR_CRYPTO. */
+int mqs_envelope_ctx_set_nonce_keys(struct mqs_envelope_ctx *c, const uint8_t hash_key[32],
+                                    const uint8_t prp_key[32]);
 
-/* As mqs_envelope_derive_nonce() with the key given to
- * mqs_envelope_ctx_set_prf_key(): HMAC-SHA256(prf_key, in)[0..11].
- * Returns MQS_OK, MQS_ERR_INVAL (no key set) or MQS_ERR_CRYPTO. */
-int mqs_envelope_ctx_derive_nonce(struct mqs_envelope_ctx *c, const uint8_t *in, size_t in_len,
-                                  uint8_t nonce[MQS_ENVELOPE_NONCE_LEN]);
+/* The nonce a broker gives the envelope it re-seals (docs/envelope.md,
+ * "Re-seal nonces"): a PRF of everything that output authenticates except
+ * the key, namely
+ *   AES-256(prp_key, GMAC(hash_key, IV 0^96, be64(timestamp_ms) ||
+ *   u8(origin_len) || be16(topic_len) || origin || topic || plain))[0..11].
+ * Equal nonces under one key therefore mean the whole output is equal.
+ * Returns MQS_OK, MQS_ERR_INVAL (no keys set, origin over 255 bytes, topic
+ * over 65,535, plain over MQS_ENVELOPE_PLAIN_MAX) or MQS_ERR_CRYPTO. */
+MQS_MUST_CHECK int mqs_envelope_ctx_reseal_nonce(struct mqs_envelope_ctx *c, uint64_t timestamp_ms,
+                                                 const char *origin, size_t origin_len,
+                                                 const char *topic, size_t topic_len,
+                                                 const uint8_t *plain, size_t plain_len,
+                                                 uint8_t nonce[MQS_ENVELOPE_NONCE_LEN]);
 
 #endif

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,21 +99,97 @@ static void test_refusals(struct mqs_envelope_ctx *c)
 	           MQS_ERR_TOOBIG, "plaintext over the cap refused");
 }
 
-static void test_nonce(struct mqs_envelope_ctx *c)
+/* Known answers computed with a second implementation (python3-cryptography):
+ *   enc = struct.pack(">QBH", ts, len(origin), len(topic)) + origin + topic + plain
+ *   tag = AESGCM(hash_key).encrypt(bytes(12), b"", enc)
+ *   nonce = AES-ECB(prp_key).encrypt(tag)[:12]
+ * with hash_key = bytes(range(32)), prp_key = bytes(range(32, 64)). */
+static void test_nonce_vectors(struct mqs_envelope_ctx *c)
 {
-	uint8_t prf[32], n1[12], n2[12];
-	int same = 1;
+	static const struct {
+		uint64_t ts;
+		size_t olen, tlen, plen;
+		const char *hex;
+	} v[] = {
+	    {1700000000123ULL, 8, 12, 0, "a28ed61f91b95044435a92f2"},
+	    {1700000000123ULL, 8, 12, 300, "118aa684631d64a0350f837f"},
+	    {0, 0, 1, 1, "1862c9ab88ff63c65c20d475"},
+	    {UINT64_MAX, 255, 200, 16384, "5f695d2daedef2e3a28cd3db"},
+	};
+	static char origin[256], topic[256];
+	static uint8_t pl[16384];
+	uint8_t hk[32], pk[32], n[12], want[12];
+	int ok = 1;
 
-	RAND_bytes(prf, sizeof(prf));
-	tap_is_int(mqs_envelope_ctx_derive_nonce(c, plain, 10, n1), MQS_ERR_INVAL,
-	           "derive without a key refused");
-	tap_is_int(mqs_envelope_ctx_set_prf_key(c, prf), MQS_OK, "prf key set");
-	for (size_t len = 0; len < 2000; len += 37) {
-		mqs_envelope_derive_nonce(prf, plain, len, n1);
-		same &= mqs_envelope_ctx_derive_nonce(c, plain, len, n2) == MQS_OK &&
-		        memcmp(n1, n2, 12) == 0;
+	for (size_t i = 0; i < 32; i++) {
+		hk[i] = (uint8_t)i;
+		pk[i] = (uint8_t)(32 + i);
 	}
-	tap_ok(same, "derive_nonce: equal to mqs_envelope_derive_nonce, call after call");
+	tap_is_int(mqs_envelope_ctx_reseal_nonce(c, 1, NULL, 0, "a", 1, NULL, 0, n), MQS_ERR_INVAL,
+	           "re-seal nonce without keys refused");
+	tap_is_int(mqs_envelope_ctx_set_nonce_keys(c, hk, pk), MQS_OK, "nonce keys set");
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		const char *o = v[i].olen == 8 ? "sensor-7" : origin;
+		const char *t = v[i].tlen == 12 ? "plant/7/temp" : v[i].tlen == 1 ? "a" : topic;
+
+		memset(origin, 'd', sizeof(origin));
+		for (size_t k = 0; k < 200; k += 2)
+			memcpy(topic + k, "t/", 2);
+		for (size_t k = 0; k < sizeof(pl); k++)
+			pl[k] = (uint8_t)(v[i].plen == 1 ? 'x' : v[i].plen == 300 ? k : k * 7);
+		for (size_t k = 0; k < 12; k++) {
+			unsigned b = 0;
+
+			sscanf(v[i].hex + 2 * k, "%2x", &b);
+			want[k] = (uint8_t)b;
+		}
+		ok &= mqs_envelope_ctx_reseal_nonce(c, v[i].ts, o, v[i].olen, t, v[i].tlen, pl,
+		                                    v[i].plen, n) == MQS_OK &&
+		      memcmp(n, want, 12) == 0;
+	}
+	tap_ok(ok, "re-seal nonce: 4 known answers of a second implementation");
+	tap_is_int(mqs_envelope_ctx_reseal_nonce(c, 1, origin, 256, "a", 1, NULL, 0, n),
+	           MQS_ERR_INVAL, "origin over 255 bytes refused");
+}
+
+/* Every field changes the nonce; the same fields give the same nonce. */
+static void test_nonce_fields(struct mqs_envelope_ctx *c)
+{
+	uint8_t hk[32], pk[32], n0[12], n1[12];
+	int same = 1, differ = 1;
+
+	RAND_bytes(hk, sizeof(hk));
+	RAND_bytes(pk, sizeof(pk));
+	tap_is_int(mqs_envelope_ctx_set_nonce_keys(c, hk, pk), MQS_OK, "random nonce keys set");
+	for (size_t len = 0; len < 2000; len += 37) {
+		same &= mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 3, "a/b", 3, plain, len, n0) ==
+		            MQS_OK &&
+		        mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 3, "a/b", 3, plain, len, n1) ==
+		            MQS_OK &&
+		        memcmp(n0, n1, 12) == 0;
+		/* timestamp, origin, topic, plaintext, and the field boundaries */
+		differ &= mqs_envelope_ctx_reseal_nonce(c, 6, "dev", 3, "a/b", 3, plain, len, n1) ==
+		              MQS_OK &&
+		          memcmp(n0, n1, 12) != 0;
+		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, "deV", 3, "a/b", 3, plain, len, n1) ==
+		              MQS_OK &&
+		          memcmp(n0, n1, 12) != 0;
+		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 3, "a/c", 3, plain, len, n1) ==
+		              MQS_OK &&
+		          memcmp(n0, n1, 12) != 0;
+		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 2, "va/b", 4, plain, len,
+		                                        n1) == MQS_OK &&
+		          memcmp(n0, n1, 12) != 0;
+		if (len > 0) {
+			plain[len - 1] ^= 1;
+			differ &= mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 3, "a/b", 3, plain,
+			                                        len, n1) == MQS_OK &&
+			          memcmp(n0, n1, 12) != 0;
+			plain[len - 1] ^= 1;
+		}
+	}
+	tap_ok(same, "re-seal nonce: the same fields give the same nonce, call after call");
+	tap_ok(differ, "re-seal nonce: timestamp, origin, topic, plaintext and their split count");
 }
 
 int main(void)
@@ -125,7 +202,8 @@ int main(void)
 	tap_is_int(mqs_envelope_ctx_new(&c), MQS_OK, "new context");
 	test_seal_open(c);
 	test_refusals(c);
-	test_nonce(c);
+	test_nonce_vectors(c);
+	test_nonce_fields(c);
 	test_seal_open(c);
 	mqs_envelope_ctx_free(c);
 	mqs_envelope_ctx_free(NULL);

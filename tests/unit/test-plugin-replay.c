@@ -70,6 +70,13 @@ static void test_verdicts(void)
 	tap_is_int(mqsp_replay_lookup(r, 8, nonce, dig, c1, &ts), MQSP_REPLAY_NEW,
 	           "same nonce under another key id is new");
 	tap_is_int(mqsp_replay_count(r), 1, "one entry");
+	/* a NULL digest (not known yet) compares the client only */
+	ts = 0;
+	tap_is_int(mqsp_replay_lookup(r, 7, nonce, NULL, c1, &ts), MQSP_REPLAY_SAME,
+	           "no digest, same client: a retransmission to check");
+	tap_ok(ts == (uint64_t)T0 * 1000 + 1, "... with the stored output timestamp");
+	tap_is_int(mqsp_replay_lookup(r, 7, nonce, NULL, c2, &ts), MQSP_REPLAY_SEEN,
+	           "no digest, another client: replay");
 	mqsp_replay_free(r);
 	mqsp_replay_free(NULL);
 }
