@@ -20,7 +20,7 @@
  * PUBACKs, then DISCONNECT.  RATE messages/s (sessions are started on a
  * schedule; 0: as fast as CONCURRENCY sessions in flight allow), at most
  * CONCURRENCY (default 64) sessions in flight, the least recently used idle
- * device next.
+ * device next, each device at most one session per 0.35 s.
  *
  * The subscriber (SUB_CREDS, a token login too) holds soak/# at QoS 1,
  * opens every sealed message with its topic key, checks the origin and the
@@ -67,6 +67,10 @@
 #define SESSION_LIMIT 30.0
 #define SEQ_MAX       (1L << 28)
 #define SUB_ID        0xffffffffu
+/* a device starts at most one session per DEV_GAP seconds: the plugin takes
+ * at most 1000 connect tokens of one device per replay window of 300 s
+ * (docs/broker-plugin.md, "Connect tokens") */
+#define DEV_GAP 0.35
 
 enum sess_state { S_FREE = 0, S_CONNECTING, S_CONNACK, S_PUBACK };
 
@@ -74,6 +78,7 @@ struct dev {
 	struct mqs_creds c;
 	const struct mqs_creds_key *dk;
 	int busy;
+	double last; /* start of its last session */
 };
 
 struct sess {
@@ -613,13 +618,16 @@ static int sess_flush(struct sess *s, uint32_t id)
 	return 0;
 }
 
-/* The next idle device, round robin; -1 when every device is busy. */
+/* The next idle device, round robin, whose last session started DEV_GAP
+ * ago; -1 when there is none. */
 static long dev_next(void)
 {
+	double now = now_s();
+
 	for (long i = 0; i < o.ndev; i++) {
 		long d = (next_dev + i) % o.ndev;
 
-		if (!devs[d].busy) {
+		if (!devs[d].busy && now - devs[d].last >= DEV_GAP) {
 			next_dev = (d + 1) % o.ndev;
 			return d;
 		}
@@ -645,6 +653,7 @@ static int sess_start(void)
 	s = &sess[slot];
 	s->dev = d;
 	devs[d].busy = 1;
+	devs[d].last = now_s();
 	s->fd = tcp_open();
 	s->state = S_CONNECTING;
 	s->started = now_s();
@@ -1036,11 +1045,15 @@ int main(int argc, char **argv)
 			if (o.rate <= 0) {
 				while (in_flight < o.conc && sess_start() == 0)
 					;
+				if (in_flight < o.conc)
+					timeout = 10; /* a device becomes free again */
 			} else {
 				while (sched <= now && sess_start() == 0)
 					sched += per_sess / o.rate;
 				if (sched > now)
 					timeout = (int)((sched - now) * 1000) + 1;
+				else
+					timeout = 10; /* behind: a session or a device frees up */
 			}
 		} else if (in_flight == 0) {
 			break;
