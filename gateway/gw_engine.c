@@ -32,6 +32,8 @@
 #define READY_LOW          12                 /* ... claim more below this */
 #define RECORD_BATCH       16                 /* marketing outcomes recorded together ... */
 #define RECORD_WAIT_MS     5                  /* ... or after this long */
+#define RECORD_DEFER_MS    20                 /* while an alert runs: marketing's writes wait ... */
+#define RECORD_DEFER_MAX   64                 /* ... this long at most, this many outcomes */
 
 struct inflight {
 	struct gw_outbox_row row;
@@ -90,8 +92,10 @@ struct gw_engine {
 	gw_engine_render_fn render;
 	void *render_arg;
 	struct ready_ring ready[GW_CH__COUNT];
-	int64_t done_first; /* when the oldest unrecorded outcome came */
-	int done_urgent;    /* an unrecorded outcome is not marketing: record now */
+	int64_t done_first;  /* when the oldest unrecorded outcome came */
+	int done_urgent;     /* an unrecorded outcome is not marketing: record now */
+	int kicked;          /* gw_engine_kick since the last claim: new rows to read */
+	int64_t defer_since; /* marketing's writes wait for a running alert since */
 };
 
 /* Backoff with jitter and Retry-After. */
@@ -294,6 +298,30 @@ size_t gw_engine_inflight(const struct gw_engine *e)
 int gw_engine_write_refused(const struct gw_engine *e)
 {
 	return e->write_stuck > 0;
+}
+
+/* While an alert's transfer runs and no new rows came, a campaign's
+ * outcomes and claims wait, at most RECORD_DEFER_MS and RECORD_DEFER_MAX
+ * outcomes (docs/marketing.md, "Delivery rules"): the turns that carry the
+ * alert stay short.  Returns when the wait ends (Unix ms), 0 when the
+ * engine's writes need not wait. */
+static int64_t defer_until(struct gw_engine *e, int64_t now)
+{
+	int64_t since;
+	int alert = 0;
+
+	for (int ch = 0; ch < GW_CH__COUNT; ch++)
+		alert |= e->running_alert[ch] > 0;
+	if (!alert || e->kicked || e->done_urgent || e->stopping || e->ndone >= RECORD_DEFER_MAX) {
+		e->defer_since = 0;
+		return 0;
+	}
+	if (e->defer_since == 0)
+		e->defer_since = now;
+	since = e->defer_since;
+	if (e->ndone > 0 && e->done_first < since)
+		since = e->done_first;
+	return now < since + RECORD_DEFER_MS ? since + RECORD_DEFER_MS : 0;
 }
 
 /* Finished deliveries not recorded yet. */
@@ -961,7 +989,10 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 	    now_ms < e->done_first + RECORD_WAIT_MS)
 		return;
 	if (now_ms < e->write_after)
-		return;         /* the store refused the last attempt: wait */
+		return; /* the store refused the last attempt: wait */
+	if (defer_until(e, now_ms) != 0)
+		return; /* an alert runs: a campaign's writes wait a little */
+	e->defer_since = 0;
 	gw_store_durable(s, 0); /* a lost 'sending' or outcome only repeats a delivery */
 	in_tx = gw_store_begin(s) == 0;
 	if (!in_tx || record_done(e, now_ms) != MQS_OK) {
@@ -973,6 +1004,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 		e->ready[ch].mark = e->ready[ch].n;
 	if (claim) {
 		e->dirty = 0;
+		e->kicked = 0;
 		e->due_hint = 0;
 		if (periodic)
 			e->next_poll = now_ms + 1000;
@@ -1090,8 +1122,10 @@ void gw_engine_stop(struct gw_engine *e)
 /* New rows were committed. */
 void gw_engine_kick(struct gw_engine *e)
 {
-	if (e != NULL)
+	if (e != NULL) {
 		e->dirty = 1;
+		e->kicked = 1;
+	}
 }
 
 /* f's transfer ended (untracked, outcome in f->res): keep the outcome,
@@ -1184,10 +1218,10 @@ size_t gw_engine_fds(const struct gw_engine *e, int *fd, short *events, size_t c
 /* Next time the engine wants to run (Unix ms), or 0. */
 int64_t gw_engine_next_due(struct gw_engine *e)
 {
-	int64_t due;
+	int64_t now = (int64_t)mqs_now_ms(), due, until = defer_until(e, now);
 
 	if (e->dirty && !e->stopping)
-		due = (int64_t)mqs_now_ms();
+		due = now;
 	else if (e->due_hint == 0 || e->due_hint > e->next_poll)
 		due = e->next_poll;
 	else
@@ -1195,12 +1229,14 @@ int64_t gw_engine_next_due(struct gw_engine *e)
 	if (e->ndone > 0) {
 		/* outcomes: at once, or a campaign's after a short batching wait */
 		int64_t rec = e->done_urgent || e->stopping || e->ndone >= RECORD_BATCH
-		                  ? (int64_t)mqs_now_ms()
+		                  ? now
 		                  : e->done_first + RECORD_WAIT_MS;
 
 		if (rec < due)
 			due = rec;
 	}
+	if (until != 0 && due < until)
+		due = until; /* a campaign's writes wait for the running alert */
 	for (size_t i = 0; i < e->nowned; i++) {
 		struct gw_channel *ch = e->owned[i];
 		int64_t t = ch->ops->native_next != NULL ? ch->ops->native_next(ch) : 0;

@@ -35,7 +35,7 @@
 #define CACHE_MAX       4           /* campaigns kept parsed */
 #define BATCH_MIN       50          /* recipients per batch at least */
 #define BATCH_START     200         /* recipients in the first batch */
-#define BATCH_BUDGET_US 5000        /* a batch should take at most this long */
+#define BATCH_BUDGET_US 2000        /* a batch should take at most this long */
 #define SLOW_EVERY_MS   1000        /* expiry, scheduling, start, done: once a second */
 #define WARNED_MAX      32          /* campaigns whose missing proof was logged */
 #define PUBLISHER       "$campaign" /* messages.publisher of campaign messages */
@@ -614,10 +614,10 @@ static int fan_out_batch(struct gw_marketing *m, int64_t now)
 	if (rc != MQS_OK || gw_store_commit(s) != MQS_OK)
 		goto fail;
 	if (n > 0) {
-		/* fold this batch's pages into the database now, in the
-		 * campaign's turn, rather than in the commit of an alert that
-		 * happens to cross SQLite's automatic checkpoint threshold */
-		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		/* fold this batch's pages into the database now (by the
+		 * daemon's checkpointer thread), rather than in the commit of
+		 * an alert that crosses SQLite's automatic checkpoint threshold */
+		gw_store_checkpoint(s);
 		gw_engine_kick(m->gw->engine);
 	}
 	{

@@ -576,6 +576,10 @@ static void loop(struct gw_loop *l)
 				if (fds[i].revents & CURL_WAIT_POLLOUT)
 					re |= POLLOUT;
 				gw_mqtt_io(l->mqtt[srcs[i].index], re);
+				/* the alerts of this read start before their fsync,
+				 * which then overlaps their first round trip */
+				gw_engine_dispatch(gw->engine, (int64_t)mqs_now_ms());
+				gw_engine_perform(gw->engine);
 				/* one fsync for the messages of this read */
 				gw_store_sync(&gw->store);
 				flush_out(l);
@@ -991,6 +995,8 @@ int gw_run(const struct gw_config *conf)
 	 * may stall the loop: a refused write is retried later (docs/gateway.md,
 	 * delivery guarantees) */
 	gw_store_nowait(&gw->store);
+	/* checkpoints off the loop; without the thread they stay in it */
+	(void)gw_store_checkpointer_start(&gw->store, conf->db);
 	loop(l);
 	gw_store_sync(&gw->store);
 	if (l->out.dropped > 0)

@@ -3,7 +3,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -393,11 +395,146 @@ fail:
 	return rc;
 }
 
+/* The checkpointer (gw_store_checkpointer_start): its own connection and
+ * thread; the loop's commits wake it through the WAL hook. */
+struct gw_store_ckpt {
+	sqlite3 *db; /* used by the thread only */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int wake, stop; /* under mu */
+	int last_pages; /* WAL size at the last wake-up (loop's thread only) */
+};
+
+#define CKPT_IDLE_S 1 /* a checkpoint at least this often while the WAL has frames */
+
+/* The thread: a PASSIVE checkpoint whenever woken, or each CKPT_IDLE_S. */
+static void *ckpt_main(void *arg)
+{
+	struct gw_store_ckpt *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->stop) {
+		if (!c->wake) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += CKPT_IDLE_S;
+			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+			if (c->stop)
+				break;
+		}
+		c->wake = 0;
+		pthread_mutex_unlock(&c->mu);
+		/* busy (another checkpoint, a restore) or an error: next time */
+		(void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Wake the thread. */
+static void ckpt_wake(struct gw_store_ckpt *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->wake = 1;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* WAL hook of the loop's connection: after each commit, with the WAL's
+ * size in pages; wakes the checkpointer every GW_STORE_CKPT_PAGES. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct gw_store_ckpt *c = arg;
+
+	(void)db;
+	(void)name;
+	if (pages < c->last_pages)
+		c->last_pages = 0; /* the WAL restarted from its beginning */
+	if (pages - c->last_pages >= GW_STORE_CKPT_PAGES) {
+		c->last_pages = pages;
+		ckpt_wake(c);
+	}
+	return SQLITE_OK;
+}
+
+/* Stop the thread, close its connection; the automatic checkpoints of
+ * s->db come back. */
+static void ckpt_stop(struct gw_store *s)
+{
+	struct gw_store_ckpt *c = s->ckpt;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	if (s->db != NULL)
+		sqlite3_wal_autocheckpoint(s->db, 1000); /* replaces ckpt_hook */
+	sqlite3_close_v2(c->db);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	s->ckpt = NULL;
+}
+
+/* Start the checkpointer. */
+int gw_store_checkpointer_start(struct gw_store *s, const char *db_path)
+{
+	struct gw_store_ckpt *c;
+	char err[512];
+	int rc;
+
+	if (s->ckpt != NULL)
+		return MQS_OK;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		gw_log(GW_LOG_WARN, "cannot start the checkpointer: out of memory");
+		return MQS_ERR_NOMEM;
+	}
+	rc = mqs_db_open(db_path, 0, NULL, 0, &c->db, err, sizeof(err));
+	if (rc != MQS_OK) {
+		gw_log(GW_LOG_WARN, "cannot start the checkpointer: %s", err);
+		free(c);
+		return rc;
+	}
+	sqlite3_busy_timeout(c->db, 0);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the checkpointer: %s", strerror(errno));
+		sqlite3_close_v2(c->db);
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+		return MQS_ERR_IO;
+	}
+	s->ckpt = c;
+	/* replaces the automatic checkpoints (they are a WAL hook too) */
+	sqlite3_wal_hook(s->db, ckpt_hook, c);
+	return MQS_OK;
+}
+
+/* Checkpoint soon. */
+void gw_store_checkpoint(struct gw_store *s)
+{
+	if (s->ckpt != NULL) {
+		ckpt_wake(s->ckpt);
+		return;
+	}
+	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
 /* Close and wipe. */
 void gw_store_close(struct gw_store *s)
 {
 	if (s == NULL)
 		return;
+	ckpt_stop(s);
 	for (size_t i = 0; i < s->ncache; i++)
 		sqlite3_finalize(s->cache[i].st);
 	s->ncache = 0;

@@ -17,7 +17,8 @@
  * Return values are enum mqs_err codes (MQS_OK = 0).
  *
  * Ownership: struct gw_store is caller-owned; gw_store_open() fills it,
- * gw_store_close() closes the database and wipes the keys (NULL-safe).
+ * gw_store_close() stops the checkpointer (if started), closes the database
+ * and wipes the keys (NULL-safe).
  * Statements from gw_store_prepare() belong to the caller (finalize them);
  * those of gw_store_stmt() belong to the store.
  */
@@ -40,8 +41,11 @@
  * the derived key is kept in the store (gw_store_crypt_text). */
 #define GW_STORE_TEXT_LABEL "mqttsec-gateway text v1"
 
+struct gw_store_ckpt;
+
 struct gw_store {
 	sqlite3 *db;
+	struct gw_store_ckpt *ckpt; /* the checkpointer thread, NULL when none */
 	uint8_t mk[MQS_MASTER_KEY_LEN];
 	uint8_t lookup_key[32];
 	uint8_t unsub_key[32]; /* HMAC key of unsubscribe tokens (GW_STORE_UNSUB_LABEL) */
@@ -120,6 +124,21 @@ void gw_store_sync(struct gw_store *s);
  * replaced); a write that meets a lock fails at once and the caller retries
  * it later (docs/gateway.md, delivery guarantees). */
 void gw_store_nowait(struct gw_store *s);
+
+/* For the daemon: move WAL checkpoints off the caller's thread
+ * (docs/gateway.md, "Delivery guarantees"): a thread with a connection of
+ * its own folds the WAL into the database (PASSIVE checkpoints: it never
+ * takes the write lock, so no write of s waits for it) whenever s's commits
+ * have grown the WAL by GW_STORE_CKPT_PAGES pages, and at least once a
+ * second while the WAL is not empty; s's automatic checkpoints are turned
+ * off.  db_path is the database s opened.  MQS_OK, or an error (logged)
+ * with the automatic checkpoints of s left on. */
+#define GW_STORE_CKPT_PAGES 256
+int gw_store_checkpointer_start(struct gw_store *s, const char *db_path);
+
+/* Fold the WAL into the database soon: the checkpointer is woken, or
+ * (without one) a PASSIVE checkpoint runs now on s. */
+void gw_store_checkpoint(struct gw_store *s);
 
 /* How many times the database refused a write for a reason that may pass
  * (busy or locked, disk full, I/O error, read-only): a counter that only
