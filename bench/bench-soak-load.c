@@ -9,6 +9,7 @@
  *                   [-d SECONDS] [-c CONCURRENCY] [-k PER_SESSION]
  *                   [-a ALERT_EVERY] [-A SINK_FILE] [-B BROKER_PID]
  *                   [-G GATEWAY_PID] [-o CSV] [-i INTERVAL] [-S SIZE] [-L LOSS_S]
+ *                   [-R]
  *
  * Devices are CREDS_DIR/dev0000.json ... (credentials files of mqttsec-acl
  * device add).  A session: CONNECT with a fresh connect token for client id
@@ -21,6 +22,9 @@
  * schedule; 0: as fast as CONCURRENCY sessions in flight allow), at most
  * CONCURRENCY (default 64) sessions in flight, the least recently used idle
  * device next, each device at most one session per 0.35 s.
+ *
+ * -R: the reference, against plain mosquitto: the same cycle, anonymous
+ * (client id = the device's name), plaintext on soak/sec/ too.
  *
  * The subscriber (SUB_CREDS, a token login too) holds soak/# at QoS 1,
  * opens every sealed message with its topic key, checks the origin and the
@@ -114,13 +118,13 @@ struct counters {
 };
 
 static struct opts {
-	int port, conc, per_session, alert_every, interval, loss_s;
+	int port, conc, per_session, alert_every, interval, loss_s, reference;
 	long ndev;
 	double rate, secs;
 	size_t size;
 	const char *dir, *sub_creds, *sink, *csv;
 	long broker_pid, gw_pid;
-} o = {0, 64, 4, 0, 10, 5, 0, 0, 600, 200, NULL, NULL, NULL, NULL, 0, 0};
+} o = {0, 64, 4, 0, 10, 5, 0, 0, 0, 600, 200, NULL, NULL, NULL, NULL, 0, 0};
 
 static struct dev *devs;
 static struct sess *sess;
@@ -223,24 +227,28 @@ static size_t put_str(uint8_t *b, const char *s)
 	return l + 2;
 }
 
-/* CONNECT for user (client id = user) with a fresh connect token. */
+/* CONNECT for user (client id = user) with a fresh connect token; with
+ * -R (the reference, plain mosquitto) anonymous with that client id. */
 static size_t connect_packet(uint8_t *out, const struct mqs_creds *c)
 {
 	uint8_t body[512];
-	char tok[MQS_CONNTOKEN_TEXT_LEN + 1];
+	char tok[MQS_CONNTOKEN_TEXT_LEN + 1] = "";
 	size_t n = 0, h = 0;
 
-	if (mqs_conntoken_make_secret(c->totp_secret, c->totp_secret_len, c->username, c->username,
+	if (!o.reference &&
+	    mqs_conntoken_make_secret(c->totp_secret, c->totp_secret_len, c->username, c->username,
 	                              mqs_now_ms(), tok) != MQS_OK)
 		die("conntoken");
 	n += put_str(body + n, "MQTT");
 	body[n++] = 4;
-	body[n++] = 0xC2; /* username, password, clean session */
+	body[n++] = o.reference ? 0x02 : 0xC2; /* (username, password,) clean session */
 	body[n++] = 0;
 	body[n++] = 60;
 	n += put_str(body + n, c->username);
-	n += put_str(body + n, c->username);
-	n += put_str(body + n, tok);
+	if (!o.reference) {
+		n += put_str(body + n, c->username);
+		n += put_str(body + n, tok);
+	}
 	OPENSSL_cleanse(tok, sizeof(tok));
 	out[h++] = 0x10;
 	h += put_len(out + h, n);
@@ -456,7 +464,8 @@ static void sub_message(const uint8_t *pkt, size_t len, uint8_t flags)
 	}
 	dev = strrchr(topic, '/');
 	dev = dev != NULL ? dev + 1 : topic;
-	if (strncmp(topic, "soak/plain/", 11) == 0) {
+	if (strncmp(topic, "soak/plain/", 11) == 0 ||
+	    (o.reference && strncmp(topic, "soak/sec/", 9) == 0)) {
 		sub_check(topic, dev, pkt + off, len - off);
 		return;
 	}
@@ -687,7 +696,7 @@ static int sess_publish(struct sess *s, uint32_t id)
 			plain[j] = (uint8_t)('a' + j % 26);
 		plain[hl] = '\0';
 		snprintf(topic, sizeof(topic), "soak/%s/%s", sealed ? "sec" : "plain", name);
-		if (sealed) {
+		if (sealed && !o.reference) {
 			size_t el = 0;
 
 			if (mqs_envelope_seal(dv->dk->key, dv->dk->id, mqs_now_ms(), NULL, NULL, 0,
@@ -933,7 +942,7 @@ static void usage(void)
 	        "[-d SECONDS]\n"
 	        "       [-c CONCURRENCY] [-k PER_SESSION] [-a ALERT_EVERY] [-A SINK_FILE]\n"
 	        "       [-B BROKER_PID] [-G GATEWAY_PID] [-o CSV] [-i INTERVAL] [-S SIZE] "
-	        "[-L LOSS_S]\n");
+	        "[-L LOSS_S] [-R]\n");
 	exit(64);
 }
 
@@ -942,7 +951,7 @@ static void options(int argc, char **argv)
 	int c;
 
 	for (;;) {
-		c = getopt(argc, argv, "p:D:n:u:r:d:c:k:a:A:B:G:o:i:S:L:");
+		c = getopt(argc, argv, "p:D:n:u:r:d:c:k:a:A:B:G:o:i:S:L:R");
 		if (c == -1)
 			break;
 		switch (c) {
@@ -993,6 +1002,9 @@ static void options(int argc, char **argv)
 			break;
 		case 'L':
 			o.loss_s = atoi(optarg);
+			break;
+		case 'R':
+			o.reference = 1;
 			break;
 		default:
 			usage();

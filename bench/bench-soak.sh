@@ -27,9 +27,11 @@
 # Run from a build dir after "make bench-soak":
 #   ../bench/bench-soak.sh [-d DURATION] [-n NDEV] [-r RATE] [-m MAXSECS]
 #                          [-c CONCURRENCY] [-a ALERT_EVERY] [-o OUTDIR]
-#                          [-L LOSS_S]
+#                          [-L LOSS_S] [-P [-t TRIALS]]
 # A message not at the subscriber LOSS_S (5) seconds after its publish is
-# lost.
+# lost.  -P: phase 1 also against plain mosquitto (anonymous, the same
+# cycle in plaintext), TRIALS (3) trials each, alternating; the maximum is
+# the median of the plugin's, with the ratio.
 # BENCH_KEEP=1 keeps the work dir.
 set -eu
 export LC_ALL=C
@@ -50,8 +52,10 @@ CONC=64
 ALERT_EVERY=25
 OUTDIR=
 LOSS=5
+REFERENCE=0
+TRIALS=3
 
-while getopts "d:n:r:m:c:a:o:L:" opt; do
+while getopts "d:n:r:m:c:a:o:L:Pt:" opt; do
 	case $opt in
 	d) DURATION=$OPTARG ;;
 	n) NDEV=$OPTARG ;;
@@ -61,8 +65,10 @@ while getopts "d:n:r:m:c:a:o:L:" opt; do
 	a) ALERT_EVERY=$OPTARG ;;
 	o) OUTDIR=$OPTARG ;;
 	L) LOSS=$OPTARG ;;
+	P) REFERENCE=1 ;;
+	t) TRIALS=$OPTARG ;;
 	*)
-		sed -n '2,32s/^# \{0,1\}//p' "$0" >&2
+		sed -n '2,35s/^# \{0,1\}//p' "$0" >&2
 		exit 64
 		;;
 	esac
@@ -226,11 +232,53 @@ field() {
 	sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
 }
 
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# max_run PORT [-R]: one phase-1 trial; prints its rate
+max_run() {
+	local port=$1 out
+	shift
+	out=$("$LOAD" -p "$port" -D "$W/creds" -n "$NDEV" -u "$W/sub.json" -r 0 -d "$MAXSECS" \
+		-c "$CONC" -i "$MAXSECS" -L "$LOSS" "$@") || fail "phase 1 failed: $out"
+	echo "# phase 1${1:+ (plain mosquitto)}: $(tail -n 1 <<<"$out")" >&2
+	field rate "$out"
+}
+
 if [ -z "$RATE" ]; then
-	out=$("$LOAD" -p "$PORT" -D "$W/creds" -n "$NDEV" -u "$W/sub.json" -r 0 -d "$MAXSECS" \
-		-c "$CONC" -i "$MAXSECS" -L "$LOSS" -B "$BROKER_PID") || fail "phase 1 failed: $out"
-	MAX=$(field rate "$out")
-	echo "# phase 1: $(tail -n 1 <<<"$out")"
+	if [ "$REFERENCE" = 1 ]; then
+		# plain mosquitto, anonymous, the same limits; the same cycle in
+		# plaintext, alternating with the plugin's trials
+		PLAIN_PORT=$(free_port)
+		{
+			[ "$(id -u)" -eq 0 ] && echo "user root"
+			echo "listener $PLAIN_PORT 127.0.0.1"
+			echo "persistence false"
+			echo "connection_messages false"
+			echo "log_dest file $W/plain.log"
+			echo "max_queued_messages 100000"
+			echo "max_inflight_messages 100"
+			echo "allow_anonymous true"
+		} >"$W/plain.conf"
+		bg plain "$MOSQUITTO" -c "$W/plain.conf"
+		PLAIN_PID=$LAST_PID
+		wait_for 20 port_open "$PLAIN_PORT" || fail "plain broker did not start"
+		: >"$W/max-plugin"
+		: >"$W/max-plain"
+		for _ in $(seq "$TRIALS"); do
+			max_run "$PORT" >>"$W/max-plugin"
+			max_run "$PLAIN_PORT" -R >>"$W/max-plain"
+		done
+		kill "$PLAIN_PID" 2>/dev/null || true
+		MAX=$(median <"$W/max-plugin")
+		MAXP=$(median <"$W/max-plain")
+		echo "# maximum, median of $TRIALS alternating trials: plugin $MAX messages/s, plain" \
+			"mosquitto $MAXP messages/s, ratio $(awk -v a="$MAX" -v b="$MAXP" \
+				'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+	else
+		MAX=$(max_run "$PORT")
+	fi
 	RATE=$((MAX / 2))
 	echo "# maximum ${MAX} messages/s (${MAXSECS} s, $CONC sessions in flight); phase 2 at $RATE/s"
 	sleep 5 # the broker settles; the subscriber of phase 1 is gone
