@@ -191,7 +191,7 @@ static int rule_test(struct acl_ctx *ctx, int argc, char **argv)
 	                                         {"receive", "RECEIVE"},
 	                                         {"subscribe", "SUBSCRIBE"}};
 	struct test_opts o;
-	struct mqsa_page pg = {0, MQSA_PAGE_MAX, 0};
+	struct mqsa_page pg = {.offset = 0, .limit = MQSA_PAGE_MAX};
 	cJSON *rows = NULL;
 	enum mqs_err rc = MQS_OK;
 	int first;

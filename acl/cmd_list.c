@@ -139,7 +139,7 @@ static enum mqs_err show_row(const struct mqsa_list_entry *e, void *arg)
 static enum mqs_err show_bans(struct acl_ctx *ctx, int all, struct show_arg *a, char *why)
 {
 	struct mqsa_list_query q = {"deny", 1, all};
-	struct mqsa_page pg = {0, MQSA_PAGE_MAX, 0};
+	struct mqsa_page pg = {.offset = 0, .limit = MQSA_PAGE_MAX};
 	enum mqs_err rc;
 
 	do {

@@ -50,6 +50,25 @@ enum mqs_err mqsa_audit_list(struct mqsa_ctx *ctx, long long limit,
 	return mqsa_each_row(ctx, st, audit_row, &a, "audit log", why);
 }
 
+/* The filter of an audit page (?1..?4). */
+struct audit_page_params {
+	const char *who;
+	const char *action;
+	long long from;
+	long long until;
+};
+
+/* Bind an audit page's filter. */
+static void audit_page_bind(sqlite3_stmt *st, const void *arg)
+{
+	const struct audit_page_params *p = arg;
+
+	sqlite3_bind_text(st, 1, p->who, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->action, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, p->from);
+	sqlite3_bind_int64(st, 4, p->until);
+}
+
 /* A page of the rows q selects, the newest first. */
 enum mqs_err mqsa_audit_page(struct mqsa_ctx *ctx, const struct mqsa_audit_query *q,
                              struct mqsa_page *pg,
@@ -57,43 +76,30 @@ enum mqs_err mqsa_audit_page(struct mqsa_ctx *ctx, const struct mqsa_audit_query
                              void *arg, char *why)
 {
 	/* ?1 who or NULL, ?2 action prefix or NULL, ?3 from, ?4 until */
-	static const char where[] =
-	    "WHERE (?1 IS NULL OR instr(who, ?1) > 0) AND (?2 IS NULL OR substr(action, 1, "
-	    "length(?2)) = ?2) AND (?3 = 0 OR at >= ?3) AND (?4 = 0 OR at <= ?4) ";
-	const char *who = q->who != NULL && q->who[0] != '\0' ? q->who : NULL;
-	const char *action = q->action != NULL && q->action[0] != '\0' ? q->action : NULL;
 	struct audit_arg a = {each, arg};
-	sqlite3_stmt *st = NULL;
-	char sql[512];
+	struct audit_page_params p = {NULL, NULL, q->from, q->until};
+	struct mqsa_page_spec spec = {
+	    "audit rows",
+	    "id, at, who, action, detail",
+	    "audit",
+	    "(?1 IS NULL OR instr(who, ?1) > 0) AND (?2 IS NULL OR substr(action, 1, length(?2)) "
+	    "= ?2) AND (?3 = 0 OR at >= ?3) AND (?4 = 0 OR at <= ?4)",
+	    {"id", NULL, NULL, NULL},
+	    "i",
+	    1,
+	    audit_page_bind,
+	    &p,
+	};
 	enum mqs_err rc;
 
-	rc = mqsa_page_begin(ctx, pg, who, why);
-	if (rc == MQS_OK && action != NULL)
-		rc = mqsa_text_check(action, MQSA_SEARCH_MAX, 1, "action", why);
+	p.who = q->who != NULL && q->who[0] != '\0' ? q->who : NULL;
+	p.action = q->action != NULL && q->action[0] != '\0' ? q->action : NULL;
+	rc = mqsa_page_begin(ctx, pg, p.who, why);
+	if (rc == MQS_OK && p.action != NULL)
+		rc = mqsa_text_check(p.action, MQSA_SEARCH_MAX, 1, "action", why);
 	if (rc == MQS_OK && (q->from < 0 || q->until < 0))
 		rc = mqsa_fail(why, MQS_ERR_INVAL, "invalid time range");
-	for (int pass = 0; rc == MQS_OK && pass < 2; pass++) {
-		if (pass == 0)
-			snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit %s", where);
-		else
-			snprintf(
-			    sql, sizeof(sql),
-			    "SELECT id, at, who, action, detail FROM audit %s ORDER BY id DESC "
-			    "LIMIT ?5 OFFSET ?6",
-			    where);
-		rc = mqsa_prepare(ctx, sql, &st, why);
-		if (rc != MQS_OK)
-			break;
-		sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, action, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, q->from);
-		sqlite3_bind_int64(st, 4, q->until);
-		if (pass == 0) {
-			rc = mqsa_page_count(ctx, st, pg, "count audit rows", why);
-		} else {
-			mqsa_page_bind(st, 5, pg);
-			rc = mqsa_each_row(ctx, st, audit_row, &a, "audit log", why);
-		}
-	}
+	if (rc == MQS_OK)
+		rc = mqsa_page_run(ctx, &spec, pg, audit_row, &a, why);
 	return rc;
 }

@@ -244,40 +244,44 @@ enum mqs_err mqsa_device_list(struct mqsa_ctx *ctx,
 	return mqsa_each_row(ctx, st, device_row, &a, "devices", why);
 }
 
+/* Bind a device page's search (?1), when there is one. */
+static void device_page_bind(sqlite3_stmt *st, const void *arg)
+{
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+}
+
 /* A page of the devices whose name contains search. */
 enum mqs_err mqsa_device_page(struct mqsa_ctx *ctx, const char *search, struct mqsa_page *pg,
                               enum mqs_err (*each)(const struct mqsa_device_info *d, void *arg),
                               void *arg, char *why)
 {
 	struct device_list_arg a = {each, arg};
-	sqlite3_stmt *st = NULL;
+	struct mqsa_page_spec spec = {
+	    "devices",
+	    "d.name, d.enabled, d.digits, d.period, d.algorithm, d.created_at, d.last_step, "
+	    "(SELECT group_concat(grp, ',') FROM (SELECT grp FROM group_members WHERE member = "
+	    "d.name ORDER BY grp))",
+	    "devices d",
+	    "1",
+	    {"d.name", NULL, NULL, NULL},
+	    "t",
+	    0,
+	    device_page_bind,
+	    NULL,
+	};
 	enum mqs_err rc;
 
 	if (search != NULL && search[0] == '\0')
 		search = NULL;
+	if (search != NULL) {
+		spec.where = "instr(d.name, ?1) > 0";
+		spec.bind_arg = search;
+	}
 	rc = mqsa_page_begin(ctx, pg, search, why);
 	if (rc == MQS_OK)
-		rc = mqsa_prepare(ctx,
-		                  "SELECT count(*) FROM devices WHERE ?1 IS NULL OR "
-		                  "instr(name, ?1) > 0",
-		                  &st, why);
-	if (rc != MQS_OK)
-		return rc;
-	sqlite3_bind_text(st, 1, search, -1, SQLITE_STATIC);
-	rc = mqsa_page_count(ctx, st, pg, "count devices", why);
-	if (rc == MQS_OK)
-		rc = mqsa_prepare(ctx,
-		                  "SELECT d.name, d.enabled, d.digits, d.period, d.algorithm, "
-		                  "d.created_at, d.last_step, (SELECT group_concat(grp, ',') FROM "
-		                  "(SELECT grp FROM group_members WHERE member = d.name ORDER BY "
-		                  "grp)) FROM devices d WHERE ?1 IS NULL OR instr(d.name, ?1) > 0 "
-		                  "ORDER BY d.name LIMIT ?2 OFFSET ?3",
-		                  &st, why);
-	if (rc != MQS_OK)
-		return rc;
-	sqlite3_bind_text(st, 1, search, -1, SQLITE_STATIC);
-	mqsa_page_bind(st, 2, pg);
-	return mqsa_each_row(ctx, st, device_row, &a, "devices", why);
+		rc = mqsa_page_run(ctx, &spec, pg, device_row, &a, why);
+	return rc;
 }
 
 /* device rm: the device and how many rows went with it. */

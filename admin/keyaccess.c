@@ -307,7 +307,7 @@ enum mqs_err mqsa_rule_test(struct mqsa_ctx *ctx, const char *topic, const char 
                             char *why)
 {
 	struct test_names t = {NULL, NULL, 0};
-	struct mqsa_page one = {0, 1, 0};
+	struct mqsa_page one = {.offset = 0, .limit = 1};
 	enum mqs_err rc;
 
 	if (name != NULL && name[0] == '\0')

@@ -66,13 +66,35 @@ struct mqsa_ctx;
 #define MQSA_PAGE_MAX   1000 /* rows of one page */
 #define MQSA_SEARCH_MAX 256  /* search and filter texts of a listing */
 
+#define MQSA_PAGE_KEY_MAX 160 /* a page key (mqsa_page after, before, key_first) */
+
 /* One page of a listing: skip offset (>= 0) matching rows, then give at
  * most limit (1..MQSA_PAGE_MAX); total gets the number of matching rows
- * (the listing functions set it before the first row). */
+ * (the listing functions set it before the first row).
+ *
+ * Keyset paging (the devices, rules and audit listings; docs/console.md,
+ * "Long listings"): with after set, the page is the rows that follow the
+ * row of that key in the listing's order; with before set, the rows that
+ * come just before it; with at_end, the last page.  offset is ignored
+ * then, and no page costs more than a seek in an index, however deep.  A
+ * key is opaque text of at most MQSA_PAGE_KEY_MAX - 1 bytes that a
+ * listing gave in key_first or key_last (a row removed since still works:
+ * the page starts at its place); a key that the listing cannot have given
+ * is MQS_ERR_INVAL.  The listing sets key_first and key_last to the keys
+ * of the first and last row given ("" with no row), more_before and
+ * more_after to 1 when rows come before and after this page.  after,
+ * before and at_end are borrowed; NULL or "" and 0 are "not set". */
 struct mqsa_page {
 	long long offset;
 	long long limit;
 	long long total;
+	const char *after;
+	const char *before;
+	int at_end;
+	char key_first[MQSA_PAGE_KEY_MAX];
+	char key_last[MQSA_PAGE_KEY_MAX];
+	int more_before;
+	int more_after;
 };
 
 /* ---- ctx.c: the context ---- */

@@ -130,6 +130,33 @@ MQS_MUST_CHECK enum mqs_err mqsa_page_count(struct mqsa_ctx *ctx, sqlite3_stmt *
 /* Bind pg's limit to parameter ilimit and its offset to ilimit + 1. */
 void mqsa_page_bind(sqlite3_stmt *st, int ilimit, const struct mqsa_page *pg);
 
+#define MQSA_PAGE_KEYS 4 /* columns of a page key */
+
+/* A listing paged by key (mqsa_page_run): the parts of its statements.
+ * The key columns are unique together and an index holds them in this
+ * order (with the filter's equality columns first), so a page is a seek. */
+struct mqsa_page_spec {
+	const char *what;   /* in errors: "read WHAT", "count WHAT" */
+	const char *select; /* the row's columns, read by the row function from 0 */
+	const char *from;   /* FROM clause */
+	const char *where;  /* the filter, a condition ("1": none), parameters ?1..?9 */
+	const char *key[MQSA_PAGE_KEYS]; /* key columns in the listing's order, NULL-ended */
+	const char *types;               /* per key column: 'i' integer, 't' text (only the last) */
+	int desc;                        /* the listing is in descending key order */
+	/* bind the filter's parameters (called for every statement) */
+	void (*bind)(sqlite3_stmt *st, const void *arg);
+	const void *bind_arg;
+};
+
+/* Count the rows of spec into pg->total, then give the page pg asks for
+ * (offset, or after/before/at_end: mqsa.h, struct mqsa_page) to row, in
+ * the listing's order, and set pg's keys and more_before/more_after.
+ * Call after mqsa_page_begin. */
+MQS_MUST_CHECK enum mqs_err mqsa_page_run(struct mqsa_ctx *ctx, const struct mqsa_page_spec *spec,
+                                          struct mqsa_page *pg,
+                                          enum mqs_err (*row)(sqlite3_stmt *st, void *arg),
+                                          void *arg, char *why);
+
 /* ---- lists.c, shared with import ---- */
 
 /* Normalise a list pattern for match into out (cap bytes): ip patterns

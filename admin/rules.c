@@ -211,6 +211,17 @@ static enum mqs_err rule_row(sqlite3_stmt *st, void *data)
 	return a->each(&r, a->arg);
 }
 
+/* Bind a rule page's subject (?1) and search (?2), NULL when absent. */
+static void rule_page_bind(sqlite3_stmt *st, const void *arg)
+{
+	const char *const *params = arg;
+
+	if (params[0] != NULL)
+		sqlite3_bind_text(st, 1, params[0], -1, SQLITE_STATIC);
+	if (params[1] != NULL)
+		sqlite3_bind_text(st, 2, params[1], -1, SQLITE_STATIC);
+}
+
 /* Rules in evaluation order. */
 enum mqs_err mqsa_rule_show(struct mqsa_ctx *ctx, const char *subject,
                             enum mqs_err (*each)(const struct mqsa_rule *r, void *arg), void *arg,
@@ -241,43 +252,38 @@ enum mqs_err mqsa_rule_page(struct mqsa_ctx *ctx, const char *subject, const cha
                             enum mqs_err (*each)(const struct mqsa_rule *r, void *arg), void *arg,
                             char *why)
 {
-	/* ?1 subject or NULL (the index acl_rules_subject), ?2 search or NULL */
-	static const char where[] =
-	    "WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR instr(filter, ?2) > 0) ";
+	/* ?1 subject, ?2 search; an absent filter is left out of the
+	 * statement so that the subject's uses the index acl_rules_subject_order
+	 * (schema 6) and the listing acl_rules_order */
+	static const char *const where[] = {"1", "subject = ?1", "instr(filter, ?2) > 0",
+	                                    "subject = ?1 AND instr(filter, ?2) > 0"};
 	struct rule_show_arg a = {each, arg};
-	sqlite3_stmt *st = NULL;
-	char sql[512];
+	const char *params[2];
+	struct mqsa_page_spec spec = {
+	    "acl rules",
+	    "id, priority, effect, access, subject, filter, created_at",
+	    "acl_rules",
+	    NULL,
+	    {"page_prio", "page_allow", "id", NULL},
+	    "iii",
+	    0,
+	    rule_page_bind,
+	    params,
+	};
 	enum mqs_err rc;
 
 	if (search != NULL && search[0] == '\0')
 		search = NULL;
 	if (subject != NULL && subject[0] == '\0')
 		subject = NULL;
+	params[0] = subject;
+	params[1] = search;
+	spec.where = where[(subject != NULL ? 1 : 0) + (search != NULL ? 2 : 0)];
 	rc = mqsa_page_begin(ctx, pg, search, why);
 	if (rc == MQS_OK && subject != NULL)
 		rc = mqsa_name_check(subject[0] == '@' ? subject + 1 : subject,
 		                     subject[0] == '@' ? "group" : "device", why);
-	for (int pass = 0; rc == MQS_OK && pass < 2; pass++) {
-		if (pass == 0)
-			snprintf(sql, sizeof(sql), "SELECT count(*) FROM acl_rules %s", where);
-		else
-			snprintf(
-			    sql, sizeof(sql),
-			    "SELECT id, priority, effect, access, subject, filter, created_at "
-			    "FROM acl_rules %s ORDER BY priority DESC, effect = 'deny' DESC, id "
-			    "LIMIT ?3 OFFSET ?4",
-			    where);
-		rc = mqsa_prepare(ctx, sql, &st, why);
-		if (rc != MQS_OK)
-			break;
-		sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, search, -1, SQLITE_STATIC);
-		if (pass == 0) {
-			rc = mqsa_page_count(ctx, st, pg, "count acl rules", why);
-		} else {
-			mqsa_page_bind(st, 3, pg);
-			rc = mqsa_each_row(ctx, st, rule_row, &a, "acl rules", why);
-		}
-	}
+	if (rc == MQS_OK)
+		rc = mqsa_page_run(ctx, &spec, pg, rule_row, &a, why);
 	return rc;
 }

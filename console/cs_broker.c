@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "cs_broker.h"
@@ -103,6 +104,26 @@ int cs_broker_remove_by_id(struct cs_req *req, struct cs_resp *resp, const char 
 		rc = remove(ctx, id, why);
 	snprintf(done, sizeof(done), "%s %lld %s", noun, id, verb);
 	return cs_broker_done(req, resp, location, what, rc, done, why);
+}
+
+/* The page asked for. */
+void cs_broker_page(struct cs_req *req, struct mqsa_page *pg)
+{
+	const char *last = cs_req_param(req, "last");
+
+	memset(pg, 0, sizeof(*pg));
+	pg->offset = cs_req_page_offset(req);
+	pg->limit = CS_PAGE_ROWS;
+	pg->after = cs_req_param(req, "after");
+	pg->before = cs_req_param(req, "before");
+	pg->at_end = last != NULL && strcmp(last, "1") == 0;
+}
+
+/* A listing's links. */
+void cs_broker_pager(struct cs_resp *resp, struct cs_req *req, const struct mqsa_page *pg)
+{
+	cs_out_pager_keys(resp, req, pg->total, pg->key_first, pg->key_last, pg->more_before,
+	                  pg->more_after);
 }
 
 /* A form parameter or "". */

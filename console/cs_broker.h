@@ -55,6 +55,14 @@ int cs_broker_remove_by_id(struct cs_req *req, struct cs_resp *resp, const char 
                            const char *noun, const char *verb, const char *location,
                            const char *what);
 
+/* pg for the page the request asks for, of CS_PAGE_ROWS rows: "after",
+ * "before" (keys, borrowed from req), "last=1", or "page=N" (docs/console.md,
+ * "Long listings"). */
+void cs_broker_page(struct cs_req *req, struct mqsa_page *pg);
+
+/* The links of a listing that pg gave (cs_out_pager_keys). */
+void cs_broker_pager(struct cs_resp *resp, struct cs_req *req, const struct mqsa_page *pg);
+
 /* A required form parameter, "" when absent. */
 const char *cs_broker_param(const struct cs_req *req, const char *name);
 

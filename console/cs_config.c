@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ini.h>
 
@@ -38,6 +39,33 @@ static int set_num(const char *v, long long lo, long long hi, long long *out)
 		return 0;
 	*out = n;
 	return 1;
+}
+
+/* [http] host: a name or an address as the Host header carries it, so an
+ * IPv6 address is kept in brackets ("::1" becomes "[::1]"). */
+static int set_host(struct cs_conf *c, const char *v)
+{
+	struct in6_addr a6;
+	char br[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 253 || strchr(v, '/') != NULL)
+		return 0;
+	if (v[0] == '[') {
+		if (n < 3 || v[n - 1] != ']' || n - 2 >= INET6_ADDRSTRLEN)
+			return 0;
+		memcpy(br, v + 1, n - 2);
+		br[n - 2] = '\0';
+		return inet_pton(AF_INET6, br, &a6) == 1 && set_str(&c->host, v);
+	}
+	if (strchr(v, ':') != NULL) {
+		/* a bare IPv6 address (a port does not belong here) */
+		if (inet_pton(AF_INET6, v, &a6) != 1)
+			return 0;
+		snprintf(br, sizeof(br), "[%s]", v);
+		return set_str(&c->host, br);
+	}
+	return set_str(&c->host, v);
 }
 
 static int set_listen(struct cs_conf *c, const char *v)
@@ -103,7 +131,7 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 		else if (strcmp(name, "cert") == 0)
 			ok = set_str(&c->cert, value);
 		else if (strcmp(name, "host") == 0)
-			ok = strlen(value) > 0 && strlen(value) <= 253 && set_str(&c->host, value);
+			ok = set_host(c, value);
 		else if (strcmp(name, "key") == 0)
 			ok = set_str(&c->key, value);
 		else if (strcmp(name, "max_connections") == 0)
@@ -245,4 +273,42 @@ int cs_conf_loopback(const char *host)
 	if (inet_pton(AF_INET6, host, &a6) == 1)
 		return IN6_IS_ADDR_LOOPBACK(&a6);
 	return 0;
+}
+
+/* 1 when h is name, or name:PORT (1 to 5 digits), name compared
+ * case-insensitively. */
+static int host_is(const char *h, const char *name)
+{
+	size_t n = strlen(name);
+	size_t digits = 0;
+
+	if (strncasecmp(h, name, n) != 0)
+		return 0;
+	h += n;
+	if (*h == '\0')
+		return 1;
+	if (*h++ != ':')
+		return 0;
+	while (h[digits] >= '0' && h[digits] <= '9')
+		digits++;
+	return digits >= 1 && digits <= 5 && h[digits] == '\0';
+}
+
+/* Whether the Host header h may reach the console. */
+int cs_host_allowed(const struct cs_conf *c, const char *h)
+{
+	char listen[INET6_ADDRSTRLEN + 2];
+
+	if (c->host != NULL)
+		return h != NULL && host_is(h, c->host);
+	if (!cs_conf_loopback(c->listen_host))
+		return 1;
+	if (h == NULL)
+		return 0;
+	if (strchr(c->listen_host, ':') != NULL)
+		snprintf(listen, sizeof(listen), "[%s]", c->listen_host);
+	else
+		snprintf(listen, sizeof(listen), "%s", c->listen_host);
+	return host_is(h, "127.0.0.1") || host_is(h, "localhost") || host_is(h, "[::1]") ||
+	       host_is(h, listen);
 }

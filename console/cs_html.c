@@ -219,41 +219,56 @@ long long cs_req_page_offset(const struct cs_req *req)
 	return (page - 1) * CS_PAGE_ROWS;
 }
 
-static void pager_link(struct cs_resp *resp, struct cs_req *req, long long page, const char *label)
+/* A link to the request's path with its listing filters and name=value
+ * (both URL-encoded). */
+static void pager_link(struct cs_resp *resp, struct cs_req *req, const char *name,
+                       const char *value, const char *label)
 {
-	const char *names[] = {"q", "state", "filter", "who", "action", "kind", "level", "group"};
+	static const char *const names[] = {"q",     "state", "filter", "who",      "action",
+	                                    "kind",  "level", "group",  "subject",  "from",
+	                                    "until", "topic", "device", "clientid", "chan"};
 
 	cs_out_raw(resp, "<a href=\"");
 	cs_out_attr(resp, cs_req_path(req));
-	cs_out_fmt(resp, "?page=%lld", page);
+	cs_out_raw(resp, "?");
+	cs_out_raw(resp, name);
+	cs_out_raw(resp, "=");
+	cs_out_query(resp, value);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const char *v = cs_req_param(req, names[i]);
-		struct mqs_buf enc;
 
 		if (v == NULL)
 			continue;
-		mqs_buf_init(&enc, 4096, 0);
-		for (const char *c = v; *c != '\0'; c++) {
-			unsigned char ch = (unsigned char)*c;
-			int r;
-
-			if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')
-				r = mqs_buf_add(&enc, c, 1);
-			else
-				r = mqs_buf_addf(&enc, "%%%02X", ch);
-			if (r != MQS_OK)
-				break;
-		}
 		cs_out_raw(resp, "&amp;");
 		cs_out_raw(resp, names[i]);
 		cs_out_raw(resp, "=");
-		cs_out_attr(resp, mqs_buf_str(&enc));
-		mqs_buf_release(&enc);
+		cs_out_query(resp, v);
 	}
 	cs_out_raw(resp, "\">");
 	cs_out_text(resp, label);
 	cs_out_raw(resp, "</a>");
+}
+
+/* Text URL-encoded for a query value, then escaped for an attribute. */
+void cs_out_query(struct cs_resp *resp, const char *text)
+{
+	struct mqs_buf enc;
+
+	mqs_buf_init(&enc, 4096, 0);
+	for (const char *c = text; *c != '\0'; c++) {
+		unsigned char ch = (unsigned char)*c;
+		int r;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')
+			r = mqs_buf_add(&enc, c, 1);
+		else
+			r = mqs_buf_addf(&enc, "%%%02X", ch);
+		if (r != MQS_OK)
+			break;
+	}
+	cs_out_attr(resp, mqs_buf_str(&enc));
+	mqs_buf_release(&enc);
 }
 
 /* Prev/next links. */
@@ -262,13 +277,37 @@ void cs_out_pager(struct cs_resp *resp, struct cs_req *req, long long total)
 	long long off = cs_req_page_offset(req);
 	long long page = off / CS_PAGE_ROWS + 1;
 	long long pages = total <= 0 ? 1 : (total + CS_PAGE_ROWS - 1) / CS_PAGE_ROWS;
+	char num[24];
 
 	cs_out_raw(resp, "<nav class=\"pager\">");
-	if (page > 1)
-		pager_link(resp, req, page - 1, "previous");
+	if (page > 1) {
+		snprintf(num, sizeof(num), "%lld", page - 1);
+		pager_link(resp, req, "page", num, "previous");
+	}
 	cs_out_fmt(resp, " page %lld of %lld (%lld rows) ", page, pages, total);
-	if (page < pages)
-		pager_link(resp, req, page + 1, "next");
+	if (page < pages) {
+		snprintf(num, sizeof(num), "%lld", page + 1);
+		pager_link(resp, req, "page", num, "next");
+	}
+	cs_out_raw(resp, "</nav>");
+}
+
+/* First/previous/next/last links of a listing paged by key. */
+void cs_out_pager_keys(struct cs_resp *resp, struct cs_req *req, long long total,
+                       const char *key_first, const char *key_last, int more_before, int more_after)
+{
+	cs_out_raw(resp, "<nav class=\"pager\">");
+	if (more_before) {
+		pager_link(resp, req, "page", "1", "first");
+		cs_out_raw(resp, " ");
+		pager_link(resp, req, "before", key_first, "previous");
+	}
+	cs_out_fmt(resp, " %lld rows ", total);
+	if (more_after) {
+		pager_link(resp, req, "after", key_last, "next");
+		cs_out_raw(resp, " ");
+		pager_link(resp, req, "last", "1", "last");
+	}
 	cs_out_raw(resp, "</nav>");
 }
 

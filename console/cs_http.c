@@ -37,10 +37,14 @@
 #define CONN_MEMORY (256 * 1024)
 #define HEADERS_MAX (32 * 1024) /* request line and headers */
 /* the log lines of libmicrohttpd and of the sweep: at most LOG_BURST per
- * LOG_WINDOW_MS, then one line with the count of those left out */
+ * client (cs_addr_ban_key) per LOG_WINDOW_MS, for at most LOG_KEYS
+ * clients (the others share one more budget), then one line with the
+ * count of those left out (docs/console.md "Limits") */
 #define LOG_BURST     10
 #define LOG_WINDOW_MS 10000
+#define LOG_KEYS      64
 #define ADDR_MAX      64
+#define KEY_MAX       (ADDR_MAX + 8) /* cs_addr_ban_key */
 
 struct param {
 	char *name;
@@ -71,6 +75,14 @@ struct conn {
 	int fd;
 	uint64_t start_ms;
 	int cut;
+	int idle;          /* answered, no request under way: idle_timeout applies */
+	char key[KEY_MAX]; /* the client, as counted (cs_addr_ban_key) */
+};
+
+/* One client's log lines in the current window. */
+struct log_budget {
+	char key[KEY_MAX];
+	unsigned lines;
 };
 
 struct body {
@@ -85,11 +97,17 @@ struct daemon_state {
 	struct conn *conns;
 	pthread_mutex_t log_lock; /* the log_ fields */
 	uint64_t log_window;      /* start of the current window, ms */
-	unsigned log_lines;       /* lines written in it */
+	struct log_budget log_keys[LOG_KEYS];
+	size_t log_nkeys;
+	unsigned log_others; /* lines of every client beyond LOG_KEYS */
 	unsigned long log_dropped;
+	char log_current[KEY_MAX]; /* the client libmicrohttpd's thread handled last */
 	uint8_t *cert, *key;
 	size_t cert_len, key_len;
 };
+
+static int log_allow(struct daemon_state *ds, const char *key);
+static void log_current_set(struct daemon_state *ds, const char *key);
 
 static volatile sig_atomic_t stop_flag;
 static int serving_tls; /* set once before the daemon starts */
@@ -439,20 +457,26 @@ static void params_free(struct cs_req *req)
 	req->nparams = 0;
 }
 
+/* The text of a socket address ("?" when it is not IP). */
+static void sockaddr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+	snprintf(out, cap, "?");
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+		          (socklen_t)cap);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+		          (socklen_t)cap);
+}
+
 static void client_addr(struct MHD_Connection *c, char *out, size_t cap)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	snprintf(out, cap, "?");
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	if (ci->client_addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out,
-		          (socklen_t)cap);
-	else if (ci->client_addr->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out,
-		          (socklen_t)cap);
+	sockaddr_text(ci != NULL ? ci->client_addr : NULL, out, cap);
 }
 
 /* ---- answering ---- */
@@ -598,23 +622,16 @@ static void refuse_anonymous(struct cs_req *req, const char *what)
 	}
 }
 
-/* 1 when [http] host is not set, or the request's Host header is it
- * (case-insensitive, with or without a port): DNS rebinding
- * (docs/console.md "Security"). */
-static int host_ok(const struct cs_conf *cf, struct MHD_Connection *c)
+/* 0 when the request's Host header may reach the console
+ * (cs_host_allowed: DNS rebinding, docs/console.md "Security"), else the
+ * status of the refusal: 400 without a Host header, 421 with another. */
+static int host_refusal(const struct cs_conf *cf, struct MHD_Connection *c)
 {
-	const char *h;
-	size_t n;
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
 
-	if (cf->host == NULL)
-		return 1;
-	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-	if (h == NULL)
+	if (cs_host_allowed(cf, h))
 		return 0;
-	n = strlen(cf->host);
-	if (strncasecmp(h, cf->host, n) != 0)
-		return 0;
-	return h[n] == '\0' || h[n] == ':';
+	return h == NULL ? 400 : 421;
 }
 
 /* 1 when the browser says the request comes from another site
@@ -650,10 +667,10 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 	snprintf(req->who, sizeof(req->who), "console");
 	client_addr(c, req->addr, sizeof(req->addr));
 	cs_addr_ban_key(req->addr, req->ban_addr, sizeof(req->ban_addr));
-	if (!host_ok(&cs->conf, c)) {
-		status = 421; /* no audit row: unauthenticated */
-		goto answer;
-	}
+	status = host_refusal(&cs->conf, c);
+	if (status != 0)
+		goto answer; /* no audit row: unauthenticated */
+	status = 500;
 	if (!head && strcmp(meth, "GET") != 0 && strcmp(meth, "POST") != 0) {
 		status = 405;
 		goto answer;
@@ -807,6 +824,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	(void)version;
 	if (b == NULL) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+		if (ci != NULL && ci->socket_context != NULL)
+			log_current_set(ds, ((const struct conn *)ci->socket_context)->key);
 		b = calloc(1, sizeof(*b));
 		if (b == NULL)
 			return MHD_NO;
@@ -888,6 +910,41 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* The client of a socket address as counted: cs_addr_ban_key (an IPv6
+ * /64, an IPv4-mapped address as IPv4). */
+static void sockaddr_key(const struct sockaddr *sa, char *out, size_t cap)
+{
+	char addr[ADDR_MAX];
+
+	sockaddr_text(sa, addr, sizeof(addr));
+	cs_addr_ban_key(addr, out, cap);
+}
+
+/* Accept policy (libmicrohttpd's thread): refuse a connection whose client
+ * (sockaddr_key) already holds [http] max_connections_per_ip connections
+ * (docs/console.md "Limits"); the connection is closed at once. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct daemon_state *ds = cls;
+	char key[KEY_MAX];
+	unsigned n = 0;
+
+	if (addr == NULL || addrlen < (socklen_t)sizeof(sa_family_t))
+		return MHD_NO;
+	sockaddr_key(addr, key, sizeof(key));
+	pthread_mutex_lock(&ds->lock);
+	for (struct conn *cn = ds->conns; cn != NULL; cn = cn->next)
+		n += strcmp(cn->key, key) == 0;
+	pthread_mutex_unlock(&ds->lock);
+	log_current_set(ds, key);
+	if (n < ds->cs->conf.per_ip)
+		return MHD_YES;
+	if (log_allow(ds, key))
+		fprintf(stderr, "http: connection refused: its client address (or IPv6 /64) holds "
+		                "max_connections_per_ip\n");
+	return MHD_NO;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -898,9 +955,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ca =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 		cn = calloc(1, sizeof(*cn));
 		if (cn != NULL) {
+			sockaddr_key(ca != NULL ? ca->client_addr : NULL, cn->key, sizeof(cn->key));
 			cn->fd = ci != NULL ? ci->connect_fd : -1;
 			cn->start_ms = mqs_now_ms();
 			cn->next = ds->conns;
@@ -931,33 +991,65 @@ static void log_roll(struct daemon_state *ds, uint64_t now)
 			fprintf(stderr, "http: %lu log line(s) left out in %d s (rate limit)\n",
 			        ds->log_dropped, LOG_WINDOW_MS / 1000);
 		ds->log_window = now;
-		ds->log_lines = 0;
+		ds->log_nkeys = 0;
+		ds->log_others = 0;
 		ds->log_dropped = 0;
 	}
 }
 
-/* 1 when one more log line may be written now. */
-static int log_allow(struct daemon_state *ds)
+/* 1 when one more log line about client key (NULL or "": not known) may
+ * be written now: each client has its own LOG_BURST lines per window, so
+ * one client's flood leaves out only its own lines. */
+static int log_allow(struct daemon_state *ds, const char *key)
 {
+	unsigned *lines = NULL;
 	int ok;
 
+	if (key == NULL)
+		key = "";
 	pthread_mutex_lock(&ds->log_lock);
 	log_roll(ds, mqs_now_ms());
-	ok = ds->log_lines < LOG_BURST;
+	for (size_t i = 0; i < ds->log_nkeys && lines == NULL; i++) {
+		if (strcmp(ds->log_keys[i].key, key) == 0)
+			lines = &ds->log_keys[i].lines;
+	}
+	if (lines == NULL && ds->log_nkeys < LOG_KEYS) {
+		struct log_budget *b = &ds->log_keys[ds->log_nkeys++];
+
+		snprintf(b->key, sizeof(b->key), "%s", key);
+		b->lines = 0;
+		lines = &b->lines;
+	}
+	if (lines == NULL)
+		lines = &ds->log_others;
+	ok = *lines < LOG_BURST;
 	if (ok)
-		ds->log_lines++;
+		(*lines)++;
 	else
 		ds->log_dropped++;
 	pthread_mutex_unlock(&ds->log_lock);
 	return ok;
 }
 
-/* At most LOG_BURST lines per window: a client cannot grow the log. */
+/* Remember the client libmicrohttpd's thread handles now (for mhd_log). */
+static void log_current_set(struct daemon_state *ds, const char *key)
+{
+	pthread_mutex_lock(&ds->log_lock);
+	snprintf(ds->log_current, sizeof(ds->log_current), "%s", key);
+	pthread_mutex_unlock(&ds->log_lock);
+}
+
+/* libmicrohttpd's lines, counted against the client its thread handled
+ * last (it does not say which connection a line is about). */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct daemon_state *ds = cls;
+	char key[KEY_MAX];
 
-	if (!log_allow(ds))
+	pthread_mutex_lock(&ds->log_lock);
+	snprintf(key, sizeof(key), "%s", ds->log_current);
+	pthread_mutex_unlock(&ds->log_lock);
+	if (!log_allow(ds, key))
 		return;
 	fputs("http: ", stderr);
 	vfprintf(stderr, fmt, ap);
@@ -968,7 +1060,6 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 static void sweep(struct daemon_state *ds)
 {
 	uint64_t now = mqs_now_ms(), tmo = (uint64_t)ds->cs->conf.request_timeout * 1000;
-	unsigned long cut = 0;
 
 	pthread_mutex_lock(&ds->lock);
 	for (struct conn *cn = ds->conns; cn != NULL; cn = cn->next) {
@@ -976,12 +1067,11 @@ static void sweep(struct daemon_state *ds)
 			continue;
 		(void)shutdown(cn->fd, SHUT_RDWR);
 		cn->cut = 1;
-		cut++;
+		if (log_allow(ds, cn->key))
+			fprintf(stderr,
+			        "http: a request not complete within the timeout: closed\n");
 	}
 	pthread_mutex_unlock(&ds->lock);
-	if (cut > 0 && log_allow(ds))
-		fprintf(stderr, "http: %lu request(s) not complete within the timeout: closed\n",
-		        cut);
 }
 
 static int load_tls(struct daemon_state *ds, const struct cs_conf *cf)
@@ -1058,21 +1148,21 @@ int cs_http_run(struct cs_console *cs)
 		flags |= MHD_USE_TLS;
 		serving_tls = 1;
 		d = MHD_start_daemon(
-		    flags, (uint16_t)cf->listen_port, NULL, NULL, on_request, &ds,
+		    flags, (uint16_t)cf->listen_port, on_accept, &ds, on_request, &ds,
 		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &ds, MHD_OPTION_SOCK_ADDR,
 		    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, cf->max_connections,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cf->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-		    cf->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+		    MHD_OPTION_CONNECTION_TIMEOUT, cf->idle_timeout,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, &ds, MHD_OPTION_NOTIFY_CONNECTION,
 		    on_connection, &ds, MHD_OPTION_HTTPS_MEM_CERT, (const char *)ds.cert,
 		    MHD_OPTION_HTTPS_MEM_KEY, (const char *)ds.key, MHD_OPTION_END);
 	} else {
 		d = MHD_start_daemon(
-		    flags, (uint16_t)cf->listen_port, NULL, NULL, on_request, &ds,
+		    flags, (uint16_t)cf->listen_port, on_accept, &ds, on_request, &ds,
 		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &ds, MHD_OPTION_SOCK_ADDR,
 		    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, cf->max_connections,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cf->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-		    cf->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+		    MHD_OPTION_CONNECTION_TIMEOUT, cf->idle_timeout,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, &ds, MHD_OPTION_NOTIFY_CONNECTION,
 		    on_connection, &ds, MHD_OPTION_END);
 	}

@@ -73,6 +73,12 @@ MQS_MUST_CHECK int cs_conf_load(const char *path, struct cs_conf *c, char *err, 
 void cs_conf_release(struct cs_conf *c);
 /* 1 when host is a loopback address (127.0.0.0/8, ::1, localhost). */
 int cs_conf_loopback(const char *host);
+/* 1 when a request whose Host header is h (NULL: none) may be handled
+ * (docs/console.md "Security", DNS rebinding): with [http] host set, h is
+ * that name, with or without a port, case-insensitive; unset and listening
+ * on loopback, h is 127.0.0.1, localhost, [::1] or the listen address, with
+ * or without a port; unset beyond loopback, any h. */
+int cs_host_allowed(const struct cs_conf *c, const char *h);
 
 /* ---- cs_role.c ---- */
 /* Parse "admin", "operator", "reviewer": the enum cs_role bit, 0 otherwise. */

@@ -142,6 +142,16 @@ void cs_out_csrf(struct cs_resp *resp, struct cs_req *req);
 /* Prev/next links for a listing of total rows, page size CS_PAGE_ROWS,
  * keeping the request's other query parameters. */
 void cs_out_pager(struct cs_resp *resp, struct cs_req *req, long long total);
+/* The links of a listing paged by key (docs/console.md, "Long listings"):
+ * first, previous (before=key_first) when more_before, next
+ * (after=key_last) and last (last=1) when more_after, and the total,
+ * keeping the request's filter parameters; keys URL-encoded and escaped. */
+void cs_out_pager_keys(struct cs_resp *resp, struct cs_req *req, long long total,
+                       const char *key_first, const char *key_last, int more_before,
+                       int more_after);
+/* Append text URL-encoded (a query parameter's value) and escaped for a
+ * double-quoted attribute. */
+void cs_out_query(struct cs_resp *resp, const char *text);
 /* The page number asked for ("page" parameter, 1-based, clamped), and the
  * offset for a LIMIT CS_PAGE_ROWS OFFSET query. */
 long long cs_req_page_offset(const struct cs_req *req);

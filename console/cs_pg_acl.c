@@ -57,13 +57,14 @@ static int acl_get(struct cs_req *req, struct cs_resp *resp)
 {
 	struct mqsa_ctx *ctx = NULL;
 	struct acl_arg a = {req, resp};
-	struct mqsa_page pg = {cs_req_page_offset(req), CS_PAGE_ROWS, 0};
+	struct mqsa_page pg;
 	const char *subject = cs_broker_param(req, "subject");
 	const char *q = cs_broker_param(req, "q");
 	char why[MQSA_WHY_MAX];
 	enum mqs_err rc;
 	int st;
 
+	cs_broker_page(req, &pg);
 	st = cs_broker_open(req, resp, "ACL rules", &ctx);
 	if (st != 0)
 		return st;
@@ -88,7 +89,7 @@ static int acl_get(struct cs_req *req, struct cs_resp *resp)
 	if (rc != MQS_OK)
 		cs_out_fmt(resp, "<p class=\"error\">%s</p>", why);
 	cs_out_fmt(resp, "<p class=\"count\">%lld rules</p>", pg.total);
-	cs_out_pager(resp, req, pg.total);
+	cs_broker_pager(resp, req, &pg);
 	cs_out_raw(resp, "<h2>Add a rule</h2><form method=\"post\" action=\"/acl/add\">");
 	cs_out_csrf(resp, req);
 	cs_out_raw(resp, "<label>Effect <select name=\"effect\"><option>allow</option>"
@@ -124,7 +125,7 @@ static int acl_test(struct cs_req *req, struct cs_resp *resp)
 {
 	struct mqsa_ctx *ctx = NULL;
 	struct acl_arg a = {req, resp};
-	struct mqsa_page pg = {cs_req_page_offset(req), CS_PAGE_ROWS, 0};
+	struct mqsa_page pg = {.offset = cs_req_page_offset(req), .limit = CS_PAGE_ROWS};
 	const char *topic = cs_broker_param(req, "topic");
 	const char *device = cs_broker_param(req, "device");
 	const char *clientid = cs_broker_param(req, "clientid");

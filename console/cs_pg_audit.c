@@ -72,7 +72,7 @@ static int audit_get(struct cs_req *req, struct cs_resp *resp)
 {
 	struct mqsa_ctx *ctx = NULL;
 	struct audit_arg a = {resp};
-	struct mqsa_page pg = {cs_req_page_offset(req), CS_PAGE_ROWS, 0};
+	struct mqsa_page pg;
 	struct mqsa_audit_query q;
 	const char *from = cs_broker_param(req, "from");
 	const char *until = cs_broker_param(req, "until");
@@ -80,6 +80,7 @@ static int audit_get(struct cs_req *req, struct cs_resp *resp)
 	enum mqs_err rc = MQS_OK;
 	int st;
 
+	cs_broker_page(req, &pg);
 	st = cs_broker_open(req, resp, "Audit log", &ctx);
 	if (st != 0)
 		return st;
@@ -108,7 +109,7 @@ static int audit_get(struct cs_req *req, struct cs_resp *resp)
 	if (rc != MQS_OK)
 		cs_out_fmt(resp, "<p class=\"error\">%s</p>", why);
 	cs_out_fmt(resp, "<p class=\"count\">%lld rows</p>", pg.total);
-	cs_out_pager(resp, req, pg.total);
+	cs_broker_pager(resp, req, &pg);
 	cs_page_end(resp);
 	return rc == MQS_OK || rc == MQS_ERR_INVAL ? 200 : (mqsa_ctx_db_busy(ctx) ? 503 : 500);
 }

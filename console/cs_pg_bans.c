@@ -48,7 +48,7 @@ static int bans_get(struct cs_req *req, struct cs_resp *resp)
 {
 	struct mqsa_ctx *ctx = NULL;
 	struct ban_arg a = {req, resp};
-	struct mqsa_page pg = {cs_req_page_offset(req), CS_PAGE_ROWS, 0};
+	struct mqsa_page pg = {.offset = cs_req_page_offset(req), .limit = CS_PAGE_ROWS};
 	struct mqsa_list_query q = {"deny", 1, 0};
 	char why[MQSA_WHY_MAX];
 	enum mqs_err rc;

@@ -146,12 +146,13 @@ static int devices_get(struct cs_req *req, struct cs_resp *resp)
 {
 	struct mqsa_ctx *ctx = NULL;
 	struct list_arg a = {req, resp};
-	struct mqsa_page pg = {cs_req_page_offset(req), CS_PAGE_ROWS, 0};
+	struct mqsa_page pg;
 	const char *q = cs_broker_param(req, "q");
 	char why[MQSA_WHY_MAX];
 	enum mqs_err rc;
 	int st;
 
+	cs_broker_page(req, &pg);
 	st = cs_broker_open(req, resp, "Devices", &ctx);
 	if (st != 0)
 		return st;
@@ -169,7 +170,7 @@ static int devices_get(struct cs_req *req, struct cs_resp *resp)
 	if (rc != MQS_OK)
 		cs_out_fmt(resp, "<p class=\"error\">%s</p>", why);
 	cs_out_fmt(resp, "<p class=\"count\">%lld devices</p>", pg.total);
-	cs_out_pager(resp, req, pg.total);
+	cs_broker_pager(resp, req, &pg);
 	cs_out_raw(resp, "<h2>Add a device</h2><form method=\"post\" action=\"/devices/add\">");
 	cs_out_csrf(resp, req);
 	cs_out_raw(resp, "<label>Name <input name=\"name\" required maxlength=\"64\" "
@@ -179,7 +180,7 @@ static int devices_get(struct cs_req *req, struct cs_resp *resp)
 	                 "<label>Period <input name=\"period\" value=\"30\" size=\"4\"></label> "
 	                 "<button type=\"submit\">Add</button></form>\n");
 	cs_page_end(resp);
-	return rc == MQS_OK ? 200 : (mqsa_ctx_db_busy(ctx) ? 503 : 500);
+	return rc == MQS_OK || rc == MQS_ERR_INVAL ? 200 : (mqsa_ctx_db_busy(ctx) ? 503 : 500);
 }
 
 /* POST /devices/add: name, digits, period. */

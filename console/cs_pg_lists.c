@@ -54,7 +54,7 @@ static int lists_get(struct cs_req *req, struct cs_resp *resp)
 {
 	struct mqsa_ctx *ctx = NULL;
 	struct list_arg a = {req, resp};
-	struct mqsa_page pg = {cs_req_page_offset(req), CS_PAGE_ROWS, 0};
+	struct mqsa_page pg = {.offset = cs_req_page_offset(req), .limit = CS_PAGE_ROWS};
 	struct mqsa_list_query q = {NULL, 0, 0};
 	const char *kind = cs_broker_param(req, "kind");
 	char why[MQSA_WHY_MAX];

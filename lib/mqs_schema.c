@@ -124,6 +124,16 @@ const char *const mqs_broker_schema[] = {
      * rotates") */
     "ALTER TABLE key_grants ADD COLUMN clientid TEXT;"
     "ALTER TABLE key_grants ADD COLUMN address TEXT;",
+    /* 6: keyset paging of the rules in evaluation order (higher priority
+     * first, deny before allow, then id: docs/console.md, "Pages"), all
+     * or of one subject, without sorting the table: two virtual columns
+     * (computed, nothing stored in the rows) and indexes in that order */
+    "ALTER TABLE acl_rules ADD COLUMN page_prio INTEGER GENERATED ALWAYS AS (-priority) "
+    "VIRTUAL;"
+    "ALTER TABLE acl_rules ADD COLUMN page_allow INTEGER GENERATED ALWAYS AS (effect <> "
+    "'deny') VIRTUAL;"
+    "CREATE INDEX acl_rules_order ON acl_rules(page_prio, page_allow, id);"
+    "CREATE INDEX acl_rules_subject_order ON acl_rules(subject, page_prio, page_allow, id);",
 };
 
 const int mqs_broker_schema_count = (int)(sizeof(mqs_broker_schema) / sizeof(mqs_broker_schema[0]));

@@ -132,6 +132,7 @@ int main(void)
 	char name[32];
 	char why[MQSA_WHY_MAX];
 	char b[64];
+	char key_[MQSA_PAGE_KEY_MAX];
 	struct mqsa_ctx *ctx = NULL;
 	struct mqsa_init_result ir;
 	struct mqsa_list_added la;
@@ -147,7 +148,7 @@ int main(void)
 	enum mqs_err rc;
 	const char *base = getenv("TMPDIR");
 
-	tap_plan(35);
+	tap_plan(47);
 	snprintf(dir, sizeof(dir), "%s/mqs-test-admin-pages-XXXXXX", base != NULL ? base : "/tmp");
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
@@ -167,32 +168,32 @@ int main(void)
 		ok = mqsa_device_add(ctx, name, &p, &dl, NULL, why) == MQS_OK;
 	}
 	tap_ok(ok, "60 devices added");
-	pg = (struct mqsa_page){0, 50, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_device_page(ctx, NULL, &pg, each_device, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 60 && s.n == 50 && strcmp(s.first, "d000") == 0 &&
 	           strcmp(s.last, "d049") == 0,
 	       "first page: 50 of 60, by name");
-	pg = (struct mqsa_page){50, 50, 0};
+	pg = (struct mqsa_page){.offset = 50, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_device_page(ctx, "", &pg, each_device, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 60 && s.n == 10 && strcmp(s.first, "d050") == 0,
 	       "second page: the last 10");
-	pg = (struct mqsa_page){0, 50, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_device_page(ctx, "d01", &pg, each_device, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 10 && s.n == 10, "search d01: 10 devices");
-	pg = (struct mqsa_page){0, 50, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_device_page(ctx, "d_%", &pg, each_device, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 0 && s.n == 0, "search holds no wildcards");
-	pg = (struct mqsa_page){0, 0, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 0};
 	rc = mqsa_device_page(ctx, NULL, &pg, each_device, &s, why);
 	tap_ok(rc == MQS_ERR_INVAL && strstr(why, "invalid page") != NULL, "limit 0: %s", why);
-	pg = (struct mqsa_page){-1, MQSA_PAGE_MAX + 1, 0};
+	pg = (struct mqsa_page){.offset = -1, .limit = MQSA_PAGE_MAX + 1};
 	rc = mqsa_device_page(ctx, NULL, &pg, each_device, &s, why);
 	tap_is_int(rc, MQS_ERR_INVAL, "negative offset, oversized page refused");
-	pg = (struct mqsa_page){0, 10, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 10};
 	rc = mqsa_device_page(ctx, "a\nb", &pg, each_device, &s, why);
 	tap_ok(rc == MQS_ERR_INVAL && strstr(why, "control") != NULL, "search with a newline: %s",
 	       why);
@@ -207,25 +208,25 @@ int main(void)
 	           plugin_ban(db, "192.0.2.3", 1) == SQLITE_OK,
 	       "three bans written as the plugin does (one expired)");
 	lq = (struct mqsa_list_query){NULL, 1, 0};
-	pg = (struct mqsa_page){0, 50, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_list_page(ctx, &lq, &pg, each_entry, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 2 && s.n == 2 &&
 	           strcmp(s.first, "deny ip 192.0.2.2 auth-failures") == 0,
 	       "active bans: 2, the newest first (%s)", s.first);
 	lq = (struct mqsa_list_query){NULL, 0, 0};
-	pg = (struct mqsa_page){0, 50, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_list_page(ctx, &lq, &pg, each_entry, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 2 && strcmp(s.first, "deny username d001 stolen") == 0,
 	       "the administrators' entries without the bans");
 	lq = (struct mqsa_list_query){"allow", -1, 1};
-	pg = (struct mqsa_page){0, 50, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_list_page(ctx, &lq, &pg, each_entry, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 1 && s.n == 1, "allow entries only");
 	lq = (struct mqsa_list_query){NULL, -1, 1};
-	pg = (struct mqsa_page){0, 3, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 3};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_list_page(ctx, &lq, &pg, each_entry, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 5 && s.n == 3, "everything, expired too: 5, page of 3");
@@ -243,13 +244,13 @@ int main(void)
 	     mqsa_rule_add(ctx, "allow", "read", "@g", "c/%c", 0, &id, why) == MQS_OK &&
 	     mqsa_rule_add(ctx, "allow", "sub", "@g", "c/#", 0, &id, why) == MQS_OK;
 	tap_ok(ok, "group g (d000, d001) and five rules: %s", ok ? "" : why);
-	pg = (struct mqsa_page){0, 2, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 2};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_rule_page(ctx, NULL, NULL, &pg, each_rule, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 5 && s.n == 2 &&
 	           strcmp(s.first, "deny all @g a/secret") == 0,
 	       "rules page: evaluation order, 2 of 5 (%s)", s.first);
-	pg = (struct mqsa_page){0, 50, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_rule_page(ctx, "@g", "%", &pg, each_rule, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 2 && s.n == 2, "rules of @g with %% in the filter");
@@ -279,7 +280,7 @@ int main(void)
 	tap_ok(strncmp(decide(ctx, "a/#/b", NULL, "d001", b, sizeof(b)), "error", 5) == 0 &&
 	           strncmp(decide(ctx, "", NULL, "d001", b, sizeof(b)), "error", 5) == 0,
 	       "a bad topic is refused");
-	pg = (struct mqsa_page){50, 50, 0};
+	pg = (struct mqsa_page){.offset = 50, .limit = 50};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_rule_test(ctx, "u/d055", NULL, NULL, &pg, each_access, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 60 && s.n == 10 && strcmp(s.first, "d050 000") == 0,
@@ -287,22 +288,22 @@ int main(void)
 
 	/* audit */
 	aq = (struct mqsa_audit_query){"alice", "device", 0, 0};
-	pg = (struct mqsa_page){0, 5, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 5};
 	memset(&s, 0, sizeof(s));
 	rc = mqsa_audit_page(ctx, &aq, &pg, each_audit, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 61 && s.n == 5 &&
 	           strcmp(s.first, "device disable by console:alice") == 0,
 	       "audit by alice, action device*: 61, the newest first (%s)", s.first);
 	aq = (struct mqsa_audit_query){"bob", NULL, 0, 0};
-	pg = (struct mqsa_page){0, 5, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 5};
 	rc = mqsa_audit_page(ctx, &aq, &pg, each_audit, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 0, "nobody called bob");
 	aq = (struct mqsa_audit_query){NULL, "list add", 1, 1};
-	pg = (struct mqsa_page){0, 5, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 5};
 	rc = mqsa_audit_page(ctx, &aq, &pg, each_audit, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 0, "a time range before everything: nothing");
 	aq = (struct mqsa_audit_query){NULL, "list add", 1, 0};
-	pg = (struct mqsa_page){0, 5, 0};
+	pg = (struct mqsa_page){.offset = 0, .limit = 5};
 	rc = mqsa_audit_page(ctx, &aq, &pg, each_audit, &s, why);
 	tap_ok(rc == MQS_OK && pg.total == 2, "list add since 1: 2");
 	aq = (struct mqsa_audit_query){NULL, NULL, -5, 0};
@@ -311,6 +312,89 @@ int main(void)
 	aq = (struct mqsa_audit_query){NULL, "a\tb", 0, 0};
 	rc = mqsa_audit_page(ctx, &aq, &pg, each_audit, &s, why);
 	tap_is_int(rc, MQS_ERR_INVAL, "an action with a tab is refused");
+
+	/* keyset paging: after, before, the last page; a key it never gave */
+	pg = (struct mqsa_page){.limit = 25};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_device_page(ctx, NULL, &pg, each_device, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 25 && strcmp(pg.key_first, "d000") == 0 &&
+	           strcmp(pg.key_last, "d024") == 0 && !pg.more_before && pg.more_after,
+	       "devices: first page keys %s..%s, more after", pg.key_first, pg.key_last);
+	snprintf(key_, sizeof(key_), "%s", pg.key_last);
+	pg = (struct mqsa_page){.limit = 25, .after = key_};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_device_page(ctx, NULL, &pg, each_device, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 25 && strcmp(s.first, "d025") == 0 && pg.more_before &&
+	           pg.more_after && pg.total == 60,
+	       "devices after d024: d025.. (%s)", s.first);
+	pg = (struct mqsa_page){.limit = 25, .at_end = 1};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_device_page(ctx, NULL, &pg, each_device, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 25 && strcmp(s.first, "d035") == 0 &&
+	           strcmp(s.last, "d059") == 0 && pg.more_before && !pg.more_after,
+	       "devices: the last page is d035..d059 (%s..%s)", s.first, s.last);
+	pg = (struct mqsa_page){.limit = 25, .before = "d030"};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_device_page(ctx, NULL, &pg, each_device, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 25 && strcmp(s.first, "d005") == 0 &&
+	           strcmp(s.last, "d029") == 0 && pg.more_before && pg.more_after,
+	       "devices before d030: d005..d029 (%s..%s)", s.first, s.last);
+	pg = (struct mqsa_page){.limit = 25, .before = "d010"};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_device_page(ctx, NULL, &pg, each_device, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 25 && strcmp(s.first, "d000") == 0 && !pg.more_before,
+	       "devices before d010: fewer than a page before, so the first page");
+	pg = (struct mqsa_page){.limit = 25, .after = "d0305"};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_device_page(ctx, "d03", &pg, each_device, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 9 && strcmp(s.first, "d031") == 0 && pg.total == 10,
+	       "a key no row has (a removed row): the page starts at its place, with the search");
+	pg = (struct mqsa_page){.limit = 2};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_rule_page(ctx, NULL, NULL, &pg, each_rule, &s, why);
+	snprintf(key_, sizeof(key_), "%s", pg.key_last);
+	pg = (struct mqsa_page){.limit = 2, .after = key_};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_rule_page(ctx, NULL, NULL, &pg, each_rule, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 2 && strcmp(s.first, "allow pub @g u/%u") == 0 &&
+	           pg.more_after,
+	       "rules after key %s: the evaluation order goes on (%s)", key_, s.first);
+	pg = (struct mqsa_page){.limit = 2, .at_end = 1};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_rule_page(ctx, NULL, NULL, &pg, each_rule, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 2 && strcmp(s.last, "allow sub @g c/#") == 0 &&
+	           !pg.more_after && pg.more_before,
+	       "rules: the last page ends with the last rule (%s)", s.last);
+	pg = (struct mqsa_page){.limit = 1, .at_end = 1};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_rule_page(ctx, "@g", NULL, &pg, each_rule, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 1 && pg.total == 4 && strcmp(s.last, "allow sub @g c/#") == 0,
+	       "rules of @g: the last page (%s)", s.last);
+	aq = (struct mqsa_audit_query){NULL, NULL, 0, 0};
+	pg = (struct mqsa_page){.limit = 5, .at_end = 1};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_audit_page(ctx, &aq, &pg, each_audit, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 5 && strcmp(pg.key_last, "1") == 0 && !pg.more_after,
+	       "audit: the last page ends with the oldest row (key %s)", pg.key_last);
+	snprintf(key_, sizeof(key_), "%s", pg.key_first);
+	pg = (struct mqsa_page){.limit = 5, .before = key_};
+	memset(&s, 0, sizeof(s));
+	rc = mqsa_audit_page(ctx, &aq, &pg, each_audit, &s, why);
+	tap_ok(rc == MQS_OK && s.n == 5 && atoll(pg.key_last) == atoll(key_) + 1 && pg.more_after,
+	       "audit before key %s: the five newer rows (%s..%s)", key_, pg.key_first,
+	       pg.key_last);
+	{
+		static const char *const bad[] = {"x", "1,2", "1,2,3,4", "1,,3",
+		                                  "99999999999999999999,0,1"};
+
+		ok = 1;
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			pg = (struct mqsa_page){.limit = 5, .after = bad[i]};
+			rc = mqsa_rule_page(ctx, NULL, NULL, &pg, each_rule, &s, why);
+			ok = ok && rc == MQS_ERR_INVAL && strstr(why, "invalid page key") != NULL;
+		}
+		tap_ok(ok, "a key the listing never gives is refused");
+	}
 
 	mqsa_ctx_close(ctx);
 	unlink(db);
