@@ -168,31 +168,66 @@ static void key_bind(const struct mqsa_page_spec *spec, sqlite3_stmt *st, const 
 	}
 }
 
-/* "SELECT head FROM from WHERE (where) [AND (key) cmp (?10, ..)] ORDER BY
- * key [reversed] tail" into b. */
+/* " ORDER BY key" (each column DESC when desc) into b; with pos > 0 the
+ * columns by their place in the result, from pos. */
+static int order_by(const struct mqsa_page_spec *spec, struct mqs_buf *b, int desc, int pos)
+{
+	int n = key_columns(spec);
+	int r = mqs_buf_adds(b, " ORDER BY ");
+
+	for (int i = 0; r == MQS_OK && i < n; i++) {
+		if (pos > 0)
+			r = mqs_buf_addf(b, "%s%d%s", i > 0 ? ", " : "", pos + i,
+			                 desc ? " DESC" : "");
+		else
+			r = mqs_buf_addf(b, "%s%s%s", i > 0 ? ", " : "", spec->key[i],
+			                 desc ? " DESC" : "");
+	}
+	return r;
+}
+
+/* "SELECT head FROM from WHERE (where) [AND key cmp (?10, ..)] ORDER BY
+ * key [reversed] tail" into b; the key columns are at result column keypos
+ * (1-based) of head.  With a key of several columns, the comparison is
+ * written as one seek per column (k1 = ?10 AND k2 > ?11, then k1 > ?10),
+ * each at most ?22 rows, merged in order: SQLite does not seek an index on
+ * a row-value comparison past its equal leading columns. */
 static int sql_build(const struct mqsa_page_spec *spec, struct mqs_buf *b, const char *head,
-                     const char *cmp, int reverse, const char *tail)
+                     int keypos, const char *cmp, int reverse, const char *tail)
 {
 	int n = key_columns(spec);
 	int desc = reverse ? !spec->desc : spec->desc;
+	const char *strict = cmp != NULL && cmp[0] == '<' ? "<" : ">";
 	int r;
 
-	r = mqs_buf_addf(b, "SELECT %s FROM %s WHERE (%s)", head, spec->from, spec->where);
-	if (r == MQS_OK && cmp != NULL) {
-		r = mqs_buf_adds(b, " AND (");
-		for (int i = 0; r == MQS_OK && i < n; i++)
-			r = mqs_buf_addf(b, "%s%s", i > 0 ? ", " : "", spec->key[i]);
+	if (cmp == NULL || n == 1) {
+		r = mqs_buf_addf(b, "SELECT %s FROM %s WHERE (%s)", head, spec->from, spec->where);
+		if (r == MQS_OK && cmp != NULL)
+			r = mqs_buf_addf(b, " AND %s %s ?%d", spec->key[0], cmp, KEY_PARAM);
 		if (r == MQS_OK)
-			r = mqs_buf_addf(b, ") %s (", cmp);
-		for (int i = 0; r == MQS_OK && i < n; i++)
-			r = mqs_buf_addf(b, "%s?%d", i > 0 ? ", " : "", KEY_PARAM + i);
+			r = order_by(spec, b, desc, 0);
 		if (r == MQS_OK)
-			r = mqs_buf_adds(b, ")");
+			r = mqs_buf_addf(b, " %s", tail);
+		return r;
+	}
+	r = mqs_buf_adds(b, "SELECT * FROM (");
+	for (int j = n - 1; r == MQS_OK && j >= 0; j--) {
+		r = mqs_buf_addf(b, "%sSELECT * FROM (SELECT %s FROM %s WHERE (%s)",
+		                 j < n - 1 ? " UNION ALL " : "", head, spec->from, spec->where);
+		for (int i = 0; r == MQS_OK && i < j; i++)
+			r = mqs_buf_addf(b, " AND %s = ?%d", spec->key[i], KEY_PARAM + i);
+		if (r == MQS_OK)
+			r = mqs_buf_addf(b, " AND %s %s ?%d", spec->key[j],
+			                 j == n - 1 ? cmp : strict, KEY_PARAM + j);
+		if (r == MQS_OK)
+			r = order_by(spec, b, desc, 0);
+		if (r == MQS_OK)
+			r = mqs_buf_addf(b, " LIMIT ?%d)", LIMIT_PARAM + 2);
 	}
 	if (r == MQS_OK)
-		r = mqs_buf_adds(b, " ORDER BY ");
-	for (int i = 0; r == MQS_OK && i < n; i++)
-		r = mqs_buf_addf(b, "%s%s%s", i > 0 ? ", " : "", spec->key[i], desc ? " DESC" : "");
+		r = mqs_buf_adds(b, ")");
+	if (r == MQS_OK)
+		r = order_by(spec, b, desc, keypos);
 	if (r == MQS_OK)
 		r = mqs_buf_addf(b, " %s", tail);
 	return r;
@@ -227,8 +262,9 @@ static enum mqs_err page_start(struct mqsa_ctx *ctx, const struct mqsa_page_spec
 	mqs_buf_init(&head, SQL_MAX, 0);
 	mqs_buf_init(&sql, SQL_MAX, 0);
 	if (key_list(spec, &head, "") != MQS_OK ||
-	    sql_build(spec, &sql, mqs_buf_str(&head), k == NULL ? NULL : (spec->desc ? ">" : "<"),
-	              1, "LIMIT 2 OFFSET ?21") != MQS_OK) {
+	    sql_build(spec, &sql, mqs_buf_str(&head), 1,
+	              k == NULL ? NULL : (spec->desc ? ">" : "<"), 1,
+	              "LIMIT 2 OFFSET ?21") != MQS_OK) {
 		mqsa_fail(why, rc, "cannot read %s: statement too long", spec->what);
 		goto out;
 	}
@@ -239,6 +275,8 @@ static enum mqs_err page_start(struct mqsa_ctx *ctx, const struct mqsa_page_spec
 	if (k != NULL)
 		key_bind(spec, st, k);
 	sqlite3_bind_int64(st, LIMIT_PARAM + 1, pg->limit - 1);
+	if (k != NULL && key_columns(spec) > 1)
+		sqlite3_bind_int64(st, LIMIT_PARAM + 2, pg->limit + 1);
 	for (int i = 0; i < 2; i++) {
 		step = sqlite3_step(st);
 		if (step == SQLITE_DONE)
@@ -264,6 +302,29 @@ out:
 	return rc;
 }
 
+/* The number of columns of spec's select list into *n. */
+static enum mqs_err select_columns(struct mqsa_ctx *ctx, const struct mqsa_page_spec *spec, int *n,
+                                   char *why)
+{
+	struct mqs_buf sql;
+	sqlite3_stmt *st = NULL;
+	enum mqs_err rc;
+
+	mqs_buf_init(&sql, SQL_MAX, 0);
+	if (mqs_buf_addf(&sql, "SELECT %s FROM %s LIMIT 0", spec->select, spec->from) != MQS_OK) {
+		rc =
+		    mqsa_fail(why, MQS_ERR_NOMEM, "cannot read %s: statement too long", spec->what);
+		goto out;
+	}
+	rc = mqsa_prepare(ctx, mqs_buf_str(&sql), &st, why);
+	if (rc == MQS_OK)
+		*n = sqlite3_column_count(st);
+out:
+	sqlite3_finalize(st);
+	mqs_buf_release(&sql);
+	return rc;
+}
+
 /* Count, then the page. */
 enum mqs_err mqsa_page_run(struct mqsa_ctx *ctx, const struct mqsa_page_spec *spec,
                            struct mqsa_page *pg, enum mqs_err (*row)(sqlite3_stmt *st, void *arg),
@@ -278,6 +339,7 @@ enum mqs_err mqsa_page_run(struct mqsa_ctx *ctx, const struct mqsa_page_spec *sp
 	char what[64];
 	long long offset = 0;
 	int ncols;
+	int nsel = 0;
 	int found = 0;
 	int step;
 	enum mqs_err rc;
@@ -322,9 +384,13 @@ enum mqs_err mqsa_page_run(struct mqsa_ctx *ctx, const struct mqsa_page_spec *sp
 	if (rc != MQS_OK)
 		goto out;
 	mqs_buf_reset(&sql);
+	rc = select_columns(ctx, spec, &nsel, why);
+	if (rc != MQS_OK)
+		goto out;
 	if (mqs_buf_addf(&head, "%s", spec->select) != MQS_OK ||
 	    key_list(spec, &head, ", ") != MQS_OK ||
-	    sql_build(spec, &sql, mqs_buf_str(&head), cmp, 0, "LIMIT ?20 OFFSET ?21") != MQS_OK) {
+	    sql_build(spec, &sql, mqs_buf_str(&head), nsel + 1, cmp, 0, "LIMIT ?20 OFFSET ?21") !=
+	        MQS_OK) {
 		rc =
 		    mqsa_fail(why, MQS_ERR_NOMEM, "cannot read %s: statement too long", spec->what);
 		goto out;
@@ -337,6 +403,8 @@ enum mqs_err mqsa_page_run(struct mqsa_ctx *ctx, const struct mqsa_page_spec *sp
 		key_bind(spec, st, &k);
 	sqlite3_bind_int64(st, LIMIT_PARAM, pg->limit + 1);
 	sqlite3_bind_int64(st, LIMIT_PARAM + 1, offset);
+	if (cmp != NULL && key_columns(spec) > 1)
+		sqlite3_bind_int64(st, LIMIT_PARAM + 2, pg->limit + 1);
 	ncols = sqlite3_column_count(st) - key_columns(spec);
 	for (long long n = 0;; n++) {
 		step = sqlite3_step(st);

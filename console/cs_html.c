@@ -226,7 +226,7 @@ static void pager_link(struct cs_resp *resp, struct cs_req *req, const char *nam
 {
 	static const char *const names[] = {"q",     "state", "filter", "who",      "action",
 	                                    "kind",  "level", "group",  "subject",  "from",
-	                                    "until", "topic", "device", "clientid", "chan"};
+	                                    "until", "topic", "device", "clientid", "channel"};
 
 	cs_out_raw(resp, "<a href=\"");
 	cs_out_attr(resp, cs_req_path(req));
