@@ -63,8 +63,11 @@ static void audit_page_bind(sqlite3_stmt *st, const void *arg)
 {
 	const struct audit_page_params *p = arg;
 
-	sqlite3_bind_text(st, 1, p->who, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, p->action, -1, SQLITE_STATIC);
+	/* a parameter the statement does not hold is SQLITE_RANGE: nothing bound */
+	if (p->who != NULL)
+		sqlite3_bind_text(st, 1, p->who, -1, SQLITE_STATIC);
+	if (p->action != NULL)
+		sqlite3_bind_text(st, 2, p->action, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, p->from);
 	sqlite3_bind_int64(st, 4, p->until);
 }
@@ -75,15 +78,20 @@ enum mqs_err mqsa_audit_page(struct mqsa_ctx *ctx, const struct mqsa_audit_query
                              enum mqs_err (*each)(const struct mqsa_audit_row *r, void *arg),
                              void *arg, char *why)
 {
-	/* ?1 who or NULL, ?2 action prefix or NULL, ?3 from, ?4 until */
+	/* ?1 who, ?2 action prefix, ?3 from, ?4 until: only the filters asked
+	 * for are in the statement, so that the count of an unfiltered page
+	 * is SQLite's count of the table, not a test of every row */
+	static const char *const conds[] = {
+	    "instr(who, ?1) > 0", "substr(action, 1, length(?2)) = ?2", "at >= ?3", "at <= ?4"};
 	struct audit_arg a = {each, arg};
 	struct audit_page_params p = {NULL, NULL, q->from, q->until};
+	char where[256];
+	size_t used = 0;
 	struct mqsa_page_spec spec = {
 	    "audit rows",
 	    "id, at, who, action, detail",
 	    "audit",
-	    "(?1 IS NULL OR instr(who, ?1) > 0) AND (?2 IS NULL OR substr(action, 1, length(?2)) "
-	    "= ?2) AND (?3 = 0 OR at >= ?3) AND (?4 = 0 OR at <= ?4)",
+	    where,
 	    {"id", NULL, NULL, NULL},
 	    "i",
 	    1,
@@ -94,6 +102,17 @@ enum mqs_err mqsa_audit_page(struct mqsa_ctx *ctx, const struct mqsa_audit_query
 
 	p.who = q->who != NULL && q->who[0] != '\0' ? q->who : NULL;
 	p.action = q->action != NULL && q->action[0] != '\0' ? q->action : NULL;
+	snprintf(where, sizeof(where), "1");
+	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
+		int on = i == 0   ? p.who != NULL
+		         : i == 1 ? p.action != NULL
+		         : i == 2 ? q->from != 0
+		                  : q->until != 0;
+
+		if (on && used < sizeof(where))
+			used += (size_t)snprintf(where + used, sizeof(where) - used, "%s%s",
+			                         used > 0 ? " AND " : "", conds[i]);
+	}
 	rc = mqsa_page_begin(ctx, pg, p.who, why);
 	if (rc == MQS_OK && p.action != NULL)
 		rc = mqsa_text_check(p.action, MQSA_SEARCH_MAX, 1, "action", why);
