@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* test-gw-store.c - the gateway database: master key handling, encrypted
  * recipients with HMAC lookups, masked listings, outbox dedupe, claim,
- * requeue after a crash, escalation rows, envelope opening. */
+ * requeue after a crash, escalation rows, envelope opening, the
+ * checkpointer thread. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -455,6 +458,60 @@ static void test_crypt(struct gw_store *s)
 	}
 }
 
+/* Size of the file at path, 0 when absent. */
+static long long file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* The daemon's checkpointer (docs/gateway.md, "Checkpoints"): the pages
+ * the loop's connection commits reach the database file without a
+ * checkpoint of its own, and none of its writes is refused meanwhile. */
+static void test_checkpointer(void)
+{
+	struct gw_store s;
+	char path[300], err[512];
+	long long before, after = 0;
+	unsigned long refused;
+	int ok = 1;
+
+	snprintf(path, sizeof(path), "%s/ckpt.db", dir);
+	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "checkpointer database opens");
+		return;
+	}
+	gw_store_nowait(&s);
+	SETUP(gw_store_exec(&s, "CREATE TABLE filler(b BLOB)"));
+	tap_ok(gw_store_checkpointer_start(&s, path) == MQS_OK, "the checkpointer starts");
+	gw_store_checkpoint(&s); /* whatever the open left in the WAL */
+	refused = gw_store_refusals(&s);
+	before = file_size(path);
+	/* 10 commits of 50 pages each: the WAL grows past GW_STORE_CKPT_PAGES */
+	for (int i = 0; i < 10 && ok; i++)
+		ok = gw_store_exec(&s, "INSERT INTO filler SELECT randomblob(4000) FROM (WITH "
+		                       "RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+		                       "WHERE x < 50) SELECT x FROM c)") == MQS_OK;
+	tap_ok(ok, "the loop's connection commits 500 pages");
+	/* bounded wait for the thread (it runs at least once a second) */
+	for (int i = 0; i < 500; i++) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		after = file_size(path);
+		if (after - before >= 256LL * 4000)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	tap_ok(after - before >= 256LL * 4000,
+	       "the checkpointer folded the pages into the database file (%lld bytes more)",
+	       after - before);
+	tap_ok(gw_store_refusals(&s) == refused, "no write of the loop's connection was refused");
+	gw_store_close(&s); /* stops and joins the thread */
+	tap_ok(s.ckpt == NULL && s.db == NULL, "closing stops the checkpointer");
+}
+
 int main(void)
 {
 	struct gw_config conf;
@@ -497,6 +554,7 @@ int main(void)
 	gw_store_close(&gw.store);
 	test_masks_fill();
 	test_payloads();
+	test_checkpointer();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
