@@ -156,7 +156,8 @@ _subscribed() {
 	[ "$(grep -c 'Received SUBSCRIBE from' "$(mb_log a)")" -ge 2 ]
 }
 wait_for "$WAIT" _subscribed || bail_out "the reader did not subscribe"
-sleep 1 # the gateway's SUBACK follows its CONNACK
+# the gateway's SUBACKs follow its CONNACK
+wait_for "$WAIT" subacked "$(mb_log a)" mqttsec-gateway-gw || diag "no SUBACK to the gateway seen"
 
 # campaign ID: write campaign ID's file, print its path.
 campaign() {

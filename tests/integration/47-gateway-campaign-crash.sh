@@ -93,7 +93,8 @@ gw_start() {
 		show_log "$name"
 		bail_out "the gateway did not connect"
 	}
-	sleep 1 # the SUBACK follows the CONNACK
+	# the SUBACKs follow the CONNACK
+	wait_for "$WAIT" subacked "$(mb_log a)" mqttsec-gateway-gw || diag "no SUBACK to the gateway seen"
 }
 campaign() {
 	printf '{"id": "%s", "group": "customers", "channels": ["line"], "text": "Hello {{name}}, %s"}' \

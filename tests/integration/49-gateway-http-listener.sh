@@ -199,15 +199,25 @@ ok "connections over per_ip (4) are closed at once ($(head -1 "$TEST_TMP/hold.ou
 	test "$(head -1 "$TEST_TMP/hold.out")" -ge 3
 is "$(curl -s -m 60 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" 200 "requests succeed again afterwards"
 # 11 connections from three other addresses (4 each at most): over max_connections (8)
-# (held for up to 120 s, ended by the test once the refusal was seen)
+# (held for up to 120 s, ended by the test once the refusal was seen; the
+# gateway cuts them when idle for the 5 s timeout: a request later than that
+# cannot be checked, skipped, never failed)
+T_HOLD=$(date +%s%N)
 "$PYTHON" "$CLIENT" hold --expect 3 127.0.0.1 "$HTTP_PORT" 120 127.0.0.2:4 127.0.0.3:4 127.0.0.4:3 \
 	>"$TEST_TMP/hold2.out" 2>&1 &
 HOLD=$!
 wait_lines "$TEST_TMP/hold2.out" 1
 ok "connections over max_connections (8) are closed at once ($(head -1 "$TEST_TMP/hold2.out") of 11)" \
 	test "$(head -1 "$TEST_TMP/hold2.out")" -ge 3
-ok "... a request from yet another address is refused while they are open" \
-	test "$(curl -s -m 60 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")" != 200
+CODE=$(curl -s -m 60 -o /dev/null -w '%{http_code}' "$BASE/u/$UTOK")
+if [ "$CODE" != 200 ]; then
+	pass "... a request from yet another address is refused while they are open"
+elif [ $((($(date +%s%N) - T_HOLD) / 1000000)) -lt 5000 ]; then
+	fail "... a request from yet another address is refused while they are open" "got $CODE"
+else
+	skip "... a request from yet another address is refused while they are open" \
+		"the request came after the idle timeout may have closed them"
+fi
 kill "$HOLD" 2>/dev/null
 wait "$HOLD"
 _served() {
