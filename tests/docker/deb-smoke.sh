@@ -20,7 +20,7 @@
 # host that is not bookworm).  The container is removed on exit.
 #
 # Environment: MQS_DEB_DIR (install the .debs found there instead of building
-# them), MQS_DEB_BUILD_TIMEOUT (seconds for dpkg-buildpackage, 900),
+# them), MQS_DEB_BUILD_TIMEOUT (seconds for dpkg-buildpackage, 1200),
 # MQS_DEB_BASE_IMAGE (debian:bookworm-slim), DEB_SMOKE_KEEP=1 (leave the
 # container up for a look; `docker rm -f` it by hand).
 # shellcheck disable=SC2317 # functions called through check()/trap
@@ -30,7 +30,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 top=$(pwd)
 IMAGE=${MQS_DEB_BASE_IMAGE:-debian:bookworm-slim}
-BUILD_TIMEOUT=${MQS_DEB_BUILD_TIMEOUT:-900} # 3.5 min of CPU; 19 min wall at load 27
+BUILD_TIMEOUT=${MQS_DEB_BUILD_TIMEOUT:-1200} # 3.5 min of CPU; 15-19 min wall at load 27
 CTR=mqttsec-debsmoke-$$
 # The example snippet listens on 8883, where mosquitto_pub speaks TLS by
 # default and mqttsec-device none: the test edits it to plain 1883
