@@ -401,6 +401,7 @@ struct gw_store_ckpt {
 	sqlite3 *db; /* used by the thread only */
 	pthread_t thread;
 	pthread_mutex_t mu;
+	pthread_mutex_t run; /* held while a checkpoint runs (thread or hook) */
 	pthread_cond_t cv;
 	int wake, stop; /* under mu */
 	int last_pages; /* WAL size at the last wake-up (loop's thread only) */
@@ -427,7 +428,9 @@ static void *ckpt_main(void *arg)
 		c->wake = 0;
 		pthread_mutex_unlock(&c->mu);
 		/* busy (another checkpoint, a restore) or an error: next time */
+		pthread_mutex_lock(&c->run);
 		(void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_unlock(&c->run);
 		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -444,15 +447,27 @@ static void ckpt_wake(struct gw_store_ckpt *c)
 }
 
 /* WAL hook of the loop's connection: after each commit, with the WAL's
- * size in pages; wakes the checkpointer every GW_STORE_CKPT_PAGES. */
+ * size in pages; wakes the checkpointer every GW_STORE_CKPT_PAGES.  At
+ * GW_STORE_CKPT_MAX_PAGES the connection checkpoints itself (after the
+ * thread's pass, if one runs): the thread's checkpoints run while the loop
+ * keeps committing, so under a steady stream of writes they never catch up
+ * with the last frame, and SQLite only starts the WAL over when a write
+ * begins on a fully checkpointed WAL; without this the file grows as long
+ * as the writes go on (docs/gateway.md, "Checkpoints"). */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct gw_store_ckpt *c = arg;
 
-	(void)db;
 	(void)name;
 	if (pages < c->last_pages)
 		c->last_pages = 0; /* the WAL restarted from its beginning */
+	if (pages >= GW_STORE_CKPT_MAX_PAGES) {
+		/* no write of this connection runs meanwhile: it catches up */
+		pthread_mutex_lock(&c->run);
+		(void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_unlock(&c->run);
+		return SQLITE_OK;
+	}
 	if (pages - c->last_pages >= GW_STORE_CKPT_PAGES) {
 		c->last_pages = pages;
 		ckpt_wake(c);
@@ -478,6 +493,7 @@ static void ckpt_stop(struct gw_store *s)
 	sqlite3_close_v2(c->db);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->run);
 	free(c);
 	s->ckpt = NULL;
 }
@@ -504,12 +520,14 @@ int gw_store_checkpointer_start(struct gw_store *s, const char *db_path)
 	}
 	sqlite3_busy_timeout(c->db, 0);
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->run, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
 		gw_log(GW_LOG_WARN, "cannot start the checkpointer: %s", strerror(errno));
 		sqlite3_close_v2(c->db);
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);
+		pthread_mutex_destroy(&c->run);
 		free(c);
 		return MQS_ERR_IO;
 	}

@@ -131,9 +131,13 @@ void gw_store_nowait(struct gw_store *s);
  * takes the write lock, so no write of s waits for it) whenever s's commits
  * have grown the WAL by GW_STORE_CKPT_PAGES pages, and at least once a
  * second while the WAL is not empty; s's automatic checkpoints are turned
- * off.  db_path is the database s opened.  MQS_OK, or an error (logged)
- * with the automatic checkpoints of s left on. */
+ * off, but at GW_STORE_CKPT_MAX_PAGES s checkpoints itself.  db_path is
+ * the database s opened.  MQS_OK, or an error (logged) with the automatic
+ * checkpoints of s left on. */
 #define GW_STORE_CKPT_PAGES 256
+/* ... and at this WAL size the connection s checkpoints itself after a
+ * commit, so that the WAL is bounded however long the writes go on */
+#define GW_STORE_CKPT_MAX_PAGES 4096
 int gw_store_checkpointer_start(struct gw_store *s, const char *db_path);
 
 /* Fold the WAL into the database soon: the checkpointer is woken, or

@@ -512,6 +512,56 @@ static void test_checkpointer(void)
 	tap_ok(s.ckpt == NULL && s.db == NULL, "closing stops the checkpointer");
 }
 
+/* A steady stream of commits (a publisher flooding the gateway): the
+ * thread's checkpoints run while the loop keeps writing and never catch up
+ * with the last frame, so SQLite never starts the WAL over; at
+ * GW_STORE_CKPT_MAX_PAGES the loop's connection checkpoints itself and the
+ * WAL stays bounded (docs/gateway.md, "Checkpoints"). */
+static void test_checkpointer_bound(void)
+{
+	struct gw_store s;
+	char path[300], wal[310], err[512];
+	long long max = 0, page = 4096, bound;
+	int ok = 1;
+
+	snprintf(path, sizeof(path), "%s/ckpt-bound.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "bounded WAL: database opens");
+		return;
+	}
+	gw_store_nowait(&s);
+	SETUP(gw_store_exec(&s, "CREATE TABLE filler(b BLOB)"));
+	{
+		sqlite3_stmt *st = NULL;
+
+		if (sqlite3_prepare_v2(s.db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			page = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	SETUP(gw_store_checkpointer_start(&s, path));
+	/* 4 x GW_STORE_CKPT_MAX_PAGES pages, a few per commit, no pause */
+	for (int i = 0; i < GW_STORE_CKPT_MAX_PAGES && ok; i++) {
+		long long w;
+
+		ok = gw_store_begin(&s) == MQS_OK &&
+		     gw_store_exec(&s, "INSERT INTO filler VALUES (randomblob(3000))") == MQS_OK &&
+		     gw_store_exec(&s, "DELETE FROM filler WHERE rowid < (SELECT max(rowid) - 200 "
+		                       "FROM filler)") == MQS_OK &&
+		     gw_store_commit(&s) == MQS_OK;
+		w = file_size(wal);
+		if (w > max)
+			max = w;
+	}
+	tap_ok(ok, "bounded WAL: the loop's connection commits without a pause");
+	/* the cap and the frames of one commit (24-byte frame headers) */
+	bound = (GW_STORE_CKPT_MAX_PAGES + 64LL) * (page + 24) + 32;
+	tap_ok(max <= bound, "bounded WAL: at most %lld bytes (was %lld at most)", bound, max);
+	gw_store_close(&s);
+}
+
 int main(void)
 {
 	struct gw_config conf;
@@ -555,6 +605,7 @@ int main(void)
 	test_masks_fill();
 	test_payloads();
 	test_checkpointer();
+	test_checkpointer_bound();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
