@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "keysvc.h"
 #include "plugin.h"
 #include "reseal.h"
@@ -82,7 +83,7 @@ static int decide_cached(struct mqsp_device *d, enum mqs_rules_kind kind, const 
 	if (len == 0 || len >= MQSP_CACHE_TOPIC_MAX)
 		return allowed;
 	if (c == NULL) {
-		c = calloc(1, sizeof(*c));
+		c = mqs_calloc(1, sizeof(*c));
 		d->cache = c;
 	}
 	if (c != NULL) {

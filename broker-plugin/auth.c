@@ -13,6 +13,7 @@
 #include <uthash.h>
 
 #include "journal.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_cidr.h"
 #include "mqs_conntoken.h"
@@ -53,7 +54,7 @@ static struct mqsp_step *step_slot(struct mqsp_plugin *p, const char *name)
 	}
 	HASH_FIND_STR(p->steps, name, s);
 	if (s == NULL) {
-		s = calloc(1, sizeof(*s) + len + 1);
+		s = mqs_calloc(1, sizeof(*s) + len + 1);
 		if (s == NULL)
 			return NULL;
 		s->step = INT64_MIN;
@@ -89,7 +90,7 @@ void mqsp_auth_steps_prune(struct mqsp_plugin *p)
 		 * already be in the next snapshot) */
 		if (!s->dirty && (d == NULL || d->last_step >= s->step)) {
 			HASH_DEL(p->steps, s);
-			free(s);
+			mqs_free(s);
 		}
 	}
 }
@@ -102,9 +103,9 @@ void mqsp_auth_steps_free(struct mqsp_plugin *p)
 	HASH_ITER(hh, p->steps, s, tmp)
 	{
 		HASH_DEL(p->steps, s);
-		free(s);
+		mqs_free(s);
 	}
-	free(p->dirty_steps);
+	mqs_free(p->dirty_steps);
 	p->dirty_steps = NULL;
 	p->steps_dirty = p->dirty_cap = 0;
 }
@@ -122,7 +123,7 @@ int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms)
 	rc = MQS_OK;
 	if (n > 0) {
 		rc = MQS_ERR_NOMEM;
-		recs = malloc(n * sizeof(*recs));
+		recs = mqs_malloc(n * sizeof(*recs));
 		if (recs == NULL)
 			goto out;
 		for (size_t i = 0; i < n; i++) {
@@ -137,7 +138,7 @@ int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms)
 		p->steps_dirty = 0;
 		if (p->dirty_cap > DIRTY_CAP_KEEP) {
 			/* after a long lock: give the memory back */
-			free(p->dirty_steps);
+			mqs_free(p->dirty_steps);
 			p->dirty_steps = NULL;
 			p->dirty_cap = 0;
 		}
@@ -147,7 +148,7 @@ int mqsp_auth_steps_fold(struct mqsp_plugin *p, int busy_ms)
 		mqsp_log(MOSQ_LOG_WARNING, "mqttsec: cannot empty step journal %s: %s",
 		         mqsp_journal_path(p->journal), strerror(errno));
 out:
-	free(recs);
+	mqs_free(recs);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <uthash.h>
 
 #include "bans.h"
+#include "mqs_alloc.h"
 #include "mqs_hash.h"
 #include "mqs_cidr.h"
 #include "mqs_error.h"
@@ -65,7 +66,7 @@ struct mqsp_bans {
 /* New tables. */
 struct mqsp_bans *mqsp_bans_new(const struct mqsp_bans_cfg *cfg)
 {
-	struct mqsp_bans *b = calloc(1, sizeof(*b));
+	struct mqsp_bans *b = mqs_calloc(1, sizeof(*b));
 	unsigned f;
 
 	if (b == NULL)
@@ -97,9 +98,9 @@ out:
 /* Free one counter. */
 static void counter_free(struct counter *c)
 {
-	free(c->times);
-	free(c->seen);
-	free(c);
+	mqs_free(c->times);
+	mqs_free(c->seen);
+	mqs_free(c);
 }
 
 /* Free one table. */
@@ -123,9 +124,9 @@ void mqsp_bans_free(struct mqsp_bans *b)
 	table_free(&b->pairs);
 	table_free(&b->users);
 	table_free(&b->ips);
-	free(b->mem);
+	mqs_free(b->mem);
 	mqs_list_release(&b->index);
-	free(b);
+	mqs_free(b);
 }
 
 /* Drop one key to make room: the least recently failing one, unless its
@@ -165,13 +166,13 @@ static struct counter *counter_take(struct mqsp_bans *b, struct table *t, const 
 	}
 	if (t->count >= b->cfg.table_max)
 		table_evict(t, now);
-	c = calloc(1, sizeof(*c) + len + 1);
+	c = mqs_calloc(1, sizeof(*c) + len + 1);
 	if (c == NULL)
 		goto out;
 	if (t->cap_times > 0)
-		c->times = calloc(t->cap_times, sizeof(*c->times));
+		c->times = mqs_calloc(t->cap_times, sizeof(*c->times));
 	if (t->cap_seen > 0)
-		c->seen = calloc(t->cap_seen, sizeof(*c->seen));
+		c->seen = mqs_calloc(t->cap_seen, sizeof(*c->seen));
 	if ((t->cap_times > 0 && c->times == NULL) || (t->cap_seen > 0 && c->seen == NULL)) {
 		counter_free(c);
 		c = NULL;
@@ -440,7 +441,7 @@ int mqsp_bans_add(struct mqsp_bans *b, enum mqs_match match, const char *pattern
 		goto out;
 	rc = MQS_ERR_NOMEM;
 	if (b->mem == NULL) {
-		b->mem = calloc(MQSP_BANS_MEM_MAX, sizeof(*b->mem));
+		b->mem = mqs_calloc(MQSP_BANS_MEM_MAX, sizeof(*b->mem));
 		if (b->mem == NULL)
 			goto out;
 	}

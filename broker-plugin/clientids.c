@@ -11,6 +11,7 @@
 #include <utlist.h>
 
 #include "clientids.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 
 #define DELETES_MAX 65536 /* queued removals; beyond, a stale row waits for its TTL */
@@ -59,7 +60,7 @@ struct mqsp_clientids {
 /* Create an empty table. */
 int mqsp_clientids_new(const struct mqsp_clientids_cfg *cfg, struct mqsp_clientids **out)
 {
-	struct mqsp_clientids *t = calloc(1, sizeof(*t));
+	struct mqsp_clientids *t = mqs_calloc(1, sizeof(*t));
 
 	*out = NULL;
 	if (t == NULL)
@@ -77,9 +78,9 @@ int mqsp_clientids_new(const struct mqsp_clientids_cfg *cfg, struct mqsp_clienti
 /* Free a queued removal. */
 static void delete_free(struct cid_delete *d)
 {
-	free(d->clientid);
-	free(d->username);
-	free(d);
+	mqs_free(d->clientid);
+	mqs_free(d->username);
+	mqs_free(d);
 }
 
 /* Forget an entry (memory only); its user too when it held no other id
@@ -96,9 +97,9 @@ static void entry_drop(struct mqsp_clientids *t, struct cid_entry *e, int free_u
 	t->count--;
 	if (u->count == 0 && free_user) {
 		HASH_DEL(t->users, u);
-		free(u);
+		mqs_free(u);
 	}
-	free(e);
+	mqs_free(e);
 }
 
 /* Free everything. */
@@ -118,7 +119,7 @@ void mqsp_clientids_free(struct mqsp_clientids *t)
 		t->deletes = d->next;
 		delete_free(d);
 	}
-	free(t);
+	mqs_free(t);
 }
 
 /* Queue the removal of clientid (NULL: all) of username; a full queue
@@ -129,11 +130,11 @@ static void delete_queue(struct mqsp_clientids *t, const char *clientid, const c
 
 	if (t->ndeletes >= DELETES_MAX)
 		return;
-	d = calloc(1, sizeof(*d));
+	d = mqs_calloc(1, sizeof(*d));
 	if (d == NULL)
 		return;
-	d->clientid = clientid != NULL ? strdup(clientid) : NULL;
-	d->username = strdup(username);
+	d->clientid = clientid != NULL ? mqs_strdup(clientid) : NULL;
+	d->username = mqs_strdup(username);
 	if ((clientid != NULL && d->clientid == NULL) || d->username == NULL) {
 		delete_free(d);
 		return;
@@ -162,7 +163,7 @@ static struct cid_user *user_get(struct mqsp_clientids *t, const char *name)
 	HASH_FIND(hh, t->users, name, len, u);
 	if (u != NULL)
 		return u;
-	u = calloc(1, sizeof(*u) + len + 1);
+	u = mqs_calloc(1, sizeof(*u) + len + 1);
 	if (u == NULL)
 		return NULL;
 	memcpy(u->name, name, len + 1);
@@ -175,7 +176,7 @@ static struct cid_entry *entry_add(struct mqsp_clientids *t, struct cid_user *u,
                                    int64_t created, int64_t seen)
 {
 	size_t len = strlen(cid);
-	struct cid_entry *e = calloc(1, sizeof(*e) + len + 1);
+	struct cid_entry *e = mqs_calloc(1, sizeof(*e) + len + 1);
 
 	if (e == NULL)
 		return NULL;
@@ -249,7 +250,7 @@ int mqsp_clientids_load(struct mqsp_clientids *t, sqlite3 *db, int64_t now, char
 			delete_queue(t, cid, user);
 			if (u->count == 0) {
 				HASH_DEL(t->users, u);
-				free(u);
+				mqs_free(u);
 			}
 			continue;
 		}
@@ -331,7 +332,7 @@ int mqsp_clientids_claim(struct mqsp_clientids *t, const char *cid, const char *
 		/* u may be new and empty */
 		if (u->count == 0) {
 			HASH_DEL(t->users, u);
-			free(u);
+			mqs_free(u);
 		}
 		return MQSP_CLAIM_NOMEM;
 	}
@@ -521,7 +522,7 @@ static size_t release_apply(struct mqsp_clientids *t, const char *cid, const cha
 			n++;
 		}
 		HASH_DEL(t->users, u);
-		free(u);
+		mqs_free(u);
 	}
 	delete_queue(t, NULL, username);
 	return n;

@@ -7,6 +7,7 @@
 
 #include "clients.h"
 #include "mem.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
 
@@ -141,7 +142,7 @@ int mqsp_clients_select(const struct mqsp_clients *t,
 		if (rc != MQS_OK)
 			break;
 		v = block;
-		v[n] = strdup(e->c.clientid);
+		v[n] = mqs_strdup(e->c.clientid);
 		if (v[n] == NULL) {
 			rc = MQS_ERR_NOMEM;
 			break;
@@ -159,8 +160,8 @@ void mqsp_clients_ids_free(char **ids)
 	if (ids == NULL)
 		return;
 	for (size_t i = 0; ids[i] != NULL; i++)
-		free(ids[i]);
-	free(ids);
+		mqs_free(ids[i]);
+	mqs_free(ids);
 }
 
 /* Free every entry. */

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "downlink.h"
+#include "mqs_alloc.h"
 #include "mqs_util.h"
 
 struct entry {
@@ -25,7 +26,7 @@ struct mqsp_downlink {
 /* New cache. */
 struct mqsp_downlink *mqsp_downlink_new(void)
 {
-	return calloc(1, sizeof(struct mqsp_downlink));
+	return mqs_calloc(1, sizeof(struct mqsp_downlink));
 }
 
 /* Wipe and free. */

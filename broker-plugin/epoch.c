@@ -9,6 +9,7 @@
 #include <uthash.h>
 
 #include "epoch.h"
+#include "mqs_alloc.h"
 #include "mqs_hash.h"
 
 struct entry {
@@ -40,11 +41,11 @@ struct mqsp_epochs *mqsp_epochs_new(size_t max)
 
 	if (max == 0)
 		return NULL;
-	e = calloc(1, sizeof(*e));
+	e = mqs_calloc(1, sizeof(*e));
 	if (e == NULL)
 		return NULL;
 	if (RAND_bytes((unsigned char *)e->seed, sizeof(e->seed)) != 1) {
-		free(e);
+		mqs_free(e);
 		return NULL;
 	}
 	e->max = max;
@@ -62,9 +63,9 @@ void mqsp_epochs_free(struct mqsp_epochs *e)
 	HASH_ITER(hh, e->map, x, tmp)
 	{
 		HASH_DEL(e->map, x);
-		free(x);
+		mqs_free(x);
 	}
-	free(e);
+	mqs_free(e);
 }
 
 /* The entry of id, or NULL. */
@@ -93,10 +94,10 @@ static uint64_t record(struct mqsp_epochs *e, uint64_t id, const void *conn, int
 			struct entry *oldest = e->map;
 
 			HASH_DEL(e->map, oldest);
-			free(oldest);
+			mqs_free(oldest);
 			e->count--;
 		}
-		x = calloc(1, sizeof(*x));
+		x = mqs_calloc(1, sizeof(*x));
 		if (x == NULL)
 			return e->next++;
 		x->id = id;
@@ -152,7 +153,7 @@ void mqsp_epochs_disconnect(struct mqsp_epochs *e, const char *clientid, const v
 		return;
 	}
 	HASH_DEL(e->map, x);
-	free(x);
+	mqs_free(x);
 	e->count--;
 }
 

@@ -9,6 +9,7 @@
 
 #include "forged.h"
 #include "keys.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_envelope.h"
 #include "mqs_envelope_ctx.h"
@@ -26,12 +27,12 @@ struct mqsp_forged {
 /* New state. */
 struct mqsp_forged *mqsp_forged_new(void)
 {
-	struct mqsp_forged *f = calloc(1, sizeof(*f));
+	struct mqsp_forged *f = mqs_calloc(1, sizeof(*f));
 
 	if (f == NULL)
 		return NULL;
 	if (mqs_envelope_ctx_new(&f->ec) != MQS_OK) {
-		free(f);
+		mqs_free(f);
 		return NULL;
 	}
 	return f;
@@ -44,7 +45,7 @@ void mqsp_forged_free(struct mqsp_forged *f)
 		return;
 	mqs_secret_free(f->buf, f->cap);
 	mqs_envelope_ctx_free(f->ec);
-	free(f);
+	mqs_free(f);
 }
 
 /* Make room for n bytes of plaintext (at least SCRATCH_MIN, so the

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 
 #define STEP_DIGITS_MAX 19 /* INT64_MAX */
@@ -127,12 +128,12 @@ int mqsp_journal_open(const char *path, struct mqsp_journal **out, char *err, si
 		goto out;
 	}
 	rc = MQS_ERR_NOMEM;
-	j = calloc(1, sizeof(*j));
+	j = mqs_calloc(1, sizeof(*j));
 	if (j == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	j->path = strdup(path);
+	j->path = mqs_strdup(path);
 	if (j->path == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -147,8 +148,8 @@ out:
 	if (fd >= 0)
 		close(fd); /* drops the lock too */
 	if (j != NULL)
-		free(j->path);
-	free(j);
+		mqs_free(j->path);
+	mqs_free(j);
 	if (e != 0)
 		errno = e;
 	return rc;
@@ -161,8 +162,8 @@ void mqsp_journal_free(struct mqsp_journal *j)
 		return;
 	if (j->fd >= 0)
 		close(j->fd);
-	free(j->path);
-	free(j);
+	mqs_free(j->path);
+	mqs_free(j);
 }
 
 /* Parse one line (without its newline): 1 with name and step set when valid. */

@@ -7,6 +7,7 @@
 
 #include <uthash.h>
 
+#include "mqs_alloc.h"
 #include "keyrate.h"
 
 struct bucket {
@@ -25,7 +26,7 @@ struct mqsp_keyrate {
 /* New table. */
 struct mqsp_keyrate *mqsp_keyrate_new(size_t max)
 {
-	struct mqsp_keyrate *r = calloc(1, sizeof(*r));
+	struct mqsp_keyrate *r = mqs_calloc(1, sizeof(*r));
 
 	if (r != NULL)
 		r->max = max > 0 ? max : 1;
@@ -42,9 +43,9 @@ void mqsp_keyrate_free(struct mqsp_keyrate *r)
 	HASH_ITER(hh, r->map, b, tmp)
 	{
 		HASH_DEL(r->map, b);
-		free(b);
+		mqs_free(b);
 	}
-	free(r);
+	mqs_free(r);
 }
 
 /* Find or add the bucket of id (len bytes); NULL when out of memory. */
@@ -64,7 +65,7 @@ static struct bucket *bucket_get(struct mqsp_keyrate *r, const char *id, size_t 
 		HASH_DEL(r->map, b);
 		r->n--;
 	} else {
-		b = malloc(sizeof(*b));
+		b = mqs_malloc(sizeof(*b));
 		if (b == NULL)
 			return NULL;
 	}

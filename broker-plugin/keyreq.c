@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "keyreq.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_creds.h"
 #include "mqs_keyaccess.h"
@@ -25,8 +26,8 @@ void mqsp_keyreq_release(struct mqsp_keyreq *r)
 	if (r == NULL)
 		return;
 	for (size_t i = 0; i < r->nfilters; i++)
-		free(r->filters[i]);
-	free(r->filters);
+		mqs_free(r->filters[i]);
+	mqs_free(r->filters);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -94,7 +95,7 @@ int mqsp_keyreq_parse(const uint8_t *plain, size_t len, struct mqsp_keyreq *out)
 		out->filters = arr;
 		if (rc != MQS_OK)
 			goto fail;
-		out->filters[out->nfilters] = strdup(f);
+		out->filters[out->nfilters] = mqs_strdup(f);
 		if (out->filters[out->nfilters] == NULL) {
 			rc = MQS_ERR_NOMEM;
 			goto fail;
@@ -110,7 +111,7 @@ bad:
 fail:
 	mqsp_keyreq_release(out);
 out:
-	free(raw);
+	mqs_free(raw);
 	cJSON_Delete(root);
 	return rc;
 }
@@ -123,8 +124,8 @@ void mqsp_keyreq_answer_release(struct mqsp_keyreq_answer *a)
 	if (a->json != NULL)
 		mqs_secret_free(a->json, a->json_len);
 	for (size_t i = 0; i < a->ngranted; i++)
-		free(a->granted[i]);
-	free(a->granted);
+		mqs_free(a->granted[i]);
+	mqs_free(a->granted);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -239,7 +240,7 @@ static int filter_keys(struct answer_ctx *c, const char *filter, size_t *n)
 			struct mqs_creds_key *k = &c->creds.keys[--c->creds.nkeys];
 
 			OPENSSL_cleanse(k->key, sizeof(k->key));
-			free(k->topic);
+			mqs_free(k->topic);
 			k->topic = NULL;
 		}
 	}
@@ -294,7 +295,7 @@ static int one_filter(struct answer_ctx *c, const char *filter, struct mqsp_keyr
 		a->granted = arr;
 		if (rc != MQS_OK)
 			return rc;
-		a->granted[a->ngranted] = strdup(filter);
+		a->granted[a->ngranted] = mqs_strdup(filter);
 		if (a->granted[a->ngranted] == NULL)
 			return MQS_ERR_NOMEM;
 		a->ngranted++;
@@ -423,7 +424,7 @@ out:
 	if (creds != NULL)
 		mqs_secret_free(creds, strlen(creds));
 	cJSON_free(refused);
-	free(nonce);
+	mqs_free(nonce);
 	return rc;
 }
 

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "keys.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
 #include "mqs_keystore.h"
@@ -109,7 +110,7 @@ static int row_protected(struct mqsp_keys_load *l)
 	k->protected = a;
 	pt = &k->protected[k->nprotected];
 	memset(pt, 0, sizeof(*pt));
-	pt->filter = strdup(filter);
+	pt->filter = mqs_strdup(filter);
 	if (pt->filter == NULL)
 		return MQS_ERR_NOMEM;
 	k->nprotected++;
@@ -207,14 +208,14 @@ static int row_ban(struct mqsp_keys_load *l)
 int mqsp_keys_load_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
                          struct mqsp_keys_load **out)
 {
-	struct mqsp_keys_load *l = calloc(1, sizeof(*l));
+	struct mqsp_keys_load *l = mqs_calloc(1, sizeof(*l));
 
 	*out = NULL;
 	if (l == NULL)
 		return MQS_ERR_NOMEM;
-	l->k = calloc(1, sizeof(*l->k));
+	l->k = mqs_calloc(1, sizeof(*l->k));
 	if (l->k == NULL) {
-		free(l);
+		mqs_free(l);
 		return MQS_ERR_NOMEM;
 	}
 	l->db = db;
@@ -327,7 +328,7 @@ void mqsp_keys_load_free(struct mqsp_keys_load *l)
 		return;
 	sqlite3_finalize(l->st);
 	mqsp_keys_free(l->k);
-	free(l);
+	mqs_free(l);
 }
 
 /* Load in one go. */
@@ -356,14 +357,14 @@ void mqsp_keys_free(struct mqsp_keys *k)
 	HASH_CLEAR(hh_name, k->by_name);
 	HASH_CLEAR(hh, k->tkeys_by_id);
 	for (size_t i = 0; i < k->nprotected; i++) {
-		free(k->protected[i].filter);
+		mqs_free(k->protected[i].filter);
 		OPENSSL_cleanse(k->protected[i].key, sizeof(k->protected[i].key));
 	}
-	free(k->protected);
+	mqs_free(k->protected);
 	mqs_secret_free(k->dkeys, k->ndkeys * sizeof(*k->dkeys));
 	mqs_secret_free(k->tkeys, k->ntkeys * sizeof(*k->tkeys));
-	free(k->bans);
-	free(k);
+	mqs_free(k->bans);
+	mqs_free(k);
 }
 
 /* First (most specific) matching filter. */

@@ -15,6 +15,7 @@
 #include "keyreq.h"
 #include "keys.h"
 #include "keysvc.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_envelope.h"
 #include "mqs_kdf.h"
@@ -98,7 +99,7 @@ struct mqsp_keysvc {
 /* New state. */
 int mqsp_keysvc_new(struct mqsp_keysvc **out)
 {
-	struct mqsp_keysvc *ks = calloc(1, sizeof(*ks));
+	struct mqsp_keysvc *ks = mqs_calloc(1, sizeof(*ks));
 
 	*out = NULL;
 	if (ks == NULL)
@@ -108,7 +109,7 @@ int mqsp_keysvc_new(struct mqsp_keysvc **out)
 	if (ks->rate == NULL || ks->rate_user == NULL) {
 		mqsp_keyrate_free(ks->rate);
 		mqsp_keyrate_free(ks->rate_user);
-		free(ks);
+		mqs_free(ks);
 		return MQS_ERR_NOMEM;
 	}
 	*out = ks;
@@ -125,15 +126,15 @@ static void fetched_del(struct mqsp_keysvc *ks, struct fetched *f)
 	HASH_DEL(ks->by_cid, f);
 	if (f->uc != NULL && --f->uc->n == 0) {
 		HASH_DEL(ks->by_user, f->uc);
-		free(f->uc);
+		mqs_free(f->uc);
 	} else if (f->uc != NULL) {
 		f->uc->logged = 0;
 	}
 	for (size_t i = 0; i < f->nfilters; i++)
-		free(f->filters[i]);
-	free(f->filters);
-	free(f->pending);
-	free(f);
+		mqs_free(f->filters[i]);
+	mqs_free(f->filters);
+	mqs_free(f->pending);
+	mqs_free(f);
 	ks->nfetched--;
 }
 
@@ -150,7 +151,7 @@ void mqsp_keysvc_free(struct mqsp_keysvc *ks)
 	}
 	mqsp_keyrate_free(ks->rate);
 	mqsp_keyrate_free(ks->rate_user);
-	free(ks);
+	mqs_free(ks);
 }
 
 /* Copy s for a log line: control bytes become '?', at most LOG_FIELD_MAX. */
@@ -252,13 +253,13 @@ static struct fetched *fetched_new(struct mqsp_keysvc *ks, struct mosquitto *cli
 		uc->logged = 1;
 		return NULL;
 	}
-	f = calloc(1, sizeof(*f));
+	f = mqs_calloc(1, sizeof(*f));
 	if (f == NULL)
 		return NULL;
 	if (uc == NULL) {
-		uc = calloc(1, sizeof(*uc));
+		uc = mqs_calloc(1, sizeof(*uc));
 		if (uc == NULL) {
-			free(f);
+			mqs_free(f);
 			return NULL;
 		}
 		memcpy(uc->user, user, ulen + 1);
@@ -291,7 +292,7 @@ static int fetched_add_filter(struct fetched *f, const char *filter)
 	f->pending = pd;
 	if (rc != MQS_OK)
 		return rc;
-	f->filters[f->nfilters] = strdup(filter);
+	f->filters[f->nfilters] = mqs_strdup(filter);
 	if (f->filters[f->nfilters] == NULL)
 		return MQS_ERR_NOMEM;
 	f->pending[f->nfilters] = 0;
@@ -452,7 +453,7 @@ static void handle(struct mqsp_plugin *p, struct mosquitto_evt_message *ed)
 		refuse(ks, MQSP_KEYSVC_UNSEALED, cid, "not fresh");
 		return;
 	}
-	plain = malloc(info.ciphertext_len + 1);
+	plain = mqs_malloc(info.ciphertext_len + 1);
 	if (plain == NULL) {
 		refuse(ks, MQSP_KEYSVC_ERROR, cid, "out of memory");
 		return;
@@ -554,7 +555,7 @@ static char *key_filter(struct mqsp_plugin *p, uint32_t id)
 		return NULL;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		filter = strdup((const char *)sqlite3_column_text(st, 0));
+		filter = mqs_strdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	return filter;
 }
@@ -774,7 +775,7 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 		for (size_t j = 0; j < ndone && !seen; j++)
 			seen = strcmp(done[j], filter) == 0;
 		if (seen) {
-			free(filter);
+			mqs_free(filter);
 			continue;
 		}
 		queue_filter(p->keysvc, filter);
@@ -784,7 +785,7 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 			/* a filter not kept here is only queued twice (one push) */
 			if (mqs_array_reserve(&arr, &cap, ndone + 1, sizeof(*done), now->ntkeys,
 			                      0) != MQS_OK) {
-				free(filter);
+				mqs_free(filter);
 				continue;
 			}
 			done = arr;
@@ -792,8 +793,8 @@ void mqsp_keysvc_swapped(struct mqsp_plugin *p, const struct mqsp_keys *old,
 		done[ndone++] = filter;
 	}
 	for (size_t j = 0; j < ndone; j++)
-		free(done[j]);
-	free(done);
+		mqs_free(done[j]);
+	mqs_free(done);
 	/* a view built after those rotations holds their keys now */
 	p->keysvc->nearly = 0;
 	/* the first pass at once */

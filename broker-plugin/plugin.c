@@ -318,7 +318,7 @@ static void plugin_free(struct mqsp_plugin *p)
 	mqsp_seals_free(p->seals);
 	mqsp_clientids_free(p->cids);
 	OPENSSL_cleanse(p->mk, sizeof(p->mk));
-	free(p);
+	mqs_free(p);
 }
 
 /* Open <db>-steps and take in what a previous run left in it; in database
@@ -327,7 +327,7 @@ static int journal_open(struct mqsp_plugin *p)
 {
 	char err[512];
 	size_t len = strlen(p->opt.db) + sizeof(JOURNAL_SUFFIX);
-	char *path = malloc(len);
+	char *path = mqs_malloc(len);
 	int rc = MQS_ERR_NOMEM;
 
 	if (path == NULL)
@@ -344,7 +344,7 @@ static int journal_open(struct mqsp_plugin *p)
 		p->journal = NULL;
 	}
 out:
-	free(path);
+	mqs_free(path);
 	return rc;
 }
 
@@ -353,7 +353,7 @@ static int tokens_open(struct mqsp_plugin *p)
 {
 	char err[512];
 	size_t len = strlen(p->opt.db) + sizeof(TOKENS_SUFFIX);
-	char *path = malloc(len);
+	char *path = mqs_malloc(len);
 	int rc = MQS_ERR_NOMEM;
 
 	if (path == NULL)
@@ -366,7 +366,7 @@ static int tokens_open(struct mqsp_plugin *p)
 	if (rc != MQS_OK)
 		mqsp_log(MOSQ_LOG_ERR, "mqttsec: %s", err[0] != '\0' ? err : mqs_strerror(rc));
 out:
-	free(path);
+	mqs_free(path);
 	return rc;
 }
 
@@ -568,7 +568,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
 	 * set before anything is allocated through the hook, never put back
 	 * (the library goes with the plugin) */
 	mqs_alloc_set(mosquitto_malloc, mosquitto_realloc, mosquitto_free);
-	p = calloc(1, sizeof(*p));
+	p = mqs_calloc(1, sizeof(*p));
 	*userdata = NULL;
 	if (p == NULL)
 		return MOSQ_ERR_NOMEM;

@@ -12,6 +12,7 @@
 #include "epoch.h"
 #include "forged.h"
 #include "keys.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_envelope.h"
 #include "mqs_envelope_ctx.h"
@@ -42,7 +43,7 @@ struct mqsp_reseal {
 int mqsp_reseal_new(const uint8_t mk[MQS_MASTER_KEY_LEN], unsigned window_s, size_t replay_max,
                     struct mqsp_reseal **out)
 {
-	struct mqsp_reseal *r = calloc(1, sizeof(*r));
+	struct mqsp_reseal *r = mqs_calloc(1, sizeof(*r));
 	uint8_t hash_key[MQS_MASTER_KEY_LEN], prp_key[MQS_MASTER_KEY_LEN];
 	int rc;
 
@@ -86,7 +87,7 @@ void mqsp_reseal_free(struct mqsp_reseal *r)
 	mqsp_downlink_free(r->downlink);
 	mqs_secret_free(r->plain, r->plain_cap);
 	mqs_envelope_ctx_free(r->ec);
-	free(r);
+	mqs_free(r);
 }
 
 /* Copy s for a log line: control bytes become '?', at most LOG_FIELD_MAX. */

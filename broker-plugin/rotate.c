@@ -41,6 +41,7 @@
 
 #include "clock.h"
 #include "keysvc.h"
+#include "mqs_alloc.h"
 #include "mqs_keyrotate.h"
 #include "mqs_keystore.h"
 #include "mqs_revoke.h"
@@ -191,7 +192,7 @@ void mqsp_rotate_key(struct mqsp_plugin *p, uint32_t id, int64_t now)
 
 	for (size_t i = 0; keys != NULL && i < keys->nprotected; i++) {
 		if (keys->protected[i].key_id == id) {
-			filter = strdup(keys->protected[i].filter);
+			filter = mqs_strdup(keys->protected[i].filter);
 			if (filter == NULL)
 				return; /* tried again on the tick */
 			break;
@@ -206,7 +207,7 @@ void mqsp_rotate_key(struct mqsp_plugin *p, uint32_t id, int64_t now)
 		mqsp_seals_done(p->seals, id);
 		want_view(p);
 	}
-	free(filter);
+	mqs_free(filter);
 }
 
 /* Filters whose rotate_every has passed: rotate them. */
@@ -233,7 +234,7 @@ static void schedule(struct mqsp_plugin *p, int64_t now)
 
 		if (f == NULL)
 			continue;
-		filters[n] = strdup(f);
+		filters[n] = mqs_strdup(f);
 		if (filters[n] == NULL)
 			break;
 		ids[n++] = (uint32_t)sqlite3_column_int64(st, 1);
@@ -244,7 +245,7 @@ static void schedule(struct mqsp_plugin *p, int64_t now)
 			mqsp_seals_done(p->seals, ids[i]);
 			rotated = 1;
 		}
-		free(filters[i]);
+		mqs_free(filters[i]);
 	}
 	if (rotated)
 		want_view(p);
@@ -297,7 +298,7 @@ void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 		                           after, REVOKE_SLICE, &next, &n, err, sizeof(err));
 		if (rc != MQS_OK)
 			break;
-		free(mine);
+		mqs_free(mine);
 		mine = next;
 		after = next;
 		rotated += n;
@@ -307,7 +308,7 @@ void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 	if (rc != MQS_OK) {
 		int code = sqlite3_extended_errcode(db);
 
-		free(mine); /* the slices of this tick are undone */
+		mqs_free(mine); /* the slices of this tick are undone */
 		if (!sqlite3_get_autocommit(db))
 			(void)exec(db, "ROLLBACK");
 		if (code != SQLITE_BUSY && code != SQLITE_LOCKED) {
@@ -321,7 +322,7 @@ void mqsp_rotate_revoke_tick(struct mqsp_plugin *p, int64_t now)
 		}
 		return;
 	}
-	free(p->revoke_after);
+	mqs_free(p->revoke_after);
 	p->revoke_after = mine;
 	p->revoke_rotated += rotated;
 	if (rotated > 0)
@@ -352,7 +353,7 @@ void mqsp_rotate_revoke_want(struct mqsp_plugin *p)
 /* Forget the pass in progress. */
 void mqsp_rotate_revoke_reset(struct mqsp_plugin *p)
 {
-	free(p->revoke_after);
+	mqs_free(p->revoke_after);
 	p->revoke_after = NULL;
 	p->revoke_rotated = 0;
 	p->revoke_again = 0;

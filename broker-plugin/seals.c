@@ -6,6 +6,7 @@
 
 #include <uthash.h>
 
+#include "mqs_alloc.h"
 #include "seals.h"
 
 struct seal_count {
@@ -32,7 +33,7 @@ struct mqsp_seals *mqsp_seals_new(uint64_t max)
 
 	if (max < 4)
 		return NULL;
-	s = calloc(1, sizeof(*s));
+	s = mqs_calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
 	s->max = max;
@@ -54,10 +55,10 @@ void mqsp_seals_free(struct mqsp_seals *s)
 	HASH_ITER(hh, s->by_id, c, tmp)
 	{
 		HASH_DEL(s->by_id, c);
-		free(c);
+		mqs_free(c);
 	}
 	sqlite3_finalize(s->st);
-	free(s);
+	mqs_free(s);
 }
 
 /* Commit the next block of key c; afterwards c->used is at least the
@@ -107,7 +108,7 @@ enum mqsp_seal_verdict mqsp_seals_take(struct mqsp_seals *s, sqlite3 *db, uint32
 
 	HASH_FIND(hh, s->by_id, &id, sizeof(id), c);
 	if (c == NULL) {
-		c = calloc(1, sizeof(*c));
+		c = mqs_calloc(1, sizeof(*c));
 		if (c == NULL)
 			return MQSP_SEAL_NOMEM;
 		c->id = id;

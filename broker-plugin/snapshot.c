@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
 #include "snapshot.h"
@@ -273,7 +274,7 @@ static int row_member(struct mqsp_build *b, sqlite3_stmt *st)
 	 * out the group's deny rules */
 	sl = strlen(grp) + 1;
 	if (sl >= sizeof(stack)) {
-		subject = malloc(sl + 1);
+		subject = mqs_malloc(sl + 1);
 		if (subject == NULL)
 			return MQS_ERR_NOMEM;
 	}
@@ -283,14 +284,14 @@ static int row_member(struct mqsp_build *b, sqlite3_stmt *st)
 	if (mqs_array_reserve(&members, &b->capmembers, b->nmembers + 1, sizeof(*b->members),
 	                      SIZE_MAX, 0) != MQS_OK) {
 		if (subject != stack)
-			free(subject);
+			mqs_free(subject);
 		return MQS_ERR_NOMEM;
 	}
 	b->members = members;
 	b->members[b->nmembers].d = d;
 	b->members[b->nmembers].t = subject_tree(s, subject, sl);
 	if (subject != stack)
-		free(subject);
+		mqs_free(subject);
 	b->nmembers++;
 	s->nmembers++;
 	return MQS_OK;
@@ -326,7 +327,7 @@ static void merge_runs(const struct rule_row *src, struct rule_row *dst, size_t 
 static int sort_slice(struct mqsp_build *b, double deadline)
 {
 	if (b->tmp == NULL && b->nrows > SORT_RUN) {
-		b->tmp = malloc(b->nrows * sizeof(*b->tmp));
+		b->tmp = mqs_malloc(b->nrows * sizeof(*b->tmp));
 		if (b->tmp == NULL)
 			return MQS_ERR_NOMEM;
 	}
@@ -517,14 +518,14 @@ static int phase_rows(struct mqsp_build *b, double deadline, int *done)
 int mqsp_build_start(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t now,
                      struct mqsp_build **out)
 {
-	struct mqsp_build *b = calloc(1, sizeof(*b));
+	struct mqsp_build *b = mqs_calloc(1, sizeof(*b));
 
 	*out = NULL;
 	if (b == NULL)
 		return MQS_ERR_NOMEM;
-	b->s = calloc(1, sizeof(*b->s));
+	b->s = mqs_calloc(1, sizeof(*b->s));
 	if (b->s == NULL) {
-		free(b);
+		mqs_free(b);
 		return MQS_ERR_NOMEM;
 	}
 	mqs_arena_init(&b->s->arena);
@@ -634,12 +635,12 @@ void mqsp_build_free(struct mqsp_build *b)
 	sqlite3_finalize(b->st);
 	if (b->in_txn)
 		sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL);
-	free(b->rows);
-	free(b->tmp);
-	free(b->members);
+	mqs_free(b->rows);
+	mqs_free(b->tmp);
+	mqs_free(b->members);
 	mqsp_keys_load_free(b->keys);
 	mqsp_snapshot_free(b->s);
-	free(b);
+	mqs_free(b);
 }
 
 /* Build a snapshot in one go. */
@@ -683,7 +684,7 @@ void mqsp_snapshot_free(struct mqsp_snapshot *s)
 	{
 		OPENSSL_cleanse(d->secret, sizeof(d->secret));
 		OPENSSL_cleanse(d->kconn, sizeof(d->kconn));
-		free(d->cache);
+		mqs_free(d->cache);
 	}
 	HASH_CLEAR(hh, s->devices);
 	HASH_CLEAR(hh, s->subjects);
@@ -691,5 +692,5 @@ void mqsp_snapshot_free(struct mqsp_snapshot *s)
 	mqs_list_release(&s->allow);
 	mqsp_keys_free(s->keys);
 	mqs_arena_release(&s->arena);
-	free(s);
+	mqs_free(s);
 }

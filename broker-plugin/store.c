@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_db.h"
 #include "mqs_error.h"
 #include "store.h"
@@ -63,7 +64,7 @@ static int64_t data_version(struct mqsp_store *s)
 /* Open both connections. */
 int mqsp_store_open(const char *path, struct mqsp_store **out, char *err, size_t errlen)
 {
-	struct mqsp_store *s = calloc(1, sizeof(*s));
+	struct mqsp_store *s = mqs_calloc(1, sizeof(*s));
 	int rc = MQS_ERR_NOMEM;
 
 	*out = NULL;
@@ -128,7 +129,7 @@ static uint64_t bans_free(struct ban_job *bans)
 
 		if (bans->seq > seq)
 			seq = bans->seq;
-		free(bans);
+		mqs_free(bans);
 		bans = next;
 	}
 	return seq;
@@ -152,7 +153,7 @@ int mqsp_store_close(struct mqsp_store *s)
 	sqlite3_finalize(s->dv_st);
 	sqlite3_close_v2(s->r);
 	sqlite3_close_v2(s->w);
-	free(s);
+	mqs_free(s);
 	return rc;
 }
 
@@ -239,7 +240,7 @@ uint64_t mqsp_store_save_ban_why(struct mqsp_store *s, enum mqs_match match, con
 
 	if (len > NAME_MAX_LEN || s->nbans >= PENDING_BANS_MAX)
 		return 0;
-	b = calloc(1, sizeof(*b));
+	b = mqs_calloc(1, sizeof(*b));
 	if (b == NULL)
 		return 0;
 	b->match = match;

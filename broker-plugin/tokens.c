@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <uthash.h>
 
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_conntoken.h"
 #include "mqs_kdf.h"
@@ -126,7 +127,7 @@ static void ucount_add(struct mqsp_tokens *t, const struct seen *s, int delta)
 	struct ucount *u = ucount_find(t, s->key, s->user_len);
 
 	if (u == NULL && delta > 0) {
-		u = calloc(1, sizeof(*u) + s->user_len + 1);
+		u = mqs_calloc(1, sizeof(*u) + s->user_len + 1);
 		if (u == NULL)
 			return; /* not counted: no cap for it while memory is short */
 		memcpy(u->name, s->key, s->user_len);
@@ -140,7 +141,7 @@ static void ucount_add(struct mqsp_tokens *t, const struct seen *s, int delta)
 		u->n--;
 	if (u->n == 0) {
 		HASH_DEL(t->uc, u);
-		free(u);
+		mqs_free(u);
 	}
 }
 
@@ -162,7 +163,7 @@ static int seen_add(struct mqsp_tokens *t, const char *key, int64_t at, int dirt
 			return MQS_ERR_NOMEM;
 		t->dirty = a;
 	}
-	s = calloc(1, sizeof(*s) + len + 1);
+	s = mqs_calloc(1, sizeof(*s) + len + 1);
 	if (s == NULL)
 		return MQS_ERR_NOMEM;
 	memcpy(s->key, key, len + 1);
@@ -231,7 +232,7 @@ static int fold(struct mqsp_tokens *t, int busy_ms)
 	t->ndirty = 0;
 	if (t->dirty_cap > DIRTY_CAP_KEEP) {
 		/* after a long lock: give the memory back */
-		free(t->dirty);
+		mqs_free(t->dirty);
 		t->dirty = NULL;
 		t->dirty_cap = 0;
 	}
@@ -397,7 +398,7 @@ int mqsp_tokens_open(struct mqsp_store *store, const char *journal_path, int ena
                      unsigned window_s, int busy_ms, struct mqsp_tokens **out, char *err,
                      size_t errlen)
 {
-	struct mqsp_tokens *t = calloc(1, sizeof(*t));
+	struct mqsp_tokens *t = mqs_calloc(1, sizeof(*t));
 	sqlite3_stmt *st = NULL;
 	int rc = MQS_ERR_NOMEM, fresh = 0;
 
@@ -534,7 +535,7 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 	HASH_ITER(hh, t->set, s, tmp)
 	{
 		HASH_DEL(t->set, s);
-		free(s);
+		mqs_free(s);
 	}
 	{
 		struct ucount *u, *utmp;
@@ -542,12 +543,12 @@ void mqsp_tokens_free(struct mqsp_tokens *t)
 		HASH_ITER(hh, t->uc, u, utmp)
 		{
 			HASH_DEL(t->uc, u);
-			free(u);
+			mqs_free(u);
 		}
 	}
-	free(t->dirty);
+	mqs_free(t->dirty);
 	mqs_conntoken_mac_free(t->mac);
-	free(t);
+	mqs_free(t);
 }
 
 /* Commit (username, nonce) at the token's time.  NULL, or why not. */
@@ -783,7 +784,7 @@ static void tokens_tick(struct mqsp_tokens *t, int64_t now, uint64_t now_ms)
 		if (!s->dirty && s->at < below) {
 			ucount_add(t, s, -1);
 			HASH_DEL(t->set, s);
-			free(s);
+			mqs_free(s);
 			t->count--;
 		}
 	}

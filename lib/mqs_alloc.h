@@ -3,9 +3,11 @@
  * "Memory"): the broker plugin routes its own structures (replay set,
  * views, client tables, token tables) through Mosquitto's allocator, so
  * that the broker's memory_limit covers them, while the command-line
- * tools, which do not link Mosquitto, keep the C library's.  The modules
- * that allocate through it say so in their header; what they hand out is
- * released with mqs_free(), never free().
+ * tools, which do not link Mosquitto, keep the C library's.  Every module
+ * of the library allocates through it (tests/unit/test-alloc-faults.c
+ * refuses each allocation in turn): what the library hands out is
+ * released with mqs_free() or mqs_secret_free(), never free() (the same
+ * thing only while the hook is the C library's).
  *
  * Ownership: a pointer from mqs_malloc/mqs_calloc/mqs_realloc/mqs_strdup
  * belongs to the caller and is released with mqs_free() (NULL is fine).

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_backup.h"
 #include "mqs_kdf.h"
 #include "mqs_util.h"
@@ -369,7 +370,7 @@ int mqs_backup_write(int fd, unsigned kind, int64_t created, const char *host,
 	if (rc != MQS_OK)
 		goto out;
 	rc = MQS_ERR_NOMEM;
-	buf = malloc((size_t)chunk_size + BK_TAG_LEN);
+	buf = mqs_malloc((size_t)chunk_size + BK_TAG_LEN);
 	h = EVP_MD_CTX_new();
 	s = EVP_MD_CTX_new();
 	if (buf == NULL || h == NULL || s == NULL)
@@ -508,7 +509,7 @@ static int bk_prepass(int fd, const struct mqs_backup_header *hd,
 
 	*total = 0;
 	*why = "out of memory";
-	buf = malloc((size_t)hd->chunk_size + BK_TAG_LEN);
+	buf = mqs_malloc((size_t)hd->chunk_size + BK_TAG_LEN);
 	if (h == NULL || buf == NULL)
 		goto out;
 	rc = MQS_ERR_CRYPTO;
@@ -557,7 +558,7 @@ static int bk_prepass(int fd, const struct mqs_backup_header *hd,
 		rc = MQS_ERR_IO;
 	}
 out:
-	free(buf); /* ciphertext only */
+	mqs_free(buf); /* ciphertext only */
 	EVP_MD_CTX_free(h);
 	return rc;
 }
@@ -650,7 +651,7 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 		if (rc != MQS_OK)
 			goto out;
 		cap = (size_t)total + BK_TAG_LEN;
-		plain = malloc(cap);
+		plain = mqs_malloc(cap);
 		if (plain == NULL) {
 			*why = "out of memory";
 			rc = MQS_ERR_NOMEM;
@@ -688,7 +689,7 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 
 			while (ncap < used + n + BK_TAG_LEN)
 				ncap *= 2;
-			np = malloc(ncap);
+			np = mqs_malloc(ncap);
 			if (np == NULL) {
 				*why = "out of memory";
 				rc = MQS_ERR_NOMEM;
@@ -752,8 +753,8 @@ int mqs_backup_read(int fd, unsigned kind, const uint8_t recipient_priv[MQS_BACK
 out:
 	if (rc != MQS_OK && mk != NULL && image != NULL) {
 		/* only the allocation can fail after these are set: nothing copied yet */
-		free(*mk);
-		free(*image);
+		mqs_free(*mk);
+		mqs_free(*image);
 		*mk = NULL;
 		*image = NULL;
 	}

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 
 /* The one growth path: make *block hold at least need bytes (need <= max),
@@ -31,11 +32,11 @@ static int grow(void **block, size_t *cap, size_t used, size_t need, size_t max,
 	if (ncap > max)
 		ncap = max;
 	if (secret) {
-		nb = malloc(ncap);
+		nb = mqs_malloc(ncap);
 		if (nb != NULL && *block != NULL)
 			memcpy(nb, *block, used);
 	} else {
-		nb = realloc(*block, ncap);
+		nb = mqs_realloc(*block, ncap);
 	}
 	if (nb == NULL) {
 		rc = MQS_ERR_NOMEM;
@@ -44,7 +45,7 @@ static int grow(void **block, size_t *cap, size_t used, size_t need, size_t max,
 	memset((uint8_t *)nb + used, 0, ncap - used);
 	if (secret && *block != NULL) {
 		OPENSSL_cleanse(*block, *cap);
-		free(*block);
+		mqs_free(*block);
 	}
 	*block = nb;
 	*cap = ncap;
@@ -155,7 +156,7 @@ void mqs_buf_release(struct mqs_buf *b)
 	if (b->data != NULL) {
 		if (b->secret)
 			OPENSSL_cleanse(b->data, b->cap);
-		free(b->data);
+		mqs_free(b->data);
 	}
 	b->data = NULL;
 	b->len = 0;
@@ -168,7 +169,7 @@ char *mqs_buf_take(struct mqs_buf *b, size_t *len)
 	char *s = (char *)b->data;
 
 	if (s == NULL)
-		s = calloc(1, 1);
+		s = mqs_calloc(1, 1);
 	if (s != NULL && len != NULL)
 		*len = b->len;
 	b->data = NULL;

@@ -12,6 +12,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_conntoken.h"
 #include "mqs_util.h"
 
@@ -122,7 +123,7 @@ out:
 /* A new reusable context. */
 int mqs_conntoken_mac_new(struct mqs_conntoken_mac **out)
 {
-	struct mqs_conntoken_mac *m = calloc(1, sizeof(*m));
+	struct mqs_conntoken_mac *m = mqs_calloc(1, sizeof(*m));
 	int rc = MQS_ERR_NOMEM;
 
 	*out = NULL;
@@ -136,7 +137,7 @@ int mqs_conntoken_mac_new(struct mqs_conntoken_mac **out)
 	m = NULL;
 	rc = MQS_OK;
 out:
-	free(m);
+	mqs_free(m);
 	return rc;
 }
 
@@ -146,7 +147,7 @@ void mqs_conntoken_mac_free(struct mqs_conntoken_mac *m)
 	if (m == NULL)
 		return;
 	EVP_MAC_CTX_free(m->ctx);
-	free(m);
+	mqs_free(m);
 }
 
 /* Make a token. */

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_creds.h"
 #include "mqs_error.h"
@@ -53,15 +54,15 @@ void mqs_creds_release(struct mqs_creds *c)
 {
 	if (c == NULL)
 		return;
-	free(c->username);
+	mqs_free(c->username);
 	for (size_t i = 0; i < c->nkeys; i++) {
-		free(c->keys[i].topic);
-		free(c->keys[i].name);
+		mqs_free(c->keys[i].topic);
+		mqs_free(c->keys[i].name);
 	}
 	mqs_secret_free(c->keys, c->nkeys * sizeof(*c->keys));
 	for (size_t i = 0; i < c->nprotected; i++)
-		free(c->protected_filters[i]);
-	free(c->protected_filters);
+		mqs_free(c->protected_filters[i]);
+	mqs_free(c->protected_filters);
 	OPENSSL_cleanse(c, sizeof(*c));
 }
 
@@ -76,10 +77,10 @@ int mqs_creds_set_username(struct mqs_creds *c, const char *username)
 	len = strlen(username);
 	if (len == 0 || len > MQS_CREDS_USERNAME_MAX)
 		return MQS_ERR_INVAL;
-	copy = strdup(username);
+	copy = mqs_strdup(username);
 	if (copy == NULL)
 		return MQS_ERR_NOMEM;
-	free(c->username);
+	mqs_free(c->username);
 	c->username = copy;
 	return MQS_OK;
 }
@@ -99,7 +100,7 @@ static int creds_append(struct mqs_creds *c, uint32_t id, int use, const char *s
 	if (c->nkeys >= MQS_CREDS_KEYS_MAX)
 		return MQS_ERR_TOOBIG;
 	if (str != NULL) {
-		tcopy = strdup(str);
+		tcopy = mqs_strdup(str);
 		if (tcopy == NULL)
 			return MQS_ERR_NOMEM;
 	}
@@ -110,7 +111,7 @@ static int creds_append(struct mqs_creds *c, uint32_t id, int use, const char *s
 	cap = c->nkeys;
 	rc = mqs_array_reserve(&block, &cap, c->nkeys + 1, sizeof(*keys), MQS_CREDS_KEYS_MAX, 1);
 	if (rc != MQS_OK) {
-		free(tcopy);
+		mqs_free(tcopy);
 		return rc;
 	}
 	c->keys = keys = block;
@@ -227,7 +228,7 @@ int mqs_creds_add_protected(struct mqs_creds *c, const char *filter)
 		return MQS_ERR_INVAL;
 	if (c->nprotected >= MQS_CREDS_KEYS_MAX)
 		return MQS_ERR_TOOBIG;
-	copy = strdup(filter);
+	copy = mqs_strdup(filter);
 	if (copy == NULL)
 		return MQS_ERR_NOMEM;
 	block = c->protected_filters;
@@ -235,7 +236,7 @@ int mqs_creds_add_protected(struct mqs_creds *c, const char *filter)
 	rc = mqs_array_reserve(&block, &cap, c->nprotected + 1, sizeof(*list), MQS_CREDS_KEYS_MAX,
 	                       0);
 	if (rc != MQS_OK) {
-		free(copy);
+		mqs_free(copy);
 		return rc;
 	}
 	list = block;
@@ -560,8 +561,8 @@ out:
 	if (rc != MQS_OK) {
 		/* nothing appended: drop what this call added */
 		for (size_t i = old; i < c->nkeys; i++) {
-			free(c->keys[i].topic);
-			free(c->keys[i].name);
+			mqs_free(c->keys[i].topic);
+			mqs_free(c->keys[i].name);
 			OPENSSL_cleanse(&c->keys[i], sizeof(c->keys[i]));
 		}
 		c->nkeys = old;

@@ -11,6 +11,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_envelope_ctx.h"
 #include "mqs_error.h"
 
@@ -44,7 +45,7 @@ static void put_be32(uint8_t *p, uint32_t v)
 /* New context. */
 int mqs_envelope_ctx_new(struct mqs_envelope_ctx **out)
 {
-	struct mqs_envelope_ctx *c = calloc(1, sizeof(*c));
+	struct mqs_envelope_ctx *c = mqs_calloc(1, sizeof(*c));
 
 	*out = NULL;
 	if (c == NULL)
@@ -83,7 +84,7 @@ void mqs_envelope_ctx_free(struct mqs_envelope_ctx *c)
 	EVP_CIPHER_CTX_free(c->ghash); /* OpenSSL wipes the key schedules */
 	EVP_CIPHER_CTX_free(c->prp);
 	EVP_CIPHER_free(c->ecb);
-	free(c);
+	mqs_free(c);
 }
 
 /* One AES-256-GCM pass with the reused context (the default GCM IV length

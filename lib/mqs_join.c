@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
 #include "mqs_hash.h"
@@ -203,7 +204,7 @@ static void seen_free(struct mqs_join *j, struct join_seen *s)
 		j->stail = s->prev;
 	j->nseen--;
 	OPENSSL_cleanse(s, sizeof(*s));
-	free(s);
+	mqs_free(s);
 }
 
 /* Remember (key, id) at now_ms (the oldest is forgotten when the list is
@@ -217,7 +218,7 @@ static void seen_add(struct mqs_join *j, size_t key, const uint8_t *id, uint64_t
 		return;
 	while (j->nseen >= j->seen_max && j->shead != NULL)
 		seen_free(j, j->shead);
-	s = calloc(1, sizeof(*s));
+	s = mqs_calloc(1, sizeof(*s));
 	if (s == NULL)
 		return;
 	memcpy(s->id, id, MQS_SHARE_ID_LEN);
@@ -240,7 +241,7 @@ static void seen_add(struct mqs_join *j, size_t key, const uint8_t *id, uint64_t
 static struct join_group *group_new(struct mqs_join *j, const uint8_t *id, uint32_t secret_len,
                                     size_t key, uint64_t now_ms)
 {
-	struct join_group *g = calloc(1, sizeof(*g));
+	struct join_group *g = mqs_calloc(1, sizeof(*g));
 	size_t b;
 
 	if (g == NULL)
@@ -334,8 +335,8 @@ static int join_combine(struct mqs_join *j, struct join_group *g, unsigned newes
 		return MQS_JOIN_PENDING;
 	topic_cap =
 	    (g->secret_len < MQS_ENVELOPE_TOPIC_MAX ? g->secret_len : MQS_ENVELOPE_TOPIC_MAX) + 1;
-	secret = malloc(g->secret_len);
-	topic = malloc(topic_cap);
+	secret = mqs_malloc(g->secret_len);
+	topic = mqs_malloc(topic_cap);
 	if (secret == NULL || topic == NULL)
 		goto out; /* tried again with the next share */
 	for (unsigned mask = 1; mask < (1u << j->conf.n); mask++) {
@@ -409,7 +410,7 @@ static int join_feed(struct mqs_join *j, unsigned ch, const uint8_t *p, size_t l
 		if (g == NULL)
 			return MQS_JOIN_PENDING_FULL;
 	}
-	g->bodies[h.x - 1] = malloc(h.secret_len);
+	g->bodies[h.x - 1] = mqs_malloc(h.secret_len);
 	if (g->bodies[h.x - 1] == NULL) {
 		if (g->have == 0)
 			group_free(j, g);
@@ -496,8 +497,8 @@ void mqs_join_free(struct mqs_join *j)
 		group_free(j, j->ghead);
 	while (j->shead != NULL)
 		seen_free(j, j->shead);
-	free(j->gtab);
-	free(j->stab);
+	mqs_free(j->gtab);
+	mqs_free(j->stab);
 	mqs_secret_free(j->keys, j->nkeys * sizeof(*j->keys));
 	mqs_secret_free(j->tag_keys, j->nkeys * sizeof(*j->tag_keys));
 	mqs_secret_free(j, sizeof(*j));
@@ -516,7 +517,7 @@ int mqs_join_new(const struct mqs_join_conf *conf, const struct mqs_join_key *ke
 	if (conf == NULL || keys == NULL || out == NULL || nkeys == 0 || nkeys > JOIN_KEYS_MAX ||
 	    conf->k < 2 || conf->k > conf->n || conf->n > MQS_SHARE_N_MAX)
 		return MQS_ERR_INVAL;
-	j = calloc(1, sizeof(*j));
+	j = mqs_calloc(1, sizeof(*j));
 	if (j == NULL)
 		return MQS_ERR_NOMEM;
 	j->conf = *conf;
@@ -532,12 +533,12 @@ int mqs_join_new(const struct mqs_join_conf *conf, const struct mqs_join_key *ke
 	j->ch_max_bytes = j->conf.max_pending_bytes / j->conf.n;
 	j->on_record = on_record;
 	j->arg = arg;
-	j->keys = calloc(nkeys, sizeof(*j->keys));
-	j->tag_keys = calloc(nkeys, sizeof(*j->tag_keys));
+	j->keys = mqs_calloc(nkeys, sizeof(*j->keys));
+	j->tag_keys = mqs_calloc(nkeys, sizeof(*j->tag_keys));
 	gb = join_buckets(j->conf.max_pending);
 	sb = join_buckets(j->seen_max);
-	j->gtab = calloc(gb, sizeof(*j->gtab));
-	j->stab = calloc(sb, sizeof(*j->stab));
+	j->gtab = mqs_calloc(gb, sizeof(*j->gtab));
+	j->stab = mqs_calloc(sb, sizeof(*j->stab));
 	if (j->keys == NULL || j->tag_keys == NULL || j->gtab == NULL || j->stab == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;

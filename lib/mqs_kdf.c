@@ -12,6 +12,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
+#include "mqs_alloc.h"
 #include "mqs_kdf.h"
 
 /* HKDF, fetched once (a fetch costs more than a derivation).  NULL when it
@@ -90,7 +91,7 @@ int mqs_kdf_downlink(const uint8_t dk[MQS_KDF_KEY_LEN], const char *topic, size_
 	if (topic == NULL || topic_len == 0 || topic_len > 65535)
 		goto out;
 	rc = MQS_ERR_NOMEM;
-	info = malloc(plen + topic_len);
+	info = mqs_malloc(plen + topic_len);
 	if (info == NULL)
 		goto out;
 	memcpy(info, MQS_KDF_INFO_DOWNLINK, plen);
@@ -100,7 +101,7 @@ int mqs_kdf_downlink(const uint8_t dk[MQS_KDF_KEY_LEN], const char *topic, size_
 out:
 	if (rc != MQS_OK)
 		OPENSSL_cleanse(out, MQS_KDF_KEY_LEN);
-	free(info);
+	mqs_free(info);
 	return rc;
 }
 

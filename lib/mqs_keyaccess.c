@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_arena.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
@@ -35,7 +36,7 @@ static int rule_cmp(const void *x, const void *y)
 static char *widen_clientid(const char *filter)
 {
 	size_t n = strlen(filter);
-	char *out = malloc(n + 1);
+	char *out = mqs_malloc(n + 1);
 	size_t o = 0;
 	const char *s = filter;
 
@@ -111,7 +112,7 @@ static int load_rules(sqlite3 *db, const char *name, struct read_rule **rules, s
 				continue; /* an unknown client id never gains access */
 			rule->filter = widen_clientid(filter);
 		} else {
-			rule->filter = strdup(filter);
+			rule->filter = mqs_strdup(filter);
 		}
 		if (rule->filter == NULL)
 			goto nomem;
@@ -268,8 +269,8 @@ nomem:
 	snprintf(err, errlen, "cannot evaluate the acl of %s: out of memory", name);
 out:
 	for (size_t i = 0; i < n; i++)
-		free(rules[i].filter);
-	free(rules);
+		mqs_free(rules[i].filter);
+	mqs_free(rules);
 	mqs_arena_release(&arena);
 	return rc;
 }

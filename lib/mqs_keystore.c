@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_keystore.h"
 
@@ -39,7 +40,7 @@ void mqs_key_release(struct mqs_key *k)
 {
 	if (k == NULL)
 		return;
-	free(k->owner);
+	mqs_free(k->owner);
 	OPENSSL_cleanse(k, sizeof(*k));
 }
 
@@ -76,7 +77,7 @@ static int key_from_row(sqlite3_stmt *st, const uint8_t *mk, struct mqs_key *k)
 		return MQS_ERR_DB;
 	k->id = (uint32_t)sqlite3_column_int64(st, 0);
 	snprintf(k->purpose, sizeof(k->purpose), "%s", purpose);
-	k->owner = strdup(owner);
+	k->owner = mqs_strdup(owner);
 	if (k->owner == NULL)
 		return MQS_ERR_NOMEM;
 	k->active = strcmp(state, "active") == 0;
@@ -138,7 +139,7 @@ int mqs_keystore_create(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], const
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out;
 	if (out != NULL) {
-		k.owner = strdup(owner);
+		k.owner = mqs_strdup(owner);
 		if (k.owner == NULL) {
 			rc = MQS_ERR_NOMEM;
 			goto out;

@@ -7,6 +7,7 @@
 
 #include <uthash.h>
 
+#include "mqs_alloc.h"
 #include "mqs_lists.h"
 #include "mqs_cidr.h"
 #include "mqs_error.h"
@@ -72,7 +73,7 @@ static int key_add(struct mqs_list *l, struct mqs_list_key **table, const char *
 		goto out;
 	}
 	rc = MQS_ERR_NOMEM;
-	k = malloc(sizeof(*k) + len + 1);
+	k = mqs_malloc(sizeof(*k) + len + 1);
 	if (k == NULL)
 		goto out;
 	memset(k, 0, sizeof(*k));
@@ -116,7 +117,7 @@ static int net_add(struct mqs_list *l, const char *pattern, int64_t until)
 		goto out;
 	}
 	rc = MQS_ERR_NOMEM;
-	n = calloc(1, sizeof(*n));
+	n = mqs_calloc(1, sizeof(*n));
 	if (n == NULL)
 		goto out;
 	n->until = until;
@@ -267,18 +268,18 @@ void mqs_list_release(struct mqs_list *l)
 	HASH_ITER(hh, l->clientids, k, ktmp)
 	{
 		HASH_DEL(l->clientids, k);
-		free(k);
+		mqs_free(k);
 	}
 	HASH_ITER(hh, l->usernames, k, ktmp)
 	{
 		HASH_DEL(l->usernames, k);
-		free(k);
+		mqs_free(k);
 	}
 	for (unsigned p = 0; p < 129; p++) {
 		HASH_ITER(hh, l->nets[p], n, ntmp)
 		{
 			HASH_DEL(l->nets[p], n);
-			free(n);
+			mqs_free(n);
 		}
 	}
 	mqs_list_init(l);

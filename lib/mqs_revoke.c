@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_cidr.h"
 #include "mqs_error.h"
@@ -118,18 +119,18 @@ static int holders_load(sqlite3 *db, int64_t now, const char *after, const char 
 			break;
 		u = (const char *)sqlite3_column_text(st, 0);
 		f = (const char *)sqlite3_column_text(st, 1);
-		h[*n].name = strdup(u != NULL ? u : "");
-		h[*n].filter = strdup(f != NULL ? f : "");
+		h[*n].name = mqs_strdup(u != NULL ? u : "");
+		h[*n].filter = mqs_strdup(f != NULL ? f : "");
 		h[*n].cid = NULL;
 		h[*n].addr = NULL;
 		h[*n].lost = 0;
 		(*n)++;
 		u = (const char *)sqlite3_column_text(st, 2);
 		if (u != NULL)
-			h[*n - 1].cid = strdup(u);
+			h[*n - 1].cid = mqs_strdup(u);
 		f = (const char *)sqlite3_column_text(st, 3);
 		if (f != NULL)
-			h[*n - 1].addr = strdup(f);
+			h[*n - 1].addr = mqs_strdup(f);
 		if (h[*n - 1].name == NULL || h[*n - 1].filter == NULL ||
 		    (sqlite3_column_type(st, 2) != SQLITE_NULL && h[*n - 1].cid == NULL) ||
 		    (sqlite3_column_type(st, 3) != SQLITE_NULL && h[*n - 1].addr == NULL)) {
@@ -312,8 +313,8 @@ static int by_filter(const void *x, const void *y)
 static int holder_check(sqlite3 *db, int64_t now, const struct fetch_lists *l, struct holder *h,
                         size_t n, char *err, size_t errlen)
 {
-	const char **filters = malloc(n * sizeof(*filters));
-	int *ok = malloc(n * sizeof(*ok));
+	const char **filters = mqs_malloc(n * sizeof(*filters));
+	int *ok = mqs_malloc(n * sizeof(*ok));
 	int rc = MQS_ERR_NOMEM;
 
 	if (filters == NULL || ok == NULL) {
@@ -334,8 +335,8 @@ static int holder_check(sqlite3 *db, int64_t now, const struct fetch_lists *l, s
 			snprintf(err, errlen, "cannot forget key grants: %s", sqlite3_errmsg(db));
 	}
 out:
-	free(filters);
-	free(ok);
+	mqs_free(filters);
+	mqs_free(ok);
 	return rc;
 }
 
@@ -411,19 +412,19 @@ static int revoke_run(sqlite3 *db, const uint8_t mk[MQS_MASTER_KEY_LEN], int64_t
 		i = j;
 	}
 	for (size_t i = 0; i < n; i++) {
-		free(h[i].name);
-		free(h[i].filter);
-		free(h[i].cid);
-		free(h[i].addr);
+		mqs_free(h[i].name);
+		mqs_free(h[i].filter);
+		mqs_free(h[i].cid);
+		mqs_free(h[i].addr);
 	}
-	free(h);
+	mqs_free(h);
 	mqs_list_release(&lists.deny);
 	mqs_list_release(&lists.allow);
 	if (rc == MQS_OK && next != NULL) {
 		*next = upto; /* the next slice starts after it */
 		upto = NULL;
 	}
-	free(upto);
+	mqs_free(upto);
 	if (nrotated != NULL)
 		*nrotated = rotated;
 	return rc;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_rules.h"
 #include "mqs_error.h"
 #include "mqs_topic.h"
@@ -538,7 +539,7 @@ static void eval_patterns(const struct mqs_rules_tree *t, int k, int concrete, c
 			need = strlen(clientid);
 		need = p->len + p->nsub * need + 1;
 		if (need > sizeof(stack)) {
-			buf = malloc(need);
+			buf = mqs_malloc(need);
 			if (buf == NULL) {
 				/* cannot evaluate: a deny rule must still hold */
 				if (!mqs_rules_key_allows(p->key))
@@ -559,7 +560,7 @@ static void eval_patterns(const struct mqs_rules_tree *t, int k, int concrete, c
 		if (applies)
 			upd(best, p->key);
 		if (buf != stack)
-			free(buf);
+			mqs_free(buf);
 	}
 }
 
@@ -961,7 +962,7 @@ static int witness_allowed(const struct search *s, const struct lv *w, size_t nw
 			if (r == 0 ? !mqs_rules_key_allows(p->key) : match_witness(buf, w, nw))
 				upd(&best, p->key);
 			if (buf != stack)
-				free(buf);
+				mqs_free(buf);
 		}
 	}
 	return mqs_rules_key_allows(best);
@@ -1076,7 +1077,7 @@ static void search_patterns(struct search *s, const struct mqs_rules_tree *t)
 			candidate(s, na, ah);
 		}
 		if (buf != stack)
-			free(buf);
+			mqs_free(buf);
 	}
 }
 
@@ -1111,9 +1112,9 @@ int mqs_rules_sub_possible(const struct mqs_rules_tree *const *trees, unsigned n
 	s.user = username;
 	s.cid = clientid;
 	s.budget = SEARCH_BUDGET;
-	s.f = malloc(nlev * sizeof(*s.f));
-	s.a = malloc(cap * sizeof(*s.a));
-	s.g = malloc(cap * sizeof(*s.g));
+	s.f = mqs_malloc(nlev * sizeof(*s.f));
+	s.a = mqs_malloc(cap * sizeof(*s.a));
+	s.g = mqs_malloc(cap * sizeof(*s.g));
 	if (s.f == NULL || s.a == NULL || s.g == NULL)
 		goto out; /* out of memory: grant, delivery is checked */
 	s.nf = split_levels(f, s.f, &s.fh);
@@ -1125,8 +1126,8 @@ int mqs_rules_sub_possible(const struct mqs_rules_tree *const *trees, unsigned n
 	}
 	rc = s.found;
 out:
-	free(s.f);
-	free(s.a);
-	free(s.g);
+	mqs_free(s.f);
+	mqs_free(s.a);
+	mqs_free(s.g);
 	return rc;
 }

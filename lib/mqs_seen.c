@@ -7,6 +7,7 @@
 
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_seen.h"
 #include "mqs_hash.h"
 
@@ -47,15 +48,15 @@ struct mqs_seen *mqs_seen_new(size_t max)
 
 	if (max < 2 || max > ((size_t)1 << 30))
 		return NULL;
-	s = calloc(1, sizeof(*s));
+	s = mqs_calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
 	s->half = max / 2;
 	s->nslots = 16;
 	while (s->nslots < 2 * s->half)
 		s->nslots *= 2;
-	s->g[0].slots = calloc(s->nslots, sizeof(struct slot));
-	s->g[1].slots = calloc(s->nslots, sizeof(struct slot));
+	s->g[0].slots = mqs_calloc(s->nslots, sizeof(struct slot));
+	s->g[1].slots = mqs_calloc(s->nslots, sizeof(struct slot));
 	if (s->g[0].slots == NULL || s->g[1].slots == NULL ||
 	    RAND_bytes((unsigned char *)s->seed, sizeof(s->seed)) != 1) {
 		mqs_seen_free(s);
@@ -69,9 +70,9 @@ void mqs_seen_free(struct mqs_seen *s)
 {
 	if (s == NULL)
 		return;
-	free(s->g[0].slots);
-	free(s->g[1].slots);
-	free(s);
+	mqs_free(s->g[0].slots);
+	mqs_free(s->g[1].slots);
+	mqs_free(s);
 }
 
 /* The slot of (key_id, nonce) in g: the matching one, or the empty one

@@ -16,6 +16,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
 #include "mqs_share.h"
@@ -390,7 +391,7 @@ int mqs_share_record_seal(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_i
 	rc = share_record_nonce(rk, id, nonce);
 	if (rc != MQS_OK)
 		return rc;
-	buf = malloc(total);
+	buf = mqs_malloc(total);
 	if (buf == NULL)
 		return MQS_ERR_NOMEM;
 	buf[0] = (uint8_t)(tlen >> 8);
@@ -451,7 +452,7 @@ int mqs_share_record_open(const uint8_t rk[MQS_ENVELOPE_KEY_LEN], uint32_t key_i
 	if (CRYPTO_memcmp(nonce, info.nonce, sizeof(nonce)) != 0)
 		return MQS_ERR_ENV_AUTH;
 	cap = info.ciphertext_len > 0 ? info.ciphertext_len : 1;
-	buf = malloc(cap);
+	buf = mqs_malloc(cap);
 	if (buf == NULL)
 		return MQS_ERR_NOMEM;
 	rc = mqs_envelope_open(rk, key_id, env, secret_len - 2 - tlen, (const char *)secret + 2,

@@ -10,6 +10,7 @@
 #include <liboath/oath.h>
 #include <openssl/crypto.h>
 
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_totp.h"
 #include "mqs_util.h"
@@ -206,7 +207,7 @@ int mqs_totp_uri(const char *issuer, const char *name, const uint8_t *secret, si
 	if (rc != MQS_OK)
 		goto out;
 	cap = strlen(eissuer) * 2 + strlen(ename) + strlen(b32) + 128;
-	buf = malloc(cap);
+	buf = mqs_malloc(cap);
 	if (buf == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;

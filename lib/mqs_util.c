@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_buf.h"
 #include "mqs_util.h"
@@ -26,7 +27,7 @@ void mqs_secret_free(void *p, size_t len)
 	if (p == NULL)
 		return;
 	OPENSSL_cleanse(p, len);
-	free(p);
+	mqs_free(p);
 }
 
 /* Wipe and free a secret string. */
@@ -35,7 +36,7 @@ void mqs_secret_free_str(char *s)
 	if (s == NULL)
 		return;
 	OPENSSL_cleanse(s, strlen(s));
-	free(s);
+	mqs_free(s);
 }
 
 /* Write all bytes, retrying on EINTR. */
@@ -223,7 +224,7 @@ int mqs_base64_encode(const uint8_t *in, size_t in_len, char **out)
 	if (in_len > (size_t)INT_MAX / 2)
 		return MQS_ERR_TOOBIG;
 	olen = 4 * ((in_len + 2) / 3);
-	buf = malloc(olen + 1);
+	buf = mqs_malloc(olen + 1);
 	if (buf == NULL)
 		return MQS_ERR_NOMEM;
 	EVP_EncodeBlock((unsigned char *)buf, in, (int)in_len);
@@ -344,7 +345,7 @@ int mqs_base64_decode(const char *in, size_t in_len, size_t max, uint8_t **out, 
 	dlen = in_len / 4 * 3 - pad;
 	if (dlen > max)
 		return MQS_ERR_TOOBIG;
-	buf = malloc(in_len / 4 * 3 + 1);
+	buf = mqs_malloc(in_len / 4 * 3 + 1);
 	if (buf == NULL)
 		return MQS_ERR_NOMEM;
 	n = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)in_len);
@@ -363,14 +364,31 @@ int mqs_base32_encode(const uint8_t *in, size_t in_len, char **out)
 	char *enc = NULL;
 	size_t enc_len = 0;
 
+	char *copy;
+	int rc = MQS_OK;
+
 	*out = NULL;
-	if (oath_base32_encode((const char *)in, in_len, &enc, &enc_len) != OATH_OK)
-		return MQS_ERR_NOMEM;
+	if (oath_base32_encode((const char *)in, in_len, &enc, &enc_len) != OATH_OK) {
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
 	/* strip padding: authenticator apps and oathtool accept it unpadded */
 	while (enc_len > 0 && enc[enc_len - 1] == '=')
 		enc[--enc_len] = 0;
-	*out = enc;
-	return MQS_OK;
+	/* liboath allocates with malloc(): hand out a block of mqs_alloc.h */
+	copy = mqs_malloc(enc_len + 1);
+	if (copy == NULL) {
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(copy, enc, enc_len + 1);
+	*out = copy;
+out:
+	if (enc != NULL) {
+		OPENSSL_cleanse(enc, enc_len);
+		free(enc);
+	}
+	return rc;
 }
 
 /* Base32-decode (liboath) into a new buffer. */
@@ -379,15 +397,33 @@ int mqs_base32_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_
 	char *dec = NULL;
 	size_t dec_len = 0;
 
+	uint8_t *copy;
+	int r, rc = MQS_OK;
+
 	*out = NULL;
 	*out_len = 0;
 	if (in == NULL || in_len == 0 || in_len > 1024)
 		return MQS_ERR_PARSE;
-	if (oath_base32_decode(in, in_len, &dec, &dec_len) != OATH_OK)
-		return MQS_ERR_PARSE;
-	*out = (uint8_t *)dec;
+	r = oath_base32_decode(in, in_len, &dec, &dec_len);
+	if (r != OATH_OK) {
+		rc = r == OATH_MALLOC_ERROR ? MQS_ERR_NOMEM : MQS_ERR_PARSE;
+		goto out;
+	}
+	/* liboath allocates with malloc(): hand out a block of mqs_alloc.h */
+	copy = mqs_malloc(dec_len > 0 ? dec_len : 1);
+	if (copy == NULL) {
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(copy, dec, dec_len);
+	*out = copy;
 	*out_len = dec_len;
-	return MQS_OK;
+out:
+	if (dec != NULL) {
+		OPENSSL_cleanse(dec, dec_len);
+		free(dec);
+	}
+	return rc;
 }
 
 /* Value of one hexadecimal digit, -1 for anything else. */
