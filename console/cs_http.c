@@ -247,10 +247,13 @@ int cs_req_stepup_set(struct cs_req *req)
 }
 
 /* End the other sessions of the signed-in user. */
-void cs_req_end_other_sessions(struct cs_req *req)
+int cs_req_end_other_sessions(struct cs_req *req)
 {
+	int rc = MQS_ERR_INVAL;
+
 	if (req->has_session && req->has_user)
-		cs_session_drop_others(req->cs->db, req->user.id, req->sess.id_hash);
+		rc = cs_session_drop_others(req->cs->db, req->user.id, req->sess.id_hash);
+	return rc;
 }
 
 /* The broker admin context. */

@@ -193,15 +193,16 @@ MQS_MUST_CHECK int cs_session_create(sqlite3 *db, long long user_id, long long n
 MQS_MUST_CHECK int cs_session_find(sqlite3 *db, const char *sid_text, long long now, long long idle,
                                    long long max, struct cs_session *s);
 /* Delete one session (sign-out), all of a user's, or all of a user's but
- * the one of keep_hash. */
+ * the one of keep_hash (MQS_OK, or MQS_ERR_DB when they may remain). */
 void cs_session_drop(sqlite3 *db, const uint8_t id_hash[32]);
 void cs_session_drop_user(sqlite3 *db, long long user_id);
-void cs_session_drop_others(sqlite3 *db, long long user_id, const uint8_t keep_hash[32]);
+MQS_MUST_CHECK int cs_session_drop_others(sqlite3 *db, long long user_id,
+                                          const uint8_t keep_hash[32]);
 /* Record a step-up (password and code entered again) at now. */
 MQS_MUST_CHECK int cs_session_stepup(sqlite3 *db, const uint8_t id_hash[32], long long now);
 /* 1 when a step-up at stepup_at is still valid at now for window seconds
  * (docs/console.md "Step-up"): 0 < stepup_at <= now < stepup_at + window. */
-int cs_stepup_fresh(long long stepup_at, long long now, long long window);
+MQS_MUST_CHECK int cs_stepup_fresh(long long stepup_at, long long now, long long window);
 /* Store / take (read and clear) the session's flash message. */
 void cs_session_flash_set(sqlite3 *db, const uint8_t id_hash[32], const char *msg, int ok);
 void cs_session_flash_clear(sqlite3 *db, const uint8_t id_hash[32]);
@@ -307,9 +308,9 @@ const char *cs_req_ban_addr(const struct cs_req *req);
 /* Step-up of the request's session (docs/console.md "Step-up"): whether it
  * is fresh; record one now (MQS_OK or MQS_ERR_DB); end the user's other
  * sessions; end this one. */
-int cs_req_stepup_fresh(const struct cs_req *req);
+MQS_MUST_CHECK int cs_req_stepup_fresh(const struct cs_req *req);
 MQS_MUST_CHECK int cs_req_stepup_set(struct cs_req *req);
-void cs_req_end_other_sessions(struct cs_req *req);
+MQS_MUST_CHECK int cs_req_end_other_sessions(struct cs_req *req);
 /* Check a TOTP code (6 to 8 digits) of u at now against its secret, each
  * code once (the same rule for sign-in, step-up and password change):
  * MQS_OK with the step recorded, MQS_ERR_TOTP_REPLAY for a used code, or

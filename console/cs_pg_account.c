@@ -269,7 +269,7 @@ static int post_password(struct cs_req *req, struct cs_resp *resp)
 	char hash[CS_HASH_MAX] = "";
 	char what[CS_WHAT_MAX];
 	struct cs_user u;
-	int status = 403, count = 1;
+	int status = 403, count = 1, ended;
 
 	memset(&u, 0, sizeof(u));
 	problem = new_password_problem(current, pw, cs_req_param(req, "again"));
@@ -296,12 +296,19 @@ static int post_password(struct cs_req *req, struct cs_resp *resp)
 		status = 500;
 		goto out;
 	}
-	cs_req_end_other_sessions(req);
+	/* the password is changed either way; say so when the other
+	 * sessions could not be ended rather than claim they were */
+	ended = cs_req_end_other_sessions(req) == MQS_OK;
 	if (cs_req_stepup_set(req) != MQS_OK)
 		cs_req_audit(req, "step-up not recorded", 0);
-	snprintf(what, sizeof(what), "password change %s (other sessions ended)", u.name);
+	snprintf(what, sizeof(what), "password change %s (other sessions %s)", u.name,
+	         ended ? "ended" : "not ended: database error");
 	cs_req_audit(req, what, 1);
-	status = cs_resp_redirect(resp, "/", "password changed; your other sessions were ended", 1);
+	status = cs_resp_redirect(resp, "/",
+	                          ended ? "password changed; your other sessions were ended"
+	                                : "password changed, but your other sessions could not be "
+	                                  "ended: sign them out",
+	                          ended);
 out:
 	OPENSSL_cleanse(hash, sizeof(hash));
 	cs_user_release(&u);

@@ -169,18 +169,22 @@ out:
 }
 
 /* Delete a user's sessions but one. */
-void cs_session_drop_others(sqlite3 *db, long long user_id, const uint8_t keep_hash[32])
+int cs_session_drop_others(sqlite3 *db, long long user_id, const uint8_t keep_hash[32])
 {
 	sqlite3_stmt *st = NULL;
+	int rc = MQS_ERR_DB;
 
 	if (sqlite3_prepare_v2(db, "DELETE FROM sessions WHERE user_id = ?1 AND id_hash != ?2", -1,
 	                       &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, user_id);
 	sqlite3_bind_blob(st, 2, keep_hash, 32, SQLITE_STATIC);
-	(void)sqlite3_step(st);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out;
+	rc = MQS_OK;
 out:
 	sqlite3_finalize(st);
+	return rc;
 }
 
 /* Record a step-up. */

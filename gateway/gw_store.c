@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,7 +420,7 @@ static void *ckpt_main(void *arg)
 		if (!c->wake) {
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &ts); /* the cv's clock */
 			ts.tv_sec += CKPT_IDLE_S;
 			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 			if (c->stop)
@@ -501,40 +502,83 @@ static void ckpt_stop(struct gw_store *s)
 /* Start the checkpointer. */
 int gw_store_checkpointer_start(struct gw_store *s, const char *db_path)
 {
-	struct gw_store_ckpt *c;
+	struct gw_store_ckpt *c = NULL;
+	pthread_condattr_t ca;
+	sigset_t all, old;
 	char err[512];
-	int rc;
+	int rc = MQS_OK, perr, sync_made = 0;
 
 	if (s->ckpt != NULL)
-		return MQS_OK;
+		goto out;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		gw_log(GW_LOG_WARN, "cannot start the checkpointer: out of memory");
-		return MQS_ERR_NOMEM;
+		rc = MQS_ERR_NOMEM;
+		goto out;
 	}
 	rc = mqs_db_open(db_path, 0, NULL, 0, &c->db, err, sizeof(err));
 	if (rc != MQS_OK) {
 		gw_log(GW_LOG_WARN, "cannot start the checkpointer: %s", err);
-		free(c);
-		return rc;
+		goto out;
 	}
 	sqlite3_busy_timeout(c->db, 0);
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_mutex_init(&c->run, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
-		gw_log(GW_LOG_WARN, "cannot start the checkpointer: %s", strerror(errno));
-		sqlite3_close_v2(c->db);
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->mu);
-		pthread_mutex_destroy(&c->run);
-		free(c);
-		return MQS_ERR_IO;
+	if (pthread_mutex_init(&c->mu, NULL) != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the checkpointer: out of memory");
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	sync_made = 1; /* the mutex */
+	if (pthread_mutex_init(&c->run, NULL) != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the checkpointer: out of memory");
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	sync_made = 2; /* and the run mutex */
+	/* the once-a-second wait on CLOCK_MONOTONIC: a wall clock set back
+	 * must not stall it */
+	if (pthread_condattr_init(&ca) != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the checkpointer: out of memory");
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	perr = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (perr == 0)
+		perr = pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (perr != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the checkpointer: %s", strerror(perr));
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	sync_made = 3; /* and the condition variable */
+	/* the thread takes no signal: SIGTERM and SIGINT reach the loop's
+	 * thread, and no handler interrupts a checkpoint's I/O */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	perr = pthread_create(&c->thread, NULL, ckpt_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (perr != 0) {
+		/* pthread_create returns its error; errno is not set */
+		gw_log(GW_LOG_WARN, "cannot start the checkpointer: %s", strerror(perr));
+		rc = MQS_ERR_IO;
+		goto out;
 	}
 	s->ckpt = c;
+	c = NULL;
 	/* replaces the automatic checkpoints (they are a WAL hook too) */
-	sqlite3_wal_hook(s->db, ckpt_hook, c);
-	return MQS_OK;
+	sqlite3_wal_hook(s->db, ckpt_hook, s->ckpt);
+out:
+	if (c != NULL) {
+		if (sync_made > 2)
+			pthread_cond_destroy(&c->cv);
+		if (sync_made > 1)
+			pthread_mutex_destroy(&c->run);
+		if (sync_made > 0)
+			pthread_mutex_destroy(&c->mu);
+		sqlite3_close_v2(c->db); /* NULL-safe */
+		free(c);
+	}
+	return rc;
 }
 
 /* Checkpoint soon. */

@@ -113,7 +113,19 @@ int main(void)
 	tap_ok(s.stepup_at == t0 + 400, "stored");
 	tap_ok(cs_stepup_fresh(s.stepup_at, t0 + 401, 300), "fresh again");
 	tap_is_int(cs_session_create(db, u.id, t0 + 402, sid2), MQS_OK, "a second session");
-	cs_session_drop_others(db, u.id, s.id_hash);
+	/* a refused DELETE is reported, not taken for done */
+	tap_is_int(sqlite3_exec(db,
+	                        "CREATE TRIGGER keep BEFORE DELETE ON sessions BEGIN "
+	                        "SELECT RAISE(ABORT, 'kept'); END",
+	                        NULL, NULL, NULL),
+	           SQLITE_OK, "sessions made undeletable");
+	tap_is_int(cs_session_drop_others(db, u.id, s.id_hash), MQS_ERR_DB,
+	           "a failed drop of the others is an error");
+	tap_is_int(cs_session_find(db, sid2, t0 + 403, idle, max, &s2), MQS_OK,
+	           "the other session is still there");
+	tap_is_int(sqlite3_exec(db, "DROP TRIGGER keep", NULL, NULL, NULL), SQLITE_OK,
+	           "sessions deletable again");
+	tap_is_int(cs_session_drop_others(db, u.id, s.id_hash), MQS_OK, "the others dropped");
 	tap_is_int(cs_session_find(db, sid2, t0 + 403, idle, max, &s2), MQS_ERR_NOENT,
 	           "the other session ended");
 	tap_is_int(cs_session_find(db, sid, t0 + 403, idle, max, &s), MQS_OK, "this one kept");

@@ -5,6 +5,8 @@
  * checkpointer thread. */
 #include "config.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,6 +468,41 @@ static long long file_size(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+/* 1 when a thread of this process other than the main one blocks sig
+ * (Linux: SigBlk in /proc/self/task/TID/status), 0 when none does, -1
+ * when that cannot be read. */
+static int other_thread_blocks(int sig)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int found = -1;
+
+	if (d == NULL)
+		goto out;
+	found = 0;
+	de = readdir(d);
+	for (; found == 0 && de != NULL; de = readdir(d)) {
+		char status[300], line[256];
+		unsigned long long blk;
+		FILE *f;
+
+		if (de->d_name[0] == '.' || atoi(de->d_name) == (int)getpid())
+			continue;
+		snprintf(status, sizeof(status), "/proc/self/task/%s/status", de->d_name);
+		f = fopen(status, "r");
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (sscanf(line, "SigBlk: %llx", &blk) == 1 && (blk >> (sig - 1) & 1))
+				found = 1;
+		}
+		fclose(f);
+	}
+	closedir(d);
+out:
+	return found;
+}
+
 /* The daemon's checkpointer (docs/gateway.md, "Checkpoints"): the pages
  * the loop's connection commits reach the database file without a
  * checkpoint of its own, and none of its writes is refused meanwhile. */
@@ -486,6 +523,8 @@ static void test_checkpointer(void)
 	gw_store_nowait(&s);
 	SETUP(gw_store_exec(&s, "CREATE TABLE filler(b BLOB)"));
 	tap_ok(gw_store_checkpointer_start(&s, path) == MQS_OK, "the checkpointer starts");
+	/* SIGTERM and SIGINT must reach the loop's thread, not this one */
+	tap_ok(other_thread_blocks(SIGTERM) == 1, "the checkpointer thread blocks SIGTERM");
 	gw_store_checkpoint(&s); /* whatever the open left in the WAL */
 	refused = gw_store_refusals(&s);
 	before = file_size(path);
