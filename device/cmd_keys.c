@@ -85,7 +85,7 @@ static size_t default_filters(const struct mqs_creds *cr, const char **out)
 /* keys fetch [-h HOST] [-p PORT] [-i ID] [-W SECS] [FILTER...] */
 static int keys_fetch(struct dev_ctx *ctx, int argc, char **argv)
 {
-	static const struct option long_opts[] = {{NULL, 0, NULL, 0}};
+	static const struct option long_opts[] = {DEV_NET_TLS_LONG_OPTS, {NULL, 0, NULL, 0}};
 	struct dev_net_opts net;
 	struct fetch_state fs;
 	struct dev_conn c;
@@ -108,6 +108,9 @@ static int keys_fetch(struct dev_ctx *ctx, int argc, char **argv)
 		if (rc == 0)
 			return dev_usage_cmd("keys");
 	}
+	rc = dev_net_opts_check(&net);
+	if (rc != EX_OK)
+		return rc;
 	for (int i = optind; i < argc; i++) {
 		if (mqs_topic_filter_check(argv[i]) != MQS_OK) {
 			dev_err("invalid topic filter %s", argv[i]);
@@ -131,7 +134,7 @@ static int keys_fetch(struct dev_ctx *ctx, int argc, char **argv)
 		return EX_DATAERR;
 	}
 	c.user = &fs;
-	ex = dev_conn_open(&c, ctx, net.host, net.port, net.client_id, 1);
+	ex = dev_conn_open(&c, ctx, &net, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_message_v5_callback_set(c.mosq, on_message);

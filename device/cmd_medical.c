@@ -156,6 +156,7 @@ static const struct option med_long_opts[] = {
     {"timeout", required_argument, NULL, 'W'},
     {"seal", no_argument, NULL, DEV_OPT_SEAL},
     {"no-seal", no_argument, NULL, DEV_OPT_NO_SEAL},
+    DEV_NET_TLS_LONG_OPTS,
     {NULL, 0, NULL, 0},
 };
 
@@ -219,7 +220,7 @@ static int parse_opts(int argc, char **argv, int split, struct med_opts *o)
 	}
 	if (!o->net.qos_given)
 		o->net.qos = 1;
-	return EX_OK;
+	return dev_net_opts_check(&o->net);
 }
 
 /* ------------------------------------------------------------------ */
@@ -477,7 +478,7 @@ int dev_cmd_publish_split(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	install_signals();
 	c.user = ss;
-	ex = dev_conn_open(&c, ctx, o.net.host, o.net.port, o.net.client_id, 1);
+	ex = dev_conn_open(&c, ctx, &o.net, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_publish_v5_callback_set(c.mosq, split_on_publish);
@@ -827,7 +828,7 @@ int dev_cmd_join(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	install_signals();
 	c.user = &js;
-	ex = dev_conn_open(&c, ctx, o.net.host, o.net.port, o.net.client_id, 1);
+	ex = dev_conn_open(&c, ctx, &o.net, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_message_v5_callback_set(c.mosq, join_on_message);

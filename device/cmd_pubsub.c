@@ -62,6 +62,7 @@ static void install_signals(void)
 static const struct option long_opts[] = {
     {"seal", no_argument, NULL, DEV_OPT_SEAL},
     {"no-seal", no_argument, NULL, DEV_OPT_NO_SEAL},
+    DEV_NET_TLS_LONG_OPTS,
     {"no-fetch", no_argument, NULL, OPT_NO_FETCH},
     {"help", no_argument, NULL, 'H'},
     {NULL, 0, NULL, 0},
@@ -99,7 +100,7 @@ static int parse_opts(int argc, char **argv, const char *optstring, struct pubsu
 	}
 	if (optind != argc || o->net.topic == NULL)
 		return dev_usage_cmd(argv[0]);
-	return EX_OK;
+	return dev_net_opts_check(&o->net);
 }
 
 /* Read one line of at most cap bytes (see device.h). */
@@ -280,7 +281,7 @@ int dev_cmd_publish(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	install_signals();
 	c.user = &ps;
-	ex = dev_conn_open(&c, ctx, o.net.host, o.net.port, o.net.client_id, 1);
+	ex = dev_conn_open(&c, ctx, &o.net, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_publish_v5_callback_set(c.mosq, on_publish);
@@ -481,7 +482,7 @@ int dev_cmd_subscribe(struct dev_ctx *ctx, int argc, char **argv)
 	}
 	install_signals();
 	c.user = &ss;
-	ex = dev_conn_open(&c, ctx, o.net.host, o.net.port, o.net.client_id, 1);
+	ex = dev_conn_open(&c, ctx, &o.net, 1);
 	if (ex != EX_OK)
 		goto out;
 	mosquitto_message_v5_callback_set(c.mosq, on_message);

@@ -4,6 +4,8 @@
  * When the credentials say the broker accepts connect tokens
  * (docs/broker-plugin.md, "Connect tokens"), a fresh token per attempt
  * instead, so a reconnect never waits for the next time step.
+ * With --cafile or --capath the connection is MQTT over TLS, done by
+ * libmosquitto (mosquitto_tls_set), as mosquitto_pub does.
  */
 #include "config.h"
 
@@ -47,6 +49,18 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 
 	c->connected = 0;
 	c->disconnects++;
+}
+
+/* libmosquitto's log: keep the first error of a connection attempt (the
+ * TLS library's reason for a failed handshake, never a payload or a
+ * password) to explain the failure. */
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+	struct dev_conn *c = obj;
+
+	if (level != MOSQ_LOG_ERR || str == NULL || c->tls_err[0] != '\0')
+		return;
+	snprintf(c->tls_err, sizeof(c->tls_err), "%s", str);
 }
 
 /* The broker refuses a code whose step is not later than the last one it
@@ -221,21 +235,113 @@ out:
 	return ex;
 }
 
+/* TLS as net asks (docs: mqttsec-device(1), "TLS"): verify the broker's
+ * certificate with the CA, and its host name unless --insecure. */
+static int tls_setup(struct dev_conn *c, const struct dev_net_opts *net)
+{
+	int ex = EX_CONFIG;
+	int rc;
+
+	c->tls = 1;
+	rc = mosquitto_tls_set(c->mosq, net->cafile, net->capath, net->cert, net->key, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		dev_err("cannot set up tls: %s", mosquitto_strerror(rc));
+		goto out;
+	}
+	rc = mosquitto_tls_opts_set(c->mosq, 1 /* SSL_VERIFY_PEER */, net->tls_version, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		dev_err("cannot set up tls: %s", mosquitto_strerror(rc));
+		goto out;
+	}
+	rc = mosquitto_tls_insecure_set(c->mosq, net->insecure ? true : false);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		dev_err("cannot set up tls: %s", mosquitto_strerror(rc));
+		goto out;
+	}
+	ex = EX_OK;
+out:
+	return ex;
+}
+
+/* The reason in a libmosquitto TLS error line, without its prefixes
+ * ("OpenSSL Error[0]: error:0A000086:SSL routines::", "Error: ") and its
+ * final full stop, into out. */
+static void tls_reason(const char *line, char *out, size_t cap)
+{
+	const char *r = line;
+	const char *p = strstr(r, "::");
+	size_t n;
+
+	while (p != NULL) {
+		r = p + 2;
+		p = strstr(r, "::");
+	}
+	if (strncmp(r, "Error: ", 7) == 0)
+		r += 7;
+	snprintf(out, cap, "%s", r);
+	n = strlen(out);
+	if (n > 0 && out[n - 1] == '.')
+		out[n - 1] = '\0';
+}
+
+/* Print why mosquitto_connect() failed with rc (docs/broker-plugin.md,
+ * "TLS"). */
+static void connect_error(struct dev_conn *c, int rc, int err)
+{
+	const char *why = rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc);
+	char reason[sizeof(c->tls_err)];
+
+	tls_reason(c->tls_err, reason, sizeof(reason));
+	if (!c->tls)
+		dev_err("cannot connect to %s:%d: %s", c->host, c->port, why);
+	else if (strstr(reason, "certificate verify failed") != NULL)
+		dev_err("cannot connect to %s:%d: tls handshake failed: %s (the broker's "
+		        "certificate is not signed by a CA of --cafile/--capath)",
+		        c->host, c->port, reason);
+	else if (strstr(reason, "host name verification failed") != NULL)
+		dev_err("cannot connect to %s:%d: tls handshake failed: %s (the broker's "
+		        "certificate is not for host %s; --insecure skips this check)",
+		        c->host, c->port, reason, c->host);
+	else if (strstr(reason, "certificate required") != NULL ||
+	         strstr(reason, "handshake failure") != NULL)
+		dev_err("cannot connect to %s:%d: tls handshake failed: %s (the broker wants a "
+		        "client certificate: --cert and --key)",
+		        c->host, c->port, reason);
+	else if (reason[0] != '\0')
+		dev_err("cannot connect to %s:%d: tls handshake failed: %s", c->host, c->port,
+		        reason);
+	else if (rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_PROTOCOL || rc == MOSQ_ERR_CONN_LOST ||
+	         (rc == MOSQ_ERR_ERRNO && (err == EPROTO || err == ECONNRESET)))
+		dev_err("cannot connect to %s:%d: tls handshake failed: %s (does the broker "
+		        "want a client certificate, --cert and --key?)",
+		        c->host, c->port, why);
+	else
+		dev_err("cannot connect to %s:%d: %s", c->host, c->port, why);
+}
+
 /* Run the network loop until the CONNACK or timeout_s seconds. */
 static int wait_connack(struct dev_conn *c, int timeout_s)
 {
 	time_t end = time(NULL) + timeout_s;
+	int last = MOSQ_ERR_SUCCESS;
 
 	c->connack = -1;
 	while (c->connack < 0 && time(NULL) < end) {
 		int rc = mosquitto_loop(c->mosq, 200, 1);
 		if (rc != MOSQ_ERR_SUCCESS && c->connack < 0) {
+			if (last == MOSQ_ERR_SUCCESS)
+				last = rc;
 			if (rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN)
 				break;
 		}
 	}
 	if (c->connack < 0) {
-		dev_err("cannot connect to %s:%d: no answer from the broker", c->host, c->port);
+		/* over TLS the handshake may end here: say why it failed */
+		if (c->tls && (last != MOSQ_ERR_SUCCESS || c->tls_err[0] != '\0'))
+			connect_error(c, last != MOSQ_ERR_SUCCESS ? last : MOSQ_ERR_TLS, 0);
+		else
+			dev_err("cannot connect to %s:%d: no answer from the broker", c->host,
+			        c->port);
 		return EX_UNAVAILABLE;
 	}
 	if (c->connack != 0) {
@@ -247,18 +353,20 @@ static int wait_connack(struct dev_conn *c, int timeout_s)
 }
 
 /* Connect (first time). */
-int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host, int port,
-                  const char *client_id, int clean)
+int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const struct dev_net_opts *net,
+                  int clean)
 {
 	int ex = EX_SOFTWARE;
 	int rc;
 
 	c->ctx = ctx;
-	c->host = host;
-	c->port = port;
+	c->host = net->host;
+	c->port = net->port;
 	c->last_step = -1;
+	c->tls = 0;
+	c->tls_err[0] = '\0';
 	mosquitto_lib_init();
-	ex = client_id_choose(c, client_id);
+	ex = client_id_choose(c, net->client_id);
 	if (ex != EX_OK)
 		goto out;
 	ex = EX_SOFTWARE;
@@ -270,13 +378,18 @@ int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host, int
 	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	mosquitto_connect_v5_callback_set(c->mosq, on_connect);
 	mosquitto_disconnect_v5_callback_set(c->mosq, on_disconnect);
+	mosquitto_log_callback_set(c->mosq, on_log);
+	if (net->cafile != NULL || net->capath != NULL) {
+		ex = tls_setup(c, net);
+		if (ex != EX_OK)
+			goto out;
+	}
 	ex = set_fresh_code(c);
 	if (ex != EX_OK)
 		goto out;
-	rc = mosquitto_connect(c->mosq, host, port, 30);
+	rc = mosquitto_connect(c->mosq, c->host, c->port, 30);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		dev_err("cannot connect to %s:%d: %s", host, port,
-		        rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		connect_error(c, rc, errno);
 		ex = EX_UNAVAILABLE;
 		goto out;
 	}
@@ -294,6 +407,7 @@ int dev_conn_reconnect(struct dev_conn *c)
 		int ex = set_fresh_code(c);
 		if (ex != EX_OK)
 			return ex;
+		c->tls_err[0] = '\0';
 		if (mosquitto_reconnect(c->mosq) == MOSQ_ERR_SUCCESS &&
 		    wait_connack(c, 15) == EX_OK)
 			return EX_OK;

@@ -37,13 +37,42 @@ struct dev_ctx {
  * name, argv[1..argc-1] its arguments; it returns a sysexits.h exit code. */
 
 /* opts.c: the options every networked command shares (-h -p -t -m -f -l
- * -q -i -C -W --seal --no-seal); each command parses its own with getopt
- * and hands every option to dev_net_opt() first. */
-enum { DEV_OPT_SEAL = 1000, DEV_OPT_NO_SEAL, DEV_OPT__NEXT };
+ * -q -i -C -W --seal --no-seal, and the TLS options --cafile --capath --cert
+ * --key --tls-version --insecure with mosquitto_pub's names and meanings);
+ * each command parses its own with getopt_long, lists DEV_NET_TLS_LONG_OPTS
+ * in its table, hands every option to dev_net_opt() first and calls
+ * dev_net_opts_check() once all are parsed. */
+enum {
+	DEV_OPT_SEAL = 1000,
+	DEV_OPT_NO_SEAL,
+	DEV_OPT_CAFILE,
+	DEV_OPT_CAPATH,
+	DEV_OPT_CERT,
+	DEV_OPT_KEY,
+	DEV_OPT_TLS_VERSION,
+	DEV_OPT_INSECURE,
+	DEV_OPT__NEXT
+};
+
+/* The TLS entries of a struct option table (needs <getopt.h>). */
+#define DEV_NET_TLS_LONG_OPTS                                                                      \
+	{"cafile", required_argument, NULL, DEV_OPT_CAFILE},                                       \
+	    {"capath", required_argument, NULL, DEV_OPT_CAPATH},                                   \
+	    {"cert", required_argument, NULL, DEV_OPT_CERT},                                       \
+	    {"key", required_argument, NULL, DEV_OPT_KEY},                                         \
+	    {"tls-version", required_argument, NULL, DEV_OPT_TLS_VERSION},                         \
+	{                                                                                          \
+		"insecure", no_argument, NULL, DEV_OPT_INSECURE                                    \
+	}
+
+/* Default ports: plain MQTT, and MQTT over TLS (when a CA is given). */
+#define DEV_PORT_MQTT  1883
+#define DEV_PORT_MQTTS 8883
 
 struct dev_net_opts {
 	const char *host; /* -h, default 127.0.0.1 */
-	int port;         /* -p, default 1883 */
+	int port;         /* -p, default 1883 (8883 with --cafile or --capath) */
+	int port_given;   /* 1 when -p was given */
 	const char *topic;
 	const char *message;
 	const char *file;
@@ -54,6 +83,13 @@ struct dev_net_opts {
 	long count;    /* -C, 0: not given */
 	int timeout_s; /* -W, 0: not given */
 	int seal;      /* -1 auto, 0 --no-seal, 1 --seal */
+	/* TLS (all borrowed from argv; TLS is on when cafile or capath is set) */
+	const char *cafile;      /* --cafile: CA certificates (PEM) to verify the broker */
+	const char *capath;      /* --capath: a c_rehash'd folder of CA certificates */
+	const char *cert;        /* --cert: client certificate (PEM), with --key */
+	const char *key;         /* --key: its private key (PEM), with --cert */
+	const char *tls_version; /* --tls-version: "tlsv1.2" or "tlsv1.3", NULL: both */
+	int insecure;            /* --insecure: do not check the broker's host name */
 };
 
 /* Option value s as a whole number in 1..max, or -1 with "invalid WHAT
@@ -67,6 +103,13 @@ void dev_net_opts_init(struct dev_net_opts *o);
  * was one of the shared options, 0 when it is not (the command's own),
  * -1 when its value is invalid (the reason is printed). */
 int dev_net_opt(struct dev_net_opts *o, int opt, const char *arg);
+
+/* Check the combination of the parsed options and finish the defaults (the
+ * port is 8883 when a CA is given without -p); warns on stderr for
+ * --insecure.  Returns EX_OK, EX_USAGE for a bad combination (--cert
+ * without --key or the reverse, a TLS option without --cafile/--capath) or
+ * EX_NOINPUT for a TLS file that cannot be read; prints the reason. */
+int dev_net_opts_check(struct dev_net_opts *o);
 
 /* cmd_offline.c: commands that never touch the network. */
 
@@ -150,6 +193,8 @@ struct dev_conn {
 	struct mosquitto *mosq;
 	const char *host;
 	int port;
+	int tls;           /* 1 when connected over TLS */
+	char tls_err[160]; /* first TLS error libmosquitto logged in this attempt */
 	char *cid;         /* the client id (owned; NULL: libmosquitto's own) */
 	int64_t last_step; /* TOTP step of the last code sent */
 	int connack;       /* -1 while waiting */
@@ -159,10 +204,14 @@ struct dev_conn {
 	void *user; /* the command's own state, for its callbacks */
 };
 
-/* Connect as the credentials' user with a fresh TOTP code (MQTT v5) and
- * wait for the CONNACK.  Returns a sysexits code; prints the reason. */
-MQS_MUST_CHECK int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx, const char *host,
-                                 int port, const char *client_id, int clean);
+/* Connect to net's host and port (over TLS when net has a CA, checked
+ * with dev_net_opts_check()) as the credentials' user with a fresh TOTP code
+ * (MQTT v5), client id net->client_id, and wait for the CONNACK.  net is
+ * borrowed and must outlive c.  Returns a sysexits code (EX_UNAVAILABLE for
+ * an unreachable broker or a failed TLS handshake, EX_NOPERM when refused);
+ * prints the reason. */
+MQS_MUST_CHECK int dev_conn_open(struct dev_conn *c, struct dev_ctx *ctx,
+                                 const struct dev_net_opts *net, int clean);
 
 /* Reconnect with a code from a later time step, with backoff. */
 MQS_MUST_CHECK int dev_conn_reconnect(struct dev_conn *c);

@@ -75,6 +75,10 @@ static void usage(FILE *f)
 		snprintf(left, sizeof(left), "%s %s", dev_cmds[i].name, dev_cmds[i].args);
 		fprintf(f, "  %-34s %s\n", left, dev_cmds[i].help);
 	}
+	fprintf(f, "TLS (publish, subscribe, join, keys fetch; as mosquitto_pub, -p defaults to "
+	           "8883):\n"
+	           "  --cafile FILE | --capath DIR  [--cert FILE --key FILE] "
+	           "[--tls-version tlsv1.2|tlsv1.3] [--insecure]\n");
 	fprintf(f, "  publish --split T1,...,Tn --threshold K [--record-key ID|NAME] "
 	           "[-h HOST] [-p PORT]\n"
 	           "          -t TOPIC (-m MSG | -f FILE | -l) [-q QOS]   "

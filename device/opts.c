@@ -4,8 +4,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
 
 #include "device.h"
 
@@ -29,7 +32,7 @@ void dev_net_opts_init(struct dev_net_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->host = "127.0.0.1";
-	o->port = 1883;
+	o->port = DEV_PORT_MQTT;
 	o->seal = -1;
 }
 
@@ -45,6 +48,7 @@ int dev_net_opt(struct dev_net_opts *o, int opt, const char *arg)
 	case 'p':
 		v = dev_opt_num("port", arg, 65535);
 		o->port = (int)v;
+		o->port_given = 1;
 		break;
 	case 't':
 		o->topic = arg;
@@ -83,8 +87,74 @@ int dev_net_opt(struct dev_net_opts *o, int opt, const char *arg)
 	case DEV_OPT_NO_SEAL:
 		o->seal = 0;
 		break;
+	case DEV_OPT_CAFILE:
+		o->cafile = arg;
+		break;
+	case DEV_OPT_CAPATH:
+		o->capath = arg;
+		break;
+	case DEV_OPT_CERT:
+		o->cert = arg;
+		break;
+	case DEV_OPT_KEY:
+		o->key = arg;
+		break;
+	case DEV_OPT_TLS_VERSION:
+		if (strcmp(arg, "tlsv1.2") != 0 && strcmp(arg, "tlsv1.3") != 0) {
+			dev_err("invalid tls version %s: must be tlsv1.2 or tlsv1.3", arg);
+			return -1;
+		}
+		o->tls_version = arg;
+		break;
+	case DEV_OPT_INSECURE:
+		o->insecure = 1;
+		break;
 	default:
 		return 0;
 	}
 	return v < 0 ? -1 : 1;
+}
+
+/* Whether path can be read (mode: R_OK for a file, R_OK | X_OK for a
+ * folder); else print "cannot read OPTION PATH: reason". */
+static int tls_path_ok(const char *option, const char *path, int mode)
+{
+	if (path == NULL || access(path, mode) == 0)
+		return 1;
+	dev_err("cannot read %s %s: %s", option, path, strerror(errno));
+	return 0;
+}
+
+/* Check the combination and finish the defaults; see device.h. */
+int dev_net_opts_check(struct dev_net_opts *o)
+{
+	int tls = o->cafile != NULL || o->capath != NULL;
+	int ex = EX_USAGE;
+
+	if ((o->cert == NULL) != (o->key == NULL)) {
+		dev_err("invalid client certificate: give both --cert and --key, or neither");
+		goto out;
+	}
+	if (!tls && (o->cert != NULL || o->tls_version != NULL || o->insecure)) {
+		dev_err("invalid tls options: %s needs --cafile or --capath",
+		        o->cert != NULL          ? "--cert"
+		        : o->tls_version != NULL ? "--tls-version"
+		                                 : "--insecure");
+		goto out;
+	}
+	ex = EX_NOINPUT;
+	if (!tls_path_ok("--cafile", o->cafile, R_OK) ||
+	    !tls_path_ok("--capath", o->capath, R_OK | X_OK) ||
+	    !tls_path_ok("--cert", o->cert, R_OK) || !tls_path_ok("--key", o->key, R_OK))
+		goto out;
+	if (tls && !o->port_given)
+		o->port = DEV_PORT_MQTTS;
+	if (o->insecure)
+		fprintf(stderr,
+		        DEV_PROG ": warning: --insecure: the broker's certificate is not "
+		                 "checked against host name %s\n",
+		        o->host);
+	ex = EX_OK;
+out:
+	return ex;
 }
