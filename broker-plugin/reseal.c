@@ -304,10 +304,11 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		goto refuse;
 	}
 	/* the output nonce: a keyed PRF of everything the output authenticates
-	 * but the key, so one nonce under one key is always one output
-	 * (docs/envelope.md, "Re-seal nonces"); it is also the digest that
-	 * tells a retransmission */
-	if (mqs_envelope_ctx_reseal_nonce(r->ec, out_ts, user, strlen(user), ed->topic,
+	 * but the key, and of the input nonce (two publications of one
+	 * plaintext in one millisecond differ), so one nonce under one key is
+	 * always one output (docs/envelope.md, "Re-seal nonces"); it is also
+	 * the digest that tells a retransmission (same input nonce) */
+	if (mqs_envelope_ctx_reseal_nonce(r->ec, out_ts, info.nonce, user, strlen(user), ed->topic,
 	                                  strlen(ed->topic), r->plain, plain_len, digest) != MQS_OK)
 		goto refuse;
 	/* a resend must re-seal to the output it had; anything else is a replay */

@@ -18,7 +18,8 @@
  *      per-device filter: the addressed device's downlink key, downlink.h),
  *      origin = the publisher's username, timestamp = now (the stored one for a
  *      retransmission), nonce = mqs_envelope_ctx_reseal_nonce() of that
- *      timestamp, origin, topic and plaintext, with the keys
+ *      timestamp, the input envelope's nonce, origin, topic and plaintext,
+ *      with the keys
  *      mqs_master_key_derive(mk, "mqttsec-reseal-nonce-gmac") and
  *      (mk, "mqttsec-reseal-nonce-aes"): one nonce under one key is always
  *      one output (a retransmission re-seals to identical bytes), and no

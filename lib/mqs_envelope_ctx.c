@@ -243,24 +243,30 @@ static int ghash_add(EVP_CIPHER_CTX *g, const uint8_t *p, size_t n)
 /* AES-256(prp_key, GMAC(hash_key, 0^96, encoding))[0..11] (docs/envelope.md,
  * "Re-seal nonces"). */
 int mqs_envelope_ctx_reseal_nonce(struct mqs_envelope_ctx *c, uint64_t timestamp_ms,
+                                  const uint8_t in_nonce[MQS_ENVELOPE_NONCE_LEN],
                                   const char *origin, size_t origin_len, const char *topic,
                                   size_t topic_len, const uint8_t *plain, size_t plain_len,
                                   uint8_t nonce[MQS_ENVELOPE_NONCE_LEN])
 {
 	static const uint8_t zero_iv[MQS_ENVELOPE_NONCE_LEN];
 	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
-	uint8_t head[11], tag[MQS_ENVELOPE_TAG_LEN], block[MQS_ENVELOPE_TAG_LEN], fin[16];
+	uint8_t head[12 + MQS_ENVELOPE_NONCE_LEN], tag[MQS_ENVELOPE_TAG_LEN],
+	    block[MQS_ENVELOPE_TAG_LEN], fin[16];
 	int n = 0, rc = MQS_ERR_CRYPTO;
 
-	if (c == NULL || !c->nonce_ready || nonce == NULL || (origin == NULL && origin_len > 0) ||
-	    (topic == NULL && topic_len > 0) || (plain == NULL && plain_len > 0) ||
-	    origin_len > 255 || topic_len > 65535 || plain_len > MQS_ENVELOPE_PLAIN_MAX)
+	if (c == NULL || !c->nonce_ready || nonce == NULL || in_nonce == NULL ||
+	    (origin == NULL && origin_len > 0) || (topic == NULL && topic_len > 0) ||
+	    (plain == NULL && plain_len > 0) || origin_len > 255 || topic_len > 65535 ||
+	    plain_len > MQS_ENVELOPE_PLAIN_MAX)
 		return MQS_ERR_INVAL;
 	put_be32(head, (uint32_t)(timestamp_ms >> 32));
 	put_be32(head + 4, (uint32_t)timestamp_ms);
 	head[8] = (uint8_t)origin_len;
 	head[9] = (uint8_t)(topic_len >> 8);
 	head[10] = (uint8_t)topic_len;
+	/* the input envelope's nonce, framed like the fields after it */
+	head[11] = MQS_ENVELOPE_NONCE_LEN;
+	memcpy(head + 12, in_nonce, MQS_ENVELOPE_NONCE_LEN);
 	/* the IV must be given again for every message (fixed: a PRF, not
 	 * an encryption; the AES pass below hides the GHASH value) */
 	if (EVP_CipherInit_ex2(c->ghash, NULL, NULL, zero_iv, 1, NULL) != 1 ||

@@ -60,13 +60,18 @@ int mqs_envelope_ctx_set_nonce_keys(struct mqs_envelope_ctx *c, const uint8_t ha
 
 /* The nonce a broker gives the envelope it re-seals (docs/envelope.md,
  * "Re-seal nonces"): a PRF of everything that output authenticates except
- * the key, namely
+ * the key, and of the nonce of the envelope it re-seals (in_nonce, 12 bytes
+ * borrowed; the publisher's own nonce, so that two publications with one
+ * plaintext in one millisecond get two nonces), namely
  *   AES-256(prp_key, GMAC(hash_key, IV 0^96, be64(timestamp_ms) ||
- *   u8(origin_len) || be16(topic_len) || origin || topic || plain))[0..11].
- * Equal nonces under one key therefore mean the whole output is equal.
- * Returns MQS_OK, MQS_ERR_INVAL (no keys set, origin over 255 bytes, topic
- * over 65,535, plain over MQS_ENVELOPE_PLAIN_MAX) or MQS_ERR_CRYPTO. */
+ *   u8(origin_len) || be16(topic_len) || u8(12) || in_nonce || origin ||
+ *   topic || plain))[0..11].
+ * Equal nonces under one key therefore mean the whole output is equal (and
+ * the input nonce too).  Returns MQS_OK, MQS_ERR_INVAL (no keys set, a NULL
+ * in_nonce, origin over 255 bytes, topic over 65,535, plain over
+ * MQS_ENVELOPE_PLAIN_MAX) or MQS_ERR_CRYPTO. */
 MQS_MUST_CHECK int mqs_envelope_ctx_reseal_nonce(struct mqs_envelope_ctx *c, uint64_t timestamp_ms,
+                                                 const uint8_t in_nonce[MQS_ENVELOPE_NONCE_LEN],
                                                  const char *origin, size_t origin_len,
                                                  const char *topic, size_t topic_len,
                                                  const uint8_t *plain, size_t plain_len,

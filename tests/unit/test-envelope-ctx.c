@@ -100,34 +100,39 @@ static void test_refusals(struct mqs_envelope_ctx *c)
 }
 
 /* Known answers computed with a second implementation (python3-cryptography):
- *   enc = struct.pack(">QBH", ts, len(origin), len(topic)) + origin + topic + plain
+ *   enc = struct.pack(">QBHB", ts, len(origin), len(topic), 12) + in_nonce
+ *         + origin + topic + plain
  *   tag = AESGCM(hash_key).encrypt(bytes(12), b"", enc)
  *   nonce = AES-ECB(prp_key).encrypt(tag)[:12]
- * with hash_key = bytes(range(32)), prp_key = bytes(range(32, 64)). */
+ * with hash_key = bytes(range(32)), prp_key = bytes(range(32, 64)),
+ * in_nonce = bytes((nbase + k) & 0xff for k in range(12)). */
 static void test_nonce_vectors(struct mqs_envelope_ctx *c)
 {
 	static const struct {
 		uint64_t ts;
 		size_t olen, tlen, plen;
+		unsigned nbase;
 		const char *hex;
 	} v[] = {
-	    {1700000000123ULL, 8, 12, 0, "a28ed61f91b95044435a92f2"},
-	    {1700000000123ULL, 8, 12, 300, "118aa684631d64a0350f837f"},
-	    {0, 0, 1, 1, "1862c9ab88ff63c65c20d475"},
-	    {UINT64_MAX, 255, 200, 16384, "5f695d2daedef2e3a28cd3db"},
+	    {1700000000123ULL, 8, 12, 0, 64, "20986ae270b17339cc84ad52"},
+	    {1700000000123ULL, 8, 12, 300, 0x80, "710a1ecb4d43c6b50e04afd8"},
+	    {0, 0, 1, 1, 0, "c988084419a653527e66d531"},
+	    {UINT64_MAX, 255, 200, 16384, 0xf4, "8d8268d446ad507b41ce3e44"},
 	};
 	static char origin[256], topic[256];
 	static uint8_t pl[16384];
-	uint8_t hk[32], pk[32], n[12], want[12];
+	uint8_t hk[32], pk[32], in[12] = {0}, n[12], want[12];
 	int ok = 1;
 
 	for (size_t i = 0; i < 32; i++) {
 		hk[i] = (uint8_t)i;
 		pk[i] = (uint8_t)(32 + i);
 	}
-	tap_is_int(mqs_envelope_ctx_reseal_nonce(c, 1, NULL, 0, "a", 1, NULL, 0, n), MQS_ERR_INVAL,
-	           "re-seal nonce without keys refused");
+	tap_is_int(mqs_envelope_ctx_reseal_nonce(c, 1, in, NULL, 0, "a", 1, NULL, 0, n),
+	           MQS_ERR_INVAL, "re-seal nonce without keys refused");
 	tap_is_int(mqs_envelope_ctx_set_nonce_keys(c, hk, pk), MQS_OK, "nonce keys set");
+	tap_is_int(mqs_envelope_ctx_reseal_nonce(c, 1, NULL, NULL, 0, "a", 1, NULL, 0, n),
+	           MQS_ERR_INVAL, "re-seal nonce without an input nonce refused");
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		const char *o = v[i].olen == 8 ? "sensor-7" : origin;
 		const char *t = v[i].tlen == 12 ? "plant/7/temp" : v[i].tlen == 1 ? "a" : topic;
@@ -142,54 +147,67 @@ static void test_nonce_vectors(struct mqs_envelope_ctx *c)
 
 			sscanf(v[i].hex + 2 * k, "%2x", &b);
 			want[k] = (uint8_t)b;
+			in[k] = (uint8_t)(v[i].nbase + k);
 		}
-		ok &= mqs_envelope_ctx_reseal_nonce(c, v[i].ts, o, v[i].olen, t, v[i].tlen, pl,
+		ok &= mqs_envelope_ctx_reseal_nonce(c, v[i].ts, in, o, v[i].olen, t, v[i].tlen, pl,
 		                                    v[i].plen, n) == MQS_OK &&
 		      memcmp(n, want, 12) == 0;
 	}
 	tap_ok(ok, "re-seal nonce: 4 known answers of a second implementation");
-	tap_is_int(mqs_envelope_ctx_reseal_nonce(c, 1, origin, 256, "a", 1, NULL, 0, n),
+	tap_is_int(mqs_envelope_ctx_reseal_nonce(c, 1, in, origin, 256, "a", 1, NULL, 0, n),
 	           MQS_ERR_INVAL, "origin over 255 bytes refused");
 }
 
 /* Every field changes the nonce; the same fields give the same nonce. */
 static void test_nonce_fields(struct mqs_envelope_ctx *c)
 {
-	uint8_t hk[32], pk[32], n0[12], n1[12];
-	int same = 1, differ = 1;
+	uint8_t hk[32], pk[32], in0[12], in1[12], n0[12], n1[12];
+	int same = 1, differ = 1, burst = 1;
 
 	RAND_bytes(hk, sizeof(hk));
 	RAND_bytes(pk, sizeof(pk));
+	RAND_bytes(in0, sizeof(in0));
 	tap_is_int(mqs_envelope_ctx_set_nonce_keys(c, hk, pk), MQS_OK, "random nonce keys set");
 	for (size_t len = 0; len < 2000; len += 37) {
-		same &= mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 3, "a/b", 3, plain, len, n0) ==
-		            MQS_OK &&
-		        mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 3, "a/b", 3, plain, len, n1) ==
-		            MQS_OK &&
+		same &= mqs_envelope_ctx_reseal_nonce(c, 5, in0, "dev", 3, "a/b", 3, plain, len,
+		                                      n0) == MQS_OK &&
+		        mqs_envelope_ctx_reseal_nonce(c, 5, in0, "dev", 3, "a/b", 3, plain, len,
+		                                      n1) == MQS_OK &&
 		        memcmp(n0, n1, 12) == 0;
 		/* timestamp, origin, topic, plaintext, and the field boundaries */
-		differ &= mqs_envelope_ctx_reseal_nonce(c, 6, "dev", 3, "a/b", 3, plain, len, n1) ==
-		              MQS_OK &&
+		differ &= mqs_envelope_ctx_reseal_nonce(c, 6, in0, "dev", 3, "a/b", 3, plain, len,
+		                                        n1) == MQS_OK &&
 		          memcmp(n0, n1, 12) != 0;
-		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, "deV", 3, "a/b", 3, plain, len, n1) ==
-		              MQS_OK &&
+		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, in0, "deV", 3, "a/b", 3, plain, len,
+		                                        n1) == MQS_OK &&
 		          memcmp(n0, n1, 12) != 0;
-		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 3, "a/c", 3, plain, len, n1) ==
-		              MQS_OK &&
+		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, in0, "dev", 3, "a/c", 3, plain, len,
+		                                        n1) == MQS_OK &&
 		          memcmp(n0, n1, 12) != 0;
-		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 2, "va/b", 4, plain, len,
+		differ &= mqs_envelope_ctx_reseal_nonce(c, 5, in0, "dev", 2, "va/b", 4, plain, len,
 		                                        n1) == MQS_OK &&
 		          memcmp(n0, n1, 12) != 0;
 		if (len > 0) {
 			plain[len - 1] ^= 1;
-			differ &= mqs_envelope_ctx_reseal_nonce(c, 5, "dev", 3, "a/b", 3, plain,
-			                                        len, n1) == MQS_OK &&
+			differ &= mqs_envelope_ctx_reseal_nonce(c, 5, in0, "dev", 3, "a/b", 3,
+			                                        plain, len, n1) == MQS_OK &&
 			          memcmp(n0, n1, 12) != 0;
 			plain[len - 1] ^= 1;
+		}
+		/* attack finding X3-2: two publications of one plaintext on one
+		 * topic in one millisecond differ by their input nonce only */
+		for (size_t k = 0; k < 12; k++) {
+			memcpy(in1, in0, sizeof(in1));
+			in1[k] ^= (uint8_t)(1u << (len % 8));
+			burst &= mqs_envelope_ctx_reseal_nonce(c, 5, in1, "dev", 3, "a/b", 3, plain,
+			                                       len, n1) == MQS_OK &&
+			         memcmp(n0, n1, 12) != 0;
 		}
 	}
 	tap_ok(same, "re-seal nonce: the same fields give the same nonce, call after call");
 	tap_ok(differ, "re-seal nonce: timestamp, origin, topic, plaintext and their split count");
+	tap_ok(burst, "re-seal nonce: same plaintext, topic, origin and timestamp but another "
+	              "input nonce give another nonce (X3-2)");
 }
 
 int main(void)
