@@ -138,6 +138,17 @@ usage_rc() {
 is "$(usage_rc -p "$L3" --cafile "$CA" --cert "$T/client.crt")" 64 "--cert without --key: usage error"
 is "$(usage_rc -p "$L3" --cafile "$CA" --key "$T/client.key")" 64 "--key without --cert: usage error"
 is "$(usage_rc -p "$L1" --insecure)" 64 "--insecure without a CA: usage error"
+rc=0
+"$D" -c "$S" publish --split sec/c1,sec/c2 --threshold 2 -t sec/r -m x -p "$L3" --cafile "$CA" \
+	--cert "$T/client.crt" >/dev/null 2>&1 || rc=$?
+is "$rc" 64 "publish --split: --cert without --key is a usage error too"
+rc=0
+"$D" -c "$R" join --channels sec/c1,sec/c2 --threshold 2 -p "$L3" --cafile "$CA" \
+	--cert "$T/client.crt" >/dev/null 2>&1 || rc=$?
+is "$rc" 64 "join takes the tls options: --cert without --key is a usage error"
+rc=0
+"$D" -c "$R" keys fetch -p "$L1" --insecure 'sec/#' >/dev/null 2>&1 || rc=$?
+is "$rc" 64 "keys fetch takes the tls options: --insecure without a CA is a usage error"
 is "$(usage_rc -p "$L1" --cafile "$CA" --tls-version tlsv1.0)" 64 "--tls-version tlsv1.0: usage error"
 is "$(usage_rc -p "$L1" --cafile "$T/nonexistent.crt")" 66 "an unreadable --cafile: EX_NOINPUT"
 ok "... named in the error" grep -q "cannot read --cafile .*nonexistent.crt" "$TEST_TMP/usage.err"
