@@ -2,6 +2,8 @@
 /* keyrate.c - token buckets of key requests (see keyrate.h). */
 #include "config.h"
 
+#include <limits.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,10 +109,12 @@ enum mqsp_keyrate_verdict mqsp_keyrate_take(struct mqsp_keyrate *r, const char *
 		b->refused = 0;
 		return MQSP_KEYRATE_OK;
 	}
-	b->refused++;
-	if (b->refused >= MQSP_KEYRATE_FLOOD) {
-		b->refused = 0;
+	/* one flood per run of refusals: the requests a banned client still has
+	 * in flight before it is disconnected are only refused, so they do not
+	 * add one ban row per MQSP_KEYRATE_FLOOD of them */
+	if (b->refused < UINT_MAX)
+		b->refused++;
+	if (b->refused == MQSP_KEYRATE_FLOOD)
 		return MQSP_KEYRATE_FLOODED;
-	}
 	return MQSP_KEYRATE_LIMITED;
 }

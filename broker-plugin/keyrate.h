@@ -4,7 +4,8 @@
  * at once, then one every MQSP_KEYRATE_EVERY_MS; a request without a token
  * is refused, and MQSP_KEYRATE_FLOOD refused requests in a row (no request
  * accepted in between) make a flood, which the caller answers with a ban of
- * reason "key-flood" (the count then starts again).
+ * reason "key-flood"; it is reported once per run of refusals (the rest of
+ * the run is only refused) and again only after a request was accepted.
  *
  * The table holds at most max client ids; when it is full the one that
  * asked least recently is forgotten (it starts again with a full bucket,

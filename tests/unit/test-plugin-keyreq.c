@@ -301,6 +301,10 @@ static void test_rate(void)
 	}
 	tap_ok(limited == MQSP_KEYRATE_FLOOD - 1 && flooded == 1,
 	       "a flood is reported once after %d refusals in a row", MQSP_KEYRATE_FLOOD);
+	for (int i = 0; i < 3 * MQSP_KEYRATE_FLOOD; i++)
+		flooded +=
+		    mqsp_keyrate_take(r, "c1", t + MQSP_KEYRATE_EVERY_MS) == MQSP_KEYRATE_FLOODED;
+	tap_ok(flooded == 1, "the rest of the run is only refused (one ban per flood)");
 	/* the table holds 2 ids: a third evicts the least recent, c2 */
 	tap_is_int(mqsp_keyrate_take(r, "c3", t), MQSP_KEYRATE_OK, "a third client id");
 	tap_is_int(mqsp_keyrate_take(r, "c1", t + MQSP_KEYRATE_EVERY_MS), MQSP_KEYRATE_LIMITED,
