@@ -37,64 +37,12 @@ chmod 700 "$tmp"
 log=$tmp/log
 ticker=
 
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $*"
-}
-# check DESCRIPTION COMMAND...: one test line for one command
-check() {
-	local d=$1
-	shift
-	if "$@" >>"$log" 2>&1; then ok "$d"; else not_ok "$d"; fi
-}
-diag() {
-	printf '# %s\n' "$@"
-}
-show_log() {
-	[ -s "$log" ] && tail -n "${1:-30}" "$log" | sed 's/^/#   /'
-}
-finish() {
-	echo "1..$n"
-	echo "$((n - failed)) passed, $failed failed"
-	if [ "$failed" -eq 0 ] && [ "$n" -gt 0 ]; then
-		echo "docker test: PASS ($n tests, $(($(date +%s) - t_start)) s)"
-		exit 0
-	fi
-	echo "docker test: FAIL ($failed of $n failed, $(($(date +%s) - t_start)) s)"
-	exit 1
-}
-bail() {
-	not_ok "$*"
-	show_log 40
-	finish
-}
-skip_all() {
-	echo "1..0 # SKIP $*"
-	echo "docker test: SKIPPED ($*)"
-	rm -rf "$tmp"
-	exit 77
-}
+TAP_NAME="docker test"
+# shellcheck source=tests/docker/tap-lib.sh
+. "$top/tests/docker/tap-lib.sh"
 
 ## a container engine: a running Docker, else the MQS_CONTAINER_ENV helper
-engine="docker"
-if ! docker info >/dev/null 2>&1; then
-	helper=${MQS_CONTAINER_ENV:-}
-	[ -n "$helper" ] || skip_all "no container engine: 'docker info' fails and MQS_CONTAINER_ENV is not set"
-	[ -f "$helper" ] || skip_all "no container engine: 'docker info' fails and $helper is missing"
-	[ "$(id -u)" -eq 0 ] || skip_all "no container engine: 'docker info' fails and $helper needs root"
-	if ! envs=$(bash "$helper" 2>"$tmp/helper.log"); then
-		tail -n 5 "$tmp/helper.log" | sed 's/^/# /'
-		skip_all "no container engine: $helper failed"
-	fi
-	eval "$envs"
-	docker info >/dev/null 2>&1 || skip_all "no container engine: 'docker info' fails after $helper"
-	engine="MQS_CONTAINER_ENV helper ($helper)"
-fi
+container_engine
 if docker compose version >/dev/null 2>&1; then
 	compose_cmd=(docker compose)
 elif command -v docker-compose >/dev/null 2>&1; then
