@@ -8,7 +8,8 @@
 # replay (also after a SIGKILL of the broker right after the CONNACK and a
 # restart), another username or client id, an empty client id and a
 # disabled device are refused and logged without the token; failures count
-# toward bans; plugin_opt_connect_tokens off refuses tokens (not counted)
+# toward bans, except a disabled device's (counted in auth/failed only: it
+# logs in at once when enabled again); plugin_opt_connect_tokens off refuses tokens (not counted)
 # while TOTP codes still work, and the setting is recorded for mqttsec-acl.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -35,7 +36,10 @@ setting() {
 	sqlite3 "$MQTTSEC_DB" "SELECT value FROM settings WHERE name = 'connect_tokens'"
 }
 
-start_plugin_broker "plugin_opt_max_auth_failures 10" "plugin_opt_max_ip_failures 0"
+acl acl add allow sub dev1 '$SYS/broker/mqttsec/#' >/dev/null
+acl acl add allow read dev1 '$SYS/broker/mqttsec/#' >/dev/null
+start_plugin_broker "plugin_opt_max_auth_failures 10" "plugin_opt_max_ip_failures 0" \
+	"plugin_opt_stats_interval 1"
 is "$(setting)" on "the running plugin records connect_tokens on"
 device devnew
 
@@ -73,6 +77,28 @@ nok "a malformed token is refused" connects dev1 "mqs1.abc" -i dev1-a
 ok "logged as malformed" logged "malformed connect token"
 nok "a disabled device's token is refused" connects devoff "$(token devoff devoff)" -i devoff
 ok "logged as disabled" logged "refused devoff.*device disabled"
+# refused while disabled: counted (auth/failed), but toward no ban
+# (docs/broker-plugin.md, "Failed logins and automatic bans": a disabled
+# device counts for nothing), so 12 of them, over max_auth_failures 10, ban
+# nothing and the device logs in at once once enabled again
+authfailed() {
+	timeout "$CLIENT_TIMEOUT" mosquitto_sub -h 127.0.0.1 -p "$MOSQ_PORT" -u dev1 \
+		-P "$(token dev1 dev1-sys)" -i dev1-sys -t '$SYS/broker/mqttsec/auth/failed' -C 1 \
+		-W 10 2>/dev/null
+}
+F0=$(authfailed)
+[ -n "$F0" ] || bail_out "cannot read \$SYS/broker/mqttsec/auth/failed"
+for i in $(seq 12); do
+	connects devoff "$(token devoff devoff)" -i devoff >/dev/null 2>&1
+done
+_counted() {
+	[ "$(authfailed)" -ge $((F0 + 12)) ]
+}
+ok "the 12 refusals are counted in auth/failed (was $F0)" wait_for 10 _counted
+ok "but toward no ban" eval "! grep -q 'banned username devoff' '$MOSQ_LOG'"
+ok "devoff enabled again" change device enable devoff
+ok "... logs in with a token at once (not banned)" \
+	connects devoff "$(token devoff devoff)" -i devoff
 # an empty client id (MQTT 3.1.1, clean session): never accepted with a token
 python3 - "$MOSQ_PORT" dev1 "$(token dev1 x)" >"$TEST_TMP/empty.out" <<'PY'
 import socket, struct, sys
