@@ -27,11 +27,14 @@
 # Run from a build dir after "make bench-soak":
 #   ../bench/bench-soak.sh [-d DURATION] [-n NDEV] [-r RATE] [-m MAXSECS]
 #                          [-c CONCURRENCY] [-a ALERT_EVERY] [-o OUTDIR]
-#                          [-L LOSS_S] [-P [-t TRIALS]]
+#                          [-L LOSS_S] [-P [-t TRIALS]] [-C CACHE_SIZE]
 # A message not at the subscriber LOSS_S (5) seconds after its publish is
 # lost.  -P: phase 1 also against plain mosquitto (anonymous, the same
 # cycle in plaintext), TRIALS (3) trials each, alternating; the maximum is
 # the median of the plugin's, with the ratio.
+# -C: the gateway's [store] cache_size (default 2M; docs/gateway.md,
+# "Memory").  The gateway reports its memory every 10 s of phase 2
+# (SIGUSR1): OUTDIR/gw-mem.csv.
 # BENCH_KEEP=1 keeps the work dir.
 set -eu
 export LC_ALL=C
@@ -54,8 +57,9 @@ OUTDIR=
 LOSS=5
 REFERENCE=0
 TRIALS=3
+GW_CACHE=
 
-while getopts "d:n:r:m:c:a:o:L:Pt:" opt; do
+while getopts "d:n:r:m:c:a:o:L:Pt:C:" opt; do
 	case $opt in
 	d) DURATION=$OPTARG ;;
 	n) NDEV=$OPTARG ;;
@@ -67,8 +71,9 @@ while getopts "d:n:r:m:c:a:o:L:Pt:" opt; do
 	L) LOSS=$OPTARG ;;
 	P) REFERENCE=1 ;;
 	t) TRIALS=$OPTARG ;;
+	C) GW_CACHE=$OPTARG ;;
 	*)
-		sed -n '2,35s/^# \{0,1\}//p' "$0" >&2
+		sed -n '2,38s/^# \{0,1\}//p' "$0" >&2
 		exit 64
 		;;
 	esac
@@ -213,6 +218,7 @@ credentials = $W/gw.json
 db = $W/gw.db
 master_key_file = $W/gw.key
 spool_dir = $W/spool
+${GW_CACHE:+cache_size = $GW_CACHE}
 [route alerts]
 topic = alerts/#
 kind = alert
@@ -284,15 +290,37 @@ if [ -z "$RATE" ]; then
 	sleep 5 # the broker settles; the subscriber of phase 1 is gone
 fi
 
+# the gateway's memory every 10 s (its SIGUSR1 report, docs/gateway.md,
+# "Memory"): OUTDIR/gw-mem.csv at the end
+(
+	while kill -0 "$GW_PID" 2>/dev/null; do
+		sleep 10
+		kill -USR1 "$GW_PID" 2>/dev/null || true
+	done
+) &
+MEM_PID=$!
+PIDS+=("$MEM_PID")
+
 rc=0
 "$LOAD" -p "$PORT" -D "$W/creds" -n "$NDEV" -u "$W/sub.json" -r "$RATE" -d "$DURATION" \
 	-c "$CONC" -a "$ALERT_EVERY" -A "$W/alerts.txt" -B "$BROKER_PID" -G "$GW_PID" \
 	-L "$LOSS" -o "$OUTDIR/soak.csv" | tee "$W/phase2.out" || rc=1
 kill -0 "$BROKER_PID" 2>/dev/null || fail "the broker died"
 kill -0 "$GW_PID" 2>/dev/null || fail "the gateway died"
+kill "$MEM_PID" 2>/dev/null || true
+# t_s counts from the first report (10 s into phase 2)
+awk 'BEGIN { print "t_s,rss_kb,heap_used_kb,heap_free_kb,heap_mmap_kb,sqlite_kb,sqlite_peak_kb,cache_loop_kb,cache_ckpt_kb" }
+/memory: rss/ {
+	n++
+	out = n * 10
+	for (i = 1; i < NF; i++)
+		if ($i ~ /^-?[0-9]+$/ && $(i + 1) ~ /^kB/)
+			out = out "," $i
+	print out
+}' "$W/gateway.out" >"$OUTDIR/gw-mem.csv"
 
 # summary: RSS slope (least squares) over the second half of the rows
-$PY - "$OUTDIR/soak.csv" <<'PY'
+$PY - "$OUTDIR/soak.csv" "$OUTDIR/gw-mem.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 if not rows:
@@ -320,12 +348,22 @@ if p99:
 if a99:
     print("# alert->SMTP p99 per 10 s: median %.1f ms, max %.1f ms" % (a99[len(a99) // 2], a99[-1]))
 print("# errors in the rows: %d" % sum(int(r["errors"]) for r in rows))
+try:
+    mem = list(csv.DictReader(open(sys.argv[2])))
+except OSError:
+    mem = []
+if len(mem) >= 4:
+    half = mem[len(mem) // 2:]
+    for key in ("rss_kb", "heap_used_kb", "sqlite_kb", "cache_loop_kb"):
+        v = [int(r[key]) for r in mem]
+        print("# gateway %s: first %d, last %d, max %d; slope over the second half %+.1f kB/min"
+              % (key, v[0], v[-1], max(v), slope(key, half)))
 PY
 echo "# broker log: $(grep -c 'dropped message' "$W/broker.log" || true) drop lines," \
 	"$(grep -ci 'refused' "$W/broker.log" || true) refusal lines"
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if command -v gnuplot >/dev/null; then
-	gnuplot -e "csv='$OUTDIR/soak.csv'; png='$OUTDIR/soak.png'; rate='$RATE'; devs='$NDEV'" \
+	gnuplot -e "csv='$OUTDIR/soak.csv'; png='$OUTDIR/soak.png'; rate='$RATE'; devs='$NDEV'; mem='$OUTDIR/gw-mem.csv'" \
 		"$HERE/soak-plot.gp" 2> >(grep -v 'empty y2 range' >&2) && echo "# plot: $OUTDIR/soak.png"
 else
 	echo "# no gnuplot: no plot (scripts/deps.sh --bench)"

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # soak-plot.gp - the plot of bench/bench-soak.sh (docs/PERFORMANCE.md, "Soak"):
-#   gnuplot -e "csv='soak.csv'; png='soak.png'; rate='1000'; devs='1000'" soak-plot.gp
-# Three panels over time: RSS of broker and gateway; publish->subscriber
+#   gnuplot -e "csv='soak.csv'; png='soak.png'; rate='1000'; devs='1000'; mem='gw-mem.csv'" soak-plot.gp
+# Three panels over time: RSS of broker and gateway (and, with mem, the
+# gateway's SQLite page cache, docs/gateway.md "Memory"); publish->subscriber
 # p50/p99 and alert->SMTP p99; messages received per second and errors.
 set terminal pngcairo size 1000,900 font ",10"
 set output png
@@ -12,8 +13,14 @@ set multiplot layout 3,1 title sprintf("mqttsec soak: %s devices, %s messages/s,
 set xlabel "time (s)"
 set ylabel "RSS (MiB)"
 set yrange [0:*]
-plot csv using 1:($2/1024) with linespoints title "broker (mosquitto + plugin)", \
-     csv using 1:($3/1024) with linespoints title "gateway"
+if (exists("mem") && strlen(mem) > 0) {
+	plot csv using 1:($2/1024) with linespoints title "broker (mosquitto + plugin)", \
+	     csv using 1:($3/1024) with linespoints title "gateway", \
+	     mem using 1:($8/1024) with linespoints title "gateway: SQLite page cache (its part of the RSS)"
+} else {
+	plot csv using 1:($2/1024) with linespoints title "broker (mosquitto + plugin)", \
+	     csv using 1:($3/1024) with linespoints title "gateway"
+}
 set ylabel "latency (ms)"
 set logscale y
 set yrange [*:*]

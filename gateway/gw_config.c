@@ -19,6 +19,7 @@
 #include "gw_config.h"
 #include "gw_http.h"
 #include "gw_log.h"
+#include "gw_store.h"
 #include "gw_webhook.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
@@ -40,8 +41,8 @@ struct parse {
 static const char *const broker_keys[] = {"host",          "port",   "credentials", "status_topic",
                                           "client_id",     "cafile", "keepalive",   "reconnect_min",
                                           "reconnect_max", NULL};
-static const char *const store_keys[] = {"db",          "master_key_file", "spool_dir",
-                                         "synchronous", "retention",       NULL};
+static const char *const store_keys[] = {"db",        "master_key_file", "spool_dir", "synchronous",
+                                         "retention", "cache_size",      NULL};
 static const char *const delivery_keys[] = {
     "max_attempts", "backoff_base", "backoff_max", "max_inflight",
     "ack_timeout",  "escalation",   NULL};
@@ -500,6 +501,10 @@ static int load_store(struct parse *p)
 			return MQS_ERR_INVAL;
 		}
 	}
+	c->cache_size = GW_STORE_CACHE_DEFAULT;
+	if (get_size(p, s, "cache_size", GW_STORE_CACHE_MIN, GW_STORE_CACHE_MAX, &c->cache_size) !=
+	    MQS_OK)
+		return MQS_ERR_INVAL;
 	c->retention_ms = 30ull * 86400000ull;
 	return get_duration(p, s, "retention", &c->retention_ms);
 }

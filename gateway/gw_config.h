@@ -142,6 +142,7 @@ struct gw_config {
 	char *spool_dir;       /* [store] spool_dir or <db dir>/spool */
 	int sync_full;         /* [store] synchronous = full (default) | normal */
 	uint64_t retention_ms; /* [store] retention: message text kept this long */
+	size_t cache_size;     /* [store] cache_size: SQLite page cache bound, bytes */
 	/* [delivery] */
 	unsigned max_attempts;
 	uint64_t backoff_base_ms, backoff_max_ms;

@@ -12,6 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef HAVE_MALLINFO2
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +42,7 @@
 #include "gw_route.h"
 #include "gw_run.h"
 #include "gw_sensor.h"
+#include "gw_store.h"
 #include "gw_util.h"
 #include "mqs_creds.h"
 #include "mqs_error.h"
@@ -180,7 +184,8 @@ struct gw_loop {
 	struct stalls all, window, refused;
 };
 
-/* SIGTERM/SIGINT: tell the loop through the self-pipe. */
+/* SIGTERM/SIGINT (stop) and SIGUSR1 (memory report): tell the loop
+ * through the self-pipe. */
 static void on_signal(int sig)
 {
 	int saved = errno;
@@ -209,6 +214,7 @@ static int setup_signals(struct gw_loop *l)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -461,6 +467,47 @@ static void begin_stop(struct gw_loop *l, uint64_t *stop_by)
 	*stop_by = mqs_now_ms() + DRAIN_MS;
 }
 
+/* The resident set in kB from /proc/self/statm (-1 when unknown). */
+static long rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, res = 0;
+	long kb = -1;
+
+	if (f == NULL)
+		goto out;
+	if (fscanf(f, "%lu %lu", &size, &res) == 2)
+		kb = (long)(res * (unsigned long)sysconf(_SC_PAGESIZE) / 1024);
+	fclose(f);
+out:
+	return kb;
+}
+
+/* SIGUSR1: one line with the process's memory (docs/gateway.md,
+ * "Memory"): the resident set, the C heap (glibc's mallinfo2: in use,
+ * free but kept, mmapped blocks) and SQLite's share of it. */
+static void mem_report(struct gw_loop *l)
+{
+	struct gw_store_mem m;
+	long long heap_used = -1, heap_free = -1, heap_mmap = -1;
+
+#ifdef HAVE_MALLINFO2
+	struct mallinfo2 mi = mallinfo2();
+
+	heap_used = (long long)(mi.uordblks / 1024);
+	heap_free = (long long)(mi.fordblks / 1024);
+	heap_mmap = (long long)(mi.hblkhd / 1024);
+#endif
+	gw_store_mem_get(&l->gw.store, &m);
+	gw_log(GW_LOG_INFO,
+	       "memory: rss %ld kB; heap in use %lld kB, free %lld kB, mmapped %lld kB; sqlite "
+	       "%lld kB "
+	       "(peak %lld kB), page cache %lld kB (loop) + %lld kB (checkpointer)",
+	       rss_kb(), heap_used, heap_free, heap_mmap, (long long)(m.sqlite_used / 1024),
+	       (long long)(m.sqlite_peak / 1024), (long long)(m.cache_loop / 1024),
+	       (long long)(m.cache_ckpt / 1024));
+}
+
 /* The loop, until a signal and the drain that follows it. */
 static void loop(struct gw_loop *l)
 {
@@ -556,10 +603,20 @@ static void loop(struct gw_loop *l)
 			case SRC_SIGNAL: {
 				char buf[16];
 				ssize_t got = read(l->sig_pipe[0], buf, sizeof(buf));
+				int stop = 0, report = 0;
 
-				while (got > 0)
+				while (got > 0) {
+					for (ssize_t k = 0; k < got; k++) {
+						if (buf[k] == (char)SIGUSR1)
+							report = 1;
+						else
+							stop = 1;
+					}
 					got = read(l->sig_pipe[0], buf, sizeof(buf));
-				if (!stopping) {
+				}
+				if (report)
+					mem_report(l);
+				if (stop && !stopping) {
 					stopping = 1;
 					begin_stop(l, &stop_by);
 				}
@@ -935,6 +992,9 @@ int gw_run(const struct gw_config *conf)
 		rc = EX_IOERR;
 		goto out;
 	}
+	/* not fatal: SQLite's own bound (about the same) stays */
+	if (gw_store_cache_set(&gw->store, conf->cache_size) != MQS_OK)
+		gw_log(GW_LOG_WARN, "cannot set the page cache size: sqlite's default stays");
 	gw_status_init(&gw->status, &gw->store, conf->status_topic, &l->out);
 	n = gw_outbox_requeue_sending(&gw->store);
 	if (n > 0)

@@ -396,6 +396,15 @@ fail:
 	return rc;
 }
 
+/* Bound the page cache. */
+int gw_store_cache_set(struct gw_store *s, size_t bytes)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%zu", bytes / 1024);
+	return gw_store_exec(s, sql);
+}
+
 /* The checkpointer (gw_store_checkpointer_start): its own connection and
  * thread; the loop's commits wake it through the WAL hook. */
 struct gw_store_ckpt {
@@ -497,6 +506,33 @@ static void ckpt_stop(struct gw_store *s)
 	pthread_mutex_destroy(&c->run);
 	free(c);
 	s->ckpt = NULL;
+}
+
+/* The page cache of db in bytes (0 for NULL or an error). */
+static int64_t cache_used(sqlite3 *db)
+{
+	int cur = 0, hi = 0;
+
+	if (db == NULL ||
+	    sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_USED, &cur, &hi, 0) != SQLITE_OK)
+		return 0;
+	return cur;
+}
+
+/* Memory held by SQLite. */
+void gw_store_mem_get(struct gw_store *s, struct gw_store_mem *m)
+{
+	sqlite3_int64 cur = 0, hi = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &cur, &hi, 0) == SQLITE_OK) {
+		m->sqlite_used = cur;
+		m->sqlite_peak = hi;
+	}
+	m->cache_loop = cache_used(s->db);
+	/* the thread only uses it; sqlite3_db_status takes its mutex */
+	if (s->ckpt != NULL)
+		m->cache_ckpt = cache_used(s->ckpt->db);
 }
 
 /* Start the checkpointer. */

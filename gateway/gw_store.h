@@ -74,6 +74,17 @@ extern const int gw_store_schema_count;
 MQS_MUST_CHECK int gw_store_open(struct gw_store *s, const char *db_path, const char *mk_path,
                                  int sync_full, char *err, size_t errlen);
 
+/* The page cache of the loop's connection is bounded (docs/gateway.md,
+ * "Memory"): [store] cache_size, in bytes, default 2 MiB (about SQLite's
+ * own default, now stated), at least 64 KiB, at most 1 GiB. */
+#define GW_STORE_CACHE_DEFAULT ((size_t)2 * 1024 * 1024)
+#define GW_STORE_CACHE_MIN     ((size_t)64 * 1024)
+#define GW_STORE_CACHE_MAX     ((size_t)1024 * 1024 * 1024)
+
+/* Bound the page cache of s->db at bytes (PRAGMA cache_size in KiB).
+ * MQS_OK or MQS_ERR_DB. */
+MQS_MUST_CHECK int gw_store_cache_set(struct gw_store *s, size_t bytes);
+
 /* Close the database and wipe the keys.  NULL is fine. */
 void gw_store_close(struct gw_store *s);
 
@@ -139,6 +150,18 @@ void gw_store_nowait(struct gw_store *s);
  * commit, so that the WAL is bounded however long the writes go on */
 #define GW_STORE_CKPT_MAX_PAGES 4096
 int gw_store_checkpointer_start(struct gw_store *s, const char *db_path);
+
+/* Memory held by SQLite (docs/gateway.md, "Memory"), in bytes: its whole
+ * heap in this process (every connection) and that heap's high-water
+ * mark; the page cache of the loop's connection s->db and of the
+ * checkpointer's (0 when none). */
+struct gw_store_mem {
+	int64_t sqlite_used, sqlite_peak;
+	int64_t cache_loop, cache_ckpt;
+};
+
+/* Fill *m (thread-safe: the checkpointer's connection is only read). */
+void gw_store_mem_get(struct gw_store *s, struct gw_store_mem *m);
 
 /* Fold the WAL into the database soon: the checkpointer is woken, or
  * (without one) a PASSIVE checkpoint runs now on s. */

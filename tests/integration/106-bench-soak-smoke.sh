@@ -4,7 +4,9 @@
 # of docs/PERFORMANCE.md, "Soak") with 20 devices: the broker with the
 # plugin, the gateway and the SMTP sink start, both phases run, every
 # message reaches the subscriber intact (none lost, duplicated or refused,
-# alerts sent and every one delivered), and the CSV has its rows.  A
+# alerts sent and every one delivered), the CSV has its rows, and the
+# gateway answers SIGUSR1 with its memory line (docs/gateway.md, "Memory";
+# the script samples it into gw-mem.csv).  A
 # message counts as lost only after 60 s here, so a busy machine does not
 # fail it.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -34,4 +36,7 @@ ok "alerts were sent" test "$(field alerts_sent)" -gt 0
 is "$(field alerts_delivered)" "$(field alerts_sent)" "every alert reached the SMTP sink"
 ok "the CSV has a header and two rows" test "$(wc -l <"$out/soak.csv")" -ge 3
 ok "the RSS slope is reported" grep -q 'broker RSS: .* kB/min' "$TEST_TMP/soak.log"
+# a report every 10 s of the 20 s: at least one row with an RSS and a cache
+ok "gw-mem.csv has the gateway's memory reports" \
+	awk -F, 'NR == 2 { ok = $2 > 0 && $6 > 0 && $8 > 0 } END { exit !ok }' "$out/gw-mem.csv"
 done_testing

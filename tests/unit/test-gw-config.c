@@ -10,6 +10,7 @@
 
 #include "gw_config.h"
 #include "gw_log.h"
+#include "gw_store.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/test-gw-config.XXXXXX";
@@ -121,7 +122,8 @@ static void test_spec_example(void)
 	tap_ok(strcmp(c.spool_dir, "/var/lib/mqttsec/spool") == 0, "spool next to the db: %s",
 	       c.spool_dir);
 	tap_ok(c.max_attempts == 8 && c.nescalation == 3 && c.escalation[0] == GW_CH_EMAIL &&
-	           c.escalation[2] == GW_CH_PHONE && c.ack_timeout_ms == 300000 && c.sync_full,
+	           c.escalation[2] == GW_CH_PHONE && c.ack_timeout_ms == 300000 && c.sync_full &&
+	           c.cache_size == GW_STORE_CACHE_DEFAULT,
 	       "defaults");
 	gw_config_release(&c);
 }
@@ -149,6 +151,10 @@ static void test_values(void)
 	tap_ok(c.nroutes == 1 && c.routes[0].nrules == 2 && c.routes[0].hysteresis == 1.5 &&
 	           strcmp(c.routes[0].field, "t") == 0 && c.routes[0].rules[1].threshold == 5,
 	       "repeated rule keys give several rules");
+	gw_config_release(&c);
+	tap_ok(load(BASE "cache_size = 512k\n", &c, err, sizeof(err)) == 0 &&
+	           c.cache_size == 512 * 1024,
+	       "[store] cache_size");
 	gw_config_release(&c);
 }
 
@@ -195,6 +201,10 @@ static void test_errors(void)
 	           "gw.conf:9: [route r] ack_from: entries are device names", "bad ack_from entry");
 	expect_err(BASE "[route r]\ntopic = a/#\nkind = alert\nack_from = ,\n",
 	           "gw.conf:9: [route r] ack_from: empty list", "empty ack_from");
+	expect_err("[broker]\ncredentials = x\n[store]\ndb = a\nmaster_key_file = b\n"
+	           "cache_size = 1k\n",
+	           "gw.conf:6: cache_size must be a byte count in 65536..1073741824",
+	           "cache_size below 64 KiB refused");
 	expect_err(BASE "this is not ini\n", "gw.conf:6: syntax error", "syntax error line");
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';

@@ -601,6 +601,42 @@ static void test_checkpointer_bound(void)
 	gw_store_close(&s);
 }
 
+/* The page cache bound (docs/gateway.md, "Memory"): a database much
+ * larger than [store] cache_size, read through, leaves the loop's
+ * connection's cache at the bound, and the memory report sees it. */
+static void test_cache_bound(void)
+{
+	struct gw_store s;
+	struct gw_store_mem m;
+	char path[300], err[512];
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/cache.db", dir);
+	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "cache bound: database opens");
+		return;
+	}
+	tap_ok(gw_store_cache_set(&s, GW_STORE_CACHE_MIN) == MQS_OK, "cache bound: set to 64 KiB");
+	/* 2 MiB of rows, then a full scan: every page goes through the cache */
+	ok = gw_store_exec(&s, "CREATE TABLE filler(b BLOB)") == MQS_OK &&
+	     gw_store_exec(&s, "INSERT INTO filler SELECT randomblob(2000) FROM (WITH RECURSIVE "
+	                       "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) "
+	                       "SELECT x FROM c)") == MQS_OK &&
+	     gw_store_exec(&s, "SELECT sum(length(b)) FROM filler") == MQS_OK;
+	tap_ok(ok, "cache bound: 2 MB written and read");
+	gw_store_mem_get(&s, &m);
+	/* the bound plus a page of headroom per slot for SQLite's accounting */
+	tap_ok(m.cache_loop > 0 && m.cache_loop <= 2 * (int64_t)GW_STORE_CACHE_MIN,
+	       "cache bound: the loop's cache holds %lld bytes (bound %zu)",
+	       (long long)m.cache_loop, GW_STORE_CACHE_MIN);
+	tap_ok(m.sqlite_used >= m.cache_loop && m.sqlite_peak >= m.sqlite_used,
+	       "cache bound: sqlite's heap %lld bytes (peak %lld) includes it",
+	       (long long)m.sqlite_used, (long long)m.sqlite_peak);
+	tap_ok(m.cache_ckpt == 0, "cache bound: no checkpointer, no second cache");
+	gw_store_close(&s);
+}
+
 int main(void)
 {
 	struct gw_config conf;
@@ -645,6 +681,7 @@ int main(void)
 	test_payloads();
 	test_checkpointer();
 	test_checkpointer_bound();
+	test_cache_bound();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
