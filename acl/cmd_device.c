@@ -27,6 +27,7 @@
 #include <qrencode.h>
 
 #include "acl.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_totp.h"
 #include "mqs_util.h"
@@ -105,7 +106,7 @@ static enum mqs_err deliver(const char *json, void *arg, char *why)
 		goto out;
 	}
 	/* the file ends in a newline */
-	line = malloc(len + 1);
+	line = mqs_malloc(len + 1);
 	if (line == NULL) {
 		rc = MQS_ERR_NOMEM;
 	} else {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "acl.h"
+#include "mqs_alloc.h"
 
 /* ISO 8601 UTC. */
 void acl_time_iso(long long t, char *buf, size_t cap)
@@ -53,17 +54,17 @@ static char *cell_text(const cJSON *item)
 	size_t cap;
 
 	if (item == NULL || cJSON_IsNull(item))
-		return strdup("-");
+		return mqs_strdup("-");
 	if (cJSON_IsBool(item))
-		return strdup(cJSON_IsTrue(item) ? "yes" : "no");
+		return mqs_strdup(cJSON_IsTrue(item) ? "yes" : "no");
 	if (cJSON_IsNumber(item)) {
-		s = malloc(32);
+		s = mqs_malloc(32);
 		if (s != NULL)
 			snprintf(s, 32, "%.0f", item->valuedouble);
 		return s;
 	}
 	if (cJSON_IsString(item))
-		return strdup(item->valuestring);
+		return mqs_strdup(item->valuestring);
 	if (cJSON_IsArray(item)) {
 		const cJSON *el;
 
@@ -73,7 +74,7 @@ static char *cell_text(const cJSON *item)
 			if (cJSON_IsString(el))
 				cap += strlen(el->valuestring) + 1;
 		}
-		s = malloc(cap);
+		s = mqs_malloc(cap);
 		if (s == NULL)
 			return NULL;
 		s[0] = '\0';
@@ -91,12 +92,12 @@ static char *cell_text(const cJSON *item)
 			s[len] = '\0';
 		}
 		if (len == 0) {
-			free(s);
-			s = strdup("-");
+			mqs_free(s);
+			s = mqs_strdup("-");
 		}
 		return s;
 	}
-	return strdup("?");
+	return mqs_strdup("?");
 }
 
 /* Replace control characters so nothing reaches the terminal raw. */
@@ -120,7 +121,7 @@ static int print_table(const cJSON *rows, const struct acl_column *cols, size_t 
 
 	if (ncols > 16)
 		goto out;
-	cells = calloc(nrows * ncols + 1, sizeof(*cells));
+	cells = mqs_calloc(nrows * ncols + 1, sizeof(*cells));
 	if (cells == NULL)
 		goto out;
 	for (size_t c = 0; c < ncols; c++)
@@ -151,8 +152,8 @@ static int print_table(const cJSON *rows, const struct acl_column *cols, size_t 
 out:
 	if (cells != NULL) {
 		for (size_t i = 0; i < nrows * ncols; i++)
-			free(cells[i]);
-		free(cells);
+			mqs_free(cells[i]);
+		mqs_free(cells);
 	}
 	if (ex == EX_OSERR)
 		acl_err("cannot print table: out of memory");
@@ -179,7 +180,7 @@ int acl_output(const struct acl_ctx *ctx, const cJSON *rows, const struct acl_co
 	if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF)
 		ex = EX_IOERR;
 out:
-	free(text);
+	cJSON_free(text);
 	if (ex == EX_IOERR)
 		acl_err("cannot write to stdout");
 	return ex;

@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "mqs_alloc.h"
 #include "mqs_db.h"
 #include "mqs_error.h"
 #include "mqsa_int.h"
@@ -40,7 +41,7 @@ enum mqs_err mqsa_ctx_open(const char *db_path, const char *key_path, const char
 		if ((unsigned char)who[i] < 0x20 || who[i] == 0x7f)
 			goto out;
 	}
-	ctx = calloc(1, sizeof(*ctx));
+	ctx = mqs_calloc(1, sizeof(*ctx));
 	if (ctx == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -85,7 +86,7 @@ void mqsa_ctx_close(struct mqsa_ctx *ctx)
 	if (ctx->db != NULL)
 		sqlite3_close_v2(ctx->db);
 	OPENSSL_cleanse(ctx->mk, sizeof(ctx->mk));
-	free(ctx);
+	mqs_free(ctx);
 }
 
 /* Set the clock of the next operations. */

@@ -35,6 +35,7 @@
 
 #include <openssl/rand.h>
 
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_hash.h"
 #include "mqs_util.h"
@@ -219,9 +220,9 @@ struct rule_set {
 static void rule_set_release(struct rule_set *rs)
 {
 	for (size_t i = 0; i < rs->cap; i++)
-		free(rs->key[i]);
-	free(rs->key);
-	free(rs->hash);
+		mqs_free(rs->key[i]);
+	mqs_free(rs->key);
+	mqs_free(rs->hash);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -230,7 +231,7 @@ static char *rule_key(const char *effect, const char *access, const char *subjec
                       const char *filter, long long priority)
 {
 	size_t len = strlen(effect) + strlen(access) + strlen(subject) + strlen(filter) + 64;
-	char *k = malloc(len);
+	char *k = mqs_malloc(len);
 
 	if (k != NULL)
 		snprintf(k, len, "%s %s %lld %zu:%s %s", effect, access, priority, strlen(subject),
@@ -256,11 +257,11 @@ static enum mqs_err rule_set_grow(struct rule_set *rs, size_t cap, char *why)
 	if (cap > RULE_SET_MAX)
 		return mqsa_fail(why, MQS_ERR_TOOBIG, "too many acl rules (at most %u)",
 		                 RULE_SET_MAX / 2);
-	big.key = calloc(cap, sizeof(*big.key));
-	big.hash = calloc(cap, sizeof(*big.hash));
+	big.key = mqs_calloc(cap, sizeof(*big.key));
+	big.hash = mqs_calloc(cap, sizeof(*big.hash));
 	if (big.key == NULL || big.hash == NULL) {
-		free(big.key);
-		free(big.hash);
+		mqs_free(big.key);
+		mqs_free(big.hash);
 		return mqsa_fail(why, MQS_ERR_NOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < rs->cap; i++) {
@@ -273,8 +274,8 @@ static enum mqs_err rule_set_grow(struct rule_set *rs, size_t cap, char *why)
 		big.hash[j] = rs->hash[i];
 		big.n++;
 	}
-	free(rs->key);
-	free(rs->hash);
+	mqs_free(rs->key);
+	mqs_free(rs->hash);
 	*rs = big;
 	return MQS_OK;
 }
@@ -310,7 +311,7 @@ static enum mqs_err rule_set_add(struct rule_set *rs, const char *effect, const 
 	key = NULL;
 	*added = 1;
 out:
-	free(key);
+	mqs_free(key);
 	return rc;
 }
 

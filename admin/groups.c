@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqsa_int.h"
 
@@ -190,9 +191,9 @@ struct group_list_arg {
 static void list_reset(struct group_list_arg *a)
 {
 	for (size_t i = 0; i < a->nmembers; i++)
-		free(a->members[i]);
+		mqs_free(a->members[i]);
 	a->nmembers = 0;
-	free(a->name);
+	mqs_free(a->name);
 	a->name = NULL;
 }
 
@@ -226,7 +227,7 @@ static enum mqs_err group_row(sqlite3_stmt *st, void *data)
 		rc = list_flush(a);
 		if (rc != MQS_OK)
 			goto out;
-		a->name = strdup(g);
+		a->name = mqs_strdup(g);
 		if (a->name == NULL) {
 			rc = MQS_ERR_NOMEM;
 			goto out;
@@ -238,7 +239,7 @@ static enum mqs_err group_row(sqlite3_stmt *st, void *data)
 	                       MEMBERS_MAX, 0);
 	if (rc != MQS_OK)
 		goto out;
-	a->members[a->nmembers] = strdup(m);
+	a->members[a->nmembers] = mqs_strdup(m);
 	if (a->members[a->nmembers] == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -292,7 +293,7 @@ enum mqs_err mqsa_group_list(struct mqsa_ctx *ctx, const char *only,
 	}
 out:
 	list_reset(&a);
-	free(a.members);
+	mqs_free(a.members);
 	return rc;
 }
 

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_arena.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
@@ -236,7 +237,7 @@ static enum mqs_err test_device(struct mqsa_ctx *ctx, const char *topic, const c
 nomem:
 	rc = mqsa_fail(why, MQS_ERR_NOMEM, "cannot test the acl of %s: out of memory", a->name);
 out:
-	free(rules);
+	mqs_free(rules);
 	mqs_arena_release(&ar);
 	return rc;
 }
@@ -257,8 +258,8 @@ static enum mqs_err test_names_read(struct mqsa_ctx *ctx, const char *name, stru
 	int step;
 	enum mqs_err rc;
 
-	t->names = calloc(cap, sizeof(*t->names));
-	t->enabled = calloc(cap, sizeof(*t->enabled));
+	t->names = mqs_calloc(cap, sizeof(*t->names));
+	t->enabled = mqs_calloc(cap, sizeof(*t->enabled));
 	if (t->names == NULL || t->enabled == NULL)
 		return mqsa_fail(why, MQS_ERR_NOMEM, "cannot test the acl: out of memory");
 	if (name == NULL) {
@@ -337,7 +338,7 @@ enum mqs_err mqsa_rule_test(struct mqsa_ctx *ctx, const char *topic, const char 
 		if (rc == MQS_OK)
 			rc = each(&a, arg);
 	}
-	free(t.names);
-	free(t.enabled);
+	mqs_free(t.names);
+	mqs_free(t.enabled);
 	return rc;
 }

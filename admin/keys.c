@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_creds.h"
 #include "mqs_error.h"
 #include "mqs_keyrotate.h"
@@ -407,7 +408,7 @@ static enum mqs_err export_change(struct mqsa_ctx *ctx, void *data, char *detail
 	if (ex == MQS_OK) {
 		/* the current list replaces the file's */
 		for (size_t i = 0; i < a->r->creds.nprotected; i++)
-			free(a->r->creds.protected_filters[i]);
+			mqs_free(a->r->creds.protected_filters[i]);
 		a->r->creds.nprotected = 0;
 		ex = mqsa_topic_add_protected(ctx, &a->r->creds, why);
 	}

@@ -560,12 +560,14 @@ static char *key_filter(struct mqsp_plugin *p, uint32_t id)
 	return filter;
 }
 
-/* Put f on the push queue (at its head with first set) unless it is on it. */
-static void enqueue(struct mqsp_keysvc *ks, struct fetched *f, int first)
+/* Put f on the push queue (at its head with first set) unless it is on it;
+ * more is set when f goes back on the queue in a pass (a retry, or filters
+ * left for a next answer), which goes on with the current run of pushes. */
+static void enqueue(struct mqsp_keysvc *ks, struct fetched *f, int first, int more)
 {
 	if (f->queued)
 		return;
-	if (ks->nqueued == 0 && ks->retry_at == 0) { /* a new run (not a retry) */
+	if (ks->nqueued == 0 && ks->retry_at == 0 && !more) { /* a new run */
 		ks->run_pushed = 0;
 		ks->run_passes = 0;
 		ks->run_max_ms = 0;
@@ -595,7 +597,7 @@ static void queue_filter(struct mqsp_keysvc *ks, const char *filter)
 				f->pending[i] = 1;
 				f->npending++;
 			}
-			enqueue(ks, f, 0);
+			enqueue(ks, f, 0, 0);
 			break;
 		}
 	}
@@ -731,11 +733,11 @@ void mqsp_keysvc_push_slice(struct mqsp_plugin *p)
 			if (wait > PUSH_RETRY_MAX_MS)
 				wait = PUSH_RETRY_MAX_MS;
 			ks->retry_at = mqsp_mono_ms() + wait;
-			enqueue(ks, f, 1); /* first again, on a later pass */
+			enqueue(ks, f, 1, 1); /* first again, on a later pass */
 			break;
 		}
 		if (f->npending > 0)
-			enqueue(ks, f, 0); /* more than one answer's worth of filters */
+			enqueue(ks, f, 0, 1); /* more than one answer's worth of filters */
 	} while (ks->queue != NULL && n < PUSH_PER_PASS && mqsp_mono_ms() - t0 < PUSH_SLICE_MS);
 	spent = mqsp_mono_ms() - t0;
 	ks->run_passes++;

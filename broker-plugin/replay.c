@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include <openssl/rand.h>
 
 #include "mqs_alloc.h"
@@ -13,17 +15,26 @@
 #include "mqs_hash.h"
 #include "replay.h"
 
-#define NBUCKETS    64
+#define NBUCKETS    64 /* a power of two: a bucket's generation is its index mod NBUCKETS */
 #define CHUNK_SHIFT 14
 #define CHUNK_LEN   (1u << CHUNK_SHIFT)
-#define HEADS_MIN   1024u
-#define INDEX_MAX   0xfffffff0u /* indexes are stored + 1 in 32 bits */
+#define SLOTS_MIN   1024u
+#define INDEX_MAX   0x3ffffff0u /* record indexes are stored + 1 in 30 bits of a slot */
+
+/* a slot: | tag 20 | bucket generation, low 8 bits 8 | bucket 6 | index + 1 30 |,
+ * 0 when never used */
+#define S_IDX_MASK  0x3fffffffu
+#define S_BKT_SHIFT 30
+#define S_GEN_SHIFT 36
+#define S_TAG_SHIFT 44
+#define GEN_SHIFT   6 /* log2(NBUCKETS) */
+#define HUGE_LEN    ((size_t)2 << 20)
 
 struct entry {
 	uint64_t client;
 	uint64_t out_ts;
+	uint32_t gen; /* generation of its bucket when added (bucket: gen % NBUCKETS) */
 	uint32_t key_id;
-	uint32_t hnext; /* next in the hash chain, index + 1 (0: none) */
 	uint32_t bnext; /* next in the time bucket or the free list, index + 1 */
 	uint8_t nonce[MQS_ENVELOPE_NONCE_LEN];
 	uint8_t digest[MQSP_REPLAY_DIGEST_LEN];
@@ -31,7 +42,9 @@ struct entry {
 
 struct bucket {
 	int64_t epoch; /* expiry second / span of every entry in it */
+	uint32_t gen;  /* moves on by NBUCKETS whenever the bucket is emptied or reused */
 	uint32_t head; /* index + 1 */
+	uint32_t tail; /* index + 1: the list goes to the free list in one splice */
 	uint32_t count;
 };
 
@@ -45,8 +58,9 @@ struct mqsp_replay {
 	struct entry **chunks;
 	size_t nchunks;
 	size_t capchunks; /* room in chunks */
-	uint32_t *heads;
-	size_t nheads; /* power of two */
+	uint64_t *slots;
+	size_t nslots;  /* power of two */
+	size_t nonzero; /* slots ever written since the last rebuild (live or dead) */
 	uint64_t seed[2];
 	int64_t last_expire;
 	struct bucket buckets[NBUCKETS];
@@ -71,7 +85,7 @@ static uint32_t load32(const uint8_t *p)
 }
 
 /* Hash of (key id, nonce), seeded so that chosen nonces cannot pile up in
- * one chain. */
+ * one run of slots.  The low bits pick the slot, the top 20 are the tag. */
 static uint64_t key_hash(const struct mqsp_replay *r, uint32_t key_id, const uint8_t *nonce)
 {
 	uint64_t h = mqs_hash_mix64(r->seed[0] ^ load64(nonce));
@@ -85,6 +99,30 @@ static struct entry *at(const struct mqsp_replay *r, uint32_t idx1)
 	uint32_t i = idx1 - 1;
 
 	return &r->chunks[i >> CHUNK_SHIFT][i & (CHUNK_LEN - 1)];
+}
+
+/* The slot word of record idx1 of generation gen with hash h. */
+static uint64_t slot_word(uint64_t h, uint32_t gen, uint32_t idx1)
+{
+	return (h >> S_TAG_SHIFT << S_TAG_SHIFT) |
+	       ((uint64_t)((gen >> GEN_SHIFT) & 0xffu) << S_GEN_SHIFT) |
+	       ((uint64_t)(gen & (NBUCKETS - 1)) << S_BKT_SHIFT) | idx1;
+}
+
+/* 1 when slot word w may still be live: its bucket has not moved on since
+ * (a stale slot 256 generations old may look live: it is then only not
+ * reused before the next rebuild; the record check in lookups is exact). */
+static int slot_live(const struct mqsp_replay *r, uint64_t w)
+{
+	const struct bucket *b = &r->buckets[(w >> S_BKT_SHIFT) & (NBUCKETS - 1)];
+
+	return ((b->gen >> GEN_SHIFT) & 0xffu) == ((w >> S_GEN_SHIFT) & 0xffu);
+}
+
+/* 1 when the record is live: its bucket still has its generation. */
+static int entry_live(const struct mqsp_replay *r, const struct entry *e)
+{
+	return r->buckets[e->gen & (NBUCKETS - 1)].gen == e->gen;
 }
 
 /* New empty set. */
@@ -108,8 +146,10 @@ struct mqsp_replay *mqsp_replay_new(unsigned window_s, size_t max)
 		mqs_free(r);
 		return NULL;
 	}
-	for (size_t i = 0; i < NBUCKETS; i++)
+	for (size_t i = 0; i < NBUCKETS; i++) {
 		r->buckets[i].epoch = -1;
+		r->buckets[i].gen = (uint32_t)i; /* no record has a generation below NBUCKETS */
+	}
 	return r;
 }
 
@@ -121,41 +161,24 @@ void mqsp_replay_free(struct mqsp_replay *r)
 	for (size_t i = 0; i < r->nchunks; i++)
 		mqs_free(r->chunks[i]);
 	mqs_free(r->chunks);
-	mqs_free(r->heads);
+	mqs_free(r->slots);
 	mqs_free(r);
 }
 
-/* Unlink entry idx1 from its hash chain. */
-static void chain_unlink(struct mqsp_replay *r, uint32_t idx1)
-{
-	struct entry *e = at(r, idx1);
-	uint32_t *link = &r->heads[key_hash(r, e->key_id, e->nonce) & (r->nheads - 1)];
-
-	while (*link != 0 && *link != idx1)
-		link = &at(r, *link)->hnext;
-	if (*link == idx1)
-		*link = e->hnext;
-	e->hnext = 0;
-}
-
-/* Drop every entry of a bucket. */
+/* Drop every entry of a bucket at once: a new generation makes its slots
+ * and records dead, and its records join the free list. */
 static void bucket_drop(struct mqsp_replay *r, struct bucket *b)
 {
-	uint32_t idx1 = b->head;
-
-	while (idx1 != 0) {
-		struct entry *e = at(r, idx1);
-		uint32_t next = e->bnext;
-
-		chain_unlink(r, idx1);
-		e->bnext = r->free_head;
-		r->free_head = idx1;
-		r->count--;
-		idx1 = next;
+	if (b->head != 0) {
+		at(r, b->tail)->bnext = r->free_head;
+		r->free_head = b->head;
 	}
+	r->count -= b->count;
 	b->head = 0;
+	b->tail = 0;
 	b->count = 0;
 	b->epoch = -1;
+	b->gen += NBUCKETS;
 }
 
 /* Drop the buckets whose last second is before now_s. */
@@ -178,33 +201,39 @@ enum mqsp_replay_verdict mqsp_replay_lookup(const struct mqsp_replay *r, uint32_
                                             const uint8_t digest[MQSP_REPLAY_DIGEST_LEN],
                                             uint64_t client, uint64_t *out_ts_ms)
 {
-	uint32_t idx1;
+	uint64_t h, w;
+	size_t i, mask;
 
-	if (r == NULL || r->count == 0)
+	if (r == NULL || r->count == 0 || r->nslots == 0)
 		return MQSP_REPLAY_NEW;
-	idx1 = r->heads[key_hash(r, key_id, nonce) & (r->nheads - 1)];
-	while (idx1 != 0) {
-		const struct entry *e = at(r, idx1);
+	h = key_hash(r, key_id, nonce);
+	mask = r->nslots - 1;
+	/* at most 5/8 of the slots are non-zero: the run ends */
+	for (i = h & mask, w = r->slots[i]; w != 0; i = (i + 1) & mask, w = r->slots[i]) {
+		const struct entry *e;
 
-		if (e->key_id == key_id && memcmp(e->nonce, nonce, sizeof(e->nonce)) == 0) {
-			if (e->client == client &&
-			    (digest == NULL || memcmp(e->digest, digest, sizeof(e->digest)) == 0)) {
-				*out_ts_ms = e->out_ts;
-				return MQSP_REPLAY_SAME;
-			}
-			return MQSP_REPLAY_SEEN;
+		if ((w >> S_TAG_SHIFT) != (h >> S_TAG_SHIFT) || !slot_live(r, w))
+			continue;
+		e = at(r, (uint32_t)(w & S_IDX_MASK));
+		if (!entry_live(r, e) || e->key_id != key_id ||
+		    memcmp(e->nonce, nonce, sizeof(e->nonce)) != 0)
+			continue;
+		if (e->client == client &&
+		    (digest == NULL || memcmp(e->digest, digest, sizeof(e->digest)) == 0)) {
+			*out_ts_ms = e->out_ts;
+			return MQSP_REPLAY_SAME;
 		}
-		idx1 = e->hnext;
+		return MQSP_REPLAY_SEEN;
 	}
 	return MQSP_REPLAY_NEW;
 }
 
-/* Prefetch the chain head of (key_id, nonce). */
+/* Prefetch the slot of (key_id, nonce). */
 void mqsp_replay_prefetch(const struct mqsp_replay *r, uint32_t key_id,
                           const uint8_t nonce[MQS_ENVELOPE_NONCE_LEN])
 {
-	if (r != NULL && r->nheads > 0)
-		__builtin_prefetch(&r->heads[key_hash(r, key_id, nonce) & (r->nheads - 1)]);
+	if (r != NULL && r->nslots > 0)
+		__builtin_prefetch(&r->slots[key_hash(r, key_id, nonce) & (r->nslots - 1)]);
 }
 
 /* 1 when full. */
@@ -213,26 +242,64 @@ int mqsp_replay_full(const struct mqsp_replay *r)
 	return r != NULL && r->count >= r->max;
 }
 
-/* Double the hash table (or create it) and re-chain every entry. */
-static int heads_grow(struct mqsp_replay *r)
+/* The first slot on h's probe path that is free: never used (*fresh = 1)
+ * or dead (*fresh = 0). */
+static size_t slot_free(const struct mqsp_replay *r, const uint64_t *slots, size_t nslots,
+                        uint64_t h, int *fresh)
 {
-	size_t n = r->nheads == 0 ? HEADS_MIN : r->nheads * 2;
-	uint32_t *heads = mqs_calloc(n, sizeof(*heads));
+	size_t mask = nslots - 1, i = h & mask;
 
-	if (heads == NULL)
+	while (slots[i] != 0 && (r == NULL || slot_live(r, slots[i])))
+		i = (i + 1) & mask;
+	*fresh = slots[i] == 0;
+	return i;
+}
+
+/* Ask for 2 MiB pages over the aligned inside of a big table before it is
+ * first touched: every lookup is a random read in it, which with 4 KiB
+ * pages also misses the TLB.  A hint only: nothing changes if refused. */
+static void hint_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t a = ((uintptr_t)p + HUGE_LEN - 1) & ~(uintptr_t)(HUGE_LEN - 1);
+	uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)(HUGE_LEN - 1);
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
+/* A new table of 3 slots per live entry (at least SLOTS_MIN), filled from a
+ * sequential pass over the pool; dead slots are gone. */
+static int slots_rebuild(struct mqsp_replay *r)
+{
+	size_t n = SLOTS_MIN, want = 3 * (r->count + 1);
+	uint64_t *slots;
+	int fresh;
+
+	while (n < want)
+		n *= 2;
+	slots = mqs_malloc(n * sizeof(*slots));
+	if (slots == NULL)
 		return MQS_ERR_NOMEM;
-	mqs_free(r->heads);
-	r->heads = heads;
-	r->nheads = n;
-	for (size_t i = 0; i < NBUCKETS; i++) {
-		for (uint32_t idx1 = r->buckets[i].head; idx1 != 0; idx1 = at(r, idx1)->bnext) {
-			struct entry *e = at(r, idx1);
-			uint32_t *head = &heads[key_hash(r, e->key_id, e->nonce) & (n - 1)];
+	hint_huge(slots, n * sizeof(*slots));
+	memset(slots, 0, n * sizeof(*slots));
+	for (uint32_t idx1 = 1; idx1 <= r->used; idx1++) {
+		const struct entry *e = at(r, idx1);
+		uint64_t h;
 
-			e->hnext = *head;
-			*head = idx1;
-		}
+		if (!entry_live(r, e))
+			continue;
+		h = key_hash(r, e->key_id, e->nonce);
+		slots[slot_free(NULL, slots, n, h, &fresh)] = slot_word(h, e->gen, idx1);
 	}
+	mqs_free(r->slots);
+	r->slots = slots;
+	r->nslots = n;
+	r->nonzero = r->count;
 	return MQS_OK;
 }
 
@@ -273,7 +340,10 @@ int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
 	int64_t expiry;
 	struct bucket *b;
 	struct entry *e;
-	uint32_t idx1, *head;
+	uint64_t h;
+	uint32_t idx1;
+	size_t slot;
+	int fresh;
 
 	if (r == NULL || ts_ms > (uint64_t)INT64_MAX / 2)
 		return MQS_ERR_INVAL;
@@ -286,15 +356,15 @@ int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
 		return MQS_ERR_INVAL; /* further ahead than an accepted timestamp can be */
 	if (r->count >= r->max)
 		return MQS_ERR_TOOBIG;
-	/* at most one entry per two chains: most lookups of a new envelope
-	 * end at an empty chain head, without touching an entry */
-	if (2 * (r->count + 1) > r->nheads && heads_grow(r) != MQS_OK)
+	/* at most 5/8 of the slots non-zero, so runs stay short and end */
+	if (8 * (r->nonzero + 1) > 5 * r->nslots && slots_rebuild(r) != MQS_OK)
 		return MQS_ERR_NOMEM;
 	b = &r->buckets[(expiry / r->span) % NBUCKETS];
 	if (b->epoch != expiry / r->span) {
 		if (b->count > 0)
 			bucket_drop(r, b); /* cannot happen while the clock only moves on */
 		b->epoch = expiry / r->span;
+		b->gen += NBUCKETS;
 	}
 	idx1 = record_take(r);
 	if (idx1 == 0)
@@ -302,13 +372,17 @@ int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
 	e = at(r, idx1);
 	e->client = client;
 	e->out_ts = out_ts_ms;
+	e->gen = b->gen;
 	e->key_id = key_id;
 	memcpy(e->nonce, nonce, sizeof(e->nonce));
 	memcpy(e->digest, digest, sizeof(e->digest));
-	head = &r->heads[key_hash(r, key_id, nonce) & (r->nheads - 1)];
-	e->hnext = *head;
-	*head = idx1;
+	h = key_hash(r, key_id, nonce);
+	slot = slot_free(r, r->slots, r->nslots, h, &fresh);
+	r->slots[slot] = slot_word(h, b->gen, idx1);
+	r->nonzero += (size_t)fresh;
 	e->bnext = b->head;
+	if (b->head == 0)
+		b->tail = idx1;
 	b->head = idx1;
 	b->count++;
 	r->count++;

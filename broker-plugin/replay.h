@@ -21,10 +21,18 @@
  *     whose window is still open, which would let their replays through.
  *
  * Entries live in a pool of fixed-size records (56 bytes) grown in chunks
- * up to max, chained in a hash table (at least two chain heads of 4 bytes
- * per entry) seeded at random, so memory stays at the high-water mark (at
- * most about max * 72 bytes) and a busy broker does not call malloc per
- * message.
+ * up to max, and are found through an open-addressing table of 8-byte
+ * slots (linear probing, seeded hash) that hold a 20-bit tag of the key,
+ * the record index and the generation of the record's bucket.  Dropping a
+ * bucket is O(1): its generation moves on, which makes every slot and
+ * record of it dead at once, and its records go back to the free list in
+ * one splice; an add reuses the first dead slot on its probe path, and the
+ * table is rebuilt (from a sequential pass over the pool) at 3 slots per
+ * live entry when live and dead slots fill 5/8 of it.  A lookup of a new
+ * envelope reads one slot cache line, and no entry.  Memory stays at the
+ * high-water mark: at most max records plus 3 to 6 slots per live entry
+ * (about 80 to 110 bytes per entry), all through mqs_malloc, and a busy
+ * broker does not call malloc per message.
  *
  * Ownership: mqsp_replay_new() returns a set freed by mqsp_replay_free()
  * (NULL is fine).  Not thread-safe: broker thread only.

@@ -19,6 +19,7 @@
 #include "gw_marketing.h"
 #include "gw_review.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -56,7 +57,7 @@ static int read_campaign(const char *path, uint8_t **out, size_t *len)
 	*len = 0;
 	if (f == NULL)
 		return MQS_ERR_IO;
-	buf = malloc(GW_CAMPAIGN_MAX + 1);
+	buf = mqs_malloc(GW_CAMPAIGN_MAX + 1);
 	if (buf == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -73,7 +74,7 @@ static int read_campaign(const char *path, uint8_t **out, size_t *len)
 	buf = NULL;
 	rc = MQS_OK;
 out:
-	free(buf);
+	mqs_free(buf);
 	fclose(f);
 	return rc;
 }
@@ -161,7 +162,7 @@ static int submit(const struct gw_config *conf, struct gw_store *s, int argc, ch
 	if (rc != MQS_OK) {
 		/* nothing stored; the refusal is audited when the campaign has an id */
 		campaign_id(bytes, len, cid);
-		free(bytes);
+		mqs_free(bytes);
 		if (cid[0] != '\0' && gw_review_audit(s, cid, "submit_refused", NULL, author, NULL,
 		                                      NULL, err, "cli", now) != MQS_OK)
 			fprintf(stderr, "mqttsec-gateway: cannot audit the refusal\n");
@@ -176,7 +177,7 @@ static int submit(const struct gw_config *conf, struct gw_store *s, int argc, ch
 		        author);
 	rc = gw_review_submit(s, r, bytes, len, author, code != NULL ? "cli" : "cli-unproven", now,
 	                      cid, err, sizeof(err));
-	free(bytes);
+	mqs_free(bytes);
 	if (rc != MQS_OK) {
 		fprintf(stderr, "mqttsec-gateway: campaign refused: %s\n", err);
 		return gw_cmd_exit_code(rc);
@@ -343,12 +344,12 @@ static int show_row(const struct gw_campaign_info *ci, void *arg)
 			cJSON_AddStringToObject(e, "by", d.who[i]);
 			cJSON_AddNumberToObject(e, "at", (double)d.at[i]);
 		}
-		text = malloc(len + 1);
+		text = mqs_malloc(len + 1);
 		if (text != NULL) {
 			memcpy(text, bytes, len);
 			text[len] = '\0';
 			cJSON_AddStringToObject(o, "campaign", text);
-			free(text);
+			mqs_free(text);
 		}
 		rc = gw_cmd_json_print(stdout, o);
 		cJSON_Delete(o);
@@ -381,7 +382,7 @@ static int show_row(const struct gw_campaign_info *ci, void *arg)
 		fputc('\n', stdout);
 	rc = ferror(stdout) ? MQS_ERR_IO : MQS_OK;
 out:
-	free(bytes);
+	mqs_free(bytes);
 	return rc;
 }
 

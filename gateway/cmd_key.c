@@ -20,6 +20,7 @@
 
 #include "gw_cmd.h"
 #include "gw_reckey.h"
+#include "mqs_alloc.h"
 #include "mqs_creds.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
@@ -66,7 +67,7 @@ static char *export_json(const struct mqs_join_key *k)
 		goto out;
 	text = cJSON_Print(doc);
 	if (text != NULL)
-		copy = strdup(text);
+		copy = mqs_strdup(text);
 out:
 	if (text != NULL) {
 		OPENSSL_cleanse(text, strlen(text));

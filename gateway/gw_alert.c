@@ -14,6 +14,7 @@
 #include "gw_ladder.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_utf8.h"
 #include "mqs_util.h"
@@ -34,7 +35,7 @@ static int text_field(const cJSON *root, const char *key, int required, size_t m
 			snprintf(err, errlen, "missing \"%s\"", key);
 			return MQS_ERR_PARSE;
 		}
-		*out = strdup("");
+		*out = mqs_strdup("");
 		return *out != NULL ? MQS_OK : MQS_ERR_NOMEM;
 	}
 	if (!cJSON_IsString(v)) {
@@ -59,7 +60,7 @@ static int text_field(const cJSON *root, const char *key, int required, size_t m
 			return MQS_ERR_PARSE;
 		}
 	}
-	*out = strdup(v->valuestring);
+	*out = mqs_strdup(v->valuestring);
 	if (*out == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return MQS_ERR_NOMEM;
@@ -150,8 +151,8 @@ void gw_alert_release(struct gw_alert *a)
 {
 	if (a == NULL)
 		return;
-	free(a->title);
-	free(a->body);
+	mqs_free(a->title);
+	mqs_free(a->body);
 	a->title = NULL;
 	a->body = NULL;
 }

@@ -17,6 +17,7 @@
 #include "gw_campaign.h"
 #include "gw_template.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_utf8.h"
 #include "mqs_util.h"
@@ -218,10 +219,10 @@ void gw_campaign_release(struct gw_campaign *c)
 	gw_template_free(c->text);
 	gw_template_free(c->html);
 	for (size_t i = 0; i < c->nvars && i < GW_VARS_MAX; i++) {
-		free(c->var_key[i]);
+		mqs_free(c->var_key[i]);
 		if (c->var_value[i] != NULL)
 			OPENSSL_cleanse(c->var_value[i], strlen(c->var_value[i]));
-		free(c->var_value[i]);
+		mqs_free(c->var_value[i]);
 	}
 	memset(c, 0, sizeof(*c));
 }
@@ -329,8 +330,8 @@ static int parse_vars(const cJSON *j, struct gw_campaign *c, char *err, size_t e
 			         bad);
 			return MQS_ERR_INVAL;
 		}
-		c->var_key[n] = strdup(e->string);
-		c->var_value[n] = strdup(e->valuestring);
+		c->var_key[n] = mqs_strdup(e->string);
+		c->var_value[n] = mqs_strdup(e->valuestring);
 		c->nvars = n + 1;
 		if (c->var_key[n] == NULL || c->var_value[n] == NULL)
 			return MQS_ERR_NOMEM;
@@ -643,7 +644,7 @@ static int html_check(const struct gw_template *t, const char *src, char *err, s
 	if (rc != MQS_OK)
 		snprintf(err, errlen, "html with its variables: %s", why + strlen("html: "));
 out:
-	free(body);
+	mqs_free(body);
 	return rc;
 }
 
@@ -725,7 +726,7 @@ int gw_campaign_parse(const uint8_t *bytes, size_t len, struct gw_campaign *c, c
 		snprintf(err, errlen, "campaign: \\u0000 in a string");
 		goto out;
 	}
-	buf = malloc(len + 1);
+	buf = mqs_malloc(len + 1);
 	if (buf == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -876,7 +877,7 @@ int gw_campaign_parse(const uint8_t *bytes, size_t len, struct gw_campaign *c, c
 	rc = MQS_OK;
 out:
 	cJSON_Delete(root);
-	free(buf);
+	mqs_free(buf);
 	if (rc != MQS_OK)
 		gw_campaign_release(c);
 	return rc;
@@ -968,9 +969,9 @@ void gw_rendered_release(struct gw_rendered *r)
 {
 	if (r == NULL)
 		return;
-	free(r->subject);
-	free(r->text);
-	free(r->html);
+	mqs_free(r->subject);
+	mqs_free(r->text);
+	mqs_free(r->html);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -981,7 +982,7 @@ static int append(char **dst, size_t *len, const char *s, size_t n)
 
 	if (*len > GW_TPL_OUTPUT_MAX || n > GW_TPL_OUTPUT_MAX - *len)
 		return MQS_ERR_TOOBIG;
-	nd = realloc(*dst, *len + n + 1);
+	nd = mqs_realloc(*dst, *len + n + 1);
 	if (nd == NULL)
 		return MQS_ERR_NOMEM;
 	memcpy(nd + *len, s, n);
@@ -1024,14 +1025,14 @@ static int render_html(const struct gw_campaign *c, const char *name, const char
 		if (rc == MQS_OK)
 			rc = append(&r, &rlen, body + at, blen - at);
 		if (rc != MQS_OK) {
-			free(r);
+			mqs_free(r);
 			goto out;
 		}
 		*out = r;
 	}
 out:
-	free(body);
-	free(f);
+	mqs_free(body);
+	mqs_free(f);
 	return rc;
 }
 

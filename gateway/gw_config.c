@@ -21,6 +21,7 @@
 #include "gw_log.h"
 #include "gw_store.h"
 #include "gw_webhook.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -110,13 +111,13 @@ static void reader_section(struct parse *p, char *hdr)
 		*name++ = '\0';
 		name = trim(name);
 	}
-	s = calloc(1, sizeof(*s));
+	s = mqs_calloc(1, sizeof(*s));
 	if (s == NULL) {
 		p->nomem = 1;
 		return;
 	}
-	s->type = strdup(type);
-	s->name = *name != '\0' ? strdup(name) : NULL;
+	s->type = mqs_strdup(type);
+	s->name = *name != '\0' ? mqs_strdup(name) : NULL;
 	s->line = p->line;
 	s->path = p->c->path;
 	if (s->type == NULL || (*name != '\0' && s->name == NULL))
@@ -134,8 +135,8 @@ static char *reader(char *str, int num, void *stream)
 	char buf[1024];
 	size_t len;
 
-	if (fgets(buf, sizeof(buf), p->f) == NULL)
-		return NULL;
+	if (p->nomem || fgets(buf, sizeof(buf), p->f) == NULL)
+		return NULL; /* out of memory: stop reading */
 	p->line++;
 	len = strlen(buf);
 	if (len > 0 && buf[len - 1] != '\n' && !feof(p->f)) {
@@ -170,6 +171,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct gw_kv *kv, **tail;
 	struct gw_kv *last = NULL;
 
+	if (p->nomem)
+		return 0;
 	if (p->cur == NULL) {
 		gw_log(GW_LOG_WARN, "%s:%d: key %s outside any section (ignored)", p->c->path,
 		       p->line, name);
@@ -182,17 +185,23 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (last != NULL && strcmp(name, "rule") != 0)
 		gw_log(GW_LOG_WARN, "%s:%d: key %s repeated in [%s] (the last one wins)",
 		       p->c->path, p->line, name, section);
-	kv = calloc(1, sizeof(*kv));
-	if (kv == NULL) {
+	kv = mqs_calloc(1, sizeof(*kv));
+	if (kv != NULL) {
+		kv->key = mqs_strdup(name);
+		kv->value = mqs_strdup(value);
+	}
+	if (kv == NULL || kv->key == NULL || kv->value == NULL) {
+		/* out of memory: stop here (a half-made pair is never linked) */
+		if (kv != NULL) {
+			mqs_free(kv->key);
+			mqs_secret_free_str(kv->value);
+		}
+		mqs_free(kv);
 		p->nomem = 1;
 		return 0;
 	}
-	kv->key = strdup(name);
-	kv->value = strdup(value);
 	kv->line = p->line;
 	*tail = kv;
-	if (kv->key == NULL || kv->value == NULL)
-		p->nomem = 1;
 	return 1;
 }
 
@@ -468,13 +477,13 @@ static int load_store(struct parse *p)
 		return MQS_ERR_INVAL;
 	spool = sec_get(s, "spool_dir");
 	if (spool != NULL && *spool != '\0') {
-		c->spool_dir = strdup(spool);
+		c->spool_dir = mqs_strdup(spool);
 	} else {
 		const char *slash = strrchr(c->db, '/');
 		size_t dlen = slash != NULL ? (size_t)(slash - c->db) : 0;
 		size_t cap = dlen + 16;
 
-		c->spool_dir = malloc(cap);
+		c->spool_dir = mqs_malloc(cap);
 		if (c->spool_dir != NULL) {
 			if (slash == NULL)
 				snprintf(c->spool_dir, cap, "spool");
@@ -571,7 +580,7 @@ static int load_channels(struct parse *p, struct gw_section *s, struct gw_route 
 
 	if (need(p, s, "route", "channels", &v) != 0)
 		return MQS_ERR_INVAL;
-	r->chans_text = strdup(v);
+	r->chans_text = mqs_strdup(v);
 	if (r->chans_text == NULL) {
 		p->nomem = 1;
 		return MQS_ERR_NOMEM;
@@ -769,7 +778,7 @@ static int load_marketing_route(struct parse *p, struct gw_section *s, struct gw
 
 	if (need(p, s, "route", "review_levels", &v) != 0)
 		return MQS_ERR_INVAL;
-	r->levels_text = strdup(v);
+	r->levels_text = mqs_strdup(v);
 	if (r->levels_text == NULL) {
 		p->nomem = 1;
 		return MQS_ERR_NOMEM;
@@ -902,7 +911,7 @@ static int load_route(struct parse *p, struct gw_section *s, struct gw_route *r)
 			        s->name);
 			return MQS_ERR_INVAL;
 		}
-		r->rules = calloc(n, sizeof(*r->rules));
+		r->rules = mqs_calloc(n, sizeof(*r->rules));
 		if (r->rules == NULL) {
 			p->nomem = 1;
 			return MQS_ERR_NOMEM;
@@ -1249,7 +1258,7 @@ static int load_sections(struct parse *p)
 	    load_marketing(p) != 0 || load_http(p) != 0 || load_rates(p) != 0)
 		return MQS_ERR_INVAL;
 	if (nroutes > 0) {
-		c->routes = calloc(nroutes, sizeof(*c->routes));
+		c->routes = mqs_calloc(nroutes, sizeof(*c->routes));
 		if (c->routes == NULL) {
 			p->nomem = 1;
 			return MQS_ERR_NOMEM;
@@ -1326,7 +1335,7 @@ int gw_config_load(const char *path, struct gw_config *c, char *err, size_t errl
 	memset(&p, 0, sizeof(p));
 	p.c = c;
 	p.tail = &c->sections;
-	c->path = strdup(path);
+	c->path = mqs_strdup(path);
 	if (c->path == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -1383,28 +1392,28 @@ void gw_config_release(struct gw_config *c)
 	for (size_t i = 0; i < c->nroutes; i++) {
 		for (size_t j = 0; j < c->routes[i].nrules; j++)
 			gw_rule_release(&c->routes[i].rules[j]);
-		free(c->routes[i].rules);
-		free(c->routes[i].chans_text);
-		free(c->routes[i].levels_text);
+		mqs_free(c->routes[i].rules);
+		mqs_free(c->routes[i].chans_text);
+		mqs_free(c->routes[i].levels_text);
 	}
-	free(c->routes);
+	mqs_free(c->routes);
 	for (s = c->sections; s != NULL; s = snext) {
 		struct gw_kv *kv, *knext;
 
 		snext = s->next;
 		for (kv = s->kv; kv != NULL; kv = knext) {
 			knext = kv->next;
-			free(kv->key);
+			mqs_free(kv->key);
 			/* values may hold provider tokens */
 			mqs_secret_free_str(kv->value);
-			free(kv);
+			mqs_free(kv);
 		}
-		free(s->type);
-		free(s->name);
-		free(s);
+		mqs_free(s->type);
+		mqs_free(s->name);
+		mqs_free(s);
 	}
-	free(c->spool_dir);
-	free(c->path);
+	mqs_free(c->spool_dir);
+	mqs_free(c->path);
 	memset(c, 0, sizeof(*c));
 }
 

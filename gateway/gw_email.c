@@ -22,8 +22,9 @@
 #include "gw_http.h"
 #include "gw_smtp.h"
 #include "gw_text.h"
-#include "mqs_utf8.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
+#include "mqs_utf8.h"
 #include "mqs_util.h"
 
 /* Longest body kept, in characters. */
@@ -147,7 +148,7 @@ char *gw_email_subject(const char *title)
 		goto out;
 	if (subject_plain(t)) {
 		len = strlen("Subject: ") + strlen(t) + 1;
-		out = malloc(len);
+		out = mqs_malloc(len);
 		if (out != NULL)
 			snprintf(out, len, "Subject: %s", t);
 		goto out;
@@ -155,7 +156,7 @@ char *gw_email_subject(const char *title)
 	left = strlen(t);
 	/* each chunk of <= 45 bytes becomes <= 75 characters plus CRLF SP */
 	cap = strlen("Subject: ") + (left / RFC2047_CHUNK + 1) * 80 + 1;
-	out = malloc(cap);
+	out = mqs_malloc(cap);
 	if (out == NULL)
 		goto out;
 	len = (size_t)snprintf(out, cap, "Subject:");
@@ -182,7 +183,7 @@ char *gw_email_subject(const char *title)
 		left -= take;
 	}
 out:
-	free(t);
+	mqs_free(t);
 	return out;
 }
 
@@ -197,7 +198,7 @@ static char *crlf_body(const char *text)
 
 	for (i = 0; text[i] != '\0'; i++)
 		n += text[i] == '\n' ? 2 : 1;
-	out = malloc(n + 1);
+	out = mqs_malloc(n + 1);
 	if (out == NULL)
 		return NULL;
 	for (i = 0; text[i] != '\0'; i++) {
@@ -365,7 +366,7 @@ static int email_prepare(struct gw_channel *ch, const struct gw_delivery *d, CUR
 		snprintf(res->error, sizeof(res->error), "email: invalid address");
 		goto out;
 	}
-	req = calloc(1, sizeof(*req));
+	req = mqs_calloc(1, sizeof(*req));
 	subject = gw_email_subject(d->title);
 	text = gw_text_join(d->body, NULL, NULL, GW_EMAIL_BODY_MAX, 0);
 	if (text != NULL)
@@ -469,7 +470,7 @@ nomem:
 	res->outcome = GW_RETRY;
 	snprintf(res->error, sizeof(res->error), "out of memory");
 out:
-	free(subject);
+	mqs_free(subject);
 	mqs_secret_free_str(body);
 	mqs_secret_free_str(text);
 	mqs_secret_free_str(html);
@@ -478,7 +479,7 @@ out:
 		curl_mime_free(req->mime);
 		curl_slist_free_all(req->headers);
 		curl_slist_free_all(req->rcpt);
-		free(req);
+		mqs_free(req);
 	}
 	return rc;
 }
@@ -649,7 +650,7 @@ out:
 		res->outcome = GW_RETRY;
 		snprintf(res->error, sizeof(res->error), "email: cannot build the message");
 	}
-	free(subject);
+	mqs_free(subject);
 	mqs_secret_free_str(body);
 	mqs_secret_free_str(text);
 	mqs_secret_free_str(html);
@@ -670,7 +671,7 @@ static void lookup_end(struct gw_email *em)
 		return;
 	if (lk->cb.ar_result != NULL)
 		freeaddrinfo(lk->cb.ar_result);
-	free(lk);
+	mqs_free(lk);
 }
 
 /* Create the pipelining client once the server's address is known,
@@ -707,7 +708,7 @@ static int email_client(struct gw_email *em, int64_t now_ms)
 		sc.addrlen = ai->ai_addrlen;
 	} else if (em->lookup == NULL) {
 		/* a name: looked up off the loop */
-		struct email_lookup *lk = calloc(1, sizeof(*lk));
+		struct email_lookup *lk = mqs_calloc(1, sizeof(*lk));
 		struct gaicb *list[1];
 
 		if (lk == NULL)
@@ -722,7 +723,7 @@ static int email_client(struct gw_email *em, int64_t now_ms)
 		list[0] = &lk->cb;
 		g = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
 		if (g != 0) {
-			free(lk);
+			mqs_free(lk);
 			em->native = 0; /* libcurl (its errors name the lookup) */
 			goto out;
 		}
@@ -873,7 +874,7 @@ static void email_request_free(struct gw_request *req)
 	curl_mime_free(req->mime);
 	curl_slist_free_all(req->headers);
 	curl_slist_free_all(req->rcpt);
-	free(req);
+	mqs_free(req);
 }
 
 /* Free the channel. */
@@ -886,12 +887,12 @@ static void email_free(struct gw_channel *ch)
 	gw_smtp_free(em->smtp, NULL, NULL);
 	lookup_end(em);
 	gw_net_conf_release(&em->net);
-	free(em->from);
-	free(em->mail_from);
-	free(em->domain);
-	free(em->username);
+	mqs_free(em->from);
+	mqs_free(em->mail_from);
+	mqs_free(em->domain);
+	mqs_free(em->username);
 	mqs_secret_free_str(em->password);
-	free(em);
+	mqs_free(em);
 }
 
 static const struct gw_channel_ops email_ops = {
@@ -949,7 +950,7 @@ out:
 /* New email channel from [channel email]. */
 struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size_t errlen)
 {
-	struct gw_email *em = calloc(1, sizeof(*em));
+	struct gw_email *em = mqs_calloc(1, sizeof(*em));
 	const char *from = NULL;
 	const char *tls = gw_conf_str(conf, "tls");
 	const char *user = gw_conf_str(conf, "username");
@@ -996,12 +997,12 @@ struct gw_channel *gw_email_new(const struct gw_chan_conf *conf, char *err, size
 		goto fail;
 	}
 	n = strlen(from) + 3;
-	em->from = strdup(from);
-	em->mail_from = malloc(n);
+	em->from = mqs_strdup(from);
+	em->mail_from = mqs_malloc(n);
 	gw_text_token(strrchr(from, '@') + 1, "-.", dom, sizeof(dom));
-	em->domain = strdup(dom);
-	em->username = user != NULL ? strdup(user) : NULL;
-	em->password = pass != NULL ? strdup(pass) : NULL;
+	em->domain = mqs_strdup(dom);
+	em->username = user != NULL ? mqs_strdup(user) : NULL;
+	em->password = pass != NULL ? mqs_strdup(pass) : NULL;
 	if (em->from == NULL || em->mail_from == NULL || em->domain == NULL ||
 	    (user != NULL && em->username == NULL) || (pass != NULL && em->password == NULL)) {
 		snprintf(err, errlen, "[channel email] out of memory");

@@ -8,9 +8,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "gw_engine.h"
 #include "gw_config.h"
 #include "gw_consent.h"
+#include "gw_engine.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_quiet.h"
@@ -18,6 +18,7 @@
 #include "gw_recipient.h"
 #include "gw_smskey.h"
 #include "gw_status.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
@@ -137,7 +138,7 @@ static size_t slot_of(const struct gw_engine *e, const struct gw_channel *ch)
 struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *conf,
                                 struct gw_status *status, char *err, size_t errlen)
 {
-	struct gw_engine *e = calloc(1, sizeof(*e));
+	struct gw_engine *e = mqs_calloc(1, sizeof(*e));
 
 	if (e == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -152,12 +153,12 @@ struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *
 	if (gw_quiet_init(&e->quiet, conf->quiet_start_min, conf->quiet_end_min,
 	                  conf->default_tz) != MQS_OK) {
 		snprintf(err, errlen, "out of memory");
-		free(e);
+		mqs_free(e);
 		return NULL;
 	}
 	if (gw_config_channels(conf, e->by_chan, e->owned, &e->nowned, err, errlen) != 0) {
 		gw_quiet_release(&e->quiet);
-		free(e);
+		mqs_free(e);
 		return NULL;
 	}
 	if (e->by_chan[GW_CH_SPOOL] == NULL && e->nowned < GW_CH__COUNT + 1) {
@@ -196,7 +197,7 @@ static void rendered_release(struct gw_engine_rendered *r)
 	mqs_secret_free_str(r->subject);
 	mqs_secret_free_str(r->text);
 	mqs_secret_free_str(r->html);
-	free(r->unsub_url);
+	mqs_free(r->unsub_url);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -216,7 +217,7 @@ static void inflight_free(struct inflight *f)
 	gw_outbox_row_release(&f->row);
 	OPENSSL_cleanse(f->address, sizeof(f->address));
 	OPENSSL_cleanse(&f->smskey, sizeof(f->smskey));
-	free(f);
+	mqs_free(f);
 }
 
 /* Free the engine; running transfers are abandoned and requeued. */
@@ -260,15 +261,15 @@ void gw_engine_free(struct gw_engine *e)
 				       (long long)row->id);
 			gw_outbox_row_release(row);
 		}
-		free(r->rows);
+		mqs_free(r->rows);
 	}
-	free(e->done);
+	mqs_free(e->done);
 	if (e->multi != NULL)
 		curl_multi_cleanup(e->multi);
 	for (size_t i = 0; i < e->nowned; i++)
 		e->owned[i]->ops->free(e->owned[i]);
 	gw_quiet_release(&e->quiet);
-	free(e);
+	mqs_free(e);
 }
 
 /* The multi handle. */
@@ -728,7 +729,7 @@ size_t gw_engine_cancel_message(struct gw_engine *e, int64_t msg_rowid, const ch
 			struct inflight *f = NULL;
 
 			if (row->msg_rowid == msg_rowid)
-				f = calloc(1, sizeof(*f));
+				f = mqs_calloc(1, sizeof(*f));
 			if (f == NULL) {
 				/* kept (another message, or no memory: failed when started) */
 				struct gw_outbox_row *to = &r->rows[(r->head + kept) % READY_MAX];
@@ -769,7 +770,7 @@ static size_t ready_room(const struct ready_ring *r)
 static int ready_alloc(struct ready_ring *r)
 {
 	if (r->rows == NULL)
-		r->rows = calloc(READY_MAX, sizeof(*r->rows));
+		r->rows = mqs_calloc(READY_MAX, sizeof(*r->rows));
 	return r->rows != NULL ? MQS_OK : MQS_ERR_NOMEM;
 }
 
@@ -817,7 +818,7 @@ static void start_ready(struct gw_engine *e, int ch, int64_t now)
 				e->due_hint = t;
 			break;
 		}
-		f = calloc(1, sizeof(*f));
+		f = mqs_calloc(1, sizeof(*f));
 		if (f == NULL)
 			break; /* the row stays in the ring */
 		gw_rate_take(&e->rate[ch], (uint64_t)now, 1, 0);
@@ -958,7 +959,7 @@ static int claim_chan(struct gw_engine *e, int ch, const struct gw_channel *impl
 		r->rows[(r->head + r->n) % READY_MAX] = b[i];
 		r->n++;
 	}
-	free(b);
+	mqs_free(b);
 	*rowsp = a;
 	*np = na;
 	return MQS_OK;
@@ -1095,7 +1096,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 		size_t slot = impl != NULL ? slot_of(e, impl) : NONE_SLOT;
 
 		for (size_t i = 0; i < nclaimed[ch]; i++) {
-			struct inflight *f = calloc(1, sizeof(*f));
+			struct inflight *f = mqs_calloc(1, sizeof(*f));
 
 			if (f == NULL) {
 				gw_log(GW_LOG_ERR, "out of memory starting delivery %lld",
@@ -1108,7 +1109,7 @@ void gw_engine_dispatch(struct gw_engine *e, int64_t now_ms)
 			f->slot = slot;
 			start(e, f);
 		}
-		free(claimed[ch]);
+		mqs_free(claimed[ch]);
 		start_ready(e, ch, now_ms);
 	}
 }

@@ -14,6 +14,7 @@
 #include "gw_outbox.h"
 #include "gw_status.h"
 #include "gw_submit.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
 
@@ -292,7 +293,7 @@ void gw_escalation_ack_in(struct gw_gateway *gw, const char *msg_id, const char 
 out:
 	if (in_tx)
 		gw_store_rollback(&gw->store);
-	free(rows);
+	mqs_free(rows);
 }
 
 /* Warn when acknowledgements cannot be accepted at all. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gw_hold.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -23,7 +24,7 @@ struct gw_hold {
 /* Create an empty queue. */
 struct gw_hold *gw_hold_new(size_t max_msgs, size_t max_bytes)
 {
-	struct gw_hold *h = calloc(1, sizeof(*h));
+	struct gw_hold *h = mqs_calloc(1, sizeof(*h));
 
 	if (h == NULL)
 		return NULL;
@@ -38,11 +39,11 @@ static void msg_free(struct gw_hold_msg *m)
 {
 	if (m == NULL)
 		return;
-	free(m->topic);
+	mqs_free(m->topic);
 	if (m->payload != NULL)
 		mqs_secret_free(m->payload, m->len + 1);
-	free(m->origin);
-	free(m);
+	mqs_free(m->origin);
+	mqs_free(m);
 }
 
 /* Free with every message. */
@@ -52,7 +53,7 @@ void gw_hold_free(struct gw_hold *h)
 		return;
 	while (h->head != NULL)
 		gw_hold_pop(h);
-	free(h);
+	mqs_free(h);
 }
 
 /* Append a copy. */
@@ -67,13 +68,13 @@ int gw_hold_push(struct gw_hold *h, const char *topic, const uint8_t *payload, s
 	if (h->count >= h->max_msgs || cost > h->max_bytes || h->bytes > h->max_bytes - cost)
 		goto out;
 	rc = MQS_ERR_NOMEM;
-	m = calloc(1, sizeof(*m));
+	m = mqs_calloc(1, sizeof(*m));
 	if (m == NULL)
 		goto out;
-	m->topic = strdup(topic);
-	m->payload = malloc(len + 1);
+	m->topic = mqs_strdup(topic);
+	m->payload = mqs_malloc(len + 1);
 	if (origin != NULL)
-		m->origin = strdup(origin);
+		m->origin = mqs_strdup(origin);
 	if (m->topic == NULL || m->payload == NULL || (origin != NULL && m->origin == NULL))
 		goto out;
 	if (len > 0)

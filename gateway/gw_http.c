@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "gw_http.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 
 #define GW_TIMEOUT_DEFAULT 30L
@@ -142,7 +143,7 @@ int gw_net_conf_load(struct gw_net_conf *nc, const struct gw_chan_conf *conf, co
 		goto fail;
 	if (url_check(url, section, schemes, err, errlen) != 0)
 		goto fail;
-	nc->url = strdup(url);
+	nc->url = mqs_strdup(url);
 	if (nc->url == NULL)
 		goto nomem;
 	n = strlen(nc->url);
@@ -163,7 +164,7 @@ int gw_net_conf_load(struct gw_net_conf *nc, const struct gw_chan_conf *conf, co
 	}
 	v = gw_conf_str(conf, "ca_file");
 	if (v != NULL) {
-		nc->ca_file = strdup(v);
+		nc->ca_file = mqs_strdup(v);
 		if (nc->ca_file == NULL)
 			goto nomem;
 	}
@@ -182,8 +183,8 @@ fail:
 /* Free the strings of nc. */
 void gw_net_conf_release(struct gw_net_conf *nc)
 {
-	free(nc->url);
-	free(nc->ca_file);
+	mqs_free(nc->url);
+	mqs_free(nc->ca_file);
 	nc->url = NULL;
 	nc->ca_file = NULL;
 }

@@ -21,6 +21,7 @@
 #include "gw_recipient.h"
 #include "gw_unsub.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_util.h"
 
 #define SEEN_KEEP_MS   (7LL * 24 * 60 * 60 * 1000)
@@ -95,7 +96,7 @@ int gw_twilio_signature_ok(const char *auth_token, const char *url, const struct
 		total += strlen(params[i].name) + strlen(params[i].value);
 	}
 	qsort(sorted, nparams, sizeof(sorted[0]), param_cmp);
-	buf = malloc(total + 1);
+	buf = mqs_malloc(total + 1);
 	if (buf == NULL)
 		goto out;
 	memcpy(buf, url, strlen(url));

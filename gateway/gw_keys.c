@@ -14,8 +14,9 @@
 #include "gw_keys.h"
 #include "gw_log.h"
 #include "gw_store.h"
-#include "mqs_envelope.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
+#include "mqs_envelope.h"
 #include "mqs_kdf.h"
 #include "mqs_topic.h"
 #include "mqs_util.h"
@@ -103,7 +104,7 @@ static int limiter_pass(struct limiter *l, uint64_t now_ms, uint64_t every_ms)
 /* New state. */
 struct gw_keys *gw_keys_new(const struct mqs_creds *creds)
 {
-	struct gw_keys *k = calloc(1, sizeof(*k));
+	struct gw_keys *k = mqs_calloc(1, sizeof(*k));
 
 	if (k == NULL)
 		return NULL;
@@ -121,15 +122,15 @@ void gw_keys_free(struct gw_keys *k)
 		return;
 	mqs_creds_release(&k->fetched);
 	for (size_t i = 0; i < k->nwait; i++) {
-		free(k->wait[i].topic);
-		free(k->wait[i].origin);
+		mqs_free(k->wait[i].topic);
+		mqs_free(k->wait[i].origin);
 		mqs_secret_free(k->wait[i].payload, k->wait[i].len);
 	}
-	free(k->wait);
+	mqs_free(k->wait);
 	for (size_t i = 0; i < k->nasked; i++)
-		free(k->asked[i].filter);
-	free(k->asked);
-	free(k);
+		mqs_free(k->asked[i].filter);
+	mqs_free(k->asked);
+	mqs_free(k);
 }
 
 /* The request plaintext for the filters. */
@@ -153,7 +154,7 @@ static char *request_text(const uint8_t nonce[NONCE_LEN], const char *const *fil
 	}
 	text = cJSON_PrintUnformatted(root);
 out:
-	free(b64);
+	mqs_free(b64);
 	cJSON_Delete(root);
 	return text;
 }
@@ -182,7 +183,7 @@ static void ask(struct gw_keys *k, struct mosquitto *mosq, const char *const *fi
 	if (text == NULL)
 		goto nomem;
 	env_len = mqs_envelope_sealed_len(0, strlen(text));
-	env = env_len > 0 ? malloc(env_len) : NULL;
+	env = env_len > 0 ? mqs_malloc(env_len) : NULL;
 	if (env == NULL)
 		goto nomem;
 	rc = mqs_envelope_seal(dk->key, dk->id, mqs_now_ms(), NULL, NULL, 0, REQ_TOPIC,
@@ -203,7 +204,7 @@ static void ask(struct gw_keys *k, struct mosquitto *mosq, const char *const *fi
 nomem:
 	gw_log(GW_LOG_WARN, "cannot ask the broker for topic keys: out of memory");
 out:
-	free(env);
+	mqs_free(env);
 	cJSON_free(text);
 }
 
@@ -222,7 +223,7 @@ void gw_keys_connected(struct gw_keys *k, struct mosquitto *mosq, const char *co
 	/* the filters of messages waiting (also since before a restart) come
 	 * first, so that they are asked for whatever the subscriptions */
 	if (k->nwait > 0) {
-		all = calloc(k->nwait + n, sizeof(*all));
+		all = mqs_calloc(k->nwait + n, sizeof(*all));
 		if (all != NULL) {
 			size_t m = 0;
 
@@ -259,7 +260,7 @@ void gw_keys_connected(struct gw_keys *k, struct mosquitto *mosq, const char *co
 		       "not asking the broker for the topic keys of %s at connect: over %d filters "
 		       "(it is asked when a message under an unknown key id arrives)",
 		       filters[i], BATCHES_MAX * FILTERS_MAX);
-	free(all);
+	mqs_free(all);
 }
 
 /* The nonce of an answer plaintext; 0 when it has none. */
@@ -278,7 +279,7 @@ static int answer_nonce(const char *json, size_t len, uint8_t nonce[NONCE_LEN])
 		memcpy(nonce, raw, NONCE_LEN);
 		ok = 1;
 	}
-	free(raw);
+	mqs_free(raw);
 	cJSON_Delete(root);
 	return ok;
 }
@@ -340,7 +341,7 @@ int gw_keys_message(struct gw_keys *k, const struct mosquitto_message *m)
 	mqs_creds_init(&a);
 	if (mqs_kdf_keys_answer(dk->key, ak) != MQS_OK)
 		return 1;
-	plain = malloc(info.ciphertext_len + 1);
+	plain = mqs_malloc(info.ciphertext_len + 1);
 	if (plain == NULL)
 		goto out;
 	rc = mqs_envelope_open(ak, dk->id, m->payload, (size_t)m->payloadlen, m->topic,
@@ -433,12 +434,12 @@ static void ask_again(struct gw_keys *k, struct mosquitto *mosq, const char *fil
 	if (a == NULL) {
 		void *arr = k->asked;
 		size_t cap = k->nasked;
-		char *copy = strdup(filter);
+		char *copy = mqs_strdup(filter);
 
 		if (copy == NULL || k->nasked >= ASKED_MAX ||
 		    mqs_array_reserve(&arr, &cap, k->nasked + 1, sizeof(*k->asked), ASKED_MAX, 0) !=
 		        MQS_OK) {
-			free(copy);
+			mqs_free(copy);
 			return; /* not remembered: not asked (no flood) */
 		}
 		k->asked = arr;
@@ -578,13 +579,13 @@ static int room_add(struct gw_keys *k, const char *topic, const char *origin,
 	k->wait = arr;
 	w = &k->wait[k->nwait];
 	memset(w, 0, sizeof(*w));
-	w->topic = strdup(topic);
-	w->origin = origin != NULL ? strdup(origin) : NULL;
-	w->payload = malloc(len);
+	w->topic = mqs_strdup(topic);
+	w->origin = origin != NULL ? mqs_strdup(origin) : NULL;
+	w->payload = mqs_malloc(len);
 	if (w->topic == NULL || w->payload == NULL || (origin != NULL && w->origin == NULL)) {
-		free(w->topic);
-		free(w->origin);
-		free(w->payload);
+		mqs_free(w->topic);
+		mqs_free(w->origin);
+		mqs_free(w->payload);
 		return MQS_ERR_NOMEM;
 	}
 	memcpy(w->payload, payload, len);
@@ -766,7 +767,7 @@ int gw_keys_restore(struct gw_keys *k, struct gw_store *store, const char *broke
 	if (rc != MQS_OK) {
 		gw_log(GW_LOG_ERR, "cannot restore the messages waiting for their topic keys: %s",
 		       mqs_strerror(rc));
-		free(overs);
+		mqs_free(overs);
 		return rc;
 	}
 	if (over > 0) {
@@ -778,7 +779,7 @@ int gw_keys_restore(struct gw_keys *k, struct gw_store *store, const char *broke
 		for (size_t i = 0; i < nover; i++)
 			store_delete(k, overs[i]);
 	}
-	free(overs);
+	mqs_free(overs);
 	if (n > 0)
 		gw_log(GW_LOG_INFO,
 		       "restored %zu messages waiting for their topic keys (still sealed); their "
@@ -837,7 +838,7 @@ int gw_keys_next_ready(struct gw_keys *k, uint64_t now_ms, char **topic, uint8_t
 
 		if (mqs_creds_key_for(&k->fetched, w->key_id, w->topic) != NULL ||
 		    mqs_creds_key_for(k->creds, w->key_id, w->topic) != NULL) {
-			free(w->origin);
+			mqs_free(w->origin);
 			*topic = w->topic;
 			*payload = w->payload;
 			*len = w->len;
@@ -852,8 +853,8 @@ int gw_keys_next_ready(struct gw_keys *k, uint64_t now_ms, char **topic, uint8_t
 		if (now_ms - w->since_ms >= WAIT_MS || w->since_ms > now_ms + WAIT_MS) {
 			dropped(k, w, now_ms);
 			store_delete(k, w->row);
-			free(w->topic);
-			free(w->origin);
+			mqs_free(w->topic);
+			mqs_free(w->origin);
 			mqs_secret_free(w->payload, w->len);
 			wait_remove(k, i);
 			continue;

@@ -12,6 +12,7 @@
 #include "gw_http.h"
 #include "gw_line.h"
 #include "gw_text.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -104,7 +105,7 @@ char *gw_line_body(const struct gw_delivery *d)
 out:
 	cJSON_Delete(msg);
 	cJSON_Delete(root);
-	free(text);
+	mqs_free(text);
 	return out;
 }
 
@@ -132,7 +133,7 @@ static int line_prepare(struct gw_channel *ch, const struct gw_delivery *d, CURL
 		snprintf(res->error, sizeof(res->error), "line: retry key is not a uuid");
 		goto out;
 	}
-	req = calloc(1, sizeof(*req));
+	req = mqs_calloc(1, sizeof(*req));
 	body = gw_line_body(d);
 	if (req == NULL || body == NULL)
 		goto nomem;
@@ -179,7 +180,7 @@ out:
 	if (req != NULL) {
 		curl_slist_free_all(req->headers);
 		gw_http_resp_release(&req->resp);
-		free(req);
+		mqs_free(req);
 	}
 	return rc;
 }
@@ -232,7 +233,7 @@ static void line_request_free(struct gw_request *req)
 		return;
 	curl_slist_free_all(req->headers);
 	gw_http_resp_release(&req->resp);
-	free(req);
+	mqs_free(req);
 }
 
 /* Free the channel. */
@@ -243,9 +244,9 @@ static void line_free(struct gw_channel *ch)
 	if (ln == NULL)
 		return;
 	gw_net_conf_release(&ln->net);
-	free(ln->endpoint);
+	mqs_free(ln->endpoint);
 	mqs_secret_free_str(ln->token);
-	free(ln);
+	mqs_free(ln);
 }
 
 static const struct gw_channel_ops line_ops = {
@@ -260,7 +261,7 @@ static const struct gw_channel_ops line_ops = {
 /* New LINE channel from [channel line]. */
 struct gw_channel *gw_line_new(const struct gw_chan_conf *conf, char *err, size_t errlen)
 {
-	struct gw_line *ln = calloc(1, sizeof(*ln));
+	struct gw_line *ln = mqs_calloc(1, sizeof(*ln));
 	const char *token = NULL;
 	size_t i;
 	size_t n;
@@ -283,8 +284,8 @@ struct gw_channel *gw_line_new(const struct gw_chan_conf *conf, char *err, size_
 		}
 	}
 	n = strlen(ln->net.url) + strlen(LINE_PUSH) + 1;
-	ln->endpoint = malloc(n);
-	ln->token = strdup(token);
+	ln->endpoint = mqs_malloc(n);
+	ln->token = mqs_strdup(token);
 	if (ln->endpoint == NULL || ln->token == NULL) {
 		snprintf(err, errlen, "[channel line] out of memory");
 		goto fail;

@@ -20,6 +20,7 @@
 #include "gw_inbound.h"
 #include "gw_listen.h"
 #include "gw_log.h"
+#include "mqs_alloc.h"
 #include "mqs_util.h"
 
 #define BODY_CAP     (64u * 1024)
@@ -326,7 +327,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (rq == NULL) {
 		const struct route *rt = route_find(url);
 
-		rq = calloc(1, sizeof(*rq));
+		rq = mqs_calloc(1, sizeof(*rq));
 		if (rq == NULL)
 			return MHD_NO;
 		*con_cls = rq;
@@ -376,7 +377,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				ncap *= 2;
 			if (ncap > BODY_CAP + 1)
 				ncap = BODY_CAP + 1;
-			nb = realloc(rq->body, ncap);
+			nb = mqs_realloc(rq->body, ncap);
 			if (nb == NULL)
 				return MHD_NO;
 			rq->body = nb;
@@ -387,7 +388,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (rq->body == NULL) {
-		rq->body = malloc(1);
+		rq->body = mqs_malloc(1);
 		if (rq->body == NULL)
 			return MHD_NO;
 		rq->cap = 1;
@@ -419,7 +420,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (rq == NULL)
 		return;
 	mqs_secret_free(rq->body, rq->cap);
-	free(rq);
+	mqs_free(rq);
 	*con_cls = NULL;
 }
 
@@ -435,7 +436,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		l->nconn++;
-		cn = calloc(1, sizeof(*cn));
+		cn = mqs_calloc(1, sizeof(*cn));
 		if (cn == NULL) /* not tracked: the idle timeout still applies */
 			return;
 		cn->fd = ci != NULL ? ci->connect_fd : -1;
@@ -456,7 +457,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			l->conns = cn->next;
 		if (cn->next != NULL)
 			cn->next->prev = cn->prev;
-		free(cn);
+		mqs_free(cn);
 		*socket_context = NULL;
 	}
 }
@@ -548,7 +549,7 @@ struct gw_listen *gw_listen_new(struct gw_gateway *gw, char *err, size_t errlen)
 	err[0] = '\0';
 	if (!h->enabled)
 		return NULL;
-	l = calloc(1, sizeof(*l));
+	l = mqs_calloc(1, sizeof(*l));
 	if (l == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -636,11 +637,11 @@ void gw_listen_free(struct gw_listen *l)
 		struct conn *cn = l->conns;
 
 		l->conns = cn->next;
-		free(cn);
+		mqs_free(cn);
 	}
 	mqs_secret_free(l->key, l->key_len + 1);
-	free(l->cert);
-	free(l);
+	mqs_free(l->cert);
+	mqs_free(l);
 }
 
 /* The descriptor to poll. */

@@ -30,6 +30,7 @@
 #include "gw_recipient.h"
 #include "gw_review.h"
 #include "gw_unsub.h"
+#include "mqs_alloc.h"
 #include "mqs_util.h"
 
 #define CACHE_MAX       4           /* campaigns kept parsed */
@@ -215,7 +216,7 @@ static int render_row(void *arg, const struct gw_outbox_row *row, struct gw_engi
 	out->text = r.text;
 	out->html = r.html;
 	if (have_url) {
-		out->unsub_url = strdup(url);
+		out->unsub_url = mqs_strdup(url);
 		if (out->unsub_url == NULL) {
 			gw_rendered_release(&r);
 			memset(out, 0, sizeof(*out));
@@ -229,7 +230,7 @@ static int render_row(void *arg, const struct gw_outbox_row *row, struct gw_engi
 struct gw_marketing *gw_marketing_new(struct gw_gateway *gw, char *err, size_t errlen)
 {
 	const struct gw_config *conf = gw->conf;
-	struct gw_marketing *m = calloc(1, sizeof(*m));
+	struct gw_marketing *m = mqs_calloc(1, sizeof(*m));
 
 	if (m == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -238,7 +239,7 @@ struct gw_marketing *gw_marketing_new(struct gw_gateway *gw, char *err, size_t e
 	m->gw = gw;
 	if (gw_quiet_init(&m->quiet, conf->quiet_start_min, conf->quiet_end_min,
 	                  conf->default_tz) != MQS_OK) {
-		free(m);
+		mqs_free(m);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -253,7 +254,7 @@ struct gw_marketing *gw_marketing_new(struct gw_gateway *gw, char *err, size_t e
 		snprintf(err, errlen, "cannot register the marketing sql functions: %s",
 		         sqlite3_errmsg(gw->store.db));
 		gw_quiet_release(&m->quiet);
-		free(m);
+		mqs_free(m);
 		return NULL;
 	}
 	if (gw->engine != NULL)
@@ -270,7 +271,7 @@ void gw_marketing_free(struct gw_marketing *m)
 		gw_engine_set_renderer(m->gw->engine, NULL, NULL);
 	cache_clear(m);
 	gw_quiet_release(&m->quiet);
-	free(m);
+	mqs_free(m);
 }
 
 /* 1 when campaign rowid was already reported as unproven (and remember it). */

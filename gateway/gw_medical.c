@@ -14,6 +14,7 @@
 #include "gw_pubq.h"
 #include "gw_reckey.h"
 #include "gw_submit.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_join.h"
 #include "mqs_share.h"
@@ -97,7 +98,7 @@ static void count_drop(struct gw_gateway *gw, struct gw_medical *md, struct med_
 struct gw_medical *gw_medical_new(struct gw_gateway *gw, char *err, size_t errlen)
 {
 	const struct gw_config *c = gw->conf;
-	struct gw_medical *md = calloc(1, sizeof(*md));
+	struct gw_medical *md = mqs_calloc(1, sizeof(*md));
 	size_t n = 0;
 
 	if (md == NULL)
@@ -106,7 +107,7 @@ struct gw_medical *gw_medical_new(struct gw_gateway *gw, char *err, size_t errle
 		if (c->routes[i].kind == GW_KIND_MEDICAL && c->routes[i].enabled)
 			n++;
 	}
-	md->s = calloc(n > 0 ? n : 1, sizeof(*md->s));
+	md->s = mqs_calloc(n > 0 ? n : 1, sizeof(*md->s));
 	if (md->s == NULL)
 		goto nomem;
 	for (size_t i = 0; i < c->nroutes; i++) {
@@ -169,8 +170,8 @@ void gw_medical_free(struct gw_gateway *gw, struct gw_medical *md)
 		OPENSSL_cleanse(&ms->key, sizeof(ms->key));
 		OPENSSL_cleanse(ms->tag_key, sizeof(ms->tag_key));
 	}
-	free(md->s);
-	free(md);
+	mqs_free(md->s);
+	mqs_free(md);
 }
 
 /* A record's n shares on their way into the publish queue (the arg of its
@@ -349,7 +350,7 @@ void gw_medical_record(struct gw_gateway *gw, struct gw_medical *md, const struc
 	}
 	mj.share_len = mqs_share_len(secret_len);
 	cap = mj.share_len * r->nchans;
-	shares = malloc(cap);
+	shares = mqs_malloc(cap);
 	if (shares == NULL) {
 		gw_log(GW_LOG_ERR, "route %s: dropped a record on %s: out of memory", r->name,
 		       topic);

@@ -16,6 +16,7 @@
 #include "gw_reckey.h"
 #include "gw_submit.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_join.h"
 #include "mqs_util.h"
 
@@ -150,10 +151,10 @@ static void retry_free(struct retry_rec *t)
 		return;
 	if (t->data != NULL)
 		mqs_secret_free(t->data, t->rec.len);
-	free(t->sender);
-	free(t->topic);
-	free(t->origin);
-	free(t);
+	mqs_free(t->sender);
+	mqs_free(t->topic);
+	mqs_free(t->origin);
+	mqs_free(t);
 }
 
 /* Keep a record the store refused, within the budget; else count it
@@ -165,12 +166,12 @@ static void retry_keep(struct gw_medjoin *mj, const struct mqs_join_record *rec)
 	char hexid[2 * MQS_SHARE_ID_LEN + 1];
 
 	if (mj->retry_bytes + cost <= mj->retry_max)
-		t = calloc(1, sizeof(*t));
+		t = mqs_calloc(1, sizeof(*t));
 	if (t != NULL) {
-		t->sender = strdup(rec->sender != NULL ? rec->sender : "");
-		t->topic = strdup(rec->topic != NULL ? rec->topic : "");
-		t->origin = strdup(rec->origin != NULL ? rec->origin : "");
-		t->data = malloc(rec->len > 0 ? rec->len : 1);
+		t->sender = mqs_strdup(rec->sender != NULL ? rec->sender : "");
+		t->topic = mqs_strdup(rec->topic != NULL ? rec->topic : "");
+		t->origin = mqs_strdup(rec->origin != NULL ? rec->origin : "");
+		t->data = mqs_malloc(rec->len > 0 ? rec->len : 1);
 	}
 	if (t == NULL || t->sender == NULL || t->topic == NULL || t->origin == NULL ||
 	    t->data == NULL) {
@@ -396,8 +397,8 @@ struct gw_medjoin *gw_medjoin_new(struct gw_gateway *gw, const struct gw_route *
 	size_t nkeys = 0;
 	int rc;
 
-	keys = calloc(KEYS_MAX, sizeof(*keys));
-	mj = calloc(1, sizeof(*mj));
+	keys = mqs_calloc(KEYS_MAX, sizeof(*keys));
+	mj = mqs_calloc(1, sizeof(*mj));
 	if (keys == NULL || mj == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -428,7 +429,7 @@ struct gw_medjoin *gw_medjoin_new(struct gw_gateway *gw, const struct gw_route *
 fail:
 	if (keys != NULL)
 		mqs_secret_free(keys, KEYS_MAX * sizeof(*keys));
-	free(mj);
+	mqs_free(mj);
 	return NULL;
 }
 
@@ -453,7 +454,7 @@ void gw_medjoin_free(struct gw_gateway *gw, struct gw_medjoin *mj)
 	}
 	flush_counters(mj, mqs_now_ms());
 	mqs_join_free(mj->join);
-	free(mj);
+	mqs_free(mj);
 }
 
 /* One share from channel ch. */

@@ -20,16 +20,17 @@
 
 #include "gw_config.h"
 #include "gw_hold.h"
+#include "gw_keys.h"
 #include "gw_log.h"
 #include "gw_mqtt.h"
 #include "gw_store.h"
 #include "gw_util.h"
-#include "gw_keys.h"
+#include "mqs_alloc.h"
+#include "mqs_conntoken.h"
 #include "mqs_creds.h"
 #include "mqs_envelope.h"
 #include "mqs_error.h"
 #include "mqs_seen.h"
-#include "mqs_conntoken.h"
 #include "mqs_totp.h"
 #include "mqs_util.h"
 
@@ -237,7 +238,7 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
 	    mqs_envelope_parse(payload, len, &info) == MQS_OK)
 		key = mqs_creds_key_for(creds, info.key_id, topic);
 	if (key != NULL) {
-		buf = malloc(info.ciphertext_len + 1);
+		buf = mqs_malloc(info.ciphertext_len + 1);
 		if (buf == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return MQS_ERR_NOMEM;
@@ -245,7 +246,7 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
 		rc = mqs_envelope_open(key->key, info.key_id, payload, len, topic, strlen(topic),
 		                       buf, info.ciphertext_len + 1, plain_len, &info);
 		if (rc != MQS_OK) {
-			free(buf);
+			mqs_free(buf);
 			snprintf(err, errlen, "cannot open envelope (key %u): %s", info.key_id,
 			         mqs_strerror(rc));
 			return rc;
@@ -266,7 +267,7 @@ int gw_mqtt_open_payload(const struct mqs_creds *creds, struct mqs_seen *replay,
 		*plain = buf;
 		return MQS_OK;
 	}
-	buf = malloc(len + 1);
+	buf = mqs_malloc(len + 1);
 	if (buf == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return MQS_ERR_NOMEM;
@@ -337,7 +338,7 @@ static void keys_drain(struct gw_mqtt *m)
 		handle_message(m, &w, 1);
 		/* stored (or held) now: its stored copy goes only after that */
 		gw_keys_done(m->keys, row);
-		free(w.topic);
+		mqs_free(w.topic);
 		mqs_secret_free(payload, len);
 		memset(&w, 0, sizeof(w));
 	}
@@ -514,7 +515,7 @@ struct gw_mqtt *gw_mqtt_new(const struct gw_mqtt_broker *b, const struct mqs_cre
                             struct mqs_seen *replay, struct gw_store *store,
                             const struct gw_mqtt_hooks *hooks, char *err, size_t errlen)
 {
-	struct gw_mqtt *m = calloc(1, sizeof(*m));
+	struct gw_mqtt *m = mqs_calloc(1, sizeof(*m));
 	int64_t step = 0;
 
 	if (m == NULL) {
@@ -577,7 +578,7 @@ void gw_mqtt_free(struct gw_mqtt *m)
 		       "%zu messages waiting for their topic keys stay stored for the next start",
 		       gw_keys_waiting(m->keys));
 	gw_keys_free(m->keys);
-	free(m);
+	mqs_free(m);
 }
 
 /* Socket and wanted events. */
@@ -636,7 +637,7 @@ static void begin_connect(struct gw_mqtt *m, uint64_t now_ms)
 		try_connect(m, now_ms, host);
 		return;
 	}
-	l = calloc(1, sizeof(*l));
+	l = mqs_calloc(1, sizeof(*l));
 	if (l == NULL) {
 		schedule_retry(m, now_ms);
 		return;
@@ -652,7 +653,7 @@ static void begin_connect(struct gw_mqtt *m, uint64_t now_ms)
 	list[0] = &l->cb;
 	rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
 	if (rc != 0) {
-		free(l);
+		mqs_free(l);
 		m->state = ST_CONNECTING; /* so went_down() logs it as a connect failure */
 		went_down(m, gai_strerror(rc));
 		return;
@@ -677,7 +678,7 @@ static void reap_lookups(struct gw_mqtt *m)
 		*pp = l->next;
 		if (l->cb.ar_result != NULL)
 			freeaddrinfo(l->cb.ar_result);
-		free(l);
+		mqs_free(l);
 	}
 }
 
@@ -696,7 +697,7 @@ static void drop_lookup(struct gw_mqtt *m)
 	}
 	if (l->cb.ar_result != NULL)
 		freeaddrinfo(l->cb.ar_result);
-	free(l);
+	mqs_free(l);
 }
 
 /* The lookup finished or timed out. */
@@ -871,18 +872,18 @@ static int publish(struct gw_mqtt *m, const char *topic, const void *payload, si
 	if (dk != NULL) {
 		size_t cap = mqs_envelope_sealed_len(0, len);
 
-		env = cap > 0 ? malloc(cap) : NULL;
+		env = cap > 0 ? mqs_malloc(cap) : NULL;
 		if (env == NULL ||
 		    mqs_envelope_seal(dk->key, dk->id, mqs_now_ms(), NULL, NULL, 0, topic,
 		                      strlen(topic), payload, len, env, cap, &env_len) != MQS_OK) {
-			free(env);
+			mqs_free(env);
 			return MQS_ERR_CRYPTO;
 		}
 		payload = env;
 		len = env_len;
 	}
 	rc = mosquitto_publish(m->mosq, mid, topic, (int)len, payload, 1, false);
-	free(env);
+	mqs_free(env);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		gw_log(GW_LOG_DEBUG, "cannot publish on %s%s: %s", topic, m->label,
 		       mosquitto_strerror(rc));

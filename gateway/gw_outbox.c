@@ -13,6 +13,7 @@
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_recipient.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_master_key.h"
 #include "mqs_util.h"
@@ -26,7 +27,7 @@ static int body_aad(const char *route, const char *publisher, const char *msg_id
 {
 	size_t a = sizeof(BODY_LABEL), b = strlen(route) + 1, c = strlen(publisher) + 1,
 	       d = strlen(msg_id);
-	char *p = malloc(a + b + c + d + 1);
+	char *p = mqs_malloc(a + b + c + d + 1);
 
 	if (p == NULL)
 		return MQS_ERR_NOMEM;
@@ -51,7 +52,7 @@ static int text_aad(const char *route, const char *publisher, const char *msg_id
 	*out = NULL;
 	if (rc != MQS_OK)
 		goto out;
-	q = realloc(p, n + 1 + c);
+	q = mqs_realloc(p, n + 1 + c);
 	if (q == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -62,7 +63,7 @@ static int text_aad(const char *route, const char *publisher, const char *msg_id
 	*len = n + c;
 	p = NULL;
 out:
-	free(p);
+	mqs_free(p);
 	return rc;
 }
 
@@ -84,7 +85,7 @@ static int text_seal(struct gw_store *s, const struct gw_message *m, const char 
 		rc = gw_store_crypt_text(s, 1, aad, aad_len, (const uint8_t *)text, strlen(text),
 		                         sealed, sealed_len);
 out:
-	free(aad);
+	mqs_free(aad);
 	return rc;
 }
 
@@ -117,7 +118,7 @@ static char *text_open(struct gw_store *s, sqlite3_stmt *sel, int idx, const cha
 			row->data_bad = 1;
 			v = "";
 		}
-		text = strdup(v != NULL ? v : "");
+		text = mqs_strdup(v != NULL ? v : "");
 		goto out;
 	}
 	rc = text_aad(row->route, row->publisher, row->msg_id, col, &aad, &aad_len);
@@ -129,16 +130,16 @@ static char *text_open(struct gw_store *s, sqlite3_stmt *sel, int idx, const cha
 		gw_log(GW_LOG_ERR, "cannot open the %s of message %s (wrong master key?): %s", col,
 		       row->msg_id, mqs_strerror(rc));
 		row->data_bad = 1;
-		text = strdup("");
+		text = mqs_strdup("");
 		goto out;
 	}
-	text = malloc(plain_len + 1);
+	text = mqs_malloc(plain_len + 1);
 	if (text != NULL) {
 		memcpy(text, plain, plain_len);
 		text[plain_len] = '\0';
 	}
 out:
-	free(aad);
+	mqs_free(aad);
 	mqs_secret_free(plain, plain_len);
 	return text;
 }
@@ -180,8 +181,8 @@ static int text_seal_row(struct gw_store *s, sqlite3_stmt *q)
 		rc = MQS_OK;
 out:
 	sqlite3_finalize(st);
-	free(title);
-	free(body);
+	mqs_free(title);
+	mqs_free(body);
 	return rc;
 }
 
@@ -252,7 +253,7 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 		if (rc == MQS_OK)
 			rc = gw_store_crypt(s, BODY_LABEL, 1, aad, aad_len, m->data, m->data_len,
 			                    &sealed, &sealed_len);
-		free(aad);
+		mqs_free(aad);
 		if (rc != MQS_OK) {
 			gw_log(GW_LOG_ERR, "cannot seal the payload of message %s: %s", m->msg_id,
 			       mqs_strerror(rc));
@@ -292,9 +293,9 @@ int gw_outbox_insert_message(struct gw_store *s, const struct gw_message *m, int
 	}
 out:
 	gw_store_done(st);
-	free(sealed); /* ciphertext only */
-	free(title);
-	free(body);
+	mqs_free(sealed); /* ciphertext only */
+	mqs_free(title);
+	mqs_free(body);
 	return rc;
 }
 
@@ -457,10 +458,10 @@ void gw_outbox_row_release(struct gw_outbox_row *row)
 {
 	if (row == NULL)
 		return;
-	free(row->title);
-	free(row->body);
-	free(row->topic);
-	free(row->origin);
+	mqs_free(row->title);
+	mqs_free(row->body);
+	mqs_free(row->topic);
+	mqs_free(row->origin);
 	mqs_secret_free(row->data, row->data_len);
 	row->title = row->body = row->topic = row->origin = NULL;
 	row->data = NULL;
@@ -474,7 +475,7 @@ void gw_outbox_rows_free(struct gw_outbox_row *rows, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++)
 		gw_outbox_row_release(&rows[i]);
-	free(rows);
+	mqs_free(rows);
 }
 
 /* Open the stored payload of the current row of sel into row. */
@@ -492,7 +493,7 @@ static void row_open_data(struct gw_store *s, sqlite3_stmt *sel, int col, struct
 	if (rc == MQS_OK)
 		rc = gw_store_crypt(s, BODY_LABEL, 0, aad, aad_len, blob, len, &row->data,
 		                    &row->data_len);
-	free(aad);
+	mqs_free(aad);
 	if (rc != MQS_OK) {
 		gw_log(GW_LOG_ERR, "cannot open the payload of message %s (wrong master key?): %s",
 		       row->msg_id, mqs_strerror(rc));
@@ -572,7 +573,7 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 		const char *sev = (const char *)sqlite3_column_text(sel, 5);
 
 		if (rows == NULL) {
-			rows = calloc(max, sizeof(*rows));
+			rows = mqs_calloc(max, sizeof(*rows));
 			if (rows == NULL) {
 				rc = MQS_ERR_NOMEM;
 				goto fail;
@@ -600,9 +601,9 @@ int gw_outbox_claim_prio(struct gw_store *s, int ch, int prio, int64_t now_ms, s
 		snprintf(row->kind, sizeof(row->kind), "%s",
 		         (const char *)sqlite3_column_text(sel, 13));
 		t = (const char *)sqlite3_column_text(sel, 14);
-		row->topic = strdup(t != NULL ? t : "");
+		row->topic = mqs_strdup(t != NULL ? t : "");
 		t = (const char *)sqlite3_column_text(sel, 15);
-		row->origin = strdup(t != NULL ? t : "");
+		row->origin = mqs_strdup(t != NULL ? t : "");
 		row->msg_rowid = sqlite3_column_int64(sel, 17);
 		row->prio = prio;
 		row->recipient_id = sqlite3_column_int64(sel, 18);

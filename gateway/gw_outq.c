@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gw_outq.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 
 /* An empty queue. */
@@ -17,8 +18,8 @@ void gw_outq_init(struct gw_outq *q)
 /* Free one message's copies. */
 static void msg_free(struct gw_outq_msg *m)
 {
-	free(m->topic);
-	free(m->payload);
+	mqs_free(m->topic);
+	mqs_free(m->payload);
 	m->topic = NULL;
 	m->payload = NULL;
 }
@@ -30,7 +31,7 @@ void gw_outq_release(struct gw_outq *q)
 		return;
 	while (q->n > 0)
 		gw_outq_pop(q);
-	free(q->msgs);
+	mqs_free(q->msgs);
 	q->msgs = NULL;
 	q->cap = 0;
 	q->head = 0;
@@ -54,7 +55,7 @@ static int grow(struct gw_outq *q)
 		return rc;
 	for (size_t i = 0; i < q->n; i++)
 		arr[i] = old[(q->head + i) % oldcap];
-	free(old);
+	mqs_free(old);
 	q->msgs = arr;
 	q->cap = cap;
 	q->head = 0;
@@ -70,8 +71,8 @@ int gw_outq_push(struct gw_outq *q, const char *topic, const void *payload, size
 	if (rc != MQS_OK)
 		goto out;
 	rc = MQS_ERR_NOMEM;
-	m.topic = strdup(topic);
-	m.payload = malloc(len + 1);
+	m.topic = mqs_strdup(topic);
+	m.payload = mqs_malloc(len + 1);
 	if (m.topic == NULL || m.payload == NULL)
 		goto out;
 	memcpy(m.payload, payload, len);

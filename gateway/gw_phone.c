@@ -8,6 +8,7 @@
 
 #include "gw_text.h"
 #include "gw_twilio.h"
+#include "mqs_alloc.h"
 #include "mqs_utf8.h"
 
 #define TWIML_HEAD "<Response><Say>"
@@ -49,7 +50,7 @@ char *gw_phone_twiml(const struct gw_delivery *d)
 
 	if (text == NULL)
 		goto out;
-	out = malloc(GW_PHONE_TWIML_MAX + 1);
+	out = mqs_malloc(GW_PHONE_TWIML_MAX + 1);
 	if (out == NULL)
 		goto out;
 	memcpy(out, TWIML_HEAD, strlen(TWIML_HEAD));
@@ -76,7 +77,7 @@ char *gw_phone_twiml(const struct gw_delivery *d)
 	}
 	memcpy(out + len, TWIML_TAIL, strlen(TWIML_TAIL) + 1);
 out:
-	free(text);
+	mqs_free(text);
 	return out;
 }
 

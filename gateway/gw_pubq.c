@@ -8,6 +8,7 @@
 
 #include "gw_log.h"
 #include "gw_pubq.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -109,18 +110,18 @@ int gw_pubq_each_broker(struct gw_store *s, int (*fn)(const char *broker, int64_
 /* The in-memory state. */
 struct gw_pubq *gw_pubq_new(const char *const *names, size_t nbrokers, unsigned window)
 {
-	struct gw_pubq *q = calloc(1, sizeof(*q));
+	struct gw_pubq *q = mqs_calloc(1, sizeof(*q));
 
 	if (q == NULL)
 		return NULL;
 	q->window = window > 0 ? window : GW_PUBQ_WINDOW;
-	q->b = calloc(nbrokers > 0 ? nbrokers : 1, sizeof(*q->b));
+	q->b = mqs_calloc(nbrokers > 0 ? nbrokers : 1, sizeof(*q->b));
 	if (q->b == NULL)
 		goto fail;
 	q->nb = nbrokers;
 	for (size_t i = 0; i < nbrokers; i++) {
-		q->b[i].name = strdup(names[i]);
-		q->b[i].fly = calloc(q->window, sizeof(*q->b[i].fly));
+		q->b[i].name = mqs_strdup(names[i]);
+		q->b[i].fly = mqs_calloc(q->window, sizeof(*q->b[i].fly));
 		q->b[i].wants = 1;
 		q->b[i].ref_next = UINT64_MAX;
 		if (q->b[i].name == NULL || q->b[i].fly == NULL)
@@ -138,13 +139,13 @@ void gw_pubq_free(struct gw_pubq *q)
 	if (q == NULL)
 		return;
 	for (size_t i = 0; q->b != NULL && i < q->nb; i++) {
-		free(q->b[i].name);
-		free(q->b[i].fly);
+		mqs_free(q->b[i].name);
+		mqs_free(q->b[i].fly);
 		for (size_t j = 0; j < q->b[i].nref; j++)
-			free(q->b[i].ref[j].topic);
+			mqs_free(q->b[i].ref[j].topic);
 	}
-	free(q->b);
-	free(q);
+	mqs_free(q->b);
+	mqs_free(q);
 }
 
 /* Look again. */
@@ -179,7 +180,7 @@ static struct refusal *refusal_of(struct pubq_broker *pb, const char *topic)
 /* Remove entry r of pb. */
 static void refusal_remove(struct pubq_broker *pb, struct refusal *r)
 {
-	free(r->topic);
+	mqs_free(r->topic);
 	*r = pb->ref[pb->nref - 1];
 	pb->nref--;
 }
@@ -224,8 +225,8 @@ void gw_pubq_msg_release(struct gw_pubq_msg *m)
 {
 	if (m == NULL)
 		return;
-	free(m->topic);
-	free(m->payload);
+	mqs_free(m->topic);
+	mqs_free(m->payload);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -292,8 +293,8 @@ int gw_pubq_claim(struct gw_pubq *q, struct gw_store *s, size_t b, struct gw_pub
 		}
 		m->id = id;
 		m->len = len;
-		m->topic = strdup((const char *)topic);
-		m->payload = malloc(len);
+		m->topic = mqs_strdup((const char *)topic);
+		m->payload = mqs_malloc(len);
 		if (m->topic == NULL || m->payload == NULL) {
 			gw_pubq_msg_release(m);
 			rc = MQS_ERR_NOMEM;
@@ -430,7 +431,7 @@ int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, ui
 		return MQS_ERR_DB;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		rtopic = strdup((const char *)sqlite3_column_text(st, 0));
+		rtopic = mqs_strdup((const char *)sqlite3_column_text(st, 0));
 	gw_store_done(st);
 	if (rtopic == NULL)
 		return MQS_OK; /* the row is gone (or no memory): nothing to hold back */
@@ -443,7 +444,7 @@ int gw_pubq_refused(struct gw_pubq *q, struct gw_store *s, size_t b, int mid, ui
 		r->backoff_ms = 0;
 		r->retry_at = 0;
 	}
-	free(rtopic);
+	mqs_free(rtopic);
 	if (r == NULL) {
 		/* more refused topics than REFUSED_MAX on one broker: this one is
 		 * not remembered and goes out again with the next claims */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gw_quiet.h"
+#include "mqs_alloc.h"
 
 #define ZONE_MAX    64 /* IANA names are short ("America/Argentina/Buenos_Aires") */
 #define CACHE_MAX   64 /* zones remembered */
@@ -36,7 +37,7 @@ int gw_quiet_init(struct gw_quiet *q, int start_min, int end_min, const char *de
 	q->start_min = start_min;
 	q->end_min = end_min;
 	q->default_tz = default_tz != NULL && *default_tz != '\0' ? default_tz : "UTC";
-	q->cache = calloc(1, sizeof(*q->cache));
+	q->cache = mqs_calloc(1, sizeof(*q->cache));
 	return q->cache != NULL ? MQS_OK : MQS_ERR_NOMEM;
 }
 
@@ -45,7 +46,7 @@ void gw_quiet_release(struct gw_quiet *q)
 {
 	if (q == NULL)
 		return;
-	free(q->cache);
+	mqs_free(q->cache);
 	q->cache = NULL;
 }
 
@@ -200,7 +201,7 @@ int64_t gw_quiet_next_open(struct gw_quiet *q, const char *tz, int64_t now_ms)
 	zone = z != NULL && !z->known ? "UTC" : tz;
 	old = getenv("TZ");
 	if (old != NULL) {
-		saved = strdup(old);
+		saved = mqs_strdup(old);
 		if (saved == NULL)
 			return now_ms; /* out of memory: never hold a message back for it */
 	}
@@ -221,7 +222,7 @@ int64_t gw_quiet_next_open(struct gw_quiet *q, const char *tz, int64_t now_ms)
 	else
 		unsetenv("TZ");
 	tzset();
-	free(saved);
+	mqs_free(saved);
 answer:
 	if (open_at < 0)
 		return now_ms;

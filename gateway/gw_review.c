@@ -19,6 +19,7 @@
 #include "gw_pubq.h"
 #include "gw_review.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_master_key.h"
 #include "mqs_totp.h"
 #include "mqs_utf8.h"
@@ -1095,7 +1096,7 @@ static int content_payload(struct gw_store *s, int64_t rowid, const char *cid, c
 	if (rc != MQS_OK)
 		return rc;
 	rc = MQS_ERR_NOMEM;
-	text = malloc(len + 1);
+	text = mqs_malloc(len + 1);
 	o = cJSON_CreateObject();
 	if (text == NULL || o == NULL)
 		goto out;
@@ -1112,7 +1113,7 @@ static int content_payload(struct gw_store *s, int64_t rowid, const char *cid, c
 		rc = MQS_OK;
 out:
 	cJSON_Delete(o);
-	free(text);
+	mqs_free(text);
 	if (bytes != NULL)
 		mqs_secret_free(bytes, len);
 	return rc;
@@ -1137,7 +1138,7 @@ int gw_review_publish_due(struct gw_store *s, const char *status_topic, int64_t 
 	       "AND expires_at > ? ORDER BY id LIMIT 16");
 	if (st == NULL)
 		return -1;
-	due = calloc(cap, sizeof(*due));
+	due = mqs_calloc(cap, sizeof(*due));
 	if (due == NULL) {
 		gw_store_done(st);
 		return -1;
@@ -1182,7 +1183,7 @@ int gw_review_publish_due(struct gw_store *s, const char *status_topic, int64_t 
 		snprintf(topic, sizeof(topic), "%s/%s/content", status_topic, d->cid);
 		r = gw_pubq_insert(s, "", topic, (const uint8_t *)payload, strlen(payload),
 		                   d->route, now_ms);
-		free(payload);
+		mqs_free(payload);
 		if (r != MQS_OK)
 			goto fail;
 		st = gw_store_stmt(s,
@@ -1205,7 +1206,7 @@ fail:
 	gw_store_rollback(s);
 	n = -1;
 out:
-	free(due);
+	mqs_free(due);
 	return n;
 }
 
@@ -1300,7 +1301,7 @@ int gw_review_load(struct gw_store *s, int64_t rowid, uint8_t **bytes, size_t *l
 	if (r == SQLITE_ROW) {
 		snprintf(cid, sizeof(cid), "%s", (const char *)sqlite3_column_text(st, 0));
 		slen = (size_t)sqlite3_column_bytes(st, 1);
-		sealed = malloc(slen > 0 ? slen : 1);
+		sealed = mqs_malloc(slen > 0 ? slen : 1);
 		if (sealed != NULL)
 			memcpy(sealed, sqlite3_column_blob(st, 1), slen);
 		rc = sealed != NULL ? MQS_OK : MQS_ERR_NOMEM;
@@ -1314,7 +1315,7 @@ int gw_review_load(struct gw_store *s, int64_t rowid, uint8_t **bytes, size_t *l
 		if (rc != MQS_OK && rc != MQS_ERR_NOMEM)
 			rc = MQS_ERR_UNWRAP;
 	}
-	free(sealed);
+	mqs_free(sealed);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #include "gw_address.h"
 #include "gw_rule.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_utf8.h"
 
@@ -23,9 +24,9 @@ void gw_rule_release(struct gw_rule *r)
 {
 	if (r == NULL)
 		return;
-	free(r->group);
-	free(r->title);
-	free(r->body);
+	mqs_free(r->group);
+	mqs_free(r->title);
+	mqs_free(r->body);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -42,7 +43,7 @@ static const char *skip_ws(const char *p)
 static const char *read_value(const char *p, char **out, char *err, size_t errlen)
 {
 	size_t cap = strlen(p) + 1, n = 0;
-	char *buf = malloc(cap);
+	char *buf = mqs_malloc(cap);
 
 	*out = NULL;
 	if (buf == NULL) {
@@ -52,7 +53,7 @@ static const char *read_value(const char *p, char **out, char *err, size_t errle
 	if (*p == '"') {
 		for (p++; *p != '"'; p++) {
 			if (*p == '\0') {
-				free(buf);
+				mqs_free(buf);
 				snprintf(err, errlen, "unterminated quoted value");
 				return NULL;
 			}
@@ -150,7 +151,7 @@ int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen)
 		if (p == NULL)
 			goto fail;
 		if (strcmp(key, "group") == 0) {
-			free(r->group);
+			mqs_free(r->group);
 			r->group = val;
 			if (!gw_name_check(val)) {
 				snprintf(err, errlen, "group: bad group name");
@@ -158,13 +159,13 @@ int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen)
 			}
 		} else if (strcmp(key, "severity") == 0) {
 			r->severity = gw_severity_parse(val);
-			free(val);
+			mqs_free(val);
 			if (r->severity < 0) {
 				snprintf(err, errlen, "severity must be info, warning or critical");
 				goto fail;
 			}
 		} else if (strcmp(key, "title") == 0) {
-			free(r->title);
+			mqs_free(r->title);
 			r->title = val;
 			if (*val == '\0' || strlen(val) > GW_RULE_TITLE_MAX) {
 				snprintf(err, errlen, "title must be 1..%d bytes",
@@ -177,7 +178,7 @@ int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen)
 				goto fail;
 			}
 		} else if (strcmp(key, "body") == 0) {
-			free(r->body);
+			mqs_free(r->body);
 			r->body = val;
 			if (!mqs_utf8_valid((const uint8_t *)val, strlen(val), 0)) {
 				snprintf(err, errlen, "body must be UTF-8");
@@ -188,7 +189,7 @@ int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen)
 			int bad =
 			    gw_chan_list_parse(val, &r->chan_mask, NULL, NULL, why, sizeof(why));
 
-			free(val);
+			mqs_free(val);
 			if (bad || r->chan_mask == 0) {
 				snprintf(err, errlen, "channels: %s", bad ? why : "empty");
 				goto fail;
@@ -199,13 +200,13 @@ int gw_rule_parse(const char *text, struct gw_rule *r, char *err, size_t errlen)
 			r->has_hysteresis = 1;
 			if (end == val || *end != '\0' || !isfinite(r->hysteresis) ||
 			    r->hysteresis < 0) {
-				free(val);
+				mqs_free(val);
 				snprintf(err, errlen, "hysteresis must be a number >= 0");
 				goto fail;
 			}
-			free(val);
+			mqs_free(val);
 		} else {
-			free(val);
+			mqs_free(val);
 			snprintf(err, errlen,
 			         "unknown attribute %s (group, severity, title, body, channels, "
 			         "hysteresis)",

@@ -22,6 +22,7 @@
 #include "gw_sensor.h"
 #include "gw_submit.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_utf8.h"
 #include "mqs_util.h"
@@ -189,13 +190,13 @@ static const struct gw_route *find_route(const struct gw_config *c, const char *
 static struct snode *node_add(struct gw_sensor *s, const struct gw_route *r, size_t rule,
                               const char *topic)
 {
-	struct snode *n = calloc(1, sizeof(*n));
+	struct snode *n = mqs_calloc(1, sizeof(*n));
 
 	if (n == NULL)
 		return NULL;
-	n->topic = strdup(topic);
+	n->topic = mqs_strdup(topic);
 	if (n->topic == NULL) {
-		free(n);
+		mqs_free(n);
 		return NULL;
 	}
 	n->route = r;
@@ -208,7 +209,7 @@ static struct snode *node_add(struct gw_sensor *s, const struct gw_route *r, siz
 /* Create and load state. */
 struct gw_sensor *gw_sensor_new(struct gw_gateway *gw)
 {
-	struct gw_sensor *s = calloc(1, sizeof(*s));
+	struct gw_sensor *s = mqs_calloc(1, sizeof(*s));
 	sqlite3_stmt *st;
 
 	if (s == NULL)
@@ -216,7 +217,7 @@ struct gw_sensor *gw_sensor_new(struct gw_gateway *gw)
 	st = gw_store_prepare(&gw->store, "SELECT route, topic, rule, state, since_ms, seq, "
 	                                  "last_value, alert_id FROM sensor_state");
 	if (st == NULL) {
-		free(s);
+		mqs_free(s);
 		return NULL;
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -254,10 +255,10 @@ void gw_sensor_free(struct gw_sensor *s)
 		return;
 	for (n = s->head; n != NULL; n = next) {
 		next = n->next;
-		free(n->topic);
-		free(n);
+		mqs_free(n->topic);
+		mqs_free(n);
 	}
-	free(s);
+	mqs_free(s);
 }
 
 /* Save n's state (inside the caller's transaction, if any): MQS_OK or

@@ -11,6 +11,7 @@
 
 #include "gw_text.h"
 #include "gw_twilio.h"
+#include "mqs_alloc.h"
 #include "mqs_sms.h"
 #include "mqs_util.h"
 
@@ -42,7 +43,7 @@ int gw_sms_envelope_parse(const char *s)
 static char *sealed_body(const struct gw_delivery *d, struct gw_result *res)
 {
 	char *text = gw_text_join(d->title, "\n", d->body, 0, 0);
-	char *body = malloc(MQS_SMS_BODY_MAX + 1);
+	char *body = mqs_malloc(MQS_SMS_BODY_MAX + 1);
 	const char *route = d->route != NULL ? d->route : "";
 	size_t clen = strlen(route), len = 0;
 	uint8_t action;
@@ -77,7 +78,7 @@ static char *sealed_body(const struct gw_delivery *d, struct gw_result *res)
 	return body;
 fail:
 	mqs_secret_free_str(text);
-	free(body);
+	mqs_free(body);
 	return NULL;
 }
 

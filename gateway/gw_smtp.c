@@ -22,6 +22,7 @@
 
 #include "gw_channel.h"
 #include "gw_smtp.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -88,7 +89,7 @@ struct gw_smtp {
 /* Client from conf (gw_smtp.h). */
 struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t errlen)
 {
-	struct gw_smtp *c = calloc(1, sizeof(*c));
+	struct gw_smtp *c = mqs_calloc(1, sizeof(*c));
 	struct addrinfo hints, *ai = NULL;
 	char port[16];
 	int rc;
@@ -98,7 +99,7 @@ struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t e
 	c->nconns = conf->max_conns == 0 ? 1 : conf->max_conns;
 	if (c->nconns > GW_SMTP_CONNS_MAX)
 		c->nconns = GW_SMTP_CONNS_MAX;
-	c->conns = calloc(c->nconns, sizeof(*c->conns));
+	c->conns = mqs_calloc(c->nconns, sizeof(*c->conns));
 	if (c->conns == NULL)
 		goto nomem;
 	for (unsigned i = 0; i < c->nconns; i++)
@@ -145,8 +146,8 @@ fail:
 	if (ai != NULL)
 		freeaddrinfo(ai);
 	if (c != NULL)
-		free(c->conns);
-	free(c);
+		mqs_free(c->conns);
+	mqs_free(c);
 	return NULL;
 }
 
@@ -157,9 +158,9 @@ static void txn_free(struct txn *t)
 		return;
 	if (t->msg != NULL)
 		OPENSSL_cleanse(t->msg, t->msg_len);
-	free(t->msg);
+	mqs_free(t->msg);
 	OPENSSL_cleanse(t->rcpt, sizeof(t->rcpt));
-	free(t);
+	mqs_free(t);
 }
 
 /* Close the socket of k (its transaction, if any, stays). */
@@ -221,8 +222,8 @@ void gw_smtp_free(struct gw_smtp *c, gw_smtp_done_fn done, void *arg)
 		k->next = NULL;
 		conn_close(k);
 	}
-	free(c->conns);
-	free(c);
+	mqs_free(c->conns);
+	mqs_free(c);
 }
 
 /* A server announced PIPELINING (gw_smtp.h). */
@@ -346,7 +347,7 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
 	k = pick_conn(c, urgent);
 	if (k == NULL)
 		goto out;
-	t = calloc(1, sizeof(*t));
+	t = mqs_calloc(1, sizeof(*t));
 	if (t == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -373,7 +374,7 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
 out:
 	if (msg != NULL) {
 		OPENSSL_cleanse(msg, msg_len);
-		free(msg);
+		mqs_free(msg);
 	}
 	return rc;
 }
@@ -769,7 +770,7 @@ char *gw_smtp_dot_stuff(const char *text, size_t len, size_t cap, size_t *out_le
 	/* worst case: every byte a LF at a line start (".\r\n" per byte) */
 	if (len > (cap - 5) / 3)
 		return NULL;
-	out = malloc(len * 3 + 6);
+	out = mqs_malloc(len * 3 + 6);
 	if (out == NULL)
 		return NULL;
 	for (size_t i = 0; i < len; i++) {
@@ -791,7 +792,7 @@ char *gw_smtp_dot_stuff(const char *text, size_t len, size_t cap, size_t *out_le
 	n = o;
 	if (n > cap) {
 		OPENSSL_cleanse(out, len * 3 + 6);
-		free(out);
+		mqs_free(out);
 		return NULL;
 	}
 	*out_len = n;

@@ -15,6 +15,7 @@
 #include "gw_channel.h"
 #include "gw_email.h"
 #include "gw_text.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -179,9 +180,9 @@ static void spool_deliver(struct gw_channel *ch, const struct gw_delivery *d, st
 	if (strlen(base) < sizeof(res->provider_ref))
 		memcpy(res->provider_ref, base, strlen(base) + 1);
 out:
-	free(text);
-	free(title);
-	free(body);
+	free(text); /* asprintf's: the C library's */
+	mqs_free(title);
+	mqs_free(body);
 }
 
 /* Free the channel. */
@@ -191,8 +192,8 @@ static void spool_free(struct gw_channel *ch)
 
 	if (sp == NULL)
 		return;
-	free(sp->dir);
-	free(sp);
+	mqs_free(sp->dir);
+	mqs_free(sp);
 }
 
 static const struct gw_channel_ops spool_ops = {
@@ -228,9 +229,9 @@ struct gw_channel *gw_spool_new(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot chmod spool folder %s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	sp = calloc(1, sizeof(*sp));
+	sp = mqs_calloc(1, sizeof(*sp));
 	if (sp != NULL)
-		sp->dir = strdup(dir);
+		sp->dir = mqs_strdup(dir);
 	if (sp == NULL || sp->dir == NULL) {
 		snprintf(err, errlen, "spool: out of memory");
 		goto fail;

@@ -20,6 +20,7 @@
 #include "gw_outbox.h"
 #include "gw_recipient.h"
 #include "gw_store.h"
+#include "mqs_alloc.h"
 #include "mqs_db.h"
 #include "mqs_error.h"
 #include "mqs_master_key.h"
@@ -954,7 +955,7 @@ static int crypt_key(const uint8_t key[MQS_MASTER_KEY_LEN], int encrypt, const c
 	if (in_len > GW_STORE_CRYPT_MAX + BODY_OVER)
 		return MQS_ERR_TOOBIG;
 	cap = encrypt ? in_len + BODY_OVER : in_len - BODY_OVER;
-	buf = malloc(cap > 0 ? cap : 1);
+	buf = mqs_malloc(cap > 0 ? cap : 1);
 	if (buf == NULL)
 		return MQS_ERR_NOMEM;
 	ctx = EVP_CIPHER_CTX_new();

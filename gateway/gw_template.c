@@ -9,9 +9,10 @@
 #include <string.h>
 
 #include "gw_template.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
-#include "mqs_util.h"
 #include "mqs_utf8.h"
+#include "mqs_util.h"
 
 enum tpl_kind { TPL_LIT = 0, TPL_NAME, TPL_VAR };
 
@@ -146,7 +147,7 @@ static int add_part(struct gw_template *t, size_t *cap, const struct tpl_part *p
 
 		if (ncap > GW_TPL_PARTS_MAX)
 			ncap = GW_TPL_PARTS_MAX;
-		np = realloc(t->parts, ncap * sizeof(*np));
+		np = mqs_realloc(t->parts, ncap * sizeof(*np));
 		if (np == NULL)
 			return MQS_ERR_NOMEM;
 		t->parts = np;
@@ -205,7 +206,7 @@ static long use_var(struct gw_template *t, const struct gw_tpl_vars *vars, const
 			idx = -3;
 			goto out;
 		}
-		tv->s = malloc(vl + 1);
+		tv->s = mqs_malloc(vl + 1);
 		if (tv->s == NULL) {
 			idx = -2;
 			goto out;
@@ -254,12 +255,12 @@ int gw_template_compile(const char *what, const char *src, size_t len,
 		snprintf(err, errlen, "%s: invalid utf-8 at byte %zu", what, bad);
 		goto out;
 	}
-	t = calloc(1, sizeof(*t));
+	t = mqs_calloc(1, sizeof(*t));
 	if (t == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
 	}
-	t->src = malloc(len + 1);
+	t->src = mqs_malloc(len + 1);
 	if (t->src == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -380,10 +381,10 @@ void gw_template_free(struct gw_template *t)
 	if (t == NULL)
 		return;
 	for (size_t i = 0; i < t->nvals; i++)
-		free(t->vals[i].s);
-	free(t->parts);
-	free(t->src);
-	free(t);
+		mqs_free(t->vals[i].s);
+	mqs_free(t->parts);
+	mqs_free(t->src);
+	mqs_free(t);
 }
 
 /* Worst case of one escaped name: at most nb bytes and nc characters.
@@ -502,7 +503,7 @@ int gw_template_render(const struct gw_template *t, const char *name, enum gw_tp
 		rc = MQS_ERR_TOOBIG;
 		goto out;
 	}
-	buf = malloc(need + 1);
+	buf = mqs_malloc(need + 1);
 	if (buf == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -524,7 +525,7 @@ int gw_template_render(const struct gw_template *t, const char *name, enum gw_tp
 		*len = pos;
 	rc = MQS_OK;
 out:
-	free(buf);
+	mqs_free(buf);
 	return rc;
 }
 
@@ -543,7 +544,7 @@ int gw_template_html_escape_append(char **dst, size_t *dst_len, const char *s, s
 		rc = MQS_ERR_TOOBIG;
 		goto out;
 	}
-	nd = realloc(*dst, have + add + 1);
+	nd = mqs_realloc(*dst, have + add + 1);
 	if (nd == NULL) {
 		rc = MQS_ERR_NOMEM;
 		goto out;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gw_text.h"
+#include "mqs_alloc.h"
 #include "mqs_utf8.h"
 
 /* Output state of gw_text_join. */
@@ -84,7 +85,7 @@ char *gw_text_join(const char *a, const char *sep, const char *b, size_t max_uni
 	size_t lb = b != NULL ? strlen(b) : 0;
 
 	/* an invalid byte (1) becomes U+FFFD (3 bytes); +3 for the ellipsis */
-	o.buf = malloc(3 * (la + ls + lb) + 4);
+	o.buf = mqs_malloc(3 * (la + ls + lb) + 4);
 	if (o.buf == NULL)
 		return NULL;
 	o.flags = flags;

@@ -12,6 +12,7 @@
 
 #include "gw_http.h"
 #include "gw_twilio.h"
+#include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
@@ -148,7 +149,7 @@ static int twilio_prepare(struct gw_channel *ch, const struct gw_delivery *d, CU
 		if (text == NULL)
 			goto out; /* res says why */
 	}
-	req = calloc(1, sizeof(*req));
+	req = mqs_calloc(1, sizeof(*req));
 	if (text == NULL)
 		text = tw->kind->build(d);
 	if (req == NULL || text == NULL)
@@ -196,7 +197,7 @@ out:
 	mqs_secret_free_str(text);
 	if (req != NULL) {
 		gw_http_resp_release(&req->resp);
-		free(req);
+		mqs_free(req);
 	}
 	return rc;
 }
@@ -251,7 +252,7 @@ static void twilio_request_free(struct gw_request *req)
 	if (req == NULL)
 		return;
 	gw_http_resp_release(&req->resp);
-	free(req);
+	mqs_free(req);
 }
 
 /* Free the channel. */
@@ -262,12 +263,12 @@ static void twilio_free(struct gw_channel *ch)
 	if (tw == NULL)
 		return;
 	gw_net_conf_release(&tw->net);
-	free(tw->endpoint);
-	free(tw->account_sid);
+	mqs_free(tw->endpoint);
+	mqs_free(tw->account_sid);
 	mqs_secret_free_str(tw->auth_token);
-	free(tw->from);
-	free(tw->service_sid);
-	free(tw);
+	mqs_free(tw->from);
+	mqs_free(tw->service_sid);
+	mqs_free(tw);
 }
 
 static const struct gw_channel_ops twilio_ops = {
@@ -283,7 +284,7 @@ static const struct gw_channel_ops twilio_ops = {
 struct gw_channel *gw_twilio_new(const struct gw_twilio_kind *kind, const struct gw_chan_conf *conf,
                                  char *err, size_t errlen)
 {
-	struct gw_twilio *tw = calloc(1, sizeof(*tw));
+	struct gw_twilio *tw = mqs_calloc(1, sizeof(*tw));
 	const char *sid = NULL;
 	const char *token = NULL;
 	const char *from = gw_conf_str(conf, "from");
@@ -329,11 +330,11 @@ struct gw_channel *gw_twilio_new(const struct gw_twilio_kind *kind, const struct
 		goto fail;
 	}
 	n = strlen(tw->net.url) + strlen(TWILIO_API) + strlen(sid) + 1 + strlen(kind->resource) + 1;
-	tw->endpoint = malloc(n);
-	tw->account_sid = strdup(sid);
-	tw->auth_token = strdup(token);
-	tw->from = from != NULL ? strdup(from) : NULL;
-	tw->service_sid = service != NULL ? strdup(service) : NULL;
+	tw->endpoint = mqs_malloc(n);
+	tw->account_sid = mqs_strdup(sid);
+	tw->auth_token = mqs_strdup(token);
+	tw->from = from != NULL ? mqs_strdup(from) : NULL;
+	tw->service_sid = service != NULL ? mqs_strdup(service) : NULL;
 	if (tw->endpoint == NULL || tw->account_sid == NULL || tw->auth_token == NULL ||
 	    (from != NULL && tw->from == NULL) || (service != NULL && tw->service_sid == NULL)) {
 		snprintf(err, errlen, "[channel %s] out of memory", kind->name);

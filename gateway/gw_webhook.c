@@ -15,6 +15,7 @@
 
 #include "gw_http.h"
 #include "gw_webhook.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "mqs_util.h"
 
@@ -100,7 +101,7 @@ int gw_webhook_sign(const uint8_t *secret, size_t secret_len, long long ts, cons
 	rc = MQS_OK;
 out:
 	OPENSSL_cleanse(mac, sizeof(mac));
-	free(msg);
+	free(msg); /* asprintf's: the C library's */
 	return rc;
 }
 
@@ -159,7 +160,7 @@ static int webhook_prepare(struct gw_channel *ch, const struct gw_delivery *d, C
 		snprintf(res->error, sizeof(res->error), "webhook: cannot sign");
 		goto out;
 	}
-	req = calloc(1, sizeof(*req));
+	req = mqs_calloc(1, sizeof(*req));
 	if (req == NULL)
 		goto nomem;
 	if (add_header(req, "Content-Type",
@@ -201,7 +202,7 @@ out:
 	if (req != NULL) {
 		curl_slist_free_all(req->headers);
 		gw_http_resp_release(&req->resp);
-		free(req);
+		mqs_free(req);
 	}
 	return rc;
 }
@@ -231,7 +232,7 @@ static void webhook_request_free(struct gw_request *req)
 		return;
 	curl_slist_free_all(req->headers);
 	gw_http_resp_release(&req->resp);
-	free(req);
+	mqs_free(req);
 }
 
 /* Free the channel. */
@@ -243,7 +244,7 @@ static void webhook_free(struct gw_channel *ch)
 		return;
 	gw_net_conf_release(&wh->net);
 	mqs_secret_free(wh->secret, wh->secret_len);
-	free(wh);
+	mqs_free(wh);
 }
 
 static const struct gw_channel_ops webhook_ops = {
@@ -281,7 +282,7 @@ int gw_webhook_url_cleartext(const char *url)
 /* New webhook channel from [channel webhook]. */
 struct gw_channel *gw_webhook_new(const struct gw_chan_conf *conf, char *err, size_t errlen)
 {
-	struct gw_webhook *wh = calloc(1, sizeof(*wh));
+	struct gw_webhook *wh = mqs_calloc(1, sizeof(*wh));
 	const char *secret = NULL;
 	const char *cafile;
 
@@ -304,11 +305,11 @@ struct gw_channel *gw_webhook_new(const struct gw_chan_conf *conf, char *err, si
 	}
 	cafile = gw_conf_str(conf, "cafile");
 	if (cafile != NULL && wh->net.ca_file == NULL) {
-		wh->net.ca_file = strdup(cafile);
+		wh->net.ca_file = mqs_strdup(cafile);
 		if (wh->net.ca_file == NULL)
 			goto nomem;
 	}
-	wh->secret = malloc(wh->secret_len);
+	wh->secret = mqs_malloc(wh->secret_len);
 	if (wh->secret == NULL)
 		goto nomem;
 	memcpy(wh->secret, secret, wh->secret_len);

@@ -107,7 +107,12 @@ static int gcm(struct mqs_envelope_ctx *c, int enc, const uint8_t *key, const ui
 		k->keyed = 0;
 		memcpy(k->key, key, sizeof(k->key));
 	}
-	if (EVP_CipherInit_ex2(cctx, NULL, same ? NULL : key, nonce, enc, NULL) != 1)
+	/* the expected tag goes in with the nonce: EVP_CIPHER_CTX_set_params()
+	 * would make the next init ask the provider for the IV length again */
+	if (!enc)
+		p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
+		                                         MQS_ENVELOPE_TAG_LEN);
+	if (EVP_CipherInit_ex2(cctx, NULL, same ? NULL : key, nonce, enc, enc ? NULL : p) != 1)
 		return MQS_ERR_CRYPTO;
 	k->keyed = 1;
 	if (EVP_CipherUpdate(cctx, NULL, &n, aad1, (int)aad1_len) != 1)
@@ -116,15 +121,13 @@ static int gcm(struct mqs_envelope_ctx *c, int enc, const uint8_t *key, const ui
 		return MQS_ERR_CRYPTO;
 	if (in_len > 0 && EVP_CipherUpdate(cctx, out, &n, in, (int)in_len) != 1)
 		return MQS_ERR_CRYPTO;
-	p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
-	                                         MQS_ENVELOPE_TAG_LEN);
 	if (!enc) {
-		if (EVP_CIPHER_CTX_set_params(cctx, p) != 1)
-			return MQS_ERR_CRYPTO;
 		if (EVP_CipherFinal_ex(cctx, fin, &n) != 1)
 			return MQS_ERR_ENV_AUTH;
 		return MQS_OK;
 	}
+	p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
+	                                         MQS_ENVELOPE_TAG_LEN);
 	if (EVP_CipherFinal_ex(cctx, fin, &n) != 1 || EVP_CIPHER_CTX_get_params(cctx, p) != 1)
 		return MQS_ERR_CRYPTO;
 	return MQS_OK;

@@ -146,8 +146,19 @@ last_mkt=$("$PYTHON" -c 'import json, sys
 print(max(j["n"] for j in map(json.loads, open(sys.argv[1])) if "Messages.json" in j["path"]
           and "Hello" in (j.get("form") or {}).get("Body", "")))' "$PROV_LOG")
 alert_n=$(reqn "Boiler")
-ok "the alert ($alert_n) went out before the last marketing sms ($last_mkt)" \
-	test "${alert_n:-999}" -lt "${last_mkt:-0}"
+# Marketing SMS still to go when the alert was queued (sent after its outbox row was made): on a
+# very slow run all eleven can be out before the gateway even reads the alert, and then there
+# is nothing for the alert to overtake. One of them may already have been in flight.
+late_mkt=$(sql "SELECT count(*) FROM outbox WHERE prio = 1 AND channel = 'sms' AND state = 'sent'
+                AND updated_at > (SELECT o.created_at FROM outbox o JOIN messages m
+                                  ON m.id = o.message WHERE m.msg_id = 'al-1')")
+if [ "${late_mkt:-0}" -ge 2 ]; then
+	ok "the alert ($alert_n) went out before the last marketing sms ($last_mkt)" \
+		test "${alert_n:-999}" -lt "${last_mkt:-0}"
+else
+	skip "the alert went out before the last marketing sms" \
+		"only ${late_mkt:-0} marketing sms were left when the alert was queued (slow run)"
+fi
 spread=$(sql "SELECT max(updated_at) - min(updated_at) FROM outbox WHERE prio = 1 AND
               channel = 'sms' AND state = 'sent'")
 ok "rate 5/s: 11 sms spread over ${spread} ms (>= 1500)" test "${spread:-0}" -ge 1500

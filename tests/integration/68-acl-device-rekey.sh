@@ -3,7 +3,8 @@
 # 68-acl-device-rekey.sh - mqttsec-acl device rekey / retotp with a real
 # broker (docs/payload-encryption.md, "Device rekey"): after a rekey the old
 # device key still seals accepted publishes during the grace and is refused
-# after it; the new key works; TOTP, group, ACL rule and allow-list entry
+# after it, and so are its key requests (answered during the grace, refused
+# after it); the new key works; TOTP, group, ACL rule and allow-list entry
 # are kept (the broker runs with the allow list on); after retotp the old
 # TOTP secret's code is refused and the new one works.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -83,6 +84,21 @@ else
 	skip "during the grace: the old key is accepted" "the publish ended after the grace"
 	skip "... and delivered" "the publish ended after the grace"
 fi
+# a key request (docs/payload-encryption.md, "Online keys") sealed with the
+# old key is answered during the grace too (dev1 may not read sec/#: the
+# answer refuses the filter, exit 77, but it is an answer)
+rc=0
+as old.json keys fetch 'sec/#' -W 10 >"$TEST_TMP/fetch-during.out" 2>&1 || rc=$?
+T3=$(date +%s)
+if [ "$rc" -eq 77 ]; then
+	pass "during the grace: a key request sealed with the old key is answered"
+elif [ "$T3" -le "$UNTIL" ]; then
+	fail "during the grace: a key request sealed with the old key is answered" \
+		"exit status $rc" "$(head -c 2000 "$TEST_TMP/fetch-during.out")"
+else
+	skip "during the grace: a key request sealed with the old key is answered" \
+		"the request ended after the grace"
+fi
 ok "the new key works (same totp, group rule, allow entry)" \
 	as new.json publish -t sec/c -m rekeyed -q 1
 ok "... delivered" wait_for 10 grep -qxF 'sec/c dev1 rekeyed' "$RLOG"
@@ -96,6 +112,19 @@ ok "... logged as unknown-key" dropped unknown-key 1
 ok "marker with the new key" as new.json publish -t sec/m -m marker -q 1
 ok "marker delivered" wait_for 10 grep -qxF 'sec/m dev1 marker' "$RLOG"
 nok "the old key's message after the grace was not delivered" grep -q 'after' "$RLOG"
+REFUSED='refused key request from client .*not sealed with its device key'
+nok "no key request was refused so far" logged "$REFUSED"
+rc=0
+as old.json keys fetch 'sec/#' -W 5 >/dev/null 2>&1 || rc=$?
+ok "after the grace: a key request sealed with the old key gets no answer (exit $rc)" \
+	test "$rc" -ne 0 -a "$rc" -ne 77
+ok "... it is refused and logged" wait_for 10 logged "$REFUSED"
+ANSWERED=$(grep -c 'mqttsec: sent .* of dev1 (' "$MOSQ_LOG")
+rc=0
+as new.json keys fetch 'sec/#' -W 10 >/dev/null 2>&1 || rc=$?
+is "$rc" 77 "the new key's request is answered (the filter refused: dev1 may not read it)"
+is "$(grep -c 'mqttsec: sent .* of dev1 (' "$MOSQ_LOG")" $((ANSWERED + 1)) \
+	"... one answer more in the broker log"
 
 # --- kept: group, rule, list entry
 ok "group membership kept" sh -c "\"$ACL_BIN\" group list pubs | grep -q dev1"

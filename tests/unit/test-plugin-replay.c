@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* test-plugin-replay.c - the plugin's replay set (broker-plugin/replay.c):
- * retransmission vs replay, expiry as the window moves, the cap. */
+ * retransmission vs replay, expiry as the window moves, the cap, the slot
+ * table (dead slots reused, rebuilds, runs that wrap around its end), the
+ * ring of buckets wrapping around, and memory through mqs_malloc. */
 #include "config.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "replay.h"
 #include "tap.h"
@@ -159,6 +163,150 @@ static void test_many(void)
 	mqsp_replay_free(r);
 }
 
+/* A counting allocator hook: bytes live through mqs_malloc and their peak. */
+static size_t hook_live, hook_peak;
+static long hook_blocks;
+
+static void *h_malloc(size_t len)
+{
+	size_t *p = malloc(len + 16);
+
+	if (p == NULL)
+		return NULL;
+	p[0] = len;
+	hook_live += len;
+	hook_blocks++;
+	if (hook_live > hook_peak)
+		hook_peak = hook_live;
+	return (char *)p + 16;
+}
+
+static void h_free(void *q)
+{
+	size_t *p;
+
+	if (q == NULL)
+		return;
+	p = (size_t *)((char *)q - 16);
+	hook_live -= p[0];
+	hook_blocks--;
+	free(p);
+}
+
+static void *h_realloc(void *q, size_t len)
+{
+	void *n = h_malloc(len);
+	size_t old;
+
+	if (n == NULL || q == NULL)
+		return n;
+	old = ((size_t *)((char *)q - 16))[0];
+	memcpy(n, q, old < len ? old : len);
+	h_free(q);
+	return n;
+}
+
+/* Steady churn: about 2,000 live entries, 200,000 added over 1,000 s, each
+ * held for its window and looked up again as a replay from another client
+ * and as a retransmission; the memory peak stays within one pool chunk and
+ * the slots of one window, and all of it goes through the hook. */
+static void test_churn(void)
+{
+	struct mqsp_replay *r;
+	uint64_t c1, c2, ts = 0;
+	int ok = 1, refused = 1, fresh = 1;
+	uint32_t n = 0;
+
+	mqs_alloc_set(h_malloc, h_realloc, h_free);
+	hook_live = hook_peak = 0;
+	hook_blocks = 0;
+	r = mqsp_replay_new(5, 100000);
+	c1 = mqsp_replay_client(r, "c1");
+	c2 = mqsp_replay_client(r, "c2");
+	for (int64_t now = T0; now < T0 + 1000; now++) {
+		for (int k = 0; k < 200; k++, n++) {
+			ok &= add(r, n, now, c1, now) == MQS_OK;
+			/* one added 3 s ago is still held: a replay, a resend */
+			if (n >= 600) {
+				refused &= look(r, n - 600, n - 600, c2, &ts) == MQSP_REPLAY_SEEN;
+				refused &= look(r, n - 600, n - 600, c1, &ts) == MQSP_REPLAY_SAME;
+			}
+		}
+		/* one added 20 s ago was dropped with its bucket */
+		if (n > 4000)
+			fresh &= look(r, n - 4000, n - 4000, c2, &ts) == MQSP_REPLAY_NEW;
+		ok &= mqsp_replay_count(r) <= 200 * 20;
+	}
+	tap_ok(ok, "200,000 envelopes through a 5 s window, at most 4,000 held");
+	tap_ok(refused, "every envelope inside its window: a replay from another client, "
+	                "a retransmission from its own");
+	tap_ok(fresh, "every envelope past its window and bucket: dropped");
+	/* one chunk of 16,384 records of 56 bytes, and at most 6 slots of 8
+	 * bytes per held entry (3 per entry, rounded up to a power of two) */
+	tap_ok(hook_peak <= 16384 * 56 + 4000 * 48 + 4096,
+	       "one pool chunk and at most 48 bytes of slots per held entry (%zu bytes)",
+	       hook_peak);
+	tap_ok(hook_live > 0 && hook_blocks > 0, "the set's memory came through mqs_malloc");
+	mqsp_replay_free(r);
+	tap_ok(hook_live == 0 && hook_blocks == 0, "and all of it went back through mqs_free");
+	mqs_alloc_set(NULL, NULL, NULL);
+}
+
+/* A set near its rebuild point holds runs that wrap around the end of the
+ * table; a long life wraps the ring of buckets many times. */
+static void test_wrap(void)
+{
+	struct mqsp_replay *r = mqsp_replay_new(1, 1000000);
+	uint64_t c = mqsp_replay_client(r, "c"), ts;
+	int ok = 1;
+	uint32_t n = 0;
+
+	/* 1 s window: 64 buckets of 1 s, reused every 64 s: 1,000 laps */
+	for (int64_t now = T0; now < T0 + 64000; now++) {
+		uint32_t first = n;
+
+		for (int k = 0; k < 3; k++, n++)
+			ok &= add(r, n, now, c, now) == MQS_OK;
+		for (uint32_t i = first; i < n; i++)
+			ok &= look(r, i, i + 1, c, &ts) == MQSP_REPLAY_SEEN;
+		if (first >= 30)
+			ok &= look(r, first - 30, first - 30, c, &ts) == MQSP_REPLAY_NEW;
+	}
+	tap_ok(ok, "1,000 laps of the bucket ring: replays refused, old entries dropped");
+	/* 600 entries in one table of 1,024 slots (the rebuild comes at 640):
+	 * some runs cross the end of the table; every entry is found */
+	mqsp_replay_expire(r, T0 + 70000);
+	tap_is_int(mqsp_replay_count(r), 0, "empty");
+	ok = 1;
+	for (uint32_t i = 0; i < 600; i++)
+		ok &= add(r, 5000000 + i, T0 + 70000, c, T0 + 70000) == MQS_OK;
+	for (uint32_t i = 0; i < 600; i++)
+		ok &= look(r, 5000000 + i, 0, c, &ts) == MQSP_REPLAY_SEEN;
+	for (uint32_t i = 600; i < 20000; i++)
+		ok &= look(r, 5000000 + i, 0, c, &ts) == MQSP_REPLAY_NEW;
+	tap_ok(ok, "600 entries in a full-ish table: each found, 19,400 unseen ones new");
+	mqsp_replay_free(r);
+}
+
+/* The clock steps back: nothing held is forgotten, and the set works on. */
+static void test_clock_back(void)
+{
+	struct mqsp_replay *r = mqsp_replay_new(10, 1000);
+	uint64_t c = mqsp_replay_client(r, "c"), ts;
+	int ok = 1;
+
+	for (uint32_t i = 0; i < 10; i++)
+		ok &= add(r, i, T0, c, T0) == MQS_OK;
+	mqsp_replay_expire(r, T0 - 3600);
+	for (uint32_t i = 0; i < 10; i++)
+		ok &= look(r, i, i, c, &ts) == MQSP_REPLAY_SAME;
+	ok &= add(r, 10, T0 - 3600, c, T0 - 3600) == MQS_OK;
+	ok &= look(r, 10, 10, c, &ts) == MQSP_REPLAY_SAME;
+	ok &= mqsp_replay_count(r) == 11;
+	tap_ok(ok, "an hour back: the entries held stay, new ones are recorded");
+	mqsp_replay_free(r);
+}
+
 int main(void)
 {
 	tap_ok(mqsp_replay_new(0, 10) == NULL && mqsp_replay_new(10, 0) == NULL,
@@ -167,6 +315,9 @@ int main(void)
 	test_expiry();
 	test_cap();
 	test_many();
+	test_churn();
+	test_wrap();
+	test_clock_back();
 	tap_done();
 	return tap_exit();
 }
