@@ -360,9 +360,14 @@ int mqsp_replay_add(struct mqsp_replay *r, uint32_t key_id,
 	if (8 * (r->nonzero + 1) > 5 * r->nslots && slots_rebuild(r) != MQS_OK)
 		return MQS_ERR_NOMEM;
 	b = &r->buckets[(expiry / r->span) % NBUCKETS];
-	if (b->epoch != expiry / r->span) {
-		if (b->count > 0)
-			bucket_drop(r, b); /* cannot happen while the clock only moves on */
+	/* a bucket still holding entries of another epoch: only after the
+	 * clock stepped back, and then its epoch is the later one (an earlier
+	 * one was dropped by the expiry above); its entries are needed once the
+	 * clock is back where it was, so the new entry joins them and is kept
+	 * longer than it needs */
+	if (b->epoch < expiry / r->span && b->count > 0)
+		bucket_drop(r, b); /* expired: cannot happen after the expiry above */
+	if (b->epoch != expiry / r->span && b->count == 0) {
 		b->epoch = expiry / r->span;
 		b->gen += NBUCKETS;
 	}

@@ -15,7 +15,9 @@
  *     window of ts, so its entry is needed until ts + window and no longer.
  *     Entries sit in time buckets by that expiry second; a ring of buckets
  *     covers 2 windows (timestamps may lie up to one window in the future),
- *     and a whole bucket is dropped at once when its last second has passed;
+ *     and a whole bucket is dropped at once when its last second has passed
+ *     (after the clock stepped back, an entry whose bucket still holds a
+ *     later epoch joins it: nothing held is dropped early);
  *   - count: at most max entries.  When the set is full new envelopes are
  *     refused (mqsp_replay_add() says so) rather than forgetting entries
  *     whose window is still open, which would let their replays through.

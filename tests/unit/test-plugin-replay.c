@@ -307,6 +307,30 @@ static void test_clock_back(void)
 	mqsp_replay_free(r);
 }
 
+/* The clock steps back by more than the ring: a new entry's bucket is one
+ * that holds entries of a later epoch, still needed once the clock is back
+ * where it was.  They stay (the new entry joins them and is kept longer). */
+static void test_clock_back_ring(void)
+{
+	struct mqsp_replay *r = mqsp_replay_new(10, 1000);
+	uint64_t c = mqsp_replay_client(r, "c"), ts;
+	int ok = 1;
+
+	/* window 10: one second per bucket, 64 buckets */
+	ok &= add(r, 1, T0, c, T0) == MQS_OK;
+	/* 64 s back: the new expiry second falls in the bucket of the first */
+	ok &= add(r, 2, T0 - 64, c, T0 - 64) == MQS_OK;
+	ok &= look(r, 2, 2, c, &ts) == MQSP_REPLAY_SAME;
+	/* the clock is back at T0: the first envelope is fresh again */
+	mqsp_replay_expire(r, T0);
+	ok &= look(r, 1, 1, c, &ts) == MQSP_REPLAY_SAME;
+	ok &= mqsp_replay_count(r) == 2;
+	mqsp_replay_expire(r, T0 + 13);
+	ok &= mqsp_replay_count(r) == 0;
+	tap_ok(ok, "64 s back: an entry in a bucket of a later epoch is not dropped");
+	mqsp_replay_free(r);
+}
+
 int main(void)
 {
 	tap_ok(mqsp_replay_new(0, 10) == NULL && mqsp_replay_new(10, 0) == NULL,
@@ -318,6 +342,7 @@ int main(void)
 	test_churn();
 	test_wrap();
 	test_clock_back();
+	test_clock_back_ring();
 	tap_done();
 	return tap_exit();
 }
