@@ -31,9 +31,10 @@
  * one splice; an add reuses the first dead slot on its probe path, and the
  * table is rebuilt (from a sequential pass over the pool) at 3 slots per
  * live entry when live and dead slots fill 5/8 of it.  A lookup of a new
- * envelope reads one slot cache line, and no entry.  Memory stays at the
- * high-water mark: at most max records plus 3 to 6 slots per live entry
- * (about 80 to 110 bytes per entry), all through mqs_malloc, and a busy
+ * envelope reads one slot cache line, and no entry.  The records stay at
+ * their high-water mark (at most max); the slot table follows the live
+ * count, 3 to 6 slots per live entry (twice that while it is rebuilt):
+ * about 80 to 105 bytes per entry in all, through mqs_malloc, and a busy
  * broker does not call malloc per message.
  *
  * Ownership: mqsp_replay_new() returns a set freed by mqsp_replay_free()
