@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "journal.h"
 #include "mqs_alloc.h"
@@ -60,6 +60,10 @@ static struct mqsp_step *step_slot(struct mqsp_plugin *p, const char *name)
 		s->step = INT64_MIN;
 		memcpy(s->name, name, len + 1);
 		HASH_ADD_STR(p->steps, name, s);
+		if (!mqs_uthash_added(s, hh)) {
+			mqs_free(s);
+			return NULL;
+		}
 	}
 	return s;
 }

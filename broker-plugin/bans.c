@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "bans.h"
 #include "mqs_alloc.h"
@@ -183,10 +183,15 @@ out:
 	return c;
 }
 
-/* Put a counter from counter_take back, at the tail. */
+/* Put a counter from counter_take back, at the tail; out of memory, it is
+ * forgotten (freed: the ban it decided stands, its count starts over). */
 static void table_put(struct table *t, struct counter *c, size_t len)
 {
 	HASH_ADD(hh, t->head, key[0], len, c);
+	if (!mqs_uthash_added(c, hh)) {
+		counter_free(c);
+		return;
+	}
 	t->count++;
 }
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uthash.h>
+#include "mqs_uthash.h"
 #include <utlist.h>
 
 #include "clientids.h"
@@ -168,6 +168,10 @@ static struct cid_user *user_get(struct mqsp_clientids *t, const char *name)
 		return NULL;
 	memcpy(u->name, name, len + 1);
 	HASH_ADD_KEYPTR(hh, t->users, u->name, len, u);
+	if (!mqs_uthash_added(u, hh)) {
+		mqs_free(u);
+		return NULL;
+	}
 	return u;
 }
 
@@ -186,6 +190,10 @@ static struct cid_entry *entry_add(struct mqsp_clientids *t, struct cid_user *u,
 	e->last_seen = seen;
 	e->saved_seen = seen;
 	HASH_ADD_KEYPTR(hh, t->by_id, e->clientid, len, e);
+	if (!mqs_uthash_added(e, hh)) {
+		mqs_free(e);
+		return NULL;
+	}
 	DL_APPEND(u->ids, e);
 	u->count++;
 	t->count++;

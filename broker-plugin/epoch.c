@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include <openssl/rand.h>
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "epoch.h"
 #include "mqs_alloc.h"
@@ -106,6 +106,13 @@ static uint64_t record(struct mqsp_epochs *e, uint64_t id, const void *conn, int
 	x->conn = conn;
 	x->persistent = !clean;
 	HASH_ADD(hh, e->map, id, sizeof(x->id), x);
+	if (!mqs_uthash_added(x, hh)) {
+		/* out of memory: the epoch is handed out, not remembered */
+		uint64_t epoch = x->epoch;
+
+		mqs_free(x);
+		return epoch;
+	}
 	e->count++;
 	return x->epoch;
 }

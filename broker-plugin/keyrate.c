@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "mqs_alloc.h"
 #include "keyrate.h"
@@ -60,6 +60,11 @@ static struct bucket *bucket_get(struct mqsp_keyrate *r, const char *id, size_t 
 	if (b != NULL) {
 		HASH_DEL(r->map, b); /* to the end: most recently used */
 		HASH_ADD(hh, r->map, id, len, b);
+		if (!mqs_uthash_added(b, hh)) {
+			mqs_free(b);
+			r->n--;
+			return NULL;
+		}
 		return b;
 	}
 	if (r->n >= r->max) {
@@ -76,6 +81,10 @@ static struct bucket *bucket_get(struct mqsp_keyrate *r, const char *id, size_t 
 	b->tokens = MQSP_KEYRATE_BURST;
 	b->last_ms = now_ms;
 	HASH_ADD(hh, r->map, id, len, b);
+	if (!mqs_uthash_added(b, hh)) {
+		mqs_free(b);
+		return NULL;
+	}
 	r->n++;
 	return b;
 }

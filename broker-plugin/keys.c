@@ -261,16 +261,20 @@ static int phase_rows(struct mqsp_keys_load *l, double deadline_ms, int *done)
 	return MQS_OK;
 }
 
-/* Index the device keys (the array no longer moves) and order the filters. */
-static void finish(struct mqsp_keys *k)
+/* Index the device keys (the array no longer moves) and order the filters.
+ * MQS_ERR_NOMEM when a table cannot grow (the load is then dropped). */
+static int finish(struct mqsp_keys *k)
 {
 	for (size_t i = 0; i < k->ndkeys; i++) {
 		struct mqsp_device_key *dk = &k->dkeys[i];
 		struct mqsp_device_key *dup = NULL;
 
 		HASH_FIND(hh, k->by_id, &dk->id, sizeof(dk->id), dup);
-		if (dup == NULL)
+		if (dup == NULL) {
 			HASH_ADD(hh, k->by_id, id, sizeof(dk->id), dk);
+			if (!mqs_uthash_added(dk, hh))
+				return MQS_ERR_NOMEM;
+		}
 		if (dk->until != 0)
 			continue;
 		dup = NULL;
@@ -279,17 +283,25 @@ static void finish(struct mqsp_keys *k)
 			HASH_ADD(hh_name, k->by_name, device, strlen(dk->device), dk);
 		else if (dk->id > dup->id)
 			HASH_REPLACE(hh_name, k->by_name, device, strlen(dk->device), dk, dup);
+		else
+			continue;
+		if (!mqs_uthash_added(dk, hh_name))
+			return MQS_ERR_NOMEM;
 	}
 	for (size_t i = 0; i < k->ntkeys; i++) {
 		struct mqsp_topic_key *tk = &k->tkeys[i];
 		struct mqsp_topic_key *dup = NULL;
 
 		HASH_FIND(hh, k->tkeys_by_id, &tk->id, sizeof(tk->id), dup);
-		if (dup == NULL)
+		if (dup == NULL) {
 			HASH_ADD(hh, k->tkeys_by_id, id, sizeof(tk->id), tk);
+			if (!mqs_uthash_added(tk, hh))
+				return MQS_ERR_NOMEM;
+		}
 	}
 	if (k->nprotected > 1)
 		qsort(k->protected, k->nprotected, sizeof(*k->protected), mqsp_keys_protected_cmp);
+	return MQS_OK;
 }
 
 /* Load until done or out of time. */
@@ -301,7 +313,7 @@ int mqsp_keys_load_step(struct mqsp_keys_load *l, double deadline_ms, struct mqs
 	*out = NULL;
 	while (rc == MQS_OK && l->phase != LP_DONE) {
 		if (l->phase == LP_INDEX) {
-			finish(l->k);
+			rc = finish(l->k);
 			l->phase = LP_DONE;
 			break;
 		}

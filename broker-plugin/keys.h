@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #include <sqlite3.h>
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "mqs_envelope.h"
 #include "mqs_master_key.h"

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <uthash.h>
+#include "mqs_uthash.h"
 #include <utlist.h>
 
 #include "clock.h"
@@ -264,6 +264,11 @@ static struct fetched *fetched_new(struct mqsp_keysvc *ks, struct mosquitto *cli
 		}
 		memcpy(uc->user, user, ulen + 1);
 		HASH_ADD(hh, ks->by_user, user, ulen, uc);
+		if (!mqs_uthash_added(uc, hh)) {
+			mqs_free(uc);
+			mqs_free(f);
+			return NULL;
+		}
 	}
 	uc->n++;
 	f->uc = uc;
@@ -271,6 +276,14 @@ static struct fetched *fetched_new(struct mqsp_keysvc *ks, struct mosquitto *cli
 	memcpy(f->cid, cid, strlen(cid) + 1);
 	memcpy(f->user, user, ulen + 1);
 	HASH_ADD(hh, ks->by_cid, cid, strlen(cid), f);
+	if (!mqs_uthash_added(f, hh)) {
+		if (--uc->n == 0) {
+			HASH_DEL(ks->by_user, uc);
+			mqs_free(uc);
+		}
+		mqs_free(f);
+		return NULL;
+	}
 	ks->nfetched++;
 	return f;
 }

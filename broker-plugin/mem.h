@@ -13,13 +13,7 @@
 #ifndef MQSP_MEM_H
 #define MQSP_MEM_H
 
-#include "mqs_alloc.h"
-
-#define HASH_NONFATAL_OOM    1
-#define uthash_malloc(sz)    mqs_malloc(sz)
-#define uthash_free(ptr, sz) mqs_free(ptr)
-
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 /* 1 when a HASH_ADD grew the table from count_before items (the item is
  * in), 0 when the allocation of the table was refused (the item is not). */

@@ -13,7 +13,6 @@
 #include "forged.h"
 #include "keys.h"
 #include "mqs_alloc.h"
-#include "mqs_buf.h"
 #include "mqs_envelope.h"
 #include "mqs_envelope_ctx.h"
 #include "mqs_error.h"
@@ -24,7 +23,6 @@
 #include "seals.h"
 
 #define LOG_FIELD_MAX 128
-#define PLAIN_MIN     4096
 
 struct mqsp_reseal {
 	struct mqs_envelope_ctx *ec; /* reused OpenSSL state, holds the PRF key */
@@ -32,8 +30,6 @@ struct mqsp_reseal {
 	struct mqsp_forged *forged;     /* envelopes only the broker may seal (forged.h) */
 	struct mqsp_epochs *epochs;     /* session of each client id (epoch.h) */
 	struct mqsp_downlink *downlink; /* derived per-device keys (downlink.h) */
-	uint8_t *plain;                 /* plaintext scratch, wiped after every message */
-	size_t plain_cap;
 	int64_t log_second;
 	unsigned log_count;
 	unsigned long log_skipped;
@@ -85,7 +81,6 @@ void mqsp_reseal_free(struct mqsp_reseal *r)
 	mqsp_forged_free(r->forged);
 	mqsp_epochs_free(r->epochs);
 	mqsp_downlink_free(r->downlink);
-	mqs_secret_free(r->plain, r->plain_cap);
 	mqs_envelope_ctx_free(r->ec);
 	mqs_free(r);
 }
@@ -164,22 +159,6 @@ static enum mqsp_drop check_envelope(const struct mqsp_keys *k, const char *user
 	return MQSP_DROP__COUNT;
 }
 
-/* Make room for n bytes of plaintext (at least PLAIN_MIN, so the scratch
- * exists even for an empty plaintext).  A secret array: growth wipes the
- * old block.  MQS_OK, MQS_ERR_TOOBIG or MQS_ERR_NOMEM. */
-static int plain_reserve(struct mqsp_reseal *r, size_t n)
-{
-	void *b = r->plain;
-	int rc;
-
-	if (n <= r->plain_cap && b != NULL)
-		return MQS_OK; /* every message but the first few: no call */
-	rc = mqs_array_reserve(&b, &r->plain_cap, n < PLAIN_MIN ? PLAIN_MIN : n, 1,
-	                       MQS_ENVELOPE_PLAIN_MAX, 1);
-	r->plain = b;
-	return rc;
-}
-
 /* An unprotected topic: only a forged envelope is refused (forged.h). */
 static int plain_check(struct mqsp_plugin *p, const struct mqsp_keys *k, struct mosquitto *client,
                        const char *topic, const void *payload, uint32_t len, const char *what)
@@ -241,7 +220,8 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	uint32_t seal_id;
 	const char *user;
 	uint8_t *out = NULL;
-	size_t out_len, plain_len = 0, written = 0;
+	uint8_t *plain; /* in out, where its ciphertext goes: opened and sealed in place */
+	size_t out_len = 0, plain_len = 0, written = 0, user_len;
 	uint64_t now_ms, out_ts = 0, client;
 	enum mqsp_replay_verdict seen;
 	enum mqsp_drop why;
@@ -295,10 +275,16 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		}
 		out_ts = now_ms;
 	}
-	if (plain_reserve(r, info.ciphertext_len) != MQS_OK)
+	/* the output buffer holds the plaintext from the open to the seal, which
+	 * encrypts it in place: one buffer, no copy (wiped when refused) */
+	user_len = strlen(user);
+	out_len = mqs_envelope_sealed_len(user_len, info.ciphertext_len);
+	out = out_len > 0 ? mosquitto_malloc(out_len + 1) : NULL;
+	if (out == NULL)
 		goto refuse;
+	plain = out + MQS_ENVELOPE_HDR_LEN + user_len;
 	rc = mqs_envelope_ctx_open(r->ec, dk->key, dk->id, ed->payload, ed->payloadlen, ed->topic,
-	                           strlen(ed->topic), r->plain, r->plain_cap, &plain_len, NULL);
+	                           strlen(ed->topic), plain, info.ciphertext_len, &plain_len, NULL);
 	if (rc != MQS_OK) {
 		why = rc == MQS_ERR_ENV_AUTH ? MQSP_DROP_TAMPERED : MQSP_DROP_ERROR;
 		goto refuse;
@@ -308,8 +294,8 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 	 * plaintext in one millisecond differ), so one nonce under one key is
 	 * always one output (docs/envelope.md, "Re-seal nonces"); it is also
 	 * the digest that tells a retransmission (same input nonce) */
-	if (mqs_envelope_ctx_reseal_nonce(r->ec, out_ts, info.nonce, user, strlen(user), ed->topic,
-	                                  strlen(ed->topic), r->plain, plain_len, digest) != MQS_OK)
+	if (mqs_envelope_ctx_reseal_nonce(r->ec, out_ts, info.nonce, user, user_len, ed->topic,
+	                                  strlen(ed->topic), plain, plain_len, digest) != MQS_OK)
 		goto refuse;
 	/* a resend must re-seal to the output it had; anything else is a replay */
 	if (seen == MQSP_REPLAY_SAME && mqsp_replay_lookup(r->seen, info.key_id, info.nonce, digest,
@@ -325,12 +311,8 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		why = sv == MQSP_SEAL_WORN ? MQSP_DROP_KEY_WORN : MQSP_DROP_ERROR;
 		goto refuse;
 	}
-	out_len = mqs_envelope_sealed_len(strlen(user), plain_len);
-	out = out_len > 0 ? mosquitto_malloc(out_len + 1) : NULL;
-	if (out == NULL)
-		goto refuse;
-	rc = mqs_envelope_ctx_seal(r->ec, seal_key, seal_id, out_ts, digest, user, strlen(user),
-	                           ed->topic, strlen(ed->topic), r->plain, plain_len, out, out_len,
+	rc = mqs_envelope_ctx_seal(r->ec, seal_key, seal_id, out_ts, digest, user, user_len,
+	                           ed->topic, strlen(ed->topic), plain, plain_len, out, out_len,
 	                           &written);
 	if (rc != MQS_OK)
 		goto refuse;
@@ -344,7 +326,6 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 			goto refuse;
 		}
 	}
-	OPENSSL_cleanse(r->plain, plain_len);
 	OPENSSL_cleanse(dl_key, sizeof(dl_key));
 	out[written] = '\0';
 	ed->payload = out;
@@ -354,8 +335,8 @@ int mqsp_message_cb(int event, void *event_data, void *userdata)
 		mqsp_rotate_key(p, seal_id, (int64_t)(now_ms / 1000));
 	return MOSQ_ERR_SUCCESS;
 refuse:
-	if (plain_len > 0)
-		OPENSSL_cleanse(r->plain, plain_len);
+	if (out != NULL) /* may hold the plaintext */
+		OPENSSL_cleanse(out, out_len);
 	OPENSSL_cleanse(dl_key, sizeof(dl_key));
 	mosquitto_free(out);
 	return drop(p, why, ed->client, ed->topic, "message", 0);

@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "mqs_alloc.h"
 #include "seals.h"
@@ -113,6 +113,10 @@ enum mqsp_seal_verdict mqsp_seals_take(struct mqsp_seals *s, sqlite3 *db, uint32
 			return MQSP_SEAL_NOMEM;
 		c->id = id;
 		HASH_ADD(hh, s->by_id, id, sizeof(c->id), c);
+		if (!mqs_uthash_added(c, hh)) {
+			mqs_free(c);
+			return MQSP_SEAL_NOMEM;
+		}
 	}
 	if (c->used >= s->max) {
 		if (c->due == 0)

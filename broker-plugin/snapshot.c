@@ -137,6 +137,12 @@ static int row_device(struct mqsp_build *b, sqlite3_stmt *st)
 	if (!d->secret_ok)
 		s->bad_secrets++;
 	HASH_ADD_KEYPTR(hh, s->devices, d->name, strlen(d->name), d);
+	if (!mqs_uthash_added(d, hh)) {
+		/* the arena holds d, the table does not: wipe it here */
+		OPENSSL_cleanse(d->secret, sizeof(d->secret));
+		OPENSSL_cleanse(d->kconn, sizeof(d->kconn));
+		return MQS_ERR_NOMEM; /* the build is dropped */
+	}
 	s->ndevices++;
 	return MQS_OK;
 }
@@ -400,6 +406,10 @@ static int tree_rule(struct mqsp_build *b, const struct rule_row *row)
 		if (b->cur->tree == NULL)
 			return MQS_ERR_NOMEM;
 		HASH_ADD_KEYPTR(hh, s->subjects, b->cur->name, strlen(b->cur->name), b->cur);
+		if (!mqs_uthash_added(b->cur, hh)) {
+			b->cur = NULL; /* in the arena, not in the table: the build is dropped */
+			return MQS_ERR_NOMEM;
+		}
 	}
 	rc = mqs_rules_tree_add(b->cur->tree, &s->arena, row->filter, row->access, row->deny,
 	                        row->priority);

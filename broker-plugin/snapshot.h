@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include <sqlite3.h>
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "mqs_rules.h"
 #include "mqs_arena.h"

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "mqs_alloc.h"
 #include "mqs_buf.h"
@@ -132,6 +132,10 @@ static void ucount_add(struct mqsp_tokens *t, const struct seen *s, int delta)
 			return; /* not counted: no cap for it while memory is short */
 		memcpy(u->name, s->key, s->user_len);
 		HASH_ADD_KEYPTR(hh, t->uc, u->name, s->user_len, u);
+		if (!mqs_uthash_added(u, hh)) {
+			mqs_free(u);
+			return; /* not counted, as above */
+		}
 	}
 	if (u == NULL)
 		return;
@@ -171,6 +175,10 @@ static int seen_add(struct mqsp_tokens *t, const char *key, int64_t at, int dirt
 	s->at = at;
 	s->dirty = dirty;
 	HASH_ADD_STR(t->set, key, s);
+	if (!mqs_uthash_added(s, hh)) {
+		mqs_free(s);
+		return MQS_ERR_NOMEM;
+	}
 	ucount_add(t, s, 1);
 	t->count++;
 	if (dirty)

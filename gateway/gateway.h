@@ -50,6 +50,8 @@ struct gw_gateway {
 	                             * campaign content for reviewers (gw_review.h) */
 	/* docs/marketing.md */
 	struct gw_marketing *marketing; /* campaigns after approval (gw_marketing.h) */
+	int input_waits;                /* set by the loop before the marketing tick: a broker's
+	                                 * socket has data to read, the fan-out yields to it */
 };
 
 #endif

@@ -1129,6 +1129,13 @@ void gw_engine_kick(struct gw_engine *e)
 	}
 }
 
+/* New marketing rows were committed: no end of a deferral. */
+void gw_engine_kick_marketing(struct gw_engine *e)
+{
+	if (e != NULL)
+		e->dirty = 1;
+}
+
 /* f's transfer ended (untracked, outcome in f->res): keep the outcome,
  * give the slot to the next row. */
 static void transfer_ended(struct gw_engine *e, struct inflight *f)

@@ -95,6 +95,11 @@ void gw_engine_stop(struct gw_engine *e);
  * NULL is fine. */
 void gw_engine_kick(struct gw_engine *e);
 
+/* New marketing rows only (a fan-out batch): look at the outbox on the
+ * next turn, but let the writes of a campaign keep waiting for a running
+ * alert (docs/marketing.md, "Delivery rules").  NULL is fine. */
+void gw_engine_kick_marketing(struct gw_engine *e);
+
 /* Drive transfers (curl_multi_perform); finished ones are recorded by the
  * next gw_engine_dispatch(). */
 void gw_engine_perform(struct gw_engine *e);

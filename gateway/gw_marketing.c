@@ -37,6 +37,7 @@
 #define BATCH_MIN       50          /* recipients per batch at least */
 #define BATCH_START     200         /* recipients in the first batch */
 #define BATCH_BUDGET_US 2000        /* a batch should take at most this long */
+#define YIELD_MAX       8           /* batches put off in a row for waiting input at most */
 #define SLOW_EVERY_MS   1000        /* expiry, scheduling, start, done: once a second */
 #define WARNED_MAX      32          /* campaigns whose missing proof was logged */
 #define PUBLISHER       "$campaign" /* messages.publisher of campaign messages */
@@ -55,6 +56,7 @@ struct gw_marketing {
 	struct cached cache[CACHE_MAX];
 	uint64_t use_clock;
 	size_t batch;       /* recipients in the next batch */
+	unsigned yielded;   /* batches put off in a row for waiting input (YIELD_MAX) */
 	uint64_t next_slow; /* Unix ms of the next once-a-second steps */
 	int fanning;        /* a fan-out has recipients left */
 	int64_t warned[WARNED_MAX];
@@ -619,7 +621,8 @@ static int fan_out_batch(struct gw_marketing *m, int64_t now)
 		 * daemon's checkpointer thread), rather than in the commit of
 		 * an alert that crosses SQLite's automatic checkpoint threshold */
 		gw_store_checkpoint(s);
-		gw_engine_kick(m->gw->engine);
+		/* marketing rows: a running alert's deferral stays */
+		gw_engine_kick_marketing(m->gw->engine);
 	}
 	{
 		/* keep one turn short: adapt the batch to the time it took */
@@ -772,6 +775,11 @@ uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64
 	}
 	if (m->fanning && gw->engine != NULL && gw_engine_alerts_running(gw->engine) > 0)
 		return now_ms + 1; /* an alert is on its way: its turns stay short */
+	if (m->fanning && gw->input_waits && m->yielded < YIELD_MAX) {
+		m->yielded++;
+		return now_ms; /* a message waits on a broker's socket: read it first */
+	}
+	m->yielded = 0;
 	if (m->fanning)
 		m->fanning = fan_out_batch(m, now);
 	return m->fanning ? now_ms : m->next_slow;

@@ -102,4 +102,5 @@ void gw_outq_pop(struct gw_outq *q)
 	msg_free(&q->msgs[q->head]);
 	q->head = (q->head + 1) % q->cap;
 	q->n--;
+	q->popped++;
 }

@@ -22,6 +22,7 @@
 #define GW_OUTQ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mqs_error.h"
 
@@ -37,6 +38,8 @@ struct gw_outq {
 	struct gw_outq_msg *msgs; /* ring: n messages from head */
 	size_t cap, head, n;
 	unsigned long dropped; /* refused by gw_outq_push since init */
+	uint64_t popped;       /* popped since init: the head's sequence number
+	                        * (popped + n: the next message's) */
 };
 
 /* An empty queue. */

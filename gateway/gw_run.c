@@ -71,6 +71,8 @@
  *   SRC_ENGINE  the sockets of the email channel's pipelining SMTP client
  *               (gw_engine_fds, gw_smtp.h): ready ones only wake the
  *               loop, whose next turn's gw_engine_perform() does the I/O
+ *   SRC_SYNC    the store's syncer finished an fsync (gw_store_sync_fd):
+ *               the status messages that waited for it go out
  *
  * Timers (no descriptor): the transports' service (reconnect, keepalive,
  * held messages), the engine's next due time, escalation deadlines,
@@ -82,11 +84,13 @@
  * (gw_pubq.h) is drained into each connected broker, within that broker's
  * window; PUBACKs (on_published) delete rows, a dropped connection
  * (on_down) sends its rows in flight again after the reconnect. */
-enum src_kind { SRC_SIGNAL = 0, SRC_MQTT, SRC_HTTP, SRC_ENGINE };
+enum src_kind { SRC_SIGNAL = 0, SRC_MQTT, SRC_HTTP, SRC_ENGINE, SRC_SYNC };
 
-#define MQTT_MAX   GW_BROKERS_MAX                         /* brokers at most */
-#define PUBQ_BATCH 16                                     /* rows claimed per query */
-#define SRC_MAX    (1 + MQTT_MAX + 1 + GW_ENGINE_FDS_MAX) /* signal, brokers, HTTP, engine */
+#define MQTT_MAX   GW_BROKERS_MAX /* brokers at most */
+#define PUBQ_BATCH 16             /* rows claimed per query */
+#define SRC_MAX                                                                                    \
+	(1 + MQTT_MAX + 1 + GW_ENGINE_FDS_MAX + 1) /* signal, brokers, HTTP, engine, syncer */
+#define SYNCS_MAX 16 /* fsyncs in flight tracked one by one (more: merged) */
 
 struct src {
 	int kind;     /* enum src_kind */
@@ -178,6 +182,14 @@ struct gw_loop {
 	uint64_t pubq_retry[MQTT_MAX];    /* a publish failed: not before (ms) */
 	uint64_t pubq_err_next[MQTT_MAX]; /* its error is logged again from (ms) */
 	struct gw_outq out;               /* status messages waiting for the transport */
+	/* fsyncs handed to the store's syncer, oldest first: each with the
+	 * sequence number of the first status message queued after it began
+	 * (the messages before it wait for it: flush_out) */
+	struct {
+		uint64_t gen, upto;
+	} syncs[SYNCS_MAX];
+	size_t nsyncs;
+	uint64_t out_durable; /* status messages before this one may go */
 	int sig_pipe[2];
 	uint64_t pump_last;   /* monotonic ms of the last pump */
 	uint64_t listen_next; /* when the listener wants to run without I/O */
@@ -221,13 +233,50 @@ static int setup_signals(struct gw_loop *l)
 	return MQS_OK;
 }
 
-/* Hand every queued status message to the status broker's transport (a
- * transport that is down drops and counts them: status is best effort). */
+/* Hand the fsync owed for the messages committed so far to the store's
+ * syncer (docs/gateway.md, "Delivery guarantees") and note where the status
+ * messages that depend on it end. */
+static void sync_begin(struct gw_loop *l)
+{
+	struct gw_store *s = &l->gw.store;
+	uint64_t gen = s->sync_gen, upto = l->out.popped + l->out.n;
+
+	gw_store_sync_begin(s);
+	if (s->sync_gen == gen)
+		return; /* nothing owed, or paid in place */
+	if (l->nsyncs == SYNCS_MAX) {
+		/* merged into the newest: its messages wait a little longer */
+		l->syncs[SYNCS_MAX - 1].gen = s->sync_gen;
+		l->syncs[SYNCS_MAX - 1].upto = upto;
+		return;
+	}
+	l->syncs[l->nsyncs].gen = s->sync_gen;
+	l->syncs[l->nsyncs].upto = upto;
+	l->nsyncs++;
+}
+
+/* Hand the queued status messages to the status broker's transport (a
+ * transport that is down drops and counts them: status is best effort),
+ * all but those queued after a commit whose fsync is not done yet: a
+ * "queued" status tells the publisher that its message is kept. */
 static void flush_out(struct gw_loop *l)
 {
 	const struct gw_outq_msg *msg = gw_outq_head(&l->out);
+	struct gw_store *s = &l->gw.store;
+	int pending = gw_store_sync_pending(s);
+	size_t done = 0;
 
-	while (msg != NULL) {
+	while (done < l->nsyncs && l->syncs[done].gen <= s->sync_known)
+		l->out_durable = l->syncs[done++].upto;
+	if (done > 0) {
+		memmove(&l->syncs[0], &l->syncs[done], (l->nsyncs - done) * sizeof(l->syncs[0]));
+		l->nsyncs -= done;
+	}
+	if (!pending) {
+		l->nsyncs = 0;
+		l->out_durable = l->out.popped + l->out.n;
+	}
+	while (msg != NULL && l->out.popped < l->out_durable) {
 		if (l->nmqtt > 0) {
 			/* a refusal is counted or logged by the transport */
 			(void)gw_mqtt_publish(l->mqtt[0], msg->topic, msg->payload, msg->len);
@@ -384,6 +433,7 @@ static void loop_pump(void *ctx)
 	gw_engine_perform(l->gw.engine);
 	gw_engine_dispatch(l->gw.engine, (int64_t)mqs_now_ms());
 	gw_engine_perform(l->gw.engine);
+	sync_begin(l);
 	flush_out(l);
 	drain_pubq(l);
 }
@@ -404,6 +454,27 @@ static size_t held(const struct gw_loop *l)
 	for (size_t i = 0; i < l->nmqtt; i++)
 		n += gw_mqtt_held(l->mqtt[i]);
 	return n;
+}
+
+/* 1 when a broker's socket has data to read now (a zero-timeout poll): a
+ * message may wait there, and a campaign's fan-out batch yields to it. */
+static int mqtt_readable(struct gw_loop *l)
+{
+	struct pollfd p[MQTT_MAX];
+	nfds_t n = 0;
+
+	for (size_t i = 0; i < l->nmqtt; i++) {
+		short ev = 0;
+		int fd = gw_mqtt_fd(l->mqtt[i], &ev);
+
+		if (fd < 0)
+			continue;
+		p[n].fd = fd;
+		p[n].events = POLLIN;
+		p[n].revents = 0;
+		n++;
+	}
+	return n > 0 && poll(p, n, 0) > 0;
 }
 
 /* Fill the poll set from the source table: fds[] and what each one is. */
@@ -437,6 +508,14 @@ static unsigned poll_set(struct gw_loop *l, struct curl_waitfd fds[SRC_MAX],
 		fds[n].events = CURL_WAIT_POLLIN;
 		fds[n].revents = 0;
 		srcs[n].kind = SRC_HTTP;
+		srcs[n].index = 0;
+		n++;
+	}
+	if (gw_store_sync_fd(&l->gw.store) >= 0) {
+		fds[n].fd = gw_store_sync_fd(&l->gw.store);
+		fds[n].events = CURL_WAIT_POLLIN;
+		fds[n].revents = 0;
+		srcs[n].kind = SRC_SYNC;
 		srcs[n].index = 0;
 		n++;
 	}
@@ -525,7 +604,7 @@ static void loop(struct gw_loop *l)
 
 		for (size_t i = 0; i < l->nmqtt; i++)
 			wake = earliest(wake, gw_mqtt_service(l->mqtt[i], now));
-		gw_store_sync(&gw->store); /* an fsync still owed (a refused one, a drained hold) */
+		sync_begin(l); /* an fsync still owed (a refused one, a drained hold) */
 		gw_engine_perform(gw->engine);
 		gw_engine_dispatch(gw->engine, (int64_t)now);
 		gw_engine_perform(gw->engine); /* start what was just added */
@@ -549,8 +628,10 @@ static void loop(struct gw_loop *l)
 					wake =
 					    earliest(wake, gw_medjoin_tick(gw, gw->joins[i], now));
 			}
-			if (gw->marketing != NULL)
+			if (gw->marketing != NULL) {
+				gw->input_waits = mqtt_readable(l);
 				wake = earliest(wake, gw_marketing_tick(gw, gw->marketing, now));
+			}
 		}
 		if (l->listen != NULL) {
 			if (now >= l->listen_next) {
@@ -622,6 +703,12 @@ static void loop(struct gw_loop *l)
 				}
 				break;
 			}
+			case SRC_SYNC:
+				/* an fsync of the syncer is done: the status
+				 * messages that waited for it go */
+				gw_store_sync_collect(&gw->store);
+				flush_out(l);
+				break;
 			case SRC_HTTP:
 				gw_listen_run(l->listen);
 				l->listen_next = gw_listen_next_ms(l->listen, mqs_now_ms());
@@ -637,8 +724,10 @@ static void loop(struct gw_loop *l)
 				 * which then overlaps their first round trip */
 				gw_engine_dispatch(gw->engine, (int64_t)mqs_now_ms());
 				gw_engine_perform(gw->engine);
-				/* one fsync for the messages of this read */
-				gw_store_sync(&gw->store);
+				/* one fsync for the messages of this read, in the
+				 * syncer's thread: their "queued" status waits for
+				 * it, the loop does not */
+				sync_begin(l);
 				flush_out(l);
 				drain_pubq(l);
 				break;
@@ -1057,8 +1146,11 @@ int gw_run(const struct gw_config *conf)
 	gw_store_nowait(&gw->store);
 	/* checkpoints off the loop; without the thread they stay in it */
 	(void)gw_store_checkpointer_start(&gw->store, conf->db);
+	/* the fsync of each read off the loop; without the thread it stays */
+	(void)gw_store_syncer_start(&gw->store);
 	loop(l);
 	gw_store_sync(&gw->store);
+	flush_out(l); /* what waited for that fsync */
 	if (l->out.dropped > 0)
 		gw_log(GW_LOG_WARN, "%lu status messages were dropped: the outgoing queue was full",
 		       l->out.dropped);

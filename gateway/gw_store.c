@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -618,6 +619,219 @@ out:
 	return rc;
 }
 
+/* The syncer (gw_store_syncer_start): makes the WAL durable off the
+ * loop's thread. */
+struct gw_store_syncer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *wal;     /* the WAL file's path */
+	uint64_t want; /* under mu: the latest request */
+	uint64_t done; /* under mu: the latest request made durable */
+	int failed;    /* under mu: an fsync failed, the thread takes no more */
+	int stop;      /* under mu */
+	int wake[2];   /* a byte after each fsync, for the loop's poll */
+};
+
+/* One fdatasync of the WAL file: every frame written to it before (by
+ * any connection: the page cache is the file's) is durable after.  1 on
+ * success. */
+static int wal_fsync(const char *wal)
+{
+	int fd = open(wal, O_RDONLY | O_CLOEXEC), ok = 0;
+
+	if (fd < 0)
+		return 0;
+	ok = fdatasync(fd) == 0;
+	close(fd);
+	return ok;
+}
+
+/* The thread: an fsync whenever a request is newer than the last one done. */
+static void *syncer_main(void *arg)
+{
+	struct gw_store_syncer *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->stop) {
+		uint64_t gen;
+		int ok;
+		ssize_t w;
+
+		if (c->want == c->done || c->failed) {
+			pthread_cond_wait(&c->cv, &c->mu);
+			continue;
+		}
+		gen = c->want;
+		pthread_mutex_unlock(&c->mu);
+		ok = wal_fsync(c->wal);
+		pthread_mutex_lock(&c->mu);
+		if (ok)
+			c->done = gen;
+		else
+			c->failed = 1;
+		/* full pipe: a byte is there already, the loop wakes anyway */
+		w = write(c->wake[1], "s", 1);
+		(void)w;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Stop the syncer (what it has not done is covered by gw_store_sync). */
+static void syncer_stop(struct gw_store *s)
+{
+	struct gw_store_syncer *c = s->syncer;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	close(c->wake[0]);
+	close(c->wake[1]);
+	free(c->wal);
+	free(c);
+	s->syncer = NULL;
+}
+
+/* Start the syncer. */
+int gw_store_syncer_start(struct gw_store *s)
+{
+	struct gw_store_syncer *c = NULL;
+	const char *wal;
+	sigset_t all, old;
+	int rc = MQS_OK, perr, made = 0;
+
+	if (s->syncer != NULL || !s->sync_full)
+		goto out;
+	wal = sqlite3_filename_wal(sqlite3_db_filename(s->db, "main"));
+	c = calloc(1, sizeof(*c));
+	if (c != NULL && wal != NULL)
+		c->wal = strdup(wal);
+	if (c == NULL || c->wal == NULL) {
+		gw_log(GW_LOG_WARN, "cannot start the syncer: out of memory");
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the syncer: %s", strerror(errno));
+		rc = MQS_ERR_IO;
+		goto out;
+	}
+	made = 1; /* the pipe */
+	if (pthread_mutex_init(&c->mu, NULL) != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the syncer: out of memory");
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	made = 2; /* and the mutex */
+	if (pthread_cond_init(&c->cv, NULL) != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the syncer: out of memory");
+		rc = MQS_ERR_NOMEM;
+		goto out;
+	}
+	made = 3; /* and the condition variable */
+	/* no signal reaches the thread (as the checkpointer) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	perr = pthread_create(&c->thread, NULL, syncer_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (perr != 0) {
+		gw_log(GW_LOG_WARN, "cannot start the syncer: %s", strerror(perr));
+		rc = MQS_ERR_IO;
+		goto out;
+	}
+	s->syncer = c;
+	c = NULL;
+out:
+	if (c != NULL) {
+		if (made > 2)
+			pthread_cond_destroy(&c->cv);
+		if (made > 1)
+			pthread_mutex_destroy(&c->mu);
+		if (made > 0) {
+			close(c->wake[0]);
+			close(c->wake[1]);
+		}
+		free(c->wal);
+		free(c);
+	}
+	return rc;
+}
+
+/* Hand the owed fsync to the syncer (or pay it now). */
+void gw_store_sync_begin(struct gw_store *s)
+{
+	struct gw_store_syncer *c = s->syncer;
+
+	if (!s->unsynced || s->in_tx)
+		return;
+	if (c == NULL || s->sync_broken) {
+		gw_store_sync(s);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	c->want = ++s->sync_gen;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	s->unsynced = 0;
+}
+
+/* An fsync owed or not done yet. */
+int gw_store_sync_pending(struct gw_store *s)
+{
+	struct gw_store_syncer *c = s->syncer;
+	uint64_t done;
+	int failed;
+
+	if (s->unsynced)
+		return 1;
+	if (c == NULL || s->sync_known >= s->sync_gen)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	done = c->done;
+	failed = c->failed;
+	pthread_mutex_unlock(&c->mu);
+	if (done > s->sync_known)
+		s->sync_known = done;
+	if (s->sync_known >= s->sync_gen)
+		return 0;
+	if (failed) {
+		/* owed again, paid in place from now on */
+		if (!s->sync_broken)
+			gw_log(GW_LOG_WARN, "db: the syncer's fsync failed: fsyncs run in the "
+			                    "event loop from now on");
+		s->sync_broken = 1;
+		s->unsynced = 1;
+		s->sync_known = s->sync_gen;
+	}
+	return 1;
+}
+
+/* The syncer's wake-up descriptor. */
+int gw_store_sync_fd(const struct gw_store *s)
+{
+	return s->syncer != NULL ? s->syncer->wake[0] : -1;
+}
+
+/* Empty the wake-up descriptor. */
+void gw_store_sync_collect(struct gw_store *s)
+{
+	char buf[64];
+	ssize_t got;
+
+	if (s->syncer == NULL)
+		return;
+	got = read(s->syncer->wake[0], buf, sizeof(buf));
+	while (got > 0)
+		got = read(s->syncer->wake[0], buf, sizeof(buf));
+}
+
 /* Checkpoint soon. */
 void gw_store_checkpoint(struct gw_store *s)
 {
@@ -633,6 +847,7 @@ void gw_store_close(struct gw_store *s)
 {
 	if (s == NULL)
 		return;
+	syncer_stop(s);
 	ckpt_stop(s);
 	for (size_t i = 0; i < s->ncache; i++)
 		sqlite3_finalize(s->cache[i].st);
@@ -833,8 +1048,13 @@ void gw_store_sync(struct gw_store *s)
 	static const char sql[] = "INSERT INTO kv(key, value) VALUES ('synced_at', ?) "
 	                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 	sqlite3_stmt *st;
+	uint64_t gen = s->sync_gen;
 
-	if (!s->unsynced || s->in_tx)
+	if (s->in_tx)
+		return;
+	if (gen > s->sync_known && gw_store_sync_pending(s))
+		s->unsynced = 1; /* the syncer's latest is not done: covered here */
+	if (!s->unsynced)
 		return;
 	gw_store_durable(s, 1);
 	if (gw_store_begin(s) != MQS_OK)
@@ -851,8 +1071,11 @@ void gw_store_sync(struct gw_store *s)
 		return;
 	}
 	gw_store_done(st);
-	if (gw_store_commit(s) == MQS_OK)
+	if (gw_store_commit(s) == MQS_OK) {
 		s->unsynced = 0;
+		if (s->sync_known < gen)
+			s->sync_known = gen;
+	}
 }
 
 /* Release a cached statement. */

@@ -17,8 +17,8 @@
  * Return values are enum mqs_err codes (MQS_OK = 0).
  *
  * Ownership: struct gw_store is caller-owned; gw_store_open() fills it,
- * gw_store_close() stops the checkpointer (if started), closes the database
- * and wipes the keys (NULL-safe).
+ * gw_store_close() stops the checkpointer and the syncer (if started),
+ * closes the database and wipes the keys (NULL-safe).
  * Statements from gw_store_prepare() belong to the caller (finalize them);
  * those of gw_store_stmt() belong to the store.
  */
@@ -42,10 +42,15 @@
 #define GW_STORE_TEXT_LABEL "mqttsec-gateway text v1"
 
 struct gw_store_ckpt;
+struct gw_store_syncer;
 
 struct gw_store {
 	sqlite3 *db;
-	struct gw_store_ckpt *ckpt; /* the checkpointer thread, NULL when none */
+	struct gw_store_ckpt *ckpt;     /* the checkpointer thread, NULL when none */
+	struct gw_store_syncer *syncer; /* the fsync thread, NULL when none */
+	uint64_t sync_gen;              /* fsyncs handed to the syncer so far */
+	uint64_t sync_known;            /* ... of which known to be done */
+	int sync_broken;                /* the syncer failed: fsyncs run in place again */
 	uint8_t mk[MQS_MASTER_KEY_LEN];
 	uint8_t lookup_key[32];
 	uint8_t unsub_key[32]; /* HMAC key of unsubscribe tokens (GW_STORE_UNSUB_LABEL) */
@@ -126,9 +131,36 @@ void gw_store_sync_later(struct gw_store *s);
 
 /* With synchronous = full and messages committed since the last call: make
  * them durable now, with one fsync for all of them (a small write in a
- * FULL transaction syncs the whole WAL).  The gateway calls it after each
- * batch of MQTT messages, before it reads the socket again. */
+ * FULL transaction syncs the whole WAL), in the caller's thread; fsyncs
+ * handed to the syncer and not done yet are covered too.  The gateway
+ * calls it when it stops. */
 void gw_store_sync(struct gw_store *s);
+
+/* For the daemon: a thread that makes the messages committed by s durable
+ * (one fdatasync of the WAL file per request, covering every frame
+ * written before it) while the caller's thread goes on (docs/gateway.md,
+ * "Delivery guarantees").  Only with synchronous = full (else MQS_OK and
+ * no thread).  MQS_OK, or an error (logged) with fsyncs left in place. */
+int gw_store_syncer_start(struct gw_store *s);
+
+/* The fsync owed (gw_store_sync_later): handed to the syncer, which does
+ * it while the caller goes on; without a syncer (or after it failed) done
+ * in place as gw_store_sync().  Watch gw_store_sync_pending(). */
+void gw_store_sync_begin(struct gw_store *s);
+
+/* 1 while an fsync is owed or handed to the syncer and not done: what
+ * depends on the durability of the latest messages (their "queued"
+ * status) waits; 0 when everything committed so far is durable (or
+ * synchronous = normal).  Should the syncer's fsync fail, the fsync is
+ * owed again (gw_store_sync_begin then runs it in place) and the syncer
+ * is no longer used. */
+int gw_store_sync_pending(struct gw_store *s);
+
+/* A descriptor that becomes readable when the syncer finished an fsync
+ * (for the caller's poll), -1 without a syncer; gw_store_sync_collect()
+ * empties it. */
+int gw_store_sync_fd(const struct gw_store *s);
+void gw_store_sync_collect(struct gw_store *s);
 
 /* For the daemon's event loop: never wait for another connection's lock
  * longer than about a millisecond (the busy timeout of gw_store_open is

@@ -38,7 +38,10 @@ int mqs_envelope_ctx_new(struct mqs_envelope_ctx **out);
 /* Free (and wipe) everything.  NULL is fine. */
 void mqs_envelope_ctx_free(struct mqs_envelope_ctx *c);
 
-/* As mqs_envelope_seal(). */
+/* As mqs_envelope_seal().  plain may also lie inside out, exactly where
+ * its ciphertext goes (out + MQS_ENVELOPE_HDR_LEN + origin_len): it is then
+ * encrypted in place (the broker opens into its output buffer and re-seals
+ * there, without a copy). */
 int mqs_envelope_ctx_seal(struct mqs_envelope_ctx *c, const uint8_t key[MQS_ENVELOPE_KEY_LEN],
                           uint32_t key_id, uint64_t timestamp_ms, const uint8_t *nonce,
                           const char *origin, size_t origin_len, const char *topic,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uthash.h>
+#include "mqs_uthash.h"
 
 #include "mqs_alloc.h"
 #include "mqs_lists.h"
@@ -80,6 +80,10 @@ static int key_add(struct mqs_list *l, struct mqs_list_key **table, const char *
 	k->until = until;
 	memcpy(k->key, pattern, len + 1);
 	HASH_ADD(hh, *table, key[0], len, k);
+	if (!mqs_uthash_added(k, hh)) {
+		mqs_free(k);
+		goto out;
+	}
 	l->count++;
 	rc = MQS_OK;
 out:
@@ -123,6 +127,10 @@ static int net_add(struct mqs_list *l, const char *pattern, int64_t until)
 	n->until = until;
 	memcpy(n->addr, net.addr, 16);
 	HASH_ADD(hh, l->nets[net.prefix], addr, 16, n);
+	if (!mqs_uthash_added(n, hh)) {
+		mqs_free(n);
+		goto out;
+	}
 	prefix_note(l, net.prefix);
 	l->count++;
 	rc = MQS_OK;

@@ -21,6 +21,7 @@ PACKAGES=(
 	libcurl4-openssl-dev libcjson-dev libinih-dev libqrencode-dev libgfshare-dev libmicrohttpd-dev uthash-dev
 	libargon2-dev chromium chromium-driver python3-selenium
 	python3 python3-cryptography python3-aiosmtpd python3-paho-mqtt openssl
+	nodejs node-mqtt
 	postfix
 	clang libclang-rt-14-dev clang-format
 	ca-certificates

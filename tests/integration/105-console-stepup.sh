@@ -44,9 +44,23 @@ _age() {
 _stepup() {
 	console_post /stepup next=/users "password=$1" "code=$2"
 }
+# _replayed STEP DESC: the last audit row says the code of time step STEP was refused as
+# already used. The console accepts codes one step either side of now; on a run so slow that
+# STEP has left that window since, the same code is refused as wrong instead (still refused).
+_replayed() {
+	local got now
+	got=$(_audit_last)
+	now=$(($(date +%s) / 30))
+	if [ "$got" = "step-up failed (alice): wrong code" ] && [ $((now - $1)) -gt 1 ]; then
+		skip "$2" "the code's step left the window on this slow run (refused as wrong)"
+	else
+		is "$got" "step-up failed (alice): code already used" "$2"
+	fi
+}
 
 ## signing in counts as a step-up
 CODE_SIGNIN=$(console_code alice)
+STEP_SIGNIN=$(cat "$TEST_TMP/console/step.alice")
 ok "alice signs in" console_signin alice "" "$CODE_SIGNIN"
 is "$(console_post /users/disable name=oscar)" 303 "right after sign-in a sensitive action works"
 is "$(_enabled oscar)" 0 "oscar disabled"
@@ -82,11 +96,12 @@ is "$(_sql "SELECT count(*) FROM failures WHERE kind = 'user' AND key = 'alice'"
 	"counted: 2 failures of alice"
 _sql "DELETE FROM failures"
 is "$(_stepup "$(console_password alice)" "$CODE_SIGNIN")" 403 "the sign-in's code refused"
-is "$(_audit_last)" "step-up failed (alice): code already used" "audited as a replay"
+_replayed "$STEP_SIGNIN" "audited as a replay"
 _sql "DELETE FROM failures"
 
 ## the step-up, then the action
 CODE=$(console_code alice)
+STEP_CODE=$(cat "$TEST_TMP/console/step.alice")
 is "$(_stepup "$(console_password alice)" "$CODE")" 303 "step-up with password and a new code"
 ok "back to the page of the action" grep -qi '^Location: /users' "$CONSOLE_HEADERS"
 is "$(_audit_last)" "step-up alice" "the step-up is audited"
@@ -98,7 +113,7 @@ is "$(console_post /users/disable name=olga)" 303 "and another one"
 is "$(console_post /users/enable name=olga)" 303 "and another one"
 _age alice
 is "$(_stepup "$(console_password alice)" "$CODE")" 403 "the same code again refused"
-is "$(_audit_last)" "step-up failed (alice): code already used" "audited as a replay"
+_replayed "$STEP_CODE" "audited as a replay"
 is "$(console_post /users/disable name=olga)" 403 "the step-up expired: the form again"
 is "$(_enabled olga)" 1 "olga not disabled"
 _sql "DELETE FROM failures"

@@ -9,7 +9,7 @@
 # back each time with a fresh token (no refusal, 4 nonces recorded) and
 # publishes after every connect.  The Paho (Python) example runs the same
 # way when paho-mqtt is installed, and the MQTT.js one when node finds the
-# mqtt package (MQTTJS_NODE_PATH; skipped otherwise).
+# mqtt package (Debian's node-mqtt, or MQTTJS_NODE_PATH; skipped otherwise).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/plugin-lib.sh" # the shared plugin helpers
@@ -73,9 +73,10 @@ else
 fi
 
 # MQTT.js: the docs' loop, when node and the mqtt package are found (never
-# installed by the test: make check needs no network; e.g. npm install mqtt
-# in a directory and MQTTJS_NODE_PATH=that/node_modules)
-export NODE_PATH=${MQTTJS_NODE_PATH:-${NODE_PATH:-}}
+# installed by the test: make check needs no network): Debian's node-mqtt
+# (scripts/deps.sh) in /usr/share/nodejs, or npm install mqtt in a directory
+# and MQTTJS_NODE_PATH=that/node_modules
+export NODE_PATH=${MQTTJS_NODE_PATH:-${NODE_PATH:-/usr/share/nodejs}}
 if command -v node >/dev/null && node -e 'require("mqtt")' 2>/dev/null; then
 	PROXY_PORT=$(free_port)
 	start_bg proxy3 python3 "$top_srcdir/tests/tools/dropproxy.py" "$PROXY_PORT" "$MOSQ_PORT" \

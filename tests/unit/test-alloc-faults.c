@@ -5,7 +5,7 @@
  * SQLite through SQLITE_CONFIG_MALLOC, all pointed here at one counter.
  * For each operation (envelope seal and open, key store, share split and
  * combine, share records, the share receiver, the SMS envelope, the
- * credentials and master key parsers) a first run counts its N
+ * credentials and master key parsers, the client lists' hash tables) a first run counts its N
  * allocations; then the operation runs N more times, refusing allocation
  * k in run k.  Every run must give an error code or the right result
  * (never a success with a wrong result, never a crash), and leave nothing
@@ -31,6 +31,7 @@
 #include "mqs_error.h"
 #include "mqs_join.h"
 #include "mqs_keystore.h"
+#include "mqs_lists.h"
 #include "mqs_master_key.h"
 #include "mqs_share.h"
 #include "mqs_sms.h"
@@ -315,6 +316,43 @@ out:
 	return res;
 }
 
+/* Fill a client list (400 client ids, 40 usernames, 20 networks: the hash
+ * tables grow their buckets on the way) and match against it. */
+static int op_lists(void)
+{
+	static const uint8_t addr[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 7, 1, 2};
+	struct mqs_list l;
+	char name[32];
+	int rc = MQS_OK, res = 1;
+
+	mqs_list_init(&l);
+	for (int i = 0; i < 400 && rc == MQS_OK; i++) {
+		snprintf(name, sizeof(name), "sensor-%d", i);
+		rc = mqs_list_add(&l, MQS_MATCH_CLIENTID, name, 0);
+	}
+	for (int i = 0; i < 40 && rc == MQS_OK; i++) {
+		snprintf(name, sizeof(name), "user-%d", i);
+		rc = mqs_list_add(&l, MQS_MATCH_USERNAME, name, 0);
+	}
+	for (int i = 0; i < 20 && rc == MQS_OK; i++) {
+		snprintf(name, sizeof(name), "10.%d.0.0/16", i);
+		rc = mqs_list_add(&l, MQS_MATCH_IP, name, 0);
+	}
+	if (rc != MQS_OK) {
+		res = rc == MQS_ERR_NOMEM ? 1 : -1;
+		goto out;
+	}
+	res = mqs_list_match(&l, "sensor-399", NULL, NULL, 1000) &&
+	              mqs_list_match(&l, NULL, "user-0", NULL, 1000) &&
+	              mqs_list_match(&l, NULL, NULL, addr, 1000) &&
+	              !mqs_list_match(&l, "sensor-400", "user-40", NULL, 1000)
+	          ? 0
+	          : -1;
+out:
+	mqs_list_release(&l);
+	return res;
+}
+
 /* Temporary folder, master key file, the shares for the receiver. */
 static void setup(void)
 {
@@ -356,6 +394,7 @@ int main(void)
 	    {"share split/combine", op_share},   {"share record seal/open", op_record},
 	    {"share receiver", op_join},         {"sms envelope", op_sms},
 	    {"credentials parser", op_creds},    {"master key", op_master_key},
+	    {"client lists", op_lists},
 	};
 	size_t nops = sizeof(ops) / sizeof(ops[0]);
 	char path[320];

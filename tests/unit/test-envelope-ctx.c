@@ -210,6 +210,37 @@ static void test_nonce_fields(struct mqs_envelope_ctx *c)
 	              "input nonce give another nonce (X3-2)");
 }
 
+/* The broker's in-place re-seal (broker-plugin/reseal.c): open into the
+ * output buffer where the ciphertext goes, then seal that plaintext in
+ * place; the output is byte-identical to sealing from a separate buffer. */
+static void test_in_place(struct mqs_envelope_ctx *c)
+{
+	static const size_t sizes[] = {0, 1, 16, 17, 256, 16384, BIG};
+	const uint8_t nonce[12] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
+	int same = 1, refused = 1;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n1 = 0, n2 = 0, n = 0, hdr = MQS_ENVELOPE_HDR_LEN + 4;
+
+		mqs_envelope_seal(key, 42, 1, nonce, NULL, 0, "p/1", 3, plain, sizes[i], env1,
+		                  sizeof(env1), &n1);
+		same &= mqs_envelope_ctx_open(c, key, 42, env1, n1, "p/1", 3, env2 + hdr, sizes[i],
+		                              &n, NULL) == MQS_OK &&
+		        n == sizes[i];
+		same &= mqs_envelope_ctx_seal(c, key2, 7, 2, nonce, "bpub", 4, "p/1", 3, env2 + hdr,
+		                              n, env2, sizeof(env2), &n2) == MQS_OK;
+		mqs_envelope_seal(key2, 7, 2, nonce, "bpub", 4, "p/1", 3, plain, sizes[i], env1,
+		                  sizeof(env1), &n1);
+		same &= n1 == n2 && memcmp(env1, env2, n1) == 0;
+		/* a tampered input: refused */
+		env1[n1 - 1] ^= 1;
+		refused &= mqs_envelope_ctx_open(c, key2, 7, env1, n1, "p/1", 3, env2 + hdr,
+		                                 sizes[i], &n, NULL) == MQS_ERR_ENV_AUTH;
+	}
+	tap_ok(same, "open into the output, seal in place: byte-identical (7 sizes)");
+	tap_ok(refused, "a tampered input in place: refused");
+}
+
 int main(void)
 {
 	struct mqs_envelope_ctx *c = NULL;
@@ -222,6 +253,7 @@ int main(void)
 	test_refusals(c);
 	test_nonce_vectors(c);
 	test_nonce_fields(c);
+	test_in_place(c);
 	test_seal_open(c);
 	mqs_envelope_ctx_free(c);
 	mqs_envelope_ctx_free(NULL);

@@ -2,10 +2,11 @@
 /* test-gw-store.c - the gateway database: master key handling, encrypted
  * recipients with HMAC lookups, masked listings, outbox dedupe, claim,
  * requeue after a crash, escalation rows, envelope opening, the
- * checkpointer thread. */
+ * checkpointer thread, the syncer thread. */
 #include "config.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -637,6 +638,74 @@ static void test_cache_bound(void)
 	gw_store_close(&s);
 }
 
+/* Wait (bounded) until the syncer's descriptor is readable, then empty it.
+ * 1 when it was. */
+static int syncer_wait(struct gw_store *s)
+{
+	struct pollfd p = {gw_store_sync_fd(s), POLLIN, 0};
+	int r = poll(&p, 1, 60000);
+
+	gw_store_sync_collect(s);
+	return r == 1;
+}
+
+/* The daemon's syncer (docs/gateway.md, "Delivery guarantees"): the fsync
+ * owed for committed messages is done by a thread, which wakes the loop
+ * when it is done; should it fail, the fsync is owed again and paid in
+ * place. */
+static void test_syncer(void)
+{
+	struct gw_store s;
+	char path[300], wal[310], moved[320], err[512];
+
+	snprintf(path, sizeof(path), "%s/sync.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	snprintf(moved, sizeof(moved), "%s-moved", path);
+	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "syncer: database opens");
+		return;
+	}
+	tap_ok(gw_store_syncer_start(&s) == MQS_OK && s.syncer == NULL &&
+	           gw_store_sync_fd(&s) == -1,
+	       "syncer: no thread with synchronous = normal");
+	gw_store_close(&s);
+	if (gw_store_open(&s, path, key_path, 1, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "syncer: database opens");
+		return;
+	}
+	gw_store_nowait(&s);
+	SETUP(gw_store_exec(&s, "CREATE TABLE t(x)"));
+	tap_ok(gw_store_syncer_start(&s) == MQS_OK && gw_store_sync_fd(&s) >= 0, "syncer: starts");
+	tap_ok(other_thread_blocks(SIGTERM) == 1, "syncer: its thread blocks SIGTERM");
+	tap_ok(gw_store_sync_pending(&s) == 0, "syncer: nothing pending at first");
+	gw_store_durable(&s, 0);
+	SETUP(gw_store_exec(&s, "INSERT INTO t VALUES (1)"));
+	gw_store_sync_later(&s);
+	tap_ok(gw_store_sync_pending(&s) == 1, "syncer: a commit owes an fsync");
+	gw_store_sync_begin(&s);
+	tap_ok(s.unsynced == 0 && s.sync_gen == 1, "syncer: the fsync is handed over");
+	tap_ok(syncer_wait(&s), "syncer: wakes the caller when done");
+	tap_ok(gw_store_sync_pending(&s) == 0 && s.sync_known == 1,
+	       "syncer: nothing pending after its fsync");
+	/* an fsync that fails (the WAL file cannot be opened): owed again,
+	 * paid in place from then on */
+	SETUP(gw_store_exec(&s, "INSERT INTO t VALUES (2)"));
+	gw_store_sync_later(&s);
+	SETUP(rename(wal, moved));
+	gw_store_sync_begin(&s);
+	tap_ok(syncer_wait(&s), "syncer: a failed fsync wakes the caller too");
+	tap_ok(gw_store_sync_pending(&s) == 1 && s.unsynced == 1 && s.sync_broken == 1,
+	       "syncer: a failed fsync is owed again");
+	SETUP(rename(moved, wal));
+	gw_store_sync_begin(&s); /* in place now */
+	tap_ok(gw_store_sync_pending(&s) == 0 && s.sync_gen == 2,
+	       "syncer: after a failure the fsync is paid in place");
+	gw_store_close(&s);
+	tap_ok(s.syncer == NULL && s.db == NULL, "syncer: closing stops it");
+}
+
 int main(void)
 {
 	struct gw_config conf;
@@ -682,6 +751,7 @@ int main(void)
 	test_checkpointer();
 	test_checkpointer_bound();
 	test_cache_bound();
+	test_syncer();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
