@@ -35,6 +35,8 @@
 # -C: the gateway's [store] cache_size (default 2M; docs/gateway.md,
 # "Memory").  The gateway reports its memory every 10 s of phase 2
 # (SIGUSR1): OUTDIR/gw-mem.csv.
+# SOAK_GATEWAY=PATH runs another gateway binary (a sanitizer build for a
+# leak check at its stop, in the kept work dir's gateway.out).
 # BENCH_KEEP=1 keeps the work dir.
 set -eu
 export LC_ALL=C
@@ -43,7 +45,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${top_builddir:-$PWD}
 LOAD=$BUILD/bench/bench-soak-load
 ACL=$BUILD/acl/mqttsec-acl
-GATEWAY=$BUILD/gateway/mqttsec-gateway
+GATEWAY=${SOAK_GATEWAY:-$BUILD/gateway/mqttsec-gateway}
 PLUGIN=$BUILD/broker-plugin/.libs/mqttsec_plugin.so
 MOSQUITTO=${MOSQUITTO_BIN:-/usr/sbin/mosquitto}
 PY=/usr/bin/python3
@@ -73,7 +75,7 @@ while getopts "d:n:r:m:c:a:o:L:Pt:C:" opt; do
 	t) TRIALS=$OPTARG ;;
 	C) GW_CACHE=$OPTARG ;;
 	*)
-		sed -n '2,38s/^# \{0,1\}//p' "$0" >&2
+		sed -n '2,40s/^# \{0,1\}//p' "$0" >&2
 		exit 64
 		;;
 	esac
