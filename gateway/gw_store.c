@@ -802,13 +802,14 @@ int gw_store_sync_pending(struct gw_store *s)
 	if (s->sync_known >= s->sync_gen)
 		return 0;
 	if (failed) {
-		/* owed again, paid in place from now on */
+		/* owed again, paid in place from now on; the failed requests
+		 * stay unknown (their "queued" statuses wait) until that fsync
+		 * is done: gw_store_sync() then marks them known */
 		if (!s->sync_broken)
 			gw_log(GW_LOG_WARN, "db: the syncer's fsync failed: fsyncs run in the "
 			                    "event loop from now on");
 		s->sync_broken = 1;
 		s->unsynced = 1;
-		s->sync_known = s->sync_gen;
 	}
 	return 1;
 }
