@@ -272,13 +272,24 @@ static void hint_huge(void *p, size_t len)
 #endif
 }
 
+/* Put live record idx1 into a table being rebuilt. */
+static void slot_put(const struct mqsp_replay *r, uint64_t *slots, size_t n, uint32_t idx1)
+{
+	const struct entry *e = at(r, idx1);
+	uint64_t h = key_hash(r, e->key_id, e->nonce);
+	int fresh;
+
+	slots[slot_free(NULL, slots, n, h, &fresh)] = slot_word(h, e->gen, idx1);
+}
+
 /* A new table of 3 slots per live entry (at least SLOTS_MIN), filled from a
- * sequential pass over the pool; dead slots are gone. */
+ * sequential pass over the pool, or from the bucket lists when most of the
+ * pool is free (after a flood: a pass would read every record of the
+ * high-water mark at each rebuild); dead slots are gone. */
 static int slots_rebuild(struct mqsp_replay *r)
 {
 	size_t n = SLOTS_MIN, want = 3 * (r->count + 1);
 	uint64_t *slots;
-	int fresh;
 
 	while (n < want)
 		n *= 2;
@@ -287,14 +298,15 @@ static int slots_rebuild(struct mqsp_replay *r)
 		return MQS_ERR_NOMEM;
 	hint_huge(slots, n * sizeof(*slots));
 	memset(slots, 0, n * sizeof(*slots));
-	for (uint32_t idx1 = 1; idx1 <= r->used; idx1++) {
-		const struct entry *e = at(r, idx1);
-		uint64_t h;
-
-		if (!entry_live(r, e))
-			continue;
-		h = key_hash(r, e->key_id, e->nonce);
-		slots[slot_free(NULL, slots, n, h, &fresh)] = slot_word(h, e->gen, idx1);
+	if (r->used > 4 * r->count) {
+		for (size_t b = 0; b < NBUCKETS; b++)
+			for (uint32_t idx1 = r->buckets[b].head; idx1 != 0;
+			     idx1 = at(r, idx1)->bnext)
+				slot_put(r, slots, n, idx1);
+	} else {
+		for (uint32_t idx1 = 1; idx1 <= r->used; idx1++)
+			if (entry_live(r, at(r, idx1)))
+				slot_put(r, slots, n, idx1);
 	}
 	mqs_free(r->slots);
 	r->slots = slots;
