@@ -38,6 +38,7 @@
 #define BATCH_START     200         /* recipients in the first batch */
 #define BATCH_BUDGET_US 2000        /* a batch should take at most this long */
 #define YIELD_MAX       8           /* batches put off in a row for waiting input at most */
+#define PAUSE_MAX_MS    1000        /* fan-out paused for running alerts, in a row, at most */
 #define SLOW_EVERY_MS   1000        /* expiry, scheduling, start, done: once a second */
 #define WARNED_MAX      32          /* campaigns whose missing proof was logged */
 #define PUBLISHER       "$campaign" /* messages.publisher of campaign messages */
@@ -55,10 +56,11 @@ struct gw_marketing {
 	struct gw_quiet quiet;
 	struct cached cache[CACHE_MAX];
 	uint64_t use_clock;
-	size_t batch;       /* recipients in the next batch */
-	unsigned yielded;   /* batches put off in a row for waiting input (YIELD_MAX) */
-	uint64_t next_slow; /* Unix ms of the next once-a-second steps */
-	int fanning;        /* a fan-out has recipients left */
+	size_t batch;          /* recipients in the next batch */
+	unsigned yielded;      /* batches put off in a row for waiting input (YIELD_MAX) */
+	uint64_t paused_since; /* monotonic ms the alert pause began, 0: none */
+	uint64_t next_slow;    /* Unix ms of the next once-a-second steps */
+	int fanning;           /* a fan-out has recipients left */
 	int64_t warned[WARNED_MAX];
 	size_t nwarned;
 };
@@ -749,6 +751,29 @@ static void cancel_sending(struct gw_marketing *m, int64_t now)
 	}
 }
 
+/* Whether the fan-out pauses for a running alert: yes while one runs, but for
+ * PAUSE_MAX_MS in a row at most, then one batch goes, so a steady stream of
+ * alerts slows a campaign's fan-out and never stops it (docs/marketing.md,
+ * "Delivery rules"; a batch only queues rows, marketing transfers on the
+ * alert's channel still wait for it). */
+static int alert_pause(struct gw_marketing *m)
+{
+	struct gw_gateway *gw = m->gw;
+	uint64_t t;
+
+	if (gw->engine == NULL || gw_engine_alerts_running(gw->engine) == 0) {
+		m->paused_since = 0;
+		return 0;
+	}
+	t = mono_us() / 1000u + 1u; /* never 0 */
+	if (m->paused_since == 0)
+		m->paused_since = t;
+	if (t - m->paused_since < PAUSE_MAX_MS)
+		return 1;
+	m->paused_since = 0; /* one batch now, then the pause starts again */
+	return 0;
+}
+
 /* One tick. */
 uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64_t now_ms)
 {
@@ -773,7 +798,7 @@ uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64
 		finish_done(m, now);
 		m->fanning = 1; /* look for a fan-out left by a restart */
 	}
-	if (m->fanning && gw->engine != NULL && gw_engine_alerts_running(gw->engine) > 0)
+	if (m->fanning && alert_pause(m))
 		return now_ms + 1; /* an alert is on its way: its turns stay short */
 	if (m->fanning && gw->input_waits && m->yielded < YIELD_MAX) {
 		m->yielded++;
