@@ -84,6 +84,13 @@ static int topic_protect(struct acl_ctx *ctx, int argc, char **argv)
 	if (ex == EX_OK && r.nended > 0)
 		printf("grace ended for key%s %s (usable while the topic was unprotected)\n",
 		       r.nended == 1 ? "" : "s", r.ended);
+	if (ex == EX_OK && r.nprotected > MQS_CREDS_KEYS_MAX)
+		fprintf(
+		    stderr,
+		    "mqttsec-acl: warning: %lld topic filters are protected; a credentials file "
+		    "lists %d at most, so device add, device rekey, device retotp and key "
+		    "export refuse until some are unprotected\n",
+		    r.nprotected, MQS_CREDS_KEYS_MAX);
 out:
 	return ex;
 }

@@ -434,6 +434,9 @@ struct mqsa_topic_protected {
 	uint32_t key_id;
 	int nended; /* retired keys whose grace it ended */
 	char ended[MQSA_IDS_MAX];
+	long long nprotected; /* protected filters now, this one included; past
+	                       * MQS_CREDS_KEYS_MAX no credentials file can list them
+	                       * all (docs/payload-encryption.md, "Limits") */
 };
 
 /* How a filter is protected (docs/payload-encryption.md, "Keys and

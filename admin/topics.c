@@ -190,6 +190,18 @@ static enum mqs_err protect_change(struct mqsa_ctx *ctx, void *data, char *detai
 		rc = mqsa_db_fail(ctx, why, "protect topic");
 		goto out;
 	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = mqsa_prepare(ctx, "SELECT count(*) FROM protected_topics", &st, why);
+	if (rc != MQS_OK)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = mqsa_db_fail(ctx, why, "count protected topics");
+		goto out;
+	}
+	a->res->nprotected = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
 	rc = end_grace(ctx, a, why);
 	if (rc != MQS_OK)
 		goto out;

@@ -33,6 +33,11 @@ t0=$(date +%s)
 	bail_out "protect-many failed"
 diag "$N filters protected in $(($(date +%s) - t0)) s"
 is "$(acl topic list | grep -c '^fc/')" "$N" "$N filters protected"
+acl topic protect extra/one >/dev/null 2>"$TEST_TMP/protect-extra.err"
+ok "past 1,024 protected filters topic protect warns that credentials files cannot list them" \
+	grep -q "warning: $((N + 1)) topic filters are protected; a credentials file lists 1024" \
+	"$TEST_TMP/protect-extra.err"
+acl topic unprotect extra/one --grace 0 >/dev/null || bail_out "cannot unprotect extra/one"
 start_plugin_broker
 
 start_bg d2fetch python3 "$TOOL" "$MOSQ_PORT" "$TEST_TMP/d2.json" d2-a fc "$N" \
