@@ -537,12 +537,26 @@ void gw_store_mem_get(struct gw_store *s, struct gw_store_mem *m)
 		m->cache_ckpt = cache_used(s->ckpt->db);
 }
 
+/* Start a thread of the store with every signal blocked in it: SIGTERM and
+ * SIGINT reach the loop's thread, and no handler interrupts the thread's
+ * I/O.  Returns pthread_create's result (0 or an error number). */
+static int thread_start_nosig(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int perr;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	perr = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return perr;
+}
+
 /* Start the checkpointer. */
 int gw_store_checkpointer_start(struct gw_store *s, const char *db_path)
 {
 	struct gw_store_ckpt *c = NULL;
 	pthread_condattr_t ca;
-	sigset_t all, old;
 	char err[512];
 	int rc = MQS_OK, perr, sync_made = 0;
 
@@ -591,10 +605,7 @@ int gw_store_checkpointer_start(struct gw_store *s, const char *db_path)
 	sync_made = 3; /* and the condition variable */
 	/* the thread takes no signal: SIGTERM and SIGINT reach the loop's
 	 * thread, and no handler interrupts a checkpoint's I/O */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	perr = pthread_create(&c->thread, NULL, ckpt_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	perr = thread_start_nosig(&c->thread, ckpt_main, c);
 	if (perr != 0) {
 		/* pthread_create returns its error; errno is not set */
 		gw_log(GW_LOG_WARN, "cannot start the checkpointer: %s", strerror(perr));
@@ -704,7 +715,6 @@ int gw_store_syncer_start(struct gw_store *s)
 {
 	struct gw_store_syncer *c = NULL;
 	const char *wal;
-	sigset_t all, old;
 	int rc = MQS_OK, perr, made = 0;
 
 	if (s->syncer != NULL || !s->sync_full)
@@ -737,10 +747,7 @@ int gw_store_syncer_start(struct gw_store *s)
 	}
 	made = 3; /* and the condition variable */
 	/* no signal reaches the thread (as the checkpointer) */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	perr = pthread_create(&c->thread, NULL, syncer_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	perr = thread_start_nosig(&c->thread, syncer_main, c);
 	if (perr != 0) {
 		gw_log(GW_LOG_WARN, "cannot start the syncer: %s", strerror(perr));
 		rc = MQS_ERR_IO;
