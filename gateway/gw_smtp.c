@@ -79,6 +79,7 @@ struct gw_smtp {
 	char mail_from[264];
 	long timeout_ms;
 	int starttls_wanted;
+	int no_hold; /* diagnostic: the hold below is off */
 	int fallback;
 	int ready; /* a server announced PIPELINING */
 	unsigned nconns;
@@ -122,6 +123,7 @@ struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t e
 	snprintf(c->mail_from, sizeof(c->mail_from), "%s", conf->mail_from);
 	c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 30000;
 	c->starttls_wanted = conf->starttls_wanted;
+	c->no_hold = conf->no_hold;
 	if (conf->addr != NULL) {
 		/* resolved by the caller, off the loop (docs/channels.md, "Pipelining") */
 		if (conf->addrlen > sizeof(c->addr)) {
@@ -255,7 +257,7 @@ int gw_smtp_fallback(const struct gw_smtp *c)
  * never stops it (docs/channels.md, "Pipelining"). */
 static void hold_update(struct gw_smtp *c, int64_t now)
 {
-	if (c->nurgent == 0 || now < c->hold_rest) {
+	if (c->no_hold || c->nurgent == 0 || now < c->hold_rest) {
 		c->holding = 0;
 		return;
 	}

@@ -61,6 +61,8 @@ struct gw_smtp_conf {
 	long timeout_ms;             /* one whole transaction (connection set-up included) */
 	unsigned max_conns;          /* connections at most */
 	int starttls_wanted;         /* a STARTTLS offer means: use the libcurl path */
+	int no_hold;                 /* diagnostic: never hold bulk work for urgent
+	                              * transactions (docs/gateway.md, "Test hooks") */
 };
 
 struct gw_smtp_result {
