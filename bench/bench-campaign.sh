@@ -28,6 +28,9 @@
 # BENCH_EMAIL_RATE=2000/s sets [channel email] rate (marketing's limit).
 # BENCH_PIPELINING=off sets [channel email] pipelining (off: libcurl only).
 # BENCH_PERF=FILE records a perf profile of the gateway during the drain.
+# BENCH_NO_HOLD=1 (diagnostic, off by default) starts the gateway with
+# MQTTSEC_GW_DIAG_NO_ALERT_HOLD: no hold of marketing bytes while an alert's
+# SMTP transaction is open (docs/gateway.md, "Test hooks").
 # Also prints the load average at the start and the end.
 
 set -u
@@ -190,6 +193,10 @@ gw campaign submit "$TMP/c.json" --author console:carol --route promo \
 	{ echo "bench-campaign: submit refused" >&2; exit 70; }
 sha=$(sha256sum "$TMP/c.json" | cut -d' ' -f1)
 
+if [ -n "${BENCH_NO_HOLD:-}" ]; then
+	export MQTTSEC_GW_DIAG_NO_ALERT_HOLD=1
+	echo "diagnostic: BENCH_NO_HOLD set, no hold of marketing for alerts"
+fi
 bg gateway "$GATEWAY" -c "$TMP/gw.conf" run
 GW_PID=$LAST_PID
 wait_for 20 grep -q "connected to broker" "$TMP/gateway.log" ||

@@ -897,7 +897,11 @@ static int claim_chan(struct gw_engine *e, int ch, const struct gw_channel *impl
 		return rc;
 	if (na > 0)
 		gw_rate_take(&e->rate[ch], (uint64_t)now, (unsigned)na, 1); /* never waits */
-	if (na == room) {
+	if (na == room || (na > 0 && e->ready[ch].n > 0)) {
+		/* no room left; or alerts came and marketing rows are still
+		 * claimed ahead: the marketing claim waits for a later turn, so
+		 * this transaction, and the alerts' start, stay short
+		 * (docs/marketing.md, "Delivery rules") */
 		*more = 1;
 		*rowsp = a;
 		*np = na;

@@ -37,8 +37,6 @@
 #define BATCH_MIN       50          /* recipients per batch at least */
 #define BATCH_START     200         /* recipients in the first batch */
 #define BATCH_BUDGET_US 2000        /* a batch should take at most this long */
-#define YIELD_MAX       8           /* batches put off in a row for waiting input at most */
-#define PAUSE_MAX_MS    1000        /* fan-out paused for running alerts, in a row, at most */
 #define SLOW_EVERY_MS   1000        /* expiry, scheduling, start, done: once a second */
 #define WARNED_MAX      32          /* campaigns whose missing proof was logged */
 #define PUBLISHER       "$campaign" /* messages.publisher of campaign messages */
@@ -57,7 +55,8 @@ struct gw_marketing {
 	struct cached cache[CACHE_MAX];
 	uint64_t use_clock;
 	size_t batch;          /* recipients in the next batch */
-	unsigned yielded;      /* batches put off in a row for waiting input (YIELD_MAX) */
+	unsigned yielded;      /* batches put off in a row for waiting input
+	                        * (GW_MARKETING_YIELD_MAX) */
 	uint64_t paused_since; /* monotonic ms the alert pause began, 0: none */
 	uint64_t next_slow;    /* Unix ms of the next once-a-second steps */
 	int fanning;           /* a fan-out has recipients left */
@@ -751,27 +750,33 @@ static void cancel_sending(struct gw_marketing *m, int64_t now)
 	}
 }
 
-/* Whether the fan-out pauses for a running alert: yes while one runs, but for
- * PAUSE_MAX_MS in a row at most, then one batch goes, so a steady stream of
- * alerts slows a campaign's fan-out and never stops it (docs/marketing.md,
- * "Delivery rules"; a batch only queues rows, marketing transfers on the
- * alert's channel still wait for it). */
+/* The fan-out's pause for running alerts (gw_marketing.h): yes while one
+ * runs, but for GW_MARKETING_PAUSE_MAX_MS in a row at most, then one batch
+ * goes, so a steady stream of alerts slows a campaign's fan-out and never
+ * stops it (docs/marketing.md, "Delivery rules"; a batch only queues rows,
+ * marketing transfers on the alert's channel still wait for it). */
+int gw_marketing_pause(uint64_t *paused_since, size_t alerts_running, uint64_t now_ms)
+{
+	if (alerts_running == 0) {
+		*paused_since = 0;
+		return 0;
+	}
+	if (*paused_since == 0)
+		*paused_since = now_ms;
+	if (now_ms - *paused_since < GW_MARKETING_PAUSE_MAX_MS)
+		return 1;
+	*paused_since = 0; /* one batch now, then the pause starts again */
+	return 0;
+}
+
+/* Whether the fan-out pauses for a running alert now. */
 static int alert_pause(struct gw_marketing *m)
 {
 	struct gw_gateway *gw = m->gw;
-	uint64_t t;
 
-	if (gw->engine == NULL || gw_engine_alerts_running(gw->engine) == 0) {
-		m->paused_since = 0;
-		return 0;
-	}
-	t = mono_us() / 1000u + 1u; /* never 0 */
-	if (m->paused_since == 0)
-		m->paused_since = t;
-	if (t - m->paused_since < PAUSE_MAX_MS)
-		return 1;
-	m->paused_since = 0; /* one batch now, then the pause starts again */
-	return 0;
+	return gw_marketing_pause(&m->paused_since,
+	                          gw->engine != NULL ? gw_engine_alerts_running(gw->engine) : 0,
+	                          mono_us() / 1000u + 1u /* never 0 */);
 }
 
 /* One tick. */
@@ -800,7 +805,7 @@ uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64
 	}
 	if (m->fanning && alert_pause(m))
 		return now_ms + 1; /* an alert is on its way: its turns stay short */
-	if (m->fanning && gw->input_waits && m->yielded < YIELD_MAX) {
+	if (m->fanning && gw->input_waits && m->yielded < GW_MARKETING_YIELD_MAX) {
 		m->yielded++;
 		return now_ms; /* a message waits on a broker's socket: read it first */
 	}

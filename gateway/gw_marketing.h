@@ -57,8 +57,22 @@ struct gw_marketing *gw_marketing_new(struct gw_gateway *gw, char *err, size_t e
 void gw_marketing_free(struct gw_marketing *m);
 
 /* One tick (see above).  Returns when it wants to run again (Unix ms): now
- * while a fan-out has rows left, else at most a second away. */
+ * while a fan-out has rows left, else at most a second away.  A fan-out
+ * batch waits while gw->input_waits (data on a broker's socket) for
+ * GW_MARKETING_YIELD_MAX ticks in a row at most, and pauses while alerts
+ * run (gw_marketing_pause). */
 uint64_t gw_marketing_tick(struct gw_gateway *gw, struct gw_marketing *m, uint64_t now_ms);
+
+/* Fan-out batches put off in a row at most while input waits. */
+#define GW_MARKETING_YIELD_MAX 8
+/* The fan-out's pause for running alerts lasts this long in a row at most. */
+#define GW_MARKETING_PAUSE_MAX_MS 1000
+
+/* Whether a fan-out batch pauses now: 1 while alerts_running > 0, but once
+ * such a pause has lasted GW_MARKETING_PAUSE_MAX_MS, 0 (one batch goes) and
+ * the pause starts again at the next call.  *paused_since is the caller's
+ * state (0 at first: no pause); now_ms a monotonic clock in ms, never 0. */
+int gw_marketing_pause(uint64_t *paused_since, size_t alerts_running, uint64_t now_ms);
 
 /* What campaign report ID prints, per channel of the campaign. */
 struct gw_report_chan {

@@ -79,11 +79,18 @@ struct gw_smtp {
 	char mail_from[264];
 	long timeout_ms;
 	int starttls_wanted;
+	int no_hold; /* diagnostic: the hold below is off */
 	int fallback;
 	int ready; /* a server announced PIPELINING */
 	unsigned nconns;
 	unsigned first_bulk; /* conns[0..first_bulk-1] carry urgent transactions only */
 	struct conn *conns;
+	/* the hold of bulk work for urgent transactions (gw_smtp.h,
+	 * docs/channels.md "Pipelining") */
+	unsigned nurgent;   /* urgent transactions not ended */
+	int holding;        /* bulk connections write no new transaction now */
+	int64_t hold_since; /* this hold began (0: none) */
+	int64_t hold_rest;  /* the hold reached its cap: none before this */
 };
 
 /* Client from conf (gw_smtp.h). */
@@ -116,6 +123,7 @@ struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t e
 	snprintf(c->mail_from, sizeof(c->mail_from), "%s", conf->mail_from);
 	c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 30000;
 	c->starttls_wanted = conf->starttls_wanted;
+	c->no_hold = conf->no_hold;
 	if (conf->addr != NULL) {
 		/* resolved by the caller, off the loop (docs/channels.md, "Pipelining") */
 		if (conf->addrlen > sizeof(c->addr)) {
@@ -180,13 +188,18 @@ static void conn_close(struct conn *k)
 }
 
 /* Report t (detached from its connection) as ended, free it. */
-static void txn_report(struct txn *t, int outcome, int fallback, int code, const char *reply,
-                       const char *error, gw_smtp_done_fn done, void *arg)
+static void txn_report(struct gw_smtp *c, struct txn *t, int outcome, int fallback, int code,
+                       const char *reply, const char *error, gw_smtp_done_fn done, void *arg)
 {
 	struct gw_smtp_result r;
 
 	if (t == NULL)
 		return;
+	if (t->urgent && c->nurgent > 0) {
+		c->nurgent--;
+		if (c->nurgent == 0)
+			c->holding = 0; /* the last alert ended: bulk work goes on at once */
+	}
 	memset(&r, 0, sizeof(r));
 	r.outcome = outcome;
 	r.fallback = fallback;
@@ -199,14 +212,14 @@ static void txn_report(struct txn *t, int outcome, int fallback, int code, const
 }
 
 /* End k's transaction with outcome and the error text. */
-static void txn_end(struct conn *k, int outcome, int fallback, int code, const char *reply,
-                    const char *error, gw_smtp_done_fn done, void *arg)
+static void txn_end(struct gw_smtp *c, struct conn *k, int outcome, int fallback, int code,
+                    const char *reply, const char *error, gw_smtp_done_fn done, void *arg)
 {
 	struct txn *t = k->tx;
 
 	k->tx = NULL;
 	k->ntx++;
-	txn_report(t, outcome, fallback, code, reply, error, done, arg);
+	txn_report(c, t, outcome, fallback, code, reply, error, done, arg);
 }
 
 /* Free the client (gw_smtp.h). */
@@ -217,8 +230,8 @@ void gw_smtp_free(struct gw_smtp *c, gw_smtp_done_fn done, void *arg)
 	for (unsigned i = 0; i < c->nconns; i++) {
 		struct conn *k = &c->conns[i];
 
-		txn_end(k, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
-		txn_report(k->next, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
+		txn_end(c, k, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
+		txn_report(c, k->next, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
 		k->next = NULL;
 		conn_close(k);
 	}
@@ -236,6 +249,56 @@ int gw_smtp_ready(const struct gw_smtp *c)
 int gw_smtp_fallback(const struct gw_smtp *c)
 {
 	return c->fallback;
+}
+
+/* While an urgent transaction is open, bulk connections start nothing new
+ * (gw_smtp.h): at most GW_SMTP_HOLD_MAX_MS in a row, then none for
+ * GW_SMTP_HOLD_REST_MS, so a steady stream of alerts slows bulk work and
+ * never stops it (docs/channels.md, "Pipelining"). */
+static void hold_update(struct gw_smtp *c, int64_t now)
+{
+	if (c->no_hold || c->nurgent == 0 || now < c->hold_rest) {
+		c->holding = 0;
+		return;
+	}
+	if (!c->holding) {
+		c->holding = 1;
+		c->hold_since = now;
+	}
+	if (now - c->hold_since >= GW_SMTP_HOLD_MAX_MS) {
+		c->holding = 0;
+		c->hold_rest = now + GW_SMTP_HOLD_REST_MS;
+	}
+}
+
+/* Non-zero when k carries bulk work only and the hold is on. */
+static int conn_held(const struct gw_smtp *c, const struct conn *k)
+{
+	return c->holding && !(k->tx != NULL && k->tx->urgent) &&
+	       !(k->next != NULL && k->next->urgent);
+}
+
+/* Non-zero when k's pending output starts something not begun yet: an
+ * envelope (MAIL, RCPT, DATA) or a message of which no byte went out.  A
+ * message or an envelope already partly written is always finished. */
+static int out_unstarted(const struct conn *k)
+{
+	if (k->wleft == 0)
+		return 0;
+	if (k->wp == k->cmd)
+		return k->state == C_CMDS || (k->state == C_BODY && k->next_sent);
+	return k->state == C_BODY && k->tx != NULL && k->wp == k->tx->msg &&
+	       k->wleft == k->tx->msg_len;
+}
+
+/* k wants to write now (its output is not held back). */
+static int conn_writes(const struct gw_smtp *c, const struct conn *k)
+{
+	int held = conn_held(c, k);
+
+	if (k->wleft > 0)
+		return !(held && out_unstarted(k));
+	return k->state == C_BODY && k->next != NULL && !k->next_sent && !held;
 }
 
 /* Open a connection for k: MQS_OK (connecting) or MQS_ERR_IO. */
@@ -359,6 +422,10 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
 	snprintf(t->rcpt, sizeof(t->rcpt), "%s", rcpt);
 	t->deadline = now_ms + c->timeout_ms;
 	t->urgent = urgent != 0;
+	if (t->urgent) {
+		c->nurgent++;
+		hold_update(c, now_ms);
+	}
 	if (k->tx != NULL) {
 		k->next = t; /* its commands go out after tx's final dot */
 		k->next_sent = 0;
@@ -390,10 +457,7 @@ size_t gw_smtp_fds(const struct gw_smtp *c, int *fd, short *events, size_t cap)
 		if (k->fd < 0)
 			continue;
 		fd[n] = k->fd;
-		events[n] = (short)(k->state == C_CONNECT || k->wleft > 0 ||
-		                            (k->state == C_BODY && k->next != NULL && !k->next_sent)
-		                        ? POLLOUT
-		                        : POLLIN);
+		events[n] = (short)(k->state == C_CONNECT || conn_writes(c, k) ? POLLOUT : POLLIN);
 		n++;
 	}
 	return n;
@@ -415,6 +479,8 @@ int64_t gw_smtp_next_ms(const struct gw_smtp *c)
 		if (x != NULL && c->conns[i].connerr)
 			t = 1; /* at once */
 	}
+	if (c->holding && (t == 0 || c->hold_since + GW_SMTP_HOLD_MAX_MS < t))
+		t = c->hold_since + GW_SMTP_HOLD_MAX_MS; /* the hold's cap */
 	return t;
 }
 
@@ -454,8 +520,8 @@ static void conn_lost(struct gw_smtp *c, struct conn *k, const char *why, int64_
 			k->connerr = 1;
 	}
 	/* reported last: k is consistent when done runs */
-	txn_report(t, GW_RETRY, 0, 0, NULL, why, done, arg);
-	txn_report(n_lost, GW_RETRY, 0, 0, NULL, why, done, arg);
+	txn_report(c, t, GW_RETRY, 0, 0, NULL, why, done, arg);
+	txn_report(c, n_lost, GW_RETRY, 0, 0, NULL, why, done, arg);
 }
 
 /* k was closed: a next transaction that never went out moves to a new
@@ -501,10 +567,10 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 			c->fallback = 1;
 			k->next = NULL;
 			conn_close(k);
-			txn_end(k, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
+			txn_end(c, k, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
 			        arg);
-			txn_report(n, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
-			           arg);
+			txn_report(c, n, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline",
+			           done, arg);
 			return;
 		}
 		c->ready = 1;
@@ -532,7 +598,7 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 			k->bad = "data";
 		}
 		snprintf(err, sizeof(err), "smtp %d: %s refused", k->bad_code, k->bad);
-		txn_end(k, refusal_outcome(k->bad_code), 0, k->bad_code, NULL, err, done, arg);
+		txn_end(c, k, refusal_outcome(k->bad_code), 0, k->bad_code, NULL, err, done, arg);
 		if (code == 354) {
 			/* DATA accepted after a refused envelope: an empty message
 			 * ends it, then the connection closes */
@@ -571,8 +637,8 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 				         "smtp %d: reply before the message was sent", code);
 			else
 				snprintf(err, sizeof(err), "smtp %d: message refused", code);
-			txn_report(t, code / 100 == 2 ? GW_RETRY : refusal_outcome(code), 0, code,
-			           NULL, err, done, arg);
+			txn_report(c, t, code / 100 == 2 ? GW_RETRY : refusal_outcome(code), 0,
+			           code, NULL, err, done, arg);
 			return;
 		}
 		k->tx = k->next;
@@ -590,11 +656,11 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 		}
 		k->next_sent = 0;
 		if (code / 100 == 2) {
-			txn_report(t, GW_SENT, 0, code, line, NULL, done, arg);
+			txn_report(c, t, GW_SENT, 0, code, line, NULL, done, arg);
 			return;
 		}
 		snprintf(err, sizeof(err), "smtp %d: message refused", code);
-		txn_report(t, refusal_outcome(code), 0, code, NULL, err, done, arg);
+		txn_report(c, t, refusal_outcome(code), 0, code, NULL, err, done, arg);
 		return;
 	}
 	default:
@@ -682,10 +748,11 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		k->state = C_GREET;
 	}
 	for (;;) {
-		int more;
+		int more, held = conn_held(c, k);
 		ssize_t w;
 
-		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent) {
+		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent &&
+		    !held) {
 			/* the message is out: the next envelope follows at once */
 			int n = snprintf(k->cmd, sizeof(k->cmd),
 			                 "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n", c->mail_from,
@@ -695,10 +762,11 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 			k->wleft = n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
 			k->next_sent = 1;
 		}
-		if (k->wleft == 0)
-			break;
-		/* the message and the next envelope in one segment */
-		more = k->state == C_BODY && k->next != NULL && !k->next_sent;
+		if (k->wleft == 0 || (held && out_unstarted(k)))
+			break; /* nothing to write, or bulk work held for an alert */
+		/* the message and the next envelope in one segment (not while
+		 * that envelope is held: the message's end goes at once) */
+		more = k->state == C_BODY && k->next != NULL && !k->next_sent && !held;
 		w = send(k->fd, k->wp, k->wleft,
 		         MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
 
@@ -734,8 +802,7 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 			return;
 		}
 		/* a reply may have queued output (EHLO, the message) */
-		if (k->fd >= 0 &&
-		    (k->wleft > 0 || (k->state == C_BODY && k->next != NULL && !k->next_sent))) {
+		if (k->fd >= 0 && conn_writes(c, k)) {
 			conn_io(c, k, now_ms, done, arg);
 			return;
 		}
@@ -748,6 +815,7 @@ void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, vo
 	for (unsigned i = 0; i < c->nconns; i++) {
 		struct conn *k = &c->conns[i];
 
+		hold_update(c, now_ms); /* an urgent one may have ended */
 		if (k->fd < 0 && !k->connerr)
 			continue;
 		if ((k->tx != NULL && now_ms >= k->tx->deadline) ||

@@ -10,9 +10,13 @@
  * max_conns connections open across transactions, each with a running
  * transaction and at most one next one, whose MAIL, RCPT and DATA go out
  * in the same segment as the running one's message (RFC 2920 3.1): one
- * round trip per delivery while the connection stays busy.  Plain SMTP only: a server that does not
- * announce PIPELINING, or that offers STARTTLS while TLS is wanted, makes the client answer
- * "fallback" (the email channel then uses libcurl, which also does TLS and AUTH) from then on.
+ * round trip per delivery while the connection stays busy.  While an urgent
+ * transaction (an alert) is open, the connections that carry only bulk
+ * work start no new envelope and no new message (GW_SMTP_HOLD_MAX_MS at
+ * most in a row), so the server and the CPU serve the alert first.  Plain SMTP only: a server that
+ * does not announce PIPELINING, or that offers STARTTLS while TLS is wanted, makes the client
+ * answer "fallback" (the email channel then uses libcurl, which also does TLS and AUTH) from then
+ * on.
  *
  * Outcomes follow the libcurl path (docs/channels.md, "Outcomes"): a 2xx
  * after the final dot is sent; a 4xx reply, a dropped connection before
@@ -38,6 +42,12 @@
 #define GW_SMTP_LINE_MAX 512
 /* Connections at most (max_conns is capped to this). */
 #define GW_SMTP_CONNS_MAX 64
+/* While an urgent transaction is open, connections carrying only bulk work
+ * write nothing that starts a transaction or a message (a message or an
+ * envelope partly written is finished): this long in a row at most, then
+ * not for GW_SMTP_HOLD_REST_MS (docs/channels.md, "Pipelining"). */
+#define GW_SMTP_HOLD_MAX_MS  100
+#define GW_SMTP_HOLD_REST_MS 100
 
 struct gw_smtp;
 
@@ -51,6 +61,8 @@ struct gw_smtp_conf {
 	long timeout_ms;             /* one whole transaction (connection set-up included) */
 	unsigned max_conns;          /* connections at most */
 	int starttls_wanted;         /* a STARTTLS offer means: use the libcurl path */
+	int no_hold;                 /* diagnostic: never hold bulk work for urgent
+	                              * transactions (docs/gateway.md, "Test hooks") */
 };
 
 struct gw_smtp_result {

@@ -2,8 +2,9 @@
 /* test-gw-marketing.c - campaigns after approval (gateway/gw_marketing.h):
  * never scheduled without the audit's proof, fan-out with consent,
  * opt-out, missing address and quiet hours, a restart in the middle of a
- * fan-out without duplicates, done, the report's numbers, and a batch
- * slower than its budget that stays within [marketing] fanout_batch. */
+ * fan-out without duplicates, done, the report's numbers, a batch slower
+ * than its budget that stays within [marketing] fanout_batch, the yield to
+ * a waiting MQTT read and the cap of the pause for running alerts. */
 #include "config.h"
 
 #include <stdio.h>
@@ -111,6 +112,36 @@ static int count_event(const struct gw_audit_info *ai, void *arg)
 	return MQS_OK;
 }
 
+/* A steady stream of alerts slows the fan-out and never stops it: over 10 s
+ * of ticks 1 ms apart with an alert always running, one batch per
+ * GW_MARKETING_PAUSE_MAX_MS; none paused once no alert runs. */
+static void test_pause_cap(void)
+{
+	uint64_t since = 0;
+	int batches = 0, first = -1, longest = 0, run = 0;
+
+	for (uint64_t t = 1; t <= 10000; t++) {
+		if (gw_marketing_pause(&since, 1, t)) {
+			run++;
+			continue;
+		}
+		if (first < 0)
+			first = (int)t;
+		if (run > longest)
+			longest = run;
+		run = 0;
+		batches++;
+	}
+	tap_ok(first == 1 + GW_MARKETING_PAUSE_MAX_MS,
+	       "alerts running: the first batch waits the pause's cap (at %d ms)", first);
+	tap_ok(batches >= 9 && batches <= 10 && longest <= GW_MARKETING_PAUSE_MAX_MS,
+	       "a steady stream of alerts: %d batches in 10 s, paused %d ms in a row at most",
+	       batches, longest);
+	tap_ok(gw_marketing_pause(&since, 0, 10001) == 0 && since == 0 &&
+	           gw_marketing_pause(&since, 0, 10002) == 0,
+	       "no alert running: no pause");
+}
+
 int main(void)
 {
 	static const char campaign[] =
@@ -132,7 +163,8 @@ int main(void)
 	int newp = 0, ev[3] = {0, 0, 0};
 	uint64_t now = (uint64_t)NOW_MS;
 
-	tap_plan(38);
+	tap_plan(43);
+	test_pause_cap();
 	gw_log_set_level(GW_LOG_ERR);
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -236,6 +268,23 @@ int main(void)
 	gw_marketing_free(m);
 	m = gw_marketing_new(&gw, err, sizeof(err));
 	tap_ok(m != NULL, "restarted");
+	{
+		/* data waits on a broker's socket (set by the loop): the batch
+		 * waits, GW_MARKETING_YIELD_MAX ticks in a row at most */
+		long long cur =
+		    q1(&gw.store, "SELECT cursor FROM campaigns WHERE cid = 'c-1'", NULL);
+
+		gw.input_waits = 1;
+		for (int i = 0; i < GW_MARKETING_YIELD_MAX; i++)
+			(void)gw_marketing_tick(&gw, m, now);
+		tap_is_int(q1(&gw.store, "SELECT cursor FROM campaigns WHERE cid = 'c-1'", NULL),
+		           cur, "input waiting: no fan-out batch for %d ticks",
+		           GW_MARKETING_YIELD_MAX);
+		(void)gw_marketing_tick(&gw, m, now);
+		tap_ok(q1(&gw.store, "SELECT cursor FROM campaigns WHERE cid = 'c-1'", NULL) > cur,
+		       "then one batch goes although input still waits");
+		gw.input_waits = 0;
+	}
 	/* from here every batch that queues a row is slower than its budget:
 	 * it must not grow past [marketing] fanout_batch (3 here; the c-2
 	 * checks below count on batches of 3) */

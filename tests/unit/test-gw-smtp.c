@@ -3,7 +3,8 @@
  * stuffing, one transaction against a scripted server on loopback (the
  * envelope in one write, the message after 354), and an urgent
  * transaction (an alert) sent while every bulk (marketing) transaction
- * waits for the reply to its final dot. */
+ * waits for the reply to its final dot; the hold of bulk work while an
+ * alert's transaction is open, and its cap. */
 #include "config.h"
 
 #include <netinet/in.h>
@@ -40,6 +41,7 @@ static void test_dot_stuff(void)
 static struct gw_smtp_result got;
 static void *got_token;
 static int ndone;
+static int64_t test_now = 1000; /* the clock given to the client */
 
 /* done callback: keep the result. */
 static void on_done(void *arg, void *token, const struct gw_smtp_result *r)
@@ -59,7 +61,7 @@ static int read_until(struct gw_smtp *c, int fd, char *buf, size_t cap, const ch
 	for (int i = 0; i < 500 && strstr(buf, want) == NULL; i++) {
 		struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
 
-		gw_smtp_perform(c, 1000, on_done, NULL);
+		gw_smtp_perform(c, test_now, on_done, NULL);
 		if (poll(&p, 1, 10) == 1) {
 			ssize_t r = read(fd, buf + n, cap - 1 - n);
 
@@ -260,11 +262,155 @@ static void test_urgent_not_behind_bulk(void)
 	close(ls);
 }
 
+/* 1 when nothing arrives on fd while the client is driven a little (the
+ * client writes whatever it may write in the first perform: a loopback
+ * send does not block). */
+static int quiet(struct gw_smtp *c, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+
+	for (int i = 0; i < 10; i++) {
+		gw_smtp_perform(c, test_now, on_done, NULL);
+		poll(NULL, 0, 1);
+	}
+	return poll(&p, 1, 20) == 0;
+}
+
+/* 1 when the client asks to write on none of its sockets (no busy loop
+ * while it holds back). */
+static int no_pollout(const struct gw_smtp *c)
+{
+	int fd[8];
+	short ev[8];
+	size_t n = gw_smtp_fds(c, fd, ev, 8);
+
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i] & POLLOUT)
+			return 0;
+	}
+	return 1;
+}
+
+/* While an alert's transaction is open, the marketing connection starts
+ * no message and no envelope (a 354 is answered by silence); when the
+ * alert ends, the marketing message goes at once; with an alert open for
+ * GW_SMTP_HOLD_MAX_MS, marketing goes on anyway (docs/channels.md,
+ * "Pipelining").  With no_hold (the diagnostic switch, docs/gateway.md
+ * "Test hooks") the marketing message goes out at once instead. */
+static void test_hold_for_alert(int no_hold)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int ls = socket(AF_INET, SOCK_STREAM, 0), fa = -1, fb = -1;
+	char buf[4096], err[128];
+	struct gw_smtp_conf conf = {.host = "127.0.0.1",
+	                            .helo = "gw.test",
+	                            .mail_from = "<a@example.com>",
+	                            .timeout_ms = 60000,
+	                            .max_conns = 2,
+	                            .starttls_wanted = 0,
+	                            .no_hold = no_hold};
+	struct gw_smtp *c;
+	int alert = 0, alert2 = 0, bulk[3], ok, skip = no_hold ? 2 : 11;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 8) != 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0) {
+		tap_skip(skip, "no loopback socket");
+		return;
+	}
+	conf.port = ntohs(sa.sin_port);
+	c = gw_smtp_new(&conf, err, sizeof(err));
+	if (c == NULL) {
+		tap_skip(skip, "no client");
+		return;
+	}
+	ndone = 0;
+	test_now = 1000;
+	/* a marketing transaction: its envelope goes out */
+	ok = submit(c, "<m@example.net>", &bulk[0], 0) == MQS_OK;
+	fb = accept_conn(c, ls);
+	ok = ok && fb >= 0;
+	if (ok) {
+		say(fb, "220 test ESMTP\r\n");
+		ok = read_until(c, fb, buf, sizeof(buf), "EHLO gw.test\r\n") == 0;
+		say(fb, "250-test\r\n250 PIPELINING\r\n");
+		ok = ok && read_until(c, fb, buf, sizeof(buf), "DATA\r\n") == 0;
+	}
+	/* an alert opens on its own connection */
+	ok = ok && submit(c, "<ops@example.org>", &alert, 1) == MQS_OK;
+	fa = ok ? accept_conn(c, ls) : -1;
+	ok = ok && fa >= 0;
+	if (ok) {
+		say(fa, "220 test ESMTP\r\n");
+		ok = read_until(c, fa, buf, sizeof(buf), "EHLO gw.test\r\n") == 0;
+		say(fa, "250-test\r\n250 PIPELINING\r\n");
+		ok = ok && read_until(c, fa, buf, sizeof(buf), "DATA\r\n") == 0;
+	}
+	tap_ok(ok, "a marketing envelope out, then an alert's envelope on the kept connection");
+	/* the marketing envelope is accepted: its message waits; a second
+	 * marketing transaction queued behind it sends nothing either */
+	say(fb, "250 ok\r\n250 ok\r\n354 go\r\n");
+	if (no_hold) {
+		tap_ok(
+		    ok && read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n") == 0,
+		    "diagnostic no_hold: the marketing message goes out while the alert is open");
+		goto out;
+	}
+	ok = ok && submit(c, "<m2@example.net>", &bulk[1], 0) == MQS_OK;
+	tap_ok(ok && quiet(c, fb), "while the alert is open: no marketing message, no envelope");
+	tap_ok(no_pollout(c), "and no socket polled for writing meanwhile");
+	tap_ok(gw_smtp_next_ms(c) > 0 && gw_smtp_next_ms(c) <= test_now + GW_SMTP_HOLD_MAX_MS,
+	       "the loop is woken by the hold's cap at the latest");
+	/* the alert's message goes out and is answered: the hold ends */
+	say(fa, "250 ok\r\n250 ok\r\n354 go\r\n");
+	ok = read_until(c, fa, buf, sizeof(buf), "\r\n.\r\n") == 0;
+	say(fa, "250 2.0.0 Ok: queued as A1\r\n");
+	for (int i = 0; i < 500 && ndone == 0; i++) {
+		gw_smtp_perform(c, test_now, on_done, NULL);
+		poll(NULL, 0, 2);
+	}
+	tap_ok(ok && ndone == 1 && got_token == &alert && got.outcome == GW_SENT,
+	       "the alert is sent first");
+	tap_ok(read_until(c, fb, buf, sizeof(buf), "RCPT TO:<m2@example.net>\r\nDATA\r\n") == 0 &&
+	           strncmp(buf, "Subject: t\r\n", 12) == 0,
+	       "once it ended: the marketing message, then the next envelope, at once");
+	/* a second alert stays open (its server never answers it) */
+	ok = submit(c, "<ops@example.org>", &alert2, 1) == MQS_OK &&
+	     read_until(c, fa, buf, sizeof(buf), "DATA\r\n") == 0;
+	say(fb, "250 2.0.0 Ok: queued as M1\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+	tap_ok(ok && quiet(c, fb) && ndone == 2 && got_token == &bulk[0],
+	       "second alert open: the first marketing one sent, the next one's message waits");
+	test_now += GW_SMTP_HOLD_MAX_MS;
+	tap_ok(read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n") == 0,
+	       "after the cap, marketing goes on although the alert is still open");
+	say(fb, "250 2.0.0 Ok: queued as M2\r\n");
+	ok = submit(c, "<m3@example.net>", &bulk[2], 0) == MQS_OK &&
+	     read_until(c, fb, buf, sizeof(buf), "DATA\r\n") == 0;
+	tap_ok(ok, "and starts new transactions during the rest that follows");
+	test_now += GW_SMTP_HOLD_REST_MS;
+	say(fb, "250 ok\r\n250 ok\r\n354 go\r\n");
+	tap_ok(quiet(c, fb), "after the rest the hold is on again (the alert still open)");
+out:
+	gw_smtp_free(c, on_done, NULL);
+	tap_is_int(ndone, no_hold ? 2 : 5, "every transaction ended exactly once");
+	test_now = 1000;
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	close(ls);
+}
+
 int main(void)
 {
 	test_dot_stuff();
 	test_transaction();
 	test_urgent_not_behind_bulk();
+	test_hold_for_alert(0);
+	test_hold_for_alert(1);
 	tap_done();
 	return tap_exit();
 }
