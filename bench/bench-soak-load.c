@@ -9,7 +9,7 @@
  *                   [-d SECONDS] [-c CONCURRENCY] [-k PER_SESSION]
  *                   [-a ALERT_EVERY] [-A SINK_FILE] [-B BROKER_PID]
  *                   [-G GATEWAY_PID] [-o CSV] [-i INTERVAL] [-S SIZE] [-L LOSS_S]
- *                   [-R]
+ *                   [-M MON_CREDS] [-Z AT:SECS[,AT:SECS...]] [-R]
  *
  * Devices are CREDS_DIR/dev0000.json ... (credentials files of mqttsec-acl
  * device add).  A session: CONNECT with a fresh connect token for client id
@@ -36,6 +36,19 @@
  * session failures, bad messages, duplicates and losses).  At the end it
  * drains (in-flight messages, then alerts, at most 60 s + LOSS_S) and prints one
  * line of totals "key=value ..."; exit 0 when no error was counted.
+ *
+ * -M: a monitor connection (MON_CREDS, a token login; with -R anonymous
+ * as "soak-mon", MON_CREDS unread) subscribed at QoS 0 to the broker's $SYS heap, store
+ * and client counts and the plugin's replay set size
+ * (docs/broker-plugin.md, "Memory"); each row then also has the last
+ * values it received (-1: none yet): heap/current and heap/maximum in kB,
+ * the stored messages and their kB, the connected clients, the replay
+ * entries, and the messages sent but not yet at the subscriber.  The
+ * broker publishes them every sys_interval seconds.
+ *
+ * -Z: the subscriber stops reading at AT seconds for SECS seconds (at most
+ * 8 pauses, each under its 60 s keepalive), so the broker queues its
+ * messages: a backlog on purpose.  Give -L more than SECS.
  */
 #include "config.h"
 
@@ -71,6 +84,9 @@
 #define SESSION_LIMIT 30.0
 #define SEQ_MAX       (1L << 28)
 #define SUB_ID        0xffffffffu
+#define MON_ID        0xfffffffeu
+#define MON_IN_MAX    (64u << 10)
+#define PAUSE_MAX     8
 /* a device starts at most one session per DEV_GAP seconds: the plugin takes
  * at most 1000 connect tokens of one device per replay window of 300 s
  * (docs/broker-plugin.md, "Connect tokens") */
@@ -122,9 +138,28 @@ static struct opts {
 	long ndev;
 	double rate, secs;
 	size_t size;
-	const char *dir, *sub_creds, *sink, *csv;
+	const char *dir, *sub_creds, *sink, *csv, *mon_creds;
 	long broker_pid, gw_pid;
-} o = {0, 64, 4, 0, 10, 5, 0, 0, 0, 600, 200, NULL, NULL, NULL, NULL, 0, 0};
+	int npause;
+	double pause_at[PAUSE_MAX], pause_secs[PAUSE_MAX];
+} o = {0, 64, 4, 0, 10, 5, 0, 0, 0, 600, 200, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, {0}, {0}};
+
+/* the $SYS values of the monitor connection (-1: not received yet) */
+enum mon_val { MV_HEAP, MV_HEAP_MAX, MV_STORE, MV_STORE_BYTES, MV_CLIENTS, MV_REPLAY, MV_N };
+static const char *const mon_topics[MV_N] = {
+    "$SYS/broker/heap/current",         "$SYS/broker/heap/maximum",
+    "$SYS/broker/store/messages/count", "$SYS/broker/store/messages/bytes",
+    "$SYS/broker/clients/connected",    "$SYS/broker/mqttsec/replay/entries",
+};
+static struct mon {
+	int fd;
+	struct mqs_creds c;
+	uint8_t *in;
+	size_t in_len;
+	long val[MV_N];
+	double last_ping;
+} mon = {-1, {0}, NULL, 0, {-1, -1, -1, -1, -1, -1}, 0};
+static int sub_paused;
 
 static struct dev *devs;
 static struct sess *sess;
@@ -343,7 +378,117 @@ static void seq_sweep(int all)
 	}
 }
 
+/* One MQTT packet at b (n bytes there): 1 when it is all there, with the
+ * length of its fixed header in *hl and of the rest in *len; 0 when more is
+ * needed. */
+static int frame(const uint8_t *b, size_t n, size_t *hl, size_t *len)
+{
+	size_t l = 0, mul = 1, i = 1;
+
+	while (i < n && (b[i] & 0x80) && i < 5) {
+		l += (b[i] & 0x7f) * mul;
+		mul *= 128;
+		i++;
+	}
+	if (i >= n)
+		return 0;
+	l += (b[i] & 0x7f) * mul;
+	i++;
+	if (i + l > n)
+		return 0;
+	*hl = i;
+	*len = l;
+	return 1;
+}
+
+/* A blocking TCP connection to the broker (reads time out after 10 s), for
+ * the logins of the subscriber and the monitor. */
+static int tcp_open_blocking(const char *who)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = {10, 0};
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		die(who);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)o.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		die(who);
+	return fd;
+}
+
+/* Append what fd has (non-blocking) to buf (*len of cap bytes used);
+ * returns the bytes read, 0 when there were none; ends the run when the
+ * connection is gone or buf is full (a packet larger than cap). */
+static size_t read_more(int fd, uint8_t *buf, size_t *len, size_t cap, const char *who)
+{
+	ssize_t r;
+
+	if (*len == cap) {
+		fprintf(stderr, "bench-soak-load: %s: packet too large\n", who);
+		exit(2);
+	}
+	r = read(fd, buf + *len, cap - *len);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (r <= 0) {
+		errno = r == 0 ? ECONNRESET : errno;
+		fprintf(stderr, "bench-soak-load: %s: connection lost: %s\n", who, strerror(errno));
+		exit(2);
+	}
+	*len += (size_t)r;
+	return (size_t)r;
+}
+
+/* Write CONNECT + SUBSCRIBE (pkt, len bytes) on a blocking fd and read
+ * exactly acklen bytes of answer (CONNACK + SUBACK) into ack. */
+static void login_exchange(int fd, const uint8_t *pkt, size_t len, uint8_t *ack, size_t acklen,
+                           const char *who)
+{
+	size_t got = 0;
+
+	if (write(fd, pkt, len) != (ssize_t)len)
+		die(who);
+	while (got < acklen) {
+		ssize_t r = read(fd, ack + got, acklen - got);
+
+		if (r <= 0)
+			die(who);
+		got += (size_t)r;
+	}
+}
+
 /* ---- the subscriber ---- */
+
+/* Wait for input unless paused (-Z), for output while some is queued. */
+static void sub_events(void)
+{
+	ep_set(sub.fd, SUB_ID, (sub_paused ? 0 : EPOLLIN) | (sub.out_len > 0 ? EPOLLOUT : 0),
+	       EPOLL_CTL_MOD);
+}
+
+/* Pause or resume the subscriber's reads as the -Z schedule says at t
+ * seconds into the run (never after the run: the drain reads). */
+static void sub_pause_check(double t, int over)
+{
+	int want = 0;
+
+	for (int i = 0; i < o.npause && !over; i++) {
+		if (t >= o.pause_at[i] && t < o.pause_at[i] + o.pause_secs[i])
+			want = 1;
+	}
+	if (want == sub_paused)
+		return;
+	sub_paused = want;
+	fprintf(stderr, "bench-soak-load: %.1f s: subscriber %s\n", t,
+	        want ? "paused (a backlog on purpose)" : "reading again");
+	sub_events();
+}
 
 static void sub_write(const uint8_t *p, size_t len)
 {
@@ -361,10 +506,9 @@ static void sub_write(const uint8_t *p, size_t len)
 		return;
 	if (sub.out_len + len > SUB_OUT_MAX)
 		die("subscriber cannot keep up (output)");
-	if (sub.out_len == 0)
-		ep_set(sub.fd, SUB_ID, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
 	memcpy(sub.out + sub.out_len, p, len);
 	sub.out_len += len;
+	sub_events();
 }
 
 static void sub_flush(void)
@@ -378,7 +522,7 @@ static void sub_flush(void)
 	memmove(sub.out, sub.out + w, sub.out_len - (size_t)w);
 	sub.out_len -= (size_t)w;
 	if (sub.out_len == 0)
-		ep_set(sub.fd, SUB_ID, EPOLLIN, EPOLL_CTL_MOD);
+		sub_events();
 }
 
 static void bad(const char *why, const char *topic)
@@ -499,35 +643,12 @@ static void sub_read(void)
 {
 	size_t off = 0;
 
+	while (read_more(sub.fd, sub.in, &sub.in_len, SUB_IN_MAX, "subscriber") >= 65536)
+		;
 	for (;;) {
-		ssize_t r;
+		size_t i, len;
 
-		if (sub.in_len == SUB_IN_MAX)
-			die("subscriber packet too large");
-		r = read(sub.fd, sub.in + sub.in_len, SUB_IN_MAX - sub.in_len);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			break;
-		if (r <= 0) {
-			errno = r == 0 ? ECONNRESET : errno;
-			die("subscriber connection lost");
-		}
-		sub.in_len += (size_t)r;
-		if ((size_t)r < 65536)
-			break;
-	}
-	for (;;) {
-		size_t len = 0, mul = 1, i = 1;
-
-		while (off + i < sub.in_len && (sub.in[off + i] & 0x80) && i < 5) {
-			len += (sub.in[off + i] & 0x7f) * mul;
-			mul *= 128;
-			i++;
-		}
-		if (off + i >= sub.in_len)
-			break;
-		len += (sub.in[off + i] & 0x7f) * mul;
-		i++;
-		if (off + i + len > sub.in_len)
+		if (!frame(sub.in + off, sub.in_len - off, &i, &len))
 			break;
 		if ((sub.in[off] & 0xf0) == 0x30)
 			sub_message(sub.in + off + i, len, sub.in[off] & 0x0f);
@@ -540,12 +661,9 @@ static void sub_read(void)
 /* Blocking login and SUBSCRIBE soak/# at QoS 1, then non-blocking. */
 static void sub_start(void)
 {
-	struct sockaddr_in sa;
-	struct timeval tv = {10, 0};
 	uint8_t pkt[512], ack[9];
-	size_t n, h = 0, got = 0;
+	size_t n, h = 0;
 	char err[256] = "";
-	int one = 1;
 
 	mqs_creds_init(&sub.c);
 	if (mqs_creds_load(o.sub_creds, &sub.c, err, sizeof(err)) != MQS_OK) {
@@ -554,17 +672,9 @@ static void sub_start(void)
 	}
 	sub.in = malloc(SUB_IN_MAX);
 	sub.out = malloc(SUB_OUT_MAX);
-	sub.fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (sub.in == NULL || sub.out == NULL || sub.fd < 0)
+	if (sub.in == NULL || sub.out == NULL)
 		die("subscriber setup");
-	setsockopt(sub.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(sub.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)o.port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(sub.fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		die("subscriber connect");
+	sub.fd = tcp_open_blocking("subscriber connect");
 	n = connect_packet(pkt, &sub.c);
 	pkt[n + h++] = 0x82;
 	h += put_len(pkt + n + h, 2 + 2 + 6 + 1);
@@ -572,15 +682,7 @@ static void sub_start(void)
 	pkt[n + h++] = 1;
 	h += put_str(pkt + n + h, "soak/#");
 	pkt[n + h++] = 1;
-	if (write(sub.fd, pkt, n + h) != (ssize_t)(n + h))
-		die("subscriber write");
-	while (got < sizeof(ack)) {
-		ssize_t r = read(sub.fd, ack + got, sizeof(ack) - got);
-
-		if (r <= 0)
-			die("subscriber login");
-		got += (size_t)r;
-	}
+	login_exchange(sub.fd, pkt, n + h, ack, sizeof(ack), "subscriber login");
 	if (ack[0] != 0x20 || ack[3] != 0 || ack[4] != 0x90 || ack[8] != 1) {
 		fprintf(stderr, "bench-soak-load: subscriber refused (%02x %02x %02x %02x)\n",
 		        ack[0], ack[3], ack[4], ack[8]);
@@ -589,6 +691,112 @@ static void sub_start(void)
 	if (fcntl(sub.fd, F_SETFL, fcntl(sub.fd, F_GETFL) | O_NONBLOCK) != 0)
 		die("fcntl");
 	ep_set(sub.fd, SUB_ID, EPOLLIN, EPOLL_CTL_ADD);
+}
+
+/* ---- the $SYS monitor (-M) ---- */
+
+static void mon_message(const uint8_t *pkt, size_t len)
+{
+	char topic[128], num[32];
+	size_t tl, vl;
+
+	if (len < 2)
+		return;
+	tl = (size_t)pkt[0] << 8 | pkt[1];
+	if (tl >= sizeof(topic) || 2 + tl > len)
+		return;
+	memcpy(topic, pkt + 2, tl);
+	topic[tl] = '\0';
+	vl = len - 2 - tl;
+	if (vl == 0 || vl >= sizeof(num))
+		return;
+	memcpy(num, pkt + 2 + tl, vl);
+	num[vl] = '\0';
+	for (int i = 0; i < MV_N; i++) {
+		if (strcmp(topic, mon_topics[i]) == 0)
+			mon.val[i] = atol(num);
+	}
+}
+
+static void mon_read(void)
+{
+	size_t off = 0;
+
+	if (read_more(mon.fd, mon.in, &mon.in_len, MON_IN_MAX, "monitor") == 0)
+		return;
+	for (;;) {
+		size_t i, len;
+
+		if (!frame(mon.in + off, mon.in_len - off, &i, &len))
+			break;
+		if ((mon.in[off] & 0xf6) == 0x30) /* PUBLISH QoS 0 */
+			mon_message(mon.in + off + i, len);
+		off += i + len;
+	}
+	memmove(mon.in, mon.in + off, mon.in_len - off);
+	mon.in_len -= off;
+}
+
+/* A PINGREQ every 20 s: the monitor sends nothing else (keepalive 60 s). */
+static void mon_ping(double now)
+{
+	static const uint8_t ping[2] = {0xc0, 0x00};
+
+	if (mon.fd < 0 || now - mon.last_ping < 20)
+		return;
+	mon.last_ping = now;
+	if (write(mon.fd, ping, 2) != 2)
+		die("monitor write");
+}
+
+/* Blocking login and SUBSCRIBE to mon_topics at QoS 0, then non-blocking. */
+static void mon_start(void)
+{
+	uint8_t pkt[1024], ack[4 + 4 + MV_N];
+	size_t n, h = 0, body = 2;
+	char err[256] = "";
+
+	mqs_creds_init(&mon.c);
+	if (o.reference) {
+		if (mqs_creds_set_username(&mon.c, "soak-mon") != MQS_OK)
+			die("monitor setup");
+	} else if (mqs_creds_load(o.mon_creds, &mon.c, err, sizeof(err)) != MQS_OK) {
+		fprintf(stderr, "bench-soak-load: cannot load %s: %s\n", o.mon_creds, err);
+		exit(2);
+	}
+	mon.in = malloc(MON_IN_MAX);
+	if (mon.in == NULL)
+		die("monitor setup");
+	mon.fd = tcp_open_blocking("monitor connect");
+	n = connect_packet(pkt, &mon.c);
+	for (int i = 0; i < MV_N; i++)
+		body += 2 + strlen(mon_topics[i]) + 1;
+	pkt[n + h++] = 0x82;
+	h += put_len(pkt + n + h, body);
+	pkt[n + h++] = 0;
+	pkt[n + h++] = 1;
+	for (int i = 0; i < MV_N; i++) {
+		h += put_str(pkt + n + h, mon_topics[i]);
+		pkt[n + h++] = 0;
+	}
+	/* CONNACK (4) and SUBACK (4 + one code per filter; 2 + MV_N < 128) */
+	login_exchange(mon.fd, pkt, n + h, ack, sizeof(ack), "monitor login");
+	if (ack[0] != 0x20 || ack[3] != 0 || ack[4] != 0x90) {
+		fprintf(stderr, "bench-soak-load: monitor refused (%02x %02x %02x)\n", ack[0],
+		        ack[3], ack[4]);
+		exit(2);
+	}
+	for (int i = 0; i < MV_N; i++) {
+		/* the replay entries exist with the plugin only */
+		if (ack[8 + i] != 0 && !(o.reference && i == MV_REPLAY)) {
+			fprintf(stderr, "bench-soak-load: monitor refused %s\n", mon_topics[i]);
+			exit(2);
+		}
+	}
+	if (fcntl(mon.fd, F_SETFL, fcntl(mon.fd, F_GETFL) | O_NONBLOCK) != 0)
+		die("fcntl");
+	ep_set(mon.fd, MON_ID, EPOLLIN, EPOLL_CTL_ADD);
+	mon.last_ping = now_s();
 }
 
 /* ---- device sessions ---- */
@@ -890,6 +1098,12 @@ static long errors(const struct counters *c)
 	return c->conn_refused + c->sess_err + c->lost + c->dup + c->bad;
 }
 
+/* bytes to kB, -1 stays -1 */
+static long kb(long bytes)
+{
+	return bytes < 0 ? -1 : bytes / 1024;
+}
+
 static void row(FILE *csv, double t)
 {
 	long b = rss_kb(o.broker_pid), g = rss_kb(o.gw_pid);
@@ -900,10 +1114,22 @@ static void row(FILE *csv, double t)
 	       t, b, g, win.conn_ok, win.conn_refused, win.sent, win.recv, win.lost, win.dup, p50,
 	       p99, win.alerts_sent, win.alerts_recv, a99, errors(&win));
 	fflush(stdout);
+	if (mon.fd >= 0)
+		fprintf(
+		    stderr,
+		    "# %6.0f heap %ld kB (max %ld kB), store %ld messages (%ld kB), %ld clients, "
+		    "%ld replay entries, %ld outstanding\n",
+		    t, kb(mon.val[MV_HEAP]), kb(mon.val[MV_HEAP_MAX]), mon.val[MV_STORE],
+		    kb(mon.val[MV_STORE_BYTES]), mon.val[MV_CLIENTS], mon.val[MV_REPLAY],
+		    tot.sent - tot.recv - (tot.lost - tot.late));
 	if (csv != NULL) {
-		fprintf(csv, "%.0f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.3f,%.3f,%ld,%ld,%.1f,%ld\n", t,
+		fprintf(csv, "%.0f,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%.3f,%.3f,%ld,%ld,%.1f,%ld", t,
 		        b, g, win.conn_ok, win.conn_refused, win.sent, win.recv, win.lost, win.dup,
 		        p50, p99, win.alerts_sent, win.alerts_recv, a99, errors(&win));
+		fprintf(csv, ",%ld,%ld,%ld,%ld,%ld,%ld,%ld\n", kb(mon.val[MV_HEAP]),
+		        kb(mon.val[MV_HEAP_MAX]), mon.val[MV_STORE], kb(mon.val[MV_STORE_BYTES]),
+		        mon.val[MV_CLIENTS], mon.val[MV_REPLAY],
+		        tot.sent - tot.recv - (tot.lost - tot.late));
 		fflush(csv);
 	}
 	memset(&win, 0, sizeof(win));
@@ -942,8 +1168,31 @@ static void usage(void)
 	        "[-d SECONDS]\n"
 	        "       [-c CONCURRENCY] [-k PER_SESSION] [-a ALERT_EVERY] [-A SINK_FILE]\n"
 	        "       [-B BROKER_PID] [-G GATEWAY_PID] [-o CSV] [-i INTERVAL] [-S SIZE] "
-	        "[-L LOSS_S] [-R]\n");
+	        "[-L LOSS_S]\n"
+	        "       [-M MON_CREDS] [-Z AT:SECS[,AT:SECS...]] [-R]\n");
 	exit(64);
+}
+
+/* -Z AT:SECS[,AT:SECS...] */
+static void pauses(const char *arg)
+{
+	const char *p = arg;
+
+	while (*p != '\0') {
+		char *end;
+		double at = strtod(p, &end), secs;
+
+		if (end == p || *end != ':' || o.npause == PAUSE_MAX)
+			usage();
+		p = end + 1;
+		secs = strtod(p, &end);
+		if (end == p || at < 0 || secs <= 0 || secs >= 60 || (*end != ',' && *end != '\0'))
+			usage();
+		o.pause_at[o.npause] = at;
+		o.pause_secs[o.npause] = secs;
+		o.npause++;
+		p = *end == ',' ? end + 1 : end;
+	}
 }
 
 static void options(int argc, char **argv)
@@ -951,7 +1200,7 @@ static void options(int argc, char **argv)
 	int c;
 
 	for (;;) {
-		c = getopt(argc, argv, "p:D:n:u:r:d:c:k:a:A:B:G:o:i:S:L:R");
+		c = getopt(argc, argv, "p:D:n:u:r:d:c:k:a:A:B:G:o:i:S:L:M:Z:R");
 		if (c == -1)
 			break;
 		switch (c) {
@@ -1003,6 +1252,12 @@ static void options(int argc, char **argv)
 		case 'L':
 			o.loss_s = atoi(optarg);
 			break;
+		case 'M':
+			o.mon_creds = optarg;
+			break;
+		case 'Z':
+			pauses(optarg);
+			break;
 		case 'R':
 			o.reference = 1;
 			break;
@@ -1038,9 +1293,12 @@ int main(int argc, char **argv)
 			die(o.csv);
 		fprintf(csv, "t_s,broker_rss_kb,gateway_rss_kb,connects_ok,connects_refused,sent,"
 		             "received,lost,duplicated,p50_ms,p99_ms,alerts_sent,alerts_delivered,"
-		             "alert_p99_ms,errors\n");
+		             "alert_p99_ms,errors,heap_current_kb,heap_max_kb,store_messages,"
+		             "store_kb,clients_connected,replay_entries,outstanding\n");
 	}
 	sub_start();
+	if (o.mon_creds != NULL)
+		mon_start();
 	printf("#   t_s broker_kB    gw_kB conn_ok refus     sent     recv  lost  dup  p50_ms  "
 	       " p99_ms alerts deliv a_p99_ms errors\n");
 	t0 = now_s();
@@ -1078,7 +1336,9 @@ int main(int argc, char **argv)
 		for (int e = 0; e < k; e++) {
 			uint32_t id = evs[e].data.u32;
 
-			if (id == SUB_ID) {
+			if (id == MON_ID) {
+				mon_read();
+			} else if (id == SUB_ID) {
 				if (evs[e].events & (EPOLLERR | EPOLLHUP)) {
 					errno = ECONNRESET;
 					die("subscriber connection lost");
@@ -1092,6 +1352,8 @@ int main(int argc, char **argv)
 			}
 		}
 		now = now_s();
+		sub_pause_check(now - t0, 0);
+		mon_ping(now);
 		if (now >= next_sweep) {
 			sess_sweep();
 			seq_sweep(0);
@@ -1106,11 +1368,14 @@ int main(int argc, char **argv)
 			break;
 	}
 	/* drain: the last messages, then the alerts */
+	sub_pause_check(0, 1);
 	drain_end = now_s() + 60 + o.loss_s;
 	while (now_s() < drain_end) {
 		int k = epoll_wait(ep, evs, 256, 100);
 
 		for (int e = 0; e < k; e++) {
+			if (evs[e].data.u32 == MON_ID)
+				mon_read();
 			if (evs[e].data.u32 == SUB_ID && (evs[e].events & EPOLLIN))
 				sub_read();
 			if (evs[e].data.u32 == SUB_ID && (evs[e].events & EPOLLOUT))

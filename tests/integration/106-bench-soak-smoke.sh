@@ -6,7 +6,8 @@
 # message reaches the subscriber intact (none lost, duplicated or refused,
 # alerts sent and every one delivered), the CSV has its rows, and the
 # gateway answers SIGUSR1 with its memory line (docs/gateway.md, "Memory";
-# the script samples it into gw-mem.csv).  A
+# the script samples it into gw-mem.csv), and the rows carry the broker's
+# $SYS heap and store counts.  A
 # message counts as lost only after 60 s here, so a busy machine does not
 # fail it.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -36,6 +37,10 @@ ok "alerts were sent" test "$(field alerts_sent)" -gt 0
 is "$(field alerts_delivered)" "$(field alerts_sent)" "every alert reached the SMTP sink"
 ok "the CSV has a header and two rows" test "$(wc -l <"$out/soak.csv")" -ge 3
 ok "the RSS slope is reported" grep -q 'broker RSS: .* kB/min' "$TEST_TMP/soak.log"
+# the monitor device reads the broker's $SYS heap and store counts (docs/PERFORMANCE.md,
+# "The broker's memory"): columns 16 (heap/current, kB) and 18 (stored messages)
+ok "the CSV has the broker's counted heap and stored messages" \
+	awk -F, 'NR > 1 && $16 > 0 && $18 > 0 { f = 1 } END { exit !f }' "$out/soak.csv"
 # a report every 10 s of the 20 s: at least one row with an RSS and a cache
 ok "gw-mem.csv has the gateway's memory reports" \
 	awk -F, 'NR == 2 { ok = $2 > 0 && $6 > 0 && $8 > 0 } END { exit !ok }' "$out/gw-mem.csv"
