@@ -12,18 +12,22 @@
 #include <ini.h>
 
 #include "cs_int.h"
+#include "mqs_alloc.h"
 
 struct parse {
 	struct cs_conf *c;
 	char *err;
 	size_t errlen;
 	int bad;
+	int nomem; /* an allocation was refused */
 };
 
-static int set_str(char **dst, const char *v)
+static int set_str(struct parse *p, char **dst, const char *v)
 {
-	free(*dst);
-	*dst = strdup(v);
+	mqs_free(*dst);
+	*dst = mqs_strdup(v);
+	if (*dst == NULL)
+		p->nomem = 1;
 	return *dst != NULL;
 }
 
@@ -43,8 +47,9 @@ static int set_num(const char *v, long long lo, long long hi, long long *out)
 
 /* [http] host: a name or an address as the Host header carries it, so an
  * IPv6 address is kept in brackets ("::1" becomes "[::1]"). */
-static int set_host(struct cs_conf *c, const char *v)
+static int set_host(struct parse *p, const char *v)
 {
+	struct cs_conf *c = p->c;
 	struct in6_addr a6;
 	char br[INET6_ADDRSTRLEN + 2];
 	size_t n = strlen(v);
@@ -56,20 +61,21 @@ static int set_host(struct cs_conf *c, const char *v)
 			return 0;
 		memcpy(br, v + 1, n - 2);
 		br[n - 2] = '\0';
-		return inet_pton(AF_INET6, br, &a6) == 1 && set_str(&c->host, v);
+		return inet_pton(AF_INET6, br, &a6) == 1 && set_str(p, &c->host, v);
 	}
 	if (strchr(v, ':') != NULL) {
 		/* a bare IPv6 address (a port does not belong here) */
 		if (inet_pton(AF_INET6, v, &a6) != 1)
 			return 0;
 		snprintf(br, sizeof(br), "[%s]", v);
-		return set_str(&c->host, br);
+		return set_str(p, &c->host, br);
 	}
-	return set_str(&c->host, v);
+	return set_str(p, &c->host, v);
 }
 
-static int set_listen(struct cs_conf *c, const char *v)
+static int set_listen(struct parse *p, const char *v)
 {
+	struct cs_conf *c = p->c;
 	const char *colon = strrchr(v, ':');
 	long long port;
 	size_t hl;
@@ -83,9 +89,11 @@ static int set_listen(struct cs_conf *c, const char *v)
 	}
 	if (hl == 0 || hl > 255)
 		return 0;
-	free(c->listen_host);
-	c->listen_host = strndup(v, hl);
+	mqs_free(c->listen_host);
+	c->listen_host = mqs_strndup(v, hl);
 	c->listen_port = (int)port;
+	if (c->listen_host == NULL)
+		p->nomem = 1;
 	return c->listen_host != NULL;
 }
 
@@ -98,9 +106,9 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 
 	if (strcmp(section, "console") == 0) {
 		if (strcmp(name, "db") == 0)
-			ok = set_str(&c->db, value);
+			ok = set_str(p, &c->db, value);
 		else if (strcmp(name, "key_file") == 0)
-			ok = set_str(&c->key_file, value);
+			ok = set_str(p, &c->key_file, value);
 		else if (strcmp(name, "argon2_time") == 0)
 			ok = set_num(value, 1, 100, &n) && ((c->argon2_t = (unsigned)n), 1);
 		else if (strcmp(name, "argon2_memory_kib") == 0)
@@ -127,13 +135,13 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 			known = 0;
 	} else if (strcmp(section, "http") == 0) {
 		if (strcmp(name, "listen") == 0)
-			ok = set_listen(c, value);
+			ok = set_listen(p, value);
 		else if (strcmp(name, "cert") == 0)
-			ok = set_str(&c->cert, value);
+			ok = set_str(p, &c->cert, value);
 		else if (strcmp(name, "host") == 0)
-			ok = set_host(c, value);
+			ok = set_host(p, value);
 		else if (strcmp(name, "key") == 0)
-			ok = set_str(&c->key, value);
+			ok = set_str(p, &c->key, value);
 		else if (strcmp(name, "max_connections") == 0)
 			ok =
 			    set_num(value, 1, 10000, &n) && ((c->max_connections = (unsigned)n), 1);
@@ -147,14 +155,14 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 			known = 0;
 	} else if (strcmp(section, "broker") == 0) {
 		if (strcmp(name, "db") == 0)
-			ok = set_str(&c->broker_db, value);
+			ok = set_str(p, &c->broker_db, value);
 		else if (strcmp(name, "master_key_file") == 0)
-			ok = set_str(&c->broker_key, value);
+			ok = set_str(p, &c->broker_key, value);
 		else
 			known = 0;
 	} else if (strcmp(section, "gateway") == 0) {
 		if (strcmp(name, "conf") == 0)
-			ok = set_str(&c->gateway_conf, value);
+			ok = set_str(p, &c->gateway_conf, value);
 		else
 			known = 0;
 	} else {
@@ -164,7 +172,8 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 		fprintf(stderr, "warning: %s: [%s] %s: unknown key ignored\n", c->path, section,
 		        name);
 	if (!ok && !p->bad) {
-		snprintf(p->err, p->errlen, "%s: [%s] %s: bad value", c->path, section, name);
+		snprintf(p->err, p->errlen, "%s: [%s] %s: %s", c->path, section, name,
+		         p->nomem ? "out of memory" : "bad value");
 		p->bad = 1;
 	}
 	return 1;
@@ -173,12 +182,12 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 /* Load console.conf. */
 int cs_conf_load(const char *path, struct cs_conf *c, char *err, size_t errlen)
 {
-	struct parse p = {c, err, errlen, 0};
+	struct parse p = {c, err, errlen, 0, 0};
 	int r, rc = MQS_ERR_PARSE;
 
 	memset(c, 0, sizeof(*c));
 	err[0] = '\0';
-	c->path = strdup(path);
+	c->path = mqs_strdup(path);
 	c->argon2_t = 3;
 	c->argon2_m_kib = 65536;
 	c->argon2_p = 1;
@@ -193,7 +202,8 @@ int cs_conf_load(const char *path, struct cs_conf *c, char *err, size_t errlen)
 	c->per_ip = 8;
 	c->request_timeout = 10;
 	c->idle_timeout = 30;
-	if (c->path == NULL || !set_listen(c, "127.0.0.1:8443")) {
+	if (c->path == NULL || !set_listen(&p, "127.0.0.1:8443")) {
+		snprintf(err, errlen, "out of memory");
 		rc = MQS_ERR_NOMEM;
 		goto out;
 	}
@@ -207,8 +217,11 @@ int cs_conf_load(const char *path, struct cs_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: syntax error", path, r);
 		goto out;
 	}
-	if (p.bad)
+	if (p.bad) {
+		if (p.nomem)
+			rc = MQS_ERR_NOMEM;
 		goto out;
+	}
 	if (c->db == NULL) {
 		snprintf(err, errlen, "%s: [console] db is required", path);
 		goto out;
@@ -216,8 +229,9 @@ int cs_conf_load(const char *path, struct cs_conf *c, char *err, size_t errlen)
 	if (c->key_file == NULL) {
 		size_t n = strlen(c->db) + 5;
 
-		c->key_file = malloc(n);
+		c->key_file = mqs_malloc(n);
 		if (c->key_file == NULL) {
+			snprintf(err, errlen, "out of memory");
 			rc = MQS_ERR_NOMEM;
 			goto out;
 		}
@@ -245,16 +259,16 @@ void cs_conf_release(struct cs_conf *c)
 {
 	if (c == NULL)
 		return;
-	free(c->path);
-	free(c->db);
-	free(c->key_file);
-	free(c->listen_host);
-	free(c->cert);
-	free(c->host);
-	free(c->key);
-	free(c->broker_db);
-	free(c->broker_key);
-	free(c->gateway_conf);
+	mqs_free(c->path);
+	mqs_free(c->db);
+	mqs_free(c->key_file);
+	mqs_free(c->listen_host);
+	mqs_free(c->cert);
+	mqs_free(c->host);
+	mqs_free(c->key);
+	mqs_free(c->broker_db);
+	mqs_free(c->broker_key);
+	mqs_free(c->gateway_conf);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -14,6 +14,7 @@
 #include "cs_int.h"
 #include "gw_config.h"
 #include "gw_store.h"
+#include "mqs_alloc.h"
 #include "mqs_totp.h"
 #include "mqs_util.h"
 #include "mqsa.h"
@@ -89,12 +90,12 @@ void cs_console_close(struct cs_console *cs)
 	cs->broker = NULL;
 	if (cs->gw_store != NULL) {
 		gw_store_close(cs->gw_store);
-		free(cs->gw_store);
+		mqs_free(cs->gw_store);
 		cs->gw_store = NULL;
 	}
 	if (cs->gw_conf != NULL) {
 		gw_config_release(cs->gw_conf);
-		free(cs->gw_conf);
+		mqs_free(cs->gw_conf);
 		cs->gw_conf = NULL;
 	}
 	OPENSSL_cleanse(cs->key, sizeof(cs->key));
@@ -114,14 +115,14 @@ int cs_console_totp_seal(struct cs_console *cs, const char *name, const uint8_t 
 	size_t cap = len + MQS_WRAP_OVERHEAD;
 	int rc;
 
-	*out = malloc(cap);
+	*out = mqs_malloc(cap);
 	*outlen = 0;
 	if (*out == NULL)
 		return MQS_ERR_NOMEM;
 	totp_aad(aad, sizeof(aad), name);
 	rc = mqs_wrap_seal(cs->key, aad, secret, len, *out, cap, outlen);
 	if (rc != MQS_OK) {
-		free(*out);
+		mqs_secret_free(*out, cap);
 		*out = NULL;
 	}
 	return rc;

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "cs_int.h"
+#include "mqs_alloc.h"
 #include "mqs_db.h"
 #include "mqs_util.h"
 
@@ -92,7 +93,7 @@ static int user_row(sqlite3_stmt *st, struct cs_user *u)
 	w = sqlite3_column_blob(st, 6);
 	n = sqlite3_column_bytes(st, 6);
 	if (w != NULL && n > 0) {
-		u->totp_wrapped = malloc((size_t)n);
+		u->totp_wrapped = mqs_malloc((size_t)n);
 		if (u->totp_wrapped == NULL)
 			return MQS_ERR_NOMEM;
 		memcpy(u->totp_wrapped, w, (size_t)n);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cs_int.h"
+#include "mqs_alloc.h"
 #include "mqs_util.h"
 
 /* Start an empty response. */
@@ -25,7 +26,7 @@ void cs_resp_release(struct cs_resp *resp)
 	if (resp == NULL)
 		return;
 	mqs_buf_release(&resp->body);
-	free(resp->disposition);
+	mqs_free(resp->disposition);
 	resp->disposition = NULL;
 }
 
@@ -366,8 +367,8 @@ int cs_resp_download(struct cs_resp *resp, const char *content_type, const char 
 	status = cs_resp_body(resp, content_type, data, len);
 	if (status != 200)
 		return status;
-	free(resp->disposition);
-	resp->disposition = malloc(sizeof(name) + 32);
+	mqs_free(resp->disposition);
+	resp->disposition = mqs_malloc(sizeof(name) + 32);
 	if (resp->disposition == NULL)
 		return 500;
 	snprintf(resp->disposition, sizeof(name) + 32, "attachment; filename=\"%s\"", name);

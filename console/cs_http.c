@@ -25,6 +25,7 @@
 #include "cs_int.h"
 #include "gw_config.h"
 #include "gw_store.h"
+#include "mqs_alloc.h"
 #include "mqs_utf8.h"
 #include "mqs_util.h"
 #include "mqsa.h"
@@ -308,24 +309,24 @@ enum mqs_err cs_req_gateway(struct cs_req *req, struct gw_store **store,
 		return MQS_ERR_NOENT;
 	}
 	if (cs->gw_conf == NULL) {
-		cs->gw_conf = calloc(1, sizeof(*cs->gw_conf));
+		cs->gw_conf = mqs_calloc(1, sizeof(*cs->gw_conf));
 		if (cs->gw_conf == NULL)
 			return MQS_ERR_NOMEM;
 		rc = gw_config_load(cs->conf.gateway_conf, cs->gw_conf, why, whylen);
 		if (rc != MQS_OK) {
-			free(cs->gw_conf);
+			mqs_free(cs->gw_conf);
 			cs->gw_conf = NULL;
 			return (enum mqs_err)rc;
 		}
 	}
 	if (cs->gw_store == NULL) {
-		cs->gw_store = calloc(1, sizeof(*cs->gw_store));
+		cs->gw_store = mqs_calloc(1, sizeof(*cs->gw_store));
 		if (cs->gw_store == NULL)
 			return MQS_ERR_NOMEM;
 		rc = gw_store_open(cs->gw_store, cs->gw_conf->db, cs->gw_conf->master_key_file,
 		                   cs->gw_conf->sync_full, why, whylen);
 		if (rc != MQS_OK) {
-			free(cs->gw_store);
+			mqs_free(cs->gw_store);
 			cs->gw_store = NULL;
 			return (enum mqs_err)rc;
 		}
@@ -378,29 +379,34 @@ static int value_ok(const char *v, size_t len)
 	return mqs_utf8_valid((const uint8_t *)v, len, 0) == 1;
 }
 
-static int param_add(struct cs_req *req, const char *name, size_t nlen, const char *value,
-                     size_t vlen)
+/* MQS_OK, MQS_ERR_TOOBIG past CS_PARAMS_MAX, MQS_ERR_NOMEM. */
+static enum mqs_err param_add(struct cs_req *req, const char *name, size_t nlen, const char *value,
+                              size_t vlen)
 {
 	struct param *p;
 
 	if (req->nparams >= CS_PARAMS_MAX)
-		return 0;
+		return MQS_ERR_TOOBIG;
 	p = &req->params[req->nparams];
-	p->name = strndup(name, nlen);
-	p->value = strndup(value, vlen);
+	p->name = mqs_strndup(name, nlen);
+	p->value = mqs_strndup(value, vlen);
 	if (p->name == NULL || p->value == NULL) {
-		free(p->name);
+		mqs_free(p->name);
 		mqs_secret_free_str(p->value);
-		return 0;
+		p->name = NULL;
+		p->value = NULL;
+		return MQS_ERR_NOMEM;
 	}
 	req->nparams++;
-	return 1;
+	return MQS_OK;
 }
 
-/* Parse a form body (NUL-terminated, may be changed). */
-static int form_parse(struct cs_req *req, char *body)
+/* Parse a form body (NUL-terminated, may be changed): MQS_OK, MQS_ERR_NOMEM
+ * (answered 500), or another error for a form that is refused (400). */
+static enum mqs_err form_parse(struct cs_req *req, char *body)
 {
 	char *save = NULL;
+	enum mqs_err rc;
 
 	for (char *pair = strtok_r(body, "&", &save); pair != NULL;
 	     pair = strtok_r(NULL, "&", &save)) {
@@ -411,7 +417,7 @@ static int form_parse(struct cs_req *req, char *body)
 		if (eq != NULL)
 			*eq = '\0';
 		if (!form_decode(pair) || !form_decode(v))
-			return 0;
+			return MQS_ERR_PARSE;
 		/* a NUL from %00 ends the string early: refuse it */
 		nlen = strlen(pair);
 		vlen = strlen(v);
@@ -421,16 +427,18 @@ static int form_parse(struct cs_req *req, char *body)
 		if (nlen == 0)
 			continue;
 		if (!value_ok(pair, nlen) || !value_ok(v, vlen))
-			return 0;
-		if (!param_add(req, pair, nlen, v, vlen))
-			return 0;
+			return MQS_ERR_PARSE;
+		rc = param_add(req, pair, nlen, v, vlen);
+		if (rc != MQS_OK)
+			return rc;
 	}
-	return 1;
+	return MQS_OK;
 }
 
 struct qctx {
 	struct cs_req *req;
 	int bad;
+	int nomem; /* an allocation was refused (answered 500) */
 };
 
 static enum MHD_Result on_query(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -439,22 +447,28 @@ static enum MHD_Result on_query(void *cls, enum MHD_ValueKind kind, const char *
 	struct qctx *q = cls;
 	const char *v = value != NULL ? value : "";
 	size_t klen = strlen(key);
+	enum mqs_err rc = MQS_OK;
 
 	(void)kind;
 	if (klen != key_size || (value != NULL && strlen(value) != value_size))
 		q->bad = 1; /* a NUL inside */
 	else if (klen == 0)
 		return MHD_YES;
-	else if (!value_ok(key, klen) || !value_ok(v, strlen(v)) ||
-	         !param_add(q->req, key, klen, v, strlen(v)))
+	else if (!value_ok(key, klen) || !value_ok(v, strlen(v)))
 		q->bad = 1;
+	else
+		rc = param_add(q->req, key, klen, v, strlen(v));
+	if (rc != MQS_OK) {
+		q->bad = 1;
+		q->nomem = rc == MQS_ERR_NOMEM;
+	}
 	return q->bad ? MHD_NO : MHD_YES;
 }
 
 static void params_free(struct cs_req *req)
 {
 	for (size_t i = 0; i < req->nparams; i++) {
-		free(req->params[i].name);
+		mqs_free(req->params[i].name);
 		mqs_secret_free_str(req->params[i].value);
 	}
 	req->nparams = 0;
@@ -501,9 +515,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct cs_resp *resp,
 	data = mqs_buf_take(&resp->body, &len);
 	if (data == NULL)
 		return MHD_NO;
-	r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	r = MHD_create_response_from_buffer_with_free_callback(len, data, mqs_free);
 	if (r == NULL) {
-		free(data);
+		mqs_free(data);
 		return MHD_NO;
 	}
 	framed = resp->csp[0] != '\0';
@@ -651,7 +665,7 @@ static int cross_site(struct MHD_Connection *c)
 static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c, const char *meth,
                                 const char *url, struct body *b)
 {
-	struct cs_req *req = calloc(1, sizeof(*req));
+	struct cs_req *req = mqs_calloc(1, sizeof(*req));
 	struct cs_resp resp;
 	const struct cs_route *rt;
 	char login_csrf[CS_CSRF_TEXT + 1] = "";
@@ -695,11 +709,11 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 	}
 	/* parameters: the query, then the form */
 	{
-		struct qctx q = {req, 0};
+		struct qctx q = {req, 0, 0};
 
 		(void)MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, on_query, &q);
 		if (q.bad) {
-			status = 400;
+			status = q.nomem ? 500 : 400;
 			goto answer;
 		}
 	}
@@ -707,9 +721,13 @@ static enum MHD_Result dispatch(struct cs_console *cs, struct MHD_Connection *c,
 		const char *ct =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
-		if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
-		    memchr(b->data, '\0', b->len) != NULL || !form_parse(req, (char *)b->data)) {
-			status = 400;
+		enum mqs_err frc = MQS_ERR_PARSE;
+
+		if (ct != NULL && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
+		    memchr(b->data, '\0', b->len) == NULL)
+			frc = form_parse(req, (char *)b->data);
+		if (frc != MQS_OK) {
+			status = frc == MQS_ERR_NOMEM ? 500 : 400;
 			goto answer;
 		}
 	}
@@ -787,7 +805,7 @@ answer:
 		params_free(req);
 		cs_user_release(&req->user);
 		OPENSSL_cleanse(&req->sess, sizeof(req->sess));
-		free(req);
+		mqs_free(req);
 	}
 	return ret;
 }
@@ -832,7 +850,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 		if (ci != NULL && ci->socket_context != NULL)
 			log_current_set(ds, ((const struct conn *)ci->socket_context)->key);
-		b = calloc(1, sizeof(*b));
+		b = mqs_calloc(1, sizeof(*b));
 		if (b == NULL)
 			return MHD_NO;
 		*con_cls = b;
@@ -866,7 +884,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				ncap *= 2;
 			if (ncap > CS_BODY_MAX + 1)
 				ncap = CS_BODY_MAX + 1;
-			nb = malloc(ncap);
+			nb = mqs_malloc(ncap);
 			if (nb == NULL)
 				return MHD_NO;
 			if (b->data != NULL)
@@ -881,7 +899,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (b->data == NULL) {
-		b->data = calloc(1, 1);
+		b->data = mqs_calloc(1, 1);
 		if (b->data == NULL)
 			return MHD_NO;
 		b->cap = 1;
@@ -909,7 +927,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (b == NULL)
 		return;
 	mqs_secret_free(b->data, b->cap);
-	free(b);
+	mqs_free(b);
 	*con_cls = NULL;
 }
 
@@ -961,7 +979,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		const union MHD_ConnectionInfo *ca =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-		cn = calloc(1, sizeof(*cn));
+		cn = mqs_calloc(1, sizeof(*cn));
 		if (cn != NULL) {
 			sockaddr_key(ca != NULL ? ca->client_addr : NULL, cn->key, sizeof(cn->key));
 			cn->fd = ci != NULL ? ci->connect_fd : -1;
@@ -979,7 +997,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			ds->conns = cn->next;
 		if (cn->next != NULL)
 			cn->next->prev = cn->prev;
-		free(cn);
+		mqs_free(cn);
 		*socket_context = NULL;
 	}
 	pthread_mutex_unlock(&ds->lock);
@@ -1209,11 +1227,11 @@ out:
 		struct conn *cn = ds.conns;
 
 		ds.conns = cn->next;
-		free(cn);
+		mqs_free(cn);
 	}
 	pthread_mutex_destroy(&ds.lock);
 	pthread_mutex_destroy(&ds.log_lock);
 	mqs_secret_free(ds.key, ds.key_len + 1);
-	free(ds.cert);
+	mqs_free(ds.cert);
 	return ex;
 }

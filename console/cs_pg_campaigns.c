@@ -23,6 +23,7 @@
 #include "gw_recipient.h"
 #include "gw_review.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_util.h"
 
 /* The sandbox of the preview frame (cs_page.h). */
@@ -196,8 +197,7 @@ static void loaded_release(struct loaded *ld)
 		gw_campaign_release(&ld->c);
 	ld->parsed = 0;
 	if (ld->bytes != NULL) {
-		OPENSSL_cleanse(ld->bytes, ld->len);
-		free(ld->bytes);
+		mqs_secret_free(ld->bytes, ld->len);
 	}
 	ld->bytes = NULL;
 }

@@ -16,6 +16,7 @@
 #include <qrencode.h>
 
 #include "cs_broker.h"
+#include "mqs_alloc.h"
 #include "mqs_util.h"
 
 #define CREDS_MAX (64 * 1024) /* a credentials file, as delivered */
@@ -35,7 +36,7 @@ static enum mqs_err creds_keep(const char *json, void *arg, char *why)
 		snprintf(why, MQSA_WHY_MAX, "cannot deliver credentials: too long");
 		return MQS_ERR_TOOBIG;
 	}
-	c->json = malloc(n + 1);
+	c->json = mqs_malloc(n + 1);
 	if (c->json == NULL) {
 		snprintf(why, MQSA_WHY_MAX, "cannot deliver credentials: out of memory");
 		return MQS_ERR_NOMEM;
@@ -78,7 +79,7 @@ static int creds_page(struct cs_req *req, struct cs_resp *resp, const char *titl
 {
 	size_t n = strlen(json);
 	size_t cap = 4 * ((n + 2) / 3) + 1;
-	unsigned char *b64 = malloc(cap);
+	unsigned char *b64 = mqs_malloc(cap);
 
 	if (b64 == NULL)
 		return 500;
@@ -99,8 +100,7 @@ static int creds_page(struct cs_req *req, struct cs_resp *resp, const char *titl
 	}
 	cs_out_raw(resp, "<p><a href=\"/devices\">Back to the devices</a></p>");
 	cs_page_end(resp);
-	OPENSSL_cleanse(b64, cap);
-	free(b64);
+	mqs_secret_free(b64, cap);
 	return 200;
 }
 

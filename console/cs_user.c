@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "cs_int.h"
+#include "mqs_alloc.h"
 #include "mqs_util.h"
 
 static void user_usage(void)
@@ -79,7 +80,7 @@ static int read_password(const char *file, char **out)
 		        CS_PASSWORD_MAX);
 		goto out;
 	}
-	*out = strdup(buf);
+	*out = mqs_strdup(buf);
 	rc = *out != NULL ? EX_OK : EX_OSERR;
 out:
 	OPENSSL_cleanse(buf, sizeof(buf));

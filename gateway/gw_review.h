@@ -50,7 +50,7 @@
  *
  * Ownership: the store is the caller's.  Strings in rows given to
  * callbacks live only during the call.  *bytes from gw_review_load() are
- * malloc'd, freed by the caller with free().  Return values are enum
+ * the caller's, freed with mqs_free() (lib/mqs_alloc.h).  Return values are enum
  * mqs_err codes with a lowercase reason in err.
  */
 #ifndef GW_REVIEW_H

@@ -44,6 +44,7 @@
 #include "gw_sensor.h"
 #include "gw_store.h"
 #include "gw_util.h"
+#include "mqs_alloc.h"
 #include "mqs_creds.h"
 #include "mqs_error.h"
 #include "mqs_seen.h"
@@ -770,7 +771,7 @@ static int brokers_from_config(struct gw_loop *l, const struct gw_config *conf)
 		struct gw_mqtt_broker *b = &l->brokers[i];
 		size_t n = 0;
 
-		l->filters[i] = calloc(cap, sizeof(*l->filters[i]));
+		l->filters[i] = mqs_calloc(cap, sizeof(*l->filters[i]));
 		if (l->filters[i] == NULL)
 			return MQS_ERR_NOMEM;
 		b->index = i;
@@ -956,7 +957,7 @@ static int open_medical(struct gw_loop *l, const struct gw_config *conf)
 	for (size_t i = 0; i < conf->nbrokers && i < MQTT_MAX; i++)
 		names[i] = conf->brokers[i].name;
 	gw->pubq = gw_pubq_new(names, conf->nbrokers, GW_PUBQ_WINDOW);
-	gw->joins = calloc(conf->nroutes > 0 ? conf->nroutes : 1, sizeof(*gw->joins));
+	gw->joins = mqs_calloc(conf->nroutes > 0 ? conf->nroutes : 1, sizeof(*gw->joins));
 	if (gw->pubq == NULL || gw->joins == NULL) {
 		gw_log(GW_LOG_ERR, "out of memory");
 		return MQS_ERR_NOMEM;
@@ -1026,7 +1027,7 @@ static void loop_free(struct gw_loop *l)
 	l->nmqtt = 0; /* from here on flush_out() drops what is queued */
 	for (size_t i = 0; l->gw.joins != NULL && i < l->gw.conf->nroutes; i++)
 		gw_medjoin_free(&l->gw, l->gw.joins[i]);
-	free(l->gw.joins);
+	mqs_free(l->gw.joins);
 	gw_medical_free(l->gw.store.db != NULL ? &l->gw : NULL, l->gw.medical);
 	gw_listen_free(l->listen);
 	gw_marketing_free(l->gw.marketing);
@@ -1036,7 +1037,7 @@ static void loop_free(struct gw_loop *l)
 		mqs_creds_release(&l->creds[i]);
 	}
 	for (size_t i = 0; i < MQTT_MAX; i++)
-		free(l->filters[i]);
+		mqs_free(l->filters[i]);
 	gw_sensor_free(l->gw.sensor);
 	mqs_seen_free(l->gw.replay);
 	gw_engine_free(l->gw.engine);
@@ -1047,13 +1048,13 @@ static void loop_free(struct gw_loop *l)
 		if (l->sig_pipe[i] >= 0)
 			close(l->sig_pipe[i]);
 	}
-	free(l);
+	mqs_free(l);
 }
 
 /* The daemon. */
 int gw_run(const struct gw_config *conf)
 {
-	struct gw_loop *l = calloc(1, sizeof(*l));
+	struct gw_loop *l = mqs_calloc(1, sizeof(*l));
 	struct gw_gateway *gw;
 	char err[512];
 	int rc = EX_SOFTWARE, n, libs = 0;

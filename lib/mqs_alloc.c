@@ -70,3 +70,16 @@ char *mqs_strdup(const char *s)
 		memcpy(c, s, len);
 	return c;
 }
+
+/* strndup through the hook. */
+char *mqs_strndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *c = mqs_malloc(len + 1);
+
+	if (c != NULL) {
+		memcpy(c, s, len);
+		c[len] = '\0';
+	}
+	return c;
+}

@@ -40,4 +40,8 @@ void mqs_free(void *p);
 /* A copy of s; NULL when refused. */
 char *mqs_strdup(const char *s);
 
+/* A copy of the first n bytes of s (fewer when s ends before), NUL-terminated;
+ * NULL when refused. */
+char *mqs_strndup(const char *s, size_t n);
+
 #endif

@@ -709,7 +709,14 @@ int mqs_creds_to_json(const struct mqs_creds *c, char **json)
 	text = cJSON_Print(root);
 	if (text == NULL)
 		goto out;
-	*json = text;
+	/* cJSON's block, from cJSON's allocator: hand out a copy from the
+	 * library's (docs/broker-plugin.md, "Memory": in the plugin the two
+	 * differ, and mosquitto_free() must not see a cJSON block) */
+	*json = mqs_strdup(text);
+	OPENSSL_cleanse(text, strlen(text));
+	cJSON_free(text);
+	if (*json == NULL)
+		goto out;
 	rc = MQS_OK;
 out:
 	if (b32 != NULL)

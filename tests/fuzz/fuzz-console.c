@@ -125,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy = strdup(body);
 	if (copy == NULL)
 		goto out;
-	got = form_parse(req, copy);
+	got = form_parse(req, copy) == MQS_OK;
 	if (req->nparams > CS_PARAMS_MAX)
 		abort();
 	want = ref_form(body, req, got);
