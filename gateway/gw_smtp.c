@@ -91,6 +91,7 @@ struct gw_smtp {
 	int holding;        /* bulk connections write no new transaction now */
 	int64_t hold_since; /* this hold began (0: none) */
 	int64_t hold_rest;  /* the hold reached its cap: none before this */
+	int64_t hold_end;   /* the last hold ended with the last urgent one (0: none) */
 };
 
 /* Client from conf (gw_smtp.h). */
@@ -195,11 +196,8 @@ static void txn_report(struct gw_smtp *c, struct txn *t, int outcome, int fallba
 
 	if (t == NULL)
 		return;
-	if (t->urgent && c->nurgent > 0) {
-		c->nurgent--;
-		if (c->nurgent == 0)
-			c->holding = 0; /* the last alert ended: bulk work goes on at once */
-	}
+	if (t->urgent && c->nurgent > 0)
+		c->nurgent--; /* the hold ends with the next hold_update (at once) */
 	memset(&r, 0, sizeof(r));
 	r.outcome = outcome;
 	r.fallback = fallback;
@@ -258,12 +256,18 @@ int gw_smtp_fallback(const struct gw_smtp *c)
 static void hold_update(struct gw_smtp *c, int64_t now)
 {
 	if (c->no_hold || c->nurgent == 0 || now < c->hold_rest) {
+		if (c->holding && c->nurgent == 0)
+			c->hold_end = now;
 		c->holding = 0;
 		return;
 	}
 	if (!c->holding) {
 		c->holding = 1;
-		c->hold_since = now;
+		/* an alert right after the last one (less than the rest
+		 * between): the same series, whose cap counts from its first
+		 * hold, so back-to-back alerts never hold bulk work longer */
+		if (c->hold_end == 0 || now - c->hold_end >= GW_SMTP_HOLD_REST_MS)
+			c->hold_since = now;
 	}
 	if (now - c->hold_since >= GW_SMTP_HOLD_MAX_MS) {
 		c->holding = 0;
@@ -826,6 +830,7 @@ void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, vo
 		}
 		conn_io(c, k, now_ms, done, arg);
 	}
+	hold_update(c, now_ms); /* the last one may have ended: not held while polled */
 }
 
 /* Dot-stuffed message for DATA (gw_smtp.h). */

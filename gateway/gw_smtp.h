@@ -45,7 +45,9 @@
 /* While an urgent transaction is open, connections carrying only bulk work
  * write nothing that starts a transaction or a message (a message or an
  * envelope partly written is finished): this long in a row at most, then
- * not for GW_SMTP_HOLD_REST_MS (docs/channels.md, "Pipelining"). */
+ * not for GW_SMTP_HOLD_REST_MS; alerts less than GW_SMTP_HOLD_REST_MS apart
+ * are one series, counted from its first hold (docs/channels.md,
+ * "Pipelining"). */
 #define GW_SMTP_HOLD_MAX_MS  100
 #define GW_SMTP_HOLD_REST_MS 100
 

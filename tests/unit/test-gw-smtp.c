@@ -291,6 +291,94 @@ static int no_pollout(const struct gw_smtp *c)
 	return 1;
 }
 
+/* Submit one message to rcpt at test_now. */
+static int submit_at(struct gw_smtp *c, const char *rcpt, void *token, int urgent)
+{
+	size_t len = 0;
+	char *msg = gw_smtp_dot_stuff("Subject: t\n\nhello\n", 18, 1000, &len);
+
+	return gw_smtp_submit(c, rcpt, msg, len, token, urgent, test_now);
+}
+
+/* A listening loopback socket (*ls, -1 when none) and a client of it with
+ * two connections (one kept for alerts); NULL when either failed. */
+static struct gw_smtp *hold_client(int *ls, int no_hold)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char err[128];
+	struct gw_smtp_conf conf = {.host = "127.0.0.1",
+	                            .helo = "gw.test",
+	                            .mail_from = "<a@example.com>",
+	                            .timeout_ms = 60000,
+	                            .max_conns = 2,
+	                            .starttls_wanted = 0,
+	                            .no_hold = no_hold};
+
+	*ls = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (*ls < 0 || bind(*ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(*ls, 8) != 0 ||
+	    getsockname(*ls, (struct sockaddr *)&sa, &sl) != 0)
+		return NULL;
+	conf.port = ntohs(sa.sin_port);
+	ndone = 0;
+	return gw_smtp_new(&conf, err, sizeof(err));
+}
+
+/* Greeting and EHLO with PIPELINING on fd, then the envelope read: 1, or 0. */
+static int greet_to_envelope(struct gw_smtp *c, int fd, char *buf, size_t cap)
+{
+	say(fd, "220 test ESMTP\r\n");
+	if (read_until(c, fd, buf, cap, "EHLO gw.test\r\n") != 0)
+		return 0;
+	say(fd, "250-test\r\n250 PIPELINING\r\n");
+	return read_until(c, fd, buf, cap, "DATA\r\n") == 0;
+}
+
+/* A marketing transaction's envelope out on *fb, then an alert's on its own
+ * connection *fa (submitted at test_now): 1, or 0. */
+static int open_bulk_then_alert(struct gw_smtp *c, int ls, int *fb, int *fa, void *bulk,
+                                void *alert, char *buf, size_t cap)
+{
+	int ok = submit(c, "<m@example.net>", bulk, 0) == MQS_OK;
+
+	*fb = ok ? accept_conn(c, ls) : -1;
+	ok = ok && *fb >= 0 && greet_to_envelope(c, *fb, buf, cap);
+	ok = ok && submit_at(c, "<ops@example.org>", alert, 1) == MQS_OK;
+	*fa = ok ? accept_conn(c, ls) : -1;
+	return ok && *fa >= 0 && greet_to_envelope(c, *fa, buf, cap);
+}
+
+/* The open alert on fa accepted, its message read and answered, the
+ * client driven until a transaction ended (ndone was 0): 1, or 0. */
+static int alert_sent(struct gw_smtp *c, int fa, char *buf, size_t cap)
+{
+	int ok;
+
+	say(fa, "250 ok\r\n250 ok\r\n354 go\r\n");
+	ok = read_until(c, fa, buf, cap, "\r\n.\r\n") == 0;
+	say(fa, "250 2.0.0 Ok: queued as A1\r\n");
+	for (int i = 0; i < 500 && ndone == 0; i++) {
+		gw_smtp_perform(c, test_now, on_done, NULL);
+		poll(NULL, 0, 2);
+	}
+	return ok;
+}
+
+/* End the client (its open transactions reported), close the sockets. */
+static void hold_done(struct gw_smtp *c, int fa, int fb, int ls)
+{
+	gw_smtp_free(c, on_done, NULL);
+	test_now = 1000;
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	close(ls);
+}
+
 /* While an alert's transaction is open, the marketing connection starts
  * no message and no envelope (a 354 is answered by silence); when the
  * alert ends, the marketing message goes at once; with an alert open for
@@ -299,56 +387,19 @@ static int no_pollout(const struct gw_smtp *c)
  * "Test hooks") the marketing message goes out at once instead. */
 static void test_hold_for_alert(int no_hold)
 {
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	int ls = socket(AF_INET, SOCK_STREAM, 0), fa = -1, fb = -1;
-	char buf[4096], err[128];
-	struct gw_smtp_conf conf = {.host = "127.0.0.1",
-	                            .helo = "gw.test",
-	                            .mail_from = "<a@example.com>",
-	                            .timeout_ms = 60000,
-	                            .max_conns = 2,
-	                            .starttls_wanted = 0,
-	                            .no_hold = no_hold};
-	struct gw_smtp *c;
+	int ls = -1, fa = -1, fb = -1;
+	char buf[4096];
+	struct gw_smtp *c = hold_client(&ls, no_hold);
 	int alert = 0, alert2 = 0, bulk[3], ok, skip = no_hold ? 2 : 11;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 8) != 0 ||
-	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0) {
-		tap_skip(skip, "no loopback socket");
-		return;
-	}
-	conf.port = ntohs(sa.sin_port);
-	c = gw_smtp_new(&conf, err, sizeof(err));
 	if (c == NULL) {
-		tap_skip(skip, "no client");
+		tap_skip(skip, "no loopback client");
+		if (ls >= 0)
+			close(ls);
 		return;
 	}
-	ndone = 0;
 	test_now = 1000;
-	/* a marketing transaction: its envelope goes out */
-	ok = submit(c, "<m@example.net>", &bulk[0], 0) == MQS_OK;
-	fb = accept_conn(c, ls);
-	ok = ok && fb >= 0;
-	if (ok) {
-		say(fb, "220 test ESMTP\r\n");
-		ok = read_until(c, fb, buf, sizeof(buf), "EHLO gw.test\r\n") == 0;
-		say(fb, "250-test\r\n250 PIPELINING\r\n");
-		ok = ok && read_until(c, fb, buf, sizeof(buf), "DATA\r\n") == 0;
-	}
-	/* an alert opens on its own connection */
-	ok = ok && submit(c, "<ops@example.org>", &alert, 1) == MQS_OK;
-	fa = ok ? accept_conn(c, ls) : -1;
-	ok = ok && fa >= 0;
-	if (ok) {
-		say(fa, "220 test ESMTP\r\n");
-		ok = read_until(c, fa, buf, sizeof(buf), "EHLO gw.test\r\n") == 0;
-		say(fa, "250-test\r\n250 PIPELINING\r\n");
-		ok = ok && read_until(c, fa, buf, sizeof(buf), "DATA\r\n") == 0;
-	}
+	ok = open_bulk_then_alert(c, ls, &fb, &fa, &bulk[0], &alert, buf, sizeof(buf));
 	tap_ok(ok, "a marketing envelope out, then an alert's envelope on the kept connection");
 	/* the marketing envelope is accepted: its message waits; a second
 	 * marketing transaction queued behind it sends nothing either */
@@ -365,13 +416,7 @@ static void test_hold_for_alert(int no_hold)
 	tap_ok(gw_smtp_next_ms(c) > 0 && gw_smtp_next_ms(c) <= test_now + GW_SMTP_HOLD_MAX_MS,
 	       "the loop is woken by the hold's cap at the latest");
 	/* the alert's message goes out and is answered: the hold ends */
-	say(fa, "250 ok\r\n250 ok\r\n354 go\r\n");
-	ok = read_until(c, fa, buf, sizeof(buf), "\r\n.\r\n") == 0;
-	say(fa, "250 2.0.0 Ok: queued as A1\r\n");
-	for (int i = 0; i < 500 && ndone == 0; i++) {
-		gw_smtp_perform(c, test_now, on_done, NULL);
-		poll(NULL, 0, 2);
-	}
+	ok = alert_sent(c, fa, buf, sizeof(buf));
 	tap_ok(ok && ndone == 1 && got_token == &alert && got.outcome == GW_SENT,
 	       "the alert is sent first");
 	tap_ok(read_until(c, fb, buf, sizeof(buf), "RCPT TO:<m2@example.net>\r\nDATA\r\n") == 0 &&
@@ -394,14 +439,53 @@ static void test_hold_for_alert(int no_hold)
 	say(fb, "250 ok\r\n250 ok\r\n354 go\r\n");
 	tap_ok(quiet(c, fb), "after the rest the hold is on again (the alert still open)");
 out:
-	gw_smtp_free(c, on_done, NULL);
+	hold_done(c, fa, fb, ls);
 	tap_is_int(ndone, no_hold ? 2 : 5, "every transaction ended exactly once");
+}
+
+/* Alerts one after another, each open less than GW_SMTP_HOLD_MAX_MS (an
+ * alert route published to steadily, or a server answering alerts just
+ * under the cap): the cap counts from the first hold of the series, not
+ * anew with each alert, so marketing goes on GW_SMTP_HOLD_MAX_MS after
+ * the series began (docs/channels.md, "Pipelining"). */
+static void test_hold_series(void)
+{
+	int ls = -1, fa = -1, fb = -1;
+	char buf[4096];
+	struct gw_smtp *c = hold_client(&ls, 0);
+	int alert[2], bulk[2], ok;
+
+	if (c == NULL) {
+		tap_skip(5, "no loopback client");
+		if (ls >= 0)
+			close(ls);
+		return;
+	}
+	/* a marketing envelope out, then the first alert opens at 1000 */
 	test_now = 1000;
-	if (fa >= 0)
-		close(fa);
-	if (fb >= 0)
-		close(fb);
-	close(ls);
+	ok = open_bulk_then_alert(c, ls, &fb, &fa, &bulk[0], &alert[0], buf, sizeof(buf));
+	/* the marketing message waits behind it (a second one queued) */
+	say(fb, "250 ok\r\n250 ok\r\n354 go\r\n");
+	ok = ok && submit(c, "<m2@example.net>", &bulk[1], 0) == MQS_OK;
+	ok = ok && quiet(c, fb);
+	tap_ok(ok, "series: an alert open, the marketing message held");
+	/* at 1060 the alert ends (the marketing message goes in the gap) */
+	test_now = 1060;
+	ok = alert_sent(c, fa, buf, sizeof(buf));
+	/* at once the next alert: the marketing reply and its next envelope */
+	ok = ok && ndone == 1 && submit_at(c, "<ops@example.org>", &alert[1], 1) == MQS_OK &&
+	     read_until(c, fa, buf, sizeof(buf), "DATA\r\n") == 0;
+	tap_ok(ok, "series: the first alert sent, the second open on the kept connection");
+	(void)read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n");
+	say(fb, "250 2.0.0 Ok: queued as M1\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+	test_now = 1099;
+	tap_ok(quiet(c, fb), "series: before the series' cap, the next marketing message waits");
+	/* 100 ms after the series began: the cap, whatever alert is open */
+	test_now = 1000 + GW_SMTP_HOLD_MAX_MS;
+	tap_ok(read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n") == 0,
+	       "series: the cap counts from the first alert of the series, not the last");
+	hold_done(c, fa, fb, ls);
+	tap_is_int(ndone, 4, "series: every transaction ended exactly once");
 }
 
 int main(void)
@@ -411,6 +495,7 @@ int main(void)
 	test_urgent_not_behind_bulk();
 	test_hold_for_alert(0);
 	test_hold_for_alert(1);
+	test_hold_series();
 	tap_done();
 	return tap_exit();
 }
