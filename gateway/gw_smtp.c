@@ -26,8 +26,9 @@
 #include "mqs_error.h"
 #include "mqs_util.h"
 
-#define IN_MAX  4096 /* read buffer of a connection */
-#define CMD_MAX 800  /* MAIL FROM + RCPT TO + DATA */
+#define IN_MAX       4096 /* read buffer of a connection */
+#define CMD_MAX      800  /* MAIL FROM + RCPT TO + DATA */
+#define IN_MAX_READS 16   /* reads of one connection per loop turn */
 
 enum conn_state {
 	C_FREE = 0, /* no socket */
@@ -65,6 +66,7 @@ struct conn {
 	char in[IN_MAX];
 	size_t inlen;
 	int replies;     /* replies of the transaction so far */
+	unsigned lines;  /* continuation lines of the reply being read */
 	int bad_code;    /* first refusal among MAIL / RCPT / DATA */
 	const char *bad; /* which command */
 	int ehlo_pipe, ehlo_tls;
@@ -323,6 +325,7 @@ static int conn_open(struct gw_smtp *c, struct conn *k)
 	k->fd = fd;
 	k->state = C_CONNECT;
 	k->inlen = 0;
+	k->lines = 0;
 	k->wleft = 0;
 	k->ntx = 0;
 	return MQS_OK;
@@ -677,7 +680,8 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 }
 
 /* Parse the complete lines in k->in.  MQS_OK, or MQS_ERR_PARSE (a line
- * over GW_SMTP_LINE_MAX or without a code: the connection is done). */
+ * over GW_SMTP_LINE_MAX or without a code, a reply of more than
+ * GW_SMTP_REPLY_LINES_MAX lines: the connection is done). */
 static int read_lines(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
                       void *arg)
 {
@@ -717,8 +721,14 @@ static int read_lines(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 			    (kw[8] == '\0' || kw[8] == ' '))
 				k->ehlo_tls = 1;
 		}
-		if (line[3] == '-')
+		if (line[3] == '-') {
+			if (++k->lines > GW_SMTP_REPLY_LINES_MAX) {
+				rc = MQS_ERR_PARSE; /* a reply that never ends */
+				break;
+			}
 			continue;
+		}
+		k->lines = 0;
 		on_reply(c, k, code, line, now_ms, done, arg);
 	}
 	if (k->fd >= 0 && rc == MQS_OK) {
@@ -785,7 +795,9 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		k->wp += w;
 		k->wleft -= (size_t)w;
 	}
-	for (;;) {
+	/* IN_MAX_READS reads per call at most: a server sending without end
+	 * never keeps the loop here (the rest is read at the next turn) */
+	for (int reads = 0; reads < IN_MAX_READS; reads++) {
 		ssize_t r;
 
 		if (k->fd < 0)

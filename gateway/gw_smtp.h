@@ -40,6 +40,9 @@
 
 /* Longest reply line accepted, CRLF included (RFC 5321 4.5.3.1.5 says 512). */
 #define GW_SMTP_LINE_MAX 512
+/* Lines of one reply at most (an EHLO reply has a dozen): a server that
+ * never ends a reply is dropped as a bad reply. */
+#define GW_SMTP_REPLY_LINES_MAX 64
 /* Connections at most (max_conns is capped to this). */
 #define GW_SMTP_CONNS_MAX 64
 /* While an urgent transaction is open, connections carrying only bulk work

@@ -488,6 +488,43 @@ static void test_hold_series(void)
 	tap_is_int(ndone, 4, "series: every transaction ended exactly once");
 }
 
+/* A server that never ends a reply (continuation lines without end, here
+ * GW_SMTP_REPLY_LINES_MAX + 1 of them): the connection is dropped as a bad
+ * reply and the transaction retried, not kept until its deadline (or
+ * forever on an idle connection). */
+static void test_endless_reply(void)
+{
+	int ls = -1, fb = -1, bulk = 0, closed = 0;
+	char buf[4096];
+	struct gw_smtp *c = hold_client(&ls, 0);
+
+	if (c == NULL) {
+		tap_skip(2, "no loopback client");
+		if (ls >= 0)
+			close(ls);
+		return;
+	}
+	test_now = 1000;
+	fb = submit(c, "<m@example.net>", &bulk, 0) == MQS_OK ? accept_conn(c, ls) : -1;
+	if (fb >= 0) {
+		say(fb, "220 test ESMTP\r\n");
+		(void)read_until(c, fb, buf, sizeof(buf), "EHLO gw.test\r\n");
+		for (int i = 0; i <= GW_SMTP_REPLY_LINES_MAX; i++)
+			say(fb, "250-X-PAD\r\n");
+	}
+	for (int i = 0; i < 500 && fb >= 0 && !closed; i++) {
+		struct pollfd p = {.fd = fb, .events = POLLIN, .revents = 0};
+
+		gw_smtp_perform(c, test_now, on_done, NULL);
+		if (poll(&p, 1, 10) == 1)
+			closed = read(fb, buf, sizeof(buf)) <= 0;
+	}
+	tap_ok(closed, "endless reply: the client closes the connection");
+	tap_ok(ndone == 1 && got_token == &bulk && got.outcome == GW_RETRY,
+	       "endless reply: the transaction ends as a retry");
+	hold_done(c, -1, fb, ls);
+}
+
 int main(void)
 {
 	test_dot_stuff();
@@ -496,6 +533,7 @@ int main(void)
 	test_hold_for_alert(0);
 	test_hold_for_alert(1);
 	test_hold_series();
+	test_endless_reply();
 	tap_done();
 	return tap_exit();
 }
