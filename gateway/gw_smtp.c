@@ -483,8 +483,8 @@ int64_t gw_smtp_next_ms(const struct gw_smtp *c)
 		x = c->conns[i].next;
 		if (x != NULL && (t == 0 || x->deadline < t))
 			t = x->deadline;
-		if (x != NULL && c->conns[i].connerr)
-			t = 1; /* at once */
+		if ((c->conns[i].tx != NULL || x != NULL) && c->conns[i].connerr)
+			t = 1; /* at once: a socket() failure is reported as a retry */
 	}
 	if (c->holding && (t == 0 || c->hold_since + GW_SMTP_HOLD_MAX_MS < t))
 		t = c->hold_since + GW_SMTP_HOLD_MAX_MS; /* the hold's cap */
