@@ -52,6 +52,7 @@
 
 #define DRAIN_MS        5000 /* how long a stop waits for running transfers */
 #define PRUNE_EVERY_MS  3600000
+#define ALERTS_EARLY_US 250  /* a turn this long serves alerts mid-way */
 #define STALL_BUCKET_US 100  /* loop turn histogram: 0.1 ms buckets ... */
 #define STALL_BUCKETS   2000 /* ... up to 200 ms, then one overflow bucket */
 #define STALL_REPORT_MS 60000
@@ -478,6 +479,63 @@ static int mqtt_readable(struct gw_loop *l)
 	return n > 0 && poll(p, n, 0) > 0;
 }
 
+/* Serve broker b's socket for the events re (POLLIN, POLLOUT). */
+static void mqtt_serve(struct gw_loop *l, size_t b, short re)
+{
+	struct gw_gateway *gw = &l->gw;
+
+	gw_mqtt_io(l->mqtt[b], re);
+	/* the alerts of this read start before their fsync, which then
+	 * overlaps their first round trip */
+	gw_engine_dispatch(gw->engine, (int64_t)mqs_now_ms());
+	gw_engine_perform(gw->engine);
+	/* one fsync for the messages of this read, in the syncer's thread:
+	 * their "queued" status waits for it, the loop does not */
+	sync_begin(l);
+	flush_out(l);
+	drain_pubq(l);
+}
+
+/* Between the steps of a turn that began at busy_since and has run
+ * ALERTS_EARLY_US or more (a campaign's transfers, outcomes, claims and
+ * fan-out): read the brokers' sockets that have data now, so that an alert
+ * which came meanwhile starts at once rather than after the rest of the
+ * turn, and move a running alert on (docs/marketing.md, "Delivery
+ * rules").  One zero-timeout poll. */
+static void alerts_early(struct gw_loop *l, uint64_t busy_since)
+{
+	struct pollfd p[MQTT_MAX];
+	size_t idx[MQTT_MAX];
+	nfds_t n = 0;
+
+	if (mono_us() - busy_since < ALERTS_EARLY_US)
+		return;
+	for (size_t i = 0; i < l->nmqtt; i++) {
+		short ev = 0;
+		int fd = gw_mqtt_fd(l->mqtt[i], &ev);
+
+		if (fd < 0 || !(ev & POLLIN))
+			continue;
+		p[n].fd = fd;
+		p[n].events = POLLIN;
+		p[n].revents = 0;
+		idx[n] = i;
+		n++;
+	}
+	if (n > 0 && poll(p, n, 0) > 0) {
+		for (nfds_t k = 0; k < n; k++) {
+			if (p[k].revents != 0)
+				mqtt_serve(l, idx[k], POLLIN);
+		}
+	}
+	/* an alert's transfer runs, or its outcome waits: its reply is read
+	 * and its outcome written now, not after the rest of the turn */
+	if (gw_engine_alerts_running(l->gw.engine) > 0) {
+		gw_engine_perform(l->gw.engine);
+		gw_engine_dispatch(l->gw.engine, (int64_t)mqs_now_ms());
+	}
+}
+
 /* Fill the poll set from the source table: fds[] and what each one is. */
 static unsigned poll_set(struct gw_loop *l, struct curl_waitfd fds[SRC_MAX],
                          struct src srcs[SRC_MAX])
@@ -607,7 +665,11 @@ static void loop(struct gw_loop *l)
 			wake = earliest(wake, gw_mqtt_service(l->mqtt[i], now));
 		sync_begin(l); /* an fsync still owed (a refused one, a drained hold) */
 		gw_engine_perform(gw->engine);
+		if (!stopping)
+			alerts_early(l, busy_since);
 		gw_engine_dispatch(gw->engine, (int64_t)now);
+		if (!stopping)
+			alerts_early(l, busy_since);
 		gw_engine_perform(gw->engine); /* start what was just added */
 		if (stopping) {
 			/* held messages and unwritten outcomes get the drain time too */
@@ -630,6 +692,7 @@ static void loop(struct gw_loop *l)
 					    earliest(wake, gw_medjoin_tick(gw, gw->joins[i], now));
 			}
 			if (gw->marketing != NULL) {
+				alerts_early(l, busy_since);
 				gw->input_waits = mqtt_readable(l);
 				wake = earliest(wake, gw_marketing_tick(gw, gw->marketing, now));
 			}
@@ -720,17 +783,7 @@ static void loop(struct gw_loop *l)
 					re |= POLLIN;
 				if (fds[i].revents & CURL_WAIT_POLLOUT)
 					re |= POLLOUT;
-				gw_mqtt_io(l->mqtt[srcs[i].index], re);
-				/* the alerts of this read start before their fsync,
-				 * which then overlaps their first round trip */
-				gw_engine_dispatch(gw->engine, (int64_t)mqs_now_ms());
-				gw_engine_perform(gw->engine);
-				/* one fsync for the messages of this read, in the
-				 * syncer's thread: their "queued" status waits for
-				 * it, the loop does not */
-				sync_begin(l);
-				flush_out(l);
-				drain_pubq(l);
+				mqtt_serve(l, srcs[i].index, re);
 				break;
 			default:
 				break;

@@ -26,9 +26,10 @@
 #include "mqs_error.h"
 #include "mqs_util.h"
 
-#define IN_MAX       4096 /* read buffer of a connection */
-#define CMD_MAX      800  /* MAIL FROM + RCPT TO + DATA */
-#define IN_MAX_READS 16   /* reads of one connection per loop turn */
+#define IN_MAX        4096 /* read buffer of a connection */
+#define CMD_MAX       800  /* MAIL FROM + RCPT TO + DATA */
+#define IN_MAX_READS  16   /* reads of one connection per loop turn */
+#define BULK_TURN_MAX 2    /* bulk transactions ended per connection per turn */
 
 enum conn_state {
 	C_FREE = 0, /* no socket */
@@ -738,10 +739,65 @@ static int read_lines(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 	return rc;
 }
 
-/* I/O of one connection. */
+/* Write what k has to write (the pipelined next envelope joins the end of
+ * a message); MQS_OK, or MQS_ERR_IO when the connection was lost (then
+ * reported and closed). */
+static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
+                      void *arg)
+{
+	for (;;) {
+		int more, held = conn_held(c, k);
+		ssize_t w;
+
+		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent &&
+		    !held) {
+			/* the message is out: the next envelope follows at once */
+			int n = snprintf(k->cmd, sizeof(k->cmd),
+			                 "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n", c->mail_from,
+			                 k->next->rcpt);
+
+			k->wp = k->cmd;
+			k->wleft = n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
+			k->next_sent = 1;
+		}
+		if (k->wleft == 0 || (held && out_unstarted(k)))
+			return MQS_OK; /* nothing to write, or bulk work held for an alert */
+		/* the message and the next envelope in one segment (not while
+		 * that envelope is held: the message's end goes at once) */
+		more = k->state == C_BODY && k->next != NULL && !k->next_sent && !held;
+		w = send(k->fd, k->wp, k->wleft,
+		         MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return MQS_OK;
+		if (w <= 0) {
+			conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
+			return MQS_ERR_IO;
+		}
+		k->wp += w;
+		k->wleft -= (size_t)w;
+	}
+}
+
+/* Non-zero when k carries no urgent transaction (bulk work only). */
+static int conn_bulk(const struct conn *k)
+{
+	return !(k->tx != NULL && k->tx->urgent) && !(k->next != NULL && k->next->urgent);
+}
+
+/* One connection's turn: its pending connect, its writes and its replies.
+ * Bounded, so that one connection never keeps the loop (and an alert
+ * waiting on the broker's socket) for long: IN_MAX_READS reads at most,
+ * and on a connection carrying bulk work only, BULK_TURN_MAX transactions
+ * ended at most (docs/channels.md, "Pipelining").  What is left waits in
+ * the socket and is read at the next turn (poll sees it at once). */
 static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
                     void *arg)
 {
+	unsigned ended = k->ntx, reads = 0;
+
 	if (k->connerr) {
 		k->connerr = 0;
 		conn_lost(c, k, "smtp: couldn't connect to server", now_ms, done, arg);
@@ -762,65 +818,35 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		k->state = C_GREET;
 	}
 	for (;;) {
-		int more, held = conn_held(c, k);
-		ssize_t w;
+		if (conn_flush(c, k, now_ms, done, arg) != MQS_OK)
+			return;
+		if (reads >= IN_MAX_READS || (conn_bulk(k) && k->ntx - ended >= BULK_TURN_MAX))
+			return; /* the rest at the next turn */
+		for (;;) {
+			ssize_t r;
 
-		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent &&
-		    !held) {
-			/* the message is out: the next envelope follows at once */
-			int n = snprintf(k->cmd, sizeof(k->cmd),
-			                 "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n", c->mail_from,
-			                 k->next->rcpt);
-
-			k->wp = k->cmd;
-			k->wleft = n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
-			k->next_sent = 1;
-		}
-		if (k->wleft == 0 || (held && out_unstarted(k)))
-			break; /* nothing to write, or bulk work held for an alert */
-		/* the message and the next envelope in one segment (not while
-		 * that envelope is held: the message's end goes at once) */
-		more = k->state == C_BODY && k->next != NULL && !k->next_sent && !held;
-		w = send(k->fd, k->wp, k->wleft,
-		         MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (w <= 0) {
-			conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
-			return;
-		}
-		k->wp += w;
-		k->wleft -= (size_t)w;
-	}
-	/* IN_MAX_READS reads per call at most: a server sending without end
-	 * never keeps the loop here (the rest is read at the next turn) */
-	for (int reads = 0; reads < IN_MAX_READS; reads++) {
-		ssize_t r;
-
-		if (k->fd < 0)
-			return;
-		r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (r <= 0) {
-			conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
-			return;
-		}
-		k->inlen += (size_t)r;
-		if (read_lines(c, k, now_ms, done, arg) != MQS_OK) {
-			k->replies = 1; /* a broken server: never moved to another connection */
-			conn_lost(c, k, "smtp: bad reply from server", now_ms, done, arg);
-			return;
-		}
-		/* a reply may have queued output (EHLO, the message) */
-		if (k->fd >= 0 && conn_writes(c, k)) {
-			conn_io(c, k, now_ms, done, arg);
-			return;
+			if (k->fd < 0 || reads >= IN_MAX_READS)
+				return;
+			reads++;
+			r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return;
+			if (r <= 0) {
+				conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
+				return;
+			}
+			k->inlen += (size_t)r;
+			if (read_lines(c, k, now_ms, done, arg) != MQS_OK) {
+				k->replies =
+				    1; /* a broken server: never moved to another connection */
+				conn_lost(c, k, "smtp: bad reply from server", now_ms, done, arg);
+				return;
+			}
+			/* a reply may have queued output (EHLO, the message) */
+			if (k->fd >= 0 && conn_writes(c, k))
+				break;
 		}
 	}
 }
