@@ -501,20 +501,26 @@ static void mqtt_serve(struct gw_loop *l, size_t b, short re)
  * fan-out): read the brokers' sockets that have data now, so that an alert
  * which came meanwhile starts at once rather than after the rest of the
  * turn, and move a running alert on (docs/marketing.md, "Delivery
- * rules").  One zero-timeout poll. */
-static void alerts_early(struct gw_loop *l, uint64_t busy_since)
+ * rules").  One zero-timeout poll.  A broker whose messages are held
+ * (the database refused them) is not read: the transport leaves it at the
+ * start of the next turn and the broker keeps what follows (docs/gateway.md,
+ * "Delivery guarantees").  1 when a broker served here went down or now
+ * holds messages: the next turn then begins at once, its transport's timers
+ * (the hold's disconnect, the reconnect) were computed before. */
+static int alerts_early(struct gw_loop *l, uint64_t busy_since)
 {
 	struct pollfd p[MQTT_MAX];
 	size_t idx[MQTT_MAX];
 	nfds_t n = 0;
+	int again = 0;
 
 	if (mono_us() - busy_since < ALERTS_EARLY_US)
-		return;
+		return 0;
 	for (size_t i = 0; i < l->nmqtt; i++) {
 		short ev = 0;
 		int fd = gw_mqtt_fd(l->mqtt[i], &ev);
 
-		if (fd < 0 || !(ev & POLLIN))
+		if (fd < 0 || !(ev & POLLIN) || gw_mqtt_held(l->mqtt[i]) > 0)
 			continue;
 		p[n].fd = fd;
 		p[n].events = POLLIN;
@@ -524,16 +530,25 @@ static void alerts_early(struct gw_loop *l, uint64_t busy_since)
 	}
 	if (n > 0 && poll(p, n, 0) > 0) {
 		for (nfds_t k = 0; k < n; k++) {
-			if (p[k].revents != 0)
-				mqtt_serve(l, idx[k], POLLIN);
+			short ev = 0;
+
+			if (p[k].revents == 0)
+				continue;
+			mqtt_serve(l, idx[k], POLLIN);
+			if (gw_mqtt_fd(l->mqtt[idx[k]], &ev) < 0 ||
+			    gw_mqtt_held(l->mqtt[idx[k]]) > 0)
+				again = 1;
 		}
 	}
 	/* an alert's transfer runs, or its outcome waits: its reply is read
-	 * and its outcome written now, not after the rest of the turn */
+	 * and its outcome written now, not after the rest of the turn; what
+	 * that dispatch starts (a follow-up alert) starts now too */
 	if (gw_engine_alerts_running(l->gw.engine) > 0) {
 		gw_engine_perform(l->gw.engine);
 		gw_engine_dispatch(l->gw.engine, (int64_t)mqs_now_ms());
+		gw_engine_perform(l->gw.engine);
 	}
+	return again;
 }
 
 /* Fill the poll set from the source table: fds[] and what each one is. */
@@ -660,16 +675,17 @@ static void loop(struct gw_loop *l)
 		struct src srcs[SRC_MAX];
 		unsigned nfds;
 		long timeout;
+		int again = 0; /* alerts_early: a broker's timers changed */
 
 		for (size_t i = 0; i < l->nmqtt; i++)
 			wake = earliest(wake, gw_mqtt_service(l->mqtt[i], now));
 		sync_begin(l); /* an fsync still owed (a refused one, a drained hold) */
 		gw_engine_perform(gw->engine);
 		if (!stopping)
-			alerts_early(l, busy_since);
+			again |= alerts_early(l, busy_since);
 		gw_engine_dispatch(gw->engine, (int64_t)now);
 		if (!stopping)
-			alerts_early(l, busy_since);
+			again |= alerts_early(l, busy_since);
 		gw_engine_perform(gw->engine); /* start what was just added */
 		if (stopping) {
 			/* held messages and unwritten outcomes get the drain time too */
@@ -692,7 +708,7 @@ static void loop(struct gw_loop *l)
 					    earliest(wake, gw_medjoin_tick(gw, gw->joins[i], now));
 			}
 			if (gw->marketing != NULL) {
-				alerts_early(l, busy_since);
+				again |= alerts_early(l, busy_since);
 				gw->input_waits = mqtt_readable(l);
 				wake = earliest(wake, gw_marketing_tick(gw, gw->marketing, now));
 			}
@@ -719,6 +735,8 @@ static void loop(struct gw_loop *l)
 				wake = earliest(wake, l->pubq_retry[b]);
 		}
 		now = mqs_now_ms();
+		if (again)
+			wake = now;
 		timeout = wake > now ? (long)(wake - now) : 0;
 		if (timeout > 1000)
 			timeout = 1000;

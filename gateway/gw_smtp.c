@@ -73,6 +73,8 @@ struct conn {
 	int ehlo_pipe, ehlo_tls;
 	unsigned ntx; /* transactions that ended on this connection */
 	int connerr;  /* submit could not open it: reported by perform */
+	unsigned gen; /* sockets closed so far: a reply that closed (and maybe
+	               * reopened) k ends the reading of the old socket */
 };
 
 struct gw_smtp {
@@ -187,6 +189,7 @@ static void conn_close(struct conn *k)
 	k->inlen = 0;
 	k->ntx = 0;
 	k->connerr = 0;
+	k->gen++;
 	OPENSSL_cleanse(k->cmd, sizeof(k->cmd));
 	OPENSSL_cleanse(k->in, sizeof(k->in));
 }
@@ -682,14 +685,18 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 
 /* Parse the complete lines in k->in.  MQS_OK, or MQS_ERR_PARSE (a line
  * over GW_SMTP_LINE_MAX or without a code, a reply of more than
- * GW_SMTP_REPLY_LINES_MAX lines: the connection is done). */
+ * GW_SMTP_REPLY_LINES_MAX lines: the connection is done).  A reply that
+ * closed k's socket ends the parse: the rest belonged to that socket, and
+ * a socket opened meanwhile for the next transaction (conn_follow,
+ * conn_lost) starts with an empty buffer. */
 static int read_lines(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
                       void *arg)
 {
 	size_t off = 0;
+	unsigned gen = k->gen;
 	int rc = MQS_OK;
 
-	while (k->fd >= 0 && off < k->inlen) {
+	while (k->gen == gen && off < k->inlen) {
 		char *line = k->in + off;
 		char *nl = memchr(line, '\n', k->inlen - off);
 		size_t len;
@@ -732,7 +739,7 @@ static int read_lines(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 		k->lines = 0;
 		on_reply(c, k, code, line, now_ms, done, arg);
 	}
-	if (k->fd >= 0 && rc == MQS_OK) {
+	if (k->gen == gen && rc == MQS_OK) {
 		memmove(k->in, k->in + off, k->inlen - off);
 		k->inlen -= off;
 	}
@@ -796,7 +803,7 @@ static int conn_bulk(const struct conn *k)
 static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
                     void *arg)
 {
-	unsigned ended = k->ntx, reads = 0;
+	unsigned ended = k->ntx, reads = 0, gen;
 
 	if (k->connerr) {
 		k->connerr = 0;
@@ -817,6 +824,7 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		}
 		k->state = C_GREET;
 	}
+	gen = k->gen;
 	for (;;) {
 		if (conn_flush(c, k, now_ms, done, arg) != MQS_OK)
 			return;
@@ -825,7 +833,10 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		for (;;) {
 			ssize_t r;
 
-			if (k->fd < 0 || reads >= IN_MAX_READS)
+			/* closed by a reply: a socket opened meanwhile for the
+			 * next transaction is still connecting (its turn comes
+			 * when poll says so) */
+			if (k->gen != gen || reads >= IN_MAX_READS)
 				return;
 			reads++;
 			r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
@@ -845,7 +856,7 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 				return;
 			}
 			/* a reply may have queued output (EHLO, the message) */
-			if (k->fd >= 0 && conn_writes(c, k))
+			if (k->gen == gen && conn_writes(c, k))
 				break;
 		}
 	}

@@ -3,7 +3,11 @@
  * scripted server thread on 127.0.0.1: a normal delivery, a server that
  * answers the final dot before the message was written (sent from freed
  * memory and counted as sent before the fix), a refusal in the middle of a
- * large message. */
+ * large message; a fast server answering a stream of marketing emails
+ * (each one's end submitting the next, as the dispatcher does): every one
+ * sent and reported once, no more than two ended per call on a connection
+ * that carries bulk work only, no stall with replies left in the socket
+ * (docs/channels.md, "Pipelining"). */
 #include "config.h"
 
 #include <netinet/in.h>
@@ -218,6 +222,199 @@ out:
 	close(s->lfd);
 }
 
+#define STREAM_N 100 /* marketing emails of the stream test */
+
+struct stream {
+	int lfd;
+	int dots; /* messages the server received */
+	int ended[STREAM_N];
+	int sent;         /* ended as GW_SENT */
+	int submitted;    /* submitted so far */
+	int call_ended;   /* ended during the current perform */
+	int max_per_call; /* the most ended in one perform */
+	struct gw_smtp *c;
+	char msg[64];
+};
+
+/* The server of the stream test: every command answered as soon as it is
+ * read (MAIL, RCPT, DATA: 250, 250, 354; a final dot: 250), until the
+ * client closes or stays quiet for 10 s. */
+static void *stream_server(void *arg)
+{
+	struct stream *st = arg;
+	char *acc = NULL;
+	size_t len = 0, scan = 0;
+	int fd = accept(st->lfd, NULL, NULL);
+	const char *greet = "220 t ESMTP\r\n", *ehlo = "250-t\r\n250 PIPELINING\r\n";
+	const char *env = "250 ok\r\n250 ok\r\n354 go\r\n", *dot = "250 queued\r\n";
+
+	if (fd < 0)
+		return NULL;
+	send(fd, greet, strlen(greet), MSG_NOSIGNAL);
+	if (!read_until(fd, "\r\n", &acc, &len))
+		goto out;
+	send(fd, ehlo, strlen(ehlo), MSG_NOSIGNAL);
+	scan = len;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+		char buf[65536];
+		ssize_t n;
+		char *q;
+
+		for (;;) {
+			char *d = memmem(acc + scan, len - scan, "DATA\r\n", 6);
+			char *e = memmem(acc + scan, len - scan, "\r\n.\r\n", 5);
+
+			if (d == NULL && e == NULL)
+				break;
+			if (d != NULL && (e == NULL || d < e)) {
+				send(fd, env, strlen(env), MSG_NOSIGNAL);
+				scan = (size_t)(d - acc) + 6;
+			} else {
+				st->dots++;
+				send(fd, dot, strlen(dot), MSG_NOSIGNAL);
+				scan = (size_t)(e - acc) + 5;
+			}
+		}
+		if (poll(&p, 1, 10000) <= 0)
+			break;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		q = realloc(acc, len + (size_t)n + 1);
+		if (q == NULL)
+			break;
+		acc = q;
+		memcpy(acc + len, buf, (size_t)n);
+		len += (size_t)n;
+		acc[len] = '\0';
+	}
+out:
+	free(acc);
+	close(fd);
+	return NULL;
+}
+
+/* Submit the next marketing emails of the stream (token: the index) while
+ * the client has a place for them (the dispatcher's refill). */
+static void stream_refill(struct stream *st)
+{
+	while (st->c != NULL && st->submitted < STREAM_N) {
+		size_t len = 0;
+		char *msg = gw_smtp_dot_stuff(st->msg, strlen(st->msg), 1000, &len);
+		intptr_t i = st->submitted;
+
+		if (msg == NULL || gw_smtp_submit(st->c, "<m@example.test>", msg, len, (void *)i, 0,
+		                                  now_ms()) != MQS_OK)
+			return;
+		st->submitted++;
+	}
+}
+
+/* done of the stream test: count, and submit the next one at once (the
+ * dispatcher's refill). */
+static void stream_done(void *arg, void *token, const struct gw_smtp_result *r)
+{
+	struct stream *st = arg;
+	intptr_t i = (intptr_t)token;
+
+	if (i >= 0 && i < STREAM_N)
+		st->ended[i]++;
+	if (r->outcome == GW_SENT)
+		st->sent++;
+	st->call_ended++;
+	stream_refill(st);
+}
+
+/* The stream test: STREAM_N marketing emails on one connection. */
+static void test_stream(void)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	pthread_t th;
+	struct gw_smtp_conf conf;
+	struct stream *st = calloc(1, sizeof(*st));
+	char err[160];
+	int64_t end;
+	int once = 1, total = 0, timeouts = 0, ok = 0;
+
+	if (st == NULL) {
+		tap_skip(3, "no memory");
+		return;
+	}
+	snprintf(st->msg, sizeof(st->msg), "Subject: m\n\nhello\n");
+	st->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(st->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(st->lfd, 1) != 0 ||
+	    getsockname(st->lfd, (struct sockaddr *)&a, &al) != 0) {
+		tap_skip(3, "no loopback socket");
+		close(st->lfd);
+		free(st);
+		return;
+	}
+	pthread_create(&th, NULL, stream_server, st);
+	memset(&conf, 0, sizeof(conf));
+	conf.host = "127.0.0.1";
+	conf.port = ntohs(a.sin_port);
+	conf.helo = "gw";
+	conf.mail_from = "<gw@example.test>";
+	conf.timeout_ms = 120000;
+	conf.max_conns = 1; /* one connection, bulk work only */
+	st->c = gw_smtp_new(&conf, err, sizeof(err));
+	ok = st->c != NULL;
+	/* driven like the loop: poll what the client asks for, then perform;
+	 * a stall (replies left in the socket, output with no POLLOUT) costs
+	 * the 2 s poll each time and overruns the bound */
+	end = now_ms() + 120000;
+	while (ok && now_ms() < end) {
+		int fds[GW_SMTP_CONNS_MAX];
+		short ev[GW_SMTP_CONNS_MAX];
+		struct pollfd p[GW_SMTP_CONNS_MAX];
+		size_t n;
+		int sum = 0;
+
+		for (int i = 0; i < STREAM_N; i++)
+			sum += st->ended[i];
+		if (sum >= STREAM_N)
+			break;
+		stream_refill(st); /* the dispatcher's turn */
+		n = gw_smtp_fds(st->c, fds, ev, GW_SMTP_CONNS_MAX);
+		for (size_t i = 0; i < n; i++) {
+			p[i].fd = fds[i];
+			p[i].events = ev[i];
+			p[i].revents = 0;
+		}
+		if (poll(p, n, 2000) == 0)
+			timeouts++;
+		st->call_ended = 0;
+		gw_smtp_perform(st->c, now_ms(), stream_done, st);
+		if (st->call_ended > st->max_per_call)
+			st->max_per_call = st->call_ended;
+	}
+	{
+		struct gw_smtp *c = st->c;
+
+		st->c = NULL; /* no refill while it is freed */
+		gw_smtp_free(c, stream_done, st);
+	}
+	pthread_join(th, NULL);
+	close(st->lfd);
+	for (int i = 0; i < STREAM_N; i++) {
+		total += st->ended[i];
+		once = once && st->ended[i] == 1;
+	}
+	tap_ok(ok && once && total == STREAM_N,
+	       "stream: each of %d marketing emails ended exactly once (%d ends)", STREAM_N, total);
+	tap_ok(st->sent == STREAM_N && st->dots == STREAM_N,
+	       "stream: every one sent (%d), the server got %d messages", st->sent, st->dots);
+	tap_ok(st->max_per_call <= 2,
+	       "stream: at most 2 ended per call on the bulk connection (%d)", st->max_per_call);
+	tap_diag("stream: %d polls ran into their 2 s timeout", timeouts);
+	free(st);
+}
+
 int main(void)
 {
 	struct outcome o;
@@ -250,6 +447,8 @@ int main(void)
 	       "refused mid-message: nothing but a prefix of the message written");
 	free(s.got);
 	free(msg);
+
+	test_stream();
 	tap_done();
 	return tap_exit();
 }

@@ -525,6 +525,53 @@ static void test_endless_reply(void)
 	hold_done(c, -1, fb, ls);
 }
 
+/* A refused envelope (550 to MAIL FROM) while a next transaction waits
+ * behind it on the same connection: the refused one fails, the connection
+ * closes and the next one follows on a new connection, where it is sent;
+ * the same after a DATA accepted despite the refusal (the lone "." then
+ * the close).  Each ends exactly once. */
+static void test_refused_with_next(int data_354)
+{
+	int ls = -1, f1 = -1, f2 = -1, t1 = 0, t2 = 0, ok;
+	char buf[4096];
+	struct gw_smtp *c = hold_client(&ls, 0);
+	const char *what = data_354 ? "refused envelope, 354" : "refused envelope";
+
+	if (c == NULL) {
+		tap_skip(3, "no loopback client");
+		if (ls >= 0)
+			close(ls);
+		return;
+	}
+	test_now = 1000;
+	ok = submit(c, "<m@example.net>", &t1, 0) == MQS_OK;
+	f1 = ok ? accept_conn(c, ls) : -1;
+	ok = ok && f1 >= 0 && greet_to_envelope(c, f1, buf, sizeof(buf));
+	/* the second one queues behind the first (one bulk connection) */
+	ok = ok && submit(c, "<m2@example.net>", &t2, 0) == MQS_OK;
+	if (data_354) {
+		say(f1, "550 5.1.0 no\r\n503 5.5.1 no\r\n354 go\r\n");
+		ok = ok && read_until(c, f1, buf, sizeof(buf), ".\r\n") == 0;
+		say(f1, "250 ok\r\n");
+	} else {
+		say(f1, "550 5.1.0 no\r\n503 5.5.1 no\r\n503 5.5.1 no\r\n");
+	}
+	f2 = ok ? accept_conn(c, ls) : -1;
+	tap_ok(ok && f2 >= 0 && ndone == 1 && got_token == &t1 && got.outcome == GW_FAILED,
+	       "%s: the refused one fails, the next opens a new connection", what);
+	ok = f2 >= 0 && serve_to_dot(c, f2, buf, sizeof(buf)) == 0 && strstr(buf, "hello") != NULL;
+	if (ok)
+		say(f2, "250 2.0.0 Ok: queued as M2\r\n");
+	for (int i = 0; i < 500 && ok && ndone == 1; i++) {
+		gw_smtp_perform(c, test_now, on_done, NULL);
+		poll(NULL, 0, 2);
+	}
+	tap_ok(ok && ndone == 2 && got_token == &t2 && got.outcome == GW_SENT,
+	       "%s: the next one is sent on the new connection", what);
+	hold_done(c, f2, f1, ls);
+	tap_is_int(ndone, 2, "%s: every transaction ended exactly once", what);
+}
+
 int main(void)
 {
 	test_dot_stuff();
@@ -534,6 +581,8 @@ int main(void)
 	test_hold_for_alert(1);
 	test_hold_series();
 	test_endless_reply();
+	test_refused_with_next(0);
+	test_refused_with_next(1);
 	tap_done();
 	return tap_exit();
 }
