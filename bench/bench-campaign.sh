@@ -245,15 +245,16 @@ while len(ack) < 4:
 if ack[0] != 0x20 or ack[3] != 0:
     sys.exit("probe: connection refused")
 s.setblocking(False)
-sent = acked = 0
-def drain():  # PUBACKs (4 bytes each)
-    global acked
+sent = acked = acked_bytes = 0
+def drain():  # PUBACKs (4 bytes each; a read may end inside one)
+    global acked, acked_bytes
     try:
         while True:
             got = s.recv(65536)
             if not got:
                 sys.exit("probe: broker closed the connection")
-            acked += len(got) // 4
+            acked_bytes += len(got)
+            acked = acked_bytes // 4
     except BlockingIOError:
         pass
 def send(i):

@@ -529,13 +529,17 @@ static void test_endless_reply(void)
  * behind it on the same connection: the refused one fails, the connection
  * closes and the next one follows on a new connection, where it is sent;
  * the same after a DATA accepted despite the refusal (the lone "." then
- * the close).  Each ends exactly once. */
-static void test_refused_with_next(int data_354)
+ * the close), and after a server that answers the final dot before the
+ * message was written (mode 2: a retry).  Each ends exactly once. */
+static void test_refused_with_next(int mode)
 {
 	int ls = -1, f1 = -1, f2 = -1, t1 = 0, t2 = 0, ok;
 	char buf[4096];
 	struct gw_smtp *c = hold_client(&ls, 0);
-	const char *what = data_354 ? "refused envelope, 354" : "refused envelope";
+	const char *what = mode == 2   ? "dot answered ahead"
+	                   : mode == 1 ? "refused envelope, 354"
+	                               : "refused envelope";
+	int want = mode == 2 ? GW_RETRY : GW_FAILED;
 
 	if (c == NULL) {
 		tap_skip(3, "no loopback client");
@@ -549,7 +553,9 @@ static void test_refused_with_next(int data_354)
 	ok = ok && f1 >= 0 && greet_to_envelope(c, f1, buf, sizeof(buf));
 	/* the second one queues behind the first (one bulk connection) */
 	ok = ok && submit(c, "<m2@example.net>", &t2, 0) == MQS_OK;
-	if (data_354) {
+	if (mode == 2) {
+		say(f1, "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n");
+	} else if (mode == 1) {
 		say(f1, "550 5.1.0 no\r\n503 5.5.1 no\r\n354 go\r\n");
 		ok = ok && read_until(c, f1, buf, sizeof(buf), ".\r\n") == 0;
 		say(f1, "250 ok\r\n");
@@ -557,8 +563,8 @@ static void test_refused_with_next(int data_354)
 		say(f1, "550 5.1.0 no\r\n503 5.5.1 no\r\n503 5.5.1 no\r\n");
 	}
 	f2 = ok ? accept_conn(c, ls) : -1;
-	tap_ok(ok && f2 >= 0 && ndone == 1 && got_token == &t1 && got.outcome == GW_FAILED,
-	       "%s: the refused one fails, the next opens a new connection", what);
+	tap_ok(ok && f2 >= 0 && ndone == 1 && got_token == &t1 && got.outcome == want,
+	       "%s: the first one ends (%d), the next opens a new connection", what, got.outcome);
 	ok = f2 >= 0 && serve_to_dot(c, f2, buf, sizeof(buf)) == 0 && strstr(buf, "hello") != NULL;
 	if (ok)
 		say(f2, "250 2.0.0 Ok: queued as M2\r\n");
@@ -583,6 +589,7 @@ int main(void)
 	test_endless_reply();
 	test_refused_with_next(0);
 	test_refused_with_next(1);
+	test_refused_with_next(2);
 	tap_done();
 	return tap_exit();
 }
