@@ -862,6 +862,31 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 	}
 }
 
+/* Read and parse the replies waiting in k's socket, writing nothing: a
+ * transaction past its deadline whose reply came meanwhile (the loop was
+ * busy) ends with that reply, not as a timeout that sends it twice.  At
+ * most IN_MAX_READS reads; stops where the socket is empty, closed or
+ * broken, or a reply closed k (what is left is the caller's). */
+static void conn_read_due(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
+                          void *arg)
+{
+	unsigned gen = k->gen;
+
+	if (k->fd < 0 || k->state == C_CONNECT)
+		return;
+	for (int reads = 0; reads < IN_MAX_READS && k->gen == gen; reads++) {
+		ssize_t r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		k->inlen += (size_t)r;
+		if (read_lines(c, k, now_ms, done, arg) != MQS_OK)
+			return;
+	}
+}
+
 /* I/O and timeouts (gw_smtp.h). */
 void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, void *arg)
 {
@@ -871,6 +896,14 @@ void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, vo
 		hold_update(c, now_ms); /* an urgent one may have ended */
 		if (k->fd < 0 && !k->connerr)
 			continue;
+		if ((k->tx != NULL && now_ms >= k->tx->deadline) ||
+		    (k->next != NULL && now_ms >= k->next->deadline)) {
+			unsigned gen = k->gen;
+
+			conn_read_due(c, k, now_ms, done, arg);
+			if (k->gen != gen)
+				continue; /* a reply closed it (a next one: its own turn) */
+		}
 		if ((k->tx != NULL && now_ms >= k->tx->deadline) ||
 		    (k->next != NULL && now_ms >= k->next->deadline)) {
 			k->replies = 1;

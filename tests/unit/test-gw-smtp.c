@@ -327,6 +327,21 @@ static struct gw_smtp *hold_client(int *ls, int no_hold)
 	return gw_smtp_new(&conf, err, sizeof(err));
 }
 
+/* hold_client without the diagnostic switch; when it failed, nskip tests
+ * skipped, the socket closed and NULL. */
+static struct gw_smtp *hold_client_or_skip(int *ls, int nskip)
+{
+	struct gw_smtp *c = hold_client(ls, 0);
+
+	if (c == NULL) {
+		tap_skip(nskip, "no loopback client");
+		if (*ls >= 0)
+			close(*ls);
+		*ls = -1;
+	}
+	return c;
+}
+
 /* Greeting and EHLO with PIPELINING on fd, then the envelope read: 1, or 0. */
 static int greet_to_envelope(struct gw_smtp *c, int fd, char *buf, size_t cap)
 {
@@ -452,15 +467,11 @@ static void test_hold_series(void)
 {
 	int ls = -1, fa = -1, fb = -1;
 	char buf[4096];
-	struct gw_smtp *c = hold_client(&ls, 0);
+	struct gw_smtp *c = hold_client_or_skip(&ls, 5);
 	int alert[2], bulk[2], ok;
 
-	if (c == NULL) {
-		tap_skip(5, "no loopback client");
-		if (ls >= 0)
-			close(ls);
+	if (c == NULL)
 		return;
-	}
 	/* a marketing envelope out, then the first alert opens at 1000 */
 	test_now = 1000;
 	ok = open_bulk_then_alert(c, ls, &fb, &fa, &bulk[0], &alert[0], buf, sizeof(buf));
@@ -496,14 +507,10 @@ static void test_endless_reply(void)
 {
 	int ls = -1, fb = -1, bulk = 0, closed = 0;
 	char buf[4096];
-	struct gw_smtp *c = hold_client(&ls, 0);
+	struct gw_smtp *c = hold_client_or_skip(&ls, 2);
 
-	if (c == NULL) {
-		tap_skip(2, "no loopback client");
-		if (ls >= 0)
-			close(ls);
+	if (c == NULL)
 		return;
-	}
 	test_now = 1000;
 	fb = submit(c, "<m@example.net>", &bulk, 0) == MQS_OK ? accept_conn(c, ls) : -1;
 	if (fb >= 0) {
@@ -535,18 +542,14 @@ static void test_refused_with_next(int mode)
 {
 	int ls = -1, f1 = -1, f2 = -1, t1 = 0, t2 = 0, ok;
 	char buf[4096];
-	struct gw_smtp *c = hold_client(&ls, 0);
+	struct gw_smtp *c = hold_client_or_skip(&ls, 3);
 	const char *what = mode == 2   ? "dot answered ahead"
 	                   : mode == 1 ? "refused envelope, 354"
 	                               : "refused envelope";
 	int want = mode == 2 ? GW_RETRY : GW_FAILED;
 
-	if (c == NULL) {
-		tap_skip(3, "no loopback client");
-		if (ls >= 0)
-			close(ls);
+	if (c == NULL)
 		return;
-	}
 	test_now = 1000;
 	ok = submit(c, "<m@example.net>", &t1, 0) == MQS_OK;
 	f1 = ok ? accept_conn(c, ls) : -1;
@@ -578,6 +581,55 @@ static void test_refused_with_next(int mode)
 	tap_is_int(ndone, 2, "%s: every transaction ended exactly once", what);
 }
 
+/* The final dot answered in time, but the client looks only after the
+ * transaction's deadline (the loop was busy for its whole timeout): the
+ * reply in the socket counts, the message is sent, not retried as a
+ * timeout (which sends it twice); a transaction with no reply still times
+ * out. */
+static void test_reply_before_deadline(void)
+{
+	int ls = -1, fb = -1, t1 = 0, t2 = 0, ok;
+	char buf[4096];
+	struct gw_smtp *c = hold_client_or_skip(&ls, 3);
+
+	if (c == NULL)
+		return;
+	test_now = 1000;
+	ok = submit_at(c, "<m@example.net>", &t1, 0) == MQS_OK;
+	fb = ok ? accept_conn(c, ls) : -1;
+	ok = ok && fb >= 0 && serve_to_dot(c, fb, buf, sizeof(buf)) == 0;
+	if (ok)
+		say(fb, "250 2.0.0 Ok: queued as L1\r\n");
+	/* the reply is in the client's socket before it looks again */
+	for (int i = 0; i < 500 && ok; i++) {
+		struct pollfd p = {.fd = -1, .events = 0, .revents = 0};
+		int fds[4];
+		short ev[4];
+		size_t n = gw_smtp_fds(c, fds, ev, 4);
+
+		if (n == 1) {
+			p.fd = fds[0];
+			p.events = POLLIN;
+		}
+		if (poll(&p, 1, 10) == 1)
+			break;
+	}
+	test_now = 1000 + 60000; /* the client's timeout_ms */
+	gw_smtp_perform(c, test_now, on_done, NULL);
+	tap_ok(ok && ndone == 1 && got_token == &t1 && got.outcome == GW_SENT,
+	       "deadline passed with the reply waiting: sent (outcome %d)", got.outcome);
+	/* a second one on the same connection gets no reply at all */
+	ok = submit_at(c, "<m2@example.net>", &t2, 0) == MQS_OK &&
+	     read_until(c, fb, buf, sizeof(buf), "DATA\r\n") == 0;
+	test_now += 60000;
+	gw_smtp_perform(c, test_now, on_done, NULL);
+	tap_ok(ok && ndone == 2 && got_token == &t2 && got.outcome == GW_RETRY &&
+	           strstr(got.error, "timeout") != NULL,
+	       "no reply by the deadline: a timeout (retry)");
+	hold_done(c, -1, fb, ls);
+	tap_is_int(ndone, 2, "deadline: every transaction ended exactly once");
+}
+
 int main(void)
 {
 	test_dot_stuff();
@@ -590,6 +642,7 @@ int main(void)
 	test_refused_with_next(0);
 	test_refused_with_next(1);
 	test_refused_with_next(2);
+	test_reply_before_deadline();
 	tap_done();
 	return tap_exit();
 }
