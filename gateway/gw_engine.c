@@ -35,6 +35,8 @@
 #define RECORD_WAIT_MS     5                  /* ... or after this long */
 #define RECORD_DEFER_MS    20                 /* while an alert runs: marketing's writes wait ... */
 #define RECORD_DEFER_MAX   64                 /* ... this long at most, this many outcomes */
+#define ALERT_GATE_MAX_MS  1000 /* new marketing transfers wait for running alerts ... */
+#define ALERT_GATE_REST_MS 1000 /* ... this long in a row at most, then not for this long */
 
 struct inflight {
 	struct gw_outbox_row row;
@@ -88,7 +90,8 @@ struct gw_engine {
 	unsigned running_mkt[GW_CH__COUNT];   /* marketing transfers per channel */
 	unsigned running_alert[GW_CH__COUNT]; /* other transfers per channel: while one
 	                                       * runs, no marketing transfer starts there
-	                                       * (the loop's time goes to it) */
+	                                       * (the loop's time goes to it; bounded:
+	                                       * alert_gate) */
 	struct gw_quiet quiet;
 	gw_engine_render_fn render;
 	void *render_arg;
@@ -97,6 +100,10 @@ struct gw_engine {
 	int done_urgent;     /* an unrecorded outcome is not marketing: record now */
 	int kicked;          /* gw_engine_kick since the last claim: new rows to read */
 	int64_t defer_since; /* marketing's writes wait for a running alert since */
+	/* start_ready's wait for running alerts (alert_gate): since when, per
+	 * channel (0: not waiting), and when its rest ends */
+	int64_t gate_since[GW_CH__COUNT];
+	int64_t gate_rest_until[GW_CH__COUNT];
 };
 
 /* Backoff with jitter and Retry-After. */
@@ -794,13 +801,45 @@ static size_t marketing_room(const struct gw_engine *e, int ch, const struct gw_
 
 /* Start marketing rows of channel ch from its ring while the channel has
  * room for marketing and tokens (no store access: the rows are claimed). */
+/* Whether new marketing transfers on channel ch wait for a running alert
+ * now: yes while an alert transfer runs there (the loop's time goes to
+ * it), but ALERT_GATE_MAX_MS in a row at most, then not for
+ * ALERT_GATE_REST_MS whatever the alerts do; alerts that follow one another
+ * before a marketing start saw the channel free count as one series
+ * (docs/marketing.md, "Delivery rules").  So an alert whose server is slow
+ * to answer, or a steady stream of them, slows a campaign and never stops
+ * it until the alert's timeout.  While waiting, the wait's end is made a
+ * due time of the engine (the loop wakes for it). */
+static int alert_gate(struct gw_engine *e, int ch, int64_t now)
+{
+	int64_t until;
+
+	if (e->running_alert[ch] == 0) {
+		e->gate_since[ch] = 0;
+		return 0;
+	}
+	if (now < e->gate_rest_until[ch])
+		return 0;
+	if (e->gate_since[ch] == 0)
+		e->gate_since[ch] = now;
+	until = e->gate_since[ch] + ALERT_GATE_MAX_MS;
+	if (now < until) {
+		if (e->due_hint == 0 || until < e->due_hint)
+			e->due_hint = until;
+		return 1;
+	}
+	e->gate_since[ch] = 0;
+	e->gate_rest_until[ch] = now + ALERT_GATE_REST_MS;
+	return 0;
+}
+
 static void start_ready(struct gw_engine *e, int ch, int64_t now)
 {
 	struct gw_channel *impl = e->by_chan[ch];
 	size_t slot = impl != NULL ? slot_of(e, impl) : NONE_SLOT;
 	struct ready_ring *r = &e->ready[ch];
 
-	while (r->n > 0 && !e->stopping && e->running_alert[ch] == 0) {
+	while (r->n > 0 && !e->stopping && !alert_gate(e, ch, now)) {
 		size_t left = 1;
 		struct inflight *f;
 

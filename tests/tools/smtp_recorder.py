@@ -7,6 +7,7 @@ every message it accepts, for the gateway tests.
                    [--fail-rcpt N] [--reject-rcpt SUBSTR] [--fail-data N]
                    [--tls-cert C --tls-key K [--require-starttls | --implicit-tls]]
                    [--auth USER:PASS] [--pipelining] [--reject-mail N]
+                   [--stall-rcpt SUBSTR:SECONDS [--stall-release FILE]]
 
 Needs Debian's python3-aiosmtpd: run it with /usr/bin/python3.  --port 0
 (the default) picks a free port; the port is printed as "port N" and written
@@ -22,7 +23,11 @@ Scripted trouble: --fail-rcpt N answers the first N RCPT commands with
 "451 4.3.0 try again later"; --reject-rcpt SUBSTR answers RCPT for
 addresses containing SUBSTR with "550 5.1.1 user unknown"; --fail-data N
 answers the first N end-of-DATA with 451; --reject-mail N answers the
-first N MAIL commands with "550 5.7.1 sender refused".  --pipelining
+first N MAIL commands with "550 5.7.1 sender refused"; --stall-rcpt
+SUBSTR:SECONDS waits SECONDS before it answers the end of DATA of a message
+to an address containing SUBSTR (other sessions go on meanwhile), or until
+--stall-release FILE exists, and prints "stalling" when the wait begins.
+--pipelining
 announces PIPELINING (RFC 2920) in the EHLO reply (aiosmtpd reads
 pipelined commands in order anyway).
 """
@@ -73,6 +78,14 @@ class Recorder:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.args.stall_rcpt:
+            sub, _, secs = self.args.stall_rcpt.rpartition(":")
+            if any(sub in r for r in envelope.rcpt_tos):
+                print("stalling", flush=True)
+                end = asyncio.get_running_loop().time() + float(secs)
+                while asyncio.get_running_loop().time() < end and not (
+                        self.args.stall_release and os.path.exists(self.args.stall_release)):
+                    await asyncio.sleep(0.05)
         self.data_count += 1
         if self.data_count <= self.args.fail_data:
             return "451 4.3.0 try again later"
@@ -171,6 +184,8 @@ def main():
     ap.add_argument("--auth", help="USER:PASS; AUTH becomes required")
     ap.add_argument("--pipelining", action="store_true")
     ap.add_argument("--reject-mail", type=int, default=0)
+    ap.add_argument("--stall-rcpt")
+    ap.add_argument("--stall-release")
     args = ap.parse_args()
     if args.dir:
         os.makedirs(args.dir, exist_ok=True)
