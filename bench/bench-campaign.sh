@@ -28,6 +28,9 @@
 # BENCH_EMAIL_RATE=2000/s sets [channel email] rate (marketing's limit).
 # BENCH_PIPELINING=off sets [channel email] pipelining (off: libcurl only).
 # BENCH_PERF=FILE records a perf profile of the gateway during the drain.
+# BENCH_RAW=FILE appends each counted alert's latency ("idle MS" or
+# "draining MS", one a line) to FILE, to pool the probes of several runs:
+#   bench/campaign_pool.py FILE  prints the pooled p50/p90/p99 and ratio.
 # BENCH_NO_HOLD=1 (diagnostic, off by default) starts the gateway with
 # MQTTSEC_GW_DIAG_NO_ALERT_HOLD: no hold of marketing bytes while an alert's
 # SMTP transaction is open (docs/gateway.md, "Test hooks").
@@ -294,7 +297,7 @@ latency() {
 	   ON m.id = o.message WHERE (m.msg_id LIKE '$1-%' OR m.msg_id LIKE 'w$1-%')
 	   AND o.state = 'sent' ORDER BY m.id" |
 		$PY -c 'import sys
-pre, before, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+pre, before, out, raw = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 rows = [l.strip().split("|") for l in sys.stdin]
 rows = [(i, int(u) - int(i.split("-", 1)[1]) / 1e6, int(u) - int(c)) for i, u, c in rows
         if int(i.split("-", 1)[1]) / 1e6 < before]
@@ -310,7 +313,11 @@ print("n=%d p50=%.1f p90=%.1f p99=%.1f max=%.1f ms (warm-up %s ms; cold p99=%.1f
          "/".join("%.1f" % x for x in wup) or "none", p(cold, .99)))
 print("        committed -> sent: p50=%.0f p90=%.0f p99=%.0f max=%.0f ms"
       % (p(com, .5), p(com, .9), p(com, .99), com[-1] if com else 0))
-open(out, "w").write("%.3f %.3f\n" % (p(lat, .99), p(cold, .99)))' "$1" "${2:-1e18}" "$TMP/p99.$1"
+open(out, "w").write("%.3f %.3f\n" % (p(lat, .99), p(cold, .99)))
+if raw:
+    with open(raw, "a") as f:
+        f.write("".join("%s %.3f\n" % ("idle" if pre == "li" else "draining", x) for x in lat))' \
+		"$1" "${2:-1e18}" "$TMP/p99.$1" "${BENCH_RAW:-}"
 }
 
 ## 3. idle alert latency
