@@ -799,8 +799,6 @@ static void start(struct gw_engine *e, struct inflight *f);
 static size_t marketing_room(const struct gw_engine *e, int ch, const struct gw_channel *impl,
                              size_t left);
 
-/* Start marketing rows of channel ch from its ring while the channel has
- * room for marketing and tokens (no store access: the rows are claimed). */
 /* Whether new marketing transfers on channel ch wait for a running alert
  * now: yes while an alert transfer runs there (the loop's time goes to
  * it), but ALERT_GATE_MAX_MS in a row at most, then not for
@@ -833,12 +831,16 @@ static int alert_gate(struct gw_engine *e, int ch, int64_t now)
 	return 0;
 }
 
+/* Start marketing rows of channel ch from its ring while the channel has
+ * room for marketing and tokens (no store access: the rows are claimed). */
 static void start_ready(struct gw_engine *e, int ch, int64_t now)
 {
 	struct gw_channel *impl = e->by_chan[ch];
 	size_t slot = impl != NULL ? slot_of(e, impl) : NONE_SLOT;
 	struct ready_ring *r = &e->ready[ch];
 
+	if (e->running_alert[ch] == 0)
+		e->gate_since[ch] = 0; /* the series ended, ring empty or not */
 	while (r->n > 0 && !e->stopping && !alert_gate(e, ch, now)) {
 		size_t left = 1;
 		struct inflight *f;
@@ -1190,8 +1192,12 @@ static void transfer_ended(struct gw_engine *e, struct inflight *f)
 
 		push_done(e, f);
 		/* the free slot goes to the next claimed row at once; the
-		 * outbox is read again when the ring runs low */
-		start_ready(e, ch, (int64_t)mqs_now_ms());
+		 * outbox is read again when the ring runs low.  But while an
+		 * alert runs on the channel (its slot is taken) and new rows
+		 * came, the slot waits for the next turn's claim, alerts first
+		 * (docs/marketing.md, "Delivery rules") */
+		if (!e->kicked || e->running_alert[ch] == 0)
+			start_ready(e, ch, (int64_t)mqs_now_ms());
 		if (e->ready[ch].n < READY_LOW)
 			e->dirty = 1;
 		return;
