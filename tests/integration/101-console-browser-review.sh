@@ -22,16 +22,7 @@ command -v chromedriver >/dev/null 2>&1 || [ -x /usr/bin/chromedriver ] || skip_
 ## a gateway with a marketing route and an SMTP sink
 start_mosquitto "allow_anonymous true" || bail_out "no broker"
 gw_status_key
-"$PYTHON" - "$GW_CREDS" "$(head -c 32 /dev/urandom | base64 -w0)" <<'PY'
-import json, os, sys
-path, key = sys.argv[1:]
-c = json.load(open(path))
-c["keys"].append({"id": 4000000003, "key": key, "use": "topic", "topic": "marketing/#"})
-fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.write(fd, json.dumps(c).encode())
-os.close(fd)
-os.rename(path + ".tmp", path)
-PY
+gw_marketing_key
 smtp_start || bail_out "no smtp recorder"
 gw_config "[channel email]
 url = smtp://127.0.0.1:$SMTP_PORT

@@ -14,17 +14,7 @@ need_python_module aiosmtpd
 
 start_mosquitto "allow_anonymous true" || bail_out "no broker"
 gw_status_key
-# the marketing topic's key, as `mqttsec-acl key export` gives it
-"$PYTHON" - "$GW_CREDS" "$(head -c 32 /dev/urandom | base64 -w0)" <<'PY'
-import json, os, sys
-path, key = sys.argv[1:]
-c = json.load(open(path))
-c["keys"].append({"id": 4000000003, "key": key, "use": "topic", "topic": "marketing/#"})
-fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.write(fd, json.dumps(c).encode())
-os.close(fd)
-os.rename(path + ".tmp", path)
-PY
+gw_marketing_key
 # the server holds the reply to the alert's final dot until the test
 # releases it (or 600 s)
 RELEASE=$TEST_TMP/release

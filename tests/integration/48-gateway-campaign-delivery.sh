@@ -34,16 +34,7 @@ start_mosquitto "allow_anonymous true" || bail_out "no broker"
 # campaigns and reviews travel sealed only: topic keys for the gateway, as
 # `mqttsec-acl key export` gives them once the topics are protected
 gw_status_key
-"$PYTHON" - "$GW_CREDS" "$(head -c 32 /dev/urandom | base64 -w0)" <<'PY'
-import json, os, sys
-path, key = sys.argv[1:]
-c = json.load(open(path))
-c["keys"].append({"id": 4000000003, "key": key, "use": "topic", "topic": "marketing/#"})
-fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.write(fd, json.dumps(c).encode())
-os.close(fd)
-os.rename(path + ".tmp", path)
-PY
+gw_marketing_key
 smtp_start || bail_out "no smtp recorder"
 provider_start || bail_out "no fake provider"
 URL=http://127.0.0.1:$PROV_PORT

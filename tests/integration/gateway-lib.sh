@@ -213,15 +213,12 @@ gw_restart_broker() {
 	wait_port "$MOSQ_PORT"
 }
 
-# gw_status_key: add a topic key for $GW_STATUS/# to the gateway's
-# credentials, as `mqttsec-acl key export` does once the status tree is
-# protected; without the mqttsec plugin the tests seal acknowledgements
-# themselves (pub_ack), origin included, as the plugin would.
-GW_ACK_KEY_ID=4000000002
-gw_status_key() {
+# gw_topic_key ID TOPIC KEY_B64: add topic key ID for TOPIC to the
+# gateway's credentials (written 0600), as `mqttsec-acl key export` gives it
+# once the topic is protected.
+gw_topic_key() {
 	[ -f "$GW_CREDS" ] || gw_creds_plain
-	GW_ACK_KEY=$(head -c 32 /dev/urandom | base64 -w0)
-	"$PYTHON" - "$GW_CREDS" "$GW_ACK_KEY" "$GW_ACK_KEY_ID" "$GW_STATUS/#" <<'PY'
+	"$PYTHON" - "$GW_CREDS" "$3" "$1" "$2" <<'PY'
 import json, os, sys
 path, key, kid, topic = sys.argv[1:]
 c = json.load(open(path))
@@ -231,6 +228,22 @@ os.write(fd, json.dumps(c).encode())
 os.close(fd)
 os.rename(path + ".tmp", path)
 PY
+}
+
+# gw_status_key: add a topic key for $GW_STATUS/# to the gateway's
+# credentials, as `mqttsec-acl key export` does once the status tree is
+# protected; without the mqttsec plugin the tests seal acknowledgements
+# themselves (pub_ack), origin included, as the plugin would.
+GW_ACK_KEY_ID=4000000002
+gw_status_key() {
+	GW_ACK_KEY=$(head -c 32 /dev/urandom | base64 -w0)
+	gw_topic_key "$GW_ACK_KEY_ID" "$GW_STATUS/#" "$GW_ACK_KEY"
+}
+
+# gw_marketing_key: a topic key for marketing/# (campaigns and reviews
+# travel sealed only).
+gw_marketing_key() {
+	gw_topic_key 4000000003 "marketing/#" "$(head -c 32 /dev/urandom | base64 -w0)"
 }
 
 # seal_ack ID DEVICE: prepare the acknowledgement of ID by DEVICE (sealed,
