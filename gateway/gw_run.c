@@ -458,24 +458,37 @@ static size_t held(const struct gw_loop *l)
 	return n;
 }
 
-/* 1 when a broker's socket has data to read now (a zero-timeout poll): a
- * message may wait there, and a campaign's fan-out batch yields to it. */
-static int mqtt_readable(struct gw_loop *l)
+/* The brokers' sockets to poll for input now, in p[] (idx[]: each one's
+ * broker); with readers_only, only those whose transport reads (it asks
+ * for POLLIN) and holds no message.  Returns how many. */
+static nfds_t mqtt_pollset(struct gw_loop *l, struct pollfd p[MQTT_MAX], size_t idx[MQTT_MAX],
+                           int readers_only)
 {
-	struct pollfd p[MQTT_MAX];
 	nfds_t n = 0;
 
 	for (size_t i = 0; i < l->nmqtt; i++) {
 		short ev = 0;
 		int fd = gw_mqtt_fd(l->mqtt[i], &ev);
 
-		if (fd < 0)
+		if (fd < 0 || (readers_only && (!(ev & POLLIN) || gw_mqtt_held(l->mqtt[i]) > 0)))
 			continue;
 		p[n].fd = fd;
 		p[n].events = POLLIN;
 		p[n].revents = 0;
+		idx[n] = i;
 		n++;
 	}
+	return n;
+}
+
+/* 1 when a broker's socket has data to read now (a zero-timeout poll): a
+ * message may wait there, and a campaign's fan-out batch yields to it. */
+static int mqtt_readable(struct gw_loop *l)
+{
+	struct pollfd p[MQTT_MAX];
+	size_t idx[MQTT_MAX];
+	nfds_t n = mqtt_pollset(l, p, idx, 0);
+
 	return n > 0 && poll(p, n, 0) > 0;
 }
 
@@ -511,23 +524,12 @@ static int alerts_early(struct gw_loop *l, uint64_t busy_since)
 {
 	struct pollfd p[MQTT_MAX];
 	size_t idx[MQTT_MAX];
-	nfds_t n = 0;
+	nfds_t n;
 	int again = 0;
 
 	if (mono_us() - busy_since < ALERTS_EARLY_US)
 		return 0;
-	for (size_t i = 0; i < l->nmqtt; i++) {
-		short ev = 0;
-		int fd = gw_mqtt_fd(l->mqtt[i], &ev);
-
-		if (fd < 0 || !(ev & POLLIN) || gw_mqtt_held(l->mqtt[i]) > 0)
-			continue;
-		p[n].fd = fd;
-		p[n].events = POLLIN;
-		p[n].revents = 0;
-		idx[n] = i;
-		n++;
-	}
+	n = mqtt_pollset(l, p, idx, 1);
 	if (n > 0 && poll(p, n, 0) > 0) {
 		for (nfds_t k = 0; k < n; k++) {
 			short ev = 0;

@@ -28,8 +28,8 @@
 
 #define IN_MAX        4096 /* read buffer of a connection */
 #define CMD_MAX       800  /* MAIL FROM + RCPT TO + DATA */
-#define IN_MAX_READS  16   /* reads of one connection per loop turn */
-#define BULK_TURN_MAX 2    /* bulk transactions ended per connection per turn */
+#define IN_MAX_READS  16   /* reads of one connection per pass (gw_smtp_perform) */
+#define BULK_TURN_MAX 2    /* bulk transactions ended per connection per pass */
 
 enum conn_state {
 	C_FREE = 0, /* no socket */
@@ -788,6 +788,27 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 	}
 }
 
+/* One read of k's socket into k->in and the parse of the complete reply
+ * lines it brings: 1 (read and parsed), 0 (nothing waiting), -1 (the
+ * server closed or the socket failed) or -2 (a broken reply).  On a
+ * negative result nothing is reported yet: the caller decides. */
+static int conn_recv(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
+                     void *arg)
+{
+	for (;;) {
+		ssize_t r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (r <= 0)
+			return -1;
+		k->inlen += (size_t)r;
+		return read_lines(c, k, now_ms, done, arg) == MQS_OK ? 1 : -2;
+	}
+}
+
 /* Non-zero when k carries no urgent transaction (bulk work only). */
 static int conn_bulk(const struct conn *k)
 {
@@ -799,7 +820,7 @@ static int conn_bulk(const struct conn *k)
  * waiting on the broker's socket) for long: IN_MAX_READS reads at most,
  * and on a connection carrying bulk work only, BULK_TURN_MAX transactions
  * ended at most (docs/channels.md, "Pipelining").  What is left waits in
- * the socket and is read at the next turn (poll sees it at once). */
+ * the socket and is read at the next pass (poll sees it at once). */
 static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
                     void *arg)
 {
@@ -831,7 +852,7 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		if (reads >= IN_MAX_READS || (conn_bulk(k) && k->ntx - ended >= BULK_TURN_MAX))
 			return; /* the rest at the next turn */
 		for (;;) {
-			ssize_t r;
+			int got;
 
 			/* closed by a reply: a socket opened meanwhile for the
 			 * next transaction is still connecting (its turn comes
@@ -839,17 +860,14 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 			if (k->gen != gen || reads >= IN_MAX_READS)
 				return;
 			reads++;
-			r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			got = conn_recv(c, k, now_ms, done, arg);
+			if (got == 0)
 				return;
-			if (r <= 0) {
+			if (got == -1) {
 				conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
 				return;
 			}
-			k->inlen += (size_t)r;
-			if (read_lines(c, k, now_ms, done, arg) != MQS_OK) {
+			if (got == -2) {
 				k->replies =
 				    1; /* a broken server: never moved to another connection */
 				conn_lost(c, k, "smtp: bad reply from server", now_ms, done, arg);
@@ -875,14 +893,7 @@ static void conn_read_due(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_
 	if (k->fd < 0 || k->state == C_CONNECT)
 		return;
 	for (int reads = 0; reads < IN_MAX_READS && k->gen == gen; reads++) {
-		ssize_t r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return;
-		k->inlen += (size_t)r;
-		if (read_lines(c, k, now_ms, done, arg) != MQS_OK)
+		if (conn_recv(c, k, now_ms, done, arg) <= 0)
 			return;
 	}
 }
