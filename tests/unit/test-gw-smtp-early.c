@@ -67,20 +67,30 @@ static int read_until(int fd, const char *needle, char **acc, size_t *len)
 	}
 }
 
+/* Greet, read the EHLO and answer it with PIPELINING: 1, or 0 when the
+ * client went away. */
+static int serve_ehlo(int fd, char **acc, size_t *len)
+{
+	const char *greet = "220 t ESMTP\r\n", *ehlo = "250-t\r\n250 PIPELINING\r\n";
+
+	send(fd, greet, strlen(greet), MSG_NOSIGNAL);
+	if (!read_until(fd, "\r\n", acc, len))
+		return 0;
+	send(fd, ehlo, strlen(ehlo), MSG_NOSIGNAL);
+	return 1;
+}
+
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
 	char *acc = NULL;
 	size_t len = 0;
 	int fd = accept(s->lfd, NULL, NULL);
-	const char *greet = "220 t ESMTP\r\n", *ehlo = "250-t\r\n250 PIPELINING\r\n";
 
 	if (fd < 0)
 		return NULL;
-	send(fd, greet, strlen(greet), MSG_NOSIGNAL);
-	if (!read_until(fd, "\r\n", &acc, &len))
+	if (!serve_ehlo(fd, &acc, &len))
 		goto out;
-	send(fd, ehlo, strlen(ehlo), MSG_NOSIGNAL);
 	if (!read_until(fd, "DATA\r\n", &acc, &len))
 		goto out;
 	free(acc);
@@ -245,15 +255,12 @@ static void *stream_server(void *arg)
 	char *acc = NULL;
 	size_t len = 0, scan = 0;
 	int fd = accept(st->lfd, NULL, NULL);
-	const char *greet = "220 t ESMTP\r\n", *ehlo = "250-t\r\n250 PIPELINING\r\n";
 	const char *env = "250 ok\r\n250 ok\r\n354 go\r\n", *dot = "250 queued\r\n";
 
 	if (fd < 0)
 		return NULL;
-	send(fd, greet, strlen(greet), MSG_NOSIGNAL);
-	if (!read_until(fd, "\r\n", &acc, &len))
+	if (!serve_ehlo(fd, &acc, &len))
 		goto out;
-	send(fd, ehlo, strlen(ehlo), MSG_NOSIGNAL);
 	scan = len;
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
