@@ -111,6 +111,13 @@ struct gw_channel_ops {
 	int64_t (*native_next)(struct gw_channel *ch);
 	/* Free the channel and its config; accepts NULL. */
 	void (*free)(struct gw_channel *ch);
+	/* 1: prepare()'s transfers may block inside curl_multi_perform
+	 * (libcurl's SMTP waits for the reply to the end of the message):
+	 * the engine runs them on its transfer pool (gw_xfer.h), so finish()
+	 * and request_free() run in the engine's thread as always, but the
+	 * handle's callbacks run in a pool thread: they touch only the
+	 * request's own data. */
+	int threaded;
 };
 
 /* Common head of every channel; each channel file embeds it first. */

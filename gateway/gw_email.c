@@ -909,6 +909,7 @@ static const struct gw_channel_ops email_ops = {
     .native_fds = email_native_fds,
     .native_next = email_native_next,
     .free = email_free,
+    .threaded = 1,
 };
 
 /* Server, port and EHLO name of em's url for the pipelining client.

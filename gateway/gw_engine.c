@@ -18,6 +18,7 @@
 #include "gw_recipient.h"
 #include "gw_smskey.h"
 #include "gw_status.h"
+#include "gw_xfer.h"
 #include "mqs_alloc.h"
 #include "mqs_buf.h"
 #include "mqs_error.h"
@@ -47,6 +48,7 @@ struct inflight {
 	size_t slot; /* index in owned[], or NONE_SLOT */
 	CURL *easy;
 	int native; /* running in the channel's own client (native_start) */
+	int pooled; /* easy runs in the engine's transfer pool (gw_xfer.h) */
 	struct gw_request *req;
 	struct gw_result res;
 	const char *state;           /* outcome recorded: "sent", "queued", "failed", "dead" */
@@ -69,6 +71,9 @@ struct gw_engine {
 	const struct gw_config *conf;
 	struct gw_status *status;
 	CURLM *multi;
+	/* the threaded channels' libcurl transfers (email: libcurl's SMTP
+	 * blocks; gw_xfer.h), made at the first one */
+	struct gw_xfer *xfer;
 	struct gw_channel *by_chan[GW_CH__COUNT];
 	struct gw_channel *owned[GW_CH__COUNT + 1];
 	size_t nowned;
@@ -235,6 +240,10 @@ void gw_engine_free(struct gw_engine *e)
 	if (e == NULL)
 		return;
 	flush_done(e);
+	/* the pool's transfers aborted (within about a second): their
+	 * handles are ours again, in no multi handle */
+	gw_xfer_free(e->xfer);
+	e->xfer = NULL;
 	for (f = e->list; f != NULL; f = next) {
 		next = f->next;
 		/* a row left 'sending' is queued again at the next start
@@ -246,7 +255,7 @@ void gw_engine_free(struct gw_engine *e)
 			    GW_LOG_WARN,
 			    "cannot requeue delivery %lld at the stop: requeued at the next start",
 			    (long long)f->row.id);
-		if (f->easy != NULL)
+		if (f->easy != NULL && !f->pooled)
 			curl_multi_remove_handle(e->multi, f->easy);
 		if (f->ch->ops->request_free != NULL)
 			f->ch->ops->request_free(f->req);
@@ -650,6 +659,30 @@ static void start(struct gw_engine *e, struct inflight *f)
 	start_curl(e, f);
 }
 
+/* Run f->easy: in the transfer pool for a threaded channel (its libcurl
+ * transfers may block, gw_xfer.h), else on the loop's multi handle.
+ * MQS_OK, or an error with f->easy still ours and in no multi handle. */
+static int start_easy(struct gw_engine *e, struct inflight *f)
+{
+	char err[128];
+
+	f->pooled = 0;
+	if (!f->ch->ops->threaded)
+		return curl_multi_add_handle(e->multi, f->easy) == CURLM_OK ? MQS_OK
+		                                                            : MQS_ERR_NOMEM;
+	if (e->xfer == NULL) {
+		e->xfer = gw_xfer_new(e->multi, GW_XFER_THREADS_MAX, err, sizeof(err));
+		if (e->xfer == NULL) {
+			gw_log(GW_LOG_WARN, "%s", err);
+			return MQS_ERR_NOMEM;
+		}
+	}
+	if (gw_xfer_start(e->xfer, f->easy, f->row.prio != GW_PRIO_MARKETING) != MQS_OK)
+		return MQS_ERR_NOMEM;
+	f->pooled = 1;
+	return MQS_OK;
+}
+
 /* Start f's transfer over libcurl (f->d filled). */
 static void start_curl(struct gw_engine *e, struct inflight *f)
 {
@@ -675,7 +708,7 @@ static void start_curl(struct gw_engine *e, struct inflight *f)
 		push_done(e, f);
 		return;
 	}
-	if (curl_multi_add_handle(e->multi, f->easy) != CURLM_OK) {
+	if (start_easy(e, f) != MQS_OK) {
 		if (f->ch->ops->request_free != NULL)
 			f->ch->ops->request_free(f->req);
 		f->req = NULL;
@@ -1222,6 +1255,21 @@ static void native_done(void *arg, void *token, const struct gw_result *res, int
 	transfer_ended(e, f);
 }
 
+/* f's libcurl transfer ended with cc (f->easy in no multi handle):
+ * classify it, free the handle, record the outcome. */
+static void curl_ended(struct gw_engine *e, struct inflight *f, CURLcode cc)
+{
+	f->ch->ops->finish(f->ch, f->req, f->easy, cc, &f->res);
+	if (f->ch->ops->request_free != NULL)
+		f->ch->ops->request_free(f->req);
+	f->req = NULL;
+	curl_easy_cleanup(f->easy);
+	f->easy = NULL;
+	f->pooled = 0;
+	untrack(e, f);
+	transfer_ended(e, f);
+}
+
 /* Drive transfers and collect finished ones. */
 void gw_engine_perform(struct gw_engine *e)
 {
@@ -1240,15 +1288,19 @@ void gw_engine_perform(struct gw_engine *e)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
 		if (f == NULL)
 			continue;
-		f->ch->ops->finish(f->ch, f->req, f->easy, msg->data.result, &f->res);
-		if (f->ch->ops->request_free != NULL)
-			f->ch->ops->request_free(f->req);
-		f->req = NULL;
 		curl_multi_remove_handle(e->multi, f->easy);
-		curl_easy_cleanup(f->easy);
-		f->easy = NULL;
-		untrack(e, f);
-		transfer_ended(e, f);
+		curl_ended(e, f, msg->data.result);
+	}
+	for (;;) {
+		struct inflight *f = NULL;
+		CURLcode cc = CURLE_OK;
+		CURL *easy = e->xfer != NULL ? gw_xfer_take(e->xfer, &cc) : NULL;
+
+		if (easy == NULL)
+			break;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&f);
+		if (f != NULL)
+			curl_ended(e, f, cc);
 	}
 	for (size_t i = 0; i < e->nowned; i++) {
 		struct gw_channel *ch = e->owned[i];
@@ -1277,7 +1329,10 @@ int64_t gw_engine_next_due(struct gw_engine *e)
 {
 	int64_t now = (int64_t)mqs_now_ms(), due, until = defer_until(e, now);
 
-	if (e->dirty && !e->stopping)
+	if (e->stopping)
+		due = now + 1000; /* nothing to claim: the outbox's times do not count
+		                   * (a past next_poll spun the drain) */
+	else if (e->dirty)
 		due = now;
 	else if (e->due_hint == 0 || e->due_hint > e->next_poll)
 		due = e->next_poll;
