@@ -149,8 +149,12 @@ bg sink smtp-sink "${sink_user[@]}" "127.0.0.1:$SMTP_PORT" 1024
 wait_for 10 port_open "$SMTP_PORT" || { echo "bench-campaign: no smtp-sink" >&2; exit 70; }
 k1=$(head -c 32 /dev/urandom | base64 -w0)
 k2=$(head -c 32 /dev/urandom | base64 -w0)
+k3=$(head -c 32 /dev/urandom | base64 -w0)
+# the device key seals the campaign's content for its reviewers (a marketing
+# route needs one, docs/marketing.md "Setting it up") and the status messages
 cat >"$TMP/creds.json" <<EOF
 {"username": "bench", "keys": [
+ {"id": 4000000009, "key": "$k3", "use": "device"},
  {"id": 4000000002, "key": "$k1", "use": "topic", "topic": "mqttsec/status/#"},
  {"id": 4000000003, "key": "$k2", "use": "topic", "topic": "marketing/#"}]}
 EOF
