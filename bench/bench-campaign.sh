@@ -31,9 +31,6 @@
 # BENCH_RAW=FILE appends each counted alert's latency ("idle MS" or
 # "draining MS", one a line) to FILE, to pool the probes of several runs:
 #   bench/campaign_pool.py FILE  prints the pooled p50/p90/p99 and ratio.
-# BENCH_NO_HOLD=1 (diagnostic, off by default) starts the gateway with
-# MQTTSEC_GW_DIAG_NO_ALERT_HOLD: no hold of marketing bytes while an alert's
-# SMTP transaction is open (docs/gateway.md, "Test hooks").
 # Also prints the load average at the start and the end, the draining
 # figures split at the end of the fan-out, and the gateway's own loop-turn
 # histogram ("loop stalls", logged when it stops).  The probes publish with
@@ -205,10 +202,6 @@ gw campaign submit "$TMP/c.json" --author console:carol --route promo \
 	{ echo "bench-campaign: submit refused" >&2; exit 70; }
 sha=$(sha256sum "$TMP/c.json" | cut -d' ' -f1)
 
-if [ -n "${BENCH_NO_HOLD:-}" ]; then
-	export MQTTSEC_GW_DIAG_NO_ALERT_HOLD=1
-	echo "diagnostic: BENCH_NO_HOLD set, no hold of marketing for alerts"
-fi
 bg gateway "$GATEWAY" -c "$TMP/gw.conf" run
 GW_PID=$LAST_PID
 wait_for 20 grep -q "connected to broker" "$TMP/gateway.log" ||
