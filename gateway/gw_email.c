@@ -690,9 +690,6 @@ static int email_client(struct gw_email *em, int64_t now_ms)
 	    .timeout_ms = em->net.timeout_s * 1000,
 	    .max_conns = em->head.max_inflight,
 	    .starttls_wanted = em->use_ssl != CURLUSESSL_NONE,
-	    /* a diagnostic switch for same-binary measurements (docs/gateway.md,
-	     * "Test hooks") */
-	    .no_hold = getenv("MQTTSEC_GW_DIAG_NO_ALERT_HOLD") != NULL,
 	};
 	struct addrinfo hints, *ai = NULL;
 	char err[160], port[16];

@@ -229,12 +229,40 @@ static int render_row(void *arg, const struct gw_outbox_row *row, struct gw_engi
 	return MQS_OK;
 }
 
+/* The content for reviewers goes out sealed with the gateway's device key
+ * (docs/marketing.md, "Setting it up"): with a marketing route, [broker]'s
+ * credentials must hold one.  MQS_OK, or MQS_ERR_INVAL with why in err. */
+static int check_device_key(const struct gw_gateway *gw, char *err, size_t errlen)
+{
+	const struct gw_config *conf = gw->conf;
+
+	if (mqs_creds_device_key(&gw->creds) != NULL)
+		return MQS_OK;
+	for (size_t r = 0; r < conf->nroutes; r++) {
+		const struct gw_route *rt = &conf->routes[r];
+
+		if (rt->kind != GW_KIND_MARKETING || !rt->enabled)
+			continue;
+		snprintf(
+		    err, errlen,
+		    "%s:%d: [route %s] credentials %s have no device key to seal content for "
+		    "reviewers with: use the gateway's own credentials (mqttsec-acl device add) "
+		    "and export the topic keys into them",
+		    conf->path, rt->line, rt->name, conf->brokers[0].credentials);
+		return MQS_ERR_INVAL;
+	}
+	return MQS_OK;
+}
+
 /* The marketing state. */
 struct gw_marketing *gw_marketing_new(struct gw_gateway *gw, char *err, size_t errlen)
 {
 	const struct gw_config *conf = gw->conf;
-	struct gw_marketing *m = mqs_calloc(1, sizeof(*m));
+	struct gw_marketing *m;
 
+	if (check_device_key(gw, err, errlen) != MQS_OK)
+		return NULL;
+	m = mqs_calloc(1, sizeof(*m));
 	if (m == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;

@@ -50,7 +50,9 @@ struct gw_gateway;
 struct gw_marketing;
 
 /* The marketing state of gw (campaign cache, timers).  NULL with a reason
- * in err. */
+ * in err, also when a marketing route is enabled and gw->creds hold no
+ * device key to seal the content for reviewers with (docs/marketing.md,
+ * "Setting it up"). */
 struct gw_marketing *gw_marketing_new(struct gw_gateway *gw, char *err, size_t errlen);
 
 /* Free.  NULL is fine. */

@@ -84,19 +84,11 @@ struct gw_smtp {
 	char mail_from[264];
 	long timeout_ms;
 	int starttls_wanted;
-	int no_hold; /* diagnostic: the hold below is off */
 	int fallback;
 	int ready; /* a server announced PIPELINING */
 	unsigned nconns;
 	unsigned first_bulk; /* conns[0..first_bulk-1] carry urgent transactions only */
 	struct conn *conns;
-	/* the hold of bulk work for urgent transactions (gw_smtp.h,
-	 * docs/channels.md "Pipelining") */
-	unsigned nurgent;   /* urgent transactions not ended */
-	int holding;        /* bulk connections write no new transaction now */
-	int64_t hold_since; /* this hold began (0: none) */
-	int64_t hold_rest;  /* the hold reached its cap: none before this */
-	int64_t hold_end;   /* the last hold ended with the last urgent one (0: none) */
 };
 
 /* Client from conf (gw_smtp.h). */
@@ -129,7 +121,6 @@ struct gw_smtp *gw_smtp_new(const struct gw_smtp_conf *conf, char *err, size_t e
 	snprintf(c->mail_from, sizeof(c->mail_from), "%s", conf->mail_from);
 	c->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 30000;
 	c->starttls_wanted = conf->starttls_wanted;
-	c->no_hold = conf->no_hold;
 	if (conf->addr != NULL) {
 		/* resolved by the caller, off the loop (docs/channels.md, "Pipelining") */
 		if (conf->addrlen > sizeof(c->addr)) {
@@ -195,15 +186,13 @@ static void conn_close(struct conn *k)
 }
 
 /* Report t (detached from its connection) as ended, free it. */
-static void txn_report(struct gw_smtp *c, struct txn *t, int outcome, int fallback, int code,
-                       const char *reply, const char *error, gw_smtp_done_fn done, void *arg)
+static void txn_report(struct txn *t, int outcome, int fallback, int code, const char *reply,
+                       const char *error, gw_smtp_done_fn done, void *arg)
 {
 	struct gw_smtp_result r;
 
 	if (t == NULL)
 		return;
-	if (t->urgent && c->nurgent > 0)
-		c->nurgent--; /* the hold ends with the next hold_update (at once) */
 	memset(&r, 0, sizeof(r));
 	r.outcome = outcome;
 	r.fallback = fallback;
@@ -216,14 +205,14 @@ static void txn_report(struct gw_smtp *c, struct txn *t, int outcome, int fallba
 }
 
 /* End k's transaction with outcome and the error text. */
-static void txn_end(struct gw_smtp *c, struct conn *k, int outcome, int fallback, int code,
-                    const char *reply, const char *error, gw_smtp_done_fn done, void *arg)
+static void txn_end(struct conn *k, int outcome, int fallback, int code, const char *reply,
+                    const char *error, gw_smtp_done_fn done, void *arg)
 {
 	struct txn *t = k->tx;
 
 	k->tx = NULL;
 	k->ntx++;
-	txn_report(c, t, outcome, fallback, code, reply, error, done, arg);
+	txn_report(t, outcome, fallback, code, reply, error, done, arg);
 }
 
 /* Free the client (gw_smtp.h). */
@@ -234,8 +223,8 @@ void gw_smtp_free(struct gw_smtp *c, gw_smtp_done_fn done, void *arg)
 	for (unsigned i = 0; i < c->nconns; i++) {
 		struct conn *k = &c->conns[i];
 
-		txn_end(c, k, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
-		txn_report(c, k->next, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
+		txn_end(k, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
+		txn_report(k->next, GW_RETRY, 0, 0, NULL, "smtp: interrupted", done, arg);
 		k->next = NULL;
 		conn_close(k);
 	}
@@ -255,60 +244,12 @@ int gw_smtp_fallback(const struct gw_smtp *c)
 	return c->fallback;
 }
 
-/* While an urgent transaction is open, bulk connections start nothing new
- * (gw_smtp.h): at most GW_SMTP_HOLD_MAX_MS in a row, then none for
- * GW_SMTP_HOLD_REST_MS, so a steady stream of alerts slows bulk work and
- * never stops it (docs/channels.md, "Pipelining"). */
-static void hold_update(struct gw_smtp *c, int64_t now)
+/* k wants to write now. */
+static int conn_writes(const struct conn *k)
 {
-	if (c->no_hold || c->nurgent == 0 || now < c->hold_rest) {
-		if (c->holding && c->nurgent == 0)
-			c->hold_end = now;
-		c->holding = 0;
-		return;
-	}
-	if (!c->holding) {
-		c->holding = 1;
-		/* an alert right after the last one (less than the rest
-		 * between): the same series, whose cap counts from its first
-		 * hold, so back-to-back alerts never hold bulk work longer */
-		if (c->hold_end == 0 || now - c->hold_end >= GW_SMTP_HOLD_REST_MS)
-			c->hold_since = now;
-	}
-	if (now - c->hold_since >= GW_SMTP_HOLD_MAX_MS) {
-		c->holding = 0;
-		c->hold_rest = now + GW_SMTP_HOLD_REST_MS;
-	}
-}
-
-/* Non-zero when k carries bulk work only and the hold is on. */
-static int conn_held(const struct gw_smtp *c, const struct conn *k)
-{
-	return c->holding && !(k->tx != NULL && k->tx->urgent) &&
-	       !(k->next != NULL && k->next->urgent);
-}
-
-/* Non-zero when k's pending output starts something not begun yet: an
- * envelope (MAIL, RCPT, DATA) or a message of which no byte went out.  A
- * message or an envelope already partly written is always finished. */
-static int out_unstarted(const struct conn *k)
-{
-	if (k->wleft == 0)
-		return 0;
-	if (k->wp == k->cmd)
-		return k->state == C_CMDS || (k->state == C_BODY && k->next_sent);
-	return k->state == C_BODY && k->tx != NULL && k->wp == k->tx->msg &&
-	       k->wleft == k->tx->msg_len;
-}
-
-/* k wants to write now (its output is not held back). */
-static int conn_writes(const struct gw_smtp *c, const struct conn *k)
-{
-	int held = conn_held(c, k);
-
 	if (k->wleft > 0)
-		return !(held && out_unstarted(k));
-	return k->state == C_BODY && k->next != NULL && !k->next_sent && !held;
+		return 1;
+	return k->state == C_BODY && k->next != NULL && !k->next_sent;
 }
 
 /* Open a connection for k: MQS_OK (connecting) or MQS_ERR_IO. */
@@ -433,10 +374,6 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
 	snprintf(t->rcpt, sizeof(t->rcpt), "%s", rcpt);
 	t->deadline = now_ms + c->timeout_ms;
 	t->urgent = urgent != 0;
-	if (t->urgent) {
-		c->nurgent++;
-		hold_update(c, now_ms);
-	}
 	if (k->tx != NULL) {
 		k->next = t; /* its commands go out after tx's final dot */
 		k->next_sent = 0;
@@ -468,7 +405,7 @@ size_t gw_smtp_fds(const struct gw_smtp *c, int *fd, short *events, size_t cap)
 		if (k->fd < 0)
 			continue;
 		fd[n] = k->fd;
-		events[n] = (short)(k->state == C_CONNECT || conn_writes(c, k) ? POLLOUT : POLLIN);
+		events[n] = (short)(k->state == C_CONNECT || conn_writes(k) ? POLLOUT : POLLIN);
 		n++;
 	}
 	return n;
@@ -490,8 +427,6 @@ int64_t gw_smtp_next_ms(const struct gw_smtp *c)
 		if ((c->conns[i].tx != NULL || x != NULL) && c->conns[i].connerr)
 			t = 1; /* at once: a socket() failure is reported as a retry */
 	}
-	if (c->holding && (t == 0 || c->hold_since + GW_SMTP_HOLD_MAX_MS < t))
-		t = c->hold_since + GW_SMTP_HOLD_MAX_MS; /* the hold's cap */
 	return t;
 }
 
@@ -531,8 +466,8 @@ static void conn_lost(struct gw_smtp *c, struct conn *k, const char *why, int64_
 			k->connerr = 1;
 	}
 	/* reported last: k is consistent when done runs */
-	txn_report(c, t, GW_RETRY, 0, 0, NULL, why, done, arg);
-	txn_report(c, n_lost, GW_RETRY, 0, 0, NULL, why, done, arg);
+	txn_report(t, GW_RETRY, 0, 0, NULL, why, done, arg);
+	txn_report(n_lost, GW_RETRY, 0, 0, NULL, why, done, arg);
 }
 
 /* k was closed: a next transaction that never went out moves to a new
@@ -578,10 +513,10 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 			c->fallback = 1;
 			k->next = NULL;
 			conn_close(k);
-			txn_end(c, k, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
+			txn_end(k, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
 			        arg);
-			txn_report(c, n, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline",
-			           done, arg);
+			txn_report(n, GW_RETRY, 1, 0, NULL, "smtp: server does not pipeline", done,
+			           arg);
 			return;
 		}
 		c->ready = 1;
@@ -609,7 +544,7 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 			k->bad = "data";
 		}
 		snprintf(err, sizeof(err), "smtp %d: %s refused", k->bad_code, k->bad);
-		txn_end(c, k, refusal_outcome(k->bad_code), 0, k->bad_code, NULL, err, done, arg);
+		txn_end(k, refusal_outcome(k->bad_code), 0, k->bad_code, NULL, err, done, arg);
 		if (code == 354) {
 			/* DATA accepted after a refused envelope: an empty message
 			 * ends it, then the connection closes */
@@ -648,8 +583,8 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 				         "smtp %d: reply before the message was sent", code);
 			else
 				snprintf(err, sizeof(err), "smtp %d: message refused", code);
-			txn_report(c, t, code / 100 == 2 ? GW_RETRY : refusal_outcome(code), 0,
-			           code, NULL, err, done, arg);
+			txn_report(t, code / 100 == 2 ? GW_RETRY : refusal_outcome(code), 0, code,
+			           NULL, err, done, arg);
 			return;
 		}
 		k->tx = k->next;
@@ -667,11 +602,11 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 		}
 		k->next_sent = 0;
 		if (code / 100 == 2) {
-			txn_report(c, t, GW_SENT, 0, code, line, NULL, done, arg);
+			txn_report(t, GW_SENT, 0, code, line, NULL, done, arg);
 			return;
 		}
 		snprintf(err, sizeof(err), "smtp %d: message refused", code);
-		txn_report(c, t, refusal_outcome(code), 0, code, NULL, err, done, arg);
+		txn_report(t, refusal_outcome(code), 0, code, NULL, err, done, arg);
 		return;
 	}
 	default:
@@ -753,11 +688,10 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
                       void *arg)
 {
 	for (;;) {
-		int more, held = conn_held(c, k);
+		int more;
 		ssize_t w;
 
-		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent &&
-		    !held) {
+		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent) {
 			/* the message is out: the next envelope follows at once */
 			int n = snprintf(k->cmd, sizeof(k->cmd),
 			                 "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n", c->mail_from,
@@ -767,11 +701,10 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 			k->wleft = n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
 			k->next_sent = 1;
 		}
-		if (k->wleft == 0 || (held && out_unstarted(k)))
-			return MQS_OK; /* nothing to write, or bulk work held for an alert */
-		/* the message and the next envelope in one segment (not while
-		 * that envelope is held: the message's end goes at once) */
-		more = k->state == C_BODY && k->next != NULL && !k->next_sent && !held;
+		if (k->wleft == 0)
+			return MQS_OK;
+		/* the message and the next envelope in one segment */
+		more = k->state == C_BODY && k->next != NULL && !k->next_sent;
 		w = send(k->fd, k->wp, k->wleft,
 		         MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
 
@@ -874,7 +807,7 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 				return;
 			}
 			/* a reply may have queued output (EHLO, the message) */
-			if (k->gen == gen && conn_writes(c, k))
+			if (k->gen == gen && conn_writes(k))
 				break;
 		}
 	}
@@ -904,7 +837,6 @@ void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, vo
 	for (unsigned i = 0; i < c->nconns; i++) {
 		struct conn *k = &c->conns[i];
 
-		hold_update(c, now_ms); /* an urgent one may have ended */
 		if (k->fd < 0 && !k->connerr)
 			continue;
 		if ((k->tx != NULL && now_ms >= k->tx->deadline) ||
@@ -923,7 +855,6 @@ void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, vo
 		}
 		conn_io(c, k, now_ms, done, arg);
 	}
-	hold_update(c, now_ms); /* the last one may have ended: not held while polled */
 }
 
 /* Dot-stuffed message for DATA (gw_smtp.h). */

@@ -10,13 +10,12 @@
  * max_conns connections open across transactions, each with a running
  * transaction and at most one next one, whose MAIL, RCPT and DATA go out
  * in the same segment as the running one's message (RFC 2920 3.1): one
- * round trip per delivery while the connection stays busy.  While an urgent
- * transaction (an alert) is open, the connections that carry only bulk
- * work start no new envelope and no new message (GW_SMTP_HOLD_MAX_MS at
- * most in a row), so the server and the CPU serve the alert first.  Plain SMTP only: a server that
- * does not announce PIPELINING, or that offers STARTTLS while TLS is wanted, makes the client
- * answer "fallback" (the email channel then uses libcurl, which also does TLS and AUTH) from then
- * on.
+ * round trip per delivery while the connection stays busy.  An urgent
+ * transaction (an alert) has a connection of its own when there are two or
+ * more (see gw_smtp_submit).  Plain SMTP only: a server that does not
+ * announce PIPELINING, or that offers STARTTLS while TLS is wanted, makes
+ * the client answer "fallback" (the email channel then uses libcurl, which
+ * also does TLS and AUTH) from then on.
  *
  * Outcomes follow the libcurl path (docs/channels.md, "Outcomes"): a 2xx
  * after the final dot is sent; a 4xx reply, a dropped connection before
@@ -45,15 +44,6 @@
 #define GW_SMTP_REPLY_LINES_MAX 64
 /* Connections at most (max_conns is capped to this). */
 #define GW_SMTP_CONNS_MAX 64
-/* While an urgent transaction is open, connections carrying only bulk work
- * write nothing that starts a transaction or a message (a message or an
- * envelope partly written is finished): this long in a row at most, then
- * not for GW_SMTP_HOLD_REST_MS; alerts less than GW_SMTP_HOLD_REST_MS apart
- * are one series, counted from its first hold (docs/channels.md,
- * "Pipelining"). */
-#define GW_SMTP_HOLD_MAX_MS  100
-#define GW_SMTP_HOLD_REST_MS 100
-
 struct gw_smtp;
 
 struct gw_smtp_conf {
@@ -66,8 +56,6 @@ struct gw_smtp_conf {
 	long timeout_ms;             /* one whole transaction (connection set-up included) */
 	unsigned max_conns;          /* connections at most */
 	int starttls_wanted;         /* a STARTTLS offer means: use the libcurl path */
-	int no_hold;                 /* diagnostic: never hold bulk work for urgent
-	                              * transactions (docs/gateway.md, "Test hooks") */
 };
 
 struct gw_smtp_result {

@@ -82,4 +82,6 @@ is "$(sql "SELECT count(*) FROM outbox WHERE prio = 1 AND state = 'sent'")" "$N"
 	"every campaign delivery recorded as sent"
 
 stop_bg gateway
+# the content for the reviewers was sealed with the device key (gw_marketing_key)
+ok "no publish error in the gateway's log" eval '! grep -q "cannot publish" "$TEST_TMP/gateway.log"'
 done_testing

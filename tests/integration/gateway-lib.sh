@@ -22,6 +22,8 @@
 #   wait_sql QUERY WANT [TIMEOUT]   until QUERY prints WANT
 #   gw_status_key                   give the gateway a topic key for
 #                                   $GW_STATUS/# (before gw_start)
+#   gw_marketing_key, gw_device_key a topic key for marketing/# and a
+#                                   device key; a device key only
 #   dpub NAME TOPIC ARGS...         mqttsec-device publish as NAME (QoS 1,
 #                                   credentials $TEST_TMP/NAME.json, TOTP
 #                                   period 2: waits for a fresh step)
@@ -241,9 +243,29 @@ gw_status_key() {
 }
 
 # gw_marketing_key: a topic key for marketing/# (campaigns and reviews
-# travel sealed only).
+# travel sealed only) and a device key, which seals the content for
+# reviewers (docs/marketing.md, "Setting it up"; without the plugin nobody
+# opens it).
 gw_marketing_key() {
 	gw_topic_key 4000000003 "marketing/#" "$(head -c 32 /dev/urandom | base64 -w0)"
+	gw_device_key
+}
+
+# gw_device_key: add a device key to the gateway's credentials (once), as
+# `mqttsec-acl device add` writes it.
+gw_device_key() {
+	[ -f "$GW_CREDS" ] || gw_creds_plain
+	"$PYTHON" - "$GW_CREDS" "$(head -c 32 /dev/urandom | base64 -w0)" <<'PY'
+import json, os, sys
+path, key = sys.argv[1:]
+c = json.load(open(path))
+if not any(k.get("use") == "device" for k in c["keys"]):
+    c["keys"].append({"id": 4000000009, "key": key, "use": "device"})
+fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, json.dumps(c).encode())
+os.close(fd)
+os.rename(path + ".tmp", path)
+PY
 }
 
 # seal_ack ID DEVICE: prepare the acknowledgement of ID by DEVICE (sealed,

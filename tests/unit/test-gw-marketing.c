@@ -163,7 +163,7 @@ int main(void)
 	int newp = 0, ev[3] = {0, 0, 0};
 	uint64_t now = (uint64_t)NOW_MS;
 
-	tap_plan(43);
+	tap_plan(44);
 	test_pause_cap();
 	gw_log_set_level(GW_LOG_ERR);
 	if (mkdtemp(dir) == NULL)
@@ -220,6 +220,25 @@ int main(void)
 	       "forged campaign submitted: %s", err);
 	SETUP(gw_store_exec(&gw.store, "UPDATE campaigns SET state = 'approved', level_idx = 2 "
 	                               "WHERE cid = 'c-forged'"));
+	/* a marketing route needs a device key to seal the content for
+	 * reviewers with (docs/marketing.md, "Setting it up") */
+	route.enabled = 1;
+	conf.routes = &route;
+	conf.nroutes = 1;
+	conf.path = "gw.conf";
+	conf.brokers[0].credentials = "gw.json";
+	mqs_creds_init(&gw.creds);
+	err[0] = '\0';
+	m = gw_marketing_new(&gw, err, sizeof(err));
+	tap_ok(m == NULL &&
+	           strstr(err, "[route promo] credentials gw.json have no device key") != NULL,
+	       "a marketing route without a device key is refused: %s", err);
+	gw_marketing_free(m);
+	{
+		static const uint8_t dev[32] = {1};
+
+		SETUP(mqs_creds_add_key(&gw.creds, 1, MQS_CREDS_USE_DEVICE, NULL, dev));
+	}
 	m = gw_marketing_new(&gw, err, sizeof(err));
 	tap_ok(m != NULL, "marketing state");
 	if (m == NULL)
@@ -439,6 +458,7 @@ int main(void)
 
 	gw_marketing_free(m);
 	gw_store_close(&gw.store);
+	mqs_creds_release(&gw.creds);
 	{
 		char cmd[400];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -3,8 +3,8 @@
  * stuffing, one transaction against a scripted server on loopback (the
  * envelope in one write, the message after 354), and an urgent
  * transaction (an alert) sent while every bulk (marketing) transaction
- * waits for the reply to its final dot; the hold of bulk work while an
- * alert's transaction is open, and its cap. */
+ * waits for the reply to its final dot; marketing going on, pipelined,
+ * while an alert's transaction is open. */
 #include "config.h"
 
 #include <netinet/in.h>
@@ -262,35 +262,6 @@ static void test_urgent_not_behind_bulk(void)
 	close(ls);
 }
 
-/* 1 when nothing arrives on fd while the client is driven a little (the
- * client writes whatever it may write in the first perform: a loopback
- * send does not block). */
-static int quiet(struct gw_smtp *c, int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
-
-	for (int i = 0; i < 10; i++) {
-		gw_smtp_perform(c, test_now, on_done, NULL);
-		poll(NULL, 0, 1);
-	}
-	return poll(&p, 1, 20) == 0;
-}
-
-/* 1 when the client asks to write on none of its sockets (no busy loop
- * while it holds back). */
-static int no_pollout(const struct gw_smtp *c)
-{
-	int fd[8];
-	short ev[8];
-	size_t n = gw_smtp_fds(c, fd, ev, 8);
-
-	for (size_t i = 0; i < n; i++) {
-		if (ev[i] & POLLOUT)
-			return 0;
-	}
-	return 1;
-}
-
 /* Submit one message to rcpt at test_now. */
 static int submit_at(struct gw_smtp *c, const char *rcpt, void *token, int urgent)
 {
@@ -302,7 +273,7 @@ static int submit_at(struct gw_smtp *c, const char *rcpt, void *token, int urgen
 
 /* A listening loopback socket (*ls, -1 when none) and a client of it with
  * two connections (one kept for alerts); NULL when either failed. */
-static struct gw_smtp *hold_client(int *ls, int no_hold)
+static struct gw_smtp *test_client(int *ls)
 {
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
@@ -312,8 +283,7 @@ static struct gw_smtp *hold_client(int *ls, int no_hold)
 	                            .mail_from = "<a@example.com>",
 	                            .timeout_ms = 60000,
 	                            .max_conns = 2,
-	                            .starttls_wanted = 0,
-	                            .no_hold = no_hold};
+	                            .starttls_wanted = 0};
 
 	*ls = socket(AF_INET, SOCK_STREAM, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -327,11 +297,11 @@ static struct gw_smtp *hold_client(int *ls, int no_hold)
 	return gw_smtp_new(&conf, err, sizeof(err));
 }
 
-/* hold_client without the diagnostic switch; when it failed, nskip tests
- * skipped, the socket closed and NULL. */
-static struct gw_smtp *hold_client_or_skip(int *ls, int nskip)
+/* test_client; when it failed, nskip tests skipped, the socket closed and
+ * NULL. */
+static struct gw_smtp *client_or_skip(int *ls, int nskip)
 {
-	struct gw_smtp *c = hold_client(ls, 0);
+	struct gw_smtp *c = test_client(ls);
 
 	if (c == NULL) {
 		tap_skip(nskip, "no loopback client");
@@ -383,7 +353,7 @@ static int alert_sent(struct gw_smtp *c, int fa, char *buf, size_t cap)
 }
 
 /* End the client (its open transactions reported), close the sockets. */
-static void hold_done(struct gw_smtp *c, int fa, int fb, int ls)
+static void client_done(struct gw_smtp *c, int fa, int fb, int ls)
 {
 	gw_smtp_free(c, on_done, NULL);
 	test_now = 1000;
@@ -394,109 +364,48 @@ static void hold_done(struct gw_smtp *c, int fa, int fb, int ls)
 	close(ls);
 }
 
-/* While an alert's transaction is open, the marketing connection starts
- * no message and no envelope (a 354 is answered by silence); when the
- * alert ends, the marketing message goes at once; with an alert open for
- * GW_SMTP_HOLD_MAX_MS, marketing goes on anyway (docs/channels.md,
- * "Pipelining").  With no_hold (the diagnostic switch, docs/gateway.md
- * "Test hooks") the marketing message goes out at once instead. */
-static void test_hold_for_alert(int no_hold)
+/* An alert's transaction open on the connection kept for it holds nothing
+ * back: on its own connection marketing goes on, its message and the next
+ * envelope in the same write (docs/channels.md, "Pipelining"); the client
+ * asks to be woken only for a transaction's deadline; the alert is sent
+ * while marketing is still open, and marketing after it. */
+static void test_alert_open_bulk_goes_on(void)
 {
 	int ls = -1, fa = -1, fb = -1;
 	char buf[4096];
-	struct gw_smtp *c = hold_client(&ls, no_hold);
-	int alert = 0, alert2 = 0, bulk[3], ok, skip = no_hold ? 2 : 11;
-
-	if (c == NULL) {
-		tap_skip(skip, "no loopback client");
-		if (ls >= 0)
-			close(ls);
-		return;
-	}
-	test_now = 1000;
-	ok = open_bulk_then_alert(c, ls, &fb, &fa, &bulk[0], &alert, buf, sizeof(buf));
-	tap_ok(ok, "a marketing envelope out, then an alert's envelope on the kept connection");
-	/* the marketing envelope is accepted: its message waits; a second
-	 * marketing transaction queued behind it sends nothing either */
-	say(fb, "250 ok\r\n250 ok\r\n354 go\r\n");
-	if (no_hold) {
-		tap_ok(
-		    ok && read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n") == 0,
-		    "diagnostic no_hold: the marketing message goes out while the alert is open");
-		goto out;
-	}
-	ok = ok && submit(c, "<m2@example.net>", &bulk[1], 0) == MQS_OK;
-	tap_ok(ok && quiet(c, fb), "while the alert is open: no marketing message, no envelope");
-	tap_ok(no_pollout(c), "and no socket polled for writing meanwhile");
-	tap_ok(gw_smtp_next_ms(c) > 0 && gw_smtp_next_ms(c) <= test_now + GW_SMTP_HOLD_MAX_MS,
-	       "the loop is woken by the hold's cap at the latest");
-	/* the alert's message goes out and is answered: the hold ends */
-	ok = alert_sent(c, fa, buf, sizeof(buf));
-	tap_ok(ok && ndone == 1 && got_token == &alert && got.outcome == GW_SENT,
-	       "the alert is sent first");
-	tap_ok(read_until(c, fb, buf, sizeof(buf), "RCPT TO:<m2@example.net>\r\nDATA\r\n") == 0 &&
-	           strncmp(buf, "Subject: t\r\n", 12) == 0,
-	       "once it ended: the marketing message, then the next envelope, at once");
-	/* a second alert stays open (its server never answers it) */
-	ok = submit(c, "<ops@example.org>", &alert2, 1) == MQS_OK &&
-	     read_until(c, fa, buf, sizeof(buf), "DATA\r\n") == 0;
-	say(fb, "250 2.0.0 Ok: queued as M1\r\n250 ok\r\n250 ok\r\n354 go\r\n");
-	tap_ok(ok && quiet(c, fb) && ndone == 2 && got_token == &bulk[0],
-	       "second alert open: the first marketing one sent, the next one's message waits");
-	test_now += GW_SMTP_HOLD_MAX_MS;
-	tap_ok(read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n") == 0,
-	       "after the cap, marketing goes on although the alert is still open");
-	say(fb, "250 2.0.0 Ok: queued as M2\r\n");
-	ok = submit(c, "<m3@example.net>", &bulk[2], 0) == MQS_OK &&
-	     read_until(c, fb, buf, sizeof(buf), "DATA\r\n") == 0;
-	tap_ok(ok, "and starts new transactions during the rest that follows");
-	test_now += GW_SMTP_HOLD_REST_MS;
-	say(fb, "250 ok\r\n250 ok\r\n354 go\r\n");
-	tap_ok(quiet(c, fb), "after the rest the hold is on again (the alert still open)");
-out:
-	hold_done(c, fa, fb, ls);
-	tap_is_int(ndone, no_hold ? 2 : 5, "every transaction ended exactly once");
-}
-
-/* Alerts one after another, each open less than GW_SMTP_HOLD_MAX_MS (an
- * alert route published to steadily, or a server answering alerts just
- * under the cap): the cap counts from the first hold of the series, not
- * anew with each alert, so marketing goes on GW_SMTP_HOLD_MAX_MS after
- * the series began (docs/channels.md, "Pipelining"). */
-static void test_hold_series(void)
-{
-	int ls = -1, fa = -1, fb = -1;
-	char buf[4096];
-	struct gw_smtp *c = hold_client_or_skip(&ls, 5);
-	int alert[2], bulk[2], ok;
+	struct gw_smtp *c = client_or_skip(&ls, 7);
+	int alert = 0, bulk[2], ok;
 
 	if (c == NULL)
 		return;
-	/* a marketing envelope out, then the first alert opens at 1000 */
 	test_now = 1000;
-	ok = open_bulk_then_alert(c, ls, &fb, &fa, &bulk[0], &alert[0], buf, sizeof(buf));
-	/* the marketing message waits behind it (a second one queued) */
+	ok = open_bulk_then_alert(c, ls, &fb, &fa, &bulk[0], &alert, buf, sizeof(buf));
+	tap_ok(ok, "a marketing envelope out, then an alert's envelope on the kept connection");
+	tap_is_int(gw_smtp_next_ms(c), test_now + 60000,
+	           "the only wake-up asked for is the transactions' deadline");
+	/* the marketing envelope accepted, a second one queued behind it */
 	say(fb, "250 ok\r\n250 ok\r\n354 go\r\n");
 	ok = ok && submit(c, "<m2@example.net>", &bulk[1], 0) == MQS_OK;
-	ok = ok && quiet(c, fb);
-	tap_ok(ok, "series: an alert open, the marketing message held");
-	/* at 1060 the alert ends (the marketing message goes in the gap) */
-	test_now = 1060;
+	tap_ok(ok &&
+	           read_until(c, fb, buf, sizeof(buf), "RCPT TO:<m2@example.net>\r\nDATA\r\n") ==
+	               0 &&
+	           strncmp(buf, "Subject: t\r\n", 12) == 0,
+	       "alert open: the marketing message goes out, then the next envelope, at once");
+	tap_is_int(ndone, 0, "nothing ended yet");
 	ok = alert_sent(c, fa, buf, sizeof(buf));
-	/* at once the next alert: the marketing reply and its next envelope */
-	ok = ok && ndone == 1 && submit_at(c, "<ops@example.org>", &alert[1], 1) == MQS_OK &&
-	     read_until(c, fa, buf, sizeof(buf), "DATA\r\n") == 0;
-	tap_ok(ok, "series: the first alert sent, the second open on the kept connection");
-	(void)read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n");
+	tap_ok(ok && ndone == 1 && got_token == &alert && got.outcome == GW_SENT,
+	       "the alert is sent while marketing is still open");
 	say(fb, "250 2.0.0 Ok: queued as M1\r\n250 ok\r\n250 ok\r\n354 go\r\n");
-	test_now = 1099;
-	tap_ok(quiet(c, fb), "series: before the series' cap, the next marketing message waits");
-	/* 100 ms after the series began: the cap, whatever alert is open */
-	test_now = 1000 + GW_SMTP_HOLD_MAX_MS;
-	tap_ok(read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n") == 0,
-	       "series: the cap counts from the first alert of the series, not the last");
-	hold_done(c, fa, fb, ls);
-	tap_is_int(ndone, 4, "series: every transaction ended exactly once");
+	ok = read_until(c, fb, buf, sizeof(buf), "\r\n.\r\n") == 0;
+	say(fb, "250 2.0.0 Ok: queued as M2\r\n");
+	for (int i = 0; i < 500 && ok && ndone < 3; i++) {
+		gw_smtp_perform(c, test_now, on_done, NULL);
+		poll(NULL, 0, 2);
+	}
+	tap_ok(ok && ndone == 3 && got_token == &bulk[1] && got.outcome == GW_SENT,
+	       "both marketing messages sent");
+	client_done(c, fa, fb, ls);
+	tap_is_int(ndone, 3, "every transaction ended exactly once");
 }
 
 /* A server that never ends a reply (continuation lines without end, here
@@ -507,7 +416,7 @@ static void test_endless_reply(void)
 {
 	int ls = -1, fb = -1, bulk = 0, closed = 0;
 	char buf[4096];
-	struct gw_smtp *c = hold_client_or_skip(&ls, 2);
+	struct gw_smtp *c = client_or_skip(&ls, 2);
 
 	if (c == NULL)
 		return;
@@ -529,7 +438,7 @@ static void test_endless_reply(void)
 	tap_ok(closed, "endless reply: the client closes the connection");
 	tap_ok(ndone == 1 && got_token == &bulk && got.outcome == GW_RETRY,
 	       "endless reply: the transaction ends as a retry");
-	hold_done(c, -1, fb, ls);
+	client_done(c, -1, fb, ls);
 }
 
 /* A refused envelope (550 to MAIL FROM) while a next transaction waits
@@ -542,7 +451,7 @@ static void test_refused_with_next(int mode)
 {
 	int ls = -1, f1 = -1, f2 = -1, t1 = 0, t2 = 0, ok;
 	char buf[4096];
-	struct gw_smtp *c = hold_client_or_skip(&ls, 3);
+	struct gw_smtp *c = client_or_skip(&ls, 3);
 	const char *what = mode == 2   ? "dot answered ahead"
 	                   : mode == 1 ? "refused envelope, 354"
 	                               : "refused envelope";
@@ -577,7 +486,7 @@ static void test_refused_with_next(int mode)
 	}
 	tap_ok(ok && ndone == 2 && got_token == &t2 && got.outcome == GW_SENT,
 	       "%s: the next one is sent on the new connection", what);
-	hold_done(c, f2, f1, ls);
+	client_done(c, f2, f1, ls);
 	tap_is_int(ndone, 2, "%s: every transaction ended exactly once", what);
 }
 
@@ -590,7 +499,7 @@ static void test_reply_before_deadline(void)
 {
 	int ls = -1, fb = -1, t1 = 0, t2 = 0, ok;
 	char buf[4096];
-	struct gw_smtp *c = hold_client_or_skip(&ls, 3);
+	struct gw_smtp *c = client_or_skip(&ls, 3);
 
 	if (c == NULL)
 		return;
@@ -626,7 +535,7 @@ static void test_reply_before_deadline(void)
 	tap_ok(ok && ndone == 2 && got_token == &t2 && got.outcome == GW_RETRY &&
 	           strstr(got.error, "timeout") != NULL,
 	       "no reply by the deadline: a timeout (retry)");
-	hold_done(c, -1, fb, ls);
+	client_done(c, -1, fb, ls);
 	tap_is_int(ndone, 2, "deadline: every transaction ended exactly once");
 }
 
@@ -635,9 +544,7 @@ int main(void)
 	test_dot_stuff();
 	test_transaction();
 	test_urgent_not_behind_bulk();
-	test_hold_for_alert(0);
-	test_hold_for_alert(1);
-	test_hold_series();
+	test_alert_open_bulk_goes_on();
 	test_endless_reply();
 	test_refused_with_next(0);
 	test_refused_with_next(1);
