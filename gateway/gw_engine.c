@@ -240,8 +240,14 @@ void gw_engine_free(struct gw_engine *e)
 	if (e == NULL)
 		return;
 	flush_done(e);
-	/* the pool's transfers aborted (within about a second): their
-	 * handles are ours again, in no multi handle */
+	/* the pool's transfers aborted at once: their handles are ours
+	 * again, in no multi handle */
+	if (e->xfer != NULL && gw_xfer_count(e->xfer) > 0)
+		gw_log(GW_LOG_INFO,
+		       "%zu of the emails over libcurl did not end before the stop: sent again at "
+		       "the next "
+		       "start",
+		       gw_xfer_count(e->xfer));
 	gw_xfer_free(e->xfer);
 	e->xfer = NULL;
 	for (f = e->list; f != NULL; f = next) {

@@ -81,10 +81,12 @@ static struct xfer_job *list_pop(struct xfer_list *l)
 /* Free every job of l (their easy handles are the caller's). */
 static void list_free(struct xfer_list *l)
 {
-	struct xfer_job *j;
+	struct xfer_job *j = list_pop(l);
 
-	while ((j = list_pop(l)) != NULL)
+	while (j != NULL) {
 		mqs_free(j);
+		j = list_pop(l);
+	}
 }
 
 /* CURLOPT_XFERINFOFUNCTION: abort once the pool stops.  libcurl calls it

@@ -75,6 +75,8 @@ ok "it stopped within 30 s ($((T1 - T0)) s)" test $((T1 - T0)) -le 30
 wait "$PID" 2>/dev/null
 is "$?" 0 "it exited cleanly"
 ok "it logged the stop" grep -q "stopping (waiting up to" "$TEST_TMP/gateway.log"
+ok "and the email left for the next start" \
+	grep -q "1 of the emails over libcurl did not end before the stop" "$TEST_TMP/gateway.log"
 STALLS=$(grep -o "loop stalls since the start: .*" "$TEST_TMP/gateway.log" | tail -1)
 MAX_MS=$(echo "$STALLS" | sed -n 's/.* max \([0-9]*\)\..*/\1/p')
 diag "$STALLS"

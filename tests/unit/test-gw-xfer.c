@@ -231,10 +231,12 @@ static void email_free(CURL *e, struct msg *m)
 static CURL *take_wait(struct gw_xfer *x, CURLM *wake, double secs, CURLcode *cc)
 {
 	double until = mono_s() + secs;
-	CURL *e;
+	CURL *e = gw_xfer_take(x, cc);
 
-	while ((e = gw_xfer_take(x, cc)) == NULL && mono_s() < until)
+	while (e == NULL && mono_s() < until) {
 		curl_multi_poll(wake, NULL, 0, 1000, NULL);
+		e = gw_xfer_take(x, cc);
+	}
 	return e;
 }
 
