@@ -133,6 +133,7 @@ uint64_t gw_engine_backoff_ms(uint64_t base_ms, uint64_t max_ms, int attempts, l
 }
 
 static void flush_done(struct gw_engine *e);
+static void pool_collect(struct gw_engine *e);
 static void start_curl(struct gw_engine *e, struct inflight *f);
 static void track(struct gw_engine *e, struct inflight *f);
 
@@ -239,14 +240,19 @@ void gw_engine_free(struct gw_engine *e)
 
 	if (e == NULL)
 		return;
+	e->stopping = 1; /* nothing starts from here on */
+	/* the pool's transfers aborted at once; those that
+	 * ended by themselves meanwhile are recorded (an email the server
+	 * took is not sent again), the others' handles are ours again, in no
+	 * multi handle */
+	gw_xfer_stop(e->xfer);
+	pool_collect(e);
 	flush_done(e);
-	/* the pool's transfers aborted at once: their handles are ours
-	 * again, in no multi handle */
+	/* what is left of the pool's count: interrupted or never started */
 	if (e->xfer != NULL && gw_xfer_count(e->xfer) > 0)
 		gw_log(GW_LOG_INFO,
 		       "%zu of the emails over libcurl did not end before the stop: sent again at "
-		       "the next "
-		       "start",
+		       "the next start",
 		       gw_xfer_count(e->xfer));
 	gw_xfer_free(e->xfer);
 	e->xfer = NULL;
@@ -1276,6 +1282,22 @@ static void curl_ended(struct gw_engine *e, struct inflight *f, CURLcode cc)
 	transfer_ended(e, f);
 }
 
+/* The transfer pool's finished transfers: their outcomes. */
+static void pool_collect(struct gw_engine *e)
+{
+	for (;;) {
+		struct inflight *f = NULL;
+		CURLcode cc = CURLE_OK;
+		CURL *easy = e->xfer != NULL ? gw_xfer_take(e->xfer, &cc) : NULL;
+
+		if (easy == NULL)
+			break;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&f);
+		if (f != NULL)
+			curl_ended(e, f, cc);
+	}
+}
+
 /* Drive transfers and collect finished ones. */
 void gw_engine_perform(struct gw_engine *e)
 {
@@ -1297,17 +1319,7 @@ void gw_engine_perform(struct gw_engine *e)
 		curl_multi_remove_handle(e->multi, f->easy);
 		curl_ended(e, f, msg->data.result);
 	}
-	for (;;) {
-		struct inflight *f = NULL;
-		CURLcode cc = CURLE_OK;
-		CURL *easy = e->xfer != NULL ? gw_xfer_take(e->xfer, &cc) : NULL;
-
-		if (easy == NULL)
-			break;
-		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&f);
-		if (f != NULL)
-			curl_ended(e, f, cc);
-	}
+	pool_collect(e);
 	for (size_t i = 0; i < e->nowned; i++) {
 		struct gw_channel *ch = e->owned[i];
 

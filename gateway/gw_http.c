@@ -221,6 +221,13 @@ CURLcode gw_net_setopt(CURL *easy, const struct gw_net_conf *nc, const char *pro
 	SET(CURLOPT_SSL_VERIFYHOST, nc->insecure ? 0L : 2L);
 	if (nc->ca_file != NULL)
 		SET(CURLOPT_CAINFO, nc->ca_file);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* a host name lookup still running when the transfer ends (its
+	 * connect timeout, the stop) is left to its thread: libcurl otherwise
+	 * waits for it inside the call, holding the loop for as long as the
+	 * resolver's timeouts (docs/gateway.md, "Concurrency") */
+	SET(CURLOPT_QUICK_EXIT, 1L);
+#endif
 #undef SET
 	return cc;
 }

@@ -20,6 +20,8 @@
 struct xfer_job {
 	CURL *easy;
 	CURLcode cc;
+	int urgent;
+	int interrupted; /* ended by the stop, not by itself: no outcome */
 	struct xfer_job *next;
 };
 
@@ -43,8 +45,10 @@ struct gw_xfer {
 	size_t waiting;                /* jobs in urgent and bulk */
 	unsigned idle;                 /* threads waiting for a job */
 	unsigned nworkers, max_threads;
+	unsigned bulk_running; /* non-urgent jobs running */
 	struct xfer_worker workers[GW_XFER_THREADS_MAX];
 	atomic_int stop;
+	int stopped; /* gw_xfer_stop() done (the caller's thread only) */
 	CURLM *wake;
 	/* the threads' sockets, shut down at the stop so that no wait of
 	 * libcurl (a reply, the QUIT of a closing connection) outlasts it;
@@ -87,6 +91,30 @@ static void list_free(struct xfer_list *l)
 		mqs_free(j);
 		j = list_pop(l);
 	}
+}
+
+/* Non-urgent jobs that may run at once: all but one thread, which is kept
+ * for urgent ones (docs/channels.md, "Email over libcurl": alerts never
+ * wait for a thread behind marketing). */
+static unsigned bulk_max(const struct gw_xfer *x)
+{
+	return x->max_threads > 1 ? x->max_threads - 1 : 1;
+}
+
+/* The next job a free thread may run (x->lock held), taken off its list;
+ * NULL when none: only non-urgent ones wait and they have their threads. */
+static struct xfer_job *job_next(struct gw_xfer *x)
+{
+	struct xfer_job *j = list_pop(&x->urgent);
+
+	if (j == NULL && x->bulk_running < bulk_max(x)) {
+		j = list_pop(&x->bulk);
+		if (j != NULL)
+			x->bulk_running++;
+	}
+	if (j != NULL)
+		x->waiting--;
+	return j;
 }
 
 /* CURLOPT_XFERINFOFUNCTION: abort once the pool stops.  libcurl calls it
@@ -180,22 +208,33 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&x->lock);
 	for (;;) {
-		struct xfer_job *j;
+		struct xfer_job *j = NULL;
 
-		while (!atomic_load(&x->stop) && x->waiting == 0) {
+		while (!atomic_load(&x->stop)) {
+			j = job_next(x);
+			if (j != NULL)
+				break;
 			x->idle++;
 			pthread_cond_wait(&x->cond, &x->lock);
 			x->idle--;
 		}
-		if (atomic_load(&x->stop))
-			break;
-		j = list_pop(&x->urgent);
 		if (j == NULL)
-			j = list_pop(&x->bulk);
-		x->waiting--;
+			break;
 		pthread_mutex_unlock(&x->lock);
 		worker_run(w, j);
 		pthread_mutex_lock(&x->lock);
+		if (!j->urgent) {
+			/* a waiting bulk job may start: in this thread, or in an
+			 * idle one when this one takes an urgent job next */
+			x->bulk_running--;
+			if (x->bulk.head != NULL)
+				pthread_cond_signal(&x->cond);
+		}
+		/* a failure once the stop began may be the stop's doing (its
+		 * sockets shut down): no outcome, the caller sends it again.  A
+		 * success is the server's word: kept */
+		if (atomic_load(&x->stop) && j->cc != CURLE_OK)
+			j->interrupted = 1;
 		list_push(&x->done, j);
 		if (x->wake != NULL)
 			curl_multi_wakeup(x->wake);
@@ -259,6 +298,19 @@ static int worker_add(struct gw_xfer *x)
 	return MQS_OK;
 }
 
+/* CURLOPT_QUICK_EXIT (libcurl 7.87): at the stop, a host name lookup still
+ * running is left to its thread instead of waited for (the resolver's
+ * timeouts, tens of seconds with a silent name server). */
+static CURLcode quick_exit(CURL *easy)
+{
+#if LIBCURL_VERSION_NUM >= 0x075700
+	return curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
+#else
+	(void)easy;
+	return CURLE_OK;
+#endif
+}
+
 /* Hand easy to the pool (gw_xfer.h). */
 int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent)
 {
@@ -268,17 +320,23 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent)
 	if (j == NULL)
 		return MQS_ERR_NOMEM;
 	j->easy = easy;
+	j->urgent = urgent != 0;
 	if (curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, xfer_progress) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, x) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, xfer_open) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, x) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, xfer_close) != CURLE_OK ||
-	    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, x) != CURLE_OK) {
+	    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, x) != CURLE_OK ||
+	    quick_exit(easy) != CURLE_OK) {
 		mqs_free(j);
 		return MQS_ERR_NOMEM;
 	}
 	pthread_mutex_lock(&x->lock);
+	if (x->stopped) {
+		rc = MQS_ERR_INVAL;
+		goto out;
+	}
 	/* a thread for it unless one waits for work already */
 	if (x->waiting + 1 > x->idle && x->nworkers < x->max_threads && worker_add(x) != MQS_OK &&
 	    x->nworkers == 0) {
@@ -289,7 +347,9 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent)
 	j = NULL;
 	x->waiting++;
 	x->count++;
-	pthread_cond_signal(&x->cond);
+	/* every waiting thread looks: the one signalled alone might be
+	 * one that may not take a bulk job */
+	pthread_cond_broadcast(&x->cond);
 out:
 	pthread_mutex_unlock(&x->lock);
 	mqs_free(j);
@@ -321,10 +381,26 @@ size_t gw_xfer_count(const struct gw_xfer *x)
 	return x->count;
 }
 
-/* Stop and free the pool (gw_xfer.h). */
-void gw_xfer_free(struct gw_xfer *x)
+/* Drop the interrupted jobs of l (their handles are the caller's again). */
+static void list_drop_interrupted(struct xfer_list *l)
 {
-	if (x == NULL)
+	struct xfer_list kept = {NULL, NULL};
+	struct xfer_job *j = list_pop(l);
+
+	while (j != NULL) {
+		if (j->interrupted)
+			mqs_free(j);
+		else
+			list_push(&kept, j);
+		j = list_pop(l);
+	}
+	*l = kept;
+}
+
+/* Stop the pool's threads (gw_xfer.h). */
+void gw_xfer_stop(struct gw_xfer *x)
+{
+	if (x == NULL || x->stopped)
 		return;
 	pthread_mutex_lock(&x->lock);
 	atomic_store(&x->stop, 1);
@@ -339,9 +415,23 @@ void gw_xfer_free(struct gw_xfer *x)
 		curl_multi_wakeup(x->workers[i].multi);
 		pthread_join(x->workers[i].tid, NULL);
 		curl_multi_cleanup(x->workers[i].multi);
+		x->workers[i].multi = NULL;
 	}
+	/* the threads are gone: no lock needed from here on.  The jobs
+	 * dropped stay counted: never taken back */
+	x->stopped = 1;
+	list_drop_interrupted(&x->done);
 	list_free(&x->urgent);
 	list_free(&x->bulk);
+	x->waiting = 0;
+}
+
+/* Stop and free the pool (gw_xfer.h). */
+void gw_xfer_free(struct gw_xfer *x)
+{
+	if (x == NULL)
+		return;
+	gw_xfer_stop(x);
 	list_free(&x->done);
 	pthread_cond_destroy(&x->cond);
 	pthread_mutex_destroy(&x->lock);

@@ -12,7 +12,9 @@
  * in one thread holds only that transfer.
  *
  * Threads start on demand, up to the pool's max_threads; transfers beyond
- * that wait in order, urgent ones (alerts) ahead of the others.  A finished
+ * that wait in order, urgent ones (alerts) ahead of the others, and
+ * non-urgent ones never take the last thread (with max_threads above 1):
+ * it is kept for urgent ones.  A finished
  * transfer is handed back through gw_xfer_take() in the loop's thread, and
  * the pool wakes the loop's multi handle (curl_multi_wakeup) so that its
  * curl_multi_poll returns.  Nothing else crosses threads: the pool's
@@ -29,8 +31,9 @@
  * NOPROGRESS) and socket callbacks (CURLOPT_OPENSOCKETFUNCTION,
  * CLOSESOCKETFUNCTION and their _DATA): at the stop it aborts transfers
  * through the first and shuts their sockets down through the second, so
- * that no wait for a server outlasts the stop.  Everything else is the
- * caller's.  A handle taken back is only cleaned up, never run again (its
+ * that no wait for a server outlasts the stop, and sets CURLOPT_QUICK_EXIT
+ * (libcurl 7.87 and later) so that no host name lookup does either.
+ * Everything else is the caller's.  A handle taken back is only cleaned up, never run again (its
  * callbacks name the pool).
  */
 #ifndef GW_XFER_H
@@ -54,8 +57,9 @@ struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, char *err, size_t
 
 /* Start easy (fully set up) in the pool; urgent: ahead of every waiting
  * non-urgent transfer.  MQS_OK (the pool owns easy until gw_xfer_take
- * returns it), or MQS_ERR_NOMEM (no job or no thread could be made; easy
- * is untouched and still the caller's). */
+ * returns it), MQS_ERR_NOMEM (no job or no thread could be made) or
+ * MQS_ERR_INVAL (the pool was stopped); on an error easy is still the
+ * caller's, in no multi handle. */
 int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent) MQS_MUST_CHECK;
 
 /* A finished transfer, back to the caller, with its result in *cc; NULL
@@ -63,15 +67,23 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent) MQS_MUST_CHECK;
  * that starts transfers. */
 CURL *gw_xfer_take(struct gw_xfer *x, CURLcode *cc);
 
-/* Transfers given to the pool and not yet taken back. */
+/* Transfers given to the pool and not yet taken back (after
+ * gw_xfer_stop() and every gw_xfer_take(): those the stop left to the
+ * caller unfinished). */
 size_t gw_xfer_count(const struct gw_xfer *x);
 
-/* Stop the pool: the threads' sockets are shut down and running
- * transfers aborted (no wait for a server goes on), the threads joined,
- * the pool freed.  Every easy handle not taken back is again the caller's,
- * in no multi handle, with its transfer not finished (the server may have
- * taken the message: the caller sends it again, at least once delivery).
- * NULL is fine. */
+/* Stop the pool's threads: their sockets are shut down and running
+ * transfers aborted (no wait for a server goes on), the threads joined.
+ * Afterwards gw_xfer_take() still returns the transfers that ended by
+ * themselves (a success, or a failure before the stop), with their
+ * outcome: record them.  Every other handle not taken back is again the
+ * caller's, in no multi handle, with its transfer not finished (the server
+ * may have taken the message: the caller sends it again, at least once
+ * delivery).  A second call, or NULL, does nothing. */
+void gw_xfer_stop(struct gw_xfer *x);
+
+/* Stop the pool (gw_xfer_stop) and free it: every handle not taken back,
+ * finished or not, is again the caller's.  NULL is fine. */
 void gw_xfer_free(struct gw_xfer *x);
 
 #endif

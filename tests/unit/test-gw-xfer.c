@@ -6,10 +6,14 @@
  * curl_multi_perform; in the pool the wait holds only its own transfer: the
  * caller's thread goes on, another email is sent meanwhile, the caller's
  * multi handle is woken when a transfer ends, urgent transfers start ahead
- * of waiting bulk ones, and the stop aborts a held transfer within seconds
- * (docs/channels.md, "Email over libcurl"). */
+ * of waiting bulk ones and never wait for a thread behind them, the stop
+ * aborts a held transfer within seconds, does not wait for a host name
+ * lookup that hangs, and keeps the outcome of a transfer that ended before
+ * it (docs/channels.md, "Email over libcurl"). */
 #include "config.h"
 
+#include <dlfcn.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,11 +26,39 @@
 
 #include <curl/curl.h>
 
+#include "gw_http.h"
 #include "gw_xfer.h"
 #include "mqs_error.h"
 #include "tap.h"
 
 #define CONNS_MAX 16
+
+/* Host name lookups of *.hang.invalid hang until lookup_release is set
+ * (or 60 s), then resolve to 127.0.0.1: libcurl's resolver thread calls
+ * this getaddrinfo, which takes the C library's place (exported despite
+ * -fvisibility=hidden). */
+static atomic_int lookup_hanging;
+static atomic_int lookup_release;
+
+__attribute__((visibility("default"))) int getaddrinfo(const char *node, const char *service,
+                                                       const struct addrinfo *hints,
+                                                       struct addrinfo **res)
+{
+	int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+
+	*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+	if (real == NULL)
+		return EAI_FAIL;
+	if (node != NULL && strstr(node, ".hang.invalid") != NULL) {
+		for (int i = 0; i < 6000 && !atomic_load(&lookup_release); i++) {
+			if (i == 0)
+				atomic_fetch_add(&lookup_hanging, 1);
+			usleep(10000);
+		}
+		node = "127.0.0.1";
+	}
+	return real(node, service, hints, res);
+}
 
 struct server {
 	int lfd;
@@ -199,13 +231,13 @@ static size_t read_body(char *buf, size_t size, size_t n, void *p)
 	return k;
 }
 
-/* An easy handle sending one email to rcpt on s. */
-static CURL *email(const struct server *s, struct msg *m, const char *rcpt)
+/* An easy handle sending one email to rcpt on s, reached as host. */
+static CURL *email_at(const struct server *s, struct msg *m, const char *rcpt, const char *host)
 {
 	CURL *e = curl_easy_init();
-	char url[64];
+	char url[96];
 
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%u/t", s->port);
+	snprintf(url, sizeof(url), "smtp://%s:%u/t", host, s->port);
 	m->rcpt = curl_slist_append(NULL, rcpt);
 	m->off = 0;
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -218,6 +250,12 @@ static CURL *email(const struct server *s, struct msg *m, const char *rcpt)
 	curl_easy_setopt(e, CURLOPT_READDATA, m);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, m);
 	return e;
+}
+
+/* An easy handle sending one email to rcpt on s. */
+static CURL *email(const struct server *s, struct msg *m, const char *rcpt)
+{
+	return email_at(s, m, rcpt, "127.0.0.1");
 }
 
 static void email_free(CURL *e, struct msg *m)
@@ -240,6 +278,42 @@ static CURL *take_wait(struct gw_xfer *x, CURLM *wake, double secs, CURLcode *cc
 	return e;
 }
 
+/* The next finished transfer is want, sent. */
+static void take_is(struct gw_xfer *x, CURLM *wake, CURL *want, const char *what)
+{
+	CURLcode cc = CURLE_OK;
+	CURL *got = take_wait(x, wake, 30, &cc);
+
+	tap_ok(got == want && cc == CURLE_OK, "%s", what);
+}
+
+/* Forget the wake-ups of earlier transfers (call before starting the
+ * transfer woken() waits for). */
+static void wake_drain(CURLM *wake)
+{
+	curl_multi_poll(wake, NULL, 0, 0, NULL);
+}
+
+/* Whether a transfer ended within secs: the pool wakes the multi handle,
+ * which has nothing else to wait for. */
+static int woken(CURLM *wake, double secs)
+{
+	double t0 = mono_s();
+
+	curl_multi_poll(wake, NULL, 0, (int)(secs * 1000), NULL);
+	return mono_s() - t0 < secs - 0.5;
+}
+
+/* A new pool of threads threads; s holds its replies again. */
+static struct gw_xfer *pool_fresh(struct server *s, CURLM *wake, unsigned threads)
+{
+	char err[128];
+
+	atomic_store(&s->release, 0);
+	atomic_store(&s->stalling, 0);
+	return gw_xfer_new(wake, threads, err, sizeof(err));
+}
+
 static int stalled(struct server *s, int n, double secs)
 {
 	double until = mono_s() + secs;
@@ -260,7 +334,7 @@ int main(void)
 	char err[128];
 	double t0, dt;
 
-	tap_plan(20);
+	tap_plan(42);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	wake = curl_multi_init();
 	if (server_start(&s) != 0) {
@@ -279,21 +353,17 @@ int main(void)
 	tap_is_int(gw_xfer_start(x, fast, 1), MQS_OK, "second email started");
 	tap_ok(mono_s() - t0 < 25, "starting does not wait for the held reply");
 	tap_is_int((long long)gw_xfer_count(x), 2, "two transfers in the pool");
-	got = take_wait(x, wake, 30, &cc);
-	tap_ok(got == fast && cc == CURLE_OK, "the second email is sent while the first is held");
+	take_is(x, wake, fast, "the second email is sent while the first is held");
 	tap_ok(gw_xfer_take(x, &cc) == NULL, "the held one is not back");
 	atomic_store(&s.release, 1);
-	got = take_wait(x, wake, 30, &cc);
-	tap_ok(got == slow && cc == CURLE_OK, "the held email is sent once released");
+	take_is(x, wake, slow, "the held email is sent once released");
 	tap_is_int((long long)gw_xfer_count(x), 0, "pool empty");
 	email_free(slow, &ms);
 	email_free(fast, &mf);
 
 	/* urgent ahead of waiting bulk: one thread, held by a bulk email */
 	gw_xfer_free(x);
-	x = gw_xfer_new(wake, 1, err, sizeof(err));
-	atomic_store(&s.release, 0);
-	atomic_store(&s.stalling, 0);
+	x = pool_fresh(&s, wake, 1);
 	a = email(&s, &ma, "<slow-a@t>");
 	b = email(&s, &mb, "<b@t>");
 	c = email(&s, &mc, "<c@t>");
@@ -302,12 +372,9 @@ int main(void)
 	tap_ok(gw_xfer_start(x, b, 0) == MQS_OK && gw_xfer_start(x, c, 1) == MQS_OK,
 	       "a bulk and an urgent one wait");
 	atomic_store(&s.release, 1);
-	got = take_wait(x, wake, 30, &cc);
-	tap_ok(got == a && cc == CURLE_OK, "the held one ends first");
-	got = take_wait(x, wake, 30, &cc);
-	tap_ok(got == c && cc == CURLE_OK, "then the urgent one");
-	got = take_wait(x, wake, 30, &cc);
-	tap_ok(got == b && cc == CURLE_OK, "then the bulk one");
+	take_is(x, wake, a, "the held one ends first");
+	take_is(x, wake, c, "then the urgent one");
+	take_is(x, wake, b, "then the bulk one");
 	email_free(a, &ma);
 	email_free(b, &mb);
 	email_free(c, &mc);
@@ -325,6 +392,105 @@ int main(void)
 	email_free(slow, &ms); /* ours again, in no multi handle */
 	gw_xfer_free(NULL);
 	tap_ok(1, "free accepts NULL");
+
+	/* bulk transfers never take the last thread: two threads, the first
+	 * held by a bulk email; another bulk one waits, an urgent one goes */
+	x = pool_fresh(&s, wake, 2);
+	a = email(&s, &ma, "<slow-a@t>");
+	b = email(&s, &mb, "<slow-b@t>");
+	c = email(&s, &mc, "<c@t>");
+	tap_is_int(gw_xfer_start(x, a, 0), MQS_OK, "bulk email started on two threads");
+	tap_ok(stalled(&s, 1, 30), "its reply is held");
+	tap_ok(gw_xfer_start(x, b, 0) == MQS_OK && gw_xfer_start(x, c, 1) == MQS_OK,
+	       "another bulk one and an urgent one started");
+	take_is(x, wake, c, "the urgent one is sent on the thread kept for it");
+	tap_is_int(atomic_load(&s.stalling), 1, "the second bulk one did not take that thread");
+	atomic_store(&s.release, 1);
+	take_is(x, wake, a, "released: the held bulk one ends");
+	take_is(x, wake, b, "then the waiting bulk one");
+	email_free(a, &ma);
+	email_free(b, &mb);
+	email_free(c, &mc);
+	gw_xfer_free(x);
+
+	/* the stop keeps the outcome of a transfer that ended before it (an
+	 * email the server took is not sent again); a held one is the
+	 * caller's again, without an outcome */
+	x = pool_fresh(&s, wake, 2);
+	slow = email(&s, &ms, "<slow@t>");
+	fast = email(&s, &mf, "<fast@t>");
+	tap_is_int(gw_xfer_start(x, slow, 1), MQS_OK, "a held email");
+	tap_ok(stalled(&s, 1, 30), "its reply is held");
+	wake_drain(wake);
+	tap_is_int(gw_xfer_start(x, fast, 1), MQS_OK, "a second email");
+	tap_ok(woken(wake, 30), "it ended: the pool woke the caller");
+	gw_xfer_stop(x);
+	got = gw_xfer_take(x, &cc);
+	tap_ok(got == fast && cc == CURLE_OK, "after the stop it is handed back, sent");
+	tap_ok(gw_xfer_take(x, &cc) == NULL, "the held one is not: it goes again");
+	tap_is_int((long long)gw_xfer_count(x), 1, "one left unfinished to the caller");
+	a = email(&s, &ma, "<a@t>");
+	tap_is_int(gw_xfer_start(x, a, 1), MQS_ERR_INVAL, "a stopped pool starts nothing");
+	gw_xfer_stop(x);
+	gw_xfer_free(x);
+	email_free(a, &ma);
+	email_free(slow, &ms);
+	email_free(fast, &mf);
+
+	/* the stop does not wait for a host name lookup that hangs (libcurl
+	 * waited for its resolver thread: the resolver's timeouts) */
+	atomic_store(&s.release, 1);
+	x = gw_xfer_new(wake, 1, err, sizeof(err));
+	a = email_at(&s, &ma, "<a@t>", "mx.hang.invalid");
+	tap_is_int(gw_xfer_start(x, a, 1), MQS_OK, "an email to a host whose lookup hangs");
+	t0 = mono_s();
+	while (atomic_load(&lookup_hanging) == 0 && mono_s() - t0 < 30)
+		usleep(10000);
+	tap_ok(atomic_load(&lookup_hanging) > 0, "the lookup hangs");
+	t0 = mono_s();
+	gw_xfer_free(x);
+	dt = mono_s() - t0;
+	tap_ok(dt < 10, "the stop ends within seconds all the same (%.2f s)", dt);
+	email_free(a, &ma);
+
+	/* on the loop's multi handle, a channel's transfer (gw_net_setopt)
+	 * whose lookup hangs ends at its timeout, and no call of
+	 * curl_multi_perform waits for the lookup meanwhile (libcurl waited
+	 * for its resolver thread inside the call: the whole loop held) */
+	{
+		struct gw_net_conf nc = {
+		    .url = NULL, .timeout_s = 1, .ca_file = NULL, .insecure = 0};
+		CURLM *loop = curl_multi_init();
+		CURL *h = curl_easy_init();
+		double longest = 0;
+		int running = 1, hanging = atomic_load(&lookup_hanging);
+		CURLMsg *msg;
+		int left = 0;
+
+		curl_easy_setopt(h, CURLOPT_URL, "http://api.hang.invalid:9/");
+		tap_is_int(gw_net_setopt(h, &nc, "https,http"), CURLE_OK,
+		           "a channel's options set");
+		curl_multi_add_handle(loop, h);
+		t0 = mono_s();
+		while (running && mono_s() - t0 < 60) {
+			double c0 = mono_s();
+
+			curl_multi_perform(loop, &running);
+			if (mono_s() - c0 > longest)
+				longest = mono_s() - c0;
+			if (running)
+				curl_multi_poll(loop, NULL, 0, 100, NULL);
+		}
+		msg = curl_multi_info_read(loop, &left);
+		tap_ok(atomic_load(&lookup_hanging) > hanging, "its lookup hung");
+		tap_ok(msg != NULL && msg->data.result == CURLE_OPERATION_TIMEDOUT,
+		       "it ended at its timeout");
+		tap_ok(longest < 5, "no call waited for the lookup (longest %.2f s)", longest);
+		curl_multi_remove_handle(loop, h);
+		curl_easy_cleanup(h);
+		curl_multi_cleanup(loop);
+	}
+	atomic_store(&lookup_release, 1);
 
 	server_stop(&s);
 	curl_multi_cleanup(wake);
