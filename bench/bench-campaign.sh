@@ -31,6 +31,10 @@
 # BENCH_RAW=FILE appends each counted alert's latency ("idle MS" or
 # "draining MS", one a line) to FILE, to pool the probes of several runs:
 #   bench/campaign_pool.py FILE  prints the pooled p50/p90/p99 and ratio.
+# BENCH_RT_IDLE=1 (diagnostic, root only) runs the probe, the broker, the
+# gateway (every thread) and smtp-sink at SCHED_FIFO priority 10 (chrt)
+# during the idle phase only, so that no other process of the machine can
+# delay them: the idle figure without the machine's interference.
 # Also prints the load average at the start and the end, the draining
 # figures split at the end of the fan-out, the gateway's own loop-turn
 # histogram ("loop stalls", logged when it stops), and for each phase what
@@ -226,7 +230,7 @@ sleep 0.5
 # wake-up, which on a busy 2-core machine took up to 6.5 ms (p99 3.4 ms,
 # tcpdump on the loopback), none of it the broker's or the gateway's.
 probe() {
-	$PY -c 'import socket, struct, sys, time
+	"${PROBE_RT[@]}" $PY -c 'import socket, struct, sys, time
 n, rate, pre, warm, port = (int(sys.argv[1]), float(sys.argv[2]), sys.argv[3],
                             int(sys.argv[4]), int(sys.argv[5]))
 def varlen(x):
@@ -371,9 +375,28 @@ if raw:
 }
 
 ## 3. idle alert latency
+# rt_idle POLICY PRIORITY: BENCH_RT_IDLE's scheduling of the broker, the
+# gateway and smtp-sink (-f 10, or -o 0), every thread
+rt_idle() {
+	local p
+	for p in "$BROKER_PID" "$GW_PID" "$SINK_PID"; do
+		chrt -a "$1" -p "$2" "$p" >/dev/null ||
+			{ echo "bench-campaign: chrt $1 $2 of $p failed" >&2; exit 70; }
+	done
+}
+PROBE_RT=()
+if [ -n "${BENCH_RT_IDLE:-}" ]; then
+	echo "diagnostic: BENCH_RT_IDLE set, the idle phase runs at SCHED_FIFO 10"
+	rt_idle -f 10
+	PROBE_RT=(chrt -f 10)
+fi
 m_idle0=$(machine_snap)
 probe li
 m_idle1=$(machine_snap)
+if [ -n "${BENCH_RT_IDLE:-}" ]; then
+	rt_idle -o 0
+	PROBE_RT=()
+fi
 sleep 1
 
 ## 4. approve; the campaign drains while alerts keep coming
