@@ -31,11 +31,22 @@
 # BENCH_RAW=FILE appends each counted alert's latency ("idle MS" or
 # "draining MS", one a line) to FILE, to pool the probes of several runs:
 #   bench/campaign_pool.py FILE  prints the pooled p50/p90/p99 and ratio.
+# BENCH_RT_IDLE=1 (diagnostic, root only) runs the probe, the broker, the
+# gateway (every thread) and smtp-sink at SCHED_FIFO priority 10 (chrt)
+# during the idle phase only, so that no other process of the machine can
+# delay them: the idle figure without the machine's interference.
 # Also prints the load average at the start and the end, the draining
-# figures split at the end of the fan-out, and the gateway's own loop-turn
-# histogram ("loop stalls", logged when it stops).  The probes publish with
-# the time of their send() (see probe below); the waits for the campaign
-# read the gateway's log, so the harness takes no CPU from the drain.
+# figures split at the end of the fan-out, the gateway's own loop-turn
+# histogram ("loop stalls", logged when it stops), and for each phase what
+# the rest of the machine did meanwhile: the CPU time of every process but
+# the four under test (probe, broker, gateway, smtp-sink), and how long
+# those four waited for a CPU while runnable (/proc/PID/schedstat).  On a
+# shared 2-core machine that wait, not the gateway, made the idle phase's
+# slow alerts (docs/PERFORMANCE.md, "s29: the idle-phase spikes"); while
+# draining, the harness's own wait (a grep every 0.2 s) counts as other.
+# The probes publish with the time of their send() (see probe below); the
+# waits for the campaign read the gateway's log, so the harness takes
+# almost no CPU from the drain.
 
 set -u
 export LC_ALL=C
@@ -140,9 +151,11 @@ log_dest none
 $([ "$(id -u)" -eq 0 ] && echo "user root")
 EOF
 bg mosquitto "$MOSQUITTO" -c "$TMP/mosquitto.conf"
+BROKER_PID=$LAST_PID
 wait_for 10 port_open "$MQTT_PORT" || { echo "bench-campaign: no broker" >&2; exit 70; }
 SMTP_PORT=$(free_port)
 bg sink smtp-sink "${sink_user[@]}" "127.0.0.1:$SMTP_PORT" 1024
+SINK_PID=$LAST_PID
 wait_for 10 port_open "$SMTP_PORT" || { echo "bench-campaign: no smtp-sink" >&2; exit 70; }
 k1=$(head -c 32 /dev/urandom | base64 -w0)
 k2=$(head -c 32 /dev/urandom | base64 -w0)
@@ -217,7 +230,7 @@ sleep 0.5
 # wake-up, which on a busy 2-core machine took up to 6.5 ms (p99 3.4 ms,
 # tcpdump on the loopback), none of it the broker's or the gateway's.
 probe() {
-	$PY -c 'import socket, struct, sys, time
+	"${PROBE_RT[@]}" $PY -c 'import socket, struct, sys, time
 n, rate, pre, warm, port = (int(sys.argv[1]), float(sys.argv[2]), sys.argv[3],
                             int(sys.argv[4]), int(sys.argv[5]))
 def varlen(x):
@@ -281,7 +294,51 @@ while acked < sent and time.monotonic() < end:
     time.sleep(0.01)
     drain()
 s.sendall(bytes([0xE0, 0]))  # DISCONNECT
-s.close()' "$((RATE * SECS))" "$RATE" "$1" "$WARM" "$MQTT_PORT"
+s.close()
+# the probe'"'"'s own CPU time and run-queue wait (ns), for machine_phase
+with open("/proc/self/schedstat") as f:
+    st = f.read().split()
+with open(sys.argv[6], "w") as f:
+    f.write("%s %s\n" % (st[0], st[1]))' "$((RATE * SECS))" "$RATE" "$1" "$WARM" "$MQTT_PORT" \
+		"$TMP/probe.$1"
+}
+# machine_snap: "TIME BUSY_TICKS ONCPU_NS WAIT_NS": the clock, the whole
+# machine's busy time (/proc/stat: user, nice, system, irq, softirq, steal),
+# and the on-CPU time and run-queue wait of the broker, the gateway and
+# smtp-sink (every thread; /proc/PID/task/*/schedstat)
+machine_snap() {
+	local busy sched
+	busy=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)
+	sched=$(cat /proc/"$BROKER_PID"/task/*/schedstat /proc/"$GW_PID"/task/*/schedstat \
+		/proc/"$SINK_PID"/task/*/schedstat 2>/dev/null |
+		awk '{ c += $1; w += $2 } END { printf "%.0f %.0f", c, w }')
+	echo "$(now) $busy $sched"
+}
+# machine_phase NAME PREFIX "SNAP0" "SNAP1": what the machine did during a
+# phase, besides the probe PREFIX, the broker, the gateway and smtp-sink:
+# their CPU time subtracted from the machine's busy time is "other
+# processes" (kernel work on their behalf, e.g. the loopback, counts as
+# other); the four's run-queue wait is the time they were runnable but
+# another task had the CPU.  Also to BENCH_RAW as "machine NAME OTHER_PCT
+# WAIT_MS" (campaign_pool.py reads only the 2-field lines).
+machine_phase() {
+	local p=(0 0)
+	[ -r "$TMP/probe.$2" ] && read -r -a p <"$TMP/probe.$2"
+	awk -v name="$1" -v s0="$3" -v s1="$4" -v pc="${p[0]}" -v pw="${p[1]}" \
+		-v tck="$(getconf CLK_TCK)" -v ncpu="$(nproc)" -v raw="${BENCH_RAW:-}" 'BEGIN {
+		split(s0, a, " "); split(s1, b, " ")
+		wall = b[1] - a[1]
+		busy = (b[2] - a[2]) / tck
+		mine = (b[3] - a[3] + pc) / 1e9
+		other = busy - mine; if (other < 0) other = 0
+		wait = (b[4] - a[4] + pw) / 1e6
+		pct = 100 * other / (wall * ncpu)
+		printf "machine, %s: %.1f s; other processes %.2f CPU-s (%.0f %% of %d CPUs); " \
+		       "run-queue wait of probe, broker, gateway, smtp-sink %.0f ms (%.1f ms/s)\n",
+		       name, wall, other, pct, ncpu, wait, wait / wall
+		if (raw != "")
+			printf "machine %s %.1f %.1f\n", name, pct, wait >> raw
+	}'
 }
 # latency PREFIX [BEFORE_MS]: p50/p90/p99 of publish -> outcome recorded,
 # from the outbox, of the alerts PREFIX-* (warm) published before BEFORE_MS
@@ -318,7 +375,28 @@ if raw:
 }
 
 ## 3. idle alert latency
+# rt_idle POLICY PRIORITY: BENCH_RT_IDLE's scheduling of the broker, the
+# gateway and smtp-sink (-f 10, or -o 0), every thread
+rt_idle() {
+	local p
+	for p in "$BROKER_PID" "$GW_PID" "$SINK_PID"; do
+		chrt -a "$1" -p "$2" "$p" >/dev/null ||
+			{ echo "bench-campaign: chrt $1 $2 of $p failed" >&2; exit 70; }
+	done
+}
+PROBE_RT=()
+if [ -n "${BENCH_RT_IDLE:-}" ]; then
+	echo "diagnostic: BENCH_RT_IDLE set, the idle phase runs at SCHED_FIFO 10"
+	rt_idle -f 10
+	PROBE_RT=(chrt -f 10)
+fi
+m_idle0=$(machine_snap)
 probe li
+m_idle1=$(machine_snap)
+if [ -n "${BENCH_RT_IDLE:-}" ]; then
+	rt_idle -o 0
+	PROBE_RT=()
+fi
 sleep 1
 
 ## 4. approve; the campaign drains while alerts keep coming
@@ -339,6 +417,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
 	perf record -q -F 2000 -g -p "$GW_PID" -o "$BENCH_PERF" -- sleep "${BENCH_PERF_S:-4}" \
 		>/dev/null 2>&1 &
 fi
+m_drain0=$(machine_snap)
 probe ld &
 probe_pid=$!
 # "done": fanned out and no row queued or sending (checked once a second)
@@ -346,6 +425,7 @@ drained() { grep -q "campaign c-bench: done" "$TMP/gateway.log"; }
 WAIT_STEP=0.2 wait_for 1200 drained || echo "bench-campaign: not drained in 20 min" >&2
 cpu1=$(cpu_ticks)
 wait "$probe_pid"
+m_drain1=$(machine_snap)
 sleep 1
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$GW_PID/status")
 t_send=$(q "SELECT at FROM campaign_audit WHERE campaign = 'c-bench' AND event = 'sending'")
@@ -370,6 +450,8 @@ read -r drain_w drain_c <"$TMP/p99.ld"
 awk -v a="$drain_w" -v b="$idle_w" -v c="$drain_c" -v d="$idle_c" 'BEGIN {
 	printf "alert p99 draining / idle: %.2f warm (the figure), %.2f cold (warm-up counted)\n",
 	       a / b, c / d }'
+machine_phase idle li "$m_idle0" "$m_idle1"
+machine_phase draining ld "$m_drain0" "$m_drain1"
 # where the time of the slow ones goes: publish -> committed -> outcome
 q "SELECT m.msg_id, m.received_at, o.updated_at FROM outbox o JOIN messages m ON m.id = o.message
    WHERE m.msg_id LIKE 'ld-%' AND o.state = 'sent'" | $PY -c 'import sys
