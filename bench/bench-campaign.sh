@@ -35,6 +35,10 @@
 # gateway (every thread) and smtp-sink at SCHED_FIFO priority 10 (chrt)
 # during the idle phase only, so that no other process of the machine can
 # delay them: the idle figure without the machine's interference.
+# BENCH_RT=1 (root only) does the same for both phases, idle and draining:
+# the ratio of the gateway's own behaviour, without the machine's other
+# processes in either figure (the throughput against smtp-source, measured
+# before at normal priority, is not affected).
 # Also prints the load average at the start and the end, the draining
 # figures split at the end of the fan-out, the gateway's own loop-turn
 # histogram ("loop stalls", logged when it stops), and for each phase what
@@ -385,7 +389,11 @@ rt_idle() {
 	done
 }
 PROBE_RT=()
-if [ -n "${BENCH_RT_IDLE:-}" ]; then
+if [ -n "${BENCH_RT:-}" ]; then
+	echo "BENCH_RT set: both alert phases run at SCHED_FIFO 10"
+	rt_idle -f 10
+	PROBE_RT=(chrt -f 10)
+elif [ -n "${BENCH_RT_IDLE:-}" ]; then
 	echo "diagnostic: BENCH_RT_IDLE set, the idle phase runs at SCHED_FIFO 10"
 	rt_idle -f 10
 	PROBE_RT=(chrt -f 10)
@@ -393,7 +401,7 @@ fi
 m_idle0=$(machine_snap)
 probe li
 m_idle1=$(machine_snap)
-if [ -n "${BENCH_RT_IDLE:-}" ]; then
+if [ -n "${BENCH_RT_IDLE:-}" ] && [ -z "${BENCH_RT:-}" ]; then
 	rt_idle -o 0
 	PROBE_RT=()
 fi
