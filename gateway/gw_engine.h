@@ -72,7 +72,9 @@ struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *
  * borrowed).  Without one, marketing rows fail ("no renderer"). */
 void gw_engine_set_renderer(struct gw_engine *e, gw_engine_render_fn fn, void *arg);
 
-/* Abort running transfers (rows back to queued), free channels.  NULL ok. */
+/* Abort running transfers (rows back to queued), free channels.  An email
+ * of the transfer pool (gw_xfer.h) that ended before the abort keeps its
+ * outcome (recorded here; a sent one is not sent again).  NULL ok. */
 void gw_engine_free(struct gw_engine *e);
 
 /* Most descriptors gw_engine_fds() gives. */

@@ -247,21 +247,20 @@ static void *worker_main(void *arg)
 struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, char *err, size_t errlen)
 {
 	struct gw_xfer *x = mqs_calloc(1, sizeof(*x));
+	int locked = 0;
 
 	if (x == NULL) {
 		snprintf(err, errlen, "cannot create the transfer pool: out of memory");
-		return NULL;
+		goto out;
 	}
 	if (pthread_mutex_init(&x->lock, NULL) != 0) {
-		mqs_free(x);
 		snprintf(err, errlen, "cannot create the transfer pool: no mutex");
-		return NULL;
+		goto fail;
 	}
+	locked = 1;
 	if (pthread_cond_init(&x->cond, NULL) != 0) {
-		pthread_mutex_destroy(&x->lock);
-		mqs_free(x);
 		snprintf(err, errlen, "cannot create the transfer pool: no condition");
-		return NULL;
+		goto fail;
 	}
 	x->max_threads = max_threads == 0                    ? 1
 	                 : max_threads > GW_XFER_THREADS_MAX ? GW_XFER_THREADS_MAX
@@ -270,6 +269,13 @@ struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, char *err, size_t
 	atomic_init(&x->stop, 0);
 	for (size_t i = 0; i < XFER_SOCKS_MAX; i++)
 		x->socks[i] = -1;
+	goto out;
+fail:
+	if (locked)
+		pthread_mutex_destroy(&x->lock);
+	mqs_free(x);
+	x = NULL;
+out:
 	return x;
 }
 
@@ -278,24 +284,26 @@ static int worker_add(struct gw_xfer *x)
 {
 	struct xfer_worker *w = &x->workers[x->nworkers];
 	sigset_t all, old;
-	int rc;
+	int rc = MQS_ERR_NOMEM;
 
 	w->x = x;
 	w->multi = curl_multi_init();
 	if (w->multi == NULL)
-		return MQS_ERR_NOMEM;
+		goto out;
 	/* signals stay with the loop's thread (its self-pipe) */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&w->tid, NULL, worker_main, w);
+	if (pthread_create(&w->tid, NULL, worker_main, w) == 0) {
+		x->nworkers++;
+		rc = MQS_OK;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if (rc != MQS_OK) {
 		curl_multi_cleanup(w->multi);
 		w->multi = NULL;
-		return MQS_ERR_NOMEM;
 	}
-	x->nworkers++;
-	return MQS_OK;
+out:
+	return rc;
 }
 
 /* CURLOPT_QUICK_EXIT (libcurl 7.87): at the stop, a host name lookup still
@@ -367,11 +375,11 @@ CURL *gw_xfer_take(struct gw_xfer *x, CURLcode *cc)
 	if (j != NULL)
 		x->count--;
 	pthread_mutex_unlock(&x->lock);
-	if (j == NULL)
-		return NULL;
-	easy = j->easy;
-	*cc = j->cc;
-	mqs_free(j);
+	if (j != NULL) {
+		easy = j->easy;
+		*cc = j->cc;
+		mqs_free(j);
+	}
 	return easy;
 }
 

@@ -52,7 +52,7 @@ struct gw_xfer;
 /* A pool of at most max_threads threads (1..GW_XFER_THREADS_MAX; none runs
  * before the first transfer).  wake: the multi handle to wake when a
  * transfer ends (the loop's; NULL: none).  NULL with a lowercase reason in
- * err when out of memory. */
+ * err when out of memory (or no mutex or condition could be made). */
 struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, char *err, size_t errlen);
 
 /* Start easy (fully set up) in the pool; urgent: ahead of every waiting
