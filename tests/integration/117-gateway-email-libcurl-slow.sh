@@ -87,9 +87,10 @@ TURN_MAX=$(scaled 5)
 ok "no loop turn lasted ${TURN_MAX%.*} s (max ${MAX_MS:-?} ms)" \
 	test -n "$MAX_MS" -a "${MAX_MS:-999999}" -lt "$((${TURN_MAX%.*} * 1000))"
 # the drain waits on the held transfer without spinning (it spun through
-# a million turns while the outbox's next read lay in the past)
+# about 1.4 million turns in its 5 s while the outbox's next read lay in the
+# past; a busy machine gives up to about 1,100 turns in the whole run)
 TURNS=$(echo "$STALLS" | sed -n 's/.*start: \([0-9]*\) turns.*/\1/p')
-ok "the loop did not spin (${TURNS:-?} turns)" test -n "$TURNS" -a "${TURNS:-999999}" -lt 5000
+ok "the loop did not spin (${TURNS:-?} turns)" test -n "$TURNS" -a "${TURNS:-999999}" -lt 50000
 
 # released and restarted: the interrupted alert is sent again
 touch "$RELEASE"
