@@ -355,9 +355,10 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent)
 	j = NULL;
 	x->waiting++;
 	x->count++;
-	/* every waiting thread looks: the one signalled alone might be
-	 * one that may not take a bulk job */
-	pthread_cond_broadcast(&x->cond);
+	/* one waiting thread looks (which one does not matter: job_next's
+	 * rule is the pool's, not a thread's).  A bulk job it may not take yet
+	 * is started by the thread whose bulk job ends (worker_main) */
+	pthread_cond_signal(&x->cond);
 out:
 	pthread_mutex_unlock(&x->lock);
 	mqs_free(j);
