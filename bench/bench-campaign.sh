@@ -18,12 +18,13 @@
 # Prints: fan-out time, deliveries/s of the campaign (first fan-out to last
 # delivery, gateway clock) and of smtp-source (same message count),
 # their ratio, gateway peak RSS (VmHWM), alert latency publish -> outcome
-# recorded (SMTP transaction done) p50/p90/p99 idle and while draining
-# (warm: without the warm-up alerts, whose first one sets up the alert
+# recorded (SMTP transaction done, outcome committed; microseconds, from
+# the gateway's trace, docs/gateway.md "Test hooks") p50/p90/p99 idle and
+# while draining (warm: without the warm-up alerts, whose first one sets up the alert
 # connection; draining: only alerts published before the campaign's last
 # delivery), the "cold" p99 with the warm-up alerts counted (the figure
-# before 2026-12-07 s26), the ratio draining / idle of both, and the part
-# from the alert's commit (committed -> sent, ms resolution).
+# before 2026-12-07 s26), the ratio draining / idle of both, and the p99 of
+# each part (publish -> start, the SMTP transaction, the commit).
 # Everything on 127.0.0.1; run from a build directory (or set BUILD).
 # BENCH_EMAIL_RATE=2000/s sets [channel email] rate (marketing's limit).
 # BENCH_PIPELINING=off sets [channel email] pipelining (off: libcurl only).
@@ -75,7 +76,7 @@ while getopts "n:s:r:d:w:h" o; do
 	d) SECS=$OPTARG ;;
 	w) WARM=$OPTARG ;;
 	*)
-		sed -n '2,26s/^# \{0,1\}//p' "$0"
+		sed -n '2,28s/^# \{0,1\}//p' "$0"
 		exit 64
 		;;
 	esac
@@ -219,7 +220,9 @@ gw campaign submit "$TMP/c.json" --author console:carol --route promo \
 	{ echo "bench-campaign: submit refused" >&2; exit 70; }
 sha=$(sha256sum "$TMP/c.json" | cut -d' ' -f1)
 
-bg gateway "$GATEWAY" -c "$TMP/gw.conf" run
+# the gateway writes each alert's times (microseconds) to $TMP/trace
+# (docs/gateway.md, "Test hooks"): the latency figures below come from it
+MQTTSEC_GW_TRACE_ALERTS=$TMP/trace bg gateway "$GATEWAY" -c "$TMP/gw.conf" run
 GW_PID=$LAST_PID
 wait_for 20 grep -q "connected to broker" "$TMP/gateway.log" ||
 	{ echo "bench-campaign: gateway did not start" >&2; tail "$TMP/gateway.log" >&2; exit 70; }
@@ -344,38 +347,54 @@ machine_phase() {
 			printf "machine %s %.1f %.1f\n", name, pct, wait >> raw
 	}'
 }
-# latency PREFIX [BEFORE_MS]: p50/p90/p99 of publish -> outcome recorded,
-# from the outbox, of the alerts PREFIX-* (warm) published before BEFORE_MS
-# (Unix ms; all when absent); the p99 with the warm-up alerts wPREFIX-*
-# counted too (cold, the figure before s26); then committed -> outcome
-# recorded (the time in the gateway's delivery path, without the broker and
-# the MQTT read).  The two p99 go to $TMP/p99.PREFIX ("warm cold").
+# latency PREFIX [BEFORE_MS]: p50/p90/p99 of publish -> outcome recorded
+# (committed), in microseconds from the gateway's trace, of the alerts
+# PREFIX-* (warm) published before BEFORE_MS (Unix ms; all when absent);
+# the p99 with the warm-up alerts wPREFIX-* counted too (cold, the figure
+# before s26); then the p99 of each part: publish -> the gateway starts the
+# delivery (broker, MQTT read, the message's commit, the claim), start ->
+# the server's last reply read (the SMTP transaction), reply -> the outcome
+# committed; and the old figure from the outbox's whole-millisecond
+# updated_at (before s30, it read up to 1 ms short).  The two p99 go to
+# $TMP/p99.PREFIX ("warm cold").
 latency() {
-	q "SELECT m.msg_id, o.updated_at, m.received_at FROM outbox o JOIN messages m
+	q "SELECT m.msg_id, o.id, o.updated_at FROM outbox o JOIN messages m
 	   ON m.id = o.message WHERE (m.msg_id LIKE '$1-%' OR m.msg_id LIKE 'w$1-%')
 	   AND o.state = 'sent' ORDER BY m.id" |
 		$PY -c 'import sys
-pre, before, out, raw = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
-rows = [l.strip().split("|") for l in sys.stdin]
-rows = [(i, int(u) - int(i.split("-", 1)[1]) / 1e6, int(u) - int(c)) for i, u, c in rows
-        if int(i.split("-", 1)[1]) / 1e6 < before]
+pre, before, out, raw, trace = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+times = {}
+for l in open(trace):
+    f = l.split()
+    if len(f) == 5 and f[1] == "sent":
+        times[f[0]] = [int(x) / 1e3 for x in f[2:]]  # ms
+rows = []
+for l in sys.stdin:
+    i, oid, upd = l.strip().split("|")
+    pub = int(i.split("-", 1)[1]) / 1e6
+    if pub >= before or oid not in times:
+        continue
+    st, end, rec = times[oid]
+    rows.append((i, rec - pub, st - pub, end - st, rec - end, int(upd) - pub))
 warm = [r for r in rows if r[0].startswith(pre + "-")]
 wup = [r[1] for r in rows if not r[0].startswith(pre + "-")]
-lat = sorted(r[1] for r in warm)
-cold = sorted(r[1] for r in rows)
-com = sorted(r[2] for r in warm)
+def col(v, k):
+    return sorted(r[k] for r in v)
 def p(v, x):
     return v[min(len(v) - 1, int(x * len(v)))] if v else float("nan")
-print("n=%d p50=%.1f p90=%.1f p99=%.1f max=%.1f ms (warm-up %s ms; cold p99=%.1f ms)"
+lat, cold = col(warm, 1), col(rows, 1)
+print("n=%d p50=%.2f p90=%.2f p99=%.2f max=%.2f ms (warm-up %s ms; cold p99=%.2f ms)"
       % (len(lat), p(lat, .5), p(lat, .9), p(lat, .99), lat[-1] if lat else 0,
          "/".join("%.1f" % x for x in wup) or "none", p(cold, .99)))
-print("        committed -> sent: p50=%.0f p90=%.0f p99=%.0f max=%.0f ms"
-      % (p(com, .5), p(com, .9), p(com, .99), com[-1] if com else 0))
+print("        p99 of publish -> start %.2f, start -> last reply %.2f, reply -> committed %.2f ms;"
+      " outbox ms clock p99 %.1f ms"
+      % (p(col(warm, 2), .99), p(col(warm, 3), .99), p(col(warm, 4), .99),
+         p(col(warm, 5), .99)))
 open(out, "w").write("%.3f %.3f\n" % (p(lat, .99), p(cold, .99)))
 if raw:
     with open(raw, "a") as f:
         f.write("".join("%s %.3f\n" % ("idle" if pre == "li" else "draining", x) for x in lat))' \
-		"$1" "${2:-1e18}" "$TMP/p99.$1" "${BENCH_RAW:-}"
+		"$1" "${2:-1e18}" "$TMP/p99.$1" "${BENCH_RAW:-}" "$TMP/trace"
 }
 
 ## 3. idle alert latency
@@ -460,27 +479,35 @@ awk -v a="$drain_w" -v b="$idle_w" -v c="$drain_c" -v d="$idle_c" 'BEGIN {
 	       a / b, c / d }'
 machine_phase idle li "$m_idle0" "$m_idle1"
 machine_phase draining ld "$m_drain0" "$m_drain1"
-# where the time of the slow ones goes: publish -> committed -> outcome
-q "SELECT m.msg_id, m.received_at, o.updated_at FROM outbox o JOIN messages m ON m.id = o.message
+# where the time of the slow ones goes (the gateway's trace, us): publish ->
+# start -> last reply -> committed
+q "SELECT m.msg_id, o.id FROM outbox o JOIN messages m ON m.id = o.message
    WHERE m.msg_id LIKE 'ld-%' AND o.state = 'sent'" | $PY -c 'import sys
+times = {}
+for l in open(sys.argv[3]):
+    f = l.split()
+    if len(f) == 5 and f[1] == "sent":
+        times[f[0]] = [int(x) / 1e3 for x in f[2:]]
 r = []
 for l in sys.stdin:
-    i, rec, upd = l.strip().split("|")
+    i, oid = l.strip().split("|")
     pub = int(i.split("-", 1)[1]) / 1e6
-    if pub >= float(sys.argv[1]):
+    if pub >= float(sys.argv[1]) or oid not in times:
         continue  # published after the drain
-    r.append((int(upd) - pub, int(rec) - pub, int(upd) - int(rec), pub))
+    st, end, rec = times[oid]
+    r.append((rec - pub, st - pub, end - st, rec - end, pub))
 r.sort()
-print("  draining, slowest 3 (total / publish->committed / committed->sent, ms):",
-      " ".join("%.1f/%.1f/%.1f" % x[:3] for x in r[-3:]))
+print("  draining, slowest 3 (total / publish->start / start->reply / reply->committed, ms):",
+      " ".join("%.2f/%.2f/%.2f/%.2f" % x[:4] for x in r[-3:]))
 # the same alerts split at the end of the fan-out (its batches hold the loop)
-for name, part in (("during fan-out", [x for x in r if x[3] < float(sys.argv[2])]),
-                   ("after fan-out", [x for x in r if x[3] >= float(sys.argv[2])])):
+for name, part in (("during fan-out", [x for x in r if x[4] < float(sys.argv[2])]),
+                   ("after fan-out", [x for x in r if x[4] >= float(sys.argv[2])])):
     v = sorted(x[0] for x in part)
     def p(q):
         return v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
-    print("  draining %s: n=%d p50=%.1f p90=%.1f p99=%.1f max=%.1f ms"
-          % (name, len(v), p(.5), p(.9), p(.99), v[-1] if v else 0))' "$t_last" "$t_fan"
+    print("  draining %s: n=%d p50=%.2f p90=%.2f p99=%.2f max=%.2f ms"
+          % (name, len(v), p(.5), p(.9), p(.99), v[-1] if v else 0))' "$t_last" "$t_fan" \
+	"$TMP/trace"
 
 gw campaign report c-bench | sed 's/^/  /'
 

@@ -2,8 +2,12 @@
 /* gw_engine.c - outbox rows to channels over a libcurl multi handle. */
 #include "config.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -51,9 +55,10 @@ struct inflight {
 	int pooled; /* easy runs in the engine's transfer pool (gw_xfer.h) */
 	struct gw_request *req;
 	struct gw_result res;
-	const char *state;           /* outcome recorded: "sent", "queued", "failed", "dead" */
-	int64_t next_at;             /* retry time when state is "queued" */
-	struct gw_engine_rendered r; /* marketing rows: the rendered text */
+	const char *state;             /* outcome recorded: "sent", "queued", "failed", "dead" */
+	int64_t next_at;               /* retry time when state is "queued" */
+	struct gw_engine_rendered r;   /* marketing rows: the rendered text */
+	uint64_t t_start_us, t_end_us; /* trace: started, transfer ended (Unix us) */
 	struct inflight *next;
 };
 
@@ -109,7 +114,42 @@ struct gw_engine {
 	 * channel (0: not waiting), and when its rest ends */
 	int64_t gate_since[GW_CH__COUNT];
 	int64_t gate_rest_until[GW_CH__COUNT];
+	/* MQTTSEC_GW_TRACE_ALERTS: one line per recorded outcome that is not
+	 * marketing (docs/gateway.md, "Test hooks"), or NULL */
+	FILE *trace;
 };
+
+/* The wall clock in microseconds (the trace's unit: a publisher's clock
+ * on the same machine compares with it). */
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Open the trace file the environment names, if any: created 0600, never
+ * through a symbolic link, appended to.  A file that cannot be opened is
+ * logged and the gateway runs without a trace. */
+static void trace_open(struct gw_engine *e)
+{
+	const char *path = getenv("MQTTSEC_GW_TRACE_ALERTS");
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		e->trace = fdopen(fd, "a");
+		if (e->trace == NULL)
+			close(fd);
+	}
+	if (e->trace == NULL)
+		gw_log(GW_LOG_WARN, "cannot open the alert trace %s: no trace", path);
+	else
+		gw_log(GW_LOG_WARN, "test hook: tracing the alerts' outcomes to %s", path);
+}
 
 /* Backoff with jitter and Retry-After. */
 uint64_t gw_engine_backoff_ms(uint64_t base_ms, uint64_t max_ms, int attempts, long retry_after_s,
@@ -194,6 +234,7 @@ struct gw_engine *gw_engine_new(struct gw_store *store, const struct gw_config *
 		return NULL;
 	}
 	curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	trace_open(e);
 	for (int ch = 0; ch < GW_CH__COUNT; ch++) {
 		if (e->by_chan[ch] != NULL)
 			gw_log(GW_LOG_INFO, "channel %s: %s, at most %u at once", gw_chan_name(ch),
@@ -297,6 +338,8 @@ void gw_engine_free(struct gw_engine *e)
 	for (size_t i = 0; i < e->nowned; i++)
 		e->owned[i]->ops->free(e->owned[i]);
 	gw_quiet_release(&e->quiet);
+	if (e->trace != NULL)
+		fclose(e->trace);
 	mqs_free(e);
 }
 
@@ -368,6 +411,8 @@ static void push_done(struct gw_engine *e, struct inflight *f)
 		e->done_first = (int64_t)mqs_now_ms();
 	if (f->row.prio != GW_PRIO_MARKETING)
 		e->done_urgent = 1;
+	if (e->trace != NULL && f->row.prio != GW_PRIO_MARKETING)
+		f->t_end_us = wall_us();
 
 	if (need > e->done_cap && need < 64)
 		need = 64;
@@ -455,6 +500,7 @@ static MQS_MUST_CHECK int record_done(struct gw_engine *e, int64_t now)
 static void publish_done(struct gw_engine *e, int64_t now)
 {
 	const struct gw_config *c = e->conf;
+	uint64_t recorded_us = e->trace != NULL ? wall_us() : 0;
 
 	for (size_t i = 0; i < e->ndone; i++) {
 		struct inflight *f = e->done[i];
@@ -472,6 +518,14 @@ static void publish_done(struct gw_engine *e, int64_t now)
 			       f->res.error[0] ? ": " : "", f->res.error);
 			inflight_free(f);
 			continue;
+		}
+		/* the row id and times only: nothing of the message or the
+		 * recipient goes to the trace */
+		if (e->trace != NULL) {
+			fprintf(e->trace, "%lld %s %llu %llu %llu\n", (long long)f->row.id,
+			        f->state, (unsigned long long)f->t_start_us,
+			        (unsigned long long)f->t_end_us, (unsigned long long)recorded_us);
+			fflush(e->trace);
 		}
 		if (strcmp(f->state, "queued") == 0)
 			gw_log(
@@ -547,6 +601,8 @@ static void start(struct gw_engine *e, struct inflight *f)
 	const char *chname = gw_chan_name(f->row.chan);
 	int a;
 
+	if (e->trace != NULL && f->row.prio != GW_PRIO_MARKETING)
+		f->t_start_us = wall_us();
 	if (f->row.prio != GW_PRIO_MARKETING)
 		gw_status_delivery(e->status, f->row.msg_id, f->row.route, f->row.publisher,
 		                   f->row.recipient, chname, "sending", f->row.attempts, NULL, NULL,

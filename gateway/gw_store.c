@@ -417,6 +417,12 @@ struct gw_store_ckpt {
 	pthread_cond_t cv;
 	int wake, stop; /* under mu */
 	int last_pages; /* WAL size at the last wake-up (loop's thread only) */
+	unsigned epoch; /* the WAL's restarts seen by the loop (written by the loop under mu) */
+	/* the thread's last pass (under run): the epoch it began in, the
+	 * WAL's frames then and how many of them are in the database (-1 when
+	 * it failed) */
+	unsigned pass_epoch;
+	int pass_log, pass_done;
 };
 
 #define CKPT_IDLE_S 1 /* a checkpoint at least this often while the WAL has frames */
@@ -425,6 +431,7 @@ struct gw_store_ckpt {
 static void *ckpt_main(void *arg)
 {
 	struct gw_store_ckpt *c = arg;
+	unsigned epoch;
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
@@ -438,10 +445,14 @@ static void *ckpt_main(void *arg)
 				break;
 		}
 		c->wake = 0;
+		epoch = c->epoch;
 		pthread_mutex_unlock(&c->mu);
 		/* busy (another checkpoint, a restore) or an error: next time */
 		pthread_mutex_lock(&c->run);
-		(void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		c->pass_epoch = epoch;
+		if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &c->pass_log,
+		                              &c->pass_done) != SQLITE_OK)
+			c->pass_log = c->pass_done = -1;
 		pthread_mutex_unlock(&c->run);
 		pthread_mutex_lock(&c->mu);
 	}
@@ -459,25 +470,59 @@ static void ckpt_wake(struct gw_store_ckpt *c)
 }
 
 /* WAL hook of the loop's connection: after each commit, with the WAL's
- * size in pages; wakes the checkpointer every GW_STORE_CKPT_PAGES.  At
- * GW_STORE_CKPT_MAX_PAGES the connection checkpoints itself (after the
- * thread's pass, if one runs): the thread's checkpoints run while the loop
- * keeps committing, so under a steady stream of writes they never catch up
- * with the last frame, and SQLite only starts the WAL over when a write
- * begins on a fully checkpointed WAL; without this the file grows as long
- * as the writes go on (docs/gateway.md, "Checkpoints"). */
+ * size in pages; wakes the checkpointer every GW_STORE_CKPT_PAGES.  From
+ * GW_STORE_CKPT_MAX_PAGES on, the connection finishes the thread's work
+ * itself: the thread's checkpoints run while the loop keeps committing, so
+ * under a steady stream of writes they never catch up with the last frame,
+ * and SQLite only starts the WAL over when a write begins on a fully
+ * checkpointed WAL; without this the file grows as long as the writes go
+ * on (docs/gateway.md, "Checkpoints").  The loop's part stays small: it
+ * never waits for a pass of the thread (one runs: the next commit looks
+ * again), and it copies only the frames committed since the thread's last
+ * pass, GW_STORE_CKPT_CATCHUP_PAGES at most (or a quarter of the WAL's
+ * growth past GW_STORE_CKPT_MAX_PAGES, when the writes come so fast that
+ * every pass leaves more); more than that, and the thread is woken to copy
+ * them.  Only at GW_STORE_CKPT_HARD_PAGES does the loop wait for a pass
+ * and copy everything itself, whatever it costs. */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct gw_store_ckpt *c = arg;
 
 	(void)name;
-	if (pages < c->last_pages)
-		c->last_pages = 0; /* the WAL restarted from its beginning */
-	if (pages >= GW_STORE_CKPT_MAX_PAGES) {
-		/* no write of this connection runs meanwhile: it catches up */
+	if (pages < c->last_pages) {
+		/* the WAL restarted from its beginning: the thread's last pass
+		 * says nothing of this one */
+		c->last_pages = 0;
+		pthread_mutex_lock(&c->mu);
+		c->epoch++;
+		pthread_mutex_unlock(&c->mu);
+	}
+	if (pages >= GW_STORE_CKPT_HARD_PAGES) {
 		pthread_mutex_lock(&c->run);
 		(void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_unlock(&c->run);
+		return SQLITE_OK;
+	}
+	if (pages >= GW_STORE_CKPT_MAX_PAGES) {
+		/* the loop's share: the catch-up allowance, or a quarter of the
+		 * WAL's growth past the cap when its commits come so fast that
+		 * the thread's passes always leave more */
+		int left, allow = (pages - GW_STORE_CKPT_MAX_PAGES) / 4;
+
+		if (allow < GW_STORE_CKPT_CATCHUP_PAGES)
+			allow = GW_STORE_CKPT_CATCHUP_PAGES;
+		if (pthread_mutex_trylock(&c->run) != 0)
+			return SQLITE_OK; /* a pass runs: the next commit looks again */
+		/* what the thread's last pass left, if it was of this WAL */
+		left = c->pass_epoch == c->epoch && c->pass_done >= 0 && c->pass_log <= pages
+		           ? pages - c->pass_done
+		           : pages;
+		if (left <= allow)
+			(void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+			                                NULL);
+		pthread_mutex_unlock(&c->run);
+		if (left > allow)
+			ckpt_wake(c);
 		return SQLITE_OK;
 	}
 	if (pages - c->last_pages >= GW_STORE_CKPT_PAGES) {

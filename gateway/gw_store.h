@@ -178,9 +178,16 @@ void gw_store_nowait(struct gw_store *s);
  * the database s opened.  MQS_OK, or an error (logged) with the automatic
  * checkpoints of s left on. */
 #define GW_STORE_CKPT_PAGES 256
-/* ... and at this WAL size the connection s checkpoints itself after a
- * commit, so that the WAL is bounded however long the writes go on */
-#define GW_STORE_CKPT_MAX_PAGES 4096
+/* ... and from this WAL size on the connection s checkpoints itself after
+ * a commit, so that the WAL is bounded however long the writes go on: the
+ * frames committed since the thread's last pass, when they are no more
+ * than GW_STORE_CKPT_CATCHUP_PAGES (or than a quarter of the WAL's growth
+ * past this size) and no pass runs; else the thread is woken, s never
+ * waits for it ... */
+#define GW_STORE_CKPT_MAX_PAGES     4096
+#define GW_STORE_CKPT_CATCHUP_PAGES 64
+/* ... and at this size all of them, waiting for a pass that runs */
+#define GW_STORE_CKPT_HARD_PAGES 16384
 int gw_store_checkpointer_start(struct gw_store *s, const char *db_path);
 
 /* Memory held by SQLite (docs/gateway.md, "Memory"), in bytes: its whole
