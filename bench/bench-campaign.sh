@@ -226,6 +226,9 @@ MQTTSEC_GW_TRACE_ALERTS=$TMP/trace bg gateway "$GATEWAY" -c "$TMP/gw.conf" run
 GW_PID=$LAST_PID
 wait_for 20 grep -q "connected to broker" "$TMP/gateway.log" ||
 	{ echo "bench-campaign: gateway did not start" >&2; tail "$TMP/gateway.log" >&2; exit 70; }
+# without the trace every latency figure would be empty (n=0), not an error
+grep -q "test hook: tracing" "$TMP/gateway.log" ||
+	{ echo "bench-campaign: the gateway has no alert trace" >&2; grep "alert trace" "$TMP/gateway.log" >&2; exit 70; }
 sleep 0.5
 
 # probe PREFIX: WARM warm-up alerts (id wPREFIX-<publish time ns>, not

@@ -2,10 +2,12 @@
 /* gw_engine.c - outbox rows to channels over a libcurl multi handle. */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,23 +132,44 @@ static uint64_t wall_us(void)
 }
 
 /* Open the trace file the environment names, if any: created 0600, never
- * through a symbolic link, appended to.  A file that cannot be opened is
- * logged and the gateway runs without a trace. */
+ * through a symbolic link, a regular file only (a FIFO with no reader
+ * would block the start, a device is no trace), appended to.  A file that
+ * cannot be opened is logged and the gateway runs without a trace
+ * (docs/gateway.md, "Test hooks"). */
 static void trace_open(struct gw_engine *e)
 {
 	const char *path = getenv("MQTTSEC_GW_TRACE_ALERTS");
-	int fd;
+	const char *why = NULL;
+	struct stat st;
+	int fd, fl;
 
 	if (path == NULL || path[0] == '\0')
 		return;
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd >= 0) {
-		e->trace = fdopen(fd, "a");
-		if (e->trace == NULL)
-			close(fd);
+	/* O_NONBLOCK: opening a FIFO for writing does not wait for a reader */
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (fd < 0) {
+		why = strerror(errno);
+		goto out;
 	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		why = "not a regular file";
+		goto out;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	e->trace = fdopen(fd, "a");
 	if (e->trace == NULL)
-		gw_log(GW_LOG_WARN, "cannot open the alert trace %s: no trace", path);
+		why = "out of memory";
+	else
+		fd = -1; /* the stream's now */
+out:
+	if (fd >= 0)
+		close(fd);
+	if (e->trace == NULL)
+		gw_log(GW_LOG_WARN, "cannot open the alert trace %s: %s: no trace", path, why);
 	else
 		gw_log(GW_LOG_WARN, "test hook: tracing the alerts' outcomes to %s", path);
 }

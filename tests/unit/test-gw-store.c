@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -552,6 +554,32 @@ static void test_checkpointer(void)
 	tap_ok(s.ckpt == NULL && s.db == NULL, "closing stops the checkpointer");
 }
 
+/* PRAGMA integrity_check of db: 1 when it says "ok". */
+static int integrity_ok(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int good = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		good = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+	sqlite3_finalize(st);
+	return good;
+}
+
+/* One integer from sql on db, or -1. */
+static long long query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 /* A steady stream of commits with no pause (a publisher flooding the
  * gateway): the thread's checkpoints run while the loop keeps writing and
  * never catch up with the last frame, so SQLite never starts the WAL over;
@@ -613,7 +641,104 @@ static void test_checkpointer_bound(void)
 		sqlite3_finalize(st);
 		tap_is_int((int)n, 201, "bounded WAL: the last 201 rows are all there");
 	}
+	tap_ok(integrity_ok(s.db), "bounded WAL: PRAGMA integrity_check says ok");
 	gw_store_close(&s);
+}
+
+/* SIGKILL while a flood of commits runs, once the WAL went past
+ * GW_STORE_CKPT_MAX_PAGES (the loop's own checkpoints and the thread's
+ * interleave, docs/gateway.md "Checkpoints"): the database opens again,
+ * passes PRAGMA integrity_check, and holds every row a commit returned for
+ * (the rows are numbered: no gap, none missing at the end). */
+static void test_checkpointer_kill(void)
+{
+	struct gw_store s;
+	char path[300], wal[310], err[512];
+	volatile long long *last;
+	long long page = 4096, w = 0, at_kill = 0, n, lo, hi;
+	pid_t pid;
+	int st = 0;
+
+	snprintf(path, sizeof(path), "%s/ckpt-kill.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	last = mmap(NULL, sizeof(*last), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (last == MAP_FAILED) {
+		tap_ok(0, "killed flood: shared memory");
+		return;
+	}
+	*last = 0;
+	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "killed flood: database opens");
+		return;
+	}
+	SETUP(gw_store_exec(&s, "CREATE TABLE filler(id INTEGER PRIMARY KEY, b BLOB)"));
+	page = query_int(s.db, "PRAGMA page_size");
+	gw_store_close(&s);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		/* the loop: commits with no pause until killed */
+		if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK ||
+		    gw_store_checkpointer_start(&s, path) != MQS_OK)
+			_exit(1);
+		gw_store_nowait(&s);
+		for (long long i = 1;; i++) {
+			char sql[200];
+
+			snprintf(sql, sizeof(sql),
+			         "INSERT INTO filler VALUES (%lld, randomblob(3000))", i);
+			if (gw_store_begin(&s) != MQS_OK || gw_store_exec(&s, sql) != MQS_OK ||
+			    gw_store_exec(&s, "DELETE FROM filler WHERE id < (SELECT max(id) - 200 "
+			                      "FROM filler)") != MQS_OK ||
+			    gw_store_commit(&s) != MQS_OK)
+				_exit(2);
+			*last = i; /* committed */
+		}
+	}
+	if (pid < 0) {
+		tap_ok(0, "killed flood: fork");
+		munmap((void *)last, sizeof(*last));
+		return;
+	}
+	/* until the WAL file went past the soft cap (its size is its peak) and
+	 * 300 commits more, at most 120 s (a busy machine) */
+	for (int i = 0; i < 12000; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+
+		w = file_size(wal);
+		if (at_kill == 0 && w > GW_STORE_CKPT_MAX_PAGES * (page + 24))
+			at_kill = *last + 300;
+		if (at_kill > 0 && *last >= at_kill)
+			break;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			pid = -1;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	at_kill = *last;
+	tap_ok(pid > 0 && WIFSIGNALED(st), "killed flood: the writer ran until the SIGKILL");
+	tap_diag("killed flood: %lld commits, WAL %lld pages", at_kill, w / (page + 24));
+	if (gw_store_open(&s, path, key_path, 0, err, sizeof(err)) != MQS_OK) {
+		tap_diag("%s", err);
+		tap_ok(0, "killed flood: the database opens again");
+		munmap((void *)last, sizeof(*last));
+		return;
+	}
+	tap_ok(integrity_ok(s.db), "killed flood: PRAGMA integrity_check says ok");
+	n = query_int(s.db, "SELECT count(*) FROM filler");
+	lo = query_int(s.db, "SELECT min(id) FROM filler");
+	hi = query_int(s.db, "SELECT max(id) FROM filler");
+	tap_ok(hi >= at_kill && hi - lo + 1 == n && n >= 1 && n <= 201,
+	       "killed flood: every committed row there (last %lld, rows %lld..%lld, %lld)",
+	       at_kill, lo, hi, n);
+	gw_store_close(&s);
+	munmap((void *)last, sizeof(*last));
 }
 
 /* The page cache bound (docs/gateway.md, "Memory"): a database much
@@ -768,6 +893,7 @@ int main(void)
 	test_payloads();
 	test_checkpointer();
 	test_checkpointer_bound();
+	test_checkpointer_kill();
 	test_cache_bound();
 	test_syncer();
 	{
