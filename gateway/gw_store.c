@@ -417,6 +417,7 @@ struct gw_store_ckpt {
 	pthread_cond_t cv;
 	int wake, stop; /* under mu */
 	int last_pages; /* WAL size at the last wake-up (loop's thread only) */
+	int prev_pages; /* WAL size at the hook's last call (loop's thread only) */
 	unsigned epoch; /* the WAL's restarts seen by the loop (written by the loop under mu) */
 	/* the thread's last pass (under run): the epoch it began in, the
 	 * WAL's frames then and how many of them are in the database (-1 when
@@ -489,7 +490,7 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	struct gw_store_ckpt *c = arg;
 
 	(void)name;
-	if (pages < c->last_pages) {
+	if (pages < c->prev_pages) {
 		/* the WAL restarted from its beginning: the thread's last pass
 		 * says nothing of this one */
 		c->last_pages = 0;
@@ -497,6 +498,7 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 		c->epoch++;
 		pthread_mutex_unlock(&c->mu);
 	}
+	c->prev_pages = pages;
 	if (pages >= GW_STORE_CKPT_HARD_PAGES) {
 		pthread_mutex_lock(&c->run);
 		(void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
