@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* gw_xfer.c - libcurl transfers that may block, on a pool of threads
  * (gw_xfer.h; docs/channels.md, "Email over libcurl"). */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gw_xfer.h"
@@ -15,6 +17,9 @@
 /* sockets of a pool at most: each thread's connection, and a new one
  * (two while happy eyeballs tries both address families) */
 #define XFER_SOCKS_MAX (4 * GW_XFER_THREADS_MAX)
+/* thread slots: the live threads and, briefly, those ending (their slot is
+ * freed when the next thread starts, or at the stop) */
+#define XFER_SLOTS (2 * GW_XFER_THREADS_MAX)
 
 /* A transfer in the pool: waiting, running or finished. */
 struct xfer_job {
@@ -30,23 +35,43 @@ struct xfer_list {
 	struct xfer_job *head, *tail;
 };
 
+/* What a slot of the pool's workers[] holds. */
+enum xfer_slot {
+	SLOT_FREE = 0, /* nothing: a new thread may take it */
+	SLOT_LIVE,     /* a thread that runs or waits for a job */
+	SLOT_ENDING,   /* a thread idle too long, closing its connection itself */
+	SLOT_ENDED     /* that thread has returned: join it, then the slot is free */
+};
+
 /* One thread and its multi handle (its connection cache). */
 struct xfer_worker {
 	struct gw_xfer *x;
 	pthread_t tid;
-	CURLM *multi;
+	CURLM *multi; /* NULL once an idle thread has cleaned it up itself */
+	enum xfer_slot slot;
+	pthread_cond_t cond; /* a job for this thread, or the stop */
+	int listed;          /* in the pool's idlers[] */
 };
 
+/* The worker of the calling thread (NULL in the caller's thread): whose
+ * socket xfer_open makes. */
+static _Thread_local struct xfer_worker *xfer_self;
+
 struct gw_xfer {
-	pthread_mutex_t lock; /* guards everything below but stop and the workers' multis */
-	pthread_cond_t cond;  /* a job waits, or the stop */
+	pthread_mutex_t lock;     /* guards everything below but stop and the workers' multis */
+	pthread_condattr_t cattr; /* the workers' conditions: the monotonic clock */
 	struct xfer_list urgent, bulk; /* waiting to start, urgent first */
 	struct xfer_list done;         /* finished, not yet taken */
 	size_t waiting;                /* jobs in urgent and bulk */
-	unsigned idle;                 /* threads waiting for a job */
-	unsigned nworkers, max_threads;
-	unsigned bulk_running; /* non-urgent jobs running */
-	struct xfer_worker workers[GW_XFER_THREADS_MAX];
+	/* threads waiting for a job, the one idle last on top: it is woken
+	 * first, so that under light traffic the others reach their idle
+	 * time and end */
+	struct xfer_worker *idlers[XFER_SLOTS];
+	unsigned nidle;
+	unsigned nworkers, max_threads; /* live threads (SLOT_LIVE), at most */
+	unsigned idle_ms;               /* a thread with no job this long ends */
+	unsigned bulk_running;          /* non-urgent jobs running */
+	struct xfer_worker workers[XFER_SLOTS];
 	atomic_int stop;
 	int stopped; /* gw_xfer_stop() done (the caller's thread only) */
 	CURLM *wake;
@@ -54,6 +79,7 @@ struct gw_xfer {
 	 * libcurl (a reply, the QUIT of a closing connection) outlasts it;
 	 * -1: a free slot */
 	int socks[XFER_SOCKS_MAX];
+	struct xfer_worker *sock_owner[XFER_SOCKS_MAX]; /* the thread that made it */
 	size_t count; /* started, not yet taken (the caller's thread only) */
 };
 
@@ -145,8 +171,10 @@ static curl_socket_t xfer_open(void *p, curlsocktype purpose, struct curl_sockad
 		if (x->socks[i] != -1)
 			continue;
 		fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-		if (fd >= 0)
+		if (fd >= 0) {
 			x->socks[i] = fd;
+			x->sock_owner[i] = xfer_self;
+		}
 		break;
 	}
 	pthread_mutex_unlock(&x->lock);
@@ -167,6 +195,43 @@ static int xfer_close(void *p, curl_socket_t fd)
 	}
 	pthread_mutex_unlock(&x->lock);
 	return close(fd);
+}
+
+/* Wake the thread that became idle last, if any (x->lock held): it takes
+ * it off idlers[] so that the next call wakes another one. */
+static void wake_one(struct gw_xfer *x)
+{
+	struct xfer_worker *w;
+
+	if (x->nidle == 0)
+		return;
+	w = x->idlers[--x->nidle];
+	w->listed = 0;
+	pthread_cond_signal(&w->cond);
+}
+
+/* Take w off idlers[] (x->lock held; w->listed). */
+static void idle_remove(struct gw_xfer *x, struct xfer_worker *w)
+{
+	for (unsigned i = 0; i < x->nidle; i++) {
+		if (x->idlers[i] != w)
+			continue;
+		memmove(&x->idlers[i], &x->idlers[i + 1],
+		        (x->nidle - i - 1) * sizeof(x->idlers[0]));
+		x->nidle--;
+		break;
+	}
+	w->listed = 0;
+}
+
+/* Shut down the sockets thread w made (x->lock held): the connection it
+ * closes next ends at once, with no wait for a server's reply to QUIT. */
+static void socks_shut(struct gw_xfer *x, const struct xfer_worker *w)
+{
+	for (size_t i = 0; i < XFER_SOCKS_MAX; i++) {
+		if (x->socks[i] != -1 && x->sock_owner[i] == w)
+			shutdown(x->socks[i], SHUT_RDWR);
+	}
 }
 
 /* Run j on w's multi handle until it ends or the pool stops. */
@@ -200,23 +265,54 @@ static void worker_run(struct xfer_worker *w, struct xfer_job *j)
 	curl_multi_remove_handle(w->multi, j->easy);
 }
 
-/* A thread of the pool: one job after the other until the stop. */
+/* The monotonic clock idle_ms from now, for pthread_cond_timedwait. */
+static struct timespec idle_deadline(unsigned idle_ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += (time_t)(idle_ms / 1000);
+	t.tv_nsec += (long)(idle_ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* A thread of the pool: one job after the other until the stop, or until
+ * it had no job for x->idle_ms (then it ends, its connection with it). */
 static void *worker_main(void *arg)
 {
 	struct xfer_worker *w = arg;
 	struct gw_xfer *x = w->x;
+	int retire = 0;
 
+	xfer_self = w;
 	pthread_mutex_lock(&x->lock);
 	for (;;) {
 		struct xfer_job *j = NULL;
+		/* idle from now: a wake-up that brings no job does not restart it */
+		struct timespec until = idle_deadline(x->idle_ms);
 
 		while (!atomic_load(&x->stop)) {
+			int rc;
+
 			j = job_next(x);
 			if (j != NULL)
 				break;
-			x->idle++;
-			pthread_cond_wait(&x->cond, &x->lock);
-			x->idle--;
+			x->idlers[x->nidle++] = w;
+			w->listed = 1;
+			rc = pthread_cond_timedwait(&w->cond, &x->lock, &until);
+			if (w->listed)
+				idle_remove(x, w);
+			if (rc == ETIMEDOUT && !atomic_load(&x->stop)) {
+				/* a job may have come with the time-out */
+				j = job_next(x);
+				if (j == NULL)
+					retire = 1;
+				break;
+			}
 		}
 		if (j == NULL)
 			break;
@@ -228,7 +324,7 @@ static void *worker_main(void *arg)
 			 * idle one when this one takes an urgent job next */
 			x->bulk_running--;
 			if (x->bulk.head != NULL)
-				pthread_cond_signal(&x->cond);
+				wake_one(x);
 		}
 		/* a failure once the stop began may be the stop's doing (its
 		 * sockets shut down): no outcome, the caller sends it again.  A
@@ -238,6 +334,22 @@ static void *worker_main(void *arg)
 		list_push(&x->done, j);
 		if (x->wake != NULL)
 			curl_multi_wakeup(x->wake);
+	}
+	if (retire) {
+		/* no longer counted: a new job gets a new thread.  The stop
+		 * (which cannot have begun: it is checked under the lock)
+		 * leaves this multi handle to this thread */
+		x->nworkers--;
+		w->slot = SLOT_ENDING;
+		/* no QUIT exchange: a server that never answers it would keep
+		 * this thread (libcurl waits up to its response timeout) */
+		socks_shut(x, w);
+		pthread_mutex_unlock(&x->lock);
+		/* outside the lock: closing the connection calls xfer_close */
+		curl_multi_cleanup(w->multi);
+		pthread_mutex_lock(&x->lock);
+		w->multi = NULL;
+		w->slot = SLOT_ENDED;
 	}
 	pthread_mutex_unlock(&x->lock);
 	return NULL;
@@ -258,14 +370,22 @@ struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, char *err, size_t
 		goto fail;
 	}
 	locked = 1;
-	if (pthread_cond_init(&x->cond, NULL) != 0) {
+	/* idle time-outs on the monotonic clock: a clock step neither ends
+	 * every thread nor keeps them forever */
+	if (pthread_condattr_init(&x->cattr) != 0) {
 		snprintf(err, errlen, "cannot create the transfer pool: no condition");
+		goto fail;
+	}
+	if (pthread_condattr_setclock(&x->cattr, CLOCK_MONOTONIC) != 0) {
+		pthread_condattr_destroy(&x->cattr);
+		snprintf(err, errlen, "cannot create the transfer pool: no monotonic clock");
 		goto fail;
 	}
 	x->max_threads = max_threads == 0                    ? 1
 	                 : max_threads > GW_XFER_THREADS_MAX ? GW_XFER_THREADS_MAX
 	                                                     : max_threads;
 	x->wake = wake;
+	x->idle_ms = GW_XFER_IDLE_MS;
 	atomic_init(&x->stop, 0);
 	for (size_t i = 0; i < XFER_SOCKS_MAX; i++)
 		x->socks[i] = -1;
@@ -279,28 +399,65 @@ out:
 	return x;
 }
 
-/* One more thread (x->lock held).  MQS_OK or MQS_ERR_NOMEM. */
+/* Join the thread of slot w (it has returned, or is returning without
+ * the lock) and free the slot. */
+static void slot_free(struct xfer_worker *w)
+{
+	pthread_join(w->tid, NULL);
+	pthread_cond_destroy(&w->cond);
+	w->slot = SLOT_FREE;
+}
+
+/* A slot for a new thread (x->lock held), after joining every thread that
+ * ended by itself (it no longer needs the lock).  NULL when every slot
+ * holds a live or an ending thread. */
+static struct xfer_worker *slot_take(struct gw_xfer *x)
+{
+	struct xfer_worker *found = NULL;
+
+	for (size_t i = 0; i < XFER_SLOTS; i++) {
+		struct xfer_worker *w = &x->workers[i];
+
+		if (w->slot == SLOT_ENDED)
+			slot_free(w);
+		if (w->slot == SLOT_FREE && found == NULL)
+			found = w;
+	}
+	return found;
+}
+
+/* One more thread (x->lock held).  MQS_OK or MQS_ERR_NOMEM (no memory,
+ * no thread, or no slot while idle threads are still ending). */
 static int worker_add(struct gw_xfer *x)
 {
-	struct xfer_worker *w = &x->workers[x->nworkers];
+	struct xfer_worker *w = slot_take(x);
 	sigset_t all, old;
 	int rc = MQS_ERR_NOMEM;
 
-	w->x = x;
-	w->multi = curl_multi_init();
-	if (w->multi == NULL)
+	if (w == NULL)
 		goto out;
+	w->x = x;
+	w->listed = 0;
+	if (pthread_cond_init(&w->cond, &x->cattr) != 0)
+		goto out;
+	w->multi = curl_multi_init();
+	if (w->multi == NULL) {
+		pthread_cond_destroy(&w->cond);
+		goto out;
+	}
 	/* signals stay with the loop's thread (its self-pipe) */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&w->tid, NULL, worker_main, w) == 0) {
 		x->nworkers++;
+		w->slot = SLOT_LIVE;
 		rc = MQS_OK;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != MQS_OK) {
 		curl_multi_cleanup(w->multi);
 		w->multi = NULL;
+		pthread_cond_destroy(&w->cond);
 	}
 out:
 	return rc;
@@ -346,7 +503,7 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent)
 		goto out;
 	}
 	/* a thread for it unless one waits for work already */
-	if (x->waiting + 1 > x->idle && x->nworkers < x->max_threads && worker_add(x) != MQS_OK &&
+	if (x->waiting + 1 > x->nidle && x->nworkers < x->max_threads && worker_add(x) != MQS_OK &&
 	    x->nworkers == 0) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
@@ -355,10 +512,10 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent)
 	j = NULL;
 	x->waiting++;
 	x->count++;
-	/* one waiting thread looks (which one does not matter: job_next's
-	 * rule is the pool's, not a thread's).  A bulk job it may not take yet
-	 * is started by the thread whose bulk job ends (worker_main) */
-	pthread_cond_signal(&x->cond);
+	/* the thread idle last looks (job_next's rule is the pool's, not a
+	 * thread's).  A bulk job it may not take yet is started by the thread
+	 * whose bulk job ends (worker_main) */
+	wake_one(x);
 out:
 	pthread_mutex_unlock(&x->lock);
 	mqs_free(j);
@@ -382,6 +539,25 @@ CURL *gw_xfer_take(struct gw_xfer *x, CURLcode *cc)
 		mqs_free(j);
 	}
 	return easy;
+}
+
+/* A thread's idle time before it ends (gw_xfer.h). */
+void gw_xfer_set_idle(struct gw_xfer *x, unsigned idle_ms)
+{
+	pthread_mutex_lock(&x->lock);
+	x->idle_ms = idle_ms == 0 ? 1 : idle_ms;
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* Live threads (gw_xfer.h). */
+unsigned gw_xfer_threads(struct gw_xfer *x)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&x->lock);
+	n = x->nworkers;
+	pthread_mutex_unlock(&x->lock);
+	return n;
 }
 
 /* Transfers not yet taken back (gw_xfer.h). */
@@ -409,23 +585,41 @@ static void list_drop_interrupted(struct xfer_list *l)
 /* Stop the pool's threads (gw_xfer.h). */
 void gw_xfer_stop(struct gw_xfer *x)
 {
+	unsigned char join[XFER_SLOTS];
+
 	if (x == NULL || x->stopped)
 		return;
 	pthread_mutex_lock(&x->lock);
 	atomic_store(&x->stop, 1);
-	pthread_cond_broadcast(&x->cond);
+	for (unsigned i = 0; i < x->nidle; i++)
+		pthread_cond_signal(&x->idlers[i]->cond);
 	/* every wait on a socket ends now (the threads still close them) */
 	for (size_t i = 0; i < XFER_SOCKS_MAX; i++) {
 		if (x->socks[i] != -1)
 			shutdown(x->socks[i], SHUT_RDWR);
 	}
-	pthread_mutex_unlock(&x->lock);
-	for (unsigned i = 0; i < x->nworkers; i++) {
-		curl_multi_wakeup(x->workers[i].multi);
-		pthread_join(x->workers[i].tid, NULL);
-		curl_multi_cleanup(x->workers[i].multi);
-		x->workers[i].multi = NULL;
+	/* a live thread keeps its multi handle until joined here (no thread
+	 * starts ending once the stop is set); an ending one cleans up its
+	 * own, so only live ones are woken.  Which slots to join is read
+	 * under the lock: an ending thread still changes its slot */
+	for (size_t i = 0; i < XFER_SLOTS; i++) {
+		join[i] = x->workers[i].slot != SLOT_FREE;
+		if (x->workers[i].slot == SLOT_LIVE)
+			curl_multi_wakeup(x->workers[i].multi);
 	}
+	pthread_mutex_unlock(&x->lock);
+	for (size_t i = 0; i < XFER_SLOTS; i++) {
+		struct xfer_worker *w = &x->workers[i];
+
+		if (!join[i])
+			continue;
+		pthread_join(w->tid, NULL);
+		curl_multi_cleanup(w->multi); /* NULL (ended by itself) is fine */
+		w->multi = NULL;
+		pthread_cond_destroy(&w->cond);
+		w->slot = SLOT_FREE;
+	}
+	x->nworkers = 0;
 	/* the threads are gone: no lock needed from here on.  The jobs
 	 * dropped stay counted: never taken back */
 	x->stopped = 1;
@@ -442,7 +636,7 @@ void gw_xfer_free(struct gw_xfer *x)
 		return;
 	gw_xfer_stop(x);
 	list_free(&x->done);
-	pthread_cond_destroy(&x->cond);
+	pthread_condattr_destroy(&x->cattr);
 	pthread_mutex_destroy(&x->lock);
 	mqs_free(x);
 }

@@ -11,8 +11,12 @@
  * transfer at a time and keeping its connection for the next one.  A wait
  * in one thread holds only that transfer.
  *
- * Threads start on demand, up to the pool's max_threads; transfers beyond
- * that wait in order, urgent ones (alerts) ahead of the others, and
+ * Threads start on demand, up to the pool's max_threads.  A new transfer
+ * goes to the thread that became idle last, and a thread that had no
+ * transfer for GW_XFER_IDLE_MS ends, shutting its connection down (no wait
+ * for a reply to QUIT): after a campaign the pool shrinks back, and light
+ * traffic keeps one thread, not all.  Transfers beyond max_threads wait in
+ * order, urgent ones (alerts) ahead of the others, and
  * non-urgent ones never take the last thread (with max_threads above 1):
  * it is kept for urgent ones.  A finished
  * transfer is handed back through gw_xfer_take() in the loop's thread, and
@@ -45,7 +49,8 @@
 
 #include "mqs_error.h"
 
-#define GW_XFER_THREADS_MAX 64 /* threads of one pool at most */
+#define GW_XFER_THREADS_MAX 64    /* threads of one pool at most */
+#define GW_XFER_IDLE_MS     60000 /* a thread with no transfer this long ends */
 
 struct gw_xfer;
 
@@ -66,6 +71,14 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent) MQS_MUST_CHECK;
  * when none has finished since the last call.  Call it from the thread
  * that starts transfers. */
 CURL *gw_xfer_take(struct gw_xfer *x, CURLcode *cc);
+
+/* How long a thread waits for a transfer before it ends (idle_ms, 1 at
+ * least; GW_XFER_IDLE_MS by default).  Takes effect from the thread's
+ * next wait. */
+void gw_xfer_set_idle(struct gw_xfer *x, unsigned idle_ms);
+
+/* Threads running or waiting for a transfer now (not those ending). */
+unsigned gw_xfer_threads(struct gw_xfer *x);
 
 /* Transfers given to the pool and not yet taken back (after
  * gw_xfer_stop() and every gw_xfer_take(): those the stop left to the

@@ -31,7 +31,7 @@
 #include "mqs_error.h"
 #include "tap.h"
 
-#define CONNS_MAX 16
+#define CONNS_MAX 32
 
 /* Host name lookups of *.hang.invalid hang until lookup_release is set
  * (or 60 s), then resolve to 127.0.0.1: libcurl's resolver thread calls
@@ -66,6 +66,8 @@ struct server {
 	atomic_int release;  /* held replies may go */
 	atomic_int stalling; /* replies held so far */
 	atomic_int quit;     /* the accept loop ends */
+	atomic_int closed;   /* connections the client closed (QUIT or end of file) */
+	atomic_int mute;     /* QUIT gets no reply: the client must not wait for one */
 	pthread_t acceptor;
 	pthread_t conn[CONNS_MAX];
 	int fds[CONNS_MAX];
@@ -143,12 +145,15 @@ static void *serve_conn(void *arg)
 			}
 			say(fd, "250 2.0.0 ok queued as QT1\r\n");
 		} else if (strncasecmp(line, "QUIT", 4) == 0) {
+			if (atomic_load(&s->mute))
+				continue; /* until the client closes */
 			say(fd, "221 bye\r\n");
 			break;
 		} else {
 			say(fd, "250 ok\r\n");
 		}
 	}
+	atomic_fetch_add(&s->closed, 1);
 	return NULL;
 }
 
@@ -334,7 +339,7 @@ int main(void)
 	char err[128];
 	double t0, dt;
 
-	tap_plan(42);
+	tap_plan(62);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	wake = curl_multi_init();
 	if (server_start(&s) != 0) {
@@ -436,6 +441,85 @@ int main(void)
 	email_free(a, &ma);
 	email_free(slow, &ms);
 	email_free(fast, &mf);
+
+	/* a thread with no transfer for its idle time ends and closes its
+	 * connection; the next transfer gets a new thread in a freed slot */
+	atomic_store(&s.release, 1);
+	x = gw_xfer_new(wake, 2, err, sizeof(err));
+	tap_ok(x != NULL, "pool made for the idle test");
+	gw_xfer_set_idle(x, 50);
+	for (int round = 0; round < 3; round++) {
+		int closed = atomic_load(&s.closed);
+
+		/* last round: a server that never answers QUIT (libcurl would
+		 * wait 120 s for it, the thread's slot held meanwhile) */
+		atomic_store(&s.mute, round == 2);
+		a = email(&s, &ma, "<idle@t>");
+		tap_is_int(gw_xfer_start(x, a, round == 1 ? 0 : 1), MQS_OK,
+		           "round %d: email started", round);
+		take_is(x, wake, a, "an email sent by the pool");
+		email_free(a, &ma);
+		t0 = mono_s();
+		while ((gw_xfer_threads(x) > 0 || atomic_load(&s.closed) == closed) &&
+		       mono_s() - t0 < 20)
+			usleep(10000);
+		tap_is_int(gw_xfer_threads(x), 0, "round %d: the idle thread ended", round);
+		tap_ok(atomic_load(&s.closed) > closed, "round %d: its connection was closed",
+		       round);
+		if (round == 2)
+			tap_ok(mono_s() - t0 < 10, "and no wait for a reply to QUIT (%.2f s)",
+			       mono_s() - t0);
+	}
+	atomic_store(&s.mute, 0);
+	/* under light traffic the thread idle last takes each email: the
+	 * others reach their idle time and end */
+	gw_xfer_free(x);
+	x = pool_fresh(&s, wake, 4);
+	gw_xfer_set_idle(x, 300); /* from each thread's next idle time on */
+	{
+		struct msg mh[4];
+		CURL *h[4];
+		int n = 0;
+
+		for (int i = 0; i < 4; i++) {
+			h[i] = email(&s, &mh[i], "<slow-idle@t>");
+			if (gw_xfer_start(x, h[i], 1) == MQS_OK)
+				n++;
+		}
+		tap_ok(n == 4 && stalled(&s, 4, 30), "four threads busy at once");
+		atomic_store(&s.release, 1);
+		for (int i = 0; i < 4; i++) {
+			got = take_wait(x, wake, 30, &cc);
+			if (got != NULL)
+				n--;
+		}
+		for (int i = 0; i < 4; i++)
+			email_free(h[i], &mh[i]);
+		tap_ok(n == 0, "all four back (%u threads)", gw_xfer_threads(x));
+	}
+	t0 = mono_s();
+	while (mono_s() - t0 < 1.5) {
+		a = email(&s, &ma, "<light@t>");
+		if (gw_xfer_start(x, a, 1) != MQS_OK || take_wait(x, wake, 30, &cc) != a)
+			break;
+		email_free(a, &ma);
+		a = NULL;
+		usleep(20000);
+	}
+	tap_ok(a == NULL, "an email every 20 ms for 1.5 s, each sent");
+	if (a != NULL)
+		email_free(a, &ma);
+	/* one, or none if the machine held the test past the idle time */
+	tap_ok(gw_xfer_threads(x) <= 1, "one thread left: the other three ended (%u)",
+	       gw_xfer_threads(x));
+
+	/* the stop while a thread ends by itself */
+	gw_xfer_set_idle(x, 1);
+	a = email(&s, &ma, "<idle@t>");
+	tap_is_int(gw_xfer_start(x, a, 1), MQS_OK, "email started before the stop");
+	take_is(x, wake, a, "and sent");
+	gw_xfer_free(x);
+	email_free(a, &ma);
 
 	/* the stop does not wait for a host name lookup that hangs (libcurl
 	 * waited for its resolver thread: the resolver's timeouts) */
