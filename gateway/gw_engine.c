@@ -383,6 +383,12 @@ size_t gw_engine_alerts_running(const struct gw_engine *e)
 	return n;
 }
 
+/* Threads of the email pool now (gw_engine.h). */
+unsigned gw_engine_mail_threads(const struct gw_engine *e)
+{
+	return e->xfer != NULL ? gw_xfer_threads(e->xfer) : 0;
+}
+
 /* Transfers running. */
 size_t gw_engine_inflight(const struct gw_engine *e)
 {
@@ -762,7 +768,8 @@ static int start_easy(struct gw_engine *e, struct inflight *f)
 		return curl_multi_add_handle(e->multi, f->easy) == CURLM_OK ? MQS_OK
 		                                                            : MQS_ERR_NOMEM;
 	if (e->xfer == NULL) {
-		e->xfer = gw_xfer_new(e->multi, GW_XFER_THREADS_MAX, err, sizeof(err));
+		e->xfer =
+		    gw_xfer_new(e->multi, GW_XFER_THREADS_MAX, GW_XFER_IDLE_MS, err, sizeof(err));
 		if (e->xfer == NULL) {
 			gw_log(GW_LOG_WARN, "%s", err);
 			return MQS_ERR_NOMEM;

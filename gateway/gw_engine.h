@@ -126,6 +126,11 @@ size_t gw_engine_alerts_running(const struct gw_engine *e);
 /* Number of transfers running. */
 size_t gw_engine_inflight(const struct gw_engine *e);
 
+/* Threads of the libcurl email pool (gw_xfer.h) running or waiting for an
+ * email now: 0 before the first such email and after they all went idle
+ * long enough to end. */
+unsigned gw_engine_mail_threads(const struct gw_engine *e);
+
 /* Number of finished deliveries whose outcome is not written yet (the
  * store refused the write; it is retried with backoff from
  * gw_engine_dispatch(), never dropped). */

@@ -657,10 +657,11 @@ static void mem_report(struct gw_loop *l)
 	gw_log(GW_LOG_INFO,
 	       "memory: rss %ld kB; heap in use %lld kB, free %lld kB, mmapped %lld kB; sqlite "
 	       "%lld kB "
-	       "(peak %lld kB), page cache %lld kB (loop) + %lld kB (checkpointer)",
+	       "(peak %lld kB), page cache %lld kB (loop) + %lld kB (checkpointer); email "
+	       "threads %u",
 	       rss_kb(), heap_used, heap_free, heap_mmap, (long long)(m.sqlite_used / 1024),
 	       (long long)(m.sqlite_peak / 1024), (long long)(m.cache_loop / 1024),
-	       (long long)(m.cache_ckpt / 1024));
+	       (long long)(m.cache_ckpt / 1024), gw_engine_mail_threads(l->gw.engine));
 }
 
 /* The loop, until a signal and the drain that follows it. */

@@ -68,6 +68,8 @@ struct gw_xfer {
 	 * time and end */
 	struct xfer_worker *idlers[XFER_SLOTS];
 	unsigned nidle;
+	unsigned woken;                 /* taken off idlers[] by wake_one, not yet running again */
+	unsigned nended;                /* slots in SLOT_ENDED, joined by the caller's thread */
 	unsigned nworkers, max_threads; /* live threads (SLOT_LIVE), at most */
 	unsigned idle_ms;               /* a thread with no job this long ends */
 	unsigned bulk_running;          /* non-urgent jobs running */
@@ -207,6 +209,7 @@ static void wake_one(struct gw_xfer *x)
 		return;
 	w = x->idlers[--x->nidle];
 	w->listed = 0;
+	x->woken++;
 	pthread_cond_signal(&w->cond);
 }
 
@@ -305,7 +308,9 @@ static void *worker_main(void *arg)
 			w->listed = 1;
 			rc = pthread_cond_timedwait(&w->cond, &x->lock, &until);
 			if (w->listed)
-				idle_remove(x, w);
+				idle_remove(x, w); /* a time-out, the stop */
+			else
+				x->woken--; /* wake_one's: it counted this thread */
 			if (rc == ETIMEDOUT && !atomic_load(&x->stop)) {
 				/* a job may have come with the time-out */
 				j = job_next(x);
@@ -350,13 +355,15 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&x->lock);
 		w->multi = NULL;
 		w->slot = SLOT_ENDED;
+		x->nended++;
 	}
 	pthread_mutex_unlock(&x->lock);
 	return NULL;
 }
 
 /* A new pool (gw_xfer.h). */
-struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, char *err, size_t errlen)
+struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, unsigned idle_ms, char *err,
+                            size_t errlen)
 {
 	struct gw_xfer *x = mqs_calloc(1, sizeof(*x));
 	int locked = 0;
@@ -385,7 +392,7 @@ struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, char *err, size_t
 	                 : max_threads > GW_XFER_THREADS_MAX ? GW_XFER_THREADS_MAX
 	                                                     : max_threads;
 	x->wake = wake;
-	x->idle_ms = GW_XFER_IDLE_MS;
+	x->idle_ms = idle_ms == 0 ? GW_XFER_IDLE_MS : idle_ms;
 	atomic_init(&x->stop, 0);
 	for (size_t i = 0; i < XFER_SOCKS_MAX; i++)
 		x->socks[i] = -1;
@@ -408,22 +415,29 @@ static void slot_free(struct xfer_worker *w)
 	w->slot = SLOT_FREE;
 }
 
+/* Join every thread that ended by itself (x->lock held): their stacks go
+ * now, not at the next thread's start or the stop. */
+static void slots_reap(struct gw_xfer *x)
+{
+	for (size_t i = 0; i < XFER_SLOTS && x->nended > 0; i++) {
+		if (x->workers[i].slot == SLOT_ENDED) {
+			slot_free(&x->workers[i]);
+			x->nended--;
+		}
+	}
+}
+
 /* A slot for a new thread (x->lock held), after joining every thread that
  * ended by itself (it no longer needs the lock).  NULL when every slot
  * holds a live or an ending thread. */
 static struct xfer_worker *slot_take(struct gw_xfer *x)
 {
-	struct xfer_worker *found = NULL;
-
+	slots_reap(x);
 	for (size_t i = 0; i < XFER_SLOTS; i++) {
-		struct xfer_worker *w = &x->workers[i];
-
-		if (w->slot == SLOT_ENDED)
-			slot_free(w);
-		if (w->slot == SLOT_FREE && found == NULL)
-			found = w;
+		if (x->workers[i].slot == SLOT_FREE)
+			return &x->workers[i];
 	}
-	return found;
+	return NULL;
 }
 
 /* One more thread (x->lock held).  MQS_OK or MQS_ERR_NOMEM (no memory,
@@ -503,8 +517,8 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent)
 		goto out;
 	}
 	/* a thread for it unless one waits for work already */
-	if (x->waiting + 1 > x->nidle && x->nworkers < x->max_threads && worker_add(x) != MQS_OK &&
-	    x->nworkers == 0) {
+	if (x->waiting + 1 > x->nidle + x->woken && x->nworkers < x->max_threads &&
+	    worker_add(x) != MQS_OK && x->nworkers == 0) {
 		rc = MQS_ERR_NOMEM;
 		goto out;
 	}
@@ -529,6 +543,7 @@ CURL *gw_xfer_take(struct gw_xfer *x, CURLcode *cc)
 	CURL *easy = NULL;
 
 	pthread_mutex_lock(&x->lock);
+	slots_reap(x);
 	j = list_pop(&x->done);
 	if (j != NULL)
 		x->count--;
@@ -539,14 +554,6 @@ CURL *gw_xfer_take(struct gw_xfer *x, CURLcode *cc)
 		mqs_free(j);
 	}
 	return easy;
-}
-
-/* A thread's idle time before it ends (gw_xfer.h). */
-void gw_xfer_set_idle(struct gw_xfer *x, unsigned idle_ms)
-{
-	pthread_mutex_lock(&x->lock);
-	x->idle_ms = idle_ms == 0 ? 1 : idle_ms;
-	pthread_mutex_unlock(&x->lock);
 }
 
 /* Live threads (gw_xfer.h). */

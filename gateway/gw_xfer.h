@@ -56,9 +56,12 @@ struct gw_xfer;
 
 /* A pool of at most max_threads threads (1..GW_XFER_THREADS_MAX; none runs
  * before the first transfer).  wake: the multi handle to wake when a
- * transfer ends (the loop's; NULL: none).  NULL with a lowercase reason in
+ * transfer ends (the loop's; NULL: none).  idle_ms: how long a thread
+ * waits for a transfer before it ends (0: GW_XFER_IDLE_MS).  NULL with a
+ * lowercase reason in
  * err when out of memory (or no mutex or condition could be made). */
-struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, char *err, size_t errlen);
+struct gw_xfer *gw_xfer_new(CURLM *wake, unsigned max_threads, unsigned idle_ms, char *err,
+                            size_t errlen);
 
 /* Start easy (fully set up) in the pool; urgent: ahead of every waiting
  * non-urgent transfer.  MQS_OK (the pool owns easy until gw_xfer_take
@@ -71,11 +74,6 @@ int gw_xfer_start(struct gw_xfer *x, CURL *easy, int urgent) MQS_MUST_CHECK;
  * when none has finished since the last call.  Call it from the thread
  * that starts transfers. */
 CURL *gw_xfer_take(struct gw_xfer *x, CURLcode *cc);
-
-/* How long a thread waits for a transfer before it ends (idle_ms, 1 at
- * least; GW_XFER_IDLE_MS by default).  Takes effect from the thread's
- * next wait. */
-void gw_xfer_set_idle(struct gw_xfer *x, unsigned idle_ms);
 
 /* Threads running or waiting for a transfer now (not those ending). */
 unsigned gw_xfer_threads(struct gw_xfer *x);

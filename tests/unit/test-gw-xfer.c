@@ -310,13 +310,13 @@ static int woken(CURLM *wake, double secs)
 }
 
 /* A new pool of threads threads; s holds its replies again. */
-static struct gw_xfer *pool_fresh(struct server *s, CURLM *wake, unsigned threads)
+static struct gw_xfer *pool_fresh(struct server *s, CURLM *wake, unsigned threads, unsigned idle_ms)
 {
 	char err[128];
 
 	atomic_store(&s->release, 0);
 	atomic_store(&s->stalling, 0);
-	return gw_xfer_new(wake, threads, err, sizeof(err));
+	return gw_xfer_new(wake, threads, idle_ms, err, sizeof(err));
 }
 
 static int stalled(struct server *s, int n, double secs)
@@ -339,7 +339,7 @@ int main(void)
 	char err[128];
 	double t0, dt;
 
-	tap_plan(62);
+	tap_plan(64);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	wake = curl_multi_init();
 	if (server_start(&s) != 0) {
@@ -348,7 +348,7 @@ int main(void)
 	}
 
 	/* a held reply holds only its own transfer */
-	x = gw_xfer_new(wake, 4, err, sizeof(err));
+	x = gw_xfer_new(wake, 4, 0, err, sizeof(err));
 	tap_ok(x != NULL, "pool made");
 	slow = email(&s, &ms, "<slow@t>");
 	fast = email(&s, &mf, "<fast@t>");
@@ -368,7 +368,7 @@ int main(void)
 
 	/* urgent ahead of waiting bulk: one thread, held by a bulk email */
 	gw_xfer_free(x);
-	x = pool_fresh(&s, wake, 1);
+	x = pool_fresh(&s, wake, 1, 0);
 	a = email(&s, &ma, "<slow-a@t>");
 	b = email(&s, &mb, "<b@t>");
 	c = email(&s, &mc, "<c@t>");
@@ -400,7 +400,7 @@ int main(void)
 
 	/* bulk transfers never take the last thread: two threads, the first
 	 * held by a bulk email; another bulk one waits, an urgent one goes */
-	x = pool_fresh(&s, wake, 2);
+	x = pool_fresh(&s, wake, 2, 0);
 	a = email(&s, &ma, "<slow-a@t>");
 	b = email(&s, &mb, "<slow-b@t>");
 	c = email(&s, &mc, "<c@t>");
@@ -421,7 +421,7 @@ int main(void)
 	/* the stop keeps the outcome of a transfer that ended before it (an
 	 * email the server took is not sent again); a held one is the
 	 * caller's again, without an outcome */
-	x = pool_fresh(&s, wake, 2);
+	x = pool_fresh(&s, wake, 2, 0);
 	slow = email(&s, &ms, "<slow@t>");
 	fast = email(&s, &mf, "<fast@t>");
 	tap_is_int(gw_xfer_start(x, slow, 1), MQS_OK, "a held email");
@@ -445,9 +445,8 @@ int main(void)
 	/* a thread with no transfer for its idle time ends and closes its
 	 * connection; the next transfer gets a new thread in a freed slot */
 	atomic_store(&s.release, 1);
-	x = gw_xfer_new(wake, 2, err, sizeof(err));
+	x = gw_xfer_new(wake, 2, 50, err, sizeof(err));
 	tap_ok(x != NULL, "pool made for the idle test");
-	gw_xfer_set_idle(x, 50);
 	for (int round = 0; round < 3; round++) {
 		int closed = atomic_load(&s.closed);
 
@@ -474,8 +473,7 @@ int main(void)
 	/* under light traffic the thread idle last takes each email: the
 	 * others reach their idle time and end */
 	gw_xfer_free(x);
-	x = pool_fresh(&s, wake, 4);
-	gw_xfer_set_idle(x, 300); /* from each thread's next idle time on */
+	x = pool_fresh(&s, wake, 4, 300);
 	{
 		struct msg mh[4];
 		CURL *h[4];
@@ -513,8 +511,38 @@ int main(void)
 	tap_ok(gw_xfer_threads(x) <= 1, "one thread left: the other three ended (%u)",
 	       gw_xfer_threads(x));
 
+	/* bursts: a thread woken for an email counts as taken, so a burst of
+	 * four never starts a fifth thread */
+	gw_xfer_free(x);
+	x = pool_fresh(&s, wake, 16, 0);
+	atomic_store(&s.release, 1);
+	{
+		int sent = 0;
+
+		for (int burst = 0; burst < 5; burst++) {
+			struct msg mh[4];
+			CURL *h[4];
+			int started = 0;
+
+			for (int i = 0; i < 4; i++) {
+				h[i] = email(&s, &mh[i], "<burst@t>");
+				if (gw_xfer_start(x, h[i], 1) == MQS_OK)
+					started++;
+			}
+			for (int i = 0; i < started; i++) {
+				if (take_wait(x, wake, 30, &cc) != NULL && cc == CURLE_OK)
+					sent++;
+			}
+			for (int i = 0; i < 4; i++)
+				email_free(h[i], &mh[i]);
+		}
+		tap_is_int(sent, 20, "five bursts of four emails sent");
+		tap_ok(gw_xfer_threads(x) <= 4, "four threads at most (%u)", gw_xfer_threads(x));
+	}
+
 	/* the stop while a thread ends by itself */
-	gw_xfer_set_idle(x, 1);
+	gw_xfer_free(x);
+	x = gw_xfer_new(wake, 1, 1, err, sizeof(err));
 	a = email(&s, &ma, "<idle@t>");
 	tap_is_int(gw_xfer_start(x, a, 1), MQS_OK, "email started before the stop");
 	take_is(x, wake, a, "and sent");
@@ -524,7 +552,7 @@ int main(void)
 	/* the stop does not wait for a host name lookup that hangs (libcurl
 	 * waited for its resolver thread: the resolver's timeouts) */
 	atomic_store(&s.release, 1);
-	x = gw_xfer_new(wake, 1, err, sizeof(err));
+	x = gw_xfer_new(wake, 1, 0, err, sizeof(err));
 	a = email_at(&s, &ma, "<a@t>", "mx.hang.invalid");
 	tap_is_int(gw_xfer_start(x, a, 1), MQS_OK, "an email to a host whose lookup hangs");
 	t0 = mono_s();
