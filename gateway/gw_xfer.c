@@ -627,6 +627,7 @@ void gw_xfer_stop(struct gw_xfer *x)
 		w->slot = SLOT_FREE;
 	}
 	x->nworkers = 0;
+	x->nended = 0;
 	/* the threads are gone: no lock needed from here on.  The jobs
 	 * dropped stay counted: never taken back */
 	x->stopped = 1;
