@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -75,6 +76,8 @@ struct conn {
 	int connerr;  /* submit could not open it: reported by perform */
 	unsigned gen; /* sockets closed so far: a reply that closed (and maybe
 	               * reopened) k ends the reading of the old socket */
+	int readable; /* this pass's poll saw input (or an error) on fd; a read
+	               * that emptied the socket clears it */
 };
 
 struct gw_smtp {
@@ -688,7 +691,7 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
                       void *arg)
 {
 	for (;;) {
-		int more;
+		int more, env = 0;
 		ssize_t w;
 
 		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent) {
@@ -703,10 +706,24 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 		}
 		if (k->wleft == 0)
 			return MQS_OK;
-		/* the message and the next envelope in one segment */
+		/* the rest of the message and the next envelope in one call
+		 * (one segment): what a connection writes per delivery is one
+		 * system call while it stays busy */
 		more = k->state == C_BODY && k->next != NULL && !k->next_sent;
-		w = send(k->fd, k->wp, k->wleft,
-		         MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
+		if (more)
+			env = snprintf(k->cmd, sizeof(k->cmd),
+			               "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n", c->mail_from,
+			               k->next->rcpt);
+		if (more && env > 0 && (size_t)env < sizeof(k->cmd)) {
+			struct iovec iov[2] = {{.iov_base = (void *)k->wp, .iov_len = k->wleft},
+			                       {.iov_base = k->cmd, .iov_len = (size_t)env}};
+			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+
+			w = sendmsg(k->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		} else {
+			w = send(k->fd, k->wp, k->wleft,
+			         MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
+		}
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -716,6 +733,15 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 			conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
 			return MQS_ERR_IO;
 		}
+		if (more && env > 0 && (size_t)env < sizeof(k->cmd) && (size_t)w >= k->wleft) {
+			/* the message is out, the envelope (part of it) too */
+			size_t e = (size_t)w - k->wleft;
+
+			k->wp = k->cmd + e;
+			k->wleft = (size_t)env - e;
+			k->next_sent = 1;
+			continue;
+		}
 		k->wp += w;
 		k->wleft -= (size_t)w;
 	}
@@ -724,19 +750,26 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 /* One read of k's socket into k->in and the parse of the complete reply
  * lines it brings: 1 (read and parsed), 0 (nothing waiting), -1 (the
  * server closed or the socket failed) or -2 (a broken reply).  On a
- * negative result nothing is reported yet: the caller decides. */
+ * negative result nothing is reported yet: the caller decides.  A read
+ * that got less than it asked for emptied the socket: k->readable is
+ * cleared, and what comes later is seen by the next pass's poll. */
 static int conn_recv(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_done_fn done,
                      void *arg)
 {
 	for (;;) {
-		ssize_t r = recv(k->fd, k->in + k->inlen, sizeof(k->in) - k->inlen, MSG_DONTWAIT);
+		size_t room = sizeof(k->in) - k->inlen;
+		ssize_t r = recv(k->fd, k->in + k->inlen, room, MSG_DONTWAIT);
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			k->readable = 0;
 			return 0;
+		}
 		if (r <= 0)
 			return -1;
+		if ((size_t)r < room)
+			k->readable = 0;
 		k->inlen += (size_t)r;
 		return read_lines(c, k, now_ms, done, arg) == MQS_OK ? 1 : -2;
 	}
@@ -790,7 +823,7 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 			/* closed by a reply: a socket opened meanwhile for the
 			 * next transaction is still connecting (its turn comes
 			 * when poll says so) */
-			if (k->gen != gen || reads >= IN_MAX_READS)
+			if (k->gen != gen || reads >= IN_MAX_READS || !k->readable)
 				return;
 			reads++;
 			got = conn_recv(c, k, now_ms, done, arg);
@@ -834,6 +867,27 @@ static void conn_read_due(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_
 /* I/O and timeouts (gw_smtp.h). */
 void gw_smtp_perform(struct gw_smtp *c, int64_t now_ms, gw_smtp_done_fn done, void *arg)
 {
+	struct pollfd p[GW_SMTP_CONNS_MAX];
+	unsigned at[GW_SMTP_CONNS_MAX], np = 0;
+
+	/* which connections have input: one zero-timeout poll for the pass,
+	 * not a read of every connection (most have nothing while a
+	 * campaign's replies trickle in) */
+	for (unsigned i = 0; i < c->nconns; i++) {
+		struct conn *k = &c->conns[i];
+
+		k->readable = 0;
+		if (k->fd < 0 || k->state == C_CONNECT)
+			continue;
+		p[np].fd = k->fd;
+		p[np].events = POLLIN;
+		p[np].revents = 0;
+		at[np++] = i;
+	}
+	if (np > 0 && poll(p, np, 0) > 0) {
+		for (unsigned j = 0; j < np; j++)
+			c->conns[at[j]].readable = p[j].revents != 0;
+	}
 	for (unsigned i = 0; i < c->nconns; i++) {
 		struct conn *k = &c->conns[i];
 

@@ -17,6 +17,7 @@
 
 #include "gw_channel.h"
 #include "gw_smtp.h"
+#include "mqs_alloc.h"
 #include "mqs_error.h"
 #include "tap.h"
 
@@ -539,6 +540,82 @@ static void test_reply_before_deadline(void)
 	tap_is_int(ndone, 2, "deadline: every transaction ended exactly once");
 }
 
+/* A message larger than the socket buffers goes out over many writes, each
+ * carrying the next transaction's envelope along (one system call per
+ * write): the server receives the message, its final dot and that
+ * envelope exactly once, in order, and both transactions end as sent. */
+static void test_big_message_then_envelope(void)
+{
+	static char buf[(1u << 21) + (1u << 17)];
+	static const char env2[] =
+	    "MAIL FROM:<a@example.com>\r\nRCPT TO:<n2@example.net>\r\nDATA\r\n";
+	size_t text_len = 1u << 21, msg_len = 0, len2 = 0, want_len;
+	char *text = malloc(text_len), *msg = NULL, *msg2, *want = NULL;
+	int ls = -1, fd = -1, rcv = 1 << 17, t1 = 1, t2 = 2, ok;
+	struct gw_smtp *c = client_or_skip(&ls, 3);
+
+	if (c == NULL || text == NULL) {
+		if (c != NULL)
+			tap_skip(3, "out of memory");
+		free(text);
+		gw_smtp_free(c, NULL, NULL);
+		if (ls >= 0)
+			close(ls);
+		return;
+	}
+	for (size_t i = 0; i < text_len; i++)
+		text[i] = i % 100 == 99 ? '\n' : (i % 100 == 0 ? '.' : 'x'); /* dot-stuffed lines */
+	msg = gw_smtp_dot_stuff(text, text_len, 1u << 23, &msg_len);
+	msg2 = gw_smtp_dot_stuff("Subject: t\n\nhello\n", 18, 1000, &len2);
+	want_len = msg_len + strlen(env2);
+	want = malloc(want_len + 1);
+	ok = msg != NULL && msg2 != NULL && want != NULL;
+	if (ok) {
+		memcpy(want, msg, msg_len);
+		memcpy(want + msg_len, env2, strlen(env2) + 1);
+		/* the client takes the buffer: its copy in want is what is
+		 * checked */
+		ok = gw_smtp_submit(c, "<n1@example.net>", msg, msg_len, &t1, 0, 1000) == MQS_OK;
+		msg = NULL;
+	}
+	fd = ok ? accept_conn(c, ls) : -1;
+	ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)) == 0 &&
+	     greet_to_envelope(c, fd, buf, sizeof(buf));
+	/* the server pipelines: the second one is the connection's next */
+	if (ok) {
+		ok = gw_smtp_submit(c, "<n2@example.net>", msg2, len2, &t2, 0, 1000) == MQS_OK;
+		msg2 = NULL;
+	}
+	if (ok) {
+		say(fd, "250 ok\r\n250 ok\r\n354 go\r\n");
+		ok = read_until(c, fd, buf, sizeof(buf), env2) == 0;
+	}
+	tap_ok(ok && strlen(buf) == want_len && memcmp(buf, want, want_len) == 0,
+	       "a message over many writes, then the next envelope once");
+	if (ok) {
+		say(fd, "250 ok: queued\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+		ok = read_until(c, fd, buf, sizeof(buf), "\r\n.\r\n") == 0 &&
+		     strcmp(buf, "Subject: t\r\n\r\nhello\r\n.\r\n") == 0;
+	}
+	tap_ok(ok, "the next message after its 354");
+	if (ok) {
+		say(fd, "250 ok: queued\r\n");
+		for (int i = 0; i < 500 && ndone < 2; i++) {
+			gw_smtp_perform(c, 1000, on_done, NULL);
+			poll(NULL, 0, 2);
+		}
+	}
+	tap_ok(ok && ndone == 2 && got_token == &t2 && got.outcome == GW_SENT, "both sent");
+	free(text);
+	free(want);
+	mqs_free(msg);
+	mqs_free(msg2);
+	gw_smtp_free(c, on_done, NULL);
+	if (fd >= 0)
+		close(fd);
+	close(ls);
+}
+
 int main(void)
 {
 	test_dot_stuff();
@@ -550,6 +627,7 @@ int main(void)
 	test_refused_with_next(1);
 	test_refused_with_next(2);
 	test_reply_before_deadline();
+	test_big_message_then_envelope();
 	tap_done();
 	return tap_exit();
 }
