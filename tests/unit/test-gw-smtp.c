@@ -4,15 +4,22 @@
  * envelope in one write, the message after 354), and an urgent
  * transaction (an alert) sent while every bulk (marketing) transaction
  * waits for the reply to its final dot; marketing going on, pipelined,
- * while an alert's transaction is open. */
+ * while an alert's transaction is open; the write that joins a message's
+ * end and the next envelope cut at chosen places (sendmsg and send
+ * replaced below); a refusal while the client's writes are blocked, and a
+ * greeting waiting when the connect completes, the client driven as the
+ * gateway's loop drives it. */
 #include "config.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "gw_channel.h"
@@ -540,11 +547,62 @@ static void test_reply_before_deadline(void)
 	tap_is_int(ndone, 2, "deadline: every transaction ended exactly once");
 }
 
+/* Bytes the next sendmsg() may write at most (0: no cap), and the
+ * sendmsg() calls made: the client's writes at chosen boundaries. */
+static size_t sendmsg_cap;
+static unsigned nsendmsg, nsendmsg_env_cut;
+
+/* sendmsg(2) as the client under test sees it: the next call capped at
+ * sendmsg_cap bytes (a partial write at a chosen place), then the kernel's. */
+ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
+{
+	struct msghdr m = *mh;
+	struct iovec iov[8];
+	size_t left = sendmsg_cap;
+
+	nsendmsg++;
+	if (sendmsg_cap > 0 && mh->msg_iovlen <= 8) {
+		m.msg_iov = iov;
+		m.msg_iovlen = 0;
+		for (size_t i = 0; i < mh->msg_iovlen && left > 0; i++) {
+			iov[i] = mh->msg_iov[i];
+			if (iov[i].iov_len > left)
+				iov[i].iov_len = left;
+			left -= iov[i].iov_len;
+			m.msg_iovlen++;
+		}
+		sendmsg_cap = 0;
+	}
+	{
+		ssize_t w = (ssize_t)syscall(SYS_sendmsg, fd, &m, flags);
+
+		/* a write that ended inside the second buffer (the envelope) */
+		if (w > 0 && m.msg_iovlen == 2 && (size_t)w > m.msg_iov[0].iov_len &&
+		    (size_t)w < m.msg_iov[0].iov_len + m.msg_iov[1].iov_len)
+			nsendmsg_env_cut++;
+		return w;
+	}
+}
+
+/* Non-zero: send(2) of the client under test finds the socket full. */
+static int send_blocked;
+
+/* send(2) as the client under test sees it: EAGAIN while send_blocked,
+ * else the kernel's. */
+ssize_t send(int fd, const void *b, size_t n, int flags)
+{
+	if (send_blocked) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return (ssize_t)syscall(SYS_sendto, fd, b, n, flags, NULL, 0);
+}
+
 /* A message larger than the socket buffers goes out over many writes, each
  * carrying the next transaction's envelope along (one system call per
  * write): the server receives the message, its final dot and that
  * envelope exactly once, in order, and both transactions end as sent. */
-static void test_big_message_then_envelope(void)
+static void test_big_message_then_envelope(int small_sndbuf)
 {
 	static char buf[(1u << 21) + (1u << 17)];
 	static const char env2[] =
@@ -553,6 +611,9 @@ static void test_big_message_then_envelope(void)
 	char *text = malloc(text_len), *msg = NULL, *msg2, *want = NULL;
 	int ls = -1, fd = -1, rcv = 1 << 17, t1 = 1, t2 = 2, ok;
 	struct gw_smtp *c = client_or_skip(&ls, 3);
+
+	nsendmsg = 0;
+	nsendmsg_env_cut = 0;
 
 	if (c == NULL || text == NULL) {
 		if (c != NULL)
@@ -581,6 +642,15 @@ static void test_big_message_then_envelope(void)
 	fd = ok ? accept_conn(c, ls) : -1;
 	ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)) == 0 &&
 	     greet_to_envelope(c, fd, buf, sizeof(buf));
+	if (ok && small_sndbuf) {
+		/* the client's send buffer fixed at 64 KiB (no autotuning up to
+		 * tcp_wmem's 4 MiB, which takes the whole message at once) */
+		int cfd[2], snd = 1 << 16;
+		short ev[2];
+
+		ok = gw_smtp_fds(c, cfd, ev, 2) == 1 &&
+		     setsockopt(cfd[0], SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd)) == 0;
+	}
 	/* the server pipelines: the second one is the connection's next */
 	if (ok) {
 		ok = gw_smtp_submit(c, "<n2@example.net>", msg2, len2, &t2, 0, 1000) == MQS_OK;
@@ -592,6 +662,10 @@ static void test_big_message_then_envelope(void)
 	}
 	tap_ok(ok && strlen(buf) == want_len && memcmp(buf, want, want_len) == 0,
 	       "a message over many writes, then the next envelope once");
+	tap_ok(nsendmsg > 1,
+	       "big message (%s send buffer): over more than one write (%u sendmsg, %u ended "
+	       "inside the envelope)",
+	       small_sndbuf ? "64 KiB" : "default", nsendmsg, nsendmsg_env_cut);
 	if (ok) {
 		say(fd, "250 ok: queued\r\n250 ok\r\n250 ok\r\n354 go\r\n");
 		ok = read_until(c, fd, buf, sizeof(buf), "\r\n.\r\n") == 0 &&
@@ -616,6 +690,271 @@ static void test_big_message_then_envelope(void)
 	close(ls);
 }
 
+/* A transaction (msg1, token t1) on a new connection, its envelope read,
+ * and a second one (msg2, t2) queued behind it (both buffers taken): the
+ * server's socket, or -1. */
+static int two_on_one(struct gw_smtp *c, int ls, char *msg1, size_t len1, void *t1, char *msg2,
+                      size_t len2, void *t2, char *buf, size_t cap)
+{
+	int fd, ok = gw_smtp_submit(c, "<n1@example.net>", msg1, len1, t1, 0, 1000) == MQS_OK;
+
+	fd = ok ? accept_conn(c, ls) : -1;
+	ok = fd >= 0 && greet_to_envelope(c, fd, buf, cap);
+	if (ok)
+		ok = gw_smtp_submit(c, "<n2@example.net>", msg2, len2, t2, 0, 1000) == MQS_OK;
+	else
+		mqs_free(msg2);
+	if (!ok && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The second transaction's envelope answered with replies (354 last), its
+ * message read and answered, the client driven until two ended: 1, or 0. */
+static int second_sent(struct gw_smtp *c, int fd, const char *replies, char *buf, size_t cap)
+{
+	say(fd, replies);
+	if (read_until(c, fd, buf, cap, "\r\n.\r\n") != 0 ||
+	    strcmp(buf, "Subject: t\r\n\r\nhello\r\n.\r\n") != 0)
+		return 0;
+	say(fd, "250 ok: queued\r\n");
+	for (int i = 0; i < 500 && ndone < 2; i++) {
+		gw_smtp_perform(c, 1000, on_done, NULL);
+		poll(NULL, 0, 2);
+	}
+	return 1;
+}
+
+/* The write that carries the end of a message and the next envelope
+ * stops at cut bytes past the message's start (cut - msg_len into the
+ * envelope when positive): the server receives the message and the
+ * envelope exactly once, in order, and the next message after its 354. */
+static void test_envelope_cut(long cut_off)
+{
+	static const char env2[] =
+	    "MAIL FROM:<a@example.com>\r\nRCPT TO:<n2@example.net>\r\nDATA\r\n";
+	char buf[8192], want[8192];
+	size_t len1 = 0, len2 = 0, want_len;
+	char *msg1 = gw_smtp_dot_stuff("Subject: one\n\nfirst\n", 20, 1000, &len1);
+	char *msg2 = gw_smtp_dot_stuff("Subject: t\n\nhello\n", 18, 1000, &len2);
+	int ls = -1, fd = -1, t1 = 1, t2 = 2, ok;
+	struct gw_smtp *c = client_or_skip(&ls, 2);
+
+	if (c == NULL || msg1 == NULL || msg2 == NULL) {
+		free(msg1);
+		free(msg2);
+		gw_smtp_free(c, NULL, NULL);
+		return;
+	}
+	memcpy(want, msg1, len1);
+	memcpy(want + len1, env2, sizeof(env2));
+	want_len = len1 + strlen(env2);
+	fd = two_on_one(c, ls, msg1, len1, &t1, msg2, len2, &t2, buf, sizeof(buf));
+	ok = fd >= 0;
+	if (ok) {
+		nsendmsg = 0;
+		sendmsg_cap = (size_t)((long)len1 + cut_off);
+		say(fd, "250 ok\r\n250 ok\r\n354 go\r\n");
+		ok = read_until(c, fd, buf, sizeof(buf), env2) == 0;
+		sendmsg_cap = 0;
+	}
+	tap_ok(ok && strlen(buf) == want_len && memcmp(buf, want, want_len) == 0,
+	       "write cut at message%+ld: the message, then the envelope once (%u sendmsg)",
+	       cut_off, nsendmsg);
+	ok = ok && second_sent(c, fd, "250 ok: queued\r\n250 ok\r\n250 ok\r\n354 go\r\n", buf,
+	                       sizeof(buf));
+	tap_ok(ok && ndone == 2 && got_token == &t2 && got.outcome == GW_SENT,
+	       "write cut at message%+ld: both sent", cut_off);
+	gw_smtp_free(c, on_done, NULL);
+	if (fd >= 0)
+		close(fd);
+	close(ls);
+}
+
+/* The write carrying the end of a message stops 10 bytes into the next
+ * envelope and the socket is then full; the reply to the message's dot
+ * comes before the rest of the envelope could be written: the message is
+ * sent, and once the socket drains the rest of the envelope goes out
+ * (exactly once, nothing rebuilt over it), then the next message. */
+static void test_envelope_rest_after_reply(void)
+{
+	static const char env2[] =
+	    "MAIL FROM:<a@example.com>\r\nRCPT TO:<n2@example.net>\r\nDATA\r\n";
+	char buf[8192];
+	size_t len1 = 0, len2 = 0;
+	char *msg1 = gw_smtp_dot_stuff("Subject: one\n\nfirst\n", 20, 1000, &len1);
+	char *msg2 = gw_smtp_dot_stuff("Subject: t\n\nhello\n", 18, 1000, &len2);
+	int ls = -1, fd = -1, t1 = 1, t2 = 2, ok;
+	struct gw_smtp *c = client_or_skip(&ls, 3);
+
+	if (c == NULL || msg1 == NULL || msg2 == NULL) {
+		free(msg1);
+		free(msg2);
+		gw_smtp_free(c, NULL, NULL);
+		return;
+	}
+	fd = two_on_one(c, ls, msg1, len1, &t1, msg2, len2, &t2, buf, sizeof(buf));
+	ok = fd >= 0;
+	if (ok) {
+		sendmsg_cap = len1 + 10;
+		send_blocked = 1;
+		say(fd, "250 ok\r\n250 ok\r\n354 go\r\n");
+		ok = read_until(c, fd, buf, sizeof(buf), "MAIL FROM:") == 0 &&
+		     strlen(buf) == len1 + 10;
+		sendmsg_cap = 0;
+		say(fd, "250 ok: queued\r\n");
+		for (int i = 0; i < 500 && ok && ndone == 0; i++) {
+			gw_smtp_perform(c, 1000, on_done, NULL);
+			poll(NULL, 0, 2);
+		}
+	}
+	tap_ok(ok && ndone == 1 && got_token == &t1 && got.outcome == GW_SENT,
+	       "envelope cut, socket full: the first message sent on its reply");
+	send_blocked = 0;
+	ok = ok && read_until(c, fd, buf, sizeof(buf), "DATA\r\n") == 0 &&
+	     strcmp(buf, env2 + 10) == 0;
+	tap_ok(ok, "the rest of the envelope once the socket drains, exactly once");
+	ok = ok && second_sent(c, fd, "250 ok\r\n250 ok\r\n354 go\r\n", buf, sizeof(buf));
+	tap_ok(ok && ndone == 2 && got_token == &t2 && got.outcome == GW_SENT,
+	       "envelope cut, socket full: the next message sent");
+	send_blocked = 0;
+	gw_smtp_free(c, on_done, NULL);
+	if (fd >= 0)
+		close(fd);
+	close(ls);
+}
+
+/* Drive c as the gateway's loop does: poll only the events gw_smtp_fds
+ * asks for (up to ms), perform only when one is ready.  1 when something
+ * was ready. */
+static int loop_turn(struct gw_smtp *c, int ms)
+{
+	int fds[GW_SMTP_CONNS_MAX];
+	short ev[GW_SMTP_CONNS_MAX];
+	struct pollfd p[GW_SMTP_CONNS_MAX];
+	size_t n = gw_smtp_fds(c, fds, ev, GW_SMTP_CONNS_MAX);
+
+	for (size_t i = 0; i < n; i++) {
+		p[i].fd = fds[i];
+		p[i].events = ev[i];
+		p[i].revents = 0;
+	}
+	if (poll(p, n, ms) <= 0)
+		return 0;
+	gw_smtp_perform(c, 1000, on_done, NULL);
+	return 1;
+}
+
+/* A server that refuses a large message in its middle (552) and then
+ * reads no more, waiting for the client to read its reply (RFC 2920 3.1):
+ * a client driven as the gateway's loop drives it (woken only by the
+ * events it asks for) sees the refusal, not only at its deadline. */
+static void test_refusal_while_write_blocked(void)
+{
+	static char buf[1 << 16];
+	size_t text_len = 4u << 20, msg_len = 0;
+	char *text = malloc(text_len), *msg = NULL;
+	int ls = -1, fd = -1, t1 = 1, ok, rcv = 1 << 14, turns = 0;
+	struct gw_smtp *c = client_or_skip(&ls, 1);
+
+	if (c == NULL || text == NULL) {
+		free(text);
+		gw_smtp_free(c, NULL, NULL);
+		return;
+	}
+	memset(text, 'x', text_len);
+	for (size_t i = 99; i < text_len; i += 100)
+		text[i] = '\n';
+	msg = gw_smtp_dot_stuff(text, text_len, 1u << 24, &msg_len);
+	free(text);
+	ok = msg != NULL &&
+	     gw_smtp_submit(c, "<n1@example.net>", msg, msg_len, &t1, 0, 1000) == MQS_OK;
+	fd = ok ? accept_conn(c, ls) : -1;
+	ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)) == 0 &&
+	     greet_to_envelope(c, fd, buf, sizeof(buf));
+	if (ok) {
+		/* the client's send buffer bounded too (no autotuning) */
+		int cfd[2];
+		short ev[2];
+		int snd = 1 << 16;
+
+		ok = gw_smtp_fds(c, cfd, ev, 2) == 1 &&
+		     setsockopt(cfd[0], SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd)) == 0;
+	}
+	if (ok) {
+		say(fd, "250 ok\r\n250 ok\r\n354 go\r\n");
+		/* some of the message, then the client's writes block */
+		for (int i = 0; i < 20; i++) {
+			struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+
+			gw_smtp_perform(c, 1000, on_done, NULL);
+			if (poll(&p, 1, 10) == 1 && read(fd, buf, sizeof(buf)) <= 0)
+				break;
+		}
+		for (int i = 0; i < 20; i++) {
+			gw_smtp_perform(c, 1000, on_done, NULL);
+			poll(NULL, 0, 5);
+		}
+		say(fd, "552 5.3.4 message too big\r\n");
+		/* the server reads no more; the client's loop, 3 s at most */
+		for (int i = 0; i < 60 && ndone == 0; i++)
+			turns += loop_turn(c, 50);
+	}
+	tap_ok(ok && ndone == 1 && got.outcome == GW_FAILED && got.code == 552,
+	       "552 mid-message, server reads no more: the loop sees the refusal (ended %d, "
+	       "%d wake-ups)",
+	       ndone, turns);
+	if (ok && ndone == 0) {
+		/* at its deadline the reply waiting in the socket is read */
+		gw_smtp_perform(c, 1000 + 60000, on_done, NULL);
+		tap_diag("at the deadline: ended %d, outcome %d, code %d (%s)", ndone, got.outcome,
+		         got.code, got.error);
+	}
+	gw_smtp_free(c, on_done, NULL);
+	if (fd >= 0)
+		close(fd);
+	close(ls);
+}
+
+/* The connection is set up (connect done) and the greeting already waits
+ * in the socket: the pass that sees the connect done also reads the
+ * greeting and sends EHLO (no extra loop turn per new connection). */
+static void test_greeting_same_pass(void)
+{
+	char buf[512];
+	int ls = -1, fd = -1, t1 = 1, ok, got_ehlo = 0;
+	struct gw_smtp *c = client_or_skip(&ls, 1);
+
+	if (c == NULL)
+		return;
+	ok = submit(c, "<m@example.net>", &t1, 0) == MQS_OK; /* connecting */
+	fd = ok ? accept(ls, NULL, NULL) : -1;
+	if (fd >= 0) {
+		int cfd[2];
+		short ev[2];
+		struct pollfd p;
+
+		say(fd, "220 test ESMTP\r\n");
+		/* the greeting is in the client's socket */
+		ok = gw_smtp_fds(c, cfd, ev, 2) == 1;
+		p.fd = cfd[0];
+		p.events = POLLIN;
+		p.revents = 0;
+		ok = ok && poll(&p, 1, 2000) == 1;
+		gw_smtp_perform(c, 1000, on_done, NULL); /* one pass */
+		p.fd = fd;
+		if (ok && poll(&p, 1, 200) == 1 && read(fd, buf, sizeof(buf)) > 0)
+			got_ehlo = 1;
+	}
+	tap_ok(ok && got_ehlo, "greeting waiting when the connect completes: EHLO in that pass");
+	gw_smtp_free(c, on_done, NULL);
+	if (fd >= 0)
+		close(fd);
+	close(ls);
+}
+
 int main(void)
 {
 	test_dot_stuff();
@@ -627,7 +966,15 @@ int main(void)
 	test_refused_with_next(1);
 	test_refused_with_next(2);
 	test_reply_before_deadline();
-	test_big_message_then_envelope();
+	test_big_message_then_envelope(0);
+	test_big_message_then_envelope(1);
+	test_envelope_cut(-1);
+	test_envelope_cut(0);
+	test_envelope_cut(1);
+	test_envelope_cut(58);
+	test_envelope_rest_after_reply();
+	test_refusal_while_write_blocked();
+	test_greeting_same_pass();
 	tap_done();
 	return tap_exit();
 }
