@@ -408,7 +408,12 @@ size_t gw_smtp_fds(const struct gw_smtp *c, int *fd, short *events, size_t cap)
 		if (k->fd < 0)
 			continue;
 		fd[n] = k->fd;
-		events[n] = (short)(k->state == C_CONNECT || conn_writes(k) ? POLLOUT : POLLIN);
+		/* replies are always watched, also while writes wait for room
+		 * (a refusal in the middle of a long message, RFC 2920 3.1) */
+		if (k->state == C_CONNECT)
+			events[n] = POLLOUT;
+		else
+			events[n] = (short)(POLLIN | (conn_writes(k) ? POLLOUT : 0));
 		n++;
 	}
 	return n;
@@ -798,7 +803,7 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		return;
 	}
 	if (k->state == C_CONNECT) {
-		struct pollfd p = {.fd = k->fd, .events = POLLOUT, .revents = 0};
+		struct pollfd p = {.fd = k->fd, .events = POLLOUT | POLLIN, .revents = 0};
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);
 
@@ -810,6 +815,8 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 			return;
 		}
 		k->state = C_GREET;
+		/* a greeting that came with the connect is read in this pass */
+		k->readable = (p.revents & POLLIN) != 0;
 	}
 	gen = k->gen;
 	for (;;) {

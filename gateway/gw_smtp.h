@@ -98,8 +98,9 @@ int gw_smtp_submit(struct gw_smtp *c, const char *rcpt, char *msg, size_t msg_le
  * before. */
 unsigned gw_smtp_bulk_max(const struct gw_smtp *c);
 
-/* Descriptors to poll: up to cap of them into fd[] / events[] (POLLIN,
- * POLLOUT).  Returns how many. */
+/* Descriptors to poll: up to cap of them into fd[] / events[] (POLLOUT
+ * while connecting; afterwards POLLIN always, with POLLOUT while output
+ * waits).  Returns how many. */
 size_t gw_smtp_fds(const struct gw_smtp *c, int *fd, short *events, size_t cap);
 
 /* Do the I/O that is possible now, end what timed out; call done for each
