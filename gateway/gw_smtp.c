@@ -534,6 +534,17 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 		return;
 	case C_CMDS:
 		k->replies++;
+		if (k->replies >= 3 && k->wleft > 0) {
+			/* DATA answered before the envelope was all written (a
+			 * server answering ahead): the stream is out of step and
+			 * nothing of the message went out: a retry, the connection
+			 * closed, the next transaction follows on a new one */
+			txn_end(k, GW_RETRY, 0, code, NULL, "smtp: bad reply from server", done,
+			        arg);
+			conn_close(k);
+			conn_follow(c, k);
+			return;
+		}
 		if (k->replies < 3) {
 			if (code / 100 != 2 && k->bad == NULL) {
 				k->bad_code = code;

@@ -955,6 +955,60 @@ static void test_greeting_same_pass(void)
 	close(ls);
 }
 
+/* A server that answers MAIL, RCPT and DATA (354) before the client could
+ * write its envelope (the socket full): the stream is out of step, so the
+ * transaction is a retry, the connection is closed, and no byte of the
+ * envelope's rest or of the message is written. */
+static void test_data_answered_ahead(void)
+{
+	char buf[512];
+	int ls = -1, fd = -1, t1 = 1, ok, closed = 0;
+	struct gw_smtp *c = client_or_skip(&ls, 2);
+
+	if (c == NULL)
+		return;
+	ok = submit(c, "<m@example.net>", &t1, 0) == MQS_OK;
+	fd = ok ? accept_conn(c, ls) : -1;
+	ok = fd >= 0;
+	if (ok) {
+		say(fd, "220 test ESMTP\r\n");
+		ok = read_until(c, fd, buf, sizeof(buf), "EHLO gw.test\r\n") == 0;
+	}
+	if (ok) {
+		send_blocked = 1; /* the envelope cannot be written */
+		say(fd, "250-test\r\n250 PIPELINING\r\n");
+		for (int i = 0; i < 20; i++) {
+			gw_smtp_perform(c, 1000, on_done, NULL);
+			poll(NULL, 0, 1);
+		}
+		say(fd, "250 ok\r\n250 ok\r\n354 go\r\n");
+		for (int i = 0; i < 500 && ndone == 0; i++) {
+			gw_smtp_perform(c, 1000, on_done, NULL);
+			poll(NULL, 0, 2);
+		}
+		send_blocked = 0;
+	}
+	tap_ok(ok && ndone == 1 && got_token == &t1 && got.outcome == GW_RETRY &&
+	           strcmp(got.error, "smtp: bad reply from server") == 0,
+	       "DATA answered before the envelope was written: a retry (%s)", got.error);
+	for (int i = 0; ok && i < 200; i++) {
+		struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+		ssize_t r;
+
+		gw_smtp_perform(c, 1000, on_done, NULL);
+		if (poll(&p, 1, 10) != 1)
+			continue;
+		r = read(fd, buf, sizeof(buf));
+		closed = r == 0;
+		break; /* bytes (r > 0) are a failure: nothing may follow */
+	}
+	tap_ok(closed, "the connection closed with nothing written after EHLO");
+	gw_smtp_free(c, on_done, NULL);
+	if (fd >= 0)
+		close(fd);
+	close(ls);
+}
+
 int main(void)
 {
 	test_dot_stuff();
@@ -974,6 +1028,7 @@ int main(void)
 	test_envelope_rest_after_reply();
 	test_refusal_while_write_blocked();
 	test_greeting_same_pass();
+	test_data_answered_ahead();
 	tap_done();
 	return tap_exit();
 }
