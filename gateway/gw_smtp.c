@@ -279,14 +279,21 @@ static int conn_open(struct gw_smtp *c, struct conn *k)
 	return MQS_OK;
 }
 
+/* MAIL FROM, RCPT TO and DATA for t into k->cmd: their length, 0 when
+ * they do not fit (never: both addresses are capped well below CMD_MAX). */
+static size_t envelope_fmt(const struct gw_smtp *c, struct conn *k, const struct txn *t)
+{
+	int n = snprintf(k->cmd, sizeof(k->cmd), "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n",
+	                 c->mail_from, t->rcpt);
+
+	return n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
+}
+
 /* Queue MAIL FROM, RCPT TO and DATA on k in one write (RFC 2920). */
 static void txn_begin(struct gw_smtp *c, struct conn *k)
 {
-	int n = snprintf(k->cmd, sizeof(k->cmd), "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n",
-	                 c->mail_from, k->tx->rcpt);
-
 	k->wp = k->cmd;
-	k->wleft = n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
+	k->wleft = envelope_fmt(c, k, k->tx);
 	k->replies = 0;
 	k->bad_code = 0;
 	k->bad = NULL;
@@ -539,10 +546,13 @@ static void on_reply(struct gw_smtp *c, struct conn *k, int code, const char *li
 			 * server answering ahead): the stream is out of step and
 			 * nothing of the message went out: a retry, the connection
 			 * closed, the next transaction follows on a new one */
-			txn_end(k, GW_RETRY, 0, code, NULL, "smtp: bad reply from server", done,
-			        arg);
-			conn_close(k);
+			struct txn *t = k->tx;
+
+			k->tx = NULL;
+			conn_close(k); /* reported last, as conn_lost does */
 			conn_follow(c, k);
+			txn_report(t, GW_RETRY, 0, 0, NULL, "smtp: bad reply from server", done,
+			           arg);
 			return;
 		}
 		if (k->replies < 3) {
@@ -707,32 +717,26 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
                       void *arg)
 {
 	for (;;) {
-		int more, env = 0;
+		int more;
+		size_t env = 0;
 		ssize_t w;
 
 		if (k->wleft == 0 && k->state == C_BODY && k->next != NULL && !k->next_sent) {
 			/* the message is out: the next envelope follows at once */
-			int n = snprintf(k->cmd, sizeof(k->cmd),
-			                 "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n", c->mail_from,
-			                 k->next->rcpt);
-
 			k->wp = k->cmd;
-			k->wleft = n > 0 && (size_t)n < sizeof(k->cmd) ? (size_t)n : 0;
+			k->wleft = envelope_fmt(c, k, k->next);
 			k->next_sent = 1;
 		}
 		if (k->wleft == 0)
 			return MQS_OK;
-		/* the rest of the message and the next envelope in one call
-		 * (one segment): what a connection writes per delivery is one
-		 * system call while it stays busy */
+		/* the rest of the message and the next envelope in one system
+		 * call: what a busy connection writes per delivery is one call */
 		more = k->state == C_BODY && k->next != NULL && !k->next_sent;
 		if (more)
-			env = snprintf(k->cmd, sizeof(k->cmd),
-			               "MAIL FROM:%s\r\nRCPT TO:%s\r\nDATA\r\n", c->mail_from,
-			               k->next->rcpt);
-		if (more && env > 0 && (size_t)env < sizeof(k->cmd)) {
+			env = envelope_fmt(c, k, k->next);
+		if (env > 0) {
 			struct iovec iov[2] = {{.iov_base = (void *)k->wp, .iov_len = k->wleft},
-			                       {.iov_base = k->cmd, .iov_len = (size_t)env}};
+			                       {.iov_base = k->cmd, .iov_len = env}};
 			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 
 			w = sendmsg(k->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -749,12 +753,12 @@ static int conn_flush(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp
 			conn_lost(c, k, "smtp: connection lost", now_ms, done, arg);
 			return MQS_ERR_IO;
 		}
-		if (more && env > 0 && (size_t)env < sizeof(k->cmd) && (size_t)w >= k->wleft) {
+		if (env > 0 && (size_t)w >= k->wleft) {
 			/* the message is out, the envelope (part of it) too */
 			size_t e = (size_t)w - k->wleft;
 
 			k->wp = k->cmd + e;
-			k->wleft = (size_t)env - e;
+			k->wleft = env - e;
 			k->next_sent = 1;
 			continue;
 		}
@@ -827,7 +831,7 @@ static void conn_io(struct gw_smtp *c, struct conn *k, int64_t now_ms, gw_smtp_d
 		}
 		k->state = C_GREET;
 		/* a greeting that came with the connect is read in this pass */
-		k->readable = (p.revents & POLLIN) != 0;
+		k->readable = (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 	}
 	gen = k->gen;
 	for (;;) {

@@ -364,7 +364,7 @@ static void test_stream(int slow)
 	int once = 1, total = 0, timeouts = 0, ok = 0;
 
 	if (st == NULL) {
-		tap_skip(3, "no memory");
+		tap_skip(4, "no memory");
 		return;
 	}
 	dribble = slow;
@@ -375,7 +375,7 @@ static void test_stream(int slow)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(st->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(st->lfd, 1) != 0 ||
 	    getsockname(st->lfd, (struct sockaddr *)&a, &al) != 0) {
-		tap_skip(3, "no loopback socket");
+		tap_skip(4, "no loopback socket");
 		close(st->lfd);
 		free(st);
 		return;
@@ -412,8 +412,19 @@ static void test_stream(int slow)
 			p[i].events = ev[i];
 			p[i].revents = 0;
 		}
-		if (poll(p, n, 2000) == 0)
-			timeouts++;
+		if (poll(p, n, 2000) == 0) {
+			/* a stall only when a socket had input the client did
+			 * not ask to hear of (a slow server thread on a busy
+			 * machine is not one) */
+			for (size_t i = 0; i < n; i++) {
+				struct pollfd q = {.fd = fds[i], .events = POLLIN, .revents = 0};
+
+				if (!(ev[i] & POLLIN) && poll(&q, 1, 0) == 1) {
+					timeouts++;
+					break;
+				}
+			}
+		}
 		st->call_ended = 0;
 		gw_smtp_perform(st->c, now_ms(), stream_done, st);
 		if (st->call_ended > st->max_per_call)
@@ -437,9 +448,9 @@ static void test_stream(int slow)
 	       "stream: every one sent (%d), the server got %d messages", st->sent, st->dots);
 	tap_ok(st->max_per_call <= 2,
 	       "stream: at most 2 ended per call on the bulk connection (%d)", st->max_per_call);
-	tap_diag("stream%s: %d polls ran into their 2 s timeout", slow ? " (dribbled)" : "",
-	         timeouts);
-	tap_ok(timeouts == 0, "stream%s: no stall (no poll ran into its timeout)",
+	tap_diag("stream%s: %d polls timed out with input the client did not poll for",
+	         slow ? " (dribbled)" : "", timeouts);
+	tap_ok(timeouts == 0, "stream%s: no stall (no input left unwatched at a poll timeout)",
 	       slow ? " (dribbled)" : "");
 	dribble = 0;
 	free(st);
